@@ -1,0 +1,15 @@
+"""nbops: PyTorch's neural-network ops as Numba kernels for NumPy and Numba users.
+
+``import nbops`` compiles nothing: each kernel compiles (or loads from the
+on-disk cache) on its first call.
+"""
+
+from .activations import (elu, hardtanh, leaky_relu, logsigmoid, prelu, relu, relu6,
+                          sigmoid, softplus, softshrink, softsign, tanh, threshold)
+from . import scalar
+
+__version__ = "0.1.0"
+
+__all__ = ["scalar", "relu", "relu6", "elu", "prelu", "leaky_relu", "threshold",
+           "hardtanh", "sigmoid", "tanh", "logsigmoid", "softplus", "softshrink",
+           "softsign"]

@@ -1,0 +1,251 @@
+"""The machinery shared by every elementwise op: one pair of kernels for all.
+
+An :class:`Op` names a scalar core. Numba sees each ``Op`` as a distinct type
+(``nbops.Op(relu)``), so the two module-level kernels below compile one
+specialization per (op, dtype), and those specializations are cached on disk
+like any other (a kernel that takes a *function* argument is not). Inside the
+kernels, :func:`apply` resolves the op to its core at compile time and inlines
+it, so the loop vectorizes exactly as a hand-written one would.
+"""
+
+import numpy as np
+from numba import prange, types
+from numba.core import errors
+from numba.core.imputils import lower_constant
+from numba.extending import (NativeValue, models, overload, register_model, typeof_impl,
+                             unbox)
+
+from . import _config
+from ._validate import as_array, check_inplace, check_out, result_dtype
+from .scalar._math import as_float, const
+
+
+class Op:
+    """A named scalar core ``core(x, *params)`` with ``nparams`` hyperparameters."""
+
+    registry = {}
+
+    def __init__(self, name, core, nparams):
+        self.name, self.core, self.nparams = name, core, nparams
+        Op.registry[name] = self
+
+    def __repr__(self):
+        return f"Op({self.name})"
+
+
+class OpType(types.Dummy):
+    """Numba type of an :class:`Op`: carries only the op's name."""
+
+    def __init__(self, name):
+        self.op_name = name
+        super().__init__(name=f"nbops.Op({name})")
+
+
+@typeof_impl.register(Op)
+def _typeof_op(val, context):
+    return OpType(val.name)
+
+
+register_model(OpType)(models.OpaqueModel)
+
+
+@unbox(OpType)
+def _unbox_op(typ, obj, c):
+    return NativeValue(c.context.get_dummy_value())
+
+
+@lower_constant(OpType)
+def _lower_op_constant(context, builder, ty, pyval):
+    return context.get_dummy_value()
+
+
+def apply(op, x, params):
+    """``op.core(x, *params)``, with the params cast to x's float type."""
+    return op.core(x, *(const(x, p) for p in params))
+
+
+@overload(apply, inline="always")
+def _apply_ol(op, x, params):
+    if not isinstance(op, OpType):
+        return None
+    core = Op.registry[op.op_name].core
+    n = len(params)
+    if n == 0:
+        return lambda op, x, params: core(x)
+    if n == 1:
+        return lambda op, x, params: core(x, const(x, params[0]))
+    if n == 2:
+        return lambda op, x, params: core(x, const(x, params[0]), const(x, params[1]))
+    return None
+
+
+# ------------------------------------------------------------------ CPU kernels
+# Contiguous 1-D views in, contiguous 1-D view out: one specialization per
+# (op, dtype) serves every shape and memory order.
+@_config.parallel_kernel
+def map_parallel(op, x, out, params):
+    for i in prange(x.size):
+        out[i] = apply(op, x[i], params)
+
+
+@_config.serial_kernel
+def map_serial(op, x, out, params):
+    for i in range(x.size):
+        out[i] = apply(op, x[i], params)
+
+
+_entry_points = {}
+
+
+def _entry_point(kernel, args):
+    """The compiled function behind ``kernel(*args)``, callable without type dispatch."""
+    try:
+        sig = tuple(kernel.typeof_pyval(a) for a in args)
+        return kernel.overloads[sig].entry_point
+    except Exception:  # pragma: no cover - numba internals moved: use the dispatcher
+        return kernel
+
+
+def launch(serial, parallel, key, n, *args):
+    """Run ``parallel(*args)`` or ``serial(*args)`` (by size and thread safety).
+
+    ``key`` identifies the specialization (op, dtypes, ...): the compiled entry
+    point is remembered under it, which skips Numba's per-call type dispatch
+    (microseconds that matter for small arrays).
+    """
+    use_parallel = _config.acquire_parallel(n)
+    try:
+        kernel = parallel if use_parallel else serial
+        fn = _entry_points.get((kernel, key))
+        if fn is None:
+            kernel(*args)  # compiles, or loads from the disk cache
+            _entry_points[(kernel, key)] = _entry_point(kernel, args)
+        else:
+            fn(*args)
+    finally:
+        if use_parallel:
+            _config.release_parallel()
+
+
+def run_map(op, x, out, params):
+    """out[i] = op(x[i], *params) on contiguous 1-D arrays of one float dtype."""
+    key = (op.name, x.dtype.char, x.flags.writeable)
+    launch(map_serial, map_parallel, key, x.size, op, x, out, params)
+
+
+# ------------------------------------------------------------ inside user @njit
+def map_njit(op, input, params, inplace, out):
+    """What ``nbops.<op>(...)`` does when called inside a user's ``@njit`` code."""
+    raise NotImplementedError("only callable inside numba-compiled code")
+
+
+@overload(map_njit)
+def _map_njit_ol(op, input, params, inplace, out):
+    if isinstance(input, (types.Float, types.Integer, types.Boolean)):
+        return lambda op, input, params, inplace, out: apply(op, as_float(input), params)
+    if not isinstance(input, types.Array):
+        return None
+    if isinstance(input.dtype, types.Float):
+        dtype = input.dtype
+    elif isinstance(input.dtype, (types.Integer, types.Boolean)):
+        dtype = types.float64
+    else:
+        return None
+    if not (out is None or isinstance(out, (types.NoneType, types.Omitted))):
+        if not isinstance(out, types.Array) or out.dtype != dtype:
+            raise errors.TypingError(f"nbops: out must be an array of dtype {dtype}")
+
+        def impl_out(op, input, params, inplace, out):
+            if out.shape != input.shape:
+                raise ValueError("nbops: out must have the input's shape")
+            _map_any_layout(op, input, out, params)
+            return out
+
+        return impl_out
+
+    if dtype != input.dtype:  # integer input: a new float64 array
+        def impl_promote(op, input, params, inplace, out):
+            if inplace:
+                raise TypeError("nbops: inplace=True needs a float input")
+            res = np.empty(input.shape, dtype)
+            _map_any_layout(op, input, res, params)
+            return res
+
+        return impl_promote
+
+    def impl(op, input, params, inplace, out):
+        res = input if inplace else np.empty(input.shape, dtype)
+        _map_any_layout(op, input, res, params)
+        return res
+
+    return impl
+
+
+def _map_any_layout(op, x, res, params):
+    raise NotImplementedError("only callable inside numba-compiled code")
+
+
+@overload(_map_any_layout)
+def _map_any_layout_ol(op, x, res, params):
+    if x.layout == "C" and res.layout == "C":
+        def impl_flat(op, x, res, params):
+            n = x.size
+            xf = x.reshape(n)
+            rf = res.reshape(n)
+            for i in range(n):
+                rf[i] = apply(op, as_float(xf[i]), params)
+
+        return impl_flat
+
+    def impl_strided(op, x, res, params):
+        for idx in np.ndindex(x.shape):
+            res[idx] = apply(op, as_float(x[idx]), params)
+
+    return impl_strided
+
+
+# ------------------------------------------------------------ the Python driver
+def _same_memory_order(a, b):
+    return ((a.flags.c_contiguous and b.flags.c_contiguous)
+            or (a.flags.f_contiguous and b.flags.f_contiguous))
+
+
+def _overlaps_differently(dest, src):
+    """True if writing dest[i] could clobber an src[j] not yet read (j != i)."""
+    if not np.may_share_memory(dest, src):
+        return False
+    return not (dest.strides == src.strides and dest.ctypes.data == src.ctypes.data)
+
+
+def unary(op, input, params=(), inplace=False, out=None):
+    """Validate, pick the destination and the memory order, and run ``op``.
+
+    ``params`` must already be Python floats (validated by the public function).
+    """
+    x = input if type(input) is np.ndarray else as_array(input)
+    compute, result = result_dtype(x.dtype)
+    if params:
+        params = tuple(compute.type(p) for p in params)
+
+    if out is None and not inplace:
+        src = x if x.dtype == compute else x.astype(compute)
+        if not (src.flags.c_contiguous or src.flags.f_contiguous):
+            src = np.ascontiguousarray(src)
+        res = np.empty_like(src)  # same memory order as src
+        run_map(op, src.ravel(order="K"), res.ravel(order="K"), params)
+        return res if result == compute else res.astype(result)
+
+    if inplace:
+        check_inplace(input, result)
+        dest = x
+    else:
+        check_out(out, x.shape, result)
+        dest = out
+    src = x if x.dtype == compute else x.astype(compute)
+    if dest.dtype == compute and _same_memory_order(src, dest):
+        if _overlaps_differently(dest, src):
+            src = src.copy()
+        run_map(op, src.ravel(order="K"), dest.ravel(order="K"), params)
+    else:  # strided destination, or a float16 one: compute, then copy in
+        np.copyto(dest, unary(op, src, params), casting="unsafe")
+    return dest

@@ -1,0 +1,81 @@
+"""Argument checks shared by every op. They run before any kernel, in Python,
+and raise exceptions that name the offending argument."""
+
+import numpy as np
+
+_FLOAT_KINDS = "fd"
+
+# Result dtype of each input dtype: NumPy's rule for np.exp (float16 results
+# are computed in float32 and rounded once at the end).
+_RESULT_DTYPE = {}
+
+
+def result_dtype(dtype, name="input"):
+    """Return (compute dtype, result dtype) for an input of ``dtype``."""
+    try:
+        return _RESULT_DTYPE[dtype]
+    except KeyError:
+        pass
+    if dtype.kind == "c":
+        raise TypeError(f"{name}: complex input is not supported (got dtype {dtype})")
+    if dtype.kind not in "biuf":
+        raise TypeError(f"{name}: expected a real numeric array, got dtype {dtype}")
+    res = np.exp(np.zeros(0, dtype)).dtype
+    if res == np.float16:
+        pair = (np.dtype(np.float32), res)
+    elif res in (np.float32, np.float64):
+        pair = (res, res)
+    else:  # long double
+        raise TypeError(f"{name}: dtype {dtype} is not supported (use float32 or float64)")
+    _RESULT_DTYPE[dtype] = pair
+    return pair
+
+
+def is_device_array(x):
+    """True for CUDA arrays (``__cuda_array_interface__`` or Numba's simulator arrays)."""
+    return hasattr(x, "__cuda_array_interface__") or type(x).__name__ == "FakeCUDAArray"
+
+
+def as_array(x, name="input"):
+    """``x`` as an ndarray (no copy for ndarrays)."""
+    if type(x) is np.ndarray:
+        return x
+    if is_device_array(x):
+        raise NotImplementedError(
+            f"{name}: CUDA arrays are not supported by this version of nbops "
+            "(the CUDA backend is planned); pass a NumPy array")
+    try:
+        return np.asarray(x)
+    except Exception as exc:
+        raise TypeError(f"{name}: expected an array-like of numbers ({exc})") from None
+
+
+def as_param(value, name):
+    """A hyperparameter as a Python float, or a TypeError naming it."""
+    try:
+        return float(value)
+    except (TypeError, ValueError):
+        raise TypeError(f"{name} must be a real number, got {value!r}") from None
+
+
+def check_out(out, shape, dtype):
+    """``out`` must be a writable ndarray of exactly ``shape`` and ``dtype``."""
+    if type(out) is not np.ndarray and not isinstance(out, np.ndarray):
+        raise TypeError(f"out must be a numpy.ndarray, got {type(out).__name__}")
+    if out.shape != shape:
+        raise ValueError(f"out has shape {out.shape}, expected {shape}")
+    if out.dtype != dtype:
+        raise TypeError(f"out has dtype {out.dtype}, expected {dtype}")
+    if not out.flags.writeable:
+        raise ValueError("out is read-only")
+
+
+def check_inplace(x, dtype):
+    """``inplace=True`` needs a writable input that can hold the result dtype."""
+    if not isinstance(x, np.ndarray):
+        raise TypeError("input: inplace=True needs a numpy.ndarray")
+    if x.dtype != dtype:
+        raise TypeError(f"input: inplace=True needs a float32 or float64 array, "
+                        f"got dtype {x.dtype} (the result would be {dtype})")
+    if not x.flags.writeable:
+        raise ValueError("input is read-only; inplace=True cannot write into it")

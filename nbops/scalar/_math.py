@@ -1,0 +1,233 @@
+"""Vectorizable float32/float64 math for the scalar cores.
+
+``math.exp``, ``math.log1p`` and ``math.tanh`` compile to scalar libm calls on
+the CPU (no SVML), so loops over them never vectorize. The functions here are
+plain arithmetic (range reduction + polynomial + a bit-level ``2**k``), which
+LLVM vectorizes when inlined into a loop. Accuracy: within 2 ulp of the
+correctly rounded result over the whole float range (see tests/test_math.py),
+with IEEE behaviour at the edges: overflow to inf, gradual underflow to
+subnormals and 0, NaN in gives NaN out.
+
+Each function is a Python function (usable as is) with a Numba ``@overload``
+that picks the implementation by the argument's type; on float64 the
+less-used ones fall back to libm.
+"""
+
+import math
+
+import numpy as np
+from llvmlite import ir
+from numba import types
+from numba.extending import intrinsic, overload, register_jitable
+
+__all__ = ["as_float", "const", "exp", "expm1", "log1p_unit", "tanh"]
+
+
+# ---------------------------------------------------------------- helpers
+def const(x, value):
+    """``value`` converted to the float type of ``x`` (float64 for non-floats).
+
+    Inside Numba this keeps float32 cores in float32: a bare ``1.0`` literal
+    would promote ``x + 1.0`` to float64.
+    """
+    if isinstance(x, np.floating):
+        return type(x)(value)
+    return float(value)
+
+
+@overload(const, inline="always")
+def _const_ol(x, value):
+    ty = x if isinstance(x, types.Float) else types.float64
+
+    def impl(x, value):
+        return ty(value)
+
+    return impl
+
+
+def as_float(x):
+    """``x`` unchanged if it is a float, else as float64 (NumPy's rule for ints)."""
+    return x if isinstance(x, (float, np.floating)) else float(x)
+
+
+@overload(as_float, inline="always")
+def _as_float_ol(x):
+    if isinstance(x, types.Float):
+        return lambda x: x
+    return lambda x: np.float64(x)
+
+
+@intrinsic
+def _int_bits_as_float(typingctx, bits):
+    """Reinterpret the bits of an int32 (int64) as a float32 (float64)."""
+    if bits == types.int32:
+        sig, llty = types.float32(types.int32), ir.FloatType()
+    elif bits == types.int64:
+        sig, llty = types.float64(types.int64), ir.DoubleType()
+    else:
+        return None
+
+    def codegen(context, builder, signature, args):
+        return builder.bitcast(args[0], llty)
+
+    return sig, codegen
+
+
+# ---------------------------------------------------------------- exp
+_F = np.float32
+_LOG2E_F = _F(1.44269504088896341)
+_LN2_HI_F, _LN2_LO_F = _F(0.693359375), _F(-2.12194440e-4)
+_ROUND_F = _F(12582912.0)  # 1.5 * 2**23: adding and subtracting it rounds to an integer
+_EXP_LO_F, _EXP_HI_F = _F(-104.0), _F(89.0)  # exp is 0 below, inf above (after rounding)
+_EXP_P_F = tuple(_F(c) for c in (1.9875691500e-4, 1.3981999507e-3, 8.3334519073e-3,
+                                  4.1665795894e-2, 1.6666665459e-1, 5.0000001201e-1))
+
+_LOG2E_D = 1.4426950408889634
+_LN2_HI_D, _LN2_LO_D = 6.93145751953125e-1, 1.42860682030941723212e-6
+_ROUND_D = 6755399441055744.0  # 1.5 * 2**52
+_EXP_LO_D, _EXP_HI_D = -746.0, 710.0
+_EXP_P_D = tuple(1.0 / math.factorial(k) for k in range(13, 1, -1))  # 1/13! ... 1/2!
+
+
+@register_jitable(inline="always")
+def _exp_f32(x):
+    xc = min(max(x, _EXP_LO_F), _EXP_HI_F)
+    k = (xc * _LOG2E_F + _ROUND_F) - _ROUND_F  # round(x / ln 2)
+    r = (xc - k * _LN2_HI_F) - k * _LN2_LO_F  # |r| <= ln(2) / 2
+    c0, c1, c2, c3, c4, c5 = _EXP_P_F
+    p = (((((c0 * r + c1) * r + c2) * r + c3) * r + c4) * r + c5) * (r * r) + r + _F(1.0)
+    ki = np.int32(k)  # in [-150, 128]: 2**k as two normal factors
+    k1 = ki >> 1
+    k2 = ki - k1
+    # (Numba computes int32 arithmetic in int64: cast back before the bit cast.)
+    s1 = _int_bits_as_float(np.int32((k1 + 127) << 23))
+    s2 = _int_bits_as_float(np.int32((k2 + 127) << 23))
+    y = p * s1 * s2
+    return y if x == x else x
+
+
+@register_jitable(inline="always")
+def _exp_f64(x):
+    xc = min(max(x, _EXP_LO_D), _EXP_HI_D)
+    k = (xc * _LOG2E_D + _ROUND_D) - _ROUND_D
+    r = (xc - k * _LN2_HI_D) - k * _LN2_LO_D
+    # Taylor series to r**13 (|r| <= 0.347): truncation below 1 ulp
+    c13, c12, c11, c10, c9, c8, c7, c6, c5, c4, c3, c2 = _EXP_P_D
+    p = ((((((((((c13 * r + c12) * r + c11) * r + c10) * r + c9) * r + c8) * r + c7) * r
+             + c6) * r + c5) * r + c4) * r + c3) * r + c2
+    p = p * (r * r) + r + 1.0
+    ki = np.int64(k)  # in [-1077, 1025]
+    k1 = ki >> 1
+    k2 = ki - k1
+    s1 = _int_bits_as_float(np.int64((k1 + 1023) << 52))
+    s2 = _int_bits_as_float(np.int64((k2 + 1023) << 52))
+    y = p * s1 * s2
+    return y if x == x else x
+
+
+def exp(x):
+    """``e**x``, vectorizable inside Numba loops."""
+    return math.exp(x)
+
+
+@overload(exp, inline="always")
+def _exp_ol(x):
+    if x == types.float32:
+        return _exp_f32
+    if x == types.float64:
+        return _exp_f64
+    if isinstance(x, (types.Integer, types.Boolean)):
+        return lambda x: _exp_f64(np.float64(x))
+    return None
+
+
+# ---------------------------------------------------------------- expm1
+_EXPM1_SMALL_F = _F(0.5)
+_EXPM1_P_F = tuple(_F(1.0 / math.factorial(k)) for k in range(8, 1, -1))  # 1/8! ... 1/2!
+
+
+@register_jitable(inline="always")
+def _expm1_f32(x):
+    # |x| < 0.5: Taylor series (no cancellation); else exp(x) - 1 (error < 1 ulp)
+    c8, c7, c6, c5, c4, c3, c2 = _EXPM1_P_F
+    p = (((((c8 * x + c7) * x + c6) * x + c5) * x + c4) * x + c3) * x + c2
+    small = p * (x * x) + x
+    large = _exp_f32(x) - _F(1.0)
+    small = small if x != 0 else x  # keep the sign of zero
+    return small if abs(x) < _EXPM1_SMALL_F else large
+
+
+def expm1(x):
+    """``e**x - 1``, accurate near 0; vectorizable for float32."""
+    return math.expm1(x)
+
+
+@overload(expm1, inline="always")
+def _expm1_ol(x):
+    if x == types.float32:
+        return _expm1_f32
+    if isinstance(x, (types.Float, types.Integer, types.Boolean)):
+        return lambda x: math.expm1(x)
+    return None
+
+
+# ---------------------------------------------------------------- log1p on [0, 1]
+_LOG1P_P_F = tuple(_F(1.0 / k) for k in (13, 11, 9, 7, 5, 3))
+
+
+@register_jitable(inline="always")
+def _log1p_unit_f32(t):
+    # log1p(t) = 2 atanh(s) with s = t / (2 + t) in [0, 1/3]: odd series in s
+    s = t / (_F(2.0) + t)
+    z = s * s
+    c13, c11, c9, c7, c5, c3 = _LOG1P_P_F
+    p = ((((c13 * z + c11) * z + c9) * z + c7) * z + c5) * z + c3
+    return _F(2.0) * s + _F(2.0) * s * (p * z)
+
+
+def log1p_unit(t):
+    """``log(1 + t)`` for ``t`` in [0, 1] (as in softplus and log-sigmoid)."""
+    return math.log1p(t)
+
+
+@overload(log1p_unit, inline="always")
+def _log1p_unit_ol(t):
+    if t == types.float32:
+        return _log1p_unit_f32
+    if isinstance(t, (types.Float, types.Integer, types.Boolean)):
+        return lambda t: math.log1p(t)
+    return None
+
+
+# ---------------------------------------------------------------- tanh
+_TANH_SMALL_F = _F(0.625)
+_TANH_P_F = tuple(_F(c) for c in (-5.70498872745e-3, 2.06390887954e-2, -5.37397155531e-2,
+                                   1.33314422036e-1, -3.33332819422e-1))
+
+
+@register_jitable(inline="always")
+def _tanh_f32(x):
+    # |x| < 0.625: odd minimax polynomial (Cephes tanhf); else 1 - 2 / (exp(2|x|) + 1)
+    z = x * x
+    c9, c7, c5, c3, c1 = _TANH_P_F
+    p = (((c9 * z + c7) * z + c5) * z + c3) * z + c1
+    small = p * z * x + x
+    small = small if x != 0 else x  # keep the sign of zero
+    a = abs(x)
+    big = _F(1.0) - _F(2.0) / (_exp_f32(a + a) + _F(1.0))
+    big = big if x >= 0 else -big
+    return small if a < _TANH_SMALL_F else big
+
+
+def tanh(x):
+    """Hyperbolic tangent; vectorizable for float32."""
+    return math.tanh(x)
+
+
+@overload(tanh, inline="always")
+def _tanh_ol(x):
+    if x == types.float32:
+        return _tanh_f32
+    if isinstance(x, (types.Float, types.Integer, types.Boolean)):
+        return lambda x: math.tanh(x)
+    return None
