@@ -16,6 +16,7 @@ from numba.extending import (NativeValue, models, overload, register_model, type
                              unbox)
 
 from . import _config
+from ._launch import launch
 from ._validate import as_array, check_inplace, check_out, result_dtype
 from .scalar._math import as_float, const
 
@@ -92,39 +93,6 @@ def map_parallel(op, x, out, params):
 def map_serial(op, x, out, params):
     for i in range(x.size):
         out[i] = apply(op, x[i], params)
-
-
-_entry_points = {}
-
-
-def _entry_point(kernel, args):
-    """The compiled function behind ``kernel(*args)``, callable without type dispatch."""
-    try:
-        sig = tuple(kernel.typeof_pyval(a) for a in args)
-        return kernel.overloads[sig].entry_point
-    except Exception:  # pragma: no cover - numba internals moved: use the dispatcher
-        return kernel
-
-
-def launch(serial, parallel, key, n, *args):
-    """Run ``parallel(*args)`` or ``serial(*args)`` (by size and thread safety).
-
-    ``key`` identifies the specialization (op, dtypes, ...): the compiled entry
-    point is remembered under it, which skips Numba's per-call type dispatch
-    (microseconds that matter for small arrays).
-    """
-    use_parallel = _config.acquire_parallel(n)
-    try:
-        kernel = parallel if use_parallel else serial
-        fn = _entry_points.get((kernel, key))
-        if fn is None:
-            kernel(*args)  # compiles, or loads from the disk cache
-            _entry_points[(kernel, key)] = _entry_point(kernel, args)
-        else:
-            fn(*args)
-    finally:
-        if use_parallel:
-            _config.release_parallel()
 
 
 def run_map(op, x, out, params):

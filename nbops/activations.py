@@ -20,7 +20,8 @@ from numba.core import errors
 from numba.extending import overload
 
 from . import _config
-from ._elementwise import Op, launch, map_njit, unary
+from ._elementwise import Op, map_njit, unary
+from ._launch import launch
 from ._validate import as_array, as_param, check_out, result_dtype
 from .scalar import activations as S
 from .scalar._math import as_float, const

@@ -1,0 +1,87 @@
+"""Elementwise activations: nbops beside NumPy one-liners and PyTorch CPU.
+
+``library``: ``nbops`` (allocating call), ``nbops_out`` (writing into a
+preallocated ``out=``), ``numpy`` (the NumPy one-liner), ``torch``
+(``torch.nn.functional`` on ``torch.from_numpy``, allocating).
+``Copy`` is the machine's copy bandwidth in the same run, for the
+memory-bound ops' bytes-per-second target.
+"""
+
+import numpy as np
+
+import nbops
+
+from ._common import F, needs_torch, random_array, torch
+
+NUMPY = {
+    "relu": lambda x: np.maximum(x, 0),
+    "sigmoid": lambda x: 1 / (1 + np.exp(-x)),
+    "softplus": lambda x: np.logaddexp(x, 0),
+    "logsigmoid": lambda x: -np.logaddexp(0, -x),
+    "tanh": np.tanh,
+    "elu": lambda x: np.where(x > 0, x, np.expm1(x)),
+    "leaky_relu": lambda x: np.where(x > 0, x, 0.01 * x),
+    "softsign": lambda x: x / (1 + np.abs(x)),
+}
+TORCH = {
+    "relu": lambda t: F.relu(t),
+    "sigmoid": lambda t: torch.sigmoid(t),
+    "softplus": lambda t: F.softplus(t),
+    "logsigmoid": lambda t: F.logsigmoid(t),
+    "tanh": lambda t: torch.tanh(t),
+    "elu": lambda t: F.elu(t),
+    "leaky_relu": lambda t: F.leaky_relu(t),
+    "softsign": lambda t: F.softsign(t),
+}
+
+
+class Activation:
+    params = (["relu", "sigmoid", "softplus", "logsigmoid"],
+              [100, 10_000, 1_000_000, 10_000_000],
+              ["float32", "float64"],
+              ["nbops", "nbops_out", "numpy", "torch"])
+    param_names = ["op", "size", "dtype", "library"]
+
+    def setup(self, op, size, dtype, library):
+        self.x = random_array(size, dtype)
+        self.out = np.empty_like(self.x)
+        if library == "torch":
+            needs_torch()
+            self.t = torch.from_numpy(self.x)
+            self.fn = lambda: TORCH[op](self.t)
+        elif library == "numpy":
+            self.fn = lambda: NUMPY[op](self.x)
+        elif library == "nbops_out":
+            nb = getattr(nbops, op)
+            self.fn = lambda: nb(self.x, out=self.out)
+        else:
+            nb = getattr(nbops, op)
+            self.fn = lambda: nb(self.x)
+        self.fn()  # compile / load from the cache outside the timing
+
+    def time_op(self, op, size, dtype, library):
+        self.fn()
+
+
+class AllActivationsLarge:
+    """Every activation at 1e7 float32, for the issue's 1.0x-PyTorch target."""
+
+    params = (sorted(NUMPY), ["nbops", "nbops_out", "numpy", "torch"])
+    param_names = ["op", "library"]
+
+    def setup(self, op, library):
+        Activation.setup(self, op, 10_000_000, "float32", library)
+
+    def time_op(self, op, library):
+        self.fn()
+
+
+class Copy:
+    """np.copyto of 1e7 float32: reads 40 MB and writes 40 MB."""
+
+    def setup(self):
+        self.x = random_array(10_000_000, "float32")
+        self.out = np.empty_like(self.x)
+
+    def time_copy(self):
+        np.copyto(self.out, self.x)

@@ -1,0 +1,264 @@
+"""Independent float64 NumPy reference formulas for the nbops activations.
+
+Nothing here imports nbops: every expected value in the activation tests comes
+from these formulas (or from PyTorch), never from nbops itself.
+
+Semantics follow ``torch.nn.functional`` on CPU, including how NaN and inf
+propagate (checked against PyTorch 2.x):
+
+* ``threshold``: PyTorch computes ``value if x <= threshold else x``, so a NaN
+  input stays NaN (the comparison is False).  Equivalent to "x if x > threshold
+  else value" for every non-NaN x.
+* ``softshrink``: ``x - l if x > l; x + l if x < -l; else x * 0``: NaN stays NaN.
+* ``softsign``: ``x / (1 + |x|)``, so ``softsign(+-inf)`` is NaN, as in PyTorch.
+* ``relu``, ``relu6``, ``hardtanh``, ``elu``, ``leaky_relu``, ``prelu`` propagate NaN.
+* ``softplus``: ``x if beta*x > threshold else log1p(exp(beta*x)) / beta``
+  (evaluated here in an overflow-free form; identical where PyTorch's is finite).
+* ``logsigmoid(x) = min(x, 0) - log1p(exp(-|x|))``.
+
+All functions take any array-like, compute in float64 and return float64 arrays.
+Use :func:`expected` to get the reference rounded to the result dtype.
+"""
+
+import numpy as np
+
+OPS = (
+    "relu",
+    "relu6",
+    "elu",
+    "prelu",
+    "leaky_relu",
+    "threshold",
+    "hardtanh",
+    "sigmoid",
+    "tanh",
+    "logsigmoid",
+    "softplus",
+    "softshrink",
+    "softsign",
+)
+
+# ops that take ``inplace=``
+INPLACE_OPS = ("relu", "relu6", "elu", "leaky_relu", "threshold", "hardtanh")
+
+# ops made only of comparisons / one multiply / one add: nearly exact
+EXACT_OPS = ("relu", "relu6", "prelu", "leaky_relu", "threshold", "hardtanh", "softshrink")
+
+
+def _f64(x):
+    return np.asarray(x, dtype=np.float64)
+
+
+def relu(x):
+    x = _f64(x)
+    # np.maximum propagates NaN
+    return np.maximum(x, 0.0)
+
+
+def relu6(x):
+    x = _f64(x)
+    return np.minimum(np.maximum(x, 0.0), 6.0)
+
+
+def elu(x, alpha=1.0):
+    x = _f64(x)
+    with np.errstate(all="ignore"):
+        return np.where(x > 0, x, alpha * np.expm1(x))
+
+
+def leaky_relu(x, negative_slope=0.01):
+    x = _f64(x)
+    with np.errstate(all="ignore"):
+        return np.where(x > 0, x, x * negative_slope)
+
+
+def prelu(x, weight):
+    """weight: 1 element, or C = x.shape[1] elements (broadcast along axis 1)."""
+    x = _f64(x)
+    w = _f64(weight).reshape(-1)
+    if w.size == 1:
+        wb = w[0]
+    else:
+        assert x.ndim >= 2 and x.shape[1] == w.size
+        wb = w.reshape((1, w.size) + (1,) * (x.ndim - 2))
+    with np.errstate(all="ignore"):
+        return np.where(x > 0, x, x * wb)
+
+
+def threshold(x, threshold, value):
+    x = _f64(x)
+    # PyTorch: value if x <= threshold else x   (NaN -> NaN)
+    return np.where(x <= threshold, np.float64(value), x)
+
+
+def hardtanh(x, min_val=-1.0, max_val=1.0):
+    x = _f64(x)
+    # np.minimum/np.maximum propagate NaN
+    return np.minimum(np.maximum(x, min_val), max_val)
+
+
+def sigmoid(x):
+    x = _f64(x)
+    with np.errstate(all="ignore"):
+        e = np.exp(-np.abs(x))  # in (0, 1], never overflows
+        pos = 1.0 / (1.0 + e)
+        neg = e / (1.0 + e)
+        return np.where(x >= 0, pos, np.where(np.isnan(x), x, neg))
+
+
+def tanh(x):
+    return np.tanh(_f64(x))
+
+
+def logsigmoid(x):
+    x = _f64(x)
+    with np.errstate(all="ignore"):
+        return np.minimum(x, 0.0) - np.log1p(np.exp(-np.abs(x)))
+
+
+def softplus(x, beta=1.0, threshold=20.0):
+    x = _f64(x)
+    with np.errstate(all="ignore"):
+        bx = x * beta
+        # log1p(exp(bx)) without overflow: max(bx, 0) + log1p(exp(-|bx|))
+        soft = (np.maximum(bx, 0.0) + np.log1p(np.exp(-np.abs(bx)))) / beta
+        return np.where(bx > threshold, x, soft)
+
+
+def softshrink(x, lambd=0.5):
+    x = _f64(x)
+    with np.errstate(all="ignore"):
+        return np.where(x > lambd, x - lambd, np.where(x < -lambd, x + lambd, x * 0.0))
+
+
+def softsign(x):
+    x = _f64(x)
+    with np.errstate(all="ignore"):
+        return x / (1.0 + np.abs(x))
+
+
+# --------------------------------------------------------------------------- #
+# default hyperparameters / argument builders shared by the test modules
+# --------------------------------------------------------------------------- #
+
+# Hyperparameters used by the "non-default" tests.  All exactly representable in
+# float32 so that float32 and float64 comparisons against a threshold agree.
+NONDEFAULT = {
+    "relu": {},
+    "relu6": {},
+    "elu": {"alpha": 1.5},
+    "prelu": {},  # weight handled separately
+    "leaky_relu": {"negative_slope": 0.125},
+    "threshold": {"threshold": 0.5, "value": -2.0},
+    "hardtanh": {"min_val": -0.5, "max_val": 2.0},
+    "sigmoid": {},
+    "tanh": {},
+    "logsigmoid": {},
+    "softplus": {"beta": 2.0, "threshold": 10.0},
+    "softshrink": {"lambd": 1.25},
+    "softsign": {},
+}
+
+# arguments that must be passed when the op has no default for them
+REQUIRED = {
+    "threshold": {"threshold": 0.5, "value": -2.0},
+}
+
+PRELU_WEIGHT = 0.25
+
+
+def ref(name, x, **kw):
+    """Reference result (float64) of op ``name`` on ``x`` with hyperparameters ``kw``."""
+    f = globals()[name]
+    if name == "prelu":
+        kw = dict(kw)
+        w = kw.pop("weight", np.array([PRELU_WEIGHT]))
+        return f(x, w)
+    if name == "threshold" and not kw:
+        kw = dict(REQUIRED["threshold"])
+    return f(x, **kw)
+
+
+def result_dtype(dtype):
+    """The dtype np.exp would give for an input of ``dtype`` (the nbops rule)."""
+    dtype = np.dtype(dtype)
+    if dtype.kind == "b":
+        return np.dtype(np.float16)
+    return np.result_type(np.exp(np.zeros(1, dtype=dtype)).dtype)
+
+
+def expected(name, x, out_dtype=None, **kw):
+    """Reference computed in float64 from the *given* input values, then rounded
+    to the result dtype (so float32 overflow gives inf as it must)."""
+    x = np.asarray(x)
+    if out_dtype is None:
+        out_dtype = result_dtype(x.dtype)
+    r = ref(name, x.astype(np.float64), **kw)
+    with np.errstate(all="ignore"):
+        return np.asarray(r).astype(out_dtype)
+
+
+# Tolerances against the float64 reference rounded to the result dtype.
+def tolerances(name, dtype):
+    dtype = np.dtype(dtype)
+    if dtype == np.float64:
+        if name in EXACT_OPS:
+            return dict(rtol=1e-15, atol=0.0)
+        return dict(rtol=1e-12, atol=1e-15)
+    if dtype == np.float32:
+        if name in EXACT_OPS:
+            # one float32 rounding of the hyperparameter and of the product
+            return dict(rtol=1e-6, atol=1e-30)
+        return dict(rtol=4e-6, atol=1e-7)
+    if dtype == np.float16:
+        return dict(rtol=2e-3, atol=1e-4)
+    raise AssertionError(f"no tolerance for {dtype}")
+
+
+def assert_matches(got, exp, rtol, atol, what=""):
+    """Shape/dtype equal; NaN masks equal; +-inf equal; finite values close."""
+    got = np.asarray(got)
+    exp = np.asarray(exp)
+    assert got.shape == exp.shape, f"{what}: shape {got.shape} != {exp.shape}"
+    assert got.dtype == exp.dtype, f"{what}: dtype {got.dtype} != {exp.dtype}"
+    gn, en = np.isnan(got), np.isnan(exp)
+    assert np.array_equal(gn, en), (
+        f"{what}: NaN positions differ: got NaN at {np.argwhere(gn & ~en).ravel()[:10]} "
+        f"(not expected), missing NaN at {np.argwhere(en & ~gn).ravel()[:10]}"
+    )
+    gi, ei = np.isinf(got), np.isinf(exp)
+    assert np.array_equal(gi, ei), f"{what}: inf positions differ: got {got[gi | ei]} expected {exp[gi | ei]}"
+    assert np.array_equal(got[gi], exp[ei]), f"{what}: inf signs differ"
+    fin = np.isfinite(exp)
+    np.testing.assert_allclose(
+        got[fin].astype(np.float64), exp[fin].astype(np.float64), rtol=rtol, atol=atol, err_msg=what
+    )
+
+
+# --------------------------------------------------------------------------- #
+# test data
+# --------------------------------------------------------------------------- #
+
+
+def special_values(dtype):
+    """Extreme / special inputs for a float dtype."""
+    dtype = np.dtype(dtype)
+    fi = np.finfo(dtype)
+    sub = np.nextafter(dtype.type(0), dtype.type(1))  # smallest subnormal
+    vals = [
+        0.0, -0.0, 1.0, -1.0, 0.5, -0.5, 0.25, -0.25, 1.25, -1.25, 2.0, -2.0,
+        5.999, 6.0, 6.001, 19.5, 20.0, 20.5, -20.0, 37.0, -37.0,
+        88.0, -88.0, 100.0, -100.0, 1e4, -1e4,
+        np.inf, -np.inf, np.nan, -np.nan,
+        float(fi.max), -float(fi.max), float(fi.tiny), -float(fi.tiny), float(sub), -float(sub),
+        1e-10, -1e-10, 1e-30, -1e-30,
+    ]
+    if dtype == np.float64:
+        vals += [1000.0, -1000.0, 700.0, -700.0, 750.0, -750.0, 1e300, -1e300]
+    return np.array(vals, dtype=dtype)
+
+
+def random_data(shape, dtype, seed=0, scale=4.0):
+    """Normal data with scale ``scale`` (covers every branch of every op)."""
+    rng = np.random.default_rng(seed)
+    return (rng.standard_normal(shape) * scale).astype(dtype)
