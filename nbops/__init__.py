@@ -6,10 +6,13 @@ on-disk cache) on its first call.
 
 from .activations import (elu, hardtanh, leaky_relu, logsigmoid, prelu, relu, relu6,
                           sigmoid, softplus, softshrink, softsign, tanh, threshold)
+from .distance import pairwise_distance
+from .linear import linear
+from .normalization import batch_norm
 from . import scalar
 
 __version__ = "0.1.0"
 
 __all__ = ["scalar", "relu", "relu6", "elu", "prelu", "leaky_relu", "threshold",
            "hardtanh", "sigmoid", "tanh", "logsigmoid", "softplus", "softshrink",
-           "softsign"]
+           "softsign", "batch_norm", "linear", "pairwise_distance"]
