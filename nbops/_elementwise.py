@@ -16,7 +16,7 @@ from numba.extending import (NativeValue, models, overload, register_model, type
                              unbox)
 
 from . import _config
-from ._launch import launch
+from ._launch import entry_point, launch
 from ._validate import as_array, check_inplace, check_out, result_dtype
 from .scalar._math import as_float, const
 
@@ -97,8 +97,7 @@ def map_serial(op, x, out, params):
 
 def run_map(op, x, out, params):
     """out[i] = op(x[i], *params) on contiguous 1-D arrays of one float dtype."""
-    key = (op.name, x.dtype.char, x.flags.writeable)
-    launch(map_serial, map_parallel, key, x.size, op, x, out, params)
+    launch(map_serial, map_parallel, (op, x.dtype), x.size, op, x, out, params)
 
 
 # ------------------------------------------------------------ inside user @njit
@@ -173,6 +172,11 @@ def _map_any_layout_ol(op, x, res, params):
 
 
 # ------------------------------------------------------------ the Python driver
+# (op, dtype) -> compiled serial kernel, for the fast path of small 1-D inputs.
+# Hyperparameters may then be Python floats: the compiled code converts them.
+_small_1d = {}
+
+
 def _same_memory_order(a, b):
     return ((a.flags.c_contiguous and b.flags.c_contiguous)
             or (a.flags.f_contiguous and b.flags.f_contiguous))
@@ -190,12 +194,23 @@ def unary(op, input, params=(), inplace=False, out=None):
 
     ``params`` must already be Python floats (validated by the public function).
     """
+    if out is None and not inplace and type(input) is np.ndarray and input.ndim == 1:
+        # the fast path for small 1-D float arrays: no validation left to do
+        fn = _small_1d.get((op, input.dtype))
+        if fn is not None and input.size < _config.PARALLEL_THRESHOLD \
+                and input.flags.c_contiguous:
+            res = np.empty_like(input)
+            fn(op, input, res, params)
+            return res
     x = input if type(input) is np.ndarray else as_array(input)
     compute, result = result_dtype(x.dtype)
     if params:
         params = tuple(compute.type(p) for p in params)
 
     if out is None and not inplace:
+        if x.ndim == 1 and x.dtype == compute and x.flags.c_contiguous:
+            _small_1d[(op, x.dtype)] = entry_point(map_serial, (op, x.dtype),
+                                                   (op, x, x, params))
         src = x if x.dtype == compute else x.astype(compute)
         if not (src.flags.c_contiguous or src.flags.f_contiguous):
             src = np.ascontiguousarray(src)

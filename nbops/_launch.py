@@ -1,35 +1,53 @@
-"""Calling a kernel pair: serial or parallel by size, without per-call type dispatch."""
+"""Calling a kernel pair: serial or parallel by size, without per-call type dispatch.
+
+Numba's dispatcher types every argument on every call (a few microseconds).
+``launch`` does that once per specialization ``key``: it compiles (or loads
+from the disk cache) the kernel for the arguments' types, keeps the compiled
+entry point, and calls it directly afterwards.
+"""
+
+from numba import types
 
 from . import _config
 
 _entry_points = {}
 
 
-def _entry_point(kernel, args):
-    """The compiled function behind ``kernel(*args)``, callable without type dispatch."""
-    try:
-        sig = tuple(kernel.typeof_pyval(a) for a in args)
-        return kernel.overloads[sig].entry_point
-    except Exception:  # pragma: no cover - numba internals moved: use the dispatcher
-        return kernel
+def _writable(ty):
+    # A read-only input array is passed to the code compiled for a writable one
+    # (the kernels never write their inputs): one specialization, not two.
+    if isinstance(ty, types.Array) and not ty.mutable:
+        return ty.copy(readonly=False)
+    return ty
+
+
+def entry_point(kernel, key, args):
+    """The compiled ``kernel`` for ``args``' types, remembered under ``(kernel, key)``.
+
+    ``key`` must determine the Numba type of every argument (dtypes, ndim, layout).
+    """
+    fn = _entry_points.get((kernel, key))
+    if fn is None:
+        sig = tuple(_writable(kernel.typeof_pyval(a)) for a in args)
+        kernel.compile(sig)  # compiles, or loads from the disk cache
+        try:
+            fn = kernel.overloads[sig].entry_point
+        except (AttributeError, KeyError):  # pragma: no cover - Numba internals moved
+            fn = kernel
+        _entry_points[(kernel, key)] = fn
+    return fn
 
 
 def launch(serial, parallel, key, n, *args):
-    """Run ``parallel(*args)`` or ``serial(*args)`` (by size and thread safety).
+    """Run ``parallel(*args)`` or ``serial(*args)`` on ``n`` elements of work.
 
-    ``key`` identifies the specialization (op, dtypes, ...): the compiled entry
-    point is remembered under it, which skips Numba's per-call type dispatch
-    (microseconds that matter for small arrays).
+    The parallel twin runs from ``_config.PARALLEL_THRESHOLD`` elements, and
+    only when it is safe (see ``_config.acquire_parallel``).
     """
-    use_parallel = _config.acquire_parallel(n)
-    try:
-        kernel = parallel if use_parallel else serial
-        fn = _entry_points.get((kernel, key))
-        if fn is None:
-            kernel(*args)  # compiles, or loads from the disk cache
-            _entry_points[(kernel, key)] = _entry_point(kernel, args)
-        else:
-            fn(*args)
-    finally:
-        if use_parallel:
+    if _config.acquire_parallel(n):
+        try:
+            entry_point(parallel, key, args)(*args)
+        finally:
             _config.release_parallel()
+    else:
+        entry_point(serial, key, args)(*args)

@@ -22,6 +22,11 @@ NUMPY = {
     "elu": lambda x: np.where(x > 0, x, np.expm1(x)),
     "leaky_relu": lambda x: np.where(x > 0, x, 0.01 * x),
     "softsign": lambda x: x / (1 + np.abs(x)),
+    "relu6": lambda x: np.clip(x, 0, 6),
+    "hardtanh": lambda x: np.clip(x, -1, 1),
+    "threshold": lambda x: np.where(x > 0.5, x, 0.0),
+    "prelu": lambda x: np.where(x >= 0, x, 0.25 * x),
+    "softshrink": lambda x: np.where(x > 0.5, x - 0.5, np.where(x < -0.5, x + 0.5, 0)),
 }
 TORCH = {
     "relu": lambda t: F.relu(t),
@@ -32,7 +37,14 @@ TORCH = {
     "elu": lambda t: F.elu(t),
     "leaky_relu": lambda t: F.leaky_relu(t),
     "softsign": lambda t: F.softsign(t),
+    "relu6": lambda t: F.relu6(t),
+    "hardtanh": lambda t: F.hardtanh(t),
+    "threshold": lambda t: F.threshold(t, 0.5, 0.0),
+    "prelu": lambda t: F.prelu(t, torch.tensor([0.25], dtype=t.dtype)),
+    "softshrink": lambda t: F.softshrink(t),
 }
+# extra positional arguments of the nbops call
+NBOPS_ARGS = {"threshold": (0.5, 0.0), "prelu": (np.array([0.25]),)}
 
 
 class Activation:
@@ -52,11 +64,11 @@ class Activation:
         elif library == "numpy":
             self.fn = lambda: NUMPY[op](self.x)
         elif library == "nbops_out":
-            nb = getattr(nbops, op)
-            self.fn = lambda: nb(self.x, out=self.out)
+            nb, args = getattr(nbops, op), NBOPS_ARGS.get(op, ())
+            self.fn = lambda: nb(self.x, *args, out=self.out)
         else:
-            nb = getattr(nbops, op)
-            self.fn = lambda: nb(self.x)
+            nb, args = getattr(nbops, op), NBOPS_ARGS.get(op, ())
+            self.fn = lambda: nb(self.x, *args)
         self.fn()  # compile / load from the cache outside the timing
 
     def time_op(self, op, size, dtype, library):
