@@ -6,6 +6,7 @@ import numpy as np
 from numba import prange, types
 from numba.core import errors
 from numba.extending import overload
+from numba.np import numpy_support
 
 from . import _config
 from ._launch import launch
@@ -14,30 +15,51 @@ from .scalar._math import const
 
 
 @_config.core
-def pnorm_row(a, b, start, stop, p, eps):
-    """``||a[start:stop] - b[start:stop] + eps||_p`` (p may be 0, fractional, or +-inf)."""
+def pnorm_row(a, b, p, eps):
+    """``||a - b + eps||_p`` of two equal-length 1-D arrays (p may be 0, fractional,
+    negative or +-inf; the caller rejects p = +-inf or p < 0 on empty rows)."""
+    n = a.size
     if p == 2:
-        s = const(eps, 0.0)
-        for i in range(start, stop):
+        # four independent sums (fixed order: deterministic), for throughput
+        s0 = s1 = s2 = s3 = const(eps, 0.0)
+        i = 0
+        while i + 4 <= n:
+            d0 = a[i] - b[i] + eps
+            d1 = a[i + 1] - b[i + 1] + eps
+            d2 = a[i + 2] - b[i + 2] + eps
+            d3 = a[i + 3] - b[i + 3] + eps
+            s0 += d0 * d0
+            s1 += d1 * d1
+            s2 += d2 * d2
+            s3 += d3 * d3
+            i += 4
+        while i < n:
             d = a[i] - b[i] + eps
-            s += d * d
-        return math.sqrt(s)
+            s0 += d * d
+            i += 1
+        return math.sqrt((s0 + s1) + (s2 + s3))
     if p == 1:
-        s = const(eps, 0.0)
-        for i in range(start, stop):
-            s += abs(a[i] - b[i] + eps)
-        return s
+        s0 = s1 = s2 = s3 = const(eps, 0.0)
+        i = 0
+        while i + 4 <= n:
+            s0 += abs(a[i] - b[i] + eps)
+            s1 += abs(a[i + 1] - b[i + 1] + eps)
+            s2 += abs(a[i + 2] - b[i + 2] + eps)
+            s3 += abs(a[i + 3] - b[i + 3] + eps)
+            i += 4
+        while i < n:
+            s0 += abs(a[i] - b[i] + eps)
+            i += 1
+        return (s0 + s1) + (s2 + s3)
     if p == 0:
         s = const(eps, 0.0)
-        for i in range(start, stop):
-            if a[i] - b[i] + eps != 0:
+        for i in range(n):
+            if a[i] - b[i] + eps != 0:  # NaN counts, as in PyTorch
                 s += const(eps, 1.0)
         return s
     if math.isinf(p):
-        best = const(eps, math.inf) if p < 0 else const(eps, 0.0)
-        if p < 0 and stop == start:
-            best = const(eps, 0.0)
-        for i in range(start, stop):
+        best = const(eps, 0.0) if p > 0 else const(eps, math.inf)
+        for i in range(n):
             d = abs(a[i] - b[i] + eps)
             if d != d:
                 return d
@@ -45,21 +67,37 @@ def pnorm_row(a, b, start, stop, p, eps):
                 best = d
         return best
     s = const(eps, 0.0)
-    for i in range(start, stop):
+    for i in range(n):
         s += abs(a[i] - b[i] + eps) ** p
     return s ** (const(eps, 1.0) / p)
 
 
 @_config.parallel_kernel
-def _pdist_parallel(a, b, dim, p, eps, out):
+def _pdist_parallel(a, sa, b, sb, dim, p, eps, out):
+    """out[r] = norm of row r; ``sa``/``sb`` are the row strides (0: one shared row)."""
     for r in prange(out.size):
-        out[r] = pnorm_row(a, b, r * dim, (r + 1) * dim, p, eps)
+        out[r] = pnorm_row(a[r * sa:r * sa + dim], b[r * sb:r * sb + dim], p, eps)
 
 
 @_config.serial_kernel
-def _pdist_serial(a, b, dim, p, eps, out):
+def _pdist_serial(a, sa, b, sb, dim, p, eps, out):
     for r in range(out.size):
-        out[r] = pnorm_row(a, b, r * dim, (r + 1) * dim, p, eps)
+        out[r] = pnorm_row(a[r * sa:r * sa + dim], b[r * sb:r * sb + dim], p, eps)
+
+
+def _rows(x, shape, compute):
+    """``x`` as a flat contiguous array of ``compute`` and its row stride in it.
+
+    An input that already has the broadcast shape, or a single row that all
+    rows share, is not materialized (row stride ``dim`` or 0).
+    """
+    lead, dim = shape[:-1], shape[-1]
+    if x.ndim >= 1 and x.shape[-1] == dim:
+        if x.shape[:-1] == lead:
+            return np.ascontiguousarray(x, dtype=compute).reshape(-1), dim
+        if x.size == dim:  # every leading axis has length 1
+            return np.ascontiguousarray(x, dtype=compute).reshape(-1), 0
+    return np.ascontiguousarray(np.broadcast_to(x, shape), dtype=compute).reshape(-1), dim
 
 
 def pairwise_distance(x1, x2, p=2.0, eps=1e-6, keepdim=False):
@@ -71,9 +109,12 @@ def pairwise_distance(x1, x2, p=2.0, eps=1e-6, keepdim=False):
     Parameters
     ----------
     x1, x2 : array_like
-        Broadcastable shapes ``(*, D)``; 1-D inputs give a 0-d result.
+        Broadcastable shapes ``(*, D)``; 1-D inputs give a 0-d result (two 0-d
+        inputs too, with or without ``keepdim``, as PyTorch).
     p : float
-        The norm degree: 0 (count of non-zeros), 1, 2, fractional, ``inf``, ``-inf``.
+        The norm degree: 0 (count of non-zeros), 1, 2, fractional, negative,
+        ``inf``, ``-inf``. As PyTorch, ``inf``, ``-inf`` and negative ``p`` are
+        rejected (``ValueError``) when the last axis is empty and rows exist.
     eps : float
         Added to every difference ``x1 - x2``.
     keepdim : bool
@@ -81,7 +122,8 @@ def pairwise_distance(x1, x2, p=2.0, eps=1e-6, keepdim=False):
 
     Returns
     -------
-    ndarray of shape ``broadcast(x1, x2).shape[:-1]`` (``(..., 1)`` with keepdim).
+    ndarray of shape ``broadcast(x1, x2).shape[:-1]`` (``(..., 1)`` with keepdim),
+    float32 for float32 inputs (accumulated in the input dtype, as PyTorch).
 
     Examples
     --------
@@ -93,33 +135,46 @@ def pairwise_distance(x1, x2, p=2.0, eps=1e-6, keepdim=False):
     b = as_array(x2, "x2")
     p = as_param(p, "p")
     eps = as_param(eps, "eps")
+    if math.isnan(p):
+        raise ValueError("p must not be NaN")
     try:
         shape = np.broadcast_shapes(a.shape, b.shape)
     except ValueError:
         raise ValueError(f"x1 of shape {a.shape} and x2 of shape {b.shape} do not broadcast") \
             from None
+    result_dtype(a.dtype, "x1")  # a TypeError naming the argument (complex, object)
+    result_dtype(b.dtype, "x2")
     compute, result = result_dtype(np.result_type(a.dtype, b.dtype), "x1")
-    if len(shape) == 0:
+    scalar = len(shape) == 0
+    if scalar:
         shape = (1,)
     dim = shape[-1]
-    a = np.ascontiguousarray(np.broadcast_to(a, shape), dtype=compute)
-    b = np.ascontiguousarray(np.broadcast_to(b, shape), dtype=compute)
-    out_shape = shape[:-1] + ((1,) if keepdim else ())
+    out_shape = () if scalar else shape[:-1] + ((1,) if keepdim else ())
+    rows = 1
+    for d in shape[:-1]:
+        rows *= d
+    if dim == 0 and rows and (p < 0 or math.isinf(p)):
+        raise ValueError(f"p={p}: the {p}-norm of an empty last axis (shape {shape}) is "
+                         "undefined; PyTorch raises too (use p >= 0 finite)")
     res = np.empty(out_shape, compute)
     if res.size:
-        launch(_pdist_serial, _pdist_parallel, ("pdist", compute.char), a.size + res.size,
-               a.reshape(-1), b.reshape(-1), dim, compute.type(p), compute.type(eps),
-               res.reshape(-1))
+        af, sa = _rows(a, shape, compute)
+        bf, sb = _rows(b, shape, compute)
+        key = ("pdist", compute.char, af.flags.writeable, bf.flags.writeable)
+        launch(_pdist_serial, _pdist_parallel, key, rows * max(dim, 1),
+               af, sa, bf, sb, dim, compute.type(p), compute.type(eps), res.reshape(-1))
     return res if result == compute else res.astype(result)
 
 
 @overload(pairwise_distance, prefer_literal=True)
 def _pairwise_distance_njit(x1, x2, p=2.0, eps=1e-6, keepdim=False):
+    """Inside @njit: the serial kernel (never the parallel one: DESIGN.md). x1 and x2
+    must have the same ndim (size-1 axes broadcast); keepdim must be a constant."""
     if not (isinstance(x1, types.Array) and isinstance(x2, types.Array)):
         return None
-    if x1.ndim != x2.ndim:
+    if x1.ndim != x2.ndim or x1.ndim < 1:
         raise errors.TypingError("nbops.pairwise_distance inside @njit: x1 and x2 must "
-                                 "have the same ndim (size-1 axes broadcast)")
+                                 "have the same ndim >= 1 (size-1 axes broadcast)")
     if isinstance(keepdim, types.BooleanLiteral):
         keep = keepdim.literal_value
     elif keepdim is False or isinstance(keepdim, (types.Omitted, bool)):
@@ -127,19 +182,30 @@ def _pairwise_distance_njit(x1, x2, p=2.0, eps=1e-6, keepdim=False):
     else:
         raise errors.TypingError("nbops.pairwise_distance inside @njit: keepdim must be "
                                  "a constant True or False")
-    dtype = x1.dtype if isinstance(x1.dtype, types.Float) else types.float64
+    dt = np.result_type(numpy_support.as_dtype(x1.dtype), numpy_support.as_dtype(x2.dtype))
+    dtype = numpy_support.from_dtype(result_dtype(dt, "x1")[0])
 
     def impl(x1, x2, p=2.0, eps=1e-6, keepdim=False):
         shape = np.broadcast_shapes(x1.shape, x2.shape)
-        a = np.ascontiguousarray(np.broadcast_to(x1, shape)).astype(dtype)
-        b = np.ascontiguousarray(np.broadcast_to(x2, shape)).astype(dtype)
         dim = shape[-1]
-        rows = a.size // dim if dim else 0
+        rows = 1
+        for k in range(len(shape) - 1):
+            rows *= shape[k]
+        pp = dtype(p)
+        if dim == 0 and rows > 0 and (pp < 0 or np.isinf(pp)):
+            raise ValueError("pairwise_distance: p = inf, -inf or negative p on an empty "
+                             "last axis")
+        if x1.shape == shape:
+            a = np.ascontiguousarray(x1).astype(dtype).reshape(-1)
+        else:
+            a = np.ascontiguousarray(np.broadcast_to(x1, shape)).astype(dtype).reshape(-1)
+        if x2.shape == shape:
+            b = np.ascontiguousarray(x2).astype(dtype).reshape(-1)
+        else:
+            b = np.ascontiguousarray(np.broadcast_to(x2, shape)).astype(dtype).reshape(-1)
         res = np.empty(rows, dtype)
-        af = a.reshape(-1)
-        bf = b.reshape(-1)
-        for r in range(rows):
-            res[r] = pnorm_row(af, bf, r * dim, (r + 1) * dim, dtype(p), dtype(eps))
+        # the cached serial kernel: keeps the user's compile short
+        _pdist_serial(a, dim, b, dim, dim, pp, dtype(eps), res)
         if keep:
             return res.reshape(shape[:-1] + (1,))
         return res.reshape(shape[:-1])

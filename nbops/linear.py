@@ -7,9 +7,11 @@ in place on the product, with no extra temporary.
 
 import numpy as np
 from numba import types
+from numba.core import errors
 from numba.extending import overload
+from numba.np import numpy_support
 
-from ._validate import as_array, result_dtype
+from ._validate import as_array, check_out, result_dtype
 
 
 def linear(input, weight, bias=None, out=None):
@@ -27,7 +29,10 @@ def linear(input, weight, bias=None, out=None):
     -------
     ndarray, shape (\*, out_features)
         float32 when input and weight are float32. Mixed dtypes promote as
-        NumPy does (PyTorch raises instead); integers compute in float64.
+        NumPy does (PyTorch raises instead); integers compute in float64,
+        float16 in float32 (rounded to float16 once). ``bias`` may also have
+        shape ``()`` or ``(1,)`` (broadcast, as PyTorch). A 1-D ``weight``
+        (which PyTorch accepts) is rejected.
 
     Examples
     --------
@@ -39,32 +44,43 @@ def linear(input, weight, bias=None, out=None):
     """
     x = as_array(input)
     w = as_array(weight, "weight")
+    result_dtype(x.dtype, "input")  # TypeError naming the argument (complex, object)
+    result_dtype(w.dtype, "weight")
     if w.ndim != 2:
         raise ValueError(f"weight must be 2-D (out_features, in_features), got shape {w.shape}")
     if x.ndim < 1 or x.shape[-1] != w.shape[1]:
         raise ValueError(f"input's last axis must have in_features={w.shape[1]} elements "
                          f"(weight shape {w.shape}), got input shape {x.shape}")
-    dtype = result_dtype(np.result_type(x.dtype, w.dtype))[1]
+    dt = np.result_type(x.dtype, w.dtype)
+    n_out = w.shape[0]
     if bias is not None:
         b = as_array(bias, "bias")
-        if b.shape != (w.shape[0],):
-            raise ValueError(f"bias must have shape ({w.shape[0]},), got {b.shape}")
-        dtype = result_dtype(np.result_type(dtype, b.dtype), "bias")[1]
-    shape = x.shape[:-1] + (w.shape[0],)
+        result_dtype(b.dtype, "bias")
+        if b.ndim > 1 or b.size not in (1, n_out):  # (), (1,) broadcast, as PyTorch
+            raise ValueError(f"bias must have shape ({n_out},) (out_features, "
+                             f"weight.shape[0]), got {b.shape}")
+        dt = np.result_type(dt, b.dtype)
+    compute, dtype = result_dtype(dt)  # float16: computed in float32, rounded once
+    shape = x.shape[:-1] + (n_out,)
     if out is not None:
-        from ._validate import check_out
         check_out(out, shape, dtype)
-    x2 = x.reshape(-1, x.shape[-1]).astype(dtype, copy=False)
-    wt = w.astype(dtype, copy=False).T
-    dest = out.reshape(-1, w.shape[0]) if (out is not None and out.flags.c_contiguous) else None
-    y = np.matmul(x2, wt, out=dest)
-    if bias is not None:
-        y += b.astype(dtype, copy=False)
+    rows = 1
+    for d in x.shape[:-1]:
+        rows *= d
+    x2 = x.reshape(rows, x.shape[-1]).astype(compute, copy=False)  # (rows, 0) works too
+    wt = w.astype(compute, copy=False).T
+    direct = out is not None and dtype == compute and out.flags.c_contiguous
+    with np.errstate(all="ignore"):  # NaN/inf propagate silently, as in PyTorch
+        y = np.matmul(x2, wt, out=out.reshape(rows, n_out) if direct else None)
+        if bias is not None:
+            y += b.astype(compute, copy=False).reshape(-1)
+    if direct:
+        return out
     y = y.reshape(shape)
-    if out is not None and dest is None:
+    if out is not None:
         out[...] = y
         return out
-    return out if out is not None else y
+    return y if dtype == compute else y.astype(dtype)
 
 
 @overload(linear)
@@ -73,23 +89,38 @@ def _linear_njit(input, weight, bias=None, out=None):
     parallel code oversubscribes threads). Fine for small layers."""
     if not (isinstance(input, types.Array) and isinstance(weight, types.Array)):
         return None
+    if not (out is None or isinstance(out, (types.NoneType, types.Omitted))):
+        return None
+    if weight.ndim != 2 or input.ndim < 1:
+        raise errors.TypingError("nbops.linear: weight must be 2-D and input at least 1-D")
     has_bias = not (bias is None or isinstance(bias, (types.NoneType, types.Omitted)))
-    dtype = input.dtype if isinstance(input.dtype, types.Float) else types.float64
+    dts = [numpy_support.as_dtype(input.dtype), numpy_support.as_dtype(weight.dtype)]
+    if has_bias:
+        if not isinstance(bias, types.Array) or bias.ndim != 1:
+            raise errors.TypingError("nbops.linear: bias must be a 1-D array")
+        dts.append(numpy_support.as_dtype(bias.dtype))
+    compute, res_dt = result_dtype(np.result_type(*dts))
+    if compute != res_dt:
+        raise errors.TypingError("nbops.linear inside @njit: float16 is not supported")
+    dtype = numpy_support.from_dtype(compute)
 
     def impl(input, weight, bias=None, out=None):
         n_in = input.shape[-1]
         if weight.shape[1] != n_in:
-            raise ValueError("input's last axis must have weight.shape[1] elements")
+            raise ValueError("linear: input's last axis must have weight.shape[1] elements")
         n_out = weight.shape[0]
+        if has_bias:
+            if bias.shape[0] != n_out and bias.shape[0] != 1:
+                raise ValueError("linear: bias must have weight.shape[0] elements")
         x2 = np.ascontiguousarray(input).reshape(-1, n_in)
         res = np.empty((x2.shape[0], n_out), dtype)
         for i in range(x2.shape[0]):
             for o in range(n_out):
                 acc = dtype(0)
                 for k in range(n_in):
-                    acc += x2[i, k] * weight[o, k]
+                    acc += dtype(x2[i, k]) * dtype(weight[o, k])
                 if has_bias:
-                    acc += bias[o]
+                    acc += dtype(bias[o if bias.shape[0] == n_out else 0])
                 res[i, o] = acc
         return res.reshape(input.shape[:-1] + (n_out,))
 
