@@ -4,12 +4,18 @@ Environment variables
 ---------------------
 NBOPS_DISABLE_CACHE=1
     Do not cache compiled kernels on disk (each process compiles again).
+NBOPS_CACHE_DIR=<dir>
+    Cache compiled kernels there. Otherwise: ``NUMBA_CACHE_DIR`` if set, else
+    ``__pycache__`` beside the sources if writable, else the user's cache
+    directory, else a per-user folder in the system's temporary directory; if
+    none is writable, nbops warns once and runs without a disk cache.
 NBOPS_PARALLEL_THRESHOLD=<int>
     Element count from which the multi-threaded kernels are used
     (default below; smaller inputs run the serial twin).
 """
 
 import os
+import tempfile
 import threading
 import warnings
 
@@ -29,14 +35,74 @@ CACHE_ENABLED = os.environ.get("NBOPS_DISABLE_CACHE", "").strip().lower() not in
 _COMMON = dict(error_model="numpy", nogil=True)
 
 
+_cache_warned = False
+
+
+def _make_cache_class():
+    """A Numba FunctionCache whose locators end with fallbacks that always exist."""
+    from numba.core import caching
+
+    base = (caching._SourceFileBackedLocatorMixin, caching._CacheLocator)
+
+    class _DirLocator(*base):
+        root = None  # set by subclasses
+
+        def __init__(self, py_func, py_file):
+            self._py_file = py_file
+            self._lineno = py_func.__code__.co_firstlineno
+            self._cache_path = os.path.join(self.root(), self.get_suitable_cache_subpath(py_file))
+
+        def get_cache_path(self):
+            return self._cache_path
+
+    class NbopsDirLocator(_DirLocator):
+        @staticmethod
+        def root():
+            return os.environ.get("NBOPS_CACHE_DIR", "")
+
+        @classmethod
+        def from_function(cls, py_func, py_file):
+            if not cls.root():
+                return None
+            return super().from_function(py_func, py_file)
+
+    class TempDirLocator(_DirLocator):
+        @staticmethod
+        def root():
+            user = getattr(os, "getuid", lambda: "user")()
+            return os.path.join(tempfile.gettempdir(), f"nbops-cache-{user}")
+
+    class CacheImpl(caching.CompileResultCacheImpl):
+        _locator_classes = [NbopsDirLocator, caching.UserProvidedCacheLocator,
+                            caching.InTreeCacheLocator, caching.UserWideCacheLocator,
+                            TempDirLocator]
+
+    class NbopsFunctionCache(caching.FunctionCache):
+        _impl_class = CacheImpl
+
+    return NbopsFunctionCache
+
+
+_cache_class = None
+
+
 def _with_cache(dispatcher):
-    """Turn on the on-disk cache, or warn and go on without it."""
-    if CACHE_ENABLED:
+    """Turn on the on-disk cache, or warn (once) and go on without it."""
+    global _cache_class, _cache_warned
+    if not CACHE_ENABLED:
+        return dispatcher
+    try:
+        if _cache_class is None:
+            _cache_class = _make_cache_class()
+        dispatcher._cache = _cache_class(dispatcher.py_func)
+    except Exception as exc:  # no writable location at all, or Numba internals moved
         try:
             dispatcher.enable_caching()
-        except Exception as exc:  # e.g. read-only install and no user cache dir
-            warnings.warn(f"nbops: kernel cache disabled ({exc})", RuntimeWarning,
-                          stacklevel=3)
+        except Exception:
+            if not _cache_warned:
+                _cache_warned = True
+                warnings.warn(f"nbops: compiled kernels are not cached on disk ({exc})",
+                              RuntimeWarning, stacklevel=3)
     return dispatcher
 
 

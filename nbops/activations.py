@@ -44,7 +44,7 @@ SOFTSHRINK = Op("softshrink", S.softshrink, 1)
 SOFTSIGN = Op("softsign", S.softsign, 0)
 
 
-def relu(input, inplace=False, out=None):
+def relu(input, inplace=False, *, out=None):
     r"""Rectified linear unit, :math:`\max(x, 0)`.
 
     Parameters
@@ -70,7 +70,7 @@ def relu(input, inplace=False, out=None):
     return unary(RELU, input, (), inplace, out)
 
 
-def relu6(input, inplace=False, out=None):
+def relu6(input, inplace=False, *, out=None):
     r""":math:`\min(\max(x, 0), 6)`. Arguments as :func:`relu`.
 
     >>> nbops.relu6(np.array([-1.0, 3.0, 9.0]))
@@ -79,7 +79,7 @@ def relu6(input, inplace=False, out=None):
     return unary(RELU6, input, (), inplace, out)
 
 
-def elu(input, alpha=1.0, inplace=False, out=None):
+def elu(input, alpha=1.0, inplace=False, *, out=None):
     r"""Exponential linear unit: :math:`x` if :math:`x > 0`, else :math:`\alpha (e^x - 1)`.
 
     ``e^x - 1`` is computed as ``expm1`` (accurate near 0). Other arguments as :func:`relu`.
@@ -90,7 +90,7 @@ def elu(input, alpha=1.0, inplace=False, out=None):
     return unary(ELU, input, (as_param(alpha, "alpha"),), inplace, out)
 
 
-def leaky_relu(input, negative_slope=0.01, inplace=False, out=None):
+def leaky_relu(input, negative_slope=0.01, inplace=False, *, out=None):
     r""":math:`x` if :math:`x > 0`, else ``negative_slope`` :math:`\cdot x`.
 
     >>> nbops.leaky_relu(np.array([-2.0, 3.0]), 0.1)
@@ -100,7 +100,7 @@ def leaky_relu(input, negative_slope=0.01, inplace=False, out=None):
                  inplace, out)
 
 
-def threshold(input, threshold, value, inplace=False, out=None):
+def threshold(input, threshold, value, inplace=False, *, out=None):
     r""":math:`x` if :math:`x >` ``threshold``, else ``value`` (NaN stays NaN, as PyTorch).
 
     >>> nbops.threshold(np.array([0.1, 0.5, 0.9]), 0.5, -1.0)
@@ -110,7 +110,7 @@ def threshold(input, threshold, value, inplace=False, out=None):
     return unary(THRESHOLD, input, params, inplace, out)
 
 
-def hardtanh(input, min_val=-1.0, max_val=1.0, inplace=False, out=None):
+def hardtanh(input, min_val=-1.0, max_val=1.0, inplace=False, *, out=None):
     r""":math:`\min(\max(x, \mathrm{min\_val}), \mathrm{max\_val})`; NaN stays NaN.
 
     Raises ``ValueError`` if ``min_val > max_val``.
@@ -124,7 +124,7 @@ def hardtanh(input, min_val=-1.0, max_val=1.0, inplace=False, out=None):
     return unary(HARDTANH, input, (lo, hi), inplace, out)
 
 
-def sigmoid(input, out=None):
+def sigmoid(input, *, out=None):
     r"""Logistic function :math:`1 / (1 + e^{-x})`.
 
     >>> nbops.sigmoid(np.array([0.0, 2.0]))
@@ -133,7 +133,7 @@ def sigmoid(input, out=None):
     return unary(SIGMOID, input, (), False, out)
 
 
-def tanh(input, out=None):
+def tanh(input, *, out=None):
     r"""Hyperbolic tangent :math:`\tanh x`.
 
     >>> nbops.tanh(np.array([0.0, 1.0]))
@@ -142,7 +142,7 @@ def tanh(input, out=None):
     return unary(TANH, input, (), False, out)
 
 
-def logsigmoid(input, out=None):
+def logsigmoid(input, *, out=None):
     r""":math:`\log(1 / (1 + e^{-x}))`, computed as :math:`\min(x, 0) - \log(1 + e^{-|x|})`.
 
     Stable for any :math:`x`: never overflows, ``logsigmoid(-1e4) == -1e4``.
@@ -153,7 +153,7 @@ def logsigmoid(input, out=None):
     return unary(LOGSIGMOID, input, (), False, out)
 
 
-def softplus(input, beta=1.0, threshold=20.0, out=None):
+def softplus(input, beta=1.0, threshold=20.0, *, out=None):
     r""":math:`\frac{1}{\beta} \log(1 + e^{\beta x})`, or :math:`x` where :math:`\beta x >` ``threshold``.
 
     Computed as :math:`(\max(z, 0) + \log(1 + e^{-|z|})) / \beta` with
@@ -166,7 +166,7 @@ def softplus(input, beta=1.0, threshold=20.0, out=None):
     return unary(SOFTPLUS, input, params, False, out)
 
 
-def softshrink(input, lambd=0.5, out=None):
+def softshrink(input, lambd=0.5, *, out=None):
     r""":math:`x - \lambda` if :math:`x > \lambda`, :math:`x + \lambda` if :math:`x < -\lambda`, else 0.
 
     Raises ``ValueError`` if ``lambd < 0``.
@@ -180,7 +180,7 @@ def softshrink(input, lambd=0.5, out=None):
     return unary(SOFTSHRINK, input, (lam,), False, out)
 
 
-def softsign(input, out=None):
+def softsign(input, *, out=None):
     r""":math:`x / (1 + |x|)`.
 
     >>> nbops.softsign(np.array([-3.0, 1.0]))
@@ -208,7 +208,7 @@ def _prelu_serial(x, weight, out, inner):
             out[j] = S.prelu(x[j], w)
 
 
-def prelu(input, weight, out=None):
+def prelu(input, weight, *, out=None):
     r""":math:`x` if :math:`x \ge 0`, else :math:`w_c x` with a learned slope per channel.
 
     Parameters
@@ -329,6 +329,14 @@ def _softsign_njit(input, out=None):
 @overload(prelu)
 def _prelu_njit(input, weight, out=None):
     if isinstance(input, (types.Float, types.Integer, types.Boolean)):
+        if isinstance(weight, types.Array):
+            def prelu_scalar_w_array(input, weight, out=None):
+                if weight.size != 1:
+                    raise ValueError("weight must have 1 element for a scalar input")
+                x = as_float(input)
+                return S.prelu(x, const(x, weight.ravel()[0]))
+
+            return prelu_scalar_w_array
         return lambda input, weight, out=None: S.prelu(as_float(input),
                                                        const(as_float(input), weight))
     if not isinstance(input, types.Array) or not isinstance(weight, types.Array):

@@ -35,8 +35,9 @@ def call(name, x, hyper=None, weight=None, **extra):
     hyper = dict(hyper or {})
     if name == "prelu":
         if weight is None:
-            rd = R.result_dtype(np.asarray(x).dtype)
-            weight = _weight(rd if rd.kind == "f" else np.float64)
+            dt = np.asarray(x).dtype
+            rd = R.result_dtype(dt) if dt.kind in "biuf" else np.dtype(np.float64)
+            weight = _weight(rd)
         return f(x, weight, **extra)
     if name == "threshold" and not hyper:
         hyper = dict(R.REQUIRED["threshold"])
@@ -60,7 +61,11 @@ def check(name, got, x, hyper=None, weight=None, out_dtype=None, what=""):
 def call_no_warnings(name, x, **kw):
     """Call the op with RuntimeWarning (overflow / invalid / divide) turned into errors."""
     with warnings.catch_warnings():
-        warnings.simplefilter("error", RuntimeWarning)
+        # NumPy's floating-point RuntimeWarnings (overflow, invalid value, divide by
+        # zero, underflow) become errors; unrelated warnings are left alone.
+        warnings.filterwarnings(
+            "error", category=RuntimeWarning,
+            message=r".*(overflow|invalid value|divide by zero|underflow).*")
         with np.errstate(all="warn"):
             return call(name, x, **kw)
 
@@ -498,6 +503,66 @@ def test_out_noncontiguous(name):
 
 
 @pytest.mark.parametrize("name", OPS)
+def test_out_other_memory_order(name):
+    x = R.random_data((5, 7), np.float32, seed=37)  # C order
+    out = np.empty((5, 7), dtype=np.float32, order="F")
+    assert call(name, x, out=out) is out
+    check(name, out, x, what="C input, F out")
+    out2 = np.empty((7, 5), dtype=np.float32)  # C out, F-ordered (transposed) input
+    assert call(name, x.T, out=out2) is out2
+    check(name, out2, x.T, what="F input, C out")
+
+
+@pytest.mark.parametrize("name", OPS)
+def test_out_aliases_input_views(name):
+    # out=x for a Fortran-ordered and for a strided input
+    f = np.asfortranarray(R.random_data((4, 6), np.float64, seed=38))
+    f0 = f.copy()
+    assert call(name, f, out=f) is f
+    check(name, f, f0, what="out=x fortran")
+    buf = R.random_data((20,), np.float32, seed=39)
+    b0 = buf.copy()
+    v = buf[::-2]
+    assert call(name, v, out=v) is v
+    check(name, buf[::-2], b0[::-2], what="out=x strided")
+    np.testing.assert_array_equal(buf[-2::-2], b0[-2::-2], err_msg="wrote outside out")
+
+
+@pytest.mark.parametrize("shift", [1, -1, "reversed"])
+@pytest.mark.parametrize("name", OPS)
+def test_out_partially_overlaps_input(name, shift):
+    """out overlapping the input at an offset: the result is that of the original
+    input values (as NumPy ufuncs guarantee)."""
+    buf = R.random_data((41,), np.float64, seed=40)
+    if shift == 1:
+        x, out = buf[:-1], buf[1:]
+    elif shift == -1:
+        x, out = buf[1:], buf[:-1]
+    else:
+        x, out = buf, buf[::-1]
+    x0 = x.copy()
+    assert call(name, x, out=out) is out
+    check(name, out, x0, what=f"overlap {shift}")
+
+
+@pytest.mark.parametrize("name", OPS)
+def test_broadcast_view_input(name):
+    x = np.broadcast_to(np.array([-1.5, 0.25, 3.0]), (4, 3))  # zero strides, read-only
+    got = call(name, x)
+    assert got.shape == (4, 3) and got.dtype == np.float64
+    check(name, got, np.ascontiguousarray(x))
+
+
+@pytest.mark.parametrize("name", OPS)
+def test_byteswapped_input(name):
+    x = mixed_data(np.float64, n=20, seed=41)
+    xs = x.astype(">f8") if x.dtype.byteorder in "=<" else x.astype("<f8")
+    got = call(name, xs)
+    assert got.dtype == np.float64
+    check(name, got, x, what="non-native byte order")
+
+
+@pytest.mark.parametrize("name", OPS)
 def test_out_0d(name):
     x = np.array(-0.75)
     out = np.array(5.0)
@@ -780,6 +845,32 @@ def test_softshrink_negative_lambd():
     np.testing.assert_array_equal(out, 4.0)
 
 
+def test_softshrink_nan_lambd():
+    x = R.random_data((5,), np.float64, seed=63)
+    with pytest.raises(ValueError, match="lambd"):
+        nbops.softshrink(x, float("nan"))
+
+
+@pytest.mark.parametrize("name,kw", [
+    ("elu", {"alpha": "a"}),
+    ("leaky_relu", {"negative_slope": "x"}),
+    ("threshold", {"threshold": "t", "value": 0.0}),
+    ("threshold", {"threshold": 0.0, "value": "v"}),
+    ("hardtanh", {"min_val": "lo"}),
+    ("hardtanh", {"max_val": "hi"}),
+    ("softplus", {"beta": "b"}),
+    ("softplus", {"threshold": "t"}),
+    ("softshrink", {"lambd": "l"}),
+], ids=lambda v: str(v))
+def test_non_numeric_hyperparameter(name, kw):
+    x = R.random_data((5,), np.float64, seed=64)
+    x0 = x.copy()
+    bad = next(k for k, v in kw.items() if isinstance(v, str))
+    with pytest.raises((TypeError, ValueError), match=bad):
+        getattr(nbops, name)(x, **kw)
+    np.testing.assert_array_equal(x, x0)
+
+
 def test_softshrink_zero_lambd_is_identity():
     x = mixed_data(np.float64, n=30, seed=62)
     got = nbops.softshrink(x, 0.0)
@@ -867,6 +958,28 @@ def test_prelu_out_and_alias(dtype):
     check("prelu", out, x0, weight=w)
     assert nbops.prelu(x, w, out=x) is x
     check("prelu", x, x0, weight=w)
+
+
+@pytest.mark.parametrize("src,dst", [(np.int32, np.float64), (np.int16, np.float32),
+                                     (np.float16, np.float16), (np.uint8, np.float16)],
+                         ids=lambda d: np.dtype(d).name)
+def test_prelu_channels_promotion(src, dst):
+    x = np.arange(-12, 12).reshape(2, 3, 4).astype(src)
+    w = np.array([0.25, -1.5, 3.0])
+    got = nbops.prelu(x, w)
+    assert got.dtype == dst and got.shape == x.shape
+    check("prelu", got, x, weight=w, out_dtype=dst)
+    out = np.empty(x.shape, dtype=dst)
+    assert nbops.prelu(x, w, out=out) is out
+    check("prelu", out, x, weight=w, out_dtype=dst)
+
+
+def test_prelu_bad_weight_type():
+    x = R.random_data((2, 3, 4), np.float64, seed=77)
+    with pytest.raises(TypeError):
+        nbops.prelu(x, np.array([0.1 + 1j, 0.2, 0.3]))
+    with pytest.raises(TypeError, match="weight"):
+        nbops.prelu(x, np.array(["a", "b", "c"]))
 
 
 def test_prelu_wrong_weight_size():

@@ -82,10 +82,9 @@ def _mixed_shape(dtype, shape, seed=0):
     return flat.reshape(shape)
 
 
+# few signatures: each compile of _all_ops costs several seconds
 ARRAY_CASES = {
     "f64_1d": lambda: _mixed(np.float64),
-    "f32_1d": lambda: _mixed(np.float32),
-    "f64_2d_fortran": lambda: np.asfortranarray(_mixed_shape(np.float64, (14, 10), seed=1)),
     "f32_3d_strided": lambda: _mixed_shape(np.float32, (4, 12, 10), seed=2)[:, ::2, ::-1],
 }
 
@@ -127,9 +126,7 @@ def _some_ops(x, wc):
         nbops.relu(x),
         nbops.elu(x, alpha=1.5),
         nbops.prelu(x, wc),
-        nbops.softplus(x),
-        nbops.hardtanh(x, -0.5, 2.0),
-        nbops.sigmoid(x),
+        nbops.softplus(x, 2.0),
     )
 
 
@@ -137,14 +134,12 @@ SOME = [
     ("relu", {}),
     ("elu", {"alpha": 1.5}),
     ("prelu", None),
-    ("softplus", {}),
-    ("hardtanh", {"min_val": -0.5, "max_val": 2.0}),
-    ("sigmoid", {}),
+    ("softplus", {"beta": 2.0}),
 ]
 
 SOME_CASES = {
     "f64_0d": (lambda: np.array(-1.75), 1),
-    "f32_0d": (lambda: np.array(2.5, dtype=np.float32), 1),
+    "f64_2d_fortran": (lambda: np.asfortranarray(_mixed_shape(np.float64, (14, 10), seed=1)), 10),
     "f64_5d_negstride": (lambda: R.random_data((3, 3, 4, 2, 6), np.float64, seed=3)[::-1, :, :, :, ::-2], 3),
     "f32_4d_channels": (lambda: R.random_data((2, 3, 4, 5), np.float32, seed=4), 3),
 }
@@ -154,7 +149,7 @@ SOME_CASES = {
 def _run_some(case):
     make, c = SOME_CASES[case]
     x = make()
-    wc = np.array([0.25, -1.5, 3.0][:c], dtype=x.dtype)
+    wc = np.linspace(-1.5, 3.0, c).astype(x.dtype) if c > 1 else np.array([0.25], dtype=x.dtype)
     res = _some_ops(x, wc)
     return x, wc, res
 
@@ -223,7 +218,7 @@ def _run_kw_ints(dt):
     return x, w, _kw_ints(x, w), _signature_of(_kw_ints, x, w)
 
 
-@pytest.mark.parametrize("dt", ["float32", "float64"])
+@pytest.mark.parametrize("dt", ["float32"])
 @pytest.mark.parametrize("k", range(len(KW_INTS)), ids=[f"{i}-{n}" for i, (n, _) in enumerate(KW_INTS)])
 def test_njit_keywords_and_int_hyper(k, dt):
     x, w, res, sig = _run_kw_ints(dt)
@@ -385,28 +380,20 @@ def _parallel_user(x, w):
 
 
 def test_njit_parallel_user_function():
-    x = R.random_data((200, 300), np.float64, seed=30)
-    x[0, :4] = [np.nan, np.inf, -np.inf, 1e4]
+    # float32 (the delicate dtype) and large enough for nbops' own parallel path
+    x = R.random_data((400, 400), np.float32, seed=30)
+    x[0, :6] = [np.nan, np.inf, -np.inf, 1e4, -1e4, -0.0]
     x0 = x.copy()
-    w = np.array([W])
-    rows, elem, whole, pr = _parallel_user(x, w)
-    np.testing.assert_array_equal(x, x0)
-    _check("softplus", rows, x0, hyper={"beta": 2.0})
-    exp = R.logsigmoid(x0) + R.tanh(x0)
-    R.assert_matches(elem, exp, rtol=1e-12, atol=1e-15, what="scalar cores in prange")
-    _check("sigmoid", whole, x0)
-    _check("prelu", pr, x0, weight=w)
-
-
-def test_njit_parallel_user_function_float32():
-    x = R.random_data((50, 64), np.float32, seed=31)
     w = np.array([W], dtype=np.float32)
     rows, elem, whole, pr = _parallel_user(x, w)
+    np.testing.assert_array_equal(x, x0, err_msg="input modified")
     for a in (rows, elem, whole, pr):
-        assert a.dtype == np.float32
-    _check("softplus", rows, x, hyper={"beta": 2.0})
-    _check("sigmoid", whole, x)
-    _check("prelu", pr, x, weight=w)
+        assert a.dtype == np.float32 and a.shape == x.shape
+    _check("softplus", rows, x0, hyper={"beta": 2.0})
+    exp = (R.logsigmoid(x0) + R.tanh(x0)).astype(np.float32)
+    R.assert_matches(elem, exp, rtol=4e-6, atol=1e-6, what="scalar cores in prange")
+    _check("sigmoid", whole, x0)
+    _check("prelu", pr, x0, weight=w)
 
 
 @numba.njit
