@@ -75,16 +75,18 @@ def _sum_range(x, start, stop):
     A fixed order (no fastmath), with four independent add chains for speed.
     Fused loss kernels use the same pattern on computed values.
     """
+    xs = x[start:stop]  # index from 0: no wraparound checks, so LLVM vectorizes
+    m = xs.size
     s0 = s1 = s2 = s3 = 0.0
-    i = start
-    while i + 4 <= stop:
-        s0 += x[i]
-        s1 += x[i + 1]
-        s2 += x[i + 2]
-        s3 += x[i + 3]
+    i = 0
+    while i + 4 <= m:
+        s0 += xs[i]
+        s1 += xs[i + 1]
+        s2 += xs[i + 2]
+        s3 += xs[i + 3]
         i += 4
-    while i < stop:
-        s0 += x[i]
+    while i < m:
+        s0 += xs[i]
         i += 1
     return (s0 + s1) + (s2 + s3)
 

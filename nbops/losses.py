@@ -1,0 +1,624 @@
+"""Elementwise losses: ``nbops.l1_loss``, ``nbops.mse_loss``, ``nbops.smooth_l1_loss``,
+``nbops.kl_div``, ``nbops.binary_cross_entropy``, ``nbops.binary_cross_entropy_with_logits``.
+
+Signatures, defaults and semantics are those of ``torch.nn.functional`` 2.13
+(including the deprecated ``size_average``/``reduce`` flags, mapped as PyTorch
+maps them, with a ``DeprecationWarning``). The per-element math lives in the
+scalar cores of :mod:`nbops.scalar.losses`.
+
+How a call runs
+---------------
+* Arguments are validated in Python first (shapes, ``reduction``, weights,
+  ``beta``, the [0, 1] range of ``binary_cross_entropy``'s probabilities):
+  every error is a Python exception naming the argument, and nothing the
+  caller passed is ever written to.
+* The common case (input and target of one shape and memory order, no
+  weight) runs one fused kernel: the loss is computed and summed in the same
+  pass over ``input`` and ``target``, with no temporary array.
+* With ``weight``/``pos_weight``, a second kernel indexes a weight that
+  broadcasts along a contiguous block of axes (``(C,)`` against ``(N, C)``,
+  ``(N, 1)``, ``(C, 1, 1)`` against ``(N, C, H, W)``, ...) in place; other
+  broadcasts (and mismatched input/target shapes) are materialized first.
+* Reductions are deterministic: fixed chunks of :data:`nbops._reduction.CHUNK`
+  elements, each summed in float64, combined in a fixed order, so results are
+  bit-identical for any thread count and accurate for float32 sums of 1e8
+  elements.
+
+Dtypes: the computation dtype is NumPy's promotion of all the array
+arguments (``np.result_type``), mapped as for the activations (integers and
+bools compute in float64, float16 computes in float32 and rounds at the end).
+``reduction='none'`` returns an array of the broadcast shape; ``'mean'`` and
+``'sum'`` return a NumPy scalar of the result dtype (``np.float32`` for
+float32 arguments). The mean of no elements is NaN and their sum 0, as in
+PyTorch.
+"""
+
+import math
+import warnings
+
+import numpy as np
+from numba import prange, types
+from numba.core import errors
+from numba.extending import overload
+from numba.np.numpy_support import as_dtype, from_dtype
+
+from . import _config
+from ._elementwise import Op, OpType
+from ._launch import launch
+from ._reduction import CHUNK, chunk_count, parse_reduction, sum_partials
+from ._validate import as_array, as_param, result_dtype
+from .scalar import losses as S
+from .scalar._math import const
+
+__all__ = ["l1_loss", "mse_loss", "smooth_l1_loss", "kl_div", "binary_cross_entropy",
+           "binary_cross_entropy_with_logits"]
+
+L1 = Op("loss.l1_loss", S.l1_loss, 0)
+MSE = Op("loss.mse_loss", S.mse_loss, 0)
+SMOOTH_L1 = Op("loss.smooth_l1_loss", S.smooth_l1_loss, 1)
+KL_DIV = Op("loss.kl_div", S.kl_div, 0)
+KL_DIV_LOG = Op("loss.kl_div_log_target", S.kl_div_log_target, 0)
+BCE = Op("loss.binary_cross_entropy", S.binary_cross_entropy, 0)
+BCE_LOGITS = Op("loss.bce_with_logits", S.binary_cross_entropy_with_logits, 0)
+BCE_LOGITS_PW = Op("loss.bce_with_logits_pos_weight",
+                   S.binary_cross_entropy_with_logits_pos_weight, 0)
+
+#: Ops whose core takes a third per-element operand (``pos_weight``).
+_AUX_OPS = frozenset([BCE_LOGITS_PW.name])
+
+
+def apply_loss(op, x, t, a, params):
+    """``op.core(x, t[, a], *params)``: ``a`` only for the ops in ``_AUX_OPS``."""
+    if op.name in _AUX_OPS:
+        return op.core(x, t, a)
+    return op.core(x, t, *(const(x, p) for p in params))
+
+
+@overload(apply_loss, inline="always")
+def _apply_loss_ol(op, x, t, a, params):
+    if not isinstance(op, OpType):
+        return None
+    core = Op.registry[op.op_name].core
+    if op.op_name in _AUX_OPS:
+        return lambda op, x, t, a, params: core(x, t, a)
+    if len(params) == 0:
+        return lambda op, x, t, a, params: core(x, t)
+    if len(params) == 1:
+        return lambda op, x, t, a, params: core(x, t, const(x, params[0]))
+    return None
+
+
+# ------------------------------------------------------------------ CPU kernels
+# Kernel pair 1, the fused fast path: x and t contiguous 1-D of one size and
+# dtype. ``out.size`` selects the mode: write every loss into ``out``
+# (reduction='none'), or, with an empty ``out``, the float64 sum of each
+# CHUNK into ``partials``. One specialization per (op, dtype) serves both.
+# The loops index slices from 0: with an index that starts at a computed
+# value, Numba's negative-index wraparound check stopped LLVM from
+# vectorizing (4x slower).
+@_config.core
+def _loss_chunk(op, x, t, out, params, start, stop):
+    """Losses of x[start:stop] into out (if not empty), else their float64 sum.
+
+    The losses are computed by one flat loop (which LLVM vectorizes), into
+    ``out`` or into a chunk-sized buffer that is then summed with four
+    interleaved float64 accumulators (a fixed order). The loss core appears
+    once: Numba's IR inlining of a core costs compile time per copy.
+    """
+    xs = x[start:stop]
+    ts = t[start:stop]
+    m = xs.size
+    write = out.size != 0
+    dst = out[start:stop] if write else np.empty(m, out.dtype)
+    for i in range(m):
+        dst[i] = apply_loss(op, xs[i], ts[i], xs[i], params)
+    if write:
+        return 0.0
+    s0 = s1 = s2 = s3 = 0.0
+    i = 0
+    while i + 4 <= m:
+        s0 += dst[i]
+        s1 += dst[i + 1]
+        s2 += dst[i + 2]
+        s3 += dst[i + 3]
+        i += 4
+    while i < m:
+        s0 += dst[i]
+        i += 1
+    return (s0 + s1) + (s2 + s3)
+
+
+@_config.parallel_kernel
+def _loss_parallel(op, x, t, out, partials, params):
+    n = x.size
+    for c in prange(partials.size):
+        partials[c] = _loss_chunk(op, x, t, out, params, c * CHUNK, min(n, (c + 1) * CHUNK))
+
+
+@_config.serial_kernel
+def _loss_serial(op, x, t, out, partials, params):
+    n = x.size
+    for c in range(partials.size):
+        partials[c] = _loss_chunk(op, x, t, out, params, c * CHUNK, min(n, (c + 1) * CHUNK))
+
+
+# Kernel pair 2, weighted: loss(x[i], t[i], a[ja]) * w[jw], where an operand
+# broadcast along a block of axes is read at j = (i // inner) % m (tracked
+# with counters, no division per element). Same two modes as above.
+@_config.core
+def _weighted_range(op, x, t, a, am, ainner, w, wm, winner, params, out, start, stop):
+    qa = start // ainner
+    ra = start - qa * ainner
+    ja = qa % am
+    qw = start // winner
+    rw = start - qw * winner
+    jw = qw % wm
+    xs = x[start:stop]
+    ts = t[start:stop]
+    write = out.size != 0
+    os = out[start:stop] if write else out
+    s = 0.0
+    for i in range(xs.size):
+        v = apply_loss(op, xs[i], ts[i], a[ja], params) * w[jw]
+        if write:
+            os[i] = v
+        else:
+            s += v
+        ra += 1
+        if ra == ainner:
+            ra = 0
+            ja += 1
+            if ja == am:
+                ja = 0
+        rw += 1
+        if rw == winner:
+            rw = 0
+            jw += 1
+            if jw == wm:
+                jw = 0
+    return s
+
+
+@_config.parallel_kernel
+def _weighted_parallel(op, x, t, a, am, ainner, w, wm, winner, out, partials, params):
+    n = x.size
+    for c in prange(partials.size):
+        partials[c] = _weighted_range(op, x, t, a, am, ainner, w, wm, winner, params, out,
+                                      c * CHUNK, min(n, (c + 1) * CHUNK))
+
+
+@_config.serial_kernel
+def _weighted_serial(op, x, t, a, am, ainner, w, wm, winner, out, partials, params):
+    n = x.size
+    for c in range(partials.size):
+        partials[c] = _weighted_range(op, x, t, a, am, ainner, w, wm, winner, params, out,
+                                      c * CHUNK, min(n, (c + 1) * CHUNK))
+
+
+# Probability check for binary_cross_entropy: per chunk, the number of
+# elements outside [0, 1] (NaN included). Runs before the loss kernel.
+@_config.core
+def _count_outside_unit(x, start, stop):
+    xs = x[start:stop]
+    bad = 0
+    for i in range(xs.size):
+        v = xs[i]
+        bad += 0 if (v >= 0 and v <= 1) else 1
+    return bad
+
+
+@_config.parallel_kernel
+def _outside_unit_parallel(x, counts):
+    n = x.size
+    for c in prange(counts.size):
+        counts[c] = _count_outside_unit(x, c * CHUNK, min(n, (c + 1) * CHUNK))
+
+
+@_config.serial_kernel
+def _outside_unit_serial(x, counts):
+    n = x.size
+    for c in range(counts.size):
+        counts[c] = _count_outside_unit(x, c * CHUNK, min(n, (c + 1) * CHUNK))
+
+
+# ------------------------------------------------------------ the Python driver
+_EMPTY = {}
+
+
+def _empty(dtype):
+    """A shared, never-written 0-size array: the 'no output' / 'no partials' flag."""
+    e = _EMPTY.get(dtype)
+    if e is None:
+        e = _EMPTY[dtype] = np.empty(0, dtype)
+    return e
+
+
+def _arrays(input, target, others=()):
+    """input, target (and weights) as ndarrays, with the compute and result dtypes."""
+    x = input if type(input) is np.ndarray else as_array(input, "input")
+    t = target if type(target) is np.ndarray else as_array(target, "target")
+    result_dtype(x.dtype, "input")
+    result_dtype(t.dtype, "target")
+    dts = [x.dtype, t.dtype]
+    for name, o in others:
+        result_dtype(o.dtype, name)
+        dts.append(o.dtype)
+    compute, result = result_dtype(np.result_type(*dts))
+    return x, t, compute, result
+
+
+def _optional(arr, name):
+    if arr is None:
+        return None
+    return arr if type(arr) is np.ndarray else as_array(arr, name)
+
+
+def _broadcast_shape(x, t):
+    try:
+        return np.broadcast_shapes(x.shape, t.shape)
+    except ValueError:
+        raise ValueError(f"input of shape {x.shape} and target of shape {t.shape} do not "
+                         "broadcast together") from None
+
+
+def _warn_size(x, t):
+    warnings.warn(f"Using a target size ({t.shape}) that is different to the input size "
+                  f"({x.shape}). This will likely lead to incorrect results due to "
+                  "broadcasting. Please ensure they have the same size.",
+                  UserWarning, stacklevel=4)
+
+
+def _check_broadcasts_to(arr, name, shape):
+    try:
+        ok = np.broadcast_shapes(arr.shape, shape) == shape
+    except ValueError:
+        ok = False
+    if not ok:
+        raise ValueError(f"{name} of shape {arr.shape} does not broadcast to the input's "
+                         f"shape {shape}")
+
+
+def _index_map(arr, shape, n, compute):
+    """(values, m, inner): arr broadcast to ``shape`` reads values[(i // inner) % m]."""
+    nd = len(shape)
+    s = (1,) * (nd - arr.ndim) + arr.shape
+    dims = [d for d in range(nd) if s[d] != 1 and shape[d] != 1]
+    if not dims:
+        return np.ascontiguousarray(arr, dtype=compute).reshape(-1)[:1], 1, 1
+    d0, d1 = dims[0], dims[-1] + 1
+    if all(s[d] == shape[d] for d in range(d0, d1)):
+        return (np.ascontiguousarray(arr, dtype=compute).reshape(-1),
+                math.prod(shape[d0:d1]), math.prod(shape[d1:]))
+    full = np.ascontiguousarray(np.broadcast_to(arr, shape), dtype=compute)
+    return full.reshape(-1), n, 1
+
+
+def _flat_pair(x, t, shape, compute):
+    """x, t as contiguous 1-D arrays of ``compute`` in one memory order, and the order."""
+    n = math.prod(shape)
+    if x.shape != shape:  # a reshape keeps the array writable: one kernel specialization
+        x = x.reshape(shape) if x.size == n else np.broadcast_to(x, shape)
+    if t.shape != shape:
+        t = t.reshape(shape) if t.size == n else np.broadcast_to(t, shape)
+    if x.dtype != compute:
+        x = x.astype(compute)
+    if t.dtype != compute:
+        t = t.astype(compute)
+    if x.flags.c_contiguous and t.flags.c_contiguous:
+        order = "C"
+    elif x.flags.f_contiguous and t.flags.f_contiguous:
+        order = "F"
+    else:
+        order = "C"
+        x = np.ascontiguousarray(x)
+        t = np.ascontiguousarray(t)
+    return x.ravel(order=order), t.ravel(order=order), order
+
+
+def _flat_c(x, shape, compute):
+    """x broadcast to ``shape`` as a C-contiguous 1-D array of ``compute`` (a view if it can)."""
+    if x.shape != shape:
+        x = x.reshape(shape) if x.size == math.prod(shape) else np.broadcast_to(x, shape)
+    return np.ascontiguousarray(x, dtype=compute).reshape(-1)
+
+
+def _check_unit(flat, name):
+    counts = np.empty(chunk_count(flat.size), np.int64)
+    launch(_outside_unit_serial, _outside_unit_parallel,
+           ("unit", flat.dtype.char, flat.flags.writeable), flat.size, flat, counts)
+    bad = int(counts.sum())
+    if bad:
+        raise ValueError(f"{name}: all elements of {name} should be probabilities between 0 "
+                         f"and 1 ({bad} of {flat.size} are outside [0, 1] or NaN)")
+
+
+def _div(a, b):
+    """a / b in float64 with IEEE results for b == 0 (nan for 0 / 0)."""
+    if b != 0:
+        return a / b
+    if a != a or a == 0:
+        return math.nan
+    return math.copysign(math.inf, a) * math.copysign(1.0, b)
+
+
+def _run(op, params, x, t, shape, compute, result, reduction, weight=None, aux=None,
+         check_unit=False):
+    """Compute the loss of x against t (broadcast to ``shape``); see the module doc.
+
+    Returns the 'none' array, or the float64 sum for 'mean'/'sum' (the caller divides).
+    """
+    n = math.prod(shape)
+    if params:
+        params = tuple(compute.type(p) for p in params)
+    if weight is None and aux is None:
+        xf, tf, order = _flat_pair(x, t, shape, compute)
+        if check_unit and n:
+            _check_unit(xf, "input")
+            _check_unit(tf, "target")
+        key = (op.name, compute.char, xf.flags.writeable, tf.flags.writeable)
+        partials = np.empty(chunk_count(n), np.float64)
+        if reduction == "none":
+            res = np.empty(shape, compute, order=order)
+            if n:
+                launch(_loss_serial, _loss_parallel, key, n,
+                       op, xf, tf, res.ravel(order=order), partials, params)
+            return res if result == compute else res.astype(result)
+        if n:
+            launch(_loss_serial, _loss_parallel, key, n,
+                   op, xf, tf, _empty(compute), partials, params)
+        return sum_partials(partials)
+
+    # weighted: everything in C order (other layouts are copied)
+    xf, tf = _flat_c(x, shape, compute), _flat_c(t, shape, compute)
+    if check_unit and n:
+        _check_unit(xf, "input")
+        _check_unit(tf, "target")
+    if weight is None:
+        w, wm, winner = np.ones(1, compute), 1, 1
+    else:
+        w, wm, winner = _index_map(weight, shape, n, compute)
+    if aux is None:
+        a, am, ainner = w, 1, 1
+    else:
+        a, am, ainner = _index_map(aux, shape, n, compute)
+    partials = np.empty(chunk_count(n), np.float64)
+    out = np.empty(shape, compute) if reduction == "none" else None
+    if n:
+        key = ("weighted", op.name, compute.char, xf.flags.writeable, tf.flags.writeable,
+               a.flags.writeable, w.flags.writeable)
+        launch(_weighted_serial, _weighted_parallel, key, n,
+               op, xf, tf, a, am, ainner, w, wm, winner,
+               _empty(compute) if out is None else out.reshape(-1), partials, params)
+    if out is not None:
+        return out if result == compute else out.astype(result)
+    return sum_partials(partials)
+
+
+def _reduce(total, n, reduction, result):
+    """The loss value of a float64 sum: a NumPy scalar of the result dtype."""
+    return result.type(total if reduction == "sum" else _div(total, n))
+
+
+# --------------------------------------------------------------- public losses
+def _regression(op, params, input, target, size_average, reduce, reduction, weight):
+    """Shared by l1_loss, mse_loss, smooth_l1_loss (PyTorch's Python-level semantics)."""
+    w = _optional(weight, "weight")
+    x, t, compute, result = _arrays(input, target, () if w is None else (("weight", w),))
+    if x.shape != t.shape:
+        _warn_size(x, t)
+    reduction = parse_reduction(reduction, size_average, reduce)
+    shape = x.shape if x.shape == t.shape else _broadcast_shape(x, t)
+    if w is not None and w.shape != x.shape:
+        raise ValueError(f"weight of shape {w.shape} must have the input's shape {x.shape} "
+                         "(Weights and input must have the same size)")
+    res = _run(op, params, x, t, shape, compute, result, reduction, weight=w)
+    if reduction == "none":
+        return res
+    n = math.prod(shape)
+    if w is not None and reduction == "mean":
+        # PyTorch: sum(weighted losses) / sum(weight), weight as given
+        return result.type(_div(res, float(np.sum(w, dtype=np.float64))))
+    return _reduce(res, n, reduction, result)
+
+
+def l1_loss(input, target, size_average=None, reduce=None, reduction="mean", weight=None):
+    r"""Mean absolute error, :math:`\ell_i = w_i\,|x_i - y_i|`.
+
+    Parameters
+    ----------
+    input, target : array_like
+        Any shapes that broadcast together (a ``UserWarning`` is issued when
+        they differ, as PyTorch does: usually a mistake such as ``(N, 1)``
+        against ``(N,)``). Shapes that do not broadcast raise ``ValueError``.
+    size_average, reduce : bool, optional
+        Deprecated (``DeprecationWarning``); when given they override
+        ``reduction`` as in PyTorch.
+    reduction : {'mean', 'sum', 'none'}
+        ``'none'``: the array of losses (broadcast shape); ``'sum'``: their
+        sum; ``'mean'``: the sum divided by the number of elements, or by
+        ``weight.sum()`` when ``weight`` is given (a weighted mean).
+    weight : array_like, optional
+        Per-element weights of exactly ``input``'s shape.
+
+    Returns
+    -------
+    ndarray or NumPy scalar
+        float32 stays float32 (the scalar too).
+
+    Examples
+    --------
+    >>> import numpy as np, nbops
+    >>> x = np.array([1.0, 2.0, 4.0], dtype=np.float32)
+    >>> y = np.array([1.5, 2.0, 2.0], dtype=np.float32)
+    >>> nbops.l1_loss(x, y)
+    np.float32(0.8333333)
+    >>> nbops.l1_loss(x, y, reduction="none")
+    array([0.5, 0. , 2. ], dtype=float32)
+    """
+    return _regression(L1, (), input, target, size_average, reduce, reduction, weight)
+
+
+def mse_loss(input, target, size_average=None, reduce=None, reduction="mean", weight=None):
+    r"""Mean squared error, :math:`\ell_i = w_i\,(x_i - y_i)^2`.
+
+    Arguments and results as :func:`l1_loss`.
+
+    >>> nbops.mse_loss(np.array([1.0, 2.0, 4.0]), np.array([1.5, 2.0, 2.0]))
+    np.float64(1.4166666666666667)
+    >>> nbops.mse_loss(np.array([1.0, 3.0]), np.zeros(2), weight=np.array([3.0, 1.0]))
+    np.float64(3.0)
+    """
+    return _regression(MSE, (), input, target, size_average, reduce, reduction, weight)
+
+
+def smooth_l1_loss(input, target, size_average=None, reduce=None, reduction="mean",
+                   beta=1.0):
+    r"""Smooth L1 (Huber-like) loss, with :math:`d_i = |x_i - y_i|`:
+
+    .. math::
+        \ell_i = \begin{cases} 0.5\,d_i^2 / \beta & d_i < \beta \\
+                               d_i - 0.5\,\beta & \text{otherwise} \end{cases}
+
+    ``beta=0`` is exactly :func:`l1_loss`; a negative ``beta`` raises
+    ``ValueError``. Other arguments as :func:`l1_loss` (no ``weight``).
+
+    >>> nbops.smooth_l1_loss(np.array([0.0, 0.5, 3.0]), np.zeros(3), reduction="none")
+    array([0.   , 0.125, 2.5  ])
+    """
+    b = as_param(beta, "beta")
+    if b < 0:
+        raise ValueError(f"beta must be >= 0 (smooth_l1_loss does not support negative "
+                         f"values for beta), got {beta!r}")
+    if b == 0:
+        return _regression(L1, (), input, target, size_average, reduce, reduction, None)
+    return _regression(SMOOTH_L1, (b,), input, target, size_average, reduce, reduction, None)
+
+
+def kl_div(input, target, size_average=None, reduce=None, reduction="mean",
+           log_target=False):
+    r"""Pointwise Kullback-Leibler divergence for a log-probability ``input``.
+
+    .. math::
+        \ell_i = y_i (\log y_i - x_i) \quad\text{or, with log\_target,}\quad
+        \ell_i = e^{y_i} (y_i - x_i)
+
+    A zero target contributes :math:`0` (:math:`0 \log 0 = 0`, PyTorch's
+    ``xlogy``); a negative target gives NaN.
+
+    Parameters
+    ----------
+    input, target : array_like
+        Shapes that broadcast together (no warning, as PyTorch).
+    reduction : {'mean', 'batchmean', 'sum', 'none'}
+        ``'batchmean'``: the sum divided by ``input.shape[0]`` (the true KL
+        divergence per sample; for a 0-d input, the sum). ``'mean'`` divides
+        by the number of elements (PyTorch warns that this is not the KL
+        divergence; nbops does not warn).
+    log_target : bool, default False
+        ``target`` holds log-probabilities.
+    size_average, reduce : bool, optional
+        Deprecated, as :func:`l1_loss`.
+
+    >>> x = np.log(np.array([[0.25, 0.75]]))
+    >>> nbops.kl_div(x, np.array([[0.5, 0.5]]), reduction="batchmean")
+    np.float64(0.14384103622589042)
+    """
+    x, t, compute, result = _arrays(input, target)
+    legacy = size_average is not None or reduce is not None
+    red = parse_reduction(reduction, size_average, reduce,
+                          ("none", "mean", "sum") if legacy else
+                          ("none", "batchmean", "mean", "sum"))
+    # PyTorch divides by the batch size whenever reduction == 'batchmean',
+    # even when the legacy flags chose another reduction.
+    batch = reduction == "batchmean" and x.ndim != 0
+    base = "sum" if red == "batchmean" else red
+    shape = x.shape if x.shape == t.shape else _broadcast_shape(x, t)
+    op = KL_DIV_LOG if log_target else KL_DIV
+    res = _run(op, (), x, t, shape, compute, result, base)
+    if base == "none":
+        if batch:
+            res = (res / np.asarray(x.shape[0], res.dtype)).astype(res.dtype, copy=False)
+        return res
+    value = res if base == "sum" else _div(res, math.prod(shape))
+    if batch:
+        value = _div(value, x.shape[0])
+    return result.type(value)
+
+
+def binary_cross_entropy(input, target, weight=None, size_average=None, reduce=None,
+                         reduction="mean"):
+    r"""Binary cross-entropy of probabilities,
+    :math:`\ell_i = -w_i\,[y_i \log x_i + (1 - y_i) \log(1 - x_i)]`.
+
+    Each logarithm is clamped at :math:`-100` (as PyTorch), so ``x = 0`` or
+    ``1`` gives a finite loss.
+
+    Parameters
+    ----------
+    input, target : array_like
+        Probabilities of the same shape. Any element outside [0, 1] (or NaN)
+        raises ``ValueError`` naming the argument, before the loss is computed.
+    weight : array_like, optional
+        Rescaling weights broadcastable to ``input``'s shape.
+    reduction, size_average, reduce
+        As :func:`l1_loss` (``'mean'`` divides by the number of elements).
+
+    >>> nbops.binary_cross_entropy(np.array([0.9, 0.2]), np.array([1.0, 0.0]))
+    np.float64(0.164252033486018)
+    """
+    w = _optional(weight, "weight")
+    x, t, compute, result = _arrays(input, target, () if w is None else (("weight", w),))
+    reduction = parse_reduction(reduction, size_average, reduce)
+    if x.shape != t.shape:
+        raise ValueError(f"target of shape {t.shape} must have the input's shape {x.shape} "
+                         "(binary_cross_entropy does not broadcast them)")
+    if w is not None:
+        _check_broadcasts_to(w, "weight", x.shape)
+    res = _run(BCE, (), x, t, x.shape, compute, result, reduction, weight=w,
+               check_unit=True)
+    return res if reduction == "none" else _reduce(res, x.size, reduction, result)
+
+
+def binary_cross_entropy_with_logits(input, target, weight=None, size_average=None,
+                                     reduce=None, reduction="mean", pos_weight=None):
+    r"""Binary cross-entropy of logits, computed stably:
+
+    .. math::
+        \ell_i = w_i\,[(1 - y_i)\,x_i - (1 + (p_i - 1)\,y_i)\log\sigma(x_i)]
+
+    with :math:`\log\sigma(x) = \min(x, 0) - \log(1 + e^{-|x|})` (never
+    overflows) and :math:`p` the ``pos_weight`` (1 when not given). As in
+    PyTorch, a logit of ``+inf`` with target 1 or ``-inf`` with target 0 gives
+    NaN (``0 * inf``), ``+inf`` with target 0 gives ``inf``.
+
+    Parameters
+    ----------
+    input, target : array_like
+        Logits and targets of the same shape.
+    weight : array_like, optional
+        Rescaling weights broadcastable to ``input``'s shape.
+    pos_weight : array_like, optional
+        Weight of the positive class, broadcast against ``input`` as NumPy
+        and PyTorch do: shape ``(C,)`` weighs the classes along the last axis;
+        it must broadcast to ``input``'s shape.
+    reduction, size_average, reduce
+        As :func:`binary_cross_entropy`.
+
+    >>> nbops.binary_cross_entropy_with_logits(np.array([2.0, -1.0]), np.array([1.0, 0.0]))
+    np.float64(0.22009485346162472)
+    """
+    w = _optional(weight, "weight")
+    pw = _optional(pos_weight, "pos_weight")
+    others = tuple((name, v) for name, v in (("weight", w), ("pos_weight", pw))
+                   if v is not None)
+    x, t, compute, result = _arrays(input, target, others)
+    reduction = parse_reduction(reduction, size_average, reduce)
+    if x.shape != t.shape:
+        raise ValueError(f"target of shape {t.shape} must have the input's shape {x.shape}")
+    if w is not None:
+        _check_broadcasts_to(w, "weight", x.shape)
+    if pw is not None:
+        _check_broadcasts_to(pw, "pos_weight", x.shape)
+    op = BCE_LOGITS if pw is None else BCE_LOGITS_PW
+    res = _run(op, (), x, t, x.shape, compute, result, reduction, weight=w, aux=pw)
+    return res if reduction == "none" else _reduce(res, x.size, reduction, result)
