@@ -1,0 +1,624 @@
+"""Classification losses: ``nbops.cross_entropy`` and ``nbops.nll_loss``.
+
+Both are fused: one kernel reads each sample's row of logits (log-softmax
+statistics, the target's entry, the label-smoothing sum), writes the
+per-sample loss and adds losses and target weights per fixed chunk of samples.
+No ``(N, C)`` temporary is made; the chunk sums are added in a fixed order, so
+'mean' and 'sum' are bit-identical on any number of threads.
+
+Shapes follow PyTorch: ``input`` is ``(C,)``, ``(N, C)`` or ``(N, C, d1, ..., dk)``
+(classes on axis 1, or axis 0 for a 1-D input), viewed as a flat C-order
+``(N, C, inner)`` array. Targets are class indices of shape ``(N, d1, ..., dk)``
+(``()`` for a 1-D input), of any integer dtype, or, for
+:func:`cross_entropy`, class probabilities of the input's shape. The row
+cores (the formulas) are in :mod:`nbops.scalar.rows`.
+"""
+
+import math
+import operator
+
+import numpy as np
+from numba import prange, types
+from numba.core import errors
+from numba.extending import overload, register_jitable
+
+from . import _config
+from ._launch import launch
+from ._reduction import parse_reduction
+from ._validate import as_array, as_param, result_dtype
+from .scalar.rows import COLS_BLOCK, ce_cols, ce_rows, nll_rows, prob_cols, prob_rows
+
+__all__ = ["cross_entropy", "nll_loss"]
+
+#: Logits per chunk of rows whose losses are summed by one thread (a fixed
+#: chunking: the float64 chunk sums, added in order, do not depend on threads).
+UNIT_ELEMS = 16384
+
+
+# ------------------------------------------------------------------ CPU kernels
+# x: flat (O, C, I) logits; t: flat int64 targets (O * I); w: (C,) weights;
+# loss: (O * I,) per-sample losses; partials: (2, units + 1) float64 chunk sums
+# of losses and of target weights, and in the last column their totals (added
+# in chunk order after the loop: the same on any thread count). Rows (I == 1)
+# come in chunks of R rows; with I > 1 a chunk is one block of COLS_BLOCK
+# positions of one sample row.
+@_config.parallel_kernel
+def _index_parallel(x, t, w, O, C, I, ignore, a, b, wsum, lse, loss, partials, R):
+    if I == 1:
+        for u in prange(partials.shape[1] - 1):
+            r0 = u * R
+            r1 = min(O, r0 + R)
+            if lse:
+                sl, sw = ce_rows(x, t, w, C, r0, r1, ignore, a, b, wsum, loss)
+            else:
+                sl, sw = nll_rows(x, t, w, C, r0, r1, ignore, loss)
+            partials[0, u] = sl
+            partials[1, u] = sw
+    else:
+        nb = (I + COLS_BLOCK - 1) // COLS_BLOCK
+        for u in prange(O * nb):
+            sl, sw = ce_cols(x, t, w, u // nb, C, I, (u % nb) * COLS_BLOCK, ignore, a, b,
+                             wsum, lse, loss)
+            partials[0, u] = sl
+            partials[1, u] = sw
+    _totals(partials)
+
+
+@_config.serial_kernel
+def _index_serial(x, t, w, O, C, I, ignore, a, b, wsum, lse, loss, partials, R):
+    if I == 1:
+        for u in range(partials.shape[1] - 1):
+            r0 = u * R
+            r1 = min(O, r0 + R)
+            if lse:
+                sl, sw = ce_rows(x, t, w, C, r0, r1, ignore, a, b, wsum, loss)
+            else:
+                sl, sw = nll_rows(x, t, w, C, r0, r1, ignore, loss)
+            partials[0, u] = sl
+            partials[1, u] = sw
+    else:
+        nb = (I + COLS_BLOCK - 1) // COLS_BLOCK
+        for u in range(O * nb):
+            sl, sw = ce_cols(x, t, w, u // nb, C, I, (u % nb) * COLS_BLOCK, ignore, a, b,
+                             wsum, lse, loss)
+            partials[0, u] = sl
+            partials[1, u] = sw
+    _totals(partials)
+
+
+# p: flat class probabilities (x's layout); pa, pb: label smoothing of p.
+@_config.parallel_kernel
+def _prob_parallel(x, p, w, O, C, I, pa, pb, loss, partials, R):
+    if I == 1:
+        for u in prange(partials.shape[1] - 1):
+            r0 = u * R
+            partials[0, u] = prob_rows(x, p, w, C, r0, min(O, r0 + R), pa, pb, loss)
+    else:
+        nb = (I + COLS_BLOCK - 1) // COLS_BLOCK
+        for u in prange(O * nb):
+            partials[0, u] = prob_cols(x, p, w, u // nb, C, I, (u % nb) * COLS_BLOCK,
+                                       pa, pb, loss)
+    _totals(partials)
+
+
+@_config.serial_kernel
+def _prob_serial(x, p, w, O, C, I, pa, pb, loss, partials, R):
+    if I == 1:
+        for u in range(partials.shape[1] - 1):
+            r0 = u * R
+            partials[0, u] = prob_rows(x, p, w, C, r0, min(O, r0 + R), pa, pb, loss)
+    else:
+        nb = (I + COLS_BLOCK - 1) // COLS_BLOCK
+        for u in range(O * nb):
+            partials[0, u] = prob_cols(x, p, w, u // nb, C, I, (u % nb) * COLS_BLOCK,
+                                       pa, pb, loss)
+    _totals(partials)
+
+
+@register_jitable
+def _totals(partials):
+    """Last column = the sums of the chunk columns before it, added in order."""
+    n = partials.shape[1] - 1
+    for k in range(partials.shape[0]):
+        acc = 0.0
+        for u in range(n):
+            acc += partials[k, u]
+        partials[k, n] = acc
+
+
+@register_jitable
+def _units(O, C, I, lse):
+    """(rows per chunk, number of chunks) of the fixed chunking.
+
+    A chunk holds about UNIT_ELEMS logits (UNIT_ELEMS samples for nll_loss,
+    which reads one value per sample).
+    """
+    if I == 1:
+        R = max(1, UNIT_ELEMS // max(C, 1)) if lse else UNIT_ELEMS
+        return R, (O + R - 1) // R
+    return 1, O * ((I + COLS_BLOCK - 1) // COLS_BLOCK)
+
+
+# ------------------------------------------------------------ the Python driver
+def _layout(x, compute, transposed_ok=True):
+    """(flat logits, O, C, I): a view where possible, else a C-order copy."""
+    if x.ndim == 1:
+        O, C, I = 1, x.shape[0], 1
+    else:
+        O, C = x.shape[0], x.shape[1]
+        I = math.prod(x.shape[2:])
+    if x.dtype == compute:
+        if x.flags.c_contiguous:
+            return x.reshape(-1), O, C, I
+        if transposed_ok and x.ndim == 2 and x.flags.f_contiguous:  # x.T: C-order (C, N)
+            return x.T.reshape(-1), 1, C, O
+    return np.ascontiguousarray(x, dtype=compute).reshape(-1), O, C, I
+
+
+_ONES = {}
+
+
+def _weights(weight, C, compute):
+    if weight is None:  # unit weights, kept between calls (the kernels only read them)
+        w = _ONES.get((C, compute.char))
+        if w is None:
+            if len(_ONES) > 64:
+                _ONES.clear()
+            w = _ONES[(C, compute.char)] = np.ones(C, compute)
+        return w
+    w = as_array(weight, "weight")
+    result_dtype(w.dtype, "weight")
+    if w.shape != (C,):
+        raise ValueError(f"weight must have shape ({C},) (one weight per class, the "
+                         f"input's class axis), got shape {w.shape}")
+    return np.ascontiguousarray(w, dtype=compute)
+
+
+def _check_targets(t, C, ignore):
+    """Class indices must be in [0, C) or equal ignore_index (vectorized checks)."""
+    if t.dtype.kind not in "iu":
+        raise TypeError(f"target: class indices must have an integer dtype, got {t.dtype}"
+                        " (class probabilities are a float target of the input's shape)")
+    if t.size == 0:
+        return
+    if np.minimum.reduce(t, axis=None) >= 0 and np.maximum.reduce(t, axis=None) < C:
+        return
+    valid = t[t != ignore]
+    if valid.size == 0:
+        return
+    lo, hi = valid.min(), valid.max()
+    if lo < 0 or hi >= C:
+        bad = lo if lo < 0 else hi
+        raise ValueError(f"target: class index {int(bad)} is out of range: expected "
+                         f"0 <= index < {C} (the number of classes) or "
+                         f"ignore_index ({ignore})")
+
+
+def _target_shape(x):
+    return () if x.ndim == 1 else (x.shape[0],) + x.shape[2:]
+
+
+def _reduce(red, loss, partials, shape, result, count=None):
+    if red == "none":
+        out = loss.reshape(shape)
+        return out if out.dtype == result else out.astype(result)
+    total = float(partials[0, -1])
+    if red == "sum":
+        return result.type(total)
+    denom = float(count) if count is not None else float(partials[1, -1])
+    if denom == 0:  # IEEE division, as PyTorch (all targets ignored: 0 / 0 = NaN)
+        return result.type(math.nan if total == 0 or total != total
+                           else math.copysign(math.inf, total))
+    return result.type(total / denom)
+
+
+def _index_loss(x, t, weight, ignore, red, eps, lse, compute, result):
+    shape = _target_shape(x)
+    if t.shape != shape:
+        raise ValueError(f"target has shape {t.shape}, expected {shape} for input of "
+                         f"shape {x.shape} (target: (N, d1, ..., dk) for input "
+                         "(N, C, d1, ..., dk); () for input (C,))")
+    xf, O, C, I = _layout(x, compute)
+    w = _weights(weight, C, compute)
+    _check_targets(t, C, ignore)
+    tf = t.reshape(-1)
+    if tf.dtype != np.int64 or not tf.flags.c_contiguous:
+        tf = np.ascontiguousarray(tf, dtype=np.int64)
+    R, units = _units(O, C, I, lse)
+    loss = np.empty(O * I, compute)
+    partials = np.zeros((2, units + 1), np.float64)
+    if loss.size:
+        a = 1.0 - eps
+        b = eps / C if C else 0.0
+        wsum = float(np.sum(w, dtype=np.float64)) if eps else 0.0
+        key = ("ce", compute.char, xf.flags.writeable)
+        launch(_index_serial, _index_parallel, key, xf.size if lse else tf.size,
+               xf, tf, w, O, C, I, ignore, a, b, wsum, lse, loss, partials, R)
+    return _reduce(red, loss, partials, shape, result)
+
+
+def _prob_loss(x, p, weight, red, eps, compute, result):
+    if p.dtype.kind != "f":
+        raise TypeError(f"target: a target of the input's shape {x.shape} holds class "
+                        f"probabilities and must have a float dtype, got {p.dtype}")
+    xf, O, C, I = _layout(x, compute, transposed_ok=False)  # p must match its layout
+    w = _weights(weight, C, compute)
+    pf = np.ascontiguousarray(p, dtype=compute).reshape(-1)
+    R, units = _units(O, C, I, True)
+    loss = np.empty(O * I, compute)
+    partials = np.zeros((2, units + 1), np.float64)
+    if loss.size:
+        if C == 0:
+            loss[:] = 0.0
+        else:
+            key = ("ce_prob", compute.char, xf.flags.writeable, pf.flags.writeable)
+            launch(_prob_serial, _prob_parallel, key, xf.size, xf, pf, w, O, C, I,
+                   1.0 - eps, eps / C, loss, partials, R)
+    return _reduce(red, loss, partials, _target_shape(x), result, count=O * I)
+
+
+def _common(input, target, ignore_index, label_smoothing):
+    x = input if type(input) is np.ndarray else as_array(input)
+    compute, result = result_dtype(x.dtype)
+    if x.ndim == 0:
+        raise ValueError("input must have shape (C,), (N, C) or (N, C, d1, ..., dk), "
+                         "got a 0-d array")
+    t = target if type(target) is np.ndarray else as_array(target, "target")
+    if t.dtype.kind == "c":
+        raise TypeError(f"target: complex dtype {t.dtype} is not supported")
+    try:
+        ignore = operator.index(ignore_index)
+    except TypeError:
+        raise TypeError(f"ignore_index must be an integer, got {ignore_index!r}") from None
+    eps = as_param(label_smoothing, "label_smoothing")
+    if not 0.0 <= eps <= 1.0:
+        raise ValueError(f"label_smoothing must be between 0.0 and 1.0, got {eps}")
+    return x, t, ignore, eps, compute, result
+
+
+def cross_entropy(input, target, weight=None, size_average=None, ignore_index=-100,
+                  reduce=None, reduction="mean", label_smoothing=0.0):
+    r"""Cross-entropy between logits and targets (log-softmax + negative log-likelihood, fused).
+
+    For class-index targets :math:`y_n` and logits :math:`x_n` (one row of
+    ``C`` classes per sample), with :math:`\log p_{n,c} = (x_{n,c} - m_n) -
+    \log \sum_k e^{x_{n,k} - m_n}`, :math:`m_n = \max_k x_{n,k}`, and
+    :math:`\varepsilon` = ``label_smoothing``:
+
+    .. math::
+
+        \ell_n = -(1 - \varepsilon)\, w_{y_n} \log p_{n,y_n}
+                 - \frac{\varepsilon}{C} \sum_c w_c \log p_{n,c},
+
+    0 where :math:`y_n` = ``ignore_index``. ``'mean'`` is
+    :math:`\sum_n \ell_n / \sum_n w_{y_n}` over non-ignored samples (NaN if
+    all are ignored); ``'sum'`` is :math:`\sum_n \ell_n`. For class-probability
+    targets :math:`P` (a float target of the input's shape):
+    :math:`\ell_n = -\sum_c w_c q_{n,c} \log p_{n,c}` with
+    :math:`q = (1 - \varepsilon) P + \varepsilon / C`, and ``'mean'`` divides
+    by the number of samples. Exactly PyTorch's definitions.
+
+    Parameters
+    ----------
+    input : array_like
+        Logits, shape ``(C,)``, ``(N, C)`` or ``(N, C, d1, ..., dk)``.
+    target : array_like
+        Class indices of any integer dtype, shape ``()``, ``(N,)`` or
+        ``(N, d1, ..., dk)``; or class probabilities of the input's shape.
+    weight : array_like, optional
+        Shape ``(C,)``: a weight per class.
+    size_average, reduce : bool, optional
+        Deprecated (as in PyTorch); they override ``reduction``.
+    ignore_index : int, default -100
+        Class-index targets equal to it contribute nothing (not allowed,
+        unless negative, with probability targets, as in PyTorch).
+    reduction : {'mean', 'sum', 'none'}, default 'mean'
+    label_smoothing : float in [0, 1], default 0
+
+    Returns
+    -------
+    ndarray or NumPy scalar
+        'none': the per-sample losses, of the target's shape (class-index
+        targets) or the input's shape without the class axis; otherwise a
+        NumPy scalar of the computation dtype (``np.float32`` for float32 input).
+
+    Raises
+    ------
+    ValueError
+        Shapes that do not match, a class index out of range, a weight of the
+        wrong length, bad ``reduction`` or ``label_smoothing``, checked before
+        any computation.
+    TypeError
+        Float class-index targets (or integer probability targets).
+
+    Examples
+    --------
+    >>> import numpy as np, nbops
+    >>> x = np.array([[0.2, 0.3, 0.5], [0.5, 0.2, 0.3]])
+    >>> nbops.cross_entropy(x, np.array([2, 1]), weight=np.array([2.0, 4.0, 6.0]),
+    ...                     reduction="none")
+    array([5.63895452, 4.95929768])
+    >>> float(nbops.cross_entropy(x, np.array([2, 1]), label_smoothing=0.1))
+    1.1531...
+    """
+    red = parse_reduction(reduction, size_average, reduce)
+    x, t, ignore, eps, compute, result = _common(input, target, ignore_index,
+                                                 label_smoothing)
+    if t.shape == x.shape:
+        if ignore >= 0:
+            raise ValueError("ignore_index is not supported with class-probability "
+                             "targets (a float target of the input's shape)")
+        return _prob_loss(x, t, weight, red, eps, compute, result)
+    return _index_loss(x, t, weight, ignore, red, eps, True, compute, result)
+
+
+def nll_loss(input, target, weight=None, size_average=None, ignore_index=-100,
+             reduce=None, reduction="mean"):
+    r"""Negative log-likelihood loss: :math:`\ell_n = -w_{y_n} x_{n, y_n}`.
+
+    ``input`` holds log-probabilities (e.g. from :func:`log_softmax`), shape
+    ``(C,)``, ``(N, C)`` or ``(N, C, d1, ..., dk)``; ``target`` class indices
+    of any integer dtype. ``'mean'`` is :math:`\sum_n \ell_n / \sum_n w_{y_n}`
+    over samples whose target is not ``ignore_index`` (NaN if there are none).
+    Arguments, returns and errors as :func:`cross_entropy`.
+
+    >>> logp = np.log(np.array([[0.2, 0.3, 0.5], [0.5, 0.2, 0.3]]))
+    >>> nbops.nll_loss(logp, np.array([2, 1]), reduction="none")
+    array([0.69314718, 1.60943791])
+    """
+    red = parse_reduction(reduction, size_average, reduce)
+    x, t, ignore, eps, compute, result = _common(input, target, ignore_index, 0.0)
+    return _index_loss(x, t, weight, ignore, red, 0.0, False, compute, result)
+
+
+# ------------------------------------------------- the same names inside @njit
+# One serial implementation (the serial kernels above) for every call; the
+# reduction must be a string literal, so that 'none' can return an array and
+# 'mean' / 'sum' a scalar. Typing-time choices are made by the small overloads
+# below; everything else is checked at run time, before the kernel.
+def _is_none(ty):
+    return ty is None or isinstance(ty, (types.NoneType, types.Omitted))
+
+
+def _literal_reduction(reduction, size_average, reduce):
+    if not (_is_none(size_average) and _is_none(reduce)):
+        raise errors.TypingError("nbops: size_average and reduce are not supported inside "
+                                 "@njit; use reduction=")
+    if isinstance(reduction, str):  # the default, when the argument is left out
+        value = reduction
+    elif isinstance(reduction, types.Omitted):
+        value = reduction.value
+    elif isinstance(reduction, types.StringLiteral):
+        value = reduction.literal_value
+    else:
+        raise errors.TypingError("nbops: inside @njit, reduction must be a string literal "
+                                 "('none', 'mean' or 'sum')")
+    if value not in ("none", "mean", "sum"):
+        raise errors.TypingError(f"nbops: reduction must be 'none', 'mean' or 'sum', "
+                                 f"got {value!r}")
+    return value
+
+
+@register_jitable
+def _dims(shape):
+    """(O, C, I) of an input shape (C,) or (N, C, d1, ..., dk)."""
+    if len(shape) == 1:
+        return 1, shape[0], 1
+    inner = 1
+    for k in range(2, len(shape)):
+        inner *= shape[k]
+    return shape[0], shape[1], inner
+
+
+@register_jitable
+def _finish_none(loss, partials, shape, count):
+    return loss.reshape(shape)
+
+
+@register_jitable
+def _finish_sum(loss, partials, shape, count):
+    return loss.dtype.type(partials[0, -1])
+
+
+@register_jitable
+def _finish_mean(loss, partials, shape, count):
+    total = partials[0, -1]
+    denom = partials[1, -1] if count < 0 else np.float64(count)
+    if denom == 0:  # IEEE division whatever the caller's error model
+        if total == 0 or total != total:
+            res = np.nan
+        else:
+            res = np.inf if total > 0 else -np.inf
+    else:
+        res = total / denom
+    return loss.dtype.type(res)
+
+
+_FINISH = {"none": _finish_none, "sum": _finish_sum, "mean": _finish_mean}
+
+
+def _as_flat(x, like):
+    """``x`` as a flat C-order array of ``like``'s float type (no copy if possible)."""
+    raise NotImplementedError("only callable inside numba-compiled code")
+
+
+@overload(_as_flat)
+def _as_flat_ol(x, like):
+    if x.dtype == like:
+        return lambda x, like: np.ascontiguousarray(x).reshape(-1)
+
+    def cast(x, like):
+        src = np.ascontiguousarray(x).reshape(-1)
+        res = np.full(src.size, like)
+        for i in range(src.size):
+            res[i] = src[i]
+        return res
+
+    return cast
+
+
+def _weights_of(weight, C, like):
+    raise NotImplementedError("only callable inside numba-compiled code")
+
+
+@overload(_weights_of)
+def _weights_of_ol(weight, C, like):
+    if _is_none(weight):
+        return lambda weight, C, like: np.full(C, like)
+    if not (isinstance(weight, types.Array) and weight.ndim == 1):
+        raise errors.TypingError("nbops: weight must be a 1-D array or None")
+
+    def impl(weight, C, like):
+        if weight.size != C:
+            raise ValueError("nbops: weight must have one element per class")
+        w = np.full(C, like)
+        for c in range(C):
+            w[c] = weight[c]
+        return w
+
+    return impl
+
+
+def _targets_of(target, input):
+    raise NotImplementedError("only callable inside numba-compiled code")
+
+
+@overload(_targets_of)
+def _targets_of_ol(target, input):
+    """Flat int64 class indices, after checking the target's shape."""
+    if isinstance(target, types.Integer):
+        def scalar(target, input):
+            t = np.empty(1, np.int64)
+            t[0] = target
+            return t
+
+        return scalar
+
+    def impl(target, input):
+        ts = target.shape
+        xs = input.shape
+        if len(xs) > 1:
+            if ts[0] != xs[0]:
+                raise ValueError("nbops: target and input batch sizes differ")
+            for k in range(1, len(ts)):
+                if ts[k] != xs[k + 1]:
+                    raise ValueError("nbops: target shape does not match input shape")
+        src = np.ascontiguousarray(target).reshape(-1)
+        t = np.empty(src.size, np.int64)
+        for i in range(src.size):
+            t[i] = src[i]
+        return t
+
+    return impl
+
+
+def _index_target_ok(input, target):
+    if isinstance(target, types.Array):
+        return (isinstance(target.dtype, types.Integer)
+                and target.ndim == max(input.ndim - 1, 0))
+    return isinstance(target, types.Integer) and input.ndim == 1
+
+
+def _loss_njit(input, target, weight, reduction, size_average, reduce, lse):
+    red = _literal_reduction(reduction, size_average, reduce)
+    if not (isinstance(input, types.Array)
+            and isinstance(input.dtype, (types.Float, types.Integer))):
+        return None
+    if input.ndim == 0:
+        raise errors.TypingError("nbops: input must have shape (C,), (N, C) or "
+                                 "(N, C, d1, ..., dk)")
+    ty = input.dtype if isinstance(input.dtype, types.Float) else types.float64
+    finish = _FINISH[red]
+    prob = (lse and isinstance(target, types.Array) and isinstance(target.dtype, types.Float)
+            and target.ndim == input.ndim)
+    if prob:
+        batch_axes = input.ndim > 1
+
+        def run_prob(input, target, weight, ignore_index, label_smoothing):
+            if target.shape != input.shape:
+                raise ValueError("nbops: probability targets must have the input's shape")
+            if ignore_index >= 0:
+                raise ValueError("nbops: ignore_index is not supported with probability "
+                                 "targets")
+            if not 0.0 <= label_smoothing <= 1.0:
+                raise ValueError("nbops: label_smoothing must be between 0.0 and 1.0")
+            like = ty(1.0)
+            O, C, I = _dims(input.shape)
+            x = _as_flat(input, like)
+            w = _weights_of(weight, C, like)
+            p = _as_flat(target, like)
+            R, units = _units(O, C, I, True)
+            loss = np.zeros(O * I, ty)
+            partials = np.zeros((2, units + 1), np.float64)
+            if O * I > 0 and C > 0:
+                _prob_serial(x, p, w, O, C, I, 1.0 - label_smoothing, label_smoothing / C,
+                             loss, partials, R)
+            if batch_axes:
+                return finish(loss, partials, input.shape[:1] + input.shape[2:], O * I)
+            return finish(loss, partials, (), O * I)
+
+        return run_prob
+    if not _index_target_ok(input, target):
+        raise errors.TypingError(
+            "nbops: target must hold integer class indices, with the input's shape minus "
+            "the class axis" + (", or class probabilities of the input's shape" if lse else ""))
+    shaped = isinstance(target, types.Array)
+
+    def run(input, target, weight, ignore_index, label_smoothing):
+        if not 0.0 <= label_smoothing <= 1.0:
+            raise ValueError("nbops: label_smoothing must be between 0.0 and 1.0")
+        like = ty(1.0)
+        O, C, I = _dims(input.shape)
+        x = _as_flat(input, like)
+        w = _weights_of(weight, C, like)
+        t = _targets_of(target, input)
+        ignore = np.int64(ignore_index)
+        for i in range(t.size):
+            ti = t[i]
+            if ti != ignore and (ti < 0 or ti >= C):
+                raise ValueError("nbops: target class index out of range")
+        R, units = _units(O, C, I, lse)
+        loss = np.zeros(O * I, ty)
+        partials = np.zeros((2, units + 1), np.float64)
+        if O * I > 0:
+            wsum = 0.0
+            if label_smoothing != 0:
+                for c in range(C):
+                    wsum += w[c]
+            _index_serial(x, t, w, O, C, I, ignore, 1.0 - label_smoothing,
+                          label_smoothing / max(C, 1), wsum, lse, loss, partials, R)
+        if shaped:
+            return finish(loss, partials, np.shape(target), -1)
+        return finish(loss, partials, (), -1)
+
+    return run
+
+
+@overload(cross_entropy, prefer_literal=True)
+def _cross_entropy_njit(input, target, weight=None, size_average=None, ignore_index=-100,
+                        reduce=None, reduction="mean", label_smoothing=0.0):
+    run = _loss_njit(input, target, weight, reduction, size_average, reduce, True)
+    if run is None:
+        return None
+    run = register_jitable(run)
+
+    def impl(input, target, weight=None, size_average=None, ignore_index=-100, reduce=None,
+             reduction="mean", label_smoothing=0.0):
+        return run(input, target, weight, ignore_index, label_smoothing)
+
+    return impl
+
+
+@overload(nll_loss, prefer_literal=True)
+def _nll_loss_njit(input, target, weight=None, size_average=None, ignore_index=-100,
+                   reduce=None, reduction="mean"):
+    run = _loss_njit(input, target, weight, reduction, size_average, reduce, False)
+    if run is None:
+        return None
+    run = register_jitable(run)
+
+    def impl(input, target, weight=None, size_average=None, ignore_index=-100, reduce=None,
+             reduction="mean"):
+        return run(input, target, weight, ignore_index, 0.0)
+
+    return impl

@@ -1,0 +1,525 @@
+"""Row cores of the ops along an axis: softmax, log-softmax, cross-entropy.
+
+The math of those ops, written once. Each function handles one row (a
+contiguous 1-D slice holding the ``C`` values along the op's axis) or one
+block of columns (``nb`` neighbouring positions of an axis that is not the
+last one, read as ``C`` contiguous slices ``x[base + c*I + j0 : ... + nb]``),
+and contains the loop over it. The CPU kernels of :mod:`nbops.softmax` and
+:mod:`nbops.cross_entropy` call them per row or per block; the same functions
+serve the ``@njit`` overloads.
+
+Numerics
+--------
+* The max of a row is an integer max over :func:`order_key` (vectorizes with
+  no fast-math flag). A row holding +inf gets an inf max (``inf - inf`` is
+  NaN), an all -inf row a -inf max (``-inf - -inf`` is NaN), and a NaN
+  anywhere in a row reaches its sum of exponentials: PyTorch's results (NaN
+  rows) come out of the arithmetic itself.
+* ``exp`` is :func:`nbops.scalar._math.exp` (a vectorizable polynomial,
+  within 2 ulp). Sums are accumulated in the element type over blocks of
+  :data:`SUM_BLOCK` elements (vectorized) and the block sums are added in
+  float64, so long rows keep float32 sums accurate.
+* Fast-math: sums use ``reassoc`` (needed to vectorize a reduction) and
+  ``contract`` (FMA); functions that write results use ``contract`` only, so
+  ``(x - max) - log(sum)`` keeps PyTorch's order of operations (computing
+  ``max + log(sum)`` first loses precision, pytorch/pytorch#11752). No flag
+  that touches NaN or inf is used anywhere.
+
+Arguments named ``sgn`` (+1 or -1, of the element type) multiply every value
+read (softmin is softmax of ``-x``; the product is exact).
+"""
+
+import math
+
+import numpy as np
+from llvmlite import ir
+from numba import njit, types
+from numba.core import cgutils
+from numba.extending import intrinsic, overload
+from numba.np.arrayobj import make_array, populate_array
+
+from .._config import _COMMON
+from ._math import const, exp
+
+__all__ = ["row_view", "order_key", "from_order_key", "one_of", "row_max", "row_sumexp",
+           "row_exp_write_sum", "row_scale", "row_log_softmax_write", "row_wshift_sum",
+           "row_prob_sums", "cols_max", "cols_sumexp", "cols_exp_write_sum", "cols_scale",
+           "cols_log_softmax_write", "cols_wshift_sum", "cols_prob_sums", "softmax_row",
+           "softmax_cols", "ce_rows", "nll_rows", "ce_cols", "prob_rows", "prob_cols",
+           "SUM_BLOCK", "COLS_BLOCK"]
+
+#: Elements summed in the element type before the partial sum is added in float64.
+SUM_BLOCK = 1024
+#: Positions handled together when the op's axis is not the last one.
+COLS_BLOCK = 256
+
+_reduce = njit(fastmath={"reassoc", "contract"}, **_COMMON)  # sums (vectorized reductions)
+_write = njit(fastmath={"contract"}, **_COMMON)  # elementwise writes, exact op order
+
+
+@intrinsic
+def row_view(typingctx, arr, start, n):
+    """``arr[start:start + n]`` of a 1-D contiguous array, as a view that holds no
+    reference to ``arr``'s memory (no atomic reference counting per row).
+
+    Only for use while ``arr`` is alive (inside the kernel that received it);
+    ``start`` and ``n`` must describe a range inside ``arr``.
+    """
+    if not (isinstance(arr, types.Array) and arr.ndim == 1 and arr.layout == "C"):
+        return None
+    retty = types.Array(arr.dtype, 1, "C", readonly=not arr.mutable)
+
+    def codegen(context, builder, signature, args):
+        ary = make_array(signature.args[0])(context, builder, args[0])
+        first = context.cast(builder, args[1], signature.args[1], types.intp)
+        count = context.cast(builder, args[2], signature.args[2], types.intp)
+        view = make_array(retty)(context, builder)
+        itemsize = context.get_constant(
+            types.intp, context.get_abi_sizeof(context.get_data_type(retty.dtype)))
+        populate_array(view, data=builder.gep(ary.data, [first]),
+                       shape=cgutils.pack_array(builder, [count]),
+                       strides=cgutils.pack_array(builder, [itemsize]),
+                       itemsize=itemsize, meminfo=None)
+        return view._getvalue()
+
+    return retty(arr, start, n), codegen
+
+
+@intrinsic
+def order_key(typingctx, x):
+    """The bits of a float as a signed integer of the same width, in the float's order.
+
+    ``order_key(a) < order_key(b)`` iff ``a < b`` for non-NaN floats (with
+    -0 below +0); positive NaNs sort above +inf. An integer max reduction
+    vectorizes without fast-math flags and runs several times faster than a
+    float one (whose NaN rules cost a blend sequence per vector).
+    """
+    if x == types.float32:
+        ity, lt, bits = types.int32, ir.IntType(32), 32
+    elif x == types.float64:
+        ity, lt, bits = types.int64, ir.IntType(64), 64
+    else:
+        return None
+
+    def codegen(context, builder, signature, args):
+        b = builder.bitcast(args[0], lt)
+        mask = builder.and_(builder.ashr(b, ir.Constant(lt, bits - 1)),
+                            ir.Constant(lt, (1 << (bits - 1)) - 1))
+        return builder.xor(b, mask)
+
+    return ity(x), codegen
+
+
+@intrinsic
+def from_order_key(typingctx, k):
+    """Inverse of :func:`order_key` (the transform is an involution)."""
+    if k == types.int32:
+        fty, lt, bits, flt = types.float32, ir.IntType(32), 32, ir.FloatType()
+    elif k == types.int64:
+        fty, lt, bits, flt = types.float64, ir.IntType(64), 64, ir.DoubleType()
+    else:
+        return None
+
+    def codegen(context, builder, signature, args):
+        b = args[0]
+        mask = builder.and_(builder.ashr(b, ir.Constant(lt, bits - 1)),
+                            ir.Constant(lt, (1 << (bits - 1)) - 1))
+        return builder.bitcast(builder.xor(b, mask), flt)
+
+    return fty(k), codegen
+
+
+def one_of(arr):
+    """1 in the element type of ``arr``."""
+    return arr.dtype.type(1)
+
+
+@overload(one_of, inline="always")
+def _one_of_ol(arr):
+    ty = arr.dtype
+    return lambda arr: ty(1.0)
+
+
+# ------------------------------------------------------------------ one row
+@_reduce
+def row_max(r, sgn):
+    """max(sgn * r) for a non-empty row (through :func:`order_key`).
+
+    The result is the true max of a row without NaN (-inf for an all -inf
+    row); for a row holding NaN it is NaN or some other value, and the NaN
+    then reaches the row's sum of exponentials, which makes the whole row
+    NaN, as in PyTorch.
+    """
+    k = order_key(sgn * r[0])
+    for i in range(1, r.size):
+        k = max(k, order_key(sgn * r[i]))
+    return from_order_key(k)
+
+
+@_reduce
+def row_sumexp(r, sgn, m):
+    """sum(exp(sgn * r - m)) as a float64."""
+    n = r.size
+    total = 0.0
+    for b0 in range(0, n, SUM_BLOCK):
+        blk = r[b0:min(n, b0 + SUM_BLOCK)]
+        s = const(m, 0.0)
+        for i in range(blk.size):
+            s += exp(sgn * blk[i] - m)
+        total += s
+    return total
+
+
+@_reduce
+def row_exp_write_sum(r, o, sgn, m):
+    """o = exp(sgn * r - m); returns sum(o) as a float64. ``o`` may be ``r``."""
+    n = r.size
+    total = 0.0
+    for b0 in range(0, n, SUM_BLOCK):
+        b1 = min(n, b0 + SUM_BLOCK)
+        blk = r[b0:b1]
+        dst = o[b0:b1]
+        s = const(m, 0.0)
+        for i in range(blk.size):
+            e = exp(sgn * blk[i] - m)
+            dst[i] = e
+            s += e
+        total += s
+    return total
+
+
+@_write
+def row_scale(o, f):
+    """o *= f."""
+    for i in range(o.size):
+        o[i] = o[i] * f
+
+
+@_write
+def row_log_softmax_write(r, o, sgn, m, ls):
+    """o = (sgn * r - m) - ls, in that order. ``o`` may be ``r``."""
+    for i in range(r.size):
+        o[i] = (sgn * r[i] - m) - ls
+
+
+@_reduce
+def row_wshift_sum(r, w, m):
+    """sum(w * (r - m)) as a float64 (label smoothing's sum over the classes)."""
+    n = r.size
+    total = 0.0
+    for b0 in range(0, n, SUM_BLOCK):
+        b1 = min(n, b0 + SUM_BLOCK)
+        blk = r[b0:b1]
+        wb = row_view(w, b0, b1 - b0)
+        s = const(m, 0.0)
+        for i in range(blk.size):
+            s += wb[i] * (blk[i] - m)
+        total += s
+    return total
+
+
+@_reduce
+def row_prob_sums(r, p, w, m, pa, pb):
+    """(sum(q * (r - m)), sum(q)) as float64, with q = w * (p * pa + pb).
+
+    ``p * pa + pb`` is a probability target after label smoothing.
+    """
+    n = r.size
+    fa = const(m, pa)
+    fb = const(m, pb)
+    ta = 0.0
+    tb = 0.0
+    for b0 in range(0, n, SUM_BLOCK):
+        b1 = min(n, b0 + SUM_BLOCK)
+        blk = r[b0:b1]
+        pbk = p[b0:b1]
+        wb = row_view(w, b0, b1 - b0)
+        sa = const(m, 0.0)
+        sb = const(m, 0.0)
+        for i in range(blk.size):
+            q = wb[i] * (pbk[i] * fa + fb)
+            sa += q * (blk[i] - m)
+            sb += q
+        ta += sa
+        tb += sb
+    return ta, tb
+
+
+# --------------------------------------------- a block of columns (axis != last)
+# x is the flat C-order (outer, C, inner) array, base = o * C * I; the block is
+# positions j0 .. j0 + nb of the inner axis. Per-position accumulators live in
+# the small scratch arrays m (element type) and s, a (float64), of length >= nb.
+# The loops are elementwise over the block, so they vectorize with no fast-math.
+@_write
+def cols_max(x, base, C, I, j0, nb, sgn, m):
+    """m[k] = max over c of sgn * x[base + c*I + j0 + k]."""
+    first = row_view(x, base + j0, nb)
+    for k in range(nb):
+        m[k] = sgn * first[k]
+    for c in range(1, C):
+        start = base + c * I + j0
+        r = row_view(x, start, nb)
+        for k in range(nb):
+            v = sgn * r[k]
+            m[k] = v if v > m[k] else m[k]  # NaN: see row_max
+
+
+@_write
+def cols_sumexp(x, base, C, I, j0, nb, sgn, m, s):
+    """s[k] = sum over c of exp(sgn * x - m[k]), in float64."""
+    for k in range(nb):
+        s[k] = 0.0
+    for c in range(C):
+        start = base + c * I + j0
+        r = row_view(x, start, nb)
+        for k in range(nb):
+            s[k] += exp(sgn * r[k] - m[k])
+
+
+@_write
+def cols_exp_write_sum(x, out, base, C, I, j0, nb, sgn, m, s):
+    """out = exp(sgn * x - m[k]) and s[k] = its sum over c (float64). ``out`` may be ``x``."""
+    for k in range(nb):
+        s[k] = 0.0
+    for c in range(C):
+        start = base + c * I + j0
+        r = row_view(x, start, nb)
+        o = row_view(out, start, nb)
+        for k in range(nb):
+            e = exp(sgn * r[k] - m[k])
+            o[k] = e
+            s[k] += e
+
+
+@_write
+def cols_scale(out, base, C, I, j0, nb, f):
+    """out *= f[k] (f in the element type)."""
+    for c in range(C):
+        start = base + c * I + j0
+        o = row_view(out, start, nb)
+        for k in range(nb):
+            o[k] = o[k] * f[k]
+
+
+@_write
+def cols_log_softmax_write(x, out, base, C, I, j0, nb, sgn, m, ls):
+    """out = (sgn * x - m[k]) - ls[k]. ``out`` may be ``x``."""
+    for c in range(C):
+        start = base + c * I + j0
+        r = row_view(x, start, nb)
+        o = row_view(out, start, nb)
+        for k in range(nb):
+            o[k] = (sgn * r[k] - m[k]) - ls[k]
+
+
+@_write
+def cols_wshift_sum(x, w, base, C, I, j0, nb, m, a):
+    """a[k] = sum over c of w[c] * (x - m[k]), in float64."""
+    for k in range(nb):
+        a[k] = 0.0
+    for c in range(C):
+        start = base + c * I + j0
+        r = row_view(x, start, nb)
+        wc = w[c]
+        for k in range(nb):
+            a[k] += wc * (r[k] - m[k])
+
+
+@_write
+def cols_prob_sums(x, p, w, base, C, I, j0, nb, m, pa, pb, a, b):
+    """a[k] = sum q * (x - m[k]), b[k] = sum q over c, q = w[c] * (p * pa + pb)."""
+    fa = const(w[0], pa)
+    fb = const(w[0], pb)
+    for k in range(nb):
+        a[k] = 0.0
+        b[k] = 0.0
+    for c in range(C):
+        start = base + c * I + j0
+        r = row_view(x, start, nb)
+        pr = row_view(p, start, nb)
+        wc = w[c]
+        for k in range(nb):
+            q = wc * (pr[k] * fa + fb)
+            a[k] += q * (r[k] - m[k])
+            b[k] += q
+
+
+
+# ------------------------------------------------------- softmax family, one unit
+@_write
+def softmax_row(r, o, sgn, log):
+    """One row: o = softmax(sgn * r), or log_softmax(sgn * r) if ``log``. ``o`` may be ``r``.
+
+    softmax: e = exp(sgn*r - max), o = e * (1 / sum(e)).
+    log_softmax: o = (sgn*r - max) - log(sum(exp(sgn*r - max))).
+    """
+    if r.size == 0:
+        return
+    m = row_max(r, sgn)
+    if log:
+        ls = math.log(row_sumexp(r, sgn, m))
+        row_log_softmax_write(r, o, sgn, m, const(m, ls))
+    else:
+        s = row_exp_write_sum(r, o, sgn, m)
+        row_scale(o, const(m, 1.0 / s))
+
+
+@_write
+def softmax_cols(x, out, o, C, I, j0, sgn, log):
+    """Positions j0 .. j0 + COLS_BLOCK of the (o, :, j) rows of a flat (O, C, I) array."""
+    nb = min(COLS_BLOCK, I - j0)
+    if C == 0 or nb <= 0:
+        return
+    base = o * C * I
+    m = np.empty(nb, x.dtype)
+    f = np.empty(nb, x.dtype)
+    s = np.empty(nb, np.float64)
+    cols_max(x, base, C, I, j0, nb, sgn, m)
+    if log:
+        cols_sumexp(x, base, C, I, j0, nb, sgn, m, s)
+        for k in range(nb):
+            f[k] = math.log(s[k])
+        cols_log_softmax_write(x, out, base, C, I, j0, nb, sgn, m, f)
+    else:
+        cols_exp_write_sum(x, out, base, C, I, j0, nb, sgn, m, s)
+        for k in range(nb):
+            f[k] = 1.0 / s[k]
+        cols_scale(out, base, C, I, j0, nb, f)
+
+
+# ------------------------------------------------- cross-entropy, one unit
+# Class-index targets. Per sample with target t (not ignore_index):
+#   logp_t = (x_t - max) - log(sum(exp(x - max)))        (x_t itself if not lse: nll_loss)
+#   nll    = -w_t * logp_t
+#   smooth = -sum_c w_c * logp_c = log(sum(exp)) * wsum - sum_c w_c * (x_c - max)
+#   loss   = a * nll + b * smooth,   a = 1 - label_smoothing, b = label_smoothing / C
+# An ignored sample has loss 0 and weight 0 and its row is never read.
+# Returns (sum of losses, sum of w_t) in float64, in sample order.
+@_write
+def ce_rows(x, t, w, C, r0, r1, ignore, a, b, wsum, loss):
+    """Rows r0 .. r1 of a flat (N, C) array of logits (class axis last)."""
+    sl = 0.0
+    sw = 0.0
+    one = one_of(x)
+    tb = row_view(t, r0, r1 - r0)
+    lb = row_view(loss, r0, r1 - r0)
+    for k in range(tb.size):
+        ti = tb[k]
+        if ti == ignore:
+            lb[k] = 0.0
+            continue
+        wt = w[ti]
+        row = row_view(x, (r0 + k) * C, C)
+        m = row_max(row, one)
+        ls = math.log(row_sumexp(row, one, m))
+        logp = (row[ti] - m) - const(m, ls)
+        li = -wt * logp
+        if b != 0:
+            li = a * li + b * (ls * wsum - row_wshift_sum(row, w, m))
+        lb[k] = li
+        sl += li
+        sw += wt
+    return sl, sw
+
+
+@_write
+def nll_rows(x, t, w, C, r0, r1, ignore, loss):
+    """nll_loss on rows r0 .. r1 of a flat (N, C) array of log-probabilities."""
+    sl = 0.0
+    sw = 0.0
+    tb = row_view(t, r0, r1 - r0)
+    lb = row_view(loss, r0, r1 - r0)
+    for k in range(tb.size):
+        ti = tb[k]
+        if ti == ignore:
+            lb[k] = 0.0
+            continue
+        wt = w[ti]
+        li = -wt * x[(r0 + k) * C + ti]
+        lb[k] = li
+        sl += li
+        sw += wt
+    return sl, sw
+
+
+@_write
+def ce_cols(x, t, w, o, C, I, j0, ignore, a, b, wsum, lse, loss):
+    """Positions j0 .. j0 + COLS_BLOCK of sample row o of a flat (N, C, I) array."""
+    nb = min(COLS_BLOCK, I - j0)
+    base = o * C * I
+    s0 = o * I + j0
+    tb = row_view(t, s0, nb)
+    lb = row_view(loss, s0, nb)
+    m = np.zeros(nb, x.dtype)
+    s = np.ones(nb, np.float64)
+    aa = np.zeros(nb, np.float64)
+    one = one_of(x)
+    if lse and C > 0:
+        cols_max(x, base, C, I, j0, nb, one, m)
+        cols_sumexp(x, base, C, I, j0, nb, one, m, s)
+        if b != 0:
+            cols_wshift_sum(x, w, base, C, I, j0, nb, m, aa)
+    sl = 0.0
+    sw = 0.0
+    for k in range(nb):
+        ti = tb[k]
+        if ti == ignore:
+            lb[k] = 0.0
+            continue
+        wt = w[ti]
+        xt = x[base + ti * I + j0 + k]
+        li = 0.0
+        if lse:
+            ls = math.log(s[k])
+            logp = (xt - m[k]) - const(xt, ls)
+            li = -wt * logp
+            if b != 0:
+                li = a * li + b * (ls * wsum - aa[k])
+        else:
+            li = -wt * xt
+        lb[k] = li
+        sl += li
+        sw += wt
+    return sl, sw
+
+
+# Class-probability targets p (same shape as x), after label smoothing
+# q_c = w_c * (p_c * pa + pb), pa = 1 - label_smoothing, pb = label_smoothing / C:
+#   loss = -sum_c q_c * logp_c = log(sum(exp(x - max))) * sum_c q_c - sum_c q_c * (x_c - max)
+@_write
+def prob_rows(x, p, w, C, r0, r1, pa, pb, loss):
+    """Rows r0 .. r1 of flat (N, C) arrays; returns the float64 sum of their losses."""
+    sl = 0.0
+    one = one_of(x)
+    for r in range(r0, r1):
+        row = row_view(x, r * C, C)
+        m = row_max(row, one)
+        ls = math.log(row_sumexp(row, one, m))
+        qa, qb = row_prob_sums(row, row_view(p, r * C, C), w, m, pa, pb)
+        li = ls * qb - qa
+        loss[r] = li
+        sl += li
+    return sl
+
+
+@_write
+def prob_cols(x, p, w, o, C, I, j0, pa, pb, loss):
+    """Positions j0 .. j0 + COLS_BLOCK of sample row o of flat (N, C, I) arrays."""
+    nb = min(COLS_BLOCK, I - j0)
+    base = o * C * I
+    s0 = o * I + j0
+    lb = row_view(loss, s0, nb)
+    m = np.empty(nb, x.dtype)
+    s = np.empty(nb, np.float64)
+    qa = np.empty(nb, np.float64)
+    qb = np.empty(nb, np.float64)
+    one = one_of(x)
+    cols_max(x, base, C, I, j0, nb, one, m)
+    cols_sumexp(x, base, C, I, j0, nb, one, m, s)
+    cols_prob_sums(x, p, w, base, C, I, j0, nb, m, pa, pb, qa, qb)
+    sl = 0.0
+    for k in range(nb):
+        li = math.log(s[k]) * qb[k] - qa[k]
+        lb[k] = li
+        sl += li
+    return sl

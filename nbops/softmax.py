@@ -1,0 +1,323 @@
+"""Ops along an axis: ``nbops.softmax``, ``nbops.log_softmax``, ``nbops.softmin``.
+
+The input is viewed as a flat C-order ``(outer, C, inner)`` array, ``C`` being
+the length of ``axis``. With ``inner == 1`` (the axis is the last one, or the
+array is laid out so that it is) each row is processed by
+:func:`nbops.scalar.rows.softmax_row`: one pass for the max, one that writes
+``exp(x - max)`` and sums it, one that scales the row while it is still in
+cache (log-softmax: max, sum, write). Otherwise blocks of
+:data:`~nbops.scalar.rows.COLS_BLOCK` neighbouring positions of the inner axis
+are processed together (:func:`~nbops.scalar.rows.softmax_cols`), with
+contiguous, vectorized loads. No temporary the size of the input is made: a
+non-contiguous input (or one of another dtype) is first copied into the output
+array, which is then transformed in place.
+
+Rows holding -inf, +inf or NaN give PyTorch's results: an all -inf row, a row
+holding +inf and a row holding NaN are NaN throughout; a -inf next to finite
+values gets probability 0 (log-probability -inf).
+"""
+
+import operator
+
+import numpy as np
+from numba import prange, types
+from numba.core import errors
+from numba.extending import overload, register_jitable
+
+from . import _config
+from ._launch import launch
+from ._validate import as_array, check_out, result_dtype
+from .scalar.rows import COLS_BLOCK, row_view, softmax_cols, softmax_row
+
+__all__ = ["softmax", "log_softmax", "softmin"]
+
+
+# ------------------------------------------------------------------ CPU kernels
+# x, out: flat C-order (O, C, I) arrays of one float dtype (out may be x).
+@_config.parallel_kernel
+def _softmax_parallel(x, out, O, C, I, sgn, log):
+    if I == 1:
+        for r in prange(O):
+            softmax_row(row_view(x, r * C, C), row_view(out, r * C, C), sgn, log)
+    else:
+        nb = (I + COLS_BLOCK - 1) // COLS_BLOCK
+        for u in prange(O * nb):
+            softmax_cols(x, out, u // nb, C, I, (u % nb) * COLS_BLOCK, sgn, log)
+
+
+@_config.serial_kernel
+def _softmax_serial(x, out, O, C, I, sgn, log):
+    if I == 1:
+        for r in range(O):
+            softmax_row(row_view(x, r * C, C), row_view(out, r * C, C), sgn, log)
+    else:
+        nb = (I + COLS_BLOCK - 1) // COLS_BLOCK
+        for u in range(O * nb):
+            softmax_cols(x, out, u // nb, C, I, (u % nb) * COLS_BLOCK, sgn, log)
+
+
+def _run(src, dest, O, C, I, sgn, log):
+    """Run the kernel on C-contiguous arrays of one float dtype (dest may be src)."""
+    if src.size:
+        key = ("softmax", src.dtype.char, src.flags.writeable)
+        launch(_softmax_serial, _softmax_parallel, key, src.size,
+               src.reshape(-1), dest.reshape(-1), O, C, I, src.dtype.type(sgn), bool(log))
+
+
+# ------------------------------------------------------------ the Python driver
+def _normalize_axis(axis, dim, ndim):
+    if dim is not None:
+        if axis not in (-1, dim):
+            raise TypeError(f"give axis or dim, not both (got axis={axis!r}, dim={dim!r})")
+        axis = dim
+    try:
+        ax = operator.index(axis)
+    except TypeError:
+        raise TypeError(f"axis must be an integer, got {axis!r}") from None
+    n = max(ndim, 1)  # a 0-d array has one axis of length 1, as in PyTorch
+    if not -n <= ax < n:
+        raise ValueError(f"axis {ax} is out of range for an array with {ndim} dimensions")
+    return ax + n if ax < 0 else ax
+
+
+def _dtypes(x, dtype):
+    if dtype is None:
+        return result_dtype(x.dtype)
+    try:
+        dt = np.dtype(dtype)
+    except TypeError:
+        raise TypeError(f"dtype must be a NumPy float dtype, got {dtype!r}") from None
+    if dt.kind != "f":
+        raise TypeError(f"dtype must be a float dtype, got {dt}")
+    result_dtype(x.dtype)  # rejects complex and non-numeric input
+    return result_dtype(dt)
+
+
+def _shares_exactly(a, b):
+    return a.ctypes.data == b.ctypes.data and a.strides == b.strides
+
+
+def _along_axis(input, axis, dtype, dim, out, sgn, log):
+    x = input if type(input) is np.ndarray else as_array(input)
+    compute, result = _dtypes(x, dtype)
+    ax = _normalize_axis(axis, dim, x.ndim)
+    if out is not None:
+        check_out(out, x.shape, result)
+    shape = x.shape
+    if x.ndim == 0:
+        O = C = I = 1
+    else:
+        C = shape[ax]
+        O = int(np.prod(shape[:ax], dtype=np.int64))
+        I = int(np.prod(shape[ax + 1:], dtype=np.int64))
+    direct = out is not None and out.dtype == compute
+
+    # 1. Input already a C-order (O, C, I) array of the compute dtype.
+    if x.dtype == compute and x.flags.c_contiguous:
+        if direct and out.flags.c_contiguous:
+            src = x
+            if np.may_share_memory(out, x) and not _shares_exactly(out, x):
+                src = x.copy()
+            _run(src, out, O, C, I, sgn, log)
+            return out
+        res = np.empty(shape, compute)
+        _run(x, res, O, C, I, sgn, log)
+        return _finish(res, result, out)
+
+    # 2. The axis made last is C-contiguous (e.g. an F-order array with axis=0): rows.
+    if x.ndim > 1 and x.dtype == compute:
+        xm = np.moveaxis(x, ax, -1)
+        if xm.flags.c_contiguous:
+            if direct:
+                om = np.moveaxis(out, ax, -1)
+                if om.flags.c_contiguous:
+                    src = xm
+                    if np.may_share_memory(out, x) and not _shares_exactly(om, xm):
+                        src = xm.copy()
+                    _run(src, om, x.size // max(C, 1), C, 1, sgn, log)
+                    return out
+            res = np.empty(xm.shape, compute)
+            _run(xm, res, x.size // max(C, 1), C, 1, sgn, log)
+            return _finish(np.moveaxis(res, -1, ax), result, out)
+
+    # 3. Anything else: copy (and cast) into the destination, then work in place.
+    if direct and out.flags.c_contiguous:
+        np.copyto(out, x, casting="unsafe")
+        _run(out, out, O, C, I, sgn, log)
+        return out
+    res = np.empty(shape, compute)
+    np.copyto(res, x, casting="unsafe")
+    _run(res, res, O, C, I, sgn, log)
+    return _finish(res, result, out)
+
+
+def _finish(res, result, out):
+    if out is not None:
+        np.copyto(out, res, casting="unsafe")
+        return out
+    return res if res.dtype == result else res.astype(result)
+
+
+def softmax(input, axis=-1, dtype=None, *, dim=None, out=None):
+    r"""Softmax along an axis: :math:`\mathrm{softmax}(x)_i = e^{x_i - m} / \sum_j e^{x_j - m}`.
+
+    :math:`m = \max_j x_j` (the result does not depend on it; it keeps the
+    exponentials from overflowing).
+
+    Parameters
+    ----------
+    input : array_like
+        Any shape, any memory layout. 0-d arrays count as one element.
+    axis : int, default -1
+        The axis to normalize over. ``dim=`` is accepted as an alias (PyTorch).
+    dtype : dtype, optional
+        As PyTorch's ``dtype=``: the input is cast to this float dtype first
+        and the result has it (e.g. ``float64`` for a float32 input).
+    out : ndarray, optional
+        Array of the result's shape and dtype to write into (may be ``input``).
+
+    Returns
+    -------
+    ndarray
+        Same shape as ``input``; float32 stays float32, integers give float64.
+        Rows that are all -inf, or hold +inf or NaN, are NaN (as in PyTorch).
+
+    Examples
+    --------
+    >>> import numpy as np, nbops
+    >>> nbops.softmax(np.array([[1.0, 2.0, 3.0], [0.0, 0.0, -np.inf]]))
+    array([[0.09003057, 0.24472847, 0.66524096],
+           [0.5       , 0.5       , 0.        ]])
+    """
+    return _along_axis(input, axis, dtype, dim, out, 1, False)
+
+
+def log_softmax(input, axis=-1, dtype=None, *, dim=None, out=None):
+    r"""Log of the softmax, :math:`(x_i - m) - \log \sum_j e^{x_j - m}` with :math:`m = \max_j x_j`.
+
+    Computed in that order (never :math:`x_i - \mathrm{logsumexp}(x)`), which
+    keeps full precision for large inputs. Arguments as :func:`softmax`.
+
+    >>> nbops.log_softmax(np.array([1.0, 2.0, 3.0], dtype=np.float32))
+    array([-2.407606  , -1.4076059 , -0.40760595], dtype=float32)
+    """
+    return _along_axis(input, axis, dtype, dim, out, 1, True)
+
+
+def softmin(input, axis=-1, dtype=None, *, dim=None, out=None):
+    r"""Softmin, :math:`\mathrm{softmax}(-x)`. Arguments as :func:`softmax`.
+
+    >>> nbops.softmin(np.array([1.0, 2.0, 3.0]))
+    array([0.66524096, 0.24472847, 0.09003057])
+    """
+    return _along_axis(input, axis, dtype, dim, out, -1, False)
+
+
+# ------------------------------------------------- the same names inside @njit
+def _float_type(dtype, input_dtype):
+    """The Numba float type of a ``dtype=`` argument (None: from the input)."""
+    if dtype is None or isinstance(dtype, (types.NoneType, types.Omitted)):
+        return input_dtype if isinstance(input_dtype, types.Float) else types.float64
+    if isinstance(dtype, types.NumberClass) and isinstance(dtype.dtype, types.Float):
+        return dtype.dtype
+    if isinstance(dtype, types.DType) and isinstance(dtype.dtype, types.Float):
+        return dtype.dtype
+    raise errors.TypingError("nbops: dtype must be None, np.float32 or np.float64")
+
+
+def _axis_njit(sgn_value, log, input, dtype, out):
+    if isinstance(input, (types.Float, types.Integer, types.Boolean)):
+        ty = _float_type(dtype, input)
+
+        def scalar_impl(input, axis=-1, dtype=None, dim=None, out=None):
+            v = ty(input)
+            z = v - v  # 0, or NaN for an infinite or NaN input (as PyTorch's 0-d softmax)
+            return z if log else np.exp(z)
+
+        return scalar_impl
+    if not isinstance(input, types.Array):
+        return None
+    ty = _float_type(dtype, input.dtype)
+    has_out = not (out is None or isinstance(out, (types.NoneType, types.Omitted)))
+    if has_out and not (isinstance(out, types.Array) and out.dtype == ty
+                        and out.ndim == input.ndim):
+        raise errors.TypingError(f"nbops: out must be an array of dtype {ty} "
+                                 "and the input's number of dimensions")
+    sgn = ty(sgn_value)
+
+    if has_out:
+        def impl_out(input, axis=-1, dtype=None, dim=None, out=None):
+            res = np.empty(input.shape, ty)
+            _fill_along_axis(input, axis if dim is None else dim, res, sgn, log)
+            if out.shape != res.shape:
+                raise ValueError("nbops: out must have the input's shape")
+            for idx in np.ndindex(res.shape):
+                out[idx] = res[idx]
+            return out
+
+        return impl_out
+
+    def impl(input, axis=-1, dtype=None, dim=None, out=None):
+        res = np.empty(input.shape, ty)
+        _fill_along_axis(input, axis if dim is None else dim, res, sgn, log)
+        return res
+
+    return impl
+
+
+@register_jitable
+def _fill_along_axis(input, ax, res, sgn, log):
+    """res (C-contiguous) = the op of ``input`` along axis ``ax`` (serial)."""
+    nd = input.ndim
+    n = max(nd, 1)
+    if ax < -n or ax >= n:
+        raise ValueError("nbops: axis out of range")
+    if ax < 0:
+        ax += n
+    shape = input.shape
+    O = 1
+    C = 1
+    I = 1
+    for k in range(nd):
+        if k < ax:
+            O *= shape[k]
+        elif k == ax:
+            C = shape[k]
+        else:
+            I *= shape[k]
+    flat = res.reshape(-1)
+    if flat.size:
+        _to_flat(np.ascontiguousarray(input).reshape(-1), flat, O, C, I, sgn, log)
+
+
+def _to_flat(src, flat, O, C, I, sgn, log):
+    raise NotImplementedError("only callable inside numba-compiled code")
+
+
+@overload(_to_flat)
+def _to_flat_ol(src, flat, O, C, I, sgn, log):
+    if src.dtype == flat.dtype:
+        return lambda src, flat, O, C, I, sgn, log: _softmax_serial(src, flat, O, C, I,
+                                                                     sgn, log)
+
+    def impl_cast(src, flat, O, C, I, sgn, log):
+        for i in range(flat.size):
+            flat[i] = src[i]
+        _softmax_serial(flat, flat, O, C, I, sgn, log)
+
+    return impl_cast
+
+
+@overload(softmax)
+def _softmax_njit(input, axis=-1, dtype=None, dim=None, out=None):
+    return _axis_njit(1.0, False, input, dtype, out)
+
+
+@overload(log_softmax)
+def _log_softmax_njit(input, axis=-1, dtype=None, dim=None, out=None):
+    return _axis_njit(1.0, True, input, dtype, out)
+
+
+@overload(softmin)
+def _softmin_njit(input, axis=-1, dtype=None, dim=None, out=None):
+    return _axis_njit(-1.0, False, input, dtype, out)
