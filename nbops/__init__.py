@@ -8,6 +8,8 @@ from .activations import (elu, hardtanh, leaky_relu, logsigmoid, prelu, relu, re
                           sigmoid, softplus, softshrink, softsign, tanh, threshold)
 from .distance import pairwise_distance
 from .linear import linear
+from .losses import (binary_cross_entropy, binary_cross_entropy_with_logits, kl_div, l1_loss,
+                     mse_loss, smooth_l1_loss)
 from .normalization import batch_norm
 from .softmax import log_softmax, softmax, softmin
 from .cross_entropy import cross_entropy, nll_loss
@@ -18,4 +20,6 @@ __version__ = "0.1.0"
 __all__ = ["scalar", "relu", "relu6", "elu", "prelu", "leaky_relu", "threshold",
            "hardtanh", "sigmoid", "tanh", "logsigmoid", "softplus", "softshrink",
            "softsign", "batch_norm", "linear", "pairwise_distance",
+           "l1_loss", "mse_loss", "smooth_l1_loss", "kl_div", "binary_cross_entropy",
+           "binary_cross_entropy_with_logits",
            "softmax", "log_softmax", "softmin", "cross_entropy", "nll_loss"]
