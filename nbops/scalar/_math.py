@@ -91,6 +91,10 @@ _EXP_P_D = tuple(1.0 / math.factorial(k) for k in range(13, 1, -1))  # 1/13! ...
 
 @register_jitable(inline="always")
 def _exp_f32(x):
+    # clamp to where the result is 0 or inf after rounding; a NaN x passes
+    # through (Python's max/min keep their first argument when it is NaN) and
+    # makes p, hence the result, NaN. No branches: they vectorize, and inline
+    # cleanly into user code.
     xc = min(max(x, _EXP_LO_F), _EXP_HI_F)
     k = (xc * _LOG2E_F + _ROUND_F) - _ROUND_F  # round(x / ln 2)
     r = (xc - k * _LN2_HI_F) - k * _LN2_LO_F  # |r| <= ln(2) / 2
@@ -102,8 +106,7 @@ def _exp_f32(x):
     # (Numba computes int32 arithmetic in int64: cast back before the bit cast.)
     s1 = _int_bits_as_float(np.int32((k1 + 127) << 23))
     s2 = _int_bits_as_float(np.int32((k2 + 127) << 23))
-    y = p * s1 * s2
-    return y if x == x else x
+    return p * s1 * s2
 
 
 @register_jitable(inline="always")
@@ -121,8 +124,7 @@ def _exp_f64(x):
     k2 = ki - k1
     s1 = _int_bits_as_float(np.int64((k1 + 1023) << 52))
     s2 = _int_bits_as_float(np.int64((k2 + 1023) << 52))
-    y = p * s1 * s2
-    return y if x == x else x
+    return p * s1 * s2
 
 
 def exp(x):
