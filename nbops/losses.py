@@ -39,13 +39,13 @@ import warnings
 import numpy as np
 from numba import prange, types
 from numba.core import errors
-from numba.extending import overload
+from numba.extending import overload, register_jitable
 from numba.np.numpy_support import as_dtype, from_dtype
 
 from . import _config
 from ._elementwise import Op, OpType
 from ._launch import launch
-from ._reduction import CHUNK, chunk_count, parse_reduction, sum_partials
+from ._reduction import CHUNK, _legacy, chunk_count, parse_reduction, sum_partials
 from ._validate import as_array, as_param, result_dtype
 from .scalar import losses as S
 from .scalar._math import const
@@ -521,7 +521,7 @@ def kl_div(input, target, size_average=None, reduce=None, reduction="mean",
 
     >>> x = np.log(np.array([[0.25, 0.75]]))
     >>> nbops.kl_div(x, np.array([[0.5, 0.5]]), reduction="batchmean")
-    np.float64(0.14384103622589042)
+    np.float64(0.14384103622589045)
     """
     x, t, compute, result = _arrays(input, target)
     legacy = size_average is not None or reduce is not None
@@ -564,7 +564,7 @@ def binary_cross_entropy(input, target, weight=None, size_average=None, reduce=N
         As :func:`l1_loss` (``'mean'`` divides by the number of elements).
 
     >>> nbops.binary_cross_entropy(np.array([0.9, 0.2]), np.array([1.0, 0.0]))
-    np.float64(0.164252033486018)
+    np.float64(0.16425203348601802)
     """
     w = _optional(weight, "weight")
     x, t, compute, result = _arrays(input, target, () if w is None else (("weight", w),))
@@ -605,7 +605,7 @@ def binary_cross_entropy_with_logits(input, target, weight=None, size_average=No
         As :func:`binary_cross_entropy`.
 
     >>> nbops.binary_cross_entropy_with_logits(np.array([2.0, -1.0]), np.array([1.0, 0.0]))
-    np.float64(0.22009485346162472)
+    np.float64(0.22009484928059764)
     """
     w = _optional(weight, "weight")
     pw = _optional(pos_weight, "pos_weight")
@@ -622,3 +622,409 @@ def binary_cross_entropy_with_logits(input, target, weight=None, size_average=No
     op = BCE_LOGITS if pw is None else BCE_LOGITS_PW
     res = _run(op, (), x, t, x.shape, compute, result, reduction, weight=w, aux=pw)
     return res if reduction == "none" else _reduce(res, x.size, reduction, result)
+
+
+# ------------------------------------------------- the same names inside @njit
+# Plain serial loops (never the parallel kernels: see DESIGN.md). ``reduction``
+# (and the deprecated flags) must be compile-time constants: with
+# ``prefer_literal=True`` a literal string arrives as ``types.StringLiteral``,
+# so 'none' can return an array and 'mean' a scalar from one overload.
+# ``log_target`` may be a constant or a runtime bool. Validation errors raise
+# ``ValueError`` (no warnings inside compiled code). Sums are sequential float64.
+def _nj_is_none(value):
+    if not isinstance(value, types.Type):  # an omitted argument's default
+        return value is None
+    if isinstance(value, types.Omitted):
+        return value.value is None
+    return value is None or isinstance(value, types.NoneType)
+
+
+def _nj_literal(value, name):
+    """The Python value of an argument fixed at compile time (None if absent)."""
+    if value is None or isinstance(value, types.NoneType):
+        return None
+    if not isinstance(value, types.Type):  # an omitted argument's default
+        return value
+    if isinstance(value, types.Omitted):
+        return value.value
+    if isinstance(value, types.Literal):
+        return value.literal_value
+    raise errors.TypingError(f"nbops: inside @njit code, {name} must be a constant "
+                             f"(a literal), got a value of type {value}")
+
+
+def _nj_reduction(size_average, reduce, reduction, allowed=("none", "mean", "sum")):
+    sa = _nj_literal(size_average, "size_average")
+    rd = _nj_literal(reduce, "reduce")
+    red = _nj_literal(reduction, "reduction")
+    if sa is not None or rd is not None:
+        red = _legacy(sa, rd)
+    if red not in allowed:
+        raise errors.TypingError(f"nbops: reduction must be one of "
+                                 f"{', '.join(map(repr, allowed))}, got {red!r}")
+    return red
+
+
+def _nj_dtype(*args):
+    """Compute dtype (a Numba type) of the array/scalar argument types."""
+    dts = []
+    for a in args:
+        if _nj_is_none(a):
+            continue
+        if isinstance(a, types.Array):
+            dts.append(as_dtype(a.dtype))
+        elif isinstance(a, (types.Number, types.Boolean)):
+            dts.append(as_dtype(a))
+        else:
+            raise errors.TypingError(f"nbops: expected an array or a number, got {a}")
+    return from_dtype(result_dtype(np.result_type(*dts))[0])
+
+
+def _nj_ndim(a):
+    return a.ndim if isinstance(a, types.Array) else 0
+
+
+def _stub(*args):
+    raise NotImplementedError("only callable inside numba-compiled code")
+
+
+def _nj_flat(a, shape, n):
+    return _stub()
+
+
+@overload(_nj_flat)
+def _nj_flat_ol(a, shape, n):
+    """``a`` broadcast to ``shape`` as a C-contiguous 1-D array (a view when it can)."""
+    if _nj_is_none(a):
+        return lambda a, shape, n: None
+    if isinstance(a, types.Array) and a.layout == "C" and a.ndim == len(shape):
+        def impl_view(a, shape, n):
+            if a.shape == shape:
+                return a.reshape(n)
+            return np.ascontiguousarray(np.broadcast_to(a, shape)).reshape(n)
+
+        return impl_view
+    return lambda a, shape, n: np.ascontiguousarray(
+        np.broadcast_to(np.asarray(a), shape)).reshape(n)
+
+
+def _nj_prepare(x, t, w, a):
+    return _stub()
+
+
+@overload(_nj_prepare)
+def _nj_prepare_ol(x, t, w, a):
+    def impl(x, t, w, a):
+        xa = np.asarray(x)
+        ta = np.asarray(t)
+        shape = np.broadcast_shapes(xa.shape, ta.shape)
+        n = 1
+        for s in shape:
+            n *= s
+        return (shape, n, _nj_flat(xa, shape, n), _nj_flat(ta, shape, n),
+                _nj_flat(w, shape, n), _nj_flat(a, shape, n))
+
+    return impl
+
+
+def _nj_aux(af, i, xv):
+    return _stub()
+
+
+@overload(_nj_aux, inline="always")
+def _nj_aux_ol(af, i, xv):
+    if _nj_is_none(af):
+        return lambda af, i, xv: xv
+    return lambda af, i, xv: const(xv, af[i])
+
+
+def _nj_weigh(v, wf, i):
+    return _stub()
+
+
+@overload(_nj_weigh, inline="always")
+def _nj_weigh_ol(v, wf, i):
+    if _nj_is_none(wf):
+        return lambda v, wf, i: v
+    return lambda v, wf, i: v * const(v, wf[i])
+
+
+def _nj_map(op, x, t, w, a, params):
+    return _stub()
+
+
+@overload(_nj_map)
+def _nj_map_ol(op, x, t, w, a, params):
+    """The array of losses ('none'), of the broadcast shape."""
+    dt = _nj_dtype(x, t, w, a)
+
+    def impl(op, x, t, w, a, params):
+        shape, n, xf, tf, wf, af = _nj_prepare(x, t, w, a)
+        out = np.empty(shape, dt)
+        of = out.reshape(n)
+        for i in range(n):
+            xv = dt(xf[i])
+            v = apply_loss(op, xv, dt(tf[i]), _nj_aux(af, i, xv), params)
+            of[i] = _nj_weigh(v, wf, i)
+        return out
+
+    return impl
+
+
+def _nj_sum(op, x, t, w, a, params):
+    return _stub()
+
+
+@overload(_nj_sum)
+def _nj_sum_ol(op, x, t, w, a, params):
+    """(float64 sum of the losses, number of elements)."""
+    dt = _nj_dtype(x, t, w, a)
+
+    def impl(op, x, t, w, a, params):
+        shape, n, xf, tf, wf, af = _nj_prepare(x, t, w, a)
+        s = 0.0
+        for i in range(n):
+            xv = dt(xf[i])
+            v = apply_loss(op, xv, dt(tf[i]), _nj_aux(af, i, xv), params)
+            s += _nj_weigh(v, wf, i)
+        return s, n
+
+    return impl
+
+
+@register_jitable
+def _nj_div(a, b):
+    """a / b with IEEE results for b == 0, whatever the caller's error model."""
+    if b != 0:
+        return a / b
+    if a != a or a == 0:
+        return np.nan
+    return math.copysign(np.inf, a) * math.copysign(1.0, b)
+
+
+def _nj_finish(s, n, mean, dt):
+    return _stub()
+
+
+def _nj_check_same_shape(x, t, what):
+    return _stub()
+
+
+@overload(_nj_check_same_shape)
+def _nj_check_same_shape_ol(x, t, what):
+    msg = f"nbops: {_nj_literal(what, 'what')}"
+    if _nj_ndim(x) != _nj_ndim(t):
+        def impl_never(x, t, what):
+            raise ValueError(msg)
+
+        return impl_never
+
+    def impl(x, t, what):
+        if np.asarray(x).shape != np.asarray(t).shape:
+            raise ValueError(msg)
+
+    return impl
+
+
+def _nj_check_unit(x, what):
+    return _stub()
+
+
+@overload(_nj_check_unit)
+def _nj_check_unit_ol(x, what):
+    msg = f"nbops: {_nj_literal(what, 'what')}"
+
+    def impl(x, what):
+        for v in np.asarray(x).flat:
+            if not (v >= 0 and v <= 1):
+                raise ValueError(msg)
+
+    return impl
+
+
+def _nj_regression(op, input, target, size_average, reduce, reduction, weight):
+    """Overload body shared by l1_loss and mse_loss."""
+    red = _nj_reduction(size_average, reduce, reduction)
+    dt = _nj_dtype(input, target, weight)
+    weighted = not _nj_is_none(weight)
+    mean = red == "mean"
+
+    def check(input, weight):
+        if weighted:
+            _nj_check_same_shape(input, weight, "weight must have the input's shape")
+
+    check = register_jitable(check)
+    if red == "none":
+        def impl_none(input, target, size_average=None, reduce=None, reduction="mean",
+                      weight=None):
+            check(input, weight)
+            return _nj_map(op, input, target, weight, None, ())
+
+        return impl_none
+
+    def impl(input, target, size_average=None, reduce=None, reduction="mean", weight=None):
+        check(input, weight)
+        s, n = _nj_sum(op, input, target, weight, None, ())
+        if mean:
+            s = _nj_div(s, np.sum(np.asarray(weight), dtype=np.float64) if weighted else n)
+        return dt(s)
+
+    return impl
+
+
+@overload(l1_loss, prefer_literal=True)
+def _l1_loss_njit(input, target, size_average=None, reduce=None, reduction="mean",
+                  weight=None):
+    return _nj_regression(L1, input, target, size_average, reduce, reduction, weight)
+
+
+@overload(mse_loss, prefer_literal=True)
+def _mse_loss_njit(input, target, size_average=None, reduce=None, reduction="mean",
+                   weight=None):
+    return _nj_regression(MSE, input, target, size_average, reduce, reduction, weight)
+
+
+@overload(smooth_l1_loss, prefer_literal=True)
+def _smooth_l1_loss_njit(input, target, size_average=None, reduce=None, reduction="mean",
+                         beta=1.0):
+    red = _nj_reduction(size_average, reduce, reduction)
+    dt = _nj_dtype(input, target)
+    mean = red == "mean"
+    if red == "none":
+        def impl_none(input, target, size_average=None, reduce=None, reduction="mean",
+                      beta=1.0):
+            if beta < 0:
+                raise ValueError("nbops: smooth_l1_loss: beta must be >= 0")
+            if beta == 0:
+                return _nj_map(L1, input, target, None, None, ())
+            return _nj_map(SMOOTH_L1, input, target, None, None, (dt(beta),))
+
+        return impl_none
+
+    def impl(input, target, size_average=None, reduce=None, reduction="mean", beta=1.0):
+        if beta < 0:
+            raise ValueError("nbops: smooth_l1_loss: beta must be >= 0")
+        if beta == 0:
+            s, n = _nj_sum(L1, input, target, None, None, ())
+        else:
+            s, n = _nj_sum(SMOOTH_L1, input, target, None, None, (dt(beta),))
+        return dt(_nj_div(s, n) if mean else s)
+
+    return impl
+
+
+@overload(kl_div, prefer_literal=True)
+def _kl_div_njit(input, target, size_average=None, reduce=None, reduction="mean",
+                 log_target=False):
+    legacy = not (_nj_is_none(size_average) and _nj_is_none(reduce))
+    red = _nj_reduction(size_average, reduce, reduction,
+                        ("none", "mean", "sum") if legacy else
+                        ("none", "batchmean", "mean", "sum"))
+    batch = _nj_literal(reduction, "reduction") == "batchmean" and _nj_ndim(input) != 0
+    dt = _nj_dtype(input, target)
+    mean = red == "mean"
+    if isinstance(log_target, (bool, types.BooleanLiteral, types.Omitted)):
+        static_op = KL_DIV_LOG if _nj_literal(log_target, "log_target") else KL_DIV
+    else:
+        static_op = None
+
+    @register_jitable
+    def op_map(input, target, log_target):
+        if static_op is not None:
+            return _nj_map(static_op, input, target, None, None, ())
+        if log_target:
+            return _nj_map(KL_DIV_LOG, input, target, None, None, ())
+        return _nj_map(KL_DIV, input, target, None, None, ())
+
+    @register_jitable
+    def op_sum(input, target, log_target):
+        if static_op is not None:
+            return _nj_sum(static_op, input, target, None, None, ())
+        if log_target:
+            return _nj_sum(KL_DIV_LOG, input, target, None, None, ())
+        return _nj_sum(KL_DIV, input, target, None, None, ())
+
+    if red == "none":
+        def impl_none(input, target, size_average=None, reduce=None, reduction="mean",
+                      log_target=False):
+            out = op_map(input, target, log_target)
+            if batch:  # PyTorch divides by the batch size even then
+                of = out.reshape(out.size)
+                b = dt(np.asarray(input).shape[0])
+                for i in range(of.size):
+                    of[i] = of[i] / b
+            return out
+
+        return impl_none
+
+    def impl(input, target, size_average=None, reduce=None, reduction="mean",
+             log_target=False):
+        s, n = op_sum(input, target, log_target)
+        if mean:
+            s = _nj_div(s, n)
+        if batch:
+            s = _nj_div(s, np.asarray(input).shape[0])
+        return dt(s)
+
+    return impl
+
+
+@overload(binary_cross_entropy, prefer_literal=True)
+def _bce_njit(input, target, weight=None, size_average=None, reduce=None, reduction="mean"):
+    red = _nj_reduction(size_average, reduce, reduction)
+    dt = _nj_dtype(input, target, weight)
+    mean = red == "mean"
+
+    @register_jitable
+    def check(input, target):
+        _nj_check_same_shape(input, target, "binary_cross_entropy: target must have the "
+                                            "input's shape")
+        _nj_check_unit(input, "binary_cross_entropy: all elements of input should be "
+                              "between 0 and 1")
+        _nj_check_unit(target, "binary_cross_entropy: all elements of target should be "
+                               "between 0 and 1")
+
+    if red == "none":
+        def impl_none(input, target, weight=None, size_average=None, reduce=None,
+                      reduction="mean"):
+            check(input, target)
+            return _nj_map(BCE, input, target, weight, None, ())
+
+        return impl_none
+
+    def impl(input, target, weight=None, size_average=None, reduce=None, reduction="mean"):
+        check(input, target)
+        s, n = _nj_sum(BCE, input, target, weight, None, ())
+        return dt(_nj_div(s, n) if mean else s)
+
+    return impl
+
+
+@overload(binary_cross_entropy_with_logits, prefer_literal=True)
+def _bce_logits_njit(input, target, weight=None, size_average=None, reduce=None,
+                     reduction="mean", pos_weight=None):
+    red = _nj_reduction(size_average, reduce, reduction)
+    dt = _nj_dtype(input, target, weight, pos_weight)
+    mean = red == "mean"
+    op = BCE_LOGITS if _nj_is_none(pos_weight) else BCE_LOGITS_PW
+
+    @register_jitable
+    def check(input, target):
+        _nj_check_same_shape(input, target, "binary_cross_entropy_with_logits: target "
+                                            "must have the input's shape")
+
+    if red == "none":
+        def impl_none(input, target, weight=None, size_average=None, reduce=None,
+                      reduction="mean", pos_weight=None):
+            check(input, target)
+            return _nj_map(op, input, target, weight, pos_weight, ())
+
+        return impl_none
+
+    def impl(input, target, weight=None, size_average=None, reduce=None, reduction="mean",
+             pos_weight=None):
+        check(input, target)
+        s, n = _nj_sum(op, input, target, weight, pos_weight, ())
+        return dt(_nj_div(s, n) if mean else s)
+
+    return impl
