@@ -176,9 +176,6 @@ def _weights(weight, C, compute):
 
 def _check_targets(t, C, ignore):
     """Class indices must be in [0, C) or equal ignore_index (vectorized checks)."""
-    if t.dtype.kind not in "iu":
-        raise TypeError(f"target: class indices must have an integer dtype, got {t.dtype}"
-                        " (class probabilities are a float target of the input's shape)")
     if t.size == 0:
         return
     if np.minimum.reduce(t, axis=None) >= 0 and np.maximum.reduce(t, axis=None) < C:
@@ -213,6 +210,10 @@ def _reduce(red, loss, partials, shape, result, count=None):
 
 
 def _index_loss(x, t, weight, ignore, red, eps, lse, compute, result):
+    if t.dtype.kind not in "iu":
+        raise TypeError(f"target: class indices must have an integer dtype, got {t.dtype}"
+                        + (" (class probabilities are a float target of the input's shape "
+                           f"{x.shape})" if lse else ""))
     shape = _target_shape(x)
     if t.shape != shape:
         raise ValueError(f"target has shape {t.shape}, expected {shape} for input of "
