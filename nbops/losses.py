@@ -143,8 +143,13 @@ def _loss_serial(op, x, t, out, partials, params):
 
 
 # Kernel pair 2, weighted: loss(x[i], t[i], a[ja]) * w[jw], where an operand
-# broadcast along a block of axes is read at j = (i // inner) % m (tracked
-# with counters, no division per element). Same two modes as above.
+# broadcast along a block of axes is read at j = (i // inner) % m. Per block
+# of BLOCK elements, a scalar loop (counters, no division per element) gathers
+# the weights into small buffers; then one flat loop (vectorized) computes the
+# weighted losses into ``out`` or into a buffer that is summed in a fixed order.
+BLOCK = 1024
+
+
 @_config.core
 def _weighted_range(op, x, t, a, am, ainner, w, wm, winner, params, out, start, stop):
     qa = start // ainner
@@ -153,30 +158,46 @@ def _weighted_range(op, x, t, a, am, ainner, w, wm, winner, params, out, start, 
     qw = start // winner
     rw = start - qw * winner
     jw = qw % wm
-    xs = x[start:stop]
-    ts = t[start:stop]
     write = out.size != 0
-    os = out[start:stop] if write else out
-    s = 0.0
-    for i in range(xs.size):
-        v = apply_loss(op, xs[i], ts[i], a[ja], params) * w[jw]
-        if write:
-            os[i] = v
-        else:
-            s += v
-        ra += 1
-        if ra == ainner:
-            ra = 0
-            ja += 1
-            if ja == am:
-                ja = 0
-        rw += 1
-        if rw == winner:
-            rw = 0
-            jw += 1
-            if jw == wm:
-                jw = 0
-    return s
+    abuf = np.empty(BLOCK, a.dtype)
+    wbuf = np.empty(BLOCK, w.dtype)
+    lbuf = np.empty(BLOCK, x.dtype)
+    s0 = s1 = s2 = s3 = 0.0
+    for b in range(start, stop, BLOCK):
+        e = min(b + BLOCK, stop)
+        m = e - b
+        for k in range(m):
+            abuf[k] = a[ja]
+            wbuf[k] = w[jw]
+            ra += 1
+            if ra == ainner:
+                ra = 0
+                ja += 1
+                if ja == am:
+                    ja = 0
+            rw += 1
+            if rw == winner:
+                rw = 0
+                jw += 1
+                if jw == wm:
+                    jw = 0
+        xs = x[b:e]
+        ts = t[b:e]
+        dst = out[b:e] if write else lbuf
+        for k in range(m):
+            dst[k] = apply_loss(op, xs[k], ts[k], abuf[k], params) * wbuf[k]
+        if not write:
+            k = 0
+            while k + 4 <= m:
+                s0 += dst[k]
+                s1 += dst[k + 1]
+                s2 += dst[k + 2]
+                s3 += dst[k + 3]
+                k += 4
+            while k < m:
+                s0 += dst[k]
+                k += 1
+    return (s0 + s1) + (s2 + s3)
 
 
 @_config.parallel_kernel
