@@ -43,7 +43,8 @@ UNIT_ELEMS = 16384
 # come in chunks of R rows; with I > 1 a chunk is one block of COLS_BLOCK
 # positions of one sample row.
 @_config.parallel_kernel
-def _index_parallel(x, t, w, O, C, I, ignore, a, b, wsum, lse, loss, partials, R):
+def _index_parallel(x, t, w, O, C, I, ignore, a, b, wsum, lse, unit_w, loss, partials,
+                    R):
     if I == 1:
         for u in prange(partials.shape[1] - 1):
             r0 = u * R
@@ -51,7 +52,7 @@ def _index_parallel(x, t, w, O, C, I, ignore, a, b, wsum, lse, loss, partials, R
             if lse:
                 sl, sw = ce_rows(x, t, w, C, r0, r1, ignore, a, b, wsum, loss)
             else:
-                sl, sw = nll_rows(x, t, w, C, r0, r1, ignore, loss)
+                sl, sw = nll_rows(x, t, w, C, r0, r1, ignore, unit_w, loss)
             partials[0, u] = sl
             partials[1, u] = sw
     else:
@@ -65,7 +66,7 @@ def _index_parallel(x, t, w, O, C, I, ignore, a, b, wsum, lse, loss, partials, R
 
 
 @_config.serial_kernel
-def _index_serial(x, t, w, O, C, I, ignore, a, b, wsum, lse, loss, partials, R):
+def _index_serial(x, t, w, O, C, I, ignore, a, b, wsum, lse, unit_w, loss, partials, R):
     if I == 1:
         for u in range(partials.shape[1] - 1):
             r0 = u * R
@@ -73,7 +74,7 @@ def _index_serial(x, t, w, O, C, I, ignore, a, b, wsum, lse, loss, partials, R):
             if lse:
                 sl, sw = ce_rows(x, t, w, C, r0, r1, ignore, a, b, wsum, loss)
             else:
-                sl, sw = nll_rows(x, t, w, C, r0, r1, ignore, loss)
+                sl, sw = nll_rows(x, t, w, C, r0, r1, ignore, unit_w, loss)
             partials[0, u] = sl
             partials[1, u] = sw
     else:
@@ -178,7 +179,9 @@ def _check_targets(t, C, ignore):
     """Class indices must be in [0, C) or equal ignore_index (vectorized checks)."""
     if t.size == 0:
         return
-    if np.minimum.reduce(t, axis=None) >= 0 and np.maximum.reduce(t, axis=None) < C:
+    # one pass: seen as unsigned, negative indices are huge, so max < C means 0 <= t < C
+    u = t.view(t.dtype.str.replace("i", "u")) if t.dtype.kind == "i" else t
+    if np.maximum.reduce(u, axis=None) < C:
         return
     valid = t[t != ignore]
     if valid.size == 0:
@@ -227,14 +230,17 @@ def _index_loss(x, t, weight, ignore, red, eps, lse, compute, result):
         tf = np.ascontiguousarray(tf, dtype=np.int64)
     R, units = _units(O, C, I, lse)
     loss = np.empty(O * I, compute)
-    partials = np.zeros((2, units + 1), np.float64)
-    if loss.size:
+    partials = np.empty((2, units + 1), np.float64)  # the kernel writes every entry
+    if C == 0 or loss.size == 0:  # C == 0: every target is ignore_index (checked above)
+        loss[:] = 0.0
+        partials[:] = 0.0
+    else:
         a = 1.0 - eps
-        b = eps / C if C else 0.0
+        b = eps / C
         wsum = float(np.sum(w, dtype=np.float64)) if eps else 0.0
         key = ("ce", compute.char, xf.flags.writeable)
         launch(_index_serial, _index_parallel, key, xf.size if lse else tf.size,
-               xf, tf, w, O, C, I, ignore, a, b, wsum, lse, loss, partials, R)
+               xf, tf, w, O, C, I, ignore, a, b, wsum, lse, weight is None, loss, partials, R)
     return _reduce(red, loss, partials, shape, result)
 
 
@@ -338,9 +344,9 @@ def cross_entropy(input, target, weight=None, size_average=None, ignore_index=-1
     >>> x = np.array([[0.2, 0.3, 0.5], [0.5, 0.2, 0.3]])
     >>> nbops.cross_entropy(x, np.array([2, 1]), weight=np.array([2.0, 4.0, 6.0]),
     ...                     reduction="none")
-    array([5.63895452, 4.95929768])
+    array([5.63898637, 4.95932424])
     >>> float(nbops.cross_entropy(x, np.array([2, 1]), label_smoothing=0.1))
-    1.1531...
+    1.0914977275111...
     """
     red = parse_reduction(reduction, size_average, reduce)
     x, t, ignore, eps, compute, result = _common(input, target, ignore_index,
@@ -581,13 +587,13 @@ def _loss_njit(input, target, weight, reduction, size_average, reduce, lse):
         R, units = _units(O, C, I, lse)
         loss = np.zeros(O * I, ty)
         partials = np.zeros((2, units + 1), np.float64)
-        if O * I > 0:
+        if O * I > 0 and C > 0:
             wsum = 0.0
             if label_smoothing != 0:
                 for c in range(C):
                     wsum += w[c]
             _index_serial(x, t, w, O, C, I, ignore, 1.0 - label_smoothing,
-                          label_smoothing / max(C, 1), wsum, lse, loss, partials, R)
+                          label_smoothing / max(C, 1), wsum, lse, False, loss, partials, R)
         if shaped:
             return finish(loss, partials, np.shape(target), -1)
         return finish(loss, partials, (), -1)

@@ -423,19 +423,34 @@ def ce_rows(x, t, w, C, r0, r1, ignore, a, b, wsum, loss):
 
 
 @_write
-def nll_rows(x, t, w, C, r0, r1, ignore, loss):
-    """nll_loss on rows r0 .. r1 of a flat (N, C) array of log-probabilities."""
+def nll_rows(x, t, w, C, r0, r1, ignore, unit_w, loss):
+    """nll_loss on rows r0 .. r1 of a flat (N, C) array of log-probabilities.
+
+    ``unit_w``: all weights are 1 (no weight gathered per sample).
+    """
     sl = 0.0
     sw = 0.0
     tb = row_view(t, r0, r1 - r0)
     lb = row_view(loss, r0, r1 - r0)
+    xb = row_view(x, r0 * C, (r1 - r0) * C)
+    if unit_w:
+        for k in range(tb.size):
+            ti = tb[k]
+            if ti == ignore:
+                lb[k] = 0.0
+                continue
+            li = -xb[k * C + ti]
+            lb[k] = li
+            sl += li
+            sw += 1.0
+        return sl, sw
     for k in range(tb.size):
         ti = tb[k]
         if ti == ignore:
             lb[k] = 0.0
             continue
         wt = w[ti]
-        li = -wt * x[(r0 + k) * C + ti]
+        li = -wt * xb[k * C + ti]
         lb[k] = li
         sl += li
         sw += wt
