@@ -175,12 +175,23 @@ def _weights(weight, C, compute):
     return np.ascontiguousarray(w, dtype=compute)
 
 
+_UNSIGNED = {}
+
+
+def _as_unsigned(t):
+    """A signed integer array viewed as the unsigned type of the same size."""
+    u = _UNSIGNED.get(t.dtype)
+    if u is None:
+        u = _UNSIGNED[t.dtype] = np.dtype(t.dtype.str.replace("i", "u"))
+    return t.view(u)
+
+
 def _check_targets(t, C, ignore):
     """Class indices must be in [0, C) or equal ignore_index (vectorized checks)."""
     if t.size == 0:
         return
     # one pass: seen as unsigned, negative indices are huge, so max < C means 0 <= t < C
-    u = t.view(t.dtype.str.replace("i", "u")) if t.dtype.kind == "i" else t
+    u = _as_unsigned(t) if t.dtype.kind == "i" else t
     if np.maximum.reduce(u, axis=None) < C:
         return
     valid = t[t != ignore]
@@ -262,6 +273,38 @@ def _prob_loss(x, p, weight, red, eps, compute, result):
             launch(_prob_serial, _prob_parallel, key, xf.size, xf, pf, w, O, C, I,
                    1.0 - eps, eps / C, loss, partials, R)
     return _reduce(red, loss, partials, _target_shape(x), result, count=O * I)
+
+
+_FAST_DTYPES = (np.dtype(np.float32), np.dtype(np.float64))
+_INT64 = np.dtype(np.int64)
+
+
+def _fast(input, target, weight, ignore_index, reduction, label_smoothing, lse):
+    """The common call, (N, C) float logits, (N,) int64 targets, no weight, no
+    label smoothing, default ignore_index, 'mean' or 'sum', with fewer Python
+    steps (a few microseconds matter at (4096, 1000)); None if not that call.
+    Same checks and kernel as the general path."""
+    if not (type(input) is np.ndarray and type(target) is np.ndarray and weight is None
+            and label_smoothing == 0 and ignore_index == -100
+            and (reduction == "mean" or reduction == "sum")
+            and input.ndim == 2 and target.ndim == 1 and input.dtype in _FAST_DTYPES
+            and target.dtype == _INT64 and input.flags.c_contiguous
+            and target.flags.c_contiguous and target.shape[0] == input.shape[0]):
+        return None
+    O, C = input.shape
+    if O == 0 or C == 0:
+        return None
+    if np.maximum.reduce(target.view(np.uint64), axis=None) >= C:
+        return None  # out of range or ignored targets: the general path sorts it out
+    R, units = _units(O, C, 1, lse)
+    dt = input.dtype
+    loss = np.empty(O, dt)
+    partials = np.empty((2, units + 1), np.float64)
+    launch(_index_serial, _index_parallel, ("ce", dt.char, input.flags.writeable),
+           input.size if lse else O, input.reshape(-1), target, _weights(None, C, dt), O, C,
+           1, -100, 1.0, 0.0, 0.0, lse, True, loss, partials, R)
+    total = float(partials[0, -1])
+    return dt.type(total if reduction == "sum" else total / O)
 
 
 def _common(input, target, ignore_index, label_smoothing):
@@ -348,6 +391,10 @@ def cross_entropy(input, target, weight=None, size_average=None, ignore_index=-1
     >>> float(nbops.cross_entropy(x, np.array([2, 1]), label_smoothing=0.1))
     1.0914977275111...
     """
+    if size_average is None and reduce is None:
+        res = _fast(input, target, weight, ignore_index, reduction, label_smoothing, True)
+        if res is not None:
+            return res
     red = parse_reduction(reduction, size_average, reduce)
     x, t, ignore, eps, compute, result = _common(input, target, ignore_index,
                                                  label_smoothing)
@@ -373,6 +420,10 @@ def nll_loss(input, target, weight=None, size_average=None, ignore_index=-100,
     >>> nbops.nll_loss(logp, np.array([2, 1]), reduction="none")
     array([0.69314718, 1.60943791])
     """
+    if size_average is None and reduce is None:
+        res = _fast(input, target, weight, ignore_index, reduction, 0.0, False)
+        if res is not None:
+            return res
     red = parse_reduction(reduction, size_average, reduce)
     x, t, ignore, eps, compute, result = _common(input, target, ignore_index, 0.0)
     return _index_loss(x, t, weight, ignore, red, 0.0, False, compute, result)
