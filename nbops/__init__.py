@@ -14,10 +14,11 @@ from .normalization import batch_norm
 from .softmax import log_softmax, softmax, softmin
 from .cross_entropy import cross_entropy, nll_loss
 from . import scalar
+from .warmup import warmup
 
 __version__ = "0.1.0"
 
-__all__ = ["scalar", "relu", "relu6", "elu", "prelu", "leaky_relu", "threshold",
+__all__ = ["scalar", "warmup", "relu", "relu6", "elu", "prelu", "leaky_relu", "threshold",
            "hardtanh", "sigmoid", "tanh", "logsigmoid", "softplus", "softshrink",
            "softsign", "batch_norm", "linear", "pairwise_distance",
            "l1_loss", "mse_loss", "smooth_l1_loss", "kl_div", "binary_cross_entropy",

@@ -151,3 +151,28 @@ def test_nbops_leaves_numba_settings_alone():
         print(numba.get_num_threads() == before, numba.config.THREADING_LAYER)
     """)
     assert out.split()[0] == "True"
+
+
+def test_warmup_then_cached(tmp_path):
+    code = """
+        import nbops
+        from nbops._elementwise import map_serial, map_parallel
+        nbops.warmup(ops=["relu", "sigmoid"], dtypes=["float32"], verbose=True)
+        stats = [map_serial.stats, map_parallel.stats]
+        print(sum(sum(s.cache_hits.values()) for s in stats),
+              sum(sum(s.cache_misses.values()) for s in stats))
+    """
+    env = {"NBOPS_CACHE_DIR": str(tmp_path)}
+    assert run_py(code, env).split() == ["0", "4"]
+    assert run_py(code, env).split() == ["4", "0"]
+
+
+def test_warmup_rejects_unknown_op():
+    out = run_py("""
+        import nbops
+        try:
+            nbops.warmup(ops=["no_such_op"])
+        except ValueError as exc:
+            print("ops" in str(exc))
+    """)
+    assert out.strip() == "True"

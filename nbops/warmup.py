@@ -1,0 +1,127 @@
+"""Compile (or load from the disk cache) nbops' kernels ahead of time.
+
+For services and containers: run it once at build time, so the first request
+does not pay for compilation::
+
+    python -m nbops.warmup                      # every op, float32 and float64
+    python -m nbops.warmup --ops relu softmax --dtypes float32
+
+or from Python: ``nbops.warmup(ops=["relu", "softmax"], dtypes=["float32"])``.
+Each op is called once on a small input (the serial kernels) and once on an
+input of ``PARALLEL_THRESHOLD`` elements (the multi-threaded ones). Progress is
+printed when the whole run takes more than a second.
+"""
+
+import argparse
+import sys
+import time
+
+import numpy as np
+
+from . import _config
+
+
+def _calls(dtype, n):
+    """op name -> a function running that op on inputs of about ``n`` elements."""
+    import nbops
+
+    rows = max(n // 16, 2)
+    x = np.linspace(-3, 3, n, dtype=dtype)
+    x2 = np.linspace(-3, 3, rows * 16, dtype=dtype).reshape(rows, 16)
+    p = np.linspace(0.01, 0.99, n, dtype=dtype)
+    labels = np.arange(rows, dtype=np.int64) % 16
+    ch = np.ones(16, dtype)
+    calls = {name: (lambda f=getattr(nbops, name): f(x)) for name in (
+        "relu", "relu6", "elu", "leaky_relu", "hardtanh", "sigmoid", "tanh", "logsigmoid",
+        "softplus", "softshrink", "softsign")}
+    calls.update({
+        "threshold": lambda: nbops.threshold(x, 0.5, 0.0),
+        "prelu": lambda: (nbops.prelu(x, np.array([0.25], dtype)), nbops.prelu(x2, ch)),
+        "softmax": lambda: nbops.softmax(x2),
+        "log_softmax": lambda: nbops.log_softmax(x2),
+        "softmin": lambda: nbops.softmin(x2),
+        "batch_norm": lambda: (nbops.batch_norm(x2, ch * 0, ch.copy(), training=False),
+                               nbops.batch_norm(x2, None, None, training=True)),
+        "linear": lambda: nbops.linear(x2, np.ones((4, 16), dtype), np.ones(4, dtype)),
+        "pairwise_distance": lambda: nbops.pairwise_distance(x2, x2[::-1]),
+        "cross_entropy": lambda: nbops.cross_entropy(x2, labels),
+        "nll_loss": lambda: nbops.nll_loss(x2, labels),
+        "l1_loss": lambda: nbops.l1_loss(x, p),
+        "mse_loss": lambda: nbops.mse_loss(x, p),
+        "smooth_l1_loss": lambda: nbops.smooth_l1_loss(x, p),
+        "kl_div": lambda: nbops.kl_div(x, p),
+        "binary_cross_entropy": lambda: nbops.binary_cross_entropy(p, p[::-1].copy()),
+        "binary_cross_entropy_with_logits":
+            lambda: nbops.binary_cross_entropy_with_logits(x, p),
+    })
+    for name in ("dropout", "dropout2d", "dropout3d"):
+        if hasattr(nbops, name):
+            calls[name] = (lambda f=getattr(nbops, name): f(x2.reshape(rows, 16, 1, 1), rng=0))
+    return calls
+
+
+def available_ops():
+    return sorted(_calls(np.float32, 16))
+
+
+def warmup(ops=None, dtypes=("float32", "float64"), parallel=True, verbose=None):
+    """Compile or load the kernels of ``ops`` (default: all) for ``dtypes``.
+
+    Parameters
+    ----------
+    ops : iterable of str, optional
+        Names of functional ops (``python -m nbops.warmup --help``); default all.
+    dtypes : iterable of str or dtype
+    parallel : bool
+        Also prepare the multi-threaded kernels.
+    verbose : bool, optional
+        Print progress to stderr; by default only once the run has taken 1 s.
+
+    Returns
+    -------
+    dict
+        Seconds spent per op.
+    """
+    names = available_ops() if ops is None else list(ops)
+    unknown = sorted(set(names) - set(available_ops()))
+    if unknown:
+        raise ValueError(f"ops: unknown op(s) {unknown}; choose from {available_ops()}")
+    sizes = [64] + ([_config.PARALLEL_THRESHOLD] if parallel else [])
+    start = time.perf_counter()
+    spent = {}
+    total = len(names) * len(dtypes)
+    done = 0
+    for dt in dtypes:
+        dtype = np.dtype(dt)
+        tables = [_calls(dtype, n) for n in sizes]
+        for name in names:
+            t0 = time.perf_counter()
+            for table in tables:
+                table[name]()
+            spent[name] = spent.get(name, 0.0) + time.perf_counter() - t0
+            done += 1
+            show = verbose if verbose is not None else time.perf_counter() - start > 1.0
+            if show:
+                print(f"nbops warmup [{done}/{total}] {name} {dtype}: "
+                      f"{time.perf_counter() - t0:.2f} s", file=sys.stderr, flush=True)
+    return spent
+
+
+def main(argv=None):
+    parser = argparse.ArgumentParser(prog="python -m nbops.warmup",
+                                     description="Compile or load nbops' kernels ahead of time.")
+    parser.add_argument("--ops", nargs="*", default=None, help="op names (default: all)")
+    parser.add_argument("--dtypes", nargs="*", default=["float32", "float64"])
+    parser.add_argument("--serial-only", action="store_true",
+                        help="skip the multi-threaded kernels")
+    parser.add_argument("--quiet", action="store_true")
+    args = parser.parse_args(argv)
+    t0 = time.perf_counter()
+    spent = warmup(args.ops, args.dtypes, parallel=not args.serial_only,
+                   verbose=False if args.quiet else None)
+    if not args.quiet:
+        print(f"nbops warmup: {len(spent)} ops ready in {time.perf_counter() - t0:.1f} s")
+
+
+if __name__ == "__main__":
+    main()
