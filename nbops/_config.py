@@ -80,6 +80,24 @@ def _make_cache_class():
     class NbopsFunctionCache(caching.FunctionCache):
         _impl_class = CacheImpl
 
+        def load_overload(self, sig, target_context):
+            try:
+                return super().load_overload(sig, target_context)
+            except Exception:
+                # a truncated or corrupt cache file (a crash mid-write, a full
+                # disk): forget the index, compile again, and save afresh
+                try:
+                    os.remove(self._cache_file._index_path)
+                except OSError:
+                    pass
+                return None
+
+        def save_overload(self, sig, data):
+            try:
+                super().save_overload(sig, data)
+            except Exception:  # the cache is an optimization: never fail an op for it
+                pass
+
     return NbopsFunctionCache
 
 

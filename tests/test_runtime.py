@@ -176,3 +176,38 @@ def test_warmup_rejects_unknown_op():
             print("ops" in str(exc))
     """)
     assert out.strip() == "True"
+
+
+RELU_CODE = """
+    import numpy as np, nbops
+    print(nbops.relu(np.array([-1.5, 0.0, 2.5], dtype=np.float32)).tolist(),
+          nbops.softplus(np.linspace(-3, 3, 5)).tobytes().hex())
+"""
+
+
+@pytest.mark.parametrize("damage", ["truncate_data", "garbage_index"])
+def test_corrupt_cache_files_do_not_break_ops(damage, tmp_path):
+    env = {"NBOPS_CACHE_DIR": str(tmp_path)}
+    good = run_py(RELU_CODE, env)
+    suffix = ".nbc" if damage == "truncate_data" else ".nbi"
+    files = [p for p in tmp_path.rglob("*" + suffix)]
+    assert files
+    for p in files:
+        p.write_bytes(p.read_bytes()[:50] if damage == "truncate_data" else b"garbage\n")
+    assert run_py(RELU_CODE, env) == good  # recompiles
+    assert run_py(RELU_CODE, env) == good  # and the rewritten cache works
+
+
+def test_eight_processes_on_an_empty_cache(tmp_path):
+    full_env = dict(os.environ, NBOPS_CACHE_DIR=str(tmp_path),
+                    PYTHONPATH=ROOT + os.pathsep + os.environ.get("PYTHONPATH", ""))
+    procs = [subprocess.Popen([sys.executable, "-c", textwrap.dedent(RELU_CODE)],
+                              env=full_env, stdout=subprocess.PIPE, stderr=subprocess.PIPE,
+                              text=True) for _ in range(8)]
+    outs = []
+    for p in procs:
+        out, err = p.communicate(timeout=400)
+        assert p.returncode == 0, err
+        outs.append(out)
+    assert len(set(outs)) == 1
+    assert run_py(RELU_CODE, {"NBOPS_CACHE_DIR": str(tmp_path)}) == outs[0]
