@@ -227,7 +227,8 @@ def assert_matches(got, exp, rtol, atol, what=""):
         f"(not expected), missing NaN at {np.argwhere(en & ~gn).ravel()[:10]}"
     )
     gi, ei = np.isinf(got), np.isinf(exp)
-    assert np.array_equal(gi, ei), f"{what}: inf positions differ: got {got[gi | ei]} expected {exp[gi | ei]}"
+    assert np.array_equal(gi, ei), (
+        f"{what}: inf positions differ: got {got[gi | ei]} expected {exp[gi | ei]}")
     assert np.array_equal(got[gi], exp[ei]), f"{what}: inf signs differ"
     fin = np.isfinite(exp)
     np.testing.assert_allclose(

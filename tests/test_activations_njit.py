@@ -33,7 +33,8 @@ def _check(name, got, x, hyper=None, weight=None, what=""):
     if weight is not None:
         kw["weight"] = weight
     exp = R.expected(name, x, **kw)
-    R.assert_matches(np.asarray(got), exp, what=f"njit {name} {what}", **R.tolerances(name, exp.dtype))
+    R.assert_matches(np.asarray(got), exp, what=f"njit {name} {what}",
+                     **R.tolerances(name, exp.dtype))
 
 
 def _check_scalar(name, got, x, dtype, hyper=None, weight=None):
@@ -140,7 +141,8 @@ SOME = [
 SOME_CASES = {
     "f64_0d": (lambda: np.array(-1.75), 1),
     "f64_2d_fortran": (lambda: np.asfortranarray(_mixed_shape(np.float64, (14, 10), seed=1)), 10),
-    "f64_5d_negstride": (lambda: R.random_data((3, 3, 4, 2, 6), np.float64, seed=3)[::-1, :, :, :, ::-2], 3),
+    "f64_5d_negstride": (
+        lambda: R.random_data((3, 3, 4, 2, 6), np.float64, seed=3)[::-1, :, :, :, ::-2], 3),
     "f32_4d_channels": (lambda: R.random_data((2, 3, 4, 5), np.float32, seed=4), 3),
 }
 
@@ -219,7 +221,8 @@ def _run_kw_ints(dt):
 
 
 @pytest.mark.parametrize("dt", ["float32"])
-@pytest.mark.parametrize("k", range(len(KW_INTS)), ids=[f"{i}-{n}" for i, (n, _) in enumerate(KW_INTS)])
+@pytest.mark.parametrize("k", range(len(KW_INTS)),
+                         ids=[f"{i}-{n}" for i, (n, _) in enumerate(KW_INTS)])
 def test_njit_keywords_and_int_hyper(k, dt):
     x, w, res, sig = _run_kw_ints(dt)
     name, hyper = KW_INTS[k]
@@ -276,7 +279,8 @@ def _run_scalars(dt):
 
 
 @pytest.mark.parametrize("dt", ["float32", "float64"])
-@pytest.mark.parametrize("k", range(len(SCALAR_OPS)), ids=[f"{i}-{n}" for i, (n, _) in enumerate(SCALAR_OPS)])
+@pytest.mark.parametrize("k", range(len(SCALAR_OPS)),
+                         ids=[f"{i}-{n}" for i, (n, _) in enumerate(SCALAR_OPS)])
 def test_njit_scalars(k, dt):
     results, sig = _run_scalars(dt)
     name, hyper = SCALAR_OPS[k]

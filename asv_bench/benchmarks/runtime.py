@@ -1,4 +1,26 @@
-"""Cold-start costs, each in a fresh process (asv ``timeraw_``)."""
+"""Cold-start costs, each in a fresh process (asv ``timeraw_``).
+
+After the first run of the suite the kernel cache is warm, so the
+``first_call`` benchmarks measure loading compiled kernels, not compiling.
+"""
+
+_SMALL_INPUTS = """
+import numpy as np
+x = np.linspace(-2, 2, 64, dtype=np.float32).reshape(8, 8)
+labels = np.arange(8) % 8
+w = np.ones((4, 8), np.float32)
+"""
+
+# one call per op family, as a service would make them
+_FAMILY_CALLS = {
+    "activation": "nbops.relu(x)",
+    "softmax": "nbops.softmax(x)",
+    "cross_entropy": "nbops.cross_entropy(x, labels)",
+    "batch_norm": "nbops.batch_norm(x, None, None, training=True)",
+    "linear": "nbops.linear(x, w)",
+    "loss": "nbops.mse_loss(x, x[::-1])",
+    "distance": "nbops.pairwise_distance(x, x[::-1])",
+}
 
 
 def timeraw_import_numba():
@@ -13,18 +35,34 @@ def timeraw_import_torch():
     return "import torch"
 
 
-def timeraw_first_relu_call():
-    # warm cache after the first run: measures loading, not compiling
-    return """
-import numpy as np
-import nbops
-nbops.relu(np.ones(100, dtype=np.float32))
-"""
+class FirstCall:
+    """``import nbops`` plus the first call of one op family (small float32 input)."""
+
+    params = sorted(_FAMILY_CALLS)
+    param_names = ["family"]
+
+    def timeraw_first_call(self, family):
+        return "import nbops" + _SMALL_INPUTS + _FAMILY_CALLS[family]
 
 
-def timeraw_first_sigmoid_call():
+def timeraw_service_start_nbops():
+    """Import and one call each of relu, softmax, cross_entropy, batch_norm, linear."""
+    return "import nbops" + _SMALL_INPUTS + "\n".join(
+        _FAMILY_CALLS[k] for k in ("activation", "softmax", "cross_entropy", "batch_norm",
+                                   "linear"))
+
+
+def timeraw_service_start_torch():
+    """The same five calls with PyTorch, for comparison."""
     return """
-import numpy as np
-import nbops
-nbops.sigmoid(np.ones(100, dtype=np.float32))
+import torch
+import torch.nn.functional as F
+x = torch.linspace(-2, 2, 64).reshape(8, 8)
+labels = torch.arange(8) % 8
+w = torch.ones(4, 8)
+F.relu(x)
+F.softmax(x, -1)
+F.cross_entropy(x, labels)
+F.batch_norm(x, None, None, training=True)
+F.linear(x, w)
 """
