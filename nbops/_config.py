@@ -42,7 +42,17 @@ def _make_cache_class():
     """A Numba FunctionCache whose locators end with fallbacks that always exist."""
     from numba.core import caching
 
-    base = (caching._SourceFileBackedLocatorMixin, caching._CacheLocator)
+    class PackageStamp:
+        """Stamp every kernel with a hash of all of nbops' sources (and version).
+
+        Numba's own stamp is the kernel's file only: editing a scalar core in
+        another file, or upgrading nbops, would load stale machine code.
+        """
+
+        def get_source_stamp(self):
+            return _package_stamp()
+
+    base = (PackageStamp, caching._SourceFileBackedLocatorMixin, caching._CacheLocator)
 
     class _DirLocator(*base):
         root = None  # set by subclasses
@@ -72,10 +82,13 @@ def _make_cache_class():
             user = getattr(os, "getuid", lambda: "user")()
             return os.path.join(tempfile.gettempdir(), f"nbops-cache-{user}")
 
+    def stamped(cls):
+        return type("Nbops" + cls.__name__, (PackageStamp, cls), {})
+
     class CacheImpl(caching.CompileResultCacheImpl):
-        _locator_classes = [NbopsDirLocator, caching.UserProvidedCacheLocator,
-                            caching.InTreeCacheLocator, caching.UserWideCacheLocator,
-                            TempDirLocator]
+        _locator_classes = [NbopsDirLocator, stamped(caching.UserProvidedCacheLocator),
+                            stamped(caching.InTreeCacheLocator),
+                            stamped(caching.UserWideCacheLocator), TempDirLocator]
 
     class NbopsFunctionCache(caching.FunctionCache):
         _impl_class = CacheImpl
@@ -102,6 +115,27 @@ def _make_cache_class():
 
 
 _cache_class = None
+_stamp = None
+
+
+def _package_stamp():
+    """sha256 of every .py file of the nbops package (computed once per process)."""
+    global _stamp
+    if _stamp is None:
+        import hashlib
+
+        root = os.path.dirname(os.path.abspath(__file__))
+        digest = hashlib.sha256()
+        for folder, dirs, files in sorted(os.walk(root)):
+            dirs.sort()
+            for name in sorted(files):
+                if name.endswith(".py"):
+                    path = os.path.join(folder, name)
+                    digest.update(os.path.relpath(path, root).encode())
+                    with open(path, "rb") as f:
+                        digest.update(f.read())
+        _stamp = digest.hexdigest()
+    return _stamp
 
 
 def _with_cache(dispatcher):

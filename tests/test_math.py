@@ -68,3 +68,18 @@ def test_signed_zeros(dtype):
     assert np.array_equal(np.signbit(out[1]), [False, True])  # expm1
     assert np.array_equal(np.signbit(out[2]), [False, True])  # tanh
     assert np.array_equal(out[0], [1.0, 1.0])
+
+
+@njit(error_model="numpy", fastmath={"reassoc", "contract"})
+def _exp_reassoc(x, out):
+    for i in range(x.size):
+        out[i] = M.exp(x[i])
+
+
+def test_exp_survives_reassociation():
+    # kernels that sum with fastmath 'reassoc' inline exp: its rounding step
+    # must not be an (a + C) - C pattern that reassociation folds away
+    x = np.linspace(-110, 95, 100_001).astype(np.float32)
+    out = np.empty_like(x)
+    _exp_reassoc(x, out)
+    assert _ulp_error(out, x, np.exp, np.float32) <= 1.0

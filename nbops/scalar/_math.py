@@ -77,14 +77,16 @@ def _int_bits_as_float(typingctx, bits):
 _F = np.float32
 _LOG2E_F = _F(1.44269504088896341)
 _LN2_HI_F, _LN2_LO_F = _F(0.693359375), _F(-2.12194440e-4)
-_ROUND_F = _F(12582912.0)  # 1.5 * 2**23: adding and subtracting it rounds to an integer
+# round(t) for t in [-150, 128] as trunc(t + 256.5) - 256: no (t + C) - C pattern,
+# which a kernel compiled with fastmath 'reassoc' could fold away
+_ROUND_OFFSET_F = _F(256.5)
 _EXP_LO_F, _EXP_HI_F = _F(-104.0), _F(89.0)  # exp is 0 below, inf above (after rounding)
 _EXP_P_F = tuple(_F(c) for c in (1.9875691500e-4, 1.3981999507e-3, 8.3334519073e-3,
                                   4.1665795894e-2, 1.6666665459e-1, 5.0000001201e-1))
 
 _LOG2E_D = 1.4426950408889634
 _LN2_HI_D, _LN2_LO_D = 6.93145751953125e-1, 1.42860682030941723212e-6
-_ROUND_D = 6755399441055744.0  # 1.5 * 2**52
+_ROUND_OFFSET_D = 1100.5
 _EXP_LO_D, _EXP_HI_D = -746.0, 710.0
 _EXP_P_D = tuple(1.0 / math.factorial(k) for k in range(13, 1, -1))  # 1/13! ... 1/2!
 
@@ -96,11 +98,12 @@ def _exp_f32(x):
     # makes p, hence the result, NaN. No branches: they vectorize, and inline
     # cleanly into user code.
     xc = min(max(x, _EXP_LO_F), _EXP_HI_F)
-    k = (xc * _LOG2E_F + _ROUND_F) - _ROUND_F  # round(x / ln 2)
+    ki = np.int32(np.int32(xc * _LOG2E_F + _ROUND_OFFSET_F) - 256)  # round(x / ln 2)
+    k = _F(ki)
     r = (xc - k * _LN2_HI_F) - k * _LN2_LO_F  # |r| <= ln(2) / 2
     c0, c1, c2, c3, c4, c5 = _EXP_P_F
     p = (((((c0 * r + c1) * r + c2) * r + c3) * r + c4) * r + c5) * (r * r) + r + _F(1.0)
-    ki = np.int32(k)  # in [-150, 128]: 2**k as two normal factors
+    # ki in [-150, 128]: 2**ki as two normal factors
     k1 = ki >> 1
     k2 = ki - k1
     # (Numba computes int32 arithmetic in int64: cast back before the bit cast.)
@@ -112,14 +115,15 @@ def _exp_f32(x):
 @register_jitable(inline="always")
 def _exp_f64(x):
     xc = min(max(x, _EXP_LO_D), _EXP_HI_D)
-    k = (xc * _LOG2E_D + _ROUND_D) - _ROUND_D
+    ki = np.int64(np.int64(xc * _LOG2E_D + _ROUND_OFFSET_D) - 1100)
+    k = np.float64(ki)
     r = (xc - k * _LN2_HI_D) - k * _LN2_LO_D
     # Taylor series to r**13 (|r| <= 0.347): truncation below 1 ulp
     c13, c12, c11, c10, c9, c8, c7, c6, c5, c4, c3, c2 = _EXP_P_D
     p = ((((((((((c13 * r + c12) * r + c11) * r + c10) * r + c9) * r + c8) * r + c7) * r
              + c6) * r + c5) * r + c4) * r + c3) * r + c2
     p = p * (r * r) + r + 1.0
-    ki = np.int64(k)  # in [-1077, 1025]
+    # ki in [-1077, 1025]
     k1 = ki >> 1
     k2 = ki - k1
     s1 = _int_bits_as_float(np.int64((k1 + 1023) << 52))
