@@ -15,6 +15,7 @@ from .softmax import log_softmax, softmax, softmin
 from .cross_entropy import cross_entropy, nll_loss
 from . import scalar
 from .warmup import warmup
+from . import nn
 
 __version__ = "0.1.0"
 
@@ -23,4 +24,4 @@ __all__ = ["scalar", "warmup", "relu", "relu6", "elu", "prelu", "leaky_relu", "t
            "softsign", "batch_norm", "linear", "pairwise_distance",
            "l1_loss", "mse_loss", "smooth_l1_loss", "kl_div", "binary_cross_entropy",
            "binary_cross_entropy_with_logits",
-           "softmax", "log_softmax", "softmin", "cross_entropy", "nll_loss"]
+           "softmax", "log_softmax", "softmin", "cross_entropy", "nll_loss", "nn"]

@@ -1,10 +1,21 @@
-"""``python -m nbops``: a short tour of nbops on this machine.
+"""``python -m nbops``: run a PyTorch-trained classifier with nbops, no PyTorch needed.
 
-Shows every activation on a sample array, the same ops called from inside a
-user's ``@njit`` function, and a speed comparison with NumPy one-liners.
+The default demo builds an MLP with ``nbops.nn`` (Linear, BatchNorm1d, ReLU,
+Dropout, Linear, scored with CrossEntropyLoss), loads the checkpoint shipped
+in the package (a PyTorch ``state_dict`` saved as NumPy arrays by
+``tools/train_mlp_checkpoint.py``), classifies held-out synthetic data
+generated from a seed (nothing is downloaded), prints the loss and accuracy,
+and times each op in nbops, NumPy and (when installed) PyTorch.
+
+``--tour`` shows the older tour instead: every activation on a sample array,
+the ops inside a user's ``@njit`` function, and a speed comparison with NumPy.
+
+The first run in a fresh install compiles the kernels it uses (a few seconds
+per op; cached on disk afterwards, so later runs take about a second).
 """
 
 import argparse
+import importlib.util
 import time
 
 import numpy as np
@@ -33,6 +44,25 @@ def _best_time(fn, repeat):
         best = min(best, time.perf_counter() - t0)
     return best
 
+
+def _per_call(fn, repeat, budget=0.002):
+    """Best-of-``repeat`` time of one call, looping enough calls to fill ``budget`` s."""
+    t0 = time.perf_counter()
+    fn()
+    once = time.perf_counter() - t0
+    number = max(1, min(10_000, int(budget / max(once, 1e-7))))
+    best = float("inf")
+    for _ in range(repeat):
+        t0 = time.perf_counter()
+        for _ in range(number):
+            fn()
+        best = min(best, (time.perf_counter() - t0) / number)
+    return best
+
+
+# ---------------------------------------------------------------------------
+# the tour (``--tour``)
+# ---------------------------------------------------------------------------
 
 def show_activations():
     print(f"input: {SAMPLE}")
@@ -72,18 +102,197 @@ def show_speed(size, repeat):
         print(f"  {name:<11} {t_nb * 1e3:9.2f} {t_np * 1e3:9.2f} {t_np / t_nb:8.1f}x")
 
 
-def main(argv=None):
-    parser = argparse.ArgumentParser(prog="python -m nbops", description=__doc__.split("\n")[0])
-    parser.add_argument("--size", type=int, default=1_000_000,
-                        help="elements in the speed comparison (default 1e6)")
-    parser.add_argument("--repeat", type=int, default=5, help="timing repeats (default 5)")
-    parser.add_argument("--no-speed", action="store_true", help="skip the speed comparison")
-    args = parser.parse_args(argv)
-    print(f"nbops {nbops.__version__}: PyTorch's NN ops as Numba kernels\n")
+def tour(args):
     show_activations()
     show_njit()
-    if not args.no_speed:
+    if not args.no_timing:
         show_speed(args.size, args.repeat)
+
+
+# ---------------------------------------------------------------------------
+# the MLP demo (default)
+# ---------------------------------------------------------------------------
+
+def _numpy_ops(state, eps=1e-5):
+    """The same eval-mode model written as plain NumPy, op by op."""
+    w0, b0 = state["0.weight"], state["0.bias"]
+    scale = state["1.weight"] / np.sqrt(state["1.running_var"] + np.float32(eps))
+    g, b, rm = scale, state["1.bias"], state["1.running_mean"]
+    w4, b4 = state["4.weight"], state["4.bias"]
+
+    def cross_entropy(z, y):
+        m = z.max(axis=1, keepdims=True)
+        lse = np.log(np.exp(z - m).sum(axis=1)) + m[:, 0]
+        return (lse - z[np.arange(len(y)), y]).mean()
+
+    return {
+        "linear 1": lambda x: x @ w0.T + b0,
+        "batch_norm": lambda h: (h - rm) * g + b,
+        "relu": lambda h: np.maximum(h, 0),
+        "linear 2": lambda h: h @ w4.T + b4,
+        "cross_entropy": cross_entropy,
+    }
+
+
+def _torch_parts(state):
+    """(torch module, per-op callables) for the PyTorch column, or None."""
+    import torch
+    import torch.nn.functional as F
+
+    from nbops import data
+    model = torch.nn.Sequential(
+        torch.nn.Linear(data.N_FEATURES, data.HIDDEN), torch.nn.BatchNorm1d(data.HIDDEN),
+        torch.nn.ReLU(), torch.nn.Dropout(data.DROPOUT),
+        torch.nn.Linear(data.HIDDEN, data.N_CLASSES))
+    model.load_state_dict({k: torch.from_numpy(np.asarray(v)) for k, v in state.items()})
+    model.eval()
+    m = list(model)
+    ops = {
+        "linear 1": lambda x: F.linear(x, m[0].weight, m[0].bias),
+        "batch_norm": lambda h: F.batch_norm(h, m[1].running_mean, m[1].running_var,
+                                             m[1].weight, m[1].bias, False, 0.1, m[1].eps),
+        "relu": F.relu,
+        "linear 2": lambda h: F.linear(h, m[4].weight, m[4].bias),
+        "cross_entropy": F.cross_entropy,
+    }
+    return torch, model, ops
+
+
+def _timing_table(model, loss_fn, x, y, repeat, use_torch):
+    from nbops import data
+    layers = list(model)
+    nb_ops = {
+        "linear 1": layers[0], "batch_norm": layers[1], "relu": layers[2],
+        "linear 2": layers[4], "cross_entropy": loss_fn,
+    }
+    state = model.state_dict()
+    np_ops = _numpy_ops(state, layers[1].eps)
+    # inputs of each op, computed once by nbops
+    h0 = layers[0](x)
+    h1 = layers[1](h0)
+    h2 = layers[2](h1)
+    z = layers[4](h2)
+    inputs = {"linear 1": (x,), "batch_norm": (h0,), "relu": (h1,), "linear 2": (h2,),
+              "cross_entropy": (z, y)}
+
+    def np_model():
+        h = x
+        for name in ("linear 1", "batch_norm", "relu", "linear 2"):
+            h = np_ops[name](h)
+        return np_ops["cross_entropy"](h, y)
+
+    rows = [(name, lambda f=nb_ops[name], a=inputs[name]: f(*a),
+             lambda f=np_ops[name], a=inputs[name]: f(*a)) for name in nb_ops]
+    rows.append(("whole model", lambda: loss_fn(model(x), y), np_model))
+
+    torch_rows = None
+    if use_torch:
+        torch, tmodel, t_ops = _torch_parts(state)
+        t_in = {k: tuple(torch.from_numpy(np.ascontiguousarray(a)) for a in v)
+                for k, v in inputs.items()}
+        tx, ty = torch.from_numpy(x), torch.from_numpy(y)
+
+        def t_model():
+            return torch.nn.functional.cross_entropy(tmodel(tx), ty)
+        torch_rows = [lambda f=t_ops[name], a=t_in[name]: f(*a) for name in t_ops]
+        torch_rows.append(t_model)
+        torch.set_grad_enabled(False)
+        with np.errstate(all="ignore"):
+            diff = float(np.max(np.abs(tmodel(tx).numpy() - model(x))))
+        print(f"PyTorch {torch.__version__} on the same checkpoint: max |logits difference| "
+              f"= {diff:.2e}")
+
+    print(f"\nper-op time on a batch of {len(x):,} x {data.N_FEATURES} float32 "
+          f"(eval mode, best of {repeat}, microseconds per call):")
+    head = f"  {'op':<14} {'nbops':>10} {'NumPy':>10}"
+    if torch_rows:
+        head += f" {'PyTorch':>10}"
+    print(head)
+    for i, (name, nb, npf) in enumerate(rows):
+        t_nb, t_np = _per_call(nb, repeat), _per_call(npf, repeat)
+        line = f"  {name:<14} {t_nb * 1e6:10.1f} {t_np * 1e6:10.1f}"
+        if torch_rows:
+            line += f" {_per_call(torch_rows[i], repeat) * 1e6:10.1f}"
+        print(line)
+    print("  (nbops runs the module objects; NumPy is the same maths as one-liners; "
+          "Dropout is the identity in eval mode)")
+
+
+def mlp_demo(args):
+    from nbops import data
+    from nbops import nn
+
+    model = data.mlp(rng=0)
+    loss_fn = nn.CrossEntropyLoss()
+    state = data.load_checkpoint()
+    result = model.load_state_dict(state)
+    model.eval()
+    print(f"model (PyTorch's module names and keys, NumPy arrays inside):\n{model}\n")
+    print(f"loaded {data.CHECKPOINT.rsplit('/', 1)[-1]} "
+          f"({sum(p.size for p in model.parameters()):,} parameters): {result}")
+
+    x, y = data.make_dataset(args.samples, args.seed)
+    t0 = time.perf_counter()
+    logits = model(x)
+    loss = loss_fn(logits, y)
+    first = time.perf_counter() - t0
+    acc = float(np.mean(np.argmax(logits, axis=1) == y))
+    print(f"\neval on {len(x):,} synthetic samples (seed {args.seed}, {data.N_CLASSES} classes): "
+          f"loss {float(loss):.4f}, accuracy {acc:.2%}")
+    print(f"  (first forward pass: {first:.2f} s, including kernel compilation or cache load)")
+    ref = x
+    for name, fn in list(_numpy_ops(model.state_dict(), model[1].eps).items())[:4]:
+        ref = fn(ref)
+    print(f"  max |nbops - NumPy| on the logits: {float(np.max(np.abs(logits - ref))):.2e}")
+
+    if args.no_timing:
+        return
+    use_torch = not args.no_torch and importlib.util.find_spec("torch") is not None
+    if args.batch != len(x):
+        x, y = data.make_dataset(args.batch, args.seed)
+    if use_torch:
+        print()
+    _timing_table(model, loss_fn, x, y, args.repeat, use_torch)
+    if not use_torch and not args.no_torch:
+        print("  (PyTorch is not installed: no PyTorch column)")
+
+
+def main(argv=None):
+    parser = argparse.ArgumentParser(
+        prog="python -m nbops", description=__doc__.split("\n\n", 1)[1].split("\n\n")[0],
+        formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--seed", type=int, default=None,
+                        help="seed of the synthetic evaluation samples (default: the held-out "
+                             "test seed; the task itself is fixed)")
+    parser.add_argument("--samples", type=int, default=None,
+                        help="number of evaluation samples (default 2000)")
+    parser.add_argument("--batch", type=int, default=None,
+                        help="batch size of the timing table (default: --samples)")
+    parser.add_argument("--repeat", type=int, default=5, help="timing repeats (default 5)")
+    parser.add_argument("--no-timing", action="store_true", help="skip the timing table")
+    parser.add_argument("--no-torch", action="store_true",
+                        help="leave PyTorch out of the table even if it is installed "
+                             "(it is imported only for the table)")
+    parser.add_argument("--tour", action="store_true",
+                        help="show the activation tour instead of the MLP demo")
+    parser.add_argument("--size", type=int, default=1_000_000,
+                        help="--tour: elements in the speed comparison (default 1e6)")
+    args = parser.parse_args(argv)
+    from nbops import data
+    if args.seed is None:
+        args.seed = data.TEST_SEED
+    if args.samples is None:
+        args.samples = data.N_TEST
+    if args.batch is None:
+        args.batch = args.samples
+    for name in ("samples", "batch", "repeat", "size"):
+        if getattr(args, name) < 1:
+            parser.error(f"--{name} must be positive")
+    print(f"nbops {nbops.__version__}: PyTorch's NN ops as Numba kernels\n")
+    if args.tour:
+        tour(args)
+    else:
+        mlp_demo(args)
 
 
 if __name__ == "__main__":

@@ -1,0 +1,35 @@
+"""nbops.nn: PyTorch-compatible layer objects over the nbops functional ops.
+
+Each class has ``torch.nn``'s constructor signature, defaults, validation,
+parameter and buffer names and repr; parameters and buffers are NumPy arrays
+(float32 by default, as PyTorch), so a PyTorch checkpoint converted with
+``{k: v.numpy() for k, v in model.state_dict().items()}`` loads with
+``load_state_dict``. Layers hold hyperparameters and state only: ``forward``
+calls the functional op (documented on ``nbops.<op>``). Random initialization
+and dropout masks are driven by an ``rng=`` argument (None, an int seed or a
+``numpy.random.Generator``).
+
+>>> import numpy as np, nbops.nn as nn
+>>> model = nn.Sequential(nn.Linear(4, 8, rng=0), nn.ReLU(), nn.Linear(8, 2, rng=1))
+>>> model.eval()(np.ones((3, 4), np.float32)).shape
+(3, 2)
+"""
+
+from ._module import Module, Parameter, Sequential
+from .activation import (ELU, Hardtanh, LeakyReLU, LogSigmoid, LogSoftmax, PReLU, ReLU, ReLU6,
+                         Sigmoid, Softmax, Softmin, Softplus, Softshrink, Softsign, Tanh,
+                         Threshold)
+from .distance import PairwiseDistance
+from .dropout import Dropout, Dropout2d, Dropout3d
+from .linear import Identity, Linear
+from .loss import (BCELoss, BCEWithLogitsLoss, CrossEntropyLoss, KLDivLoss, L1Loss, MSELoss,
+                   NLLLoss, NLLLoss2d, SmoothL1Loss)
+from .normalization import BatchNorm1d, BatchNorm2d, BatchNorm3d
+
+__all__ = ["Module", "Parameter", "Sequential", "Identity",
+           "ReLU", "ReLU6", "ELU", "PReLU", "LeakyReLU", "Threshold", "Hardtanh", "Sigmoid",
+           "Tanh", "LogSigmoid", "Softplus", "Softshrink", "Softsign", "Softmin", "Softmax",
+           "LogSoftmax", "BatchNorm1d", "BatchNorm2d", "BatchNorm3d", "Linear", "Dropout",
+           "Dropout2d", "Dropout3d", "PairwiseDistance", "L1Loss", "MSELoss",
+           "CrossEntropyLoss", "NLLLoss", "NLLLoss2d", "KLDivLoss", "BCELoss", "SmoothL1Loss",
+           "BCEWithLogitsLoss"]

@@ -1,0 +1,649 @@
+"""``Module`` and ``Sequential``: a small, PyTorch-compatible module base on NumPy arrays.
+
+A module keeps three ordered registries, as ``torch.nn.Module`` does: parameters
+(``_parameters``), buffers (``_buffers``) and child modules (``_modules``).
+Parameters and buffers are plain ``numpy.ndarray`` objects (no autograd), so
+``state_dict()`` keys, order and shapes are PyTorch's and a checkpoint saved as
+``{k: v.numpy() for k, v in torch_model.state_dict().items()}`` loads as it is.
+"""
+
+import math
+import numbers
+import operator
+import warnings
+from collections import OrderedDict, namedtuple
+from collections.abc import Mapping
+
+import numpy as np
+
+__all__ = ["Module", "Sequential", "Parameter"]
+
+
+class Parameter:
+    """Marks an array as a parameter when assigned to a module attribute.
+
+    ``self.weight = Parameter(np.zeros(3))`` registers the array (converted
+    with ``np.asarray``) as the parameter ``weight``; reading ``self.weight``
+    then returns the plain ``ndarray``. (nbops has no autograd, so there is no
+    separate parameter type.) Plain arrays assigned to a name that is already a
+    parameter replace it.
+    """
+
+    __slots__ = ("data",)
+
+    def __init__(self, data=None):
+        self.data = None if data is None else np.asarray(data)
+
+
+class _IncompatibleKeys(namedtuple("IncompatibleKeys", ["missing_keys", "unexpected_keys"])):
+    __slots__ = ()
+
+    def __repr__(self):
+        if not self.missing_keys and not self.unexpected_keys:
+            return "<All keys matched successfully>"
+        return super().__repr__()
+
+    __str__ = __repr__
+
+
+def _addindent(s_, num_spaces):
+    s = s_.split("\n")
+    if len(s) == 1:
+        return s_
+    first = s.pop(0)
+    s = [(num_spaces * " ") + line if line.strip() else "" for line in s]
+    return first + "\n" + "\n".join(s)
+
+
+def _check_array(value, what, name):
+    if value is None or isinstance(value, np.ndarray):
+        return value
+    raise TypeError(f"cannot assign {type(value).__name__!r} as {what} {name!r} "
+                    f"(numpy.ndarray, nbops.nn.Parameter or None expected)")
+
+
+# ---------------------------------------------------------------------------
+# Helpers shared by the layer files: factory kwargs, sizes, random init
+# ---------------------------------------------------------------------------
+
+def _factory_dtype(dtype):
+    """The parameter dtype for ``dtype=`` (PyTorch's default float32 when None).
+
+    Accepts NumPy dtypes and names, and ``torch.float32``-style objects.
+    Only floating dtypes make sense for parameters.
+    """
+    if dtype is None:
+        return np.dtype(np.float32)
+    if type(dtype).__module__ == "torch":  # torch.float32 -> "float32"
+        dtype = str(dtype).rsplit(".", 1)[-1]
+    try:
+        dt = np.dtype(dtype)
+    except TypeError:
+        raise TypeError(f"dtype must be a NumPy floating dtype, got {dtype!r}") from None
+    if dt.kind != "f":
+        raise TypeError(f"dtype must be a floating dtype (parameters are float), got {dt}")
+    return dt
+
+
+def _check_device(device):
+    """Only the CPU is supported: ``device`` must be None or ``'cpu'``."""
+    if device is None:
+        return
+    name = str(device)
+    if name == "cpu":
+        return
+    if name.startswith("cuda"):
+        raise NotImplementedError(f"device={device!r}: nbops.nn modules live on the CPU in this "
+                                  "version (the CUDA backend is planned); use device='cpu'")
+    raise ValueError(f"device must be None or 'cpu', got {device!r}")
+
+
+def _size(value, name):
+    """A non-negative int size (PyTorch raises for negative tensor dimensions)."""
+    if isinstance(value, bool):
+        value = int(value)
+    try:
+        n = operator.index(value)
+    except TypeError:
+        raise TypeError(f"{name} must be an int, got {type(value).__name__} {value!r}") from None
+    if n < 0:
+        raise ValueError(f"{name} must be non-negative (Trying to create tensor with negative "
+                         f"dimension {n}), got {n}")
+    return n
+
+
+def _rng(rng):
+    """``None`` (fresh OS entropy), an int seed, or a ``numpy.random.Generator``."""
+    if isinstance(rng, np.random.Generator):
+        return rng
+    if rng is None or isinstance(rng, (numbers.Integral, np.random.SeedSequence)):
+        return np.random.default_rng(rng)
+    raise TypeError(f"rng must be None, an int seed or a numpy.random.Generator, got {rng!r}")
+
+
+def _uniform(rng, bound, shape, dtype):
+    """U(-bound, bound) of ``shape`` (drawn in float64, then cast, as torch's uniform_ rounds)."""
+    if bound == 0:
+        return np.zeros(shape, dtype)
+    return rng.uniform(-bound, bound, size=shape).astype(dtype)
+
+
+def _kaiming_uniform_sqrt5(rng, shape, dtype):
+    """``init.kaiming_uniform_(w, a=sqrt(5))``: U(-1/sqrt(fan_in), 1/sqrt(fan_in))."""
+    if 0 in shape:
+        warnings.warn("Initializing zero-element tensors is a no-op", UserWarning, stacklevel=4)
+        return np.zeros(shape, dtype)
+    fan_in = math.prod(shape[1:])
+    gain = math.sqrt(2.0 / (1 + 5))  # calculate_gain('leaky_relu', sqrt(5))
+    bound = math.sqrt(3.0) * gain / math.sqrt(fan_in)
+    return _uniform(rng, bound, shape, dtype)
+
+
+# ---------------------------------------------------------------------------
+# Module
+# ---------------------------------------------------------------------------
+
+class Module:
+    """Base class of nbops layers, mirroring ``torch.nn.Module`` on NumPy arrays.
+
+    Subclasses call ``super().__init__()`` first, then assign parameters
+    (``Parameter(array)`` or :meth:`register_parameter`), buffers
+    (:meth:`register_buffer`) and child modules as attributes, and define
+    ``forward``. Calling the instance runs ``forward``.
+
+    Example
+    -------
+    >>> import numpy as np, nbops.nn as nn
+    >>> class Affine(nn.Module):
+    ...     def __init__(self, n):
+    ...         super().__init__()
+    ...         self.scale = nn.Parameter(np.ones(n, np.float32))
+    ...     def forward(self, x):
+    ...         return x * self.scale
+    >>> list(Affine(2).state_dict().items())
+    [('scale', array([1., 1.], dtype=float32))]
+    """
+
+    _version = 1
+    training: bool
+
+    def __init__(self, *args, **kwargs):
+        if args or kwargs:
+            raise TypeError(f"{type(self).__name__}.__init__() got unexpected arguments "
+                            f"{args!r} {kwargs!r}")
+        object.__setattr__(self, "training", True)
+        object.__setattr__(self, "_parameters", OrderedDict())
+        object.__setattr__(self, "_buffers", OrderedDict())
+        object.__setattr__(self, "_non_persistent_buffers_set", set())
+        object.__setattr__(self, "_modules", OrderedDict())
+
+    def forward(self, *args, **kwargs):
+        raise NotImplementedError(f'Module [{type(self).__name__}] is missing the required '
+                                  '"forward" function')
+
+    def __call__(self, *args, **kwargs):
+        return self.forward(*args, **kwargs)
+
+    # --- registration ------------------------------------------------------
+
+    def _check_name(self, name, kind):
+        if not isinstance(name, str):
+            raise TypeError(f"{kind} name should be a string. Got {type(name).__name__}")
+        if "_parameters" not in self.__dict__:
+            raise AttributeError(f"cannot assign {kind} before Module.__init__() call")
+        if name == "":
+            raise KeyError(f'{kind} name can\'t be empty string ""')
+        if "." in name:
+            raise KeyError(f'{kind} name can\'t contain "."')
+
+    def register_parameter(self, name, param):
+        """Add a parameter (an array, converted with ``np.asarray``, or None)."""
+        self._check_name(name, "parameter")
+        if hasattr(self, name) and name not in self._parameters:
+            raise KeyError(f"attribute '{name}' already exists")
+        if isinstance(param, Parameter):
+            param = param.data
+        self._parameters[name] = None if param is None else np.asarray(param)
+
+    def register_buffer(self, name, tensor, persistent=True):
+        """Add a buffer (state that is not a parameter, e.g. running statistics).
+
+        Persistent buffers (the default) are part of :meth:`state_dict`.
+        """
+        self._check_name(name, "buffer")
+        if hasattr(self, name) and name not in self._buffers:
+            raise KeyError(f"attribute '{name}' already exists")
+        self._buffers[name] = None if tensor is None else np.asarray(tensor)
+        if persistent:
+            self._non_persistent_buffers_set.discard(name)
+        else:
+            self._non_persistent_buffers_set.add(name)
+
+    def add_module(self, name, module):
+        """Add a child module (``None`` allowed, as in PyTorch)."""
+        if module is not None and not isinstance(module, Module):
+            raise TypeError(f"{type(module).__name__} is not a Module subclass")
+        self._check_name(name, "module")
+        if hasattr(self, name) and name not in self._modules:
+            raise KeyError(f"attribute '{name}' already exists")
+        self._modules[name] = module
+
+    register_module = add_module
+
+    def __getattr__(self, name):
+        d = self.__dict__
+        for reg in ("_parameters", "_buffers", "_modules"):
+            if reg in d and name in d[reg]:
+                return d[reg][name]
+        raise AttributeError(f"'{type(self).__name__}' object has no attribute '{name}'")
+
+    def __setattr__(self, name, value):
+        d = self.__dict__
+        params = d.get("_parameters")
+        if isinstance(value, Parameter):
+            if params is None:
+                raise AttributeError("cannot assign parameters before Module.__init__() call")
+            self._remove_from(name, d, params)
+            self.register_parameter(name, value)
+            return
+        if params is not None and name in params:
+            params[name] = _check_array(value, "parameter", name)
+            return
+        if isinstance(value, Module):
+            if "_modules" not in d:
+                raise AttributeError("cannot assign module before Module.__init__() call")
+            self._remove_from(name, d, d["_modules"])
+            d["_modules"][name] = value
+            return
+        modules = d.get("_modules")
+        if modules is not None and name in modules:
+            if value is not None:
+                raise TypeError(f"cannot assign {type(value).__name__!r} as child module "
+                                f"{name!r} (nbops.nn.Module or None expected)")
+            modules[name] = value
+            return
+        buffers = d.get("_buffers")
+        if buffers is not None and name in buffers:
+            buffers[name] = _check_array(value, "buffer", name)
+            return
+        object.__setattr__(self, name, value)
+
+    def _remove_from(self, name, d, keep):
+        d.pop(name, None)
+        for reg in ("_parameters", "_buffers", "_modules"):
+            if d[reg] is not keep:
+                d[reg].pop(name, None)
+        self._non_persistent_buffers_set.discard(name)
+
+    def __delattr__(self, name):
+        for reg in ("_parameters", "_buffers", "_modules"):
+            if name in self.__dict__[reg]:
+                del self.__dict__[reg][name]
+                self._non_persistent_buffers_set.discard(name)
+                return
+        object.__delattr__(self, name)
+
+    def __dir__(self):
+        return sorted(set(super().__dir__()) | set(self._parameters) | set(self._buffers)
+                      | set(self._modules))
+
+    # --- traversal -----------------------------------------------------------
+
+    def named_modules(self, memo=None, prefix="", remove_duplicate=True):
+        """(name, module) for this module and every descendant, depth first."""
+        if memo is None:
+            memo = set()
+        if self in memo and remove_duplicate:
+            return
+        if remove_duplicate:
+            memo.add(self)
+        yield prefix, self
+        for name, module in self._modules.items():
+            if module is None:
+                continue
+            sub = prefix + ("." if prefix else "") + name
+            yield from module.named_modules(memo, sub, remove_duplicate)
+
+    def modules(self):
+        for _, m in self.named_modules():
+            yield m
+
+    def named_children(self):
+        memo = set()
+        for name, module in self._modules.items():
+            if module is not None and module not in memo:
+                memo.add(module)
+                yield name, module
+
+    def children(self):
+        for _, m in self.named_children():
+            yield m
+
+    def _named_members(self, registry, prefix, recurse, remove_duplicate=True):
+        memo = set()
+        mods = self.named_modules(prefix=prefix) if recurse else [(prefix, self)]
+        for mod_prefix, mod in mods:
+            for name, value in getattr(mod, registry).items():
+                if value is None or (remove_duplicate and id(value) in memo):
+                    continue
+                if remove_duplicate:
+                    memo.add(id(value))
+                yield mod_prefix + ("." if mod_prefix else "") + name, value
+
+    def named_parameters(self, prefix="", recurse=True, remove_duplicate=True):
+        """(name, array) for every parameter, with PyTorch's dotted names."""
+        yield from self._named_members("_parameters", prefix, recurse, remove_duplicate)
+
+    def parameters(self, recurse=True):
+        for _, p in self.named_parameters(recurse=recurse):
+            yield p
+
+    def named_buffers(self, prefix="", recurse=True, remove_duplicate=True):
+        yield from self._named_members("_buffers", prefix, recurse, remove_duplicate)
+
+    def buffers(self, recurse=True):
+        for _, b in self.named_buffers(recurse=recurse):
+            yield b
+
+    def get_submodule(self, target):
+        if target == "":
+            return self
+        mod = self
+        for item in target.split("."):
+            if item not in mod._modules:
+                raise AttributeError(f"{mod._get_name()} has no attribute `{item}`")
+            mod = mod._modules[item]
+        return mod
+
+    def apply(self, fn):
+        """Call ``fn`` on every child (recursively) and then on ``self``; return ``self``."""
+        for module in self.children():
+            module.apply(fn)
+        fn(self)
+        return self
+
+    # --- modes -----------------------------------------------------------------
+
+    def train(self, mode=True):
+        """Set training mode on this module and its descendants; return ``self``."""
+        if not isinstance(mode, bool):
+            raise ValueError("training mode is expected to be boolean")
+        self.training = mode
+        for module in self.children():
+            module.train(mode)
+        return self
+
+    def eval(self):
+        """Evaluation mode (``train(False)``): BatchNorm uses its running statistics,
+        Dropout is the identity."""
+        return self.train(False)
+
+    # --- dtype conversion --------------------------------------------------
+
+    def _apply(self, fn):
+        for module in self.children():
+            module._apply(fn)
+        for reg in (self._parameters, self._buffers):
+            for key, value in reg.items():
+                if value is not None:
+                    reg[key] = fn(value)
+        return self
+
+    def to(self, *args, dtype=None, device=None):
+        """Convert floating-point parameters and buffers to ``dtype`` (in place on
+        the module; integer buffers such as ``num_batches_tracked`` are kept).
+
+        Accepts ``to(dtype)``, ``to(device)``, ``to(device, dtype)`` and keywords,
+        as PyTorch; the only device is ``'cpu'``.
+        """
+        for a in args:
+            if a is None:
+                continue
+            if isinstance(a, str) or type(a).__name__ == "device":
+                if device is not None:
+                    raise TypeError("to() got multiple devices")
+                device = a
+            else:
+                if dtype is not None:
+                    raise TypeError("to() got multiple dtypes")
+                dtype = a
+        _check_device(device)
+        if dtype is None:
+            return self
+        dt = _factory_dtype(dtype)
+
+        def convert(a):
+            return a.astype(dt) if a.dtype.kind == "f" and a.dtype != dt else a
+        return self._apply(convert)
+
+    def float(self):
+        """Floating-point parameters and buffers to float32; return ``self``."""
+        return self.to(np.float32)
+
+    def double(self):
+        """Floating-point parameters and buffers to float64; return ``self``."""
+        return self.to(np.float64)
+
+    def cpu(self):
+        return self
+
+    # --- state dict ----------------------------------------------------------
+
+    def _local_state(self):
+        persistent = ((k, v) for k, v in self._buffers.items()
+                      if k not in self._non_persistent_buffers_set)
+        return OrderedDict((k, v) for k, v in
+                           list(self._parameters.items()) + list(persistent) if v is not None)
+
+    def state_dict(self, *, destination=None, prefix="", keep_vars=False):
+        """An ``OrderedDict`` of every parameter and persistent buffer under PyTorch's
+        keys (``"0.weight"``, ``"1.running_mean"``, ``"1.num_batches_tracked"``...).
+
+        The values are the module's own arrays (not copies), as PyTorch's
+        tensors share storage with the module. ``_metadata`` holds each
+        module's version, as PyTorch's does.
+        """
+        if destination is None:
+            destination = OrderedDict()
+            destination._metadata = OrderedDict()
+        if hasattr(destination, "_metadata"):
+            destination._metadata[prefix[:-1]] = {"version": self._version}
+        for name, value in self._local_state().items():
+            destination[prefix + name] = value
+        for name, module in self._modules.items():
+            if module is not None:
+                module.state_dict(destination=destination, prefix=prefix + name + ".")
+        return destination
+
+    def _load_plan(self, state_dict, prefix, metadata, plan, missing, unexpected, errors):
+        """PyTorch's ``_load_from_state_dict``, collecting copies instead of doing them."""
+        local = self._local_state()
+        version = metadata.get(prefix[:-1], {}).get("version") if metadata else None
+        optional = self._optional_keys(version)
+        for name, param in local.items():
+            key = prefix + name
+            if key not in state_dict:
+                if name not in optional:
+                    missing.append(key)
+                continue
+            try:
+                value = np.asarray(state_dict[key])
+            except Exception as exc:
+                errors.append(f'While copying the parameter named "{key}", expected an '
+                              f"array-like object from checkpoint but received "
+                              f"{type(state_dict[key])} ({exc})")
+                continue
+            if value.dtype.kind not in "biuf":
+                errors.append(f'While copying the parameter named "{key}", expected a real '
+                              f"numeric array from checkpoint but received dtype {value.dtype}")
+                continue
+            if param.ndim == 0 and value.shape == (1,):
+                value = value[0]
+            if value.shape != param.shape:
+                errors.append(f"size mismatch for {key}: copying a param with shape "
+                              f"{value.shape} from checkpoint, the shape in current model "
+                              f"is {param.shape}.")
+                continue
+            plan.append((self, name, value))
+        # unexpected keys are collected whatever ``strict`` (PyTorch reports them too)
+        for key in state_dict:
+            if not isinstance(key, str) or not key.startswith(prefix):
+                continue
+            head = key[len(prefix):].split(".", 1)
+            if len(head) > 1:
+                if head[0] not in self._modules:
+                    unexpected.append(key)
+            elif head[0] not in local:
+                unexpected.append(key)
+        for name, child in self._modules.items():
+            if child is not None:
+                child._load_plan(state_dict, prefix + name + ".", metadata, plan, missing,
+                                 unexpected, errors)
+
+    def _optional_keys(self, version):
+        """Local keys that may be missing from a checkpoint of this ``version``."""
+        return ()
+
+    def load_state_dict(self, state_dict, strict=True, assign=False):
+        """Copy parameters and buffers from ``state_dict`` (any mapping of PyTorch's
+        keys to arrays: NumPy arrays, CPU torch tensors, anything ``np.asarray``
+        accepts).
+
+        Values are copied into the existing arrays, cast to their dtype (as
+        PyTorch's ``copy_``), unless ``assign=True``, which makes the module
+        hold the given arrays. With ``strict=True`` (default) missing and
+        unexpected keys raise ``RuntimeError`` in PyTorch's format; wrong
+        shapes always raise. Returns ``(missing_keys, unexpected_keys)``.
+
+        Unlike PyTorch, loading is all or nothing: if anything raises, the module
+        is unchanged. As in PyTorch, a plain dict (no ``_metadata``) may omit
+        BatchNorm's ``num_batches_tracked`` (the module keeps its own).
+        """
+        if not isinstance(state_dict, Mapping):
+            raise TypeError(f"Expected state_dict to be dict-like, got {type(state_dict)}.")
+        if not isinstance(strict, bool):
+            raise TypeError(f"strict must be a bool, got {strict!r}")
+        metadata = getattr(state_dict, "_metadata", None)
+        plan, missing, unexpected, errors = [], [], [], []
+        self._load_plan(state_dict, "", metadata, plan, missing, unexpected, errors)
+        if strict:
+            if unexpected:
+                errors.insert(0, "Unexpected key(s) in state_dict: {}. ".format(
+                    ", ".join(f'"{k}"' for k in unexpected)))
+            if missing:
+                errors.insert(0, "Missing key(s) in state_dict: {}. ".format(
+                    ", ".join(f'"{k}"' for k in missing)))
+        if errors:
+            raise RuntimeError("Error(s) in loading state_dict for {}:\n\t{}".format(
+                type(self).__name__, "\n\t".join(errors)))
+        for module, name, value in plan:
+            reg = module._parameters if name in module._parameters else module._buffers
+            if assign:
+                reg[name] = value
+            else:
+                current = reg[name]
+                if not current.flags.writeable:  # e.g. a read-only array assigned by the user
+                    reg[name] = value.astype(current.dtype)
+                else:
+                    np.copyto(current, value, casting="unsafe")
+        return _IncompatibleKeys(missing, unexpected)
+
+    # --- repr ----------------------------------------------------------------
+
+    def _get_name(self):
+        return type(self).__name__
+
+    def extra_repr(self):
+        """Extra text inside this module's repr (override in subclasses)."""
+        return ""
+
+    def __repr__(self):
+        extra_lines = []
+        extra = self.extra_repr()
+        if extra:
+            extra_lines = extra.split("\n")
+        child_lines = []
+        for key, module in self._modules.items():
+            mod_str = _addindent(repr(module), 2)
+            child_lines.append("(" + key + "): " + mod_str)
+        lines = extra_lines + child_lines
+        main = self._get_name() + "("
+        if lines:
+            if len(extra_lines) == 1 and not child_lines:
+                main += extra_lines[0]
+            else:
+                main += "\n  " + "\n  ".join(lines) + "\n"
+        return main + ")"
+
+
+class Sequential(Module):
+    """Modules applied in order; ``Sequential(*modules)`` or ``Sequential(OrderedDict)``.
+
+    Example
+    -------
+    >>> import numpy as np, nbops.nn as nn
+    >>> model = nn.Sequential(nn.Linear(4, 3, rng=0), nn.ReLU())
+    >>> model(np.ones((2, 4), np.float32)).shape
+    (2, 3)
+    >>> list(model.state_dict())
+    ['0.weight', '0.bias']
+    """
+
+    def __init__(self, *args):
+        super().__init__()
+        if len(args) == 1 and isinstance(args[0], OrderedDict):
+            for key, module in args[0].items():
+                self.add_module(key, module)
+        else:
+            for idx, module in enumerate(args):
+                self.add_module(str(idx), module)
+
+    def _get_item_by_idx(self, iterator, idx):
+        size = len(self)
+        idx = operator.index(idx)
+        if not -size <= idx < size:
+            raise IndexError(f"index {idx} is out of range")
+        idx %= size
+        for i, item in enumerate(iterator):
+            if i == idx:
+                return item
+
+    def __getitem__(self, idx):
+        if isinstance(idx, slice):
+            return type(self)(OrderedDict(list(self._modules.items())[idx]))
+        return self._get_item_by_idx(self._modules.values(), idx)
+
+    def __setitem__(self, idx, module):
+        key = self._get_item_by_idx(self._modules.keys(), idx)
+        setattr(self, key, module)
+
+    def __delitem__(self, idx):
+        if isinstance(idx, slice):
+            for key in list(self._modules.keys())[idx]:
+                delattr(self, key)
+        else:
+            delattr(self, self._get_item_by_idx(self._modules.keys(), idx))
+        # renumber, as PyTorch does
+        str_indices = [str(i) for i in range(len(self._modules))]
+        self.__dict__["_modules"] = OrderedDict(zip(str_indices, self._modules.values()))
+
+    def __len__(self):
+        return len(self._modules)
+
+    def __iter__(self):
+        return iter(self._modules.values())
+
+    def append(self, module):
+        """Add ``module`` at the end; return ``self``."""
+        self.add_module(str(len(self)), module)
+        return self
+
+    def extend(self, modules):
+        for m in modules:
+            self.append(m)
+        return self
+
+    def forward(self, input):
+        for module in self:
+            input = module(input)
+        return input

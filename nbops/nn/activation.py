@@ -1,0 +1,330 @@
+"""Activation modules: thin holders of hyperparameters over the functional ops.
+
+The formulas, NaN/inf behaviour and dtype rules are documented on the
+functional ops (``nbops.relu`` ...); these classes add PyTorch's constructor
+signatures, defaults, validation and reprs.
+"""
+
+import warnings
+
+import numpy as np
+
+from .. import activations as _A
+from ..softmax import log_softmax as _log_softmax, softmax as _softmax, softmin as _softmin
+from ._module import Module, _check_device, _factory_dtype, _size
+
+__all__ = ["Threshold", "ReLU", "Hardtanh", "ReLU6", "Sigmoid", "Tanh", "ELU", "LeakyReLU",
+           "LogSigmoid", "Softplus", "Softshrink", "PReLU", "Softsign", "Softmin", "Softmax",
+           "LogSoftmax"]
+
+
+def _inplace(inplace, first=False):
+    if not inplace:
+        return ""
+    return "inplace=True" if first else ", inplace=True"
+
+
+class Threshold(Module):
+    """``y = x if x > threshold else value`` (see :func:`nbops.threshold`).
+
+    >>> m = nbops.nn.Threshold(0.1, 20)
+    >>> m(np.array([0.0, 0.5], np.float32))
+    array([20. ,  0.5], dtype=float32)
+    """
+
+    def __init__(self, threshold, value, inplace=False):
+        super().__init__()
+        self.threshold = threshold
+        self.value = value
+        self.inplace = inplace
+
+    def forward(self, input):
+        return _A.threshold(input, self.threshold, self.value, self.inplace)
+
+    def extra_repr(self):
+        return f"threshold={self.threshold}, value={self.value}{_inplace(self.inplace)}"
+
+
+class ReLU(Module):
+    """``max(0, x)`` element-wise (see :func:`nbops.relu`).
+
+    >>> nbops.nn.ReLU()(np.array([-1.0, 2.0], np.float32))
+    array([0., 2.], dtype=float32)
+    """
+
+    def __init__(self, inplace=False):
+        super().__init__()
+        self.inplace = inplace
+
+    def forward(self, input):
+        return _A.relu(input, inplace=self.inplace)
+
+    def extra_repr(self):
+        return _inplace(self.inplace, first=True)
+
+
+class Hardtanh(Module):
+    """Clamp to ``[min_val, max_val]`` (see :func:`nbops.hardtanh`).
+
+    ``min_value``/``max_value`` are PyTorch's deprecated spellings (``FutureWarning``).
+    ``max_val <= min_val`` raises ``ValueError`` (PyTorch: ``AssertionError``).
+
+    >>> nbops.nn.Hardtanh(-2, 2)(np.array([-3.0, 1.0, 3.0], np.float32))
+    array([-2.,  1.,  2.], dtype=float32)
+    """
+
+    def __init__(self, min_val=-1.0, max_val=1.0, inplace=False, min_value=None,
+                 max_value=None):
+        super().__init__()
+        if min_value is not None:
+            warnings.warn("keyword argument `min_value` is deprecated and renamed to `min_val`",
+                          FutureWarning, stacklevel=2)
+            min_val = min_value
+        if max_value is not None:
+            warnings.warn("keyword argument `max_value` is deprecated and renamed to `max_val`",
+                          FutureWarning, stacklevel=2)
+            max_val = max_value
+        self.min_val = min_val
+        self.max_val = max_val
+        self.inplace = inplace
+        if self.max_val <= self.min_val:
+            raise ValueError(f"max_val ({self.max_val}) must be greater than min_val "
+                             f"({self.min_val})")
+
+    def forward(self, input):
+        return _A.hardtanh(input, self.min_val, self.max_val, self.inplace)
+
+    def extra_repr(self):
+        return f"min_val={self.min_val}, max_val={self.max_val}{_inplace(self.inplace)}"
+
+
+class ReLU6(Hardtanh):
+    """``min(max(0, x), 6)`` (see :func:`nbops.relu6`).
+
+    >>> nbops.nn.ReLU6()(np.array([-1.0, 7.0], np.float32))
+    array([0., 6.], dtype=float32)
+    """
+
+    def __init__(self, inplace=False):
+        super().__init__(0.0, 6.0, inplace)
+
+    def forward(self, input):
+        return _A.relu6(input, self.inplace)
+
+    def extra_repr(self):
+        return _inplace(self.inplace, first=True)
+
+
+class Sigmoid(Module):
+    """``1 / (1 + exp(-x))`` (see :func:`nbops.sigmoid`).
+
+    >>> nbops.nn.Sigmoid()(np.array([0.0], np.float32))
+    array([0.5], dtype=float32)
+    """
+
+    def forward(self, input):
+        return _A.sigmoid(input)
+
+
+class Tanh(Module):
+    """Hyperbolic tangent (see :func:`nbops.tanh`).
+
+    >>> nbops.nn.Tanh()(np.array([0.0], np.float32))
+    array([0.], dtype=float32)
+    """
+
+    def forward(self, input):
+        return _A.tanh(input)
+
+
+class ELU(Module):
+    """``x if x > 0 else alpha * (exp(x) - 1)`` (see :func:`nbops.elu`).
+
+    >>> nbops.nn.ELU()(np.array([1.0, -1e9], np.float32))
+    array([ 1., -1.], dtype=float32)
+    """
+
+    def __init__(self, alpha=1.0, inplace=False):
+        super().__init__()
+        self.alpha = alpha
+        self.inplace = inplace
+
+    def forward(self, input):
+        return _A.elu(input, self.alpha, self.inplace)
+
+    def extra_repr(self):
+        return f"alpha={self.alpha}{_inplace(self.inplace)}"
+
+
+class LeakyReLU(Module):
+    """``x if x >= 0 else negative_slope * x`` (see :func:`nbops.leaky_relu`).
+
+    >>> nbops.nn.LeakyReLU(0.1)(np.array([-2.0, 2.0], np.float32))
+    array([-0.2,  2. ], dtype=float32)
+    """
+
+    def __init__(self, negative_slope=1e-2, inplace=False):
+        super().__init__()
+        self.negative_slope = negative_slope
+        self.inplace = inplace
+
+    def forward(self, input):
+        return _A.leaky_relu(input, self.negative_slope, self.inplace)
+
+    def extra_repr(self):
+        return f"negative_slope={self.negative_slope}{_inplace(self.inplace)}"
+
+
+class LogSigmoid(Module):
+    """``log(sigmoid(x))``, computed stably (see :func:`nbops.logsigmoid`).
+
+    >>> nbops.nn.LogSigmoid()(np.array([0.0], np.float32))
+    array([-0.6931472], dtype=float32)
+    """
+
+    def forward(self, input):
+        return _A.logsigmoid(input)
+
+
+class Softplus(Module):
+    """``log(1 + exp(beta * x)) / beta``, linear above ``threshold`` (see :func:`nbops.softplus`).
+
+    >>> nbops.nn.Softplus()(np.array([0.0, 30.0], np.float32))
+    array([ 0.6931472, 30.       ], dtype=float32)
+    """
+
+    def __init__(self, beta=1.0, threshold=20.0):
+        super().__init__()
+        self.beta = beta
+        self.threshold = threshold
+
+    def forward(self, input):
+        return _A.softplus(input, self.beta, self.threshold)
+
+    def extra_repr(self):
+        return f"beta={self.beta}, threshold={self.threshold}"
+
+
+class Softshrink(Module):
+    """Shrink towards 0 by ``lambd`` (see :func:`nbops.softshrink`).
+
+    >>> nbops.nn.Softshrink()(np.array([-1.0, 0.2, 1.0], np.float32))
+    array([-0.5,  0. ,  0.5], dtype=float32)
+    """
+
+    def __init__(self, lambd=0.5):
+        super().__init__()
+        self.lambd = lambd
+
+    def forward(self, input):
+        return _A.softshrink(input, self.lambd)
+
+    def extra_repr(self):
+        return str(self.lambd)
+
+
+class PReLU(Module):
+    """``x if x >= 0 else a * x`` with a learned slope per channel (see :func:`nbops.prelu`).
+
+    ``weight`` has shape ``(num_parameters,)``, filled with ``init`` (no
+    randomness). ``dtype`` defaults to float32; ``device`` must be None or 'cpu'.
+
+    >>> m = nbops.nn.PReLU()
+    >>> m(np.array([-2.0, 2.0], np.float32))
+    array([-0.5,  2. ], dtype=float32)
+    """
+
+    def __init__(self, num_parameters=1, init=0.25, device=None, dtype=None):
+        _check_device(device)
+        dt = _factory_dtype(dtype)
+        n = _size(num_parameters, "num_parameters")
+        super().__init__()
+        self.num_parameters = num_parameters
+        self.init = init
+        self.register_parameter("weight", np.empty(n, dt))
+        self.reset_parameters()
+
+    def reset_parameters(self):
+        self.weight[...] = self.init
+
+    def forward(self, input):
+        return _A.prelu(input, self.weight)
+
+    def extra_repr(self):
+        return f"num_parameters={self.num_parameters}"
+
+
+class Softsign(Module):
+    """``x / (1 + |x|)`` (see :func:`nbops.softsign`).
+
+    >>> nbops.nn.Softsign()(np.array([1.0], np.float32))
+    array([0.5], dtype=float32)
+    """
+
+    def forward(self, input):
+        return _A.softsign(input)
+
+
+def _get_softmax_dim(name, ndim, stacklevel):
+    """PyTorch's implicit axis for ``dim=None`` (0 for 0-, 1- and 3-d input, else 1)."""
+    warnings.warn(f"Implicit dimension choice for {name} has been deprecated. "
+                  "Change the call to include dim=X as an argument.", UserWarning,
+                  stacklevel=stacklevel)
+    return 0 if ndim in (0, 1, 3) else 1
+
+
+class _SoftmaxBase(Module):
+    _fn = None
+    _name = ""
+
+    def __init__(self, dim=None):
+        super().__init__()
+        self.dim = dim
+
+    def forward(self, input):
+        dim = self.dim
+        if dim is None:
+            dim = _get_softmax_dim(self._name, np.ndim(input), stacklevel=4)
+        return type(self)._fn(input, axis=dim)
+
+    def extra_repr(self):
+        return f"dim={self.dim}"
+
+
+class Softmin(_SoftmaxBase):
+    """Softmax of ``-x`` along ``dim`` (see :func:`nbops.softmin`).
+
+    ``dim=None`` picks the axis as PyTorch does (with its warning).
+
+    >>> nbops.nn.Softmin(dim=1)(np.array([[0.0, 0.0]], np.float32))
+    array([[0.5, 0.5]], dtype=float32)
+    """
+
+    _fn = staticmethod(_softmin)
+    _name = "softmin"
+
+
+class Softmax(_SoftmaxBase):
+    """Softmax along ``dim`` (see :func:`nbops.softmax`).
+
+    ``dim=None`` picks the axis as PyTorch does (with its warning).
+
+    >>> nbops.nn.Softmax(dim=1)(np.array([[0.0, 0.0]], np.float32))
+    array([[0.5, 0.5]], dtype=float32)
+    """
+
+    _fn = staticmethod(_softmax)
+    _name = "softmax"
+
+
+class LogSoftmax(_SoftmaxBase):
+    """Log of the softmax along ``dim``, computed stably (see :func:`nbops.log_softmax`).
+
+    ``dim=None`` picks the axis as PyTorch does (with its warning).
+
+    >>> nbops.nn.LogSoftmax(dim=1)(np.array([[0.0, 0.0]], np.float32))
+    array([[-0.6931472, -0.6931472]], dtype=float32)
+    """
+
+    _fn = staticmethod(_log_softmax)
+    _name = "log_softmax"

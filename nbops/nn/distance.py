@@ -1,0 +1,26 @@
+"""PairwiseDistance over :func:`nbops.pairwise_distance`."""
+
+from ..distance import pairwise_distance as _pairwise_distance
+from ._module import Module
+
+__all__ = ["PairwiseDistance"]
+
+
+class PairwiseDistance(Module):
+    """p-norm of ``x1 - x2 + eps`` along the last axis (see :func:`nbops.pairwise_distance`).
+
+    The order ``p`` is stored as ``norm``, as PyTorch does.
+
+    >>> pdist = nbops.nn.PairwiseDistance(p=2)
+    >>> pdist(np.zeros((1, 2)), np.array([[3.0, 4.0]]))
+    array([4.9999986])
+    """
+
+    def __init__(self, p=2.0, eps=1e-6, keepdim=False):
+        super().__init__()
+        self.norm = p
+        self.eps = eps
+        self.keepdim = keepdim
+
+    def forward(self, x1, x2):
+        return _pairwise_distance(x1, x2, self.norm, self.eps, self.keepdim)

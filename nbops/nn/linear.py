@@ -1,0 +1,71 @@
+"""Linear over :func:`nbops.linear` (``y = x @ weight.T + bias``)."""
+
+import math
+
+import numpy as np
+
+from ..linear import linear as _linear
+from ._module import (Module, _check_device, _factory_dtype, _kaiming_uniform_sqrt5, _rng,
+                      _size, _uniform)
+
+__all__ = ["Linear", "Identity"]
+
+
+class Identity(Module):
+    """Returns its input; any constructor arguments are ignored (as PyTorch).
+
+    >>> nbops.nn.Identity(54, unused="argument")(np.ones(2))
+    array([1., 1.])
+    """
+
+    def __init__(self, *args, **kwargs):
+        super().__init__()
+
+    def forward(self, input):
+        return input
+
+
+class Linear(Module):
+    """``y = x @ weight.T + bias`` over the last axis (see :func:`nbops.linear`).
+
+    ``weight`` ``(out_features, in_features)`` and ``bias`` ``(out_features,)``
+    are drawn from U(-1/sqrt(in_features), 1/sqrt(in_features)), PyTorch's
+    distributions (``kaiming_uniform_(a=sqrt(5))`` and its bias rule), from
+    ``rng`` (None, an int seed or a ``numpy.random.Generator``). ``dtype``
+    defaults to float32; ``device`` must be None or 'cpu'.
+
+    >>> m = nbops.nn.Linear(20, 30, rng=0)
+    >>> m(np.random.default_rng(0).standard_normal((128, 20), np.float32)).shape
+    (128, 30)
+    """
+
+    def __init__(self, in_features, out_features, bias=True, device=None, dtype=None, *,
+                 rng=None):
+        _check_device(device)
+        dt = _factory_dtype(dtype)
+        n_in = _size(in_features, "in_features")
+        n_out = _size(out_features, "out_features")
+        gen = _rng(rng)
+        super().__init__()
+        self.in_features = in_features
+        self.out_features = out_features
+        self.register_parameter("weight", np.empty((n_out, n_in), dt))
+        self.register_parameter("bias", np.empty(n_out, dt) if bias else None)
+        self.reset_parameters(rng=gen)
+
+    def reset_parameters(self, rng=None):
+        """Redraw ``weight`` and ``bias`` from PyTorch's distributions."""
+        gen = _rng(rng)
+        w = self.weight
+        self.weight[...] = _kaiming_uniform_sqrt5(gen, w.shape, w.dtype)
+        if self.bias is not None:
+            fan_in = w.shape[1]
+            bound = 1 / math.sqrt(fan_in) if fan_in > 0 else 0
+            self.bias[...] = _uniform(gen, bound, self.bias.shape, self.bias.dtype)
+
+    def forward(self, input):
+        return _linear(input, self.weight, self.bias)
+
+    def extra_repr(self):
+        return (f"in_features={self.in_features}, out_features={self.out_features}, "
+                f"bias={self.bias is not None}")

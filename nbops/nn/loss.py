@@ -1,0 +1,202 @@
+"""Loss modules over the functional losses (formulas documented there).
+
+``size_average`` / ``reduce`` are PyTorch's deprecated flags: when either is
+given it overrides ``reduction`` (mapped as PyTorch maps it) with a
+``DeprecationWarning`` (nbops' category for them; PyTorch's modules issue a
+``UserWarning`` with the same text). ``reduction`` itself is checked when the
+loss is computed, as in PyTorch.
+"""
+
+import sys
+import warnings
+
+import numpy as np
+
+from ..cross_entropy import cross_entropy as _cross_entropy, nll_loss as _nll_loss
+from .. import losses as _L
+from .._reduction import _legacy
+from ._module import Module
+
+__all__ = ["L1Loss", "MSELoss", "CrossEntropyLoss", "NLLLoss", "NLLLoss2d", "KLDivLoss",
+           "BCELoss", "SmoothL1Loss", "BCEWithLogitsLoss"]
+
+
+def _optional_array(value):
+    return None if value is None else np.asarray(value)
+
+
+def _user_stacklevel():
+    """``stacklevel`` of the first frame outside this file (the user's constructor call)."""
+    frame, level = sys._getframe(1), 1
+    while frame is not None and frame.f_code.co_filename == __file__:
+        frame, level = frame.f_back, level + 1
+    return level
+
+
+class _Loss(Module):
+    def __init__(self, size_average=None, reduce=None, reduction="mean"):
+        super().__init__()
+        if size_average is not None or reduce is not None:
+            self.reduction = _legacy(size_average, reduce)
+            warnings.warn("size_average and reduce args will be deprecated, please use "
+                          f"reduction='{self.reduction}' instead.", DeprecationWarning,
+                          stacklevel=_user_stacklevel())
+        else:
+            self.reduction = reduction
+
+
+class _WeightedLoss(_Loss):
+    def __init__(self, weight=None, size_average=None, reduce=None, reduction="mean"):
+        super().__init__(size_average, reduce, reduction)
+        self.register_buffer("weight", _optional_array(weight))
+
+
+class L1Loss(_Loss):
+    """Mean absolute error (see :func:`nbops.l1_loss`).
+
+    >>> loss = nbops.nn.L1Loss()
+    >>> loss(np.array([1.0, 2.0, 4.0], np.float32), np.array([1.5, 2.0, 2.0], np.float32))
+    np.float32(0.8333333)
+    """
+
+    def __init__(self, size_average=None, reduce=None, reduction="mean"):
+        super().__init__(size_average, reduce, reduction)
+
+    def forward(self, input, target):
+        return _L.l1_loss(input, target, reduction=self.reduction)
+
+
+class MSELoss(_Loss):
+    """Mean squared error (see :func:`nbops.mse_loss`).
+
+    >>> nbops.nn.MSELoss(reduction="sum")(np.array([1.0, 3.0]), np.zeros(2))
+    np.float64(10.0)
+    """
+
+    def __init__(self, size_average=None, reduce=None, reduction="mean"):
+        super().__init__(size_average, reduce, reduction)
+
+    def forward(self, input, target):
+        return _L.mse_loss(input, target, reduction=self.reduction)
+
+
+class NLLLoss(_WeightedLoss):
+    """Negative log-likelihood of log-probabilities (see :func:`nbops.nll_loss`).
+
+    ``weight`` (per class) is a buffer, so it is part of ``state_dict()``.
+
+    >>> logp = np.log(np.array([[0.2, 0.3, 0.5], [0.5, 0.2, 0.3]]))
+    >>> nbops.nn.NLLLoss(reduction="none")(logp, np.array([2, 1]))
+    array([0.69314718, 1.60943791])
+    """
+
+    def __init__(self, weight=None, size_average=None, ignore_index=-100, reduce=None,
+                 reduction="mean"):
+        super().__init__(weight, size_average, reduce, reduction)
+        self.ignore_index = ignore_index
+
+    def forward(self, input, target):
+        return _nll_loss(input, target, weight=self.weight, ignore_index=self.ignore_index,
+                            reduction=self.reduction)
+
+
+class NLLLoss2d(NLLLoss):
+    """Deprecated alias of :class:`NLLLoss` (a ``FutureWarning`` when built), as in PyTorch."""
+
+    def __init__(self, weight=None, size_average=None, ignore_index=-100, reduce=None,
+                 reduction="mean"):
+        warnings.warn("`NLLLoss2d` has been deprecated. Please use `NLLLoss` instead as a "
+                      "drop-in replacement and see "
+                      "https://pytorch.org/docs/main/nn.html#torch.nn.NLLLoss for more details.",
+                      FutureWarning, stacklevel=_user_stacklevel())
+        super().__init__(weight, size_average, ignore_index, reduce, reduction)
+
+
+class CrossEntropyLoss(_WeightedLoss):
+    """Cross-entropy of logits against class indices or class probabilities
+    (see :func:`nbops.cross_entropy`).
+
+    >>> x = np.array([[0.2, 0.3, 0.5], [0.5, 0.2, 0.3]])
+    >>> nbops.nn.CrossEntropyLoss(weight=np.array([2.0, 4.0, 6.0]), reduction="none")(
+    ...     x, np.array([2, 1]))
+    array([5.63898637, 4.95932424])
+    """
+
+    def __init__(self, weight=None, size_average=None, ignore_index=-100, reduce=None,
+                 reduction="mean", label_smoothing=0.0):
+        super().__init__(weight, size_average, reduce, reduction)
+        self.ignore_index = ignore_index
+        self.label_smoothing = label_smoothing
+
+    def forward(self, input, target):
+        return _cross_entropy(input, target, weight=self.weight,
+                                 ignore_index=self.ignore_index, reduction=self.reduction,
+                                 label_smoothing=self.label_smoothing)
+
+
+class KLDivLoss(_Loss):
+    """Kullback-Leibler divergence of a log-probability input (see :func:`nbops.kl_div`).
+
+    >>> loss = nbops.nn.KLDivLoss(reduction="batchmean")
+    >>> loss(np.log(np.array([[0.25, 0.75]])), np.array([[0.5, 0.5]]))
+    np.float64(0.14384103622589045)
+    """
+
+    def __init__(self, size_average=None, reduce=None, reduction="mean", log_target=False):
+        super().__init__(size_average, reduce, reduction)
+        self.log_target = log_target
+
+    def forward(self, input, target):
+        return _L.kl_div(input, target, reduction=self.reduction, log_target=self.log_target)
+
+
+class BCELoss(_WeightedLoss):
+    """Binary cross-entropy of probabilities (see :func:`nbops.binary_cross_entropy`).
+
+    >>> nbops.nn.BCELoss()(np.array([0.9, 0.2]), np.array([1.0, 0.0]))
+    np.float64(0.16425203348601802)
+    """
+
+    def __init__(self, weight=None, size_average=None, reduce=None, reduction="mean"):
+        super().__init__(weight, size_average, reduce, reduction)
+
+    def forward(self, input, target):
+        return _L.binary_cross_entropy(input, target, weight=self.weight,
+                                       reduction=self.reduction)
+
+
+class SmoothL1Loss(_Loss):
+    """Smooth L1 loss, quadratic below ``beta`` (see :func:`nbops.smooth_l1_loss`).
+
+    >>> nbops.nn.SmoothL1Loss(reduction="none")(np.array([0.0, 0.5, 3.0]), np.zeros(3))
+    array([0.   , 0.125, 2.5  ])
+    """
+
+    def __init__(self, size_average=None, reduce=None, reduction="mean", beta=1.0):
+        super().__init__(size_average, reduce, reduction)
+        self.beta = beta
+
+    def forward(self, input, target):
+        return _L.smooth_l1_loss(input, target, reduction=self.reduction, beta=self.beta)
+
+
+class BCEWithLogitsLoss(_Loss):
+    """Binary cross-entropy of logits, computed stably
+    (see :func:`nbops.binary_cross_entropy_with_logits`).
+
+    ``weight`` and ``pos_weight`` are buffers (part of ``state_dict()`` when given).
+
+    >>> nbops.nn.BCEWithLogitsLoss()(np.array([2.0, -1.0]), np.array([1.0, 0.0]))
+    np.float64(0.22009484928059764)
+    """
+
+    def __init__(self, weight=None, size_average=None, reduce=None, reduction="mean",
+                 pos_weight=None):
+        super().__init__(size_average, reduce, reduction)
+        self.register_buffer("weight", _optional_array(weight))
+        self.register_buffer("pos_weight", _optional_array(pos_weight))
+
+    def forward(self, input, target):
+        return _L.binary_cross_entropy_with_logits(input, target, self.weight,
+                                                   pos_weight=self.pos_weight,
+                                                   reduction=self.reduction)

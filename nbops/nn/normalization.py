@@ -1,0 +1,136 @@
+"""BatchNorm1d/2d/3d over :func:`nbops.batch_norm` (formulas documented there)."""
+
+import numpy as np
+
+from ..normalization import batch_norm as _batch_norm
+from ._module import Module, _check_device, _factory_dtype, _size
+
+__all__ = ["BatchNorm1d", "BatchNorm2d", "BatchNorm3d"]
+
+
+class _BatchNorm(Module):
+    """PyTorch's ``_NormBase`` + ``_BatchNorm``: state, reset, forward, repr."""
+
+    _version = 2
+
+    def __init__(self, num_features, eps=1e-5, momentum=0.1, affine=True,
+                 track_running_stats=True, device=None, dtype=None, *, bias=True):
+        _check_device(device)
+        dt = _factory_dtype(dtype)
+        n = _size(num_features, "num_features")
+        super().__init__()
+        self.num_features = num_features
+        self.eps = eps
+        self.momentum = momentum
+        self.affine = affine
+        self.track_running_stats = track_running_stats
+        if self.affine:
+            self.register_parameter("weight", np.empty(n, dt))
+            self.register_parameter("bias", np.empty(n, dt) if bias else None)
+        else:
+            self.register_parameter("weight", None)
+            self.register_parameter("bias", None)
+        if self.track_running_stats:
+            self.register_buffer("running_mean", np.zeros(n, dt))
+            self.register_buffer("running_var", np.ones(n, dt))
+            self.register_buffer("num_batches_tracked", np.array(0, dtype=np.int64))
+        else:
+            self.register_buffer("running_mean", None)
+            self.register_buffer("running_var", None)
+            self.register_buffer("num_batches_tracked", None)
+        self.reset_parameters()
+
+    def reset_running_stats(self):
+        if self.track_running_stats:
+            self.running_mean[...] = 0
+            self.running_var[...] = 1
+            self.num_batches_tracked[...] = 0
+
+    def reset_parameters(self):
+        self.reset_running_stats()
+        if self.affine:
+            self.weight[...] = 1
+            if self.bias is not None:
+                self.bias[...] = 0
+
+    def _check_input_dim(self, input):
+        raise NotImplementedError
+
+    def _optional_keys(self, version):
+        # PyTorch fills a missing num_batches_tracked for checkpoints older than version 2
+        # (and for plain dicts, which carry no version).
+        if (version is None or version < 2) and self.track_running_stats:
+            return ("num_batches_tracked",)
+        return ()
+
+    def forward(self, input):
+        x = input if isinstance(input, np.ndarray) else np.asarray(input)
+        self._check_input_dim(x)
+        factor = 0.0 if self.momentum is None else self.momentum
+        track = self.training and self.track_running_stats and \
+            self.num_batches_tracked is not None
+        if track and self.momentum is None:  # cumulative moving average
+            factor = 1.0 / float(self.num_batches_tracked + 1)
+        if self.training:
+            bn_training = True
+        else:
+            bn_training = self.running_mean is None and self.running_var is None
+        use_stats = not self.training or self.track_running_stats
+        out = _batch_norm(x, self.running_mean if use_stats else None,
+                            self.running_var if use_stats else None, self.weight, self.bias,
+                            bn_training, factor, self.eps)
+        if track:  # after the call, so a rejected input changes nothing
+            self.num_batches_tracked += 1
+        return out
+
+    def extra_repr(self):
+        return (f"{self.num_features}, eps={self.eps}, momentum={self.momentum}, "
+                f"affine={self.affine}, bias={self.bias is not None}, "
+                f"track_running_stats={self.track_running_stats}")
+
+
+class BatchNorm1d(_BatchNorm):
+    """Batch normalization of a 2-D ``(N, C)`` or 3-D ``(N, C, L)`` input
+    (see :func:`nbops.batch_norm`).
+
+    ``weight`` ones, ``bias`` zeros, ``running_mean`` zeros, ``running_var``
+    ones, ``num_batches_tracked`` an int64 0-d array, as PyTorch. ``momentum=None``
+    uses a cumulative average; in eval mode the running statistics are used.
+
+    >>> m = nbops.nn.BatchNorm1d(2)
+    >>> m(np.array([[1.0, 10.0], [3.0, 30.0]], np.float32))
+    array([[-0.999995  , -0.99999994],
+           [ 0.999995  ,  0.99999994]], dtype=float32)
+    >>> m.running_mean, int(m.num_batches_tracked)
+    (array([0.2, 2. ], dtype=float32), 1)
+    """
+
+    def _check_input_dim(self, input):
+        if input.ndim != 2 and input.ndim != 3:
+            raise ValueError(f"expected 2D or 3D input (got {input.ndim}D input)")
+
+
+class BatchNorm2d(_BatchNorm):
+    """Batch normalization of a 4-D ``(N, C, H, W)`` input (see :class:`BatchNorm1d`).
+
+    >>> m = nbops.nn.BatchNorm2d(3, affine=False).eval()
+    >>> m(np.ones((1, 3, 2, 2), np.float32)).shape
+    (1, 3, 2, 2)
+    """
+
+    def _check_input_dim(self, input):
+        if input.ndim != 4:
+            raise ValueError(f"expected 4D input (got {input.ndim}D input)")
+
+
+class BatchNorm3d(_BatchNorm):
+    """Batch normalization of a 5-D ``(N, C, D, H, W)`` input (see :class:`BatchNorm1d`).
+
+    >>> m = nbops.nn.BatchNorm3d(3, momentum=None).eval()
+    >>> m(np.ones((1, 3, 1, 2, 2), np.float32)).shape
+    (1, 3, 1, 2, 2)
+    """
+
+    def _check_input_dim(self, input):
+        if input.ndim != 5:
+            raise ValueError(f"expected 5D input (got {input.ndim}D input)")
