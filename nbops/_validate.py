@@ -41,9 +41,10 @@ def as_array(x, name="input"):
     if type(x) is np.ndarray:
         return x
     if is_device_array(x):
-        raise NotImplementedError(
-            f"{name}: CUDA arrays are not supported by this version of nbops "
-            "(the CUDA backend is planned); pass a NumPy array")
+        raise TypeError(
+            f"{name}: got a CUDA device array while the op's first array argument is a "
+            "host (NumPy) array; nbops never copies between host and device implicitly: "
+            "pass all arrays on the same side")
     try:
         return np.asarray(x)
     except Exception as exc:

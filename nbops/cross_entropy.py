@@ -25,7 +25,8 @@ from numba.extending import overload, register_jitable
 from . import _config
 from ._launch import launch
 from ._reduction import parse_reduction
-from ._validate import as_array, as_param, result_dtype
+from ._validate import as_array, as_param, is_device_array, result_dtype
+from .cuda import ops as _cuda
 from .scalar.rows import COLS_BLOCK, ce_cols, ce_rows, nll_rows, prob_cols, prob_rows
 
 __all__ = ["cross_entropy", "nll_loss"]
@@ -391,6 +392,11 @@ def cross_entropy(input, target, weight=None, size_average=None, ignore_index=-1
     >>> float(nbops.cross_entropy(x, np.array([2, 1]), label_smoothing=0.1))
     1.0914977275111...
     """
+    if type(input) is not np.ndarray and is_device_array(input):
+        return _cuda().cross_entropy(input, target=target, weight=weight,
+                                     size_average=size_average, ignore_index=ignore_index,
+                                     reduce=reduce, reduction=reduction,
+                                     label_smoothing=label_smoothing)
     if size_average is None and reduce is None:
         res = _fast(input, target, weight, ignore_index, reduction, label_smoothing, True)
         if res is not None:
@@ -420,6 +426,9 @@ def nll_loss(input, target, weight=None, size_average=None, ignore_index=-100,
     >>> nbops.nll_loss(logp, np.array([2, 1]), reduction="none")
     array([0.69314718, 1.60943791])
     """
+    if type(input) is not np.ndarray and is_device_array(input):
+        return _cuda().nll_loss(input, target=target, weight=weight, size_average=size_average,
+                                ignore_index=ignore_index, reduce=reduce, reduction=reduction)
     if size_average is None and reduce is None:
         res = _fast(input, target, weight, ignore_index, reduction, 0.0, False)
         if res is not None:

@@ -10,7 +10,8 @@ from numba.np import numpy_support
 
 from . import _config
 from ._launch import launch
-from ._validate import as_array, as_param, result_dtype
+from ._validate import as_array, as_param, is_device_array, result_dtype
+from .cuda import ops as _cuda
 from .scalar._math import const
 
 
@@ -131,6 +132,8 @@ def pairwise_distance(x1, x2, p=2.0, eps=1e-6, keepdim=False):
     >>> nbops.pairwise_distance(np.array([[0.0, 0.0], [1.0, 1.0]]), np.array([3.0, 4.0]))
     array([4.9999986 , 3.60554989])
     """
+    if type(x1) is not np.ndarray and is_device_array(x1):
+        return _cuda().pairwise_distance(x1, x2=x2, p=p, eps=eps, keepdim=keepdim)
     a = as_array(x1, "x1")
     b = as_array(x2, "x2")
     p = as_param(p, "p")

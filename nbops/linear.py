@@ -11,7 +11,8 @@ from numba.core import errors
 from numba.extending import overload
 from numba.np import numpy_support
 
-from ._validate import as_array, check_out, result_dtype
+from ._validate import as_array, check_out, is_device_array, result_dtype
+from .cuda import ops as _cuda
 
 
 def linear(input, weight, bias=None, out=None):
@@ -42,6 +43,8 @@ def linear(input, weight, bias=None, out=None):
     >>> nbops.linear(x, w, np.array([0.0, 1.0, 0.0], dtype=np.float32))
     array([[ 1. ,  4. , -1.5]], dtype=float32)
     """
+    if type(input) is not np.ndarray and is_device_array(input):
+        return _cuda().linear(input, weight=weight, bias=bias, out=out)
     x = as_array(input)
     w = as_array(weight, "weight")
     result_dtype(x.dtype, "input")  # TypeError naming the argument (complex, object)

@@ -46,7 +46,8 @@ from . import _config
 from ._elementwise import Op, OpType
 from ._launch import launch
 from ._reduction import CHUNK, _legacy, chunk_count, parse_reduction, sum_partials
-from ._validate import as_array, as_param, result_dtype
+from ._validate import as_array, as_param, is_device_array, result_dtype
+from .cuda import ops as _cuda
 from .scalar import losses as S
 from .scalar._math import const
 
@@ -476,6 +477,9 @@ def l1_loss(input, target, size_average=None, reduce=None, reduction="mean", wei
     >>> nbops.l1_loss(x, y, reduction="none")
     array([0.5, 0. , 2. ], dtype=float32)
     """
+    if type(input) is not np.ndarray and is_device_array(input):
+        return _cuda().l1_loss(input, target=target, size_average=size_average, reduce=reduce,
+                               reduction=reduction, weight=weight)
     return _regression(L1, (), input, target, size_average, reduce, reduction, weight)
 
 
@@ -489,6 +493,9 @@ def mse_loss(input, target, size_average=None, reduce=None, reduction="mean", we
     >>> nbops.mse_loss(np.array([1.0, 3.0]), np.zeros(2), weight=np.array([3.0, 1.0]))
     np.float64(3.0)
     """
+    if type(input) is not np.ndarray and is_device_array(input):
+        return _cuda().mse_loss(input, target=target, size_average=size_average, reduce=reduce,
+                                reduction=reduction, weight=weight)
     return _regression(MSE, (), input, target, size_average, reduce, reduction, weight)
 
 
@@ -506,6 +513,9 @@ def smooth_l1_loss(input, target, size_average=None, reduce=None, reduction="mea
     >>> nbops.smooth_l1_loss(np.array([0.0, 0.5, 3.0]), np.zeros(3), reduction="none")
     array([0.   , 0.125, 2.5  ])
     """
+    if type(input) is not np.ndarray and is_device_array(input):
+        return _cuda().smooth_l1_loss(input, target=target, size_average=size_average,
+                                      reduce=reduce, reduction=reduction, beta=beta)
     b = as_param(beta, "beta")
     if b < 0:
         raise ValueError(f"beta must be >= 0 (smooth_l1_loss does not support negative "
@@ -544,6 +554,9 @@ def kl_div(input, target, size_average=None, reduce=None, reduction="mean",
     >>> nbops.kl_div(x, np.array([[0.5, 0.5]]), reduction="batchmean")
     np.float64(0.14384103622589045)
     """
+    if type(input) is not np.ndarray and is_device_array(input):
+        return _cuda().kl_div(input, target=target, size_average=size_average, reduce=reduce,
+                              reduction=reduction, log_target=log_target)
     x, t, compute, result = _arrays(input, target)
     legacy = size_average is not None or reduce is not None
     red = parse_reduction(reduction, size_average, reduce,
@@ -587,6 +600,10 @@ def binary_cross_entropy(input, target, weight=None, size_average=None, reduce=N
     >>> nbops.binary_cross_entropy(np.array([0.9, 0.2]), np.array([1.0, 0.0]))
     np.float64(0.16425203348601802)
     """
+    if type(input) is not np.ndarray and is_device_array(input):
+        return _cuda().binary_cross_entropy(input, target=target, weight=weight,
+                                            size_average=size_average, reduce=reduce,
+                                            reduction=reduction)
     w = _optional(weight, "weight")
     x, t, compute, result = _arrays(input, target, () if w is None else (("weight", w),))
     reduction = parse_reduction(reduction, size_average, reduce)
@@ -628,6 +645,10 @@ def binary_cross_entropy_with_logits(input, target, weight=None, size_average=No
     >>> nbops.binary_cross_entropy_with_logits(np.array([2.0, -1.0]), np.array([1.0, 0.0]))
     np.float64(0.22009484928059764)
     """
+    if type(input) is not np.ndarray and is_device_array(input):
+        return _cuda().binary_cross_entropy_with_logits(input, target=target, weight=weight,
+                                                        size_average=size_average, reduce=reduce,
+                                                        reduction=reduction, pos_weight=pos_weight)
     w = _optional(weight, "weight")
     pw = _optional(pos_weight, "pos_weight")
     others = tuple((name, v) for name, v in (("weight", w), ("pos_weight", pw))

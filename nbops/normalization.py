@@ -31,7 +31,8 @@ from numba.extending import overload, register_jitable
 
 from . import _config
 from ._launch import launch
-from ._validate import as_array, as_param, check_out, result_dtype
+from ._validate import as_array, as_param, check_out, is_device_array, result_dtype
+from .cuda import ops as _cuda
 
 #: Positions (float64 accumulator pairs) per statistics task tile.
 _WIDTH = 1024
@@ -282,6 +283,10 @@ def batch_norm(input, running_mean, running_var, weight=None, bias=None, trainin
     >>> rm, rv
     (array([0.2, 2. ]), array([ 1.1, 20.9]))
     """
+    if type(input) is not np.ndarray and is_device_array(input):
+        return _cuda().batch_norm(input, running_mean=running_mean, running_var=running_var,
+                                  weight=weight, bias=bias, training=training, momentum=momentum,
+                                  eps=eps, out=out)
     x = input if type(input) is np.ndarray else as_array(input)
     if x.ndim < 2:
         raise ValueError(f"input must have at least 2 dimensions (N, C, ...), got shape {x.shape}")

@@ -26,7 +26,8 @@ from numba.extending import overload, register_jitable
 
 from . import _config
 from ._launch import launch
-from ._validate import as_array, check_out, result_dtype
+from ._validate import as_array, check_out, is_device_array, result_dtype
+from .cuda import ops as _cuda
 from .scalar.rows import COLS_BLOCK, row_view, softmax_cols, softmax_row
 
 __all__ = ["softmax", "log_softmax", "softmin"]
@@ -189,6 +190,8 @@ def softmax(input, axis=-1, dtype=None, *, dim=None, out=None):
     array([[0.09003057, 0.24472847, 0.66524096],
            [0.5       , 0.5       , 0.        ]])
     """
+    if type(input) is not np.ndarray and is_device_array(input):
+        return _cuda().softmax(input, axis=axis, dtype=dtype, dim=dim, out=out)
     return _along_axis(input, axis, dtype, dim, out, 1, False)
 
 
@@ -201,6 +204,8 @@ def log_softmax(input, axis=-1, dtype=None, *, dim=None, out=None):
     >>> nbops.log_softmax(np.array([1.0, 2.0, 3.0], dtype=np.float32))
     array([-2.407606  , -1.4076059 , -0.40760595], dtype=float32)
     """
+    if type(input) is not np.ndarray and is_device_array(input):
+        return _cuda().log_softmax(input, axis=axis, dtype=dtype, dim=dim, out=out)
     return _along_axis(input, axis, dtype, dim, out, 1, True)
 
 
@@ -210,6 +215,8 @@ def softmin(input, axis=-1, dtype=None, *, dim=None, out=None):
     >>> nbops.softmin(np.array([1.0, 2.0, 3.0]))
     array([0.66524096, 0.24472847, 0.09003057])
     """
+    if type(input) is not np.ndarray and is_device_array(input):
+        return _cuda().softmin(input, axis=axis, dtype=dtype, dim=dim, out=out)
     return _along_axis(input, axis, dtype, dim, out, -1, False)
 
 

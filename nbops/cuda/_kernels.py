@@ -1,0 +1,616 @@
+"""The ``@cuda.jit`` kernels and their launch helpers.
+
+Elementwise ops: one grid-stride kernel per op, built (once per process) around
+the op's scalar core compiled with ``cuda.jit(device=True)`` (see
+:mod:`nbops.cuda._core`): the same source as the CPU kernels.
+Reductions are deterministic: a fixed grid writes one partial per block
+(a shared-memory tree inside the block, in a fixed order), then one block
+adds the partials in a fixed order. No floating-point atomics anywhere.
+"""
+
+import math
+
+import numpy as np
+from numba import cuda, float64
+
+from ..scalar import _math as _M
+from ..scalar import activations as SA
+from ._core import SIMULATOR, TPB, device
+
+#: Blocks of the grid-stride kernels at most (enough to fill a GPU; also the
+#: number of partials of a reduction).
+MAX_BLOCKS = 8 if SIMULATOR else 1024
+
+
+def grid(n):
+    return max(1, min((n + TPB - 1) // TPB, MAX_BLOCKS))
+
+
+# ------------------------------------------------------------------ elementwise
+_map_kernels = {}
+
+
+def _make_map(core, nparams):
+    f = device(core)
+    if nparams == 0:
+        def kern(x, out):
+            for i in range(cuda.grid(1), x.size, cuda.gridsize(1)):
+                out[i] = f(x[i])
+    elif nparams == 1:
+        def kern(x, out, a):
+            for i in range(cuda.grid(1), x.size, cuda.gridsize(1)):
+                out[i] = f(x[i], a)
+    else:
+        def kern(x, out, a, b):
+            for i in range(cuda.grid(1), x.size, cuda.gridsize(1)):
+                out[i] = f(x[i], a, b)
+    return cuda.jit(kern)
+
+
+def run_map(op, x, out, params):
+    k = _map_kernels.get(op.name)
+    if k is None:
+        k = _map_kernels[op.name] = _make_map(op.core, op.nparams)
+    k[grid(x.size), TPB](x, out, *params)
+
+
+_prelu_core = device(SA.prelu)
+
+
+@cuda.jit
+def _prelu_kernel(x, w, out, inner, channels):
+    for i in range(cuda.grid(1), x.size, cuda.gridsize(1)):
+        out[i] = _prelu_core(x[i], w[(i // inner) % channels])
+
+
+def run_prelu(x, w, out, inner, channels):
+    _prelu_kernel[grid(x.size), TPB](x, w, out, inner, channels)
+
+
+# ------------------------------------------------------------------ reductions
+@cuda.jit(device=True)
+def block_sum(sh, v):
+    """Sum of ``v`` over the block (blockDim.x == TPB), fixed tree order."""
+    t = cuda.threadIdx.x
+    sh[t] = v
+    cuda.syncthreads()
+    s = TPB // 2
+    while s > 0:
+        if t < s:
+            sh[t] += sh[t + s]
+        cuda.syncthreads()
+        s //= 2
+    r = sh[0]
+    cuda.syncthreads()
+    return r
+
+
+@cuda.jit(device=True)
+def _nanmax(a, b):
+    # the larger; NaN wins (sticky), as PyTorch's max
+    return b if (b > a or b != b) else a
+
+
+@cuda.jit(device=True)
+def block_max(sh, v):
+    t = cuda.threadIdx.x
+    sh[t] = v
+    cuda.syncthreads()
+    s = TPB // 2
+    while s > 0:
+        if t < s:
+            sh[t] = _nanmax(sh[t], sh[t + s])
+        cuda.syncthreads()
+        s //= 2
+    r = sh[0]
+    cuda.syncthreads()
+    return r
+
+
+@cuda.jit
+def _finish_kernel(pa, pb, out, denom, ratio):
+    """out[0] = sum(pa) / denom, or sum(pa) / sum(pb) when ``ratio`` (one block)."""
+    sh = cuda.shared.array(TPB, float64)
+    t = cuda.threadIdx.x
+    a = float64(0.0)
+    b = float64(0.0)
+    for i in range(t, pa.size, TPB):
+        a += pa[i]
+        if ratio:
+            b += pb[i]
+    sa = block_sum(sh, a)
+    sb = block_sum(sh, b)
+    if t == 0:
+        out[0] = sa / sb if ratio else sa / denom
+
+
+def finish(pa, dtype, denom=1.0, pb=None):
+    """A 0-d device array: sum(pa) / denom, or sum(pa) / sum(pb) (deterministic)."""
+    out = cuda.device_array(1, dtype)
+    _finish_kernel[1, TPB](pa, pa if pb is None else pb, out, float64(denom), pb is not None)
+    return as_0d(out)
+
+
+def as_0d(a):
+    try:
+        return a.reshape(())
+    except Exception:  # pragma: no cover - a device array type without 0-d views
+        return a
+
+
+@cuda.jit
+def _sum_kernel(x, partials):
+    sh = cuda.shared.array(TPB, float64)
+    acc = float64(0.0)
+    for i in range(cuda.grid(1), x.size, cuda.gridsize(1)):
+        acc += x[i]
+    s = block_sum(sh, acc)
+    if cuda.threadIdx.x == 0:
+        partials[cuda.blockIdx.x] = s
+
+
+def partial_sums(x):
+    """Per-block float64 partial sums of a 1-D device array (fixed grid: deterministic)."""
+    g = grid(x.size)
+    p = cuda.device_array(g, np.float64)
+    _sum_kernel[g, TPB](x, p)
+    return p
+
+
+# ------------------------------------------------------------------ elementwise losses
+_loss_kernels = {}
+
+
+def _make_loss(core, kind):
+    """(none, sum) kernels of a loss core; kind 0: f(x, t); 1: f(x, t, p); 2: f(x, t, a[i % n])."""
+    f = device(core)
+    if kind == 0:
+        @cuda.jit(device=True)
+        def val(x, t, a, p, i):
+            return f(x[i], t[i])
+    elif kind == 1:
+        @cuda.jit(device=True)
+        def val(x, t, a, p, i):
+            return f(x[i], t[i], p)
+    else:
+        @cuda.jit(device=True)
+        def val(x, t, a, p, i):
+            return f(x[i], t[i], a[i % a.size])
+
+    @cuda.jit
+    def k_none(x, t, a, w, has_w, p, out):
+        for i in range(cuda.grid(1), x.size, cuda.gridsize(1)):
+            v = val(x, t, a, p, i)
+            out[i] = v * w[i] if has_w else v
+
+    @cuda.jit
+    def k_sum(x, t, a, w, has_w, p, partials):
+        sh = cuda.shared.array(TPB, float64)
+        acc = float64(0.0)
+        for i in range(cuda.grid(1), x.size, cuda.gridsize(1)):
+            v = val(x, t, a, p, i)
+            acc += v * w[i] if has_w else v
+        s = block_sum(sh, acc)
+        if cuda.threadIdx.x == 0:
+            partials[cuda.blockIdx.x] = s
+
+    return k_none, k_sum
+
+
+def run_loss(core, kind, x, t, a, w, p, out=None):
+    """Elementwise loss on flat device arrays: into ``out`` (reduction 'none'),
+    or the per-block partial sums (returned)."""
+    ks = _loss_kernels.get(core)
+    if ks is None:
+        ks = _loss_kernels[core] = _make_loss(core, kind)
+    g = grid(x.size)
+    has_w = w is not None
+    w = x if w is None else w
+    a = x if a is None else a
+    if out is not None:
+        ks[0][g, TPB](x, t, a, w, has_w, p, out)
+        return out
+    partials = cuda.device_array(g, np.float64)
+    ks[1][g, TPB](x, t, a, w, has_w, p, partials)
+    return partials
+
+
+@cuda.jit
+def _outside_unit_kernel(x, err):
+    for i in range(cuda.grid(1), x.size, cuda.gridsize(1)):
+        v = x[i]
+        if not (v >= 0 and v <= 1):
+            err[0] = 1
+
+
+def any_outside_unit(x):
+    """True if a value of ``x`` is outside [0, 1] or NaN (one 4-byte read back)."""
+    err = cuda.to_device(np.zeros(1, np.int32))
+    _outside_unit_kernel[grid(x.size), TPB](x, err)
+    return bool(err.copy_to_host()[0])
+
+
+# ------------------------------------------------------------------ softmax family
+#: Threads per row of the row kernels (a block per row).
+RTPB = TPB
+
+
+@cuda.jit(device=True)
+def _row_stats(x, base, C, stride, sgn, sh):
+    """(max, sum of exp(v - max)) of the values sgn * x[base + c * stride], c < C (block)."""
+    t = cuda.threadIdx.x
+    m = sgn * x[base] if C > 0 else sgn * x[0]
+    for c in range(t, C, RTPB):
+        m = _nanmax(m, sgn * x[base + c * stride])
+    m = block_max(sh, m)
+    s = float64(0.0)
+    for c in range(t, C, RTPB):
+        s += _exp(sgn * x[base + c * stride] - m)
+    s = block_sum(sh, s)
+    return m, s
+
+
+#: ``exp`` of the row ops: nbops.scalar._math.exp, whose CUDA overload is libdevice's.
+_exp = device(_M.exp)
+
+
+@cuda.jit
+def _softmax_rows(x, out, C, sgn, log):
+    sh = cuda.shared.array(RTPB, float64)
+    r = cuda.blockIdx.x
+    base = r * C
+    m, s = _row_stats(x, base, C, 1, sgn, sh)
+    t = cuda.threadIdx.x
+    if log:
+        ls = math.log(s)
+        for c in range(t, C, RTPB):
+            out[base + c] = (sgn * x[base + c] - m) - ls
+    else:
+        inv = 1.0 / s
+        for c in range(t, C, RTPB):
+            out[base + c] = _exp(sgn * x[base + c] - m) * inv
+
+
+@cuda.jit
+def _softmax_cols(x, out, O, C, I, sgn, log):
+    # one thread per (o, j) position: loops along the axis with stride I (coalesced over j)
+    for u in range(cuda.grid(1), O * I, cuda.gridsize(1)):
+        o = u // I
+        j = u - o * I
+        base = o * C * I + j
+        m = sgn * x[base]
+        for c in range(C):
+            m = _nanmax(m, sgn * x[base + c * I])
+        s = float64(0.0)
+        for c in range(C):
+            s += _exp(sgn * x[base + c * I] - m)
+        if log:
+            ls = math.log(s)
+            for c in range(C):
+                out[base + c * I] = (sgn * x[base + c * I] - m) - ls
+        else:
+            inv = 1.0 / s
+            for c in range(C):
+                out[base + c * I] = _exp(sgn * x[base + c * I] - m) * inv
+
+
+def run_softmax(x, out, O, C, I, sgn, log):
+    sgn = x.dtype.type(sgn)
+    if I == 1:
+        _softmax_rows[O, RTPB](x, out, C, sgn, log)
+    else:
+        _softmax_cols[grid(O * I), TPB](x, out, O, C, I, sgn, log)
+
+
+# ------------------------------------------------------------------ cross-entropy / NLL
+@cuda.jit
+def _ce_rows(x, t, w, has_w, C, ignore, eps, lse, err, loss, wts):
+    """One block per sample (row of C logits or log-probabilities)."""
+    sh = cuda.shared.array(RTPB, float64)
+    r = cuda.blockIdx.x
+    tid = cuda.threadIdx.x
+    base = r * C
+    tg = np.int64(t[r])
+    if lse:
+        m, s = _row_stats(x, base, C, 1, 1.0, sh)
+        shift = m + math.log(s)
+    else:
+        shift = 0.0
+    ignored = tg == ignore
+    bad = (not ignored) and (tg < 0 or tg >= C)
+    # smoothing term: sum_c w_c logp_c
+    sm = float64(0.0)
+    if eps != 0:
+        for c in range(tid, C, RTPB):
+            lp = x[base + c] - shift
+            sm += (w[c] * lp) if has_w else lp
+        sm = block_sum(sh, sm)
+    if tid == 0:
+        if ignored or bad:
+            if bad:
+                err[0] = 1
+            loss[r] = 0.0
+            wts[r] = 0.0
+        else:
+            wt = w[tg] if has_w else 1.0
+            lp = x[base + tg] - shift
+            loss[r] = -(1.0 - eps) * wt * lp - (eps / C) * sm
+            wts[r] = wt
+
+
+@cuda.jit
+def _ce_cols(x, t, w, has_w, O, C, I, ignore, eps, lse, err, loss, wts):
+    """One thread per (sample, position) of an (N, C, d...) input."""
+    for u in range(cuda.grid(1), O * I, cuda.gridsize(1)):
+        o = u // I
+        j = u - o * I
+        base = o * C * I + j
+        tg = np.int64(t[u])
+        shift = 0.0
+        if lse:
+            m = x[base]
+            for c in range(C):
+                m = _nanmax(m, x[base + c * I])
+            s = float64(0.0)
+            for c in range(C):
+                s += _exp(x[base + c * I] - m)
+            shift = m + math.log(s)
+        if tg == ignore:
+            loss[u] = 0.0
+            wts[u] = 0.0
+        elif tg < 0 or tg >= C:
+            err[0] = 1
+            loss[u] = 0.0
+            wts[u] = 0.0
+        else:
+            sm = float64(0.0)
+            if eps != 0:
+                for c in range(C):
+                    lp = x[base + c * I] - shift
+                    sm += (w[c] * lp) if has_w else lp
+            wt = w[tg] if has_w else 1.0
+            loss[u] = -(1.0 - eps) * wt * (x[base + tg * I] - shift) - (eps / C) * sm
+            wts[u] = wt
+
+
+@cuda.jit
+def _ce_prob_rows(x, p, w, has_w, O, C, I, eps, lse, loss):
+    """Class-probability targets: loss = -sum_c w_c q_c logp_c, q = (1 - eps) p + eps / C."""
+    for u in range(cuda.grid(1), O * I, cuda.gridsize(1)):
+        o = u // I
+        j = u - o * I
+        base = o * C * I + j
+        shift = 0.0
+        if lse:
+            m = x[base]
+            for c in range(C):
+                m = _nanmax(m, x[base + c * I])
+            s = float64(0.0)
+            for c in range(C):
+                s += _exp(x[base + c * I] - m)
+            shift = m + math.log(s)
+        acc = float64(0.0)
+        for c in range(C):
+            q = p[base + c * I] * (1.0 - eps) + eps / C
+            v = q * (x[base + c * I] - shift)
+            acc += (w[c] * v) if has_w else v
+        loss[u] = -acc
+
+
+def run_ce(x, t, w, O, C, I, ignore, eps, lse, loss, wts):
+    """Per-sample losses and weights; returns True if a class index was out of range."""
+    err = cuda.to_device(np.zeros(1, np.int32))
+    has_w = w is not None
+    w = x if w is None else w
+    if I == 1:
+        _ce_rows[O, RTPB](x, t, w, has_w, C, np.int64(ignore), float64(eps), lse, err,
+                          loss, wts)
+    else:
+        _ce_cols[grid(O * I), TPB](x, t, w, has_w, O, C, I, np.int64(ignore), float64(eps),
+                                   lse, err, loss, wts)
+    return bool(err.copy_to_host()[0])
+
+
+def run_ce_prob(x, p, w, O, C, I, eps, lse, loss):
+    has_w = w is not None
+    w = x if w is None else w
+    _ce_prob_rows[grid(O * I), TPB](x, p, w, has_w, O, C, I, float64(eps), lse, loss)
+
+
+# ------------------------------------------------------------------ batch_norm
+#: Blocks per channel of the statistics pass.
+BN_BLOCKS = 2 if SIMULATOR else 64
+
+
+@cuda.jit
+def _bn_partials(x, C, inner, count, ps, pq):
+    """Block (c, b): shifted sums of channel c over its share of the N * inner values."""
+    sh = cuda.shared.array(TPB, float64)
+    c = cuda.blockIdx.x
+    b = cuda.blockIdx.y
+    nb = cuda.gridDim.y
+    shift = float64(x[c * inner])
+    s = float64(0.0)
+    q = float64(0.0)
+    for k in range(b * TPB + cuda.threadIdx.x, count, nb * TPB):
+        n = k // inner
+        j = k - n * inner
+        d = float64(x[(n * C + c) * inner + j]) - shift
+        s += d
+        q += d * d
+    s = block_sum(sh, s)
+    q = block_sum(sh, q)
+    if cuda.threadIdx.x == 0:
+        ps[c, b] = s
+        pq[c, b] = q
+
+
+@cuda.jit
+def _bn_combine(x, inner, count, ps, pq, training, rm, rv, has_r, w, has_w, bias, has_b,
+                momentum, eps, mean, scale, offset):
+    """One thread per channel: statistics, running-stat update, scale and offset."""
+    c = cuda.grid(1)
+    if c >= mean.size:
+        return
+    if training:
+        s = float64(0.0)
+        q = float64(0.0)
+        for b in range(ps.shape[1]):  # fixed order
+            s += ps[c, b]
+            q += pq[c, b]
+        mu = s / count
+        var = q / count - mu * mu
+        if var < 0:
+            var = 0.0
+        mval = float64(x[c * inner]) + mu
+        if has_r:
+            rm[c] = (1.0 - momentum) * rm[c] + momentum * mval
+            rv[c] = (1.0 - momentum) * rv[c] + momentum * (var * count / (count - 1))
+    else:
+        mval = float64(rm[c])
+        var = float64(rv[c])
+    sc = 1.0 / math.sqrt(var + eps)
+    if has_w:
+        sc *= w[c]
+    mean[c] = mval
+    scale[c] = sc
+    offset[c] = bias[c] if has_b else 0.0
+
+
+@cuda.jit
+def _bn_apply(x, C, inner, mean, scale, offset, out):
+    for i in range(cuda.grid(1), x.size, cuda.gridsize(1)):
+        c = (i // inner) % C
+        out[i] = (x[i] - mean[c]) * scale[c] + offset[c]
+
+
+def run_batch_norm(x, C, inner, count, training, rm, rv, w, b, momentum, eps, out):
+    mean = cuda.device_array(C, np.float64)
+    scale = cuda.device_array(C, np.float64)
+    offset = cuda.device_array(C, np.float64)
+    if training:
+        nb = max(1, min(BN_BLOCKS, (count + TPB - 1) // TPB))
+        ps = cuda.device_array((C, nb), np.float64)
+        pq = cuda.device_array((C, nb), np.float64)
+        _bn_partials[(C, nb), TPB](x, C, inner, count, ps, pq)
+    else:
+        ps = pq = cuda.device_array((1, 1), np.float64)
+    has_r = rm is not None
+    dummy = mean
+    _bn_combine[grid(C), TPB](x, inner, float64(count), ps, pq, training,
+                              rm if has_r else dummy, rv if has_r else dummy, has_r,
+                              w if w is not None else dummy, w is not None,
+                              b if b is not None else dummy, b is not None,
+                              float64(momentum), float64(eps), mean, scale, offset)
+    _bn_apply[grid(x.size), TPB](x, C, inner, mean, scale, offset, out)
+
+
+# ------------------------------------------------------------------ linear
+TILE = 4 if SIMULATOR else 16
+TILE_PAD = TILE + 1  # padded rows: no shared-memory bank conflicts
+
+
+@cuda.jit
+def _matmul_nt(a, b, bias, has_bias, out):
+    """out = a @ b.T (+ bias): a (M, K), b (N, K); TILE x TILE tiles in shared memory."""
+    sa = cuda.shared.array((TILE, TILE_PAD), float64)
+    sb = cuda.shared.array((TILE, TILE_PAD), float64)
+    tx = cuda.threadIdx.x
+    ty = cuda.threadIdx.y
+    row = cuda.blockIdx.y * TILE + ty
+    col = cuda.blockIdx.x * TILE + tx
+    M = a.shape[0]
+    K = a.shape[1]
+    N = b.shape[0]
+    brow = cuda.blockIdx.x * TILE + ty  # the row of b this thread loads
+    acc = float64(0.0)
+    for k0 in range(0, K, TILE):
+        sa[ty, tx] = a[row, k0 + tx] if (row < M and k0 + tx < K) else 0.0
+        sb[ty, tx] = b[brow, k0 + tx] if (brow < N and k0 + tx < K) else 0.0
+        cuda.syncthreads()
+        for k in range(TILE):
+            acc += sa[ty, k] * sb[tx, k]
+        cuda.syncthreads()
+    if row < M and col < N:
+        if has_bias:
+            acc += bias[col]
+        out[row, col] = acc
+
+
+def run_linear(a, b, bias, out):
+    M, N = a.shape[0], b.shape[0]
+    g = ((N + TILE - 1) // TILE, (M + TILE - 1) // TILE)
+    _matmul_nt[g, (TILE, TILE)](a, b, bias if bias is not None else out, bias is not None,
+                                out)
+
+
+# ------------------------------------------------------------------ pairwise_distance
+@cuda.jit
+def _pdist_rows(a, b, D, p, eps, mode, out):
+    """One block per row: ||a_r - b_r + eps||_p; mode 0: p=2, 1: p=1, 2: p=0,
+    3: +inf, 4: -inf, 5: general p."""
+    sh = cuda.shared.array(TPB, float64)
+    r = cuda.blockIdx.x
+    t = cuda.threadIdx.x
+    base = r * D
+    if mode == 3 or mode == 4:
+        acc = float64(0.0) if mode == 3 else float64(math.inf)
+        for i in range(t, D, TPB):
+            d = float64(abs(a[base + i] - b[base + i] + eps))
+            if mode == 3:
+                acc = _nanmax(acc, d)
+            else:
+                acc = d if (d < acc or d != d) else acc
+        # reduce (max or min, NaN sticky)
+        sh[t] = acc
+        cuda.syncthreads()
+        s = TPB // 2
+        while s > 0:
+            if t < s:
+                u = sh[t]
+                v = sh[t + s]
+                if mode == 3:
+                    sh[t] = _nanmax(u, v)
+                else:
+                    sh[t] = v if (v < u or v != v) else u
+            cuda.syncthreads()
+            s //= 2
+        if t == 0:
+            out[r] = sh[0]
+        return
+    acc = float64(0.0)
+    for i in range(t, D, TPB):
+        d = a[base + i] - b[base + i] + eps
+        if mode == 0:
+            acc += float64(d) * float64(d)
+        elif mode == 1:
+            acc += abs(float64(d))
+        elif mode == 2:
+            if d != 0:
+                acc += 1.0
+        else:
+            acc += abs(float64(d)) ** p
+    acc = block_sum(sh, acc)
+    if t == 0:
+        if mode == 0:
+            out[r] = math.sqrt(acc)
+        elif mode == 5:
+            out[r] = acc ** (1.0 / p)
+        else:
+            out[r] = acc
+
+
+def run_pdist(a, b, R, D, p, eps, out):
+    if p == 2:
+        mode = 0
+    elif p == 1:
+        mode = 1
+    elif p == 0:
+        mode = 2
+    elif p == math.inf:
+        mode = 3
+    elif p == -math.inf:
+        mode = 4
+    else:
+        mode = 5
+    _pdist_rows[R, TPB](a, b, D, float64(p), a.dtype.type(eps), mode, out)

@@ -1,0 +1,473 @@
+"""CUDA implementations behind the public functions (device arrays in and out).
+
+Each function here is called by the public ``nbops.<op>`` after its first line
+found a device array; it validates the rest of the arguments (every array
+argument must be on the device too: nbops never copies between host and
+device behind the caller's back), launches the kernels and returns Numba
+device arrays.
+"""
+
+import numpy as np
+from numba import cuda
+
+from .._elementwise import Op
+from ._core import SIMULATOR, TPB, device
+from . import _kernels as K
+
+__all__ = ["unary", "prelu", "softmax", "log_softmax", "softmin", "cross_entropy",
+           "nll_loss", "l1_loss", "mse_loss", "smooth_l1_loss", "kl_div",
+           "binary_cross_entropy", "binary_cross_entropy_with_logits", "batch_norm",
+           "linear", "pairwise_distance"]
+
+
+# ------------------------------------------------------------------ arguments
+def _is_dev(x):
+    return hasattr(x, "__cuda_array_interface__") or type(x).__name__ == "FakeCUDAArray"
+
+
+def dev(x, name="input"):
+    """``x`` (known to be a device array) as a Numba device array, zero-copy."""
+    if hasattr(x, "copy_to_host"):  # a Numba device array (or the simulator's)
+        return x
+    if hasattr(x, "__cuda_array_interface__"):  # CuPy, torch, ...: zero-copy view
+        return cuda.as_cuda_array(x)
+    if not _is_dev(x):
+        raise TypeError(
+            f"{name}: expected a CUDA device array, as the other array arguments of this "
+            f"call are on the device; got {type(x).__name__}. nbops never copies between "
+            "host and device implicitly: move it with numba.cuda.to_device(...) first")
+    return x
+
+
+def float_dtype(a, name="input"):
+    dt = np.dtype(a.dtype)
+    if dt.kind == "c":
+        raise TypeError(f"{name}: complex input is not supported (got dtype {dt})")
+    if dt not in (np.float32, np.float64):
+        raise TypeError(f"{name}: CUDA arrays must be float32 or float64 (got dtype {dt}); "
+                        "cast on the device first")
+    return dt
+
+
+def is_contig(a):
+    return a.is_c_contiguous() or a.is_f_contiguous()
+
+
+def flat(a, name="input"):
+    """1-D view of a contiguous device array, in memory order."""
+    if a.size == 0:
+        return a.reshape(0) if a.ndim != 1 else a
+    if a.ndim == 1 and a.is_c_contiguous():
+        return a
+    if not is_contig(a):
+        raise ValueError(f"{name}: non-contiguous CUDA arrays are not supported yet; "
+                         "make a contiguous copy on the device first")
+    return a.ravel(order="A")
+
+
+def cflat(a, name="input"):
+    """1-D view of a C-contiguous device array (row-major order matters)."""
+    if a.size and not a.is_c_contiguous():
+        raise ValueError(f"{name}: this op needs a C-contiguous CUDA array")
+    return a.reshape(a.size)
+
+
+def empty(shape, dtype, like=None):
+    order = "C"
+    if like is not None and like.ndim > 1 and like.is_f_contiguous() \
+            and not like.is_c_contiguous():
+        order = "F"
+    return cuda.device_array(shape, dtype, order=order)
+
+
+def check_out(out, shape, dtype, like):
+    out = dev(out, "out")
+    if tuple(out.shape) != tuple(shape):
+        raise ValueError(f"out has shape {out.shape}, expected {tuple(shape)}")
+    if np.dtype(out.dtype) != dtype:
+        raise TypeError(f"out has dtype {out.dtype}, expected {dtype}")
+    if out.size and not (out.is_c_contiguous() and like.is_c_contiguous()
+                         or out.is_f_contiguous() and like.is_f_contiguous()):
+        raise ValueError("out: must be contiguous in the input's memory order")
+    return out
+
+
+# ------------------------------------------------------------------ elementwise
+def unary(op, input, params=(), inplace=False, out=None):
+    """``op`` (an :class:`nbops._elementwise.Op`) on a device array."""
+    x = dev(input)
+    dt = float_dtype(x)
+    params = tuple(dt.type(p) for p in params)
+    if inplace:
+        if out is not None:
+            raise ValueError("give inplace=True or out=, not both")
+        flat(x)
+        dest = x
+    elif out is not None:
+        dest = check_out(out, x.shape, dt, x)
+    else:
+        dest = empty(x.shape, dt, x)
+    if x.size:
+        K.run_map(op, flat(x), flat(dest, "out"), params)
+    return dest
+
+
+def prelu(input, weight, out=None):
+    x = dev(input)
+    w = dev(weight, "weight")
+    dt = float_dtype(x)
+    if np.dtype(w.dtype) != dt:
+        raise TypeError(f"weight: dtype {w.dtype} differs from input's {dt}")
+    channels = x.shape[1] if x.ndim >= 2 else 1
+    if w.ndim > 1 or w.size not in (1, channels):
+        raise ValueError(f"weight must be 1-D with 1 or {channels} (the number of channels, "
+                         f"input.shape[1]) elements, got shape {w.shape}")
+    dest = check_out(out, x.shape, dt, x) if out is not None else empty(x.shape, dt)
+    inner = int(np.prod(x.shape[2:], dtype=np.int64)) if x.ndim > 2 else 1
+    if x.size:
+        K.run_prelu(cflat(x), cflat(w.reshape(w.size), "weight"), cflat(dest, "out"),
+                    max(inner, 1), w.size)
+    return dest
+
+
+def _same_float(a, dt, name):
+    if np.dtype(a.dtype) != dt:
+        raise TypeError(f"{name}: dtype {a.dtype} differs from input's {dt} "
+                        "(CUDA arrays of one call must share their float dtype)")
+
+
+# ------------------------------------------------------------------ softmax family
+def _along_axis(input, axis, dtype, dim, out, sgn, log):
+    from ..softmax import _normalize_axis
+    x = dev(input)
+    dt = float_dtype(x)
+    if dtype is not None and np.dtype(dtype) != dt:
+        raise TypeError(f"dtype={dtype!r}: casting is not supported on CUDA arrays; "
+                        "cast the input on the device first")
+    ax = _normalize_axis(axis, dim, x.ndim)
+    dest = check_out(out, x.shape, dt, x) if out is not None else empty(x.shape, dt)
+    if x.size == 0:
+        return dest
+    shape = x.shape
+    if x.ndim == 0:
+        O = C = I = 1
+    else:
+        C = shape[ax]
+        O = int(np.prod(shape[:ax], dtype=np.int64))
+        I = int(np.prod(shape[ax + 1:], dtype=np.int64))
+    K.run_softmax(cflat(x), cflat(dest, "out"), O, C, I, sgn, log)
+    return dest
+
+
+def softmax(input, axis=-1, dtype=None, *, dim=None, out=None):
+    return _along_axis(input, axis, dtype, dim, out, 1, False)
+
+
+def log_softmax(input, axis=-1, dtype=None, *, dim=None, out=None):
+    return _along_axis(input, axis, dtype, dim, out, 1, True)
+
+
+def softmin(input, axis=-1, dtype=None, *, dim=None, out=None):
+    return _along_axis(input, axis, dtype, dim, out, -1, False)
+
+
+# ------------------------------------------------------------------ losses
+def _pair(input, target):
+    x = dev(input)
+    t = dev(target, "target")
+    dt = float_dtype(x)
+    _same_float(t, dt, "target")
+    if tuple(x.shape) != tuple(t.shape):
+        raise ValueError(f"target: shape {t.shape} differs from input's {x.shape} "
+                         "(broadcasting is not supported on CUDA arrays)")
+    return x, t, dt
+
+
+def _loss(core, kind, x, t, dt, red, a=None, w=None, p=0.0, denom=None, wmean=False):
+    xf, tf = cflat(x), cflat(t, "target")
+    if red == "none":
+        out = cuda.device_array(x.shape, dt)
+        if x.size:
+            K.run_loss(core, kind, xf, tf, a, w, dt.type(p), cflat(out))
+        return out
+    if x.size == 0:
+        partials = cuda.to_device(np.zeros(1))
+    else:
+        partials = K.run_loss(core, kind, xf, tf, a, w, dt.type(p))
+    if wmean and red == "mean" and w is not None:  # sum(w * l) / sum(w), as PyTorch
+        return K.finish(partials, dt, pb=K.partial_sums(w))
+    if denom is None:
+        denom = x.size if red == "mean" else 1
+    return K.finish(partials, dt, denom=denom)
+
+
+def _weight(weight, x, dt, name="weight"):
+    if weight is None:
+        return None
+    w = dev(weight, name)
+    _same_float(w, dt, name)
+    if tuple(w.shape) != tuple(x.shape):
+        raise ValueError(f"{name}: CUDA losses need a weight of the input's shape "
+                         f"{x.shape}, got {w.shape}")
+    return cflat(w, name)
+
+
+def _red(reduction, size_average, reduce, allowed=("none", "mean", "sum")):
+    from .._reduction import parse_reduction
+    return parse_reduction(reduction, size_average, reduce, allowed)
+
+
+def l1_loss(input, target, size_average=None, reduce=None, reduction="mean", weight=None):
+    from ..scalar import losses as S
+    x, t, dt = _pair(input, target)
+    return _loss(S.l1_loss, 0, x, t, dt, _red(reduction, size_average, reduce),
+                 w=_weight(weight, x, dt), wmean=True)
+
+
+def mse_loss(input, target, size_average=None, reduce=None, reduction="mean", weight=None):
+    from ..scalar import losses as S
+    x, t, dt = _pair(input, target)
+    return _loss(S.mse_loss, 0, x, t, dt, _red(reduction, size_average, reduce),
+                 w=_weight(weight, x, dt), wmean=True)
+
+
+def smooth_l1_loss(input, target, size_average=None, reduce=None, reduction="mean",
+                   beta=1.0):
+    from ..scalar import losses as S
+    x, t, dt = _pair(input, target)
+    red = _red(reduction, size_average, reduce)
+    b = float(beta)
+    if b < 0:
+        raise ValueError(f"beta must be >= 0, got {b}")
+    if b == 0:
+        return _loss(S.l1_loss, 0, x, t, dt, red)
+    return _loss(S.smooth_l1_loss, 1, x, t, dt, red, p=b)
+
+
+def kl_div(input, target, size_average=None, reduce=None, reduction="mean",
+           log_target=False):
+    from ..scalar import losses as S
+    x, t, dt = _pair(input, target)
+    legacy = size_average is not None or reduce is not None
+    red = _red(reduction, size_average, reduce,
+               ("none", "mean", "sum") if legacy else ("none", "batchmean", "mean", "sum"))
+    core = S.kl_div_log_target if log_target else S.kl_div
+    if red == "none":
+        if reduction == "batchmean" and x.ndim:
+            raise NotImplementedError("kl_div: legacy flags with reduction='batchmean' "
+                                      "are not supported on CUDA arrays")
+        return _loss(core, 0, x, t, dt, "none")
+    if red == "batchmean" or (reduction == "batchmean" and red == "sum"):
+        denom = x.shape[0] if x.ndim else 1
+        return _loss(core, 0, x, t, dt, "sum", denom=denom)
+    if reduction == "batchmean" and x.ndim:  # legacy flags chose 'mean'
+        return _loss(core, 0, x, t, dt, "sum", denom=x.size * x.shape[0])
+    return _loss(core, 0, x, t, dt, red)
+
+
+def binary_cross_entropy(input, target, weight=None, size_average=None, reduce=None,
+                         reduction="mean"):
+    from ..scalar import losses as S
+    x, t, dt = _pair(input, target)
+    red = _red(reduction, size_average, reduce)
+    w = _weight(weight, x, dt)
+    if x.size:
+        if K.any_outside_unit(cflat(x)):
+            raise ValueError("input: binary_cross_entropy needs probabilities in [0, 1] "
+                             "(found a value outside [0, 1] or NaN)")
+        if K.any_outside_unit(cflat(t, "target")):
+            raise ValueError("target: binary_cross_entropy needs probabilities in [0, 1] "
+                             "(found a value outside [0, 1] or NaN)")
+    return _loss(S.binary_cross_entropy, 0, x, t, dt, red, w=w)
+
+
+def binary_cross_entropy_with_logits(input, target, weight=None, size_average=None,
+                                     reduce=None, reduction="mean", pos_weight=None):
+    from ..scalar import losses as S
+    x, t, dt = _pair(input, target)
+    red = _red(reduction, size_average, reduce)
+    w = _weight(weight, x, dt)
+    if pos_weight is None:
+        return _loss(S.binary_cross_entropy_with_logits, 0, x, t, dt, red, w=w)
+    pw = dev(pos_weight, "pos_weight")
+    _same_float(pw, dt, "pos_weight")
+    last = x.shape[x.ndim - 1] if x.ndim else 1
+    if pw.size not in (1, last) or pw.ndim > 1:
+        raise ValueError(f"pos_weight: CUDA losses need 1 or {last} (input.shape[-1]) "
+                         f"values in a 1-D array, got shape {pw.shape}")
+    return _loss(S.binary_cross_entropy_with_logits_pos_weight, 2, x, t, dt, red,
+                 a=cflat(pw.reshape(pw.size), "pos_weight"), w=w)
+
+
+# ------------------------------------------------------------------ cross_entropy / nll
+def _class_loss(input, target, weight, ignore_index, reduction, size_average, reduce,
+                label_smoothing, lse):
+    x = dev(input)
+    t = dev(target, "target")
+    dt = float_dtype(x)
+    red = _red(reduction, size_average, reduce)
+    eps = float(label_smoothing)
+    if not 0.0 <= eps <= 1.0:
+        raise ValueError(f"label_smoothing must be in [0, 1], got {eps}")
+    if x.ndim == 0:
+        raise ValueError("input must have at least 1 dimension (C,) or (N, C, ...)")
+    if x.ndim == 1:
+        O, C, I = 1, x.shape[0], 1
+        tshape = ()
+    else:
+        O, C = x.shape[0], x.shape[1]
+        I = int(np.prod(x.shape[2:], dtype=np.int64)) if x.ndim > 2 else 1
+        tshape = (x.shape[0],) + tuple(x.shape[2:])
+    w = None
+    if weight is not None:
+        w = dev(weight, "weight")
+        _same_float(w, dt, "weight")
+        if w.ndim != 1 or w.size != C:
+            raise ValueError(f"weight must be 1-D with {C} (the number of classes) "
+                             f"elements, got shape {w.shape}")
+    n = O * I
+    loss = cuda.device_array(max(n, 1), dt)
+    xf = cflat(x)
+    if np.dtype(t.dtype).kind == "f":  # class probabilities
+        if tuple(t.shape) != tuple(x.shape):
+            raise ValueError(f"target: class probabilities must have the input's shape "
+                             f"{x.shape}, got {t.shape}")
+        if not lse:
+            raise TypeError("target: nll_loss needs integer class indices")
+        _same_float(t, dt, "target")
+        if n:
+            K.run_ce_prob(xf, cflat(t, "target"), w, O, C, I, eps, lse, loss)
+        if red == "none":
+            return loss[:n].reshape(tshape) if n else cuda.device_array(tshape, dt)
+        return K.finish(K.partial_sums(loss[:n]) if n else cuda.to_device(np.zeros(1)), dt,
+                        denom=n if red == "mean" else 1)
+    if np.dtype(t.dtype).kind not in "iu":
+        raise TypeError(f"target: expected integer class indices (or class probabilities "
+                        f"of the input's float dtype), got dtype {t.dtype}")
+    if tuple(t.shape) != tshape:
+        raise ValueError(f"target: expected shape {tshape} for an input of shape "
+                         f"{x.shape}, got {t.shape}")
+    wts = cuda.device_array(max(n, 1), dt)
+    if n and K.run_ce(xf, cflat(t.reshape(n) if t.ndim != 1 else t, "target"), w, O, C, I,
+                      ignore_index, eps, lse, loss, wts):
+        raise ValueError(f"target: a class index is out of range: expected "
+                         f"0 <= index < {C} (the number of classes) or ignore_index "
+                         f"({ignore_index})")
+    if red == "none":
+        return loss[:n].reshape(tshape) if n else cuda.device_array(tshape, dt)
+    if n == 0:
+        z = cuda.to_device(np.zeros(1))
+        return K.finish(z, dt, pb=z if red == "mean" else None)
+    pl = K.partial_sums(loss[:n])
+    if red == "sum":
+        return K.finish(pl, dt)
+    return K.finish(pl, dt, pb=K.partial_sums(wts[:n]))
+
+
+def cross_entropy(input, target, weight=None, size_average=None, ignore_index=-100,
+                  reduce=None, reduction="mean", label_smoothing=0.0):
+    return _class_loss(input, target, weight, ignore_index, reduction, size_average, reduce,
+                       label_smoothing, True)
+
+
+def nll_loss(input, target, weight=None, size_average=None, ignore_index=-100, reduce=None,
+             reduction="mean"):
+    return _class_loss(input, target, weight, ignore_index, reduction, size_average, reduce,
+                       0.0, False)
+
+
+# ------------------------------------------------------------------ batch_norm
+def _channel(v, name, C, dt=None):
+    if v is None:
+        return None
+    a = dev(v, name)
+    float_dtype(a, name)
+    if a.ndim != 1 or a.size != C:
+        raise ValueError(f"{name} must be 1-D with {C} (input.shape[1]) elements, "
+                         f"got shape {a.shape}")
+    return a
+
+
+def batch_norm(input, running_mean, running_var, weight=None, bias=None, training=False,
+               momentum=0.1, eps=1e-5, out=None):
+    x = dev(input)
+    dt = float_dtype(x)
+    if x.ndim < 2:
+        raise ValueError(f"input must have at least 2 dimensions (N, C, ...), "
+                         f"got shape {x.shape}")
+    N, C = x.shape[0], x.shape[1]
+    inner = int(np.prod(x.shape[2:], dtype=np.int64)) if x.ndim > 2 else 1
+    count = N * inner
+    training = bool(training)
+    eps = float(eps)
+    momentum = float(momentum) if momentum is not None else 0.0
+    rm = _channel(running_mean, "running_mean", C)
+    rv = _channel(running_var, "running_var", C)
+    if (rm is None) != (rv is None):
+        raise ValueError("running_mean and running_var must both be given or both be None")
+    if not training and rm is None:
+        raise ValueError("running_mean and running_var are required when training=False")
+    if training and count == 1:
+        raise ValueError(f"Expected more than 1 value per channel when training, "
+                         f"got input of shape {x.shape}")
+    w = _channel(weight, "weight", C)
+    b = _channel(bias, "bias", C)
+    dest = check_out(out, x.shape, dt, x) if out is not None else empty(x.shape, dt)
+    if x.size == 0:
+        return dest
+    K.run_batch_norm(cflat(x), C, inner, count, training, rm, rv, w, b, momentum, eps,
+                     cflat(dest, "out"))
+    return dest
+
+
+# ------------------------------------------------------------------ linear
+def linear(input, weight, bias=None, out=None):
+    x = dev(input)
+    W = dev(weight, "weight")
+    dt = float_dtype(x)
+    _same_float(W, dt, "weight")
+    if W.ndim != 2:
+        raise ValueError(f"weight must be 2-D (out_features, in_features), got {W.shape}")
+    Nout, Kin = W.shape
+    if x.ndim == 0 or x.shape[x.ndim - 1] != Kin:
+        raise ValueError(f"input: last axis must have {Kin} (in_features) elements, "
+                         f"got shape {x.shape}")
+    if bias is not None:
+        bias = dev(bias, "bias")
+        _same_float(bias, dt, "bias")
+        if bias.ndim != 1 or bias.size != Nout:
+            raise ValueError(f"bias must be 1-D with {Nout} elements, got {bias.shape}")
+    oshape = tuple(x.shape[:-1]) + (Nout,)
+    dest = check_out(out, oshape, dt, x) if out is not None else cuda.device_array(oshape, dt)
+    M = x.size // Kin if Kin else int(np.prod(x.shape[:-1], dtype=np.int64))
+    if M and Nout:
+        a = cflat(x).reshape(M, Kin)
+        if not W.is_c_contiguous():
+            raise ValueError("weight: this op needs a C-contiguous CUDA array")
+        K.run_linear(a, W, bias, cflat(dest, "out").reshape(M, Nout))
+    return dest
+
+
+# ------------------------------------------------------------------ pairwise_distance
+def pairwise_distance(x1, x2, p=2.0, eps=1e-6, keepdim=False):
+    a = dev(x1, "x1")
+    b = dev(x2, "x2")
+    dt = float_dtype(a, "x1")
+    _same_float(b, dt, "x2")
+    if tuple(a.shape) != tuple(b.shape):
+        raise ValueError(f"x1 of shape {a.shape} and x2 of shape {b.shape}: CUDA arrays "
+                         "must have the same shape (no broadcasting on CUDA yet)")
+    p = float(p)
+    if p != p:
+        raise ValueError("p must not be NaN")
+    shape = tuple(a.shape) if a.ndim else (1,)
+    D = shape[-1]
+    R = int(np.prod(shape[:-1], dtype=np.int64))
+    if D == 0 and (p < 0 or p == np.inf):
+        raise ValueError(f"p={p}: the {p}-norm of an empty last axis (shape {shape}) is "
+                         "undefined; PyTorch raises too (use p >= 0 finite)")
+    oshape = () if a.ndim <= 1 else shape[:-1] + ((1,) if keepdim else ())
+    out = cuda.device_array(max(R, 1), dt)
+    if R:
+        K.run_pdist(cflat(a, "x1"), cflat(b, "x2"), R, D, p, eps, out)
+    return out[:R].reshape(oshape) if oshape else out.reshape(())

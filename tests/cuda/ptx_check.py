@@ -1,0 +1,84 @@
+"""Compile every CUDA kernel of nbops to PTX for sm_90, without a GPU.
+
+This types and lowers the kernels exactly as on hardware (the simulator runs
+them as Python and checks no types), using NVVM from the ``nvidia-nvvm`` and
+``nvidia-cuda-nvrtc`` wheels. Run as a script; exits non-zero on a failure.
+Device discovery is stubbed (no driver here): never import this in a process
+that uses a real GPU.
+"""
+
+import sys
+import types as _pytypes
+
+import numba.cuda.cudadrv.nvrtc as _nvrtc
+import numba.cuda.dispatcher as _disp
+from numba import cuda
+from numba.cuda import types as T
+
+_disp.get_current_device = lambda: _pytypes.SimpleNamespace(compute_capability=(9, 0))
+_nvrtc.get_supported_ccs = lambda: ((7, 5), (8, 0), (9, 0))
+
+import nbops.activations as A  # noqa: E402
+from nbops.cuda import _kernels as K  # noqa: E402
+from nbops.scalar import losses as SL  # noqa: E402
+
+
+def ptx(fn, sig):
+    py = getattr(fn, "py_func", fn)
+    cuda.compile_ptx(py, sig, cc=(9, 0))
+
+
+def main():
+    failures = []
+    b = T.boolean
+    i8 = T.int64
+    for ft in (T.float32, T.float64):
+        v = ft[::1]
+        v2 = ft[:, ::1]
+        d = T.float64
+        jobs = []
+        for op in [A.RELU, A.RELU6, A.ELU, A.LEAKY_RELU, A.THRESHOLD, A.HARDTANH, A.SIGMOID,
+                   A.TANH, A.LOGSIGMOID, A.SOFTPLUS, A.SOFTSHRINK, A.SOFTSIGN, A.PRELU]:
+            k = K._make_map(op.core, op.nparams)
+            jobs.append((op.name, k, (v, v) + (ft,) * op.nparams))
+        jobs.append(("prelu_kernel", K._prelu_kernel, (v, v, v, i8, i8)))
+        for core, kind in [(SL.l1_loss, 0), (SL.mse_loss, 0), (SL.smooth_l1_loss, 1),
+                           (SL.kl_div, 0), (SL.kl_div_log_target, 0),
+                           (SL.binary_cross_entropy, 0),
+                           (SL.binary_cross_entropy_with_logits, 0),
+                           (SL.binary_cross_entropy_with_logits_pos_weight, 2)]:
+            kn, ks = K._make_loss(core, kind)
+            jobs.append((core.__name__ + ".none", kn, (v, v, v, v, b, ft, v)))
+            jobs.append((core.__name__ + ".sum", ks, (v, v, v, v, b, ft, d[::1])))
+        jobs += [
+            ("finish", K._finish_kernel, (d[::1], d[::1], v, d, b)),
+            ("sum", K._sum_kernel, (v, d[::1])),
+            ("outside_unit", K._outside_unit_kernel, (v, T.int32[::1])),
+            ("softmax_rows", K._softmax_rows, (v, v, i8, ft, b)),
+            ("softmax_cols", K._softmax_cols, (v, v, i8, i8, i8, ft, b)),
+            ("ce_rows", K._ce_rows, (v, T.int64[::1], v, b, i8, i8, d, b, T.int32[::1], v, v)),
+            ("ce_rows_i32", K._ce_rows, (v, T.int32[::1], v, b, i8, i8, d, b, T.int32[::1],
+                                          v, v)),
+            ("ce_cols", K._ce_cols, (v, T.int64[::1], v, b, i8, i8, i8, i8, d, b,
+                                     T.int32[::1], v, v)),
+            ("ce_prob", K._ce_prob_rows, (v, v, v, b, i8, i8, i8, d, b, v)),
+            ("bn_partials", K._bn_partials, (v, i8, i8, i8, d[:, ::1], d[:, ::1])),
+            ("bn_combine", K._bn_combine, (v, i8, d, d[:, ::1], d[:, ::1], b, v, v, b, v, b,
+                                           v, b, d, d, d[::1], d[::1], d[::1])),
+            ("bn_apply", K._bn_apply, (v, i8, i8, d[::1], d[::1], d[::1], v)),
+            ("matmul_nt", K._matmul_nt, (v2, v2, v, b, v2)),
+            ("pdist", K._pdist_rows, (v, v, i8, d, ft, i8, v)),
+        ]
+        for name, k, sig in jobs:
+            try:
+                ptx(k, sig)
+            except Exception as exc:  # report all
+                failures.append(f"{name} [{ft}]: {type(exc).__name__}: {str(exc)[:400]}")
+        print(f"{ft}: {len(jobs)} kernels compiled to PTX")
+    for f in failures:
+        print("FAIL", f)
+    return 1 if failures else 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

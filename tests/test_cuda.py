@@ -1,0 +1,67 @@
+"""The CUDA backend, from the main test process.
+
+* ``import nbops`` and host-array calls never import ``numba.cuda``.
+* ``tests/cuda/`` (every CUDA op against the CPU path) runs in a subprocess under
+  the CUDA simulator: ``NUMBA_ENABLE_CUDASIM=1`` must be set before Numba is
+  imported, and this process imported Numba long ago.
+* ``tests/cuda/ptx_check.py`` compiles every kernel to PTX with the real CUDA
+  target (typing and lowering as on hardware), where NVVM is installed.
+"""
+
+import importlib.util
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+ROOT = Path(__file__).resolve().parent.parent
+HAVE_NUMBA_CUDA = importlib.util.find_spec("numba_cuda") is not None
+
+
+def _run(code_or_args, env_extra=None, timeout=1200):
+    env = dict(os.environ)
+    env.pop("NUMBA_ENABLE_CUDASIM", None)
+    env.update(env_extra or {})
+    args = [sys.executable] + (["-c", code_or_args] if isinstance(code_or_args, str)
+                               else code_or_args)
+    return subprocess.run(args, cwd=ROOT, env=env, capture_output=True, text=True,
+                          timeout=timeout)
+
+
+def test_import_nbops_does_not_import_numba_cuda():
+    r = _run("import sys, numpy as np, nbops\n"
+             "nbops.relu(np.ones(3)); nbops.softmax(np.ones((2, 3)))\n"
+             "nbops.cross_entropy(np.ones((2, 3)), np.array([0, 1]))\n"
+             "bad = [m for m in sys.modules if m.startswith('numba.cuda') "
+             "or m.startswith('nbops.cuda.')]\n"
+             "assert not bad, bad\n")
+    assert r.returncode == 0, r.stderr
+
+
+@pytest.mark.skipif(not HAVE_NUMBA_CUDA, reason="numba-cuda is not installed")
+def test_cuda_ops_on_the_simulator():
+    r = _run(["-m", "pytest", "-q", "-p", "no:cacheprovider", "tests/cuda"],
+             {"NUMBA_ENABLE_CUDASIM": "1"})
+    tail = (r.stdout + r.stderr)[-6000:]
+    assert r.returncode == 0, tail
+    print(tail.strip().splitlines()[-1])
+
+
+def _have_nvvm():
+    try:
+        from cuda.pathfinder import load_nvidia_dynamic_lib
+        load_nvidia_dynamic_lib("nvvm")
+        load_nvidia_dynamic_lib("nvrtc")
+        return True
+    except Exception:
+        return False
+
+
+@pytest.mark.skipif(not HAVE_NUMBA_CUDA, reason="numba-cuda is not installed")
+def test_cuda_kernels_compile_to_ptx():
+    if not _have_nvvm():
+        pytest.skip("NVVM/NVRTC not installed (pip install nvidia-nvvm nvidia-cuda-nvrtc)")
+    r = _run([str(ROOT / "tests" / "cuda" / "ptx_check.py")])
+    assert r.returncode == 0, (r.stdout + r.stderr)[-6000:]

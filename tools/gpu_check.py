@@ -1,0 +1,194 @@
+#!/usr/bin/env python
+"""GPU check for nbops' CUDA backend, for a machine with an NVIDIA GPU (< 5 minutes).
+
+1. Runs the CUDA tests (tests/cuda/) on the hardware (no simulator).
+2. Benchmarks each op at large sizes against PyTorch CUDA and CuPy where they are
+   installed, and reports the achieved bandwidth as a fraction of the device's
+   measured copy bandwidth.
+
+Results go to ``--out DIR`` (default: ``$OUT``, else ``gpu_check_results/``):
+``gpu_check.json`` and ``gpu_check.txt``.
+
+    python tools/gpu_check.py [--out DIR] [--skip-tests] [--quick]
+"""
+
+import argparse
+import json
+import os
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parent.parent
+
+
+def run_tests(budget_s):
+    env = dict(os.environ)
+    env.pop("NUMBA_ENABLE_CUDASIM", None)
+    t0 = time.time()
+    try:
+        r = subprocess.run([sys.executable, "-m", "pytest", "-q", "-p", "no:cacheprovider",
+                            "tests/cuda"], cwd=ROOT, env=env, capture_output=True, text=True,
+                           timeout=budget_s)
+        out, rc = r.stdout + r.stderr, r.returncode
+    except subprocess.TimeoutExpired as exc:
+        out, rc = (exc.stdout or b"").decode() if isinstance(exc.stdout, bytes) else \
+            (exc.stdout or ""), "timeout"
+    lines = out.strip().splitlines()
+    return {"rc": rc, "seconds": round(time.time() - t0, 1),
+            "summary": lines[-1] if lines else "", "tail": "\n".join(lines[-40:])}
+
+
+def bench(quick):
+    import numpy as np
+    from numba import cuda
+
+    import nbops
+
+    try:
+        import torch
+        torch_ok = torch.cuda.is_available()
+    except Exception:
+        torch_ok = False
+    try:
+        import cupy
+    except Exception:
+        cupy = None
+
+    dev = cuda.get_current_device()
+    info = {"device": dev.name.decode() if isinstance(dev.name, bytes) else str(dev.name),
+            "cc": list(dev.compute_capability), "torch": torch_ok, "cupy": cupy is not None}
+
+    def timeit(fn, reps=5):
+        fn()  # compile / warm up
+        cuda.synchronize()
+        start, stop = cuda.event(), cuda.event()
+        best = float("inf")
+        for _ in range(reps):
+            start.record()
+            fn()
+            stop.record()
+            stop.synchronize()
+            best = min(best, cuda.event_elapsed_time(start, stop) / 1e3)
+        return best
+
+    n = 10**7 if quick else 10**8
+    rng = np.random.default_rng(0)
+    host = rng.standard_normal(n).astype(np.float32)
+    a = cuda.to_device(host)
+    b = cuda.device_array_like(a)
+    copy_s = timeit(lambda: b.copy_to_device(a))
+    copy_bw = 2 * a.nbytes / copy_s
+    info["copy_GBps"] = round(copy_bw / 1e9, 1)
+    rows = []
+
+    def T(d):
+        return torch.as_tensor(d, device="cuda")
+
+    def record(name, size, nbytes, ours, torch_fn=None, cupy_fn=None):
+        t = timeit(ours)
+        row = {"op": name, "size": size, "nbops_ms": round(t * 1e3, 3),
+               "bw_fraction_of_copy": round(nbytes / t / copy_bw, 3)}
+        if torch_ok and torch_fn is not None:
+            tt = timeit(torch_fn)
+            row["torch_ms"] = round(tt * 1e3, 3)
+            row["ratio_vs_torch"] = round(t / tt, 2)
+        if cupy is not None and cupy_fn is not None:
+            tc = timeit(cupy_fn)
+            row["cupy_ms"] = round(tc * 1e3, 3)
+        rows.append(row)
+        print(row, flush=True)
+
+    F = torch.nn.functional if torch_ok else None
+    out = cuda.device_array_like(a)
+    acts = {"relu": {}, "relu6": {}, "elu": {}, "leaky_relu": {}, "threshold": (0.1, 0.0),
+            "hardtanh": {}, "sigmoid": {}, "tanh": {}, "logsigmoid": {}, "softplus": {},
+            "softshrink": {}, "softsign": {}}
+    for name, kw in acts.items():
+        fn = getattr(nbops, name)
+        args = kw if isinstance(kw, tuple) else ()
+        kws = kw if isinstance(kw, dict) else {}
+        tf = None
+        if torch_ok:
+            ta, to = T(a), T(out)
+            tfn = getattr(torch, name, None) if name in ("sigmoid", "tanh") else \
+                getattr(F, name)
+            tf = (lambda tfn=tfn: tfn(ta, *args)) if name not in ("sigmoid", "tanh") else \
+                (lambda tfn=tfn: tfn(ta, out=to))
+        record(name, n, 2 * a.nbytes, lambda fn=fn: fn(a, *args, out=out, **kws), tf,
+               (lambda: cupy.maximum(cupy.asarray(a), 0, out=cupy.asarray(out)))
+               if name == "relu" and cupy is not None else None)
+    t2 = cuda.to_device(rng.random(n).astype(np.float32))
+    record("mse_loss(mean)", n, 2 * a.nbytes, lambda: nbops.mse_loss(a, t2),
+           (lambda: F.mse_loss(T(a), T(t2))) if torch_ok else None)
+
+    R, C = (8192, 1024) if quick else (65536, 1024)
+    x = cuda.to_device(rng.standard_normal((R, C)).astype(np.float32))
+    y = cuda.device_array_like(x)
+    for name in ("softmax", "log_softmax"):
+        fn = getattr(nbops, name)
+        record(f"{name} ({R},{C})", R * C, 2 * x.nbytes, lambda fn=fn: fn(x, out=y),
+               (lambda name=name: getattr(F, name)(T(x), dim=-1)) if torch_ok else None)
+    tgt = cuda.to_device(rng.integers(0, C, R))
+    record(f"cross_entropy ({R},{C})", R * C, x.nbytes, lambda: nbops.cross_entropy(x, tgt),
+           (lambda: F.cross_entropy(T(x), T(tgt))) if torch_ok else None)
+
+    shape = (64, 64, 56, 56) if quick else (256, 64, 56, 56)
+    xb = cuda.to_device(rng.standard_normal(shape).astype(np.float32))
+    rm = cuda.to_device(np.zeros(64, np.float32))
+    rv = cuda.to_device(np.ones(64, np.float32))
+    record(f"batch_norm train {shape}", xb.size, 3 * xb.nbytes,
+           lambda: nbops.batch_norm(xb, rm, rv, training=True),
+           (lambda: F.batch_norm(T(xb), T(rm), T(rv), training=True)) if torch_ok else None)
+
+    M = 2048 if quick else 8192
+    xl = cuda.to_device(rng.standard_normal((M, 1024)).astype(np.float32))
+    wl = cuda.to_device(rng.standard_normal((1024, 1024)).astype(np.float32))
+    record(f"linear ({M},1024)x(1024,1024)", M * 1024, xl.nbytes * 2,
+           lambda: nbops.linear(xl, wl), (lambda: F.linear(T(xl), T(wl))) if torch_ok else None)
+    x2 = cuda.device_array_like(x)
+    x2.copy_to_device(x)
+    record(f"pairwise_distance ({R},{C})", R * C, 2 * x.nbytes,
+           lambda: nbops.pairwise_distance(x, x2),
+           (lambda: F.pairwise_distance(T(x), T(x2))) if torch_ok else None)
+    return info, rows
+
+
+def main():
+    ap = argparse.ArgumentParser()
+    ap.add_argument("--out", default=os.environ.get("OUT") or str(ROOT / "gpu_check_results"))
+    ap.add_argument("--skip-tests", action="store_true")
+    ap.add_argument("--quick", action="store_true", help="smaller sizes")
+    args = ap.parse_args()
+    outdir = Path(args.out)
+    outdir.mkdir(parents=True, exist_ok=True)
+    t0 = time.time()
+    result = {}
+    if not args.skip_tests:
+        result["tests"] = run_tests(150)
+        print("tests:", result["tests"]["summary"], flush=True)
+    try:
+        info, rows = bench(args.quick)
+        result["device"], result["bench"] = info, rows
+    except Exception as exc:  # keep the test results
+        import traceback
+        result["bench_error"] = traceback.format_exc()
+        print(result["bench_error"], flush=True)
+    result["seconds"] = round(time.time() - t0, 1)
+    (outdir / "gpu_check.json").write_text(json.dumps(result, indent=2))
+    with open(outdir / "gpu_check.txt", "w") as f:
+        f.write(f"device: {result.get('device')}\n")
+        if "tests" in result:
+            f.write(f"tests: rc={result['tests']['rc']} {result['tests']['summary']}\n")
+        for r in result.get("bench", []):
+            f.write(json.dumps(r) + "\n")
+        if "bench_error" in result:
+            f.write(result["bench_error"])
+    print(f"results in {outdir} ({result['seconds']} s)")
+    ok = result.get("tests", {}).get("rc", 0) == 0 and "bench_error" not in result
+    return 0 if ok else 1
+
+
+if __name__ == "__main__":
+    sys.exit(main())
