@@ -320,9 +320,10 @@ def test_dropout_repr_and_args(torch, name):
         assert str(e1.value) == str(e2.value)
 
 
-@pytest.mark.parametrize("name", ["Dropout", "Dropout2d", "Dropout3d"])
-def test_dropout_eval_is_identity(name):
-    x = np.arange(48, dtype=np.float32).reshape(2, 3, 2, 2, 2)
+@pytest.mark.parametrize("name,shape", [("Dropout", (4, 12)), ("Dropout2d", (2, 3, 2, 4)),
+                                        ("Dropout3d", (2, 3, 2, 2, 2))])
+def test_dropout_eval_is_identity(name, shape):
+    x = np.arange(48, dtype=np.float32).reshape(shape)
     m = getattr(nn, name)(0.5, rng=0).eval()
     y = m(x)
     np.testing.assert_array_equal(y, x)
@@ -809,3 +810,51 @@ def test_docstring_examples(modname):
         n += len(test.examples)
     assert runner.failures == 0
     assert n > 0 or modname == "nbops.nn.distance"
+
+
+# ---------------------------------------------------------------------------
+# odds and ends
+# ---------------------------------------------------------------------------
+
+def test_copy_and_pickle():
+    import copy
+    import pickle
+    m = nb_mlp()
+    x = np.random.default_rng(0).standard_normal((4, 4)).astype(np.float32)
+    for clone in (copy.deepcopy(m), pickle.loads(pickle.dumps(m))):
+        assert repr(clone) == repr(m) and list(clone.state_dict()) == list(m.state_dict())
+        assert clone[0].weight is not m[0].weight
+        np.testing.assert_array_equal(clone.eval()(x), m.eval()(x))
+
+
+def test_dropout_module_without_functional(monkeypatch):
+    from nbops.nn import dropout as nn_dropout
+    monkeypatch.setitem(nn_dropout._FUNCTIONAL, "dropout", None)
+    m = nn.Dropout(0.3)
+    x = np.ones(3, np.float32)
+    assert m.eval()(x) is x
+    with pytest.raises(NotImplementedError, match="nbops.dropout"):
+        m.train()(x)
+
+
+def test_float64_modules_vs_torch(torch):
+    m, t = nb_mlp().double(), torch_mlp(torch).double()
+    m.load_state_dict(to_numpy_state(t.state_dict()))
+    x = np.random.default_rng(0).standard_normal((8, 4))
+    y, yt = m.train()(x), t.train()(T(torch, x))
+    assert y.dtype == np.float64
+    kept = yt.numpy() != 0  # dropout masks differ; compare the BatchNorm state instead
+    assert kept.any()
+    assert_same_state(m, t, rtol=1e-12, atol=1e-12)
+    np.testing.assert_allclose(m.eval()(x), t.eval()(T(torch, x)).numpy(), rtol=1e-12,
+                               atol=1e-12)
+
+
+def test_identity_and_import_light():
+    x = np.ones(2)
+    assert nn.Identity(3, foo=1)(x) is x and repr(nn.Identity()) == "Identity()"
+    import subprocess
+    import sys
+    code = ("import sys, nbops, nbops.nn; m = nbops.nn.Linear(3, 2, rng=0); "
+            "assert 'torch' not in sys.modules")
+    subprocess.run([sys.executable, "-c", code], check=True, timeout=120)
