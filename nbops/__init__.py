@@ -13,6 +13,7 @@ from .losses import (binary_cross_entropy, binary_cross_entropy_with_logits, kl_
 from .normalization import batch_norm
 from .softmax import log_softmax, softmax, softmin
 from .cross_entropy import cross_entropy, nll_loss
+from .dropout import dropout, dropout2d, dropout3d, dropout_mask
 from . import scalar
 from .warmup import warmup
 from . import nn
@@ -24,4 +25,5 @@ __all__ = ["scalar", "warmup", "relu", "relu6", "elu", "prelu", "leaky_relu", "t
            "softsign", "batch_norm", "linear", "pairwise_distance",
            "l1_loss", "mse_loss", "smooth_l1_loss", "kl_div", "binary_cross_entropy",
            "binary_cross_entropy_with_logits",
-           "softmax", "log_softmax", "softmin", "cross_entropy", "nll_loss", "nn"]
+           "softmax", "log_softmax", "softmin", "cross_entropy", "nll_loss", "nn",
+           "dropout", "dropout2d", "dropout3d", "dropout_mask"]

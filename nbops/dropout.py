@@ -1,0 +1,666 @@
+"""Dropout on a counter-based generator: ``nbops.dropout``, ``dropout2d``, ``dropout3d``
+and ``dropout_mask``.
+
+The keep/drop decision for mask element ``i`` is a pure function of
+``(key, i)`` (Philox4x32-10, :mod:`nbops.scalar.random`), so the same seed
+gives the same mask, bit for bit, on any thread count, on the serial and the
+parallel path, for any split of the work, and (with the same scalar core) on
+a GPU. The seed/key/counter scheme is documented in :mod:`nbops.scalar.random`.
+
+Semantics are PyTorch's (``torch.nn.functional.dropout``, 2.13):
+
+* kept elements are multiplied by ``1 / (1 - p)`` (computed in the input's
+  float type, as PyTorch does), dropped ones by 0. It is a multiplication, as
+  in PyTorch: a dropped NaN stays NaN and a dropped inf becomes NaN.
+* ``p == 1``: ``input * 0`` (zeros for finite input, no 0/0); draws nothing.
+* ``training=False``, ``p == 0`` or an empty input: the input itself is
+  returned (no copy), as PyTorch returns the same tensor; an input that must
+  be converted (a list, integers) is returned converted.
+* ``p`` outside [0, 1] (or NaN): ``ValueError`` naming ``p``.
+
+Randomness (``rng=``, SPEC 7): ``None`` (fresh OS entropy on every call), an
+int seed in ``[0, 2**64)`` (the same seed always gives the same mask), or a
+``numpy.random.Generator`` (one 64-bit draw per call, so it advances and
+successive calls differ; a ``BitGenerator`` or ``SeedSequence`` is wrapped
+with ``numpy.random.default_rng``). ``rng`` is consumed only by calls that
+draw a mask (training, ``0 < p < 1``, non-empty input), as PyTorch's
+generator is.
+
+Reusing a mask (e.g. for a backward pass)::
+
+    m = nbops.dropout_mask(x.shape, p, rng=seed, dtype=x.dtype)
+    y = x * m                    # == nbops.dropout(x, p, rng=seed), bit for bit
+    grad_x = grad_y * m
+
+With a Generator, draw the seed once and pass it to both:
+``seed = int(gen.integers(2**64, dtype=np.uint64))`` (this is exactly what
+``dropout(x, p, rng=gen)`` does with ``gen``).
+"""
+
+import os
+import warnings
+
+import numpy as np
+from numba import prange, types
+from numba.core import errors
+from numba.extending import overload, register_jitable
+
+from . import _config
+from ._launch import launch
+from ._validate import as_array, as_param, check_inplace, result_dtype
+from .scalar.losses import select
+from .scalar.random import drop_threshold, keep, philox4x32_10, splitmix64, splitmix64_int
+
+__all__ = ["dropout", "dropout2d", "dropout3d", "dropout_mask"]
+
+# Elements per task of the parallel kernels (a multiple of 4: tasks start on
+# Philox block boundaries).
+_TILE = 8192
+_LO32 = np.uint64(0xFFFFFFFF)
+_SH32 = np.uint64(32)
+_TWO = np.uint64(2)
+_Z32 = np.uint32(0)
+
+
+# ------------------------------------------------------------------ spans
+# x, out: 1-D contiguous views. g0: global mask index of x[0] (a multiple of 4
+# in the span helpers). Indices into the views are non-negative loop
+# variables: with them LLVM vectorizes the loop (with a possibly negative
+# global index it saw "unsafe indirect dependences" and stayed scalar).
+@register_jitable(inline="always")
+def _drop_span(x, out, g0, k0, k1, t, scale, zero):
+    n = x.size
+    nb = n >> 2
+    b0 = np.uint64(g0) >> _TWO
+    for w in range(nb):
+        j = b0 + np.uint64(w)
+        r0, r1, r2, r3 = philox4x32_10(j & _LO32, j >> _SH32, _Z32, _Z32, k0, k1)
+        i = 4 * w
+        out[i] = x[i] * select(r0 >= t, scale, zero)
+        out[i + 1] = x[i + 1] * select(r1 >= t, scale, zero)
+        out[i + 2] = x[i + 2] * select(r2 >= t, scale, zero)
+        out[i + 3] = x[i + 3] * select(r3 >= t, scale, zero)
+    for i in range(4 * nb, n):
+        out[i] = x[i] * select(keep(g0 + i, k0, k1, t), scale, zero)
+
+
+@register_jitable(inline="always")
+def _mask_span(out, g0, k0, k1, t, scale, zero):
+    n = out.size
+    nb = n >> 2
+    b0 = np.uint64(g0) >> _TWO
+    for w in range(nb):
+        j = b0 + np.uint64(w)
+        r0, r1, r2, r3 = philox4x32_10(j & _LO32, j >> _SH32, _Z32, _Z32, k0, k1)
+        i = 4 * w
+        out[i] = select(r0 >= t, scale, zero)
+        out[i + 1] = select(r1 >= t, scale, zero)
+        out[i + 2] = select(r2 >= t, scale, zero)
+        out[i + 3] = select(r3 >= t, scale, zero)
+    for i in range(4 * nb, n):
+        out[i] = select(keep(g0 + i, k0, k1, t), scale, zero)
+
+
+@register_jitable(inline="always")
+def _head(n, start):
+    """Elements before the first Philox block boundary at or after ``start``."""
+    return min((4 - start % 4) % 4, n)
+
+
+@register_jitable(inline="always")
+def _channel_span(x, out, mult, inner, a, b):
+    """out[i] = x[i] * mult[i // inner] for a <= i < b, one run per channel."""
+    c = a // inner
+    i = a
+    while i < b:
+        e = min((c + 1) * inner, b)
+        m = mult[c]
+        xs = x[i:e]
+        os_ = out[i:e]
+        for j in range(e - i):
+            os_[j] = xs[j] * m
+        i = e
+        c += 1
+
+
+# ------------------------------------------------------------------ CPU kernels
+# ``start``: the global mask index of x[0] (0 for a whole array; any value for
+# a piece of one: the result is the same piece of the whole array's result).
+@_config.serial_kernel
+def _drop_serial(x, out, start, k0, k1, t, scale, zero):
+    h = _head(x.size, start)
+    for i in range(h):
+        out[i] = x[i] * select(keep(start + i, k0, k1, t), scale, zero)
+    _drop_span(x[h:], out[h:], start + h, k0, k1, t, scale, zero)
+
+
+@_config.parallel_kernel
+def _drop_parallel(x, out, start, k0, k1, t, scale, zero):
+    n = x.size
+    h = _head(n, start)
+    for i in range(h):
+        out[i] = x[i] * select(keep(start + i, k0, k1, t), scale, zero)
+    for task in prange((n - h + _TILE - 1) // _TILE):
+        a = h + task * _TILE
+        b = min(a + _TILE, n)
+        _drop_span(x[a:b], out[a:b], start + a, k0, k1, t, scale, zero)
+
+
+# In place: the same spans with one array as input and output (two distinct
+# arrays that are in fact one fail LLVM's run-time alias check: scalar loop).
+@_config.serial_kernel
+def _dropin_serial(x, start, k0, k1, t, scale, zero):
+    h = _head(x.size, start)
+    for i in range(h):
+        x[i] = x[i] * select(keep(start + i, k0, k1, t), scale, zero)
+    xs = x[h:]
+    _drop_span(xs, xs, start + h, k0, k1, t, scale, zero)
+
+
+@_config.parallel_kernel
+def _dropin_parallel(x, start, k0, k1, t, scale, zero):
+    n = x.size
+    h = _head(n, start)
+    for i in range(h):
+        x[i] = x[i] * select(keep(start + i, k0, k1, t), scale, zero)
+    for task in prange((n - h + _TILE - 1) // _TILE):
+        a = h + task * _TILE
+        xs = x[a:min(a + _TILE, n)]
+        _drop_span(xs, xs, start + a, k0, k1, t, scale, zero)
+
+
+@_config.serial_kernel
+def _mask_serial(out, start, k0, k1, t, scale, zero):
+    h = _head(out.size, start)
+    for i in range(h):
+        out[i] = select(keep(start + i, k0, k1, t), scale, zero)
+    _mask_span(out[h:], start + h, k0, k1, t, scale, zero)
+
+
+@_config.parallel_kernel
+def _mask_parallel(out, start, k0, k1, t, scale, zero):
+    n = out.size
+    h = _head(n, start)
+    for i in range(h):
+        out[i] = select(keep(start + i, k0, k1, t), scale, zero)
+    for task in prange((n - h + _TILE - 1) // _TILE):
+        a = h + task * _TILE
+        b = min(a + _TILE, n)
+        _mask_span(out[a:b], start + a, k0, k1, t, scale, zero)
+
+
+@_config.serial_kernel
+def _channel_serial(x, out, mult, inner):
+    _channel_span(x, out, mult, inner, 0, x.size)
+
+
+@_config.parallel_kernel
+def _channel_parallel(x, out, mult, inner):
+    n = x.size
+    for task in prange((n + _TILE - 1) // _TILE):
+        a = task * _TILE
+        _channel_span(x, out, mult, inner, a, min(a + _TILE, n))
+
+
+def _run_drop(x, out, start, key, t, scale, zero):
+    if out is x:
+        launch(_dropin_serial, _dropin_parallel, ("dropout_", x.dtype.char), x.size,
+               x, start, key[0], key[1], t, scale, zero)
+    else:
+        launch(_drop_serial, _drop_parallel, ("dropout", x.dtype.char), x.size,
+               x, out, start, key[0], key[1], t, scale, zero)
+
+
+def _run_mask(out, start, key, t, scale, zero):
+    launch(_mask_serial, _mask_parallel, ("dropout_mask", out.dtype.char), out.size,
+           out, start, key[0], key[1], t, scale, zero)
+
+
+def _run_channel(x, out, mult, inner):
+    launch(_channel_serial, _channel_parallel, ("dropout_channel", x.dtype.char), x.size,
+           x, out, mult, inner)
+
+
+# ------------------------------------------------------------------ randomness
+_M64 = (1 << 64) - 1
+
+
+def _seed(rng):
+    """The 64-bit seed (a Python int) of an ``rng=`` argument; advances a Generator."""
+    if rng is None:
+        return int.from_bytes(os.urandom(8), "little")
+    if isinstance(rng, np.random.Generator):
+        return int(rng.integers(1 << 64, dtype=np.uint64))
+    if isinstance(rng, (int, np.integer)) and not isinstance(rng, (bool, np.bool_)):
+        s = int(rng)
+        if not 0 <= s <= _M64:
+            raise ValueError(f"rng: an int seed must be in [0, 2**64), got {s}")
+        return s
+    if isinstance(rng, (np.random.BitGenerator, np.random.SeedSequence)):
+        return _seed(np.random.default_rng(rng))
+    raise TypeError("rng must be None, an int seed or a numpy.random.Generator, "
+                    f"got {type(rng).__name__}")
+
+
+def _key(rng):
+    """(k0, k1): the Philox key words (``uint32``) for an ``rng=`` argument."""
+    k = splitmix64_int(_seed(rng))
+    return np.uint32(k & 0xFFFFFFFF), np.uint32(k >> 32)
+
+
+def _check_p(p):
+    p = as_param(p, "p")
+    if not 0.0 <= p <= 1.0:
+        raise ValueError(f"p: dropout probability has to be between 0 and 1, but got {p}")
+    return p
+
+
+def _scale(p, dtype):
+    # as PyTorch: the reciprocal is computed in double, then rounded to the dtype
+    return dtype.type(1.0 / (1.0 - p))
+
+
+# ------------------------------------------------------------------ the driver
+_WARN_RANK = ("{name}: Received a {ndim}-D input to {name}, which is deprecated in "
+              "PyTorch and will result in an error in a future PyTorch release. To "
+              "retain the behavior and silence this warning, please use dropout instead. "
+              "Note that {name} exists to provide channel-wise dropout on inputs with "
+              "{k} spatial dimensions, a channel dimension, and an optional batch "
+              "dimension (i.e. {a}D or {b}D inputs).")
+_WARN_3D = ("dropout2d: Received a 3D input to dropout2d and assuming that channel-wise "
+            "1D dropout behavior is desired - input is interpreted as shape (N, C, L), "
+            "where C is the channel dim (as PyTorch 2.13 does). PyTorch will change this "
+            "in a future release to interpret the input as one without a batch "
+            "dimension, i.e. shape (C, H, W).")
+
+
+def _feature_view(name, shape):
+    """(channels, inner): the channel structure of PyTorch's feature dropout."""
+    view = shape if (name == "dropout2d" or len(shape) == 5) else (1,) + shape
+    if len(view) < 2:
+        raise ValueError(f"input: {name} (feature dropout) requires at least 2 dimensions "
+                         f"in the input, got shape {shape}")
+    inner = 1
+    for s in view[2:]:
+        inner *= s
+    return view[0] * view[1], inner
+
+
+def _dropout(input, p, training, inplace, rng, feature):
+    """Shared body of dropout (``feature=None``), dropout2d and dropout3d."""
+    x = input if type(input) is np.ndarray else as_array(input)
+    compute, result = result_dtype(x.dtype)
+    if inplace:
+        check_inplace(input, result)
+    if not training or p == 0.0 or x.size == 0:
+        return x if (inplace or x.dtype == result) else x.astype(result)
+    if p == 1.0:  # input * 0, as PyTorch: NaN and inf give NaN
+        if inplace:
+            np.multiply(x, result.type(0), out=x)
+            return x
+        return np.multiply(x, result.type(0), dtype=result)
+    if feature is not None:
+        channels, inner = _feature_view(feature, x.shape)
+    key = _key(rng)  # last: a Generator advances only when the call succeeds
+    t = np.uint32(drop_threshold(p))
+    scale, zero = _scale(p, compute), compute.type(0)
+
+    src = x if (x.dtype == compute and x.flags.c_contiguous) else \
+        np.ascontiguousarray(x, dtype=compute)
+    dest = x if (inplace and src is x) else np.empty(x.shape, compute)
+    xf = src.reshape(-1)
+    df = xf if dest is src else dest.reshape(-1)
+    if feature is None or inner == 1:  # one decision per element: the same mask
+        _run_drop(xf, df, 0, key, t, scale, zero)
+    else:
+        mult = np.empty(channels, compute)
+        _run_mask(mult, 0, key, t, scale, zero)
+        _run_channel(xf, df, mult, inner)
+    if inplace:
+        if dest is not x:
+            np.copyto(x, dest, casting="unsafe")
+        return x
+    return dest if result == compute else dest.astype(result)
+
+
+# ------------------------------------------------------------------ public API
+def dropout(input, p=0.5, training=True, inplace=False, *, rng=None):
+    r"""Zero each element with probability ``p``; scale the rest by :math:`1/(1-p)`.
+
+    Parameters
+    ----------
+    input : array_like
+        Any shape (0-d and empty included). float32 stays float32, float64
+        stays float64; other real dtypes follow ``np.exp``'s promotion.
+    p : float, default 0.5
+        Probability of an element being zeroed, in [0, 1].
+    training : bool, default True
+        If False, return ``input`` itself (no copy), as PyTorch does.
+    inplace : bool, default False
+        Write into ``input`` (a writable float array) and return it.
+    rng : None, int or numpy.random.Generator, keyword-only
+        The randomness: ``None`` (fresh entropy), an int seed (the same seed
+        gives the same mask on any thread count), or a Generator (advanced by
+        each call). Details and key derivation: :mod:`nbops.dropout`,
+        :mod:`nbops.scalar.random`.
+
+    Returns
+    -------
+    ndarray
+        ``input * mask``, with ``mask == dropout_mask(input.shape, p, rng=rng,
+        dtype=...)``: mask element ``i`` (C order) is a pure function of the
+        seed and ``i``. A non-contiguous input gives a C-contiguous result.
+
+    Notes
+    -----
+    Inside ``@numba.njit`` code: ``rng`` must be ``None`` (a seed drawn from
+    Numba's own ``np.random`` state) or an integer seed (same mask as outside);
+    a call that does nothing (``training=False``, ``p == 0``) returns a copy
+    unless ``inplace=True`` (one return type), and integer inputs give float64.
+
+    Examples
+    --------
+    >>> import numpy as np, nbops
+    >>> x = np.ones(8, dtype=np.float32)
+    >>> y = nbops.dropout(x, 0.5, rng=0)
+    >>> y.dtype, sorted(set(y.tolist())) == [0.0, 2.0]
+    (dtype('float32'), True)
+    >>> np.array_equal(y, x * nbops.dropout_mask(x.shape, 0.5, rng=0))
+    True
+    """
+    return _dropout(input, _check_p(p), training, inplace, rng, None)
+
+
+def dropout2d(input, p=0.5, training=True, inplace=False, *, rng=None):
+    r"""Zero whole channels with probability ``p``; scale the rest by :math:`1/(1-p)`.
+
+    PyTorch 2.13's rank rules: a 4-D input is ``(N, C, H, W)``, a 3-D input is
+    taken as ``(N, C, L)`` (with PyTorch's warning); other ranks warn (deprecated
+    in PyTorch) and use the first two axes as ``(N, C)``; fewer than 2 axes
+    raise ``ValueError`` when a mask is drawn. Channel ``n * C + c`` (C order
+    over the first two axes) is kept iff mask element ``n * C + c`` is, so the
+    result equals ``input * dropout_mask((N, C) + (1,) * (ndim - 2), p, rng=rng,
+    dtype=...)``. Other arguments as :func:`dropout`.
+
+    >>> x = np.ones((2, 3, 4, 4))
+    >>> y = nbops.dropout2d(x, 0.5, rng=1)
+    >>> bool(np.all((y == 0).all(axis=(2, 3)) | (y == 2).all(axis=(2, 3))))
+    True
+    """
+    p = _check_p(p)
+    ndim = np.ndim(input)
+    if ndim not in (3, 4):
+        warnings.warn(_WARN_RANK.format(name="dropout2d", ndim=ndim, k=2, a=3, b=4),
+                      stacklevel=2)
+    if ndim == 3:
+        warnings.warn(_WARN_3D, stacklevel=2)
+    return _dropout(input, p, training, inplace, rng, "dropout2d")
+
+
+def dropout3d(input, p=0.5, training=True, inplace=False, *, rng=None):
+    r"""Zero whole 3-D channels with probability ``p``; scale the rest by :math:`1/(1-p)`.
+
+    PyTorch 2.13's rank rules: a 5-D input is ``(N, C, D, H, W)`` (channels over
+    the first two axes); any other rank is taken as unbatched, channels along
+    axis 0 (a 4-D input is ``(C, D, H, W)``), with PyTorch's deprecation
+    warning for ranks other than 4 and 5; a 0-d input raises ``ValueError``
+    when a mask is drawn. Equal to ``input * dropout_mask(s, p, rng=rng,
+    dtype=...)`` with ``s = (N, C, 1, 1, 1)`` for 5-D inputs and
+    ``(C,) + (1,) * (ndim - 1)`` otherwise. Other arguments as :func:`dropout`.
+
+    >>> x = np.ones((3, 2, 2, 2), dtype=np.float32)   # (C, D, H, W)
+    >>> y = nbops.dropout3d(x, 0.5, rng=1)
+    >>> bool(np.all((y == 0).all(axis=(1, 2, 3)) | (y == 2).all(axis=(1, 2, 3))))
+    True
+    """
+    p = _check_p(p)
+    ndim = np.ndim(input)
+    if ndim not in (4, 5):
+        warnings.warn(_WARN_RANK.format(name="dropout3d", ndim=ndim, k=3, a=4, b=5),
+                      stacklevel=2)
+    return _dropout(input, p, training, inplace, rng, "dropout3d")
+
+
+def _normalize_shape(shape):
+    try:
+        shape = (int(shape.__index__()),) if hasattr(shape, "__index__") else \
+            tuple(int(s.__index__()) for s in shape)
+    except (TypeError, AttributeError):
+        raise TypeError(f"shape must be an int or a tuple of ints, got {shape!r}") from None
+    if any(s < 0 for s in shape):
+        raise ValueError(f"shape: negative dimensions are not allowed, got {shape}")
+    return shape
+
+
+def dropout_mask(shape, p, rng=None, dtype=np.float32):
+    r"""The dropout mask that :func:`dropout` multiplies by, to apply it again.
+
+    Parameters
+    ----------
+    shape : int or tuple of ints
+    p : float
+        Drop probability in [0, 1].
+    rng : None, int or numpy.random.Generator
+        As in :func:`dropout`: with the same int seed (or a Generator in the
+        same state) ``dropout(x, p, rng=rng)`` equals
+        ``x * dropout_mask(x.shape, p, rng=rng, dtype=x.dtype)`` bit for bit.
+    dtype : float32 (default), float64, float16 or bool
+        A float dtype gives the *scaled* mask: ``1 / (1 - p)`` (rounded to the
+        dtype) where kept, 0 where dropped; ``bool`` gives the keep-mask.
+
+    Returns
+    -------
+    ndarray of ``shape`` and ``dtype`` (C-contiguous). ``p == 0`` gives ones
+    (True), ``p == 1`` zeros (False); neither draws from ``rng``.
+
+    >>> keep = nbops.dropout_mask(6, 0.5, rng=3, dtype=bool)
+    >>> keep.tolist() == (nbops.dropout_mask(6, 0.5, rng=3) != 0).tolist()
+    True
+    """
+    shape = _normalize_shape(shape)
+    p = _check_p(p)
+    dtype = np.dtype(dtype)
+    if dtype == np.bool_:
+        compute = dtype
+        scale, zero = np.bool_(True), np.bool_(False)
+    elif dtype in (np.float32, np.float64, np.float16):
+        compute = np.dtype(np.float32) if dtype == np.float16 else dtype
+        scale, zero = _scale(p, compute), compute.type(0)
+    else:
+        raise TypeError(f"dtype must be float32, float64, float16 or bool, got {dtype}")
+    n = 1
+    for s in shape:
+        n *= s
+    if n == 0 or p == 0.0:
+        return np.ones(shape, dtype)
+    if p == 1.0:
+        return np.zeros(shape, dtype)
+    key = _key(rng)
+    out = np.empty(shape, compute)
+    _run_mask(out.reshape(-1), 0, key, np.uint32(drop_threshold(p)), scale, zero)
+    return out if compute == dtype else out.astype(dtype)
+
+
+# ------------------------------------------------- the same names inside @njit
+# Serial cached kernels only (never a parallel dispatcher: DESIGN.md). The key
+# derivation is the one above, so an int seed gives the same mask as outside.
+def _njit_seed(rng):
+    raise NotImplementedError("only callable inside numba-compiled code")
+
+
+@overload(_njit_seed)
+def _njit_seed_ol(rng):
+    if _is_none(rng):
+        def impl_none(rng):  # Numba's own per-thread np.random state
+            lo = np.uint64(np.random.randint(0, 1 << 32))
+            hi = np.uint64(np.random.randint(0, 1 << 32))
+            return lo | (hi << _SH32)
+        return impl_none
+    if isinstance(rng, types.Integer):
+        if rng.signed:
+            def impl_signed(rng):
+                if rng < 0:
+                    raise ValueError("rng: an int seed must be in [0, 2**64)")
+                return np.uint64(rng)
+            return impl_signed
+        return lambda rng: np.uint64(rng)
+    raise errors.TypingError("nbops: inside @njit, rng must be None or an integer seed")
+
+
+def _is_none(t):
+    return t is None or isinstance(t, (types.NoneType, types.Omitted))
+
+
+@register_jitable
+def _njit_check_p(p):
+    if not (p >= 0.0 and p <= 1.0):
+        raise ValueError("p: dropout probability has to be between 0 and 1")
+
+
+@register_jitable
+def _njit_threshold(p):
+    return np.uint32(min(np.floor(p * 4294967296.0 + 0.5), 4294967295.0))
+
+
+@register_jitable
+def _njit_key(rng, p):
+    s = splitmix64(_njit_seed(rng))
+    return np.uint32(s & _LO32), np.uint32(s >> _SH32), _njit_threshold(p)
+
+
+@register_jitable
+def _njit_prepare(shape, p, rng, mode, lead):
+    """(channels, inner, seed) of a call that draws (0 < p <= 1, non-empty input)."""
+    channels = 1
+    inner = 1
+    if p == 1.0:  # nothing to draw, no rank check (as PyTorch)
+        return channels, inner, np.uint64(0)
+    if mode == 1:
+        if len(shape) + lead < 2:
+            raise ValueError("input: feature dropout requires at least 2 dimensions")
+        for k in range(len(shape)):  # the view is (1,) * lead + shape
+            if k + lead < 2:
+                channels *= shape[k]
+            else:
+                inner *= shape[k]
+    return channels, inner, _njit_seed(rng)
+
+
+@_config.serial_kernel
+def _njit_apply(xf, rf, same, p, seed, feature, channels, inner, scale, zero):
+    """The drawing part of the @njit path on flat C-order arrays (cached: one
+    specialization per dtype, whatever the rank and the rng type)."""
+    if p == 1.0:
+        for i in range(rf.size):
+            rf[i] = xf[i] * zero
+        return
+    s = splitmix64(seed)
+    k0, k1, t = np.uint32(s & _LO32), np.uint32(s >> _SH32), _njit_threshold(p)
+    if not feature or inner == 1:
+        if same:
+            _dropin_serial(rf, 0, k0, k1, t, scale, zero)
+        else:
+            _drop_serial(xf, rf, 0, k0, k1, t, scale, zero)
+    else:
+        mult = np.empty(channels, rf.dtype)
+        _mask_serial(mult, 0, k0, k1, t, scale, zero)
+        _channel_serial(xf, rf, mult, inner)
+
+
+@register_jitable
+def _njit_run(xf, rf, same, shape, p, rng, mode, lead, scale, zero):
+    channels, inner, seed = _njit_prepare(shape, p, rng, mode, lead)
+    _njit_apply(xf, rf, same, p, seed, mode == 1, channels, inner, scale, zero)
+
+
+def _make_njit_impl(input, rng, feature):
+    """The @njit implementation of dropout / dropout2d / dropout3d for ``input``'s type."""
+    _njit_seed_ol(rng)  # a bad rng type: TypingError now
+    if isinstance(input, (types.Float, types.Integer, types.Boolean)):
+        if feature is not None:
+            raise errors.TypingError(f"nbops.{feature}: input must be an array")
+        ftype = input if isinstance(input, types.Float) else types.float64
+
+        def impl_scalar(input, p=0.5, training=True, inplace=False, rng=None):
+            _njit_check_p(p)
+            x = ftype(input)
+            if not training or p == 0.0:
+                return x
+            if p == 1.0:
+                return x * ftype(0)
+            k0, k1, t = _njit_key(rng, p)
+            return x * select(keep(0, k0, k1, t), ftype(1.0 / (1.0 - p)), ftype(0))
+
+        return impl_scalar
+    if not isinstance(input, types.Array):
+        return None
+    if isinstance(input.dtype, types.Float) and input.dtype.bitwidth >= 32:
+        dtype = input.dtype
+    elif isinstance(input.dtype, (types.Integer, types.Boolean)):
+        dtype = types.float64
+    else:
+        raise errors.TypingError(f"nbops: unsupported input dtype {input.dtype} inside @njit")
+    mode = 0 if feature is None else 1
+    lead = 1 if (feature == "dropout3d" and input.ndim != 5) else 0
+    writable = dtype == input.dtype and input.mutable
+
+    if writable and input.layout == "C":  # no copies
+        def impl_c(input, p=0.5, training=True, inplace=False, rng=None):
+            _njit_check_p(p)
+            if not training or p == 0.0 or input.size == 0:
+                return input if inplace else input.copy()
+            res = input if inplace else np.empty_like(input)
+            scale = dtype(1.0 / (1.0 - p)) if p < 1.0 else dtype(0)
+            _njit_run(input.reshape(input.size), res.reshape(res.size), inplace,
+                      input.shape, p, rng, mode, lead, scale, dtype(0))
+            return res
+
+        return impl_c
+
+    if writable:  # strided: compute on a C-order copy, copy back if in place
+        def impl_strided(input, p=0.5, training=True, inplace=False, rng=None):
+            _njit_check_p(p)
+            if not training or p == 0.0 or input.size == 0:
+                return input if inplace else input.copy()
+            src = input.copy()
+            sf = src.reshape(src.size)
+            scale = dtype(1.0 / (1.0 - p)) if p < 1.0 else dtype(0)
+            _njit_run(sf, sf, True, input.shape, p, rng, mode, lead, scale, dtype(0))
+            if inplace:
+                i = 0
+                for idx in np.ndindex(input.shape):
+                    input[idx] = sf[i]
+                    i += 1
+                return input
+            return src
+
+        return impl_strided
+
+    def impl_new(input, p=0.5, training=True, inplace=False, rng=None):
+        _njit_check_p(p)
+        if inplace:
+            raise TypeError("input: inplace=True needs a writable float32 or float64 array")
+        src = input.astype(dtype)
+        if not training or p == 0.0 or input.size == 0:
+            return src
+        sf = src.reshape(src.size)
+        scale = dtype(1.0 / (1.0 - p)) if p < 1.0 else dtype(0)
+        _njit_run(sf, sf, True, input.shape, p, rng, mode, lead, scale, dtype(0))
+        return src
+
+    return impl_new
+
+
+@overload(dropout)
+def _dropout_njit(input, p=0.5, training=True, inplace=False, rng=None):
+    return _make_njit_impl(input, rng, None)
+
+
+@overload(dropout2d)
+def _dropout2d_njit(input, p=0.5, training=True, inplace=False, rng=None):
+    return _make_njit_impl(input, rng, "dropout2d")
+
+
+@overload(dropout3d)
+def _dropout3d_njit(input, p=0.5, training=True, inplace=False, rng=None):
+    return _make_njit_impl(input, rng, "dropout3d")
