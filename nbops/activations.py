@@ -62,6 +62,11 @@ def relu(input, inplace=False, *, out=None):
     ndarray
         Same shape as ``input``; float32 stays float32.
 
+    Notes
+    -----
+    Same as ``torch.nn.functional.relu``: NaN stays NaN and ``-0.0`` stays
+    ``-0.0``.
+
     Examples
     --------
     >>> import numpy as np, nbops
@@ -74,8 +79,30 @@ def relu(input, inplace=False, *, out=None):
 
 
 def relu6(input, inplace=False, *, out=None):
-    r""":math:`\min(\max(x, 0), 6)`. Arguments as :func:`relu`.
+    r""":math:`\min(\max(x, 0), 6)`.
 
+    Parameters
+    ----------
+    input : array_like
+        Any shape, any memory layout (0-d and empty included).
+    inplace : bool, default False
+        Write the result into ``input`` (a writable float array) and return it.
+    out : ndarray, optional
+        Array of the result's shape and dtype to write into (keyword-only).
+
+    Returns
+    -------
+    ndarray
+        Same shape as ``input``; float32 stays float32, float64 stays float64,
+        other real dtypes promote as ``np.exp`` would.
+
+    Notes
+    -----
+    Same as ``torch.nn.functional.relu6`` (that is, ``hardtanh(x, 0, 6)``):
+    NaN stays NaN.
+
+    Examples
+    --------
     >>> nbops.relu6(np.array([-1.0, 3.0, 9.0]))
     array([0., 3., 6.])
     """
@@ -87,8 +114,31 @@ def relu6(input, inplace=False, *, out=None):
 def elu(input, alpha=1.0, inplace=False, *, out=None):
     r"""Exponential linear unit: :math:`x` if :math:`x > 0`, else :math:`\alpha (e^x - 1)`.
 
-    ``e^x - 1`` is computed as ``expm1`` (accurate near 0). Other arguments as :func:`relu`.
+    ``e^x - 1`` is computed as ``expm1`` (accurate near 0).
 
+    Parameters
+    ----------
+    input : array_like
+        Any shape, any memory layout (0-d and empty included).
+    alpha : float, default 1.0
+        Scale of the negative part.
+    inplace : bool, default False
+        Write the result into ``input`` (a writable float array) and return it.
+    out : ndarray, optional
+        Array of the result's shape and dtype to write into (keyword-only).
+
+    Returns
+    -------
+    ndarray
+        Same shape as ``input``; float32 stays float32, float64 stays float64,
+        other real dtypes promote as ``np.exp`` would.
+
+    Notes
+    -----
+    Same as ``torch.nn.functional.elu``; NaN stays NaN, ``elu(-inf) == -alpha``.
+
+    Examples
+    --------
     >>> nbops.elu(np.array([-1.0, 0.0, 2.0]), alpha=2.0)
     array([-1.26424112,  0.        ,  2.        ])
     """
@@ -100,6 +150,29 @@ def elu(input, alpha=1.0, inplace=False, *, out=None):
 def leaky_relu(input, negative_slope=0.01, inplace=False, *, out=None):
     r""":math:`x` if :math:`x > 0`, else ``negative_slope`` :math:`\cdot x`.
 
+    Parameters
+    ----------
+    input : array_like
+        Any shape, any memory layout (0-d and empty included).
+    negative_slope : float, default 0.01
+        Slope for :math:`x \le 0`.
+    inplace : bool, default False
+        Write the result into ``input`` (a writable float array) and return it.
+    out : ndarray, optional
+        Array of the result's shape and dtype to write into (keyword-only).
+
+    Returns
+    -------
+    ndarray
+        Same shape as ``input``; float32 stays float32, float64 stays float64,
+        other real dtypes promote as ``np.exp`` would.
+
+    Notes
+    -----
+    Same as ``torch.nn.functional.leaky_relu``; NaN stays NaN.
+
+    Examples
+    --------
     >>> nbops.leaky_relu(np.array([-2.0, 3.0]), 0.1)
     array([-0.2,  3. ])
     """
@@ -113,6 +186,32 @@ def leaky_relu(input, negative_slope=0.01, inplace=False, *, out=None):
 def threshold(input, threshold, value, inplace=False, *, out=None):
     r""":math:`x` if :math:`x >` ``threshold``, else ``value`` (NaN stays NaN, as PyTorch).
 
+    Parameters
+    ----------
+    input : array_like
+        Any shape, any memory layout (0-d and empty included).
+    threshold : float
+        Elements :math:`\le` ``threshold`` are replaced.
+    value : float
+        The replacement.
+    inplace : bool, default False
+        Write the result into ``input`` (a writable float array) and return it.
+    out : ndarray, optional
+        Array of the result's shape and dtype to write into (keyword-only).
+
+    Returns
+    -------
+    ndarray
+        Same shape as ``input``; float32 stays float32, float64 stays float64,
+        other real dtypes promote as ``np.exp`` would.
+
+    Notes
+    -----
+    Same as ``torch.nn.functional.threshold``: the test is ``x <= threshold``,
+    so NaN (for which it is false) is kept.
+
+    Examples
+    --------
     >>> nbops.threshold(np.array([0.1, 0.5, 0.9]), 0.5, -1.0)
     array([-1. , -1. ,  0.9])
     """
@@ -127,6 +226,30 @@ def hardtanh(input, min_val=-1.0, max_val=1.0, inplace=False, *, out=None):
 
     Raises ``ValueError`` if ``min_val > max_val``.
 
+    Parameters
+    ----------
+    input : array_like
+        Any shape, any memory layout (0-d and empty included).
+    min_val, max_val : float, default -1.0, 1.0
+        The clamp bounds (``min_val <= max_val``).
+    inplace : bool, default False
+        Write the result into ``input`` (a writable float array) and return it.
+    out : ndarray, optional
+        Array of the result's shape and dtype to write into (keyword-only).
+
+    Returns
+    -------
+    ndarray
+        Same shape as ``input``; float32 stays float32, float64 stays float64,
+        other real dtypes promote as ``np.exp`` would.
+
+    Notes
+    -----
+    Same as ``torch.nn.functional.hardtanh``, including the ``ValueError``
+    for ``min_val > max_val``; NaN stays NaN.
+
+    Examples
+    --------
     >>> nbops.hardtanh(np.array([-3.0, 0.2, 3.0]))
     array([-1. ,  0.2,  1. ])
     """
@@ -141,6 +264,27 @@ def hardtanh(input, min_val=-1.0, max_val=1.0, inplace=False, *, out=None):
 def sigmoid(input, *, out=None):
     r"""Logistic function :math:`1 / (1 + e^{-x})`.
 
+    Parameters
+    ----------
+    input : array_like
+        Any shape, any memory layout (0-d and empty included).
+    out : ndarray, optional
+        Array of the result's shape and dtype to write into (keyword-only).
+
+    Returns
+    -------
+    ndarray
+        Same shape as ``input``; float32 stays float32, float64 stays float64,
+        other real dtypes promote as ``np.exp`` would.
+
+    Notes
+    -----
+    Same as ``torch.sigmoid`` (``torch.nn.functional.sigmoid``), within 2 ulp
+    (nbops' vectorizable ``exp``): 0 at ``-inf``, 1 at ``inf``, NaN stays NaN.
+    No ``inplace`` (PyTorch's functional has none).
+
+    Examples
+    --------
     >>> nbops.sigmoid(np.array([0.0, 2.0]))
     array([0.5       , 0.88079708])
     """
@@ -152,6 +296,25 @@ def sigmoid(input, *, out=None):
 def tanh(input, *, out=None):
     r"""Hyperbolic tangent :math:`\tanh x`.
 
+    Parameters
+    ----------
+    input : array_like
+        Any shape, any memory layout (0-d and empty included).
+    out : ndarray, optional
+        Array of the result's shape and dtype to write into (keyword-only).
+
+    Returns
+    -------
+    ndarray
+        Same shape as ``input``; float32 stays float32, float64 stays float64,
+        other real dtypes promote as ``np.exp`` would.
+
+    Notes
+    -----
+    Same as ``torch.tanh``, within 2 ulp (a vectorizable ``tanh``); NaN stays NaN.
+
+    Examples
+    --------
     >>> nbops.tanh(np.array([0.0, 1.0]))
     array([0.        , 0.76159416])
     """
@@ -165,8 +328,28 @@ def logsigmoid(input, *, out=None):
 
     Stable for any :math:`x`: never overflows, ``logsigmoid(-1e4) == -1e4``.
 
+    Parameters
+    ----------
+    input : array_like
+        Any shape, any memory layout (0-d and empty included).
+    out : ndarray, optional
+        Array of the result's shape and dtype to write into (keyword-only).
+
+    Returns
+    -------
+    ndarray
+        Same shape as ``input``; float32 stays float32, float64 stays float64,
+        other real dtypes promote as ``np.exp`` would.
+
+    Notes
+    -----
+    Same as ``torch.nn.functional.logsigmoid``, which is also computed in the
+    stable form; ``logsigmoid(inf) == 0``, NaN stays NaN.
+
+    Examples
+    --------
     >>> nbops.logsigmoid(np.array([-1000.0, 0.0, 1000.0]))
-    array([-1.00000000e+03, -6.93147181e-01, -0.00000000e+00])
+    array([-1.00000000e+03, -6.93147181e-01,  0.00000000e+00])
     """
     if type(input) is not np.ndarray and is_device_array(input):
         return _cuda().unary(LOGSIGMOID, input, (), False, out)
@@ -179,6 +362,30 @@ def softplus(input, beta=1.0, threshold=20.0, *, out=None):
     Computed as :math:`(\max(z, 0) + \log(1 + e^{-|z|})) / \beta` with
     :math:`z = \beta x`: no overflow for any ``threshold``.
 
+    Parameters
+    ----------
+    input : array_like
+        Any shape, any memory layout (0-d and empty included).
+    beta : float, default 1.0
+        :math:`\beta`.
+    threshold : float, default 20.0
+        Where :math:`\beta x` exceeds it, the result is :math:`x` itself.
+    out : ndarray, optional
+        Array of the result's shape and dtype to write into (keyword-only).
+
+    Returns
+    -------
+    ndarray
+        Same shape as ``input``; float32 stays float32, float64 stays float64,
+        other real dtypes promote as ``np.exp`` would.
+
+    Notes
+    -----
+    Same as ``torch.nn.functional.softplus``: the threshold applies to
+    :math:`\beta x`, not :math:`x` (see the semantics guide). No ``inplace``.
+
+    Examples
+    --------
     >>> nbops.softplus(np.array([-1.0, 0.0, 30.0]))
     array([ 0.31326169,  0.69314718, 30.        ])
     """
@@ -193,6 +400,28 @@ def softshrink(input, lambd=0.5, *, out=None):
 
     Raises ``ValueError`` if ``lambd < 0``.
 
+    Parameters
+    ----------
+    input : array_like
+        Any shape, any memory layout (0-d and empty included).
+    lambd : float, default 0.5
+        :math:`\lambda \ge 0`.
+    out : ndarray, optional
+        Array of the result's shape and dtype to write into (keyword-only).
+
+    Returns
+    -------
+    ndarray
+        Same shape as ``input``; float32 stays float32, float64 stays float64,
+        other real dtypes promote as ``np.exp`` would.
+
+    Notes
+    -----
+    Same as ``torch.nn.functional.softshrink``: the zero keeps the sign of
+    ``x`` and NaN stays NaN.
+
+    Examples
+    --------
     >>> nbops.softshrink(np.array([-1.0, 0.2, 1.0]))
     array([-0.5,  0. ,  0.5])
     """
@@ -207,6 +436,26 @@ def softshrink(input, lambd=0.5, *, out=None):
 def softsign(input, *, out=None):
     r""":math:`x / (1 + |x|)`.
 
+    Parameters
+    ----------
+    input : array_like
+        Any shape, any memory layout (0-d and empty included).
+    out : ndarray, optional
+        Array of the result's shape and dtype to write into (keyword-only).
+
+    Returns
+    -------
+    ndarray
+        Same shape as ``input``; float32 stays float32, float64 stays float64,
+        other real dtypes promote as ``np.exp`` would.
+
+    Notes
+    -----
+    Same as ``torch.nn.functional.softsign``, computed as PyTorch computes it:
+    ``softsign(±inf)`` is NaN (:math:`\infty / \infty`), and NaN stays NaN.
+
+    Examples
+    --------
     >>> nbops.softsign(np.array([-3.0, 1.0]))
     array([-0.75,  0.5 ])
     """
@@ -246,6 +495,18 @@ def prelu(input, weight, *, out=None):
         1-D with 1 element (shared) or ``C`` elements (one per channel).
     out : ndarray, optional
 
+    Returns
+    -------
+    ndarray
+        Same shape as ``input``; float32 stays float32.
+
+    Notes
+    -----
+    Same as ``torch.nn.functional.prelu``: :math:`x` if :math:`x \ge 0`,
+    else :math:`w_c x` with :math:`c` the element's channel; NaN stays NaN.
+
+    Examples
+    --------
     >>> nbops.prelu(np.array([[-1.0, -1.0], [2.0, -4.0]]), np.array([0.1, 0.5]))
     array([[-0.1, -0.5],
            [ 2. , -2. ]])

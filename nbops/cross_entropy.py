@@ -422,6 +422,33 @@ def nll_loss(input, target, weight=None, size_average=None, ignore_index=-100,
     over samples whose target is not ``ignore_index`` (NaN if there are none).
     Arguments, returns and errors as :func:`cross_entropy`.
 
+    Parameters
+    ----------
+    input : array_like
+        Log-probabilities, shape ``(C,)``, ``(N, C)`` or ``(N, C, d1, ..., dk)``.
+    target : array_like
+        Class indices of any integer dtype, shape ``()``, ``(N,)`` or
+        ``(N, d1, ..., dk)``.
+    weight : array_like, optional
+        Shape ``(C,)``: a weight per class.
+    ignore_index : int, default -100
+    reduction : {'mean', 'sum', 'none'}, default 'mean'
+    size_average, reduce : bool, optional
+        Deprecated, as in PyTorch.
+
+    Returns
+    -------
+    ndarray or NumPy scalar
+        As :func:`cross_entropy`.
+
+    Notes
+    -----
+    Same as ``torch.nn.functional.nll_loss``, including the weighted-mean
+    denominator (see the semantics guide). Class indices out of range raise
+    ``ValueError`` before any computation (never an out-of-bounds read).
+
+    Examples
+    --------
     >>> logp = np.log(np.array([[0.2, 0.3, 0.5], [0.5, 0.2, 0.3]]))
     >>> nbops.nll_loss(logp, np.array([2, 1]), reduction="none")
     array([0.69314718, 1.60943791])

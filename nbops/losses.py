@@ -488,6 +488,32 @@ def mse_loss(input, target, size_average=None, reduce=None, reduction="mean", we
 
     Arguments and results as :func:`l1_loss`.
 
+    Parameters
+    ----------
+    input, target : array_like
+        Shapes that broadcast together (a ``UserWarning`` when they differ,
+        as PyTorch).
+    reduction : {'mean', 'sum', 'none'}, default 'mean'
+        ``'mean'`` divides by the number of elements, or by ``weight.sum()``
+        when ``weight`` is given.
+    weight : array_like, optional
+        Per-element weights of ``input``'s shape.
+    size_average, reduce : bool, optional
+        Deprecated, mapped as PyTorch maps them (``DeprecationWarning``).
+
+    Returns
+    -------
+    ndarray or NumPy scalar
+        ``reduction='none'``: the elementwise losses (the broadcast shape);
+        otherwise a NumPy scalar of the computation dtype (float32 stays
+        float32).
+
+    Notes
+    -----
+    Same as ``torch.nn.functional.mse_loss``; NaN and inf propagate.
+
+    Examples
+    --------
     >>> nbops.mse_loss(np.array([1.0, 2.0, 4.0]), np.array([1.5, 2.0, 2.0]))
     np.float64(1.4166666666666667)
     >>> nbops.mse_loss(np.array([1.0, 3.0]), np.zeros(2), weight=np.array([3.0, 1.0]))
@@ -510,6 +536,31 @@ def smooth_l1_loss(input, target, size_average=None, reduce=None, reduction="mea
     ``beta=0`` is exactly :func:`l1_loss`; a negative ``beta`` raises
     ``ValueError``. Other arguments as :func:`l1_loss` (no ``weight``).
 
+    Parameters
+    ----------
+    input, target : array_like
+        Shapes that broadcast together (with PyTorch's ``UserWarning`` when
+        they differ).
+    reduction : {'mean', 'sum', 'none'}, default 'mean'
+    beta : float, default 1.0
+        Where the loss switches from quadratic to linear; ``>= 0``.
+    size_average, reduce : bool, optional
+        Deprecated, as :func:`l1_loss`.
+
+    Returns
+    -------
+    ndarray or NumPy scalar
+        ``reduction='none'``: the elementwise losses (the broadcast shape);
+        otherwise a NumPy scalar of the computation dtype (float32 stays
+        float32).
+
+    Notes
+    -----
+    Same as ``torch.nn.functional.smooth_l1_loss``, including ``beta=0``
+    (exactly the L1 loss) and the ``ValueError`` for negative ``beta``.
+
+    Examples
+    --------
     >>> nbops.smooth_l1_loss(np.array([0.0, 0.5, 3.0]), np.zeros(3), reduction="none")
     array([0.   , 0.125, 2.5  ])
     """
@@ -550,6 +601,20 @@ def kl_div(input, target, size_average=None, reduce=None, reduction="mean",
     size_average, reduce : bool, optional
         Deprecated, as :func:`l1_loss`.
 
+    Returns
+    -------
+    ndarray or NumPy scalar
+        ``reduction='none'``: the elementwise losses (the broadcast shape);
+        otherwise a NumPy scalar of the computation dtype (float32 stays
+        float32).
+
+    Notes
+    -----
+    Same as ``torch.nn.functional.kl_div``, without PyTorch's warning for
+    ``reduction='mean'`` (see the semantics guide).
+
+    Examples
+    --------
     >>> x = np.log(np.array([[0.25, 0.75]]))
     >>> nbops.kl_div(x, np.array([[0.5, 0.5]]), reduction="batchmean")
     np.float64(0.14384103622589045)
@@ -597,6 +662,20 @@ def binary_cross_entropy(input, target, weight=None, size_average=None, reduce=N
     reduction, size_average, reduce
         As :func:`l1_loss` (``'mean'`` divides by the number of elements).
 
+    Returns
+    -------
+    ndarray or NumPy scalar
+        ``reduction='none'``: the elementwise losses (the broadcast shape);
+        otherwise a NumPy scalar of the computation dtype (float32 stays
+        float32).
+
+    Notes
+    -----
+    Same as ``torch.nn.functional.binary_cross_entropy``; nbops raises
+    ``ValueError`` (PyTorch: ``RuntimeError``) for probabilities outside [0, 1].
+
+    Examples
+    --------
     >>> nbops.binary_cross_entropy(np.array([0.9, 0.2]), np.array([1.0, 0.0]))
     np.float64(0.16425203348601802)
     """
@@ -642,6 +721,20 @@ def binary_cross_entropy_with_logits(input, target, weight=None, size_average=No
     reduction, size_average, reduce
         As :func:`binary_cross_entropy`.
 
+    Returns
+    -------
+    ndarray or NumPy scalar
+        ``reduction='none'``: the elementwise losses (the broadcast shape);
+        otherwise a NumPy scalar of the computation dtype (float32 stays
+        float32).
+
+    Notes
+    -----
+    Same as ``torch.nn.functional.binary_cross_entropy_with_logits``,
+    including its values at infinite logits.
+
+    Examples
+    --------
     >>> nbops.binary_cross_entropy_with_logits(np.array([2.0, -1.0]), np.array([1.0, 0.0]))
     np.float64(0.22009484928059764)
     """

@@ -201,6 +201,29 @@ def log_softmax(input, axis=-1, dtype=None, *, dim=None, out=None):
     Computed in that order (never :math:`x_i - \mathrm{logsumexp}(x)`), which
     keeps full precision for large inputs. Arguments as :func:`softmax`.
 
+    Parameters
+    ----------
+    input : array_like
+        Any shape, any memory layout.
+    axis : int, default -1
+        The axis to normalize over (``dim=`` is accepted as an alias).
+    dtype : dtype, optional
+        Cast the input to this float dtype first, as PyTorch's ``dtype=``.
+    out : ndarray, optional
+        Array of the result's shape and dtype to write into.
+
+    Returns
+    -------
+    ndarray
+        Same shape as ``input``; float32 stays float32.
+
+    Notes
+    -----
+    Same as ``torch.nn.functional.log_softmax``; a row that is all ``-inf``
+    or holds NaN or ``+inf`` is NaN, as in PyTorch.
+
+    Examples
+    --------
     >>> nbops.log_softmax(np.array([1.0, 2.0, 3.0], dtype=np.float32))
     array([-2.407606  , -1.4076059 , -0.40760595], dtype=float32)
     """
@@ -212,6 +235,29 @@ def log_softmax(input, axis=-1, dtype=None, *, dim=None, out=None):
 def softmin(input, axis=-1, dtype=None, *, dim=None, out=None):
     r"""Softmin, :math:`\mathrm{softmax}(-x)`. Arguments as :func:`softmax`.
 
+    Parameters
+    ----------
+    input : array_like
+        Any shape, any memory layout.
+    axis : int, default -1
+        The axis to normalize over (``dim=`` is accepted as an alias).
+    dtype : dtype, optional
+        Cast the input to this float dtype first, as PyTorch's ``dtype=``.
+    out : ndarray, optional
+        Array of the result's shape and dtype to write into.
+
+    Returns
+    -------
+    ndarray
+        Same shape as ``input``; float32 stays float32.
+
+    Notes
+    -----
+    Same as ``torch.nn.functional.softmin``, computed as the softmax of
+    :math:`-x` in one pass (no negated copy).
+
+    Examples
+    --------
     >>> nbops.softmin(np.array([1.0, 2.0, 3.0]))
     array([0.66524096, 0.24472847, 0.09003057])
     """

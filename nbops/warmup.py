@@ -81,6 +81,19 @@ def warmup(ops=None, dtypes=("float32", "float64"), parallel=True, verbose=None)
     -------
     dict
         Seconds spent per op.
+
+    Notes
+    -----
+    No PyTorch counterpart: PyTorch ships precompiled kernels, nbops compiles
+    each kernel on its first call (then caches it on disk). Call this at the
+    start of a service so that the first request does not pay for it.
+
+    Examples
+    --------
+    >>> times = nbops.warmup(["relu", "softmax"], dtypes=["float32"], parallel=False,
+    ...                      verbose=False)
+    >>> sorted(times)
+    ['relu', 'softmax']
     """
     names = available_ops() if ops is None else list(ops)
     unknown = sorted(set(names) - set(available_ops()))

@@ -151,8 +151,8 @@ class Module:
     (:meth:`register_buffer`) and child modules as attributes, and define
     ``forward``. Calling the instance runs ``forward``.
 
-    Example
-    -------
+    Examples
+    --------
     >>> import numpy as np, nbops.nn as nn
     >>> class Affine(nn.Module):
     ...     def __init__(self, n):
@@ -579,8 +579,8 @@ class Module:
 class Sequential(Module):
     """Modules applied in order; ``Sequential(*modules)`` or ``Sequential(OrderedDict)``.
 
-    Example
-    -------
+    Examples
+    --------
     >>> import numpy as np, nbops.nn as nn
     >>> model = nn.Sequential(nn.Linear(4, 3, rng=0), nn.ReLU())
     >>> model(np.ones((2, 4), np.float32)).shape

@@ -28,13 +28,47 @@ __all__ = ["relu", "relu6", "elu", "prelu", "leaky_relu", "threshold", "hardtanh
 
 @core
 def relu(x):
-    """max(x, 0); NaN stays NaN and -0.0 stays -0.0 (as PyTorch)."""
+    r"""Scalar core of :func:`nbops.relu`: :math:`\max(x, 0)`.
+
+    NaN stays NaN and ``-0.0`` stays ``-0.0``, as in PyTorch.
+
+    Parameters
+    ----------
+    x : float32 or float64
+        One element.
+
+    Returns
+    -------
+    float
+        Of ``x``'s type.
+
+    Examples
+    --------
+    >>> from nbops import scalar
+    >>> scalar.relu(-2.0), scalar.relu(3.5)
+    (0.0, 3.5)
+    """
     return const(x, 0.0) if x < 0 else x
 
 
 @core
 def hardtanh(x, min_val, max_val):
-    """min(max(x, min_val), max_val); NaN stays NaN."""
+    r"""Scalar core of :func:`nbops.hardtanh`: :math:`\min(\max(x, \mathrm{min\_val}), \mathrm{max\_val})`.
+
+    NaN stays NaN. ``min_val <= max_val`` is not checked here (the array op
+    checks it).
+
+    Parameters
+    ----------
+    x, min_val, max_val : float32 or float64
+        One element and the bounds, of the same float type.
+
+    Examples
+    --------
+    >>> from nbops import scalar
+    >>> scalar.hardtanh(3.0, -1.0, 1.0), scalar.hardtanh(0.25, -1.0, 1.0)
+    (1.0, 0.25)
+    """
     if x < min_val:
         return min_val
     if x > max_val:
@@ -44,53 +78,149 @@ def hardtanh(x, min_val, max_val):
 
 @core
 def relu6(x):
-    """min(max(x, 0), 6)."""
+    r"""Scalar core of :func:`nbops.relu6`: :math:`\min(\max(x, 0), 6)`.
+
+    Parameters
+    ----------
+    x : float32 or float64
+
+    Examples
+    --------
+    >>> from nbops import scalar
+    >>> scalar.relu6(-1.0), scalar.relu6(9.0)
+    (0.0, 6.0)
+    """
     return hardtanh(x, const(x, 0.0), const(x, 6.0))
 
 
 @core
 def elu(x, alpha):
-    """x if x > 0 else alpha * (exp(x) - 1)."""
+    r"""Scalar core of :func:`nbops.elu`: :math:`x` if :math:`x > 0`, else :math:`\alpha (e^x - 1)`.
+
+    ``e^x - 1`` is ``expm1`` (accurate near 0).
+
+    Parameters
+    ----------
+    x, alpha : float32 or float64
+        One element and the slope of the negative part, of the same type.
+
+    Examples
+    --------
+    >>> from nbops import scalar
+    >>> round(scalar.elu(-1.0, 1.0), 8)
+    -0.63212056
+    """
     return x if x > 0 else alpha * expm1(x)
 
 
 @core
 def leaky_relu(x, negative_slope):
-    """x if x > 0 else negative_slope * x."""
+    r"""Scalar core of :func:`nbops.leaky_relu`: :math:`x` if :math:`x > 0`, else :math:`\mathrm{negative\_slope} \cdot x`.
+
+    Parameters
+    ----------
+    x, negative_slope : float32 or float64
+
+    Examples
+    --------
+    >>> from nbops import scalar
+    >>> scalar.leaky_relu(-2.0, 0.1)
+    -0.2
+    """
     return x if x > 0 else x * negative_slope
 
 
 @core
 def prelu(x, weight):
-    """x if x >= 0 else weight * x (``weight`` is the channel's slope)."""
+    r"""Scalar core of :func:`nbops.prelu`: :math:`x` if :math:`x \ge 0`, else :math:`w x`.
+
+    Parameters
+    ----------
+    x, weight : float32 or float64
+        One element and its channel's slope :math:`w`.
+
+    Examples
+    --------
+    >>> from nbops import scalar
+    >>> scalar.prelu(-4.0, 0.25)
+    -1.0
+    """
     return x if x >= 0 else x * weight
 
 
 @core
 def threshold(x, threshold, value):
-    """x if x > threshold else value; NaN stays NaN."""
+    r"""Scalar core of :func:`nbops.threshold`: :math:`x` if :math:`x > \mathrm{threshold}`, else ``value``.
+
+    NaN stays NaN (as PyTorch: the test is ``x <= threshold``).
+
+    Parameters
+    ----------
+    x, threshold, value : float32 or float64
+
+    Examples
+    --------
+    >>> from nbops import scalar
+    >>> scalar.threshold(0.2, 0.5, -1.0), scalar.threshold(0.9, 0.5, -1.0)
+    (-1.0, 0.9)
+    """
     return value if x <= threshold else x
 
 
 @core
 def sigmoid(x):
-    """1 / (1 + exp(-x))."""
+    r"""Scalar core of :func:`nbops.sigmoid`: :math:`1 / (1 + e^{-x})`.
+
+    Uses nbops' vectorizable ``exp`` (within 2 ulp), so a loop over it
+    vectorizes.
+
+    Parameters
+    ----------
+    x : float32 or float64
+
+    Examples
+    --------
+    >>> from nbops import scalar
+    >>> scalar.sigmoid(0.0)
+    0.5
+    """
     one = const(x, 1.0)
     return one / (one + exp(-x))
 
 
 @core
 def tanh(x):
-    """Hyperbolic tangent."""
+    r"""Scalar core of :func:`nbops.tanh`: :math:`\tanh x`, vectorizable (within 2 ulp).
+
+    Parameters
+    ----------
+    x : float32 or float64
+
+    Examples
+    --------
+    >>> from nbops import scalar
+    >>> round(scalar.tanh(0.5), 8)
+    0.46211716
+    """
     return _tanh(x)
 
 
 @core
 def softplus(x, beta, threshold):
-    """log(1 + exp(beta * x)) / beta, or x where beta * x > threshold.
+    r"""Scalar core of :func:`nbops.softplus`: :math:`\frac{1}{\beta}\log(1 + e^{\beta x})`, or :math:`x` where :math:`\beta x > \mathrm{threshold}`.
 
-    Computed as (max(z, 0) + log1p(exp(-|z|))) / beta with z = beta * x, which
-    never overflows.
+    Computed as :math:`(\max(z, 0) + \log(1 + e^{-|z|})) / \beta` with
+    :math:`z = \beta x`, which never overflows.
+
+    Parameters
+    ----------
+    x, beta, threshold : float32 or float64
+
+    Examples
+    --------
+    >>> from nbops import scalar
+    >>> round(scalar.softplus(0.0, 1.0, 20.0), 8), scalar.softplus(30.0, 1.0, 20.0)
+    (0.69314718, 30.0)
     """
     z = x * beta
     if z > threshold:
@@ -101,14 +231,40 @@ def softplus(x, beta, threshold):
 
 @core
 def logsigmoid(x):
-    """log(1 / (1 + exp(-x))) = min(x, 0) - log1p(exp(-|x|)), stable for any x."""
+    r"""Scalar core of :func:`nbops.logsigmoid`: :math:`\log \sigma(x) = \min(x, 0) - \log(1 + e^{-|x|})`.
+
+    Stable for any :math:`x` (never overflows).
+
+    Parameters
+    ----------
+    x : float32 or float64
+
+    Examples
+    --------
+    >>> from nbops import scalar
+    >>> scalar.logsigmoid(-1000.0)
+    -1000.0
+    """
     xneg = x if x < 0 else const(x, 0.0)
     return xneg - log1p_unit(exp(-abs(x)))
 
 
 @core
 def softshrink(x, lambd):
-    """x - lambd if x > lambd; x + lambd if x < -lambd; else 0."""
+    r"""Scalar core of :func:`nbops.softshrink`: :math:`x - \lambda` if :math:`x > \lambda`, :math:`x + \lambda` if :math:`x < -\lambda`, else 0.
+
+    The zero keeps the sign of ``x`` and NaN stays NaN, as in PyTorch.
+
+    Parameters
+    ----------
+    x, lambd : float32 or float64
+
+    Examples
+    --------
+    >>> from nbops import scalar
+    >>> scalar.softshrink(2.0, 0.5), scalar.softshrink(0.25, 0.5)
+    (1.5, 0.0)
+    """
     if x > lambd:
         return x - lambd
     if x < -lambd:
@@ -118,5 +274,16 @@ def softshrink(x, lambd):
 
 @core
 def softsign(x):
-    """x / (1 + |x|)."""
+    r"""Scalar core of :func:`nbops.softsign`: :math:`x / (1 + |x|)`.
+
+    Parameters
+    ----------
+    x : float32 or float64
+
+    Examples
+    --------
+    >>> from nbops import scalar
+    >>> scalar.softsign(3.0)
+    0.75
+    """
     return x / (const(x, 1.0) + abs(x))

@@ -150,20 +150,56 @@ def _log1p_ol(x):
 # Branch-free (``select``): every side is computed, then one is picked.
 @core
 def l1_loss(x, t):
-    """|x - t|."""
+    r"""Scalar core of :func:`nbops.l1_loss`: :math:`|x - t|` (unreduced).
+
+    Parameters
+    ----------
+    x, t : float32 or float64
+        Input and target elements.
+
+    Examples
+    --------
+    >>> from nbops import scalar
+    >>> scalar.l1_loss(1.0, 3.5)
+    2.5
+    """
     return abs(x - t)
 
 
 @core
 def mse_loss(x, t):
-    """(x - t)**2."""
+    r"""Scalar core of :func:`nbops.mse_loss`: :math:`(x - t)^2` (unreduced).
+
+    Parameters
+    ----------
+    x, t : float32 or float64
+
+    Examples
+    --------
+    >>> from nbops import scalar
+    >>> scalar.mse_loss(1.0, 3.5)
+    6.25
+    """
     d = x - t
     return d * d
 
 
 @core
 def smooth_l1_loss(x, t, beta):
-    """0.5 d**2 / beta if d < beta else d - 0.5 beta, with d = |x - t| (beta > 0)."""
+    r"""Scalar core of :func:`nbops.smooth_l1_loss`: :math:`0.5 d^2 / \beta` if :math:`d < \beta`, else :math:`d - 0.5 \beta`, with :math:`d = |x - t|`.
+
+    Needs ``beta > 0`` (the array op handles ``beta == 0`` as ``l1_loss``).
+
+    Parameters
+    ----------
+    x, t, beta : float32 or float64
+
+    Examples
+    --------
+    >>> from nbops import scalar
+    >>> scalar.smooth_l1_loss(0.0, 0.5, 1.0), scalar.smooth_l1_loss(0.0, 3.0, 1.0)
+    (0.125, 2.5)
+    """
     d = abs(x - t)
     half = const(x, 0.5)
     return select(d < beta, half * d * d / beta, d - half * beta)
@@ -171,26 +207,62 @@ def smooth_l1_loss(x, t, beta):
 
 @core
 def kl_div(x, t):
-    """xlogy(t, t) - t x: the pointwise KL term for log-probability ``x``.
+    r"""Scalar core of :func:`nbops.kl_div`: :math:`t \log t - t x`, for a log-probability ``x``.
 
     A zero target contributes ``-0 * x`` (0 unless ``x`` is infinite or NaN, as
-    PyTorch); a negative target gives NaN.
+    PyTorch's ``xlogy``); a negative target gives NaN.
+
+    Parameters
+    ----------
+    x, t : float32 or float64
+        Log-probability input and probability target.
+
+    Examples
+    --------
+    >>> import math
+    >>> from nbops import scalar
+    >>> round(scalar.kl_div(math.log(0.25), 0.5), 8)
+    0.34657359
     """
     return select(t == 0, const(x, 0.0), t * log(t)) - t * x
 
 
 @core
 def kl_div_log_target(x, t):
-    """exp(t) (t - x): the pointwise KL term for a log-space target ``t``."""
+    r"""Scalar core of :func:`nbops.kl_div` with ``log_target=True``: :math:`e^{t} (t - x)`.
+
+    Parameters
+    ----------
+    x, t : float32 or float64
+        Log-probability input and log-probability target.
+
+    Examples
+    --------
+    >>> import math
+    >>> from nbops import scalar
+    >>> round(scalar.kl_div_log_target(math.log(0.25), math.log(0.5)), 8)
+    0.34657359
+    """
     return exp(t) * (t - x)
 
 
 @core
 def binary_cross_entropy(x, t):
-    """-(t log(x) + (1 - t) log(1 - x)), each log clamped at -100 (as PyTorch).
+    r"""Scalar core of :func:`nbops.binary_cross_entropy`: :math:`-(t \log x + (1 - t) \log(1 - x))`.
 
-    ``x`` is a probability in [0, 1] (not checked here; nbops'
-    ``binary_cross_entropy`` checks it before running).
+    Each log is clamped at :math:`-100` (as PyTorch). ``x`` is a probability in
+    [0, 1] (not checked here; nbops' ``binary_cross_entropy`` checks it
+    before running).
+
+    Parameters
+    ----------
+    x, t : float32 or float64
+
+    Examples
+    --------
+    >>> from nbops import scalar
+    >>> round(scalar.binary_cross_entropy(0.9, 1.0), 8), scalar.binary_cross_entropy(0.0, 1.0)
+    (0.10536052, 100.0)
     """
     lo = const(x, -100.0)
     a = log1p(-x)
@@ -208,12 +280,37 @@ def _log_sigmoid(x):
 
 @core
 def binary_cross_entropy_with_logits(x, t):
-    """(1 - t) x - log(sigmoid(x)), with the stable log-sigmoid."""
+    r"""Scalar core of :func:`nbops.binary_cross_entropy_with_logits`: :math:`(1 - t)\,x - \log\sigma(x)`.
+
+    With the stable :math:`\log\sigma(x) = \min(x, 0) - \log(1 + e^{-|x|})`.
+
+    Parameters
+    ----------
+    x, t : float32 or float64
+        Logit and target.
+
+    Examples
+    --------
+    >>> from nbops import scalar
+    >>> round(scalar.binary_cross_entropy_with_logits(2.0, 1.0), 8)
+    0.12692801
+    """
     return (const(x, 1.0) - t) * x - _log_sigmoid(x)
 
 
 @core
 def binary_cross_entropy_with_logits_pos_weight(x, t, pos_weight):
-    """(1 - t) x - (1 + (pos_weight - 1) t) log(sigmoid(x))."""
+    r"""Scalar core of :func:`nbops.binary_cross_entropy_with_logits` with ``pos_weight`` :math:`p`: :math:`(1 - t)\,x - (1 + (p - 1)\,t) \log\sigma(x)`.
+
+    Parameters
+    ----------
+    x, t, pos_weight : float32 or float64
+
+    Examples
+    --------
+    >>> from nbops import scalar
+    >>> round(scalar.binary_cross_entropy_with_logits_pos_weight(2.0, 1.0, 3.0), 8)
+    0.38078403
+    """
     one = const(x, 1.0)
     return (one - t) * x - ((pos_weight - one) * t + one) * _log_sigmoid(x)
