@@ -453,6 +453,8 @@ def dropout_mask(shape, p, rng=None, dtype=np.float32):
     ndarray of ``shape`` and ``dtype`` (C-contiguous). ``p == 0`` gives ones
     (True), ``p == 1`` zeros (False); neither draws from ``rng``.
 
+    Examples
+    --------
     >>> keep = nbops.dropout_mask(6, 0.5, rng=3, dtype=bool)
     >>> keep.tolist() == (nbops.dropout_mask(6, 0.5, rng=3) != 0).tolist()
     True
