@@ -41,14 +41,15 @@ def _curves():
         xx = x if name != "relu6" else np.linspace(-2.0, 8.0, 2001)
         y = f(xx, **kwargs)
         dy = np.gradient(y, xx)
+        dy[np.abs(dy) > 10] = np.nan  # a jump (threshold): leave a gap, not a spike
         yield name, label, xx, y, dy
 
 
 def _draw(ax, label, x, y, dy):
     ax.axhline(0, color="0.8", lw=0.8)
     ax.axvline(0, color="0.8", lw=0.8)
-    ax.plot(x, y, lw=2, label="f(x)")
-    ax.plot(x, dy, lw=1.5, ls="--", label="f'(x) (numerical)")
+    ax.plot(x, y, lw=2, label="function")
+    ax.plot(x, dy, lw=1.5, ls="--", label="derivative (numerical)")
     ax.set_title(label, fontsize=10, family="monospace")
     ax.grid(alpha=0.3)
 
