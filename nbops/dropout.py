@@ -47,7 +47,7 @@ from numba.extending import overload, register_jitable
 
 from . import _config
 from ._launch import launch
-from ._validate import as_array, as_param, check_inplace, result_dtype
+from ._validate import as_array, as_param, check_inplace, check_out, result_dtype
 from .scalar.losses import select
 from .scalar.random import drop_threshold, keep, philox4x32_10, splitmix64, splitmix64_int
 
@@ -286,19 +286,30 @@ def _feature_view(name, shape):
     return view[0] * view[1], inner
 
 
-def _dropout(input, p, training, inplace, rng, feature):
+def _dropout(input, p, training, inplace, rng, feature, out):
     """Shared body of dropout (``feature=None``), dropout2d and dropout3d."""
     x = input if type(input) is np.ndarray else as_array(input)
     compute, result = result_dtype(x.dtype)
+    target = None  # where the result must go: input (inplace), out, or a new array
     if inplace:
+        if out is not None:
+            raise ValueError("out= and inplace=True cannot be used together")
         check_inplace(input, result)
+        target = x
+    elif out is not None:
+        check_out(out, x.shape, result)
+        target = out
     if not training or p == 0.0 or x.size == 0:
-        return x if (inplace or x.dtype == result) else x.astype(result)
+        if target is None:
+            return x if x.dtype == result else x.astype(result)
+        if target is not x:
+            np.copyto(target, x, casting="unsafe")
+        return target
     if p == 1.0:  # input * 0, as PyTorch: NaN and inf give NaN
-        if inplace:
-            np.multiply(x, result.type(0), out=x)
-            return x
-        return np.multiply(x, result.type(0), dtype=result)
+        if target is None:
+            return np.multiply(x, result.type(0), dtype=result)
+        np.multiply(x, result.type(0), out=target, casting="unsafe")
+        return target
     if feature is not None:
         channels, inner = _feature_view(feature, x.shape)
     key = _key(rng)  # last: a Generator advances only when the call succeeds
@@ -307,24 +318,30 @@ def _dropout(input, p, training, inplace, rng, feature):
 
     src = x if (x.dtype == compute and x.flags.c_contiguous) else \
         np.ascontiguousarray(x, dtype=compute)
-    dest = x if (inplace and src is x) else np.empty(x.shape, compute)
+    same = False
+    if (target is not None and target.dtype == compute and target.flags.c_contiguous):
+        same = target.ctypes.data == src.ctypes.data  # the very same elements
+        dest = target if (same or not np.may_share_memory(target, src)) else \
+            np.empty(x.shape, compute)
+    else:
+        dest = np.empty(x.shape, compute)
     xf = src.reshape(-1)
-    df = xf if dest is src else dest.reshape(-1)
+    df = xf if same else dest.reshape(-1)
     if feature is None or inner == 1:  # one decision per element: the same mask
         _run_drop(xf, df, 0, key, t, scale, zero)
     else:
         mult = np.empty(channels, compute)
         _run_mask(mult, 0, key, t, scale, zero)
         _run_channel(xf, df, mult, inner)
-    if inplace:
-        if dest is not x:
-            np.copyto(x, dest, casting="unsafe")
-        return x
+    if target is not None:
+        if dest is not target:
+            np.copyto(target, dest, casting="unsafe")
+        return target
     return dest if result == compute else dest.astype(result)
 
 
 # ------------------------------------------------------------------ public API
-def dropout(input, p=0.5, training=True, inplace=False, *, rng=None):
+def dropout(input, p=0.5, training=True, inplace=False, *, rng=None, out=None):
     r"""Zero each element with probability ``p``; scale the rest by :math:`1/(1-p)`.
 
     Parameters
@@ -338,6 +355,9 @@ def dropout(input, p=0.5, training=True, inplace=False, *, rng=None):
         If False, return ``input`` itself (no copy), as PyTorch does.
     inplace : bool, default False
         Write into ``input`` (a writable float array) and return it.
+    out : ndarray, optional, keyword-only
+        Array of exactly the result's shape and dtype to write into (and
+        return), also when nothing is dropped; not together with ``inplace``.
     rng : None, int or numpy.random.Generator, keyword-only
         The randomness: ``None`` (fresh entropy), an int seed (the same seed
         gives the same mask on any thread count), or a Generator (advanced by
@@ -353,10 +373,12 @@ def dropout(input, p=0.5, training=True, inplace=False, *, rng=None):
 
     Notes
     -----
-    Inside ``@numba.njit`` code: ``rng`` must be ``None`` (a seed drawn from
-    Numba's own ``np.random`` state) or an integer seed (same mask as outside);
-    a call that does nothing (``training=False``, ``p == 0``) returns a copy
-    unless ``inplace=True`` (one return type), and integer inputs give float64.
+    Inside ``@numba.njit`` code (same names, same arguments): ``rng`` must be
+    ``None`` (a seed drawn from Numba's own ``np.random`` state) or an integer
+    seed (the same mask as outside); a call that does nothing
+    (``training=False``, ``p == 0``) returns a copy unless ``inplace=True``
+    (one return type); integer inputs give float64; no rank warnings are
+    issued there. Runs single-threaded (serial kernels).
 
     Examples
     --------
@@ -368,10 +390,10 @@ def dropout(input, p=0.5, training=True, inplace=False, *, rng=None):
     >>> np.array_equal(y, x * nbops.dropout_mask(x.shape, 0.5, rng=0))
     True
     """
-    return _dropout(input, _check_p(p), training, inplace, rng, None)
+    return _dropout(input, _check_p(p), training, inplace, rng, None, out)
 
 
-def dropout2d(input, p=0.5, training=True, inplace=False, *, rng=None):
+def dropout2d(input, p=0.5, training=True, inplace=False, *, rng=None, out=None):
     r"""Zero whole channels with probability ``p``; scale the rest by :math:`1/(1-p)`.
 
     PyTorch 2.13's rank rules: a 4-D input is ``(N, C, H, W)``, a 3-D input is
@@ -394,10 +416,10 @@ def dropout2d(input, p=0.5, training=True, inplace=False, *, rng=None):
                       stacklevel=2)
     if ndim == 3:
         warnings.warn(_WARN_3D, stacklevel=2)
-    return _dropout(input, p, training, inplace, rng, "dropout2d")
+    return _dropout(input, p, training, inplace, rng, "dropout2d", out)
 
 
-def dropout3d(input, p=0.5, training=True, inplace=False, *, rng=None):
+def dropout3d(input, p=0.5, training=True, inplace=False, *, rng=None, out=None):
     r"""Zero whole 3-D channels with probability ``p``; scale the rest by :math:`1/(1-p)`.
 
     PyTorch 2.13's rank rules: a 5-D input is ``(N, C, D, H, W)`` (channels over
@@ -418,7 +440,7 @@ def dropout3d(input, p=0.5, training=True, inplace=False, *, rng=None):
     if ndim not in (4, 5):
         warnings.warn(_WARN_RANK.format(name="dropout3d", ndim=ndim, k=3, a=4, b=5),
                       stacklevel=2)
-    return _dropout(input, p, training, inplace, rng, "dropout3d")
+    return _dropout(input, p, training, inplace, rng, "dropout3d", out)
 
 
 def _normalize_shape(shape):
@@ -575,15 +597,17 @@ def _njit_run(xf, rf, same, shape, p, rng, mode, lead, scale, zero):
     _njit_apply(xf, rf, same, p, seed, mode == 1, channels, inner, scale, zero)
 
 
-def _make_njit_impl(input, rng, feature):
+def _make_njit_impl(input, rng, out, feature):
     """The @njit implementation of dropout / dropout2d / dropout3d for ``input``'s type."""
     _njit_seed_ol(rng)  # a bad rng type: TypingError now
     if isinstance(input, (types.Float, types.Integer, types.Boolean)):
+        if not _is_none(out):
+            raise errors.TypingError("nbops: out= needs an array input")
         if feature is not None:
             raise errors.TypingError(f"nbops.{feature}: input must be an array")
         ftype = input if isinstance(input, types.Float) else types.float64
 
-        def impl_scalar(input, p=0.5, training=True, inplace=False, rng=None):
+        def impl_scalar(input, p=0.5, training=True, inplace=False, rng=None, out=None):
             _njit_check_p(p)
             x = ftype(input)
             if not training or p == 0.0:
@@ -606,8 +630,33 @@ def _make_njit_impl(input, rng, feature):
     lead = 1 if (feature == "dropout3d" and input.ndim != 5) else 0
     writable = dtype == input.dtype and input.mutable
 
+    if not _is_none(out):
+        if not (isinstance(out, types.Array) and out.dtype == dtype and out.ndim == input.ndim
+                and out.mutable):
+            raise errors.TypingError(f"nbops: out must be a writable {input.ndim}-D array "
+                                     f"of dtype {dtype}")
+
+        def impl_out(input, p=0.5, training=True, inplace=False, rng=None, out=None):
+            _njit_check_p(p)
+            if inplace:
+                raise ValueError("out= and inplace=True cannot be used together")
+            if out.shape != input.shape:
+                raise ValueError("out must have the input's shape")
+            src = input.astype(dtype)  # a C-order copy
+            sf = src.reshape(src.size)
+            if training and p != 0.0 and input.size != 0:
+                scale = dtype(1.0 / (1.0 - p)) if p < 1.0 else dtype(0)
+                _njit_run(sf, sf, True, input.shape, p, rng, mode, lead, scale, dtype(0))
+            i = 0
+            for idx in np.ndindex(out.shape):
+                out[idx] = sf[i]
+                i += 1
+            return out
+
+        return impl_out
+
     if writable and input.layout == "C":  # no copies
-        def impl_c(input, p=0.5, training=True, inplace=False, rng=None):
+        def impl_c(input, p=0.5, training=True, inplace=False, rng=None, out=None):
             _njit_check_p(p)
             if not training or p == 0.0 or input.size == 0:
                 return input if inplace else input.copy()
@@ -620,7 +669,7 @@ def _make_njit_impl(input, rng, feature):
         return impl_c
 
     if writable:  # strided: compute on a C-order copy, copy back if in place
-        def impl_strided(input, p=0.5, training=True, inplace=False, rng=None):
+        def impl_strided(input, p=0.5, training=True, inplace=False, rng=None, out=None):
             _njit_check_p(p)
             if not training or p == 0.0 or input.size == 0:
                 return input if inplace else input.copy()
@@ -638,7 +687,7 @@ def _make_njit_impl(input, rng, feature):
 
         return impl_strided
 
-    def impl_new(input, p=0.5, training=True, inplace=False, rng=None):
+    def impl_new(input, p=0.5, training=True, inplace=False, rng=None, out=None):
         _njit_check_p(p)
         if inplace:
             raise TypeError("input: inplace=True needs a writable float32 or float64 array")
@@ -654,15 +703,15 @@ def _make_njit_impl(input, rng, feature):
 
 
 @overload(dropout)
-def _dropout_njit(input, p=0.5, training=True, inplace=False, rng=None):
-    return _make_njit_impl(input, rng, None)
+def _dropout_njit(input, p=0.5, training=True, inplace=False, rng=None, out=None):
+    return _make_njit_impl(input, rng, out, None)
 
 
 @overload(dropout2d)
-def _dropout2d_njit(input, p=0.5, training=True, inplace=False, rng=None):
-    return _make_njit_impl(input, rng, "dropout2d")
+def _dropout2d_njit(input, p=0.5, training=True, inplace=False, rng=None, out=None):
+    return _make_njit_impl(input, rng, out, "dropout2d")
 
 
 @overload(dropout3d)
-def _dropout3d_njit(input, p=0.5, training=True, inplace=False, rng=None):
-    return _make_njit_impl(input, rng, "dropout3d")
+def _dropout3d_njit(input, p=0.5, training=True, inplace=False, rng=None, out=None):
+    return _make_njit_impl(input, rng, out, "dropout3d")

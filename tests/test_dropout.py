@@ -13,12 +13,10 @@
 """
 
 import copy
-import hashlib
 import math
 import os
 import subprocess
 import sys
-import textwrap
 import warnings
 
 import numba
@@ -96,8 +94,6 @@ def test_philox_known_answer_vectors():
     for ci, ki, oi in zip(c, k, out):
         assert tuple(int(v) for v in oi) == R.philox4x32_10_int(
             tuple(int(v) for v in ci), tuple(int(v) for v in ki))
-    assert _philox_many.nopython_signatures[0].return_type == numba.types.none
-    assert out.dtype == np.uint32
 
 
 def test_splitmix64_and_threshold():
@@ -446,6 +442,47 @@ def test_inplace():
     assert np.array_equal(h, nbops.dropout(np.ones(10, np.float16), 0.5, rng=3))
 
 
+def test_out():
+    x = np.random.default_rng(0).standard_normal((5, 6)).astype(np.float32)
+    ref = nbops.dropout(x, 0.4, rng=8)
+    out = np.full_like(x, 7)
+    assert nbops.dropout(x, 0.4, rng=8, out=out) is out and np.array_equal(out, ref)
+    # a strided out, out == input, an out overlapping the input differently
+    base = np.zeros((5, 12), np.float32)
+    assert np.array_equal(nbops.dropout(x, 0.4, rng=8, out=base[:, ::2]), ref)
+    y = x.copy()
+    assert nbops.dropout(y, 0.4, rng=8, out=y) is y and np.array_equal(y, ref)
+    z = np.concatenate([x.ravel(), [0]]).astype(np.float32)
+    nbops.dropout(z[1:].reshape(5, 6), 0.4, rng=8, out=z[:-1].reshape(5, 6))
+    assert np.array_equal(z[:-1], nbops.dropout(np.append(x.ravel()[1:], 0).astype(
+        np.float32).reshape(5, 6), 0.4, rng=8).ravel())
+    # channel dropout, training=False and p == 1 write out too; ints promote
+    o4 = np.empty((2, 3, 4, 4))
+    nbops.dropout2d(np.ones((2, 3, 4, 4)), 0.5, rng=1, out=o4)
+    assert np.array_equal(o4, nbops.dropout2d(np.ones((2, 3, 4, 4)), 0.5, rng=1))
+    for kw in (dict(training=False), dict(p=0.0), dict(p=1.0)):
+        o = np.full(x.shape, 5, np.float32)
+        args = dict(p=0.4, rng=1)
+        args.update(kw)
+        assert np.array_equal(nbops.dropout(x, out=o, **args), nbops.dropout(x, **args))
+    oi = np.empty(6)
+    assert np.array_equal(nbops.dropout(np.arange(6), 0.5, rng=2, out=oi),
+                          nbops.dropout(np.arange(6.0), 0.5, rng=2))
+    # errors: nothing written, rng not advanced
+    g = np.random.default_rng(0)
+    state = copy.deepcopy(g.bit_generator.state)
+    ro = np.zeros_like(x)
+    ro.flags.writeable = False
+    for bad, exc in ((np.zeros((6, 5), np.float32), ValueError),
+                     (np.zeros_like(x, dtype=np.float64), TypeError), (ro, ValueError),
+                     ([0.0] * 30, TypeError)):
+        with pytest.raises(exc, match="out"):
+            nbops.dropout(x, 0.5, rng=g, out=bad)
+    with pytest.raises(ValueError, match="inplace"):
+        nbops.dropout(x.copy(), 0.5, inplace=True, out=np.empty_like(x), rng=g)
+    assert g.bit_generator.state == state
+
+
 def test_rng_forms():
     x = np.ones(4096, np.float32)
     assert np.array_equal(nbops.dropout(x, 0.5, rng=1), nbops.dropout(x, 0.5, rng=1))
@@ -469,7 +506,8 @@ def test_rng_forms():
                      (2**64, ValueError)):
         with pytest.raises(exc, match="rng"):
             nbops.dropout(x, 0.5, rng=bad)
-    assert np.array_equal(nbops.dropout(x, 0.5, rng=2**64 - 1), nbops.dropout(x, 0.5, rng=2**64 - 1))
+    top = 2**64 - 1
+    assert np.array_equal(nbops.dropout(x, 0.5, rng=top), nbops.dropout(x, 0.5, rng=top))
 
 
 def test_channel_masks_are_dropout_masks_of_the_channel_shape():
@@ -570,8 +608,10 @@ def test_torch_rank_rules_warnings_and_channel_structure(name):
 # ------------------------------------------------------------------ inside user @njit
 @numba.njit
 def _nj_all(x, p, seed):
+    out = np.empty_like(x)
+    nbops.dropout2d(x, p, rng=seed, out=out)
     return (nbops.dropout(x, p, rng=seed), nbops.dropout2d(x, p, rng=seed),
-            nbops.dropout3d(x, p, True, False, seed), nbops.dropout(x, p, training=False))
+            nbops.dropout3d(x, p, True, False, seed), nbops.dropout(x, p, training=False), out)
 
 
 @numba.njit
@@ -591,7 +631,8 @@ def _nj_scalar(v, seed):
 
 def test_inside_njit_same_masks_as_outside():
     x = np.random.default_rng(0).standard_normal((4, 6, 5, 3)).astype(np.float32)
-    a, b, c, d = _nj_all(x, 0.4, 77)
+    a, b, c, d, o = _nj_all(x, 0.4, 77)
+    assert np.array_equal(o, b)
     with warnings.catch_warnings():
         warnings.simplefilter("ignore")
         assert np.array_equal(a, nbops.dropout(x, 0.4, rng=77))

@@ -72,7 +72,7 @@ def _philox4x32_10(c0, c1, c2, c3, k0, k1):
     x3 = _U64(c3)
     a = _U64(k0)
     b = _U64(k1)
-    for r in range(10):
+    for _ in range(10):
         p0 = _M0 * x0  # < 2**64: exact
         p1 = _M1 * x2
         y0 = ((p1 >> _SH32) ^ x1) ^ a
