@@ -17,7 +17,8 @@ from numba.extending import (NativeValue, models, overload, register_model, type
 
 from . import _config
 from ._launch import entry_point, launch
-from ._validate import as_array, check_inplace, check_out, result_dtype
+from ._validate import as_array, check_inplace, check_out, is_device_array, result_dtype
+from .cuda import ops as cuda_ops
 from .scalar._math import as_float, const
 
 
@@ -202,6 +203,8 @@ def unary(op, input, params=(), inplace=False, out=None):
             res = np.empty_like(input)
             fn(op, input, res, params)
             return res
+    if type(input) is not np.ndarray and is_device_array(input):
+        return cuda_ops().unary(op, input, params, inplace, out)  # stays on the device
     x = input if type(input) is np.ndarray else as_array(input)
     compute, result = result_dtype(x.dtype)
     if params:

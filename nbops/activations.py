@@ -73,8 +73,6 @@ def relu(input, inplace=False, *, out=None):
     >>> nbops.relu(np.array([-1.0, 0.5, 2.0], dtype=np.float32))
     array([0. , 0.5, 2. ], dtype=float32)
     """
-    if type(input) is not np.ndarray and is_device_array(input):
-        return _cuda().unary(RELU, input, (), inplace, out)
     return unary(RELU, input, (), inplace, out)
 
 
@@ -106,8 +104,6 @@ def relu6(input, inplace=False, *, out=None):
     >>> nbops.relu6(np.array([-1.0, 3.0, 9.0]))
     array([0., 3., 6.])
     """
-    if type(input) is not np.ndarray and is_device_array(input):
-        return _cuda().unary(RELU6, input, (), inplace, out)
     return unary(RELU6, input, (), inplace, out)
 
 
@@ -142,8 +138,6 @@ def elu(input, alpha=1.0, inplace=False, *, out=None):
     >>> nbops.elu(np.array([-1.0, 0.0, 2.0]), alpha=2.0)
     array([-1.26424112,  0.        ,  2.        ])
     """
-    if type(input) is not np.ndarray and is_device_array(input):
-        return _cuda().unary(ELU, input, (as_param(alpha, "alpha"),), inplace, out)
     return unary(ELU, input, (as_param(alpha, "alpha"),), inplace, out)
 
 
@@ -176,9 +170,6 @@ def leaky_relu(input, negative_slope=0.01, inplace=False, *, out=None):
     >>> nbops.leaky_relu(np.array([-2.0, 3.0]), 0.1)
     array([-0.2,  3. ])
     """
-    if type(input) is not np.ndarray and is_device_array(input):
-        return _cuda().unary(LEAKY_RELU, input, (as_param(negative_slope, "negative_slope"),),
-                             inplace, out)
     return unary(LEAKY_RELU, input, (as_param(negative_slope, "negative_slope"),),
                  inplace, out)
 
@@ -216,8 +207,6 @@ def threshold(input, threshold, value, inplace=False, *, out=None):
     array([-1. , -1. ,  0.9])
     """
     params = (as_param(threshold, "threshold"), as_param(value, "value"))
-    if type(input) is not np.ndarray and is_device_array(input):
-        return _cuda().unary(THRESHOLD, input, params, inplace, out)
     return unary(THRESHOLD, input, params, inplace, out)
 
 
@@ -256,8 +245,6 @@ def hardtanh(input, min_val=-1.0, max_val=1.0, inplace=False, *, out=None):
     lo, hi = as_param(min_val, "min_val"), as_param(max_val, "max_val")
     if lo > hi:
         raise ValueError(f"min_val ({lo}) cannot be greater than max_val ({hi})")
-    if type(input) is not np.ndarray and is_device_array(input):
-        return _cuda().unary(HARDTANH, input, (lo, hi), inplace, out)
     return unary(HARDTANH, input, (lo, hi), inplace, out)
 
 
@@ -288,8 +275,6 @@ def sigmoid(input, *, out=None):
     >>> nbops.sigmoid(np.array([0.0, 2.0]))
     array([0.5       , 0.88079708])
     """
-    if type(input) is not np.ndarray and is_device_array(input):
-        return _cuda().unary(SIGMOID, input, (), False, out)
     return unary(SIGMOID, input, (), False, out)
 
 
@@ -318,8 +303,6 @@ def tanh(input, *, out=None):
     >>> nbops.tanh(np.array([0.0, 1.0]))
     array([0.        , 0.76159416])
     """
-    if type(input) is not np.ndarray and is_device_array(input):
-        return _cuda().unary(TANH, input, (), False, out)
     return unary(TANH, input, (), False, out)
 
 
@@ -351,8 +334,6 @@ def logsigmoid(input, *, out=None):
     >>> nbops.logsigmoid(np.array([-1000.0, 0.0, 1000.0]))
     array([-1.00000000e+03, -6.93147181e-01,  0.00000000e+00])
     """
-    if type(input) is not np.ndarray and is_device_array(input):
-        return _cuda().unary(LOGSIGMOID, input, (), False, out)
     return unary(LOGSIGMOID, input, (), False, out)
 
 
@@ -390,8 +371,6 @@ def softplus(input, beta=1.0, threshold=20.0, *, out=None):
     array([ 0.31326169,  0.69314718, 30.        ])
     """
     params = (as_param(beta, "beta"), as_param(threshold, "threshold"))
-    if type(input) is not np.ndarray and is_device_array(input):
-        return _cuda().unary(SOFTPLUS, input, params, False, out)
     return unary(SOFTPLUS, input, params, False, out)
 
 
@@ -428,8 +407,6 @@ def softshrink(input, lambd=0.5, *, out=None):
     lam = as_param(lambd, "lambd")
     if not lam >= 0:
         raise ValueError(f"lambd must be >= 0, got {lam}")
-    if type(input) is not np.ndarray and is_device_array(input):
-        return _cuda().unary(SOFTSHRINK, input, (lam,), False, out)
     return unary(SOFTSHRINK, input, (lam,), False, out)
 
 
@@ -459,8 +436,6 @@ def softsign(input, *, out=None):
     >>> nbops.softsign(np.array([-3.0, 1.0]))
     array([-0.75,  0.5 ])
     """
-    if type(input) is not np.ndarray and is_device_array(input):
-        return _cuda().unary(SOFTSIGN, input, (), False, out)
     return unary(SOFTSIGN, input, (), False, out)
 
 
