@@ -10,8 +10,6 @@ device arrays.
 import numpy as np
 from numba import cuda
 
-from .._elementwise import Op
-from ._core import SIMULATOR, TPB, device
 from . import _kernels as K
 
 __all__ = ["unary", "prelu", "softmax", "log_softmax", "softmin", "cross_entropy",

@@ -20,7 +20,7 @@ from llvmlite import ir
 from numba import types
 from numba.extending import intrinsic, overload, register_jitable
 
-__all__ = ["as_float", "const", "exp", "expm1", "log1p_unit", "tanh"]
+__all__ = ["as_float", "const", "select", "log", "log1p", "exp", "expm1", "log1p_unit", "tanh"]
 
 
 # ---------------------------------------------------------------- helpers
@@ -236,4 +236,110 @@ def _tanh_ol(x):
         return _tanh_f32
     if isinstance(x, (types.Float, types.Integer, types.Boolean)):
         return lambda x: math.tanh(x)
+    return None
+
+
+# ---------------------------------------------------------------- log, log1p
+@intrinsic
+def _float_bits_as_int(typingctx, x):
+    """Reinterpret the bits of a float32 (float64) as an int32 (int64)."""
+    if x == types.float32:
+        sig, llty = types.int32(types.float32), ir.IntType(32)
+    elif x == types.float64:
+        sig, llty = types.int64(types.float64), ir.IntType(64)
+    else:
+        return None
+
+    def codegen(context, builder, signature, args):
+        return builder.bitcast(args[0], llty)
+
+    return sig, codegen
+
+
+_TINY_F = _F(1.17549435e-38)  # smallest normal float32
+_TWO23_F = _F(8388608.0)
+_SQRT2_F = _F(1.41421356237309505)
+_LN2_HI_F, _LN2_LO_F = _F(0.693359375), _F(-2.12194440e-4)
+_LOG_P_F = tuple(_F(c) for c in (7.0376836292e-2, -1.1514610310e-1, 1.1676998740e-1,
+                                  -1.2420140846e-1, 1.4249322787e-1, -1.6668057665e-1,
+                                  2.0000714765e-1, -2.4999993993e-1, 3.3333331174e-1))
+_INF_F = _F(np.inf)
+_NINF_F = _F(-np.inf)
+_NAN_F = _F(np.nan)
+
+
+@intrinsic
+def select(typingctx, cond, a, b):
+    """``a if cond else b`` as one branch-free LLVM ``select`` (both sides are evaluated).
+
+    Cores written with it have no control flow, so loops over them vectorize,
+    and Numba inlines them without building phi nodes (cheaper to compile).
+    """
+    if not isinstance(cond, types.Boolean) or a != b:
+        return None
+
+    def codegen(context, builder, signature, args):
+        c, x, y = args
+        return builder.select(c, x, y)
+
+    return a(cond, a, b), codegen
+
+
+@register_jitable(inline="always")
+def _log_f32(x):
+    # x = 2**e * m with m in [sqrt(1/2), sqrt(2)); log(m) = f - f**2/2 + f**3 P(f), f = m - 1
+    tiny = x < _TINY_F
+    xs = select(tiny, x * _TWO23_F, x)  # subnormals: scale into the normal range
+    bits = _float_bits_as_int(xs)
+    e = select(tiny, -150, -127) + ((bits >> 23) & 0xFF)
+    m = _int_bits_as_float(np.int32((bits & 0x7FFFFF) | 0x3F800000))  # in [1, 2)
+    big = m > _SQRT2_F
+    m = select(big, m * _F(0.5), m)
+    f = m - _F(1.0)  # exact
+    z = f * f
+    c8, c7, c6, c5, c4, c3, c2, c1, c0 = _LOG_P_F
+    p = (((((((c8 * f + c7) * f + c6) * f + c5) * f + c4) * f + c3) * f + c2) * f + c1) * f + c0
+    fe = _F(e) + select(big, _F(1.0), _F(0.0))
+    y = f * z * p + fe * _LN2_LO_F - _F(0.5) * z
+    r = (f + y) + fe * _LN2_HI_F
+    r = select(x == 0, _NINF_F, r)
+    r = select(x < 0, _NAN_F, r)
+    return select(x < _INF_F, r, x)  # inf stays inf, NaN stays NaN
+
+
+@register_jitable(inline="always")
+def _log1p_f32(x):
+    # log(u) corrected for the rounding of u = 1 + x (Goldberg): within 2 ulp for x > -1
+    u = _F(1.0) + x
+    safe_u = select(u != 0, u, _F(1.0))  # log(0) is -inf already; no 0 / 0 (any error_model)
+    r = _log_f32(u) - ((u - _F(1.0)) - x) / safe_u
+    r = select(u == _F(1.0), x, r)  # tiny x (keeps the sign of zero)
+    return select(x < _INF_F, r, x)
+
+
+def log(x):
+    """Natural logarithm; vectorizable for float32 (libm for float64)."""
+    return math.log(x) if x > 0 else (-math.inf if x == 0 else math.nan)
+
+
+def log1p(x):
+    """``log(1 + x)``, accurate near 0; vectorizable for float32 (libm for float64)."""
+    return math.log1p(x) if x > -1 else (-math.inf if x == -1 else math.nan)
+
+
+@overload(log, inline="always")
+def _log_ol(x):
+    if x == types.float32:
+        return _log_f32
+    if isinstance(x, (types.Float, types.Integer, types.Boolean)):
+        return lambda x: np.log(x)
+    return None
+
+
+@overload(log1p, inline="always")
+def _log1p_ol(x):
+    if x == types.float32:
+        return _log1p_f32
+    if isinstance(x, (types.Float, types.Integer, types.Boolean)):
+        return lambda x: np.log1p(x)
     return None
