@@ -47,7 +47,8 @@ from numba.extending import overload, register_jitable
 
 from . import _config
 from ._launch import launch
-from ._validate import as_array, as_param, check_inplace, check_out, result_dtype
+from ._validate import as_array, as_param, check_inplace, check_out, is_device_array, result_dtype
+from .cuda import ops as _cuda
 from .scalar.losses import select
 from .scalar.random import drop_threshold, keep, philox4x32_10, splitmix64, splitmix64_int
 
@@ -390,6 +391,8 @@ def dropout(input, p=0.5, training=True, inplace=False, *, rng=None, out=None):
     >>> np.array_equal(y, x * nbops.dropout_mask(x.shape, 0.5, rng=0))
     True
     """
+    if type(input) is not np.ndarray and is_device_array(input):
+        return _cuda().dropout(input, p, training, inplace, rng=rng, out=out)
     return _dropout(input, _check_p(p), training, inplace, rng, None, out)
 
 
@@ -409,6 +412,8 @@ def dropout2d(input, p=0.5, training=True, inplace=False, *, rng=None, out=None)
     >>> bool(np.all((y == 0).all(axis=(2, 3)) | (y == 2).all(axis=(2, 3))))
     True
     """
+    if type(input) is not np.ndarray and is_device_array(input):
+        return _cuda().dropout2d(input, p, training, inplace, rng=rng, out=out)
     p = _check_p(p)
     ndim = np.ndim(input)
     if ndim not in (3, 4):
@@ -435,6 +440,8 @@ def dropout3d(input, p=0.5, training=True, inplace=False, *, rng=None, out=None)
     >>> bool(np.all((y == 0).all(axis=(1, 2, 3)) | (y == 2).all(axis=(1, 2, 3))))
     True
     """
+    if type(input) is not np.ndarray and is_device_array(input):
+        return _cuda().dropout3d(input, p, training, inplace, rng=rng, out=out)
     p = _check_p(p)
     ndim = np.ndim(input)
     if ndim not in (4, 5):

@@ -15,6 +15,7 @@ from numba import cuda, float64
 
 from ..scalar import _math as _M
 from ..scalar import activations as SA
+from ..scalar import random as _R
 from ._core import SIMULATOR, TPB, device
 
 #: Blocks of the grid-stride kernels at most (enough to fill a GPU; also the
@@ -614,3 +615,90 @@ def run_pdist(a, b, R, D, p, eps, out):
     else:
         mode = 5
     _pdist_rows[R, TPB](a, b, D, float64(p), a.dtype.type(eps), mode, out)
+
+
+# ------------------------------------------------------------------ dropout
+# The CPU kernels' scheme (nbops.dropout, nbops.scalar.random): mask element i
+# (C order) takes lane i % 4 of Philox4x32-10 block j = i // 4, counter
+# (j mod 2**32, j // 2**32, 0, 0), under the key the CPU path derives from the
+# seed; kept iff that word >= t. One thread per Philox block (four elements),
+# so each block is computed once, as on the CPU. The core is the CPU's
+# (``philox4x32_10.py_func`` compiled with cuda.jit(device=True)).
+_philox = device(_R.philox4x32_10)
+_LO32 = np.uint64(0xFFFFFFFF)
+_SH32 = np.uint64(32)
+_Z32 = np.uint32(0)
+
+
+@cuda.jit
+def _dropout_kernel(x, out, k0, k1, t, scale, zero):
+    """out[i] = x[i] * (scale if kept(i) else zero); x and out may be the same array."""
+    n = out.size
+    for j in range(cuda.grid(1), (n + 3) // 4, cuda.gridsize(1)):
+        b = np.uint64(j)
+        r0, r1, r2, r3 = _philox(b & _LO32, b >> _SH32, _Z32, _Z32, k0, k1)
+        i = 4 * j
+        out[i] = x[i] * (scale if r0 >= t else zero)
+        if i + 1 < n:
+            out[i + 1] = x[i + 1] * (scale if r1 >= t else zero)
+        if i + 2 < n:
+            out[i + 2] = x[i + 2] * (scale if r2 >= t else zero)
+        if i + 3 < n:
+            out[i + 3] = x[i + 3] * (scale if r3 >= t else zero)
+
+
+@cuda.jit
+def _mask_kernel(out, k0, k1, t, scale, zero):
+    """out[i] = scale if kept(i) else zero (a scaled float mask, or a bool keep-mask)."""
+    n = out.size
+    for j in range(cuda.grid(1), (n + 3) // 4, cuda.gridsize(1)):
+        b = np.uint64(j)
+        r0, r1, r2, r3 = _philox(b & _LO32, b >> _SH32, _Z32, _Z32, k0, k1)
+        i = 4 * j
+        out[i] = scale if r0 >= t else zero
+        if i + 1 < n:
+            out[i + 1] = scale if r1 >= t else zero
+        if i + 2 < n:
+            out[i + 2] = scale if r2 >= t else zero
+        if i + 3 < n:
+            out[i + 3] = scale if r3 >= t else zero
+
+
+@cuda.jit
+def _channel_kernel(x, out, mult, inner):
+    """out[i] = x[i] * mult[i // inner] (feature dropout: one mask element per channel)."""
+    for i in range(cuda.grid(1), x.size, cuda.gridsize(1)):
+        out[i] = x[i] * mult[i // inner]
+
+
+@cuda.jit
+def _scale_kernel(x, out, s):
+    for i in range(cuda.grid(1), x.size, cuda.gridsize(1)):
+        out[i] = x[i] * s
+
+
+@cuda.jit
+def _fill_kernel(out, v):
+    for i in range(cuda.grid(1), out.size, cuda.gridsize(1)):
+        out[i] = v
+
+
+def run_dropout(x, out, key, t, scale, zero):
+    """Elementwise dropout of flat C-order ``x`` into ``out`` (may be ``x``)."""
+    _dropout_kernel[grid((x.size + 3) // 4), TPB](x, out, key[0], key[1], t, scale, zero)
+
+
+def run_mask(out, key, t, scale, zero):
+    _mask_kernel[grid((out.size + 3) // 4), TPB](out, key[0], key[1], t, scale, zero)
+
+
+def run_channel(x, out, mult, inner):
+    _channel_kernel[grid(x.size), TPB](x, out, mult, np.int64(inner))
+
+
+def run_scale(x, out, s):
+    _scale_kernel[grid(x.size), TPB](x, out, s)
+
+
+def run_fill(out, v):
+    _fill_kernel[grid(out.size), TPB](out, v)

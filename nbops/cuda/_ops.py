@@ -7,6 +7,8 @@ device behind the caller's back), launches the kernels and returns Numba
 device arrays.
 """
 
+import warnings
+
 import numpy as np
 from numba import cuda
 
@@ -15,7 +17,8 @@ from . import _kernels as K
 __all__ = ["unary", "prelu", "softmax", "log_softmax", "softmin", "cross_entropy",
            "nll_loss", "l1_loss", "mse_loss", "smooth_l1_loss", "kl_div",
            "binary_cross_entropy", "binary_cross_entropy_with_logits", "batch_norm",
-           "linear", "pairwise_distance"]
+           "linear", "pairwise_distance", "dropout", "dropout2d", "dropout3d",
+           "dropout_mask"]
 
 
 # ------------------------------------------------------------------ arguments
@@ -469,3 +472,102 @@ def pairwise_distance(x1, x2, p=2.0, eps=1e-6, keepdim=False):
     if R:
         K.run_pdist(cflat(a, "x1"), cflat(b, "x2"), R, D, p, eps, out)
     return out[:R].reshape(oshape) if oshape else out.reshape(())
+
+
+# ------------------------------------------------------------------ dropout
+# The CPU path's own helpers (nbops.dropout) validate p, turn rng= into the
+# Philox key and give the channel structure, so a seed means the same mask
+# here as on the CPU; the kernels follow the CPU's counter/lane scheme.
+def _dropout_module():
+    # nbops.dropout the module (the package attribute of that name is the function)
+    import importlib
+    return importlib.import_module("..dropout", __package__)
+
+
+def _dropout(input, p, training, inplace, rng, out, feature):
+    D = _dropout_module()
+    x = dev(input)
+    dt = float_dtype(x)
+    if inplace:
+        if out is not None:
+            raise ValueError("out= and inplace=True cannot be used together")
+        target = x
+    elif out is not None:
+        target = check_out(out, x.shape, dt, x)
+    else:
+        target = None
+    if not training or p == 0.0 or x.size == 0:  # the input itself, as PyTorch
+        if target is None or target is x:
+            return input
+        target.copy_to_device(x)
+        return target
+    xf = cflat(x)  # the mask is in C order
+    dest = target if target is not None else cuda.device_array(x.shape, dt)
+    df = cflat(dest, "out")
+    if p == 1.0:  # input * 0, as PyTorch: NaN and inf give NaN
+        K.run_scale(xf, df, dt.type(0))
+        return input if inplace else dest
+    if feature is not None:
+        channels, inner = D._feature_view(feature, tuple(x.shape))
+    key = D._key(rng)  # last: a Generator advances only when the call succeeds
+    t = np.uint32(D.drop_threshold(p))
+    scale, zero = D._scale(p, dt), dt.type(0)
+    if feature is None or inner == 1:
+        K.run_dropout(xf, df, key, t, scale, zero)
+    else:
+        mult = cuda.device_array(channels, dt)
+        K.run_mask(mult, key, t, scale, zero)
+        K.run_channel(xf, df, mult, inner)
+    return input if inplace else dest
+
+
+def dropout(input, p=0.5, training=True, inplace=False, *, rng=None, out=None):
+    D = _dropout_module()
+    return _dropout(input, D._check_p(p), training, inplace, rng, out, None)
+
+
+def dropout2d(input, p=0.5, training=True, inplace=False, *, rng=None, out=None):
+    D = _dropout_module()
+    p = D._check_p(p)
+    ndim = dev(input).ndim
+    if ndim not in (3, 4):  # PyTorch's rank rules and warnings, as on the CPU
+        warnings.warn(D._WARN_RANK.format(name="dropout2d", ndim=ndim, k=2, a=3, b=4),
+                      stacklevel=3)
+    if ndim == 3:
+        warnings.warn(D._WARN_3D, stacklevel=3)
+    return _dropout(input, p, training, inplace, rng, out, "dropout2d")
+
+
+def dropout3d(input, p=0.5, training=True, inplace=False, *, rng=None, out=None):
+    D = _dropout_module()
+    p = D._check_p(p)
+    ndim = dev(input).ndim
+    if ndim not in (4, 5):
+        warnings.warn(D._WARN_RANK.format(name="dropout3d", ndim=ndim, k=3, a=4, b=5),
+                      stacklevel=3)
+    return _dropout(input, p, training, inplace, rng, out, "dropout3d")
+
+
+def dropout_mask(shape, p, rng=None, dtype=np.float32):
+    """:func:`nbops.dropout_mask` as a device array (the same mask for the same seed)."""
+    D = _dropout_module()
+    shape = D._normalize_shape(shape)
+    p = D._check_p(p)
+    dt = np.dtype(dtype)
+    if dt == np.bool_:
+        scale, zero = np.bool_(True), np.bool_(False)
+    elif dt in (np.float32, np.float64):
+        # p == 1: zeros, and no 1 / (1 - p) (the CPU path divides by zero there)
+        scale, zero = (D._scale(p, dt) if p < 1.0 else dt.type(0)), dt.type(0)
+    else:
+        raise TypeError(f"dtype: CUDA dropout masks must be float32, float64 or bool, "
+                        f"got {dt}")
+    out = cuda.device_array(shape, dt)
+    if out.size == 0:
+        return out
+    of = cflat(out, "out")
+    if p == 0.0 or p == 1.0:  # draws nothing, as on the CPU
+        K.run_fill(of, scale if p == 0.0 else zero)
+        return out
+    K.run_mask(of, D._key(rng), np.uint32(D.drop_threshold(p)), scale, zero)
+    return out

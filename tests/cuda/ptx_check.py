@@ -32,6 +32,7 @@ def main():
     failures = []
     b = T.boolean
     i8 = T.int64
+    u32 = T.uint32
     for ft in (T.float32, T.float64):
         v = ft[::1]
         v2 = ft[:, ::1]
@@ -68,7 +69,15 @@ def main():
             ("bn_apply", K._bn_apply, (v, i8, i8, d[::1], d[::1], d[::1], v)),
             ("matmul_nt", K._matmul_nt, (v2, v2, v, b, v2)),
             ("pdist", K._pdist_rows, (v, v, i8, d, ft, i8, v)),
+            ("dropout", K._dropout_kernel, (v, v, u32, u32, u32, ft, ft)),
+            ("dropout_mask", K._mask_kernel, (v, u32, u32, u32, ft, ft)),
+            ("dropout_channel", K._channel_kernel, (v, v, v, i8)),
+            ("scale", K._scale_kernel, (v, v, ft)),
+            ("fill", K._fill_kernel, (v, ft)),
         ]
+        if ft is T.float32:  # the bool keep-mask (no float type involved)
+            jobs += [("dropout_mask_bool", K._mask_kernel, (b[::1], u32, u32, u32, b, b)),
+                     ("fill_bool", K._fill_kernel, (b[::1], b))]
         for name, k, sig in jobs:
             try:
                 ptx(k, sig)
