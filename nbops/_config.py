@@ -158,18 +158,33 @@ def _with_cache(dispatcher):
     return dispatcher
 
 
-def serial_kernel(func):
-    """Decorator for a module-level single-threaded kernel (cached on disk)."""
-    return _with_cache(njit(**_COMMON)(func))
+def serial_kernel(func=None, *, fastmath=False):
+    """Decorator for a module-level single-threaded kernel (cached on disk).
+
+    ``fastmath``: a set of LLVM fast-math flags (never ``nnan``/``ninf``/``fast``).
+    """
+    if func is None:
+        return lambda f: serial_kernel(f, fastmath=fastmath)
+    return _with_cache(njit(fastmath=_checked(fastmath), **_COMMON)(func))
 
 
-def parallel_kernel(func):
+def parallel_kernel(func=None, *, fastmath=False):
     """Decorator for a module-level ``parallel=True`` kernel (cached on disk).
 
     Keep it a different Python function from its serial twin: Numba's cache
     key ignores the ``parallel`` flag.
     """
-    return _with_cache(njit(parallel=True, **_COMMON)(func))
+    if func is None:
+        return lambda f: parallel_kernel(f, fastmath=fastmath)
+    return _with_cache(njit(parallel=True, fastmath=_checked(fastmath), **_COMMON)(func))
+
+
+def _checked(fastmath):
+    """Only flags that keep NaN and inf semantics (results may differ in rounding)."""
+    if fastmath and not set(fastmath) <= {"reassoc", "contract", "arcp", "nsz"}:
+        raise ValueError(f"nbops: fast-math flags {set(fastmath)} would change NaN/inf "
+                         "behaviour")
+    return set(fastmath) if fastmath else False
 
 
 def core(func):

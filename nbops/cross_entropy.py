@@ -27,7 +27,7 @@ from ._launch import launch
 from ._reduction import parse_reduction
 from ._validate import as_array, as_param, is_device_array, result_dtype
 from .cuda import ops as _cuda
-from .scalar.rows import COLS_BLOCK, ce_cols, ce_rows, nll_rows, prob_cols, prob_rows
+from .scalar.rows import COLS_BLOCK, ROW_FASTMATH, ce_cols, ce_rows, nll_rows, prob_cols, prob_rows
 
 __all__ = ["cross_entropy", "nll_loss"]
 
@@ -40,20 +40,23 @@ UNIT_ELEMS = 16384
 # x: flat (O, C, I) logits; t: flat int64 targets (O * I); w: (C,) weights;
 # loss: (O * I,) per-sample losses; partials: (2, units + 1) float64 chunk sums
 # of losses and of target weights, and in the last column their totals (added
-# in chunk order after the loop: the same on any thread count). Rows (I == 1)
-# come in chunks of R rows; with I > 1 a chunk is one block of COLS_BLOCK
-# positions of one sample row.
-@_config.parallel_kernel
+# in chunk order after the loop: the same on any thread count). Rows (I is
+# None: the class axis is the last one) come in chunks of R rows; otherwise a
+# chunk is one block of COLS_BLOCK positions of one sample row. lse is None:
+# nll_loss (x holds log-probabilities), else cross_entropy; b is None: no label
+# smoothing (else a float, may be 0). Numba resolves
+# `is None` at compile time: each specialization compiles only its own path.
+@_config.parallel_kernel(fastmath=ROW_FASTMATH)
 def _index_parallel(x, t, w, O, C, I, ignore, a, b, wsum, lse, unit_w, loss, partials,
                     R):
-    if I == 1:
+    if I is None:
         for u in prange(partials.shape[1] - 1):
             r0 = u * R
             r1 = min(O, r0 + R)
-            if lse:
-                sl, sw = ce_rows(x, t, w, C, r0, r1, ignore, a, b, wsum, loss)
-            else:
+            if lse is None:
                 sl, sw = nll_rows(x, t, w, C, r0, r1, ignore, unit_w, loss)
+            else:
+                sl, sw = ce_rows(x, t, w, C, r0, r1, ignore, a, b, wsum, loss)
             partials[0, u] = sl
             partials[1, u] = sw
     else:
@@ -66,16 +69,16 @@ def _index_parallel(x, t, w, O, C, I, ignore, a, b, wsum, lse, unit_w, loss, par
     _totals(partials)
 
 
-@_config.serial_kernel
+@_config.serial_kernel(fastmath=ROW_FASTMATH)
 def _index_serial(x, t, w, O, C, I, ignore, a, b, wsum, lse, unit_w, loss, partials, R):
-    if I == 1:
+    if I is None:
         for u in range(partials.shape[1] - 1):
             r0 = u * R
             r1 = min(O, r0 + R)
-            if lse:
-                sl, sw = ce_rows(x, t, w, C, r0, r1, ignore, a, b, wsum, loss)
-            else:
+            if lse is None:
                 sl, sw = nll_rows(x, t, w, C, r0, r1, ignore, unit_w, loss)
+            else:
+                sl, sw = ce_rows(x, t, w, C, r0, r1, ignore, a, b, wsum, loss)
             partials[0, u] = sl
             partials[1, u] = sw
     else:
@@ -89,9 +92,9 @@ def _index_serial(x, t, w, O, C, I, ignore, a, b, wsum, lse, unit_w, loss, parti
 
 
 # p: flat class probabilities (x's layout); pa, pb: label smoothing of p.
-@_config.parallel_kernel
+@_config.parallel_kernel(fastmath=ROW_FASTMATH)
 def _prob_parallel(x, p, w, O, C, I, pa, pb, loss, partials, R):
-    if I == 1:
+    if I is None:
         for u in prange(partials.shape[1] - 1):
             r0 = u * R
             partials[0, u] = prob_rows(x, p, w, C, r0, min(O, r0 + R), pa, pb, loss)
@@ -103,9 +106,9 @@ def _prob_parallel(x, p, w, O, C, I, pa, pb, loss, partials, R):
     _totals(partials)
 
 
-@_config.serial_kernel
+@_config.serial_kernel(fastmath=ROW_FASTMATH)
 def _prob_serial(x, p, w, O, C, I, pa, pb, loss, partials, R):
-    if I == 1:
+    if I is None:
         for u in range(partials.shape[1] - 1):
             r0 = u * R
             partials[0, u] = prob_rows(x, p, w, C, r0, min(O, r0 + R), pa, pb, loss)
@@ -250,9 +253,10 @@ def _index_loss(x, t, weight, ignore, red, eps, lse, compute, result):
         a = 1.0 - eps
         b = eps / C
         wsum = float(np.sum(w, dtype=np.float64)) if eps else 0.0
-        key = ("ce", compute.char, xf.flags.writeable)
+        key = ("ce", compute.char, xf.flags.writeable, I == 1, lse, eps == 0)
         launch(_index_serial, _index_parallel, key, xf.size if lse else tf.size,
-               xf, tf, w, O, C, I, ignore, a, b, wsum, lse, weight is None, loss, partials, R)
+               xf, tf, w, O, C, None if I == 1 else I, ignore, a, b if eps else None, wsum,
+               True if lse else None, weight is None, loss, partials, R)
     return _reduce(red, loss, partials, shape, result)
 
 
@@ -270,9 +274,9 @@ def _prob_loss(x, p, weight, red, eps, compute, result):
         if C == 0:
             loss[:] = 0.0
         else:
-            key = ("ce_prob", compute.char, xf.flags.writeable, pf.flags.writeable)
-            launch(_prob_serial, _prob_parallel, key, xf.size, xf, pf, w, O, C, I,
-                   1.0 - eps, eps / C, loss, partials, R)
+            key = ("ce_prob", compute.char, xf.flags.writeable, pf.flags.writeable, I == 1)
+            launch(_prob_serial, _prob_parallel, key, xf.size, xf, pf, w, O, C,
+                   None if I == 1 else I, 1.0 - eps, eps / C, loss, partials, R)
     return _reduce(red, loss, partials, _target_shape(x), result, count=O * I)
 
 
@@ -301,9 +305,9 @@ def _fast(input, target, weight, ignore_index, reduction, label_smoothing, lse):
     dt = input.dtype
     loss = np.empty(O, dt)
     partials = np.empty((2, units + 1), np.float64)
-    launch(_index_serial, _index_parallel, ("ce", dt.char, input.flags.writeable),
+    launch(_index_serial, _index_parallel, ("ce", dt.char, input.flags.writeable, True, lse, True),
            input.size if lse else O, input.reshape(-1), target, _weights(None, C, dt), O, C,
-           1, -100, 1.0, 0.0, 0.0, lse, True, loss, partials, R)
+           None, -100, 1.0, None, 0.0, True if lse else None, True, loss, partials, R)
     total = float(partials[0, -1])
     return dt.type(total if reduction == "sum" else total / O)
 
@@ -645,8 +649,11 @@ def _loss_njit(input, target, weight, reduction, size_average, reduce, lse):
             loss = np.zeros(O * I, ty)
             partials = np.zeros((2, units + 1), np.float64)
             if O * I > 0 and C > 0:
-                _prob_serial(x, p, w, O, C, I, 1.0 - label_smoothing, label_smoothing / C,
-                             loss, partials, R)
+                pa, pb = 1.0 - label_smoothing, label_smoothing / C
+                if I == 1:
+                    _prob_serial(x, p, w, O, C, None, pa, pb, loss, partials, R)
+                else:
+                    _prob_serial(x, p, w, O, C, I, pa, pb, loss, partials, R)
             if batch_axes:
                 return finish(loss, partials, input.shape[:1] + input.shape[2:], O * I)
             return finish(loss, partials, (), O * I)
@@ -657,6 +664,7 @@ def _loss_njit(input, target, weight, reduction, size_average, reduce, lse):
             "nbops: target must hold integer class indices, with the input's shape minus "
             "the class axis" + (", or class probabilities of the input's shape" if lse else ""))
     shaped = isinstance(target, types.Array)
+    flag = True if lse else None  # the kernels' lse argument
 
     def run(input, target, weight, ignore_index, label_smoothing):
         if not 0.0 <= label_smoothing <= 1.0:
@@ -679,8 +687,13 @@ def _loss_njit(input, target, weight, reduction, size_average, reduce, lse):
             if label_smoothing != 0:
                 for c in range(C):
                     wsum += w[c]
-            _index_serial(x, t, w, O, C, I, ignore, 1.0 - label_smoothing,
-                          label_smoothing / max(C, 1), wsum, lse, False, loss, partials, R)
+            a, b = 1.0 - label_smoothing, label_smoothing / max(C, 1)
+            if I == 1:
+                _index_serial(x, t, w, O, C, None, ignore, a, b, wsum, flag, False, loss,
+                              partials, R)
+            else:
+                _index_serial(x, t, w, O, C, I, ignore, a, b, wsum, flag, False, loss,
+                              partials, R)
         if shaped:
             return finish(loss, partials, np.shape(target), -1)
         return finish(loss, partials, (), -1)

@@ -28,41 +28,61 @@ from . import _config
 from ._launch import launch
 from ._validate import as_array, check_out, is_device_array, result_dtype
 from .cuda import ops as _cuda
-from .scalar.rows import COLS_BLOCK, row_view, softmax_cols, softmax_row
+from .scalar.rows import (COLS_BLOCK, ROW_FASTMATH, log_softmax_cols, log_softmax_row,
+                          row_view, softmax_cols, softmax_row)
 
 __all__ = ["softmax", "log_softmax", "softmin"]
 
 
 # ------------------------------------------------------------------ CPU kernels
 # x, out: flat C-order (O, C, I) arrays of one float dtype (out may be x).
-@_config.parallel_kernel
+# I is None: the axis is the last one (rows of C); log is None: softmax, else
+# log-softmax. Numba resolves `is None` at compile time, so each specialization
+# compiles only its own path.
+@_config.parallel_kernel(fastmath=ROW_FASTMATH)
 def _softmax_parallel(x, out, O, C, I, sgn, log):
-    if I == 1:
+    if I is None:
         for r in prange(O):
-            softmax_row(row_view(x, r * C, C), row_view(out, r * C, C), sgn, log)
+            xr, orow = row_view(x, r * C, C), row_view(out, r * C, C)
+            if log is None:
+                softmax_row(xr, orow, sgn)
+            else:
+                log_softmax_row(xr, orow, sgn)
     else:
         nb = (I + COLS_BLOCK - 1) // COLS_BLOCK
         for u in prange(O * nb):
-            softmax_cols(x, out, u // nb, C, I, (u % nb) * COLS_BLOCK, sgn, log)
+            if log is None:
+                softmax_cols(x, out, u // nb, C, I, (u % nb) * COLS_BLOCK, sgn)
+            else:
+                log_softmax_cols(x, out, u // nb, C, I, (u % nb) * COLS_BLOCK, sgn)
 
 
-@_config.serial_kernel
+@_config.serial_kernel(fastmath=ROW_FASTMATH)
 def _softmax_serial(x, out, O, C, I, sgn, log):
-    if I == 1:
+    if I is None:
         for r in range(O):
-            softmax_row(row_view(x, r * C, C), row_view(out, r * C, C), sgn, log)
+            xr, orow = row_view(x, r * C, C), row_view(out, r * C, C)
+            if log is None:
+                softmax_row(xr, orow, sgn)
+            else:
+                log_softmax_row(xr, orow, sgn)
     else:
         nb = (I + COLS_BLOCK - 1) // COLS_BLOCK
         for u in range(O * nb):
-            softmax_cols(x, out, u // nb, C, I, (u % nb) * COLS_BLOCK, sgn, log)
+            if log is None:
+                softmax_cols(x, out, u // nb, C, I, (u % nb) * COLS_BLOCK, sgn)
+            else:
+                log_softmax_cols(x, out, u // nb, C, I, (u % nb) * COLS_BLOCK, sgn)
 
 
 def _run(src, dest, O, C, I, sgn, log):
     """Run the kernel on C-contiguous arrays of one float dtype (dest may be src)."""
     if src.size:
-        key = ("softmax", src.dtype.char, src.flags.writeable)
+        rows = I == 1
+        key = ("softmax", src.dtype.char, src.flags.writeable, rows, log)
         launch(_softmax_serial, _softmax_parallel, key, src.size,
-               src.reshape(-1), dest.reshape(-1), O, C, I, src.dtype.type(sgn), bool(log))
+               src.reshape(-1), dest.reshape(-1), O, C, None if rows else I,
+               src.dtype.type(sgn), True if log else None)
 
 
 # ------------------------------------------------------------ the Python driver
@@ -297,11 +317,12 @@ def _axis_njit(sgn_value, log, input, dtype, out):
         raise errors.TypingError(f"nbops: out must be an array of dtype {ty} "
                                  "and the input's number of dimensions")
     sgn = ty(sgn_value)
+    flag = True if log else None  # the kernels' log argument
 
     if has_out:
         def impl_out(input, axis=-1, dtype=None, dim=None, out=None):
             res = np.empty(input.shape, ty)
-            _fill_along_axis(input, axis if dim is None else dim, res, sgn, log)
+            _fill_along_axis(input, axis if dim is None else dim, res, sgn, flag)
             if out.shape != res.shape:
                 raise ValueError("nbops: out must have the input's shape")
             for idx in np.ndindex(res.shape):
@@ -312,7 +333,7 @@ def _axis_njit(sgn_value, log, input, dtype, out):
 
     def impl(input, axis=-1, dtype=None, dim=None, out=None):
         res = np.empty(input.shape, ty)
-        _fill_along_axis(input, axis if dim is None else dim, res, sgn, log)
+        _fill_along_axis(input, axis if dim is None else dim, res, sgn, flag)
         return res
 
     return impl
@@ -350,15 +371,23 @@ def _to_flat(src, flat, O, C, I, sgn, log):
 @overload(_to_flat)
 def _to_flat_ol(src, flat, O, C, I, sgn, log):
     if src.dtype == flat.dtype:
-        return lambda src, flat, O, C, I, sgn, log: _softmax_serial(src, flat, O, C, I,
-                                                                     sgn, log)
+        return lambda src, flat, O, C, I, sgn, log: _serial_any(src, flat, O, C, I, sgn, log)
 
     def impl_cast(src, flat, O, C, I, sgn, log):
         for i in range(flat.size):
             flat[i] = src[i]
-        _softmax_serial(flat, flat, O, C, I, sgn, log)
+        _serial_any(flat, flat, O, C, I, sgn, log)
 
     return impl_cast
+
+
+@register_jitable
+def _serial_any(src, flat, O, C, I, sgn, log):
+    """The serial kernel, for a number of positions I (1: rows) known at run time."""
+    if I == 1:
+        _softmax_serial(src, flat, O, C, None, sgn, log)
+    else:
+        _softmax_serial(src, flat, O, C, I, sgn, log)
 
 
 @overload(softmax)

@@ -19,11 +19,17 @@ Numerics
   within 2 ulp). Sums are accumulated in the element type over blocks of
   :data:`SUM_BLOCK` elements (vectorized) and the block sums are added in
   float64, so long rows keep float32 sums accurate.
-* Fast-math: sums use ``reassoc`` (needed to vectorize a reduction) and
-  ``contract`` (FMA); functions that write results use ``contract`` only, so
-  ``(x - max) - log(sum)`` keeps PyTorch's order of operations (computing
-  ``max + log(sum)`` first loses precision, pytorch/pytorch#11752). No flag
-  that touches NaN or inf is used anywhere.
+* Fast-math: every function here is inlined (``inline='always'``) into the
+  kernels of :mod:`nbops.softmax` and :mod:`nbops.cross_entropy`, which are
+  compiled with :data:`ROW_FASTMATH` = ``reassoc`` (needed to vectorize a
+  sum) and ``contract`` (FMA). The subtractions whose order matters,
+  ``(x - max) - log(sum)`` (computing ``max + log(sum)`` first loses
+  precision, pytorch/pytorch#11752), go through :func:`sub_exact`, which no
+  flag may reassociate. No flag that touches NaN or inf is used anywhere.
+* Compile time: a kernel is one function (no nested compiled calls, each of
+  which Numba would optimize again in every caller), and the kernels take
+  their options as ``None`` or a value, so that Numba compiles only the path
+  a call needs (a branch on ``arg is None`` is resolved at compile time).
 
 Arguments named ``sgn`` (+1 or -1, of the element type) multiply every value
 read (softmin is softmax of ``-x``; the product is exact).
@@ -41,20 +47,23 @@ from numba.np.arrayobj import make_array, populate_array
 from .._config import _COMMON
 from ._math import const, exp
 
-__all__ = ["row_view", "order_key", "from_order_key", "one_of", "row_max", "row_sumexp",
-           "row_exp_write_sum", "row_scale", "row_log_softmax_write", "row_wshift_sum",
-           "row_prob_sums", "cols_max", "cols_sumexp", "cols_exp_write_sum", "cols_scale",
-           "cols_log_softmax_write", "cols_wshift_sum", "cols_prob_sums", "softmax_row",
-           "softmax_cols", "ce_rows", "nll_rows", "ce_cols", "prob_rows", "prob_cols",
-           "SUM_BLOCK", "COLS_BLOCK"]
+__all__ = ["row_view", "sub_exact", "order_key", "from_order_key", "one_of", "row_max",
+           "row_sumexp", "row_exp_write_sum", "row_scale", "row_log_softmax_write",
+           "row_wshift_sum", "row_prob_sums", "cols_max", "cols_sumexp", "cols_exp_write_sum",
+           "cols_scale", "cols_log_softmax_write", "cols_wshift_sum", "cols_prob_sums",
+           "softmax_row", "log_softmax_row", "softmax_cols", "log_softmax_cols", "ce_rows",
+           "nll_rows", "ce_cols", "prob_rows", "prob_cols", "SUM_BLOCK", "COLS_BLOCK",
+           "ROW_FASTMATH"]
 
 #: Elements summed in the element type before the partial sum is added in float64.
 SUM_BLOCK = 1024
 #: Positions handled together when the op's axis is not the last one.
 COLS_BLOCK = 256
 
-_reduce = njit(fastmath={"reassoc", "contract"}, **_COMMON)  # sums (vectorized reductions)
-_write = njit(fastmath={"contract"}, **_COMMON)  # elementwise writes, exact op order
+#: Fast-math flags of the kernels these cores are inlined into.
+ROW_FASTMATH = frozenset({"reassoc", "contract"})
+
+_inline = njit(inline="always", **_COMMON)
 
 
 @intrinsic
@@ -83,6 +92,23 @@ def row_view(typingctx, arr, start, n):
         return view._getvalue()
 
     return retty(arr, start, n), codegen
+
+
+@intrinsic
+def sub_exact(typingctx, a, b):
+    """``a - b``, an IEEE subtraction that the caller's fast-math flags leave alone.
+
+    Numba adds a function's fast-math flags to every float instruction that has
+    none; this one carries ``arcp`` (meaningless for a subtraction), so it is
+    never reassociated with its neighbours.
+    """
+    if not (isinstance(a, types.Float) and a == b):
+        return None
+
+    def codegen(context, builder, signature, args):
+        return builder.fsub(args[0], args[1], flags=("arcp",))
+
+    return a(a, b), codegen
 
 
 @intrinsic
@@ -141,7 +167,7 @@ def _one_of_ol(arr):
 
 
 # ------------------------------------------------------------------ one row
-@_reduce
+@_inline
 def row_max(r, sgn):
     """max(sgn * r) for a non-empty row (through :func:`order_key`).
 
@@ -156,7 +182,7 @@ def row_max(r, sgn):
     return from_order_key(k)
 
 
-@_reduce
+@_inline
 def row_sumexp(r, sgn, m):
     """sum(exp(sgn * r - m)) as a float64."""
     n = r.size
@@ -170,7 +196,7 @@ def row_sumexp(r, sgn, m):
     return total
 
 
-@_reduce
+@_inline
 def row_exp_write_sum(r, o, sgn, m):
     """o = exp(sgn * r - m); returns sum(o) as a float64. ``o`` may be ``r``."""
     n = r.size
@@ -188,21 +214,21 @@ def row_exp_write_sum(r, o, sgn, m):
     return total
 
 
-@_write
+@_inline
 def row_scale(o, f):
     """o *= f."""
     for i in range(o.size):
         o[i] = o[i] * f
 
 
-@_write
+@_inline
 def row_log_softmax_write(r, o, sgn, m, ls):
     """o = (sgn * r - m) - ls, in that order. ``o`` may be ``r``."""
     for i in range(r.size):
-        o[i] = (sgn * r[i] - m) - ls
+        o[i] = sub_exact(sub_exact(sgn * r[i], m), ls)
 
 
-@_reduce
+@_inline
 def row_wshift_sum(r, w, m):
     """sum(w * (r - m)) as a float64 (label smoothing's sum over the classes)."""
     n = r.size
@@ -218,7 +244,7 @@ def row_wshift_sum(r, w, m):
     return total
 
 
-@_reduce
+@_inline
 def row_prob_sums(r, p, w, m, pa, pb):
     """(sum(q * (r - m)), sum(q)) as float64, with q = w * (p * pa + pb).
 
@@ -250,7 +276,7 @@ def row_prob_sums(r, p, w, m, pa, pb):
 # positions j0 .. j0 + nb of the inner axis. Per-position accumulators live in
 # the small scratch arrays m (element type) and s, a (float64), of length >= nb.
 # The loops are elementwise over the block, so they vectorize with no fast-math.
-@_write
+@_inline
 def cols_max(x, base, C, I, j0, nb, sgn, m):
     """m[k] = max over c of sgn * x[base + c*I + j0 + k]."""
     first = row_view(x, base + j0, nb)
@@ -264,7 +290,7 @@ def cols_max(x, base, C, I, j0, nb, sgn, m):
             m[k] = v if v > m[k] else m[k]  # NaN: see row_max
 
 
-@_write
+@_inline
 def cols_sumexp(x, base, C, I, j0, nb, sgn, m, s):
     """s[k] = sum over c of exp(sgn * x - m[k]), in float64."""
     for k in range(nb):
@@ -276,7 +302,7 @@ def cols_sumexp(x, base, C, I, j0, nb, sgn, m, s):
             s[k] += exp(sgn * r[k] - m[k])
 
 
-@_write
+@_inline
 def cols_exp_write_sum(x, out, base, C, I, j0, nb, sgn, m, s):
     """out = exp(sgn * x - m[k]) and s[k] = its sum over c (float64). ``out`` may be ``x``."""
     for k in range(nb):
@@ -291,7 +317,7 @@ def cols_exp_write_sum(x, out, base, C, I, j0, nb, sgn, m, s):
             s[k] += e
 
 
-@_write
+@_inline
 def cols_scale(out, base, C, I, j0, nb, f):
     """out *= f[k] (f in the element type)."""
     for c in range(C):
@@ -301,7 +327,7 @@ def cols_scale(out, base, C, I, j0, nb, f):
             o[k] = o[k] * f[k]
 
 
-@_write
+@_inline
 def cols_log_softmax_write(x, out, base, C, I, j0, nb, sgn, m, ls):
     """out = (sgn * x - m[k]) - ls[k]. ``out`` may be ``x``."""
     for c in range(C):
@@ -309,10 +335,10 @@ def cols_log_softmax_write(x, out, base, C, I, j0, nb, sgn, m, ls):
         r = row_view(x, start, nb)
         o = row_view(out, start, nb)
         for k in range(nb):
-            o[k] = (sgn * r[k] - m[k]) - ls[k]
+            o[k] = sub_exact(sub_exact(sgn * r[k], m[k]), ls[k])
 
 
-@_write
+@_inline
 def cols_wshift_sum(x, w, base, C, I, j0, nb, m, a):
     """a[k] = sum over c of w[c] * (x - m[k]), in float64."""
     for k in range(nb):
@@ -325,7 +351,7 @@ def cols_wshift_sum(x, w, base, C, I, j0, nb, m, a):
             a[k] += wc * (r[k] - m[k])
 
 
-@_write
+@_inline
 def cols_prob_sums(x, p, w, base, C, I, j0, nb, m, pa, pb, a, b):
     """a[k] = sum q * (x - m[k]), b[k] = sum q over c, q = w[c] * (p * pa + pb)."""
     fa = const(w[0], pa)
@@ -346,27 +372,30 @@ def cols_prob_sums(x, p, w, base, C, I, j0, nb, m, pa, pb, a, b):
 
 
 # ------------------------------------------------------- softmax family, one unit
-@_write
-def softmax_row(r, o, sgn, log):
-    """One row: o = softmax(sgn * r), or log_softmax(sgn * r) if ``log``. ``o`` may be ``r``.
-
-    softmax: e = exp(sgn*r - max), o = e * (1 / sum(e)).
-    log_softmax: o = (sgn*r - max) - log(sum(exp(sgn*r - max))).
-    """
+@_inline
+def softmax_row(r, o, sgn):
+    """One row: o = softmax(sgn * r) = e * (1 / sum(e)), e = exp(sgn*r - max). ``o`` may be ``r``."""
     if r.size == 0:
         return
     m = row_max(r, sgn)
-    if log:
-        ls = math.log(row_sumexp(r, sgn, m))
-        row_log_softmax_write(r, o, sgn, m, const(m, ls))
-    else:
-        s = row_exp_write_sum(r, o, sgn, m)
-        row_scale(o, const(m, 1.0 / s))
+    s = row_exp_write_sum(r, o, sgn, m)
+    row_scale(o, const(m, 1.0 / s))
 
 
-@_write
-def softmax_cols(x, out, o, C, I, j0, sgn, log):
-    """Positions j0 .. j0 + COLS_BLOCK of the (o, :, j) rows of a flat (O, C, I) array."""
+@_inline
+def log_softmax_row(r, o, sgn):
+    """One row: o = log_softmax(sgn * r) = (sgn*r - max) - log(sum(exp(sgn*r - max)))."""
+    if r.size == 0:
+        return
+    m = row_max(r, sgn)
+    ls = math.log(row_sumexp(r, sgn, m))
+    row_log_softmax_write(r, o, sgn, m, const(m, ls))
+
+
+@_inline
+def softmax_cols(x, out, o, C, I, j0, sgn):
+    """softmax_row for positions j0 .. j0 + COLS_BLOCK of the (o, :, j) rows of a flat
+    (O, C, I) array."""
     nb = min(COLS_BLOCK, I - j0)
     if C == 0 or nb <= 0:
         return
@@ -375,16 +404,28 @@ def softmax_cols(x, out, o, C, I, j0, sgn, log):
     f = np.empty(nb, x.dtype)
     s = np.empty(nb, np.float64)
     cols_max(x, base, C, I, j0, nb, sgn, m)
-    if log:
-        cols_sumexp(x, base, C, I, j0, nb, sgn, m, s)
-        for k in range(nb):
-            f[k] = math.log(s[k])
-        cols_log_softmax_write(x, out, base, C, I, j0, nb, sgn, m, f)
-    else:
-        cols_exp_write_sum(x, out, base, C, I, j0, nb, sgn, m, s)
-        for k in range(nb):
-            f[k] = 1.0 / s[k]
-        cols_scale(out, base, C, I, j0, nb, f)
+    cols_exp_write_sum(x, out, base, C, I, j0, nb, sgn, m, s)
+    for k in range(nb):
+        f[k] = 1.0 / s[k]
+    cols_scale(out, base, C, I, j0, nb, f)
+
+
+@_inline
+def log_softmax_cols(x, out, o, C, I, j0, sgn):
+    """log_softmax_row for positions j0 .. j0 + COLS_BLOCK of the (o, :, j) rows of a
+    flat (O, C, I) array."""
+    nb = min(COLS_BLOCK, I - j0)
+    if C == 0 or nb <= 0:
+        return
+    base = o * C * I
+    m = np.empty(nb, x.dtype)
+    f = np.empty(nb, x.dtype)
+    s = np.empty(nb, np.float64)
+    cols_max(x, base, C, I, j0, nb, sgn, m)
+    cols_sumexp(x, base, C, I, j0, nb, sgn, m, s)
+    for k in range(nb):
+        f[k] = math.log(s[k])
+    cols_log_softmax_write(x, out, base, C, I, j0, nb, sgn, m, f)
 
 
 # ------------------------------------------------- cross-entropy, one unit
@@ -395,7 +436,9 @@ def softmax_cols(x, out, o, C, I, j0, sgn, log):
 #   loss   = a * nll + b * smooth,   a = 1 - label_smoothing, b = label_smoothing / C
 # An ignored sample has loss 0 and weight 0 and its row is never read.
 # Returns (sum of losses, sum of w_t) in float64, in sample order.
-@_write
+# b is None: no label smoothing; lse is None: nll_loss (these branches are
+# resolved when Numba compiles the kernel, see the module docstring).
+@_inline
 def ce_rows(x, t, w, C, r0, r1, ignore, a, b, wsum, loss):
     """Rows r0 .. r1 of a flat (N, C) array of logits (class axis last)."""
     sl = 0.0
@@ -412,17 +455,18 @@ def ce_rows(x, t, w, C, r0, r1, ignore, a, b, wsum, loss):
         row = row_view(x, (r0 + k) * C, C)
         m = row_max(row, one)
         ls = math.log(row_sumexp(row, one, m))
-        logp = (row[ti] - m) - const(m, ls)
+        logp = sub_exact(sub_exact(row[ti], m), const(m, ls))
         li = -wt * logp
-        if b != 0:
-            li = a * li + b * (ls * wsum - row_wshift_sum(row, w, m))
+        if b is not None:
+            if b != 0:
+                li = a * li + b * (ls * wsum - row_wshift_sum(row, w, m))
         lb[k] = li
         sl += li
         sw += wt
     return sl, sw
 
 
-@_write
+@_inline
 def nll_rows(x, t, w, C, r0, r1, ignore, unit_w, loss):
     """nll_loss on rows r0 .. r1 of a flat (N, C) array of log-probabilities.
 
@@ -457,7 +501,7 @@ def nll_rows(x, t, w, C, r0, r1, ignore, unit_w, loss):
     return sl, sw
 
 
-@_write
+@_inline
 def ce_cols(x, t, w, o, C, I, j0, ignore, a, b, wsum, lse, loss):
     """Positions j0 .. j0 + COLS_BLOCK of sample row o of a flat (N, C, I) array."""
     nb = min(COLS_BLOCK, I - j0)
@@ -469,11 +513,13 @@ def ce_cols(x, t, w, o, C, I, j0, ignore, a, b, wsum, lse, loss):
     s = np.ones(nb, np.float64)
     aa = np.zeros(nb, np.float64)
     one = one_of(x)
-    if lse and C > 0:
-        cols_max(x, base, C, I, j0, nb, one, m)
-        cols_sumexp(x, base, C, I, j0, nb, one, m, s)
-        if b != 0:
-            cols_wshift_sum(x, w, base, C, I, j0, nb, m, aa)
+    if lse is not None:
+        if C > 0:
+            cols_max(x, base, C, I, j0, nb, one, m)
+            cols_sumexp(x, base, C, I, j0, nb, one, m, s)
+            if b is not None:
+                if b != 0:
+                    cols_wshift_sum(x, w, base, C, I, j0, nb, m, aa)
     sl = 0.0
     sw = 0.0
     for k in range(nb):
@@ -483,15 +529,14 @@ def ce_cols(x, t, w, o, C, I, j0, ignore, a, b, wsum, lse, loss):
             continue
         wt = w[ti]
         xt = x[base + ti * I + j0 + k]
-        li = 0.0
-        if lse:
+        li = -wt * xt
+        if lse is not None:
             ls = math.log(s[k])
-            logp = (xt - m[k]) - const(xt, ls)
+            logp = sub_exact(sub_exact(xt, m[k]), const(xt, ls))
             li = -wt * logp
-            if b != 0:
-                li = a * li + b * (ls * wsum - aa[k])
-        else:
-            li = -wt * xt
+            if b is not None:
+                if b != 0:
+                    li = a * li + b * (ls * wsum - aa[k])
         lb[k] = li
         sl += li
         sw += wt
@@ -501,7 +546,7 @@ def ce_cols(x, t, w, o, C, I, j0, ignore, a, b, wsum, lse, loss):
 # Class-probability targets p (same shape as x), after label smoothing
 # q_c = w_c * (p_c * pa + pb), pa = 1 - label_smoothing, pb = label_smoothing / C:
 #   loss = -sum_c q_c * logp_c = log(sum(exp(x - max))) * sum_c q_c - sum_c q_c * (x_c - max)
-@_write
+@_inline
 def prob_rows(x, p, w, C, r0, r1, pa, pb, loss):
     """Rows r0 .. r1 of flat (N, C) arrays; returns the float64 sum of their losses."""
     sl = 0.0
@@ -517,7 +562,7 @@ def prob_rows(x, p, w, C, r0, r1, pa, pb, loss):
     return sl
 
 
-@_write
+@_inline
 def prob_cols(x, p, w, o, C, I, j0, pa, pb, loss):
     """Positions j0 .. j0 + COLS_BLOCK of sample row o of flat (N, C, I) arrays."""
     nb = min(COLS_BLOCK, I - j0)
