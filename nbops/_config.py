@@ -95,6 +95,10 @@ def _make_cache_class():
 
         def load_overload(self, sig, target_context):
             try:
+                return self._load_without_refresh(sig, target_context)
+            except Exception:
+                pass
+            try:
                 return super().load_overload(sig, target_context)
             except Exception:
                 # a truncated or corrupt cache file (a crash mid-write, a full
@@ -104,6 +108,20 @@ def _make_cache_class():
                 except OSError:
                     pass
                 return None
+
+        def _load_without_refresh(self, sig, target_context):
+            """Numba's load_overload without its ``target_context.refresh()``.
+
+            That refresh imports and registers every lowering implementation
+            of Numba (about 0.25 s, once per process): needed to compile, not
+            to load machine code, which needs only the runtime (NRT). Numba
+            refreshes the context itself before any compilation.
+            """
+            from numba.core.runtime import rtsys
+
+            rtsys.initialize(target_context)
+            with self._guard_against_spurious_io_errors():
+                return self._load_overload(sig, target_context)
 
         def save_overload(self, sig, data):
             try:

@@ -1,0 +1,140 @@
+#!/usr/bin/env python
+"""Cold-start figures of issue #5, each in fresh processes, in one run.
+
+* ``import numba``, ``import nbops``, ``import torch`` (if installed);
+* the "service start" script (import, then one small float32 call each of relu,
+  softmax, cross_entropy, batch_norm and linear) with nbops and a warm kernel
+  cache, the same with an empty cache, and the same five calls with torch;
+* per op family: the first call in a fresh process with an empty cache minus
+  the same with a warm cache (= compilation time of that op).
+
+Every figure is the best of ``--repeat`` fresh processes (wall time of the
+whole process, interpreter start included). The empty-cache runs use a new
+``NBOPS_CACHE_DIR`` each time; the warm runs share one that is filled first.
+
+    python tools/measure_startup.py [--repeat 5] [--no-families]
+"""
+
+import argparse
+import importlib.util
+import os
+import shutil
+import subprocess
+import sys
+import tempfile
+import time
+
+INPUTS = """
+import numpy as np
+x = np.linspace(-2, 2, 64, dtype=np.float32).reshape(8, 8)
+labels = np.arange(8) % 8
+w = np.ones((4, 8), np.float32)
+b = np.zeros(4, np.float32)
+"""
+
+FAMILIES = {
+    "relu": "nbops.relu(x)",
+    "sigmoid": "nbops.sigmoid(x)",
+    "softmax": "nbops.softmax(x)",
+    "log_softmax": "nbops.log_softmax(x)",
+    "cross_entropy": "nbops.cross_entropy(x, labels)",
+    "nll_loss": "nbops.nll_loss(x, labels)",
+    "batch_norm": "nbops.batch_norm(x, None, None, training=True)",
+    "linear": "nbops.linear(x, w, b)",
+    "mse_loss": "nbops.mse_loss(x, x[::-1])",
+    "binary_cross_entropy": "nbops.binary_cross_entropy(abs(x) / 3, abs(x[::-1]) / 3)",
+    "kl_div": "nbops.kl_div(x, abs(x[::-1]))",
+    "pairwise_distance": "nbops.pairwise_distance(x, x[::-1])",
+    "dropout": "nbops.dropout(x, 0.5)",
+}
+SERVICE = ("relu", "softmax", "cross_entropy", "batch_norm", "linear")
+
+TORCH_SERVICE = """
+import torch
+import torch.nn.functional as F
+x = torch.linspace(-2, 2, 64).reshape(8, 8)
+labels = torch.arange(8) % 8
+w = torch.ones(4, 8)
+b = torch.zeros(4)
+F.relu(x)
+F.softmax(x, -1)
+F.cross_entropy(x, labels)
+F.batch_norm(x, None, None, training=True)
+F.linear(x, w, b)
+"""
+
+
+def run(code, env_extra=None):
+    env = dict(os.environ)
+    env.pop("NBOPS_DISABLE_CACHE", None)
+    env.update(env_extra or {})
+    t0 = time.perf_counter()
+    subprocess.run([sys.executable, "-c", code], env=env, check=True)
+    return time.perf_counter() - t0
+
+
+def best(code, repeat, cache=None, fresh_cache=False):
+    times = []
+    for _ in range(repeat):
+        if fresh_cache:
+            d = tempfile.mkdtemp(prefix="nbops-empty-")
+            try:
+                times.append(run(code, {"NBOPS_CACHE_DIR": d}))
+            finally:
+                shutil.rmtree(d, ignore_errors=True)
+        else:
+            times.append(run(code, {"NBOPS_CACHE_DIR": cache} if cache else None))
+    return min(times)
+
+
+def main():
+    ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    ap.add_argument("--repeat", type=int, default=5)
+    ap.add_argument("--no-families", action="store_true", help="skip the per-op figures")
+    args = ap.parse_args()
+    r = args.repeat
+    have_torch = importlib.util.find_spec("torch") is not None
+    warm = tempfile.mkdtemp(prefix="nbops-warm-")
+    try:
+        service = "import nbops" + INPUTS + "\n".join(FAMILIES[k] for k in SERVICE)
+        run(service, {"NBOPS_CACHE_DIR": warm})  # fill the warm cache
+        out = {}
+        out["import numba"] = best("import numba", r)
+        out["import nbops"] = best("import nbops", r)
+        if have_torch:
+            out["import torch"] = best("import torch", r)
+        out["service, nbops, warm cache"] = best(service, r, warm)
+        if have_torch:
+            out["service, torch"] = best(TORCH_SERVICE, r)
+        out["service, nbops, empty cache"] = best(service, max(1, r // 2), fresh_cache=True)
+
+        print(f"# {time.strftime('%Y-%m-%d %H:%M')}, {os.cpu_count()} CPUs, "
+              f"load {os.getloadavg()[0]:.2f}; best of {r} fresh processes, seconds")
+        for k, v in out.items():
+            print(f"{k:34s} {v:7.3f}")
+        n = out["import numba"]
+        print(f"{'import nbops - import numba':34s} {out['import nbops'] - n:7.3f}   "
+              "(target <= 0.15)")
+        s = out["service, nbops, warm cache"]
+        print(f"{'service (warm) - import numba':34s} {s - n:7.3f}   (target <= 0.3)")
+        if have_torch:
+            print(f"{'service (warm) / service torch':34s} "
+                  f"{s / out['service, torch']:7.2f}x  (target <= 0.5x)")
+        comp = out["service, nbops, empty cache"] - s
+        print(f"{'compilation, 5 service ops':34s} {comp:7.3f}   "
+              f"= {comp / len(SERVICE):.2f} s per op (target <= 1)")
+        if args.no_families:
+            return
+        print("\n# first call, empty cache minus warm cache (= compile time), seconds")
+        for name, call in FAMILIES.items():
+            code = "import nbops" + INPUTS + call
+            run(code, {"NBOPS_CACHE_DIR": warm})
+            t_warm = best(code, max(1, r // 2), warm)
+            t_cold = best(code, max(1, r // 2), fresh_cache=True)
+            print(f"{name:22s} {t_cold - t_warm:6.2f}   (warm {t_warm:.2f})")
+    finally:
+        shutil.rmtree(warm, ignore_errors=True)
+
+
+if __name__ == "__main__":
+    main()
