@@ -10,7 +10,11 @@ subnormals and 0, NaN in gives NaN out.
 
 Each function is a Python function (usable as is) with a Numba ``@overload``
 that picks the implementation by the argument's type; on float64 the
-less-used ones fall back to libm.
+less-used ones fall back to libm. The implementations are compiled once per
+type as small functions (not IR-inlined at every call site, which made Numba
+type a polynomial once per use: 2 s of a loss kernel's compile time); LLVM
+inlines them into the caller's loop, which it then vectorizes (measured: the
+same speed as IR inlining).
 """
 
 import math
@@ -91,7 +95,7 @@ _EXP_LO_D, _EXP_HI_D = -746.0, 710.0
 _EXP_P_D = tuple(1.0 / math.factorial(k) for k in range(13, 1, -1))  # 1/13! ... 1/2!
 
 
-@register_jitable(inline="always")
+@register_jitable
 def _exp_f32(x):
     # clamp to where the result is 0 or inf after rounding; a NaN x passes
     # through (Python's max/min keep their first argument when it is NaN) and
@@ -112,7 +116,7 @@ def _exp_f32(x):
     return p * s1 * s2
 
 
-@register_jitable(inline="always")
+@register_jitable
 def _exp_f64(x):
     xc = min(max(x, _EXP_LO_D), _EXP_HI_D)
     ki = np.int64(np.int64(xc * _LOG2E_D + _ROUND_OFFSET_D) - 1100)
@@ -152,7 +156,7 @@ _EXPM1_SMALL_F = _F(0.5)
 _EXPM1_P_F = tuple(_F(1.0 / math.factorial(k)) for k in range(8, 1, -1))  # 1/8! ... 1/2!
 
 
-@register_jitable(inline="always")
+@register_jitable
 def _expm1_f32(x):
     # |x| < 0.5: Taylor series (no cancellation); else exp(x) - 1 (error < 1 ulp)
     c8, c7, c6, c5, c4, c3, c2 = _EXPM1_P_F
@@ -181,7 +185,7 @@ def _expm1_ol(x):
 _LOG1P_P_F = tuple(_F(1.0 / k) for k in (13, 11, 9, 7, 5, 3))
 
 
-@register_jitable(inline="always")
+@register_jitable
 def _log1p_unit_f32(t):
     # log1p(t) = 2 atanh(s) with s = t / (2 + t) in [0, 1/3]: odd series in s
     s = t / (_F(2.0) + t)
@@ -211,7 +215,7 @@ _TANH_P_F = tuple(_F(c) for c in (-5.70498872745e-3, 2.06390887954e-2, -5.373971
                                    1.33314422036e-1, -3.33332819422e-1))
 
 
-@register_jitable(inline="always")
+@register_jitable
 def _tanh_f32(x):
     # |x| < 0.625: odd minimax polynomial (Cephes tanhf); else 1 - 2 / (exp(2|x|) + 1)
     z = x * x
@@ -285,7 +289,7 @@ def select(typingctx, cond, a, b):
     return a(cond, a, b), codegen
 
 
-@register_jitable(inline="always")
+@register_jitable
 def _log_f32(x):
     # x = 2**e * m with m in [sqrt(1/2), sqrt(2)); log(m) = f - f**2/2 + f**3 P(f), f = m - 1
     tiny = x < _TINY_F
@@ -307,7 +311,7 @@ def _log_f32(x):
     return select(x < _INF_F, r, x)  # inf stays inf, NaN stays NaN
 
 
-@register_jitable(inline="always")
+@register_jitable
 def _log1p_f32(x):
     # log(u) corrected for the rounding of u = 1 + x (Goldberg): within 2 ulp for x > -1
     u = _F(1.0) + x
