@@ -6,7 +6,6 @@ or from PyTorch, never from nbops itself. Compile time is the cost here, so
 the arrays are small, the dtypes few, and compiled kernels are shared.
 """
 
-import math
 import os
 import subprocess
 import sys

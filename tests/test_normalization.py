@@ -4,7 +4,6 @@ Expected values come from the float64 NumPy formula below (``ref_batch_norm``)
 or from PyTorch (parity tests only), never from nbops itself.
 """
 
-import hashlib
 import os
 import subprocess
 import sys
