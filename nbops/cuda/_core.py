@@ -114,3 +114,59 @@ if not SIMULATOR:
     def _log1p_cuda(x):
         ty = _ftype(x)
         return lambda x: math.log1p(ty(x))
+
+
+# ------------------------------------------------- warp shuffles on the simulator
+def _install_simulator_warp_shuffles():
+    """Give Numba's CUDA simulator the warp shuffles it lacks (``shfl_sync``,
+    ``shfl_xor_sync``, ``shfl_down_sync``, ``shfl_up_sync``), so the warp-per-row
+    kernels run unchanged there. Added to the simulator's fake ``cuda`` module
+    only where missing (a simulator that has them keeps its own).
+
+    Emulation: each thread posts its value in a table of its block, every live
+    thread of the block meets at a barrier (the simulator's ``syncthreads``),
+    reads its source lane's value and meets again. This is right when all live
+    threads of a block shuffle the same number of times with a full mask, as
+    nbops' warp kernels do (whole warps exit together). A source lane outside
+    the warp or the block gives the thread's own value, as ``shfl_down``/``up``.
+    """
+    import threading
+
+    from numba.cuda.simulator import kernelapi
+
+    cls = kernelapi.FakeCUDAModule
+    if hasattr(cls, "shfl_xor_sync"):  # pragma: no cover - a future simulator
+        return
+
+    def exchange(value, source_lane):
+        th = threading.current_thread()
+        table = th._manager.__dict__.setdefault("_nbops_shuffle", {})
+        tid = th.thread_id
+        lane = tid % 32
+        table[tid] = value
+        th.syncthreads()
+        src = source_lane(lane)
+        v = table.get(tid - lane + src, value) if 0 <= src < 32 else value
+        th.syncthreads()
+        return v
+
+    def shfl_sync(self, mask, value, src_lane):
+        return exchange(value, lambda lane: src_lane % 32)
+
+    def shfl_xor_sync(self, mask, value, lane_mask):
+        return exchange(value, lambda lane: lane ^ lane_mask)
+
+    def shfl_down_sync(self, mask, value, delta):
+        return exchange(value, lambda lane: lane + delta)
+
+    def shfl_up_sync(self, mask, value, delta):
+        return exchange(value, lambda lane: lane - delta)
+
+    cls.shfl_sync = shfl_sync
+    cls.shfl_xor_sync = shfl_xor_sync
+    cls.shfl_down_sync = shfl_down_sync
+    cls.shfl_up_sync = shfl_up_sync
+
+
+if SIMULATOR:
+    _install_simulator_warp_shuffles()

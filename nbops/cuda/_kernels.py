@@ -13,9 +13,9 @@ import math
 import numpy as np
 from numba import cuda, float64
 
-from ..scalar import _math as _M
 from ..scalar import activations as SA
 from ..scalar import random as _R
+from . import _rows as RW
 from ._core import SIMULATOR, TPB, device
 
 #: Blocks of the grid-stride kernels at most (enough to fill a GPU; also the
@@ -86,10 +86,9 @@ def block_sum(sh, v):
     return r
 
 
-@cuda.jit(device=True)
-def _nanmax(a, b):
-    # the larger; NaN wins (sticky), as PyTorch's max
-    return b if (b > a or b != b) else a
+#: NaN-sticky max and min (nbops.cuda._rows).
+_nanmax = device(RW.nanmax)
+_nanmin = device(RW.nanmin)
 
 
 @cuda.jit(device=True)
@@ -231,14 +230,69 @@ def any_outside_unit(x):
     return bool(err.copy_to_host()[0])
 
 
-# ------------------------------------------------------------------ softmax family
-#: Threads per row of the row kernels (a block per row).
+# ------------------------------------------------------------------ row ops: shared pieces
+# Rows along the last axis (softmax family, cross_entropy / nll_loss with
+# (N, C) input) run a warp per row when C <= WARP_ROW_MAX (several rows per
+# block, reductions with warp shuffles) and a block per row above it
+# (shared-memory tree reductions). Both reduce in a fixed order (no atomics),
+# so a result does not depend on timing. Positions along a middle axis
+# ((N, C, d...) inputs) run a thread per position (coalesced over d). Every
+# per-element value goes through the helpers of nbops.cuda._rows.
+
+#: Threads per row of the block-per-row kernels.
 RTPB = TPB
+#: Lanes of a warp.
+WARP = 32
+#: Rows per block of the warp-per-row kernels (blockDim = (WARP, WROWS)).
+WROWS = 2 if SIMULATOR else 8
+#: Rows of at most this many elements run a warp per row; longer rows a block
+#: per row (as PyTorch's persistent warp softmax, used up to 1024 elements).
+WARP_ROW_MAX = 1024
+#: All lanes of a warp take part in every shuffle.
+_FULL = 0xFFFFFFFF
+
+_exp_shifted = device(RW.exp_shifted)
+_softmax_value = device(RW.softmax_value)
+_log_softmax_value = device(RW.log_softmax_value)
+_log_sum_exp = device(RW.log_sum_exp)
+_class_loss = device(RW.class_loss)
+_smoothed = device(RW.smoothed_probability)
+
+
+@cuda.jit(device=True)
+def warp_sum(v):
+    """Sum of ``v`` over the warp (xor butterfly: a fixed order), lane 0's result to all."""
+    off = WARP // 2
+    while off > 0:
+        v += cuda.shfl_xor_sync(_FULL, v, off)
+        off //= 2
+    return cuda.shfl_sync(_FULL, v, 0)
+
+
+@cuda.jit(device=True)
+def warp_max(v):
+    """NaN-sticky max of ``v`` over the warp, lane 0's result to all (one signed zero)."""
+    off = WARP // 2
+    while off > 0:
+        v = _nanmax(v, cuda.shfl_xor_sync(_FULL, v, off))
+        off //= 2
+    return cuda.shfl_sync(_FULL, v, 0)
+
+
+def _warp_launch(rows):
+    """(grid, block) of a warp-per-row kernel over ``rows`` rows."""
+    return (rows + WROWS - 1) // WROWS, (WARP, WROWS)
+
+
+@cuda.jit(device=True)
+def _warp_row(R):
+    """(row, lane) of this thread in a warp-per-row kernel; row >= R: no row (exit)."""
+    return cuda.blockIdx.x * cuda.blockDim.y + cuda.threadIdx.y, cuda.threadIdx.x
 
 
 @cuda.jit(device=True)
 def _row_stats(x, base, C, stride, sgn, sh):
-    """(max, sum of exp(v - max)) of the values sgn * x[base + c * stride], c < C (block)."""
+    """(max, sum of exp(v - max)) of v = sgn * x[base + c * stride], c < C (a block)."""
     t = cuda.threadIdx.x
     m = sgn * x[base] if C > 0 else sgn * x[0]
     for c in range(t, C, RTPB):
@@ -246,30 +300,68 @@ def _row_stats(x, base, C, stride, sgn, sh):
     m = block_max(sh, m)
     s = float64(0.0)
     for c in range(t, C, RTPB):
-        s += _exp(sgn * x[base + c * stride] - m)
+        s += _exp_shifted(sgn * x[base + c * stride], m)
     s = block_sum(sh, s)
     return m, s
 
 
-#: ``exp`` of the row ops: nbops.scalar._math.exp, whose CUDA overload is libdevice's.
-_exp = device(_M.exp)
+@cuda.jit(device=True)
+def _warp_row_stats(x, base, C, sgn, lane):
+    """(max, sum of exp(v - max)) of v = sgn * x[base + c], c < C (a warp)."""
+    m = sgn * x[base]
+    for c in range(lane, C, WARP):
+        m = _nanmax(m, sgn * x[base + c])
+    m = warp_max(m)
+    s = float64(0.0)
+    for c in range(lane, C, WARP):
+        s += _exp_shifted(sgn * x[base + c], m)
+    return m, warp_sum(s)
+
+
+@cuda.jit(device=True)
+def _serial_row_stats(x, base, C, stride, sgn):
+    """(max, sum of exp(v - max)) of v = sgn * x[base + c * stride], c < C (one thread)."""
+    m = sgn * x[base]
+    for c in range(C):
+        m = _nanmax(m, sgn * x[base + c * stride])
+    s = float64(0.0)
+    for c in range(C):
+        s += _exp_shifted(sgn * x[base + c * stride], m)
+    return m, s
+
+
+# ------------------------------------------------------------------ softmax family
+@cuda.jit(device=True)
+def _softmax_write(x, out, base, stride, c0, C, step, sgn, m, s, log):
+    """out = softmax (or log_softmax) of the row's elements c0, c0 + step, ... < C."""
+    if log:
+        ls = math.log(s)
+        for c in range(c0, C, step):
+            out[base + c * stride] = _log_softmax_value(sgn * x[base + c * stride], m, ls)
+    else:
+        inv = 1.0 / s
+        for c in range(c0, C, step):
+            out[base + c * stride] = _softmax_value(sgn * x[base + c * stride], m, inv)
 
 
 @cuda.jit
 def _softmax_rows(x, out, C, sgn, log):
+    """A block per row (long rows)."""
     sh = cuda.shared.array(RTPB, float64)
-    r = cuda.blockIdx.x
-    base = r * C
+    base = cuda.blockIdx.x * C
     m, s = _row_stats(x, base, C, 1, sgn, sh)
-    t = cuda.threadIdx.x
-    if log:
-        ls = math.log(s)
-        for c in range(t, C, RTPB):
-            out[base + c] = (sgn * x[base + c] - m) - ls
-    else:
-        inv = 1.0 / s
-        for c in range(t, C, RTPB):
-            out[base + c] = _exp(sgn * x[base + c] - m) * inv
+    _softmax_write(x, out, base, 1, cuda.threadIdx.x, C, RTPB, sgn, m, s, log)
+
+
+@cuda.jit
+def _softmax_warp(x, out, R, C, sgn, log):
+    """A warp per row (short rows), WROWS rows per block."""
+    r, lane = _warp_row(R)
+    if r >= R:
+        return
+    base = r * C
+    m, s = _warp_row_stats(x, base, C, sgn, lane)
+    _softmax_write(x, out, base, 1, lane, C, WARP, sgn, m, s, log)
 
 
 @cuda.jit
@@ -279,64 +371,84 @@ def _softmax_cols(x, out, O, C, I, sgn, log):
         o = u // I
         j = u - o * I
         base = o * C * I + j
-        m = sgn * x[base]
-        for c in range(C):
-            m = _nanmax(m, sgn * x[base + c * I])
-        s = float64(0.0)
-        for c in range(C):
-            s += _exp(sgn * x[base + c * I] - m)
-        if log:
-            ls = math.log(s)
-            for c in range(C):
-                out[base + c * I] = (sgn * x[base + c * I] - m) - ls
-        else:
-            inv = 1.0 / s
-            for c in range(C):
-                out[base + c * I] = _exp(sgn * x[base + c * I] - m) * inv
+        m, s = _serial_row_stats(x, base, C, I, sgn)
+        _softmax_write(x, out, base, I, 0, C, 1, sgn, m, s, log)
 
 
 def run_softmax(x, out, O, C, I, sgn, log):
     sgn = x.dtype.type(sgn)
-    if I == 1:
-        _softmax_rows[O, RTPB](x, out, C, sgn, log)
-    else:
+    if I != 1:
         _softmax_cols[grid(O * I), TPB](x, out, O, C, I, sgn, log)
+    elif C <= WARP_ROW_MAX:
+        g, b = _warp_launch(O)
+        _softmax_warp[g, b](x, out, np.int64(O), C, sgn, log)
+    else:
+        _softmax_rows[O, RTPB](x, out, C, sgn, log)
 
 
 # ------------------------------------------------------------------ cross-entropy / NLL
+@cuda.jit(device=True)
+def _ce_store(x, base, stride, tg, C, ignore, w, has_w, shift, eps, sm, err, loss, wts, u):
+    """Sample ``u``'s loss and weight; a class index out of range sets err[0] (never read)."""
+    if tg == ignore:
+        loss[u] = 0.0
+        wts[u] = 0.0
+    elif tg < 0 or tg >= C:
+        err[0] = 1
+        loss[u] = 0.0
+        wts[u] = 0.0
+    else:
+        wt = w[tg] if has_w else 1.0
+        loss[u] = _class_loss(x[base + tg * stride] - shift, wt, sm, eps, C)
+        wts[u] = wt
+
+
+@cuda.jit(device=True)
+def _smooth_term(x, w, has_w, base, stride, c0, C, step, shift):
+    """This thread's share of sum_c w_c logp_c over elements c0, c0 + step, ... < C."""
+    sm = float64(0.0)
+    for c in range(c0, C, step):
+        lp = x[base + c * stride] - shift
+        sm += (w[c] * lp) if has_w else lp
+    return sm
+
+
 @cuda.jit
 def _ce_rows(x, t, w, has_w, C, ignore, eps, lse, err, loss, wts):
-    """One block per sample (row of C logits or log-probabilities)."""
+    """A block per sample (a long row of C logits or log-probabilities)."""
     sh = cuda.shared.array(RTPB, float64)
     r = cuda.blockIdx.x
     tid = cuda.threadIdx.x
     base = r * C
     tg = np.int64(t[r])
+    shift = 0.0
     if lse:
         m, s = _row_stats(x, base, C, 1, 1.0, sh)
-        shift = m + math.log(s)
-    else:
-        shift = 0.0
-    ignored = tg == ignore
-    bad = (not ignored) and (tg < 0 or tg >= C)
-    # smoothing term: sum_c w_c logp_c
-    sm = float64(0.0)
+        shift = _log_sum_exp(m, s)
+    sm = 0.0
     if eps != 0:
-        for c in range(tid, C, RTPB):
-            lp = x[base + c] - shift
-            sm += (w[c] * lp) if has_w else lp
-        sm = block_sum(sh, sm)
+        sm = block_sum(sh, _smooth_term(x, w, has_w, base, 1, tid, C, RTPB, shift))
     if tid == 0:
-        if ignored or bad:
-            if bad:
-                err[0] = 1
-            loss[r] = 0.0
-            wts[r] = 0.0
-        else:
-            wt = w[tg] if has_w else 1.0
-            lp = x[base + tg] - shift
-            loss[r] = -(1.0 - eps) * wt * lp - (eps / C) * sm
-            wts[r] = wt
+        _ce_store(x, base, 1, tg, C, ignore, w, has_w, shift, eps, sm, err, loss, wts, r)
+
+
+@cuda.jit
+def _ce_warp(x, t, w, has_w, R, C, ignore, eps, lse, err, loss, wts):
+    """A warp per sample (a short row), WROWS samples per block."""
+    r, lane = _warp_row(R)
+    if r >= R:
+        return
+    base = r * C
+    tg = np.int64(t[r])
+    shift = 0.0
+    if lse:
+        m, s = _warp_row_stats(x, base, C, 1.0, lane)
+        shift = _log_sum_exp(m, s)
+    sm = 0.0
+    if eps != 0:
+        sm = warp_sum(_smooth_term(x, w, has_w, base, 1, lane, C, WARP, shift))
+    if lane == 0:
+        _ce_store(x, base, 1, tg, C, ignore, w, has_w, shift, eps, sm, err, loss, wts, r)
 
 
 @cuda.jit
@@ -349,53 +461,53 @@ def _ce_cols(x, t, w, has_w, O, C, I, ignore, eps, lse, err, loss, wts):
         tg = np.int64(t[u])
         shift = 0.0
         if lse:
-            m = x[base]
-            for c in range(C):
-                m = _nanmax(m, x[base + c * I])
-            s = float64(0.0)
-            for c in range(C):
-                s += _exp(x[base + c * I] - m)
-            shift = m + math.log(s)
-        if tg == ignore:
-            loss[u] = 0.0
-            wts[u] = 0.0
-        elif tg < 0 or tg >= C:
-            err[0] = 1
-            loss[u] = 0.0
-            wts[u] = 0.0
-        else:
-            sm = float64(0.0)
-            if eps != 0:
-                for c in range(C):
-                    lp = x[base + c * I] - shift
-                    sm += (w[c] * lp) if has_w else lp
-            wt = w[tg] if has_w else 1.0
-            loss[u] = -(1.0 - eps) * wt * (x[base + tg * I] - shift) - (eps / C) * sm
-            wts[u] = wt
+            m, s = _serial_row_stats(x, base, C, I, 1.0)
+            shift = _log_sum_exp(m, s)
+        sm = 0.0
+        if eps != 0 and tg != ignore and tg >= 0 and tg < C:
+            sm = _smooth_term(x, w, has_w, base, I, 0, C, 1, shift)
+        _ce_store(x, base, I, tg, C, ignore, w, has_w, shift, eps, sm, err, loss, wts, u)
+
+
+@cuda.jit(device=True)
+def _prob_term(x, p, w, has_w, base, stride, c0, C, step, shift, eps):
+    """This thread's share of sum_c w_c q_c logp_c, q the smoothed target probabilities."""
+    acc = float64(0.0)
+    for c in range(c0, C, step):
+        v = _smoothed(p[base + c * stride], eps, C) * (x[base + c * stride] - shift)
+        acc += (w[c] * v) if has_w else v
+    return acc
 
 
 @cuda.jit
-def _ce_prob_rows(x, p, w, has_w, O, C, I, eps, lse, loss):
-    """Class-probability targets: loss = -sum_c w_c q_c logp_c, q = (1 - eps) p + eps / C."""
+def _ce_prob_cols(x, p, w, has_w, O, C, I, eps, lse, loss):
+    """Class-probability targets, one thread per (sample, position):
+    loss = -sum_c w_c q_c logp_c, q = (1 - eps) p + eps / C."""
     for u in range(cuda.grid(1), O * I, cuda.gridsize(1)):
         o = u // I
         j = u - o * I
         base = o * C * I + j
         shift = 0.0
         if lse:
-            m = x[base]
-            for c in range(C):
-                m = _nanmax(m, x[base + c * I])
-            s = float64(0.0)
-            for c in range(C):
-                s += _exp(x[base + c * I] - m)
-            shift = m + math.log(s)
-        acc = float64(0.0)
-        for c in range(C):
-            q = p[base + c * I] * (1.0 - eps) + eps / C
-            v = q * (x[base + c * I] - shift)
-            acc += (w[c] * v) if has_w else v
-        loss[u] = -acc
+            m, s = _serial_row_stats(x, base, C, I, 1.0)
+            shift = _log_sum_exp(m, s)
+        loss[u] = -_prob_term(x, p, w, has_w, base, I, 0, C, 1, shift, eps)
+
+
+@cuda.jit
+def _ce_prob_warp(x, p, w, has_w, R, C, eps, lse, loss):
+    """Class-probability targets of (N, C) input: a warp per sample."""
+    r, lane = _warp_row(R)
+    if r >= R:
+        return
+    base = r * C
+    shift = 0.0
+    if lse:
+        m, s = _warp_row_stats(x, base, C, 1.0, lane)
+        shift = _log_sum_exp(m, s)
+    acc = warp_sum(_prob_term(x, p, w, has_w, base, 1, lane, C, WARP, shift, eps))
+    if lane == 0:
+        loss[r] = -acc
 
 
 def run_ce(x, t, w, O, C, I, ignore, eps, lse, loss, wts):
@@ -403,19 +515,25 @@ def run_ce(x, t, w, O, C, I, ignore, eps, lse, loss, wts):
     err = cuda.to_device(np.zeros(1, np.int32))
     has_w = w is not None
     w = x if w is None else w
-    if I == 1:
-        _ce_rows[O, RTPB](x, t, w, has_w, C, np.int64(ignore), float64(eps), lse, err,
-                          loss, wts)
+    ignore, eps = np.int64(ignore), float64(eps)
+    if I != 1:
+        _ce_cols[grid(O * I), TPB](x, t, w, has_w, O, C, I, ignore, eps, lse, err, loss, wts)
+    elif C <= WARP_ROW_MAX:
+        g, b = _warp_launch(O)
+        _ce_warp[g, b](x, t, w, has_w, np.int64(O), C, ignore, eps, lse, err, loss, wts)
     else:
-        _ce_cols[grid(O * I), TPB](x, t, w, has_w, O, C, I, np.int64(ignore), float64(eps),
-                                   lse, err, loss, wts)
+        _ce_rows[O, RTPB](x, t, w, has_w, C, ignore, eps, lse, err, loss, wts)
     return bool(err.copy_to_host()[0])
 
 
 def run_ce_prob(x, p, w, O, C, I, eps, lse, loss):
     has_w = w is not None
     w = x if w is None else w
-    _ce_prob_rows[grid(O * I), TPB](x, p, w, has_w, O, C, I, float64(eps), lse, loss)
+    if I == 1:  # a warp per sample, whatever C (a thread per row would not coalesce)
+        g, b = _warp_launch(O)
+        _ce_prob_warp[g, b](x, p, w, has_w, np.int64(O), C, float64(eps), lse, loss)
+    else:
+        _ce_prob_cols[grid(O * I), TPB](x, p, w, has_w, O, C, I, float64(eps), lse, loss)
 
 
 # ------------------------------------------------------------------ batch_norm
@@ -561,7 +679,7 @@ def _pdist_rows(a, b, D, p, eps, mode, out):
             if mode == 3:
                 acc = _nanmax(acc, d)
             else:
-                acc = d if (d < acc or d != d) else acc
+                acc = _nanmin(acc, d)
         # reduce (max or min, NaN sticky)
         sh[t] = acc
         cuda.syncthreads()
@@ -573,7 +691,7 @@ def _pdist_rows(a, b, D, p, eps, mode, out):
                 if mode == 3:
                     sh[t] = _nanmax(u, v)
                 else:
-                    sh[t] = v if (v < u or v != v) else u
+                    sh[t] = _nanmin(u, v)
             cuda.syncthreads()
             s //= 2
         if t == 0:

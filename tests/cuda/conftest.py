@@ -4,6 +4,7 @@ GPU. In a plain test run without either, they are skipped here (the subprocess
 runs them)."""
 
 import os
+import sys
 
 import pytest
 
@@ -20,6 +21,11 @@ def _gpu():
 
 def pytest_configure(config):
     config.addinivalue_line("markers", "gpu: needs a real NVIDIA GPU (skipped otherwise)")
+    if SIM:
+        # The simulator runs each GPU thread as a Python thread and hands a barrier
+        # (syncthreads, nbops' emulated warp shuffles) from thread to thread; with
+        # the default 5 ms GIL switch interval the suite ran about twice as long.
+        sys.setswitchinterval(5e-4)
 
 
 def pytest_collection_modifyitems(config, items):

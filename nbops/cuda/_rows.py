@@ -1,0 +1,69 @@
+"""Scalar helpers of the CUDA row kernels (softmax family, cross_entropy,
+nll_loss, pairwise_distance): the per-element math of a row, written once.
+
+The block-per-row, warp-per-row and thread-per-position kernels in
+:mod:`nbops.cuda._kernels` differ only in how they split a row and reduce
+across threads; each value they compute goes through one of these functions.
+They are plain Python functions in the style of the scalar cores (``math.*``,
+arithmetic, comparisons, :func:`nbops.scalar._math.exp`, whose CUDA overload is
+libdevice's ``exp``), compiled with :func:`nbops.cuda._core.device`, i.e.
+``cuda.jit(device=True)``, and run as Python under the simulator. Each is
+self-contained (none calls another), so each compiles on its own.
+
+NaN and infinities follow PyTorch's CPU ops (checked against torch 2.13)
+through IEEE arithmetic alone: the row maximum is NaN-sticky (:func:`nanmax`),
+so a row holding a NaN is NaN everywhere; a row that is all ``-inf`` has
+``v - max = -inf - (-inf) = NaN``, so it is NaN; a ``+inf`` entry makes
+``inf - inf = NaN`` a term of the sum, so the whole row is NaN; a ``-inf``
+entry next to finite ones gets ``exp(-inf) = 0`` (log-softmax ``-inf``).
+"""
+
+import math
+
+from ..scalar import _math as M
+
+
+def nanmax(a, b):
+    """The larger of ``a`` and ``b``; a NaN ``b`` wins (NaN is sticky), as PyTorch's max."""
+    return b if (b > a or b != b) else a
+
+
+def nanmin(a, b):
+    """The smaller of ``a`` and ``b``; a NaN ``b`` wins (NaN is sticky)."""
+    return b if (b < a or b != b) else a
+
+
+def exp_shifted(v, m):
+    """``exp(v - m)``: one term of a softmax denominator (``m``: the row maximum)."""
+    return M.exp(v - m)
+
+
+def softmax_value(v, m, inv_sum):
+    """``exp(v - m) / sum``, with ``inv_sum = 1 / sum_c exp(v_c - m)``."""
+    return M.exp(v - m) * inv_sum
+
+
+def log_softmax_value(v, m, log_sum):
+    """``(v - m) - log(sum)``, with ``log_sum = log(sum_c exp(v_c - m))``."""
+    return (v - m) - log_sum
+
+
+def log_sum_exp(m, s):
+    """``m + log(s)``: the log-sum-exp of a row from its maximum and its ``sum exp(v - m)``.
+
+    Cross-entropy's shift: ``log_softmax(v)_c = v_c - log_sum_exp(m, s)``.
+    """
+    return m + math.log(s)
+
+
+def class_loss(lp_target, w_target, smooth_sum, eps, C):
+    """Cross-entropy / NLL of one sample with a class-index target, as PyTorch:
+    ``-(1 - eps) * w_t * logp_t - (eps / C) * sum_c w_c logp_c``
+    (``eps``: label smoothing; ``smooth_sum``: the weighted sum of the row's log-probabilities).
+    """
+    return -(1.0 - eps) * w_target * lp_target - (eps / C) * smooth_sum
+
+
+def smoothed_probability(q, eps, C):
+    """A class-probability target after label smoothing: ``(1 - eps) q + eps / C``."""
+    return q * (1.0 - eps) + eps / C
