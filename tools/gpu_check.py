@@ -123,13 +123,35 @@ def bench(quick):
     record("mse_loss(mean)", n, 2 * a.nbytes, lambda: nbops.mse_loss(a, t2),
            (lambda: F.mse_loss(T(a), T(t2))) if torch_ok else None)
 
+    # dropout: Philox masks (the CPU's generator); torch's own generator differs
+    record("dropout p=0.5 (out=)", n, 2 * a.nbytes,
+           lambda: nbops.dropout(a, 0.5, rng=1, out=out),
+           (lambda: F.dropout(T(a), 0.5, training=True)) if torch_ok else None)
+    record("dropout p=0.5 (allocating)", n, 2 * a.nbytes, lambda: nbops.dropout(a, 0.5, rng=1),
+           (lambda: F.dropout(T(a), 0.5, training=True)) if torch_ok else None)
+    record("dropout_mask float32", n, a.nbytes,
+           lambda: nbops.cuda.dropout_mask(n, 0.5, rng=1),
+           (lambda: torch.empty(n, device="cuda").bernoulli_(0.5)) if torch_ok else None)
+
     R, C = (8192, 1024) if quick else (65536, 1024)
     x = cuda.to_device(rng.standard_normal((R, C)).astype(np.float32))
     y = cuda.device_array_like(x)
     for name in ("softmax", "log_softmax"):
         fn = getattr(nbops, name)
-        record(f"{name} ({R},{C})", R * C, 2 * x.nbytes, lambda fn=fn: fn(x, out=y),
+        record(f"{name} ({R},{C}) warp/row", R * C, 2 * x.nbytes, lambda fn=fn: fn(x, out=y),
                (lambda name=name: getattr(F, name)(T(x), dim=-1)) if torch_ok else None)
+    # short rows (a warp per row, mostly idle lanes) and long rows (a block per row)
+    for rs, cs in ((R * 8, C // 8), (R // 8, C * 8)):
+        xs = cuda.to_device(rng.standard_normal((rs, cs)).astype(np.float32))
+        ys = cuda.device_array_like(xs)
+        kind = "warp/row" if cs <= 1024 else "block/row"
+        record(f"softmax ({rs},{cs}) {kind}", rs * cs, 2 * xs.nbytes,
+               lambda xs=xs, ys=ys: nbops.softmax(xs, out=ys),
+               (lambda xs=xs: F.softmax(T(xs), dim=-1)) if torch_ok else None)
+        ts = cuda.to_device(rng.integers(0, cs, rs))
+        record(f"cross_entropy ({rs},{cs}) {kind}", rs * cs, xs.nbytes,
+               lambda xs=xs, ts=ts: nbops.cross_entropy(xs, ts),
+               (lambda xs=xs, ts=ts: F.cross_entropy(T(xs), T(ts))) if torch_ok else None)
     tgt = cuda.to_device(rng.integers(0, C, R))
     record(f"cross_entropy ({R},{C})", R * C, x.nbytes, lambda: nbops.cross_entropy(x, tgt),
            (lambda: F.cross_entropy(T(x), T(tgt))) if torch_ok else None)
@@ -141,6 +163,9 @@ def bench(quick):
     record(f"batch_norm train {shape}", xb.size, 3 * xb.nbytes,
            lambda: nbops.batch_norm(xb, rm, rv, training=True),
            (lambda: F.batch_norm(T(xb), T(rm), T(rv), training=True)) if torch_ok else None)
+    record(f"dropout2d p=0.5 {shape}", xb.size, 2 * xb.nbytes,
+           lambda: nbops.dropout2d(xb, 0.5, rng=1),
+           (lambda: F.dropout2d(T(xb), 0.5, training=True)) if torch_ok else None)
 
     M = 2048 if quick else 8192
     xl = cuda.to_device(rng.standard_normal((M, 1024)).astype(np.float32))
@@ -166,12 +191,12 @@ def main():
     t0 = time.time()
     result = {}
     if not args.skip_tests:
-        result["tests"] = run_tests(150)
+        result["tests"] = run_tests(240)
         print("tests:", result["tests"]["summary"], flush=True)
     try:
         info, rows = bench(args.quick)
         result["device"], result["bench"] = info, rows
-    except Exception as exc:  # keep the test results
+    except Exception:  # keep the test results
         import traceback
         result["bench_error"] = traceback.format_exc()
         print(result["bench_error"], flush=True)

@@ -290,3 +290,15 @@ def test_layer_objects_on_device_arrays():
                     (nbops.nn.Dropout2d(0.3, rng=5), nbops.dropout2d)):
         got = mod(_d(x))
         _same(_h(got), fn(x, 0.3, rng=np.random.default_rng(5)))  # the module's Generator
+
+
+# ------------------------------------------------------------------ real GPU
+@pytest.mark.gpu
+def test_large_dropout_on_hardware():
+    """Millions of elements (many grid-stride rounds): still the CPU's masks, bit for bit."""
+    x = RNG.standard_normal(3_000_001).astype(np.float32)
+    _same(_h(nbops.dropout(_d(x), 0.3, rng=2**64 - 1)), nbops.dropout(x, 0.3, rng=2**64 - 1))
+    x4 = RNG.standard_normal((64, 96, 8, 8))
+    _same(_h(nbops.dropout2d(_d(x4), 0.5, rng=9)), nbops.dropout2d(x4, 0.5, rng=9))
+    _same(_h(nbops.cuda.dropout_mask(1_000_003, 0.7, rng=4, dtype=bool)),
+          nbops.dropout_mask(1_000_003, 0.7, rng=4, dtype=bool))
