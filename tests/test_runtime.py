@@ -211,3 +211,166 @@ def test_eight_processes_on_an_empty_cache(tmp_path):
         outs.append(out)
     assert len(set(outs)) == 1
     assert run_py(RELU_CODE, {"NBOPS_CACHE_DIR": str(tmp_path)}) == outs[0]
+
+
+SERVICE_CODE = """
+    import sys
+    import numpy as np
+    from numba.core import event
+    import nbops
+    x = np.linspace(-2, 2, 64, dtype=np.float32).reshape(8, 8)
+    labels = np.arange(8) % 8
+    w = np.ones((4, 8), np.float32)
+    compiled = []
+
+    class Count(event.Listener):
+        def on_start(self, ev):
+            compiled.append(ev.data["dispatcher"].py_func.__qualname__)
+
+        def on_end(self, ev):
+            pass
+
+    with event.install_listener("numba:compile", Count()):
+        res = [nbops.relu(x), nbops.softmax(x), nbops.cross_entropy(x, labels),
+               nbops.batch_norm(x, None, None, training=True), nbops.linear(x, w, w[0, :4])]
+    print(repr(b"".join(np.asarray(r).tobytes() for r in res)))
+    print(sorted(set(compiled)))
+    print("numba.np.arraymath" in sys.modules)
+"""
+
+
+def test_warm_cache_first_calls_compile_nothing(tmp_path):
+    """A warm process loads every kernel: nothing compiles, and Numba's lowering
+    registries (0.25 s of imports, needed only to compile) are never loaded."""
+    env = {"NBOPS_CACHE_DIR": str(tmp_path)}
+    first = run_py(SERVICE_CODE, env).splitlines()
+    assert first[1] != "[]"  # the first process compiled
+    second = run_py(SERVICE_CODE, env).splitlines()
+    assert second[0] == first[0]  # bit-identical results
+    assert second[1] == "[]", second[1]
+    assert second[2] == "False"
+
+
+def test_compiling_after_loading_from_cache(tmp_path):
+    """Kernels loaded without Numba's context refresh; later compilations (a new
+    dtype, a user's @njit function calling nbops) still work."""
+    env = {"NBOPS_CACHE_DIR": str(tmp_path)}
+    code = """
+        import numpy as np
+        from numba import njit
+        import nbops
+        x = np.linspace(-3, 3, 12, dtype=np.float32).reshape(3, 4)
+        a = nbops.softmax(x)
+        b = nbops.softmax(x.astype(np.float64))
+
+        @njit
+        def user(v):
+            return nbops.relu(v) + nbops.softmax(v)
+
+        c = user(x)
+        ref = np.exp(x - x.max(1, keepdims=True))
+        ref /= ref.sum(1, keepdims=True)
+        assert np.allclose(a, ref, rtol=1e-6) and np.allclose(b, ref, rtol=1e-6)
+        assert np.allclose(c, np.maximum(x, 0) + ref, rtol=1e-6)
+        print("ok")
+    """
+    assert run_py(code, env).strip() == "ok"
+    assert run_py(code, env).strip() == "ok"  # now softmax comes from the cache
+
+
+# Root may write anywhere, so for root the read-only folders are simulated: a
+# sitecustomize makes every attempt to create or write a file or folder under
+# them fail with PermissionError (what a real read-only folder does).
+READONLY_SITECUSTOMIZE = """
+import builtins, errno, os
+_roots = [r for r in os.environ.get("NBOPS_TEST_READONLY", "").split(os.pathsep) if r]
+def _ro(path):
+    try:
+        p = os.path.abspath(os.fsdecode(path))
+    except TypeError:
+        return False
+    return any(p == r or p.startswith(r + os.sep) for r in _roots)
+def _deny(path):
+    raise PermissionError(errno.EACCES, "Permission denied (simulated)", path)
+_open, _os_open, _mkdir = builtins.open, os.open, os.mkdir
+def open(file, mode="r", *a, **k):
+    if isinstance(file, (str, bytes, os.PathLike)) and any(c in mode for c in "wax+") \\
+            and _ro(file):
+        _deny(file)
+    return _open(file, mode, *a, **k)
+def os_open(path, flags, *a, **k):
+    if flags & (os.O_WRONLY | os.O_RDWR | os.O_CREAT) and _ro(path):
+        _deny(path)
+    return _os_open(path, flags, *a, **k)
+def mkdir(path, *a, **k):
+    if _ro(path):
+        _deny(path)
+    return _mkdir(path, *a, **k)
+builtins.open, os.open, os.mkdir = open, os_open, mkdir
+"""
+
+
+def _readonly_run(code, env, readonly, base):
+    """Run ``code`` with the folders ``readonly`` unwritable (really, or simulated
+    for root) and HOME, NUMBA_CACHE_DIR, NBOPS_CACHE_DIR unset."""
+    full_env = {k: v for k, v in os.environ.items()
+                if k not in ("HOME", "NUMBA_CACHE_DIR", "NBOPS_CACHE_DIR", "XDG_CACHE_HOME")}
+    full_env.update(env)
+    if hasattr(os, "geteuid") and os.geteuid() == 0:
+        hook = os.path.join(base, "hook")
+        os.makedirs(hook, exist_ok=True)
+        with open(os.path.join(hook, "sitecustomize.py"), "w") as f:
+            f.write(READONLY_SITECUSTOMIZE)
+        full_env["PYTHONPATH"] = hook + os.pathsep + full_env["PYTHONPATH"]
+        full_env["NBOPS_TEST_READONLY"] = os.pathsep.join(readonly + ["/root"])
+    proc = subprocess.run([sys.executable, "-c", textwrap.dedent(code)], env=full_env,
+                          capture_output=True, text=True, timeout=300, cwd=base)
+    assert proc.returncode == 0, proc.stdout + proc.stderr
+    return proc
+
+
+def test_unwritable_install_and_no_home(tmp_path):
+    """nbops installed read-only, HOME unset: kernels are cached in the temporary
+    directory; if that is read-only too, ops still work (a warning, no cache)."""
+    import shutil
+
+    site = tmp_path / "site"
+    shutil.copytree(os.path.join(ROOT, "nbops"), site / "nbops",
+                    ignore=shutil.ignore_patterns("__pycache__"))
+    tmp = tmp_path / "tmp"
+    tmp.mkdir()
+    for folder, dirs, files in os.walk(site):
+        for name in files:
+            os.chmod(os.path.join(folder, name), 0o444)
+        os.chmod(folder, 0o555)
+    code = """
+        import warnings
+        warnings.simplefilter("always")
+        import numpy as np, nbops
+        assert nbops.__file__.startswith({site!r}), nbops.__file__
+        with warnings.catch_warnings(record=True) as caught:
+            y = nbops.relu(np.array([-1.0, 2.0], np.float32))
+            s = nbops.softmax(np.zeros((2, 2), np.float32))
+        print(y.tolist(), s.tolist(), len(caught))
+    """.format(site=str(site))
+    try:
+        out = _readonly_run(code, {"PYTHONPATH": str(site), "TMPDIR": str(tmp)},
+                            [str(site)], str(tmp_path))
+        assert out.stdout.split() == "[0.0, 2.0] [[0.5, 0.5], [0.5, 0.5]] 0".split()
+        cached = [f for _, _, files in os.walk(tmp) for f in files if f.endswith(".nbi")]
+        assert cached  # in the per-user folder of the temporary directory
+        assert not [f for _, _, files in os.walk(site) for f in files if f.endswith(".nbi")]
+
+        ro_tmp = tmp_path / "ro-tmp"
+        ro_tmp.mkdir()
+        os.chmod(ro_tmp, 0o555)
+        # (simulated for root: then /tmp and the other fallbacks of tempfile too)
+        out = _readonly_run(code, {"PYTHONPATH": str(site), "TMPDIR": str(ro_tmp)},
+                            [str(site), str(ro_tmp), "/tmp", "/var/tmp", "/usr/tmp"],
+                            str(tmp_path))
+        assert out.stdout.split()[:-1] == "[0.0, 2.0] [[0.5, 0.5], [0.5, 0.5]]".split()
+        if os.geteuid() == 0:
+            assert "not cached on disk" in out.stderr
+    finally:
+        for folder, dirs, files in os.walk(tmp_path):
+            os.chmod(folder, 0o755)
