@@ -39,7 +39,7 @@ def const(x, value):
     return float(value)
 
 
-@overload(const, inline="always")
+@overload(const)
 def _const_ol(x, value):
     ty = x if isinstance(x, types.Float) else types.float64
 
@@ -54,7 +54,7 @@ def as_float(x):
     return x if isinstance(x, (float, np.floating)) else float(x)
 
 
-@overload(as_float, inline="always")
+@overload(as_float)
 def _as_float_ol(x):
     if isinstance(x, types.Float):
         return lambda x: x
@@ -140,7 +140,7 @@ def exp(x):
     return math.exp(x)
 
 
-@overload(exp, inline="always")
+@overload(exp)
 def _exp_ol(x):
     if x == types.float32:
         return _exp_f32
@@ -172,7 +172,7 @@ def expm1(x):
     return math.expm1(x)
 
 
-@overload(expm1, inline="always")
+@overload(expm1)
 def _expm1_ol(x):
     if x == types.float32:
         return _expm1_f32
@@ -200,7 +200,7 @@ def log1p_unit(t):
     return math.log1p(t)
 
 
-@overload(log1p_unit, inline="always")
+@overload(log1p_unit)
 def _log1p_unit_ol(t):
     if t == types.float32:
         return _log1p_unit_f32
@@ -234,7 +234,7 @@ def tanh(x):
     return math.tanh(x)
 
 
-@overload(tanh, inline="always")
+@overload(tanh)
 def _tanh_ol(x):
     if x == types.float32:
         return _tanh_f32
@@ -331,7 +331,7 @@ def log1p(x):
     return math.log1p(x) if x > -1 else (-math.inf if x == -1 else math.nan)
 
 
-@overload(log, inline="always")
+@overload(log)
 def _log_ol(x):
     if x == types.float32:
         return _log_f32
@@ -340,7 +340,7 @@ def _log_ol(x):
     return None
 
 
-@overload(log1p, inline="always")
+@overload(log1p)
 def _log1p_ol(x):
     if x == types.float32:
         return _log1p_f32
