@@ -9,7 +9,8 @@
   the same with a warm cache (= compilation time of that op).
 
 Every figure is the best of ``--repeat`` fresh processes (wall time of the
-whole process, interpreter start included). The empty-cache runs use a new
+whole process, interpreter start included), with Python's bytecode caches
+written and used (``PYTHONDONTWRITEBYTECODE`` is dropped), as after a pip install. The empty-cache runs use a new
 ``NBOPS_CACHE_DIR`` each time; the warm runs share one that is filled first.
 
     python tools/measure_startup.py [--repeat 5] [--no-families]
@@ -67,6 +68,8 @@ F.linear(x, w, b)
 def run(code, env_extra=None):
     env = dict(os.environ)
     env.pop("NBOPS_DISABLE_CACHE", None)
+    # bytecode caches as after a pip install (else every import compiles the sources)
+    env.pop("PYTHONDONTWRITEBYTECODE", None)
     env.update(env_extra or {})
     t0 = time.perf_counter()
     subprocess.run([sys.executable, "-c", code], env=env, check=True)
