@@ -64,48 +64,79 @@ _Z32 = np.uint32(0)
 
 
 # ------------------------------------------------------------------ spans
-# x, out: 1-D contiguous views. g0: global mask index of x[0] (a multiple of 4
-# in the span helpers). Indices into the views are non-negative loop
-# variables: with them LLVM vectorizes the loop (with a possibly negative
-# global index it saw "unsafe indirect dependences" and stayed scalar).
-@register_jitable(inline="always")
-def _drop_span(x, out, g0, k0, k1, t, scale, zero):
-    n = x.size
-    nb = n >> 2
-    b0 = np.uint64(g0) >> _TWO
-    for w in range(nb):
+# Mask element i is lane i % 4 of the Philox block i // 4. The helpers write
+#   x * mask into out  (x an array),
+#   out * mask         (x None, inplace True: in place, one array, so that LLVM
+#                       needs no run-time alias check, which fails and leaves a
+#                       scalar loop when x and out are the same memory: 4.6x),
+#   the mask           (x None, inplace None).
+# x and inplace are None or not when Numba compiles: each use compiles only its
+# own loop. Indices into the views are non-negative loop variables: with them
+# LLVM vectorizes the loop (with a possibly negative global index it saw
+# "unsafe indirect dependences" and stayed scalar). The helpers are compiled
+# once per type (not IR-inlined: the Philox core is typed once, not once per
+# call site).
+@register_jitable
+def _drop_blocks(x, inplace, out, b0, k0, k1, t, scale, zero):
+    """Whole Philox blocks: ``out.size`` is a multiple of 4, out[0] is element 4 * b0."""
+    for w in range(out.size >> 2):
         j = b0 + np.uint64(w)
         r0, r1, r2, r3 = philox4x32_10(j & _LO32, j >> _SH32, _Z32, _Z32, k0, k1)
         i = 4 * w
-        out[i] = x[i] * select(r0 >= t, scale, zero)
-        out[i + 1] = x[i + 1] * select(r1 >= t, scale, zero)
-        out[i + 2] = x[i + 2] * select(r2 >= t, scale, zero)
-        out[i + 3] = x[i + 3] * select(r3 >= t, scale, zero)
-    for i in range(4 * nb, n):
-        out[i] = x[i] * select(keep(g0 + i, k0, k1, t), scale, zero)
+        if x is not None:
+            out[i] = x[i] * select(r0 >= t, scale, zero)
+            out[i + 1] = x[i + 1] * select(r1 >= t, scale, zero)
+            out[i + 2] = x[i + 2] * select(r2 >= t, scale, zero)
+            out[i + 3] = x[i + 3] * select(r3 >= t, scale, zero)
+        elif inplace is not None:
+            out[i] = out[i] * select(r0 >= t, scale, zero)
+            out[i + 1] = out[i + 1] * select(r1 >= t, scale, zero)
+            out[i + 2] = out[i + 2] * select(r2 >= t, scale, zero)
+            out[i + 3] = out[i + 3] * select(r3 >= t, scale, zero)
+        else:
+            out[i] = select(r0 >= t, scale, zero)
+            out[i + 1] = select(r1 >= t, scale, zero)
+            out[i + 2] = select(r2 >= t, scale, zero)
+            out[i + 3] = select(r3 >= t, scale, zero)
 
 
-@register_jitable(inline="always")
-def _mask_span(out, g0, k0, k1, t, scale, zero):
+@register_jitable
+def _drop_part(x, inplace, out, a, b, g, k0, k1, t, scale, zero):
+    """Elements a .. b of the views, inside one Philox block (g: element of out[a]),
+    through :func:`_drop_blocks` on a 4-element scratch block."""
+    off = g % 4
+    b0 = np.uint64(g - off) >> _TWO
+    bo = np.zeros(4, out.dtype)
+    # the same specialization of _drop_blocks as the whole blocks use
+    if x is not None:
+        bx = np.zeros(4, x.dtype)
+        for i in range(a, b):
+            bx[off + i - a] = x[i]
+        _drop_blocks(bx, inplace, bo, b0, k0, k1, t, scale, zero)
+    else:
+        if inplace is not None:
+            for i in range(a, b):
+                bo[off + i - a] = out[i]
+        _drop_blocks(x, inplace, bo, b0, k0, k1, t, scale, zero)
+    for i in range(a, b):
+        out[i] = bo[off + i - a]
+
+
+@register_jitable
+def _drop_any(x, inplace, out, start, k0, k1, t, scale, zero):
+    """Mask elements start .. start + out.size (see above), any alignment."""
     n = out.size
-    nb = n >> 2
-    b0 = np.uint64(g0) >> _TWO
-    for w in range(nb):
-        j = b0 + np.uint64(w)
-        r0, r1, r2, r3 = philox4x32_10(j & _LO32, j >> _SH32, _Z32, _Z32, k0, k1)
-        i = 4 * w
-        out[i] = select(r0 >= t, scale, zero)
-        out[i + 1] = select(r1 >= t, scale, zero)
-        out[i + 2] = select(r2 >= t, scale, zero)
-        out[i + 3] = select(r3 >= t, scale, zero)
-    for i in range(4 * nb, n):
-        out[i] = select(keep(g0 + i, k0, k1, t), scale, zero)
-
-
-@register_jitable(inline="always")
-def _head(n, start):
-    """Elements before the first Philox block boundary at or after ``start``."""
-    return min((4 - start % 4) % 4, n)
+    h = min((4 - start % 4) % 4, n)  # elements before the first block boundary
+    if h > 0:
+        _drop_part(x, inplace, out, 0, h, start, k0, k1, t, scale, zero)
+    e = h + (n - h) // 4 * 4
+    b0 = np.uint64(start + h) >> _TWO
+    if x is None:
+        _drop_blocks(x, inplace, out[h:e], b0, k0, k1, t, scale, zero)
+    else:
+        _drop_blocks(x[h:e], inplace, out[h:e], b0, k0, k1, t, scale, zero)
+    if e < n:
+        _drop_part(x, inplace, out, e, n, start + e, k0, k1, t, scale, zero)
 
 
 @register_jitable(inline="always")
@@ -125,69 +156,25 @@ def _channel_span(x, out, mult, inner, a, b):
 
 
 # ------------------------------------------------------------------ CPU kernels
-# ``start``: the global mask index of x[0] (0 for a whole array; any value for
-# a piece of one: the result is the same piece of the whole array's result).
+# ``start``: the global mask index of out[0] (0 for a whole array; any value
+# for a piece of one: the result is the same piece of the whole array's
+# result). x, inplace: as in the span helpers. Tasks of the parallel kernel
+# are independent pieces (each gives the same values as in the whole).
 @_config.serial_kernel
-def _drop_serial(x, out, start, k0, k1, t, scale, zero):
-    h = _head(x.size, start)
-    for i in range(h):
-        out[i] = x[i] * select(keep(start + i, k0, k1, t), scale, zero)
-    _drop_span(x[h:], out[h:], start + h, k0, k1, t, scale, zero)
+def _drop_serial(x, inplace, out, start, k0, k1, t, scale, zero):
+    _drop_any(x, inplace, out, start, k0, k1, t, scale, zero)
 
 
 @_config.parallel_kernel
-def _drop_parallel(x, out, start, k0, k1, t, scale, zero):
-    n = x.size
-    h = _head(n, start)
-    for i in range(h):
-        out[i] = x[i] * select(keep(start + i, k0, k1, t), scale, zero)
-    for task in prange((n - h + _TILE - 1) // _TILE):
-        a = h + task * _TILE
-        b = min(a + _TILE, n)
-        _drop_span(x[a:b], out[a:b], start + a, k0, k1, t, scale, zero)
-
-
-# In place: the same spans with one array as input and output (two distinct
-# arrays that are in fact one fail LLVM's run-time alias check: scalar loop).
-@_config.serial_kernel
-def _dropin_serial(x, start, k0, k1, t, scale, zero):
-    h = _head(x.size, start)
-    for i in range(h):
-        x[i] = x[i] * select(keep(start + i, k0, k1, t), scale, zero)
-    xs = x[h:]
-    _drop_span(xs, xs, start + h, k0, k1, t, scale, zero)
-
-
-@_config.parallel_kernel
-def _dropin_parallel(x, start, k0, k1, t, scale, zero):
-    n = x.size
-    h = _head(n, start)
-    for i in range(h):
-        x[i] = x[i] * select(keep(start + i, k0, k1, t), scale, zero)
-    for task in prange((n - h + _TILE - 1) // _TILE):
-        a = h + task * _TILE
-        xs = x[a:min(a + _TILE, n)]
-        _drop_span(xs, xs, start + a, k0, k1, t, scale, zero)
-
-
-@_config.serial_kernel
-def _mask_serial(out, start, k0, k1, t, scale, zero):
-    h = _head(out.size, start)
-    for i in range(h):
-        out[i] = select(keep(start + i, k0, k1, t), scale, zero)
-    _mask_span(out[h:], start + h, k0, k1, t, scale, zero)
-
-
-@_config.parallel_kernel
-def _mask_parallel(out, start, k0, k1, t, scale, zero):
+def _drop_parallel(x, inplace, out, start, k0, k1, t, scale, zero):
     n = out.size
-    h = _head(n, start)
-    for i in range(h):
-        out[i] = select(keep(start + i, k0, k1, t), scale, zero)
-    for task in prange((n - h + _TILE - 1) // _TILE):
-        a = h + task * _TILE
+    for task in prange((n + _TILE - 1) // _TILE):
+        a = task * _TILE
         b = min(a + _TILE, n)
-        _mask_span(out[a:b], start + a, k0, k1, t, scale, zero)
+        if x is None:
+            _drop_any(x, inplace, out[a:b], start + a, k0, k1, t, scale, zero)
+        else:
+            _drop_any(x[a:b], inplace, out[a:b], start + a, k0, k1, t, scale, zero)
 
 
 @_config.serial_kernel
@@ -204,17 +191,16 @@ def _channel_parallel(x, out, mult, inner):
 
 
 def _run_drop(x, out, start, key, t, scale, zero):
-    if out is x:
-        launch(_dropin_serial, _dropin_parallel, ("dropout_", x.dtype.char), x.size,
-               x, start, key[0], key[1], t, scale, zero)
-    else:
-        launch(_drop_serial, _drop_parallel, ("dropout", x.dtype.char), x.size,
-               x, out, start, key[0], key[1], t, scale, zero)
+    """out = x * mask (``out`` may be ``x``); x None: out = the mask."""
+    inplace = True if out is x else None
+    if inplace:
+        x = None
+    launch(_drop_serial, _drop_parallel, ("dropout", out.dtype.char, x is None, inplace),
+           out.size, x, inplace, out, start, key[0], key[1], t, scale, zero)
 
 
 def _run_mask(out, start, key, t, scale, zero):
-    launch(_mask_serial, _mask_parallel, ("dropout_mask", out.dtype.char), out.size,
-           out, start, key[0], key[1], t, scale, zero)
+    _run_drop(None, out, start, key, t, scale, zero)
 
 
 def _run_channel(x, out, mult, inner):
@@ -496,7 +482,7 @@ def dropout_mask(shape, p, rng=None, dtype=np.float32):
         scale, zero = np.bool_(True), np.bool_(False)
     elif dtype in (np.float32, np.float64, np.float16):
         compute = np.dtype(np.float32) if dtype == np.float16 else dtype
-        scale, zero = _scale(p, compute), compute.type(0)
+        scale = zero = None  # below: 1 / (1 - p) needs p < 1
     else:
         raise TypeError(f"dtype must be float32, float64, float16 or bool, got {dtype}")
     n = 1
@@ -506,6 +492,8 @@ def dropout_mask(shape, p, rng=None, dtype=np.float32):
         return np.ones(shape, dtype)
     if p == 1.0:
         return np.zeros(shape, dtype)
+    if scale is None:
+        scale, zero = _scale(p, compute), compute.type(0)
     key = _key(rng)
     out = np.empty(shape, compute)
     _run_mask(out.reshape(-1), 0, key, np.uint32(drop_threshold(p)), scale, zero)
@@ -589,12 +577,12 @@ def _njit_apply(xf, rf, same, p, seed, feature, channels, inner, scale, zero):
     k0, k1, t = np.uint32(s & _LO32), np.uint32(s >> _SH32), _njit_threshold(p)
     if not feature or inner == 1:
         if same:
-            _dropin_serial(rf, 0, k0, k1, t, scale, zero)
+            _drop_any(None, True, rf, 0, k0, k1, t, scale, zero)
         else:
-            _drop_serial(xf, rf, 0, k0, k1, t, scale, zero)
+            _drop_any(xf, None, rf, 0, k0, k1, t, scale, zero)
     else:
         mult = np.empty(channels, rf.dtype)
-        _mask_serial(mult, 0, k0, k1, t, scale, zero)
+        _drop_any(None, None, mult, 0, k0, k1, t, scale, zero)
         _channel_serial(xf, rf, mult, inner)
 
 

@@ -152,6 +152,17 @@ else:
 
 
 # ------------------------------------------------------------------ the documented scheme
+def test_mask_edges_p0_p1_empty():
+    g = np.random.default_rng(0)
+    state = g.bit_generator.state
+    for dt in (np.float32, np.float64, np.float16, bool):
+        assert (nbops.dropout_mask((2, 3), 1.0, rng=g, dtype=dt) == 0).all()
+        assert nbops.dropout_mask((2, 3), 1.0, dtype=dt).dtype == np.dtype(dt)
+        assert (nbops.dropout_mask(4, 0.0, rng=g, dtype=dt) == 1).all()
+        assert nbops.dropout_mask((0, 3), 0.5, rng=g, dtype=dt).shape == (0, 3)
+    assert g.bit_generator.state == state  # nothing was drawn
+
+
 def test_mask_is_the_documented_function_of_seed_and_index():
     p, seed = 0.3, 987654321
     key = _key_of(seed)
@@ -161,7 +172,7 @@ def test_mask_is_the_documented_function_of_seed_and_index():
     start = (1 << 34) + 4 * 12345 + 3
     t = np.uint32(R.drop_threshold(p))
     out = np.zeros(37, np.bool_)
-    D._mask_serial(out, start, key[0], key[1], t, np.bool_(True), np.bool_(False))
+    D._drop_serial(None, None, out, start, key[0], key[1], t, np.bool_(True), np.bool_(False))
     assert out.tolist() == [_ref_keep(start + i, key, p) for i in range(37)]
 
 
@@ -192,13 +203,15 @@ def test_serial_and_parallel_kernels_agree(n):
     key, t, scale, zero = _kernel_args(42, 0.3, np.float32)
     x = np.random.default_rng(n).standard_normal(n).astype(np.float32)
     a, b, c, m1, m2 = (np.empty_like(x) for _ in range(5))
-    D._drop_serial(x, a, 0, key[0], key[1], t, scale, zero)
-    D._drop_parallel(x, b, 0, key[0], key[1], t, scale, zero)
+    D._drop_serial(x, None, a, 0, key[0], key[1], t, scale, zero)
+    D._drop_parallel(x, None, b, 0, key[0], key[1], t, scale, zero)
     c[:] = x
-    D._dropin_parallel(c, 0, key[0], key[1], t, scale, zero)
-    D._mask_serial(m1, 0, key[0], key[1], t, scale, zero)
-    D._mask_parallel(m2, 0, key[0], key[1], t, scale, zero)
-    assert a.tobytes() == b.tobytes() == c.tobytes() == (x * m1).tobytes()
+    D._drop_parallel(None, True, c, 0, key[0], key[1], t, scale, zero)  # in place
+    d = x.copy()
+    D._drop_serial(None, True, d, 0, key[0], key[1], t, scale, zero)
+    D._drop_serial(None, None, m1, 0, key[0], key[1], t, scale, zero)  # the mask
+    D._drop_parallel(None, None, m2, 0, key[0], key[1], t, scale, zero)
+    assert a.tobytes() == b.tobytes() == c.tobytes() == d.tobytes() == (x * m1).tobytes()
     assert m1.tobytes() == m2.tobytes()
 
 
@@ -207,7 +220,7 @@ def test_any_partition_of_the_work_gives_the_same_mask():
     key, t, scale, zero = _kernel_args(7, 0.5, np.float32)
     x = np.random.default_rng(1).standard_normal(n).astype(np.float32)
     whole = np.empty_like(x)
-    D._drop_serial(x, whole, 0, key[0], key[1], t, scale, zero)
+    D._drop_serial(x, None, whole, 0, key[0], key[1], t, scale, zero)
     g = np.random.default_rng(2)
     for trial in range(4):
         cuts = np.unique(np.concatenate([[0, n], g.integers(0, n, size=5 + trial),
@@ -215,7 +228,7 @@ def test_any_partition_of_the_work_gives_the_same_mask():
         got = np.empty_like(x)
         for a, b in zip(cuts[:-1], cuts[1:]):
             kern = D._drop_parallel if (a + b) % 2 else D._drop_serial
-            kern(x[a:b], got[a:b], int(a), key[0], key[1], t, scale, zero)
+            kern(x[a:b], None, got[a:b], int(a), key[0], key[1], t, scale, zero)
         assert got.tobytes() == whole.tobytes(), cuts
 
 

@@ -226,9 +226,10 @@ def test_dropout_mask_same_as_cpu(shape, dtype):
 def test_dropout_mask_edges():
     _same(_h(nbops.cuda.dropout_mask((2, 3), 0.0)), np.ones((2, 3), np.float32))
     _same(_h(nbops.cuda.dropout_mask((2, 3), 0.0, dtype=bool)), np.ones((2, 3), bool))
-    # p == 1: zeros (documented; the CPU nbops.dropout_mask raises ZeroDivisionError there)
+    # p == 1: zeros, as the CPU path
     _same(_h(nbops.cuda.dropout_mask(5, 1.0, dtype=np.float64)), np.zeros(5))
     _same(_h(nbops.cuda.dropout_mask(5, 1.0, dtype=bool)), np.zeros(5, bool))
+    _same(nbops.dropout_mask(5, 1.0, dtype=np.float64), np.zeros(5))
     assert nbops.cuda.dropout_mask((0, 4), 0.5).shape == (0, 4)
     g = np.random.default_rng(4)
     state = g.bit_generator.state
