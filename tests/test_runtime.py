@@ -374,3 +374,49 @@ def test_unwritable_install_and_no_home(tmp_path):
     finally:
         for folder, dirs, files in os.walk(tmp_path):
             os.chmod(folder, 0o755)
+
+
+def test_every_kernel_loads_from_the_cache(tmp_path):
+    """Warm-up of every op (serial and parallel kernels) plus the other layouts
+    and options; a second process compiles nothing at all."""
+    code = """
+        import numpy as np
+        from numba.core import event
+        import nbops
+        compiled = []
+
+        class Count(event.Listener):
+            def on_start(self, ev):
+                f = ev.data["dispatcher"].py_func
+                compiled.append(f.__module__ + "." + f.__qualname__)
+
+            def on_end(self, ev):
+                pass
+
+        x = np.linspace(-2, 2, 2 * 3 * 5, dtype=np.float32).reshape(2, 3, 5)
+        p = np.full((2, 3, 5), 0.2, np.float32)
+        t = np.array([[0, 1, 2, 0, 1], [2, 2, 1, 0, 0]])
+        w = np.array([0.5, 1.0, 2.0], np.float32)
+        with event.install_listener("numba:compile", Count()):
+            nbops.warmup(dtypes=["float32"], verbose=False)
+            nbops.softmax(x, axis=1)
+            nbops.log_softmax(x, axis=0)
+            nbops.cross_entropy(x, t, weight=w, label_smoothing=0.1)
+            nbops.cross_entropy(x, p)
+            nbops.cross_entropy(x[0].T, t[0], label_smoothing=0.2)
+            nbops.nll_loss(x, t, weight=w, reduction="sum")
+            nbops.mse_loss(x, p, weight=p + 1)
+            nbops.binary_cross_entropy(p, p, weight=w[None, :, None])
+            nbops.binary_cross_entropy_with_logits(x, p, pos_weight=np.ones(5, np.float32))
+            y = x.copy()
+            nbops.dropout(y, 0.5, rng=1, inplace=True)
+            nbops.dropout_mask((3, 4), 0.5, rng=1)
+            nbops.dropout2d(x[..., None], 0.5, rng=1)
+            nbops.batch_norm(x, np.zeros(3), np.ones(3), training=True, momentum=0.2)
+        print(len(compiled), sorted(set(c for c in compiled if c.startswith("nbops")))[:5])
+    """
+    env = {"NBOPS_CACHE_DIR": str(tmp_path)}
+    first = run_py(code, env, timeout=900)
+    assert int(first.split()[0]) > 0
+    second = run_py(code, env, timeout=300)
+    assert second.split()[0] == "0", second
