@@ -1,7 +1,10 @@
 """Cold-start costs, each in a fresh process (asv ``timeraw_``).
 
 After the first run of the suite the kernel cache is warm, so the
-``first_call`` benchmarks measure loading compiled kernels, not compiling.
+``FirstCall`` benchmarks measure loading compiled kernels, not compiling; the
+``EmptyCache`` ones turn the disk cache off (``NBOPS_DISABLE_CACHE=1``) and
+measure compilation. ``tools/measure_startup.py`` prints the same figures
+(and their differences) in one run.
 """
 
 _SMALL_INPUTS = """
@@ -17,7 +20,7 @@ _FAMILY_CALLS = {
     "softmax": "nbops.softmax(x)",
     "cross_entropy": "nbops.cross_entropy(x, labels)",
     "batch_norm": "nbops.batch_norm(x, None, None, training=True)",
-    "linear": "nbops.linear(x, w)",
+    "linear": "nbops.linear(x, w, w[0, :4])",
     "loss": "nbops.mse_loss(x, x[::-1])",
     "distance": "nbops.pairwise_distance(x, x[::-1])",
 }
@@ -64,5 +67,27 @@ F.relu(x)
 F.softmax(x, -1)
 F.cross_entropy(x, labels)
 F.batch_norm(x, None, None, training=True)
-F.linear(x, w)
+F.linear(x, w, w[0, :4])
 """
+
+
+_NO_CACHE = "import os\nos.environ['NBOPS_DISABLE_CACHE'] = '1'\n"
+
+
+class FirstCallEmptyCache:
+    """The same as :class:`FirstCall` with the disk cache off: compilation included."""
+
+    params = sorted(_FAMILY_CALLS)
+    param_names = ["family"]
+    timeout = 120
+
+    def timeraw_first_call(self, family):
+        return _NO_CACHE + "import nbops" + _SMALL_INPUTS + _FAMILY_CALLS[family]
+
+
+def timeraw_service_start_nbops_empty_cache():
+    """The service start with every kernel compiled (the disk cache off)."""
+    return _NO_CACHE + timeraw_service_start_nbops()
+
+
+timeraw_service_start_nbops_empty_cache.timeout = 180
