@@ -28,8 +28,7 @@ from . import _config
 from ._launch import launch
 from ._validate import as_array, check_out, is_device_array, result_dtype
 from .cuda import ops as _cuda
-from .scalar.rows import (COLS_BLOCK, ROW_FASTMATH, log_softmax_cols, log_softmax_row,
-                          row_view, softmax_cols, softmax_row)
+from .scalar.rows import COLS_BLOCK, ROW_FASTMATH, row_view, softmax_cols, softmax_row
 
 __all__ = ["softmax", "log_softmax", "softmin"]
 
@@ -43,36 +42,22 @@ __all__ = ["softmax", "log_softmax", "softmin"]
 def _softmax_parallel(x, out, O, C, I, sgn, log):
     if I is None:
         for r in prange(O):
-            xr, orow = row_view(x, r * C, C), row_view(out, r * C, C)
-            if log is None:
-                softmax_row(xr, orow, sgn)
-            else:
-                log_softmax_row(xr, orow, sgn)
+            softmax_row(row_view(x, r * C, C), row_view(out, r * C, C), sgn, log)
     else:
         nb = (I + COLS_BLOCK - 1) // COLS_BLOCK
         for u in prange(O * nb):
-            if log is None:
-                softmax_cols(x, out, u // nb, C, I, (u % nb) * COLS_BLOCK, sgn)
-            else:
-                log_softmax_cols(x, out, u // nb, C, I, (u % nb) * COLS_BLOCK, sgn)
+            softmax_cols(x, out, u // nb, C, I, (u % nb) * COLS_BLOCK, sgn, log)
 
 
 @_config.serial_kernel(fastmath=ROW_FASTMATH)
 def _softmax_serial(x, out, O, C, I, sgn, log):
     if I is None:
         for r in range(O):
-            xr, orow = row_view(x, r * C, C), row_view(out, r * C, C)
-            if log is None:
-                softmax_row(xr, orow, sgn)
-            else:
-                log_softmax_row(xr, orow, sgn)
+            softmax_row(row_view(x, r * C, C), row_view(out, r * C, C), sgn, log)
     else:
         nb = (I + COLS_BLOCK - 1) // COLS_BLOCK
         for u in range(O * nb):
-            if log is None:
-                softmax_cols(x, out, u // nb, C, I, (u % nb) * COLS_BLOCK, sgn)
-            else:
-                log_softmax_cols(x, out, u // nb, C, I, (u % nb) * COLS_BLOCK, sgn)
+            softmax_cols(x, out, u // nb, C, I, (u % nb) * COLS_BLOCK, sgn, log)
 
 
 def _run(src, dest, O, C, I, sgn, log):

@@ -51,7 +51,7 @@ __all__ = ["row_view", "sub_exact", "order_key", "from_order_key", "one_of", "ro
            "row_sumexp", "row_exp_write_sum", "row_scale", "row_log_softmax_write",
            "row_wshift_sum", "row_prob_sums", "cols_max", "cols_sumexp", "cols_exp_write_sum",
            "cols_scale", "cols_log_softmax_write", "cols_wshift_sum", "cols_prob_sums",
-           "softmax_row", "log_softmax_row", "softmax_cols", "log_softmax_cols", "ce_rows",
+           "softmax_row", "softmax_cols", "ce_rows",
            "nll_rows", "ce_cols", "prob_rows", "prob_cols", "SUM_BLOCK", "COLS_BLOCK",
            "ROW_FASTMATH"]
 
@@ -373,29 +373,28 @@ def cols_prob_sums(x, p, w, base, C, I, j0, nb, m, pa, pb, a, b):
 
 # ------------------------------------------------------- softmax family, one unit
 @_inline
-def softmax_row(r, o, sgn):
-    """One row: o = softmax(sgn * r) = e * (1 / sum(e)), e = exp(sgn*r - max). ``o`` may be ``r``."""
+def softmax_row(r, o, sgn, log):
+    """One row: o = softmax(sgn * r), or log_softmax(sgn * r) if ``log`` is not None.
+    ``o`` may be ``r``.
+
+    softmax: e = exp(sgn*r - max), o = e * (1 / sum(e)).
+    log_softmax: o = (sgn*r - max) - log(sum(exp(sgn*r - max))).
+    """
     if r.size == 0:
         return
     m = row_max(r, sgn)
-    s = row_exp_write_sum(r, o, sgn, m)
-    row_scale(o, const(m, 1.0 / s))
+    if log is None:
+        s = row_exp_write_sum(r, o, sgn, m)
+        row_scale(o, const(m, 1.0 / s))
+    else:
+        ls = math.log(row_sumexp(r, sgn, m))
+        row_log_softmax_write(r, o, sgn, m, const(m, ls))
 
 
 @_inline
-def log_softmax_row(r, o, sgn):
-    """One row: o = log_softmax(sgn * r) = (sgn*r - max) - log(sum(exp(sgn*r - max)))."""
-    if r.size == 0:
-        return
-    m = row_max(r, sgn)
-    ls = math.log(row_sumexp(r, sgn, m))
-    row_log_softmax_write(r, o, sgn, m, const(m, ls))
-
-
-@_inline
-def softmax_cols(x, out, o, C, I, j0, sgn):
-    """softmax_row for positions j0 .. j0 + COLS_BLOCK of the (o, :, j) rows of a flat
-    (O, C, I) array."""
+def softmax_cols(x, out, o, C, I, j0, sgn, log):
+    """:func:`softmax_row` for positions j0 .. j0 + COLS_BLOCK of the (o, :, j) rows
+    of a flat (O, C, I) array."""
     nb = min(COLS_BLOCK, I - j0)
     if C == 0 or nb <= 0:
         return
@@ -404,28 +403,16 @@ def softmax_cols(x, out, o, C, I, j0, sgn):
     f = np.empty(nb, x.dtype)
     s = np.empty(nb, np.float64)
     cols_max(x, base, C, I, j0, nb, sgn, m)
-    cols_exp_write_sum(x, out, base, C, I, j0, nb, sgn, m, s)
-    for k in range(nb):
-        f[k] = 1.0 / s[k]
-    cols_scale(out, base, C, I, j0, nb, f)
-
-
-@_inline
-def log_softmax_cols(x, out, o, C, I, j0, sgn):
-    """log_softmax_row for positions j0 .. j0 + COLS_BLOCK of the (o, :, j) rows of a
-    flat (O, C, I) array."""
-    nb = min(COLS_BLOCK, I - j0)
-    if C == 0 or nb <= 0:
-        return
-    base = o * C * I
-    m = np.empty(nb, x.dtype)
-    f = np.empty(nb, x.dtype)
-    s = np.empty(nb, np.float64)
-    cols_max(x, base, C, I, j0, nb, sgn, m)
-    cols_sumexp(x, base, C, I, j0, nb, sgn, m, s)
-    for k in range(nb):
-        f[k] = math.log(s[k])
-    cols_log_softmax_write(x, out, base, C, I, j0, nb, sgn, m, f)
+    if log is None:
+        cols_exp_write_sum(x, out, base, C, I, j0, nb, sgn, m, s)
+        for k in range(nb):
+            f[k] = 1.0 / s[k]
+        cols_scale(out, base, C, I, j0, nb, f)
+    else:
+        cols_sumexp(x, base, C, I, j0, nb, sgn, m, s)
+        for k in range(nb):
+            f[k] = math.log(s[k])
+        cols_log_softmax_write(x, out, base, C, I, j0, nb, sgn, m, f)
 
 
 # ------------------------------------------------- cross-entropy, one unit
