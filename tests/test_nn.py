@@ -232,8 +232,8 @@ def test_batchnorm_constructor(torch):
         nn.BatchNorm1d(-2)
     with pytest.raises(RuntimeError):
         torch.nn.BatchNorm1d(-2)
-    with pytest.raises(NotImplementedError, match="CUDA"):
-        nn.BatchNorm1d(2, device="cuda")
+    with pytest.raises(ValueError, match="'cpu', 'cuda'"):
+        nn.BatchNorm1d(2, device="mps")
     nn.BatchNorm1d(2, device="cpu")
     nn.BatchNorm1d(2, device=torch.device("cpu"), dtype=torch.float64)
     with pytest.raises(TypeError, match="floating"):
@@ -618,8 +618,8 @@ def test_dtype_conversion():
     assert m[0].weight.dtype == np.float64
     m.float()
     assert m(x.astype(np.float32)).dtype == np.float32
-    with pytest.raises(NotImplementedError):
-        m.to("cuda")
+    with pytest.raises(ValueError):
+        m.to("mps")
     with pytest.raises(TypeError):
         m.to(np.int64)
 
@@ -858,3 +858,123 @@ def test_identity_and_import_light():
     code = ("import sys, nbops, nbops.nn; m = nbops.nn.Linear(3, 2, rng=0); "
             "assert 'torch' not in sys.modules")
     subprocess.run([sys.executable, "-c", code], check=True, timeout=120)
+
+
+# ---------------------------------------------------------------------------
+# Devices on the CPU side (the CUDA side: tests/cuda/test_cuda_nn.py)
+# ---------------------------------------------------------------------------
+
+def test_cpu_on_a_host_model_is_a_no_op(torch):
+    m = nb_mlp()
+    before = [(n, a) for n, a in (*m.named_parameters(), *m.named_buffers())]
+    assert m.cpu() is m
+    assert m.to("cpu") is m and m.to(device="cpu") is m and m.to("cpu:0") is m
+    assert m.to(torch.device("cpu")) is m
+    after = [(n, a) for n, a in (*m.named_parameters(), *m.named_buffers())]
+    assert [n for n, _ in before] == [n for n, _ in after]
+    assert all(a is b for (_, a), (_, b) in zip(before, after))  # the same arrays, no copies
+    assert m.device == "cpu" and nn.ReLU().device == "cpu"
+
+
+@pytest.mark.parametrize("bad", ["gpu", "CUDA", "cuda:", "cuda:x", "cuda0", "mps", "", "cpu:1",
+                                 "meta", 3])
+def test_bad_device_strings_raise_value_error(bad):
+    m = nb_mlp()
+    w = m[0].weight
+    with pytest.raises(ValueError, match="device must be 'cpu', 'cuda' or 'cuda:<index>'"):
+        m.to(device=bad)
+    if isinstance(bad, str):
+        with pytest.raises(ValueError):
+            m.to(bad, np.float64)
+    assert m[0].weight is w and w.dtype == np.float32  # nothing changed
+    with pytest.raises(ValueError):
+        nn.Linear(2, 2, device=bad)
+    with pytest.raises(ValueError):
+        nn.PReLU(device=bad)
+    if isinstance(bad, str):  # m.cuda(3) is device index 3
+        with pytest.raises(ValueError):
+            m.cuda(bad)
+    with pytest.raises(ValueError):
+        m.cuda("cpu")
+
+
+def test_device_attribute_can_be_assigned_by_subclasses():
+    class Net(nn.Module):  # PyTorch code often stores its own ``self.device``
+        def __init__(self, device):
+            super().__init__()
+            self.device = device
+            self.fc = nn.Linear(2, 2, rng=0)
+
+        def forward(self, x):
+            return self.fc(x)
+
+    net = Net("my-device")
+    assert net.device == "my-device" and net.fc.device == "cpu"
+    del net.device
+    assert net.device == "cpu"
+
+
+def test_dtype_conversion_keeps_shared_arrays_shared():
+    a, b = nn.Linear(3, 3, rng=0), nn.Linear(3, 3, rng=1)
+    b.weight = a.weight
+    m = nn.Sequential(a, b).double()
+    assert m[0].weight is m[1].weight and m[0].weight.dtype == np.float64
+
+
+def _run_py(code):
+    import os
+    import subprocess
+    import sys
+    env = dict(os.environ)
+    env.pop("NUMBA_ENABLE_CUDASIM", None)
+    return subprocess.run([sys.executable, "-c", code], env=env, capture_output=True,
+                          text=True, timeout=300)
+
+
+def test_moving_to_the_cpu_does_not_import_numba_cuda():
+    r = _run_py(
+        "import sys, numpy as np, nbops, nbops.nn as nn\n"
+        "m = nn.Sequential(nn.Linear(4, 3, rng=0), nn.BatchNorm1d(3), nn.PReLU(3),\n"
+        "                  nn.Dropout(0.2, rng=0))\n"
+        "loss = nn.CrossEntropyLoss(weight=np.ones(3, np.float32))\n"
+        "assert m.to('cpu') is m and m.cpu() is m and loss.cpu() is loss\n"
+        "m.to('cpu', np.float64); m.float(); m.to(device='cpu:0')\n"
+        "y = m(np.ones((2, 4), np.float32)); loss(y, np.array([0, 2]))\n"
+        "m.load_state_dict(m.state_dict()); assert m.device == 'cpu'\n"
+        "try:\n"
+        "    m.to('gpu')\n"
+        "except ValueError:\n"
+        "    pass\n"
+        "bad = [k for k in sys.modules if k.startswith('numba.cuda') or k.startswith('numba_cuda')\n"
+        "       or k.startswith('nbops.cuda.')]\n"
+        "assert not bad, bad\n")
+    assert r.returncode == 0, r.stderr
+
+
+def test_to_cuda_without_a_gpu_is_a_clear_error():
+    """Without a GPU (and without the simulator) ``to('cuda')`` raises and changes nothing;
+    with one, the module moves (the device behaviour: tests/cuda/test_cuda_nn.py)."""
+    r = _run_py(
+        "import numpy as np, nbops.nn as nn\n"
+        "m = nn.Linear(3, 2, rng=0); w = m.weight\n"
+        "try:\n"
+        "    m.to('cuda')\n"
+        "except (RuntimeError, ImportError) as exc:\n"
+        "    assert m.weight is w and m.device == 'cpu'\n"
+        "    print(type(exc).__name__, exc)\n"
+        "else:\n"
+        "    assert m.device == 'cuda'\n"
+        "    print('moved')\n")
+    assert r.returncode == 0, r.stderr
+    out = r.stdout.strip()
+    assert out == "moved" or out.startswith("RuntimeError cannot move to 'cuda': no CUDA GPU") \
+        or (out.startswith("ImportError") and "numba-cuda" in out), out
+
+
+def test_state_named_device_takes_precedence():
+    m = nn.Module()
+    m.register_buffer("device", np.zeros(2))
+    assert m.device is m._buffers["device"] and list(m.state_dict()) == ["device"]
+    s = nn.Sequential()
+    s.device = nn.ReLU()
+    assert isinstance(s.device, nn.ReLU) and len(s) == 1

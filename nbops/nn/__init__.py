@@ -7,7 +7,10 @@ parameter and buffer names and repr; parameters and buffers are NumPy arrays
 ``load_state_dict``. Layers hold hyperparameters and state only: ``forward``
 calls the functional op (documented on ``nbops.<op>``). Random initialization
 and dropout masks are driven by an ``rng=`` argument (None, an int seed or a
-``numpy.random.Generator``).
+``numpy.random.Generator``). ``model.to("cuda")`` / ``model.cuda()`` move every
+parameter and buffer to the GPU as Numba device arrays (the module then runs
+the CUDA kernels on device inputs), ``model.to("cpu")`` / ``model.cpu()``
+bring them back; see :class:`Module`.
 
 >>> import numpy as np, nbops.nn as nn
 >>> model = nn.Sequential(nn.Linear(4, 8, rng=0), nn.ReLU(), nn.Linear(8, 2, rng=1))

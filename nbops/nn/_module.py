@@ -5,16 +5,21 @@ A module keeps three ordered registries, as ``torch.nn.Module`` does: parameters
 Parameters and buffers are plain ``numpy.ndarray`` objects (no autograd), so
 ``state_dict()`` keys, order and shapes are PyTorch's and a checkpoint saved as
 ``{k: v.numpy() for k, v in torch_model.state_dict().items()}`` loads as it is.
+``Module.to("cuda")`` replaces them with Numba device arrays (``numba.cuda`` is
+imported only then), ``Module.to("cpu")`` brings them back.
 """
 
 import math
 import numbers
 import operator
+import re
 import warnings
 from collections import OrderedDict, namedtuple
 from collections.abc import Mapping
 
 import numpy as np
+
+from .._validate import is_device_array as _is_dev
 
 __all__ = ["Module", "Sequential", "Parameter"]
 
@@ -23,16 +28,16 @@ class Parameter:
     """Marks an array as a parameter when assigned to a module attribute.
 
     ``self.weight = Parameter(np.zeros(3))`` registers the array (converted
-    with ``np.asarray``) as the parameter ``weight``; reading ``self.weight``
-    then returns the plain ``ndarray``. (nbops has no autograd, so there is no
-    separate parameter type.) Plain arrays assigned to a name that is already a
-    parameter replace it.
+    with ``np.asarray``; a CUDA device array is kept as it is) as the parameter
+    ``weight``; reading ``self.weight`` then returns the plain ``ndarray``.
+    (nbops has no autograd, so there is no separate parameter type.) Plain
+    arrays assigned to a name that is already a parameter replace it.
     """
 
     __slots__ = ("data",)
 
     def __init__(self, data=None):
-        self.data = None if data is None else np.asarray(data)
+        self.data = _as_state_array(data)
 
 
 class _IncompatibleKeys(namedtuple("IncompatibleKeys", ["missing_keys", "unexpected_keys"])):
@@ -56,10 +61,138 @@ def _addindent(s_, num_spaces):
 
 
 def _check_array(value, what, name):
-    if value is None or isinstance(value, np.ndarray):
+    if value is None or isinstance(value, np.ndarray) or _is_dev(value):
         return value
     raise TypeError(f"cannot assign {type(value).__name__!r} as {what} {name!r} "
-                    f"(numpy.ndarray, nbops.nn.Parameter or None expected)")
+                    f"(numpy.ndarray, CUDA device array, nbops.nn.Parameter or None expected)")
+
+
+def _as_state_array(value):
+    """A parameter or buffer value: None, a CUDA device array as it is, else ``np.asarray``.
+
+    (``np.asarray`` of a Numba device array would silently copy it to the host.)
+    """
+    if value is None or isinstance(value, np.ndarray) or _is_dev(value):
+        return value
+    return np.asarray(value)
+
+
+# ---------------------------------------------------------------------------
+# Devices: "cpu" and "cuda". numba.cuda is imported only when a device array
+# is met or a module is moved to CUDA (``import nbops`` must not import it).
+# ---------------------------------------------------------------------------
+
+_CUDA_NAME = re.compile(r"cuda(?::(\d+))?")
+_CPU_NAME = re.compile(r"cpu(?::0)?")
+
+
+def _parse_device(device):
+    """``(kind, index)`` for a device spec: ``("cpu", None)``, ``("cuda", None | int)``.
+
+    Accepts ``'cpu'``, ``'cuda'``, ``'cuda:<index>'`` and anything whose
+    ``str()`` is one of them (``torch.device``); ``ValueError`` otherwise.
+    """
+    name = device if isinstance(device, str) else str(device)
+    if _CPU_NAME.fullmatch(name):
+        return "cpu", None
+    m = _CUDA_NAME.fullmatch(name)
+    if m:
+        return "cuda", None if m.group(1) is None else int(m.group(1))
+    raise ValueError(f"device must be 'cpu', 'cuda' or 'cuda:<index>' (nbops runs on the CPU "
+                     f"and on CUDA GPUs through Numba), got {device!r}")
+
+
+def _check_device(device):
+    """Validate a constructor's ``device=``: None, or the kind ``'cpu'``/``'cuda'``.
+
+    Only the name is checked here (no ``numba.cuda`` import); the constructor
+    builds the parameters on the host and then moves itself with ``to(device)``.
+    """
+    if device is None:
+        return None
+    return _parse_device(device)[0]
+
+
+def _numba_cuda():
+    try:
+        from numba import cuda
+    except ImportError as exc:  # numba-cuda missing
+        raise ImportError("nbops.nn: moving a module to CUDA needs the numba-cuda package "
+                          f"(pip install 'nbops[cuda]'): {exc}") from exc
+    return cuda
+
+
+def _cuda_for(index):
+    """``numba.cuda``, once it is known that arrays can be placed on device ``index``."""
+    cuda = _numba_cuda()
+    if not cuda.is_available():
+        raise RuntimeError("cannot move to 'cuda': no CUDA GPU is available "
+                           "(numba.cuda.is_available() is False; for Numba's CUDA simulator "
+                           "set NUMBA_ENABLE_CUDASIM=1 before numba is imported)")
+    if index is not None:
+        current = getattr(cuda.get_current_device(), "id", 0)  # the simulator's has no id
+        if index != current:
+            raise ValueError(f"device 'cuda:{index}': nbops places arrays on the current CUDA "
+                             f"device (cuda:{current}); make device {index} current first "
+                             f"(`with numba.cuda.gpus[{index}]:` around the move and the calls)")
+    return cuda
+
+
+def _numba_dev(a):
+    """A device array as a Numba device array (CuPy/torch arrays: a zero-copy view)."""
+    return a if hasattr(a, "copy_to_host") else _numba_cuda().as_cuda_array(a)
+
+
+def _on_device(a):
+    return not isinstance(a, np.ndarray) and _is_dev(a)
+
+
+def _to_host(a):
+    """A host copy of device array ``a``."""
+    return _numba_dev(a).copy_to_host()
+
+
+def _to_device(a, cuda):
+    """A device copy of host array ``a`` (C-contiguous, as the CUDA ops need)."""
+    if not a.flags.c_contiguous:
+        a = np.ascontiguousarray(a)
+    return cuda.to_device(a)
+
+
+def _write(arr, value):
+    """Write ``value`` (host, broadcast and cast as ``arr[...] = value``) into ``arr`` in
+    place, on the host or on the device."""
+    if isinstance(arr, np.ndarray):
+        arr[...] = value
+        return
+    d = _numba_dev(arr)
+    host = np.empty(tuple(d.shape), np.dtype(d.dtype))
+    host[...] = value
+    d.copy_to_device(host)
+
+
+def _read(arr):
+    """``arr`` as a host array (itself on the host, a copy from the device)."""
+    return arr if isinstance(arr, np.ndarray) else _to_host(arr)
+
+
+def _copy_into(current, value):
+    """``load_state_dict``'s copy: ``value`` (host or device) into ``current`` (on the
+    device) in place, cast to its dtype."""
+    d = _numba_dev(current)
+    dt = np.dtype(d.dtype)
+    if (not isinstance(value, np.ndarray) and np.dtype(value.dtype) == dt
+            and value.is_c_contiguous() and d.is_c_contiguous()):
+        d.copy_to_device(value)  # device to device
+        return
+    host = _read(value).astype(dt, copy=False)
+    if not host.flags.c_contiguous:
+        host = np.ascontiguousarray(host)
+    d.copy_to_device(host)
+
+
+class _DeviceMismatchError(TypeError):
+    """A module called on an input on the other side (host/device) from its state."""
 
 
 # ---------------------------------------------------------------------------
@@ -83,19 +216,6 @@ def _factory_dtype(dtype):
     if dt.kind != "f":
         raise TypeError(f"dtype must be a floating dtype (parameters are float), got {dt}")
     return dt
-
-
-def _check_device(device):
-    """Only the CPU is supported: ``device`` must be None or ``'cpu'``."""
-    if device is None:
-        return
-    name = str(device)
-    if name == "cpu":
-        return
-    if name.startswith("cuda"):
-        raise NotImplementedError(f"device={device!r}: nbops.nn modules live on the CPU in this "
-                                  "version (the CUDA backend is planned); use device='cpu'")
-    raise ValueError(f"device must be None or 'cpu', got {device!r}")
 
 
 def _size(value, name):
@@ -151,6 +271,22 @@ class Module:
     (:meth:`register_buffer`) and child modules as attributes, and define
     ``forward``. Calling the instance runs ``forward``.
 
+    Devices: parameters and buffers are NumPy arrays until the module is moved.
+    ``model.to("cuda")`` (or ``model.cuda()``) replaces every parameter and
+    buffer of the module and its descendants with a Numba device array (a copy
+    made with ``numba.cuda.to_device``; ``num_batches_tracked`` included),
+    in place, and returns the module; ``model.to("cpu")`` (or ``model.cpu()``)
+    copies them back into NumPy arrays. Devices are ``'cpu'``, ``'cuda'`` and
+    ``'cuda:<index>'`` of the current device (or a ``torch.device`` naming
+    one); anything else raises ``ValueError``. A module on CUDA takes device
+    inputs (Numba device arrays, CuPy arrays, CUDA tensors), runs the CUDA
+    kernels and returns device arrays; nbops never copies between host and
+    device implicitly, so calling it on a host array (or a host module on a
+    device array) raises ``TypeError`` telling which ``.to(...)`` to call.
+    :attr:`device` says where the module's arrays are; ``state_dict()``
+    returns them where they are, and ``load_state_dict()`` copies host or
+    device arrays into them.
+
     Examples
     --------
     >>> import numpy as np, nbops.nn as nn
@@ -182,7 +318,46 @@ class Module:
                                   '"forward" function')
 
     def __call__(self, *args, **kwargs):
-        return self.forward(*args, **kwargs)
+        try:
+            return self.forward(*args, **kwargs)
+        except TypeError as exc:  # free when nothing is raised; explain device mixing
+            if isinstance(exc, _DeviceMismatchError):
+                raise
+            err = self._device_mismatch(args, kwargs)
+            if err is None:
+                raise
+            raise err from exc
+
+    def _device_mismatch(self, args, kwargs):
+        """The error for an input on the other side (host/device) from this module's
+        parameters and buffers, or None when that is not the case."""
+        on_dev = None
+        for a in (*args, *kwargs.values()):
+            if isinstance(a, np.ndarray):
+                on_dev = False
+                break
+            if _is_dev(a):
+                on_dev = True
+                break
+        if on_dev is None:
+            return None
+        other = [name for name, a in (*self.named_parameters(), *self.named_buffers())
+                 if _on_device(a) != on_dev]
+        if not other:
+            return None
+        names = ", ".join(other[:4]) + (", ..." if len(other) > 4 else "")
+        if on_dev:
+            msg = (f"{self._get_name()}: the input is a CUDA device array but the module's "
+                   f"parameters/buffers ({names}) are host NumPy arrays: move the module to "
+                   "the GPU first with module.to('cuda') (or module.cuda()), or pass a host "
+                   "input")
+        else:
+            msg = (f"{self._get_name()}: the input is a host NumPy array but the module's "
+                   f"parameters/buffers ({names}) are CUDA device arrays: pass a device "
+                   "input (numba.cuda.to_device(x)), or move the module back with "
+                   "module.to('cpu') (or module.cpu())")
+        return _DeviceMismatchError(msg + "; nbops never copies between host and device "
+                                    "implicitly")
 
     # --- registration ------------------------------------------------------
 
@@ -196,24 +371,31 @@ class Module:
         if "." in name:
             raise KeyError(f'{kind} name can\'t contain "."')
 
+    def _attr_exists(self, name):
+        if name == "device":  # the property, unless an instance value hides it
+            return name in self.__dict__
+        return hasattr(self, name)
+
     def register_parameter(self, name, param):
-        """Add a parameter (an array, converted with ``np.asarray``, or None)."""
+        """Add a parameter (an array, converted with ``np.asarray``; a CUDA device
+        array as it is; or None)."""
         self._check_name(name, "parameter")
-        if hasattr(self, name) and name not in self._parameters:
+        if self._attr_exists(name) and name not in self._parameters:
             raise KeyError(f"attribute '{name}' already exists")
         if isinstance(param, Parameter):
             param = param.data
-        self._parameters[name] = None if param is None else np.asarray(param)
+        self._parameters[name] = _as_state_array(param)
 
     def register_buffer(self, name, tensor, persistent=True):
         """Add a buffer (state that is not a parameter, e.g. running statistics).
 
-        Persistent buffers (the default) are part of :meth:`state_dict`.
+        Persistent buffers (the default) are part of :meth:`state_dict`. The
+        array is converted with ``np.asarray`` (a CUDA device array is kept).
         """
         self._check_name(name, "buffer")
-        if hasattr(self, name) and name not in self._buffers:
+        if self._attr_exists(name) and name not in self._buffers:
             raise KeyError(f"attribute '{name}' already exists")
-        self._buffers[name] = None if tensor is None else np.asarray(tensor)
+        self._buffers[name] = _as_state_array(tensor)
         if persistent:
             self._non_persistent_buffers_set.discard(name)
         else:
@@ -224,7 +406,7 @@ class Module:
         if module is not None and not isinstance(module, Module):
             raise TypeError(f"{type(module).__name__} is not a Module subclass")
         self._check_name(name, "module")
-        if hasattr(self, name) and name not in self._modules:
+        if self._attr_exists(name) and name not in self._modules:
             raise KeyError(f"attribute '{name}' already exists")
         self._modules[name] = module
 
@@ -378,7 +560,7 @@ class Module:
         Dropout is the identity."""
         return self.train(False)
 
-    # --- dtype conversion --------------------------------------------------
+    # --- dtype and device conversion -----------------------------------------
 
     def _apply(self, fn):
         for module in self.children():
@@ -389,12 +571,20 @@ class Module:
                     reg[key] = fn(value)
         return self
 
-    def to(self, *args, dtype=None, device=None):
-        """Convert floating-point parameters and buffers to ``dtype`` (in place on
-        the module; integer buffers such as ``num_batches_tracked`` are kept).
+    def to(self, *args, dtype=None, device=None, non_blocking=False):
+        """Move and/or cast every parameter and buffer (recursively), in place; return
+        ``self``.
 
         Accepts ``to(dtype)``, ``to(device)``, ``to(device, dtype)`` and keywords,
-        as PyTorch; the only device is ``'cpu'``.
+        as PyTorch. ``device``: ``'cpu'`` (NumPy arrays), ``'cuda'`` or
+        ``'cuda:<index>'`` of the current CUDA device (Numba device arrays,
+        copied with ``numba.cuda.to_device``), or a ``torch.device``; anything
+        else raises ``ValueError``, and ``'cuda'`` without a usable GPU raises
+        ``RuntimeError`` (both before anything changes). ``dtype`` converts the
+        floating-point arrays only (integer buffers such as
+        ``num_batches_tracked`` are kept); casting arrays that stay on the GPU
+        goes through the host. Arrays shared between modules stay shared.
+        ``non_blocking`` is accepted and ignored (copies are synchronous).
         """
         for a in args:
             if a is None:
@@ -407,14 +597,87 @@ class Module:
                 if dtype is not None:
                     raise TypeError("to() got multiple dtypes")
                 dtype = a
-        _check_device(device)
-        if dtype is None:
+        target = cuda = None
+        if device is not None:
+            kind, index = _parse_device(device)
+            target = kind == "cuda"
+            if target:
+                cuda = _cuda_for(index)
+        dt = None if dtype is None else _factory_dtype(dtype)
+        if target is None and dt is None:
             return self
-        dt = _factory_dtype(dtype)
+        memo = {}
 
         def convert(a):
-            return a.astype(dt) if a.dtype.kind == "f" and a.dtype != dt else a
+            done = memo.get(id(a))
+            if done is not None:
+                return done[1]
+            on_dev = _on_device(a)
+            src = _numba_dev(a) if on_dev else a
+            cast = dt is not None and np.dtype(src.dtype).kind == "f" and src.dtype != dt
+            to_dev = on_dev if target is None else target
+            if cast or on_dev != to_dev:
+                host = _to_host(src) if on_dev else src
+                if cast:
+                    host = host.astype(dt)
+                result = _to_device(host, cuda or _numba_cuda()) if to_dev else host
+            else:
+                result = a
+            memo[id(a)] = (a, result)  # keeps ``a`` alive, so its id is not reused
+            return result
         return self._apply(convert)
+
+    def cuda(self, device=None, non_blocking=False):
+        """Move every parameter and buffer to the GPU (``to("cuda")``); return ``self``.
+
+        ``device``: None (the current device), an int index or a device name.
+        """
+        if device is None:
+            device = "cuda"
+        elif isinstance(device, numbers.Integral) and not isinstance(device, bool):
+            device = f"cuda:{int(device)}"
+        elif _parse_device(device)[0] != "cuda":
+            raise ValueError(f"cuda(): device must be None, an index or a CUDA device, "
+                             f"got {device!r}")
+        return self.to(device)
+
+    def cpu(self):
+        """Copy every parameter and buffer on the GPU back to NumPy arrays (``to("cpu")``);
+        return ``self``. A module on the host is left as it is."""
+        return self.to("cpu")
+
+    @property
+    def device(self):
+        """Where the parameters and buffers are: ``'cpu'`` or ``'cuda'``.
+
+        ``'cpu'`` also for a module that holds none (it runs on inputs from
+        either side); ``RuntimeError`` when they are on both sides (arrays
+        assigned by hand). A subclass may assign its own ``self.device`` (or
+        register a parameter, buffer or child module of that name), which then
+        takes precedence.
+        """
+        d = self.__dict__
+        if "device" in d:
+            return d["device"]
+        for reg in ("_parameters", "_buffers", "_modules"):  # something registered so
+            if "device" in d.get(reg, ()):
+                return d[reg]["device"]
+        host, dev = [], []
+        for name, a in (*self.named_parameters(), *self.named_buffers()):
+            (dev if _on_device(a) else host).append(name)
+        if host and dev:
+            raise RuntimeError(f"{self._get_name()} has parameters/buffers both on the host "
+                               f"({', '.join(host[:3])}) and on the GPU "
+                               f"({', '.join(dev[:3])}): call .to('cuda') or .to('cpu')")
+        return "cuda" if dev else "cpu"
+
+    @device.setter
+    def device(self, value):  # PyTorch code often keeps its own ``self.device``
+        self.__dict__["device"] = value
+
+    @device.deleter
+    def device(self):
+        del self.__dict__["device"]
 
     def float(self):
         """Floating-point parameters and buffers to float32; return ``self``."""
@@ -423,9 +686,6 @@ class Module:
     def double(self):
         """Floating-point parameters and buffers to float64; return ``self``."""
         return self.to(np.float64)
-
-    def cpu(self):
-        return self
 
     # --- state dict ----------------------------------------------------------
 
@@ -440,8 +700,10 @@ class Module:
         keys (``"0.weight"``, ``"1.running_mean"``, ``"1.num_batches_tracked"``...).
 
         The values are the module's own arrays (not copies), as PyTorch's
-        tensors share storage with the module. ``_metadata`` holds each
-        module's version, as PyTorch's does.
+        tensors share storage with the module, on the module's device: NumPy
+        arrays, or Numba device arrays after ``to("cuda")`` (copy them with
+        ``v.copy_to_host()``, or move the model with ``cpu()``, before saving).
+        ``_metadata`` holds each module's version, as PyTorch's does.
         """
         if destination is None:
             destination = OrderedDict()
@@ -466,23 +728,27 @@ class Module:
                 if name not in optional:
                     missing.append(key)
                 continue
+            raw = state_dict[key]
             try:
-                value = np.asarray(state_dict[key])
+                # a device array stays on the device (np.asarray would copy it to the host)
+                value = _numba_dev(raw) if _on_device(raw) else np.asarray(raw)
+                vdtype = np.dtype(value.dtype)
             except Exception as exc:
                 errors.append(f'While copying the parameter named "{key}", expected an '
                               f"array-like object from checkpoint but received "
-                              f"{type(state_dict[key])} ({exc})")
+                              f"{type(raw)} ({exc})")
                 continue
-            if value.dtype.kind not in "biuf":
+            if vdtype.kind not in "biuf":
                 errors.append(f'While copying the parameter named "{key}", expected a real '
-                              f"numeric array from checkpoint but received dtype {value.dtype}")
+                              f"numeric array from checkpoint but received dtype {vdtype}")
                 continue
-            if param.ndim == 0 and value.shape == (1,):
-                value = value[0]
-            if value.shape != param.shape:
+            vshape, pshape = tuple(value.shape), tuple(param.shape)
+            if len(pshape) == 0 and vshape == (1,):
+                value, vshape = value.reshape(()), ()
+            if vshape != pshape:
                 errors.append(f"size mismatch for {key}: copying a param with shape "
-                              f"{value.shape} from checkpoint, the shape in current model "
-                              f"is {param.shape}.")
+                              f"{vshape} from checkpoint, the shape in current model "
+                              f"is {pshape}.")
                 continue
             plan.append((self, name, value))
         # unexpected keys are collected whatever ``strict`` (PyTorch reports them too)
@@ -507,13 +773,15 @@ class Module:
     def load_state_dict(self, state_dict, strict=True, assign=False):
         """Copy parameters and buffers from ``state_dict`` (any mapping of PyTorch's
         keys to arrays: NumPy arrays, CPU torch tensors, anything ``np.asarray``
-        accepts).
+        accepts, and CUDA device arrays: Numba's, CuPy's, CUDA tensors).
 
         Values are copied into the existing arrays, cast to their dtype (as
-        PyTorch's ``copy_``), unless ``assign=True``, which makes the module
-        hold the given arrays. With ``strict=True`` (default) missing and
-        unexpected keys raise ``RuntimeError`` in PyTorch's format; wrong
-        shapes always raise. Returns ``(missing_keys, unexpected_keys)``.
+        PyTorch's ``copy_``), on the module's device whatever side the values
+        are on (a module on CUDA stays on CUDA), unless ``assign=True``, which
+        makes the module hold the given arrays (on their own device). With
+        ``strict=True`` (default) missing and unexpected keys raise
+        ``RuntimeError`` in PyTorch's format; wrong shapes always raise.
+        Returns ``(missing_keys, unexpected_keys)``.
 
         Unlike PyTorch, loading is all or nothing: if anything raises, the module
         is unchanged. As in PyTorch, a plain dict (no ``_metadata``) may omit
@@ -538,10 +806,13 @@ class Module:
                 type(self).__name__, "\n\t".join(errors)))
         for module, name, value in plan:
             reg = module._parameters if name in module._parameters else module._buffers
+            current = reg[name]
             if assign:
                 reg[name] = value
+            elif not isinstance(current, np.ndarray):  # on the device
+                _copy_into(current, value)
             else:
-                current = reg[name]
+                value = _read(value)
                 if not current.flags.writeable:  # e.g. a read-only array assigned by the user
                     reg[name] = value.astype(current.dtype)
                 else:

@@ -11,7 +11,7 @@ import numpy as np
 
 from .. import activations as _A
 from ..softmax import log_softmax as _log_softmax, softmax as _softmax, softmin as _softmin
-from ._module import Module, _check_device, _factory_dtype, _size
+from ._module import Module, _check_device, _factory_dtype, _size, _write
 
 __all__ = ["Threshold", "ReLU", "Hardtanh", "ReLU6", "Sigmoid", "Tanh", "ELU", "LeakyReLU",
            "LogSigmoid", "Softplus", "Softshrink", "PReLU", "Softsign", "Softmin", "Softmax",
@@ -227,7 +227,7 @@ class PReLU(Module):
     """``x if x >= 0 else a * x`` with a learned slope per channel (see :func:`nbops.prelu`).
 
     ``weight`` has shape ``(num_parameters,)``, filled with ``init`` (no
-    randomness). ``dtype`` defaults to float32; ``device`` must be None or 'cpu'.
+    randomness). ``dtype`` defaults to float32; ``device``: None, 'cpu' or 'cuda'.
 
     >>> m = nbops.nn.PReLU()
     >>> m(np.array([-2.0, 2.0], np.float32))
@@ -235,7 +235,7 @@ class PReLU(Module):
     """
 
     def __init__(self, num_parameters=1, init=0.25, device=None, dtype=None):
-        _check_device(device)
+        dev = _check_device(device)
         dt = _factory_dtype(dtype)
         n = _size(num_parameters, "num_parameters")
         super().__init__()
@@ -243,9 +243,11 @@ class PReLU(Module):
         self.init = init
         self.register_parameter("weight", np.empty(n, dt))
         self.reset_parameters()
+        if dev == "cuda":
+            self.to(device)
 
     def reset_parameters(self):
-        self.weight[...] = self.init
+        _write(self.weight, self.init)
 
     def forward(self, input):
         return _A.prelu(input, self.weight)

@@ -8,6 +8,7 @@ import importlib
 
 import numpy as np
 
+from .._validate import is_device_array as _is_dev
 from ._module import Module, _rng
 
 __all__ = ["Dropout", "Dropout2d", "Dropout3d"]
@@ -53,7 +54,9 @@ class _DropoutNd(Module):
             if self.training and self.p > 0:
                 raise NotImplementedError(f"nbops.{self._fn_name} is not available in this "
                                           "version of nbops (eval mode works)")
-            return input if isinstance(input, np.ndarray) else np.asarray(input)
+            if isinstance(input, np.ndarray) or _is_dev(input):
+                return input
+            return np.asarray(input)
         return fn(input, self.p, self.training, self.inplace, rng=self.rng)
 
     def extra_repr(self):

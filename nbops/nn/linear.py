@@ -6,7 +6,7 @@ import numpy as np
 
 from ..linear import linear as _linear
 from ._module import (Module, _check_device, _factory_dtype, _kaiming_uniform_sqrt5, _rng,
-                      _size, _uniform)
+                      _size, _uniform, _write)
 
 __all__ = ["Linear", "Identity"]
 
@@ -32,7 +32,8 @@ class Linear(Module):
     are drawn from U(-1/sqrt(in_features), 1/sqrt(in_features)), PyTorch's
     distributions (``kaiming_uniform_(a=sqrt(5))`` and its bias rule), from
     ``rng`` (None, an int seed or a ``numpy.random.Generator``). ``dtype``
-    defaults to float32; ``device`` must be None or 'cpu'.
+    defaults to float32; ``device`` (None, 'cpu' or 'cuda') is where the
+    parameters end up (drawn on the host, then moved with :meth:`Module.to`).
 
     >>> m = nbops.nn.Linear(20, 30, rng=0)
     >>> m(np.random.default_rng(0).standard_normal((128, 20), np.float32)).shape
@@ -41,7 +42,7 @@ class Linear(Module):
 
     def __init__(self, in_features, out_features, bias=True, device=None, dtype=None, *,
                  rng=None):
-        _check_device(device)
+        dev = _check_device(device)
         dt = _factory_dtype(dtype)
         n_in = _size(in_features, "in_features")
         n_out = _size(out_features, "out_features")
@@ -52,16 +53,19 @@ class Linear(Module):
         self.register_parameter("weight", np.empty((n_out, n_in), dt))
         self.register_parameter("bias", np.empty(n_out, dt) if bias else None)
         self.reset_parameters(rng=gen)
+        if dev == "cuda":
+            self.to(device)
 
     def reset_parameters(self, rng=None):
         """Redraw ``weight`` and ``bias`` from PyTorch's distributions."""
         gen = _rng(rng)
         w = self.weight
-        self.weight[...] = _kaiming_uniform_sqrt5(gen, w.shape, w.dtype)
+        shape = tuple(w.shape)
+        _write(w, _kaiming_uniform_sqrt5(gen, shape, w.dtype))
         if self.bias is not None:
-            fan_in = w.shape[1]
+            fan_in = shape[1]
             bound = 1 / math.sqrt(fan_in) if fan_in > 0 else 0
-            self.bias[...] = _uniform(gen, bound, self.bias.shape, self.bias.dtype)
+            _write(self.bias, _uniform(gen, bound, tuple(self.bias.shape), self.bias.dtype))
 
     def forward(self, input):
         return _linear(input, self.weight, self.bias)

@@ -10,19 +10,18 @@ loss is computed, as in PyTorch.
 import sys
 import warnings
 
-import numpy as np
-
 from ..cross_entropy import cross_entropy as _cross_entropy, nll_loss as _nll_loss
 from .. import losses as _L
 from .._reduction import _legacy
-from ._module import Module
+from ._module import Module, _as_state_array
 
 __all__ = ["L1Loss", "MSELoss", "CrossEntropyLoss", "NLLLoss", "NLLLoss2d", "KLDivLoss",
            "BCELoss", "SmoothL1Loss", "BCEWithLogitsLoss"]
 
 
 def _optional_array(value):
-    return None if value is None else np.asarray(value)
+    """None, a CUDA device array as it is, or ``np.asarray(value)``."""
+    return _as_state_array(value)
 
 
 def _user_stacklevel():

@@ -3,7 +3,8 @@
 import numpy as np
 
 from ..normalization import batch_norm as _batch_norm
-from ._module import Module, _check_device, _factory_dtype, _size
+from .._validate import is_device_array as _is_dev
+from ._module import Module, _check_device, _factory_dtype, _read, _size, _write
 
 __all__ = ["BatchNorm1d", "BatchNorm2d", "BatchNorm3d"]
 
@@ -15,7 +16,7 @@ class _BatchNorm(Module):
 
     def __init__(self, num_features, eps=1e-5, momentum=0.1, affine=True,
                  track_running_stats=True, device=None, dtype=None, *, bias=True):
-        _check_device(device)
+        dev = _check_device(device)
         dt = _factory_dtype(dtype)
         n = _size(num_features, "num_features")
         super().__init__()
@@ -39,19 +40,21 @@ class _BatchNorm(Module):
             self.register_buffer("running_var", None)
             self.register_buffer("num_batches_tracked", None)
         self.reset_parameters()
+        if dev == "cuda":
+            self.to(device)
 
     def reset_running_stats(self):
         if self.track_running_stats:
-            self.running_mean[...] = 0
-            self.running_var[...] = 1
-            self.num_batches_tracked[...] = 0
+            _write(self.running_mean, 0)
+            _write(self.running_var, 1)
+            _write(self.num_batches_tracked, 0)
 
     def reset_parameters(self):
         self.reset_running_stats()
         if self.affine:
-            self.weight[...] = 1
+            _write(self.weight, 1)
             if self.bias is not None:
-                self.bias[...] = 0
+                _write(self.bias, 0)
 
     def _check_input_dim(self, input):
         raise NotImplementedError
@@ -64,13 +67,14 @@ class _BatchNorm(Module):
         return ()
 
     def forward(self, input):
-        x = input if isinstance(input, np.ndarray) else np.asarray(input)
+        # a device array as it is (np.asarray would copy it to the host)
+        x = input if isinstance(input, np.ndarray) or _is_dev(input) else np.asarray(input)
         self._check_input_dim(x)
         factor = 0.0 if self.momentum is None else self.momentum
         track = self.training and self.track_running_stats and \
             self.num_batches_tracked is not None
         if track and self.momentum is None:  # cumulative moving average
-            factor = 1.0 / float(self.num_batches_tracked + 1)
+            factor = 1.0 / float(_read(self.num_batches_tracked) + 1)
         if self.training:
             bn_training = True
         else:
@@ -80,7 +84,11 @@ class _BatchNorm(Module):
                             self.running_var if use_stats else None, self.weight, self.bias,
                             bn_training, factor, self.eps)
         if track:  # after the call, so a rejected input changes nothing
-            self.num_batches_tracked += 1
+            nbt = self.num_batches_tracked
+            if isinstance(nbt, np.ndarray):
+                nbt += 1
+            else:  # on the device: an 8-byte round trip
+                _write(nbt, _read(nbt) + 1)
         return out
 
     def extra_repr(self):
@@ -96,6 +104,8 @@ class BatchNorm1d(_BatchNorm):
     ``weight`` ones, ``bias`` zeros, ``running_mean`` zeros, ``running_var``
     ones, ``num_batches_tracked`` an int64 0-d array, as PyTorch. ``momentum=None``
     uses a cumulative average; in eval mode the running statistics are used.
+    After ``to("cuda")`` all of them are device arrays, and training on device
+    inputs updates the running statistics in place on the device.
 
     >>> m = nbops.nn.BatchNorm1d(2)
     >>> m(np.array([[1.0, 10.0], [3.0, 30.0]], np.float32))
