@@ -197,6 +197,27 @@ def parallel_kernel(func=None, *, fastmath=False):
     return _with_cache(njit(parallel=True, fastmath=_checked(fastmath), **_COMMON)(func))
 
 
+def kernels(func, *, fastmath=False):
+    """The (serial, parallel) pair of cached kernels compiled from one function.
+
+    Write the work as a loop over independent tasks with ``numba.prange``: the
+    parallel kernel runs the tasks on Numba's threads, the serial one (where
+    ``prange`` is ``range``) one after the other, with the same code, so both
+    give the same results bit for bit. The parallel kernel is compiled from a
+    copy of the function named ``<name>_parallel``: Numba's cache files are
+    named after the function and its key ignores the ``parallel`` flag.
+    """
+    import types as pytypes
+
+    twin = pytypes.FunctionType(func.__code__, func.__globals__, func.__name__ + "_parallel",
+                                func.__defaults__, func.__closure__)
+    twin.__qualname__ = func.__qualname__ + "_parallel"
+    twin.__module__ = func.__module__
+    twin.__doc__ = func.__doc__
+    return (serial_kernel(func, fastmath=fastmath),
+            parallel_kernel(twin, fastmath=fastmath))
+
+
 def _checked(fastmath):
     """Only flags that keep NaN and inf semantics (results may differ in rounding)."""
     if fastmath and not set(fastmath) <= {"reassoc", "contract", "arcp", "nsz"}:

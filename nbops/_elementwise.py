@@ -84,16 +84,12 @@ def _apply_ol(op, x, params):
 # ------------------------------------------------------------------ CPU kernels
 # Contiguous 1-D views in, contiguous 1-D view out: one specialization per
 # (op, dtype) serves every shape and memory order.
-@_config.parallel_kernel
-def map_parallel(op, x, out, params):
+def _map(op, x, out, params):
     for i in prange(x.size):
         out[i] = apply(op, x[i], params)
 
 
-@_config.serial_kernel
-def map_serial(op, x, out, params):
-    for i in range(x.size):
-        out[i] = apply(op, x[i], params)
+map_serial, map_parallel = _config.kernels(_map)
 
 
 def run_map(op, x, out, params):

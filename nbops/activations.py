@@ -440,8 +440,7 @@ def softsign(input, *, out=None):
 
 
 # ---------------------------------------------------------------- prelu
-@_config.parallel_kernel
-def _prelu_parallel(x, weight, out, inner):
+def _prelu(x, weight, out, inner):
     channels = weight.size
     for row in prange(x.size // inner):  # rows of the (outer * C, inner) view
         w = weight[row % channels]
@@ -449,13 +448,7 @@ def _prelu_parallel(x, weight, out, inner):
             out[j] = S.prelu(x[j], w)
 
 
-@_config.serial_kernel
-def _prelu_serial(x, weight, out, inner):
-    channels = weight.size
-    for row in range(x.size // inner):
-        w = weight[row % channels]
-        for j in range(row * inner, (row + 1) * inner):
-            out[j] = S.prelu(x[j], w)
+_prelu_serial, _prelu_parallel = _config.kernels(_prelu)
 
 
 def prelu(input, weight, *, out=None):

@@ -46,9 +46,7 @@ UNIT_ELEMS = 16384
 # nll_loss (x holds log-probabilities), else cross_entropy; b is None: no label
 # smoothing (else a float, may be 0). Numba resolves
 # `is None` at compile time: each specialization compiles only its own path.
-@_config.parallel_kernel(fastmath=ROW_FASTMATH)
-def _index_parallel(x, t, w, O, C, I, ignore, a, b, wsum, lse, unit_w, loss, partials,
-                    R):
+def _index(x, t, w, O, C, I, ignore, a, b, wsum, lse, unit_w, loss, partials, R):
     if I is None:
         for u in prange(partials.shape[1] - 1):
             r0 = u * R
@@ -69,31 +67,11 @@ def _index_parallel(x, t, w, O, C, I, ignore, a, b, wsum, lse, unit_w, loss, par
     _totals(partials)
 
 
-@_config.serial_kernel(fastmath=ROW_FASTMATH)
-def _index_serial(x, t, w, O, C, I, ignore, a, b, wsum, lse, unit_w, loss, partials, R):
-    if I is None:
-        for u in range(partials.shape[1] - 1):
-            r0 = u * R
-            r1 = min(O, r0 + R)
-            if lse is None:
-                sl, sw = nll_rows(x, t, w, C, r0, r1, ignore, unit_w, loss)
-            else:
-                sl, sw = ce_rows(x, t, w, C, r0, r1, ignore, a, b, wsum, loss)
-            partials[0, u] = sl
-            partials[1, u] = sw
-    else:
-        nb = (I + COLS_BLOCK - 1) // COLS_BLOCK
-        for u in range(O * nb):
-            sl, sw = ce_cols(x, t, w, u // nb, C, I, (u % nb) * COLS_BLOCK, ignore, a, b,
-                             wsum, lse, loss)
-            partials[0, u] = sl
-            partials[1, u] = sw
-    _totals(partials)
+_index_serial, _index_parallel = _config.kernels(_index, fastmath=ROW_FASTMATH)
 
 
 # p: flat class probabilities (x's layout); pa, pb: label smoothing of p.
-@_config.parallel_kernel(fastmath=ROW_FASTMATH)
-def _prob_parallel(x, p, w, O, C, I, pa, pb, loss, partials, R):
+def _prob(x, p, w, O, C, I, pa, pb, loss, partials, R):
     if I is None:
         for u in prange(partials.shape[1] - 1):
             r0 = u * R
@@ -106,18 +84,7 @@ def _prob_parallel(x, p, w, O, C, I, pa, pb, loss, partials, R):
     _totals(partials)
 
 
-@_config.serial_kernel(fastmath=ROW_FASTMATH)
-def _prob_serial(x, p, w, O, C, I, pa, pb, loss, partials, R):
-    if I is None:
-        for u in range(partials.shape[1] - 1):
-            r0 = u * R
-            partials[0, u] = prob_rows(x, p, w, C, r0, min(O, r0 + R), pa, pb, loss)
-    else:
-        nb = (I + COLS_BLOCK - 1) // COLS_BLOCK
-        for u in range(O * nb):
-            partials[0, u] = prob_cols(x, p, w, u // nb, C, I, (u % nb) * COLS_BLOCK,
-                                       pa, pb, loss)
-    _totals(partials)
+_prob_serial, _prob_parallel = _config.kernels(_prob, fastmath=ROW_FASTMATH)
 
 
 @register_jitable

@@ -73,17 +73,13 @@ def pnorm_row(a, b, p, eps):
     return s ** (const(eps, 1.0) / p)
 
 
-@_config.parallel_kernel
-def _pdist_parallel(a, sa, b, sb, dim, p, eps, out):
+def _pdist(a, sa, b, sb, dim, p, eps, out):
     """out[r] = norm of row r; ``sa``/``sb`` are the row strides (0: one shared row)."""
     for r in prange(out.size):
         out[r] = pnorm_row(a[r * sa:r * sa + dim], b[r * sb:r * sb + dim], p, eps)
 
 
-@_config.serial_kernel
-def _pdist_serial(a, sa, b, sb, dim, p, eps, out):
-    for r in range(out.size):
-        out[r] = pnorm_row(a[r * sa:r * sa + dim], b[r * sb:r * sb + dim], p, eps)
+_pdist_serial, _pdist_parallel = _config.kernels(_pdist)
 
 
 def _rows(x, shape, compute):

@@ -158,15 +158,9 @@ def _channel_span(x, out, mult, inner, a, b):
 # ------------------------------------------------------------------ CPU kernels
 # ``start``: the global mask index of out[0] (0 for a whole array; any value
 # for a piece of one: the result is the same piece of the whole array's
-# result). x, inplace: as in the span helpers. Tasks of the parallel kernel
-# are independent pieces (each gives the same values as in the whole).
-@_config.serial_kernel
-def _drop_serial(x, inplace, out, start, k0, k1, t, scale, zero):
-    _drop_any(x, inplace, out, start, k0, k1, t, scale, zero)
-
-
-@_config.parallel_kernel
-def _drop_parallel(x, inplace, out, start, k0, k1, t, scale, zero):
+# result). x, inplace: as in the span helpers. The tasks are independent
+# pieces (each gives the same values as in the whole).
+def _drop(x, inplace, out, start, k0, k1, t, scale, zero):
     n = out.size
     for task in prange((n + _TILE - 1) // _TILE):
         a = task * _TILE
@@ -177,17 +171,15 @@ def _drop_parallel(x, inplace, out, start, k0, k1, t, scale, zero):
             _drop_any(x[a:b], inplace, out[a:b], start + a, k0, k1, t, scale, zero)
 
 
-@_config.serial_kernel
-def _channel_serial(x, out, mult, inner):
-    _channel_span(x, out, mult, inner, 0, x.size)
-
-
-@_config.parallel_kernel
-def _channel_parallel(x, out, mult, inner):
+def _channel(x, out, mult, inner):
     n = x.size
     for task in prange((n + _TILE - 1) // _TILE):
         a = task * _TILE
         _channel_span(x, out, mult, inner, a, min(a + _TILE, n))
+
+
+_drop_serial, _drop_parallel = _config.kernels(_drop)
+_channel_serial, _channel_parallel = _config.kernels(_channel)
 
 
 def _run_drop(x, out, start, key, t, scale, zero):

@@ -129,18 +129,13 @@ def _loss_chunk(op, x, t, out, params, start, stop):
     return (s0 + s1) + (s2 + s3)
 
 
-@_config.parallel_kernel
-def _loss_parallel(op, x, t, out, partials, params):
+def _loss(op, x, t, out, partials, params):
     n = x.size
     for c in prange(partials.size):
         partials[c] = _loss_chunk(op, x, t, out, params, c * CHUNK, min(n, (c + 1) * CHUNK))
 
 
-@_config.serial_kernel
-def _loss_serial(op, x, t, out, partials, params):
-    n = x.size
-    for c in range(partials.size):
-        partials[c] = _loss_chunk(op, x, t, out, params, c * CHUNK, min(n, (c + 1) * CHUNK))
+_loss_serial, _loss_parallel = _config.kernels(_loss)
 
 
 # Kernel pair 2, weighted: loss(x[i], t[i], a[ja]) * w[jw], where an operand
@@ -201,20 +196,14 @@ def _weighted_range(op, x, t, a, am, ainner, w, wm, winner, params, out, start, 
     return (s0 + s1) + (s2 + s3)
 
 
-@_config.parallel_kernel
-def _weighted_parallel(op, x, t, a, am, ainner, w, wm, winner, out, partials, params):
+def _weighted(op, x, t, a, am, ainner, w, wm, winner, out, partials, params):
     n = x.size
     for c in prange(partials.size):
         partials[c] = _weighted_range(op, x, t, a, am, ainner, w, wm, winner, params, out,
                                       c * CHUNK, min(n, (c + 1) * CHUNK))
 
 
-@_config.serial_kernel
-def _weighted_serial(op, x, t, a, am, ainner, w, wm, winner, out, partials, params):
-    n = x.size
-    for c in range(partials.size):
-        partials[c] = _weighted_range(op, x, t, a, am, ainner, w, wm, winner, params, out,
-                                      c * CHUNK, min(n, (c + 1) * CHUNK))
+_weighted_serial, _weighted_parallel = _config.kernels(_weighted)
 
 
 # Probability check for binary_cross_entropy: per chunk, the number of
@@ -229,18 +218,13 @@ def _count_outside_unit(x, start, stop):
     return bad
 
 
-@_config.parallel_kernel
-def _outside_unit_parallel(x, counts):
+def _outside_unit(x, counts):
     n = x.size
     for c in prange(counts.size):
         counts[c] = _count_outside_unit(x, c * CHUNK, min(n, (c + 1) * CHUNK))
 
 
-@_config.serial_kernel
-def _outside_unit_serial(x, counts):
-    n = x.size
-    for c in range(counts.size):
-        counts[c] = _count_outside_unit(x, c * CHUNK, min(n, (c + 1) * CHUNK))
+_outside_unit_serial, _outside_unit_parallel = _config.kernels(_outside_unit)
 
 
 # ------------------------------------------------------------ the Python driver

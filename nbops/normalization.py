@@ -119,8 +119,7 @@ def _combine(ps, pq, shift, count, mean, var):
         var[c] = v
 
 
-@_config.parallel_kernel
-def _stats_parallel(x, shift, n_outer, inner, count, mean, var):
+def _stats(x, shift, n_outer, inner, count, mean, var):
     channels = shift.size
     tile_c, rows, n_blocks, n_tiles = _stats_plan(n_outer, channels, inner)
     ps = np.empty((n_blocks, channels), np.float64)
@@ -130,15 +129,7 @@ def _stats_parallel(x, shift, n_outer, inner, count, mean, var):
     _combine(ps, pq, shift, count, mean, var)
 
 
-@_config.serial_kernel
-def _stats_serial(x, shift, n_outer, inner, count, mean, var):
-    channels = shift.size
-    tile_c, rows, n_blocks, n_tiles = _stats_plan(n_outer, channels, inner)
-    ps = np.empty((n_blocks, channels), np.float64)
-    pq = np.empty((n_blocks, channels), np.float64)
-    for t in range(n_blocks * n_tiles):
-        _stats_task(x, shift, t, n_outer, channels, inner, tile_c, rows, n_tiles, ps, pq)
-    _combine(ps, pq, shift, count, mean, var)
+_stats_serial, _stats_parallel = _config.kernels(_stats)
 
 
 @_config.core
@@ -172,8 +163,7 @@ def _normalize_rows(x, out, r0, r1, length, per_position, mean_hi, mean_lo, scal
             os[j] = ((xs[j] - mh) - ml) * s + b
 
 
-@_config.parallel_kernel
-def _normalize_parallel(x, length, per_position, mean_hi, mean_lo, scale, shift, out):
+def _normalize(x, length, per_position, mean_hi, mean_lo, scale, shift, out):
     n_rows = x.size // length
     per = max(1, _NORM_TASK // length)
     for t in prange((n_rows + per - 1) // per):
@@ -181,10 +171,7 @@ def _normalize_parallel(x, length, per_position, mean_hi, mean_lo, scale, shift,
                         mean_hi, mean_lo, scale, shift)
 
 
-@_config.serial_kernel
-def _normalize_serial(x, length, per_position, mean_hi, mean_lo, scale, shift, out):
-    _normalize_rows(x, out, 0, x.size // length, length, per_position,
-                    mean_hi, mean_lo, scale, shift)
+_normalize_serial, _normalize_parallel = _config.kernels(_normalize)
 
 
 # --------------------------------------------------------------------------- #

@@ -38,8 +38,7 @@ __all__ = ["softmax", "log_softmax", "softmin"]
 # I is None: the axis is the last one (rows of C); log is None: softmax, else
 # log-softmax. Numba resolves `is None` at compile time, so each specialization
 # compiles only its own path.
-@_config.parallel_kernel(fastmath=ROW_FASTMATH)
-def _softmax_parallel(x, out, O, C, I, sgn, log):
+def _softmax(x, out, O, C, I, sgn, log):
     if I is None:
         for r in prange(O):
             softmax_row(row_view(x, r * C, C), row_view(out, r * C, C), sgn, log)
@@ -49,15 +48,7 @@ def _softmax_parallel(x, out, O, C, I, sgn, log):
             softmax_cols(x, out, u // nb, C, I, (u % nb) * COLS_BLOCK, sgn, log)
 
 
-@_config.serial_kernel(fastmath=ROW_FASTMATH)
-def _softmax_serial(x, out, O, C, I, sgn, log):
-    if I is None:
-        for r in range(O):
-            softmax_row(row_view(x, r * C, C), row_view(out, r * C, C), sgn, log)
-    else:
-        nb = (I + COLS_BLOCK - 1) // COLS_BLOCK
-        for u in range(O * nb):
-            softmax_cols(x, out, u // nb, C, I, (u % nb) * COLS_BLOCK, sgn, log)
+_softmax_serial, _softmax_parallel = _config.kernels(_softmax, fastmath=ROW_FASTMATH)
 
 
 def _run(src, dest, O, C, I, sgn, log):
