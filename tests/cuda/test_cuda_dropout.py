@@ -12,21 +12,14 @@ from nbops.scalar import random as R
 
 cuda = pytest.importorskip("numba.cuda")
 
+from devarrays import to_device as _d  # noqa: E402  (after the numba.cuda check)
+from devarrays import to_host as _h  # noqa: E402
+
 # NaN and inf inputs (the simulator runs the kernels with NumPy scalars)
 pytestmark = pytest.mark.filterwarnings("ignore:invalid value encountered:RuntimeWarning")
 
 RNG = np.random.default_rng(11)
 DTYPES = [np.float32, np.float64]
-
-
-def _d(a):
-    a = np.asarray(a)
-    return cuda.to_device(a if a.ndim == 0 else np.ascontiguousarray(a))
-
-
-def _h(d):
-    assert not isinstance(d, np.ndarray)  # stays on the device
-    return d.copy_to_host()
 
 
 def _same(got, want):

@@ -13,29 +13,17 @@ import nbops.nn as nn
 
 cuda = pytest.importorskip("numba.cuda")
 
+from devarrays import assert_close  # noqa: E402  (after the numba.cuda check)
+from devarrays import is_device as _is_dev  # noqa: E402
+from devarrays import to_device as _d  # noqa: E402
+from devarrays import to_host as _h  # noqa: E402
+
 RNG = np.random.default_rng(11)
 TOL = {np.float32: dict(rtol=1e-5, atol=1e-6), np.float64: dict(rtol=1e-12, atol=1e-13)}
 
 
-def _d(a):
-    a = np.asarray(a)
-    return cuda.to_device(a if a.ndim == 0 else np.ascontiguousarray(a))
-
-
-def _is_dev(a):
-    return not isinstance(a, np.ndarray) and hasattr(a, "copy_to_host")
-
-
-def _h(d):
-    assert _is_dev(d), type(d)  # stays on the device
-    return d.copy_to_host()
-
-
 def _close(got, want, dtype=np.float32):
-    want = np.asarray(want)
-    assert got.dtype == want.dtype == np.dtype(dtype)
-    assert got.shape == want.shape
-    np.testing.assert_allclose(got, want, **TOL[dtype])
+    assert_close(got, want, dtype, TOL)
 
 
 def _state(m):

@@ -8,25 +8,13 @@ import nbops
 
 cuda = pytest.importorskip("numba.cuda")
 
+from devarrays import assert_close as _close  # noqa: E402  (after the numba.cuda check)
+from devarrays import to_device as _d  # noqa: E402
+from devarrays import to_host as _h  # noqa: E402
+
 RNG = np.random.default_rng(7)
-TOL = {np.float32: dict(rtol=2e-5, atol=2e-6), np.float64: dict(rtol=1e-12, atol=1e-13)}
 
 
-def _d(a):
-    a = np.asarray(a)
-    return cuda.to_device(a if a.ndim == 0 else np.ascontiguousarray(a))
-
-
-def _h(d):
-    assert not isinstance(d, np.ndarray)  # stays on the device
-    return d.copy_to_host()
-
-
-def _close(got, want, dtype):
-    want = np.asarray(want)
-    assert got.dtype == want.dtype == np.dtype(dtype)
-    assert got.shape == want.shape
-    np.testing.assert_allclose(got, want, **TOL[dtype])
 
 
 SPECIAL = np.array([-np.inf, -30.0, -1.0, -0.0, 0.0, 1e-8, 0.5, 3.0, 30.0, np.inf, np.nan])

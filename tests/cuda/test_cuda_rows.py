@@ -13,10 +13,14 @@ import nbops
 cuda = pytest.importorskip("numba.cuda")
 torch = pytest.importorskip("torch")
 
-from nbops.cuda import _kernels as K  # noqa: E402  (after the numba.cuda check)
+from devarrays import TOL  # noqa: E402  (after the numba.cuda check)
+from devarrays import assert_close as _close  # noqa: E402
+from devarrays import to_device as _d  # noqa: E402
+from devarrays import to_host as _h  # noqa: E402
+
+from nbops.cuda import _kernels as K  # noqa: E402
 
 RNG = np.random.default_rng(3)
-TOL = {np.float32: {"rtol": 2e-5, "atol": 2e-6}, np.float64: {"rtol": 1e-12, "atol": 1e-13}}
 # NaN/inf rows: the simulator computes with NumPy scalars, which warn
 pytestmark = pytest.mark.filterwarnings("ignore:invalid value encountered:RuntimeWarning")
 
@@ -28,20 +32,6 @@ def path(request, monkeypatch):
     return request.param
 
 
-def _d(a):
-    return cuda.to_device(np.ascontiguousarray(a))
-
-
-def _h(d):
-    assert not isinstance(d, np.ndarray)  # stays on the device
-    return d.copy_to_host()
-
-
-def _close(got, want, dtype):
-    want = np.asarray(want)
-    assert got.dtype == want.dtype == np.dtype(dtype)
-    assert got.shape == want.shape
-    np.testing.assert_allclose(got, want, **TOL[dtype])
 
 
 def _ref_softmax(x, fn):
