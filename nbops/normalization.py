@@ -77,10 +77,12 @@ def _stats_task(x, shift, task, n_outer, channels, inner, tile_c, rows, n_tiles,
     n1 = min(n_outer, n0 + rows)
     run = (c1 - c0) * inner
     width = min(run, _WIDTH)
-    acc_s = np.zeros(width, np.float64)
-    acc_q = np.zeros(width, np.float64)
+    acc_s = np.empty(width, np.float64)
+    acc_q = np.empty(width, np.float64)
     shv = np.empty(width, np.float64)
     for k in range(width):
+        acc_s[k] = 0.0
+        acc_q[k] = 0.0
         shv[k] = shift[c0 + k // inner]
     for n in range(n0, n1):
         base = (n * channels + c0) * inner
@@ -119,12 +121,14 @@ def _combine(ps, pq, shift, count, mean, var):
         var[c] = v
 
 
-def _stats(x, shift, n_outer, inner, count, mean, var):
+def _stats(x, shift, n_outer, inner, tile_c, rows, n_tiles, ps, pq, count, mean, var):
+    """mean, var (float64, per channel) of the flat (n_outer, C, inner) ``x``.
+
+    (tile_c, rows, n_tiles) is :func:`_stats_plan`'s cut; ps, pq: (n_blocks, C)
+    float64 scratch for the block partials.
+    """
     channels = shift.size
-    tile_c, rows, n_blocks, n_tiles = _stats_plan(n_outer, channels, inner)
-    ps = np.empty((n_blocks, channels), np.float64)
-    pq = np.empty((n_blocks, channels), np.float64)
-    for t in prange(n_blocks * n_tiles):
+    for t in prange(ps.shape[0] * n_tiles):
         _stats_task(x, shift, t, n_outer, channels, inner, tile_c, rows, n_tiles, ps, pq)
     _combine(ps, pq, shift, count, mean, var)
 
@@ -136,12 +140,13 @@ _stats_serial, _stats_parallel = _config.kernels(_stats)
 def _normalize_rows(x, out, r0, r1, length, per_position, mean_hi, mean_lo, scale, shift):
     """out = ((x - mean_hi) - mean_lo) * scale + shift on rows r0..r1 of ``length``.
 
-    ``per_position``: a row is one batch row (C * inner values) and the
+    ``per_position`` True: a row is one batch row (C * inner values) and the
     parameters have one value per position in it (short channel runs).
-    Otherwise a row is one (n, c) run of ``inner`` values and the parameters
-    have one value per channel.
+    None: a row is one (n, c) run of ``inner`` values and the parameters have
+    one value per channel. (None or not is known when Numba compiles: each
+    use compiles one of the two loops.)
     """
-    if per_position:
+    if per_position is not None:
         for row in range(r0, r1):
             xs = row_view(x, row * length, length)
             os = row_view(out, row * length, length)
@@ -316,9 +321,12 @@ def batch_norm(input, running_mean, running_var, weight=None, bias=None, trainin
         shift[~np.isfinite(shift)] = 0.0
         mean = np.empty(channels, np.float64)
         var = np.empty(channels, np.float64)
+        tile_c, rows, n_blocks, n_tiles = _stats_plan(n_outer, channels, inner)
+        ps = np.empty((n_blocks, channels), np.float64)
+        pq = np.empty((n_blocks, channels), np.float64)
         key = ("bn_stats", compute.char, flat.flags.writeable)
-        launch(_stats_serial, _stats_parallel, key, x.size,
-               flat, shift, n_outer, inner, count, mean, var)
+        launch(_stats_serial, _stats_parallel, key, x.size, flat, shift, n_outer, inner,
+               tile_c, rows, n_tiles, ps, pq, count, mean, var)
     else:
         mean = running_mean.astype(np.float64)
         var = running_var.astype(np.float64)
@@ -336,10 +344,10 @@ def batch_norm(input, running_mean, running_var, weight=None, bias=None, trainin
     per_position = inner < _PER_POSITION
     if per_position:  # short runs: one parameter per position of a batch row
         params = [np.repeat(v, inner) for v in params]
-    key = ("bn_normalize", compute.char, flat.flags.writeable)
+    key = ("bn_normalize", compute.char, flat.flags.writeable, per_position)
     launch(_normalize_serial, _normalize_parallel, key, x.size, flat,
-           channels * inner if per_position else inner, per_position, *params,
-           res.reshape(-1))
+           channels * inner if per_position else inner, True if per_position else None,
+           *params, res.reshape(-1))
 
     if training and running_mean is not None:  # only after everything that can fail
         unbiased = var * (count / (count - 1))
@@ -377,9 +385,8 @@ def _bn_flat(x, n_outer, inner, training, mean, var, w, b, eps, res):
         tile_c, rows, n_blocks, n_tiles = _stats_plan(n_outer, channels, inner)
         ps = np.empty((n_blocks, channels), np.float64)
         pq = np.empty((n_blocks, channels), np.float64)
-        for t in range(n_blocks * n_tiles):
-            _stats_task(x, shift, t, n_outer, channels, inner, tile_c, rows, n_tiles, ps, pq)
-        _combine(ps, pq, shift, n_outer * inner, mean, var)
+        _stats_serial(x, shift, n_outer, inner, tile_c, rows, n_tiles, ps, pq,
+                      n_outer * inner, mean, var)
     mean_hi = mean.astype(dtype)
     mean_lo = np.empty(channels, dtype)
     scale = np.empty(channels, dtype)
@@ -406,7 +413,7 @@ def _bn_flat(x, n_outer, inner, training, mean, var, w, b, eps, res):
             sb_e[c * inner:(c + 1) * inner] = shift_b[c]
         _normalize_rows(x, res, 0, n_outer, length, True, mh_e, ml_e, sc_e, sb_e)
     else:
-        _normalize_rows(x, res, 0, x.size // inner, inner, False, mean_hi, mean_lo, scale,
+        _normalize_rows(x, res, 0, x.size // inner, inner, None, mean_hi, mean_lo, scale,
                         shift_b)
 
 
