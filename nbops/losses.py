@@ -328,11 +328,19 @@ def _flat_c(x, shape, compute):
     return np.ascontiguousarray(x, dtype=compute).reshape(-1)
 
 
+#: Below this many elements the [0, 1] check runs in NumPy (no kernel to compile).
+_UNIT_CHECK_KERNEL_FROM = 65536
+
+
 def _check_unit(flat, name):
-    counts = np.empty(chunk_count(flat.size), np.int64)
-    launch(_outside_unit_serial, _outside_unit_parallel,
-           ("unit", flat.dtype.char, flat.flags.writeable), flat.size, flat, counts)
-    bad = int(counts.sum())
+    if flat.size < _UNIT_CHECK_KERNEL_FROM:
+        with np.errstate(invalid="ignore"):
+            bad = flat.size - int(np.count_nonzero((flat >= 0) & (flat <= 1)))
+    else:
+        counts = np.empty(chunk_count(flat.size), np.int64)
+        launch(_outside_unit_serial, _outside_unit_parallel,
+               ("unit", flat.dtype.char, flat.flags.writeable), flat.size, flat, counts)
+        bad = int(counts.sum())
     if bad:
         raise ValueError(f"{name}: all elements of {name} should be probabilities between 0 "
                          f"and 1 ({bad} of {flat.size} are outside [0, 1] or NaN)")

@@ -428,6 +428,15 @@ def test_bce_probability_errors():
         with pytest.raises(ValueError, match="input"):  # weighted path too
             nbops.binary_cross_entropy(v, good, weight=good)
         np.testing.assert_array_equal(v, before)
+    # large inputs are checked by a kernel (small ones in NumPy)
+    big = np.full(200_003, 0.5, np.float32)
+    for bad in (1.5, -0.1, np.nan, np.inf):
+        v = big.copy()
+        v[-1] = bad
+        with pytest.raises(ValueError, match=r"input.*\(1 of 200003"):
+            nbops.binary_cross_entropy(v, big)
+        with pytest.raises(ValueError, match="target"):
+            nbops.binary_cross_entropy(big, v)
 
 
 def test_argument_errors():

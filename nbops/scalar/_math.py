@@ -26,6 +26,10 @@ from numba.extending import intrinsic, overload, register_jitable
 
 __all__ = ["as_float", "const", "select", "log", "log1p", "exp", "expm1", "log1p_unit", "tanh"]
 
+# Compiled as functions of their own (not inlined into the caller at Numba's
+# level), so they carry their own options: IEEE division (no zero check).
+_JIT = {"error_model": "numpy"}
+
 
 # ---------------------------------------------------------------- helpers
 def const(x, value):
@@ -39,7 +43,7 @@ def const(x, value):
     return float(value)
 
 
-@overload(const)
+@overload(const, jit_options=_JIT)
 def _const_ol(x, value):
     ty = x if isinstance(x, types.Float) else types.float64
 
@@ -54,7 +58,7 @@ def as_float(x):
     return x if isinstance(x, (float, np.floating)) else float(x)
 
 
-@overload(as_float)
+@overload(as_float, jit_options=_JIT)
 def _as_float_ol(x):
     if isinstance(x, types.Float):
         return lambda x: x
@@ -95,7 +99,7 @@ _EXP_LO_D, _EXP_HI_D = -746.0, 710.0
 _EXP_P_D = tuple(1.0 / math.factorial(k) for k in range(13, 1, -1))  # 1/13! ... 1/2!
 
 
-@register_jitable
+@register_jitable(**_JIT)
 def _exp_f32(x):
     # clamp to where the result is 0 or inf after rounding; a NaN x passes
     # through (Python's max/min keep their first argument when it is NaN) and
@@ -116,7 +120,7 @@ def _exp_f32(x):
     return p * s1 * s2
 
 
-@register_jitable
+@register_jitable(**_JIT)
 def _exp_f64(x):
     xc = min(max(x, _EXP_LO_D), _EXP_HI_D)
     ki = np.int64(np.int64(xc * _LOG2E_D + _ROUND_OFFSET_D) - 1100)
@@ -140,7 +144,7 @@ def exp(x):
     return math.exp(x)
 
 
-@overload(exp)
+@overload(exp, jit_options=_JIT)
 def _exp_ol(x):
     if x == types.float32:
         return _exp_f32
@@ -156,7 +160,7 @@ _EXPM1_SMALL_F = _F(0.5)
 _EXPM1_P_F = tuple(_F(1.0 / math.factorial(k)) for k in range(8, 1, -1))  # 1/8! ... 1/2!
 
 
-@register_jitable
+@register_jitable(**_JIT)
 def _expm1_f32(x):
     # |x| < 0.5: Taylor series (no cancellation); else exp(x) - 1 (error < 1 ulp)
     c8, c7, c6, c5, c4, c3, c2 = _EXPM1_P_F
@@ -172,7 +176,7 @@ def expm1(x):
     return math.expm1(x)
 
 
-@overload(expm1)
+@overload(expm1, jit_options=_JIT)
 def _expm1_ol(x):
     if x == types.float32:
         return _expm1_f32
@@ -185,7 +189,7 @@ def _expm1_ol(x):
 _LOG1P_P_F = tuple(_F(1.0 / k) for k in (13, 11, 9, 7, 5, 3))
 
 
-@register_jitable
+@register_jitable(**_JIT)
 def _log1p_unit_f32(t):
     # log1p(t) = 2 atanh(s) with s = t / (2 + t) in [0, 1/3]: odd series in s
     s = t / (_F(2.0) + t)
@@ -200,7 +204,7 @@ def log1p_unit(t):
     return math.log1p(t)
 
 
-@overload(log1p_unit)
+@overload(log1p_unit, jit_options=_JIT)
 def _log1p_unit_ol(t):
     if t == types.float32:
         return _log1p_unit_f32
@@ -215,7 +219,7 @@ _TANH_P_F = tuple(_F(c) for c in (-5.70498872745e-3, 2.06390887954e-2, -5.373971
                                    1.33314422036e-1, -3.33332819422e-1))
 
 
-@register_jitable
+@register_jitable(**_JIT)
 def _tanh_f32(x):
     # |x| < 0.625: odd minimax polynomial (Cephes tanhf); else 1 - 2 / (exp(2|x|) + 1)
     z = x * x
@@ -234,7 +238,7 @@ def tanh(x):
     return math.tanh(x)
 
 
-@overload(tanh)
+@overload(tanh, jit_options=_JIT)
 def _tanh_ol(x):
     if x == types.float32:
         return _tanh_f32
@@ -289,7 +293,7 @@ def select(typingctx, cond, a, b):
     return a(cond, a, b), codegen
 
 
-@register_jitable
+@register_jitable(**_JIT)
 def _log_f32(x):
     # x = 2**e * m with m in [sqrt(1/2), sqrt(2)); log(m) = f - f**2/2 + f**3 P(f), f = m - 1
     tiny = x < _TINY_F
@@ -311,7 +315,7 @@ def _log_f32(x):
     return select(x < _INF_F, r, x)  # inf stays inf, NaN stays NaN
 
 
-@register_jitable
+@register_jitable(**_JIT)
 def _log1p_f32(x):
     # log(u) corrected for the rounding of u = 1 + x (Goldberg): within 2 ulp for x > -1
     u = _F(1.0) + x
@@ -331,7 +335,7 @@ def log1p(x):
     return math.log1p(x) if x > -1 else (-math.inf if x == -1 else math.nan)
 
 
-@overload(log)
+@overload(log, jit_options=_JIT)
 def _log_ol(x):
     if x == types.float32:
         return _log_f32
@@ -340,7 +344,7 @@ def _log_ol(x):
     return None
 
 
-@overload(log1p)
+@overload(log1p, jit_options=_JIT)
 def _log1p_ol(x):
     if x == types.float32:
         return _log1p_f32
