@@ -64,7 +64,7 @@ _Z32 = np.uint32(0)
 
 
 # ------------------------------------------------------------------ spans
-# Mask element i is lane i % 4 of the Philox block i // 4. The helpers write
+# Mask element i is lane i % 4 of the Philox block i // 4. The kernels write
 #   x * mask into out  (x an array),
 #   out * mask         (x None, inplace True: in place, one array, so that LLVM
 #                       needs no run-time alias check, which fails and leaves a
@@ -73,9 +73,10 @@ _Z32 = np.uint32(0)
 # x and inplace are None or not when Numba compiles: each use compiles only its
 # own loop. Indices into the views are non-negative loop variables: with them
 # LLVM vectorizes the loop (with a possibly negative global index it saw
-# "unsafe indirect dependences" and stayed scalar). The helpers are compiled
+# "unsafe indirect dependences" and stayed scalar). _drop_blocks is compiled
 # once per type (not IR-inlined: the Philox core is typed once, not once per
-# call site).
+# call site; the kernel calls it for the whole blocks and for the two partial
+# ones).
 @register_jitable
 def _drop_blocks(x, inplace, out, b0, k0, k1, t, scale, zero):
     """Whole Philox blocks: ``out.size`` is a multiple of 4, out[0] is element 4 * b0."""
@@ -98,45 +99,6 @@ def _drop_blocks(x, inplace, out, b0, k0, k1, t, scale, zero):
             out[i + 1] = select(r1 >= t, scale, zero)
             out[i + 2] = select(r2 >= t, scale, zero)
             out[i + 3] = select(r3 >= t, scale, zero)
-
-
-@register_jitable
-def _drop_part(x, inplace, out, a, b, g, k0, k1, t, scale, zero):
-    """Elements a .. b of the views, inside one Philox block (g: element of out[a]),
-    through :func:`_drop_blocks` on a 4-element scratch block."""
-    off = g % 4
-    b0 = np.uint64(g - off) >> _TWO
-    bo = np.zeros(4, out.dtype)
-    # the same specialization of _drop_blocks as the whole blocks use
-    if x is not None:
-        bx = np.zeros(4, x.dtype)
-        for i in range(a, b):
-            bx[off + i - a] = x[i]
-        _drop_blocks(bx, inplace, bo, b0, k0, k1, t, scale, zero)
-    else:
-        if inplace is not None:
-            for i in range(a, b):
-                bo[off + i - a] = out[i]
-        _drop_blocks(x, inplace, bo, b0, k0, k1, t, scale, zero)
-    for i in range(a, b):
-        out[i] = bo[off + i - a]
-
-
-@register_jitable
-def _drop_any(x, inplace, out, start, k0, k1, t, scale, zero):
-    """Mask elements start .. start + out.size (see above), any alignment."""
-    n = out.size
-    h = min((4 - start % 4) % 4, n)  # elements before the first block boundary
-    if h > 0:
-        _drop_part(x, inplace, out, 0, h, start, k0, k1, t, scale, zero)
-    e = h + (n - h) // 4 * 4
-    b0 = np.uint64(start + h) >> _TWO
-    if x is None:
-        _drop_blocks(x, inplace, out[h:e], b0, k0, k1, t, scale, zero)
-    else:
-        _drop_blocks(x[h:e], inplace, out[h:e], b0, k0, k1, t, scale, zero)
-    if e < n:
-        _drop_part(x, inplace, out, e, n, start + e, k0, k1, t, scale, zero)
 
 
 @register_jitable(inline="always")
@@ -165,10 +127,38 @@ def _drop(x, inplace, out, start, k0, k1, t, scale, zero):
     for task in prange((n + _TILE - 1) // _TILE):
         a = task * _TILE
         b = min(a + _TILE, n)
+        # whole Philox blocks h .. e of the piece a .. b (start + h: a multiple of 4)
+        h = a + min((4 - (start + a) % 4) % 4, b - a)
+        e = h + (b - h) // 4 * 4
+        b0 = np.uint64(start + h) >> _TWO
         if x is None:
-            _drop_any(x, inplace, out[a:b], start + a, k0, k1, t, scale, zero)
+            _drop_blocks(x, inplace, out[h:e], b0, k0, k1, t, scale, zero)
         else:
-            _drop_any(x[a:b], inplace, out[a:b], start + a, k0, k1, t, scale, zero)
+            _drop_blocks(x[h:e], inplace, out[h:e], b0, k0, k1, t, scale, zero)
+        # the partial blocks a .. h and e .. b: through the same block loop, on a
+        # 4-element scratch block (the same specialization of _drop_blocks)
+        bx = np.empty(4, out.dtype if x is None else x.dtype)
+        bo = np.empty(4, out.dtype)
+        for side in range(2):
+            lo = a if side == 0 else e
+            hi = h if side == 0 else b
+            if lo < hi:
+                off = (start + lo) % 4
+                for k in range(4):
+                    bx[k] = 0
+                    bo[k] = 0
+                for i in range(lo, hi):
+                    if x is not None:
+                        bx[off + i - lo] = x[i]
+                    elif inplace is not None:
+                        bo[off + i - lo] = out[i]
+                pb = np.uint64(start + lo - off) >> _TWO
+                if x is None:
+                    _drop_blocks(x, inplace, bo, pb, k0, k1, t, scale, zero)
+                else:
+                    _drop_blocks(bx, inplace, bo, pb, k0, k1, t, scale, zero)
+                for i in range(lo, hi):
+                    out[i] = bo[off + i - lo]
 
 
 def _channel(x, out, mult, inner):
@@ -569,12 +559,12 @@ def _njit_apply(xf, rf, same, p, seed, feature, channels, inner, scale, zero):
     k0, k1, t = np.uint32(s & _LO32), np.uint32(s >> _SH32), _njit_threshold(p)
     if not feature or inner == 1:
         if same:
-            _drop_any(None, True, rf, 0, k0, k1, t, scale, zero)
+            _drop_serial(None, True, rf, 0, k0, k1, t, scale, zero)
         else:
-            _drop_any(xf, None, rf, 0, k0, k1, t, scale, zero)
+            _drop_serial(xf, None, rf, 0, k0, k1, t, scale, zero)
     else:
         mult = np.empty(channels, rf.dtype)
-        _drop_any(None, None, mult, 0, k0, k1, t, scale, zero)
+        _drop_serial(None, None, mult, 0, k0, k1, t, scale, zero)
         _channel_serial(xf, rf, mult, inner)
 
 
