@@ -20,6 +20,8 @@ def _apply_all(x, out):
         out[1, i] = M.expm1(x[i])
         out[2, i] = M.tanh(x[i])
         out[3, i] = M.log1p_unit(min(abs(x[i]), 1))
+        out[4, i] = M.log(x[i])
+        out[5, i] = M.log1p(x[i])
 
 
 def _ulp_error(got, x, fn, dtype):
@@ -48,7 +50,7 @@ def test_accuracy_over_the_range(dtype):
         [np.inf, -np.inf, np.nan, 0.0, -0.0, info.max, -info.max, info.smallest_subnormal],
         [88.72283, 88.7229, -87.33, -103.97, -103.28, 709.78, 709.79, -745.13, -708.4],
     ]).astype(dtype)
-    out = np.empty((4, x.size), dtype)
+    out = np.empty((6, x.size), dtype)
     with warnings.catch_warnings():
         warnings.simplefilter("error")  # no FP warnings from the helpers
         _apply_all(x, out)
@@ -58,16 +60,37 @@ def test_accuracy_over_the_range(dtype):
     assert _ulp_error(out[2], x, np.tanh, dtype) <= 2.0
     t = np.minimum(np.abs(x), 1).astype(dtype)
     assert _ulp_error(out[3], t, np.log1p, dtype) <= 2.0
+    assert _ulp_error(out[4], x, np.log, dtype) <= 1.0  # NaN below 0, -inf at 0
+    assert _ulp_error(out[5], x, np.log1p, dtype) <= 2.0  # NaN below -1, -inf at -1
+
+
+@pytest.mark.parametrize("dtype", [np.float32, np.float64])
+def test_log_near_one_and_over_the_whole_range(dtype):
+    info = np.finfo(dtype)
+    rng = np.random.default_rng(1)
+    x = np.concatenate([
+        1 + rng.uniform(-0.3, 0.5, 100_000),  # and 2**k * [1, 2) over every exponent:
+        np.ldexp(rng.uniform(1, 2, 50_000), rng.integers(info.minexp - info.nmant,
+                                                         info.maxexp, 50_000)),
+        rng.uniform(-1, 1, 50_000) * 1e-6, -1 + np.geomspace(info.eps / 4, 0.5, 5000),
+        [1.0, -1.0, info.smallest_subnormal, info.tiny, info.max, -0.0, 0.0],
+    ]).astype(dtype)
+    out = np.empty((6, x.size), dtype)
+    _apply_all(x, out)
+    assert _ulp_error(out[4], x, np.log, dtype) <= 1.0
+    assert _ulp_error(out[5], x, np.log1p, dtype) <= 2.0
 
 
 @pytest.mark.parametrize("dtype", [np.float32, np.float64])
 def test_signed_zeros(dtype):
     x = np.array([0.0, -0.0], dtype)
-    out = np.empty((4, 2), dtype)
+    out = np.empty((6, 2), dtype)
     _apply_all(x, out)
     assert np.array_equal(np.signbit(out[1]), [False, True])  # expm1
     assert np.array_equal(np.signbit(out[2]), [False, True])  # tanh
     assert np.array_equal(out[0], [1.0, 1.0])
+    assert np.array_equal(np.signbit(out[5]), [False, True])  # log1p
+    assert np.array_equal(out[4], [-np.inf, -np.inf])  # log
 
 
 @njit(error_model="numpy", fastmath={"reassoc", "contract"})

@@ -9,8 +9,8 @@ with IEEE behaviour at the edges: overflow to inf, gradual underflow to
 subnormals and 0, NaN in gives NaN out.
 
 Each function is a Python function (usable as is) with a Numba ``@overload``
-that picks the implementation by the argument's type; on float64 the
-less-used ones fall back to libm. The implementations are compiled once per
+that picks the implementation by the argument's type (float32 or float64
+polynomials; integers compute in float64). The implementations are compiled once per
 type as small functions (not IR-inlined at every call site, which made Numba
 type a polynomial once per use: 2 s of a loss kernel's compile time); LLVM
 inlines them into the caller's loop, which it then vectorizes (measured: the
@@ -171,8 +171,23 @@ def _expm1_f32(x):
     return small if abs(x) < _EXPM1_SMALL_F else large
 
 
+_EXPM1_P_D = tuple(1.0 / math.factorial(k) for k in range(14, 1, -1))  # 1/14! ... 1/2!
+
+
+@register_jitable(**_JIT)
+def _expm1_f64(x):
+    # as _expm1_f32, with the series to x**14 (truncation < 0.3 ulp at |x| = 0.5)
+    c14, c13, c12, c11, c10, c9, c8, c7, c6, c5, c4, c3, c2 = _EXPM1_P_D
+    p = (((((((((((c14 * x + c13) * x + c12) * x + c11) * x + c10) * x + c9) * x + c8) * x
+              + c7) * x + c6) * x + c5) * x + c4) * x + c3) * x + c2
+    small = p * (x * x) + x
+    large = _exp_f64(x) - 1.0
+    small = small if x != 0 else x  # keep the sign of zero
+    return small if abs(x) < 0.5 else large
+
+
 def expm1(x):
-    """``e**x - 1``, accurate near 0; vectorizable for float32."""
+    """``e**x - 1``, accurate near 0; vectorizable."""
     return math.expm1(x)
 
 
@@ -180,8 +195,10 @@ def expm1(x):
 def _expm1_ol(x):
     if x == types.float32:
         return _expm1_f32
+    if x == types.float64:
+        return _expm1_f64
     if isinstance(x, (types.Float, types.Integer, types.Boolean)):
-        return lambda x: math.expm1(x)
+        return lambda x: _expm1_f64(np.float64(x))
     return None
 
 
@@ -208,8 +225,10 @@ def log1p_unit(t):
 def _log1p_unit_ol(t):
     if t == types.float32:
         return _log1p_unit_f32
+    if t == types.float64:
+        return lambda t: _log1p_f64(t)
     if isinstance(t, (types.Float, types.Integer, types.Boolean)):
-        return lambda t: math.log1p(t)
+        return lambda t: _log1p_f64(np.float64(t))
     return None
 
 
@@ -233,8 +252,28 @@ def _tanh_f32(x):
     return small if a < _TANH_SMALL_F else big
 
 
+# Cephes tanh: x + x z P(z) / Q(z), z = x**2, for |x| < 0.625 (Q's leading 1 implicit)
+_TANH_P_D = (-9.64399179425052238628e-1, -9.92877231001918586564e1, -1.61468768441708447952e3)
+_TANH_Q_D = (1.12811678491632931402e2, 2.23548839060100448583e3, 4.84406305325125486048e3)
+
+
+@register_jitable(**_JIT)
+def _tanh_f64(x):
+    z = x * x
+    p0, p1, p2 = _TANH_P_D
+    q0, q1, q2 = _TANH_Q_D
+    p = (p0 * z + p1) * z + p2
+    q = ((z + q0) * z + q1) * z + q2
+    small = x + x * (z * p / q)
+    small = small if x != 0 else x  # keep the sign of zero
+    a = abs(x)
+    big = 1.0 - 2.0 / (_exp_f64(a + a) + 1.0)
+    big = big if x >= 0 else -big
+    return small if a < 0.625 else big
+
+
 def tanh(x):
-    """Hyperbolic tangent; vectorizable for float32."""
+    """Hyperbolic tangent; vectorizable."""
     return math.tanh(x)
 
 
@@ -242,8 +281,10 @@ def tanh(x):
 def _tanh_ol(x):
     if x == types.float32:
         return _tanh_f32
+    if x == types.float64:
+        return _tanh_f64
     if isinstance(x, (types.Float, types.Integer, types.Boolean)):
-        return lambda x: math.tanh(x)
+        return lambda x: _tanh_f64(np.float64(x))
     return None
 
 
@@ -325,13 +366,58 @@ def _log1p_f32(x):
     return select(x < _INF_F, r, x)
 
 
+_TINY_D = 2.2250738585072014e-308  # smallest normal float64
+_TWO54_D = 18014398509481984.0
+_SQRT2_D = 1.4142135623730951
+_LOG_LN2_HI_D, _LOG_LN2_LO_D = 6.93147180369123816490e-01, 1.90821492927058770002e-10
+# fdlibm's e_log.c: log(1 + f) = f - (f**2/2 - s (f**2/2 + R(s))), s = f / (2 + f)
+_LG_D = (6.666666666666735130e-01, 3.999999999940941908e-01, 2.857142874366239149e-01,
+         2.222219843214978396e-01, 1.818357216161805012e-01, 1.531383769920937332e-01,
+         1.479819860511658591e-01)
+
+
+@register_jitable(**_JIT)
+def _log_f64(x):
+    # as _log_f32 (x = 2**e * m, m in [sqrt(1/2), sqrt(2))), with fdlibm's series in s
+    tiny = x < _TINY_D
+    xs = select(tiny, x * _TWO54_D, x)  # subnormals: scale into the normal range
+    bits = _float_bits_as_int(xs)
+    e = select(tiny, -1077, -1023) + ((bits >> 52) & 0x7FF)
+    m = _int_bits_as_float(np.int64((bits & 0xFFFFFFFFFFFFF) | 0x3FF0000000000000))
+    big = m > _SQRT2_D
+    m = select(big, m * 0.5, m)
+    f = m - 1.0  # exact
+    dk = np.float64(e) + select(big, 1.0, 0.0)
+    s = f / (2.0 + f)
+    z = s * s
+    w = z * z
+    lg1, lg2, lg3, lg4, lg5, lg6, lg7 = _LG_D
+    t1 = w * (lg2 + w * (lg4 + w * lg6))
+    t2 = z * (lg1 + w * (lg3 + w * (lg5 + w * lg7)))
+    hfsq = 0.5 * f * f
+    r = dk * _LOG_LN2_HI_D - ((hfsq - (s * (hfsq + (t1 + t2)) + dk * _LOG_LN2_LO_D)) - f)
+    r = select(x == 0, -np.inf, r)
+    r = select(x < 0, np.nan, r)
+    return select(x < np.inf, r, x)  # inf stays inf, NaN stays NaN
+
+
+@register_jitable(**_JIT)
+def _log1p_f64(x):
+    # as _log1p_f32
+    u = 1.0 + x
+    safe_u = select(u != 0, u, 1.0)
+    r = _log_f64(u) - ((u - 1.0) - x) / safe_u
+    r = select(u == 1.0, x, r)
+    return select(x < np.inf, r, x)
+
+
 def log(x):
-    """Natural logarithm; vectorizable for float32 (libm for float64)."""
+    """Natural logarithm; vectorizable."""
     return math.log(x) if x > 0 else (-math.inf if x == 0 else math.nan)
 
 
 def log1p(x):
-    """``log(1 + x)``, accurate near 0; vectorizable for float32 (libm for float64)."""
+    """``log(1 + x)``, accurate near 0; vectorizable."""
     return math.log1p(x) if x > -1 else (-math.inf if x == -1 else math.nan)
 
 
@@ -339,8 +425,10 @@ def log1p(x):
 def _log_ol(x):
     if x == types.float32:
         return _log_f32
+    if x == types.float64:
+        return _log_f64
     if isinstance(x, (types.Float, types.Integer, types.Boolean)):
-        return lambda x: np.log(x)
+        return lambda x: _log_f64(np.float64(x))
     return None
 
 
@@ -348,6 +436,8 @@ def _log_ol(x):
 def _log1p_ol(x):
     if x == types.float32:
         return _log1p_f32
+    if x == types.float64:
+        return _log1p_f64
     if isinstance(x, (types.Float, types.Integer, types.Boolean)):
-        return lambda x: np.log1p(x)
+        return lambda x: _log1p_f64(np.float64(x))
     return None
