@@ -65,3 +65,25 @@ def test_cuda_kernels_compile_to_ptx():
         pytest.skip("NVVM/NVRTC not installed (pip install nvidia-nvvm nvidia-cuda-nvrtc)")
     r = _run([str(ROOT / "tests" / "cuda" / "ptx_check.py")])
     assert r.returncode == 0, (r.stdout + r.stderr)[-6000:]
+
+
+@pytest.mark.skipif(not HAVE_NUMBA_CUDA, reason="numba-cuda is not installed")
+def test_gpu_check_script_runs_on_the_simulator(tmp_path):
+    """tools/gpu_check.py --smoke: the benchmark code (every op, torch's calls on the
+    CPU when torch is installed) works before it first meets a GPU."""
+    import json
+
+    r = _run([str(ROOT / "tools" / "gpu_check.py"), "--smoke", "--skip-tests", "--out",
+              str(tmp_path)], {"NUMBA_ENABLE_CUDASIM": "1"}, timeout=600)
+    assert r.returncode == 0, (r.stdout + r.stderr)[-6000:]
+    result = json.loads((tmp_path / "gpu_check.json").read_text())
+    assert "bench_error" not in result
+    ops = {row["op"].split(" ")[0].split("(")[0] for row in result["bench"]}
+    import nbops
+
+    public = set(nbops.__all__) - {"scalar", "warmup", "nn", "dropout3d", "dropout_mask"}
+    assert public <= ops, sorted(public - ops)
+    for row in result["bench"]:
+        assert row["nbops_ms"] > 0
+        if importlib.util.find_spec("torch") is not None:
+            assert "torch_ms" in row, row

@@ -10,6 +10,10 @@ Results go to ``--out DIR`` (default: ``$OUT``, else ``gpu_check_results/``):
 ``gpu_check.json`` and ``gpu_check.txt``.
 
     python tools/gpu_check.py [--out DIR] [--skip-tests] [--quick]
+
+``--smoke`` runs the benchmark code at tiny sizes, also under the CUDA
+simulator, with PyTorch (if installed) on the CPU: CI runs it so that the
+script works the first time a GPU is available (tests/test_cuda.py).
 """
 
 import argparse
@@ -40,7 +44,7 @@ def run_tests(budget_s):
             "summary": lines[-1] if lines else "", "tail": "\n".join(lines[-40:])}
 
 
-def bench(quick):
+def bench(quick, smoke=False):
     import numpy as np
     from numba import cuda
 
@@ -48,7 +52,7 @@ def bench(quick):
 
     try:
         import torch
-        torch_ok = torch.cuda.is_available()
+        torch_ok = torch.cuda.is_available() or (smoke and torch is not None)
     except Exception:
         torch_ok = False
     try:
@@ -57,23 +61,36 @@ def bench(quick):
         cupy = None
 
     dev = cuda.get_current_device()
-    info = {"device": dev.name.decode() if isinstance(dev.name, bytes) else str(dev.name),
-            "cc": list(dev.compute_capability), "torch": torch_ok, "cupy": cupy is not None}
+    name = getattr(dev, "name", b"CUDA simulator")
+    info = {"device": name.decode() if isinstance(name, bytes) else str(name),
+            "cc": list(getattr(dev, "compute_capability", ())), "torch": torch_ok,
+            "cupy": cupy is not None}
+    events = hasattr(cuda, "event_elapsed_time") and not smoke
 
-    def timeit(fn, reps=5):
-        fn()  # compile / warm up
-        cuda.synchronize()
-        start, stop = cuda.event(), cuda.event()
+    def timeit(fn, reps=1 if smoke else 5):
+        if not smoke:
+            fn()  # compile / warm up
+            cuda.synchronize()
         best = float("inf")
         for _ in range(reps):
-            start.record()
-            fn()
-            stop.record()
-            stop.synchronize()
-            best = min(best, cuda.event_elapsed_time(start, stop) / 1e3)
+            if events:
+                start, stop = cuda.event(), cuda.event()
+                start.record()
+                fn()
+                stop.record()
+                stop.synchronize()
+                best = min(best, cuda.event_elapsed_time(start, stop) / 1e3)
+            else:
+                t0 = time.perf_counter()
+                fn()
+                cuda.synchronize()
+                best = min(best, time.perf_counter() - t0)
         return best
 
-    n = 10**7 if quick else 10**8
+    def size(full, small, tiny):
+        return tiny if smoke else (small if quick else full)
+
+    n = size(10**8, 10**7, 256)
     rng = np.random.default_rng(0)
     host = rng.standard_normal(n).astype(np.float32)
     a = cuda.to_device(host)
@@ -83,7 +100,11 @@ def bench(quick):
     info["copy_GBps"] = round(copy_bw / 1e9, 1)
     rows = []
 
+    tdev = "cuda" if torch_ok and torch.cuda.is_available() else "cpu"
+
     def T(d):
+        if tdev == "cpu":  # --smoke without a GPU: check the calls on the CPU
+            return torch.as_tensor(d.copy_to_host())
         return torch.as_tensor(d, device="cuda")
 
     def record(name, size, nbytes, ours, torch_fn=None, cupy_fn=None):
@@ -122,6 +143,19 @@ def bench(quick):
     t2 = cuda.to_device(rng.random(n).astype(np.float32))
     record("mse_loss(mean)", n, 2 * a.nbytes, lambda: nbops.mse_loss(a, t2),
            (lambda: F.mse_loss(T(a), T(t2))) if torch_ok else None)
+    record("l1_loss(mean)", n, 2 * a.nbytes, lambda: nbops.l1_loss(a, t2),
+           (lambda: F.l1_loss(T(a), T(t2))) if torch_ok else None)
+    record("smooth_l1_loss(mean)", n, 2 * a.nbytes, lambda: nbops.smooth_l1_loss(a, t2),
+           (lambda: F.smooth_l1_loss(T(a), T(t2))) if torch_ok else None)
+    record("kl_div(batchmean)", n, 2 * a.nbytes,
+           lambda: nbops.kl_div(a, t2, reduction="batchmean"),
+           (lambda: F.kl_div(T(a), T(t2), reduction="batchmean")) if torch_ok else None)
+    record("binary_cross_entropy(mean)", n, 2 * a.nbytes,
+           lambda: nbops.binary_cross_entropy(t2, t2),
+           (lambda: F.binary_cross_entropy(T(t2), T(t2))) if torch_ok else None)
+    record("binary_cross_entropy_with_logits(mean)", n, 2 * a.nbytes,
+           lambda: nbops.binary_cross_entropy_with_logits(a, t2),
+           (lambda: F.binary_cross_entropy_with_logits(T(a), T(t2))) if torch_ok else None)
 
     # dropout: Philox masks (the CPU's generator); torch's own generator differs
     record("dropout p=0.5 (out=)", n, 2 * a.nbytes,
@@ -131,9 +165,9 @@ def bench(quick):
            (lambda: F.dropout(T(a), 0.5, training=True)) if torch_ok else None)
     record("dropout_mask float32", n, a.nbytes,
            lambda: nbops.cuda.dropout_mask(n, 0.5, rng=1),
-           (lambda: torch.empty(n, device="cuda").bernoulli_(0.5)) if torch_ok else None)
+           (lambda: torch.empty(n, device=tdev).bernoulli_(0.5)) if torch_ok else None)
 
-    R, C = (8192, 1024) if quick else (65536, 1024)
+    R, C = size((65536, 1024), (8192, 1024), (8, 32))
     x = cuda.to_device(rng.standard_normal((R, C)).astype(np.float32))
     y = cuda.device_array_like(x)
     for name in ("softmax", "log_softmax"):
@@ -141,7 +175,7 @@ def bench(quick):
         record(f"{name} ({R},{C}) warp/row", R * C, 2 * x.nbytes, lambda fn=fn: fn(x, out=y),
                (lambda name=name: getattr(F, name)(T(x), dim=-1)) if torch_ok else None)
     # short rows (a warp per row, mostly idle lanes) and long rows (a block per row)
-    for rs, cs in ((R * 8, C // 8), (R // 8, C * 8)):
+    for rs, cs in (((4, 8), (2, 64)) if smoke else ((R * 8, C // 8), (R // 8, C * 8))):
         xs = cuda.to_device(rng.standard_normal((rs, cs)).astype(np.float32))
         ys = cuda.device_array_like(xs)
         kind = "warp/row" if cs <= 1024 else "block/row"
@@ -155,11 +189,18 @@ def bench(quick):
     tgt = cuda.to_device(rng.integers(0, C, R))
     record(f"cross_entropy ({R},{C})", R * C, x.nbytes, lambda: nbops.cross_entropy(x, tgt),
            (lambda: F.cross_entropy(T(x), T(tgt))) if torch_ok else None)
+    record(f"nll_loss ({R},{C})", R, R * 12, lambda: nbops.nll_loss(x, tgt),
+           (lambda: F.nll_loss(T(x), T(tgt))) if torch_ok else None)
+    record(f"softmin ({R},{C})", R * C, 2 * x.nbytes, lambda: nbops.softmin(x, out=y),
+           (lambda: F.softmin(T(x), dim=-1)) if torch_ok else None)
+    wp = cuda.to_device(np.full(C, 0.25, np.float32))
+    record(f"prelu ({R},{C}) per channel", R * C, 2 * x.nbytes, lambda: nbops.prelu(x, wp),
+           (lambda: F.prelu(T(x), T(wp))) if torch_ok else None)
 
-    shape = (64, 64, 56, 56) if quick else (256, 64, 56, 56)
+    shape = size((256, 64, 56, 56), (64, 64, 56, 56), (2, 4, 3, 3))
     xb = cuda.to_device(rng.standard_normal(shape).astype(np.float32))
-    rm = cuda.to_device(np.zeros(64, np.float32))
-    rv = cuda.to_device(np.ones(64, np.float32))
+    rm = cuda.to_device(np.zeros(shape[1], np.float32))
+    rv = cuda.to_device(np.ones(shape[1], np.float32))
     record(f"batch_norm train {shape}", xb.size, 3 * xb.nbytes,
            lambda: nbops.batch_norm(xb, rm, rv, training=True),
            (lambda: F.batch_norm(T(xb), T(rm), T(rv), training=True)) if torch_ok else None)
@@ -167,10 +208,10 @@ def bench(quick):
            lambda: nbops.dropout2d(xb, 0.5, rng=1),
            (lambda: F.dropout2d(T(xb), 0.5, training=True)) if torch_ok else None)
 
-    M = 2048 if quick else 8192
-    xl = cuda.to_device(rng.standard_normal((M, 1024)).astype(np.float32))
-    wl = cuda.to_device(rng.standard_normal((1024, 1024)).astype(np.float32))
-    record(f"linear ({M},1024)x(1024,1024)", M * 1024, xl.nbytes * 2,
+    M, K = size((8192, 1024), (2048, 1024), (4, 16))
+    xl = cuda.to_device(rng.standard_normal((M, K)).astype(np.float32))
+    wl = cuda.to_device(rng.standard_normal((K, K)).astype(np.float32))
+    record(f"linear ({M},{K})x({K},{K})", M * K, xl.nbytes * 2,
            lambda: nbops.linear(xl, wl), (lambda: F.linear(T(xl), T(wl))) if torch_ok else None)
     x2 = cuda.device_array_like(x)
     x2.copy_to_device(x)
@@ -185,6 +226,8 @@ def main():
     ap.add_argument("--out", default=os.environ.get("OUT") or str(ROOT / "gpu_check_results"))
     ap.add_argument("--skip-tests", action="store_true")
     ap.add_argument("--quick", action="store_true", help="smaller sizes")
+    ap.add_argument("--smoke", action="store_true",
+                    help="tiny sizes, also on the simulator: checks the script itself")
     args = ap.parse_args()
     outdir = Path(args.out)
     outdir.mkdir(parents=True, exist_ok=True)
@@ -194,7 +237,7 @@ def main():
         result["tests"] = run_tests(240)
         print("tests:", result["tests"]["summary"], flush=True)
     try:
-        info, rows = bench(args.quick)
+        info, rows = bench(args.quick, args.smoke)
         result["device"], result["bench"] = info, rows
     except Exception:  # keep the test results
         import traceback
