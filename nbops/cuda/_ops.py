@@ -113,6 +113,15 @@ def unary(op, input, params=(), inplace=False, out=None):
     return dest
 
 
+def increment(counter):
+    """``counter += 1`` in place on the device (a 0-d or 1-element integer device
+    array, e.g. BatchNorm's ``num_batches_tracked``): one tiny kernel, no sync."""
+    d = counter if hasattr(counter, "copy_to_host") else cuda.as_cuda_array(counter)
+    if d.size != 1 or np.dtype(d.dtype).kind not in "iu":
+        raise ValueError("counter must be a 1-element integer device array")
+    K.increment(d.reshape(1))
+
+
 def prelu(input, weight, out=None):
     x = dev(input)
     w = dev(weight, "weight")

@@ -43,6 +43,8 @@ def main():
             k = K._make_map(op.core, op.nparams)
             jobs.append((op.name, k, (v, v) + (ft,) * op.nparams))
         jobs.append(("prelu_kernel", K._prelu_kernel, (v, v, v, i8, i8)))
+        if ft == T.float32:  # no float argument
+            jobs.append(("increment_kernel", K._increment_kernel, (i8[::1],)))
         for core, kind in [(SL.l1_loss, 0), (SL.mse_loss, 0), (SL.smooth_l1_loss, 1),
                            (SL.kl_div, 0), (SL.kl_div_log_target, 0),
                            (SL.binary_cross_entropy, 0),

@@ -340,3 +340,21 @@ def test_load_state_dict_assign_keeps_the_given_arrays():
     sd = {"weight": _d(np.ones((2, 3), np.float32)), "bias": _d(np.zeros(2, np.float32))}
     m.load_state_dict(sd, assign=True)
     assert m.weight is sd["weight"] and m.device == "cuda"
+
+
+def test_batchnorm_counter_counts_on_the_device():
+    """num_batches_tracked advances on the device (a kernel, no host copy), and
+    momentum=None (the cumulative average, which reads it) still matches the CPU."""
+    x = RNG.standard_normal((6, 3)).astype(np.float32)
+    cpu = nn.BatchNorm1d(3, momentum=None)
+    gpu = nn.BatchNorm1d(3, momentum=None).to("cuda")
+    for k in range(3):
+        xk = x * (k + 1)
+        _close(_h(gpu(_d(xk))), cpu(xk))
+    assert int(_h(gpu.num_batches_tracked)) == int(cpu.num_batches_tracked) == 3
+    _close(_h(gpu.running_mean), cpu.running_mean)
+    _close(_h(gpu.running_var), cpu.running_var)
+    from nbops import cuda as nbcuda
+
+    with pytest.raises(ValueError, match="counter"):
+        nbcuda.ops().increment(_d(np.zeros(2, np.int64)))
