@@ -48,8 +48,8 @@ from .._config import _COMMON
 from ._math import const, exp
 
 __all__ = ["row_view", "sub_exact", "order_key", "from_order_key", "one_of", "row_max",
-           "row_sumexp", "row_exp_write_sum", "row_scale", "row_log_softmax_write",
-           "row_wshift_sum", "row_prob_sums", "cols_max", "cols_sumexp", "cols_exp_write_sum",
+           "row_sumexp", "row_scale", "row_log_softmax_write",
+           "row_wshift_sum", "row_prob_sums", "cols_max", "cols_sumexp",
            "cols_scale", "cols_log_softmax_write", "cols_wshift_sum", "cols_prob_sums",
            "softmax_row", "softmax_cols", "ce_rows",
            "nll_rows", "ce_cols", "prob_rows", "prob_cols", "SUM_BLOCK", "COLS_BLOCK",
@@ -183,33 +183,24 @@ def row_max(r, sgn):
 
 
 @_inline
-def row_sumexp(r, sgn, m):
-    """sum(exp(sgn * r - m)) as a float64."""
-    n = r.size
-    total = 0.0
-    for b0 in range(0, n, SUM_BLOCK):
-        blk = r[b0:min(n, b0 + SUM_BLOCK)]
-        s = const(m, 0.0)
-        for i in range(blk.size):
-            s += exp(sgn * blk[i] - m)
-        total += s
-    return total
-
-
-@_inline
-def row_exp_write_sum(r, o, sgn, m):
-    """o = exp(sgn * r - m); returns sum(o) as a float64. ``o`` may be ``r``."""
+def row_sumexp(r, o, sgn, m):
+    """sum(exp(sgn * r - m)) as a float64; unless ``o`` is None, also
+    o = exp(sgn * r - m) (``o`` may be ``r``; None is resolved when compiling)."""
     n = r.size
     total = 0.0
     for b0 in range(0, n, SUM_BLOCK):
         b1 = min(n, b0 + SUM_BLOCK)
         blk = r[b0:b1]
-        dst = o[b0:b1]
         s = const(m, 0.0)
-        for i in range(blk.size):
-            e = exp(sgn * blk[i] - m)
-            dst[i] = e
-            s += e
+        if o is None:
+            for i in range(blk.size):
+                s += exp(sgn * blk[i] - m)
+        else:
+            dst = o[b0:b1]
+            for i in range(blk.size):
+                e = exp(sgn * blk[i] - m)
+                dst[i] = e
+                s += e
         total += s
     return total
 
@@ -291,30 +282,23 @@ def cols_max(x, base, C, I, j0, nb, sgn, m):
 
 
 @_inline
-def cols_sumexp(x, base, C, I, j0, nb, sgn, m, s):
-    """s[k] = sum over c of exp(sgn * x - m[k]), in float64."""
+def cols_sumexp(x, out, base, C, I, j0, nb, sgn, m, s):
+    """s[k] = sum over c of exp(sgn * x - m[k]), in float64; unless ``out`` is None,
+    also out = exp(sgn * x - m[k]) (``out`` may be ``x``)."""
     for k in range(nb):
         s[k] = 0.0
     for c in range(C):
         start = base + c * I + j0
         r = row_view(x, start, nb)
-        for k in range(nb):
-            s[k] += exp(sgn * r[k] - m[k])
-
-
-@_inline
-def cols_exp_write_sum(x, out, base, C, I, j0, nb, sgn, m, s):
-    """out = exp(sgn * x - m[k]) and s[k] = its sum over c (float64). ``out`` may be ``x``."""
-    for k in range(nb):
-        s[k] = 0.0
-    for c in range(C):
-        start = base + c * I + j0
-        r = row_view(x, start, nb)
-        o = row_view(out, start, nb)
-        for k in range(nb):
-            e = exp(sgn * r[k] - m[k])
-            o[k] = e
-            s[k] += e
+        if out is None:
+            for k in range(nb):
+                s[k] += exp(sgn * r[k] - m[k])
+        else:
+            o = row_view(out, start, nb)
+            for k in range(nb):
+                e = exp(sgn * r[k] - m[k])
+                o[k] = e
+                s[k] += e
 
 
 @_inline
@@ -384,10 +368,10 @@ def softmax_row(r, o, sgn, log):
         return
     m = row_max(r, sgn)
     if log is None:
-        s = row_exp_write_sum(r, o, sgn, m)
+        s = row_sumexp(r, o, sgn, m)
         row_scale(o, const(m, 1.0 / s))
     else:
-        ls = math.log(row_sumexp(r, sgn, m))
+        ls = math.log(row_sumexp(r, None, sgn, m))
         row_log_softmax_write(r, o, sgn, m, const(m, ls))
 
 
@@ -404,12 +388,12 @@ def softmax_cols(x, out, o, C, I, j0, sgn, log):
     s = np.empty(nb, np.float64)
     cols_max(x, base, C, I, j0, nb, sgn, m)
     if log is None:
-        cols_exp_write_sum(x, out, base, C, I, j0, nb, sgn, m, s)
+        cols_sumexp(x, out, base, C, I, j0, nb, sgn, m, s)
         for k in range(nb):
             f[k] = 1.0 / s[k]
         cols_scale(out, base, C, I, j0, nb, f)
     else:
-        cols_sumexp(x, base, C, I, j0, nb, sgn, m, s)
+        cols_sumexp(x, None, base, C, I, j0, nb, sgn, m, s)
         for k in range(nb):
             f[k] = math.log(s[k])
         cols_log_softmax_write(x, out, base, C, I, j0, nb, sgn, m, f)
@@ -441,7 +425,7 @@ def ce_rows(x, t, w, C, r0, r1, ignore, a, b, wsum, loss):
         wt = w[ti]
         row = row_view(x, (r0 + k) * C, C)
         m = row_max(row, one)
-        ls = math.log(row_sumexp(row, one, m))
+        ls = math.log(row_sumexp(row, None, one, m))
         logp = sub_exact(sub_exact(row[ti], m), const(m, ls))
         li = -wt * logp
         if b is not None:
@@ -509,7 +493,7 @@ def ce_cols(x, t, w, o, C, I, j0, ignore, a, b, wsum, lse, loss):
     if lse is not None:
         if C > 0:
             cols_max(x, base, C, I, j0, nb, one, m)
-            cols_sumexp(x, base, C, I, j0, nb, one, m, s)
+            cols_sumexp(x, None, base, C, I, j0, nb, one, m, s)
             if b is not None:
                 if b != 0:
                     cols_wshift_sum(x, w, base, C, I, j0, nb, m, aa)
@@ -547,7 +531,7 @@ def prob_rows(x, p, w, C, r0, r1, pa, pb, loss):
     for r in range(r0, r1):
         row = row_view(x, r * C, C)
         m = row_max(row, one)
-        ls = math.log(row_sumexp(row, one, m))
+        ls = math.log(row_sumexp(row, None, one, m))
         qa, qb = row_prob_sums(row, row_view(p, r * C, C), w, m, pa, pb)
         li = ls * qb - qa
         loss[r] = li
@@ -568,7 +552,7 @@ def prob_cols(x, p, w, o, C, I, j0, pa, pb, loss):
     qb = np.empty(nb, np.float64)
     one = one_of(x)
     cols_max(x, base, C, I, j0, nb, one, m)
-    cols_sumexp(x, base, C, I, j0, nb, one, m, s)
+    cols_sumexp(x, None, base, C, I, j0, nb, one, m, s)
     cols_prob_sums(x, p, w, base, C, I, j0, nb, m, pa, pb, qa, qb)
     sl = 0.0
     for k in range(nb):
