@@ -189,8 +189,8 @@ def serial_kernel(func=None, *, fastmath=False):
 def parallel_kernel(func=None, *, fastmath=False):
     """Decorator for a module-level ``parallel=True`` kernel (cached on disk).
 
-    Keep it a different Python function from its serial twin: Numba's cache
-    key ignores the ``parallel`` flag.
+    For a serial/parallel pair use :func:`kernels` (one function, two kernels
+    with distinct cache files: Numba's cache key ignores the ``parallel`` flag).
     """
     if func is None:
         return lambda f: parallel_kernel(f, fastmath=fastmath)

@@ -25,44 +25,13 @@ import sys
 import tempfile
 import time
 
-INPUTS = """
-import numpy as np
-x = np.linspace(-2, 2, 64, dtype=np.float32).reshape(8, 8)
-labels = np.arange(8) % 8
-w = np.ones((4, 8), np.float32)
-b = np.zeros(4, np.float32)
-"""
+sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), "..", "asv_bench"))
 
-FAMILIES = {
-    "relu": "nbops.relu(x)",
-    "sigmoid": "nbops.sigmoid(x)",
-    "softmax": "nbops.softmax(x)",
-    "log_softmax": "nbops.log_softmax(x)",
-    "cross_entropy": "nbops.cross_entropy(x, labels)",
-    "nll_loss": "nbops.nll_loss(x, labels)",
-    "batch_norm": "nbops.batch_norm(x, None, None, training=True)",
-    "linear": "nbops.linear(x, w, b)",
-    "mse_loss": "nbops.mse_loss(x, x[::-1])",
-    "binary_cross_entropy": "nbops.binary_cross_entropy(abs(x) / 3, abs(x[::-1]) / 3)",
-    "kl_div": "nbops.kl_div(x, abs(x[::-1]))",
-    "pairwise_distance": "nbops.pairwise_distance(x, x[::-1])",
-    "dropout": "nbops.dropout(x, 0.5)",
-}
-SERVICE = ("relu", "softmax", "cross_entropy", "batch_norm", "linear")
-
-TORCH_SERVICE = """
-import torch
-import torch.nn.functional as F
-x = torch.linspace(-2, 2, 64).reshape(8, 8)
-labels = torch.arange(8) % 8
-w = torch.ones(4, 8)
-b = torch.zeros(4)
-F.relu(x)
-F.softmax(x, -1)
-F.cross_entropy(x, labels)
-F.batch_norm(x, None, None, training=True)
-F.linear(x, w, b)
-"""
+# the scripts of the asv cold-start benchmarks (one definition of each)
+from benchmarks.runtime import _FAMILY_CALLS as FAMILIES  # noqa: E402
+from benchmarks.runtime import _SMALL_INPUTS as INPUTS  # noqa: E402
+from benchmarks.runtime import SERVICE_OPS as SERVICE  # noqa: E402
+from benchmarks.runtime import TORCH_SERVICE  # noqa: E402
 
 
 def run(code, env_extra=None):

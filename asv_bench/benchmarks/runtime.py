@@ -4,7 +4,7 @@ After the first run of the suite the kernel cache is warm, so the
 ``FirstCall`` benchmarks measure loading compiled kernels, not compiling; the
 ``EmptyCache`` ones turn the disk cache off (``NBOPS_DISABLE_CACHE=1``) and
 measure compilation. ``tools/measure_startup.py`` prints the same figures
-(and their differences) in one run.
+(and their differences) in one run, from the scripts defined here.
 """
 
 _SMALL_INPUTS = """
@@ -16,14 +16,22 @@ w = np.ones((4, 8), np.float32)
 
 # one call per op family, as a service would make them
 _FAMILY_CALLS = {
-    "activation": "nbops.relu(x)",
+    "relu": "nbops.relu(x)",
+    "sigmoid": "nbops.sigmoid(x)",
     "softmax": "nbops.softmax(x)",
+    "log_softmax": "nbops.log_softmax(x)",
     "cross_entropy": "nbops.cross_entropy(x, labels)",
+    "nll_loss": "nbops.nll_loss(x, labels)",
     "batch_norm": "nbops.batch_norm(x, None, None, training=True)",
     "linear": "nbops.linear(x, w, w[0, :4])",
-    "loss": "nbops.mse_loss(x, x[::-1])",
-    "distance": "nbops.pairwise_distance(x, x[::-1])",
+    "mse_loss": "nbops.mse_loss(x, x[::-1])",
+    "binary_cross_entropy": "nbops.binary_cross_entropy(abs(x) / 3, abs(x[::-1]) / 3)",
+    "kl_div": "nbops.kl_div(x, abs(x[::-1]))",
+    "pairwise_distance": "nbops.pairwise_distance(x, x[::-1])",
+    "dropout": "nbops.dropout(x, 0.5)",
 }
+#: The "service start": import, then one call of each of these.
+SERVICE_OPS = ("relu", "softmax", "cross_entropy", "batch_norm", "linear")
 
 
 def timeraw_import_numba():
@@ -50,14 +58,15 @@ class FirstCall:
 
 def timeraw_service_start_nbops():
     """Import and one call each of relu, softmax, cross_entropy, batch_norm, linear."""
-    return "import nbops" + _SMALL_INPUTS + "\n".join(
-        _FAMILY_CALLS[k] for k in ("activation", "softmax", "cross_entropy", "batch_norm",
-                                   "linear"))
+    return "import nbops" + _SMALL_INPUTS + "\n".join(_FAMILY_CALLS[k] for k in SERVICE_OPS)
 
 
 def timeraw_service_start_torch():
     """The same five calls with PyTorch, for comparison."""
-    return """
+    return TORCH_SERVICE
+
+
+TORCH_SERVICE = """
 import torch
 import torch.nn.functional as F
 x = torch.linspace(-2, 2, 64).reshape(8, 8)
