@@ -4,16 +4,16 @@
 on-disk cache) on its first call.
 """
 
-from .activations import (elu, hardtanh, leaky_relu, logsigmoid, prelu, relu, relu6,
+from ._ops.activation import (elu, hardtanh, leaky_relu, logsigmoid, prelu, relu, relu6,
                           sigmoid, softplus, softshrink, softsign, tanh, threshold)
-from .distance import pairwise_distance
-from .linear import linear
-from .losses import (binary_cross_entropy, binary_cross_entropy_with_logits, kl_div, l1_loss,
+from ._ops.distance import pairwise_distance
+from ._ops.linear import linear
+from ._ops.losses import (binary_cross_entropy, binary_cross_entropy_with_logits, kl_div, l1_loss,
                      mse_loss, smooth_l1_loss)
-from .normalization import batch_norm
-from .softmax import log_softmax, softmax, softmin
-from .cross_entropy import cross_entropy, nll_loss
-from .dropout import dropout, dropout2d, dropout3d, dropout_mask
+from ._ops.normalization import batch_norm
+from ._ops.softmax import log_softmax, softmax, softmin
+from ._ops.classification import cross_entropy, nll_loss
+from ._ops.dropout import dropout, dropout2d, dropout3d, dropout_mask
 from . import scalar
 from .warmup import warmup
 from . import nn

@@ -28,7 +28,7 @@ from nbops import _config
 from nbops._validate import result_dtype
 from nbops.scalar import random as R
 
-D = sys.modules["nbops.dropout"]  # the module (nbops.dropout is the function)
+import nbops._ops.dropout as D  # noqa: E402
 
 try:
     import torch

@@ -19,8 +19,6 @@ import nbops
 import nbops.nn as nn
 from nbops import data
 
-HAS_DROPOUT = importlib.util.find_spec("nbops.dropout") is not None
-needs_dropout = pytest.mark.skipif(not HAS_DROPOUT, reason="nbops.dropout not available yet")
 
 
 @pytest.fixture(scope="module")
@@ -330,7 +328,6 @@ def test_dropout_eval_is_identity(name, shape):
     assert y.dtype == np.float32
 
 
-@needs_dropout
 @pytest.mark.parametrize("name,shape", [("Dropout", (20, 16)), ("Dropout2d", (20, 16, 4, 4)),
                                         ("Dropout3d", (20, 16, 2, 4, 4))])
 def test_dropout_train(torch, name, shape):
@@ -803,9 +800,6 @@ def test_docstring_examples(modname):
     runner = doctest.DocTestRunner(optionflags=doctest.NORMALIZE_WHITESPACE | doctest.ELLIPSIS)
     n = 0
     for test in finder.find(mod, modname, globs={"np": np, "nbops": nbops}):
-        if not HAS_DROPOUT and "Dropout" in test.name and any(
-                "rng=" in ex.source for ex in test.examples):
-            continue
         runner.run(test)
         n += len(test.examples)
     assert runner.failures == 0
@@ -825,16 +819,6 @@ def test_copy_and_pickle():
         assert repr(clone) == repr(m) and list(clone.state_dict()) == list(m.state_dict())
         assert clone[0].weight is not m[0].weight
         np.testing.assert_array_equal(clone.eval()(x), m.eval()(x))
-
-
-def test_dropout_module_without_functional(monkeypatch):
-    from nbops.nn import dropout as nn_dropout
-    monkeypatch.setitem(nn_dropout._FUNCTIONAL, "dropout", None)
-    m = nn.Dropout(0.3)
-    x = np.ones(3, np.float32)
-    assert m.eval()(x) is x
-    with pytest.raises(NotImplementedError, match="nbops.dropout"):
-        m.train()(x)
 
 
 def test_float64_modules_vs_torch(torch):

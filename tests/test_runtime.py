@@ -46,7 +46,7 @@ def test_import_compiles_nothing_and_no_cuda():
 def test_second_process_loads_from_cache(tmp_path):
     code = """
         import numpy as np, nbops
-        from nbops._elementwise import map_serial
+        from nbops._ops.elementwise import map_serial
         y = nbops.softplus(np.linspace(-3, 3, 11, dtype=np.float32), 2.0)
         print(sum(map_serial.stats.cache_hits.values()),
               sum(map_serial.stats.cache_misses.values()), repr(y.tobytes()))
@@ -156,7 +156,7 @@ def test_nbops_leaves_numba_settings_alone():
 def test_warmup_then_cached(tmp_path):
     code = """
         import nbops
-        from nbops._elementwise import map_serial, map_parallel
+        from nbops._ops.elementwise import map_serial, map_parallel
         nbops.warmup(ops=["relu", "sigmoid"], dtypes=["float32"], verbose=True)
         stats = [map_serial.stats, map_parallel.stats]
         print(sum(sum(s.cache_hits.values()) for s in stats),

@@ -14,14 +14,14 @@ import os
 
 #: Section of the functional reference for each defining module, in page order.
 FAMILIES = [
-    ("nbops.activations", "Activations", "Elementwise activations."),
-    ("nbops.softmax", "Softmax family", "Normalizations along an axis (default ``axis=-1``)."),
-    ("nbops.normalization", "Normalization", ""),
-    ("nbops.linear", "Linear", ""),
-    ("nbops.dropout", "Dropout", "Counter-based, reproducible masks (see :doc:`/guides/semantics`)."),
-    ("nbops.distance", "Distance", ""),
-    ("nbops.losses", "Losses", "Elementwise losses."),
-    ("nbops.cross_entropy", "Classification losses", ""),
+    ("nbops._ops.activation", "Activations", "Elementwise activations."),
+    ("nbops._ops.softmax", "Softmax family", "Normalizations along an axis (default ``axis=-1``)."),
+    ("nbops._ops.normalization", "Normalization", ""),
+    ("nbops._ops.linear", "Linear", ""),
+    ("nbops._ops.dropout", "Dropout", "Counter-based, reproducible masks (see :doc:`/guides/semantics`)."),
+    ("nbops._ops.distance", "Distance", ""),
+    ("nbops._ops.losses", "Losses", "Elementwise losses."),
+    ("nbops._ops.classification", "Classification losses", ""),
     ("nbops.warmup", "Runtime", "Ahead-of-time compilation of the kernels."),
 ]
 
@@ -72,7 +72,7 @@ def functional_page():
     public = [n for n in nbops.__all__ if not inspect.ismodule(getattr(nbops, n, None))]
     objs = [(n, getattr(nbops, n)) for n in public]
     # Public functions of nbops.dropout that are not (yet) re-exported at the top.
-    drop = _try_import("nbops.dropout")
+    drop = _try_import("nbops._ops.dropout")
     if drop is not None:
         for n in getattr(drop, "__all__", []):
             if n not in public and callable(getattr(drop, n, None)):

@@ -95,7 +95,7 @@ def check_out(out, shape, dtype, like):
 
 # ------------------------------------------------------------------ elementwise
 def unary(op, input, params=(), inplace=False, out=None):
-    """``op`` (an :class:`nbops._elementwise.Op`) on a device array."""
+    """``op`` (an :class:`nbops._ops.elementwise.Op`) on a device array."""
     x = dev(input)
     dt = float_dtype(x)
     params = tuple(dt.type(p) for p in params)
@@ -148,7 +148,7 @@ def _same_float(a, dt, name):
 
 # ------------------------------------------------------------------ softmax family
 def _along_axis(input, axis, dtype, dim, out, sgn, log):
-    from ..softmax import _normalize_axis
+    from .._ops.softmax import _normalize_axis
     x = dev(input)
     dt = float_dtype(x)
     if dtype is not None and np.dtype(dtype) != dt:
@@ -223,7 +223,7 @@ def _weight(weight, x, dt, name="weight"):
 
 
 def _red(reduction, size_average, reduce, allowed=("none", "mean", "sum")):
-    from .._reduction import parse_reduction
+    from .._ops.reduction import parse_reduction
     return parse_reduction(reduction, size_average, reduce, allowed)
 
 
@@ -488,9 +488,8 @@ def pairwise_distance(x1, x2, p=2.0, eps=1e-6, keepdim=False):
 # Philox key and give the channel structure, so a seed means the same mask
 # here as on the CPU; the kernels follow the CPU's counter/lane scheme.
 def _dropout_module():
-    # nbops.dropout the module (the package attribute of that name is the function)
-    import importlib
-    return importlib.import_module("..dropout", __package__)
+    from .._ops import dropout
+    return dropout
 
 
 def _dropout(input, p, training, inplace, rng, out, feature):

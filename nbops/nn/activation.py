@@ -9,8 +9,8 @@ import warnings
 
 import numpy as np
 
-from .. import activations as _A
-from ..softmax import log_softmax as _log_softmax, softmax as _softmax, softmin as _softmin
+from .._ops import activation as _A
+from .._ops.softmax import log_softmax as _log_softmax, softmax as _softmax, softmin as _softmin
 from ._module import Module, _check_device, _factory_dtype, _size, _write
 
 __all__ = ["Threshold", "ReLU", "Hardtanh", "ReLU6", "Sigmoid", "Tanh", "ELU", "LeakyReLU",

@@ -1,6 +1,6 @@
 """PairwiseDistance over :func:`nbops.pairwise_distance`."""
 
-from ..distance import pairwise_distance as _pairwise_distance
+from .._ops.distance import pairwise_distance as _pairwise_distance
 from ._module import Module
 
 __all__ = ["PairwiseDistance"]

@@ -1,38 +1,9 @@
-"""Dropout, Dropout2d, Dropout3d over :func:`nbops.dropout` and friends.
+"""Dropout, Dropout2d, Dropout3d over :func:`nbops.dropout` and friends."""
 
-The functional ops are imported when first needed, so the modules can be
-built (and used in eval mode) even where ``nbops.dropout`` is unavailable.
-"""
-
-import importlib
-
-import numpy as np
-
-from .._validate import is_device_array as _is_dev
+from .._ops import dropout as _D
 from ._module import Module, _rng
 
 __all__ = ["Dropout", "Dropout2d", "Dropout3d"]
-
-_PARENT = __package__.rsplit(".", 1)[0]  # "nbops"
-
-
-_FUNCTIONAL = {}
-
-
-def _functional(name):
-    """``nbops.dropout.<name>``, or None while that module does not exist (cached)."""
-    try:
-        return _FUNCTIONAL[name]
-    except KeyError:
-        pass
-    try:
-        fn = getattr(importlib.import_module(".dropout", _PARENT), name, None)
-    except ModuleNotFoundError as exc:
-        if exc.name != _PARENT + ".dropout":
-            raise
-        fn = None
-    _FUNCTIONAL[name] = fn
-    return fn
 
 
 class _DropoutNd(Module):
@@ -49,14 +20,7 @@ class _DropoutNd(Module):
         self.rng = None if rng is None else _rng(rng)
 
     def forward(self, input):
-        fn = _functional(self._fn_name)
-        if fn is None:
-            if self.training and self.p > 0:
-                raise NotImplementedError(f"nbops.{self._fn_name} is not available in this "
-                                          "version of nbops (eval mode works)")
-            if isinstance(input, np.ndarray) or _is_dev(input):
-                return input
-            return np.asarray(input)
+        fn = getattr(_D, self._fn_name)
         return fn(input, self.p, self.training, self.inplace, rng=self.rng)
 
     def extra_repr(self):

@@ -10,9 +10,9 @@ loss is computed, as in PyTorch.
 import sys
 import warnings
 
-from ..cross_entropy import cross_entropy as _cross_entropy, nll_loss as _nll_loss
-from .. import losses as _L
-from .._reduction import _legacy
+from .._ops.classification import cross_entropy as _cross_entropy, nll_loss as _nll_loss
+from .._ops import losses as _L
+from .._ops.reduction import _legacy
 from ._module import Module, _as_state_array
 
 __all__ = ["L1Loss", "MSELoss", "CrossEntropyLoss", "NLLLoss", "NLLLoss2d", "KLDivLoss",

@@ -2,7 +2,7 @@
 
 import numpy as np
 
-from ..normalization import batch_norm as _batch_norm
+from .._ops.normalization import batch_norm as _batch_norm
 from .._validate import is_device_array as _is_dev
 from ._module import Module, _check_device, _factory_dtype, _read, _size, _write
 

@@ -18,7 +18,7 @@ from numba.cuda import types as T
 _disp.get_current_device = lambda: _pytypes.SimpleNamespace(compute_capability=(9, 0))
 _nvrtc.get_supported_ccs = lambda: ((7, 5), (8, 0), (9, 0))
 
-import nbops.activations as A  # noqa: E402
+import nbops._ops.activation as A  # noqa: E402
 from nbops.cuda import _kernels as K  # noqa: E402
 from nbops.scalar import losses as SL  # noqa: E402
 

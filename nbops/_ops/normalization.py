@@ -29,11 +29,11 @@ from numba import prange, types
 from numba.core import errors
 from numba.extending import overload, register_jitable
 
-from . import _config
-from ._launch import launch
-from ._validate import as_array, as_param, check_out, is_device_array, result_dtype
-from .cuda import ops as _cuda
-from .scalar.rows import row_view
+from .. import _config
+from .._launch import launch
+from .._validate import as_array, as_param, check_out, is_device_array, result_dtype
+from ..cuda import ops as _cuda
+from ..scalar.rows import row_view
 
 #: Positions (float64 accumulator pairs) per statistics task tile.
 _WIDTH = 1024

@@ -8,11 +8,11 @@ from numba.core import errors
 from numba.extending import overload
 from numba.np import numpy_support
 
-from . import _config
-from ._launch import launch
-from ._validate import as_array, as_param, is_device_array, result_dtype
-from .cuda import ops as _cuda
-from .scalar._math import const
+from .. import _config
+from .._launch import launch
+from .._validate import as_array, as_param, is_device_array, result_dtype
+from ..cuda import ops as _cuda
+from ..scalar._math import const
 
 
 @_config.core

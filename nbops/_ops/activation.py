@@ -1,7 +1,7 @@
 """Elementwise activations: ``nbops.relu``, ``nbops.sigmoid``, ...
 
 Each public function validates its arguments once, then runs the shared
-elementwise kernels (:mod:`nbops._elementwise`) with the op's scalar core from
+elementwise kernels (:mod:`nbops._ops.elementwise`) with the op's scalar core from
 :mod:`nbops.scalar.activations`. The ``@overload`` at the bottom of this file
 make the same names work inside a user's ``@njit`` code.
 
@@ -19,13 +19,13 @@ from numba import prange, types
 from numba.core import errors
 from numba.extending import overload
 
-from . import _config
-from ._elementwise import Op, map_njit, unary
-from ._launch import launch
-from ._validate import as_array, as_param, check_out, is_device_array, result_dtype
-from .cuda import ops as _cuda
-from .scalar import activations as S
-from .scalar._math import as_float, const
+from .. import _config
+from .elementwise import Op, map_njit, unary
+from .._launch import launch
+from .._validate import as_array, as_param, check_out, is_device_array, result_dtype
+from ..cuda import ops as _cuda
+from ..scalar import activations as S
+from ..scalar._math import as_float, const
 
 __all__ = ["relu", "relu6", "elu", "prelu", "leaky_relu", "threshold", "hardtanh",
            "sigmoid", "tanh", "logsigmoid", "softplus", "softshrink", "softsign"]

@@ -24,11 +24,11 @@ from numba import prange, types
 from numba.core import errors
 from numba.extending import overload, register_jitable
 
-from . import _config
-from ._launch import launch
-from ._validate import as_array, check_out, is_device_array, result_dtype
-from .cuda import ops as _cuda
-from .scalar.rows import COLS_BLOCK, ROW_FASTMATH, row_view, softmax_cols, softmax_row
+from .. import _config
+from .._launch import launch
+from .._validate import as_array, check_out, is_device_array, result_dtype
+from ..cuda import ops as _cuda
+from ..scalar.rows import COLS_BLOCK, ROW_FASTMATH, row_view, softmax_cols, softmax_row
 
 __all__ = ["softmax", "log_softmax", "softmin"]
 

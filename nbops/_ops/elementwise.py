@@ -15,11 +15,11 @@ from numba.core.imputils import lower_constant
 from numba.extending import (NativeValue, models, overload, register_model, typeof_impl,
                              unbox)
 
-from . import _config
-from ._launch import entry_point, launch
-from ._validate import as_array, check_inplace, check_out, is_device_array, result_dtype
-from .cuda import ops as cuda_ops
-from .scalar._math import as_float, const
+from .. import _config
+from .._launch import entry_point, launch
+from .._validate import as_array, check_inplace, check_out, is_device_array, result_dtype
+from ..cuda import ops as cuda_ops
+from ..scalar._math import as_float, const
 
 
 class Op:

@@ -45,12 +45,12 @@ from numba import prange, types
 from numba.core import errors
 from numba.extending import overload, register_jitable
 
-from . import _config
-from ._launch import launch
-from ._validate import as_array, as_param, check_inplace, check_out, is_device_array, result_dtype
-from .cuda import ops as _cuda
-from .scalar.losses import select
-from .scalar.random import drop_threshold, keep, philox4x32_10, splitmix64, splitmix64_int
+from .. import _config
+from .._launch import launch
+from .._validate import as_array, as_param, check_inplace, check_out, is_device_array, result_dtype
+from ..cuda import ops as _cuda
+from ..scalar.losses import select
+from ..scalar.random import drop_threshold, keep, philox4x32_10, splitmix64, splitmix64_int
 
 __all__ = ["dropout", "dropout2d", "dropout3d", "dropout_mask"]
 

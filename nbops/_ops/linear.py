@@ -11,8 +11,8 @@ from numba.core import errors
 from numba.extending import overload
 from numba.np import numpy_support
 
-from ._validate import as_array, check_out, is_device_array, result_dtype
-from .cuda import ops as _cuda
+from .._validate import as_array, check_out, is_device_array, result_dtype
+from ..cuda import ops as _cuda
 
 
 def linear(input, weight, bias=None, out=None):
