@@ -14,9 +14,10 @@ sys.path.insert(0, os.path.join(HERE, "_ext"))
 
 os.environ.setdefault("MPLBACKEND", "Agg")
 
-import nbops  # noqa: E402
 import nbops_api  # noqa: E402
 import nbops_plots  # noqa: E402
+
+import nbops  # noqa: E402
 
 # -- project -------------------------------------------------------------------
 project = "nbops"
@@ -83,6 +84,7 @@ except ImportError:
 nbops_dropout_missing = not callable(getattr(nbops, "dropout", None))
 """
 import doctest  # noqa: E402
+
 doctest_default_flags = (doctest.ELLIPSIS | doctest.NORMALIZE_WHITESPACE
                          | doctest.DONT_ACCEPT_TRUE_FOR_1)
 

@@ -4,19 +4,37 @@
 on-disk cache) on its first call.
 """
 
-from ._ops.activation import (elu, hardtanh, leaky_relu, logsigmoid, prelu, relu, relu6,
-                          sigmoid, softplus, softshrink, softsign, tanh, threshold)
+from . import nn, scalar
+from ._ops.activation import (
+                          elu,
+                          hardtanh,
+                          leaky_relu,
+                          logsigmoid,
+                          prelu,
+                          relu,
+                          relu6,
+                          sigmoid,
+                          softplus,
+                          softshrink,
+                          softsign,
+                          tanh,
+                          threshold,
+)
+from ._ops.classification import cross_entropy, nll_loss
 from ._ops.distance import pairwise_distance
+from ._ops.dropout import dropout, dropout2d, dropout3d, dropout_mask
 from ._ops.linear import linear
-from ._ops.losses import (binary_cross_entropy, binary_cross_entropy_with_logits, kl_div, l1_loss,
-                     mse_loss, smooth_l1_loss)
+from ._ops.losses import (
+                          binary_cross_entropy,
+                          binary_cross_entropy_with_logits,
+                          kl_div,
+                          l1_loss,
+                          mse_loss,
+                          smooth_l1_loss,
+)
 from ._ops.normalization import batch_norm
 from ._ops.softmax import log_softmax, softmax, softmin
-from ._ops.classification import cross_entropy, nll_loss
-from ._ops.dropout import dropout, dropout2d, dropout3d, dropout_mask
-from . import scalar
 from .warmup import warmup
-from . import nn
 
 __version__ = "0.1.0"
 

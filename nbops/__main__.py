@@ -219,8 +219,7 @@ def _timing_table(model, loss_fn, x, y, repeat, use_torch):
 
 
 def mlp_demo(args):
-    from nbops import data
-    from nbops import nn
+    from nbops import data, nn
 
     model = data.mlp(rng=0)
     loss_fn = nn.CrossEntropyLoss()

@@ -7,10 +7,10 @@ Every expected value comes from the independent float64 formulas in
 import inspect
 import warnings
 
+import _reference as R
 import numpy as np
 import pytest
 
-import _reference as R
 import nbops
 
 OPS = R.OPS

@@ -7,11 +7,11 @@ cached for the per-op test items.  Expected values come from ``_reference.py``.
 
 import functools
 
+import _reference as R
 import numba
 import numpy as np
 import pytest
 
-import _reference as R
 import nbops
 import nbops.scalar  # noqa: F401  (nbops.scalar.<core> is used inside njit code)
 
@@ -90,7 +90,7 @@ ARRAY_CASES = {
 }
 
 
-@functools.lru_cache(maxsize=None)
+@functools.cache
 def _run_all_ops(case):
     x = ARRAY_CASES[case]()
     x0 = x.copy()
@@ -147,7 +147,7 @@ SOME_CASES = {
 }
 
 
-@functools.lru_cache(maxsize=None)
+@functools.cache
 def _run_some(case):
     make, c = SOME_CASES[case]
     x = make()
@@ -213,7 +213,7 @@ KW_INTS = [
 ]
 
 
-@functools.lru_cache(maxsize=None)
+@functools.cache
 def _run_kw_ints(dt):
     x = _mixed(np.dtype(dt).type, n=60, seed=5)
     w = np.array([W], dtype=x.dtype)
@@ -268,7 +268,7 @@ SCALAR_OPS = [(n, None) for n in OPS if n != "prelu"] + [
 SCALAR_VALUES = [-3.25, -0.5, 0.0, 0.375, 0.75, 7.5, 25.0, -100.0, np.inf, -np.inf, np.nan]
 
 
-@functools.lru_cache(maxsize=None)
+@functools.cache
 def _run_scalars(dt):
     t = np.dtype(dt).type
     out = []
@@ -340,7 +340,7 @@ INPLACE = [
 ]
 
 
-@functools.lru_cache(maxsize=None)
+@functools.cache
 def _run_inplace(case):
     if case == "f64_1d":
         arrs = [_mixed(np.float64, n=40, seed=10 + i) for i in range(6)]
@@ -438,7 +438,7 @@ CORE_HYPER = [
 ]
 
 
-@functools.lru_cache(maxsize=None)
+@functools.cache
 def _run_cores(dt):
     x = _mixed(np.dtype(dt).type, n=80, seed=40)
     return x, _scalar_cores(x)

@@ -24,11 +24,10 @@ import numpy as np
 import pytest
 
 import nbops
+import nbops._ops.dropout as D  # noqa: E402
 from nbops import _config
 from nbops._validate import result_dtype
 from nbops.scalar import random as R
-
-import nbops._ops.dropout as D  # noqa: E402
 
 try:
     import torch
@@ -335,7 +334,7 @@ def test_dropout2d_channels_chi_square():
     for _ in range(calls):
         y = nbops.dropout2d(x, p, rng=g)
         ch = y[:, :, 0, 0]
-        assert np.all((y == ch[:, :, None, None]))  # whole channels
+        assert np.all(y == ch[:, :, None, None])  # whole channels
         counts += np.count_nonzero(ch, axis=0)
     trials = n * calls
     q = 1 - p

@@ -20,7 +20,6 @@ import nbops.nn as nn
 from nbops import data
 
 
-
 @pytest.fixture(scope="module")
 def torch():
     torch = pytest.importorskip("torch")

@@ -343,16 +343,16 @@ def test_unwritable_install_and_no_home(tmp_path):
         for name in files:
             os.chmod(os.path.join(folder, name), 0o444)
         os.chmod(folder, 0o555)
-    code = """
+    code = f"""
         import warnings
         warnings.simplefilter("always")
         import numpy as np, nbops
-        assert nbops.__file__.startswith({site!r}), nbops.__file__
+        assert nbops.__file__.startswith({str(site)!r}), nbops.__file__
         with warnings.catch_warnings(record=True) as caught:
             y = nbops.relu(np.array([-1.0, 2.0], np.float32))
             s = nbops.softmax(np.zeros((2, 2), np.float32))
         print(y.tolist(), s.tolist(), len(caught))
-    """.format(site=str(site))
+    """
     try:
         out = _readonly_run(code, {"PYTHONPATH": str(site), "TMPDIR": str(tmp)},
                             [str(site)], str(tmp_path))

@@ -19,8 +19,9 @@ import torch
 
 sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), "..", "asv_bench"))
 
-import nbops  # noqa: E402
 from benchmarks.activations import NBOPS_ARGS, NUMPY, TORCH  # noqa: E402
+
+import nbops  # noqa: E402
 
 OPS = ["relu", "relu6", "elu", "prelu", "leaky_relu", "threshold", "hardtanh", "sigmoid",
        "tanh", "logsigmoid", "softplus", "softshrink", "softsign"]

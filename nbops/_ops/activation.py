@@ -20,12 +20,12 @@ from numba.core import errors
 from numba.extending import overload
 
 from .. import _config
-from .elementwise import Op, map_njit, unary
 from .._launch import launch
 from .._validate import as_array, as_param, check_out, is_device_array, result_dtype
 from ..cuda import ops as _cuda
 from ..scalar import activations as S
 from ..scalar._math import as_float, const
+from .elementwise import Op, map_njit, unary
 
 __all__ = ["relu", "relu6", "elu", "prelu", "leaky_relu", "threshold", "hardtanh",
            "sigmoid", "tanh", "logsigmoid", "softplus", "softshrink", "softsign"]

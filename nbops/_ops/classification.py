@@ -24,10 +24,10 @@ from numba.extending import overload, register_jitable
 
 from .. import _config
 from .._launch import launch
-from .reduction import parse_reduction
 from .._validate import as_array, as_param, is_device_array, result_dtype
 from ..cuda import ops as _cuda
 from ..scalar.rows import COLS_BLOCK, ROW_FASTMATH, ce_cols, ce_rows, nll_rows, prob_cols, prob_rows
+from .reduction import parse_reduction
 
 __all__ = ["cross_entropy", "nll_loss"]
 

@@ -12,8 +12,7 @@ import numpy as np
 from numba import prange, types
 from numba.core import errors
 from numba.core.imputils import lower_constant
-from numba.extending import (NativeValue, models, overload, register_model, typeof_impl,
-                             unbox)
+from numba.extending import NativeValue, models, overload, register_model, typeof_impl, unbox
 
 from .. import _config
 from .._launch import entry_point, launch

@@ -43,13 +43,13 @@ from numba.extending import overload, register_jitable
 from numba.np.numpy_support import as_dtype, from_dtype
 
 from .. import _config
-from .elementwise import Op, OpType
 from .._launch import launch
-from .reduction import CHUNK, _legacy, chunk_count, parse_reduction, sum_partials
 from .._validate import as_array, as_param, is_device_array, result_dtype
 from ..cuda import ops as _cuda
 from ..scalar import losses as S
 from ..scalar._math import const
+from .elementwise import Op, OpType
+from .reduction import CHUNK, _legacy, chunk_count, parse_reduction, sum_partials
 
 __all__ = ["l1_loss", "mse_loss", "smooth_l1_loss", "kl_div", "binary_cross_entropy",
            "binary_cross_entropy_with_logits"]

@@ -13,7 +13,6 @@ import warnings
 
 import numpy as np
 
-
 #: Elements per chunk of a deterministic sum (fixed: results depend on it).
 CHUNK = 16384
 
@@ -23,7 +22,7 @@ _REDUCTIONS = ("none", "mean", "sum")
 def legacy_reduction(size_average, reduce):
     """PyTorch's mapping of the deprecated ``size_average``/``reduce`` flags."""
     warnings.warn("size_average and reduce args will be deprecated, please use "
-                  "reduction='{}' instead.".format(_legacy(size_average, reduce)),
+                  f"reduction='{_legacy(size_average, reduce)}' instead.",
                   DeprecationWarning, stacklevel=3)
     return _legacy(size_average, reduce)
 

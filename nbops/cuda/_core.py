@@ -18,8 +18,7 @@ core's code object is re-bound to globals in which Numba-only helpers
 import math
 import types as _pytypes
 
-from numba import config
-from numba import cuda
+from numba import config, cuda
 from numba.core.dispatcher import Dispatcher
 
 from ..scalar import _math as M

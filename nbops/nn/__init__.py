@@ -19,14 +19,38 @@ bring them back; see :class:`Module`.
 """
 
 from ._module import Module, Parameter, Sequential
-from .activation import (ELU, Hardtanh, LeakyReLU, LogSigmoid, LogSoftmax, PReLU, ReLU, ReLU6,
-                         Sigmoid, Softmax, Softmin, Softplus, Softshrink, Softsign, Tanh,
-                         Threshold)
+from .activation import (
+                         ELU,
+                         Hardtanh,
+                         LeakyReLU,
+                         LogSigmoid,
+                         LogSoftmax,
+                         PReLU,
+                         ReLU,
+                         ReLU6,
+                         Sigmoid,
+                         Softmax,
+                         Softmin,
+                         Softplus,
+                         Softshrink,
+                         Softsign,
+                         Tanh,
+                         Threshold,
+)
 from .distance import PairwiseDistance
 from .dropout import Dropout, Dropout2d, Dropout3d
 from .linear import Identity, Linear
-from .loss import (BCELoss, BCEWithLogitsLoss, CrossEntropyLoss, KLDivLoss, L1Loss, MSELoss,
-                   NLLLoss, NLLLoss2d, SmoothL1Loss)
+from .loss import (
+                         BCELoss,
+                         BCEWithLogitsLoss,
+                         CrossEntropyLoss,
+                         KLDivLoss,
+                         L1Loss,
+                         MSELoss,
+                         NLLLoss,
+                         NLLLoss2d,
+                         SmoothL1Loss,
+)
 from .normalization import BatchNorm1d, BatchNorm2d, BatchNorm3d
 
 __all__ = ["Module", "Parameter", "Sequential", "Identity",

@@ -10,7 +10,9 @@ import warnings
 import numpy as np
 
 from .._ops import activation as _A
-from .._ops.softmax import log_softmax as _log_softmax, softmax as _softmax, softmin as _softmin
+from .._ops.softmax import log_softmax as _log_softmax
+from .._ops.softmax import softmax as _softmax
+from .._ops.softmax import softmin as _softmin
 from ._module import Module, _check_device, _factory_dtype, _size, _write
 
 __all__ = ["Threshold", "ReLU", "Hardtanh", "ReLU6", "Sigmoid", "Tanh", "ELU", "LeakyReLU",

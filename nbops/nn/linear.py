@@ -5,8 +5,16 @@ import math
 import numpy as np
 
 from .._ops.linear import linear as _linear
-from ._module import (Module, _check_device, _factory_dtype, _kaiming_uniform_sqrt5, _rng,
-                      _size, _uniform, _write)
+from ._module import (
+    Module,
+    _check_device,
+    _factory_dtype,
+    _kaiming_uniform_sqrt5,
+    _rng,
+    _size,
+    _uniform,
+    _write,
+)
 
 __all__ = ["Linear", "Identity"]
 

@@ -10,8 +10,9 @@ loss is computed, as in PyTorch.
 import sys
 import warnings
 
-from .._ops.classification import cross_entropy as _cross_entropy, nll_loss as _nll_loss
 from .._ops import losses as _L
+from .._ops.classification import cross_entropy as _cross_entropy
+from .._ops.classification import nll_loss as _nll_loss
 from .._ops.reduction import _legacy
 from ._module import Module, _as_state_array
 
