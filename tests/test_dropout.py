@@ -81,7 +81,7 @@ def test_philox_known_answer_vectors():
     k = np.array([v[1] for v in KAT], np.uint32)
     out = np.zeros((len(KAT), 4), np.uint32)
     _philox_many(c, k, out)
-    for (ctr, key, expected), got in zip(KAT, out):
+    for (ctr, key, expected), got in zip(KAT, out, strict=True):
         assert tuple(int(v) for v in got) == expected, (ctr, key)
         assert R.philox4x32_10_int(ctr, key) == expected
     # the compiled core and the pure-Python reference agree on random inputs
@@ -90,7 +90,7 @@ def test_philox_known_answer_vectors():
     k = g.integers(0, 1 << 32, size=(200, 2), dtype=np.uint32)
     out = np.zeros((200, 4), np.uint32)
     _philox_many(c, k, out)
-    for ci, ki, oi in zip(c, k, out):
+    for ci, ki, oi in zip(c, k, out, strict=True):
         assert tuple(int(v) for v in oi) == R.philox4x32_10_int(
             tuple(int(v) for v in ci), tuple(int(v) for v in ki))
 
@@ -225,7 +225,7 @@ def test_any_partition_of_the_work_gives_the_same_mask():
         cuts = np.unique(np.concatenate([[0, n], g.integers(0, n, size=5 + trial),
                                          [1, 2, 3, 5]]))
         got = np.empty_like(x)
-        for a, b in zip(cuts[:-1], cuts[1:]):
+        for a, b in zip(cuts[:-1], cuts[1:], strict=True):
             kern = D._drop_parallel if (a + b) % 2 else D._drop_serial
             kern(x[a:b], None, got[a:b], int(a), key[0], key[1], t, scale, zero)
         assert got.tobytes() == whole.tobytes(), cuts

@@ -518,7 +518,7 @@ def test_njit():
            ref_smooth_l1(x, y, 0.5).sum(), ref_kl(x, q).sum() / x.shape[0],
            ref_kl(x, y, True), ref_bce(p, q, wc).sum(),
            ref_bce_logits(x, q, wr, wc), ref_bce_logits(x, q).mean())
-    for i, (g, e) in enumerate(zip(got, exp)):
+    for i, (g, e) in enumerate(zip(got, exp, strict=True)):
         np.testing.assert_allclose(g, e, err_msg=str(i), **TOL[np.dtype(np.float32)])
     rtype = _njit_losses.nopython_signatures[0].return_type
     assert all(getattr(ty, "dtype", ty) == numba.float32 for ty in rtype), rtype

@@ -173,7 +173,7 @@ def test_batchnorm_vs_torch(torch, name, cfg):
             t.bias.copy_(torch.tensor([0.1, -0.2, 0.3]))
         m.load_state_dict(to_numpy_state(t.state_dict()))
     for shape in BN_SHAPES[name]:
-        for step in range(3):  # training updates the running statistics
+        for _step in range(3):  # training updates the running statistics
             x = (rng.standard_normal(shape) * 2 + 1).astype(np.float32)
             y, yt = m.train()(x), t.train()(T(torch, x))
             np.testing.assert_allclose(y, yt.numpy(), rtol=1e-5, atol=1e-5)
@@ -855,7 +855,8 @@ def test_cpu_on_a_host_model_is_a_no_op(torch):
     assert m.to(torch.device("cpu")) is m
     after = [(n, a) for n, a in (*m.named_parameters(), *m.named_buffers())]
     assert [n for n, _ in before] == [n for n, _ in after]
-    assert all(a is b for (_, a), (_, b) in zip(before, after))  # the same arrays, no copies
+    # the same arrays, no copies
+    assert all(a is b for (_, a), (_, b) in zip(before, after, strict=True))
     assert m.device == "cpu" and nn.ReLU().device == "cpu"
 
 
@@ -928,8 +929,8 @@ def test_moving_to_the_cpu_does_not_import_numba_cuda():
         "    m.to('gpu')\n"
         "except ValueError:\n"
         "    pass\n"
-        "bad = [k for k in sys.modules if k.startswith('numba.cuda') or k.startswith('numba_cuda')\n"
-        "       or k.startswith('nbops.cuda.')]\n"
+        "bad = [k for k in sys.modules\n"
+        "       if k.startswith(('numba.cuda', 'numba_cuda', 'nbops.cuda.'))]\n"
         "assert not bad, bad\n")
     assert r.returncode == 0, r.stderr
 

@@ -339,7 +339,7 @@ def test_unwritable_install_and_no_home(tmp_path):
                     ignore=shutil.ignore_patterns("__pycache__"))
     tmp = tmp_path / "tmp"
     tmp.mkdir()
-    for folder, dirs, files in os.walk(site):
+    for folder, _dirs, files in os.walk(site):
         for name in files:
             os.chmod(os.path.join(folder, name), 0o444)
         os.chmod(folder, 0o555)
@@ -372,7 +372,7 @@ def test_unwritable_install_and_no_home(tmp_path):
         if os.geteuid() == 0:
             assert "not cached on disk" in out.stderr
     finally:
-        for folder, dirs, files in os.walk(tmp_path):
+        for folder, _dirs, _files in os.walk(tmp_path):
             os.chmod(folder, 0o755)
 
 

@@ -10,8 +10,9 @@
 
 Every figure is the best of ``--repeat`` fresh processes (wall time of the
 whole process, interpreter start included), with Python's bytecode caches
-written and used (``PYTHONDONTWRITEBYTECODE`` is dropped), as after a pip install. The empty-cache runs use a new
-``NBOPS_CACHE_DIR`` each time; the warm runs share one that is filled first.
+written and used (``PYTHONDONTWRITEBYTECODE`` is dropped), as after a pip install. The
+empty-cache runs use a new ``NBOPS_CACHE_DIR`` each time; the warm runs share one that is
+filled first.
 
     python tools/measure_startup.py [--repeat 5] [--no-families]
 """

@@ -338,8 +338,9 @@ def logsigmoid(input, *, out=None):
 
 
 def softplus(input, beta=1.0, threshold=20.0, *, out=None):
-    r""":math:`\frac{1}{\beta} \log(1 + e^{\beta x})`, or :math:`x` where :math:`\beta x >` ``threshold``.
+    r""":math:`\frac{1}{\beta} \log(1 + e^{\beta x})`, or :math:`x` above the threshold.
 
+    The result is :math:`x` itself where :math:`\beta x >` ``threshold``.
     Computed as :math:`(\max(z, 0) + \log(1 + e^{-|z|})) / \beta` with
     :math:`z = \beta x`: no overflow for any ``threshold``.
 
@@ -375,7 +376,10 @@ def softplus(input, beta=1.0, threshold=20.0, *, out=None):
 
 
 def softshrink(input, lambd=0.5, *, out=None):
-    r""":math:`x - \lambda` if :math:`x > \lambda`, :math:`x + \lambda` if :math:`x < -\lambda`, else 0.
+    r""":math:`x \mp \lambda` if :math:`\pm x > \lambda`, else 0.
+
+    That is :math:`x - \lambda` if :math:`x > \lambda`, :math:`x + \lambda` if
+    :math:`x < -\lambda`.
 
     Raises ``ValueError`` if ``lambd < 0``.
 

@@ -896,7 +896,8 @@ class Sequential(Module):
             delattr(self, self._get_item_by_idx(self._modules.keys(), idx))
         # renumber, as PyTorch does
         str_indices = [str(i) for i in range(len(self._modules))]
-        self.__dict__["_modules"] = OrderedDict(zip(str_indices, self._modules.values()))
+        self.__dict__["_modules"] = OrderedDict(
+            zip(str_indices, self._modules.values(), strict=True))
 
     def __len__(self):
         return len(self._modules)

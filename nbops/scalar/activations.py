@@ -53,7 +53,9 @@ def relu(x):
 
 @core
 def hardtanh(x, min_val, max_val):
-    r"""Scalar core of :func:`nbops.hardtanh`: :math:`\min(\max(x, \mathrm{min\_val}), \mathrm{max\_val})`.
+    r"""Scalar core of :func:`nbops.hardtanh`.
+
+    :math:`\min(\max(x, \mathrm{min\_val}), \mathrm{max\_val})`.
 
     NaN stays NaN. ``min_val <= max_val`` is not checked here (the array op
     checks it).
@@ -115,7 +117,9 @@ def elu(x, alpha):
 
 @core
 def leaky_relu(x, negative_slope):
-    r"""Scalar core of :func:`nbops.leaky_relu`: :math:`x` if :math:`x > 0`, else :math:`\mathrm{negative\_slope} \cdot x`.
+    r"""Scalar core of :func:`nbops.leaky_relu`.
+
+    :math:`x` if :math:`x > 0`, else :math:`\mathrm{negative\_slope} \cdot x`.
 
     Parameters
     ----------
@@ -150,7 +154,9 @@ def prelu(x, weight):
 
 @core
 def threshold(x, threshold, value):
-    r"""Scalar core of :func:`nbops.threshold`: :math:`x` if :math:`x > \mathrm{threshold}`, else ``value``.
+    r"""Scalar core of :func:`nbops.threshold`.
+
+    :math:`x` if :math:`x > \mathrm{threshold}`, else ``value``.
 
     NaN stays NaN (as PyTorch: the test is ``x <= threshold``).
 
@@ -207,7 +213,10 @@ def tanh(x):
 
 @core
 def softplus(x, beta, threshold):
-    r"""Scalar core of :func:`nbops.softplus`: :math:`\frac{1}{\beta}\log(1 + e^{\beta x})`, or :math:`x` where :math:`\beta x > \mathrm{threshold}`.
+    r"""Scalar core of :func:`nbops.softplus`.
+
+    :math:`\frac{1}{\beta}\log(1 + e^{\beta x})`, or :math:`x` where
+    :math:`\beta x > \mathrm{threshold}`.
 
     Computed as :math:`(\max(z, 0) + \log(1 + e^{-|z|})) / \beta` with
     :math:`z = \beta x`, which never overflows.
@@ -231,7 +240,9 @@ def softplus(x, beta, threshold):
 
 @core
 def logsigmoid(x):
-    r"""Scalar core of :func:`nbops.logsigmoid`: :math:`\log \sigma(x) = \min(x, 0) - \log(1 + e^{-|x|})`.
+    r"""Scalar core of :func:`nbops.logsigmoid`.
+
+    :math:`\log \sigma(x) = \min(x, 0) - \log(1 + e^{-|x|})`.
 
     Stable for any :math:`x` (never overflows).
 
@@ -251,7 +262,9 @@ def logsigmoid(x):
 
 @core
 def softshrink(x, lambd):
-    r"""Scalar core of :func:`nbops.softshrink`: :math:`x - \lambda` if :math:`x > \lambda`, :math:`x + \lambda` if :math:`x < -\lambda`, else 0.
+    r"""Scalar core of :func:`nbops.softshrink`.
+
+    :math:`x - \lambda` if :math:`x > \lambda`, :math:`x + \lambda` if :math:`x < -\lambda`, else 0.
 
     The zero keeps the sign of ``x`` and NaN stays NaN, as in PyTorch.
 

@@ -73,7 +73,10 @@ def mse_loss(x, t):
 
 @core
 def smooth_l1_loss(x, t, beta):
-    r"""Scalar core of :func:`nbops.smooth_l1_loss`: :math:`0.5 d^2 / \beta` if :math:`d < \beta`, else :math:`d - 0.5 \beta`, with :math:`d = |x - t|`.
+    r"""Scalar core of :func:`nbops.smooth_l1_loss`.
+
+    :math:`0.5 d^2 / \beta` if :math:`d < \beta`, else :math:`d - 0.5 \beta`, with
+    :math:`d = |x - t|`.
 
     Needs ``beta > 0`` (the array op handles ``beta == 0`` as ``l1_loss``).
 
@@ -135,7 +138,9 @@ def kl_div_log_target(x, t):
 
 @core
 def binary_cross_entropy(x, t):
-    r"""Scalar core of :func:`nbops.binary_cross_entropy`: :math:`-(t \log x + (1 - t) \log(1 - x))`.
+    r"""Scalar core of :func:`nbops.binary_cross_entropy`.
+
+    :math:`-(t \log x + (1 - t) \log(1 - x))`.
 
     Each log is clamped at :math:`-100` (as PyTorch). ``x`` is a probability in
     [0, 1] (not checked here; nbops' ``binary_cross_entropy`` checks it
@@ -167,7 +172,9 @@ def _log_sigmoid(x):
 
 @core
 def binary_cross_entropy_with_logits(x, t):
-    r"""Scalar core of :func:`nbops.binary_cross_entropy_with_logits`: :math:`(1 - t)\,x - \log\sigma(x)`.
+    r"""Scalar core of :func:`nbops.binary_cross_entropy_with_logits`.
+
+    :math:`(1 - t)\,x - \log\sigma(x)`.
 
     With the stable :math:`\log\sigma(x) = \min(x, 0) - \log(1 + e^{-|x|})`.
 
@@ -187,7 +194,9 @@ def binary_cross_entropy_with_logits(x, t):
 
 @core
 def binary_cross_entropy_with_logits_pos_weight(x, t, pos_weight):
-    r"""Scalar core of :func:`nbops.binary_cross_entropy_with_logits` with ``pos_weight`` :math:`p`: :math:`(1 - t)\,x - (1 + (p - 1)\,t) \log\sigma(x)`.
+    r"""Scalar core of :func:`nbops.binary_cross_entropy_with_logits` with ``pos_weight``.
+
+    :math:`(1 - t)\,x - (1 + (p - 1)\,t) \log\sigma(x)`, with :math:`p` the ``pos_weight``.
 
     Parameters
     ----------

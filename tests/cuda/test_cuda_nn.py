@@ -57,7 +57,7 @@ def test_sequential_to_cuda_forward_matches_cpu(dtype):
     assert m.device == "cuda"
     names = [n for n, _ in _state(m)]
     assert names == [n for n, _ in _state(ref)] and "2.num_batches_tracked" in names
-    for (name, a), (_, r) in zip(_state(m), _state(ref)):
+    for (name, a), (_, r) in zip(_state(m), _state(ref), strict=True):
         assert _is_dev(a), name
         np.testing.assert_array_equal(a.copy_to_host(), r)  # moved exactly
         assert a.dtype == r.dtype
@@ -75,7 +75,7 @@ def test_cpu_restores_host_arrays_and_moves_are_idempotent():
     assert m.to("cuda", dtype=np.float32) is m and m[0].weight is weight
     assert m.cpu() is m
     assert m.device == "cpu"
-    for (name, a), (_, r) in zip(_state(m), _state(ref)):
+    for (name, a), (_, r) in zip(_state(m), _state(ref), strict=True):
         assert type(a) is np.ndarray, name
         np.testing.assert_array_equal(a, r)
         assert a.dtype == r.dtype
@@ -259,14 +259,15 @@ def test_mixing_host_and_device_raises_a_clear_error(case):
     with pytest.raises(TypeError, match=r"module\.to\('cuda'\)") as info:
         m(*[_d(a) for a in args])  # host module, device input
     assert "host NumPy arrays" in str(info.value)
-    for (n, a), (_, b) in zip(_state(m), before):
-        np.testing.assert_array_equal(a, b)  # nothing changed (num_batches_tracked either)
+    for (n, a), (_, b) in zip(_state(m), before, strict=True):
+        # nothing changed (num_batches_tracked either)
+        np.testing.assert_array_equal(a, b, err_msg=n)
     m.cuda()
     with pytest.raises(TypeError, match=r"module\.to\('cpu'\)") as info:
         m(*args)  # device module, host input
     assert "CUDA device arrays" in str(info.value)
-    for (n, a), (_, b) in zip(_state(m), before):
-        np.testing.assert_array_equal(_h(a), b)
+    for (n, a), (_, b) in zip(_state(m), before, strict=True):
+        np.testing.assert_array_equal(_h(a), b, err_msg=n)
 
 
 def test_other_type_errors_are_not_rewritten():
@@ -281,7 +282,7 @@ def test_mixed_module_state():
     m = nn.Linear(3, 2, rng=0)
     m.bias = _d(m.bias)
     with pytest.raises(RuntimeError, match="both on the host"):
-        m.device
+        _ = m.device  # the property raises
     m.to("cuda")
     assert m.device == "cuda"
 

@@ -67,7 +67,8 @@ def test_simulator_warp_shuffles():
     for w in range(2):
         base = 100.0 * w
         np.testing.assert_array_equal(got[w, :, 0], base + (lanes ^ 5))
-        np.testing.assert_array_equal(got[w, :, 1], base + np.where(lanes + 3 < 32, lanes + 3, lanes))
+        np.testing.assert_array_equal(got[w, :, 1],
+                                      base + np.where(lanes + 3 < 32, lanes + 3, lanes))
         np.testing.assert_array_equal(got[w, :, 2], base + np.where(lanes >= 2, lanes - 2, lanes))
         np.testing.assert_array_equal(got[w, :, 3], base + 7)
         np.testing.assert_array_equal(got[w, :, 4], 32 * base + lanes.sum())
