@@ -22,9 +22,9 @@ import warnings
 from numba import njit
 
 #: Inputs with at least this many elements run the ``parallel=True`` kernels.
-#: Measured on a 2-core machine: below ~1e5 elements the thread-pool wake-up
-#: (microseconds idle, milliseconds when another process keeps a core busy)
-#: costs more than the second core gains, even for the transcendental ops.
+#: Below it, waking the thread pool costs more than the second core gains, even
+#: for the transcendental ops, above all when another process keeps a core busy
+#: (the measurements: docs/guides/architecture.rst, "Memory, threads and BLAS").
 PARALLEL_THRESHOLD = int(os.environ.get("NBOPS_PARALLEL_THRESHOLD", 131072))
 
 CACHE_ENABLED = os.environ.get("NBOPS_DISABLE_CACHE", "").strip().lower() not in (
@@ -113,9 +113,10 @@ def _make_cache_class():
             """Numba's load_overload without its ``target_context.refresh()``.
 
             That refresh imports and registers every lowering implementation
-            of Numba (about 0.25 s, once per process): needed to compile, not
-            to load machine code, which needs only the runtime (NRT). Numba
-            refreshes the context itself before any compilation.
+            of Numba (once per process; its cost is in docs/guides/performance.rst):
+            needed to compile, not to load machine code, which needs only the
+            runtime (NRT). Numba refreshes the context itself before any
+            compilation.
             """
             from numba.core.runtime import rtsys
 

@@ -5,7 +5,7 @@ elementwise kernels (:mod:`nbops._ops.elementwise`) with the op's scalar core fr
 :mod:`nbops.scalar.activations`. The ``@overload`` at the bottom of this file
 make the same names work inside a user's ``@njit`` code.
 
-Common rules (see the API contract):
+Common rules (see docs/guides/semantics.rst):
 
 * float32 stays float32, float64 stays float64; other real dtypes promote as
   ``np.exp`` would (ints to float64, int16 to float32, bool/int8/uint8 to

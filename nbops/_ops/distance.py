@@ -167,7 +167,8 @@ def pairwise_distance(x1, x2, p=2.0, eps=1e-6, keepdim=False):
 
 @overload(pairwise_distance, prefer_literal=True)
 def _pairwise_distance_njit(x1, x2, p=2.0, eps=1e-6, keepdim=False):
-    """Inside @njit: the serial kernel (never the parallel one: DESIGN.md). x1 and x2
+    """Inside @njit: the serial kernel (never the parallel one: see
+    docs/guides/architecture.rst, "Cache, fork and thread rules"). x1 and x2
     must have the same ndim (size-1 axes broadcast); keepdim must be a constant."""
     if not (isinstance(x1, types.Array) and isinstance(x2, types.Array)):
         return None

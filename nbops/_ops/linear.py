@@ -1,8 +1,9 @@
 """``nbops.linear``: y = x W^T + b, the matrix product done by NumPy's BLAS.
 
 A Numba ``np.dot`` inside parallel code oversubscribes the BLAS threads (see
-DESIGN.md), so the product runs through NumPy from Python; the bias is added
-in place on the product, with no extra temporary.
+docs/guides/architecture.rst, "Memory, threads and BLAS"), so the product runs
+through NumPy from Python; the bias is added in place on the product, with no
+extra temporary.
 """
 
 import numpy as np

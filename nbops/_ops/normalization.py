@@ -161,7 +161,7 @@ def _normalize_rows(x, out, r0, r1, length, per_position, mean_hi, mean_lo, scal
         s = scale[c]
         b = shift[c]
         # views: a plain 0..length loop that LLVM vectorizes (indexing with
-        # base + j did not vectorize: 23 ms vs 4 ms on 1.7e7 float32)
+        # base + j did not vectorize: docs/guides/architecture.rst, "Vectorization")
         xs = row_view(x, row * length, length)
         os = row_view(out, row * length, length)
         for j in range(length):
@@ -430,7 +430,8 @@ def _is_none(t):
 def _batch_norm_njit(input, running_mean, running_var, weight=None, bias=None,
                      training=False, momentum=0.1, eps=1e-5, out=None):
     """Validates, then calls the cached serial kernel ``_bn_flat`` (same task cut,
-    so the same statistics as outside @njit; never a parallel kernel: DESIGN.md)."""
+    so the same statistics as outside @njit; never a parallel kernel: see
+    docs/guides/architecture.rst, "Cache, fork and thread rules")."""
     if not isinstance(input, types.Array) or not _is_none(out):
         return None
     if input.ndim < 2:

@@ -5,7 +5,7 @@ chunk is summed in float64 by one thread, and the chunk sums are added in a
 fixed order. The chunk boundaries do not depend on the thread count, so the
 result is bit-identical on 1 or 64 threads, and float64 accumulation keeps
 float32 sums of 1e8 elements accurate. The fused loss kernels (a loss computed
-and summed in one pass, nbops/losses.py) use this chunking: see
+and summed in one pass, nbops/_ops/losses.py) use this chunking: see
 :func:`chunk_count` and :func:`sum_partials`.
 """
 

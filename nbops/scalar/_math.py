@@ -12,9 +12,9 @@ Each function is a Python function (usable as is) with a Numba ``@overload``
 that picks the implementation by the argument's type (float32 or float64
 polynomials; integers compute in float64). The implementations are compiled once per
 type as small functions (not IR-inlined at every call site, which made Numba
-type a polynomial once per use: 2 s of a loss kernel's compile time); LLVM
-inlines them into the caller's loop, which it then vectorizes (measured: the
-same speed as IR inlining).
+type a polynomial once per use); LLVM inlines them into the caller's loop,
+which it then vectorizes as IR inlining did (the measurements are in
+docs/guides/architecture.rst, "Numba facts the design relies on").
 """
 
 import math

@@ -481,7 +481,7 @@ def ce_cols(x, t, w, o, C, I, j0, ignore, a, b, wsum, lse, loss):
     tb = row_view(t, s0, nb)
     lb = row_view(loss, s0, nb)
     # np.empty and fill loops (np.zeros/np.ones would each cost Numba a template
-    # compilation: 0.35 s of this kernel's first compile)
+    # compilation: docs/guides/architecture.rst)
     m = np.empty(nb, x.dtype)
     s = np.empty(nb, np.float64)
     aa = np.empty(nb, np.float64)
