@@ -68,7 +68,8 @@ _Z32 = np.uint32(0)
 #   x * mask into out  (x an array),
 #   out * mask         (x None, inplace True: in place, one array, so that LLVM
 #                       needs no run-time alias check, which fails and leaves a
-#                       scalar loop when x and out are the same memory: 4.6x),
+#                       scalar loop when x and out are the same memory; see
+#                       docs/guides/architecture.rst, "Vectorization"),
 #   the mask           (x None, inplace None).
 # x and inplace are None or not when Numba compiles: each use compiles only its
 # own loop. Indices into the views are non-negative loop variables: with them
@@ -324,14 +325,14 @@ def dropout(input, p=0.5, training=True, inplace=False, *, rng=None, out=None):
         If False, return ``input`` itself (no copy), as PyTorch does.
     inplace : bool, default False
         Write into ``input`` (a writable float array) and return it.
-    out : ndarray, optional, keyword-only
-        Array of exactly the result's shape and dtype to write into (and
-        return), also when nothing is dropped; not together with ``inplace``.
     rng : None, int or numpy.random.Generator, keyword-only
         The randomness: ``None`` (fresh entropy), an int seed (the same seed
         gives the same mask on any thread count), or a Generator (advanced by
         each call). Details and key derivation: :mod:`nbops.dropout`,
         :mod:`nbops.scalar.random`.
+    out : ndarray, optional, keyword-only
+        Array of exactly the result's shape and dtype to write into (and
+        return), also when nothing is dropped; not together with ``inplace``.
 
     Returns
     -------
@@ -373,8 +374,31 @@ def dropout2d(input, p=0.5, training=True, inplace=False, *, rng=None, out=None)
     raise ``ValueError`` when a mask is drawn. Channel ``n * C + c`` (C order
     over the first two axes) is kept iff mask element ``n * C + c`` is, so the
     result equals ``input * dropout_mask((N, C) + (1,) * (ndim - 2), p, rng=rng,
-    dtype=...)``. Other arguments as :func:`dropout`.
+    dtype=...)``.
 
+    Parameters
+    ----------
+    input : array_like
+        ``(N, C, H, W)``, or ``(N, C, L)``; see the rank rules above.
+    p : float, default 0.5
+        Probability of a channel being zeroed, in [0, 1].
+    training : bool, default True
+        If False, return ``input`` itself (no copy).
+    inplace : bool, default False
+        Write into ``input`` (a writable float array) and return it.
+    rng : None, int or numpy.random.Generator, keyword-only
+        The randomness, as for :func:`dropout`.
+    out : ndarray, optional, keyword-only
+        Array of exactly the result's shape and dtype to write into, as for
+        :func:`dropout`.
+
+    Returns
+    -------
+    ndarray
+        ``input`` times the channel mask, same shape and dtype as :func:`dropout`'s.
+
+    Examples
+    --------
     >>> x = np.ones((2, 3, 4, 4))
     >>> y = nbops.dropout2d(x, 0.5, rng=1)
     >>> bool(np.all((y == 0).all(axis=(2, 3)) | (y == 2).all(axis=(2, 3))))
@@ -401,8 +425,31 @@ def dropout3d(input, p=0.5, training=True, inplace=False, *, rng=None, out=None)
     warning for ranks other than 4 and 5; a 0-d input raises ``ValueError``
     when a mask is drawn. Equal to ``input * dropout_mask(s, p, rng=rng,
     dtype=...)`` with ``s = (N, C, 1, 1, 1)`` for 5-D inputs and
-    ``(C,) + (1,) * (ndim - 1)`` otherwise. Other arguments as :func:`dropout`.
+    ``(C,) + (1,) * (ndim - 1)`` otherwise.
 
+    Parameters
+    ----------
+    input : array_like
+        ``(N, C, D, H, W)`` or ``(C, D, H, W)``; see the rank rules above.
+    p : float, default 0.5
+        Probability of a channel being zeroed, in [0, 1].
+    training : bool, default True
+        If False, return ``input`` itself (no copy).
+    inplace : bool, default False
+        Write into ``input`` (a writable float array) and return it.
+    rng : None, int or numpy.random.Generator, keyword-only
+        The randomness, as for :func:`dropout`.
+    out : ndarray, optional, keyword-only
+        Array of exactly the result's shape and dtype to write into, as for
+        :func:`dropout`.
+
+    Returns
+    -------
+    ndarray
+        ``input`` times the channel mask, same shape and dtype as :func:`dropout`'s.
+
+    Examples
+    --------
     >>> x = np.ones((3, 2, 2, 2), dtype=np.float32)   # (C, D, H, W)
     >>> y = nbops.dropout3d(x, 0.5, rng=1)
     >>> bool(np.all((y == 0).all(axis=(1, 2, 3)) | (y == 2).all(axis=(1, 2, 3))))
@@ -483,7 +530,8 @@ def dropout_mask(shape, p, rng=None, dtype=np.float32):
 
 
 # ------------------------------------------------- the same names inside @njit
-# Serial cached kernels only (never a parallel dispatcher: DESIGN.md). The key
+# Serial cached kernels only (never a parallel dispatcher: see
+# docs/guides/architecture.rst, "Cache, fork and thread rules"). The key
 # derivation is the one above, so an int seed gives the same mask as outside.
 def _njit_seed(rng):
     raise NotImplementedError("only callable inside numba-compiled code")

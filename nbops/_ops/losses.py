@@ -96,7 +96,7 @@ def _apply_loss_ol(op, x, t, a, params):
 # CHUNK into ``partials``. One specialization per (op, dtype) serves both.
 # The loops index slices from 0: with an index that starts at a computed
 # value, Numba's negative-index wraparound check stopped LLVM from
-# vectorizing (4x slower).
+# vectorizing (docs/guides/architecture.rst, "Vectorization").
 @_config.core
 def _loss_chunk(op, x, t, out, params, start, stop):
     """Losses of x[start:stop] into out (if not empty), else their float64 sum.
@@ -519,7 +519,9 @@ def mse_loss(input, target, size_average=None, reduce=None, reduction="mean", we
 
 def smooth_l1_loss(input, target, size_average=None, reduce=None, reduction="mean",
                    beta=1.0):
-    r"""Smooth L1 (Huber-like) loss, with :math:`d_i = |x_i - y_i|`:
+    r"""Smooth L1 (Huber-like) loss.
+
+    With :math:`d_i = |x_i - y_i|`:
 
     .. math::
         \ell_i = \begin{cases} 0.5\,d_i^2 / \beta & d_i < \beta \\
@@ -651,8 +653,10 @@ def binary_cross_entropy(input, target, weight=None, size_average=None, reduce=N
         raises ``ValueError`` naming the argument, before the loss is computed.
     weight : array_like, optional
         Rescaling weights broadcastable to ``input``'s shape.
-    reduction, size_average, reduce
+    reduction : {'mean', 'sum', 'none'}, default 'mean'
         As :func:`l1_loss` (``'mean'`` divides by the number of elements).
+    size_average, reduce : bool, optional
+        Deprecated, as :func:`l1_loss`.
 
     Returns
     -------
@@ -690,7 +694,9 @@ def binary_cross_entropy(input, target, weight=None, size_average=None, reduce=N
 
 def binary_cross_entropy_with_logits(input, target, weight=None, size_average=None,
                                      reduce=None, reduction="mean", pos_weight=None):
-    r"""Binary cross-entropy of logits, computed stably:
+    r"""Binary cross-entropy of logits, computed stably.
+
+    The loss of element :math:`i` is
 
     .. math::
         \ell_i = w_i\,[(1 - y_i)\,x_i - (1 + (p_i - 1)\,y_i)\log\sigma(x_i)]
@@ -710,8 +716,10 @@ def binary_cross_entropy_with_logits(input, target, weight=None, size_average=No
         Weight of the positive class, broadcast against ``input`` as NumPy
         and PyTorch do: shape ``(C,)`` weighs the classes along the last axis;
         it must broadcast to ``input``'s shape.
-    reduction, size_average, reduce
+    reduction : {'mean', 'sum', 'none'}, default 'mean'
         As :func:`binary_cross_entropy`.
+    size_average, reduce : bool, optional
+        Deprecated, as :func:`l1_loss`.
 
     Returns
     -------
@@ -752,7 +760,8 @@ def binary_cross_entropy_with_logits(input, target, weight=None, size_average=No
 
 
 # ------------------------------------------------- the same names inside @njit
-# Plain serial loops (never the parallel kernels: see DESIGN.md). ``reduction``
+# Plain serial loops (never the parallel kernels: see docs/guides/architecture.rst,
+# "Cache, fork and thread rules"). ``reduction``
 # (and the deprecated flags) must be compile-time constants: with
 # ``prefer_literal=True`` a literal string arrives as ``types.StringLiteral``,
 # so 'none' can return an array and 'mean' a scalar from one overload.

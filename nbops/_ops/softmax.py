@@ -170,6 +170,8 @@ def softmax(input, axis=-1, dtype=None, *, dim=None, out=None):
     dtype : dtype, optional
         As PyTorch's ``dtype=``: the input is cast to this float dtype first
         and the result has it (e.g. ``float64`` for a float32 input).
+    dim : int, optional
+        PyTorch's name for ``axis`` (keyword-only); give one or the other.
     out : ndarray, optional
         Array of the result's shape and dtype to write into (may be ``input``).
 
@@ -205,6 +207,8 @@ def log_softmax(input, axis=-1, dtype=None, *, dim=None, out=None):
         The axis to normalize over (``dim=`` is accepted as an alias).
     dtype : dtype, optional
         Cast the input to this float dtype first, as PyTorch's ``dtype=``.
+    dim : int, optional
+        PyTorch's name for ``axis`` (keyword-only); give one or the other.
     out : ndarray, optional
         Array of the result's shape and dtype to write into.
 
@@ -239,6 +243,8 @@ def softmin(input, axis=-1, dtype=None, *, dim=None, out=None):
         The axis to normalize over (``dim=`` is accepted as an alias).
     dtype : dtype, optional
         Cast the input to this float dtype first, as PyTorch's ``dtype=``.
+    dim : int, optional
+        PyTorch's name for ``axis`` (keyword-only); give one or the other.
     out : ndarray, optional
         Array of the result's shape and dtype to write into.
 

@@ -32,6 +32,11 @@ class Parameter:
     ``weight``; reading ``self.weight`` then returns the plain ``ndarray``.
     (nbops has no autograd, so there is no separate parameter type.) Plain
     arrays assigned to a name that is already a parameter replace it.
+
+    Parameters
+    ----------
+    data : array_like or CUDA device array, optional
+        The parameter's values.
     """
 
     __slots__ = ("data",)
@@ -286,6 +291,11 @@ class Module:
     :attr:`device` says where the module's arrays are; ``state_dict()``
     returns them where they are, and ``load_state_dict()`` copies host or
     device arrays into them.
+
+    Parameters
+    ----------
+    *args, **kwargs
+        Ignored (accepted so that subclasses may pass anything on, as PyTorch).
 
     Examples
     --------
@@ -849,6 +859,12 @@ class Module:
 
 class Sequential(Module):
     """Modules applied in order; ``Sequential(*modules)`` or ``Sequential(OrderedDict)``.
+
+    Parameters
+    ----------
+    *args : Module or collections.OrderedDict
+        The modules, named ``'0'``, ``'1'``, ... in order; or one ``OrderedDict``
+        mapping names to modules.
 
     Examples
     --------

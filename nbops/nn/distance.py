@@ -7,10 +7,22 @@ __all__ = ["PairwiseDistance"]
 
 
 class PairwiseDistance(Module):
-    """p-norm of ``x1 - x2 + eps`` along the last axis (see :func:`nbops.pairwise_distance`).
+    """The p-norm of ``x1 - x2 + eps`` along the last axis.
 
-    The order ``p`` is stored as ``norm``, as PyTorch does.
+    See :func:`nbops.pairwise_distance`. The order ``p`` is stored as ``norm``,
+    as PyTorch does.
 
+    Parameters
+    ----------
+    p : float, default 2.0
+        The order of the norm.
+    eps : float, default 1e-6
+        Added to the difference, to avoid a zero norm.
+    keepdim : bool, default False
+        Keep the reduced last axis (of length 1).
+
+    Examples
+    --------
     >>> pdist = nbops.nn.PairwiseDistance(p=2)
     >>> pdist(np.zeros((1, 2)), np.array([[3.0, 4.0]]))
     array([4.9999986])

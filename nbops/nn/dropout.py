@@ -34,6 +34,18 @@ class Dropout(_DropoutNd):
     ``rng`` (None, an int seed or a ``numpy.random.Generator``) makes the
     masks reproducible: the module keeps one Generator across calls.
 
+    Parameters
+    ----------
+    p : float, default 0.5
+        Probability of an element being zeroed, in [0, 1].
+    inplace : bool, default False
+        Write into the input (a writable float array) and return it.
+    rng : None, int or numpy.random.Generator, keyword-only
+        The randomness: the module keeps one Generator across calls, so a seed
+        makes the sequence of masks reproducible (nbops' addition).
+
+    Examples
+    --------
     >>> m = nbops.nn.Dropout(p=0.2, rng=0)
     >>> m(np.ones((20, 16), np.float32)).shape
     (20, 16)
@@ -48,6 +60,18 @@ class Dropout2d(_DropoutNd):
     """Zero whole channels of an ``(N, C, H, W)`` or ``(C, H, W)`` input
     (see :func:`nbops.dropout2d`); the identity in eval mode.
 
+    Parameters
+    ----------
+    p : float, default 0.5
+        Probability of a channel being zeroed, in [0, 1].
+    inplace : bool, default False
+        Write into the input (a writable float array) and return it.
+    rng : None, int or numpy.random.Generator, keyword-only
+        The randomness: the module keeps one Generator across calls, so a seed
+        makes the sequence of masks reproducible (nbops' addition).
+
+    Examples
+    --------
     >>> m = nbops.nn.Dropout2d(p=0.2, rng=0)
     >>> m(np.ones((20, 16, 4, 4), np.float32)).shape
     (20, 16, 4, 4)
@@ -60,6 +84,18 @@ class Dropout3d(_DropoutNd):
     """Zero whole channels of an ``(N, C, D, H, W)`` or ``(C, D, H, W)`` input
     (see :func:`nbops.dropout3d`); the identity in eval mode.
 
+    Parameters
+    ----------
+    p : float, default 0.5
+        Probability of a channel being zeroed, in [0, 1].
+    inplace : bool, default False
+        Write into the input (a writable float array) and return it.
+    rng : None, int or numpy.random.Generator, keyword-only
+        The randomness: the module keeps one Generator across calls, so a seed
+        makes the sequence of masks reproducible (nbops' addition).
+
+    Examples
+    --------
     >>> m = nbops.nn.Dropout3d(p=0.2, rng=0)
     >>> m(np.ones((20, 16, 4, 4, 4), np.float32)).shape
     (20, 16, 4, 4, 4)

@@ -22,6 +22,13 @@ __all__ = ["Linear", "Identity"]
 class Identity(Module):
     """Returns its input; any constructor arguments are ignored (as PyTorch).
 
+    Parameters
+    ----------
+    *args, **kwargs
+        Ignored.
+
+    Examples
+    --------
     >>> nbops.nn.Identity(54, unused="argument")(np.ones(2))
     array([1., 1.])
     """
@@ -43,6 +50,21 @@ class Linear(Module):
     defaults to float32; ``device`` (None, 'cpu' or 'cuda') is where the
     parameters end up (drawn on the host, then moved with :meth:`Module.to`).
 
+    Parameters
+    ----------
+    in_features, out_features : int
+        Size of the last axis of the input and of the output.
+    bias : bool, default True
+        Whether to learn an additive bias (``bias`` is None otherwise).
+    device : {None, 'cpu', 'cuda'}, optional
+        Where the parameters are stored.
+    dtype : dtype, optional
+        Float dtype of the parameters (float32 by default).
+    rng : None, int or numpy.random.Generator, keyword-only
+        The randomness of the initialization (nbops' addition).
+
+    Examples
+    --------
     >>> m = nbops.nn.Linear(20, 30, rng=0)
     >>> m(np.random.default_rng(0).standard_normal((128, 20), np.float32)).shape
     (128, 30)

@@ -54,6 +54,16 @@ class _WeightedLoss(_Loss):
 class L1Loss(_Loss):
     """Mean absolute error (see :func:`nbops.l1_loss`).
 
+    Parameters
+    ----------
+    size_average, reduce : bool, optional
+        PyTorch's deprecated flags: either one, when given, sets ``reduction``
+        (with a ``DeprecationWarning``).
+    reduction : {'mean', 'sum', 'none'}, default 'mean'
+        How the elementwise losses are reduced (checked when the loss is computed).
+
+    Examples
+    --------
     >>> loss = nbops.nn.L1Loss()
     >>> loss(np.array([1.0, 2.0, 4.0], np.float32), np.array([1.5, 2.0, 2.0], np.float32))
     np.float32(0.8333333)
@@ -69,6 +79,16 @@ class L1Loss(_Loss):
 class MSELoss(_Loss):
     """Mean squared error (see :func:`nbops.mse_loss`).
 
+    Parameters
+    ----------
+    size_average, reduce : bool, optional
+        PyTorch's deprecated flags: either one, when given, sets ``reduction``
+        (with a ``DeprecationWarning``).
+    reduction : {'mean', 'sum', 'none'}, default 'mean'
+        How the elementwise losses are reduced (checked when the loss is computed).
+
+    Examples
+    --------
     >>> nbops.nn.MSELoss(reduction="sum")(np.array([1.0, 3.0]), np.zeros(2))
     np.float64(10.0)
     """
@@ -85,6 +105,23 @@ class NLLLoss(_WeightedLoss):
 
     ``weight`` (per class) is a buffer, so it is part of ``state_dict()``.
 
+    Parameters
+    ----------
+    weight : array_like, optional
+        Rescaling weight of each class, shape ``(C,)`` (a buffer, part of
+        ``state_dict()`` when given).
+    size_average : bool, optional
+        PyTorch's deprecated flag: when given (it or ``reduce``), it sets
+        ``reduction`` (with a ``DeprecationWarning``).
+    ignore_index : int, default -100
+        Targets of this class contribute neither to the loss nor to the mean.
+    reduce : bool, optional
+        Deprecated, as ``size_average``.
+    reduction : {'mean', 'sum', 'none'}, default 'mean'
+        How the elementwise losses are reduced (checked when the loss is computed).
+
+    Examples
+    --------
     >>> logp = np.log(np.array([[0.2, 0.3, 0.5], [0.5, 0.2, 0.3]]))
     >>> nbops.nn.NLLLoss(reduction="none")(logp, np.array([2, 1]))
     array([0.69314718, 1.60943791])
@@ -101,7 +138,13 @@ class NLLLoss(_WeightedLoss):
 
 
 class NLLLoss2d(NLLLoss):
-    """Deprecated alias of :class:`NLLLoss` (a ``FutureWarning`` when built), as in PyTorch."""
+    """Deprecated alias of :class:`NLLLoss` (a ``FutureWarning`` when built), as in PyTorch.
+
+    Parameters
+    ----------
+    weight, size_average, ignore_index, reduce, reduction
+        As :class:`NLLLoss`.
+    """
 
     def __init__(self, weight=None, size_average=None, ignore_index=-100, reduce=None,
                  reduction="mean"):
@@ -116,6 +159,25 @@ class CrossEntropyLoss(_WeightedLoss):
     """Cross-entropy of logits against class indices or class probabilities
     (see :func:`nbops.cross_entropy`).
 
+    Parameters
+    ----------
+    weight : array_like, optional
+        Rescaling weight of each class, shape ``(C,)`` (a buffer, part of
+        ``state_dict()`` when given).
+    size_average : bool, optional
+        PyTorch's deprecated flag: when given (it or ``reduce``), it sets
+        ``reduction`` (with a ``DeprecationWarning``).
+    ignore_index : int, default -100
+        Targets of this class contribute neither to the loss nor to the mean.
+    reduce : bool, optional
+        Deprecated, as ``size_average``.
+    reduction : {'mean', 'sum', 'none'}, default 'mean'
+        How the elementwise losses are reduced (checked when the loss is computed).
+    label_smoothing : float, default 0.0
+        Amount of smoothing of the target distribution, in [0, 1].
+
+    Examples
+    --------
     >>> x = np.array([[0.2, 0.3, 0.5], [0.5, 0.2, 0.3]])
     >>> nbops.nn.CrossEntropyLoss(weight=np.array([2.0, 4.0, 6.0]), reduction="none")(
     ...     x, np.array([2, 1]))
@@ -137,6 +199,18 @@ class CrossEntropyLoss(_WeightedLoss):
 class KLDivLoss(_Loss):
     """Kullback-Leibler divergence of a log-probability input (see :func:`nbops.kl_div`).
 
+    Parameters
+    ----------
+    size_average, reduce : bool, optional
+        PyTorch's deprecated flags: either one, when given, sets ``reduction``
+        (with a ``DeprecationWarning``).
+    reduction : {'mean', 'batchmean', 'sum', 'none'}, default 'mean'
+        How the elementwise losses are reduced (checked when the loss is computed).
+    log_target : bool, default False
+        Whether ``target`` holds log-probabilities.
+
+    Examples
+    --------
     >>> loss = nbops.nn.KLDivLoss(reduction="batchmean")
     >>> loss(np.log(np.array([[0.25, 0.75]])), np.array([[0.5, 0.5]]))
     np.float64(0.14384103622589045)
@@ -153,6 +227,19 @@ class KLDivLoss(_Loss):
 class BCELoss(_WeightedLoss):
     """Binary cross-entropy of probabilities (see :func:`nbops.binary_cross_entropy`).
 
+    Parameters
+    ----------
+    weight : array_like, optional
+        Rescaling weight of each element, broadcast to the input's shape (a
+        buffer, part of ``state_dict()`` when given).
+    size_average, reduce : bool, optional
+        PyTorch's deprecated flags: either one, when given, sets ``reduction``
+        (with a ``DeprecationWarning``).
+    reduction : {'mean', 'sum', 'none'}, default 'mean'
+        How the elementwise losses are reduced (checked when the loss is computed).
+
+    Examples
+    --------
     >>> nbops.nn.BCELoss()(np.array([0.9, 0.2]), np.array([1.0, 0.0]))
     np.float64(0.16425203348601802)
     """
@@ -168,6 +255,18 @@ class BCELoss(_WeightedLoss):
 class SmoothL1Loss(_Loss):
     """Smooth L1 loss, quadratic below ``beta`` (see :func:`nbops.smooth_l1_loss`).
 
+    Parameters
+    ----------
+    size_average, reduce : bool, optional
+        PyTorch's deprecated flags: either one, when given, sets ``reduction``
+        (with a ``DeprecationWarning``).
+    reduction : {'mean', 'sum', 'none'}, default 'mean'
+        How the elementwise losses are reduced (checked when the loss is computed).
+    beta : float, default 1.0
+        Where the loss switches from quadratic to linear; ``>= 0``.
+
+    Examples
+    --------
     >>> nbops.nn.SmoothL1Loss(reduction="none")(np.array([0.0, 0.5, 3.0]), np.zeros(3))
     array([0.   , 0.125, 2.5  ])
     """
@@ -186,6 +285,21 @@ class BCEWithLogitsLoss(_Loss):
 
     ``weight`` and ``pos_weight`` are buffers (part of ``state_dict()`` when given).
 
+    Parameters
+    ----------
+    weight : array_like, optional
+        Rescaling weight of each element, broadcast to the input's shape (a
+        buffer, part of ``state_dict()`` when given).
+    size_average, reduce : bool, optional
+        PyTorch's deprecated flags: either one, when given, sets ``reduction``
+        (with a ``DeprecationWarning``).
+    reduction : {'mean', 'sum', 'none'}, default 'mean'
+        How the elementwise losses are reduced (checked when the loss is computed).
+    pos_weight : array_like, optional
+        Weight of the positive class, broadcast against the input (a buffer).
+
+    Examples
+    --------
     >>> nbops.nn.BCEWithLogitsLoss()(np.array([2.0, -1.0]), np.array([1.0, 0.0]))
     np.float64(0.22009484928059764)
     """

@@ -109,6 +109,29 @@ class BatchNorm1d(_BatchNorm):
     After ``to("cuda")`` all of them are device arrays, and training on device
     inputs updates the running statistics in place on the device.
 
+    Parameters
+    ----------
+    num_features : int
+        The number of channels ``C``.
+    eps : float, default 1e-5
+        Added to the variance before its square root.
+    momentum : float or None, default 0.1
+        Weight of the new batch in the running statistics' update; None for a
+        cumulative moving average.
+    affine : bool, default True
+        Whether to learn ``weight`` and ``bias`` (None otherwise).
+    track_running_stats : bool, default True
+        Whether to keep ``running_mean``, ``running_var`` and
+        ``num_batches_tracked`` (None otherwise: batch statistics in eval mode too).
+    device : {None, 'cpu', 'cuda'}, optional
+        Where the parameters and buffers are stored.
+    dtype : dtype, optional
+        Float dtype of the parameters and buffers (float32 by default).
+    bias : bool, default True, keyword-only
+        With ``affine``, whether to learn ``bias`` too.
+
+    Examples
+    --------
     >>> m = nbops.nn.BatchNorm1d(2)
     >>> m(np.array([[1.0, 10.0], [3.0, 30.0]], np.float32))
     array([[-0.999995  , -0.99999994],
@@ -125,6 +148,13 @@ class BatchNorm1d(_BatchNorm):
 class BatchNorm2d(_BatchNorm):
     """Batch normalization of a 4-D ``(N, C, H, W)`` input (see :class:`BatchNorm1d`).
 
+    Parameters
+    ----------
+    num_features, eps, momentum, affine, track_running_stats, device, dtype, bias
+        As :class:`BatchNorm1d`.
+
+    Examples
+    --------
     >>> m = nbops.nn.BatchNorm2d(3, affine=False).eval()
     >>> m(np.ones((1, 3, 2, 2), np.float32)).shape
     (1, 3, 2, 2)
@@ -138,6 +168,13 @@ class BatchNorm2d(_BatchNorm):
 class BatchNorm3d(_BatchNorm):
     """Batch normalization of a 5-D ``(N, C, D, H, W)`` input (see :class:`BatchNorm1d`).
 
+    Parameters
+    ----------
+    num_features, eps, momentum, affine, track_running_stats, device, dtype, bias
+        As :class:`BatchNorm1d`.
+
+    Examples
+    --------
     >>> m = nbops.nn.BatchNorm3d(3, momentum=None).eval()
     >>> m(np.ones((1, 3, 1, 2, 2), np.float32)).shape
     (1, 3, 1, 2, 2)

@@ -62,9 +62,20 @@ _W1 = _U64(0xBB67AE85)
 def _philox4x32_10(c0, c1, c2, c3, k0, k1):
     """Philox4x32-10 of counter ``(c0, c1, c2, c3)`` under key ``(k0, k1)``.
 
-    All arguments are 32-bit words (any unsigned integer type holding a value
-    below 2**32); returns four ``uint32``. ``c0`` and ``k0`` are the least
-    significant words, as in Random123.
+    ``c0`` and ``k0`` are the least significant words, as in Random123.
+
+    Parameters
+    ----------
+    c0, c1, c2, c3 : unsigned integer
+        The 128-bit counter, as four 32-bit words (any unsigned integer type
+        holding a value below 2**32).
+    k0, k1 : unsigned integer
+        The 64-bit key, as two 32-bit words.
+
+    Returns
+    -------
+    tuple of four uint32
+        The 128 random bits.
     """
     x0 = _U64(c0)
     x1 = _U64(c1)
@@ -117,7 +128,8 @@ def _keep(i, k0, k1, t):
     return lane(r0, r1, r2, r3, _U64(i) & _U64(3)) >= _U32(t)
 
 
-#: Compiled inline into every caller (``numba.njit``); ``.py_func`` for ``cuda.jit``.
+# Compiled inline into every caller (``numba.njit``); ``.py_func`` for ``cuda.jit``. (A
+# plain comment: a ``#:`` one would replace philox4x32_10's docstring in the docs.)
 philox4x32_10 = core(_philox4x32_10)
 splitmix64 = core(_splitmix64)
 lane = core(_lane)
