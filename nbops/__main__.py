@@ -67,7 +67,7 @@ def _per_call(fn, repeat, budget=0.002):
 def show_activations():
     print(f"input: {SAMPLE}")
     print("(float32 in, float32 out; NaN and inf follow PyTorch)\n")
-    for name in nbops.activations.__all__:
+    for name in nbops._ops.activation.__all__:
         fn = getattr(nbops, name)
         if name == "prelu":
             y = fn(SAMPLE, np.array([0.25], dtype=np.float32))
