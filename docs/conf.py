@@ -18,6 +18,7 @@ import nbops_api  # noqa: E402
 import nbops_plots  # noqa: E402
 
 import nbops  # noqa: E402
+import nbops.nn  # noqa: E402
 
 # -- project -------------------------------------------------------------------
 project = "nbops"
@@ -71,8 +72,8 @@ numpydoc_class_members_toctree = False
 numpydoc_xref_param_type = False
 
 # numpydoc validation: every docstring autodoc renders is checked, and a failure is
-# a warning, so an error with -W. The checks: a one-line summary that starts with a
-# capital and ends with a period (SS01-SS04); every parameter of the signature
+# a warning, so an error with -W. The checks: a summary that starts with a capital
+# and ends with a period (SS01-SS04); every parameter of the signature
 # documented and no unknown ones (PR01, PR02), with a space before the type's colon
 # (PR10); a Returns section where the function returns a value (RT01) or Yields for
 # a generator (YD01); known section names in numpydoc's order (GL06, GL07); reST
@@ -88,8 +89,6 @@ def _names_defined_in(namespace, module):
     return "|".join(sorted(n for n in namespace.__all__
                            if getattr(getattr(namespace, n), "__module__", None) == module))
 
-
-import nbops.nn  # noqa: E402
 
 # Not validated (yet):
 # * the elementwise activations (nbops/_ops/activation.py) and their nn layer classes
