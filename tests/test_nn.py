@@ -9,7 +9,6 @@ Shapes are small except where a test runs PyTorch's documented example.
 import doctest
 import importlib
 import re
-import warnings
 from collections import OrderedDict
 
 import numpy as np
@@ -113,8 +112,7 @@ def test_softmax_implicit_dim(torch, name):
         with pytest.warns(UserWarning, match="Implicit dimension choice") as rec:
             y = m(x)
         assert rec[0].filename == __file__  # points at the caller, as PyTorch's does
-        with warnings.catch_warnings(record=True) as trec:
-            warnings.simplefilter("always")
+        with pytest.warns(UserWarning, match="Implicit dimension choice") as trec:
             yt = t(T(torch, x))
         assert str(rec[0].message) == str(trec[0].message)
         np.testing.assert_allclose(y, yt.numpy(), rtol=1e-6, atol=1e-7)
@@ -425,8 +423,7 @@ def test_loss_legacy_args(torch, size_average, reduce):
         with pytest.warns(DeprecationWarning, match="size_average and reduce args") as rec:
             m = getattr(nn, name)(size_average=size_average, reduce=reduce, reduction="xyz")
         assert rec[0].filename == __file__
-        with warnings.catch_warnings(record=True) as trec:
-            warnings.simplefilter("always")
+        with pytest.warns(UserWarning, match="size_average and reduce args") as trec:
             t = getattr(torch.nn, name)(size_average=size_average, reduce=reduce,
                                         reduction="xyz")
         assert m.reduction == t.reduction

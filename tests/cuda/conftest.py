@@ -20,7 +20,7 @@ def _gpu():
 
 
 def pytest_configure(config):
-    config.addinivalue_line("markers", "gpu: needs a real NVIDIA GPU (skipped otherwise)")
+    # (the ``gpu`` marker is registered in pyproject.toml)
     if SIM:
         # The simulator runs each GPU thread as a Python thread and hands a barrier
         # (syncthreads, nbops' emulated warp shuffles) from thread to thread; with

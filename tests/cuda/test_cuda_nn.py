@@ -4,7 +4,6 @@ Every device result is compared with the same module run on the CPU path on
 host arrays (which tests/test_nn.py checks against PyTorch), on small arrays
 (the simulator runs each GPU thread as a Python thread)."""
 
-import warnings
 
 import numpy as np
 import pytest
@@ -193,8 +192,7 @@ def test_prelu_and_parameterless_modules_on_device():
     for mod in (nn.Tanh(), nn.LogSoftmax(dim=1), nn.Softmax(dim=1)):
         assert mod.cuda() is mod and mod.device == "cpu"  # holds nothing; runs on either
         _close(_h(mod(_d(x))), mod(x))
-    with warnings.catch_warnings():
-        warnings.simplefilter("ignore")  # implicit dim
+    with pytest.warns(UserWarning, match="Implicit dimension choice"):
         _close(_h(nn.Softmax()(_d(x))), nn.Softmax()(x))
 
 
