@@ -328,8 +328,8 @@ def dropout(input, p=0.5, training=True, inplace=False, *, rng=None, out=None):
     rng : None, int or numpy.random.Generator, keyword-only
         The randomness: ``None`` (fresh entropy), an int seed (the same seed
         gives the same mask on any thread count), or a Generator (advanced by
-        each call). Details and key derivation: :mod:`nbops.dropout`,
-        :mod:`nbops.scalar.random`.
+        each call). Details: :doc:`/guides/semantics` (reproducible dropout);
+        key derivation: :mod:`nbops.scalar.random`.
     out : ndarray, optional, keyword-only
         Array of exactly the result's shape and dtype to write into (and
         return), also when nothing is dropped; not together with ``inplace``.

@@ -4,8 +4,8 @@ The math of those ops, written once. Each function handles one row (a
 contiguous 1-D slice holding the ``C`` values along the op's axis) or one
 block of columns (``nb`` neighbouring positions of an axis that is not the
 last one, read as ``C`` contiguous slices ``x[base + c*I + j0 : ... + nb]``),
-and contains the loop over it. The CPU kernels of :mod:`nbops.softmax` and
-:mod:`nbops.cross_entropy` call them per row or per block; the same functions
+and contains the loop over it. The CPU kernels of ``nbops/_ops/softmax.py`` and
+``nbops/_ops/classification.py`` call them per row or per block; the same functions
 serve the ``@njit`` overloads.
 
 Numerics
@@ -20,7 +20,7 @@ Numerics
   :data:`SUM_BLOCK` elements (vectorized) and the block sums are added in
   float64, so long rows keep float32 sums accurate.
 * Fast-math: every function here is inlined (``inline='always'``) into the
-  kernels of :mod:`nbops.softmax` and :mod:`nbops.cross_entropy`, which are
+  kernels of ``nbops/_ops/softmax.py`` and ``nbops/_ops/classification.py``, which are
   compiled with :data:`ROW_FASTMATH` = ``reassoc`` (needed to vectorize a
   sum) and ``contract`` (FMA). The subtractions whose order matters,
   ``(x - max) - log(sum)`` (computing ``max + log(sum)`` first loses
