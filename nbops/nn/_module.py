@@ -388,7 +388,15 @@ class Module:
 
     def register_parameter(self, name, param):
         """Add a parameter (an array, converted with ``np.asarray``; a CUDA device
-        array as it is; or None)."""
+        array as it is; or None).
+
+        Parameters
+        ----------
+        name : str
+            The attribute name (no dots).
+        param : array_like, Parameter, CUDA device array or None
+            The parameter's values.
+        """
         self._check_name(name, "parameter")
         if self._attr_exists(name) and name not in self._parameters:
             raise KeyError(f"attribute '{name}' already exists")
@@ -401,6 +409,15 @@ class Module:
 
         Persistent buffers (the default) are part of :meth:`state_dict`. The
         array is converted with ``np.asarray`` (a CUDA device array is kept).
+
+        Parameters
+        ----------
+        name : str
+            The attribute name (no dots).
+        tensor : array_like, CUDA device array or None
+            The buffer's values (PyTorch's argument name).
+        persistent : bool, default True
+            Whether the buffer is part of :meth:`state_dict`.
         """
         self._check_name(name, "buffer")
         if self._attr_exists(name) and name not in self._buffers:
@@ -412,7 +429,15 @@ class Module:
             self._non_persistent_buffers_set.add(name)
 
     def add_module(self, name, module):
-        """Add a child module (``None`` allowed, as in PyTorch)."""
+        """Add a child module (``None`` allowed, as in PyTorch).
+
+        Parameters
+        ----------
+        name : str
+            The attribute name (no dots).
+        module : Module or None
+            The child.
+        """
         if module is not None and not isinstance(module, Module):
             raise TypeError(f"{type(module).__name__} is not a Module subclass")
         self._check_name(name, "module")
@@ -482,7 +507,22 @@ class Module:
     # --- traversal -----------------------------------------------------------
 
     def named_modules(self, memo=None, prefix="", remove_duplicate=True):
-        """(name, module) for this module and every descendant, depth first."""
+        """Iterate over (name, module) for this module and every descendant, depth first.
+
+        Parameters
+        ----------
+        memo : set, optional
+            Modules already visited (used by the recursion).
+        prefix : str, default ''
+            Prefix of the names (``prefix + '.' + name``).
+        remove_duplicate : bool, default True
+            Yield a module reachable along several paths only once.
+
+        Yields
+        ------
+        tuple of (str, Module)
+            The dotted name and the module.
+        """
         if memo is None:
             memo = set()
         if self in memo and remove_duplicate:
@@ -523,7 +563,22 @@ class Module:
                 yield mod_prefix + ("." if mod_prefix else "") + name, value
 
     def named_parameters(self, prefix="", recurse=True, remove_duplicate=True):
-        """(name, array) for every parameter, with PyTorch's dotted names."""
+        """Iterate over (name, array) for every parameter, with PyTorch's dotted names.
+
+        Parameters
+        ----------
+        prefix : str, default ''
+            Prefix of the names.
+        recurse : bool, default True
+            Include the parameters of every descendant (else this module's only).
+        remove_duplicate : bool, default True
+            Yield an array shared by several modules only once.
+
+        Yields
+        ------
+        tuple of (str, ndarray or CUDA device array)
+            The dotted name and the parameter.
+        """
         yield from self._named_members("_parameters", prefix, recurse, remove_duplicate)
 
     def parameters(self, recurse=True):
@@ -548,7 +603,18 @@ class Module:
         return mod
 
     def apply(self, fn):
-        """Call ``fn`` on every child (recursively) and then on ``self``; return ``self``."""
+        """Call ``fn`` on every child (recursively) and then on ``self``.
+
+        Parameters
+        ----------
+        fn : callable
+            Called with each module.
+
+        Returns
+        -------
+        Module
+            ``self``.
+        """
         for module in self.children():
             module.apply(fn)
         fn(self)
@@ -557,7 +623,18 @@ class Module:
     # --- modes -----------------------------------------------------------------
 
     def train(self, mode=True):
-        """Set training mode on this module and its descendants; return ``self``."""
+        """Set training mode on this module and its descendants.
+
+        Parameters
+        ----------
+        mode : bool, default True
+            True for training mode, False for evaluation mode.
+
+        Returns
+        -------
+        Module
+            ``self``.
+        """
         if not isinstance(mode, bool):
             raise ValueError("training mode is expected to be boolean")
         self.training = mode
@@ -567,7 +644,13 @@ class Module:
 
     def eval(self):
         """Evaluation mode (``train(False)``): BatchNorm uses its running statistics,
-        Dropout is the identity."""
+        Dropout is the identity.
+
+        Returns
+        -------
+        Module
+            ``self``.
+        """
         return self.train(False)
 
     # --- dtype and device conversion -----------------------------------------
@@ -595,6 +678,22 @@ class Module:
         ``num_batches_tracked`` are kept); casting arrays that stay on the GPU
         goes through the host. Arrays shared between modules stay shared.
         ``non_blocking`` is accepted and ignored (copies are synchronous).
+
+        Parameters
+        ----------
+        *args
+            A device, a dtype, or a device then a dtype.
+        dtype : dtype, optional
+            Float dtype for the floating-point arrays.
+        device : str or torch.device, optional
+            ``'cpu'``, ``'cuda'`` or ``'cuda:<index>'``.
+        non_blocking : bool, default False
+            Ignored.
+
+        Returns
+        -------
+        Module
+            ``self``.
         """
         for a in args:
             if a is None:
@@ -640,7 +739,17 @@ class Module:
     def cuda(self, device=None, non_blocking=False):
         """Move every parameter and buffer to the GPU (``to("cuda")``); return ``self``.
 
-        ``device``: None (the current device), an int index or a device name.
+        Parameters
+        ----------
+        device : None, int or str, optional
+            None (the current device), an int index or a device name.
+        non_blocking : bool, default False
+            Ignored.
+
+        Returns
+        -------
+        Module
+            ``self``.
         """
         if device is None:
             device = "cuda"
@@ -652,8 +761,15 @@ class Module:
         return self.to(device)
 
     def cpu(self):
-        """Copy every parameter and buffer on the GPU back to NumPy arrays (``to("cpu")``);
-        return ``self``. A module on the host is left as it is."""
+        """Copy every parameter and buffer on the GPU back to NumPy arrays (``to("cpu")``).
+
+        A module on the host is left as it is.
+
+        Returns
+        -------
+        Module
+            ``self``.
+        """
         return self.to("cpu")
 
     @property
@@ -690,11 +806,23 @@ class Module:
         del self.__dict__["device"]
 
     def float(self):
-        """Floating-point parameters and buffers to float32; return ``self``."""
+        """Cast the floating-point parameters and buffers to float32.
+
+        Returns
+        -------
+        Module
+            ``self``.
+        """
         return self.to(np.float32)
 
     def double(self):
-        """Floating-point parameters and buffers to float64; return ``self``."""
+        """Cast the floating-point parameters and buffers to float64.
+
+        Returns
+        -------
+        Module
+            ``self``.
+        """
         return self.to(np.float64)
 
     # --- state dict ----------------------------------------------------------
@@ -714,6 +842,20 @@ class Module:
         arrays, or Numba device arrays after ``to("cuda")`` (copy them with
         ``v.copy_to_host()``, or move the model with ``cpu()``, before saving).
         ``_metadata`` holds each module's version, as PyTorch's does.
+
+        Parameters
+        ----------
+        destination : collections.OrderedDict, optional
+            The mapping to fill (a new one by default).
+        prefix : str, default ''
+            Prefix of the keys.
+        keep_vars : bool, default False
+            Accepted for PyTorch compatibility (there is no autograd).
+
+        Returns
+        -------
+        collections.OrderedDict
+            The keys and the module's arrays.
         """
         if destination is None:
             destination = OrderedDict()
@@ -796,6 +938,20 @@ class Module:
         Unlike PyTorch, loading is all or nothing: if anything raises, the module
         is unchanged. As in PyTorch, a plain dict (no ``_metadata``) may omit
         BatchNorm's ``num_batches_tracked`` (the module keeps its own).
+
+        Parameters
+        ----------
+        state_dict : Mapping
+            PyTorch's keys to arrays.
+        strict : bool, default True
+            Raise on missing and unexpected keys.
+        assign : bool, default False
+            Hold the given arrays instead of copying into the existing ones.
+
+        Returns
+        -------
+        tuple of (list, list)
+            ``(missing_keys, unexpected_keys)``, a named tuple as PyTorch's.
         """
         if not isinstance(state_dict, Mapping):
             raise TypeError(f"Expected state_dict to be dict-like, got {type(state_dict)}.")
@@ -835,7 +991,13 @@ class Module:
         return type(self).__name__
 
     def extra_repr(self):
-        """Extra text inside this module's repr (override in subclasses)."""
+        """Extra text inside this module's repr (override in subclasses).
+
+        Returns
+        -------
+        str
+            The text between the parentheses of the repr ('' here).
+        """
         return ""
 
     def __repr__(self):
@@ -922,7 +1084,18 @@ class Sequential(Module):
         return iter(self._modules.values())
 
     def append(self, module):
-        """Add ``module`` at the end; return ``self``."""
+        """Add ``module`` at the end.
+
+        Parameters
+        ----------
+        module : Module
+            The module to append.
+
+        Returns
+        -------
+        Sequential
+            ``self``.
+        """
         self.add_module(str(len(self)), module)
         return self
 

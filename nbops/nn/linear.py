@@ -87,7 +87,13 @@ class Linear(Module):
             self.to(device)
 
     def reset_parameters(self, rng=None):
-        """Redraw ``weight`` and ``bias`` from PyTorch's distributions."""
+        """Redraw ``weight`` and ``bias`` from PyTorch's distributions.
+
+        Parameters
+        ----------
+        rng : None, int or numpy.random.Generator, optional
+            The randomness (nbops' addition).
+        """
         gen = _rng(rng)
         w = self.weight
         shape = tuple(w.shape)
