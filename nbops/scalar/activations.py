@@ -247,12 +247,19 @@ def tanh(x):
 
 
 @core
+def _log1p_exp_neg_abs(z):
+    r""":math:`\log(1 + e^{-|z|})` (in :math:`[0, \log 2]`, never overflows): the
+    exp and log of :func:`softplus` and :func:`logsigmoid`, written once."""
+    return log1p_unit(exp(-abs(z)))
+
+
+@core
 def softplus(x, beta, threshold):
     r"""Scalar core of :func:`nbops.softplus`: :math:`\frac{1}{\beta}\log(1 + e^{\beta x})`, or :math:`x` where :math:`\beta x > \mathrm{threshold}`.
 
-    Computed as :math:`-\log\sigma(-z) / \beta` with :math:`z = \beta x`
-    (:func:`logsigmoid`, i.e. :math:`(\max(z, 0) + \log(1 + e^{-|z|})) / \beta`),
-    which never overflows.
+    Computed as :math:`(\max(z, 0) + \log(1 + e^{-|z|})) / \beta` with
+    :math:`z = \beta x` (that is :math:`-\log\sigma(-z) / \beta`, with the
+    exp and log of :func:`logsigmoid`), which never overflows.
 
     Parameters
     ----------
@@ -276,8 +283,7 @@ def softplus(x, beta, threshold):
     z = x * b
     if z > const(x, threshold):
         return x
-    # 0 - v, not -v: softplus is never -0.0
-    return (const(x, 0.0) - logsigmoid(-z)) / b
+    return (select(z > 0, z, const(x, 0.0)) + _log1p_exp_neg_abs(z)) / b
 
 
 @core
@@ -285,8 +291,7 @@ def logsigmoid(x):
     r"""Scalar core of :func:`nbops.logsigmoid`: :math:`\log \sigma(x) = \min(x, 0) - \log(1 + e^{-|x|})`.
 
     Stable for any :math:`x` (never overflows). Branch-free (``select``); the
-    log-sigmoid of :func:`softplus` and of the logit losses
-    (:mod:`nbops.scalar.losses`).
+    log-sigmoid of the logit losses (:mod:`nbops.scalar.losses`).
 
     Parameters
     ----------
@@ -298,7 +303,7 @@ def logsigmoid(x):
     >>> scalar.logsigmoid(-1000.0)
     -1000.0
     """
-    return select(x < 0, x, const(x, 0.0)) - log1p_unit(exp(-abs(x)))
+    return select(x < 0, x, const(x, 0.0)) - _log1p_exp_neg_abs(x)
 
 
 @core
