@@ -11,6 +11,7 @@ subprocess, where NVVM is installed; the simulator checks values only, see
 ``tests/cuda/test_cuda_scalar_precision.py``).
 """
 
+import importlib.util
 import os
 import subprocess
 import sys
@@ -213,7 +214,7 @@ sys.exit(1 if bad else 0)
 """
 
 
-@pytest.mark.skipif(not __import__("importlib").util.find_spec("numba_cuda"),
+@pytest.mark.skipif(importlib.util.find_spec("numba_cuda") is None,
                     reason="numba-cuda is not installed")
 def test_cuda_cores_compute_in_float32():
     """On the real CUDA target (typed and lowered to PTX, no GPU needed)."""
