@@ -402,7 +402,8 @@ def softmax_cols(x, out, o, C, I, j0, sgn, log):
 
 # ------------------------------------------------- label smoothing
 # The two combines of label smoothing, written once for the CPU row cores below
-# and the CUDA row kernels (nbops/cuda/_rows.py compiles them for the device).
+# and the CUDA row kernels (called by the helpers of nbops/cuda/_rows.py, which
+# nbops/cuda/_kernels.py compiles with cuda.jit(device=True)).
 @_inline
 def smoothed_loss(nll, smooth, a, b):
     r"""Cross-entropy of one sample with a class-index target, after label smoothing.
