@@ -107,8 +107,9 @@ def scalar_page():
         "One element in, one element out: ``@njit(inline='always')`` functions, the single "
         "source of each op's math, compiled into the CPU kernels, the ``@njit`` overloads "
         "and the CUDA kernels. Call them inside your own Numba loops to fuse several ops "
-        "into one pass (see :doc:`/guides/njit`). Hyperparameters should have the "
-        "element's float type. They can also be called from Python on scalars (each call "
+        "into one pass (see :doc:`/guides/njit`). Hyperparameters take the element's "
+        "float type (a Python float next to a float32 element computes in float32). "
+        "They can also be called from Python on scalars (each call "
         "compiles once per argument type).\n",
         "This page is generated from ``nbops.scalar.__all__``.\n",
         _block(names, "core.rst"),

@@ -7,8 +7,10 @@ across threads; each value they compute goes through one of these functions.
 They are plain Python functions in the style of the scalar cores (``math.*``,
 arithmetic, comparisons, :func:`nbops.scalar._math.exp`, whose CUDA overload is
 libdevice's ``exp``), compiled with :func:`nbops.cuda._core.device`, i.e.
-``cuda.jit(device=True)``, and run as Python under the simulator. Each is
-self-contained (none calls another), so each compiles on its own.
+``cuda.jit(device=True)``, and run as Python under the simulator. None calls
+another, so each compiles on its own; the label-smoothing ones call the CPU row
+cores' combines (:func:`nbops.scalar.rows.smoothed_loss`,
+:func:`nbops.scalar.rows.smoothed_target`), compiled for the device with them.
 
 NaN and infinities follow PyTorch's CPU ops (checked against torch 2.13)
 through IEEE arithmetic alone: the row maximum is NaN-sticky (:func:`nanmax`),
@@ -21,6 +23,7 @@ entry next to finite ones gets ``exp(-inf) = 0`` (log-softmax ``-inf``).
 import math
 
 from ..scalar import _math as M
+from ..scalar.rows import smoothed_loss, smoothed_target
 
 
 def nanmax(a, b):
@@ -60,10 +63,15 @@ def class_loss(lp_target, w_target, smooth_sum, eps, C):
     """Cross-entropy / NLL of one sample with a class-index target, as PyTorch:
     ``-(1 - eps) * w_t * logp_t - (eps / C) * sum_c w_c logp_c``
     (``eps``: label smoothing; ``smooth_sum``: the weighted sum of the row's log-probabilities).
+
+    The combine of :func:`nbops.scalar.rows.smoothed_loss` (``a * nll + b * smooth``),
+    with ``w_t`` and the signs in its coefficients: ``a = -(1 - eps) * w_t``,
+    ``nll = logp_t``, ``b = -eps / C``, ``smooth = smooth_sum``.
     """
-    return -(1.0 - eps) * w_target * lp_target - (eps / C) * smooth_sum
+    return smoothed_loss(lp_target, smooth_sum, -(1.0 - eps) * w_target, -(eps / C))
 
 
 def smoothed_probability(q, eps, C):
-    """A class-probability target after label smoothing: ``(1 - eps) q + eps / C``."""
-    return q * (1.0 - eps) + eps / C
+    """A class-probability target after label smoothing: ``q * (1 - eps) + eps / C``
+    (:func:`nbops.scalar.rows.smoothed_target`)."""
+    return smoothed_target(q, 1.0 - eps, eps / C)

@@ -14,12 +14,13 @@ several ops into one pass::
         for i in prange(x.size):
             out[i] = scalar.tanh(scalar.leaky_relu(x[i], 0.1))
 
-Hyperparameters should have the element's float type (a float64 literal next
-to a float32 element computes in float64).
+Hyperparameters take the element's float type: ``scalar.elu(x, 1.0)`` with a
+float32 ``x`` computes in float32 and returns float32 (as NumPy 2 treats a
+Python scalar next to a float32 value), on the CPU and on CUDA alike.
 """
 
 from .._config import core
-from ._math import const, exp, expm1, log1p_unit
+from ._math import const, exp, expm1, log1p_unit, select
 from ._math import tanh as _tanh
 
 __all__ = ["relu", "relu6", "elu", "prelu", "leaky_relu", "threshold", "hardtanh",
@@ -62,8 +63,15 @@ def hardtanh(x, min_val, max_val):
 
     Parameters
     ----------
-    x, min_val, max_val : float32 or float64
-        One element and the bounds, of the same float type.
+    x : float32 or float64
+        One element.
+    min_val, max_val : float or int
+        The bounds, converted to ``x``'s float type.
+
+    Returns
+    -------
+    float
+        Of ``x``'s type.
 
     Examples
     --------
@@ -71,10 +79,12 @@ def hardtanh(x, min_val, max_val):
     >>> scalar.hardtanh(3.0, -1.0, 1.0), scalar.hardtanh(0.25, -1.0, 1.0)
     (1.0, 0.25)
     """
-    if x < min_val:
-        return min_val
-    if x > max_val:
-        return max_val
+    lo = const(x, min_val)
+    hi = const(x, max_val)
+    if x < lo:
+        return lo
+    if x > hi:
+        return hi
     return x
 
 
@@ -103,8 +113,15 @@ def elu(x, alpha):
 
     Parameters
     ----------
-    x, alpha : float32 or float64
-        One element and the slope of the negative part, of the same type.
+    x : float32 or float64
+        One element.
+    alpha : float or int
+        The scale of the negative part, converted to ``x``'s float type.
+
+    Returns
+    -------
+    float
+        Of ``x``'s type.
 
     Examples
     --------
@@ -112,7 +129,7 @@ def elu(x, alpha):
     >>> round(scalar.elu(-1.0, 1.0), 8)
     -0.63212056
     """
-    return x if x > 0 else alpha * expm1(x)
+    return x if x > 0 else const(x, alpha) * expm1(x)
 
 
 @core
@@ -123,7 +140,15 @@ def leaky_relu(x, negative_slope):
 
     Parameters
     ----------
-    x, negative_slope : float32 or float64
+    x : float32 or float64
+        One element.
+    negative_slope : float or int
+        Converted to ``x``'s float type.
+
+    Returns
+    -------
+    float
+        Of ``x``'s type.
 
     Examples
     --------
@@ -131,7 +156,7 @@ def leaky_relu(x, negative_slope):
     >>> scalar.leaky_relu(-2.0, 0.1)
     -0.2
     """
-    return x if x > 0 else x * negative_slope
+    return x if x > 0 else x * const(x, negative_slope)
 
 
 @core
@@ -140,8 +165,15 @@ def prelu(x, weight):
 
     Parameters
     ----------
-    x, weight : float32 or float64
-        One element and its channel's slope :math:`w`.
+    x : float32 or float64
+        One element.
+    weight : float or int
+        Its channel's slope :math:`w`, converted to ``x``'s float type.
+
+    Returns
+    -------
+    float
+        Of ``x``'s type.
 
     Examples
     --------
@@ -149,7 +181,7 @@ def prelu(x, weight):
     >>> scalar.prelu(-4.0, 0.25)
     -1.0
     """
-    return x if x >= 0 else x * weight
+    return x if x >= 0 else x * const(x, weight)
 
 
 @core
@@ -162,7 +194,16 @@ def threshold(x, threshold, value):
 
     Parameters
     ----------
-    x, threshold, value : float32 or float64
+    x : float32 or float64
+        One element.
+    threshold, value : float or int
+        Converted to ``x``'s float type (the comparison is made in that type,
+        as PyTorch's).
+
+    Returns
+    -------
+    float
+        Of ``x``'s type.
 
     Examples
     --------
@@ -170,7 +211,7 @@ def threshold(x, threshold, value):
     >>> scalar.threshold(0.2, 0.5, -1.0), scalar.threshold(0.9, 0.5, -1.0)
     (-1.0, 0.9)
     """
-    return value if x <= threshold else x
+    return const(x, value) if x <= const(x, threshold) else x
 
 
 @core
@@ -212,6 +253,13 @@ def tanh(x):
 
 
 @core
+def _log1p_exp_neg_abs(z):
+    r""":math:`\log(1 + e^{-|z|})` (in :math:`[0, \log 2]`, never overflows): the
+    exp and log of :func:`softplus` and :func:`logsigmoid`, written once."""
+    return log1p_unit(exp(-abs(z)))
+
+
+@core
 def softplus(x, beta, threshold):
     r"""Scalar core of :func:`nbops.softplus`.
 
@@ -219,11 +267,20 @@ def softplus(x, beta, threshold):
     :math:`\beta x > \mathrm{threshold}`.
 
     Computed as :math:`(\max(z, 0) + \log(1 + e^{-|z|})) / \beta` with
-    :math:`z = \beta x`, which never overflows.
+    :math:`z = \beta x` (that is :math:`-\log\sigma(-z) / \beta`, with the
+    exp and log of :func:`logsigmoid`), which never overflows.
 
     Parameters
     ----------
-    x, beta, threshold : float32 or float64
+    x : float32 or float64
+        One element.
+    beta, threshold : float or int
+        Converted to ``x``'s float type.
+
+    Returns
+    -------
+    float
+        Of ``x``'s type.
 
     Examples
     --------
@@ -231,11 +288,11 @@ def softplus(x, beta, threshold):
     >>> round(scalar.softplus(0.0, 1.0, 20.0), 8), scalar.softplus(30.0, 1.0, 20.0)
     (0.69314718, 30.0)
     """
-    z = x * beta
-    if z > threshold:
+    b = const(x, beta)
+    z = x * b
+    if z > const(x, threshold):
         return x
-    zpos = z if z > 0 else const(x, 0.0)
-    return (zpos + log1p_unit(exp(-abs(z)))) / beta
+    return (select(z > 0, z, const(x, 0.0)) + _log1p_exp_neg_abs(z)) / b
 
 
 @core
@@ -244,7 +301,8 @@ def logsigmoid(x):
 
     :math:`\log \sigma(x) = \min(x, 0) - \log(1 + e^{-|x|})`.
 
-    Stable for any :math:`x` (never overflows).
+    Stable for any :math:`x` (never overflows). Branch-free (``select``); the
+    log-sigmoid of the logit losses (:mod:`nbops.scalar.losses`).
 
     Parameters
     ----------
@@ -256,8 +314,7 @@ def logsigmoid(x):
     >>> scalar.logsigmoid(-1000.0)
     -1000.0
     """
-    xneg = x if x < 0 else const(x, 0.0)
-    return xneg - log1p_unit(exp(-abs(x)))
+    return select(x < 0, x, const(x, 0.0)) - _log1p_exp_neg_abs(x)
 
 
 @core
@@ -270,7 +327,15 @@ def softshrink(x, lambd):
 
     Parameters
     ----------
-    x, lambd : float32 or float64
+    x : float32 or float64
+        One element.
+    lambd : float or int
+        Converted to ``x``'s float type.
+
+    Returns
+    -------
+    float
+        Of ``x``'s type.
 
     Examples
     --------
@@ -278,10 +343,11 @@ def softshrink(x, lambd):
     >>> scalar.softshrink(2.0, 0.5), scalar.softshrink(0.25, 0.5)
     (1.5, 0.0)
     """
-    if x > lambd:
-        return x - lambd
-    if x < -lambd:
-        return x + lambd
+    lam = const(x, lambd)
+    if x > lam:
+        return x - lam
+    if x < -lam:
+        return x + lam
     return x * const(x, 0.0)  # keeps the sign of zero and NaN, as PyTorch
 
 

@@ -16,8 +16,13 @@ reduction; call them in your own Numba loops to fuse a loss with other work::
             s += scalar.smooth_l1_loss(x[i], y[i], 0.5)
         return s / x.size
 
-All arguments of one call should have the same float type (a float64 value
-next to a float32 element computes in float64).
+Hyperparameters (``beta``, ``pos_weight``) take the input element's float type:
+``scalar.smooth_l1_loss(x, t, 0.5)`` with float32 ``x`` and ``t`` computes in
+float32 and returns float32 (as NumPy 2 treats a Python scalar). The input and
+the target are both elements: give them the same float type (a float64 target
+next to a float32 input computes in float64, as NumPy promotes two arrays).
+
+The logit losses take their log-sigmoid from :func:`nbops.scalar.logsigmoid`.
 
 The logarithms (``log``, ``log1p``) and the branch-free ``select`` the cores use
 live in :mod:`nbops.scalar._math` with the other vectorizable helpers (they are
@@ -26,7 +31,8 @@ re-exported here).
 
 
 from .._config import core
-from ._math import const, exp, log, log1p, log1p_unit, select
+from ._math import const, exp, log, log1p, select
+from .activations import logsigmoid
 
 __all__ = ["l1_loss", "mse_loss", "smooth_l1_loss", "kl_div", "kl_div_log_target",
            "binary_cross_entropy", "binary_cross_entropy_with_logits",
@@ -82,7 +88,10 @@ def smooth_l1_loss(x, t, beta):
 
     Parameters
     ----------
-    x, t, beta : float32 or float64
+    x, t : float32 or float64
+        Input and target elements.
+    beta : float or int
+        Converted to ``x``'s float type.
 
     Examples
     --------
@@ -90,9 +99,10 @@ def smooth_l1_loss(x, t, beta):
     >>> scalar.smooth_l1_loss(0.0, 0.5, 1.0), scalar.smooth_l1_loss(0.0, 3.0, 1.0)
     (0.125, 2.5)
     """
+    b = const(x, beta)
     d = abs(x - t)
     half = const(x, 0.5)
-    return select(d < beta, half * d * d / beta, d - half * beta)
+    return select(d < b, half * d * d / b, d - half * b)
 
 
 @core
@@ -165,18 +175,13 @@ def binary_cross_entropy(x, t):
 
 
 @core
-def _log_sigmoid(x):
-    """min(x, 0) - log1p(exp(-|x|)) (as the activation, written branch-free)."""
-    return select(x < 0, x, const(x, 0.0)) - log1p_unit(exp(-abs(x)))
-
-
-@core
 def binary_cross_entropy_with_logits(x, t):
     r"""Scalar core of :func:`nbops.binary_cross_entropy_with_logits`.
 
     :math:`(1 - t)\,x - \log\sigma(x)`.
 
-    With the stable :math:`\log\sigma(x) = \min(x, 0) - \log(1 + e^{-|x|})`.
+    With the stable :math:`\log\sigma(x) = \min(x, 0) - \log(1 + e^{-|x|})`
+    of :func:`nbops.scalar.logsigmoid`.
 
     Parameters
     ----------
@@ -189,7 +194,7 @@ def binary_cross_entropy_with_logits(x, t):
     >>> round(scalar.binary_cross_entropy_with_logits(2.0, 1.0), 8)
     0.12692801
     """
-    return (const(x, 1.0) - t) * x - _log_sigmoid(x)
+    return (const(x, 1.0) - t) * x - logsigmoid(x)
 
 
 @core
@@ -200,7 +205,10 @@ def binary_cross_entropy_with_logits_pos_weight(x, t, pos_weight):
 
     Parameters
     ----------
-    x, t, pos_weight : float32 or float64
+    x, t : float32 or float64
+        Logit and target.
+    pos_weight : float or int
+        The weight :math:`p` of the positive class, converted to ``x``'s float type.
 
     Examples
     --------
@@ -209,4 +217,4 @@ def binary_cross_entropy_with_logits_pos_weight(x, t, pos_weight):
     0.38078403
     """
     one = const(x, 1.0)
-    return (one - t) * x - ((pos_weight - one) * t + one) * _log_sigmoid(x)
+    return (one - t) * x - ((const(x, pos_weight) - one) * t + one) * logsigmoid(x)

@@ -51,7 +51,7 @@ __all__ = ["row_view", "sub_exact", "order_key", "from_order_key", "one_of", "ro
            "row_sumexp", "row_scale", "row_log_softmax_write",
            "row_wshift_sum", "row_prob_sums", "cols_max", "cols_sumexp",
            "cols_scale", "cols_log_softmax_write", "cols_wshift_sum", "cols_prob_sums",
-           "softmax_row", "softmax_cols", "ce_rows",
+           "softmax_row", "softmax_cols", "smoothed_loss", "smoothed_target", "ce_rows",
            "nll_rows", "ce_cols", "prob_rows", "prob_cols", "SUM_BLOCK", "COLS_BLOCK",
            "ROW_FASTMATH"]
 
@@ -239,7 +239,8 @@ def row_wshift_sum(r, w, m):
 def row_prob_sums(r, p, w, m, pa, pb):
     """(sum(q * (r - m)), sum(q)) as float64, with q = w * (p * pa + pb).
 
-    ``p * pa + pb`` is a probability target after label smoothing.
+    ``p * pa + pb`` is a probability target after label smoothing
+    (:func:`smoothed_target`).
     """
     n = r.size
     fa = const(m, pa)
@@ -254,7 +255,7 @@ def row_prob_sums(r, p, w, m, pa, pb):
         sa = const(m, 0.0)
         sb = const(m, 0.0)
         for i in range(blk.size):
-            q = wb[i] * (pbk[i] * fa + fb)
+            q = wb[i] * smoothed_target(pbk[i], fa, fb)
             sa += q * (blk[i] - m)
             sb += q
         ta += sa
@@ -349,7 +350,7 @@ def cols_prob_sums(x, p, w, base, C, I, j0, nb, m, pa, pb, a, b):
         pr = row_view(p, start, nb)
         wc = w[c]
         for k in range(nb):
-            q = wc * (pr[k] * fa + fb)
+            q = wc * smoothed_target(pr[k], fa, fb)
             a[k] += q * (r[k] - m[k])
             b[k] += q
 
@@ -399,12 +400,58 @@ def softmax_cols(x, out, o, C, I, j0, sgn, log):
         cols_log_softmax_write(x, out, base, C, I, j0, nb, sgn, m, f)
 
 
+# ------------------------------------------------- label smoothing
+# The two combines of label smoothing, written once for the CPU row cores below
+# and the CUDA row kernels (called by the helpers of nbops/cuda/_rows.py, which
+# nbops/cuda/_kernels.py compiles with cuda.jit(device=True)).
+@_inline
+def smoothed_loss(nll, smooth, a, b):
+    r"""Cross-entropy of one sample with a class-index target, after label smoothing.
+
+    Parameters
+    ----------
+    nll : float
+        The unsmoothed loss :math:`-w_t \log p_t`.
+    smooth : float
+        The uniform term :math:`-\sum_c w_c \log p_c`.
+    a, b : float
+        :math:`1 - \varepsilon` and :math:`\varepsilon / C` (``label_smoothing``
+        :math:`\varepsilon`, ``C`` classes).
+
+    Returns
+    -------
+    float
+        ``a * nll + b * smooth``.
+    """
+    return a * nll + b * smooth
+
+
+@_inline
+def smoothed_target(p, a, b):
+    r"""A class-probability target after label smoothing.
+
+    Parameters
+    ----------
+    p : float
+        The target probability of one class.
+    a, b : float
+        :math:`1 - \varepsilon` and :math:`\varepsilon / C`, as in :func:`smoothed_loss`.
+
+    Returns
+    -------
+    float
+        ``p * a + b``.
+    """
+    return p * a + b
+
+
 # ------------------------------------------------- cross-entropy, one unit
 # Class-index targets. Per sample with target t (not ignore_index):
 #   logp_t = (x_t - max) - log(sum(exp(x - max)))        (x_t itself if not lse: nll_loss)
 #   nll    = -w_t * logp_t
 #   smooth = -sum_c w_c * logp_c = log(sum(exp)) * wsum - sum_c w_c * (x_c - max)
 #   loss   = a * nll + b * smooth,   a = 1 - label_smoothing, b = label_smoothing / C
+#            (smoothed_loss)
 # An ignored sample has loss 0 and weight 0 and its row is never read.
 # Returns (sum of losses, sum of w_t) in float64, in sample order.
 # b is None: no label smoothing; lse is None: nll_loss (these branches are
@@ -430,7 +477,7 @@ def ce_rows(x, t, w, C, r0, r1, ignore, a, b, wsum, loss):
         li = -wt * logp
         if b is not None:
             if b != 0:
-                li = a * li + b * (ls * wsum - row_wshift_sum(row, w, m))
+                li = smoothed_loss(li, ls * wsum - row_wshift_sum(row, w, m), a, b)
         lb[k] = li
         sl += li
         sw += wt
@@ -513,7 +560,7 @@ def ce_cols(x, t, w, o, C, I, j0, ignore, a, b, wsum, lse, loss):
             li = -wt * logp
             if b is not None:
                 if b != 0:
-                    li = a * li + b * (ls * wsum - aa[k])
+                    li = smoothed_loss(li, ls * wsum - aa[k], a, b)
         lb[k] = li
         sl += li
         sw += wt
@@ -521,7 +568,8 @@ def ce_cols(x, t, w, o, C, I, j0, ignore, a, b, wsum, lse, loss):
 
 
 # Class-probability targets p (same shape as x), after label smoothing
-# q_c = w_c * (p_c * pa + pb), pa = 1 - label_smoothing, pb = label_smoothing / C:
+# q_c = w_c * (p_c * pa + pb), pa = 1 - label_smoothing, pb = label_smoothing / C
+# (smoothed_target):
 #   loss = -sum_c q_c * logp_c = log(sum(exp(x - max))) * sum_c q_c - sum_c q_c * (x_c - max)
 @_inline
 def prob_rows(x, p, w, C, r0, r1, pa, pb, loss):
