@@ -498,7 +498,9 @@ def make_module_class(entry, base, module_name):
     doc = f"{spec.summary} (see :func:`nbops.{entry.name}`)."
     if spec.example:
         doc += "\n\n" + inspect.cleandoc(spec.example)
-    body = {"__init__": init, "forward": forward, "__module__": module_name, "__doc__": doc}
+    body = {"forward": forward, "__module__": module_name, "__doc__": doc}
+    if entry.params or entry.inplace:  # else the base class's constructor, as PyTorch
+        body["__init__"] = init
     if entry.params or entry.inplace or spec.repr is not None:
         body["extra_repr"] = _extra_repr(entry)
     cls = type(spec.name, (base,), body)
