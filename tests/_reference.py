@@ -123,6 +123,14 @@ def softsign(x):
         return x / (1.0 + np.abs(x))
 
 
+def silu(x):
+    """``x * sigmoid(x)`` with the overflow-free sigmoid above: ``silu(-inf)`` is
+    NaN (``-inf * 0``), as PyTorch's ``x / (1 + exp(-x))`` gives."""
+    x = _f64(x)
+    with np.errstate(all="ignore"):
+        return x * sigmoid(x)
+
+
 # --------------------------------------------------------------------------- #
 # looking a reference up
 # --------------------------------------------------------------------------- #

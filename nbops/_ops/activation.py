@@ -270,6 +270,20 @@ def prelu(input, weight, *, out=None):
     return out
 
 
+SILU = table.elementwise(
+    "silu", S.silu, inplace=True,
+    module=Module("SiLU", "``x * sigmoid(x)``", """
+        >>> nbops.nn.SiLU()(np.array([0.0, 1.0], np.float32))
+        array([0.       , 0.7310586], dtype=float32)"""),
+    summary=r"Sigmoid linear unit (swish), :math:`x \sigma(x) = x / (1 + e^{-x})`.",
+    notes=r"""Same as ``torch.nn.functional.silu``, computed as PyTorch computes it,
+        ``x / (1 + exp(-x))``, within 2 ulp (nbops' vectorizable ``exp``):
+        ``silu(inf) == inf``, ``silu(-inf)`` is NaN (:math:`-\infty / \infty`) and
+        NaN stays NaN.""",
+    example="""
+        >>> nbops.silu(np.array([-1.0, 0.0, 2.0]))
+        array([-0.26894142,  0.        ,  1.76159416])""")
+
 PRELU = table.elementwise(
     "prelu", S.prelu, (Param("weight", kind="array", example=0.25,
                              doc="1-D with 1 element (shared) or ``C`` elements."),),

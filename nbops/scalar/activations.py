@@ -287,3 +287,26 @@ def softsign(x):
     0.75
     """
     return x / (const(x, 1.0) + abs(x))
+
+
+__all__ += ["silu"]
+
+
+@core
+def silu(x):
+    r"""Scalar core of :func:`nbops.silu`: :math:`x \sigma(x) = x / (1 + e^{-x})`.
+
+    Computed as PyTorch computes it, ``x / (1 + exp(-x))`` with nbops'
+    vectorizable ``exp``: ``silu(-inf)`` is NaN (:math:`-\infty / \infty`).
+
+    Parameters
+    ----------
+    x : float32 or float64
+
+    Examples
+    --------
+    >>> from nbops import scalar
+    >>> scalar.silu(0.0), round(scalar.silu(1.0), 8)
+    (0.0, 0.73105858)
+    """
+    return x / (const(x, 1.0) + exp(-x))
