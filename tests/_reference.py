@@ -20,6 +20,8 @@ All functions take any array-like, compute in float64 and return float64 arrays.
 Use :func:`expected` to get the reference rounded to the result dtype.
 """
 
+import inspect
+
 import numpy as np
 
 # The ops themselves (names, parameters, in-place support, non-default
@@ -131,6 +133,18 @@ def silu(x):
         return x * sigmoid(x)
 
 
+def hardswish(x, dtype=np.float64):
+    """PyTorch's ``x * min(max(x + 3, 0), 6) / 6``: ``-0.0`` for negative x <= -3,
+    NaN at -inf (``-inf * 0``), NaN stays NaN. PyTorch forms the product before
+    dividing, in the element's precision ``dtype``: it overflows to inf for x above
+    ``finfo(dtype).max / 6`` (``hardswish(float32 max)`` is inf)."""
+    x = _f64(x)
+    with np.errstate(all="ignore"):
+        prod = x * np.minimum(np.maximum(x + 3.0, 0.0), 6.0)
+        prod = np.where(np.abs(prod) > np.finfo(dtype).max, prod * np.inf, prod)
+        return prod / 6.0
+
+
 # --------------------------------------------------------------------------- #
 # looking a reference up
 # --------------------------------------------------------------------------- #
@@ -172,6 +186,10 @@ def expected(name, x, out_dtype=None, **kw):
     x = np.asarray(x)
     if out_dtype is None:
         out_dtype = result_dtype(x.dtype)
+    if "dtype" in inspect.signature(reference(name)).parameters:
+        # a reference that reproduces an overflow of PyTorch's intermediate result
+        # takes the precision it is computed in (float16 results: float32)
+        kw["dtype"] = np.float32 if np.dtype(out_dtype) == np.float16 else out_dtype
     r = ref(name, x.astype(np.float64), **kw)
     with np.errstate(all="ignore"):
         return np.asarray(r).astype(out_dtype)

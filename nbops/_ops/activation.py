@@ -284,6 +284,22 @@ SILU = table.elementwise(
         >>> nbops.silu(np.array([-1.0, 0.0, 2.0]))
         array([-0.26894142,  0.        ,  1.76159416])""")
 
+HARDSWISH = table.elementwise(
+    "hardswish", S.hardswish, inplace=True,
+    module=Module("Hardswish", "``x * relu6(x + 3) / 6``", """
+        >>> nbops.nn.Hardswish()(np.array([-3.0, 1.0, 4.0], np.float32))
+        array([-0.       ,  0.6666667,  4.       ], dtype=float32)""", repr=""),
+    summary=r""":math:`x \cdot \mathrm{relu6}(x + 3) / 6`: 0 for :math:`x \le -3`, """
+            r""":math:`x` for :math:`x \ge 3`.""",
+    notes=r"""Same as ``torch.nn.functional.hardswish``, computed as PyTorch computes it,
+        ``x * min(max(x + 3, 0), 6) / 6``: ``-0.0`` for :math:`-\infty < x \le -3`,
+        ``hardswish(inf) == inf``, ``hardswish(-inf)`` is NaN
+        (:math:`-\infty \cdot 0`) and NaN stays NaN. As PyTorch's, the module's
+        repr does not show ``inplace``.""",
+    example="""
+        >>> nbops.hardswish(np.array([-4.0, -1.0, 0.5, 3.0]))
+        array([-0.        , -0.33333333,  0.29166667,  3.        ])""")
+
 PRELU = table.elementwise(
     "prelu", S.prelu, (Param("weight", kind="array", example=0.25,
                              doc="1-D with 1 element (shared) or ``C`` elements."),),
