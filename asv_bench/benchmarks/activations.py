@@ -35,6 +35,8 @@ NUMPY = {
     "threshold": lambda x: np.where(x > 0.5, x, -2.0),
     "prelu": lambda x: np.where(x >= 0, x, 0.25 * x),
     "softshrink": lambda x: np.where(x > 0.5, x - 0.5, np.where(x < -0.5, x + 0.5, 0)),
+    "silu": lambda x: x / (1 + np.exp(-x)),
+    "hardswish": lambda x: x * np.clip(x + 3, 0, 6) / 6,
 }
 TORCH = {
     "relu": lambda t: F.relu(t),
@@ -50,6 +52,8 @@ TORCH = {
     "threshold": lambda t: F.threshold(t, 0.5, -2.0),
     "prelu": lambda t: F.prelu(t, torch.tensor([0.25], dtype=t.dtype)),
     "softshrink": lambda t: F.softshrink(t),
+    "silu": lambda t: F.silu(t),
+    "hardswish": lambda t: F.hardswish(t),
 }
 
 

@@ -31,15 +31,17 @@ hand in their family modules), so the lists above include them too.
 Adding an elementwise activation (``silu`` as the example)
 ----------------------------------------------------------
 1. Its scalar core, at the end of ``nbops/scalar/activations.py``: a
-   ``@core`` function of one element (and float hyperparameters), with a
-   docstring; add its name to that module's ``__all__``.
+   ``@core`` function of one element (and float hyperparameters, which take
+   the element's type through ``const``), with a docstring, its name added to
+   the module's ``__all__`` (``nbops.scalar`` exports it from there).
 2. One entry in ``nbops/_ops/activation.py``::
 
        SILU = table.elementwise(
-           "silu", S.silu, inplace=True, residual="input",
-           module=table.Module("SiLU", "``x * sigmoid(x)``", example=...),
-           summary=r"...", notes="Same as ``torch.nn.functional.silu`` ...",
-           example=">>> nbops.silu(np.array([0.0, 1.0]))\\n...")
+           "silu", S.silu, inplace=True,          # residual="input" (the default)
+           module=Module("SiLU", "``x * sigmoid(x)``", example=">>> ..."),
+           summary=r"Sigmoid linear unit (swish), :math:`x \\sigma(x)` ...",
+           notes="Same as ``torch.nn.functional.silu`` ...",
+           example=">>> nbops.silu(np.array([-1.0, 0.0, 2.0])) ...")
 
    Parameters are :class:`Param` objects (``Param("alpha", 1.0, "Scale of the
    negative part.", example=1.5)``; ``example`` is a non-default value, exactly
@@ -54,6 +56,7 @@ overload, the CUDA kernel, warm-up, benchmarks, docs and tests pick it up.
 """
 
 import inspect
+import linecache
 from dataclasses import dataclass
 
 from numba.extending import overload
@@ -334,22 +337,23 @@ def _convert_source(p):
     return f"{_CONVERT[p.kind]}({p.name}, {p.name!r})"
 
 
+def _tuple_source(items):
+    """``()``, ``(a,)`` or ``(a, b)``."""
+    return "()" if not items else "(" + ", ".join(items) + ("," if len(items) == 1 else "") + ")"
+
+
 def _function_source(entry):
     """Source of the public function: conversions, checks, then the kernels."""
-    args = _signature_source(entry)
-    params = "".join(f"{p.name}, " for p in entry.params)
-    params = f"({params})" if params else "()"
     inplace = "inplace" if entry.inplace else "False"
-    lines = [f"def {entry.name}({args}, *, out=None):"]
-    if entry.checks:
-        for p in entry.params:
-            lines.append(f"    {p.name} = {_convert_source(p)}")
+    lines = [f"def {entry.name}({_signature_source(entry)}, *, out=None):"]
+    if entry.checks:  # convert first, check, then pass the converted values
+        lines += [f"    {p.name} = {_convert_source(p)}" for p in entry.params]
         for c in entry.checks:
             lines.append(f"    if {c.error_if}:")
             lines.append(f"        raise ValueError(f{c.message!r})")
+        params = _tuple_source([p.name for p in entry.params])
     else:
-        params = "(" + "".join(f"{_convert_source(p)}, " for p in entry.params) + ")" \
-            if entry.params else "()"
+        params = _tuple_source([_convert_source(p) for p in entry.params])
     lines.append(f"    return unary(_op, input, {params}, {inplace}, out)")
     return "\n".join(lines) + "\n"
 
@@ -364,7 +368,7 @@ def _namespace(entry):
 def _njit_source(entry):
     """Source of the ``@overload`` typing function (same signature, ``out`` positional)."""
     args = _signature_source(entry)
-    params = "(" + "".join(f"{p.name}, " for p in entry.params) + ")"
+    params = _tuple_source([p.name for p in entry.params])
     inplace = "inplace" if entry.inplace else "False"
     lines = [f"def _{entry.name}_njit({args}, out=None):",
              f"    def impl({args}, out=None):"]
@@ -377,7 +381,9 @@ def _njit_source(entry):
 
 
 def _compile(source, namespace, name, filename):
-    exec(compile(source, filename, "exec"), namespace)  # noqa: S102 - our own template
+    """Define ``name`` from ``source`` in ``namespace``; tracebacks show the source."""
+    linecache.cache[filename] = (len(source), None, source.splitlines(True), filename)
+    exec(compile(source, filename, "exec"), namespace)
     return namespace[name]
 
 
