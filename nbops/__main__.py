@@ -67,14 +67,14 @@ def _per_call(fn, repeat, budget=0.002):
 def show_activations():
     print(f"input: {SAMPLE}")
     print("(float32 in, float32 out; NaN and inf follow PyTorch)\n")
-    for name in nbops._ops.activation.__all__:
-        fn = getattr(nbops, name)
+    from nbops._ops import table
+
+    for entry in table.elementwise_entries():  # every activation of the op table
+        name = entry.name
         if name == "prelu":
-            y = fn(SAMPLE, np.array([0.25], dtype=np.float32))
-        elif name == "threshold":
-            y = fn(SAMPLE, 0.5, -1.0)
-        else:
-            y = fn(SAMPLE)
+            y = entry.function(SAMPLE, np.array([0.25], dtype=np.float32))
+        else:  # the required arguments (threshold's) take the table's examples
+            y = entry.function(SAMPLE, *entry.required_args())
         print(f"  {name:<11} {np.array2string(y, precision=3, max_line_width=200)}")
 
 

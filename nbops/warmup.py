@@ -22,42 +22,20 @@ from . import _config
 
 
 def _calls(dtype, n):
-    """op name -> a function running that op on inputs of about ``n`` elements."""
-    import nbops
+    """op name -> a function running that op on inputs of about ``n`` elements.
 
-    rows = max(n // 16, 2)
-    x = np.linspace(-3, 3, n, dtype=dtype)
-    x2 = np.linspace(-3, 3, rows * 16, dtype=dtype).reshape(rows, 16)
-    p = np.linspace(0.01, 0.99, n, dtype=dtype)
-    labels = np.arange(rows, dtype=np.int64) % 16
-    ch = np.ones(16, dtype)
-    calls = {name: (lambda f=getattr(nbops, name): f(x)) for name in (
-        "relu", "relu6", "elu", "leaky_relu", "hardtanh", "sigmoid", "tanh", "logsigmoid",
-        "softplus", "softshrink", "softsign")}
-    calls.update({
-        "threshold": lambda: nbops.threshold(x, 0.5, 0.0),
-        "prelu": lambda: (nbops.prelu(x, np.array([0.25], dtype)), nbops.prelu(x2, ch)),
-        "softmax": lambda: nbops.softmax(x2),
-        "log_softmax": lambda: nbops.log_softmax(x2),
-        "softmin": lambda: nbops.softmin(x2),
-        "batch_norm": lambda: (nbops.batch_norm(x2, ch * 0, ch.copy(), training=False),
-                               nbops.batch_norm(x2, None, None, training=True)),
-        "linear": lambda: nbops.linear(x2, np.ones((4, 16), dtype), np.ones(4, dtype)),
-        "pairwise_distance": lambda: nbops.pairwise_distance(x2, x2[::-1]),
-        "cross_entropy": lambda: nbops.cross_entropy(x2, labels),
-        "nll_loss": lambda: nbops.nll_loss(x2, labels),
-        "l1_loss": lambda: nbops.l1_loss(x, p),
-        "mse_loss": lambda: nbops.mse_loss(x, p),
-        "smooth_l1_loss": lambda: nbops.smooth_l1_loss(x, p),
-        "kl_div": lambda: nbops.kl_div(x, p),
-        "binary_cross_entropy": lambda: nbops.binary_cross_entropy(p, p[::-1].copy()),
-        "binary_cross_entropy_with_logits":
-            lambda: nbops.binary_cross_entropy_with_logits(x, p),
-    })
-    for name in ("dropout", "dropout2d", "dropout3d"):
-        if hasattr(nbops, name):
-            calls[name] = (lambda f=getattr(nbops, name): f(x2.reshape(rows, 16, 1, 1), rng=0))
-    return calls
+    The calls are the op table's samples (:mod:`nbops._ops.table`).
+    """
+    import nbops  # noqa: F401  (registers every op)
+    from nbops._ops import table
+
+    d = table.sample_arrays(dtype, n)
+
+    def run(entry):
+        for args, kwargs in entry.samples(d):
+            entry.function(*args, **kwargs)
+
+    return {e.name: (lambda e=e: run(e)) for e in table.entries() if e.samples is not None}
 
 
 def available_ops():

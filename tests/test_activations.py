@@ -12,11 +12,41 @@ import numpy as np
 import pytest
 
 import nbops
+from nbops._ops import table
 
-OPS = R.OPS
-INPLACE_OPS = R.INPLACE_OPS
-HYPER_OPS = tuple(n for n in OPS if R.NONDEFAULT[n] or n == "prelu")
+ENTRIES = {e.name: e for e in table.elementwise_entries()}
+OPS = tuple(ENTRIES)
+INPLACE_OPS = tuple(n for n, e in ENTRIES.items() if e.inplace)
+# the non-default parameter set of each op (prelu's weight is handled separately)
+NONDEFAULT = {n: ({} if n == "prelu" else e.example_params()) for n, e in ENTRIES.items()}
+# the values of required arguments (threshold's) when a test uses the defaults
+REQUIRED = {n: {p.name: p.example for p in e.params if p.required}
+            for n, e in ENTRIES.items() if n != "prelu"}
+HYPER_OPS = tuple(n for n in OPS if NONDEFAULT[n] or n == "prelu")
 FLOATS = (np.float32, np.float64)
+
+# The sets the tests used before they were read from the table: unchanged.
+PREVIOUS_NONDEFAULT = {
+    "elu": {"alpha": 1.5},
+    "leaky_relu": {"negative_slope": 0.125},
+    "threshold": {"threshold": 0.5, "value": -2.0},
+    "hardtanh": {"min_val": -0.5, "max_val": 2.0},
+    "softplus": {"beta": 2.0, "threshold": 10.0},
+    "softshrink": {"lambd": 1.25},
+}
+
+
+def test_table_parameter_sets():
+    for name, params in PREVIOUS_NONDEFAULT.items():
+        assert NONDEFAULT[name] == params, name
+    assert REQUIRED["threshold"] == {"threshold": 0.5, "value": -2.0}
+    for name, kw in NONDEFAULT.items():  # exactly representable in float32
+        assert all(np.float32(v) == v for v in kw.values()), (name, kw)
+
+
+@pytest.mark.parametrize("name", OPS)
+def test_every_op_has_a_reference(name):
+    assert callable(R.reference(name))
 
 
 # --------------------------------------------------------------------------- #
@@ -39,13 +69,13 @@ def call(name, x, hyper=None, weight=None, **extra):
             rd = R.result_dtype(dt) if dt.kind in "biuf" else np.dtype(np.float64)
             weight = _weight(rd)
         return f(x, weight, **extra)
-    if name == "threshold" and not hyper:
-        hyper = dict(R.REQUIRED["threshold"])
+    if not hyper:
+        hyper = dict(REQUIRED[name])
     return f(x, **hyper, **extra)
 
 
 def expect(name, x, hyper=None, weight=None, out_dtype=None):
-    kw = dict(hyper or {})
+    kw = dict(hyper or REQUIRED.get(name, {}))
     if weight is not None:
         kw["weight"] = weight
     return R.expected(name, x, out_dtype=out_dtype, **kw)
@@ -96,6 +126,24 @@ SIGNATURES = {
 }
 
 
+def _table_signature(name):
+    """The signature the table declares: [(name, default or None if required)]."""
+    e = ENTRIES[name]
+    sig = [("input", None)] + [(p.name, None if p.required else p.default) for p in e.params]
+    return sig + ([("inplace", False)] if e.inplace else [])
+
+
+def _torch_signature(name):
+    """torch.nn.functional.<name>'s, where it is a Python function (else None)."""
+    torch = pytest.importorskip("torch")
+    try:
+        sig = inspect.signature(getattr(torch.nn.functional, name))
+    except (TypeError, ValueError):  # a builtin (softplus, softshrink, logsigmoid)
+        return None
+    return [(p.name, None if p.default is p.empty else p.default)
+            for p in sig.parameters.values()]
+
+
 @pytest.mark.parametrize("name", OPS)
 def test_signature(name):
     f = getattr(nbops, name)
@@ -103,9 +151,10 @@ def test_signature(name):
     sig = inspect.signature(f)
     params = list(sig.parameters.values())
     positional = [p for p in params if p.kind in (p.POSITIONAL_ONLY, p.POSITIONAL_OR_KEYWORD)]
-    expected = SIGNATURES[name]
+    expected = SIGNATURES.get(name, _table_signature(name))
+    assert _table_signature(name) == expected
     assert [p.name for p in positional] == [n for n, _ in expected]
-    for p, (pname, default) in zip(positional, expected):
+    for p, (pname, default) in zip(positional, expected, strict=True):
         if default is None:
             assert p.default is p.empty, f"{pname} should be required"
         else:
@@ -113,6 +162,13 @@ def test_signature(name):
     assert "out" in sig.parameters
     out = sig.parameters["out"]
     assert out.kind == out.KEYWORD_ONLY and out.default is None
+
+
+@pytest.mark.parametrize("name", OPS)
+def test_signature_is_torchs(name):
+    torch_sig = _torch_signature(name)
+    if torch_sig is not None:
+        assert _table_signature(name) == torch_sig
 
 
 # --------------------------------------------------------------------------- #
@@ -142,21 +198,15 @@ def test_values_hyper_keywords(name, dtype):
         got = nbops.prelu(x, weight=w)
         check(name, got, x0, weight=w)
         return
-    hyper = R.NONDEFAULT[name]
+    hyper = NONDEFAULT[name]
     got = call_no_warnings(name, x, hyper=hyper)
     np.testing.assert_array_equal(x, x0)
     assert got.dtype == dtype
     check(name, got, x0, hyper=hyper)
 
 
-POSITIONAL = {
-    "elu": (1.5,),
-    "leaky_relu": (0.125,),
-    "threshold": (0.5, -2.0),
-    "hardtanh": (-0.5, 2.0),
-    "softplus": (2.0, 10.0),
-    "softshrink": (1.25,),
-}
+# the non-default parameters passed by position
+POSITIONAL = {n: tuple(kw.values()) for n, kw in NONDEFAULT.items() if kw}
 
 
 @pytest.mark.parametrize("dtype", FLOATS, ids=["f32", "f64"])
@@ -165,7 +215,7 @@ def test_values_hyper_positional(name, dtype):
     x = mixed_data(dtype, seed=2)
     got = getattr(nbops, name)(x, *POSITIONAL[name])
     assert got.dtype == dtype
-    check(name, got, x, hyper=R.NONDEFAULT[name])
+    check(name, got, x, hyper=NONDEFAULT[name])
 
 
 # Python ints (and NumPy float64 scalars) as hyperparameters keep float32 float32.
@@ -193,7 +243,7 @@ def test_hyper_python_ints(name, args, hyper, dtype):
     assert got.dtype == dtype, f"{name}{args} on {np.dtype(dtype)} gave {got.dtype}"
     check(name, got, x, hyper=hyper)
     # same thing by keyword
-    kw = dict(zip(list(hyper), args))
+    kw = dict(zip(list(hyper), args, strict=True))
     got_kw = getattr(nbops, name)(input=x, **kw)
     assert got_kw.dtype == dtype
     check(name, got_kw, x, hyper=hyper)
@@ -359,7 +409,7 @@ def test_extremes_hyper(name):
         assert got.dtype == np.float32
         check(name, got, x, weight=w)
         return
-    hyper = R.NONDEFAULT[name]
+    hyper = NONDEFAULT[name]
     got = call_no_warnings(name, x, hyper=hyper)
     assert got.dtype == np.float32
     check(name, got, x, hyper=hyper)
@@ -649,7 +699,7 @@ def test_inplace(name, dtype):
     args = POSITIONAL.get(name, ())
     res = getattr(nbops, name)(y, *args, True)
     assert res is y
-    check(name, y, x0, hyper=R.NONDEFAULT[name], what="inplace positional")
+    check(name, y, x0, hyper=NONDEFAULT[name], what="inplace positional")
 
 
 @pytest.mark.parametrize("name", INPLACE_OPS)
@@ -1006,21 +1056,7 @@ def test_prelu_wrong_weight_size():
 # nbops.scalar cores, called from Python
 # --------------------------------------------------------------------------- #
 
-SCALAR_ARGS = {
-    "relu": (),
-    "relu6": (),
-    "elu": (1.5,),
-    "leaky_relu": (0.125,),
-    "threshold": (0.5, -2.0),
-    "hardtanh": (-0.5, 2.0),
-    "sigmoid": (),
-    "tanh": (),
-    "logsigmoid": (),
-    "softplus": (2.0, 10.0),
-    "softshrink": (1.25,),
-    "softsign": (),
-    "prelu": (-0.75,),
-}
+SCALAR_ARGS = {**{n: tuple(kw.values()) for n, kw in NONDEFAULT.items()}, "prelu": (-0.75,)}
 
 
 def _scalar_ref(name, v):
@@ -1028,7 +1064,7 @@ def _scalar_ref(name, v):
     if name == "prelu":
         return float(R.prelu(np.array([v]), np.array([args[0]]))[0])
     if args:
-        return float(R.ref(name, np.array([v]), **R.NONDEFAULT[name])[0])
+        return float(R.ref(name, np.array([v]), **NONDEFAULT[name])[0])
     return float(R.ref(name, np.array([v]))[0])
 
 
@@ -1077,9 +1113,7 @@ def _torch_check(name, x, hyper, dtype):
     if name == "prelu":
         got = nbops.prelu(x, hyper["weight"])
     else:
-        h = dict(hyper)
-        if name == "threshold" and not h:
-            h = dict(R.REQUIRED["threshold"])
+        h = dict(hyper or REQUIRED[name])
         got = getattr(nbops, name)(x, **h)
     R.assert_matches(got, exp, what=f"torch parity {name}", **TORCH_TOL[dtype])
 
@@ -1099,7 +1133,7 @@ def test_torch_parity_hyper(name, dtype):
     if name == "prelu":
         hyper = {"weight": _weight(dtype, (-1.5,))}
     else:
-        hyper = dict(R.NONDEFAULT[name])
+        hyper = dict(NONDEFAULT[name])
     _torch_check(name, x, hyper, dtype)
 
 

@@ -1,8 +1,10 @@
-"""The 13 activations called from inside a user's @numba.njit function.
+"""The activations called from inside a user's @numba.njit function.
 
 Compilation is the cost here (~0.5 s per signature), so a few jitted functions
 call many ops at once; each is compiled once per input type and the results are
 cached for the per-op test items.  Expected values come from ``_reference.py``.
+The matrix at the end iterates over the op table's elementwise entries, so a new
+op is tested inside ``@njit`` without editing this file.
 """
 
 import functools
@@ -14,8 +16,15 @@ import pytest
 
 import nbops
 import nbops.scalar  # noqa: F401  (nbops.scalar.<core> is used inside njit code)
+from nbops._ops import table
 
-OPS = R.OPS
+ENTRIES = {e.name: e for e in table.elementwise_entries()}
+# the ops of the hand-written jitted functions below
+OPS = ("relu", "relu6", "elu", "prelu", "leaky_relu", "threshold", "hardtanh", "sigmoid",
+       "tanh", "logsigmoid", "softplus", "softshrink", "softsign")
+# the values of required arguments (threshold's) where a test uses the defaults
+REQUIRED = {n: {p.name: p.example for p in e.params if p.required}
+            for n, e in ENTRIES.items() if n != "prelu"}
 W = R.PRELU_WEIGHT
 
 
@@ -29,7 +38,7 @@ def _signature_of(fn, *args):
 
 
 def _check(name, got, x, hyper=None, weight=None, what=""):
-    kw = dict(hyper or {})
+    kw = dict(hyper or REQUIRED.get(name, {}))
     if weight is not None:
         kw["weight"] = weight
     exp = R.expected(name, x, **kw)
@@ -38,7 +47,7 @@ def _check(name, got, x, hyper=None, weight=None, what=""):
 
 
 def _check_scalar(name, got, x, dtype, hyper=None, weight=None):
-    kw = dict(hyper or {})
+    kw = dict(hyper or REQUIRED.get(name, {}))
     if weight is not None:
         kw["weight"] = weight
     exp = R.expected(name, np.array([x], dtype=dtype), **kw)
@@ -287,7 +296,7 @@ def test_njit_scalars(k, dt):
     rt = sig.return_type[k]
     # a scalar in, a scalar of the same float type out
     assert rt == numba.from_dtype(np.dtype(dt)), f"{name} on {dt} scalar returned {rt}"
-    for v, res in zip(SCALAR_VALUES, results):
+    for v, res in zip(SCALAR_VALUES, results, strict=True):
         got = res[k]
         assert np.ndim(got) == 0
         if hyper is None and name == "threshold":
@@ -455,3 +464,68 @@ def test_njit_scalar_cores_in_loop(k, dt):
     else:
         exp = R.expected(name, x, **kw)
     R.assert_matches(out[k], exp, what=f"scalar core {name}", **R.tolerances(name, x.dtype))
+
+
+# --------------------------------------------------------------------------- #
+# every op of the table: defaults, non-default parameters (by position and by
+# keyword), a scalar, out= and inplace= inside one jitted function per op
+# --------------------------------------------------------------------------- #
+
+TABLE_OPS = [n for n in ENTRIES if n != "prelu"]  # prelu: its weight, tested above
+
+
+def _args(entry, params):
+    return ", ".join(repr(params[p.name]) for p in entry.params)
+
+
+@functools.cache
+def _table_function(name):
+    """A jitted function calling nbops.<name> in every way (compiled from source)."""
+    e = ENTRIES[name]
+    example = e.example_params()
+    required = ", ".join(repr(p.example) for p in e.params if p.required)
+    default = f"x, {required}" if required else "x"
+    positional = f"x, {_args(e, example)}" if e.params else "x"
+    keywords = ", ".join(f"{k}={v!r}" for k, v in example.items())
+    keywords = f"input=x, {keywords}" if keywords else "input=x"
+    inplace = f"nbops.{name}(y, {_args(e, example)}{', ' if e.params else ''}True)" \
+        if e.inplace else "y"
+    source = f"""
+def call_{name}(x, s, out, y):
+    return (nbops.{name}({default}), nbops.{name}({positional}), nbops.{name}({keywords}),
+            nbops.{name}(s{", " + required if required else ""}),
+            nbops.{name}({default}, out=out), {inplace})
+"""
+    ns = {"nbops": nbops}
+    exec(source, ns)
+    return numba.njit(ns[f"call_{name}"])
+
+
+@pytest.mark.parametrize("dt", ["float32", "float64"])
+@pytest.mark.parametrize("name", TABLE_OPS)
+def test_njit_table_matrix(name, dt):
+    e = ENTRIES[name]
+    example = e.example_params()
+    required = {p.name: p.example for p in e.params if p.required}
+    x = _mixed(np.dtype(dt).type, n=40, seed=60)
+    x0 = x.copy()
+    out = np.full_like(x, 7.0)
+    y = x.copy()
+    fn = _table_function(name)
+    s = x.dtype.type(-0.625)
+    default, positional, keywords, scalar, res_out, res_inplace = fn(x, s, out, y)
+    sig = _signature_of(fn, x, s, out, y)
+    np.testing.assert_array_equal(x, x0, err_msg="input modified inside njit")
+    for k, got in enumerate((default, positional, keywords)):
+        assert got.dtype == x.dtype and sig.return_type[k].dtype == numba.from_dtype(x.dtype)
+        assert not np.shares_memory(got, x)
+    _check(name, default, x0, hyper=required, what="defaults")
+    _check(name, positional, x0, hyper=example, what="positional")
+    _check(name, keywords, x0, hyper=example, what="keywords")
+    assert sig.return_type[3] == numba.from_dtype(x.dtype), sig.return_type[3]
+    _check_scalar(name, scalar, float(s), x.dtype, hyper=required)
+    assert res_out is out or np.shares_memory(res_out, out)
+    _check(name, out, x0, hyper=required, what="out=")
+    if e.inplace:
+        assert np.shares_memory(res_inplace, y)
+        _check(name, y, x0, hyper=example, what="inplace")

@@ -8,6 +8,7 @@ Shapes are small except where a test runs PyTorch's documented example.
 
 import doctest
 import importlib
+import inspect
 import re
 from collections import OrderedDict
 
@@ -17,6 +18,7 @@ import pytest
 import nbops
 import nbops.nn as nn
 from nbops import data
+from nbops._ops import table
 
 
 @pytest.fixture(scope="module")
@@ -101,6 +103,41 @@ def test_activation_vs_torch(torch, name, args, kwargs):
         if getattr(m, "inplace", False):
             assert y is xn
     assert_same_state(m, t)
+
+
+# Every activation module of the op table (nbops/_ops/table.py), the generated
+# plain wrappers and the hand-written ones: constructor signature, repr with the
+# defaults and with the entry's non-default parameters (and inplace=True), values.
+TABLE_MODULES = [(e.module_name, e) for e in table.elementwise_entries()
+                 if isinstance(e.module_name, str)]
+
+
+def _signature(cls):
+    params = list(inspect.signature(cls.__init__).parameters.values())[1:]
+    return [(p.name, p.default) for p in params]
+
+
+@pytest.mark.parametrize("name,entry", TABLE_MODULES, ids=[n for n, _ in TABLE_MODULES])
+def test_table_modules_vs_torch(torch, name, entry):
+    cls, tcls = getattr(nn, name), getattr(torch.nn, name)
+    assert name in nn.__all__
+    assert _signature(cls) == _signature(tcls)
+    kwargs_sets = [{}, {p.name: p.example for p in entry.params if p.required}]
+    if entry.params:
+        kwargs_sets.append({**entry.example_params(), **({"inplace": True}
+                                                          if entry.inplace else {})})
+    elif entry.inplace:
+        kwargs_sets.append({"inplace": True})
+    x = np.concatenate([SPECIAL, np.linspace(-4, 4, 11, dtype=np.float32)])[:24]
+    for kw in kwargs_sets:
+        if entry.name == "prelu" or any(p.required and p.name not in kw for p in entry.params):
+            continue
+        m, t = cls(**kw), tcls(**kw)
+        assert repr(m) == repr(t)
+        xn, xt = x.copy(), T(torch, x.copy())
+        y, yt = m(xn), t(xt)
+        assert y.dtype == np.float32
+        np.testing.assert_allclose(y, yt.numpy(), rtol=2e-6, atol=1e-7, equal_nan=True)
 
 
 @pytest.mark.parametrize("name", ["Softmax", "Softmin", "LogSoftmax"])

@@ -19,12 +19,9 @@ import torch
 
 sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), "..", "asv_bench"))
 
-from benchmarks.activations import NBOPS_ARGS, NUMPY, TORCH  # noqa: E402
+from benchmarks.activations import NUMPY, OPS, TORCH, nbops_args  # noqa: E402
 
 import nbops  # noqa: E402
-
-OPS = ["relu", "relu6", "elu", "prelu", "leaky_relu", "threshold", "hardtanh", "sigmoid",
-       "tanh", "logsigmoid", "softplus", "softshrink", "softsign"]
 
 
 def best(f, n=7):
@@ -63,16 +60,13 @@ def main():
     print(f"copy {copy * 1e3:.2f} ms = {bw / 1e9:.1f} GB/s (times in ms)")
     print(f"{'op':<11}{'nbops':>8}{'nb out':>8}{'torch':>8}{'numpy':>8}{'nb/torch':>9}"
           f"{'nb/np':>7}{'out/torch':>10}{'bw(out)':>8}")
-    for op in OPS:
+    for op in OPS:  # every elementwise op of the op table
         nb = getattr(nbops, op)
-        extra = NBOPS_ARGS.get(op, ())
-        if op == "prelu":
-            extra = tuple(np.asarray(a, x.dtype) for a in extra)
-        # each lambda is timed and dropped inside this iteration
+        extra = nbops_args(op, x.dtype)
         a = best(lambda: nb(x, *extra))  # noqa: B023
         ao = best(lambda: nb(x, *extra, out=out))  # noqa: B023
-        tt = best(lambda: TORCH[op](t))  # noqa: B023
-        nn = best(lambda: NUMPY[op](x), 3)  # noqa: B023
+        tt = best(lambda: TORCH[op](t)) if op in TORCH else float("nan")  # noqa: B023
+        nn = best(lambda: NUMPY[op](x), 3) if op in NUMPY else float("nan")  # noqa: B023
         print(f"{op:<11}{a * 1e3:8.2f}{ao * 1e3:8.2f}{tt * 1e3:8.2f}{nn * 1e3:8.2f}"
               f"{a / tt:9.2f}{a / nn:7.2f}{ao / tt:10.2f}{(2 * x.nbytes / ao) / bw:8.2f}")
     xs = x[:100].copy()

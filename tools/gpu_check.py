@@ -49,6 +49,7 @@ def bench(quick, smoke=False):
     from numba import cuda
 
     import nbops
+    from nbops._ops import table
 
     try:
         import torch
@@ -123,21 +124,24 @@ def bench(quick, smoke=False):
 
     F = torch.nn.functional if torch_ok else None
     out = cuda.device_array_like(a)
-    acts = {"relu": {}, "relu6": {}, "elu": {}, "leaky_relu": {}, "threshold": (0.1, 0.0),
-            "hardtanh": {}, "sigmoid": {}, "tanh": {}, "logsigmoid": {}, "softplus": {},
-            "softshrink": {}, "softsign": {}}
-    for name, kw in acts.items():
-        fn = getattr(nbops, name)
-        args = kw if isinstance(kw, tuple) else ()
-        kws = kw if isinstance(kw, dict) else {}
-        tf = None
-        if torch_ok:
-            ta, to = T(a), T(out)
-            tfn = getattr(torch, name, None) if name in ("sigmoid", "tanh") else \
-                getattr(F, name)
-            tf = (lambda tfn=tfn: tfn(ta, *args)) if name not in ("sigmoid", "tanh") else \
-                (lambda tfn=tfn: tfn(ta, out=to))
-        record(name, n, 2 * a.nbytes, lambda fn=fn: fn(a, *args, out=out, **kws), tf,
+
+    def torch_activation(name, args):
+        ta, to = T(a), T(out)
+        if name in ("sigmoid", "tanh"):
+            tfn = getattr(torch, name)
+            return lambda: tfn(ta, out=to)
+        tfn = getattr(F, name)
+        return lambda: tfn(ta, *args)
+
+    # every elementwise op of the table (prelu per channel is below)
+    for entry in table.elementwise_entries():
+        name = entry.name
+        if name == "prelu":
+            continue
+        fn = entry.function
+        args = entry.required_args()
+        tf = torch_activation(name, args) if torch_ok else None
+        record(name, n, 2 * a.nbytes, lambda fn=fn, args=args: fn(a, *args, out=out), tf,
                (lambda: cupy.maximum(cupy.asarray(a), 0, out=cupy.asarray(out)))
                if name == "relu" and cupy is not None else None)
     t2 = cuda.to_device(rng.random(n).astype(np.float32))

@@ -5,13 +5,21 @@ preallocated ``out=``), ``numpy`` (the NumPy one-liner), ``torch``
 (``torch.nn.functional`` on ``torch.from_numpy``, allocating).
 ``Copy`` is the machine's copy bandwidth in the same run, for the
 memory-bound ops' bytes-per-second target.
+
+The ops are the op table's elementwise entries (``nbops/_ops/table.py``); the
+NumPy and PyTorch baselines below are per op (an op without one skips those
+libraries).
 """
 
 import numpy as np
 
 import nbops
+from nbops._ops import table
 
 from ._common import F, needs_torch, random_array, torch
+
+#: every elementwise op of the table
+OPS = [e.name for e in table.elementwise_entries()]
 
 NUMPY = {
     "relu": lambda x: np.maximum(x, 0),
@@ -24,9 +32,11 @@ NUMPY = {
     "softsign": lambda x: x / (1 + np.abs(x)),
     "relu6": lambda x: np.clip(x, 0, 6),
     "hardtanh": lambda x: np.clip(x, -1, 1),
-    "threshold": lambda x: np.where(x > 0.5, x, 0.0),
+    "threshold": lambda x: np.where(x > 0.5, x, -2.0),
     "prelu": lambda x: np.where(x >= 0, x, 0.25 * x),
     "softshrink": lambda x: np.where(x > 0.5, x - 0.5, np.where(x < -0.5, x + 0.5, 0)),
+    "silu": lambda x: x / (1 + np.exp(-x)),
+    "hardswish": lambda x: x * np.clip(x + 3, 0, 6) / 6,
 }
 TORCH = {
     "relu": lambda t: F.relu(t),
@@ -39,12 +49,19 @@ TORCH = {
     "softsign": lambda t: F.softsign(t),
     "relu6": lambda t: F.relu6(t),
     "hardtanh": lambda t: F.hardtanh(t),
-    "threshold": lambda t: F.threshold(t, 0.5, 0.0),
+    "threshold": lambda t: F.threshold(t, 0.5, -2.0),
     "prelu": lambda t: F.prelu(t, torch.tensor([0.25], dtype=t.dtype)),
     "softshrink": lambda t: F.softshrink(t),
+    "silu": lambda t: F.silu(t),
+    "hardswish": lambda t: F.hardswish(t),
 }
-# extra positional arguments of the nbops call
-NBOPS_ARGS = {"threshold": (0.5, 0.0), "prelu": (np.array([0.25]),)}
+
+
+def nbops_args(op, dtype):
+    """The required arguments of the nbops call (the table's examples)."""
+    entry = table.TABLE[op]
+    return tuple(np.full(1, p.example, dtype) if p.kind == "array" else p.example
+                 for p in entry.params if p.required)
 
 
 class Activation:
@@ -57,6 +74,9 @@ class Activation:
     def setup(self, op, size, dtype, library):
         self.x = random_array(size, dtype)
         self.out = np.empty_like(self.x)
+        baseline = {"torch": TORCH, "numpy": NUMPY}.get(library, {})
+        if library in ("torch", "numpy") and op not in baseline:
+            raise NotImplementedError(f"no {library} baseline for {op}")  # asv: skipped
         if library == "torch":
             needs_torch()
             self.t = torch.from_numpy(self.x)
@@ -64,10 +84,10 @@ class Activation:
         elif library == "numpy":
             self.fn = lambda: NUMPY[op](self.x)
         elif library == "nbops_out":
-            nb, args = getattr(nbops, op), NBOPS_ARGS.get(op, ())
+            nb, args = getattr(nbops, op), nbops_args(op, dtype)
             self.fn = lambda: nb(self.x, *args, out=self.out)
         else:
-            nb, args = getattr(nbops, op), NBOPS_ARGS.get(op, ())
+            nb, args = getattr(nbops, op), nbops_args(op, dtype)
             self.fn = lambda: nb(self.x, *args)
         self.fn()  # compile / load from the cache outside the timing
 
@@ -78,7 +98,7 @@ class Activation:
 class AllActivationsLarge:
     """Every activation at 1e7 float32, for the issue's 1.0x-PyTorch target."""
 
-    params = (sorted(NUMPY), ["nbops", "nbops_out", "numpy", "torch"])
+    params = (OPS, ["nbops", "nbops_out", "numpy", "torch"])
     param_names = ["op", "library"]
 
     def setup(self, op, library):

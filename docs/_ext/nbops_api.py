@@ -12,7 +12,8 @@ import importlib
 import inspect
 import os
 
-#: Section of the functional reference for each defining module, in page order.
+#: Section of the functional reference for each defining module, in page order
+#: (an op's module is its family's in the op table, ``nbops/_ops/table.py``).
 FAMILIES = [
     ("nbops._ops.activation", "Activations", "Elementwise activations."),
     ("nbops._ops.softmax", "Softmax family", "Normalizations along an axis (default ``axis=-1``)."),
@@ -56,14 +57,23 @@ def _block(names, template=None):
     return "\n".join(lines) + "\n"
 
 
+def _module_of(qual, obj):
+    """The family module of an op of the op table, else the module defining ``obj``."""
+    from nbops._ops import table
+
+    entry = table.TABLE.get(qual)
+    if entry is not None:
+        return f"nbops._ops.{entry.family}"
+    return getattr(obj, "__module__", "") or ""
+
+
 def _group(objs, groups, fallback):
     """``{section: [qualified names]}`` by the module each object is defined in."""
     out = {title: [] for _, title, *rest in groups}
     out[fallback] = []
     by_mod = {g[0]: g[1] for g in groups}
     for qual, obj in objs:
-        mod = getattr(obj, "__module__", "") or ""
-        out[by_mod.get(mod, fallback)].append(qual)
+        out[by_mod.get(_module_of(qual, obj), fallback)].append(qual)
     return {k: v for k, v in out.items() if v}
 
 

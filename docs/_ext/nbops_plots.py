@@ -2,7 +2,8 @@
 
 * ``_generated/plots/<name>.png``: each activation's curve and its derivative
   (central differences of nbops' own output), one figure per activation, plus
-  ``activations.png``, all of them on one grid.
+  ``activations.png``, all of them on one grid. The activations are the op
+  table's elementwise entries (``nbops/_ops/table.py``).
 * ``_generated/plots/benchmarks.png``: nbops vs NumPy vs PyTorch from the
   committed results table ``docs/benchmarks.csv`` (written by
   ``tools/measure_docs_benchmarks.py``; nothing is timed at build time).
@@ -13,33 +14,28 @@ import os
 
 import numpy as np
 
-#: (function name, keyword arguments, label of the call)
-ACTIVATIONS = [
-    ("relu", {}, "relu(x)"),
-    ("relu6", {}, "relu6(x)"),
-    ("elu", {"alpha": 1.0}, "elu(x, alpha=1)"),
-    ("prelu", {"weight": np.array([0.25])}, "prelu(x, weight=[0.25])"),
-    ("leaky_relu", {"negative_slope": 0.1}, "leaky_relu(x, 0.1)"),
-    ("threshold", {"threshold": 0.5, "value": -1.0}, "threshold(x, 0.5, -1)"),
-    ("hardtanh", {}, "hardtanh(x)"),
-    ("sigmoid", {}, "sigmoid(x)"),
-    ("tanh", {}, "tanh(x)"),
-    ("logsigmoid", {}, "logsigmoid(x)"),
-    ("softplus", {"beta": 1.0, "threshold": 20.0}, "softplus(x)"),
-    ("softshrink", {"lambd": 0.5}, "softshrink(x, 0.5)"),
-    ("softsign", {}, "softsign(x)"),
-]
 
+def _activations():
+    """(name, positional arguments, label of the call, x range) of every elementwise
+    op of the op table (``nbops/_ops/table.py``); required arguments (threshold's)
+    take the table's example values, prelu a one-element weight."""
+    import nbops  # noqa: F401  (registers every op)
+    from nbops._ops import table
 
+    for e in table.elementwise_entries():
+        args = tuple(np.array([p.example]) if p.kind == "array" else p.example
+                     for p in e.params if p.required)
+        shown = ", ".join(["x"] + [repr(a.tolist() if isinstance(a, np.ndarray) else a)
+                                   for a in args])
+        yield e.name, args, f"{e.name}({shown})", e.plot_range
 
 
 def _curves():
     import nbops
-    x = np.linspace(-4.0, 4.0, 1601)
-    for name, kwargs, label in ACTIVATIONS:
+    for name, args, label, (lo, hi) in _activations():
         f = getattr(nbops, name)
-        xx = x if name != "relu6" else np.linspace(-2.0, 8.0, 2001)
-        y = f(xx, **kwargs)
+        xx = np.linspace(lo, hi, int(round((hi - lo) * 200)) + 1)
+        y = f(xx, *args)
         dy = np.gradient(y, xx)
         dy[np.abs(dy) > 10] = np.nan  # a jump (threshold): leave a gap, not a spike
         yield name, label, xx, y, dy

@@ -1,9 +1,13 @@
 """Elementwise activations: ``nbops.relu``, ``nbops.sigmoid``, ...
 
-Each public function validates its arguments once, then runs the shared
-elementwise kernels (:mod:`nbops._ops.elementwise`) with the op's scalar core from
-:mod:`nbops.scalar.activations`. The ``@overload`` at the bottom of this file
-make the same names work inside a user's ``@njit`` code.
+Each op is one entry of the op table (:mod:`nbops._ops.table`, whose docstring
+walks through adding one): its scalar core from :mod:`nbops.scalar.activations`,
+its parameters and checks, its ``nbops.nn`` module and its documentation. The
+table generates the public function (which validates its arguments once, then
+runs the shared elementwise kernels of :mod:`nbops._ops.elementwise`), the
+``@overload`` that makes the same name work inside a user's ``@njit`` code, and
+the plain ``nbops.nn`` classes. ``prelu`` (a weight per channel) is written by
+hand at the bottom of this file.
 
 Common rules (see docs/guides/semantics.rst):
 
@@ -21,426 +25,180 @@ from numba.extending import overload
 
 from .. import _config
 from .._launch import launch
-from .._validate import as_array, as_param, check_out, is_device_array, result_dtype
+from .._validate import as_array, check_out, is_device_array, result_dtype
 from ..cuda import ops as _cuda
 from ..scalar import activations as S
 from ..scalar._math import as_float, const
-from .elementwise import Op, map_njit, unary
-
-__all__ = ["relu", "relu6", "elu", "prelu", "leaky_relu", "threshold", "hardtanh",
-           "sigmoid", "tanh", "logsigmoid", "softplus", "softshrink", "softsign"]
-
-RELU = Op("relu", S.relu, 0)
-RELU6 = Op("relu6", S.relu6, 0)
-ELU = Op("elu", S.elu, 1)
-PRELU = Op("prelu", S.prelu, 1)
-LEAKY_RELU = Op("leaky_relu", S.leaky_relu, 1)
-THRESHOLD = Op("threshold", S.threshold, 2)
-HARDTANH = Op("hardtanh", S.hardtanh, 2)
-SIGMOID = Op("sigmoid", S.sigmoid, 0)
-TANH = Op("tanh", S.tanh, 0)
-LOGSIGMOID = Op("logsigmoid", S.logsigmoid, 0)
-SOFTPLUS = Op("softplus", S.softplus, 2)
-SOFTSHRINK = Op("softshrink", S.softshrink, 1)
-SOFTSIGN = Op("softsign", S.softsign, 0)
-
-
-def relu(input, inplace=False, *, out=None):
-    r"""Rectified linear unit, :math:`\max(x, 0)`.
-
-    Parameters
-    ----------
-    input : array_like
-        Any shape. NaN stays NaN.
-    inplace : bool, default False
-        Write the result into ``input`` (a writable float array) and return it.
-    out : ndarray, optional
-        Array of the result's shape and dtype to write into.
-
-    Returns
-    -------
-    ndarray
-        Same shape as ``input``; float32 stays float32.
-
-    Notes
-    -----
-    Same as ``torch.nn.functional.relu``: NaN stays NaN and ``-0.0`` stays
-    ``-0.0``.
-
-    Examples
-    --------
-    >>> import numpy as np, nbops
-    >>> nbops.relu(np.array([-1.0, 0.5, 2.0], dtype=np.float32))
-    array([0. , 0.5, 2. ], dtype=float32)
-    """
-    return unary(RELU, input, (), inplace, out)
-
-
-def relu6(input, inplace=False, *, out=None):
-    r""":math:`\min(\max(x, 0), 6)`.
-
-    Parameters
-    ----------
-    input : array_like
-        Any shape, any memory layout (0-d and empty included).
-    inplace : bool, default False
-        Write the result into ``input`` (a writable float array) and return it.
-    out : ndarray, optional
-        Array of the result's shape and dtype to write into (keyword-only).
-
-    Returns
-    -------
-    ndarray
-        Same shape as ``input``; float32 stays float32, float64 stays float64,
-        other real dtypes promote as ``np.exp`` would.
-
-    Notes
-    -----
-    Same as ``torch.nn.functional.relu6`` (that is, ``hardtanh(x, 0, 6)``):
-    NaN stays NaN.
-
-    Examples
-    --------
-    >>> nbops.relu6(np.array([-1.0, 3.0, 9.0]))
-    array([0., 3., 6.])
-    """
-    return unary(RELU6, input, (), inplace, out)
-
-
-def elu(input, alpha=1.0, inplace=False, *, out=None):
-    r"""Exponential linear unit: :math:`x` if :math:`x > 0`, else :math:`\alpha (e^x - 1)`.
-
-    ``e^x - 1`` is computed as ``expm1`` (accurate near 0).
-
-    Parameters
-    ----------
-    input : array_like
-        Any shape, any memory layout (0-d and empty included).
-    alpha : float, default 1.0
-        Scale of the negative part.
-    inplace : bool, default False
-        Write the result into ``input`` (a writable float array) and return it.
-    out : ndarray, optional
-        Array of the result's shape and dtype to write into (keyword-only).
-
-    Returns
-    -------
-    ndarray
-        Same shape as ``input``; float32 stays float32, float64 stays float64,
-        other real dtypes promote as ``np.exp`` would.
-
-    Notes
-    -----
-    Same as ``torch.nn.functional.elu``; NaN stays NaN, ``elu(-inf) == -alpha``.
-
-    Examples
-    --------
-    >>> nbops.elu(np.array([-1.0, 0.0, 2.0]), alpha=2.0)
-    array([-1.26424112,  0.        ,  2.        ])
-    """
-    return unary(ELU, input, (as_param(alpha, "alpha"),), inplace, out)
-
-
-def leaky_relu(input, negative_slope=0.01, inplace=False, *, out=None):
-    r""":math:`x` if :math:`x > 0`, else ``negative_slope`` :math:`\cdot x`.
-
-    Parameters
-    ----------
-    input : array_like
-        Any shape, any memory layout (0-d and empty included).
-    negative_slope : float, default 0.01
-        Slope for :math:`x \le 0`.
-    inplace : bool, default False
-        Write the result into ``input`` (a writable float array) and return it.
-    out : ndarray, optional
-        Array of the result's shape and dtype to write into (keyword-only).
-
-    Returns
-    -------
-    ndarray
-        Same shape as ``input``; float32 stays float32, float64 stays float64,
-        other real dtypes promote as ``np.exp`` would.
-
-    Notes
-    -----
-    Same as ``torch.nn.functional.leaky_relu``; NaN stays NaN.
-
-    Examples
-    --------
-    >>> nbops.leaky_relu(np.array([-2.0, 3.0]), 0.1)
-    array([-0.2,  3. ])
-    """
-    return unary(LEAKY_RELU, input, (as_param(negative_slope, "negative_slope"),),
-                 inplace, out)
-
-
-def threshold(input, threshold, value, inplace=False, *, out=None):
-    r""":math:`x` if :math:`x >` ``threshold``, else ``value`` (NaN stays NaN, as PyTorch).
-
-    Parameters
-    ----------
-    input : array_like
-        Any shape, any memory layout (0-d and empty included).
-    threshold : float
-        Elements :math:`\le` ``threshold`` are replaced.
-    value : float
-        The replacement.
-    inplace : bool, default False
-        Write the result into ``input`` (a writable float array) and return it.
-    out : ndarray, optional
-        Array of the result's shape and dtype to write into (keyword-only).
-
-    Returns
-    -------
-    ndarray
-        Same shape as ``input``; float32 stays float32, float64 stays float64,
-        other real dtypes promote as ``np.exp`` would.
-
-    Notes
-    -----
-    Same as ``torch.nn.functional.threshold``: the test is ``x <= threshold``,
-    so NaN (for which it is false) is kept.
-
-    Examples
-    --------
-    >>> nbops.threshold(np.array([0.1, 0.5, 0.9]), 0.5, -1.0)
-    array([-1. , -1. ,  0.9])
-    """
-    params = (as_param(threshold, "threshold"), as_param(value, "value"))
-    return unary(THRESHOLD, input, params, inplace, out)
-
-
-def hardtanh(input, min_val=-1.0, max_val=1.0, inplace=False, *, out=None):
-    r""":math:`\min(\max(x, \mathrm{min\_val}), \mathrm{max\_val})`; NaN stays NaN.
-
-    Raises ``ValueError`` if ``min_val > max_val``.
-
-    Parameters
-    ----------
-    input : array_like
-        Any shape, any memory layout (0-d and empty included).
-    min_val, max_val : float, default -1.0, 1.0
-        The clamp bounds (``min_val <= max_val``).
-    inplace : bool, default False
-        Write the result into ``input`` (a writable float array) and return it.
-    out : ndarray, optional
-        Array of the result's shape and dtype to write into (keyword-only).
-
-    Returns
-    -------
-    ndarray
-        Same shape as ``input``; float32 stays float32, float64 stays float64,
-        other real dtypes promote as ``np.exp`` would.
-
-    Notes
-    -----
-    Same as ``torch.nn.functional.hardtanh``, including the ``ValueError``
-    for ``min_val > max_val``; NaN stays NaN.
-
-    Examples
-    --------
-    >>> nbops.hardtanh(np.array([-3.0, 0.2, 3.0]))
-    array([-1. ,  0.2,  1. ])
-    """
-    lo, hi = as_param(min_val, "min_val"), as_param(max_val, "max_val")
-    if lo > hi:
-        raise ValueError(f"min_val ({lo}) cannot be greater than max_val ({hi})")
-    return unary(HARDTANH, input, (lo, hi), inplace, out)
-
-
-def sigmoid(input, *, out=None):
-    r"""Logistic function :math:`1 / (1 + e^{-x})`.
-
-    Parameters
-    ----------
-    input : array_like
-        Any shape, any memory layout (0-d and empty included).
-    out : ndarray, optional
-        Array of the result's shape and dtype to write into (keyword-only).
-
-    Returns
-    -------
-    ndarray
-        Same shape as ``input``; float32 stays float32, float64 stays float64,
-        other real dtypes promote as ``np.exp`` would.
-
-    Notes
-    -----
-    Same as ``torch.sigmoid`` (``torch.nn.functional.sigmoid``), within 2 ulp
-    (nbops' vectorizable ``exp``): 0 at ``-inf``, 1 at ``inf``, NaN stays NaN.
-    No ``inplace`` (PyTorch's functional has none).
-
-    Examples
-    --------
-    >>> nbops.sigmoid(np.array([0.0, 2.0]))
-    array([0.5       , 0.88079708])
-    """
-    return unary(SIGMOID, input, (), False, out)
-
-
-def tanh(input, *, out=None):
-    r"""Hyperbolic tangent :math:`\tanh x`.
-
-    Parameters
-    ----------
-    input : array_like
-        Any shape, any memory layout (0-d and empty included).
-    out : ndarray, optional
-        Array of the result's shape and dtype to write into (keyword-only).
-
-    Returns
-    -------
-    ndarray
-        Same shape as ``input``; float32 stays float32, float64 stays float64,
-        other real dtypes promote as ``np.exp`` would.
-
-    Notes
-    -----
-    Same as ``torch.tanh``, within 2 ulp (a vectorizable ``tanh``); NaN stays NaN.
-
-    Examples
-    --------
-    >>> nbops.tanh(np.array([0.0, 1.0]))
-    array([0.        , 0.76159416])
-    """
-    return unary(TANH, input, (), False, out)
-
-
-def logsigmoid(input, *, out=None):
-    r""":math:`\log(1 / (1 + e^{-x}))`, computed as :math:`\min(x, 0) - \log(1 + e^{-|x|})`.
-
-    Stable for any :math:`x`: never overflows, ``logsigmoid(-1e4) == -1e4``.
-
-    Parameters
-    ----------
-    input : array_like
-        Any shape, any memory layout (0-d and empty included).
-    out : ndarray, optional
-        Array of the result's shape and dtype to write into (keyword-only).
-
-    Returns
-    -------
-    ndarray
-        Same shape as ``input``; float32 stays float32, float64 stays float64,
-        other real dtypes promote as ``np.exp`` would.
-
-    Notes
-    -----
-    Same as ``torch.nn.functional.logsigmoid``, which is also computed in the
-    stable form; ``logsigmoid(inf) == 0``, NaN stays NaN.
-
-    Examples
-    --------
-    >>> nbops.logsigmoid(np.array([-1000.0, 0.0, 1000.0]))
-    array([-1.00000000e+03, -6.93147181e-01,  0.00000000e+00])
-    """
-    return unary(LOGSIGMOID, input, (), False, out)
-
-
-def softplus(input, beta=1.0, threshold=20.0, *, out=None):
-    r""":math:`\frac{1}{\beta} \log(1 + e^{\beta x})`, or :math:`x` above the threshold.
-
-    The result is :math:`x` itself where :math:`\beta x >` ``threshold``.
-    Computed as :math:`(\max(z, 0) + \log(1 + e^{-|z|})) / \beta` with
-    :math:`z = \beta x`: no overflow for any ``threshold``.
-
-    Parameters
-    ----------
-    input : array_like
-        Any shape, any memory layout (0-d and empty included).
-    beta : float, default 1.0
-        :math:`\beta`.
-    threshold : float, default 20.0
-        Where :math:`\beta x` exceeds it, the result is :math:`x` itself.
-    out : ndarray, optional
-        Array of the result's shape and dtype to write into (keyword-only).
-
-    Returns
-    -------
-    ndarray
-        Same shape as ``input``; float32 stays float32, float64 stays float64,
-        other real dtypes promote as ``np.exp`` would.
-
-    Notes
-    -----
-    Same as ``torch.nn.functional.softplus``: the threshold applies to
-    :math:`\beta x`, not :math:`x` (see the semantics guide). No ``inplace``.
-
-    Examples
-    --------
-    >>> nbops.softplus(np.array([-1.0, 0.0, 30.0]))
-    array([ 0.31326169,  0.69314718, 30.        ])
-    """
-    params = (as_param(beta, "beta"), as_param(threshold, "threshold"))
-    return unary(SOFTPLUS, input, params, False, out)
-
-
-def softshrink(input, lambd=0.5, *, out=None):
-    r""":math:`x \mp \lambda` if :math:`\pm x > \lambda`, else 0.
-
-    That is :math:`x - \lambda` if :math:`x > \lambda`, :math:`x + \lambda` if
-    :math:`x < -\lambda`.
-
-    Raises ``ValueError`` if ``lambd < 0``.
-
-    Parameters
-    ----------
-    input : array_like
-        Any shape, any memory layout (0-d and empty included).
-    lambd : float, default 0.5
-        :math:`\lambda \ge 0`.
-    out : ndarray, optional
-        Array of the result's shape and dtype to write into (keyword-only).
-
-    Returns
-    -------
-    ndarray
-        Same shape as ``input``; float32 stays float32, float64 stays float64,
-        other real dtypes promote as ``np.exp`` would.
-
-    Notes
-    -----
-    Same as ``torch.nn.functional.softshrink``: the zero keeps the sign of
-    ``x`` and NaN stays NaN.
-
-    Examples
-    --------
-    >>> nbops.softshrink(np.array([-1.0, 0.2, 1.0]))
-    array([-0.5,  0. ,  0.5])
-    """
-    lam = as_param(lambd, "lambd")
-    if not lam >= 0:
-        raise ValueError(f"lambd must be >= 0, got {lam}")
-    return unary(SOFTSHRINK, input, (lam,), False, out)
-
-
-def softsign(input, *, out=None):
-    r""":math:`x / (1 + |x|)`.
-
-    Parameters
-    ----------
-    input : array_like
-        Any shape, any memory layout (0-d and empty included).
-    out : ndarray, optional
-        Array of the result's shape and dtype to write into (keyword-only).
-
-    Returns
-    -------
-    ndarray
-        Same shape as ``input``; float32 stays float32, float64 stays float64,
-        other real dtypes promote as ``np.exp`` would.
-
-    Notes
-    -----
-    Same as ``torch.nn.functional.softsign``, computed as PyTorch computes it:
-    ``softsign(±inf)`` is NaN (:math:`\infty / \infty`), and NaN stays NaN.
-
-    Examples
-    --------
-    >>> nbops.softsign(np.array([-3.0, 1.0]))
-    array([-0.75,  0.5 ])
-    """
-    return unary(SOFTSIGN, input, (), False, out)
+from . import table
+from .elementwise import map_njit, unary
+from .table import Check, Module, Param
+
+RELU = table.elementwise(
+    "relu", S.relu, inplace=True, residual="output",
+    module=Module("ReLU", "``max(0, x)`` element-wise", """
+        >>> nbops.nn.ReLU()(np.array([-1.0, 2.0], np.float32))
+        array([0., 2.], dtype=float32)"""),
+    summary=r"Rectified linear unit, :math:`\max(x, 0)`.",
+    notes="""Same as ``torch.nn.functional.relu``: NaN stays NaN and ``-0.0`` stays
+        ``-0.0``.""",
+    example="""
+        >>> import numpy as np, nbops
+        >>> nbops.relu(np.array([-1.0, 0.5, 2.0], dtype=np.float32))
+        array([0. , 0.5, 2. ], dtype=float32)""")
+
+RELU6 = table.elementwise(
+    "relu6", S.relu6, inplace=True, module="ReLU6", plot_range=(-2.0, 8.0),
+    summary=r":math:`\min(\max(x, 0), 6)`.",
+    notes="""Same as ``torch.nn.functional.relu6`` (that is, ``hardtanh(x, 0, 6)``):
+        NaN stays NaN.""",
+    example="""
+        >>> nbops.relu6(np.array([-1.0, 3.0, 9.0]))
+        array([0., 3., 6.])""")
+
+ELU = table.elementwise(
+    "elu", S.elu, (Param("alpha", 1.0, "Scale of the negative part.", example=1.5),),
+    inplace=True,
+    module=Module("ELU", "``x if x > 0 else alpha * (exp(x) - 1)``", """
+        >>> nbops.nn.ELU()(np.array([1.0, -1e9], np.float32))
+        array([ 1., -1.], dtype=float32)"""),
+    summary=r"""Exponential linear unit: :math:`x` if :math:`x > 0`, else :math:`\alpha (e^x - 1)`.
+
+        ``e^x - 1`` is computed as ``expm1`` (accurate near 0).""",
+    notes="Same as ``torch.nn.functional.elu``; NaN stays NaN, ``elu(-inf) == -alpha``.",
+    example="""
+        >>> nbops.elu(np.array([-1.0, 0.0, 2.0]), alpha=2.0)
+        array([-1.26424112,  0.        ,  2.        ])""")
+
+LEAKY_RELU = table.elementwise(
+    "leaky_relu", S.leaky_relu,
+    (Param("negative_slope", 0.01, r"Slope for :math:`x \le 0`.", example=0.125),), inplace=True,
+    module=Module("LeakyReLU", "``x if x >= 0 else negative_slope * x``", """
+        >>> nbops.nn.LeakyReLU(0.1)(np.array([-2.0, 2.0], np.float32))
+        array([-0.2,  2. ], dtype=float32)"""),
+    summary=r":math:`x` if :math:`x > 0`, else ``negative_slope`` :math:`\cdot x`.",
+    notes="Same as ``torch.nn.functional.leaky_relu``; NaN stays NaN.",
+    example="""
+        >>> nbops.leaky_relu(np.array([-2.0, 3.0]), 0.1)
+        array([-0.2,  3. ])""")
+
+THRESHOLD = table.elementwise(
+    "threshold", S.threshold,
+    (Param("threshold", doc=r"Elements :math:`\le` ``threshold`` are replaced.", example=0.5),
+     Param("value", doc="The replacement.", example=-2.0)),
+    inplace=True,
+    module=Module("Threshold", "``y = x if x > threshold else value``", """
+        >>> m = nbops.nn.Threshold(0.1, 20)
+        >>> m(np.array([0.0, 0.5], np.float32))
+        array([20. ,  0.5], dtype=float32)"""),
+    summary=r":math:`x` if :math:`x >` ``threshold``, else ``value`` (NaN stays NaN, as PyTorch).",
+    notes="""Same as ``torch.nn.functional.threshold``: the test is ``x <= threshold``,
+        so NaN (for which it is false) is kept.""",
+    example="""
+        >>> nbops.threshold(np.array([0.1, 0.5, 0.9]), 0.5, -1.0)
+        array([-1. , -1. ,  0.9])""")
+
+HARDTANH = table.elementwise(
+    "hardtanh", S.hardtanh,
+    (Param("min_val", -1.0, "The lower clamp bound.", example=-0.5),
+     Param("max_val", 1.0, "The upper clamp bound (``min_val <= max_val``).", example=2.0)),
+    inplace=True, module="Hardtanh",
+    checks=(Check("min_val > max_val",
+                  "min_val ({min_val}) cannot be greater than max_val ({max_val})",
+                  "min_val cannot be greater than max_val"),),
+    summary=r""":math:`\min(\max(x, \mathrm{min\_val}), \mathrm{max\_val})`; NaN stays NaN.
+
+        Raises ``ValueError`` if ``min_val > max_val``.""",
+    notes="""Same as ``torch.nn.functional.hardtanh``, including the ``ValueError``
+        for ``min_val > max_val``; NaN stays NaN.""",
+    example="""
+        >>> nbops.hardtanh(np.array([-3.0, 0.2, 3.0]))
+        array([-1. ,  0.2,  1. ])""")
+
+SIGMOID = table.elementwise(
+    "sigmoid", S.sigmoid, residual="output",
+    module=Module("Sigmoid", "``1 / (1 + exp(-x))``", """
+        >>> nbops.nn.Sigmoid()(np.array([0.0], np.float32))
+        array([0.5], dtype=float32)"""),
+    summary=r"Logistic function :math:`1 / (1 + e^{-x})`.",
+    notes="""Same as ``torch.sigmoid`` (``torch.nn.functional.sigmoid``), within 2 ulp
+        (nbops' vectorizable ``exp``): 0 at ``-inf``, 1 at ``inf``, NaN stays NaN.
+        No ``inplace`` (PyTorch's functional has none).""",
+    example="""
+        >>> nbops.sigmoid(np.array([0.0, 2.0]))
+        array([0.5       , 0.88079708])""")
+
+TANH = table.elementwise(
+    "tanh", S.tanh, residual="output",
+    module=Module("Tanh", "Hyperbolic tangent", """
+        >>> nbops.nn.Tanh()(np.array([0.0], np.float32))
+        array([0.], dtype=float32)"""),
+    summary=r"Hyperbolic tangent :math:`\tanh x`.",
+    notes="Same as ``torch.tanh``, within 2 ulp (a vectorizable ``tanh``); NaN stays NaN.",
+    example="""
+        >>> nbops.tanh(np.array([0.0, 1.0]))
+        array([0.        , 0.76159416])""")
+
+LOGSIGMOID = table.elementwise(
+    "logsigmoid", S.logsigmoid,
+    module=Module("LogSigmoid", "``log(sigmoid(x))``, computed stably", """
+        >>> nbops.nn.LogSigmoid()(np.array([0.0], np.float32))
+        array([-0.6931472], dtype=float32)"""),
+    summary=r""":math:`\log(1 / (1 + e^{-x}))`, computed as :math:`\min(x, 0) - \log(1 + e^{-|x|})`.
+
+        Stable for any :math:`x`: never overflows, ``logsigmoid(-1e4) == -1e4``.""",
+    notes="""Same as ``torch.nn.functional.logsigmoid``, which is also computed in the
+        stable form; ``logsigmoid(inf) == 0``, NaN stays NaN.""",
+    example="""
+        >>> nbops.logsigmoid(np.array([-1000.0, 0.0, 1000.0]))
+        array([-1.00000000e+03, -6.93147181e-01,  0.00000000e+00])""")
+
+SOFTPLUS = table.elementwise(
+    "softplus", S.softplus,
+    (Param("beta", 1.0, r":math:`\beta`.", example=2.0),
+     Param("threshold", 20.0, r"Where :math:`\beta x` exceeds it, the result is :math:`x` itself.",
+       example=10.0)),
+    module=Module("Softplus",
+                  "``log(1 + exp(beta * x)) / beta``, linear above ``threshold``", """
+        >>> nbops.nn.Softplus()(np.array([0.0, 30.0], np.float32))
+        array([ 0.6931472, 30.       ], dtype=float32)"""),
+    summary=r""":math:`\frac{1}{\beta} \log(1 + e^{\beta x})`, """
+            r"""or :math:`x` where :math:`\beta x >` ``threshold``.
+
+        Computed as :math:`(\max(z, 0) + \log(1 + e^{-|z|})) / \beta` with
+        :math:`z = \beta x`: no overflow for any ``threshold``.""",
+    notes="""Same as ``torch.nn.functional.softplus``: the threshold applies to
+        :math:`\beta x`, not :math:`x` (see the semantics guide). No ``inplace``.""",
+    example="""
+        >>> nbops.softplus(np.array([-1.0, 0.0, 30.0]))
+        array([ 0.31326169,  0.69314718, 30.        ])""")
+
+SOFTSHRINK = table.elementwise(
+    "softshrink", S.softshrink, (Param("lambd", 0.5, r":math:`\lambda \ge 0`.", example=1.25),),
+    checks=(Check("not lambd >= 0", "lambd must be >= 0, got {lambd}", "lambd must be >= 0"),),
+    module=Module("Softshrink", "Shrink towards 0 by ``lambd``", """
+        >>> nbops.nn.Softshrink()(np.array([-1.0, 0.2, 1.0], np.float32))
+        array([-0.5,  0. ,  0.5], dtype=float32)""", repr="{lambd}"),
+    summary=r""":math:`x - \lambda` if :math:`x > \lambda`, """
+            r""":math:`x + \lambda` if :math:`x < -\lambda`, else 0.
+
+        Raises ``ValueError`` if ``lambd < 0``.""",
+    notes="""Same as ``torch.nn.functional.softshrink``: the zero keeps the sign of
+        ``x`` and NaN stays NaN.""",
+    example="""
+        >>> nbops.softshrink(np.array([-1.0, 0.2, 1.0]))
+        array([-0.5,  0. ,  0.5])""")
+
+SOFTSIGN = table.elementwise(
+    "softsign", S.softsign,
+    module=Module("Softsign", "``x / (1 + |x|)``", """
+        >>> nbops.nn.Softsign()(np.array([1.0], np.float32))
+        array([0.5], dtype=float32)"""),
+    summary=r":math:`x / (1 + |x|)`.",
+    notes=r"""Same as ``torch.nn.functional.softsign``, computed as PyTorch computes it:
+        ``softsign(±inf)`` is NaN (:math:`\infty / \infty`), and NaN stays NaN.""",
+    example="""
+        >>> nbops.softsign(np.array([-3.0, 1.0]))
+        array([-0.75,  0.5 ])""")
 
 
 # ---------------------------------------------------------------- prelu
@@ -494,7 +252,7 @@ def prelu(input, weight, *, out=None):
         raise ValueError(f"weight must be 1-D with 1 or {channels} (the number of channels, "
                          f"input.shape[1]) elements, got shape {w.shape}")
     if w.size == 1:
-        return unary(PRELU, x, (float(w.reshape(-1)[0]),), False, out)
+        return unary(_PRELU, x, (float(w.reshape(-1)[0]),), False, out)
     if out is not None:
         check_out(out, x.shape, result)
     src = np.ascontiguousarray(x, dtype=compute)
@@ -512,81 +270,49 @@ def prelu(input, weight, *, out=None):
     return out
 
 
-# ------------------------------------------------- the same names inside @njit
-@overload(relu)
-def _relu_njit(input, inplace=False, out=None):
-    return lambda input, inplace=False, out=None: map_njit(RELU, input, (), inplace, out)
+SILU = table.elementwise(
+    "silu", S.silu, inplace=True,
+    module=Module("SiLU", "``x * sigmoid(x)``", """
+        >>> nbops.nn.SiLU()(np.array([0.0, 1.0], np.float32))
+        array([0.       , 0.7310586], dtype=float32)"""),
+    summary=r"Sigmoid linear unit (swish), :math:`x \sigma(x) = x / (1 + e^{-x})`.",
+    notes=r"""Same as ``torch.nn.functional.silu``, computed as PyTorch computes it,
+        ``x / (1 + exp(-x))``, within 2 ulp (nbops' vectorizable ``exp``):
+        ``silu(inf) == inf``, ``silu(-inf)`` is NaN (:math:`-\infty / \infty`) and
+        NaN stays NaN.""",
+    example="""
+        >>> nbops.silu(np.array([-1.0, 0.0, 2.0]))
+        array([-0.26894142,  0.        ,  1.76159416])""")
+
+HARDSWISH = table.elementwise(
+    "hardswish", S.hardswish, inplace=True,
+    module=Module("Hardswish", "``x * relu6(x + 3) / 6``", """
+        >>> nbops.nn.Hardswish()(np.array([-3.0, 1.0, 4.0], np.float32))
+        array([-0.       ,  0.6666667,  4.       ], dtype=float32)""", repr=""),
+    summary=r""":math:`x \cdot \mathrm{relu6}(x + 3) / 6`: 0 for :math:`x \le -3`, """
+            r""":math:`x` for :math:`x \ge 3`.""",
+    notes=r"""Same as ``torch.nn.functional.hardswish``, computed as PyTorch computes it,
+        ``x * min(max(x + 3, 0), 6) / 6``: ``-0.0`` for :math:`-\infty < x \le -3`,
+        ``hardswish(inf) == inf``, ``hardswish(-inf)`` is NaN
+        (:math:`-\infty \cdot 0`) and NaN stays NaN. As PyTorch's, the module's
+        repr does not show ``inplace``.""",
+    example="""
+        >>> nbops.hardswish(np.array([-4.0, -1.0, 0.5, 3.0]))
+        array([-0.        , -0.33333333,  0.29166667,  3.        ])""")
+
+PRELU = table.elementwise(
+    "prelu", S.prelu, (Param("weight", kind="array", example=0.25,
+                             doc="1-D with 1 element (shared) or ``C`` elements."),),
+    function=prelu, module="PReLU",
+    samples=lambda d: [((d.x, np.array([0.25], d.dtype)), {}), ((d.x2, d.ch), {})])
+_PRELU = PRELU.op  # its Op (the 1-weight path), a global that @njit code can read
+
+# The public functions, generated from the entries above (prelu's is written by hand).
+globals().update({e.name: e.function for e in table.entries("activation")})
+__all__ = [e.name for e in table.entries("activation")]
 
 
-@overload(relu6)
-def _relu6_njit(input, inplace=False, out=None):
-    return lambda input, inplace=False, out=None: map_njit(RELU6, input, (), inplace, out)
-
-
-@overload(elu)
-def _elu_njit(input, alpha=1.0, inplace=False, out=None):
-    return lambda input, alpha=1.0, inplace=False, out=None: map_njit(
-        ELU, input, (alpha,), inplace, out)
-
-
-@overload(leaky_relu)
-def _leaky_relu_njit(input, negative_slope=0.01, inplace=False, out=None):
-    return lambda input, negative_slope=0.01, inplace=False, out=None: map_njit(
-        LEAKY_RELU, input, (negative_slope,), inplace, out)
-
-
-@overload(threshold)
-def _threshold_njit(input, threshold, value, inplace=False, out=None):
-    return lambda input, threshold, value, inplace=False, out=None: map_njit(
-        THRESHOLD, input, (threshold, value), inplace, out)
-
-
-@overload(hardtanh)
-def _hardtanh_njit(input, min_val=-1.0, max_val=1.0, inplace=False, out=None):
-    def impl(input, min_val=-1.0, max_val=1.0, inplace=False, out=None):
-        if min_val > max_val:
-            raise ValueError("min_val cannot be greater than max_val")
-        return map_njit(HARDTANH, input, (min_val, max_val), inplace, out)
-
-    return impl
-
-
-@overload(sigmoid)
-def _sigmoid_njit(input, out=None):
-    return lambda input, out=None: map_njit(SIGMOID, input, (), False, out)
-
-
-@overload(tanh)
-def _tanh_njit(input, out=None):
-    return lambda input, out=None: map_njit(TANH, input, (), False, out)
-
-
-@overload(logsigmoid)
-def _logsigmoid_njit(input, out=None):
-    return lambda input, out=None: map_njit(LOGSIGMOID, input, (), False, out)
-
-
-@overload(softplus)
-def _softplus_njit(input, beta=1.0, threshold=20.0, out=None):
-    return lambda input, beta=1.0, threshold=20.0, out=None: map_njit(
-        SOFTPLUS, input, (beta, threshold), False, out)
-
-
-@overload(softshrink)
-def _softshrink_njit(input, lambd=0.5, out=None):
-    def impl(input, lambd=0.5, out=None):
-        if not lambd >= 0:
-            raise ValueError("lambd must be >= 0")
-        return map_njit(SOFTSHRINK, input, (lambd,), False, out)
-
-    return impl
-
-
-@overload(softsign)
-def _softsign_njit(input, out=None):
-    return lambda input, out=None: map_njit(SOFTSIGN, input, (), False, out)
-
-
+# ------------------------------- prelu inside @njit (the others' are generated)
 @overload(prelu)
 def _prelu_njit(input, weight, out=None):
     if isinstance(input, (types.Float, types.Integer, types.Boolean)):
@@ -606,7 +332,7 @@ def _prelu_njit(input, weight, out=None):
         def prelu_1d(input, weight, out=None):
             if weight.size != 1:
                 raise ValueError("weight must have 1 element for input.ndim < 2")
-            return map_njit(PRELU, input, (weight.ravel()[0],), False, out)
+            return map_njit(_PRELU, input, (weight.ravel()[0],), False, out)
 
         return prelu_1d
     if not (out is None or isinstance(out, (types.NoneType, types.Omitted))):

@@ -18,25 +18,8 @@ bring them back; see :class:`Module`.
 (3, 2)
 """
 
+from . import activation as _activation
 from ._module import Module, Parameter, Sequential
-from .activation import (
-                         ELU,
-                         Hardtanh,
-                         LeakyReLU,
-                         LogSigmoid,
-                         LogSoftmax,
-                         PReLU,
-                         ReLU,
-                         ReLU6,
-                         Sigmoid,
-                         Softmax,
-                         Softmin,
-                         Softplus,
-                         Softshrink,
-                         Softsign,
-                         Tanh,
-                         Threshold,
-)
 from .distance import PairwiseDistance
 from .dropout import Dropout, Dropout2d, Dropout3d
 from .linear import Identity, Linear
@@ -53,10 +36,11 @@ from .loss import (
 )
 from .normalization import BatchNorm1d, BatchNorm2d, BatchNorm3d
 
-__all__ = ["Module", "Parameter", "Sequential", "Identity",
-           "ReLU", "ReLU6", "ELU", "PReLU", "LeakyReLU", "Threshold", "Hardtanh", "Sigmoid",
-           "Tanh", "LogSigmoid", "Softplus", "Softshrink", "Softsign", "Softmin", "Softmax",
-           "LogSoftmax", "BatchNorm1d", "BatchNorm2d", "BatchNorm3d", "Linear", "Dropout",
+# the activation classes: those generated from the op table and the hand-written ones
+globals().update({_name: getattr(_activation, _name) for _name in _activation.__all__})
+
+__all__ = ["Module", "Parameter", "Sequential", "Identity", *_activation.__all__,
+           "BatchNorm1d", "BatchNorm2d", "BatchNorm3d", "Linear", "Dropout",
            "Dropout2d", "Dropout3d", "PairwiseDistance", "L1Loss", "MSELoss",
            "CrossEntropyLoss", "NLLLoss", "NLLLoss2d", "KLDivLoss", "BCELoss", "SmoothL1Loss",
            "BCEWithLogitsLoss"]

@@ -3,6 +3,10 @@
 The formulas, NaN/inf behaviour and dtype rules are documented on the
 functional ops (``nbops.relu`` ...); these classes add PyTorch's constructor
 signatures, defaults, validation and reprs.
+
+The plain ones (``ReLU``, ``ELU``, ``Softplus``, ...: a constructor storing the
+op's parameters, ``forward`` calling the op) are generated from the op table
+(:mod:`nbops._ops.table`); the classes below are those with more to them.
 """
 
 import warnings
@@ -10,59 +14,17 @@ import warnings
 import numpy as np
 
 from .._ops import activation as _A
+from .._ops import table as _table
 from .._ops.softmax import log_softmax as _log_softmax
 from .._ops.softmax import softmax as _softmax
 from .._ops.softmax import softmin as _softmin
 from ._module import Module, _check_device, _factory_dtype, _size, _write
-
-__all__ = ["Threshold", "ReLU", "Hardtanh", "ReLU6", "Sigmoid", "Tanh", "ELU", "LeakyReLU",
-           "LogSigmoid", "Softplus", "Softshrink", "PReLU", "Softsign", "Softmin", "Softmax",
-           "LogSoftmax"]
 
 
 def _inplace(inplace, first=False):
     if not inplace:
         return ""
     return "inplace=True" if first else ", inplace=True"
-
-
-class Threshold(Module):
-    """``y = x if x > threshold else value`` (see :func:`nbops.threshold`).
-
-    >>> m = nbops.nn.Threshold(0.1, 20)
-    >>> m(np.array([0.0, 0.5], np.float32))
-    array([20. ,  0.5], dtype=float32)
-    """
-
-    def __init__(self, threshold, value, inplace=False):
-        super().__init__()
-        self.threshold = threshold
-        self.value = value
-        self.inplace = inplace
-
-    def forward(self, input):
-        return _A.threshold(input, self.threshold, self.value, self.inplace)
-
-    def extra_repr(self):
-        return f"threshold={self.threshold}, value={self.value}{_inplace(self.inplace)}"
-
-
-class ReLU(Module):
-    """``max(0, x)`` element-wise (see :func:`nbops.relu`).
-
-    >>> nbops.nn.ReLU()(np.array([-1.0, 2.0], np.float32))
-    array([0., 2.], dtype=float32)
-    """
-
-    def __init__(self, inplace=False):
-        super().__init__()
-        self.inplace = inplace
-
-    def forward(self, input):
-        return _A.relu(input, inplace=self.inplace)
-
-    def extra_repr(self):
-        return _inplace(self.inplace, first=True)
 
 
 class Hardtanh(Module):
@@ -117,114 +79,6 @@ class ReLU6(Hardtanh):
         return _inplace(self.inplace, first=True)
 
 
-class Sigmoid(Module):
-    """``1 / (1 + exp(-x))`` (see :func:`nbops.sigmoid`).
-
-    >>> nbops.nn.Sigmoid()(np.array([0.0], np.float32))
-    array([0.5], dtype=float32)
-    """
-
-    def forward(self, input):
-        return _A.sigmoid(input)
-
-
-class Tanh(Module):
-    """Hyperbolic tangent (see :func:`nbops.tanh`).
-
-    >>> nbops.nn.Tanh()(np.array([0.0], np.float32))
-    array([0.], dtype=float32)
-    """
-
-    def forward(self, input):
-        return _A.tanh(input)
-
-
-class ELU(Module):
-    """``x if x > 0 else alpha * (exp(x) - 1)`` (see :func:`nbops.elu`).
-
-    >>> nbops.nn.ELU()(np.array([1.0, -1e9], np.float32))
-    array([ 1., -1.], dtype=float32)
-    """
-
-    def __init__(self, alpha=1.0, inplace=False):
-        super().__init__()
-        self.alpha = alpha
-        self.inplace = inplace
-
-    def forward(self, input):
-        return _A.elu(input, self.alpha, self.inplace)
-
-    def extra_repr(self):
-        return f"alpha={self.alpha}{_inplace(self.inplace)}"
-
-
-class LeakyReLU(Module):
-    """``x if x >= 0 else negative_slope * x`` (see :func:`nbops.leaky_relu`).
-
-    >>> nbops.nn.LeakyReLU(0.1)(np.array([-2.0, 2.0], np.float32))
-    array([-0.2,  2. ], dtype=float32)
-    """
-
-    def __init__(self, negative_slope=1e-2, inplace=False):
-        super().__init__()
-        self.negative_slope = negative_slope
-        self.inplace = inplace
-
-    def forward(self, input):
-        return _A.leaky_relu(input, self.negative_slope, self.inplace)
-
-    def extra_repr(self):
-        return f"negative_slope={self.negative_slope}{_inplace(self.inplace)}"
-
-
-class LogSigmoid(Module):
-    """``log(sigmoid(x))``, computed stably (see :func:`nbops.logsigmoid`).
-
-    >>> nbops.nn.LogSigmoid()(np.array([0.0], np.float32))
-    array([-0.6931472], dtype=float32)
-    """
-
-    def forward(self, input):
-        return _A.logsigmoid(input)
-
-
-class Softplus(Module):
-    """``log(1 + exp(beta * x)) / beta``, linear above ``threshold`` (see :func:`nbops.softplus`).
-
-    >>> nbops.nn.Softplus()(np.array([0.0, 30.0], np.float32))
-    array([ 0.6931472, 30.       ], dtype=float32)
-    """
-
-    def __init__(self, beta=1.0, threshold=20.0):
-        super().__init__()
-        self.beta = beta
-        self.threshold = threshold
-
-    def forward(self, input):
-        return _A.softplus(input, self.beta, self.threshold)
-
-    def extra_repr(self):
-        return f"beta={self.beta}, threshold={self.threshold}"
-
-
-class Softshrink(Module):
-    """Shrink towards 0 by ``lambd`` (see :func:`nbops.softshrink`).
-
-    >>> nbops.nn.Softshrink()(np.array([-1.0, 0.2, 1.0], np.float32))
-    array([-0.5,  0. ,  0.5], dtype=float32)
-    """
-
-    def __init__(self, lambd=0.5):
-        super().__init__()
-        self.lambd = lambd
-
-    def forward(self, input):
-        return _A.softshrink(input, self.lambd)
-
-    def extra_repr(self):
-        return str(self.lambd)
-
-
 class PReLU(Module):
     """``x if x >= 0 else a * x`` with a learned slope per channel (see :func:`nbops.prelu`).
 
@@ -256,17 +110,6 @@ class PReLU(Module):
 
     def extra_repr(self):
         return f"num_parameters={self.num_parameters}"
-
-
-class Softsign(Module):
-    """``x / (1 + |x|)`` (see :func:`nbops.softsign`).
-
-    >>> nbops.nn.Softsign()(np.array([1.0], np.float32))
-    array([0.5], dtype=float32)
-    """
-
-    def forward(self, input):
-        return _A.softsign(input)
 
 
 def _get_softmax_dim(name, ndim, stacklevel):
@@ -332,3 +175,9 @@ class LogSoftmax(_SoftmaxBase):
 
     _fn = staticmethod(_log_softmax)
     _name = "log_softmax"
+
+
+# The plain wrappers, generated from the op table (ReLU, ELU, Softplus, ...).
+_GENERATED = _table.module_classes("activation", Module, __name__)
+globals().update(_GENERATED)
+__all__ = [*_GENERATED, "Hardtanh", "ReLU6", "PReLU", "Softmin", "Softmax", "LogSoftmax"]

@@ -1,20 +1,6 @@
 """Public scalar cores: one element in, one element out, usable inside ``@njit``."""
 
-from .activations import (
-                          elu,
-                          hardtanh,
-                          leaky_relu,
-                          logsigmoid,
-                          prelu,
-                          relu,
-                          relu6,
-                          sigmoid,
-                          softplus,
-                          softshrink,
-                          softsign,
-                          tanh,
-                          threshold,
-)
+from . import activations as _activations
 from .losses import (
                           binary_cross_entropy,
                           binary_cross_entropy_with_logits,
@@ -27,8 +13,10 @@ from .losses import (
 )
 from .random import philox4x32_10
 
-__all__ = ["relu", "relu6", "elu", "prelu", "leaky_relu", "threshold", "hardtanh",
-           "sigmoid", "tanh", "logsigmoid", "softplus", "softshrink", "softsign",
+# every activation core (nbops/scalar/activations.py lists them in its __all__)
+globals().update({_name: getattr(_activations, _name) for _name in _activations.__all__})
+
+__all__ = [*_activations.__all__,
            "l1_loss", "mse_loss", "smooth_l1_loss", "kl_div", "kl_div_log_target",
            "binary_cross_entropy", "binary_cross_entropy_with_logits",
            "binary_cross_entropy_with_logits_pos_weight", "philox4x32_10"]

@@ -366,3 +366,50 @@ def softsign(x):
     0.75
     """
     return x / (const(x, 1.0) + abs(x))
+
+
+__all__ += ["silu"]
+
+
+@core
+def silu(x):
+    r"""Scalar core of :func:`nbops.silu`: :math:`x \sigma(x) = x / (1 + e^{-x})`.
+
+    Computed as PyTorch computes it, ``x / (1 + exp(-x))`` with nbops'
+    vectorizable ``exp``: ``silu(-inf)`` is NaN (:math:`-\infty / \infty`).
+
+    Parameters
+    ----------
+    x : float32 or float64
+
+    Examples
+    --------
+    >>> from nbops import scalar
+    >>> scalar.silu(0.0), round(scalar.silu(1.0), 8)
+    (0.0, 0.73105858)
+    """
+    return x / (const(x, 1.0) + exp(-x))
+
+
+__all__ += ["hardswish"]
+
+
+@core
+def hardswish(x):
+    r"""Scalar core of :func:`nbops.hardswish`: :math:`x \cdot \mathrm{relu6}(x + 3) / 6`.
+
+    Computed as PyTorch computes it, ``x * min(max(x + 3, 0), 6) / 6``: 0 for
+    :math:`x \le -3` (``-0.0`` for negative ``x``), :math:`x` for :math:`x \ge 3`,
+    ``hardswish(-inf)`` is NaN (:math:`-\infty \cdot 0`) and NaN stays NaN.
+
+    Parameters
+    ----------
+    x : float32 or float64
+
+    Examples
+    --------
+    >>> from nbops import scalar
+    >>> scalar.hardswish(-1.5), scalar.hardswish(3.0)
+    (-0.375, 3.0)
+    """
+    return x * hardtanh(x + const(x, 3.0), const(x, 0.0), const(x, 6.0)) / const(x, 6.0)

@@ -5,6 +5,7 @@ import numpy as np
 import pytest
 
 import nbops
+from nbops._ops import table
 
 cuda = pytest.importorskip("numba.cuda")
 
@@ -19,10 +20,20 @@ RNG = np.random.default_rng(7)
 
 SPECIAL = np.array([-np.inf, -30.0, -1.0, -0.0, 0.0, 1e-8, 0.5, 3.0, 30.0, np.inf, np.nan])
 
-ACTS = [("relu", {}), ("relu6", {}), ("elu", {"alpha": 1.5}), ("leaky_relu", {"negative_slope": 0.2}),
-        ("threshold", {"threshold": 0.1, "value": -2.0}), ("hardtanh", {"min_val": -0.5, "max_val": 2.0}),
-        ("sigmoid", {}), ("tanh", {}), ("logsigmoid", {}), ("softplus", {"beta": 2.0, "threshold": 5.0}),
-        ("softshrink", {"lambd": 0.3}), ("softsign", {})]
+# the op table's elementwise entries (prelu, with its weight, is tested below);
+# the parameters: these, else the entry's non-default set
+PARAMS = {"elu": {"alpha": 1.5}, "leaky_relu": {"negative_slope": 0.2},
+          "threshold": {"threshold": 0.1, "value": -2.0},
+          "hardtanh": {"min_val": -0.5, "max_val": 2.0},
+          "softplus": {"beta": 2.0, "threshold": 5.0}, "softshrink": {"lambd": 0.3}}
+ACTS = [(e.name, PARAMS.get(e.name, e.example_params()))
+        for e in table.elementwise_entries() if e.name != "prelu"]
+INPLACE_ACTS = [e.name for e in table.elementwise_entries() if e.inplace]
+
+
+def _required(name):
+    """The op's required arguments (threshold's), from the table's examples."""
+    return {p.name: p.example for p in table.TABLE[name].params if p.required}
 
 
 @pytest.mark.parametrize("dtype", [np.float32, np.float64])
@@ -31,19 +42,23 @@ def test_activation(name, kw, dtype):
     x = np.concatenate([SPECIAL, RNG.standard_normal(29) * 4]).astype(dtype).reshape(5, 8)
     fn = getattr(nbops, name)
     _close(_h(fn(_d(x), **kw)), fn(x, **kw), dtype)
+    defaults = _required(name)
+    if kw != defaults:  # also with the default parameters
+        _close(_h(fn(_d(x), **defaults)), fn(x, **defaults), dtype)
 
 
-@pytest.mark.parametrize("name", ["relu", "elu", "hardtanh"])
+@pytest.mark.parametrize("name", INPLACE_ACTS)
 def test_activation_inplace_and_out(name):
     x = RNG.standard_normal((3, 7)).astype(np.float32)
     fn = getattr(nbops, name)
-    want = fn(x)
+    kw = _required(name)
+    want = fn(x, **kw)
     d = _d(x)
-    r = fn(d, inplace=True)
+    r = fn(d, inplace=True, **kw)
     assert r is d
     _close(_h(d), want, np.float32)
     out = cuda.device_array(x.shape, np.float32)
-    assert fn(_d(x), out=out) is out
+    assert fn(_d(x), out=out, **kw) is out
     _close(_h(out), want, np.float32)
 
 

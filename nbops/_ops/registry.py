@@ -1,0 +1,85 @@
+"""Op-table entries of the ops written by hand in their family modules.
+
+The softmax family, batch_norm, linear, pairwise_distance, dropout and the
+losses have their own drivers (rows, reductions, random masks ...); their
+entries here give the table what every list of ops needs: name, family,
+parameters (read from the function's signature), the residuals their backward
+will need, their ``nbops.nn`` class(es) and the calls that warm them up.
+The elementwise activations are declared in :mod:`nbops._ops.activation`.
+"""
+
+import inspect
+
+import numpy as np
+
+from . import classification, distance, dropout, linear, losses, normalization, softmax, table
+from .table import REQUIRED, Param
+
+#: the kind of a parameter, from its default (None: an optional array) ...
+_KIND_OF_DEFAULT = {bool: "bool", int: "int", float: "float", str: "choice"}
+#: ... or from its name
+_KIND_OF_NAME = {"size_average": "bool", "reduce": "bool", "axis": "int", "dim": "int",
+                 "dtype": "object", "rng": "object", "shape": "object"}
+#: the values of the string options
+_CHOICES = {"reduction": ("none", "mean", "sum"),
+            "kl_div.reduction": ("none", "mean", "sum", "batchmean")}
+
+
+def _params(function, inputs):
+    """The parameters of ``function`` besides its array inputs and ``out``."""
+    params = []
+    for p in inspect.signature(function).parameters.values():
+        if p.name in inputs or p.name == "out":
+            continue
+        default = REQUIRED if p.default is p.empty else p.default
+        kind = _KIND_OF_NAME.get(p.name) or _KIND_OF_DEFAULT.get(type(default), "array")
+        choices = _CHOICES.get(f"{function.__name__}.{p.name}", _CHOICES.get(p.name, ()))
+        params.append(Param(p.name, default, kind=kind,
+                            choices=choices if kind == "choice" else ()))
+    return tuple(params)
+
+
+def _register(function, family, inputs, residual, module, samples):
+    name = function.__name__
+    table.op(name, family, _params(function, inputs), function=function, residual=residual,
+             module=module, samples=samples,
+             inplace="inplace" in inspect.signature(function).parameters)
+
+
+# ------------------------------------------------------------- softmax family
+for _fn, _module in ((softmax.softmax, "Softmax"), (softmax.log_softmax, "LogSoftmax"),
+                     (softmax.softmin, "Softmin")):
+    _register(_fn, "softmax", ("input",), "output", _module,
+              lambda d: [((d.x2,), {})])
+
+# -------------------------------------------------------- normalization, linear
+_register(normalization.batch_norm, "normalization", ("input", "running_mean", "running_var"),
+          ("input", "saved_mean", "saved_invstd"), ("BatchNorm1d", "BatchNorm2d", "BatchNorm3d"),
+          lambda d: [((d.x2, d.ch * 0, d.ch.copy()), {"training": False}),
+                     ((d.x2, None, None), {"training": True})])
+_register(linear.linear, "linear", ("input", "weight"), ("input", "weight"), "Linear",
+          lambda d: [((d.x2, np.ones((4, 16), d.dtype), np.ones(4, d.dtype)), {})])
+
+# -------------------------------------------------------------- dropout, distance
+for _fn, _module in ((dropout.dropout, "Dropout"), (dropout.dropout2d, "Dropout2d"),
+                     (dropout.dropout3d, "Dropout3d")):
+    _register(_fn, "dropout", ("input",), ("mask",), _module,
+              lambda d: [((d.x2.reshape(-1, 16, 1, 1),), {"rng": 0})])
+_register(dropout.dropout_mask, "dropout", ("shape",), (), None, None)
+_register(distance.pairwise_distance, "distance", ("x1", "x2"), ("x1", "x2", "output"),
+          "PairwiseDistance", lambda d: [((d.x2, d.x2[::-1]), {})])
+
+# ---------------------------------------------------------------------- losses
+for _fn, _module in ((losses.l1_loss, "L1Loss"), (losses.mse_loss, "MSELoss"),
+                     (losses.smooth_l1_loss, "SmoothL1Loss"), (losses.kl_div, "KLDivLoss")):
+    _register(_fn, "losses", ("input", "target"), ("input", "target"), _module,
+              lambda d: [((d.x, d.p), {})])
+_register(losses.binary_cross_entropy, "losses", ("input", "target"), ("input", "target"),
+          "BCELoss", lambda d: [((d.p, d.p[::-1].copy()), {})])
+_register(losses.binary_cross_entropy_with_logits, "losses", ("input", "target"),
+          ("input", "target"), "BCEWithLogitsLoss", lambda d: [((d.x, d.p), {})])
+_register(classification.cross_entropy, "classification", ("input", "target"),
+          ("log_softmax(input)", "target"), "CrossEntropyLoss",
+          lambda d: [((d.x2, d.labels), {})])
+_register(classification.nll_loss, "classification", ("input", "target"), ("target",),
+          ("NLLLoss", "NLLLoss2d"), lambda d: [((d.x2, d.labels), {})])

@@ -1,0 +1,529 @@
+"""The op table: every op of nbops declared once, and what is generated from it.
+
+An *entry* says what an op is: its name, its family, its parameters (name,
+default, kind), the checks on them, the residual its backward will need, its
+``nbops.nn`` module and its documentation. For an elementwise op the entry also
+names its scalar core (in :mod:`nbops.scalar.activations`), and from the entry
+alone this module generates
+
+* the public function ``nbops.<op>`` with ``torch.nn.functional``'s signature
+  plus a keyword-only ``out=``: a real Python function (compiled from a small
+  source template), so binding the arguments costs what a hand-written
+  function costs; it converts and checks the parameters, then runs the shared
+  elementwise kernels (:func:`nbops._ops.elementwise.unary`, which also sends
+  CUDA device arrays to the CUDA kernels);
+* its ``@overload``, so that ``nbops.<op>(...)`` works inside a user's ``@njit``
+  code (same defaults, same checks);
+* its docstring, from the entry's pieces and the shared sections written once
+  below (``input``, ``inplace``, ``out``, ``Returns`` with the dtype rule);
+* the ``nbops.nn`` class, where the module is a plain holder of the op's
+  parameters (``nbops.nn.ReLU``, ``ELU``, ...);
+
+and everything that lists ops reads the table: ``nbops.__all__`` and
+``nbops.nn.__all__``, the warm-up (:mod:`nbops.warmup`), the asv benchmarks,
+the PTX and GPU checks, the documentation's pages and plots and the test
+matrices (whose float64 references stay in ``tests/_reference.py``).
+
+Ops whose implementation is not a scalar core (rows, reductions, losses, ...)
+are registered with the same :class:`Entry` (their functions are written by
+hand in their family modules), so the lists above include them too.
+
+Adding an elementwise activation (``silu`` as the example)
+----------------------------------------------------------
+1. Its scalar core, at the end of ``nbops/scalar/activations.py``: a
+   ``@core`` function of one element (and float hyperparameters, which take
+   the element's type through ``const``), with a docstring, its name added to
+   the module's ``__all__`` (``nbops.scalar`` exports it from there).
+2. One entry in ``nbops/_ops/activation.py``::
+
+       SILU = table.elementwise(
+           "silu", S.silu, inplace=True,          # residual="input" (the default)
+           module=Module("SiLU", "``x * sigmoid(x)``", example=">>> ..."),
+           summary=r"Sigmoid linear unit (swish), :math:`x \\sigma(x)` ...",
+           notes="Same as ``torch.nn.functional.silu`` ...",
+           example=">>> nbops.silu(np.array([-1.0, 0.0, 2.0])) ...")
+
+   Parameters are :class:`Param` objects (``Param("alpha", 1.0, "Scale of the
+   negative part.", example=1.5)``; ``example`` is a non-default value, exactly
+   representable in float32, used by the tests, benchmarks and warm-up);
+   checks are :class:`Check` objects.
+3. Its float64 reference in ``tests/_reference.py`` (a function of the same
+   name). The test matrices (CPU, ``@njit``, CUDA simulator) iterate over the
+   table and compare with it and with PyTorch; a missing reference fails them.
+
+Nothing else is edited: ``nbops.silu``, ``nbops.nn.SiLU``, the ``@njit``
+overload, the CUDA kernel, warm-up, benchmarks, docs and tests pick it up.
+"""
+
+import inspect
+import linecache
+from dataclasses import dataclass
+
+from numba.extending import overload
+
+from .._validate import as_param
+from .elementwise import Op, map_njit, unary
+
+#: Marks a parameter without a default (a required argument).
+REQUIRED = inspect.Parameter.empty
+
+#: The residual a backward needs: the op's input, or its output (cheaper for
+#: ops whose derivative is a function of the output: relu, sigmoid, tanh).
+RESIDUALS = ("input", "output")
+
+KINDS = ("float", "int", "bool", "choice", "array", "object")
+
+
+@dataclass(frozen=True)
+class Param:
+    """One parameter of an op (besides ``input``, ``inplace`` and ``out``).
+
+    Parameters
+    ----------
+    name : str
+        As in ``torch.nn.functional``.
+    default : object, optional
+        :data:`REQUIRED` (the default) for a required argument.
+    doc : str
+        Its description in the docstring.
+    kind : {'float', 'int', 'bool', 'choice', 'array', 'object'}
+        How the public function converts it: float, int and bool to Python
+        scalars (a ``TypeError`` naming the parameter otherwise), choice must
+        be one of ``choices`` (a string option, e.g. GELU's ``approximate``),
+        array is an array (prelu's ``weight``; ``None`` where optional), object
+        anything else passed on as it is (dropout's ``rng``).
+    example : object, optional
+        A non-default value, exactly representable in float32: the tests'
+        non-default parameter set, and the value of a required argument in
+        the warm-up, benchmark and plot calls.
+    choices : tuple of str
+        The accepted values of a ``choice`` parameter.
+    """
+
+    name: str
+    default: object = REQUIRED
+    doc: str = ""
+    kind: str = "float"
+    example: object = None
+    choices: tuple = ()
+
+    def __post_init__(self):
+        if self.kind not in KINDS:
+            raise ValueError(f"Param {self.name}: kind must be one of {KINDS}")
+
+    @property
+    def required(self):
+        return self.default is REQUIRED
+
+    def doc_header(self):
+        if self.kind == "choice":
+            kind = "{" + ", ".join(repr(c) for c in self.choices) + "}"
+        else:
+            kind = {"array": "array_like"}.get(self.kind, self.kind)
+        return f"{self.name} : {kind}" + ("" if self.required else f", default {self.default!r}")
+
+
+@dataclass(frozen=True)
+class Check:
+    """A check of the parameters, run before any kernel.
+
+    Parameters
+    ----------
+    error_if : str
+        A Python expression of the parameter names (already converted), true
+        when the arguments are invalid: ``"min_val > max_val"``,
+        ``"not lambd >= 0"`` (which also rejects NaN).
+    message : str
+        The ``ValueError``'s message from Python; ``{name}`` fields are
+        replaced by the parameters' values.
+    njit_message : str
+        The message inside ``@njit`` code (where it cannot be formatted).
+    """
+
+    error_if: str
+    message: str
+    njit_message: str
+
+
+@dataclass(frozen=True)
+class Module:
+    """The ``nbops.nn`` class of an op that is a plain holder of its parameters.
+
+    Its constructor takes the op's parameters (same defaults) and ``inplace``
+    when the op has it; ``forward`` calls the op.
+
+    Parameters
+    ----------
+    name : str
+        The class name, as in ``torch.nn``.
+    summary : str
+        First line of the class docstring (``(see nbops.<op>)`` is appended).
+    example : str
+        A doctest (``np`` and ``nbops`` are imported).
+    repr : str, optional
+        ``extra_repr`` as a format string of the attributes, where PyTorch's
+        differs from the default ``name=value, ...`` (``inplace=True`` last,
+        only when set).
+    """
+
+    name: str
+    summary: str
+    example: str = ""
+    repr: str = None
+
+
+@dataclass
+class Entry:
+    """One op of the table (see the module docstring).
+
+    ``function`` is the public function: generated for elementwise entries
+    (:func:`elementwise`), written by hand for the others. ``module`` is a
+    :class:`Module` (generated class) or the name of a hand-written
+    ``nbops.nn`` class (or None). ``samples(d)`` returns the calls
+    ``[(args, kwargs), ...]`` that exercise the op's kernels on the arrays of
+    :func:`sample_arrays` (the warm-up runs them).
+    """
+
+    name: str
+    family: str
+    params: tuple = ()
+    residual: object = "input"
+    module: object = None
+    function: object = None
+    samples: object = None
+    inplace: bool = False
+    out: bool = True
+
+    def param(self, name):
+        return next(p for p in self.params if p.name == name)
+
+    def example_params(self):
+        """The non-default parameter set: ``{name: example}``."""
+        return {p.name: p.example for p in self.params if p.example is not None}
+
+    def required_args(self):
+        """The examples of the required parameters, in order (for sample calls)."""
+        return tuple(p.example for p in self.params if p.required)
+
+    @property
+    def module_name(self):
+        return self.module.name if isinstance(self.module, Module) else self.module
+
+
+@dataclass
+class Elementwise(Entry):
+    """An op computed element by element by a scalar core: ``core(x, *params)``."""
+
+    core: object = None
+    op: Op = None
+    checks: tuple = ()
+    summary: str = ""
+    notes: str = ""
+    example: str = ""
+    plot_range: tuple = (-4.0, 4.0)
+
+
+#: name -> Entry, in registration order (the order of ``nbops.__all__``).
+TABLE = {}
+
+
+def register(entry):
+    """Add ``entry`` to the table (a name may be registered once)."""
+    if entry.name in TABLE:
+        raise ValueError(f"op {entry.name!r} is already in the table")
+    if entry.residual not in RESIDUALS and not isinstance(entry.residual, tuple):
+        raise ValueError(f"op {entry.name!r}: residual must be one of {RESIDUALS} or a tuple")
+    TABLE[entry.name] = entry
+    return entry
+
+
+def entries(family=None):
+    """The table's entries (of one ``family``), in registration order."""
+    return [e for e in TABLE.values() if family is None or e.family == family]
+
+
+def elementwise_entries():
+    return [e for e in TABLE.values() if isinstance(e, Elementwise)]
+
+
+def sample_arrays(dtype, n):
+    """The arrays the sample calls use: about ``n`` elements of ``dtype``."""
+    import types
+
+    import numpy as np
+
+    rows = max(n // 16, 2)
+    return types.SimpleNamespace(
+        dtype=np.dtype(dtype),
+        x=np.linspace(-3, 3, n, dtype=dtype),
+        x2=np.linspace(-3, 3, rows * 16, dtype=dtype).reshape(rows, 16),
+        p=np.linspace(0.01, 0.99, n, dtype=dtype),
+        labels=np.arange(rows, dtype=np.int64) % 16,
+        ch=np.ones(16, dtype))
+
+
+# --------------------------------------------------------------- docstrings
+# The sections every elementwise op shares, written once.
+_INPUT_DOC = """input : array_like
+    Any shape, any memory layout (0-d and empty included)."""
+_INPLACE_DOC = """inplace : bool, default False
+    Write the result into ``input`` (a writable float array) and return it."""
+_OUT_DOC = """out : ndarray, optional
+    Array of the result's shape and dtype to write into (keyword-only)."""
+_RETURNS_DOC = """Returns
+-------
+ndarray
+    Same shape as ``input``; float32 stays float32, float64 stays float64,
+    other real dtypes promote as ``np.exp`` would."""
+
+
+def _indent(text, prefix="    "):
+    return "\n".join(prefix + line if line else line for line in text.splitlines())
+
+
+def compose_docstring(entry):
+    """The numpydoc docstring of an elementwise op, from its entry."""
+    params = [_INPUT_DOC]
+    for p in entry.params:
+        params.append(p.doc_header() + ("\n" + _indent(p.doc) if p.doc else ""))
+    if entry.inplace:
+        params.append(_INPLACE_DOC)
+    params.append(_OUT_DOC)
+    parts = [inspect.cleandoc(entry.summary),
+             "Parameters\n----------\n" + "\n".join(params),
+             _RETURNS_DOC]
+    if entry.notes:
+        parts.append("Notes\n-----\n" + inspect.cleandoc(entry.notes))
+    if entry.example:
+        parts.append("Examples\n--------\n" + inspect.cleandoc(entry.example))
+    return "\n\n".join(parts) + "\n"
+
+
+# ------------------------------------------------------- the public function
+_CONVERT = {"float": "as_param", "int": "_as_int", "bool": "bool"}
+
+
+def _as_int(value, name):
+    """An integer hyperparameter as a Python int, or a TypeError naming it."""
+    import operator
+
+    try:
+        return operator.index(value)
+    except TypeError:
+        raise TypeError(f"{name} must be an integer, got {value!r}") from None
+
+
+def _as_choice(value, name, choices):
+    if value not in choices:
+        raise ValueError(f"{name} must be one of {list(choices)}, got {value!r}")
+    return value
+
+
+def _signature_source(entry):
+    """``input, alpha=_default_alpha, inplace=False`` (the defaults by name)."""
+    args = ["input"]
+    for p in entry.params:
+        args.append(p.name if p.required else f"{p.name}=_default_{p.name}")
+    if entry.inplace:
+        args.append("inplace=False")
+    return ", ".join(args)
+
+
+def _convert_source(p):
+    if p.kind == "choice":
+        return f"_as_choice({p.name}, {p.name!r}, {tuple(p.choices)!r})"
+    if p.kind == "bool":
+        return f"bool({p.name})"
+    return f"{_CONVERT[p.kind]}({p.name}, {p.name!r})"
+
+
+def _tuple_source(items):
+    """``()``, ``(a,)`` or ``(a, b)``."""
+    return "()" if not items else "(" + ", ".join(items) + ("," if len(items) == 1 else "") + ")"
+
+
+def _function_source(entry):
+    """Source of the public function: conversions, checks, then the kernels."""
+    inplace = "inplace" if entry.inplace else "False"
+    lines = [f"def {entry.name}({_signature_source(entry)}, *, out=None):"]
+    if entry.checks:  # convert first, check, then pass the converted values
+        lines += [f"    {p.name} = {_convert_source(p)}" for p in entry.params]
+        for c in entry.checks:
+            lines.append(f"    if {c.error_if}:")
+            lines.append(f"        raise ValueError(f{c.message!r})")
+        params = _tuple_source([p.name for p in entry.params])
+    else:
+        params = _tuple_source([_convert_source(p) for p in entry.params])
+    lines.append(f"    return unary(_op, input, {params}, {inplace}, out)")
+    return "\n".join(lines) + "\n"
+
+
+def _namespace(entry):
+    ns = {"unary": unary, "map_njit": map_njit, "as_param": as_param, "_as_int": _as_int,
+          "_as_choice": _as_choice, "_op": entry.op}
+    ns.update({f"_default_{p.name}": p.default for p in entry.params if not p.required})
+    return ns
+
+
+def _njit_source(entry):
+    """Source of the ``@overload`` typing function (same signature, ``out`` positional)."""
+    args = _signature_source(entry)
+    params = _tuple_source([p.name for p in entry.params])
+    inplace = "inplace" if entry.inplace else "False"
+    lines = [f"def _{entry.name}_njit({args}, out=None):",
+             f"    def impl({args}, out=None):"]
+    for c in entry.checks:
+        lines.append(f"        if {c.error_if}:")
+        lines.append(f"            raise ValueError({c.njit_message!r})")
+    lines.append(f"        return map_njit(_op, input, {params}, {inplace}, out)")
+    lines.append("    return impl")
+    return "\n".join(lines) + "\n"
+
+
+def _compile(source, namespace, name, filename):
+    """Define ``name`` from ``source`` in ``namespace``; tracebacks show the source."""
+    linecache.cache[filename] = (len(source), None, source.splitlines(True), filename)
+    exec(compile(source, filename, "exec"), namespace)
+    return namespace[name]
+
+
+def elementwise(name, core, params=(), *, family="activation", inplace=False, checks=(),
+                residual="input", module=None, summary="", notes="", example="",
+                plot_range=(-4.0, 4.0), function=None, samples=None, module_name=None):
+    """Declare an elementwise op, register it and generate its function and overload.
+
+    Parameters
+    ----------
+    name : str
+        The op's name (``nbops.<name>``, ``torch.nn.functional.<name>``).
+    core : function
+        Its scalar core ``core(x, *params)`` (float parameters only).
+    params : tuple of Param
+    family : str
+        The family module the op belongs to (the docs' section).
+    inplace : bool
+        Whether the op takes ``inplace=`` (as its PyTorch counterpart).
+    checks : tuple of Check
+    residual : {'input', 'output'}
+        What its backward will need.
+    module : Module or str, optional
+        Its ``nbops.nn`` class: a :class:`Module` to generate, or the name of a
+        hand-written one.
+    summary, notes, example : str
+        The docstring's pieces: the first line (with the formula) and any
+        paragraph after it, the Notes section, the Examples section.
+    plot_range : (float, float)
+        The x range of the documentation's plot.
+    function : function, optional
+        A hand-written public function (prelu: its per-channel weight); the
+        entry then generates neither the function nor the overload.
+    samples : callable, optional
+        ``samples(d)`` (see :class:`Entry`); default: one call with the
+        required parameters' examples.
+    module_name : str, optional
+        The ``__module__`` of the generated function (default: the family
+        module ``nbops._ops.<family>``).
+
+    Returns
+    -------
+    Elementwise
+        The registered entry; ``entry.function`` is the public function.
+    """
+    entry = Elementwise(name=name, family=family, params=tuple(params), residual=residual,
+                        module=module, inplace=inplace, core=core, checks=tuple(checks),
+                        summary=summary, notes=notes, example=example, plot_range=plot_range,
+                        samples=samples)
+    entry.op = Op(name, core, len(entry.params))
+    if entry.samples is None:
+        entry.samples = lambda d, e=entry: [((d.x,) + e.required_args(), {})]
+    if function is None:
+        for p in entry.params:
+            if p.kind not in ("float", "int", "bool"):
+                raise ValueError(f"{name}: a generated elementwise op takes scalar parameters "
+                                 f"only ({p.name} is {p.kind})")
+        ns = _namespace(entry)
+        function = _compile(_function_source(entry), ns, name, f"<nbops.{name}>")
+        function.__module__ = module_name or f"nbops._ops.{family}"
+        function.__doc__ = compose_docstring(entry)
+        overload(function)(_compile(_njit_source(entry), ns, f"_{name}_njit",
+                                    f"<nbops.{name} @njit>"))
+    entry.function = function
+    return register(entry)
+
+
+def op(name, family, params=(), *, function, residual="input", module=None, samples=None,
+       inplace=False, out=True):
+    """Register an op whose implementation is written by hand (see :class:`Entry`)."""
+    return register(Entry(name=name, family=family, params=tuple(params), residual=residual,
+                          module=module, function=function, samples=samples, inplace=inplace,
+                          out=out))
+
+
+# ------------------------------------------------------------ nbops.nn classes
+def _module_init_source(entry):
+    args = ["self"] + [p.name if p.required else f"{p.name}=_default_{p.name}"
+                       for p in entry.params]
+    if entry.inplace:
+        args.append("inplace=False")
+    lines = [f"def __init__({', '.join(args)}):", "    super(_cls, self).__init__()"]
+    names = [p.name for p in entry.params] + (["inplace"] if entry.inplace else [])
+    lines += [f"    self.{n} = {n}" for n in names]
+    return "\n".join(lines) + "\n"
+
+
+def _module_forward_source(entry):
+    args = "".join(f", self.{p.name}" for p in entry.params)
+    if entry.inplace:
+        args += ", inplace=self.inplace"
+    return f"def forward(self, input):\n    return _fn(input{args})\n"
+
+
+def _extra_repr(entry):
+    spec = entry.module.repr
+    names = [p.name for p in entry.params]
+    inplace = entry.inplace
+
+    def extra_repr(self):
+        if spec is not None:
+            return spec.format(**{n: getattr(self, n) for n in names})
+        text = ", ".join(f"{n}={getattr(self, n)}" for n in names)
+        if inplace and self.inplace:
+            text += ", inplace=True" if text else "inplace=True"
+        return text
+
+    return extra_repr
+
+
+def make_module_class(entry, base, module_name):
+    """The ``nbops.nn`` class of ``entry`` (a plain wrapper), subclassing ``base``."""
+    spec = entry.module
+    ns = {"_fn": entry.function}
+    ns.update({f"_default_{p.name}": p.default for p in entry.params if not p.required})
+    init = _compile(_module_init_source(entry), ns, "__init__", f"<nbops.nn.{spec.name}>")
+    forward = _compile(_module_forward_source(entry), ns, "forward", f"<nbops.nn.{spec.name}>")
+    doc = f"{spec.summary} (see :func:`nbops.{entry.name}`)."
+    if spec.example:
+        doc += "\n\n" + inspect.cleandoc(spec.example)
+    body = {"forward": forward, "__module__": module_name, "__doc__": doc}
+    if entry.params or entry.inplace:  # else the base class's constructor, as PyTorch
+        body["__init__"] = init
+    if entry.params or entry.inplace or spec.repr is not None:
+        body["extra_repr"] = _extra_repr(entry)
+    cls = type(spec.name, (base,), body)
+    cls.__qualname__ = spec.name
+    ns["_cls"] = cls
+    for fn in (init, forward, body.get("extra_repr")):
+        if fn is not None:
+            fn.__qualname__ = f"{spec.name}.{fn.__name__}"
+    return cls
+
+
+def module_classes(family, base, module_name):
+    """``{class name: class}`` of the generated ``nbops.nn`` classes of ``family``."""
+    return {e.module.name: make_module_class(e, base, module_name)
+            for e in entries(family) if isinstance(e.module, Module)}
+
+
+def public_names():
+    """The names of the table's public functions (``nbops.__all__``'s ops)."""
+    return list(TABLE)

@@ -1,0 +1,100 @@
+"""The op table itself (nbops/_ops/table.py): its entries are consistent and
+everything that lists ops lists all of them. Nothing here compiles a kernel."""
+
+import inspect
+
+import numpy as np
+import pytest
+
+import nbops
+import nbops.nn as nn
+from nbops._ops import table
+from nbops._ops.table import Param
+
+ENTRIES = table.entries()
+ELEMENTWISE = table.elementwise_entries()
+
+
+def test_every_public_function_is_a_table_entry():
+    ops = [n for n in nbops.__all__ if n not in ("scalar", "warmup", "nn")]
+    assert ops == table.public_names()
+    for e in ENTRIES:
+        assert getattr(nbops, e.name) is e.function
+
+
+@pytest.mark.parametrize("entry", ENTRIES, ids=[e.name for e in ENTRIES])
+def test_entry_is_consistent(entry):
+    assert entry.residual in table.RESIDUALS or isinstance(entry.residual, tuple)
+    assert entry.family in {"activation", "softmax", "normalization", "linear", "dropout",
+                            "distance", "losses", "classification"}
+    names = entry.module_name if isinstance(entry.module_name, tuple) else (entry.module_name,)
+    for name in names:
+        if name is not None:
+            assert name in nn.__all__, name
+    sig = inspect.signature(entry.function).parameters
+    for p in entry.params:  # declared parameters are the function's, same defaults
+        assert p.name in sig, p.name
+        assert (sig[p.name].default is sig[p.name].empty) == p.required, p.name
+        if not p.required:
+            assert sig[p.name].default == p.default or sig[p.name].default is p.default
+    assert ("inplace" in sig) == entry.inplace
+
+
+@pytest.mark.parametrize("entry", ELEMENTWISE, ids=[e.name for e in ELEMENTWISE])
+def test_elementwise_entry(entry):
+    assert getattr(nbops.scalar, entry.name) is entry.core
+    assert entry.op.core is entry.core and entry.op.nparams == len(entry.params)
+    for p in entry.params:  # an example of each parameter for the tests and benchmarks
+        assert p.example is not None, p.name
+    if entry.name != "prelu":  # generated: the docstring's shared sections are there
+        doc = entry.function.__doc__
+        for section in ("Parameters\n----------\ninput : array_like", "out : ndarray, optional",
+                        "Returns\n-------", "float32 stays float32", "Examples\n--------"):
+            assert section in doc, section
+        assert ("inplace : bool, default False" in doc) == entry.inplace
+        assert entry.function.__module__ == f"nbops._ops.{entry.family}"
+
+
+def test_residuals_for_the_backward():
+    outputs = {e.name for e in ELEMENTWISE if e.residual == "output"}
+    assert outputs == {"relu", "sigmoid", "tanh"}
+
+
+def test_generated_module_classes():
+    for e in ELEMENTWISE:
+        if isinstance(e.module, table.Module):
+            cls = getattr(nn, e.module.name)
+            assert cls.__module__ == "nbops.nn.activation"
+            assert f":func:`nbops.{e.name}`" in cls.__doc__
+            m = cls(**{p.name: p.example for p in e.params if p.required})
+            for p in e.params:
+                assert hasattr(m, p.name)
+
+
+def test_parameter_kinds_and_conversions():
+    with pytest.raises(ValueError, match="kind"):
+        Param("x", kind="complex")
+    assert Param("approximate", "none", kind="choice",
+                 choices=("none", "tanh")).doc_header() == \
+        "approximate : {'none', 'tanh'}, default 'none'"
+    assert Param("alpha", 1.0).doc_header() == "alpha : float, default 1.0"
+    assert Param("threshold").doc_header() == "threshold : float"
+    assert table._as_int(np.int64(3), "n") == 3
+    with pytest.raises(TypeError, match="n must be an integer"):
+        table._as_int(2.5, "n")
+    assert table._as_choice("tanh", "approximate", ("none", "tanh")) == "tanh"
+    with pytest.raises(ValueError, match="approximate must be one of"):
+        table._as_choice("exact", "approximate", ("none", "tanh"))
+
+
+def test_a_name_is_registered_once():
+    with pytest.raises(ValueError, match="already in the table"):
+        table.register(table.TABLE["relu"])
+
+
+def test_warmup_lists_every_op_with_samples():
+    import sys
+
+    warmup = sys.modules["nbops.warmup"]
+    assert warmup.available_ops() == sorted(e.name for e in ENTRIES if e.samples is not None)
+    assert {e.name for e in ELEMENTWISE} <= set(warmup.available_ops())
