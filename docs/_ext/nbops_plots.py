@@ -69,7 +69,7 @@ def activation_plots(outdir):
     fig, axes = plt.subplots(rows, cols, figsize=(3.2 * cols, 2.5 * rows), dpi=90)
     for ax in axes.flat[len(curves):]:
         ax.set_visible(False)
-    for ax, (name, label, x, y, dy) in zip(axes.flat, curves):
+    for ax, (_name, label, x, y, dy) in zip(axes.flat, curves, strict=False):  # spare axes hidden
         _draw(ax, label, x, y, dy)
     axes.flat[0].legend(fontsize=7, loc="upper left")
     fig.tight_layout()
@@ -154,7 +154,6 @@ def csv_header(csv_path):
 
 def fusion_table(csv_path, out_path):
     rows = read_benchmarks(csv_path)
-    base = None
     lines = [".. list-table::", "   :header-rows: 1", "   :widths: 64 18 18", "",
              "   * - computation (10,000,000 float32 elements, one thread)",
              "     - best of 9 (ms)", "     - median (ms)"]
