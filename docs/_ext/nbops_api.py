@@ -140,7 +140,7 @@ def nn_page():
     groups = _group(objs, [(m, t, "") for m, t in NN_GROUPS], "Other")
     for title, names in groups.items():
         text.append(_title(title, "-"))
-        text.append(_block(names, "nnclass.rst"))
+        text.append(_block(names, "autosummary/nnclass.rst"))
     return "\n".join(text)
 
 

@@ -494,6 +494,16 @@ def _extra_repr(entry):
     return extra_repr
 
 
+def _module_params_doc(entry):
+    """The Parameters section of a generated class: the op's parameters and ``inplace``."""
+    params = [p.doc_header() + ("\n" + _indent(p.doc) if p.doc else "") for p in entry.params]
+    if entry.inplace:
+        params.append(_INPLACE_DOC)
+    if not params:  # the base class's constructor, as PyTorch's: takes no argument
+        params.append("*args, **kwargs\n    None accepted (PyTorch's signature).")
+    return "Parameters\n----------\n" + "\n".join(params)
+
+
 def make_module_class(entry, base, module_name):
     """The ``nbops.nn`` class of ``entry`` (a plain wrapper), subclassing ``base``."""
     spec = entry.module
@@ -501,9 +511,9 @@ def make_module_class(entry, base, module_name):
     ns.update({f"_default_{p.name}": p.default for p in entry.params if not p.required})
     init = _compile(_module_init_source(entry), ns, "__init__", f"<nbops.nn.{spec.name}>")
     forward = _compile(_module_forward_source(entry), ns, "forward", f"<nbops.nn.{spec.name}>")
-    doc = f"{spec.summary} (see :func:`nbops.{entry.name}`)."
+    doc = f"{spec.summary} (see :func:`nbops.{entry.name}`).\n\n" + _module_params_doc(entry)
     if spec.example:
-        doc += "\n\n" + inspect.cleandoc(spec.example)
+        doc += "\n\nExamples\n--------\n" + inspect.cleandoc(spec.example)
     body = {"forward": forward, "__module__": module_name, "__doc__": doc}
     if entry.params or entry.inplace:  # else the base class's constructor, as PyTorch
         body["__init__"] = init

@@ -30,9 +30,18 @@ def _inplace(inplace, first=False):
 class Hardtanh(Module):
     """Clamp to ``[min_val, max_val]`` (see :func:`nbops.hardtanh`).
 
-    ``min_value``/``max_value`` are PyTorch's deprecated spellings (``FutureWarning``).
-    ``max_val <= min_val`` raises ``ValueError`` (PyTorch: ``AssertionError``).
+    Parameters
+    ----------
+    min_val, max_val : float, default -1.0, 1.0
+        The clamp bounds; ``max_val <= min_val`` raises ``ValueError`` (PyTorch:
+        ``AssertionError``).
+    inplace : bool, default False
+        Write the result into the input.
+    min_value, max_value : float, optional
+        PyTorch's deprecated spellings of ``min_val``/``max_val`` (``FutureWarning``).
 
+    Examples
+    --------
     >>> nbops.nn.Hardtanh(-2, 2)(np.array([-3.0, 1.0, 3.0], np.float32))
     array([-2.,  1.,  2.], dtype=float32)
     """
@@ -65,6 +74,13 @@ class Hardtanh(Module):
 class ReLU6(Hardtanh):
     """``min(max(0, x), 6)`` (see :func:`nbops.relu6`).
 
+    Parameters
+    ----------
+    inplace : bool, default False
+        Write the result into the input.
+
+    Examples
+    --------
     >>> nbops.nn.ReLU6()(np.array([-1.0, 7.0], np.float32))
     array([0., 6.], dtype=float32)
     """
@@ -82,9 +98,19 @@ class ReLU6(Hardtanh):
 class PReLU(Module):
     """``x if x >= 0 else a * x`` with a learned slope per channel (see :func:`nbops.prelu`).
 
-    ``weight`` has shape ``(num_parameters,)``, filled with ``init`` (no
-    randomness). ``dtype`` defaults to float32; ``device``: None, 'cpu' or 'cuda'.
+    Parameters
+    ----------
+    num_parameters : int, default 1
+        Length of ``weight``: 1 (one shared slope) or the number of channels.
+    init : float, default 0.25
+        The initial slope (``weight`` is filled with it, no randomness).
+    device : {None, 'cpu', 'cuda'}, optional
+        Where the parameter lives.
+    dtype : dtype, optional
+        Of ``weight``; float32 by default.
 
+    Examples
+    --------
     >>> m = nbops.nn.PReLU()
     >>> m(np.array([-2.0, 2.0], np.float32))
     array([-0.5,  2. ], dtype=float32)
@@ -141,8 +167,13 @@ class _SoftmaxBase(Module):
 class Softmin(_SoftmaxBase):
     """Softmax of ``-x`` along ``dim`` (see :func:`nbops.softmin`).
 
-    ``dim=None`` picks the axis as PyTorch does (with its warning).
+    Parameters
+    ----------
+    dim : int, optional
+        The axis; ``None`` picks it as PyTorch does (with its warning).
 
+    Examples
+    --------
     >>> nbops.nn.Softmin(dim=1)(np.array([[0.0, 0.0]], np.float32))
     array([[0.5, 0.5]], dtype=float32)
     """
@@ -154,8 +185,13 @@ class Softmin(_SoftmaxBase):
 class Softmax(_SoftmaxBase):
     """Softmax along ``dim`` (see :func:`nbops.softmax`).
 
-    ``dim=None`` picks the axis as PyTorch does (with its warning).
+    Parameters
+    ----------
+    dim : int, optional
+        The axis; ``None`` picks it as PyTorch does (with its warning).
 
+    Examples
+    --------
     >>> nbops.nn.Softmax(dim=1)(np.array([[0.0, 0.0]], np.float32))
     array([[0.5, 0.5]], dtype=float32)
     """
@@ -167,8 +203,13 @@ class Softmax(_SoftmaxBase):
 class LogSoftmax(_SoftmaxBase):
     """Log of the softmax along ``dim``, computed stably (see :func:`nbops.log_softmax`).
 
-    ``dim=None`` picks the axis as PyTorch does (with its warning).
+    Parameters
+    ----------
+    dim : int, optional
+        The axis; ``None`` picks it as PyTorch does (with its warning).
 
+    Examples
+    --------
     >>> nbops.nn.LogSoftmax(dim=1)(np.array([[0.0, 0.0]], np.float32))
     array([[-0.6931472, -0.6931472]], dtype=float32)
     """
