@@ -101,7 +101,7 @@ def make_cache_class(source_stamp):
     base = (PackageStamp, caching._SourceFileBackedLocatorMixin, caching._CacheLocator)
 
     class _DirLocator(*base):
-        root = None  # set by subclasses
+        root = None  # set by subclasses: the folder, or "" for none
 
         def __init__(self, py_func, py_file):
             self._py_file = py_file
@@ -111,22 +111,26 @@ def make_cache_class(source_stamp):
         def get_cache_path(self):
             return self._cache_path
 
-    class NbopsDirLocator(_DirLocator):
-        @staticmethod
-        def root():
-            return os.environ.get("NBOPS_CACHE_DIR", "")
-
         @classmethod
         def from_function(cls, py_func, py_file):
             if not cls.root():
                 return None
             return super().from_function(py_func, py_file)
 
+    class NbopsDirLocator(_DirLocator):
+        @staticmethod
+        def root():
+            return os.environ.get("NBOPS_CACHE_DIR", "")
+
     class TempDirLocator(_DirLocator):
         @staticmethod
         def root():
+            try:
+                tmp = tempfile.gettempdir()
+            except OSError:  # no usable temporary directory at all
+                return ""
             user = getattr(os, "getuid", lambda: "user")()
-            return os.path.join(tempfile.gettempdir(), f"nbops-cache-{user}")
+            return os.path.join(tmp, f"nbops-cache-{user}")
 
     def stamped(cls):
         return type("Nbops" + cls.__name__, (PackageStamp, cls), {})
