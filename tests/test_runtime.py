@@ -33,11 +33,11 @@ def test_import_compiles_nothing_and_no_cuda():
     out = run_py("""
         import sys
         import nbops
-        from nbops import _elementwise, activations
+        from nbops._ops import activation, elementwise
         assert "numba.cuda" not in sys.modules
-        assert not _elementwise.map_serial.overloads
-        assert not _elementwise.map_parallel.overloads
-        assert not activations._prelu_serial.overloads
+        assert not elementwise.map_serial.overloads
+        assert not elementwise.map_parallel.overloads
+        assert not activation._prelu_serial.overloads
         print("ok")
     """)
     assert out.strip() == "ok"
