@@ -68,7 +68,8 @@ def make_cache_class(source_stamp):
 
     Private API: ``numba.core.caching`` (``FunctionCache``,
     ``CompileResultCacheImpl``, ``_CacheLocator``,
-    ``_SourceFileBackedLocatorMixin`` and the locator classes), used through
+    ``_SourceFileBackedLocatorMixin`` and the locator classes, named
+    ``_UserProvidedCacheLocator`` etc. in Numba 0.60), used through
     :func:`load_without_refresh` and :func:`forget_index` too.
 
     Why: Numba's own cache stamps a kernel with its file only, so an edit to a
@@ -132,13 +133,15 @@ def make_cache_class(source_stamp):
             user = getattr(os, "getuid", lambda: "user")()
             return os.path.join(tmp, f"nbops-cache-{user}")
 
-    def stamped(cls):
-        return type("Nbops" + cls.__name__, (PackageStamp, cls), {})
+    def stamped(name):
+        # older Numba (0.60) names these classes with a leading underscore
+        cls = getattr(caching, name, None) or getattr(caching, "_" + name)
+        return type("Nbops" + name, (PackageStamp, cls), {})
 
     class CacheImpl(caching.CompileResultCacheImpl):
-        _locator_classes = [NbopsDirLocator, stamped(caching.UserProvidedCacheLocator),
-                            stamped(caching.InTreeCacheLocator),
-                            stamped(caching.UserWideCacheLocator), TempDirLocator]
+        _locator_classes = [NbopsDirLocator, stamped("UserProvidedCacheLocator"),
+                            stamped("InTreeCacheLocator"), stamped("UserWideCacheLocator"),
+                            TempDirLocator]
 
     class NbopsFunctionCache(caching.FunctionCache):
         _impl_class = CacheImpl
