@@ -3,17 +3,19 @@
 nbops leans on a few parts of Numba that are not public API, each for speed or
 to run its CUDA kernels on Numba's simulator. Each function below names the
 private API it uses, why, and what happens when that API is missing or raises:
-nbops then takes a slower but correct path built on public API only, records
-the problem in :data:`fallbacks` and warns once (a :class:`RuntimeWarning`),
+nbops then takes a slower but correct path (Numba's own behaviour, or public
+API), records the problem in :data:`fallbacks` and warns once (a
+:class:`RuntimeWarning`),
 so that a Numba release that moved something shows up in the test suite
 instead of as a silent slowdown.
 
-The public API used elsewhere in nbops needs no fence: ``numba.extending``
-(``overload``, ``intrinsic``, ``register_model``, ``is_jitted``, ...),
-``numba.types``, ``numba.core.errors``, the documented low-level extension
-API (``numba.core.imputils.lower_constant``), ``numba.np.numpy_support``'s
-``as_dtype``/``from_dtype``, and a dispatcher's ``py_func``, ``compile``,
-``stats`` and ``overloads``.
+Used directly elsewhere, as documented or long-stable extension API (not
+fenced): ``numba.extending`` (``overload``, ``intrinsic``, ``register_model``,
+``is_jitted``, ...), ``numba.types``, ``numba.core.errors``, the low-level
+extension API's ``lower_constant`` (``numba.core.imputils``),
+``numba.np.numpy_support.as_dtype``/``from_dtype``, and a dispatcher's
+``py_func``, ``compile`` and ``stats``. The tests also reach into numba-cuda
+to compile PTX without a GPU (``tests/cuda/ptx_check.py``).
 
 Nothing here imports a module that ``import nbops`` did not import before
 (``tests/test_runtime.py`` checks that import compiles nothing and that a warm
