@@ -35,14 +35,18 @@ from numba.extending import intrinsic
 fallbacks = {}
 
 
-def _fall_back(name, exc, consequence):
-    """Record that the private API ``name`` failed with ``exc``; warn once per name."""
+def _fall_back(name, exc, consequence, internals=True):
+    """Record that ``name`` (a private API, unless ``internals`` is False) failed
+    with ``exc``; warn once per name."""
     if name in fallbacks:
         return
     fallbacks[name] = f"{type(exc).__name__}: {exc}"
-    warnings.warn(f"nbops: Numba internals changed ({name}: {fallbacks[name]}); "
-                  f"{consequence}. Please report this with your Numba version.",
-                  RuntimeWarning, stacklevel=3)
+    if internals:
+        message = (f"nbops: Numba internals changed ({name}: {fallbacks[name]}); "
+                   f"{consequence}. Please report this with your Numba version.")
+    else:
+        message = f"nbops: {name} failed ({fallbacks[name]}); {consequence}."
+    warnings.warn(message, RuntimeWarning, stacklevel=3)
 
 
 #: Errors that say a private API moved or changed its signature.
@@ -174,8 +178,8 @@ def make_cache_class(source_stamp):
             try:
                 super().save_overload(sig, data)
             except _SAVE_ERRORS as exc:  # the cache is an optimization: never fail an op
-                _fall_back("FunctionCache.save_overload", exc,
-                           "compiled kernels are not all saved to the disk cache")
+                _fall_back("saving a kernel to the disk cache", exc,
+                           "later processes compile it again", internals=False)
 
     return NbopsFunctionCache
 
