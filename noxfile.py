@@ -25,6 +25,32 @@ def tests_no_torch(session):
 RUFF = "ruff==0.17.6"
 
 
+#: The oldest numba and NumPy that pyproject.toml allows (its lower bounds).
+OLDEST = ["numba==0.60.0", "numpy==1.24.4"]
+#: A representative part of the test suite: every op family (CPU and the njit
+#: overloads), the disk cache and runtime machinery, and the fenced Numba
+#: internals (not the CUDA tests: numba-cuda needs a newer Numba).
+OLDEST_TESTS = ["tests/test_numba_internals.py", "tests/test_runtime.py",
+                "tests/test_activations.py", "tests/test_softmax.py",
+                "tests/test_cross_entropy.py", "tests/test_losses.py",
+                "tests/test_normalization.py", "tests/test_linear.py",
+                "tests/test_distance.py", "tests/test_dropout.py",
+                "--deselect", "tests/test_dropout.py::test_cuda_device_compile_of_the_core"]
+
+
+@nox.session(python="3.11")
+def tests_oldest(session):
+    """A representative part of the tests on the oldest supported numba and NumPy
+    (``OLDEST``; no torch: the tests' float64 NumPy references remain)."""
+    session.install(*OLDEST, ".[test]")
+    # kernels compiled by this Numba go to their own cache
+    session.env["NBOPS_CACHE_DIR"] = session.create_tmp() + "/nbops-cache"
+    session.run("python", "-c", "import numba, numpy; "
+                "print('numba', numba.__version__, 'numpy', numpy.__version__)")
+    session.run("python", "-m", "pytest", "-p", "no:cacheprovider", "-q",
+                *(session.posargs or OLDEST_TESTS))
+
+
 @nox.session
 def lint(session):
     """ruff (rules in pyproject.toml) on every Python file of the repository: the same

@@ -15,11 +15,12 @@ NBOPS_PARALLEL_THRESHOLD=<int>
 """
 
 import os
-import tempfile
 import threading
 import warnings
 
 from numba import njit
+
+from . import _numba_internals
 
 #: Inputs with at least this many elements run the ``parallel=True`` kernels.
 #: Below it, waking the thread pool costs more than the second core gains, even
@@ -36,104 +37,6 @@ _COMMON = dict(error_model="numpy", nogil=True)
 
 
 _cache_warned = False
-
-
-def _make_cache_class():
-    """A Numba FunctionCache whose locators end with fallbacks that always exist."""
-    from numba.core import caching
-
-    class PackageStamp:
-        """Stamp every kernel with a hash of all of nbops' sources (and version).
-
-        Numba's own stamp is the kernel's file only: editing a scalar core in
-        another file, or upgrading nbops, would load stale machine code.
-        """
-
-        def get_source_stamp(self):
-            return _package_stamp()
-
-    base = (PackageStamp, caching._SourceFileBackedLocatorMixin, caching._CacheLocator)
-
-    class _DirLocator(*base):
-        root = None  # set by subclasses
-
-        def __init__(self, py_func, py_file):
-            self._py_file = py_file
-            self._lineno = py_func.__code__.co_firstlineno
-            self._cache_path = os.path.join(self.root(), self.get_suitable_cache_subpath(py_file))
-
-        def get_cache_path(self):
-            return self._cache_path
-
-    class NbopsDirLocator(_DirLocator):
-        @staticmethod
-        def root():
-            return os.environ.get("NBOPS_CACHE_DIR", "")
-
-        @classmethod
-        def from_function(cls, py_func, py_file):
-            if not cls.root():
-                return None
-            return super().from_function(py_func, py_file)
-
-    class TempDirLocator(_DirLocator):
-        @staticmethod
-        def root():
-            user = getattr(os, "getuid", lambda: "user")()
-            return os.path.join(tempfile.gettempdir(), f"nbops-cache-{user}")
-
-    def stamped(cls):
-        return type("Nbops" + cls.__name__, (PackageStamp, cls), {})
-
-    class CacheImpl(caching.CompileResultCacheImpl):
-        _locator_classes = [NbopsDirLocator, stamped(caching.UserProvidedCacheLocator),
-                            stamped(caching.InTreeCacheLocator),
-                            stamped(caching.UserWideCacheLocator), TempDirLocator]
-
-    class NbopsFunctionCache(caching.FunctionCache):
-        _impl_class = CacheImpl
-
-        def load_overload(self, sig, target_context):
-            try:
-                return self._load_without_refresh(sig, target_context)
-            except Exception:
-                pass
-            try:
-                return super().load_overload(sig, target_context)
-            except Exception:
-                # a truncated or corrupt cache file (a crash mid-write, a full
-                # disk): forget the index, compile again, and save afresh
-                try:
-                    os.remove(self._cache_file._index_path)
-                except OSError:
-                    pass
-                return None
-
-        def _load_without_refresh(self, sig, target_context):
-            """Numba's load_overload without its ``target_context.refresh()``.
-
-            That refresh imports and registers every lowering implementation
-            of Numba (once per process; its cost is in docs/guides/performance.rst):
-            needed to compile, not to load machine code, which needs only the
-            runtime (NRT). Numba refreshes the context itself before any
-            compilation.
-            """
-            from numba.core.runtime import rtsys
-
-            rtsys.initialize(target_context)
-            with self._guard_against_spurious_io_errors():
-                return self._load_overload(sig, target_context)
-
-        def save_overload(self, sig, data):
-            try:
-                super().save_overload(sig, data)
-            except Exception:  # the cache is an optimization: never fail an op for it
-                pass
-
-    return NbopsFunctionCache
-
-
-_cache_class = None
 _stamp = None
 
 
@@ -157,24 +60,27 @@ def _package_stamp():
     return _stamp
 
 
-def _with_cache(dispatcher):
-    """Turn on the on-disk cache, or warn (once) and go on without it."""
-    global _cache_class, _cache_warned
+def _cached_njit(func, **options):
+    """``njit(**options)(func)`` with a disk cache: nbops' (stamped with a hash of
+    all of nbops' sources, see :mod:`nbops._numba_internals`), else Numba's own,
+    else none (a warning, once)."""
+    global _cache_warned
+    dispatcher = njit(**options)(func)
     if not CACHE_ENABLED:
         return dispatcher
     try:
-        if _cache_class is None:
-            _cache_class = _make_cache_class()
-        dispatcher._cache = _cache_class(dispatcher.py_func)
-    except Exception as exc:  # no writable location at all, or Numba internals moved
-        try:
-            dispatcher.enable_caching()
-        except Exception:
-            if not _cache_warned:
-                _cache_warned = True
-                warnings.warn(f"nbops: compiled kernels are not cached on disk ({exc})",
-                              RuntimeWarning, stacklevel=3)
-    return dispatcher
+        if _numba_internals.enable_disk_cache(dispatcher, _package_stamp):
+            return dispatcher
+    except RuntimeError:
+        pass  # no location of nbops' is writable: Numba's own may be (a zip import)
+    try:
+        return njit(cache=True, **options)(func)
+    except RuntimeError as exc:  # no writable location at all
+        if not _cache_warned:
+            _cache_warned = True
+            warnings.warn(f"nbops: compiled kernels are not cached on disk ({exc})",
+                          RuntimeWarning, stacklevel=3)
+        return dispatcher
 
 
 def serial_kernel(func=None, *, fastmath=False):
@@ -184,7 +90,7 @@ def serial_kernel(func=None, *, fastmath=False):
     """
     if func is None:
         return lambda f: serial_kernel(f, fastmath=fastmath)
-    return _with_cache(njit(fastmath=_checked(fastmath), **_COMMON)(func))
+    return _cached_njit(func, fastmath=_checked(fastmath), **_COMMON)
 
 
 def parallel_kernel(func=None, *, fastmath=False):
@@ -195,7 +101,7 @@ def parallel_kernel(func=None, *, fastmath=False):
     """
     if func is None:
         return lambda f: parallel_kernel(f, fastmath=fastmath)
-    return _with_cache(njit(parallel=True, fastmath=_checked(fastmath), **_COMMON)(func))
+    return _cached_njit(func, parallel=True, fastmath=_checked(fastmath), **_COMMON)
 
 
 def kernels(func, *, fastmath=False):

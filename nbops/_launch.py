@@ -8,7 +8,7 @@ entry point, and calls it directly afterwards.
 
 from numba import types
 
-from . import _config
+from . import _config, _numba_internals
 
 _entry_points = {}
 
@@ -28,12 +28,9 @@ def entry_point(kernel, key, args):
     """
     fn = _entry_points.get((kernel, key))
     if fn is None:
-        sig = tuple(_writable(kernel.typeof_pyval(a)) for a in args)
+        sig = tuple(_writable(_numba_internals.argument_type(kernel, a)) for a in args)
         kernel.compile(sig)  # compiles, or loads from the disk cache
-        try:
-            fn = kernel.overloads[sig].entry_point
-        except (AttributeError, KeyError):  # pragma: no cover - Numba internals moved
-            fn = kernel
+        fn = _numba_internals.compiled_entry_point(kernel, sig)
         _entry_points[(kernel, key)] = fn
     return fn
 

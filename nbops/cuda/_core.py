@@ -19,7 +19,7 @@ import math
 import types as _pytypes
 
 from numba import config, cuda
-from numba.core.dispatcher import Dispatcher
+from numba.extending import is_jitted
 
 from ..scalar import _math as M
 from ..scalar import losses as SL
@@ -45,7 +45,7 @@ def _python_core(fn, memo):
         v = g.get(name)
         if v is SL.select:
             g[name] = _py_select
-        elif isinstance(v, Dispatcher):
+        elif is_jitted(v):
             g[name] = _python_core(v, memo)
     f = _pytypes.FunctionType(py.__code__, g, py.__name__, py.__defaults__, py.__closure__)
     memo[py] = f
@@ -116,56 +116,13 @@ if not SIMULATOR:
 
 
 # ------------------------------------------------- warp shuffles on the simulator
-def _install_simulator_warp_shuffles():
-    """Give Numba's CUDA simulator the warp shuffles it lacks (``shfl_sync``,
-    ``shfl_xor_sync``, ``shfl_down_sync``, ``shfl_up_sync``), so the warp-per-row
-    kernels run unchanged there. Added to the simulator's fake ``cuda`` module
-    only where missing (a simulator that has them keeps its own).
-
-    Emulation: each thread posts its value in a table of its block, every live
-    thread of the block meets at a barrier (the simulator's ``syncthreads``),
-    reads its source lane's value and meets again. This is right when all live
-    threads of a block shuffle the same number of times with a full mask, as
-    nbops' warp kernels do (whole warps exit together). A source lane outside
-    the warp or the block gives the thread's own value, as ``shfl_down``/``up``.
-    """
-    import threading
-
-    from numba.cuda.simulator import kernelapi
-
-    cls = kernelapi.FakeCUDAModule
-    if hasattr(cls, "shfl_xor_sync"):  # pragma: no cover - a future simulator
-        return
-
-    def exchange(value, source_lane):
-        th = threading.current_thread()
-        table = th._manager.__dict__.setdefault("_nbops_shuffle", {})
-        tid = th.thread_id
-        lane = tid % 32
-        table[tid] = value
-        th.syncthreads()
-        src = source_lane(lane)
-        v = table.get(tid - lane + src, value) if 0 <= src < 32 else value
-        th.syncthreads()
-        return v
-
-    def shfl_sync(self, mask, value, src_lane):
-        return exchange(value, lambda lane: src_lane % 32)
-
-    def shfl_xor_sync(self, mask, value, lane_mask):
-        return exchange(value, lambda lane: lane ^ lane_mask)
-
-    def shfl_down_sync(self, mask, value, delta):
-        return exchange(value, lambda lane: lane + delta)
-
-    def shfl_up_sync(self, mask, value, delta):
-        return exchange(value, lambda lane: lane - delta)
-
-    cls.shfl_sync = shfl_sync
-    cls.shfl_xor_sync = shfl_xor_sync
-    cls.shfl_down_sync = shfl_down_sync
-    cls.shfl_up_sync = shfl_up_sync
-
+#: Whether ``cuda.shfl_*_sync`` work here: on a GPU always; on the simulator,
+#: once nbops has added them (see install_simulator_warp_shuffles in
+#: nbops/_numba_internals.py). Without them the row kernels of
+#: nbops/cuda/_kernels.py run a block per row instead of a warp per row.
+WARP_SHUFFLES = True
 
 if SIMULATOR:
-    _install_simulator_warp_shuffles()
+    from .._numba_internals import install_simulator_warp_shuffles
+
+    WARP_SHUFFLES = install_simulator_warp_shuffles()

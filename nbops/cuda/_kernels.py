@@ -16,7 +16,7 @@ from numba import cuda, float64
 from ..scalar import activations as SA
 from ..scalar import random as _R
 from . import _rows as RW
-from ._core import SIMULATOR, TPB, device
+from ._core import SIMULATOR, TPB, WARP_SHUFFLES, device
 
 #: Blocks of the grid-stride kernels at most (enough to fill a GPU; also the
 #: number of partials of a reduction).
@@ -258,7 +258,8 @@ WARP = 32
 WROWS = 2 if SIMULATOR else 8
 #: Rows of at most this many elements run a warp per row; longer rows a block
 #: per row (as PyTorch's persistent warp softmax, used up to 1024 elements).
-WARP_ROW_MAX = 1024
+#: (0 where warp shuffles are missing: see WARP_SHUFFLES in nbops/cuda/_core.py.)
+WARP_ROW_MAX = 1024 if WARP_SHUFFLES else 0
 #: All lanes of a warp take part in every shuffle.
 _FULL = 0xFFFFFFFF
 
@@ -540,7 +541,8 @@ def run_ce(x, t, w, O, C, I, ignore, eps, lse, loss, wts):
 def run_ce_prob(x, p, w, O, C, I, eps, lse, loss):
     has_w = w is not None
     w = x if w is None else w
-    if I == 1:  # a warp per sample, whatever C (a thread per row would not coalesce)
+    # a warp per sample, whatever C (a thread per row would not coalesce)
+    if I == 1 and WARP_SHUFFLES:
         g, b = _warp_launch(O)
         _ce_prob_warp[g, b](x, p, w, has_w, np.int64(O), C, float64(eps), lse, loss)
     else:

@@ -40,11 +40,10 @@ import math
 import numpy as np
 from llvmlite import ir
 from numba import njit, types
-from numba.core import cgutils
 from numba.extending import intrinsic, overload
-from numba.np.arrayobj import make_array, populate_array
 
 from .._config import _COMMON
+from .._numba_internals import make_row_view
 from ._math import const, exp
 
 __all__ = ["row_view", "sub_exact", "order_key", "from_order_key", "one_of", "row_max",
@@ -66,32 +65,11 @@ ROW_FASTMATH = frozenset({"reassoc", "contract"})
 _inline = njit(inline="always", **_COMMON)
 
 
-@intrinsic
-def row_view(typingctx, arr, start, n):
-    """``arr[start:start + n]`` of a 1-D contiguous array, as a view that holds no
-    reference to ``arr``'s memory (no atomic reference counting per row).
-
-    Only for use while ``arr`` is alive (inside the kernel that received it);
-    ``start`` and ``n`` must describe a range inside ``arr``.
-    """
-    if not (isinstance(arr, types.Array) and arr.ndim == 1 and arr.layout == "C"):
-        return None
-    retty = types.Array(arr.dtype, 1, "C", readonly=not arr.mutable)
-
-    def codegen(context, builder, signature, args):
-        ary = make_array(signature.args[0])(context, builder, args[0])
-        first = context.cast(builder, args[1], signature.args[1], types.intp)
-        count = context.cast(builder, args[2], signature.args[2], types.intp)
-        view = make_array(retty)(context, builder)
-        itemsize = context.get_constant(
-            types.intp, context.get_abi_sizeof(context.get_data_type(retty.dtype)))
-        populate_array(view, data=builder.gep(ary.data, [first]),
-                       shape=cgutils.pack_array(builder, [count]),
-                       strides=cgutils.pack_array(builder, [itemsize]),
-                       itemsize=itemsize, meminfo=None)
-        return view._getvalue()
-
-    return retty(arr, start, n), codegen
+#: ``row_view(arr, start, n)``: ``arr[start:start + n]`` of a 1-D contiguous array,
+#: as a view that holds no reference to ``arr``'s memory (no atomic reference
+#: counting per row); only while ``arr`` is alive, for a range inside ``arr``.
+#: Built on Numba internals: see make_row_view in nbops/_numba_internals.py.
+row_view = make_row_view()
 
 
 @intrinsic
