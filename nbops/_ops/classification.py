@@ -552,8 +552,17 @@ def _check_index_target(input, target, lse):
             f"{input.ndim} dimensions ({P.TARGET_SHAPES})"))
 
 
-def _loss_njit(input, target, weight, reduction, size_average, reduce, lse):
+def _check_ignore_index_type(ignore_index):
+    """Typing-time check: ``ignore_index`` must be an integer (TypeError when called)."""
+    value = ignore_index.value if isinstance(ignore_index, types.Omitted) else ignore_index
+    if not isinstance(value, (int, types.Integer, types.Boolean)):
+        raise NJ.DeferredError(TypeError(f"ignore_index must be an integer, got a value "
+                                         f"of type {value}"))
+
+
+def _loss_njit(input, target, weight, ignore_index, reduction, size_average, reduce, lse):
     red = NJ.reduction_plan(size_average, reduce, reduction).mode
+    _check_ignore_index_type(ignore_index)
     if not (isinstance(input, types.Array)
             and isinstance(input.dtype, (types.Float, types.Integer))):
         return None
@@ -640,7 +649,8 @@ def _loss_njit(input, target, weight, reduction, size_average, reduce, lse):
 @NJ.plan_errors_at_run_time
 def _cross_entropy_njit(input, target, weight=None, size_average=None, ignore_index=-100,
                         reduce=None, reduction="mean", label_smoothing=0.0):
-    run = _loss_njit(input, target, weight, reduction, size_average, reduce, True)
+    run = _loss_njit(input, target, weight, ignore_index, reduction, size_average, reduce,
+                     True)
     if run is None:
         return None
     run = register_jitable(run)
@@ -656,7 +666,8 @@ def _cross_entropy_njit(input, target, weight=None, size_average=None, ignore_in
 @NJ.plan_errors_at_run_time
 def _nll_loss_njit(input, target, weight=None, size_average=None, ignore_index=-100,
                    reduce=None, reduction="mean"):
-    run = _loss_njit(input, target, weight, reduction, size_average, reduce, False)
+    run = _loss_njit(input, target, weight, ignore_index, reduction, size_average, reduce,
+                     False)
     if run is None:
         return None
     run = register_jitable(run)

@@ -27,7 +27,7 @@ import numpy as np
 
 from ..scalar.random import drop_threshold, splitmix64_int
 
-__all__ = ["REDUCTIONS", "KL_DIV_REDUCTIONS", "ReductionPlan", "legacy_reduction",
+__all__ = ["REDUCTIONS", "ReductionPlan", "legacy_reduction",
            "reduction_plan", "normalize_axis", "AxisPlan", "axis_plan", "ClassLossPlan",
            "class_loss_plan", "target_range_message", "check_p", "DropoutPlan",
            "dropout_plan", "dropout_seed", "dropout_key", "dropout_threshold",
@@ -57,7 +57,6 @@ def _memo_put(memo, key, plan):
 
 # ------------------------------------------------------------------ reduction
 REDUCTIONS = ("none", "mean", "sum")
-KL_DIV_REDUCTIONS = ("none", "batchmean", "mean", "sum")
 
 _LEGACY_WARNING = ("size_average and reduce args will be deprecated, please use "
                    "reduction='{}' instead.")
@@ -110,7 +109,10 @@ class ReductionPlan(NamedTuple):
                           stacklevel=stacklevel + 1)
 
 
-_REDUCTION_PLANS = {}
+#: The plans of the plain reductions (no legacy flags), by name.
+_PLANS = {name: ReductionPlan(name, False, False) for name in REDUCTIONS}
+_KL_DIV_PLANS = {"none": _PLANS["none"], "batchmean": ReductionPlan("sum", True, False),
+                 "mean": _PLANS["mean"], "sum": _PLANS["sum"]}
 
 
 def reduction_plan(reduction="mean", size_average=None, reduce=None, *, batchmean=False,
@@ -129,8 +131,8 @@ def reduction_plan(reduction="mean", size_average=None, reduce=None, *, batchmea
         Accept ``'batchmean'`` (kl_div only).
     stacklevel : int or None
         Issue the legacy flags' ``DeprecationWarning`` at this stack level
-        (counted from the caller); None: do not warn (the caller warns, with
-        :meth:`ReductionPlan.warn`).
+        (1: the function calling this one); None: do not warn (the caller
+        warns, with :meth:`ReductionPlan.warn`).
 
     Returns
     -------
@@ -141,20 +143,15 @@ def reduction_plan(reduction="mean", size_average=None, reduce=None, *, batchmea
     ValueError
         An unknown ``reduction``.
     """
-    key = (reduction, size_average, reduce, batchmean)
-    plan = _memo_get(_REDUCTION_PLANS, key)
-    if plan is None:
-        if size_average is not None or reduce is not None:
-            plan = ReductionPlan(legacy_reduction(size_average, reduce),
-                                 batchmean and reduction == "batchmean", True)
-        else:
-            allowed = KL_DIV_REDUCTIONS if batchmean else REDUCTIONS
-            if not isinstance(reduction, str) or reduction not in allowed:
-                raise ValueError(f"reduction must be one of {', '.join(map(repr, allowed))}, "
-                                 f"got {reduction!r}")
-            batch = reduction == "batchmean"
-            plan = ReductionPlan("sum" if batch else reduction, batch, False)
-        _memo_put(_REDUCTION_PLANS, key, plan)
+    if size_average is None and reduce is None:
+        plans = _KL_DIV_PLANS if batchmean else _PLANS
+        plan = plans.get(reduction) if isinstance(reduction, str) else None
+        if plan is None:
+            raise ValueError(f"reduction must be one of {', '.join(map(repr, plans))}, "
+                             f"got {reduction!r}")
+        return plan
+    plan = ReductionPlan(legacy_reduction(size_average, reduce),
+                         batchmean and reduction == "batchmean", True)
     if stacklevel is not None:
         plan.warn(stacklevel + 1)
     return plan
