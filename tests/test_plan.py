@@ -154,15 +154,16 @@ def test_dropout_plan():
             P.check_p(bad)
     with pytest.raises(TypeError, match="p must be a real number"):
         P.check_p("a")
-    assert P.dropout_plan((4, 3), 0.5) == P.DropoutPlan("draw", 0.5, None, 1)
+    assert P.dropout_plan((4, 3), 0.5) == P.DropoutPlan("draw", None, 1)
     assert P.dropout_plan((4, 3), 0.5, training=False).action == "identity"
     assert P.dropout_plan((4, 3), 0.0).action == "identity"
     assert P.dropout_plan((4, 0), 0.5).action == "identity"
     assert P.dropout_plan((4, 3), 1.0).action == "zero"
     assert P.dropout_plan((2, 3, 4, 5), 0.5, feature="dropout2d") == \
-        P.DropoutPlan("draw", 0.5, 6, 20)
-    assert P.dropout_plan((2, 3, 4, 5, 6), 0.5, feature="dropout3d")[2:] == (6, 120)
-    assert P.dropout_plan((3, 4, 5, 6), 0.5, feature="dropout3d")[2:] == (3, 120)
+        P.DropoutPlan("draw", 6, 20)
+    assert P.dropout_plan((2, 3, 4, 5, 6), 0.5, feature="dropout3d")[1:] == (6, 120)
+    assert P.dropout_plan((3, 4, 5, 6), 0.5, feature="dropout3d")[1:] == (3, 120)
+    assert P.dropout_plan((), 0.5).action == "draw"  # a 0-d array has one element
     with pytest.raises(ValueError, match="at least 2 dimensions"):
         P.dropout_plan((5,), 0.5, feature="dropout2d")
     assert P.dropout_plan((5,), 1.0, feature="dropout2d").action == "zero"  # draws nothing

@@ -145,11 +145,11 @@ def reduction_plan(reduction="mean", size_average=None, reduce=None, *, batchmea
     """
     if size_average is None and reduce is None:
         plans = _KL_DIV_PLANS if batchmean else _PLANS
-        plan = plans.get(reduction) if isinstance(reduction, str) else None
-        if plan is None:
+        try:
+            return plans[reduction]
+        except (KeyError, TypeError):  # TypeError: an unhashable value
             raise ValueError(f"reduction must be one of {', '.join(map(repr, plans))}, "
-                             f"got {reduction!r}")
-        return plan
+                             f"got {reduction!r}") from None
     plan = ReductionPlan(legacy_reduction(size_average, reduce),
                          batchmean and reduction == "batchmean", True)
     if stacklevel is not None:
@@ -434,7 +434,6 @@ class DropoutPlan(NamedTuple):
         ``'identity'``: nothing is dropped (``training=False``, ``p == 0`` or
         an empty input: the input itself, as PyTorch); ``'zero'``: ``p == 1``
         (``input * 0``, nothing drawn); ``'draw'``: a mask is drawn.
-    p : float
     channels : int or None
         Feature dropout: the number of channels (one decision each); None for
         elementwise dropout.
@@ -443,9 +442,13 @@ class DropoutPlan(NamedTuple):
     """
 
     action: str
-    p: float
     channels: object
     inner: int
+
+
+_IDENTITY = DropoutPlan("identity", None, 1)
+_ZERO = DropoutPlan("zero", None, 1)
+_DRAW = DropoutPlan("draw", None, 1)
 
 
 def dropout_plan(shape, p, training=True, inplace=False, has_out=False, feature=None):
@@ -458,14 +461,14 @@ def dropout_plan(shape, p, training=True, inplace=False, has_out=False, feature=
     """
     if inplace and has_out:
         raise ValueError(INPLACE_OUT_MESSAGE)
-    if not training or p == 0.0 or math.prod(shape) == 0:
-        return DropoutPlan("identity", p, None, 1)
+    if not training or p == 0.0 or 0 in shape:
+        return _IDENTITY
     if p == 1.0:
-        return DropoutPlan("zero", p, None, 1)
+        return _ZERO
     if feature is None:
-        return DropoutPlan("draw", p, None, 1)
+        return _DRAW
     channels, inner = feature_view(feature, tuple(shape))
-    return DropoutPlan("draw", p, channels, inner)
+    return DropoutPlan("draw", channels, inner)
 
 
 def mask_shape(shape):
