@@ -188,10 +188,13 @@ def _make_loss(core, operands):
         @cuda.jit(device=True)
         def val(x, t, a, p, i):
             return f(x[i], t[i], p)
-    else:
+    elif operands == LOSS_XT_AUX:
         @cuda.jit(device=True)
         def val(x, t, a, p, i):
             return f(x[i], t[i], a[i % a.size])
+    else:
+        raise ValueError(f"operands must be LOSS_XT, LOSS_XT_PARAM or LOSS_XT_AUX, "
+                         f"got {operands!r}")
 
     @cuda.jit
     def k_none(x, t, a, w, has_w, p, out):
