@@ -113,13 +113,10 @@ def _units(O, C, I, lse):
 
 
 # ------------------------------------------------------------ the Python driver
-def _layout(x, compute, transposed_ok=True):
-    """(flat logits, O, C, I): a view where possible, else a C-order copy."""
-    if x.ndim == 1:
-        O, C, I = 1, x.shape[0], 1
-    else:
-        O, C = x.shape[0], x.shape[1]
-        I = math.prod(x.shape[2:])
+def _layout(x, compute, plan, transposed_ok=True):
+    """(flat logits, O, C, I): a view where possible, else a C-order copy (the
+    ``(O, C, I)`` view of the input is the plan's)."""
+    O, C, I = plan.outer, plan.classes, plan.inner
     if x.dtype == compute:
         if x.flags.c_contiguous:
             return x.reshape(-1), O, C, I
@@ -189,7 +186,7 @@ def _index_loss(x, t, weight, plan, lse, compute, result):
     """Class-index targets (the plan checked their dtype and shape)."""
     ignore, eps, red = plan.ignore_index, plan.label_smoothing, plan.reduction.mode
     shape = plan.loss_shape
-    xf, O, C, I = _layout(x, compute)
+    xf, O, C, I = _layout(x, compute, plan)
     w = _weights(weight, C, compute)
     _check_targets(t, C, ignore)
     tf = t.reshape(-1)
@@ -215,7 +212,7 @@ def _index_loss(x, t, weight, plan, lse, compute, result):
 def _prob_loss(x, p, weight, plan, compute, result):
     """Class-probability targets (the plan checked their dtype)."""
     eps, red = plan.label_smoothing, plan.reduction.mode
-    xf, O, C, I = _layout(x, compute, transposed_ok=False)  # p must match its layout
+    xf, O, C, I = _layout(x, compute, plan, transposed_ok=False)  # p must match its layout
     w = _weights(weight, C, compute)
     pf = np.ascontiguousarray(p, dtype=compute).reshape(-1)
     R, units = _units(O, C, I, True)
