@@ -4,7 +4,9 @@ the CPU path and inside @njit, tests/cuda/test_cuda_plan.py on device arrays).
 Each case: an op, its positional arguments (host arrays, float32 / int64),
 keyword options, the exception type, a regex its message must match on every
 backend, and where the message must be identical to the CPU path's
-(``EXACT_NJIT``: inside @njit too; ``EXACT_CUDA``: on device arrays too).
+(``EXACT_NJIT``: inside @njit too; ``EXACT_CUDA``: on device arrays too). Messages
+that would hold run-time values are constant inside @njit (formatting numbers there
+adds to every compilation of the op), so only their type and wording match.
 """
 
 from typing import NamedTuple
@@ -63,14 +65,14 @@ CASES = [
     Case("label_smoothing-negative", "cross_entropy", (X, T), {"label_smoothing": -0.1},
          ValueError, "label_smoothing must be between 0.0 and 1.0"),
     Case("weight-length", "cross_entropy", (X, T), {"weight": np.ones(3, np.float32)},
-         ValueError, r"weight must have shape \(4,\)", EXACT_ALL),
+         ValueError, r"weight must have shape \((4|C),\) \(one weight per class", (EXACT_CUDA,)),
     Case("nll-weight-length", "nll_loss", (X, T), {"weight": np.ones(5, np.float32)},
-         ValueError, r"weight must have shape \(4,\)", EXACT_ALL),
+         ValueError, r"weight must have shape \((4|C),\)", (EXACT_CUDA,)),
     Case("target-batch-size", "cross_entropy", (X, T[:5]), {}, ValueError, "target"),
     Case("target-out-of-range", "cross_entropy", (X, np.array([0, 1, 2, 3, 4, 0])), {},
-         ValueError, "target: .*class index .*out of range", (EXACT_NJIT,)),
+         ValueError, "target: .*class index .*out of range: expected 0 <= index < "),
     Case("nll-target-negative", "nll_loss", (X, np.array([0, 1, -1, 3, 0, 0])), {},
-         ValueError, "out of range", (EXACT_NJIT,)),
+         ValueError, "out of range"),
     Case("nll-float-targets", "nll_loss", (X, T.astype(np.float32)), {}, TypeError,
          "target: class indices must have an integer dtype, got float32", EXACT_ALL),
     Case("float-targets-not-probabilities", "cross_entropy", (X, T.astype(np.float32)), {},
@@ -84,11 +86,11 @@ CASES = [
          ValueError, r"input must have shape \(C,\), \(N, C\)", EXACT_ALL),
     # the softmax family's axis
     Case("axis-out-of-range", "softmax", (X, 2), {}, ValueError,
-         "axis 2 is out of range for an array with 2 dimensions", EXACT_ALL),
+         "axis (2 )?is out of range for (an|the) array", (EXACT_CUDA,)),
     Case("dim-out-of-range", "log_softmax", (X,), {"dim": -3}, ValueError,
-         "axis -3 is out of range for an array with 2 dimensions", EXACT_ALL),
+         "axis (-3 )?is out of range for (an|the) array", (EXACT_CUDA,)),
     Case("axis-and-dim", "softmin", (X, 0), {"dim": 1}, TypeError,
-         r"give axis or dim, not both \(got axis=0, dim=1\)", EXACT_ALL),
+         "give axis or dim, not both", (EXACT_CUDA,)),
     Case("axis-float", "softmax", (X, 1.0), {}, TypeError, "axis must be an integer"),
     # dropout
     Case("p-above-1", "dropout", (X, 1.5), {"rng": 0}, ValueError,

@@ -490,9 +490,8 @@ def _weights_of_ol(weight, C, like):
 
     def impl(weight, C, like):
         if weight.size != C:
-            raise ValueError("weight must have shape (" + str(C) + ",) (one weight per "
-                             "class, the input's class axis), got shape ("
-                             + str(weight.size) + ",)")
+            raise ValueError("weight must have shape (C,) (one weight per class, the "
+                             "input's class axis)")
         w = np.full(C, like)
         for c in range(C):
             w[c] = weight[c]
@@ -534,7 +533,10 @@ def _targets_of_ol(target, input):
     return impl
 
 
+# Constant messages (formatting values inside @njit would add to every compilation).
 _TARGET_SHAPE_MESSAGE = f"target does not have the expected shape ({P.TARGET_SHAPES})"
+_RANGE_MESSAGE = ("target: a class index is out of range: expected 0 <= index < C (the "
+                  "number of classes) or ignore_index")
 
 
 def _check_index_target(input, target, lse):
@@ -617,9 +619,7 @@ def _loss_njit(input, target, weight, ignore_index, reduction, size_average, red
         for i in range(t.size):
             ti = t[i]
             if ti != ignore and (ti < 0 or ti >= C):
-                raise ValueError("target: class index " + str(ti) + " is out of range: "
-                                 "expected 0 <= index < " + str(C) + " (the number of "
-                                 "classes) or ignore_index (" + str(ignore) + ")")
+                raise ValueError(_RANGE_MESSAGE)
         R, units = _units(O, C, I, lse)
         loss = np.zeros(O * I, ty)
         partials = np.zeros((2, units + 1), np.float64)

@@ -270,8 +270,7 @@ def _axis_of(axis, dim):
     if dim is None:
         return axis
     if axis != -1 and axis != dim:
-        raise TypeError("give axis or dim, not both (got axis=" + str(axis) + ", dim="
-                        + str(dim) + ")")
+        raise TypeError("give axis or dim, not both")
     return dim
 
 
@@ -341,11 +340,11 @@ def _fill_along_axis(input, ax, res, sgn, log):
 
 @register_jitable
 def _check_range(ax, nd):
-    """The non-negative axis; ValueError with the CPU path's message if out of range."""
+    """The non-negative axis; ValueError as on the CPU path if out of range (a
+    constant message: formatting the values would add to every compilation)."""
     n = max(nd, 1)
     if ax < -n or ax >= n:
-        raise ValueError("axis " + str(ax) + " is out of range for an array with "
-                         + str(nd) + " dimensions")
+        raise ValueError("axis is out of range for the array's number of dimensions")
     return ax + n if ax < 0 else ax
 
 
