@@ -242,6 +242,23 @@ def test_bad_input_same_error_on_cpu_and_in_njit(case):
         assert str(jit) == str(cpu)
 
 
+def test_invalid_literal_raises_when_called_and_the_caller_still_compiles():
+    @numba.njit
+    def scaled(x, y):  # arithmetic on the result: still types
+        return nbops.mse_loss(x, y, reduction="avg") * 2.0 + 1.0
+
+    with pytest.raises(ValueError, match="reduction must be one of 'none', 'mean', 'sum', "
+                                         "got 'avg'"):
+        scaled(np.ones(3), np.zeros(3))
+
+    @numba.njit
+    def non_literal(x, r):  # not a constant: a compile-time error, naming the argument
+        return nbops.cross_entropy(x, np.zeros(2, np.int64), reduction=r)
+
+    with pytest.raises(numba.core.errors.TypingError, match="reduction"):
+        non_literal(np.ones((2, 3)), "sum")
+
+
 # ------------------------------------------------------------ the legacy flags everywhere
 _RNG = np.random.default_rng(3)
 _X = _RNG.standard_normal((5, 4))

@@ -12,6 +12,7 @@ when it is called.
 import functools
 import inspect
 
+import numpy as np
 from numba import types
 from numba.core import errors
 
@@ -41,12 +42,24 @@ def literal(value, name):
                              f"(a literal), got a value of type {value}")
 
 
+#: Read by the raising implementations: a condition Numba cannot prune.
+_ALWAYS = np.ones(1, np.bool_)
+
+
 def raising_impl(typer, exc):
     """An implementation with ``typer``'s signature that raises ``exc`` (its type and
-    message) when called: a plan's error, raised at run time as on the CPU path."""
+    message) when called: a plan's error, raised at run time as on the CPU path.
+
+    It is typed as returning a float (after the raise, never reached), so that
+    the caller's code around the call (``loss * 2``) still compiles and the
+    error is the plan's when the function runs.
+    """
     params = inspect.signature(typer).parameters.values()
-    src = f"def impl({', '.join(p.name for p in params)}):\n    raise _exc(_msg)\n"
-    namespace = {"_exc": type(exc), "_msg": str(exc)}
+    src = (f"def impl({', '.join(p.name for p in params)}):\n"
+           "    if _always[0]:\n"
+           "        raise _exc(_msg)\n"
+           "    return 0.0\n")
+    namespace = {"_exc": type(exc), "_msg": str(exc), "_always": _ALWAYS}
     exec(src, namespace)
     impl = namespace["impl"]
     impl.__defaults__ = tuple(p.default for p in params if p.default is not p.empty) or None
