@@ -166,6 +166,11 @@ def test_dropout_plan():
     assert P.dropout_plan((), 0.5).action == "draw"  # a 0-d array has one element
     with pytest.raises(ValueError, match="at least 2 dimensions"):
         P.dropout_plan((5,), 0.5, feature="dropout2d")
+    with pytest.raises(ValueError, match="at least 2 dimensions"):
+        P.dropout_plan((), 0.5, feature="dropout3d")
+    assert P.dropout_plan((7,), 0.5, feature="dropout3d")[1:] == (7, 1)
+    assert [P.channel_axes("dropout2d", n) for n in (1, 3, 4, 5)] == [2, 2, 2, 2]
+    assert [P.channel_axes("dropout3d", n) for n in (1, 4, 5, 6)] == [1, 1, 2, 1]
     assert P.dropout_plan((5,), 1.0, feature="dropout2d").action == "zero"  # draws nothing
     with pytest.raises(ValueError, match="out= and inplace=True"):
         P.dropout_plan((4,), 0.5, training=False, inplace=True, has_out=True)

@@ -50,6 +50,7 @@ from ..scalar.losses import select
 from ..scalar.random import keep, philox4x32_10, splitmix64
 from .plan import (
     P_RANGE_MESSAGE,
+    channel_axes,
     check_p,
     dropout_key,
     dropout_plan,
@@ -454,17 +455,17 @@ def _njit_key(rng, p):
 
 
 @register_jitable
-def _njit_prepare(shape, p, rng, mode, lead):
+def _njit_prepare(shape, p, rng, mode, axes):
     """(channels, inner, seed) of a call that draws (0 < p <= 1, non-empty input)."""
     channels = 1
     inner = 1
     if p == 1.0:  # nothing to draw, no rank check (as PyTorch)
         return channels, inner, np.uint64(0)
     if mode == 1:
-        if len(shape) + lead < 2:
+        if len(shape) < axes:
             raise ValueError("input: feature dropout requires at least 2 dimensions")
-        for k in range(len(shape)):  # the view is (1,) * lead + shape
-            if k + lead < 2:
+        for k in range(len(shape)):  # the first ``axes`` axes number the channels
+            if k < axes:
                 channels *= shape[k]
             else:
                 inner *= shape[k]
@@ -493,8 +494,8 @@ def _njit_apply(xf, rf, same, p, seed, feature, channels, inner, scale, zero):
 
 
 @register_jitable
-def _njit_run(xf, rf, same, shape, p, rng, mode, lead, scale, zero):
-    channels, inner, seed = _njit_prepare(shape, p, rng, mode, lead)
+def _njit_run(xf, rf, same, shape, p, rng, mode, axes, scale, zero):
+    channels, inner, seed = _njit_prepare(shape, p, rng, mode, axes)
     _njit_apply(xf, rf, same, p, seed, mode == 1, channels, inner, scale, zero)
 
 
@@ -528,7 +529,7 @@ def _make_njit_impl(input, rng, out, feature):
     else:
         raise errors.TypingError(f"nbops: unsupported input dtype {input.dtype} inside @njit")
     mode = 0 if feature is None else 1
-    lead = 1 if (feature == "dropout3d" and input.ndim != 5) else 0
+    axes = 0 if feature is None else channel_axes(feature, input.ndim)  # the plan's rule
     writable = dtype == input.dtype and input.mutable
 
     if not _is_none(out):
@@ -547,7 +548,7 @@ def _make_njit_impl(input, rng, out, feature):
             sf = src.reshape(src.size)
             if training and p != 0.0 and input.size != 0:
                 scale = dtype(1.0 / (1.0 - p)) if p < 1.0 else dtype(0)
-                _njit_run(sf, sf, True, input.shape, p, rng, mode, lead, scale, dtype(0))
+                _njit_run(sf, sf, True, input.shape, p, rng, mode, axes, scale, dtype(0))
             i = 0
             for idx in np.ndindex(out.shape):
                 out[idx] = sf[i]
@@ -564,7 +565,7 @@ def _make_njit_impl(input, rng, out, feature):
             res = input if inplace else np.empty_like(input)
             scale = dtype(1.0 / (1.0 - p)) if p < 1.0 else dtype(0)
             _njit_run(input.reshape(input.size), res.reshape(res.size), inplace,
-                      input.shape, p, rng, mode, lead, scale, dtype(0))
+                      input.shape, p, rng, mode, axes, scale, dtype(0))
             return res
 
         return impl_c
@@ -577,7 +578,7 @@ def _make_njit_impl(input, rng, out, feature):
             src = input.copy()
             sf = src.reshape(src.size)
             scale = dtype(1.0 / (1.0 - p)) if p < 1.0 else dtype(0)
-            _njit_run(sf, sf, True, input.shape, p, rng, mode, lead, scale, dtype(0))
+            _njit_run(sf, sf, True, input.shape, p, rng, mode, axes, scale, dtype(0))
             if inplace:
                 i = 0
                 for idx in np.ndindex(input.shape):
@@ -597,7 +598,7 @@ def _make_njit_impl(input, rng, out, feature):
             return src
         sf = src.reshape(src.size)
         scale = dtype(1.0 / (1.0 - p)) if p < 1.0 else dtype(0)
-        _njit_run(sf, sf, True, input.shape, p, rng, mode, lead, scale, dtype(0))
+        _njit_run(sf, sf, True, input.shape, p, rng, mode, axes, scale, dtype(0))
         return src
 
     return impl_new

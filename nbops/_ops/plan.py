@@ -31,7 +31,8 @@ __all__ = ["REDUCTIONS", "ReductionPlan", "legacy_reduction",
            "reduction_plan", "normalize_axis", "AxisPlan", "axis_plan", "ClassLossPlan",
            "class_loss_plan", "target_range_message", "check_p", "DropoutPlan",
            "dropout_plan", "dropout_seed", "dropout_key", "dropout_threshold",
-           "dropout_scale", "feature_view", "mask_shape", "warn_feature_rank"]
+           "dropout_scale", "channel_axes", "feature_view", "mask_shape",
+           "warn_feature_rank"]
 
 #: Memoized plans per family are dropped when a table grows past this size.
 _MEMO_SIZE = 256
@@ -412,17 +413,21 @@ def warn_feature_rank(name, ndim, stacklevel=2):
                       stacklevel=stacklevel + 1)
 
 
-def feature_view(name, shape):
-    """(channels, inner): the channel structure of PyTorch's feature dropout.
+def channel_axes(name, ndim):
+    """How many leading axes of an ``ndim``-D input number the channels of feature
+    dropout (one decision per channel): dropout2d uses the first two as ``(N, C)``;
+    dropout3d does for a 5-D input and otherwise takes the input as unbatched
+    (channels on axis 0). An input with fewer axes cannot be feature-dropped."""
+    return 2 if (name == "dropout2d" or ndim == 5) else 1
 
-    dropout2d uses the first two axes as ``(N, C)``; dropout3d does for a
-    5-D input and otherwise takes the input as unbatched (channels on axis 0).
-    """
-    view = shape if (name == "dropout2d" or len(shape) == 5) else (1,) + tuple(shape)
-    if len(view) < 2:
+
+def feature_view(name, shape):
+    """(channels, inner): the channel structure of PyTorch's feature dropout."""
+    axes = channel_axes(name, len(shape))
+    if len(shape) < axes:
         raise ValueError(f"input: {name} (feature dropout) requires at least 2 dimensions "
                          f"in the input, got shape {tuple(shape)}")
-    return view[0] * view[1], math.prod(view[2:])
+    return math.prod(shape[:axes]), math.prod(shape[axes:])
 
 
 class DropoutPlan(NamedTuple):
