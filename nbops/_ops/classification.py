@@ -15,7 +15,6 @@ cores (the formulas) are in :mod:`nbops.scalar.rows`.
 """
 
 import math
-import operator
 
 import numpy as np
 from numba import prange, types
@@ -24,10 +23,12 @@ from numba.extending import overload, register_jitable
 
 from .. import _config
 from .._launch import launch
-from .._validate import as_array, as_param, is_device_array, result_dtype
+from .._validate import as_array, is_device_array, result_dtype
 from ..cuda import ops as _cuda
 from ..scalar.rows import COLS_BLOCK, ROW_FASTMATH, ce_cols, ce_rows, nll_rows, prob_cols, prob_rows
-from .reduction import parse_reduction
+from . import njit_args as NJ
+from . import plan as P
+from .plan import class_loss_plan, target_range_message
 
 __all__ = ["cross_entropy", "nll_loss"]
 
@@ -112,13 +113,10 @@ def _units(O, C, I, lse):
 
 
 # ------------------------------------------------------------ the Python driver
-def _layout(x, compute, transposed_ok=True):
-    """(flat logits, O, C, I): a view where possible, else a C-order copy."""
-    if x.ndim == 1:
-        O, C, I = 1, x.shape[0], 1
-    else:
-        O, C = x.shape[0], x.shape[1]
-        I = math.prod(x.shape[2:])
+def _layout(x, compute, plan, transposed_ok=True):
+    """(flat logits, O, C, I): a view where possible, else a C-order copy (the
+    ``(O, C, I)`` view of the input is the plan's)."""
+    O, C, I = plan.outer, plan.classes, plan.inner
     if x.dtype == compute:
         if x.flags.c_contiguous:
             return x.reshape(-1), O, C, I
@@ -131,6 +129,7 @@ _ONES = {}
 
 
 def _weights(weight, C, compute):
+    """The class weights (shape checked by the plan) as a C-contiguous ``compute`` array."""
     if weight is None:  # unit weights, kept between calls (the kernels only read them)
         w = _ONES.get((C, compute.char))
         if w is None:
@@ -138,12 +137,8 @@ def _weights(weight, C, compute):
                 _ONES.clear()
             w = _ONES[(C, compute.char)] = np.ones(C, compute)
         return w
-    w = as_array(weight, "weight")
-    result_dtype(w.dtype, "weight")
-    if w.shape != (C,):
-        raise ValueError(f"weight must have shape ({C},) (one weight per class, the "
-                         f"input's class axis), got shape {w.shape}")
-    return np.ascontiguousarray(w, dtype=compute)
+    result_dtype(weight.dtype, "weight")
+    return np.ascontiguousarray(weight, dtype=compute)
 
 
 _UNSIGNED = {}
@@ -170,14 +165,7 @@ def _check_targets(t, C, ignore):
         return
     lo, hi = valid.min(), valid.max()
     if lo < 0 or hi >= C:
-        bad = lo if lo < 0 else hi
-        raise ValueError(f"target: class index {int(bad)} is out of range: expected "
-                         f"0 <= index < {C} (the number of classes) or "
-                         f"ignore_index ({ignore})")
-
-
-def _target_shape(x):
-    return () if x.ndim == 1 else (x.shape[0],) + x.shape[2:]
+        raise ValueError(target_range_message(C, ignore, lo if lo < 0 else hi))
 
 
 def _reduce(red, loss, partials, shape, result, count=None):
@@ -194,17 +182,11 @@ def _reduce(red, loss, partials, shape, result, count=None):
     return result.type(total / denom)
 
 
-def _index_loss(x, t, weight, ignore, red, eps, lse, compute, result):
-    if t.dtype.kind not in "iu":
-        raise TypeError(f"target: class indices must have an integer dtype, got {t.dtype}"
-                        + (" (class probabilities are a float target of the input's shape "
-                           f"{x.shape})" if lse else ""))
-    shape = _target_shape(x)
-    if t.shape != shape:
-        raise ValueError(f"target has shape {t.shape}, expected {shape} for input of "
-                         f"shape {x.shape} (target: (N, d1, ..., dk) for input "
-                         "(N, C, d1, ..., dk); () for input (C,))")
-    xf, O, C, I = _layout(x, compute)
+def _index_loss(x, t, weight, plan, lse, compute, result):
+    """Class-index targets (the plan checked their dtype and shape)."""
+    ignore, eps, red = plan.ignore_index, plan.label_smoothing, plan.reduction.mode
+    shape = plan.loss_shape
+    xf, O, C, I = _layout(x, compute, plan)
     w = _weights(weight, C, compute)
     _check_targets(t, C, ignore)
     tf = t.reshape(-1)
@@ -227,11 +209,10 @@ def _index_loss(x, t, weight, ignore, red, eps, lse, compute, result):
     return _reduce(red, loss, partials, shape, result)
 
 
-def _prob_loss(x, p, weight, red, eps, compute, result):
-    if p.dtype.kind != "f":
-        raise TypeError(f"target: a target of the input's shape {x.shape} holds class "
-                        f"probabilities and must have a float dtype, got {p.dtype}")
-    xf, O, C, I = _layout(x, compute, transposed_ok=False)  # p must match its layout
+def _prob_loss(x, p, weight, plan, compute, result):
+    """Class-probability targets (the plan checked their dtype)."""
+    eps, red = plan.label_smoothing, plan.reduction.mode
+    xf, O, C, I = _layout(x, compute, plan, transposed_ok=False)  # p must match its layout
     w = _weights(weight, C, compute)
     pf = np.ascontiguousarray(p, dtype=compute).reshape(-1)
     R, units = _units(O, C, I, True)
@@ -244,7 +225,7 @@ def _prob_loss(x, p, weight, red, eps, compute, result):
             key = ("ce_prob", compute.char, xf.flags.writeable, pf.flags.writeable, I == 1)
             launch(_prob_serial, _prob_parallel, key, xf.size, xf, pf, w, O, C,
                    None if I == 1 else I, 1.0 - eps, eps / C, loss, partials, R)
-    return _reduce(red, loss, partials, _target_shape(x), result, count=O * I)
+    return _reduce(red, loss, partials, plan.loss_shape, result, count=O * I)
 
 
 _FAST_DTYPES = (np.dtype(np.float32), np.dtype(np.float64))
@@ -279,23 +260,17 @@ def _fast(input, target, weight, ignore_index, reduction, label_smoothing, lse):
     return dt.type(total if reduction == "sum" else total / O)
 
 
-def _common(input, target, ignore_index, label_smoothing):
+def _planned(input, target, weight, size_average, ignore_index, reduce, reduction,
+             label_smoothing, logits):
+    """The arrays, the :class:`~nbops._ops.plan.ClassLossPlan` and the dtypes of a call."""
     x = input if type(input) is np.ndarray else as_array(input)
     compute, result = result_dtype(x.dtype)
-    if x.ndim == 0:
-        raise ValueError("input must have shape (C,), (N, C) or (N, C, d1, ..., dk), "
-                         "got a 0-d array")
     t = target if type(target) is np.ndarray else as_array(target, "target")
-    if t.dtype.kind == "c":
-        raise TypeError(f"target: complex dtype {t.dtype} is not supported")
-    try:
-        ignore = operator.index(ignore_index)
-    except TypeError:
-        raise TypeError(f"ignore_index must be an integer, got {ignore_index!r}") from None
-    eps = as_param(label_smoothing, "label_smoothing")
-    if not 0.0 <= eps <= 1.0:
-        raise ValueError(f"label_smoothing must be between 0.0 and 1.0, got {eps}")
-    return x, t, ignore, eps, compute, result
+    w = None if weight is None else as_array(weight, "weight")
+    plan = class_loss_plan(x.shape, t.shape, t.dtype, None if w is None else w.shape,
+                           ignore_index, label_smoothing, reduction, size_average, reduce,
+                           logits, stacklevel=3)
+    return x, t, w, plan, compute, result
 
 
 def cross_entropy(input, target, weight=None, size_average=None, ignore_index=-100,
@@ -372,15 +347,12 @@ def cross_entropy(input, target, weight=None, size_average=None, ignore_index=-1
         res = _fast(input, target, weight, ignore_index, reduction, label_smoothing, True)
         if res is not None:
             return res
-    red = parse_reduction(reduction, size_average, reduce)
-    x, t, ignore, eps, compute, result = _common(input, target, ignore_index,
-                                                 label_smoothing)
-    if t.shape == x.shape:
-        if ignore >= 0:
-            raise ValueError("ignore_index is not supported with class-probability "
-                             "targets (a float target of the input's shape)")
-        return _prob_loss(x, t, weight, red, eps, compute, result)
-    return _index_loss(x, t, weight, ignore, red, eps, True, compute, result)
+    x, t, w, plan, compute, result = _planned(input, target, weight, size_average,
+                                              ignore_index, reduce, reduction,
+                                              label_smoothing, True)
+    if plan.probabilities:
+        return _prob_loss(x, t, w, plan, compute, result)
+    return _index_loss(x, t, w, plan, True, compute, result)
 
 
 def nll_loss(input, target, weight=None, size_average=None, ignore_index=-100,
@@ -431,37 +403,20 @@ def nll_loss(input, target, weight=None, size_average=None, ignore_index=-100,
         res = _fast(input, target, weight, ignore_index, reduction, 0.0, False)
         if res is not None:
             return res
-    red = parse_reduction(reduction, size_average, reduce)
-    x, t, ignore, eps, compute, result = _common(input, target, ignore_index, 0.0)
-    return _index_loss(x, t, weight, ignore, red, 0.0, False, compute, result)
+    x, t, w, plan, compute, result = _planned(input, target, weight, size_average,
+                                              ignore_index, reduce, reduction, 0.0, False)
+    return _index_loss(x, t, w, plan, False, compute, result)
 
 
 # ------------------------------------------------- the same names inside @njit
 # One serial implementation (the serial kernels above) for every call; the
-# reduction must be a string literal, so that 'none' can return an array and
-# 'mean' / 'sum' a scalar. Typing-time choices are made by the small overloads
-# below; everything else is checked at run time, before the kernel.
+# reduction (and the legacy flags) must be literals, so that 'none' can return
+# an array and 'mean' / 'sum' a scalar: planned as on the CPU path
+# (nbops/_ops/njit_args.py). Typing-time choices are made by the small overloads
+# below; everything else is checked at run time, before the kernel, with the
+# CPU path's exception types and messages (nbops/_ops/plan.py).
 def _is_none(ty):
     return ty is None or isinstance(ty, (types.NoneType, types.Omitted))
-
-
-def _literal_reduction(reduction, size_average, reduce):
-    if not (_is_none(size_average) and _is_none(reduce)):
-        raise errors.TypingError("nbops: size_average and reduce are not supported inside "
-                                 "@njit; use reduction=")
-    if isinstance(reduction, str):  # the default, when the argument is left out
-        value = reduction
-    elif isinstance(reduction, types.Omitted):
-        value = reduction.value
-    elif isinstance(reduction, types.StringLiteral):
-        value = reduction.literal_value
-    else:
-        raise errors.TypingError("nbops: inside @njit, reduction must be a string literal "
-                                 "('none', 'mean' or 'sum')")
-    if value not in ("none", "mean", "sum"):
-        raise errors.TypingError(f"nbops: reduction must be 'none', 'mean' or 'sum', "
-                                 f"got {value!r}")
-    return value
 
 
 @register_jitable
@@ -535,7 +490,8 @@ def _weights_of_ol(weight, C, like):
 
     def impl(weight, C, like):
         if weight.size != C:
-            raise ValueError("nbops: weight must have one element per class")
+            raise ValueError("weight must have shape (C,) (one weight per class, the "
+                             "input's class axis)")
         w = np.full(C, like)
         for c in range(C):
             w[c] = weight[c]
@@ -564,10 +520,10 @@ def _targets_of_ol(target, input):
         xs = input.shape
         if len(xs) > 1:
             if ts[0] != xs[0]:
-                raise ValueError("nbops: target and input batch sizes differ")
+                raise ValueError(_TARGET_SHAPE_MESSAGE)
             for k in range(1, len(ts)):
                 if ts[k] != xs[k + 1]:
-                    raise ValueError("nbops: target shape does not match input shape")
+                    raise ValueError(_TARGET_SHAPE_MESSAGE)
         src = np.ascontiguousarray(target).reshape(-1)
         t = np.empty(src.size, np.int64)
         for i in range(src.size):
@@ -577,36 +533,57 @@ def _targets_of_ol(target, input):
     return impl
 
 
-def _index_target_ok(input, target):
-    if isinstance(target, types.Array):
-        return (isinstance(target.dtype, types.Integer)
-                and target.ndim == max(input.ndim - 1, 0))
-    return isinstance(target, types.Integer) and input.ndim == 1
+# Constant messages (formatting values inside @njit would add to every compilation).
+_TARGET_SHAPE_MESSAGE = f"target does not have the expected shape ({P.TARGET_SHAPES})"
+_RANGE_MESSAGE = ("target: a class index is out of range: expected 0 <= index < C (the "
+                  "number of classes) or ignore_index")
 
 
-def _loss_njit(input, target, weight, reduction, size_average, reduce, lse):
-    red = _literal_reduction(reduction, size_average, reduce)
+def _check_index_target(input, target, lse):
+    """Typing-time checks of class-index targets (the plan's exception types)."""
+    dtype = target.dtype if isinstance(target, types.Array) else target
+    if not isinstance(dtype, types.Integer):
+        raise NJ.DeferredError(TypeError(P.index_dtype_message(dtype, None, lse)))
+    ndim = target.ndim if isinstance(target, types.Array) else 0
+    if ndim != max(input.ndim - 1, 0):
+        raise NJ.DeferredError(ValueError(
+            f"target has {ndim} dimensions, expected {input.ndim - 1} for input of "
+            f"{input.ndim} dimensions ({P.TARGET_SHAPES})"))
+
+
+def _check_ignore_index_type(ignore_index):
+    """Typing-time check: ``ignore_index`` must be an integer (TypeError when called)."""
+    value = ignore_index.value if isinstance(ignore_index, types.Omitted) else ignore_index
+    if not isinstance(value, (int, types.Integer, types.Boolean)):
+        raise NJ.DeferredError(TypeError(f"ignore_index must be an integer, got a value "
+                                         f"of type {value}"))
+
+
+def _loss_njit(input, target, weight, ignore_index, reduction, size_average, reduce, lse):
+    red = NJ.reduction_plan(size_average, reduce, reduction).mode
+    _check_ignore_index_type(ignore_index)
     if not (isinstance(input, types.Array)
             and isinstance(input.dtype, (types.Float, types.Integer))):
         return None
     if input.ndim == 0:
-        raise errors.TypingError("nbops: input must have shape (C,), (N, C) or "
-                                 "(N, C, d1, ..., dk)")
+        raise NJ.DeferredError(ValueError(f"{P.INPUT_SHAPES_MESSAGE}, got a 0-d array"))
     ty = input.dtype if isinstance(input.dtype, types.Float) else types.float64
     finish = _FINISH[red]
+    smoothing_message = P.LABEL_SMOOTHING_MESSAGE
+    if isinstance(target, types.Array):
+        float_index_message = P.index_dtype_message(target.dtype, None, lse)
     prob = (lse and isinstance(target, types.Array) and isinstance(target.dtype, types.Float)
             and target.ndim == input.ndim)
     if prob:
         batch_axes = input.ndim > 1
 
         def run_prob(input, target, weight, ignore_index, label_smoothing):
-            if target.shape != input.shape:
-                raise ValueError("nbops: probability targets must have the input's shape")
-            if ignore_index >= 0:
-                raise ValueError("nbops: ignore_index is not supported with probability "
-                                 "targets")
             if not 0.0 <= label_smoothing <= 1.0:
-                raise ValueError("nbops: label_smoothing must be between 0.0 and 1.0")
+                raise ValueError(smoothing_message)
+            if target.shape != input.shape:  # class indices, as on the CPU path
+                raise TypeError(float_index_message)
+            if ignore_index >= 0:
+                raise ValueError(P.PROBABILITY_IGNORE_MESSAGE)
             like = ty(1.0)
             O, C, I = _dims(input.shape)
             x = _as_flat(input, like)
@@ -626,16 +603,13 @@ def _loss_njit(input, target, weight, reduction, size_average, reduce, lse):
             return finish(loss, partials, (), O * I)
 
         return run_prob
-    if not _index_target_ok(input, target):
-        raise errors.TypingError(
-            "nbops: target must hold integer class indices, with the input's shape minus "
-            "the class axis" + (", or class probabilities of the input's shape" if lse else ""))
+    _check_index_target(input, target, lse)
     shaped = isinstance(target, types.Array)
     flag = True if lse else None  # the kernels' lse argument
 
     def run(input, target, weight, ignore_index, label_smoothing):
         if not 0.0 <= label_smoothing <= 1.0:
-            raise ValueError("nbops: label_smoothing must be between 0.0 and 1.0")
+            raise ValueError(smoothing_message)
         like = ty(1.0)
         O, C, I = _dims(input.shape)
         x = _as_flat(input, like)
@@ -645,7 +619,7 @@ def _loss_njit(input, target, weight, reduction, size_average, reduce, lse):
         for i in range(t.size):
             ti = t[i]
             if ti != ignore and (ti < 0 or ti >= C):
-                raise ValueError("nbops: target class index out of range")
+                raise ValueError(_RANGE_MESSAGE)
         R, units = _units(O, C, I, lse)
         loss = np.zeros(O * I, ty)
         partials = np.zeros((2, units + 1), np.float64)
@@ -669,9 +643,11 @@ def _loss_njit(input, target, weight, reduction, size_average, reduce, lse):
 
 
 @overload(cross_entropy, prefer_literal=True)
+@NJ.plan_errors_at_run_time
 def _cross_entropy_njit(input, target, weight=None, size_average=None, ignore_index=-100,
                         reduce=None, reduction="mean", label_smoothing=0.0):
-    run = _loss_njit(input, target, weight, reduction, size_average, reduce, True)
+    run = _loss_njit(input, target, weight, ignore_index, reduction, size_average, reduce,
+                     True)
     if run is None:
         return None
     run = register_jitable(run)
@@ -684,9 +660,11 @@ def _cross_entropy_njit(input, target, weight=None, size_average=None, ignore_in
 
 
 @overload(nll_loss, prefer_literal=True)
+@NJ.plan_errors_at_run_time
 def _nll_loss_njit(input, target, weight=None, size_average=None, ignore_index=-100,
                    reduce=None, reduction="mean"):
-    run = _loss_njit(input, target, weight, reduction, size_average, reduce, False)
+    run = _loss_njit(input, target, weight, ignore_index, reduction, size_average, reduce,
+                     False)
     if run is None:
         return None
     run = register_jitable(run)

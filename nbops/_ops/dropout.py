@@ -37,9 +37,6 @@ With a Generator, draw the seed once and pass it to both:
 ``dropout(x, p, rng=gen)`` does with ``gen``).
 """
 
-import os
-import warnings
-
 import numpy as np
 from numba import prange, types
 from numba.core import errors
@@ -47,10 +44,21 @@ from numba.extending import overload, register_jitable
 
 from .. import _config
 from .._launch import launch
-from .._validate import as_array, as_param, check_inplace, check_out, is_device_array, result_dtype
+from .._validate import as_array, check_inplace, check_out, is_device_array, result_dtype
 from ..cuda import ops as _cuda
 from ..scalar.losses import select
-from ..scalar.random import drop_threshold, keep, philox4x32_10, splitmix64, splitmix64_int
+from ..scalar.random import keep, philox4x32_10, splitmix64
+from .plan import (
+    P_RANGE_MESSAGE,
+    channel_axes,
+    check_p,
+    dropout_key,
+    dropout_plan,
+    dropout_scale,
+    dropout_threshold,
+    mask_shape,
+    warn_feature_rank,
+)
 
 __all__ = ["dropout", "dropout2d", "dropout3d", "dropout_mask"]
 
@@ -191,100 +199,36 @@ def _run_channel(x, out, mult, inner):
            x, out, mult, inner)
 
 
-# ------------------------------------------------------------------ randomness
-_M64 = (1 << 64) - 1
-
-
-def _seed(rng):
-    """The 64-bit seed (a Python int) of an ``rng=`` argument; advances a Generator."""
-    if rng is None:
-        return int.from_bytes(os.urandom(8), "little")
-    if isinstance(rng, np.random.Generator):
-        return int(rng.integers(1 << 64, dtype=np.uint64))
-    if isinstance(rng, (int, np.integer)) and not isinstance(rng, (bool, np.bool_)):
-        s = int(rng)
-        if not 0 <= s <= _M64:
-            raise ValueError(f"rng: an int seed must be in [0, 2**64), got {s}")
-        return s
-    if isinstance(rng, (np.random.BitGenerator, np.random.SeedSequence)):
-        return _seed(np.random.default_rng(rng))
-    raise TypeError("rng must be None, an int seed or a numpy.random.Generator, "
-                    f"got {type(rng).__name__}")
-
-
-def _key(rng):
-    """(k0, k1): the Philox key words (``uint32``) for an ``rng=`` argument."""
-    k = splitmix64_int(_seed(rng))
-    return np.uint32(k & 0xFFFFFFFF), np.uint32(k >> 32)
-
-
-def _check_p(p):
-    p = as_param(p, "p")
-    if not 0.0 <= p <= 1.0:
-        raise ValueError(f"p: dropout probability has to be between 0 and 1, but got {p}")
-    return p
-
-
-def _scale(p, dtype):
-    # as PyTorch: the reciprocal is computed in double, then rounded to the dtype
-    return dtype.type(1.0 / (1.0 - p))
-
-
 # ------------------------------------------------------------------ the driver
-_WARN_RANK = ("{name}: Received a {ndim}-D input to {name}, which is deprecated in "
-              "PyTorch and will result in an error in a future PyTorch release. To "
-              "retain the behavior and silence this warning, please use dropout instead. "
-              "Note that {name} exists to provide channel-wise dropout on inputs with "
-              "{k} spatial dimensions, a channel dimension, and an optional batch "
-              "dimension (i.e. {a}D or {b}D inputs).")
-_WARN_3D = ("dropout2d: Received a 3D input to dropout2d and assuming that channel-wise "
-            "1D dropout behavior is desired - input is interpreted as shape (N, C, L), "
-            "where C is the channel dim (as PyTorch 2.13 does). PyTorch will change this "
-            "in a future release to interpret the input as one without a batch "
-            "dimension, i.e. shape (C, H, W).")
-
-
-def _feature_view(name, shape):
-    """(channels, inner): the channel structure of PyTorch's feature dropout."""
-    view = shape if (name == "dropout2d" or len(shape) == 5) else (1,) + shape
-    if len(view) < 2:
-        raise ValueError(f"input: {name} (feature dropout) requires at least 2 dimensions "
-                         f"in the input, got shape {shape}")
-    inner = 1
-    for s in view[2:]:
-        inner *= s
-    return view[0] * view[1], inner
-
-
+# The argument policy (p, training/inplace/out, rng -> key, feature dims, the
+# rank warnings) is nbops/_ops/plan.py's, shared with the CUDA launchers.
 def _dropout(input, p, training, inplace, rng, feature, out):
     """Shared body of dropout (``feature=None``), dropout2d and dropout3d."""
     x = input if type(input) is np.ndarray else as_array(input)
     compute, result = result_dtype(x.dtype)
+    plan = dropout_plan(x.shape, p, training, inplace, out is not None, feature)
     target = None  # where the result must go: input (inplace), out, or a new array
     if inplace:
-        if out is not None:
-            raise ValueError("out= and inplace=True cannot be used together")
         check_inplace(input, result)
         target = x
     elif out is not None:
         check_out(out, x.shape, result)
         target = out
-    if not training or p == 0.0 or x.size == 0:
+    if plan.action == "identity":
         if target is None:
             return x if x.dtype == result else x.astype(result)
         if target is not x:
             np.copyto(target, x, casting="unsafe")
         return target
-    if p == 1.0:  # input * 0, as PyTorch: NaN and inf give NaN
+    if plan.action == "zero":  # input * 0, as PyTorch: NaN and inf give NaN
         if target is None:
             return np.multiply(x, result.type(0), dtype=result)
         np.multiply(x, result.type(0), out=target, casting="unsafe")
         return target
-    if feature is not None:
-        channels, inner = _feature_view(feature, x.shape)
-    key = _key(rng)  # last: a Generator advances only when the call succeeds
-    t = np.uint32(drop_threshold(p))
-    scale, zero = _scale(p, compute), compute.type(0)
+    channels, inner = plan.channels, plan.inner
+    key = dropout_key(rng)  # last: a Generator advances only when the call succeeds
+    t = dropout_threshold(p)
+    scale, zero = dropout_scale(p, compute), compute.type(0)
 
     src = x if (x.dtype == compute and x.flags.c_contiguous) else \
         np.ascontiguousarray(x, dtype=compute)
@@ -297,7 +241,7 @@ def _dropout(input, p, training, inplace, rng, feature, out):
         dest = np.empty(x.shape, compute)
     xf = src.reshape(-1)
     df = xf if same else dest.reshape(-1)
-    if feature is None or inner == 1:  # one decision per element: the same mask
+    if channels is None or inner == 1:  # one decision per element: the same mask
         _run_drop(xf, df, 0, key, t, scale, zero)
     else:
         mult = np.empty(channels, compute)
@@ -362,7 +306,7 @@ def dropout(input, p=0.5, training=True, inplace=False, *, rng=None, out=None):
     """
     if type(input) is not np.ndarray and is_device_array(input):
         return _cuda().dropout(input, p, training, inplace, rng=rng, out=out)
-    return _dropout(input, _check_p(p), training, inplace, rng, None, out)
+    return _dropout(input, check_p(p), training, inplace, rng, None, out)
 
 
 def dropout2d(input, p=0.5, training=True, inplace=False, *, rng=None, out=None):
@@ -406,13 +350,8 @@ def dropout2d(input, p=0.5, training=True, inplace=False, *, rng=None, out=None)
     """
     if type(input) is not np.ndarray and is_device_array(input):
         return _cuda().dropout2d(input, p, training, inplace, rng=rng, out=out)
-    p = _check_p(p)
-    ndim = np.ndim(input)
-    if ndim not in (3, 4):
-        warnings.warn(_WARN_RANK.format(name="dropout2d", ndim=ndim, k=2, a=3, b=4),
-                      stacklevel=2)
-    if ndim == 3:
-        warnings.warn(_WARN_3D, stacklevel=2)
+    p = check_p(p)
+    warn_feature_rank("dropout2d", np.ndim(input), stacklevel=2)
     return _dropout(input, p, training, inplace, rng, "dropout2d", out)
 
 
@@ -457,23 +396,9 @@ def dropout3d(input, p=0.5, training=True, inplace=False, *, rng=None, out=None)
     """
     if type(input) is not np.ndarray and is_device_array(input):
         return _cuda().dropout3d(input, p, training, inplace, rng=rng, out=out)
-    p = _check_p(p)
-    ndim = np.ndim(input)
-    if ndim not in (4, 5):
-        warnings.warn(_WARN_RANK.format(name="dropout3d", ndim=ndim, k=3, a=4, b=5),
-                      stacklevel=2)
+    p = check_p(p)
+    warn_feature_rank("dropout3d", np.ndim(input), stacklevel=2)
     return _dropout(input, p, training, inplace, rng, "dropout3d", out)
-
-
-def _normalize_shape(shape):
-    try:
-        shape = (int(shape.__index__()),) if hasattr(shape, "__index__") else \
-            tuple(int(s.__index__()) for s in shape)
-    except (TypeError, AttributeError):
-        raise TypeError(f"shape must be an int or a tuple of ints, got {shape!r}") from None
-    if any(s < 0 for s in shape):
-        raise ValueError(f"shape: negative dimensions are not allowed, got {shape}")
-    return shape
 
 
 def dropout_mask(shape, p, rng=None, dtype=np.float32):
@@ -503,8 +428,8 @@ def dropout_mask(shape, p, rng=None, dtype=np.float32):
     >>> keep.tolist() == (nbops.dropout_mask(6, 0.5, rng=3) != 0).tolist()
     True
     """
-    shape = _normalize_shape(shape)
-    p = _check_p(p)
+    shape = mask_shape(shape)
+    p = check_p(p)
     dtype = np.dtype(dtype)
     if dtype == np.bool_:
         compute = dtype
@@ -522,10 +447,10 @@ def dropout_mask(shape, p, rng=None, dtype=np.float32):
     if p == 1.0:
         return np.zeros(shape, dtype)
     if scale is None:
-        scale, zero = _scale(p, compute), compute.type(0)
-    key = _key(rng)
+        scale, zero = dropout_scale(p, compute), compute.type(0)
+    key = dropout_key(rng)
     out = np.empty(shape, compute)
-    _run_mask(out.reshape(-1), 0, key, np.uint32(drop_threshold(p)), scale, zero)
+    _run_mask(out.reshape(-1), 0, key, dropout_threshold(p), scale, zero)
     return out if compute == dtype else out.astype(dtype)
 
 
@@ -563,7 +488,7 @@ def _is_none(t):
 @register_jitable
 def _njit_check_p(p):
     if not (p >= 0.0 and p <= 1.0):
-        raise ValueError("p: dropout probability has to be between 0 and 1")
+        raise ValueError(P_RANGE_MESSAGE)
 
 
 @register_jitable
@@ -578,17 +503,17 @@ def _njit_key(rng, p):
 
 
 @register_jitable
-def _njit_prepare(shape, p, rng, mode, lead):
+def _njit_prepare(shape, p, rng, mode, axes):
     """(channels, inner, seed) of a call that draws (0 < p <= 1, non-empty input)."""
     channels = 1
     inner = 1
     if p == 1.0:  # nothing to draw, no rank check (as PyTorch)
         return channels, inner, np.uint64(0)
     if mode == 1:
-        if len(shape) + lead < 2:
+        if len(shape) < axes:
             raise ValueError("input: feature dropout requires at least 2 dimensions")
-        for k in range(len(shape)):  # the view is (1,) * lead + shape
-            if k + lead < 2:
+        for k in range(len(shape)):  # the first ``axes`` axes number the channels
+            if k < axes:
                 channels *= shape[k]
             else:
                 inner *= shape[k]
@@ -617,8 +542,8 @@ def _njit_apply(xf, rf, same, p, seed, feature, channels, inner, scale, zero):
 
 
 @register_jitable
-def _njit_run(xf, rf, same, shape, p, rng, mode, lead, scale, zero):
-    channels, inner, seed = _njit_prepare(shape, p, rng, mode, lead)
+def _njit_run(xf, rf, same, shape, p, rng, mode, axes, scale, zero):
+    channels, inner, seed = _njit_prepare(shape, p, rng, mode, axes)
     _njit_apply(xf, rf, same, p, seed, mode == 1, channels, inner, scale, zero)
 
 
@@ -652,7 +577,7 @@ def _make_njit_impl(input, rng, out, feature):
     else:
         raise errors.TypingError(f"nbops: unsupported input dtype {input.dtype} inside @njit")
     mode = 0 if feature is None else 1
-    lead = 1 if (feature == "dropout3d" and input.ndim != 5) else 0
+    axes = 0 if feature is None else channel_axes(feature, input.ndim)  # the plan's rule
     writable = dtype == input.dtype and input.mutable
 
     if not _is_none(out):
@@ -671,7 +596,7 @@ def _make_njit_impl(input, rng, out, feature):
             sf = src.reshape(src.size)
             if training and p != 0.0 and input.size != 0:
                 scale = dtype(1.0 / (1.0 - p)) if p < 1.0 else dtype(0)
-                _njit_run(sf, sf, True, input.shape, p, rng, mode, lead, scale, dtype(0))
+                _njit_run(sf, sf, True, input.shape, p, rng, mode, axes, scale, dtype(0))
             i = 0
             for idx in np.ndindex(out.shape):
                 out[idx] = sf[i]
@@ -688,7 +613,7 @@ def _make_njit_impl(input, rng, out, feature):
             res = input if inplace else np.empty_like(input)
             scale = dtype(1.0 / (1.0 - p)) if p < 1.0 else dtype(0)
             _njit_run(input.reshape(input.size), res.reshape(res.size), inplace,
-                      input.shape, p, rng, mode, lead, scale, dtype(0))
+                      input.shape, p, rng, mode, axes, scale, dtype(0))
             return res
 
         return impl_c
@@ -701,7 +626,7 @@ def _make_njit_impl(input, rng, out, feature):
             src = input.copy()
             sf = src.reshape(src.size)
             scale = dtype(1.0 / (1.0 - p)) if p < 1.0 else dtype(0)
-            _njit_run(sf, sf, True, input.shape, p, rng, mode, lead, scale, dtype(0))
+            _njit_run(sf, sf, True, input.shape, p, rng, mode, axes, scale, dtype(0))
             if inplace:
                 i = 0
                 for idx in np.ndindex(input.shape):
@@ -721,7 +646,7 @@ def _make_njit_impl(input, rng, out, feature):
             return src
         sf = src.reshape(src.size)
         scale = dtype(1.0 / (1.0 - p)) if p < 1.0 else dtype(0)
-        _njit_run(sf, sf, True, input.shape, p, rng, mode, lead, scale, dtype(0))
+        _njit_run(sf, sf, True, input.shape, p, rng, mode, axes, scale, dtype(0))
         return src
 
     return impl_new

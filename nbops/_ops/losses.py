@@ -48,8 +48,10 @@ from .._validate import as_array, as_param, is_device_array, result_dtype
 from ..cuda import ops as _cuda
 from ..scalar import losses as S
 from ..scalar._math import const
+from . import njit_args as NJ
 from .elementwise import Op, OpType
-from .reduction import CHUNK, _legacy, chunk_count, parse_reduction, sum_partials
+from .plan import reduction_plan
+from .reduction import CHUNK, chunk_count, sum_partials
 
 __all__ = ["l1_loss", "mse_loss", "smooth_l1_loss", "kl_div", "binary_cross_entropy",
            "binary_cross_entropy_with_logits"]
@@ -420,7 +422,7 @@ def _regression(op, params, input, target, size_average, reduce, reduction, weig
     x, t, compute, result = _arrays(input, target, () if w is None else (("weight", w),))
     if x.shape != t.shape:
         _warn_size(x, t)
-    reduction = parse_reduction(reduction, size_average, reduce)
+    reduction = reduction_plan(reduction, size_average, reduce, stacklevel=3).mode
     shape = x.shape if x.shape == t.shape else _broadcast_shape(x, t)
     if w is not None and w.shape != x.shape:
         raise ValueError(f"weight of shape {w.shape} must have the input's shape {x.shape} "
@@ -617,24 +619,19 @@ def kl_div(input, target, size_average=None, reduce=None, reduction="mean",
         return _cuda().kl_div(input, target=target, size_average=size_average, reduce=reduce,
                               reduction=reduction, log_target=log_target)
     x, t, compute, result = _arrays(input, target)
-    legacy = size_average is not None or reduce is not None
-    red = parse_reduction(reduction, size_average, reduce,
-                          ("none", "mean", "sum") if legacy else
-                          ("none", "batchmean", "mean", "sum"))
-    # PyTorch divides by the batch size whenever reduction == 'batchmean',
-    # even when the legacy flags chose another reduction.
-    batch = reduction == "batchmean" and x.ndim != 0
-    base = "sum" if red == "batchmean" else red
+    plan = reduction_plan(reduction, size_average, reduce, batchmean=True, stacklevel=2)
+    base = plan.mode
+    batch = plan.batch_divisor(x.shape)
     shape = x.shape if x.shape == t.shape else _broadcast_shape(x, t)
     op = KL_DIV_LOG if log_target else KL_DIV
     res = _run(op, (), x, t, shape, compute, result, base)
     if base == "none":
-        if batch:
-            res = (res / np.asarray(x.shape[0], res.dtype)).astype(res.dtype, copy=False)
+        if batch != 1:
+            res = (res / np.asarray(batch, res.dtype)).astype(res.dtype, copy=False)
         return res
     value = res if base == "sum" else _div(res, math.prod(shape))
-    if batch:
-        value = _div(value, x.shape[0])
+    if batch != 1:
+        value = _div(value, batch)
     return result.type(value)
 
 
@@ -681,7 +678,7 @@ def binary_cross_entropy(input, target, weight=None, size_average=None, reduce=N
                                             reduction=reduction)
     w = _optional(weight, "weight")
     x, t, compute, result = _arrays(input, target, () if w is None else (("weight", w),))
-    reduction = parse_reduction(reduction, size_average, reduce)
+    reduction = reduction_plan(reduction, size_average, reduce, stacklevel=2).mode
     if x.shape != t.shape:
         raise ValueError(f"target of shape {t.shape} must have the input's shape {x.shape} "
                          "(binary_cross_entropy does not broadcast them)")
@@ -747,7 +744,7 @@ def binary_cross_entropy_with_logits(input, target, weight=None, size_average=No
     others = tuple((name, v) for name, v in (("weight", w), ("pos_weight", pw))
                    if v is not None)
     x, t, compute, result = _arrays(input, target, others)
-    reduction = parse_reduction(reduction, size_average, reduce)
+    reduction = reduction_plan(reduction, size_average, reduce, stacklevel=2).mode
     if x.shape != t.shape:
         raise ValueError(f"target of shape {t.shape} must have the input's shape {x.shape}")
     if w is not None:
@@ -765,8 +762,10 @@ def binary_cross_entropy_with_logits(input, target, weight=None, size_average=No
 # (and the deprecated flags) must be compile-time constants: with
 # ``prefer_literal=True`` a literal string arrives as ``types.StringLiteral``,
 # so 'none' can return an array and 'mean' a scalar from one overload.
-# ``log_target`` may be a constant or a runtime bool. Validation errors raise
-# ``ValueError`` (no warnings inside compiled code). Sums are sequential float64.
+# ``log_target`` may be a constant or a runtime bool. The reduction is planned by
+# nbops/_ops/plan.py as on the CPU path (nbops/_ops/njit_args.py: an invalid
+# one raises its ValueError when called; the legacy flags warn when compiling).
+# Sums are sequential float64.
 def _nj_is_none(value):
     if not isinstance(value, types.Type):  # an omitted argument's default
         return value is None
@@ -789,16 +788,9 @@ def _nj_literal(value, name):
                              f"(a literal), got a value of type {value}")
 
 
-def _nj_reduction(size_average, reduce, reduction, allowed=("none", "mean", "sum")):
-    sa = _nj_literal(size_average, "size_average")
-    rd = _nj_literal(reduce, "reduce")
-    red = _nj_literal(reduction, "reduction")
-    if sa is not None or rd is not None:
-        red = _legacy(sa, rd)
-    if red not in allowed:
-        raise errors.TypingError(f"nbops: reduction must be one of "
-                                 f"{', '.join(map(repr, allowed))}, got {red!r}")
-    return red
+def _nj_reduction(size_average, reduce, reduction):
+    """The reduction mode of literal arguments, planned as on the CPU path."""
+    return NJ.reduction_plan(size_average, reduce, reduction).mode
 
 
 def _nj_dtype(*args):
@@ -1009,18 +1001,21 @@ def _nj_regression(op, input, target, size_average, reduce, reduction, weight):
 
 
 @overload(l1_loss, prefer_literal=True)
+@NJ.plan_errors_at_run_time
 def _l1_loss_njit(input, target, size_average=None, reduce=None, reduction="mean",
                   weight=None):
     return _nj_regression(L1, input, target, size_average, reduce, reduction, weight)
 
 
 @overload(mse_loss, prefer_literal=True)
+@NJ.plan_errors_at_run_time
 def _mse_loss_njit(input, target, size_average=None, reduce=None, reduction="mean",
                    weight=None):
     return _nj_regression(MSE, input, target, size_average, reduce, reduction, weight)
 
 
 @overload(smooth_l1_loss, prefer_literal=True)
+@NJ.plan_errors_at_run_time
 def _smooth_l1_loss_njit(input, target, size_average=None, reduce=None, reduction="mean",
                          beta=1.0):
     red = _nj_reduction(size_average, reduce, reduction)
@@ -1050,13 +1045,12 @@ def _smooth_l1_loss_njit(input, target, size_average=None, reduce=None, reductio
 
 
 @overload(kl_div, prefer_literal=True)
+@NJ.plan_errors_at_run_time
 def _kl_div_njit(input, target, size_average=None, reduce=None, reduction="mean",
                  log_target=False):
-    legacy = not (_nj_is_none(size_average) and _nj_is_none(reduce))
-    red = _nj_reduction(size_average, reduce, reduction,
-                        ("none", "mean", "sum") if legacy else
-                        ("none", "batchmean", "mean", "sum"))
-    batch = _nj_literal(reduction, "reduction") == "batchmean" and _nj_ndim(input) != 0
+    plan = NJ.reduction_plan(size_average, reduce, reduction, batchmean=True)
+    red = plan.mode
+    batch = plan.batch and _nj_ndim(input) != 0
     dt = _nj_dtype(input, target)
     mean = red == "mean"
     if isinstance(log_target, (bool, types.BooleanLiteral, types.Omitted)):
@@ -1106,6 +1100,7 @@ def _kl_div_njit(input, target, size_average=None, reduce=None, reduction="mean"
 
 
 @overload(binary_cross_entropy, prefer_literal=True)
+@NJ.plan_errors_at_run_time
 def _bce_njit(input, target, weight=None, size_average=None, reduce=None, reduction="mean"):
     red = _nj_reduction(size_average, reduce, reduction)
     dt = _nj_dtype(input, target, weight)
@@ -1137,6 +1132,7 @@ def _bce_njit(input, target, weight=None, size_average=None, reduce=None, reduct
 
 
 @overload(binary_cross_entropy_with_logits, prefer_literal=True)
+@NJ.plan_errors_at_run_time
 def _bce_logits_njit(input, target, weight=None, size_average=None, reduce=None,
                      reduction="mean", pos_weight=None):
     red = _nj_reduction(size_average, reduce, reduction)

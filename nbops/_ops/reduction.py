@@ -1,4 +1,5 @@
-"""Loss reductions: argument parsing and deterministic, accurate sums.
+"""Loss reductions: deterministic, accurate sums (the ``reduction`` argument itself
+is validated by :func:`nbops._ops.plan.reduction_plan`).
 
 Determinism: an array is cut into fixed chunks of ``CHUNK`` elements; each
 chunk is summed in float64 by one thread, and the chunk sums are added in a
@@ -9,42 +10,10 @@ and summed in one pass, nbops/_ops/losses.py) use this chunking: see
 :func:`chunk_count` and :func:`sum_partials`.
 """
 
-import warnings
-
 import numpy as np
 
 #: Elements per chunk of a deterministic sum (fixed: results depend on it).
 CHUNK = 16384
-
-_REDUCTIONS = ("none", "mean", "sum")
-
-
-def legacy_reduction(size_average, reduce):
-    """PyTorch's mapping of the deprecated ``size_average``/``reduce`` flags."""
-    warnings.warn("size_average and reduce args will be deprecated, please use "
-                  f"reduction='{_legacy(size_average, reduce)}' instead.",
-                  DeprecationWarning, stacklevel=3)
-    return _legacy(size_average, reduce)
-
-
-def _legacy(size_average, reduce):
-    size_average = True if size_average is None else size_average
-    reduce = True if reduce is None else reduce
-    if size_average and reduce:
-        return "mean"
-    if reduce:
-        return "sum"
-    return "none"
-
-
-def parse_reduction(reduction, size_average=None, reduce=None, allowed=_REDUCTIONS):
-    """Validate ``reduction`` (after the legacy flags, which win as in PyTorch)."""
-    if size_average is not None or reduce is not None:
-        reduction = legacy_reduction(size_average, reduce)
-    if reduction not in allowed:
-        raise ValueError(f"reduction must be one of {', '.join(map(repr, allowed))}, "
-                         f"got {reduction!r}")
-    return reduction
 
 
 def chunk_count(n):

@@ -17,8 +17,6 @@ holding +inf and a row holding NaN are NaN throughout; a -inf next to finite
 values gets probability 0 (log-probability -inf).
 """
 
-import operator
-
 import numpy as np
 from numba import prange, types
 from numba.core import errors
@@ -29,6 +27,8 @@ from .._launch import launch
 from .._validate import as_array, check_out, is_device_array, result_dtype
 from ..cuda import ops as _cuda
 from ..scalar.rows import COLS_BLOCK, ROW_FASTMATH, row_view, softmax_cols, softmax_row
+from . import njit_args as NJ
+from .plan import axis_plan
 
 __all__ = ["softmax", "log_softmax", "softmin"]
 
@@ -62,21 +62,6 @@ def _run(src, dest, O, C, I, sgn, log):
 
 
 # ------------------------------------------------------------ the Python driver
-def _normalize_axis(axis, dim, ndim):
-    if dim is not None:
-        if axis not in (-1, dim):
-            raise TypeError(f"give axis or dim, not both (got axis={axis!r}, dim={dim!r})")
-        axis = dim
-    try:
-        ax = operator.index(axis)
-    except TypeError:
-        raise TypeError(f"axis must be an integer, got {axis!r}") from None
-    n = max(ndim, 1)  # a 0-d array has one axis of length 1, as in PyTorch
-    if not -n <= ax < n:
-        raise ValueError(f"axis {ax} is out of range for an array with {ndim} dimensions")
-    return ax + n if ax < 0 else ax
-
-
 def _dtypes(x, dtype):
     if dtype is None:
         return result_dtype(x.dtype)
@@ -97,16 +82,10 @@ def _shares_exactly(a, b):
 def _along_axis(input, axis, dtype, dim, out, sgn, log):
     x = input if type(input) is np.ndarray else as_array(input)
     compute, result = _dtypes(x, dtype)
-    ax = _normalize_axis(axis, dim, x.ndim)
+    ax, O, C, I = axis_plan(x.shape, axis, dim)
     if out is not None:
         check_out(out, x.shape, result)
     shape = x.shape
-    if x.ndim == 0:
-        O = C = I = 1
-    else:
-        C = shape[ax]
-        O = int(np.prod(shape[:ax], dtype=np.int64))
-        I = int(np.prod(shape[ax + 1:], dtype=np.int64))
     direct = out is not None and out.dtype == compute
 
     # 1. Input already a C-order (O, C, I) array of the compute dtype.
@@ -280,11 +259,34 @@ def _float_type(dtype, input_dtype):
     raise errors.TypingError("nbops: dtype must be None, np.float32 or np.float64")
 
 
-def _axis_njit(sgn_value, log, input, dtype, out):
+def _check_axis_types(axis, dim):
+    """Typing-time check: ``axis`` and ``dim`` must be integers (or dim None)."""
+    for name, value in (("axis", axis), ("dim", dim)):
+        if NJ.is_none(value) or isinstance(value, (int, types.Integer)):
+            continue
+        if isinstance(value, types.Omitted) and isinstance(value.value, int):
+            continue
+        raise NJ.DeferredError(TypeError(f"{name} must be an integer, got a value of "
+                                         f"type {value}"))
+
+
+@register_jitable
+def _axis_of(axis, dim):
+    """``dim`` if given (then ``axis`` must be -1 or equal), else ``axis`` (the plan's rule)."""
+    if dim is None:
+        return axis
+    if axis != -1 and axis != dim:
+        raise TypeError("give axis or dim, not both")
+    return dim
+
+
+def _axis_njit(sgn_value, log, input, axis, dtype, dim, out):
+    _check_axis_types(axis, dim)
     if isinstance(input, (types.Float, types.Integer, types.Boolean)):
         ty = _float_type(dtype, input)
 
         def scalar_impl(input, axis=-1, dtype=None, dim=None, out=None):
+            _check_range(_axis_of(axis, dim), 0)
             v = ty(input)
             z = v - v  # 0, or NaN for an infinite or NaN input (as PyTorch's 0-d softmax)
             return z if log else np.exp(z)
@@ -304,7 +306,7 @@ def _axis_njit(sgn_value, log, input, dtype, out):
     if has_out:
         def impl_out(input, axis=-1, dtype=None, dim=None, out=None):
             res = np.empty(input.shape, ty)
-            _fill_along_axis(input, axis if dim is None else dim, res, sgn, flag)
+            _fill_along_axis(input, _axis_of(axis, dim), res, sgn, flag)
             if out.shape != res.shape:
                 raise ValueError("nbops: out must have the input's shape")
             for idx in np.ndindex(res.shape):
@@ -315,7 +317,7 @@ def _axis_njit(sgn_value, log, input, dtype, out):
 
     def impl(input, axis=-1, dtype=None, dim=None, out=None):
         res = np.empty(input.shape, ty)
-        _fill_along_axis(input, axis if dim is None else dim, res, sgn, flag)
+        _fill_along_axis(input, _axis_of(axis, dim), res, sgn, flag)
         return res
 
     return impl
@@ -325,11 +327,7 @@ def _axis_njit(sgn_value, log, input, dtype, out):
 def _fill_along_axis(input, ax, res, sgn, log):
     """res (C-contiguous) = the op of ``input`` along axis ``ax`` (serial)."""
     nd = input.ndim
-    n = max(nd, 1)
-    if ax < -n or ax >= n:
-        raise ValueError("nbops: axis out of range")
-    if ax < 0:
-        ax += n
+    ax = _check_range(ax, nd)
     shape = input.shape
     O = 1
     C = 1
@@ -344,6 +342,16 @@ def _fill_along_axis(input, ax, res, sgn, log):
     flat = res.reshape(-1)
     if flat.size:
         _to_flat(np.ascontiguousarray(input).reshape(-1), flat, O, C, I, sgn, log)
+
+
+@register_jitable
+def _check_range(ax, nd):
+    """The non-negative axis; ValueError as on the CPU path if out of range (a
+    constant message: formatting the values would add to every compilation)."""
+    n = max(nd, 1)
+    if ax < -n or ax >= n:
+        raise ValueError("axis is out of range for the array's number of dimensions")
+    return ax + n if ax < 0 else ax
 
 
 def _to_flat(src, flat, O, C, I, sgn, log):
@@ -373,15 +381,18 @@ def _serial_any(src, flat, O, C, I, sgn, log):
 
 
 @overload(softmax)
+@NJ.plan_errors_at_run_time
 def _softmax_njit(input, axis=-1, dtype=None, dim=None, out=None):
-    return _axis_njit(1.0, False, input, dtype, out)
+    return _axis_njit(1.0, False, input, axis, dtype, dim, out)
 
 
 @overload(log_softmax)
+@NJ.plan_errors_at_run_time
 def _log_softmax_njit(input, axis=-1, dtype=None, dim=None, out=None):
-    return _axis_njit(1.0, True, input, dtype, out)
+    return _axis_njit(1.0, True, input, axis, dtype, dim, out)
 
 
 @overload(softmin)
+@NJ.plan_errors_at_run_time
 def _softmin_njit(input, axis=-1, dtype=None, dim=None, out=None):
-    return _axis_njit(-1.0, False, input, dtype, out)
+    return _axis_njit(-1.0, False, input, axis, dtype, dim, out)

@@ -171,22 +171,30 @@ def partial_sums(x):
 # ------------------------------------------------------------------ elementwise losses
 _loss_kernels = {}
 
+#: The arguments a loss core takes (``operands`` of :func:`run_loss`).
+LOSS_XT = "f(x, t)"
+LOSS_XT_PARAM = "f(x, t, p)"
+LOSS_XT_AUX = "f(x, t, a[i % a.size])"
 
-def _make_loss(core, kind):
-    """(none, sum) kernels of a loss core; kind 0: f(x, t); 1: f(x, t, p); 2: f(x, t, a[i % n])."""
+
+def _make_loss(core, operands):
+    """(none, sum) kernels of a loss core taking ``operands`` (LOSS_XT, ...)."""
     f = device(core)
-    if kind == 0:
+    if operands == LOSS_XT:
         @cuda.jit(device=True)
         def val(x, t, a, p, i):
             return f(x[i], t[i])
-    elif kind == 1:
+    elif operands == LOSS_XT_PARAM:
         @cuda.jit(device=True)
         def val(x, t, a, p, i):
             return f(x[i], t[i], p)
-    else:
+    elif operands == LOSS_XT_AUX:
         @cuda.jit(device=True)
         def val(x, t, a, p, i):
             return f(x[i], t[i], a[i % a.size])
+    else:
+        raise ValueError(f"operands must be LOSS_XT, LOSS_XT_PARAM or LOSS_XT_AUX, "
+                         f"got {operands!r}")
 
     @cuda.jit
     def k_none(x, t, a, w, has_w, p, out):
@@ -208,12 +216,12 @@ def _make_loss(core, kind):
     return k_none, k_sum
 
 
-def run_loss(core, kind, x, t, a, w, p, out=None):
+def run_loss(core, operands, x, t, a, w, p, out=None):
     """Elementwise loss on flat device arrays: into ``out`` (reduction 'none'),
     or the per-block partial sums (returned)."""
     ks = _loss_kernels.get(core)
     if ks is None:
-        ks = _loss_kernels[core] = _make_loss(core, kind)
+        ks = _loss_kernels[core] = _make_loss(core, operands)
     g = grid(x.size)
     has_w = w is not None
     w = x if w is None else w

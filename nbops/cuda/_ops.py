@@ -7,11 +7,10 @@ device behind the caller's back), launches the kernels and returns Numba
 device arrays.
 """
 
-import warnings
-
 import numpy as np
 from numba import cuda
 
+from .._ops import plan as P
 from . import _kernels as K
 
 __all__ = ["unary", "prelu", "softmax", "log_softmax", "softmin", "cross_entropy",
@@ -148,23 +147,15 @@ def _same_float(a, dt, name):
 
 # ------------------------------------------------------------------ softmax family
 def _along_axis(input, axis, dtype, dim, out, sgn, log):
-    from .._ops.softmax import _normalize_axis
     x = dev(input)
     dt = float_dtype(x)
     if dtype is not None and np.dtype(dtype) != dt:
         raise TypeError(f"dtype={dtype!r}: casting is not supported on CUDA arrays; "
                         "cast the input on the device first")
-    ax = _normalize_axis(axis, dim, x.ndim)
+    _, O, C, I = P.axis_plan(tuple(x.shape), axis, dim)
     dest = check_out(out, x.shape, dt, x) if out is not None else empty(x.shape, dt)
     if x.size == 0:
         return dest
-    shape = x.shape
-    if x.ndim == 0:
-        O = C = I = 1
-    else:
-        C = shape[ax]
-        O = int(np.prod(shape[:ax], dtype=np.int64))
-        I = int(np.prod(shape[ax + 1:], dtype=np.int64))
     K.run_softmax(cflat(x), cflat(dest, "out"), O, C, I, sgn, log)
     return dest
 
@@ -193,22 +184,29 @@ def _pair(input, target):
     return x, t, dt
 
 
-def _loss(core, kind, x, t, dt, red, a=None, w=None, p=0.0, denom=None, wmean=False):
+def _loss(core, operands, x, t, dt, red, a=None, w=None, p=0.0, wmean=False):
+    """An elementwise loss reduced as ``red`` (a :class:`~nbops._ops.plan.ReductionPlan`).
+
+    ``operands`` names the core's arguments: ``K.LOSS_XT`` (x, t),
+    ``K.LOSS_XT_PARAM`` (x, t, p) or ``K.LOSS_XT_AUX`` (x, t, a[i % a.size]).
+    """
     xf, tf = cflat(x), cflat(t, "target")
-    if red == "none":
+    batch = red.batch_divisor(x.shape)
+    if red.mode == "none":
         out = cuda.device_array(x.shape, dt)
         if x.size:
-            K.run_loss(core, kind, xf, tf, a, w, dt.type(p), cflat(out))
+            K.run_loss(core, operands, xf, tf, a, w, dt.type(p), cflat(out))
+            if batch != 1:  # kl_div's 'batchmean' under the legacy flags, as PyTorch
+                K.run_scale(cflat(out), cflat(out), dt.type(1.0 / batch))
         return out
     if x.size == 0:
         partials = cuda.to_device(np.zeros(1))
     else:
-        partials = K.run_loss(core, kind, xf, tf, a, w, dt.type(p))
-    if wmean and red == "mean" and w is not None:  # sum(w * l) / sum(w), as PyTorch
+        partials = K.run_loss(core, operands, xf, tf, a, w, dt.type(p))
+    if wmean and red.mode == "mean" and w is not None:  # sum(w * l) / sum(w), as PyTorch
         return K.finish(partials, dt, pb=K.partial_sums(w))
-    if denom is None:
-        denom = x.size if red == "mean" else 1
-    return K.finish(partials, dt, denom=denom)
+    denom = x.size if red.mode == "mean" else 1
+    return K.finish(partials, dt, denom=denom * batch)
 
 
 def _weight(weight, x, dt, name="weight"):
@@ -222,22 +220,23 @@ def _weight(weight, x, dt, name="weight"):
     return cflat(w, name)
 
 
-def _red(reduction, size_average, reduce, allowed=("none", "mean", "sum")):
-    from .._ops.reduction import parse_reduction
-    return parse_reduction(reduction, size_average, reduce, allowed)
+def _red(reduction, size_average, reduce, batchmean=False):
+    """The reduction plan (warns, at the user's call, for the legacy flags)."""
+    return P.reduction_plan(reduction, size_average, reduce, batchmean=batchmean,
+                            stacklevel=4)
 
 
 def l1_loss(input, target, size_average=None, reduce=None, reduction="mean", weight=None):
     from ..scalar import losses as S
     x, t, dt = _pair(input, target)
-    return _loss(S.l1_loss, 0, x, t, dt, _red(reduction, size_average, reduce),
+    return _loss(S.l1_loss, K.LOSS_XT, x, t, dt, _red(reduction, size_average, reduce),
                  w=_weight(weight, x, dt), wmean=True)
 
 
 def mse_loss(input, target, size_average=None, reduce=None, reduction="mean", weight=None):
     from ..scalar import losses as S
     x, t, dt = _pair(input, target)
-    return _loss(S.mse_loss, 0, x, t, dt, _red(reduction, size_average, reduce),
+    return _loss(S.mse_loss, K.LOSS_XT, x, t, dt, _red(reduction, size_average, reduce),
                  w=_weight(weight, x, dt), wmean=True)
 
 
@@ -250,29 +249,17 @@ def smooth_l1_loss(input, target, size_average=None, reduce=None, reduction="mea
     if b < 0:
         raise ValueError(f"beta must be >= 0, got {b}")
     if b == 0:
-        return _loss(S.l1_loss, 0, x, t, dt, red)
-    return _loss(S.smooth_l1_loss, 1, x, t, dt, red, p=b)
+        return _loss(S.l1_loss, K.LOSS_XT, x, t, dt, red)
+    return _loss(S.smooth_l1_loss, K.LOSS_XT_PARAM, x, t, dt, red, p=b)
 
 
 def kl_div(input, target, size_average=None, reduce=None, reduction="mean",
            log_target=False):
     from ..scalar import losses as S
     x, t, dt = _pair(input, target)
-    legacy = size_average is not None or reduce is not None
-    red = _red(reduction, size_average, reduce,
-               ("none", "mean", "sum") if legacy else ("none", "batchmean", "mean", "sum"))
+    red = _red(reduction, size_average, reduce, batchmean=True)
     core = S.kl_div_log_target if log_target else S.kl_div
-    if red == "none":
-        if reduction == "batchmean" and x.ndim:
-            raise NotImplementedError("kl_div: legacy flags with reduction='batchmean' "
-                                      "are not supported on CUDA arrays")
-        return _loss(core, 0, x, t, dt, "none")
-    if red == "batchmean" or (reduction == "batchmean" and red == "sum"):
-        denom = x.shape[0] if x.ndim else 1
-        return _loss(core, 0, x, t, dt, "sum", denom=denom)
-    if reduction == "batchmean" and x.ndim:  # legacy flags chose 'mean'
-        return _loss(core, 0, x, t, dt, "sum", denom=x.size * x.shape[0])
-    return _loss(core, 0, x, t, dt, red)
+    return _loss(core, K.LOSS_XT, x, t, dt, red)
 
 
 def binary_cross_entropy(input, target, weight=None, size_average=None, reduce=None,
@@ -288,7 +275,7 @@ def binary_cross_entropy(input, target, weight=None, size_average=None, reduce=N
         if K.any_outside_unit(cflat(t, "target")):
             raise ValueError("target: binary_cross_entropy needs probabilities in [0, 1] "
                              "(found a value outside [0, 1] or NaN)")
-    return _loss(S.binary_cross_entropy, 0, x, t, dt, red, w=w)
+    return _loss(S.binary_cross_entropy, K.LOSS_XT, x, t, dt, red, w=w)
 
 
 def binary_cross_entropy_with_logits(input, target, weight=None, size_average=None,
@@ -298,14 +285,14 @@ def binary_cross_entropy_with_logits(input, target, weight=None, size_average=No
     red = _red(reduction, size_average, reduce)
     w = _weight(weight, x, dt)
     if pos_weight is None:
-        return _loss(S.binary_cross_entropy_with_logits, 0, x, t, dt, red, w=w)
+        return _loss(S.binary_cross_entropy_with_logits, K.LOSS_XT, x, t, dt, red, w=w)
     pw = dev(pos_weight, "pos_weight")
     _same_float(pw, dt, "pos_weight")
     last = x.shape[x.ndim - 1] if x.ndim else 1
     if pw.size not in (1, last) or pw.ndim > 1:
         raise ValueError(f"pos_weight: CUDA losses need 1 or {last} (input.shape[-1]) "
                          f"values in a 1-D array, got shape {pw.shape}")
-    return _loss(S.binary_cross_entropy_with_logits_pos_weight, 2, x, t, dt, red,
+    return _loss(S.binary_cross_entropy_with_logits_pos_weight, K.LOSS_XT_AUX, x, t, dt, red,
                  a=cflat(pw.reshape(pw.size), "pos_weight"), w=w)
 
 
@@ -315,35 +302,20 @@ def _class_loss(input, target, weight, ignore_index, reduction, size_average, re
     x = dev(input)
     t = dev(target, "target")
     dt = float_dtype(x)
-    red = _red(reduction, size_average, reduce)
-    eps = float(label_smoothing)
-    if not 0.0 <= eps <= 1.0:
-        raise ValueError(f"label_smoothing must be in [0, 1], got {eps}")
-    if x.ndim == 0:
-        raise ValueError("input must have at least 1 dimension (C,) or (N, C, ...)")
-    if x.ndim == 1:
-        O, C, I = 1, x.shape[0], 1
-        tshape = ()
-    else:
-        O, C = x.shape[0], x.shape[1]
-        I = int(np.prod(x.shape[2:], dtype=np.int64)) if x.ndim > 2 else 1
-        tshape = (x.shape[0],) + tuple(x.shape[2:])
-    w = None
-    if weight is not None:
-        w = dev(weight, "weight")
+    w = None if weight is None else dev(weight, "weight")
+    plan = P.class_loss_plan(tuple(x.shape), tuple(t.shape), np.dtype(t.dtype),
+                             None if w is None else tuple(w.shape), ignore_index,
+                             label_smoothing, reduction, size_average, reduce, lse,
+                             stacklevel=4)
+    O, C, I = plan.outer, plan.classes, plan.inner
+    tshape, eps, red = plan.loss_shape, plan.label_smoothing, plan.reduction.mode
+    ignore_index = plan.ignore_index
+    if w is not None:
         _same_float(w, dt, "weight")
-        if w.ndim != 1 or w.size != C:
-            raise ValueError(f"weight must be 1-D with {C} (the number of classes) "
-                             f"elements, got shape {w.shape}")
     n = O * I
     loss = cuda.device_array(max(n, 1), dt)
     xf = cflat(x)
-    if np.dtype(t.dtype).kind == "f":  # class probabilities
-        if tuple(t.shape) != tuple(x.shape):
-            raise ValueError(f"target: class probabilities must have the input's shape "
-                             f"{x.shape}, got {t.shape}")
-        if not lse:
-            raise TypeError("target: nll_loss needs integer class indices")
+    if plan.probabilities:
         _same_float(t, dt, "target")
         if n:
             K.run_ce_prob(xf, cflat(t, "target"), w, O, C, I, eps, lse, loss)
@@ -351,18 +323,10 @@ def _class_loss(input, target, weight, ignore_index, reduction, size_average, re
             return loss[:n].reshape(tshape) if n else cuda.device_array(tshape, dt)
         return K.finish(K.partial_sums(loss[:n]) if n else cuda.to_device(np.zeros(1)), dt,
                         denom=n if red == "mean" else 1)
-    if np.dtype(t.dtype).kind not in "iu":
-        raise TypeError(f"target: expected integer class indices (or class probabilities "
-                        f"of the input's float dtype), got dtype {t.dtype}")
-    if tuple(t.shape) != tshape:
-        raise ValueError(f"target: expected shape {tshape} for an input of shape "
-                         f"{x.shape}, got {t.shape}")
     wts = cuda.device_array(max(n, 1), dt)
     if n and K.run_ce(xf, cflat(t.reshape(n) if t.ndim != 1 else t, "target"), w, O, C, I,
                       ignore_index, eps, lse, loss, wts):
-        raise ValueError(f"target: a class index is out of range: expected "
-                         f"0 <= index < {C} (the number of classes) or ignore_index "
-                         f"({ignore_index})")
+        raise ValueError(P.target_range_message(C, ignore_index))
     if red == "none":
         return loss[:n].reshape(tshape) if n else cuda.device_array(tshape, dt)
     if n == 0:
@@ -484,27 +448,20 @@ def pairwise_distance(x1, x2, p=2.0, eps=1e-6, keepdim=False):
 
 
 # ------------------------------------------------------------------ dropout
-# The CPU path's own helpers (nbops.dropout) validate p, turn rng= into the
-# Philox key and give the channel structure, so a seed means the same mask
-# here as on the CPU; the kernels follow the CPU's counter/lane scheme.
-def _dropout_module():
-    from .._ops import dropout
-    return dropout
-
-
+# The argument policy is the CPU path's (nbops/_ops/plan.py: p, the rng= ->
+# Philox key, the channel structure, the rank warnings), so a seed means the
+# same mask here as on the CPU; the kernels follow the CPU's counter/lane scheme.
 def _dropout(input, p, training, inplace, rng, out, feature):
-    D = _dropout_module()
     x = dev(input)
     dt = float_dtype(x)
+    plan = P.dropout_plan(tuple(x.shape), p, training, inplace, out is not None, feature)
     if inplace:
-        if out is not None:
-            raise ValueError("out= and inplace=True cannot be used together")
         target = x
     elif out is not None:
         target = check_out(out, x.shape, dt, x)
     else:
         target = None
-    if not training or p == 0.0 or x.size == 0:  # the input itself, as PyTorch
+    if plan.action == "identity":  # the input itself, as PyTorch
         if target is None or target is x:
             return input
         target.copy_to_device(x)
@@ -512,15 +469,14 @@ def _dropout(input, p, training, inplace, rng, out, feature):
     xf = cflat(x)  # the mask is in C order
     dest = target if target is not None else cuda.device_array(x.shape, dt)
     df = cflat(dest, "out")
-    if p == 1.0:  # input * 0, as PyTorch: NaN and inf give NaN
+    if plan.action == "zero":  # input * 0, as PyTorch: NaN and inf give NaN
         K.run_scale(xf, df, dt.type(0))
         return input if inplace else dest
-    if feature is not None:
-        channels, inner = D._feature_view(feature, tuple(x.shape))
-    key = D._key(rng)  # last: a Generator advances only when the call succeeds
-    t = np.uint32(D.drop_threshold(p))
-    scale, zero = D._scale(p, dt), dt.type(0)
-    if feature is None or inner == 1:
+    channels, inner = plan.channels, plan.inner
+    key = P.dropout_key(rng)  # last: a Generator advances only when the call succeeds
+    t = P.dropout_threshold(p)
+    scale, zero = P.dropout_scale(p, dt), dt.type(0)
+    if channels is None or inner == 1:
         K.run_dropout(xf, df, key, t, scale, zero)
     else:
         mult = cuda.device_array(channels, dt)
@@ -530,43 +486,31 @@ def _dropout(input, p, training, inplace, rng, out, feature):
 
 
 def dropout(input, p=0.5, training=True, inplace=False, *, rng=None, out=None):
-    D = _dropout_module()
-    return _dropout(input, D._check_p(p), training, inplace, rng, out, None)
+    return _dropout(input, P.check_p(p), training, inplace, rng, out, None)
 
 
 def dropout2d(input, p=0.5, training=True, inplace=False, *, rng=None, out=None):
-    D = _dropout_module()
-    p = D._check_p(p)
-    ndim = dev(input).ndim
-    if ndim not in (3, 4):  # PyTorch's rank rules and warnings, as on the CPU
-        warnings.warn(D._WARN_RANK.format(name="dropout2d", ndim=ndim, k=2, a=3, b=4),
-                      stacklevel=3)
-    if ndim == 3:
-        warnings.warn(D._WARN_3D, stacklevel=3)
+    p = P.check_p(p)
+    P.warn_feature_rank("dropout2d", dev(input).ndim, stacklevel=3)
     return _dropout(input, p, training, inplace, rng, out, "dropout2d")
 
 
 def dropout3d(input, p=0.5, training=True, inplace=False, *, rng=None, out=None):
-    D = _dropout_module()
-    p = D._check_p(p)
-    ndim = dev(input).ndim
-    if ndim not in (4, 5):
-        warnings.warn(D._WARN_RANK.format(name="dropout3d", ndim=ndim, k=3, a=4, b=5),
-                      stacklevel=3)
+    p = P.check_p(p)
+    P.warn_feature_rank("dropout3d", dev(input).ndim, stacklevel=3)
     return _dropout(input, p, training, inplace, rng, out, "dropout3d")
 
 
 def dropout_mask(shape, p, rng=None, dtype=np.float32):
     """:func:`nbops.dropout_mask` as a device array (the same mask for the same seed)."""
-    D = _dropout_module()
-    shape = D._normalize_shape(shape)
-    p = D._check_p(p)
+    shape = P.mask_shape(shape)
+    p = P.check_p(p)
     dt = np.dtype(dtype)
     if dt == np.bool_:
         scale, zero = np.bool_(True), np.bool_(False)
     elif dt in (np.float32, np.float64):
         # p == 1: zeros, and no 1 / (1 - p) (the CPU path divides by zero there)
-        scale, zero = (D._scale(p, dt) if p < 1.0 else dt.type(0)), dt.type(0)
+        scale, zero = (P.dropout_scale(p, dt) if p < 1.0 else dt.type(0)), dt.type(0)
     else:
         raise TypeError(f"dtype: CUDA dropout masks must be float32, float64 or bool, "
                         f"got {dt}")
@@ -577,5 +521,5 @@ def dropout_mask(shape, p, rng=None, dtype=np.float32):
     if p == 0.0 or p == 1.0:  # draws nothing, as on the CPU
         K.run_fill(of, scale if p == 0.0 else zero)
         return out
-    K.run_mask(of, D._key(rng), np.uint32(D.drop_threshold(p)), scale, zero)
+    K.run_mask(of, P.dropout_key(rng), P.dropout_threshold(p), scale, zero)
     return out

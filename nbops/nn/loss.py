@@ -13,7 +13,7 @@ import warnings
 from .._ops import losses as _L
 from .._ops.classification import cross_entropy as _cross_entropy
 from .._ops.classification import nll_loss as _nll_loss
-from .._ops.reduction import _legacy
+from .._ops.plan import reduction_plan
 from ._module import Module, _as_state_array
 
 __all__ = ["L1Loss", "MSELoss", "CrossEntropyLoss", "NLLLoss", "NLLLoss2d", "KLDivLoss",
@@ -37,10 +37,9 @@ class _Loss(Module):
     def __init__(self, size_average=None, reduce=None, reduction="mean"):
         super().__init__()
         if size_average is not None or reduce is not None:
-            self.reduction = _legacy(size_average, reduce)
-            warnings.warn("size_average and reduce args will be deprecated, please use "
-                          f"reduction='{self.reduction}' instead.", DeprecationWarning,
-                          stacklevel=_user_stacklevel())
+            plan = reduction_plan(reduction, size_average, reduce)  # the flags' mapping
+            self.reduction = plan.mode
+            plan.warn(stacklevel=_user_stacklevel())
         else:
             self.reduction = reduction
 

@@ -45,12 +45,14 @@ def main():
         jobs.append(("prelu_kernel", K._prelu_kernel, (v, v, v, i8, i8)))
         if ft == T.float32:  # no float argument
             jobs.append(("increment_kernel", K._increment_kernel, (i8[::1],)))
-        for core, kind in [(SL.l1_loss, 0), (SL.mse_loss, 0), (SL.smooth_l1_loss, 1),
-                           (SL.kl_div, 0), (SL.kl_div_log_target, 0),
-                           (SL.binary_cross_entropy, 0),
-                           (SL.binary_cross_entropy_with_logits, 0),
-                           (SL.binary_cross_entropy_with_logits_pos_weight, 2)]:
-            kn, ks = K._make_loss(core, kind)
+        for core, operands in [(SL.l1_loss, K.LOSS_XT), (SL.mse_loss, K.LOSS_XT),
+                               (SL.smooth_l1_loss, K.LOSS_XT_PARAM),
+                               (SL.kl_div, K.LOSS_XT), (SL.kl_div_log_target, K.LOSS_XT),
+                               (SL.binary_cross_entropy, K.LOSS_XT),
+                               (SL.binary_cross_entropy_with_logits, K.LOSS_XT),
+                               (SL.binary_cross_entropy_with_logits_pos_weight,
+                                K.LOSS_XT_AUX)]:
+            kn, ks = K._make_loss(core, operands)
             jobs.append((core.__name__ + ".none", kn, (v, v, v, v, b, ft, v)))
             jobs.append((core.__name__ + ".sum", ks, (v, v, v, v, b, ft, d[::1])))
         jobs += [
