@@ -9,6 +9,8 @@ arithmetic, comparisons, :func:`nbops.scalar._math.exp`, whose CUDA overload is
 libdevice's ``exp``), compiled with :func:`nbops.cuda._core.device`, i.e.
 ``cuda.jit(device=True)``, and run as Python under the simulator. Each is
 self-contained (none calls another), so each compiles on its own.
+:func:`nanmax` and :func:`nanmin` are the CPU's p-norm cores
+(:mod:`nbops.scalar._norms`), re-exported here.
 
 NaN and infinities follow PyTorch's CPU ops (checked against torch 2.13)
 through IEEE arithmetic alone: the row maximum is NaN-sticky (:func:`nanmax`),
@@ -21,16 +23,7 @@ entry next to finite ones gets ``exp(-inf) = 0`` (log-softmax ``-inf``).
 import math
 
 from ..scalar import _math as M
-
-
-def nanmax(a, b):
-    """The larger of ``a`` and ``b``; a NaN ``b`` wins (NaN is sticky), as PyTorch's max."""
-    return b if (b > a or b != b) else a
-
-
-def nanmin(a, b):
-    """The smaller of ``a`` and ``b``; a NaN ``b`` wins (NaN is sticky)."""
-    return b if (b < a or b != b) else a
+from ..scalar._norms import nanmax, nanmin  # noqa: F401  (shared with the CPU p-norms)
 
 
 def exp_shifted(v, m):
