@@ -32,10 +32,10 @@ from .plan_norm import pairwise_distance_plan
 
 
 @_config.core
-def _fold(a, b, eps, p, kind, start, step, acc):
-    """``acc`` with the differences ``a[i] - b[i] + eps``, i = start, start + step, ...
-    folded in (``kind``: a :func:`pnorm_kind` constant where the caller knows it)."""
-    for i in range(start, a.size, step):
+def _fold(a, b, eps, p, kind, acc):
+    """``acc`` with the row's differences ``a[i] - b[i] + eps`` folded in (``kind``:
+    the :func:`pnorm_kind` constant of the caller's branch)."""
+    for i in range(a.size):
         acc = pnorm_add(acc, a[i] - b[i] + eps, p, kind)
     return acc
 
@@ -44,14 +44,18 @@ def _fold(a, b, eps, p, kind, start, step, acc):
 def _fold4(a, b, eps, p, kind, zero):
     """The accumulator of a sum-type norm (p = 2 or 1) over the whole row, with four
     independent sums (fixed order: deterministic), for throughput."""
-    n4 = a.size - a.size % 4
+    n = a.size
     s0 = s1 = s2 = s3 = zero
-    for i in range(0, n4, 4):
+    i = 0
+    while i + 4 <= n:
         s0 = pnorm_add(s0, a[i] - b[i] + eps, p, kind)
         s1 = pnorm_add(s1, a[i + 1] - b[i + 1] + eps, p, kind)
         s2 = pnorm_add(s2, a[i + 2] - b[i + 2] + eps, p, kind)
         s3 = pnorm_add(s3, a[i + 3] - b[i + 3] + eps, p, kind)
-    s0 = _fold(a, b, eps, p, kind, n4, 1, s0)
+        i += 4
+    while i < n:
+        s0 = pnorm_add(s0, a[i] - b[i] + eps, p, kind)
+        i += 1
     return pnorm_merge(pnorm_merge(s0, s1, kind), pnorm_merge(s2, s3, kind), kind)
 
 
@@ -70,12 +74,12 @@ def pnorm_row(a, b, p, eps):
     if kind == PNORM_1:
         return pnorm_finish(_fold4(a, b, eps, p, PNORM_1, zero), p, PNORM_1)
     if kind == PNORM_0:
-        return pnorm_finish(_fold(a, b, eps, p, PNORM_0, 0, 1, zero), p, PNORM_0)
+        return pnorm_finish(_fold(a, b, eps, p, PNORM_0, zero), p, PNORM_0)
     if kind == PNORM_MAX:
-        return pnorm_finish(_fold(a, b, eps, p, PNORM_MAX, 0, 1, zero), p, PNORM_MAX)
+        return pnorm_finish(_fold(a, b, eps, p, PNORM_MAX, zero), p, PNORM_MAX)
     if kind == PNORM_MIN:
-        return pnorm_finish(_fold(a, b, eps, p, PNORM_MIN, 0, 1, zero), p, PNORM_MIN)
-    return pnorm_finish(_fold(a, b, eps, p, PNORM_P, 0, 1, zero), p, PNORM_P)
+        return pnorm_finish(_fold(a, b, eps, p, PNORM_MIN, zero), p, PNORM_MIN)
+    return pnorm_finish(_fold(a, b, eps, p, PNORM_P, zero), p, PNORM_P)
 
 
 def _pdist(a, sa, b, sb, dim, p, eps, out):
