@@ -16,16 +16,13 @@ from .._launch import launch
 from .._validate import as_array, check_out, is_device_array, result_dtype
 from ..cuda import ops as _cuda
 from ..scalar._norms import (
-    PNORM_0,
     PNORM_1,
     PNORM_2,
-    PNORM_MAX,
-    PNORM_MIN,
-    PNORM_P,
+    pnorm1_add,
+    pnorm2_add,
     pnorm_add,
     pnorm_finish,
     pnorm_kind,
-    pnorm_merge,
     pnorm_start,
 )
 from .plan_norm import pairwise_distance_plan
@@ -33,30 +30,30 @@ from .plan_norm import pairwise_distance_plan
 
 @_config.core
 def _fold(a, b, eps, p, kind, acc):
-    """``acc`` with the row's differences ``a[i] - b[i] + eps`` folded in (``kind``:
-    the :func:`pnorm_kind` constant of the caller's branch)."""
+    """``acc`` with the row's differences ``a[i] - b[i] + eps`` folded in."""
     for i in range(a.size):
         acc = pnorm_add(acc, a[i] - b[i] + eps, p, kind)
     return acc
 
 
 @_config.core
-def _fold4(a, b, eps, p, kind, zero):
-    """The accumulator of a sum-type norm (p = 2 or 1) over the whole row, with four
-    independent sums (fixed order: deterministic), for throughput."""
+def _fold4(a, b, eps, add, zero):
+    """The accumulator of a sum-type norm over the whole row, ``add`` its term
+    (:func:`pnorm2_add` or :func:`pnorm1_add`), with four independent sums
+    (fixed order: deterministic), for throughput."""
     n = a.size
     s0 = s1 = s2 = s3 = zero
     i = 0
     while i + 4 <= n:
-        s0 = pnorm_add(s0, a[i] - b[i] + eps, p, kind)
-        s1 = pnorm_add(s1, a[i + 1] - b[i + 1] + eps, p, kind)
-        s2 = pnorm_add(s2, a[i + 2] - b[i + 2] + eps, p, kind)
-        s3 = pnorm_add(s3, a[i + 3] - b[i + 3] + eps, p, kind)
+        s0 = add(s0, a[i] - b[i] + eps)
+        s1 = add(s1, a[i + 1] - b[i + 1] + eps)
+        s2 = add(s2, a[i + 2] - b[i + 2] + eps)
+        s3 = add(s3, a[i + 3] - b[i + 3] + eps)
         i += 4
     while i < n:
-        s0 = pnorm_add(s0, a[i] - b[i] + eps, p, kind)
+        s0 = add(s0, a[i] - b[i] + eps)
         i += 1
-    return pnorm_merge(pnorm_merge(s0, s1, kind), pnorm_merge(s2, s3, kind), kind)
+    return (s0 + s1) + (s2 + s3)
 
 
 @_config.core
@@ -64,22 +61,18 @@ def pnorm_row(a, b, p, eps):
     """``||a - b + eps||_p`` of two equal-length 1-D arrays (p may be 0, fractional,
     negative or +-inf; the caller rejects p = +-inf or p < 0 on empty rows).
 
-    Accumulated in the input's dtype, as PyTorch. Each branch passes its kind
-    as a constant, so the inlined cores reduce to that norm's arithmetic.
+    Accumulated in the input's dtype, as PyTorch. The p = 2 and p = 1 loops use
+    their terms directly (no per-element choice of the kind).
     """
     kind = pnorm_kind(p)
     zero = pnorm_start(eps, kind)
     if kind == PNORM_2:
-        return pnorm_finish(_fold4(a, b, eps, p, PNORM_2, zero), p, PNORM_2)
-    if kind == PNORM_1:
-        return pnorm_finish(_fold4(a, b, eps, p, PNORM_1, zero), p, PNORM_1)
-    if kind == PNORM_0:
-        return pnorm_finish(_fold(a, b, eps, p, PNORM_0, zero), p, PNORM_0)
-    if kind == PNORM_MAX:
-        return pnorm_finish(_fold(a, b, eps, p, PNORM_MAX, zero), p, PNORM_MAX)
-    if kind == PNORM_MIN:
-        return pnorm_finish(_fold(a, b, eps, p, PNORM_MIN, zero), p, PNORM_MIN)
-    return pnorm_finish(_fold(a, b, eps, p, PNORM_P, zero), p, PNORM_P)
+        acc = _fold4(a, b, eps, pnorm2_add, zero)
+    elif kind == PNORM_1:
+        acc = _fold4(a, b, eps, pnorm1_add, zero)
+    else:
+        acc = _fold(a, b, eps, p, kind, zero)
+    return pnorm_finish(acc, p, kind)
 
 
 def _pdist(a, sa, b, sb, dim, p, eps, out):

@@ -38,14 +38,7 @@ from .. import _config
 from .._launch import launch
 from .._validate import as_array, check_out, is_device_array, result_dtype
 from ..cuda import ops as _cuda
-from ..scalar._norms import (
-    channel_offset,
-    channel_scale,
-    channel_stats,
-    finite_shift,
-    running_mean_update,
-    running_var_update,
-)
+from ..scalar._norms import channel_affine, channel_stats, finite_shift, running_update
 from ..scalar.rows import row_view
 from .plan_norm import batch_norm_plan
 
@@ -148,8 +141,8 @@ def _stats(x, n_outer, inner, tile_c, rows, n_tiles, ps, pq, shift, mean, var, u
     _combine(ps, pq, shift, count, mean, var)
     if update:
         for c in range(channels):
-            run_mean[c] = running_mean_update(run_mean[c], mean[c], momentum)
-            run_var[c] = running_var_update(run_var[c], var[c], count, momentum)
+            run_mean[c], run_var[c] = running_update(run_mean[c], run_var[c], mean[c], var[c],
+                                                     count, momentum)
 
 
 _stats_serial, _stats_parallel = _config.kernels(_stats)
@@ -188,44 +181,37 @@ def _normalize_rows(x, out, r0, r1, length, per_position, mean_hi, mean_lo, scal
 
 
 @_config.core
-def _channel_params(x, mean, var, w, b, eps, repeat):
-    """(mean_hi, mean_lo, scale, offset) in ``x``'s dtype, each channel's value
-    repeated ``repeat`` times; ``mean_hi + mean_lo`` is the float64 mean (lo = 0
-    where hi is not finite, so an infinite mean gives what ``x - mean`` gives)."""
+def _channel_params(mean, var, w, b, eps, repeat, mean_hi, mean_lo, scale, offset):
+    """Writes mean_hi, mean_lo, scale, offset (the input's dtype), each channel's
+    value repeated ``repeat`` times; ``mean_hi + mean_lo`` is the float64 mean
+    (lo = 0 where hi is not finite, so an infinite mean gives what ``x - mean``
+    gives)."""
     channels = mean.size
-    n = channels * repeat
-    mean_hi = np.empty(n, x.dtype)
-    mean_lo = np.empty(n, x.dtype)
-    scale = np.empty(n, x.dtype)
-    offset = np.empty(n, x.dtype)
     for c in range(channels):
         k0 = c * repeat
         mean_hi[k0] = mean[c]
         hi = np.float64(mean_hi[k0])
         lo = mean[c] - hi if np.isfinite(hi) else 0.0
-        sc = channel_scale(var[c], eps, w[c])
-        off = channel_offset(b[c], mean[c], sc)
+        sc, off = channel_affine(mean[c], var[c], eps, w[c], b[c])
         for k in range(k0, k0 + repeat):
             mean_hi[k] = mean[c]
             mean_lo[k] = lo
             scale[k] = sc
             offset[k] = off
-    return mean_hi, mean_lo, scale, offset
 
 
-def _normalize(x, channels, inner, per_position, mean, var, w, b, eps, out):
+def _normalize(x, channels, inner, per_position, mean, var, w, b, eps, params, out):
     """out = (x - mean) * scale + offset of the flat (N, C, inner) ``x``, the
     per-channel parameters from the float64 ``mean``, ``var``, ``w``, ``b``.
 
     ``per_position`` True (short channel runs): rows are batch rows and the
     parameters are repeated per position; None: rows are (n, c) runs.
+    ``params``: (4, C * inner or C) scratch of ``x``'s dtype for them.
     """
-    if per_position is not None:
-        length = channels * inner
-        mean_hi, mean_lo, scale, shift = _channel_params(x, mean, var, w, b, eps, inner)
-    else:
-        length = inner
-        mean_hi, mean_lo, scale, shift = _channel_params(x, mean, var, w, b, eps, 1)
+    repeat = 1 if per_position is None else inner
+    mean_hi, mean_lo, scale, shift = params[0], params[1], params[2], params[3]
+    _channel_params(mean, var, w, b, eps, repeat, mean_hi, mean_lo, scale, shift)
+    length = repeat * channels if per_position is not None else inner
     n_rows = x.size // length
     per = max(1, _NORM_TASK // length)
     for t in prange((n_rows + per - 1) // per):
@@ -280,7 +266,8 @@ def batch_norm(input, running_mean, running_var, weight=None, bias=None, trainin
     ----------
     input : array_like
         ``(N, C)``, ``(N, C, L)``, ``(N, C, H, W)`` or ``(N, C, D, H, W)``
-        (any ``(N, C, *)``).
+        (any ``(N, C, *)``); also an empty 1-D ``(0,)`` array (no channels:
+        an empty result, as PyTorch).
     running_mean, running_var : ndarray of shape (C,) or None
         Required when ``training=False``; updated in place when training (both
         or neither, as PyTorch). Any float dtype.
@@ -363,9 +350,10 @@ def batch_norm(input, running_mean, running_var, weight=None, bias=None, trainin
         var[:] = running_var
     per_position = inner < _PER_POSITION
     key = ("bn_normalize", compute.char, flat.flags.writeable, per_position)
+    params = np.empty((4, channels * inner if per_position else channels), compute)
     launch(_normalize_serial, _normalize_parallel, key, x.size, flat, channels, inner,
            True if per_position else None, mean, var, _float64_or(w, 1.0, channels),
-           _float64_or(b, 0.0, channels), plan.eps, res.reshape(-1))
+           _float64_or(b, 0.0, channels), plan.eps, params, res.reshape(-1))
 
     if plan.update_running:  # the kernels cannot fail: nothing was touched before
         running_mean[...] = run_mean
@@ -403,9 +391,11 @@ def _bn_flat(x, n_outer, inner, training, mean, var, w, b, eps, momentum, run_me
         _stats_serial(x, n_outer, inner, tile_c, rows, n_tiles, ps, pq, shift, mean, var,
                       update, momentum, run_mean, run_var)
     if inner < _PER_POSITION:
-        _normalize_serial(x, channels, inner, True, mean, var, w, b, eps, res)
+        params = np.empty((4, channels * inner), res.dtype)
+        _normalize_serial(x, channels, inner, True, mean, var, w, b, eps, params, res)
     else:
-        _normalize_serial(x, channels, inner, None, mean, var, w, b, eps, res)
+        params = np.empty((4, channels), res.dtype)
+        _normalize_serial(x, channels, inner, None, mean, var, w, b, eps, params, res)
 
 
 # --------------------------------------------------------------------------- #

@@ -573,10 +573,8 @@ BN_BLOCKS = 2 if SIMULATOR else 64
 # The per-channel math is the CPU's (nbops.scalar._norms, compiled for the GPU).
 _finite_shift = device(NM.finite_shift)
 _channel_stats = device(NM.channel_stats)
-_running_mean_update = device(NM.running_mean_update)
-_running_var_update = device(NM.running_var_update)
-_channel_scale = device(NM.channel_scale)
-_channel_offset = device(NM.channel_offset)
+_running_update = device(NM.running_update)
+_channel_affine = device(NM.channel_affine)
 
 
 @cuda.jit
@@ -617,15 +615,18 @@ def _bn_combine(x, inner, count, ps, pq, training, rm, rv, has_r, w, has_w, bias
             q += pq[c, b]
         mval, var = _channel_stats(s, q, count, _finite_shift(x[c * inner]))
         if has_r:
-            rm[c] = _running_mean_update(float64(rm[c]), mval, momentum)
-            rv[c] = _running_var_update(float64(rv[c]), var, count, momentum)
+            new_m, new_v = _running_update(float64(rm[c]), float64(rv[c]), mval, var, count,
+                                           momentum)
+            rm[c] = new_m
+            rv[c] = new_v
     else:
         mval = float64(rm[c])
         var = float64(rv[c])
-    sc = _channel_scale(var, eps, float64(w[c]) if has_w else float64(1.0))
+    sc, off = _channel_affine(mval, var, eps, float64(w[c]) if has_w else float64(1.0),
+                              float64(bias[c]) if has_b else float64(0.0))
     mean[c] = mval
     scale[c] = sc
-    offset[c] = _channel_offset(float64(bias[c]) if has_b else float64(0.0), mval, sc)
+    offset[c] = off
 
 
 @cuda.jit

@@ -14,11 +14,11 @@ with ``shift`` the channel's first value, or 0 where that is not finite
 (:func:`finite_shift`): float32 inputs with a large common offset keep their
 variance, and an inf first value gives an inf mean (not NaN), as PyTorch.
 :func:`channel_stats` turns the sums into the mean and biased variance,
-:func:`running_mean_update` / :func:`running_var_update` are PyTorch's
-momentum updates (unbiased variance), and :func:`channel_scale` /
-:func:`channel_offset` give ``y = (x - mean) * scale + offset``; the offset is
+:func:`running_update` is PyTorch's momentum update (unbiased variance), and
+:func:`channel_affine` gives ``y = (x - mean) * scale + offset``; the offset is
 NaN where PyTorch's ``bias - mean * scale`` is NaN (``0 * inf``, ``inf - inf``),
-which makes that whole channel NaN, as PyTorch's CPU kernel.
+which makes that whole channel NaN, as PyTorch's CPU kernel. (Few, larger
+functions: each inlined call costs Numba compile time.)
 
 pairwise_distance
 -----------------
@@ -26,8 +26,12 @@ pairwise_distance
 accumulator starts at :func:`pnorm_start`, takes each difference
 ``d = x1 - x2 + eps`` (PyTorch adds ``eps`` to the difference) with
 :func:`pnorm_add`, partial accumulators combine with :func:`pnorm_merge`, and
-:func:`pnorm_finish` gives the norm. ``p = 0`` counts the non-zero differences
-(NaN counts), ``p = +-inf`` is the NaN-sticky max/min of ``|d|``.
+:func:`pnorm_finish` gives the norm. :func:`pnorm_add` picks the kind's term
+(:func:`pnorm2_add`, :func:`pnorm1_add`, ...); loops that know their kind (the
+CPU's unrolled p = 2 and p = 1 rows) call the term directly, which keeps
+Numba's typing of those loops as small as the arithmetic itself. ``p = 0``
+counts the non-zero differences (NaN counts), ``p = +-inf`` is the NaN-sticky
+max/min of ``|d|``.
 """
 
 import math
@@ -58,31 +62,28 @@ def channel_stats(s, q, count, shift):
 
 
 @core
-def running_mean_update(running, mean, momentum):
-    """PyTorch's ``(1 - momentum) * running_mean + momentum * mean``."""
-    return momentum * mean + (1.0 - momentum) * running
+def running_update(running_mean, running_var, mean, var, count, momentum):
+    """PyTorch's momentum update of a channel's running statistics:
+    ``(1 - momentum) * running + momentum * batch``, with the unbiased batch
+    variance for ``running_var`` (``var`` is the biased one over ``count`` values).
+    Returns (new running mean, new running variance)."""
+    return (momentum * mean + (1.0 - momentum) * running_mean,
+            momentum * (var * (count / (count - 1))) + (1.0 - momentum) * running_var)
 
 
 @core
-def running_var_update(running, var, count, momentum):
-    """PyTorch's running-variance update with the unbiased batch variance
-    (``var`` is the biased one over ``count`` values)."""
-    return momentum * (var * (count / (count - 1))) + (1.0 - momentum) * running
+def channel_affine(mean, var, eps, weight, bias):
+    """(scale, offset) of ``y = (x - mean) * scale + offset`` for one channel.
 
-
-@core
-def channel_scale(var, eps, weight):
-    """``weight / sqrt(var + eps)`` (NaN where ``var + eps`` is negative or NaN)."""
+    ``scale = weight / sqrt(var + eps)`` (NaN where ``var + eps`` is negative
+    or NaN); ``offset`` is ``bias``, or NaN where PyTorch's
+    ``bias - mean * scale`` is NaN (its whole channel is then NaN).
+    """
     v = var + eps
     inv = 1.0 / math.sqrt(v) if v >= 0.0 else math.nan
-    return inv * weight
-
-
-@core
-def channel_offset(bias, mean, scale):
-    """The offset added after ``(x - mean) * scale``: ``bias``, or NaN where PyTorch's
-    ``bias - mean * scale`` is NaN (its whole channel is then NaN)."""
-    return math.nan if math.isnan(bias - mean * scale) else bias
+    scale = inv * weight
+    offset = math.nan if math.isnan(bias - mean * scale) else bias
+    return scale, offset
 
 
 # ------------------------------------------------------------------ p-norms
@@ -123,12 +124,24 @@ def pnorm_start(like, kind):
 
 
 @core
+def pnorm2_add(acc, d):
+    """p = 2: ``acc + d * d``."""
+    return acc + d * d
+
+
+@core
+def pnorm1_add(acc, d):
+    """p = 1: ``acc + |d|``."""
+    return acc + abs(d)
+
+
+@core
 def pnorm_add(acc, d, p, kind):
     """The accumulator ``acc`` with the difference ``d`` folded in."""
     if kind == PNORM_2:
-        return acc + d * d
+        return pnorm2_add(acc, d)
     if kind == PNORM_1:
-        return acc + abs(d)
+        return pnorm1_add(acc, d)
     if kind == PNORM_0:
         return acc + const(acc, 1.0) if d != 0 else acc  # NaN counts, as PyTorch
     if kind == PNORM_MAX:
