@@ -29,6 +29,8 @@ dtype: a float32 input with mean 1e4 and spread 1 loses nothing to the rounding
 of the mean.
 """
 
+import math
+
 import numpy as np
 from numba import prange, types
 from numba.core import errors
@@ -180,26 +182,6 @@ def _normalize_rows(x, out, r0, r1, length, per_position, mean_hi, mean_lo, scal
             os[j] = ((xs[j] - mh) - ml) * s + b
 
 
-@_config.core
-def _channel_params(mean, var, w, b, eps, repeat, mean_hi, mean_lo, scale, offset):
-    """Writes mean_hi, mean_lo, scale, offset (the input's dtype), each channel's
-    value repeated ``repeat`` times; ``mean_hi + mean_lo`` is the float64 mean
-    (lo = 0 where hi is not finite, so an infinite mean gives what ``x - mean``
-    gives)."""
-    channels = mean.size
-    for c in range(channels):
-        k0 = c * repeat
-        mean_hi[k0] = mean[c]
-        hi = np.float64(mean_hi[k0])
-        lo = mean[c] - hi if np.isfinite(hi) else 0.0
-        sc, off = channel_affine(mean[c], var[c], eps, w[c], b[c])
-        for k in range(k0, k0 + repeat):
-            mean_hi[k] = mean[c]
-            mean_lo[k] = lo
-            scale[k] = sc
-            offset[k] = off
-
-
 def _normalize(x, channels, inner, per_position, mean, var, w, b, eps, params, out):
     """out = (x - mean) * scale + offset of the flat (N, C, inner) ``x``, the
     per-channel parameters from the float64 ``mean``, ``var``, ``w``, ``b``.
@@ -210,7 +192,19 @@ def _normalize(x, channels, inner, per_position, mean, var, w, b, eps, params, o
     """
     repeat = 1 if per_position is None else inner
     mean_hi, mean_lo, scale, shift = params[0], params[1], params[2], params[3]
-    _channel_params(mean, var, w, b, eps, repeat, mean_hi, mean_lo, scale, shift)
+    # Each channel's value ``repeat`` times; mean_hi + mean_lo is the float64 mean
+    # (lo = 0 where hi is not finite, so an infinite mean gives what x - mean gives).
+    for c in range(channels):
+        k0 = c * repeat
+        mean_hi[k0] = mean[c]
+        hi = float(mean_hi[k0])
+        lo = mean[c] - hi if math.isfinite(hi) else 0.0
+        sc, off = channel_affine(mean[c], var[c], eps, w[c], b[c])
+        for k in range(k0, k0 + repeat):
+            mean_hi[k] = mean[c]
+            mean_lo[k] = lo
+            scale[k] = sc
+            shift[k] = off
     length = repeat * channels if per_position is not None else inner
     n_rows = x.size // length
     per = max(1, _NORM_TASK // length)
