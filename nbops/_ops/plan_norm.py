@@ -119,7 +119,7 @@ def pairwise_distance_plan(shape1, shape2, p, eps, keepdim):
         raise ValueError("p must not be NaN")
     shape1, shape2 = tuple(shape1), tuple(shape2)
     try:
-        shape = np.broadcast_shapes(shape1, shape2)
+        shape = shape1 if shape1 == shape2 else np.broadcast_shapes(shape1, shape2)
     except ValueError:
         raise ValueError(f"x1 of shape {shape1} and x2 of shape {shape2} do not broadcast") \
             from None

@@ -26,10 +26,9 @@ pairwise_distance
 accumulator starts at :func:`pnorm_start`, takes each difference
 ``d = x1 - x2 + eps`` (PyTorch adds ``eps`` to the difference) with
 :func:`pnorm_add`, partial accumulators combine with :func:`pnorm_merge`, and
-:func:`pnorm_finish` gives the norm. :func:`pnorm_add` picks the kind's term
-(:func:`pnorm2_add`, :func:`pnorm1_add`, ...); loops that know their kind (the
-CPU's unrolled p = 2 and p = 1 rows) call the term directly, which keeps
-Numba's typing of those loops as small as the arithmetic itself. ``p = 0``
+:func:`pnorm_finish` gives the norm. (The CPU's p = 2 and p = 1 rows unroll
+their sums by hand with these same terms, ``d * d`` and ``|d|``:
+:mod:`nbops._ops.distance`.) ``p = 0``
 counts the non-zero differences (NaN counts), ``p = +-inf`` is the NaN-sticky
 max/min of ``|d|``.
 """
@@ -124,24 +123,12 @@ def pnorm_start(like, kind):
 
 
 @core
-def pnorm2_add(acc, d):
-    """p = 2: ``acc + d * d``."""
-    return acc + d * d
-
-
-@core
-def pnorm1_add(acc, d):
-    """p = 1: ``acc + |d|``."""
-    return acc + abs(d)
-
-
-@core
 def pnorm_add(acc, d, p, kind):
     """The accumulator ``acc`` with the difference ``d`` folded in."""
     if kind == PNORM_2:
-        return pnorm2_add(acc, d)
+        return acc + d * d
     if kind == PNORM_1:
-        return pnorm1_add(acc, d)
+        return acc + abs(d)
     if kind == PNORM_0:
         return acc + const(acc, 1.0) if d != 0 else acc  # NaN counts, as PyTorch
     if kind == PNORM_MAX:
