@@ -216,3 +216,91 @@ def test_inside_njit():
                  np.ones((1, 0), np.float32))
     np.testing.assert_array_equal(r1, np.zeros(3))
     assert r2.shape == (3, 1)
+
+
+# --------------------------------------------------------------------------- #
+# out=
+# --------------------------------------------------------------------------- #
+
+
+@pytest.mark.parametrize("dtype", FLOATS)
+@pytest.mark.parametrize("s1, s2, keepdim", [((4, 6), (4, 6), False), ((4, 6), (6,), True),
+                                             ((2, 3, 5), (3, 5), False), ((5,), (5,), False),
+                                             ((5,), (5,), True), ((), (), False)])
+def test_out(s1, s2, keepdim, dtype):
+    x1, x2 = data(s1, dtype), data(s2, dtype, 1)
+    exp = ref_pdist(x1, x2, 3.0, keepdim=keepdim)
+    out = np.full(exp.shape, np.nan, dtype)
+    r = nbops.pairwise_distance(x1, x2, p=3.0, keepdim=keepdim, out=out)
+    assert r is out
+    close(out, exp, dtype, f"{s1} vs {s2}, keepdim={keepdim}")
+
+
+def test_out_noncontiguous_and_float16():
+    x1, x2 = data((6, 4), np.float64), data((6, 4), np.float64, 1)
+    buf = np.zeros((6, 2))
+    r = nbops.pairwise_distance(x1, x2, p=1.0, keepdim=True, out=buf[:, :1])
+    assert r.base is buf
+    close(buf[:, 0], ref_pdist(x1, x2, 1.0), np.float64, "strided out")
+    np.testing.assert_array_equal(buf[:, 1], 0.0)
+    h1, h2 = x1.astype(np.float16), x2.astype(np.float16)
+    out16 = np.empty(6, np.float16)
+    assert nbops.pairwise_distance(h1, h2, out=out16) is out16
+    np.testing.assert_array_equal(out16, nbops.pairwise_distance(h1, h2))
+
+
+def test_out_empty():
+    out = np.empty((0,), np.float32)
+    assert nbops.pairwise_distance(np.ones((0, 3), np.float32), np.ones(3, np.float32),
+                                   out=out) is out
+
+
+@pytest.mark.parametrize("out, exc, match", [
+    (np.empty(3), ValueError, "out has shape"),
+    (np.empty((4, 1)), ValueError, "out has shape"),
+    (np.empty(4, np.float32), TypeError, "out has dtype"),
+    ([0.0] * 4, TypeError, "out must be a numpy.ndarray"),
+])
+def test_out_errors(out, exc, match):
+    x1, x2 = data((4, 5), np.float64), data((4, 5), np.float64, 1)
+    with pytest.raises(exc, match=match):
+        nbops.pairwise_distance(x1, x2, out=out)
+
+
+def test_out_read_only():
+    out = np.zeros(4)
+    out.flags.writeable = False
+    with pytest.raises(ValueError, match="out is read-only"):
+        nbops.pairwise_distance(np.ones((4, 5)), np.zeros((4, 5)), out=out)
+    np.testing.assert_array_equal(out, 0.0)
+
+
+def test_plan_shapes():
+    from nbops._ops.plan_norm import pairwise_distance_plan
+
+    plan = pairwise_distance_plan((3, 1, 6), (4, 6), 2, 0, True)
+    assert plan.shape == (3, 4, 6) and plan.rows == 12 and plan.dim == 6
+    assert plan.out_shape == (3, 4, 1)
+    assert pairwise_distance_plan((), (), 1, 0, True).out_shape == ()
+    assert pairwise_distance_plan((5,), (5,), 1, 0, True).out_shape == (1,)
+    with pytest.raises(ValueError, match="must not be NaN"):
+        pairwise_distance_plan((5,), (5,), np.nan, 0, False)
+
+
+@pytest.mark.parametrize("p", PS)
+def test_shared_pnorm_cores_match_reference(p):
+    """The cores the CUDA kernel uses, folded in a different order (two partial
+    accumulators merged), give the reference norm."""
+    from nbops.scalar import _norms as NM
+
+    x1, x2 = data((3, 7), np.float64, 8), data((3, 7), np.float64, 9)
+    kind = NM.pnorm_kind.py_func(p)
+    for r in range(3):
+        parts = []
+        for start in (0, 1):
+            acc = NM.pnorm_start.py_func(0.0, kind)
+            for i in range(start, 7, 2):
+                acc = NM.pnorm_add(acc, x1[r, i] - x2[r, i] + 1e-6, p, kind)
+            parts.append(acc)
+        got = NM.pnorm_finish(NM.pnorm_merge(parts[0], parts[1], kind), p, kind)
+        np.testing.assert_allclose(got, ref_pdist(x1[r], x2[r], p), rtol=1e-12)

@@ -381,3 +381,91 @@ def test_inside_njit():
     close(y3, ref_batch_norm(x, rm, rv, w, b)[0], np.float32, "eval")
     with pytest.raises(ValueError, match="Expected more than 1 value per channel"):
         run(np.ones((1, 3, 1), np.float32), rm, rv, w, b)
+
+
+# --------------------------------------------------------------------------- #
+# 1-D empty input (PyTorch: an empty result, no channels)
+# --------------------------------------------------------------------------- #
+
+
+@pytest.mark.parametrize("training", [False, True])
+@pytest.mark.parametrize("dtype", FLOATS)
+def test_1d_empty_input_returns_empty(training, dtype):
+    rm, rv = np.zeros(0, dtype), np.ones(0, dtype)
+    y = nbops.batch_norm(np.zeros(0, dtype), rm, rv, training=training)
+    assert isinstance(y, np.ndarray) and y.shape == (0,) and y.dtype == dtype
+    out = np.empty(0, dtype)
+    assert nbops.batch_norm(np.zeros(0, dtype), rm, rv, training=training, out=out) is out
+    if training:  # no running statistics: fine in training, as PyTorch
+        assert nbops.batch_norm(np.zeros(0, dtype), None, None, training=True).shape == (0,)
+
+
+@pytest.mark.parametrize("training", [False, True])
+def test_1d_empty_input_torch_parity(training):
+    torch = pytest.importorskip("torch")
+    F = torch.nn.functional
+    exp = F.batch_norm(torch.zeros(0), torch.zeros(0), torch.ones(0), training=training)
+    got = nbops.batch_norm(np.zeros(0, np.float32), np.zeros(0, np.float32),
+                           np.ones(0, np.float32), training=training)
+    assert got.shape == tuple(exp.shape) and got.dtype == np.float32
+
+
+@pytest.mark.parametrize("case, exc, match", [
+    (dict(x=np.zeros(3), rm=np.zeros(3), rv=np.ones(3)), ValueError, "input"),
+    (dict(x=np.zeros(1), rm=np.zeros(1), rv=np.ones(1)), ValueError, "input"),
+    (dict(x=np.zeros(()), rm=np.zeros(0), rv=np.ones(0)), ValueError, "input"),
+    (dict(x=np.zeros(0), rm=np.zeros(3), rv=np.ones(3)), ValueError, "running_mean"),
+    (dict(x=np.zeros(0), rm=None, rv=None), ValueError, "running_mean"),
+    (dict(x=np.zeros(0), rm=np.zeros(0), rv=np.ones(0), eps=-1.0), ValueError, "eps"),
+])
+def test_1d_input_errors(case, exc, match):
+    case = dict(case)
+    x, rm, rv = case.pop("x"), case.pop("rm"), case.pop("rv")
+    with pytest.raises(exc, match=match):
+        nbops.batch_norm(x, rm, rv, **case)
+
+
+def test_1d_empty_input_inside_njit():
+    numba = pytest.importorskip("numba")
+
+    @numba.njit
+    def run(x, rm, rv):
+        return (nbops.batch_norm(x, rm, rv, training=True), nbops.batch_norm(x, rm, rv),
+                nbops.batch_norm(x, None, None, training=True))
+
+    for y in run(np.zeros(0, np.float32), np.zeros(0), np.ones(0)):
+        assert y.shape == (0,) and y.dtype == np.float32
+    with pytest.raises(ValueError, match="2 dimensions"):
+        run(np.zeros(3, np.float32), np.zeros(0), np.ones(0))
+
+
+# --------------------------------------------------------------------------- #
+# the shared set-up and per-channel rules (nbops._ops.plan_norm, nbops.scalar._norms)
+# --------------------------------------------------------------------------- #
+
+
+def test_plan_sizes_and_momentum():
+    from nbops._ops.plan_norm import batch_norm_plan
+
+    plan = batch_norm_plan((4, 3, 2, 5), np.zeros(3), np.ones(3), None, None, True, 0.2, 1e-3)
+    assert (plan.n_outer, plan.channels, plan.inner, plan.count) == (4, 3, 10, 40)
+    assert plan.training and plan.update_running and plan.momentum == 0.2 and plan.eps == 1e-3
+    plan = batch_norm_plan((4, 3), np.zeros(3), np.ones(3), None, None, False, None, 1e-5)
+    assert not plan.update_running  # momentum is not used (nor checked) in evaluation
+    with pytest.raises(TypeError, match="momentum"):
+        batch_norm_plan((4, 3), None, None, None, None, True, None, 1e-5)
+
+
+def test_huge_common_offset_and_inf_first_value():
+    """The finite shift: float32 channels with a mean of 1e6 and a spread of 1 keep
+    their variance, and a channel whose first value is inf has an inf mean (the
+    shift is 0 there, not inf, which would give NaN)."""
+    x = data((64, 3), np.float32, seed=5, loc=0.0, scale=1.0)
+    x[:, 0] += np.float32(1e6)
+    x[0, 2] = np.inf
+    rm, rv = np.zeros(3, np.float32), np.ones(3, np.float32)
+    y = nbops.batch_norm(x, rm, rv, training=True)
+    y_exp, rm_exp, rv_exp = ref_batch_norm(x[:, :2], np.zeros(2), np.ones(2), training=True)
+    np.testing.assert_allclose(y[:, :2], y_exp, rtol=1e-4, atol=1e-4)
+    np.testing.assert_allclose(rv[:2], rv_exp, rtol=1e-4)
+    assert rm[2] == np.inf and np.isnan(rv[2]) and np.isnan(y[:, 2]).all()

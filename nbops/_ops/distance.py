@@ -1,6 +1,9 @@
-"""``nbops.pairwise_distance``: the p-norm of x1 - x2 + eps along the last axis."""
+"""``nbops.pairwise_distance``: the p-norm of x1 - x2 + eps along the last axis.
 
-import math
+The argument checks are :func:`nbops._ops.plan_norm.pairwise_distance_plan` and
+the p-norm arithmetic the cores of :mod:`nbops.scalar._norms`, both shared with
+the CUDA backend.
+"""
 
 import numpy as np
 from numba import prange, types
@@ -10,67 +13,86 @@ from numba.np import numpy_support
 
 from .. import _config
 from .._launch import launch
-from .._validate import as_array, as_param, is_device_array, result_dtype
+from .._validate import as_array, check_out, is_device_array, result_dtype
 from ..cuda import ops as _cuda
 from ..scalar._math import const
+from ..scalar._norms import (
+    PNORM_1,
+    PNORM_2,
+    pnorm_add,
+    pnorm_finish,
+    pnorm_kind,
+    pnorm_start,
+)
+from .plan_norm import pairwise_distance_plan
+
+
+@_config.core
+def _fold(a, b, eps, p, kind, acc):
+    """``acc`` with the row's differences ``a[i] - b[i] + eps`` folded in."""
+    for i in range(a.size):
+        acc = pnorm_add(acc, a[i] - b[i] + eps, p, kind)
+    return acc
+
+
+@_config.core
+def _sum_sq4(a, b, eps, zero):
+    """p = 2: the accumulator of the whole row, :func:`pnorm_add`'s ``acc + d * d``
+    unrolled into four independent sums (fixed order: deterministic), for
+    throughput. (Spelled out: a core call per term costs compile time.)"""
+    n = a.size
+    s0 = s1 = s2 = s3 = zero
+    i = 0
+    while i + 4 <= n:
+        d0 = a[i] - b[i] + eps
+        d1 = a[i + 1] - b[i + 1] + eps
+        d2 = a[i + 2] - b[i + 2] + eps
+        d3 = a[i + 3] - b[i + 3] + eps
+        s0 += d0 * d0
+        s1 += d1 * d1
+        s2 += d2 * d2
+        s3 += d3 * d3
+        i += 4
+    while i < n:
+        d = a[i] - b[i] + eps
+        s0 += d * d
+        i += 1
+    return (s0 + s1) + (s2 + s3)
+
+
+@_config.core
+def _sum_abs4(a, b, eps, zero):
+    """p = 1: as :func:`_sum_sq4` with :func:`pnorm_add`'s ``acc + |d|``."""
+    n = a.size
+    s0 = s1 = s2 = s3 = zero
+    i = 0
+    while i + 4 <= n:
+        s0 += abs(a[i] - b[i] + eps)
+        s1 += abs(a[i + 1] - b[i + 1] + eps)
+        s2 += abs(a[i + 2] - b[i + 2] + eps)
+        s3 += abs(a[i + 3] - b[i + 3] + eps)
+        i += 4
+    while i < n:
+        s0 += abs(a[i] - b[i] + eps)
+        i += 1
+    return (s0 + s1) + (s2 + s3)
 
 
 @_config.core
 def pnorm_row(a, b, p, eps):
     """``||a - b + eps||_p`` of two equal-length 1-D arrays (p may be 0, fractional,
-    negative or +-inf; the caller rejects p = +-inf or p < 0 on empty rows)."""
-    n = a.size
-    if p == 2:
-        # four independent sums (fixed order: deterministic), for throughput
-        s0 = s1 = s2 = s3 = const(eps, 0.0)
-        i = 0
-        while i + 4 <= n:
-            d0 = a[i] - b[i] + eps
-            d1 = a[i + 1] - b[i + 1] + eps
-            d2 = a[i + 2] - b[i + 2] + eps
-            d3 = a[i + 3] - b[i + 3] + eps
-            s0 += d0 * d0
-            s1 += d1 * d1
-            s2 += d2 * d2
-            s3 += d3 * d3
-            i += 4
-        while i < n:
-            d = a[i] - b[i] + eps
-            s0 += d * d
-            i += 1
-        return math.sqrt((s0 + s1) + (s2 + s3))
-    if p == 1:
-        s0 = s1 = s2 = s3 = const(eps, 0.0)
-        i = 0
-        while i + 4 <= n:
-            s0 += abs(a[i] - b[i] + eps)
-            s1 += abs(a[i + 1] - b[i + 1] + eps)
-            s2 += abs(a[i + 2] - b[i + 2] + eps)
-            s3 += abs(a[i + 3] - b[i + 3] + eps)
-            i += 4
-        while i < n:
-            s0 += abs(a[i] - b[i] + eps)
-            i += 1
-        return (s0 + s1) + (s2 + s3)
-    if p == 0:
-        s = const(eps, 0.0)
-        for i in range(n):
-            if a[i] - b[i] + eps != 0:  # NaN counts, as in PyTorch
-                s += const(eps, 1.0)
-        return s
-    if math.isinf(p):
-        best = const(eps, 0.0) if p > 0 else const(eps, math.inf)
-        for i in range(n):
-            d = abs(a[i] - b[i] + eps)
-            if d != d:
-                return d
-            if (p > 0 and d > best) or (p < 0 and d < best):
-                best = d
-        return best
-    s = const(eps, 0.0)
-    for i in range(n):
-        s += abs(a[i] - b[i] + eps) ** p
-    return s ** (const(eps, 1.0) / p)
+    negative or +-inf; the caller rejects p = +-inf or p < 0 on empty rows).
+
+    Accumulated in the input's dtype, as PyTorch. The p = 2 and p = 1 rows use
+    their unrolled sums and return from their own branch (one shared exit made
+    the p = 2 rows slower); other p fold :func:`pnorm_add` over the row.
+    """
+    kind = pnorm_kind(p)
+    if kind == PNORM_2:
+        return pnorm_finish(_sum_sq4(a, b, eps, const(eps, 0.0)), p, PNORM_2)
+    if kind == PNORM_1:
+        return pnorm_finish(_sum_abs4(a, b, eps, const(eps, 0.0)), p, PNORM_1)
+    return pnorm_finish(_fold(a, b, eps, p, kind, pnorm_start(eps, kind)), p, kind)
 
 
 def _pdist(a, sa, b, sb, dim, p, eps, out):
@@ -97,7 +119,7 @@ def _rows(x, shape, compute):
     return np.ascontiguousarray(np.broadcast_to(x, shape), dtype=compute).reshape(-1), dim
 
 
-def pairwise_distance(x1, x2, p=2.0, eps=1e-6, keepdim=False):
+def pairwise_distance(x1, x2, p=2.0, eps=1e-6, keepdim=False, *, out=None):
     r"""Distance between matching rows: :math:`\lVert x_1 - x_2 + \epsilon \rVert_p`.
 
     As PyTorch, ``eps`` is added to the difference (not to the norm), and the
@@ -116,6 +138,9 @@ def pairwise_distance(x1, x2, p=2.0, eps=1e-6, keepdim=False):
         Added to every difference ``x1 - x2``.
     keepdim : bool
         Keep the reduced axis with length 1.
+    out : ndarray, optional
+        Written with the result and returned (exactly the result's shape and
+        dtype; a device array for device inputs).
 
     Returns
     -------
@@ -129,48 +154,43 @@ def pairwise_distance(x1, x2, p=2.0, eps=1e-6, keepdim=False):
     array([4.9999986 , 3.60554989])
     """
     if type(x1) is not np.ndarray and is_device_array(x1):
-        return _cuda().pairwise_distance(x1, x2=x2, p=p, eps=eps, keepdim=keepdim)
+        return _cuda().pairwise_distance(x1, x2=x2, p=p, eps=eps, keepdim=keepdim, out=out)
     a = as_array(x1, "x1")
     b = as_array(x2, "x2")
-    p = as_param(p, "p")
-    eps = as_param(eps, "eps")
-    if math.isnan(p):
-        raise ValueError("p must not be NaN")
-    try:
-        shape = np.broadcast_shapes(a.shape, b.shape)
-    except ValueError:
-        raise ValueError(f"x1 of shape {a.shape} and x2 of shape {b.shape} do not broadcast") \
-            from None
+    plan = pairwise_distance_plan(a.shape, b.shape, p, eps, keepdim)
     result_dtype(a.dtype, "x1")  # a TypeError naming the argument (complex, object)
     result_dtype(b.dtype, "x2")
     compute, result = result_dtype(np.result_type(a.dtype, b.dtype), "x1")
-    scalar = len(shape) == 0
-    if scalar:
-        shape = (1,)
-    dim = shape[-1]
-    out_shape = () if scalar else shape[:-1] + ((1,) if keepdim else ())
-    rows = 1
-    for d in shape[:-1]:
-        rows *= d
-    if dim == 0 and rows and (p < 0 or math.isinf(p)):
-        raise ValueError(f"p={p}: the {p}-norm of an empty last axis (shape {shape}) is "
-                         "undefined; PyTorch raises too (use p >= 0 finite)")
-    res = np.empty(out_shape, compute)
+    if out is not None:
+        check_out(out, plan.out_shape, result)
+    direct = out is not None and result == compute and out.flags.c_contiguous
+    res = out if direct else np.empty(plan.out_shape, compute)
     if res.size:
-        af, sa = _rows(a, shape, compute)
-        bf, sb = _rows(b, shape, compute)
+        af, sa = _rows(a, plan.shape, compute)
+        bf, sb = _rows(b, plan.shape, compute)
         key = ("pdist", compute.char, af.flags.writeable, bf.flags.writeable)
-        launch(_pdist_serial, _pdist_parallel, key, rows * max(dim, 1),
-               af, sa, bf, sb, dim, compute.type(p), compute.type(eps), res.reshape(-1))
-    return res if result == compute else res.astype(result)
+        launch(_pdist_serial, _pdist_parallel, key, plan.rows * max(plan.dim, 1),
+               af, sa, bf, sb, plan.dim, compute.type(plan.p), compute.type(plan.eps),
+               res.reshape(-1))
+    if direct:
+        return out
+    if result != compute:
+        res = res.astype(result)
+    if out is not None:
+        out[...] = res
+        return out
+    return res
 
 
 @overload(pairwise_distance, prefer_literal=True)
-def _pairwise_distance_njit(x1, x2, p=2.0, eps=1e-6, keepdim=False):
+def _pairwise_distance_njit(x1, x2, p=2.0, eps=1e-6, keepdim=False, out=None):
     """Inside @njit: the serial kernel (never the parallel one: see
     docs/guides/architecture.rst, "Cache, fork and thread rules"). x1 and x2
-    must have the same ndim (size-1 axes broadcast); keepdim must be a constant."""
+    must have the same ndim (size-1 axes broadcast); keepdim must be a constant;
+    no ``out=``."""
     if not (isinstance(x1, types.Array) and isinstance(x2, types.Array)):
+        return None
+    if not (out is None or isinstance(out, (types.NoneType, types.Omitted))):
         return None
     if x1.ndim != x2.ndim or x1.ndim < 1:
         raise errors.TypingError("nbops.pairwise_distance inside @njit: x1 and x2 must "
@@ -185,7 +205,7 @@ def _pairwise_distance_njit(x1, x2, p=2.0, eps=1e-6, keepdim=False):
     dt = np.result_type(numpy_support.as_dtype(x1.dtype), numpy_support.as_dtype(x2.dtype))
     dtype = numpy_support.from_dtype(result_dtype(dt, "x1")[0])
 
-    def impl(x1, x2, p=2.0, eps=1e-6, keepdim=False):
+    def impl(x1, x2, p=2.0, eps=1e-6, keepdim=False, out=None):
         shape = np.broadcast_shapes(x1.shape, x2.shape)
         dim = shape[-1]
         rows = 1

@@ -1,5 +1,10 @@
 """Batch normalization: ``nbops.batch_norm``.
 
+The argument checks are :func:`nbops._ops.plan_norm.batch_norm_plan` and the
+per-channel math (shift, statistics, running-statistics update, scale and
+offset with PyTorch's NaN rule) the cores of :mod:`nbops.scalar._norms`, both
+shared with the CUDA backend.
+
 Statistics
 ----------
 Per channel (axis 1) over the batch and spatial axes, summed in float64 around
@@ -24,6 +29,8 @@ dtype: a float32 input with mean 1e4 and spread 1 loses nothing to the rounding
 of the mean.
 """
 
+import math
+
 import numpy as np
 from numba import prange, types
 from numba.core import errors
@@ -31,9 +38,11 @@ from numba.extending import overload, register_jitable
 
 from .. import _config
 from .._launch import launch
-from .._validate import as_array, as_param, check_out, is_device_array, result_dtype
+from .._validate import as_array, check_out, is_device_array, result_dtype
 from ..cuda import ops as _cuda
+from ..scalar._norms import channel_affine, channel_stats, finite_shift, running_update
 from ..scalar.rows import row_view
+from .plan_norm import batch_norm_plan
 
 #: Positions (float64 accumulator pairs) per statistics task tile.
 _WIDTH = 1024
@@ -113,24 +122,29 @@ def _combine(ps, pq, shift, count, mean, var):
         for blk in range(ps.shape[0]):
             s += ps[blk, c]
             q += pq[blk, c]
-        mean_d = s / count
-        v = q / count - mean_d * mean_d
-        if v < 0.0:  # rounding; NaN stays NaN
-            v = 0.0
-        mean[c] = shift[c] + mean_d
-        var[c] = v
+        mean[c], var[c] = channel_stats(s, q, count, shift[c])
 
 
-def _stats(x, shift, n_outer, inner, tile_c, rows, n_tiles, ps, pq, count, mean, var):
+def _stats(x, n_outer, inner, tile_c, rows, n_tiles, ps, pq, shift, mean, var, update,
+           momentum, run_mean, run_var):
     """mean, var (float64, per channel) of the flat (n_outer, C, inner) ``x``.
 
     (tile_c, rows, n_tiles) is :func:`_stats_plan`'s cut; ps, pq: (n_blocks, C)
-    float64 scratch for the block partials.
+    float64 scratch for the block partials; ``shift`` (C,) float64 scratch.
+    ``update``: also apply the momentum update to the float64 running
+    statistics ``run_mean``, ``run_var`` (else they are not touched).
     """
     channels = shift.size
+    for c in range(channels):
+        shift[c] = finite_shift(x[c * inner])
     for t in prange(ps.shape[0] * n_tiles):
         _stats_task(x, shift, t, n_outer, channels, inner, tile_c, rows, n_tiles, ps, pq)
+    count = n_outer * inner
     _combine(ps, pq, shift, count, mean, var)
+    if update:
+        for c in range(channels):
+            run_mean[c], run_var[c] = running_update(run_mean[c], run_var[c], mean[c], var[c],
+                                                     count, momentum)
 
 
 _stats_serial, _stats_parallel = _config.kernels(_stats)
@@ -168,7 +182,30 @@ def _normalize_rows(x, out, r0, r1, length, per_position, mean_hi, mean_lo, scal
             os[j] = ((xs[j] - mh) - ml) * s + b
 
 
-def _normalize(x, length, per_position, mean_hi, mean_lo, scale, shift, out):
+def _normalize(x, channels, inner, per_position, mean, var, w, b, eps, params, out):
+    """out = (x - mean) * scale + offset of the flat (N, C, inner) ``x``, the
+    per-channel parameters from the float64 ``mean``, ``var``, ``w``, ``b``.
+
+    ``per_position`` True (short channel runs): rows are batch rows and the
+    parameters are repeated per position; None: rows are (n, c) runs.
+    ``params``: (4, C * inner or C) scratch of ``x``'s dtype for them.
+    """
+    repeat = 1 if per_position is None else inner
+    mean_hi, mean_lo, scale, shift = params[0], params[1], params[2], params[3]
+    # Each channel's value ``repeat`` times; mean_hi + mean_lo is the float64 mean
+    # (lo = 0 where hi is not finite, so an infinite mean gives what x - mean gives).
+    for c in range(channels):
+        k0 = c * repeat
+        mean_hi[k0] = mean[c]
+        hi = float(mean_hi[k0])
+        lo = mean[c] - hi if math.isfinite(hi) else 0.0
+        sc, off = channel_affine(mean[c], var[c], eps, w[c], b[c])
+        for k in range(k0, k0 + repeat):
+            mean_hi[k] = mean[c]
+            mean_lo[k] = lo
+            scale[k] = sc
+            shift[k] = off
+    length = repeat * channels if per_position is not None else inner
     n_rows = x.size // length
     per = max(1, _NORM_TASK // length)
     for t in prange((n_rows + per - 1) // per):
@@ -184,37 +221,28 @@ _normalize_serial, _normalize_parallel = _config.kernels(_normalize)
 # --------------------------------------------------------------------------- #
 
 
-def _channel_vector(v, name, channels):
+def _channel_vector(v, name):
+    """weight or bias as a float64 array (its shape is checked by the plan)."""
     if v is None:
         return None
     a = as_array(v, name)
-    if a.shape != (channels,):
-        raise ValueError(f"{name} must have shape ({channels},) (the number of channels, "
-                         f"input.shape[1]), got {a.shape}")
     result_dtype(a.dtype, name)
-    return a.astype(np.float64)
+    return a
 
 
-def _check_running(r, name, channels, training):
+def _check_running(r, name, training):
     if not isinstance(r, np.ndarray):
         raise TypeError(f"{name} must be a numpy.ndarray (it is updated in place), "
                         f"got {type(r).__name__}")
-    if r.shape != (channels,):
-        raise ValueError(f"{name} must have shape ({channels},) (the number of channels, "
-                         f"input.shape[1]), got {r.shape}")
     if r.dtype.kind != "f":
         raise TypeError(f"{name} must be a float array, got dtype {r.dtype}")
     if training and not r.flags.writeable:
         raise ValueError(f"{name} is read-only; training=True updates it in place")
 
 
-def _split(mean, dtype):
-    """float64 ``mean`` as ``hi + lo`` with hi, lo of ``dtype`` (lo = 0 where hi is
-    not finite, so an infinite mean gives what ``x - mean`` gives)."""
-    with np.errstate(all="ignore"):
-        hi = mean.astype(dtype)
-        lo = np.where(np.isfinite(hi), mean - hi, 0.0).astype(dtype)
-    return hi, lo
+def _float64_or(v, fill, channels):
+    """``v`` as float64, or ``channels`` copies of ``fill`` when it is None."""
+    return np.full(channels, fill) if v is None else v.astype(np.float64)
 
 
 def batch_norm(input, running_mean, running_var, weight=None, bias=None, training=False,
@@ -232,7 +260,8 @@ def batch_norm(input, running_mean, running_var, weight=None, bias=None, trainin
     ----------
     input : array_like
         ``(N, C)``, ``(N, C, L)``, ``(N, C, H, W)`` or ``(N, C, D, H, W)``
-        (any ``(N, C, *)``).
+        (any ``(N, C, *)``); also an empty 1-D ``(0,)`` array (no channels:
+        an empty result, as PyTorch).
     running_mean, running_var : ndarray of shape (C,) or None
         Required when ``training=False``; updated in place when training (both
         or neither, as PyTorch). Any float dtype.
@@ -274,38 +303,17 @@ def batch_norm(input, running_mean, running_var, weight=None, bias=None, trainin
                                   weight=weight, bias=bias, training=training, momentum=momentum,
                                   eps=eps, out=out)
     x = input if type(input) is np.ndarray else as_array(input)
-    if x.ndim < 2:
-        raise ValueError(f"input must have at least 2 dimensions (N, C, ...), got shape {x.shape}")
     compute, result = result_dtype(x.dtype)
-    n_outer, channels = x.shape[0], x.shape[1]
-    inner = 1
-    for d in x.shape[2:]:
-        inner *= d
-    count = n_outer * inner
-    eps = as_param(eps, "eps")
     training = bool(training)
-    if training:
-        momentum = as_param(momentum, "momentum")
-    w = _channel_vector(weight, "weight", channels)
-    b = _channel_vector(bias, "bias", channels)
-    if (running_mean is None) != (running_var is None):
-        raise ValueError("running_mean and running_var must either both be None or "
-                         "neither be None")
+    w = _channel_vector(weight, "weight")
+    b = _channel_vector(bias, "bias")
     if running_mean is not None:
-        _check_running(running_mean, "running_mean", channels, training)
-        _check_running(running_var, "running_var", channels, training)
-    elif not training:
-        raise ValueError("running_mean and running_var must be given in evaluation mode "
-                         "(training=False)")
+        _check_running(running_mean, "running_mean", training)
+    if running_var is not None:
+        _check_running(running_var, "running_var", training)
+    plan = batch_norm_plan(x.shape, running_mean, running_var, w, b, training, momentum, eps)
     if out is not None:
         check_out(out, x.shape, result)
-    if training and count == 1:
-        raise ValueError("Expected more than 1 value per channel when training, "
-                         f"got input size {x.shape}")
-    if training and eps <= 0.0:
-        raise ValueError(f"batch_norm eps must be positive during training, but got {eps}")
-    if eps < 0.0:
-        raise ValueError(f"batch_norm eps must be non-negative, but got {eps}")
 
     src = np.ascontiguousarray(x, dtype=compute)
     flat = src.reshape(-1)
@@ -316,43 +324,34 @@ def batch_norm(input, running_mean, running_var, weight=None, bias=None, trainin
             return out
         return res if result == compute else res.astype(result)
 
-    if training:
-        shift = src.reshape(n_outer, channels, inner)[0, :, 0].astype(np.float64)
-        shift[~np.isfinite(shift)] = 0.0
-        mean = np.empty(channels, np.float64)
-        var = np.empty(channels, np.float64)
-        tile_c, rows, n_blocks, n_tiles = _stats_plan(n_outer, channels, inner)
+    channels, inner = plan.channels, plan.inner
+    mean = np.empty(channels, np.float64)
+    var = np.empty(channels, np.float64)
+    if plan.training:
+        update = plan.update_running
+        run_mean = running_mean.astype(np.float64) if update else mean
+        run_var = running_var.astype(np.float64) if update else var
+        tile_c, rows, n_blocks, n_tiles = _stats_plan(plan.n_outer, channels, inner)
         ps = np.empty((n_blocks, channels), np.float64)
         pq = np.empty((n_blocks, channels), np.float64)
+        shift = np.empty(channels, np.float64)
         key = ("bn_stats", compute.char, flat.flags.writeable)
-        launch(_stats_serial, _stats_parallel, key, x.size, flat, shift, n_outer, inner,
-               tile_c, rows, n_tiles, ps, pq, count, mean, var)
+        launch(_stats_serial, _stats_parallel, key, x.size, flat, plan.n_outer, inner,
+               tile_c, rows, n_tiles, ps, pq, shift, mean, var, update, plan.momentum,
+               run_mean, run_var)
     else:
-        mean = running_mean.astype(np.float64)
-        var = running_var.astype(np.float64)
-
-    with np.errstate(all="ignore"):
-        scale = 1.0 / np.sqrt(var + eps)
-        if w is not None:
-            scale = scale * w
-        shift_b = np.zeros(channels) if b is None else b.copy()
-        # PyTorch computes x * scale + (bias - mean * scale): where that offset is
-        # NaN (0 * inf, inf - inf) its whole channel is NaN. Keep that.
-        shift_b[np.isnan(shift_b - mean * scale)] = np.nan
-    mean_hi, mean_lo = _split(mean, compute)
-    params = [mean_hi, mean_lo, scale.astype(compute), shift_b.astype(compute)]
+        mean[:] = running_mean
+        var[:] = running_var
     per_position = inner < _PER_POSITION
-    if per_position:  # short runs: one parameter per position of a batch row
-        params = [np.repeat(v, inner) for v in params]
     key = ("bn_normalize", compute.char, flat.flags.writeable, per_position)
-    launch(_normalize_serial, _normalize_parallel, key, x.size, flat,
-           channels * inner if per_position else inner, True if per_position else None,
-           *params, res.reshape(-1))
+    params = np.empty((4, channels * inner if per_position else channels), compute)
+    launch(_normalize_serial, _normalize_parallel, key, x.size, flat, channels, inner,
+           True if per_position else None, mean, var, _float64_or(w, 1.0, channels),
+           _float64_or(b, 0.0, channels), plan.eps, params, res.reshape(-1))
 
-    if training and running_mean is not None:  # only after everything that can fail
-        unbiased = var * (count / (count - 1))
-        running_mean[...] = momentum * mean + (1.0 - momentum) * running_mean
-        running_var[...] = momentum * unbiased + (1.0 - momentum) * running_var
+    if plan.update_running:  # the kernels cannot fail: nothing was touched before
+        running_mean[...] = run_mean
+        running_var[...] = run_var
 
     if direct:
         return out
@@ -368,53 +367,29 @@ __all__ = ["batch_norm"]
 
 
 @_config.serial_kernel
-def _bn_flat(x, n_outer, inner, training, mean, var, w, b, eps, res):
+def _bn_flat(x, n_outer, inner, training, mean, var, w, b, eps, momentum, run_mean, run_var,
+             update, res):
     """Serial batch norm of a flat contiguous input, for the @njit overload.
 
-    In training ``mean``/``var`` receive the batch statistics; otherwise they
-    hold the running ones. ``w``/``b`` are float64 (ones/zeros when absent).
-    One cached kernel for every call form keeps the user's compile short.
+    In training ``mean``/``var`` receive the batch statistics (and the float64
+    ``run_mean``/``run_var`` the momentum update when ``update``); otherwise
+    they hold the running ones. ``w``/``b`` are float64 (ones/zeros when
+    absent). One cached kernel for every call form keeps the user's compile short.
     """
     channels = mean.size
-    dtype = res.dtype
     if training:
-        shift = np.empty(channels, np.float64)
-        for c in range(channels):
-            v = np.float64(x[c * inner])
-            shift[c] = v if np.isfinite(v) else 0.0
         tile_c, rows, n_blocks, n_tiles = _stats_plan(n_outer, channels, inner)
         ps = np.empty((n_blocks, channels), np.float64)
         pq = np.empty((n_blocks, channels), np.float64)
-        _stats_serial(x, shift, n_outer, inner, tile_c, rows, n_tiles, ps, pq,
-                      n_outer * inner, mean, var)
-    mean_hi = mean.astype(dtype)
-    mean_lo = np.empty(channels, dtype)
-    scale = np.empty(channels, dtype)
-    shift_b = np.empty(channels, dtype)
-    for c in range(channels):
-        mh = np.float64(mean_hi[c])
-        mean_lo[c] = mean[c] - mh if np.isfinite(mh) else 0.0
-        sc = 1.0 / np.sqrt(var[c] + eps) * w[c]
-        scale[c] = sc
-        bc = b[c]
-        if np.isnan(bc - mean[c] * sc):  # as PyTorch's x * scale + (bias - mean * scale)
-            bc = np.nan
-        shift_b[c] = bc
+        shift = np.empty(channels, np.float64)
+        _stats_serial(x, n_outer, inner, tile_c, rows, n_tiles, ps, pq, shift, mean, var,
+                      update, momentum, run_mean, run_var)
     if inner < _PER_POSITION:
-        length = channels * inner
-        mh_e = np.empty(length, dtype)
-        ml_e = np.empty(length, dtype)
-        sc_e = np.empty(length, dtype)
-        sb_e = np.empty(length, dtype)
-        for c in range(channels):
-            mh_e[c * inner:(c + 1) * inner] = mean_hi[c]
-            ml_e[c * inner:(c + 1) * inner] = mean_lo[c]
-            sc_e[c * inner:(c + 1) * inner] = scale[c]
-            sb_e[c * inner:(c + 1) * inner] = shift_b[c]
-        _normalize_rows(x, res, 0, n_outer, length, True, mh_e, ml_e, sc_e, sb_e)
+        params = np.empty((4, channels * inner), res.dtype)
+        _normalize_serial(x, channels, inner, True, mean, var, w, b, eps, params, res)
     else:
-        _normalize_rows(x, res, 0, x.size // inner, inner, None, mean_hi, mean_lo, scale,
-                        shift_b)
+        params = np.empty((4, channels), res.dtype)
+        _normalize_serial(x, channels, inner, None, mean, var, w, b, eps, params, res)
 
 
 # --------------------------------------------------------------------------- #
@@ -426,17 +401,36 @@ def _is_none(t):
     return t is None or isinstance(t, (types.NoneType, types.Omitted))
 
 
+@register_jitable
+def _dims_nd(shape):
+    """(n_outer, channels, inner) of an (N, C, *) shape."""
+    inner = 1
+    for k in range(2, len(shape)):
+        inner *= shape[k]
+    return shape[0], shape[1], inner
+
+
+@register_jitable
+def _dims_1d(shape):
+    """A 1-D input: empty (no channels, as PyTorch) or an error."""
+    if shape[0] != 0:
+        raise ValueError("input must have at least 2 dimensions (N, C, ...)")
+    return 0, 0, 1
+
+
 @overload(batch_norm)
 def _batch_norm_njit(input, running_mean, running_var, weight=None, bias=None,
                      training=False, momentum=0.1, eps=1e-5, out=None):
-    """Validates, then calls the cached serial kernel ``_bn_flat`` (same task cut,
-    so the same statistics as outside @njit; never a parallel kernel: see
-    docs/guides/architecture.rst, "Cache, fork and thread rules")."""
+    """Validates as :func:`nbops._ops.plan_norm.batch_norm_plan`, then calls the cached
+    serial kernel ``_bn_flat`` (same task cut, so the same statistics as outside
+    @njit; never a parallel kernel: see docs/guides/architecture.rst, "Cache, fork
+    and thread rules")."""
     if not isinstance(input, types.Array) or not _is_none(out):
         return None
-    if input.ndim < 2:
+    if input.ndim < 1:
         raise errors.TypingError("nbops.batch_norm: input must have at least 2 dimensions "
                                  "(N, C, ...)")
+    dims = _dims_1d if input.ndim == 1 else _dims_nd
     no_rm, no_rv = _is_none(running_mean), _is_none(running_var)
     if no_rm != no_rv:
         raise errors.TypingError("nbops.batch_norm: running_mean and running_var must "
@@ -447,11 +441,7 @@ def _batch_norm_njit(input, running_mean, running_var, weight=None, bias=None,
 
     def impl(input, running_mean, running_var, weight=None, bias=None, training=False,
              momentum=0.1, eps=1e-5, out=None):
-        n_outer = input.shape[0]
-        channels = input.shape[1]
-        inner = 1
-        for k in range(2, input.ndim):
-            inner *= input.shape[k]
+        n_outer, channels, inner = dims(input.shape)
         count = n_outer * inner
         if has_running:
             if running_mean.shape[0] != channels or running_var.shape[0] != channels:
@@ -485,18 +475,22 @@ def _batch_norm_njit(input, running_mean, running_var, weight=None, bias=None,
         if has_b:
             for c in range(channels):
                 bv[c] = bias[c]
+        run_mean = np.empty(channels, np.float64)
+        run_var = np.empty(channels, np.float64)
         if has_running:
+            for c in range(channels):
+                run_mean[c] = running_mean[c]
+                run_var[c] = running_var[c]
             if not training:
-                for c in range(channels):
-                    mean[c] = running_mean[c]
-                    var[c] = running_var[c]
-        _bn_flat(x, n_outer, inner, training, mean, var, wv, bv, np.float64(eps), res)
-        if has_running:
-            if training:
-                for c in range(channels):
-                    running_mean[c] = momentum * mean[c] + (1.0 - momentum) * running_mean[c]
-                    running_var[c] = (momentum * (var[c] * (count / (count - 1)))
-                                      + (1.0 - momentum) * running_var[c])
+                mean[:] = run_mean
+                var[:] = run_var
+        update = has_running and training
+        _bn_flat(x, n_outer, inner, training, mean, var, wv, bv, np.float64(eps),
+                 np.float64(momentum), run_mean, run_var, update, res)
+        if update:
+            for c in range(channels):
+                running_mean[c] = run_mean[c]
+                running_var[c] = run_var[c]
         return res.reshape(input.shape)
 
     return impl

@@ -13,6 +13,7 @@ import math
 import numpy as np
 from numba import cuda, float64
 
+from ..scalar import _norms as NM
 from ..scalar import activations as SA
 from ..scalar import random as _R
 from . import _rows as RW
@@ -311,43 +312,60 @@ def _warp_row(R):
 
 
 @cuda.jit(device=True)
-def _row_stats(x, base, C, stride, sgn, sh):
-    """(max, sum of exp(v - max)) of v = sgn * x[base + c * stride], c < C (a block)."""
-    t = cuda.threadIdx.x
-    m = sgn * x[base] if C > 0 else sgn * x[0]
-    for c in range(t, C, RTPB):
-        m = _nanmax(m, sgn * x[base + c * stride])
-    m = block_max(sh, m)
-    s = float64(0.0)
-    for c in range(t, C, RTPB):
-        s += _exp_shifted(sgn * x[base + c * stride], m)
-    s = block_sum(sh, s)
-    return m, s
+def _block_reduce_max(sh, v):
+    return block_max(sh, v)
 
 
 @cuda.jit(device=True)
-def _warp_row_stats(x, base, C, sgn, lane):
-    """(max, sum of exp(v - max)) of v = sgn * x[base + c], c < C (a warp)."""
-    m = sgn * x[base]
-    for c in range(lane, C, WARP):
-        m = _nanmax(m, sgn * x[base + c])
-    m = warp_max(m)
-    s = float64(0.0)
-    for c in range(lane, C, WARP):
-        s += _exp_shifted(sgn * x[base + c], m)
-    return m, warp_sum(s)
+def _block_reduce_sum(sh, v):
+    return block_sum(sh, v)
 
 
 @cuda.jit(device=True)
-def _serial_row_stats(x, base, C, stride, sgn):
-    """(max, sum of exp(v - max)) of v = sgn * x[base + c * stride], c < C (one thread)."""
-    m = sgn * x[base]
-    for c in range(C):
-        m = _nanmax(m, sgn * x[base + c * stride])
-    s = float64(0.0)
-    for c in range(C):
-        s += _exp_shifted(sgn * x[base + c * stride], m)
-    return m, s
+def _warp_reduce_max(sh, v):
+    return warp_max(v)
+
+
+@cuda.jit(device=True)
+def _warp_reduce_sum(sh, v):
+    return warp_sum(v)
+
+
+@cuda.jit(device=True)
+def _no_reduce(sh, v):
+    return v
+
+
+def _make_row_stats(reduce_max, reduce_sum):
+    """The row-statistics device function, for one way of splitting a row.
+
+    ``stats(x, base, C, stride, sgn, c0, step, sh)`` returns (max, sum of
+    exp(v - max)) of v = sgn * x[base + c * stride], c < C: this thread reads
+    the elements c0, c0 + step, ... and ``reduce_max``/``reduce_sum`` combine
+    the threads' shares in a fixed order (a block's shared-memory tree over
+    ``sh``, a warp's butterfly, or nothing for one thread per row).
+    """
+
+    @cuda.jit(device=True)
+    def stats(x, base, C, stride, sgn, c0, step, sh):
+        m = sgn * x[base] if C > 0 else sgn * x[0]
+        for c in range(c0, C, step):
+            m = _nanmax(m, sgn * x[base + c * stride])
+        m = reduce_max(sh, m)
+        s = float64(0.0)
+        for c in range(c0, C, step):
+            s += _exp_shifted(sgn * x[base + c * stride], m)
+        return m, reduce_sum(sh, s)
+
+    return stats
+
+
+#: (max, sum of exp(v - max)) of a row: a block per row (threadIdx.x, step RTPB,
+#: over shared memory ``sh``), a warp per row (lane, step WARP; ``sh`` unused)
+#: or a thread per row (0, step 1; ``sh`` unused).
+_row_stats = _make_row_stats(_block_reduce_max, _block_reduce_sum)
+_warp_row_stats = _make_row_stats(_warp_reduce_max, _warp_reduce_sum)
+_serial_row_stats = _make_row_stats(_no_reduce, _no_reduce)
 
 
 # ------------------------------------------------------------------ softmax family
@@ -369,7 +387,7 @@ def _softmax_rows(x, out, C, sgn, log):
     """A block per row (long rows)."""
     sh = cuda.shared.array(RTPB, float64)
     base = cuda.blockIdx.x * C
-    m, s = _row_stats(x, base, C, 1, sgn, sh)
+    m, s = _row_stats(x, base, C, 1, sgn, cuda.threadIdx.x, RTPB, sh)
     _softmax_write(x, out, base, 1, cuda.threadIdx.x, C, RTPB, sgn, m, s, log)
 
 
@@ -380,7 +398,7 @@ def _softmax_warp(x, out, R, C, sgn, log):
     if r >= R:
         return
     base = r * C
-    m, s = _warp_row_stats(x, base, C, sgn, lane)
+    m, s = _warp_row_stats(x, base, C, 1, sgn, lane, WARP, 0)
     _softmax_write(x, out, base, 1, lane, C, WARP, sgn, m, s, log)
 
 
@@ -391,7 +409,7 @@ def _softmax_cols(x, out, O, C, I, sgn, log):
         o = u // I
         j = u - o * I
         base = o * C * I + j
-        m, s = _serial_row_stats(x, base, C, I, sgn)
+        m, s = _serial_row_stats(x, base, C, I, sgn, 0, 1, 0)
         _softmax_write(x, out, base, I, 0, C, 1, sgn, m, s, log)
 
 
@@ -443,7 +461,7 @@ def _ce_rows(x, t, w, has_w, C, ignore, eps, lse, err, loss, wts):
     tg = np.int64(t[r])
     shift = 0.0
     if lse:
-        m, s = _row_stats(x, base, C, 1, 1.0, sh)
+        m, s = _row_stats(x, base, C, 1, 1.0, tid, RTPB, sh)
         shift = _log_sum_exp(m, s)
     sm = 0.0
     if eps != 0:
@@ -462,7 +480,7 @@ def _ce_warp(x, t, w, has_w, R, C, ignore, eps, lse, err, loss, wts):
     tg = np.int64(t[r])
     shift = 0.0
     if lse:
-        m, s = _warp_row_stats(x, base, C, 1.0, lane)
+        m, s = _warp_row_stats(x, base, C, 1, 1.0, lane, WARP, 0)
         shift = _log_sum_exp(m, s)
     sm = 0.0
     if eps != 0:
@@ -481,7 +499,7 @@ def _ce_cols(x, t, w, has_w, O, C, I, ignore, eps, lse, err, loss, wts):
         tg = np.int64(t[u])
         shift = 0.0
         if lse:
-            m, s = _serial_row_stats(x, base, C, I, 1.0)
+            m, s = _serial_row_stats(x, base, C, I, 1.0, 0, 1, 0)
             shift = _log_sum_exp(m, s)
         sm = 0.0
         if eps != 0 and tg != ignore and tg >= 0 and tg < C:
@@ -509,7 +527,7 @@ def _ce_prob_cols(x, p, w, has_w, O, C, I, eps, lse, loss):
         base = o * C * I + j
         shift = 0.0
         if lse:
-            m, s = _serial_row_stats(x, base, C, I, 1.0)
+            m, s = _serial_row_stats(x, base, C, I, 1.0, 0, 1, 0)
             shift = _log_sum_exp(m, s)
         loss[u] = -_prob_term(x, p, w, has_w, base, I, 0, C, 1, shift, eps)
 
@@ -523,7 +541,7 @@ def _ce_prob_warp(x, p, w, has_w, R, C, eps, lse, loss):
     base = r * C
     shift = 0.0
     if lse:
-        m, s = _warp_row_stats(x, base, C, 1.0, lane)
+        m, s = _warp_row_stats(x, base, C, 1, 1.0, lane, WARP, 0)
         shift = _log_sum_exp(m, s)
     acc = warp_sum(_prob_term(x, p, w, has_w, base, 1, lane, C, WARP, shift, eps))
     if lane == 0:
@@ -562,6 +580,13 @@ def run_ce_prob(x, p, w, O, C, I, eps, lse, loss):
 BN_BLOCKS = 2 if SIMULATOR else 64
 
 
+# The per-channel math is the CPU's (nbops.scalar._norms, compiled for the GPU).
+_finite_shift = device(NM.finite_shift)
+_channel_stats = device(NM.channel_stats)
+_running_update = device(NM.running_update)
+_channel_affine = device(NM.channel_affine)
+
+
 @cuda.jit
 def _bn_partials(x, C, inner, count, ps, pq):
     """Block (c, b): shifted sums of channel c over its share of the N * inner values."""
@@ -569,7 +594,7 @@ def _bn_partials(x, C, inner, count, ps, pq):
     c = cuda.blockIdx.x
     b = cuda.blockIdx.y
     nb = cuda.gridDim.y
-    shift = float64(x[c * inner])
+    shift = _finite_shift(x[c * inner])
     s = float64(0.0)
     q = float64(0.0)
     for k in range(b * TPB + cuda.threadIdx.x, count, nb * TPB):
@@ -598,23 +623,20 @@ def _bn_combine(x, inner, count, ps, pq, training, rm, rv, has_r, w, has_w, bias
         for b in range(ps.shape[1]):  # fixed order
             s += ps[c, b]
             q += pq[c, b]
-        mu = s / count
-        var = q / count - mu * mu
-        if var < 0:
-            var = 0.0
-        mval = float64(x[c * inner]) + mu
+        mval, var = _channel_stats(s, q, count, _finite_shift(x[c * inner]))
         if has_r:
-            rm[c] = (1.0 - momentum) * rm[c] + momentum * mval
-            rv[c] = (1.0 - momentum) * rv[c] + momentum * (var * count / (count - 1))
+            new_m, new_v = _running_update(float64(rm[c]), float64(rv[c]), mval, var, count,
+                                           momentum)
+            rm[c] = new_m
+            rv[c] = new_v
     else:
         mval = float64(rm[c])
         var = float64(rv[c])
-    sc = 1.0 / math.sqrt(var + eps)
-    if has_w:
-        sc *= w[c]
+    sc, off = _channel_affine(mval, var, eps, float64(w[c]) if has_w else float64(1.0),
+                              float64(bias[c]) if has_b else float64(0.0))
     mean[c] = mval
     scale[c] = sc
-    offset[c] = bias[c] if has_b else 0.0
+    offset[c] = off
 
 
 @cuda.jit
@@ -624,11 +646,14 @@ def _bn_apply(x, C, inner, mean, scale, offset, out):
         out[i] = (x[i] - mean[c]) * scale[c] + offset[c]
 
 
-def run_batch_norm(x, C, inner, count, training, rm, rv, w, b, momentum, eps, out):
+def run_batch_norm(x, plan, rm, rv, w, b, out):
+    """Batch norm of the flat (N, C, inner) device array ``x`` into ``out`` (a
+    :class:`nbops._ops.plan_norm.BatchNormPlan` gives the sizes and options)."""
+    C, inner, count = plan.channels, plan.inner, plan.count
     mean = cuda.device_array(C, np.float64)
     scale = cuda.device_array(C, np.float64)
     offset = cuda.device_array(C, np.float64)
-    if training:
+    if plan.training:
         nb = max(1, min(BN_BLOCKS, (count + TPB - 1) // TPB))
         ps = cuda.device_array((C, nb), np.float64)
         pq = cuda.device_array((C, nb), np.float64)
@@ -637,11 +662,11 @@ def run_batch_norm(x, C, inner, count, training, rm, rv, w, b, momentum, eps, ou
         ps = pq = cuda.device_array((1, 1), np.float64)
     has_r = rm is not None
     dummy = mean
-    _bn_combine[grid(C), TPB](x, inner, float64(count), ps, pq, training,
+    _bn_combine[grid(C), TPB](x, inner, float64(count), ps, pq, plan.training,
                               rm if has_r else dummy, rv if has_r else dummy, has_r,
                               w if w is not None else dummy, w is not None,
                               b if b is not None else dummy, b is not None,
-                              float64(momentum), float64(eps), mean, scale, offset)
+                              float64(plan.momentum), float64(plan.eps), mean, scale, offset)
     _bn_apply[grid(x.size), TPB](x, C, inner, mean, scale, offset, out)
 
 
@@ -685,75 +710,40 @@ def run_linear(a, b, bias, out):
 
 
 # ------------------------------------------------------------------ pairwise_distance
+# The p-norm arithmetic is the CPU's (nbops.scalar._norms, compiled for the GPU),
+# accumulated in float64 here.
+_pnorm_start = device(NM.pnorm_start)
+_pnorm_add = device(NM.pnorm_add)
+_pnorm_merge = device(NM.pnorm_merge)
+_pnorm_finish = device(NM.pnorm_finish)
+
+
 @cuda.jit
-def _pdist_rows(a, b, D, p, eps, mode, out):
-    """One block per row: ||a_r - b_r + eps||_p; mode 0: p=2, 1: p=1, 2: p=0,
-    3: +inf, 4: -inf, 5: general p."""
+def _pdist_rows(a, b, D, p, eps, kind, out):
+    """One block per row: ``||a_r - b_r + eps||_p`` (``kind``: ``pnorm_kind(p)``)."""
     sh = cuda.shared.array(TPB, float64)
     r = cuda.blockIdx.x
     t = cuda.threadIdx.x
     base = r * D
-    if mode == 3 or mode == 4:
-        acc = float64(0.0) if mode == 3 else float64(math.inf)
-        for i in range(t, D, TPB):
-            d = float64(abs(a[base + i] - b[base + i] + eps))
-            if mode == 3:
-                acc = _nanmax(acc, d)
-            else:
-                acc = _nanmin(acc, d)
-        # reduce (max or min, NaN sticky)
-        sh[t] = acc
-        cuda.syncthreads()
-        s = TPB // 2
-        while s > 0:
-            if t < s:
-                u = sh[t]
-                v = sh[t + s]
-                if mode == 3:
-                    sh[t] = _nanmax(u, v)
-                else:
-                    sh[t] = _nanmin(u, v)
-            cuda.syncthreads()
-            s //= 2
-        if t == 0:
-            out[r] = sh[0]
-        return
-    acc = float64(0.0)
+    acc = _pnorm_start(float64(0.0), kind)
     for i in range(t, D, TPB):
-        d = a[base + i] - b[base + i] + eps
-        if mode == 0:
-            acc += float64(d) * float64(d)
-        elif mode == 1:
-            acc += abs(float64(d))
-        elif mode == 2:
-            if d != 0:
-                acc += 1.0
-        else:
-            acc += abs(float64(d)) ** p
-    acc = block_sum(sh, acc)
+        acc = _pnorm_add(acc, float64(a[base + i] - b[base + i] + eps), p, kind)
+    # the threads' accumulators, merged in a fixed tree order
+    sh[t] = acc
+    cuda.syncthreads()
+    s = TPB // 2
+    while s > 0:
+        if t < s:
+            sh[t] = _pnorm_merge(sh[t], sh[t + s], kind)
+        cuda.syncthreads()
+        s //= 2
     if t == 0:
-        if mode == 0:
-            out[r] = math.sqrt(acc)
-        elif mode == 5:
-            out[r] = acc ** (1.0 / p)
-        else:
-            out[r] = acc
+        out[r] = _pnorm_finish(sh[0], p, kind)
 
 
 def run_pdist(a, b, R, D, p, eps, out):
-    if p == 2:
-        mode = 0
-    elif p == 1:
-        mode = 1
-    elif p == 0:
-        mode = 2
-    elif p == math.inf:
-        mode = 3
-    elif p == -math.inf:
-        mode = 4
-    else:
-        mode = 5
-    _pdist_rows[R, TPB](a, b, D, float64(p), a.dtype.type(eps), mode, out)
+    _pdist_rows[R, TPB](a, b, D, float64(p), a.dtype.type(eps),
+                        NM.pnorm_kind.py_func(p), out)
 
 
 # ------------------------------------------------------------------ dropout

@@ -351,46 +351,29 @@ def nll_loss(input, target, weight=None, size_average=None, ignore_index=-100, r
 
 
 # ------------------------------------------------------------------ batch_norm
-def _channel(v, name, C, dt=None):
+def _channel(v, name):
+    """A per-channel vector on the device (its shape is checked by the plan)."""
     if v is None:
         return None
     a = dev(v, name)
     float_dtype(a, name)
-    if a.ndim != 1 or a.size != C:
-        raise ValueError(f"{name} must be 1-D with {C} (input.shape[1]) elements, "
-                         f"got shape {a.shape}")
     return a
 
 
 def batch_norm(input, running_mean, running_var, weight=None, bias=None, training=False,
                momentum=0.1, eps=1e-5, out=None):
+    from .._ops.plan_norm import batch_norm_plan
     x = dev(input)
     dt = float_dtype(x)
-    if x.ndim < 2:
-        raise ValueError(f"input must have at least 2 dimensions (N, C, ...), "
-                         f"got shape {x.shape}")
-    N, C = x.shape[0], x.shape[1]
-    inner = int(np.prod(x.shape[2:], dtype=np.int64)) if x.ndim > 2 else 1
-    count = N * inner
-    training = bool(training)
-    eps = float(eps)
-    momentum = float(momentum) if momentum is not None else 0.0
-    rm = _channel(running_mean, "running_mean", C)
-    rv = _channel(running_var, "running_var", C)
-    if (rm is None) != (rv is None):
-        raise ValueError("running_mean and running_var must both be given or both be None")
-    if not training and rm is None:
-        raise ValueError("running_mean and running_var are required when training=False")
-    if training and count == 1:
-        raise ValueError(f"Expected more than 1 value per channel when training, "
-                         f"got input of shape {x.shape}")
-    w = _channel(weight, "weight", C)
-    b = _channel(bias, "bias", C)
+    rm = _channel(running_mean, "running_mean")
+    rv = _channel(running_var, "running_var")
+    w = _channel(weight, "weight")
+    b = _channel(bias, "bias")
+    plan = batch_norm_plan(x.shape, rm, rv, w, b, training, momentum, eps)
     dest = check_out(out, x.shape, dt, x) if out is not None else empty(x.shape, dt)
-    if x.size == 0:
+    if x.size == 0:  # PyTorch: empty result, running statistics untouched
         return dest
-    K.run_batch_norm(cflat(x), C, inner, count, training, rm, rv, w, b, momentum, eps,
-                     cflat(dest, "out"))
+    K.run_batch_norm(cflat(x), plan, rm, rv, w, b, cflat(dest, "out"))
     return dest
 
 
@@ -423,7 +406,8 @@ def linear(input, weight, bias=None, out=None):
 
 
 # ------------------------------------------------------------------ pairwise_distance
-def pairwise_distance(x1, x2, p=2.0, eps=1e-6, keepdim=False):
+def pairwise_distance(x1, x2, p=2.0, eps=1e-6, keepdim=False, out=None):
+    from .._ops.plan_norm import pairwise_distance_plan
     a = dev(x1, "x1")
     b = dev(x2, "x2")
     dt = float_dtype(a, "x1")
@@ -431,20 +415,15 @@ def pairwise_distance(x1, x2, p=2.0, eps=1e-6, keepdim=False):
     if tuple(a.shape) != tuple(b.shape):
         raise ValueError(f"x1 of shape {a.shape} and x2 of shape {b.shape}: CUDA arrays "
                          "must have the same shape (no broadcasting on CUDA yet)")
-    p = float(p)
-    if p != p:
-        raise ValueError("p must not be NaN")
-    shape = tuple(a.shape) if a.ndim else (1,)
-    D = shape[-1]
-    R = int(np.prod(shape[:-1], dtype=np.int64))
-    if D == 0 and (p < 0 or p == np.inf):
-        raise ValueError(f"p={p}: the {p}-norm of an empty last axis (shape {shape}) is "
-                         "undefined; PyTorch raises too (use p >= 0 finite)")
-    oshape = () if a.ndim <= 1 else shape[:-1] + ((1,) if keepdim else ())
-    out = cuda.device_array(max(R, 1), dt)
-    if R:
-        K.run_pdist(cflat(a, "x1"), cflat(b, "x2"), R, D, p, eps, out)
-    return out[:R].reshape(oshape) if oshape else out.reshape(())
+    plan = pairwise_distance_plan(a.shape, b.shape, p, eps, keepdim)
+    if out is not None:
+        dest = check_out(out, plan.out_shape, dt, a)
+    else:
+        dest = cuda.device_array(plan.out_shape, dt)
+    if plan.rows:
+        K.run_pdist(cflat(a, "x1"), cflat(b, "x2"), plan.rows, plan.dim, plan.p, plan.eps,
+                    cflat(dest, "out"))
+    return dest
 
 
 # ------------------------------------------------------------------ dropout

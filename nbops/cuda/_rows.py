@@ -11,6 +11,8 @@ libdevice's ``exp``), compiled with :func:`nbops.cuda._core.device`, i.e.
 another, so each compiles on its own; the label-smoothing ones call the CPU row
 cores' combines (:func:`nbops.scalar.rows.smoothed_loss`,
 :func:`nbops.scalar.rows.smoothed_target`), compiled for the device with them.
+:func:`nanmax` and :func:`nanmin` are the CPU's p-norm cores
+(:mod:`nbops.scalar._norms`), re-exported here.
 
 NaN and infinities follow PyTorch's CPU ops (checked against torch 2.13)
 through IEEE arithmetic alone: the row maximum is NaN-sticky (:func:`nanmax`),
@@ -23,17 +25,8 @@ entry next to finite ones gets ``exp(-inf) = 0`` (log-softmax ``-inf``).
 import math
 
 from ..scalar import _math as M
+from ..scalar._norms import nanmax, nanmin  # noqa: F401  (shared with the CPU p-norms)
 from ..scalar.rows import smoothed_loss, smoothed_target
-
-
-def nanmax(a, b):
-    """The larger of ``a`` and ``b``; a NaN ``b`` wins (NaN is sticky), as PyTorch's max."""
-    return b if (b > a or b != b) else a
-
-
-def nanmin(a, b):
-    """The smaller of ``a`` and ``b``; a NaN ``b`` wins (NaN is sticky)."""
-    return b if (b < a or b != b) else a
 
 
 def exp_shifted(v, m):
