@@ -53,6 +53,27 @@ Adding an elementwise activation (``silu`` as the example)
 
 Nothing else is edited: ``nbops.silu``, ``nbops.nn.SiLU``, the ``@njit``
 overload, the CUDA kernel, warm-up, benchmarks, docs and tests pick it up.
+
+Adding a pointwise loss (``huber_loss`` as the example)
+-------------------------------------------------------
+1. Its scalar core ``core(x, t[, param])`` at the end of
+   ``nbops/scalar/losses.py`` (the unreduced loss of one pair of elements),
+   added to that module's ``__all__``.
+2. One entry at the end of ``nbops/_ops/losses.py``::
+
+       HUBER = table.pointwise_loss(
+           "huber_loss", S.huber_loss, (Param("delta", 1.0, "...", example=0.5),),
+           legacy=False, weight=True,             # PyTorch's signature
+           checks=(Check("not delta > 0", "...", "..."),),
+           module=Module("HuberLoss", "Huber loss", example=">>> ..."),
+           summary=r"Huber loss ...", notes="...", example=">>> ...").op
+
+   From it: ``nbops.huber_loss`` (PyTorch's signature; the shared CPU driver,
+   the CUDA ``pointwise_loss`` for device arrays), its ``@overload``, its
+   docstring (the shared sections below written once) and ``nbops.nn.HuberLoss``.
+3. Its float64 reference in ``tests/_reference.py`` (a function of the same
+   name, the unreduced loss); the loss test matrices iterate over
+   :func:`pointwise_loss_entries`.
 """
 
 import inspect
