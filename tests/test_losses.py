@@ -146,6 +146,13 @@ CASES = {
 }
 
 
+def _weighted_divisor(entry, w):
+    """What a table loss's weighted 'mean' divides by (None: the element count)."""
+    if w is None or entry.mean_divisor == "count":
+        return None
+    return _f64(w).sum()
+
+
 def _pointwise_cases(entry):
     """``{case: (call, reference)}`` of a table loss: its defaults, its example
     parameters, and a weight where it takes one."""
@@ -158,7 +165,7 @@ def _pointwise_cases(entry):
     return {name: ((lambda d, r, kw=kw, w=w: f(d["x"], d["y"], reduction=r, **kw,
                                               **({"weight": d[w]} if w else {}))),
                    (lambda d, kw=kw, w=w: (ref(d["x"], d["y"], **kw) * (d[w] if w else 1),
-                                           _f64(d[w]).sum() if w else None)))
+                                           _weighted_divisor(entry, d[w] if w else None))))
             for name, (kw, w) in cases.items()}
 
 
@@ -561,7 +568,7 @@ def test_njit_pointwise(entry):
     cpu = [entry.function(x, y), entry.function(x, y, reduction="none", **kw),
            entry.function(x, y, reduction="sum", **kw)]
     if entry.weight:
-        exp.append((ref(x, y) * w).sum() / _f64(w).sum())
+        exp.append((ref(x, y) * w).sum() / (_weighted_divisor(entry, w) or w.size))
         cpu.append(entry.function(x, y, weight=w))
     assert len(got) == len(exp)
     for i, (g, e, c) in enumerate(zip(got, exp, cpu, strict=True)):

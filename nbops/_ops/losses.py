@@ -415,8 +415,10 @@ def _reduce(total, n, reduction, result):
 
 
 # --------------------------------------------------------------- public losses
-def _regression(op, params, input, target, size_average, reduce, reduction, weight):
-    """Shared by l1_loss, mse_loss, smooth_l1_loss (PyTorch's Python-level semantics)."""
+def _regression(op, params, input, target, size_average, reduce, reduction, weight,
+                weight_sum=True):
+    """The pointwise losses of the op table (PyTorch's Python-level semantics); with
+    ``weight_sum``, a weighted 'mean' divides by ``weight.sum()``, else by the count."""
     w = _optional(weight, "weight")
     x, t, compute, result = _arrays(input, target, () if w is None else (("weight", w),))
     if x.shape != t.shape:
@@ -430,7 +432,7 @@ def _regression(op, params, input, target, size_average, reduce, reduction, weig
     if reduction == "none":
         return res
     n = math.prod(shape)
-    if w is not None and reduction == "mean":
+    if w is not None and reduction == "mean" and weight_sum:
         # PyTorch: sum(weighted losses) / sum(weight), weight as given
         return result.type(_div(res, float(np.sum(w, dtype=np.float64))))
     return _reduce(res, n, reduction, result)
@@ -834,12 +836,13 @@ def _nj_check_unit_ol(x, what):
     return impl
 
 
-def _nj_loss(op, input, target, size_average, reduce, reduction, weight):
+def _nj_loss(op, input, target, size_average, reduce, reduction, weight, weight_sum=True):
     """The body of a pointwise loss's ``@overload`` (nbops/_ops/table.py generates
     the overload): ``body(input, target, weight, params)`` for these argument types."""
     red = _nj_reduction(size_average, reduce, reduction)
     dt = _nj_dtype(input, target, weight)
     weighted = not _nj_is_none(weight)
+    by_weight = weighted and weight_sum
     mean = red == "mean"
 
     def check(input, weight):
@@ -860,7 +863,7 @@ def _nj_loss(op, input, target, size_average, reduce, reduction, weight):
         check(input, weight)
         s, n = _nj_sum(op, input, target, weight, None, params)
         if mean:
-            s = _nj_div(s, np.sum(np.asarray(weight), dtype=np.float64) if weighted else n)
+            s = _nj_div(s, np.sum(np.asarray(weight), dtype=np.float64) if by_weight else n)
         return dt(s)
 
     return body

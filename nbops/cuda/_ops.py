@@ -226,15 +226,18 @@ def _red(reduction, size_average, reduce, batchmean=False):
                             stacklevel=4)
 
 
-def pointwise_loss(entry, input, target, size_average, reduce, reduction, weight, params):
+def pointwise_loss(entry, params, input, target, size_average, reduce, reduction, weight,
+                   weight_sum=True):
     """A pointwise loss of the op table (nbops/_ops/table.py): ``entry.core`` of
-    (x, t) or of (x, t, params[0]), weighted, reduced (parameters already checked)."""
+    (x, t) or of (x, t, params[0]), weighted, reduced (parameters already checked);
+    with ``weight_sum`` a weighted 'mean' divides by ``weight.sum()``."""
     x, t, dt = _pair(input, target)
     red = _red(reduction, size_average, reduce)
     w = _weight(weight, x, dt)
     if params:
-        return _loss(entry.core, K.LOSS_XT_PARAM, x, t, dt, red, w=w, p=params[0], wmean=True)
-    return _loss(entry.core, K.LOSS_XT, x, t, dt, red, w=w, wmean=True)
+        return _loss(entry.core, K.LOSS_XT_PARAM, x, t, dt, red, w=w, p=params[0],
+                     wmean=weight_sum)
+    return _loss(entry.core, K.LOSS_XT, x, t, dt, red, w=w, wmean=weight_sum)
 
 
 def kl_div(input, target, size_average=None, reduce=None, reduction="mean",
