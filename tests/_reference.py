@@ -167,6 +167,13 @@ def smooth_l1_loss(x, t, beta=1.0):
         return np.where(d < beta, 0.5 * d * d / beta, d - 0.5 * beta)
 
 
+def huber_loss(x, t, delta=1.0):
+    """``0.5 d^2 if d < delta else delta (d - 0.5 delta)``."""
+    d = np.abs(_f64(x) - _f64(t))
+    with np.errstate(all="ignore"):
+        return np.where(d < delta, 0.5 * d * d, delta * (d - 0.5 * delta))
+
+
 # --------------------------------------------------------------------------- #
 # looking a reference up
 # --------------------------------------------------------------------------- #

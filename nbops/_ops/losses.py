@@ -1054,6 +1054,43 @@ SMOOTH_L1 = table.pointwise_loss(
         >>> nbops.smooth_l1_loss(np.array([0.0, 0.5, 3.0]), np.zeros(3), reduction="none")
         array([0.   , 0.125, 2.5  ])
         """).op
+HUBER = table.pointwise_loss(
+    "huber_loss", S.huber_loss,
+    (Param("delta", 1.0, "Where the loss switches from quadratic to linear; ``> 0``.",
+           example=0.5),),
+    legacy=False, weight=True, mean_divisor="count",
+    checks=(Check("not delta > 0", "delta must be > 0 (huber_loss does not support "
+                  "non-positive values for delta), got {delta!r}",
+                  "nbops: huber_loss: delta must be > 0"),),
+    module=Module("HuberLoss", "Huber loss, quadratic below ``delta``", example="""
+        >>> nbops.nn.HuberLoss(reduction="none", delta=0.5)(np.array([0.0, 0.5, 3.0]),
+        ...                                                 np.zeros(3))
+        array([0.   , 0.125, 1.375])
+        """),
+    summary=r"""
+        Huber loss.
+
+        With :math:`d_i = |x_i - y_i|`:
+
+        .. math::
+            \ell_i = w_i \begin{cases} 0.5\,d_i^2 & d_i < \delta \\
+                                       \delta\,(d_i - 0.5\,\delta) & \text{otherwise}
+                      \end{cases}
+
+        A ``delta`` that is not positive raises ``ValueError``.
+        """,
+    notes="""
+        Same as ``torch.nn.functional.huber_loss`` (which has no deprecated
+        ``size_average``/``reduce`` flags): with ``weight``, ``'mean'`` divides the
+        sum of the weighted losses by the number of elements. ``huber_loss`` with
+        ``delta`` is ``delta`` times ``smooth_l1_loss`` with ``beta=delta``.
+        """,
+    example="""
+        >>> nbops.huber_loss(np.array([0.0, 0.5, 3.0]), np.zeros(3), reduction="none")
+        array([0.   , 0.125, 2.5  ])
+        >>> nbops.huber_loss(np.array([0.0, 0.5, 3.0]), np.zeros(3), delta=0.5)
+        np.float64(0.5)
+        """).op
 
 globals().update({e.name: e.function for e in table.pointwise_loss_entries()})
 __all__ = [e.name for e in table.pointwise_loss_entries()] + __all__
