@@ -24,9 +24,13 @@ and everything that lists ops reads the table: ``nbops.__all__`` and
 the PTX and GPU checks, the documentation's pages and plots and the test
 matrices (whose float64 references stay in ``tests/_reference.py``).
 
-Ops whose implementation is not a scalar core (rows, reductions, losses, ...)
-are registered with the same :class:`Entry` (their functions are written by
-hand in their family modules), so the lists above include them too.
+The pointwise losses (``core(input_i, target_i, *params)``, then weighted and
+reduced: ``l1_loss``, ``mse_loss``, ...) are :class:`PointwiseLoss` entries
+(:func:`pointwise_loss`): their public function, overload, docstring and
+``nbops.nn`` class are generated the same way, over the shared loss drivers.
+Ops whose implementation is not a scalar core (rows, reductions, the other
+losses, ...) are registered with the same :class:`Entry` (their functions are
+written by hand in their family modules), so the lists above include them too.
 
 Adding an elementwise activation (``silu`` as the example)
 ----------------------------------------------------------
