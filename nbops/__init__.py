@@ -5,7 +5,8 @@ on-disk cache) on its first call.
 
 The public functions (``nbops.relu``, ``nbops.softmax``, ...) are the op
 table's (:mod:`nbops._ops.table`): the elementwise activations are declared in
-:mod:`nbops._ops.activation`, the other ops in :mod:`nbops._ops.registry`.
+:mod:`nbops._ops.activation`, the pointwise losses in :mod:`nbops._ops.losses`,
+the other ops in :mod:`nbops._ops.registry`.
 """
 
 from . import nn, scalar

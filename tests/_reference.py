@@ -1,4 +1,5 @@
-"""Independent float64 NumPy reference formulas for the nbops activations.
+"""Independent float64 NumPy reference formulas for the nbops activations and
+pointwise losses.
 
 Nothing here imports nbops: every expected value in the activation tests comes
 from these formulas (or from PyTorch), never from nbops itself.
@@ -143,6 +144,34 @@ def hardswish(x, dtype=np.float64):
         prod = x * np.minimum(np.maximum(x + 3.0, 0.0), 6.0)
         prod = np.where(np.abs(prod) > np.finfo(dtype).max, prod * np.inf, prod)
         return prod / 6.0
+
+
+# --------------------------------------------------------------------------- #
+# pointwise losses: the unreduced loss of each (input, target) pair, as
+# ``torch.nn.functional.<loss>(..., reduction='none')``
+# --------------------------------------------------------------------------- #
+def l1_loss(x, t):
+    return np.abs(_f64(x) - _f64(t))
+
+
+def mse_loss(x, t):
+    return (_f64(x) - _f64(t)) ** 2
+
+
+def smooth_l1_loss(x, t, beta=1.0):
+    """``0.5 d^2 / beta if d < beta else d - 0.5 beta``; ``beta=0`` is the L1 loss."""
+    d = np.abs(_f64(x) - _f64(t))
+    if beta == 0:
+        return d
+    with np.errstate(all="ignore"):
+        return np.where(d < beta, 0.5 * d * d / beta, d - 0.5 * beta)
+
+
+def huber_loss(x, t, delta=1.0):
+    """``0.5 d^2 if d < delta else delta (d - 0.5 delta)``."""
+    d = np.abs(_f64(x) - _f64(t))
+    with np.errstate(all="ignore"):
+        return np.where(d < delta, 0.5 * d * d, delta * (d - 0.5 * delta))
 
 
 # --------------------------------------------------------------------------- #

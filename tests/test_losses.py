@@ -12,12 +12,20 @@ import sys
 import textwrap
 import warnings
 
+import _reference as R
 import numba
 import numpy as np
 import pytest
 
 import nbops
+from nbops._ops import table
 from nbops.scalar import losses as SL
+
+# The pointwise losses of the op table (nbops/_ops/table.py): l1_loss, mse_loss,
+# smooth_l1_loss, ... Each is tested below with its float64 reference from
+# tests/_reference.py (a missing reference fails), with its default and its
+# example parameters, with a weight where it takes one.
+POINTWISE = table.pointwise_loss_entries()
 
 FLOATS = (np.float32, np.float64)
 REDUCTIONS = ("none", "mean", "sum")
@@ -32,20 +40,9 @@ def _f64(a):
     return np.asarray(a, dtype=np.float64)
 
 
-def ref_l1(x, t):
-    return np.abs(_f64(x) - _f64(t))
-
-
-def ref_mse(x, t):
-    return (_f64(x) - _f64(t)) ** 2
-
-
-def ref_smooth_l1(x, t, beta=1.0):
-    d = np.abs(_f64(x) - _f64(t))
-    if beta == 0:
-        return d
-    with np.errstate(all="ignore"):
-        return np.where(d < beta, 0.5 * d * d / beta, d - 0.5 * beta)
+ref_l1 = R.l1_loss
+ref_mse = R.mse_loss
+ref_smooth_l1 = R.smooth_l1_loss
 
 
 def ref_kl(x, t, log_target=False):
@@ -122,16 +119,6 @@ def data(dtype, seed=0):
 
 # (name, call(d, reduction), reference(d) -> (loss, mean divisor))
 CASES = {
-    "l1": (lambda d, r: nbops.l1_loss(d["x"], d["y"], reduction=r),
-           lambda d: (ref_l1(d["x"], d["y"]), None)),
-    "l1_weight": (lambda d, r: nbops.l1_loss(d["x"], d["y"], reduction=r, weight=d["w"]),
-                  lambda d: (ref_l1(d["x"], d["y"]) * d["w"], _f64(d["w"]).sum())),
-    "mse": (lambda d, r: nbops.mse_loss(d["x"], d["y"], reduction=r),
-            lambda d: (ref_mse(d["x"], d["y"]), None)),
-    "mse_weight": (lambda d, r: nbops.mse_loss(d["x"], d["y"], reduction=r, weight=d["w"]),
-                   lambda d: (ref_mse(d["x"], d["y"]) * d["w"], _f64(d["w"]).sum())),
-    "smooth_l1": (lambda d, r: nbops.smooth_l1_loss(d["x"], d["y"], reduction=r),
-                  lambda d: (ref_smooth_l1(d["x"], d["y"]), None)),
     "smooth_l1_beta": (lambda d, r: nbops.smooth_l1_loss(d["x"], d["y"], reduction=r,
                                                          beta=2.5),
                        lambda d: (ref_smooth_l1(d["x"], d["y"], 2.5), None)),
@@ -159,6 +146,33 @@ CASES = {
 }
 
 
+def _weighted_divisor(entry, w):
+    """What a table loss's weighted 'mean' divides by (None: the element count)."""
+    if w is None or entry.mean_divisor == "count":
+        return None
+    return _f64(w).sum()
+
+
+def _pointwise_cases(entry):
+    """``{case: (call, reference)}`` of a table loss: its defaults, its example
+    parameters, and a weight where it takes one."""
+    f, ref = entry.function, R.reference(entry.name)
+    cases = {entry.name: ({}, None)}
+    if entry.params:
+        cases[f"{entry.name}_example"] = (entry.example_params(), None)
+    if entry.weight:
+        cases[f"{entry.name}_weight"] = ({}, "w")
+    return {name: ((lambda d, r, kw=kw, w=w: f(d["x"], d["y"], reduction=r, **kw,
+                                              **({"weight": d[w]} if w else {}))),
+                   (lambda d, kw=kw, w=w: (ref(d["x"], d["y"], **kw) * (d[w] if w else 1),
+                                           _weighted_divisor(entry, d[w] if w else None))))
+            for name, (kw, w) in cases.items()}
+
+
+for _entry in POINTWISE:
+    CASES.update(_pointwise_cases(_entry))
+
+
 @pytest.mark.parametrize("dtype", FLOATS)
 @pytest.mark.parametrize("case", sorted(CASES))
 def test_reference(case, dtype):
@@ -178,10 +192,12 @@ def test_reference(case, dtype):
 def _torch_cases(d):
     """(name, nbops call, torch call) with the same arguments."""
     x, y, p, q, w, wc, wr = (d[k] for k in ("x", "y", "p", "q", "w", "wc", "wr"))
-    yield "l1", nbops.l1_loss, (x, y), {}
-    yield "mse", nbops.mse_loss, (x, y), {}
-    for fn in ("l1_loss", "mse_loss"):
-        yield fn + " weight", getattr(nbops, fn), (x, y), dict(weight=w)
+    for e in POINTWISE:
+        yield e.name, e.function, (x, y), {}
+        if e.params:
+            yield e.name + " example", e.function, (x, y), e.example_params()
+        if e.weight:
+            yield e.name + " weight", e.function, (x, y), dict(weight=w)
     for beta in (1.0, 0.3, 0.0):
         yield f"smooth beta={beta}", nbops.smooth_l1_loss, (x, y), dict(beta=beta)
     for lt in (False, True):
@@ -253,8 +269,8 @@ def test_broadcasting_regression_warns_like_torch():
     x = np.arange(4.0).reshape(4, 1)
     y = np.array([0.5, 1.5, -2.0])
     wt = np.array([[1.0], [2.0], [0.5], [3.0]])
-    for fn in (nbops.l1_loss, nbops.mse_loss, nbops.smooth_l1_loss):
-        kws = [{}] if fn is nbops.smooth_l1_loss else [{}, dict(weight=wt)]
+    for fn in (e.function for e in POINTWISE):
+        kws = [{}, dict(weight=wt)] if table.TABLE[fn.__name__].weight else [{}]
         for kw in kws:
             tkw = {k: torch.from_numpy(v) for k, v in kw.items()}
             for r in REDUCTIONS:
@@ -297,8 +313,7 @@ def test_shape_errors():
 @pytest.mark.parametrize("shape", [(0,), (3, 0)])
 def test_empty(shape):
     x = np.zeros(shape, np.float32)
-    for fn, args in ((nbops.l1_loss, (x, x)), (nbops.mse_loss, (x, x)),
-                     (nbops.smooth_l1_loss, (x, x)), (nbops.kl_div, (x, x)),
+    for fn, args in (*((e.function, (x, x)) for e in POINTWISE), (nbops.kl_div, (x, x)),
                      (nbops.binary_cross_entropy, (x, x)),
                      (nbops.binary_cross_entropy_with_logits, (x, x))):
         none = fn(*args, reduction="none")
@@ -315,7 +330,7 @@ def test_zero_dim():
     torch = pytest.importorskip("torch")
     F = torch.nn.functional
     x, y = np.array(0.7), np.array(0.2)
-    for fn in (nbops.l1_loss, nbops.mse_loss, nbops.kl_div, nbops.binary_cross_entropy,
+    for fn in (*(e.function for e in POINTWISE), nbops.kl_div, nbops.binary_cross_entropy,
                nbops.binary_cross_entropy_with_logits):
         tf = getattr(F, fn.__name__)
         for r in REDUCTIONS + (("batchmean",) if fn is nbops.kl_div else ()):
@@ -392,9 +407,9 @@ def test_extremes_torch(dtype):
         ("bcel pw", nbops.binary_cross_entropy_with_logits, (logits, tgt),
          dict(pos_weight=pw)),
         ("bce", nbops.binary_cross_entropy, (probs, ptgt), {}),
-        ("l1", nbops.l1_loss, (x, y), {}),
-        ("mse", nbops.mse_loss, (x, y), {}),
-        ("smooth", nbops.smooth_l1_loss, (x, y), dict(beta=0.5)),
+        *((e.name, e.function, (x, y), {}) for e in POINTWISE),
+        *((e.name + " example", e.function, (x, y), e.example_params())
+          for e in POINTWISE if e.params),
         ("kl", nbops.kl_div, (x, kq), {}),
         ("kl log", nbops.kl_div, (x, y), dict(log_target=True)),
     ]
@@ -441,7 +456,7 @@ def test_bce_probability_errors():
 
 def test_argument_errors():
     x = np.ones(3)
-    for fn in (nbops.l1_loss, nbops.mse_loss, nbops.smooth_l1_loss, nbops.kl_div,
+    for fn in (*(e.function for e in POINTWISE), nbops.kl_div,
                nbops.binary_cross_entropy, nbops.binary_cross_entropy_with_logits):
         with pytest.raises(ValueError, match="reduction"):
             fn(x, x * 0.5, reduction="avg")
@@ -456,7 +471,7 @@ def test_argument_errors():
 def test_signatures_match_torch():
     torch = pytest.importorskip("torch")
     import inspect
-    for name in ("l1_loss", "mse_loss", "smooth_l1_loss", "kl_div", "binary_cross_entropy",
+    for name in (*(e.name for e in POINTWISE), "kl_div", "binary_cross_entropy",
                  "binary_cross_entropy_with_logits"):
         ours = inspect.signature(getattr(nbops, name)).parameters
         theirs = inspect.signature(getattr(torch.nn.functional, name)).parameters
@@ -526,6 +541,45 @@ def test_njit():
         bad = p.copy()
         bad[0, 0] = 2.0
         _njit_losses(x, y, bad, q, w, wc, wr)
+
+
+def _njit_pointwise(entry):
+    """An @njit function calling the table loss ``entry`` as a user would: defaults,
+    example parameters with 'none' and 'sum', and a weighted mean where it has one."""
+    kw = "".join(f", {k}={v!r}" for k, v in entry.example_params().items())
+    weighted = ", f(x, y, weight=w)" if entry.weight else ""
+    source = (f"def run(x, y, w):\n    return (f(x, y), f(x, y, reduction='none'{kw}), "
+              f"f(x, y, reduction='sum'{kw}){weighted})\n")
+    ns = {"f": entry.function}
+    exec(source, ns)
+    return numba.njit(ns["run"])
+
+
+@pytest.mark.parametrize("entry", POINTWISE, ids=[e.name for e in POINTWISE])
+def test_njit_pointwise(entry):
+    d = data(np.float32, seed=5)
+    x, y, w = d["x"], d["y"], d["w"]
+    ref, kw = R.reference(entry.name), entry.example_params()
+    run = _njit_pointwise(entry)
+    got = run(x, y, w)
+    rtype = run.nopython_signatures[0].return_type  # float32 stays float32
+    assert all(getattr(ty, "dtype", ty) == numba.float32 for ty in rtype), rtype
+    exp = [ref(x, y).mean(), ref(x, y, **kw), ref(x, y, **kw).sum()]
+    cpu = [entry.function(x, y), entry.function(x, y, reduction="none", **kw),
+           entry.function(x, y, reduction="sum", **kw)]
+    if entry.weight:
+        exp.append((ref(x, y) * w).sum() / (_weighted_divisor(entry, w) or w.size))
+        cpu.append(entry.function(x, y, weight=w))
+    assert len(got) == len(exp)
+    for i, (g, e, c) in enumerate(zip(got, exp, cpu, strict=True)):
+        np.testing.assert_allclose(g, e, err_msg=str(i), **TOL[np.dtype(np.float32)])
+        np.testing.assert_allclose(g, c, err_msg=str(i), **TOL[np.dtype(np.float32)])
+
+
+def test_pointwise_references_exist():
+    assert POINTWISE
+    for e in POINTWISE:  # a missing float64 reference fails
+        assert callable(R.reference(e.name)), e.name
 
 
 def test_njit_reduction_must_be_literal():

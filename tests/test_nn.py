@@ -421,9 +421,13 @@ def _loss_inputs(name, rng):
 
 
 W3 = np.array([0.5, 1.0, 2.0], np.float32)
+# the pointwise losses of the op table (generated classes): defaults, 'sum',
+# their example parameters, and 'none' with them
+POINTWISE_LOSSES = [e for e in table.pointwise_loss_entries() if e.module_name]
 LOSSES = [
-    ("L1Loss", {}), ("MSELoss", {"reduction": "sum"}), ("SmoothL1Loss", {"beta": 0.5}),
-    ("SmoothL1Loss", {"reduction": "none"}),
+    *((e.module_name, kw) for e in POINTWISE_LOSSES
+      for kw in ({}, {"reduction": "sum"}, e.example_params(),
+                 {"reduction": "none", **e.example_params()})),
     ("CrossEntropyLoss", {}), ("CrossEntropyLoss", {"weight": W3, "label_smoothing": 0.1}),
     ("CrossEntropyLoss", {"ignore_index": 2, "reduction": "sum"}),
     ("NLLLoss", {"weight": W3}), ("NLLLoss", {"reduction": "none", "ignore_index": 0}),
@@ -449,14 +453,27 @@ def test_loss_vs_torch(torch, name, kw):
     assert m.reduction == t.reduction
 
 
+@pytest.mark.parametrize("entry", POINTWISE_LOSSES, ids=[e.name for e in POINTWISE_LOSSES])
+def test_pointwise_loss_modules(torch, entry):
+    cls, tcls = getattr(nn, entry.module_name), getattr(torch.nn, entry.module_name)
+    assert entry.module_name in nn.__all__ and cls.__module__ == "nbops.nn.loss"
+    assert _signature(cls) == _signature(tcls)
+    assert f":func:`nbops.{entry.name}`" in cls.__doc__
+    for kw in ({}, entry.example_params()):
+        m, t = cls(**kw), tcls(**kw)
+        assert repr(m) == repr(t)
+        for p in entry.params:
+            assert getattr(m, p.name) == getattr(t, p.name)
+
+
 LEGACY = [(None, False), (False, None), (True, True), (False, False), (True, False),
           (False, True), (None, True), (True, None)]
 
 
 @pytest.mark.parametrize("size_average,reduce", LEGACY)
 def test_loss_legacy_args(torch, size_average, reduce):
-    for name in ("L1Loss", "MSELoss", "CrossEntropyLoss", "NLLLoss", "KLDivLoss", "BCELoss",
-                 "SmoothL1Loss", "BCEWithLogitsLoss"):
+    for name in (*(e.module_name for e in POINTWISE_LOSSES if e.legacy), "CrossEntropyLoss",
+                 "NLLLoss", "KLDivLoss", "BCELoss", "BCEWithLogitsLoss"):
         with pytest.warns(DeprecationWarning, match="size_average and reduce args") as rec:
             m = getattr(nn, name)(size_average=size_average, reduce=reduce, reduction="xyz")
         assert rec[0].filename == __file__

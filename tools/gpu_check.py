@@ -145,12 +145,10 @@ def bench(quick, smoke=False):
                (lambda: cupy.maximum(cupy.asarray(a), 0, out=cupy.asarray(out)))
                if name == "relu" and cupy is not None else None)
     t2 = cuda.to_device(rng.random(n).astype(np.float32))
-    record("mse_loss(mean)", n, 2 * a.nbytes, lambda: nbops.mse_loss(a, t2),
-           (lambda: F.mse_loss(T(a), T(t2))) if torch_ok else None)
-    record("l1_loss(mean)", n, 2 * a.nbytes, lambda: nbops.l1_loss(a, t2),
-           (lambda: F.l1_loss(T(a), T(t2))) if torch_ok else None)
-    record("smooth_l1_loss(mean)", n, 2 * a.nbytes, lambda: nbops.smooth_l1_loss(a, t2),
-           (lambda: F.smooth_l1_loss(T(a), T(t2))) if torch_ok else None)
+    for entry in table.pointwise_loss_entries():  # every pointwise loss of the table
+        fn, tfn = entry.function, getattr(F, entry.name, None) if torch_ok else None
+        record(f"{entry.name}(mean)", n, 2 * a.nbytes, lambda fn=fn: fn(a, t2),
+               (lambda tfn=tfn: tfn(T(a), T(t2))) if tfn is not None else None)
     record("kl_div(batchmean)", n, 2 * a.nbytes,
            lambda: nbops.kl_div(a, t2, reduction="batchmean"),
            (lambda: F.kl_div(T(a), T(t2), reduction="batchmean")) if torch_ok else None)

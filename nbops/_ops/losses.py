@@ -44,21 +44,20 @@ from numba.np.numpy_support import as_dtype, from_dtype
 
 from .. import _config
 from .._launch import launch
-from .._validate import as_array, as_param, is_device_array, result_dtype
+from .._validate import as_array, is_device_array, result_dtype
 from ..cuda import ops as _cuda
 from ..scalar import losses as S
 from ..scalar._math import const
 from . import njit_args as NJ
+from . import table
 from .elementwise import Op, OpType
 from .plan import reduction_plan
 from .reduction import CHUNK, chunk_count, sum_partials
+from .table import Check, Module, Param
 
-__all__ = ["l1_loss", "mse_loss", "smooth_l1_loss", "kl_div", "binary_cross_entropy",
-           "binary_cross_entropy_with_logits"]
+#: the hand-written losses (the pointwise losses of the op table are added at the end)
+__all__ = ["kl_div", "binary_cross_entropy", "binary_cross_entropy_with_logits"]
 
-L1 = Op("loss.l1_loss", S.l1_loss, 0)
-MSE = Op("loss.mse_loss", S.mse_loss, 0)
-SMOOTH_L1 = Op("loss.smooth_l1_loss", S.smooth_l1_loss, 1)
 KL_DIV = Op("loss.kl_div", S.kl_div, 0)
 KL_DIV_LOG = Op("loss.kl_div_log_target", S.kl_div_log_target, 0)
 BCE = Op("loss.binary_cross_entropy", S.binary_cross_entropy, 0)
@@ -416,8 +415,10 @@ def _reduce(total, n, reduction, result):
 
 
 # --------------------------------------------------------------- public losses
-def _regression(op, params, input, target, size_average, reduce, reduction, weight):
-    """Shared by l1_loss, mse_loss, smooth_l1_loss (PyTorch's Python-level semantics)."""
+def _regression(op, params, input, target, size_average, reduce, reduction, weight,
+                weight_sum=True):
+    """The pointwise losses of the op table (PyTorch's Python-level semantics); with
+    ``weight_sum``, a weighted 'mean' divides by ``weight.sum()``, else by the count."""
     w = _optional(weight, "weight")
     x, t, compute, result = _arrays(input, target, () if w is None else (("weight", w),))
     if x.shape != t.shape:
@@ -431,145 +432,10 @@ def _regression(op, params, input, target, size_average, reduce, reduction, weig
     if reduction == "none":
         return res
     n = math.prod(shape)
-    if w is not None and reduction == "mean":
+    if w is not None and reduction == "mean" and weight_sum:
         # PyTorch: sum(weighted losses) / sum(weight), weight as given
         return result.type(_div(res, float(np.sum(w, dtype=np.float64))))
     return _reduce(res, n, reduction, result)
-
-
-def l1_loss(input, target, size_average=None, reduce=None, reduction="mean", weight=None):
-    r"""Mean absolute error, :math:`\ell_i = w_i\,|x_i - y_i|`.
-
-    Parameters
-    ----------
-    input, target : array_like
-        Any shapes that broadcast together (a ``UserWarning`` is issued when
-        they differ, as PyTorch does: usually a mistake such as ``(N, 1)``
-        against ``(N,)``). Shapes that do not broadcast raise ``ValueError``.
-    size_average, reduce : bool, optional
-        Deprecated (``DeprecationWarning``); when given they override
-        ``reduction`` as in PyTorch.
-    reduction : {'mean', 'sum', 'none'}
-        ``'none'``: the array of losses (broadcast shape); ``'sum'``: their
-        sum; ``'mean'``: the sum divided by the number of elements, or by
-        ``weight.sum()`` when ``weight`` is given (a weighted mean).
-    weight : array_like, optional
-        Per-element weights of exactly ``input``'s shape.
-
-    Returns
-    -------
-    ndarray or NumPy scalar
-        float32 stays float32 (the scalar too).
-
-    Examples
-    --------
-    >>> import numpy as np, nbops
-    >>> x = np.array([1.0, 2.0, 4.0], dtype=np.float32)
-    >>> y = np.array([1.5, 2.0, 2.0], dtype=np.float32)
-    >>> nbops.l1_loss(x, y)
-    np.float32(0.8333333)
-    >>> nbops.l1_loss(x, y, reduction="none")
-    array([0.5, 0. , 2. ], dtype=float32)
-    """
-    if type(input) is not np.ndarray and is_device_array(input):
-        return _cuda().l1_loss(input, target=target, size_average=size_average, reduce=reduce,
-                               reduction=reduction, weight=weight)
-    return _regression(L1, (), input, target, size_average, reduce, reduction, weight)
-
-
-def mse_loss(input, target, size_average=None, reduce=None, reduction="mean", weight=None):
-    r"""Mean squared error, :math:`\ell_i = w_i\,(x_i - y_i)^2`.
-
-    Arguments and results as :func:`l1_loss`.
-
-    Parameters
-    ----------
-    input, target : array_like
-        Shapes that broadcast together (a ``UserWarning`` when they differ,
-        as PyTorch).
-    reduction : {'mean', 'sum', 'none'}, default 'mean'
-        ``'mean'`` divides by the number of elements, or by ``weight.sum()``
-        when ``weight`` is given.
-    weight : array_like, optional
-        Per-element weights of ``input``'s shape.
-    size_average, reduce : bool, optional
-        Deprecated, mapped as PyTorch maps them (``DeprecationWarning``).
-
-    Returns
-    -------
-    ndarray or NumPy scalar
-        ``reduction='none'``: the elementwise losses (the broadcast shape);
-        otherwise a NumPy scalar of the computation dtype (float32 stays
-        float32).
-
-    Notes
-    -----
-    Same as ``torch.nn.functional.mse_loss``; NaN and inf propagate.
-
-    Examples
-    --------
-    >>> nbops.mse_loss(np.array([1.0, 2.0, 4.0]), np.array([1.5, 2.0, 2.0]))
-    np.float64(1.4166666666666667)
-    >>> nbops.mse_loss(np.array([1.0, 3.0]), np.zeros(2), weight=np.array([3.0, 1.0]))
-    np.float64(3.0)
-    """
-    if type(input) is not np.ndarray and is_device_array(input):
-        return _cuda().mse_loss(input, target=target, size_average=size_average, reduce=reduce,
-                                reduction=reduction, weight=weight)
-    return _regression(MSE, (), input, target, size_average, reduce, reduction, weight)
-
-
-def smooth_l1_loss(input, target, size_average=None, reduce=None, reduction="mean",
-                   beta=1.0):
-    r"""Smooth L1 (Huber-like) loss.
-
-    With :math:`d_i = |x_i - y_i|`:
-
-    .. math::
-        \ell_i = \begin{cases} 0.5\,d_i^2 / \beta & d_i < \beta \\
-                               d_i - 0.5\,\beta & \text{otherwise} \end{cases}
-
-    ``beta=0`` is exactly :func:`l1_loss`; a negative ``beta`` raises
-    ``ValueError``. Other arguments as :func:`l1_loss` (no ``weight``).
-
-    Parameters
-    ----------
-    input, target : array_like
-        Shapes that broadcast together (with PyTorch's ``UserWarning`` when
-        they differ).
-    reduction : {'mean', 'sum', 'none'}, default 'mean'
-    beta : float, default 1.0
-        Where the loss switches from quadratic to linear; ``>= 0``.
-    size_average, reduce : bool, optional
-        Deprecated, as :func:`l1_loss`.
-
-    Returns
-    -------
-    ndarray or NumPy scalar
-        ``reduction='none'``: the elementwise losses (the broadcast shape);
-        otherwise a NumPy scalar of the computation dtype (float32 stays
-        float32).
-
-    Notes
-    -----
-    Same as ``torch.nn.functional.smooth_l1_loss``, including ``beta=0``
-    (exactly the L1 loss) and the ``ValueError`` for negative ``beta``.
-
-    Examples
-    --------
-    >>> nbops.smooth_l1_loss(np.array([0.0, 0.5, 3.0]), np.zeros(3), reduction="none")
-    array([0.   , 0.125, 2.5  ])
-    """
-    if type(input) is not np.ndarray and is_device_array(input):
-        return _cuda().smooth_l1_loss(input, target=target, size_average=size_average,
-                                      reduce=reduce, reduction=reduction, beta=beta)
-    b = as_param(beta, "beta")
-    if b < 0:
-        raise ValueError(f"beta must be >= 0 (smooth_l1_loss does not support negative "
-                         f"values for beta), got {beta!r}")
-    if b == 0:
-        return _regression(L1, (), input, target, size_average, reduce, reduction, None)
-    return _regression(SMOOTH_L1, (b,), input, target, size_average, reduce, reduction, None)
 
 
 def kl_div(input, target, size_average=None, reduce=None, reduction="mean",
@@ -970,11 +836,13 @@ def _nj_check_unit_ol(x, what):
     return impl
 
 
-def _nj_regression(op, input, target, size_average, reduce, reduction, weight):
-    """Overload body shared by l1_loss and mse_loss."""
+def _nj_loss(op, input, target, size_average, reduce, reduction, weight, weight_sum=True):
+    """The body of a pointwise loss's ``@overload`` (nbops/_ops/table.py generates
+    the overload): ``body(input, target, weight, params)`` for these argument types."""
     red = _nj_reduction(size_average, reduce, reduction)
     dt = _nj_dtype(input, target, weight)
     weighted = not _nj_is_none(weight)
+    by_weight = weighted and weight_sum
     mean = red == "mean"
 
     def check(input, weight):
@@ -983,65 +851,22 @@ def _nj_regression(op, input, target, size_average, reduce, reduction, weight):
 
     check = register_jitable(check)
     if red == "none":
-        def impl_none(input, target, size_average=None, reduce=None, reduction="mean",
-                      weight=None):
+        @register_jitable
+        def body_none(input, target, weight, params):
             check(input, weight)
-            return _nj_map(op, input, target, weight, None, ())
+            return _nj_map(op, input, target, weight, None, params)
 
-        return impl_none
+        return body_none
 
-    def impl(input, target, size_average=None, reduce=None, reduction="mean", weight=None):
+    @register_jitable
+    def body(input, target, weight, params):
         check(input, weight)
-        s, n = _nj_sum(op, input, target, weight, None, ())
+        s, n = _nj_sum(op, input, target, weight, None, params)
         if mean:
-            s = _nj_div(s, np.sum(np.asarray(weight), dtype=np.float64) if weighted else n)
+            s = _nj_div(s, np.sum(np.asarray(weight), dtype=np.float64) if by_weight else n)
         return dt(s)
 
-    return impl
-
-
-@overload(l1_loss, prefer_literal=True)
-@NJ.plan_errors_at_run_time
-def _l1_loss_njit(input, target, size_average=None, reduce=None, reduction="mean",
-                  weight=None):
-    return _nj_regression(L1, input, target, size_average, reduce, reduction, weight)
-
-
-@overload(mse_loss, prefer_literal=True)
-@NJ.plan_errors_at_run_time
-def _mse_loss_njit(input, target, size_average=None, reduce=None, reduction="mean",
-                   weight=None):
-    return _nj_regression(MSE, input, target, size_average, reduce, reduction, weight)
-
-
-@overload(smooth_l1_loss, prefer_literal=True)
-@NJ.plan_errors_at_run_time
-def _smooth_l1_loss_njit(input, target, size_average=None, reduce=None, reduction="mean",
-                         beta=1.0):
-    red = _nj_reduction(size_average, reduce, reduction)
-    dt = _nj_dtype(input, target)
-    mean = red == "mean"
-    if red == "none":
-        def impl_none(input, target, size_average=None, reduce=None, reduction="mean",
-                      beta=1.0):
-            if beta < 0:
-                raise ValueError("nbops: smooth_l1_loss: beta must be >= 0")
-            if beta == 0:
-                return _nj_map(L1, input, target, None, None, ())
-            return _nj_map(SMOOTH_L1, input, target, None, None, (dt(beta),))
-
-        return impl_none
-
-    def impl(input, target, size_average=None, reduce=None, reduction="mean", beta=1.0):
-        if beta < 0:
-            raise ValueError("nbops: smooth_l1_loss: beta must be >= 0")
-        if beta == 0:
-            s, n = _nj_sum(L1, input, target, None, None, ())
-        else:
-            s, n = _nj_sum(SMOOTH_L1, input, target, None, None, (dt(beta),))
-        return dt(_nj_div(s, n) if mean else s)
-
-    return impl
+    return body
 
 
 @overload(kl_div, prefer_literal=True)
@@ -1160,3 +985,112 @@ def _bce_logits_njit(input, target, weight=None, size_average=None, reduce=None,
         return dt(_nj_div(s, n) if mean else s)
 
     return impl
+
+
+# ------------------------------------------- the pointwise losses of the op table
+# Declared once (nbops/_ops/table.py generates the public function, its @njit
+# overload, its docstring and its nbops.nn class; the CUDA path is
+# nbops/cuda/_ops.py's pointwise_loss). Their float64 references are in
+# tests/_reference.py.
+L1 = table.pointwise_loss(
+    "l1_loss", S.l1_loss, weight=True,
+    module=Module("L1Loss", "Mean absolute error", example="""
+        >>> loss = nbops.nn.L1Loss()
+        >>> loss(np.array([1.0, 2.0, 4.0], np.float32), np.array([1.5, 2.0, 2.0], np.float32))
+        np.float32(0.8333333)
+        """),
+    summary=r"Mean absolute error, :math:`\ell_i = w_i\,|x_i - y_i|`.",
+    notes="Same as ``torch.nn.functional.l1_loss``; NaN and inf propagate.",
+    example="""
+        >>> import numpy as np, nbops
+        >>> x = np.array([1.0, 2.0, 4.0], dtype=np.float32)
+        >>> y = np.array([1.5, 2.0, 2.0], dtype=np.float32)
+        >>> nbops.l1_loss(x, y)
+        np.float32(0.8333333)
+        >>> nbops.l1_loss(x, y, reduction="none")
+        array([0.5, 0. , 2. ], dtype=float32)
+        """).op
+MSE = table.pointwise_loss(
+    "mse_loss", S.mse_loss, weight=True,
+    module=Module("MSELoss", "Mean squared error", example="""
+        >>> nbops.nn.MSELoss(reduction="sum")(np.array([1.0, 3.0]), np.zeros(2))
+        np.float64(10.0)
+        """),
+    summary=r"Mean squared error, :math:`\ell_i = w_i\,(x_i - y_i)^2`.",
+    notes="Same as ``torch.nn.functional.mse_loss``; NaN and inf propagate.",
+    example="""
+        >>> nbops.mse_loss(np.array([1.0, 2.0, 4.0]), np.array([1.5, 2.0, 2.0]))
+        np.float64(1.4166666666666667)
+        >>> nbops.mse_loss(np.array([1.0, 3.0]), np.zeros(2), weight=np.array([3.0, 1.0]))
+        np.float64(3.0)
+        """).op
+SMOOTH_L1 = table.pointwise_loss(
+    "smooth_l1_loss", S.smooth_l1_loss,
+    (Param("beta", 1.0, "Where the loss switches from quadratic to linear; ``>= 0``.",
+           example=0.5),),
+    checks=(Check("beta < 0", "beta must be >= 0 (smooth_l1_loss does not support negative "
+                  "values for beta), got {beta!r}",
+                  "nbops: smooth_l1_loss: beta must be >= 0"),),
+    module=Module("SmoothL1Loss", "Smooth L1 loss, quadratic below ``beta``", example="""
+        >>> nbops.nn.SmoothL1Loss(reduction="none")(np.array([0.0, 0.5, 3.0]), np.zeros(3))
+        array([0.   , 0.125, 2.5  ])
+        """),
+    summary=r"""
+        Smooth L1 (Huber-like) loss.
+
+        With :math:`d_i = |x_i - y_i|`:
+
+        .. math::
+            \ell_i = \begin{cases} 0.5\,d_i^2 / \beta & d_i < \beta \\
+                                   d_i - 0.5\,\beta & \text{otherwise} \end{cases}
+
+        ``beta=0`` is exactly the L1 loss; a negative ``beta`` raises ``ValueError``.
+        """,
+    notes="""
+        Same as ``torch.nn.functional.smooth_l1_loss``, including ``beta=0``
+        (exactly the L1 loss) and the ``ValueError`` for negative ``beta``.
+        """,
+    example="""
+        >>> nbops.smooth_l1_loss(np.array([0.0, 0.5, 3.0]), np.zeros(3), reduction="none")
+        array([0.   , 0.125, 2.5  ])
+        """).op
+HUBER = table.pointwise_loss(
+    "huber_loss", S.huber_loss,
+    (Param("delta", 1.0, "Where the loss switches from quadratic to linear; ``> 0``.",
+           example=0.5),),
+    legacy=False, weight=True, mean_divisor="count",
+    checks=(Check("not delta > 0", "delta must be > 0 (huber_loss does not support "
+                  "non-positive values for delta), got {delta!r}",
+                  "nbops: huber_loss: delta must be > 0"),),
+    module=Module("HuberLoss", "Huber loss, quadratic below ``delta``", example="""
+        >>> nbops.nn.HuberLoss(reduction="none", delta=0.5)(np.array([0.0, 0.5, 3.0]),
+        ...                                                 np.zeros(3))
+        array([0.   , 0.125, 1.375])
+        """),
+    summary=r"""
+        Huber loss.
+
+        With :math:`d_i = |x_i - y_i|`:
+
+        .. math::
+            \ell_i = w_i \begin{cases} 0.5\,d_i^2 & d_i < \delta \\
+                                       \delta\,(d_i - 0.5\,\delta) & \text{otherwise}
+                      \end{cases}
+
+        A ``delta`` that is not positive raises ``ValueError``.
+        """,
+    notes="""
+        Same as ``torch.nn.functional.huber_loss`` (which has no deprecated
+        ``size_average``/``reduce`` flags): with ``weight``, ``'mean'`` divides the
+        sum of the weighted losses by the number of elements. ``huber_loss`` with
+        ``delta`` is ``delta`` times ``smooth_l1_loss`` with ``beta=delta``.
+        """,
+    example="""
+        >>> nbops.huber_loss(np.array([0.0, 0.5, 3.0]), np.zeros(3), reduction="none")
+        array([0.   , 0.125, 2.5  ])
+        >>> nbops.huber_loss(np.array([0.0, 0.5, 3.0]), np.zeros(3), delta=0.5)
+        np.float64(0.5)
+        """).op
+
+globals().update({e.name: e.function for e in table.pointwise_loss_entries()})
+__all__ = [e.name for e in table.pointwise_loss_entries()] + __all__

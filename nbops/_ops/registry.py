@@ -5,7 +5,8 @@ losses have their own drivers (rows, reductions, random masks ...); their
 entries here give the table what every list of ops needs: name, family,
 parameters (read from the function's signature), the residuals their backward
 will need, their ``nbops.nn`` class(es) and the calls that warm them up.
-The elementwise activations are declared in :mod:`nbops._ops.activation`.
+The elementwise activations are declared in :mod:`nbops._ops.activation`, the
+pointwise losses in :mod:`nbops._ops.losses`.
 """
 
 import inspect
@@ -70,10 +71,9 @@ _register(distance.pairwise_distance, "distance", ("x1", "x2"), ("x1", "x2", "ou
           "PairwiseDistance", lambda d: [((d.x2, d.x2[::-1]), {})])
 
 # ---------------------------------------------------------------------- losses
-for _fn, _module in ((losses.l1_loss, "L1Loss"), (losses.mse_loss, "MSELoss"),
-                     (losses.smooth_l1_loss, "SmoothL1Loss"), (losses.kl_div, "KLDivLoss")):
-    _register(_fn, "losses", ("input", "target"), ("input", "target"), _module,
-              lambda d: [((d.x, d.p), {})])
+# (the pointwise losses, l1_loss, mse_loss, ..., are declared in nbops/_ops/losses.py)
+_register(losses.kl_div, "losses", ("input", "target"), ("input", "target"), "KLDivLoss",
+          lambda d: [((d.x, d.p), {})])
 _register(losses.binary_cross_entropy, "losses", ("input", "target"), ("input", "target"),
           "BCELoss", lambda d: [((d.p, d.p[::-1].copy()), {})])
 _register(losses.binary_cross_entropy_with_logits, "losses", ("input", "target"),

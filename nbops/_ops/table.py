@@ -24,9 +24,13 @@ and everything that lists ops reads the table: ``nbops.__all__`` and
 the PTX and GPU checks, the documentation's pages and plots and the test
 matrices (whose float64 references stay in ``tests/_reference.py``).
 
-Ops whose implementation is not a scalar core (rows, reductions, losses, ...)
-are registered with the same :class:`Entry` (their functions are written by
-hand in their family modules), so the lists above include them too.
+The pointwise losses (``core(input_i, target_i, *params)``, then weighted and
+reduced: ``l1_loss``, ``mse_loss``, ...) are :class:`PointwiseLoss` entries
+(:func:`pointwise_loss`): their public function, overload, docstring and
+``nbops.nn`` class are generated the same way, over the shared loss drivers.
+Ops whose implementation is not a scalar core (rows, reductions, the other
+losses, ...) are registered with the same :class:`Entry` (their functions are
+written by hand in their family modules), so the lists above include them too.
 
 Adding an elementwise activation (``silu`` as the example)
 ----------------------------------------------------------
@@ -53,6 +57,27 @@ Adding an elementwise activation (``silu`` as the example)
 
 Nothing else is edited: ``nbops.silu``, ``nbops.nn.SiLU``, the ``@njit``
 overload, the CUDA kernel, warm-up, benchmarks, docs and tests pick it up.
+
+Adding a pointwise loss (``huber_loss`` as the example)
+-------------------------------------------------------
+1. Its scalar core ``core(x, t[, param])`` at the end of
+   ``nbops/scalar/losses.py`` (the unreduced loss of one pair of elements),
+   added to that module's ``__all__``.
+2. One entry at the end of ``nbops/_ops/losses.py``::
+
+       HUBER = table.pointwise_loss(
+           "huber_loss", S.huber_loss, (Param("delta", 1.0, "...", example=0.5),),
+           legacy=False, weight=True,             # PyTorch's signature
+           checks=(Check("not delta > 0", "...", "..."),),
+           module=Module("HuberLoss", "Huber loss", example=">>> ..."),
+           summary=r"Huber loss ...", notes="...", example=">>> ...").op
+
+   From it: ``nbops.huber_loss`` (PyTorch's signature; the shared CPU driver,
+   the CUDA ``pointwise_loss`` for device arrays), its ``@overload``, its
+   docstring (the shared sections below written once) and ``nbops.nn.HuberLoss``.
+3. Its float64 reference in ``tests/_reference.py`` (a function of the same
+   name, the unreduced loss); the loss test matrices iterate over
+   :func:`pointwise_loss_entries`.
 """
 
 import inspect
@@ -537,3 +562,236 @@ def module_classes(family, base, module_name):
 def public_names():
     """The names of the table's public functions (``nbops.__all__``'s ops)."""
     return list(TABLE)
+
+
+# ------------------------------------------------------------- pointwise losses
+@dataclass
+class PointwiseLoss(Entry):
+    """A loss computed element by element, ``core(input_i, target_i, *params)``, then
+    weighted and reduced (``nbops.l1_loss``, ``mse_loss``, ``smooth_l1_loss``, ...).
+
+    ``legacy`` says whether the signature has PyTorch's deprecated
+    ``size_average``/``reduce`` flags, ``weight`` whether it takes a per-element
+    ``weight``; ``mean_divisor`` what its weighted ``'mean'`` divides by:
+    ``'weight_sum'`` (``weight.sum()``: l1_loss, mse_loss) or ``'count'`` (the
+    number of elements, the weights only rescale each term: huber_loss).
+    """
+
+    core: object = None
+    op: Op = None
+    checks: tuple = ()
+    legacy: bool = True
+    weight: bool = False
+    mean_divisor: str = "weight_sum"
+    summary: str = ""
+    notes: str = ""
+    example: str = ""
+
+
+def pointwise_loss_entries():
+    return [e for e in TABLE.values() if isinstance(e, PointwiseLoss)]
+
+
+_LOSS_INPUTS_DOC = """input, target : array_like
+    Any shapes that broadcast together (a ``UserWarning`` is issued when
+    they differ, as PyTorch does: usually a mistake such as ``(N, 1)``
+    against ``(N,)``). Shapes that do not broadcast raise ``ValueError``."""
+_LEGACY_DOC = """size_average, reduce : bool, optional
+    Deprecated (``DeprecationWarning``); when given they override
+    ``reduction`` as in PyTorch."""
+_REDUCTION_DOC = """reduction : {'mean', 'sum', 'none'}, default 'mean'
+    ``'none'``: the array of losses (broadcast shape); ``'sum'``: their
+    sum; ``'mean'``: the sum divided by the number of elements"""
+_WEIGHT_DOC = """weight : array_like, optional
+    Per-element weights of exactly ``input``'s shape."""
+_LOSS_RETURNS_DOC = """Returns
+-------
+ndarray or NumPy scalar
+    ``reduction='none'``: the elementwise losses (the broadcast shape);
+    otherwise a NumPy scalar of the computation dtype (float32 stays
+    float32)."""
+_MODULE_LEGACY_DOC = """size_average, reduce : bool, optional
+    PyTorch's deprecated flags: either one, when given, sets ``reduction``
+    (with a ``DeprecationWarning``)."""
+_MODULE_REDUCTION_DOC = """reduction : {'mean', 'sum', 'none'}, default 'mean'
+    How the elementwise losses are reduced (checked when the loss is computed)."""
+
+
+def _param_docs(entry):
+    return [p.doc_header() + ("\n" + _indent(p.doc) if p.doc else "") for p in entry.params]
+
+
+def compose_loss_docstring(entry):
+    """The numpydoc docstring of a pointwise loss, from its entry."""
+    if entry.weight and entry.mean_divisor == "weight_sum":
+        reduction = _REDUCTION_DOC + (", or by ``weight.sum()`` when ``weight`` is given\n"
+                                      "    (a weighted mean).")
+    elif entry.weight:
+        reduction = _REDUCTION_DOC + (", also with ``weight`` (which only rescales\n"
+                                      "    each term).")
+    else:
+        reduction = _REDUCTION_DOC + "."
+    params = [_LOSS_INPUTS_DOC] + ([_LEGACY_DOC] if entry.legacy else []) + [reduction]
+    params += _param_docs(entry) + ([_WEIGHT_DOC] if entry.weight else [])
+    parts = [inspect.cleandoc(entry.summary),
+             "Parameters\n----------\n" + "\n".join(params), _LOSS_RETURNS_DOC]
+    if entry.notes:
+        parts.append("Notes\n-----\n" + inspect.cleandoc(entry.notes))
+    if entry.example:
+        parts.append("Examples\n--------\n" + inspect.cleandoc(entry.example))
+    return "\n\n".join(parts) + "\n"
+
+
+def _loss_signature_source(entry):
+    """``input, target, size_average=None, reduce=None, reduction="mean", beta=...``."""
+    args = ["input", "target"]
+    if entry.legacy:
+        args += ["size_average=None", "reduce=None"]
+    args.append('reduction="mean"')
+    args += [f"{p.name}=_default_{p.name}" for p in entry.params]
+    if entry.weight:
+        args.append("weight=None")
+    return ", ".join(args)
+
+
+def _loss_call_args(entry):
+    """``size_average, reduce, reduction, weight`` as the shared drivers take them
+    (and ``weight_sum=False`` where the weighted mean divides by the count)."""
+    legacy = "size_average, reduce" if entry.legacy else "None, None"
+    count = ", weight_sum=False" if entry.mean_divisor == "count" else ""
+    return f"{legacy}, reduction, {'weight' if entry.weight else 'None'}{count}"
+
+
+def _loss_function_source(entry):
+    """Source of a pointwise loss: parameter conversions and checks, then the drivers
+    of nbops/_ops/losses.py (CPU) or nbops/cuda/_ops.py (CUDA device arrays)."""
+    lines = [f"def {entry.name}({_loss_signature_source(entry)}):"]
+    lines += [f"    {p.name} = {_convert_source(p)}" for p in entry.params]
+    for c in entry.checks:
+        lines.append(f"    if {c.error_if}:")
+        lines.append(f"        raise ValueError(f{c.message!r})")
+    params = _tuple_source([p.name for p in entry.params])
+    lines.append("    if type(input) is not _ndarray and _is_device_array(input):")
+    lines.append(f"        return _cuda().pointwise_loss(_entry, {params}, input, target, "
+                 f"{_loss_call_args(entry)})")
+    lines.append(f"    return _regression(_op, {params}, input, target, "
+                 f"{_loss_call_args(entry)})")
+    return "\n".join(lines) + "\n"
+
+
+def _loss_njit_source(entry):
+    """Source of a pointwise loss's ``@overload`` typing function."""
+    args = _loss_signature_source(entry)
+    params = _tuple_source([p.name for p in entry.params])
+    weight = "weight" if entry.weight else "None"
+    lines = [f"def _{entry.name}_njit({args}):",
+             f"    body = _nj_loss(_op, input, target, {_loss_call_args(entry)})",
+             f"    def impl({args}):"]
+    for c in entry.checks:
+        lines.append(f"        if {c.error_if}:")
+        lines.append(f"            raise ValueError({c.njit_message!r})")
+    lines.append(f"        return body(input, target, {weight}, {params})")
+    lines.append("    return impl")
+    return "\n".join(lines) + "\n"
+
+
+def pointwise_loss(name, core, params=(), *, legacy=True, weight=False,
+                   mean_divisor="weight_sum", checks=(), module=None, summary="", notes="",
+                   example="", samples=None):
+    """Declare a pointwise loss, register it and generate its function and overload.
+
+    Parameters
+    ----------
+    name : str
+        The loss's name (``nbops.<name>``, ``torch.nn.functional.<name>``).
+    core : function
+        Its scalar core ``core(x, t, *params)`` (in :mod:`nbops.scalar.losses`;
+        at most one float parameter).
+    params : tuple of Param
+        Its float parameters, placed after ``reduction`` as in PyTorch.
+    legacy : bool
+        The signature has the deprecated ``size_average``/``reduce`` flags.
+    weight : bool
+        The signature ends with a per-element ``weight=None``.
+    mean_divisor : {'weight_sum', 'count'}
+        What the weighted ``'mean'`` divides by (see :class:`PointwiseLoss`).
+    checks : tuple of Check
+    module : Module, optional
+        Its ``nbops.nn`` class (generated by :func:`loss_module_classes`).
+    summary, notes, example : str
+        The docstring's pieces (see :func:`elementwise`).
+    samples : callable, optional
+        ``samples(d)`` (see :class:`Entry`); default: input ``d.x``, target ``d.p``.
+
+    Returns
+    -------
+    PointwiseLoss
+        The registered entry; ``entry.function`` is the public function.
+    """
+    import numpy as np
+
+    from .._validate import is_device_array
+    from ..cuda import ops as cuda_ops
+    from . import losses  # the drivers (losses.py declares its entries at its end)
+    from . import njit_args as NJ
+
+    entry = PointwiseLoss(name=name, family="losses", params=tuple(params),
+                          residual=("input", "target"), module=module, core=core,
+                          checks=tuple(checks), legacy=legacy, weight=weight,
+                          mean_divisor=mean_divisor, summary=summary,
+                          notes=notes, example=example,
+                          samples=samples or (lambda d: [((d.x, d.p), {})]))
+    if mean_divisor not in ("weight_sum", "count"):
+        raise ValueError(f"{name}: mean_divisor must be 'weight_sum' or 'count'")
+    if any(p.kind != "float" for p in entry.params) or len(entry.params) > 1:
+        raise ValueError(f"{name}: a pointwise loss takes at most one float parameter")
+    entry.op = Op(f"loss.{name}", core, len(entry.params))
+    ns = {"as_param": as_param, "_op": entry.op, "_entry": entry, "_ndarray": np.ndarray,
+          "_is_device_array": is_device_array, "_cuda": cuda_ops,
+          "_regression": losses._regression, "_nj_loss": losses._nj_loss}
+    ns.update({f"_default_{p.name}": p.default for p in entry.params})
+    function = _compile(_loss_function_source(entry), ns, name, f"<nbops.{name}>")
+    function.__module__ = "nbops._ops.losses"
+    function.__doc__ = compose_loss_docstring(entry)
+    typer = _compile(_loss_njit_source(entry), ns, f"_{name}_njit", f"<nbops.{name} @njit>")
+    overload(function, prefer_literal=True)(NJ.plan_errors_at_run_time(typer))
+    entry.function = function
+    return register(entry)
+
+
+def make_loss_module_class(entry, base, module_name):
+    """The ``nbops.nn`` class of a pointwise loss, subclassing ``base`` (whose
+    constructor takes ``size_average, reduce, reduction`` and handles the flags)."""
+    spec = entry.module
+    ns = {"_fn": entry.function}
+    ns.update({f"_default_{p.name}": p.default for p in entry.params})
+    args = ["self"] + (["size_average=None", "reduce=None"] if entry.legacy else [])
+    args += ['reduction="mean"'] + [f"{p.name}=_default_{p.name}" for p in entry.params]
+    flags = "size_average, reduce" if entry.legacy else "None, None"
+    init = [f"def __init__({', '.join(args)}):",
+            f"    super(_cls, self).__init__({flags}, reduction)"]
+    init += [f"    self.{p.name} = {p.name}" for p in entry.params]
+    call = "".join(f", {p.name}=self.{p.name}" for p in entry.params)
+    forward = ("def forward(self, input, target):\n"
+               f"    return _fn(input, target, reduction=self.reduction{call})\n")
+    filename = f"<nbops.nn.{spec.name}>"
+    init = _compile("\n".join(init) + "\n", ns, "__init__", filename)
+    forward = _compile(forward, ns, "forward", filename)
+    params = ([_MODULE_LEGACY_DOC] if entry.legacy else []) + [_MODULE_REDUCTION_DOC]
+    doc = (f"{spec.summary} (see :func:`nbops.{entry.name}`).\n\n"
+           "Parameters\n----------\n" + "\n".join(params + _param_docs(entry)))
+    if spec.example:
+        doc += "\n\nExamples\n--------\n" + inspect.cleandoc(spec.example)
+    cls = type(spec.name, (base,), {"__init__": init, "forward": forward,
+                                    "__module__": module_name, "__doc__": doc})
+    cls.__qualname__ = spec.name
+    ns["_cls"] = cls
+    for fn in (init, forward):
+        fn.__qualname__ = f"{spec.name}.{fn.__name__}"
+    return cls
+
+
+def loss_module_classes(base, module_name):
+    """``{class name: class}`` of the generated ``nbops.nn`` pointwise-loss classes."""
+    return {e.module.name: make_loss_module_class(e, base, module_name)
+            for e in pointwise_loss_entries() if isinstance(e.module, Module)}

@@ -14,7 +14,7 @@ from .._ops import plan as P
 from . import _kernels as K
 
 __all__ = ["unary", "prelu", "softmax", "log_softmax", "softmin", "cross_entropy",
-           "nll_loss", "l1_loss", "mse_loss", "smooth_l1_loss", "kl_div",
+           "nll_loss", "pointwise_loss", "kl_div",
            "binary_cross_entropy", "binary_cross_entropy_with_logits", "batch_norm",
            "linear", "pairwise_distance", "dropout", "dropout2d", "dropout3d",
            "dropout_mask"]
@@ -226,31 +226,18 @@ def _red(reduction, size_average, reduce, batchmean=False):
                             stacklevel=4)
 
 
-def l1_loss(input, target, size_average=None, reduce=None, reduction="mean", weight=None):
-    from ..scalar import losses as S
-    x, t, dt = _pair(input, target)
-    return _loss(S.l1_loss, K.LOSS_XT, x, t, dt, _red(reduction, size_average, reduce),
-                 w=_weight(weight, x, dt), wmean=True)
-
-
-def mse_loss(input, target, size_average=None, reduce=None, reduction="mean", weight=None):
-    from ..scalar import losses as S
-    x, t, dt = _pair(input, target)
-    return _loss(S.mse_loss, K.LOSS_XT, x, t, dt, _red(reduction, size_average, reduce),
-                 w=_weight(weight, x, dt), wmean=True)
-
-
-def smooth_l1_loss(input, target, size_average=None, reduce=None, reduction="mean",
-                   beta=1.0):
-    from ..scalar import losses as S
+def pointwise_loss(entry, params, input, target, size_average, reduce, reduction, weight,
+                   weight_sum=True):
+    """A pointwise loss of the op table (nbops/_ops/table.py): ``entry.core`` of
+    (x, t) or of (x, t, params[0]), weighted, reduced (parameters already checked);
+    with ``weight_sum`` a weighted 'mean' divides by ``weight.sum()``."""
     x, t, dt = _pair(input, target)
     red = _red(reduction, size_average, reduce)
-    b = float(beta)
-    if b < 0:
-        raise ValueError(f"beta must be >= 0, got {b}")
-    if b == 0:
-        return _loss(S.l1_loss, K.LOSS_XT, x, t, dt, red)
-    return _loss(S.smooth_l1_loss, K.LOSS_XT_PARAM, x, t, dt, red, p=b)
+    w = _weight(weight, x, dt)
+    if params:
+        return _loss(entry.core, K.LOSS_XT_PARAM, x, t, dt, red, w=w, p=params[0],
+                     wmean=weight_sum)
+    return _loss(entry.core, K.LOSS_XT, x, t, dt, red, w=w, wmean=weight_sum)
 
 
 def kl_div(input, target, size_average=None, reduce=None, reduction="mean",

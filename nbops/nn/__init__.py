@@ -19,28 +19,18 @@ bring them back; see :class:`Module`.
 """
 
 from . import activation as _activation
+from . import loss as _loss
 from ._module import Module, Parameter, Sequential
 from .distance import PairwiseDistance
 from .dropout import Dropout, Dropout2d, Dropout3d
 from .linear import Identity, Linear
-from .loss import (
-                         BCELoss,
-                         BCEWithLogitsLoss,
-                         CrossEntropyLoss,
-                         KLDivLoss,
-                         L1Loss,
-                         MSELoss,
-                         NLLLoss,
-                         NLLLoss2d,
-                         SmoothL1Loss,
-)
 from .normalization import BatchNorm1d, BatchNorm2d, BatchNorm3d
 
-# the activation classes: those generated from the op table and the hand-written ones
+# the activation and loss classes: those generated from the op table and the
+# hand-written ones
 globals().update({_name: getattr(_activation, _name) for _name in _activation.__all__})
+globals().update({_name: getattr(_loss, _name) for _name in _loss.__all__})
 
 __all__ = ["Module", "Parameter", "Sequential", "Identity", *_activation.__all__,
            "BatchNorm1d", "BatchNorm2d", "BatchNorm3d", "Linear", "Dropout",
-           "Dropout2d", "Dropout3d", "PairwiseDistance", "L1Loss", "MSELoss",
-           "CrossEntropyLoss", "NLLLoss", "NLLLoss2d", "KLDivLoss", "BCELoss", "SmoothL1Loss",
-           "BCEWithLogitsLoss"]
+           "Dropout2d", "Dropout3d", "PairwiseDistance", *_loss.__all__]

@@ -11,13 +11,15 @@ import sys
 import warnings
 
 from .._ops import losses as _L
+from .._ops import table as _table
 from .._ops.classification import cross_entropy as _cross_entropy
 from .._ops.classification import nll_loss as _nll_loss
 from .._ops.plan import reduction_plan
 from ._module import Module, _as_state_array
 
-__all__ = ["L1Loss", "MSELoss", "CrossEntropyLoss", "NLLLoss", "NLLLoss2d", "KLDivLoss",
-           "BCELoss", "SmoothL1Loss", "BCEWithLogitsLoss"]
+#: the hand-written classes (the generated ones are added at the end)
+__all__ = ["CrossEntropyLoss", "NLLLoss", "NLLLoss2d", "KLDivLoss", "BCELoss",
+           "BCEWithLogitsLoss"]
 
 
 def _optional_array(value):
@@ -26,9 +28,11 @@ def _optional_array(value):
 
 
 def _user_stacklevel():
-    """``stacklevel`` of the first frame outside this file (the user's constructor call)."""
+    """``stacklevel`` of the first frame outside this file and the generated classes'
+    constructors (the user's constructor call)."""
     frame, level = sys._getframe(1), 1
-    while frame is not None and frame.f_code.co_filename == __file__:
+    while frame is not None and (frame.f_code.co_filename == __file__
+                                 or frame.f_code.co_filename.startswith("<nbops.nn.")):
         frame, level = frame.f_back, level + 1
     return level
 
@@ -48,55 +52,6 @@ class _WeightedLoss(_Loss):
     def __init__(self, weight=None, size_average=None, reduce=None, reduction="mean"):
         super().__init__(size_average, reduce, reduction)
         self.register_buffer("weight", _optional_array(weight))
-
-
-class L1Loss(_Loss):
-    """Mean absolute error (see :func:`nbops.l1_loss`).
-
-    Parameters
-    ----------
-    size_average, reduce : bool, optional
-        PyTorch's deprecated flags: either one, when given, sets ``reduction``
-        (with a ``DeprecationWarning``).
-    reduction : {'mean', 'sum', 'none'}, default 'mean'
-        How the elementwise losses are reduced (checked when the loss is computed).
-
-    Examples
-    --------
-    >>> loss = nbops.nn.L1Loss()
-    >>> loss(np.array([1.0, 2.0, 4.0], np.float32), np.array([1.5, 2.0, 2.0], np.float32))
-    np.float32(0.8333333)
-    """
-
-    def __init__(self, size_average=None, reduce=None, reduction="mean"):
-        super().__init__(size_average, reduce, reduction)
-
-    def forward(self, input, target):
-        return _L.l1_loss(input, target, reduction=self.reduction)
-
-
-class MSELoss(_Loss):
-    """Mean squared error (see :func:`nbops.mse_loss`).
-
-    Parameters
-    ----------
-    size_average, reduce : bool, optional
-        PyTorch's deprecated flags: either one, when given, sets ``reduction``
-        (with a ``DeprecationWarning``).
-    reduction : {'mean', 'sum', 'none'}, default 'mean'
-        How the elementwise losses are reduced (checked when the loss is computed).
-
-    Examples
-    --------
-    >>> nbops.nn.MSELoss(reduction="sum")(np.array([1.0, 3.0]), np.zeros(2))
-    np.float64(10.0)
-    """
-
-    def __init__(self, size_average=None, reduce=None, reduction="mean"):
-        super().__init__(size_average, reduce, reduction)
-
-    def forward(self, input, target):
-        return _L.mse_loss(input, target, reduction=self.reduction)
 
 
 class NLLLoss(_WeightedLoss):
@@ -251,33 +206,6 @@ class BCELoss(_WeightedLoss):
                                        reduction=self.reduction)
 
 
-class SmoothL1Loss(_Loss):
-    """Smooth L1 loss, quadratic below ``beta`` (see :func:`nbops.smooth_l1_loss`).
-
-    Parameters
-    ----------
-    size_average, reduce : bool, optional
-        PyTorch's deprecated flags: either one, when given, sets ``reduction``
-        (with a ``DeprecationWarning``).
-    reduction : {'mean', 'sum', 'none'}, default 'mean'
-        How the elementwise losses are reduced (checked when the loss is computed).
-    beta : float, default 1.0
-        Where the loss switches from quadratic to linear; ``>= 0``.
-
-    Examples
-    --------
-    >>> nbops.nn.SmoothL1Loss(reduction="none")(np.array([0.0, 0.5, 3.0]), np.zeros(3))
-    array([0.   , 0.125, 2.5  ])
-    """
-
-    def __init__(self, size_average=None, reduce=None, reduction="mean", beta=1.0):
-        super().__init__(size_average, reduce, reduction)
-        self.beta = beta
-
-    def forward(self, input, target):
-        return _L.smooth_l1_loss(input, target, reduction=self.reduction, beta=self.beta)
-
-
 class BCEWithLogitsLoss(_Loss):
     """Binary cross-entropy of logits, computed stably
     (see :func:`nbops.binary_cross_entropy_with_logits`).
@@ -313,3 +241,10 @@ class BCEWithLogitsLoss(_Loss):
         return _L.binary_cross_entropy_with_logits(input, target, self.weight,
                                                    pos_weight=self.pos_weight,
                                                    reduction=self.reduction)
+
+
+# The pointwise losses' classes (L1Loss, MSELoss, SmoothL1Loss, ...), generated
+# from their op-table entries (nbops/_ops/losses.py).
+_GENERATED = _table.loss_module_classes(_Loss, __name__)
+globals().update(_GENERATED)
+__all__ = list(_GENERATED) + __all__

@@ -36,7 +36,8 @@ from .activations import logsigmoid
 
 __all__ = ["l1_loss", "mse_loss", "smooth_l1_loss", "kl_div", "kl_div_log_target",
            "binary_cross_entropy", "binary_cross_entropy_with_logits",
-           "binary_cross_entropy_with_logits_pos_weight", "log", "log1p", "select"]
+           "binary_cross_entropy_with_logits_pos_weight", "huber_loss", "log", "log1p",
+           "select"]
 
 
 # ---------------------------------------------------------------- the loss cores
@@ -218,3 +219,30 @@ def binary_cross_entropy_with_logits_pos_weight(x, t, pos_weight):
     """
     one = const(x, 1.0)
     return (one - t) * x - ((const(x, pos_weight) - one) * t + one) * logsigmoid(x)
+
+
+@core
+def huber_loss(x, t, delta):
+    r"""Scalar core of :func:`nbops.huber_loss`.
+
+    :math:`0.5 d^2` if :math:`d < \delta`, else :math:`\delta (d - 0.5 \delta)`, with
+    :math:`d = |x - t|`.
+
+    Parameters
+    ----------
+    x, t : float32 or float64
+        Input and target elements.
+    delta : float or int
+        Where the loss switches from quadratic to linear (``> 0``), converted to
+        ``x``'s float type.
+
+    Examples
+    --------
+    >>> from nbops import scalar
+    >>> scalar.huber_loss(0.0, 0.5, 1.0), scalar.huber_loss(0.0, 3.0, 0.5)
+    (0.125, 1.375)
+    """
+    dl = const(x, delta)
+    d = abs(x - t)
+    half = const(x, 0.5)
+    return select(d < dl, half * d * d, dl * (d - half * dl))

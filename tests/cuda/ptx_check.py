@@ -45,9 +45,10 @@ def main():
         jobs.append(("prelu_kernel", K._prelu_kernel, (v, v, v, i8, i8)))
         if ft == T.float32:  # no float argument
             jobs.append(("increment_kernel", K._increment_kernel, (i8[::1],)))
-        for core, operands in [(SL.l1_loss, K.LOSS_XT), (SL.mse_loss, K.LOSS_XT),
-                               (SL.smooth_l1_loss, K.LOSS_XT_PARAM),
-                               (SL.kl_div, K.LOSS_XT), (SL.kl_div_log_target, K.LOSS_XT),
+        pointwise = [(e.core, K.LOSS_XT_PARAM if e.params else K.LOSS_XT)
+                     for e in table.pointwise_loss_entries()]  # the op table's
+        for core, operands in [*pointwise, (SL.kl_div, K.LOSS_XT),
+                               (SL.kl_div_log_target, K.LOSS_XT),
                                (SL.binary_cross_entropy, K.LOSS_XT),
                                (SL.binary_cross_entropy_with_logits, K.LOSS_XT),
                                (SL.binary_cross_entropy_with_logits_pos_weight,

@@ -102,7 +102,10 @@ def test_softmax_special_rows():
         np.testing.assert_array_equal(_h(f(_d(x))), f(x))
 
 
-LOSSES = [("l1_loss", {}), ("mse_loss", {}), ("smooth_l1_loss", {"beta": 0.5}),
+# the op table's pointwise losses (defaults and example parameters), then the others
+POINTWISE = table.pointwise_loss_entries()
+LOSSES = [*((e.name, kw) for e in POINTWISE
+            for kw in ([{}, e.example_params()] if e.params else [{}])),
           ("kl_div", {}), ("kl_div", {"log_target": True}),
           ("binary_cross_entropy_with_logits", {})]
 
@@ -119,6 +122,24 @@ def test_elementwise_losses(name, kw, reduction, dtype):
     if reduction != "none":
         assert got.shape == ()
     _close(_h(got), want, dtype)
+
+
+@pytest.mark.parametrize("reduction", ["none", "mean", "sum"])
+@pytest.mark.parametrize("entry", POINTWISE, ids=[e.name for e in POINTWISE])
+def test_pointwise_losses_vs_reference(entry, reduction):
+    import _reference as R
+
+    x = RNG.standard_normal((4, 9))
+    t = RNG.random((4, 9))
+    w = RNG.random((4, 9)) * 2 if entry.weight else None
+    kw = entry.example_params()
+    got = entry.function(_d(x), _d(t), reduction=reduction, **kw,
+                         **({"weight": _d(w)} if entry.weight else {}))
+    loss = R.reference(entry.name)(x, t, **kw) * (1.0 if w is None else w)
+    want = {"none": loss, "sum": loss.sum(),
+            "mean": loss.sum() / (w.sum() if w is not None and entry.mean_divisor == "weight_sum"
+                                  else loss.size)}[reduction]
+    _close(_h(got), want, np.float64)
 
 
 def test_kl_div_batchmean():
