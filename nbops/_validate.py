@@ -71,6 +71,20 @@ def check_out(out, shape, dtype):
         raise ValueError("out is read-only")
 
 
+def deliver(res, out, direct, compute, result):
+    """The value a driver returns: ``out`` when the kernel wrote into it
+    (``direct``), else ``res`` (computed in ``compute``) copied into ``out`` or
+    cast to the ``result`` dtype."""
+    if direct:
+        return out
+    if result != compute:
+        res = res.astype(result)
+    if out is not None:
+        out[...] = res
+        return out
+    return res
+
+
 def check_inplace(x, dtype):
     """``inplace=True`` needs a writable input that can hold the result dtype."""
     if not isinstance(x, np.ndarray):

@@ -13,7 +13,7 @@ from numba.np import numpy_support
 
 from .. import _config
 from .._launch import launch
-from .._validate import as_array, check_out, is_device_array, result_dtype
+from .._validate import as_array, check_out, deliver, is_device_array, result_dtype
 from ..cuda import ops as _cuda
 from ..scalar._math import const
 from ..scalar._norms import (
@@ -172,14 +172,7 @@ def pairwise_distance(x1, x2, p=2.0, eps=1e-6, keepdim=False, *, out=None):
         launch(_pdist_serial, _pdist_parallel, key, plan.rows * max(plan.dim, 1),
                af, sa, bf, sb, plan.dim, compute.type(plan.p), compute.type(plan.eps),
                res.reshape(-1))
-    if direct:
-        return out
-    if result != compute:
-        res = res.astype(result)
-    if out is not None:
-        out[...] = res
-        return out
-    return res
+    return deliver(res, out, direct, compute, result)
 
 
 @overload(pairwise_distance, prefer_literal=True)

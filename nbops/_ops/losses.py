@@ -632,28 +632,6 @@ def binary_cross_entropy_with_logits(input, target, weight=None, size_average=No
 # nbops/_ops/plan.py as on the CPU path (nbops/_ops/njit_args.py: an invalid
 # one raises its ValueError when called; the legacy flags warn when compiling).
 # Sums are sequential float64.
-def _nj_is_none(value):
-    if not isinstance(value, types.Type):  # an omitted argument's default
-        return value is None
-    if isinstance(value, types.Omitted):
-        return value.value is None
-    return value is None or isinstance(value, types.NoneType)
-
-
-def _nj_literal(value, name):
-    """The Python value of an argument fixed at compile time (None if absent)."""
-    if value is None or isinstance(value, types.NoneType):
-        return None
-    if not isinstance(value, types.Type):  # an omitted argument's default
-        return value
-    if isinstance(value, types.Omitted):
-        return value.value
-    if isinstance(value, types.Literal):
-        return value.literal_value
-    raise errors.TypingError(f"nbops: inside @njit code, {name} must be a constant "
-                             f"(a literal), got a value of type {value}")
-
-
 def _nj_reduction(size_average, reduce, reduction):
     """The reduction mode of literal arguments, planned as on the CPU path."""
     return NJ.reduction_plan(size_average, reduce, reduction).mode
@@ -663,7 +641,7 @@ def _nj_dtype(*args):
     """Compute dtype (a Numba type) of the array/scalar argument types."""
     dts = []
     for a in args:
-        if _nj_is_none(a):
+        if NJ.is_none(a):
             continue
         if isinstance(a, types.Array):
             dts.append(as_dtype(a.dtype))
@@ -689,7 +667,7 @@ def _nj_flat(a, shape, n):
 @overload(_nj_flat)
 def _nj_flat_ol(a, shape, n):
     """``a`` broadcast to ``shape`` as a C-contiguous 1-D array (a view when it can)."""
-    if _nj_is_none(a):
+    if NJ.is_none(a):
         return lambda a, shape, n: None
     if isinstance(a, types.Array) and a.layout == "C" and a.ndim == len(shape):
         def impl_view(a, shape, n):
@@ -727,7 +705,7 @@ def _nj_aux(af, i, xv):
 
 @overload(_nj_aux, inline="always")
 def _nj_aux_ol(af, i, xv):
-    if _nj_is_none(af):
+    if NJ.is_none(af):
         return lambda af, i, xv: xv
     return lambda af, i, xv: const(xv, af[i])
 
@@ -738,7 +716,7 @@ def _nj_weigh(v, wf, i):
 
 @overload(_nj_weigh, inline="always")
 def _nj_weigh_ol(v, wf, i):
-    if _nj_is_none(wf):
+    if NJ.is_none(wf):
         return lambda v, wf, i: v
     return lambda v, wf, i: v * const(v, wf[i])
 
@@ -806,7 +784,7 @@ def _nj_check_same_shape(x, t, what):
 
 @overload(_nj_check_same_shape)
 def _nj_check_same_shape_ol(x, t, what):
-    msg = f"nbops: {_nj_literal(what, 'what')}"
+    msg = f"nbops: {NJ.literal(what, 'what')}"
     if _nj_ndim(x) != _nj_ndim(t):
         def impl_never(x, t, what):
             raise ValueError(msg)
@@ -826,7 +804,7 @@ def _nj_check_unit(x, what):
 
 @overload(_nj_check_unit)
 def _nj_check_unit_ol(x, what):
-    msg = f"nbops: {_nj_literal(what, 'what')}"
+    msg = f"nbops: {NJ.literal(what, 'what')}"
 
     def impl(x, what):
         for v in np.asarray(x).flat:
@@ -841,7 +819,7 @@ def _nj_loss(op, input, target, size_average, reduce, reduction, weight, weight_
     the overload): ``body(input, target, weight, params)`` for these argument types."""
     red = _nj_reduction(size_average, reduce, reduction)
     dt = _nj_dtype(input, target, weight)
-    weighted = not _nj_is_none(weight)
+    weighted = not NJ.is_none(weight)
     by_weight = weighted and weight_sum
     mean = red == "mean"
 
@@ -879,7 +857,7 @@ def _kl_div_njit(input, target, size_average=None, reduce=None, reduction="mean"
     dt = _nj_dtype(input, target)
     mean = red == "mean"
     if isinstance(log_target, (bool, types.BooleanLiteral, types.Omitted)):
-        static_op = KL_DIV_LOG if _nj_literal(log_target, "log_target") else KL_DIV
+        static_op = KL_DIV_LOG if NJ.literal(log_target, "log_target") else KL_DIV
     else:
         static_op = None
 
@@ -963,7 +941,7 @@ def _bce_logits_njit(input, target, weight=None, size_average=None, reduce=None,
     red = _nj_reduction(size_average, reduce, reduction)
     dt = _nj_dtype(input, target, weight, pos_weight)
     mean = red == "mean"
-    op = BCE_LOGITS if _nj_is_none(pos_weight) else BCE_LOGITS_PW
+    op = BCE_LOGITS if NJ.is_none(pos_weight) else BCE_LOGITS_PW
 
     @register_jitable
     def check(input, target):

@@ -38,7 +38,7 @@ from numba.extending import overload, register_jitable
 
 from .. import _config
 from .._launch import launch
-from .._validate import as_array, check_out, is_device_array, result_dtype
+from .._validate import as_array, check_out, deliver, is_device_array, result_dtype
 from ..cuda import ops as _cuda
 from ..scalar._norms import channel_affine, channel_stats, finite_shift, running_update
 from ..scalar.rows import row_view
@@ -353,14 +353,7 @@ def batch_norm(input, running_mean, running_var, weight=None, bias=None, trainin
         running_mean[...] = run_mean
         running_var[...] = run_var
 
-    if direct:
-        return out
-    if result != compute:
-        res = res.astype(result)
-    if out is not None:
-        out[...] = res
-        return out
-    return res
+    return deliver(res, out, direct, compute, result)
 
 
 __all__ = ["batch_norm"]
