@@ -480,10 +480,11 @@ def _batch_norm_njit(input, running_mean, running_var, weight=None, bias=None,
         update = has_running and training
         _bn_flat(x, n_outer, inner, training, mean, var, wv, bv, np.float64(eps),
                  np.float64(momentum), run_mean, run_var, update, res)
-        if update:
-            for c in range(channels):
-                running_mean[c] = run_mean[c]
-                running_var[c] = run_var[c]
+        if has_running:  # a compile-time constant: no None-typed write on any Numba
+            if update:
+                for c in range(channels):
+                    running_mean[c] = run_mean[c]
+                    running_var[c] = run_var[c]
         return res.reshape(input.shape)
 
     return impl
