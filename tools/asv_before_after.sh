@@ -6,9 +6,9 @@
 #   tools/asv_before_after.sh BASE_REV [BENCHMARK_REGEX] [asv run options...]
 #   tools/asv_before_after.sh bd16f63 'Activation.time_op|AlongAxis'
 #
-# The base is checked out into a temporary git worktree; each run imports nbops
-# from its own tree (PYTHONPATH) with its own empty kernel cache, warmed by the
-# benchmarks' setup before anything is timed. Run it on a quiet machine: the
+# The base is checked out into a temporary git worktree; each side runs its own
+# benchmark files and imports nbops from its own tree (PYTHONPATH) with its own
+# empty kernel cache, warmed by the benchmarks' setup before anything is timed. Run it on a quiet machine: the
 # ratios are only as good as the machine's stillness.
 set -euo pipefail
 base_rev=${1:?usage: tools/asv_before_after.sh BASE_REV [BENCHMARK_REGEX] [asv options]}
@@ -28,8 +28,21 @@ cd "$top/asv_bench"
 asv machine --yes >/dev/null
 for side in base head; do
     if [ "$side" = base ]; then tree="$tmp/base"; hash=$base_hash; else tree=$top; hash=$head_hash; fi
+    # each side runs its own benchmark files (they may read nbops internals that
+    # differ), writing into this checkout's results folder
+    python - "$tree" "$tmp/asv-$side.json" <<'PY'
+import json, sys
+tree, dest = sys.argv[1:]
+conf = json.load(open("asv.conf.json"))
+conf.update(benchmark_dir=f"{tree}/asv_bench/benchmarks", repo="..")
+json.dump(conf, open(dest, "w"))
+PY
+    cp "$tmp/asv-$side.json" "asv-$side.conf.json"  # asv resolves paths from the config's folder
     echo "== $side ($hash) from $tree"
     PYTHONPATH="$tree" NBOPS_CACHE_DIR="$tmp/cache-$side" \
-        asv run --python=same --set-commit-hash="$hash" -b "$bench" "$@"
+        asv run --config "asv-$side.conf.json" --python=same --set-commit-hash="$hash" \
+        -b "$bench" "$@" || status=$?
+    rm -f "asv-$side.conf.json"
 done
 asv compare --split --factor 1.05 "$base_hash" "$head_hash"
+exit "${status:-0}"
