@@ -9,6 +9,7 @@ that would hold run-time values are constant inside @njit (formatting numbers th
 adds to every compilation of the op), so only their type and wording match.
 """
 
+import warnings
 from typing import NamedTuple
 
 import numpy as np
@@ -105,3 +106,14 @@ CASES = [
     Case("feature-dropout-1-d", "dropout2d", (_x(5), 0.5), {"rng": 0}, ValueError,
          "requires at least 2 dimensions"),
 ]
+
+
+def raised(fn, *args, **kwargs):
+    """The exception ``fn(*args, **kwargs)`` raises (AssertionError if none)."""
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", UserWarning)  # dropout2d's rank warnings
+        try:
+            fn(*args, **kwargs)
+        except Exception as exc:  # the test compares it with the expected one
+            return exc
+    raise AssertionError("no exception raised")

@@ -10,6 +10,7 @@ import numba
 import numpy as np
 import pytest
 from _bad_inputs import CASES, EXACT_NJIT
+from _bad_inputs import raised as _raised
 
 import nbops
 from nbops._ops import plan as P
@@ -222,16 +223,6 @@ def _njit_caller(case):
     namespace = {"nbops": nbops}
     exec(src, namespace)
     return numba.njit(namespace["f"]), values
-
-
-def _raised(fn, *args, **kwargs):
-    with warnings.catch_warnings():
-        warnings.simplefilter("ignore", UserWarning)  # dropout2d's rank warnings
-        try:
-            fn(*args, **kwargs)
-        except Exception as exc:  # the test compares it with the expected one
-            return exc
-    raise AssertionError("no exception raised")
 
 
 @pytest.mark.parametrize("case", CASES, ids=[c.id for c in CASES])

@@ -3,11 +3,11 @@ the CPU path's exception (type, and where marked the message) on CUDA too, and t
 legacy ``size_average``/``reduce`` flags give the CPU's results and warning."""
 
 import re
-import warnings
 
 import numpy as np
 import pytest
 from _bad_inputs import CASES, EXACT_CUDA
+from _bad_inputs import raised as _raised
 
 import nbops
 
@@ -23,16 +23,6 @@ LEGACY = [(sa, rd) for sa in FLAGS for rd in FLAGS if (sa, rd) != (None, None)]
 
 def _on_device(v):
     return _d(v) if isinstance(v, np.ndarray) else v
-
-
-def _raised(fn, *args, **kwargs):
-    with warnings.catch_warnings():
-        warnings.simplefilter("ignore", UserWarning)  # dropout2d's rank warnings
-        try:
-            fn(*args, **kwargs)
-        except Exception as exc:  # the test compares it with the expected one
-            return exc
-    raise AssertionError("no exception raised")
 
 
 @pytest.mark.parametrize("case", CASES, ids=[c.id for c in CASES])
