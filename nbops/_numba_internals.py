@@ -136,6 +136,13 @@ def make_cache_class(source_stamp):
                 tmp = tempfile.gettempdir()
             except OSError:  # no usable temporary directory at all
                 return ""
+            chosen = os.path.abspath(tmp)
+            if chosen == os.path.abspath(os.getcwd()) and chosen not in (
+                    os.path.abspath(os.environ[k]) for k in ("TMPDIR", "TEMP", "TMP")
+                    if os.environ.get(k)):
+                # every temporary directory is unwritable and tempfile fell back to
+                # the working directory: never litter the caller's folder
+                return ""
             user = getattr(os, "getuid", lambda: "user")()
             return os.path.join(tmp, f"nbops-cache-{user}")
 
