@@ -20,7 +20,7 @@ from .table import REQUIRED, Param
 _KIND_OF_DEFAULT = {bool: "bool", int: "int", float: "float", str: "choice"}
 #: ... or from its name
 _KIND_OF_NAME = {"size_average": "bool", "reduce": "bool", "axis": "int", "dim": "int",
-                 "dtype": "object", "rng": "object", "shape": "object"}
+                 "p": "float", "dtype": "object", "rng": "object", "shape": "object"}
 #: the values of the string options
 _CHOICES = {"reduction": ("none", "mean", "sum"),
             "kl_div.reduction": ("none", "mean", "sum", "batchmean")}
