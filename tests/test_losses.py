@@ -443,7 +443,7 @@ def test_bce_probability_errors():
         with pytest.raises(ValueError, match="input"):  # weighted path too
             nbops.binary_cross_entropy(v, good, weight=good)
         np.testing.assert_array_equal(v, before)
-    # large inputs are checked by a kernel (small ones in NumPy)
+    # several chunks of the check kernel (parallel from its threshold)
     big = np.full(200_003, 0.5, np.float32)
     for bad in (1.5, -0.1, np.nan, np.inf):
         v = big.copy()

@@ -240,10 +240,18 @@ def _empty(dtype):
     return e
 
 
+#: (input dtype, target dtype) -> (compute dtype, result dtype), once checked
+_PAIR_DTYPES = {}
+
+
 def _arrays(input, target, others=()):
     """input, target (and weights) as ndarrays, with the compute and result dtypes."""
     x = input if type(input) is np.ndarray else as_array(input, "input")
     t = target if type(target) is np.ndarray else as_array(target, "target")
+    if not others:
+        pair = _PAIR_DTYPES.get((x.dtype, t.dtype))
+        if pair is not None:
+            return x, t, *pair
     result_dtype(x.dtype, "input")
     result_dtype(t.dtype, "target")
     dts = [x.dtype, t.dtype]
@@ -251,6 +259,8 @@ def _arrays(input, target, others=()):
         result_dtype(o.dtype, name)
         dts.append(o.dtype)
     compute, result = result_dtype(np.result_type(*dts))
+    if not others:
+        _PAIR_DTYPES[(x.dtype, t.dtype)] = (compute, result)
     return x, t, compute, result
 
 
@@ -329,19 +339,11 @@ def _flat_c(x, shape, compute):
     return np.ascontiguousarray(x, dtype=compute).reshape(-1)
 
 
-#: Below this many elements the [0, 1] check runs in NumPy (no kernel to compile).
-_UNIT_CHECK_KERNEL_FROM = 65536
-
-
 def _check_unit(flat, name):
-    if flat.size < _UNIT_CHECK_KERNEL_FROM:
-        with np.errstate(invalid="ignore"):
-            bad = flat.size - int(np.count_nonzero((flat >= 0) & (flat <= 1)))
-    else:
-        counts = np.empty(chunk_count(flat.size), np.int64)
-        launch(_outside_unit_serial, _outside_unit_parallel,
-               ("unit", flat.dtype.char, flat.flags.writeable), flat.size, flat, counts)
-        bad = int(counts.sum())
+    counts = np.empty(chunk_count(flat.size), np.int64)
+    launch(_outside_unit_serial, _outside_unit_parallel,
+           ("unit", flat.dtype.char, flat.flags.writeable), flat.size, flat, counts)
+    bad = int(counts[0]) if counts.size == 1 else int(counts.sum())
     if bad:
         raise ValueError(f"{name}: all elements of {name} should be probabilities between 0 "
                          f"and 1 ({bad} of {flat.size} are outside [0, 1] or NaN)")

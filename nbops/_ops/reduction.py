@@ -22,4 +22,6 @@ def chunk_count(n):
 
 def sum_partials(partials):
     """Add chunk sums in a fixed order (NumPy's pairwise sum of a float64 array)."""
+    if partials.size == 1:  # (NumPy's sum of one element is that element)
+        return float(partials[0])
     return float(np.sum(partials)) if partials.size else 0.0
