@@ -526,12 +526,13 @@ def test_channel_masks_are_dropout_masks_of_the_channel_shape():
     x = np.random.default_rng(0).standard_normal((3, 4, 5, 6)).astype(np.float32)
     assert np.array_equal(nbops.dropout2d(x, 0.5, rng=4),
                           x * nbops.dropout_mask((3, 4, 1, 1), 0.5, rng=4))
-    with warnings.catch_warnings():
-        warnings.simplefilter("ignore")
+    with pytest.warns(UserWarning, match="dropout2d"):  # PyTorch's rank warning
         assert np.array_equal(nbops.dropout2d(x[0], 0.5, rng=4),  # (N, C, L)
                               x[0] * nbops.dropout_mask((4, 5, 1), 0.5, rng=4))
+    with pytest.warns(UserWarning, match="dropout2d"):
         assert np.array_equal(nbops.dropout2d(x[0, 0], 0.5, rng=4),  # 2-D: per element
                               nbops.dropout(x[0, 0], 0.5, rng=4))
+    with pytest.warns(UserWarning, match="dropout3d"):
         assert np.array_equal(nbops.dropout3d(x[0, 0], 0.5, rng=4),  # 2-D: rows
                               x[0, 0] * nbops.dropout_mask((5, 1), 0.5, rng=4))
     # dropout3d: 4-D is (C, D, H, W), 5-D is (N, C, D, H, W)
@@ -646,7 +647,7 @@ def test_inside_njit_same_masks_as_outside():
     a, b, c, d, o = _nj_all(x, 0.4, 77)
     assert np.array_equal(o, b)
     with warnings.catch_warnings():
-        warnings.simplefilter("ignore")
+        warnings.simplefilter("ignore", UserWarning)  # the rank warnings of dropout2d/3d
         assert np.array_equal(a, nbops.dropout(x, 0.4, rng=77))
         assert np.array_equal(b, nbops.dropout2d(x, 0.4, rng=77))
         assert np.array_equal(c, nbops.dropout3d(x, 0.4, rng=77))

@@ -226,7 +226,7 @@ def test_torch_parity(dtype):
         reds = REDUCTIONS + (("batchmean",) if fn is nbops.kl_div else ())
         for r in reds:
             with warnings.catch_warnings():
-                warnings.simplefilter("ignore")
+                warnings.simplefilter("ignore", UserWarning)  # PyTorch's, on its legacy flags
                 exp = tf(*targs, reduction=r, **tkw).numpy()
             got = fn(*args, reduction=r, **kw)
             assert_close(got, exp.astype(np.float64) if r == "none" else float(exp), dtype,
@@ -246,7 +246,7 @@ def test_legacy_flags(legacy):
         with pytest.warns(DeprecationWarning):
             got = fn(*args, size_average=sa, reduce=rd, reduction="sum")
         with warnings.catch_warnings():
-            warnings.simplefilter("ignore")
+            warnings.simplefilter("ignore", UserWarning)  # PyTorch's, on its legacy flags
             exp = getattr(F, fn.__name__)(*targs, size_average=sa, reduce=rd,
                                           reduction="sum").numpy()
         np.testing.assert_allclose(got, exp, rtol=1e-12)
@@ -255,7 +255,7 @@ def test_legacy_flags(legacy):
     with pytest.warns(DeprecationWarning):
         got = nbops.kl_div(d["x"], d["q"], size_average=sa, reduce=rd, reduction="batchmean")
     with warnings.catch_warnings():
-        warnings.simplefilter("ignore")
+        warnings.simplefilter("ignore", UserWarning)  # PyTorch's, on its legacy flags
         exp = F.kl_div(tx, tq, size_average=sa, reduce=rd, reduction="batchmean").numpy()
     np.testing.assert_allclose(got, exp, rtol=1e-12)
 
@@ -277,7 +277,7 @@ def test_broadcasting_regression_warns_like_torch():
                 with pytest.warns(UserWarning, match="target size"):
                     got = fn(x, y, reduction=r, **kw)
                 with warnings.catch_warnings():
-                    warnings.simplefilter("ignore")
+                    warnings.simplefilter("ignore", UserWarning)  # PyTorch's, on its legacy flags
                     exp = getattr(F, fn.__name__)(torch.from_numpy(x), torch.from_numpy(y),
                                                   reduction=r, **tkw).numpy()
                 assert np.shape(got) == exp.shape
@@ -336,7 +336,7 @@ def test_zero_dim():
         for r in REDUCTIONS + (("batchmean",) if fn is nbops.kl_div else ()):
             got = fn(x, y, reduction=r)
             with warnings.catch_warnings():
-                warnings.simplefilter("ignore")
+                warnings.simplefilter("ignore", UserWarning)  # PyTorch's, on its legacy flags
                 exp = tf(torch.from_numpy(x), torch.from_numpy(y), reduction=r).numpy()
             assert np.shape(got) == exp.shape
             np.testing.assert_allclose(got, exp, rtol=1e-12)
