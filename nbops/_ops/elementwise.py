@@ -190,14 +190,22 @@ def unary(op, input, params=(), inplace=False, out=None):
 
     ``params`` must already be Python floats (validated by the public function).
     """
-    if out is None and not inplace and type(input) is np.ndarray and input.ndim == 1:
+    if not inplace and type(input) is np.ndarray and input.ndim == 1:
         # the fast path for small 1-D float arrays: no validation left to do
         fn = _small_1d.get((op, input.dtype))
         if fn is not None and input.size < _config.PARALLEL_THRESHOLD \
                 and input.flags.c_contiguous:
-            res = np.empty_like(input)
-            fn(op, input, res, params)
-            return res
+            if out is None:
+                res = np.empty_like(input)
+                fn(op, input, res, params)
+                return res
+            if (type(out) is np.ndarray and out.dtype == input.dtype
+                    and out.shape == input.shape
+                    and (out is input or not np.may_share_memory(out, input))):
+                flags = out.flags
+                if flags.c_contiguous and flags.writeable:
+                    fn(op, input, out, params)
+                    return out
     if type(input) is not np.ndarray and is_device_array(input):
         return cuda_ops().unary(op, input, params, inplace, out)  # stays on the device
     x = input if type(input) is np.ndarray else as_array(input)
