@@ -168,3 +168,30 @@ def machine_block(csv_path, out_path):
     lines = ["::", ""] + ["    " + line for line in csv_header(csv_path)]
     with open(out_path, "w", encoding="utf-8") as f:
         f.write("\n".join(lines) + "\n")
+
+
+def perf_table(csv_path, out_path):
+    """The every-op table (``tools/perf_table.py``): one row per op, one column per
+    (size, dtype), each cell ``nbops/PyTorch`` for the allocating call and, after a
+    slash, for the ``out=`` call."""
+    rows = read_benchmarks(csv_path)
+    ops, cols, cells = [], [], {}
+    for r in rows:
+        if not (r["ratio"] or r["ratio_out"]):
+            continue
+        if r["op"] not in ops:
+            ops.append(r["op"])
+        col = (r["size"], r["dtype"])
+        if col not in cols:
+            cols.append(col)
+        cell = r["ratio"] or "n/a"
+        if r["ratio_out"]:
+            cell += f" / {r['ratio_out']}"
+        cells[(r["op"], col)] = cell
+    lines = [".. list-table::", "   :header-rows: 1", "", "   * - op"]
+    lines += [f"     - {size} {dtype}" for size, dtype in cols]
+    for op in ops:
+        lines.append(f"   * - ``{op}``")
+        lines += [f"     - {cells.get((op, col), 'n/a')}" for col in cols]
+    with open(out_path, "w", encoding="utf-8") as f:
+        f.write("\n".join(lines) + "\n")

@@ -1,0 +1,164 @@
+"""Every op of the op table at three sizes, nbops beside PyTorch CPU: the
+performance table of the docs (``python tools/perf_table.py`` runs this class
+and writes ``docs/perf_table.csv``).
+
+Sizes, as the speed targets name them:
+
+* elementwise ops, the pointwise losses, kl_div, BCE and dropout: 1000, 1e5 and
+  1e7 elements;
+* ops over rows (softmax family, cross_entropy, nll_loss, batch_norm,
+  pairwise_distance, dropout2d/3d): (64, 10), (4096, 1000) and (65536, 128);
+* linear: (64, 128) x (128, 64), (1024, 256) x (256, 256), (65536, 128) x (128, 128),
+  with a bias.
+
+``library``: ``nbops`` (allocating), ``nbops_out`` (into a preallocated
+``out=``; skipped for ops without ``out=``), ``torch`` (``torch.nn.functional``
+on ``torch.from_numpy`` tensors, same arguments; skipped where PyTorch has no
+such op). Losses use their default reduction ('mean'; kl_div 'batchmean').
+"""
+
+import inspect
+
+import numpy as np
+
+import nbops
+from nbops._ops import table
+
+from ._common import F, needs_torch, random_array, torch
+
+SIZES = {"small": (1000, (64, 10), ((64, 128), 64)),
+         "medium": (100_000, (4096, 1000), ((1024, 256), 256)),
+         "large": (10_000_000, (65536, 128), ((65536, 128), 128))}
+
+
+def _elementwise(entry):
+    def build(size, dtype):
+        n = SIZES[size][0]
+        x = random_array(n, dtype)
+        args = tuple(np.full(1, p.example, dtype) if p.kind == "array" else p.example
+                     for p in entry.params if p.required)
+        return (x,) + args, {}
+    return build
+
+
+def _rows(fn):
+    def build(size, dtype):
+        shape = SIZES[size][1]
+        return fn(shape, dtype)
+    return build
+
+
+def _flat(fn):
+    def build(size, dtype):
+        return fn(SIZES[size][0], dtype)
+    return build
+
+
+def _labels(shape):
+    return np.random.default_rng(1).integers(0, shape[1], shape[0]).astype(np.int64)
+
+
+def _probabilities(n, dtype, seed):
+    return np.random.default_rng(seed).uniform(0.02, 0.98, n).astype(dtype)
+
+
+def _linear(size, dtype):
+    (rows, n_in), n_out = SIZES[size][2]
+    x = random_array(rows * n_in, dtype).reshape(rows, n_in)
+    w = random_array(n_out * n_in, dtype, 1).reshape(n_out, n_in)
+    return (x, w, random_array(n_out, dtype, 2)), {}
+
+
+def _batch_norm(training):
+    def build(shape, dtype):
+        x = random_array(shape[0] * shape[1], dtype).reshape(shape)
+        rm, rv = np.zeros(shape[1], dtype), np.ones(shape[1], dtype)
+        return (x, rm, rv, np.ones(shape[1], dtype), np.zeros(shape[1], dtype)), \
+            {"training": training}
+    return build
+
+
+def _pair(n, dtype):
+    return (random_array(n, dtype), random_array(n, dtype, 1)), {}
+
+
+#: op label -> (nbops function, torch function name, argument builder)
+CASES = {e.name: (e.function, e.name, _elementwise(e)) for e in table.elementwise_entries()}
+for _name in ("softmax", "log_softmax", "softmin"):
+    CASES[_name] = (getattr(nbops, _name), _name, _rows(
+        lambda shape, dtype: ((random_array(shape[0] * shape[1], dtype).reshape(shape), -1),
+                              {})))
+for _entry in table.pointwise_loss_entries():
+    CASES[_entry.name] = (_entry.function, _entry.name, _flat(_pair))
+CASES.update({
+    "kl_div": (nbops.kl_div, "kl_div", _flat(
+        lambda n, dtype: ((np.log(_probabilities(n, dtype, 0)), _probabilities(n, dtype, 1)),
+                          {"reduction": "batchmean"}))),
+    "binary_cross_entropy": (nbops.binary_cross_entropy, "binary_cross_entropy", _flat(
+        lambda n, dtype: ((_probabilities(n, dtype, 0), _probabilities(n, dtype, 1)), {}))),
+    "binary_cross_entropy_with_logits": (
+        nbops.binary_cross_entropy_with_logits, "binary_cross_entropy_with_logits", _flat(
+            lambda n, dtype: ((random_array(n, dtype), _probabilities(n, dtype, 1)), {}))),
+    "cross_entropy": (nbops.cross_entropy, "cross_entropy", _rows(
+        lambda shape, dtype: ((random_array(shape[0] * shape[1], dtype).reshape(shape),
+                               _labels(shape)), {}))),
+    "nll_loss": (nbops.nll_loss, "nll_loss", _rows(
+        lambda shape, dtype: ((random_array(shape[0] * shape[1], dtype).reshape(shape),
+                               _labels(shape)), {}))),
+    "batch_norm": (nbops.batch_norm, "batch_norm", _rows(_batch_norm(True))),
+    "batch_norm_eval": (nbops.batch_norm, "batch_norm", _rows(_batch_norm(False))),
+    "linear": (nbops.linear, "linear", _linear),
+    "pairwise_distance": (nbops.pairwise_distance, "pairwise_distance", _rows(
+        lambda shape, dtype: ((random_array(shape[0] * shape[1], dtype).reshape(shape),
+                               random_array(shape[0] * shape[1], dtype, 1).reshape(shape)),
+                              {}))),
+    "dropout": (nbops.dropout, "dropout", _flat(
+        lambda n, dtype: ((random_array(n, dtype), 0.5), {"rng": 0}))),
+    "dropout2d": (nbops.dropout2d, "dropout2d", _rows(
+        lambda shape, dtype: ((random_array(shape[0] * shape[1], dtype)
+                               .reshape(shape[0], shape[1], 1, 1), 0.5), {"rng": 0}))),
+    "dropout3d": (nbops.dropout3d, "dropout3d", _rows(
+        lambda shape, dtype: ((random_array(shape[0] * shape[1], dtype)
+                               .reshape(shape[0], shape[1], 1, 1, 1), 0.5), {"rng": 0}))),
+})
+
+#: ops that take ``out=``
+OUT = {op for op, (function, _, _) in CASES.items()
+       if "out" in inspect.signature(function).parameters}
+
+
+def _torch_args(args, kwargs):
+    targs = [torch.from_numpy(a) if isinstance(a, np.ndarray) else a for a in args]
+    tkw = {k: v for k, v in kwargs.items() if k != "rng"}
+    return targs, tkw
+
+
+class EveryOp:
+    params = (sorted(CASES), list(SIZES), ["float32", "float64"],
+              ["nbops", "nbops_out", "torch"])
+    param_names = ["op", "size", "dtype", "library"]
+    timeout = 240
+
+    def setup(self, op, size, dtype, library):
+        function, torch_name, build = CASES[op]
+        args, kwargs = build(size, dtype)
+        if library == "torch":
+            needs_torch()
+            fn = getattr(F, torch_name, None) or getattr(torch, torch_name, None)
+            if fn is None:
+                raise NotImplementedError(f"PyTorch has no {torch_name}")  # asv: skipped
+            targs, tkw = _torch_args(args, kwargs)
+            if torch_name in ("dropout", "dropout2d", "dropout3d"):
+                tkw["training"] = True
+            self.fn = lambda: fn(*targs, **tkw)
+        elif library == "nbops_out":
+            if op not in OUT:
+                raise NotImplementedError(f"{op} has no out=")  # asv: skipped
+            out = np.empty_like(function(*args, **kwargs))
+            self.fn = lambda: function(*args, out=out, **kwargs)
+        else:
+            self.fn = lambda: function(*args, **kwargs)
+        self.fn()  # compile / load from the cache outside the timing
+
+    def time_op(self, op, size, dtype, library):
+        self.fn()
