@@ -466,7 +466,8 @@ def _log_f64(x):
     big = m > _SQRT2_D
     m = select(big, m * 0.5, m)
     f = m - 1.0  # exact
-    dk = np.float64(e) + select(big, 1.0, 0.0)
+    # float(e) through the bits of 1.5 * 2**52 + e (no int64-float conversion, which AVX2 lacks)
+    dk = (_int_bits_as_float(np.int64(e + _SHIFTER_BITS_D)) - _SHIFTER_D) + select(big, 1.0, 0.0)
     s = f / (2.0 + f)
     z = s * s
     w = z * z
