@@ -483,12 +483,36 @@ def _log_f64(x):
 
 @register_jitable(**_JIT)
 def _log1p_f64(x):
-    # as _log1p_f32
+    # fdlibm's s_log1p.c, branch-free: u = 1 + x = 2**k (1 + f), 1 + f in [sqrt(1/2), sqrt(2)),
+    # log1p(x) = k ln 2 + log(1 + f) + c / u with c the rounding error of u (Fast2Sum,
+    # exact). c / u is at most about 3 ulp of the result; 2**-k (1 - f + f**2 - f**3)
+    # gives 1 / u to 3%, so no second division (u is never subnormal: u = 0 or u >= 2**-53).
     u = 1.0 + x
-    safe_u = select(u != 0, u, 1.0)
-    r = _log_f64(u) - ((u - 1.0) - x) / safe_u
-    r = select(u == 1.0, x, r)
-    return select(x < np.inf, r, x)
+    c = select(x > 1.0, 1.0 - (u - x), x - (u - 1.0))
+    bits = _float_bits_as_int(u)
+    e = ((bits >> 52) & 0x7FF) - 1023
+    m = _int_bits_as_float(np.int64((bits & 0xFFFFFFFFFFFFF) | 0x3FF0000000000000))
+    big = m > _SQRT2_D
+    m = select(big, m * 0.5, m)
+    e = e + select(big, 1, 0)
+    f = m - 1.0  # exact
+    dk = _int_bits_as_float(np.int64(e + _SHIFTER_BITS_D)) - _SHIFTER_D
+    # 2**-k, with k capped where c / u no longer matters
+    inv_scale = _int_bits_as_float(np.int64((1023 - min(e, 100)) << 52))
+    cu = c * inv_scale * _fma(f, _fma(f, 1.0 - f, -1.0), 1.0)  # ~ c / u
+    s = f / (2.0 + f)
+    z = s * s
+    w = z * z
+    lg1, lg2, lg3, lg4, lg5, lg6, lg7 = _LG_D
+    t1 = w * _fma(_fma(lg6, w, lg4), w, lg2)
+    t2 = z * _fma(_fma(_fma(lg7, w, lg5), w, lg3), w, lg1)
+    hfsq = 0.5 * f * f
+    r = _fma(dk, _LOG_LN2_HI_D,
+             -((hfsq - _fma(s, hfsq + (t1 + t2), _fma(dk, _LOG_LN2_LO_D, cu))) - f))
+    r = select(u == 1.0, x, r)  # tiny x (keeps the sign of zero)
+    r = select(u == 0, -np.inf, r)
+    r = select(u < 0, np.nan, r)
+    return select(x < np.inf, r, x)  # inf stays inf, NaN stays NaN
 
 
 def log(x):
