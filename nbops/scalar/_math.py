@@ -15,6 +15,13 @@ type as small functions (not IR-inlined at every call site, which made Numba
 type a polynomial once per use); LLVM inlines them into the caller's loop,
 which it then vectorizes as IR inlining did (the measurements are in
 docs/guides/architecture.rst, "Numba facts the design relies on").
+
+The float64 functions are written for SIMD throughput: their polynomials use
+fused multiply-adds (:func:`_fma`, where the CPU has them), they convert
+between float64 and int64 only through bit patterns (AVX2 has no vector
+conversion, and LLVM made such loops scalar there), and each divides once.
+Their timings are in docs/guides/performance.rst ("float64 math"). The float32
+functions keep separate multiplies and adds: their results do not change.
 """
 
 import math
