@@ -15,6 +15,13 @@ type as small functions (not IR-inlined at every call site, which made Numba
 type a polynomial once per use); LLVM inlines them into the caller's loop,
 which it then vectorizes as IR inlining did (the measurements are in
 docs/guides/architecture.rst, "Numba facts the design relies on").
+
+The float64 functions are written for SIMD throughput: their polynomials use
+fused multiply-adds (:func:`_fma`, where the CPU has them), they convert
+between float64 and int64 only through bit patterns (AVX2 has no vector
+conversion, and LLVM made such loops scalar there), and each divides once.
+Their timings are in docs/guides/performance.rst ("float64 math"). The float32
+functions keep separate multiplies and adds: their results do not change.
 """
 
 import math
@@ -81,6 +88,27 @@ def _int_bits_as_float(typingctx, bits):
     return sig, codegen
 
 
+@intrinsic
+def _fma(typingctx, a, b, c):
+    """``a * b + c``, fused into one FMA instruction where the CPU has one.
+
+    LLVM's ``llvm.fmuladd``: one rounding instead of two where the target has a
+    fast fused multiply-add, else the plain multiply and add (never a slow
+    software ``fma`` call). Either way within the accuracy the float64
+    polynomials here are tested to (tests/test_math.py). The float32 functions
+    do not use it: their results stay those of the separate multiply and add.
+    """
+    if not (isinstance(a, types.Float) and a == b == c):
+        return None
+
+    def codegen(context, builder, signature, args):
+        ty = args[0].type
+        fn = builder.module.declare_intrinsic("llvm.fmuladd", [ty], ir.FunctionType(ty, [ty] * 3))
+        return builder.call(fn, args)
+
+    return a(a, b, c), codegen
+
+
 # ---------------------------------------------------------------- exp
 _F = np.float32
 _LOG2E_F = _F(1.44269504088896341)
@@ -94,9 +122,16 @@ _EXP_P_F = tuple(_F(c) for c in (1.9875691500e-4, 1.3981999507e-3, 8.3334519073e
 
 _LOG2E_D = 1.4426950408889634
 _LN2_HI_D, _LN2_LO_D = 6.93145751953125e-1, 1.42860682030941723212e-6
-_ROUND_OFFSET_D = 1100.5
+_SHIFTER_D = 6755399441055744.0  # 1.5 * 2**52
+_SHIFTER_BITS_D = 0x4338000000000000  # its bits
 _EXP_LO_D, _EXP_HI_D = -746.0, 710.0
-_EXP_P_D = tuple(1.0 / math.factorial(k) for k in range(13, 1, -1))  # 1/13! ... 1/2!
+# exp(r) = 1 + r + r**2 q(r) on |r| <= ln(2) / 2: q of degree 10, highest first, the
+# Chebyshev fit of mpmath.chebyfit((exp(r) - 1 - r) / r**2, [-h, h], 11) with
+# h = 1.0005 ln(2) / 2 (its error: 1.4e-18, below 0.01 ulp)
+_EXP_P_D = (2.0914717341716378e-09, 2.5105259538448494e-08, 2.755727357010214e-07,
+            2.7557255297969643e-06, 2.4801587325605324e-05, 0.0001984126987490126,
+            0.001388888888888373, 0.008333333333326112, 0.04166666666666667,
+            0.1666666666666667, 0.5)
 
 
 @register_jitable(**_JIT)
@@ -122,16 +157,29 @@ def _exp_f32(x):
 
 @register_jitable(**_JIT)
 def _exp_f64(x):
+    # as _exp_f32, with multiply-adds fused where the CPU has FMA
     xc = min(max(x, _EXP_LO_D), _EXP_HI_D)
-    ki = np.int64(np.int64(xc * _LOG2E_D + _ROUND_OFFSET_D) - 1100)
-    k = np.float64(ki)
-    r = (xc - k * _LN2_HI_D) - k * _LN2_LO_D
-    # Taylor series to r**13 (|r| <= 0.347): truncation below 1 ulp
-    c13, c12, c11, c10, c9, c8, c7, c6, c5, c4, c3, c2 = _EXP_P_D
-    p = ((((((((((c13 * r + c12) * r + c11) * r + c10) * r + c9) * r + c8) * r + c7) * r
-             + c6) * r + c5) * r + c4) * r + c3) * r + c2
-    p = p * (r * r) + r + 1.0
-    # ki in [-1077, 1025]
+    # k = round(x / ln 2): adding 1.5 * 2**52 rounds to an integer (to nearest),
+    # which the low bits of the sum then hold; no float-int conversions (which
+    # AVX2 lacks for int64). This function's own code has no fastmath flags, so
+    # (t - C) stays exact wherever it is inlined.
+    t = _fma(xc, _LOG2E_D, _SHIFTER_D)
+    k = t - _SHIFTER_D
+    ki = _float_bits_as_int(t) - _SHIFTER_BITS_D  # the same k as an int64
+    r = _fma(k, -_LN2_LO_D, _fma(k, -_LN2_HI_D, xc))  # |r| <= ln(2) / 2
+    c12, c11, c10, c9, c8, c7, c6, c5, c4, c3, c2 = _EXP_P_D
+    p = _fma(c12, r, c11)
+    p = _fma(p, r, c10)
+    p = _fma(p, r, c9)
+    p = _fma(p, r, c8)
+    p = _fma(p, r, c7)
+    p = _fma(p, r, c6)
+    p = _fma(p, r, c5)
+    p = _fma(p, r, c4)
+    p = _fma(p, r, c3)
+    p = _fma(p, r, c2)
+    p = _fma(p, r * r, r) + 1.0
+    # ki in [-1077, 1025]: 2**ki as two normal factors
     k1 = ki >> 1
     k2 = ki - k1
     s1 = _int_bits_as_float(np.int64((k1 + 1023) << 52))
@@ -178,12 +226,22 @@ _EXPM1_P_D = tuple(1.0 / math.factorial(k) for k in range(14, 1, -1))  # 1/14! .
 def _expm1_f64(x):
     # as _expm1_f32, with the series to x**14 (truncation < 0.3 ulp at |x| = 0.5)
     c14, c13, c12, c11, c10, c9, c8, c7, c6, c5, c4, c3, c2 = _EXPM1_P_D
-    p = (((((((((((c14 * x + c13) * x + c12) * x + c11) * x + c10) * x + c9) * x + c8) * x
-              + c7) * x + c6) * x + c5) * x + c4) * x + c3) * x + c2
-    small = p * (x * x) + x
+    p = _fma(c14, x, c13)
+    p = _fma(p, x, c12)
+    p = _fma(p, x, c11)
+    p = _fma(p, x, c10)
+    p = _fma(p, x, c9)
+    p = _fma(p, x, c8)
+    p = _fma(p, x, c7)
+    p = _fma(p, x, c6)
+    p = _fma(p, x, c5)
+    p = _fma(p, x, c4)
+    p = _fma(p, x, c3)
+    p = _fma(p, x, c2)
+    small = _fma(p, x * x, x)
     large = _exp_f64(x) - 1.0
-    small = small if x != 0 else x  # keep the sign of zero
-    return small if abs(x) < 0.5 else large
+    small = select(x != 0, small, x)  # keep the sign of zero
+    return select(abs(x) < 0.5, small, large)
 
 
 def expm1(x):
@@ -216,6 +274,31 @@ def _log1p_unit_f32(t):
     return _F(2.0) * s + _F(2.0) * s * (p * z)
 
 
+@register_jitable(**_JIT)
+def _log1p_unit_f64(t):
+    # fdlibm's s_log1p.c for t in [0, 1], branch-free: log(1 + t) = k ln 2 + log(1 + f),
+    # with 1 + f in [sqrt(1/2), sqrt(2)) and the series of _log_f64.
+    # 1 + t <= sqrt(2): f = t exactly (k = 0). Else k = 1, f = (1 + t) / 2 - 1 and the
+    # rounding error c of u = 1 + t (exact: t <= 1) enters as log(u + c) - log(u) = c / u.
+    # There |f| < 0.3 and 1 / u = (1 - f + f**2) / 2 to 3%: c / u is below 2 ulp
+    # of the result, so its error stays below 0.1 ulp (no second division).
+    u = 1.0 + t
+    big = u > _SQRT2_D
+    c = t - (u - 1.0)
+    f = select(big, u * 0.5 - 1.0, t)
+    cu = select(big, c * (0.5 * _fma(f, f, 1.0 - f)), 0.0)
+    dk = select(big, 1.0, 0.0)
+    s = f / (2.0 + f)
+    z = s * s
+    w = z * z
+    lg1, lg2, lg3, lg4, lg5, lg6, lg7 = _LG_D
+    t1 = w * _fma(_fma(lg6, w, lg4), w, lg2)
+    t2 = z * _fma(_fma(_fma(lg7, w, lg5), w, lg3), w, lg1)
+    hfsq = 0.5 * f * f
+    return _fma(dk, _LOG_LN2_HI_D,
+                -((hfsq - _fma(s, hfsq + (t1 + t2), _fma(dk, _LOG_LN2_LO_D, cu))) - f))
+
+
 def log1p_unit(t):
     """``log(1 + t)`` for ``t`` in [0, 1] (as in softplus and log-sigmoid)."""
     return math.log1p(t)
@@ -226,7 +309,7 @@ def _log1p_unit_ol(t):
     if t == types.float32:
         return _log1p_unit_f32
     if t == types.float64:
-        return lambda t: _log1p_f64(t)
+        return _log1p_unit_f64
     if isinstance(t, (types.Float, types.Integer, types.Boolean)):
         return lambda t: _log1p_f64(np.float64(t))
     return None
@@ -259,17 +342,20 @@ _TANH_Q_D = (1.12811678491632931402e2, 2.23548839060100448583e3, 4.8440630532512
 
 @register_jitable(**_JIT)
 def _tanh_f64(x):
+    # both branches as base + num / den, selected before one division:
+    # |x| < 0.625: x + (x z P(z)) / Q(z); else sign(x) + (-2 sign(x)) / (exp(2|x|) + 1)
     z = x * x
     p0, p1, p2 = _TANH_P_D
     q0, q1, q2 = _TANH_Q_D
-    p = (p0 * z + p1) * z + p2
-    q = ((z + q0) * z + q1) * z + q2
-    small = x + x * (z * p / q)
-    small = small if x != 0 else x  # keep the sign of zero
+    p = _fma(_fma(p0, z, p1), z, p2)
+    q = _fma(_fma(z + q0, z, q1), z, q2)
     a = abs(x)
-    big = 1.0 - 2.0 / (_exp_f64(a + a) + 1.0)
-    big = big if x >= 0 else -big
-    return small if a < 0.625 else big
+    small = a < 0.625
+    sign = select(x >= 0, 1.0, -1.0)
+    base = select(small, x, sign)
+    num = select(small, x * z * p, -2.0 * sign)
+    den = select(small, q, _exp_f64(a + a) + 1.0)
+    return select(x != 0, base + num / den, x)  # keep the sign of zero
 
 
 def tanh(x):
@@ -387,15 +473,16 @@ def _log_f64(x):
     big = m > _SQRT2_D
     m = select(big, m * 0.5, m)
     f = m - 1.0  # exact
-    dk = np.float64(e) + select(big, 1.0, 0.0)
+    # float(e) through the bits of 1.5 * 2**52 + e (no int64-float conversion, which AVX2 lacks)
+    dk = (_int_bits_as_float(np.int64(e + _SHIFTER_BITS_D)) - _SHIFTER_D) + select(big, 1.0, 0.0)
     s = f / (2.0 + f)
     z = s * s
     w = z * z
     lg1, lg2, lg3, lg4, lg5, lg6, lg7 = _LG_D
-    t1 = w * (lg2 + w * (lg4 + w * lg6))
-    t2 = z * (lg1 + w * (lg3 + w * (lg5 + w * lg7)))
+    t1 = w * _fma(_fma(lg6, w, lg4), w, lg2)
+    t2 = z * _fma(_fma(_fma(lg7, w, lg5), w, lg3), w, lg1)
     hfsq = 0.5 * f * f
-    r = dk * _LOG_LN2_HI_D - ((hfsq - (s * (hfsq + (t1 + t2)) + dk * _LOG_LN2_LO_D)) - f)
+    r = _fma(dk, _LOG_LN2_HI_D, -((hfsq - _fma(s, hfsq + (t1 + t2), dk * _LOG_LN2_LO_D)) - f))
     r = select(x == 0, -np.inf, r)
     r = select(x < 0, np.nan, r)
     return select(x < np.inf, r, x)  # inf stays inf, NaN stays NaN
@@ -403,12 +490,36 @@ def _log_f64(x):
 
 @register_jitable(**_JIT)
 def _log1p_f64(x):
-    # as _log1p_f32
+    # fdlibm's s_log1p.c, branch-free: u = 1 + x = 2**k (1 + f), 1 + f in [sqrt(1/2), sqrt(2)),
+    # log1p(x) = k ln 2 + log(1 + f) + c / u with c the rounding error of u (Fast2Sum,
+    # exact). c / u is at most about 3 ulp of the result; 2**-k (1 - f + f**2 - f**3)
+    # gives 1 / u to 3%, so no second division (u is never subnormal: u = 0 or u >= 2**-53).
     u = 1.0 + x
-    safe_u = select(u != 0, u, 1.0)
-    r = _log_f64(u) - ((u - 1.0) - x) / safe_u
-    r = select(u == 1.0, x, r)
-    return select(x < np.inf, r, x)
+    c = select(x > 1.0, 1.0 - (u - x), x - (u - 1.0))
+    bits = _float_bits_as_int(u)
+    e = ((bits >> 52) & 0x7FF) - 1023
+    m = _int_bits_as_float(np.int64((bits & 0xFFFFFFFFFFFFF) | 0x3FF0000000000000))
+    big = m > _SQRT2_D
+    m = select(big, m * 0.5, m)
+    e = e + select(big, 1, 0)
+    f = m - 1.0  # exact
+    dk = _int_bits_as_float(np.int64(e + _SHIFTER_BITS_D)) - _SHIFTER_D
+    # 2**-k, with k capped where c / u no longer matters
+    inv_scale = _int_bits_as_float(np.int64((1023 - min(e, 100)) << 52))
+    cu = c * inv_scale * _fma(f, _fma(f, 1.0 - f, -1.0), 1.0)  # ~ c / u
+    s = f / (2.0 + f)
+    z = s * s
+    w = z * z
+    lg1, lg2, lg3, lg4, lg5, lg6, lg7 = _LG_D
+    t1 = w * _fma(_fma(lg6, w, lg4), w, lg2)
+    t2 = z * _fma(_fma(_fma(lg7, w, lg5), w, lg3), w, lg1)
+    hfsq = 0.5 * f * f
+    r = _fma(dk, _LOG_LN2_HI_D,
+             -((hfsq - _fma(s, hfsq + (t1 + t2), _fma(dk, _LOG_LN2_LO_D, cu))) - f))
+    r = select(u == 1.0, x, r)  # tiny x (keeps the sign of zero)
+    r = select(u == 0, -np.inf, r)
+    r = select(u < 0, np.nan, r)
+    return select(x < np.inf, r, x)  # inf stays inf, NaN stays NaN
 
 
 def log(x):
