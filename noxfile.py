@@ -30,7 +30,7 @@ OLDEST = ["numba==0.60.0", "numpy==1.24.4"]
 #: A representative part of the test suite: every op family (CPU and the njit
 #: overloads), the disk cache and runtime machinery, and the fenced Numba
 #: internals (not the CUDA tests: numba-cuda needs a newer Numba).
-OLDEST_TESTS = ["tests/test_numba_internals.py", "tests/test_runtime.py",
+OLDEST_TESTS = ["tests/test_numba_internals.py", "tests/test_math.py", "tests/test_runtime.py",
                 "tests/test_activations.py", "tests/test_softmax.py",
                 "tests/test_cross_entropy.py", "tests/test_losses.py",
                 "tests/test_normalization.py", "tests/test_linear.py",
