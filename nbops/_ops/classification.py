@@ -23,7 +23,7 @@ from numba.extending import overload, register_jitable
 
 from .. import _config
 from .._launch import launch
-from .._validate import as_array, is_device_array, result_dtype
+from .._validate import as_array, dask_ops, is_dask_array, is_device_array, result_dtype
 from ..cuda import ops as _cuda
 from ..scalar.rows import COLS_BLOCK, ROW_FASTMATH, ce_cols, ce_rows, nll_rows, prob_cols, prob_rows
 from . import njit_args as NJ
@@ -343,6 +343,9 @@ def cross_entropy(input, target, weight=None, size_average=None, ignore_index=-1
                                      size_average=size_average, ignore_index=ignore_index,
                                      reduce=reduce, reduction=reduction,
                                      label_smoothing=label_smoothing)
+    if type(input) is not np.ndarray and is_dask_array(input):
+        return dask_ops().cross_entropy(input, target, weight, size_average, ignore_index,
+                                        reduce, reduction, label_smoothing)
     if size_average is None and reduce is None:
         res = _fast(input, target, weight, ignore_index, reduction, label_smoothing, True)
         if res is not None:
@@ -399,6 +402,9 @@ def nll_loss(input, target, weight=None, size_average=None, ignore_index=-100,
     if type(input) is not np.ndarray and is_device_array(input):
         return _cuda().nll_loss(input, target=target, weight=weight, size_average=size_average,
                                 ignore_index=ignore_index, reduce=reduce, reduction=reduction)
+    if type(input) is not np.ndarray and is_dask_array(input):
+        return dask_ops().nll_loss(input, target, weight, size_average, ignore_index, reduce,
+                                   reduction)
     if size_average is None and reduce is None:
         res = _fast(input, target, weight, ignore_index, reduction, 0.0, False)
         if res is not None:

@@ -1,0 +1,469 @@
+"""nbops on ``dask.array.Array`` inputs: lazy graphs whose results do not depend on the chunking.
+
+The public functions dispatch here (through :func:`nbops._validate.dask_ops`)
+when their first array argument is a dask array; ``import nbops`` never imports
+dask, this module does. Every function validates its arguments before it builds
+a graph and returns a lazy dask array (a 0-d one for a reduced loss); nothing is
+computed until the caller computes.
+
+How the ops are split over chunks (docs/guides/dask.rst):
+
+* elementwise ops, and every op whose axis of work lies in one chunk, call the
+  in-memory nbops function on each block (``map_blocks``);
+* the softmax family (and cross_entropy) along an axis split across chunks:
+  per-chunk ``(max, sum of exp(x - max))`` partials in float64, merged into the
+  row's log-sum-exp, then a blockwise write;
+* loss values: per-chunk float64 partial sums (and weight sums) combined by
+  dask's tree reduction, then one division in float64, rounded to the result
+  dtype;
+* batch_norm statistics: per-chunk (count, mean, M2) merged exactly (Chan et
+  al.'s formula) in float64;
+* dropout: each block draws the in-memory mask's elements at their global flat
+  indices (nbops/_ops/dropout.py's kernels take the index of their first
+  element), so the mask is the same for every chunking.
+
+Block functions are module-level functions taking plain arguments (names, not
+kernel objects), so that the graphs pickle to ``dask.distributed`` workers.
+"""
+
+import math
+
+import dask.array as da
+import numpy as np
+
+import nbops
+
+from ._ops import plan as P
+from ._validate import as_array, is_dask_array, result_dtype
+
+__all__ = ["dispatch", "is_dask_array"]
+
+_F64 = np.dtype(np.float64)
+
+
+def _meta(ndim, dtype):
+    return np.empty((0,) * ndim, dtype)
+
+
+def _known_shape(x, name="input"):
+    """The shape of a dask array, or a ValueError if some chunk sizes are unknown."""
+    if any(math.isnan(s) for s in x.shape):
+        raise ValueError(f"{name}: a dask array with unknown chunk sizes (shape {x.shape}); "
+                         f"call {name}.compute_chunk_sizes() first")
+    return x.shape
+
+
+def _no_out(out, inplace=False):
+    if out is not None:
+        raise TypeError("out: not supported for dask arrays (dask arrays are immutable; "
+                        "use the returned array, or da.store)")
+    if inplace:
+        raise TypeError("inplace=True: not supported for dask arrays (dask arrays are "
+                        "immutable; use the returned array)")
+
+
+def _aligned(arr, name, chunks, shape):
+    """``arr`` (a dask array or array_like) as a dask array with exactly ``chunks``."""
+    if is_dask_array(arr):
+        if _known_shape(arr, name) != tuple(shape):
+            raise ValueError(f"{name} of shape {arr.shape} must have shape {tuple(shape)}")
+        if arr.chunks != tuple(chunks):
+            raise ValueError(f"{name}: its chunks {arr.chunks} do not match the input's "
+                             f"{tuple(chunks)}; rechunk it, e.g. {name}.rechunk({tuple(chunks)})")
+        return arr
+    a = np.asarray(arr)
+    if a.shape != tuple(shape):
+        raise ValueError(f"{name} of shape {a.shape} must have shape {tuple(shape)}")
+    return da.from_array(a, chunks=chunks)
+
+
+def _host(arr, name):
+    """A small parameter array (weight, bias, running stats) as an ndarray."""
+    if arr is None:
+        return None
+    if is_dask_array(arr):
+        raise TypeError(f"{name}: pass a NumPy array (small parameters are not dask arrays; "
+                        f"use {name}.compute())")
+    return as_array(arr, name)
+
+
+# ------------------------------------------------------------------ elementwise
+def _unary_block(block, op_name, params):
+    from ._ops.elementwise import Op, unary
+
+    return unary(Op.registry[op_name], block, params)
+
+
+def unary(op, input, params=(), inplace=False, out=None):
+    """An elementwise op (``nbops.relu`` ...): the same op on every block."""
+    _no_out(out, inplace)
+    _, result = result_dtype(input.dtype)
+    params = tuple(float(p) for p in params)
+    return input.map_blocks(_unary_block, op.name, params, dtype=result,
+                            meta=_meta(input.ndim, result))
+
+
+def _prelu_block(block, weight, block_info=None):
+    if weight.size > 1 and block.ndim >= 2:  # this block's channels' weights
+        c0, c1 = block_info[0]["array-location"][1]
+        weight = weight[c0:c1]
+    return nbops.prelu(block, weight)
+
+
+def prelu(input, weight, out=None):
+    """``nbops.prelu``: the block's slice of the channel weights on each block."""
+    _no_out(out)
+    w = _host(weight, "weight")
+    _, result = result_dtype(input.dtype)
+    result_dtype(w.dtype, "weight")
+    channels = input.shape[1] if input.ndim >= 2 else 1
+    if input.ndim >= 2:
+        _known_shape(input)
+    if w.ndim > 1 or w.size not in (1, channels):
+        raise ValueError(f"weight must be 1-D with 1 or {channels} (the number of channels, "
+                         f"input.shape[1]) elements, got shape {w.shape}")
+    return input.map_blocks(_prelu_block, w.reshape(-1), dtype=result,
+                            meta=_meta(input.ndim, result))
+
+
+# ------------------------------------------------------------------ softmax family
+_SIGN = {"softmax": (1.0, False), "log_softmax": (1.0, True), "softmin": (-1.0, False)}
+
+
+def _softmax_block(block, name, axis, dtype):
+    return getattr(nbops, name)(block, axis=axis, dtype=dtype)
+
+
+def _lse_partial(block, axis, sgn):
+    """(max, sum of exp(x - max)) along ``axis`` of one block, stacked on that axis."""
+    x = block.astype(np.float64)
+    if sgn < 0:
+        x = -x
+    if block.shape[axis] == 0:
+        shape = list(block.shape)
+        shape[axis] = 1
+        return np.concatenate([np.full(shape, -np.inf), np.zeros(shape)], axis=axis)
+    m = np.max(x, axis=axis, keepdims=True)
+    with np.errstate(invalid="ignore", over="ignore"):
+        s = np.sum(np.exp(x - m), axis=axis, keepdims=True)
+    s = np.where(m == -np.inf, 0.0, s)  # an all -inf piece adds nothing
+    return np.concatenate([m, s], axis=axis)
+
+
+def _lse_merge(partials, axis):
+    """The log-sum-exp of a row from its pieces' (max, sum) partials."""
+    n = partials.shape[axis]
+    m = np.take(partials, np.arange(0, n, 2), axis=axis)
+    s = np.take(partials, np.arange(1, n, 2), axis=axis)
+    with np.errstate(invalid="ignore", over="ignore", divide="ignore"):
+        top = np.max(m, axis=axis, keepdims=True)
+        total = np.sum(s * np.exp(m - top), axis=axis, keepdims=True)
+        return top + np.log(total)
+
+
+def logsumexp(x, axis, sgn=1.0):
+    """Lazy float64 log-sum-exp of ``sgn * x`` along ``axis`` (kept, of size 1)."""
+    chunks = list(x.chunks)
+    chunks[axis] = (2,) * len(x.chunks[axis])
+    partials = x.map_blocks(_lse_partial, axis, sgn, chunks=tuple(chunks), dtype=_F64,
+                            meta=_meta(x.ndim, _F64))
+    chunks[axis] = (1,)
+    return partials.rechunk({axis: -1}).map_blocks(_lse_merge, axis, chunks=tuple(chunks),
+                                                   dtype=_F64, meta=_meta(x.ndim, _F64))
+
+
+def _softmax_write(block, lse, sgn, log, dtype):
+    x = block.astype(np.float64)
+    if sgn < 0:
+        x = -x
+    with np.errstate(invalid="ignore"):
+        z = x - lse
+        return (z if log else np.exp(z)).astype(dtype, copy=False)
+
+
+def softmax_family(name, input, axis=-1, dtype=None, dim=None, out=None):
+    """``nbops.softmax`` / ``log_softmax`` / ``softmin`` of a dask array along ``axis``."""
+    from ._ops.softmax import _dtypes
+
+    _no_out(out)
+    _, result = _dtypes(np.empty(0, input.dtype), dtype)
+    ax = P.normalize_axis(axis, dim, input.ndim)
+    if input.ndim == 0 or len(input.chunks[ax]) == 1:  # the axis in one chunk: blockwise
+        return input.map_blocks(_softmax_block, name, ax, dtype, dtype=result,
+                                meta=_meta(input.ndim, result))
+    sgn, log = _SIGN[name]
+    lse = logsumexp(input, ax, sgn)
+    return da.map_blocks(_softmax_write, input, lse, sgn, log, result, dtype=result,
+                         meta=_meta(input.ndim, result))
+
+
+def softmax(input, axis=-1, dtype=None, *, dim=None, out=None):
+    return softmax_family("softmax", input, axis, dtype, dim, out)
+
+
+def log_softmax(input, axis=-1, dtype=None, *, dim=None, out=None):
+    return softmax_family("log_softmax", input, axis, dtype, dim, out)
+
+
+def softmin(input, axis=-1, dtype=None, *, dim=None, out=None):
+    return softmax_family("softmin", input, axis, dtype, dim, out)
+
+
+# ------------------------------------------------------------------ loss reductions
+def _finish_block(total, mode, result):
+    with np.errstate(invalid="ignore", divide="ignore"):
+        value = total[0] if mode == "sum" else total[0] / total[1]
+    return np.asarray(value, _F64).astype(result)
+
+
+def _reduce(losses, mode, result, divisor=None):
+    """'sum' or 'mean' of lazy per-element losses: a lazy 0-d array of ``result``.
+
+    Each chunk's losses are summed in float64 (dask's tree reduction of the
+    chunk sums); ``divisor`` is a number or a lazy 0-d float64 sum.
+    """
+    total = losses.sum(dtype=_F64)
+    if divisor is None:
+        divisor = 1.0
+    pair = da.stack([total, da.asarray(divisor, dtype=_F64).astype(_F64)])
+    return pair.map_blocks(_finish_block, mode, result, drop_axis=0, dtype=result,
+                           meta=np.empty((), result))
+
+
+def _pointwise_block(x, t, w, op_name, params, weight_sum):
+    from ._ops.elementwise import Op
+    from ._ops.losses import _regression
+
+    return _regression(Op.registry[op_name], params, x, t, None, None, "none", w, weight_sum)
+
+
+def _loss_dtypes(x, t, others=()):
+    dts = [x.dtype, t.dtype]
+    for name, o in others:
+        result_dtype(o.dtype, name)
+        dts.append(o.dtype)
+    result_dtype(x.dtype, "input")
+    result_dtype(t.dtype, "target")
+    return result_dtype(np.result_type(*dts))[1]
+
+
+def _same_shape_target(input, target, loss):
+    shape = _known_shape(input)
+    t = _aligned(target, "target", input.chunks, shape) if is_dask_array(target) or \
+        np.shape(target) == shape else None
+    if t is None:
+        raise ValueError(f"target of shape {np.shape(target)} must have the input's shape "
+                         f"{shape} ({loss} of dask arrays does not broadcast them)")
+    return t
+
+
+def _full_weight_array(w, name, input):
+    """An elementwise weight broadcast to the input's shape, chunked as the input."""
+    if w is None:
+        return None
+    if is_dask_array(w):
+        return _aligned(w, name, input.chunks, input.shape)
+    P_ = np.asarray(w)
+    try:
+        ok = np.broadcast_shapes(P_.shape, input.shape) == input.shape
+    except ValueError:
+        ok = False
+    if not ok:
+        raise ValueError(f"{name} of shape {P_.shape} does not broadcast to the input's "
+                         f"shape {input.shape}")
+    return da.broadcast_to(da.from_array(P_), input.shape).rechunk(input.chunks)
+
+
+def pointwise(op, params, input, target, size_average, reduce, reduction, weight,
+              weight_sum=True):
+    """The pointwise losses of the op table (l1, mse, smooth_l1, huber)."""
+    mode = P.reduction_plan(reduction, size_average, reduce, stacklevel=4).mode
+    t = _same_shape_target(input, target, op.name)
+    w = _full_weight_array(weight, "weight", input)
+    result = _loss_dtypes(input, t, () if w is None else (("weight", w),))
+    none = da.map_blocks(_pointwise_block, input, t, w, op.name, tuple(params), weight_sum,
+                         dtype=result, meta=_meta(input.ndim, result))
+    if mode == "none":
+        return none
+    if mode == "sum":
+        return _reduce(none, "sum", result)
+    if w is not None and weight_sum:
+        return _reduce(none, "mean", result, w.sum(dtype=_F64))
+    return _reduce(none, "mean", result, math.prod(input.shape))
+
+
+def _binary_block(x, t, w, pw, name):
+    kwargs = {} if pw is None else {"pos_weight": pw}
+    return getattr(nbops, name)(x, t, weight=w, reduction="none", **kwargs)
+
+
+def binary(name, input, target, weight=None, size_average=None, reduce=None,
+           reduction="mean", pos_weight=None):
+    """binary_cross_entropy (the [0, 1] check runs on each block when computed) and
+    binary_cross_entropy_with_logits."""
+    mode = P.reduction_plan(reduction, size_average, reduce, stacklevel=4).mode
+    t = _same_shape_target(input, target, name)
+    w = _full_weight_array(weight, "weight", input)
+    pw = _full_weight_array(pos_weight, "pos_weight", input)
+    others = tuple((n, v) for n, v in (("weight", w), ("pos_weight", pw)) if v is not None)
+    result = _loss_dtypes(input, t, others)
+    none = da.map_blocks(_binary_block, input, t, w, pw, name, dtype=result,
+                         meta=_meta(input.ndim, result))
+    if mode == "none":
+        return none
+    return _reduce(none, mode, result, math.prod(input.shape))
+
+
+def binary_cross_entropy(input, target, weight=None, size_average=None, reduce=None,
+                         reduction="mean"):
+    return binary("binary_cross_entropy", input, target, weight, size_average, reduce,
+                  reduction)
+
+
+def binary_cross_entropy_with_logits(input, target, weight=None, size_average=None,
+                                     reduce=None, reduction="mean", pos_weight=None):
+    return binary("binary_cross_entropy_with_logits", input, target, weight, size_average,
+                  reduce, reduction, pos_weight)
+
+
+def _kl_block(x, t, log_target):
+    return nbops.kl_div(x, t, reduction="none", log_target=log_target)
+
+
+def kl_div(input, target, size_average=None, reduce=None, reduction="mean", log_target=False):
+    plan = P.reduction_plan(reduction, size_average, reduce, batchmean=True, stacklevel=3)
+    t = _same_shape_target(input, target, "kl_div")
+    result = _loss_dtypes(input, t)
+    none = da.map_blocks(_kl_block, input, t, bool(log_target), dtype=result,
+                         meta=_meta(input.ndim, result))
+    batch = plan.batch_divisor(input.shape)
+    if plan.mode == "none":
+        return none if batch == 1 else (none / np.asarray(batch, result)).astype(result)
+    n = batch if plan.mode == "sum" else batch * math.prod(input.shape)
+    return _reduce(none, "mean", result, n)
+
+
+# ------------------------------------------------------------------ cross_entropy, nll_loss
+def _class_block(x, t, w, name, ignore_index, label_smoothing, indices):
+    if indices:  # class indices, given with a class axis of size 1 to align the chunks
+        t = t[:, 0]
+    kwargs = {} if name == "nll_loss" else {"label_smoothing": label_smoothing}
+    return getattr(nbops, name)(x, t, weight=w, ignore_index=ignore_index, reduction="none",
+                                **kwargs)
+
+
+def _check_range(t, classes, ignore_index):
+    bad = (t != ignore_index) & ((t < 0) | (t >= classes))
+    if bad.any():
+        raise ValueError(P.target_range_message(classes, ignore_index))
+
+
+def _split_class_block(x, t, lse, w, classes, ignore_index, eps, block_info=None):
+    """A class chunk's share of each sample's loss (float64; summed over the chunks)."""
+    c0, c1 = block_info[0]["array-location"][1]
+    if c0 == 0:
+        _check_range(t, classes, ignore_index)
+    logp = x.astype(np.float64)
+    if lse is not None:
+        logp = logp - lse
+    wb = np.ones(c1 - c0) if w is None else w[c0:c1].astype(np.float64)
+    wshape = (1, c1 - c0) + (1,) * (x.ndim - 2)
+    tt = t.astype(np.int64)
+    inside = (tt >= c0) & (tt < c1) & (tt != ignore_index)
+    local = np.where(inside, tt - c0, 0)
+    picked = np.take_along_axis(logp, local, axis=1)  # t has a class axis of size 1
+    wt = wb[local.reshape(-1)].reshape(local.shape)
+    loss = np.where(inside, -(1.0 - eps) * wt * picked, 0.0)
+    if eps:
+        smooth = -(eps / classes) * np.sum(wb.reshape(wshape) * logp, axis=1, keepdims=True)
+        loss = loss + np.where(tt != ignore_index, smooth, 0.0)
+    return loss
+
+
+def _target_weights(t, w, classes, ignore_index):
+    _check_range(t, classes, ignore_index)
+    keep = t != ignore_index
+    if w is None:
+        return keep.astype(np.float64)
+    idx = np.where(keep, t, 0).astype(np.int64)
+    return np.where(keep, w.astype(np.float64)[idx], 0.0)
+
+
+def class_loss(name, input, target, weight=None, size_average=None, ignore_index=-100,
+               reduce=None, reduction="mean", label_smoothing=0.0):
+    """cross_entropy / nll_loss of a dask input ``(C,)``, ``(N, C)`` or ``(N, C, d...)``."""
+    logits = name == "cross_entropy"
+    shape = _known_shape(input)
+    w = _host(weight, "weight")
+    tshape = tuple(target.shape) if is_dask_array(target) else np.shape(target)
+    tdtype = target.dtype if is_dask_array(target) else np.asarray(target).dtype
+    plan = P.class_loss_plan(shape, tshape, tdtype, None if w is None else w.shape,
+                             ignore_index, label_smoothing, reduction, size_average, reduce,
+                             logits, stacklevel=4)
+    result = result_dtype(input.dtype)[1]
+    if w is not None:
+        result_dtype(w.dtype, "weight")
+    mode = plan.reduction.mode
+    if input.ndim == 1:  # one sample (C,): a batch of one
+        t1 = target[None] if is_dask_array(target) else np.asarray(target)[None]
+        loss = class_loss(name, input[None], t1, w, None, ignore_index, None,
+                          "none" if mode == "none" else mode, label_smoothing)
+        return loss[0] if mode == "none" else loss
+    if plan.probabilities:
+        t = _aligned(target, "target", input.chunks, shape)
+        if len(input.chunks[1]) > 1:  # class probabilities: the class axis in one chunk
+            input, t = input.rechunk({1: -1}), t.rechunk({1: -1})
+        none = da.map_blocks(_class_block, input, t, w, name, ignore_index, label_smoothing,
+                             False, drop_axis=1, dtype=result, meta=_meta(input.ndim - 1, result))
+        if mode == "none":
+            return none
+        return _reduce(none, mode, result, shape[0] * math.prod(shape[2:]))
+    loss_chunks = input.chunks[:1] + input.chunks[2:]
+    t = _aligned(target, "target", loss_chunks, plan.loss_shape)
+    if len(input.chunks[1]) == 1:  # the class axis in one chunk: nbops on each block
+        none = da.map_blocks(_class_block, input, t[:, None], w, name, ignore_index,
+                             label_smoothing, True, drop_axis=1, dtype=result,
+                             meta=_meta(input.ndim - 1, result))
+    else:  # the class axis split: log-sum-exp partials, then each chunk's share
+        lse = logsumexp(input, 1) if logits else None
+        chunks = list(input.chunks)
+        chunks[1] = (1,) * len(input.chunks[1])
+        eps = plan.label_smoothing if logits else 0.0
+        shares = da.map_blocks(_split_class_block, input, t[:, None], lse, w, plan.classes,
+                               ignore_index, eps, chunks=tuple(chunks), dtype=_F64,
+                               meta=_meta(input.ndim, _F64))
+        none = shares.sum(axis=1).astype(result)
+    if mode == "none":
+        return none
+    if mode == "sum":
+        return _reduce(none, "sum", result)
+    weights = t.map_blocks(_target_weights, w, plan.classes, ignore_index, dtype=_F64,
+                           meta=_meta(t.ndim, _F64))
+    return _reduce(none, "mean", result, weights.sum())
+
+
+def cross_entropy(input, target, weight=None, size_average=None, ignore_index=-100,
+                  reduce=None, reduction="mean", label_smoothing=0.0):
+    return class_loss("cross_entropy", input, target, weight, size_average, ignore_index,
+                      reduce, reduction, label_smoothing)
+
+
+def nll_loss(input, target, weight=None, size_average=None, ignore_index=-100, reduce=None,
+             reduction="mean"):
+    return class_loss("nll_loss", input, target, weight, size_average, ignore_index, reduce,
+                      reduction)
+
+
+# ------------------------------------------------------------------ the dispatch hook
+_OPS = {
+    "softmax": softmax, "log_softmax": log_softmax, "softmin": softmin,
+    "cross_entropy": cross_entropy, "nll_loss": nll_loss, "kl_div": kl_div,
+    "binary_cross_entropy": binary_cross_entropy,
+    "binary_cross_entropy_with_logits": binary_cross_entropy_with_logits,
+    "prelu": prelu,
+}
+
+
+def dispatch(name, args, kwargs):
+    """Run the dask version of public op ``name`` on ``args`` and ``kwargs``."""
+    return _OPS[name](*args, **kwargs)
