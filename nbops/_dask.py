@@ -454,13 +454,262 @@ def nll_loss(input, target, weight=None, size_average=None, ignore_index=-100, r
                       reduction)
 
 
+# ------------------------------------------------------------------ linear
+def _linear_block(x, weight, bias):
+    return nbops.linear(x, weight, bias)
+
+
+def linear(input, weight, bias=None, out=None):
+    """``x @ weight.T + bias``: nbops.linear on each block when the feature axis is one
+    chunk, else dask's blocked matrix product (chunked along the input's features)."""
+    _no_out(out)
+    w = _host(weight, "weight")
+    b = _host(bias, "bias")
+    result_dtype(input.dtype, "input")
+    result_dtype(w.dtype, "weight")
+    if w.ndim != 2:
+        raise ValueError(f"weight must be 2-D (out_features, in_features), got shape {w.shape}")
+    if input.ndim < 1 or input.shape[-1] != w.shape[1]:
+        raise ValueError(f"input's last axis must have in_features={w.shape[1]} elements "
+                         f"(weight shape {w.shape}), got input shape {input.shape}")
+    dt = np.result_type(input.dtype, w.dtype)
+    n_out = w.shape[0]
+    if b is not None:
+        result_dtype(b.dtype, "bias")
+        if b.ndim > 1 or b.size not in (1, n_out):
+            raise ValueError(f"bias must have shape ({n_out},) (out_features, "
+                             f"weight.shape[0]), got {b.shape}")
+        dt = np.result_type(dt, b.dtype)
+    compute, result = result_dtype(dt)
+    nd = input.ndim
+    if len(input.chunks[-1]) == 1:
+        chunks = input.chunks[:-1] + ((n_out,),)
+        return input.map_blocks(_linear_block, w, b, chunks=chunks, dtype=result,
+                                meta=_meta(nd, result))
+    wt = da.from_array(np.ascontiguousarray(w.T, dtype=compute),
+                       chunks=(input.chunks[-1], (n_out,)))
+    y = da.matmul(input.astype(compute), wt)
+    if b is not None:
+        y = y + b.astype(compute).reshape(-1)
+    return y.astype(result)
+
+
+# ------------------------------------------------------------------ pairwise_distance
+def _pdist_block(a, b, p, eps, keepdim):
+    return nbops.pairwise_distance(a, b, p, eps, keepdim)
+
+
+def pairwise_distance(x1, x2, p=2.0, eps=1e-6, keepdim=False, *, out=None):
+    """Blockwise when the feature (last) axis is one chunk; otherwise float64 partial
+    p-sums of each feature chunk, summed by dask, then the p-th root."""
+    from ._ops.plan_norm import pairwise_distance_plan
+
+    _no_out(out)
+    shape = _known_shape(x1, "x1")
+    if x1.ndim == 0:
+        raise ValueError("x1: a 0-d dask array; pass a NumPy array")
+    x2 = _aligned(x2, "x2", x1.chunks, shape)
+    plan = pairwise_distance_plan(shape, x2.shape, p, eps, keepdim)
+    result_dtype(x1.dtype, "x1")
+    result_dtype(x2.dtype, "x2")
+    compute, result = result_dtype(np.result_type(x1.dtype, x2.dtype), "x1")
+    if len(x1.chunks[-1]) == 1:
+        kw = {} if keepdim else {"drop_axis": x1.ndim - 1}
+        if keepdim:
+            kw["chunks"] = x1.chunks[:-1] + ((1,),)
+        return da.map_blocks(_pdist_block, x1, x2, plan.p, plan.eps, bool(keepdim),
+                             dtype=result, meta=_meta(len(plan.out_shape), result), **kw)
+    d = abs(x1.astype(compute) - x2.astype(compute) + compute.type(plan.eps)).astype(_F64)
+    axis = x1.ndim - 1
+    if plan.p == math.inf:
+        norm = d.max(axis=axis, keepdims=keepdim)
+    elif plan.p == -math.inf:
+        norm = d.min(axis=axis, keepdims=keepdim)
+    elif plan.p == 0:
+        norm = (d != 0).sum(axis=axis, keepdims=keepdim, dtype=_F64)
+    else:
+        norm = (d ** plan.p).sum(axis=axis, keepdims=keepdim) ** (1.0 / plan.p)
+    return norm.astype(result)
+
+
+# ------------------------------------------------------------------ dropout
+def _runs(shape, location):
+    """(starts, length): a block's elements as runs of consecutive global C-order
+    flat indices of an array of ``shape`` (``location``: the block's (start, stop)
+    per axis), in the block's C order."""
+    nd = len(shape)
+    if nd == 0:
+        return np.zeros(1, np.int64), 1
+    k = nd - 1  # the axes after k are whole: a run covers axes k, k+1, ...
+    while k > 0 and location[k] == (0, shape[k]):
+        k -= 1
+    strides = [math.prod(shape[i + 1:]) for i in range(nd)]
+    starts = np.array([location[k][0] * strides[k]], np.int64)
+    for i in range(k - 1, -1, -1):
+        idx = np.arange(location[i][0], location[i][1], dtype=np.int64) * strides[i]
+        starts = (idx[:, None] + starts[None, :]).reshape(-1)
+    length = (location[k][1] - location[k][0]) * strides[k]
+    return starts, length
+
+
+def _dropout_block(x, shape, axes, key, t, p, compute, result, block_info=None):
+    from ._ops.dropout import _run_drop, _run_mask
+    from ._ops.plan import dropout_scale
+
+    location = block_info[0]["array-location"]
+    scale, zero = dropout_scale(p, compute), compute.type(0)
+    src = np.ascontiguousarray(x, dtype=compute)
+    if axes is None:  # one decision per element: its global flat index
+        starts, length = _runs(shape, location)
+        dest = np.empty(src.shape, compute)
+        xf, df = src.reshape(-1), dest.reshape(-1)
+        for r, start in enumerate(starts.tolist()):
+            _run_drop(xf[r * length:(r + 1) * length], df[r * length:(r + 1) * length],
+                      start, key, t, scale, zero)
+    else:  # one decision per channel: its flat index over the channel axes
+        starts, length = _runs(shape[:axes], location[:axes])
+        mult = np.empty(src.shape[:axes], compute)
+        mf = mult.reshape(-1)
+        for r, start in enumerate(starts.tolist()):
+            _run_mask(mf[r * length:(r + 1) * length], start, key, t, scale, zero)
+        dest = src * mult.reshape(mult.shape + (1,) * (src.ndim - axes))
+    return dest if result == compute else dest.astype(result)
+
+
+def dropout(input, p=0.5, training=True, inplace=False, *, rng=None, out=None, feature=None):
+    """dropout (``feature=None``), dropout2d, dropout3d: each block draws the
+    in-memory mask's elements at their global indices."""
+    _no_out(out, inplace)
+    p = P.check_p(p)
+    if feature is not None:
+        P.warn_feature_rank(feature, input.ndim, stacklevel=3)
+    compute, result = result_dtype(input.dtype)
+    shape = _known_shape(input)
+    plan = P.dropout_plan(shape, p, training, False, False, feature)
+    if plan.action == "identity":
+        return input if input.dtype == result else input.astype(result)
+    if plan.action == "zero":  # input * 0, as PyTorch: NaN and inf give NaN
+        return (input * result.type(0)).astype(result)
+    axes = None if feature is None else P.channel_axes(feature, len(shape))
+    key = P.dropout_key(rng)
+    t = P.dropout_threshold(p)
+    return input.map_blocks(_dropout_block, shape, axes, key, t, p, compute, result,
+                            dtype=result, meta=_meta(input.ndim, result))
+
+
+def dropout2d(input, p=0.5, training=True, inplace=False, *, rng=None, out=None):
+    return dropout(input, p, training, inplace, rng=rng, out=out, feature="dropout2d")
+
+
+def dropout3d(input, p=0.5, training=True, inplace=False, *, rng=None, out=None):
+    return dropout(input, p, training, inplace, rng=rng, out=out, feature="dropout3d")
+
+
+# ------------------------------------------------------------------ batch_norm
+def _bn_partial(x):
+    """(count, mean, M2) per channel of one block, float64, shaped (1, c, 1, ..., 3)."""
+    xs = np.moveaxis(x, 1, -1).reshape(-1, x.shape[1]).astype(np.float64)
+    n = xs.shape[0]
+    mean = xs.mean(axis=0) if n else np.zeros(x.shape[1])
+    m2 = ((xs - mean) ** 2).sum(axis=0)
+    res = np.stack([np.full(x.shape[1], float(n)), mean, m2], axis=-1)
+    return res.reshape((1, x.shape[1]) + (1,) * (x.ndim - 2) + (3,))
+
+
+def _bn_merge(parts):
+    """Chan et al.'s exact merge of (count, mean, M2) partials: (1, c, 1.., 2) of
+    (mean, biased variance)."""
+    nd = parts.ndim - 1
+    axes = tuple(i for i in range(nd) if i != 1)
+    n, mean, m2 = parts[..., 0], parts[..., 1], parts[..., 2]
+    total = n.sum(axis=axes, keepdims=True)
+    mu = (n * mean).sum(axis=axes, keepdims=True) / total
+    m2 = m2.sum(axis=axes, keepdims=True) + (n * (mean - mu) ** 2).sum(axis=axes,
+                                                                         keepdims=True)
+    return np.stack([mu, m2 / total], axis=-1)
+
+
+def _bn_stats(x):
+    """Lazy float64 per-channel (mean, biased variance), shaped (1, C, 1, ..., 1)."""
+    nd = x.ndim
+    chunks = [(1,) * len(c) for c in x.chunks]
+    chunks[1] = x.chunks[1]
+    parts = x.map_blocks(_bn_partial, chunks=tuple(chunks) + ((3,),), new_axis=nd,
+                         dtype=_F64, meta=_meta(nd + 1, _F64))
+    merged = parts.rechunk({i: -1 for i in range(nd) if i != 1}).map_blocks(
+        _bn_merge, chunks=((1,), x.chunks[1]) + ((1,),) * (nd - 2) + ((2,),), dtype=_F64,
+        meta=_meta(nd + 1, _F64))
+    return merged[..., 0], merged[..., 1]
+
+
+def _bn_update(mean, var, running_mean, running_var, momentum, count, block_info=None):
+    """Write this channel chunk's running statistics (PyTorch's rule, unbiased
+    variance); pass the batch statistics through."""
+    c0, c1 = block_info[0]["array-location"][1]
+    m, v = mean.reshape(-1), var.reshape(-1)
+    unbiased = v * (count / (count - 1))
+    rm, rv = running_mean[c0:c1], running_var[c0:c1]
+    rm[...] = (1.0 - momentum) * rm.astype(np.float64) + momentum * m
+    rv[...] = (1.0 - momentum) * rv.astype(np.float64) + momentum * unbiased
+    return np.stack([mean, var], axis=-1)
+
+
+def _bn_block(x, mean, var, w, b, eps, block_info=None):
+    c0, c1 = block_info[0]["array-location"][1]
+    return nbops.batch_norm(x, mean.reshape(-1), var.reshape(-1),
+                            None if w is None else w[c0:c1], None if b is None else b[c0:c1],
+                            training=False, eps=eps)
+
+
+def batch_norm(input, running_mean, running_var, weight=None, bias=None, training=False,
+               momentum=0.1, eps=1e-5, *, out=None):
+    """Training: exact per-channel float64 statistics (Chan's merge of per-chunk count,
+    mean and M2), then nbops' normalize on each block; evaluation: each block with the
+    running statistics. In training, the running statistics are updated in place when
+    the result is computed (once per computation) on the local schedulers."""
+    from ._ops.plan_norm import batch_norm_plan
+
+    _no_out(out)
+    shape = _known_shape(input)
+    _, result = result_dtype(input.dtype)
+    rm, rv = _host(running_mean, "running_mean"), _host(running_var, "running_var")
+    w, b = _host(weight, "weight"), _host(bias, "bias")
+    plan = batch_norm_plan(shape, rm, rv, w, b, training, momentum, eps)
+    if input.ndim < 2:
+        raise ValueError(f"input must have at least 2 dimensions (N, C, ...), got shape {shape}")
+    for name, r in (("running_mean", running_mean), ("running_var", running_var)):
+        if r is not None and plan.training and not (
+                isinstance(r, np.ndarray) and r.flags.writeable):
+            raise TypeError(f"{name} must be a writable NumPy array when training")
+    w = None if w is None else w.reshape(-1).astype(np.float64)
+    b = None if b is None else b.reshape(-1).astype(np.float64)
+    nd = input.ndim
+    stat_chunks = ((1,), input.chunks[1]) + ((1,),) * (nd - 2)
+    if plan.training:
+        mean, var = _bn_stats(input)
+        if plan.update_running:
+            both = da.map_blocks(_bn_update, mean, var, running_mean, running_var,
+                                 plan.momentum, plan.count, new_axis=nd,
+                                 chunks=stat_chunks + ((2,),), dtype=_F64,
+                                 meta=_meta(nd + 1, _F64))
+            mean, var = both[..., 0], both[..., 1]
+    else:
+        cshape = (1, plan.channels) + (1,) * (nd - 2)
+        mean = da.from_array(rm.astype(np.float64).reshape(cshape), chunks=stat_chunks)
+        var = da.from_array(rv.astype(np.float64).reshape(cshape), chunks=stat_chunks)
+    return da.map_blocks(_bn_block, input, mean, var, w, b, plan.eps, dtype=result,
+                         meta=_meta(nd, result))
+
+
 # ------------------------------------------------------------------ the dispatch hook
 _OPS = {
     "softmax": softmax, "log_softmax": log_softmax, "softmin": softmin,
     "cross_entropy": cross_entropy, "nll_loss": nll_loss, "kl_div": kl_div,
     "binary_cross_entropy": binary_cross_entropy,
     "binary_cross_entropy_with_logits": binary_cross_entropy_with_logits,
-    "prelu": prelu,
+    "prelu": prelu, "linear": linear, "pairwise_distance": pairwise_distance,
+    "dropout": dropout, "dropout2d": dropout2d, "dropout3d": dropout3d,
+    "batch_norm": batch_norm,
 }
 
 
