@@ -352,6 +352,18 @@ def _class_block(x, t, w, name, ignore_index, label_smoothing, indices):
                                 **kwargs)
 
 
+def _class_partial_block(x, t, w, name, ignore_index, label_smoothing):
+    """A chunk's float64 (sum of losses, sum of target weights) from nbops' fused kernel,
+    shaped (1, 2, 1, ...)."""
+    from ._ops.classification import _planned, index_partials
+
+    logits = name == "cross_entropy"
+    x, t, w, plan, compute, _ = _planned(x, t[:, 0], w, None, ignore_index, None, "sum",
+                                         label_smoothing if logits else 0.0, logits)
+    _, partials = index_partials(x, t, w, plan, logits, compute)
+    return partials[:, -1].reshape((1, 2) + (1,) * (x.ndim - 2))
+
+
 def _check_range(t, classes, ignore_index):
     bad = (t != ignore_index) & ((t < 0) | (t >= classes))
     if bad.any():
@@ -420,6 +432,15 @@ def class_loss(name, input, target, weight=None, size_average=None, ignore_index
         return _reduce(none, mode, result, shape[0] * math.prod(shape[2:]))
     loss_chunks = input.chunks[:1] + input.chunks[2:]
     t = _aligned(target, "target", loss_chunks, plan.loss_shape)
+    if len(input.chunks[1]) == 1 and mode != "none":  # nbops' fused sums of each chunk
+        chunks = [(1,) * len(c) for c in input.chunks]
+        chunks[1] = (2,)
+        parts = da.map_blocks(_class_partial_block, input, t[:, None], w, name, ignore_index,
+                              label_smoothing, chunks=tuple(chunks), dtype=_F64,
+                              meta=_meta(input.ndim, _F64))
+        total = parts.sum(axis=tuple(i for i in range(input.ndim) if i != 1))
+        return total.map_blocks(_finish_block, mode, result, drop_axis=0, dtype=result,
+                                meta=np.empty((), result))
     if len(input.chunks[1]) == 1:  # the class axis in one chunk: nbops on each block
         none = da.map_blocks(_class_block, input, t[:, None], w, name, ignore_index,
                              label_smoothing, True, drop_axis=1, dtype=result,

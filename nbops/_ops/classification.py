@@ -184,8 +184,15 @@ def _reduce(red, loss, partials, shape, result, count=None):
 
 def _index_loss(x, t, weight, plan, lse, compute, result):
     """Class-index targets (the plan checked their dtype and shape)."""
-    ignore, eps, red = plan.ignore_index, plan.label_smoothing, plan.reduction.mode
-    shape = plan.loss_shape
+    loss, partials = index_partials(x, t, weight, plan, lse, compute)
+    return _reduce(plan.reduction.mode, loss, partials, plan.loss_shape, result)
+
+
+def index_partials(x, t, weight, plan, lse, compute):
+    """(per-sample losses, float64 partials) of class-index targets: ``partials[0, -1]``
+    is the sum of the losses, ``partials[1, -1]`` that of the targets' weights (the
+    count without ``weight``), ignored targets left out (nbops/_dask.py's chunk sums)."""
+    ignore, eps = plan.ignore_index, plan.label_smoothing
     xf, O, C, I = _layout(x, compute, plan)
     w = _weights(weight, C, compute)
     _check_targets(t, C, ignore)
@@ -206,7 +213,7 @@ def _index_loss(x, t, weight, plan, lse, compute, result):
         launch(_index_serial, _index_parallel, key, xf.size if lse else tf.size,
                xf, tf, w, O, C, None if I == 1 else I, ignore, a, b if eps else None, wsum,
                True if lse else None, weight is None, loss, partials, R)
-    return _reduce(red, loss, partials, shape, result)
+    return loss, partials
 
 
 def _prob_loss(x, p, weight, plan, compute, result):
