@@ -370,6 +370,39 @@ def test_threaded_scheduler_results_are_bit_identical():
     np.testing.assert_allclose(threaded, nbops.cross_entropy(x, t), rtol=1e-6)
 
 
+def test_thread_policy_one_parallel_launch_at_a_time(monkeypatch):
+    """Blocks big enough for the parallel kernels, four scheduler threads: at most one
+    parallel launch at a time in the process, the others take the serial twins."""
+    from nbops import _config
+
+    acquire, release = _config.acquire_parallel, _config.release_parallel
+    state = {"active": 0, "peak": 0, "parallel": 0, "serial": 0}
+    lock = threading.Lock()
+
+    def counting_acquire(n):
+        ok = acquire(n)
+        with lock:
+            state["parallel" if ok else "serial"] += 1
+            if ok:
+                state["active"] += 1
+                state["peak"] = max(state["peak"], state["active"])
+        return ok
+
+    def counting_release():
+        with lock:
+            state["active"] -= 1
+        release()
+
+    monkeypatch.setattr(_config, "acquire_parallel", counting_acquire)
+    monkeypatch.setattr(_config, "release_parallel", counting_release)
+    rows = _config.PARALLEL_THRESHOLD // 16 + 1
+    x = RNG.standard_normal((8 * rows, 16)).astype(F32)
+    d = da.from_array(x, chunks=(rows, 16))
+    got = nbops.softplus(d).compute(scheduler="threads", num_workers=4)
+    assert state["peak"] == 1 and state["parallel"] + state["serial"] == 8
+    np.testing.assert_array_equal(got, nbops.softplus(x))
+
+
 def test_local_cluster():
     distributed = pytest.importorskip("distributed")
     from nbops import _dask
