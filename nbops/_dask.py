@@ -418,8 +418,8 @@ def class_loss(name, input, target, weight=None, size_average=None, ignore_index
     mode = plan.reduction.mode
     if input.ndim == 1:  # one sample (C,): a batch of one
         t1 = target[None] if is_dask_array(target) else np.asarray(target)[None]
-        loss = class_loss(name, input[None], t1, w, None, ignore_index, None,
-                          "none" if mode == "none" else mode, label_smoothing)
+        loss = class_loss(name, input[None], t1, w, None, ignore_index, None, mode,
+                          label_smoothing)
         return loss[0] if mode == "none" else loss
     if plan.probabilities:
         t = _aligned(target, "target", input.chunks, shape)
