@@ -529,8 +529,11 @@ def pairwise_distance(x1, x2, p=2.0, eps=1e-6, keepdim=False, *, out=None):
     shape = _known_shape(x1, "x1")
     if x1.ndim == 0:
         raise ValueError("x1: a 0-d dask array; pass a NumPy array")
+    x2 = x2 if is_dask_array(x2) else as_array(x2, "x2")
+    plan = pairwise_distance_plan(shape, _known_shape(x2, "x2"), p, eps, keepdim)
+    if not is_dask_array(x2) and x2.shape != shape and plan.shape == shape:
+        x2 = np.broadcast_to(x2, shape)  # a NumPy row (say) against every row of x1
     x2 = _aligned(x2, "x2", x1.chunks, shape)
-    plan = pairwise_distance_plan(shape, x2.shape, p, eps, keepdim)
     result_dtype(x1.dtype, "x1")
     result_dtype(x2.dtype, "x2")
     compute, result = result_dtype(np.result_type(x1.dtype, x2.dtype), "x1")

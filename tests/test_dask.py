@@ -304,6 +304,16 @@ def test_pairwise_distance(p):
                   nbops.pairwise_distance(X3, y3, p, keepdim=keepdim), counter)
 
 
+def test_pairwise_distance_numpy_row_and_nll_loss_1d():
+    row = Y[0]
+    d, counter = lazy(X, (3, 2))
+    check(nbops.pairwise_distance(d, row), nbops.pairwise_distance(X, row), counter)
+    logp = nbops.log_softmax(X[0])
+    d, counter = lazy(logp, 2)
+    check(nbops.nll_loss(d, np.array(4), reduction="sum"),
+          nbops.nll_loss(logp, np.array(4), reduction="sum"), counter)
+
+
 @pytest.mark.parametrize("name", ["dropout", "dropout2d", "dropout3d"])
 def test_dropout_mask_independent_of_chunking(name):
     fn = getattr(nbops, name)
