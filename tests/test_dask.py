@@ -414,6 +414,7 @@ def test_thread_policy_one_parallel_launch_at_a_time(monkeypatch):
 
 
 def test_local_cluster():
+    """softmax + cross_entropy (+ an activation and dropout) on two worker processes."""
     distributed = pytest.importorskip("distributed")
     from nbops import _dask
 
@@ -427,8 +428,11 @@ def test_local_cluster():
             d = da.from_array(x, chunks=(10, 5))
             probs = _dask.dispatch("softmax", (d,), {"axis": 1})
             loss = nbops.cross_entropy(d, da.from_array(t, chunks=10), label_smoothing=0.1)
-            got_probs, got_loss = client.compute([probs, loss], sync=True)
+            dropped = nbops.dropout(nbops.elu(d), 0.3, rng=7)
+            got_probs, got_loss, got_dropped = client.compute([probs, loss, dropped],
+                                                              sync=True)
             local = loss.compute(scheduler="synchronous")
+    np.testing.assert_array_equal(got_dropped, nbops.dropout(nbops.elu(x), 0.3, rng=7))
     np.testing.assert_allclose(got_probs, nbops.softmax(x, axis=1), rtol=1e-5, atol=1e-7)
     assert got_loss.dtype == np.float32
     assert got_loss.tobytes() == local.tobytes()  # the same graph, any number of workers
