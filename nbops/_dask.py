@@ -247,14 +247,29 @@ def _loss_dtypes(x, t, others=()):
     return result_dtype(np.result_type(*dts))[1]
 
 
-def _same_shape_target(input, target, loss):
+def _same_shape_target(input, target, loss, broadcast=None):
+    """``target`` as a dask array chunked as ``input``. ``broadcast``: None (shapes must
+    be equal), 'silent' or 'warn' (a target that broadcasts to the input's shape is
+    broadcast, with PyTorch's size warning for 'warn', as in memory)."""
     shape = _known_shape(input)
-    t = _aligned(target, "target", input.chunks, shape) if is_dask_array(target) or \
-        np.shape(target) == shape else None
-    if t is None:
-        raise ValueError(f"target of shape {np.shape(target)} must have the input's shape "
-                         f"{shape} ({loss} of dask arrays does not broadcast them)")
-    return t
+    tshape = _known_shape(target, "target") if is_dask_array(target) else np.shape(target)
+    if tshape != shape:
+        try:
+            ok = broadcast is not None and np.broadcast_shapes(tshape, shape) == shape
+        except ValueError:
+            ok = False
+        if not ok:
+            raise ValueError(f"target of shape {tshape} must have the input's shape {shape}"
+                             + ("" if broadcast is None else " or broadcast to it")
+                             + f" ({loss} of a dask input)")
+        if broadcast == "warn":
+            from ._ops.losses import _warn_size
+
+            _warn_size(input, np.empty(tshape))
+        if not is_dask_array(target):
+            target = as_array(target, "target")
+        target = da.broadcast_to(target, shape).rechunk(input.chunks)
+    return _aligned(target, "target", input.chunks, shape)
 
 
 def _full_weight_array(w, name, input):
@@ -278,7 +293,7 @@ def pointwise(op, params, input, target, size_average, reduce, reduction, weight
               weight_sum=True):
     """The pointwise losses of the op table (l1, mse, smooth_l1, huber)."""
     mode = P.reduction_plan(reduction, size_average, reduce, stacklevel=4).mode
-    t = _same_shape_target(input, target, op.name)
+    t = _same_shape_target(input, target, op.name, "warn")
     w = _full_weight_array(weight, "weight", input)
     result = _loss_dtypes(input, t, () if w is None else (("weight", w),))
     none = da.map_blocks(_pointwise_block, input, t, w, op.name, tuple(params), weight_sum,
@@ -332,7 +347,7 @@ def _kl_block(x, t, log_target):
 
 def kl_div(input, target, size_average=None, reduce=None, reduction="mean", log_target=False):
     plan = P.reduction_plan(reduction, size_average, reduce, batchmean=True, stacklevel=3)
-    t = _same_shape_target(input, target, "kl_div")
+    t = _same_shape_target(input, target, "kl_div", "silent")
     result = _loss_dtypes(input, t)
     none = da.map_blocks(_kl_block, input, t, bool(log_target), dtype=result,
                          meta=_meta(input.ndim, result))

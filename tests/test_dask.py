@@ -166,6 +166,23 @@ def test_pointwise_losses(name, kwargs):
                   fn(X, t, reduction=reduction, **kwargs), counter)
 
 
+def test_pointwise_losses_broadcast_target():
+    row = Y[0]
+    d, counter = lazy(X, (3, 2))
+    with pytest.warns(UserWarning, match="target size"):
+        res = nbops.mse_loss(d, row)
+    with pytest.warns(UserWarning, match="target size"):
+        expected = nbops.mse_loss(X, row)
+    check(res, expected, counter)
+    d, counter = lazy(X, (3, 2))
+    check(nbops.kl_div(d, np.abs(row), reduction="sum"),
+          nbops.kl_div(X, np.abs(row), reduction="sum"), counter)
+    with pytest.raises(ValueError, match="target of shape"):
+        nbops.binary_cross_entropy_with_logits(d, row)
+    with pytest.raises(ValueError, match="target of shape"):
+        nbops.mse_loss(d, Y[:, :1].repeat(6, axis=1))
+
+
 def test_weighted_losses():
     w = np.abs(Y) + 0.5
     pw = np.array([1.0, 2.0, 0.5, 3.0, 1.5], F32)
