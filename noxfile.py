@@ -7,8 +7,9 @@ nox.options.sessions = ["tests", "lint"]
 
 @nox.session
 def tests(session):
-    """The whole test suite, with PyTorch as the parity oracle."""
-    session.install(".[test]")
+    """The whole test suite, with PyTorch as the parity oracle (and dask, distributed
+    for tests/test_dask.py)."""
+    session.install(".[test,distributed]")
     session.install("torch==2.13.0")
     session.run("python", "-m", "pytest", *session.posargs)
 
@@ -56,7 +57,8 @@ def lint(session):
     """ruff (rules in pyproject.toml) on every Python file of the repository: the same
     paths as .ci/run, which runs this session."""
     session.install(RUFF)
-    session.run("ruff", "check", "nbops", "tests", "asv_bench", "noxfile.py", "tools", "docs")
+    session.run("ruff", "check", "nbops", "tests", "asv_bench", "noxfile.py", "tools", "docs",
+                "examples")
 
 
 @nox.session

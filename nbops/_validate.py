@@ -94,3 +94,15 @@ def check_inplace(x, dtype):
                         f"got dtype {x.dtype} (the result would be {dtype})")
     if not x.flags.writeable:
         raise ValueError("input is read-only; inplace=True cannot write into it")
+
+
+def is_dask_array(x):
+    """True for a ``dask.array.Array``, checked without importing dask."""
+    return type(x).__module__.startswith("dask.") and hasattr(x, "chunks")
+
+
+def dask_ops():
+    """The dask implementations, nbops/_dask.py (imports dask on first use)."""
+    from . import _dask
+
+    return _dask

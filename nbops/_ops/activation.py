@@ -25,7 +25,7 @@ from numba.extending import overload
 
 from .. import _config
 from .._launch import launch
-from .._validate import as_array, check_out, is_device_array, result_dtype
+from .._validate import as_array, check_out, dask_ops, is_dask_array, is_device_array, result_dtype
 from ..cuda import ops as _cuda
 from ..scalar import activations as S
 from ..scalar._math import as_float, const
@@ -243,6 +243,8 @@ def prelu(input, weight, *, out=None):
     """
     if type(input) is not np.ndarray and is_device_array(input):
         return _cuda().prelu(input, weight=weight, out=out)
+    if type(input) is not np.ndarray and is_dask_array(input):
+        return dask_ops().prelu(input, weight, out=out)
     x = input if type(input) is np.ndarray else as_array(input)
     w = as_array(weight, "weight")
     compute, result = result_dtype(x.dtype)

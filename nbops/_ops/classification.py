@@ -23,7 +23,7 @@ from numba.extending import overload, register_jitable
 
 from .. import _config
 from .._launch import launch
-from .._validate import as_array, is_device_array, result_dtype
+from .._validate import as_array, dask_ops, is_dask_array, is_device_array, result_dtype
 from ..cuda import ops as _cuda
 from ..scalar.rows import COLS_BLOCK, ROW_FASTMATH, ce_cols, ce_rows, nll_rows, prob_cols, prob_rows
 from . import njit_args as NJ
@@ -184,8 +184,15 @@ def _reduce(red, loss, partials, shape, result, count=None):
 
 def _index_loss(x, t, weight, plan, lse, compute, result):
     """Class-index targets (the plan checked their dtype and shape)."""
-    ignore, eps, red = plan.ignore_index, plan.label_smoothing, plan.reduction.mode
-    shape = plan.loss_shape
+    loss, partials = index_partials(x, t, weight, plan, lse, compute)
+    return _reduce(plan.reduction.mode, loss, partials, plan.loss_shape, result)
+
+
+def index_partials(x, t, weight, plan, lse, compute):
+    """(per-sample losses, float64 partials) of class-index targets: ``partials[0, -1]``
+    is the sum of the losses, ``partials[1, -1]`` that of the targets' weights (the
+    count without ``weight``), ignored targets left out (nbops/_dask.py's chunk sums)."""
+    ignore, eps = plan.ignore_index, plan.label_smoothing
     xf, O, C, I = _layout(x, compute, plan)
     w = _weights(weight, C, compute)
     _check_targets(t, C, ignore)
@@ -206,7 +213,7 @@ def _index_loss(x, t, weight, plan, lse, compute, result):
         launch(_index_serial, _index_parallel, key, xf.size if lse else tf.size,
                xf, tf, w, O, C, None if I == 1 else I, ignore, a, b if eps else None, wsum,
                True if lse else None, weight is None, loss, partials, R)
-    return _reduce(red, loss, partials, shape, result)
+    return loss, partials
 
 
 def _prob_loss(x, p, weight, plan, compute, result):
@@ -343,6 +350,9 @@ def cross_entropy(input, target, weight=None, size_average=None, ignore_index=-1
                                      size_average=size_average, ignore_index=ignore_index,
                                      reduce=reduce, reduction=reduction,
                                      label_smoothing=label_smoothing)
+    if type(input) is not np.ndarray and is_dask_array(input):
+        return dask_ops().cross_entropy(input, target, weight, size_average, ignore_index,
+                                        reduce, reduction, label_smoothing)
     if size_average is None and reduce is None:
         res = _fast(input, target, weight, ignore_index, reduction, label_smoothing, True)
         if res is not None:
@@ -399,6 +409,9 @@ def nll_loss(input, target, weight=None, size_average=None, ignore_index=-100,
     if type(input) is not np.ndarray and is_device_array(input):
         return _cuda().nll_loss(input, target=target, weight=weight, size_average=size_average,
                                 ignore_index=ignore_index, reduce=reduce, reduction=reduction)
+    if type(input) is not np.ndarray and is_dask_array(input):
+        return dask_ops().nll_loss(input, target, weight, size_average, ignore_index, reduce,
+                                   reduction)
     if size_average is None and reduce is None:
         res = _fast(input, target, weight, ignore_index, reduction, 0.0, False)
         if res is not None:

@@ -155,6 +155,9 @@ def pairwise_distance(x1, x2, p=2.0, eps=1e-6, keepdim=False, *, out=None):
     """
     if type(x1) is not np.ndarray and is_device_array(x1):
         return _cuda().pairwise_distance(x1, x2=x2, p=p, eps=eps, keepdim=keepdim, out=out)
+    if type(x1) is not np.ndarray and type(x1).__module__.startswith("dask."):
+        from .._dask import pairwise_distance as on_dask  # nbops/_dask.py: a lazy graph
+        return on_dask(x1, x2, p, eps, keepdim, out=out)
     a = as_array(x1, "x1")
     b = as_array(x2, "x2")
     plan = pairwise_distance_plan(a.shape, b.shape, p, eps, keepdim)

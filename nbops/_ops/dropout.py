@@ -44,7 +44,15 @@ from numba.extending import overload, register_jitable
 
 from .. import _config
 from .._launch import launch
-from .._validate import as_array, check_inplace, check_out, is_device_array, result_dtype
+from .._validate import (
+    as_array,
+    check_inplace,
+    check_out,
+    dask_ops,
+    is_dask_array,
+    is_device_array,
+    result_dtype,
+)
 from ..cuda import ops as _cuda
 from ..scalar.losses import select
 from ..scalar.random import keep, philox4x32_10, splitmix64
@@ -306,6 +314,8 @@ def dropout(input, p=0.5, training=True, inplace=False, *, rng=None, out=None):
     """
     if type(input) is not np.ndarray and is_device_array(input):
         return _cuda().dropout(input, p, training, inplace, rng=rng, out=out)
+    if type(input) is not np.ndarray and is_dask_array(input):
+        return dask_ops().dropout(input, p, training, inplace, rng=rng, out=out)
     return _dropout(input, check_p(p), training, inplace, rng, None, out)
 
 
@@ -350,6 +360,8 @@ def dropout2d(input, p=0.5, training=True, inplace=False, *, rng=None, out=None)
     """
     if type(input) is not np.ndarray and is_device_array(input):
         return _cuda().dropout2d(input, p, training, inplace, rng=rng, out=out)
+    if type(input) is not np.ndarray and is_dask_array(input):
+        return dask_ops().dropout2d(input, p, training, inplace, rng=rng, out=out)
     p = check_p(p)
     warn_feature_rank("dropout2d", np.ndim(input), stacklevel=2)
     return _dropout(input, p, training, inplace, rng, "dropout2d", out)
@@ -396,6 +408,8 @@ def dropout3d(input, p=0.5, training=True, inplace=False, *, rng=None, out=None)
     """
     if type(input) is not np.ndarray and is_device_array(input):
         return _cuda().dropout3d(input, p, training, inplace, rng=rng, out=out)
+    if type(input) is not np.ndarray and is_dask_array(input):
+        return dask_ops().dropout3d(input, p, training, inplace, rng=rng, out=out)
     p = check_p(p)
     warn_feature_rank("dropout3d", np.ndim(input), stacklevel=2)
     return _dropout(input, p, training, inplace, rng, "dropout3d", out)

@@ -16,7 +16,15 @@ from numba.extending import NativeValue, models, overload, register_model, typeo
 
 from .. import _config
 from .._launch import entry_point, launch
-from .._validate import as_array, check_inplace, check_out, is_device_array, result_dtype
+from .._validate import (
+    as_array,
+    check_inplace,
+    check_out,
+    dask_ops,
+    is_dask_array,
+    is_device_array,
+    result_dtype,
+)
 from ..cuda import ops as cuda_ops
 from ..scalar._math import as_float, const
 
@@ -208,6 +216,8 @@ def unary(op, input, params=(), inplace=False, out=None):
                     return out
     if type(input) is not np.ndarray and is_device_array(input):
         return cuda_ops().unary(op, input, params, inplace, out)  # stays on the device
+    if type(input) is not np.ndarray and is_dask_array(input):
+        return dask_ops().unary(op, input, params, inplace, out)  # a lazy dask array
     x = input if type(input) is np.ndarray else as_array(input)
     compute, result = result_dtype(x.dtype)
     if params:

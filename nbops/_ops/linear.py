@@ -12,7 +12,7 @@ from numba.core import errors
 from numba.extending import overload
 from numba.np import numpy_support
 
-from .._validate import as_array, check_out, is_device_array, result_dtype
+from .._validate import as_array, check_out, dask_ops, is_dask_array, is_device_array, result_dtype
 from ..cuda import ops as _cuda
 
 
@@ -46,6 +46,8 @@ def linear(input, weight, bias=None, out=None):
     """
     if type(input) is not np.ndarray and is_device_array(input):
         return _cuda().linear(input, weight=weight, bias=bias, out=out)
+    if type(input) is not np.ndarray and is_dask_array(input):
+        return dask_ops().linear(input, weight, bias, out=out)
     x = as_array(input)
     w = as_array(weight, "weight")
     result_dtype(x.dtype, "input")  # TypeError naming the argument (complex, object)

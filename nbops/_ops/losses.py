@@ -44,7 +44,7 @@ from numba.np.numpy_support import as_dtype, from_dtype
 
 from .. import _config
 from .._launch import launch
-from .._validate import as_array, is_device_array, result_dtype
+from .._validate import as_array, dask_ops, is_dask_array, is_device_array, result_dtype
 from ..cuda import ops as _cuda
 from ..scalar import losses as S
 from ..scalar._math import const
@@ -421,6 +421,9 @@ def _regression(op, params, input, target, size_average, reduce, reduction, weig
                 weight_sum=True):
     """The pointwise losses of the op table (PyTorch's Python-level semantics); with
     ``weight_sum``, a weighted 'mean' divides by ``weight.sum()``, else by the count."""
+    if type(input) is not np.ndarray and is_dask_array(input):
+        return dask_ops().pointwise(op, params, input, target, size_average, reduce,
+                                    reduction, weight, weight_sum)
     w = _optional(weight, "weight")
     x, t, compute, result = _arrays(input, target, () if w is None else (("weight", w),))
     if x.shape != t.shape:
@@ -486,6 +489,8 @@ def kl_div(input, target, size_average=None, reduce=None, reduction="mean",
     if type(input) is not np.ndarray and is_device_array(input):
         return _cuda().kl_div(input, target=target, size_average=size_average, reduce=reduce,
                               reduction=reduction, log_target=log_target)
+    if type(input) is not np.ndarray and is_dask_array(input):
+        return dask_ops().kl_div(input, target, size_average, reduce, reduction, log_target)
     x, t, compute, result = _arrays(input, target)
     plan = reduction_plan(reduction, size_average, reduce, batchmean=True, stacklevel=2)
     base = plan.mode
@@ -544,6 +549,9 @@ def binary_cross_entropy(input, target, weight=None, size_average=None, reduce=N
         return _cuda().binary_cross_entropy(input, target=target, weight=weight,
                                             size_average=size_average, reduce=reduce,
                                             reduction=reduction)
+    if type(input) is not np.ndarray and is_dask_array(input):
+        return dask_ops().binary_cross_entropy(input, target, weight, size_average, reduce,
+                                               reduction)
     w = _optional(weight, "weight")
     x, t, compute, result = _arrays(input, target, () if w is None else (("weight", w),))
     reduction = reduction_plan(reduction, size_average, reduce, stacklevel=2).mode
@@ -607,6 +615,9 @@ def binary_cross_entropy_with_logits(input, target, weight=None, size_average=No
         return _cuda().binary_cross_entropy_with_logits(input, target=target, weight=weight,
                                                         size_average=size_average, reduce=reduce,
                                                         reduction=reduction, pos_weight=pos_weight)
+    if type(input) is not np.ndarray and is_dask_array(input):
+        return dask_ops().binary_cross_entropy_with_logits(
+            input, target, weight, size_average, reduce, reduction, pos_weight)
     w = _optional(weight, "weight")
     pw = _optional(pos_weight, "pos_weight")
     others = tuple((name, v) for name, v in (("weight", w), ("pos_weight", pw))

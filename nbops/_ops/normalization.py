@@ -302,6 +302,10 @@ def batch_norm(input, running_mean, running_var, weight=None, bias=None, trainin
         return _cuda().batch_norm(input, running_mean=running_mean, running_var=running_var,
                                   weight=weight, bias=bias, training=training, momentum=momentum,
                                   eps=eps, out=out)
+    if type(input) is not np.ndarray and type(input).__module__.startswith("dask."):
+        from .._dask import batch_norm as on_dask  # nbops/_dask.py: a lazy graph
+        return on_dask(input, running_mean, running_var, weight, bias, training, momentum,
+                       eps, out=out)
     x = input if type(input) is np.ndarray else as_array(input)
     compute, result = result_dtype(x.dtype)
     training = bool(training)

@@ -1,0 +1,757 @@
+"""nbops on ``dask.array.Array`` inputs: lazy graphs whose results do not depend on the chunking.
+
+The public functions dispatch here (through :func:`nbops._validate.dask_ops`)
+when their first array argument is a dask array; ``import nbops`` never imports
+dask, this module does. Every function validates its arguments before it builds
+a graph and returns a lazy dask array (a 0-d one for a reduced loss); nothing is
+computed until the caller computes.
+
+How the ops are split over chunks (docs/guides/dask.rst):
+
+* elementwise ops, and every op whose axis of work lies in one chunk, call the
+  in-memory nbops function on each block (``map_blocks``);
+* the softmax family (and cross_entropy) along an axis split across chunks:
+  per-chunk ``(max, sum of exp(x - max))`` partials in float64, merged into the
+  row's log-sum-exp, then a blockwise write;
+* loss values: per-chunk float64 partial sums (and weight sums) combined by
+  dask's tree reduction, then one division in float64, rounded to the result
+  dtype;
+* batch_norm statistics: per-chunk (count, mean, M2) merged exactly (Chan et
+  al.'s formula) in float64;
+* dropout: each block draws the in-memory mask's elements at their global flat
+  indices (nbops/_ops/dropout.py's kernels take the index of their first
+  element), so the mask is the same for every chunking.
+
+Block functions are module-level functions taking plain arguments (names, not
+kernel objects), so that the graphs pickle to ``dask.distributed`` workers.
+"""
+
+import math
+
+import dask.array as da
+import numpy as np
+
+import nbops
+
+from ._ops import plan as P
+from ._validate import as_array, is_dask_array, result_dtype
+
+__all__ = ["dispatch", "is_dask_array"]
+
+_F64 = np.dtype(np.float64)
+
+
+def _meta(ndim, dtype):
+    return np.empty((0,) * ndim, dtype)
+
+
+def _known_shape(x, name="input"):
+    """The shape of a dask array, or a ValueError if some chunk sizes are unknown."""
+    if any(math.isnan(s) for s in x.shape):
+        raise ValueError(f"{name}: a dask array with unknown chunk sizes (shape {x.shape}); "
+                         f"call {name}.compute_chunk_sizes() first")
+    return x.shape
+
+
+def _no_out(out, inplace=False):
+    if out is not None:
+        raise TypeError("out: not supported for dask arrays (dask arrays are immutable; "
+                        "use the returned array, or da.store)")
+    if inplace:
+        raise TypeError("inplace=True: not supported for dask arrays (dask arrays are "
+                        "immutable; use the returned array)")
+
+
+def _aligned(arr, name, chunks, shape):
+    """``arr`` (a dask array or array_like) as a dask array with exactly ``chunks``."""
+    if is_dask_array(arr):
+        if _known_shape(arr, name) != tuple(shape):
+            raise ValueError(f"{name} of shape {arr.shape} must have shape {tuple(shape)}")
+        if arr.chunks != tuple(chunks):
+            raise ValueError(f"{name}: its chunks {arr.chunks} do not match the input's "
+                             f"{tuple(chunks)}; rechunk it, e.g. {name}.rechunk({tuple(chunks)})")
+        return arr
+    a = np.asarray(arr)
+    if a.shape != tuple(shape):
+        raise ValueError(f"{name} of shape {a.shape} must have shape {tuple(shape)}")
+    return da.from_array(a, chunks=chunks)
+
+
+def _host(arr, name):
+    """A small parameter array (weight, bias, running stats) as an ndarray."""
+    if arr is None:
+        return None
+    if is_dask_array(arr):
+        raise TypeError(f"{name}: pass a NumPy array (small parameters are not dask arrays; "
+                        f"use {name}.compute())")
+    return as_array(arr, name)
+
+
+# ------------------------------------------------------------------ elementwise
+def _unary_block(block, op_name, params):
+    from ._ops.elementwise import Op, unary
+
+    return unary(Op.registry[op_name], block, params)
+
+
+def unary(op, input, params=(), inplace=False, out=None):
+    """An elementwise op (``nbops.relu`` ...): the same op on every block."""
+    _no_out(out, inplace)
+    _, result = result_dtype(input.dtype)
+    params = tuple(float(p) for p in params)
+    return input.map_blocks(_unary_block, op.name, params, dtype=result,
+                            meta=_meta(input.ndim, result))
+
+
+def _prelu_block(block, weight, block_info=None):
+    if weight.size > 1 and block.ndim >= 2:  # this block's channels' weights
+        c0, c1 = block_info[0]["array-location"][1]
+        weight = weight[c0:c1]
+    return nbops.prelu(block, weight)
+
+
+def prelu(input, weight, out=None):
+    """``nbops.prelu``: the block's slice of the channel weights on each block."""
+    _no_out(out)
+    w = _host(weight, "weight")
+    _, result = result_dtype(input.dtype)
+    result_dtype(w.dtype, "weight")
+    channels = input.shape[1] if input.ndim >= 2 else 1
+    if input.ndim >= 2:
+        _known_shape(input)
+    if w.ndim > 1 or w.size not in (1, channels):
+        raise ValueError(f"weight must be 1-D with 1 or {channels} (the number of channels, "
+                         f"input.shape[1]) elements, got shape {w.shape}")
+    return input.map_blocks(_prelu_block, w.reshape(-1), dtype=result,
+                            meta=_meta(input.ndim, result))
+
+
+# ------------------------------------------------------------------ softmax family
+_SIGN = {"softmax": (1.0, False), "log_softmax": (1.0, True), "softmin": (-1.0, False)}
+
+
+def _softmax_block(block, name, axis, dtype):
+    return getattr(nbops, name)(block, axis=axis, dtype=dtype)
+
+
+def _lse_partial(block, axis, sgn):
+    """(max, sum of exp(x - max)) along ``axis`` of one block, stacked on that axis."""
+    x = block.astype(np.float64)
+    if sgn < 0:
+        x = -x
+    if block.shape[axis] == 0:
+        shape = list(block.shape)
+        shape[axis] = 1
+        return np.concatenate([np.full(shape, -np.inf), np.zeros(shape)], axis=axis)
+    m = np.max(x, axis=axis, keepdims=True)
+    with np.errstate(invalid="ignore", over="ignore"):
+        s = np.sum(np.exp(x - m), axis=axis, keepdims=True)
+    s = np.where(m == -np.inf, 0.0, s)  # an all -inf piece adds nothing
+    return np.concatenate([m, s], axis=axis)
+
+
+def _lse_merge(partials, axis):
+    """The log-sum-exp of a row from its pieces' (max, sum) partials."""
+    n = partials.shape[axis]
+    m = np.take(partials, np.arange(0, n, 2), axis=axis)
+    s = np.take(partials, np.arange(1, n, 2), axis=axis)
+    with np.errstate(invalid="ignore", over="ignore", divide="ignore"):
+        top = np.max(m, axis=axis, keepdims=True)
+        total = np.sum(s * np.exp(m - top), axis=axis, keepdims=True)
+        return top + np.log(total)
+
+
+def logsumexp(x, axis, sgn=1.0):
+    """Lazy float64 log-sum-exp of ``sgn * x`` along ``axis`` (kept, of size 1)."""
+    chunks = list(x.chunks)
+    chunks[axis] = (2,) * len(x.chunks[axis])
+    partials = x.map_blocks(_lse_partial, axis, sgn, chunks=tuple(chunks), dtype=_F64,
+                            meta=_meta(x.ndim, _F64))
+    chunks[axis] = (1,)
+    return partials.rechunk({axis: -1}).map_blocks(_lse_merge, axis, chunks=tuple(chunks),
+                                                   dtype=_F64, meta=_meta(x.ndim, _F64))
+
+
+def _softmax_write(block, lse, sgn, log, dtype):
+    x = block.astype(np.float64)
+    if sgn < 0:
+        x = -x
+    with np.errstate(invalid="ignore"):
+        z = x - lse
+        return (z if log else np.exp(z)).astype(dtype, copy=False)
+
+
+def softmax_family(name, input, axis=-1, dtype=None, dim=None, out=None):
+    """``nbops.softmax`` / ``log_softmax`` / ``softmin`` of a dask array along ``axis``."""
+    from ._ops.softmax import _dtypes
+
+    _no_out(out)
+    _, result = _dtypes(np.empty(0, input.dtype), dtype)
+    ax = P.normalize_axis(axis, dim, input.ndim)
+    if input.ndim == 0 or len(input.chunks[ax]) == 1:  # the axis in one chunk: blockwise
+        return input.map_blocks(_softmax_block, name, ax, dtype, dtype=result,
+                                meta=_meta(input.ndim, result))
+    sgn, log = _SIGN[name]
+    lse = logsumexp(input, ax, sgn)
+    return da.map_blocks(_softmax_write, input, lse, sgn, log, result, dtype=result,
+                         meta=_meta(input.ndim, result))
+
+
+def softmax(input, axis=-1, dtype=None, *, dim=None, out=None):
+    return softmax_family("softmax", input, axis, dtype, dim, out)
+
+
+def log_softmax(input, axis=-1, dtype=None, *, dim=None, out=None):
+    return softmax_family("log_softmax", input, axis, dtype, dim, out)
+
+
+def softmin(input, axis=-1, dtype=None, *, dim=None, out=None):
+    return softmax_family("softmin", input, axis, dtype, dim, out)
+
+
+# ------------------------------------------------------------------ loss reductions
+def _finish_block(total, mode, result):
+    with np.errstate(invalid="ignore", divide="ignore"):
+        value = total[0] if mode == "sum" else total[0] / total[1]
+    return np.asarray(value, _F64).astype(result)
+
+
+def _reduce(losses, mode, result, divisor=None):
+    """'sum' or 'mean' of lazy per-element losses: a lazy 0-d array of ``result``.
+
+    Each chunk's losses are summed in float64 (dask's tree reduction of the
+    chunk sums); ``divisor`` is a number or a lazy 0-d float64 sum.
+    """
+    total = losses.sum(dtype=_F64)
+    if divisor is None:
+        divisor = 1.0
+    pair = da.stack([total, da.asarray(divisor, dtype=_F64).astype(_F64)])
+    return pair.map_blocks(_finish_block, mode, result, drop_axis=0, dtype=result,
+                           meta=np.empty((), result))
+
+
+def _pointwise_block(x, t, w, op_name, params, weight_sum):
+    from ._ops.elementwise import Op
+    from ._ops.losses import _regression
+
+    return _regression(Op.registry[op_name], params, x, t, None, None, "none", w, weight_sum)
+
+
+def _loss_dtypes(x, t, others=()):
+    dts = [x.dtype, t.dtype]
+    for name, o in others:
+        result_dtype(o.dtype, name)
+        dts.append(o.dtype)
+    result_dtype(x.dtype, "input")
+    result_dtype(t.dtype, "target")
+    return result_dtype(np.result_type(*dts))[1]
+
+
+def _same_shape_target(input, target, loss, broadcast=None):
+    """``target`` as a dask array chunked as ``input``. ``broadcast``: None (shapes must
+    be equal), 'silent' or 'warn' (a target that broadcasts to the input's shape is
+    broadcast, with PyTorch's size warning for 'warn', as in memory)."""
+    shape = _known_shape(input)
+    tshape = _known_shape(target, "target") if is_dask_array(target) else np.shape(target)
+    if tshape != shape:
+        try:
+            ok = broadcast is not None and np.broadcast_shapes(tshape, shape) == shape
+        except ValueError:
+            ok = False
+        if not ok:
+            raise ValueError(f"target of shape {tshape} must have the input's shape {shape}"
+                             + ("" if broadcast is None else " or broadcast to it")
+                             + f" ({loss} of a dask input)")
+        if broadcast == "warn":
+            from ._ops.losses import _warn_size
+
+            _warn_size(input, np.empty(tshape))
+        if not is_dask_array(target):
+            target = as_array(target, "target")
+        target = da.broadcast_to(target, shape).rechunk(input.chunks)
+    return _aligned(target, "target", input.chunks, shape)
+
+
+def _full_weight_array(w, name, input):
+    """An elementwise weight broadcast to the input's shape, chunked as the input."""
+    if w is None:
+        return None
+    if is_dask_array(w):
+        return _aligned(w, name, input.chunks, input.shape)
+    P_ = np.asarray(w)
+    try:
+        ok = np.broadcast_shapes(P_.shape, input.shape) == input.shape
+    except ValueError:
+        ok = False
+    if not ok:
+        raise ValueError(f"{name} of shape {P_.shape} does not broadcast to the input's "
+                         f"shape {input.shape}")
+    return da.broadcast_to(da.from_array(P_), input.shape).rechunk(input.chunks)
+
+
+def pointwise(op, params, input, target, size_average, reduce, reduction, weight,
+              weight_sum=True):
+    """The pointwise losses of the op table (l1, mse, smooth_l1, huber)."""
+    mode = P.reduction_plan(reduction, size_average, reduce, stacklevel=4).mode
+    t = _same_shape_target(input, target, op.name, "warn")
+    w = _full_weight_array(weight, "weight", input)
+    result = _loss_dtypes(input, t, () if w is None else (("weight", w),))
+    none = da.map_blocks(_pointwise_block, input, t, w, op.name, tuple(params), weight_sum,
+                         dtype=result, meta=_meta(input.ndim, result))
+    if mode == "none":
+        return none
+    if mode == "sum":
+        return _reduce(none, "sum", result)
+    if w is not None and weight_sum:
+        return _reduce(none, "mean", result, w.sum(dtype=_F64))
+    return _reduce(none, "mean", result, math.prod(input.shape))
+
+
+def _binary_block(x, t, w, pw, name):
+    kwargs = {} if pw is None else {"pos_weight": pw}
+    return getattr(nbops, name)(x, t, weight=w, reduction="none", **kwargs)
+
+
+def binary(name, input, target, weight=None, size_average=None, reduce=None,
+           reduction="mean", pos_weight=None):
+    """binary_cross_entropy (the [0, 1] check runs on each block when computed) and
+    binary_cross_entropy_with_logits."""
+    mode = P.reduction_plan(reduction, size_average, reduce, stacklevel=4).mode
+    t = _same_shape_target(input, target, name)
+    w = _full_weight_array(weight, "weight", input)
+    pw = _full_weight_array(pos_weight, "pos_weight", input)
+    others = tuple((n, v) for n, v in (("weight", w), ("pos_weight", pw)) if v is not None)
+    result = _loss_dtypes(input, t, others)
+    none = da.map_blocks(_binary_block, input, t, w, pw, name, dtype=result,
+                         meta=_meta(input.ndim, result))
+    if mode == "none":
+        return none
+    return _reduce(none, mode, result, math.prod(input.shape))
+
+
+def binary_cross_entropy(input, target, weight=None, size_average=None, reduce=None,
+                         reduction="mean"):
+    return binary("binary_cross_entropy", input, target, weight, size_average, reduce,
+                  reduction)
+
+
+def binary_cross_entropy_with_logits(input, target, weight=None, size_average=None,
+                                     reduce=None, reduction="mean", pos_weight=None):
+    return binary("binary_cross_entropy_with_logits", input, target, weight, size_average,
+                  reduce, reduction, pos_weight)
+
+
+def _kl_block(x, t, log_target):
+    return nbops.kl_div(x, t, reduction="none", log_target=log_target)
+
+
+def kl_div(input, target, size_average=None, reduce=None, reduction="mean", log_target=False):
+    plan = P.reduction_plan(reduction, size_average, reduce, batchmean=True, stacklevel=3)
+    t = _same_shape_target(input, target, "kl_div", "silent")
+    result = _loss_dtypes(input, t)
+    none = da.map_blocks(_kl_block, input, t, bool(log_target), dtype=result,
+                         meta=_meta(input.ndim, result))
+    batch = plan.batch_divisor(input.shape)
+    if plan.mode == "none":
+        return none if batch == 1 else (none / np.asarray(batch, result)).astype(result)
+    n = batch if plan.mode == "sum" else batch * math.prod(input.shape)
+    return _reduce(none, "mean", result, n)
+
+
+# ------------------------------------------------------------------ cross_entropy, nll_loss
+def _class_block(x, t, w, name, ignore_index, label_smoothing, indices):
+    if indices:  # class indices, given with a class axis of size 1 to align the chunks
+        t = t[:, 0]
+    kwargs = {} if name == "nll_loss" else {"label_smoothing": label_smoothing}
+    return getattr(nbops, name)(x, t, weight=w, ignore_index=ignore_index, reduction="none",
+                                **kwargs)
+
+
+def _class_partial_block(x, t, w, name, ignore_index, label_smoothing):
+    """A chunk's float64 (sum of losses, sum of target weights) from nbops' fused kernel,
+    shaped (1, 2, 1, ...)."""
+    from ._ops.classification import _planned, index_partials
+
+    logits = name == "cross_entropy"
+    x, t, w, plan, compute, _ = _planned(x, t[:, 0], w, None, ignore_index, None, "sum",
+                                         label_smoothing if logits else 0.0, logits)
+    _, partials = index_partials(x, t, w, plan, logits, compute)
+    return partials[:, -1].reshape((1, 2) + (1,) * (x.ndim - 2))
+
+
+def _check_range(t, classes, ignore_index):
+    bad = (t != ignore_index) & ((t < 0) | (t >= classes))
+    if bad.any():
+        raise ValueError(P.target_range_message(classes, ignore_index))
+
+
+def _split_class_block(x, t, lse, w, classes, ignore_index, eps, block_info=None):
+    """A class chunk's share of each sample's loss (float64; summed over the chunks)."""
+    c0, c1 = block_info[0]["array-location"][1]
+    if c0 == 0:
+        _check_range(t, classes, ignore_index)
+    logp = x.astype(np.float64)
+    if lse is not None:
+        logp = logp - lse
+    wb = np.ones(c1 - c0) if w is None else w[c0:c1].astype(np.float64)
+    wshape = (1, c1 - c0) + (1,) * (x.ndim - 2)
+    tt = t.astype(np.int64)
+    inside = (tt >= c0) & (tt < c1) & (tt != ignore_index)
+    local = np.where(inside, tt - c0, 0)
+    picked = np.take_along_axis(logp, local, axis=1)  # t has a class axis of size 1
+    wt = wb[local.reshape(-1)].reshape(local.shape)
+    loss = np.where(inside, -(1.0 - eps) * wt * picked, 0.0)
+    if eps:
+        smooth = -(eps / classes) * np.sum(wb.reshape(wshape) * logp, axis=1, keepdims=True)
+        loss = loss + np.where(tt != ignore_index, smooth, 0.0)
+    return loss
+
+
+def _target_weights(t, w, classes, ignore_index):
+    _check_range(t, classes, ignore_index)
+    keep = t != ignore_index
+    if w is None:
+        return keep.astype(np.float64)
+    idx = np.where(keep, t, 0).astype(np.int64)
+    return np.where(keep, w.astype(np.float64)[idx], 0.0)
+
+
+def class_loss(name, input, target, weight=None, size_average=None, ignore_index=-100,
+               reduce=None, reduction="mean", label_smoothing=0.0):
+    """cross_entropy / nll_loss of a dask input ``(C,)``, ``(N, C)`` or ``(N, C, d...)``."""
+    logits = name == "cross_entropy"
+    shape = _known_shape(input)
+    w = _host(weight, "weight")
+    tshape = tuple(target.shape) if is_dask_array(target) else np.shape(target)
+    tdtype = target.dtype if is_dask_array(target) else np.asarray(target).dtype
+    plan = P.class_loss_plan(shape, tshape, tdtype, None if w is None else w.shape,
+                             ignore_index, label_smoothing, reduction, size_average, reduce,
+                             logits, stacklevel=4)
+    result = result_dtype(input.dtype)[1]
+    if w is not None:
+        result_dtype(w.dtype, "weight")
+    mode = plan.reduction.mode
+    if input.ndim == 1:  # one sample (C,): a batch of one
+        t1 = target[None] if is_dask_array(target) else np.asarray(target)[None]
+        loss = class_loss(name, input[None], t1, w, None, ignore_index, None, mode,
+                          label_smoothing)
+        return loss[0] if mode == "none" else loss
+    if plan.probabilities:
+        t = _aligned(target, "target", input.chunks, shape)
+        if len(input.chunks[1]) > 1:  # class probabilities: the class axis in one chunk
+            input, t = input.rechunk({1: -1}), t.rechunk({1: -1})
+        none = da.map_blocks(_class_block, input, t, w, name, ignore_index, label_smoothing,
+                             False, drop_axis=1, dtype=result, meta=_meta(input.ndim - 1, result))
+        if mode == "none":
+            return none
+        return _reduce(none, mode, result, shape[0] * math.prod(shape[2:]))
+    loss_chunks = input.chunks[:1] + input.chunks[2:]
+    t = _aligned(target, "target", loss_chunks, plan.loss_shape)
+    if len(input.chunks[1]) == 1 and mode != "none":  # nbops' fused sums of each chunk
+        chunks = [(1,) * len(c) for c in input.chunks]
+        chunks[1] = (2,)
+        parts = da.map_blocks(_class_partial_block, input, t[:, None], w, name, ignore_index,
+                              label_smoothing, chunks=tuple(chunks), dtype=_F64,
+                              meta=_meta(input.ndim, _F64))
+        total = parts.sum(axis=tuple(i for i in range(input.ndim) if i != 1))
+        return total.map_blocks(_finish_block, mode, result, drop_axis=0, dtype=result,
+                                meta=np.empty((), result))
+    if len(input.chunks[1]) == 1:  # the class axis in one chunk: nbops on each block
+        none = da.map_blocks(_class_block, input, t[:, None], w, name, ignore_index,
+                             label_smoothing, True, drop_axis=1, dtype=result,
+                             meta=_meta(input.ndim - 1, result))
+    else:  # the class axis split: log-sum-exp partials, then each chunk's share
+        lse = logsumexp(input, 1) if logits else None
+        chunks = list(input.chunks)
+        chunks[1] = (1,) * len(input.chunks[1])
+        eps = plan.label_smoothing if logits else 0.0
+        shares = da.map_blocks(_split_class_block, input, t[:, None], lse, w, plan.classes,
+                               ignore_index, eps, chunks=tuple(chunks), dtype=_F64,
+                               meta=_meta(input.ndim, _F64))
+        none = shares.sum(axis=1).astype(result)
+    if mode == "none":
+        return none
+    if mode == "sum":
+        return _reduce(none, "sum", result)
+    weights = t.map_blocks(_target_weights, w, plan.classes, ignore_index, dtype=_F64,
+                           meta=_meta(t.ndim, _F64))
+    return _reduce(none, "mean", result, weights.sum())
+
+
+def cross_entropy(input, target, weight=None, size_average=None, ignore_index=-100,
+                  reduce=None, reduction="mean", label_smoothing=0.0):
+    return class_loss("cross_entropy", input, target, weight, size_average, ignore_index,
+                      reduce, reduction, label_smoothing)
+
+
+def nll_loss(input, target, weight=None, size_average=None, ignore_index=-100, reduce=None,
+             reduction="mean"):
+    return class_loss("nll_loss", input, target, weight, size_average, ignore_index, reduce,
+                      reduction)
+
+
+# ------------------------------------------------------------------ linear
+def _linear_block(x, weight, bias):
+    return nbops.linear(x, weight, bias)
+
+
+def linear(input, weight, bias=None, out=None):
+    """``x @ weight.T + bias``: nbops.linear on each block when the feature axis is one
+    chunk, else dask's blocked matrix product (chunked along the input's features)."""
+    _no_out(out)
+    w = _host(weight, "weight")
+    b = _host(bias, "bias")
+    result_dtype(input.dtype, "input")
+    result_dtype(w.dtype, "weight")
+    if w.ndim != 2:
+        raise ValueError(f"weight must be 2-D (out_features, in_features), got shape {w.shape}")
+    if input.ndim < 1 or input.shape[-1] != w.shape[1]:
+        raise ValueError(f"input's last axis must have in_features={w.shape[1]} elements "
+                         f"(weight shape {w.shape}), got input shape {input.shape}")
+    dt = np.result_type(input.dtype, w.dtype)
+    n_out = w.shape[0]
+    if b is not None:
+        result_dtype(b.dtype, "bias")
+        if b.ndim > 1 or b.size not in (1, n_out):
+            raise ValueError(f"bias must have shape ({n_out},) (out_features, "
+                             f"weight.shape[0]), got {b.shape}")
+        dt = np.result_type(dt, b.dtype)
+    compute, result = result_dtype(dt)
+    nd = input.ndim
+    if len(input.chunks[-1]) == 1:
+        chunks = input.chunks[:-1] + ((n_out,),)
+        return input.map_blocks(_linear_block, w, b, chunks=chunks, dtype=result,
+                                meta=_meta(nd, result))
+    wt = da.from_array(np.ascontiguousarray(w.T, dtype=compute),
+                       chunks=(input.chunks[-1], (n_out,)))
+    y = da.matmul(input.astype(compute), wt)
+    if b is not None:
+        y = y + b.astype(compute).reshape(-1)
+    return y.astype(result)
+
+
+# ------------------------------------------------------------------ pairwise_distance
+def _pdist_block(a, b, p, eps, keepdim):
+    return nbops.pairwise_distance(a, b, p, eps, keepdim)
+
+
+def pairwise_distance(x1, x2, p=2.0, eps=1e-6, keepdim=False, *, out=None):
+    """Blockwise when the feature (last) axis is one chunk; otherwise float64 partial
+    p-sums of each feature chunk, summed by dask, then the p-th root."""
+    from ._ops.plan_norm import pairwise_distance_plan
+
+    _no_out(out)
+    shape = _known_shape(x1, "x1")
+    if x1.ndim == 0:
+        raise ValueError("x1: a 0-d dask array; pass a NumPy array")
+    x2 = x2 if is_dask_array(x2) else as_array(x2, "x2")
+    plan = pairwise_distance_plan(shape, _known_shape(x2, "x2"), p, eps, keepdim)
+    if not is_dask_array(x2) and x2.shape != shape and plan.shape == shape:
+        x2 = np.broadcast_to(x2, shape)  # a NumPy row (say) against every row of x1
+    x2 = _aligned(x2, "x2", x1.chunks, shape)
+    result_dtype(x1.dtype, "x1")
+    result_dtype(x2.dtype, "x2")
+    compute, result = result_dtype(np.result_type(x1.dtype, x2.dtype), "x1")
+    if len(x1.chunks[-1]) == 1:
+        kw = {} if keepdim else {"drop_axis": x1.ndim - 1}
+        if keepdim:
+            kw["chunks"] = x1.chunks[:-1] + ((1,),)
+        return da.map_blocks(_pdist_block, x1, x2, plan.p, plan.eps, bool(keepdim),
+                             dtype=result, meta=_meta(len(plan.out_shape), result), **kw)
+    d = abs(x1.astype(compute) - x2.astype(compute) + compute.type(plan.eps)).astype(_F64)
+    axis = x1.ndim - 1
+    if plan.p == math.inf:
+        norm = d.max(axis=axis, keepdims=keepdim)
+    elif plan.p == -math.inf:
+        norm = d.min(axis=axis, keepdims=keepdim)
+    elif plan.p == 0:
+        norm = (d != 0).sum(axis=axis, keepdims=keepdim, dtype=_F64)
+    else:
+        norm = (d ** plan.p).sum(axis=axis, keepdims=keepdim) ** (1.0 / plan.p)
+    return norm.astype(result)
+
+
+# ------------------------------------------------------------------ dropout
+def _runs(shape, location):
+    """(starts, length): a block's elements as runs of consecutive global C-order
+    flat indices of an array of ``shape`` (``location``: the block's (start, stop)
+    per axis), in the block's C order."""
+    nd = len(shape)
+    if nd == 0:
+        return np.zeros(1, np.int64), 1
+    k = nd - 1  # the axes after k are whole: a run covers axes k, k+1, ...
+    while k > 0 and location[k] == (0, shape[k]):
+        k -= 1
+    strides = [math.prod(shape[i + 1:]) for i in range(nd)]
+    starts = np.array([location[k][0] * strides[k]], np.int64)
+    for i in range(k - 1, -1, -1):
+        idx = np.arange(location[i][0], location[i][1], dtype=np.int64) * strides[i]
+        starts = (idx[:, None] + starts[None, :]).reshape(-1)
+    length = (location[k][1] - location[k][0]) * strides[k]
+    return starts, length
+
+
+def _dropout_block(x, shape, axes, key, t, p, compute, result, block_info=None):
+    from ._ops.dropout import _run_drop, _run_mask
+    from ._ops.plan import dropout_scale
+
+    location = block_info[0]["array-location"]
+    scale, zero = dropout_scale(p, compute), compute.type(0)
+    src = np.ascontiguousarray(x, dtype=compute)
+    if axes is None:  # one decision per element: its global flat index
+        starts, length = _runs(shape, location)
+        dest = np.empty(src.shape, compute)
+        xf, df = src.reshape(-1), dest.reshape(-1)
+        for r, start in enumerate(starts.tolist()):
+            _run_drop(xf[r * length:(r + 1) * length], df[r * length:(r + 1) * length],
+                      start, key, t, scale, zero)
+    else:  # one decision per channel: its flat index over the channel axes
+        starts, length = _runs(shape[:axes], location[:axes])
+        mult = np.empty(src.shape[:axes], compute)
+        mf = mult.reshape(-1)
+        for r, start in enumerate(starts.tolist()):
+            _run_mask(mf[r * length:(r + 1) * length], start, key, t, scale, zero)
+        dest = src * mult.reshape(mult.shape + (1,) * (src.ndim - axes))
+    return dest if result == compute else dest.astype(result)
+
+
+def dropout(input, p=0.5, training=True, inplace=False, *, rng=None, out=None, feature=None):
+    """dropout (``feature=None``), dropout2d, dropout3d: each block draws the
+    in-memory mask's elements at their global indices."""
+    _no_out(out, inplace)
+    p = P.check_p(p)
+    if feature is not None:
+        P.warn_feature_rank(feature, input.ndim, stacklevel=3)
+    compute, result = result_dtype(input.dtype)
+    shape = _known_shape(input)
+    plan = P.dropout_plan(shape, p, training, False, False, feature)
+    if plan.action == "identity":
+        return input if input.dtype == result else input.astype(result)
+    if plan.action == "zero":  # input * 0, as PyTorch: NaN and inf give NaN
+        return (input * result.type(0)).astype(result)
+    axes = None if feature is None else P.channel_axes(feature, len(shape))
+    key = P.dropout_key(rng)
+    t = P.dropout_threshold(p)
+    return input.map_blocks(_dropout_block, shape, axes, key, t, p, compute, result,
+                            dtype=result, meta=_meta(input.ndim, result))
+
+
+def dropout2d(input, p=0.5, training=True, inplace=False, *, rng=None, out=None):
+    return dropout(input, p, training, inplace, rng=rng, out=out, feature="dropout2d")
+
+
+def dropout3d(input, p=0.5, training=True, inplace=False, *, rng=None, out=None):
+    return dropout(input, p, training, inplace, rng=rng, out=out, feature="dropout3d")
+
+
+# ------------------------------------------------------------------ batch_norm
+def _bn_partial(x):
+    """(count, mean, M2) per channel of one block, float64, shaped (1, c, 1, ..., 3)."""
+    xs = np.moveaxis(x, 1, -1).reshape(-1, x.shape[1]).astype(np.float64)
+    n = xs.shape[0]
+    mean = xs.mean(axis=0) if n else np.zeros(x.shape[1])
+    m2 = ((xs - mean) ** 2).sum(axis=0)
+    res = np.stack([np.full(x.shape[1], float(n)), mean, m2], axis=-1)
+    return res.reshape((1, x.shape[1]) + (1,) * (x.ndim - 2) + (3,))
+
+
+def _bn_merge(parts):
+    """Chan et al.'s exact merge of (count, mean, M2) partials: (1, c, 1.., 2) of
+    (mean, biased variance)."""
+    nd = parts.ndim - 1
+    axes = tuple(i for i in range(nd) if i != 1)
+    n, mean, m2 = parts[..., 0], parts[..., 1], parts[..., 2]
+    total = n.sum(axis=axes, keepdims=True)
+    mu = (n * mean).sum(axis=axes, keepdims=True) / total
+    m2 = m2.sum(axis=axes, keepdims=True) + (n * (mean - mu) ** 2).sum(axis=axes,
+                                                                         keepdims=True)
+    return np.stack([mu, m2 / total], axis=-1)
+
+
+def _bn_stats(x):
+    """Lazy float64 per-channel (mean, biased variance), shaped (1, C, 1, ..., 1)."""
+    nd = x.ndim
+    chunks = [(1,) * len(c) for c in x.chunks]
+    chunks[1] = x.chunks[1]
+    parts = x.map_blocks(_bn_partial, chunks=tuple(chunks) + ((3,),), new_axis=nd,
+                         dtype=_F64, meta=_meta(nd + 1, _F64))
+    merged = parts.rechunk({i: -1 for i in range(nd) if i != 1}).map_blocks(
+        _bn_merge, chunks=((1,), x.chunks[1]) + ((1,),) * (nd - 2) + ((2,),), dtype=_F64,
+        meta=_meta(nd + 1, _F64))
+    return merged[..., 0], merged[..., 1]
+
+
+def _bn_update(mean, var, running_mean, running_var, momentum, count, block_info=None):
+    """Write this channel chunk's running statistics (PyTorch's rule, unbiased
+    variance); pass the batch statistics through."""
+    c0, c1 = block_info[0]["array-location"][1]
+    m, v = mean.reshape(-1), var.reshape(-1)
+    unbiased = v * (count / (count - 1))
+    rm, rv = running_mean[c0:c1], running_var[c0:c1]
+    rm[...] = (1.0 - momentum) * rm.astype(np.float64) + momentum * m
+    rv[...] = (1.0 - momentum) * rv.astype(np.float64) + momentum * unbiased
+    return np.stack([mean, var], axis=-1)
+
+
+def _bn_block(x, mean, var, w, b, eps, block_info=None):
+    c0, c1 = block_info[0]["array-location"][1]
+    return nbops.batch_norm(x, mean.reshape(-1), var.reshape(-1),
+                            None if w is None else w[c0:c1], None if b is None else b[c0:c1],
+                            training=False, eps=eps)
+
+
+def batch_norm(input, running_mean, running_var, weight=None, bias=None, training=False,
+               momentum=0.1, eps=1e-5, *, out=None):
+    """Training: exact per-channel float64 statistics (Chan's merge of per-chunk count,
+    mean and M2), then nbops' normalize on each block; evaluation: each block with the
+    running statistics. In training, the running statistics are updated in place when
+    the result is computed (once per computation) on the local schedulers."""
+    from ._ops.plan_norm import batch_norm_plan
+
+    _no_out(out)
+    shape = _known_shape(input)
+    _, result = result_dtype(input.dtype)
+    rm, rv = _host(running_mean, "running_mean"), _host(running_var, "running_var")
+    w, b = _host(weight, "weight"), _host(bias, "bias")
+    plan = batch_norm_plan(shape, rm, rv, w, b, training, momentum, eps)
+    if input.ndim < 2:
+        raise ValueError(f"input must have at least 2 dimensions (N, C, ...), got shape {shape}")
+    for name, r in (("running_mean", running_mean), ("running_var", running_var)):
+        if r is not None and plan.training and not (
+                isinstance(r, np.ndarray) and r.flags.writeable):
+            raise TypeError(f"{name} must be a writable NumPy array when training")
+    w = None if w is None else w.reshape(-1).astype(np.float64)
+    b = None if b is None else b.reshape(-1).astype(np.float64)
+    nd = input.ndim
+    stat_chunks = ((1,), input.chunks[1]) + ((1,),) * (nd - 2)
+    if plan.training:
+        mean, var = _bn_stats(input)
+        if plan.update_running:
+            both = da.map_blocks(_bn_update, mean, var, running_mean, running_var,
+                                 plan.momentum, plan.count, new_axis=nd,
+                                 chunks=stat_chunks + ((2,),), dtype=_F64,
+                                 meta=_meta(nd + 1, _F64))
+            mean, var = both[..., 0], both[..., 1]
+    else:
+        cshape = (1, plan.channels) + (1,) * (nd - 2)
+        mean = da.from_array(rm.astype(np.float64).reshape(cshape), chunks=stat_chunks)
+        var = da.from_array(rv.astype(np.float64).reshape(cshape), chunks=stat_chunks)
+    return da.map_blocks(_bn_block, input, mean, var, w, b, plan.eps, dtype=result,
+                         meta=_meta(nd, result))
+
+
+# ------------------------------------------------------------------ the dispatch hook
+_OPS = {
+    "softmax": softmax, "log_softmax": log_softmax, "softmin": softmin,
+    "cross_entropy": cross_entropy, "nll_loss": nll_loss, "kl_div": kl_div,
+    "binary_cross_entropy": binary_cross_entropy,
+    "binary_cross_entropy_with_logits": binary_cross_entropy_with_logits,
+    "prelu": prelu, "linear": linear, "pairwise_distance": pairwise_distance,
+    "dropout": dropout, "dropout2d": dropout2d, "dropout3d": dropout3d,
+    "batch_norm": batch_norm,
+}
+
+
+def dispatch(name, args, kwargs):
+    """Run the dask version of public op ``name`` on ``args`` and ``kwargs``."""
+    return _OPS[name](*args, **kwargs)

@@ -1,0 +1,461 @@
+"""nbops on dask arrays (nbops/_dask.py): lazy results equal to the in-memory ones for
+every chunking tested, dropout masks independent of the chunking, clear errors, and a
+dask.distributed LocalCluster run. The oracle is nbops' in-memory result (itself tested
+against NumPy and PyTorch in the other test files)."""
+
+import subprocess
+import sys
+import threading
+import warnings
+
+import numpy as np
+import pytest
+
+import nbops
+from nbops._ops import table
+
+da = pytest.importorskip("dask.array")
+import dask  # noqa: E402
+
+F32 = np.float32
+RNG = np.random.default_rng(18)
+X = RNG.standard_normal((7, 5)).astype(F32)
+Y = RNG.standard_normal((7, 5)).astype(F32)
+X3 = RNG.standard_normal((4, 5, 6)).astype(F32)
+
+# single-element chunks, chunks splitting every axis, one chunk, uneven chunks
+CHUNKINGS_2D = [(1, 1), (3, 2), (7, 5), ((2, 5), (1, 4))]
+CHUNKINGS_3D = [(1, 1, 1), (2, 2, 4), (4, 5, 6), ((3, 1), (1, 4), (5, 1))]
+
+
+# --------------------------------------------------------------------- helpers
+class Counter:
+    """Counts the blocks of a source array materialized: 0 until computed."""
+
+    def __init__(self):
+        self.n = 0
+        self.lock = threading.Lock()
+
+    def __call__(self, block):
+        with self.lock:
+            self.n += 1
+        return block
+
+
+def lazy(x, chunks):
+    """A dask array of ``x`` whose blocks count their materialization."""
+    counter = Counter()
+    d = da.from_array(x, chunks=chunks).map_blocks(counter, dtype=x.dtype,
+                                                   meta=np.empty((0,) * x.ndim, x.dtype))
+    return d, counter
+
+
+def check(result, expected, counter, exact=False, rtol=1e-5, atol=1e-6):
+    """``result`` lazy (nothing computed yet), then equal to ``expected`` with its dtype."""
+    assert isinstance(result, da.Array)
+    assert counter.n == 0, "computed before .compute()"
+    got = result.compute()
+    assert counter.n > 0
+    expected = np.asarray(expected)
+    assert got.dtype == expected.dtype
+    assert got.shape == expected.shape
+    if exact:
+        np.testing.assert_array_equal(got, expected)
+    else:
+        np.testing.assert_allclose(got, expected, rtol=rtol, atol=atol)
+
+
+# --------------------------------------------------------------------- import
+def test_import_nbops_does_not_import_dask():
+    code = ("import sys, numpy as np, nbops; nbops.relu(np.ones(3)); "
+            "assert not [m for m in sys.modules if m == 'dask' or m.startswith('dask.')]")
+    subprocess.run([sys.executable, "-c", code], check=True)
+
+
+def test_numpy_input_does_not_dispatch():
+    from nbops._validate import is_dask_array
+
+    assert not is_dask_array(X) and not is_dask_array([1.0]) and is_dask_array(da.ones(3))
+
+
+# --------------------------------------------------------------------- elementwise
+def _param_sets(entry):
+    if any(p.kind not in ("float", "int", "bool") for p in entry.params):
+        return []
+    example = tuple(p.example if p.example is not None else p.default for p in entry.params)
+    return [example]
+
+
+@pytest.mark.parametrize("entry", [e for e in table.elementwise_entries() if _param_sets(e)],
+                         ids=lambda e: e.name)
+def test_elementwise(entry):
+    fn = getattr(nbops, entry.name)
+    for params in _param_sets(entry):
+        expected = fn(X, *params)
+        for chunks in CHUNKINGS_2D:
+            d, counter = lazy(X, chunks)
+            check(fn(d, *params), expected, counter, exact=True)
+
+
+def test_elementwise_promotes_and_0d():
+    xi = np.arange(-3, 4).reshape(7, 1)
+    d, counter = lazy(xi, (2, 1))
+    check(nbops.sigmoid(d), nbops.sigmoid(xi), counter, exact=True)
+    d, counter = lazy(np.array(-2.0, F32), ())
+    check(nbops.relu(d), nbops.relu(np.array(-2.0, F32)), counter, exact=True)
+
+
+def test_prelu():
+    w = np.array([0.1, 0.2, 0.3, 0.4, 0.5], F32)
+    for chunks in CHUNKINGS_2D:
+        d, counter = lazy(X, chunks)
+        check(nbops.prelu(d, w), nbops.prelu(X, w), counter, exact=True)
+        d, counter = lazy(X, chunks)
+        check(nbops.prelu(d, w[:1]), nbops.prelu(X, w[:1]), counter, exact=True)
+    with pytest.raises(ValueError, match="weight"):
+        nbops.prelu(da.from_array(X), w[:3])
+
+
+# --------------------------------------------------------------------- softmax family
+@pytest.mark.parametrize("name", ["softmax", "log_softmax", "softmin"])
+def test_softmax_family(name):
+    from nbops import _dask
+
+    fn = getattr(nbops, name)
+    for chunks in CHUNKINGS_3D:
+        for axis in (0, 1, -1):
+            d, counter = lazy(X3, chunks)
+            check(_dask.dispatch(name, (d,), {"axis": axis}), fn(X3, axis=axis), counter)
+    d, counter = lazy(X3, (2, 2, 4))
+    check(_dask.dispatch(name, (d,), {"dim": 1, "dtype": np.float64}),
+          fn(X3, dim=1, dtype=np.float64), counter, rtol=1e-12, atol=1e-14)
+
+
+def test_softmax_split_axis_inf_and_nan():
+    from nbops import _dask
+
+    x = np.array([[-np.inf, -np.inf, 1.0, 2.0], [-np.inf] * 4, [np.nan, 0.0, 1.0, 2.0]], F32)
+    for chunks in [(1, 1), (3, 2)]:
+        d, counter = lazy(x, chunks)
+        check(_dask.dispatch("softmax", (d,), {}), nbops.softmax(x), counter)
+
+
+def test_softmax_bad_axis():
+    from nbops import _dask
+
+    with pytest.raises((ValueError, IndexError), match="axis|dim"):
+        _dask.dispatch("softmax", (da.from_array(X),), {"axis": 2})
+
+
+# --------------------------------------------------------------------- losses
+POINTWISE = [("l1_loss", {}), ("mse_loss", {}), ("smooth_l1_loss", {"beta": 0.5}),
+             ("huber_loss", {"delta": 0.75}), ("kl_div", {}), ("kl_div", {"log_target": True}),
+             ("binary_cross_entropy_with_logits", {})]
+
+
+@pytest.mark.parametrize("name,kwargs", POINTWISE, ids=lambda v: str(v))
+def test_pointwise_losses(name, kwargs):
+    fn = getattr(nbops, name)
+    t = np.abs(Y) if name == "kl_div" and not kwargs else Y
+    reductions = ["none", "mean", "sum"] + (["batchmean"] if name == "kl_div" else [])
+    for chunks in CHUNKINGS_2D:
+        for reduction in reductions:
+            d, counter = lazy(X, chunks)
+            td = da.from_array(t, chunks=d.chunks)
+            check(fn(d, td, reduction=reduction, **kwargs),
+                  fn(X, t, reduction=reduction, **kwargs), counter)
+
+
+def test_pointwise_losses_broadcast_target():
+    row = Y[0]
+    d, counter = lazy(X, (3, 2))
+    with pytest.warns(UserWarning, match="target size"):
+        res = nbops.mse_loss(d, row)
+    with pytest.warns(UserWarning, match="target size"):
+        expected = nbops.mse_loss(X, row)
+    check(res, expected, counter)
+    d, counter = lazy(X, (3, 2))
+    check(nbops.kl_div(d, np.abs(row), reduction="sum"),
+          nbops.kl_div(X, np.abs(row), reduction="sum"), counter)
+    with pytest.raises(ValueError, match="target of shape"):
+        nbops.binary_cross_entropy_with_logits(d, row)
+    with pytest.raises(ValueError, match="target of shape"):
+        nbops.mse_loss(d, Y[:, :1].repeat(6, axis=1))
+
+
+def test_weighted_losses():
+    w = np.abs(Y) + 0.5
+    pw = np.array([1.0, 2.0, 0.5, 3.0, 1.5], F32)
+    p = 1 / (1 + np.exp(-X))
+    t = (Y > 0).astype(F32)
+    for chunks in [(1, 1), ((2, 5), (1, 4))]:
+        for reduction in ["none", "mean", "sum"]:
+            d, counter = lazy(X, chunks)
+            check(nbops.mse_loss(d, Y, reduction=reduction, weight=w),
+                  nbops.mse_loss(X, Y, reduction=reduction, weight=w), counter)
+            d, counter = lazy(X, chunks)
+            check(nbops.huber_loss(d, Y, reduction=reduction, weight=w),
+                  nbops.huber_loss(X, Y, reduction=reduction, weight=w), counter)
+            d, counter = lazy(X, chunks)
+            check(nbops.binary_cross_entropy_with_logits(d, t, w, reduction=reduction,
+                                                         pos_weight=pw),
+                  nbops.binary_cross_entropy_with_logits(X, t, w, reduction=reduction,
+                                                         pos_weight=pw), counter)
+            d, counter = lazy(p, chunks)
+            check(nbops.binary_cross_entropy(d, t, w, reduction=reduction),
+                  nbops.binary_cross_entropy(p, t, w, reduction=reduction), counter)
+
+
+def test_binary_cross_entropy_checks_each_block_when_computed():
+    bad = np.full((4, 2), 0.5, F32)
+    bad[3, 1] = 1.5
+    loss = nbops.binary_cross_entropy(da.from_array(bad, chunks=2), np.zeros_like(bad))
+    with pytest.raises(ValueError, match="input"):
+        loss.compute()
+
+
+CLASS_CASES = [
+    {},
+    {"weight": np.array([0.5, 1.0, 2.0, 1.5, 0.25], F32)},
+    {"ignore_index": 2},
+    {"weight": np.array([0.5, 1.0, 2.0, 1.5, 0.25], F32), "ignore_index": 1,
+     "label_smoothing": 0.2},
+]
+
+
+@pytest.mark.parametrize("name", ["cross_entropy", "nll_loss"])
+@pytest.mark.parametrize("case", range(len(CLASS_CASES)))
+def test_class_losses_2d(name, case):
+    kwargs = dict(CLASS_CASES[case])
+    if name == "nll_loss":
+        kwargs.pop("label_smoothing", None)
+    fn = getattr(nbops, name)
+    t = RNG.integers(0, 5, 7)
+    for chunks in CHUNKINGS_2D:  # (1, 1) and (3, 2) split the class axis
+        for reduction in ["none", "mean", "sum"]:
+            d, counter = lazy(X, chunks)
+            check(fn(d, t, reduction=reduction, **kwargs),
+                  fn(X, t, reduction=reduction, **kwargs), counter)
+
+
+@pytest.mark.parametrize("name", ["cross_entropy", "nll_loss"])
+def test_class_losses_nd(name):
+    fn = getattr(nbops, name)
+    kwargs = dict(CLASS_CASES[3]) if name == "cross_entropy" else {"ignore_index": 3}
+    t = RNG.integers(0, 5, (4, 6))
+    t[0, 0] = kwargs["ignore_index"]
+    for chunks in CHUNKINGS_3D:
+        td = da.from_array(t, chunks=(chunks[0], chunks[2]))
+        for reduction in ["none", "mean", "sum"]:
+            d, counter = lazy(X3, chunks)
+            check(fn(d, td, reduction=reduction, **kwargs),
+                  fn(X3, t, reduction=reduction, **kwargs), counter)
+
+
+def test_cross_entropy_probabilities_and_1d():
+    probs = nbops.softmax(Y)
+    for chunks in [(1, 1), (3, 5)]:
+        for reduction in ["none", "mean", "sum"]:
+            d, counter = lazy(X, chunks)
+            check(nbops.cross_entropy(d, probs, reduction=reduction, label_smoothing=0.1),
+                  nbops.cross_entropy(X, probs, reduction=reduction, label_smoothing=0.1),
+                  counter)
+    x1 = X[0]
+    d, counter = lazy(x1, 2)
+    check(nbops.cross_entropy(d, np.array(3)), nbops.cross_entropy(x1, np.array(3)), counter)
+
+
+def test_loss_float64_stays_float64():
+    x64 = X.astype(np.float64)
+    t = RNG.integers(0, 5, 7)
+    d, counter = lazy(x64, (3, 2))
+    check(nbops.cross_entropy(d, t), nbops.cross_entropy(x64, t), counter,
+          rtol=1e-12, atol=0)
+
+
+def test_class_target_out_of_range_raises_when_computed():
+    t = np.array([0, 1, 7, 0, 1, 2, 3])
+    for chunks in [(3, 5), (3, 2)]:
+        loss = nbops.cross_entropy(da.from_array(X, chunks=chunks), t)
+        with pytest.raises(ValueError, match="out of range"):
+            loss.compute()
+
+
+# --------------------------------------------------------------------- the other ops
+def test_batch_norm():
+    g = np.array([1.0, 0.5, 2.0, -1.0, 0.25], F32)
+    b = np.array([0.0, 0.1, -0.2, 0.3, 1.0], F32)
+    for chunks in CHUNKINGS_3D:
+        for training in (True, False):
+            rm, rv = np.full(5, 0.1, F32), np.full(5, 2.0, F32)
+            rm2, rv2 = rm.copy(), rv.copy()
+            d, counter = lazy(X3, chunks)
+            res = nbops.batch_norm(d, rm, rv, g, b, training=training, momentum=0.2)
+            assert (rm == F32(0.1)).all() and (rv == F32(2.0)).all()  # not yet
+            check(res, nbops.batch_norm(X3, rm2, rv2, g, b, training=training, momentum=0.2),
+                  counter, rtol=1e-5, atol=1e-5)
+            np.testing.assert_allclose(rm, rm2, rtol=1e-6, atol=1e-7)
+            np.testing.assert_allclose(rv, rv2, rtol=1e-6)
+    d, counter = lazy(X3, (1, 2, 3))
+    check(nbops.batch_norm(d, None, None, training=True),
+          nbops.batch_norm(X3, None, None, training=True), counter, rtol=1e-5, atol=1e-5)
+
+
+def test_linear():
+    w = RNG.standard_normal((3, 6)).astype(F32)
+    bias = RNG.standard_normal(3).astype(F32)
+    for chunks in CHUNKINGS_3D:
+        for b in (None, bias):
+            d, counter = lazy(X3, chunks)
+            check(nbops.linear(d, w, b), nbops.linear(X3, w, b), counter, atol=1e-5)
+
+
+@pytest.mark.parametrize("p", [2.0, 1.0, 3.0, 0.0, np.inf, -np.inf])
+def test_pairwise_distance(p):
+    y3 = RNG.standard_normal(X3.shape).astype(F32)
+    for chunks in CHUNKINGS_3D:
+        for keepdim in (False, True):
+            d, counter = lazy(X3, chunks)
+            y = da.from_array(y3, chunks=d.chunks)
+            check(nbops.pairwise_distance(d, y, p, keepdim=keepdim),
+                  nbops.pairwise_distance(X3, y3, p, keepdim=keepdim), counter)
+
+
+def test_pairwise_distance_numpy_row_and_nll_loss_1d():
+    row = Y[0]
+    d, counter = lazy(X, (3, 2))
+    check(nbops.pairwise_distance(d, row), nbops.pairwise_distance(X, row), counter)
+    logp = nbops.log_softmax(X[0])
+    d, counter = lazy(logp, 2)
+    check(nbops.nll_loss(d, np.array(4), reduction="sum"),
+          nbops.nll_loss(logp, np.array(4), reduction="sum"), counter)
+
+
+@pytest.mark.parametrize("name", ["dropout", "dropout2d", "dropout3d"])
+def test_dropout_mask_independent_of_chunking(name):
+    fn = getattr(nbops, name)
+    x = RNG.standard_normal((3, 4, 5, 6)).astype(F32)
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", UserWarning)  # dropout3d's rank warning
+        expected = fn(x, 0.4, rng=123)
+        for chunks in [(1, 1, 1, 1), (2, 3, 5, 6), (3, 4, 5, 6), ((1, 2), (3, 1), (2, 3), (4, 2)),
+                       (1, 1, 1, 5)]:
+            d, counter = lazy(x, chunks)
+            check(fn(d, 0.4, rng=123), expected, counter, exact=True)
+    d = da.from_array(x, chunks=2)
+    assert nbops.dropout(d, 0.4, training=False) is d
+    np.testing.assert_array_equal(nbops.dropout(d, 1.0).compute(), nbops.dropout(x, 1.0))
+
+
+# --------------------------------------------------------------------- bad inputs
+def test_unknown_chunk_sizes():
+    d = da.from_array(X, chunks=(3, 5))
+    unknown = d[d[:, 0] > -10]  # rows of unknown count
+    assert np.isnan(unknown.shape[0])
+    with pytest.raises(ValueError, match="unknown chunk sizes.*compute_chunk_sizes"):
+        nbops.cross_entropy(unknown, np.zeros(7, np.int64))
+    with pytest.raises(ValueError, match="unknown chunk sizes"):
+        nbops.dropout(unknown, 0.5, rng=0)
+    with pytest.raises(ValueError, match="unknown chunk sizes"):
+        nbops.mse_loss(unknown, unknown)
+    assert nbops.relu(unknown).compute().shape == (7, 5)  # elementwise: no shape needed
+
+
+def test_mismatched_chunks_and_bad_arguments():
+    d = da.from_array(X, chunks=(3, 5))
+    with pytest.raises(ValueError, match="target: its chunks"):
+        nbops.cross_entropy(d, da.from_array(np.zeros(7, np.int64), chunks=2))
+    with pytest.raises(ValueError, match="target: its chunks"):
+        nbops.mse_loss(d, da.from_array(Y, chunks=(2, 5)))
+    with pytest.raises(ValueError, match="x2: its chunks"):
+        nbops.pairwise_distance(d, da.from_array(Y, chunks=(2, 5)))
+    with pytest.raises(TypeError, match="out"):
+        nbops.relu(d, out=np.empty_like(X))
+    with pytest.raises(TypeError, match="inplace"):
+        nbops.relu(d, inplace=True)
+    with pytest.raises(TypeError, match="weight: pass a NumPy array"):
+        nbops.cross_entropy(d, np.zeros(7, np.int64), weight=da.ones(5))
+    with pytest.raises(ValueError, match="reduction"):
+        nbops.cross_entropy(d, np.zeros(7, np.int64), reduction="avg")
+    with pytest.raises(ValueError, match="p"):
+        nbops.dropout(d, 1.5)
+    with pytest.raises(ValueError, match="weight"):
+        nbops.cross_entropy(d, np.zeros(7, np.int64), weight=np.ones(4))
+    with pytest.raises(ValueError, match="in_features"):
+        nbops.linear(d, np.ones((2, 4), F32))
+
+
+# --------------------------------------------------------------------- schedulers
+def test_threaded_scheduler_results_are_bit_identical():
+    x = RNG.standard_normal((64, 50)).astype(F32)
+    t = RNG.integers(0, 50, 64)
+    d = da.from_array(x, chunks=(8, 10))
+    loss = nbops.cross_entropy(d, t)
+    sync = loss.compute(scheduler="synchronous")
+    threaded = loss.compute(scheduler="threads", num_workers=4)
+    assert sync.tobytes() == threaded.tobytes()
+    np.testing.assert_allclose(threaded, nbops.cross_entropy(x, t), rtol=1e-6)
+
+
+def test_thread_policy_one_parallel_launch_at_a_time(monkeypatch):
+    """Blocks big enough for the parallel kernels, four scheduler threads: at most one
+    parallel launch at a time in the process, the others take the serial twins."""
+    from nbops import _config
+
+    acquire, release = _config.acquire_parallel, _config.release_parallel
+    state = {"active": 0, "peak": 0, "parallel": 0, "serial": 0}
+    lock = threading.Lock()
+
+    def counting_acquire(n):
+        ok = acquire(n)
+        with lock:
+            state["parallel" if ok else "serial"] += 1
+            if ok:
+                state["active"] += 1
+                state["peak"] = max(state["peak"], state["active"])
+        return ok
+
+    def counting_release():
+        with lock:
+            state["active"] -= 1
+        release()
+
+    monkeypatch.setattr(_config, "acquire_parallel", counting_acquire)
+    monkeypatch.setattr(_config, "release_parallel", counting_release)
+    rows = _config.PARALLEL_THRESHOLD // 16 + 1
+    x = RNG.standard_normal((8 * rows, 16)).astype(F32)
+    d = da.from_array(x, chunks=(rows, 16))
+    got = nbops.softplus(d).compute(scheduler="threads", num_workers=4)
+    assert state["peak"] == 1 and state["parallel"] + state["serial"] == 8
+    np.testing.assert_array_equal(got, nbops.softplus(x))
+
+
+def test_local_cluster():
+    """softmax + cross_entropy (+ an activation and dropout) on two worker processes."""
+    distributed = pytest.importorskip("distributed")
+    from nbops import _dask
+
+    x = RNG.standard_normal((40, 12)).astype(F32)
+    t = RNG.integers(0, 12, 40)
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")  # the cluster's own start-up warnings
+        with distributed.LocalCluster(processes=True, n_workers=2, threads_per_worker=1,
+                                      dashboard_address=None) as cluster, \
+                distributed.Client(cluster) as client:
+            d = da.from_array(x, chunks=(10, 5))
+            probs = _dask.dispatch("softmax", (d,), {"axis": 1})
+            loss = nbops.cross_entropy(d, da.from_array(t, chunks=10), label_smoothing=0.1)
+            dropped = nbops.dropout(nbops.elu(d), 0.3, rng=7)
+            got_probs, got_loss, got_dropped = client.compute([probs, loss, dropped],
+                                                              sync=True)
+            local = loss.compute(scheduler="synchronous")
+    np.testing.assert_array_equal(got_dropped, nbops.dropout(nbops.elu(x), 0.3, rng=7))
+    np.testing.assert_allclose(got_probs, nbops.softmax(x, axis=1), rtol=1e-5, atol=1e-7)
+    assert got_loss.dtype == np.float32
+    assert got_loss.tobytes() == local.tobytes()  # the same graph, any number of workers
+    np.testing.assert_allclose(got_loss, nbops.cross_entropy(x, t, label_smoothing=0.1),
+                               rtol=1e-6)
+
+
+def test_dask_config_untouched():
+    assert dask.config.get("scheduler", None) is None
