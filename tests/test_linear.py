@@ -44,6 +44,30 @@ def test_matches_reference(shape, with_bias, dtype):
     close(nbops.linear(x, w, b), ref_linear(x, w, b), dtype, str(shape))
 
 
+@pytest.mark.parametrize("dtype", FLOATS)
+def test_both_sides_of_the_small_product_kernel(dtype):
+    """Products up to SMALL_PRODUCT multiply-adds take the serial kernel, larger
+    ones BLAS: both match the reference, NaN/inf included, read-only inputs too."""
+    from nbops._ops.linear import SMALL_PRODUCT
+
+    w = data((64, 128), dtype, seed=1)
+    b = data(64, dtype, seed=2)
+    rows = SMALL_PRODUCT // (64 * 128)
+    for n in (1, rows, rows + 1):
+        x = data((n, 128), dtype)
+        x[0, 3] = np.inf if n > 1 else np.nan
+        x.flags.writeable = False
+        for bias in (None, b):
+            got = nbops.linear(x, w, bias)
+            exp = ref_linear(x, w, bias)
+            assert got.dtype == np.dtype(dtype) and got.shape == exp.shape
+            np.testing.assert_array_equal(np.isnan(got), np.isnan(exp))
+            fin = np.isfinite(exp)
+            np.testing.assert_array_equal(got[~fin], exp[~fin])
+            np.testing.assert_allclose(got[fin], exp[fin], rtol=1e-4 if dtype == np.float32
+                                       else 1e-12, atol=1e-3 if dtype == np.float32 else 1e-11)
+
+
 def test_large_output():
     """An output of 262144 float32 values (BLAS threads, bias on a big array)."""
     x, w, b = data((512, 64), np.float32), data((512, 64), np.float32, 1), data(512, np.float32)

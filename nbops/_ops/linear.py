@@ -6,12 +6,16 @@ through NumPy from Python; the bias is added in place on the product, with no
 extra temporary.
 """
 
+import math
+
 import numpy as np
 from numba import types
 from numba.core import errors
 from numba.extending import overload
 from numba.np import numpy_support
 
+from .. import _config
+from .._launch import entry_point
 from .._validate import as_array, check_out, dask_ops, is_dask_array, is_device_array, result_dtype
 from ..cuda import ops as _cuda
 
@@ -44,9 +48,13 @@ def linear(input, weight, bias=None, out=None):
     >>> nbops.linear(x, w, np.array([0.0, 1.0, 0.0], dtype=np.float32))
     array([[ 1. ,  4. , -1.5]], dtype=float32)
     """
-    if type(input) is not np.ndarray and is_device_array(input):
+    if type(input) is np.ndarray:
+        y = _small(input, weight, bias, out)
+        if y is not None:
+            return y
+    elif is_device_array(input):
         return _cuda().linear(input, weight=weight, bias=bias, out=out)
-    if type(input) is not np.ndarray and is_dask_array(input):
+    elif is_dask_array(input):
         return dask_ops().linear(input, weight, bias, out=out)
     x = as_array(input)
     w = as_array(weight, "weight")
@@ -87,6 +95,56 @@ def linear(input, weight, bias=None, out=None):
         out[...] = y
         return out
     return y if dtype == compute else y.astype(dtype)
+
+
+# ------------------------------------------------------- small products, serial
+#: Products of at most this many multiply-adds (rows * in * out, e.g. (64, 128)
+#: x (128, 64)) run in a serial kernel: below it, BLAS's call and threading
+#: overhead (and NumPy's error-state handling) cost more than the product
+#: (docs/guides/performance.rst, "linear").
+SMALL_PRODUCT = 1 << 19
+
+_FLOATS = (np.dtype(np.float32), np.dtype(np.float64))
+
+
+def _small_product(x, w, b, has_bias, y):
+    """y = x w^T (+ b): x (rows, in), w (out, in), y (rows, out), C-contiguous, one dtype."""
+    n_in = x.shape[1]
+    for r in range(x.shape[0]):
+        for o in range(w.shape[0]):
+            acc = y.dtype.type(0)
+            for k in range(n_in):
+                acc += x[r, k] * w[o, k]
+            if has_bias:
+                acc += b[o]
+            y[r, o] = acc
+
+
+# reassoc: the dot product vectorizes (BLAS sums in its own order too); contract: FMA
+_small_product_kernel = _config.serial_kernel(_small_product,
+                                              fastmath=frozenset({"reassoc", "contract"}))
+
+
+def _small(x, weight, bias, out):
+    """The common small call (one float dtype, C-contiguous, no ``out=``) in the
+    serial kernel; None for any other call (the general path checks it)."""
+    if not (out is None and type(weight) is np.ndarray and x.dtype in _FLOATS
+            and weight.dtype == x.dtype and weight.ndim == 2 and x.ndim >= 1
+            and x.shape[-1] == weight.shape[1]
+            and (bias is None or (type(bias) is np.ndarray and bias.dtype == x.dtype
+                                  and bias.shape == (weight.shape[0],)))):
+        return None
+    n_out, n_in = weight.shape
+    rows = math.prod(x.shape[:-1])
+    if rows * n_in * n_out > SMALL_PRODUCT or not (x.flags.c_contiguous
+                                                   and weight.flags.c_contiguous):
+        return None
+    y = np.empty(x.shape[:-1] + (n_out,), x.dtype)
+    x2, y2 = x.reshape(rows, n_in), y.reshape(rows, n_out)
+    b = weight[0, :0] if bias is None else bias  # (never read without a bias)
+    args = (x2, weight, b, bias is not None, y2)
+    entry_point(_small_product_kernel, ("linear", x.dtype.char), args)(*args)
+    return y
 
 
 @overload(linear)
