@@ -28,14 +28,6 @@ from .plan_norm import pairwise_distance_plan
 
 
 @_config.core
-def _fold(a, b, eps, p, kind, acc):
-    """``acc`` with the row's differences ``a[i] - b[i] + eps`` folded in."""
-    for i in range(a.size):
-        acc = pnorm_add(acc, a[i] - b[i] + eps, p, kind)
-    return acc
-
-
-@_config.core
 def _sum_sq4(a, b, eps, zero):
     """p = 2: the accumulator of the whole row, :func:`pnorm_add`'s ``acc + d * d``
     unrolled into four independent sums (fixed order: deterministic), for
@@ -78,27 +70,27 @@ def _sum_abs4(a, b, eps, zero):
     return (s0 + s1) + (s2 + s3)
 
 
-@_config.core
-def pnorm_row(a, b, p, eps):
-    """``||a - b + eps||_p`` of two equal-length 1-D arrays (p may be 0, fractional,
-    negative or +-inf; the caller rejects p = +-inf or p < 0 on empty rows).
+def _pdist(a, sa, b, sb, dim, p, eps, out):
+    """out[r] = ``||a_r - b_r + eps||_p`` of row r; ``sa``/``sb`` are the row
+    strides (0: one shared row).
 
     Accumulated in the input's dtype, as PyTorch. The p = 2 and p = 1 rows use
-    their unrolled sums and return from their own branch (one shared exit made
-    the p = 2 rows slower); other p fold :func:`pnorm_add` over the row.
+    their unrolled sums; other p fold :func:`pnorm_add` over the row.
     """
     kind = pnorm_kind(p)
-    if kind == PNORM_2:
-        return pnorm_finish(_sum_sq4(a, b, eps, const(eps, 0.0)), p, PNORM_2)
-    if kind == PNORM_1:
-        return pnorm_finish(_sum_abs4(a, b, eps, const(eps, 0.0)), p, PNORM_1)
-    return pnorm_finish(_fold(a, b, eps, p, kind, pnorm_start(eps, kind)), p, kind)
-
-
-def _pdist(a, sa, b, sb, dim, p, eps, out):
-    """out[r] = norm of row r; ``sa``/``sb`` are the row strides (0: one shared row)."""
+    zero = const(eps, 0.0)
     for r in prange(out.size):
-        out[r] = pnorm_row(a[r * sa:r * sa + dim], b[r * sb:r * sb + dim], p, eps)
+        x1 = a[r * sa:r * sa + dim]
+        x2 = b[r * sb:r * sb + dim]
+        if kind == PNORM_2:
+            acc = _sum_sq4(x1, x2, eps, zero)
+        elif kind == PNORM_1:
+            acc = _sum_abs4(x1, x2, eps, zero)
+        else:
+            acc = pnorm_start(eps, kind)
+            for i in range(dim):
+                acc = pnorm_add(acc, x1[i] - x2[i] + eps, p, kind)
+        out[r] = pnorm_finish(acc, p, kind)
 
 
 _pdist_serial, _pdist_parallel = _config.kernels(_pdist)
