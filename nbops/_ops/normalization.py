@@ -79,13 +79,15 @@ def _stats_task(x, shift, task, n_outer, channels, inner, tile_c, rows, n_tiles,
     cut in pieces of ``_WIDTH``. Position k of a piece has its own
     accumulators and shift (that of channel ``c0 + k // inner``).
     """
+    # (Bounds as conditional expressions, not min(): Numba compiles its min and
+    # max as functions of their own at their first use in a process.)
     blk = task // n_tiles
     c0 = (task % n_tiles) * tile_c
-    c1 = min(channels, c0 + tile_c)
+    c1 = c0 + tile_c if c0 + tile_c < channels else channels
     n0 = blk * rows
-    n1 = min(n_outer, n0 + rows)
+    n1 = n0 + rows if n0 + rows < n_outer else n_outer
     run = (c1 - c0) * inner
-    width = min(run, _WIDTH)
+    width = run if run < _WIDTH else _WIDTH
     acc_s = np.empty(width, np.float64)
     acc_q = np.empty(width, np.float64)
     shv = np.empty(width, np.float64)
@@ -96,7 +98,7 @@ def _stats_task(x, shift, task, n_outer, channels, inner, tile_c, rows, n_tiles,
     for n in range(n0, n1):
         base = (n * channels + c0) * inner
         for j0 in range(0, run, _WIDTH):
-            m = min(_WIDTH, run - j0)
+            m = run - j0 if run - j0 < _WIDTH else _WIDTH
             xs = row_view(x, base + j0, m)  # a plain 0..m loop: LLVM vectorizes it
             for k in range(m):
                 d = np.float64(xs[k]) - shv[k]
@@ -106,7 +108,8 @@ def _stats_task(x, shift, task, n_outer, channels, inner, tile_c, rows, n_tiles,
         s = 0.0
         q = 0.0
         k0 = (c - c0) * inner
-        for k in range(k0, min(width, k0 + inner)):
+        k1 = k0 + inner if k0 + inner < width else width
+        for k in range(k0, k1):
             s += acc_s[k]
             q += acc_q[k]
         ps[blk, c] = s
@@ -207,9 +210,10 @@ def _normalize(x, channels, inner, per_position, mean, var, w, b, eps, params, o
             shift[k] = off
     length = repeat * channels if per_position is not None else inner
     n_rows = x.size // length
-    per = max(1, _NORM_TASK // length)
+    per = _NORM_TASK // length if length < _NORM_TASK else 1  # (no max(): see _stats_task)
     for t in prange((n_rows + per - 1) // per):
-        _normalize_rows(x, out, t * per, min(n_rows, (t + 1) * per), length, per_position,
+        r1 = (t + 1) * per
+        _normalize_rows(x, out, t * per, r1 if r1 < n_rows else n_rows, length, per_position,
                         mean_hi, mean_lo, scale, shift)
 
 
