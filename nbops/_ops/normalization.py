@@ -53,6 +53,8 @@ _NORM_TASK = 16384
 #: Channel runs (``prod(shape[2:])``) shorter than this are normalized a whole
 #: batch row at a time, with the per-channel parameters repeated per position.
 _PER_POSITION = 64
+#: The ``scratch`` argument of the statistics kernels (read, never written).
+_SCRATCH = np.zeros(_WIDTH)
 
 
 @register_jitable
@@ -70,7 +72,8 @@ def _stats_plan(n_outer, channels, inner):
 
 
 @_config.core
-def _stats_task(x, shift, task, n_outer, channels, inner, tile_c, rows, n_tiles, ps, pq):
+def _stats_task(x, shift, task, n_outer, channels, inner, tile_c, rows, n_tiles, ps, pq,
+                scratch):
     """Shifted float64 sums (of d and d*d) of one (row block, channel tile) task.
 
     Writes ``ps[block, c]`` and ``pq[block, c]`` for the tile's channels.
@@ -78,6 +81,11 @@ def _stats_task(x, shift, task, n_outer, channels, inner, tile_c, rows, n_tiles,
     values: several whole channels (``inner <= _WIDTH``) or one long channel
     cut in pieces of ``_WIDTH``. Position k of a piece has its own
     accumulators and shift (that of channel ``c0 + k // inner``).
+
+    Those three rows of ``width`` values are copies of the start of
+    ``scratch`` (at least ``_WIDTH`` float64 values, contents unused): a copy
+    allocates without ``np.empty``, whose Numba implementation is compiled as a
+    function of its own at its first use in a process.
     """
     # (Bounds as conditional expressions, not min(): Numba compiles its min and
     # max as functions of their own at their first use in a process.)
@@ -88,9 +96,9 @@ def _stats_task(x, shift, task, n_outer, channels, inner, tile_c, rows, n_tiles,
     n1 = n0 + rows if n0 + rows < n_outer else n_outer
     run = (c1 - c0) * inner
     width = run if run < _WIDTH else _WIDTH
-    acc_s = np.empty(width, np.float64)
-    acc_q = np.empty(width, np.float64)
-    shv = np.empty(width, np.float64)
+    acc_s = row_view(scratch, 0, width).copy()
+    acc_q = row_view(scratch, 0, width).copy()
+    shv = row_view(scratch, 0, width).copy()
     for k in range(width):
         acc_s[k] = 0.0
         acc_q[k] = 0.0
@@ -128,12 +136,13 @@ def _combine(ps, pq, shift, count, mean, var):
         mean[c], var[c] = channel_stats(s, q, count, shift[c])
 
 
-def _stats(x, n_outer, inner, tile_c, rows, n_tiles, ps, pq, shift, mean, var, update,
+def _stats(x, n_outer, inner, tile_c, rows, n_tiles, ps, pq, scratch, shift, mean, var, update,
            momentum, run_mean, run_var):
     """mean, var (float64, per channel) of the flat (n_outer, C, inner) ``x``.
 
     (tile_c, rows, n_tiles) is :func:`_stats_plan`'s cut; ps, pq: (n_blocks, C)
-    float64 scratch for the block partials; ``shift`` (C,) float64 scratch.
+    float64 scratch for the block partials; ``scratch``: see :func:`_stats_task`;
+    ``shift`` (C,) float64 scratch.
     ``update``: also apply the momentum update to the float64 running
     statistics ``run_mean``, ``run_var`` (else they are not touched).
     """
@@ -141,7 +150,8 @@ def _stats(x, n_outer, inner, tile_c, rows, n_tiles, ps, pq, shift, mean, var, u
     for c in range(channels):
         shift[c] = finite_shift(x[c * inner])
     for t in prange(ps.shape[0] * n_tiles):
-        _stats_task(x, shift, t, n_outer, channels, inner, tile_c, rows, n_tiles, ps, pq)
+        _stats_task(x, shift, t, n_outer, channels, inner, tile_c, rows, n_tiles, ps, pq,
+                    scratch)
     count = n_outer * inner
     _combine(ps, pq, shift, count, mean, var)
     if update:
@@ -341,8 +351,8 @@ def batch_norm(input, running_mean, running_var, weight=None, bias=None, trainin
         shift = np.empty(channels, np.float64)
         key = ("bn_stats", compute.char, flat.flags.writeable)
         launch(_stats_serial, _stats_parallel, key, x.size, flat, plan.n_outer, inner,
-               tile_c, rows, n_tiles, ps, pq, shift, mean, var, update, plan.momentum,
-               run_mean, run_var)
+               tile_c, rows, n_tiles, ps, pq, _SCRATCH, shift, mean, var, update,
+               plan.momentum, run_mean, run_var)
     else:
         mean[:] = running_mean
         var[:] = running_var
@@ -379,8 +389,9 @@ def _bn_flat(x, n_outer, inner, training, mean, var, w, b, eps, momentum, run_me
         ps = np.empty((n_blocks, channels), np.float64)
         pq = np.empty((n_blocks, channels), np.float64)
         shift = np.empty(channels, np.float64)
-        _stats_serial(x, n_outer, inner, tile_c, rows, n_tiles, ps, pq, shift, mean, var,
-                      update, momentum, run_mean, run_var)
+        scratch = np.empty(_WIDTH, np.float64)
+        _stats_serial(x, n_outer, inner, tile_c, rows, n_tiles, ps, pq, scratch, shift, mean,
+                      var, update, momentum, run_mean, run_var)
     if inner < _PER_POSITION:
         params = np.empty((4, channels * inner), res.dtype)
         _normalize_serial(x, channels, inner, True, mean, var, w, b, eps, params, res)
