@@ -71,18 +71,6 @@ def _stats_plan(n_outer, channels, inner):
     return tile_c, rows, n_blocks, n_tiles
 
 
-@_config.core
-def _combine(ps, pq, shift, count, mean, var):
-    """Per-channel mean and biased variance from the block partials (fixed order)."""
-    for c in range(shift.size):
-        s = 0.0
-        q = 0.0
-        for blk in range(ps.shape[0]):
-            s += ps[blk, c]
-            q += pq[blk, c]
-        mean[c], var[c] = channel_stats(s, q, count, shift[c])
-
-
 def _stats(x, n_outer, inner, tile_c, rows, n_tiles, ps, pq, scratch, shift, mean, var, update,
            momentum, run_mean, run_var):
     """mean, var (float64, per channel) of the flat (n_outer, C, inner) ``x``.
@@ -104,7 +92,7 @@ def _stats(x, n_outer, inner, tile_c, rows, n_tiles, ps, pq, scratch, shift, mea
     of its own at its first use in a process (so are ``min`` and ``max``:
     hence ``np.minimum``). The task is written out here rather than as an
     inlined core: Numba copies an inlined function's IR block by block, at a
-    cost that grows with its size.
+    cost that grows with its size (the same for the per-channel sums below).
     """
     channels = shift.size
     for c in range(channels):
@@ -143,7 +131,13 @@ def _stats(x, n_outer, inner, tile_c, rows, n_tiles, ps, pq, scratch, shift, mea
             ps[blk, ch] = s
             pq[blk, ch] = q
     count = n_outer * inner
-    _combine(ps, pq, shift, count, mean, var)
+    for c in range(channels):  # each channel's block partials, in block order
+        sum_d = 0.0
+        sum_dd = 0.0
+        for i in range(ps.shape[0]):
+            sum_d += ps[i, c]
+            sum_dd += pq[i, c]
+        mean[c], var[c] = channel_stats(sum_d, sum_dd, count, shift[c])
     if update:
         for c in range(channels):
             run_mean[c], run_var[c] = running_update(run_mean[c], run_var[c], mean[c], var[c],
