@@ -75,22 +75,24 @@ def _pdist(a, sa, b, sb, dim, p, eps, out):
     strides (0: one shared row).
 
     Accumulated in the input's dtype, as PyTorch. The p = 2 and p = 1 rows use
-    their unrolled sums; other p fold :func:`pnorm_add` over the row.
+    their unrolled sums and finish in their own branch (one shared exit made
+    the p = 2 rows slower); other p fold :func:`pnorm_add` over the row. (The
+    row loop is written out here: a core holding the other cores was costly
+    for Numba to inline.)
     """
-    kind = pnorm_kind(p)
-    zero = const(eps, 0.0)
     for r in prange(out.size):
         x1 = a[r * sa:r * sa + dim]
         x2 = b[r * sb:r * sb + dim]
+        kind = pnorm_kind(p)
         if kind == PNORM_2:
-            acc = _sum_sq4(x1, x2, eps, zero)
+            out[r] = pnorm_finish(_sum_sq4(x1, x2, eps, const(eps, 0.0)), p, PNORM_2)
         elif kind == PNORM_1:
-            acc = _sum_abs4(x1, x2, eps, zero)
+            out[r] = pnorm_finish(_sum_abs4(x1, x2, eps, const(eps, 0.0)), p, PNORM_1)
         else:
             acc = pnorm_start(eps, kind)
-            for i in range(dim):
+            for i in range(x1.size):
                 acc = pnorm_add(acc, x1[i] - x2[i] + eps, p, kind)
-        out[r] = pnorm_finish(acc, p, kind)
+            out[r] = pnorm_finish(acc, p, kind)
 
 
 _pdist_serial, _pdist_parallel = _config.kernels(_pdist)
