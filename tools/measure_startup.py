@@ -101,10 +101,12 @@ def first_calls(names, trees, repeat):
             for tree in trees:
                 env = dict(os.environ, NBOPS_DISABLE_CACHE="1")
                 env.pop("PYTHONDONTWRITEBYTECODE", None)
-                if tree is not None:
+                cwd = None
+                if tree is not None:  # run in the tree: ``python -c`` imports from the cwd first
+                    cwd = os.path.abspath(tree)
                     env["PYTHONPATH"] = os.pathsep.join(
-                        p for p in (os.path.abspath(tree), env.get("PYTHONPATH")) if p)
-                out = subprocess.run([sys.executable, "-c", code], env=env, check=True,
+                        p for p in (cwd, env.get("PYTHONPATH")) if p)
+                out = subprocess.run([sys.executable, "-c", code], env=env, check=True, cwd=cwd,
                                      capture_output=True, text=True).stdout
                 times[name, tree].append(float(out.split()[-1]))
     print(f"# {time.strftime('%Y-%m-%d %H:%M')}, load {os.getloadavg()[0]:.2f}; first call "
