@@ -80,14 +80,15 @@ def _pdist(a, sa, b, sb, dim, p, eps, out):
     row loop is written out here: a core holding the other cores was costly
     for Numba to inline.)
     """
+    zero = const(eps, 0.0)
     for r in prange(out.size):
         x1 = a[r * sa:r * sa + dim]
         x2 = b[r * sb:r * sb + dim]
-        kind = pnorm_kind(p)
+        kind = pnorm_kind(p)  # (per row: hoisted, the p = inf rows ran slower)
         if kind == PNORM_2:
-            out[r] = pnorm_finish(_sum_sq4(x1, x2, eps, const(eps, 0.0)), p, PNORM_2)
+            out[r] = pnorm_finish(_sum_sq4(x1, x2, eps, zero), p, PNORM_2)
         elif kind == PNORM_1:
-            out[r] = pnorm_finish(_sum_abs4(x1, x2, eps, const(eps, 0.0)), p, PNORM_1)
+            out[r] = pnorm_finish(_sum_abs4(x1, x2, eps, zero), p, PNORM_1)
         else:
             acc = pnorm_start(eps, kind)
             for i in range(x1.size):
