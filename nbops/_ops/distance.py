@@ -27,78 +27,61 @@ from ..scalar._norms import (
 from .plan_norm import pairwise_distance_plan
 
 
-@_config.core
-def _fold(a, b, eps, p, kind, acc):
-    """``acc`` with the row's differences ``a[i] - b[i] + eps`` folded in."""
-    for i in range(a.size):
-        acc = pnorm_add(acc, a[i] - b[i] + eps, p, kind)
-    return acc
-
-
-@_config.core
-def _sum_sq4(a, b, eps, zero):
-    """p = 2: the accumulator of the whole row, :func:`pnorm_add`'s ``acc + d * d``
-    unrolled into four independent sums (fixed order: deterministic), for
-    throughput. (Spelled out: a core call per term costs compile time.)"""
-    n = a.size
-    s0 = s1 = s2 = s3 = zero
-    i = 0
-    while i + 4 <= n:
-        d0 = a[i] - b[i] + eps
-        d1 = a[i + 1] - b[i + 1] + eps
-        d2 = a[i + 2] - b[i + 2] + eps
-        d3 = a[i + 3] - b[i + 3] + eps
-        s0 += d0 * d0
-        s1 += d1 * d1
-        s2 += d2 * d2
-        s3 += d3 * d3
-        i += 4
-    while i < n:
-        d = a[i] - b[i] + eps
-        s0 += d * d
-        i += 1
-    return (s0 + s1) + (s2 + s3)
-
-
-@_config.core
-def _sum_abs4(a, b, eps, zero):
-    """p = 1: as :func:`_sum_sq4` with :func:`pnorm_add`'s ``acc + |d|``."""
-    n = a.size
-    s0 = s1 = s2 = s3 = zero
-    i = 0
-    while i + 4 <= n:
-        s0 += abs(a[i] - b[i] + eps)
-        s1 += abs(a[i + 1] - b[i + 1] + eps)
-        s2 += abs(a[i + 2] - b[i + 2] + eps)
-        s3 += abs(a[i + 3] - b[i + 3] + eps)
-        i += 4
-    while i < n:
-        s0 += abs(a[i] - b[i] + eps)
-        i += 1
-    return (s0 + s1) + (s2 + s3)
-
-
-@_config.core
-def pnorm_row(a, b, p, eps):
-    """``||a - b + eps||_p`` of two equal-length 1-D arrays (p may be 0, fractional,
-    negative or +-inf; the caller rejects p = +-inf or p < 0 on empty rows).
-
-    Accumulated in the input's dtype, as PyTorch. The p = 2 and p = 1 rows use
-    their unrolled sums and return from their own branch (one shared exit made
-    the p = 2 rows slower); other p fold :func:`pnorm_add` over the row.
-    """
-    kind = pnorm_kind(p)
-    if kind == PNORM_2:
-        return pnorm_finish(_sum_sq4(a, b, eps, const(eps, 0.0)), p, PNORM_2)
-    if kind == PNORM_1:
-        return pnorm_finish(_sum_abs4(a, b, eps, const(eps, 0.0)), p, PNORM_1)
-    return pnorm_finish(_fold(a, b, eps, p, kind, pnorm_start(eps, kind)), p, kind)
-
-
 def _pdist(a, sa, b, sb, dim, p, eps, out):
-    """out[r] = norm of row r; ``sa``/``sb`` are the row strides (0: one shared row)."""
+    """out[r] = ``||a_r - b_r + eps||_p`` of row r; ``sa``/``sb`` are the row
+    strides (0: one shared row).
+
+    Accumulated in the input's dtype, as PyTorch. Other p fold
+    :func:`pnorm_add` over the row; the p = 2 and p = 1 rows spell out its
+    ``acc + d * d`` and ``acc + |d|`` unrolled into four independent sums
+    (fixed order: deterministic), for throughput, and finish in their own
+    branch (one shared exit made them slower). The row loop is written out
+    here, not as cores: Numba inlines a core by copying its IR block by block,
+    at a cost that grows with its size, and a row core holding the other cores
+    was costly to inline.
+    """
+    zero = const(eps, 0.0)
     for r in prange(out.size):
-        out[r] = pnorm_row(a[r * sa:r * sa + dim], b[r * sb:r * sb + dim], p, eps)
+        x1 = a[r * sa:r * sa + dim]
+        x2 = b[r * sb:r * sb + dim]
+        n = x1.size
+        kind = pnorm_kind(p)  # (per row: hoisted, the p = inf rows ran slower)
+        if kind == PNORM_2:
+            s0 = s1 = s2 = s3 = zero
+            i = 0
+            while i + 4 <= n:
+                d0 = x1[i] - x2[i] + eps
+                d1 = x1[i + 1] - x2[i + 1] + eps
+                d2 = x1[i + 2] - x2[i + 2] + eps
+                d3 = x1[i + 3] - x2[i + 3] + eps
+                s0 += d0 * d0
+                s1 += d1 * d1
+                s2 += d2 * d2
+                s3 += d3 * d3
+                i += 4
+            while i < n:
+                d = x1[i] - x2[i] + eps
+                s0 += d * d
+                i += 1
+            out[r] = pnorm_finish((s0 + s1) + (s2 + s3), p, PNORM_2)
+        elif kind == PNORM_1:
+            s0 = s1 = s2 = s3 = zero
+            i = 0
+            while i + 4 <= n:
+                s0 += abs(x1[i] - x2[i] + eps)
+                s1 += abs(x1[i + 1] - x2[i + 1] + eps)
+                s2 += abs(x1[i + 2] - x2[i + 2] + eps)
+                s3 += abs(x1[i + 3] - x2[i + 3] + eps)
+                i += 4
+            while i < n:
+                s0 += abs(x1[i] - x2[i] + eps)
+                i += 1
+            out[r] = pnorm_finish((s0 + s1) + (s2 + s3), p, PNORM_1)
+        else:
+            acc = pnorm_start(eps, kind)
+            for i in range(n):
+                acc = pnorm_add(acc, x1[i] - x2[i] + eps, p, kind)
+            out[r] = pnorm_finish(acc, p, kind)
 
 
 _pdist_serial, _pdist_parallel = _config.kernels(_pdist)

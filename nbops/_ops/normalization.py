@@ -53,6 +53,8 @@ _NORM_TASK = 16384
 #: Channel runs (``prod(shape[2:])``) shorter than this are normalized a whole
 #: batch row at a time, with the per-channel parameters repeated per position.
 _PER_POSITION = 64
+#: The ``scratch`` argument of the statistics kernels (read, never written).
+_SCRATCH = np.zeros(_WIDTH)
 
 
 @register_jitable
@@ -69,78 +71,73 @@ def _stats_plan(n_outer, channels, inner):
     return tile_c, rows, n_blocks, n_tiles
 
 
-@_config.core
-def _stats_task(x, shift, task, n_outer, channels, inner, tile_c, rows, n_tiles, ps, pq):
-    """Shifted float64 sums (of d and d*d) of one (row block, channel tile) task.
-
-    Writes ``ps[block, c]`` and ``pq[block, c]`` for the tile's channels.
-    In each batch row the tile is one contiguous run of ``(c1 - c0) * inner``
-    values: several whole channels (``inner <= _WIDTH``) or one long channel
-    cut in pieces of ``_WIDTH``. Position k of a piece has its own
-    accumulators and shift (that of channel ``c0 + k // inner``).
-    """
-    blk = task // n_tiles
-    c0 = (task % n_tiles) * tile_c
-    c1 = min(channels, c0 + tile_c)
-    n0 = blk * rows
-    n1 = min(n_outer, n0 + rows)
-    run = (c1 - c0) * inner
-    width = min(run, _WIDTH)
-    acc_s = np.empty(width, np.float64)
-    acc_q = np.empty(width, np.float64)
-    shv = np.empty(width, np.float64)
-    for k in range(width):
-        acc_s[k] = 0.0
-        acc_q[k] = 0.0
-        shv[k] = shift[c0 + k // inner]
-    for n in range(n0, n1):
-        base = (n * channels + c0) * inner
-        for j0 in range(0, run, _WIDTH):
-            m = min(_WIDTH, run - j0)
-            xs = row_view(x, base + j0, m)  # a plain 0..m loop: LLVM vectorizes it
-            for k in range(m):
-                d = np.float64(xs[k]) - shv[k]
-                acc_s[k] += d
-                acc_q[k] += d * d
-    for c in range(c0, c1):
-        s = 0.0
-        q = 0.0
-        k0 = (c - c0) * inner
-        for k in range(k0, min(width, k0 + inner)):
-            s += acc_s[k]
-            q += acc_q[k]
-        ps[blk, c] = s
-        pq[blk, c] = q
-
-
-@_config.core
-def _combine(ps, pq, shift, count, mean, var):
-    """Per-channel mean and biased variance from the block partials (fixed order)."""
-    for c in range(shift.size):
-        s = 0.0
-        q = 0.0
-        for blk in range(ps.shape[0]):
-            s += ps[blk, c]
-            q += pq[blk, c]
-        mean[c], var[c] = channel_stats(s, q, count, shift[c])
-
-
-def _stats(x, n_outer, inner, tile_c, rows, n_tiles, ps, pq, shift, mean, var, update,
+def _stats(x, n_outer, inner, tile_c, rows, n_tiles, ps, pq, scratch, shift, mean, var, update,
            momentum, run_mean, run_var):
     """mean, var (float64, per channel) of the flat (n_outer, C, inner) ``x``.
 
     (tile_c, rows, n_tiles) is :func:`_stats_plan`'s cut; ps, pq: (n_blocks, C)
-    float64 scratch for the block partials; ``shift`` (C,) float64 scratch.
+    float64 scratch for the block partials; ``shift`` (C,) float64 scratch;
+    ``scratch``: at least ``_WIDTH`` float64 values (contents unused, see below).
     ``update``: also apply the momentum update to the float64 running
     statistics ``run_mean``, ``run_var`` (else they are not touched).
+
+    Task t gives the shifted float64 sums (of d and d*d) of one (row block,
+    channel tile): ``ps[block, c]`` and ``pq[block, c]`` for the tile's
+    channels. In each batch row the tile is one contiguous run of
+    ``(c1 - c0) * inner`` values: several whole channels (``inner <= _WIDTH``)
+    or one long channel cut in pieces of ``_WIDTH``. Position k of a piece has
+    its own accumulators and shift (that of channel ``c0 + k // inner``), in
+    arrays that are copies of the start of ``scratch``: a copy allocates
+    without ``np.empty``, whose Numba implementation is compiled as a function
+    of its own at its first use in a process (so are ``min`` and ``max``:
+    hence ``np.minimum``). The task is written out here rather than as an
+    inlined core: Numba copies an inlined function's IR block by block, at a
+    cost that grows with its size (the same for the per-channel sums below).
     """
     channels = shift.size
     for c in range(channels):
         shift[c] = finite_shift(x[c * inner])
     for t in prange(ps.shape[0] * n_tiles):
-        _stats_task(x, shift, t, n_outer, channels, inner, tile_c, rows, n_tiles, ps, pq)
+        blk = t // n_tiles
+        c0 = (t % n_tiles) * tile_c
+        c1 = np.minimum(channels, c0 + tile_c)
+        n0 = blk * rows
+        n1 = np.minimum(n_outer, n0 + rows)
+        run = (c1 - c0) * inner
+        width = np.minimum(run, _WIDTH)
+        acc_s = row_view(scratch, 0, width).copy()
+        acc_q = row_view(scratch, 0, width).copy()
+        shv = row_view(scratch, 0, width).copy()
+        for k in range(width):
+            acc_s[k] = 0.0
+            acc_q[k] = 0.0
+            shv[k] = shift[c0 + k // inner]
+        for n in range(n0, n1):
+            base = (n * channels + c0) * inner
+            for j0 in range(0, run, _WIDTH):
+                m = np.minimum(_WIDTH, run - j0)
+                xs = row_view(x, base + j0, m)  # a plain 0..m loop: LLVM vectorizes it
+                for k in range(m):
+                    d = np.float64(xs[k]) - shv[k]
+                    acc_s[k] += d
+                    acc_q[k] += d * d
+        for ch in range(c0, c1):
+            s = 0.0
+            q = 0.0
+            k0 = (ch - c0) * inner
+            for k in range(k0, np.minimum(width, k0 + inner)):
+                s += acc_s[k]
+                q += acc_q[k]
+            ps[blk, ch] = s
+            pq[blk, ch] = q
     count = n_outer * inner
-    _combine(ps, pq, shift, count, mean, var)
+    for c in range(channels):  # each channel's block partials, in block order
+        sum_d = 0.0
+        sum_dd = 0.0
+        for i in range(ps.shape[0]):
+            sum_d += ps[i, c]
+            sum_dd += pq[i, c]
+        mean[c], var[c] = channel_stats(sum_d, sum_dd, count, shift[c])
     if update:
         for c in range(channels):
             run_mean[c], run_var[c] = running_update(run_mean[c], run_var[c], mean[c], var[c],
@@ -150,45 +147,18 @@ def _stats(x, n_outer, inner, tile_c, rows, n_tiles, ps, pq, shift, mean, var, u
 _stats_serial, _stats_parallel = _config.kernels(_stats)
 
 
-@_config.core
-def _normalize_rows(x, out, r0, r1, length, per_position, mean_hi, mean_lo, scale, shift):
-    """out = ((x - mean_hi) - mean_lo) * scale + shift on rows r0..r1 of ``length``.
-
-    ``per_position`` True: a row is one batch row (C * inner values) and the
-    parameters have one value per position in it (short channel runs).
-    None: a row is one (n, c) run of ``inner`` values and the parameters have
-    one value per channel. (None or not is known when Numba compiles: each
-    use compiles one of the two loops.)
-    """
-    if per_position is not None:
-        for row in range(r0, r1):
-            xs = row_view(x, row * length, length)
-            os = row_view(out, row * length, length)
-            for j in range(length):
-                os[j] = ((xs[j] - mean_hi[j]) - mean_lo[j]) * scale[j] + shift[j]
-        return
-    channels = scale.size
-    for row in range(r0, r1):
-        c = row % channels
-        mh = mean_hi[c]
-        ml = mean_lo[c]
-        s = scale[c]
-        b = shift[c]
-        # views: a plain 0..length loop that LLVM vectorizes (indexing with
-        # base + j did not vectorize: docs/guides/architecture.rst, "Vectorization")
-        xs = row_view(x, row * length, length)
-        os = row_view(out, row * length, length)
-        for j in range(length):
-            os[j] = ((xs[j] - mh) - ml) * s + b
-
-
 def _normalize(x, channels, inner, per_position, mean, var, w, b, eps, params, out):
     """out = (x - mean) * scale + offset of the flat (N, C, inner) ``x``, the
     per-channel parameters from the float64 ``mean``, ``var``, ``w``, ``b``.
 
-    ``per_position`` True (short channel runs): rows are batch rows and the
-    parameters are repeated per position; None: rows are (n, c) runs.
-    ``params``: (4, C * inner or C) scratch of ``x``'s dtype for them.
+    ``params``: (4, C * inner or C) scratch of ``x``'s dtype for the
+    parameters: ``out = ((x - mean_hi) - mean_lo) * scale + shift``.
+    ``per_position`` True (short channel runs): a row is one batch row
+    (C * inner values) and the parameters are repeated per position in it;
+    None: a row is one (n, c) run of ``inner`` values and the parameters have
+    one value per channel. (None or not is known when Numba compiles: each
+    specialization compiles one of the two row loops. The row loops are
+    written out here rather than as an inlined core, as in :func:`_stats`.)
     """
     repeat = 1 if per_position is None else inner
     mean_hi, mean_lo, scale, shift = params[0], params[1], params[2], params[3]
@@ -207,10 +177,29 @@ def _normalize(x, channels, inner, per_position, mean, var, w, b, eps, params, o
             shift[k] = off
     length = repeat * channels if per_position is not None else inner
     n_rows = x.size // length
-    per = max(1, _NORM_TASK // length)
+    per = np.maximum(1, _NORM_TASK // length)  # (not max(): see _stats)
     for t in prange((n_rows + per - 1) // per):
-        _normalize_rows(x, out, t * per, min(n_rows, (t + 1) * per), length, per_position,
-                        mean_hi, mean_lo, scale, shift)
+        r0 = t * per
+        r1 = np.minimum(n_rows, r0 + per)
+        # views: plain 0..length loops that LLVM vectorizes (indexing with
+        # base + j did not vectorize: docs/guides/architecture.rst, "Vectorization")
+        if per_position is not None:
+            for row in range(r0, r1):
+                xs = row_view(x, row * length, length)
+                os = row_view(out, row * length, length)
+                for j in range(length):
+                    os[j] = ((xs[j] - mean_hi[j]) - mean_lo[j]) * scale[j] + shift[j]
+        else:
+            for row in range(r0, r1):
+                ch = row % channels
+                mh = mean_hi[ch]
+                ml = mean_lo[ch]
+                sc_ch = scale[ch]
+                off_ch = shift[ch]
+                xs = row_view(x, row * length, length)
+                os = row_view(out, row * length, length)
+                for j in range(length):
+                    os[j] = ((xs[j] - mh) - ml) * sc_ch + off_ch
 
 
 _normalize_serial, _normalize_parallel = _config.kernels(_normalize)
@@ -341,8 +330,8 @@ def batch_norm(input, running_mean, running_var, weight=None, bias=None, trainin
         shift = np.empty(channels, np.float64)
         key = ("bn_stats", compute.char, flat.flags.writeable)
         launch(_stats_serial, _stats_parallel, key, x.size, flat, plan.n_outer, inner,
-               tile_c, rows, n_tiles, ps, pq, shift, mean, var, update, plan.momentum,
-               run_mean, run_var)
+               tile_c, rows, n_tiles, ps, pq, _SCRATCH, shift, mean, var, update,
+               plan.momentum, run_mean, run_var)
     else:
         mean[:] = running_mean
         var[:] = running_var
@@ -379,8 +368,9 @@ def _bn_flat(x, n_outer, inner, training, mean, var, w, b, eps, momentum, run_me
         ps = np.empty((n_blocks, channels), np.float64)
         pq = np.empty((n_blocks, channels), np.float64)
         shift = np.empty(channels, np.float64)
-        _stats_serial(x, n_outer, inner, tile_c, rows, n_tiles, ps, pq, shift, mean, var,
-                      update, momentum, run_mean, run_var)
+        scratch = np.empty(_WIDTH, np.float64)
+        _stats_serial(x, n_outer, inner, tile_c, rows, n_tiles, ps, pq, scratch, shift, mean,
+                      var, update, momentum, run_mean, run_var)
     if inner < _PER_POSITION:
         params = np.empty((4, channels * inner), res.dtype)
         _normalize_serial(x, channels, inner, True, mean, var, w, b, eps, params, res)
