@@ -8,6 +8,13 @@ and contains the loop over it. The CPU kernels of ``nbops/_ops/softmax.py`` and
 ``nbops/_ops/classification.py`` call them per row or per block; the same functions
 serve the ``@njit`` overloads.
 
+The softmax family is the *log-sum-exp row family*: ops whose row statistics
+are the row max and ``sum(exp(v - max))``. Each is a :class:`RowCore` (two
+small scalar functions, ``prep`` and ``value``, defined below), from which the
+generic :func:`lse_row` / :func:`lse_cols` build the CPU row and column code
+and ``nbops/cuda/_kernels.py`` the CUDA block, warp and column kernels: one
+definition per op, no per-op copy of a kernel.
+
 Numerics
 --------
 * The max of a row is an integer max over :func:`order_key` (vectorizes with
@@ -29,7 +36,9 @@ Numerics
 * Compile time: a kernel is one function (no nested compiled calls, each of
   which Numba would optimize again in every caller), and the kernels take
   their options as ``None`` or a value, so that Numba compiles only the path
-  a call needs (a branch on ``arg is None`` is resolved at compile time).
+  a call needs (a branch on ``arg is None`` is resolved at compile time; a
+  :class:`RowCore` argument selects its code when the overloads of
+  :func:`lse_row` / :func:`lse_cols` are typed).
 
 Arguments named ``sgn`` (+1 or -1, of the element type) multiply every value
 read (softmin is softmax of ``-x``; the product is exact).
@@ -40,19 +49,21 @@ import math
 import numpy as np
 from llvmlite import ir
 from numba import njit, types
-from numba.extending import intrinsic, overload
+from numba.core.imputils import lower_constant
+from numba.extending import (NativeValue, intrinsic, models, overload, register_model,
+                             typeof_impl, unbox)
 
 from .._config import _COMMON
 from .._numba_internals import make_row_view
 from ._math import const, exp
 
 __all__ = ["row_view", "sub_exact", "order_key", "from_order_key", "one_of", "row_max",
-           "row_sumexp", "row_scale", "row_log_softmax_write",
-           "row_wshift_sum", "row_prob_sums", "cols_max", "cols_sumexp",
-           "cols_scale", "cols_log_softmax_write", "cols_wshift_sum", "cols_prob_sums",
-           "softmax_row", "softmax_cols", "smoothed_loss", "smoothed_target", "ce_rows",
-           "nll_rows", "ce_cols", "prob_rows", "prob_cols", "SUM_BLOCK", "COLS_BLOCK",
-           "ROW_FASTMATH"]
+           "row_sumexp", "row_wshift_sum", "row_prob_sums", "cols_max", "cols_sumexp",
+           "cols_wshift_sum", "cols_prob_sums", "RowCore", "lse_row", "lse_cols",
+           "lse_scalar", "softmax_prep", "softmax_value", "log_softmax_prep",
+           "log_softmax_value", "SOFTMAX", "LOG_SOFTMAX", "smoothed_loss", "smoothed_target",
+           "ce_rows", "nll_rows", "ce_cols", "prob_rows", "prob_cols", "SUM_BLOCK",
+           "COLS_BLOCK", "ROW_FASTMATH"]
 
 #: Elements summed in the element type before the partial sum is added in float64.
 SUM_BLOCK = 1024
@@ -72,14 +83,21 @@ _inline = njit(inline="always", **_COMMON)
 row_view = make_row_view()
 
 
-@intrinsic
-def sub_exact(typingctx, a, b):
+def sub_exact(a, b):
     """``a - b``, an IEEE subtraction that the caller's fast-math flags leave alone.
 
     Numba adds a function's fast-math flags to every float instruction that has
-    none; this one carries ``arcp`` (meaningless for a subtraction), so it is
-    never reassociated with its neighbours.
+    none; compiled for the CPU this one carries ``arcp`` (meaningless for a
+    subtraction), so it is never reassociated with its neighbours. A plain
+    Python function, so that the CUDA simulator runs it as it is (the CUDA
+    target, compiled with no fast-math flag, gets a plain subtraction:
+    ``nbops/cuda/_rows.py``).
     """
+    return a - b
+
+
+@intrinsic
+def _fsub_arcp(typingctx, a, b):
     if not (isinstance(a, types.Float) and a == b):
         return None
 
@@ -87,6 +105,13 @@ def sub_exact(typingctx, a, b):
         return builder.fsub(args[0], args[1], flags=("arcp",))
 
     return a(a, b), codegen
+
+
+@overload(sub_exact, inline="always")
+def _sub_exact_ol(a, b):
+    if isinstance(a, types.Float) and a == b:
+        return lambda a, b: _fsub_arcp(a, b)
+    return None
 
 
 @intrinsic
@@ -184,20 +209,6 @@ def row_sumexp(r, o, sgn, m):
 
 
 @_inline
-def row_scale(o, f):
-    """o *= f."""
-    for i in range(o.size):
-        o[i] = o[i] * f
-
-
-@_inline
-def row_log_softmax_write(r, o, sgn, m, ls):
-    """o = (sgn * r - m) - ls, in that order. ``o`` may be ``r``."""
-    for i in range(r.size):
-        o[i] = sub_exact(sub_exact(sgn * r[i], m), ls)
-
-
-@_inline
 def row_wshift_sum(r, w, m):
     """sum(w * (r - m)) as a float64 (label smoothing's sum over the classes)."""
     n = r.size
@@ -281,27 +292,6 @@ def cols_sumexp(x, out, base, C, I, j0, nb, sgn, m, s):
 
 
 @_inline
-def cols_scale(out, base, C, I, j0, nb, f):
-    """out *= f[k] (f in the element type)."""
-    for c in range(C):
-        start = base + c * I + j0
-        o = row_view(out, start, nb)
-        for k in range(nb):
-            o[k] = o[k] * f[k]
-
-
-@_inline
-def cols_log_softmax_write(x, out, base, C, I, j0, nb, sgn, m, ls):
-    """out = (sgn * x - m[k]) - ls[k]. ``out`` may be ``x``."""
-    for c in range(C):
-        start = base + c * I + j0
-        r = row_view(x, start, nb)
-        o = row_view(out, start, nb)
-        for k in range(nb):
-            o[k] = sub_exact(sub_exact(sgn * r[k], m[k]), ls[k])
-
-
-@_inline
 def cols_wshift_sum(x, w, base, C, I, j0, nb, m, a):
     """a[k] = sum over c of w[c] * (x - m[k]), in float64."""
     for k in range(nb):
@@ -334,48 +324,223 @@ def cols_prob_sums(x, p, w, base, C, I, j0, nb, m, pa, pb, a, b):
 
 
 
-# ------------------------------------------------------- softmax family, one unit
-@_inline
-def softmax_row(r, o, sgn, log):
-    """One row: o = softmax(sgn * r), or log_softmax(sgn * r) if ``log`` is not None.
-    ``o`` may be ``r``.
+# ------------------------------------------- the log-sum-exp row ops (softmax family)
+class RowCore:
+    """The math of a log-sum-exp row op, written once for the CPU and CUDA kernels.
 
-    softmax: e = exp(sgn*r - max), o = e * (1 / sum(e)).
-    log_softmax: o = (sgn*r - max) - log(sum(exp(sgn*r - max))).
+    The ops of this family (softmax, log-softmax; softmin is softmax with
+    ``sgn = -1``) share their row statistics: with ``v = sgn * x`` along the
+    op's axis, the row max ``m`` and ``s = sum(exp(v - m))`` (float64), computed
+    by the shared passes (:func:`row_max` and :func:`row_sumexp`, :func:`cols_max`
+    and :func:`cols_sumexp`; on CUDA the row-statistics device function of
+    ``nbops/cuda/_kernels.py``). What differs is two scalar functions:
+
+    ``prep(s)``
+        The per-row constant ``k`` from the (float64) sum; the kernels convert
+        it to the element type. softmax: ``1 / s``; log-softmax: ``log(s)``.
+    ``value(u, k)``
+        One element of the result. ``u`` is ``t = exp(v - m)`` as the sum pass
+        stored it when ``stores_exp`` is true (softmax: ``t * k``), else the
+        shifted value ``d = v - m`` (log-softmax: ``sub_exact(d, k)``).
+
+    ``stores_exp`` says whether the sum pass writes ``t`` into the output (one
+    ``exp`` per element; the last pass then reads ``t`` back from cache) or not
+    (the last pass recomputes ``d`` from the input). Both functions are
+    ``njit(inline='always')`` functions of scalars (``math.*``, arithmetic,
+    :func:`sub_exact`), the style of the scalar cores, so that
+    :func:`nbops.cuda._core.device` compiles the same source for the GPU.
+
+    Numba types a ``RowCore`` as a distinct dummy type naming it
+    (``nbops.RowCore(softmax)``), so one module-level kernel compiles (and
+    caches on disk) one specialization per (core, dtype), and
+    :func:`lse_row` / :func:`lse_cols` resolve the core at compile time, the
+    way :class:`nbops._ops.elementwise.Op` works for elementwise ops.
     """
-    if r.size == 0:
-        return
-    m = row_max(r, sgn)
-    if log is None:
-        s = row_sumexp(r, o, sgn, m)
-        row_scale(o, const(m, 1.0 / s))
-    else:
-        ls = math.log(row_sumexp(r, None, sgn, m))
-        row_log_softmax_write(r, o, sgn, m, const(m, ls))
+
+    registry = {}
+
+    def __init__(self, name, prep, value, stores_exp):
+        self.name, self.prep, self.value, self.stores_exp = name, prep, value, stores_exp
+        RowCore.registry[name] = self
+
+    def __repr__(self):
+        return f"RowCore({self.name})"
 
 
-@_inline
-def softmax_cols(x, out, o, C, I, j0, sgn, log):
-    """:func:`softmax_row` for positions j0 .. j0 + COLS_BLOCK of the (o, :, j) rows
-    of a flat (O, C, I) array."""
-    nb = min(COLS_BLOCK, I - j0)
-    if C == 0 or nb <= 0:
-        return
-    base = o * C * I
-    m = np.empty(nb, x.dtype)
-    f = np.empty(nb, x.dtype)
-    s = np.empty(nb, np.float64)
-    cols_max(x, base, C, I, j0, nb, sgn, m)
-    if log is None:
-        cols_sumexp(x, out, base, C, I, j0, nb, sgn, m, s)
-        for k in range(nb):
-            f[k] = 1.0 / s[k]
-        cols_scale(out, base, C, I, j0, nb, f)
-    else:
+class RowCoreType(types.Dummy):
+    """Numba type of a :class:`RowCore`: carries only the core's name."""
+
+    def __init__(self, name):
+        self.core_name = name
+        super().__init__(name=f"nbops.RowCore({name})")
+
+
+@typeof_impl.register(RowCore)
+def _typeof_row_core(val, context):
+    return RowCoreType(val.name)
+
+
+register_model(RowCoreType)(models.OpaqueModel)
+
+
+@unbox(RowCoreType)
+def _unbox_row_core(typ, obj, c):
+    return NativeValue(c.context.get_dummy_value())
+
+
+@lower_constant(RowCoreType)
+def _lower_row_core_constant(context, builder, ty, pyval):
+    return context.get_dummy_value()
+
+
+def _core_of(core):
+    return RowCore.registry[core.core_name] if isinstance(core, RowCoreType) else None
+
+
+def lse_row(core, r, o, sgn):
+    """One row: ``o`` = the op of ``sgn * r`` (``o`` may be ``r``), inside Numba code.
+
+    Three passes over the row: its max, ``s`` (also storing ``t = exp(v - m)``
+    into ``o`` when the core ``stores_exp``), then ``value`` of each element
+    while the row is still in cache.
+    """
+    raise NotImplementedError("only callable inside numba-compiled code")
+
+
+@overload(lse_row, inline="always")
+def _lse_row_ol(core, r, o, sgn):
+    spec = _core_of(core)
+    if spec is None:
+        return None
+    prep, value = spec.prep, spec.value
+    if spec.stores_exp:
+        def impl_stored(core, r, o, sgn):
+            if r.size == 0:
+                return
+            m = row_max(r, sgn)
+            k = const(m, prep(row_sumexp(r, o, sgn, m)))
+            for i in range(o.size):
+                o[i] = value(o[i], k)
+
+        return impl_stored
+
+    def impl_shifted(core, r, o, sgn):
+        if r.size == 0:
+            return
+        m = row_max(r, sgn)
+        k = const(m, prep(row_sumexp(r, None, sgn, m)))
+        for i in range(r.size):
+            o[i] = value(sub_exact(sgn * r[i], m), k)
+
+    return impl_shifted
+
+
+def lse_cols(core, x, out, o, C, I, j0, sgn):
+    """:func:`lse_row` for positions j0 .. j0 + COLS_BLOCK of the (o, :, j) rows of
+    a flat (O, C, I) array (``out`` may be ``x``), inside Numba code."""
+    raise NotImplementedError("only callable inside numba-compiled code")
+
+
+@overload(lse_cols, inline="always")
+def _lse_cols_ol(core, x, out, o, C, I, j0, sgn):
+    spec = _core_of(core)
+    if spec is None:
+        return None
+    prep, value = spec.prep, spec.value
+    if spec.stores_exp:
+        def impl_stored(core, x, out, o, C, I, j0, sgn):
+            nb = min(COLS_BLOCK, I - j0)
+            if C == 0 or nb <= 0:
+                return
+            base = o * C * I
+            m = np.empty(nb, x.dtype)
+            f = np.empty(nb, x.dtype)
+            s = np.empty(nb, np.float64)
+            cols_max(x, base, C, I, j0, nb, sgn, m)
+            cols_sumexp(x, out, base, C, I, j0, nb, sgn, m, s)
+            for k in range(nb):
+                f[k] = prep(s[k])
+            for c in range(C):
+                ob = row_view(out, base + c * I + j0, nb)
+                for k in range(nb):
+                    ob[k] = value(ob[k], f[k])
+
+        return impl_stored
+
+    def impl_shifted(core, x, out, o, C, I, j0, sgn):
+        nb = min(COLS_BLOCK, I - j0)
+        if C == 0 or nb <= 0:
+            return
+        base = o * C * I
+        m = np.empty(nb, x.dtype)
+        f = np.empty(nb, x.dtype)
+        s = np.empty(nb, np.float64)
+        cols_max(x, base, C, I, j0, nb, sgn, m)
         cols_sumexp(x, None, base, C, I, j0, nb, sgn, m, s)
         for k in range(nb):
-            f[k] = math.log(s[k])
-        cols_log_softmax_write(x, out, base, C, I, j0, nb, sgn, m, f)
+            f[k] = prep(s[k])
+        for c in range(C):
+            start = base + c * I + j0
+            r = row_view(x, start, nb)
+            ob = row_view(out, start, nb)
+            for k in range(nb):
+                ob[k] = value(sub_exact(sgn * r[k], m[k]), f[k])
+
+    return impl_shifted
+
+
+def lse_scalar(core, v):
+    """The op of a one-element row holding ``v`` (a 0-d input), inside Numba code:
+    ``d = v - v`` (0, or NaN for an infinite or NaN ``v``, as PyTorch's)."""
+    raise NotImplementedError("only callable inside numba-compiled code")
+
+
+@overload(lse_scalar, inline="always")
+def _lse_scalar_ol(core, v):
+    spec = _core_of(core)
+    if spec is None:
+        return None
+    prep, value = spec.prep, spec.value
+    stored = spec.stores_exp
+
+    def impl(core, v):
+        d = v - v
+        t = exp(d)
+        return value(t if stored else d, const(v, prep(np.float64(t))))
+
+    return impl
+
+
+# The cores of the softmax family (nbops/_ops/softmax.py declares the ops).
+@_inline
+def softmax_prep(s):
+    """softmax's per-row constant: ``1 / s``."""
+    return 1.0 / s
+
+
+@_inline
+def softmax_value(t, k):
+    """softmax of one element from its stored ``t = exp(v - m)``: ``t * (1 / s)``."""
+    return t * k
+
+
+@_inline
+def log_softmax_prep(s):
+    """log-softmax's per-row constant: ``log(s)``."""
+    return math.log(s)
+
+
+@_inline
+def log_softmax_value(d, k):
+    """log-softmax of one element: ``(v - m) - log(s)``, in that order (never
+    ``v - (m + log(s))``, which loses precision: pytorch/pytorch#11752)."""
+    return sub_exact(d, k)
+
+
+#: softmax (and softmin, its ``sgn = -1`` op): the sum pass stores ``exp(v - m)``.
+SOFTMAX = RowCore("softmax", softmax_prep, softmax_value, stores_exp=True)
+#: log-softmax: the last pass recomputes ``v - m``.
+LOG_SOFTMAX = RowCore("log_softmax", log_softmax_prep, log_softmax_value, stores_exp=False)
 
 
 # ------------------------------------------------- label smoothing
