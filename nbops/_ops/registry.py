@@ -1,19 +1,30 @@
 """Op-table entries of the ops written by hand in their family modules.
 
-batch_norm, linear, pairwise_distance, dropout and the losses have their
-own drivers (reductions, random masks ...); their entries here give the table what every list of ops needs: name, family,
-parameters (read from the function's signature), the residuals their backward
-will need, their ``nbops.nn`` class(es) and the calls that warm them up.
-The elementwise activations are declared in :mod:`nbops._ops.activation`, the
-pointwise losses in :mod:`nbops._ops.losses`, the row ops (softmax family) in
-:mod:`nbops._ops.softmax`.
+batch_norm, linear, pairwise_distance, dropout and the losses have their own
+drivers (reductions, random masks ...); their entries here give the table what
+every list of ops needs: name, family, parameters (read from the function's
+signature), the residuals their backward will need, their ``nbops.nn``
+class(es) and the calls that warm them up. The elementwise activations are
+declared in :mod:`nbops._ops.activation`, the pointwise losses in
+:mod:`nbops._ops.losses`, the row ops (softmax family) in
+:mod:`nbops._ops.softmax` (imported here, so that they register after the
+pointwise losses, as before).
 """
 
 import inspect
 
 import numpy as np
 
-from . import classification, distance, dropout, linear, losses, normalization, softmax, table
+from . import (
+    classification,
+    distance,
+    dropout,
+    linear,
+    losses,
+    normalization,
+    softmax,  # noqa: F401  (declares the row ops, after the pointwise losses)
+    table,
+)
 from .table import REQUIRED, Param
 
 #: the kind of a parameter, from its default (None: an optional array) ...

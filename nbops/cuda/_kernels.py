@@ -8,7 +8,6 @@ Reductions are deterministic: a fixed grid writes one partial per block
 adds the partials in a fixed order. No floating-point atomics anywhere.
 """
 
-import math
 
 import numpy as np
 from numba import cuda, float64

@@ -50,8 +50,15 @@ import numpy as np
 from llvmlite import ir
 from numba import njit, types
 from numba.core.imputils import lower_constant
-from numba.extending import (NativeValue, intrinsic, models, overload, register_model,
-                             typeof_impl, unbox)
+from numba.extending import (
+    NativeValue,
+    intrinsic,
+    models,
+    overload,
+    register_model,
+    typeof_impl,
+    unbox,
+)
 
 from .._config import _COMMON
 from .._numba_internals import make_row_view

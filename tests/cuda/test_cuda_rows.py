@@ -19,6 +19,7 @@ from devarrays import to_device as _d  # noqa: E402
 from devarrays import to_host as _h  # noqa: E402
 
 from nbops.cuda import _kernels as K  # noqa: E402
+from nbops.scalar.rows import LOG_SOFTMAX  # noqa: E402
 
 RNG = np.random.default_rng(3)
 # NaN/inf rows: the simulator computes with NumPy scalars, which warn
@@ -126,7 +127,11 @@ class _Spy:
 @pytest.mark.parametrize("C,kernel", [(1024, "warp"), (1025, "block")])
 def test_launcher_picks_warp_or_block_by_row_length(monkeypatch, C, kernel):
     calls = []
-    for name in ("_softmax_warp", "_softmax_rows", "_ce_warp", "_ce_rows"):
+    row_kernels = K.row_kernels(LOG_SOFTMAX)  # log_softmax's (built from its row core)
+    for name in ("warp", "rows"):
+        monkeypatch.setattr(row_kernels, name,
+                            _Spy(getattr(row_kernels, name), calls, f"log_softmax.{name}"))
+    for name in ("_ce_warp", "_ce_rows"):
         monkeypatch.setattr(K, name, _Spy(getattr(K, name), calls, name))
     x = RNG.standard_normal((1, C)).astype(np.float32)
     t = np.array([C - 1])
@@ -134,7 +139,8 @@ def test_launcher_picks_warp_or_block_by_row_length(monkeypatch, C, kernel):
            np.float32)
     _close(_h(nbops.cross_entropy(_d(x), _d(t), reduction="none")),
            nbops.cross_entropy(x, t, reduction="none"), np.float32)
-    want = ["_softmax_warp", "_ce_warp"] if kernel == "warp" else ["_softmax_rows", "_ce_rows"]
+    want = (["log_softmax.warp", "_ce_warp"] if kernel == "warp"
+            else ["log_softmax.rows", "_ce_rows"])
     assert calls == want
 
 
