@@ -40,22 +40,22 @@ from . import table
 from .plan import axis_plan
 from .table import Module
 
-__all__ = ["softmax", "log_softmax", "softmin"]
-
 
 # ------------------------------------------------------------------ CPU kernels
 # x, out: flat C-order (O, C, I) arrays of one float dtype (out may be x).
-# I is None: the axis is the last one (rows of C); Numba resolves `is None` at
-# compile time. core: the op's RowCore (a compile-time constant of its own
-# Numba type: one specialization per core and dtype); sgn: +1 or -1.
-def _rows(x, out, O, C, I, core, sgn):
+# I is None: the axis is the last one (rows of C). core: the op's RowCore (a
+# compile-time constant of its own Numba type: one specialization per core and
+# dtype); sgn: +1 or -1; stored, shifted: core.switches (True or None each).
+# Numba resolves `is None` at compile time, so each specialization compiles
+# only its own path.
+def _rows(x, out, O, C, I, core, sgn, stored, shifted):
     if I is None:
         for r in prange(O):
-            lse_row(core, row_view(x, r * C, C), row_view(out, r * C, C), sgn)
+            lse_row(core, row_view(x, r * C, C), row_view(out, r * C, C), sgn, stored, shifted)
     else:
         nb = (I + COLS_BLOCK - 1) // COLS_BLOCK
         for u in prange(O * nb):
-            lse_cols(core, x, out, u // nb, C, I, (u % nb) * COLS_BLOCK, sgn)
+            lse_cols(core, x, out, u // nb, C, I, (u % nb) * COLS_BLOCK, sgn, stored, shifted)
 
 
 _rows_serial, _rows_parallel = _config.kernels(_rows, fastmath=ROW_FASTMATH)
@@ -68,7 +68,7 @@ def _run(src, dest, O, C, I, core, sgn):
         key = (core, src.dtype.char, src.flags.writeable, rows)
         launch(_rows_serial, _rows_parallel, key, src.size,
                src.reshape(-1), dest.reshape(-1), O, C, None if rows else I,
-               core, src.dtype.type(sgn))
+               core, src.dtype.type(sgn), *core.switches)
 
 
 # ------------------------------------------------------------ the Python driver
@@ -182,12 +182,13 @@ def _axis_njit(core, sgn_value, input, axis, dtype, dim, out):
     """The ``@overload`` of a row op (``core``, ``sgn_value``: its entry's); the typing
     functions nbops/_ops/table.py generates call it."""
     _check_axis_types(axis, dim)
+    stored, shifted = core.switches  # the kernels' switches
     if isinstance(input, (types.Float, types.Integer, types.Boolean)):
         ty = _float_type(dtype, input)
 
         def scalar_impl(input, axis=-1, dtype=None, dim=None, out=None):
             _check_range(_axis_of(axis, dim), 0)
-            return lse_scalar(core, ty(input))
+            return lse_scalar(core, ty(input), stored)
 
         return scalar_impl
     if not isinstance(input, types.Array):
@@ -203,7 +204,7 @@ def _axis_njit(core, sgn_value, input, axis, dtype, dim, out):
     if has_out:
         def impl_out(input, axis=-1, dtype=None, dim=None, out=None):
             res = np.empty(input.shape, ty)
-            _fill_along_axis(input, _axis_of(axis, dim), res, core, sgn)
+            _fill_along_axis(input, _axis_of(axis, dim), res, core, sgn, stored, shifted)
             if out.shape != res.shape:
                 raise ValueError("nbops: out must have the input's shape")
             for idx in np.ndindex(res.shape):
@@ -214,14 +215,14 @@ def _axis_njit(core, sgn_value, input, axis, dtype, dim, out):
 
     def impl(input, axis=-1, dtype=None, dim=None, out=None):
         res = np.empty(input.shape, ty)
-        _fill_along_axis(input, _axis_of(axis, dim), res, core, sgn)
+        _fill_along_axis(input, _axis_of(axis, dim), res, core, sgn, stored, shifted)
         return res
 
     return impl
 
 
 @register_jitable
-def _fill_along_axis(input, ax, res, core, sgn):
+def _fill_along_axis(input, ax, res, core, sgn, stored, shifted):
     """res (C-contiguous) = the op (``core``, ``sgn``) of ``input`` along axis ``ax``
     (serial)."""
     nd = input.ndim
@@ -239,7 +240,7 @@ def _fill_along_axis(input, ax, res, core, sgn):
             I *= shape[k]
     flat = res.reshape(-1)
     if flat.size:
-        _to_flat(np.ascontiguousarray(input).reshape(-1), flat, O, C, I, core, sgn)
+        _to_flat(np.ascontiguousarray(input).reshape(-1), flat, O, C, I, core, sgn, stored, shifted)
 
 
 @register_jitable
@@ -252,33 +253,33 @@ def _check_range(ax, nd):
     return ax + n if ax < 0 else ax
 
 
-def _to_flat(src, flat, O, C, I, core, sgn):
+def _to_flat(src, flat, O, C, I, core, sgn, stored, shifted):
     raise NotImplementedError("only callable inside numba-compiled code")
 
 
 @overload(_to_flat)
-def _to_flat_ol(src, flat, O, C, I, core, sgn):
+def _to_flat_ol(src, flat, O, C, I, core, sgn, stored, shifted):
     if src.dtype == flat.dtype:
-        def impl_same(src, flat, O, C, I, core, sgn):
-            _serial_any(src, flat, O, C, I, core, sgn)
+        def impl_same(src, flat, O, C, I, core, sgn, stored, shifted):
+            _serial_any(src, flat, O, C, I, core, sgn, stored, shifted)
 
         return impl_same
 
-    def impl_cast(src, flat, O, C, I, core, sgn):
+    def impl_cast(src, flat, O, C, I, core, sgn, stored, shifted):
         for i in range(flat.size):
             flat[i] = src[i]
-        _serial_any(flat, flat, O, C, I, core, sgn)
+        _serial_any(flat, flat, O, C, I, core, sgn, stored, shifted)
 
     return impl_cast
 
 
 @register_jitable
-def _serial_any(src, flat, O, C, I, core, sgn):
+def _serial_any(src, flat, O, C, I, core, sgn, stored, shifted):
     """The serial kernel, for a number of positions I (1: rows) known at run time."""
     if I == 1:
-        _rows_serial(src, flat, O, C, None, core, sgn)
+        _rows_serial(src, flat, O, C, None, core, sgn, stored, shifted)
     else:
-        _rows_serial(src, flat, O, C, I, core, sgn)
+        _rows_serial(src, flat, O, C, I, core, sgn, stored, shifted)
 
 
 # ------------------------------------------------- the softmax family in the op table
@@ -346,6 +347,5 @@ SOFTMIN = table.row_op(
         array([0.66524096, 0.24472847, 0.09003057])
         """)
 
-softmax = SOFTMAX.function
-log_softmax = LOG_SOFTMAX.function
-softmin = SOFTMIN.function
+globals().update({e.name: e.function for e in table.row_op_entries()})
+__all__ = [e.name for e in table.row_op_entries()]

@@ -26,11 +26,14 @@ matrices (whose float64 references stay in ``tests/_reference.py``).
 
 The pointwise losses (``core(input_i, target_i, *params)``, then weighted and
 reduced: ``l1_loss``, ``mse_loss``, ...) are :class:`PointwiseLoss` entries
-(:func:`pointwise_loss`): their public function, overload, docstring and
-``nbops.nn`` class are generated the same way, over the shared loss drivers.
-Ops whose implementation is not a scalar core (rows, reductions, the other
-losses, ...) are registered with the same :class:`Entry` (their functions are
-written by hand in their family modules), so the lists above include them too.
+(:func:`pointwise_loss`), and the row ops of the log-sum-exp family
+(``softmax``, ``log_softmax``, ``softmin``: a row core applied along an axis)
+are :class:`RowOp` entries (:func:`row_op`): their public function, overload,
+docstring and ``nbops.nn`` class are generated the same way, over the shared
+loss drivers and the shared row driver (``nbops/_ops/softmax.py``).
+Ops whose implementation is neither (reductions, the other losses, ...) are
+registered with the same :class:`Entry` (their functions are written by hand in
+their family modules), so the lists above include them too.
 
 Adding an elementwise activation (``silu`` as the example)
 ----------------------------------------------------------
@@ -78,6 +81,49 @@ Adding a pointwise loss (``huber_loss`` as the example)
 3. Its float64 reference in ``tests/_reference.py`` (a function of the same
    name, the unreduced loss); the loss test matrices iterate over
    :func:`pointwise_loss_entries`.
+
+Adding a row op
+---------------
+A row op of the log-sum-exp family is one whose row statistics are the row
+max ``m`` and ``s = sum(exp(v - m))`` of ``v = sgn * input`` along the axis.
+
+1. Its row core, in ``nbops/scalar/rows.py``: two ``@_inline`` scalar
+   functions and one :class:`~nbops.scalar.rows.RowCore` line::
+
+       @_inline
+       def my_prep(s):            # the per-row constant, from the float64 sum
+           return 1.0 / s
+
+       @_inline
+       def my_value(t, k):        # one element, from t = exp(v - m) (stored)
+           return t * k           # or from d = v - m when stores_exp=False
+
+       MY = RowCore("my_op", my_prep, my_value, stores_exp=True)
+
+   Both are plain scalar math (``math.*``, arithmetic, ``sub_exact``), so the
+   same source runs in the CPU row and column code (:func:`~nbops.scalar.rows.lse_row`,
+   :func:`~nbops.scalar.rows.lse_cols`, inside ``@njit``) and in the CUDA block,
+   warp and column kernels (``row_kernels`` in ``nbops/cuda/_kernels.py``).
+   An op that is an existing core of ``-x`` (softmin) needs no new core.
+2. One entry at the end of ``nbops/_ops/softmax.py``::
+
+       MY_OP = table.row_op(
+           "my_op", R.MY,                         # sgn=-1: the core applied to -x
+           module=Module("MyOp", "... along ``dim``", example=">>> ..."),
+           summary=r"... :math:`...`", notes="Same as ``torch...``",
+           example=">>> nbops.my_op(np.array([1.0, 2.0, 3.0])) ...")
+
+   From it: ``nbops.my_op``
+   (PyTorch's signature ``(input, axis=-1, dtype=None, *, dim=None,
+   out=None)``; the plan of ``nbops/_ops/plan.py``; the CPU driver, or the
+   CUDA launcher ``row_op`` for device arrays), its ``@overload``, its
+   docstring (the shared sections below written once) and ``nbops.nn.MyOp``
+   (``dim=None`` with PyTorch's implicit axis, over the base class of
+   ``nbops/nn/activation.py``).
+3. Its float64 reference in ``tests/_reference.py`` (a function of the same
+   name taking ``(x, axis)``); the row-op tests (``tests/test_softmax.py``,
+   the CUDA simulator tests, the table tests) iterate over
+   :func:`row_op_entries`.
 """
 
 import inspect

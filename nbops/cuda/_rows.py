@@ -28,16 +28,7 @@ import math
 
 from ..scalar import _math as M
 from ..scalar._norms import nanmax, nanmin  # noqa: F401  (shared with the CPU p-norms)
-from ..scalar.rows import smoothed_loss, smoothed_target, sub_exact
-from ._core import SIMULATOR
-
-if not SIMULATOR:
-    from numba.cuda.extending import overload as _overload
-
-    @_overload(sub_exact, target="cuda", inline="always")
-    def _sub_exact_cuda(a, b):
-        # no fast-math flag on the GPU: a plain subtraction is never reassociated
-        return lambda a, b: a - b
+from ..scalar.rows import smoothed_loss, smoothed_target
 
 
 def exp_shifted(v, m):

@@ -37,8 +37,9 @@ Numerics
   which Numba would optimize again in every caller), and the kernels take
   their options as ``None`` or a value, so that Numba compiles only the path
   a call needs (a branch on ``arg is None`` is resolved at compile time; a
-  :class:`RowCore` argument selects its code when the overloads of
-  :func:`lse_row` / :func:`lse_cols` are typed).
+  :class:`RowCore` argument selects its functions through the small
+  overloads :func:`row_prep` / :func:`row_value`, each compiled once per
+  type and inlined by LLVM).
 
 Arguments named ``sgn`` (+1 or -1, of the element type) multiply every value
 read (softmin is softmax of ``-x``; the product is exact).
@@ -66,8 +67,8 @@ from ._math import const, exp
 
 __all__ = ["row_view", "sub_exact", "order_key", "from_order_key", "one_of", "row_max",
            "row_sumexp", "row_wshift_sum", "row_prob_sums", "cols_max", "cols_sumexp",
-           "cols_wshift_sum", "cols_prob_sums", "RowCore", "lse_row", "lse_cols",
-           "lse_scalar", "softmax_prep", "softmax_value", "log_softmax_prep",
+           "cols_wshift_sum", "cols_prob_sums", "RowCore", "row_prep", "row_value",
+           "lse_row", "lse_cols", "lse_scalar", "softmax_prep", "softmax_value", "log_softmax_prep",
            "log_softmax_value", "SOFTMAX", "LOG_SOFTMAX", "smoothed_loss", "smoothed_target",
            "ce_rows", "nll_rows", "ce_cols", "prob_rows", "prob_cols", "SUM_BLOCK",
            "COLS_BLOCK", "ROW_FASTMATH"]
@@ -90,21 +91,15 @@ _inline = njit(inline="always", **_COMMON)
 row_view = make_row_view()
 
 
-def sub_exact(a, b):
+@intrinsic
+def sub_exact(typingctx, a, b):
     """``a - b``, an IEEE subtraction that the caller's fast-math flags leave alone.
 
     Numba adds a function's fast-math flags to every float instruction that has
-    none; compiled for the CPU this one carries ``arcp`` (meaningless for a
-    subtraction), so it is never reassociated with its neighbours. A plain
-    Python function, so that the CUDA simulator runs it as it is (the CUDA
-    target, compiled with no fast-math flag, gets a plain subtraction:
-    ``nbops/cuda/_rows.py``).
+    none; this one carries ``arcp`` (meaningless for a subtraction), so it is
+    never reassociated with its neighbours. (The CUDA simulator, which runs
+    the row cores as Python, uses a plain subtraction: ``nbops/cuda/_core.py``.)
     """
-    return a - b
-
-
-@intrinsic
-def _fsub_arcp(typingctx, a, b):
     if not (isinstance(a, types.Float) and a == b):
         return None
 
@@ -112,13 +107,6 @@ def _fsub_arcp(typingctx, a, b):
         return builder.fsub(args[0], args[1], flags=("arcp",))
 
     return a(a, b), codegen
-
-
-@overload(sub_exact, inline="always")
-def _sub_exact_ol(a, b):
-    if isinstance(a, types.Float) and a == b:
-        return lambda a, b: _fsub_arcp(a, b)
-    return None
 
 
 @intrinsic
@@ -188,7 +176,8 @@ def row_max(r, sgn):
     """
     k = order_key(sgn * r[0])
     for i in range(1, r.size):
-        k = max(k, order_key(sgn * r[i]))
+        ki = order_key(sgn * r[i])
+        k = ki if ki > k else k  # an integer max (no call to the max builtin to compile)
     return from_order_key(k)
 
 
@@ -199,7 +188,7 @@ def row_sumexp(r, o, sgn, m):
     n = r.size
     total = 0.0
     for b0 in range(0, n, SUM_BLOCK):
-        b1 = min(n, b0 + SUM_BLOCK)
+        b1 = b0 + SUM_BLOCK if n - b0 > SUM_BLOCK else n
         blk = r[b0:b1]
         s = const(m, 0.0)
         if o is None:
@@ -360,14 +349,18 @@ class RowCore:
     Numba types a ``RowCore`` as a distinct dummy type naming it
     (``nbops.RowCore(softmax)``), so one module-level kernel compiles (and
     caches on disk) one specialization per (core, dtype), and
-    :func:`lse_row` / :func:`lse_cols` resolve the core at compile time, the
-    way :class:`nbops._ops.elementwise.Op` works for elementwise ops.
+    :func:`row_prep` / :func:`row_value` resolve the core's functions at
+    compile time, the way :class:`nbops._ops.elementwise.Op` works for
+    elementwise ops. The generic row code (:func:`lse_row`, :func:`lse_cols`)
+    is plain inlined code around those two calls.
     """
 
     registry = {}
 
     def __init__(self, name, prep, value, stores_exp):
         self.name, self.prep, self.value, self.stores_exp = name, prep, value, stores_exp
+        #: the ``stored, shifted`` arguments of :func:`lse_row` and :func:`lse_cols`
+        self.switches = (True, None) if stores_exp else (None, True)
         RowCore.registry[name] = self
 
     def __repr__(self):
@@ -400,122 +393,96 @@ def _lower_row_core_constant(context, builder, ty, pyval):
     return context.get_dummy_value()
 
 
-def _core_of(core):
-    return RowCore.registry[core.core_name] if isinstance(core, RowCoreType) else None
+def row_prep(core, s):
+    """``core.prep(s)`` inside Numba code (the core resolved when compiling)."""
+    raise NotImplementedError("only callable inside numba-compiled code")
 
 
-def lse_row(core, r, o, sgn):
-    """One row: ``o`` = the op of ``sgn * r`` (``o`` may be ``r``), inside Numba code.
+@overload(row_prep, jit_options=_COMMON)
+def _row_prep_ol(core, s):
+    if isinstance(core, RowCoreType):
+        prep = RowCore.registry[core.core_name].prep
+        return lambda core, s: prep(s)
+    return None
+
+
+def row_value(core, u, k):
+    """``core.value(u, k)`` inside Numba code (the core resolved when compiling)."""
+    raise NotImplementedError("only callable inside numba-compiled code")
+
+
+@overload(row_value, jit_options=_COMMON)
+def _row_value_ol(core, u, k):
+    if isinstance(core, RowCoreType):
+        value = RowCore.registry[core.core_name].value
+        return lambda core, u, k: value(u, k)
+    return None
+
+
+# ``stored, shifted`` below are ``core.switches``: (True, None) for a core that
+# stores exp(v - m), (None, True) for one that does not. Numba resolves a branch
+# on ``arg is not None`` when compiling only where the argument is None, so
+# each path has its own switch and each core compiles only its own path.
+@_inline
+def lse_row(core, r, o, sgn, stored, shifted):
+    """One row: ``o`` = the op of ``sgn * r`` (``o`` may be ``r``).
 
     Three passes over the row: its max, ``s`` (also storing ``t = exp(v - m)``
-    into ``o`` when the core ``stores_exp``), then ``value`` of each element
-    while the row is still in cache.
+    into ``o`` when the core stores it), then ``value`` of each element while
+    the row is still in cache.
     """
-    raise NotImplementedError("only callable inside numba-compiled code")
-
-
-@overload(lse_row, inline="always")
-def _lse_row_ol(core, r, o, sgn):
-    spec = _core_of(core)
-    if spec is None:
-        return None
-    prep, value = spec.prep, spec.value
-    if spec.stores_exp:
-        def impl_stored(core, r, o, sgn):
-            if r.size == 0:
-                return
-            m = row_max(r, sgn)
-            k = const(m, prep(row_sumexp(r, o, sgn, m)))
-            for i in range(o.size):
-                o[i] = value(o[i], k)
-
-        return impl_stored
-
-    def impl_shifted(core, r, o, sgn):
-        if r.size == 0:
-            return
-        m = row_max(r, sgn)
-        k = const(m, prep(row_sumexp(r, None, sgn, m)))
+    if r.size == 0:
+        return
+    m = row_max(r, sgn)
+    if stored is not None:
+        k = const(m, row_prep(core, row_sumexp(r, o, sgn, m)))
+        for i in range(o.size):
+            o[i] = row_value(core, o[i], k)
+    if shifted is not None:
+        k = const(m, row_prep(core, row_sumexp(r, None, sgn, m)))
         for i in range(r.size):
-            o[i] = value(sub_exact(sgn * r[i], m), k)
-
-    return impl_shifted
+            o[i] = row_value(core, sub_exact(sgn * r[i], m), k)
 
 
-def lse_cols(core, x, out, o, C, I, j0, sgn):
+@_inline
+def lse_cols(core, x, out, o, C, I, j0, sgn, stored, shifted):
     """:func:`lse_row` for positions j0 .. j0 + COLS_BLOCK of the (o, :, j) rows of
-    a flat (O, C, I) array (``out`` may be ``x``), inside Numba code."""
-    raise NotImplementedError("only callable inside numba-compiled code")
-
-
-@overload(lse_cols, inline="always")
-def _lse_cols_ol(core, x, out, o, C, I, j0, sgn):
-    spec = _core_of(core)
-    if spec is None:
-        return None
-    prep, value = spec.prep, spec.value
-    if spec.stores_exp:
-        def impl_stored(core, x, out, o, C, I, j0, sgn):
-            nb = min(COLS_BLOCK, I - j0)
-            if C == 0 or nb <= 0:
-                return
-            base = o * C * I
-            m = np.empty(nb, x.dtype)
-            f = np.empty(nb, x.dtype)
-            s = np.empty(nb, np.float64)
-            cols_max(x, base, C, I, j0, nb, sgn, m)
-            cols_sumexp(x, out, base, C, I, j0, nb, sgn, m, s)
+    a flat (O, C, I) array (``out`` may be ``x``)."""
+    nb = min(COLS_BLOCK, I - j0)
+    if C == 0 or nb <= 0:
+        return
+    base = o * C * I
+    m = np.empty(nb, x.dtype)
+    f = np.empty(nb, x.dtype)
+    s = np.empty(nb, np.float64)
+    cols_max(x, base, C, I, j0, nb, sgn, m)
+    if stored is not None:
+        cols_sumexp(x, out, base, C, I, j0, nb, sgn, m, s)
+        for k in range(nb):
+            f[k] = row_prep(core, s[k])
+        for c in range(C):
+            ob = row_view(out, base + c * I + j0, nb)
             for k in range(nb):
-                f[k] = prep(s[k])
-            for c in range(C):
-                ob = row_view(out, base + c * I + j0, nb)
-                for k in range(nb):
-                    ob[k] = value(ob[k], f[k])
-
-        return impl_stored
-
-    def impl_shifted(core, x, out, o, C, I, j0, sgn):
-        nb = min(COLS_BLOCK, I - j0)
-        if C == 0 or nb <= 0:
-            return
-        base = o * C * I
-        m = np.empty(nb, x.dtype)
-        f = np.empty(nb, x.dtype)
-        s = np.empty(nb, np.float64)
-        cols_max(x, base, C, I, j0, nb, sgn, m)
+                ob[k] = row_value(core, ob[k], f[k])
+    if shifted is not None:
         cols_sumexp(x, None, base, C, I, j0, nb, sgn, m, s)
         for k in range(nb):
-            f[k] = prep(s[k])
+            f[k] = row_prep(core, s[k])
         for c in range(C):
             start = base + c * I + j0
             r = row_view(x, start, nb)
             ob = row_view(out, start, nb)
             for k in range(nb):
-                ob[k] = value(sub_exact(sgn * r[k], m[k]), f[k])
-
-    return impl_shifted
+                ob[k] = row_value(core, sub_exact(sgn * r[k], m[k]), f[k])
 
 
-def lse_scalar(core, v):
-    """The op of a one-element row holding ``v`` (a 0-d input), inside Numba code:
-    ``d = v - v`` (0, or NaN for an infinite or NaN ``v``, as PyTorch's)."""
-    raise NotImplementedError("only callable inside numba-compiled code")
-
-
-@overload(lse_scalar, inline="always")
-def _lse_scalar_ol(core, v):
-    spec = _core_of(core)
-    if spec is None:
-        return None
-    prep, value = spec.prep, spec.value
-    stored = spec.stores_exp
-
-    def impl(core, v):
-        d = v - v
-        t = exp(d)
-        return value(t if stored else d, const(v, prep(np.float64(t))))
-
-    return impl
+@_inline
+def lse_scalar(core, v, stored):
+    """The op of a one-element row holding ``v`` (a 0-d input): ``d = v - v``
+    (0, or NaN for an infinite or NaN ``v``, as PyTorch's)."""
+    d = v - v
+    t = exp(d)
+    return row_value(core, t if stored else d, const(v, row_prep(core, np.float64(t))))
 
 
 # The cores of the softmax family (nbops/_ops/softmax.py declares the ops).
