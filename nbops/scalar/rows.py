@@ -176,8 +176,7 @@ def row_max(r, sgn):
     """
     k = order_key(sgn * r[0])
     for i in range(1, r.size):
-        ki = order_key(sgn * r[i])
-        k = ki if ki > k else k  # an integer max (no call to the max builtin to compile)
+        k = max(k, order_key(sgn * r[i]))
     return from_order_key(k)
 
 
@@ -188,7 +187,7 @@ def row_sumexp(r, o, sgn, m):
     n = r.size
     total = 0.0
     for b0 in range(0, n, SUM_BLOCK):
-        b1 = b0 + SUM_BLOCK if n - b0 > SUM_BLOCK else n
+        b1 = min(n, b0 + SUM_BLOCK)
         blk = r[b0:b1]
         s = const(m, 0.0)
         if o is None:
