@@ -6,7 +6,9 @@ signatures, defaults, validation and reprs.
 
 The plain ones (``ReLU``, ``ELU``, ``Softplus``, ...: a constructor storing the
 op's parameters, ``forward`` calling the op) are generated from the op table
-(:mod:`nbops._ops.table`); the classes below are those with more to them.
+(:mod:`nbops._ops.table`), and so are those of the row ops (``Softmax``,
+``LogSoftmax``, ``Softmin``), over :class:`_SoftmaxBase` (``dim`` as PyTorch);
+the other classes below are those with more to them.
 """
 
 import warnings
