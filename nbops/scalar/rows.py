@@ -153,6 +153,32 @@ def from_order_key(typingctx, k):
     return fty(k), codegen
 
 
+def _select_if(cmp, a, b):
+    """Codegen of ``b if b <cmp> a else a`` for integers of one type: the max/min
+    builtins' compare and select (their code, without their overload to compile)."""
+    if not (isinstance(a, types.Integer) and a == b):
+        return None
+
+    def codegen(context, builder, signature, args):
+        acc, v = args
+        icmp = builder.icmp_signed if a.signed else builder.icmp_unsigned
+        return builder.select(icmp(cmp, v, acc), v, acc)
+
+    return a(a, b), codegen
+
+
+@intrinsic
+def int_max(typingctx, a, b):
+    """``max(a, b)`` of two integers of one type."""
+    return _select_if(">", a, b)
+
+
+@intrinsic
+def int_min(typingctx, a, b):
+    """``min(a, b)`` of two integers of one type."""
+    return _select_if("<", a, b)
+
+
 def one_of(arr):
     """1 in the element type of ``arr``."""
     return arr.dtype.type(1)
@@ -176,7 +202,7 @@ def row_max(r, sgn):
     """
     k = order_key(sgn * r[0])
     for i in range(1, r.size):
-        k = max(k, order_key(sgn * r[i]))
+        k = int_max(k, order_key(sgn * r[i]))
     return from_order_key(k)
 
 
@@ -187,7 +213,7 @@ def row_sumexp(r, o, sgn, m):
     n = r.size
     total = 0.0
     for b0 in range(0, n, SUM_BLOCK):
-        b1 = min(n, b0 + SUM_BLOCK)
+        b1 = int_min(n, b0 + SUM_BLOCK)
         blk = r[b0:b1]
         s = const(m, 0.0)
         if o is None:
