@@ -1,5 +1,5 @@
-"""Independent float64 NumPy reference formulas for the nbops activations and
-pointwise losses.
+"""Independent float64 NumPy reference formulas for the nbops activations,
+pointwise losses and row ops (softmax family).
 
 Nothing here imports nbops: every expected value in the activation tests comes
 from these formulas (or from PyTorch), never from nbops itself.
@@ -172,6 +172,35 @@ def huber_loss(x, t, delta=1.0):
     d = np.abs(_f64(x) - _f64(t))
     with np.errstate(all="ignore"):
         return np.where(d < delta, 0.5 * d * d, delta * (d - 0.5 * delta))
+
+
+# --------------------------------------------------------------------------- #
+# row ops (softmax family): the op along ``axis``
+# --------------------------------------------------------------------------- #
+def _shifted_sum(x, axis):
+    """z = x - max(x), s = sum(exp(z)) along ``axis`` (float64). NaN, an all -inf
+    row and a row holding +inf make the whole row NaN, as PyTorch's, from the
+    arithmetic itself (inf - inf, -inf - -inf)."""
+    x = np.asarray(x, dtype=np.float64)
+    with np.errstate(invalid="ignore", over="ignore", divide="ignore"):
+        z = x - np.max(x, axis=axis, keepdims=True)
+        return z, np.sum(np.exp(z), axis=axis, keepdims=True)
+
+
+def softmax(x, axis=-1):
+    z, s = _shifted_sum(x, axis)
+    with np.errstate(invalid="ignore", over="ignore", divide="ignore"):
+        return np.exp(z) / s
+
+
+def log_softmax(x, axis=-1):
+    z, s = _shifted_sum(x, axis)
+    with np.errstate(invalid="ignore", over="ignore", divide="ignore"):
+        return z - np.log(s)
+
+
+def softmin(x, axis=-1):
+    return softmax(-np.asarray(x, dtype=np.float64), axis)
 
 
 # --------------------------------------------------------------------------- #

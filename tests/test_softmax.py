@@ -6,32 +6,28 @@ serial kernel each, shared by every shape, axis and op), small arrays, and one
 set of @njit functions per dtype.
 """
 
+import _reference as R
 import numba
 import numpy as np
 import pytest
 
 import nbops
+from nbops._ops import table
 
-OPS = ("softmax", "log_softmax", "softmin")
+# the row ops of the op table (softmax, log_softmax, softmin); their float64
+# references are in tests/_reference.py
+OPS = tuple(e.name for e in table.row_op_entries())
 DTYPES = (np.float32, np.float64)
 INF, NAN = np.inf, np.nan
 
 
 # ------------------------------------------------------------ the reference
 def ref(op, x, axis=-1):
-    """PyTorch's definitions in float64: z = x - max(x), e = exp(z);
-    softmax = e / sum(e), log_softmax = z - log(sum(e)), softmin(x) = softmax(-x).
-    NaN, an all -inf row and a row holding +inf make the whole row NaN, as the
-    arithmetic itself gives (inf - inf, -inf - -inf)."""
-    x = np.asarray(x, dtype=np.float64)
-    if op == "softmin":
-        x = -x
-    with np.errstate(invalid="ignore", over="ignore", divide="ignore"):
-        z = x - np.max(x, axis=axis, keepdims=True)
-        s = np.sum(np.exp(z), axis=axis, keepdims=True)
-        if op == "log_softmax":
-            return z - np.log(s)
-        return np.exp(z) / s
+    """PyTorch's definitions in float64 (tests/_reference.py): z = x - max(x),
+    e = exp(z); softmax = e / sum(e), log_softmax = z - log(sum(e)),
+    softmin(x) = softmax(-x). NaN, an all -inf row and a row holding +inf make
+    the whole row NaN, as the arithmetic itself gives (inf - inf, -inf - -inf)."""
+    return R.reference(op)(np.asarray(x, dtype=np.float64), axis)
 
 
 def tol(dtype):

@@ -98,3 +98,36 @@ def test_warmup_lists_every_op_with_samples():
     warmup = sys.modules["nbops.warmup"]
     assert warmup.available_ops() == sorted(e.name for e in ENTRIES if e.samples is not None)
     assert {e.name for e in ELEMENTWISE} <= set(warmup.available_ops())
+
+
+ROW_OPS = table.row_op_entries()
+
+
+def test_row_ops_are_the_softmax_family():
+    assert [e.name for e in ROW_OPS] == ["softmax", "log_softmax", "softmin"]
+    assert [e.sgn for e in ROW_OPS] == [1, 1, -1]
+    assert ROW_OPS[2].core is ROW_OPS[0].core  # softmin: softmax of -x
+
+
+@pytest.mark.parametrize("entry", ROW_OPS, ids=[e.name for e in ROW_OPS])
+def test_row_op_entry(entry):
+    from nbops.scalar.rows import RowCore
+
+    assert isinstance(entry.core, RowCore) and entry.family == "softmax"
+    assert entry.residual == "output"
+    assert str(inspect.signature(entry.function)) == \
+        "(input, axis=-1, dtype=None, *, dim=None, out=None)"
+    doc = entry.function.__doc__  # generated: the shared sections are there
+    for section in ("Parameters\n----------\ninput : array_like", "axis : int, default -1",
+                    "dtype : dtype, optional", "dim : int, optional",
+                    "out : ndarray, optional", "Returns\n-------", "float32 stays float32",
+                    "Notes\n-----", "Examples\n--------", f"nbops.{entry.name}("):
+        assert section in doc, section
+    assert entry.function.__module__ == "nbops._ops.softmax"
+    cls = getattr(nn, entry.module.name)  # the generated nbops.nn class
+    assert cls.__module__ == "nbops.nn.activation"
+    assert f":func:`nbops.{entry.name}`" in cls.__doc__
+    assert "dim : int, optional" in cls.__doc__
+    assert repr(cls(dim=1)) == f"{entry.module.name}(dim=1)"
+    assert repr(cls()) == f"{entry.module.name}(dim=None)"
+    assert cls(0).state_dict() == {}

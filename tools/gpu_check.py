@@ -172,7 +172,7 @@ def bench(quick, smoke=False):
     R, C = size((65536, 1024), (8192, 1024), (8, 32))
     x = cuda.to_device(rng.standard_normal((R, C)).astype(np.float32))
     y = cuda.device_array_like(x)
-    for name in ("softmax", "log_softmax"):
+    for name in [e.name for e in table.row_op_entries()]:  # the op table's row ops
         fn = getattr(nbops, name)
         record(f"{name} ({R},{C}) warp/row", R * C, 2 * x.nbytes, lambda fn=fn: fn(x, out=y),
                (lambda name=name: getattr(F, name)(T(x), dim=-1)) if torch_ok else None)
@@ -193,8 +193,6 @@ def bench(quick, smoke=False):
            (lambda: F.cross_entropy(T(x), T(tgt))) if torch_ok else None)
     record(f"nll_loss ({R},{C})", R, R * 12, lambda: nbops.nll_loss(x, tgt),
            (lambda: F.nll_loss(T(x), T(tgt))) if torch_ok else None)
-    record(f"softmin ({R},{C})", R * C, 2 * x.nbytes, lambda: nbops.softmin(x, out=y),
-           (lambda: F.softmin(T(x), dim=-1)) if torch_ok else None)
     wp = cuda.to_device(np.full(C, 0.25, np.float32))
     record(f"prelu ({R},{C}) per channel", R * C, 2 * x.nbytes, lambda: nbops.prelu(x, wp),
            (lambda: F.prelu(T(x), T(wp))) if torch_ok else None)

@@ -11,6 +11,7 @@ Shapes: a small batch (64, 10), many short rows (65536, 128), the issue's
 import numpy as np
 
 import nbops
+from nbops._ops import table
 
 from ._common import F, needs_torch, random_array, torch
 
@@ -43,14 +44,17 @@ def _np_nll_loss(x, t):
 
 
 NUMPY = {"softmax": _np_softmax, "log_softmax": _np_log_softmax,
+         "softmin": lambda x: _np_softmax(-x),
          "cross_entropy": _np_cross_entropy, "nll_loss": _np_nll_loss}
 LOSSES = ("cross_entropy", "nll_loss")
+#: the op table's row ops (softmax, log_softmax, softmin)
+ROW_OPS = [e.name for e in table.row_op_entries()]
 
 
 class AlongAxis:
-    """softmax / log_softmax over the last axis, and the fused losses ('mean')."""
+    """The row ops (softmax family) over the last axis, and the fused losses ('mean')."""
 
-    params = (["softmax", "log_softmax", "cross_entropy", "nll_loss"], list(SHAPE_IDS),
+    params = ([*ROW_OPS, *LOSSES], list(SHAPE_IDS),
               ["float32"], ["nbops", "nbops_out", "numpy", "torch"])
     param_names = ["op", "shape", "dtype", "library"]
 

@@ -1,19 +1,30 @@
 """Op-table entries of the ops written by hand in their family modules.
 
-The softmax family, batch_norm, linear, pairwise_distance, dropout and the
-losses have their own drivers (rows, reductions, random masks ...); their
-entries here give the table what every list of ops needs: name, family,
-parameters (read from the function's signature), the residuals their backward
-will need, their ``nbops.nn`` class(es) and the calls that warm them up.
-The elementwise activations are declared in :mod:`nbops._ops.activation`, the
-pointwise losses in :mod:`nbops._ops.losses`.
+batch_norm, linear, pairwise_distance, dropout and the losses have their own
+drivers (reductions, random masks ...); their entries here give the table what
+every list of ops needs: name, family, parameters (read from the function's
+signature), the residuals their backward will need, their ``nbops.nn``
+class(es) and the calls that warm them up. The elementwise activations are
+declared in :mod:`nbops._ops.activation`, the pointwise losses in
+:mod:`nbops._ops.losses`, the row ops (softmax family) in
+:mod:`nbops._ops.softmax` (imported here, so that they register after the
+pointwise losses, as before).
 """
 
 import inspect
 
 import numpy as np
 
-from . import classification, distance, dropout, linear, losses, normalization, softmax, table
+from . import (
+    classification,
+    distance,
+    dropout,
+    linear,
+    losses,
+    normalization,
+    softmax,  # noqa: F401  (declares the row ops, after the pointwise losses)
+    table,
+)
 from .table import REQUIRED, Param
 
 #: the kind of a parameter, from its default (None: an optional array) ...
@@ -47,12 +58,8 @@ def _register(function, family, inputs, residual, module, samples):
              inplace="inplace" in inspect.signature(function).parameters)
 
 
-# ------------------------------------------------------------- softmax family
-for _fn, _module in ((softmax.softmax, "Softmax"), (softmax.log_softmax, "LogSoftmax"),
-                     (softmax.softmin, "Softmin")):
-    _register(_fn, "softmax", ("input",), "output", _module,
-              lambda d: [((d.x2,), {})])
-
+# (the softmax family, softmax, log_softmax and softmin, is declared in
+# nbops/_ops/softmax.py, imported above so that it registers here, in this order)
 # -------------------------------------------------------- normalization, linear
 _register(normalization.batch_norm, "normalization", ("input", "running_mean", "running_var"),
           ("input", "saved_mean", "saved_invstd"), ("BatchNorm1d", "BatchNorm2d", "BatchNorm3d"),

@@ -1,16 +1,24 @@
 """Ops along an axis: ``nbops.softmax``, ``nbops.log_softmax``, ``nbops.softmin``.
 
+Each is one :func:`~nbops._ops.table.row_op` entry at the end of this module:
+its :class:`~nbops.scalar.rows.RowCore` (the op's math: ``prep`` and ``value``,
+in ``nbops/scalar/rows.py``) and its sign (softmin is the softmax of ``-x``).
+The table generates the public functions, their ``@njit`` overloads, docstrings
+and ``nbops.nn`` classes; this module holds what they share, generic over the
+row core: the kernels, the driver :func:`_along_axis` and the body of the
+overloads (:func:`_axis_njit`).
+
 The input is viewed as a flat C-order ``(outer, C, inner)`` array, ``C`` being
 the length of ``axis``. With ``inner == 1`` (the axis is the last one, or the
 array is laid out so that it is) each row is processed by
-:func:`nbops.scalar.rows.softmax_row`: one pass for the max, one that writes
-``exp(x - max)`` and sums it, one that scales the row while it is still in
-cache (log-softmax: max, sum, write). Otherwise blocks of
-:data:`~nbops.scalar.rows.COLS_BLOCK` neighbouring positions of the inner axis
-are processed together (:func:`~nbops.scalar.rows.softmax_cols`), with
-contiguous, vectorized loads. No temporary the size of the input is made: a
-non-contiguous input (or one of another dtype) is first copied into the output
-array, which is then transformed in place.
+:func:`nbops.scalar.rows.lse_row`: one pass for the max, one that sums
+``exp(x - max)`` (softmax also writes it), one that writes the result while the
+row is still in cache. Otherwise blocks of :data:`~nbops.scalar.rows.COLS_BLOCK`
+neighbouring positions of the inner axis are processed together
+(:func:`~nbops.scalar.rows.lse_cols`), with contiguous, vectorized loads. No
+temporary the size of the input is made: a non-contiguous input (or one of
+another dtype) is first copied into the output array, which is then
+transformed in place.
 
 Rows holding -inf, +inf or NaN give PyTorch's results: an all -inf row, a row
 holding +inf and a row holding NaN are NaN throughout; a -inf next to finite
@@ -24,41 +32,43 @@ from numba.extending import overload, register_jitable
 
 from .. import _config
 from .._launch import launch
-from .._validate import as_array, check_out, is_device_array, result_dtype
-from ..cuda import ops as _cuda
-from ..scalar.rows import COLS_BLOCK, ROW_FASTMATH, row_view, softmax_cols, softmax_row
+from .._validate import as_array, check_out, result_dtype
+from ..scalar import rows as R
+from ..scalar.rows import COLS_BLOCK, ROW_FASTMATH, lse_cols, lse_row, lse_scalar, row_view
 from . import njit_args as NJ
+from . import table
 from .plan import axis_plan
-
-__all__ = ["softmax", "log_softmax", "softmin"]
+from .table import Module
 
 
 # ------------------------------------------------------------------ CPU kernels
 # x, out: flat C-order (O, C, I) arrays of one float dtype (out may be x).
-# I is None: the axis is the last one (rows of C); log is None: softmax, else
-# log-softmax. Numba resolves `is None` at compile time, so each specialization
-# compiles only its own path.
-def _softmax(x, out, O, C, I, sgn, log):
+# I is None: the axis is the last one (rows of C). core: the op's RowCore (a
+# compile-time constant of its own Numba type: one specialization per core and
+# dtype); sgn: +1 or -1; stored, shifted: core.switches (True or None each).
+# Numba resolves `is None` at compile time, so each specialization compiles
+# only its own path.
+def _rows(x, out, O, C, I, core, sgn, stored, shifted):
     if I is None:
         for r in prange(O):
-            softmax_row(row_view(x, r * C, C), row_view(out, r * C, C), sgn, log)
+            lse_row(core, row_view(x, r * C, C), row_view(out, r * C, C), sgn, stored, shifted)
     else:
         nb = (I + COLS_BLOCK - 1) // COLS_BLOCK
         for u in prange(O * nb):
-            softmax_cols(x, out, u // nb, C, I, (u % nb) * COLS_BLOCK, sgn, log)
+            lse_cols(core, x, out, u // nb, C, I, (u % nb) * COLS_BLOCK, sgn, stored, shifted)
 
 
-_softmax_serial, _softmax_parallel = _config.kernels(_softmax, fastmath=ROW_FASTMATH)
+_rows_serial, _rows_parallel = _config.kernels(_rows, fastmath=ROW_FASTMATH)
 
 
-def _run(src, dest, O, C, I, sgn, log):
+def _run(src, dest, O, C, I, core, sgn):
     """Run the kernel on C-contiguous arrays of one float dtype (dest may be src)."""
     if src.size:
         rows = I == 1
-        key = ("softmax", src.dtype.char, src.flags.writeable, rows, log)
-        launch(_softmax_serial, _softmax_parallel, key, src.size,
+        key = (core, src.dtype.char, src.flags.writeable, rows)
+        launch(_rows_serial, _rows_parallel, key, src.size,
                src.reshape(-1), dest.reshape(-1), O, C, None if rows else I,
-               src.dtype.type(sgn), True if log else None)
+               core, src.dtype.type(sgn), *core.switches)
 
 
 # ------------------------------------------------------------ the Python driver
@@ -79,7 +89,8 @@ def _shares_exactly(a, b):
     return a.ctypes.data == b.ctypes.data and a.strides == b.strides
 
 
-def _along_axis(input, axis, dtype, dim, out, sgn, log):
+def _along_axis(input, axis, dtype, dim, out, core, sgn):
+    """The CPU path of a row op (``core``, ``sgn``: its entry's)."""
     x = input if type(input) is np.ndarray else as_array(input)
     compute, result = _dtypes(x, dtype)
     ax, O, C, I = axis_plan(x.shape, axis, dim)
@@ -94,10 +105,10 @@ def _along_axis(input, axis, dtype, dim, out, sgn, log):
             src = x
             if np.may_share_memory(out, x) and not _shares_exactly(out, x):
                 src = x.copy()
-            _run(src, out, O, C, I, sgn, log)
+            _run(src, out, O, C, I, core, sgn)
             return out
         res = np.empty(shape, compute)
-        _run(x, res, O, C, I, sgn, log)
+        _run(x, res, O, C, I, core, sgn)
         return _finish(res, result, out)
 
     # 2. The axis made last is C-contiguous (e.g. an F-order array with axis=0): rows.
@@ -110,20 +121,20 @@ def _along_axis(input, axis, dtype, dim, out, sgn, log):
                     src = xm
                     if np.may_share_memory(out, x) and not _shares_exactly(om, xm):
                         src = xm.copy()
-                    _run(src, om, x.size // max(C, 1), C, 1, sgn, log)
+                    _run(src, om, x.size // max(C, 1), C, 1, core, sgn)
                     return out
             res = np.empty(xm.shape, compute)
-            _run(xm, res, x.size // max(C, 1), C, 1, sgn, log)
+            _run(xm, res, x.size // max(C, 1), C, 1, core, sgn)
             return _finish(np.moveaxis(res, -1, ax), result, out)
 
     # 3. Anything else: copy (and cast) into the destination, then work in place.
     if direct and out.flags.c_contiguous:
         np.copyto(out, x, casting="unsafe")
-        _run(out, out, O, C, I, sgn, log)
+        _run(out, out, O, C, I, core, sgn)
         return out
     res = np.empty(shape, compute)
     np.copyto(res, x, casting="unsafe")
-    _run(res, res, O, C, I, sgn, log)
+    _run(res, res, O, C, I, core, sgn)
     return _finish(res, result, out)
 
 
@@ -132,119 +143,6 @@ def _finish(res, result, out):
         np.copyto(out, res, casting="unsafe")
         return out
     return res if res.dtype == result else res.astype(result)
-
-
-def softmax(input, axis=-1, dtype=None, *, dim=None, out=None):
-    r"""Softmax along an axis: :math:`\mathrm{softmax}(x)_i = e^{x_i - m} / \sum_j e^{x_j - m}`.
-
-    :math:`m = \max_j x_j` (the result does not depend on it; it keeps the
-    exponentials from overflowing).
-
-    Parameters
-    ----------
-    input : array_like
-        Any shape, any memory layout. 0-d arrays count as one element.
-    axis : int, default -1
-        The axis to normalize over. ``dim=`` is accepted as an alias (PyTorch).
-    dtype : dtype, optional
-        As PyTorch's ``dtype=``: the input is cast to this float dtype first
-        and the result has it (e.g. ``float64`` for a float32 input).
-    dim : int, optional
-        PyTorch's name for ``axis`` (keyword-only); give one or the other.
-    out : ndarray, optional
-        Array of the result's shape and dtype to write into (may be ``input``).
-
-    Returns
-    -------
-    ndarray
-        Same shape as ``input``; float32 stays float32, integers give float64.
-        Rows that are all -inf, or hold +inf or NaN, are NaN (as in PyTorch).
-
-    Examples
-    --------
-    >>> import numpy as np, nbops
-    >>> nbops.softmax(np.array([[1.0, 2.0, 3.0], [0.0, 0.0, -np.inf]]))
-    array([[0.09003057, 0.24472847, 0.66524096],
-           [0.5       , 0.5       , 0.        ]])
-    """
-    if type(input) is not np.ndarray and is_device_array(input):
-        return _cuda().softmax(input, axis=axis, dtype=dtype, dim=dim, out=out)
-    return _along_axis(input, axis, dtype, dim, out, 1, False)
-
-
-def log_softmax(input, axis=-1, dtype=None, *, dim=None, out=None):
-    r"""Log of the softmax, :math:`(x_i - m) - \log \sum_j e^{x_j - m}` with :math:`m = \max_j x_j`.
-
-    Computed in that order (never :math:`x_i - \mathrm{logsumexp}(x)`), which
-    keeps full precision for large inputs. Arguments as :func:`softmax`.
-
-    Parameters
-    ----------
-    input : array_like
-        Any shape, any memory layout.
-    axis : int, default -1
-        The axis to normalize over (``dim=`` is accepted as an alias).
-    dtype : dtype, optional
-        Cast the input to this float dtype first, as PyTorch's ``dtype=``.
-    dim : int, optional
-        PyTorch's name for ``axis`` (keyword-only); give one or the other.
-    out : ndarray, optional
-        Array of the result's shape and dtype to write into.
-
-    Returns
-    -------
-    ndarray
-        Same shape as ``input``; float32 stays float32.
-
-    Notes
-    -----
-    Same as ``torch.nn.functional.log_softmax``; a row that is all ``-inf``
-    or holds NaN or ``+inf`` is NaN, as in PyTorch.
-
-    Examples
-    --------
-    >>> nbops.log_softmax(np.array([1.0, 2.0, 3.0], dtype=np.float32))
-    array([-2.407606  , -1.4076059 , -0.40760595], dtype=float32)
-    """
-    if type(input) is not np.ndarray and is_device_array(input):
-        return _cuda().log_softmax(input, axis=axis, dtype=dtype, dim=dim, out=out)
-    return _along_axis(input, axis, dtype, dim, out, 1, True)
-
-
-def softmin(input, axis=-1, dtype=None, *, dim=None, out=None):
-    r"""Softmin, :math:`\mathrm{softmax}(-x)`. Arguments as :func:`softmax`.
-
-    Parameters
-    ----------
-    input : array_like
-        Any shape, any memory layout.
-    axis : int, default -1
-        The axis to normalize over (``dim=`` is accepted as an alias).
-    dtype : dtype, optional
-        Cast the input to this float dtype first, as PyTorch's ``dtype=``.
-    dim : int, optional
-        PyTorch's name for ``axis`` (keyword-only); give one or the other.
-    out : ndarray, optional
-        Array of the result's shape and dtype to write into.
-
-    Returns
-    -------
-    ndarray
-        Same shape as ``input``; float32 stays float32.
-
-    Notes
-    -----
-    Same as ``torch.nn.functional.softmin``, computed as the softmax of
-    :math:`-x` in one pass (no negated copy).
-
-    Examples
-    --------
-    >>> nbops.softmin(np.array([1.0, 2.0, 3.0]))
-    array([0.66524096, 0.24472847, 0.09003057])
-    """
-    if type(input) is not np.ndarray and is_device_array(input):
-        return _cuda().softmin(input, axis=axis, dtype=dtype, dim=dim, out=out)
-    return _along_axis(input, axis, dtype, dim, out, -1, False)
 
 
 # ------------------------------------------------- the same names inside @njit
@@ -280,16 +178,17 @@ def _axis_of(axis, dim):
     return dim
 
 
-def _axis_njit(sgn_value, log, input, axis, dtype, dim, out):
+def _axis_njit(core, sgn_value, input, axis, dtype, dim, out):
+    """The ``@overload`` of a row op (``core``, ``sgn_value``: its entry's); the typing
+    functions nbops/_ops/table.py generates call it."""
     _check_axis_types(axis, dim)
+    stored, shifted = core.switches  # the kernels' switches
     if isinstance(input, (types.Float, types.Integer, types.Boolean)):
         ty = _float_type(dtype, input)
 
         def scalar_impl(input, axis=-1, dtype=None, dim=None, out=None):
             _check_range(_axis_of(axis, dim), 0)
-            v = ty(input)
-            z = v - v  # 0, or NaN for an infinite or NaN input (as PyTorch's 0-d softmax)
-            return z if log else np.exp(z)
+            return lse_scalar(core, ty(input), stored)
 
         return scalar_impl
     if not isinstance(input, types.Array):
@@ -301,12 +200,11 @@ def _axis_njit(sgn_value, log, input, axis, dtype, dim, out):
         raise errors.TypingError(f"nbops: out must be an array of dtype {ty} "
                                  "and the input's number of dimensions")
     sgn = ty(sgn_value)
-    flag = True if log else None  # the kernels' log argument
 
     if has_out:
         def impl_out(input, axis=-1, dtype=None, dim=None, out=None):
             res = np.empty(input.shape, ty)
-            _fill_along_axis(input, _axis_of(axis, dim), res, sgn, flag)
+            _fill_along_axis(input, _axis_of(axis, dim), res, core, sgn, stored, shifted)
             if out.shape != res.shape:
                 raise ValueError("nbops: out must have the input's shape")
             for idx in np.ndindex(res.shape):
@@ -317,15 +215,16 @@ def _axis_njit(sgn_value, log, input, axis, dtype, dim, out):
 
     def impl(input, axis=-1, dtype=None, dim=None, out=None):
         res = np.empty(input.shape, ty)
-        _fill_along_axis(input, _axis_of(axis, dim), res, sgn, flag)
+        _fill_along_axis(input, _axis_of(axis, dim), res, core, sgn, stored, shifted)
         return res
 
     return impl
 
 
 @register_jitable
-def _fill_along_axis(input, ax, res, sgn, log):
-    """res (C-contiguous) = the op of ``input`` along axis ``ax`` (serial)."""
+def _fill_along_axis(input, ax, res, core, sgn, stored, shifted):
+    """res (C-contiguous) = the op (``core``, ``sgn``) of ``input`` along axis ``ax``
+    (serial)."""
     nd = input.ndim
     ax = _check_range(ax, nd)
     shape = input.shape
@@ -341,7 +240,7 @@ def _fill_along_axis(input, ax, res, sgn, log):
             I *= shape[k]
     flat = res.reshape(-1)
     if flat.size:
-        _to_flat(np.ascontiguousarray(input).reshape(-1), flat, O, C, I, sgn, log)
+        _to_flat(np.ascontiguousarray(input).reshape(-1), flat, O, C, I, core, sgn, stored, shifted)
 
 
 @register_jitable
@@ -354,45 +253,99 @@ def _check_range(ax, nd):
     return ax + n if ax < 0 else ax
 
 
-def _to_flat(src, flat, O, C, I, sgn, log):
+def _to_flat(src, flat, O, C, I, core, sgn, stored, shifted):
     raise NotImplementedError("only callable inside numba-compiled code")
 
 
 @overload(_to_flat)
-def _to_flat_ol(src, flat, O, C, I, sgn, log):
+def _to_flat_ol(src, flat, O, C, I, core, sgn, stored, shifted):
     if src.dtype == flat.dtype:
-        return lambda src, flat, O, C, I, sgn, log: _serial_any(src, flat, O, C, I, sgn, log)
+        def impl_same(src, flat, O, C, I, core, sgn, stored, shifted):
+            _serial_any(src, flat, O, C, I, core, sgn, stored, shifted)
 
-    def impl_cast(src, flat, O, C, I, sgn, log):
+        return impl_same
+
+    def impl_cast(src, flat, O, C, I, core, sgn, stored, shifted):
         for i in range(flat.size):
             flat[i] = src[i]
-        _serial_any(flat, flat, O, C, I, sgn, log)
+        _serial_any(flat, flat, O, C, I, core, sgn, stored, shifted)
 
     return impl_cast
 
 
 @register_jitable
-def _serial_any(src, flat, O, C, I, sgn, log):
+def _serial_any(src, flat, O, C, I, core, sgn, stored, shifted):
     """The serial kernel, for a number of positions I (1: rows) known at run time."""
     if I == 1:
-        _softmax_serial(src, flat, O, C, None, sgn, log)
+        _rows_serial(src, flat, O, C, None, core, sgn, stored, shifted)
     else:
-        _softmax_serial(src, flat, O, C, I, sgn, log)
+        _rows_serial(src, flat, O, C, I, core, sgn, stored, shifted)
 
 
-@overload(softmax)
-@NJ.plan_errors_at_run_time
-def _softmax_njit(input, axis=-1, dtype=None, dim=None, out=None):
-    return _axis_njit(1.0, False, input, axis, dtype, dim, out)
+# ------------------------------------------------- the softmax family in the op table
+# Declared once (nbops/_ops/table.py generates the public function, its @njit
+# overload, its docstring and its nbops.nn class; the CUDA path is
+# nbops/cuda/_ops.py's row_op). Their float64 references are in tests/_reference.py.
+SOFTMAX = table.row_op(
+    "softmax", R.SOFTMAX,
+    module=Module("Softmax", "Softmax along ``dim``", example="""
+        >>> nbops.nn.Softmax(dim=1)(np.array([[0.0, 0.0]], np.float32))
+        array([[0.5, 0.5]], dtype=float32)
+        """),
+    summary=r"""
+        Softmax along an axis: :math:`\mathrm{softmax}(x)_i = e^{x_i - m} / \sum_j e^{x_j - m}`.
 
+        :math:`m = \max_j x_j` (the result does not depend on it; it keeps the
+        exponentials from overflowing).
+        """,
+    notes="""
+        Same as ``torch.nn.functional.softmax``.
+        """,
+    example="""
+        >>> import numpy as np, nbops
+        >>> nbops.softmax(np.array([[1.0, 2.0, 3.0], [0.0, 0.0, -np.inf]]))
+        array([[0.09003057, 0.24472847, 0.66524096],
+               [0.5       , 0.5       , 0.        ]])
+        """)
 
-@overload(log_softmax)
-@NJ.plan_errors_at_run_time
-def _log_softmax_njit(input, axis=-1, dtype=None, dim=None, out=None):
-    return _axis_njit(1.0, True, input, axis, dtype, dim, out)
+LOG_SOFTMAX = table.row_op(
+    "log_softmax", R.LOG_SOFTMAX,
+    module=Module("LogSoftmax", "Log of the softmax along ``dim``, computed stably",
+                  example="""
+        >>> nbops.nn.LogSoftmax(dim=1)(np.array([[0.0, 0.0]], np.float32))
+        array([[-0.6931472, -0.6931472]], dtype=float32)
+        """),
+    summary=r"""
+        Log of the softmax, :math:`(x_i - m) - \log \sum_j e^{x_j - m}` with :math:`m = \max_j x_j`.
 
+        Computed in that order (never :math:`x_i - \mathrm{logsumexp}(x)`), which
+        keeps full precision for large inputs.
+        """,
+    notes="""
+        Same as ``torch.nn.functional.log_softmax``.
+        """,
+    example="""
+        >>> nbops.log_softmax(np.array([1.0, 2.0, 3.0], dtype=np.float32))
+        array([-2.407606  , -1.4076059 , -0.40760595], dtype=float32)
+        """)
 
-@overload(softmin)
-@NJ.plan_errors_at_run_time
-def _softmin_njit(input, axis=-1, dtype=None, dim=None, out=None):
-    return _axis_njit(-1.0, False, input, axis, dtype, dim, out)
+SOFTMIN = table.row_op(
+    "softmin", R.SOFTMAX, sgn=-1,
+    module=Module("Softmin", "Softmax of ``-x`` along ``dim``", example="""
+        >>> nbops.nn.Softmin(dim=1)(np.array([[0.0, 0.0]], np.float32))
+        array([[0.5, 0.5]], dtype=float32)
+        """),
+    summary=r"""
+        Softmin, :math:`\mathrm{softmax}(-x)`.
+        """,
+    notes="""
+        Same as ``torch.nn.functional.softmin``, computed as the softmax of
+        :math:`-x` in one pass (no negated copy).
+        """,
+    example="""
+        >>> nbops.softmin(np.array([1.0, 2.0, 3.0]))
+        array([0.66524096, 0.24472847, 0.09003057])
+        """)
+
+globals().update({e.name: e.function for e in table.row_op_entries()})
+__all__ = [e.name for e in table.row_op_entries()]

@@ -26,11 +26,14 @@ matrices (whose float64 references stay in ``tests/_reference.py``).
 
 The pointwise losses (``core(input_i, target_i, *params)``, then weighted and
 reduced: ``l1_loss``, ``mse_loss``, ...) are :class:`PointwiseLoss` entries
-(:func:`pointwise_loss`): their public function, overload, docstring and
-``nbops.nn`` class are generated the same way, over the shared loss drivers.
-Ops whose implementation is not a scalar core (rows, reductions, the other
-losses, ...) are registered with the same :class:`Entry` (their functions are
-written by hand in their family modules), so the lists above include them too.
+(:func:`pointwise_loss`), and the row ops of the log-sum-exp family
+(``softmax``, ``log_softmax``, ``softmin``: a row core applied along an axis)
+are :class:`RowOp` entries (:func:`row_op`): their public function, overload,
+docstring and ``nbops.nn`` class are generated the same way, over the shared
+loss drivers and the shared row driver (``nbops/_ops/softmax.py``).
+Ops whose implementation is neither (reductions, the other losses, ...) are
+registered with the same :class:`Entry` (their functions are written by hand in
+their family modules), so the lists above include them too.
 
 Adding an elementwise activation (``silu`` as the example)
 ----------------------------------------------------------
@@ -78,6 +81,49 @@ Adding a pointwise loss (``huber_loss`` as the example)
 3. Its float64 reference in ``tests/_reference.py`` (a function of the same
    name, the unreduced loss); the loss test matrices iterate over
    :func:`pointwise_loss_entries`.
+
+Adding a row op
+---------------
+A row op of the log-sum-exp family is one whose row statistics are the row
+max ``m`` and ``s = sum(exp(v - m))`` of ``v = sgn * input`` along the axis.
+
+1. Its row core, in ``nbops/scalar/rows.py``: two ``@_inline`` scalar
+   functions and one :class:`~nbops.scalar.rows.RowCore` line::
+
+       @_inline
+       def my_prep(s):            # the per-row constant, from the float64 sum
+           return 1.0 / s
+
+       @_inline
+       def my_value(t, k):        # one element, from t = exp(v - m) (stored)
+           return t * k           # or from d = v - m when stores_exp=False
+
+       MY = RowCore("my_op", my_prep, my_value, stores_exp=True)
+
+   Both are plain scalar math (``math.*``, arithmetic, ``sub_exact``), so the
+   same source runs in the CPU row and column code (:func:`~nbops.scalar.rows.lse_row`,
+   :func:`~nbops.scalar.rows.lse_cols`, inside ``@njit``) and in the CUDA block,
+   warp and column kernels (``row_kernels`` in ``nbops/cuda/_kernels.py``).
+   An op that is an existing core of ``-x`` (softmin) needs no new core.
+2. One entry at the end of ``nbops/_ops/softmax.py``::
+
+       MY_OP = table.row_op(
+           "my_op", R.MY,                         # sgn=-1: the core applied to -x
+           module=Module("MyOp", "... along ``dim``", example=">>> ..."),
+           summary=r"... :math:`...`", notes="Same as ``torch...``",
+           example=">>> nbops.my_op(np.array([1.0, 2.0, 3.0])) ...")
+
+   From it: ``nbops.my_op``
+   (PyTorch's signature ``(input, axis=-1, dtype=None, *, dim=None,
+   out=None)``; the plan of ``nbops/_ops/plan.py``; the CPU driver, or the
+   CUDA launcher ``row_op`` for device arrays), its ``@overload``, its
+   docstring (the shared sections below written once) and ``nbops.nn.MyOp``
+   (``dim=None`` with PyTorch's implicit axis, over the base class of
+   ``nbops/nn/activation.py``).
+3. Its float64 reference in ``tests/_reference.py`` (a function of the same
+   name taking ``(x, axis)``); the row-op tests (``tests/test_softmax.py``,
+   the CUDA simulator tests, the table tests) iterate over
+   :func:`row_op_entries`.
 """
 
 import inspect
@@ -795,3 +841,144 @@ def loss_module_classes(base, module_name):
     """``{class name: class}`` of the generated ``nbops.nn`` pointwise-loss classes."""
     return {e.module.name: make_loss_module_class(e, base, module_name)
             for e in pointwise_loss_entries() if isinstance(e.module, Module)}
+
+
+# ------------------------------------------------------------------ row ops
+@dataclass
+class RowOp(Entry):
+    """An op along an axis of the log-sum-exp row family (``nbops.softmax``,
+    ``log_softmax``, ``softmin``): its :class:`~nbops.scalar.rows.RowCore` (the
+    math, in ``nbops/scalar/rows.py``) applied to ``sgn * input``."""
+
+    core: object = None
+    sgn: int = 1
+    summary: str = ""
+    notes: str = ""
+    example: str = ""
+
+
+def row_op_entries():
+    return [e for e in TABLE.values() if isinstance(e, RowOp)]
+
+
+# The sections every row op shares, written once.
+_ROW_PARAMS_DOC = """input : array_like
+    Any shape, any memory layout. 0-d arrays count as one element.
+axis : int, default -1
+    The axis to normalize over. ``dim=`` is accepted as an alias (PyTorch).
+dtype : dtype, optional
+    As PyTorch's ``dtype=``: the input is cast to this float dtype first
+    and the result has it (e.g. ``float64`` for a float32 input).
+dim : int, optional
+    PyTorch's name for ``axis`` (keyword-only); give one or the other.
+out : ndarray, optional
+    Array of the result's shape and dtype to write into (may be ``input``)."""
+_ROW_RETURNS_DOC = """Returns
+-------
+ndarray
+    Same shape as ``input``; float32 stays float32, integers give float64.
+    Rows that are all -inf, or hold +inf or NaN, are NaN (as in PyTorch)."""
+_ROW_MODULE_PARAMS_DOC = """Parameters
+----------
+dim : int, optional
+    The axis; ``None`` picks it as PyTorch does (with its warning)."""
+
+#: The signature of every row op (PyTorch's, with ``axis`` as NumPy's name of ``dim``).
+_ROW_SIGNATURE = "input, axis=-1, dtype=None, *, dim=None, out=None"
+
+
+def compose_row_docstring(entry):
+    """The numpydoc docstring of a row op, from its entry."""
+    parts = [inspect.cleandoc(entry.summary), "Parameters\n----------\n" + _ROW_PARAMS_DOC,
+             _ROW_RETURNS_DOC]
+    if entry.notes:
+        parts.append("Notes\n-----\n" + inspect.cleandoc(entry.notes))
+    if entry.example:
+        parts.append("Examples\n--------\n" + inspect.cleandoc(entry.example))
+    return "\n\n".join(parts) + "\n"
+
+
+def _row_function_source(entry):
+    """Source of a row op: CUDA device arrays to nbops/cuda/_ops.py's row_op, anything
+    else to the CPU driver of nbops/_ops/softmax.py."""
+    return (f"def {entry.name}({_ROW_SIGNATURE}):\n"
+            "    if type(input) is not _ndarray and _is_device_array(input):\n"
+            "        return _cuda().row_op(_entry, input, axis, dtype, dim, out)\n"
+            "    return _along_axis(input, axis, dtype, dim, out, _core, _sgn)\n")
+
+
+def _row_njit_source(entry):
+    """Source of a row op's ``@overload`` typing function."""
+    return (f"def _{entry.name}_njit(input, axis=-1, dtype=None, dim=None, out=None):\n"
+            "    return _axis_njit(_core, _sgn, input, axis, dtype, dim, out)\n")
+
+
+def row_op(name, core, *, sgn=1, module=None, summary="", notes="", example="",
+           samples=None):
+    """Declare a row op, register it and generate its function and overload.
+
+    Parameters
+    ----------
+    name : str
+        The op's name (``nbops.<name>``, ``torch.nn.functional.<name>``).
+    core : RowCore
+        Its math (:class:`nbops.scalar.rows.RowCore`).
+    sgn : {1, -1}
+        The op is ``core`` applied to ``sgn * input`` (softmin: -1).
+    module : Module, optional
+        Its ``nbops.nn`` class (constructor ``dim=None``, generated by
+        :func:`row_module_classes`).
+    summary, notes, example : str
+        The docstring's pieces (see :func:`elementwise`).
+    samples : callable, optional
+        ``samples(d)`` (see :class:`Entry`); default: the 2-D sample ``d.x2``.
+
+    Returns
+    -------
+    RowOp
+        The registered entry; ``entry.function`` is the public function.
+    """
+    import numpy as np
+
+    from .._validate import is_device_array
+    from ..cuda import ops as cuda_ops
+    from . import njit_args as NJ
+    from . import softmax  # the driver (softmax.py declares its entries at its end)
+
+    if sgn not in (1, -1):
+        raise ValueError(f"{name}: sgn must be 1 or -1")
+    params = (Param("axis", -1, kind="int"), Param("dtype", None, kind="object"),
+              Param("dim", None, kind="int"))
+    entry = RowOp(name=name, family="softmax", params=params, residual="output",
+                  module=module, core=core, sgn=sgn, summary=summary, notes=notes,
+                  example=example, samples=samples or (lambda d: [((d.x2,), {})]))
+    ns = {"_ndarray": np.ndarray, "_is_device_array": is_device_array, "_cuda": cuda_ops,
+          "_entry": entry, "_core": core, "_sgn": sgn, "_along_axis": softmax._along_axis,
+          "_axis_njit": softmax._axis_njit}
+    function = _compile(_row_function_source(entry), ns, name, f"<nbops.{name}>")
+    function.__module__ = "nbops._ops.softmax"
+    function.__doc__ = compose_row_docstring(entry)
+    typer = _compile(_row_njit_source(entry), ns, f"_{name}_njit", f"<nbops.{name} @njit>")
+    overload(function)(NJ.plan_errors_at_run_time(typer))
+    entry.function = function
+    return register(entry)
+
+
+def make_row_module_class(entry, base, module_name):
+    """The ``nbops.nn`` class of a row op, subclassing ``base`` (whose constructor
+    takes ``dim=None`` and whose ``forward`` calls ``_fn`` along it, choosing
+    PyTorch's implicit axis for ``dim=None``)."""
+    spec = entry.module
+    doc = f"{spec.summary} (see :func:`nbops.{entry.name}`).\n\n" + _ROW_MODULE_PARAMS_DOC
+    if spec.example:
+        doc += "\n\nExamples\n--------\n" + inspect.cleandoc(spec.example)
+    cls = type(spec.name, (base,), {"_fn": staticmethod(entry.function), "_name": entry.name,
+                                    "__module__": module_name, "__doc__": doc})
+    cls.__qualname__ = spec.name
+    return cls
+
+
+def row_module_classes(base, module_name):
+    """``{class name: class}`` of the generated ``nbops.nn`` row-op classes."""
+    return {e.module.name: make_row_module_class(e, base, module_name)
+            for e in row_op_entries() if isinstance(e.module, Module)}

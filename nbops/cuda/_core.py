@@ -12,10 +12,12 @@ intrinsic are compiled by numba-cuda as they are.
 
 Under the simulator (``NUMBA_ENABLE_CUDASIM=1``) kernels run as Python: the
 core's code object is re-bound to globals in which Numba-only helpers
-(``select``, nested core dispatchers) are replaced by Python equivalents.
+(``select``, ``sub_exact``, nested core dispatchers) are replaced by Python
+equivalents.
 """
 
 import math
+import operator
 import types as _pytypes
 
 from numba import config, cuda
@@ -23,6 +25,7 @@ from numba.extending import is_jitted
 
 from ..scalar import _math as M
 from ..scalar import losses as SL
+from ..scalar.rows import sub_exact
 
 SIMULATOR = bool(config.ENABLE_CUDASIM)
 
@@ -45,6 +48,8 @@ def _python_core(fn, memo):
         v = g.get(name)
         if v is SL.select:
             g[name] = _py_select
+        elif v is sub_exact:
+            g[name] = operator.sub
         elif is_jitted(v):
             g[name] = _python_core(v, memo)
     f = _pytypes.FunctionType(py.__code__, g, py.__name__, py.__defaults__, py.__closure__)

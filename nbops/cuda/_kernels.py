@@ -8,11 +8,11 @@ Reductions are deterministic: a fixed grid writes one partial per block
 adds the partials in a fixed order. No floating-point atomics anywhere.
 """
 
-import math
 
 import numpy as np
 from numba import cuda, float64
 
+from ..scalar import _math as M
 from ..scalar import _norms as NM
 from ..scalar import activations as SA
 from ..scalar import random as _R
@@ -273,8 +273,7 @@ WARP_ROW_MAX = 1024 if WARP_SHUFFLES else 0
 _FULL = 0xFFFFFFFF
 
 _exp_shifted = device(RW.exp_shifted)
-_softmax_value = device(RW.softmax_value)
-_log_softmax_value = device(RW.log_softmax_value)
+_shifted = device(RW.shifted)
 _log_sum_exp = device(RW.log_sum_exp)
 _class_loss = device(RW.class_loss)
 _smoothed = device(RW.smoothed_probability)
@@ -368,60 +367,92 @@ _warp_row_stats = _make_row_stats(_warp_reduce_max, _warp_reduce_sum)
 _serial_row_stats = _make_row_stats(_no_reduce, _no_reduce)
 
 
-# ------------------------------------------------------------------ softmax family
-@cuda.jit(device=True)
-def _softmax_write(x, out, base, stride, c0, C, step, sgn, m, s, log):
-    """out = softmax (or log_softmax) of the row's elements c0, c0 + step, ... < C."""
-    if log:
-        ls = math.log(s)
-        for c in range(c0, C, step):
-            out[base + c * stride] = _log_softmax_value(sgn * x[base + c * stride], m, ls)
-    else:
-        inv = 1.0 / s
-        for c in range(c0, C, step):
-            out[base + c * stride] = _softmax_value(sgn * x[base + c * stride], m, inv)
+# ------------------------------------------------------------------ row ops (softmax family)
+# Built per RowCore (nbops/scalar/rows.py) from its prep and value functions, as
+# _make_map builds the elementwise kernels from a scalar core: the row
+# statistics come from the shared device functions above; the core's math
+# (compiled from the CPU's source) gives the result of each element.
+class RowKernels:
+    """The kernels of one row core: ``rows`` (a block per row), ``warp`` (a warp
+    per row, WROWS rows per block) and ``cols`` (a thread per position)."""
+
+    def __init__(self, rows, warp, cols):
+        self.rows, self.warp, self.cols = rows, warp, cols
 
 
-@cuda.jit
-def _softmax_rows(x, out, C, sgn, log):
-    """A block per row (long rows)."""
-    sh = cuda.shared.array(RTPB, float64)
-    base = cuda.blockIdx.x * C
-    m, s = _row_stats(x, base, C, 1, sgn, cuda.threadIdx.x, RTPB, sh)
-    _softmax_write(x, out, base, 1, cuda.threadIdx.x, C, RTPB, sgn, m, s, log)
+def _make_row_write(core):
+    """out = the op of the row's elements c0, c0 + step, ... < C, from (m, s)."""
+    prep = device(core.prep)
+    value = device(core.value)
+    if core.stores_exp:  # value of t = exp(v - m)
+        @cuda.jit(device=True)
+        def write(x, out, base, stride, c0, C, step, sgn, m, s):
+            k = M.const(m, prep(s))
+            for c in range(c0, C, step):
+                out[base + c * stride] = value(_exp_shifted(sgn * x[base + c * stride], m), k)
+    else:  # value of d = v - m
+        @cuda.jit(device=True)
+        def write(x, out, base, stride, c0, C, step, sgn, m, s):
+            k = M.const(m, prep(s))
+            for c in range(c0, C, step):
+                out[base + c * stride] = value(_shifted(sgn * x[base + c * stride], m), k)
+    return write
 
 
-@cuda.jit
-def _softmax_warp(x, out, R, C, sgn, log):
-    """A warp per row (short rows), WROWS rows per block."""
-    r, lane = _warp_row(R)
-    if r >= R:
-        return
-    base = r * C
-    m, s = _warp_row_stats(x, base, C, 1, sgn, lane, WARP, 0)
-    _softmax_write(x, out, base, 1, lane, C, WARP, sgn, m, s, log)
+def _make_row_kernels(core):
+    write = _make_row_write(core)
+
+    @cuda.jit
+    def rows(x, out, C, sgn):
+        sh = cuda.shared.array(RTPB, float64)
+        base = cuda.blockIdx.x * C
+        m, s = _row_stats(x, base, C, 1, sgn, cuda.threadIdx.x, RTPB, sh)
+        write(x, out, base, 1, cuda.threadIdx.x, C, RTPB, sgn, m, s)
+
+    @cuda.jit
+    def warp(x, out, R, C, sgn):
+        r, lane = _warp_row(R)
+        if r >= R:
+            return
+        base = r * C
+        m, s = _warp_row_stats(x, base, C, 1, sgn, lane, WARP, 0)
+        write(x, out, base, 1, lane, C, WARP, sgn, m, s)
+
+    @cuda.jit
+    def cols(x, out, O, C, I, sgn):
+        # one thread per (o, j) position: loops along the axis with stride I (coalesced over j)
+        for u in range(cuda.grid(1), O * I, cuda.gridsize(1)):
+            o = u // I
+            j = u - o * I
+            base = o * C * I + j
+            m, s = _serial_row_stats(x, base, C, I, sgn, 0, 1, 0)
+            write(x, out, base, I, 0, C, 1, sgn, m, s)
+
+    return RowKernels(rows, warp, cols)
 
 
-@cuda.jit
-def _softmax_cols(x, out, O, C, I, sgn, log):
-    # one thread per (o, j) position: loops along the axis with stride I (coalesced over j)
-    for u in range(cuda.grid(1), O * I, cuda.gridsize(1)):
-        o = u // I
-        j = u - o * I
-        base = o * C * I + j
-        m, s = _serial_row_stats(x, base, C, I, sgn, 0, 1, 0)
-        _softmax_write(x, out, base, I, 0, C, 1, sgn, m, s, log)
+_row_kernels = {}
 
 
-def run_softmax(x, out, O, C, I, sgn, log):
+def row_kernels(core):
+    """The :class:`RowKernels` of ``core`` (a RowCore), built once per process."""
+    ks = _row_kernels.get(core.name)
+    if ks is None:
+        ks = _row_kernels[core.name] = _make_row_kernels(core)
+    return ks
+
+
+def run_row_op(core, x, out, O, C, I, sgn):
+    """out = the row op (``core``, ``sgn``) of flat C-order (O, C, I) arrays."""
+    ks = row_kernels(core)
     sgn = x.dtype.type(sgn)
     if I != 1:
-        _softmax_cols[grid(O * I), TPB](x, out, O, C, I, sgn, log)
+        ks.cols[grid(O * I), TPB](x, out, O, C, I, sgn)
     elif C <= WARP_ROW_MAX:
         g, b = _warp_launch(O)
-        _softmax_warp[g, b](x, out, np.int64(O), C, sgn, log)
+        ks.warp[g, b](x, out, np.int64(O), C, sgn)
     else:
-        _softmax_rows[O, RTPB](x, out, C, sgn, log)
+        ks.rows[O, RTPB](x, out, C, sgn)
 
 
 # ------------------------------------------------------------------ cross-entropy / NLL

@@ -13,7 +13,7 @@ from numba import cuda
 from .._ops import plan as P
 from . import _kernels as K
 
-__all__ = ["unary", "prelu", "softmax", "log_softmax", "softmin", "cross_entropy",
+__all__ = ["unary", "prelu", "row_op", "cross_entropy",
            "nll_loss", "pointwise_loss", "kl_div",
            "binary_cross_entropy", "binary_cross_entropy_with_logits", "batch_norm",
            "linear", "pairwise_distance", "dropout", "dropout2d", "dropout3d",
@@ -145,8 +145,9 @@ def _same_float(a, dt, name):
                         "(CUDA arrays of one call must share their float dtype)")
 
 
-# ------------------------------------------------------------------ softmax family
-def _along_axis(input, axis, dtype, dim, out, sgn, log):
+# ------------------------------------------------------------------ row ops (softmax family)
+def row_op(entry, input, axis=-1, dtype=None, dim=None, out=None):
+    """A row op of the op table (``entry``: its :class:`~nbops._ops.table.RowOp`)."""
     x = dev(input)
     dt = float_dtype(x)
     if dtype is not None and np.dtype(dtype) != dt:
@@ -156,20 +157,8 @@ def _along_axis(input, axis, dtype, dim, out, sgn, log):
     dest = check_out(out, x.shape, dt, x) if out is not None else empty(x.shape, dt)
     if x.size == 0:
         return dest
-    K.run_softmax(cflat(x), cflat(dest, "out"), O, C, I, sgn, log)
+    K.run_row_op(entry.core, cflat(x), cflat(dest, "out"), O, C, I, entry.sgn)
     return dest
-
-
-def softmax(input, axis=-1, dtype=None, *, dim=None, out=None):
-    return _along_axis(input, axis, dtype, dim, out, 1, False)
-
-
-def log_softmax(input, axis=-1, dtype=None, *, dim=None, out=None):
-    return _along_axis(input, axis, dtype, dim, out, 1, True)
-
-
-def softmin(input, axis=-1, dtype=None, *, dim=None, out=None):
-    return _along_axis(input, axis, dtype, dim, out, -1, False)
 
 
 # ------------------------------------------------------------------ losses

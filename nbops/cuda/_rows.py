@@ -3,7 +3,9 @@ nll_loss, pairwise_distance): the per-element math of a row, written once.
 
 The block-per-row, warp-per-row and thread-per-position kernels in
 :mod:`nbops.cuda._kernels` differ only in how they split a row and reduce
-across threads; each value they compute goes through one of these functions.
+across threads; each value they compute goes through one of these functions
+or, for the softmax family, through the op's row core
+(:class:`nbops.scalar.rows.RowCore`: the CPU's ``prep`` and ``value``).
 They are plain Python functions in the style of the scalar cores (``math.*``,
 arithmetic, comparisons, :func:`nbops.scalar._math.exp`, whose CUDA overload is
 libdevice's ``exp``), compiled with :func:`nbops.cuda._core.device`, i.e.
@@ -34,14 +36,10 @@ def exp_shifted(v, m):
     return M.exp(v - m)
 
 
-def softmax_value(v, m, inv_sum):
-    """``exp(v - m) / sum``, with ``inv_sum = 1 / sum_c exp(v_c - m)``."""
-    return M.exp(v - m) * inv_sum
-
-
-def log_softmax_value(v, m, log_sum):
-    """``(v - m) - log(sum)``, with ``log_sum = log(sum_c exp(v_c - m))``."""
-    return (v - m) - log_sum
+def shifted(v, m):
+    """``v - m``: an element shifted by its row maximum (what a row core's ``value``
+    takes when the core does not store ``exp(v - m)``: log-softmax)."""
+    return v - m
 
 
 def log_sum_exp(m, s):

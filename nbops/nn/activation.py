@@ -6,7 +6,9 @@ signatures, defaults, validation and reprs.
 
 The plain ones (``ReLU``, ``ELU``, ``Softplus``, ...: a constructor storing the
 op's parameters, ``forward`` calling the op) are generated from the op table
-(:mod:`nbops._ops.table`); the classes below are those with more to them.
+(:mod:`nbops._ops.table`), and so are those of the row ops (``Softmax``,
+``LogSoftmax``, ``Softmin``), over :class:`_SoftmaxBase` (``dim`` as PyTorch);
+the other classes below are those with more to them.
 """
 
 import warnings
@@ -14,10 +16,8 @@ import warnings
 import numpy as np
 
 from .._ops import activation as _A
+from .._ops import registry as _registry  # noqa: F401  (registers the row ops, in order)
 from .._ops import table as _table
-from .._ops.softmax import log_softmax as _log_softmax
-from .._ops.softmax import softmax as _softmax
-from .._ops.softmax import softmin as _softmin
 from ._module import Module, _check_device, _factory_dtype, _size, _write
 
 
@@ -147,6 +147,9 @@ def _get_softmax_dim(name, ndim, stacklevel):
 
 
 class _SoftmaxBase(Module):
+    """The base of the row-op classes (``Softmax``, ``LogSoftmax``, ``Softmin``),
+    generated from the op table: ``_fn`` is the op, ``_name`` its name."""
+
     _fn = None
     _name = ""
 
@@ -164,61 +167,10 @@ class _SoftmaxBase(Module):
         return f"dim={self.dim}"
 
 
-class Softmin(_SoftmaxBase):
-    """Softmax of ``-x`` along ``dim`` (see :func:`nbops.softmin`).
-
-    Parameters
-    ----------
-    dim : int, optional
-        The axis; ``None`` picks it as PyTorch does (with its warning).
-
-    Examples
-    --------
-    >>> nbops.nn.Softmin(dim=1)(np.array([[0.0, 0.0]], np.float32))
-    array([[0.5, 0.5]], dtype=float32)
-    """
-
-    _fn = staticmethod(_softmin)
-    _name = "softmin"
-
-
-class Softmax(_SoftmaxBase):
-    """Softmax along ``dim`` (see :func:`nbops.softmax`).
-
-    Parameters
-    ----------
-    dim : int, optional
-        The axis; ``None`` picks it as PyTorch does (with its warning).
-
-    Examples
-    --------
-    >>> nbops.nn.Softmax(dim=1)(np.array([[0.0, 0.0]], np.float32))
-    array([[0.5, 0.5]], dtype=float32)
-    """
-
-    _fn = staticmethod(_softmax)
-    _name = "softmax"
-
-
-class LogSoftmax(_SoftmaxBase):
-    """Log of the softmax along ``dim``, computed stably (see :func:`nbops.log_softmax`).
-
-    Parameters
-    ----------
-    dim : int, optional
-        The axis; ``None`` picks it as PyTorch does (with its warning).
-
-    Examples
-    --------
-    >>> nbops.nn.LogSoftmax(dim=1)(np.array([[0.0, 0.0]], np.float32))
-    array([[-0.6931472, -0.6931472]], dtype=float32)
-    """
-
-    _fn = staticmethod(_log_softmax)
-    _name = "log_softmax"
-
-
 # The plain wrappers, generated from the op table (ReLU, ELU, Softplus, ...).
 _GENERATED = _table.module_classes("activation", Module, __name__)
 globals().update(_GENERATED)
-__all__ = [*_GENERATED, "Hardtanh", "ReLU6", "PReLU", "Softmin", "Softmax", "LogSoftmax"]
+# The row-op classes (Softmax, LogSoftmax, Softmin), generated over _SoftmaxBase.
+_ROW_GENERATED = _table.row_module_classes(_SoftmaxBase, __name__)
+globals().update(_ROW_GENERATED)
+__all__ = [*_GENERATED, "Hardtanh", "ReLU6", "PReLU", *_ROW_GENERATED]

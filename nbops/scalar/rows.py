@@ -8,6 +8,13 @@ and contains the loop over it. The CPU kernels of ``nbops/_ops/softmax.py`` and
 ``nbops/_ops/classification.py`` call them per row or per block; the same functions
 serve the ``@njit`` overloads.
 
+The softmax family is the *log-sum-exp row family*: ops whose row statistics
+are the row max and ``sum(exp(v - max))``. Each is a :class:`RowCore` (two
+small scalar functions, ``prep`` and ``value``, defined below), from which the
+generic :func:`lse_row` / :func:`lse_cols` build the CPU row and column code
+and ``nbops/cuda/_kernels.py`` the CUDA block, warp and column kernels: one
+definition per op, no per-op copy of a kernel.
+
 Numerics
 --------
 * The max of a row is an integer max over :func:`order_key` (vectorizes with
@@ -29,7 +36,10 @@ Numerics
 * Compile time: a kernel is one function (no nested compiled calls, each of
   which Numba would optimize again in every caller), and the kernels take
   their options as ``None`` or a value, so that Numba compiles only the path
-  a call needs (a branch on ``arg is None`` is resolved at compile time).
+  a call needs (a branch on ``arg is None`` is resolved at compile time; a
+  :class:`RowCore` argument selects its functions through the small
+  overloads :func:`row_prep` / :func:`row_value`, each compiled once per
+  type and inlined by LLVM).
 
 Arguments named ``sgn`` (+1 or -1, of the element type) multiply every value
 read (softmin is softmax of ``-x``; the product is exact).
@@ -40,19 +50,28 @@ import math
 import numpy as np
 from llvmlite import ir
 from numba import njit, types
-from numba.extending import intrinsic, overload
+from numba.core.imputils import lower_constant
+from numba.extending import (
+    NativeValue,
+    intrinsic,
+    models,
+    overload,
+    register_model,
+    typeof_impl,
+    unbox,
+)
 
 from .._config import _COMMON
 from .._numba_internals import make_row_view
 from ._math import const, exp
 
 __all__ = ["row_view", "sub_exact", "order_key", "from_order_key", "one_of", "row_max",
-           "row_sumexp", "row_scale", "row_log_softmax_write",
-           "row_wshift_sum", "row_prob_sums", "cols_max", "cols_sumexp",
-           "cols_scale", "cols_log_softmax_write", "cols_wshift_sum", "cols_prob_sums",
-           "softmax_row", "softmax_cols", "smoothed_loss", "smoothed_target", "ce_rows",
-           "nll_rows", "ce_cols", "prob_rows", "prob_cols", "SUM_BLOCK", "COLS_BLOCK",
-           "ROW_FASTMATH"]
+           "row_sumexp", "row_wshift_sum", "row_prob_sums", "cols_max", "cols_sumexp",
+           "cols_wshift_sum", "cols_prob_sums", "RowCore", "row_prep", "row_value",
+           "lse_row", "lse_cols", "lse_scalar", "softmax_prep", "softmax_value", "log_softmax_prep",
+           "log_softmax_value", "SOFTMAX", "LOG_SOFTMAX", "smoothed_loss", "smoothed_target",
+           "ce_rows", "nll_rows", "ce_cols", "prob_rows", "prob_cols", "SUM_BLOCK",
+           "COLS_BLOCK", "ROW_FASTMATH"]
 
 #: Elements summed in the element type before the partial sum is added in float64.
 SUM_BLOCK = 1024
@@ -78,7 +97,8 @@ def sub_exact(typingctx, a, b):
 
     Numba adds a function's fast-math flags to every float instruction that has
     none; this one carries ``arcp`` (meaningless for a subtraction), so it is
-    never reassociated with its neighbours.
+    never reassociated with its neighbours. (The CUDA simulator, which runs
+    the row cores as Python, uses a plain subtraction: ``nbops/cuda/_core.py``.)
     """
     if not (isinstance(a, types.Float) and a == b):
         return None
@@ -133,6 +153,32 @@ def from_order_key(typingctx, k):
     return fty(k), codegen
 
 
+def _select_if(cmp, a, b):
+    """Codegen of ``b if b <cmp> a else a`` for integers of one type: the max/min
+    builtins' compare and select (their code, without their overload to compile)."""
+    if not (isinstance(a, types.Integer) and a == b):
+        return None
+
+    def codegen(context, builder, signature, args):
+        acc, v = args
+        icmp = builder.icmp_signed if a.signed else builder.icmp_unsigned
+        return builder.select(icmp(cmp, v, acc), v, acc)
+
+    return a(a, b), codegen
+
+
+@intrinsic
+def int_max(typingctx, a, b):
+    """``max(a, b)`` of two integers of one type."""
+    return _select_if(">", a, b)
+
+
+@intrinsic
+def int_min(typingctx, a, b):
+    """``min(a, b)`` of two integers of one type."""
+    return _select_if("<", a, b)
+
+
 def one_of(arr):
     """1 in the element type of ``arr``."""
     return arr.dtype.type(1)
@@ -156,7 +202,7 @@ def row_max(r, sgn):
     """
     k = order_key(sgn * r[0])
     for i in range(1, r.size):
-        k = max(k, order_key(sgn * r[i]))
+        k = int_max(k, order_key(sgn * r[i]))
     return from_order_key(k)
 
 
@@ -167,7 +213,7 @@ def row_sumexp(r, o, sgn, m):
     n = r.size
     total = 0.0
     for b0 in range(0, n, SUM_BLOCK):
-        b1 = min(n, b0 + SUM_BLOCK)
+        b1 = int_min(n, b0 + SUM_BLOCK)
         blk = r[b0:b1]
         s = const(m, 0.0)
         if o is None:
@@ -181,20 +227,6 @@ def row_sumexp(r, o, sgn, m):
                 s += e
         total += s
     return total
-
-
-@_inline
-def row_scale(o, f):
-    """o *= f."""
-    for i in range(o.size):
-        o[i] = o[i] * f
-
-
-@_inline
-def row_log_softmax_write(r, o, sgn, m, ls):
-    """o = (sgn * r - m) - ls, in that order. ``o`` may be ``r``."""
-    for i in range(r.size):
-        o[i] = sub_exact(sub_exact(sgn * r[i], m), ls)
 
 
 @_inline
@@ -281,27 +313,6 @@ def cols_sumexp(x, out, base, C, I, j0, nb, sgn, m, s):
 
 
 @_inline
-def cols_scale(out, base, C, I, j0, nb, f):
-    """out *= f[k] (f in the element type)."""
-    for c in range(C):
-        start = base + c * I + j0
-        o = row_view(out, start, nb)
-        for k in range(nb):
-            o[k] = o[k] * f[k]
-
-
-@_inline
-def cols_log_softmax_write(x, out, base, C, I, j0, nb, sgn, m, ls):
-    """out = (sgn * x - m[k]) - ls[k]. ``out`` may be ``x``."""
-    for c in range(C):
-        start = base + c * I + j0
-        r = row_view(x, start, nb)
-        o = row_view(out, start, nb)
-        for k in range(nb):
-            o[k] = sub_exact(sub_exact(sgn * r[k], m[k]), ls[k])
-
-
-@_inline
 def cols_wshift_sum(x, w, base, C, I, j0, nb, m, a):
     """a[k] = sum over c of w[c] * (x - m[k]), in float64."""
     for k in range(nb):
@@ -334,30 +345,134 @@ def cols_prob_sums(x, p, w, base, C, I, j0, nb, m, pa, pb, a, b):
 
 
 
-# ------------------------------------------------------- softmax family, one unit
-@_inline
-def softmax_row(r, o, sgn, log):
-    """One row: o = softmax(sgn * r), or log_softmax(sgn * r) if ``log`` is not None.
-    ``o`` may be ``r``.
+# ------------------------------------------- the log-sum-exp row ops (softmax family)
+class RowCore:
+    """The math of a log-sum-exp row op, written once for the CPU and CUDA kernels.
 
-    softmax: e = exp(sgn*r - max), o = e * (1 / sum(e)).
-    log_softmax: o = (sgn*r - max) - log(sum(exp(sgn*r - max))).
+    The ops of this family (softmax, log-softmax; softmin is softmax with
+    ``sgn = -1``) share their row statistics: with ``v = sgn * x`` along the
+    op's axis, the row max ``m`` and ``s = sum(exp(v - m))`` (float64), computed
+    by the shared passes (:func:`row_max` and :func:`row_sumexp`, :func:`cols_max`
+    and :func:`cols_sumexp`; on CUDA the row-statistics device function of
+    ``nbops/cuda/_kernels.py``). What differs is two scalar functions:
+
+    ``prep(s)``
+        The per-row constant ``k`` from the (float64) sum; the kernels convert
+        it to the element type. softmax: ``1 / s``; log-softmax: ``log(s)``.
+    ``value(u, k)``
+        One element of the result. ``u`` is ``t = exp(v - m)`` as the sum pass
+        stored it when ``stores_exp`` is true (softmax: ``t * k``), else the
+        shifted value ``d = v - m`` (log-softmax: ``sub_exact(d, k)``).
+
+    ``stores_exp`` says whether the sum pass writes ``t`` into the output (one
+    ``exp`` per element; the last pass then reads ``t`` back from cache) or not
+    (the last pass recomputes ``d`` from the input). Both functions are
+    ``njit(inline='always')`` functions of scalars (``math.*``, arithmetic,
+    :func:`sub_exact`), the style of the scalar cores, so that
+    :func:`nbops.cuda._core.device` compiles the same source for the GPU.
+
+    Numba types a ``RowCore`` as a distinct dummy type naming it
+    (``nbops.RowCore(softmax)``), so one module-level kernel compiles (and
+    caches on disk) one specialization per (core, dtype), and
+    :func:`row_prep` / :func:`row_value` resolve the core's functions at
+    compile time, the way :class:`nbops._ops.elementwise.Op` works for
+    elementwise ops. The generic row code (:func:`lse_row`, :func:`lse_cols`)
+    is plain inlined code around those two calls.
+    """
+
+    registry = {}
+
+    def __init__(self, name, prep, value, stores_exp):
+        self.name, self.prep, self.value, self.stores_exp = name, prep, value, stores_exp
+        #: the ``stored, shifted`` arguments of :func:`lse_row` and :func:`lse_cols`
+        self.switches = (True, None) if stores_exp else (None, True)
+        RowCore.registry[name] = self
+
+    def __repr__(self):
+        return f"RowCore({self.name})"
+
+
+class RowCoreType(types.Dummy):
+    """Numba type of a :class:`RowCore`: carries only the core's name."""
+
+    def __init__(self, name):
+        self.core_name = name
+        super().__init__(name=f"nbops.RowCore({name})")
+
+
+@typeof_impl.register(RowCore)
+def _typeof_row_core(val, context):
+    return RowCoreType(val.name)
+
+
+register_model(RowCoreType)(models.OpaqueModel)
+
+
+@unbox(RowCoreType)
+def _unbox_row_core(typ, obj, c):
+    return NativeValue(c.context.get_dummy_value())
+
+
+@lower_constant(RowCoreType)
+def _lower_row_core_constant(context, builder, ty, pyval):
+    return context.get_dummy_value()
+
+
+def row_prep(core, s):
+    """``core.prep(s)`` inside Numba code (the core resolved when compiling)."""
+    raise NotImplementedError("only callable inside numba-compiled code")
+
+
+@overload(row_prep, jit_options=_COMMON)
+def _row_prep_ol(core, s):
+    if isinstance(core, RowCoreType):
+        prep = RowCore.registry[core.core_name].prep
+        return lambda core, s: prep(s)
+    return None
+
+
+def row_value(core, u, k):
+    """``core.value(u, k)`` inside Numba code (the core resolved when compiling)."""
+    raise NotImplementedError("only callable inside numba-compiled code")
+
+
+@overload(row_value, jit_options=_COMMON)
+def _row_value_ol(core, u, k):
+    if isinstance(core, RowCoreType):
+        value = RowCore.registry[core.core_name].value
+        return lambda core, u, k: value(u, k)
+    return None
+
+
+# ``stored, shifted`` below are ``core.switches``: (True, None) for a core that
+# stores exp(v - m), (None, True) for one that does not. Numba resolves a branch
+# on ``arg is not None`` when compiling only where the argument is None, so
+# each path has its own switch and each core compiles only its own path.
+@_inline
+def lse_row(core, r, o, sgn, stored, shifted):
+    """One row: ``o`` = the op of ``sgn * r`` (``o`` may be ``r``).
+
+    Three passes over the row: its max, ``s`` (also storing ``t = exp(v - m)``
+    into ``o`` when the core stores it), then ``value`` of each element while
+    the row is still in cache.
     """
     if r.size == 0:
         return
     m = row_max(r, sgn)
-    if log is None:
-        s = row_sumexp(r, o, sgn, m)
-        row_scale(o, const(m, 1.0 / s))
-    else:
-        ls = math.log(row_sumexp(r, None, sgn, m))
-        row_log_softmax_write(r, o, sgn, m, const(m, ls))
+    if stored is not None:
+        k = const(m, row_prep(core, row_sumexp(r, o, sgn, m)))
+        for i in range(o.size):
+            o[i] = row_value(core, o[i], k)
+    if shifted is not None:
+        k = const(m, row_prep(core, row_sumexp(r, None, sgn, m)))
+        for i in range(r.size):
+            o[i] = row_value(core, sub_exact(sgn * r[i], m), k)
 
 
 @_inline
-def softmax_cols(x, out, o, C, I, j0, sgn, log):
-    """:func:`softmax_row` for positions j0 .. j0 + COLS_BLOCK of the (o, :, j) rows
-    of a flat (O, C, I) array."""
+def lse_cols(core, x, out, o, C, I, j0, sgn, stored, shifted):
+    """:func:`lse_row` for positions j0 .. j0 + COLS_BLOCK of the (o, :, j) rows of
+    a flat (O, C, I) array (``out`` may be ``x``)."""
     nb = min(COLS_BLOCK, I - j0)
     if C == 0 or nb <= 0:
         return
@@ -366,16 +481,65 @@ def softmax_cols(x, out, o, C, I, j0, sgn, log):
     f = np.empty(nb, x.dtype)
     s = np.empty(nb, np.float64)
     cols_max(x, base, C, I, j0, nb, sgn, m)
-    if log is None:
+    if stored is not None:
         cols_sumexp(x, out, base, C, I, j0, nb, sgn, m, s)
         for k in range(nb):
-            f[k] = 1.0 / s[k]
-        cols_scale(out, base, C, I, j0, nb, f)
-    else:
+            f[k] = row_prep(core, s[k])
+        for c in range(C):
+            ob = row_view(out, base + c * I + j0, nb)
+            for k in range(nb):
+                ob[k] = row_value(core, ob[k], f[k])
+    if shifted is not None:
         cols_sumexp(x, None, base, C, I, j0, nb, sgn, m, s)
         for k in range(nb):
-            f[k] = math.log(s[k])
-        cols_log_softmax_write(x, out, base, C, I, j0, nb, sgn, m, f)
+            f[k] = row_prep(core, s[k])
+        for c in range(C):
+            start = base + c * I + j0
+            r = row_view(x, start, nb)
+            ob = row_view(out, start, nb)
+            for k in range(nb):
+                ob[k] = row_value(core, sub_exact(sgn * r[k], m[k]), f[k])
+
+
+@_inline
+def lse_scalar(core, v, stored):
+    """The op of a one-element row holding ``v`` (a 0-d input): ``d = v - v``
+    (0, or NaN for an infinite or NaN ``v``, as PyTorch's)."""
+    d = v - v
+    t = exp(d)
+    return row_value(core, t if stored else d, const(v, row_prep(core, np.float64(t))))
+
+
+# The cores of the softmax family (nbops/_ops/softmax.py declares the ops).
+@_inline
+def softmax_prep(s):
+    """softmax's per-row constant: ``1 / s``."""
+    return 1.0 / s
+
+
+@_inline
+def softmax_value(t, k):
+    """softmax of one element from its stored ``t = exp(v - m)``: ``t * (1 / s)``."""
+    return t * k
+
+
+@_inline
+def log_softmax_prep(s):
+    """log-softmax's per-row constant: ``log(s)``."""
+    return math.log(s)
+
+
+@_inline
+def log_softmax_value(d, k):
+    """log-softmax of one element: ``(v - m) - log(s)``, in that order (never
+    ``v - (m + log(s))``, which loses precision: pytorch/pytorch#11752)."""
+    return sub_exact(d, k)
+
+
+#: softmax (and softmin, its ``sgn = -1`` op): the sum pass stores ``exp(v - m)``.
+SOFTMAX = RowCore("softmax", softmax_prep, softmax_value, stores_exp=True)
+#: log-softmax: the last pass recomputes ``v - m``.
+LOG_SOFTMAX = RowCore("log_softmax", log_softmax_prep, log_softmax_value, stores_exp=False)
 
 
 # ------------------------------------------------- label smoothing

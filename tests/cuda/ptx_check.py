@@ -56,13 +56,15 @@ def main():
             kn, ks = K._make_loss(core, operands)
             jobs.append((core.__name__ + ".none", kn, (v, v, v, v, b, ft, v)))
             jobs.append((core.__name__ + ".sum", ks, (v, v, v, v, b, ft, d[::1])))
+        for core in {e.core.name: e.core for e in table.row_op_entries()}.values():
+            ks = K.row_kernels(core)  # the op table's row cores (softmin shares softmax's)
+            jobs += [(f"{core.name}_rows", ks.rows, (v, v, i8, ft)),
+                     (f"{core.name}_warp", ks.warp, (v, v, i8, i8, ft)),
+                     (f"{core.name}_cols", ks.cols, (v, v, i8, i8, i8, ft))]
         jobs += [
             ("finish", K._finish_kernel, (d[::1], d[::1], v, d, b)),
             ("sum", K._sum_kernel, (v, d[::1])),
             ("outside_unit", K._outside_unit_kernel, (v, T.int32[::1])),
-            ("softmax_rows", K._softmax_rows, (v, v, i8, ft, b)),
-            ("softmax_warp", K._softmax_warp, (v, v, i8, i8, ft, b)),
-            ("softmax_cols", K._softmax_cols, (v, v, i8, i8, i8, ft, b)),
             ("ce_rows", K._ce_rows, (v, T.int64[::1], v, b, i8, i8, d, b, T.int32[::1], v, v)),
             ("ce_rows_i32", K._ce_rows, (v, T.int32[::1], v, b, i8, i8, d, b, T.int32[::1],
                                           v, v)),

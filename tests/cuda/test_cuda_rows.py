@@ -13,12 +13,18 @@ import nbops
 cuda = pytest.importorskip("numba.cuda")
 torch = pytest.importorskip("torch")
 
+import _reference as R  # noqa: E402  (tests/: the float64 references)
 from devarrays import TOL  # noqa: E402  (after the numba.cuda check)
 from devarrays import assert_close as _close  # noqa: E402
 from devarrays import to_device as _d  # noqa: E402
 from devarrays import to_host as _h  # noqa: E402
 
+from nbops._ops import table  # noqa: E402
 from nbops.cuda import _kernels as K  # noqa: E402
+from nbops.scalar.rows import LOG_SOFTMAX  # noqa: E402
+
+#: the op table's row ops (softmax, log_softmax, softmin)
+ROW_OPS = [e.name for e in table.row_op_entries()]
 
 RNG = np.random.default_rng(3)
 # NaN/inf rows: the simulator computes with NumPy scalars, which warn
@@ -35,13 +41,8 @@ def path(request, monkeypatch):
 
 
 def _ref_softmax(x, fn):
-    """float64 NumPy formulas along the last axis."""
-    v = x.astype(np.float64) * (-1.0 if fn == "softmin" else 1.0)
-    z = v - v.max(axis=-1, keepdims=True)
-    if fn == "log_softmax":
-        return z - np.log(np.exp(z).sum(axis=-1, keepdims=True))
-    e = np.exp(z)
-    return e / e.sum(axis=-1, keepdims=True)
+    """The row op's float64 NumPy formula (tests/_reference.py) along the last axis."""
+    return R.reference(fn)(x.astype(np.float64), -1)
 
 
 # ------------------------------------------------------------------ the simulator's shuffles
@@ -77,7 +78,7 @@ def test_simulator_warp_shuffles():
 
 # ------------------------------------------------------------------ softmax family
 @pytest.mark.parametrize("dtype", [np.float32, np.float64])
-@pytest.mark.parametrize("fn", ["softmax", "log_softmax", "softmin"])
+@pytest.mark.parametrize("fn", ROW_OPS)
 @pytest.mark.parametrize("shape", [(5, 37), (3, 3), (1, 70)])
 def test_softmax_family_rows(path, fn, shape, dtype):
     # 5 rows: a partly empty last block of warps; 37 and 70: lanes loop; 3: idle lanes
@@ -100,7 +101,7 @@ SPECIAL = np.array([
 
 
 @pytest.mark.parametrize("dtype", [np.float32, np.float64])
-@pytest.mark.parametrize("fn", ["softmax", "log_softmax", "softmin"])
+@pytest.mark.parametrize("fn", ROW_OPS)
 def test_softmax_nan_inf_rows_as_torch(path, fn, dtype):
     x = SPECIAL.astype(dtype)
     got = _h(getattr(nbops, fn)(_d(x), axis=1))
@@ -126,7 +127,11 @@ class _Spy:
 @pytest.mark.parametrize("C,kernel", [(1024, "warp"), (1025, "block")])
 def test_launcher_picks_warp_or_block_by_row_length(monkeypatch, C, kernel):
     calls = []
-    for name in ("_softmax_warp", "_softmax_rows", "_ce_warp", "_ce_rows"):
+    row_kernels = K.row_kernels(LOG_SOFTMAX)  # log_softmax's (built from its row core)
+    for name in ("warp", "rows"):
+        monkeypatch.setattr(row_kernels, name,
+                            _Spy(getattr(row_kernels, name), calls, f"log_softmax.{name}"))
+    for name in ("_ce_warp", "_ce_rows"):
         monkeypatch.setattr(K, name, _Spy(getattr(K, name), calls, name))
     x = RNG.standard_normal((1, C)).astype(np.float32)
     t = np.array([C - 1])
@@ -134,7 +139,8 @@ def test_launcher_picks_warp_or_block_by_row_length(monkeypatch, C, kernel):
            np.float32)
     _close(_h(nbops.cross_entropy(_d(x), _d(t), reduction="none")),
            nbops.cross_entropy(x, t, reduction="none"), np.float32)
-    want = ["_softmax_warp", "_ce_warp"] if kernel == "warp" else ["_softmax_rows", "_ce_rows"]
+    want = (["log_softmax.warp", "_ce_warp"] if kernel == "warp"
+            else ["log_softmax.rows", "_ce_rows"])
     assert calls == want
 
 
