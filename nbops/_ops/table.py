@@ -902,8 +902,12 @@ def _row_function_source(entry):
     """Source of a row op: CUDA device arrays to nbops/cuda/_ops.py's row_op, anything
     else to the CPU driver of nbops/_ops/softmax.py."""
     return (f"def {entry.name}({_ROW_SIGNATURE}):\n"
-            "    if type(input) is not _ndarray and _is_device_array(input):\n"
-            "        return _cuda().row_op(_entry, input, axis, dtype, dim, out)\n"
+            "    if type(input) is not _ndarray:\n"
+            "        if _is_device_array(input):\n"
+            "            return _cuda().row_op(_entry, input, axis, dtype, dim, out)\n"
+            "        if _is_dask_array(input):\n"
+            f"            return _dask().dispatch({entry.name!r}, (input,), dict(\n"
+            "                axis=axis, dtype=dtype, dim=dim, out=out))\n"
             "    return _along_axis(input, axis, dtype, dim, out, _core, _sgn)\n")
 
 
@@ -940,7 +944,7 @@ def row_op(name, core, *, sgn=1, module=None, summary="", notes="", example="",
     """
     import numpy as np
 
-    from .._validate import is_device_array
+    from .._validate import dask_ops, is_dask_array, is_device_array
     from ..cuda import ops as cuda_ops
     from . import njit_args as NJ
     from . import softmax  # the driver (softmax.py declares its entries at its end)
@@ -953,7 +957,8 @@ def row_op(name, core, *, sgn=1, module=None, summary="", notes="", example="",
                   module=module, core=core, sgn=sgn, summary=summary, notes=notes,
                   example=example, samples=samples or (lambda d: [((d.x2,), {})]))
     ns = {"_ndarray": np.ndarray, "_is_device_array": is_device_array, "_cuda": cuda_ops,
-          "_entry": entry, "_core": core, "_sgn": sgn, "_along_axis": softmax._along_axis,
+          "_is_dask_array": is_dask_array, "_dask": dask_ops, "_entry": entry, "_core": core,
+          "_sgn": sgn, "_along_axis": softmax._along_axis,
           "_axis_njit": softmax._axis_njit}
     function = _compile(_row_function_source(entry), ns, name, f"<nbops.{name}>")
     function.__module__ = "nbops._ops.softmax"
