@@ -200,10 +200,10 @@ _thread_count = None
 
 
 def threads_now():
-    """``numba.get_num_threads()`` (this thread's setting), at a tenth of its cost.
+    """``numba.get_num_threads()`` (this thread's setting), read cheaply.
 
-    Numba's public function also checks its result and starts the thread pool
-    on every call (about 1 us); after one such call, its C getter alone is read.
+    Numba's public function also starts the thread pool and checks its result
+    on every call; after one such call, its C getter alone is read.
     """
     global _thread_count
     if _thread_count is None:

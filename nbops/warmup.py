@@ -51,7 +51,7 @@ def warmup(ops=None, dtypes=("float32", "float64"), parallel=True, verbose=None)
         Names of functional ops (``python -m nbops.warmup --help``); default all.
     dtypes : iterable of str or dtype
     parallel : bool
-        Also prepare the multi-threaded kernels.
+        Also prepare the multi-threaded kernels (none when Numba has one thread).
     verbose : bool, optional
         Print progress to stderr; by default only once the run has taken 1 s.
 
