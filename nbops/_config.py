@@ -10,8 +10,14 @@ NBOPS_CACHE_DIR=<dir>
     directory, else a per-user folder in the system's temporary directory; if
     none is writable, nbops warns once and runs without a disk cache.
 NBOPS_PARALLEL_THRESHOLD=<int>
-    Element count from which the multi-threaded kernels are used
-    (default below; smaller inputs run the serial twin).
+    One element count from which every op runs its multi-threaded kernel
+    (smaller inputs run the serial twin), on any number of threads. Unset (the
+    default), each op has its own threshold, from its measured cost per element
+    and the measured cost of a parallel launch (:mod:`nbops._launch`, the
+    figures in :mod:`nbops._tuning`, redone by ``python tools/tune_threads.py``),
+    never below :data:`PARALLEL_FLOOR` elements, and nothing runs in parallel
+    when Numba has one thread (``NUMBA_NUM_THREADS=1`` or
+    ``numba.set_num_threads(1)``).
 """
 
 import os
@@ -22,11 +28,24 @@ from numba import njit
 
 from . import _numba_internals
 
-#: Inputs with at least this many elements run the ``parallel=True`` kernels.
-#: Below it, waking the thread pool costs more than the second core gains, even
-#: for the transcendental ops, above all when another process keeps a core busy
-#: (the measurements: docs/guides/architecture.rst, "Memory, threads and BLAS").
-PARALLEL_THRESHOLD = int(os.environ.get("NBOPS_PARALLEL_THRESHOLD", 131072))
+#: No op runs its ``parallel=True`` kernel below this many elements: PyTorch's
+#: grain size (it splits elementwise work into chunks of at least 32768
+#: elements), and a margin against the launch cost's spread on a busy machine
+#: (docs/guides/performance.rst, "Threads: serial or parallel per op").
+PARALLEL_FLOOR = 32768
+
+_THRESHOLD_ENV = os.environ.get("NBOPS_PARALLEL_THRESHOLD", "").strip()
+
+#: Inputs below this many elements always run the serial kernels. By default it
+#: is :data:`PARALLEL_FLOOR` and each op's own threshold decides above it
+#: (:func:`nbops._launch.parallel_from`); set from ``NBOPS_PARALLEL_THRESHOLD``
+#: (or assigned any other value, as tests do), it is the one threshold of every
+#: op: inputs of at least this many elements run the parallel kernels.
+PARALLEL_THRESHOLD = int(_THRESHOLD_ENV) if _THRESHOLD_ENV else PARALLEL_FLOOR
+
+#: While :data:`PARALLEL_THRESHOLD` equals this, the per-op thresholds apply;
+#: None when ``NBOPS_PARALLEL_THRESHOLD`` is set.
+PER_OP_FLOOR = None if _THRESHOLD_ENV else PARALLEL_FLOOR
 
 CACHE_ENABLED = os.environ.get("NBOPS_DISABLE_CACHE", "").strip().lower() not in (
     "1", "true", "yes", "on")
@@ -167,3 +186,36 @@ def acquire_parallel(n):
 
 def release_parallel():
     _parallel_lock.release()
+
+
+def pool_threads():
+    """Threads of Numba's pool (``NUMBA_NUM_THREADS``, else the CPU count): the
+    thread count the per-op thresholds are computed for."""
+    from numba import config
+
+    return config.NUMBA_NUM_THREADS
+
+
+_thread_count = None
+
+
+def threads_now():
+    """``numba.get_num_threads()`` (this thread's setting), read cheaply.
+
+    Numba's public function also starts the thread pool and checks its result
+    on every call; after one such call, its C getter alone is read.
+    """
+    global _thread_count
+    if _thread_count is None:
+        import numba
+
+        numba.get_num_threads()  # starts the pool; raises if Numba's state is broken
+        try:
+            from numba.np.ufunc import parallel
+
+            getter = parallel._get_num_threads
+            getter()
+            _thread_count = getter
+        except Exception:  # a Numba without that private getter: the public one
+            _thread_count = numba.get_num_threads
+    return _thread_count()

@@ -8,7 +8,7 @@ does not pay for compilation::
 
 or from Python: ``nbops.warmup(ops=["relu", "softmax"], dtypes=["float32"])``.
 Each op is called once on a small input (the serial kernels) and once on an
-input of ``PARALLEL_THRESHOLD`` elements (the multi-threaded ones). Progress is
+input large enough for every op's multi-threaded kernel. Progress is
 printed when the whole run takes more than a second.
 """
 
@@ -18,7 +18,7 @@ import time
 
 import numpy as np
 
-from . import _config
+from . import _launch
 
 
 def _calls(dtype, n):
@@ -51,7 +51,7 @@ def warmup(ops=None, dtypes=("float32", "float64"), parallel=True, verbose=None)
         Names of functional ops (``python -m nbops.warmup --help``); default all.
     dtypes : iterable of str or dtype
     parallel : bool
-        Also prepare the multi-threaded kernels.
+        Also prepare the multi-threaded kernels (none when Numba has one thread).
     verbose : bool, optional
         Print progress to stderr; by default only once the run has taken 1 s.
 
@@ -77,7 +77,8 @@ def warmup(ops=None, dtypes=("float32", "float64"), parallel=True, verbose=None)
     unknown = sorted(set(names) - set(available_ops()))
     if unknown:
         raise ValueError(f"ops: unknown op(s) {unknown}; choose from {available_ops()}")
-    sizes = [64] + ([_config.PARALLEL_THRESHOLD] if parallel else [])
+    everywhere = _launch.everywhere_parallel_from()  # None: nothing runs parallel
+    sizes = [64] + ([everywhere] if parallel and everywhere else [])
     start = time.perf_counter()
     spent = {}
     total = len(names) * len(dtypes)

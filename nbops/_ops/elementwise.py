@@ -15,7 +15,7 @@ from numba.core.imputils import lower_constant
 from numba.extending import NativeValue, models, overload, register_model, typeof_impl, unbox
 
 from .. import _config
-from .._launch import entry_point, launch
+from .._launch import entry_point, launch, serial_below
 from .._validate import (
     as_array,
     check_inplace,
@@ -176,9 +176,11 @@ def _map_any_layout_ol(op, x, res, params):
 
 
 # ------------------------------------------------------------ the Python driver
-# (op, dtype) -> compiled serial kernel, for the fast path of small 1-D inputs.
-# Hyperparameters may then be Python floats: the compiled code converts them.
+# (op, dtype) -> (compiled serial kernel, the size below which launch() would
+# run it), for the fast path of small 1-D inputs. Hyperparameters may then be
+# Python floats: the compiled code converts them.
 _small_1d = {}
+_NO_FAST_PATH = (None, 0)
 
 
 def _same_memory_order(a, b):
@@ -200,9 +202,8 @@ def unary(op, input, params=(), inplace=False, out=None):
     """
     if not inplace and type(input) is np.ndarray and input.ndim == 1:
         # the fast path for small 1-D float arrays: no validation left to do
-        fn = _small_1d.get((op, input.dtype))
-        if fn is not None and input.size < _config.PARALLEL_THRESHOLD \
-                and input.flags.c_contiguous:
+        fn, below = _small_1d.get((op, input.dtype), _NO_FAST_PATH)
+        if fn is not None and input.size < below and input.flags.c_contiguous:
             if out is None:
                 res = np.empty_like(input)
                 fn(op, input, res, params)
@@ -225,8 +226,9 @@ def unary(op, input, params=(), inplace=False, out=None):
 
     if out is None and not inplace:
         if x.ndim == 1 and x.dtype == compute and x.flags.c_contiguous:
-            _small_1d[(op, x.dtype)] = entry_point(map_serial, (op, x.dtype),
-                                                   (op, x, x, params))
+            _small_1d[(op, x.dtype)] = (
+                entry_point(map_serial, (op, x.dtype), (op, x, x, params)),
+                serial_below(map_serial, (op, x.dtype)))
         src = x if x.dtype == compute else x.astype(compute)
         if not (src.flags.c_contiguous or src.flags.f_contiguous):
             src = np.ascontiguousarray(src)
