@@ -76,8 +76,8 @@ def cost_label(kernel, key):
             dtype = dtype or np.dtype(item).name
         elif isinstance(item, str):
             tags.append(item)
-        elif isinstance(name, str) and hasattr(item, "core"):  # an elementwise Op
-            tags.append(name)
+        elif isinstance(name, str) and (hasattr(item, "core") or hasattr(item, "prep")):
+            tags.append(name)  # an elementwise Op or a RowCore
     label = f"{func.__module__.rsplit('.', 1)[-1]}.{func.__qualname__}"
     if tags:
         label += "[" + ",".join(tags) + "]"

@@ -93,8 +93,9 @@ def test_cost_labels():
     assert _launch.cost_label(elementwise.map_serial, (SIGMOID, F32)) == (
         "elementwise._map[sigmoid]", "float32")
     from nbops._ops import softmax
-    assert _launch.cost_label(softmax._softmax_serial, ("softmax", "d", True, 4, False)) == (
-        "softmax._softmax[softmax]", "float64")
+    from nbops.scalar import rows as R
+    assert _launch.cost_label(softmax._rows_serial, (R.SOFTMAX, "d", True, False)) == (
+        "softmax._rows[softmax]", "float64")
 
 
 @needs_per_op
@@ -106,9 +107,10 @@ def test_expensive_ops_go_parallel_no_later_than_cheap_ones():
             op = elementwise.Op.registry[label[len("elementwise._map["):-1]]
             assert _launch.parallel_from(elementwise.map_serial, (op, F32)) >= \
                 _config.PARALLEL_FLOOR
-    if "softmax._softmax[softmax]" in _tuning.COST_NS:
+    if "softmax._rows[softmax]" in _tuning.COST_NS:
         from nbops._ops import softmax
-        assert _launch.parallel_from(softmax._softmax_serial, ("softmax", "f", True, 16, False)) \
+        from nbops.scalar import rows as R
+        assert _launch.parallel_from(softmax._rows_serial, (R.SOFTMAX, "f", True, False)) \
             <= relu
 
 

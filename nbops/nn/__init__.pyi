@@ -8,11 +8,9 @@ from ._module import Module as Module
 from ._module import Parameter as Parameter
 from ._module import Sequential as Sequential
 from .activation import Hardtanh as Hardtanh
-from .activation import LogSoftmax as LogSoftmax
 from .activation import PReLU as PReLU
 from .activation import ReLU6 as ReLU6
-from .activation import Softmax as Softmax
-from .activation import Softmin as Softmin
+from .activation import _SoftmaxBase
 from .distance import PairwiseDistance as PairwiseDistance
 from .dropout import Dropout as Dropout
 from .dropout import Dropout2d as Dropout2d
@@ -74,6 +72,15 @@ class Hardswish(Module):
     def __init__(self, inplace: bool = ...) -> None: ...
     def forward(self, input: ArrayLike) -> Any: ...
 
+class Softmax(_SoftmaxBase):
+    def forward(self, input: ArrayLike) -> Any: ...
+
+class LogSoftmax(_SoftmaxBase):
+    def forward(self, input: ArrayLike) -> Any: ...
+
+class Softmin(_SoftmaxBase):
+    def forward(self, input: ArrayLike) -> Any: ...
+
 class L1Loss(_Loss):
     def __init__(
         self,
@@ -130,9 +137,9 @@ __all__: list[str] = [
     'Hardtanh',
     'ReLU6',
     'PReLU',
-    'Softmin',
     'Softmax',
     'LogSoftmax',
+    'Softmin',
     'BatchNorm1d',
     'BatchNorm2d',
     'BatchNorm3d',
