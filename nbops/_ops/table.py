@@ -515,7 +515,7 @@ def compose_backward_docstring(entry):
     params += [p.doc_header() + ("\n" + _indent(p.doc) if p.doc else "") for p in entry.params]
     params.append(_BACKWARD_OUT_DOC)
     core_doc = core_doc.replace("Derivative core of", "The derivative of", 1)
-    notes = (f"{core_doc}\n\nElement by element (``g`` is ``grad_output``), by "
+    notes = (f"{core_doc}\n\nElement by element (``g`` is ``grad_output``), by\n"
              f":func:`nbops.scalar.{entry.name}_backward`. Same as what ``torch.autograd``\n"
              f"computes for ``torch.nn.functional.{entry.name}``, at the kinks too.")
     call = "".join(f", {p.example!r}" for p in entry.params if p.required)
