@@ -18,5 +18,6 @@ from .warmup import warmup
 __version__ = "0.1.0"
 
 globals().update({_entry.name: _entry.function for _entry in _table.entries()})
+globals().update(_table.backward_functions())  # nbops.relu_backward, ...
 
 __all__ = ["scalar", "warmup", *_table.public_names(), "nn"]

@@ -47,6 +47,20 @@ __all__: list[str] = [
     'binary_cross_entropy_with_logits',
     'cross_entropy',
     'nll_loss',
+    'relu_backward',
+    'relu6_backward',
+    'elu_backward',
+    'leaky_relu_backward',
+    'threshold_backward',
+    'hardtanh_backward',
+    'sigmoid_backward',
+    'tanh_backward',
+    'logsigmoid_backward',
+    'softplus_backward',
+    'softshrink_backward',
+    'softsign_backward',
+    'silu_backward',
+    'hardswish_backward',
     'nn',
 ]
 
@@ -289,3 +303,96 @@ def nll_loss(
     reduce: bool | None = ...,
     reduction: Literal['none', 'mean', 'sum'] = ...,
 ) -> Any: ...
+def relu_backward(
+    grad_output: ArrayLike,
+    output: ArrayLike,
+    *,
+    out: NDArray[Any] | None = ...,
+) -> NDArray[np.floating[Any]]: ...
+def relu6_backward(
+    grad_output: ArrayLike,
+    input: ArrayLike,
+    *,
+    out: NDArray[Any] | None = ...,
+) -> NDArray[np.floating[Any]]: ...
+def elu_backward(
+    grad_output: ArrayLike,
+    input: ArrayLike,
+    alpha: float = ...,
+    *,
+    out: NDArray[Any] | None = ...,
+) -> NDArray[np.floating[Any]]: ...
+def leaky_relu_backward(
+    grad_output: ArrayLike,
+    input: ArrayLike,
+    negative_slope: float = ...,
+    *,
+    out: NDArray[Any] | None = ...,
+) -> NDArray[np.floating[Any]]: ...
+def threshold_backward(
+    grad_output: ArrayLike,
+    input: ArrayLike,
+    threshold: float,
+    value: float,
+    *,
+    out: NDArray[Any] | None = ...,
+) -> NDArray[np.floating[Any]]: ...
+def hardtanh_backward(
+    grad_output: ArrayLike,
+    input: ArrayLike,
+    min_val: float = ...,
+    max_val: float = ...,
+    *,
+    out: NDArray[Any] | None = ...,
+) -> NDArray[np.floating[Any]]: ...
+def sigmoid_backward(
+    grad_output: ArrayLike,
+    output: ArrayLike,
+    *,
+    out: NDArray[Any] | None = ...,
+) -> NDArray[np.floating[Any]]: ...
+def tanh_backward(
+    grad_output: ArrayLike,
+    output: ArrayLike,
+    *,
+    out: NDArray[Any] | None = ...,
+) -> NDArray[np.floating[Any]]: ...
+def logsigmoid_backward(
+    grad_output: ArrayLike,
+    input: ArrayLike,
+    *,
+    out: NDArray[Any] | None = ...,
+) -> NDArray[np.floating[Any]]: ...
+def softplus_backward(
+    grad_output: ArrayLike,
+    input: ArrayLike,
+    beta: float = ...,
+    threshold: float = ...,
+    *,
+    out: NDArray[Any] | None = ...,
+) -> NDArray[np.floating[Any]]: ...
+def softshrink_backward(
+    grad_output: ArrayLike,
+    input: ArrayLike,
+    lambd: float = ...,
+    *,
+    out: NDArray[Any] | None = ...,
+) -> NDArray[np.floating[Any]]: ...
+def softsign_backward(
+    grad_output: ArrayLike,
+    input: ArrayLike,
+    *,
+    out: NDArray[Any] | None = ...,
+) -> NDArray[np.floating[Any]]: ...
+def silu_backward(
+    grad_output: ArrayLike,
+    input: ArrayLike,
+    *,
+    out: NDArray[Any] | None = ...,
+) -> NDArray[np.floating[Any]]: ...
+def hardswish_backward(
+    grad_output: ArrayLike,
+    input: ArrayLike,
+    *,
+    out: NDArray[Any] | None = ...,
+) -> NDArray[np.floating[Any]]: ...

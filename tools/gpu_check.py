@@ -144,6 +144,35 @@ def bench(quick, smoke=False):
         record(name, n, 2 * a.nbytes, lambda fn=fn, args=args: fn(a, *args, out=out), tf,
                (lambda: cupy.maximum(cupy.asarray(a), 0, out=cupy.asarray(out)))
                if name == "relu" and cupy is not None else None)
+    # their backwards (grad_output and the residual in, the gradient out), beside
+    # the aten backward kernels that torch's autograd runs (softsign's is composite:
+    # its formula in torch ops stands in)
+    g = cuda.to_device(rng.standard_normal(n).astype(np.float32))
+    aten = torch.ops.aten if torch_ok else None
+    tg, ta = (T(g), T(a)) if torch_ok else (None, None)
+    buffer = aten.log_sigmoid_forward(ta)[1] if torch_ok else None  # the CPU kernel's
+    torch_backward = {
+        "relu": lambda tg, tr: aten.threshold_backward(tg, tr, 0),
+        "relu6": lambda tg, tr: aten.hardtanh_backward(tg, tr, 0.0, 6.0),
+        "elu": lambda tg, tr: aten.elu_backward(tg, 1.0, 1.0, 1.0, False, tr),
+        "leaky_relu": lambda tg, tr: aten.leaky_relu_backward(tg, tr, 0.01, False),
+        "threshold": lambda tg, tr, t, v: aten.threshold_backward(tg, tr, t),
+        "hardtanh": lambda tg, tr: aten.hardtanh_backward(tg, tr, -1.0, 1.0),
+        "sigmoid": lambda tg, tr: aten.sigmoid_backward(tg, tr),
+        "tanh": lambda tg, tr: aten.tanh_backward(tg, tr),
+        "logsigmoid": lambda tg, tr: aten.log_sigmoid_backward(tg, tr, buffer),
+        "softplus": lambda tg, tr: aten.softplus_backward(tg, tr, 1.0, 20.0),
+        "softshrink": lambda tg, tr: aten.softshrink_backward(tg, tr, 0.5),
+        "softsign": lambda tg, tr: tg / (1 + tr.abs()).square(),
+        "silu": lambda tg, tr: aten.silu_backward(tg, tr),
+        "hardswish": lambda tg, tr: aten.hardswish_backward(tg, tr)}
+    for entry in table.backward_entries():
+        fn, args = entry.backward_function, entry.required_args()
+        tb = torch_backward.get(entry.name) if torch_ok else None
+        record(f"{entry.name}_backward", n, 3 * a.nbytes,
+               lambda fn=fn, args=args: fn(g, a, *args, out=out),
+               (lambda tb=tb, args=args: tb(tg, ta, *args))
+               if tb is not None else None)
     t2 = cuda.to_device(rng.random(n).astype(np.float32))
     for entry in table.pointwise_loss_entries():  # every pointwise loss of the table
         fn, tfn = entry.function, getattr(F, entry.name, None) if torch_ok else None

@@ -35,6 +35,7 @@ from .table import Check, Module, Param
 
 RELU = table.elementwise(
     "relu", S.relu, inplace=True, residual="output",
+    backward=S.relu_backward,
     module=Module("ReLU", "``max(0, x)`` element-wise", """
         >>> nbops.nn.ReLU()(np.array([-1.0, 2.0], np.float32))
         array([0., 2.], dtype=float32)"""),
@@ -48,6 +49,7 @@ RELU = table.elementwise(
 
 RELU6 = table.elementwise(
     "relu6", S.relu6, inplace=True, module="ReLU6", plot_range=(-2.0, 8.0),
+    backward=S.relu6_backward,
     summary=r":math:`\min(\max(x, 0), 6)`.",
     notes="""Same as ``torch.nn.functional.relu6`` (that is, ``hardtanh(x, 0, 6)``):
         NaN stays NaN.""",
@@ -58,6 +60,7 @@ RELU6 = table.elementwise(
 ELU = table.elementwise(
     "elu", S.elu, (Param("alpha", 1.0, "Scale of the negative part.", example=1.5),),
     inplace=True,
+    backward=S.elu_backward,
     module=Module("ELU", "``x if x > 0 else alpha * (exp(x) - 1)``", """
         >>> nbops.nn.ELU()(np.array([1.0, -1e9], np.float32))
         array([ 1., -1.], dtype=float32)"""),
@@ -72,6 +75,7 @@ ELU = table.elementwise(
 LEAKY_RELU = table.elementwise(
     "leaky_relu", S.leaky_relu,
     (Param("negative_slope", 0.01, r"Slope for :math:`x \le 0`.", example=0.125),), inplace=True,
+    backward=S.leaky_relu_backward,
     module=Module("LeakyReLU", "``x if x >= 0 else negative_slope * x``", """
         >>> nbops.nn.LeakyReLU(0.1)(np.array([-2.0, 2.0], np.float32))
         array([-0.2,  2. ], dtype=float32)"""),
@@ -86,6 +90,7 @@ THRESHOLD = table.elementwise(
     (Param("threshold", doc=r"Elements :math:`\le` ``threshold`` are replaced.", example=0.5),
      Param("value", doc="The replacement.", example=-2.0)),
     inplace=True,
+    backward=S.threshold_backward,
     module=Module("Threshold", "``y = x if x > threshold else value``", """
         >>> m = nbops.nn.Threshold(0.1, 20)
         >>> m(np.array([0.0, 0.5], np.float32))
@@ -101,7 +106,7 @@ HARDTANH = table.elementwise(
     "hardtanh", S.hardtanh,
     (Param("min_val", -1.0, "The lower clamp bound.", example=-0.5),
      Param("max_val", 1.0, "The upper clamp bound (``min_val <= max_val``).", example=2.0)),
-    inplace=True, module="Hardtanh",
+    inplace=True, backward=S.hardtanh_backward, module="Hardtanh",
     checks=(Check("min_val > max_val",
                   "min_val ({min_val}) cannot be greater than max_val ({max_val})",
                   "min_val cannot be greater than max_val"),),
@@ -116,6 +121,7 @@ HARDTANH = table.elementwise(
 
 SIGMOID = table.elementwise(
     "sigmoid", S.sigmoid, residual="output",
+    backward=S.sigmoid_backward,
     module=Module("Sigmoid", "``1 / (1 + exp(-x))``", """
         >>> nbops.nn.Sigmoid()(np.array([0.0], np.float32))
         array([0.5], dtype=float32)"""),
@@ -129,6 +135,7 @@ SIGMOID = table.elementwise(
 
 TANH = table.elementwise(
     "tanh", S.tanh, residual="output",
+    backward=S.tanh_backward,
     module=Module("Tanh", "Hyperbolic tangent", """
         >>> nbops.nn.Tanh()(np.array([0.0], np.float32))
         array([0.], dtype=float32)"""),
@@ -140,6 +147,7 @@ TANH = table.elementwise(
 
 LOGSIGMOID = table.elementwise(
     "logsigmoid", S.logsigmoid,
+    backward=S.logsigmoid_backward,
     module=Module("LogSigmoid", "``log(sigmoid(x))``, computed stably", """
         >>> nbops.nn.LogSigmoid()(np.array([0.0], np.float32))
         array([-0.6931472], dtype=float32)"""),
@@ -157,6 +165,7 @@ SOFTPLUS = table.elementwise(
     (Param("beta", 1.0, r":math:`\beta`.", example=2.0),
      Param("threshold", 20.0, r"Where :math:`\beta x` exceeds it, the result is :math:`x` itself.",
        example=10.0)),
+    backward=S.softplus_backward,
     module=Module("Softplus",
                   "``log(1 + exp(beta * x)) / beta``, linear above ``threshold``", """
         >>> nbops.nn.Softplus()(np.array([0.0, 30.0], np.float32))
@@ -175,6 +184,7 @@ SOFTPLUS = table.elementwise(
 SOFTSHRINK = table.elementwise(
     "softshrink", S.softshrink, (Param("lambd", 0.5, r":math:`\lambda \ge 0`.", example=1.25),),
     checks=(Check("not lambd >= 0", "lambd must be >= 0, got {lambd}", "lambd must be >= 0"),),
+    backward=S.softshrink_backward,
     module=Module("Softshrink", "Shrink towards 0 by ``lambd``", """
         >>> nbops.nn.Softshrink()(np.array([-1.0, 0.2, 1.0], np.float32))
         array([-0.5,  0. ,  0.5], dtype=float32)""", repr="{lambd}"),
@@ -190,6 +200,7 @@ SOFTSHRINK = table.elementwise(
 
 SOFTSIGN = table.elementwise(
     "softsign", S.softsign,
+    backward=S.softsign_backward,
     module=Module("Softsign", "``x / (1 + |x|)``", """
         >>> nbops.nn.Softsign()(np.array([1.0], np.float32))
         array([0.5], dtype=float32)"""),
@@ -274,6 +285,7 @@ def prelu(input, weight, *, out=None):
 
 SILU = table.elementwise(
     "silu", S.silu, inplace=True,
+    backward=S.silu_backward,
     module=Module("SiLU", "``x * sigmoid(x)``", """
         >>> nbops.nn.SiLU()(np.array([0.0, 1.0], np.float32))
         array([0.       , 0.7310586], dtype=float32)"""),
@@ -288,6 +300,7 @@ SILU = table.elementwise(
 
 HARDSWISH = table.elementwise(
     "hardswish", S.hardswish, inplace=True,
+    backward=S.hardswish_backward,
     module=Module("Hardswish", "``x * relu6(x + 3) / 6``", """
         >>> nbops.nn.Hardswish()(np.array([-3.0, 1.0, 4.0], np.float32))
         array([-0.       ,  0.6666667,  4.       ], dtype=float32)""", repr=""),
@@ -311,7 +324,8 @@ _PRELU = PRELU.op  # its Op (the 1-weight path), a global that @njit code can re
 
 # The public functions, generated from the entries above (prelu's is written by hand).
 globals().update({e.name: e.function for e in table.entries("activation")})
-__all__ = [e.name for e in table.entries("activation")]
+globals().update(table.backward_functions())  # relu_backward, ... (generated)
+__all__ = [e.name for e in table.entries("activation")] + list(table.backward_functions())
 
 
 # ------------------------------- prelu inside @njit (the others' are generated)

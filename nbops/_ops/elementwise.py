@@ -250,3 +250,162 @@ def unary(op, input, params=(), inplace=False, out=None):
     else:  # strided destination, or a float16 one: compute, then copy in
         np.copyto(dest, unary(op, src, params), casting="unsafe")
     return dest
+
+
+# ------------------------------------------------------------------ backwards
+# The backward of an elementwise op is an Op too, over its derivative core
+# ``core(g, r, *params)`` (nbops/scalar/activations.py): two arrays in, one out.
+def apply2(op, g, r, params):
+    """``op.core(g, r, *params)``, with the params cast to r's float type."""
+    return op.core(g, r, *(const(r, p) for p in params))
+
+
+@overload(apply2, inline="always")
+def _apply2_ol(op, g, r, params):
+    if not isinstance(op, OpType):
+        return None
+    core = Op.registry[op.op_name].core
+    n = len(params)
+    if n == 0:
+        return lambda op, g, r, params: core(g, r)
+    if n == 1:
+        return lambda op, g, r, params: core(g, r, const(r, params[0]))
+    if n == 2:
+        return lambda op, g, r, params: core(g, r, const(r, params[0]), const(r, params[1]))
+    return None
+
+
+def _map2(op, g, r, out, params):
+    for i in prange(g.size):
+        out[i] = apply2(op, g[i], r[i], params)
+
+
+map2_serial, map2_parallel = _config.kernels(_map2)
+
+
+def run_map2(op, g, r, out, params):
+    """out[i] = op(g[i], r[i], *params) on contiguous 1-D arrays of one float dtype."""
+    launch(map2_serial, map2_parallel, (op, g.dtype), g.size, op, g, r, out, params)
+
+
+def _float_array(a, name):
+    """``a`` as an ndarray of a float dtype, or a TypeError naming it."""
+    if type(a) is not np.ndarray and is_device_array(a):
+        raise TypeError(f"{name}: got a CUDA device array while grad_output is a host "
+                        "(NumPy) array; pass all arrays on the same side")
+    a = as_array(a, name)
+    if a.dtype.kind != "f":
+        raise TypeError(f"{name}: expected a float array, got dtype {a.dtype}")
+    return a
+
+
+def binary(op, grad_output, residual, residual_name, params=(), out=None):
+    """The backward of an elementwise op: validate, then ``op(g, r, *params)``.
+
+    ``grad_output`` and the residual (named ``residual_name`` in errors) must be
+    float arrays of the same shape (no broadcasting, as autograd); the result has
+    their common float dtype. ``params`` are already Python floats.
+    """
+    if type(grad_output) is not np.ndarray and is_device_array(grad_output):
+        return cuda_ops().binary(op, grad_output, residual, residual_name, params, out)
+    g = _float_array(grad_output, "grad_output")
+    r = _float_array(residual, residual_name)
+    if g.shape != r.shape:
+        raise ValueError(f"grad_output has shape {g.shape} but {residual_name} has shape "
+                         f"{r.shape}: they must be the same (the forward's output shape)")
+    compute, result = result_dtype(np.result_type(g.dtype, r.dtype))
+    if out is not None:
+        check_out(out, g.shape, result)
+    if params:
+        params = tuple(compute.type(p) for p in params)
+    if (g.flags.f_contiguous and r.flags.f_contiguous
+            and not (g.flags.c_contiguous and r.flags.c_contiguous)):
+        order = "F"  # both Fortran-ordered: keep that order, no copy
+    else:
+        order = "C"
+    gs = np.asarray(g, dtype=compute, order=order)
+    rs = np.asarray(r, dtype=compute, order=order)
+    direct = (out is not None and out.dtype == compute
+              and (out.flags.c_contiguous if order == "C" else out.flags.f_contiguous)
+              and not np.may_share_memory(out, gs) and not np.may_share_memory(out, rs))
+    res = out if direct else np.empty(g.shape, compute, order=order)
+    if res.size:
+        run_map2(op, gs.ravel(order="K"), rs.ravel(order="K"), res.ravel(order="K"), params)
+    if direct:
+        return out
+    if result != compute:
+        res = res.astype(result)
+    if out is not None:
+        np.copyto(out, res, casting="unsafe")
+        return out
+    return res
+
+
+def map2_njit(op, grad_output, residual, params, out):
+    """What ``nbops.<op>_backward(...)`` does when called inside a user's ``@njit`` code."""
+    raise NotImplementedError("only callable inside numba-compiled code")
+
+
+@overload(map2_njit)
+def _map2_njit_ol(op, grad_output, residual, params, out):
+    g, r = grad_output, residual
+    if isinstance(g, types.Float) and isinstance(r, types.Float):
+        dtype = types.float64 if types.float64 in (g, r) else types.float32
+
+        def impl_scalar(op, grad_output, residual, params, out):
+            return apply2(op, dtype(grad_output), dtype(residual), params)
+
+        return impl_scalar
+    if not (isinstance(g, types.Array) and isinstance(r, types.Array)):
+        return None
+    if not (isinstance(g.dtype, types.Float) and isinstance(r.dtype, types.Float)):
+        raise errors.TypingError("nbops: grad_output and the residual must be float arrays")
+    dtype = types.float64 if types.float64 in (g.dtype, r.dtype) else types.float32
+    has_out = not (out is None or isinstance(out, (types.NoneType, types.Omitted)))
+    if has_out and (not isinstance(out, types.Array) or out.dtype != dtype):
+        raise errors.TypingError(f"nbops: out must be an array of dtype {dtype}")
+
+    if has_out:
+        def impl_out(op, grad_output, residual, params, out):
+            if grad_output.shape != residual.shape:
+                raise ValueError("nbops: grad_output and the residual must have the same shape")
+            if out.shape != grad_output.shape:
+                raise ValueError("nbops: out must have grad_output's shape")
+            _map2_any_layout(op, grad_output, residual, out, params)
+            return out
+
+        return impl_out
+
+    def impl(op, grad_output, residual, params, out):
+        if grad_output.shape != residual.shape:
+            raise ValueError("nbops: grad_output and the residual must have the same shape")
+        res = np.empty(grad_output.shape, dtype)
+        _map2_any_layout(op, grad_output, residual, res, params)
+        return res
+
+    return impl
+
+
+def _map2_any_layout(op, g, r, res, params):
+    raise NotImplementedError("only callable inside numba-compiled code")
+
+
+@overload(_map2_any_layout)
+def _map2_any_layout_ol(op, g, r, res, params):
+    dtype = res.dtype
+    if g.layout == "C" and r.layout == "C" and res.layout == "C":
+        def impl_flat(op, g, r, res, params):
+            n = g.size
+            gf = g.reshape(n)
+            rf = r.reshape(n)
+            of = res.reshape(n)
+            for i in range(n):
+                of[i] = apply2(op, dtype(gf[i]), dtype(rf[i]), params)
+
+        return impl_flat
+
+    def impl_strided(op, g, r, res, params):
+        for idx in np.ndindex(g.shape):
+            res[idx] = apply2(op, dtype(g[idx]), dtype(r[idx]), params)
+
+    return impl_strided

@@ -18,6 +18,11 @@ alone this module generates
   below (``input``, ``inplace``, ``out``, ``Returns`` with the dtype rule);
 * the ``nbops.nn`` class, where the module is a plain holder of the op's
   parameters (``nbops.nn.ReLU``, ``ELU``, ...);
+* where the entry names a derivative core (``backward=``), the backward
+  ``nbops.<op>_backward(grad_output, <residual>, *params, *, out=None)``
+  (same parameter conversions and checks; the shared 2-input kernels of
+  :func:`nbops._ops.elementwise.binary`, CUDA included), its ``@overload``
+  and its docstring;
 
 and everything that lists ops reads the table: ``nbops.__all__`` and
 ``nbops.nn.__all__``, the warm-up (:mod:`nbops.warmup`), the asv benchmarks,
@@ -41,10 +46,16 @@ Adding an elementwise activation (``silu`` as the example)
    ``@core`` function of one element (and float hyperparameters, which take
    the element's type through ``const``), with a docstring, its name added to
    the module's ``__all__`` (``nbops.scalar`` exports it from there).
+   Its derivative core beside it, ``silu_backward(g, x)``: ``g`` times the
+   derivative at the residual (the input, or the output for an op whose
+   derivative is a function of it), with PyTorch autograd's convention at
+   any kink, its docstring's first paragraph saying so (the backward's
+   docstring quotes it); also in ``__all__``.
 2. One entry in ``nbops/_ops/activation.py``::
 
        SILU = table.elementwise(
            "silu", S.silu, inplace=True,          # residual="input" (the default)
+           backward=S.silu_backward,              # generates nbops.silu_backward
            module=Module("SiLU", "``x * sigmoid(x)``", example=">>> ..."),
            summary=r"Sigmoid linear unit (swish), :math:`x \\sigma(x)` ...",
            notes="Same as ``torch.nn.functional.silu`` ...",
@@ -58,8 +69,11 @@ Adding an elementwise activation (``silu`` as the example)
    name). The test matrices (CPU, ``@njit``, CUDA simulator) iterate over the
    table and compare with it and with PyTorch; a missing reference fails them.
 
-Nothing else is edited: ``nbops.silu``, ``nbops.nn.SiLU``, the ``@njit``
-overload, the CUDA kernel, warm-up, benchmarks, docs and tests pick it up.
+Nothing else is edited: ``nbops.silu``, ``nbops.silu_backward``,
+``nbops.nn.SiLU``, the ``@njit`` overloads, the CUDA kernels, warm-up,
+benchmarks, docs and tests pick it up (``tests/test_backward.py`` checks the
+backward against ``torch.autograd`` and finite differences; then regenerate
+the type stubs, ``python tools/gen_stubs.py``).
 
 Adding a pointwise loss (``huber_loss`` as the example)
 -------------------------------------------------------
@@ -133,7 +147,7 @@ from dataclasses import dataclass
 from numba.extending import overload
 
 from .._validate import as_param
-from .elementwise import Op, map_njit, unary
+from .elementwise import Op, binary, map2_njit, map_njit, unary
 
 #: Marks a parameter without a default (a required argument).
 REQUIRED = inspect.Parameter.empty
@@ -292,6 +306,11 @@ class Elementwise(Entry):
     notes: str = ""
     example: str = ""
     plot_range: tuple = (-4.0, 4.0)
+    #: The derivative core ``backward(g, r, *params)`` (``r``: the residual), its
+    #: Op and the generated ``nbops.<name>_backward`` (None where not generated).
+    backward: object = None
+    backward_op: Op = None
+    backward_function: object = None
 
 
 #: name -> Entry, in registration order (the order of ``nbops.__all__``).
@@ -458,8 +477,114 @@ def _compile(source, namespace, name, filename):
     return namespace[name]
 
 
+# ------------------------------------------------------------ the backward function
+_GRAD_OUTPUT_DOC = """grad_output : array_like
+    The gradient of the forward's output: a float array of its shape."""
+_RESIDUAL_DOC = {
+    "input": """input : array_like
+    The forward's input: a float array of ``grad_output``'s shape (no
+    broadcasting, as autograd).""",
+    "output": """output : array_like
+    The forward's output: a float array of ``grad_output``'s shape (no
+    broadcasting, as autograd)."""}
+_BACKWARD_OUT_DOC = """out : ndarray, optional
+    Array of the result's shape and dtype to write into (keyword-only)."""
+_BACKWARD_RETURNS_DOC = """Returns
+-------
+ndarray
+    The gradient of the forward's input: ``grad_output``'s shape, the common
+    float dtype of ``grad_output`` and the residual (float32 stays float32)."""
+
+
+def _backward_signature_source(entry):
+    """``grad_output, input, alpha=_default_alpha`` (the forward's parameters)."""
+    args = ["grad_output", entry.residual]
+    for p in entry.params:
+        args.append(p.name if p.required else f"{p.name}=_default_{p.name}")
+    return ", ".join(args)
+
+
+def compose_backward_docstring(entry):
+    """The numpydoc docstring of ``nbops.<op>_backward``, from the entry and the
+    derivative core's docstring (its first paragraph: the formula and the
+    convention at the kinks)."""
+    core_doc = inspect.cleandoc(entry.backward.__doc__ or "").split("\n\n")[0]
+    summary = (f"Backward of :func:`nbops.{entry.name}`: the gradient of its input, "
+               f"given ``grad_output`` and its {entry.residual}.")
+    params = [_GRAD_OUTPUT_DOC, _RESIDUAL_DOC[entry.residual]]
+    params += [p.doc_header() + ("\n" + _indent(p.doc) if p.doc else "") for p in entry.params]
+    params.append(_BACKWARD_OUT_DOC)
+    core_doc = core_doc.replace("Derivative core of", "The derivative of", 1)
+    notes = (f"{core_doc}\n\nElement by element (``g`` is ``grad_output``), by\n"
+             f":func:`nbops.scalar.{entry.name}_backward`. Same as what ``torch.autograd``\n"
+             f"computes for ``torch.nn.functional.{entry.name}``, at the kinks too.")
+    call = "".join(f", {p.example!r}" for p in entry.params if p.required)
+    forward = "y" if entry.residual == "output" else "x"
+    example = ("\n>>> x = np.array([-2.0, 0.5, 3.0])\n"
+               f">>> y = nbops.{entry.name}(x{call})\n"
+               f">>> grad_input = nbops.{entry.name}_backward(np.ones_like(y), {forward}{call})\n"
+               ">>> grad_input.shape\n(3,)")
+    parts = [summary, "Parameters\n----------\n" + "\n".join(params), _BACKWARD_RETURNS_DOC,
+             "Notes\n-----\n" + notes, "Examples\n--------" + example]
+    return "\n\n".join(parts) + "\n"
+
+
+def _backward_function_source(entry):
+    """Source of ``nbops.<op>_backward``: the forward's conversions and checks, then
+    the shared 2-input kernels (nbops/_ops/elementwise.py's ``binary``)."""
+    name = f"{entry.name}_backward"
+    lines = [f"def {name}({_backward_signature_source(entry)}, *, out=None):"]
+    lines += [f"    {p.name} = {_convert_source(p)}" for p in entry.params]
+    for c in entry.checks:
+        lines.append(f"    if {c.error_if}:")
+        lines.append(f"        raise ValueError(f{c.message!r})")
+    params = _tuple_source([p.name for p in entry.params])
+    lines.append(f"    return binary(_bop, grad_output, {entry.residual}, "
+                 f"{entry.residual!r}, {params}, out)")
+    return "\n".join(lines) + "\n"
+
+
+def _backward_njit_source(entry):
+    """Source of the backward's ``@overload`` typing function."""
+    name = f"{entry.name}_backward"
+    args = _backward_signature_source(entry)
+    params = _tuple_source([p.name for p in entry.params])
+    lines = [f"def _{name}_njit({args}, out=None):",
+             f"    def impl({args}, out=None):"]
+    for c in entry.checks:
+        lines.append(f"        if {c.error_if}:")
+        lines.append(f"            raise ValueError({c.njit_message!r})")
+    lines.append(f"        return map2_njit(_bop, grad_output, {entry.residual}, {params}, out)")
+    lines.append("    return impl")
+    return "\n".join(lines) + "\n"
+
+
+def _make_backward(entry, module_name):
+    """Generate ``nbops.<op>_backward`` and its ``@overload`` from ``entry.backward``."""
+    name = f"{entry.name}_backward"
+    entry.backward_op = Op(name, entry.backward, len(entry.params))
+    ns = _namespace(entry)
+    ns.update({"binary": binary, "map2_njit": map2_njit, "_bop": entry.backward_op})
+    function = _compile(_backward_function_source(entry), ns, name, f"<nbops.{name}>")
+    function.__module__ = module_name
+    function.__doc__ = compose_backward_docstring(entry)
+    overload(function)(_compile(_backward_njit_source(entry), ns, f"_{name}_njit",
+                                f"<nbops.{name} @njit>"))
+    entry.backward_function = function
+
+
+def backward_entries():
+    """The entries with a generated ``nbops.<op>_backward``."""
+    return [e for e in elementwise_entries() if e.backward_function is not None]
+
+
+def backward_functions():
+    """``{name: function}`` of the generated backwards (``nbops.relu_backward``, ...)."""
+    return {f"{e.name}_backward": e.backward_function for e in backward_entries()}
+
+
 def elementwise(name, core, params=(), *, family="activation", inplace=False, checks=(),
-                residual="input", module=None, summary="", notes="", example="",
+                residual="input", backward=None, module=None, summary="", notes="", example="",
                 plot_range=(-4.0, 4.0), function=None, samples=None, module_name=None):
     """Declare an elementwise op, register it and generate its function and overload.
 
@@ -476,7 +601,13 @@ def elementwise(name, core, params=(), *, family="activation", inplace=False, ch
         Whether the op takes ``inplace=`` (as its PyTorch counterpart).
     checks : tuple of Check
     residual : {'input', 'output'}
-        What its backward will need.
+        What its backward needs: the forward's input, or its output (the
+        second argument of ``backward`` and of ``nbops.<name>_backward``).
+    backward : function, optional
+        Its derivative core ``backward(g, r, *params)`` (in
+        :mod:`nbops.scalar.activations`): ``g`` times the derivative at the
+        residual ``r``. From it ``nbops.<name>_backward(grad_output, <residual>,
+        *params, *, out=None)`` and its ``@overload`` are generated.
     module : Module or str, optional
         Its ``nbops.nn`` class: a :class:`Module` to generate, or the name of a
         hand-written one.
@@ -503,7 +634,7 @@ def elementwise(name, core, params=(), *, family="activation", inplace=False, ch
     entry = Elementwise(name=name, family=family, params=tuple(params), residual=residual,
                         module=module, inplace=inplace, core=core, checks=tuple(checks),
                         summary=summary, notes=notes, example=example, plot_range=plot_range,
-                        samples=samples)
+                        samples=samples, backward=backward)
     entry.op = Op(name, core, len(entry.params))
     if entry.samples is None:
         entry.samples = lambda d, e=entry: [((d.x,) + e.required_args(), {})]
@@ -518,6 +649,8 @@ def elementwise(name, core, params=(), *, family="activation", inplace=False, ch
         function.__doc__ = compose_docstring(entry)
         overload(function)(_compile(_njit_source(entry), ns, f"_{name}_njit",
                                     f"<nbops.{name} @njit>"))
+    if backward is not None:
+        _make_backward(entry, module_name or f"nbops._ops.{family}")
     entry.function = function
     return register(entry)
 
@@ -606,8 +739,9 @@ def module_classes(family, base, module_name):
 
 
 def public_names():
-    """The names of the table's public functions (``nbops.__all__``'s ops)."""
-    return list(TABLE)
+    """The names of the table's public functions (``nbops.__all__``'s ops): the
+    entries', then the generated backwards'."""
+    return list(TABLE) + list(backward_functions())
 
 
 # ------------------------------------------------------------- pointwise losses

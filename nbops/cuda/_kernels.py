@@ -56,6 +56,35 @@ def run_map(op, x, out, params):
     k[grid(x.size), TPB](x, out, *params)
 
 
+# The backwards of the elementwise ops: ``out[i] = core(g[i], r[i], *params)``
+# around the op's derivative core (nbops/scalar/activations.py).
+_map2_kernels = {}
+
+
+def _make_map2(core, nparams):
+    f = device(core)
+    if nparams == 0:
+        def kern(g, r, out):
+            for i in range(cuda.grid(1), g.size, cuda.gridsize(1)):
+                out[i] = f(g[i], r[i])
+    elif nparams == 1:
+        def kern(g, r, out, a):
+            for i in range(cuda.grid(1), g.size, cuda.gridsize(1)):
+                out[i] = f(g[i], r[i], a)
+    else:
+        def kern(g, r, out, a, b):
+            for i in range(cuda.grid(1), g.size, cuda.gridsize(1)):
+                out[i] = f(g[i], r[i], a, b)
+    return cuda.jit(kern)
+
+
+def run_map2(op, g, r, out, params):
+    k = _map2_kernels.get(op.name)
+    if k is None:
+        k = _map2_kernels[op.name] = _make_map2(op.core, op.nparams)
+    k[grid(g.size), TPB](g, r, out, *params)
+
+
 _prelu_core = device(SA.prelu)
 
 

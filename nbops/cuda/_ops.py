@@ -13,7 +13,7 @@ from numba import cuda
 from .._ops import plan as P
 from . import _kernels as K
 
-__all__ = ["unary", "prelu", "row_op", "cross_entropy",
+__all__ = ["unary", "binary", "prelu", "row_op", "cross_entropy",
            "nll_loss", "pointwise_loss", "kl_div",
            "binary_cross_entropy", "binary_cross_entropy_with_logits", "batch_norm",
            "linear", "pairwise_distance", "dropout", "dropout2d", "dropout3d",
@@ -109,6 +109,28 @@ def unary(op, input, params=(), inplace=False, out=None):
         dest = empty(x.shape, dt, x)
     if x.size:
         K.run_map(op, flat(x), flat(dest, "out"), params)
+    return dest
+
+
+def binary(op, grad_output, residual, residual_name, params=(), out=None):
+    """The backward ``op`` of an elementwise op (``out = core(g, r, *params)``) on
+    device arrays of one float dtype and the same shape (no broadcasting)."""
+    g = dev(grad_output, "grad_output")
+    r = dev(residual, residual_name)
+    dt = float_dtype(g, "grad_output")
+    _same_float(r, dt, residual_name)
+    if tuple(g.shape) != tuple(r.shape):
+        raise ValueError(f"grad_output has shape {tuple(g.shape)} but {residual_name} has "
+                         f"shape {tuple(r.shape)}: they must be the same")
+    params = tuple(dt.type(p) for p in params)
+    if g.size and not (g.is_c_contiguous() and r.is_c_contiguous()
+                       or g.is_f_contiguous() and r.is_f_contiguous()):
+        raise ValueError(f"grad_output and {residual_name}: must be contiguous in one "
+                         "memory order; make contiguous copies on the device first")
+    dest = check_out(out, g.shape, dt, g) if out is not None else empty(g.shape, dt, g)
+    if g.size:
+        K.run_map2(op, flat(g, "grad_output"), flat(r, residual_name), flat(dest, "out"),
+                   params)
     return dest
 
 

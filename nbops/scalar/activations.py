@@ -413,3 +413,250 @@ def hardswish(x):
     (-0.375, 3.0)
     """
     return x * hardtanh(x + const(x, 3.0), const(x, 0.0), const(x, 6.0)) / const(x, 6.0)
+
+
+# ------------------------------------------------------------------ derivatives
+# ``<op>_backward(g, r, *params)``: ``g`` times the derivative of ``<op>`` at the
+# residual ``r`` (the op's output for relu, sigmoid and tanh, its input otherwise),
+# with PyTorch autograd's conventions at the kinks. The sources of
+# ``nbops.<op>_backward`` (nbops/_ops/table.py generates them), usable in your own
+# loops as the forward cores are.
+__all__ += ["relu_backward", "relu6_backward", "elu_backward", "leaky_relu_backward",
+            "threshold_backward", "hardtanh_backward", "sigmoid_backward", "tanh_backward",
+            "logsigmoid_backward", "softplus_backward", "softshrink_backward",
+            "softsign_backward", "silu_backward", "hardswish_backward"]
+
+
+@core
+def relu_backward(g, y):
+    r"""Derivative core of :func:`nbops.relu`, from its output ``y``: ``g`` if
+    :math:`y > 0`, else 0 (0 at ``relu(0)``, as PyTorch).
+
+    Parameters
+    ----------
+    g : float32 or float64
+        The gradient of the output element.
+    y : float32 or float64
+        The output element ``relu(x)``.
+
+    Returns
+    -------
+    float
+        The gradient of the input element.
+
+    Examples
+    --------
+    >>> from nbops import scalar
+    >>> scalar.relu_backward(2.0, 3.0), scalar.relu_backward(2.0, 0.0)
+    (2.0, 0.0)
+    """
+    return const(g, 0.0) if y <= 0 else g
+
+
+@core
+def hardtanh_backward(g, x, min_val, max_val):
+    r"""Derivative core of :func:`nbops.hardtanh`: ``g`` strictly between the
+    bounds, 0 at and beyond them (PyTorch's ``hardtanh_backward``); NaN ``x``
+    passes ``g`` through.
+
+    Examples
+    --------
+    >>> from nbops import scalar
+    >>> scalar.hardtanh_backward(2.0, 0.5, -1.0, 1.0), scalar.hardtanh_backward(2.0, 1.0, -1.0, 1.0)
+    (2.0, 0.0)
+    """
+    if x <= const(x, min_val) or x >= const(x, max_val):
+        return const(g, 0.0)
+    return g
+
+
+@core
+def relu6_backward(g, x):
+    r"""Derivative core of :func:`nbops.relu6`: ``g`` for :math:`0 < x < 6`, else 0
+    (0 at both bounds, as PyTorch's ``hardtanh_backward``).
+
+    Examples
+    --------
+    >>> from nbops import scalar
+    >>> scalar.relu6_backward(2.0, 3.0), scalar.relu6_backward(2.0, 6.0)
+    (2.0, 0.0)
+    """
+    return hardtanh_backward(g, x, const(x, 0.0), const(x, 6.0))
+
+
+@core
+def elu_backward(g, x, alpha):
+    r"""Derivative core of :func:`nbops.elu`, from its input: ``g`` for :math:`x > 0`,
+    else :math:`g \alpha e^x` (so :math:`g \alpha` at 0, as PyTorch's ``elu_backward``).
+
+    Examples
+    --------
+    >>> from nbops import scalar
+    >>> scalar.elu_backward(2.0, 1.0, 1.5), scalar.elu_backward(2.0, 0.0, 1.5)
+    (2.0, 3.0)
+    """
+    if x <= 0:  # NaN passes g through, as PyTorch's
+        return g * const(g, alpha) * exp(x)
+    return g
+
+
+@core
+def leaky_relu_backward(g, x, negative_slope):
+    r"""Derivative core of :func:`nbops.leaky_relu`: ``g`` for :math:`x > 0`, else
+    ``g * negative_slope`` (the slope at 0, as PyTorch).
+
+    Examples
+    --------
+    >>> from nbops import scalar
+    >>> scalar.leaky_relu_backward(2.0, 0.0, 0.25)
+    0.5
+    """
+    return g if x > 0 else g * const(g, negative_slope)
+
+
+@core
+def threshold_backward(g, x, threshold, value):
+    r"""Derivative core of :func:`nbops.threshold`: 0 for :math:`x \le` ``threshold``
+    (0 at ``x == threshold``), else ``g``; ``value`` is unused (the signature is the
+    forward's).
+
+    Examples
+    --------
+    >>> from nbops import scalar
+    >>> scalar.threshold_backward(2.0, 0.5, 0.5, -1.0)  # 0 at x == threshold
+    0.0
+    """
+    return const(g, 0.0) if x <= const(x, threshold) else g
+
+
+@core
+def sigmoid_backward(g, y):
+    r"""Derivative core of :func:`nbops.sigmoid`, from its output ``y``:
+    :math:`g (1 - y) y` (PyTorch's ``sigmoid_backward``).
+
+    Examples
+    --------
+    >>> from nbops import scalar
+    >>> scalar.sigmoid_backward(2.0, 0.5)
+    0.5
+    """
+    return g * (const(y, 1.0) - y) * y
+
+
+@core
+def tanh_backward(g, y):
+    r"""Derivative core of :func:`nbops.tanh`, from its output ``y``:
+    :math:`g (1 - y^2)` (PyTorch's ``tanh_backward``).
+
+    Examples
+    --------
+    >>> from nbops import scalar
+    >>> scalar.tanh_backward(2.0, 0.5)
+    1.5
+    """
+    return g * (const(y, 1.0) - y * y)
+
+
+@core
+def logsigmoid_backward(g, x):
+    r"""Derivative core of :func:`nbops.logsigmoid`: :math:`g \sigma(-x)`, computed
+    stably as PyTorch's ``log_sigmoid_backward`` with :math:`z = e^{-|x|}`:
+    :math:`g / (1 + z)` for :math:`x < 0`, :math:`g z / (1 + z)` otherwise (no
+    overflow for any :math:`x`).
+
+    Examples
+    --------
+    >>> from nbops import scalar
+    >>> scalar.logsigmoid_backward(2.0, 0.0), scalar.logsigmoid_backward(2.0, -1000.0)
+    (1.0, 2.0)
+    """
+    z = exp(-abs(x))
+    one = const(x, 1.0)
+    return g * (select(x < 0, one, z) / (one + z))
+
+
+@core
+def softplus_backward(g, x, beta, threshold):
+    r"""Derivative core of :func:`nbops.softplus`: ``g`` where
+    :math:`\beta x >` ``threshold`` (the linear part), else :math:`g \sigma(\beta x)`
+    (computed as ``1 / (1 + exp(-beta x))``: no overflow for any ``threshold``).
+
+    Examples
+    --------
+    >>> from nbops import scalar
+    >>> scalar.softplus_backward(2.0, 0.0, 1.0, 20.0), scalar.softplus_backward(2.0, 30.0, 1.0, 9.0)
+    (1.0, 2.0)
+    """
+    z = x * const(x, beta)
+    if z > const(x, threshold):
+        return g
+    one = const(x, 1.0)
+    return g * (one / (one + exp(-z)))
+
+
+@core
+def softshrink_backward(g, x, lambd):
+    r"""Derivative core of :func:`nbops.softshrink`: 0 on the closed interval
+    :math:`[-\lambda, \lambda]`, else ``g`` (PyTorch's ``softshrink_backward``;
+    NaN ``x`` passes ``g`` through).
+
+    Examples
+    --------
+    >>> from nbops import scalar
+    >>> scalar.softshrink_backward(2.0, 0.5, 0.5), scalar.softshrink_backward(2.0, 0.75, 0.5)
+    (0.0, 2.0)
+    """
+    lam = const(x, lambd)
+    if x >= -lam and x <= lam:
+        return const(g, 0.0)
+    return g
+
+
+@core
+def softsign_backward(g, x):
+    r"""Derivative core of :func:`nbops.softsign`: :math:`g / (1 + |x|)^2`.
+
+    Examples
+    --------
+    >>> from nbops import scalar
+    >>> scalar.softsign_backward(2.0, 1.0)
+    0.5
+    """
+    d = const(x, 1.0) + abs(x)
+    return g / (d * d)
+
+
+@core
+def silu_backward(g, x):
+    r"""Derivative core of :func:`nbops.silu`: :math:`g \sigma(x) (1 + x (1 - \sigma(x)))`
+    (PyTorch's ``silu_backward``).
+
+    Examples
+    --------
+    >>> from nbops import scalar
+    >>> scalar.silu_backward(2.0, 0.0)
+    1.0
+    """
+    one = const(x, 1.0)
+    s = one / (one + exp(-x))
+    return g * s * (one + x * (one - s))
+
+
+@core
+def hardswish_backward(g, x):
+    r"""Derivative core of :func:`nbops.hardswish` (PyTorch's ``hardswish_backward``):
+    0 for :math:`x \le -3`, :math:`g (x / 3 + 1/2)` for :math:`-3 < x < 3`, ``g``
+    from 3 on (so 0 at -3 and ``g`` at 3; NaN passes ``g`` through).
+
+    Examples
+    --------
+    >>> from nbops import scalar
+    >>> scalar.hardswish_backward(2.0, 0.0), scalar.hardswish_backward(2.0, 3.0)
+    (1.0, 2.0)
+    """
+    three = const(x, 3.0)
+    if x <= -three:
+        return const(g, 0.0)
+    if x < three:
+        return g * (x / three + const(x, 0.5))
+    return g

@@ -42,6 +42,9 @@ def main():
         for op in [e.op for e in table.elementwise_entries()]:  # the op table's
             k = K._make_map(op.core, op.nparams)
             jobs.append((op.name, k, (v, v) + (ft,) * op.nparams))
+        for op in [e.backward_op for e in table.backward_entries()]:  # and their backwards
+            k = K._make_map2(op.core, op.nparams)
+            jobs.append((op.name, k, (v, v, v) + (ft,) * op.nparams))
         jobs.append(("prelu_kernel", K._prelu_kernel, (v, v, v, i8, i8)))
         if ft == T.float32:  # no float argument
             jobs.append(("increment_kernel", K._increment_kernel, (i8[::1],)))
