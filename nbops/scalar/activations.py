@@ -459,6 +459,22 @@ def hardtanh_backward(g, x, min_val, max_val):
     bounds, 0 at and beyond them (PyTorch's ``hardtanh_backward``); NaN ``x``
     passes ``g`` through.
 
+    Parameters
+    ----------
+    g : float32 or float64
+        The gradient of the output element.
+    x : float32 or float64
+        The input element.
+    min_val : float32 or float64
+        As in :func:`nbops.hardtanh`.
+    max_val : float32 or float64
+        As in :func:`nbops.hardtanh`.
+
+    Returns
+    -------
+    float
+        Of ``g``'s type.
+
     Examples
     --------
     >>> from nbops import scalar
@@ -475,6 +491,18 @@ def relu6_backward(g, x):
     r"""Derivative core of :func:`nbops.relu6`: ``g`` for :math:`0 < x < 6`, else 0
     (0 at both bounds, as PyTorch's ``hardtanh_backward``).
 
+    Parameters
+    ----------
+    g : float32 or float64
+        The gradient of the output element.
+    x : float32 or float64
+        The input element.
+
+    Returns
+    -------
+    float
+        Of ``g``'s type.
+
     Examples
     --------
     >>> from nbops import scalar
@@ -488,6 +516,20 @@ def relu6_backward(g, x):
 def elu_backward(g, x, alpha):
     r"""Derivative core of :func:`nbops.elu`, from its input: ``g`` for :math:`x > 0`,
     else :math:`g \alpha e^x` (so :math:`g \alpha` at 0, as PyTorch's ``elu_backward``).
+
+    Parameters
+    ----------
+    g : float32 or float64
+        The gradient of the output element.
+    x : float32 or float64
+        The input element.
+    alpha : float32 or float64
+        As in :func:`nbops.elu`.
+
+    Returns
+    -------
+    float
+        Of ``g``'s type.
 
     Examples
     --------
@@ -505,6 +547,20 @@ def leaky_relu_backward(g, x, negative_slope):
     r"""Derivative core of :func:`nbops.leaky_relu`: ``g`` for :math:`x > 0`, else
     ``g * negative_slope`` (the slope at 0, as PyTorch).
 
+    Parameters
+    ----------
+    g : float32 or float64
+        The gradient of the output element.
+    x : float32 or float64
+        The input element.
+    negative_slope : float32 or float64
+        As in :func:`nbops.leaky_relu`.
+
+    Returns
+    -------
+    float
+        Of ``g``'s type.
+
     Examples
     --------
     >>> from nbops import scalar
@@ -520,6 +576,22 @@ def threshold_backward(g, x, threshold, value):
     (0 at ``x == threshold``), else ``g``; ``value`` is unused (the signature is the
     forward's).
 
+    Parameters
+    ----------
+    g : float32 or float64
+        The gradient of the output element.
+    x : float32 or float64
+        The input element.
+    threshold : float32 or float64
+        As in :func:`nbops.threshold`.
+    value : float32 or float64
+        As in :func:`nbops.threshold`.
+
+    Returns
+    -------
+    float
+        Of ``g``'s type.
+
     Examples
     --------
     >>> from nbops import scalar
@@ -534,6 +606,18 @@ def sigmoid_backward(g, y):
     r"""Derivative core of :func:`nbops.sigmoid`, from its output ``y``:
     :math:`g (1 - y) y` (PyTorch's ``sigmoid_backward``).
 
+    Parameters
+    ----------
+    g : float32 or float64
+        The gradient of the output element.
+    y : float32 or float64
+        The output element.
+
+    Returns
+    -------
+    float
+        Of ``g``'s type.
+
     Examples
     --------
     >>> from nbops import scalar
@@ -547,6 +631,18 @@ def sigmoid_backward(g, y):
 def tanh_backward(g, y):
     r"""Derivative core of :func:`nbops.tanh`, from its output ``y``:
     :math:`g (1 - y^2)` (PyTorch's ``tanh_backward``).
+
+    Parameters
+    ----------
+    g : float32 or float64
+        The gradient of the output element.
+    y : float32 or float64
+        The output element.
+
+    Returns
+    -------
+    float
+        Of ``g``'s type.
 
     Examples
     --------
@@ -564,6 +660,18 @@ def logsigmoid_backward(g, x):
     :math:`g / (1 + z)` for :math:`x < 0`, :math:`g z / (1 + z)` otherwise (no
     overflow for any :math:`x`).
 
+    Parameters
+    ----------
+    g : float32 or float64
+        The gradient of the output element.
+    x : float32 or float64
+        The input element.
+
+    Returns
+    -------
+    float
+        Of ``g``'s type.
+
     Examples
     --------
     >>> from nbops import scalar
@@ -580,6 +688,22 @@ def softplus_backward(g, x, beta, threshold):
     r"""Derivative core of :func:`nbops.softplus`: ``g`` where
     :math:`\beta x >` ``threshold`` (the linear part), else :math:`g \sigma(\beta x)`
     (computed as ``1 / (1 + exp(-beta x))``: no overflow for any ``threshold``).
+
+    Parameters
+    ----------
+    g : float32 or float64
+        The gradient of the output element.
+    x : float32 or float64
+        The input element.
+    beta : float32 or float64
+        As in :func:`nbops.softplus`.
+    threshold : float32 or float64
+        As in :func:`nbops.softplus`.
+
+    Returns
+    -------
+    float
+        Of ``g``'s type.
 
     Examples
     --------
@@ -600,6 +724,20 @@ def softshrink_backward(g, x, lambd):
     :math:`[-\lambda, \lambda]`, else ``g`` (PyTorch's ``softshrink_backward``;
     NaN ``x`` passes ``g`` through).
 
+    Parameters
+    ----------
+    g : float32 or float64
+        The gradient of the output element.
+    x : float32 or float64
+        The input element.
+    lambd : float32 or float64
+        As in :func:`nbops.softshrink`.
+
+    Returns
+    -------
+    float
+        Of ``g``'s type.
+
     Examples
     --------
     >>> from nbops import scalar
@@ -616,6 +754,18 @@ def softshrink_backward(g, x, lambd):
 def softsign_backward(g, x):
     r"""Derivative core of :func:`nbops.softsign`: :math:`g / (1 + |x|)^2`.
 
+    Parameters
+    ----------
+    g : float32 or float64
+        The gradient of the output element.
+    x : float32 or float64
+        The input element.
+
+    Returns
+    -------
+    float
+        Of ``g``'s type.
+
     Examples
     --------
     >>> from nbops import scalar
@@ -630,6 +780,18 @@ def softsign_backward(g, x):
 def silu_backward(g, x):
     r"""Derivative core of :func:`nbops.silu`: :math:`g \sigma(x) (1 + x (1 - \sigma(x)))`
     (PyTorch's ``silu_backward``).
+
+    Parameters
+    ----------
+    g : float32 or float64
+        The gradient of the output element.
+    x : float32 or float64
+        The input element.
+
+    Returns
+    -------
+    float
+        Of ``g``'s type.
 
     Examples
     --------
@@ -647,6 +809,18 @@ def hardswish_backward(g, x):
     r"""Derivative core of :func:`nbops.hardswish` (PyTorch's ``hardswish_backward``):
     0 for :math:`x \le -3`, :math:`g (x / 3 + 1/2)` for :math:`-3 < x < 3`, ``g``
     from 3 on (so 0 at -3 and ``g`` at 3; NaN passes ``g`` through).
+
+    Parameters
+    ----------
+    g : float32 or float64
+        The gradient of the output element.
+    x : float32 or float64
+        The input element.
+
+    Returns
+    -------
+    float
+        Of ``g``'s type.
 
     Examples
     --------
