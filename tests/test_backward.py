@@ -178,6 +178,14 @@ def test_out_and_layouts(entry):
     np.testing.assert_array_equal(backward(g[:, ::2], r[:, ::2], *params), want[:, ::2])
     gf, rf = np.asfortranarray(g), np.asfortranarray(r)
     np.testing.assert_array_equal(backward(gf, rf, *params), want)
+    # into grad_output itself (written in place), and into a shifted overlap of it
+    g2 = g.copy()
+    assert backward(g2, r, *params, out=g2) is g2
+    np.testing.assert_array_equal(g2, want)
+    buf = np.zeros(41, np.float32)
+    buf[:40] = g.ravel()
+    backward(buf[:40], r.ravel(), *params, out=buf[1:])
+    np.testing.assert_array_equal(buf[1:], want.ravel())
     big = np.zeros((5, 16), np.float32)
     backward(g, r, *params, out=big[:, ::2])
     np.testing.assert_array_equal(big[:, ::2], want)

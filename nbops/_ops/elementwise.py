@@ -327,7 +327,7 @@ def binary(op, grad_output, residual, residual_name, params=(), out=None):
     rs = np.asarray(r, dtype=compute, order=order)
     direct = (out is not None and out.dtype == compute
               and (out.flags.c_contiguous if order == "C" else out.flags.f_contiguous)
-              and not np.may_share_memory(out, gs) and not np.may_share_memory(out, rs))
+              and not _overlaps_differently(out, gs) and not _overlaps_differently(out, rs))
     res = out if direct else np.empty(g.shape, compute, order=order)
     if res.size:
         run_map2(op, gs.ravel(order="K"), rs.ravel(order="K"), res.ravel(order="K"), params)
