@@ -119,9 +119,11 @@ def package_stub():
         ann = _annotations(entry)
         returns = "NDArray[np.floating[Any]]" if entry.family in _ARRAY_FAMILIES else "Any"
         lines.append(_def(entry.name, entry.function, ann, returns))
-    for entry in table.backward_entries():  # the generated backwards (relu_backward, ...)
-        lines.append(_def(f"{entry.name}_backward", entry.backward_function,
-                          _annotations(entry), "NDArray[np.floating[Any]]"))
+    for name, function in table.backward_functions().items():  # relu_backward, ...
+        entry = table.TABLE[name.rsplit("_", 2 if name.endswith("_with_grad") else 1)[0]]
+        array = name.endswith("_backward") and entry.family in _ARRAY_FAMILIES
+        lines.append(_def(name, function, _annotations(entry),
+                          "NDArray[np.floating[Any]]" if array else "Any"))
     body = "\n".join(lines) + "\n"
     return "\n".join([HEADER, *_typing_imports(body)]) + "\n" + body
 

@@ -324,8 +324,9 @@ _PRELU = PRELU.op  # its Op (the 1-weight path), a global that @njit code can re
 
 # The public functions, generated from the entries above (prelu's is written by hand).
 globals().update({e.name: e.function for e in table.entries("activation")})
-globals().update(table.backward_functions())  # relu_backward, ... (generated)
-__all__ = [e.name for e in table.entries("activation")] + list(table.backward_functions())
+globals().update(table.backward_functions("activation"))  # relu_backward, ...
+__all__ = ([e.name for e in table.entries("activation")]
+           + list(table.backward_functions("activation")))
 
 
 # ------------------------------- prelu inside @njit (the others' are generated)

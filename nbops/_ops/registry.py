@@ -51,11 +51,13 @@ def _params(function, inputs):
     return tuple(params)
 
 
-def _register(function, family, inputs, residual, module, samples):
+def _register(function, family, inputs, residual, module, samples, backward=None,
+              with_grad=None):
     name = function.__name__
     table.op(name, family, _params(function, inputs), function=function, residual=residual,
              module=module, samples=samples,
-             inplace="inplace" in inspect.signature(function).parameters)
+             inplace="inplace" in inspect.signature(function).parameters,
+             backward=backward, with_grad=with_grad)
 
 
 # (the softmax family, softmax, log_softmax and softmin, is declared in

@@ -278,6 +278,11 @@ class Entry:
     samples: object = None
     inplace: bool = False
     out: bool = True
+    #: ``nbops.<name>_backward`` (generated for elementwise entries from their
+    #: derivative core, written by hand in the family module otherwise) and, for
+    #: a loss, ``nbops.<name>_with_grad``; None where the op has none yet.
+    backward_function: object = None
+    with_grad_function: object = None
 
     def param(self, name):
         return next(p for p in self.params if p.name == name)
@@ -306,11 +311,10 @@ class Elementwise(Entry):
     notes: str = ""
     example: str = ""
     plot_range: tuple = (-4.0, 4.0)
-    #: The derivative core ``backward(g, r, *params)`` (``r``: the residual), its
-    #: Op and the generated ``nbops.<name>_backward`` (None where not generated).
+    #: The derivative core ``backward(g, r, *params)`` (``r``: the residual) and
+    #: its Op, from which ``backward_function`` is generated (None where none).
     backward: object = None
     backward_op: Op = None
-    backward_function: object = None
 
 
 #: name -> Entry, in registration order (the order of ``nbops.__all__``).
@@ -574,13 +578,22 @@ def _make_backward(entry, module_name):
 
 
 def backward_entries():
-    """The entries with a generated ``nbops.<op>_backward``."""
+    """The elementwise entries with a generated ``nbops.<op>_backward`` (from a
+    derivative core; the shared 2-input kernels)."""
     return [e for e in elementwise_entries() if e.backward_function is not None]
 
 
-def backward_functions():
-    """``{name: function}`` of the generated backwards (``nbops.relu_backward``, ...)."""
-    return {f"{e.name}_backward": e.backward_function for e in backward_entries()}
+def backward_functions(family=None):
+    """``{name: function}`` of every op's backward (of one ``family``), generated
+    or written by hand (``nbops.relu_backward``, ``nbops.softmax_backward``, ...),
+    and of the losses' fused ``<loss>_with_grad``, in table order."""
+    functions = {}
+    for e in entries(family):
+        if e.backward_function is not None:
+            functions[f"{e.name}_backward"] = e.backward_function
+        if e.with_grad_function is not None:
+            functions[f"{e.name}_with_grad"] = e.with_grad_function
+    return functions
 
 
 def elementwise(name, core, params=(), *, family="activation", inplace=False, checks=(),
@@ -656,11 +669,13 @@ def elementwise(name, core, params=(), *, family="activation", inplace=False, ch
 
 
 def op(name, family, params=(), *, function, residual="input", module=None, samples=None,
-       inplace=False, out=True):
-    """Register an op whose implementation is written by hand (see :class:`Entry`)."""
+       inplace=False, out=True, backward=None, with_grad=None):
+    """Register an op whose implementation is written by hand (see :class:`Entry`);
+    ``backward``/``with_grad``: its hand-written ``<name>_backward`` and (losses)
+    ``<name>_with_grad``."""
     return register(Entry(name=name, family=family, params=tuple(params), residual=residual,
                           module=module, function=function, samples=samples, inplace=inplace,
-                          out=out))
+                          out=out, backward_function=backward, with_grad_function=with_grad))
 
 
 # ------------------------------------------------------------ nbops.nn classes
@@ -740,7 +755,7 @@ def module_classes(family, base, module_name):
 
 def public_names():
     """The names of the table's public functions (``nbops.__all__``'s ops): the
-    entries', then the generated backwards'."""
+    entries', then the backwards' and the fused ``_with_grad``'s."""
     return list(TABLE) + list(backward_functions())
 
 
