@@ -209,12 +209,19 @@ def _timing_table(model, loss_fn, x, y, repeat, use_torch):
     if torch_rows:
         head += f" {'PyTorch':>10}"
     print(head)
-    for i, (name, nb, npf) in enumerate(rows):
-        t_nb, t_np = _per_call(nb, repeat), _per_call(npf, repeat)
-        line = f"  {name:<14} {t_nb * 1e6:10.1f} {t_np * 1e6:10.1f}"
-        if torch_rows:
-            line += f" {_per_call(torch_rows[i], repeat) * 1e6:10.1f}"
-        print(line)
+    # One library at a time, with a pause between: each keeps its own pool of
+    # threads spinning for a while after a multi-threaded call (OpenBLAS's about
+    # 0.1 s after NumPy's matrix products), which stalls the next multi-threaded
+    # call of another library (docs/guides/performance.rst, "linear").
+    columns = [[nb for _, nb, _ in rows], [npf for _, _, npf in rows]]
+    if torch_rows:
+        columns.append(torch_rows)
+    times = []
+    for fns in columns:
+        time.sleep(0.3)
+        times.append([_per_call(fn, repeat) for fn in fns])
+    for i, (name, _, _) in enumerate(rows):
+        print(f"  {name:<14}" + "".join(f" {t[i] * 1e6:10.1f}" for t in times))
     print("  (nbops runs the module objects; NumPy is the same maths as one-liners; "
           "Dropout is the identity in eval mode)")
 

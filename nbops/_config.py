@@ -28,14 +28,10 @@ from numba import njit
 
 from . import _numba_internals
 
-#: No op runs its ``parallel=True`` kernel below this many elements. The
-#: measured crossovers of the expensive ops lie lower (4096 to 32768), but a
-#: parallel launch right after a NumPy/BLAS matrix product (``nbops.linear``)
-#: waits for the cores that OpenBLAS's threads keep spinning on: a few
-#: milliseconds per launch on a 2-core machine (docs/guides/performance.rst,
-#: "Threads: serial or parallel per op"). Until linear's products stop waking
-#: OpenBLAS's threads, the floor stays at the former global threshold.
-PARALLEL_FLOOR = 131072
+#: No op runs its ``parallel=True`` kernel below this many elements: the
+#: smallest size ``tools/tune_threads.py`` measures. Each op's own threshold
+#: (:func:`nbops._launch.parallel_from`) lies at or above it.
+PARALLEL_FLOOR = 4096
 
 _THRESHOLD_ENV = os.environ.get("NBOPS_PARALLEL_THRESHOLD", "").strip()
 

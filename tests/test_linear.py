@@ -45,21 +45,27 @@ def test_matches_reference(shape, with_bias, dtype):
 
 
 @pytest.mark.parametrize("dtype", FLOATS)
-def test_both_sides_of_the_small_product_kernel(dtype):
-    """Products up to SMALL_PRODUCT multiply-adds take the serial kernel, larger
-    ones BLAS: both match the reference, NaN/inf included, read-only inputs too."""
-    from nbops._ops.linear import SMALL_PRODUCT
+def test_every_tile_shape_serial_and_parallel(dtype, monkeypatch):
+    """The product runs in blocks of 4 rows x 4 outputs, tasks of OUT_CHUNK outputs:
+    rows and outputs that are not multiples of 4, several output chunks, NaN and
+    inf, read-only inputs; the serial and the parallel kernel give the same bits."""
+    from nbops import _config
+    from nbops._ops.linear import OUT_CHUNK
 
-    w = data((64, 128), dtype, seed=1)
-    b = data(64, dtype, seed=2)
-    rows = SMALL_PRODUCT // (64 * 128)
-    for n in (1, rows, rows + 1):
-        x = data((n, 128), dtype)
+    w = data((2 * OUT_CHUNK + 3, 37), dtype, seed=1)
+    b = data(w.shape[0], dtype, seed=2)
+    for n in (1, 3, 4, 9):
+        x = data((n, 37), dtype)
         x[0, 3] = np.inf if n > 1 else np.nan
         x.flags.writeable = False
         for bias in (None, b):
-            got = nbops.linear(x, w, bias)
             exp = ref_linear(x, w, bias)
+            runs = []
+            for threshold in (1 << 62, 1):  # the serial kernel, then the parallel one
+                monkeypatch.setattr(_config, "PARALLEL_THRESHOLD", threshold)
+                runs.append(nbops.linear(x, w, bias))
+            got = runs[0]
+            np.testing.assert_array_equal(runs[1], got)
             assert got.dtype == np.dtype(dtype) and got.shape == exp.shape
             np.testing.assert_array_equal(np.isnan(got), np.isnan(exp))
             fin = np.isfinite(exp)
@@ -68,8 +74,18 @@ def test_both_sides_of_the_small_product_kernel(dtype):
                                        else 1e-12, atol=1e-3 if dtype == np.float32 else 1e-11)
 
 
+def test_out_aliasing_an_input_is_safe():
+    """``out=`` that is the input itself (square weight) gets the product, not a
+    mix of old and new values."""
+    x = data((6, 8), np.float64)
+    w = data((8, 8), np.float64, seed=1)
+    exp = ref_linear(x, w)
+    nbops.linear(x, w, out=x)
+    close(x, exp, np.float64, "out is input")
+
+
 def test_large_output():
-    """An output of 262144 float32 values (BLAS threads, bias on a big array)."""
+    """An output of 262144 float32 values (the parallel product, bias on a big array)."""
     x, w, b = data((512, 64), np.float32), data((512, 64), np.float32, 1), data(512, np.float32)
     close(nbops.linear(x, w, b), ref_linear(x, w, b), np.float32)
 
@@ -214,3 +230,22 @@ def test_inside_njit():
         run(x, w, np.ones(2, np.float32))
     with pytest.raises(ValueError, match="input"):
         run(np.ones((4, 2), np.float32), w, b)
+
+
+def test_inside_njit_converts_and_broadcasts():
+    """Inside @njit: a 3-D input, an integer input promoted as NumPy does, a
+    one-element bias broadcast; the serial product kernel of the Python path."""
+    numba = pytest.importorskip("numba")
+
+    @numba.njit
+    def run(x, w, b):
+        return nbops.linear(x, w, b)
+
+    x = data((2, 3, 5), np.float64)
+    w = data((7, 5), np.float64, 1)
+    close(run(x, w, np.array([0.5])), ref_linear(x, w) + 0.5, np.float64, "3-D, (1,) bias")
+    xi = np.arange(10).reshape(2, 5)
+    wf = w.astype(np.float32)
+    got = run(xi, wf, data(7, np.float32, 2))
+    assert got.dtype == np.float64
+    close(got, ref_linear(xi, wf, data(7, np.float32, 2)), np.float64, "int input")

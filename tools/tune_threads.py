@@ -278,6 +278,9 @@ def main(argv=None):
     ap.add_argument("--budget", type=float, default=0.12,
                     help="seconds of timing per kernel and size (default 0.12)")
     ap.add_argument("--no-write", action="store_true", help="print only")
+    ap.add_argument("--merge", action="store_true",
+                    help="with --ops: replace only those kernels' figures in nbops/_tuning.py, "
+                         "keeping its launch cost, efficiency and other kernels")
     ap.add_argument("--out", default=TARGET)
     ap.add_argument("--rst", action="store_true",
                     help="also print the table of docs/guides/performance.rst")
@@ -353,6 +356,19 @@ def main(argv=None):
         "higher than they need to be. Costs are per element of the count each kernel",
         "is launched with (``n`` in ``launch``); labels are ``module.kernel[ops]``.",
     ]
+    if opts.merge:  # the new figures of these kernels, the rest as it was
+        from nbops import _tuning as old
+
+        merged = {(lab, dt): (cost, old.CROSSOVER.get(lab, {}).get(dt), None)
+                  for lab, by_dtype in old.COST_NS.items() for dt, cost in by_dtype.items()}
+        merged.update(results)
+        results, launch_ns, efficiency = merged, old.LAUNCH_NS, old.EFFICIENCY
+        default_cost = min([old.DEFAULT_COST_NS] + [r[0] for r in results.values()])
+        threads = old.THREADS
+        header = old.__doc__.strip("\n").splitlines()[2:] + [  # (after the title)
+            "", f"Merged on {started:%Y-%m-%d %H:%M} UTC (``--merge``): re-measured "
+            + ", ".join(sorted({lab for lab, _ in points})) + ",",
+            f"load average {load_before} before and {load()} after."]
     text = render({(lab, dt): r for (lab, dt), r in results.items()}, launch_ns, efficiency,
                   default_cost, threads, header)
     if not opts.no_write:

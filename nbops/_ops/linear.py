@@ -1,21 +1,23 @@
-"""``nbops.linear``: y = x W^T + b, the matrix product done by NumPy's BLAS.
+"""``nbops.linear``: y = x W^T + b, the matrix product in Numba on Numba's threads.
 
-A Numba ``np.dot`` inside parallel code oversubscribes the BLAS threads (see
-docs/guides/architecture.rst, "Memory, threads and BLAS"), so the product runs
-through NumPy from Python; the bias is added in place on the product, with no
-extra temporary.
+The product is nbops' own kernel (blocks of 4 rows by 4 outputs, each a set of
+dot products over the input features, vectorized), not NumPy's BLAS: OpenBLAS's
+threads keep spinning after a product and stall the next parallel kernel of
+any op, and a BLAS call inside parallel Numba code oversubscribes the cores
+(docs/guides/architecture.rst, "Memory, threads and BLAS"). The bias is added
+to each result before it is stored.
 """
 
 import math
 
 import numpy as np
-from numba import types
+from numba import prange, types
 from numba.core import errors
 from numba.extending import overload
 from numba.np import numpy_support
 
 from .. import _config
-from .._launch import entry_point
+from .._launch import launch
 from .._validate import as_array, check_out, dask_ops, is_dask_array, is_device_array, result_dtype
 from ..cuda import ops as _cuda
 
@@ -49,7 +51,7 @@ def linear(input, weight, bias=None, out=None):
     array([[ 1. ,  4. , -1.5]], dtype=float32)
     """
     if type(input) is np.ndarray:
-        y = _small(input, weight, bias, out)
+        y = _fast(input, weight, bias, out)
         if y is not None:
             return y
     elif is_device_array(input):
@@ -78,16 +80,17 @@ def linear(input, weight, bias=None, out=None):
     shape = x.shape[:-1] + (n_out,)
     if out is not None:
         check_out(out, shape, dtype)
-    rows = 1
-    for d in x.shape[:-1]:
-        rows *= d
-    x2 = x.reshape(rows, x.shape[-1]).astype(compute, copy=False)  # (rows, 0) works too
-    wt = w.astype(compute, copy=False).T
-    direct = out is not None and dtype == compute and out.flags.c_contiguous
-    with np.errstate(all="ignore"):  # NaN/inf propagate silently, as in PyTorch
-        y = np.matmul(x2, wt, out=out.reshape(rows, n_out) if direct else None)
-        if bias is not None:
-            y += b.astype(compute, copy=False).reshape(-1)
+    rows = math.prod(x.shape[:-1])
+    x2 = np.ascontiguousarray(x.reshape(rows, x.shape[-1]), dtype=compute)
+    w2 = np.ascontiguousarray(w, dtype=compute)
+    b2 = None
+    if bias is not None:
+        b2 = np.ascontiguousarray(np.broadcast_to(b.astype(compute, copy=False).reshape(-1),
+                                                  (n_out,)))
+    direct = out is not None and dtype == compute and out.flags.c_contiguous \
+        and not _shares_memory(out, (x2, w2, b2))
+    y = out.reshape(rows, n_out) if direct else np.empty((rows, n_out), compute)
+    _run_product(x2, w2, b2, y)
     if direct:
         return out
     y = y.reshape(shape)
@@ -97,22 +100,83 @@ def linear(input, weight, bias=None, out=None):
     return y if dtype == compute else y.astype(dtype)
 
 
-# ------------------------------------------------------- small products, serial
-#: Products of at most this many multiply-adds (rows * in * out, e.g. (64, 128)
-#: x (128, 64)) run in a serial kernel: below it, BLAS's call and threading
-#: overhead (and NumPy's error-state handling) cost more than the product
-#: (docs/guides/performance.rst, "linear").
-SMALL_PRODUCT = 1 << 19
+def _shares_memory(out, arrays):
+    return any(a is not None and np.may_share_memory(out, a) for a in arrays)
+
+
+# ----------------------------------------------------------- the matrix product
+#: Outputs per task of the parallel product: a task computes all its rows'
+#: products with this many rows of ``weight``, which stay in the core's cache.
+OUT_CHUNK = 64
 
 _FLOATS = (np.dtype(np.float32), np.dtype(np.float64))
+_NO_BIAS = {dt.char: np.empty(0, dt) for dt in _FLOATS}  # (never read without a bias)
 
 
-def _small_product(x, w, b, has_bias, y):
-    """y = x w^T (+ b): x (rows, in), w (out, in), y (rows, out), C-contiguous, one dtype."""
+@_config.core
+def _tile(x, w, b, has_bias, y, r0, r1, o0, o1):
+    """y[r0:r1, o0:o1] = x[r0:r1] w[o0:o1]^T (+ b), 4 rows by 4 outputs at a time.
+
+    Each of the 16 products of a 4 x 4 block is a dot product over the input
+    features, all 16 in one pass over them: 8 loads feed 16 multiply-adds, and
+    the compiler vectorizes the pass (``reassoc``: the sums are reassociated,
+    as a BLAS does too).
+    """
     n_in = x.shape[1]
-    for r in range(x.shape[0]):
-        for o in range(w.shape[0]):
-            acc = y.dtype.type(0)
+    zero = y.dtype.type(0)
+    if r1 - r0 == 4:
+        o = o0
+        while o + 4 <= o1:
+            a0 = a1 = a2 = a3 = c0 = c1 = c2 = c3 = zero
+            d0 = d1 = d2 = d3 = e0 = e1 = e2 = e3 = zero
+            for k in range(n_in):
+                x0, x1, x2, x3 = x[r0, k], x[r0 + 1, k], x[r0 + 2, k], x[r0 + 3, k]
+                w0, w1, w2, w3 = w[o, k], w[o + 1, k], w[o + 2, k], w[o + 3, k]
+                a0 += x0 * w0
+                a1 += x1 * w0
+                a2 += x2 * w0
+                a3 += x3 * w0
+                c0 += x0 * w1
+                c1 += x1 * w1
+                c2 += x2 * w1
+                c3 += x3 * w1
+                d0 += x0 * w2
+                d1 += x1 * w2
+                d2 += x2 * w2
+                d3 += x3 * w2
+                e0 += x0 * w3
+                e1 += x1 * w3
+                e2 += x2 * w3
+                e3 += x3 * w3
+            if has_bias:
+                a0 += b[o]
+                a1 += b[o]
+                a2 += b[o]
+                a3 += b[o]
+                c0 += b[o + 1]
+                c1 += b[o + 1]
+                c2 += b[o + 1]
+                c3 += b[o + 1]
+                d0 += b[o + 2]
+                d1 += b[o + 2]
+                d2 += b[o + 2]
+                d3 += b[o + 2]
+                e0 += b[o + 3]
+                e1 += b[o + 3]
+                e2 += b[o + 3]
+                e3 += b[o + 3]
+            y[r0, o], y[r0 + 1, o], y[r0 + 2, o], y[r0 + 3, o] = a0, a1, a2, a3
+            y[r0, o + 1], y[r0 + 1, o + 1], y[r0 + 2, o + 1], y[r0 + 3, o + 1] = c0, c1, c2, c3
+            y[r0, o + 2], y[r0 + 1, o + 2], y[r0 + 2, o + 2], y[r0 + 3, o + 2] = d0, d1, d2, d3
+            y[r0, o + 3], y[r0 + 1, o + 3], y[r0 + 2, o + 3], y[r0 + 3, o + 3] = e0, e1, e2, e3
+            o += 4
+        o_rest = o
+    else:
+        o_rest = o0
+    # the outputs left over (fewer than 4), and all outputs of a block of < 4 rows
+    for r in range(r0, r1):
+        for o in range(o_rest if r1 - r0 == 4 else o0, o1):
+            acc = zero
             for k in range(n_in):
                 acc += x[r, k] * w[o, k]
             if has_bias:
@@ -120,37 +184,65 @@ def _small_product(x, w, b, has_bias, y):
             y[r, o] = acc
 
 
-# reassoc: the dot product vectorizes (BLAS sums in its own order too); contract: FMA
-_small_product_kernel = _config.serial_kernel(_small_product,
-                                              fastmath=frozenset({"reassoc", "contract"}))
+def _product(x, w, b, has_bias, y):
+    """y = x w^T (+ b): x (rows, in), w (out, in), y (rows, out), one dtype, the
+    input features contiguous. Tasks: blocks of 4 rows x OUT_CHUNK outputs."""
+    rows, n_out = y.shape
+    chunks = (n_out + OUT_CHUNK - 1) // OUT_CHUNK
+    for task in prange(((rows + 3) // 4) * chunks):
+        r0 = (task // chunks) * 4
+        o0 = (task % chunks) * OUT_CHUNK
+        _tile(x, w, b, has_bias, y, r0, min(r0 + 4, rows), o0, min(o0 + OUT_CHUNK, n_out))
 
 
-def _small(x, weight, bias, out):
-    """The common small call (one float dtype, C-contiguous, no ``out=``) in the
-    serial kernel; None for any other call (the general path checks it)."""
-    if not (out is None and type(weight) is np.ndarray and x.dtype in _FLOATS
+# reassoc: the dot products vectorize (a BLAS sums in its own order too);
+# contract: multiply-adds fuse. NaN and inf propagate unchanged.
+_product_serial, _product_parallel = _config.kernels(
+    _product, fastmath=frozenset({"reassoc", "contract"}))
+
+
+def _run_product(x2, w, b, y2):
+    """The product on Numba's threads (serial below the cost-based threshold).
+
+    OpenBLAS is not used: its threads keep spinning after a product and stall
+    the next parallel kernel of any op (docs/guides/performance.rst, "linear").
+    """
+    args = (x2, w, _NO_BIAS[w.dtype.char] if b is None else b, b is not None, y2)
+    launch(_product_serial, _product_parallel, ("linear", w.dtype.char),
+           x2.shape[0] * x2.shape[1] * w.shape[0], *args)
+
+
+def _fast(x, weight, bias, out):
+    """The common call (one float dtype, C-contiguous arrays; ``out=`` of the
+    result's shape and dtype, apart from the inputs) with no conversion; None
+    for any other call (the general path checks and converts it)."""
+    if not (type(weight) is np.ndarray and x.dtype in _FLOATS
             and weight.dtype == x.dtype and weight.ndim == 2 and x.ndim >= 1
             and x.shape[-1] == weight.shape[1]
             and (bias is None or (type(bias) is np.ndarray and bias.dtype == x.dtype
-                                  and bias.shape == (weight.shape[0],)))):
+                                  and bias.shape == (weight.shape[0],)
+                                  and bias.flags.c_contiguous))
+            and x.flags.c_contiguous and weight.flags.c_contiguous):
         return None
     n_out, n_in = weight.shape
-    rows = math.prod(x.shape[:-1])
-    if rows * n_in * n_out > SMALL_PRODUCT or not (x.flags.c_contiguous
-                                                   and weight.flags.c_contiguous):
+    shape = x.shape[:-1] + (n_out,)
+    if out is None:
+        y = np.empty(shape, x.dtype)
+    elif (type(out) is np.ndarray and out.shape == shape and out.dtype == x.dtype
+          and out.flags.c_contiguous and out.flags.writeable
+          and not _shares_memory(out, (x, weight, bias))):
+        y = out
+    else:
         return None
-    y = np.empty(x.shape[:-1] + (n_out,), x.dtype)
-    x2, y2 = x.reshape(rows, n_in), y.reshape(rows, n_out)
-    b = weight[0, :0] if bias is None else bias  # (never read without a bias)
-    args = (x2, weight, b, bias is not None, y2)
-    entry_point(_small_product_kernel, ("linear", x.dtype.char), args)(*args)
+    rows = math.prod(x.shape[:-1])
+    _run_product(x.reshape(rows, n_in), weight, bias, y.reshape(rows, n_out))
     return y
 
 
 @overload(linear)
 def _linear_njit(input, weight, bias=None, out=None):
-    """Inside @njit: a plain loop (Numba's np.dot needs SciPy, and BLAS inside
-    parallel code oversubscribes threads). Fine for small layers."""
+    """Inside @njit: the serial product kernel of the Python path (the caller's
+    code decides the threads). Inputs of another dtype are converted first."""
     if not (isinstance(input, types.Array) and isinstance(weight, types.Array)):
         return None
     if not (out is None or isinstance(out, (types.NoneType, types.Omitted))):
@@ -167,26 +259,31 @@ def _linear_njit(input, weight, bias=None, out=None):
     if compute != res_dt:
         raise errors.TypingError("nbops.linear inside @njit: float16 is not supported")
     dtype = numpy_support.from_dtype(compute)
+    x_as_is = dts[0] == compute  # (constants: Numba prunes the other branch)
+    w_as_is = dts[1] == compute
 
     def impl(input, weight, bias=None, out=None):
         n_in = input.shape[-1]
         if weight.shape[1] != n_in:
             raise ValueError("linear: input's last axis must have weight.shape[1] elements")
         n_out = weight.shape[0]
+        b = np.zeros(n_out if has_bias else 0, dtype)
         if has_bias:
             if bias.shape[0] != n_out and bias.shape[0] != 1:
                 raise ValueError("linear: bias must have weight.shape[0] elements")
-        x2 = np.ascontiguousarray(input).reshape(-1, n_in)
-        res = np.empty((x2.shape[0], n_out), dtype)
-        for i in range(x2.shape[0]):
             for o in range(n_out):
-                acc = dtype(0)
-                for k in range(n_in):
-                    acc += dtype(x2[i, k]) * dtype(weight[o, k])
-                if has_bias:
-                    acc += dtype(bias[o if bias.shape[0] == n_out else 0])
-                res[i, o] = acc
-        return res.reshape(input.shape[:-1] + (n_out,))
+                b[o] = bias[o if bias.shape[0] == n_out else 0]
+        if x_as_is:
+            x2 = np.ascontiguousarray(input).reshape(-1, n_in)
+        else:
+            x2 = np.ascontiguousarray(input).reshape(-1, n_in).astype(dtype)
+        if w_as_is:
+            w2 = np.ascontiguousarray(weight)
+        else:
+            w2 = np.ascontiguousarray(weight).astype(dtype)
+        y = np.empty((x2.shape[0], n_out), dtype)
+        _product_serial(x2, w2, b, has_bias, y)
+        return y.reshape(input.shape[:-1] + (n_out,))
 
     return impl
 

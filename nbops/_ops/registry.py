@@ -67,8 +67,10 @@ _register(normalization.batch_norm, "normalization", ("input", "running_mean", "
           ("input", "saved_mean", "saved_invstd"), ("BatchNorm1d", "BatchNorm2d", "BatchNorm3d"),
           lambda d: [((d.x2, d.ch * 0, d.ch.copy()), {"training": False}),
                      ((d.x2, None, None), {"training": True})])
+# (a layer of 64 inputs and 32 outputs: the thread tuning's cost per multiply-add)
 _register(linear.linear, "linear", ("input", "weight"), ("input", "weight"), "Linear",
-          lambda d: [((d.x2, np.ones((4, 16), d.dtype), np.ones(4, d.dtype)), {})])
+          lambda d: [((d.x2[:len(d.x2) // 4 * 4].reshape(-1, 64), np.ones((32, 64), d.dtype),
+                       np.ones(32, d.dtype)), {})])
 
 # -------------------------------------------------------------- dropout, distance
 for _fn, _module in ((dropout.dropout, "Dropout"), (dropout.dropout2d, "Dropout2d"),
