@@ -61,6 +61,7 @@ __all__: list[str] = [
     'softsign_backward',
     'silu_backward',
     'hardswish_backward',
+    'linear_backward',
     'nn',
 ]
 
@@ -395,4 +396,10 @@ def hardswish_backward(
     input: ArrayLike,
     *,
     out: NDArray[Any] | None = ...,
+) -> NDArray[np.floating[Any]]: ...
+def linear_backward(
+    grad_output: ArrayLike,
+    input: ArrayLike,
+    weight: ArrayLike | None,
+    bias: ArrayLike | None = ...,
 ) -> NDArray[np.floating[Any]]: ...

@@ -239,6 +239,137 @@ def _fast(x, weight, bias, out):
     return y
 
 
+# --------------------------------------------------------------------- backward
+def _column_sums(g, out):
+    """out[c] = sum over rows of g[:, c], accumulated in float64 in row order
+    (the same bits on any thread count: each task owns OUT_CHUNK columns)."""
+    rows, cols = g.shape
+    for task in prange((cols + OUT_CHUNK - 1) // OUT_CHUNK):
+        c0 = task * OUT_CHUNK
+        c1 = min(c0 + OUT_CHUNK, cols)
+        acc = np.zeros(c1 - c0, np.float64)
+        for r in range(rows):
+            for c in range(c0, c1):
+                acc[c - c0] += g[r, c]
+        for c in range(c0, c1):
+            out[c] = acc[c - c0]
+
+
+_column_sums_serial, _column_sums_parallel = _config.kernels(_column_sums)
+
+
+def _transpose(a, out):
+    """out = a.T, C-contiguous, in 32 x 32 tiles (both sides stay in cache)."""
+    rows, cols = a.shape
+    for task in prange((rows + 31) // 32):
+        r0 = task * 32
+        r1 = min(r0 + 32, rows)
+        for c0 in range(0, cols, 32):
+            for c in range(c0, min(c0 + 32, cols)):
+                for r in range(r0, r1):
+                    out[c, r] = a[r, c]
+
+
+_transpose_serial, _transpose_parallel = _config.kernels(_transpose)
+
+
+def _transposed(a):
+    """``a.T`` as a new C-contiguous array (the parallel tiled copy)."""
+    out = np.empty((a.shape[1], a.shape[0]), a.dtype)
+    launch(_transpose_serial, _transpose_parallel, ("transpose", a.dtype.char), a.size, a, out)
+    return out
+
+
+def linear_backward(grad_output, input, weight, bias=None):
+    r"""Backward of :func:`nbops.linear`: the gradients of its input, weight and bias.
+
+    Parameters
+    ----------
+    grad_output : array_like, shape (\*, out_features)
+        The gradient of the forward's output.
+    input : array_like, shape (\*, in_features)
+        The forward's input.
+    weight : array_like, shape (out_features, in_features)
+        The forward's weight.
+    bias : array_like, optional
+        The forward's bias, or None: only its shape is used (``grad_bias`` has
+        it); None gives ``grad_bias = None``.
+
+    Returns
+    -------
+    grad_input : ndarray, shape of ``input``
+    grad_weight : ndarray, shape of ``weight``
+    grad_bias : ndarray of ``bias``'s shape, or None
+        In the common float dtype of the arguments (float32 stays float32).
+
+    Notes
+    -----
+    With ``x`` and ``g`` the input and ``grad_output`` flattened to rows:
+    :math:`\partial x = g W`, :math:`\partial W = g^T x`,
+    :math:`\partial b = \sum_{rows} g` (summed to the bias's shape when it was
+    broadcast), as ``torch.autograd`` computes them. The two products run in the
+    forward's kernel, so every result is the same bits on any thread count;
+    ``grad_bias`` is accumulated in float64.
+
+    Examples
+    --------
+    >>> import numpy as np, nbops
+    >>> x = np.array([[1.0, 2.0]])
+    >>> w = np.array([[1.0, 0.0], [1.0, 1.0], [0.5, -1.0]])
+    >>> gi, gw, gb = nbops.linear_backward(np.ones((1, 3)), x, w, np.zeros(3))
+    >>> gi
+    array([[2.5, 0. ]])
+    >>> gw
+    array([[1., 2.],
+           [1., 2.],
+           [1., 2.]])
+    >>> gb
+    array([1., 1., 1.])
+    """
+    if is_device_array(grad_output):
+        return _cuda().linear_backward(grad_output, input, weight, bias)
+    g = as_array(grad_output, "grad_output")
+    x = as_array(input)
+    w = as_array(weight, "weight")
+    for arr, name in ((g, "grad_output"), (x, "input"), (w, "weight")):
+        result_dtype(arr.dtype, name)  # TypeError naming the argument (complex, object)
+    dts = [g.dtype, x.dtype, w.dtype]
+    if w.ndim != 2:
+        raise ValueError(f"weight must be 2-D (out_features, in_features), got shape {w.shape}")
+    n_out, n_in = w.shape
+    if x.ndim < 1 or x.shape[-1] != n_in:
+        raise ValueError(f"input's last axis must have in_features={n_in} elements "
+                         f"(weight shape {w.shape}), got input shape {x.shape}")
+    if g.shape != x.shape[:-1] + (n_out,):
+        raise ValueError(f"grad_output must have the forward output's shape "
+                         f"{x.shape[:-1] + (n_out,)}, got {g.shape}")
+    if bias is not None:
+        b = as_array(bias, "bias")
+        if b.ndim > 1 or b.size not in (1, n_out):
+            raise ValueError(f"bias must have shape ({n_out},) (out_features, "
+                             f"weight.shape[0]), got {b.shape}")
+        result_dtype(b.dtype, "bias")
+        dts.append(b.dtype)
+    compute, dtype = result_dtype(np.result_type(*dts))
+    rows = math.prod(x.shape[:-1])
+    g2 = np.ascontiguousarray(g.reshape(rows, n_out), dtype=compute)
+    x2 = np.ascontiguousarray(x.reshape(rows, n_in), dtype=compute)
+    w2 = np.asarray(w, dtype=compute)
+    grad_input = np.empty((rows, n_in), compute)
+    _run_product(g2, np.ascontiguousarray(w2.T), None, grad_input)  # g W
+    grad_weight = np.empty((n_out, n_in), compute)
+    _run_product(_transposed(g2), _transposed(x2), None, grad_weight)  # g^T x
+    grad_bias = None
+    if bias is not None:
+        sums = np.empty(n_out, compute)
+        launch(_column_sums_serial, _column_sums_parallel, ("linear_bias", compute.char),
+               g2.size, g2, sums)
+        grad_bias = (sums if b.size == n_out else sums.sum(dtype=np.float64).astype(compute))
+        grad_bias = grad_bias.reshape(b.shape).astype(dtype, copy=False)
+    return (grad_input.reshape(x.shape).astype(dtype, copy=False),
+            grad_weight.astype(dtype, copy=False), grad_bias)
+
+
 @overload(linear)
 def _linear_njit(input, weight, bias=None, out=None):
     """Inside @njit: the serial product kernel of the Python path (the caller's
@@ -288,4 +419,53 @@ def _linear_njit(input, weight, bias=None, out=None):
     return impl
 
 
-__all__ = ["linear"]
+@overload(linear_backward)
+def _linear_backward_njit(grad_output, input, weight, bias=None):
+    """Inside @njit: the serial kernels of the Python path, one float dtype."""
+    arrays = (grad_output, input, weight)
+    if not all(isinstance(a, types.Array) for a in arrays):
+        return None
+    if weight.ndim != 2 or input.ndim < 1 or grad_output.ndim != input.ndim:
+        raise errors.TypingError("nbops.linear_backward: weight must be 2-D, input at least "
+                                 "1-D and grad_output of input's ndim")
+    has_bias = not (bias is None or isinstance(bias, (types.NoneType, types.Omitted)))
+    if has_bias and not (isinstance(bias, types.Array) and bias.ndim == 1):
+        raise errors.TypingError("nbops.linear_backward: bias must be a 1-D array or None")
+    if not (grad_output.dtype == input.dtype == weight.dtype
+            and isinstance(input.dtype, types.Float)):
+        raise errors.TypingError("nbops.linear_backward inside @njit: grad_output, input and "
+                                 "weight must have one float dtype")
+    dtype = input.dtype
+
+    def impl(grad_output, input, weight, bias=None):
+        n_out, n_in = weight.shape
+        if input.shape[-1] != n_in:
+            raise ValueError("linear_backward: input's last axis must have weight.shape[1] "
+                             "elements")
+        if grad_output.shape[:-1] != input.shape[:-1] or grad_output.shape[-1] != n_out:
+            raise ValueError("linear_backward: grad_output must have the forward output's "
+                             "shape")
+        g2 = np.ascontiguousarray(grad_output).reshape(-1, n_out)
+        x2 = np.ascontiguousarray(input).reshape(-1, n_in)
+        none = np.empty(0, dtype)
+        grad_input = np.empty((x2.shape[0], n_in), dtype)
+        _product_serial(g2, np.ascontiguousarray(weight.T), none, False, grad_input)
+        grad_weight = np.empty((n_out, n_in), dtype)
+        _product_serial(np.ascontiguousarray(g2.T), np.ascontiguousarray(x2.T), none, False,
+                        grad_weight)
+        grad_bias = None
+        if has_bias:
+            if bias.shape[0] != n_out and bias.shape[0] != 1:
+                raise ValueError("linear_backward: bias must have weight.shape[0] elements")
+            sums = np.empty(n_out, dtype)
+            _column_sums_serial(g2, sums)
+            if bias.shape[0] == n_out:
+                grad_bias = sums
+            else:
+                grad_bias = np.full(1, sums.astype(np.float64).sum(), dtype)
+        return grad_input.reshape(input.shape), grad_weight, grad_bias
+
+    return impl
+
+
+__all__ = ["linear", "linear_backward"]

@@ -70,7 +70,8 @@ _register(normalization.batch_norm, "normalization", ("input", "running_mean", "
 # (a layer of 64 inputs and 32 outputs: the thread tuning's cost per multiply-add)
 _register(linear.linear, "linear", ("input", "weight"), ("input", "weight"), "Linear",
           lambda d: [((d.x2[:len(d.x2) // 4 * 4].reshape(-1, 64), np.ones((32, 64), d.dtype),
-                       np.ones(32, d.dtype)), {})])
+                       np.ones(32, d.dtype)), {})],
+          backward=linear.linear_backward)
 
 # -------------------------------------------------------------- dropout, distance
 for _fn, _module in ((dropout.dropout, "Dropout"), (dropout.dropout2d, "Dropout2d"),

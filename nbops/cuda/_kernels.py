@@ -765,8 +765,25 @@ def _matmul_nt(a, b, bias, has_bias, out):
 def run_linear(a, b, bias, out):
     M, N = a.shape[0], b.shape[0]
     g = ((N + TILE - 1) // TILE, (M + TILE - 1) // TILE)
-    _matmul_nt[g, (TILE, TILE)](a, b, bias if bias is not None else out, bias is not None,
+    # without a bias, a 1-D stand-in of out's dtype (never read): the kernel's
+    # types must be the same either way (out itself, 2-D, does not type on a GPU)
+    _matmul_nt[g, (TILE, TILE)](a, b, bias if bias is not None else out[0], bias is not None,
                                 out)
+
+
+@cuda.jit
+def _column_sums(g, out):
+    """out[c] = sum over rows of g[:, c], one thread per column, in float64."""
+    c = cuda.grid(1)
+    if c < g.shape[1]:
+        acc = float64(0.0)
+        for r in range(g.shape[0]):
+            acc += g[r, c]
+        out[c] = acc
+
+
+def run_column_sums(g, out):
+    _column_sums[grid(g.shape[1]), TPB](g, out)
 
 
 # ------------------------------------------------------------------ pairwise_distance

@@ -16,7 +16,7 @@ from . import _kernels as K
 __all__ = ["unary", "binary", "prelu", "row_op", "cross_entropy",
            "nll_loss", "pointwise_loss", "kl_div",
            "binary_cross_entropy", "binary_cross_entropy_with_logits", "batch_norm",
-           "linear", "pairwise_distance", "dropout", "dropout2d", "dropout3d",
+           "linear", "linear_backward", "pairwise_distance", "dropout", "dropout2d", "dropout3d",
            "dropout_mask"]
 
 
@@ -401,6 +401,46 @@ def linear(input, weight, bias=None, out=None):
             raise ValueError("weight: this op needs a C-contiguous CUDA array")
         K.run_linear(a, W, bias, cflat(dest, "out").reshape(M, Nout))
     return dest
+
+
+def linear_backward(grad_output, input, weight, bias=None):
+    """(grad_input, grad_weight, grad_bias) of linear on device arrays: the two
+    products in the forward's tiled kernel (on transposed views), the bias's
+    column sums in float64."""
+    g = dev(grad_output, "grad_output")
+    x = dev(input)
+    W = dev(weight, "weight")
+    dt = float_dtype(g, "grad_output")
+    _same_float(x, dt, "input")
+    _same_float(W, dt, "weight")
+    if W.ndim != 2:
+        raise ValueError(f"weight must be 2-D (out_features, in_features), got {W.shape}")
+    Nout, Kin = W.shape
+    if x.ndim == 0 or x.shape[x.ndim - 1] != Kin:
+        raise ValueError(f"input: last axis must have {Kin} (in_features) elements, "
+                         f"got shape {x.shape}")
+    if tuple(g.shape) != tuple(x.shape[:-1]) + (Nout,):
+        raise ValueError(f"grad_output must have the forward output's shape "
+                         f"{tuple(x.shape[:-1]) + (Nout,)}, got {g.shape}")
+    if bias is not None:
+        bias = dev(bias, "bias")
+        if bias.ndim != 1 or bias.size != Nout:
+            raise ValueError(f"bias must be 1-D with {Nout} elements, got {bias.shape}")
+    M = int(np.prod(x.shape[:-1], dtype=np.int64))
+    g2 = cflat(g, "grad_output").reshape(M, Nout)
+    x2 = cflat(x).reshape(M, Kin)
+    grad_input = cuda.device_array((M, Kin), dt)
+    grad_weight = cuda.device_array((Nout, Kin), dt)
+    if M and Kin:
+        K.run_linear(g2, W.T, None, grad_input)  # g W
+    if Nout and Kin:
+        K.run_linear(g2.T, x2.T, None, grad_weight)  # g^T x
+    grad_bias = None
+    if bias is not None:
+        grad_bias = cuda.device_array(Nout, dt)
+        if Nout:
+            K.run_column_sums(g2, grad_bias)
+    return grad_input.reshape(tuple(x.shape)), grad_weight, grad_bias
 
 
 # ------------------------------------------------------------------ pairwise_distance

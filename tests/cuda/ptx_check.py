@@ -84,6 +84,8 @@ def main():
                                            v, b, d, d, d[::1], d[::1], d[::1])),
             ("bn_apply", K._bn_apply, (v, i8, i8, d[::1], d[::1], d[::1], v)),
             ("matmul_nt", K._matmul_nt, (v2, v2, v, b, v2)),
+            ("matmul_nt_any", K._matmul_nt, (ft[:, :], ft[:, :], ft[:], b, v2)),  # linear_backward
+            ("column_sums", K._column_sums, (v2, v)),
             ("pdist", K._pdist_rows, (v, v, i8, d, ft, i8, v)),
             ("dropout", K._dropout_kernel, (v, v, u32, u32, u32, ft, ft)),
             ("dropout_mask", K._mask_kernel, (v, u32, u32, u32, ft, ft)),
