@@ -121,7 +121,8 @@ def package_stub():
         lines.append(_def(entry.name, entry.function, ann, returns))
     for name, function in table.backward_functions().items():  # relu_backward, ...
         entry = table.TABLE[name.rsplit("_", 2 if name.endswith("_with_grad") else 1)[0]]
-        array = name.endswith("_backward") and entry.family in _ARRAY_FAMILIES
+        # one array for the generated elementwise backwards; tuples or (loss, grad) else
+        array = name.endswith("_backward") and entry in table.backward_entries()
         lines.append(_def(name, function, _annotations(entry),
                           "NDArray[np.floating[Any]]" if array else "Any"))
     body = "\n".join(lines) + "\n"
