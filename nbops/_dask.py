@@ -103,6 +103,32 @@ def unary(op, input, params=(), inplace=False, out=None):
                             meta=_meta(input.ndim, result))
 
 
+def _binary_backward_block(g, r, op_name, residual_name, params):
+    from ._ops.elementwise import Op, binary
+
+    return binary(Op.registry[op_name], g, r, residual_name, params)
+
+
+def elementwise_backward(op, grad_output, residual, residual_name, params=(), out=None):
+    """An elementwise backward (``nbops.relu_backward`` ...) on aligned blocks of
+    ``grad_output`` and the residual (either may be a NumPy array: it is split
+    into the other's chunks)."""
+    _no_out(out)
+    if is_dask_array(grad_output):
+        g = grad_output
+        r = _aligned(residual, residual_name, g.chunks, _known_shape(g, "grad_output"))
+    else:
+        r = residual
+        g = _aligned(grad_output, "grad_output", r.chunks, _known_shape(r, residual_name))
+    for arr, name in ((g, "grad_output"), (r, residual_name)):
+        if np.dtype(arr.dtype).kind != "f":
+            raise TypeError(f"{name}: expected a float array, got dtype {arr.dtype}")
+    _, result = result_dtype(np.result_type(g.dtype, r.dtype))
+    params = tuple(float(p) for p in params)
+    return da.map_blocks(_binary_backward_block, g, r, op.name, residual_name, params,
+                         dtype=result, meta=_meta(g.ndim, result))
+
+
 def _prelu_block(block, weight, block_info=None):
     if weight.size > 1 and block.ndim >= 2:  # this block's channels' weights
         c0, c1 = block_info[0]["array-location"][1]
@@ -528,6 +554,48 @@ def linear(input, weight, bias=None, out=None):
     if b is not None:
         y = y + b.astype(compute).reshape(-1)
     return y.astype(result)
+
+
+def linear_backward(grad_output, input, weight, bias=None):
+    """(grad_input, grad_weight, grad_bias), lazily: ``g @ W`` blockwise (dask's
+    blocked product when the output features span several chunks), ``g^T x`` and
+    the bias's sums as dask's tree reductions over the rows."""
+    w = _host(weight, "weight")
+    for arr, name in ((grad_output, "grad_output"), (input, "input"), (w, "weight")):
+        result_dtype(np.dtype(arr.dtype), name)
+    if not (is_dask_array(grad_output) and is_dask_array(input)):
+        raise TypeError("grad_output and input: pass both as dask arrays (or both as NumPy "
+                        "arrays)")
+    if w.ndim != 2:
+        raise ValueError(f"weight must be 2-D (out_features, in_features), got shape {w.shape}")
+    n_out, n_in = w.shape
+    shape = _known_shape(input)
+    if input.ndim < 1 or shape[-1] != n_in:
+        raise ValueError(f"input's last axis must have in_features={n_in} elements "
+                         f"(weight shape {w.shape}), got input shape {shape}")
+    if _known_shape(grad_output, "grad_output") != shape[:-1] + (n_out,):
+        raise ValueError(f"grad_output must have the forward output's shape "
+                         f"{shape[:-1] + (n_out,)}, got {grad_output.shape}")
+    dts = [grad_output.dtype, input.dtype, w.dtype]
+    b = _host(bias, "bias")
+    if b is not None:
+        if b.ndim > 1 or b.size not in (1, n_out):
+            raise ValueError(f"bias must have shape ({n_out},) (out_features, "
+                             f"weight.shape[0]), got {b.shape}")
+        dts.append(b.dtype)
+    compute, result = result_dtype(np.result_type(*dts))
+    rows = math.prod(shape[:-1])
+    g2 = grad_output.astype(compute).reshape(rows, n_out)
+    x2 = input.astype(compute).reshape(rows, n_in)
+    grad_input = (g2 @ w.astype(compute)).reshape(shape).astype(result)
+    grad_weight = (g2.T @ x2).astype(result)
+    grad_bias = None
+    if b is not None:
+        grad_bias = g2.sum(axis=0, dtype=np.float64)
+        if b.size != n_out:
+            grad_bias = grad_bias.sum()
+        grad_bias = grad_bias.reshape(b.shape).astype(result)
+    return grad_input, grad_weight, grad_bias
 
 
 # ------------------------------------------------------------------ pairwise_distance

@@ -304,6 +304,41 @@ def test_linear():
             check(nbops.linear(d, w, b), nbops.linear(X3, w, b), counter, atol=1e-5)
 
 
+def test_linear_backward():
+    w = RNG.standard_normal((3, 6)).astype(F32)
+    bias = RNG.standard_normal(3).astype(F32)
+    g3 = RNG.standard_normal((4, 5, 3)).astype(F32)
+    for chunks in CHUNKINGS_3D:
+        for b in (None, bias):
+            gd, counter = lazy(g3, chunks[:2] + (2,))  # every gradient reads grad_output
+            got = nbops.linear_backward(gd, da.from_array(X3, chunks=chunks), w, b)
+            exp = nbops.linear_backward(g3, X3, w, b)
+            for k in range(3):
+                if exp[k] is None:
+                    assert got[k] is None
+                    continue
+                check(got[k], exp[k], counter, atol=1e-5)
+                counter.n = 0
+
+
+@pytest.mark.parametrize("name", ["relu", "sigmoid", "softplus"])
+def test_elementwise_backward(name):
+    """Blockwise on aligned chunks; a NumPy residual or grad_output is split
+    into the dask one's chunks."""
+    backward = getattr(nbops, f"{name}_backward")
+    residual = getattr(nbops, name)(X) if name in ("relu", "sigmoid") else X
+    exp = backward(Y, residual)
+    for chunks in CHUNKINGS_2D:
+        d, counter = lazy(Y, chunks)
+        check(backward(d, residual), exp, counter, exact=True)
+        r, counter = lazy(residual, chunks)
+        check(backward(Y, r), exp, counter, exact=True)
+    with pytest.raises(ValueError, match="chunks"):
+        backward(da.from_array(Y, chunks=(3, 2)), da.from_array(residual, chunks=(2, 2)))
+    with pytest.raises(TypeError, match="out"):
+        backward(da.from_array(Y), residual, out=np.empty_like(Y))
+
+
 @pytest.mark.parametrize("p", [2.0, 1.0, 3.0, 0.0, np.inf, -np.inf])
 def test_pairwise_distance(p):
     y3 = RNG.standard_normal(X3.shape).astype(F32)

@@ -306,8 +306,15 @@ def binary(op, grad_output, residual, residual_name, params=(), out=None):
     float arrays of the same shape (no broadcasting, as autograd); the result has
     their common float dtype. ``params`` are already Python floats.
     """
-    if type(grad_output) is not np.ndarray and is_device_array(grad_output):
-        return cuda_ops().binary(op, grad_output, residual, residual_name, params, out)
+    if type(grad_output) is not np.ndarray:
+        if is_device_array(grad_output):
+            return cuda_ops().binary(op, grad_output, residual, residual_name, params, out)
+        if is_dask_array(grad_output) or is_dask_array(residual):
+            return dask_ops().elementwise_backward(op, grad_output, residual, residual_name,
+                                                      params, out)
+    elif is_dask_array(residual):
+        return dask_ops().elementwise_backward(op, grad_output, residual, residual_name,
+                                                      params, out)
     g = _float_array(grad_output, "grad_output")
     r = _float_array(residual, residual_name)
     if g.shape != r.shape:

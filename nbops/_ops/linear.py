@@ -326,8 +326,11 @@ def linear_backward(grad_output, input, weight, bias=None):
     >>> gb
     array([1., 1., 1.])
     """
-    if is_device_array(grad_output):
-        return _cuda().linear_backward(grad_output, input, weight, bias)
+    if type(grad_output) is not np.ndarray:
+        if is_device_array(grad_output):
+            return _cuda().linear_backward(grad_output, input, weight, bias)
+        if is_dask_array(grad_output):
+            return dask_ops().linear_backward(grad_output, input, weight, bias)
     g = as_array(grad_output, "grad_output")
     x = as_array(input)
     w = as_array(weight, "weight")
