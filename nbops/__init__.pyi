@@ -61,6 +61,10 @@ __all__: list[str] = [
     'softsign_backward',
     'silu_backward',
     'hardswish_backward',
+    'prelu_backward',
+    'softmax_backward',
+    'log_softmax_backward',
+    'softmin_backward',
     'nn',
 ]
 
@@ -394,5 +398,36 @@ def hardswish_backward(
     grad_output: ArrayLike,
     input: ArrayLike,
     *,
+    out: NDArray[Any] | None = ...,
+) -> NDArray[np.floating[Any]]: ...
+def prelu_backward(
+    grad_output: ArrayLike,
+    input: ArrayLike,
+    weight: ArrayLike,
+    *,
+    out: tuple[NDArray[Any] | None, NDArray[Any] | None] | None = ...,
+) -> tuple[NDArray[np.floating[Any]], NDArray[np.floating[Any]]]: ...
+def softmax_backward(
+    grad_output: ArrayLike,
+    output: ArrayLike,
+    axis: int = ...,
+    *,
+    dim: int | None = ...,
+    out: NDArray[Any] | None = ...,
+) -> NDArray[np.floating[Any]]: ...
+def log_softmax_backward(
+    grad_output: ArrayLike,
+    output: ArrayLike,
+    axis: int = ...,
+    *,
+    dim: int | None = ...,
+    out: NDArray[Any] | None = ...,
+) -> NDArray[np.floating[Any]]: ...
+def softmin_backward(
+    grad_output: ArrayLike,
+    output: ArrayLike,
+    axis: int = ...,
+    *,
+    dim: int | None = ...,
     out: NDArray[Any] | None = ...,
 ) -> NDArray[np.floating[Any]]: ...

@@ -34,9 +34,19 @@ from .. import _config
 from .._launch import launch
 from .._validate import as_array, check_out, result_dtype
 from ..scalar import rows as R
-from ..scalar.rows import COLS_BLOCK, ROW_FASTMATH, lse_cols, lse_row, lse_scalar, row_view
+from ..scalar.rows import (
+    COLS_BLOCK,
+    ROW_FASTMATH,
+    grad_cols,
+    grad_row,
+    lse_cols,
+    lse_row,
+    lse_scalar,
+    row_view,
+)
 from . import njit_args as NJ
 from . import table
+from .elementwise import _float_array, _overlaps_differently, flat_as
 from .plan import axis_plan
 from .table import Module
 
@@ -282,6 +292,161 @@ def _serial_any(src, flat, O, C, I, core, sgn, stored, shifted):
         _rows_serial(src, flat, O, C, I, core, sgn, stored, shifted)
 
 
+# ------------------------------------------------------------------ the backwards
+# g, y, out: flat C-order (O, C, I) arrays of one float dtype (out may be g or y);
+# I is None: rows along the last axis. The math is the core's grad_term and
+# grad_value (nbops/scalar/rows.py), through grad_row / grad_cols.
+def _grad(g, y, out, O, C, I, core, sgn):
+    if I is None:
+        for r in prange(O):
+            grad_row(core, row_view(g, r * C, C), row_view(y, r * C, C),
+                     row_view(out, r * C, C), sgn)
+    else:
+        nb = (I + COLS_BLOCK - 1) // COLS_BLOCK
+        for u in prange(O * nb):
+            grad_cols(core, g, y, out, u // nb, C, I, (u % nb) * COLS_BLOCK, sgn)
+
+
+_grad_serial, _grad_parallel = _config.kernels(_grad, fastmath=ROW_FASTMATH)
+
+
+def _run_grad(g, y, dest, O, C, I, core, sgn):
+    """Run the backward kernel on C-contiguous arrays of one float dtype."""
+    if g.size:
+        rows = I == 1
+        key = ("grad", core, g.dtype.char, rows)
+        launch(_grad_serial, _grad_parallel, key, g.size,
+               g.reshape(-1), y.reshape(-1), dest.reshape(-1), O, C, None if rows else I,
+               core, g.dtype.type(sgn))
+
+
+def _grad_arrays(grad_output, output):
+    """grad_output and output as float ndarrays of one shape, and the (compute,
+    result) dtypes: their common float dtype (float32 stays float32)."""
+    g = _float_array(grad_output, "grad_output")
+    y = _float_array(output, "output")
+    if g.shape != y.shape:
+        raise ValueError(f"grad_output has shape {g.shape} but output has shape {y.shape}: "
+                         "they must be the same (the forward's output shape)")
+    return g, y, result_dtype(np.result_type(g.dtype, y.dtype))
+
+
+def _grad_along_axis(grad_output, output, axis, dim, out, core, sgn):
+    """The CPU path of a row op's backward (``core``, ``sgn``: its entry's)."""
+    g, y, (compute, result) = _grad_arrays(grad_output, output)
+    ax, O, C, I = axis_plan(g.shape, axis, dim)
+    if out is not None:
+        check_out(out, g.shape, result)
+    shape = g.shape
+    direct = out is not None and out.dtype == compute
+
+    def usable(dest, *srcs):  # dest may be written while the sources are read
+        return not any(_overlaps_differently(dest, s) for s in srcs)
+
+    # 1. Both C-order (O, C, I) arrays of the compute dtype.
+    same = g.dtype == compute and y.dtype == compute
+    if same and g.flags.c_contiguous and y.flags.c_contiguous:
+        if direct and out.flags.c_contiguous and usable(out, g, y):
+            _run_grad(g, y, out, O, C, I, core, sgn)
+            return out
+        res = np.empty(shape, compute)
+        _run_grad(g, y, res, O, C, I, core, sgn)
+        return _finish(res, result, out)
+
+    # 2. The axis made last is C-contiguous in both (e.g. F-order arrays, axis=0): rows.
+    if same and g.ndim > 1:
+        gm, ym = np.moveaxis(g, ax, -1), np.moveaxis(y, ax, -1)
+        if gm.flags.c_contiguous and ym.flags.c_contiguous:
+            rows = g.size // max(C, 1)
+            if direct:
+                om = np.moveaxis(out, ax, -1)
+                if om.flags.c_contiguous and usable(om, gm, ym):
+                    _run_grad(gm, ym, om, rows, C, 1, core, sgn)
+                    return out
+            res = np.empty(gm.shape, compute)
+            _run_grad(gm, ym, res, rows, C, 1, core, sgn)
+            return _finish(np.moveaxis(res, -1, ax), result, out)
+
+    # 3. Anything else: C-contiguous copies of the compute dtype.
+    gs = np.ascontiguousarray(g, dtype=compute)
+    ys = np.ascontiguousarray(y, dtype=compute)
+    if direct and out.flags.c_contiguous and usable(out, gs, ys):
+        _run_grad(gs, ys, out, O, C, I, core, sgn)
+        return out
+    res = np.empty(shape, compute)
+    _run_grad(gs, ys, res, O, C, I, core, sgn)
+    return _finish(res, result, out)
+
+
+def _grad_njit(core, sgn_value, grad_output, output, axis, dim, out):
+    """The ``@overload`` of a row op's backward (``core``, ``sgn_value``: its
+    entry's); the typing functions nbops/_ops/table.py generates call it."""
+    _check_axis_types(axis, dim)
+    if not (isinstance(grad_output, types.Array) and isinstance(output, types.Array)):
+        return None
+    if not (isinstance(grad_output.dtype, types.Float) and isinstance(output.dtype, types.Float)):
+        raise errors.TypingError("nbops: grad_output and output must be float arrays")
+    if grad_output.ndim != output.ndim:
+        raise NJ.DeferredError(ValueError("grad_output and output must have the same shape "
+                                          "(the forward's output shape)"))
+    ty = types.float64 if types.float64 in (grad_output.dtype, output.dtype) else types.float32
+    has_out = not (out is None or isinstance(out, (types.NoneType, types.Omitted)))
+    if has_out and not (isinstance(out, types.Array) and out.dtype == ty
+                        and out.ndim == grad_output.ndim):
+        raise errors.TypingError(f"nbops: out must be an array of dtype {ty} "
+                                 "and grad_output's number of dimensions")
+    sgn = ty(sgn_value)
+
+    if has_out:
+        def impl_out(grad_output, output, axis=-1, dim=None, out=None):
+            if out.shape != grad_output.shape:
+                raise ValueError("nbops: out must have grad_output's shape")
+            res = np.empty(grad_output.shape, ty)
+            _grad_fill(grad_output, output, _axis_of(axis, dim), res, core, sgn)
+            for idx in np.ndindex(res.shape):
+                out[idx] = res[idx]
+            return out
+
+        return impl_out
+
+    def impl(grad_output, output, axis=-1, dim=None, out=None):
+        res = np.empty(grad_output.shape, ty)
+        _grad_fill(grad_output, output, _axis_of(axis, dim), res, core, sgn)
+        return res
+
+    return impl
+
+
+@register_jitable
+def _grad_fill(g, y, ax, res, core, sgn):
+    """res (C-contiguous, ``g``'s shape) = the backward (``core``, ``sgn``) along
+    axis ``ax`` (serial)."""
+    if g.shape != y.shape:
+        raise ValueError("nbops: grad_output and output must have the same shape")
+    nd = g.ndim
+    ax = _check_range(ax, nd)
+    shape = g.shape
+    O = 1
+    C = 1
+    I = 1
+    for k in range(nd):
+        if k < ax:
+            O *= shape[k]
+        elif k == ax:
+            C = shape[k]
+        else:
+            I *= shape[k]
+    flat = res.reshape(-1)
+    if flat.size:
+        gs = flat_as(g, flat)
+        ys = flat_as(y, flat)
+        if I == 1:
+            _grad_serial(gs, ys, flat, O, C, None, core, sgn)
+        else:
+            _grad_serial(gs, ys, flat, O, C, I, core, sgn)
+    return res
+
+
 # ------------------------------------------------- the softmax family in the op table
 # Declared once (nbops/_ops/table.py generates the public function, its @njit
 # overload, its docstring and its nbops.nn class; the CUDA path is
@@ -300,6 +465,11 @@ SOFTMAX = table.row_op(
         """,
     notes="""
         Same as ``torch.nn.functional.softmax``.
+        """,
+    backward_formula=r"""
+        With :math:`y` the output and :math:`g` ``grad_output``, along the axis:
+        :math:`\partial x_i = y_i (g_i - \sum_j g_j y_j)` (PyTorch's
+        ``_softmax_backward_data``).
         """,
     example="""
         >>> import numpy as np, nbops
@@ -324,6 +494,11 @@ LOG_SOFTMAX = table.row_op(
     notes="""
         Same as ``torch.nn.functional.log_softmax``.
         """,
+    backward_formula=r"""
+        With :math:`y` the output (log-probabilities) and :math:`g`
+        ``grad_output``, along the axis: :math:`\partial x_i = g_i - e^{y_i} \sum_j g_j`
+        (PyTorch's ``_log_softmax_backward_data``).
+        """,
     example="""
         >>> nbops.log_softmax(np.array([1.0, 2.0, 3.0], dtype=np.float32))
         array([-2.407606  , -1.4076059 , -0.40760595], dtype=float32)
@@ -342,10 +517,16 @@ SOFTMIN = table.row_op(
         Same as ``torch.nn.functional.softmin``, computed as the softmax of
         :math:`-x` in one pass (no negated copy).
         """,
+    backward_formula=r"""
+        With :math:`y` the output and :math:`g` ``grad_output``, along the axis:
+        :math:`\partial x_i = -y_i (g_i - \sum_j g_j y_j)`, the softmax backward
+        negated (autograd through PyTorch's ``softmax(-x)``).
+        """,
     example="""
         >>> nbops.softmin(np.array([1.0, 2.0, 3.0]))
         array([0.66524096, 0.24472847, 0.09003057])
         """)
 
 globals().update({e.name: e.function for e in table.row_op_entries()})
-__all__ = [e.name for e in table.row_op_entries()]
+globals().update(table.backward_functions("softmax"))  # softmax_backward, ...
+__all__ = [e.name for e in table.row_op_entries()] + list(table.backward_functions("softmax"))
