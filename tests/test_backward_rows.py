@@ -284,7 +284,8 @@ def test_prelu_backward_deterministic(rng):
         for kernel in (activation._prelu_grad_serial, activation._prelu_grad_parallel):
             gi = np.empty(x.size, np.float32)
             partial = np.empty(chunks * C)
-            kernel(g.ravel(), x.ravel(), w, gi, partial, inner, per)
+            kernel(g.ravel(), x.ravel(), w, gi, partial,
+                   None if inner == 1 and C > 1 else inner, per)
             results.append((gi, partial))
         np.testing.assert_array_equal(results[0][0], results[1][0])
         np.testing.assert_array_equal(results[0][1], results[1][1])

@@ -306,8 +306,9 @@ def _prelu_grad(g, x, w, gi, partial, inner, per):
     """gi = prelu's input gradient; partial[u, c] (flat, float64) = the weight
     gradient's terms of chunk u for channel c (C = w.size).
 
-    inner == 1 with C > 1 (an (N, C) array): chunk u is the rows u * per ...
-    (of length C), added into one float64 accumulator per channel. Otherwise
+    inner is None (an (N, C) array, C > 1; None is resolved when compiling, so
+    each path compiles alone): chunk u is the rows u * per ... (of length C),
+    added into one float64 accumulator per channel. Otherwise
     chunk u is the elements u * per ... (per = PRELU_GRAD_CHUNK), cut into runs
     of one channel (rows of ``inner`` elements, channel row % C), each run
     added into _LANES float64 accumulators (element j into lane j % _LANES).
@@ -317,7 +318,7 @@ def _prelu_grad(g, x, w, gi, partial, inner, per):
     C = w.size
     n = x.size
     U = partial.size // C
-    if inner == 1 and C > 1:
+    if inner is None:
         rows = n // C
         for u in prange(U):
             p = row_view(partial, u * C, C)
@@ -465,9 +466,10 @@ def prelu_backward(grad_output, input, weight, *, out=None):
     inner, per, chunks = prelu_grad_plan(x.shape, C)
     partial = np.empty(chunks * C, np.float64)
     if xs.size:
-        launch(_prelu_grad_serial, _prelu_grad_parallel, ("prelu_grad", compute.char),
-               xs.size, gs.reshape(-1), xs.reshape(-1), wc, gi.reshape(-1), partial, inner,
-               per)
+        rows = inner == 1 and C > 1
+        launch(_prelu_grad_serial, _prelu_grad_parallel, ("prelu_grad", compute.char, rows),
+               xs.size, gs.reshape(-1), xs.reshape(-1), wc, gi.reshape(-1), partial,
+               None if rows else inner, per)
     else:
         partial[:] = 0.0
     gw = partial.reshape(chunks, C).sum(axis=0).astype(result).reshape(w.shape)
@@ -616,8 +618,12 @@ def _prelu_backward_njit(grad_output, input, weight, out=None):
         for i in range(partial.size):
             partial[i] = 0.0
         if flat.size:
-            _prelu_grad_serial(flat_as(grad_output, flat), flat_as(input, flat), wc, flat,
-                               partial, inner, per)
+            gs = flat_as(grad_output, flat)
+            xs = flat_as(input, flat)
+            if inner == 1 and C > 1:
+                _prelu_grad_serial(gs, xs, wc, flat, partial, None, per)
+            else:
+                _prelu_grad_serial(gs, xs, wc, flat, partial, inner, per)
         gw = np.empty(weight.shape, dtype)
         gwf = gw.reshape(-1)
         for c in range(C):
