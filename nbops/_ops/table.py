@@ -114,7 +114,11 @@ max ``m`` and ``s = sum(exp(v - m))`` of ``v = sgn * input`` along the axis.
 
        MY = RowCore("my_op", my_prep, my_value, stores_exp=True)
 
-   Both are plain scalar math (``math.*``, arithmetic, ``sub_exact``), so the
+   Its backward, from the output ``y`` and ``grad_output`` ``g``, is two more
+   such functions, passed as ``RowCore(..., grad_term=, grad_value=)``: the
+   terms of a row sum ``s`` and each element's gradient from ``(g, y, s)``
+   (softmax: ``g * y`` and ``y * (g - s)``).
+   All are plain scalar math (``math.*``, arithmetic, ``sub_exact``), so the
    same source runs in the CPU row and column code (:func:`~nbops.scalar.rows.lse_row`,
    :func:`~nbops.scalar.rows.lse_cols`, inside ``@njit``) and in the CUDA block,
    warp and column kernels (``row_kernels`` in ``nbops/cuda/_kernels.py``).
@@ -133,7 +137,10 @@ max ``m`` and ``s = sum(exp(v - m))`` of ``v = sgn * input`` along the axis.
    CUDA launcher ``row_op`` for device arrays), its ``@overload``, its
    docstring (the shared sections below written once) and ``nbops.nn.MyOp``
    (``dim=None`` with PyTorch's implicit axis, over the base class of
-   ``nbops/nn/activation.py``).
+   ``nbops/nn/activation.py``); where the core has its backward,
+   ``nbops.my_op_backward(grad_output, output, axis=-1, *, dim=None, out=None)``
+   and its ``@overload`` (``backward_formula=`` gives its Notes; the CUDA
+   launcher ``row_backward``).
 3. Its float64 reference in ``tests/_reference.py`` (a function of the same
    name taking ``(x, axis)``); the row-op tests (``tests/test_softmax.py``,
    the CUDA simulator tests, the table tests) iterate over
