@@ -61,6 +61,10 @@ __all__: list[str] = [
     'softsign_backward',
     'silu_backward',
     'hardswish_backward',
+    'prelu_backward',
+    'softmax_backward',
+    'log_softmax_backward',
+    'softmin_backward',
     'linear_backward',
     'nn',
 ]
@@ -397,6 +401,37 @@ def hardswish_backward(
     *,
     out: NDArray[Any] | None = ...,
 ) -> NDArray[np.floating[Any]]: ...
+def prelu_backward(
+    grad_output: ArrayLike,
+    input: ArrayLike,
+    weight: ArrayLike,
+    *,
+    out: tuple[NDArray[Any] | None, NDArray[Any] | None] | None = ...,
+) -> tuple[NDArray[np.floating[Any]], NDArray[np.floating[Any]]]: ...
+def softmax_backward(
+    grad_output: ArrayLike,
+    output: ArrayLike,
+    axis: int = ...,
+    *,
+    dim: int | None = ...,
+    out: NDArray[Any] | None = ...,
+) -> Any: ...
+def log_softmax_backward(
+    grad_output: ArrayLike,
+    output: ArrayLike,
+    axis: int = ...,
+    *,
+    dim: int | None = ...,
+    out: NDArray[Any] | None = ...,
+) -> Any: ...
+def softmin_backward(
+    grad_output: ArrayLike,
+    output: ArrayLike,
+    axis: int = ...,
+    *,
+    dim: int | None = ...,
+    out: NDArray[Any] | None = ...,
+) -> Any: ...
 def linear_backward(
     grad_output: ArrayLike,
     input: ArrayLike,

@@ -123,8 +123,12 @@ def package_stub():
         entry = table.TABLE[name.rsplit("_", 2 if name.endswith("_with_grad") else 1)[0]]
         # one array for the generated elementwise backwards; tuples or (loss, grad) else
         array = name.endswith("_backward") and entry in table.backward_entries()
-        lines.append(_def(name, function, _annotations(entry),
-                          "NDArray[np.floating[Any]]" if array else "Any"))
+        ann = _annotations(entry)
+        # a hand-written backward may annotate (as strings) what differs: a tuple
+        # result (prelu_backward), a tuple out=
+        own = {k: v for k, v in function.__annotations__.items() if isinstance(v, str)}
+        returns = own.pop("return", "NDArray[np.floating[Any]]" if array else "Any")
+        lines.append(_def(name, function, {**ann, **own}, returns))
     body = "\n".join(lines) + "\n"
     return "\n".join([HEADER, *_typing_imports(body)]) + "\n" + body
 

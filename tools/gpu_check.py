@@ -205,6 +205,21 @@ def bench(quick, smoke=False):
         fn = getattr(nbops, name)
         record(f"{name} ({R},{C}) warp/row", R * C, 2 * x.nbytes, lambda fn=fn: fn(x, out=y),
                (lambda name=name: getattr(F, name)(T(x), dim=-1)) if torch_ok else None)
+    # their backwards (grad_output and the output in), beside aten's backward kernels
+    # (softmin's: softmax's negated, as autograd runs it)
+    gx = cuda.to_device(rng.standard_normal((R, C)).astype(np.float32))
+    tgx = T(gx) if torch_ok else None
+    torch_row_backward = {
+        "softmax": lambda ty: aten._softmax_backward_data(tgx, ty, 1, torch.float32),
+        "log_softmax": lambda ty: aten._log_softmax_backward_data(tgx, ty, 1, torch.float32),
+        "softmin": lambda ty: aten._softmax_backward_data(tgx, ty, 1, torch.float32).neg_()}
+    for name in [e.name for e in table.row_op_entries()]:
+        fn = getattr(nbops, f"{name}_backward")
+        yr = getattr(nbops, name)(x)
+        tb, ty = (torch_row_backward[name], T(yr)) if torch_ok else (None, None)
+        record(f"{name}_backward ({R},{C})", R * C, 3 * x.nbytes,
+               lambda fn=fn, yr=yr: fn(gx, yr, out=y),
+               (lambda tb=tb, ty=ty: tb(ty)) if torch_ok else None)
     # short rows (a warp per row, mostly idle lanes) and long rows (a block per row)
     for rs, cs in (((4, 8), (2, 64)) if smoke else ((R * 8, C // 8), (R // 8, C * 8))):
         xs = cuda.to_device(rng.standard_normal((rs, cs)).astype(np.float32))
@@ -225,6 +240,13 @@ def bench(quick, smoke=False):
     wp = cuda.to_device(np.full(C, 0.25, np.float32))
     record(f"prelu ({R},{C}) per channel", R * C, 2 * x.nbytes, lambda: nbops.prelu(x, wp),
            (lambda: F.prelu(T(x), T(wp))) if torch_ok else None)
+    if torch_ok:  # autograd over a graph kept from one forward: the backward alone
+        tpx, tpw = T(x).requires_grad_(), T(wp).requires_grad_()
+        tpy = F.prelu(tpx, tpw)
+    record(f"prelu_backward ({R},{C}) per channel", R * C, 3 * x.nbytes,
+           lambda: nbops.prelu_backward(gx, x, wp),
+           (lambda: torch.autograd.grad(tpy, (tpx, tpw), tgx, retain_graph=True))
+           if torch_ok else None)
 
     shape = size((256, 64, 56, 56), (64, 64, 56, 56), (2, 4, 3, 3))
     xb = cuda.to_device(rng.standard_normal(shape).astype(np.float32))

@@ -21,16 +21,25 @@ Common rules (see docs/guides/semantics.rst):
 import numpy as np
 from numba import prange, types
 from numba.core import errors
-from numba.extending import overload
+from numba.extending import overload, register_jitable
 
 from .. import _config
 from .._launch import launch
-from .._validate import as_array, check_out, dask_ops, is_dask_array, is_device_array, result_dtype
+from .._validate import (
+    as_array,
+    check_out,
+    dask_ops,
+    deliver,
+    is_dask_array,
+    is_device_array,
+    result_dtype,
+)
 from ..cuda import ops as _cuda
 from ..scalar import activations as S
 from ..scalar._math import as_float, const
+from ..scalar.rows import row_view
 from . import table
-from .elementwise import map_njit, unary
+from .elementwise import _float_array, _overlaps_differently, flat_as, map_njit, unary
 from .table import Check, Module, Param
 
 RELU = table.elementwise(
@@ -283,6 +292,212 @@ def prelu(input, weight, *, out=None):
     return out
 
 
+# ---------------------------------------------------------------- prelu's backward
+#: Elements per partial sum of prelu's weight gradient: the chunks, hence the
+#: partials and their (serial, in order) sum, do not depend on the thread count.
+PRELU_GRAD_CHUNK = 16384
+
+
+#: Float64 accumulators per run of one channel (their order of addition is fixed).
+_LANES = 8
+
+
+def _prelu_grad(g, x, w, gi, partial, inner, per):
+    """gi = prelu's input gradient; partial[u, c] (flat, float64) = the weight
+    gradient's terms of chunk u for channel c (C = w.size).
+
+    inner is None (an (N, C) array, C > 1; None is resolved when compiling, so
+    each path compiles alone): chunk u is the rows u * per ... (of length C),
+    added into one float64 accumulator per channel. Otherwise
+    chunk u is the elements u * per ... (per = PRELU_GRAD_CHUNK), cut into runs
+    of one channel (rows of ``inner`` elements, channel row % C), each run
+    added into _LANES float64 accumulators (element j into lane j % _LANES).
+    No fast-math: every addition is made in the order written, so the serial and
+    the parallel kernel give the same bits.
+    """
+    C = w.size
+    n = x.size
+    U = partial.size // C
+    if inner is None:
+        rows = n // C
+        for u in prange(U):
+            p = row_view(partial, u * C, C)
+            for c in range(C):
+                p[c] = 0.0
+            for r in range(u * per, min(rows, (u + 1) * per)):
+                gr = row_view(g, r * C, C)
+                xr = row_view(x, r * C, C)
+                ir = row_view(gi, r * C, C)
+                for c in range(C):
+                    ir[c] = S.prelu_backward(gr[c], xr[c], w[c])
+                    p[c] += S.prelu_weight_backward(gr[c], xr[c])
+    else:
+        for u in prange(U):
+            p = row_view(partial, u * C, C)
+            for c in range(C):
+                p[c] = 0.0
+            acc = np.empty(_LANES, np.float64)
+            pos = u * per
+            end = min(n, pos + per)
+            while pos < end:
+                r = pos // inner
+                stop = min(end, (r + 1) * inner)
+                c = r % C
+                wc = w[c]
+                m = stop - pos
+                gb = row_view(g, pos, m)
+                xb = row_view(x, pos, m)
+                ib = row_view(gi, pos, m)
+                for k in range(_LANES):
+                    acc[k] = 0.0
+                full = m - m % _LANES
+                for j0 in range(0, full, _LANES):
+                    for k in range(_LANES):
+                        ib[j0 + k] = S.prelu_backward(gb[j0 + k], xb[j0 + k], wc)
+                        acc[k] += S.prelu_weight_backward(gb[j0 + k], xb[j0 + k])
+                for j in range(full, m):
+                    ib[j] = S.prelu_backward(gb[j], xb[j], wc)
+                    acc[0] += S.prelu_weight_backward(gb[j], xb[j])
+                total = 0.0
+                for k in range(_LANES):
+                    total += acc[k]
+                p[c] += total
+                pos = stop
+
+
+_prelu_grad_serial, _prelu_grad_parallel = _config.kernels(_prelu_grad)
+
+
+@register_jitable
+def prelu_grad_plan(shape, weight_size):
+    """(inner, per, chunks) of prelu's backward on an input of ``shape`` with
+    ``weight_size`` weights (see :func:`_prelu_grad`; also inside ``@njit``)."""
+    n = 1
+    inner = 1
+    for k in range(len(shape)):
+        n *= shape[k]
+        if k >= 2:
+            inner *= shape[k]
+    C = weight_size
+    if C == 1:  # one weight: every element is of its channel
+        inner = max(n, 1)
+    if inner == 1 and C > 1:
+        per = max(1, PRELU_GRAD_CHUNK // C)
+        chunks = (n // C + per - 1) // per
+    else:
+        per = PRELU_GRAD_CHUNK
+        chunks = (n + per - 1) // per
+    return inner, per, max(chunks, 1)
+
+
+def _prelu_weight_check(x_shape, w):
+    channels = x_shape[1] if len(x_shape) >= 2 else 1
+    if w.ndim > 1 or w.size not in (1, channels):
+        raise ValueError(f"weight must be 1-D with 1 or {channels} (the number of channels, "
+                         f"input.shape[1]) elements, got shape {w.shape}")
+
+
+def prelu_backward(grad_output, input, weight, *, out=None):
+    r"""Backward of :func:`nbops.prelu`: the gradients of its input and its weight.
+
+    Parameters
+    ----------
+    grad_output : array_like
+        The gradient of the forward's output: a float array of ``input``'s shape.
+    input : array_like
+        The forward's input, shape ``(N, C, *)`` (any shape with one weight).
+    weight : array_like
+        The forward's weight: 1-D with 1 element (shared) or ``C`` elements.
+    out : tuple of two ndarray or None, optional
+        Arrays to write ``(grad_input, grad_weight)`` into (either may be None),
+        of the results' shapes and dtype.
+
+    Returns
+    -------
+    grad_input : ndarray
+        ``input``'s shape; the common float dtype of ``grad_output`` and
+        ``input`` (float32 stays float32).
+    grad_weight : ndarray
+        ``weight``'s shape, the same dtype.
+
+    Notes
+    -----
+    As PyTorch's autograd: with :math:`g` ``grad_output`` and :math:`w_c` the
+    slope of the element's channel, the input's gradient is :math:`g` where
+    :math:`x > 0` and :math:`w_c g` elsewhere (at :math:`x = 0` too), and
+    :math:`w_c`'s is the sum of :math:`x g` over the elements of channel
+    :math:`c` with :math:`x \le 0` (over every element for a single weight),
+    by :func:`nbops.scalar.prelu_backward` and
+    :func:`nbops.scalar.prelu_weight_backward`. The sum is over fixed chunks
+    of the input, each accumulated in float64, then added in chunk order: the
+    same bits on any thread count.
+
+    Examples
+    --------
+    >>> x = np.array([[-1.0, 2.0], [-3.0, -4.0]])
+    >>> gi, gw = nbops.prelu_backward(np.ones((2, 2)), x, np.array([0.1, 0.5]))
+    >>> gi
+    array([[0.1, 1. ],
+           [0.1, 0.5]])
+    >>> gw
+    array([-4., -4.])
+    """
+    if type(grad_output) is not np.ndarray and is_device_array(grad_output):
+        return _cuda().prelu_backward(grad_output, input, weight, out=out)
+    g = _float_array(grad_output, "grad_output")
+    x = _float_array(input, "input")
+    w = as_array(weight, "weight")
+    if w.dtype.kind not in "fiub":
+        raise TypeError(f"weight: expected a real array, got dtype {w.dtype}")
+    if g.shape != x.shape:
+        raise ValueError(f"grad_output has shape {g.shape} but input has shape {x.shape}: "
+                         "they must be the same (the forward's output shape)")
+    _prelu_weight_check(x.shape, w)
+    compute, result = result_dtype(np.result_type(g.dtype, x.dtype))
+    out_i, out_w = _prelu_outs(out, x.shape, w.shape, result)
+    gs = np.ascontiguousarray(g, dtype=compute)
+    xs = np.ascontiguousarray(x, dtype=compute)
+    wc = np.ascontiguousarray(w.reshape(-1), dtype=compute)
+    direct = (out_i is not None and out_i.dtype == compute and out_i.flags.c_contiguous
+              and not _overlaps_differently(out_i, gs)
+              and not _overlaps_differently(out_i, xs))
+    gi = out_i if direct else np.empty(x.shape, compute)
+    C = w.size
+    inner, per, chunks = prelu_grad_plan(x.shape, C)
+    partial = np.empty(chunks * C, np.float64)
+    if xs.size:
+        rows = inner == 1 and C > 1
+        launch(_prelu_grad_serial, _prelu_grad_parallel, ("prelu_grad", compute.char, rows),
+               xs.size, gs.reshape(-1), xs.reshape(-1), wc, gi.reshape(-1), partial,
+               None if rows else inner, per)
+    else:
+        partial[:] = 0.0
+    gw = partial.reshape(chunks, C).sum(axis=0).astype(result).reshape(w.shape)
+    gi = deliver(gi, out_i, direct, compute, result)
+    if out_w is not None:
+        out_w[...] = gw
+        gw = out_w
+    return gi, gw
+
+
+# the type stub's annotations where they differ from the table's (tools/gen_stubs.py)
+prelu_backward.__annotations__.update({
+    "out": "tuple[NDArray[Any] | None, NDArray[Any] | None] | None",
+    "return": "tuple[NDArray[np.floating[Any]], NDArray[np.floating[Any]]]"})
+
+
+def _prelu_outs(out, x_shape, w_shape, result):
+    if out is None:
+        return None, None
+    if not (isinstance(out, (tuple, list)) and len(out) == 2):
+        raise TypeError("out must be a pair (grad_input, grad_weight) of arrays or None")
+    if out[0] is not None:
+        check_out(out[0], x_shape, result)
+    if out[1] is not None:
+        check_out(out[1], w_shape, result)
+    return out[0], out[1]
+
+
 SILU = table.elementwise(
     "silu", S.silu, inplace=True,
     backward=S.silu_backward,
@@ -321,6 +536,7 @@ PRELU = table.elementwise(
     function=prelu, module="PReLU",
     samples=lambda d: [((d.x, np.array([0.25], d.dtype)), {}), ((d.x2, d.ch), {})])
 _PRELU = PRELU.op  # its Op (the 1-weight path), a global that @njit code can read
+PRELU.backward_function = prelu_backward  # written by hand above
 
 # The public functions, generated from the entries above (prelu's is written by hand).
 globals().update({e.name: e.function for e in table.entries("activation")})
@@ -368,3 +584,53 @@ def _prelu_njit(input, weight, out=None):
         return res
 
     return prelu_nd
+
+
+@overload(prelu_backward)
+def _prelu_backward_njit(grad_output, input, weight, out=None):
+    if not all(isinstance(a, types.Array) for a in (grad_output, input, weight)):
+        return None
+    for name, a in (("grad_output", grad_output), ("input", input)):
+        if not isinstance(a.dtype, types.Float):
+            raise errors.TypingError(f"nbops: {name} must be a float array")
+    if not (out is None or isinstance(out, (types.NoneType, types.Omitted))):
+        raise errors.TypingError("nbops.prelu_backward inside @njit does not take out=")
+    if grad_output.ndim != input.ndim:
+        raise errors.TypingError("nbops: grad_output must have input's shape")
+    dtype = types.float64 if types.float64 in (grad_output.dtype, input.dtype) else types.float32
+
+    def prelu_backward_impl(grad_output, input, weight, out=None):
+        if grad_output.shape != input.shape:
+            raise ValueError("nbops: grad_output and input must have the same shape")
+        shape = input.shape
+        channels = shape[1] if input.ndim >= 2 else 1
+        C = weight.size
+        if weight.ndim > 1 or (C != 1 and C != channels):
+            raise ValueError("weight must be 1-D with 1 or input.shape[1] elements")
+        gi = np.empty(shape, dtype)
+        flat = gi.reshape(-1)
+        wc = np.empty(C, dtype)
+        wf = weight.ravel()
+        for c in range(C):
+            wc[c] = wf[c]
+        inner, per, chunks = prelu_grad_plan(shape, C)
+        partial = np.empty(chunks * C, np.float64)
+        for i in range(partial.size):
+            partial[i] = 0.0
+        if flat.size:
+            gs = flat_as(grad_output, flat)
+            xs = flat_as(input, flat)
+            if inner == 1 and C > 1:
+                _prelu_grad_serial(gs, xs, wc, flat, partial, None, per)
+            else:
+                _prelu_grad_serial(gs, xs, wc, flat, partial, inner, per)
+        gw = np.empty(weight.shape, dtype)
+        gwf = gw.reshape(-1)
+        for c in range(C):
+            total = 0.0
+            for u in range(chunks):
+                total += partial[u * C + c]
+            gwf[c] = total
+        return gi, gw
+
+    return prelu_backward_impl

@@ -288,6 +288,28 @@ def run_map2(op, g, r, out, params):
     launch(map2_serial, map2_parallel, (op, g.dtype), g.size, op, g, r, out, params)
 
 
+def flat_as(a, like):
+    """``a`` as a flat C-order array of ``like``'s dtype, inside Numba code (no copy
+    where it is one already): the backwards' overloads."""
+    raise NotImplementedError("only callable inside numba-compiled code")
+
+
+@overload(flat_as)
+def _flat_as_ol(a, like):
+    if a.dtype == like.dtype:
+        return lambda a, like: np.ascontiguousarray(a).reshape(-1)
+
+    def impl_cast(a, like):
+        res = np.empty(a.size, like.dtype)
+        i = 0
+        for idx in np.ndindex(a.shape):
+            res[i] = a[idx]
+            i += 1
+        return res
+
+    return impl_cast
+
+
 def _float_array(a, name):
     """``a`` as an ndarray of a float dtype, or a TypeError naming it."""
     if type(a) is not np.ndarray and is_device_array(a):

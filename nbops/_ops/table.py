@@ -114,7 +114,11 @@ max ``m`` and ``s = sum(exp(v - m))`` of ``v = sgn * input`` along the axis.
 
        MY = RowCore("my_op", my_prep, my_value, stores_exp=True)
 
-   Both are plain scalar math (``math.*``, arithmetic, ``sub_exact``), so the
+   Its backward, from the output ``y`` and ``grad_output`` ``g``, is two more
+   such functions, passed as ``RowCore(..., grad_term=, grad_value=)``: the
+   terms of a row sum ``s`` and each element's gradient from ``(g, y, s)``
+   (softmax: ``g * y`` and ``y * (g - s)``).
+   All are plain scalar math (``math.*``, arithmetic, ``sub_exact``), so the
    same source runs in the CPU row and column code (:func:`~nbops.scalar.rows.lse_row`,
    :func:`~nbops.scalar.rows.lse_cols`, inside ``@njit``) and in the CUDA block,
    warp and column kernels (``row_kernels`` in ``nbops/cuda/_kernels.py``).
@@ -133,7 +137,10 @@ max ``m`` and ``s = sum(exp(v - m))`` of ``v = sgn * input`` along the axis.
    CUDA launcher ``row_op`` for device arrays), its ``@overload``, its
    docstring (the shared sections below written once) and ``nbops.nn.MyOp``
    (``dim=None`` with PyTorch's implicit axis, over the base class of
-   ``nbops/nn/activation.py``).
+   ``nbops/nn/activation.py``); where the core has its backward,
+   ``nbops.my_op_backward(grad_output, output, axis=-1, *, dim=None, out=None)``
+   and its ``@overload`` (``backward_formula=`` gives its Notes; the CUDA
+   launcher ``row_backward``).
 3. Its float64 reference in ``tests/_reference.py`` (a function of the same
    name taking ``(x, axis)``); the row-op tests (``tests/test_softmax.py``,
    the CUDA simulator tests, the table tests) iterate over
@@ -580,7 +587,7 @@ def _make_backward(entry, module_name):
 def backward_entries():
     """The elementwise entries with a generated ``nbops.<op>_backward`` (from a
     derivative core; the shared 2-input kernels)."""
-    return [e for e in elementwise_entries() if e.backward_function is not None]
+    return [e for e in elementwise_entries() if e.backward_op is not None]
 
 
 def backward_functions(family=None):
@@ -1004,6 +1011,8 @@ class RowOp(Entry):
     summary: str = ""
     notes: str = ""
     example: str = ""
+    #: the Notes paragraph of its backward (the formula)
+    backward_formula: str = ""
 
 
 def row_op_entries():
@@ -1066,8 +1075,60 @@ def _row_njit_source(entry):
             "    return _axis_njit(_core, _sgn, input, axis, dtype, dim, out)\n")
 
 
+_ROW_BACKWARD_SIGNATURE = "grad_output, output, axis=-1, *, dim=None, out=None"
+_ROW_BACKWARD_PARAMS_DOC = """grad_output : array_like
+    The gradient of the forward's output: a float array of its shape.
+output : array_like
+    The forward's output: a float array of ``grad_output``'s shape.
+axis : int, default -1
+    The forward's axis. ``dim=`` is accepted as an alias (PyTorch).
+dim : int, optional
+    PyTorch's name for ``axis`` (keyword-only); give one or the other.
+out : ndarray, optional
+    Array of the result's shape and dtype to write into (may be
+    ``grad_output`` or ``output``)."""
+_ROW_BACKWARD_RETURNS_DOC = """Returns
+-------
+ndarray
+    The gradient of the forward's input: ``grad_output``'s shape, the
+    common float dtype of ``grad_output`` and ``output`` (float32 stays
+    float32)."""
+
+
+def compose_row_backward_docstring(entry):
+    """The numpydoc docstring of a row op's backward, from its entry."""
+    summary = (f"Backward of :func:`nbops.{entry.name}`: the gradient of its input, "
+               "given ``grad_output`` and its output.")
+    notes = (inspect.cleandoc(entry.backward_formula) + "\n\n"
+             "The row sum is accumulated in float64 (float32 elements are summed in\n"
+             "blocks, as the forward's sums). Same as what ``torch.autograd`` computes\n"
+             f"for ``torch.nn.functional.{entry.name}``.")
+    example = (f">>> y = nbops.{entry.name}(np.array([[1.0, 2.0, 3.0]]), axis=1)\n"
+               f">>> g = nbops.{entry.name}_backward(np.array([[1.0, 0.0, 0.0]]), y, axis=1)\n"
+               ">>> g.shape\n(1, 3)")
+    parts = [summary, "Parameters\n----------\n" + _ROW_BACKWARD_PARAMS_DOC,
+             _ROW_BACKWARD_RETURNS_DOC, "Notes\n-----\n" + notes, "Examples\n--------\n" + example]
+    return "\n\n".join(parts) + "\n"
+
+
+def _row_backward_source(entry):
+    """Source of a row op's backward: CUDA device arrays to nbops/cuda/_ops.py's
+    row_backward, anything else to the CPU driver of nbops/_ops/softmax.py."""
+    return (f"def {entry.name}_backward({_ROW_BACKWARD_SIGNATURE}):\n"
+            "    if type(grad_output) is not _ndarray and _is_device_array(grad_output):\n"
+            "        return _cuda().row_backward(_entry, grad_output, output, axis, dim, out)\n"
+            "    return _grad_along_axis(grad_output, output, axis, dim, out, _core, _sgn)\n")
+
+
+def _row_backward_njit_source(entry):
+    """Source of a row op's backward ``@overload`` typing function."""
+    return (f"def _{entry.name}_backward_njit(grad_output, output, axis=-1, dim=None, "
+            "out=None):\n"
+            "    return _grad_njit(_core, _sgn, grad_output, output, axis, dim, out)\n")
+
+
 def row_op(name, core, *, sgn=1, module=None, summary="", notes="", example="",
-           samples=None):
+           samples=None, backward_formula=""):
     """Declare a row op, register it and generate its function and overload.
 
     Parameters
@@ -1085,6 +1146,10 @@ def row_op(name, core, *, sgn=1, module=None, summary="", notes="", example="",
         The docstring's pieces (see :func:`elementwise`).
     samples : callable, optional
         ``samples(d)`` (see :class:`Entry`); default: the 2-D sample ``d.x2``.
+    backward_formula : str, optional
+        The Notes paragraph of ``nbops.<name>_backward`` (its formula). Where
+        the core has its backward (``grad_term``, ``grad_value``), that
+        function and its ``@overload`` are generated (``entry.backward_function``).
 
     Returns
     -------
@@ -1115,6 +1180,18 @@ def row_op(name, core, *, sgn=1, module=None, summary="", notes="", example="",
     typer = _compile(_row_njit_source(entry), ns, f"_{name}_njit", f"<nbops.{name} @njit>")
     overload(function)(NJ.plan_errors_at_run_time(typer))
     entry.function = function
+    if core.grad_value is not None:
+        entry.backward_formula = backward_formula
+        ns.update({"_grad_along_axis": softmax._grad_along_axis,
+                   "_grad_njit": softmax._grad_njit})
+        bname = f"{name}_backward"
+        backward = _compile(_row_backward_source(entry), ns, bname, f"<nbops.{bname}>")
+        backward.__module__ = "nbops._ops.softmax"
+        backward.__doc__ = compose_row_backward_docstring(entry)
+        typer = _compile(_row_backward_njit_source(entry), ns, f"_{bname}_njit",
+                         f"<nbops.{bname} @njit>")
+        overload(backward)(NJ.plan_errors_at_run_time(typer))
+        entry.backward_function = backward
     return register(entry)
 
 

@@ -484,6 +484,142 @@ def run_row_op(core, x, out, O, C, I, sgn):
         ks.rows[O, RTPB](x, out, C, sgn)
 
 
+# ------------------------------------------------------------------ row ops' backwards
+# Built per RowCore from its grad_term and grad_value (nbops/scalar/rows.py), as
+# the forward's kernels from prep and value: s = the row sum of grad_term(g, y)
+# (float64, reduced in a fixed order), then out = sgn * grad_value(g, y, s).
+def _make_grad_sum(term, reduce_sum):
+    """The row sum of ``term(g, y)`` over the elements c0, c0 + step, ... < C,
+    combined over the threads by ``reduce_sum`` (as :func:`_make_row_stats`)."""
+
+    @cuda.jit(device=True)
+    def grad_sum(g, y, base, C, stride, c0, step, sh):
+        s = float64(0.0)
+        for c in range(c0, C, step):
+            i = base + c * stride
+            s += term(g[i], y[i])
+        return reduce_sum(sh, s)
+
+    return grad_sum
+
+
+def _make_row_grad_kernels(core):
+    term = device(core.grad_term)
+    value = device(core.grad_value)
+    block_grad_sum = _make_grad_sum(term, _block_reduce_sum)
+    warp_grad_sum = _make_grad_sum(term, _warp_reduce_sum)
+    serial_grad_sum = _make_grad_sum(term, _no_reduce)
+
+    @cuda.jit(device=True)
+    def write(g, y, out, base, stride, c0, C, step, sgn, s):
+        k = M.const(sgn, s)
+        for c in range(c0, C, step):
+            i = base + c * stride
+            out[i] = sgn * value(g[i], y[i], k)
+
+    @cuda.jit
+    def rows(g, y, out, C, sgn):
+        sh = cuda.shared.array(RTPB, float64)
+        base = cuda.blockIdx.x * C
+        s = block_grad_sum(g, y, base, C, 1, cuda.threadIdx.x, RTPB, sh)
+        write(g, y, out, base, 1, cuda.threadIdx.x, C, RTPB, sgn, s)
+
+    @cuda.jit
+    def warp(g, y, out, R, C, sgn):
+        r, lane = _warp_row(R)
+        if r >= R:
+            return
+        base = r * C
+        s = warp_grad_sum(g, y, base, C, 1, lane, WARP, 0)
+        write(g, y, out, base, 1, lane, C, WARP, sgn, s)
+
+    @cuda.jit
+    def cols(g, y, out, O, C, I, sgn):
+        for u in range(cuda.grid(1), O * I, cuda.gridsize(1)):
+            o = u // I
+            j = u - o * I
+            base = o * C * I + j
+            s = serial_grad_sum(g, y, base, C, I, 0, 1, 0)
+            write(g, y, out, base, I, 0, C, 1, sgn, s)
+
+    return RowKernels(rows, warp, cols)
+
+
+_row_grad_kernels = {}
+
+
+def row_grad_kernels(core):
+    """The :class:`RowKernels` of ``core``'s backward, built once per process."""
+    ks = _row_grad_kernels.get(core.name)
+    if ks is None:
+        ks = _row_grad_kernels[core.name] = _make_row_grad_kernels(core)
+    return ks
+
+
+def run_row_grad(core, g, y, out, O, C, I, sgn):
+    """out = the backward of the row op (``core``, ``sgn``) on flat C-order (O, C, I)
+    arrays (``out`` may be ``g`` or ``y``: every element is read before it is written)."""
+    ks = row_grad_kernels(core)
+    sgn = g.dtype.type(sgn)
+    if I != 1:
+        ks.cols[grid(O * I), TPB](g, y, out, O, C, I, sgn)
+    elif C <= WARP_ROW_MAX:
+        gr, b = _warp_launch(O)
+        ks.warp[gr, b](g, y, out, np.int64(O), C, sgn)
+    else:
+        ks.rows[O, RTPB](g, y, out, C, sgn)
+
+
+# ------------------------------------------------------------------ prelu's backward
+_prelu_input_grad = device(SA.prelu_backward)
+_prelu_weight_term = device(SA.prelu_weight_backward)
+
+
+@cuda.jit
+def _prelu_grad_kernel(g, x, w, gi, partial, inner, per_channel, B):
+    """Block (c, b): the elements k = b * TPB + t, ... (step B * TPB) of channel c
+    (k < per_channel; element k is (k // inner, c, k % inner) of the (N, C, inner)
+    view): gi, and partial[c * B + b] = the block's sum of the weight terms."""
+    sh = cuda.shared.array(TPB, float64)
+    c = cuda.blockIdx.x
+    b = cuda.blockIdx.y
+    C = w.size
+    wc = w[c]
+    s = float64(0.0)
+    for k in range(b * TPB + cuda.threadIdx.x, per_channel, B * TPB):
+        n = k // inner
+        i = (n * C + c) * inner + (k - n * inner)
+        gv = g[i]
+        xv = x[i]
+        gi[i] = _prelu_input_grad(gv, xv, wc)
+        s += _prelu_weight_term(gv, xv)
+    s = block_sum(sh, s)
+    if cuda.threadIdx.x == 0:
+        partial[c * B + b] = s
+
+
+@cuda.jit
+def _prelu_grad_finish(partial, B, gw):
+    c = cuda.grid(1)
+    if c < gw.size:
+        t = float64(0.0)
+        for b in range(B):
+            t += partial[c * B + b]
+        gw[c] = t
+
+
+def run_prelu_grad(g, x, w, gi, gw, inner):
+    """prelu's backward on flat C-order arrays: gi, and gw[c] = the sum of channel
+    c's weight terms (w.size channels, runs of ``inner`` elements), over a fixed
+    grid of B blocks per channel (a function of the shape only), added in order."""
+    C = w.size
+    per_channel = x.size // C
+    B = max(1, min((per_channel + TPB - 1) // TPB, max(1, MAX_BLOCKS // C)))
+    partial = cuda.device_array(C * B, np.float64)
+    _prelu_grad_kernel[(C, B), TPB](g, x, w, gi, partial, inner, per_channel, B)
+    _prelu_grad_finish[grid(C), TPB](partial, B, gw)
+
+
 # ------------------------------------------------------------------ cross-entropy / NLL
 @cuda.jit(device=True)
 def _ce_store(x, base, stride, tg, C, ignore, w, has_w, shift, eps, sm, err, loss, wts, u):

@@ -13,7 +13,8 @@ from numba import cuda
 from .._ops import plan as P
 from . import _kernels as K
 
-__all__ = ["unary", "binary", "prelu", "row_op", "cross_entropy",
+__all__ = ["unary", "binary", "prelu", "row_op", "row_backward", "prelu_backward",
+           "cross_entropy",
            "nll_loss", "pointwise_loss", "kl_div",
            "binary_cross_entropy", "binary_cross_entropy_with_logits", "batch_norm",
            "linear", "linear_backward", "pairwise_distance", "dropout", "dropout2d", "dropout3d",
@@ -181,6 +182,58 @@ def row_op(entry, input, axis=-1, dtype=None, dim=None, out=None):
         return dest
     K.run_row_op(entry.core, cflat(x), cflat(dest, "out"), O, C, I, entry.sgn)
     return dest
+
+
+def row_backward(entry, grad_output, output, axis=-1, dim=None, out=None):
+    """The backward of a row op of the op table (``entry``: its RowOp)."""
+    g = dev(grad_output, "grad_output")
+    y = dev(output, "output")
+    dt = float_dtype(g, "grad_output")
+    if np.dtype(y.dtype) != dt:
+        raise TypeError(f"output: dtype {y.dtype} differs from grad_output's {dt} "
+                        "(CUDA arrays of one call must share their float dtype)")
+    if tuple(g.shape) != tuple(y.shape):
+        raise ValueError(f"grad_output has shape {tuple(g.shape)} but output has shape "
+                         f"{tuple(y.shape)}: they must be the same")
+    _, O, C, I = P.axis_plan(tuple(g.shape), axis, dim)
+    dest = check_out(out, g.shape, dt, g) if out is not None else empty(g.shape, dt)
+    if g.size == 0:
+        return dest
+    K.run_row_grad(entry.core, cflat(g, "grad_output"), cflat(y, "output"),
+                   cflat(dest, "out"), O, C, I, entry.sgn)
+    return dest
+
+
+def prelu_backward(grad_output, input, weight, out=None):
+    """``(grad_input, grad_weight)`` of prelu on device arrays of one float dtype."""
+    g = dev(grad_output, "grad_output")
+    x = dev(input, "input")
+    w = dev(weight, "weight")
+    dt = float_dtype(g, "grad_output")
+    for name, a in (("input", x), ("weight", w)):
+        if np.dtype(a.dtype) != dt:
+            raise TypeError(f"{name}: dtype {a.dtype} differs from grad_output's {dt} "
+                            "(CUDA arrays of one call must share their float dtype)")
+    if tuple(g.shape) != tuple(x.shape):
+        raise ValueError(f"grad_output has shape {tuple(g.shape)} but input has shape "
+                         f"{tuple(x.shape)}: they must be the same")
+    channels = x.shape[1] if x.ndim >= 2 else 1
+    if w.ndim > 1 or w.size not in (1, channels):
+        raise ValueError(f"weight must be 1-D with 1 or {channels} (the number of channels, "
+                         f"input.shape[1]) elements, got shape {w.shape}")
+    out_i, out_w = (None, None) if out is None else out
+    gi = check_out(out_i, x.shape, dt, x) if out_i is not None else empty(x.shape, dt)
+    gw = check_out(out_w, w.shape, dt, w) if out_w is not None else \
+        cuda.device_array(w.shape, dt)
+    gwf = cflat(gw, "out")
+    if x.size == 0:
+        if w.size:
+            K.run_fill(gwf, dt.type(0))
+        return gi, gw
+    inner = x.size if w.size == 1 else x.size // (x.shape[0] * channels)
+    K.run_prelu_grad(cflat(g, "grad_output"), cflat(x), cflat(w.reshape(w.size), "weight"),
+                     cflat(gi, "out"), gwf, inner)
+    return gi, gw
 
 
 # ------------------------------------------------------------------ losses

@@ -834,3 +834,62 @@ def hardswish_backward(g, x):
     if x < three:
         return g * (x / three + const(x, 0.5))
     return g
+
+
+__all__ += ["prelu_backward", "prelu_weight_backward"]
+
+
+@core
+def prelu_backward(g, x, weight):
+    r"""Derivative core of :func:`nbops.prelu` for its input: ``g`` if
+    :math:`x > 0`, else :math:`w g` (:math:`w g` at :math:`x = 0` and for NaN
+    ``x``, as PyTorch's ``prelu`` backward).
+
+    Parameters
+    ----------
+    g : float32 or float64
+        The gradient of the output element.
+    x : float32 or float64
+        The input element.
+    weight : float or int
+        Its channel's slope :math:`w`, converted to ``x``'s float type.
+
+    Returns
+    -------
+    float
+        The gradient of the input element.
+
+    Examples
+    --------
+    >>> from nbops import scalar
+    >>> scalar.prelu_backward(2.0, 3.0, 0.25), scalar.prelu_backward(2.0, 0.0, 0.25)
+    (2.0, 0.5)
+    """
+    return g if x > 0 else const(x, weight) * g
+
+
+@core
+def prelu_weight_backward(g, x):
+    r"""One term of :func:`nbops.prelu`'s weight gradient: 0 if :math:`x > 0`,
+    else :math:`x g` (PyTorch's convention; the weight's gradient is the sum of
+    these terms over every element of its channel).
+
+    Parameters
+    ----------
+    g : float32 or float64
+        The gradient of the output element.
+    x : float32 or float64
+        The input element.
+
+    Returns
+    -------
+    float
+        The element's term of its channel's weight gradient.
+
+    Examples
+    --------
+    >>> from nbops import scalar
+    >>> scalar.prelu_weight_backward(2.0, 3.0), scalar.prelu_weight_backward(2.0, -1.5)
+    (0.0, -3.0)
+    """
+    return const(g, 0.0) if x > 0 else x * g

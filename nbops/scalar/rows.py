@@ -71,7 +71,9 @@ __all__ = ["row_view", "sub_exact", "order_key", "from_order_key", "one_of", "ro
            "lse_row", "lse_cols", "lse_scalar", "softmax_prep", "softmax_value", "log_softmax_prep",
            "log_softmax_value", "SOFTMAX", "LOG_SOFTMAX", "smoothed_loss", "smoothed_target",
            "ce_rows", "nll_rows", "ce_cols", "prob_rows", "prob_cols", "SUM_BLOCK",
-           "COLS_BLOCK", "ROW_FASTMATH"]
+           "COLS_BLOCK", "ROW_FASTMATH", "row_grad_term", "row_grad_value", "grad_row",
+           "grad_cols", "softmax_grad_term", "softmax_grad_value", "log_softmax_grad_term",
+           "log_softmax_grad_value"]
 
 #: Elements summed in the element type before the partial sum is added in float64.
 SUM_BLOCK = 1024
@@ -364,6 +366,21 @@ class RowCore:
         stored it when ``stores_exp`` is true (softmax: ``t * k``), else the
         shifted value ``d = v - m`` (log-softmax: ``sub_exact(d, k)``).
 
+    Its backward (the vector-Jacobian product given the op's output ``y`` and
+    ``grad_output`` ``g``) is two more scalar functions of the same style:
+
+    ``grad_term(g, y)``
+        One term of the row sum ``s`` of the backward (float64, as the forward's
+        sums). softmax: ``g * y``; log-softmax: ``g``.
+    ``grad_value(g, y, s)``
+        One element of the gradient of ``v``. softmax: ``y * (g - s)``;
+        log-softmax: ``g - exp(y) * s``. The gradient of the input is
+        ``sgn`` times it (softmin's is the negated softmax backward, as
+        PyTorch's autograd computes it through ``-x``).
+
+    :func:`grad_row` and :func:`grad_cols` build the CPU row and column code
+    of every backward from them, ``nbops/cuda/_kernels.py`` its CUDA kernels.
+
     ``stores_exp`` says whether the sum pass writes ``t`` into the output (one
     ``exp`` per element; the last pass then reads ``t`` back from cache) or not
     (the last pass recomputes ``d`` from the input). Both functions are
@@ -382,8 +399,9 @@ class RowCore:
 
     registry = {}
 
-    def __init__(self, name, prep, value, stores_exp):
+    def __init__(self, name, prep, value, stores_exp, grad_term=None, grad_value=None):
         self.name, self.prep, self.value, self.stores_exp = name, prep, value, stores_exp
+        self.grad_term, self.grad_value = grad_term, grad_value
         #: the ``stored, shifted`` arguments of :func:`lse_row` and :func:`lse_cols`
         self.switches = (True, None) if stores_exp else (None, True)
         RowCore.registry[name] = self
@@ -441,6 +459,32 @@ def _row_value_ol(core, u, k):
     if isinstance(core, RowCoreType):
         value = RowCore.registry[core.core_name].value
         return lambda core, u, k: value(u, k)
+    return None
+
+
+def row_grad_term(core, g, y):
+    """``core.grad_term(g, y)`` inside Numba code (the core resolved when compiling)."""
+    raise NotImplementedError("only callable inside numba-compiled code")
+
+
+@overload(row_grad_term, jit_options=_COMMON)
+def _row_grad_term_ol(core, g, y):
+    if isinstance(core, RowCoreType):
+        term = RowCore.registry[core.core_name].grad_term
+        return lambda core, g, y: term(g, y)
+    return None
+
+
+def row_grad_value(core, g, y, s):
+    """``core.grad_value(g, y, s)`` inside Numba code (the core resolved when compiling)."""
+    raise NotImplementedError("only callable inside numba-compiled code")
+
+
+@overload(row_grad_value, jit_options=_COMMON)
+def _row_grad_value_ol(core, g, y, s):
+    if isinstance(core, RowCoreType):
+        value = RowCore.registry[core.core_name].grad_value
+        return lambda core, g, y, s: value(g, y, s)
     return None
 
 
@@ -510,6 +554,59 @@ def lse_scalar(core, v, stored):
     return row_value(core, t if stored else d, const(v, row_prep(core, np.float64(t))))
 
 
+@_inline
+def grad_row(core, g, y, o, sgn):
+    """The backward of one row: ``o = sgn * grad_value(g, y, s)`` with
+    ``s = sum(grad_term(g, y))`` over the row (``o`` may be ``g`` or ``y``).
+
+    Two passes: the sum (in the element type over blocks of :data:`SUM_BLOCK`
+    elements, the block sums added in float64, as :func:`row_sumexp`), then
+    the result, while the row is still in cache.
+    """
+    n = g.size
+    total = 0.0
+    for b0 in range(0, n, SUM_BLOCK):
+        b1 = int_min(n, b0 + SUM_BLOCK)
+        gb = g[b0:b1]
+        yb = y[b0:b1]
+        s = const(sgn, 0.0)
+        for i in range(gb.size):
+            s += row_grad_term(core, gb[i], yb[i])
+        total += s
+    k = const(sgn, total)
+    for i in range(n):
+        o[i] = sgn * row_grad_value(core, g[i], y[i], k)
+
+
+@_inline
+def grad_cols(core, g, y, out, o, C, I, j0, sgn):
+    """:func:`grad_row` for positions j0 .. j0 + COLS_BLOCK of the (o, :, j) rows of
+    flat (O, C, I) arrays (``out`` may be ``g`` or ``y``; sums in float64)."""
+    nb = min(COLS_BLOCK, I - j0)
+    if C == 0 or nb <= 0:
+        return
+    base = o * C * I
+    s = np.empty(nb, np.float64)
+    f = np.empty(nb, g.dtype)
+    for k in range(nb):
+        s[k] = 0.0
+    for c in range(C):
+        start = base + c * I + j0
+        gr = row_view(g, start, nb)
+        yr = row_view(y, start, nb)
+        for k in range(nb):
+            s[k] += row_grad_term(core, gr[k], yr[k])
+    for k in range(nb):
+        f[k] = s[k]
+    for c in range(C):
+        start = base + c * I + j0
+        gr = row_view(g, start, nb)
+        yr = row_view(y, start, nb)
+        ob = row_view(out, start, nb)
+        for k in range(nb):
+            ob[k] = sgn * row_grad_value(core, gr[k], yr[k], f[k])
+
+
 # The cores of the softmax family (nbops/_ops/softmax.py declares the ops).
 @_inline
 def softmax_prep(s):
@@ -536,10 +633,38 @@ def log_softmax_value(d, k):
     return sub_exact(d, k)
 
 
+# Their backwards, from the output y and grad_output g (PyTorch's
+# _softmax_backward_data and _log_softmax_backward_data).
+@_inline
+def softmax_grad_term(g, y):
+    """A term of softmax's backward row sum: ``g * y``."""
+    return g * y
+
+
+@_inline
+def softmax_grad_value(g, y, s):
+    """softmax's backward of one element: ``y * (g - s)``, ``s = sum(g * y)``."""
+    return y * (g - s)
+
+
+@_inline
+def log_softmax_grad_term(g, y):
+    """A term of log-softmax's backward row sum: ``g``."""
+    return g
+
+
+@_inline
+def log_softmax_grad_value(g, y, s):
+    """log-softmax's backward of one element: ``g - exp(y) * s``, ``s = sum(g)``."""
+    return g - exp(y) * s
+
+
 #: softmax (and softmin, its ``sgn = -1`` op): the sum pass stores ``exp(v - m)``.
-SOFTMAX = RowCore("softmax", softmax_prep, softmax_value, stores_exp=True)
+SOFTMAX = RowCore("softmax", softmax_prep, softmax_value, stores_exp=True,
+                  grad_term=softmax_grad_term, grad_value=softmax_grad_value)
 #: log-softmax: the last pass recomputes ``v - m``.
-LOG_SOFTMAX = RowCore("log_softmax", log_softmax_prep, log_softmax_value, stores_exp=False)
+LOG_SOFTMAX = RowCore("log_softmax", log_softmax_prep, log_softmax_value, stores_exp=False,
+                      grad_term=log_softmax_grad_term, grad_value=log_softmax_grad_value)
 
 
 # ------------------------------------------------- label smoothing

@@ -64,6 +64,12 @@ def main():
             jobs += [(f"{core.name}_rows", ks.rows, (v, v, i8, ft)),
                      (f"{core.name}_warp", ks.warp, (v, v, i8, i8, ft)),
                      (f"{core.name}_cols", ks.cols, (v, v, i8, i8, i8, ft))]
+            ks = K.row_grad_kernels(core)  # and their backwards
+            jobs += [(f"{core.name}_grad_rows", ks.rows, (v, v, v, i8, ft)),
+                     (f"{core.name}_grad_warp", ks.warp, (v, v, v, i8, i8, ft)),
+                     (f"{core.name}_grad_cols", ks.cols, (v, v, v, i8, i8, i8, ft))]
+        jobs += [("prelu_grad", K._prelu_grad_kernel, (v, v, v, v, d[::1], i8, i8, i8)),
+                 ("prelu_grad_finish", K._prelu_grad_finish, (d[::1], i8, v))]
         jobs += [
             ("finish", K._finish_kernel, (d[::1], d[::1], v, d, b)),
             ("sum", K._sum_kernel, (v, d[::1])),
