@@ -1061,6 +1061,8 @@ def _grad_chunk(lop, gop, x, t, a, am, ainner, w, wm, winner, g, c, params, out,
     wbuf = np.empty(BLOCK, x.dtype)
     lbuf = np.empty(BLOCK, x.dtype)
     full = g.size != 0
+    cbuf = np.empty(0 if full else BLOCK, x.dtype)  # the scalar gradient, as a block
+    cbuf[:] = c  # (one loop over the derivative core, not two: it compiles once)
     s0 = s1 = s2 = s3 = 0.0
     for b in range(start, stop, BLOCK):
         e = min(b + BLOCK, stop)
@@ -1070,15 +1072,10 @@ def _grad_chunk(lop, gop, x, t, a, am, ainner, w, wm, winner, g, c, params, out,
         xs = x[b:e]
         ts = t[b:e]
         os = out[b:e]
-        if full:
-            gs = g[b:e]
-            for k in range(m):
-                os[k] = _nj_weigh(apply_grad(gop, gs[k], xs[k], ts[k], _nj_aux(ab, k, xs[k]),
-                                             params), wb, k)
-        else:
-            for k in range(m):
-                os[k] = _nj_weigh(apply_grad(gop, c, xs[k], ts[k], _nj_aux(ab, k, xs[k]),
-                                             params), wb, k)
+        gs = g[b:e] if full else cbuf
+        for k in range(m):
+            os[k] = _nj_weigh(apply_grad(gop, gs[k], xs[k], ts[k], _nj_aux(ab, k, xs[k]),
+                                         params), wb, k)
         if want:
             for k in range(m):
                 lbuf[k] = _nj_weigh(apply_loss(lop, xs[k], ts[k], _nj_aux(ab, k, xs[k]),
