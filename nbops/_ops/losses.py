@@ -1730,8 +1730,8 @@ def _nj_sum_to(res, x):
 @overload(_nj_sum_to)
 def _nj_sum_to_ol(res, x):
     """``res`` (of the broadcast shape) summed back to the shape of the input ``x``."""
-    if not isinstance(x, types.Array):
-        return lambda res, x: res.dtype.type(np.sum(res.astype(np.float64)))
+    if not isinstance(x, types.Array):  # a number: the gradient is 0-d
+        return lambda res, x: res
 
     if x.ndim != res.ndim:
         return lambda res, x: _nj_sum_broadcast(res, x)

@@ -79,19 +79,28 @@ Adding a pointwise loss (``huber_loss`` as the example)
 -------------------------------------------------------
 1. Its scalar core ``core(x, t[, param])`` at the end of
    ``nbops/scalar/losses.py`` (the unreduced loss of one pair of elements),
-   added to that module's ``__all__``.
+   added to that module's ``__all__``; its derivative core beside it,
+   ``huber_loss_backward(g, x, t[, param])``: ``g`` times the derivative of the
+   unreduced loss at ``x``, with PyTorch autograd's convention at any kink
+   (also in ``__all__``).
 2. One entry at the end of ``nbops/_ops/losses.py``::
 
        HUBER = table.pointwise_loss(
            "huber_loss", S.huber_loss, (Param("delta", 1.0, "...", example=0.5),),
            legacy=False, weight=True,             # PyTorch's signature
+           backward=S.huber_loss_backward,        # generates the backward, _with_grad
            checks=(Check("not delta > 0", "...", "..."),),
            module=Module("HuberLoss", "Huber loss", example=">>> ..."),
            summary=r"Huber loss ...", notes="...", example=">>> ...").op
 
    From it: ``nbops.huber_loss`` (PyTorch's signature; the shared CPU driver,
    the CUDA ``pointwise_loss`` for device arrays), its ``@overload``, its
-   docstring (the shared sections below written once) and ``nbops.nn.HuberLoss``.
+   docstring (the shared sections below written once) and ``nbops.nn.HuberLoss``;
+   from the derivative core ``nbops.huber_loss_backward(grad_output, input,
+   target, ...)`` and ``nbops.huber_loss_with_grad(input, target, ...)`` (the
+   shared gradient kernel of ``nbops/_ops/losses.py``, the CUDA
+   ``pointwise_loss_backward``/``pointwise_loss_with_grad``) with their
+   overloads and docstrings.
 3. Its float64 reference in ``tests/_reference.py`` (a function of the same
    name, the unreduced loss); the loss test matrices iterate over
    :func:`pointwise_loss_entries`.
