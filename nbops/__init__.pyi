@@ -62,10 +62,24 @@ __all__: list[str] = [
     'silu_backward',
     'hardswish_backward',
     'prelu_backward',
+    'l1_loss_backward',
+    'l1_loss_with_grad',
+    'mse_loss_backward',
+    'mse_loss_with_grad',
+    'smooth_l1_loss_backward',
+    'smooth_l1_loss_with_grad',
+    'huber_loss_backward',
+    'huber_loss_with_grad',
     'softmax_backward',
     'log_softmax_backward',
     'softmin_backward',
     'linear_backward',
+    'kl_div_backward',
+    'kl_div_with_grad',
+    'binary_cross_entropy_backward',
+    'binary_cross_entropy_with_grad',
+    'binary_cross_entropy_with_logits_backward',
+    'binary_cross_entropy_with_logits_with_grad',
     'nn',
 ]
 
@@ -408,6 +422,80 @@ def prelu_backward(
     *,
     out: tuple[NDArray[Any] | None, NDArray[Any] | None] | None = ...,
 ) -> tuple[NDArray[np.floating[Any]], NDArray[np.floating[Any]]]: ...
+def l1_loss_backward(
+    grad_output: ArrayLike,
+    input: ArrayLike,
+    target: ArrayLike,
+    size_average: bool | None = ...,
+    reduce: bool | None = ...,
+    reduction: Literal['none', 'mean', 'sum'] = ...,
+    weight: ArrayLike | None = ...,
+    *,
+    out: NDArray[Any] | None = ...,
+) -> Any: ...
+def l1_loss_with_grad(
+    input: ArrayLike,
+    target: ArrayLike,
+    size_average: bool | None = ...,
+    reduce: bool | None = ...,
+    reduction: Literal['none', 'mean', 'sum'] = ...,
+    weight: ArrayLike | None = ...,
+) -> Any: ...
+def mse_loss_backward(
+    grad_output: ArrayLike,
+    input: ArrayLike,
+    target: ArrayLike,
+    size_average: bool | None = ...,
+    reduce: bool | None = ...,
+    reduction: Literal['none', 'mean', 'sum'] = ...,
+    weight: ArrayLike | None = ...,
+    *,
+    out: NDArray[Any] | None = ...,
+) -> Any: ...
+def mse_loss_with_grad(
+    input: ArrayLike,
+    target: ArrayLike,
+    size_average: bool | None = ...,
+    reduce: bool | None = ...,
+    reduction: Literal['none', 'mean', 'sum'] = ...,
+    weight: ArrayLike | None = ...,
+) -> Any: ...
+def smooth_l1_loss_backward(
+    grad_output: ArrayLike,
+    input: ArrayLike,
+    target: ArrayLike,
+    size_average: bool | None = ...,
+    reduce: bool | None = ...,
+    reduction: Literal['none', 'mean', 'sum'] = ...,
+    beta: float = ...,
+    *,
+    out: NDArray[Any] | None = ...,
+) -> Any: ...
+def smooth_l1_loss_with_grad(
+    input: ArrayLike,
+    target: ArrayLike,
+    size_average: bool | None = ...,
+    reduce: bool | None = ...,
+    reduction: Literal['none', 'mean', 'sum'] = ...,
+    beta: float = ...,
+) -> Any: ...
+def huber_loss_backward(
+    grad_output: ArrayLike,
+    input: ArrayLike,
+    target: ArrayLike,
+    reduction: Literal['none', 'mean', 'sum'] = ...,
+    delta: float = ...,
+    weight: ArrayLike | None = ...,
+    *,
+    out: NDArray[Any] | None = ...,
+) -> Any: ...
+def huber_loss_with_grad(
+    input: ArrayLike,
+    target: ArrayLike,
+    reduction: Literal['none', 'mean', 'sum'] = ...,
+    delta: float = ...,
+    weight: ArrayLike | None = ...,
+) -> Any: ...
 def softmax_backward(
     grad_output: ArrayLike,
     output: ArrayLike,
@@ -437,4 +525,63 @@ def linear_backward(
     input: ArrayLike,
     weight: ArrayLike | None,
     bias: ArrayLike | None = ...,
+) -> Any: ...
+def kl_div_backward(
+    grad_output: ArrayLike,
+    input: ArrayLike,
+    target: ArrayLike,
+    size_average: bool | None = ...,
+    reduce: bool | None = ...,
+    reduction: Literal['none', 'mean', 'sum', 'batchmean'] = ...,
+    log_target: bool = ...,
+    *,
+    out: NDArray[Any] | None = ...,
+) -> Any: ...
+def kl_div_with_grad(
+    input: ArrayLike,
+    target: ArrayLike,
+    size_average: bool | None = ...,
+    reduce: bool | None = ...,
+    reduction: Literal['none', 'mean', 'sum', 'batchmean'] = ...,
+    log_target: bool = ...,
+) -> Any: ...
+def binary_cross_entropy_backward(
+    grad_output: ArrayLike,
+    input: ArrayLike,
+    target: ArrayLike,
+    weight: ArrayLike | None = ...,
+    size_average: bool | None = ...,
+    reduce: bool | None = ...,
+    reduction: Literal['none', 'mean', 'sum'] = ...,
+    *,
+    out: NDArray[Any] | None = ...,
+) -> Any: ...
+def binary_cross_entropy_with_grad(
+    input: ArrayLike,
+    target: ArrayLike,
+    weight: ArrayLike | None = ...,
+    size_average: bool | None = ...,
+    reduce: bool | None = ...,
+    reduction: Literal['none', 'mean', 'sum'] = ...,
+) -> Any: ...
+def binary_cross_entropy_with_logits_backward(
+    grad_output: ArrayLike,
+    input: ArrayLike,
+    target: ArrayLike,
+    weight: ArrayLike | None = ...,
+    size_average: bool | None = ...,
+    reduce: bool | None = ...,
+    reduction: Literal['none', 'mean', 'sum'] = ...,
+    pos_weight: ArrayLike | None = ...,
+    *,
+    out: NDArray[Any] | None = ...,
+) -> Any: ...
+def binary_cross_entropy_with_logits_with_grad(
+    input: ArrayLike,
+    target: ArrayLike,
+    weight: ArrayLike | None = ...,
+    size_average: bool | None = ...,
+    reduce: bool | None = ...,
+    reduction: Literal['none', 'mean', 'sum'] = ...,
+    pos_weight: ArrayLike | None = ...,
 ) -> Any: ...

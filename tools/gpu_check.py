@@ -188,6 +188,32 @@ def bench(quick, smoke=False):
            lambda: nbops.binary_cross_entropy_with_logits(a, t2),
            (lambda: F.binary_cross_entropy_with_logits(T(a), T(t2))) if torch_ok else None)
 
+    # the losses' backwards ('mean', into out=) beside torch's backward alone (graph
+    # retained), and the fused <loss>_with_grad beside torch's forward + backward
+    def torch_loss_grad(name, xd, td):
+        tx, tt, fn = T(xd).detach().requires_grad_(), T(td), getattr(F, name)
+        loss = fn(tx, tt)
+
+        def backward_alone():
+            tx.grad = None
+            loss.backward(retain_graph=True)
+
+        def forward_backward():
+            tx.grad = None
+            fn(tx, tt).backward()
+
+        return backward_alone, forward_backward
+
+    for name, xd, td in ([(e.name, a, t2) for e in table.pointwise_loss_entries()]
+                         + [("kl_div", a, t2), ("binary_cross_entropy", t2, t2),
+                            ("binary_cross_entropy_with_logits", a, t2)]):
+        bw, wg = getattr(nbops, f"{name}_backward"), getattr(nbops, f"{name}_with_grad")
+        tb, tfb = torch_loss_grad(name, xd, td) if torch_ok else (None, None)
+        record(f"{name}_backward(mean)", n, 3 * a.nbytes,
+               lambda bw=bw, xd=xd, td=td: bw(1.0, xd, td, out=out), tb)
+        record(f"{name}_with_grad(mean)", n, 3 * a.nbytes,
+               lambda wg=wg, xd=xd, td=td: wg(xd, td), tfb)
+
     # dropout: Philox masks (the CPU's generator); torch's own generator differs
     record("dropout p=0.5 (out=)", n, 2 * a.nbytes,
            lambda: nbops.dropout(a, 0.5, rng=1, out=out),

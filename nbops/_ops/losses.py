@@ -44,7 +44,14 @@ from numba.np.numpy_support import as_dtype, from_dtype
 
 from .. import _config
 from .._launch import launch
-from .._validate import as_array, dask_ops, is_dask_array, is_device_array, result_dtype
+from .._validate import (
+    as_array,
+    check_out,
+    dask_ops,
+    is_dask_array,
+    is_device_array,
+    result_dtype,
+)
 from ..cuda import ops as _cuda
 from ..scalar import losses as S
 from ..scalar._math import const
@@ -65,8 +72,17 @@ BCE_LOGITS = Op("loss.bce_with_logits", S.binary_cross_entropy_with_logits, 0)
 BCE_LOGITS_PW = Op("loss.bce_with_logits_pos_weight",
                    S.binary_cross_entropy_with_logits_pos_weight, 0)
 
+# their derivative cores (the backward and <loss>_with_grad kernels below)
+KL_DIV_GRAD = Op("loss.kl_div_backward", S.kl_div_backward, 0)
+KL_DIV_LOG_GRAD = Op("loss.kl_div_log_target_backward", S.kl_div_log_target_backward, 0)
+BCE_GRAD = Op("loss.binary_cross_entropy_backward", S.binary_cross_entropy_backward, 0)
+BCE_LOGITS_GRAD = Op("loss.bce_with_logits_backward",
+                     S.binary_cross_entropy_with_logits_backward, 0)
+BCE_LOGITS_PW_GRAD = Op("loss.bce_with_logits_pos_weight_backward",
+                        S.binary_cross_entropy_with_logits_pos_weight_backward, 0)
+
 #: Ops whose core takes a third per-element operand (``pos_weight``).
-_AUX_OPS = frozenset([BCE_LOGITS_PW.name])
+_AUX_OPS = frozenset([BCE_LOGITS_PW.name, BCE_LOGITS_PW_GRAD.name])
 
 
 def apply_loss(op, x, t, a, params):
@@ -87,6 +103,27 @@ def _apply_loss_ol(op, x, t, a, params):
         return lambda op, x, t, a, params: core(x, t)
     if len(params) == 1:
         return lambda op, x, t, a, params: core(x, t, const(x, params[0]))
+    return None
+
+
+def apply_grad(op, g, x, t, a, params):
+    """``op.core(g, x, t[, a], *params)`` of a derivative core (``a``: ``_AUX_OPS`` only)."""
+    if op.name in _AUX_OPS:
+        return op.core(g, x, t, a)
+    return op.core(g, x, t, *(const(x, p) for p in params))
+
+
+@overload(apply_grad, inline="always")
+def _apply_grad_ol(op, g, x, t, a, params):
+    if not isinstance(op, OpType):
+        return None
+    core = Op.registry[op.op_name].core
+    if op.op_name in _AUX_OPS:
+        return lambda op, g, x, t, a, params: core(g, x, t, a)
+    if len(params) == 0:
+        return lambda op, g, x, t, a, params: core(g, x, t)
+    if len(params) == 1:
+        return lambda op, g, x, t, a, params: core(g, x, t, const(x, params[0]))
     return None
 
 
@@ -978,13 +1015,1014 @@ def _bce_logits_njit(input, target, weight=None, size_average=None, reduce=None,
     return impl
 
 
+# ------------------------------------------------------------------ backward
+# ``<loss>_backward`` (the gradient of the input) and ``<loss>_with_grad`` (the
+# loss and that gradient from one pass): one kernel pair, over the derivative
+# cores of nbops/scalar/losses.py. Per chunk of CHUNK elements (the forward's
+# chunks), block by block: gather the broadcast weight / pos_weight (as the
+# weighted forward kernel), write the gradient (``g`` per element, or the
+# scalar ``c`` that holds the reduction's factor), and with ``want`` also the
+# losses into a block buffer summed exactly as the forward kernels sum them (the
+# same float64 accumulators in the same order, so ``<loss>_with_grad``'s value
+# is bit-identical to the forward's for the same layout). The block is still in
+# cache when the loss loop reads it.
+def _gather(arr, m, inner, start, count, buf):
+    return _stub()
+
+
+@overload(_gather)
+def _gather_ol(arr, m, inner, start, count, buf):
+    """``buf[:count]`` = the broadcast ``arr`` at ``start ..``; None for no array."""
+    if NJ.is_none(arr):
+        return lambda arr, m, inner, start, count, buf: None
+
+    def impl(arr, m, inner, start, count, buf):
+        q = start // inner
+        r = start - q * inner
+        j = q % m
+        for k in range(count):
+            buf[k] = arr[j]
+            r += 1
+            if r == inner:
+                r = 0
+                j += 1
+                if j == m:
+                    j = 0
+        return buf
+
+    return impl
+
+
+@_config.core
+def _grad_chunk(lop, gop, x, t, a, am, ainner, w, wm, winner, g, c, params, out, want,
+                start, stop):
+    """Gradients of x[start:stop] into out; with ``want``, the float64 sum of the losses."""
+    abuf = np.empty(BLOCK, x.dtype)
+    wbuf = np.empty(BLOCK, x.dtype)
+    lbuf = np.empty(BLOCK, x.dtype)
+    full = g.size != 0
+    cbuf = np.empty(0 if full else BLOCK, x.dtype)  # the scalar gradient, as a block
+    cbuf[:] = c  # (one loop over the derivative core, not two: it compiles once)
+    s0 = s1 = s2 = s3 = 0.0
+    for b in range(start, stop, BLOCK):
+        e = min(b + BLOCK, stop)
+        m = e - b
+        ab = _gather(a, am, ainner, b, m, abuf)
+        wb = _gather(w, wm, winner, b, m, wbuf)
+        xs = x[b:e]
+        ts = t[b:e]
+        os = out[b:e]
+        gs = g[b:e] if full else cbuf
+        for k in range(m):
+            os[k] = _nj_weigh(apply_grad(gop, gs[k], xs[k], ts[k], _nj_aux(ab, k, xs[k]),
+                                         params), wb, k)
+        if want:
+            for k in range(m):
+                lbuf[k] = _nj_weigh(apply_loss(lop, xs[k], ts[k], _nj_aux(ab, k, xs[k]),
+                                               params), wb, k)
+            k = 0
+            while k + 4 <= m:
+                s0 += lbuf[k]
+                s1 += lbuf[k + 1]
+                s2 += lbuf[k + 2]
+                s3 += lbuf[k + 3]
+                k += 4
+            while k < m:
+                s0 += lbuf[k]
+                k += 1
+    return (s0 + s1) + (s2 + s3)
+
+
+def _grad(lop, gop, x, t, a, am, ainner, w, wm, winner, g, c, params, out, partials, want):
+    n = x.size
+    for ch in prange(partials.size):
+        partials[ch] = _grad_chunk(lop, gop, x, t, a, am, ainner, w, wm, winner, g, c, params,
+                                   out, want, ch * CHUNK, min(n, (ch + 1) * CHUNK))
+
+
+_grad_serial, _grad_parallel = _config.kernels(_grad)
+
+
+def _grad_output(grad_output, mode, shape):
+    """``grad_output`` checked against the forward's output: a float array of the
+    loss's ``shape`` for ``'none'`` (returned), else a real scalar (a float)."""
+    if mode == "none":
+        g = grad_output if type(grad_output) is np.ndarray else as_array(grad_output,
+                                                                          "grad_output")
+        if g.dtype.kind != "f":
+            raise TypeError(f"grad_output: expected a float array, got dtype {g.dtype}")
+        if g.shape != shape:
+            raise ValueError(f"grad_output has shape {g.shape}, expected the shape of the "
+                             f"unreduced loss {shape} (reduction='none')")
+        return g
+    if isinstance(grad_output, (bool, np.bool_)):
+        raise TypeError("grad_output: expected a real number, got a bool")
+    if isinstance(grad_output, (int, float, np.floating, np.integer)):
+        return float(grad_output)
+    g = as_array(grad_output, "grad_output")
+    if g.shape != ():
+        raise ValueError(f"grad_output has shape {g.shape}, expected a scalar (shape ()) for "
+                         f"reduction='{mode}'")
+    if g.dtype.kind not in "fiu":
+        raise TypeError(f"grad_output: expected a real number, got dtype {g.dtype}")
+    return float(g)
+
+
+def _sum_to(grad, shape):
+    """``grad`` summed over the axes along which an input of ``shape`` was broadcast
+    (float64 sums, NumPy's fixed order)."""
+    lead = grad.ndim - len(shape)
+    axes = tuple(range(lead)) + tuple(lead + d for d, s in enumerate(shape)
+                                      if s == 1 and grad.shape[lead + d] != 1)
+    return grad.sum(axis=axes, dtype=np.float64).reshape(shape).astype(grad.dtype)
+
+
+def _grad_pass(lop, gop, params, x, t, shape, compute, result, g, c, weight=None, aux=None,
+               want=False, out=None):
+    """The gradient of ``x`` (the loss of x against t broadcast to ``shape``) and, with
+    ``want``, the float64 sum of the losses (else 0.0); ``g`` the per-element gradient
+    of the losses (an array of ``shape``), or None and the scalar ``c``. Writes into
+    ``out`` (checked) when given."""
+    n = math.prod(shape)
+    if params:
+        params = tuple(compute.type(p) for p in params)
+    arrays = (x, t) if g is None else (x, t, g)
+    if weight is None and aux is None and all(a.flags.f_contiguous for a in arrays) \
+            and not all(a.flags.c_contiguous for a in arrays):
+        order = "F"  # all Fortran-ordered: no copy (the forward's fast path sums so too)
+    else:
+        order = "C"
+    xf, tf = _flat_order(x, shape, compute, order), _flat_order(t, shape, compute, order)
+    gf = _empty(compute) if g is None else _flat_order(g, shape, compute, order)
+    w = a = None
+    wm = winner = am = ainner = 1
+    if weight is not None:
+        w, wm, winner = _index_map(weight, shape, n, compute)
+    if aux is not None:
+        a, am, ainner = _index_map(aux, shape, n, compute)
+    direct = (out is not None and x.shape == shape and out.dtype == compute
+              and (out.flags.c_contiguous if order == "C" else out.flags.f_contiguous)
+              and not any(np.may_share_memory(out, v)
+                          for v in (x, t, g, weight, aux) if v is not None))
+    res = out if direct else np.empty(shape, compute, order=order)
+    partials = np.empty(chunk_count(n), np.float64)
+    if n:
+        key = ("grad", lop.name, gop.name, compute.char, w is None, a is None,
+               tuple(v.flags.writeable for v in (xf, tf, gf, w, a) if v is not None))
+        launch(_grad_serial, _grad_parallel, key, n, lop, gop, xf, tf, a, am, ainner,
+               w, wm, winner, gf, compute.type(c), params, res.ravel(order=order),
+               partials, want)
+    total = sum_partials(partials) if want else 0.0
+    if direct:
+        return out, total
+    if x.shape != shape:
+        res = _sum_to(res, x.shape)
+    if result != compute:
+        res = res.astype(result)
+    if out is not None:
+        np.copyto(out, res, casting="unsafe")
+        return out, total
+    return res, total
+
+
+def _flat_order(a, shape, compute, order):
+    """``a`` broadcast to ``shape`` as a 1-D array of ``compute`` in ``order`` (a view if
+    it can)."""
+    if a.shape != shape:
+        a = a.reshape(shape) if a.size == math.prod(shape) else np.broadcast_to(a, shape)
+    if a.dtype != compute:
+        a = a.astype(compute)
+    return a.ravel(order=order)
+
+
+def _scale(g, divisor):
+    """The per-element factor of a reduced loss's gradient: ``g / divisor``."""
+    return g if divisor == 1 else _div(g, divisor)
+
+
+def _backward_arrays(grad_output, input, target, mode, shape_of, others):
+    """Checked arrays: (g or None, c, x, t, shape, compute, result)."""
+    x = input if type(input) is np.ndarray else as_array(input, "input")
+    t = target if type(target) is np.ndarray else as_array(target, "target")
+    shape = shape_of(x, t)
+    g = _grad_output(grad_output, mode, shape)
+    c = 1.0
+    if mode != "none":
+        c, g = g, None
+    named = [(n, v) for n, v in others if v is not None]
+    if g is not None:
+        named.append(("grad_output", g))
+    x, t, compute, result = _arrays(x, t, tuple(named))
+    return g, c, x, t, shape, compute, result
+
+
+def _regression_shape(x, t):
+    return x.shape if x.shape == t.shape else _broadcast_shape(x, t)
+
+
+def _check_weight_shape(w, x):
+    if w is not None and w.shape != x.shape:
+        raise ValueError(f"weight of shape {w.shape} must have the input's shape {x.shape} "
+                         "(Weights and input must have the same size)")
+
+
+def _regression_divisor(mode, w, n, weight_sum):
+    if mode != "mean":
+        return 1
+    if w is not None and weight_sum:
+        return float(np.sum(w, dtype=np.float64))
+    return n
+
+
+def _regression_backward(op, gop, params, grad_output, input, target, size_average, reduce,
+                         reduction, weight, weight_sum=True, out=None):
+    """The backward of a pointwise loss of the op table (generated functions call it)."""
+    w = _optional(weight, "weight")
+    mode = reduction_plan(reduction, size_average, reduce, stacklevel=3).mode
+    g, c, x, t, shape, compute, result = _backward_arrays(
+        grad_output, input, target, mode, _regression_shape, (("weight", w),))
+    _check_weight_shape(w, x)
+    if out is not None:
+        check_out(out, x.shape, result)
+    c = _scale(c, _regression_divisor(mode, w, math.prod(shape), weight_sum))
+    return _grad_pass(op, gop, params, x, t, shape, compute, result, g, c, weight=w,
+                      out=out)[0]
+
+
+def _regression_with_grad(op, gop, params, input, target, size_average, reduce, reduction,
+                          weight, weight_sum=True):
+    """``(loss, grad_input)`` of a pointwise loss of the op table, from one pass."""
+    w = _optional(weight, "weight")
+    x, t, compute, result = _arrays(
+        input if type(input) is np.ndarray else as_array(input, "input"),
+        target if type(target) is np.ndarray else as_array(target, "target"),
+        () if w is None else (("weight", w),))
+    if x.shape != t.shape:
+        _warn_size(x, t)
+    mode = reduction_plan(reduction, size_average, reduce, stacklevel=3).mode
+    shape = _regression_shape(x, t)
+    _check_weight_shape(w, x)
+    if mode == "none":
+        loss = _run(op, params, x, t, shape, compute, result, "none", weight=w)
+        grad = _grad_pass(op, gop, params, x, t, shape, compute, result, None, 1.0,
+                          weight=w)[0]
+        return loss, grad
+    n = math.prod(shape)
+    divisor = _regression_divisor(mode, w, n, weight_sum)
+    grad, total = _grad_pass(op, gop, params, x, t, shape, compute, result, None,
+                             _scale(1.0, divisor), weight=w, want=True)
+    if mode == "mean" and w is not None and weight_sum:
+        return result.type(_div(total, divisor)), grad
+    return _reduce(total, n, mode, result), grad
+
+
+_KL_DOC_SHARED = """input, target : array_like
+    As in :func:`kl_div` (shapes that broadcast together).
+size_average, reduce : bool, optional
+    Deprecated, as :func:`kl_div`.
+reduction : {'mean', 'batchmean', 'sum', 'none'}
+    The forward's reduction.
+log_target : bool, default False
+    ``target`` holds log-probabilities."""
+
+
+def kl_div_backward(grad_output, input, target, size_average=None, reduce=None,
+                    reduction="mean", log_target=False, *, out=None):
+    r"""Backward of :func:`kl_div`: the gradient of its input.
+
+    Parameters
+    ----------
+    grad_output : float or array_like
+        The gradient of the forward's output: a real scalar for the reduced
+        losses, a float array of the broadcast shape for ``reduction='none'``.
+    input, target : array_like
+        As in :func:`kl_div` (shapes that broadcast together).
+    size_average, reduce : bool, optional
+        Deprecated, as :func:`kl_div`.
+    reduction : {'mean', 'batchmean', 'sum', 'none'}
+        The forward's reduction.
+    log_target : bool, default False
+        ``target`` holds log-probabilities.
+    out : ndarray, optional
+        Array of ``input``'s shape and the result dtype to write into.
+
+    Returns
+    -------
+    ndarray
+        The gradient of ``input``: its shape (summed over the axes along which
+        it was broadcast), the common float dtype of the arguments.
+
+    Notes
+    -----
+    Element by element :math:`-g\,y_i`, or :math:`-g\,e^{y_i}` with
+    ``log_target`` (:func:`nbops.scalar.kl_div_backward`), with ``g`` the
+    gradient of the loss divided by the element count (``'mean'``) or by
+    ``input.shape[0]`` (``'batchmean'``). Same as ``torch.autograd`` for
+    ``torch.nn.functional.kl_div``.
+
+    Examples
+    --------
+    >>> x = np.log(np.array([[0.25, 0.75]]))
+    >>> nbops.kl_div_backward(1.0, x, np.array([[0.5, 0.5]]), reduction="batchmean")
+    array([[-0.5, -0.5]])
+    """
+    if type(input) is not np.ndarray and is_device_array(input):
+        return _cuda().kl_div_backward(grad_output, input, target, size_average, reduce,
+                                       reduction, log_target, out=out)
+    plan = reduction_plan(reduction, size_average, reduce, batchmean=True, stacklevel=2)
+    mode = plan.mode
+    g, c, x, t, shape, compute, result = _backward_arrays(
+        grad_output, input, target, mode, _regression_shape, ())
+    if out is not None:
+        check_out(out, x.shape, result)
+    batch = plan.batch_divisor(x.shape)
+    op, gop = (KL_DIV_LOG, KL_DIV_LOG_GRAD) if log_target else (KL_DIV, KL_DIV_GRAD)
+    if g is not None and batch != 1:  # 'batchmean' under the legacy flags, as the forward
+        g = (g / np.asarray(batch, g.dtype)).astype(g.dtype, copy=False)
+    c = _scale(c, (math.prod(shape) if mode == "mean" else 1) * batch)
+    return _grad_pass(op, gop, (), x, t, shape, compute, result, g, c, out=out)[0]
+
+
+def kl_div_with_grad(input, target, size_average=None, reduce=None, reduction="mean",
+                     log_target=False):
+    r"""The value of :func:`kl_div` and the gradient of its input, from one pass.
+
+    Parameters
+    ----------
+    input, target : array_like
+        As in :func:`kl_div` (shapes that broadcast together).
+    size_average, reduce : bool, optional
+        Deprecated, as :func:`kl_div`.
+    reduction : {'mean', 'batchmean', 'sum', 'none'}
+        As in :func:`kl_div`.
+    log_target : bool, default False
+        ``target`` holds log-probabilities.
+
+    Returns
+    -------
+    loss : NumPy scalar or ndarray
+        Exactly ``kl_div(input, target, ...)``.
+    grad_input : ndarray
+        ``kl_div_backward(1.0, input, target, ...)``; for ``reduction='none'``
+        the gradient of the sum of the losses (``grad_output`` all ones).
+
+    Notes
+    -----
+    One pass over ``input`` and ``target`` computes the losses (summed as the
+    forward sums them) and writes the gradient (see :func:`kl_div_backward`).
+
+    Examples
+    --------
+    >>> x = np.log(np.array([[0.25, 0.75]]))
+    >>> loss, grad = nbops.kl_div_with_grad(x, np.array([[0.5, 0.5]]), reduction="sum")
+    >>> grad
+    array([[-0.5, -0.5]])
+    """
+    if type(input) is not np.ndarray and is_device_array(input):
+        return _cuda().kl_div_with_grad(input, target, size_average, reduce, reduction,
+                                        log_target)
+    plan = reduction_plan(reduction, size_average, reduce, batchmean=True, stacklevel=2)
+    if plan.mode == "none":
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore", DeprecationWarning)  # warned above
+            loss = kl_div(input, target, size_average, reduce, reduction, log_target)
+            return loss, kl_div_backward(np.ones(loss.shape, loss.dtype), input, target,
+                                         size_average, reduce, reduction, log_target)
+    x, t, compute, result = _arrays(
+        input if type(input) is np.ndarray else as_array(input, "input"),
+        target if type(target) is np.ndarray else as_array(target, "target"))
+    shape = _regression_shape(x, t)
+    n = math.prod(shape)
+    batch = plan.batch_divisor(x.shape)
+    op, gop = (KL_DIV_LOG, KL_DIV_LOG_GRAD) if log_target else (KL_DIV, KL_DIV_GRAD)
+    c = _scale(1.0, (n if plan.mode == "mean" else 1) * batch)
+    grad, total = _grad_pass(op, gop, (), x, t, shape, compute, result, None, c, want=True)
+    value = total if plan.mode == "sum" else _div(total, n)
+    if batch != 1:
+        value = _div(value, batch)
+    return result.type(value), grad
+
+
+def _bce_arrays(grad_output, input, target, weight, mode, pos_weight=None, name="target"):
+    w = _optional(weight, "weight")
+    pw = _optional(pos_weight, "pos_weight")
+
+    def same_shape(x, t):
+        if x.shape != t.shape:
+            raise ValueError(f"target of shape {t.shape} must have the input's shape "
+                             f"{x.shape}")
+        return x.shape
+
+    g, c, x, t, shape, compute, result = _backward_arrays(
+        grad_output, input, target, mode, same_shape, (("weight", w), ("pos_weight", pw)))
+    if w is not None:
+        _check_broadcasts_to(w, "weight", x.shape)
+    if pw is not None:
+        _check_broadcasts_to(pw, "pos_weight", x.shape)
+    return g, c, x, t, w, pw, compute, result
+
+
+def binary_cross_entropy_backward(grad_output, input, target, weight=None, size_average=None,
+                                  reduce=None, reduction="mean", *, out=None):
+    r"""Backward of :func:`binary_cross_entropy`: the gradient of its input.
+
+    Parameters
+    ----------
+    grad_output : float or array_like
+        The gradient of the forward's output: a real scalar for the reduced
+        losses, a float array of ``input``'s shape for ``reduction='none'``.
+    input, target : array_like
+        As in :func:`binary_cross_entropy` (the same shape). Not checked to
+        be in [0, 1] (as PyTorch's backward).
+    weight : array_like, optional
+        Rescaling weights broadcastable to ``input``'s shape.
+    size_average, reduce : bool, optional
+        Deprecated, as :func:`l1_loss`.
+    reduction : {'mean', 'sum', 'none'}, default 'mean'
+        The forward's reduction.
+    out : ndarray, optional
+        Array of ``input``'s shape and the result dtype to write into.
+
+    Returns
+    -------
+    ndarray
+        The gradient of ``input``: its shape, the common float dtype of the
+        arguments.
+
+    Notes
+    -----
+    Element by element :math:`w_i\,g\,(x_i - y_i) / \max((1 - x_i)\,x_i, 10^{-12})`
+    (:func:`nbops.scalar.binary_cross_entropy_backward`), with ``g`` the
+    gradient of the loss divided by the element count for ``'mean'``. Same as
+    PyTorch's ``binary_cross_entropy_backward``, its clamp included.
+
+    Examples
+    --------
+    >>> nbops.binary_cross_entropy_backward(1.0, np.array([0.5, 0.8]), np.array([1.0, 0.0]))
+    array([-1. ,  2.5])
+    """
+    if type(input) is not np.ndarray and is_device_array(input):
+        return _cuda().binary_cross_entropy_backward(grad_output, input, target, weight,
+                                                     size_average, reduce, reduction,
+                                                     out=out)
+    mode = reduction_plan(reduction, size_average, reduce, stacklevel=2).mode
+    g, c, x, t, w, _, compute, result = _bce_arrays(grad_output, input, target, weight, mode)
+    if out is not None:
+        check_out(out, x.shape, result)
+    c = _scale(c, x.size if mode == "mean" else 1)
+    return _grad_pass(BCE, BCE_GRAD, (), x, t, x.shape, compute, result, g, c, weight=w,
+                      out=out)[0]
+
+
+def binary_cross_entropy_with_grad(input, target, weight=None, size_average=None, reduce=None,
+                                   reduction="mean"):
+    r"""The value of :func:`binary_cross_entropy` and the gradient of its input, from
+    one pass.
+
+    Parameters
+    ----------
+    input, target : array_like
+        Probabilities of the same shape (checked to be in [0, 1], as the forward).
+    weight : array_like, optional
+        Rescaling weights broadcastable to ``input``'s shape.
+    size_average, reduce : bool, optional
+        Deprecated, as :func:`l1_loss`.
+    reduction : {'mean', 'sum', 'none'}, default 'mean'
+        As in :func:`binary_cross_entropy`.
+
+    Returns
+    -------
+    loss : NumPy scalar or ndarray
+        Exactly ``binary_cross_entropy(input, target, ...)``.
+    grad_input : ndarray
+        ``binary_cross_entropy_backward(1.0, input, target, ...)``; for
+        ``reduction='none'`` the gradient of the sum of the losses.
+
+    Notes
+    -----
+    One pass over ``input`` and ``target`` (after the forward's [0, 1] check)
+    computes the losses and writes the gradient (see
+    :func:`binary_cross_entropy_backward`).
+
+    Examples
+    --------
+    >>> loss, grad = nbops.binary_cross_entropy_with_grad(np.array([0.5, 0.8]),
+    ...                                                   np.array([1.0, 0.0]))
+    >>> grad
+    array([-1. ,  2.5])
+    """
+    if type(input) is not np.ndarray and is_device_array(input):
+        return _cuda().binary_cross_entropy_with_grad(input, target, weight, size_average,
+                                                      reduce, reduction)
+    mode = reduction_plan(reduction, size_average, reduce, stacklevel=2).mode
+    if mode == "none":
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore", DeprecationWarning)  # warned above
+            loss = binary_cross_entropy(input, target, weight, size_average, reduce,
+                                        reduction)
+            return loss, binary_cross_entropy_backward(np.ones(loss.shape, loss.dtype), input,
+                                                       target, weight, size_average, reduce,
+                                                       reduction)
+    _, c, x, t, w, _, compute, result = _bce_arrays(1.0, input, target, weight, mode)
+    if x.size:
+        _check_unit(_flat_c(x, x.shape, compute), "input")
+        _check_unit(_flat_c(t, x.shape, compute), "target")
+    grad, total = _grad_pass(BCE, BCE_GRAD, (), x, t, x.shape, compute, result, None,
+                             _scale(1.0, x.size if mode == "mean" else 1), weight=w,
+                             want=True)
+    return _reduce(total, x.size, mode, result), grad
+
+
+def binary_cross_entropy_with_logits_backward(grad_output, input, target, weight=None,
+                                              size_average=None, reduce=None, reduction="mean",
+                                              pos_weight=None, *, out=None):
+    r"""Backward of :func:`binary_cross_entropy_with_logits`: the gradient of its input.
+
+    Parameters
+    ----------
+    grad_output : float or array_like
+        The gradient of the forward's output: a real scalar for the reduced
+        losses, a float array of ``input``'s shape for ``reduction='none'``.
+    input, target : array_like
+        Logits and targets of the same shape.
+    weight : array_like, optional
+        Rescaling weights broadcastable to ``input``'s shape.
+    size_average, reduce : bool, optional
+        Deprecated, as :func:`l1_loss`.
+    reduction : {'mean', 'sum', 'none'}, default 'mean'
+        The forward's reduction.
+    pos_weight : array_like, optional
+        Weight of the positive class, broadcastable to ``input``'s shape.
+    out : ndarray, optional
+        Array of ``input``'s shape and the result dtype to write into.
+
+    Returns
+    -------
+    ndarray
+        The gradient of ``input``: its shape, the common float dtype of the
+        arguments.
+
+    Notes
+    -----
+    Element by element :math:`w_i\,g\,((p_i y_i + 1 - y_i)\,\sigma(x_i) - p_i y_i)`
+    (:math:`w_i\,g\,(\sigma(x_i) - y_i)` without ``pos_weight``;
+    :func:`nbops.scalar.binary_cross_entropy_with_logits_backward`), with ``g``
+    the gradient of the loss divided by the element count for ``'mean'``. Same
+    as PyTorch's ``binary_cross_entropy_with_logits_backward``.
+
+    Examples
+    --------
+    >>> nbops.binary_cross_entropy_with_logits_backward(
+    ...     1.0, np.array([0.0, 0.0]), np.array([1.0, 0.0]), reduction="sum")
+    array([-0.5,  0.5])
+    """
+    if type(input) is not np.ndarray and is_device_array(input):
+        return _cuda().binary_cross_entropy_with_logits_backward(
+            grad_output, input, target, weight, size_average, reduce, reduction, pos_weight,
+            out=out)
+    mode = reduction_plan(reduction, size_average, reduce, stacklevel=2).mode
+    g, c, x, t, w, pw, compute, result = _bce_arrays(grad_output, input, target, weight, mode,
+                                                     pos_weight)
+    if out is not None:
+        check_out(out, x.shape, result)
+    op, gop = (BCE_LOGITS, BCE_LOGITS_GRAD) if pw is None else (BCE_LOGITS_PW,
+                                                                 BCE_LOGITS_PW_GRAD)
+    c = _scale(c, x.size if mode == "mean" else 1)
+    return _grad_pass(op, gop, (), x, t, x.shape, compute, result, g, c, weight=w, aux=pw,
+                      out=out)[0]
+
+
+def binary_cross_entropy_with_logits_with_grad(input, target, weight=None, size_average=None,
+                                               reduce=None, reduction="mean",
+                                               pos_weight=None):
+    r"""The value of :func:`binary_cross_entropy_with_logits` and the gradient of its
+    input, from one pass.
+
+    Parameters
+    ----------
+    input, target : array_like
+        Logits and targets of the same shape.
+    weight : array_like, optional
+        Rescaling weights broadcastable to ``input``'s shape.
+    size_average, reduce : bool, optional
+        Deprecated, as :func:`l1_loss`.
+    reduction : {'mean', 'sum', 'none'}, default 'mean'
+        As in :func:`binary_cross_entropy_with_logits`.
+    pos_weight : array_like, optional
+        Weight of the positive class, broadcastable to ``input``'s shape.
+
+    Returns
+    -------
+    loss : NumPy scalar or ndarray
+        Exactly ``binary_cross_entropy_with_logits(input, target, ...)``.
+    grad_input : ndarray
+        ``binary_cross_entropy_with_logits_backward(1.0, input, target, ...)``;
+        for ``reduction='none'`` the gradient of the sum of the losses.
+
+    Notes
+    -----
+    One pass over ``input`` and ``target`` computes the losses and writes the
+    gradient (see :func:`binary_cross_entropy_with_logits_backward`).
+
+    Examples
+    --------
+    >>> loss, grad = nbops.binary_cross_entropy_with_logits_with_grad(
+    ...     np.array([0.0, 0.0]), np.array([1.0, 0.0]))
+    >>> grad
+    array([-0.25,  0.25])
+    """
+    if type(input) is not np.ndarray and is_device_array(input):
+        return _cuda().binary_cross_entropy_with_logits_with_grad(
+            input, target, weight, size_average, reduce, reduction, pos_weight)
+    mode = reduction_plan(reduction, size_average, reduce, stacklevel=2).mode
+    if mode == "none":
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore", DeprecationWarning)  # warned above
+            loss = binary_cross_entropy_with_logits(input, target, weight, size_average,
+                                                    reduce, reduction, pos_weight)
+            return loss, binary_cross_entropy_with_logits_backward(
+                np.ones(loss.shape, loss.dtype), input, target, weight, size_average, reduce,
+                reduction, pos_weight)
+    _, c, x, t, w, pw, compute, result = _bce_arrays(1.0, input, target, weight, mode,
+                                                     pos_weight)
+    op, gop = (BCE_LOGITS, BCE_LOGITS_GRAD) if pw is None else (BCE_LOGITS_PW,
+                                                                 BCE_LOGITS_PW_GRAD)
+    grad, total = _grad_pass(op, gop, (), x, t, x.shape, compute, result, None,
+                             _scale(1.0, x.size if mode == "mean" else 1), weight=w, aux=pw,
+                             want=True)
+    return _reduce(total, x.size, mode, result), grad
+
+
+__all__ += ["kl_div_backward", "kl_div_with_grad", "binary_cross_entropy_backward",
+            "binary_cross_entropy_with_grad", "binary_cross_entropy_with_logits_backward",
+            "binary_cross_entropy_with_logits_with_grad"]
+
+# ------------------------------------------------- the backwards inside @njit
+# Serial loops over the broadcast shape (as the forwards' overloads above); the
+# gradient of an input that was broadcast is summed back to its shape.
+def _nj_gval(gf, i, c):
+    return _stub()
+
+
+@overload(_nj_gval, inline="always")
+def _nj_gval_ol(gf, i, c):
+    if NJ.is_none(gf):
+        return lambda gf, i, c: c
+    return lambda gf, i, c: gf[i]
+
+
+def _nj_check_grad(g, shape):
+    return _stub()
+
+
+@overload(_nj_check_grad)
+def _nj_check_grad_ol(g, shape):
+    if NJ.is_none(g):
+        return lambda g, shape: None
+    if not (isinstance(g, types.Array) and isinstance(g.dtype, types.Float)):
+        raise errors.TypingError("nbops: grad_output must be a float array for "
+                                 "reduction='none'")
+    msg = "nbops: grad_output must have the shape of the unreduced loss"
+    if g.ndim != len(shape):
+        def impl_never(g, shape):
+            raise ValueError(msg)
+
+        return impl_never
+
+    def impl(g, shape):
+        if g.shape != shape:
+            raise ValueError(msg)
+
+    return impl
+
+
+def _nj_scalar_grad(g):
+    return _stub()
+
+
+@overload(_nj_scalar_grad)
+def _nj_scalar_grad_ol(g):
+    if isinstance(g, (types.Float, types.Integer)):
+        return lambda g: float(g)
+    if isinstance(g, types.Array) and g.ndim == 0 and isinstance(g.dtype, types.Float):
+        return lambda g: float(g[()])
+    raise errors.TypingError("nbops: grad_output must be a real scalar (or a 0-d float "
+                             f"array) for a reduced loss, got {g}")
+
+
+@register_jitable
+def _nj_sum_broadcast(res, x):
+    """``res`` summed over the axes along which the array ``x`` was broadcast to its shape."""
+    n = res.size
+    index = np.ascontiguousarray(np.broadcast_to(np.arange(x.size).reshape(x.shape),
+                                                 res.shape)).reshape(n)
+    acc = np.zeros(x.size, np.float64)
+    rf = res.reshape(n)
+    for i in range(n):
+        acc[index[i]] += rf[i]
+    return acc.astype(res.dtype).reshape(x.shape)
+
+
+def _nj_sum_to(res, x):
+    return _stub()
+
+
+@overload(_nj_sum_to)
+def _nj_sum_to_ol(res, x):
+    """``res`` (of the broadcast shape) summed back to the shape of the input ``x``."""
+    if not isinstance(x, types.Array):  # a number: the gradient is 0-d
+        return lambda res, x: res
+
+    if x.ndim != res.ndim:
+        return lambda res, x: _nj_sum_broadcast(res, x)
+
+    def impl(res, x):
+        if x.shape == res.shape:
+            return res
+        return _nj_sum_broadcast(res, x)
+
+    return impl
+
+
+def _nj_out(res, out):
+    return _stub()
+
+
+@overload(_nj_out)
+def _nj_out_ol(res, out):
+    if NJ.is_none(out):
+        return lambda res, out: res
+
+    def impl(res, out):
+        if out.shape != res.shape:
+            raise ValueError("nbops: out must have the input's shape")
+        for i, v in np.ndenumerate(res):
+            out[i] = v
+        return out
+
+    return impl
+
+
+def _nj_grad(lop, gop, g, c, x, t, w, a, params, want):
+    return _stub()
+
+
+@overload(_nj_grad)
+def _nj_grad_ol(lop, gop, g, c, x, t, w, a, params, want):
+    """(gradient of x, float64 sum of the losses if ``want``, element count)."""
+    dt = _nj_dtype(x, t, w, a, g)
+
+    def impl(lop, gop, g, c, x, t, w, a, params, want):
+        shape, n, xf, tf, wf, af = _nj_prepare(x, t, w, a)
+        _nj_check_grad(g, shape)
+        gf = _nj_flat(g, shape, n)
+        cv = dt(c)
+        res = np.empty(shape, dt)
+        rf = res.reshape(n)
+        s = 0.0
+        for i in range(n):
+            xv = dt(xf[i])
+            tv = dt(tf[i])
+            av = _nj_aux(af, i, xv)
+            rf[i] = _nj_weigh(apply_grad(gop, dt(_nj_gval(gf, i, cv)), xv, tv, av, params),
+                              wf, i)
+            if want:
+                s += _nj_weigh(apply_loss(lop, xv, tv, av, params), wf, i)
+        return _nj_sum_to(res, x), s, n
+
+    return impl
+
+
+@register_jitable
+def _nj_count(x, t):
+    n = 1
+    for s in np.broadcast_shapes(np.asarray(x).shape, np.asarray(t).shape):
+        n *= s
+    return n
+
+
+def _nj_grad_bodies(op, gop, red, divide, check, dt, none_divide=None):
+    """``(backward(grad_output, input, target, weight, aux, params, out),
+    with_grad(input, target, weight, aux, params))`` for reduction mode ``red``;
+    ``divide(v, input, target, weight)``: ``v`` over the reduction's divisor."""
+    if none_divide is None:
+        none_divide = register_jitable(lambda res, input: res)
+    if red == "none":
+        @register_jitable
+        def backward_none(grad_output, input, target, weight, aux, params, out):
+            check(input, target, weight)
+            res = _nj_grad(op, gop, grad_output, 1.0, input, target, weight, aux, params,
+                           False)[0]
+            return _nj_out(none_divide(res, input), out)
+
+        @register_jitable
+        def with_grad_none(input, target, weight, aux, params):
+            check(input, target, weight)
+            res = _nj_grad(op, gop, None, 1.0, input, target, weight, aux, params, False)[0]
+            return (none_divide(_nj_map(op, input, target, weight, aux, params), input),
+                    none_divide(res, input))
+
+        return backward_none, with_grad_none
+
+    @register_jitable
+    def backward(grad_output, input, target, weight, aux, params, out):
+        check(input, target, weight)
+        c = divide(_nj_scalar_grad(grad_output), input, target, weight)
+        res = _nj_grad(op, gop, None, c, input, target, weight, aux, params, False)[0]
+        return _nj_out(res, out)
+
+    @register_jitable
+    def with_grad(input, target, weight, aux, params):
+        check(input, target, weight)
+        c = divide(1.0, input, target, weight)
+        res, s, n = _nj_grad(op, gop, None, c, input, target, weight, aux, params, True)
+        return dt(divide(s, input, target, weight)), res
+
+    return backward, with_grad
+
+
+def _nj_regression_grad(op, gop, input, target, size_average, reduce, reduction, weight,
+                        weight_sum=True):
+    """The bodies of a pointwise loss's backward and with_grad overloads
+    (nbops/_ops/table.py generates the overloads): see :func:`_nj_grad_bodies`."""
+    red = _nj_reduction(size_average, reduce, reduction)
+    dt = _nj_dtype(input, target, weight)
+    weighted = not NJ.is_none(weight)
+    by_weight = weighted and weight_sum
+    mean = red == "mean"
+
+    @register_jitable
+    def check(input, target, weight):
+        if weighted:
+            _nj_check_same_shape(input, weight, "weight must have the input's shape")
+
+    @register_jitable
+    def divide(v, input, target, weight):
+        if not mean:
+            return v
+        if by_weight:
+            return _nj_div(v, np.sum(np.asarray(weight), dtype=np.float64))
+        return _nj_div(v, _nj_count(input, target))
+
+    return _nj_grad_bodies(op, gop, red, divide, check, dt)
+
+
+def _nj_kl_bodies(input, target, size_average, reduce, reduction, log_target):
+    plan = NJ.reduction_plan(size_average, reduce, reduction, batchmean=True)
+    red = plan.mode
+    batch = plan.batch and _nj_ndim(input) != 0
+    dt = _nj_dtype(input, target)
+    mean = red == "mean"
+    if not isinstance(log_target, (bool, types.BooleanLiteral, types.Omitted)):
+        raise errors.TypingError("nbops: kl_div_backward / kl_div_with_grad need a constant "
+                                 "log_target inside @njit")
+    log = NJ.literal(log_target, "log_target")
+    op, gop = (KL_DIV_LOG, KL_DIV_LOG_GRAD) if log else (KL_DIV, KL_DIV_GRAD)
+
+    @register_jitable
+    def check(input, target, weight):
+        pass
+
+    @register_jitable
+    def divide(v, input, target, weight):
+        if mean:
+            v = _nj_div(v, _nj_count(input, target))
+        if batch:
+            v = _nj_div(v, np.asarray(input).shape[0])
+        return v
+
+    @register_jitable
+    def none_divide(res, input):
+        if batch:  # the legacy flags with 'batchmean', as the forward
+            rf = res.reshape(res.size)
+            b = res.dtype.type(np.asarray(input).shape[0])
+            for i in range(rf.size):
+                rf[i] = rf[i] / b
+        return res
+
+    return _nj_grad_bodies(op, gop, red, divide, check, dt, none_divide)
+
+
+@overload(kl_div_backward, prefer_literal=True)
+@NJ.plan_errors_at_run_time
+def _kl_div_backward_njit(grad_output, input, target, size_average=None, reduce=None,
+                          reduction="mean", log_target=False, out=None):
+    body = _nj_kl_bodies(input, target, size_average, reduce, reduction, log_target)[0]
+
+    def impl(grad_output, input, target, size_average=None, reduce=None, reduction="mean",
+             log_target=False, out=None):
+        return body(grad_output, input, target, None, None, (), out)
+
+    return impl
+
+
+@overload(kl_div_with_grad, prefer_literal=True)
+@NJ.plan_errors_at_run_time
+def _kl_div_with_grad_njit(input, target, size_average=None, reduce=None, reduction="mean",
+                           log_target=False):
+    body = _nj_kl_bodies(input, target, size_average, reduce, reduction, log_target)[1]
+
+    def impl(input, target, size_average=None, reduce=None, reduction="mean",
+             log_target=False):
+        return body(input, target, None, None, ())
+
+    return impl
+
+
+def _nj_bce_bodies(op, gop, input, target, weight, size_average, reduce, reduction, name,
+                   unit, *aux):
+    red = _nj_reduction(size_average, reduce, reduction)
+    dt = _nj_dtype(input, target, weight, *aux)
+    mean = red == "mean"
+
+    shape_msg = f"{name}: target must have the input's shape"
+    input_msg = f"{name}: all elements of input should be between 0 and 1"
+    target_msg = f"{name}: all elements of target should be between 0 and 1"
+
+    @register_jitable
+    def check(input, target, weight):
+        _nj_check_same_shape(input, target, shape_msg)
+        if unit:
+            _nj_check_unit(input, input_msg)
+            _nj_check_unit(target, target_msg)
+
+    @register_jitable
+    def divide(v, input, target, weight):
+        return _nj_div(v, np.asarray(input).size) if mean else v
+
+    return _nj_grad_bodies(op, gop, red, divide, check, dt)
+
+
+@overload(binary_cross_entropy_backward, prefer_literal=True)
+@NJ.plan_errors_at_run_time
+def _bce_backward_njit(grad_output, input, target, weight=None, size_average=None, reduce=None,
+                       reduction="mean", out=None):
+    body = _nj_bce_bodies(BCE, BCE_GRAD, input, target, weight, size_average, reduce,
+                          reduction, "binary_cross_entropy_backward", False)[0]
+
+    def impl(grad_output, input, target, weight=None, size_average=None, reduce=None,
+             reduction="mean", out=None):
+        return body(grad_output, input, target, weight, None, (), out)
+
+    return impl
+
+
+@overload(binary_cross_entropy_with_grad, prefer_literal=True)
+@NJ.plan_errors_at_run_time
+def _bce_with_grad_njit(input, target, weight=None, size_average=None, reduce=None,
+                        reduction="mean"):
+    body = _nj_bce_bodies(BCE, BCE_GRAD, input, target, weight, size_average, reduce,
+                          reduction, "binary_cross_entropy_with_grad", True)[1]
+
+    def impl(input, target, weight=None, size_average=None, reduce=None, reduction="mean"):
+        return body(input, target, weight, None, ())
+
+    return impl
+
+
+def _bce_logits_ops(pos_weight):
+    if NJ.is_none(pos_weight):
+        return BCE_LOGITS, BCE_LOGITS_GRAD
+    return BCE_LOGITS_PW, BCE_LOGITS_PW_GRAD
+
+
+@overload(binary_cross_entropy_with_logits_backward, prefer_literal=True)
+@NJ.plan_errors_at_run_time
+def _bce_logits_backward_njit(grad_output, input, target, weight=None, size_average=None,
+                              reduce=None, reduction="mean", pos_weight=None, out=None):
+    body = _nj_bce_bodies(*_bce_logits_ops(pos_weight), input, target, weight, size_average,
+                          reduce, reduction, "binary_cross_entropy_with_logits_backward",
+                          False, pos_weight)[0]
+
+    def impl(grad_output, input, target, weight=None, size_average=None, reduce=None,
+             reduction="mean", pos_weight=None, out=None):
+        return body(grad_output, input, target, weight, pos_weight, (), out)
+
+    return impl
+
+
+@overload(binary_cross_entropy_with_logits_with_grad, prefer_literal=True)
+@NJ.plan_errors_at_run_time
+def _bce_logits_with_grad_njit(input, target, weight=None, size_average=None, reduce=None,
+                               reduction="mean", pos_weight=None):
+    body = _nj_bce_bodies(*_bce_logits_ops(pos_weight), input, target, weight, size_average,
+                          reduce, reduction, "binary_cross_entropy_with_logits_with_grad",
+                          False, pos_weight)[1]
+
+    def impl(input, target, weight=None, size_average=None, reduce=None, reduction="mean",
+             pos_weight=None):
+        return body(input, target, weight, pos_weight, ())
+
+    return impl
+
+
 # ------------------------------------------- the pointwise losses of the op table
 # Declared once (nbops/_ops/table.py generates the public function, its @njit
 # overload, its docstring and its nbops.nn class; the CUDA path is
 # nbops/cuda/_ops.py's pointwise_loss). Their float64 references are in
 # tests/_reference.py.
 L1 = table.pointwise_loss(
-    "l1_loss", S.l1_loss, weight=True,
+    "l1_loss", S.l1_loss, weight=True, backward=S.l1_loss_backward,
     module=Module("L1Loss", "Mean absolute error", example="""
         >>> loss = nbops.nn.L1Loss()
         >>> loss(np.array([1.0, 2.0, 4.0], np.float32), np.array([1.5, 2.0, 2.0], np.float32))
@@ -1002,7 +2040,7 @@ L1 = table.pointwise_loss(
         array([0.5, 0. , 2. ], dtype=float32)
         """).op
 MSE = table.pointwise_loss(
-    "mse_loss", S.mse_loss, weight=True,
+    "mse_loss", S.mse_loss, weight=True, backward=S.mse_loss_backward,
     module=Module("MSELoss", "Mean squared error", example="""
         >>> nbops.nn.MSELoss(reduction="sum")(np.array([1.0, 3.0]), np.zeros(2))
         np.float64(10.0)
@@ -1019,6 +2057,7 @@ SMOOTH_L1 = table.pointwise_loss(
     "smooth_l1_loss", S.smooth_l1_loss,
     (Param("beta", 1.0, "Where the loss switches from quadratic to linear; ``>= 0``.",
            example=0.5),),
+    backward=S.smooth_l1_loss_backward,
     checks=(Check("beta < 0", "beta must be >= 0 (smooth_l1_loss does not support negative "
                   "values for beta), got {beta!r}",
                   "nbops: smooth_l1_loss: beta must be >= 0"),),
@@ -1049,7 +2088,7 @@ HUBER = table.pointwise_loss(
     "huber_loss", S.huber_loss,
     (Param("delta", 1.0, "Where the loss switches from quadratic to linear; ``> 0``.",
            example=0.5),),
-    legacy=False, weight=True, mean_divisor="count",
+    legacy=False, weight=True, mean_divisor="count", backward=S.huber_loss_backward,
     checks=(Check("not delta > 0", "delta must be > 0 (huber_loss does not support "
                   "non-positive values for delta), got {delta!r}",
                   "nbops: huber_loss: delta must be > 0"),),

@@ -85,11 +85,16 @@ _register(distance.pairwise_distance, "distance", ("x1", "x2"), ("x1", "x2", "ou
 # ---------------------------------------------------------------------- losses
 # (the pointwise losses, l1_loss, mse_loss, ..., are declared in nbops/_ops/losses.py)
 _register(losses.kl_div, "losses", ("input", "target"), ("input", "target"), "KLDivLoss",
-          lambda d: [((d.x, d.p), {})])
+          lambda d: [((d.x, d.p), {})], backward=losses.kl_div_backward,
+          with_grad=losses.kl_div_with_grad)
 _register(losses.binary_cross_entropy, "losses", ("input", "target"), ("input", "target"),
-          "BCELoss", lambda d: [((d.p, d.p[::-1].copy()), {})])
+          "BCELoss", lambda d: [((d.p, d.p[::-1].copy()), {})],
+          backward=losses.binary_cross_entropy_backward,
+          with_grad=losses.binary_cross_entropy_with_grad)
 _register(losses.binary_cross_entropy_with_logits, "losses", ("input", "target"),
-          ("input", "target"), "BCEWithLogitsLoss", lambda d: [((d.x, d.p), {})])
+          ("input", "target"), "BCEWithLogitsLoss", lambda d: [((d.x, d.p), {})],
+          backward=losses.binary_cross_entropy_with_logits_backward,
+          with_grad=losses.binary_cross_entropy_with_logits_with_grad)
 _register(classification.cross_entropy, "classification", ("input", "target"),
           ("log_softmax(input)", "target"), "CrossEntropyLoss",
           lambda d: [((d.x2, d.labels), {})])

@@ -79,19 +79,28 @@ Adding a pointwise loss (``huber_loss`` as the example)
 -------------------------------------------------------
 1. Its scalar core ``core(x, t[, param])`` at the end of
    ``nbops/scalar/losses.py`` (the unreduced loss of one pair of elements),
-   added to that module's ``__all__``.
+   added to that module's ``__all__``; its derivative core beside it,
+   ``huber_loss_backward(g, x, t[, param])``: ``g`` times the derivative of the
+   unreduced loss at ``x``, with PyTorch autograd's convention at any kink
+   (also in ``__all__``).
 2. One entry at the end of ``nbops/_ops/losses.py``::
 
        HUBER = table.pointwise_loss(
            "huber_loss", S.huber_loss, (Param("delta", 1.0, "...", example=0.5),),
            legacy=False, weight=True,             # PyTorch's signature
+           backward=S.huber_loss_backward,        # generates the backward, _with_grad
            checks=(Check("not delta > 0", "...", "..."),),
            module=Module("HuberLoss", "Huber loss", example=">>> ..."),
            summary=r"Huber loss ...", notes="...", example=">>> ...").op
 
    From it: ``nbops.huber_loss`` (PyTorch's signature; the shared CPU driver,
    the CUDA ``pointwise_loss`` for device arrays), its ``@overload``, its
-   docstring (the shared sections below written once) and ``nbops.nn.HuberLoss``.
+   docstring (the shared sections below written once) and ``nbops.nn.HuberLoss``;
+   from the derivative core ``nbops.huber_loss_backward(grad_output, input,
+   target, ...)`` and ``nbops.huber_loss_with_grad(input, target, ...)`` (the
+   shared gradient kernel of ``nbops/_ops/losses.py``, the CUDA
+   ``pointwise_loss_backward``/``pointwise_loss_with_grad``) with their
+   overloads and docstrings.
 3. Its float64 reference in ``tests/_reference.py`` (a function of the same
    name, the unreduced loss); the loss test matrices iterate over
    :func:`pointwise_loss_entries`.
@@ -788,6 +797,11 @@ class PointwiseLoss(Entry):
     summary: str = ""
     notes: str = ""
     example: str = ""
+    #: The derivative core ``backward(g, x, t, *params)`` (``g`` times the
+    #: derivative of the unreduced loss) and its Op, from which
+    #: ``backward_function`` and ``with_grad_function`` are generated.
+    backward: object = None
+    backward_op: Op = None
 
 
 def pointwise_loss_entries():
@@ -897,9 +911,154 @@ def _loss_njit_source(entry):
     return "\n".join(lines) + "\n"
 
 
+_LOSS_GRAD_OUTPUT_DOC = """grad_output : float or array_like
+    The gradient of the forward's output: a real scalar (or 0-d array) for
+    ``'mean'``/``'sum'``, a float array of the unreduced loss's (broadcast)
+    shape for ``'none'``."""
+_LOSS_BACKWARD_OUT_DOC = """out : ndarray, optional
+    Array of ``input``'s shape and the result dtype to write into (keyword-only)."""
+_LOSS_BACKWARD_RETURNS_DOC = """Returns
+-------
+ndarray
+    The gradient of ``input``: ``input``'s shape (summed over the axes along
+    which it was broadcast against ``target``), the common float dtype of the
+    arguments (float32 stays float32)."""
+_LOSS_WITH_GRAD_RETURNS_DOC = """Returns
+-------
+loss : NumPy scalar or ndarray
+    Exactly what the forward returns for these arguments.
+grad_input : ndarray
+    The gradient of ``loss`` with respect to ``input`` (as the backward with
+    ``grad_output=1.0``); for ``reduction='none'``, the gradient of the sum of
+    the losses (``grad_output`` all ones)."""
+
+
+def _loss_backward_params_doc(entry):
+    if entry.weight and entry.mean_divisor == "weight_sum":
+        reduction = ("    The forward's; ``'mean'`` divides by ``weight.sum()`` when ``weight``\n"
+                     "    is given.")
+    else:
+        reduction = "    The forward's; ``'mean'`` divides by the number of elements."
+    params = [_LOSS_INPUTS_DOC] + ([_LEGACY_DOC] if entry.legacy else [])
+    params.append("reduction : {'mean', 'sum', 'none'}, default 'mean'\n" + reduction)
+    return params + _param_docs(entry) + ([_WEIGHT_DOC] if entry.weight else [])
+
+
+def _loss_grad_notes(entry):
+    core_doc = inspect.cleandoc(entry.backward.__doc__ or "").split("\n\n")[0]
+    core_doc = core_doc.replace("Derivative core of", "The derivative of", 1)
+    return (f"{core_doc}\n\nElement by element, by :func:`nbops.scalar.{entry.name}_backward`,\n"
+            "with ``g`` the gradient of the element's loss (``grad_output`` divided by\n"
+            "the ``'mean'`` divisor), times the weight. Same as what ``torch.autograd``\n"
+            f"computes for ``torch.nn.functional.{entry.name}``, at the kinks too.")
+
+
+def compose_loss_backward_docstring(entry):
+    """The numpydoc docstring of ``nbops.<loss>_backward``, from the entry."""
+    summary = (f"Backward of :func:`nbops.{entry.name}`: the gradient of its input, given "
+               "``grad_output`` and the forward's arguments.")
+    params = [_LOSS_GRAD_OUTPUT_DOC] + _loss_backward_params_doc(entry)
+    params.append(_LOSS_BACKWARD_OUT_DOC)
+    example = ("\n>>> x = np.array([1.0, 2.0, 4.0])\n>>> y = np.array([1.5, 2.0, 2.0])\n"
+               f">>> nbops.{entry.name}_backward(1.0, x, y).shape\n(3,)")
+    parts = [summary, "Parameters\n----------\n" + "\n".join(params),
+             _LOSS_BACKWARD_RETURNS_DOC, "Notes\n-----\n" + _loss_grad_notes(entry),
+             "Examples\n--------" + example]
+    return "\n\n".join(parts) + "\n"
+
+
+def compose_loss_with_grad_docstring(entry):
+    """The numpydoc docstring of ``nbops.<loss>_with_grad``, from the entry."""
+    summary = (f"The value of :func:`nbops.{entry.name}` and the gradient of its input, "
+               "from one pass over ``input`` and ``target``.")
+    notes = ("One kernel computes the losses (summed as the forward sums them, so the\n"
+             "value is the forward's) and writes the gradient; see\n"
+             f":func:`nbops.{entry.name}_backward` for the gradient.")
+    example = ("\n>>> x = np.array([1.0, 2.0, 4.0])\n>>> y = np.array([1.5, 2.0, 2.0])\n"
+               f">>> loss, grad = nbops.{entry.name}_with_grad(x, y)\n"
+               f">>> bool(loss == nbops.{entry.name}(x, y))\nTrue")
+    parts = [summary, "Parameters\n----------\n" + "\n".join(_loss_backward_params_doc(entry)),
+             _LOSS_WITH_GRAD_RETURNS_DOC, "Notes\n-----\n" + notes,
+             "Examples\n--------" + example]
+    return "\n\n".join(parts) + "\n"
+
+
+def _loss_backward_source(entry):
+    """Sources of ``<loss>_backward`` and ``<loss>_with_grad``: the forward's
+    conversions and checks, then the drivers of nbops/_ops/losses.py (CPU) or
+    nbops/cuda/_ops.py (CUDA device arrays)."""
+    args = _loss_signature_source(entry)
+    params = _tuple_source([p.name for p in entry.params])
+    head = [f"    {p.name} = {_convert_source(p)}" for p in entry.params]
+    for c in entry.checks:
+        head.append(f"    if {c.error_if}:")
+        head.append(f"        raise ValueError(f{c.message!r})")
+    call = _loss_call_args(entry)
+    backward = [f"def {entry.name}_backward(grad_output, {args}, *, out=None):", *head,
+                "    if type(input) is not _ndarray and _is_device_array(input):",
+                f"        return _cuda().pointwise_loss_backward(_entry, {params}, grad_output, "
+                f"input, target, {call}, out=out)",
+                f"    return _regression_backward(_op, _gop, {params}, grad_output, input, "
+                f"target, {call}, out=out)"]
+    with_grad = [f"def {entry.name}_with_grad({args}):", *head,
+                 "    if type(input) is not _ndarray and _is_device_array(input):",
+                 f"        return _cuda().pointwise_loss_with_grad(_entry, {params}, input, "
+                 f"target, {call})",
+                 f"    return _regression_with_grad(_op, _gop, {params}, input, target, {call})"]
+    return "\n".join(backward) + "\n", "\n".join(with_grad) + "\n"
+
+
+def _loss_backward_njit_source(entry):
+    """Sources of the ``@overload`` typing functions of ``<loss>_backward`` and
+    ``<loss>_with_grad``."""
+    args = _loss_signature_source(entry)
+    params = _tuple_source([p.name for p in entry.params])
+    weight = "weight" if entry.weight else "None"
+    checks = []
+    for c in entry.checks:
+        checks.append(f"        if {c.error_if}:")
+        checks.append(f"            raise ValueError({c.njit_message!r})")
+    bodies = f"_nj_regression_grad(_op, _gop, input, target, {_loss_call_args(entry)})"
+    backward = [f"def _{entry.name}_backward_njit(grad_output, {args}, out=None):",
+                f"    body = {bodies}[0]",
+                f"    def impl(grad_output, {args}, out=None):", *checks,
+                f"        return body(grad_output, input, target, {weight}, None, {params}, out)",
+                "    return impl"]
+    with_grad = [f"def _{entry.name}_with_grad_njit({args}):",
+                 f"    body = {bodies}[1]",
+                 f"    def impl({args}):", *checks,
+                 f"        return body(input, target, {weight}, None, {params})",
+                 "    return impl"]
+    return "\n".join(backward) + "\n", "\n".join(with_grad) + "\n"
+
+
+def _make_loss_backward(entry, ns):
+    """Generate ``nbops.<loss>_backward``, ``nbops.<loss>_with_grad`` and their
+    ``@overload``s from ``entry.backward``."""
+    from . import losses
+    from . import njit_args as NJ
+
+    name = entry.name
+    entry.backward_op = Op(f"loss.{name}_backward", entry.backward, len(entry.params))
+    ns.update({"_gop": entry.backward_op, "_regression_backward": losses._regression_backward,
+               "_regression_with_grad": losses._regression_with_grad,
+               "_nj_regression_grad": losses._nj_regression_grad})
+    backward, with_grad = _loss_backward_source(entry)
+    backward = _compile(backward, ns, f"{name}_backward", f"<nbops.{name}_backward>")
+    with_grad = _compile(with_grad, ns, f"{name}_with_grad", f"<nbops.{name}_with_grad>")
+    backward.__doc__ = compose_loss_backward_docstring(entry)
+    with_grad.__doc__ = compose_loss_with_grad_docstring(entry)
+    for fn, source in zip((backward, with_grad), _loss_backward_njit_source(entry), strict=True):
+        fn.__module__ = "nbops._ops.losses"
+        typer = _compile(source, ns, f"_{fn.__name__}_njit", f"<nbops.{fn.__name__} @njit>")
+        overload(fn, prefer_literal=True)(NJ.plan_errors_at_run_time(typer))
+    entry.backward_function = backward
+    entry.with_grad_function = with_grad
+
+
 def pointwise_loss(name, core, params=(), *, legacy=True, weight=False,
-                   mean_divisor="weight_sum", checks=(), module=None, summary="", notes="",
-                   example="", samples=None):
+                   mean_divisor="weight_sum", checks=(), backward=None, module=None,
+                   summary="", notes="", example="", samples=None):
     """Declare a pointwise loss, register it and generate its function and overload.
 
     Parameters
@@ -918,6 +1077,13 @@ def pointwise_loss(name, core, params=(), *, legacy=True, weight=False,
     mean_divisor : {'weight_sum', 'count'}
         What the weighted ``'mean'`` divides by (see :class:`PointwiseLoss`).
     checks : tuple of Check
+    backward : function, optional
+        Its derivative core ``backward(g, x, t, *params)`` (in
+        :mod:`nbops.scalar.losses`): ``g`` times the derivative of the
+        unreduced loss at ``x``, with PyTorch autograd's convention at any
+        kink. From it ``nbops.<name>_backward(grad_output, input, target, ...,
+        *, out=None)``, ``nbops.<name>_with_grad(input, target, ...)`` and their
+        ``@overload``s are generated.
     module : Module, optional
         Its ``nbops.nn`` class (generated by :func:`loss_module_classes`).
     summary, notes, example : str
@@ -941,7 +1107,7 @@ def pointwise_loss(name, core, params=(), *, legacy=True, weight=False,
                           residual=("input", "target"), module=module, core=core,
                           checks=tuple(checks), legacy=legacy, weight=weight,
                           mean_divisor=mean_divisor, summary=summary,
-                          notes=notes, example=example,
+                          notes=notes, example=example, backward=backward,
                           samples=samples or (lambda d: [((d.x, d.p), {})]))
     if mean_divisor not in ("weight_sum", "count"):
         raise ValueError(f"{name}: mean_divisor must be 'weight_sum' or 'count'")
@@ -958,6 +1124,8 @@ def pointwise_loss(name, core, params=(), *, legacy=True, weight=False,
     typer = _compile(_loss_njit_source(entry), ns, f"_{name}_njit", f"<nbops.{name} @njit>")
     overload(function, prefer_literal=True)(NJ.plan_errors_at_run_time(typer))
     entry.function = function
+    if backward is not None:
+        _make_loss_backward(entry, ns)
     return register(entry)
 
 

@@ -264,6 +264,86 @@ def run_loss(core, operands, x, t, a, w, p, out=None):
     return partials
 
 
+# The losses' backwards: ``out[i] = gcore(g_i, x[i], t[i], ...) * w[i]`` with ``g_i``
+# the element's upstream gradient (``g[i]``, or the scalar ``c`` of a reduced
+# loss); the fused kernel also sums the losses per block exactly as the loss
+# kernel above does (same grid, same loop), so the value is the forward's.
+_loss_grad_kernels = {}
+
+
+def _make_loss_grad(core, gcore, operands):
+    """(grad, grad-and-sum) kernels of a loss core and its derivative core."""
+    f = device(core)
+    d = device(gcore)
+    if operands == LOSS_XT:
+        @cuda.jit(device=True)
+        def val(x, t, a, p, i):
+            return f(x[i], t[i])
+
+        @cuda.jit(device=True)
+        def der(gi, x, t, a, p, i):
+            return d(gi, x[i], t[i])
+    elif operands == LOSS_XT_PARAM:
+        @cuda.jit(device=True)
+        def val(x, t, a, p, i):
+            return f(x[i], t[i], p)
+
+        @cuda.jit(device=True)
+        def der(gi, x, t, a, p, i):
+            return d(gi, x[i], t[i], p)
+    elif operands == LOSS_XT_AUX:
+        @cuda.jit(device=True)
+        def val(x, t, a, p, i):
+            return f(x[i], t[i], a[i % a.size])
+
+        @cuda.jit(device=True)
+        def der(gi, x, t, a, p, i):
+            return d(gi, x[i], t[i], a[i % a.size])
+    else:
+        raise ValueError(f"operands must be LOSS_XT, LOSS_XT_PARAM or LOSS_XT_AUX, "
+                         f"got {operands!r}")
+
+    @cuda.jit
+    def k_grad(x, t, a, w, has_w, g, has_g, c, p, out):
+        for i in range(cuda.grid(1), x.size, cuda.gridsize(1)):
+            v = der(g[i] if has_g else c, x, t, a, p, i)
+            out[i] = v * w[i] if has_w else v
+
+    @cuda.jit
+    def k_grad_sum(x, t, a, w, has_w, c, p, out, partials):
+        sh = cuda.shared.array(TPB, float64)
+        acc = float64(0.0)
+        for i in range(cuda.grid(1), x.size, cuda.gridsize(1)):
+            v = der(c, x, t, a, p, i)
+            out[i] = v * w[i] if has_w else v
+            v = val(x, t, a, p, i)
+            acc += v * w[i] if has_w else v
+        s = block_sum(sh, acc)
+        if cuda.threadIdx.x == 0:
+            partials[cuda.blockIdx.x] = s
+
+    return k_grad, k_grad_sum
+
+
+def run_loss_grad(core, gcore, operands, x, t, a, w, g, c, p, out, want=False):
+    """A loss's gradient on flat device arrays into ``out`` (``g``: the per-element
+    upstream gradient, or None and the scalar ``c``); with ``want`` (``g`` None)
+    also the per-block partial sums of the losses (returned)."""
+    ks = _loss_grad_kernels.get((core, gcore))
+    if ks is None:
+        ks = _loss_grad_kernels[(core, gcore)] = _make_loss_grad(core, gcore, operands)
+    n = grid(x.size)
+    has_w = w is not None
+    w = x if w is None else w
+    a = x if a is None else a
+    if want:
+        partials = cuda.device_array(n, np.float64)
+        ks[1][n, TPB](x, t, a, w, has_w, c, p, out, partials)
+        return partials
+    ks[0][n, TPB](x, t, a, w, has_w, x if g is None else g, g is not None, c, p, out)
+    return None
+
+
 @cuda.jit
 def _outside_unit_kernel(x, err):
     for i in range(cuda.grid(1), x.size, cuda.gridsize(1)):

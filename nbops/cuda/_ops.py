@@ -16,7 +16,11 @@ from . import _kernels as K
 __all__ = ["unary", "binary", "prelu", "row_op", "row_backward", "prelu_backward",
            "cross_entropy",
            "nll_loss", "pointwise_loss", "kl_div",
-           "binary_cross_entropy", "binary_cross_entropy_with_logits", "batch_norm",
+           "binary_cross_entropy", "binary_cross_entropy_with_logits",
+           "pointwise_loss_backward", "pointwise_loss_with_grad", "kl_div_backward",
+           "kl_div_with_grad", "binary_cross_entropy_backward",
+           "binary_cross_entropy_with_grad", "binary_cross_entropy_with_logits_backward",
+           "binary_cross_entropy_with_logits_with_grad", "batch_norm",
            "linear", "linear_backward", "pairwise_distance", "dropout", "dropout2d", "dropout3d",
            "dropout_mask"]
 
@@ -345,6 +349,206 @@ def binary_cross_entropy_with_logits(input, target, weight=None, size_average=No
                          f"values in a 1-D array, got shape {pw.shape}")
     return _loss(S.binary_cross_entropy_with_logits_pos_weight, K.LOSS_XT_AUX, x, t, dt, red,
                  a=cflat(pw.reshape(pw.size), "pos_weight"), w=w)
+
+
+# ------------------------------------------------------------------ losses: backward
+def _grad_output(grad_output, mode, x, dt):
+    """(per-element gradient or None, scalar gradient): a device array of the input's
+    shape and dtype for ``'none'``, else a real scalar (a 0-d device array is read)."""
+    if mode == "none":
+        g = dev(grad_output, "grad_output")
+        _same_float(g, dt, "grad_output")
+        if tuple(g.shape) != tuple(x.shape):
+            raise ValueError(f"grad_output has shape {tuple(g.shape)}, expected the shape of "
+                             f"the unreduced loss {tuple(x.shape)} (reduction='none')")
+        return cflat(g, "grad_output"), 1.0
+    if isinstance(grad_output, (bool, np.bool_)):
+        raise TypeError("grad_output: expected a real number, got a bool")
+    if _is_dev(grad_output):
+        g = dev(grad_output, "grad_output")
+        if tuple(g.shape) not in ((), (1,)):
+            raise ValueError(f"grad_output has shape {tuple(g.shape)}, expected a scalar for "
+                             f"reduction='{mode}'")
+        return None, float(g.copy_to_host().reshape(()))
+    if isinstance(grad_output, (int, float, np.integer, np.floating)):
+        return None, float(grad_output)
+    arr = np.asarray(grad_output)
+    if arr.shape != ():
+        raise ValueError(f"grad_output has shape {arr.shape}, expected a scalar for "
+                         f"reduction='{mode}'")
+    if arr.dtype.kind not in "fiu":
+        raise TypeError(f"grad_output: expected a real number, got dtype {arr.dtype}")
+    return None, float(arr)
+
+
+def _loss_grad(core, gcore, operands, x, t, dt, red, grad_output=1.0, a=None, w=None,
+               p=0.0, wmean=False, out=None, want=False):
+    """The gradient of ``x`` of an elementwise loss reduced as ``red`` (the backward),
+    or with ``want`` the pair (loss, gradient) from one kernel."""
+    g, c = (None, 1.0) if want else _grad_output(grad_output, red.mode, x, dt)
+    dest = check_out(out, x.shape, dt, x) if out is not None else cuda.device_array(x.shape,
+                                                                                    dt)
+    batch = red.batch_divisor(x.shape)
+    if red.mode == "mean" and wmean and w is not None:  # sum(w * l) / sum(w), as PyTorch
+        wsum = K.finish(K.partial_sums(w), np.dtype(np.float64)) if x.size else None
+        divisor = float(wsum.copy_to_host().reshape(())) if x.size else 0.0
+    else:
+        divisor = (x.size if red.mode == "mean" else 1) * batch
+    if red.mode != "none" and divisor != 1:
+        c = c / divisor if divisor else c * np.inf
+    xf, tf, df = cflat(x), cflat(t, "target"), cflat(dest, "out")
+    if not want:
+        if x.size:
+            K.run_loss_grad(core, gcore, operands, xf, tf, a, w, g, dt.type(c), dt.type(p), df)
+            if red.mode == "none" and batch != 1:  # kl_div's 'batchmean' under the legacy
+                K.run_scale(df, df, dt.type(1.0 / batch))  # flags, as the forward
+        return dest
+    if x.size == 0:
+        partials = cuda.to_device(np.zeros(1))
+    else:
+        partials = K.run_loss_grad(core, gcore, operands, xf, tf, a, w, None, dt.type(c),
+                                   dt.type(p), df, want=True)
+    if wmean and red.mode == "mean" and w is not None:
+        return K.finish(partials, dt, pb=K.partial_sums(w)), dest
+    denom = x.size if red.mode == "mean" else 1
+    return K.finish(partials, dt, denom=denom * batch), dest
+
+
+def _with_grad_none(forward, backward, x, dt):
+    """(losses, gradient of their sum) of reduction 'none': the forward, then the
+    backward with ``grad_output`` all ones."""
+    ones = cuda.device_array(x.shape, dt)
+    if x.size:
+        K.run_fill(cflat(ones), dt.type(1.0))
+    return forward(), backward(ones)
+
+
+def pointwise_loss_backward(entry, params, grad_output, input, target, size_average, reduce,
+                            reduction, weight, weight_sum=True, out=None):
+    """The backward of a pointwise loss of the op table (``entry.backward``)."""
+    x, t, dt = _pair(input, target)
+    red = _red(reduction, size_average, reduce)
+    w = _weight(weight, x, dt)
+    operands = K.LOSS_XT_PARAM if params else K.LOSS_XT
+    return _loss_grad(entry.core, entry.backward, operands, x, t, dt, red, grad_output, w=w,
+                      p=params[0] if params else 0.0, wmean=weight_sum, out=out)
+
+
+def pointwise_loss_with_grad(entry, params, input, target, size_average, reduce, reduction,
+                             weight, weight_sum=True):
+    """``(loss, grad_input)`` of a pointwise loss of the op table, from one kernel."""
+    x, t, dt = _pair(input, target)
+    red = _red(reduction, size_average, reduce)
+    w = _weight(weight, x, dt)
+    operands = K.LOSS_XT_PARAM if params else K.LOSS_XT
+    p = params[0] if params else 0.0
+    if red.mode == "none":
+        return _with_grad_none(
+            lambda: _loss(entry.core, operands, x, t, dt, red, w=w, p=p, wmean=weight_sum),
+            lambda ones: _loss_grad(entry.core, entry.backward, operands, x, t, dt, red, ones,
+                                    w=w, p=p, wmean=weight_sum), x, dt)
+    return _loss_grad(entry.core, entry.backward, operands, x, t, dt, red, w=w, p=p,
+                      wmean=weight_sum, want=True)
+
+
+def _kl_cores(log_target):
+    from ..scalar import losses as S
+    if log_target:
+        return S.kl_div_log_target, S.kl_div_log_target_backward
+    return S.kl_div, S.kl_div_backward
+
+
+def kl_div_backward(grad_output, input, target, size_average=None, reduce=None,
+                    reduction="mean", log_target=False, out=None):
+    x, t, dt = _pair(input, target)
+    red = _red(reduction, size_average, reduce, batchmean=True)
+    core, gcore = _kl_cores(log_target)
+    return _loss_grad(core, gcore, K.LOSS_XT, x, t, dt, red, grad_output, out=out)
+
+
+def kl_div_with_grad(input, target, size_average=None, reduce=None, reduction="mean",
+                     log_target=False):
+    x, t, dt = _pair(input, target)
+    red = _red(reduction, size_average, reduce, batchmean=True)
+    core, gcore = _kl_cores(log_target)
+    if red.mode == "none":
+        return _with_grad_none(
+            lambda: _loss(core, K.LOSS_XT, x, t, dt, red),
+            lambda ones: _loss_grad(core, gcore, K.LOSS_XT, x, t, dt, red, ones), x, dt)
+    return _loss_grad(core, gcore, K.LOSS_XT, x, t, dt, red, want=True)
+
+
+def binary_cross_entropy_backward(grad_output, input, target, weight=None, size_average=None,
+                                  reduce=None, reduction="mean", out=None):
+    from ..scalar import losses as S
+    x, t, dt = _pair(input, target)
+    red = _red(reduction, size_average, reduce)
+    w = _weight(weight, x, dt)
+    return _loss_grad(S.binary_cross_entropy, S.binary_cross_entropy_backward, K.LOSS_XT, x, t,
+                      dt, red, grad_output, w=w, out=out)
+
+
+def binary_cross_entropy_with_grad(input, target, weight=None, size_average=None, reduce=None,
+                                   reduction="mean"):
+    from ..scalar import losses as S
+    x, t, dt = _pair(input, target)
+    red = _red(reduction, size_average, reduce)
+    w = _weight(weight, x, dt)
+    if red.mode == "none":
+        return _with_grad_none(
+            lambda: binary_cross_entropy(x, t, weight, reduction="none"),
+            lambda ones: _loss_grad(S.binary_cross_entropy, S.binary_cross_entropy_backward,
+                                    K.LOSS_XT, x, t, dt, red, ones, w=w), x, dt)
+    if x.size:
+        if K.any_outside_unit(cflat(x)):
+            raise ValueError("input: binary_cross_entropy needs probabilities in [0, 1] "
+                             "(found a value outside [0, 1] or NaN)")
+        if K.any_outside_unit(cflat(t, "target")):
+            raise ValueError("target: binary_cross_entropy needs probabilities in [0, 1] "
+                             "(found a value outside [0, 1] or NaN)")
+    return _loss_grad(S.binary_cross_entropy, S.binary_cross_entropy_backward, K.LOSS_XT, x, t,
+                      dt, red, w=w, want=True)
+
+
+def _logits_cores(x, dt, pos_weight):
+    """(core, derivative core, operands, pos_weight as a flat device array or None)."""
+    from ..scalar import losses as S
+    if pos_weight is None:
+        return (S.binary_cross_entropy_with_logits, S.binary_cross_entropy_with_logits_backward,
+                K.LOSS_XT, None)
+    pw = dev(pos_weight, "pos_weight")
+    _same_float(pw, dt, "pos_weight")
+    last = x.shape[x.ndim - 1] if x.ndim else 1
+    if pw.size not in (1, last) or pw.ndim > 1:
+        raise ValueError(f"pos_weight: CUDA losses need 1 or {last} (input.shape[-1]) "
+                         f"values in a 1-D array, got shape {pw.shape}")
+    return (S.binary_cross_entropy_with_logits_pos_weight,
+            S.binary_cross_entropy_with_logits_pos_weight_backward, K.LOSS_XT_AUX,
+            cflat(pw.reshape(pw.size), "pos_weight"))
+
+
+def binary_cross_entropy_with_logits_backward(grad_output, input, target, weight=None,
+                                              size_average=None, reduce=None, reduction="mean",
+                                              pos_weight=None, out=None):
+    x, t, dt = _pair(input, target)
+    red = _red(reduction, size_average, reduce)
+    w = _weight(weight, x, dt)
+    core, gcore, operands, a = _logits_cores(x, dt, pos_weight)
+    return _loss_grad(core, gcore, operands, x, t, dt, red, grad_output, a=a, w=w, out=out)
+
+
+def binary_cross_entropy_with_logits_with_grad(input, target, weight=None, size_average=None,
+                                               reduce=None, reduction="mean", pos_weight=None):
+    x, t, dt = _pair(input, target)
+    red = _red(reduction, size_average, reduce)
+    w = _weight(weight, x, dt)
+    core, gcore, operands, a = _logits_cores(x, dt, pos_weight)
+    if red.mode == "none":
+        return _with_grad_none(
+            lambda: _loss(core, operands, x, t, dt, red, a=a, w=w),
+            lambda ones: _loss_grad(core, gcore, operands, x, t, dt, red, ones, a=a, w=w),
+            x, dt)
+    return _loss_grad(core, gcore, operands, x, t, dt, red, a=a, w=w, want=True)
 
 
 # ------------------------------------------------------------------ cross_entropy / nll

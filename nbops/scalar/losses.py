@@ -22,6 +22,12 @@ float32 and returns float32 (as NumPy 2 treats a Python scalar). The input and
 the target are both elements: give them the same float type (a float64 target
 next to a float32 input computes in float64, as NumPy promotes two arrays).
 
+Each loss core has a derivative core ``<core>_backward(g, x, t[, param])``: ``g``
+(the gradient of that element's loss) times the derivative of the unreduced
+loss with respect to ``x``, with PyTorch autograd's conventions (``sign(0) = 0``
+for the L1 loss, the ``1e-12`` clamp of binary cross-entropy). nbops' backward
+kernels pass the reduction's factor in ``g`` and multiply by the weight.
+
 The logit losses take their log-sigmoid from :func:`nbops.scalar.logsigmoid`.
 
 The logarithms (``log``, ``log1p``) and the branch-free ``select`` the cores use
@@ -32,12 +38,16 @@ re-exported here).
 
 from .._config import core
 from ._math import const, exp, log, log1p, select
-from .activations import logsigmoid
+from .activations import logsigmoid, sigmoid
 
 __all__ = ["l1_loss", "mse_loss", "smooth_l1_loss", "kl_div", "kl_div_log_target",
            "binary_cross_entropy", "binary_cross_entropy_with_logits",
            "binary_cross_entropy_with_logits_pos_weight", "huber_loss", "log", "log1p",
            "select"]
+__all__ += ["l1_loss_backward", "mse_loss_backward", "smooth_l1_loss_backward",
+            "huber_loss_backward", "kl_div_backward", "kl_div_log_target_backward",
+            "binary_cross_entropy_backward", "binary_cross_entropy_with_logits_backward",
+            "binary_cross_entropy_with_logits_pos_weight_backward"]
 
 
 # ---------------------------------------------------------------- the loss cores
@@ -246,3 +256,271 @@ def huber_loss(x, t, delta):
     d = abs(x - t)
     half = const(x, 0.5)
     return select(d < dl, half * d * d, dl * (d - half * dl))
+
+
+# ----------------------------------------------------------- the derivative cores
+# ``g`` times d(loss)/dx, as torch.autograd computes it for the forward's formula.
+@core
+def _sign(x, d):
+    """PyTorch's ``sgn`` of ``d`` in ``x``'s type: 1, -1, or 0 for 0 and NaN."""
+    one = const(x, 1.0)
+    zero = const(x, 0.0)
+    return select(d > zero, one, select(d < zero, -one, zero))
+
+
+@core
+def l1_loss_backward(g, x, t):
+    r"""Derivative core of :func:`nbops.l1_loss`: :math:`g\,\mathrm{sign}(x - t)`,
+    with :math:`\mathrm{sign}(0) = 0` (and 0 for NaN), as PyTorch's autograd.
+
+    Parameters
+    ----------
+    g : float32 or float64
+        The gradient of the element's loss.
+    x, t : float32 or float64
+        Input and target elements.
+
+    Returns
+    -------
+    float
+        The gradient of the input element.
+
+    Examples
+    --------
+    >>> from nbops import scalar
+    >>> scalar.l1_loss_backward(2.0, 1.0, 3.5), scalar.l1_loss_backward(2.0, 1.0, 1.0)
+    (-2.0, 0.0)
+    """
+    return g * _sign(x, x - t)
+
+
+@core
+def mse_loss_backward(g, x, t):
+    r"""Derivative core of :func:`nbops.mse_loss`: :math:`2 (x - t)\,g`.
+
+    Parameters
+    ----------
+    g : float32 or float64
+        The gradient of the element's loss.
+    x, t : float32 or float64
+        Input and target elements.
+
+    Returns
+    -------
+    float
+        The gradient of the input element.
+
+    Examples
+    --------
+    >>> from nbops import scalar
+    >>> scalar.mse_loss_backward(0.5, 1.0, 3.5)
+    -2.5
+    """
+    return const(x, 2.0) * (x - t) * g
+
+
+@core
+def smooth_l1_loss_backward(g, x, t, beta):
+    r"""Derivative core of :func:`nbops.smooth_l1_loss`: with :math:`d = x - t`,
+    :math:`g\,d / \beta` for :math:`|d| \le \beta`, else :math:`g\,\mathrm{sign}(d)`
+    (PyTorch's ``smooth_l1_loss_backward``); ``beta = 0`` is
+    :func:`l1_loss_backward` (0 at :math:`d = 0`), as PyTorch runs ``l1_loss`` then.
+
+    Parameters
+    ----------
+    g : float32 or float64
+        The gradient of the element's loss.
+    x, t : float32 or float64
+        Input and target elements.
+    beta : float or int
+        As in :func:`nbops.smooth_l1_loss` (``>= 0``), converted to ``x``'s float type.
+
+    Returns
+    -------
+    float
+        The gradient of the input element.
+
+    Examples
+    --------
+    >>> from nbops import scalar
+    >>> scalar.smooth_l1_loss_backward(2.0, 0.5, 0.0, 1.0)
+    1.0
+    >>> scalar.smooth_l1_loss_backward(2.0, 3.0, 0.0, 1.0)
+    2.0
+    """
+    b = const(x, beta)
+    d = x - t
+    inner = select(b > const(x, 0.0), d * g / b, g * _sign(x, d))
+    return select(d < -b, -g, select(d > b, g, inner))
+
+
+@core
+def huber_loss_backward(g, x, t, delta):
+    r"""Derivative core of :func:`nbops.huber_loss`: with :math:`d = x - t`,
+    :math:`g\,d` for :math:`|d| \le \delta`, else :math:`g\,\delta\,\mathrm{sign}(d)`
+    (PyTorch's ``huber_loss_backward``; NaN stays NaN).
+
+    Parameters
+    ----------
+    g : float32 or float64
+        The gradient of the element's loss.
+    x, t : float32 or float64
+        Input and target elements.
+    delta : float or int
+        As in :func:`nbops.huber_loss` (``> 0``), converted to ``x``'s float type.
+
+    Returns
+    -------
+    float
+        The gradient of the input element.
+
+    Examples
+    --------
+    >>> from nbops import scalar
+    >>> scalar.huber_loss_backward(2.0, 0.5, 0.0, 1.0)
+    1.0
+    >>> scalar.huber_loss_backward(2.0, 3.0, 0.0, 0.5)
+    1.0
+    """
+    dl = const(x, delta)
+    d = x - t
+    return select(d < -dl, -g * dl, select(d > dl, g * dl, d * g))
+
+
+@core
+def kl_div_backward(g, x, t):
+    r"""Derivative core of :func:`nbops.kl_div`: :math:`-g\,t` (any target, as
+    PyTorch's autograd of :math:`t \log t - t x`).
+
+    Parameters
+    ----------
+    g : float32 or float64
+        The gradient of the element's loss.
+    x, t : float32 or float64
+        Log-probability input and probability target.
+
+    Returns
+    -------
+    float
+        The gradient of the input element.
+
+    Examples
+    --------
+    >>> from nbops import scalar
+    >>> scalar.kl_div_backward(2.0, -1.0, 0.25)
+    -0.5
+    """
+    return -(g * t)
+
+
+@core
+def kl_div_log_target_backward(g, x, t):
+    r"""Derivative core of :func:`nbops.kl_div` with ``log_target=True``: :math:`-g\,e^{t}`.
+
+    Parameters
+    ----------
+    g : float32 or float64
+        The gradient of the element's loss.
+    x, t : float32 or float64
+        Log-probability input and log-probability target.
+
+    Returns
+    -------
+    float
+        The gradient of the input element.
+
+    Examples
+    --------
+    >>> from nbops import scalar
+    >>> scalar.kl_div_log_target_backward(2.0, -1.0, 0.0)
+    -2.0
+    """
+    return -(g * exp(t))
+
+
+@core
+def binary_cross_entropy_backward(g, x, t):
+    r"""Derivative core of :func:`nbops.binary_cross_entropy`:
+    :math:`g\,(x - t) / \max((1 - x)\,x, 10^{-12})` (PyTorch's
+    ``binary_cross_entropy_backward``, its clamp of the denominator included:
+    PyTorch's constant is the float32 nearest to :math:`10^{-12}`, in float64 too).
+
+    Parameters
+    ----------
+    g : float32 or float64
+        The gradient of the element's loss.
+    x, t : float32 or float64
+        Probability input and target.
+
+    Returns
+    -------
+    float
+        The gradient of the input element.
+
+    Examples
+    --------
+    >>> from nbops import scalar
+    >>> scalar.binary_cross_entropy_backward(1.0, 0.5, 1.0)
+    -2.0
+    >>> scalar.binary_cross_entropy_backward(1.0, 0.0, 0.0)
+    0.0
+    """
+    eps = const(x, 9.999999960041972e-13)  # PyTorch's EPSILON: 1e-12 as a float32
+    den = (const(x, 1.0) - x) * x
+    return g * (x - t) / select(den < eps, eps, den)
+
+
+@core
+def binary_cross_entropy_with_logits_backward(g, x, t):
+    r"""Derivative core of :func:`nbops.binary_cross_entropy_with_logits`:
+    :math:`g\,(\sigma(x) - t)`.
+
+    Parameters
+    ----------
+    g : float32 or float64
+        The gradient of the element's loss.
+    x, t : float32 or float64
+        Logit and target.
+
+    Returns
+    -------
+    float
+        The gradient of the input element.
+
+    Examples
+    --------
+    >>> from nbops import scalar
+    >>> scalar.binary_cross_entropy_with_logits_backward(2.0, 0.0, 1.0)
+    -1.0
+    """
+    return (sigmoid(x) - t) * g
+
+
+@core
+def binary_cross_entropy_with_logits_pos_weight_backward(g, x, t, pos_weight):
+    r"""Derivative core of :func:`nbops.binary_cross_entropy_with_logits` with
+    ``pos_weight``: :math:`g\,((p t + 1 - t)\,\sigma(x) - p t)`, with :math:`p` the
+    ``pos_weight`` (PyTorch's ``binary_cross_entropy_with_logits_backward``).
+
+    Parameters
+    ----------
+    g : float32 or float64
+        The gradient of the element's loss.
+    x, t : float32 or float64
+        Logit and target.
+    pos_weight : float or int
+        The weight :math:`p` of the positive class, converted to ``x``'s float type.
+
+    Returns
+    -------
+    float
+        The gradient of the input element.
+
+    Examples
+    --------
+    >>> from nbops import scalar
+    >>> scalar.binary_cross_entropy_with_logits_pos_weight_backward(1.0, 0.0, 1.0, 3.0)
+    -1.5
+    """
+    pt = const(x, pos_weight) * t
+    return ((pt + const(x, 1.0) - t) * sigmoid(x) - pt) * g

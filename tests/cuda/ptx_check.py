@@ -59,6 +59,19 @@ def main():
             kn, ks = K._make_loss(core, operands)
             jobs.append((core.__name__ + ".none", kn, (v, v, v, v, b, ft, v)))
             jobs.append((core.__name__ + ".sum", ks, (v, v, v, v, b, ft, d[::1])))
+        grads = [(e.core, e.backward, K.LOSS_XT_PARAM if e.params else K.LOSS_XT)
+                 for e in table.pointwise_loss_entries() if e.backward is not None]
+        for core, gcore, operands in [
+                *grads, (SL.kl_div, SL.kl_div_backward, K.LOSS_XT),
+                (SL.kl_div_log_target, SL.kl_div_log_target_backward, K.LOSS_XT),
+                (SL.binary_cross_entropy, SL.binary_cross_entropy_backward, K.LOSS_XT),
+                (SL.binary_cross_entropy_with_logits,
+                 SL.binary_cross_entropy_with_logits_backward, K.LOSS_XT),
+                (SL.binary_cross_entropy_with_logits_pos_weight,
+                 SL.binary_cross_entropy_with_logits_pos_weight_backward, K.LOSS_XT_AUX)]:
+            kg, kgs = K._make_loss_grad(core, gcore, operands)  # the losses' backwards
+            jobs.append((gcore.__name__, kg, (v, v, v, v, b, v, b, ft, ft, v)))
+            jobs.append((gcore.__name__ + ".sum", kgs, (v, v, v, v, b, ft, ft, v, d[::1])))
         for core in {e.core.name: e.core for e in table.row_op_entries()}.values():
             ks = K.row_kernels(core)  # the op table's row cores (softmin shares softmax's)
             jobs += [(f"{core.name}_rows", ks.rows, (v, v, i8, ft)),
