@@ -61,6 +61,11 @@ __all__: list[str] = [
     'softsign_backward',
     'silu_backward',
     'hardswish_backward',
+    'batch_norm_backward',
+    'dropout_backward',
+    'dropout2d_backward',
+    'dropout3d_backward',
+    'pairwise_distance_backward',
     'nn',
 ]
 
@@ -210,6 +215,8 @@ def batch_norm(
     momentum: float = ...,
     eps: float = ...,
     out: NDArray[Any] | None = ...,
+    *,
+    return_stats: bool = ...,
 ) -> NDArray[np.floating[Any]]: ...
 def linear(
     input: ArrayLike,
@@ -396,3 +403,48 @@ def hardswish_backward(
     *,
     out: NDArray[Any] | None = ...,
 ) -> NDArray[np.floating[Any]]: ...
+def batch_norm_backward(
+    grad_output: ArrayLike,
+    input: ArrayLike,
+    mean: ArrayLike,
+    invstd: ArrayLike,
+    weight: ArrayLike | None = ...,
+    training: bool = ...,
+    *,
+    has_bias: bool | None = ...,
+    out: NDArray[Any] | None = ...,
+) -> tuple[NDArray[np.floating[Any]], NDArray[np.floating[Any]] | None, NDArray[np.floating[Any]] | None]: ...
+def dropout_backward(
+    grad_output: ArrayLike,
+    p: float = ...,
+    training: bool = ...,
+    *,
+    rng: int,
+    out: NDArray[Any] | None = ...,
+) -> NDArray[np.floating[Any]]: ...
+def dropout2d_backward(
+    grad_output: ArrayLike,
+    p: float = ...,
+    training: bool = ...,
+    *,
+    rng: int,
+    out: NDArray[Any] | None = ...,
+) -> NDArray[np.floating[Any]]: ...
+def dropout3d_backward(
+    grad_output: ArrayLike,
+    p: float = ...,
+    training: bool = ...,
+    *,
+    rng: int,
+    out: NDArray[Any] | None = ...,
+) -> NDArray[np.floating[Any]]: ...
+def pairwise_distance_backward(
+    grad_output: ArrayLike,
+    x1: ArrayLike,
+    x2: ArrayLike,
+    p: float = ...,
+    eps: float = ...,
+    keepdim: bool = ...,
+    *,
+    out: tuple[NDArray[Any] | None, NDArray[Any] | None] | None = ...,
+) -> tuple[NDArray[np.floating[Any]], NDArray[np.floating[Any]]]: ...

@@ -56,6 +56,7 @@ from .._validate import (
 from ..cuda import ops as _cuda
 from ..scalar.losses import select
 from ..scalar.random import keep, philox4x32_10, splitmix64
+from .elementwise import _float_array
 from .plan import (
     P_RANGE_MESSAGE,
     channel_axes,
@@ -68,7 +69,8 @@ from .plan import (
     warn_feature_rank,
 )
 
-__all__ = ["dropout", "dropout2d", "dropout3d", "dropout_mask"]
+__all__ = ["dropout", "dropout2d", "dropout3d", "dropout_mask", "dropout_backward",
+           "dropout2d_backward", "dropout3d_backward"]
 
 # Elements per task of the parallel kernels (a multiple of 4: tasks start on
 # Philox block boundaries).
@@ -466,6 +468,97 @@ def dropout_mask(shape, p, rng=None, dtype=np.float32):
     out = np.empty(shape, compute)
     _run_mask(out.reshape(-1), 0, key, dropout_threshold(p), scale, zero)
     return out if compute == dtype else out.astype(dtype)
+
+
+# ------------------------------------------------------------------ backward
+_SEED_MESSAGE = ("rng: the backward regenerates the forward's mask from its integer seed; "
+                 "pass the int seed the forward used (a Generator or None cannot regenerate "
+                 "it: draw the seed once, seed = int(gen.integers(2**64, dtype=np.uint64)), "
+                 "and pass it to both)")
+
+
+def _check_seed(rng):
+    """``rng`` of a backward: an int seed (TypeError naming ``rng`` otherwise)."""
+    if not isinstance(rng, (int, np.integer)) or isinstance(rng, (bool, np.bool_)):
+        raise TypeError(f"{_SEED_MESSAGE}; got {type(rng).__name__}")
+    return rng
+
+
+def _backward(grad_output, p, training, rng, feature, out):
+    """Shared body of the dropout backwards: the forward applied to grad_output
+    with the same seed (the gradient of ``x * mask`` is ``g * mask``)."""
+    if type(grad_output) is not np.ndarray and is_device_array(grad_output):
+        fn = getattr(_cuda(), "dropout" if feature is None else feature)
+        return fn(grad_output, p, training, False, rng=_check_seed(rng), out=out)
+    g = _float_array(grad_output, "grad_output")
+    p = check_p(p)
+    _check_seed(rng)
+    if out is None and (not training or p == 0.0 or g.size == 0):
+        return g.copy()  # a new array, as autograd's gradient (the forward returns its input)
+    return _dropout(g, p, training, False, rng, feature, out)
+
+
+_BACKWARD_DOC = r"""Gradient of :func:`{name}`: ``grad_output`` times the forward's mask.
+
+    The mask is regenerated from the same integer seed (no mask is stored):
+    ``{name}_backward(g, p, training, rng=seed)`` equals ``{name}(g, p, training,
+    rng=seed)``, bit for bit, on any thread count and on CUDA.
+
+    Parameters
+    ----------
+    grad_output : array_like
+        The gradient of the loss with respect to the forward's output (its
+        shape; a float array).
+    p : float, default 0.5
+        The forward's drop probability, in [0, 1].
+    training : bool, default True
+        The forward's ``training``.
+    rng : int, keyword-only
+        The integer seed the forward used (required: a Generator or None
+        cannot regenerate the mask).
+    out : ndarray, optional, keyword-only
+        Array of exactly the result's shape and dtype to write into.
+
+    Returns
+    -------
+    ndarray
+        ``grad_output * mask`` (the mask scaled by ``1 / (1 - p)`` where kept),
+        in ``grad_output``'s dtype; ``training=False`` or ``p == 0``: a copy of
+        ``grad_output``; ``p == 1``: ``grad_output * 0``.
+
+    Notes
+    -----
+    PyTorch's ``native_dropout_backward(grad, mask, 1 / (1 - p))``: the
+    gradient of ``x * mask`` with the mask the forward drew. Inside
+    ``@numba.njit`` ``rng`` must be an integer.
+
+    Examples
+    --------
+    >>> import numpy as np, nbops
+    >>> x = np.ones({shape}, dtype=np.float32)
+    >>> y = nbops.{name}(x, 0.5, rng=7)
+    >>> g = np.full_like(x, 3.0)
+    >>> gx = nbops.{name}_backward(g, 0.5, rng=7)
+    >>> np.array_equal(gx, g * y)
+    True
+    """
+
+
+def dropout_backward(grad_output, p=0.5, training=True, *, rng, out=None):
+    return _backward(grad_output, p, training, rng, None, out)
+
+
+def dropout2d_backward(grad_output, p=0.5, training=True, *, rng, out=None):
+    return _backward(grad_output, p, training, rng, "dropout2d", out)
+
+
+def dropout3d_backward(grad_output, p=0.5, training=True, *, rng, out=None):
+    return _backward(grad_output, p, training, rng, "dropout3d", out)
+
+
+dropout_backward.__doc__ = _BACKWARD_DOC.format(name="dropout", shape="8")
+dropout2d_backward.__doc__ = _BACKWARD_DOC.format(name="dropout2d", shape="(2, 3, 4, 4)")
+dropout3d_backward.__doc__ = _BACKWARD_DOC.format(name="dropout3d", shape="(2, 3, 2, 2, 2)")
 
 
 # ------------------------------------------------- the same names inside @njit
