@@ -413,7 +413,7 @@ def batch_norm_backward(
     *,
     has_bias: bool | None = ...,
     out: NDArray[Any] | None = ...,
-) -> tuple[NDArray[np.floating[Any]], NDArray[np.floating[Any]] | None, NDArray[np.floating[Any]] | None]: ...
+) -> tuple[NDArray[Any], NDArray[Any] | None, NDArray[Any] | None]: ...
 def dropout_backward(
     grad_output: ArrayLike,
     p: float = ...,
@@ -447,4 +447,4 @@ def pairwise_distance_backward(
     keepdim: bool = ...,
     *,
     out: tuple[NDArray[Any] | None, NDArray[Any] | None] | None = ...,
-) -> tuple[NDArray[np.floating[Any]], NDArray[np.floating[Any]]]: ...
+) -> tuple[NDArray[Any], NDArray[Any]]: ...

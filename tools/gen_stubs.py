@@ -34,7 +34,7 @@ _COMMON = {"input": "ArrayLike", "target": "ArrayLike", "grad_output": "ArrayLik
 
 #: annotations of the backwards' own arguments
 _BACKWARD = {"rng": "int", "mean": "ArrayLike", "invstd": "ArrayLike", "has_bias": "bool | None"}
-_ARRAY = "NDArray[np.floating[Any]]"
+_ARRAY = "NDArray[Any]"
 #: the backwards that return a tuple of gradients (None where the forward had no such array)
 _TUPLE_RETURNS = {
     "batch_norm_backward": f"tuple[{_ARRAY}, {_ARRAY} | None, {_ARRAY} | None]",
