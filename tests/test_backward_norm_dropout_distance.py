@@ -374,3 +374,78 @@ def test_pairwise_distance_backward_bad_inputs():
         nbops.pairwise_distance_backward(np.ones(3), x1, x2, out=(None, np.empty(3)))
     with pytest.raises(TypeError, match="out"):
         nbops.pairwise_distance_backward(np.ones(3), x1, x2, out=np.empty((3, 4)))
+
+
+# ===================================================================== inside @njit
+@njit
+def _bn_njit(x, g, w, rm, rv, training):
+    _, mean, invstd = nbops.batch_norm(x, rm, rv, w, None, training, 0.1, 1e-5,
+                                       return_stats=True)
+    return mean, invstd, nbops.batch_norm_backward(g, x, mean, invstd, w, training)
+
+
+@njit
+def _bn_njit_no_weight(x, g, mean, invstd):
+    return nbops.batch_norm_backward(g, x, mean, invstd, None, True, has_bias=True)
+
+
+@pytest.mark.parametrize("training", [True, False])
+def test_batch_norm_backward_inside_njit(training):
+    x, g, w, _, rm, rv = _bn_data((4, 3, 5, 2), np.float32, seed=9)
+    mean, invstd, (gi, gw, gb) = _bn_njit(x, g, w, rm.copy(), rv.copy(), training)
+    _, m, i = nbops.batch_norm(x, rm.copy(), rv.copy(), w, None, training=training,
+                               return_stats=True)
+    np.testing.assert_array_equal(mean, m)
+    np.testing.assert_array_equal(invstd, i)
+    for a, b in zip((gi, gw, gb), nbops.batch_norm_backward(g, x, m, i, w, training=training),
+                    strict=True):
+        assert a.dtype == np.float32
+        np.testing.assert_array_equal(a, b)  # the same bits as outside @njit
+    gi, gw, gb = _bn_njit_no_weight(x, g, m, i)
+    assert gw is None
+    np.testing.assert_array_equal(gi, nbops.batch_norm_backward(g, x, m, i, training=True)[0])
+    np.testing.assert_array_equal(gb, nbops.batch_norm_backward(g, x, m, i, training=True,
+                                                                has_bias=True)[2])
+    with pytest.raises(ValueError, match="mean"):
+        _bn_njit_no_weight(x, g, m[:2], i)
+
+
+@njit
+def _dropouts_njit(g, seed):
+    return (nbops.dropout_backward(g, 0.3, True, rng=seed),
+            nbops.dropout2d_backward(g, 0.3, rng=seed),
+            nbops.dropout3d_backward(g, 0.3, rng=seed))
+
+
+def test_dropout_backward_inside_njit():
+    g = np.random.default_rng(0).standard_normal((3, 4, 2, 3, 2)).astype(np.float32)
+    for name, res in zip(("dropout", "dropout2d", "dropout3d"), _dropouts_njit(g, 77),
+                         strict=True):
+        np.testing.assert_array_equal(res, getattr(nbops, f"{name}_backward")(g, 0.3, rng=77))
+
+    @njit
+    def no_seed(g):
+        return nbops.dropout_backward(g, 0.3)
+
+    with pytest.raises(Exception, match="dropout_backward"):
+        no_seed(g)
+
+
+@njit
+def _pd_njit(g, x1, x2, p):
+    return nbops.pairwise_distance_backward(g, x1, x2, p)
+
+
+def test_pairwise_distance_backward_inside_njit():
+    rng = np.random.default_rng(3)
+    x1, x2 = rng.standard_normal((5, 7)), rng.standard_normal((5, 7))
+    g = rng.standard_normal(5)
+    for p in (2.0, np.inf):
+        for a, b in zip(_pd_njit(g, x1, x2, p),
+                        nbops.pairwise_distance_backward(g, x1, x2, p=p), strict=True):
+            np.testing.assert_array_equal(a, b)
+    x2 = x2[:1]  # broadcast: summed in index order inside @njit
+    for a, b in zip(_pd_njit(g, x1, x2, 1.5),
+                    nbops.pairwise_distance_backward(g, x1, x2, p=1.5), strict=True):
+        assert a.shape == b.shape
+        np.testing.assert_allclose(a, b, rtol=1e-13)

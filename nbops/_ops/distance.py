@@ -8,7 +8,7 @@ the CUDA backend.
 import numpy as np
 from numba import prange, types
 from numba.core import errors
-from numba.extending import overload
+from numba.extending import overload, register_jitable
 from numba.np import numpy_support
 
 from .. import _config
@@ -363,6 +363,92 @@ def _pairwise_distance_njit(x1, x2, p=2.0, eps=1e-6, keepdim=False, out=None):
         if keep:
             return res.reshape(shape[:-1] + (1,))
         return res.reshape(shape[:-1])
+
+    return impl
+
+
+@register_jitable
+def _sum_to_njit(grad, shape, target, dtype_like):
+    """The flat ``grad`` of the broadcast ``shape`` summed (in float64, in index
+    order) to ``target`` (the same ndim, axes of 1 broadcast), as ``dtype_like``'s dtype."""
+    if target == shape:
+        return grad.astype(dtype_like.dtype).reshape(target)
+    size = 1
+    for k in range(len(target)):
+        size *= target[k]
+    acc = np.zeros(size, np.float64)
+    for i in range(grad.size):
+        rem = i
+        j = 0
+        stride = 1
+        for k in range(len(shape) - 1, -1, -1):
+            coord = rem % shape[k]
+            rem //= shape[k]
+            if target[k] != 1:
+                j += coord * stride
+            stride *= target[k]
+        acc[j] += grad[i]
+    return acc.astype(dtype_like.dtype).reshape(target)
+
+
+@overload(pairwise_distance_backward, prefer_literal=True)
+def _pairwise_distance_backward_njit(grad_output, x1, x2, p=2.0, eps=1e-6, keepdim=False,
+                                     out=None):
+    """Inside @njit: the cached serial kernels, with the forward overload's rules
+    (x1 and x2 of the same ndim, size-1 axes broadcast; keepdim a constant; no
+    ``out=``). A broadcast argument's gradient is summed in index order."""
+    if not all(isinstance(a, types.Array) for a in (grad_output, x1, x2)):
+        return None
+    if not (out is None or isinstance(out, (types.NoneType, types.Omitted))):
+        raise errors.TypingError("nbops.pairwise_distance_backward: out= is not supported "
+                                 "inside @njit")
+    if x1.ndim != x2.ndim or x1.ndim < 1:
+        raise errors.TypingError("nbops.pairwise_distance_backward inside @njit: x1 and x2 "
+                                 "must have the same ndim >= 1 (size-1 axes broadcast)")
+    if not isinstance(grad_output.dtype, types.Float):
+        raise errors.TypingError("nbops.pairwise_distance_backward: grad_output must be a "
+                                 "float array")
+    if isinstance(keepdim, types.BooleanLiteral):
+        keep = keepdim.literal_value
+    elif keepdim is False or isinstance(keepdim, (types.Omitted, bool)):
+        keep = False
+    else:
+        raise errors.TypingError("nbops.pairwise_distance_backward inside @njit: keepdim "
+                                 "must be a constant True or False")
+    if grad_output.ndim != x1.ndim - 1 + keep:
+        raise errors.TypingError(f"nbops.pairwise_distance_backward: grad_output must have "
+                                 f"{x1.ndim - 1 + keep} dimensions (the forward's output)")
+    dt1 = result_dtype(numpy_support.as_dtype(x1.dtype), "x1")[1]
+    dt2 = result_dtype(numpy_support.as_dtype(x2.dtype), "x2")[1]
+    dt = np.result_type(dt1, dt2, numpy_support.as_dtype(grad_output.dtype))
+    dtype = numpy_support.from_dtype(result_dtype(dt, "grad_output")[0])
+    like1, like2 = np.empty(0, dt1), np.empty(0, dt2)
+
+    def impl(grad_output, x1, x2, p=2.0, eps=1e-6, keepdim=False, out=None):
+        shape = np.broadcast_shapes(x1.shape, x2.shape)
+        dim = shape[-1]
+        rows = 1
+        for k in range(len(shape) - 1):
+            rows *= shape[k]
+            if grad_output.shape[k] != shape[k]:
+                raise ValueError("grad_output must have the forward's output shape")
+        if keep and grad_output.shape[-1] != 1:
+            raise ValueError("grad_output must have the forward's output shape")
+        pp = dtype(p)
+        if dim == 0 and rows > 0 and (pp < 0 or np.isinf(pp)):
+            raise ValueError("pairwise_distance: p = inf, -inf or negative p on an empty "
+                             "last axis")
+        a = np.ascontiguousarray(np.broadcast_to(x1, shape)).astype(dtype).reshape(-1)
+        b = np.ascontiguousarray(np.broadcast_to(x2, shape)).astype(dtype).reshape(-1)
+        g = np.ascontiguousarray(grad_output).astype(dtype).reshape(-1)
+        norm = np.empty(rows, dtype)
+        o1 = np.zeros(rows * dim, dtype)
+        o2 = np.zeros(rows * dim, dtype)
+        if rows * dim:
+            _pdist_serial(a, dim, b, dim, dim, pp, dtype(eps), norm)
+            _pdist_grad_serial(a, dim, b, dim, dim, pp, dtype(eps), norm, g, o1, o2)
+        return (_sum_to_njit(o1, shape, x1.shape, like1),
+                _sum_to_njit(o2, shape, x2.shape, like2))
 
     return impl
 

@@ -772,3 +772,34 @@ def _dropout2d_njit(input, p=0.5, training=True, inplace=False, rng=None, out=No
 @overload(dropout3d)
 def _dropout3d_njit(input, p=0.5, training=True, inplace=False, rng=None, out=None):
     return _make_njit_impl(input, rng, out, "dropout3d")
+
+
+def _make_backward_njit(grad_output, rng, out, forward):
+    """The @njit dropout backward: the forward (its overload) applied to grad_output
+    with the integer seed."""
+    if not isinstance(grad_output, types.Array):
+        return None
+    if not isinstance(grad_output.dtype, types.Float):
+        raise errors.TypingError("nbops: grad_output must be a float array")
+    if not isinstance(rng, types.Integer):
+        raise errors.TypingError(f"nbops: inside @njit, {_SEED_MESSAGE}")
+
+    def impl(grad_output, p=0.5, training=True, rng=None, out=None):
+        return forward(grad_output, p, training, False, rng=rng, out=out)
+
+    return impl
+
+
+@overload(dropout_backward)
+def _dropout_backward_njit(grad_output, p=0.5, training=True, rng=None, out=None):
+    return _make_backward_njit(grad_output, rng, out, dropout)
+
+
+@overload(dropout2d_backward)
+def _dropout2d_backward_njit(grad_output, p=0.5, training=True, rng=None, out=None):
+    return _make_backward_njit(grad_output, rng, out, dropout2d)
+
+
+@overload(dropout3d_backward)
+def _dropout3d_backward_njit(grad_output, p=0.5, training=True, rng=None, out=None):
+    return _make_backward_njit(grad_output, rng, out, dropout3d)

@@ -709,7 +709,7 @@ def _dims_1d(shape):
 
 @overload(batch_norm)
 def _batch_norm_njit(input, running_mean, running_var, weight=None, bias=None,
-                     training=False, momentum=0.1, eps=1e-5, out=None):
+                     training=False, momentum=0.1, eps=1e-5, out=None, return_stats=False):
     """Validates as :func:`nbops._ops.plan_norm.batch_norm_plan`, then calls the cached
     serial kernel ``_bn_flat`` (same task cut, so the same statistics as outside
     @njit; never a parallel kernel: see docs/guides/architecture.rst, "Cache, fork
@@ -727,9 +727,10 @@ def _batch_norm_njit(input, running_mean, running_var, weight=None, bias=None,
     has_running = not no_rm
     has_w, has_b = not _is_none(weight), not _is_none(bias)
     dtype = input.dtype if isinstance(input.dtype, types.Float) else types.float64
+    finish = _with_stats if _constant_flag(return_stats, "return_stats", False) else _output
 
     def impl(input, running_mean, running_var, weight=None, bias=None, training=False,
-             momentum=0.1, eps=1e-5, out=None):
+             momentum=0.1, eps=1e-5, out=None, return_stats=False):
         n_outer, channels, inner = dims(input.shape)
         count = n_outer * inner
         if has_running:
@@ -752,10 +753,8 @@ def _batch_norm_njit(input, running_mean, running_var, weight=None, bias=None,
             raise ValueError("batch_norm eps must be non-negative")
         x = np.ascontiguousarray(input).astype(dtype).reshape(-1)
         res = np.empty(x.size, dtype)
-        if x.size == 0:
-            return res.reshape(input.shape)
-        mean = np.empty(channels, np.float64)
-        var = np.empty(channels, np.float64)
+        mean = np.full(channels, np.nan)  # an empty input's statistics in training
+        var = np.full(channels, np.nan)
         wv = np.ones(channels, np.float64)
         bv = np.zeros(channels, np.float64)
         if has_w:
@@ -773,14 +772,154 @@ def _batch_norm_njit(input, running_mean, running_var, weight=None, bias=None,
             if not training:
                 mean[:] = run_mean
                 var[:] = run_var
-        update = has_running and training
-        _bn_flat(x, n_outer, inner, training, mean, var, wv, bv, np.float64(eps),
-                 np.float64(momentum), run_mean, run_var, update, res)
+        update = has_running and training and x.size != 0
+        if x.size != 0:  # (an empty input: empty result, running statistics untouched)
+            _bn_flat(x, n_outer, inner, training, mean, var, wv, bv, np.float64(eps),
+                     np.float64(momentum), run_mean, run_var, update, res)
         if has_running:  # a compile-time constant: no None-typed write on any Numba
             if update:
                 for c in range(channels):
                     running_mean[c] = run_mean[c]
                     running_var[c] = run_var[c]
-        return res.reshape(input.shape)
+        return finish(res.reshape(input.shape), mean, var, np.float64(eps))
+
+    return impl
+
+
+def _constant_flag(flag, name, default):
+    """The value of a bool option that decides a return type inside @njit: a
+    constant (a non-literal bool raises, and Numba retries with the literal)."""
+    if _is_none(flag):
+        return default
+    if isinstance(flag, types.BooleanLiteral):
+        return flag.literal_value
+    if isinstance(flag, bool):
+        return flag
+    raise errors.TypingError(f"nbops: {name} must be a constant True or False inside @njit")
+
+
+@register_jitable
+def _output(y, mean, var, eps):
+    return y
+
+
+@register_jitable
+def _with_stats(y, mean, var, eps):
+    """(output, mean, invstd) in the output's dtype."""
+    invstd = 1.0 / np.sqrt(var + eps)
+    return y, mean.astype(y.dtype), invstd.astype(y.dtype)
+
+
+# ------------------------------------------------------ batch_norm_backward in @njit
+@_config.serial_kernel
+def _bn_backward_flat(g, x, n_outer, inner, training, sums, mean, invstd, w, res, sum_g,
+                      sum_gd):
+    """Serial batch_norm_backward of flat contiguous ``g``, ``x`` into ``res``, for the
+    @njit overload: the per-channel sums of :func:`_grad_sums` (when ``sums``)
+    and the coefficients and formula of :func:`_grad_params` / :func:`_grad_input`
+    (the same bits as outside @njit); ``w``: float64 (ones when absent)."""
+    channels = mean.size
+    if sums:
+        tile_c, rows, n_blocks, n_tiles = _stats_plan(n_outer, channels, inner)
+        ps = np.empty((n_blocks, channels), np.float64)
+        pq = np.empty((n_blocks, channels), np.float64)
+        scratch = np.empty(_WIDTH, np.float64)
+        _grad_sums_serial(g, x, n_outer, inner, tile_c, rows, n_tiles, ps, pq, scratch, mean,
+                          sum_g, sum_gd)
+    count = n_outer * inner
+    params = np.empty((4, channels), res.dtype)
+    for c in range(channels):
+        params[0, c] = mean[c]
+        params[1, c] = sum_gd[c] / count * invstd[c] * invstd[c] if training else 0.0
+        params[2, c] = sum_g[c] / count if training else 0.0
+        params[3, c] = w[c] * invstd[c]
+    for row in range(n_outer * channels):
+        c = row % channels
+        mu, k, mg, sc = params[0, c], params[1, c], params[2, c], params[3, c]
+        for i in range(row * inner, (row + 1) * inner):
+            if training:
+                res[i] = ((g[i] - mg) - (x[i] - mu) * k) * sc
+            else:
+                res[i] = g[i] * sc
+
+
+@register_jitable
+def _grads_wb(gi, sum_g, sum_gd, invstd):
+    return gi, (sum_gd * invstd).astype(gi.dtype), sum_g.astype(gi.dtype)
+
+
+@register_jitable
+def _grads_w(gi, sum_g, sum_gd, invstd):
+    return gi, (sum_gd * invstd).astype(gi.dtype), None
+
+
+@register_jitable
+def _grads_b(gi, sum_g, sum_gd, invstd):
+    return gi, None, sum_g.astype(gi.dtype)
+
+
+@register_jitable
+def _grads_none(gi, sum_g, sum_gd, invstd):
+    return gi, None, None
+
+
+@register_jitable
+def _channel_values(v, channels, message):
+    if v.ndim != 1 or v.shape[0] != channels:
+        raise ValueError(message)
+    res = np.empty(channels, np.float64)
+    for c in range(channels):
+        res[c] = v[c]
+    return res
+
+
+@overload(batch_norm_backward)
+def _batch_norm_backward_njit(grad_output, input, mean, invstd, weight=None, training=False,
+                              has_bias=None, out=None):
+    """Inside @njit: the cached serial kernel ``_bn_backward_flat``; ``has_bias``
+    must be a constant (it decides the result's type); no ``out=``."""
+    if not (isinstance(grad_output, types.Array) and isinstance(input, types.Array)):
+        return None
+    if not _is_none(out):
+        raise errors.TypingError("nbops.batch_norm_backward: out= is not supported inside "
+                                 "@njit")
+    if not isinstance(grad_output.dtype, types.Float):
+        raise errors.TypingError("nbops.batch_norm_backward: grad_output must be a float "
+                                 "array")
+    if grad_output.ndim != input.ndim or input.ndim < 2:
+        raise errors.TypingError("nbops.batch_norm_backward: grad_output and input must "
+                                 "have the same ndim >= 2 (N, C, ...)")
+    has_w = not _is_none(weight)
+    has_b = _constant_flag(has_bias, "has_bias", has_w)
+    finish = {(True, True): _grads_wb, (True, False): _grads_w, (False, True): _grads_b,
+              (False, False): _grads_none}[(has_w, has_b)]
+    in_dtype = input.dtype if isinstance(input.dtype, types.Float) else types.float64
+    dtype = types.float64 if types.float64 in (in_dtype, grad_output.dtype) else types.float32
+
+    def impl(grad_output, input, mean, invstd, weight=None, training=False, has_bias=None,
+             out=None):
+        if grad_output.shape != input.shape:
+            raise ValueError("grad_output must have the input's shape (the forward's output "
+                             "shape)")
+        n_outer, channels, inner = _dims_nd(input.shape)
+        if training and n_outer * inner == 1:
+            raise ValueError("Expected more than 1 value per channel when training")
+        mean64 = _channel_values(mean, channels, "mean must have shape (C,) (input.shape[1])")
+        invstd64 = _channel_values(invstd, channels,
+                                   "invstd must have shape (C,) (input.shape[1])")
+        w64 = np.ones(channels, np.float64)
+        if has_w:
+            w64 = _channel_values(weight, channels,
+                                  "weight must have shape (C,) (input.shape[1])")
+        g = np.ascontiguousarray(grad_output).astype(dtype).reshape(-1)
+        x = np.ascontiguousarray(input).astype(dtype).reshape(-1)
+        res = np.empty(x.size, dtype)
+        sum_g = np.zeros(channels, np.float64)
+        sum_gd = np.zeros(channels, np.float64)
+        if x.size != 0:
+            _bn_backward_flat(g, x, n_outer, inner, bool(training),
+                              bool(training) or has_w or has_b, mean64, invstd64, w64, res,
+                              sum_g, sum_gd)
+        return finish(res.reshape(input.shape), sum_g, sum_gd, invstd64)
 
     return impl
