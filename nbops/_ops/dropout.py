@@ -487,12 +487,11 @@ def _check_seed(rng):
 def _backward(grad_output, p, training, rng, feature, out):
     """Shared body of the dropout backwards: the forward applied to grad_output
     with the same seed (the gradient of ``x * mask`` is ``g * mask``)."""
-    if type(grad_output) is not np.ndarray and is_device_array(grad_output):
-        fn = getattr(_cuda(), "dropout" if feature is None else feature)
-        return fn(grad_output, p, training, False, rng=_check_seed(rng), out=out)
-    g = _float_array(grad_output, "grad_output")
     p = check_p(p)
     _check_seed(rng)
+    if type(grad_output) is not np.ndarray and is_device_array(grad_output):
+        return _cuda().dropout_backward(grad_output, p, training, rng, out, feature)
+    g = _float_array(grad_output, "grad_output")
     if out is None and (not training or p == 0.0 or g.size == 0):
         return g.copy()  # a new array, as autograd's gradient (the forward returns its input)
     return _dropout(g, p, training, False, rng, feature, out)
