@@ -36,7 +36,7 @@ max/min of ``|d|``.
 import math
 
 from .._config import core
-from ._math import const
+from ._math import const, exp, log, select
 
 # ------------------------------------------------------------------ batch_norm
 
@@ -162,11 +162,7 @@ def pnorm_finish(acc, p, kind):
 def sgn(d):
     """PyTorch's ``sgn`` of a real value: 1, -1 or 0 (0 for 0 and NaN)."""
     one = const(d, 1.0)
-    if d > 0:
-        return one
-    if d < 0:
-        return -one
-    return const(d, 0.0)
+    return select(d > 0, one, select(d < 0, -one, const(d, 0.0)))  # branch-free
 
 
 @core
@@ -200,9 +196,17 @@ def pnorm_backward(d, norm, g, p, kind, count):
         return sgn(d) * (g / count) if pnorm_is_extreme(d, norm) else sgn(d) * (g / count * zero)
     one = const(d, 1.0)
     if p < 1:
-        scaled = zero if d == 0 else sgn(d) * abs(d) ** (p - one)
+        scaled = zero if d == 0 else sgn(d) * _pow(abs(d), p - one)
         return scaled * g * norm ** (one - p)
     scale = zero if norm == 0 else g / norm ** (p - one)
     if p < 2:
-        return sgn(d) * abs(d) ** (p - one) * scale
-    return d * abs(d) ** (p - const(d, 2.0)) * scale
+        return sgn(d) * _pow(abs(d), p - one) * scale
+    return d * _pow(abs(d), p - const(d, 2.0)) * scale
+
+
+@core
+def _pow(a, y):
+    """``a ** y`` for ``a >= 0`` (or NaN) as ``exp(y log a)`` with the vectorizable
+    ``exp`` and ``log`` (``**`` calls libm's ``pow`` once per element): within a
+    few ulp, exact where ``y == 1``; 0 and inf as ``**`` gives them."""
+    return a if y == 1 else exp(y * log(a))
