@@ -125,6 +125,17 @@ def test_batch_norm_backward_non_contiguous_and_out():
     np.testing.assert_array_equal(fortran, gi)
 
 
+def test_batch_norm_backward_empty_input():
+    x = np.zeros((0, 3, 4), np.float32)
+    y, mean, invstd = nbops.batch_norm(x, None, None, training=True, return_stats=True)
+    assert y.shape == x.shape and mean.shape == invstd.shape == (3,)
+    gi, gw, gb = nbops.batch_norm_backward(x, x, mean, invstd, np.ones(3, np.float32),
+                                           training=True)
+    assert gi.shape == x.shape and gi.dtype == np.float32
+    np.testing.assert_array_equal(gw, np.zeros(3))
+    np.testing.assert_array_equal(gb, np.zeros(3))
+
+
 def test_batch_norm_backward_has_bias():
     x, g, w, _, _, _ = _bn_data((5, 3), np.float64)
     _, mean, invstd = nbops.batch_norm(x, None, None, w, None, training=True,

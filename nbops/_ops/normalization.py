@@ -649,6 +649,8 @@ def batch_norm_backward(grad_output, input, mean, invstd, weight=None, training=
                channels, inner, True if per_position else None, True if training else None,
                params, res.reshape(-1))
     grad_input = deliver(res, out, direct, compute, result)
+    if x.size == 0:  # no values: zero gradients (not 0 * the NaN invstd of no values)
+        invstd64 = np.zeros(channels)
     grad_weight = None if w64 is None else (sum_gd * invstd64).astype(result)
     grad_bias = sum_g.astype(result) if has_bias else None
     return grad_input, grad_weight, grad_bias
@@ -920,6 +922,8 @@ def _batch_norm_backward_njit(grad_output, input, mean, invstd, weight=None, tra
             _bn_backward_flat(g, x, n_outer, inner, bool(training),
                               bool(training) or has_w or has_b, mean64, invstd64, w64, res,
                               sum_g, sum_gd)
+        else:  # no values: zero gradients
+            invstd64[:] = 0.0
         return finish(res.reshape(input.shape), sum_g, sum_gd, invstd64)
 
     return impl

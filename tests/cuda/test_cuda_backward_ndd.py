@@ -30,8 +30,9 @@ def _bn_data(shape, dtype, seed=0):
 
 @pytest.mark.parametrize("dtype", DTYPES)
 @pytest.mark.parametrize("training", [True, False])
-def test_batch_norm_backward_matches_cpu(dtype, training):
-    x, g, w = _bn_data((3, 2, 5), dtype)
+@pytest.mark.parametrize("shape", [(3, 2, 5), (5, 2), (2, 2, 2, 1, 3)])
+def test_batch_norm_backward_matches_cpu(dtype, training, shape):
+    x, g, w = _bn_data(shape, dtype)
     rm, rv = np.zeros(2, dtype), np.ones(2, dtype)
     y, mean, invstd = nbops.batch_norm(_d(x), _d(rm), _d(rv), _d(w), None,
                                        training=training, return_stats=True)
