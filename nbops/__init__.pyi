@@ -73,7 +73,12 @@ __all__: list[str] = [
     'softmax_backward',
     'log_softmax_backward',
     'softmin_backward',
+    'batch_norm_backward',
     'linear_backward',
+    'dropout_backward',
+    'dropout2d_backward',
+    'dropout3d_backward',
+    'pairwise_distance_backward',
     'kl_div_backward',
     'kl_div_with_grad',
     'binary_cross_entropy_backward',
@@ -229,6 +234,8 @@ def batch_norm(
     momentum: float = ...,
     eps: float = ...,
     out: NDArray[Any] | None = ...,
+    *,
+    return_stats: bool = ...,
 ) -> NDArray[np.floating[Any]]: ...
 def linear(
     input: ArrayLike,
@@ -503,7 +510,7 @@ def softmax_backward(
     *,
     dim: int | None = ...,
     out: NDArray[Any] | None = ...,
-) -> Any: ...
+) -> NDArray[np.floating[Any]]: ...
 def log_softmax_backward(
     grad_output: ArrayLike,
     output: ArrayLike,
@@ -511,7 +518,7 @@ def log_softmax_backward(
     *,
     dim: int | None = ...,
     out: NDArray[Any] | None = ...,
-) -> Any: ...
+) -> NDArray[np.floating[Any]]: ...
 def softmin_backward(
     grad_output: ArrayLike,
     output: ArrayLike,
@@ -519,13 +526,58 @@ def softmin_backward(
     *,
     dim: int | None = ...,
     out: NDArray[Any] | None = ...,
-) -> Any: ...
+) -> NDArray[np.floating[Any]]: ...
+def batch_norm_backward(
+    grad_output: ArrayLike,
+    input: ArrayLike,
+    mean: ArrayLike,
+    invstd: ArrayLike,
+    weight: ArrayLike | None = ...,
+    training: bool = ...,
+    *,
+    has_bias: bool | None = ...,
+    out: NDArray[Any] | None = ...,
+) -> tuple[NDArray[Any], NDArray[Any] | None, NDArray[Any] | None]: ...
 def linear_backward(
     grad_output: ArrayLike,
     input: ArrayLike,
     weight: ArrayLike | None,
     bias: ArrayLike | None = ...,
-) -> Any: ...
+) -> tuple[NDArray[Any], NDArray[Any], NDArray[Any] | None]: ...
+def dropout_backward(
+    grad_output: ArrayLike,
+    p: float = ...,
+    training: bool = ...,
+    *,
+    rng: int,
+    out: NDArray[Any] | None = ...,
+) -> NDArray[np.floating[Any]]: ...
+def dropout2d_backward(
+    grad_output: ArrayLike,
+    p: float = ...,
+    training: bool = ...,
+    *,
+    rng: int,
+    out: NDArray[Any] | None = ...,
+) -> NDArray[np.floating[Any]]: ...
+def dropout3d_backward(
+    grad_output: ArrayLike,
+    p: float = ...,
+    training: bool = ...,
+    *,
+    rng: int,
+    out: NDArray[Any] | None = ...,
+) -> NDArray[np.floating[Any]]: ...
+def pairwise_distance_backward(
+    grad_output: ArrayLike,
+    x1: ArrayLike,
+    x2: ArrayLike,
+    p: float = ...,
+    eps: float = ...,
+    keepdim: bool = ...,
+    *,
+    out: tuple[NDArray[Any] | None, NDArray[Any] | None] | None = ...,
+) -> tuple[NDArray[Any], NDArray[Any]]: ...
 def kl_div_backward(
     grad_output: ArrayLike,
     input: ArrayLike,

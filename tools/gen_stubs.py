@@ -32,6 +32,18 @@ _COMMON = {"input": "ArrayLike", "target": "ArrayLike", "grad_output": "ArrayLik
            "shape": "int | tuple[int, ...]"}
 
 
+#: annotations of the backwards' own arguments
+_BACKWARD = {"rng": "int", "mean": "ArrayLike", "invstd": "ArrayLike", "has_bias": "bool | None"}
+_ARRAY = "NDArray[Any]"
+#: the backwards that return a tuple of gradients (None where the forward had no such array)
+_TUPLE_RETURNS = {
+    "batch_norm_backward": f"tuple[{_ARRAY}, {_ARRAY} | None, {_ARRAY} | None]",
+    "pairwise_distance_backward": f"tuple[{_ARRAY}, {_ARRAY}]",
+    "linear_backward": f"tuple[{_ARRAY}, {_ARRAY}, {_ARRAY} | None]"}
+_OUT_PAIR = {"pairwise_distance_backward":
+             "tuple[NDArray[Any] | None, NDArray[Any] | None] | None"}
+
+
 def _type_of(param):
     """The annotation of an op-table parameter (None: no better than _COMMON's)."""
     kind = param.kind
@@ -121,13 +133,15 @@ def package_stub():
         lines.append(_def(entry.name, entry.function, ann, returns))
     for name, function in table.backward_functions().items():  # relu_backward, ...
         entry = table.TABLE[name.rsplit("_", 2 if name.endswith("_with_grad") else 1)[0]]
-        # one array for the generated elementwise backwards; tuples or (loss, grad) else
-        array = name.endswith("_backward") and entry in table.backward_entries()
-        ann = _annotations(entry)
+        array = name.endswith("_backward") and entry.family in _ARRAY_FAMILIES
+        ann = {**_annotations(entry), **_BACKWARD}
+        if name in _OUT_PAIR:
+            ann["out"] = _OUT_PAIR[name]
         # a hand-written backward may annotate (as strings) what differs: a tuple
         # result (prelu_backward), a tuple out=
         own = {k: v for k, v in function.__annotations__.items() if isinstance(v, str)}
-        returns = own.pop("return", "NDArray[np.floating[Any]]" if array else "Any")
+        returns = own.pop("return", _TUPLE_RETURNS.get(
+            name, "NDArray[np.floating[Any]]" if array else "Any"))
         lines.append(_def(name, function, {**ann, **own}, returns))
     body = "\n".join(lines) + "\n"
     return "\n".join([HEADER, *_typing_imports(body)]) + "\n" + body

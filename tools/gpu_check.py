@@ -284,6 +284,35 @@ def bench(quick, smoke=False):
     record(f"dropout2d p=0.5 {shape}", xb.size, 2 * xb.nbytes,
            lambda: nbops.dropout2d(xb, 0.5, rng=1),
            (lambda: F.dropout2d(T(xb), 0.5, training=True)) if torch_ok else None)
+    # batch_norm's backward in training (the batch statistics) beside aten's kernel
+    gb = cuda.to_device(rng.standard_normal(shape).astype(np.float32))
+    wb = cuda.to_device(np.ones(shape[1], np.float32))
+    _, bmean, binvstd = nbops.batch_norm(xb, None, None, wb, None, training=True,
+                                         return_stats=True)
+
+    def torch_bn_backward():
+        args = [T(a) for a in (gb, xb, wb, bmean, binvstd)]
+        tg, tx, tw, tm, ti = args
+        return lambda: torch.ops.aten.native_batch_norm_backward(
+            tg, tx, tw, None, None, tm, ti, True, 1e-5, [True, True, True])
+
+    record(f"batch_norm_backward train {shape}", xb.size, 5 * xb.nbytes,
+           lambda: nbops.batch_norm_backward(gb, xb, bmean, binvstd, wb, training=True),
+           torch_bn_backward() if torch_ok else None)
+
+    # dropout's backward (the mask regenerated from the seed) beside aten's kernel
+    # (which reads a stored mask)
+    def torch_dropout_backward(mask_shape):  # the stored mask, broadcast per channel
+        tg = T(gb)
+        tm = (T(xb) > 0)[tuple(slice(0, k) for k in mask_shape)]
+        return lambda: torch.ops.aten.native_dropout_backward(tg, tm, 2.0)
+
+    for name, mask_shape in (("dropout", shape), ("dropout2d", shape[:2] + (1, 1)),
+                             ("dropout3d", shape[:1] + (1, 1, 1))):
+        fn = getattr(nbops, f"{name}_backward")
+        record(f"{name}_backward p=0.5 {shape}", xb.size, 2 * xb.nbytes,
+               lambda fn=fn: fn(gb, 0.5, rng=1),
+               torch_dropout_backward(mask_shape) if torch_ok else None)
 
     M, K = size((8192, 1024), (2048, 1024), (4, 16))
     xl = cuda.to_device(rng.standard_normal((M, K)).astype(np.float32))
@@ -295,6 +324,18 @@ def bench(quick, smoke=False):
     record(f"pairwise_distance ({R},{C})", R * C, 2 * x.nbytes,
            lambda: nbops.pairwise_distance(x, x2),
            (lambda: F.pairwise_distance(T(x), T(x2))) if torch_ok else None)
+    gp = cuda.to_device(rng.standard_normal(R).astype(np.float32))
+
+    def torch_pdist_backward():
+        t1 = T(x).clone().requires_grad_()
+        t2 = T(x2).clone().requires_grad_()
+        dist = F.pairwise_distance(t1, t2)
+        tg = T(gp)
+        return lambda: torch.autograd.grad(dist, (t1, t2), tg, retain_graph=True)
+
+    record(f"pairwise_distance_backward ({R},{C})", R * C, 4 * x.nbytes,
+           lambda: nbops.pairwise_distance_backward(gp, x, x2),
+           torch_pdist_backward() if torch_ok else None)
     return info, rows
 
 

@@ -8,7 +8,7 @@ the CUDA backend.
 import numpy as np
 from numba import prange, types
 from numba.core import errors
-from numba.extending import overload
+from numba.extending import overload, register_jitable
 from numba.np import numpy_support
 
 from .. import _config
@@ -19,11 +19,16 @@ from ..scalar._math import const
 from ..scalar._norms import (
     PNORM_1,
     PNORM_2,
+    PNORM_MAX,
+    PNORM_MIN,
     pnorm_add,
+    pnorm_backward,
     pnorm_finish,
+    pnorm_is_extreme,
     pnorm_kind,
     pnorm_start,
 )
+from .elementwise import _float_array
 from .plan_norm import pairwise_distance_plan
 
 
@@ -161,6 +166,156 @@ def pairwise_distance(x1, x2, p=2.0, eps=1e-6, keepdim=False, *, out=None):
     return deliver(res, out, direct, compute, result)
 
 
+# --------------------------------------------------------------------------- #
+# backward
+# --------------------------------------------------------------------------- #
+
+
+def _pdist_grad(a, sa, b, sb, dim, p, eps, norm, g, out1, out2):
+    """``out1`` (rows * dim) = the gradient of row r's norm ``norm[r]`` times
+    ``g[r]`` with respect to ``d = a_r - b_r + eps`` (:func:`pnorm_backward`),
+    ``out2 = -out1``; ``sa``/``sb``: the row strides, as in :func:`_pdist`.
+    For p = +-inf a first pass counts the row's extreme values."""
+    kind = pnorm_kind(p)
+    for r in prange(norm.size):
+        x1 = a[r * sa:r * sa + dim]
+        x2 = b[r * sb:r * sb + dim]
+        o1 = out1[r * dim:r * dim + dim]
+        o2 = out2[r * dim:r * dim + dim]
+        nr = norm[r]
+        gr = g[r]
+        count = const(eps, 1.0)
+        if kind == PNORM_MAX or kind == PNORM_MIN:
+            count = const(eps, 0.0)
+            for i in range(dim):
+                if pnorm_is_extreme(x1[i] - x2[i] + eps, nr):
+                    count += const(eps, 1.0)
+        for i in range(dim):
+            v = pnorm_backward(x1[i] - x2[i] + eps, nr, gr, p, kind, count)
+            o1[i] = v
+            o2[i] = -v
+
+
+_pdist_grad_serial, _pdist_grad_parallel = _config.kernels(_pdist_grad)
+
+
+def _sum_to(grad, shape, result):
+    """``grad`` (of the broadcast shape) summed back to an argument's ``shape``
+    (in float64, in NumPy's fixed order), as ``result``."""
+    if grad.shape == shape:
+        return grad if grad.dtype == result else grad.astype(result)
+    lead = grad.ndim - len(shape)
+    axes = tuple(range(lead)) + tuple(lead + k for k, n in enumerate(shape)
+                                      if n == 1 and grad.shape[lead + k] != 1)
+    return grad.sum(axis=axes, dtype=np.float64).reshape(shape).astype(result)
+
+
+def _deliver_pair(grads, out):
+    """``grads`` written into ``out`` (None or a pair, whose entries may be None)."""
+    if out is None:
+        return grads
+    res = []
+    for grad, dest in zip(grads, out, strict=True):
+        if dest is None:
+            res.append(grad)
+        else:
+            dest[...] = grad
+            res.append(dest)
+    return tuple(res)
+
+
+def _check_out_pair(out, shapes, dtypes):
+    if out is None:
+        return
+    if not (isinstance(out, (tuple, list)) and len(out) == 2):
+        raise TypeError("out must be None or a pair (out_x1, out_x2) of arrays or None")
+    for name, dest, shape, dtype in zip(("out[0]", "out[1]"), out, shapes, dtypes, strict=True):
+        if dest is None:
+            continue
+        try:
+            check_out(dest, shape, dtype)
+        except (TypeError, ValueError) as exc:
+            raise type(exc)(f"{name}: {exc}") from None
+
+
+def pairwise_distance_backward(grad_output, x1, x2, p=2.0, eps=1e-6, keepdim=False, *,
+                               out=None):
+    r"""Gradients of :func:`pairwise_distance`: ``(grad_x1, grad_x2)``.
+
+    Parameters
+    ----------
+    grad_output : array_like
+        The gradient of the loss with respect to the distances (the forward
+        result's shape, float).
+    x1, x2 : array_like
+        The forward's inputs (broadcastable, ``(*, D)``).
+    p, eps, keepdim
+        The forward's options.
+    out : pair of ndarray or None, optional, keyword-only
+        ``(out_x1, out_x2)``, each None or an array of exactly that gradient's
+        shape and dtype to write into.
+
+    Returns
+    -------
+    tuple of ndarray
+        ``(grad_x1, grad_x2)`` of the shapes of ``x1`` and ``x2``: the gradient of
+        an argument that was broadcast is summed back to its shape (in
+        float64). Each has its argument's result dtype (float32 stays float32).
+
+    Notes
+    -----
+    With ``d = x1 - x2 + eps`` (broadcast) and ``n = ||d||_p`` per row, the
+    gradient with respect to ``d`` is PyTorch's ``norm_backward``:
+    ``g d / n`` for p = 2 (0 where ``n == 0``; with the ``eps`` shift two
+    identical rows give ``g / sqrt(D)``, not 0), ``g sgn(d)`` for p = 1
+    (``sgn(0) = sgn(NaN) = 0``), 0 for p = 0, ``g sgn(d) / k`` at the ``k``
+    entries with ``|d| == n`` (or NaN) for p = +-inf, and
+    ``g sgn(d) |d|^(p-1) / n^(p-1)`` otherwise (0 where ``d == 0`` for p < 1,
+    where ``n == 0`` for p > 1). ``grad_x1`` is it, ``grad_x2`` its negative.
+
+    Examples
+    --------
+    >>> import numpy as np, nbops
+    >>> x1, x2 = np.array([[3.0, 4.0]]), np.zeros((1, 2))
+    >>> g1, g2 = nbops.pairwise_distance_backward(np.ones(1), x1, x2, eps=0.0)
+    >>> g1, g2
+    (array([[0.6, 0.8]]), array([[-0.6, -0.8]]))
+    """
+    if type(grad_output) is not np.ndarray and is_device_array(grad_output):
+        return _cuda().pairwise_distance_backward(grad_output, x1, x2, p=p, eps=eps,
+                                                  keepdim=keepdim, out=out)
+    g = _float_array(grad_output, "grad_output")
+    a = as_array(x1, "x1")
+    b = as_array(x2, "x2")
+    plan = pairwise_distance_plan(a.shape, b.shape, p, eps, keepdim)
+    r1 = result_dtype(a.dtype, "x1")[1]
+    r2 = result_dtype(b.dtype, "x2")[1]
+    if g.shape != plan.out_shape:
+        raise ValueError(f"grad_output has shape {g.shape}, expected {plan.out_shape} (the "
+                         "forward's output shape)")
+    compute = result_dtype(np.result_type(g.dtype, r1, r2), "grad_output")[0]
+    _check_out_pair(out, (a.shape, b.shape), (r1, r2))
+    shape = plan.shape
+    grad1 = np.zeros(shape, compute)
+    grad2 = np.zeros(shape, compute)
+    if plan.rows and plan.dim:
+        af, sa = _rows(a, shape, compute)
+        bf, sb = _rows(b, shape, compute)
+        pp, ee = compute.type(plan.p), compute.type(plan.eps)
+        norm = np.empty(plan.rows, compute)
+        n = plan.rows * plan.dim
+        launch(_pdist_serial, _pdist_parallel,
+               ("pdist", compute.char, af.flags.writeable, bf.flags.writeable), n,
+               af, sa, bf, sb, plan.dim, pp, ee, norm)
+        gs = np.ascontiguousarray(g, dtype=compute).reshape(-1)
+        launch(_pdist_grad_serial, _pdist_grad_parallel, ("pdist_grad", compute.char), n,
+               af, sa, bf, sb, plan.dim, pp, ee, norm, gs, grad1.reshape(-1),
+               grad2.reshape(-1))
+    return _deliver_pair((_sum_to(grad1, a.shape if a.ndim else (), r1).reshape(a.shape),
+                          _sum_to(grad2, b.shape if b.ndim else (), r2).reshape(b.shape)),
+                         out)
+
+
 @overload(pairwise_distance, prefer_literal=True)
 def _pairwise_distance_njit(x1, x2, p=2.0, eps=1e-6, keepdim=False, out=None):
     """Inside @njit: the serial kernel (never the parallel one: see
@@ -212,4 +367,90 @@ def _pairwise_distance_njit(x1, x2, p=2.0, eps=1e-6, keepdim=False, out=None):
     return impl
 
 
-__all__ = ["pairwise_distance"]
+@register_jitable
+def _sum_to_njit(grad, shape, target, dtype_like):
+    """The flat ``grad`` of the broadcast ``shape`` summed (in float64, in index
+    order) to ``target`` (the same ndim, axes of 1 broadcast), as ``dtype_like``'s dtype."""
+    if target == shape:
+        return grad.astype(dtype_like.dtype).reshape(target)
+    size = 1
+    for k in range(len(target)):
+        size *= target[k]
+    acc = np.zeros(size, np.float64)
+    for i in range(grad.size):
+        rem = i
+        j = 0
+        stride = 1
+        for k in range(len(shape) - 1, -1, -1):
+            coord = rem % shape[k]
+            rem //= shape[k]
+            if target[k] != 1:
+                j += coord * stride
+            stride *= target[k]
+        acc[j] += grad[i]
+    return acc.astype(dtype_like.dtype).reshape(target)
+
+
+@overload(pairwise_distance_backward, prefer_literal=True)
+def _pairwise_distance_backward_njit(grad_output, x1, x2, p=2.0, eps=1e-6, keepdim=False,
+                                     out=None):
+    """Inside @njit: the cached serial kernels, with the forward overload's rules
+    (x1 and x2 of the same ndim, size-1 axes broadcast; keepdim a constant; no
+    ``out=``). A broadcast argument's gradient is summed in index order."""
+    if not all(isinstance(a, types.Array) for a in (grad_output, x1, x2)):
+        return None
+    if not (out is None or isinstance(out, (types.NoneType, types.Omitted))):
+        raise errors.TypingError("nbops.pairwise_distance_backward: out= is not supported "
+                                 "inside @njit")
+    if x1.ndim != x2.ndim or x1.ndim < 1:
+        raise errors.TypingError("nbops.pairwise_distance_backward inside @njit: x1 and x2 "
+                                 "must have the same ndim >= 1 (size-1 axes broadcast)")
+    if not isinstance(grad_output.dtype, types.Float):
+        raise errors.TypingError("nbops.pairwise_distance_backward: grad_output must be a "
+                                 "float array")
+    if isinstance(keepdim, types.BooleanLiteral):
+        keep = keepdim.literal_value
+    elif keepdim is False or isinstance(keepdim, (types.Omitted, bool)):
+        keep = False
+    else:
+        raise errors.TypingError("nbops.pairwise_distance_backward inside @njit: keepdim "
+                                 "must be a constant True or False")
+    if grad_output.ndim != x1.ndim - 1 + keep:
+        raise errors.TypingError(f"nbops.pairwise_distance_backward: grad_output must have "
+                                 f"{x1.ndim - 1 + keep} dimensions (the forward's output)")
+    dt1 = result_dtype(numpy_support.as_dtype(x1.dtype), "x1")[1]
+    dt2 = result_dtype(numpy_support.as_dtype(x2.dtype), "x2")[1]
+    dt = np.result_type(dt1, dt2, numpy_support.as_dtype(grad_output.dtype))
+    dtype = numpy_support.from_dtype(result_dtype(dt, "grad_output")[0])
+    like1, like2 = np.empty(0, dt1), np.empty(0, dt2)
+
+    def impl(grad_output, x1, x2, p=2.0, eps=1e-6, keepdim=False, out=None):
+        shape = np.broadcast_shapes(x1.shape, x2.shape)
+        dim = shape[-1]
+        rows = 1
+        for k in range(len(shape) - 1):
+            rows *= shape[k]
+            if grad_output.shape[k] != shape[k]:
+                raise ValueError("grad_output must have the forward's output shape")
+        if keep and grad_output.shape[-1] != 1:
+            raise ValueError("grad_output must have the forward's output shape")
+        pp = dtype(p)
+        if dim == 0 and rows > 0 and (pp < 0 or np.isinf(pp)):
+            raise ValueError("pairwise_distance: p = inf, -inf or negative p on an empty "
+                             "last axis")
+        a = np.ascontiguousarray(np.broadcast_to(x1, shape)).astype(dtype).reshape(-1)
+        b = np.ascontiguousarray(np.broadcast_to(x2, shape)).astype(dtype).reshape(-1)
+        g = np.ascontiguousarray(grad_output).astype(dtype).reshape(-1)
+        norm = np.empty(rows, dtype)
+        o1 = np.zeros(rows * dim, dtype)
+        o2 = np.zeros(rows * dim, dtype)
+        if rows * dim:
+            _pdist_serial(a, dim, b, dim, dim, pp, dtype(eps), norm)
+            _pdist_grad_serial(a, dim, b, dim, dim, pp, dtype(eps), norm, g, o1, o2)
+        return (_sum_to_njit(o1, shape, x1.shape, like1),
+                _sum_to_njit(o2, shape, x2.shape, like2))
+
+    return impl
+
+
+__all__ = ["pairwise_distance", "pairwise_distance_backward"]

@@ -56,6 +56,7 @@ from .._validate import (
 from ..cuda import ops as _cuda
 from ..scalar.losses import select
 from ..scalar.random import keep, philox4x32_10, splitmix64
+from .elementwise import _float_array
 from .plan import (
     P_RANGE_MESSAGE,
     channel_axes,
@@ -68,7 +69,8 @@ from .plan import (
     warn_feature_rank,
 )
 
-__all__ = ["dropout", "dropout2d", "dropout3d", "dropout_mask"]
+__all__ = ["dropout", "dropout2d", "dropout3d", "dropout_mask", "dropout_backward",
+           "dropout2d_backward", "dropout3d_backward"]
 
 # Elements per task of the parallel kernels (a multiple of 4: tasks start on
 # Philox block boundaries).
@@ -468,6 +470,96 @@ def dropout_mask(shape, p, rng=None, dtype=np.float32):
     return out if compute == dtype else out.astype(dtype)
 
 
+# ------------------------------------------------------------------ backward
+_SEED_MESSAGE = ("rng: the backward regenerates the forward's mask from its integer seed; "
+                 "pass the int seed the forward used (a Generator or None cannot regenerate "
+                 "it: draw the seed once, seed = int(gen.integers(2**64, dtype=np.uint64)), "
+                 "and pass it to both)")
+
+
+def _check_seed(rng):
+    """``rng`` of a backward: an int seed (TypeError naming ``rng`` otherwise)."""
+    if not isinstance(rng, (int, np.integer)) or isinstance(rng, (bool, np.bool_)):
+        raise TypeError(f"{_SEED_MESSAGE}; got {type(rng).__name__}")
+    return rng
+
+
+def _backward(grad_output, p, training, rng, feature, out):
+    """Shared body of the dropout backwards: the forward applied to grad_output
+    with the same seed (the gradient of ``x * mask`` is ``g * mask``)."""
+    p = check_p(p)
+    _check_seed(rng)
+    if type(grad_output) is not np.ndarray and is_device_array(grad_output):
+        return _cuda().dropout_backward(grad_output, p, training, rng, out, feature)
+    g = _float_array(grad_output, "grad_output")
+    if out is None and (not training or p == 0.0 or g.size == 0):
+        return g.copy()  # a new array, as autograd's gradient (the forward returns its input)
+    return _dropout(g, p, training, False, rng, feature, out)
+
+
+_BACKWARD_DOC = r"""Gradient of :func:`{name}`: ``grad_output`` times the forward's mask.
+
+    The mask is regenerated from the same integer seed (no mask is stored):
+    ``{name}_backward(g, p, training, rng=seed)`` equals ``{name}(g, p, training,
+    rng=seed)``, bit for bit, on any thread count and on CUDA.
+
+    Parameters
+    ----------
+    grad_output : array_like
+        The gradient of the loss with respect to the forward's output (its
+        shape; a float array).
+    p : float, default 0.5
+        The forward's drop probability, in [0, 1].
+    training : bool, default True
+        The forward's ``training``.
+    rng : int, keyword-only
+        The integer seed the forward used (required: a Generator or None
+        cannot regenerate the mask).
+    out : ndarray, optional, keyword-only
+        Array of exactly the result's shape and dtype to write into.
+
+    Returns
+    -------
+    ndarray
+        ``grad_output * mask`` (the mask scaled by ``1 / (1 - p)`` where kept),
+        in ``grad_output``'s dtype; ``training=False`` or ``p == 0``: a copy of
+        ``grad_output``; ``p == 1``: ``grad_output * 0``.
+
+    Notes
+    -----
+    PyTorch's ``native_dropout_backward(grad, mask, 1 / (1 - p))``: the
+    gradient of ``x * mask`` with the mask the forward drew. Inside
+    ``@numba.njit`` ``rng`` must be an integer.
+
+    Examples
+    --------
+    >>> import numpy as np, nbops
+    >>> x = np.ones({shape}, dtype=np.float32)
+    >>> y = nbops.{name}(x, 0.5, rng=7)
+    >>> g = np.full_like(x, 3.0)
+    >>> gx = nbops.{name}_backward(g, 0.5, rng=7)
+    >>> np.array_equal(gx, g * y)
+    True
+    """
+
+
+def dropout_backward(grad_output, p=0.5, training=True, *, rng, out=None):
+    return _backward(grad_output, p, training, rng, None, out)
+
+
+def dropout2d_backward(grad_output, p=0.5, training=True, *, rng, out=None):
+    return _backward(grad_output, p, training, rng, "dropout2d", out)
+
+
+def dropout3d_backward(grad_output, p=0.5, training=True, *, rng, out=None):
+    return _backward(grad_output, p, training, rng, "dropout3d", out)
+
+
+dropout_backward.__doc__ = _BACKWARD_DOC.format(name="dropout", shape="8")
+dropout2d_backward.__doc__ = _BACKWARD_DOC.format(name="dropout2d", shape="(2, 3, 4, 4)")
+dropout3d_backward.__doc__ = _BACKWARD_DOC.format(name="dropout3d", shape="(2, 3, 2, 2, 2)")
+
+
 # ------------------------------------------------- the same names inside @njit
 # Serial cached kernels only (never a parallel dispatcher: see
 # docs/guides/architecture.rst, "Cache, fork and thread rules"). The key
@@ -679,3 +771,34 @@ def _dropout2d_njit(input, p=0.5, training=True, inplace=False, rng=None, out=No
 @overload(dropout3d)
 def _dropout3d_njit(input, p=0.5, training=True, inplace=False, rng=None, out=None):
     return _make_njit_impl(input, rng, out, "dropout3d")
+
+
+def _make_backward_njit(grad_output, rng, out, forward):
+    """The @njit dropout backward: the forward (its overload) applied to grad_output
+    with the integer seed."""
+    if not isinstance(grad_output, types.Array):
+        return None
+    if not isinstance(grad_output.dtype, types.Float):
+        raise errors.TypingError("nbops: grad_output must be a float array")
+    if not isinstance(rng, types.Integer):
+        raise errors.TypingError(f"nbops: inside @njit, {_SEED_MESSAGE}")
+
+    def impl(grad_output, p=0.5, training=True, rng=None, out=None):
+        return forward(grad_output, p, training, False, rng=rng, out=out)
+
+    return impl
+
+
+@overload(dropout_backward)
+def _dropout_backward_njit(grad_output, p=0.5, training=True, rng=None, out=None):
+    return _make_backward_njit(grad_output, rng, out, dropout)
+
+
+@overload(dropout2d_backward)
+def _dropout2d_backward_njit(grad_output, p=0.5, training=True, rng=None, out=None):
+    return _make_backward_njit(grad_output, rng, out, dropout2d)
+
+
+@overload(dropout3d_backward)
+def _dropout3d_backward_njit(grad_output, p=0.5, training=True, rng=None, out=None):
+    return _make_backward_njit(grad_output, rng, out, dropout3d)

@@ -42,6 +42,7 @@ from .._validate import as_array, check_out, deliver, is_device_array, result_dt
 from ..cuda import ops as _cuda
 from ..scalar._norms import channel_affine, channel_stats, finite_shift, running_update
 from ..scalar.rows import row_view
+from .elementwise import _float_array
 from .plan_norm import batch_norm_plan
 
 #: Positions (float64 accumulator pairs) per statistics task tile.
@@ -235,7 +236,7 @@ def _float64_or(v, fill, channels):
 
 
 def batch_norm(input, running_mean, running_var, weight=None, bias=None, training=False,
-               momentum=0.1, eps=1e-5, out=None):
+               momentum=0.1, eps=1e-5, out=None, *, return_stats=False):
     r"""Batch normalization over axis 1 (the channels) of an ``(N, C, *)`` input.
 
     .. math:: y = \frac{x - \mathrm{E}[x]}{\sqrt{\mathrm{Var}[x] + \epsilon}} \cdot w + b
@@ -260,10 +261,18 @@ def batch_norm(input, running_mean, running_var, weight=None, bias=None, trainin
     eps : float
     out : ndarray, optional
         Written with the result (same shape and dtype as the result).
+    return_stats : bool, default False, keyword-only
+        Also return the statistics the normalization used, for
+        :func:`nbops.batch_norm_backward`.
 
     Returns
     -------
-    ndarray of the input's shape and dtype (float32 stays float32).
+    ndarray of the input's shape and dtype (float32 stays float32); with
+    ``return_stats=True`` the tuple ``(output, mean, invstd)``: per channel, in
+    the result's dtype, the mean and ``1 / sqrt(var + eps)`` that normalized
+    the input (training: the batch mean and biased batch variance, as
+    ``torch.ops.aten.native_batch_norm`` returns them; evaluation: the running
+    mean and ``1 / sqrt(running_var + eps)``).
 
     Notes
     -----
@@ -290,8 +299,10 @@ def batch_norm(input, running_mean, running_var, weight=None, bias=None, trainin
     if type(input) is not np.ndarray and is_device_array(input):
         return _cuda().batch_norm(input, running_mean=running_mean, running_var=running_var,
                                   weight=weight, bias=bias, training=training, momentum=momentum,
-                                  eps=eps, out=out)
+                                  eps=eps, out=out, return_stats=return_stats)
     if type(input) is not np.ndarray and type(input).__module__.startswith("dask."):
+        if return_stats:
+            raise NotImplementedError("return_stats=True is not supported on dask arrays")
         from .._dask import batch_norm as on_dask  # nbops/_dask.py: a lazy graph
         return on_dask(input, running_mean, running_var, weight, bias, training, momentum,
                        eps, out=out)
@@ -314,8 +325,12 @@ def batch_norm(input, running_mean, running_var, weight=None, bias=None, trainin
     res = out if direct else np.empty(x.shape, compute)
     if x.size == 0:  # PyTorch: empty result, running statistics untouched
         if out is not None:
-            return out
-        return res if result == compute else res.astype(result)
+            res = out
+        elif result != compute:
+            res = res.astype(result)
+        if return_stats:
+            return res, *_empty_stats(plan, running_mean, running_var, result)
+        return res
 
     channels, inner = plan.channels, plan.inner
     mean = np.empty(channels, np.float64)
@@ -346,10 +361,299 @@ def batch_norm(input, running_mean, running_var, weight=None, bias=None, trainin
         running_mean[...] = run_mean
         running_var[...] = run_var
 
-    return deliver(res, out, direct, compute, result)
+    res = deliver(res, out, direct, compute, result)
+    if return_stats:
+        return res, mean.astype(result), _invstd(var, plan.eps).astype(result)
+    return res
 
 
-__all__ = ["batch_norm"]
+def _invstd(var, eps):
+    """``1 / sqrt(var + eps)`` of float64 variances (NaN where ``var + eps < 0``)."""
+    with np.errstate(invalid="ignore", divide="ignore"):
+        return 1.0 / np.sqrt(np.asarray(var, np.float64) + eps)
+
+
+def _empty_stats(plan, running_mean, running_var, dtype):
+    """The statistics of an empty input: PyTorch's NaN batch statistics in training,
+    the running ones in evaluation."""
+    if plan.training:
+        nan = np.full(plan.channels, np.nan, dtype)
+        return nan, nan.copy()
+    return (np.asarray(running_mean, np.float64).astype(dtype),
+            _invstd(running_var, plan.eps).astype(dtype))
+
+
+__all__ = ["batch_norm", "batch_norm_backward"]
+
+
+# --------------------------------------------------------------------------- #
+# backward
+# --------------------------------------------------------------------------- #
+
+
+def _grad_sums(g, x, n_outer, inner, tile_c, rows, n_tiles, ps, pq, scratch, mean, sum_g,
+               sum_gd):
+    """Per channel of the flat (n_outer, C, inner) ``g`` and ``x``: the float64
+    sums ``sum_g = sum(g)`` and ``sum_gd = sum(g * (x - mean))`` (``mean``: (C,)
+    float64).
+
+    The task cut, the per-position float64 accumulators and the fixed order of
+    the partial sums are :func:`_stats`'s (``ps``/``pq``: (n_blocks, C) scratch,
+    ``scratch``: at least ``_WIDTH`` float64 values whose contents are unused),
+    so the sums are bit-identical on any thread count.
+    """
+    channels = mean.size
+    for t in prange(ps.shape[0] * n_tiles):
+        blk = t // n_tiles
+        c0 = (t % n_tiles) * tile_c
+        c1 = np.minimum(channels, c0 + tile_c)
+        n0 = blk * rows
+        n1 = np.minimum(n_outer, n0 + rows)
+        run = (c1 - c0) * inner
+        width = np.minimum(run, _WIDTH)
+        acc_s = row_view(scratch, 0, width).copy()
+        acc_q = row_view(scratch, 0, width).copy()
+        shv = row_view(scratch, 0, width).copy()
+        for k in range(width):
+            acc_s[k] = 0.0
+            acc_q[k] = 0.0
+            shv[k] = mean[c0 + k // inner]
+        for n in range(n0, n1):
+            base = (n * channels + c0) * inner
+            for j0 in range(0, run, _WIDTH):
+                m = np.minimum(_WIDTH, run - j0)
+                gs = row_view(g, base + j0, m)
+                xs = row_view(x, base + j0, m)
+                for k in range(m):
+                    gk = np.float64(gs[k])
+                    acc_s[k] += gk
+                    acc_q[k] += gk * (np.float64(xs[k]) - shv[k])
+        for ch in range(c0, c1):
+            s = 0.0
+            q = 0.0
+            k0 = (ch - c0) * inner
+            for k in range(k0, np.minimum(width, k0 + inner)):
+                s += acc_s[k]
+                q += acc_q[k]
+            ps[blk, ch] = s
+            pq[blk, ch] = q
+    for c in range(channels):  # each channel's block partials, in block order
+        s = 0.0
+        q = 0.0
+        for i in range(ps.shape[0]):
+            s += ps[i, c]
+            q += pq[i, c]
+        sum_g[c] = s
+        sum_gd[c] = q
+
+
+_grad_sums_serial, _grad_sums_parallel = _config.kernels(_grad_sums)
+
+
+def _grad_input(g, x, channels, inner, per_position, training, params, out):
+    """grad_input of the flat (N, C, inner) ``g``, ``x`` from the per-channel
+    coefficients ``params`` (4, C * inner or C) of ``g``'s dtype (rows: mean,
+    k, mean of g, scale):
+
+    training: ``out = ((g - mean_g) - (x - mean) * k) * scale``;
+    evaluation (``training`` None): ``out = g * scale``.
+
+    ``per_position``: as in :func:`_normalize` (True: a row is one batch row,
+    the coefficients repeated per position; None: a row is one (n, c) run).
+    """
+    repeat = 1 if per_position is None else inner
+    length = repeat * channels if per_position is not None else inner
+    n_rows = g.size // length
+    mean, k, mean_g, scale = params[0], params[1], params[2], params[3]
+    per = np.maximum(1, _NORM_TASK // length)
+    for t in prange((n_rows + per - 1) // per):
+        r0 = t * per
+        r1 = np.minimum(n_rows, r0 + per)
+        if per_position is not None:
+            for row in range(r0, r1):
+                gs = row_view(g, row * length, length)
+                os = row_view(out, row * length, length)
+                if training is None:
+                    for j in range(length):
+                        os[j] = gs[j] * scale[j]
+                else:
+                    xs = row_view(x, row * length, length)
+                    for j in range(length):
+                        os[j] = ((gs[j] - mean_g[j]) - (xs[j] - mean[j]) * k[j]) * scale[j]
+        else:
+            for row in range(r0, r1):
+                ch = row % channels
+                sc = scale[ch]
+                gs = row_view(g, row * length, length)
+                os = row_view(out, row * length, length)
+                if training is None:
+                    for j in range(length):
+                        os[j] = gs[j] * sc
+                else:
+                    mu = mean[ch]
+                    kc = k[ch]
+                    mg = mean_g[ch]
+                    xs = row_view(x, row * length, length)
+                    for j in range(length):
+                        os[j] = ((gs[j] - mg) - (xs[j] - mu) * kc) * sc
+
+
+_grad_input_serial, _grad_input_parallel = _config.kernels(_grad_input)
+
+
+def _grad_params(sum_g, sum_gd, mean, invstd, w, count, training, repeat, dtype):
+    """The (4, C * repeat) coefficients of :func:`_grad_input` (in ``dtype``) from
+    the float64 per-channel sums, statistics and weight (None: ones)."""
+    scale = invstd if w is None else w * invstd
+    if training:
+        k = sum_gd / count * invstd * invstd
+        mean_g = sum_g / count
+    else:
+        k = mean_g = np.zeros_like(mean)
+    with np.errstate(invalid="ignore", over="ignore"):
+        params = np.stack([mean, k, mean_g, scale]).astype(dtype)
+    return np.repeat(params, repeat, axis=1) if repeat > 1 else params
+
+
+def _saved_vector(v, name, channels):
+    """``mean``/``invstd``/``weight`` of the backward as a float64 (C,) array."""
+    a = as_array(v, name)
+    if a.dtype.kind not in "fiu":
+        raise TypeError(f"{name}: expected a float array, got dtype {a.dtype}")
+    if a.shape != (channels,):
+        raise ValueError(f"{name} must have shape ({channels},) (the number of channels, "
+                         f"input.shape[1]), got {a.shape}")
+    return a.astype(np.float64)
+
+
+def _backward_plan(g, x, training):
+    """(n_outer, channels, inner) of a batch_norm_backward call (shapes checked)."""
+    if g.shape != x.shape:
+        raise ValueError(f"grad_output has shape {g.shape} but input has shape {x.shape}: "
+                         "they must be the same (the forward's output shape)")
+    if x.ndim < 2:
+        raise ValueError(f"input must have at least 2 dimensions (N, C, ...), got shape "
+                         f"{x.shape}")
+    inner = 1
+    for d in x.shape[2:]:
+        inner *= d
+    if training and x.shape[0] * inner == 1:
+        raise ValueError("Expected more than 1 value per channel when training, "
+                         f"got input size {x.shape}")
+    return x.shape[0], x.shape[1], inner
+
+
+def batch_norm_backward(grad_output, input, mean, invstd, weight=None, training=False, *,
+                        has_bias=None, out=None):
+    r"""Gradients of :func:`batch_norm`: ``(grad_input, grad_weight, grad_bias)``.
+
+    Parameters
+    ----------
+    grad_output : array_like
+        The gradient of the loss with respect to ``batch_norm``'s output
+        (the input's shape; a float array).
+    input : array_like
+        The forward's input ``(N, C, *)``.
+    mean, invstd : array_like of shape (C,)
+        The statistics the forward normalized with, as
+        ``batch_norm(..., return_stats=True)`` returns them: in training the
+        batch mean and ``1 / sqrt(biased batch var + eps)``; in evaluation the
+        running mean and ``1 / sqrt(running_var + eps)``.
+    weight : array_like of shape (C,), optional
+        The forward's weight (None: no affine weight, ``w = 1``).
+    training : bool, default False
+        The forward's ``training``: the batch statistics depend on the input
+        (their gradient is included) or not (the running statistics get no
+        gradient).
+    has_bias : bool, optional, keyword-only
+        Whether the forward had a bias (it does not enter the computation;
+        only whether ``grad_bias`` is returned). Default: ``weight is not
+        None`` (a layer is affine with both or neither).
+    out : ndarray, optional, keyword-only
+        Written with ``grad_input`` (the input's shape and result dtype).
+
+    Returns
+    -------
+    tuple
+        ``(grad_input, grad_weight, grad_bias)``: ``grad_input`` of the
+        input's shape, ``grad_weight``/``grad_bias`` of shape (C,), all in the
+        result dtype of ``grad_output`` and ``input`` (float32 stays float32);
+        ``grad_weight`` is None when ``weight`` is None, ``grad_bias`` when the
+        forward had no bias.
+
+    Notes
+    -----
+    With :math:`\hat{x} = (x - \mu)\,\sigma^{-1}` per channel (:math:`\mu`:
+    ``mean``, :math:`\sigma^{-1}`: ``invstd``) and the means :math:`\langle\cdot\rangle`
+    over the channel's ``N * prod(shape[2:])`` values, as PyTorch's
+    ``native_batch_norm_backward``:
+
+    .. math::
+
+        \text{training:}\quad \frac{\partial L}{\partial x} = w\,\sigma^{-1}
+        \left(g - \langle g\rangle - \hat{x}\,\langle g\,\hat{x}\rangle\right),
+        \qquad \text{evaluation:}\quad \frac{\partial L}{\partial x} = g\,w\,\sigma^{-1},
+
+    ``grad_weight = sum(g * x_hat)`` and ``grad_bias = sum(g)`` per channel. The
+    per-channel sums are accumulated in float64 with a cut that depends only on
+    the shape: bit-identical on any thread count.
+
+    Examples
+    --------
+    >>> import numpy as np, nbops
+    >>> x = np.array([[1.0, 10.0], [3.0, 30.0], [5.0, 20.0]])
+    >>> w, b = np.ones(2), np.zeros(2)
+    >>> y, mean, invstd = nbops.batch_norm(x, None, None, w, b, training=True,
+    ...                                    return_stats=True)
+    >>> g = np.array([[1.0, 0.0], [0.0, 0.0], [0.0, 2.0]])
+    >>> gi, gw, gb = nbops.batch_norm_backward(g, x, mean, invstd, w, training=True)
+    >>> gb
+    array([1., 2.])
+    """
+    if type(grad_output) is not np.ndarray and is_device_array(grad_output):
+        return _cuda().batch_norm_backward(grad_output, input, mean, invstd, weight, training,
+                                           has_bias=has_bias, out=out)
+    g = _float_array(grad_output, "grad_output")
+    x = as_array(input, "input")
+    compute, result = result_dtype(np.result_type(g.dtype, result_dtype(x.dtype)[1]))
+    training = bool(training)
+    n_outer, channels, inner = _backward_plan(g, x, training)
+    mean64 = _saved_vector(mean, "mean", channels)
+    invstd64 = _saved_vector(invstd, "invstd", channels)
+    w64 = None if weight is None else _saved_vector(weight, "weight", channels)
+    has_bias = weight is not None if has_bias is None else bool(has_bias)
+    if out is not None:
+        check_out(out, x.shape, result)
+
+    gs = np.ascontiguousarray(g, dtype=compute).reshape(-1)
+    xs = np.ascontiguousarray(x, dtype=compute).reshape(-1)
+    direct = out is not None and out.dtype == compute and out.flags.c_contiguous \
+        and not np.may_share_memory(out, gs) and not np.may_share_memory(out, xs)
+    res = out if direct else np.empty(x.shape, compute)
+    sum_g = np.zeros(channels, np.float64)
+    sum_gd = np.zeros(channels, np.float64)
+    if x.size and (training or w64 is not None or has_bias):
+        tile_c, rows, n_blocks, n_tiles = _stats_plan(n_outer, channels, inner)
+        ps = np.empty((n_blocks, channels), np.float64)
+        pq = np.empty((n_blocks, channels), np.float64)
+        launch(_grad_sums_serial, _grad_sums_parallel, ("bn_grad_sums", compute.char),
+               x.size, gs, xs, n_outer, inner, tile_c, rows, n_tiles, ps, pq, _SCRATCH,
+               mean64, sum_g, sum_gd)
+    if x.size:
+        per_position = inner < _PER_POSITION
+        repeat = inner if per_position else 1
+        params = _grad_params(sum_g, sum_gd, mean64, invstd64, w64, n_outer * inner,
+                              training, repeat, compute)
+        launch(_grad_input_serial, _grad_input_parallel,
+               ("bn_grad_input", compute.char, per_position, training), x.size, gs, xs,
+               channels, inner, True if per_position else None, True if training else None,
+               params, res.reshape(-1))
+    grad_input = deliver(res, out, direct, compute, result)
+    if x.size == 0:  # no values: zero gradients (not 0 * the NaN invstd of no values)
+        invstd64 = np.zeros(channels)
+    grad_weight = None if w64 is None else (sum_gd * invstd64).astype(result)
+    grad_bias = sum_g.astype(result) if has_bias else None
+    return grad_input, grad_weight, grad_bias
 
 
 @_config.serial_kernel
@@ -407,7 +711,7 @@ def _dims_1d(shape):
 
 @overload(batch_norm)
 def _batch_norm_njit(input, running_mean, running_var, weight=None, bias=None,
-                     training=False, momentum=0.1, eps=1e-5, out=None):
+                     training=False, momentum=0.1, eps=1e-5, out=None, return_stats=False):
     """Validates as :func:`nbops._ops.plan_norm.batch_norm_plan`, then calls the cached
     serial kernel ``_bn_flat`` (same task cut, so the same statistics as outside
     @njit; never a parallel kernel: see docs/guides/architecture.rst, "Cache, fork
@@ -425,9 +729,10 @@ def _batch_norm_njit(input, running_mean, running_var, weight=None, bias=None,
     has_running = not no_rm
     has_w, has_b = not _is_none(weight), not _is_none(bias)
     dtype = input.dtype if isinstance(input.dtype, types.Float) else types.float64
+    finish = _with_stats if _constant_flag(return_stats, "return_stats", False) else _output
 
     def impl(input, running_mean, running_var, weight=None, bias=None, training=False,
-             momentum=0.1, eps=1e-5, out=None):
+             momentum=0.1, eps=1e-5, out=None, return_stats=False):
         n_outer, channels, inner = dims(input.shape)
         count = n_outer * inner
         if has_running:
@@ -450,10 +755,8 @@ def _batch_norm_njit(input, running_mean, running_var, weight=None, bias=None,
             raise ValueError("batch_norm eps must be non-negative")
         x = np.ascontiguousarray(input).astype(dtype).reshape(-1)
         res = np.empty(x.size, dtype)
-        if x.size == 0:
-            return res.reshape(input.shape)
-        mean = np.empty(channels, np.float64)
-        var = np.empty(channels, np.float64)
+        mean = np.full(channels, np.nan)  # an empty input's statistics in training
+        var = np.full(channels, np.nan)
         wv = np.ones(channels, np.float64)
         bv = np.zeros(channels, np.float64)
         if has_w:
@@ -471,14 +774,156 @@ def _batch_norm_njit(input, running_mean, running_var, weight=None, bias=None,
             if not training:
                 mean[:] = run_mean
                 var[:] = run_var
-        update = has_running and training
-        _bn_flat(x, n_outer, inner, training, mean, var, wv, bv, np.float64(eps),
-                 np.float64(momentum), run_mean, run_var, update, res)
+        update = has_running and training and x.size != 0
+        if x.size != 0:  # (an empty input: empty result, running statistics untouched)
+            _bn_flat(x, n_outer, inner, training, mean, var, wv, bv, np.float64(eps),
+                     np.float64(momentum), run_mean, run_var, update, res)
         if has_running:  # a compile-time constant: no None-typed write on any Numba
             if update:
                 for c in range(channels):
                     running_mean[c] = run_mean[c]
                     running_var[c] = run_var[c]
-        return res.reshape(input.shape)
+        return finish(res.reshape(input.shape), mean, var, np.float64(eps))
+
+    return impl
+
+
+def _constant_flag(flag, name, default):
+    """The value of a bool option that decides a return type inside @njit: a
+    constant (a non-literal bool raises, and Numba retries with the literal)."""
+    if _is_none(flag):
+        return default
+    if isinstance(flag, types.BooleanLiteral):
+        return flag.literal_value
+    if isinstance(flag, bool):
+        return flag
+    raise errors.TypingError(f"nbops: {name} must be a constant True or False inside @njit")
+
+
+@register_jitable
+def _output(y, mean, var, eps):
+    return y
+
+
+@register_jitable
+def _with_stats(y, mean, var, eps):
+    """(output, mean, invstd) in the output's dtype."""
+    invstd = 1.0 / np.sqrt(var + eps)
+    return y, mean.astype(y.dtype), invstd.astype(y.dtype)
+
+
+# ------------------------------------------------------ batch_norm_backward in @njit
+@_config.serial_kernel
+def _bn_backward_flat(g, x, n_outer, inner, training, sums, mean, invstd, w, res, sum_g,
+                      sum_gd):
+    """Serial batch_norm_backward of flat contiguous ``g``, ``x`` into ``res``, for the
+    @njit overload: the per-channel sums of :func:`_grad_sums` (when ``sums``)
+    and the coefficients and formula of :func:`_grad_params` / :func:`_grad_input`
+    (the same bits as outside @njit); ``w``: float64 (ones when absent)."""
+    channels = mean.size
+    if sums:
+        tile_c, rows, n_blocks, n_tiles = _stats_plan(n_outer, channels, inner)
+        ps = np.empty((n_blocks, channels), np.float64)
+        pq = np.empty((n_blocks, channels), np.float64)
+        scratch = np.empty(_WIDTH, np.float64)
+        _grad_sums_serial(g, x, n_outer, inner, tile_c, rows, n_tiles, ps, pq, scratch, mean,
+                          sum_g, sum_gd)
+    count = n_outer * inner
+    params = np.empty((4, channels), res.dtype)
+    for c in range(channels):
+        params[0, c] = mean[c]
+        params[1, c] = sum_gd[c] / count * invstd[c] * invstd[c] if training else 0.0
+        params[2, c] = sum_g[c] / count if training else 0.0
+        params[3, c] = w[c] * invstd[c]
+    for row in range(n_outer * channels):
+        c = row % channels
+        mu, k, mg, sc = params[0, c], params[1, c], params[2, c], params[3, c]
+        for i in range(row * inner, (row + 1) * inner):
+            if training:
+                res[i] = ((g[i] - mg) - (x[i] - mu) * k) * sc
+            else:
+                res[i] = g[i] * sc
+
+
+@register_jitable
+def _grads_wb(gi, sum_g, sum_gd, invstd):
+    return gi, (sum_gd * invstd).astype(gi.dtype), sum_g.astype(gi.dtype)
+
+
+@register_jitable
+def _grads_w(gi, sum_g, sum_gd, invstd):
+    return gi, (sum_gd * invstd).astype(gi.dtype), None
+
+
+@register_jitable
+def _grads_b(gi, sum_g, sum_gd, invstd):
+    return gi, None, sum_g.astype(gi.dtype)
+
+
+@register_jitable
+def _grads_none(gi, sum_g, sum_gd, invstd):
+    return gi, None, None
+
+
+@register_jitable
+def _channel_values(v, channels, message):
+    if v.ndim != 1 or v.shape[0] != channels:
+        raise ValueError(message)
+    res = np.empty(channels, np.float64)
+    for c in range(channels):
+        res[c] = v[c]
+    return res
+
+
+@overload(batch_norm_backward)
+def _batch_norm_backward_njit(grad_output, input, mean, invstd, weight=None, training=False,
+                              has_bias=None, out=None):
+    """Inside @njit: the cached serial kernel ``_bn_backward_flat``; ``has_bias``
+    must be a constant (it decides the result's type); no ``out=``."""
+    if not (isinstance(grad_output, types.Array) and isinstance(input, types.Array)):
+        return None
+    if not _is_none(out):
+        raise errors.TypingError("nbops.batch_norm_backward: out= is not supported inside "
+                                 "@njit")
+    if not isinstance(grad_output.dtype, types.Float):
+        raise errors.TypingError("nbops.batch_norm_backward: grad_output must be a float "
+                                 "array")
+    if grad_output.ndim != input.ndim or input.ndim < 2:
+        raise errors.TypingError("nbops.batch_norm_backward: grad_output and input must "
+                                 "have the same ndim >= 2 (N, C, ...)")
+    has_w = not _is_none(weight)
+    has_b = _constant_flag(has_bias, "has_bias", has_w)
+    finish = {(True, True): _grads_wb, (True, False): _grads_w, (False, True): _grads_b,
+              (False, False): _grads_none}[(has_w, has_b)]
+    in_dtype = input.dtype if isinstance(input.dtype, types.Float) else types.float64
+    dtype = types.float64 if types.float64 in (in_dtype, grad_output.dtype) else types.float32
+
+    def impl(grad_output, input, mean, invstd, weight=None, training=False, has_bias=None,
+             out=None):
+        if grad_output.shape != input.shape:
+            raise ValueError("grad_output must have the input's shape (the forward's output "
+                             "shape)")
+        n_outer, channels, inner = _dims_nd(input.shape)
+        if training and n_outer * inner == 1:
+            raise ValueError("Expected more than 1 value per channel when training")
+        mean64 = _channel_values(mean, channels, "mean must have shape (C,) (input.shape[1])")
+        invstd64 = _channel_values(invstd, channels,
+                                   "invstd must have shape (C,) (input.shape[1])")
+        w64 = np.ones(channels, np.float64)
+        if has_w:
+            w64 = _channel_values(weight, channels,
+                                  "weight must have shape (C,) (input.shape[1])")
+        g = np.ascontiguousarray(grad_output).astype(dtype).reshape(-1)
+        x = np.ascontiguousarray(input).astype(dtype).reshape(-1)
+        res = np.empty(x.size, dtype)
+        sum_g = np.zeros(channels, np.float64)
+        sum_gd = np.zeros(channels, np.float64)
+        if x.size != 0:
+            _bn_backward_flat(g, x, n_outer, inner, bool(training),
+                              bool(training) or has_w or has_b, mean64, invstd64, w64, res,
+                              sum_g, sum_gd)
+        else:  # no values: zero gradients
+            invstd64[:] = 0.0
+        return finish(res.reshape(input.shape), sum_g, sum_gd, invstd64)
 
     return impl

@@ -66,7 +66,8 @@ def _register(function, family, inputs, residual, module, samples, backward=None
 _register(normalization.batch_norm, "normalization", ("input", "running_mean", "running_var"),
           ("input", "saved_mean", "saved_invstd"), ("BatchNorm1d", "BatchNorm2d", "BatchNorm3d"),
           lambda d: [((d.x2, d.ch * 0, d.ch.copy()), {"training": False}),
-                     ((d.x2, None, None), {"training": True})])
+                     ((d.x2, None, None), {"training": True})],
+          backward=normalization.batch_norm_backward)
 # (a layer of 64 inputs and 32 outputs: the thread tuning's cost per multiply-add)
 _register(linear.linear, "linear", ("input", "weight"), ("input", "weight"), "Linear",
           lambda d: [((d.x2[:len(d.x2) // 4 * 4].reshape(-1, 64), np.ones((32, 64), d.dtype),
@@ -74,13 +75,16 @@ _register(linear.linear, "linear", ("input", "weight"), ("input", "weight"), "Li
           backward=linear.linear_backward)
 
 # -------------------------------------------------------------- dropout, distance
-for _fn, _module in ((dropout.dropout, "Dropout"), (dropout.dropout2d, "Dropout2d"),
-                     (dropout.dropout3d, "Dropout3d")):
+for _fn, _module, _backward in (
+        (dropout.dropout, "Dropout", dropout.dropout_backward),
+        (dropout.dropout2d, "Dropout2d", dropout.dropout2d_backward),
+        (dropout.dropout3d, "Dropout3d", dropout.dropout3d_backward)):
     _register(_fn, "dropout", ("input",), ("mask",), _module,
-              lambda d: [((d.x2.reshape(-1, 16, 1, 1),), {"rng": 0})])
+              lambda d: [((d.x2.reshape(-1, 16, 1, 1),), {"rng": 0})], backward=_backward)
 _register(dropout.dropout_mask, "dropout", ("shape",), (), None, None)
 _register(distance.pairwise_distance, "distance", ("x1", "x2"), ("x1", "x2", "output"),
-          "PairwiseDistance", lambda d: [((d.x2, d.x2[::-1]), {})])
+          "PairwiseDistance", lambda d: [((d.x2, d.x2[::-1]), {})],
+          backward=distance.pairwise_distance_backward)
 
 # ---------------------------------------------------------------------- losses
 # (the pointwise losses, l1_loss, mse_loss, ..., are declared in nbops/_ops/losses.py)

@@ -888,8 +888,10 @@ def _bn_partials(x, C, inner, count, ps, pq):
 
 @cuda.jit
 def _bn_combine(x, inner, count, ps, pq, training, rm, rv, has_r, w, has_w, bias, has_b,
-                momentum, eps, mean, scale, offset):
-    """One thread per channel: statistics, running-stat update, scale and offset."""
+                momentum, eps, mean, scale, offset, saved_mean, saved_invstd):
+    """One thread per channel: statistics, running-stat update, scale and offset;
+    ``saved_mean``/``saved_invstd``: the mean and ``1 / sqrt(var + eps)`` (for
+    ``return_stats``)."""
     c = cuda.grid(1)
     if c >= mean.size:
         return
@@ -913,6 +915,9 @@ def _bn_combine(x, inner, count, ps, pq, training, rm, rv, has_r, w, has_w, bias
     mean[c] = mval
     scale[c] = sc
     offset[c] = off
+    inv, _ = _channel_affine(mval, var, eps, float64(1.0), float64(0.0))
+    saved_mean[c] = mval
+    saved_invstd[c] = inv
 
 
 @cuda.jit
@@ -924,8 +929,11 @@ def _bn_apply(x, C, inner, mean, scale, offset, out):
 
 def run_batch_norm(x, plan, rm, rv, w, b, out):
     """Batch norm of the flat (N, C, inner) device array ``x`` into ``out`` (a
-    :class:`nbops._ops.plan_norm.BatchNormPlan` gives the sizes and options)."""
+    :class:`nbops._ops.plan_norm.BatchNormPlan` gives the sizes and options).
+    Returns the (C,) device arrays (mean, invstd) in ``x``'s dtype."""
     C, inner, count = plan.channels, plan.inner, plan.count
+    saved_mean = cuda.device_array(C, x.dtype)
+    saved_invstd = cuda.device_array(C, x.dtype)
     mean = cuda.device_array(C, np.float64)
     scale = cuda.device_array(C, np.float64)
     offset = cuda.device_array(C, np.float64)
@@ -942,8 +950,84 @@ def run_batch_norm(x, plan, rm, rv, w, b, out):
                               rm if has_r else dummy, rv if has_r else dummy, has_r,
                               w if w is not None else dummy, w is not None,
                               b if b is not None else dummy, b is not None,
-                              float64(plan.momentum), float64(plan.eps), mean, scale, offset)
+                              float64(plan.momentum), float64(plan.eps), mean, scale, offset,
+                              saved_mean, saved_invstd)
     _bn_apply[grid(x.size), TPB](x, C, inner, mean, scale, offset, out)
+    return saved_mean, saved_invstd
+
+
+@cuda.jit
+def _bn_grad_partials(g, x, C, inner, count, mean, ps, pq):
+    """Block (c, b): float64 sums of g and g * (x - mean) over channel c's share."""
+    sh = cuda.shared.array(TPB, float64)
+    c = cuda.blockIdx.x
+    b = cuda.blockIdx.y
+    nb = cuda.gridDim.y
+    mu = float64(mean[c])
+    s = float64(0.0)
+    q = float64(0.0)
+    for k in range(b * TPB + cuda.threadIdx.x, count, nb * TPB):
+        n = k // inner
+        i = (n * C + c) * inner + (k - n * inner)
+        gk = float64(g[i])
+        s += gk
+        q += gk * (float64(x[i]) - mu)
+    s = block_sum(sh, s)
+    q = block_sum(sh, q)
+    if cuda.threadIdx.x == 0:
+        ps[c, b] = s
+        pq[c, b] = q
+
+
+@cuda.jit
+def _bn_grad_combine(ps, pq, mean, invstd, w, has_w, count, training, params, gw, gb):
+    """One thread per channel: the sums (fixed order), the coefficients of
+    :func:`_bn_grad_apply` (rows: mean, k, mean of g, scale) and the weight and
+    bias gradients."""
+    c = cuda.grid(1)
+    if c >= gw.size:
+        return
+    s = float64(0.0)
+    q = float64(0.0)
+    for b in range(ps.shape[1]):
+        s += ps[c, b]
+        q += pq[c, b]
+    inv = float64(invstd[c])
+    params[0, c] = mean[c]
+    params[1, c] = q / count * inv * inv if training else float64(0.0)
+    params[2, c] = s / count if training else float64(0.0)
+    params[3, c] = (float64(w[c]) if has_w else float64(1.0)) * inv
+    gw[c] = q * inv
+    gb[c] = s
+
+
+@cuda.jit
+def _bn_grad_apply(g, x, C, inner, params, training, out):
+    """grad_input, as the CPU's: ((g - mean_g) - (x - mean) * k) * scale, or g * scale."""
+    for i in range(cuda.grid(1), g.size, cuda.gridsize(1)):
+        c = (i // inner) % C
+        if training:
+            out[i] = ((g[i] - params[2, c]) - (x[i] - params[0, c]) * params[1, c]) \
+                * params[3, c]
+        else:
+            out[i] = g[i] * params[3, c]
+
+
+def run_batch_norm_backward(g, x, C, inner, mean, invstd, w, training, out, gw, gb):
+    """batch_norm_backward of the flat (N, C, inner) ``g``, ``x`` into ``out``, ``gw``
+    and ``gb`` (every sum in float64, in a fixed order)."""
+    count = g.size // C
+    nb = max(1, min(BN_BLOCKS, (count + TPB - 1) // TPB))
+    ps = cuda.device_array((C, nb), np.float64)
+    pq = cuda.device_array((C, nb), np.float64)
+    _bn_grad_partials[(C, nb), TPB](g, x, np.int64(C), np.int64(inner), np.int64(count),
+                                    mean, ps, pq)
+    params = cuda.device_array((4, C), g.dtype)
+    _bn_grad_combine[grid(C), TPB](ps, pq, mean, invstd, w if w is not None else invstd,
+                                   w is not None, float64(count), bool(training), params, gw,
+                                   gb)
+    _bn_grad_apply[grid(g.size), TPB](g, x, np.int64(C), np.int64(inner), params,
+                                      bool(training), out)
 
 
 # ------------------------------------------------------------------ linear
@@ -1037,6 +1121,39 @@ def _pdist_rows(a, b, D, p, eps, kind, out):
 def run_pdist(a, b, R, D, p, eps, out):
     _pdist_rows[R, TPB](a, b, D, float64(p), a.dtype.type(eps),
                         NM.pnorm_kind.py_func(p), out)
+
+
+_pnorm_backward = device(NM.pnorm_backward)
+_pnorm_is_extreme = device(NM.pnorm_is_extreme)
+
+
+@cuda.jit
+def _pdist_grad_rows(a, b, D, p, eps, kind, norm, g, out1, out2):
+    """One block per row: ``out1`` = the gradient with respect to ``d = a - b + eps``
+    of the row's norm times ``g[r]`` (the CPU's core), ``out2 = -out1``."""
+    sh = cuda.shared.array(TPB, float64)
+    r = cuda.blockIdx.x
+    t = cuda.threadIdx.x
+    base = r * D
+    nr = norm[r]
+    gr = g[r]
+    count = float64(1.0)
+    if kind == NM.PNORM_MAX or kind == NM.PNORM_MIN:  # the same for the whole block
+        k = float64(0.0)
+        for i in range(t, D, TPB):
+            if _pnorm_is_extreme(a[base + i] - b[base + i] + eps, nr):
+                k += 1.0
+        count = block_sum(sh, k)
+    for i in range(t, D, TPB):
+        v = _pnorm_backward(a[base + i] - b[base + i] + eps, nr, gr, p, kind, count)
+        out1[base + i] = v
+        out2[base + i] = -v
+
+
+def run_pdist_grad(a, b, R, D, p, eps, norm, g, out1, out2):
+    ft = a.dtype.type
+    _pdist_grad_rows[R, TPB](a, b, np.int64(D), ft(p), ft(eps), NM.pnorm_kind.py_func(p),
+                             norm, g, out1, out2)
 
 
 # ------------------------------------------------------------------ dropout

@@ -22,7 +22,8 @@ __all__ = ["unary", "binary", "prelu", "row_op", "row_backward", "prelu_backward
            "binary_cross_entropy_with_grad", "binary_cross_entropy_with_logits_backward",
            "binary_cross_entropy_with_logits_with_grad", "batch_norm",
            "linear", "linear_backward", "pairwise_distance", "dropout", "dropout2d", "dropout3d",
-           "dropout_mask"]
+           "dropout_mask", "batch_norm_backward", "pairwise_distance_backward",
+           "dropout_backward"]
 
 
 # ------------------------------------------------------------------ arguments
@@ -616,7 +617,7 @@ def _channel(v, name):
 
 
 def batch_norm(input, running_mean, running_var, weight=None, bias=None, training=False,
-               momentum=0.1, eps=1e-5, out=None):
+               momentum=0.1, eps=1e-5, out=None, return_stats=False):
     from .._ops.plan_norm import batch_norm_plan
     x = dev(input)
     dt = float_dtype(x)
@@ -627,9 +628,45 @@ def batch_norm(input, running_mean, running_var, weight=None, bias=None, trainin
     plan = batch_norm_plan(x.shape, rm, rv, w, b, training, momentum, eps)
     dest = check_out(out, x.shape, dt, x) if out is not None else empty(x.shape, dt)
     if x.size == 0:  # PyTorch: empty result, running statistics untouched
+        if return_stats:
+            from .._ops.normalization import _empty_stats
+            return (dest, *(cuda.to_device(a) for a in _empty_stats(
+                plan, None if rm is None else rm.copy_to_host(),
+                None if rv is None else rv.copy_to_host(), dt)))
         return dest
-    K.run_batch_norm(cflat(x), plan, rm, rv, w, b, cflat(dest, "out"))
-    return dest
+    stats = K.run_batch_norm(cflat(x), plan, rm, rv, w, b, cflat(dest, "out"))
+    return (dest, *stats) if return_stats else dest
+
+
+def batch_norm_backward(grad_output, input, mean, invstd, weight=None, training=False,
+                        has_bias=None, out=None):
+    """:func:`nbops.batch_norm_backward` on device arrays (C-contiguous)."""
+    from .._ops.normalization import _backward_plan
+    g = dev(grad_output, "grad_output")
+    x = dev(input)
+    dt = float_dtype(g, "grad_output")
+    _same_float(x, dt, "input")
+    training = bool(training)
+    n_outer, channels, inner = _backward_plan(g, x, training)
+    vectors = []
+    for name, v in (("mean", mean), ("invstd", invstd), ("weight", weight)):
+        v = _channel(v, name)
+        if v is not None and tuple(v.shape) != (channels,):
+            raise ValueError(f"{name} must have shape ({channels},) (the number of channels, "
+                             f"input.shape[1]), got {tuple(v.shape)}")
+        vectors.append(v)
+    m, iv, w = vectors
+    has_bias = weight is not None if has_bias is None else bool(has_bias)
+    dest = check_out(out, x.shape, dt, x) if out is not None else empty(x.shape, dt)
+    gw = cuda.device_array(channels, dt)
+    gb = cuda.device_array(channels, dt)
+    if x.size:
+        K.run_batch_norm_backward(cflat(g, "grad_output"), cflat(x), channels, inner, m, iv, w,
+                                  training, cflat(dest, "out"), gw, gb)
+    elif channels:
+        K.run_fill(gw, dt.type(0))
+        K.run_fill(gb, dt.type(0))
+    return dest, gw if w is not None else None, gb if has_bias else None
 
 
 # ------------------------------------------------------------------ linear
@@ -721,6 +758,42 @@ def pairwise_distance(x1, x2, p=2.0, eps=1e-6, keepdim=False, out=None):
     return dest
 
 
+def pairwise_distance_backward(grad_output, x1, x2, p=2.0, eps=1e-6, keepdim=False, out=None):
+    """:func:`nbops.pairwise_distance_backward` on device arrays of one shape."""
+    from .._ops.plan_norm import pairwise_distance_plan
+    a = dev(x1, "x1")
+    b = dev(x2, "x2")
+    g = dev(grad_output, "grad_output")
+    dt = float_dtype(a, "x1")
+    _same_float(b, dt, "x2")
+    _same_float(g, dt, "grad_output")
+    if tuple(a.shape) != tuple(b.shape):
+        raise ValueError(f"x1 of shape {a.shape} and x2 of shape {b.shape}: CUDA arrays "
+                         "must have the same shape (no broadcasting on CUDA yet)")
+    plan = pairwise_distance_plan(a.shape, b.shape, p, eps, keepdim)
+    if tuple(g.shape) != plan.out_shape:
+        raise ValueError(f"grad_output has shape {tuple(g.shape)}, expected {plan.out_shape} "
+                         "(the forward's output shape)")
+    if out is not None and not (isinstance(out, (tuple, list)) and len(out) == 2):
+        raise TypeError("out must be None or a pair (out_x1, out_x2) of arrays or None")
+    dests = []
+    for k, shape in enumerate((a.shape, b.shape)):
+        o = None if out is None else out[k]
+        dests.append(cuda.device_array(shape, dt) if o is None else
+                     check_out(o, shape, dt, a))
+    o1, o2 = dests
+    if plan.rows and plan.dim:
+        norm = cuda.device_array(plan.rows, dt)
+        af, bf = cflat(a, "x1"), cflat(b, "x2")
+        K.run_pdist(af, bf, plan.rows, plan.dim, plan.p, plan.eps, norm)
+        K.run_pdist_grad(af, bf, plan.rows, plan.dim, plan.p, plan.eps, norm,
+                         cflat(g, "grad_output"), cflat(o1, "out"), cflat(o2, "out"))
+    elif a.size:
+        K.run_fill(cflat(o1, "out"), dt.type(0))
+        K.run_fill(cflat(o2, "out"), dt.type(0))
+    return o1, o2
+
+
 # ------------------------------------------------------------------ dropout
 # The argument policy is the CPU path's (nbops/_ops/plan.py: p, the rng= ->
 # Philox key, the channel structure, the rank warnings), so a seed means the
@@ -797,3 +870,17 @@ def dropout_mask(shape, p, rng=None, dtype=np.float32):
         return out
     K.run_mask(of, P.dropout_key(rng), P.dropout_threshold(p), scale, zero)
     return out
+
+
+def dropout_backward(grad_output, p, training, rng, out, feature):
+    """The dropout backwards on a device array (``p`` and the int seed ``rng``
+    already checked): the forward's mask from the same seed; a copy where the
+    forward returns its input."""
+    g = dev(grad_output, "grad_output")
+    dt = float_dtype(g, "grad_output")
+    if out is None and (not training or p == 0.0 or g.size == 0):
+        res = empty(g.shape, dt, g)
+        if g.size:
+            res.copy_to_device(g)
+        return res
+    return _dropout(g, p, training, False, rng, out, feature)

@@ -36,7 +36,7 @@ max/min of ``|d|``.
 import math
 
 from .._config import core
-from ._math import const
+from ._math import const, exp, log, select
 
 # ------------------------------------------------------------------ batch_norm
 
@@ -156,3 +156,57 @@ def pnorm_finish(acc, p, kind):
     if kind == PNORM_P:
         return acc ** (const(acc, 1.0) / p)
     return acc
+
+
+@core
+def sgn(d):
+    """PyTorch's ``sgn`` of a real value: 1, -1 or 0 (0 for 0 and NaN)."""
+    one = const(d, 1.0)
+    return select(d > 0, one, select(d < 0, -one, const(d, 0.0)))  # branch-free
+
+
+@core
+def pnorm_is_extreme(d, norm):
+    """Whether ``d`` is one of the values a p = +-inf norm picked: ``|d| == norm``
+    or NaN (PyTorch's mask in the gradient of ``max(|d|)`` / ``min(|d|)``)."""
+    a = abs(d)
+    return a == norm or a != a
+
+
+@core
+def pnorm_backward(d, norm, g, p, kind, count):
+    """The gradient, with respect to the difference ``d``, of a row's p-norm
+    ``norm`` times ``g`` (the gradient of the norm), as PyTorch's ``norm_backward``.
+
+    p = 2: ``g * d / norm`` (0 where the norm is 0); p = 1: ``sgn(d) * g``;
+    p = 0: 0; p = +-inf: ``sgn(d) * g / count`` at the ``count`` extreme
+    values of the row (:func:`pnorm_is_extreme`), else 0; p < 1:
+    ``sgn(d) |d|^(p-1) g norm^(1-p)`` (0 where ``d`` is 0); 1 < p < 2:
+    ``sgn(d) |d|^(p-1) g / norm^(p-1)`` and p > 2: ``d |d|^(p-2) g / norm^(p-1)``
+    (0 where the norm is 0).
+    """
+    zero = const(d, 0.0)
+    if kind == PNORM_2:
+        return zero if norm == 0 else d / norm * g
+    if kind == PNORM_1:
+        return sgn(d) * g
+    if kind == PNORM_0:
+        return zero
+    if kind == PNORM_MAX or kind == PNORM_MIN:
+        return sgn(d) * (g / count) if pnorm_is_extreme(d, norm) else sgn(d) * (g / count * zero)
+    one = const(d, 1.0)
+    if p < 1:
+        scaled = zero if d == 0 else sgn(d) * _pow(abs(d), p - one)
+        return scaled * g * norm ** (one - p)
+    scale = zero if norm == 0 else g / norm ** (p - one)
+    if p < 2:
+        return sgn(d) * _pow(abs(d), p - one) * scale
+    return d * _pow(abs(d), p - const(d, 2.0)) * scale
+
+
+@core
+def _pow(a, y):
+    """``a ** y`` for ``a >= 0`` (or NaN) as ``exp(y log a)`` with the vectorizable
+    ``exp`` and ``log`` (``**`` calls libm's ``pow`` once per element): within a
+    few ulp, exact where ``y == 1``; 0 and inf as ``**`` gives them."""
+    return a if y == 1 else exp(y * log(a))
