@@ -61,6 +61,10 @@ __all__: list[str] = [
     'softsign_backward',
     'silu_backward',
     'hardswish_backward',
+    'cross_entropy_backward',
+    'cross_entropy_with_grad',
+    'nll_loss_backward',
+    'nll_loss_with_grad',
     'nn',
 ]
 
@@ -396,3 +400,51 @@ def hardswish_backward(
     *,
     out: NDArray[Any] | None = ...,
 ) -> NDArray[np.floating[Any]]: ...
+def cross_entropy_backward(
+    grad_output: ArrayLike,
+    input: ArrayLike,
+    target: ArrayLike,
+    weight: ArrayLike | None = ...,
+    size_average: bool | None = ...,
+    ignore_index: int = ...,
+    reduce: bool | None = ...,
+    reduction: Literal['none', 'mean', 'sum'] = ...,
+    label_smoothing: float = ...,
+    *,
+    out: NDArray[Any] | None = ...,
+) -> Any: ...
+def cross_entropy_with_grad(
+    input: ArrayLike,
+    target: ArrayLike,
+    weight: ArrayLike | None = ...,
+    size_average: bool | None = ...,
+    ignore_index: int = ...,
+    reduce: bool | None = ...,
+    reduction: Literal['none', 'mean', 'sum'] = ...,
+    label_smoothing: float = ...,
+    *,
+    out: NDArray[Any] | None = ...,
+) -> Any: ...
+def nll_loss_backward(
+    grad_output: ArrayLike,
+    input: ArrayLike,
+    target: ArrayLike,
+    weight: ArrayLike | None = ...,
+    size_average: bool | None = ...,
+    ignore_index: int = ...,
+    reduce: bool | None = ...,
+    reduction: Literal['none', 'mean', 'sum'] = ...,
+    *,
+    out: NDArray[Any] | None = ...,
+) -> Any: ...
+def nll_loss_with_grad(
+    input: ArrayLike,
+    target: ArrayLike,
+    weight: ArrayLike | None = ...,
+    size_average: bool | None = ...,
+    ignore_index: int = ...,
+    reduce: bool | None = ...,
+    reduction: Literal['none', 'mean', 'sum'] = ...,
+    *,
+    out: NDArray[Any] | None = ...,
+) -> Any: ...
