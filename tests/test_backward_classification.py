@@ -19,6 +19,7 @@ import subprocess
 import sys
 import warnings
 
+import numba
 import numpy as np
 import pytest
 
@@ -248,6 +249,7 @@ def test_out():
 
 _THREAD_SCRIPT = """
 import json, sys
+import numba
 import numpy as np
 import nbops
 rng = np.random.default_rng(0)
@@ -307,3 +309,38 @@ def test_bad_inputs_name_the_argument():
         nbops.nll_loss_with_grad(x, t, reduction="max")
     with pytest.raises(ValueError, match="target has shape"):
         nbops.cross_entropy_backward(1.0, x, t[:3])
+
+
+# ------------------------------------------------------------ inside @njit
+@numba.njit
+def _jit_grads(x, t, w, p, go):
+    return (nbops.cross_entropy_backward(go, x, t, w, reduction="none", label_smoothing=0.1),
+            nbops.cross_entropy_with_grad(x, t),
+            nbops.nll_loss_backward(np.float32(0.5), x, t, w, ignore_index=-100),
+            nbops.nll_loss_with_grad(x, t, reduction="sum"),
+            nbops.cross_entropy_with_grad(x, p, w, reduction="none"))
+
+
+def test_inside_njit():
+    # every form on float32 (N, C) in one compiled function (compile time)
+    x, t, w, p = case((6, 4), np.float32)
+    go = random_go("none", (6,), np.float32)
+    a, (l1, b), c, (l2, d), (l3, e) = _jit_grads(x, t, w, p, go)
+    np.testing.assert_array_equal(a, nbops.cross_entropy_backward(
+        go, x, t, w, reduction="none", label_smoothing=0.1))
+    assert l1 == nbops.cross_entropy(x, t)
+    np.testing.assert_array_equal(b, nbops.cross_entropy_with_grad(x, t)[1])
+    np.testing.assert_array_equal(c, nbops.nll_loss_backward(np.float32(0.5), x, t, w,
+                                                             ignore_index=-100))
+    assert l2 == nbops.nll_loss(x, t, reduction="sum")
+    np.testing.assert_array_equal(d, nbops.nll_loss_with_grad(x, t, reduction="sum")[1])
+    np.testing.assert_array_equal(l3, nbops.cross_entropy(x, p, w, reduction="none"))
+    _, ref = torch_grad(F.cross_entropy, x, p, np.ones(6, np.float32), weight=w,
+                        reduction="none")
+    np.testing.assert_allclose(e, ref, rtol=2e-4, atol=2e-6)
+    bad = t.copy()
+    bad[3] = 7
+    with pytest.raises(ValueError, match="out of range"):
+        _jit_grads(x, bad, w, p, go)
+    with pytest.raises(ValueError, match="grad_output"):
+        _jit_grads(x, t, w, p, go[:5])

@@ -20,6 +20,7 @@ import numpy as np
 from numba import prange, types
 from numba.core import errors
 from numba.extending import overload, register_jitable
+from numba.np.numpy_support import as_dtype
 
 from .. import _config
 from .._launch import launch
@@ -714,7 +715,7 @@ def _nll_loss_njit(input, target, weight=None, size_average=None, ignore_index=-
 # weights per chunk (the forward's chunking; it reads only the targets), so the
 # divisor is known before any row is read. partials as in the forward kernels.
 def _index_grad(x, t, w, g, gstride, mean, O, C, I, ignore, a, b, wsum, lse, loss, partials,
-                grad, R):
+                grad, zeroed, R):
     units = partials.shape[1] - 1
     div = 1.0
     if I is None:
@@ -728,7 +729,7 @@ def _index_grad(x, t, w, g, gstride, mean, O, C, I, ignore, a, b, wsum, lse, los
         for u in prange(units):
             r0 = u * R
             sl, sw = ce_grad_rows(x, t, w, g, gstride, div, C, r0, min(O, r0 + R), ignore,
-                                  a, b, wsum, lse, loss, grad)
+                                  a, b, wsum, lse, loss, grad, zeroed)
             partials[0, u] = sl
             partials[1, u] = sw
     else:
@@ -743,7 +744,7 @@ def _index_grad(x, t, w, g, gstride, mean, O, C, I, ignore, a, b, wsum, lse, los
                 div += partials[1, u]
         for u in prange(units):
             sl, sw = ce_grad_cols(x, t, w, g, gstride, div, u // nb, C, I, (u % nb) * COLS_BLOCK,
-                                  ignore, a, b, wsum, lse, loss, grad)
+                                  ignore, a, b, wsum, lse, loss, grad, zeroed)
             partials[0, u] = sl
             partials[1, u] = sw
     _totals(partials)
@@ -790,14 +791,17 @@ def _grad_output(grad_output, plan, compute):
 _ONE = {}
 
 
-def _grad_dest(out, shape, compute, result, *inputs):
-    """(the array the kernel writes, whether it is ``out``)."""
+def _grad_dest(out, shape, compute, result, zeros, *inputs):
+    """(the array the kernel writes, whether it is ``out``); ``zeros``: a new array
+    is made zero (np.zeros: pages the kernel never writes are never touched)."""
     if out is None:
-        return np.empty(shape, compute), False
+        return (np.zeros if zeros else np.empty)(shape, compute), False
     check_out(out, shape, result)
     direct = (out.dtype == compute and out.flags.c_contiguous
               and not any(np.may_share_memory(out, a) for a in inputs))
-    return (out if direct else np.empty(shape, compute)), direct
+    if direct:
+        return out, True
+    return (np.zeros if zeros else np.empty)(shape, compute), False
 
 
 def _class_grad(x, t, w, plan, lse, compute, result, grad_output, out):
@@ -816,7 +820,8 @@ def _class_grad(x, t, w, plan, lse, compute, result, grad_output, out):
     wc = _weights(w, C, compute)
     if not plan.probabilities:
         _check_targets(t, C, plan.ignore_index)  # before any kernel
-    grad, direct = _grad_dest(out, x.shape, compute, result, x, t, g)
+    zeros = not lse and out is None  # nll_loss: the kernel writes the target entries only
+    grad, direct = _grad_dest(out, x.shape, compute, result, zeros, x, t, g)
     gf = grad.reshape(-1)
     n = O * I
     R, units = _units(O, C, I, lse)
@@ -839,10 +844,10 @@ def _class_grad(x, t, w, plan, lse, compute, result, grad_output, out):
             eps = plan.label_smoothing
             wsum = float(np.sum(wc, dtype=np.float64)) if eps else 0.0
             key = ("ce_grad", compute.char, I == 1, lse, eps == 0)
-            launch(_index_grad_serial, _index_grad_parallel, key, xf.size, xf, tf, wc, g,
-                   gstride, red == "mean", O, C, None if I == 1 else I, plan.ignore_index,
-                   1.0 - eps, eps / C if eps else None, wsum, True if lse else None, loss,
-                   partials, gf, R)
+            launch(_index_grad_serial, _index_grad_parallel, key, n if zeros else xf.size, xf,
+                   tf, wc, g, gstride, red == "mean", O, C, None if I == 1 else I,
+                   plan.ignore_index, 1.0 - eps, eps / C if eps else None, wsum,
+                   True if lse else None, loss, partials, gf, zeros, R)
         value = _reduce(red, loss, partials, plan.loss_shape, result)
     return value, deliver(grad, out, direct, compute, result)
 
@@ -1086,3 +1091,240 @@ for _fn, _notes in ((cross_entropy_backward, _GRAD_NOTES), (cross_entropy_with_g
                     (nll_loss_backward, _NLL_GRAD_NOTES), (nll_loss_with_grad, _NLL_GRAD_NOTES)):
     _fn.__doc__ = _fn.__doc__.replace("    @GRAD_NOTES@\n", _notes.lstrip("\n") + "\n")
     _fn.__doc__ = _fn.__doc__.replace("    @NLL_GRAD_NOTES@\n", _notes.lstrip("\n") + "\n")
+
+
+# ----------------------------------------- the gradients inside @njit
+# The serial kernels above, planned as the forward's overloads (literal
+# reduction and legacy flags; run-time checks with the CPU path's messages).
+_GRAD_OUTPUT_SHAPE_MESSAGE = ("grad_output does not have the shape of the forward's output "
+                              "(the per-sample losses for reduction='none', else a scalar)")
+_OUT_SHAPE_MESSAGE = "out does not have the input's shape"
+
+
+def _grad_values(grad_output, like):
+    """``grad_output`` as a flat array of ``like``'s float type (None: one 1)."""
+    raise NotImplementedError("only callable inside numba-compiled code")
+
+
+@overload(_grad_values)
+def _grad_values_ol(grad_output, like):
+    if _is_none(grad_output):
+        return lambda grad_output, like: np.full(1, like)
+    if isinstance(grad_output, (types.Float, types.Integer)):
+        def scalar(grad_output, like):
+            g = np.full(1, like)
+            g[0] = grad_output
+            return g
+
+        return scalar
+    return lambda grad_output, like: _as_flat(grad_output, like)
+
+
+def _grad_buffer(out, n, like):
+    """The flat gradient array the kernel writes: ``out``'s memory, or a new one."""
+    raise NotImplementedError("only callable inside numba-compiled code")
+
+
+@overload(_grad_buffer)
+def _grad_buffer_ol(out, n, like):
+    if _is_none(out):
+        dtype = as_dtype(like).type
+        return lambda out, n, like: np.empty(n, dtype)
+    if not (isinstance(out, types.Array) and out.layout == "C" and out.mutable):
+        raise errors.TypingError("nbops: out must be a writable C-contiguous array")
+    if out.dtype != like:
+        raise errors.TypingError(f"nbops: out must have dtype {like}, got {out.dtype}")
+    return lambda out, n, like: out.reshape(-1)
+
+
+def _grad_result(buffer, out, shape):
+    raise NotImplementedError("only callable inside numba-compiled code")
+
+
+@overload(_grad_result)
+def _grad_result_ol(buffer, out, shape):
+    if _is_none(out):
+        return lambda buffer, out, shape: buffer.reshape(shape)
+    return lambda buffer, out, shape: out
+
+
+@register_jitable
+def _batch_loss_shape(shape):
+    return shape[:1] + shape[2:]
+
+
+@register_jitable
+def _no_loss_shape(shape):
+    return shape[:0]
+
+
+def _grad_njit(input, target, weight, ignore_index, reduction, size_average, reduce, lse,
+               grad_output, out, fused):
+    """The implementation of a backward (``fused`` false: returns grad_input) or of a
+    ``*_with_grad`` (returns (loss, grad_input)) inside @njit, or None."""
+    red = NJ.reduction_plan(size_average, reduce, reduction).mode
+    _check_ignore_index_type(ignore_index)
+    if not (isinstance(input, types.Array)
+            and isinstance(input.dtype, (types.Float, types.Integer))):
+        return None
+    if input.ndim == 0:
+        raise NJ.DeferredError(ValueError(f"{P.INPUT_SHAPES_MESSAGE}, got a 0-d array"))
+    ty = input.dtype if isinstance(input.dtype, types.Float) else types.float64
+    if not fused:
+        gdim = grad_output.ndim if isinstance(grad_output, types.Array) else 0
+        gty = grad_output.dtype if isinstance(grad_output, types.Array) else grad_output
+        if not isinstance(gty, types.Float) and not (isinstance(gty, types.Integer)
+                                                     and gdim == 0):
+            raise NJ.DeferredError(TypeError(f"grad_output: expected a float array, got {gty}"))
+        if gdim != (max(input.ndim - 1, 0) if red == "none" else 0):
+            raise NJ.DeferredError(ValueError(_GRAD_OUTPUT_SHAPE_MESSAGE))
+    finish = _FINISH[red]
+    gstride = 1 if red == "none" and not fused else 0
+    mean = red == "mean"
+    smoothing_message = P.LABEL_SMOOTHING_MESSAGE
+    prob = (lse and isinstance(target, types.Array) and isinstance(target.dtype, types.Float)
+            and target.ndim == input.ndim)
+    if prob:
+        float_index_message = P.index_dtype_message(target.dtype, None, lse)
+    else:
+        _check_index_target(input, target, lse)
+    flag = True if lse else None  # the kernels' lse argument
+    shape_of = _batch_loss_shape if input.ndim > 1 else _no_loss_shape
+
+    @register_jitable
+    def start(input, weight, label_smoothing, grad_output, out):
+        """(like, O, C, I, flat input, weights, grad_output, gradient, losses)."""
+        if not 0.0 <= label_smoothing <= 1.0:
+            raise ValueError(smoothing_message)
+        like = ty(1.0)
+        O, C, I = _dims(input.shape)
+        g = _grad_values(grad_output, like)
+        if gstride and g.size != O * I:
+            raise ValueError(_GRAD_OUTPUT_SHAPE_MESSAGE)
+        if out is not None and out.shape != input.shape:
+            raise ValueError(_OUT_SHAPE_MESSAGE)
+        return (like, O, C, I, _as_flat(input, like), _weights_of(weight, C, like), g,
+                _grad_buffer(out, O * C * I, like), np.zeros(O * I, ty))
+
+    if prob:
+        def run_prob(input, target, weight, ignore_index, label_smoothing, grad_output, out):
+            like, O, C, I, x, w, g, grad, loss = start(input, weight, label_smoothing,
+                                                       grad_output, out)
+            if target.shape != input.shape:  # class indices, as on the CPU path
+                raise TypeError(float_index_message)
+            if ignore_index >= 0:
+                raise ValueError(P.PROBABILITY_IGNORE_MESSAGE)
+            p = _as_flat(target, like)
+            R, units = _units(O, C, I, True)
+            partials = np.zeros((2, units + 1), np.float64)
+            if O * I > 0 and C > 0:
+                pa, pb = 1.0 - label_smoothing, label_smoothing / C
+                div = np.float64(O * I) if mean else 1.0
+                if I == 1:
+                    _prob_grad_serial(x, p, w, g, gstride, div, O, C, None, pa, pb, loss,
+                                      partials, grad, R)
+                else:
+                    _prob_grad_serial(x, p, w, g, gstride, div, O, C, I, pa, pb, loss,
+                                      partials, grad, R)
+            return (finish(loss, partials, shape_of(input.shape), O * I),
+                    _grad_result(grad, out, input.shape))
+
+        return run_prob
+
+    def run(input, target, weight, ignore_index, label_smoothing, grad_output, out):
+        like, O, C, I, x, w, g, grad, loss = start(input, weight, label_smoothing,
+                                                   grad_output, out)
+        t = _targets_of(target, input)
+        ignore = np.int64(ignore_index)
+        for i in range(t.size):
+            ti = t[i]
+            if ti != ignore and (ti < 0 or ti >= C):
+                raise ValueError(_RANGE_MESSAGE)
+        R, units = _units(O, C, I, lse)
+        partials = np.zeros((2, units + 1), np.float64)
+        if O * I > 0 and C > 0:
+            wsum = 0.0
+            if label_smoothing != 0:
+                for c in range(C):
+                    wsum += w[c]
+            a, b = 1.0 - label_smoothing, label_smoothing / max(C, 1)
+            if I == 1:
+                _index_grad_serial(x, t, w, g, gstride, mean, O, C, None, ignore, a, b,
+                                   wsum, flag, loss, partials, grad, False, R)
+            else:
+                _index_grad_serial(x, t, w, g, gstride, mean, O, C, I, ignore, a, b,
+                                   wsum, flag, loss, partials, grad, False, R)
+        return (finish(loss, partials, shape_of(input.shape), -1),
+                _grad_result(grad, out, input.shape))
+
+    return run
+
+
+@overload(cross_entropy_backward, prefer_literal=True)
+@NJ.plan_errors_at_run_time
+def _cross_entropy_backward_njit(grad_output, input, target, weight=None, size_average=None,
+                                 ignore_index=-100, reduce=None, reduction="mean",
+                                 label_smoothing=0.0, out=None):
+    run = _grad_njit(input, target, weight, ignore_index, reduction, size_average, reduce,
+                     True, grad_output, out, False)
+    if run is None:
+        return None
+    run = register_jitable(run)
+
+    def impl(grad_output, input, target, weight=None, size_average=None, ignore_index=-100,
+             reduce=None, reduction="mean", label_smoothing=0.0, out=None):
+        return run(input, target, weight, ignore_index, label_smoothing, grad_output, out)[1]
+
+    return impl
+
+
+@overload(cross_entropy_with_grad, prefer_literal=True)
+@NJ.plan_errors_at_run_time
+def _cross_entropy_with_grad_njit(input, target, weight=None, size_average=None,
+                                  ignore_index=-100, reduce=None, reduction="mean",
+                                  label_smoothing=0.0, out=None):
+    run = _grad_njit(input, target, weight, ignore_index, reduction, size_average, reduce,
+                     True, None, out, True)
+    if run is None:
+        return None
+    run = register_jitable(run)
+
+    def impl(input, target, weight=None, size_average=None, ignore_index=-100, reduce=None,
+             reduction="mean", label_smoothing=0.0, out=None):
+        return run(input, target, weight, ignore_index, label_smoothing, None, out)
+
+    return impl
+
+
+@overload(nll_loss_backward, prefer_literal=True)
+@NJ.plan_errors_at_run_time
+def _nll_loss_backward_njit(grad_output, input, target, weight=None, size_average=None,
+                            ignore_index=-100, reduce=None, reduction="mean", out=None):
+    run = _grad_njit(input, target, weight, ignore_index, reduction, size_average, reduce,
+                     False, grad_output, out, False)
+    if run is None:
+        return None
+    run = register_jitable(run)
+
+    def impl(grad_output, input, target, weight=None, size_average=None, ignore_index=-100,
+             reduce=None, reduction="mean", out=None):
+        return run(input, target, weight, ignore_index, 0.0, grad_output, out)[1]
+
+    return impl
+
+
+@overload(nll_loss_with_grad, prefer_literal=True)
+@NJ.plan_errors_at_run_time
+def _nll_loss_with_grad_njit(input, target, weight=None, size_average=None, ignore_index=-100,
+                             reduce=None, reduction="mean", out=None):
+    run = _grad_njit(input, target, weight, ignore_index, reduction, size_average, reduce,
+                     False, None, out, True)
+    if run is None:
+        return None
+    run = register_jitable(run)
+
+    def impl(input, target, weight=None, size_average=None, ignore_index=-100, reduce=None,
+             reduction="mean", out=None):
+        return run(input, target, weight, ignore_index, 0.0, None, out)
+
+    return impl

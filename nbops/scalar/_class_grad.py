@@ -95,9 +95,11 @@ def weight_sum(t, w, s0, n, ignore):
 # x, grad: flat C-order (O, C, I) arrays of one float type; t: flat int64 class
 # indices; w: (C,) weights; g: per-sample grad_output (gstride 1) or one value
 # (gstride 0); div: the divisor of 'mean' (else 1.0); loss: per-sample losses.
-# lse is None: nll_loss; b is None: no label smoothing (a is then 1.0).
+# lse is None: nll_loss; b is None: no label smoothing (a is then 1.0);
+# zeroed: grad is all zeros already (nll_loss then writes the target entries only).
 @_inline
-def ce_grad_rows(x, t, w, g, gstride, div, C, r0, r1, ignore, a, b, wsum, lse, loss, grad):
+def ce_grad_rows(x, t, w, g, gstride, div, C, r0, r1, ignore, a, b, wsum, lse, loss, grad,
+                 zeroed):
     """Rows r0 .. r1 of flat (N, C) arrays (class axis last); returns (sum of the
     losses, sum of the target weights) in float64, ignored rows left out."""
     sl = 0.0
@@ -108,16 +110,18 @@ def ce_grad_rows(x, t, w, g, gstride, div, C, r0, r1, ignore, a, b, wsum, lse, l
         gr = row_view(grad, r * C, C)
         if ti == ignore:
             loss[r] = 0.0
-            for c in range(C):
-                gr[c] = 0.0
+            if not zeroed:
+                for c in range(C):
+                    gr[c] = 0.0
             continue
         wt = w[ti]
         sc = g[r * gstride] / div
         row = row_view(x, r * C, C)
         if lse is None:
             li = -wt * row[ti]
-            for c in range(C):
-                gr[c] = 0.0
+            if not zeroed:
+                for c in range(C):
+                    gr[c] = 0.0
         else:
             m = row_max(row, one)
             s = row_sumexp(row, gr, one, m)
@@ -143,7 +147,8 @@ def ce_grad_rows(x, t, w, g, gstride, div, C, r0, r1, ignore, a, b, wsum, lse, l
 
 
 @_inline
-def ce_grad_cols(x, t, w, g, gstride, div, o, C, I, j0, ignore, a, b, wsum, lse, loss, grad):
+def ce_grad_cols(x, t, w, g, gstride, div, o, C, I, j0, ignore, a, b, wsum, lse, loss, grad,
+                 zeroed):
     """Positions j0 .. j0 + COLS_BLOCK of sample row o of flat (N, C, I) arrays."""
     nb = min(COLS_BLOCK, I - j0)
     base = o * C * I
@@ -166,7 +171,7 @@ def ce_grad_cols(x, t, w, g, gstride, div, o, C, I, j0, ignore, a, b, wsum, lse,
         if b is not None:
             if b != 0:
                 cols_wshift_sum(x, w, base, C, I, j0, nb, m, aa)
-    else:
+    elif not zeroed:
         for c in range(C):
             ob = row_view(grad, base + c * I + j0, nb)
             for k in range(nb):
