@@ -134,6 +134,23 @@ def test_all_ignored_gives_zero_gradient():
     assert np.isnan(loss) and not g.any()
 
 
+def test_inf_and_nan_logits():
+    """-inf entries get 0, rows holding +inf or NaN (or all -inf) are NaN, as in torch;
+    an ignored row is 0 whatever it holds (torch: NaN for a non-finite ignored row, its
+    softmax times 0; the documented difference)."""
+    inf, nan = np.inf, np.nan
+    x = np.array([[0.0, -inf, 1.0], [inf, 0.0, 1.0], [nan, 0.0, 1.0], [-inf, -inf, -inf],
+                  [nan, inf, 3.0]])
+    t = np.array([0, 1, 2, 0, -100])
+    for eps in (0.0, 0.1):
+        _, ref = torch_grad(F.cross_entropy, x, t, np.asarray(1.0), reduction="sum",
+                            label_smoothing=eps)
+        got = nbops.cross_entropy_backward(1.0, x, t, reduction="sum", label_smoothing=eps)
+        assert np.isnan(ref[4]).all() and not got[4].any()
+        np.testing.assert_array_equal(np.isnan(got[:4]), np.isnan(ref[:4]))
+        np.testing.assert_allclose(got[:4], ref[:4], rtol=1e-12, atol=1e-15)
+    assert not nbops.cross_entropy_with_grad(x, t)[1][4].any()
+
 def test_non_contiguous_inputs_and_targets():
     x, t, w, p = case((8, 12), np.float64)
     xs, ps = x[::2, ::3], p[::2, ::3]

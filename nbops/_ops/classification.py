@@ -868,7 +868,9 @@ _GRAD_NOTES = r"""
         \frac{\partial L}{\partial x_{n,c}} = s_n \big((a w_{y_n} + b W) p_c
             - b w_c - a w_{y_n} [c = y_n]\big), \qquad W = \sum_c w_c,
 
-    0 for a sample whose target is ``ignore_index``; 'mean' divides by
+    0 for a sample whose target is ``ignore_index`` (even where its logits hold
+    inf or NaN, which autograd turns into NaN: it multiplies the row's softmax
+    by 0; the loss does not depend on an ignored row); 'mean' divides by
     :math:`D = \sum_n w_{y_n}` over the samples not ignored (the forward's
     denominator, PyTorch's for the smoothing term too). Class-probability
     targets: :math:`s_n (Q_n p_c - q_{n,c})`, :math:`q = w (a P + b)`,
