@@ -715,7 +715,7 @@ def _nll_loss_njit(input, target, weight=None, size_average=None, ignore_index=-
 # weights per chunk (the forward's chunking; it reads only the targets), so the
 # divisor is known before any row is read. partials as in the forward kernels.
 def _index_grad(x, t, w, g, gstride, mean, O, C, I, ignore, a, b, wsum, lse, loss, partials,
-                grad, zeroed, R):
+                grad, zeroed, need_loss, R):
     units = partials.shape[1] - 1
     div = 1.0
     if I is None:
@@ -729,7 +729,7 @@ def _index_grad(x, t, w, g, gstride, mean, O, C, I, ignore, a, b, wsum, lse, los
         for u in prange(units):
             r0 = u * R
             sl, sw = ce_grad_rows(x, t, w, g, gstride, div, C, r0, min(O, r0 + R), ignore,
-                                  a, b, wsum, lse, loss, grad, zeroed)
+                                  a, b, wsum, lse, loss, grad, zeroed, need_loss)
             partials[0, u] = sl
             partials[1, u] = sw
     else:
@@ -847,7 +847,7 @@ def _class_grad(x, t, w, plan, lse, compute, result, grad_output, out):
             launch(_index_grad_serial, _index_grad_parallel, key, n if zeros else xf.size, xf,
                    tf, wc, g, gstride, red == "mean", O, C, None if I == 1 else I,
                    plan.ignore_index, 1.0 - eps, eps / C if eps else None, wsum,
-                   True if lse else None, loss, partials, gf, zeros, R)
+                   True if lse else None, loss, partials, gf, zeros, grad_output is None, R)
         value = _reduce(red, loss, partials, plan.loss_shape, result)
     return value, deliver(grad, out, direct, compute, result)
 
@@ -1252,10 +1252,10 @@ def _grad_njit(input, target, weight, ignore_index, reduction, size_average, red
             a, b = 1.0 - label_smoothing, label_smoothing / max(C, 1)
             if I == 1:
                 _index_grad_serial(x, t, w, g, gstride, mean, O, C, None, ignore, a, b,
-                                   wsum, flag, loss, partials, grad, False, R)
+                                   wsum, flag, loss, partials, grad, False, True, R)
             else:
                 _index_grad_serial(x, t, w, g, gstride, mean, O, C, I, ignore, a, b,
-                                   wsum, flag, loss, partials, grad, False, R)
+                                   wsum, flag, loss, partials, grad, False, True, R)
         return (finish(loss, partials, shape_of(input.shape), -1),
                 _grad_result(grad, out, input.shape))
 

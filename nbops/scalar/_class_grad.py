@@ -96,10 +96,11 @@ def weight_sum(t, w, s0, n, ignore):
 # indices; w: (C,) weights; g: per-sample grad_output (gstride 1) or one value
 # (gstride 0); div: the divisor of 'mean' (else 1.0); loss: per-sample losses.
 # lse is None: nll_loss; b is None: no label smoothing (a is then 1.0);
-# zeroed: grad is all zeros already (nll_loss then writes the target entries only).
+# zeroed: grad is all zeros already (nll_loss then writes the target entries only);
+# need_loss false: nll_loss's rows leave their loss 0 (a backward needs none).
 @_inline
 def ce_grad_rows(x, t, w, g, gstride, div, C, r0, r1, ignore, a, b, wsum, lse, loss, grad,
-                 zeroed):
+                 zeroed, need_loss):
     """Rows r0 .. r1 of flat (N, C) arrays (class axis last); returns (sum of the
     losses, sum of the target weights) in float64, ignored rows left out."""
     sl = 0.0
@@ -118,7 +119,9 @@ def ce_grad_rows(x, t, w, g, gstride, div, C, r0, r1, ignore, a, b, wsum, lse, l
         sc = g[r * gstride] / div
         row = row_view(x, r * C, C)
         if lse is None:
-            li = -wt * row[ti]
+            li = const(wt, 0.0)
+            if need_loss:  # (a scattered read the gradient does not need)
+                li = -wt * row[ti]
             if not zeroed:
                 for c in range(C):
                     gr[c] = 0.0
