@@ -639,8 +639,8 @@ def run_ce_prob(x, p, w, O, C, I, eps, lse, loss):
 
 # ------------------------------------------------------ cross-entropy / NLL gradients
 # The per-sample math of nbops/scalar/_class_grad.py (its scalar combines,
-# compiled for the device). One thread per (sample, position), the row read
-# with stride I (1 for (N, C) input). sc = g[u * gstride] / den[0]: den holds
+# compiled for the device). (N, C) input: a warp per sample; (N, C, d...): one
+# thread per (sample, position), the row read with stride I. sc = g[u * gstride] / den[0]: den holds
 # the 'mean' divisor (from the deterministic partial sums) or 1.
 _index_grad_factor = device(CG.index_grad_factor)
 _prob_grad_factor = device(CG.prob_grad_factor)
@@ -698,19 +698,82 @@ def _ce_prob_grad_cols(x, p, w, has_w, g, gstride, den, O, C, I, eps, grad):
             grad[base + c * I] = _grad_value(_exp_shifted(x[base + c * I], m), k, wq, sc)
 
 
+@cuda.jit
+def _ce_grad_warp(x, t, w, has_w, g, gstride, den, R, C, ignore, eps, wsum, lse, grad):
+    """Class-index targets of (N, C) input: a warp per sample (coalesced row reads)."""
+    r, lane = _warp_row(R)
+    if r >= R:
+        return
+    base = r * C
+    tg = np.int64(t[r])
+    if tg == ignore:  # (the whole warp: one sample)
+        for c in range(lane, C, WARP):
+            grad[base + c] = 0.0
+        return
+    a = 1.0 - eps
+    b = eps / C
+    sc = g[r * gstride] / den[0]
+    wt = w[tg] if has_w else 1.0
+    if lse:
+        m, s = _warp_row_stats(x, base, C, 1, 1.0, lane, WARP, 0)
+        k = _index_grad_factor(sc, wt, a, b, wsum, s)
+        bs = sc * b
+        for c in range(lane, C, WARP):
+            wc = w[c] if has_w else 1.0
+            v = _grad_value(_exp_shifted(x[base + c], m), k, wc, bs)
+            if c == tg:
+                v -= _target_term(sc, a, wt)
+            grad[base + c] = v
+    else:
+        for c in range(lane, C, WARP):
+            grad[base + c] = -_target_term(sc, 1.0, wt) if c == tg else 0.0
+
+
+@cuda.jit
+def _ce_prob_grad_warp(x, p, w, has_w, g, gstride, den, R, C, eps, grad):
+    """Class-probability targets of (N, C) input: a warp per sample."""
+    r, lane = _warp_row(R)
+    if r >= R:
+        return
+    base = r * C
+    m, s = _warp_row_stats(x, base, C, 1, 1.0, lane, WARP, 0)
+    acc = float64(0.0)
+    for c in range(lane, C, WARP):
+        q = _smoothed(p[base + c], eps, C)
+        acc += (w[c] * q) if has_w else q
+    q_sum = warp_sum(acc)
+    sc = g[r * gstride] / den[0]
+    k = _prob_grad_factor(sc, q_sum, s)
+    for c in range(lane, C, WARP):
+        q = _smoothed(p[base + c], eps, C)
+        wq = (w[c] * q) if has_w else q
+        grad[base + c] = _grad_value(_exp_shifted(x[base + c], m), k, wq, sc)
+
+
 def run_ce_grad(x, t, w, g, gstride, den, O, C, I, ignore, eps, wsum, lse, grad):
     """The gradient of class-index targets (indices already checked)."""
     has_w = w is not None
     w = x if w is None else w
-    _ce_grad_cols[grid(O * I), TPB](x, t, w, has_w, g, gstride, den, O, C, I, np.int64(ignore),
-                                    float64(eps), float64(wsum), lse, grad)
+    ignore, eps, wsum = np.int64(ignore), float64(eps), float64(wsum)
+    if I == 1 and WARP_SHUFFLES:  # a warp per row, whatever C
+        gr, b = _warp_launch(O)
+        _ce_grad_warp[gr, b](x, t, w, has_w, g, gstride, den, np.int64(O), C, ignore, eps, wsum,
+                             lse, grad)
+    else:
+        _ce_grad_cols[grid(O * I), TPB](x, t, w, has_w, g, gstride, den, O, C, I, ignore, eps,
+                                        wsum, lse, grad)
 
 
 def run_ce_prob_grad(x, p, w, g, gstride, den, O, C, I, eps, grad):
     has_w = w is not None
     w = x if w is None else w
-    _ce_prob_grad_cols[grid(O * I), TPB](x, p, w, has_w, g, gstride, den, O, C, I,
-                                         float64(eps), grad)
+    if I == 1 and WARP_SHUFFLES:
+        gr, b = _warp_launch(O)
+        _ce_prob_grad_warp[gr, b](x, p, w, has_w, g, gstride, den, np.int64(O), C,
+                                  float64(eps), grad)
+    else:
+        _ce_prob_grad_cols[grid(O * I), TPB](x, p, w, has_w, g, gstride, den, O, C, I,
+                                             float64(eps), grad)
 
 
 def weight_total(wts):
