@@ -398,10 +398,22 @@ def _class_grad(input, target, weight, ignore_index, reduction, size_average, re
     if out is not None and x.size and not dest.is_c_contiguous():
         raise ValueError("out: this op needs a C-contiguous CUDA array")
     xf = cflat(x)
-    # the forward (its per-sample losses and target weights; it checks the class
-    # indices before the gradient kernel runs)
-    loss = _class_loss(x, t, w, ignore_index, reduction, size_average, reduce,
-                       label_smoothing, lse)
+    # *_with_grad: the forward (its loss is returned; it checks the class indices).
+    # The class indices are checked before the gradient kernel runs, and the target
+    # weights of the 'mean' divisor gathered, by nll_loss's forward kernel (one read
+    # per sample).
+    loss = None
+    if fused:
+        loss = _class_loss(x, t, w, ignore_index, reduction, size_average, reduce,
+                           label_smoothing, lse)
+    wts = None
+    if not plan.probabilities and n:
+        tf = cflat(t.reshape(n) if t.ndim != 1 else t, "target")
+        if red == "mean" or not fused:
+            wts = cuda.device_array(n, dt)
+            if K.run_ce(xf, tf, w, O, C, I, plan.ignore_index, 0.0, False,
+                        cuda.device_array(n, dt), wts):
+                raise ValueError(P.target_range_message(C, plan.ignore_index))
     if n == 0 or C == 0:
         if x.size:
             K.run_fill(cflat(dest, "out"), dt.type(0))
@@ -411,14 +423,7 @@ def _class_grad(input, target, weight, ignore_index, reduction, size_average, re
         K.run_ce_prob_grad(xf, cflat(t, "target"), w, g, gstride, den, O, C, I, eps,
                            cflat(dest, "out"))
         return loss, dest
-    tf = cflat(t.reshape(n) if t.ndim != 1 else t, "target")
-    if red == "mean":
-        wts = cuda.device_array(n, dt)
-        K.run_ce(xf, tf, w, O, C, I, plan.ignore_index, 0.0, False, cuda.device_array(n, dt),
-                 wts)
-        den = K.weight_total(wts)
-    else:
-        den = cuda.to_device(np.ones(1))
+    den = K.weight_total(wts) if red == "mean" else cuda.to_device(np.ones(1))
     wsum = 0.0
     if eps:
         wsum = float(w.copy_to_host().sum(dtype=np.float64)) if w is not None else float(C)
