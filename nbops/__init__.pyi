@@ -85,6 +85,10 @@ __all__: list[str] = [
     'binary_cross_entropy_with_grad',
     'binary_cross_entropy_with_logits_backward',
     'binary_cross_entropy_with_logits_with_grad',
+    'cross_entropy_backward',
+    'cross_entropy_with_grad',
+    'nll_loss_backward',
+    'nll_loss_with_grad',
     'nn',
 ]
 
@@ -636,4 +640,52 @@ def binary_cross_entropy_with_logits_with_grad(
     reduce: bool | None = ...,
     reduction: Literal['none', 'mean', 'sum'] = ...,
     pos_weight: ArrayLike | None = ...,
+) -> Any: ...
+def cross_entropy_backward(
+    grad_output: ArrayLike,
+    input: ArrayLike,
+    target: ArrayLike,
+    weight: ArrayLike | None = ...,
+    size_average: bool | None = ...,
+    ignore_index: int = ...,
+    reduce: bool | None = ...,
+    reduction: Literal['none', 'mean', 'sum'] = ...,
+    label_smoothing: float = ...,
+    *,
+    out: NDArray[Any] | None = ...,
+) -> Any: ...
+def cross_entropy_with_grad(
+    input: ArrayLike,
+    target: ArrayLike,
+    weight: ArrayLike | None = ...,
+    size_average: bool | None = ...,
+    ignore_index: int = ...,
+    reduce: bool | None = ...,
+    reduction: Literal['none', 'mean', 'sum'] = ...,
+    label_smoothing: float = ...,
+    *,
+    out: NDArray[Any] | None = ...,
+) -> Any: ...
+def nll_loss_backward(
+    grad_output: ArrayLike,
+    input: ArrayLike,
+    target: ArrayLike,
+    weight: ArrayLike | None = ...,
+    size_average: bool | None = ...,
+    ignore_index: int = ...,
+    reduce: bool | None = ...,
+    reduction: Literal['none', 'mean', 'sum'] = ...,
+    *,
+    out: NDArray[Any] | None = ...,
+) -> Any: ...
+def nll_loss_with_grad(
+    input: ArrayLike,
+    target: ArrayLike,
+    weight: ArrayLike | None = ...,
+    size_average: bool | None = ...,
+    ignore_index: int = ...,
+    reduce: bool | None = ...,
+    reduction: Literal['none', 'mean', 'sum'] = ...,
+    *,
+    out: NDArray[Any] | None = ...,
 ) -> Any: ...

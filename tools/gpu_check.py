@@ -263,6 +263,37 @@ def bench(quick, smoke=False):
            (lambda: F.cross_entropy(T(x), T(tgt))) if torch_ok else None)
     record(f"nll_loss ({R},{C})", R, R * 12, lambda: nbops.nll_loss(x, tgt),
            (lambda: F.nll_loss(T(x), T(tgt))) if torch_ok else None)
+    # the gradients (nbops: logits in, gradient out; torch: the aten backward kernels
+    # autograd runs, from the saved log-softmax, and forward + backward for *_with_grad)
+    if torch_ok:
+        tx, tt = T(x), T(tgt)
+        lsm = F.log_softmax(tx, 1)
+        tw = torch.tensor(float(R), device=tx.device)
+        one = torch.tensor(1.0, device=tx.device)
+
+        def torch_ce_backward():
+            gl = aten.nll_loss_backward(one, lsm, tt, None, 1, -100, tw)
+            return aten._log_softmax_backward_data(gl, lsm, 1, tx.dtype)
+
+        def torch_with_grad(fn):
+            def run():
+                xt = tx.detach().requires_grad_(True)
+                fn(xt, tt).backward()
+                return xt.grad
+            return run
+    record(f"cross_entropy_backward ({R},{C})", R * C, 2 * x.nbytes,
+           lambda: nbops.cross_entropy_backward(1.0, x, tgt, out=y),
+           torch_ce_backward if torch_ok else None)
+    record(f"cross_entropy_with_grad ({R},{C})", R * C, 2 * x.nbytes,
+           lambda: nbops.cross_entropy_with_grad(x, tgt, out=y),
+           torch_with_grad(F.cross_entropy) if torch_ok else None)
+    record(f"nll_loss_backward ({R},{C})", R * C, x.nbytes,
+           lambda: nbops.nll_loss_backward(1.0, x, tgt, out=y),
+           (lambda: aten.nll_loss_backward(one, lsm, tt, None, 1, -100, tw))
+           if torch_ok else None)
+    record(f"nll_loss_with_grad ({R},{C})", R * C, x.nbytes,
+           lambda: nbops.nll_loss_with_grad(x, tgt, out=y),
+           torch_with_grad(F.nll_loss) if torch_ok else None)
     wp = cuda.to_device(np.full(C, 0.25, np.float32))
     record(f"prelu ({R},{C}) per channel", R * C, 2 * x.nbytes, lambda: nbops.prelu(x, wp),
            (lambda: F.prelu(T(x), T(wp))) if torch_ok else None)

@@ -20,17 +20,34 @@ import numpy as np
 from numba import prange, types
 from numba.core import errors
 from numba.extending import overload, register_jitable
+from numba.np.numpy_support import as_dtype
 
 from .. import _config
 from .._launch import launch
-from .._validate import as_array, dask_ops, is_dask_array, is_device_array, result_dtype
+from .._validate import (
+    as_array,
+    check_out,
+    dask_ops,
+    deliver,
+    is_dask_array,
+    is_device_array,
+    result_dtype,
+)
 from ..cuda import ops as _cuda
+from ..scalar._class_grad import (
+    ce_grad_cols,
+    ce_grad_rows,
+    prob_grad_cols,
+    prob_grad_rows,
+    weight_sum,
+)
 from ..scalar.rows import COLS_BLOCK, ROW_FASTMATH, ce_cols, ce_rows, nll_rows, prob_cols, prob_rows
 from . import njit_args as NJ
 from . import plan as P
 from .plan import class_loss_plan, target_range_message
 
-__all__ = ["cross_entropy", "nll_loss"]
+__all__ = ["cross_entropy", "nll_loss", "cross_entropy_backward", "nll_loss_backward",
+           "cross_entropy_with_grad", "nll_loss_with_grad"]
 
 #: Logits per chunk of rows whose losses are summed by one thread (a fixed
 #: chunking: the float64 chunk sums, added in order, do not depend on threads).
@@ -685,5 +702,631 @@ def _nll_loss_njit(input, target, weight=None, size_average=None, ignore_index=-
     def impl(input, target, weight=None, size_average=None, ignore_index=-100, reduce=None,
              reduction="mean"):
         return run(input, target, weight, ignore_index, 0.0)
+
+    return impl
+
+
+# ================================================================== gradients
+# cross_entropy_backward / nll_loss_backward and the fused *_with_grad: one
+# kernel per target kind writes grad_input (and the per-sample losses) from
+# one read of each sample's row, with the row cores of
+# nbops/scalar/_class_grad.py. g: per-sample grad_output (gstride 1, 'none') or
+# one value (gstride 0). 'mean' (mean true): the kernel first adds the target
+# weights per chunk (the forward's chunking; it reads only the targets), so the
+# divisor is known before any row is read. partials as in the forward kernels.
+def _index_grad(x, t, w, g, gstride, mean, O, C, I, ignore, a, b, wsum, lse, loss, partials,
+                grad, zeroed, need_loss, R):
+    units = partials.shape[1] - 1
+    div = 1.0
+    if I is None:
+        if mean:
+            for u in prange(units):
+                r0 = u * R
+                partials[1, u] = weight_sum(t, w, r0, min(O, r0 + R) - r0, ignore)
+            div = 0.0
+            for u in range(units):
+                div += partials[1, u]
+        for u in prange(units):
+            r0 = u * R
+            sl, sw = ce_grad_rows(x, t, w, g, gstride, div, C, r0, min(O, r0 + R), ignore,
+                                  a, b, wsum, lse, loss, grad, zeroed, need_loss)
+            partials[0, u] = sl
+            partials[1, u] = sw
+    else:
+        nb = (I + COLS_BLOCK - 1) // COLS_BLOCK
+        if mean:
+            for u in prange(units):
+                j0 = (u % nb) * COLS_BLOCK
+                partials[1, u] = weight_sum(t, w, (u // nb) * I + j0, min(COLS_BLOCK, I - j0),
+                                            ignore)
+            div = 0.0
+            for u in range(units):
+                div += partials[1, u]
+        for u in prange(units):
+            sl, sw = ce_grad_cols(x, t, w, g, gstride, div, u // nb, C, I, (u % nb) * COLS_BLOCK,
+                                  ignore, a, b, wsum, lse, loss, grad, zeroed)
+            partials[0, u] = sl
+            partials[1, u] = sw
+    _totals(partials)
+
+
+_index_grad_serial, _index_grad_parallel = _config.kernels(_index_grad, fastmath=ROW_FASTMATH)
+
+
+# div: O * I for 'mean' (the number of samples), else 1.0.
+def _prob_grad(x, p, w, g, gstride, div, O, C, I, pa, pb, loss, partials, grad, R):
+    if I is None:
+        for u in prange(partials.shape[1] - 1):
+            r0 = u * R
+            partials[0, u] = prob_grad_rows(x, p, w, g, gstride, div, C, r0, min(O, r0 + R),
+                                            pa, pb, loss, grad)
+    else:
+        nb = (I + COLS_BLOCK - 1) // COLS_BLOCK
+        for u in prange(O * nb):
+            partials[0, u] = prob_grad_cols(x, p, w, g, gstride, div, u // nb, C, I,
+                                            (u % nb) * COLS_BLOCK, pa, pb, loss, grad)
+    _totals(partials)
+
+
+_prob_grad_serial, _prob_grad_parallel = _config.kernels(_prob_grad, fastmath=ROW_FASTMATH)
+
+
+def _grad_output(grad_output, plan, compute):
+    """``grad_output`` as a flat C-contiguous ``compute`` array: the per-sample
+    gradients for reduction='none', else one value (a scalar or a 0-d array)."""
+    if type(grad_output) is not np.ndarray and is_device_array(grad_output):
+        raise TypeError("grad_output: got a CUDA device array while input is a host (NumPy) "
+                        "array; pass all arrays on the same side")
+    g = as_array(grad_output, "grad_output")
+    if g.dtype.kind != "f" and not (g.ndim == 0 and g.dtype.kind in "iu"
+                                    and not isinstance(grad_output, np.ndarray)):
+        raise TypeError(f"grad_output: expected a float array, got dtype {g.dtype}")
+    expected = plan.loss_shape if plan.reduction.mode == "none" else ()
+    if g.shape != expected:
+        raise ValueError(f"grad_output has shape {g.shape}, expected {expected} (the shape "
+                         f"of the forward's output with reduction={plan.reduction.mode!r})")
+    return np.ascontiguousarray(g, dtype=compute).reshape(-1)
+
+
+_ONE = {}
+
+
+def _grad_dest(out, shape, compute, result, zeros, *inputs):
+    """(the array the kernel writes, whether it is ``out``); ``zeros``: a new array
+    is made zero (np.zeros: pages the kernel never writes are never touched)."""
+    if out is None:
+        return (np.zeros if zeros else np.empty)(shape, compute), False
+    check_out(out, shape, result)
+    direct = (out.dtype == compute and out.flags.c_contiguous
+              and not any(np.may_share_memory(out, a) for a in inputs))
+    if direct:
+        return out, True
+    return (np.zeros if zeros else np.empty)(shape, compute), False
+
+
+def _class_grad(x, t, w, plan, lse, compute, result, grad_output, out):
+    """(loss, grad_input) of a planned call; ``grad_output`` None: the gradient of the
+    loss itself (of the sum of the losses for reduction='none')."""
+    red = plan.reduction.mode
+    if grad_output is None:
+        g = _ONE.get(compute.char)
+        if g is None:
+            g = _ONE[compute.char] = np.ones(1, compute)
+        gstride = 0
+    else:
+        g = _grad_output(grad_output, plan, compute)
+        gstride = 1 if red == "none" else 0
+    xf, O, C, I = _layout(x, compute, plan, transposed_ok=False)
+    wc = _weights(w, C, compute)
+    if not plan.probabilities:
+        _check_targets(t, C, plan.ignore_index)  # before any kernel
+    zeros = not lse and out is None  # nll_loss: the kernel writes the target entries only
+    grad, direct = _grad_dest(out, x.shape, compute, result, zeros, x, t, g)
+    gf = grad.reshape(-1)
+    n = O * I
+    R, units = _units(O, C, I, lse)
+    loss = np.zeros(n, compute)
+    partials = np.zeros((2, units + 1), np.float64)
+    if plan.probabilities:
+        pf = np.ascontiguousarray(t, dtype=compute).reshape(-1)
+        if n and C:
+            eps = plan.label_smoothing
+            key = ("ce_prob_grad", compute.char, I == 1)
+            launch(_prob_grad_serial, _prob_grad_parallel, key, xf.size, xf, pf, wc, g,
+                   gstride, float(n) if red == "mean" else 1.0, O, C, None if I == 1 else I,
+                   1.0 - eps, eps / C, loss, partials, gf, R)
+        value = _reduce(red, loss, partials, plan.loss_shape, result, count=n)
+    else:
+        tf = t.reshape(-1)
+        if tf.dtype != np.int64 or not tf.flags.c_contiguous:
+            tf = np.ascontiguousarray(tf, dtype=np.int64)
+        if n and C:
+            eps = plan.label_smoothing
+            wsum = float(np.sum(wc, dtype=np.float64)) if eps else 0.0
+            key = ("ce_grad", compute.char, I == 1, lse, eps == 0)
+            launch(_index_grad_serial, _index_grad_parallel, key, n if zeros else xf.size, xf,
+                   tf, wc, g, gstride, red == "mean", O, C, None if I == 1 else I,
+                   plan.ignore_index, 1.0 - eps, eps / C if eps else None, wsum,
+                   True if lse else None, loss, partials, gf, zeros, grad_output is None, R)
+        value = _reduce(red, loss, partials, plan.loss_shape, result)
+    return value, deliver(grad, out, direct, compute, result)
+
+
+def _device_grad(name, input, target, **kwargs):
+    return getattr(_cuda(), name)(input, target, **kwargs)
+
+
+_GRAD_NOTES = r"""
+    With :math:`p = \operatorname{softmax}(x_n)` (recomputed from the logits:
+    the saved tensor is the input), :math:`a = 1 - \varepsilon`, :math:`b =
+    \varepsilon / C` and :math:`s_n` the sample's share of ``grad_output``
+    (``grad_output / D`` for 'mean', ``grad_output`` for 'sum', the sample's
+    entry for 'none'), a class-index target :math:`y_n` gives
+
+    .. math::
+
+        \frac{\partial L}{\partial x_{n,c}} = s_n \big((a w_{y_n} + b W) p_c
+            - b w_c - a w_{y_n} [c = y_n]\big), \qquad W = \sum_c w_c,
+
+    0 for a sample whose target is ``ignore_index`` (even where its logits hold
+    inf or NaN, which autograd turns into NaN: it multiplies the row's softmax
+    by 0; the loss does not depend on an ignored row); 'mean' divides by
+    :math:`D = \sum_n w_{y_n}` over the samples not ignored (the forward's
+    denominator, PyTorch's for the smoothing term too). Class-probability
+    targets: :math:`s_n (Q_n p_c - q_{n,c})`, :math:`q = w (a P + b)`,
+    :math:`Q_n = \sum_c q_{n,c}`, 'mean' dividing by the number of samples.
+    Same as ``torch.autograd`` through ``torch.nn.functional.cross_entropy``."""
+
+
+def cross_entropy_backward(grad_output, input, target, weight=None, size_average=None,
+                           ignore_index=-100, reduce=None, reduction="mean",
+                           label_smoothing=0.0, *, out=None):
+    r"""Backward of :func:`nbops.cross_entropy`: the gradient of its input (the logits).
+
+    Parameters
+    ----------
+    grad_output : float or array_like
+        The gradient of the forward's output: a scalar (a 0-d array or a
+        number) for 'mean' and 'sum', an array of the per-sample losses' shape
+        for 'none'.
+    input : array_like
+        The forward's input (logits), shape ``(C,)``, ``(N, C)`` or
+        ``(N, C, d1, ..., dk)``.
+    target : array_like
+        The forward's target: class indices or class probabilities.
+    weight, size_average, ignore_index, reduce, reduction, label_smoothing
+        The forward's options (see :func:`nbops.cross_entropy`).
+    out : ndarray, optional
+        Array of the input's shape and result dtype to write into (keyword-only).
+
+    Returns
+    -------
+    ndarray
+        The gradient of ``input``: its shape, its float dtype (float32 stays float32).
+
+    Raises
+    ------
+    ValueError, TypeError
+        As the forward (checked before any computation), and a ``grad_output``
+        of the wrong shape or a non-float dtype.
+
+    Notes
+    -----
+    @GRAD_NOTES@
+
+    Examples
+    --------
+    >>> import numpy as np, nbops
+    >>> x = np.array([[1.0, 2.0, 3.0], [1.0, 1.0, 1.0]])
+    >>> nbops.cross_entropy_backward(1.0, x, np.array([2, 0]))
+    array([[ 0.04501529,  0.12236424, -0.16737952],
+           [-0.33333333,  0.16666667,  0.16666667]])
+    """
+    if type(input) is not np.ndarray and is_device_array(input):
+        return _device_grad("cross_entropy_backward", input, target, grad_output=grad_output,
+                            weight=weight, size_average=size_average,
+                            ignore_index=ignore_index, reduce=reduce, reduction=reduction,
+                            label_smoothing=label_smoothing, out=out)
+    x, t, w, plan, compute, result = _planned(input, target, weight, size_average,
+                                              ignore_index, reduce, reduction,
+                                              label_smoothing, True)
+    return _class_grad(x, t, w, plan, True, compute, result, grad_output, out)[1]
+
+
+def cross_entropy_with_grad(input, target, weight=None, size_average=None, ignore_index=-100,
+                            reduce=None, reduction="mean", label_smoothing=0.0, *, out=None):
+    r""":func:`nbops.cross_entropy` and its input gradient, from one read of the logits.
+
+    Per sample row: its maximum, its sum of exponentials (each ``exp`` stored
+    in the gradient), then the gradient written in place while the row is in
+    cache; the 'mean' divisor is added from the targets and weights first. No
+    other ``(N, C)`` array is made. The loss is the forward's, bit for bit on
+    any number of threads.
+
+    Parameters
+    ----------
+    input, target, weight, size_average, ignore_index, reduce, reduction, label_smoothing
+        As :func:`nbops.cross_entropy`.
+    out : ndarray, optional
+        Array of the input's shape and result dtype to write the gradient into.
+
+    Returns
+    -------
+    loss : NumPy scalar or ndarray
+        What :func:`nbops.cross_entropy` returns.
+    grad_input : ndarray
+        The gradient of the loss with respect to ``input`` (for
+        ``reduction='none'``, of the sum of the per-sample losses: a
+        ``grad_output`` of ones).
+
+    Raises
+    ------
+    ValueError, TypeError
+        As :func:`nbops.cross_entropy`, before any computation.
+
+    Notes
+    -----
+    @GRAD_NOTES@
+
+    Examples
+    --------
+    >>> x = np.array([[1.0, 2.0, 3.0], [1.0, 1.0, 1.0]])
+    >>> loss, grad = nbops.cross_entropy_with_grad(x, np.array([2, 0]))
+    >>> float(loss)
+    0.7531091...
+    >>> grad[1]
+    array([-0.33333333,  0.16666667,  0.16666667])
+    """
+    if type(input) is not np.ndarray and is_device_array(input):
+        return _device_grad("cross_entropy_with_grad", input, target, weight=weight,
+                            size_average=size_average, ignore_index=ignore_index,
+                            reduce=reduce, reduction=reduction,
+                            label_smoothing=label_smoothing, out=out)
+    x, t, w, plan, compute, result = _planned(input, target, weight, size_average,
+                                              ignore_index, reduce, reduction,
+                                              label_smoothing, True)
+    return _class_grad(x, t, w, plan, True, compute, result, None, out)
+
+
+_NLL_GRAD_NOTES = r"""
+    :math:`\partial L / \partial x_{n,c} = -s_n w_{y_n} [c = y_n]`, 0 for a
+    sample whose target is ``ignore_index`` (:math:`s_n`: the sample's share of
+    ``grad_output``; 'mean' divides by the sum of the weights of the targets not
+    ignored). The input's values are not read for the gradient. Same as
+    ``torch.autograd`` through ``torch.nn.functional.nll_loss``."""
+
+
+def nll_loss_backward(grad_output, input, target, weight=None, size_average=None,
+                      ignore_index=-100, reduce=None, reduction="mean", *, out=None):
+    r"""Backward of :func:`nbops.nll_loss`: the gradient of its input.
+
+    Parameters
+    ----------
+    grad_output : float or array_like
+        The gradient of the forward's output: a scalar for 'mean' and 'sum',
+        an array of the per-sample losses' shape for 'none'.
+    input : array_like
+        The forward's input (log-probabilities).
+    target : array_like
+        The forward's class indices.
+    weight, size_average, ignore_index, reduce, reduction
+        The forward's options (see :func:`nbops.nll_loss`).
+    out : ndarray, optional
+        Array of the input's shape and result dtype to write into (keyword-only).
+
+    Returns
+    -------
+    ndarray
+        The gradient of ``input``: its shape and float dtype.
+
+    Raises
+    ------
+    ValueError, TypeError
+        As the forward, and a ``grad_output`` of the wrong shape or dtype.
+
+    Notes
+    -----
+    @NLL_GRAD_NOTES@
+
+    Examples
+    --------
+    >>> logp = np.log(np.array([[0.2, 0.3, 0.5], [0.5, 0.2, 0.3]]))
+    >>> nbops.nll_loss_backward(1.0, logp, np.array([2, 1]))
+    array([[ 0. ,  0. , -0.5],
+           [ 0. , -0.5,  0. ]])
+    """
+    if type(input) is not np.ndarray and is_device_array(input):
+        return _device_grad("nll_loss_backward", input, target, grad_output=grad_output,
+                            weight=weight, size_average=size_average,
+                            ignore_index=ignore_index, reduce=reduce, reduction=reduction,
+                            out=out)
+    x, t, w, plan, compute, result = _planned(input, target, weight, size_average,
+                                              ignore_index, reduce, reduction, 0.0, False)
+    return _class_grad(x, t, w, plan, False, compute, result, grad_output, out)[1]
+
+
+def nll_loss_with_grad(input, target, weight=None, size_average=None, ignore_index=-100,
+                       reduce=None, reduction="mean", *, out=None):
+    r""":func:`nbops.nll_loss` and its input gradient, in one pass.
+
+    Parameters
+    ----------
+    input, target, weight, size_average, ignore_index, reduce, reduction
+        As :func:`nbops.nll_loss`.
+    out : ndarray, optional
+        Array of the input's shape and result dtype to write the gradient into.
+
+    Returns
+    -------
+    loss : NumPy scalar or ndarray
+        What :func:`nbops.nll_loss` returns.
+    grad_input : ndarray
+        The gradient of the loss (of the sum of the losses for 'none').
+
+    Raises
+    ------
+    ValueError, TypeError
+        As :func:`nbops.nll_loss`, before any computation.
+
+    Notes
+    -----
+    @NLL_GRAD_NOTES@
+
+    Examples
+    --------
+    >>> logp = np.log(np.array([[0.2, 0.3, 0.5], [0.5, 0.2, 0.3]]))
+    >>> loss, grad = nbops.nll_loss_with_grad(logp, np.array([2, 1]), reduction="sum")
+    >>> grad
+    array([[ 0.,  0., -1.],
+           [ 0., -1.,  0.]])
+    """
+    if type(input) is not np.ndarray and is_device_array(input):
+        return _device_grad("nll_loss_with_grad", input, target, weight=weight,
+                            size_average=size_average, ignore_index=ignore_index,
+                            reduce=reduce, reduction=reduction, out=out)
+    x, t, w, plan, compute, result = _planned(input, target, weight, size_average,
+                                              ignore_index, reduce, reduction, 0.0, False)
+    return _class_grad(x, t, w, plan, False, compute, result, None, out)
+
+
+for _fn, _notes in ((cross_entropy_backward, _GRAD_NOTES), (cross_entropy_with_grad, _GRAD_NOTES),
+                    (nll_loss_backward, _NLL_GRAD_NOTES), (nll_loss_with_grad, _NLL_GRAD_NOTES)):
+    _fn.__doc__ = _fn.__doc__.replace("    @GRAD_NOTES@\n", _notes.lstrip("\n") + "\n")
+    _fn.__doc__ = _fn.__doc__.replace("    @NLL_GRAD_NOTES@\n", _notes.lstrip("\n") + "\n")
+
+
+# ----------------------------------------- the gradients inside @njit
+# The serial kernels above, planned as the forward's overloads (literal
+# reduction and legacy flags; run-time checks with the CPU path's messages).
+_GRAD_OUTPUT_SHAPE_MESSAGE = ("grad_output does not have the shape of the forward's output "
+                              "(the per-sample losses for reduction='none', else a scalar)")
+_OUT_SHAPE_MESSAGE = "out does not have the input's shape"
+
+
+def _grad_values(grad_output, like):
+    """``grad_output`` as a flat array of ``like``'s float type (None: one 1)."""
+    raise NotImplementedError("only callable inside numba-compiled code")
+
+
+@overload(_grad_values)
+def _grad_values_ol(grad_output, like):
+    if _is_none(grad_output):
+        return lambda grad_output, like: np.full(1, like)
+    if isinstance(grad_output, (types.Float, types.Integer)):
+        def scalar(grad_output, like):
+            g = np.full(1, like)
+            g[0] = grad_output
+            return g
+
+        return scalar
+    return lambda grad_output, like: _as_flat(grad_output, like)
+
+
+def _grad_buffer(out, n, like):
+    """The flat gradient array the kernel writes: ``out``'s memory, or a new one."""
+    raise NotImplementedError("only callable inside numba-compiled code")
+
+
+@overload(_grad_buffer)
+def _grad_buffer_ol(out, n, like):
+    if _is_none(out):
+        dtype = as_dtype(like).type
+        return lambda out, n, like: np.empty(n, dtype)
+    if not (isinstance(out, types.Array) and out.layout == "C" and out.mutable):
+        raise errors.TypingError("nbops: out must be a writable C-contiguous array")
+    if out.dtype != like:
+        raise errors.TypingError(f"nbops: out must have dtype {like}, got {out.dtype}")
+    return lambda out, n, like: out.reshape(-1)
+
+
+def _grad_result(buffer, out, shape):
+    raise NotImplementedError("only callable inside numba-compiled code")
+
+
+@overload(_grad_result)
+def _grad_result_ol(buffer, out, shape):
+    if _is_none(out):
+        return lambda buffer, out, shape: buffer.reshape(shape)
+    return lambda buffer, out, shape: out
+
+
+@register_jitable
+def _batch_loss_shape(shape):
+    return shape[:1] + shape[2:]
+
+
+@register_jitable
+def _no_loss_shape(shape):
+    return shape[:0]
+
+
+def _grad_njit(input, target, weight, ignore_index, reduction, size_average, reduce, lse,
+               grad_output, out, fused):
+    """The implementation of a backward (``fused`` false: returns grad_input) or of a
+    ``*_with_grad`` (returns (loss, grad_input)) inside @njit, or None."""
+    red = NJ.reduction_plan(size_average, reduce, reduction).mode
+    _check_ignore_index_type(ignore_index)
+    if not (isinstance(input, types.Array)
+            and isinstance(input.dtype, (types.Float, types.Integer))):
+        return None
+    if input.ndim == 0:
+        raise NJ.DeferredError(ValueError(f"{P.INPUT_SHAPES_MESSAGE}, got a 0-d array"))
+    ty = input.dtype if isinstance(input.dtype, types.Float) else types.float64
+    if not fused:
+        gdim = grad_output.ndim if isinstance(grad_output, types.Array) else 0
+        gty = grad_output.dtype if isinstance(grad_output, types.Array) else grad_output
+        if not isinstance(gty, types.Float) and not (isinstance(gty, types.Integer)
+                                                     and gdim == 0):
+            raise NJ.DeferredError(TypeError(f"grad_output: expected a float array, got {gty}"))
+        if gdim != (max(input.ndim - 1, 0) if red == "none" else 0):
+            raise NJ.DeferredError(ValueError(_GRAD_OUTPUT_SHAPE_MESSAGE))
+    finish = _FINISH[red]
+    gstride = 1 if red == "none" and not fused else 0
+    mean = red == "mean"
+    smoothing_message = P.LABEL_SMOOTHING_MESSAGE
+    prob = (lse and isinstance(target, types.Array) and isinstance(target.dtype, types.Float)
+            and target.ndim == input.ndim)
+    if prob:
+        float_index_message = P.index_dtype_message(target.dtype, None, lse)
+    else:
+        _check_index_target(input, target, lse)
+    flag = True if lse else None  # the kernels' lse argument
+    shape_of = _batch_loss_shape if input.ndim > 1 else _no_loss_shape
+
+    @register_jitable
+    def start(input, weight, label_smoothing, grad_output, out):
+        """(like, O, C, I, flat input, weights, grad_output, gradient, losses)."""
+        if not 0.0 <= label_smoothing <= 1.0:
+            raise ValueError(smoothing_message)
+        like = ty(1.0)
+        O, C, I = _dims(input.shape)
+        g = _grad_values(grad_output, like)
+        if gstride and g.size != O * I:
+            raise ValueError(_GRAD_OUTPUT_SHAPE_MESSAGE)
+        if out is not None and out.shape != input.shape:
+            raise ValueError(_OUT_SHAPE_MESSAGE)
+        return (like, O, C, I, _as_flat(input, like), _weights_of(weight, C, like), g,
+                _grad_buffer(out, O * C * I, like), np.zeros(O * I, ty))
+
+    if prob:
+        def run_prob(input, target, weight, ignore_index, label_smoothing, grad_output, out):
+            like, O, C, I, x, w, g, grad, loss = start(input, weight, label_smoothing,
+                                                       grad_output, out)
+            if target.shape != input.shape:  # class indices, as on the CPU path
+                raise TypeError(float_index_message)
+            if ignore_index >= 0:
+                raise ValueError(P.PROBABILITY_IGNORE_MESSAGE)
+            p = _as_flat(target, like)
+            R, units = _units(O, C, I, True)
+            partials = np.zeros((2, units + 1), np.float64)
+            if O * I > 0 and C > 0:
+                pa, pb = 1.0 - label_smoothing, label_smoothing / C
+                div = np.float64(O * I) if mean else 1.0
+                if I == 1:
+                    _prob_grad_serial(x, p, w, g, gstride, div, O, C, None, pa, pb, loss,
+                                      partials, grad, R)
+                else:
+                    _prob_grad_serial(x, p, w, g, gstride, div, O, C, I, pa, pb, loss,
+                                      partials, grad, R)
+            return (finish(loss, partials, shape_of(input.shape), O * I),
+                    _grad_result(grad, out, input.shape))
+
+        return run_prob
+
+    def run(input, target, weight, ignore_index, label_smoothing, grad_output, out):
+        like, O, C, I, x, w, g, grad, loss = start(input, weight, label_smoothing,
+                                                   grad_output, out)
+        t = _targets_of(target, input)
+        ignore = np.int64(ignore_index)
+        for i in range(t.size):
+            ti = t[i]
+            if ti != ignore and (ti < 0 or ti >= C):
+                raise ValueError(_RANGE_MESSAGE)
+        R, units = _units(O, C, I, lse)
+        partials = np.zeros((2, units + 1), np.float64)
+        if O * I > 0 and C > 0:
+            wsum = 0.0
+            if label_smoothing != 0:
+                for c in range(C):
+                    wsum += w[c]
+            a, b = 1.0 - label_smoothing, label_smoothing / max(C, 1)
+            if I == 1:
+                _index_grad_serial(x, t, w, g, gstride, mean, O, C, None, ignore, a, b,
+                                   wsum, flag, loss, partials, grad, False, True, R)
+            else:
+                _index_grad_serial(x, t, w, g, gstride, mean, O, C, I, ignore, a, b,
+                                   wsum, flag, loss, partials, grad, False, True, R)
+        return (finish(loss, partials, shape_of(input.shape), -1),
+                _grad_result(grad, out, input.shape))
+
+    return run
+
+
+@overload(cross_entropy_backward, prefer_literal=True)
+@NJ.plan_errors_at_run_time
+def _cross_entropy_backward_njit(grad_output, input, target, weight=None, size_average=None,
+                                 ignore_index=-100, reduce=None, reduction="mean",
+                                 label_smoothing=0.0, out=None):
+    run = _grad_njit(input, target, weight, ignore_index, reduction, size_average, reduce,
+                     True, grad_output, out, False)
+    if run is None:
+        return None
+    run = register_jitable(run)
+
+    def impl(grad_output, input, target, weight=None, size_average=None, ignore_index=-100,
+             reduce=None, reduction="mean", label_smoothing=0.0, out=None):
+        return run(input, target, weight, ignore_index, label_smoothing, grad_output, out)[1]
+
+    return impl
+
+
+@overload(cross_entropy_with_grad, prefer_literal=True)
+@NJ.plan_errors_at_run_time
+def _cross_entropy_with_grad_njit(input, target, weight=None, size_average=None,
+                                  ignore_index=-100, reduce=None, reduction="mean",
+                                  label_smoothing=0.0, out=None):
+    run = _grad_njit(input, target, weight, ignore_index, reduction, size_average, reduce,
+                     True, None, out, True)
+    if run is None:
+        return None
+    run = register_jitable(run)
+
+    def impl(input, target, weight=None, size_average=None, ignore_index=-100, reduce=None,
+             reduction="mean", label_smoothing=0.0, out=None):
+        return run(input, target, weight, ignore_index, label_smoothing, None, out)
+
+    return impl
+
+
+@overload(nll_loss_backward, prefer_literal=True)
+@NJ.plan_errors_at_run_time
+def _nll_loss_backward_njit(grad_output, input, target, weight=None, size_average=None,
+                            ignore_index=-100, reduce=None, reduction="mean", out=None):
+    run = _grad_njit(input, target, weight, ignore_index, reduction, size_average, reduce,
+                     False, grad_output, out, False)
+    if run is None:
+        return None
+    run = register_jitable(run)
+
+    def impl(grad_output, input, target, weight=None, size_average=None, ignore_index=-100,
+             reduce=None, reduction="mean", out=None):
+        return run(input, target, weight, ignore_index, 0.0, grad_output, out)[1]
+
+    return impl
+
+
+@overload(nll_loss_with_grad, prefer_literal=True)
+@NJ.plan_errors_at_run_time
+def _nll_loss_with_grad_njit(input, target, weight=None, size_average=None, ignore_index=-100,
+                             reduce=None, reduction="mean", out=None):
+    run = _grad_njit(input, target, weight, ignore_index, reduction, size_average, reduce,
+                     False, None, out, True)
+    if run is None:
+        return None
+    run = register_jitable(run)
+
+    def impl(input, target, weight=None, size_average=None, ignore_index=-100, reduce=None,
+             reduction="mean", out=None):
+        return run(input, target, weight, ignore_index, 0.0, None, out)
 
     return impl

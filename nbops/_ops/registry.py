@@ -100,7 +100,10 @@ _register(losses.binary_cross_entropy_with_logits, "losses", ("input", "target")
           backward=losses.binary_cross_entropy_with_logits_backward,
           with_grad=losses.binary_cross_entropy_with_logits_with_grad)
 _register(classification.cross_entropy, "classification", ("input", "target"),
-          ("log_softmax(input)", "target"), "CrossEntropyLoss",
-          lambda d: [((d.x2, d.labels), {})])
-_register(classification.nll_loss, "classification", ("input", "target"), ("target",),
-          ("NLLLoss", "NLLLoss2d"), lambda d: [((d.x2, d.labels), {})])
+          ("input", "target"), "CrossEntropyLoss",
+          lambda d: [((d.x2, d.labels), {})],
+          backward=classification.cross_entropy_backward,
+          with_grad=classification.cross_entropy_with_grad)
+_register(classification.nll_loss, "classification", ("input", "target"), ("input", "target"),
+          ("NLLLoss", "NLLLoss2d"), lambda d: [((d.x2, d.labels), {})],
+          backward=classification.nll_loss_backward, with_grad=classification.nll_loss_with_grad)

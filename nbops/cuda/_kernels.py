@@ -12,6 +12,7 @@ adds the partials in a fixed order. No floating-point atomics anywhere.
 import numpy as np
 from numba import cuda, float64
 
+from ..scalar import _class_grad as CG
 from ..scalar import _math as M
 from ..scalar import _norms as NM
 from ..scalar import activations as SA
@@ -849,6 +850,154 @@ def run_ce_prob(x, p, w, O, C, I, eps, lse, loss):
         _ce_prob_warp[g, b](x, p, w, has_w, np.int64(O), C, float64(eps), lse, loss)
     else:
         _ce_prob_cols[grid(O * I), TPB](x, p, w, has_w, O, C, I, float64(eps), lse, loss)
+
+
+
+# ------------------------------------------------------ cross-entropy / NLL gradients
+# The per-sample math of nbops/scalar/_class_grad.py (its scalar combines,
+# compiled for the device). (N, C) input: a warp per sample; (N, C, d...): one
+# thread per (sample, position), the row read with stride I. sc = g[u * gstride] / den[0]: den holds
+# the 'mean' divisor (from the deterministic partial sums) or 1.
+_index_grad_factor = device(CG.index_grad_factor)
+_prob_grad_factor = device(CG.prob_grad_factor)
+_grad_value = device(CG.grad_value)
+_target_term = device(CG.target_term)
+
+
+@cuda.jit
+def _ce_grad_cols(x, t, w, has_w, g, gstride, den, O, C, I, ignore, eps, wsum, lse, grad):
+    """Class-index targets: cross_entropy (lse) or nll_loss gradients."""
+    a = 1.0 - eps
+    b = eps / C
+    for u in range(cuda.grid(1), O * I, cuda.gridsize(1)):
+        o = u // I
+        j = u - o * I
+        base = o * C * I + j
+        tg = np.int64(t[u])
+        if tg == ignore:
+            for c in range(C):
+                grad[base + c * I] = 0.0
+            continue
+        sc = g[u * gstride] / den[0]
+        wt = w[tg] if has_w else 1.0
+        if lse:
+            m, s = _serial_row_stats(x, base, C, I, 1.0, 0, 1, 0)
+            k = _index_grad_factor(sc, wt, a, b, wsum, s)
+            bs = sc * b
+            for c in range(C):
+                wc = w[c] if has_w else 1.0
+                grad[base + c * I] = _grad_value(_exp_shifted(x[base + c * I], m), k, wc, bs)
+            grad[base + tg * I] -= _target_term(sc, a, wt)
+        else:
+            for c in range(C):
+                grad[base + c * I] = 0.0
+            grad[base + tg * I] = -_target_term(sc, 1.0, wt)
+
+
+@cuda.jit
+def _ce_prob_grad_cols(x, p, w, has_w, g, gstride, den, O, C, I, eps, grad):
+    """Class-probability targets: grad = sc (Q softmax - q), q = w ((1 - eps) P + eps / C)."""
+    for u in range(cuda.grid(1), O * I, cuda.gridsize(1)):
+        o = u // I
+        j = u - o * I
+        base = o * C * I + j
+        m, s = _serial_row_stats(x, base, C, I, 1.0, 0, 1, 0)
+        q_sum = float64(0.0)
+        for c in range(C):
+            q = _smoothed(p[base + c * I], eps, C)
+            q_sum += (w[c] * q) if has_w else q
+        sc = g[u * gstride] / den[0]
+        k = _prob_grad_factor(sc, q_sum, s)
+        for c in range(C):
+            q = _smoothed(p[base + c * I], eps, C)
+            wq = (w[c] * q) if has_w else q
+            grad[base + c * I] = _grad_value(_exp_shifted(x[base + c * I], m), k, wq, sc)
+
+
+@cuda.jit
+def _ce_grad_warp(x, t, w, has_w, g, gstride, den, R, C, ignore, eps, wsum, lse, grad):
+    """Class-index targets of (N, C) input: a warp per sample (coalesced row reads)."""
+    r, lane = _warp_row(R)
+    if r >= R:
+        return
+    base = r * C
+    tg = np.int64(t[r])
+    if tg == ignore:  # (the whole warp: one sample)
+        for c in range(lane, C, WARP):
+            grad[base + c] = 0.0
+        return
+    a = 1.0 - eps
+    b = eps / C
+    sc = g[r * gstride] / den[0]
+    wt = w[tg] if has_w else 1.0
+    if lse:
+        m, s = _warp_row_stats(x, base, C, 1, 1.0, lane, WARP, 0)
+        k = _index_grad_factor(sc, wt, a, b, wsum, s)
+        bs = sc * b
+        for c in range(lane, C, WARP):
+            wc = w[c] if has_w else 1.0
+            v = _grad_value(_exp_shifted(x[base + c], m), k, wc, bs)
+            if c == tg:
+                v -= _target_term(sc, a, wt)
+            grad[base + c] = v
+    else:
+        for c in range(lane, C, WARP):
+            grad[base + c] = -_target_term(sc, 1.0, wt) if c == tg else 0.0
+
+
+@cuda.jit
+def _ce_prob_grad_warp(x, p, w, has_w, g, gstride, den, R, C, eps, grad):
+    """Class-probability targets of (N, C) input: a warp per sample."""
+    r, lane = _warp_row(R)
+    if r >= R:
+        return
+    base = r * C
+    m, s = _warp_row_stats(x, base, C, 1, 1.0, lane, WARP, 0)
+    acc = float64(0.0)
+    for c in range(lane, C, WARP):
+        q = _smoothed(p[base + c], eps, C)
+        acc += (w[c] * q) if has_w else q
+    q_sum = warp_sum(acc)
+    sc = g[r * gstride] / den[0]
+    k = _prob_grad_factor(sc, q_sum, s)
+    for c in range(lane, C, WARP):
+        q = _smoothed(p[base + c], eps, C)
+        wq = (w[c] * q) if has_w else q
+        grad[base + c] = _grad_value(_exp_shifted(x[base + c], m), k, wq, sc)
+
+
+def run_ce_grad(x, t, w, g, gstride, den, O, C, I, ignore, eps, wsum, lse, grad):
+    """The gradient of class-index targets (indices already checked)."""
+    has_w = w is not None
+    w = x if w is None else w
+    ignore, eps, wsum = np.int64(ignore), float64(eps), float64(wsum)
+    if I == 1 and WARP_SHUFFLES:  # a warp per row, whatever C
+        gr, b = _warp_launch(O)
+        _ce_grad_warp[gr, b](x, t, w, has_w, g, gstride, den, np.int64(O), C, ignore, eps, wsum,
+                             lse, grad)
+    else:
+        _ce_grad_cols[grid(O * I), TPB](x, t, w, has_w, g, gstride, den, O, C, I, ignore, eps,
+                                        wsum, lse, grad)
+
+
+def run_ce_prob_grad(x, p, w, g, gstride, den, O, C, I, eps, grad):
+    has_w = w is not None
+    w = x if w is None else w
+    if I == 1 and WARP_SHUFFLES:
+        gr, b = _warp_launch(O)
+        _ce_prob_grad_warp[gr, b](x, p, w, has_w, g, gstride, den, np.int64(O), C,
+                                  float64(eps), grad)
+    else:
+        _ce_prob_grad_cols[grid(O * I), TPB](x, p, w, has_w, g, gstride, den, O, C, I,
+                                             float64(eps), grad)
+
+
+def weight_total(wts):
+    """A 1-element float64 device array: the sum of ``wts`` (deterministic)."""
+    out = cuda.device_array(1, np.float64)
+    pa = partial_sums(wts)
+    _finish_kernel[1, TPB](pa, pa, out, float64(1.0), False)
+    return out
 
 
 # ------------------------------------------------------------------ batch_norm

@@ -14,8 +14,8 @@ from .._ops import plan as P
 from . import _kernels as K
 
 __all__ = ["unary", "binary", "prelu", "row_op", "row_backward", "prelu_backward",
-           "cross_entropy",
-           "nll_loss", "pointwise_loss", "kl_div",
+           "cross_entropy", "nll_loss", "cross_entropy_backward", "cross_entropy_with_grad",
+           "nll_loss_backward", "nll_loss_with_grad", "pointwise_loss", "kl_div",
            "binary_cross_entropy", "binary_cross_entropy_with_logits",
            "pointwise_loss_backward", "pointwise_loss_with_grad", "kl_div_backward",
            "kl_div_with_grad", "binary_cross_entropy_backward",
@@ -604,6 +604,114 @@ def nll_loss(input, target, weight=None, size_average=None, ignore_index=-100, r
              reduction="mean"):
     return _class_loss(input, target, weight, ignore_index, reduction, size_average, reduce,
                        0.0, False)
+
+
+
+# ------------------------------------------- cross_entropy / nll_loss gradients
+def _grad_values(grad_output, plan, dt, n):
+    """``grad_output`` as a flat device array of ``dt`` (a host number or a device
+    array of the forward output's shape) and its stride (1: per sample)."""
+    red = plan.reduction.mode
+    if not _is_dev(grad_output):
+        if red == "none" or np.ndim(grad_output) != 0:
+            raise TypeError("grad_output: expected a CUDA device array of the per-sample "
+                            "losses' shape, or a number for reduction='mean'/'sum'")
+        v = np.asarray(grad_output)
+        if v.dtype.kind not in "iuf":
+            raise TypeError(f"grad_output: expected a real number, got dtype {v.dtype}")
+        return cuda.to_device(np.full(1, v, dt)), 0
+    g = dev(grad_output, "grad_output")
+    _same_float(g, dt, "grad_output")
+    expected = plan.loss_shape if red == "none" else ()
+    if tuple(g.shape) != tuple(expected):
+        raise ValueError(f"grad_output has shape {tuple(g.shape)}, expected {tuple(expected)} "
+                         f"(the shape of the forward's output with reduction={red!r})")
+    if red == "none":
+        return (cflat(g, "grad_output") if n else cuda.device_array(1, dt)), 1
+    return g.reshape(1), 0
+
+
+def _class_grad(input, target, weight, ignore_index, reduction, size_average, reduce,
+                label_smoothing, lse, grad_output, out, fused):
+    """(loss, grad_input) on the device; ``fused`` false: grad_output given, the loss
+    is not returned (None)."""
+    x = dev(input)
+    t = dev(target, "target")
+    dt = float_dtype(x)
+    w = None if weight is None else dev(weight, "weight")
+    plan = P.class_loss_plan(tuple(x.shape), tuple(t.shape), np.dtype(t.dtype),
+                             None if w is None else tuple(w.shape), ignore_index,
+                             label_smoothing, reduction, size_average, reduce, lse,
+                             stacklevel=4)
+    if w is not None:
+        _same_float(w, dt, "weight")
+    O, C, I = plan.outer, plan.classes, plan.inner
+    n, eps, red = O * I, plan.label_smoothing, plan.reduction.mode
+    if fused:
+        g, gstride = cuda.to_device(np.ones(1, dt)), 0
+    else:
+        g, gstride = _grad_values(grad_output, plan, dt, n)
+    dest = check_out(out, x.shape, dt, x) if out is not None else empty(x.shape, dt)
+    if out is not None and x.size and not dest.is_c_contiguous():
+        raise ValueError("out: this op needs a C-contiguous CUDA array")
+    xf = cflat(x)
+    # *_with_grad: the forward (its loss is returned; it checks the class indices).
+    # The class indices are checked before the gradient kernel runs, and the target
+    # weights of the 'mean' divisor gathered, by nll_loss's forward kernel (one read
+    # per sample).
+    loss = None
+    if fused:
+        loss = _class_loss(x, t, w, ignore_index, reduction, size_average, reduce,
+                           label_smoothing, lse)
+    wts = None
+    if not plan.probabilities and n:
+        tf = cflat(t.reshape(n) if t.ndim != 1 else t, "target")
+        if red == "mean" or not fused:
+            wts = cuda.device_array(n, dt)
+            if K.run_ce(xf, tf, w, O, C, I, plan.ignore_index, 0.0, False,
+                        cuda.device_array(n, dt), wts):
+                raise ValueError(P.target_range_message(C, plan.ignore_index))
+    if n == 0 or C == 0:
+        if x.size:
+            K.run_fill(cflat(dest, "out"), dt.type(0))
+        return loss, dest
+    if plan.probabilities:
+        den = cuda.to_device(np.array([float(n) if red == "mean" else 1.0]))
+        K.run_ce_prob_grad(xf, cflat(t, "target"), w, g, gstride, den, O, C, I, eps,
+                           cflat(dest, "out"))
+        return loss, dest
+    den = K.weight_total(wts) if red == "mean" else cuda.to_device(np.ones(1))
+    wsum = 0.0
+    if eps:
+        wsum = float(w.copy_to_host().sum(dtype=np.float64)) if w is not None else float(C)
+    K.run_ce_grad(xf, tf, w, g, gstride, den, O, C, I, plan.ignore_index, eps, wsum, lse,
+                  cflat(dest, "out"))
+    return loss, dest
+
+
+def cross_entropy_backward(input, target, grad_output, weight=None, size_average=None,
+                           ignore_index=-100, reduce=None, reduction="mean",
+                           label_smoothing=0.0, out=None):
+    return _class_grad(input, target, weight, ignore_index, reduction, size_average, reduce,
+                       label_smoothing, True, grad_output, out, False)[1]
+
+
+def cross_entropy_with_grad(input, target, weight=None, size_average=None, ignore_index=-100,
+                            reduce=None, reduction="mean", label_smoothing=0.0, out=None):
+    return _class_grad(input, target, weight, ignore_index, reduction, size_average, reduce,
+                       label_smoothing, True, None, out, True)
+
+
+def nll_loss_backward(input, target, grad_output, weight=None, size_average=None,
+                      ignore_index=-100, reduce=None, reduction="mean", out=None):
+    return _class_grad(input, target, weight, ignore_index, reduction, size_average, reduce,
+                       0.0, False, grad_output, out, False)[1]
+
+
+def nll_loss_with_grad(input, target, weight=None, size_average=None, ignore_index=-100,
+                       reduce=None, reduction="mean", out=None):
+    return _class_grad(input, target, weight, ignore_index, reduction, size_average, reduce,
+                       0.0, False, None, out, True)
 
 
 # ------------------------------------------------------------------ batch_norm
