@@ -55,7 +55,7 @@ def _torch_grads(p, y, weight):
     loss = F.cross_entropy(z, torch.from_numpy(y), weight=torch.from_numpy(weight),
                            ignore_index=1, label_smoothing=0.1)
     loss.backward()
-    return float(loss), {k: v.grad.numpy() for k, v in t.items()}
+    return float(loss.detach()), {k: v.grad.numpy() for k, v in t.items()}
 
 
 @pytest.mark.parametrize("fused", [True, False], ids=["with_grad", "backward"])
