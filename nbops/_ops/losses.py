@@ -136,6 +136,23 @@ def _apply_grad_ol(op, g, x, t, a, params):
 # value, Numba's negative-index wraparound check stopped LLVM from
 # vectorizing (docs/guides/architecture.rst, "Vectorization").
 @_config.core
+def _add_block(buf, m, s0, s1, s2, s3):
+    """Add ``buf[:m]`` to four running float64 sums (element k into sum k % 4), the
+    order of every loss sum: the forward's and ``_with_grad``'s values share its bits."""
+    k = 0
+    while k + 4 <= m:
+        s0 += buf[k]
+        s1 += buf[k + 1]
+        s2 += buf[k + 2]
+        s3 += buf[k + 3]
+        k += 4
+    while k < m:
+        s0 += buf[k]
+        k += 1
+    return s0, s1, s2, s3
+
+
+@_config.core
 def _loss_chunk(op, x, t, out, params, start, stop):
     """Losses of x[start:stop] into out (if not empty), else their float64 sum.
 
@@ -153,17 +170,7 @@ def _loss_chunk(op, x, t, out, params, start, stop):
         dst[i] = apply_loss(op, xs[i], ts[i], xs[i], params)
     if write:
         return 0.0
-    s0 = s1 = s2 = s3 = 0.0
-    i = 0
-    while i + 4 <= m:
-        s0 += dst[i]
-        s1 += dst[i + 1]
-        s2 += dst[i + 2]
-        s3 += dst[i + 3]
-        i += 4
-    while i < m:
-        s0 += dst[i]
-        i += 1
+    s0, s1, s2, s3 = _add_block(dst, m, 0.0, 0.0, 0.0, 0.0)
     return (s0 + s1) + (s2 + s3)
 
 
@@ -221,16 +228,7 @@ def _weighted_range(op, x, t, a, am, ainner, w, wm, winner, params, out, start, 
         for k in range(m):
             dst[k] = apply_loss(op, xs[k], ts[k], abuf[k], params) * wbuf[k]
         if not write:
-            k = 0
-            while k + 4 <= m:
-                s0 += dst[k]
-                s1 += dst[k + 1]
-                s2 += dst[k + 2]
-                s3 += dst[k + 3]
-                k += 4
-            while k < m:
-                s0 += dst[k]
-                k += 1
+            s0, s1, s2, s3 = _add_block(dst, m, s0, s1, s2, s3)
     return (s0 + s1) + (s2 + s3)
 
 
@@ -1080,16 +1078,7 @@ def _grad_chunk(lop, gop, x, t, a, am, ainner, w, wm, winner, g, c, params, out,
             for k in range(m):
                 lbuf[k] = _nj_weigh(apply_loss(lop, xs[k], ts[k], _nj_aux(ab, k, xs[k]),
                                                params), wb, k)
-            k = 0
-            while k + 4 <= m:
-                s0 += lbuf[k]
-                s1 += lbuf[k + 1]
-                s2 += lbuf[k + 2]
-                s3 += lbuf[k + 3]
-                k += 4
-            while k < m:
-                s0 += lbuf[k]
-                k += 1
+            s0, s1, s2, s3 = _add_block(lbuf, m, s0, s1, s2, s3)
     return (s0 + s1) + (s2 + s3)
 
 
