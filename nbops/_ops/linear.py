@@ -114,22 +114,40 @@ _NO_BIAS = {dt.char: np.empty(0, dt) for dt in _FLOATS}  # (never read without a
 
 
 @_config.core
-def _tile(x, w, b, has_bias, y, r0, r1, o0, o1):
-    """y[r0:r1, o0:o1] = x[r0:r1] w[o0:o1]^T (+ b), 4 rows by 4 outputs at a time.
+def _put4(y, r0, o, v0, v1, v2, v3, b, mode):
+    """Store a column of 4 results: y[r0:r0+4, o] = v (mode 0), v + b[o] (mode 1),
+    or y[r0:r0+4, o] + v (mode 2, accumulating)."""
+    if mode == 1:
+        v0 += b[o]
+        v1 += b[o]
+        v2 += b[o]
+        v3 += b[o]
+    elif mode == 2:
+        v0 += y[r0, o]
+        v1 += y[r0 + 1, o]
+        v2 += y[r0 + 2, o]
+        v3 += y[r0 + 3, o]
+    y[r0, o], y[r0 + 1, o], y[r0 + 2, o], y[r0 + 3, o] = v0, v1, v2, v3
+
+
+@_config.core
+def _tile(x, w, b, mode, y, r0, r1, o0, o1, n_k):
+    """y[r0:r1, o0:o1] = x[r0:r1, :n_k] w[o0:o1, :n_k]^T, 4 rows by 4 outputs at a
+    time; plus the bias ``b`` (mode 1), or added to y (mode 2, see _put4).
 
     Each of the 16 products of a 4 x 4 block is a dot product over the input
     features, all 16 in one pass over them: 8 loads feed 16 multiply-adds, and
     the compiler vectorizes the pass (``reassoc``: the sums are reassociated,
     as a BLAS does too).
     """
-    n_in = x.shape[1]
     zero = y.dtype.type(0)
+    o_rest = o0
     if r1 - r0 == 4:
         o = o0
         while o + 4 <= o1:
             a0 = a1 = a2 = a3 = c0 = c1 = c2 = c3 = zero
             d0 = d1 = d2 = d3 = e0 = e1 = e2 = e3 = zero
-            for k in range(n_in):
+            for k in range(n_k):
                 x0, x1, x2, x3 = x[r0, k], x[r0 + 1, k], x[r0 + 2, k], x[r0 + 3, k]
                 w0, w1, w2, w3 = w[o, k], w[o + 1, k], w[o + 2, k], w[o + 3, k]
                 a0 += x0 * w0
@@ -148,39 +166,22 @@ def _tile(x, w, b, has_bias, y, r0, r1, o0, o1):
                 e1 += x1 * w3
                 e2 += x2 * w3
                 e3 += x3 * w3
-            if has_bias:
-                a0 += b[o]
-                a1 += b[o]
-                a2 += b[o]
-                a3 += b[o]
-                c0 += b[o + 1]
-                c1 += b[o + 1]
-                c2 += b[o + 1]
-                c3 += b[o + 1]
-                d0 += b[o + 2]
-                d1 += b[o + 2]
-                d2 += b[o + 2]
-                d3 += b[o + 2]
-                e0 += b[o + 3]
-                e1 += b[o + 3]
-                e2 += b[o + 3]
-                e3 += b[o + 3]
-            y[r0, o], y[r0 + 1, o], y[r0 + 2, o], y[r0 + 3, o] = a0, a1, a2, a3
-            y[r0, o + 1], y[r0 + 1, o + 1], y[r0 + 2, o + 1], y[r0 + 3, o + 1] = c0, c1, c2, c3
-            y[r0, o + 2], y[r0 + 1, o + 2], y[r0 + 2, o + 2], y[r0 + 3, o + 2] = d0, d1, d2, d3
-            y[r0, o + 3], y[r0 + 1, o + 3], y[r0 + 2, o + 3], y[r0 + 3, o + 3] = e0, e1, e2, e3
+            _put4(y, r0, o, a0, a1, a2, a3, b, mode)
+            _put4(y, r0, o + 1, c0, c1, c2, c3, b, mode)
+            _put4(y, r0, o + 2, d0, d1, d2, d3, b, mode)
+            _put4(y, r0, o + 3, e0, e1, e2, e3, b, mode)
             o += 4
         o_rest = o
-    else:
-        o_rest = o0
     # the outputs left over (fewer than 4), and all outputs of a block of < 4 rows
     for r in range(r0, r1):
         for o in range(o_rest if r1 - r0 == 4 else o0, o1):
             acc = zero
-            for k in range(n_in):
+            for k in range(n_k):
                 acc += x[r, k] * w[o, k]
-            if has_bias:
+            if mode == 1:
                 acc += b[o]
+            elif mode == 2:
+                acc += y[r, o]
             y[r, o] = acc
 
 
@@ -189,10 +190,12 @@ def _product(x, w, b, has_bias, y):
     input features contiguous. Tasks: blocks of 4 rows x OUT_CHUNK outputs."""
     rows, n_out = y.shape
     chunks = (n_out + OUT_CHUNK - 1) // OUT_CHUNK
+    mode = 1 if has_bias else 0
     for task in prange(((rows + 3) // 4) * chunks):
         r0 = (task // chunks) * 4
         o0 = (task % chunks) * OUT_CHUNK
-        _tile(x, w, b, has_bias, y, r0, min(r0 + 4, rows), o0, min(o0 + OUT_CHUNK, n_out))
+        _tile(x, w, b, mode, y, r0, min(r0 + 4, rows), o0, min(o0 + OUT_CHUNK, n_out),
+              x.shape[1])
 
 
 # reassoc: the dot products vectorize (a BLAS sums in its own order too);
@@ -240,44 +243,69 @@ def _fast(x, weight, bias, out):
 
 
 # --------------------------------------------------------------------- backward
-def _column_sums(g, out):
-    """out[c] = sum over rows of g[:, c], accumulated in float64 in row order
-    (the same bits on any thread count: each task owns OUT_CHUNK columns)."""
-    rows, cols = g.shape
-    for task in prange((cols + OUT_CHUNK - 1) // OUT_CHUNK):
-        c0 = task * OUT_CHUNK
-        c1 = min(c0 + OUT_CHUNK, cols)
-        acc = np.zeros(c1 - c0, np.float64)
-        for r in range(rows):
-            for c in range(c0, c1):
-                acc[c - c0] += g[r, c]
+#: A weight-gradient task owns this many outputs x inputs of the gradient ...
+WG_CHUNK = 64
+#: ... and transposes its columns of grad_output and input this many rows at a time.
+ROW_BLOCK = 256
+
+
+@_config.core
+def _transpose_into(a, r0, m, c0, c1, out):
+    """out[c - c0, r] = a[r0 + r, c] for r < m, c0 <= c < c1: 16 rows at a time, so
+    that each pass over the columns writes whole cache lines of every output row."""
+    r = 0
+    while r + 16 <= m:
         for c in range(c0, c1):
-            out[c] = acc[c - c0]
+            o = out[c - c0]
+            for j in range(16):
+                o[r + j] = a[r0 + r + j, c]
+        r += 16
+    while r < m:
+        for c in range(c0, c1):
+            out[c - c0, r] = a[r0 + r, c]
+        r += 1
 
 
-_column_sums_serial, _column_sums_parallel = _config.kernels(_column_sums)
+def _weight_grad(g, x, gw, bias_sums, want_bias):
+    """gw = g^T x: g (rows, n_out), x (rows, n_in); with ``want_bias`` also the
+    float64 column sums of g (the bias's gradient) into ``bias_sums``.
+
+    A task owns a WG_CHUNK x WG_CHUNK block of gw. It copies its columns of g and
+    x, ROW_BLOCK rows at a time, transposed into scratch that stays in cache,
+    and adds their product to its block (the forward's 4 x 4 tiles, the rows
+    being the reduction). The blocks follow the rows in order: the same bits on
+    any thread count.
+    """
+    rows, n_out = g.shape
+    n_in = x.shape[1]
+    in_chunks = (n_in + WG_CHUNK - 1) // WG_CHUNK
+    for task in prange(((n_out + WG_CHUNK - 1) // WG_CHUNK) * in_chunks):
+        o0 = (task // in_chunks) * WG_CHUNK
+        o1 = min(o0 + WG_CHUNK, n_out)
+        i0 = (task % in_chunks) * WG_CHUNK
+        i1 = min(i0 + WG_CHUNK, n_in)
+        gs = np.empty((o1 - o0, ROW_BLOCK), g.dtype)
+        xs = np.empty((i1 - i0, ROW_BLOCK), x.dtype)
+        sums = np.zeros(o1 - o0, np.float64)
+        block = gw[o0:o1, i0:i1]
+        block[:, :] = 0
+        for r0 in range(0, rows, ROW_BLOCK):
+            m = min(ROW_BLOCK, rows - r0)
+            _transpose_into(g, r0, m, o0, o1, gs)
+            _transpose_into(x, r0, m, i0, i1, xs)
+            for a in range(0, o1 - o0, 4):
+                _tile(gs, xs, gs[0], 2, block, a, min(a + 4, o1 - o0), 0, i1 - i0, m)
+            if want_bias and i0 == 0:
+                for o in range(o1 - o0):
+                    for r in range(m):
+                        sums[o] += gs[o, r]
+        if want_bias and i0 == 0:
+            for o in range(o0, o1):
+                bias_sums[o] = sums[o - o0]
 
 
-def _transpose(a, out):
-    """out = a.T, C-contiguous, in 32 x 32 tiles (both sides stay in cache)."""
-    rows, cols = a.shape
-    for task in prange((rows + 31) // 32):
-        r0 = task * 32
-        r1 = min(r0 + 32, rows)
-        for c0 in range(0, cols, 32):
-            for c in range(c0, min(c0 + 32, cols)):
-                for r in range(r0, r1):
-                    out[c, r] = a[r, c]
-
-
-_transpose_serial, _transpose_parallel = _config.kernels(_transpose)
-
-
-def _transposed(a):
-    """``a.T`` as a new C-contiguous array (the parallel tiled copy)."""
-    out = np.empty((a.shape[1], a.shape[0]), a.dtype)
-    launch(_transpose_serial, _transpose_parallel, ("transpose", a.dtype.char), a.size, a, out)
-    return out
+_weight_grad_serial, _weight_grad_parallel = _config.kernels(
+    _weight_grad, fastmath=frozenset({"reassoc", "contract"}))
 
 
 def linear_backward(grad_output, input, weight, bias=None):
@@ -360,14 +388,13 @@ def linear_backward(grad_output, input, weight, bias=None):
     w2 = np.asarray(w, dtype=compute)
     grad_input = np.empty((rows, n_in), compute)
     _run_product(g2, np.ascontiguousarray(w2.T), None, grad_input)  # g W
-    grad_weight = np.empty((n_out, n_in), compute)
-    _run_product(_transposed(g2), _transposed(x2), None, grad_weight)  # g^T x
+    grad_weight = np.empty((n_out, n_in), compute)  # g^T x, and the bias's sums
+    sums = np.zeros(n_out if bias is not None else 0, compute)
+    launch(_weight_grad_serial, _weight_grad_parallel, ("linear_weight", compute.char),
+           rows * n_in * n_out, g2, x2, grad_weight, sums, bias is not None)
     grad_bias = None
     if bias is not None:
-        sums = np.empty(n_out, compute)
-        launch(_column_sums_serial, _column_sums_parallel, ("linear_bias", compute.char),
-               g2.size, g2, sums)
-        grad_bias = (sums if b.size == n_out else sums.sum(dtype=np.float64).astype(compute))
+        grad_bias = sums if b.size == n_out else sums.sum(dtype=np.float64).astype(compute)
         grad_bias = grad_bias.reshape(b.shape).astype(dtype, copy=False)
     return (grad_input.reshape(x.shape).astype(dtype, copy=False),
             grad_weight.astype(dtype, copy=False), grad_bias)
@@ -450,18 +477,16 @@ def _linear_backward_njit(grad_output, input, weight, bias=None):
                              "shape")
         g2 = np.ascontiguousarray(grad_output).reshape(-1, n_out)
         x2 = np.ascontiguousarray(input).reshape(-1, n_in)
-        none = np.empty(0, dtype)
         grad_input = np.empty((x2.shape[0], n_in), dtype)
-        _product_serial(g2, np.ascontiguousarray(weight.T), none, False, grad_input)
+        _product_serial(g2, np.ascontiguousarray(weight.T), np.empty(0, dtype), False,
+                        grad_input)
         grad_weight = np.empty((n_out, n_in), dtype)
-        _product_serial(np.ascontiguousarray(g2.T), np.ascontiguousarray(x2.T), none, False,
-                        grad_weight)
+        sums = np.zeros(n_out, dtype)
+        _weight_grad_serial(g2, x2, grad_weight, sums, has_bias)
         grad_bias = None
         if has_bias:
             if bias.shape[0] != n_out and bias.shape[0] != 1:
                 raise ValueError("linear_backward: bias must have weight.shape[0] elements")
-            sums = np.empty(n_out, dtype)
-            _column_sums_serial(g2, sums)
             if bias.shape[0] == n_out:
                 grad_bias = sums
             else:
