@@ -769,11 +769,12 @@ def _bn_block(x, mean, var, w, b, eps, block_info=None):
 
 
 def batch_norm(input, running_mean, running_var, weight=None, bias=None, training=False,
-               momentum=0.1, eps=1e-5, *, out=None):
+               momentum=0.1, eps=1e-5, *, out=None, return_stats=False):
     """Training: exact per-channel float64 statistics (Chan's merge of per-chunk count,
     mean and M2), then nbops' normalize on each block; evaluation: each block with the
     running statistics. In training, the running statistics are updated in place when
-    the result is computed (once per computation) on the local schedulers."""
+    the result is computed (once per computation) on the local schedulers.
+    ``return_stats``: also the lazy (mean, invstd) the output was normalized with."""
     from ._ops.plan_norm import batch_norm_plan
 
     _no_out(out)
@@ -804,8 +805,267 @@ def batch_norm(input, running_mean, running_var, weight=None, bias=None, trainin
         cshape = (1, plan.channels) + (1,) * (nd - 2)
         mean = da.from_array(rm.astype(np.float64).reshape(cshape), chunks=stat_chunks)
         var = da.from_array(rv.astype(np.float64).reshape(cshape), chunks=stat_chunks)
-    return da.map_blocks(_bn_block, input, mean, var, w, b, plan.eps, dtype=result,
-                         meta=_meta(nd, result))
+    res = da.map_blocks(_bn_block, input, mean, var, w, b, plan.eps, dtype=result,
+                        meta=_meta(nd, result))
+    if not return_stats:
+        return res
+    invstd = 1.0 / da.sqrt(var + plan.eps)
+    channels = plan.channels
+    return (res, mean.reshape(channels).astype(result),
+            invstd.reshape(channels).astype(result))
+
+
+# ------------------------------------------------------------------ backwards
+# Every backward validates its arguments, then builds a lazy graph: the in-memory
+# backward on each block where a block holds all it needs, and float64 partial
+# sums reduced by dask's tree reduction where the gradient needs a reduction
+# (a row sum, a channel sum, a loss's 'mean' divisor), then a blockwise finish.
+def _pair(a, a_name, b, b_name):
+    """Two same-shape arrays (one at least a dask array) as dask arrays with the same
+    chunks: a NumPy one is split into the other's chunks."""
+    if is_dask_array(a):
+        b = _aligned(b, b_name, a.chunks, _known_shape(a, a_name))
+    else:
+        a = _aligned(a, a_name, b.chunks, _known_shape(b, b_name))
+    for arr, name in ((a, a_name), (b, b_name)):
+        if np.dtype(arr.dtype).kind != "f":
+            raise TypeError(f"{name}: expected a float array, got dtype {arr.dtype}")
+    return a, b
+
+
+def _softmax_grad_block(g, y, name, axis):
+    return getattr(nbops, f"{name}_backward")(g, y, axis=axis)
+
+
+def _row_sum_partial(g, y, axis, log):
+    """A block's float64 sum along ``axis`` of ``g`` (log_softmax) or ``g * y``."""
+    s = g.astype(np.float64)
+    if not log:
+        s = s * y
+    return s.sum(axis=axis, keepdims=True)
+
+
+def _softmax_grad_write(g, y, s, sgn, log, dtype):
+    g64, y64 = g.astype(np.float64), y.astype(np.float64)
+    with np.errstate(invalid="ignore", over="ignore"):
+        res = g64 - np.exp(y64) * s if log else sgn * y64 * (g64 - s)
+    return res.astype(dtype, copy=False)
+
+
+def softmax_family_backward(name, grad_output, output, axis=-1, dim=None, out=None):
+    """``nbops.softmax_backward`` / ``log_softmax_backward`` / ``softmin_backward``:
+    blockwise when the axis is one chunk; otherwise each chunk's float64 row sum of
+    ``g * y`` (of ``g`` for log_softmax), summed by dask, then a blockwise finish."""
+    _no_out(out)
+    g, y = _pair(grad_output, "grad_output", output, "output")
+    _, result = result_dtype(np.result_type(g.dtype, y.dtype))
+    ax = P.normalize_axis(axis, dim, g.ndim)
+    if g.ndim == 0 or len(g.chunks[ax]) == 1:
+        return da.map_blocks(_softmax_grad_block, g, y, name, ax, dtype=result,
+                             meta=_meta(g.ndim, result))
+    sgn, log = _SIGN[name]
+    chunks = list(g.chunks)
+    chunks[ax] = (1,) * len(g.chunks[ax])
+    partials = da.map_blocks(_row_sum_partial, g, y, ax, log, chunks=tuple(chunks), dtype=_F64,
+                             meta=_meta(g.ndim, _F64))
+    s = partials.sum(axis=ax, keepdims=True)
+    return da.map_blocks(_softmax_grad_write, g, y, s, sgn, log, result, dtype=result,
+                         meta=_meta(g.ndim, result))
+
+
+def _prelu_grad_block(g, x, weight, block_info=None):
+    if weight.size > 1 and x.ndim >= 2:  # this block's channels' weights
+        c0, c1 = block_info[1]["array-location"][1]
+        weight = weight[c0:c1]
+    return nbops.prelu_backward(g, x, weight)[0]
+
+
+def _prelu_weight_terms(g, x):
+    """The float64 terms of prelu's weight gradient: ``x g`` where ``x <= 0`` (and
+    NaN), else 0."""
+    x64 = x.astype(np.float64)
+    with np.errstate(invalid="ignore", over="ignore"):
+        return np.where(x64 > 0, 0.0, x64 * g)
+
+
+def prelu_backward(grad_output, input, weight, out=None):
+    """(grad_input, grad_weight): grad_input blockwise; grad_weight dask's tree
+    reduction of each block's float64 sums over every axis but the channel."""
+    _no_out(out)
+    g, x = _pair(grad_output, "grad_output", input, "input")
+    w = _host(weight, "weight")
+    if w.dtype.kind not in "fiub":
+        raise TypeError(f"weight: expected a real array, got dtype {w.dtype}")
+    shape = _known_shape(x, "input")
+    channels = shape[1] if x.ndim >= 2 else 1
+    if w.ndim > 1 or w.size not in (1, channels):
+        raise ValueError(f"weight must be 1-D with 1 or {channels} (the number of channels, "
+                         f"input.shape[1]) elements, got shape {w.shape}")
+    _, result = result_dtype(np.result_type(g.dtype, x.dtype))
+    grad_input = da.map_blocks(_prelu_grad_block, g, x, w.reshape(-1), dtype=result,
+                               meta=_meta(x.ndim, result))
+    terms = da.map_blocks(_prelu_weight_terms, g, x, dtype=_F64, meta=_meta(x.ndim, _F64))
+    if w.size > 1 and x.ndim >= 2:
+        sums = terms.sum(axis=tuple(i for i in range(x.ndim) if i != 1))
+    else:
+        sums = terms.sum()
+    return grad_input, sums.reshape(w.shape).astype(result)
+
+
+def dropout_backward(grad_output, p, training, rng, feature=None, out=None):
+    """The dropouts' backward: the forward's dask path on ``grad_output`` with the
+    same seed (the mask of each element depends only on its global index)."""
+    _no_out(out)
+    if np.dtype(grad_output.dtype).kind != "f":
+        raise TypeError(f"grad_output: expected a float array, got dtype {grad_output.dtype}")
+    if not training or p == 0.0:
+        return grad_output
+    return dropout(grad_output, p, training, rng=rng, feature=feature)
+
+
+def _pdist_grad_block(g, a, b, p, eps, compute):
+    a, b = a.astype(compute, copy=False), b.astype(compute, copy=False)
+    return nbops.pairwise_distance_backward(g.astype(compute, copy=False), a, b, p, eps,
+                                            True)[0]
+
+
+def pairwise_distance_backward(grad_output, x1, x2, p=2.0, eps=1e-6, keepdim=False, out=None):
+    """(grad_x1, grad_x2): the in-memory backward on each block when the feature (last)
+    axis is one chunk; otherwise the inputs are rechunked to whole rows first and the
+    gradients back to x1's chunks (the gradient of a row needs the whole row's norm)."""
+    from ._ops.plan_norm import pairwise_distance_plan
+
+    _no_out(out)
+    shape = _known_shape(x1, "x1")
+    if x1.ndim == 0:
+        raise ValueError("x1: a 0-d dask array; pass a NumPy array")
+    x2_in = x2 if is_dask_array(x2) else as_array(x2, "x2")
+    x2_shape = _known_shape(x2_in, "x2") if is_dask_array(x2_in) else x2_in.shape
+    plan = pairwise_distance_plan(shape, x2_shape, p, eps, keepdim)
+    if plan.shape != shape:
+        raise ValueError(f"x2 of shape {x2_shape} broadcasts x1 of shape {shape} to "
+                         f"{plan.shape}; on dask arrays x1 must have the broadcast shape")
+    b = x2_in if is_dask_array(x2_in) else np.broadcast_to(x2_in, shape)
+    b = _aligned(b, "x2", x1.chunks, shape)
+    r1 = result_dtype(x1.dtype, "x1")[1]
+    r2 = result_dtype(b.dtype, "x2")[1]
+    g = grad_output if is_dask_array(grad_output) else as_array(grad_output, "grad_output")
+    if np.dtype(g.dtype).kind != "f":
+        raise TypeError(f"grad_output: expected a float array, got dtype {g.dtype}")
+    if tuple(g.shape) != tuple(plan.out_shape):
+        raise ValueError(f"grad_output has shape {g.shape}, expected {plan.out_shape} (the "
+                         "forward's output shape)")
+    compute = result_dtype(np.result_type(g.dtype, r1, r2), "grad_output")[0]
+    a = x1
+    if len(a.chunks[-1]) > 1:  # whole rows in each block
+        a, b = a.rechunk({a.ndim - 1: -1}), b.rechunk({a.ndim - 1: -1})
+    if not keepdim:
+        g = g.reshape(g.shape + (1,)) if is_dask_array(g) else g[..., None]
+    g = _aligned(g, "grad_output", a.chunks[:-1] + ((1,),), shape[:-1] + (1,))
+    grad = da.map_blocks(_pdist_grad_block, g, a, b, plan.p, plan.eps, compute,
+                         chunks=a.chunks, dtype=compute, meta=_meta(a.ndim, compute))
+    if grad.chunks != x1.chunks:
+        grad = grad.rechunk(x1.chunks)
+    grad1 = grad.astype(r1)
+    grad2 = -grad
+    if not is_dask_array(x2_in) and x2_in.shape != shape:  # summed back to x2's shape
+        lead = len(shape) - x2_in.ndim
+        axes = tuple(range(lead)) + tuple(
+            lead + i for i, n in enumerate(x2_in.shape) if n == 1 and shape[lead + i] != 1)
+        grad2 = grad2.sum(axis=axes, dtype=_F64, keepdims=True).reshape(x2_in.shape)
+    return grad1, grad2.astype(r2)
+
+
+def _bn_grad_partial(g, x, mean):
+    """A block's float64 per-channel (sum of g, sum of g (x - mean)), shaped
+    (1, c, 1, ..., 2)."""
+    c = x.shape[1]
+    g64 = np.moveaxis(g, 1, -1).reshape(-1, c).astype(np.float64)
+    d = np.moveaxis(x, 1, -1).reshape(-1, c).astype(np.float64) - mean.reshape(-1)
+    res = np.stack([g64.sum(axis=0), (g64 * d).sum(axis=0)], axis=-1)
+    return res.reshape((1, c) + (1,) * (x.ndim - 2) + (2,))
+
+
+def _bn_grad_block(g, x, mean, invstd, w, sum_g, sum_gd, count, training, dtype):
+    g64, x64 = g.astype(np.float64), x.astype(np.float64)
+    scale = invstd if w is None else w * invstd
+    with np.errstate(invalid="ignore", over="ignore"):
+        if training:
+            mean_g = sum_g / count
+            k = sum_gd / count * invstd * invstd
+            res = scale * (g64 - mean_g - (x64 - mean) * k)
+        else:
+            res = g64 * scale
+    return res.astype(dtype, copy=False)
+
+
+def _channel_stat(v, name, channels, chunks, nd):
+    """``mean``/``invstd``/``weight`` (NumPy or dask, shape (C,)) as a lazy float64
+    (1, C, 1, ...) array chunked along the channels as the input."""
+    if is_dask_array(v):
+        if _known_shape(v, name) != (channels,):
+            raise ValueError(f"{name} must have shape ({channels},) (the number of channels, "
+                             f"input.shape[1]), got {v.shape}")
+        if np.dtype(v.dtype).kind not in "fiu":
+            raise TypeError(f"{name}: expected a float array, got dtype {v.dtype}")
+        v = v.astype(np.float64).rechunk((chunks,))
+    else:
+        from ._ops.normalization import _saved_vector
+
+        v = da.from_array(_saved_vector(v, name, channels), chunks=(chunks,))
+    return v.reshape((1, channels) + (1,) * (nd - 2))
+
+
+def batch_norm_backward(grad_output, input, mean, invstd, weight=None, training=False,
+                        has_bias=None, out=None):
+    """(grad_input, grad_weight, grad_bias): each block's float64 per-channel sums of
+    ``g`` and ``g (x - mean)`` tree-reduced by dask, then a blockwise finish (the
+    training formula, or ``g w invstd`` in evaluation). ``mean``/``invstd`` may be
+    the lazy statistics of ``batch_norm(..., return_stats=True)``."""
+    _no_out(out)
+    g, x = _pair(grad_output, "grad_output", input, "input")
+    shape = _known_shape(x, "input")
+    _, result = result_dtype(np.result_type(g.dtype, result_dtype(x.dtype)[1]))
+    training = bool(training)
+    if x.ndim < 2:
+        raise ValueError(f"input must have at least 2 dimensions (N, C, ...), got shape "
+                         f"{shape}")
+    channels = shape[1]
+    count = math.prod(shape) // max(channels, 1)
+    if training and count == 1:
+        raise ValueError("Expected more than 1 value per channel when training, "
+                         f"got input size {shape}")
+    nd, cchunks = x.ndim, x.chunks[1]
+    m = _channel_stat(mean, "mean", channels, cchunks, nd)
+    s = _channel_stat(invstd, "invstd", channels, cchunks, nd)
+    w = None if weight is None else _host(weight, "weight")
+    if w is not None:
+        from ._ops.normalization import _saved_vector
+
+        w = _saved_vector(w, "weight", channels)
+    has_bias = weight is not None if has_bias is None else bool(has_bias)
+    sums = None
+    if training or w is not None or has_bias:
+        chunks = [(1,) * len(c) for c in x.chunks]
+        chunks[1] = cchunks
+        parts = da.map_blocks(_bn_grad_partial, g, x, m, new_axis=nd,
+                              chunks=tuple(chunks) + ((2,),), dtype=_F64,
+                              meta=_meta(nd + 1, _F64))
+        sums = parts.sum(axis=tuple(i for i in range(nd) if i != 1), keepdims=True)
+    sum_g, sum_gd = (None, None) if sums is None else (sums[..., 0], sums[..., 1])
+    wd = None if w is None else da.from_array(
+        w.reshape((1, channels) + (1,) * (nd - 2)), chunks=m.chunks)
+    grad_input = da.map_blocks(_bn_grad_block, g, x, m, s, wd,
+                               sum_g if training else None, sum_gd if training else None,
+                               count, training, result, dtype=result, meta=_meta(nd, result))
+    if math.prod(shape) == 0:  # no values: zero gradients
+        s = da.zeros_like(s)
+    grad_weight = grad_bias = None
+    if w is not None:
+        grad_weight = (sum_gd * s).reshape(channels).astype(result)
+    if has_bias:
+        grad_bias = sum_g.reshape(channels).astype(result)
+    return grad_input, grad_weight, grad_bias
 
 
 # ------------------------------------------------------------------ the dispatch hook

@@ -492,3 +492,124 @@ def test_local_cluster():
 
 def test_dask_config_untouched():
     assert dask.config.get("scheduler", None) is None
+
+
+# --------------------------------------------------------------------- backwards
+def _check_all(got, exp, counter, **tol):
+    """A tuple of lazy gradients (None where expected None) against the in-memory one."""
+    assert len(got) == len(exp)
+    for g, e in zip(got, exp, strict=True):
+        if e is None:
+            assert g is None
+            continue
+        check(g, e, counter, **tol)
+        counter.n = 0
+
+
+@pytest.mark.parametrize("name", ["softmax", "log_softmax", "softmin"])
+def test_softmax_family_backward(name):
+    """Blockwise when the axis is one chunk; a split axis: float64 row-sum partials."""
+    fn, backward = getattr(nbops, name), getattr(nbops, f"{name}_backward")
+    g3 = RNG.standard_normal(X3.shape).astype(F32)
+    for axis in (0, 1, -1):
+        y = fn(X3, axis=axis)
+        exp = backward(g3, y, axis=axis)
+        for chunks in CHUNKINGS_3D:
+            gd, counter = lazy(g3, chunks)
+            check(backward(gd, da.from_array(y, chunks=chunks), axis=axis), exp, counter)
+            yd, counter = lazy(y, chunks)
+            check(backward(g3, yd, dim=axis), exp, counter)  # a NumPy grad_output
+    y64 = fn(X3.astype(np.float64), axis=1)
+    gd, counter = lazy(g3.astype(np.float64), (2, 2, 4))
+    check(backward(gd, y64, axis=1), backward(g3.astype(np.float64), y64, axis=1), counter,
+          rtol=1e-12, atol=1e-14)
+    with pytest.raises(TypeError, match="out"):
+        backward(da.from_array(g3), y64.astype(F32), out=np.empty_like(g3))
+
+
+def test_prelu_backward():
+    w = np.array([0.1, 0.2, 0.3, 0.4, 0.5], F32)
+    x = X3.copy()
+    x[0, 0, :3] = 0.0  # x == 0 takes the slope
+    g3 = RNG.standard_normal(X3.shape).astype(F32)
+    for weight in (w, w[:1]):
+        exp = nbops.prelu_backward(g3, x, weight)
+        for chunks in CHUNKINGS_3D:
+            gd, counter = lazy(g3, chunks)
+            _check_all(nbops.prelu_backward(gd, da.from_array(x, chunks=chunks), weight), exp,
+                       counter, atol=1e-5)
+            xd, counter = lazy(x, chunks)
+            _check_all(nbops.prelu_backward(g3, xd, weight), exp, counter, atol=1e-5)
+    with pytest.raises(ValueError, match="weight"):
+        nbops.prelu_backward(da.from_array(g3), x, w[:3])
+
+
+@pytest.mark.parametrize("name", ["dropout", "dropout2d", "dropout3d"])
+def test_dropout_backward_mask_independent_of_chunking(name):
+    backward = getattr(nbops, f"{name}_backward")
+    g = RNG.standard_normal((3, 4, 5, 6)).astype(F32)
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", UserWarning)  # dropout3d's rank warning
+        exp = backward(g, 0.4, rng=123)
+        for chunks in [(1, 1, 1, 1), (2, 3, 5, 6), ((1, 2), (3, 1), (2, 3), (4, 2))]:
+            gd, counter = lazy(g, chunks)
+            check(backward(gd, 0.4, rng=123), exp, counter, exact=True)
+            gd, counter = lazy(g, chunks)
+            check(backward(gd, 0.4, False, rng=123), g, counter, exact=True)
+    with pytest.raises((TypeError, ValueError), match="rng"):
+        backward(da.from_array(g), 0.4, rng=None)
+
+
+@pytest.mark.parametrize("p", [2.0, 1.0, 3.0, np.inf])
+def test_pairwise_distance_backward(p):
+    y3 = RNG.standard_normal(X3.shape).astype(F32)
+    for keepdim in (False, True):
+        gshape = (4, 5, 1) if keepdim else (4, 5)
+        g = RNG.standard_normal(gshape).astype(F32)
+        exp = nbops.pairwise_distance_backward(g, X3, y3, p, keepdim=keepdim)
+        for chunks in CHUNKINGS_3D:  # (1, 1, 1) and (2, 2, 4) split the feature axis
+            d, counter = lazy(X3, chunks)
+            gd = da.from_array(g, chunks=d.chunks[:2] + ((1,),) if keepdim else d.chunks[:2])
+            got = nbops.pairwise_distance_backward(gd, d, da.from_array(y3, chunks=chunks), p,
+                                                   keepdim=keepdim)
+            assert got[0].chunks == d.chunks
+            _check_all(got, exp, counter, atol=1e-5)
+    row = y3[0, 0]  # a NumPy x2 broadcast against x1: its gradient summed back
+    g = RNG.standard_normal((4, 5)).astype(F32)
+    d, counter = lazy(X3, (2, 2, 3))
+    _check_all(nbops.pairwise_distance_backward(g, d, row),
+               nbops.pairwise_distance_backward(g, X3, row), counter, atol=1e-5)
+
+
+def test_batch_norm_backward_and_return_stats():
+    w = np.array([1.0, 0.5, 2.0, -1.0, 0.25], F32)
+    b = np.array([0.0, 0.1, -0.2, 0.3, 1.0], F32)
+    g3 = RNG.standard_normal(X3.shape).astype(F32)
+    for training in (True, False):
+        rm, rv = np.full(5, 0.1, F32), np.full(5, 2.0, F32)
+        y, mean, invstd = nbops.batch_norm(X3, rm.copy(), rv.copy(), w, b, training=training,
+                                           return_stats=True)
+        for weight in (w, None):
+            exp = nbops.batch_norm_backward(g3, X3, mean, invstd, weight, training)
+            for chunks in CHUNKINGS_3D:
+                gd, counter = lazy(g3, chunks)
+                _check_all(nbops.batch_norm_backward(gd, da.from_array(X3, chunks=chunks), mean,
+                                                     invstd, weight, training),
+                           exp, counter, rtol=1e-5, atol=1e-5)
+        for chunks in CHUNKINGS_3D:  # the lazy statistics, straight into the backward
+            d, counter = lazy(X3, chunks)
+            got = nbops.batch_norm(d, rm.copy(), rv.copy(), w, b, training=training,
+                                   return_stats=True)
+            if training:
+                _check_all(got, (y, mean, invstd), counter, rtol=1e-5, atol=1e-5)
+            else:  # the running statistics: they do not read the input
+                check(got[0], y, counter, rtol=1e-5, atol=1e-5)
+                for lazy_stat, stat in zip(got[1:], (mean, invstd), strict=True):
+                    assert lazy_stat.dtype == stat.dtype
+                    np.testing.assert_allclose(lazy_stat.compute(), stat, rtol=1e-6)
+            gd, counter = lazy(g3, chunks)
+            _check_all(nbops.batch_norm_backward(gd, d, got[1], got[2], w, training),
+                       nbops.batch_norm_backward(g3, X3, mean, invstd, w, training), counter,
+                       rtol=1e-5, atol=1e-5)
+    with pytest.raises(ValueError, match="invstd"):
+        nbops.batch_norm_backward(da.from_array(g3), X3, mean, invstd[:3], w, True)

@@ -442,8 +442,13 @@ def prelu_backward(grad_output, input, weight, *, out=None):
     >>> gw
     array([-4., -4.])
     """
-    if type(grad_output) is not np.ndarray and is_device_array(grad_output):
-        return _cuda().prelu_backward(grad_output, input, weight, out=out)
+    if type(grad_output) is not np.ndarray:
+        if is_device_array(grad_output):
+            return _cuda().prelu_backward(grad_output, input, weight, out=out)
+        if is_dask_array(grad_output):
+            return dask_ops().prelu_backward(grad_output, input, weight, out=out)
+    elif type(input) is not np.ndarray and is_dask_array(input):
+        return dask_ops().prelu_backward(grad_output, input, weight, out=out)
     g = _float_array(grad_output, "grad_output")
     x = _float_array(input, "input")
     w = as_array(weight, "weight")

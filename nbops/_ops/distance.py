@@ -13,7 +13,15 @@ from numba.np import numpy_support
 
 from .. import _config
 from .._launch import launch
-from .._validate import as_array, check_out, deliver, is_device_array, result_dtype
+from .._validate import (
+    as_array,
+    check_out,
+    dask_ops,
+    deliver,
+    is_dask_array,
+    is_device_array,
+    result_dtype,
+)
 from ..cuda import ops as _cuda
 from ..scalar._math import const
 from ..scalar._norms import (
@@ -284,6 +292,9 @@ def pairwise_distance_backward(grad_output, x1, x2, p=2.0, eps=1e-6, keepdim=Fal
     if type(grad_output) is not np.ndarray and is_device_array(grad_output):
         return _cuda().pairwise_distance_backward(grad_output, x1, x2, p=p, eps=eps,
                                                   keepdim=keepdim, out=out)
+    if type(x1) is not np.ndarray and is_dask_array(x1):
+        return dask_ops().pairwise_distance_backward(grad_output, x1, x2, p, eps, keepdim,
+                                                     out=out)
     g = _float_array(grad_output, "grad_output")
     a = as_array(x1, "x1")
     b = as_array(x2, "x2")

@@ -489,8 +489,11 @@ def _backward(grad_output, p, training, rng, feature, out):
     with the same seed (the gradient of ``x * mask`` is ``g * mask``)."""
     p = check_p(p)
     _check_seed(rng)
-    if type(grad_output) is not np.ndarray and is_device_array(grad_output):
-        return _cuda().dropout_backward(grad_output, p, training, rng, out, feature)
+    if type(grad_output) is not np.ndarray:
+        if is_device_array(grad_output):
+            return _cuda().dropout_backward(grad_output, p, training, rng, out, feature)
+        if is_dask_array(grad_output):
+            return dask_ops().dropout_backward(grad_output, p, training, rng, feature, out)
     g = _float_array(grad_output, "grad_output")
     if out is None and (not training or p == 0.0 or g.size == 0):
         return g.copy()  # a new array, as autograd's gradient (the forward returns its input)

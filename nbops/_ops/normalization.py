@@ -38,7 +38,15 @@ from numba.extending import overload, register_jitable
 
 from .. import _config
 from .._launch import launch
-from .._validate import as_array, check_out, deliver, is_device_array, result_dtype
+from .._validate import (
+    as_array,
+    check_out,
+    dask_ops,
+    deliver,
+    is_dask_array,
+    is_device_array,
+    result_dtype,
+)
 from ..cuda import ops as _cuda
 from ..scalar._norms import channel_affine, channel_stats, finite_shift, running_update
 from ..scalar.rows import row_view
@@ -301,11 +309,9 @@ def batch_norm(input, running_mean, running_var, weight=None, bias=None, trainin
                                   weight=weight, bias=bias, training=training, momentum=momentum,
                                   eps=eps, out=out, return_stats=return_stats)
     if type(input) is not np.ndarray and type(input).__module__.startswith("dask."):
-        if return_stats:
-            raise NotImplementedError("return_stats=True is not supported on dask arrays")
         from .._dask import batch_norm as on_dask  # nbops/_dask.py: a lazy graph
         return on_dask(input, running_mean, running_var, weight, bias, training, momentum,
-                       eps, out=out)
+                       eps, out=out, return_stats=return_stats)
     x = input if type(input) is np.ndarray else as_array(input)
     compute, result = result_dtype(x.dtype)
     training = bool(training)
@@ -613,6 +619,10 @@ def batch_norm_backward(grad_output, input, mean, invstd, weight=None, training=
     if type(grad_output) is not np.ndarray and is_device_array(grad_output):
         return _cuda().batch_norm_backward(grad_output, input, mean, invstd, weight, training,
                                            has_bias=has_bias, out=out)
+    if (type(grad_output) is not np.ndarray or type(input) is not np.ndarray) and (
+            is_dask_array(grad_output) or is_dask_array(input)):
+        return dask_ops().batch_norm_backward(grad_output, input, mean, invstd, weight,
+                                              training, has_bias, out)
     g = _float_array(grad_output, "grad_output")
     x = as_array(input, "input")
     compute, result = result_dtype(np.result_type(g.dtype, result_dtype(x.dtype)[1]))

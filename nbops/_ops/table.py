@@ -1281,10 +1281,18 @@ def compose_row_backward_docstring(entry):
 
 def _row_backward_source(entry):
     """Source of a row op's backward: CUDA device arrays to nbops/cuda/_ops.py's
-    row_backward, anything else to the CPU driver of nbops/_ops/softmax.py."""
+    row_backward, dask arrays to nbops/_dask.py's softmax_family_backward, anything
+    else to the CPU driver of nbops/_ops/softmax.py."""
     return (f"def {entry.name}_backward({_ROW_BACKWARD_SIGNATURE}):\n"
-            "    if type(grad_output) is not _ndarray and _is_device_array(grad_output):\n"
-            "        return _cuda().row_backward(_entry, grad_output, output, axis, dim, out)\n"
+            "    if type(grad_output) is not _ndarray:\n"
+            "        if _is_device_array(grad_output):\n"
+            "            return _cuda().row_backward(_entry, grad_output, output, axis, dim, out)\n"
+            "        if _is_dask_array(grad_output):\n"
+            "            return _dask().softmax_family_backward(\n"
+            f"                {entry.name!r}, grad_output, output, axis, dim, out)\n"
+            "    elif type(output) is not _ndarray and _is_dask_array(output):\n"
+            "        return _dask().softmax_family_backward(\n"
+            f"            {entry.name!r}, grad_output, output, axis, dim, out)\n"
             "    return _grad_along_axis(grad_output, output, axis, dim, out, _core, _sgn)\n")
 
 
