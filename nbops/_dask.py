@@ -27,6 +27,7 @@ kernel objects), so that the graphs pickle to ``dask.distributed`` workers.
 """
 
 import math
+import warnings
 
 import dask.array as da
 import numpy as np
@@ -1066,6 +1067,264 @@ def batch_norm_backward(grad_output, input, mean, invstd, weight=None, training=
     if has_bias:
         grad_bias = sum_g.reshape(channels).astype(result)
     return grad_input, grad_weight, grad_bias
+
+
+# ------------------------------------------------------------------ loss backwards
+# 'sum' and 'mean': each block runs the in-memory backward with reduction='sum' and
+# the per-element factor grad_output / divisor (the 'mean' divisor computed lazily
+# first: the count, dask's float64 sum of the weights, or of the target weights of
+# the samples not ignored); 'none': each block with its block of grad_output.
+# ``_with_grad`` is the lazy loss and the lazy backward of grad_output = 1 (ones).
+def _div_block(c, divisor):
+    with np.errstate(invalid="ignore", divide="ignore"):
+        return np.asarray(np.float64(c) / np.float64(divisor), _F64)
+
+
+def _grad_factor(grad_output, mode, divisor=1):
+    """The per-element factor ``grad_output / divisor`` of a reduced loss's gradient:
+    a float, or a lazy 0-d float64 array if either is lazy."""
+    if is_dask_array(grad_output):
+        if _known_shape(grad_output, "grad_output") != ():
+            raise ValueError(f"grad_output has shape {grad_output.shape}, expected a scalar "
+                             f"(shape ()) for reduction='{mode}'")
+        if np.dtype(grad_output.dtype).kind not in "fiu":
+            raise TypeError(f"grad_output: expected a real number, got dtype "
+                            f"{grad_output.dtype}")
+        c = grad_output.astype(_F64)
+    else:
+        from ._ops.losses import _grad_output
+
+        c = _grad_output(grad_output, mode, ())
+    if not (is_dask_array(c) or is_dask_array(divisor)):
+        from ._ops.losses import _scale
+
+        return _scale(c, divisor)
+    return da.map_blocks(_div_block, da.asarray(c, dtype=_F64), da.asarray(divisor, dtype=_F64),
+                         dtype=_F64, meta=np.empty((), _F64))
+
+
+def _grad_none(grad_output, chunks, shape):
+    """``grad_output`` of reduction='none': a float array of the loss's shape, chunked
+    as the loss."""
+    g = grad_output if is_dask_array(grad_output) else as_array(grad_output, "grad_output")
+    if np.dtype(g.dtype).kind != "f":
+        raise TypeError(f"grad_output: expected a float array, got dtype {g.dtype}")
+    return _aligned(g, "grad_output", chunks, shape)
+
+
+def _factor(g):
+    """A block's grad_output: its array ('none'), or the float factor of a reduced loss
+    (a 0-d block of a lazy factor)."""
+    return float(g) if isinstance(g, (float, np.ndarray)) and np.ndim(g) == 0 else g
+
+
+def _with_grad(forward, backward):
+    """(lazy loss, lazy gradient): ``backward(grad_output)`` with 1.0, or ones of the
+    loss's shape and chunks for reduction='none'; the legacy flags' warning once."""
+    loss = forward()
+    ones = 1.0 if loss.ndim == 0 and not forward.none else da.ones(
+        loss.shape, dtype=loss.dtype, chunks=loss.chunks)
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", DeprecationWarning)  # warned by the forward
+        return loss, backward(ones)
+
+
+class _Call:
+    """``fn(*args)`` later, with whether the loss is unreduced."""
+
+    def __init__(self, fn, none, *args):
+        self.fn, self.none, self.args = fn, none, args
+
+    def __call__(self):
+        return self.fn(*self.args)
+
+
+def _pointwise_grad_block(g, x, t, w, op_name, gop_name, params, weight_sum):
+    from ._ops.elementwise import Op
+    from ._ops.losses import _regression_backward
+
+    g = _factor(g)
+    return _regression_backward(Op.registry[op_name], Op.registry[gop_name], params, g, x, t,
+                                None, None, "sum" if isinstance(g, float) else "none", w,
+                                weight_sum)
+
+
+def pointwise_backward(op, gop, params, grad_output, input, target, size_average, reduce,
+                       reduction, weight, weight_sum=True, out=None):
+    """The backward of the pointwise losses of the op table."""
+    _no_out(out)
+    mode = P.reduction_plan(reduction, size_average, reduce, stacklevel=4).mode
+    t = _same_shape_target(input, target, op.name, "silent")
+    w = _full_weight_array(weight, "weight", input)
+    result = _loss_dtypes(input, t, () if w is None else (("weight", w),))
+    if mode == "none":
+        g = _grad_none(grad_output, input.chunks, input.shape)
+        result = np.result_type(result, g.dtype)
+    else:
+        divisor = 1
+        if mode == "mean":
+            divisor = w.sum(dtype=_F64) if w is not None and weight_sum else math.prod(
+                input.shape)
+        g = _grad_factor(grad_output, mode, divisor)
+    return da.map_blocks(_pointwise_grad_block, g, input, t, w, op.name, gop.name,
+                         tuple(params), weight_sum, chunks=input.chunks, dtype=result,
+                         meta=_meta(input.ndim, result))
+
+
+def pointwise_with_grad(op, gop, params, input, target, size_average, reduce, reduction,
+                        weight, weight_sum=True):
+    mode = P.reduction_plan(reduction, size_average, reduce, stacklevel=4).mode
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", DeprecationWarning)  # warned above
+        forward = _Call(pointwise, mode == "none", op, params, input, target, size_average,
+                        reduce, reduction, weight, weight_sum)
+        return _with_grad(forward, lambda g: pointwise_backward(
+            op, gop, params, g, input, target, size_average, reduce, reduction, weight,
+            weight_sum))
+
+
+def _kl_grad_block(g, x, t, log_target):
+    g = _factor(g)
+    return nbops.kl_div_backward(g, x, t, reduction="sum" if isinstance(g, float) else "none",
+                                 log_target=log_target)
+
+
+def kl_div_backward(grad_output, input, target, size_average=None, reduce=None,
+                    reduction="mean", log_target=False, out=None):
+    _no_out(out)
+    plan = P.reduction_plan(reduction, size_average, reduce, batchmean=True, stacklevel=3)
+    t = _same_shape_target(input, target, "kl_div", "silent")
+    result = _loss_dtypes(input, t)
+    batch = plan.batch_divisor(input.shape)
+    if plan.mode == "none":
+        g = _grad_none(grad_output, input.chunks, input.shape)
+        if batch != 1:  # 'batchmean' under the legacy flags, as the forward
+            g = (g / np.asarray(batch, g.dtype)).astype(g.dtype)
+        result = np.result_type(result, g.dtype)
+    else:
+        n = math.prod(input.shape) if plan.mode == "mean" else 1
+        g = _grad_factor(grad_output, plan.mode, n * batch)
+    return da.map_blocks(_kl_grad_block, g, input, t, bool(log_target), chunks=input.chunks,
+                         dtype=result, meta=_meta(input.ndim, result))
+
+
+def kl_div_with_grad(input, target, size_average=None, reduce=None, reduction="mean",
+                     log_target=False):
+    plan = P.reduction_plan(reduction, size_average, reduce, batchmean=True, stacklevel=3)
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", DeprecationWarning)  # warned above
+        forward = _Call(kl_div, plan.mode == "none", input, target, size_average, reduce,
+                        reduction, log_target)
+        return _with_grad(forward, lambda g: kl_div_backward(
+            g, input, target, size_average, reduce, reduction, log_target))
+
+
+def _binary_grad_block(g, x, t, w, pw, name):
+    g = _factor(g)
+    kwargs = {} if pw is None else {"pos_weight": pw}
+    return getattr(nbops, f"{name}_backward")(
+        g, x, t, weight=w, reduction="sum" if isinstance(g, float) else "none", **kwargs)
+
+
+def binary_backward(name, grad_output, input, target, weight=None, size_average=None,
+                    reduce=None, reduction="mean", pos_weight=None, out=None):
+    """binary_cross_entropy_backward and binary_cross_entropy_with_logits_backward."""
+    _no_out(out)
+    mode = P.reduction_plan(reduction, size_average, reduce, stacklevel=4).mode
+    t = _same_shape_target(input, target, name)
+    w = _full_weight_array(weight, "weight", input)
+    pw = _full_weight_array(pos_weight, "pos_weight", input)
+    others = tuple((n, v) for n, v in (("weight", w), ("pos_weight", pw)) if v is not None)
+    result = _loss_dtypes(input, t, others)
+    if mode == "none":
+        g = _grad_none(grad_output, input.chunks, input.shape)
+        result = np.result_type(result, g.dtype)
+    else:
+        g = _grad_factor(grad_output, mode, math.prod(input.shape) if mode == "mean" else 1)
+    return da.map_blocks(_binary_grad_block, g, input, t, w, pw, name, chunks=input.chunks,
+                         dtype=result, meta=_meta(input.ndim, result))
+
+
+def binary_with_grad(name, input, target, weight=None, size_average=None, reduce=None,
+                     reduction="mean", pos_weight=None):
+    mode = P.reduction_plan(reduction, size_average, reduce, stacklevel=4).mode
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", DeprecationWarning)  # warned above
+        forward = _Call(binary, mode == "none", name, input, target, weight, size_average,
+                        reduce, reduction, pos_weight)
+        return _with_grad(forward, lambda g: binary_backward(
+            name, g, input, target, weight, size_average, reduce, reduction, pos_weight))
+
+
+def _class_grad_block(g, x, t, w, name, ignore_index, label_smoothing, indices):
+    if indices:  # class indices, given with a class axis of size 1 to align the chunks
+        t = t[:, 0]
+    g = _factor(g)
+    if not isinstance(g, float):
+        g = g[:, 0]  # the per-sample grad_output, given with a class axis of size 1
+    kwargs = {} if name == "nll_loss" else {"label_smoothing": label_smoothing}
+    return getattr(nbops, f"{name}_backward")(
+        g, x, t, weight=w, ignore_index=ignore_index,
+        reduction="sum" if isinstance(g, float) else "none", **kwargs)
+
+
+def class_backward(name, grad_output, input, target, weight=None, size_average=None,
+                   ignore_index=-100, reduce=None, reduction="mean", label_smoothing=0.0,
+                   out=None):
+    """cross_entropy_backward / nll_loss_backward of a dask input: blockwise, the class
+    axis rechunked into one chunk if it is split (each sample's gradient needs its
+    whole row's softmax), the gradient rechunked back to the input's chunks."""
+    _no_out(out)
+    shape = _known_shape(input)
+    w = _host(weight, "weight")
+    tshape = tuple(target.shape) if is_dask_array(target) else np.shape(target)
+    tdtype = target.dtype if is_dask_array(target) else np.asarray(target).dtype
+    plan = P.class_loss_plan(shape, tshape, tdtype, None if w is None else w.shape,
+                             ignore_index, label_smoothing, reduction, size_average, reduce,
+                             name == "cross_entropy", stacklevel=4)
+    result = result_dtype(input.dtype)[1]
+    if w is not None:
+        result_dtype(w.dtype, "weight")
+    mode = plan.reduction.mode
+    if input.ndim == 1:  # one sample (C,): a batch of one
+        t1 = target[None] if is_dask_array(target) else np.asarray(target)[None]
+        g1 = grad_output
+        if mode == "none":
+            g1 = grad_output[None] if is_dask_array(grad_output) else np.asarray(
+                grad_output)[None]
+        return class_backward(name, g1, input[None], t1, w, None, ignore_index, None, mode,
+                              label_smoothing)[0]
+    x = input.rechunk({1: -1}) if len(input.chunks[1]) > 1 else input
+    loss_chunks = x.chunks[:1] + x.chunks[2:]
+    if plan.probabilities:
+        t = _aligned(target, "target", input.chunks, shape).rechunk(x.chunks)
+        divisor = shape[0] * math.prod(shape[2:])
+    else:
+        t = _aligned(target, "target", loss_chunks, plan.loss_shape)
+        divisor = t.map_blocks(_target_weights, w, plan.classes, ignore_index, dtype=_F64,
+                               meta=_meta(t.ndim, _F64)).sum()
+        t = t[:, None]
+    if mode == "none":
+        g = _grad_none(grad_output, loss_chunks, plan.loss_shape)[:, None]
+    else:
+        g = _grad_factor(grad_output, mode, divisor if mode == "mean" else 1)
+    grad = da.map_blocks(_class_grad_block, g, x, t, w, name, ignore_index, label_smoothing,
+                         not plan.probabilities, chunks=x.chunks, dtype=result,
+                         meta=_meta(x.ndim, result))
+    return grad.rechunk(input.chunks) if grad.chunks != input.chunks else grad
+
+
+def class_with_grad(name, input, target, weight=None, size_average=None, ignore_index=-100,
+                    reduce=None, reduction="mean", label_smoothing=0.0, out=None):
+    _no_out(out)
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", DeprecationWarning)
+        mode = P.reduction_plan(reduction, size_average, reduce).mode
+    forward = _Call(class_loss, mode == "none", name, input, target, weight, size_average,
+                    ignore_index, reduce, reduction, label_smoothing)
+    return _with_grad(forward, lambda g: class_backward(
+        name, g, input, target, weight, size_average, ignore_index, reduce, reduction,
+        label_smoothing))
 
 
 # ------------------------------------------------------------------ the dispatch hook

@@ -613,3 +613,104 @@ def test_batch_norm_backward_and_return_stats():
                        rtol=1e-5, atol=1e-5)
     with pytest.raises(ValueError, match="invstd"):
         nbops.batch_norm_backward(da.from_array(g3), X3, mean, invstd[:3], w, True)
+
+
+def _loss_grad_cases(name, kwargs, x, t, reductions, make_input, make_target, tol):
+    """``<name>_backward`` and ``<name>_with_grad`` of lazy inputs against the in-memory
+    ones: a float, a 0-d array and a lazy 0-d grad_output for the reduced losses, a
+    lazy grad_output of the loss's shape for 'none'."""
+    backward = getattr(nbops, f"{name}_backward")
+    with_grad = getattr(nbops, f"{name}_with_grad")
+    for reduction in reductions:
+        loss = getattr(nbops, name)(x, t, reduction=reduction, **kwargs)
+        if reduction == "none":
+            gs = [RNG.standard_normal(loss.shape).astype(loss.dtype)]
+        else:
+            gs = [0.75, np.array(1.5, F32)]
+        for g in gs:
+            exp = backward(g, x, t, reduction=reduction, **kwargs)
+            d, counter = make_input()
+            if reduction == "none":
+                gl = da.from_array(g, chunks=d.chunks if g.ndim == d.ndim
+                                   else d.chunks[:1] + d.chunks[2:])
+            else:
+                gl = g
+            check(backward(gl, d, make_target(d), reduction=reduction, **kwargs), exp,
+                  counter, **tol)
+        if reduction != "none":  # a lazy 0-d grad_output
+            d, counter = make_input()
+            check(backward(da.asarray(np.float64(0.75)), d, make_target(d),
+                           reduction=reduction, **kwargs),
+                  backward(0.75, x, t, reduction=reduction, **kwargs), counter, **tol)
+        exp_loss, exp_grad = with_grad(x, t, reduction=reduction, **kwargs)
+        d, counter = make_input()
+        got_loss, got_grad = with_grad(d, make_target(d), reduction=reduction, **kwargs)
+        check(got_loss, exp_loss, counter, **tol)
+        counter.n = 0
+        check(got_grad, exp_grad, counter, **tol)
+
+
+@pytest.mark.parametrize("name,kwargs", POINTWISE, ids=lambda v: str(v))
+def test_pointwise_loss_backward(name, kwargs):
+    t = np.abs(Y) if name == "kl_div" and not kwargs else Y
+    reductions = ["none", "mean", "sum"] + (["batchmean"] if name == "kl_div" else [])
+    for chunks in CHUNKINGS_2D:
+        _loss_grad_cases(name, kwargs, X, t, reductions, lambda c=chunks: lazy(X, c),
+                         lambda d: da.from_array(t, chunks=d.chunks), {})
+
+
+def test_weighted_loss_backward():
+    w = np.abs(Y) + 0.5
+    pw = np.array([1.0, 2.0, 0.5, 3.0, 1.5], F32)
+    p = 1 / (1 + np.exp(-X))
+    t = (Y > 0).astype(F32)
+    for chunks in [(1, 1), ((2, 5), (1, 4))]:
+        for name, x, target, kwargs in [
+                ("mse_loss", X, Y, {"weight": w}), ("huber_loss", X, Y, {"weight": w}),
+                ("binary_cross_entropy", p, t, {"weight": w}),
+                ("binary_cross_entropy_with_logits", X, t, {"weight": w, "pos_weight": pw})]:
+            _loss_grad_cases(name, kwargs, x, target, ["none", "mean", "sum"],
+                             lambda c=chunks, x=x: lazy(x, c), lambda d, tt=target: tt,
+                             {"rtol": 1e-5, "atol": 1e-5})
+
+
+@pytest.mark.parametrize("name", ["cross_entropy", "nll_loss"])
+@pytest.mark.parametrize("case", range(len(CLASS_CASES)))
+def test_class_loss_backward(name, case):
+    kwargs = dict(CLASS_CASES[case])
+    if name == "nll_loss":
+        kwargs.pop("label_smoothing", None)
+    t = RNG.integers(0, 5, 7)
+    t[2] = kwargs.get("ignore_index", 0)
+    for chunks in CHUNKINGS_2D:  # (1, 1) and (3, 2) split the class axis
+        _loss_grad_cases(name, kwargs, X, t, ["none", "mean", "sum"],
+                         lambda c=chunks: lazy(X, c),
+                         lambda d: da.from_array(t, chunks=d.chunks[0]), {})
+    t3 = RNG.integers(0, 5, (4, 6))  # (N, C, d), a NumPy target
+    for chunks in CHUNKINGS_3D:
+        _loss_grad_cases(name, kwargs, X3, t3, ["none", "mean"],
+                         lambda c=chunks: lazy(X3, c), lambda d: t3, {})
+
+
+def test_class_loss_backward_probabilities_1d_and_errors():
+    probs = nbops.softmax(Y)
+    for chunks in [(1, 1), (3, 5)]:
+        _loss_grad_cases("cross_entropy", {"label_smoothing": 0.1}, X, probs,
+                         ["none", "mean", "sum"], lambda c=chunks: lazy(X, c),
+                         lambda d: da.from_array(probs, chunks=d.chunks), {})
+    x1 = X[0]
+    _loss_grad_cases("cross_entropy", {}, x1, np.array(3), ["none", "mean"],
+                     lambda: lazy(x1, 2), lambda d: np.array(3), {})
+    d = da.from_array(X, chunks=(3, 5))
+    t = np.zeros(7, np.int64)
+    with pytest.raises(ValueError, match="grad_output"):
+        nbops.cross_entropy_backward(np.ones(3, F32), d, t)
+    with pytest.raises(ValueError, match="grad_output"):
+        nbops.cross_entropy_backward(da.ones(6, chunks=3), d, t, reduction="none")
+    with pytest.raises(TypeError, match="out"):
+        nbops.nll_loss_backward(1.0, d, t, out=np.empty_like(X))
+    with pytest.raises(ValueError, match="target: its chunks"):
+        nbops.mse_loss_backward(1.0, d, da.from_array(Y, chunks=(2, 5)))
+    bad = np.array([0, 1, 7, 0, 1, 2, 3])
+    with pytest.raises(ValueError, match="out of range"):
+        nbops.cross_entropy_backward(1.0, d, bad).compute()

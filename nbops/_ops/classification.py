@@ -927,6 +927,10 @@ def cross_entropy_backward(grad_output, input, target, weight=None, size_average
                             weight=weight, size_average=size_average,
                             ignore_index=ignore_index, reduce=reduce, reduction=reduction,
                             label_smoothing=label_smoothing, out=out)
+    if type(input) is not np.ndarray and is_dask_array(input):
+        return dask_ops().class_backward("cross_entropy", grad_output, input, target,
+                                         weight, size_average, ignore_index, reduce,
+                                         reduction, label_smoothing, out=out)
     x, t, w, plan, compute, result = _planned(input, target, weight, size_average,
                                               ignore_index, reduce, reduction,
                                               label_smoothing, True)
@@ -982,6 +986,10 @@ def cross_entropy_with_grad(input, target, weight=None, size_average=None, ignor
                             size_average=size_average, ignore_index=ignore_index,
                             reduce=reduce, reduction=reduction,
                             label_smoothing=label_smoothing, out=out)
+    if type(input) is not np.ndarray and is_dask_array(input):
+        return dask_ops().class_with_grad("cross_entropy", input, target, weight,
+                                          size_average, ignore_index, reduce, reduction,
+                                          label_smoothing, out=out)
     x, t, w, plan, compute, result = _planned(input, target, weight, size_average,
                                               ignore_index, reduce, reduction,
                                               label_smoothing, True)
@@ -1040,6 +1048,10 @@ def nll_loss_backward(grad_output, input, target, weight=None, size_average=None
                             weight=weight, size_average=size_average,
                             ignore_index=ignore_index, reduce=reduce, reduction=reduction,
                             out=out)
+    if type(input) is not np.ndarray and is_dask_array(input):
+        return dask_ops().class_backward("nll_loss", grad_output, input, target, weight,
+                                         size_average, ignore_index, reduce, reduction, 0.0,
+                                         out=out)
     x, t, w, plan, compute, result = _planned(input, target, weight, size_average,
                                               ignore_index, reduce, reduction, 0.0, False)
     return _class_grad(x, t, w, plan, False, compute, result, grad_output, out)[1]
@@ -1084,6 +1096,9 @@ def nll_loss_with_grad(input, target, weight=None, size_average=None, ignore_ind
         return _device_grad("nll_loss_with_grad", input, target, weight=weight,
                             size_average=size_average, ignore_index=ignore_index,
                             reduce=reduce, reduction=reduction, out=out)
+    if type(input) is not np.ndarray and is_dask_array(input):
+        return dask_ops().class_with_grad("nll_loss", input, target, weight, size_average,
+                                          ignore_index, reduce, reduction, 0.0, out=out)
     x, t, w, plan, compute, result = _planned(input, target, weight, size_average,
                                               ignore_index, reduce, reduction, 0.0, False)
     return _class_grad(x, t, w, plan, False, compute, result, None, out)

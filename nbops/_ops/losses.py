@@ -1226,6 +1226,10 @@ def _regression_divisor(mode, w, n, weight_sum):
 def _regression_backward(op, gop, params, grad_output, input, target, size_average, reduce,
                          reduction, weight, weight_sum=True, out=None):
     """The backward of a pointwise loss of the op table (generated functions call it)."""
+    if type(input) is not np.ndarray and is_dask_array(input):
+        return dask_ops().pointwise_backward(op, gop, params, grad_output, input, target,
+                                             size_average, reduce, reduction, weight,
+                                             weight_sum, out)
     w = _optional(weight, "weight")
     mode = reduction_plan(reduction, size_average, reduce, stacklevel=3).mode
     g, c, x, t, shape, compute, result = _backward_arrays(
@@ -1241,6 +1245,9 @@ def _regression_backward(op, gop, params, grad_output, input, target, size_avera
 def _regression_with_grad(op, gop, params, input, target, size_average, reduce, reduction,
                           weight, weight_sum=True):
     """``(loss, grad_input)`` of a pointwise loss of the op table, from one pass."""
+    if type(input) is not np.ndarray and is_dask_array(input):
+        return dask_ops().pointwise_with_grad(op, gop, params, input, target, size_average,
+                                              reduce, reduction, weight, weight_sum)
     w = _optional(weight, "weight")
     x, t, compute, result = _arrays(
         input if type(input) is np.ndarray else as_array(input, "input"),
@@ -1318,6 +1325,9 @@ def kl_div_backward(grad_output, input, target, size_average=None, reduce=None,
     if type(input) is not np.ndarray and is_device_array(input):
         return _cuda().kl_div_backward(grad_output, input, target, size_average, reduce,
                                        reduction, log_target, out=out)
+    if type(input) is not np.ndarray and is_dask_array(input):
+        return dask_ops().kl_div_backward(grad_output, input, target, size_average, reduce,
+                                          reduction, log_target, out=out)
     plan = reduction_plan(reduction, size_average, reduce, batchmean=True, stacklevel=2)
     mode = plan.mode
     g, c, x, t, shape, compute, result = _backward_arrays(
@@ -1370,6 +1380,9 @@ def kl_div_with_grad(input, target, size_average=None, reduce=None, reduction="m
     if type(input) is not np.ndarray and is_device_array(input):
         return _cuda().kl_div_with_grad(input, target, size_average, reduce, reduction,
                                         log_target)
+    if type(input) is not np.ndarray and is_dask_array(input):
+        return dask_ops().kl_div_with_grad(input, target, size_average, reduce, reduction,
+                                           log_target)
     plan = reduction_plan(reduction, size_average, reduce, batchmean=True, stacklevel=2)
     if plan.mode == "none":
         with warnings.catch_warnings():
@@ -1454,6 +1467,9 @@ def binary_cross_entropy_backward(grad_output, input, target, weight=None, size_
         return _cuda().binary_cross_entropy_backward(grad_output, input, target, weight,
                                                      size_average, reduce, reduction,
                                                      out=out)
+    if type(input) is not np.ndarray and is_dask_array(input):
+        return dask_ops().binary_backward("binary_cross_entropy", grad_output, input, target,
+                                          weight, size_average, reduce, reduction, out=out)
     mode = reduction_plan(reduction, size_average, reduce, stacklevel=2).mode
     g, c, x, t, w, _, compute, result = _bce_arrays(grad_output, input, target, weight, mode)
     if out is not None:
@@ -1503,6 +1519,9 @@ def binary_cross_entropy_with_grad(input, target, weight=None, size_average=None
     if type(input) is not np.ndarray and is_device_array(input):
         return _cuda().binary_cross_entropy_with_grad(input, target, weight, size_average,
                                                       reduce, reduction)
+    if type(input) is not np.ndarray and is_dask_array(input):
+        return dask_ops().binary_with_grad("binary_cross_entropy", input, target, weight,
+                                           size_average, reduce, reduction)
     mode = reduction_plan(reduction, size_average, reduce, stacklevel=2).mode
     if mode == "none":
         with warnings.catch_warnings():
@@ -1569,6 +1588,10 @@ def binary_cross_entropy_with_logits_backward(grad_output, input, target, weight
         return _cuda().binary_cross_entropy_with_logits_backward(
             grad_output, input, target, weight, size_average, reduce, reduction, pos_weight,
             out=out)
+    if type(input) is not np.ndarray and is_dask_array(input):
+        return dask_ops().binary_backward("binary_cross_entropy_with_logits", grad_output,
+                                          input, target, weight, size_average, reduce,
+                                          reduction, pos_weight, out=out)
     mode = reduction_plan(reduction, size_average, reduce, stacklevel=2).mode
     g, c, x, t, w, pw, compute, result = _bce_arrays(grad_output, input, target, weight, mode,
                                                      pos_weight)
@@ -1623,6 +1646,9 @@ def binary_cross_entropy_with_logits_with_grad(input, target, weight=None, size_
     if type(input) is not np.ndarray and is_device_array(input):
         return _cuda().binary_cross_entropy_with_logits_with_grad(
             input, target, weight, size_average, reduce, reduction, pos_weight)
+    if type(input) is not np.ndarray and is_dask_array(input):
+        return dask_ops().binary_with_grad("binary_cross_entropy_with_logits", input, target,
+                                           weight, size_average, reduce, reduction, pos_weight)
     mode = reduction_plan(reduction, size_average, reduce, stacklevel=2).mode
     if mode == "none":
         with warnings.catch_warnings():
