@@ -1268,12 +1268,45 @@ def _class_grad_block(g, x, t, w, name, ignore_index, label_smoothing, indices):
         reduction="sum" if isinstance(g, float) else "none", **kwargs)
 
 
+def _split_class_grad_block(x, t, lse, g, w, classes, ignore_index, eps, dtype,
+                            block_info=None):
+    """A class chunk of the gradient of cross_entropy (``lse`` given) or nll_loss with
+    class-index targets: the in-memory formula in float64 from the row's log-sum-exp."""
+    c0, c1 = block_info[0]["array-location"][1]
+    if c0 == 0:
+        _check_range(t, classes, ignore_index)
+    tt = t.astype(np.int64)  # a class axis of size 1
+    keep = tt != ignore_index
+    wshape = (1, c1 - c0) + (1,) * (x.ndim - 2)
+    w64 = None if w is None else w.astype(np.float64)
+    wy = keep.astype(np.float64) if w64 is None else np.where(keep, w64[np.where(keep, tt, 0)],
+                                                                0.0)
+    onehot = tt == np.arange(c0, c1).reshape(wshape)
+    s = _factor(g)
+    if not isinstance(s, float):
+        s = s.astype(np.float64)
+    with np.errstate(invalid="ignore", over="ignore"):
+        if lse is None:  # nll_loss: the input's values are not read
+            grad = -s * wy * onehot
+        else:
+            a, b = 1.0 - eps, eps / classes
+            total_w = float(classes) if w64 is None else float(w64.sum())
+            wb = np.ones(wshape) if w64 is None else w64[c0:c1].reshape(wshape)
+            p = np.exp(x.astype(np.float64) - lse)
+            grad = s * ((a * wy + b * total_w) * p - b * wb - a * wy * onehot)
+        grad = np.where(keep, grad, 0.0)
+    return grad.astype(dtype, copy=False)
+
+
 def class_backward(name, grad_output, input, target, weight=None, size_average=None,
                    ignore_index=-100, reduce=None, reduction="mean", label_smoothing=0.0,
                    out=None):
-    """cross_entropy_backward / nll_loss_backward of a dask input: blockwise, the class
-    axis rechunked into one chunk if it is split (each sample's gradient needs its
-    whole row's softmax), the gradient rechunked back to the input's chunks."""
+    """cross_entropy_backward / nll_loss_backward of a dask input: the in-memory
+    backward on each block when the class axis is one chunk. Split class axis: class
+    indices take each row's log-sum-exp (float64 partials, as the forward) and write
+    each class chunk; class probabilities are rechunked into whole rows (their
+    gradient also needs the row sum of the smoothed, weighted targets) and the
+    gradient back to the input's chunks."""
     _no_out(out)
     shape = _known_shape(input)
     w = _host(weight, "weight")
@@ -1294,7 +1327,8 @@ def class_backward(name, grad_output, input, target, weight=None, size_average=N
                 grad_output)[None]
         return class_backward(name, g1, input[None], t1, w, None, ignore_index, None, mode,
                               label_smoothing)[0]
-    x = input.rechunk({1: -1}) if len(input.chunks[1]) > 1 else input
+    split = len(input.chunks[1]) > 1
+    x = input.rechunk({1: -1}) if split and plan.probabilities else input
     loss_chunks = x.chunks[:1] + x.chunks[2:]
     if plan.probabilities:
         t = _aligned(target, "target", input.chunks, shape).rechunk(x.chunks)
@@ -1308,6 +1342,12 @@ def class_backward(name, grad_output, input, target, weight=None, size_average=N
         g = _grad_none(grad_output, loss_chunks, plan.loss_shape)[:, None]
     else:
         g = _grad_factor(grad_output, mode, divisor if mode == "mean" else 1)
+    if split and not plan.probabilities:  # the class axis split: the row's log-sum-exp
+        lse = logsumexp(input, 1) if name == "cross_entropy" else None
+        eps = plan.label_smoothing if name == "cross_entropy" else 0.0
+        return da.map_blocks(_split_class_grad_block, x, t, lse, g, w, plan.classes,
+                             ignore_index, eps, result, chunks=x.chunks, dtype=result,
+                             meta=_meta(x.ndim, result))
     grad = da.map_blocks(_class_grad_block, g, x, t, w, name, ignore_index, label_smoothing,
                          not plan.probabilities, chunks=x.chunks, dtype=result,
                          meta=_meta(x.ndim, result))
