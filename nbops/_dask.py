@@ -21,6 +21,11 @@ How the ops are split over chunks (docs/guides/dask.rst):
 * dropout: each block draws the in-memory mask's elements at their global flat
   indices (nbops/_ops/dropout.py's kernels take the index of their first
   element), so the mask is the same for every chunking.
+* backwards (and the losses' ``_with_grad``): the in-memory backward on each
+  block where a block holds all it needs; where the gradient needs a reduction
+  (a row sum of the softmax family, prelu's and batch_norm's channel sums, a
+  loss's 'mean' divisor), float64 partial sums reduced by dask first, then a
+  blockwise finish.
 
 Block functions are module-level functions taking plain arguments (names, not
 kernel objects), so that the graphs pickle to ``dask.distributed`` workers.
