@@ -465,7 +465,8 @@ def test_thread_policy_one_parallel_launch_at_a_time(monkeypatch):
 
 
 def test_local_cluster():
-    """softmax + cross_entropy (+ an activation and dropout) on two worker processes."""
+    """softmax + cross_entropy (+ an activation, dropout and cross_entropy's gradient) on
+    two worker processes."""
     distributed = pytest.importorskip("distributed")
 
     x = RNG.standard_normal((40, 12)).astype(F32)
@@ -479,8 +480,10 @@ def test_local_cluster():
             probs = nbops.softmax(d, axis=1)
             loss = nbops.cross_entropy(d, da.from_array(t, chunks=10), label_smoothing=0.1)
             dropped = nbops.dropout(nbops.elu(d), 0.3, rng=7)
-            got_probs, got_loss, got_dropped = client.compute([probs, loss, dropped],
-                                                              sync=True)
+            _, grad = nbops.cross_entropy_with_grad(d, da.from_array(t, chunks=10),
+                                                    label_smoothing=0.1)
+            got_probs, got_loss, got_dropped, got_grad = client.compute(
+                [probs, loss, dropped, grad], sync=True)
             local = loss.compute(scheduler="synchronous")
     np.testing.assert_array_equal(got_dropped, nbops.dropout(nbops.elu(x), 0.3, rng=7))
     np.testing.assert_allclose(got_probs, nbops.softmax(x, axis=1), rtol=1e-5, atol=1e-7)
@@ -488,6 +491,8 @@ def test_local_cluster():
     assert got_loss.tobytes() == local.tobytes()  # the same graph, any number of workers
     np.testing.assert_allclose(got_loss, nbops.cross_entropy(x, t, label_smoothing=0.1),
                                rtol=1e-6)
+    np.testing.assert_allclose(got_grad, nbops.cross_entropy_with_grad(
+        x, t, label_smoothing=0.1)[1], rtol=1e-5, atol=1e-7)  # split class axis, on workers
 
 
 def test_dask_config_untouched():
