@@ -664,6 +664,22 @@ def test_pointwise_loss_backward(name, kwargs):
                          lambda d: da.from_array(t, chunks=d.chunks), {})
 
 
+def test_pointwise_loss_backward_broadcast_target():
+    row = Y[0]
+    with pytest.warns(UserWarning, match="target size"):
+        exp_loss, exp_grad = nbops.mse_loss_with_grad(X, row, reduction="sum")
+    for chunks in [(3, 2), (7, 5)]:
+        d, counter = lazy(X, chunks)
+        check(nbops.mse_loss_backward(0.5, d, row), nbops.mse_loss_backward(0.5, X, row),
+              counter)
+        d, counter = lazy(X, chunks)
+        with pytest.warns(UserWarning, match="target size"):
+            loss, grad = nbops.mse_loss_with_grad(d, row, reduction="sum")
+        check(loss, exp_loss, counter)
+        counter.n = 0
+        check(grad, exp_grad, counter)
+
+
 def test_weighted_loss_backward():
     w = np.abs(Y) + 0.5
     pw = np.array([1.0, 2.0, 0.5, 3.0, 1.5], F32)
