@@ -1123,25 +1123,13 @@ def _factor(g):
     return float(g) if isinstance(g, (float, np.ndarray)) and np.ndim(g) == 0 else g
 
 
-def _with_grad(forward, backward):
-    """(lazy loss, lazy gradient): ``backward(grad_output)`` with 1.0, or ones of the
-    loss's shape and chunks for reduction='none'; the legacy flags' warning once."""
-    loss = forward()
-    ones = 1.0 if loss.ndim == 0 and not forward.none else da.ones(
-        loss.shape, dtype=loss.dtype, chunks=loss.chunks)
+def _with_grad(loss, none, backward):
+    """(lazy loss, lazy gradient): ``backward(grad_output)`` with 1.0, or for
+    reduction='none' (``none``) ones of the loss's shape and chunks."""
+    ones = da.ones(loss.shape, dtype=loss.dtype, chunks=loss.chunks) if none else 1.0
     with warnings.catch_warnings():
-        warnings.simplefilter("ignore", DeprecationWarning)  # warned by the forward
+        warnings.simplefilter("ignore", DeprecationWarning)  # the forward warned
         return loss, backward(ones)
-
-
-class _Call:
-    """``fn(*args)`` later, with whether the loss is unreduced."""
-
-    def __init__(self, fn, none, *args):
-        self.fn, self.none, self.args = fn, none, args
-
-    def __call__(self):
-        return self.fn(*self.args)
 
 
 def _pointwise_grad_block(g, x, t, w, op_name, gop_name, params, weight_sum):
@@ -1178,12 +1166,13 @@ def pointwise_backward(op, gop, params, grad_output, input, target, size_average
 
 def pointwise_with_grad(op, gop, params, input, target, size_average, reduce, reduction,
                         weight, weight_sum=True):
+    """(lazy loss, lazy gradient) of a pointwise loss of the op table."""
     mode = P.reduction_plan(reduction, size_average, reduce, stacklevel=4).mode
     with warnings.catch_warnings():
         warnings.simplefilter("ignore", DeprecationWarning)  # warned above
-        forward = _Call(pointwise, mode == "none", op, params, input, target, size_average,
-                        reduce, reduction, weight, weight_sum)
-        return _with_grad(forward, lambda g: pointwise_backward(
+        loss = pointwise(op, params, input, target, size_average, reduce, reduction, weight,
+                         weight_sum)
+        return _with_grad(loss, mode == "none", lambda g: pointwise_backward(
             op, gop, params, g, input, target, size_average, reduce, reduction, weight,
             weight_sum))
 
@@ -1196,6 +1185,7 @@ def _kl_grad_block(g, x, t, log_target):
 
 def kl_div_backward(grad_output, input, target, size_average=None, reduce=None,
                     reduction="mean", log_target=False, out=None):
+    """kl_div's backward ('batchmean' divides by ``input.shape[0]``)."""
     _no_out(out)
     plan = P.reduction_plan(reduction, size_average, reduce, batchmean=True, stacklevel=3)
     t = _same_shape_target(input, target, "kl_div", "silent")
@@ -1215,12 +1205,12 @@ def kl_div_backward(grad_output, input, target, size_average=None, reduce=None,
 
 def kl_div_with_grad(input, target, size_average=None, reduce=None, reduction="mean",
                      log_target=False):
+    """(lazy loss, lazy gradient) of kl_div."""
     plan = P.reduction_plan(reduction, size_average, reduce, batchmean=True, stacklevel=3)
     with warnings.catch_warnings():
         warnings.simplefilter("ignore", DeprecationWarning)  # warned above
-        forward = _Call(kl_div, plan.mode == "none", input, target, size_average, reduce,
-                        reduction, log_target)
-        return _with_grad(forward, lambda g: kl_div_backward(
+        loss = kl_div(input, target, size_average, reduce, reduction, log_target)
+        return _with_grad(loss, plan.mode == "none", lambda g: kl_div_backward(
             g, input, target, size_average, reduce, reduction, log_target))
 
 
@@ -1252,12 +1242,14 @@ def binary_backward(name, grad_output, input, target, weight=None, size_average=
 
 def binary_with_grad(name, input, target, weight=None, size_average=None, reduce=None,
                      reduction="mean", pos_weight=None):
+    """(lazy loss, lazy gradient) of the two binary cross-entropies (the [0, 1] check
+    of binary_cross_entropy runs on the loss's blocks, when the loss is computed)."""
     mode = P.reduction_plan(reduction, size_average, reduce, stacklevel=4).mode
     with warnings.catch_warnings():
         warnings.simplefilter("ignore", DeprecationWarning)  # warned above
-        forward = _Call(binary, mode == "none", name, input, target, weight, size_average,
-                        reduce, reduction, pos_weight)
-        return _with_grad(forward, lambda g: binary_backward(
+        loss = binary(name, input, target, weight, size_average, reduce, reduction,
+                      pos_weight)
+        return _with_grad(loss, mode == "none", lambda g: binary_backward(
             name, g, input, target, weight, size_average, reduce, reduction, pos_weight))
 
 
@@ -1361,13 +1353,14 @@ def class_backward(name, grad_output, input, target, weight=None, size_average=N
 
 def class_with_grad(name, input, target, weight=None, size_average=None, ignore_index=-100,
                     reduce=None, reduction="mean", label_smoothing=0.0, out=None):
+    """(lazy loss, lazy gradient) of cross_entropy / nll_loss."""
     _no_out(out)
     with warnings.catch_warnings():
         warnings.simplefilter("ignore", DeprecationWarning)
         mode = P.reduction_plan(reduction, size_average, reduce).mode
-    forward = _Call(class_loss, mode == "none", name, input, target, weight, size_average,
-                    ignore_index, reduce, reduction, label_smoothing)
-    return _with_grad(forward, lambda g: class_backward(
+    loss = class_loss(name, input, target, weight, size_average, ignore_index, reduce,
+                      reduction, label_smoothing)
+    return _with_grad(loss, mode == "none", lambda g: class_backward(
         name, g, input, target, weight, size_average, ignore_index, reduce, reduction,
         label_smoothing))
 
