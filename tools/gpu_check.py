@@ -350,6 +350,17 @@ def bench(quick, smoke=False):
     wl = cuda.to_device(rng.standard_normal((K, K)).astype(np.float32))
     record(f"linear ({M},{K})x({K},{K})", M * K, xl.nbytes * 2,
            lambda: nbops.linear(xl, wl), (lambda: F.linear(T(xl), T(wl))) if torch_ok else None)
+    gl = cuda.to_device(rng.standard_normal((M, K)).astype(np.float32))
+    bl = cuda.to_device(np.zeros(K, np.float32))
+
+    def torch_linear_backward():  # autograd over a graph kept from one forward
+        tx, tw, tb = (T(a).clone().requires_grad_() for a in (xl, wl, bl))
+        ty = F.linear(tx, tw, tb)
+        return lambda: torch.autograd.grad(ty, (tx, tw, tb), T(gl), retain_graph=True)
+
+    record(f"linear_backward ({M},{K})x({K},{K})", M * K, xl.nbytes * 3,
+           lambda: nbops.linear_backward(gl, xl, wl, bl),
+           torch_linear_backward() if torch_ok else None)
     x2 = cuda.device_array_like(x)
     x2.copy_to_device(x)
     record(f"pairwise_distance ({R},{C})", R * C, 2 * x.nbytes,
