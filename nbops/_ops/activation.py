@@ -18,6 +18,8 @@ Common rules (see docs/guides/semantics.rst):
 * ``inplace=True`` (where PyTorch has it): write into ``input`` and return it.
 """
 
+import math
+
 import numpy as np
 from numba import prange, types
 from numba.core import errors
@@ -266,6 +268,15 @@ def prelu(input, weight, *, out=None):
     if type(input) is not np.ndarray and is_dask_array(input):
         return dask_ops().prelu(input, weight, out=out)
     x = input if type(input) is np.ndarray else as_array(input)
+    if (out is None and type(weight) is np.ndarray and x.dtype == weight.dtype
+            and x.dtype.char in "fd" and x.ndim >= 2 and weight.ndim == 1
+            and weight.size == x.shape[1] > 1 and x.flags.c_contiguous
+            and weight.flags.c_contiguous):  # the common per-channel call, checked
+        res = np.empty(x.shape, x.dtype)
+        if x.size:
+            launch(_prelu_serial, _prelu_parallel, ("prelu", x.dtype.char), x.size,
+                   x.reshape(-1), weight, res.reshape(-1), max(1, math.prod(x.shape[2:])))
+        return res
     w = as_array(weight, "weight")
     compute, result = result_dtype(x.dtype)
     result_dtype(w.dtype, "weight")
@@ -280,7 +291,7 @@ def prelu(input, weight, *, out=None):
     src = np.ascontiguousarray(x, dtype=compute)
     res = out if (out is not None and out.dtype == compute and out.flags.c_contiguous
                   and not np.may_share_memory(out, src)) else np.empty(x.shape, compute)
-    inner = max(1, int(np.prod(x.shape[2:])))
+    inner = max(1, math.prod(x.shape[2:]))
     if src.size:
         wc = np.ascontiguousarray(w.reshape(-1), dtype=compute)
         launch(_prelu_serial, _prelu_parallel, ("prelu", compute.char), src.size,
