@@ -238,9 +238,21 @@ def _check_running(r, name, training):
         raise ValueError(f"{name} is read-only; training=True updates it in place")
 
 
+_FILLED = {}  # (fill, channels) -> a read-only float64 vector (weight/bias defaults)
+
+
 def _float64_or(v, fill, channels):
-    """``v`` as float64, or ``channels`` copies of ``fill`` when it is None."""
-    return np.full(channels, fill) if v is None else v.astype(np.float64)
+    """``v`` as float64, or ``channels`` copies of ``fill`` when it is None (one
+    read-only vector per size, made once: the kernels only read it)."""
+    if v is not None:
+        return v.astype(np.float64)
+    vec = _FILLED.get((fill, channels))
+    if vec is None:
+        vec = np.full(channels, fill)
+        vec.flags.writeable = False
+        if len(_FILLED) < 64:
+            _FILLED[(fill, channels)] = vec
+    return vec
 
 
 def batch_norm(input, running_mean, running_var, weight=None, bias=None, training=False,
