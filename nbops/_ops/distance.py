@@ -100,6 +100,11 @@ def _pdist(a, sa, b, sb, dim, p, eps, out):
 _pdist_serial, _pdist_parallel = _config.kernels(_pdist)
 
 
+#: (x1.shape, x2.shape, p, eps, keepdim) -> the checked plan of an earlier call
+#: (plain Python numbers only: the checks depend on nothing else).
+_plans = {}
+
+
 def _rows(x, shape, compute):
     """``x`` as a flat contiguous array of ``compute`` and its row stride in it.
 
@@ -107,6 +112,8 @@ def _rows(x, shape, compute):
     rows share, is not materialized (row stride ``dim`` or 0).
     """
     lead, dim = shape[:-1], shape[-1]
+    if x.dtype == compute and x.flags.c_contiguous and x.shape == shape:
+        return x.reshape(-1), dim  # the common call: no conversion
     if x.ndim >= 1 and x.shape[-1] == dim:
         if x.shape[:-1] == lead:
             return np.ascontiguousarray(x, dtype=compute).reshape(-1), dim
@@ -156,7 +163,13 @@ def pairwise_distance(x1, x2, p=2.0, eps=1e-6, keepdim=False, *, out=None):
         return on_dask(x1, x2, p, eps, keepdim, out=out)
     a = as_array(x1, "x1")
     b = as_array(x2, "x2")
-    plan = pairwise_distance_plan(a.shape, b.shape, p, eps, keepdim)
+    plan_key = (a.shape, b.shape, p, eps, keepdim)
+    try:
+        plan = _plans[plan_key]
+    except (KeyError, TypeError):  # (a parameter that is no hashable number)
+        plan = pairwise_distance_plan(a.shape, b.shape, p, eps, keepdim)
+        if len(_plans) < 256 and all(type(v) in (int, float, bool) for v in plan_key[2:]):
+            _plans[plan_key] = plan
     result_dtype(a.dtype, "x1")  # a TypeError naming the argument (complex, object)
     result_dtype(b.dtype, "x2")
     compute, result = result_dtype(np.result_type(a.dtype, b.dtype), "x1")
@@ -298,7 +311,13 @@ def pairwise_distance_backward(grad_output, x1, x2, p=2.0, eps=1e-6, keepdim=Fal
     g = _float_array(grad_output, "grad_output")
     a = as_array(x1, "x1")
     b = as_array(x2, "x2")
-    plan = pairwise_distance_plan(a.shape, b.shape, p, eps, keepdim)
+    plan_key = (a.shape, b.shape, p, eps, keepdim)
+    try:
+        plan = _plans[plan_key]
+    except (KeyError, TypeError):  # (a parameter that is no hashable number)
+        plan = pairwise_distance_plan(a.shape, b.shape, p, eps, keepdim)
+        if len(_plans) < 256 and all(type(v) in (int, float, bool) for v in plan_key[2:]):
+            _plans[plan_key] = plan
     r1 = result_dtype(a.dtype, "x1")[1]
     r2 = result_dtype(b.dtype, "x2")[1]
     if g.shape != plan.out_shape:
