@@ -223,7 +223,7 @@ def ce_grad_cols(x, t, w, g, gstride, div, o, C, I, j0, ignore, a, b, wsum, lse,
     return sl, sw
 
 
-@chunk_function
+@_inline
 def prob_grad_rows(x, p, w, g, gstride, div, C, r0, r1, pa, pb, loss, grad):
     """Class-probability targets, rows r0 .. r1; returns the float64 sum of their losses."""
     sl = 0.0

@@ -93,16 +93,18 @@ ROW_FASTMATH = frozenset({"reassoc", "contract"})
 _inline = njit(inline="always", **_COMMON)
 
 #: Decorator of the cross-entropy chunk functions (one call handles a chunk of
-#: samples: :func:`ce_rows`, :func:`nll_rows`, :func:`prob_rows`,
-#: :func:`prob_cols` below, the gradient's in ``nbops/scalar/_class_grad.py``):
+#: samples: :func:`ce_rows` and :func:`prob_cols` below, ``ce_grad_rows``,
+#: ``ce_grad_cols`` and ``prob_grad_cols`` in ``nbops/scalar/_class_grad.py``):
 #: compiled as functions of their own, with the fast-math flags of the kernels
 #: that call them, not IR-inlined into the kernels. Numba's IR inlining copies
 #: a callee, with every helper inlined into it, block by block, and a
 #: parallel kernel compiles its loop body again: a call per chunk costs nothing
 #: measurable, and the serial and parallel kernels share the compiled
 #: function. LLVM still inlines the small cores into the chunk function's
-#: loops, which vectorize as before. (:func:`ce_cols` stays IR-inlined: compiled
-#: on its own, its float64 chunk sums came out different in the last bits.)
+#: loops, which vectorize as before. The others stay IR-inlined: on their own,
+#: :func:`nll_rows`, :func:`prob_rows` and ``prob_grad_rows`` made the serial
+#: kernel's first compilation slower (a function of its own has a fixed cost),
+#: and :func:`ce_cols`'s float64 chunk sums came out different in the last bits.
 chunk_function = njit(fastmath=set(ROW_FASTMATH), **_COMMON)
 
 
@@ -777,7 +779,7 @@ def ce_rows(x, t, w, C, r0, r1, ignore, a, b, wsum, loss):
     return sl, sw
 
 
-@chunk_function
+@_inline
 def nll_rows(x, t, w, C, r0, r1, ignore, unit_w, loss):
     """nll_loss on rows r0 .. r1 of a flat (N, C) array of log-probabilities.
 
@@ -864,7 +866,7 @@ def ce_cols(x, t, w, o, C, I, j0, ignore, a, b, wsum, lse, loss):
 # q_c = w_c * (p_c * pa + pb), pa = 1 - label_smoothing, pb = label_smoothing / C
 # (smoothed_target):
 #   loss = -sum_c q_c * logp_c = log(sum(exp(x - max))) * sum_c q_c - sum_c q_c * (x_c - max)
-@chunk_function
+@_inline
 def prob_rows(x, p, w, C, r0, r1, pa, pb, loss):
     """Rows r0 .. r1 of flat (N, C) arrays; returns the float64 sum of their losses."""
     sl = 0.0
