@@ -93,8 +93,8 @@ ROW_FASTMATH = frozenset({"reassoc", "contract"})
 _inline = njit(inline="always", **_COMMON)
 
 #: Decorator of the cross-entropy chunk functions (one call handles a chunk of
-#: samples: :func:`ce_rows` and :func:`prob_cols` below, ``ce_grad_rows``,
-#: ``ce_grad_cols`` and ``prob_grad_cols`` in ``nbops/scalar/_class_grad.py``):
+#: samples: :func:`prob_cols` below, ``ce_grad_rows``, ``ce_grad_cols`` and
+#: ``prob_grad_cols`` in ``nbops/scalar/_class_grad.py``):
 #: compiled as functions of their own, with the fast-math flags of the kernels
 #: that call them, not IR-inlined into the kernels. Numba's IR inlining copies
 #: a callee, with every helper inlined into it, block by block, and a
@@ -104,7 +104,8 @@ _inline = njit(inline="always", **_COMMON)
 #: loops, which vectorize as before. The others stay IR-inlined: on their own,
 #: :func:`nll_rows`, :func:`prob_rows` and ``prob_grad_rows`` made the serial
 #: kernel's first compilation slower (a function of its own has a fixed cost),
-#: and :func:`ce_cols`'s float64 chunk sums came out different in the last bits.
+#: :func:`ce_rows` ran a few percent slower at (4096, 1000), and
+#: :func:`ce_cols`'s float64 chunk sums came out different in the last bits.
 chunk_function = njit(fastmath=set(ROW_FASTMATH), **_COMMON)
 
 
@@ -751,7 +752,7 @@ def smoothed_target(p, a, b):
 # Returns (sum of losses, sum of w_t) in float64, in sample order.
 # b is None: no label smoothing; lse is None: nll_loss (these branches are
 # resolved when Numba compiles the kernel, see the module docstring).
-@chunk_function
+@_inline
 def ce_rows(x, t, w, C, r0, r1, ignore, a, b, wsum, loss):
     """Rows r0 .. r1 of a flat (N, C) array of logits (class axis last)."""
     sl = 0.0
