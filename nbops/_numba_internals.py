@@ -28,6 +28,7 @@ import pickle
 import tempfile
 import warnings
 
+import numpy as np
 from numba import njit, types
 from numba.extending import intrinsic
 
@@ -375,6 +376,57 @@ def make_row_view():
         return retty(arr, start, n), codegen
 
     return row_view
+
+
+def make_stack_block(n):
+    """``stack_block(like)``: a scratch array of ``n`` elements of ``like``'s type
+    on the stack of the compiled function that calls it (contents undefined).
+
+    Private API: as :func:`make_row_view`, plus ``numba.core.cgutils.alloca_once``.
+
+    Why: ``np.empty`` in a kernel costs its own template compilation (once per
+    dtype and process) and an allocation per call; the column-block functions
+    of ``nbops/scalar/rows.py`` and ``nbops/scalar/_class_grad.py`` need a few
+    scratch arrays of ``COLS_BLOCK`` elements per block. The array lives in
+    the caller's stack frame (allocated once in its entry block, so one array
+    per call site whatever the loops around it) and holds no reference count:
+    valid only inside the function that made it.
+
+    If it fails (the API is missing or its signature changed): the returned
+    function is ``np.full(n, like)`` (a heap array; slower to compile).
+    """
+    api = _array_view_api()
+    if api is None:
+        @njit(inline="always", error_model="numpy", nogil=True)
+        def heap_block(like):
+            return np.full(n, like)
+
+        return heap_block
+    make_array, populate_array, pack_array = api
+    from numba.core.cgutils import alloca_once
+
+    @intrinsic
+    def stack_block(typingctx, like):
+        """A 1-D C-contiguous array of ``n`` elements of ``like``'s (float) type on
+        the caller's stack; its contents are undefined."""
+        if not isinstance(like, (types.Float, types.Integer)):
+            return None
+        retty = types.Array(like, 1, "C")
+
+        def codegen(context, builder, signature, args):
+            llty = context.get_data_type(like)
+            data = alloca_once(builder, llty, size=n)
+            view = make_array(retty)(context, builder)
+            itemsize = context.get_constant(types.intp, context.get_abi_sizeof(llty))
+            populate_array(view, data=data,
+                           shape=pack_array(builder, [context.get_constant(types.intp, n)]),
+                           strides=pack_array(builder, [itemsize]),
+                           itemsize=itemsize, meminfo=None)
+            return view._getvalue()
+
+        return retty(like), codegen
+
+    return stack_block
 
 
 @njit(inline="always", error_model="numpy", nogil=True)

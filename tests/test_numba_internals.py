@@ -85,6 +85,49 @@ def test_row_view_falls_back_to_a_slice(damage, monkeypatch):
     np.testing.assert_allclose(_sums_with(view)(x, 5), _row_sums_ref(x, 5), rtol=1e-6)
 
 
+# ------------------------------------------------------------------ stack blocks
+def _block_sums_with(block):
+    """A kernel filling a scratch block per row of a flat array and summing it."""
+
+    @njit
+    def sums(x, C):
+        out = np.empty(x.size // C, np.float64)
+        for r in range(out.size):
+            a = block(x[0])
+            b = block(0.0)
+            for c in range(C):
+                a[c] = x[r * C + c]
+                b[c] = 2.0
+            acc = 0.0
+            for c in range(C):
+                acc += a[c] * b[c]
+            out[r] = acc
+        return out
+
+    return sums
+
+
+@pytest.mark.parametrize("dtype", [np.float32, np.float64])
+def test_stack_block_on_this_numba(dtype):
+    block = NI.make_stack_block(8)
+    assert not NI.fallbacks
+    x = np.arange(24, dtype=dtype)
+    np.testing.assert_array_equal(_block_sums_with(block)(x, 6), 2 * _row_sums_ref(x, 6))
+    np.testing.assert_array_equal(_block_sums_with(block)(x, 8), 2 * _row_sums_ref(x, 8))
+
+
+def test_stack_block_falls_back_to_a_heap_array(monkeypatch):
+    import numba.np.arrayobj as arrayobj
+
+    monkeypatch.delattr(arrayobj, "populate_array")
+    with pytest.warns(RuntimeWarning, match="row views are ordinary slices"):
+        block = NI.make_stack_block(8)
+    monkeypatch.undo()
+    x = np.linspace(-3, 3, 32, dtype=np.float32)
+    np.testing.assert_array_equal(_block_sums_with(block)(x, 8),
+                                  _block_sums_with(NI.make_stack_block(8))(x, 8))
+
+
 # ------------------------------------------------------------------ disk cache
 def _affine(x, a):
     return a * x + 1.0

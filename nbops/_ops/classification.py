@@ -59,23 +59,29 @@ UNIT_ELEMS = 16384
 # loss: (O * I,) per-sample losses; partials: (2, units + 1) float64 chunk sums
 # of losses and of target weights, and in the last column their totals (added
 # in chunk order after the loop: the same on any thread count). Rows (I is
-# None: the class axis is the last one) come in chunks of R rows; otherwise a
-# chunk is one block of COLS_BLOCK positions of one sample row. lse is None:
-# nll_loss (x holds log-probabilities), else cross_entropy; b is None: no label
-# smoothing (else a float, may be 0). Numba resolves
-# `is None` at compile time: each specialization compiles only its own path.
+# None: the class axis is the last one) come in chunks of R rows; otherwise
+# (R is None) a chunk is one block of COLS_BLOCK positions of one sample row.
+# lse is None: nll_loss (x holds log-probabilities), else cross_entropy, which
+# passes unit_w as None; b is None: no label smoothing (else a float, may be 0).
+# Numba removes a branch before typing it only when its condition compares an
+# argument that is None with None (a branch on `arg is None` for a non-None
+# argument is compiled, and dropped only by LLVM): so each path is guarded by
+# an `is not None` test of an argument that is None where the path is not
+# wanted, and each specialization compiles (and calls) only its own chunk
+# function.
 def _index(x, t, w, O, C, I, ignore, a, b, wsum, lse, unit_w, loss, partials, R):
-    if I is None:
+    if R is not None:
         for u in prange(partials.shape[1] - 1):
             r0 = u * R
             r1 = min(O, r0 + R)
-            if lse is None:
+            sl = sw = 0.0
+            if unit_w is not None:
                 sl, sw = nll_rows(x, t, w, C, r0, r1, ignore, unit_w, loss)
-            else:
+            if lse is not None:
                 sl, sw = ce_rows(x, t, w, C, r0, r1, ignore, a, b, wsum, loss)
             partials[0, u] = sl
             partials[1, u] = sw
-    else:
+    if I is not None:
         nb = (I + COLS_BLOCK - 1) // COLS_BLOCK
         for u in prange(O * nb):
             sl, sw = ce_cols(x, t, w, u // nb, C, I, (u % nb) * COLS_BLOCK, ignore, a, b,
@@ -90,11 +96,11 @@ _index_serial, _index_parallel = _config.kernels(_index, fastmath=ROW_FASTMATH)
 
 # p: flat class probabilities (x's layout); pa, pb: label smoothing of p.
 def _prob(x, p, w, O, C, I, pa, pb, loss, partials, R):
-    if I is None:
+    if R is not None:
         for u in prange(partials.shape[1] - 1):
             r0 = u * R
             partials[0, u] = prob_rows(x, p, w, C, r0, min(O, r0 + R), pa, pb, loss)
-    else:
+    if I is not None:
         nb = (I + COLS_BLOCK - 1) // COLS_BLOCK
         for u in prange(O * nb):
             partials[0, u] = prob_cols(x, p, w, u // nb, C, I, (u % nb) * COLS_BLOCK,
@@ -229,7 +235,8 @@ def index_partials(x, t, weight, plan, lse, compute):
         key = ("ce", compute.char, xf.flags.writeable, I == 1, lse, eps == 0)
         launch(_index_serial, _index_parallel, key, xf.size if lse else tf.size,
                xf, tf, w, O, C, None if I == 1 else I, ignore, a, b if eps else None, wsum,
-               True if lse else None, weight is None, loss, partials, R)
+               True if lse else None, None if lse else weight is None, loss, partials,
+               R if I == 1 else None)
     return loss, partials
 
 
@@ -248,7 +255,8 @@ def _prob_loss(x, p, weight, plan, compute, result):
         else:
             key = ("ce_prob", compute.char, xf.flags.writeable, pf.flags.writeable, I == 1)
             launch(_prob_serial, _prob_parallel, key, xf.size, xf, pf, w, O, C,
-                   None if I == 1 else I, 1.0 - eps, eps / C, loss, partials, R)
+                   None if I == 1 else I, 1.0 - eps, eps / C, loss, partials,
+                   R if I == 1 else None)
     return _reduce(red, loss, partials, plan.loss_shape, result, count=O * I)
 
 
@@ -279,7 +287,8 @@ def _fast(input, target, weight, ignore_index, reduction, label_smoothing, lse):
     partials = np.empty((2, units + 1), np.float64)
     launch(_index_serial, _index_parallel, ("ce", dt.char, input.flags.writeable, True, lse, True),
            input.size if lse else O, input.reshape(-1), target, _weights(None, C, dt), O, C,
-           None, -100, 1.0, None, 0.0, True if lse else None, True, loss, partials, R)
+           None, -100, 1.0, None, 0.0, True if lse else None, None if lse else True, loss,
+           partials, R)
     total = float(partials[0, -1])
     return dt.type(total if reduction == "sum" else total / O)
 
@@ -627,7 +636,7 @@ def _loss_njit(input, target, weight, ignore_index, reduction, size_average, red
                 if I == 1:
                     _prob_serial(x, p, w, O, C, None, pa, pb, loss, partials, R)
                 else:
-                    _prob_serial(x, p, w, O, C, I, pa, pb, loss, partials, R)
+                    _prob_serial(x, p, w, O, C, I, pa, pb, loss, partials, None)
             if batch_axes:
                 return finish(loss, partials, input.shape[:1] + input.shape[2:], O * I)
             return finish(loss, partials, (), O * I)
@@ -636,6 +645,7 @@ def _loss_njit(input, target, weight, ignore_index, reduction, size_average, red
     _check_index_target(input, target, lse)
     shaped = isinstance(target, types.Array)
     flag = True if lse else None  # the kernels' lse argument
+    unit_flag = None if lse else False  # their unit_w argument
 
     def run(input, target, weight, ignore_index, label_smoothing):
         if not 0.0 <= label_smoothing <= 1.0:
@@ -660,11 +670,11 @@ def _loss_njit(input, target, weight, ignore_index, reduction, size_average, red
                     wsum += w[c]
             a, b = 1.0 - label_smoothing, label_smoothing / max(C, 1)
             if I == 1:
-                _index_serial(x, t, w, O, C, None, ignore, a, b, wsum, flag, False, loss,
+                _index_serial(x, t, w, O, C, None, ignore, a, b, wsum, flag, unit_flag, loss,
                               partials, R)
             else:
-                _index_serial(x, t, w, O, C, I, ignore, a, b, wsum, flag, False, loss,
-                              partials, R)
+                _index_serial(x, t, w, O, C, I, ignore, a, b, wsum, flag, unit_flag, loss,
+                              partials, None)
         if shaped:
             return finish(loss, partials, np.shape(target), -1)
         return finish(loss, partials, (), -1)
@@ -718,7 +728,7 @@ def _index_grad(x, t, w, g, gstride, mean, O, C, I, ignore, a, b, wsum, lse, los
                 grad, zeroed, need_loss, R):
     units = partials.shape[1] - 1
     div = 1.0
-    if I is None:
+    if R is not None:
         if mean:
             for u in prange(units):
                 r0 = u * R
@@ -732,7 +742,7 @@ def _index_grad(x, t, w, g, gstride, mean, O, C, I, ignore, a, b, wsum, lse, los
                                   a, b, wsum, lse, loss, grad, zeroed, need_loss)
             partials[0, u] = sl
             partials[1, u] = sw
-    else:
+    if I is not None:
         nb = (I + COLS_BLOCK - 1) // COLS_BLOCK
         if mean:
             for u in prange(units):
@@ -755,12 +765,12 @@ _index_grad_serial, _index_grad_parallel = _config.kernels(_index_grad, fastmath
 
 # div: O * I for 'mean' (the number of samples), else 1.0.
 def _prob_grad(x, p, w, g, gstride, div, O, C, I, pa, pb, loss, partials, grad, R):
-    if I is None:
+    if R is not None:
         for u in prange(partials.shape[1] - 1):
             r0 = u * R
             partials[0, u] = prob_grad_rows(x, p, w, g, gstride, div, C, r0, min(O, r0 + R),
                                             pa, pb, loss, grad)
-    else:
+    if I is not None:
         nb = (I + COLS_BLOCK - 1) // COLS_BLOCK
         for u in prange(O * nb):
             partials[0, u] = prob_grad_cols(x, p, w, g, gstride, div, u // nb, C, I,
@@ -834,7 +844,7 @@ def _class_grad(x, t, w, plan, lse, compute, result, grad_output, out):
             key = ("ce_prob_grad", compute.char, I == 1)
             launch(_prob_grad_serial, _prob_grad_parallel, key, xf.size, xf, pf, wc, g,
                    gstride, float(n) if red == "mean" else 1.0, O, C, None if I == 1 else I,
-                   1.0 - eps, eps / C, loss, partials, gf, R)
+                   1.0 - eps, eps / C, loss, partials, gf, R if I == 1 else None)
         value = _reduce(red, loss, partials, plan.loss_shape, result, count=n)
     else:
         tf = t.reshape(-1)
@@ -847,7 +857,8 @@ def _class_grad(x, t, w, plan, lse, compute, result, grad_output, out):
             launch(_index_grad_serial, _index_grad_parallel, key, n if zeros else xf.size, xf,
                    tf, wc, g, gstride, red == "mean", O, C, None if I == 1 else I,
                    plan.ignore_index, 1.0 - eps, eps / C if eps else None, wsum,
-                   True if lse else None, loss, partials, gf, zeros, grad_output is None, R)
+                   True if lse else None, loss, partials, gf, zeros, grad_output is None,
+                   R if I == 1 else None)
         value = _reduce(red, loss, partials, plan.loss_shape, result)
     return value, deliver(grad, out, direct, compute, result)
 
@@ -1242,7 +1253,7 @@ def _grad_njit(input, target, weight, ignore_index, reduction, size_average, red
                                       partials, grad, R)
                 else:
                     _prob_grad_serial(x, p, w, g, gstride, div, O, C, I, pa, pb, loss,
-                                      partials, grad, R)
+                                      partials, grad, None)
             return (finish(loss, partials, shape_of(input.shape), O * I),
                     _grad_result(grad, out, input.shape))
 
@@ -1270,7 +1281,7 @@ def _grad_njit(input, target, weight, ignore_index, reduction, size_average, red
                                    wsum, flag, loss, partials, grad, False, True, R)
             else:
                 _index_grad_serial(x, t, w, g, gstride, mean, O, C, I, ignore, a, b,
-                                   wsum, flag, loss, partials, grad, False, True, R)
+                                   wsum, flag, loss, partials, grad, False, True, None)
         return (finish(loss, partials, shape_of(input.shape), -1),
                 _grad_result(grad, out, input.shape))
 

@@ -17,8 +17,9 @@ kernels store ``e`` into the gradient while summing (one ``exp`` per element)
 and then rewrite it in place with :func:`grad_value`, ``e * k - w_c * bs``,
 from the per-sample factors of :func:`index_grad_factor` /
 :func:`prob_grad_factor`. The scalar functions are used by the CPU row and
-column functions below (inlined into the kernels of
-``nbops/_ops/classification.py``, which the ``@njit`` forms call too) and by
+column functions below (chunk functions called by the kernels of
+``nbops/_ops/classification.py``, which the ``@njit`` forms call too; see
+``chunk_function`` in ``nbops/scalar/rows.py``) and by
 the CUDA kernels (``nbops/cuda/_kernels.py``, compiled with
 ``nbops.cuda._core.device``).
 
@@ -29,13 +30,13 @@ cores (:func:`nbops.scalar.rows.ce_rows` and friends), so that
 
 import math
 
-import numpy as np
 from numba import njit
 
 from .._config import _COMMON
 from ._math import const
 from .rows import (
     COLS_BLOCK,
+    chunk_function,
     cols_max,
     cols_prob_sums,
     cols_sumexp,
@@ -48,6 +49,7 @@ from .rows import (
     row_wshift_sum,
     smoothed_loss,
     smoothed_target,
+    stack_block,
     sub_exact,
 )
 
@@ -98,7 +100,7 @@ def weight_sum(t, w, s0, n, ignore):
 # lse is None: nll_loss; b is None: no label smoothing (a is then 1.0);
 # zeroed: grad is all zeros already (nll_loss then writes the target entries only);
 # need_loss false: nll_loss's rows leave their loss 0 (a backward needs none).
-@_inline
+@chunk_function
 def ce_grad_rows(x, t, w, g, gstride, div, C, r0, r1, ignore, a, b, wsum, lse, loss, grad,
                  zeroed, need_loss):
     """Rows r0 .. r1 of flat (N, C) arrays (class axis last); returns (sum of the
@@ -149,25 +151,25 @@ def ce_grad_rows(x, t, w, g, gstride, div, C, r0, r1, ignore, a, b, wsum, lse, l
     return sl, sw
 
 
-@_inline
+@chunk_function
 def ce_grad_cols(x, t, w, g, gstride, div, o, C, I, j0, ignore, a, b, wsum, lse, loss, grad,
                  zeroed):
     """Positions j0 .. j0 + COLS_BLOCK of sample row o of flat (N, C, I) arrays."""
     nb = min(COLS_BLOCK, I - j0)
     base = o * C * I
     s0 = o * I + j0
-    m = np.empty(nb, x.dtype)
-    kk = np.empty(nb, x.dtype)
-    bs = np.empty(nb, x.dtype)
-    s = np.empty(nb, np.float64)
-    aa = np.empty(nb, np.float64)
+    one = one_of(x)
+    m = stack_block(one)
+    kk = stack_block(one)
+    bs = stack_block(one)
+    s = stack_block(0.0)
+    aa = stack_block(0.0)
     for k in range(nb):
         m[k] = 0.0
         kk[k] = 0.0
         bs[k] = 0.0
         s[k] = 1.0
         aa[k] = 0.0
-    one = one_of(x)
     if lse is not None:
         cols_max(x, base, C, I, j0, nb, one, m)
         cols_sumexp(x, grad, base, C, I, j0, nb, one, m, s)
@@ -246,19 +248,19 @@ def prob_grad_rows(x, p, w, g, gstride, div, C, r0, r1, pa, pb, loss, grad):
     return sl
 
 
-@_inline
+@chunk_function
 def prob_grad_cols(x, p, w, g, gstride, div, o, C, I, j0, pa, pb, loss, grad):
     """Class-probability targets, positions j0 .. j0 + COLS_BLOCK of sample row o."""
     nb = min(COLS_BLOCK, I - j0)
     base = o * C * I
     s0 = o * I + j0
-    m = np.empty(nb, x.dtype)
-    kk = np.empty(nb, x.dtype)
-    bs = np.empty(nb, x.dtype)
-    s = np.empty(nb, np.float64)
-    qa = np.empty(nb, np.float64)
-    qb = np.empty(nb, np.float64)
     one = one_of(x)
+    m = stack_block(one)
+    kk = stack_block(one)
+    bs = stack_block(one)
+    s = stack_block(0.0)
+    qa = stack_block(0.0)
+    qb = stack_block(0.0)
     cols_max(x, base, C, I, j0, nb, one, m)
     cols_sumexp(x, grad, base, C, I, j0, nb, one, m, s)
     cols_prob_sums(x, p, w, base, C, I, j0, nb, m, pa, pb, qa, qb)

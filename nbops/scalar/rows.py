@@ -27,19 +27,26 @@ Numerics
   :data:`SUM_BLOCK` elements (vectorized) and the block sums are added in
   float64, so long rows keep float32 sums accurate.
 * Fast-math: every function here is inlined (``inline='always'``) into the
-  kernels of ``nbops/_ops/softmax.py`` and ``nbops/_ops/classification.py``, which are
-  compiled with :data:`ROW_FASTMATH` = ``reassoc`` (needed to vectorize a
+  kernels of ``nbops/_ops/softmax.py`` and ``nbops/_ops/classification.py``, or
+  (the cross-entropy chunk functions, ``chunk_function``) compiled with the
+  same flags as they: :data:`ROW_FASTMATH` = ``reassoc`` (needed to vectorize a
   sum) and ``contract`` (FMA). The subtractions whose order matters,
   ``(x - max) - log(sum)`` (computing ``max + log(sum)`` first loses
   precision, pytorch/pytorch#11752), go through :func:`sub_exact`, which no
   flag may reassociate. No flag that touches NaN or inf is used anywhere.
-* Compile time: a kernel is one function (no nested compiled calls, each of
-  which Numba would optimize again in every caller), and the kernels take
-  their options as ``None`` or a value, so that Numba compiles only the path
-  a call needs (a branch on ``arg is None`` is resolved at compile time; a
-  :class:`RowCore` argument selects its functions through the small
-  overloads :func:`row_prep` / :func:`row_value`, each compiled once per
-  type and inlined by LLVM).
+* Compile time: a softmax kernel is one function (no nested compiled calls,
+  each of which Numba would optimize again in every caller); a cross-entropy
+  kernel calls one chunk function per chunk of samples (see
+  ``chunk_function``). The kernels take their options as ``None`` or a
+  value, so that Numba compiles only the path a call needs: a branch whose
+  condition compares an argument that is None with None is removed before
+  typing (one on ``arg is None`` for a non-None argument is typed and
+  compiled, and only LLVM drops it, so the kernels guard a path with an
+  argument that is None where the path is not wanted); a :class:`RowCore`
+  argument selects its functions through the small overloads
+  :func:`row_prep` / :func:`row_value`, each compiled once per type and
+  inlined by LLVM. Scratch arrays come from ``stack_block``, not
+  ``np.empty``.
 
 Arguments named ``sgn`` (+1 or -1, of the element type) multiply every value
 read (softmin is softmax of ``-x``; the product is exact).
@@ -62,7 +69,7 @@ from numba.extending import (
 )
 
 from .._config import _COMMON
-from .._numba_internals import make_row_view
+from .._numba_internals import make_row_view, make_stack_block
 from ._math import const, exp
 
 __all__ = ["row_view", "sub_exact", "order_key", "from_order_key", "one_of", "row_max",
@@ -85,12 +92,34 @@ ROW_FASTMATH = frozenset({"reassoc", "contract"})
 
 _inline = njit(inline="always", **_COMMON)
 
+#: Decorator of the cross-entropy chunk functions (one call handles a chunk of
+#: samples: :func:`prob_cols` below, ``ce_grad_rows``, ``ce_grad_cols`` and
+#: ``prob_grad_cols`` in ``nbops/scalar/_class_grad.py``):
+#: compiled as functions of their own, with the fast-math flags of the kernels
+#: that call them, not IR-inlined into the kernels. Numba's IR inlining copies
+#: a callee, with every helper inlined into it, block by block, and a
+#: parallel kernel compiles its loop body again: a call per chunk costs nothing
+#: measurable, and the serial and parallel kernels share the compiled
+#: function. LLVM still inlines the small cores into the chunk function's
+#: loops, which vectorize as before. The others stay IR-inlined: on their own,
+#: :func:`nll_rows`, :func:`prob_rows` and ``prob_grad_rows`` made the serial
+#: kernel's first compilation slower (a function of its own has a fixed cost),
+#: :func:`ce_rows` ran a few percent slower at (4096, 1000), and
+#: :func:`ce_cols`'s float64 chunk sums came out different in the last bits.
+chunk_function = njit(fastmath=set(ROW_FASTMATH), **_COMMON)
+
 
 #: ``row_view(arr, start, n)``: ``arr[start:start + n]`` of a 1-D contiguous array,
 #: as a view that holds no reference to ``arr``'s memory (no atomic reference
 #: counting per row); only while ``arr`` is alive, for a range inside ``arr``.
 #: Built on Numba internals: see make_row_view in nbops/_numba_internals.py.
 row_view = make_row_view()
+
+#: ``stack_block(like)``: a scratch array of COLS_BLOCK elements of ``like``'s
+#: type on the stack of the compiled caller (contents undefined): the per-position
+#: accumulators of the column-block functions, without ``np.empty`` (see
+#: make_stack_block in nbops/_numba_internals.py).
+stack_block = make_stack_block(COLS_BLOCK)
 
 
 @intrinsic
@@ -794,16 +823,16 @@ def ce_cols(x, t, w, o, C, I, j0, ignore, a, b, wsum, lse, loss):
     s0 = o * I + j0
     tb = row_view(t, s0, nb)
     lb = row_view(loss, s0, nb)
-    # np.empty and fill loops (np.zeros/np.ones would each cost Numba a template
-    # compilation: docs/guides/architecture.rst)
-    m = np.empty(nb, x.dtype)
-    s = np.empty(nb, np.float64)
-    aa = np.empty(nb, np.float64)
+    # stack scratch and fill loops (np.empty, np.zeros and np.ones would each cost
+    # Numba a template compilation: docs/guides/architecture.rst)
+    one = one_of(x)
+    m = stack_block(one)
+    s = stack_block(0.0)
+    aa = stack_block(0.0)
     for k in range(nb):
         m[k] = 0.0
         s[k] = 1.0
         aa[k] = 0.0
-    one = one_of(x)
     if lse is not None:
         if C > 0:
             cols_max(x, base, C, I, j0, nb, one, m)
@@ -854,18 +883,18 @@ def prob_rows(x, p, w, C, r0, r1, pa, pb, loss):
     return sl
 
 
-@_inline
+@chunk_function
 def prob_cols(x, p, w, o, C, I, j0, pa, pb, loss):
     """Positions j0 .. j0 + COLS_BLOCK of sample row o of flat (N, C, I) arrays."""
     nb = min(COLS_BLOCK, I - j0)
     base = o * C * I
     s0 = o * I + j0
     lb = row_view(loss, s0, nb)
-    m = np.empty(nb, x.dtype)
-    s = np.empty(nb, np.float64)
-    qa = np.empty(nb, np.float64)
-    qb = np.empty(nb, np.float64)
     one = one_of(x)
+    m = stack_block(one)
+    s = stack_block(0.0)
+    qa = stack_block(0.0)
+    qb = stack_block(0.0)
     cols_max(x, base, C, I, j0, nb, one, m)
     cols_sumexp(x, None, base, C, I, j0, nb, one, m, s)
     cols_prob_sums(x, p, w, base, C, I, j0, nb, m, pa, pb, qa, qb)
