@@ -3,9 +3,12 @@
     python tools/tune_threads.py                  # every op, float32 and float64
     python tools/tune_threads.py --ops relu sigmoid --dtypes float32 --no-write
     python tools/tune_threads.py --show           # the table in docs, from nbops/_tuning.py
+    python tools/tune_threads.py --merge --ops linear softmax   # only their kernels
 
 Every op of the op table (``nbops._ops.table.entries()``) runs its sample calls
-(``entry.samples(table.sample_arrays(dtype, n))``) at sizes from 2**12 to 2**20
+(``entry.samples(table.sample_arrays(dtype, n))``) and those of its backward
+(``entry.backward_samples(...)`` on the same arrays: ``<op>_backward``,
+``<loss>_with_grad``; ``--no-backward`` skips them) at sizes from 2**12 to 2**20
 elements. Each ``launch(serial, parallel, key, n, ...)`` they make is recorded
 and both kernels are timed on the very same arguments, through their compiled
 entry points: serial and parallel runs alternate (so a burst of load hits both),
@@ -112,8 +115,18 @@ class NoFastPath(dict):
         pass
 
 
-def measure_ops(entries, dtypes, sizes, budget_s, log):
-    """{(label, dtype): [(n, serial_ns, parallel_ns), ...]} over the sample calls."""
+def sample_calls(entry, d, backward):
+    """The op's sample calls ``[(function, args, kwargs), ...]`` on the arrays ``d``,
+    then (``backward``) its backward's."""
+    calls = [(entry.function, args, kwargs) for args, kwargs in entry.samples(d)]
+    if backward and entry.backward_samples is not None:
+        calls += entry.backward_samples(d)
+    return calls
+
+
+def measure_ops(entries, dtypes, sizes, budget_s, log, backward=True):
+    """{(label, dtype): [(n, serial_ns, parallel_ns), ...]} over the sample calls
+    (and, if ``backward``, the backward sample calls)."""
     points = {}
     recorder = Recorder()
     modules = patch_launch(recorder)
@@ -124,8 +137,8 @@ def measure_ops(entries, dtypes, sizes, budget_s, log):
                 d = table.sample_arrays(dtype, size)
                 for entry in entries:
                     recorder.calls = []
-                    for args, kwargs in entry.samples(d):
-                        entry.function(*args, **kwargs)
+                    for function, args, kwargs in sample_calls(entry, d, backward):
+                        function(*args, **kwargs)
                     seen = set()
                     for serial, parallel, key, n, args in recorder.calls:
                         label = _launch.cost_label(serial, key)
@@ -277,6 +290,8 @@ def main(argv=None):
     ap.add_argument("--dtypes", nargs="*", default=["float32", "float64"])
     ap.add_argument("--budget", type=float, default=0.12,
                     help="seconds of timing per kernel and size (default 0.12)")
+    ap.add_argument("--no-backward", action="store_true",
+                    help="only the forwards' sample calls (not <op>_backward, <loss>_with_grad)")
     ap.add_argument("--no-write", action="store_true", help="print only")
     ap.add_argument("--merge", action="store_true",
                     help="with --ops: replace only those kernels' figures in nbops/_tuning.py, "
@@ -311,7 +326,8 @@ def main(argv=None):
     log(f"{len(entries)} ops, dtypes {opts.dtypes}, {threads} threads, load {load_before}")
     launch_ns = launch_cost(max(opts.budget, 0.5))
     log(f"launch cost: {launch_ns:.0f} ns")
-    points = measure_ops(entries, opts.dtypes, SIZES, opts.budget, log)
+    points = measure_ops(entries, opts.dtypes, SIZES, opts.budget, log,
+                         backward=not opts.no_backward)
     direct_ns = max(launch_ns, launch_cost(max(opts.budget, 0.5)))  # the larger of 2 runs
 
     results = {label: analyse(pts, threads) for label, pts in points.items()}
