@@ -4,11 +4,13 @@
     python tools/tune_threads.py --ops relu sigmoid --dtypes float32 --no-write
     python tools/tune_threads.py --show           # the table in docs, from nbops/_tuning.py
     python tools/tune_threads.py --merge --ops linear softmax   # only their kernels
+    python tools/tune_threads.py --merge --backward-only        # add the backward kernels
 
 Every op of the op table (``nbops._ops.table.entries()``) runs its sample calls
 (``entry.samples(table.sample_arrays(dtype, n))``) and those of its backward
 (``entry.backward_samples(...)`` on the same arrays: ``<op>_backward``,
-``<loss>_with_grad``; ``--no-backward`` skips them) at sizes from 2**12 to 2**20
+``<loss>_with_grad``; ``--no-backward`` skips them, ``--backward-only`` measures
+only the kernels the forward does not launch itself) at sizes from 2**12 to 2**20
 elements. Each ``launch(serial, parallel, key, n, ...)`` they make is recorded
 and both kernels are timed on the very same arguments, through their compiled
 entry points: serial and parallel runs alternate (so a burst of load hits both),
@@ -115,18 +117,29 @@ class NoFastPath(dict):
         pass
 
 
-def sample_calls(entry, d, backward):
-    """The op's sample calls ``[(function, args, kwargs), ...]`` on the arrays ``d``,
-    then (``backward``) its backward's."""
-    calls = [(entry.function, args, kwargs) for args, kwargs in entry.samples(d)]
+def launches(recorder, entry, d, forward=True, backward=True):
+    """The recorded launches of the op's sample calls on the arrays ``d`` (if
+    ``forward``) and of its backward's (if ``backward``: the kernels the forward
+    does not launch itself, such as dropout's mask or linear's product)."""
+    recorder.calls = []
+    for args, kwargs in entry.samples(d):
+        entry.function(*args, **kwargs)
+    calls, recorder.calls = recorder.calls, []
     if backward and entry.backward_samples is not None:
-        calls += entry.backward_samples(d)
+        for function, args, kwargs in entry.backward_samples(d):
+            function(*args, **kwargs)
+        forward_labels = {_launch.cost_label(c[0], c[2]) for c in calls}
+        backward_calls = [c for c in recorder.calls
+                          if _launch.cost_label(c[0], c[2]) not in forward_labels]
+        calls = (calls if forward else []) + backward_calls
+    elif not forward:
+        calls = []
     return calls
 
 
-def measure_ops(entries, dtypes, sizes, budget_s, log, backward=True):
+def measure_ops(entries, dtypes, sizes, budget_s, log, forward=True, backward=True):
     """{(label, dtype): [(n, serial_ns, parallel_ns), ...]} over the sample calls
-    (and, if ``backward``, the backward sample calls)."""
+    (``forward``) and the backward sample calls (``backward``)."""
     points = {}
     recorder = Recorder()
     modules = patch_launch(recorder)
@@ -136,11 +149,9 @@ def measure_ops(entries, dtypes, sizes, budget_s, log, backward=True):
             for size in sizes:
                 d = table.sample_arrays(dtype, size)
                 for entry in entries:
-                    recorder.calls = []
-                    for function, args, kwargs in sample_calls(entry, d, backward):
-                        function(*args, **kwargs)
                     seen = set()
-                    for serial, parallel, key, n, args in recorder.calls:
+                    for serial, parallel, key, n, args in launches(recorder, entry, d,
+                                                                   forward, backward):
                         label = _launch.cost_label(serial, key)
                         if (label, n) in seen or n < 1024:
                             continue
@@ -290,8 +301,14 @@ def main(argv=None):
     ap.add_argument("--dtypes", nargs="*", default=["float32", "float64"])
     ap.add_argument("--budget", type=float, default=0.12,
                     help="seconds of timing per kernel and size (default 0.12)")
-    ap.add_argument("--no-backward", action="store_true",
-                    help="only the forwards' sample calls (not <op>_backward, <loss>_with_grad)")
+    which = ap.add_mutually_exclusive_group()
+    which.add_argument("--no-backward", action="store_true",
+                       help="only the forwards' sample calls (not <op>_backward, "
+                            "<loss>_with_grad)")
+    which.add_argument("--backward-only", action="store_true",
+                       help="only the kernels of the backward sample calls that the "
+                            "forwards' do not launch (with --merge: add the backward "
+                            "kernels, keeping every forward figure)")
     ap.add_argument("--no-write", action="store_true", help="print only")
     ap.add_argument("--merge", action="store_true",
                     help="with --ops: replace only those kernels' figures in nbops/_tuning.py, "
@@ -327,7 +344,7 @@ def main(argv=None):
     launch_ns = launch_cost(max(opts.budget, 0.5))
     log(f"launch cost: {launch_ns:.0f} ns")
     points = measure_ops(entries, opts.dtypes, SIZES, opts.budget, log,
-                         backward=not opts.no_backward)
+                         forward=not opts.backward_only, backward=not opts.no_backward)
     direct_ns = max(launch_ns, launch_cost(max(opts.budget, 0.5)))  # the larger of 2 runs
 
     results = {label: analyse(pts, threads) for label, pts in points.items()}
