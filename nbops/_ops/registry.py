@@ -6,8 +6,8 @@ every list of ops needs: name, family, parameters (read from the function's
 signature), the residuals their backward will need, their ``nbops.nn``
 class(es) and the calls that warm them up: the forward's, and the backward's on
 the same arrays (a loss's ``_backward`` and ``_with_grad`` calls are made from
-its forward's, :func:`nbops._ops.table.loss_backward_samples`). The elementwise activations are
-declared in :mod:`nbops._ops.activation`, the pointwise losses in
+its forward's, :func:`nbops._ops.table.loss_backward_samples`). The elementwise
+activations are declared in :mod:`nbops._ops.activation`, the pointwise losses in
 :mod:`nbops._ops.losses`, the row ops (softmax family) in
 :mod:`nbops._ops.softmax` (imported here, so that they register after the
 pointwise losses, as before).
