@@ -41,6 +41,7 @@ import os
 import platform
 import statistics
 import sys
+import textwrap
 import time
 
 import numpy as np
@@ -236,6 +237,12 @@ def load():
         return "unknown"
 
 
+def _dict_line(key, inner):
+    """One ``"key": {inner},`` line of a generated dict, split after the key if long."""
+    line = f'    "{key}": {{{inner}}},'
+    return line if len(line) <= 100 else f'    "{key}":\n        {{{inner}}},'
+
+
 def render(results, launch_ns, efficiency, default_cost, threads, header):
     lines = ['"""Measured inputs of the serial/parallel choice (:mod:`nbops._launch`).', ""]
     lines += header
@@ -257,7 +264,7 @@ def render(results, launch_ns, efficiency, default_cost, threads, header):
     for label in sorted({lab for lab, _ in results}):
         by_dtype = {dt: r[0] for (lab, dt), r in sorted(results.items()) if lab == label}
         inner = ", ".join(f'"{dt}": {c:.3g}' for dt, c in by_dtype.items())
-        lines.append(f'    "{label}": {{{inner}}},')
+        lines.append(_dict_line(label, inner))
     lines.append("}")
     lines.append("#: Measured crossover (elements): the smallest size where the parallel kernel")
     lines.append("#: was faster, and at 3 in 4 larger sizes; None: never up to 2**20 (reference).")
@@ -265,7 +272,7 @@ def render(results, launch_ns, efficiency, default_cost, threads, header):
     for label in sorted({lab for lab, _ in results}):
         by_dtype = {dt: r[1] for (lab, dt), r in sorted(results.items()) if lab == label}
         inner = ", ".join(f'"{dt}": {c}' for dt, c in by_dtype.items())
-        lines.append(f'    "{label}": {{{inner}}},')
+        lines.append(_dict_line(label, inner))
     lines.append("}")
     return "\n".join(lines) + "\n"
 
@@ -398,10 +405,11 @@ def main(argv=None):
         results, launch_ns, efficiency = merged, old.LAUNCH_NS, old.EFFICIENCY
         default_cost = min([old.DEFAULT_COST_NS] + [r[0] for r in results.values()])
         threads = old.THREADS
-        header = old.__doc__.strip("\n").splitlines()[2:] + [  # (after the title)
-            "", f"Merged on {started:%Y-%m-%d %H:%M} UTC (``--merge``): re-measured "
-            + ", ".join(sorted({lab for lab, _ in points})) + ",",
-            f"load average {load_before} before and {load()} after."]
+        merged_note = (f"Merged on {started:%Y-%m-%d %H:%M} UTC (``--merge``): re-measured "
+                       + ", ".join(sorted({lab for lab, _ in points}))
+                       + f", load average {load_before} before and {load()} after.")
+        header = (old.__doc__.strip("\n").splitlines()[2:]  # (after the title)
+                  + [""] + textwrap.wrap(merged_note, 88, break_on_hyphens=False))
     text = render({(lab, dt): r for (lab, dt), r in results.items()}, launch_ns, efficiency,
                   default_cost, threads, header)
     if not opts.no_write:
