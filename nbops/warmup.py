@@ -5,10 +5,12 @@ does not pay for compilation::
 
     python -m nbops.warmup                      # every op, float32 and float64
     python -m nbops.warmup --ops relu softmax --dtypes float32
+    python -m nbops.warmup --backward           # and the backward kernels (training)
 
 or from Python: ``nbops.warmup(ops=["relu", "softmax"], dtypes=["float32"])``.
 Each op is called once on a small input (the serial kernels) and once on an
-input large enough for every op's multi-threaded kernel. Progress is
+input large enough for every op's multi-threaded kernel; with ``backward=True``
+(``--backward``) its backward (and a loss's ``_with_grad``) too. Progress is
 printed when the whole run takes more than a second.
 """
 
@@ -21,10 +23,12 @@ import numpy as np
 from . import _launch
 
 
-def _calls(dtype, n):
-    """op name -> a function running that op on inputs of about ``n`` elements.
+def _calls(dtype, n, backward=False):
+    """op name -> a function running that op (and, if ``backward``, its backward)
+    on inputs of about ``n`` elements.
 
-    The calls are the op table's samples (:mod:`nbops._ops.table`).
+    The calls are the op table's samples and backward samples
+    (:mod:`nbops._ops.table`).
     """
     import nbops  # noqa: F401  (registers every op)
     from nbops._ops import table
@@ -34,6 +38,9 @@ def _calls(dtype, n):
     def run(entry):
         for args, kwargs in entry.samples(d):
             entry.function(*args, **kwargs)
+        if backward and entry.backward_samples is not None:
+            for function, args, kwargs in entry.backward_samples(d):
+                function(*args, **kwargs)
 
     return {e.name: (lambda e=e: run(e)) for e in table.entries() if e.samples is not None}
 
@@ -42,7 +49,8 @@ def available_ops():
     return sorted(_calls(np.float32, 16))
 
 
-def warmup(ops=None, dtypes=("float32", "float64"), parallel=True, verbose=None):
+def warmup(ops=None, dtypes=("float32", "float64"), parallel=True, verbose=None,
+           backward=False):
     """Compile or load the kernels of ``ops`` (default: all) for ``dtypes``.
 
     Parameters
@@ -54,17 +62,23 @@ def warmup(ops=None, dtypes=("float32", "float64"), parallel=True, verbose=None)
         Also prepare the multi-threaded kernels (none when Numba has one thread).
     verbose : bool, optional
         Print progress to stderr; by default only once the run has taken 1 s.
+    backward : bool, default False
+        Also prepare each op's backward kernels (``nbops.<op>_backward`` and a
+        loss's ``nbops.<loss>_with_grad``, from the op table's backward sample
+        calls): for a training job. A service that only runs inference leaves
+        it off and compiles (or loads) nothing it does not call.
 
     Returns
     -------
     dict
-        Seconds spent per op.
+        Seconds spent per op (its backward included).
 
     Notes
     -----
     No PyTorch counterpart: PyTorch ships precompiled kernels, nbops compiles
     each kernel on its first call (then caches it on disk). Call this at the
-    start of a service so that the first request does not pay for it.
+    start of a service so that the first request does not pay for it (with
+    ``backward=True`` at the start of a training job).
 
     Examples
     --------
@@ -72,6 +86,12 @@ def warmup(ops=None, dtypes=("float32", "float64"), parallel=True, verbose=None)
     ...                      verbose=False)
     >>> sorted(times)
     ['relu', 'softmax']
+
+    A training job prepares the backward kernels too (here ``relu_backward``'s):
+
+    >>> list(nbops.warmup(["relu"], dtypes=["float32"], parallel=False, verbose=False,
+    ...                   backward=True))
+    ['relu']
     """
     names = available_ops() if ops is None else list(ops)
     unknown = sorted(set(names) - set(available_ops()))
@@ -85,7 +105,7 @@ def warmup(ops=None, dtypes=("float32", "float64"), parallel=True, verbose=None)
     done = 0
     for dt in dtypes:
         dtype = np.dtype(dt)
-        tables = [_calls(dtype, n) for n in sizes]
+        tables = [_calls(dtype, n, backward) for n in sizes]
         for name in names:
             t0 = time.perf_counter()
             for table in tables:
@@ -106,13 +126,16 @@ def main(argv=None):
     parser.add_argument("--dtypes", nargs="*", default=["float32", "float64"])
     parser.add_argument("--serial-only", action="store_true",
                         help="skip the multi-threaded kernels")
+    parser.add_argument("--backward", action="store_true",
+                        help="also the backward kernels (<op>_backward, <loss>_with_grad)")
     parser.add_argument("--quiet", action="store_true")
     args = parser.parse_args(argv)
     t0 = time.perf_counter()
     spent = warmup(args.ops, args.dtypes, parallel=not args.serial_only,
-                   verbose=False if args.quiet else None)
+                   verbose=False if args.quiet else None, backward=args.backward)
     if not args.quiet:
-        print(f"nbops warmup: {len(spent)} ops ready in {time.perf_counter() - t0:.1f} s")
+        what = "ops and their backwards" if args.backward else "ops"
+        print(f"nbops warmup: {len(spent)} {what} ready in {time.perf_counter() - t0:.1f} s")
 
 
 if __name__ == "__main__":

@@ -167,6 +167,56 @@ def test_warmup_then_cached(tmp_path):
     assert run_py(code, env).split() == ["4", "0"]
 
 
+def test_warmup_backward_prepares_the_backward_kernels(tmp_path):
+    """``backward=False`` (the default) compiles no backward kernel; ``backward=True``
+    compiles them, serial and parallel, so that a training step compiles nothing."""
+    code = """
+        import numpy as np
+        from numba.core import event
+        import nbops
+        from nbops import _launch
+        compiled = []
+
+        class Count(event.Listener):
+            def on_start(self, ev):
+                f = ev.data["dispatcher"].py_func
+                compiled.append(f.__module__ + "." + f.__qualname__)
+
+            def on_end(self, ev):
+                pass
+
+        def step(n):  # the backward calls of a training step on n elements
+            x = np.linspace(-2, 2, n, dtype=np.float32)
+            t = np.linspace(0, 1, n, dtype=np.float32)
+            loss, g = nbops.mse_loss_with_grad(nbops.relu(x), t)
+            nbops.relu_backward(g, nbops.relu(x))
+            nbops.mse_loss_backward(1.0, x, t)
+
+        ops = ["relu", "mse_loss"]
+        with event.install_listener("numba:compile", Count()):
+            nbops.warmup(ops, dtypes=["float32"], verbose=False)
+            forward_only = list(compiled)
+            times = nbops.warmup(ops, dtypes=["float32"], verbose=False, backward=True)
+            with_backward = compiled[len(forward_only):]
+            for n in (100, _launch.everywhere_parallel_from() or 100):
+                step(n)
+            print(sorted(times), len(compiled) - len(forward_only) - len(with_backward))
+        print(*sorted(set(forward_only)))
+        print(*sorted(set(with_backward)))
+    """
+    env = {"NBOPS_CACHE_DIR": str(tmp_path)}
+    names, forward_only, with_backward = run_py(code, env, timeout=600).splitlines()
+    assert names == "['mse_loss', 'relu'] 0"  # the training step compiled nothing
+    assert "_map2" not in forward_only and "_grad" not in forward_only
+    assert "nbops._ops.elementwise._map2" in with_backward.split()
+    assert "nbops._ops.losses._grad" in with_backward.split()
+    cli = run_py("""
+        from nbops.warmup import main
+        main(["--ops", "relu", "mse_loss", "--dtypes", "float32", "--backward"])
+    """, env)
+    assert cli.startswith("nbops warmup: 2 ops and their backwards ready in"), cli
+
+
 def test_warmup_rejects_unknown_op():
     out = run_py("""
         import nbops

@@ -100,6 +100,26 @@ def test_warmup_lists_every_op_with_samples():
     assert {e.name for e in ELEMENTWISE} <= set(warmup.available_ops())
 
 
+@pytest.mark.parametrize("dtype", [np.float32, np.float64])
+def test_every_backward_has_sample_calls(dtype):
+    """The warm-up (``backward=True``) and the thread tuning run each op's backward
+    (and a loss's ``_with_grad``) through its entry's backward sample calls."""
+    d = table.sample_arrays(dtype, 64)
+    for e in ENTRIES:
+        functions = {e.backward_function, e.with_grad_function} - {None}
+        if not functions:
+            assert e.backward_samples is None, e.name
+            continue
+        calls = e.backward_samples(d)
+        assert {f for f, _, _ in calls} == functions, e.name
+        for f, args, kwargs in calls:
+            inspect.signature(f).bind(*args, **kwargs)
+            floats = [a for a in args if isinstance(a, np.ndarray) and a.dtype.kind == "f"]
+            assert floats and {a.dtype for a in floats} == {np.dtype(dtype)}, e.name
+    assert {f.__name__ for e in ENTRIES if e.backward_samples is not None
+            for f, _, _ in e.backward_samples(d)} == set(table.backward_functions())
+
+
 ROW_OPS = table.row_op_entries()
 
 

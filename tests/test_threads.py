@@ -6,6 +6,7 @@ kernel it picks gives the serial kernel's bits.
 """
 
 import os
+import re
 import subprocess
 import sys
 import textwrap
@@ -16,7 +17,7 @@ import pytest
 
 import nbops
 from nbops import _config, _launch, _tuning
-from nbops._ops import elementwise
+from nbops._ops import elementwise, table
 
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 RELU, SIGMOID = elementwise.Op.registry["relu"], elementwise.Op.registry["sigmoid"]
@@ -96,6 +97,50 @@ def test_cost_labels():
     from nbops.scalar import rows as R
     assert _launch.cost_label(softmax._rows_serial, (R.SOFTMAX, "d", True, False)) == (
         "softmax._rows[softmax]", "float64")
+
+
+def _recorded_launches(monkeypatch):
+    """Replace ``launch`` in every nbops module by a recorder that runs the serial
+    kernel (as tools/tune_threads.py does): the (serial, key) of each launch."""
+    calls = []
+
+    def record(serial, parallel, key, n, *args):
+        calls.append((serial, key))
+        _launch.entry_point(serial, key, args)(*args)
+
+    for name, mod in list(sys.modules.items()):
+        if (name.startswith("nbops.") and mod is not _launch
+                and getattr(mod, "launch", None) is _launch.launch):
+            monkeypatch.setattr(mod, "launch", record)
+    return calls
+
+
+def test_backward_kernels_have_cost_labels(monkeypatch):
+    """Every kernel that the backward sample calls (op table) launch has a cost label,
+    under which tools/tune_threads.py measures it, and the rule takes the tuning
+    table's figure for that label, or ``DEFAULT_COST_NS`` (the cheapest measured
+    cost: parallel no earlier than relu) where the table does not list it."""
+    calls = _recorded_launches(monkeypatch)
+    d = table.sample_arrays(np.float32, 64)
+    ops_of_label = {}
+    for e in table.entries():
+        if e.backward_samples is None:
+            continue
+        del calls[:]
+        for function, args, kwargs in e.backward_samples(d):
+            function(*args, **kwargs)
+        assert calls, e.name  # each backward runs a launched kernel
+        for serial, key in calls:
+            label, dtype = _launch.cost_label(serial, key)
+            assert re.fullmatch(r"\w+\.\w+(\[[\w.,]+\])?", label) and dtype == "float32", label
+            ops_of_label.setdefault(label, set()).add(e.name)
+            listed = _tuning.COST_NS.get(label, {})
+            assert _launch.cost_ns(serial, key) == listed.get(dtype, _tuning.DEFAULT_COST_NS)
+    # the shared backward kernels' labels name the op (its Op): a figure per op
+    shared = {label: ops for label, ops in ops_of_label.items()
+              if label.startswith(("elementwise._map2[", "losses._grad["))}
+    assert len(shared) >= 20
+    assert all(len(ops) == 1 for ops in shared.values()), shared
 
 
 @needs_per_op

@@ -3,9 +3,14 @@
     python tools/tune_threads.py                  # every op, float32 and float64
     python tools/tune_threads.py --ops relu sigmoid --dtypes float32 --no-write
     python tools/tune_threads.py --show           # the table in docs, from nbops/_tuning.py
+    python tools/tune_threads.py --merge --ops linear softmax   # only their kernels
+    python tools/tune_threads.py --merge --backward-only        # add the backward kernels
 
 Every op of the op table (``nbops._ops.table.entries()``) runs its sample calls
-(``entry.samples(table.sample_arrays(dtype, n))``) at sizes from 2**12 to 2**20
+(``entry.samples(table.sample_arrays(dtype, n))``) and those of its backward
+(``entry.backward_samples(...)`` on the same arrays: ``<op>_backward``,
+``<loss>_with_grad``; ``--no-backward`` skips them, ``--backward-only`` measures
+only the kernels the forward does not launch itself) at sizes from 2**12 to 2**20
 elements. Each ``launch(serial, parallel, key, n, ...)`` they make is recorded
 and both kernels are timed on the very same arguments, through their compiled
 entry points: serial and parallel runs alternate (so a burst of load hits both),
@@ -36,6 +41,7 @@ import os
 import platform
 import statistics
 import sys
+import textwrap
 import time
 
 import numpy as np
@@ -112,8 +118,29 @@ class NoFastPath(dict):
         pass
 
 
-def measure_ops(entries, dtypes, sizes, budget_s, log):
-    """{(label, dtype): [(n, serial_ns, parallel_ns), ...]} over the sample calls."""
+def launches(recorder, entry, d, forward=True, backward=True):
+    """The recorded launches of the op's sample calls on the arrays ``d`` (if
+    ``forward``) and of its backward's (if ``backward``: the kernels the forward
+    does not launch itself, such as dropout's mask or linear's product)."""
+    recorder.calls = []
+    for args, kwargs in entry.samples(d):
+        entry.function(*args, **kwargs)
+    calls, recorder.calls = recorder.calls, []
+    if backward and entry.backward_samples is not None:
+        for function, args, kwargs in entry.backward_samples(d):
+            function(*args, **kwargs)
+        forward_labels = {_launch.cost_label(c[0], c[2]) for c in calls}
+        backward_calls = [c for c in recorder.calls
+                          if _launch.cost_label(c[0], c[2]) not in forward_labels]
+        calls = (calls if forward else []) + backward_calls
+    elif not forward:
+        calls = []
+    return calls
+
+
+def measure_ops(entries, dtypes, sizes, budget_s, log, forward=True, backward=True):
+    """{(label, dtype): [(n, serial_ns, parallel_ns), ...]} over the sample calls
+    (``forward``) and the backward sample calls (``backward``)."""
     points = {}
     recorder = Recorder()
     modules = patch_launch(recorder)
@@ -123,11 +150,9 @@ def measure_ops(entries, dtypes, sizes, budget_s, log):
             for size in sizes:
                 d = table.sample_arrays(dtype, size)
                 for entry in entries:
-                    recorder.calls = []
-                    for args, kwargs in entry.samples(d):
-                        entry.function(*args, **kwargs)
                     seen = set()
-                    for serial, parallel, key, n, args in recorder.calls:
+                    for serial, parallel, key, n, args in launches(recorder, entry, d,
+                                                                   forward, backward):
                         label = _launch.cost_label(serial, key)
                         if (label, n) in seen or n < 1024:
                             continue
@@ -212,6 +237,12 @@ def load():
         return "unknown"
 
 
+def _dict_line(key, inner):
+    """One ``"key": {inner},`` line of a generated dict, split after the key if long."""
+    line = f'    "{key}": {{{inner}}},'
+    return line if len(line) <= 100 else f'    "{key}":\n        {{{inner}}},'
+
+
 def render(results, launch_ns, efficiency, default_cost, threads, header):
     lines = ['"""Measured inputs of the serial/parallel choice (:mod:`nbops._launch`).', ""]
     lines += header
@@ -233,7 +264,7 @@ def render(results, launch_ns, efficiency, default_cost, threads, header):
     for label in sorted({lab for lab, _ in results}):
         by_dtype = {dt: r[0] for (lab, dt), r in sorted(results.items()) if lab == label}
         inner = ", ".join(f'"{dt}": {c:.3g}' for dt, c in by_dtype.items())
-        lines.append(f'    "{label}": {{{inner}}},')
+        lines.append(_dict_line(label, inner))
     lines.append("}")
     lines.append("#: Measured crossover (elements): the smallest size where the parallel kernel")
     lines.append("#: was faster, and at 3 in 4 larger sizes; None: never up to 2**20 (reference).")
@@ -241,7 +272,7 @@ def render(results, launch_ns, efficiency, default_cost, threads, header):
     for label in sorted({lab for lab, _ in results}):
         by_dtype = {dt: r[1] for (lab, dt), r in sorted(results.items()) if lab == label}
         inner = ", ".join(f'"{dt}": {c}' for dt, c in by_dtype.items())
-        lines.append(f'    "{label}": {{{inner}}},')
+        lines.append(_dict_line(label, inner))
     lines.append("}")
     return "\n".join(lines) + "\n"
 
@@ -277,6 +308,14 @@ def main(argv=None):
     ap.add_argument("--dtypes", nargs="*", default=["float32", "float64"])
     ap.add_argument("--budget", type=float, default=0.12,
                     help="seconds of timing per kernel and size (default 0.12)")
+    which = ap.add_mutually_exclusive_group()
+    which.add_argument("--no-backward", action="store_true",
+                       help="only the forwards' sample calls (not <op>_backward, "
+                            "<loss>_with_grad)")
+    which.add_argument("--backward-only", action="store_true",
+                       help="only the kernels of the backward sample calls that the "
+                            "forwards' do not launch (with --merge: add the backward "
+                            "kernels, keeping every forward figure)")
     ap.add_argument("--no-write", action="store_true", help="print only")
     ap.add_argument("--merge", action="store_true",
                     help="with --ops: replace only those kernels' figures in nbops/_tuning.py, "
@@ -311,7 +350,8 @@ def main(argv=None):
     log(f"{len(entries)} ops, dtypes {opts.dtypes}, {threads} threads, load {load_before}")
     launch_ns = launch_cost(max(opts.budget, 0.5))
     log(f"launch cost: {launch_ns:.0f} ns")
-    points = measure_ops(entries, opts.dtypes, SIZES, opts.budget, log)
+    points = measure_ops(entries, opts.dtypes, SIZES, opts.budget, log,
+                         forward=not opts.backward_only, backward=not opts.no_backward)
     direct_ns = max(launch_ns, launch_cost(max(opts.budget, 0.5)))  # the larger of 2 runs
 
     results = {label: analyse(pts, threads) for label, pts in points.items()}
@@ -365,10 +405,11 @@ def main(argv=None):
         results, launch_ns, efficiency = merged, old.LAUNCH_NS, old.EFFICIENCY
         default_cost = min([old.DEFAULT_COST_NS] + [r[0] for r in results.values()])
         threads = old.THREADS
-        header = old.__doc__.strip("\n").splitlines()[2:] + [  # (after the title)
-            "", f"Merged on {started:%Y-%m-%d %H:%M} UTC (``--merge``): re-measured "
-            + ", ".join(sorted({lab for lab, _ in points})) + ",",
-            f"load average {load_before} before and {load()} after."]
+        merged_note = (f"Merged on {started:%Y-%m-%d %H:%M} UTC (``--merge``): re-measured "
+                       + ", ".join(sorted({lab for lab, _ in points}))
+                       + f", load average {load_before} before and {load()} after.")
+        header = (old.__doc__.strip("\n").splitlines()[2:]  # (after the title)
+                  + [""] + textwrap.wrap(merged_note, 88, break_on_hyphens=False))
     text = render({(lab, dt): r for (lab, dt), r in results.items()}, launch_ns, efficiency,
                   default_cost, threads, header)
     if not opts.no_write:

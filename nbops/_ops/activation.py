@@ -553,6 +553,9 @@ PRELU = table.elementwise(
     samples=lambda d: [((d.x, np.array([0.25], d.dtype)), {}), ((d.x2, d.ch), {})])
 _PRELU = PRELU.op  # its Op (the 1-weight path), a global that @njit code can read
 PRELU.backward_function = prelu_backward  # written by hand above
+PRELU.backward_samples = lambda d: [
+    (prelu_backward, (d.g, d.x, np.array([0.25], d.dtype)), {}),
+    (prelu_backward, (d.g2, d.x2, d.ch), {})]
 
 # The public functions, generated from the entries above (prelu's is written by hand).
 globals().update({e.name: e.function for e in table.entries("activation")})

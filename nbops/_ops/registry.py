@@ -4,8 +4,10 @@ batch_norm, linear, pairwise_distance, dropout and the losses have their own
 drivers (reductions, random masks ...); their entries here give the table what
 every list of ops needs: name, family, parameters (read from the function's
 signature), the residuals their backward will need, their ``nbops.nn``
-class(es) and the calls that warm them up. The elementwise activations are
-declared in :mod:`nbops._ops.activation`, the pointwise losses in
+class(es) and the calls that warm them up: the forward's, and the backward's on
+the same arrays (a loss's ``_backward`` and ``_with_grad`` calls are made from
+its forward's, :func:`nbops._ops.table.loss_backward_samples`). The elementwise
+activations are declared in :mod:`nbops._ops.activation`, the pointwise losses in
 :mod:`nbops._ops.losses`, the row ops (softmax family) in
 :mod:`nbops._ops.softmax` (imported here, so that they register after the
 pointwise losses, as before).
@@ -52,12 +54,12 @@ def _params(function, inputs):
 
 
 def _register(function, family, inputs, residual, module, samples, backward=None,
-              with_grad=None):
+              with_grad=None, backward_samples=None):
     name = function.__name__
     table.op(name, family, _params(function, inputs), function=function, residual=residual,
              module=module, samples=samples,
              inplace="inplace" in inspect.signature(function).parameters,
-             backward=backward, with_grad=with_grad)
+             backward=backward, with_grad=with_grad, backward_samples=backward_samples)
 
 
 # (the softmax family, softmax, log_softmax and softmin, is declared in
@@ -67,12 +69,30 @@ _register(normalization.batch_norm, "normalization", ("input", "running_mean", "
           ("input", "saved_mean", "saved_invstd"), ("BatchNorm1d", "BatchNorm2d", "BatchNorm3d"),
           lambda d: [((d.x2, d.ch * 0, d.ch.copy()), {"training": False}),
                      ((d.x2, None, None), {"training": True})],
-          backward=normalization.batch_norm_backward)
-# (a layer of 64 inputs and 32 outputs: the thread tuning's cost per multiply-add)
+          backward=normalization.batch_norm_backward,
+          backward_samples=lambda d: [
+              (normalization.batch_norm_backward, (d.g2, d.x2, d.ch * 0, d.ch),
+               {"training": False}),
+              (normalization.batch_norm_backward, (d.g2, d.x2, d.ch * 0, d.ch, d.ch),
+               {"training": True})])
+
+
+def _linear_args(d):
+    """(input, weight, bias) of a layer of 64 inputs and 32 outputs (the thread
+    tuning's cost per multiply-add)."""
+    return (d.x2[:len(d.x2) // 4 * 4].reshape(-1, 64), np.ones((32, 64), d.dtype),
+            np.ones(32, d.dtype))
+
+
+def _linear_backward_args(d):
+    """A grad_output of that layer's output shape, then its forward's arguments."""
+    x, weight, bias = _linear_args(d)
+    return d.g2.reshape(-1)[:len(x) * 32].reshape(-1, 32), x, weight, bias
+
+
 _register(linear.linear, "linear", ("input", "weight"), ("input", "weight"), "Linear",
-          lambda d: [((d.x2[:len(d.x2) // 4 * 4].reshape(-1, 64), np.ones((32, 64), d.dtype),
-                       np.ones(32, d.dtype)), {})],
-          backward=linear.linear_backward)
+          lambda d: [(_linear_args(d), {})], backward=linear.linear_backward,
+          backward_samples=lambda d: [(linear.linear_backward, _linear_backward_args(d), {})])
 
 # -------------------------------------------------------------- dropout, distance
 for _fn, _module, _backward in (
@@ -80,11 +100,16 @@ for _fn, _module, _backward in (
         (dropout.dropout2d, "Dropout2d", dropout.dropout2d_backward),
         (dropout.dropout3d, "Dropout3d", dropout.dropout3d_backward)):
     _register(_fn, "dropout", ("input",), ("mask",), _module,
-              lambda d: [((d.x2.reshape(-1, 16, 1, 1),), {"rng": 0})], backward=_backward)
+              lambda d: [((d.x2.reshape(-1, 16, 1, 1),), {"rng": 0})], backward=_backward,
+              backward_samples=lambda d, b=_backward: [
+                  (b, (d.g2.reshape(-1, 16, 1, 1),), {"rng": 0})])
 _register(dropout.dropout_mask, "dropout", ("shape",), (), None, None)
 _register(distance.pairwise_distance, "distance", ("x1", "x2"), ("x1", "x2", "output"),
           "PairwiseDistance", lambda d: [((d.x2, d.x2[::-1]), {})],
-          backward=distance.pairwise_distance_backward)
+          backward=distance.pairwise_distance_backward,
+          backward_samples=lambda d: [(distance.pairwise_distance_backward,
+                                       (np.ascontiguousarray(d.g2[:, 0]), d.x2, d.x2[::-1]),
+                                       {})])
 
 # ---------------------------------------------------------------------- losses
 # (the pointwise losses, l1_loss, mse_loss, ..., are declared in nbops/_ops/losses.py)

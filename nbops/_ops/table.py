@@ -282,7 +282,13 @@ class Entry:
     :class:`Module` (generated class) or the name of a hand-written
     ``nbops.nn`` class (or None). ``samples(d)`` returns the calls
     ``[(args, kwargs), ...]`` that exercise the op's kernels on the arrays of
-    :func:`sample_arrays` (the warm-up runs them).
+    :func:`sample_arrays` (the warm-up runs them), and ``backward_samples(d)``
+    the calls ``[(function, args, kwargs), ...]`` of its backward (and, for a
+    loss, its ``_with_grad``) on the same arrays (the warm-up with
+    ``backward=True`` and the thread tuning run them): generated for the
+    elementwise ops, pointwise losses and row ops with a generated backward and
+    for every op registered with ``with_grad`` (:func:`loss_backward_samples`),
+    declared with the others' entries.
     """
 
     name: str
@@ -299,6 +305,9 @@ class Entry:
     #: a loss, ``nbops.<name>_with_grad``; None where the op has none yet.
     backward_function: object = None
     with_grad_function: object = None
+    #: ``backward_samples(d)``: the backward's sample calls (see above); None
+    #: where the op has no backward.
+    backward_samples: object = None
 
     def param(self, name):
         return next(p for p in self.params if p.name == name)
@@ -369,7 +378,27 @@ def sample_arrays(dtype, n):
         x2=np.linspace(-3, 3, rows * 16, dtype=dtype).reshape(rows, 16),
         p=np.linspace(0.01, 0.99, n, dtype=dtype),
         labels=np.arange(rows, dtype=np.int64) % 16,
-        ch=np.ones(16, dtype))
+        ch=np.ones(16, dtype),
+        # for the backward calls: a grad_output of x's and of x2's shape, and
+        # probabilities of x2's shape (a softmax's output)
+        g=np.linspace(1, -1, n, dtype=dtype),
+        g2=np.linspace(1, -1, rows * 16, dtype=dtype).reshape(rows, 16),
+        p2=np.linspace(0.01, 0.99, rows * 16, dtype=dtype).reshape(rows, 16))
+
+
+def loss_backward_samples(entry):
+    """The backward sample calls of a loss with ``<loss>_with_grad``, from its
+    forward samples (at a reduced ``reduction``): for each forward call
+    ``(args, kwargs)``, ``<loss>_backward(1.0, *args, **kwargs)`` and
+    ``<loss>_with_grad(*args, **kwargs)``."""
+    def backward_samples(d):
+        calls = []
+        for args, kwargs in entry.samples(d):
+            calls.append((entry.backward_function, (1.0, *args), kwargs))
+            calls.append((entry.with_grad_function, tuple(args), kwargs))
+        return calls
+
+    return backward_samples
 
 
 # --------------------------------------------------------------- docstrings
@@ -614,7 +643,8 @@ def backward_functions(family=None):
 
 def elementwise(name, core, params=(), *, family="activation", inplace=False, checks=(),
                 residual="input", backward=None, module=None, summary="", notes="", example="",
-                plot_range=(-4.0, 4.0), function=None, samples=None, module_name=None):
+                plot_range=(-4.0, 4.0), function=None, samples=None, backward_samples=None,
+                module_name=None):
     """Declare an elementwise op, register it and generate its function and overload.
 
     Parameters
@@ -651,6 +681,11 @@ def elementwise(name, core, params=(), *, family="activation", inplace=False, ch
     samples : callable, optional
         ``samples(d)`` (see :class:`Entry`); default: one call with the
         required parameters' examples.
+    backward_samples : callable, optional
+        ``backward_samples(d)`` (see :class:`Entry`); default, where
+        ``backward`` is given: one call of the generated backward on the
+        gradient ``d.g`` and the residual ``d.x`` (input) or ``d.p`` (output),
+        with the required parameters' examples.
     module_name : str, optional
         The ``__module__`` of the generated function (default: the family
         module ``nbops._ops.<family>``).
@@ -663,10 +698,15 @@ def elementwise(name, core, params=(), *, family="activation", inplace=False, ch
     entry = Elementwise(name=name, family=family, params=tuple(params), residual=residual,
                         module=module, inplace=inplace, core=core, checks=tuple(checks),
                         summary=summary, notes=notes, example=example, plot_range=plot_range,
-                        samples=samples, backward=backward)
+                        samples=samples, backward=backward,
+                        backward_samples=backward_samples)
     entry.op = Op(name, core, len(entry.params))
     if entry.samples is None:
         entry.samples = lambda d, e=entry: [((d.x,) + e.required_args(), {})]
+    if entry.backward_samples is None and backward is not None:
+        entry.backward_samples = lambda d, e=entry: [
+            (e.backward_function,
+             (d.g, d.x if e.residual == "input" else d.p) + e.required_args(), {})]
     if function is None:
         for p in entry.params:
             if p.kind not in ("float", "int", "bool"):
@@ -685,13 +725,18 @@ def elementwise(name, core, params=(), *, family="activation", inplace=False, ch
 
 
 def op(name, family, params=(), *, function, residual="input", module=None, samples=None,
-       inplace=False, out=True, backward=None, with_grad=None):
+       inplace=False, out=True, backward=None, with_grad=None, backward_samples=None):
     """Register an op whose implementation is written by hand (see :class:`Entry`);
     ``backward``/``with_grad``: its hand-written ``<name>_backward`` and (losses)
-    ``<name>_with_grad``."""
-    return register(Entry(name=name, family=family, params=tuple(params), residual=residual,
-                          module=module, function=function, samples=samples, inplace=inplace,
-                          out=out, backward_function=backward, with_grad_function=with_grad))
+    ``<name>_with_grad``; ``backward_samples``: their sample calls (default for
+    a loss with ``with_grad``: :func:`loss_backward_samples`)."""
+    entry = Entry(name=name, family=family, params=tuple(params), residual=residual,
+                  module=module, function=function, samples=samples, inplace=inplace,
+                  out=out, backward_function=backward, with_grad_function=with_grad,
+                  backward_samples=backward_samples)
+    if backward_samples is None and with_grad is not None and samples is not None:
+        entry.backward_samples = loss_backward_samples(entry)
+    return register(entry)
 
 
 # ------------------------------------------------------------ nbops.nn classes
@@ -1090,6 +1135,8 @@ def pointwise_loss(name, core, params=(), *, legacy=True, weight=False,
         The docstring's pieces (see :func:`elementwise`).
     samples : callable, optional
         ``samples(d)`` (see :class:`Entry`); default: input ``d.x``, target ``d.p``.
+        The backward's sample calls are made from them
+        (:func:`loss_backward_samples`).
 
     Returns
     -------
@@ -1126,6 +1173,7 @@ def pointwise_loss(name, core, params=(), *, legacy=True, weight=False,
     entry.function = function
     if backward is not None:
         _make_loss_backward(entry, ns)
+        entry.backward_samples = loss_backward_samples(entry)
     return register(entry)
 
 
@@ -1322,6 +1370,7 @@ def row_op(name, core, *, sgn=1, module=None, summary="", notes="", example="",
         The docstring's pieces (see :func:`elementwise`).
     samples : callable, optional
         ``samples(d)`` (see :class:`Entry`); default: the 2-D sample ``d.x2``.
+        The backward's sample call: gradient ``d.g2`` and output ``d.p2``.
     backward_formula : str, optional
         The Notes paragraph of ``nbops.<name>_backward`` (its formula). Where
         the core has its backward (``grad_term``, ``grad_value``), that
@@ -1368,6 +1417,7 @@ def row_op(name, core, *, sgn=1, module=None, summary="", notes="", example="",
                          f"<nbops.{bname} @njit>")
         overload(backward)(NJ.plan_errors_at_run_time(typer))
         entry.backward_function = backward
+        entry.backward_samples = lambda d: [(backward, (d.g2, d.p2), {})]
     return register(entry)
 
 
