@@ -22,8 +22,9 @@ def ref_backward(g, x, w, bias_shape):
     """float64: dx = g W, dW = g^T x, db = sum of g over rows (to the bias's shape),
     by explicit sums over broadcast products."""
     g, x, w = (np.asarray(a, np.float64) for a in (g, x, w))
-    g2 = g.reshape(-1, w.shape[0])
-    x2 = x.reshape(-1, w.shape[1])
+    rows = int(np.prod(x.shape[:-1]))
+    g2 = g.reshape(rows, w.shape[0])
+    x2 = x.reshape(rows, w.shape[1])
     dx = (g2[:, :, None] * w[None, :, :]).sum(axis=1).reshape(x.shape)
     dw = (g2[:, :, None] * x2[:, None, :]).sum(axis=0)
     db = None
@@ -113,6 +114,17 @@ def test_vs_torch_autograd(dtype):
     torch.nn.functional.linear(tx, tw, tb).backward(torch.from_numpy(g))
     exp = (tx.grad.numpy(), tw.grad.numpy(), tb.grad.numpy())
     check(nbops.linear_backward(g, x, w, b), exp, dtype, "torch")
+
+
+@pytest.mark.parametrize("rows,n_in,n_out", [(0, 5, 3), (4, 0, 3), (4, 5, 0)])
+def test_empty_inputs(rows, n_in, n_out):
+    """No rows, no input features or no outputs: zeros and empty gradients of the
+    right shapes; with no input features the bias still gets the row sums."""
+    x = data((rows, n_in), np.float32)
+    w = data((n_out, n_in), np.float32, 1)
+    g = data((rows, n_out), np.float32, 2)
+    check(nbops.linear_backward(g, x, w, np.ones(n_out, np.float32)),
+          ref_backward(g, x, w, (n_out,)), np.float32, "empty")
 
 
 def test_nan_and_inf_propagate():

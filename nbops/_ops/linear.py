@@ -278,7 +278,7 @@ def _weight_grad(g, x, gw, bias_sums, want_bias):
     """
     rows, n_out = g.shape
     n_in = x.shape[1]
-    in_chunks = (n_in + WG_CHUNK - 1) // WG_CHUNK
+    in_chunks = max(1, (n_in + WG_CHUNK - 1) // WG_CHUNK)  # (n_in = 0: the bias's sums)
     for task in prange(((n_out + WG_CHUNK - 1) // WG_CHUNK) * in_chunks):
         o0 = (task // in_chunks) * WG_CHUNK
         o1 = min(o0 + WG_CHUNK, n_out)
