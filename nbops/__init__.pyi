@@ -7,6 +7,10 @@ from numpy.typing import ArrayLike, DTypeLike, NDArray
 
 from . import nn as nn
 from . import scalar as scalar
+from ._grad import enable_grad as enable_grad
+from ._grad import is_grad_enabled as is_grad_enabled
+from ._grad import no_grad as no_grad
+from ._grad import set_grad_enabled as set_grad_enabled
 from .warmup import warmup as warmup
 
 __version__: str
@@ -90,6 +94,10 @@ __all__: list[str] = [
     'nll_loss_backward',
     'nll_loss_with_grad',
     'nn',
+    'no_grad',
+    'enable_grad',
+    'set_grad_enabled',
+    'is_grad_enabled',
 ]
 
 def relu(

@@ -124,6 +124,10 @@ def package_stub():
 
     lines = ["", "from . import nn as nn",
              "from . import scalar as scalar",
+             "from ._grad import enable_grad as enable_grad",
+             "from ._grad import is_grad_enabled as is_grad_enabled",
+             "from ._grad import no_grad as no_grad",
+             "from ._grad import set_grad_enabled as set_grad_enabled",
              "from .warmup import warmup as warmup\n",
              "__version__: str",
              _all(nbops.__all__) + "\n"]
