@@ -9,7 +9,7 @@ table's (:mod:`nbops._ops.table`): the elementwise activations are declared in
 the other ops in :mod:`nbops._ops.registry`.
 """
 
-from . import nn, scalar
+from . import nn, optim, scalar
 from ._grad import enable_grad, is_grad_enabled, no_grad, set_grad_enabled
 from ._ops import activation as _activation  # noqa: F401  (registers the activations)
 from ._ops import registry as _registry  # noqa: F401  (registers the other ops)
@@ -21,5 +21,5 @@ __version__ = "0.1.0"
 globals().update({_entry.name: _entry.function for _entry in _table.entries()})
 globals().update(_table.backward_functions())  # nbops.relu_backward, ...
 
-__all__ = ["scalar", "warmup", *_table.public_names(), "nn", "no_grad", "enable_grad",
+__all__ = ["scalar", "warmup", *_table.public_names(), "nn", "optim", "no_grad", "enable_grad",
            "set_grad_enabled", "is_grad_enabled"]
