@@ -6,6 +6,7 @@ import numpy as np
 from numpy.typing import ArrayLike, DTypeLike, NDArray
 
 from . import nn as nn
+from . import optim as optim
 from . import scalar as scalar
 from ._grad import enable_grad as enable_grad
 from ._grad import is_grad_enabled as is_grad_enabled
@@ -94,6 +95,7 @@ __all__: list[str] = [
     'nll_loss_backward',
     'nll_loss_with_grad',
     'nn',
+    'optim',
     'no_grad',
     'enable_grad',
     'set_grad_enabled',

@@ -123,6 +123,7 @@ def package_stub():
     from nbops._ops import table
 
     lines = ["", "from . import nn as nn",
+             "from . import optim as optim",
              "from . import scalar as scalar",
              "from ._grad import enable_grad as enable_grad",
              "from ._grad import is_grad_enabled as is_grad_enabled",
