@@ -378,6 +378,29 @@ def bench(quick, smoke=False):
     record(f"pairwise_distance_backward ({R},{C})", R * C, 4 * x.nbytes,
            lambda: nbops.pairwise_distance_backward(gp, x, x2),
            torch_pdist_backward() if torch_ok else None)
+
+    # nbops.optim: one step over n float32 parameters (one array), beside torch.optim's
+    # fastest (fused=True); Adam moves 7 arrays (reads p, g, m, v; writes p, m, v),
+    # SGD with momentum 5 (reads p, g, buf; writes p, buf)
+    from nbops._grad import get_grad, set_grad
+
+    def optim_pair(cls, tcls, kwargs):
+        p = cuda.to_device(host)
+        set_grad(p, cuda.to_device(host * np.float32(1e-3)))
+        opt = cls([p], **kwargs)
+        if not torch_ok:
+            return opt, None
+        tp = T(p).clone().requires_grad_()
+        tp.grad = T(get_grad(p)).clone()
+        return opt, tcls([tp], fused=True, **kwargs)
+
+    for label, cls, tcls, kwargs, arrays in (
+            ("optim (Adam step)", nbops.optim.Adam, getattr(torch.optim, "Adam", None)
+             if torch_ok else None, dict(lr=1e-3), 7),
+            ("optim (SGD momentum step)", nbops.optim.SGD, getattr(torch.optim, "SGD", None)
+             if torch_ok else None, dict(lr=1e-3, momentum=0.9), 5)):
+        opt, topt = optim_pair(cls, tcls, kwargs)
+        record(label, n, arrays * a.nbytes, opt.step, topt.step if topt is not None else None)
     return info, rows
 
 

@@ -21,6 +21,7 @@ _nvrtc.get_supported_ccs = lambda: ((7, 5), (8, 0), (9, 0))
 import nbops  # noqa: E402, F401  (registers every op in the table)
 from nbops._ops import table  # noqa: E402
 from nbops.cuda import _kernels as K  # noqa: E402
+from nbops.optim import _cuda as OC  # noqa: E402  (the optimizers' kernels)
 from nbops.scalar import losses as SL  # noqa: E402
 
 
@@ -125,6 +126,12 @@ def main():
             ("dropout_channel", K._channel_kernel, (v, v, v, i8)),
             ("scale", K._scale_kernel, (v, v, ft)),
             ("fill", K._fill_kernel, (v, ft)),
+        ]
+        jobs += [  # nbops.optim
+            ("sgd_step", OC._sgd_kernel, (v, v, v, b, b, b, ft, b, ft, ft, b, ft)),
+            ("adam_step", OC._adam_kernel, (v, v, v, v, v, b, b, ft, b, ft, b, ft, ft, ft, ft,
+                                            b, ft, ft, ft)),
+            ("optim_zero", OC._zero_kernel, (v,)),
         ]
         if ft is T.float32:  # the bool keep-mask (no float type involved)
             jobs += [("dropout_mask_bool", K._mask_kernel, (b[::1], u32, u32, u32, b, b)),
