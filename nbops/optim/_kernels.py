@@ -90,33 +90,58 @@ def adam_update(p, g, m, v, vmax, maximize, coupled, weight_decay, decoupled, de
 
 def _sgd_chunks(param, grad, buf, first, maximize, decay, weight_decay, use_momentum, momentum,
                 one_minus_dampening, nesterov, neg_lr):
+    # Each task loops over its chunk's views from index 0 (no negative-index
+    # wrap-around to check), one loop per value of use_momentum (no memory access
+    # under a condition): both compile to vector code.
     n = param.size
     for c in prange((n + CHUNK - 1) // CHUNK):
-        for i in range(c * CHUNK, min(n, (c + 1) * CHUNK)):
-            b = buf[i] if use_momentum else param[i]
-            p, b = _sgd_update(param[i], grad[i], b, first, maximize, decay, weight_decay,
-                               use_momentum, momentum, one_minus_dampening, nesterov, neg_lr)
-            param[i] = p
-            if use_momentum:
-                buf[i] = b
+        lo = c * CHUNK
+        hi = min(n, lo + CHUNK)
+        p, g = param[lo:hi], grad[lo:hi]
+        if use_momentum:
+            b = buf[lo:hi]
+            for i in range(hi - lo):
+                new_p, new_b = _sgd_update(p[i], g[i], b[i], first, maximize, decay,
+                                           weight_decay, True, momentum, one_minus_dampening,
+                                           nesterov, neg_lr)
+                p[i] = new_p
+                b[i] = new_b
+        else:
+            for i in range(hi - lo):
+                new_p, _ = _sgd_update(p[i], g[i], p[i], first, maximize, decay, weight_decay,
+                                       False, momentum, one_minus_dampening, nesterov, neg_lr)
+                p[i] = new_p
 
 
 def _adam_chunks(param, grad, exp_avg, exp_avg_sq, max_exp_avg_sq, maximize, coupled,
                  weight_decay, decoupled, decay_factor, lerp_small, weight1, weight1_minus_one,
                  beta2, one_minus_beta2, amsgrad, bias_correction2_sqrt, eps, neg_step_size):
+    # As _sgd_chunks: chunk views, one loop per value of amsgrad.
     n = param.size
     for c in prange((n + CHUNK - 1) // CHUNK):
-        for i in range(c * CHUNK, min(n, (c + 1) * CHUNK)):
-            vmax = max_exp_avg_sq[i] if amsgrad else exp_avg_sq[i]
-            p, m, v, vmax = _adam_update(
-                param[i], grad[i], exp_avg[i], exp_avg_sq[i], vmax, maximize, coupled,
-                weight_decay, decoupled, decay_factor, lerp_small, weight1, weight1_minus_one,
-                beta2, one_minus_beta2, amsgrad, bias_correction2_sqrt, eps, neg_step_size)
-            param[i] = p
-            exp_avg[i] = m
-            exp_avg_sq[i] = v
-            if amsgrad:
-                max_exp_avg_sq[i] = vmax
+        lo = c * CHUNK
+        hi = min(n, lo + CHUNK)
+        p, g, m, v = param[lo:hi], grad[lo:hi], exp_avg[lo:hi], exp_avg_sq[lo:hi]
+        if amsgrad:
+            vmax = max_exp_avg_sq[lo:hi]
+            for i in range(hi - lo):
+                new_p, new_m, new_v, new_vmax = _adam_update(
+                    p[i], g[i], m[i], v[i], vmax[i], maximize, coupled, weight_decay,
+                    decoupled, decay_factor, lerp_small, weight1, weight1_minus_one, beta2,
+                    one_minus_beta2, True, bias_correction2_sqrt, eps, neg_step_size)
+                p[i] = new_p
+                m[i] = new_m
+                v[i] = new_v
+                vmax[i] = new_vmax
+        else:
+            for i in range(hi - lo):
+                new_p, new_m, new_v, _ = _adam_update(
+                    p[i], g[i], m[i], v[i], v[i], maximize, coupled, weight_decay, decoupled,
+                    decay_factor, lerp_small, weight1, weight1_minus_one, beta2,
+                    one_minus_beta2, False, bias_correction2_sqrt, eps, neg_step_size)
+                p[i] = new_p
+                m[i] = new_m
+                v[i] = new_v
 
 
 _sgd_update = _config.core(sgd_update)
