@@ -129,8 +129,27 @@ class AdamW(Adam):
 
     The update of :class:`Adam` with ``decoupled_weight_decay=True``: before
     the moments, ``p *= 1 - lr * weight_decay`` (instead of adding
-    ``weight_decay * p`` to the gradient). Default ``weight_decay`` 1e-2.
-    Parameters as :class:`Adam`.
+    ``weight_decay * p`` to the gradient).
+
+    Parameters
+    ----------
+    params : iterable of arrays or of dicts
+        ``model.parameters()``, or parameter groups.
+    lr : float, default 1e-3
+        Learning rate.
+    betas : (float, float), default (0.9, 0.999)
+        Decay rates of the running averages of the gradient and its square.
+    eps : float, default 1e-8
+        Added to the denominator (after the square root).
+    weight_decay : float, default 1e-2
+        Decoupled weight decay.
+    amsgrad : bool, default False
+        Normalize by the running maximum of the second moment (AMSGrad).
+    maximize : bool, default False
+        Maximize the objective instead of minimizing it.
+    foreach, capturable, differentiable, fused
+        PyTorch's implementation switches, kept in the parameter groups; they
+        change nothing here.
 
     Examples
     --------

@@ -55,11 +55,23 @@ class LRScheduler:
             self._is_initial = False
 
     def get_lr(self):
-        """The learning rates of the next epoch, one per group (subclasses define it)."""
+        """Compute the learning rates of the epoch ``last_epoch`` (subclasses define it).
+
+        Returns
+        -------
+        list of float
+            One learning rate per parameter group.
+        """
         raise NotImplementedError
 
     def get_last_lr(self):
-        """The learning rates the last ``step()`` set, one per parameter group."""
+        """Return the learning rates the last ``step()`` set.
+
+        Returns
+        -------
+        list of float
+            One learning rate per parameter group.
+        """
         return self._last_lr
 
     def step(self):
@@ -72,11 +84,23 @@ class LRScheduler:
         self._last_lr = [group["lr"] for group in self.optimizer.param_groups]
 
     def state_dict(self):
-        """The scheduler's state: every attribute but the optimizer (as PyTorch)."""
+        """Return the scheduler's state: every attribute but the optimizer (as PyTorch).
+
+        Returns
+        -------
+        dict
+            The attributes by name.
+        """
         return {key: value for key, value in self.__dict__.items() if key != "optimizer"}
 
     def load_state_dict(self, state_dict):
-        """Restore a state from :meth:`state_dict`."""
+        """Restore a state from :meth:`state_dict`.
+
+        Parameters
+        ----------
+        state_dict : dict
+            What :meth:`state_dict` returned.
+        """
         self.__dict__.update(state_dict)
 
     def _group_lrs(self):
@@ -119,6 +143,13 @@ class StepLR(LRScheduler):
         super().__init__(optimizer, last_epoch)
 
     def get_lr(self):
+        """Compute the learning rates of the epoch ``last_epoch``.
+
+        Returns
+        -------
+        list of float
+            ``lr * gamma`` at each multiple of ``step_size``, else ``lr``.
+        """
         if self.last_epoch == 0 or self.last_epoch % self.step_size != 0:
             return self._group_lrs()
         return [group["lr"] * self.gamma for group in self.optimizer.param_groups]
@@ -171,6 +202,13 @@ class CosineAnnealingLR(LRScheduler):
         super().__init__(optimizer, last_epoch)
 
     def get_lr(self):
+        """Compute the learning rates of the epoch ``last_epoch`` (PyTorch's recursion).
+
+        Returns
+        -------
+        list of float
+            One learning rate per parameter group.
+        """
         eta_min, t_max, t = self.eta_min, self.T_max, self.last_epoch
         if self._is_initial:
             return self._group_lrs()

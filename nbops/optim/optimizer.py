@@ -147,10 +147,14 @@ class Optimizer:
         return "\n".join(lines)
 
     def add_param_group(self, param_group):
-        """Add a parameter group (a dict with ``"params"`` and optional options).
+        """Add a parameter group to :attr:`param_groups` (PyTorch's ``add_param_group``).
 
-        Options the group does not set take the optimizer's defaults. A
-        parameter may belong to one group only.
+        Parameters
+        ----------
+        param_group : dict
+            ``"params"`` (an array or an iterable of arrays) and any options;
+            options the group does not set take the optimizer's defaults. A
+            parameter may belong to one group only.
         """
         if not isinstance(param_group, dict):
             raise TypeError(f"param_group must be a dict, but got {type(param_group).__name__}")
@@ -204,7 +208,8 @@ class Optimizer:
 
         Returns
         -------
-        The closure's result, or None.
+        object
+            The closure's result, or None.
         """
         loss = None if closure is None else closure()
         for group in self.param_groups:
@@ -250,6 +255,15 @@ class Optimizer:
     def load_state_dict(self, state_dict):
         """Load a state from :meth:`state_dict` (ours, or PyTorch's with arrays).
 
+        Parameters
+        ----------
+        state_dict : dict
+            ``{"state": ..., "param_groups": ...}`` as :meth:`state_dict`
+            returns it, or as ``torch.optim``'s ``state_dict()`` with its
+            tensors turned into arrays.
+
+        Notes
+        -----
         The groups' options are replaced by the saved ones (the parameters
         stay this optimizer's). Each state array is copied, cast to its
         parameter's dtype and placed on its side (host or device), as PyTorch
