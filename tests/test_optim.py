@@ -349,3 +349,34 @@ def test_scheduler_type_error():
     with pytest.raises(TypeError, match="is not an Optimizer"):
         lr_scheduler.StepLR(object(), step_size=2)
     assert nbops.optim.lr_scheduler is lr_scheduler
+
+
+def test_parallel_kernels_equal_serial(monkeypatch):
+    # Several chunks, run by the parallel twins (every size parallel), against the
+    # serial kernels: the same results bit for bit.
+    from nbops import _config
+    from nbops.optim import _kernels
+
+    rng = np.random.default_rng(8)
+    n = 2 * _kernels.CHUNK + 123
+    start = rng.standard_normal(n).astype(np.float32)
+    grads = [rng.standard_normal(n).astype(np.float32) for _ in range(3)]
+    results = []
+    for threshold in (None, 1):
+        if threshold is not None:
+            monkeypatch.setattr(_config, "PARALLEL_THRESHOLD", threshold)
+        runs = []
+        for cls, kwargs in ((Adam, dict(lr=0.01, amsgrad=True, weight_decay=0.1)),
+                            (SGD, dict(lr=0.01, momentum=0.9))):
+            w = start.copy()
+            o = cls([w], **kwargs)
+            for g in grads:
+                set_grad(w, g)
+                o.step()
+            runs.append([w, *(v for k, v in o.state[w].items() if k != "step")])
+        results.append(runs)
+    from nbops import _launch
+    assert (_kernels._adam_parallel, ("adam", np.dtype(np.float32))) in _launch._entry_points
+    for serial, parallel in zip(*results, strict=True):
+        for a, b in zip(serial, parallel, strict=True):
+            np.testing.assert_array_equal(a, b)
