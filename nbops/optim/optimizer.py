@@ -262,6 +262,12 @@ class Optimizer:
             returns it, or as ``torch.optim``'s ``state_dict()`` with its
             tensors turned into arrays.
 
+        Raises
+        ------
+        ValueError
+            Different number of groups, a group of another size, a state array
+            whose shape is not its parameter's, or a state index of no parameter.
+
         Notes
         -----
         The groups' options are replaced by the saved ones (the parameters
@@ -269,12 +275,6 @@ class Optimizer:
         parameter's dtype and placed on its side (host or device), as PyTorch
         casts to the parameter's dtype and device; ``step`` keeps its own dtype
         (a Python number becomes a 0-d float32 array).
-
-        Raises
-        ------
-        ValueError
-            Different number of groups, a group of another size, a state array
-            whose shape is not its parameter's, or a state index of no parameter.
         """
         groups = self.param_groups
         saved_groups = copy.deepcopy(list(state_dict["param_groups"]))
