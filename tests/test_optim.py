@@ -121,9 +121,10 @@ def test_parameter_groups_match_torch(dtype):
 
 
 def test_adam_float32_matches_torch_given_its_sqrt():
-    # One step's arithmetic is PyTorch's bit for bit: with the same state and
-    # gradient, and a v whose square root both compute alike (perfect squares),
-    # the parameter and state agree exactly.
+    # One step's arithmetic is PyTorch's bit for bit: from the same parameter and
+    # gradient the state agrees exactly, and the parameter agrees wherever
+    # PyTorch's sqrt of exp_avg_sq (MKL's, not correctly rounded) equals the
+    # correctly rounded one.
     rng = np.random.default_rng(4)
     n = 1000
     for kwargs in (dict(lr=0.01, weight_decay=0.1), dict(lr=0.01, betas=(0.3, 0.9)),
@@ -139,11 +140,10 @@ def test_adam_float32_matches_torch_given_its_sqrt():
         t.step()
         for key, value in t.state[theirs].items():
             np.testing.assert_array_equal(np.asarray(o.state[ours][key]), value.numpy(), key)
-        # v after the first step is (1 - beta2) g'^2: its sqrt is exact where it is a
-        # perfect square in float32; compare the parameters there
         v = o.state[ours]["exp_avg_sq"]
-        exact = np.sqrt(v) * np.sqrt(v) == v
-        np.testing.assert_array_equal(ours[exact], theirs.detach().numpy()[exact])
+        agree = torch.from_numpy(v).sqrt().numpy() == np.sqrt(v)
+        assert agree.mean() > 0.5
+        np.testing.assert_array_equal(ours[agree], theirs.detach().numpy()[agree])
 
 
 def test_float32_adam_ulps_report():
