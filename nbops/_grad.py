@@ -213,6 +213,16 @@ def accumulate_grad(param, grad, *, owned=False):
         _device_add_into(current, grad)
 
 
+def copy_array(a):
+    """A copy of array ``a`` (host or device); anything else is returned as it is (an
+    op converts it, so an in-place op does not write into it)."""
+    if isinstance(a, np.ndarray):
+        return a.copy()
+    if is_device_array(a):
+        return _device_copy(a)
+    return a
+
+
 def _device_copy(a):
     from .cuda import _grad_ops
     return _grad_ops.copy(a)

@@ -15,6 +15,7 @@ import warnings
 
 import numpy as np
 
+from .._grad import accumulate_grad
 from .._ops import activation as _A
 from .._ops import registry as _registry  # noqa: F401  (registers the row ops, in order)
 from .._ops import table as _table
@@ -65,7 +66,16 @@ class Hardtanh(Module):
                              f"({self.min_val})")
 
     def forward(self, input):
-        return _A.hardtanh(input, self.min_val, self.max_val, self.inplace)
+        result = _A.hardtanh(input, self.min_val, self.max_val, self.inplace)
+        # in place, the output: inside (min_val, max_val) exactly where the input is,
+        # so the derivative is the same (as autograd keeps hardtanh_'s result)
+        self._save_for_backward(result if self.inplace else input)
+        return result
+
+    def backward(self, grad_output):
+        """The gradient of the input (:func:`nbops.hardtanh_backward`)."""
+        return _A.hardtanh_backward(grad_output, self._saved_for_backward(), self.min_val,
+                                    self.max_val)
 
     def extra_repr(self):
         return f"min_val={self.min_val}, max_val={self.max_val}{_inplace(self.inplace)}"
@@ -89,7 +99,13 @@ class ReLU6(Hardtanh):
         super().__init__(0.0, 6.0, inplace)
 
     def forward(self, input):
-        return _A.relu6(input, self.inplace)
+        result = _A.relu6(input, self.inplace)
+        self._save_for_backward(result if self.inplace else input)  # as Hardtanh
+        return result
+
+    def backward(self, grad_output):
+        """The gradient of the input (:func:`nbops.relu6_backward`)."""
+        return _A.relu6_backward(grad_output, self._saved_for_backward())
 
     def extra_repr(self):
         return _inplace(self.inplace, first=True)
@@ -132,7 +148,17 @@ class PReLU(Module):
         _write(self.weight, self.init)
 
     def forward(self, input):
-        return _A.prelu(input, self.weight)
+        weight = self.weight
+        result = _A.prelu(input, weight)
+        self._save_for_backward((input, weight))
+        return result
+
+    def backward(self, grad_output):
+        """The gradient of the input; adds ``weight``'s (:func:`nbops.prelu_backward`)."""
+        input, weight = self._saved_for_backward()
+        grad_input, grad_weight = _A.prelu_backward(grad_output, input, weight)
+        accumulate_grad(weight, grad_weight, owned=True)
+        return grad_input
 
     def extra_repr(self):
         return f"num_parameters={self.num_parameters}"
@@ -151,6 +177,7 @@ class _SoftmaxBase(Module):
     generated from the op table: ``_fn`` is the op, ``_name`` its name."""
 
     _fn = None
+    _bfn = None
     _name = ""
 
     def __init__(self, dim=None):
@@ -161,7 +188,14 @@ class _SoftmaxBase(Module):
         dim = self.dim
         if dim is None:
             dim = _get_softmax_dim(self._name, np.ndim(input), stacklevel=4)
-        return type(self)._fn(input, axis=dim)
+        result = type(self)._fn(input, axis=dim)
+        self._save_for_backward((result, dim))  # the output, as autograd
+        return result
+
+    def backward(self, grad_output):
+        """The gradient of the input, from the kept output (``nbops.<op>_backward``)."""
+        output, dim = self._saved_for_backward()
+        return type(self)._bfn(grad_output, output, axis=dim)
 
     def extra_repr(self):
         return f"dim={self.dim}"
