@@ -445,3 +445,17 @@ def test_training_chain_steps_as_pytorch(dtype, p):
             np.testing.assert_allclose(v, t.state_dict()[name].numpy(), **TOL[dtype],
                                        err_msg=name)
 
+
+
+def test_forwards_that_no_backward_follows_warn_once(monkeypatch):
+    from nbops.nn import _module
+
+    monkeypatch.setattr(_module, "_SAVED_WARN_DEPTH", 3)
+    m = nn.Tanh()
+    x = np.zeros(2)
+    m(x), m(x)
+    with pytest.warns(RuntimeWarning, match="no_grad"):
+        m(x)
+    m(x)  # once
+    assert len(m._saved) == 4
+    assert nn.get_grad is nbops._grad.get_grad and nn.set_grad is nbops._grad.set_grad
