@@ -35,7 +35,14 @@ _mode = threading.local()
 
 
 def is_grad_enabled():
-    """True unless inside ``no_grad()`` (or ``set_grad_enabled(False)``) on this thread."""
+    """Whether modules keep what their backward needs (PyTorch's ``torch.is_grad_enabled``).
+
+    Returns
+    -------
+    bool
+        True unless inside ``no_grad()`` (or after ``set_grad_enabled(False)``)
+        on this thread.
+    """
     return getattr(_mode, "enabled", True)
 
 

@@ -178,10 +178,10 @@ def nn_stub():
             imports.setdefault(base.__module__, set()).add(base.__name__)
     for name, cls in reexports:
         imports.setdefault(cls.__module__, set()).add(f"{name} as {name}")
+    lines += sorted(functions)  # from ``..`` first, as isort orders them
     for module in sorted(imports):
         for name in sorted(imports[module], key=lambda n: (n[0].islower(), n)):
             lines.append(f"from {module.replace('nbops.nn', '')} import {name}")
-    lines += sorted(functions)
     lines.append("")
     for name, cls in generated:
         ann = by_module.get(name, _COMMON)

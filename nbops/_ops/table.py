@@ -788,6 +788,14 @@ def _module_forward_source(entry):
     return "\n".join(lines) + "\n"
 
 
+def module_backward_doc(how):
+    """The docstring of an activation module's ``backward`` (``how``: its second sentence)."""
+    return (f"The gradient of the latest forward's input, given ``grad_output``.\n\n{how}\n\n"
+            "Parameters\n----------\ngrad_output : array\n"
+            "    The gradient of the loss with respect to the latest forward's output.\n\n"
+            "Returns\n-------\narray\n    The gradient with respect to that forward's input.\n")
+
+
 def _module_backward_source(entry):
     """``backward``: the op's backward on the kept residual and the module's parameters."""
     args = "".join(f", self.{p.name}" for p in entry.params)
@@ -838,8 +846,8 @@ def make_module_class(entry, base, module_name):
     if entry.backward_function is not None:
         body["backward"] = _compile(_module_backward_source(entry), ns, "backward",
                                     f"<nbops.nn.{spec.name}>")
-        body["backward"].__doc__ = (f"The gradient of the input (:func:`nbops.{entry.name}"
-                                    f"_backward` on the kept {entry.residual}).")
+        body["backward"].__doc__ = module_backward_doc(
+            f":func:`nbops.{entry.name}_backward` on the {entry.residual} the forward kept.")
     if entry.params or entry.inplace:  # else the base class's constructor, as PyTorch
         body["__init__"] = init
     if entry.params or entry.inplace or spec.repr is not None:

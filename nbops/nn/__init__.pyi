@@ -4,6 +4,8 @@ from typing import Any, Literal
 
 from numpy.typing import ArrayLike
 
+from .._grad import get_grad as get_grad
+from .._grad import set_grad as set_grad
 from ._module import Module as Module
 from ._module import Parameter as Parameter
 from ._module import Sequential as Sequential
@@ -27,8 +29,6 @@ from .loss import _Loss
 from .normalization import BatchNorm1d as BatchNorm1d
 from .normalization import BatchNorm2d as BatchNorm2d
 from .normalization import BatchNorm3d as BatchNorm3d
-from .._grad import get_grad as get_grad
-from .._grad import set_grad as set_grad
 
 class ReLU(Module):
     def __init__(self, inplace: bool = ...) -> None: ...

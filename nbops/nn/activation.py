@@ -73,7 +73,6 @@ class Hardtanh(Module):
         return result
 
     def backward(self, grad_output):
-        """The gradient of the input (:func:`nbops.hardtanh_backward`)."""
         return _A.hardtanh_backward(grad_output, self._saved_for_backward(), self.min_val,
                                     self.max_val)
 
@@ -104,7 +103,6 @@ class ReLU6(Hardtanh):
         return result
 
     def backward(self, grad_output):
-        """The gradient of the input (:func:`nbops.relu6_backward`)."""
         return _A.relu6_backward(grad_output, self._saved_for_backward())
 
     def extra_repr(self):
@@ -154,7 +152,6 @@ class PReLU(Module):
         return result
 
     def backward(self, grad_output):
-        """The gradient of the input; adds ``weight``'s (:func:`nbops.prelu_backward`)."""
         input, weight = self._saved_for_backward()
         grad_input, grad_weight = _A.prelu_backward(grad_output, input, weight)
         accumulate_grad(weight, grad_weight, owned=True)
@@ -193,13 +190,22 @@ class _SoftmaxBase(Module):
         return result
 
     def backward(self, grad_output):
-        """The gradient of the input, from the kept output (``nbops.<op>_backward``)."""
         output, dim = self._saved_for_backward()
         return type(self)._bfn(grad_output, output, axis=dim)
 
     def extra_repr(self):
         return f"dim={self.dim}"
 
+
+Hardtanh.backward.__doc__ = _table.module_backward_doc(
+    ":func:`nbops.hardtanh_backward` on the input the forward kept (its output in place).")
+ReLU6.backward.__doc__ = _table.module_backward_doc(
+    ":func:`nbops.relu6_backward` on the input the forward kept (its output in place).")
+PReLU.backward.__doc__ = _table.module_backward_doc(
+    ":func:`nbops.prelu_backward` on the input the forward kept; ``weight``'s gradient is "
+    "added into the gradient store.")
+_SoftmaxBase.backward.__doc__ = _table.module_backward_doc(
+    "``nbops.<op>_backward`` on the output the forward kept, along its ``dim``.")
 
 # The plain wrappers, generated from the op table (ReLU, ELU, Softplus, ...).
 _GENERATED = _table.module_classes("activation", Module, __name__)
