@@ -226,6 +226,7 @@ def _timing_table(model, loss_fn, x, y, repeat, use_torch):
           "Dropout is the identity in eval mode)")
 
 
+@nbops.no_grad()  # evaluation: the modules keep nothing for a backward
 def mlp_demo(args):
     from nbops import data, nn
 

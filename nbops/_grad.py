@@ -35,7 +35,14 @@ _mode = threading.local()
 
 
 def is_grad_enabled():
-    """True unless inside ``no_grad()`` (or ``set_grad_enabled(False)``) on this thread."""
+    """Whether modules keep what their backward needs (PyTorch's ``torch.is_grad_enabled``).
+
+    Returns
+    -------
+    bool
+        True unless inside ``no_grad()`` (or after ``set_grad_enabled(False)``)
+        on this thread.
+    """
     return getattr(_mode, "enabled", True)
 
 
@@ -211,6 +218,16 @@ def accumulate_grad(param, grad, *, owned=False):
         np.add(current, grad, out=current)
     else:
         _device_add_into(current, grad)
+
+
+def copy_array(a):
+    """A copy of array ``a`` (host or device); anything else is returned as it is (an
+    op converts it, so an in-place op does not write into it)."""
+    if isinstance(a, np.ndarray):
+        return a.copy()
+    if is_device_array(a):
+        return _device_copy(a)
+    return a
 
 
 def _device_copy(a):

@@ -163,8 +163,12 @@ def nn_stub():
             by_module[name] = _annotations(entry)
     lines = [""]
     reexports, generated = [], []
+    functions = []  # re-exported functions (get_grad, set_grad)
     for name in nn.__all__:
         cls = getattr(nn, name)
+        if not isinstance(cls, type):
+            functions.append(f"from ..{cls.__module__.split('.', 1)[1]} import {name} as {name}")
+            continue
         source = inspect.getsource(sys.modules[cls.__module__])
         (reexports if f"class {name}(" in source or f"class {name}:" in source
          else generated).append((name, cls))
@@ -175,6 +179,7 @@ def nn_stub():
             imports.setdefault(base.__module__, set()).add(base.__name__)
     for name, cls in reexports:
         imports.setdefault(cls.__module__, set()).add(f"{name} as {name}")
+    lines += sorted(functions)  # from ``..`` first, as isort orders them
     for module in sorted(imports):
         for name in sorted(imports[module], key=lambda n: (n[0].islower(), n)):
             lines.append(f"from {module.replace('nbops.nn', '')} import {name}")
@@ -184,7 +189,10 @@ def nn_stub():
         lines.append(f"class {name}({cls.__mro__[1].__name__}):")
         if "__init__" in vars(cls):
             lines.append(_def("__init__", cls.__init__, ann, "None", True, "    "))
-        lines.append(_def("forward", cls.forward, ann, "Any", True, "    ") + "\n")
+        lines.append(_def("forward", cls.forward, ann, "Any", True, "    ")
+                     + ("" if "backward" in vars(cls) else "\n"))
+        if "backward" in vars(cls):
+            lines.append(_def("backward", cls.backward, ann, "Any", True, "    ") + "\n")
     lines.append(_all(nn.__all__))
     body = "\n".join(lines) + "\n"
     return "\n".join([HEADER, *_typing_imports(body)]) + "\n" + body

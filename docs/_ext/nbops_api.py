@@ -35,6 +35,7 @@ NN_GROUPS = [
     ("nbops.nn.dropout", "Dropout"),
     ("nbops.nn.distance", "Distance"),
     ("nbops.nn.loss", "Losses"),
+    ("nbops._grad", "Gradients"),
 ]
 
 
@@ -140,7 +141,12 @@ def nn_page():
     groups = _group(objs, [(m, t, "") for m, t in NN_GROUPS], "Other")
     for title, names in groups.items():
         text.append(_title(title, "-"))
-        text.append(_block(names, "autosummary/nnclass.rst"))
+        classes = [n for n in names if inspect.isclass(getattr(nn, n))]
+        functions = [n for n in names if n not in classes]  # get_grad, set_grad
+        if classes:
+            text.append(_block(classes, "autosummary/nnclass.rst"))
+        if functions:
+            text.append(_block(functions))
     return "\n".join(text)
 
 

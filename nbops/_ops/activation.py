@@ -89,7 +89,7 @@ LEAKY_RELU = table.elementwise(
     backward=S.leaky_relu_backward,
     module=Module("LeakyReLU", "``x if x >= 0 else negative_slope * x``", """
         >>> nbops.nn.LeakyReLU(0.1)(np.array([-2.0, 2.0], np.float32))
-        array([-0.2,  2. ], dtype=float32)"""),
+        array([-0.2,  2. ], dtype=float32)""", inplace_output_if="self.negative_slope >= 0"),
     summary=r":math:`x` if :math:`x > 0`, else ``negative_slope`` :math:`\cdot x`.",
     notes="Same as ``torch.nn.functional.leaky_relu``; NaN stays NaN.",
     example="""

@@ -271,6 +271,12 @@ class Module:
     summary: str
     example: str = ""
     repr: str = None
+    #: With ``inplace=True`` the input is overwritten, so a backward that needs
+    #: the input gets a copy of it made before the op (as autograd copies an
+    #: in-place op's input), unless this condition (a Python expression of
+    #: ``self``'s attributes) holds: then the output gives the same derivative
+    #: and is kept instead (LeakyReLU with ``negative_slope >= 0``).
+    inplace_output_if: str = None
 
 
 @dataclass
@@ -752,10 +758,49 @@ def _module_init_source(entry):
 
 
 def _module_forward_source(entry):
+    """``forward``: the op, and what its backward needs kept on the module's stack
+    (nbops/nn/_module.py's ``Module._save_for_backward``): the output or the input
+    (the entry's residual); an in-place call's input is overwritten, so then a copy
+    of it made first (or the output, under ``Module.inplace_output_if``)."""
     args = "".join(f", self.{p.name}" for p in entry.params)
+    lines = ["def forward(self, input):"]
+    if entry.backward_function is None:  # no backward: nothing to keep
+        if entry.inplace:
+            args += ", inplace=self.inplace"
+        return f"def forward(self, input):\n    return _fn(input{args})\n"
+    if entry.inplace and entry.residual == "input":
+        lines += ["    if self.inplace and _grad_enabled():"]
+        cond = entry.module.inplace_output_if
+        if cond:
+            lines += [f"        if {cond}:",
+                      f"            result = _fn(input{args}, inplace=True)",
+                      "            self._save_for_backward(result)",
+                      "            return result"]
+        lines += ["        saved = _copy(input)",
+                  f"        result = _fn(input{args}, inplace=True)",
+                  "        self._save_for_backward(saved)",
+                  "        return result"]
     if entry.inplace:
         args += ", inplace=self.inplace"
-    return f"def forward(self, input):\n    return _fn(input{args})\n"
+    lines += [f"    result = _fn(input{args})",
+              f"    self._save_for_backward({'result' if entry.residual == 'output' else 'input'})",
+              "    return result"]
+    return "\n".join(lines) + "\n"
+
+
+def module_backward_doc(how):
+    """The docstring of an activation module's ``backward`` (``how``: its second sentence)."""
+    return (f"The gradient of the latest forward's input, given ``grad_output``.\n\n{how}\n\n"
+            "Parameters\n----------\ngrad_output : array\n"
+            "    The gradient of the loss with respect to the latest forward's output.\n\n"
+            "Returns\n-------\narray\n    The gradient with respect to that forward's input.\n")
+
+
+def _module_backward_source(entry):
+    """``backward``: the op's backward on the kept residual and the module's parameters."""
+    args = "".join(f", self.{p.name}" for p in entry.params)
+    return ("def backward(self, grad_output):\n"
+            f"    return _bfn(grad_output, self._saved_for_backward(){args})\n")
 
 
 def _extra_repr(entry):
@@ -786,8 +831,11 @@ def _module_params_doc(entry):
 
 def make_module_class(entry, base, module_name):
     """The ``nbops.nn`` class of ``entry`` (a plain wrapper), subclassing ``base``."""
+    from .._grad import copy_array, is_grad_enabled
+
     spec = entry.module
-    ns = {"_fn": entry.function}
+    ns = {"_fn": entry.function, "_bfn": entry.backward_function,
+          "_grad_enabled": is_grad_enabled, "_copy": copy_array}
     ns.update({f"_default_{p.name}": p.default for p in entry.params if not p.required})
     init = _compile(_module_init_source(entry), ns, "__init__", f"<nbops.nn.{spec.name}>")
     forward = _compile(_module_forward_source(entry), ns, "forward", f"<nbops.nn.{spec.name}>")
@@ -795,6 +843,11 @@ def make_module_class(entry, base, module_name):
     if spec.example:
         doc += "\n\nExamples\n--------\n" + inspect.cleandoc(spec.example)
     body = {"forward": forward, "__module__": module_name, "__doc__": doc}
+    if entry.backward_function is not None:
+        body["backward"] = _compile(_module_backward_source(entry), ns, "backward",
+                                    f"<nbops.nn.{spec.name}>")
+        body["backward"].__doc__ = module_backward_doc(
+            f":func:`nbops.{entry.name}_backward` on the {entry.residual} the forward kept.")
     if entry.params or entry.inplace:  # else the base class's constructor, as PyTorch
         body["__init__"] = init
     if entry.params or entry.inplace or spec.repr is not None:
@@ -802,7 +855,7 @@ def make_module_class(entry, base, module_name):
     cls = type(spec.name, (base,), body)
     cls.__qualname__ = spec.name
     ns["_cls"] = cls
-    for fn in (init, forward, body.get("extra_repr")):
+    for fn in (init, forward, body.get("backward"), body.get("extra_repr")):
         if fn is not None:
             fn.__qualname__ = f"{spec.name}.{fn.__name__}"
     return cls
@@ -1189,11 +1242,18 @@ def make_loss_module_class(entry, base, module_name):
     init = [f"def __init__({', '.join(args)}):",
             f"    super(_cls, self).__init__({flags}, reduction)"]
     init += [f"    self.{p.name} = {p.name}" for p in entry.params]
-    call = "".join(f", {p.name}=self.{p.name}" for p in entry.params)
+    call = "".join(f", {p.name!r}: self.{p.name}" for p in entry.params)
+    # forward and backward through the base's _loss_forward/_loss_backward
+    # (nbops/nn/loss.py): the loss and its gradient in one pass, kept for backward
+    options = ("def _loss_options(self):\n"
+               f"    return {{'reduction': self.reduction{call}}}\n")
     forward = ("def forward(self, input, target):\n"
-               f"    return _fn(input, target, reduction=self.reduction{call})\n")
+               "    return self._loss_forward(_fn, _wg, input, target, "
+               "**self._loss_options())\n")
     filename = f"<nbops.nn.{spec.name}>"
+    ns.update({"_wg": entry.with_grad_function})
     init = _compile("\n".join(init) + "\n", ns, "__init__", filename)
+    options = _compile(options, ns, "_loss_options", filename)
     forward = _compile(forward, ns, "forward", filename)
     params = ([_MODULE_LEGACY_DOC] if entry.legacy else []) + [_MODULE_REDUCTION_DOC]
     doc = (f"{spec.summary} (see :func:`nbops.{entry.name}`).\n\n"
@@ -1201,10 +1261,12 @@ def make_loss_module_class(entry, base, module_name):
     if spec.example:
         doc += "\n\nExamples\n--------\n" + inspect.cleandoc(spec.example)
     cls = type(spec.name, (base,), {"__init__": init, "forward": forward,
+                                    "_loss_options": options,
+                                    "_bfn": staticmethod(entry.backward_function),
                                     "__module__": module_name, "__doc__": doc})
     cls.__qualname__ = spec.name
     ns["_cls"] = cls
-    for fn in (init, forward):
+    for fn in (init, forward, options):
         fn.__qualname__ = f"{spec.name}.{fn.__name__}"
     return cls
 
@@ -1429,7 +1491,9 @@ def make_row_module_class(entry, base, module_name):
     doc = f"{spec.summary} (see :func:`nbops.{entry.name}`).\n\n" + _ROW_MODULE_PARAMS_DOC
     if spec.example:
         doc += "\n\nExamples\n--------\n" + inspect.cleandoc(spec.example)
-    cls = type(spec.name, (base,), {"_fn": staticmethod(entry.function), "_name": entry.name,
+    cls = type(spec.name, (base,), {"_fn": staticmethod(entry.function),
+                                    "_bfn": staticmethod(entry.backward_function),
+                                    "_name": entry.name,
                                     "__module__": module_name, "__doc__": doc})
     cls.__qualname__ = spec.name
     return cls

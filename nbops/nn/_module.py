@@ -2,11 +2,17 @@
 
 A module keeps three ordered registries, as ``torch.nn.Module`` does: parameters
 (``_parameters``), buffers (``_buffers``) and child modules (``_modules``).
-Parameters and buffers are plain ``numpy.ndarray`` objects (no autograd), so
-``state_dict()`` keys, order and shapes are PyTorch's and a checkpoint saved as
+Parameters and buffers are plain ``numpy.ndarray`` objects, so ``state_dict()``
+keys, order and shapes are PyTorch's and a checkpoint saved as
 ``{k: v.numpy() for k, v in torch_model.state_dict().items()}`` loads as it is.
 ``Module.to("cuda")`` replaces them with Numba device arrays (``numba.cuda`` is
 imported only then), ``Module.to("cpu")`` brings them back.
+
+There is no autograd: each module's ``forward`` keeps what its ``backward``
+needs (on a per-module stack, nothing inside ``nbops.no_grad()``), and
+``backward(grad_output)`` returns the gradient of the input and adds the
+parameters' gradients into the gradient store of ``nbops/_grad.py``
+(``nbops.nn.get_grad(param)``, :meth:`Module.named_grads`).
 """
 
 import math
@@ -19,9 +25,15 @@ from collections.abc import Mapping
 
 import numpy as np
 
+from .._grad import get_grad, is_grad_enabled, set_grad
 from .._validate import is_device_array as _is_dev
 
 __all__ = ["Module", "Sequential", "Parameter"]
+
+#: A module's stack of saved forwards deeper than this warns once (a forward in
+#: grad mode that no backward follows keeps its arrays: evaluation belongs in
+#: ``nbops.no_grad()``).
+_SAVED_WARN_DEPTH = 1024
 
 
 class Parameter:
@@ -30,8 +42,12 @@ class Parameter:
     ``self.weight = Parameter(np.zeros(3))`` registers the array (converted
     with ``np.asarray``; a CUDA device array is kept as it is) as the parameter
     ``weight``; reading ``self.weight`` then returns the plain ``ndarray``.
-    (nbops has no autograd, so there is no separate parameter type.) Plain
-    arrays assigned to a name that is already a parameter replace it.
+    nbops has no autograd, so there is no separate parameter type: a
+    parameter's gradient is not an attribute of the array but lives in a store
+    beside it, keyed by the array (``nbops.nn.get_grad(module.weight)``, or by
+    ``state_dict`` name with :meth:`Module.named_grads`), filled by the modules'
+    ``backward``. Plain arrays assigned to a name that is already a parameter
+    replace it.
 
     Parameters
     ----------
@@ -292,6 +308,20 @@ class Module:
     returns them where they are, and ``load_state_dict()`` copies host or
     device arrays into them.
 
+    Backward: there is no autograd. Every module of ``nbops.nn`` has
+    ``backward(grad_output)``, which returns the gradient of its input and adds
+    (``+=``, as autograd) its parameters' gradients into the gradient store
+    (:func:`nbops.nn.get_grad`; :meth:`named_grads` by ``state_dict`` name;
+    :meth:`zero_grad` clears them). ``forward`` keeps what ``backward`` needs
+    (PyTorch's choice: the output for relu, sigmoid, tanh and the softmax
+    family, the input otherwise; references, not copies) on a stack of the
+    module, so a module called twice in one forward backpropagates twice, the
+    latest call first; inside ``with nbops.no_grad():`` it keeps nothing, and a
+    ``backward`` with nothing kept raises ``RuntimeError``. A subclass whose
+    ``forward`` composes its children writes ``backward`` by calling the
+    children's ``backward`` in reverse order (the example below);
+    :class:`Sequential` does that for its children.
+
     Parameters
     ----------
     *args, **kwargs
@@ -308,6 +338,26 @@ class Module:
     ...         return x * self.scale
     >>> list(Affine(2).state_dict().items())
     [('scale', array([1., 1.], dtype=float32))]
+
+    A model made of modules, with its backward:
+
+    >>> class MLP(nn.Module):
+    ...     def __init__(self):
+    ...         super().__init__()
+    ...         self.fc1 = nn.Linear(4, 8, rng=0)
+    ...         self.act = nn.ReLU()
+    ...         self.fc2 = nn.Linear(8, 3, rng=1)
+    ...     def forward(self, x):
+    ...         return self.fc2(self.act(self.fc1(x)))
+    ...     def backward(self, grad_output):   # the children's, in reverse order
+    ...         return self.fc1.backward(self.act.backward(self.fc2.backward(grad_output)))
+    >>> model, criterion = MLP(), nn.CrossEntropyLoss()
+    >>> loss = criterion(model(np.ones((5, 4), np.float32)), np.array([0, 1, 2, 1, 0]))
+    >>> grad_x = model.backward(criterion.backward())
+    >>> grad_x.shape
+    (5, 4)
+    >>> [(name, g.shape) for name, g in model.named_grads()]
+    [('fc1.weight', (8, 4)), ('fc1.bias', (8,)), ('fc2.weight', (3, 8)), ('fc2.bias', (3,))]
     """
 
     _version = 1
@@ -322,10 +372,60 @@ class Module:
         object.__setattr__(self, "_buffers", OrderedDict())
         object.__setattr__(self, "_non_persistent_buffers_set", set())
         object.__setattr__(self, "_modules", OrderedDict())
+        object.__setattr__(self, "_saved", [])
 
     def forward(self, *args, **kwargs):
         raise NotImplementedError(f'Module [{type(self).__name__}] is missing the required '
                                   '"forward" function')
+
+    def backward(self, grad_output):
+        """The gradient of this module's input, given ``grad_output`` (the gradient of
+        its output); adds the parameters' gradients into the gradient store.
+
+        Every module of ``nbops.nn`` defines it. A subclass defines it too (this
+        base raises ``NotImplementedError``): when its ``forward`` calls child
+        modules, its ``backward`` calls their ``backward`` in the reverse order,
+        passing each one's result to the next (see the class's example); a
+        forward that computes with the functional ops keeps what it needs with
+        :meth:`_save_for_backward` and calls ``nbops.<op>_backward``.
+
+        Parameters
+        ----------
+        grad_output : array
+            The gradient of the loss with respect to the latest ``forward``'s output.
+
+        Returns
+        -------
+        array
+            The gradient with respect to that forward's input.
+        """
+        raise NotImplementedError(
+            f"{type(self).__name__} has no backward: a subclass of nbops.nn.Module defines "
+            f"backward(self, grad_output) beside forward, calling its children's backward in "
+            f"the reverse order of forward (return self.fc1.backward(self.act.backward("
+            f"self.fc2.backward(grad_output))) for fc2(act(fc1(x)))); see nbops.nn.Module")
+
+    def _save_for_backward(self, value):
+        """Push what ``backward`` will need (nothing is kept inside ``nbops.no_grad()``)."""
+        if is_grad_enabled():
+            saved = self._saved
+            saved.append(value)
+            if len(saved) == _SAVED_WARN_DEPTH:
+                warnings.warn(f"{type(self).__name__}: {len(saved)} forwards kept for a "
+                              "backward that has not come (each keeps its arrays); run "
+                              "evaluation inside `with nbops.no_grad():`", RuntimeWarning,
+                              stacklevel=3)
+
+    def _saved_for_backward(self):
+        """Pop what the latest ``forward`` kept (``RuntimeError`` when nothing is kept)."""
+        try:
+            return self._saved.pop()
+        except IndexError:
+            raise RuntimeError(
+                f"{type(self).__name__}.backward: no forward to backpropagate through: "
+                f"backward runs once per forward call made in grad mode (forward keeps "
+                f"nothing inside nbops.no_grad(), and each backward consumes the latest "
+                f"forward)") from None
 
     def __call__(self, *args, **kwargs):
         try:
@@ -592,6 +692,46 @@ class Module:
         for _, b in self.named_buffers(recurse=recurse):
             yield b
 
+    # --- gradients -----------------------------------------------------------
+
+    def named_grads(self, prefix="", recurse=True):
+        """Iterate over (name, gradient) for every parameter, by its ``state_dict`` name.
+
+        The gradient is what the backwards accumulated since the last
+        :meth:`zero_grad` (PyTorch's ``param.grad``), or None.
+
+        Parameters
+        ----------
+        prefix : str, default ''
+            Prefix of the names.
+        recurse : bool, default True
+            Include the parameters of every descendant (else this module's only).
+
+        Yields
+        ------
+        tuple of (str, ndarray, CUDA device array or None)
+            The dotted name and the parameter's gradient.
+        """
+        for name, param in self.named_parameters(prefix=prefix, recurse=recurse):
+            yield name, get_grad(param)
+
+    def zero_grad(self, set_to_none=True):
+        """Reset the gradients of every parameter (recursively), as PyTorch.
+
+        Parameters
+        ----------
+        set_to_none : bool, default True
+            Clear them (``get_grad`` then returns None); False writes zeros into
+            the existing gradient arrays, in place.
+        """
+        for param in self.parameters():
+            if set_to_none:
+                set_grad(param, None)
+                continue
+            grad = get_grad(param)
+            if grad is not None:
+                _write(grad, 0)
+
     def get_submodule(self, target):
         if target == "":
             return self
@@ -658,10 +798,16 @@ class Module:
     def _apply(self, fn):
         for module in self.children():
             module._apply(fn)
-        for reg in (self._parameters, self._buffers):
-            for key, value in reg.items():
-                if value is not None:
-                    reg[key] = fn(value)
+        for key, value in self._parameters.items():
+            if value is not None:
+                new = fn(value)
+                self._parameters[key] = new
+                grad = get_grad(value)
+                if new is not value and grad is not None:  # the gradient follows, converted
+                    set_grad(new, fn(grad))
+        for key, value in self._buffers.items():
+            if value is not None:
+                self._buffers[key] = fn(value)
         return self
 
     def to(self, *args, dtype=None, device=None, non_blocking=False):
@@ -981,6 +1127,9 @@ class Module:
                 value = _read(value)
                 if not current.flags.writeable:  # e.g. a read-only array assigned by the user
                     reg[name] = value.astype(current.dtype)
+                    grad = get_grad(current)
+                    if grad is not None:  # the replacement keeps the parameter's gradient
+                        set_grad(reg[name], grad)
                 else:
                     np.copyto(current, value, casting="unsafe")
         return _IncompatibleKeys(missing, unexpected)
@@ -1108,3 +1257,20 @@ class Sequential(Module):
         for module in self:
             input = module(input)
         return input
+
+    def backward(self, grad_output):
+        """The children's ``backward`` in reverse order: the gradient of the input.
+
+        Parameters
+        ----------
+        grad_output : array
+            The gradient of the loss with respect to the output.
+
+        Returns
+        -------
+        array
+            The gradient with respect to the input.
+        """
+        for module in reversed(self._modules.values()):
+            grad_output = module.backward(grad_output)
+        return grad_output

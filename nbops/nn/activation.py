@@ -15,6 +15,7 @@ import warnings
 
 import numpy as np
 
+from .._grad import accumulate_grad
 from .._ops import activation as _A
 from .._ops import registry as _registry  # noqa: F401  (registers the row ops, in order)
 from .._ops import table as _table
@@ -65,7 +66,15 @@ class Hardtanh(Module):
                              f"({self.min_val})")
 
     def forward(self, input):
-        return _A.hardtanh(input, self.min_val, self.max_val, self.inplace)
+        result = _A.hardtanh(input, self.min_val, self.max_val, self.inplace)
+        # in place, the output: inside (min_val, max_val) exactly where the input is,
+        # so the derivative is the same (as autograd keeps hardtanh_'s result)
+        self._save_for_backward(result if self.inplace else input)
+        return result
+
+    def backward(self, grad_output):
+        return _A.hardtanh_backward(grad_output, self._saved_for_backward(), self.min_val,
+                                    self.max_val)
 
     def extra_repr(self):
         return f"min_val={self.min_val}, max_val={self.max_val}{_inplace(self.inplace)}"
@@ -89,7 +98,12 @@ class ReLU6(Hardtanh):
         super().__init__(0.0, 6.0, inplace)
 
     def forward(self, input):
-        return _A.relu6(input, self.inplace)
+        result = _A.relu6(input, self.inplace)
+        self._save_for_backward(result if self.inplace else input)  # as Hardtanh
+        return result
+
+    def backward(self, grad_output):
+        return _A.relu6_backward(grad_output, self._saved_for_backward())
 
     def extra_repr(self):
         return _inplace(self.inplace, first=True)
@@ -132,7 +146,16 @@ class PReLU(Module):
         _write(self.weight, self.init)
 
     def forward(self, input):
-        return _A.prelu(input, self.weight)
+        weight = self.weight
+        result = _A.prelu(input, weight)
+        self._save_for_backward((input, weight))
+        return result
+
+    def backward(self, grad_output):
+        input, weight = self._saved_for_backward()
+        grad_input, grad_weight = _A.prelu_backward(grad_output, input, weight)
+        accumulate_grad(weight, grad_weight, owned=True)
+        return grad_input
 
     def extra_repr(self):
         return f"num_parameters={self.num_parameters}"
@@ -151,6 +174,7 @@ class _SoftmaxBase(Module):
     generated from the op table: ``_fn`` is the op, ``_name`` its name."""
 
     _fn = None
+    _bfn = None
     _name = ""
 
     def __init__(self, dim=None):
@@ -161,11 +185,27 @@ class _SoftmaxBase(Module):
         dim = self.dim
         if dim is None:
             dim = _get_softmax_dim(self._name, np.ndim(input), stacklevel=4)
-        return type(self)._fn(input, axis=dim)
+        result = type(self)._fn(input, axis=dim)
+        self._save_for_backward((result, dim))  # the output, as autograd
+        return result
+
+    def backward(self, grad_output):
+        output, dim = self._saved_for_backward()
+        return type(self)._bfn(grad_output, output, axis=dim)
 
     def extra_repr(self):
         return f"dim={self.dim}"
 
+
+Hardtanh.backward.__doc__ = _table.module_backward_doc(
+    ":func:`nbops.hardtanh_backward` on the input the forward kept (its output in place).")
+ReLU6.backward.__doc__ = _table.module_backward_doc(
+    ":func:`nbops.relu6_backward` on the input the forward kept (its output in place).")
+PReLU.backward.__doc__ = _table.module_backward_doc(
+    ":func:`nbops.prelu_backward` on the input the forward kept; ``weight``'s gradient is "
+    "added into the gradient store.")
+_SoftmaxBase.backward.__doc__ = _table.module_backward_doc(
+    "``nbops.<op>_backward`` on the output the forward kept, along its ``dim``.")
 
 # The plain wrappers, generated from the op table (ReLU, ELU, Softplus, ...).
 _GENERATED = _table.module_classes("activation", Module, __name__)

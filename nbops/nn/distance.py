@@ -1,6 +1,7 @@
 """PairwiseDistance over :func:`nbops.pairwise_distance`."""
 
 from .._ops.distance import pairwise_distance as _pairwise_distance
+from .._ops.distance import pairwise_distance_backward as _pairwise_distance_backward
 from ._module import Module
 
 __all__ = ["PairwiseDistance"]
@@ -35,4 +36,23 @@ class PairwiseDistance(Module):
         self.keepdim = keepdim
 
     def forward(self, x1, x2):
-        return _pairwise_distance(x1, x2, self.norm, self.eps, self.keepdim)
+        result = _pairwise_distance(x1, x2, self.norm, self.eps, self.keepdim)
+        self._save_for_backward((x1, x2))
+        return result
+
+    def backward(self, grad_output):
+        """The gradients of both inputs (:func:`nbops.pairwise_distance_backward`).
+
+        Parameters
+        ----------
+        grad_output : array
+            The gradient of the distances (the forward's result's shape).
+
+        Returns
+        -------
+        tuple of array
+            ``(grad_x1, grad_x2)``, of the shapes of ``x1`` and ``x2``.
+        """
+        x1, x2 = self._saved_for_backward()
+        return _pairwise_distance_backward(grad_output, x1, x2, self.norm, self.eps,
+                                           self.keepdim)

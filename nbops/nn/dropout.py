@@ -1,6 +1,9 @@
 """Dropout, Dropout2d, Dropout3d over :func:`nbops.dropout` and friends."""
 
+import numpy as np
+
 from .._ops import dropout as _D
+from .._ops.plan import dropout_seed as _dropout_seed
 from ._module import Module, _rng
 
 __all__ = ["Dropout", "Dropout2d", "Dropout3d"]
@@ -21,7 +24,33 @@ class _DropoutNd(Module):
 
     def forward(self, input):
         fn = getattr(_D, self._fn_name)
-        return fn(input, self.p, self.training, self.inplace, rng=self.rng)
+        p, training = self.p, self.training
+        seed = 0
+        if training and 0 < p < 1 and np.size(input) != 0:
+            # An int seed, kept for the backward (which regenerates the mask from it):
+            # drawn from the module's Generator as the functional op draws it (the
+            # same masks as passing the Generator), or fresh entropy for rng=None.
+            seed = _dropout_seed(self.rng)
+        result = fn(input, p, training, self.inplace, rng=seed)
+        self._save_for_backward((p, training, seed))
+        return result
+
+    def backward(self, grad_output):
+        """The gradient of the input: ``grad_output`` times the latest forward's mask,
+        regenerated from its seed (``nbops.dropout_backward`` and friends).
+
+        Parameters
+        ----------
+        grad_output : array
+            The gradient of the latest forward's output (its shape).
+
+        Returns
+        -------
+        array
+            The gradient of that forward's input.
+        """
+        p, training, seed = self._saved_for_backward()
+        return getattr(_D, self._fn_name + "_backward")(grad_output, p, training, rng=seed)
 
     def extra_repr(self):
         return f"p={self.p}, inplace={self.inplace}"

@@ -4,7 +4,9 @@ import math
 
 import numpy as np
 
+from .._grad import accumulate_grad
 from .._ops.linear import linear as _linear
+from .._ops.linear import linear_backward as _linear_backward
 from ._module import (
     Module,
     _check_device,
@@ -38,6 +40,21 @@ class Identity(Module):
 
     def forward(self, input):
         return input
+
+    def backward(self, grad_output):
+        """Returns ``grad_output`` (nothing is kept by the forward).
+
+        Parameters
+        ----------
+        grad_output : array
+            The gradient of the output.
+
+        Returns
+        -------
+        array
+            ``grad_output`` itself.
+        """
+        return grad_output
 
 
 class Linear(Module):
@@ -104,7 +121,31 @@ class Linear(Module):
             _write(self.bias, _uniform(gen, bound, tuple(self.bias.shape), self.bias.dtype))
 
     def forward(self, input):
-        return _linear(input, self.weight, self.bias)
+        weight, bias = self.weight, self.bias
+        result = _linear(input, weight, bias)
+        self._save_for_backward((input, weight, bias))  # references, as autograd
+        return result
+
+    def backward(self, grad_output):
+        r"""The gradient of the input; adds ``weight``'s and ``bias``'s
+        (:func:`nbops.linear_backward`).
+
+        Parameters
+        ----------
+        grad_output : array, shape (\*, out_features)
+            The gradient of the latest forward's output.
+
+        Returns
+        -------
+        array, shape (\*, in_features)
+            The gradient of that forward's input.
+        """
+        input, weight, bias = self._saved_for_backward()
+        grad_input, grad_weight, grad_bias = _linear_backward(grad_output, input, weight, bias)
+        accumulate_grad(weight, grad_weight, owned=True)
+        if bias is not None:
+            accumulate_grad(bias, grad_bias, owned=True)
+        return grad_input
 
     def extra_repr(self):
         return (f"in_features={self.in_features}, out_features={self.out_features}, "

@@ -5,17 +5,34 @@ given it overrides ``reduction`` (mapped as PyTorch maps it) with a
 ``DeprecationWarning`` (nbops' category for them; PyTorch's modules issue a
 ``UserWarning`` with the same text). ``reduction`` itself is checked when the
 loss is computed, as in PyTorch.
+
+Backward: ``loss_module.backward(grad_output=1.0)`` returns the gradient of the
+latest forward's input. For the reductions to one value the forward computes
+the loss and that gradient in one pass (``nbops.<loss>_with_grad``) and keeps
+the gradient, which ``backward`` returns (times ``grad_output`` when it is not
+1); with ``reduction='none'`` the forward keeps its input and target and
+``backward(grad_output)`` (an array of the loss's shape) runs
+``nbops.<loss>_backward``.
 """
 
+import numbers
 import sys
 import warnings
 
+import numpy as np
+
+from .._grad import is_grad_enabled
 from .._ops import losses as _L
 from .._ops import table as _table
 from .._ops.classification import cross_entropy as _cross_entropy
+from .._ops.classification import cross_entropy_backward as _cross_entropy_backward
+from .._ops.classification import cross_entropy_with_grad as _cross_entropy_with_grad
 from .._ops.classification import nll_loss as _nll_loss
+from .._ops.classification import nll_loss_backward as _nll_loss_backward
+from .._ops.classification import nll_loss_with_grad as _nll_loss_with_grad
 from .._ops.plan import reduction_plan
-from ._module import Module, _as_state_array
+from .._validate import is_device_array as _is_dev
+from ._module import Module, _as_state_array, _read
 
 #: the hand-written classes (the generated ones are added at the end)
 __all__ = ["CrossEntropyLoss", "NLLLoss", "NLLLoss2d", "KLDivLoss", "BCELoss",
@@ -37,6 +54,26 @@ def _user_stacklevel():
     return level
 
 
+def _scaled(grad, grad_output):
+    """``grad * grad_output`` in place (``grad`` is the module's own array), for a
+    ``grad_output`` that is the loss's: a scalar (or a 0-d host or device array)."""
+    if type(grad_output) in (float, int) and grad_output == 1:
+        return grad
+    scale = _read(grad_output) if _is_dev(grad_output) else grad_output
+    if not isinstance(scale, numbers.Real):
+        scale = np.asarray(scale)
+        if scale.ndim != 0 or scale.dtype.kind not in "biuf":
+            raise ValueError(f"grad_output must be a real scalar (the loss is one value), got "
+                             f"shape {scale.shape} and dtype {scale.dtype}")
+    if isinstance(grad, np.ndarray):
+        np.multiply(grad, scale, out=grad, casting="unsafe")
+    else:
+        from ..cuda import _grad_ops
+
+        _grad_ops.scale(grad, float(scale))
+    return grad
+
+
 class _Loss(Module):
     def __init__(self, size_average=None, reduce=None, reduction="mean"):
         super().__init__()
@@ -46,6 +83,43 @@ class _Loss(Module):
             plan.warn(stacklevel=_user_stacklevel())
         else:
             self.reduction = reduction
+
+    def _loss_forward(self, function, with_grad, input, target, **options):
+        """The loss, keeping what ``backward`` needs: the gradient from ``with_grad``
+        (one pass) for a reduced loss, the input and target for ``reduction='none'``."""
+        if not is_grad_enabled():
+            return function(input, target, **options)
+        if self.reduction == "none":
+            loss = function(input, target, **options)
+            self._save_for_backward((None, input, target))
+        else:
+            loss, grad = with_grad(input, target, **options)
+            self._save_for_backward((grad, None, None))
+        return loss
+
+    def _loss_backward(self, backward, grad_output, **options):
+        grad, input, target = self._saved_for_backward()
+        if grad is not None:
+            return _scaled(grad, grad_output)
+        return backward(grad_output, input, target, **options)
+
+    def backward(self, grad_output=1.0):
+        """The gradient of the latest forward's input.
+
+        Parameters
+        ----------
+        grad_output : float or array, default 1.0
+            The gradient of the loss: a scalar for ``reduction='mean'``/``'sum'``
+            (1.0: the gradient of the loss itself, as ``loss.backward()``), an
+            array of the loss's shape for ``reduction='none'``.
+
+        Returns
+        -------
+        array
+            The gradient with respect to the forward's ``input`` (its shape and
+            result dtype).
+        """
+        return self._loss_backward(type(self)._bfn, grad_output, **self._loss_options())
 
 
 class _WeightedLoss(_Loss):
@@ -86,9 +160,15 @@ class NLLLoss(_WeightedLoss):
         super().__init__(weight, size_average, reduce, reduction)
         self.ignore_index = ignore_index
 
+    _bfn = staticmethod(_nll_loss_backward)
+
+    def _loss_options(self):
+        return {"weight": self.weight, "ignore_index": self.ignore_index,
+                "reduction": self.reduction}
+
     def forward(self, input, target):
-        return _nll_loss(input, target, weight=self.weight, ignore_index=self.ignore_index,
-                            reduction=self.reduction)
+        return self._loss_forward(_nll_loss, _nll_loss_with_grad, input, target,
+                                  **self._loss_options())
 
 
 class NLLLoss2d(NLLLoss):
@@ -144,10 +224,15 @@ class CrossEntropyLoss(_WeightedLoss):
         self.ignore_index = ignore_index
         self.label_smoothing = label_smoothing
 
+    _bfn = staticmethod(_cross_entropy_backward)
+
+    def _loss_options(self):
+        return {"weight": self.weight, "ignore_index": self.ignore_index,
+                "reduction": self.reduction, "label_smoothing": self.label_smoothing}
+
     def forward(self, input, target):
-        return _cross_entropy(input, target, weight=self.weight,
-                                 ignore_index=self.ignore_index, reduction=self.reduction,
-                                 label_smoothing=self.label_smoothing)
+        return self._loss_forward(_cross_entropy, _cross_entropy_with_grad, input, target,
+                                  **self._loss_options())
 
 
 class KLDivLoss(_Loss):
@@ -174,8 +259,14 @@ class KLDivLoss(_Loss):
         super().__init__(size_average, reduce, reduction)
         self.log_target = log_target
 
+    _bfn = staticmethod(_L.kl_div_backward)
+
+    def _loss_options(self):
+        return {"reduction": self.reduction, "log_target": self.log_target}
+
     def forward(self, input, target):
-        return _L.kl_div(input, target, reduction=self.reduction, log_target=self.log_target)
+        return self._loss_forward(_L.kl_div, _L.kl_div_with_grad, input, target,
+                                  **self._loss_options())
 
 
 class BCELoss(_WeightedLoss):
@@ -201,9 +292,14 @@ class BCELoss(_WeightedLoss):
     def __init__(self, weight=None, size_average=None, reduce=None, reduction="mean"):
         super().__init__(weight, size_average, reduce, reduction)
 
+    _bfn = staticmethod(_L.binary_cross_entropy_backward)
+
+    def _loss_options(self):
+        return {"weight": self.weight, "reduction": self.reduction}
+
     def forward(self, input, target):
-        return _L.binary_cross_entropy(input, target, weight=self.weight,
-                                       reduction=self.reduction)
+        return self._loss_forward(_L.binary_cross_entropy, _L.binary_cross_entropy_with_grad,
+                                  input, target, **self._loss_options())
 
 
 class BCEWithLogitsLoss(_Loss):
@@ -237,10 +333,16 @@ class BCEWithLogitsLoss(_Loss):
         self.register_buffer("weight", _optional_array(weight))
         self.register_buffer("pos_weight", _optional_array(pos_weight))
 
+    _bfn = staticmethod(_L.binary_cross_entropy_with_logits_backward)
+
+    def _loss_options(self):
+        return {"weight": self.weight, "pos_weight": self.pos_weight,
+                "reduction": self.reduction}
+
     def forward(self, input, target):
-        return _L.binary_cross_entropy_with_logits(input, target, self.weight,
-                                                   pos_weight=self.pos_weight,
-                                                   reduction=self.reduction)
+        return self._loss_forward(_L.binary_cross_entropy_with_logits,
+                                  _L.binary_cross_entropy_with_logits_with_grad, input, target,
+                                  **self._loss_options())
 
 
 # The pointwise losses' classes (L1Loss, MSELoss, SmoothL1Loss, ...), generated

@@ -2,7 +2,9 @@
 
 import numpy as np
 
+from .._grad import accumulate_grad, is_grad_enabled
 from .._ops.normalization import batch_norm as _batch_norm
+from .._ops.normalization import batch_norm_backward as _batch_norm_backward
 from .._validate import is_device_array as _is_dev
 from ._module import Module, _check_device, _factory_dtype, _read, _size, _write
 
@@ -80,9 +82,14 @@ class _BatchNorm(Module):
         else:
             bn_training = self.running_mean is None and self.running_var is None
         use_stats = not self.training or self.track_running_stats
+        weight, bias = self.weight, self.bias
+        grad = is_grad_enabled()
         out = _batch_norm(x, self.running_mean if use_stats else None,
-                            self.running_var if use_stats else None, self.weight, self.bias,
-                            bn_training, factor, self.eps)
+                          self.running_var if use_stats else None, weight, bias,
+                          bn_training, factor, self.eps, return_stats=grad)
+        if grad:  # the input and the statistics it was normalized with, as autograd
+            out, mean, invstd = out
+            self._save_for_backward((x, mean, invstd, weight, bias, bn_training))
         if track:  # after the call, so a rejected input changes nothing
             nbt = self.num_batches_tracked
             if isinstance(nbt, np.ndarray):
@@ -92,6 +99,34 @@ class _BatchNorm(Module):
 
                 _cuda.ops().increment(nbt)
         return out
+
+    def backward(self, grad_output):
+        """The gradient of the input; adds ``weight``'s and ``bias``'s
+        (:func:`nbops.batch_norm_backward`).
+
+        A forward in training mode (or without running statistics) normalized
+        with the batch statistics, which depend on the input: their gradient is
+        included. In evaluation the running statistics were constants; they
+        never get a gradient.
+
+        Parameters
+        ----------
+        grad_output : array
+            The gradient of the latest forward's output (its shape).
+
+        Returns
+        -------
+        array
+            The gradient of that forward's input.
+        """
+        x, mean, invstd, weight, bias, training = self._saved_for_backward()
+        grad_input, grad_weight, grad_bias = _batch_norm_backward(
+            grad_output, x, mean, invstd, weight, training, has_bias=bias is not None)
+        if weight is not None:
+            accumulate_grad(weight, grad_weight, owned=True)
+        if bias is not None:
+            accumulate_grad(bias, grad_bias, owned=True)
+        return grad_input
 
     def extra_repr(self):
         return (f"{self.num_features}, eps={self.eps}, momentum={self.momentum}, "

@@ -20,6 +20,7 @@ _nvrtc.get_supported_ccs = lambda: ((7, 5), (8, 0), (9, 0))
 
 import nbops  # noqa: E402, F401  (registers every op in the table)
 from nbops._ops import table  # noqa: E402
+from nbops.cuda import _grad_ops as GO  # noqa: E402
 from nbops.cuda import _kernels as K  # noqa: E402
 from nbops.optim import _cuda as OC  # noqa: E402  (the optimizers' kernels)
 from nbops.scalar import losses as SL  # noqa: E402
@@ -47,6 +48,8 @@ def main():
             k = K._make_map2(op.core, op.nparams)
             jobs.append((op.name, k, (v, v, v) + (ft,) * op.nparams))
         jobs.append(("prelu_kernel", K._prelu_kernel, (v, v, v, i8, i8)))
+        jobs += [("grad_add_into", GO._add_into_kernel, (v, v)),  # the gradient store's
+                 ("grad_scale", GO._scale_kernel, (v, ft))]
         if ft == T.float32:  # no float argument
             jobs.append(("increment_kernel", K._increment_kernel, (i8[::1],)))
         pointwise = [(e.core, K.LOSS_XT_PARAM if e.params else K.LOSS_XT)
