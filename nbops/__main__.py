@@ -1,4 +1,4 @@
-"""``python -m nbops``: run a PyTorch-trained classifier with nbops, no PyTorch needed.
+"""``python -m nbops``: run a classifier with nbops, or train it from scratch, no PyTorch needed.
 
 The default demo builds an MLP with ``nbops.nn`` (Linear, BatchNorm1d, ReLU,
 Dropout, Linear, scored with CrossEntropyLoss), loads the checkpoint shipped
@@ -6,6 +6,13 @@ in the package (a PyTorch ``state_dict`` saved as NumPy arrays by
 ``tools/train_mlp_checkpoint.py``), classifies held-out synthetic data
 generated from a seed (nothing is downloaded), prints the loss and accuracy,
 and times each op in nbops, NumPy and (when installed) PyTorch.
+
+``python -m nbops train`` trains the same MLP from scratch with ``nbops.nn``
+and ``nbops.optim`` (Adam, a cosine learning-rate schedule, the loop a PyTorch
+user writes), with a progress bar, saves its ``state_dict`` to ``--out``
+(``python -m nbops --checkpoint FILE`` then evaluates it, and
+``torch.nn`` modules load it), and with ``--plot FILE.png`` draws the loss
+and accuracy curves (needs matplotlib).
 
 ``--tour`` shows the older tour instead: every activation on a sample array,
 the ops inside a user's ``@njit`` function, and a speed comparison with NumPy.
@@ -16,6 +23,7 @@ per op; cached on disk afterwards, so later runs take about a second).
 
 import argparse
 import importlib.util
+import os
 import time
 
 import numpy as np
@@ -232,11 +240,11 @@ def mlp_demo(args):
 
     model = data.mlp(rng=0)
     loss_fn = nn.CrossEntropyLoss()
-    state = data.load_checkpoint()
+    state = data.load_checkpoint(args.checkpoint or data.CHECKPOINT)
     result = model.load_state_dict(state)
     model.eval()
     print(f"model (PyTorch's module names and keys, NumPy arrays inside):\n{model}\n")
-    print(f"loaded {data.CHECKPOINT.rsplit('/', 1)[-1]} "
+    print(f"loaded {os.path.basename(args.checkpoint or data.CHECKPOINT)} "
           f"({sum(p.size for p in model.parameters()):,} parameters): {result}")
 
     x, y = data.make_dataset(args.samples, args.seed)
@@ -265,10 +273,130 @@ def mlp_demo(args):
         print("  (PyTorch is not installed: no PyTorch column)")
 
 
+# ---------------------------------------------------------------------------
+# the training demo (``train``)
+# ---------------------------------------------------------------------------
+
+def _progress(epoch, epochs, step, steps, loss, acc, rate, width=24):
+    """One progress-bar line: epoch, bar, running loss and accuracy, samples per second."""
+    done = int(width * step / steps)
+    return (f"epoch {epoch:>3}/{epochs} [{'#' * done}{'.' * (width - done)}] "
+            f"loss {loss:.4f}  acc {acc:6.2%}  {rate:>9,.0f} samples/s")
+
+
+def _evaluate(model, loss_fn, x, y):
+    with nbops.no_grad():
+        model.eval()
+        logits = model(x)
+        loss = float(loss_fn(logits, y))
+        model.train()
+    return loss, float(np.mean(np.argmax(logits, axis=1) == y))
+
+
+def train(args):
+    """Train the demo MLP from scratch with nbops.nn and nbops.optim (no PyTorch)."""
+    import sys
+
+    from nbops import data, nn, optim
+
+    x, y = data.make_dataset(data.N_TRAIN, data.TRAIN_SEED)
+    xt, yt = data.make_dataset(data.N_TEST, data.TEST_SEED)
+    model = data.mlp(rng=args.init_seed)
+    loss_fn = nn.CrossEntropyLoss()
+    opt = optim.Adam(model.parameters(), lr=args.lr)
+    sched = optim.lr_scheduler.CosineAnnealingLR(opt, args.epochs)
+    order = np.random.default_rng(args.init_seed)
+    steps = -(-len(x) // args.batch)
+    live = sys.stdout.isatty()
+    print(f"training {type(model).__name__} ({sum(p.size for p in model.parameters()):,} "
+          f"parameters) on {len(x):,} synthetic samples: Adam lr {args.lr}, cosine schedule, "
+          f"batch {args.batch}, {args.epochs} epochs")
+    history = []
+    t_start = time.perf_counter()
+    for epoch in range(1, args.epochs + 1):
+        model.train()
+        perm = order.permutation(len(x))
+        total = correct = seen = 0.0
+        t0 = time.perf_counter()
+        for step in range(steps):
+            idx = perm[step * args.batch:(step + 1) * args.batch]
+            xb, yb = x[idx], y[idx]
+            opt.zero_grad()
+            logits = model(xb)
+            loss = loss_fn(logits, yb)
+            model.backward(loss_fn.backward())
+            opt.step()
+            total += float(loss) * len(idx)
+            correct += float(np.sum(np.argmax(logits, axis=1) == yb))
+            seen += len(idx)
+            if live and (step % 8 == 0 or step == steps - 1):
+                rate = seen / max(time.perf_counter() - t0, 1e-9)
+                print("\r" + _progress(epoch, args.epochs, step + 1, steps, total / seen,
+                                        correct / seen, rate), end="", flush=True)
+        sched.step()
+        rate = seen / max(time.perf_counter() - t0, 1e-9)
+        test_loss, test_acc = _evaluate(model, loss_fn, xt, yt)
+        history.append((epoch, total / seen, correct / seen, test_loss, test_acc))
+        line = _progress(epoch, args.epochs, steps, steps, total / seen, correct / seen, rate)
+        print(("\r" if live else "") + line + f" | test loss {test_loss:.4f} acc {test_acc:6.2%}")
+    elapsed = time.perf_counter() - t_start
+    print(f"\ntrained in {elapsed:.2f} s (the first epoch includes compiling or loading "
+          f"the kernels): test loss {history[-1][3]:.4f}, accuracy {history[-1][4]:.2%}")
+    state = model.state_dict()
+    np.savez(args.out, **{k: np.asarray(v) for k, v in state.items()})
+    print(f"saved {args.out}; evaluate it with: python -m nbops --checkpoint {args.out}")
+    if args.plot:
+        _plot(history, args.plot)
+
+
+def _plot(history, path):
+    try:
+        import matplotlib
+    except ImportError:
+        print("--plot needs matplotlib (pip install matplotlib): no plot drawn")
+        return
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    epoch, train_loss, train_acc, test_loss, test_acc = map(list, zip(*history, strict=True))
+    fig, (ax1, ax2) = plt.subplots(1, 2, figsize=(9, 3.5))
+    ax1.plot(epoch, train_loss, label="train")
+    ax1.plot(epoch, test_loss, label="test")
+    ax1.set(xlabel="epoch", ylabel="cross-entropy loss", yscale="log")
+    ax2.plot(epoch, train_acc, label="train")
+    ax2.plot(epoch, test_acc, label="test")
+    ax2.set(xlabel="epoch", ylabel="accuracy")
+    for ax in (ax1, ax2):
+        ax.legend()
+        ax.grid(alpha=0.3)
+    fig.suptitle("nbops: the demo MLP trained from scratch")
+    fig.tight_layout()
+    fig.savefig(path, dpi=120)
+    print(f"saved the loss and accuracy curves to {path}")
+
+
 def main(argv=None):
     parser = argparse.ArgumentParser(
         prog="python -m nbops", description=__doc__.split("\n\n", 1)[1].split("\n\n")[0],
         formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("command", nargs="?", choices=("eval", "train"), default="eval",
+                        help="eval (default): run a trained checkpoint; train: train the "
+                             "demo MLP from scratch with nbops.optim, save its checkpoint")
+    parser.add_argument("--checkpoint", default=None,
+                        help="eval: the checkpoint to run (a state_dict saved with np.savez; "
+                             "default: the one shipped in the package, trained by PyTorch)")
+    parser.add_argument("--epochs", type=int, default=30, help="train: epochs (default 30)")
+    parser.add_argument("--lr", type=float, default=1e-2,
+                        help="train: Adam's learning rate (default 1e-2)")
+    parser.add_argument("--train-batch", type=int, default=128,
+                        help="train: batch size (default 128)")
+    parser.add_argument("--init-seed", type=int, default=0,
+                        help="train: seed of the initial weights and the batch order")
+    parser.add_argument("--out", default="mlp_trained.npz",
+                        help="train: where to save the trained state_dict "
+                             "(default mlp_trained.npz)")
+    parser.add_argument("--plot", default=None, metavar="FILE.png",
+                        help="train: draw the loss and accuracy curves (needs matplotlib)")
     parser.add_argument("--seed", type=int, default=None,
                         help="seed of the synthetic evaluation samples (default: the held-out "
                              "test seed; the task itself is fixed)")
@@ -293,12 +421,15 @@ def main(argv=None):
         args.samples = data.N_TEST
     if args.batch is None:
         args.batch = args.samples
-    for name in ("samples", "batch", "repeat", "size"):
+    for name in ("samples", "batch", "repeat", "size", "epochs", "train_batch"):
         if getattr(args, name) < 1:
-            parser.error(f"--{name} must be positive")
+            parser.error(f"--{name.replace('_', '-')} must be positive")
     print(f"nbops {nbops.__version__}: PyTorch's NN ops as Numba kernels\n")
     if args.tour:
         tour(args)
+    elif args.command == "train":
+        args.batch = args.train_batch
+        train(args)
     else:
         mlp_demo(args)
 

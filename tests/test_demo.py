@@ -49,3 +49,20 @@ def test_demo_default_with_torch_column():
 def test_tour_still_available():
     out = run(["--tour", "--no-timing"])
     assert "inside @njit" in out and "softsign" in out
+
+
+def test_train_from_scratch_then_evaluate(tmp_path):
+    # the whole default run: must reach the shipped PyTorch-trained checkpoint's accuracy
+    shipped = re.search(r"accuracy (\d+\.\d+)%", run(["--no-timing"]))
+    ckpt = str(tmp_path / "mlp.npz")
+    code = ("import sys, runpy; sys.argv = ['nbops', 'train', '--out', " + repr(ckpt) + "]; "
+            "runpy.run_module('nbops', run_name='__main__'); "
+            "assert 'torch' not in sys.modules, 'torch was imported'")
+    out = run(code, module=False)
+    assert "epoch  30/30" in out and "samples/s" in out
+    trained = re.search(r"test loss (\d+\.\d+), accuracy (\d+\.\d+)%", out)
+    assert trained and float(trained.group(2)) >= float(shipped.group(1)) - 0.5
+    out = run(["--checkpoint", ckpt, "--no-timing"])
+    assert "<All keys matched successfully>" in out
+    evaluated = re.search(r"accuracy (\d+\.\d+)%", out)
+    assert abs(float(evaluated.group(1)) - float(trained.group(2))) < 0.01
