@@ -68,10 +68,9 @@ class Adam(Optimizer):
     Examples
     --------
     >>> import numpy as np, nbops
-    >>> from nbops._grad import set_grad  # module backwards fill it in training
     >>> w = np.array([1.0, -1.0])
     >>> opt = nbops.optim.Adam([w], lr=0.1)
-    >>> set_grad(w, np.array([0.5, -2.0]))
+    >>> nbops.nn.set_grad(w, np.array([0.5, -2.0]))
     >>> opt.step()
     >>> w  # the first step moves each weight by about lr
     array([ 0.9, -0.9])
@@ -97,6 +96,7 @@ class Adam(Optimizer):
                     "capturable": capturable, "differentiable": differentiable,
                     "fused": fused, "decoupled_weight_decay": decoupled_weight_decay}
         super().__init__(params, defaults)
+        self._coefficients = {}
 
     def _update(self, param, grad, group):
         state = self.state[param]
@@ -112,7 +112,17 @@ class Adam(Optimizer):
         if amsgrad and "max_exp_avg_sq" not in state:
             state["max_exp_avg_sq"] = zeros(param)
         state["step"] += 1
-        coefficients = _kernels.adam_coefficients(param.dtype, group, float(state["step"]))
+        step = float(state["step"])
+        # the step's scalars are the same for every parameter of a group (of one dtype)
+        key = (param.dtype, step, group["lr"], tuple(group["betas"]), group["eps"],
+               group["weight_decay"], amsgrad, group["maximize"],
+               group.get("decoupled_weight_decay", False))
+        coefficients = self._coefficients.get(key)
+        if coefficients is None:
+            if len(self._coefficients) > 64:
+                self._coefficients.clear()
+            coefficients = self._coefficients[key] = _kernels.adam_coefficients(
+                param.dtype, group, step)
         exp_avg, exp_avg_sq = state["exp_avg"], state["exp_avg_sq"]
         if device:
             vmax = state["max_exp_avg_sq"] if amsgrad else exp_avg_sq
@@ -154,10 +164,9 @@ class AdamW(Adam):
     Examples
     --------
     >>> import numpy as np, nbops
-    >>> from nbops._grad import set_grad  # module backwards fill it in training
     >>> w = np.array([1.0, -1.0])
     >>> opt = nbops.optim.AdamW([w], lr=0.1, weight_decay=0.5)
-    >>> set_grad(w, np.array([0.5, -2.0]))
+    >>> nbops.nn.set_grad(w, np.array([0.5, -2.0]))
     >>> opt.step()
     >>> w  # decayed by 1 - 0.1 * 0.5 = 0.95, then moved by about lr
     array([ 0.85, -0.85])

@@ -62,10 +62,9 @@ class SGD(Optimizer):
     Examples
     --------
     >>> import numpy as np, nbops
-    >>> from nbops._grad import set_grad  # module backwards fill it in training
     >>> w = np.array([1.0, 2.0])
     >>> opt = nbops.optim.SGD([w], lr=0.1, momentum=0.9)
-    >>> set_grad(w, np.array([0.5, -1.0]))
+    >>> nbops.nn.set_grad(w, np.array([0.5, -1.0]))
     >>> opt.step()
     >>> w
     array([0.95, 2.1 ])
