@@ -204,15 +204,68 @@ _product_serial, _product_parallel = _config.kernels(
     _product, fastmath=frozenset({"reassoc", "contract"}))
 
 
-def _run_product(x2, w, b, y2):
-    """The product on Numba's threads (serial below the cost-based threshold).
+#: Input features up to which the product runs as row updates (_product_rows),
+#: per dtype: below them the tiles' vectorized sums run mostly scalar.
+FEW_INPUTS = {"f": 24, "d": 16}
+#: Rows per task of _product_rows.
+ROWS_PER_TASK = 16
+
+
+def _product_rows(x, wt, b, has_bias, y):
+    """y = x wt (+ b) for few input features: x (rows, in), wt (in, out), y (rows, out).
+
+    Each output row is the sum of the rows of ``wt`` scaled by the input's
+    features, ``x[r, 0] wt[0] + x[r, 1] wt[1] + ...`` (then ``+ b``), one
+    vectorized pass over the outputs per feature. The 4 x 4 tiles of _product
+    sum over the features instead: with few of them, the sums' final horizontal
+    additions would cost more than the products. Tasks: ROWS_PER_TASK rows.
+    """
+    rows, n_out = y.shape
+    n_k = x.shape[1]
+    zero = y.dtype.type(0)
+    for task in prange((rows + ROWS_PER_TASK - 1) // ROWS_PER_TASK):
+        for r in range(task * ROWS_PER_TASK, min(rows, (task + 1) * ROWS_PER_TASK)):
+            yr = y[r]
+            xr = x[r]
+            for o in range(n_out):
+                yr[o] = zero
+            for k in range(n_k):
+                xv = xr[k]
+                wk = wt[k]
+                for o in range(n_out):
+                    yr[o] += xv * wk[o]
+            if has_bias:
+                for o in range(n_out):
+                    yr[o] += b[o]
+
+
+_product_rows_serial, _product_rows_parallel = _config.kernels(
+    _product_rows, fastmath=frozenset({"contract"}))
+
+
+def _run_product(x2, w, b, y2, wt=None):
+    """y2 = x2 w^T (+ b) on Numba's threads (serial below the cost-based threshold).
+
+    ``wt``, when the caller has it, is ``w``'s transpose as a C-contiguous
+    array (the form _product_rows reads); ``w`` may then be None.
 
     OpenBLAS is not used: its threads keep spinning after a product and stall
     the next parallel kernel of any op (docs/guides/performance.rst, "linear").
     """
-    args = (x2, w, _NO_BIAS[w.dtype.char] if b is None else b, b is not None, y2)
-    launch(_product_serial, _product_parallel, ("linear", w.dtype.char),
-           x2.shape[0] * x2.shape[1] * w.shape[0], *args)
+    rows, n_in = x2.shape
+    dt = x2.dtype
+    bias = _NO_BIAS[dt.char] if b is None else b
+    n = rows * n_in * y2.shape[1]
+    if n_in <= FEW_INPUTS[dt.char]:
+        if wt is None:
+            wt = np.ascontiguousarray(w.T)
+        launch(_product_rows_serial, _product_rows_parallel, ("linear_rows", dt.char), n,
+               x2, wt, bias, b is not None, y2)
+        return
+    if w is None:
+        w = np.ascontiguousarray(wt.T)
+    launch(_product_serial, _product_parallel, ("linear", dt.char), n,
+           x2, w, bias, b is not None, y2)
 
 
 def _fast(x, weight, bias, out):
@@ -387,7 +440,7 @@ def linear_backward(grad_output, input, weight, bias=None):
     x2 = np.ascontiguousarray(x.reshape(rows, n_in), dtype=compute)
     w2 = np.asarray(w, dtype=compute)
     grad_input = np.empty((rows, n_in), compute)
-    _run_product(g2, np.ascontiguousarray(w2.T), None, grad_input)  # g W
+    _run_product(g2, None, None, grad_input, wt=np.ascontiguousarray(w2))  # g W
     grad_weight = np.empty((n_out, n_in), compute)  # g^T x, and the bias's sums
     sums = np.zeros(n_out if bias is not None else 0, compute)
     launch(_weight_grad_serial, _weight_grad_parallel, ("linear_weight", compute.char),
