@@ -32,6 +32,7 @@ __all__: list[str] = [
     'silu',
     'hardswish',
     'prelu',
+    'gelu',
     'l1_loss',
     'mse_loss',
     'smooth_l1_loss',
@@ -66,6 +67,7 @@ __all__: list[str] = [
     'silu_backward',
     'hardswish_backward',
     'prelu_backward',
+    'gelu_backward',
     'l1_loss_backward',
     'l1_loss_with_grad',
     'mse_loss_backward',
@@ -178,6 +180,12 @@ def hardswish(
 def prelu(
     input: ArrayLike,
     weight: ArrayLike,
+    *,
+    out: NDArray[Any] | None = ...,
+) -> NDArray[np.floating[Any]]: ...
+def gelu(
+    input: ArrayLike,
+    approximate: Literal['none', 'tanh'] = ...,
     *,
     out: NDArray[Any] | None = ...,
 ) -> NDArray[np.floating[Any]]: ...
@@ -441,6 +449,13 @@ def prelu_backward(
     *,
     out: tuple[NDArray[Any] | None, NDArray[Any] | None] | None = ...,
 ) -> tuple[NDArray[np.floating[Any]], NDArray[np.floating[Any]]]: ...
+def gelu_backward(
+    grad_output: ArrayLike,
+    input: ArrayLike,
+    approximate: Literal['none', 'tanh'] = ...,
+    *,
+    out: NDArray[Any] | None = ...,
+) -> NDArray[np.floating[Any]]: ...
 def l1_loss_backward(
     grad_output: ArrayLike,
     input: ArrayLike,

@@ -22,6 +22,7 @@ Use :func:`expected` to get the reference rounded to the result dtype.
 """
 
 import inspect
+import math
 
 import numpy as np
 
@@ -144,6 +145,23 @@ def hardswish(x, dtype=np.float64):
         prod = x * np.minimum(np.maximum(x + 3.0, 0.0), 6.0)
         prod = np.where(np.abs(prod) > np.finfo(dtype).max, prod * np.inf, prod)
         return prod / 6.0
+
+
+_erfc = np.vectorize(math.erfc, otypes=[np.float64])
+
+
+def gelu(x, approximate="none"):
+    """``x * Phi(x)`` (``0.5 x erfc(-x / sqrt 2)``: no cancellation for x < 0), or
+    with ``approximate='tanh'`` ``0.5 x (1 + tanh(sqrt(2/pi) (x + 0.044715 x^3)))``
+    (as ``x * sigmoid(2u)``, the same function without cancellation). Both are NaN
+    at -inf (``-inf * 0``), as PyTorch's."""
+    x = _f64(x)
+    with np.errstate(all="ignore"):
+        if approximate == "none":
+            return 0.5 * x * _erfc(-x / math.sqrt(2.0))
+        assert approximate == "tanh", approximate
+        u = math.sqrt(2.0 / math.pi) * (x + 0.044715 * x**3)
+        return x * sigmoid(2.0 * u)
 
 
 # --------------------------------------------------------------------------- #

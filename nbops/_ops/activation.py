@@ -557,6 +557,33 @@ PRELU.backward_samples = lambda d: [
     (prelu_backward, (d.g, d.x, np.array([0.25], d.dtype)), {}),
     (prelu_backward, (d.g2, d.x2, d.ch), {})]
 
+GELU = table.elementwise(
+    "gelu", {"none": S.gelu, "tanh": S.gelu_tanh},
+    (Param("approximate", "none", kind="choice", choices=("none", "tanh"), example="tanh",
+           doc="``'none'``: the exact form (``erf``); ``'tanh'``: the tanh approximation."),),
+    backward={"none": S.gelu_backward, "tanh": S.gelu_tanh_backward},
+    module=Module("GELU", "Gaussian error linear unit ``x * Phi(x)``", """
+        >>> nbops.nn.GELU()(np.array([0.0, 1.0], np.float32))
+        array([0.       , 0.8413447], dtype=float32)""", repr="approximate={approximate!r}"),
+    summary=r"""Gaussian error linear unit,
+        :math:`x \Phi(x) = 0.5 x (1 + \mathrm{erf}(x / \sqrt 2))`.
+
+        With ``approximate='tanh'``:
+        :math:`0.5 x (1 + \tanh(\sqrt{2/\pi} (x + 0.044715 x^3)))`.""",
+    notes=r"""Same as ``torch.nn.functional.gelu``. Its formulas are computed without
+        their cancellation for negative :math:`x`: the exact form as
+        :math:`0.5 x \, \mathrm{erfc}(-x / \sqrt 2)` (the C library's ``erfc``,
+        libdevice's on CUDA), the tanh form as :math:`x \sigma(2u)` (nbops'
+        vectorizable ``exp``), both within a few ulp. ``gelu(inf) == inf``,
+        ``gelu(-inf)`` is NaN (:math:`-\infty \cdot 0`, as PyTorch's) and NaN stays
+        NaN. Any other ``approximate`` raises ``ValueError``. The scalar cores are
+        :func:`nbops.scalar.gelu` and :func:`nbops.scalar.gelu_tanh`.""",
+    example="""
+        >>> nbops.gelu(np.array([-1.0, 0.0, 2.0]))
+        array([-0.15865525,  0.        ,  1.95449974])
+        >>> nbops.gelu(np.array([-1.0, 0.0, 2.0]), approximate="tanh")
+        array([-0.15880801,  0.        ,  1.95459769])""")
+
 # The public functions, generated from the entries above (prelu's is written by hand).
 globals().update({e.name: e.function for e in table.entries("activation")})
 globals().update(table.backward_functions("activation"))  # relu_backward, ...

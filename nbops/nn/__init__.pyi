@@ -72,6 +72,10 @@ class Hardswish(Module):
     def __init__(self, inplace: bool = ...) -> None: ...
     def forward(self, input: ArrayLike) -> Any: ...
 
+class GELU(Module):
+    def __init__(self, approximate: Literal['none', 'tanh'] = ...) -> None: ...
+    def forward(self, input: ArrayLike) -> Any: ...
+
 class Softmax(_SoftmaxBase):
     def forward(self, input: ArrayLike) -> Any: ...
 
@@ -134,6 +138,7 @@ __all__: list[str] = [
     'Softsign',
     'SiLU',
     'Hardswish',
+    'GELU',
     'Hardtanh',
     'ReLU6',
     'PReLU',

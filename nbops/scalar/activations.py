@@ -19,6 +19,8 @@ float32 ``x`` computes in float32 and returns float32 (as NumPy 2 treats a
 Python scalar next to a float32 value), on the CPU and on CUDA alike.
 """
 
+import math
+
 from .._config import core
 from ._math import const, exp, expm1, log1p_unit, select
 from ._math import tanh as _tanh
@@ -893,3 +895,136 @@ def prelu_weight_backward(g, x):
     (0.0, -3.0)
     """
     return const(g, 0.0) if x > 0 else x * g
+
+
+# ------------------------------------------------------------------ issue 16's activations
+# PyTorch's constants, as its CPU kernels write them (aten/src/ATen/native/cpu/Activation.cpp)
+_SQRT1_2 = 0.7071067811865476  # M_SQRT1_2
+_GELU_TANH_BETA = math.sqrt(2.0) * (2.0 / math.sqrt(math.pi)) * 0.5  # sqrt(2 / pi)
+_GELU_TANH_KAPPA = 0.044715
+_GELU_PDF_BETA = (2.0 / math.sqrt(math.pi)) * _SQRT1_2 * 0.5  # 1 / sqrt(2 pi)
+_SELU_ALPHA = 1.6732632423543772848170429916717
+_SELU_SCALE = 1.0507009873554804934193349852946
+#: PyTorch's hardsigmoid_backward multiplies by 1/6 rounded to float32, in float64 too
+_ONE_SIXTH_F32 = 0.1666666716337204
+
+__all__ += ["gelu", "gelu_tanh", "gelu_backward", "gelu_tanh_backward"]
+
+
+@core
+def gelu(x):
+    r"""Scalar core of :func:`nbops.gelu` (``approximate='none'``): :math:`x \Phi(x)`.
+
+    PyTorch's :math:`0.5 x (1 + \mathrm{erf}(x / \sqrt 2))`, computed as
+    :math:`0.5 x \, \mathrm{erfc}(-x / \sqrt 2)` (no cancellation for negative
+    :math:`x`; within a few ulp everywhere) with ``math.erfc``: the C library's
+    ``erfc``/``erfcf`` on the CPU, libdevice's on CUDA. ``gelu(inf) == inf``,
+    ``gelu(-inf)`` is NaN (:math:`-\infty \cdot 0`, as PyTorch's) and NaN stays NaN.
+
+    Parameters
+    ----------
+    x : float32 or float64
+
+    Examples
+    --------
+    >>> from nbops import scalar
+    >>> scalar.gelu(0.0), round(scalar.gelu(1.0), 8)
+    (0.0, 0.84134475)
+    """
+    return x * const(x, 0.5) * math.erfc(x * const(x, -_SQRT1_2))
+
+
+@core
+def _sigmoid_2u_gelu(x):
+    r"""``(s, q, d)`` of the tanh approximation: :math:`u = \sqrt{2/\pi} (x + 0.044715 x^3)`,
+    :math:`q = e^{-2|u|}` (never overflows), :math:`d = 1 / (1 + q)` and
+    :math:`s = (1 + \tanh u) / 2 = \sigma(2u)` (``d`` or ``q d``)."""
+    u = const(x, _GELU_TANH_BETA) * (x + const(x, _GELU_TANH_KAPPA) * (x * x * x))
+    q = exp(-abs(u + u))
+    d = const(x, 1.0) / (const(x, 1.0) + q)
+    return select(u >= 0, d, q * d), q, d
+
+
+@core
+def gelu_tanh(x):
+    r"""Scalar core of :func:`nbops.gelu` with ``approximate='tanh'``.
+
+    :math:`0.5 x (1 + \tanh u)`, :math:`u = \sqrt{2/\pi} (x + 0.044715 x^3)`,
+    computed as :math:`x \sigma(2u)` (the same function: :math:`1 + \tanh u = 2
+    \sigma(2u)`) with nbops' vectorizable ``exp``: no cancellation for negative
+    :math:`x`, one ``exp`` and one division. ``gelu_tanh(-inf)`` is NaN, as PyTorch's.
+
+    Parameters
+    ----------
+    x : float32 or float64
+
+    Examples
+    --------
+    >>> from nbops import scalar
+    >>> round(scalar.gelu_tanh(1.0), 8)
+    0.84119199
+    """
+    s, q, d = _sigmoid_2u_gelu(x)
+    return x * s
+
+
+@core
+def gelu_backward(g, x):
+    r"""Derivative core of :func:`nbops.gelu` (``approximate='none'``):
+    :math:`g (\Phi(x) + x \varphi(x))`, PyTorch's ``gelu_backward``
+    (``0.5 (1 + erf(x / sqrt 2)) + x exp(-x^2 / 2) / sqrt(2 pi)``, the first term
+    as ``0.5 erfc(-x / sqrt 2)``); NaN at :math:`\pm\infty`, as PyTorch's.
+
+    Parameters
+    ----------
+    g : float32 or float64
+        The gradient of the output element.
+    x : float32 or float64
+        The input element.
+
+    Returns
+    -------
+    float
+        Of ``g``'s type.
+
+    Examples
+    --------
+    >>> from nbops import scalar
+    >>> scalar.gelu_backward(2.0, 0.0)
+    1.0
+    """
+    cdf = const(x, 0.5) * math.erfc(x * const(x, -_SQRT1_2))
+    pdf = const(x, _GELU_PDF_BETA) * exp(x * x * const(x, -0.5))
+    return g * (cdf + x * pdf)
+
+
+@core
+def gelu_tanh_backward(g, x):
+    r"""Derivative core of :func:`nbops.gelu` with ``approximate='tanh'``: PyTorch's
+    :math:`g (0.5 (1 + \tanh u) + 0.5 x (1 - \tanh^2 u) u')`, with
+    :math:`u = \sqrt{2/\pi} (x + 0.044715 x^3)` and
+    :math:`u' = \sqrt{2/\pi} (1 + 3 \cdot 0.044715 x^2)`, computed with
+    :math:`s = \sigma(2u)` as :math:`g (s + 2 x s (1 - s) u')` (no cancellation;
+    NaN at :math:`\pm\infty`, as PyTorch's).
+
+    Parameters
+    ----------
+    g : float32 or float64
+        The gradient of the output element.
+    x : float32 or float64
+        The input element.
+
+    Returns
+    -------
+    float
+        Of ``g``'s type.
+
+    Examples
+    --------
+    >>> from nbops import scalar
+    >>> scalar.gelu_tanh_backward(2.0, 0.0)
+    1.0
+    """
+    s, q, d = _sigmoid_2u_gelu(x)
+    du = const(x, _GELU_TANH_BETA) * (const(x, 1.0) + const(x, 3.0 * _GELU_TANH_KAPPA) * (x * x))
+    return g * (s + const(x, 2.0) * x * (q * d * d) * du)
