@@ -33,6 +33,12 @@ __all__: list[str] = [
     'hardswish',
     'prelu',
     'gelu',
+    'mish',
+    'hardsigmoid',
+    'selu',
+    'celu',
+    'hardshrink',
+    'tanhshrink',
     'l1_loss',
     'mse_loss',
     'smooth_l1_loss',
@@ -68,6 +74,12 @@ __all__: list[str] = [
     'hardswish_backward',
     'prelu_backward',
     'gelu_backward',
+    'mish_backward',
+    'hardsigmoid_backward',
+    'selu_backward',
+    'celu_backward',
+    'hardshrink_backward',
+    'tanhshrink_backward',
     'l1_loss_backward',
     'l1_loss_with_grad',
     'mse_loss_backward',
@@ -186,6 +198,42 @@ def prelu(
 def gelu(
     input: ArrayLike,
     approximate: Literal['none', 'tanh'] = ...,
+    *,
+    out: NDArray[Any] | None = ...,
+) -> NDArray[np.floating[Any]]: ...
+def mish(
+    input: ArrayLike,
+    inplace: bool = ...,
+    *,
+    out: NDArray[Any] | None = ...,
+) -> NDArray[np.floating[Any]]: ...
+def hardsigmoid(
+    input: ArrayLike,
+    inplace: bool = ...,
+    *,
+    out: NDArray[Any] | None = ...,
+) -> NDArray[np.floating[Any]]: ...
+def selu(
+    input: ArrayLike,
+    inplace: bool = ...,
+    *,
+    out: NDArray[Any] | None = ...,
+) -> NDArray[np.floating[Any]]: ...
+def celu(
+    input: ArrayLike,
+    alpha: float = ...,
+    inplace: bool = ...,
+    *,
+    out: NDArray[Any] | None = ...,
+) -> NDArray[np.floating[Any]]: ...
+def hardshrink(
+    input: ArrayLike,
+    lambd: float = ...,
+    *,
+    out: NDArray[Any] | None = ...,
+) -> NDArray[np.floating[Any]]: ...
+def tanhshrink(
+    input: ArrayLike,
     *,
     out: NDArray[Any] | None = ...,
 ) -> NDArray[np.floating[Any]]: ...
@@ -453,6 +501,44 @@ def gelu_backward(
     grad_output: ArrayLike,
     input: ArrayLike,
     approximate: Literal['none', 'tanh'] = ...,
+    *,
+    out: NDArray[Any] | None = ...,
+) -> NDArray[np.floating[Any]]: ...
+def mish_backward(
+    grad_output: ArrayLike,
+    input: ArrayLike,
+    *,
+    out: NDArray[Any] | None = ...,
+) -> NDArray[np.floating[Any]]: ...
+def hardsigmoid_backward(
+    grad_output: ArrayLike,
+    input: ArrayLike,
+    *,
+    out: NDArray[Any] | None = ...,
+) -> NDArray[np.floating[Any]]: ...
+def selu_backward(
+    grad_output: ArrayLike,
+    input: ArrayLike,
+    *,
+    out: NDArray[Any] | None = ...,
+) -> NDArray[np.floating[Any]]: ...
+def celu_backward(
+    grad_output: ArrayLike,
+    input: ArrayLike,
+    alpha: float = ...,
+    *,
+    out: NDArray[Any] | None = ...,
+) -> NDArray[np.floating[Any]]: ...
+def hardshrink_backward(
+    grad_output: ArrayLike,
+    input: ArrayLike,
+    lambd: float = ...,
+    *,
+    out: NDArray[Any] | None = ...,
+) -> NDArray[np.floating[Any]]: ...
+def tanhshrink_backward(
+    grad_output: ArrayLike,
+    input: ArrayLike,
     *,
     out: NDArray[Any] | None = ...,
 ) -> NDArray[np.floating[Any]]: ...

@@ -164,6 +164,46 @@ def gelu(x, approximate="none"):
         return x * sigmoid(2.0 * u)
 
 
+def mish(x):
+    """``x tanh(softplus(x))``, softplus as ``logaddexp(0, x)`` (no overflow): NaN at
+    -inf (``-inf * 0``), as PyTorch's."""
+    x = _f64(x)
+    with np.errstate(all="ignore"):
+        return x * np.tanh(np.logaddexp(0.0, x))
+
+
+def hardsigmoid(x):
+    x = _f64(x)
+    return np.minimum(np.maximum(x + 3.0, 0.0), 6.0) / 6.0
+
+
+SELU_ALPHA = 1.6732632423543772848170429916717
+SELU_SCALE = 1.0507009873554804934193349852946
+
+
+def selu(x):
+    x = _f64(x)
+    with np.errstate(all="ignore"):
+        return SELU_SCALE * np.where(x > 0, x, SELU_ALPHA * np.expm1(x))
+
+
+def celu(x, alpha=1.0):
+    x = _f64(x)
+    with np.errstate(all="ignore"):
+        return np.where(x > 0, x, alpha * np.expm1(x / alpha))
+
+
+def hardshrink(x, lambd=0.5):
+    """0 (``+0.0``) on the closed interval ``[-lambd, lambd]``, else x; NaN stays NaN."""
+    x = _f64(x)
+    return np.where((x >= -lambd) & (x <= lambd), 0.0, x)
+
+
+def tanhshrink(x):
+    x = _f64(x)
+    return x - np.tanh(x)
+
+
 # --------------------------------------------------------------------------- #
 # pointwise losses: the unreduced loss of each (input, target) pair, as
 # ``torch.nn.functional.<loss>(..., reduction='none')``

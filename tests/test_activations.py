@@ -840,7 +840,7 @@ def test_float32_stays_float32(name, path):
         got = call(name, _large(np.float32))
     else:
         ints = {"elu": (2,), "leaky_relu": (1,), "threshold": (0, 1), "hardtanh": (-2, 2),
-                "softplus": (2, 10), "softshrink": (1,)}
+                "softplus": (2, 10), "softshrink": (1,), "celu": (2,), "hardshrink": (1,)}
         got = getattr(nbops, name)(x, *ints[name])
     assert got.dtype == np.float32
 

@@ -36,7 +36,8 @@ def _kinks(name, params):
     return {"relu": [0.0], "relu6": [0.0, 6.0], "elu": [0.0], "leaky_relu": [0.0],
             "threshold": [kw.get("threshold")], "hardtanh": [kw.get("min_val"), kw.get("max_val")],
             "softshrink": [-kw.get("lambd", 0), kw.get("lambd", 0)],
-            "hardswish": [-3.0, 3.0],
+            "hardswish": [-3.0, 3.0], "hardsigmoid": [-3.0, 3.0], "selu": [0.0],
+            "celu": [0.0], "hardshrink": [-kw.get("lambd", 0), kw.get("lambd", 0)],
             "softplus": [kw.get("threshold", 0) / kw.get("beta", 1)]}.get(name, [])
 
 
