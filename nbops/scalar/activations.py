@@ -21,8 +21,10 @@ Python scalar next to a float32 value), on the CPU and on CUDA alike.
 
 import math
 
+import numpy as np
+
 from .._config import core
-from ._math import const, exp, expm1, log1p_unit, select
+from ._math import const, exp, expm1, log1p_unit, ndtr, ndtr_pdf, select
 from ._math import tanh as _tanh
 
 __all__ = ["relu", "relu6", "elu", "prelu", "leaky_relu", "threshold", "hardtanh",
@@ -899,10 +901,8 @@ def prelu_weight_backward(g, x):
 
 # ------------------------------------------------------------------ issue 16's activations
 # PyTorch's constants, as its CPU kernels write them (aten/src/ATen/native/cpu/Activation.cpp)
-_SQRT1_2 = 0.7071067811865476  # M_SQRT1_2
 _GELU_TANH_BETA = math.sqrt(2.0) * (2.0 / math.sqrt(math.pi)) * 0.5  # sqrt(2 / pi)
 _GELU_TANH_KAPPA = 0.044715
-_GELU_PDF_BETA = (2.0 / math.sqrt(math.pi)) * _SQRT1_2 * 0.5  # 1 / sqrt(2 pi)
 _SELU_ALPHA = 1.6732632423543772848170429916717
 _SELU_SCALE = 1.0507009873554804934193349852946
 #: PyTorch's hardsigmoid_backward multiplies by 1/6 rounded to float32, in float64 too
@@ -916,10 +916,11 @@ def gelu(x):
     r"""Scalar core of :func:`nbops.gelu` (``approximate='none'``): :math:`x \Phi(x)`.
 
     PyTorch's :math:`0.5 x (1 + \mathrm{erf}(x / \sqrt 2))`, computed as
-    :math:`0.5 x \, \mathrm{erfc}(-x / \sqrt 2)` (no cancellation for negative
-    :math:`x`; within a few ulp everywhere) with ``math.erfc``: the C library's
-    ``erfc``/``erfcf`` on the CPU, libdevice's on CUDA. ``gelu(inf) == inf``,
-    ``gelu(-inf)`` is NaN (:math:`-\infty \cdot 0`, as PyTorch's) and NaN stays NaN.
+    :math:`x \Phi(x)` with :math:`\Phi(x) = \mathrm{erfc}(-x / \sqrt 2) / 2` (no
+    cancellation for negative :math:`x`): for float32, nbops' vectorizable
+    :math:`\Phi` (float64 inside, rounded once: within 1 ulp); for float64 the C
+    library's ``erfc`` (libdevice's on CUDA). ``gelu(inf) == inf``, ``gelu(-inf)``
+    is NaN (:math:`-\infty \cdot 0`, as PyTorch's) and NaN stays NaN.
 
     Parameters
     ----------
@@ -931,7 +932,7 @@ def gelu(x):
     >>> scalar.gelu(0.0), round(scalar.gelu(1.0), 8)
     (0.0, 0.84134475)
     """
-    return x * const(x, 0.5) * math.erfc(x * const(x, -_SQRT1_2))
+    return x * ndtr(x)
 
 
 @core
@@ -973,7 +974,8 @@ def gelu_backward(g, x):
     r"""Derivative core of :func:`nbops.gelu` (``approximate='none'``):
     :math:`g (\Phi(x) + x \varphi(x))`, PyTorch's ``gelu_backward``
     (``0.5 (1 + erf(x / sqrt 2)) + x exp(-x^2 / 2) / sqrt(2 pi)``, the first term
-    as ``0.5 erfc(-x / sqrt 2)``); NaN at :math:`\pm\infty`, as PyTorch's.
+    :math:`\Phi(x)` as :func:`gelu` computes it, the sum in float64 and rounded once);
+    NaN at :math:`\pm\infty`, as PyTorch's.
 
     Parameters
     ----------
@@ -993,9 +995,8 @@ def gelu_backward(g, x):
     >>> scalar.gelu_backward(2.0, 0.0)
     1.0
     """
-    cdf = const(x, 0.5) * math.erfc(x * const(x, -_SQRT1_2))
-    pdf = const(x, _GELU_PDF_BETA) * exp(x * x * const(x, -0.5))
-    return g * (cdf + x * pdf)
+    cdf, pdf = ndtr_pdf(x)  # float64 (for float32 from one exp), rounded once below
+    return g * const(g, cdf + np.float64(x) * pdf)
 
 
 @core
