@@ -254,20 +254,21 @@ def test_loops_over_the_helpers_vectorize(name, dtype):
 
 # ---------------------------------------------------------------- ndtr (gelu's Phi)
 def test_ndtr_float32_against_mpmath():
-    """float32: within 0.51 ulp of the exact normal CDF (float64 inside, one rounding),
-    from the left tail (subnormal results) to 1; the special values exactly."""
+    """float32: within 8 ulp of the exact normal CDF, from the left tail (subnormal
+    results) to 1; the special values exactly."""
     mpmath = pytest.importorskip("mpmath")
     mpmath.mp.dps = 30
     loop = _make_loop(M.ndtr)
     rng = np.random.default_rng(7)
     x = np.concatenate([rng.standard_normal(3000) * 5, np.linspace(-14.5, 9.0, 2001),
-                        np.float32(-np.logspace(-30, 1, 300))]).astype(np.float32)
+                        np.float32(-np.logspace(-30, 1, 300)),
+                        [-0.018486412, -0.011702455, -11.247006]]).astype(np.float32)
     got = np.empty_like(x)
     loop(x, got)
     for xi, yi in zip(x, got, strict=True):
         exact = mpmath.ncdf(mpmath.mpf(float(xi)))
         ulp = float(np.spacing(np.float32(float(exact))))
-        assert abs(float(yi) - float(exact)) <= 0.51 * ulp, (xi, yi, exact)
+        assert abs(float(yi) - float(exact)) <= 8 * ulp, (xi, yi, exact)
     special = np.array([np.inf, -np.inf, np.nan, 0.0, -0.0, 3e38, -3e38, -20.0], np.float32)
     out = np.empty_like(special)
     loop(special, out)
@@ -289,4 +290,4 @@ def test_ndtr_float32_loop_vectorizes():
     x = np.full(64, 0.5, np.float32)
     loop(x, np.empty_like(x))
     ir = loop.inspect_llvm(loop.signatures[0])
-    assert re.search(r"= (fmul|fadd|fsub|fdiv|call)\b[^\n]*<\d+ x double>", ir)
+    assert re.search(r"= (fmul|fadd|fsub|fdiv|call)\b[^\n]*<\d+ x float>", ir)

@@ -21,8 +21,6 @@ Python scalar next to a float32 value), on the CPU and on CUDA alike.
 
 import math
 
-import numpy as np
-
 from .._config import core
 from ._math import const, exp, expm1, log1p_unit, ndtr, ndtr_pdf, select
 from ._math import tanh as _tanh
@@ -918,8 +916,8 @@ def gelu(x):
     PyTorch's :math:`0.5 x (1 + \mathrm{erf}(x / \sqrt 2))`, computed as
     :math:`x \Phi(x)` with :math:`\Phi(x) = \mathrm{erfc}(-x / \sqrt 2) / 2` (no
     cancellation for negative :math:`x`): for float32, nbops' vectorizable
-    :math:`\Phi` (float64 inside, rounded once: within 1 ulp); for float64 the C
-    library's ``erfc`` (libdevice's on CUDA). ``gelu(inf) == inf``, ``gelu(-inf)``
+    :math:`\Phi` (within 8 ulp); for float64 the C library's ``erfc`` (libdevice's
+    on CUDA). ``gelu(inf) == inf``, ``gelu(-inf)``
     is NaN (:math:`-\infty \cdot 0`, as PyTorch's) and NaN stays NaN.
 
     Parameters
@@ -974,8 +972,8 @@ def gelu_backward(g, x):
     r"""Derivative core of :func:`nbops.gelu` (``approximate='none'``):
     :math:`g (\Phi(x) + x \varphi(x))`, PyTorch's ``gelu_backward``
     (``0.5 (1 + erf(x / sqrt 2)) + x exp(-x^2 / 2) / sqrt(2 pi)``, the first term
-    :math:`\Phi(x)` as :func:`gelu` computes it, the sum in float64 and rounded once);
-    NaN at :math:`\pm\infty`, as PyTorch's.
+    :math:`\Phi(x)` as :func:`gelu` computes it); NaN at :math:`\pm\infty`, as
+    PyTorch's.
 
     Parameters
     ----------
@@ -995,8 +993,8 @@ def gelu_backward(g, x):
     >>> scalar.gelu_backward(2.0, 0.0)
     1.0
     """
-    cdf, pdf = ndtr_pdf(x)  # float64 (for float32 from one exp), rounded once below
-    return g * const(g, cdf + np.float64(x) * pdf)
+    cdf, pdf = ndtr_pdf(x)  # for float32 from one vectorizable exp
+    return g * (cdf + x * pdf)
 
 
 @core
