@@ -64,7 +64,11 @@ Adding an elementwise activation (``silu`` as the example)
    Parameters are :class:`Param` objects (``Param("alpha", 1.0, "Scale of the
    negative part.", example=1.5)``; ``example`` is a non-default value, exactly
    representable in float32, used by the tests, benchmarks and warm-up);
-   checks are :class:`Check` objects.
+   checks are :class:`Check` objects. A string option is a ``choice``
+   parameter that picks the core instead of being passed to it (GELU:
+   ``Param("approximate", "none", kind="choice", choices=("none", "tanh"))``
+   with ``core={"none": S.gelu, "tanh": S.gelu_tanh}`` and ``backward=`` a dict
+   likewise): each choice compiles its own loop.
 3. Its float64 reference in ``tests/_reference.py`` (a function of the same
    name). The test matrices (CPU, ``@njit``, CUDA simulator) iterate over the
    table and compare with it and with PyTorch; a missing reference fails them.
