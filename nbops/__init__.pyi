@@ -33,6 +33,13 @@ __all__: list[str] = [
     'silu',
     'hardswish',
     'prelu',
+    'gelu',
+    'mish',
+    'hardsigmoid',
+    'selu',
+    'celu',
+    'hardshrink',
+    'tanhshrink',
     'l1_loss',
     'mse_loss',
     'smooth_l1_loss',
@@ -67,6 +74,13 @@ __all__: list[str] = [
     'silu_backward',
     'hardswish_backward',
     'prelu_backward',
+    'gelu_backward',
+    'mish_backward',
+    'hardsigmoid_backward',
+    'selu_backward',
+    'celu_backward',
+    'hardshrink_backward',
+    'tanhshrink_backward',
     'l1_loss_backward',
     'l1_loss_with_grad',
     'mse_loss_backward',
@@ -180,6 +194,48 @@ def hardswish(
 def prelu(
     input: ArrayLike,
     weight: ArrayLike,
+    *,
+    out: NDArray[Any] | None = ...,
+) -> NDArray[np.floating[Any]]: ...
+def gelu(
+    input: ArrayLike,
+    approximate: Literal['none', 'tanh'] = ...,
+    *,
+    out: NDArray[Any] | None = ...,
+) -> NDArray[np.floating[Any]]: ...
+def mish(
+    input: ArrayLike,
+    inplace: bool = ...,
+    *,
+    out: NDArray[Any] | None = ...,
+) -> NDArray[np.floating[Any]]: ...
+def hardsigmoid(
+    input: ArrayLike,
+    inplace: bool = ...,
+    *,
+    out: NDArray[Any] | None = ...,
+) -> NDArray[np.floating[Any]]: ...
+def selu(
+    input: ArrayLike,
+    inplace: bool = ...,
+    *,
+    out: NDArray[Any] | None = ...,
+) -> NDArray[np.floating[Any]]: ...
+def celu(
+    input: ArrayLike,
+    alpha: float = ...,
+    inplace: bool = ...,
+    *,
+    out: NDArray[Any] | None = ...,
+) -> NDArray[np.floating[Any]]: ...
+def hardshrink(
+    input: ArrayLike,
+    lambd: float = ...,
+    *,
+    out: NDArray[Any] | None = ...,
+) -> NDArray[np.floating[Any]]: ...
+def tanhshrink(
+    input: ArrayLike,
     *,
     out: NDArray[Any] | None = ...,
 ) -> NDArray[np.floating[Any]]: ...
@@ -443,6 +499,51 @@ def prelu_backward(
     *,
     out: tuple[NDArray[Any] | None, NDArray[Any] | None] | None = ...,
 ) -> tuple[NDArray[np.floating[Any]], NDArray[np.floating[Any]]]: ...
+def gelu_backward(
+    grad_output: ArrayLike,
+    input: ArrayLike,
+    approximate: Literal['none', 'tanh'] = ...,
+    *,
+    out: NDArray[Any] | None = ...,
+) -> NDArray[np.floating[Any]]: ...
+def mish_backward(
+    grad_output: ArrayLike,
+    input: ArrayLike,
+    *,
+    out: NDArray[Any] | None = ...,
+) -> NDArray[np.floating[Any]]: ...
+def hardsigmoid_backward(
+    grad_output: ArrayLike,
+    input: ArrayLike,
+    *,
+    out: NDArray[Any] | None = ...,
+) -> NDArray[np.floating[Any]]: ...
+def selu_backward(
+    grad_output: ArrayLike,
+    input: ArrayLike,
+    *,
+    out: NDArray[Any] | None = ...,
+) -> NDArray[np.floating[Any]]: ...
+def celu_backward(
+    grad_output: ArrayLike,
+    input: ArrayLike,
+    alpha: float = ...,
+    *,
+    out: NDArray[Any] | None = ...,
+) -> NDArray[np.floating[Any]]: ...
+def hardshrink_backward(
+    grad_output: ArrayLike,
+    input: ArrayLike,
+    lambd: float = ...,
+    *,
+    out: NDArray[Any] | None = ...,
+) -> NDArray[np.floating[Any]]: ...
+def tanhshrink_backward(
+    grad_output: ArrayLike,
+    input: ArrayLike,
+    *,
+    out: NDArray[Any] | None = ...,
+) -> NDArray[np.floating[Any]]: ...
 def l1_loss_backward(
     grad_output: ArrayLike,
     input: ArrayLike,

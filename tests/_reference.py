@@ -22,6 +22,7 @@ Use :func:`expected` to get the reference rounded to the result dtype.
 """
 
 import inspect
+import math
 
 import numpy as np
 
@@ -144,6 +145,63 @@ def hardswish(x, dtype=np.float64):
         prod = x * np.minimum(np.maximum(x + 3.0, 0.0), 6.0)
         prod = np.where(np.abs(prod) > np.finfo(dtype).max, prod * np.inf, prod)
         return prod / 6.0
+
+
+_erfc = np.vectorize(math.erfc, otypes=[np.float64])
+
+
+def gelu(x, approximate="none"):
+    """``x * Phi(x)`` (``0.5 x erfc(-x / sqrt 2)``: no cancellation for x < 0), or
+    with ``approximate='tanh'`` ``0.5 x (1 + tanh(sqrt(2/pi) (x + 0.044715 x^3)))``
+    (as ``x * sigmoid(2u)``, the same function without cancellation). Both are NaN
+    at -inf (``-inf * 0``), as PyTorch's."""
+    x = _f64(x)
+    with np.errstate(all="ignore"):
+        if approximate == "none":
+            return 0.5 * x * _erfc(-x / math.sqrt(2.0))
+        assert approximate == "tanh", approximate
+        u = math.sqrt(2.0 / math.pi) * (x + 0.044715 * x**3)
+        return x * sigmoid(2.0 * u)
+
+
+def mish(x):
+    """``x tanh(softplus(x))``, softplus as ``logaddexp(0, x)`` (no overflow): NaN at
+    -inf (``-inf * 0``), as PyTorch's."""
+    x = _f64(x)
+    with np.errstate(all="ignore"):
+        return x * np.tanh(np.logaddexp(0.0, x))
+
+
+def hardsigmoid(x):
+    x = _f64(x)
+    return np.minimum(np.maximum(x + 3.0, 0.0), 6.0) / 6.0
+
+
+SELU_ALPHA = 1.6732632423543772848170429916717
+SELU_SCALE = 1.0507009873554804934193349852946
+
+
+def selu(x):
+    x = _f64(x)
+    with np.errstate(all="ignore"):
+        return SELU_SCALE * np.where(x > 0, x, SELU_ALPHA * np.expm1(x))
+
+
+def celu(x, alpha=1.0):
+    x = _f64(x)
+    with np.errstate(all="ignore"):
+        return np.where(x > 0, x, alpha * np.expm1(x / alpha))
+
+
+def hardshrink(x, lambd=0.5):
+    """0 (``+0.0``) on the closed interval ``[-lambd, lambd]``, else x; NaN stays NaN."""
+    x = _f64(x)
+    return np.where((x >= -lambd) & (x <= lambd), 0.0, x)
+
+
+def tanhshrink(x):
+    x = _f64(x)
+    return x - np.tanh(x)
 
 
 # --------------------------------------------------------------------------- #

@@ -41,7 +41,7 @@ def test_table_parameter_sets():
         assert NONDEFAULT[name] == params, name
     assert REQUIRED["threshold"] == {"threshold": 0.5, "value": -2.0}
     for name, kw in NONDEFAULT.items():  # exactly representable in float32
-        assert all(np.float32(v) == v for v in kw.values()), (name, kw)
+        assert all(np.float32(v) == v for v in kw.values() if not isinstance(v, str)), (name, kw)
 
 
 @pytest.mark.parametrize("name", OPS)
@@ -817,7 +817,8 @@ def test_dtype_promotion(name, src, dst):
 _F32_PATHS = [(n, p) for n in OPS
               for p in ("plain", "out", "inplace", "strided", "fortran", "0d", "large", "int_hyper")
               if not (p == "inplace" and n not in INPLACE_OPS)
-              and not (p == "int_hyper" and n not in POSITIONAL)]
+              and not (p == "int_hyper" and (n not in POSITIONAL  # numbers among them
+                                             or all(isinstance(v, str) for v in POSITIONAL[n])))]
 
 
 @pytest.mark.parametrize("name,path", _F32_PATHS)
@@ -839,7 +840,7 @@ def test_float32_stays_float32(name, path):
         got = call(name, _large(np.float32))
     else:
         ints = {"elu": (2,), "leaky_relu": (1,), "threshold": (0, 1), "hardtanh": (-2, 2),
-                "softplus": (2, 10), "softshrink": (1,)}
+                "softplus": (2, 10), "softshrink": (1,), "celu": (2,), "hardshrink": (1,)}
         got = getattr(nbops, name)(x, *ints[name])
     assert got.dtype == np.float32
 
@@ -1068,12 +1069,25 @@ def _scalar_ref(name, v):
     return float(R.ref(name, np.array([v]))[0])
 
 
-@pytest.mark.parametrize("name", OPS)
-def test_scalar_cores_python(name):
+def _scalar_core(name, args):
+    """The public scalar core of op ``name`` for its (non-default) arguments, and the
+    arguments it takes: a ``choice`` parameter (gelu's ``approximate``) picks the core."""
     import nbops.scalar as S
 
-    f = getattr(S, name)
-    args = SCALAR_ARGS[name]
+    entry = ENTRIES[name]
+    if entry.choice_ops is None:
+        return getattr(S, name), args
+    names = [p.name for p in entry.params]
+    choice = args[names.index(entry.choice_param().name)]
+    core = entry.choice_ops[choice].core
+    assert core is getattr(S, core.__name__)  # public
+    return core, tuple(a for n, a in zip(names, args, strict=True)
+                       if n != entry.choice_param().name)
+
+
+@pytest.mark.parametrize("name", OPS)
+def test_scalar_cores_python(name):
+    f, args = _scalar_core(name, SCALAR_ARGS[name])
     for v in list(R.special_values(np.float64)) + [0.3, -0.7, 1.7, -4.2, 12.0]:
         got = f(float(v), *args)
         exp = _scalar_ref(name, float(v))
@@ -1115,7 +1129,21 @@ def _torch_check(name, x, hyper, dtype):
     else:
         h = dict(hyper or REQUIRED[name])
         got = getattr(nbops, name)(x, **h)
+    quirk = _torch_quirks(name, x, hyper, dtype)
+    if quirk.any():  # there the float64 reference decides (see _torch_quirks)
+        check(name, got[quirk], x[quirk], hyper=hyper or None, what="where torch is off")
+        got, exp = got[~quirk], exp[~quirk]
     R.assert_matches(got, exp, what=f"torch parity {name}", **TORCH_TOL[dtype])
+
+
+def _torch_quirks(name, x, hyper, dtype):
+    """Where PyTorch's CPU kernel is known to be off (nbops is compared with the float64
+    reference there): float32 ``gelu`` (``approximate='none'``) gives NaN at +inf and
+    inf at the largest floats (its vectorized ``erf``; its float64 kernel gives inf
+    and the input itself, as nbops)."""
+    if name == "gelu" and dtype == np.float32 and hyper.get("approximate", "none") == "none":
+        return np.asarray(x) > 1e38
+    return np.zeros(np.shape(x), bool)
 
 
 @pytest.mark.parametrize("dtype", FLOATS, ids=["f32", "f64"])

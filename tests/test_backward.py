@@ -36,7 +36,8 @@ def _kinks(name, params):
     return {"relu": [0.0], "relu6": [0.0, 6.0], "elu": [0.0], "leaky_relu": [0.0],
             "threshold": [kw.get("threshold")], "hardtanh": [kw.get("min_val"), kw.get("max_val")],
             "softshrink": [-kw.get("lambd", 0), kw.get("lambd", 0)],
-            "hardswish": [-3.0, 3.0],
+            "hardswish": [-3.0, 3.0], "hardsigmoid": [-3.0, 3.0], "selu": [0.0],
+            "celu": [0.0], "hardshrink": [-kw.get("lambd", 0), kw.get("lambd", 0)],
             "softplus": [kw.get("threshold", 0) / kw.get("beta", 1)]}.get(name, [])
 
 
@@ -67,7 +68,8 @@ def test_against_torch_autograd(entry, dtype):
     for params in _param_sets(entry):
         x, g, at_kink = _inputs(entry.name, params, dtype)
         xt = torch.from_numpy(x.copy()).requires_grad_()
-        yt = getattr(F, entry.name)(xt, *params)
+        yt = getattr(F, entry.name)(xt, **dict(zip([p.name for p in entry.params], params,
+                                                   strict=True)))
         yt.backward(torch.from_numpy(g))
         want = xt.grad.numpy()
         r = x if entry.residual == "input" else yt.detach().numpy()
@@ -158,8 +160,20 @@ def test_inside_njit(entry):
     with pytest.raises(ValueError, match="same shape"):
         call(g[:3], r[:4], params)
     if entry.residual == "input":  # the scalar form: the core itself
-        assert call(g[0], x[0], params) == getattr(nbops.scalar, f"{entry.name}_backward")(
-            g[0], x[0], *params)
+        core, core_params = _derivative_core(entry, params)
+        assert call(g[0], x[0], params) == core(g[0], x[0], *core_params)
+
+
+def _derivative_core(entry, params):
+    """The public derivative core for ``params`` and the parameters it takes (a
+    ``choice`` parameter, gelu's ``approximate``, picks the core)."""
+    if entry.choice_backward_ops is None:
+        return getattr(nbops.scalar, f"{entry.name}_backward"), params
+    names = [p.name for p in entry.params]
+    choice = entry.choice_param().name
+    core = entry.choice_backward_ops[params[names.index(choice)]].core
+    assert core is getattr(nbops.scalar, core.__name__)  # public
+    return core, tuple(v for n, v in zip(names, params, strict=True) if n != choice)
 
 
 # ------------------------------------------------------------------ arguments

@@ -80,7 +80,7 @@ def test_numpy_input_does_not_dispatch():
 
 # --------------------------------------------------------------------- elementwise
 def _param_sets(entry):
-    if any(p.kind not in ("float", "int", "bool") for p in entry.params):
+    if any(p.kind not in ("float", "int", "bool", "choice") for p in entry.params):
         return []
     example = tuple(p.example if p.example is not None else p.default for p in entry.params)
     return [example]

@@ -137,6 +137,10 @@ def test_table_modules_vs_torch(torch, name, entry):
         xn, xt = x.copy(), T(torch, x.copy())
         y, yt = m(xn), t(xt)
         assert y.dtype == np.float32
+        if name == "GELU" and kw.get("approximate", "none") == "none":
+            # torch's float32 kernel loses accuracy where erf is near -1 (its
+            # 1 + erf(x / sqrt 2)) and is NaN at +inf: its float64 one decides
+            yt = t(T(torch, x.astype(np.float64))).float()
         np.testing.assert_allclose(y, yt.numpy(), rtol=2e-6, atol=1e-7, equal_nan=True)
 
 

@@ -45,7 +45,15 @@ def test_entry_is_consistent(entry):
 @pytest.mark.parametrize("entry", ELEMENTWISE, ids=[e.name for e in ELEMENTWISE])
 def test_elementwise_entry(entry):
     assert getattr(nbops.scalar, entry.name) is entry.core
-    assert entry.op.core is entry.core and entry.op.nparams == len(entry.params)
+    floats = [p for p in entry.params if p.kind != "choice"]  # a choice picks the core
+    assert entry.op.core is entry.core and entry.op.nparams == len(floats)
+    if entry.choice_ops:  # one public core (and Op) per choice, the default's first
+        choice = entry.choice_param()
+        assert tuple(entry.choice_ops) == choice.choices
+        assert entry.choice_ops[choice.default] is entry.op
+        for op in entry.choice_ops.values():
+            assert getattr(nbops.scalar, op.core.__name__) is op.core
+            assert op.nparams == len(floats)
     for p in entry.params:  # an example of each parameter for the tests and benchmarks
         assert p.example is not None, p.name
     if entry.name != "prelu":  # generated: the docstring's shared sections are there

@@ -145,8 +145,8 @@ def bench(quick, smoke=False):
                (lambda: cupy.maximum(cupy.asarray(a), 0, out=cupy.asarray(out)))
                if name == "relu" and cupy is not None else None)
     # their backwards (grad_output and the residual in, the gradient out), beside
-    # the aten backward kernels that torch's autograd runs (softsign's is composite:
-    # its formula in torch ops stands in)
+    # the aten backward kernels that torch's autograd runs (softsign's and tanhshrink's
+    # are composite: their formulas in torch ops stand in)
     g = cuda.to_device(rng.standard_normal(n).astype(np.float32))
     aten = torch.ops.aten if torch_ok else None
     tg, ta = (T(g), T(a)) if torch_ok else (None, None)
@@ -165,7 +165,16 @@ def bench(quick, smoke=False):
         "softshrink": lambda tg, tr: aten.softshrink_backward(tg, tr, 0.5),
         "softsign": lambda tg, tr: tg / (1 + tr.abs()).square(),
         "silu": lambda tg, tr: aten.silu_backward(tg, tr),
-        "hardswish": lambda tg, tr: aten.hardswish_backward(tg, tr)}
+        "hardswish": lambda tg, tr: aten.hardswish_backward(tg, tr),
+        "gelu": lambda tg, tr: aten.gelu_backward(tg, tr),
+        "mish": lambda tg, tr: aten.mish_backward(tg, tr),
+        "hardsigmoid": lambda tg, tr: aten.hardsigmoid_backward(tg, tr),
+        "selu": lambda tg, tr: aten.elu_backward(tg, 1.6732632423543772848170429916717,
+                                                 1.0507009873554804934193349852946, 1.0,
+                                                 False, tr),
+        "celu": lambda tg, tr: aten.elu_backward(tg, 1.0, 1.0, 1.0, False, tr),
+        "hardshrink": lambda tg, tr: aten.hardshrink_backward(tg, tr, 0.5),
+        "tanhshrink": lambda tg, tr: tg - tg * (1 - tr.tanh().square())}
     for entry in table.backward_entries():
         fn, args = entry.backward_function, entry.required_args()
         tb = torch_backward.get(entry.name) if torch_ok else None

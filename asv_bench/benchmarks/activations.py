@@ -37,6 +37,9 @@ NUMPY = {
     "softshrink": lambda x: np.where(x > 0.5, x - 0.5, np.where(x < -0.5, x + 0.5, 0)),
     "silu": lambda x: x / (1 + np.exp(-x)),
     "hardswish": lambda x: x * np.clip(x + 3, 0, 6) / 6,
+    "hardsigmoid": lambda x: np.clip(x + 3, 0, 6) / 6,
+    "hardshrink": lambda x: np.where(np.abs(x) > 0.5, x, 0),
+    "tanhshrink": lambda x: x - np.tanh(x),
 }
 TORCH = {
     "relu": lambda t: F.relu(t),
@@ -54,6 +57,13 @@ TORCH = {
     "softshrink": lambda t: F.softshrink(t),
     "silu": lambda t: F.silu(t),
     "hardswish": lambda t: F.hardswish(t),
+    "gelu": lambda t: F.gelu(t),
+    "mish": lambda t: F.mish(t),
+    "hardsigmoid": lambda t: F.hardsigmoid(t),
+    "selu": lambda t: F.selu(t),
+    "celu": lambda t: F.celu(t),
+    "hardshrink": lambda t: F.hardshrink(t),
+    "tanhshrink": lambda t: F.tanhshrink(t),
 }
 
 

@@ -557,6 +557,133 @@ PRELU.backward_samples = lambda d: [
     (prelu_backward, (d.g, d.x, np.array([0.25], d.dtype)), {}),
     (prelu_backward, (d.g2, d.x2, d.ch), {})]
 
+GELU = table.elementwise(
+    "gelu", {"none": S.gelu, "tanh": S.gelu_tanh},
+    (Param("approximate", "none", kind="choice", choices=("none", "tanh"), example="tanh",
+           doc="``'none'``: the exact form (``erf``); ``'tanh'``: the tanh approximation."),),
+    backward={"none": S.gelu_backward, "tanh": S.gelu_tanh_backward},
+    module=Module("GELU", "Gaussian error linear unit ``x * Phi(x)``", """
+        >>> np.round(nbops.nn.GELU()(np.array([0.0, 1.0], np.float32)), 6)
+        array([0.      , 0.841345], dtype=float32)""", repr="approximate={approximate!r}"),
+    summary=r"""Gaussian error linear unit,
+        :math:`x \Phi(x) = 0.5 x (1 + \mathrm{erf}(x / \sqrt 2))`.
+
+        With ``approximate='tanh'``:
+        :math:`0.5 x (1 + \tanh(\sqrt{2/\pi} (x + 0.044715 x^3)))`.""",
+    notes=r"""Same as ``torch.nn.functional.gelu``. Its formulas are computed without
+        their cancellation for negative :math:`x`: the exact form as
+        :math:`0.5 x \, \mathrm{erfc}(-x / \sqrt 2)` (the C library's ``erfc``,
+        libdevice's on CUDA), the tanh form as :math:`x \sigma(2u)` (nbops'
+        vectorizable ``exp``), both within a few ulp. ``gelu(inf) == inf``,
+        ``gelu(-inf)`` is NaN (:math:`-\infty \cdot 0`, as PyTorch's) and NaN stays
+        NaN. Any other ``approximate`` raises ``ValueError``. The scalar cores are
+        :func:`nbops.scalar.gelu` and :func:`nbops.scalar.gelu_tanh`.""",
+    example="""
+        >>> nbops.gelu(np.array([-1.0, 0.0, 2.0]))
+        array([-0.15865525,  0.        ,  1.95449974])
+        >>> nbops.gelu(np.array([-1.0, 0.0, 2.0]), approximate="tanh")
+        array([-0.15880801,  0.        ,  1.95459769])""")
+
+MISH = table.elementwise(
+    "mish", S.mish, inplace=True,
+    backward=S.mish_backward,
+    module=Module("Mish", "``x * tanh(softplus(x))``", """
+        >>> nbops.nn.Mish()(np.array([0.0, 1.0], np.float32))
+        array([0.       , 0.8650984], dtype=float32)"""),
+    summary=r"Mish, :math:`x \tanh(\mathrm{softplus}(x)) = x \tanh(\log(1 + e^x))`.",
+    notes=r"""Same as ``torch.nn.functional.mish``, computed with one ``exp`` (nbops'
+        vectorizable one) and one division as :math:`x n / (n + 2)` with
+        :math:`n = e^x (e^x + 2)` (the same function), within a few ulp:
+        ``mish(inf) == inf``, ``mish(-inf)`` is NaN (:math:`-\infty \cdot 0`, as
+        PyTorch's) and NaN stays NaN.""",
+    example="""
+        >>> nbops.mish(np.array([-1.0, 0.0, 2.0]))
+        array([-0.30340146,  0.        ,  1.94395896])""")
+
+HARDSIGMOID = table.elementwise(
+    "hardsigmoid", S.hardsigmoid, inplace=True,
+    backward=S.hardsigmoid_backward,
+    module=Module("Hardsigmoid", "``relu6(x + 3) / 6``", """
+        >>> nbops.nn.Hardsigmoid()(np.array([-4.0, 0.0, 4.0], np.float32))
+        array([0. , 0.5, 1. ], dtype=float32)""", repr=""),
+    summary=r""":math:`\mathrm{relu6}(x + 3) / 6`: 0 for :math:`x \le -3`, 1 for """
+            r""":math:`x \ge 3`, linear between.""",
+    notes=r"""Same as ``torch.nn.functional.hardsigmoid``, computed as PyTorch computes
+        it, ``min(max(x + 3, 0), 6) / 6``: NaN stays NaN. Its backward is 0 at
+        both kinks and for NaN, and multiplies by PyTorch's 1/6 (rounded to
+        float32, in float64 too). As PyTorch's, the module's repr does not show
+        ``inplace``.""",
+    example="""
+        >>> nbops.hardsigmoid(np.array([-4.0, -1.5, 0.0, 3.0]))
+        array([0.  , 0.25, 0.5 , 1.  ])""")
+
+SELU = table.elementwise(
+    "selu", S.selu, inplace=True,
+    backward=S.selu_backward,
+    module=Module("SELU", "``scale * elu(x, alpha)`` with SELU's constants", """
+        >>> nbops.nn.SELU()(np.array([1.0], np.float32))
+        array([1.050701], dtype=float32)"""),
+    summary=r"""Scaled exponential linear unit: :math:`\lambda x` if :math:`x > 0`, else
+        :math:`\lambda \alpha (e^x - 1)`.
+
+        With :math:`\alpha = 1.6732632423543772848170429916717` and
+        :math:`\lambda = 1.0507009873554804934193349852946` (PyTorch's).""",
+    notes="""Same as ``torch.nn.functional.selu`` (PyTorch's ``elu`` kernel with these
+        constants; ``e^x - 1`` as ``expm1``): ``selu(-inf) == -alpha * scale``, NaN
+        stays NaN.""",
+    example="""
+        >>> nbops.selu(np.array([-1.0, 0.0, 2.0]))
+        array([-1.11133074,  0.        ,  2.10140197])""")
+
+CELU = table.elementwise(
+    "celu", S.celu, (Param("alpha", 1.0, r":math:`\alpha \ne 0`.", example=0.5),),
+    inplace=True,
+    checks=(Check("alpha == 0", "ZeroDivisionError: alpha cannot be 0 for CELU",
+                  "alpha cannot be 0 for CELU"),),
+    backward=S.celu_backward,
+    module=Module("CELU", "``x if x > 0 else alpha * (exp(x / alpha) - 1)``", """
+        >>> nbops.nn.CELU()(np.array([1.0, -1e9], np.float32))
+        array([ 1., -1.], dtype=float32)"""),
+    summary=r""":math:`x` if :math:`x > 0`, else :math:`\alpha (e^{x / \alpha} - 1)`.
+
+        Raises ``ValueError`` if ``alpha == 0``.""",
+    notes="""Same as ``torch.nn.functional.celu`` (PyTorch's ``elu`` kernel with input
+        scale ``1 / alpha``; ``e^x - 1`` as ``expm1``), including the error for
+        ``alpha == 0`` (a ``ValueError`` with PyTorch's message): ``celu(-inf) ==
+        -alpha``, NaN stays NaN.""",
+    example="""
+        >>> nbops.celu(np.array([-1.0, 0.0, 2.0]), alpha=2.0)
+        array([-0.78693868,  0.        ,  2.        ])""")
+
+HARDSHRINK = table.elementwise(
+    "hardshrink", S.hardshrink, (Param("lambd", 0.5, r":math:`\lambda`.", example=1.25),),
+    backward=S.hardshrink_backward,
+    module=Module("Hardshrink", "0 on ``[-lambd, lambd]``, ``x`` elsewhere", """
+        >>> nbops.nn.Hardshrink()(np.array([-1.0, 0.2, 1.0], np.float32))
+        array([-1.,  0.,  1.], dtype=float32)""", repr="{lambd}"),
+    summary=r""":math:`x` if :math:`|x| > \lambda`, else 0.""",
+    notes=r"""Same as ``torch.nn.functional.hardshrink``: the interval
+        :math:`[-\lambda, \lambda]` is closed, its zero is ``+0.0``, NaN stays NaN,
+        and, as PyTorch, a negative ``lambd`` is accepted (the identity). No
+        ``inplace`` (PyTorch's has none).""",
+    example="""
+        >>> nbops.hardshrink(np.array([-1.0, 0.5, 0.75]))
+        array([-1.  ,  0.  ,  0.75])""")
+
+TANHSHRINK = table.elementwise(
+    "tanhshrink", S.tanhshrink,
+    backward=S.tanhshrink_backward,
+    module=Module("Tanhshrink", "``x - tanh(x)``", """
+        >>> nbops.nn.Tanhshrink()(np.array([0.0, 1.0], np.float32))
+        array([0.        , 0.23840582], dtype=float32)"""),
+    summary=r":math:`x - \tanh x`.",
+    notes="""Same as ``torch.nn.functional.tanhshrink`` (``input - input.tanh()``), with
+        nbops' vectorizable ``tanh`` (within 2 ulp): ``tanhshrink(±inf) == ±inf``,
+        NaN stays NaN.""",
+    example="""
+        >>> nbops.tanhshrink(np.array([-1.0, 0.0, 2.0]))
+        array([-0.23840584,  0.        ,  1.03597242])""")
+
 # The public functions, generated from the entries above (prelu's is written by hand).
 globals().update({e.name: e.function for e in table.entries("activation")})
 globals().update(table.backward_functions("activation"))  # relu_backward, ...

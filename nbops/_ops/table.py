@@ -64,7 +64,11 @@ Adding an elementwise activation (``silu`` as the example)
    Parameters are :class:`Param` objects (``Param("alpha", 1.0, "Scale of the
    negative part.", example=1.5)``; ``example`` is a non-default value, exactly
    representable in float32, used by the tests, benchmarks and warm-up);
-   checks are :class:`Check` objects.
+   checks are :class:`Check` objects. A string option is a ``choice``
+   parameter that picks the core instead of being passed to it (GELU:
+   ``Param("approximate", "none", kind="choice", choices=("none", "tanh"))``
+   with ``core={"none": S.gelu, "tanh": S.gelu_tanh}`` and ``backward=`` a dict
+   likewise): each choice compiles its own loop.
 3. Its float64 reference in ``tests/_reference.py`` (a function of the same
    name). The test matrices (CPU, ``@njit``, CUDA simulator) iterate over the
    table and compare with it and with PyTorch; a missing reference fails them.
@@ -346,6 +350,30 @@ class Elementwise(Entry):
     #: its Op, from which ``backward_function`` is generated (None where none).
     backward: object = None
     backward_op: Op = None
+    #: Where the op has a ``choice`` parameter (GELU's ``approximate``): ``{choice:
+    #: Op}`` of the forward and of the backward, one core each (each choice
+    #: compiles its own loop); ``op``/``backward_op`` are the default choice's.
+    choice_ops: dict = None
+    choice_backward_ops: dict = None
+
+    def all_ops(self):
+        """Every forward Op of the entry (one per choice where it has a choice)."""
+        return list(self.choice_ops.values()) if self.choice_ops else [self.op]
+
+    def all_backward_ops(self):
+        """Every backward Op of the entry (none where it has no backward)."""
+        if self.choice_backward_ops:
+            return list(self.choice_backward_ops.values())
+        return [] if self.backward_op is None else [self.backward_op]
+
+    def choice_param(self):
+        """Its ``choice`` parameter, or None."""
+        return next((p for p in self.params if p.kind == "choice"), None)
+
+
+def _float_params(entry):
+    """The parameters passed to the scalar core (all but a ``choice``, which picks it)."""
+    return [p for p in entry.params if p.kind != "choice"]
 
 
 #: name -> Entry, in registration order (the order of ``nbops.__all__``).
@@ -487,40 +515,64 @@ def _tuple_source(items):
     return "()" if not items else "(" + ", ".join(items) + ("," if len(items) == 1 else "") + ")"
 
 
+def _op_source(entry, prefix="_op"):
+    """The Op to run: ``_op``, or ``_op_ops[<choice>]`` where a choice picks the core."""
+    choice = entry.choice_param()
+    return prefix if choice is None else f"{prefix}_ops[{choice.name}]"
+
+
 def _function_source(entry):
     """Source of the public function: conversions, checks, then the kernels."""
     inplace = "inplace" if entry.inplace else "False"
     lines = [f"def {entry.name}({_signature_source(entry)}, *, out=None):"]
-    if entry.checks:  # convert first, check, then pass the converted values
+    floats = _float_params(entry)
+    if entry.checks or entry.choice_param():  # convert first, check, then pass them
         lines += [f"    {p.name} = {_convert_source(p)}" for p in entry.params]
         for c in entry.checks:
             lines.append(f"    if {c.error_if}:")
             lines.append(f"        raise ValueError(f{c.message!r})")
-        params = _tuple_source([p.name for p in entry.params])
+        params = _tuple_source([p.name for p in floats])
     else:
-        params = _tuple_source([_convert_source(p) for p in entry.params])
-    lines.append(f"    return unary(_op, input, {params}, {inplace}, out)")
+        params = _tuple_source([_convert_source(p) for p in floats])
+    lines.append(f"    return unary({_op_source(entry)}, input, {params}, {inplace}, out)")
     return "\n".join(lines) + "\n"
 
 
 def _namespace(entry):
     ns = {"unary": unary, "map_njit": map_njit, "as_param": as_param, "_as_int": _as_int,
-          "_as_choice": _as_choice, "_op": entry.op}
+          "_as_choice": _as_choice, "_op": entry.op, "_op_ops": entry.choice_ops}
     ns.update({f"_default_{p.name}": p.default for p in entry.params if not p.required})
+    if entry.choice_ops:  # each choice's Op as a global of its own (for @njit code)
+        ns.update({f"_op_{i}": op for i, op in enumerate(entry.choice_ops.values())})
     return ns
+
+
+def _choice_njit_lines(entry, call, prefix="_op"):
+    """The ``@njit`` body's end: ``call`` (a format string of ``{op}``) with the Op
+    of the choice given (compared at run time; a bad one raises ValueError)."""
+    choice = entry.choice_param()
+    if choice is None:
+        return [f"        return {call.format(op=prefix)}"]
+    lines = []
+    for i, value in enumerate(choice.choices):
+        lines.append(f"        if {choice.name} == {value!r}:")
+        lines.append(f"            return {call.format(op=f'{prefix}_{i}')}")
+    message = f"{choice.name} must be one of {list(choice.choices)}"
+    lines.append(f"        raise ValueError({message!r})")
+    return lines
 
 
 def _njit_source(entry):
     """Source of the ``@overload`` typing function (same signature, ``out`` positional)."""
     args = _signature_source(entry)
-    params = _tuple_source([p.name for p in entry.params])
+    params = _tuple_source([p.name for p in _float_params(entry)])
     inplace = "inplace" if entry.inplace else "False"
     lines = [f"def _{entry.name}_njit({args}, out=None):",
              f"    def impl({args}, out=None):"]
     for c in entry.checks:
         lines.append(f"        if {c.error_if}:")
         lines.append(f"            raise ValueError({c.njit_message!r})")
-    lines.append(f"        return map_njit(_op, input, {params}, {inplace}, out)")
+    lines += _choice_njit_lines(entry, f"map_njit({{op}}, input, {params}, {inplace}, out)")
     lines.append("    return impl")
     return "\n".join(lines) + "\n"
 
@@ -593,8 +645,8 @@ def _backward_function_source(entry):
     for c in entry.checks:
         lines.append(f"    if {c.error_if}:")
         lines.append(f"        raise ValueError(f{c.message!r})")
-    params = _tuple_source([p.name for p in entry.params])
-    lines.append(f"    return binary(_bop, grad_output, {entry.residual}, "
+    params = _tuple_source([p.name for p in _float_params(entry)])
+    lines.append(f"    return binary({_op_source(entry, '_bop')}, grad_output, {entry.residual}, "
                  f"{entry.residual!r}, {params}, out)")
     return "\n".join(lines) + "\n"
 
@@ -603,13 +655,14 @@ def _backward_njit_source(entry):
     """Source of the backward's ``@overload`` typing function."""
     name = f"{entry.name}_backward"
     args = _backward_signature_source(entry)
-    params = _tuple_source([p.name for p in entry.params])
+    params = _tuple_source([p.name for p in _float_params(entry)])
     lines = [f"def _{name}_njit({args}, out=None):",
              f"    def impl({args}, out=None):"]
     for c in entry.checks:
         lines.append(f"        if {c.error_if}:")
         lines.append(f"            raise ValueError({c.njit_message!r})")
-    lines.append(f"        return map2_njit(_bop, grad_output, {entry.residual}, {params}, out)")
+    lines += _choice_njit_lines(
+        entry, f"map2_njit({{op}}, grad_output, {entry.residual}, {params}, out)", "_bop")
     lines.append("    return impl")
     return "\n".join(lines) + "\n"
 
@@ -617,8 +670,18 @@ def _backward_njit_source(entry):
 def _make_backward(entry, module_name):
     """Generate ``nbops.<op>_backward`` and its ``@overload`` from ``entry.backward``."""
     name = f"{entry.name}_backward"
-    entry.backward_op = Op(name, entry.backward, len(entry.params))
+    nparams = len(_float_params(entry))
     ns = _namespace(entry)
+    if isinstance(entry.backward, dict):  # one derivative core per choice
+        entry.choice_backward_ops = {
+            c: Op(name if c == entry.choice_param().default else f"{entry.name}_{c}_backward",
+                  core, nparams) for c, core in entry.backward.items()}
+        entry.backward = entry.backward[entry.choice_param().default]
+        entry.backward_op = entry.choice_backward_ops[entry.choice_param().default]
+        ns["_bop_ops"] = entry.choice_backward_ops
+        ns.update({f"_bop_{i}": op for i, op in enumerate(entry.choice_backward_ops.values())})
+    else:
+        entry.backward_op = Op(name, entry.backward, nparams)
     ns.update({"binary": binary, "map2_njit": map2_njit, "_bop": entry.backward_op})
     function = _compile(_backward_function_source(entry), ns, name, f"<nbops.{name}>")
     function.__module__ = module_name
@@ -657,8 +720,11 @@ def elementwise(name, core, params=(), *, family="activation", inplace=False, ch
     ----------
     name : str
         The op's name (``nbops.<name>``, ``torch.nn.functional.<name>``).
-    core : function
-        Its scalar core ``core(x, *params)`` (float parameters only).
+    core : function or dict
+        Its scalar core ``core(x, *params)`` (float parameters only). Where a
+        parameter is a ``choice`` (GELU's ``approximate``, at most one), a dict
+        ``{choice: core}`` over its choices: the choice picks the core (and the
+        compiled kernels), it is not passed to it.
     params : tuple of Param
     family : str
         The family module the op belongs to (the docs' section).
@@ -672,7 +738,8 @@ def elementwise(name, core, params=(), *, family="activation", inplace=False, ch
         Its derivative core ``backward(g, r, *params)`` (in
         :mod:`nbops.scalar.activations`): ``g`` times the derivative at the
         residual ``r``. From it ``nbops.<name>_backward(grad_output, <residual>,
-        *params, *, out=None)`` and its ``@overload`` are generated.
+        *params, *, out=None)`` and its ``@overload`` are generated. A dict
+        ``{choice: backward}`` where ``core`` is one.
     module : Module or str, optional
         Its ``nbops.nn`` class: a :class:`Module` to generate, or the name of a
         hand-written one.
@@ -706,16 +773,36 @@ def elementwise(name, core, params=(), *, family="activation", inplace=False, ch
                         summary=summary, notes=notes, example=example, plot_range=plot_range,
                         samples=samples, backward=backward,
                         backward_samples=backward_samples)
-    entry.op = Op(name, core, len(entry.params))
+    choice = entry.choice_param()
+    nparams = len(_float_params(entry))
+    if choice is not None:
+        if function is not None or sum(p.kind == "choice" for p in entry.params) > 1:
+            raise ValueError(f"{name}: a generated op takes at most one choice parameter")
+        for cores in (core, backward):
+            if cores is not None and (not isinstance(cores, dict)
+                                      or tuple(cores) != tuple(choice.choices)):
+                raise ValueError(f"{name}: core and backward must be dicts {{choice: core}} "
+                                 f"over {choice.name}'s choices {choice.choices}")
+        entry.choice_ops = {c: Op(name if c == choice.default else f"{name}_{c}", fn, nparams)
+                            for c, fn in core.items()}
+        entry.core = core[choice.default]
+        entry.op = entry.choice_ops[choice.default]
+    else:
+        entry.op = Op(name, core, nparams)
+    # the sample calls: one per choice (each compiles its own kernels)
+    choices = [{}]
+    if choice is not None:
+        choices += [{choice.name: c} for c in choice.choices if c != choice.default]
     if entry.samples is None:
-        entry.samples = lambda d, e=entry: [((d.x,) + e.required_args(), {})]
+        entry.samples = lambda d, e=entry: [((d.x,) + e.required_args(), kw) for kw in choices]
     if entry.backward_samples is None and backward is not None:
         entry.backward_samples = lambda d, e=entry: [
             (e.backward_function,
-             (d.g, d.x if e.residual == "input" else d.p) + e.required_args(), {})]
+             (d.g, d.x if e.residual == "input" else d.p) + e.required_args(), kw)
+            for kw in choices]
     if function is None:
         for p in entry.params:
-            if p.kind not in ("float", "int", "bool"):
+            if p.kind not in ("float", "int", "bool", "choice"):
                 raise ValueError(f"{name}: a generated elementwise op takes scalar parameters "
                                  f"only ({p.name} is {p.kind})")
         ns = _namespace(entry)

@@ -19,8 +19,10 @@ float32 ``x`` computes in float32 and returns float32 (as NumPy 2 treats a
 Python scalar next to a float32 value), on the CPU and on CUDA alike.
 """
 
+import math
+
 from .._config import core
-from ._math import const, exp, expm1, log1p_unit, select
+from ._math import const, exp, expm1, log1p_unit, ndtr, ndtr_pdf, select
 from ._math import tanh as _tanh
 
 __all__ = ["relu", "relu6", "elu", "prelu", "leaky_relu", "threshold", "hardtanh",
@@ -893,3 +895,502 @@ def prelu_weight_backward(g, x):
     (0.0, -3.0)
     """
     return const(g, 0.0) if x > 0 else x * g
+
+
+# ------------------------------------------------------------------ issue 16's activations
+# PyTorch's constants, as its CPU kernels write them (aten/src/ATen/native/cpu/Activation.cpp)
+_GELU_TANH_BETA = math.sqrt(2.0) * (2.0 / math.sqrt(math.pi)) * 0.5  # sqrt(2 / pi)
+_GELU_TANH_KAPPA = 0.044715
+_SELU_ALPHA = 1.6732632423543772848170429916717
+_SELU_SCALE = 1.0507009873554804934193349852946
+#: PyTorch's hardsigmoid_backward multiplies by 1/6 rounded to float32, in float64 too
+_ONE_SIXTH_F32 = 0.1666666716337204
+
+__all__ += ["gelu", "gelu_tanh", "gelu_backward", "gelu_tanh_backward"]
+
+
+@core
+def gelu(x):
+    r"""Scalar core of :func:`nbops.gelu` (``approximate='none'``): :math:`x \Phi(x)`.
+
+    PyTorch's :math:`0.5 x (1 + \mathrm{erf}(x / \sqrt 2))`, computed as
+    :math:`x \Phi(x)` with :math:`\Phi(x) = \mathrm{erfc}(-x / \sqrt 2) / 2` (no
+    cancellation for negative :math:`x`): for float32, nbops' vectorizable
+    :math:`\Phi` (within 8 ulp); for float64 the C library's ``erfc`` (libdevice's
+    on CUDA). ``gelu(inf) == inf``, ``gelu(-inf)``
+    is NaN (:math:`-\infty \cdot 0`, as PyTorch's) and NaN stays NaN.
+
+    Parameters
+    ----------
+    x : float32 or float64
+
+    Examples
+    --------
+    >>> from nbops import scalar
+    >>> scalar.gelu(0.0), round(scalar.gelu(1.0), 8)
+    (0.0, 0.84134475)
+    """
+    return x * ndtr(x)
+
+
+@core
+def _sigmoid_2u_gelu(x):
+    r"""``(s, q, d)`` of the tanh approximation: :math:`u = \sqrt{2/\pi} (x + 0.044715 x^3)`,
+    :math:`q = e^{-2|u|}` (never overflows), :math:`d = 1 / (1 + q)` and
+    :math:`s = (1 + \tanh u) / 2 = \sigma(2u)` (``d`` or ``q d``)."""
+    u = const(x, _GELU_TANH_BETA) * (x + const(x, _GELU_TANH_KAPPA) * (x * x * x))
+    q = exp(-abs(u + u))
+    d = const(x, 1.0) / (const(x, 1.0) + q)
+    return select(u >= 0, d, q * d), q, d
+
+
+@core
+def gelu_tanh(x):
+    r"""Scalar core of :func:`nbops.gelu` with ``approximate='tanh'``.
+
+    :math:`0.5 x (1 + \tanh u)`, :math:`u = \sqrt{2/\pi} (x + 0.044715 x^3)`,
+    computed as :math:`x \sigma(2u)` (the same function: :math:`1 + \tanh u = 2
+    \sigma(2u)`) with nbops' vectorizable ``exp``: no cancellation for negative
+    :math:`x`, one ``exp`` and one division. ``gelu_tanh(-inf)`` is NaN, as PyTorch's.
+
+    Parameters
+    ----------
+    x : float32 or float64
+
+    Examples
+    --------
+    >>> from nbops import scalar
+    >>> round(scalar.gelu_tanh(1.0), 8)
+    0.84119199
+    """
+    s, q, d = _sigmoid_2u_gelu(x)
+    return x * s
+
+
+@core
+def gelu_backward(g, x):
+    r"""Derivative core of :func:`nbops.gelu` (``approximate='none'``):
+    :math:`g (\Phi(x) + x \varphi(x))`, PyTorch's ``gelu_backward``
+    (``0.5 (1 + erf(x / sqrt 2)) + x exp(-x^2 / 2) / sqrt(2 pi)``, the first term
+    :math:`\Phi(x)` as :func:`gelu` computes it); NaN at :math:`\pm\infty`, as
+    PyTorch's.
+
+    Parameters
+    ----------
+    g : float32 or float64
+        The gradient of the output element.
+    x : float32 or float64
+        The input element.
+
+    Returns
+    -------
+    float
+        Of ``g``'s type.
+
+    Examples
+    --------
+    >>> from nbops import scalar
+    >>> scalar.gelu_backward(2.0, 0.0)
+    1.0
+    """
+    cdf, pdf = ndtr_pdf(x)  # for float32 from one vectorizable exp
+    return g * (cdf + x * pdf)
+
+
+@core
+def gelu_tanh_backward(g, x):
+    r"""Derivative core of :func:`nbops.gelu` with ``approximate='tanh'``: PyTorch's
+    :math:`g (0.5 (1 + \tanh u) + 0.5 x (1 - \tanh^2 u) u')`, with
+    :math:`u = \sqrt{2/\pi} (x + 0.044715 x^3)` and
+    :math:`u' = \sqrt{2/\pi} (1 + 3 \cdot 0.044715 x^2)`, computed with
+    :math:`s = \sigma(2u)` as :math:`g (s + 2 x s (1 - s) u')` (no cancellation;
+    NaN at :math:`\pm\infty`, as PyTorch's; for large finite :math:`|x|` the limits
+    0 and ``g``, where PyTorch's float32 kernel overflows to NaN).
+
+    Parameters
+    ----------
+    g : float32 or float64
+        The gradient of the output element.
+    x : float32 or float64
+        The input element.
+
+    Returns
+    -------
+    float
+        Of ``g``'s type.
+
+    Examples
+    --------
+    >>> from nbops import scalar
+    >>> scalar.gelu_tanh_backward(2.0, 0.0)
+    1.0
+    """
+    s, q, d = _sigmoid_2u_gelu(x)
+    du = const(x, _GELU_TANH_BETA) * (const(x, 1.0) + const(x, 3.0 * _GELU_TANH_KAPPA) * (x * x))
+    # where q underflows to 0 the term is 0 (x * du may overflow: 0 * inf), NaN at +-inf
+    term = select(q > 0, const(x, 2.0) * x * (q * d * d) * du, x * const(x, 0.0))
+    return g * (s + term)
+
+
+__all__ += ["mish", "mish_backward"]
+
+
+@core
+def _mish_parts(x):
+    r"""``(t, d, e)`` of mish: :math:`e = e^{\min(x, 20)}`, :math:`n = e (e + 2)`,
+    :math:`t = \tanh(\mathrm{softplus}(x)) = n / (n + 2)` and
+    :math:`d = 1 - t^2 = 2 (1 + t) / (n + 2)` (no cancellation); from :math:`x = 20`
+    on, where ``exp`` is clamped, ``t = 1`` and ``d = 0`` (as they round in float64)."""
+    e = exp(min(x, const(x, 20.0)))
+    n = e * (e + const(x, 2.0))
+    q = const(x, 1.0) / (n + const(x, 2.0))
+    big = x >= const(x, 20.0)
+    t = select(big, const(x, 1.0), n * q)
+    return t, select(big, const(x, 0.0), const(x, 2.0) * q * (const(x, 1.0) + t)), e
+
+
+@core
+def mish(x):
+    r"""Scalar core of :func:`nbops.mish`: :math:`x \tanh(\mathrm{softplus}(x))`.
+
+    PyTorch's ``x * tanh(log1p(exp(x)))``, computed with one ``exp`` and one
+    division as :math:`x n / (n + 2)`, :math:`n = e^x (e^x + 2)` (the same
+    function: :math:`\tanh(\log(1 + e^x)) = n / (n + 2)`), within a few ulp.
+    ``mish(inf) == inf``, ``mish(-inf)`` is NaN (:math:`-\infty \cdot 0`, as
+    PyTorch's) and NaN stays NaN.
+
+    Parameters
+    ----------
+    x : float32 or float64
+
+    Examples
+    --------
+    >>> from nbops import scalar
+    >>> scalar.mish(0.0), round(scalar.mish(1.0), 8)
+    (0.0, 0.86509839)
+    """
+    t, d, e = _mish_parts(x)
+    return x * t
+
+
+@core
+def mish_backward(g, x):
+    r"""Derivative core of :func:`nbops.mish`: PyTorch's ``mish_backward``,
+    :math:`g (t + x \sigma(x) (1 - t^2))` with :math:`t = \tanh(\mathrm{softplus}(x))`,
+    computed as :func:`mish` computes :math:`t` (and :math:`1 - t^2 = 2 (1 + t) / (n + 2)`:
+    no cancellation); NaN at :math:`\pm\infty`, as PyTorch's.
+
+    Parameters
+    ----------
+    g : float32 or float64
+        The gradient of the output element.
+    x : float32 or float64
+        The input element.
+
+    Returns
+    -------
+    float
+        Of ``g``'s type.
+
+    Examples
+    --------
+    >>> from nbops import scalar
+    >>> round(scalar.mish_backward(2.0, 0.0), 8)
+    1.2
+    """
+    t, d, e = _mish_parts(x)
+    sigmoid = e / (const(x, 1.0) + e)
+    return g * (t + x * sigmoid * d)
+
+
+__all__ += ["hardsigmoid", "hardsigmoid_backward"]
+
+
+@core
+def hardsigmoid(x):
+    r"""Scalar core of :func:`nbops.hardsigmoid`: :math:`\mathrm{relu6}(x + 3) / 6`.
+
+    Computed as PyTorch computes it, ``min(max(x + 3, 0), 6) / 6``: 0 for
+    :math:`x \le -3`, 1 for :math:`x \ge 3`, NaN stays NaN.
+
+    Parameters
+    ----------
+    x : float32 or float64
+
+    Examples
+    --------
+    >>> from nbops import scalar
+    >>> scalar.hardsigmoid(0.0), scalar.hardsigmoid(-4.0), scalar.hardsigmoid(3.0)
+    (0.5, 0.0, 1.0)
+    """
+    return hardtanh(x + const(x, 3.0), const(x, 0.0), const(x, 6.0)) / const(x, 6.0)
+
+
+@core
+def hardsigmoid_backward(g, x):
+    r"""Derivative core of :func:`nbops.hardsigmoid` (PyTorch's ``hardsigmoid_backward``):
+    :math:`g / 6` for :math:`-3 < x < 3`, else 0 (0 at both kinks and for NaN ``x``);
+    the 1/6 is PyTorch's, rounded to float32 in float64 too.
+
+    Parameters
+    ----------
+    g : float32 or float64
+        The gradient of the output element.
+    x : float32 or float64
+        The input element.
+
+    Returns
+    -------
+    float
+        Of ``g``'s type.
+
+    Examples
+    --------
+    >>> from nbops import scalar
+    >>> scalar.hardsigmoid_backward(6.0, 0.0) == 6.0 * 0.1666666716337204
+    True
+    >>> scalar.hardsigmoid_backward(6.0, 3.0)
+    0.0
+    """
+    three = const(x, 3.0)
+    if x > -three and x < three:
+        return g * const(g, _ONE_SIXTH_F32)
+    return const(g, 0.0)
+
+
+__all__ += ["selu", "selu_backward"]
+
+
+@core
+def selu(x):
+    r"""Scalar core of :func:`nbops.selu`: :math:`\lambda x` if :math:`x > 0`, else
+    :math:`\lambda \alpha (e^x - 1)`, with PyTorch's :math:`\alpha \approx 1.6733`
+    and :math:`\lambda \approx 1.0507`.
+
+    ``e^x - 1`` is ``expm1``; :math:`\lambda \alpha` is formed in ``x``'s type,
+    as PyTorch's ``elu`` kernel forms it. ``selu(-inf) == -\lambda \alpha``, NaN
+    stays NaN.
+
+    Parameters
+    ----------
+    x : float32 or float64
+
+    Examples
+    --------
+    >>> from nbops import scalar
+    >>> round(scalar.selu(1.0), 8), round(scalar.selu(-1.0), 8)
+    (1.05070099, -1.11133074)
+    """
+    scale = const(x, _SELU_SCALE)
+    return x * scale if x > 0 else expm1(x) * (const(x, _SELU_ALPHA) * scale)
+
+
+@core
+def selu_backward(g, x):
+    r"""Derivative core of :func:`nbops.selu`, from its input (PyTorch's ``elu_backward``
+    with selu's constants): :math:`g \lambda` for :math:`x > 0` (and NaN ``x``),
+    else :math:`g \lambda \alpha e^x` (so :math:`g \lambda \alpha` at 0).
+
+    Parameters
+    ----------
+    g : float32 or float64
+        The gradient of the output element.
+    x : float32 or float64
+        The input element.
+
+    Returns
+    -------
+    float
+        Of ``g``'s type.
+
+    Examples
+    --------
+    >>> from nbops import scalar
+    >>> round(scalar.selu_backward(1.0, 1.0), 8), round(scalar.selu_backward(1.0, 0.0), 8)
+    (1.05070099, 1.75809934)
+    """
+    scale = const(x, _SELU_SCALE)
+    if x <= 0:
+        return g * (const(x, _SELU_ALPHA) * scale) * exp(x)
+    return g * scale
+
+
+__all__ += ["celu", "celu_backward"]
+
+
+@core
+def celu(x, alpha):
+    r"""Scalar core of :func:`nbops.celu`: :math:`x` if :math:`x > 0`, else
+    :math:`\alpha (e^{x / \alpha} - 1)`.
+
+    Computed as PyTorch computes it (its ``elu`` kernel with input scale
+    :math:`1 / \alpha`): ``expm1(x * (1 / alpha)) * alpha``. ``alpha == 0`` is not
+    checked here (the array op raises ``ValueError``).
+
+    Parameters
+    ----------
+    x : float32 or float64
+        One element.
+    alpha : float or int
+        Converted to ``x``'s float type.
+
+    Returns
+    -------
+    float
+        Of ``x``'s type.
+
+    Examples
+    --------
+    >>> from nbops import scalar
+    >>> round(scalar.celu(-1.0, 2.0), 8), scalar.celu(3.0, 2.0)
+    (-0.78693868, 3.0)
+    """
+    a = const(x, alpha)
+    return x if x > 0 else expm1(x * (const(x, 1.0) / a)) * a
+
+
+@core
+def celu_backward(g, x, alpha):
+    r"""Derivative core of :func:`nbops.celu` (PyTorch's ``elu_backward`` with input
+    scale :math:`1 / \alpha`): ``g`` for :math:`x > 0` (and NaN ``x``), else
+    :math:`g (1 / \alpha) \alpha e^{x / \alpha}` (so ``g`` at 0).
+
+    Parameters
+    ----------
+    g : float32 or float64
+        The gradient of the output element.
+    x : float32 or float64
+        The input element.
+    alpha : float32 or float64
+        As in :func:`nbops.celu`.
+
+    Returns
+    -------
+    float
+        Of ``g``'s type.
+
+    Examples
+    --------
+    >>> from nbops import scalar
+    >>> scalar.celu_backward(2.0, 1.0, 0.5), scalar.celu_backward(2.0, 0.0, 0.5)
+    (2.0, 2.0)
+    """
+    if x <= 0:
+        a = const(x, alpha)
+        inv = const(x, 1.0) / a
+        return g * inv * a * exp(x * inv)
+    return g
+
+
+__all__ += ["hardshrink", "hardshrink_backward"]
+
+
+@core
+def hardshrink(x, lambd):
+    r"""Scalar core of :func:`nbops.hardshrink`: 0 for :math:`-\lambda \le x \le \lambda`,
+    else :math:`x`.
+
+    As PyTorch's: the zero is ``+0.0`` (also for ``x = -0.0``), NaN stays NaN,
+    and a negative ``lambd`` makes it the identity.
+
+    Parameters
+    ----------
+    x : float32 or float64
+        One element.
+    lambd : float or int
+        Converted to ``x``'s float type.
+
+    Returns
+    -------
+    float
+        Of ``x``'s type.
+
+    Examples
+    --------
+    >>> from nbops import scalar
+    >>> scalar.hardshrink(0.5, 0.5), scalar.hardshrink(0.75, 0.5)
+    (0.0, 0.75)
+    """
+    lam = const(x, lambd)
+    return const(x, 0.0) if x >= -lam and x <= lam else x
+
+
+@core
+def hardshrink_backward(g, x, lambd):
+    r"""Derivative core of :func:`nbops.hardshrink` (PyTorch's ``hardshrink_backward``):
+    0 on the closed interval :math:`[-\lambda, \lambda]`, else ``g`` (NaN ``x``
+    passes ``g`` through).
+
+    Parameters
+    ----------
+    g : float32 or float64
+        The gradient of the output element.
+    x : float32 or float64
+        The input element.
+    lambd : float32 or float64
+        As in :func:`nbops.hardshrink`.
+
+    Returns
+    -------
+    float
+        Of ``g``'s type.
+
+    Examples
+    --------
+    >>> from nbops import scalar
+    >>> scalar.hardshrink_backward(2.0, 0.5, 0.5), scalar.hardshrink_backward(2.0, 0.75, 0.5)
+    (0.0, 2.0)
+    """
+    lam = const(x, lambd)
+    return const(g, 0.0) if x >= -lam and x <= lam else g
+
+
+__all__ += ["tanhshrink", "tanhshrink_backward"]
+
+
+@core
+def tanhshrink(x):
+    r"""Scalar core of :func:`nbops.tanhshrink`: :math:`x - \tanh x`.
+
+    As PyTorch's ``input - input.tanh()`` (nbops' vectorizable ``tanh``):
+    ``tanhshrink(±inf) == ±inf``, NaN stays NaN.
+
+    Parameters
+    ----------
+    x : float32 or float64
+
+    Examples
+    --------
+    >>> from nbops import scalar
+    >>> round(scalar.tanhshrink(1.0), 8)
+    0.23840584
+    """
+    return x - _tanh(x)
+
+
+@core
+def tanhshrink_backward(g, x):
+    r"""Derivative core of :func:`nbops.tanhshrink`: what PyTorch's autograd computes
+    for ``input - input.tanh()``, :math:`g - g (1 - \tanh^2 x)` (``g`` at
+    :math:`\pm\infty`, NaN for NaN ``x``).
+
+    Parameters
+    ----------
+    g : float32 or float64
+        The gradient of the output element.
+    x : float32 or float64
+        The input element.
+
+    Returns
+    -------
+    float
+        Of ``g``'s type.
+
+    Examples
+    --------
+    >>> from nbops import scalar
+    >>> scalar.tanhshrink_backward(2.0, 0.0)
+    0.0
+    """
+    t = _tanh(x)
+    return g - g * (const(x, 1.0) - t * t)

@@ -41,10 +41,12 @@ def main():
         v2 = ft[:, ::1]
         d = T.float64
         jobs = []
-        for op in [e.op for e in table.elementwise_entries()]:  # the op table's
+        # the op table's (one Op per choice where a choice picks the core: gelu's)
+        for op in [op for e in table.elementwise_entries() for op in e.all_ops()]:
             k = K._make_map(op.core, op.nparams)
             jobs.append((op.name, k, (v, v) + (ft,) * op.nparams))
-        for op in [e.backward_op for e in table.backward_entries()]:  # and their backwards
+        for op in [op for e in table.backward_entries()
+                   for op in e.all_backward_ops()]:  # and their backwards
             k = K._make_map2(op.core, op.nparams)
             jobs.append((op.name, k, (v, v, v) + (ft,) * op.nparams))
         jobs.append(("prelu_kernel", K._prelu_kernel, (v, v, v, i8, i8)))
