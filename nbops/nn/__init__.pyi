@@ -27,6 +27,8 @@ from .loss import _Loss
 from .normalization import BatchNorm1d as BatchNorm1d
 from .normalization import BatchNorm2d as BatchNorm2d
 from .normalization import BatchNorm3d as BatchNorm3d
+from .normalization import LayerNorm as LayerNorm
+from .normalization import RMSNorm as RMSNorm
 
 class ReLU(Module):
     def __init__(self, inplace: bool = ...) -> None: ...
@@ -143,6 +145,8 @@ __all__: list[str] = [
     'BatchNorm1d',
     'BatchNorm2d',
     'BatchNorm3d',
+    'LayerNorm',
+    'RMSNorm',
     'Linear',
     'Dropout',
     'Dropout2d',
