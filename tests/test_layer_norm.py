@@ -391,3 +391,70 @@ def test_nn_layer_norm_and_rms_norm_match_torch():
     rms = nbops.nn.RMSNorm(4)
     np.testing.assert_allclose(rms(x), torch.nn.RMSNorm(4)(torch.tensor(x)).detach().numpy(),
                                rtol=1e-5, atol=1e-6)
+
+
+# --------------------------------------------------------------------------- #
+# inside @njit
+# --------------------------------------------------------------------------- #
+
+
+@pytest.fixture(scope="module")
+def njit_fns():
+    from numba import njit
+
+    @njit
+    def ln(x, w, b, g):
+        y, mean, rstd = nbops.layer_norm(x, (x.shape[1], x.shape[2]), w, b, 1e-3,
+                                         return_stats=True)
+        y1, m1, r1 = nbops.layer_norm(x, x.shape[2], return_stats=True)
+        return (y, mean, rstd, y1,
+                nbops.layer_norm_backward(g, x, (x.shape[1], x.shape[2]), mean, rstd, w),
+                nbops.layer_norm_backward(g, x, x.shape[2], m1, r1, None, has_bias=True))
+
+    @njit
+    def rms(x, w, g):
+        y, rstd = nbops.rms_norm(x, x.shape[2], w, return_stats=True)
+        return (y, rstd, nbops.rms_norm(x, x.shape[2], None, 1e-3),
+                nbops.rms_norm_backward(g, x, x.shape[2], rstd, w),
+                nbops.rms_norm_backward(g, x, x.shape[2], rstd))
+
+    return ln, rms
+
+
+def test_inside_njit_same_bits_as_outside(njit_fns):
+    ln, rms = njit_fns
+    x = data((3, 4, 5), np.float32)
+    g = data(x.shape, np.float32, seed=8)
+    w, b = affine(x.shape, (4, 5), np.float32)
+    y, mean, rstd, y1, grads, grads_nw = ln(x, w, b, g)
+    ey, emean, erstd = nbops.layer_norm(x, (4, 5), w, b, 1e-3, return_stats=True)
+    for a, e in zip([y, mean, rstd, y1, *grads],
+                    [ey, emean, erstd, nbops.layer_norm(x, 5),
+                     *nbops.layer_norm_backward(g, x, (4, 5), emean, erstd, w)], strict=True):
+        assert a.dtype == e.dtype and a.shape == e.shape
+        np.testing.assert_array_equal(a, e)
+    _, m1, r1 = nbops.layer_norm(x, 5, return_stats=True)
+    expect = nbops.layer_norm_backward(g, x, 5, m1, r1, None, has_bias=True)
+    assert grads_nw[1] is None and expect[1] is None
+    np.testing.assert_array_equal(grads_nw[0], expect[0])
+    np.testing.assert_array_equal(grads_nw[2], expect[2])
+    w5 = w[0].copy()
+    y, r, y2, (gi, gw), (gi2, gw2) = rms(x, w5, g)
+    ey, er = nbops.rms_norm(x, 5, w5, return_stats=True)
+    np.testing.assert_array_equal(y, ey)
+    np.testing.assert_array_equal(r, er)
+    np.testing.assert_array_equal(y2, nbops.rms_norm(x, 5, None, 1e-3))
+    egi, egw = nbops.rms_norm_backward(g, x, 5, er, w5)
+    np.testing.assert_array_equal(gi, egi)
+    np.testing.assert_array_equal(gw, egw)
+    np.testing.assert_array_equal(gi2, nbops.rms_norm_backward(g, x, 5, er)[0])
+    assert gw2 is None
+
+
+def test_inside_njit_bad_shapes(njit_fns):
+    ln, rms = njit_fns
+    x = data((3, 4, 5), np.float32)
+    with pytest.raises(ValueError, match="weight must have shape normalized_shape"):
+        ln(x, np.ones((4, 6), np.float32), np.ones((4, 5), np.float32), x)
+    with pytest.raises(ValueError, match="grad_output must have the input's shape"):
+        rms(x, np.ones(5, np.float32), x[:2])

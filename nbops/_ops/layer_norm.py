@@ -39,8 +39,9 @@ import math
 import operator
 
 import numpy as np
-from numba import prange
-from numba.extending import register_jitable
+from numba import prange, types
+from numba.core import errors
+from numba.extending import overload, register_jitable
 
 from .. import _config
 from .._launch import launch
@@ -48,6 +49,7 @@ from .._validate import as_array, check_out, deliver, is_device_array, result_dt
 from ..scalar._norms import finite_shift
 from ..scalar.rows import row_view
 from .elementwise import _float_array
+from .normalization import _constant_flag, _is_none
 
 #: Values per block of a row's sums (one float64 accumulator each).
 _LANES = 16
@@ -608,4 +610,342 @@ def rms_norm_backward(grad_output, input, normalized_shape, rstd, weight=None, *
     return gi, None if weight is None else gw.astype(result)
 
 
+
 __all__ = ["layer_norm", "rms_norm", "layer_norm_backward", "rms_norm_backward"]
+
+
+# --------------------------------------------------------------------------- #
+# inside a user's @njit function
+# --------------------------------------------------------------------------- #
+# The overloads check the shapes as the public functions do (fixed messages),
+# then call the cached serial kernels above: the same bits as outside @njit.
+
+
+@register_jitable
+def _one_tuple(n):
+    return (n,)
+
+
+@register_jitable
+def _same_tuple(t):
+    return t
+
+
+def _shape_converter(normalized_shape, name):
+    """A jitable turning ``normalized_shape``'s Numba type into a tuple of ints, and
+    its length (known when the overload compiles)."""
+    if isinstance(normalized_shape, types.Integer):
+        return _one_tuple, 1
+    if isinstance(normalized_shape, types.UniTuple) and isinstance(normalized_shape.dtype,
+                                                                    types.Integer):
+        if normalized_shape.count == 0:
+            raise errors.TypingError(f"nbops.{name}: normalized_shape must have at least one "
+                                     "element")
+        return _same_tuple, normalized_shape.count
+    raise errors.TypingError(f"nbops.{name}: normalized_shape must be an int or a tuple of "
+                             "ints")
+
+
+_STATS_SHAPES = {}
+
+
+def _stats_shape_jitable(ndim, k):
+    """A jitable ``shape -> shape[:ndim - k] + (1,) * k`` (the saved statistics' shape)."""
+    fn = _STATS_SHAPES.get((ndim, k))
+    if fn is None:
+        items = [f"s[{i}]" for i in range(ndim - k)] + ["1"] * k
+        namespace = {}
+        exec(f"def stats_shape(s):\n    return ({', '.join(items)},)\n", namespace)
+        fn = _STATS_SHAPES[(ndim, k)] = register_jitable(namespace["stats_shape"])
+    return fn
+
+
+@register_jitable
+def _rows_and_length(shape, ns, message):
+    """(rows, row length) of an input ``shape`` normalized over ``ns`` (checked)."""
+    nd = len(shape)
+    k = len(ns)
+    if nd < k:
+        raise ValueError(message)
+    length = 1
+    for i in range(k):
+        if shape[nd - k + i] != ns[i]:
+            raise ValueError(message)
+        length *= ns[i]
+    n_rows = 1
+    for i in range(nd - k):
+        n_rows *= shape[i]
+    return n_rows, length
+
+
+@register_jitable
+def _flat_affine(v, ns, length, like, message):
+    """weight/bias as a contiguous (length,) array of ``like``'s dtype (shape checked)."""
+    for i in range(len(ns)):
+        if v.shape[i] != ns[i]:
+            raise ValueError(message)
+    res = np.empty(length, like.dtype)
+    flat = np.ascontiguousarray(v).reshape(-1)
+    for j in range(length):
+        res[j] = flat[j]
+    return res
+
+
+def _affine_ndim(v, k, name, op):
+    if not _is_none(v) and (not isinstance(v, types.Array) or v.ndim != k):
+        raise errors.TypingError(f"nbops.{op}: {name} must be an array of "
+                                 "normalized_shape's shape")
+    return not _is_none(v)
+
+
+def _compute_dtype(t):
+    return t.dtype if isinstance(t.dtype, types.Float) else types.float64
+
+
+@register_jitable
+def _length(ns):
+    length = 1
+    for d in ns:
+        length *= d
+    return length
+
+
+@register_jitable
+def _njit_forward(x, shape, ns, w, b, eps, centered):
+    """(flat result, float64 mean, float64 rstd) of the serial forward kernel on the
+    flat contiguous ``x`` (of the compute dtype) of the input ``shape``."""
+    n_rows, length = _rows_and_length(shape, ns, "input's trailing dimensions must be "
+                                      "normalized_shape")
+    res = np.empty(x.size, x.dtype)
+    mean = np.full(n_rows, np.nan)
+    rstd = np.full(n_rows, np.nan)
+    if n_rows != 0 and length != 0:
+        _forward_serial(x, length, centered, w, b, np.float64(eps), _SCRATCH.copy(), mean,
+                        rstd, res)
+    return res, mean, rstd
+
+
+@register_jitable
+def _ln_output(y, mean, rstd, stats_shape):
+    return y
+
+
+@register_jitable
+def _ln_with_stats(y, mean, rstd, stats_shape):
+    return (y, mean.astype(y.dtype).reshape(stats_shape),
+            rstd.astype(y.dtype).reshape(stats_shape))
+
+
+@register_jitable
+def _rms_output(y, mean, rstd, stats_shape):
+    return y
+
+
+@register_jitable
+def _rms_with_stats(y, mean, rstd, stats_shape):
+    return y, rstd.astype(y.dtype).reshape(stats_shape)
+
+
+@overload(layer_norm)
+def _layer_norm_njit(input, normalized_shape, weight=None, bias=None, eps=1e-5, out=None,
+                     return_stats=False):
+    """Inside @njit: the cached serial kernel; ``return_stats`` a constant; no ``out=``."""
+    if not isinstance(input, types.Array) or not _is_none(out):
+        return None
+    to_tuple, k = _shape_converter(normalized_shape, "layer_norm")
+    has_w = _affine_ndim(weight, k, "weight", "layer_norm")
+    has_b = _affine_ndim(bias, k, "bias", "layer_norm")
+    finish = _ln_with_stats if _constant_flag(return_stats, "return_stats", False) \
+        else _ln_output
+    stats_shape = _stats_shape_jitable(input.ndim, k)
+    dtype = _compute_dtype(input)
+
+    def impl(input, normalized_shape, weight=None, bias=None, eps=1e-5, out=None,
+             return_stats=False):
+        ns = to_tuple(normalized_shape)
+        length = _length(ns)
+        x = np.ascontiguousarray(input).astype(dtype).reshape(-1)
+        w = np.ones(length, dtype)
+        b = np.zeros(length, dtype)
+        if has_w:
+            w = _flat_affine(weight, ns, length, x, "weight must have shape normalized_shape")
+        if has_b:
+            b = _flat_affine(bias, ns, length, x, "bias must have shape normalized_shape")
+        res, mean, rstd = _njit_forward(x, input.shape, ns, w, b, eps, True)
+        return finish(res.reshape(input.shape), mean, rstd, stats_shape(input.shape))
+
+    return impl
+
+
+@overload(rms_norm)
+def _rms_norm_njit(input, normalized_shape, weight=None, eps=None, out=None,
+                   return_stats=False):
+    """Inside @njit: the cached serial kernel; ``return_stats`` a constant; no ``out=``."""
+    if not isinstance(input, types.Array) or not _is_none(out):
+        return None
+    to_tuple, k = _shape_converter(normalized_shape, "rms_norm")
+    has_w = _affine_ndim(weight, k, "weight", "rms_norm")
+    finish = _rms_with_stats if _constant_flag(return_stats, "return_stats", False) \
+        else _rms_output
+    stats_shape = _stats_shape_jitable(input.ndim, k)
+    dtype = _compute_dtype(input)
+    own = input.dtype if isinstance(input.dtype, types.Float) else dtype
+    default_eps = float(np.finfo(np.dtype(str(own))).eps)
+    no_eps = _is_none(eps)
+
+    def impl(input, normalized_shape, weight=None, eps=None, out=None, return_stats=False):
+        ns = to_tuple(normalized_shape)
+        length = _length(ns)
+        x = np.ascontiguousarray(input).astype(dtype).reshape(-1)
+        w = np.ones(length, dtype)
+        if has_w:
+            w = _flat_affine(weight, ns, length, x, "weight must have shape normalized_shape")
+        e = default_eps
+        if not no_eps:
+            e = np.float64(eps)
+        res, mean, rstd = _njit_forward(x, input.shape, ns, w, np.zeros(length, dtype), e,
+                                        False)
+        return finish(res.reshape(input.shape), mean, rstd, stats_shape(input.shape))
+
+    return impl
+
+
+# ------------------------------------------------------------- backwards in @njit
+@register_jitable
+def _njit_backward(g, x, shape, ns, mean, rstd, w, centered, grads):
+    """(flat grad_input, float64 grad_weight sums, float64 grad_bias sums) of the
+    serial backward kernel on the flat contiguous ``g``, ``x``."""
+    n_rows, length = _rows_and_length(shape, ns, "input's trailing dimensions must be "
+                                      "normalized_shape")
+    if mean.size != n_rows:
+        raise ValueError("mean must have one value per row (input.shape[:-k])")
+    if rstd.size != n_rows:
+        raise ValueError("rstd must have one value per row (input.shape[:-k])")
+    mean64 = np.zeros(n_rows)  # rms_norm: no mean (``mean`` is ``rstd`` then)
+    if centered:
+        mean64 = np.ascontiguousarray(mean).astype(np.float64).reshape(-1)
+    rstd64 = np.ascontiguousarray(rstd).astype(np.float64).reshape(-1)
+    res = np.empty(x.size, x.dtype)
+    grad_w = np.zeros(length, np.float64)
+    grad_b = np.zeros(length, np.float64)
+    if n_rows != 0 and length != 0:
+        per, n_tasks = _rows_per_task(n_rows, length)
+        part_w = np.empty((n_tasks if grads else 1, length if grads else 1), np.float64)
+        part_b = np.empty((n_tasks if grads else 1, length if grads else 1), np.float64)
+        _backward_serial(g, x, length, centered, w, w.astype(np.float64), mean64, rstd64,
+                         _SCRATCH.copy(), grads, part_w, part_b, res)
+        if grads:
+            _sum_parts(part_w, part_b, grad_w, grad_b)
+    return res, grad_w, grad_b
+
+
+@register_jitable
+def _grads_wb(gi, gw, gb, shape):
+    return gi, gw.astype(gi.dtype).reshape(shape), gb.astype(gi.dtype).reshape(shape)
+
+
+@register_jitable
+def _grads_w(gi, gw, gb, shape):
+    return gi, gw.astype(gi.dtype).reshape(shape), None
+
+
+@register_jitable
+def _grads_b(gi, gw, gb, shape):
+    return gi, None, gb.astype(gi.dtype).reshape(shape)
+
+
+@register_jitable
+def _grads_none(gi, gw, gb, shape):
+    return gi, None, None
+
+
+@register_jitable
+def _rms_grads_w(gi, gw, gb, shape):
+    return gi, gw.astype(gi.dtype).reshape(shape)
+
+
+@register_jitable
+def _rms_grads_none(gi, gw, gb, shape):
+    return gi, None
+
+
+def _check_grad_types(grad_output, input, op):
+    if not (isinstance(grad_output, types.Array) and isinstance(input, types.Array)):
+        return False
+    if not isinstance(grad_output.dtype, types.Float):
+        raise errors.TypingError(f"nbops.{op}: grad_output must be a float array")
+    if grad_output.ndim != input.ndim:
+        raise errors.TypingError(f"nbops.{op}: grad_output and input must have the same "
+                                 "shape")
+    return True
+
+
+def _backward_dtype(grad_output, input):
+    in_dtype = _compute_dtype(input)
+    return types.float64 if types.float64 in (in_dtype, grad_output.dtype) else types.float32
+
+
+@overload(layer_norm_backward)
+def _layer_norm_backward_njit(grad_output, input, normalized_shape, mean, rstd, weight=None,
+                              has_bias=None, out=None):
+    """Inside @njit: the cached serial kernel; ``has_bias`` a constant; no ``out=``."""
+    if not _check_grad_types(grad_output, input, "layer_norm_backward"):
+        return None
+    if not _is_none(out):
+        raise errors.TypingError("nbops.layer_norm_backward: out= is not supported inside "
+                                 "@njit")
+    to_tuple, k = _shape_converter(normalized_shape, "layer_norm_backward")
+    has_w = _affine_ndim(weight, k, "weight", "layer_norm_backward")
+    has_b = _constant_flag(has_bias, "has_bias", has_w)
+    finish = {(True, True): _grads_wb, (True, False): _grads_w, (False, True): _grads_b,
+              (False, False): _grads_none}[(has_w, has_b)]
+    dtype = _backward_dtype(grad_output, input)
+
+    def impl(grad_output, input, normalized_shape, mean, rstd, weight=None, has_bias=None,
+             out=None):
+        if grad_output.shape != input.shape:
+            raise ValueError("grad_output must have the input's shape (the forward's output "
+                             "shape)")
+        ns = to_tuple(normalized_shape)
+        length = _length(ns)
+        g = np.ascontiguousarray(grad_output).astype(dtype).reshape(-1)
+        x = np.ascontiguousarray(input).astype(dtype).reshape(-1)
+        w = np.ones(length, dtype)
+        if has_w:
+            w = _flat_affine(weight, ns, length, x, "weight must have shape normalized_shape")
+        gi, gw, gb = _njit_backward(g, x, input.shape, ns, mean, rstd, w, True,
+                                    has_w or has_b)
+        return finish(gi.reshape(input.shape), gw, gb, ns)
+
+    return impl
+
+
+@overload(rms_norm_backward)
+def _rms_norm_backward_njit(grad_output, input, normalized_shape, rstd, weight=None,
+                            out=None):
+    """Inside @njit: the cached serial kernel; no ``out=``."""
+    if not _check_grad_types(grad_output, input, "rms_norm_backward"):
+        return None
+    if not _is_none(out):
+        raise errors.TypingError("nbops.rms_norm_backward: out= is not supported inside "
+                                 "@njit")
+    to_tuple, k = _shape_converter(normalized_shape, "rms_norm_backward")
+    has_w = _affine_ndim(weight, k, "weight", "rms_norm_backward")
+    finish = _rms_grads_w if has_w else _rms_grads_none
+    dtype = _backward_dtype(grad_output, input)
+
+    def impl(grad_output, input, normalized_shape, rstd, weight=None, out=None):
+        if grad_output.shape != input.shape:
+            raise ValueError("grad_output must have the input's shape (the forward's output "
+                             "shape)")
+        ns = to_tuple(normalized_shape)
+        length = _length(ns)
+        g = np.ascontiguousarray(grad_output).astype(dtype).reshape(-1)
+        x = np.ascontiguousarray(input).astype(dtype).reshape(-1)
+        w = np.ones(length, dtype)
+        if has_w:
+            w = _flat_affine(weight, ns, length, x, "weight must have shape normalized_shape")
+        gi, gw, gb = _njit_backward(g, x, input.shape, ns, rstd, rstd, w, False, has_w)
+        return finish(gi.reshape(input.shape), gw, gb, ns)
+
+    return impl
