@@ -46,6 +46,7 @@ from numba.extending import overload, register_jitable
 from .. import _config
 from .._launch import launch
 from .._validate import as_array, check_out, deliver, is_device_array, result_dtype
+from ..cuda import ops as _cuda
 from ..scalar._norms import finite_shift
 from ..scalar.rows import row_view
 from .elementwise import _float_array
@@ -291,10 +292,6 @@ def _saved_rows(v, name, x_shape, k, n_rows):
     return np.ascontiguousarray(a, dtype=np.float64).reshape(-1)
 
 
-def _device_unsupported(name):
-    raise NotImplementedError(f"nbops.{name}: CUDA device arrays are not supported yet")
-
-
 def _run_forward(name, input, normalized_shape, weight, bias, eps, out, centered):
     """(result, float64 mean, float64 rstd, normalized shape, compute dtype, result dtype)."""
     x = input if type(input) is np.ndarray else as_array(input)
@@ -372,7 +369,8 @@ def layer_norm(input, normalized_shape, weight=None, bias=None, eps=1e-5, *, out
            [-0.70710501, -0.70710501,  1.41421003]])
     """
     if type(input) is not np.ndarray and is_device_array(input):
-        _device_unsupported("layer_norm")
+        return _cuda().layer_norm(input, normalized_shape, weight, bias, eps, out=out,
+                                  return_stats=return_stats)
     y, mean, rstd, shape, result = _run_forward("layer_norm", input, normalized_shape, weight,
                                                 bias, float(eps), out, True)
     if return_stats:
@@ -424,7 +422,8 @@ def rms_norm(input, normalized_shape, weight=None, eps=None, *, out=None, return
            [ 1.        , -1.        ]])
     """
     if type(input) is not np.ndarray and is_device_array(input):
-        _device_unsupported("rms_norm")
+        return _cuda().rms_norm(input, normalized_shape, weight, eps, out=out,
+                                return_stats=return_stats)
     x = input if type(input) is np.ndarray else as_array(input)
     eps = _rms_eps(x.dtype, eps)
     y, _, rstd, shape, result = _run_forward("rms_norm", x, normalized_shape, weight, None, eps,
@@ -543,7 +542,8 @@ def layer_norm_backward(grad_output, input, normalized_shape, mean, rstd, weight
     array([1., 0., 2.])
     """
     if type(grad_output) is not np.ndarray and is_device_array(grad_output):
-        _device_unsupported("layer_norm_backward")
+        return _cuda().layer_norm_backward(grad_output, input, normalized_shape, mean, rstd,
+                                           weight, has_bias=has_bias, out=out)
     has_bias = weight is not None if has_bias is None else bool(has_bias)
     if mean is None:
         raise TypeError("mean must be an array (the forward's return_stats), got None")
@@ -604,7 +604,8 @@ def rms_norm_backward(grad_output, input, normalized_shape, rstd, weight=None, *
     True
     """
     if type(grad_output) is not np.ndarray and is_device_array(grad_output):
-        _device_unsupported("rms_norm_backward")
+        return _cuda().rms_norm_backward(grad_output, input, normalized_shape, rstd, weight,
+                                         out=out)
     gi, gw, _, result = _run_backward("rms_norm", grad_output, input, normalized_shape, None,
                                       rstd, weight, weight is not None, out)
     return gi, None if weight is None else gw.astype(result)
