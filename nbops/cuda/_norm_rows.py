@@ -4,8 +4,9 @@ One block per row (a grid-stride loop over the rows): the row's float64 sums
 (shifted by the row's first value for layer_norm, as the CPU's
 :func:`nbops.scalar._norms.finite_shift`) are reduced in the block's fixed tree
 order (:func:`nbops.cuda._kernels.block_sum`), then the block writes the row.
-``grad_weight``/``grad_bias`` are one thread per column, summing the rows in
-order in float64. No atomics: the results do not depend on the launch.
+``grad_weight``/``grad_bias`` are float64 column sums: one thread per (column,
+chunk of rows) sums the chunk's rows in order, then one thread per column adds
+the chunks in order. No atomics: the results do not depend on the launch.
 """
 
 import math
@@ -89,21 +90,43 @@ def _norm_grad_rows(g, x, length, centered, w, has_w, mean, rstd, out):
 
 
 @cuda.jit
-def _norm_grad_cols(g, x, length, centered, mean, rstd, grad_w, grad_b):
-    """One thread per column: sum(g * x_hat) and sum(g) over the rows, in order."""
-    j = cuda.grid(1)
+def _norm_grad_col_parts(g, x, length, centered, mean, rstd, per, part_w, part_b):
+    """Thread (column j, chunk c): sum(g * x_hat) and sum(g) over the chunk's rows
+    ``[c * per, (c + 1) * per)``, in order (consecutive threads read consecutive
+    columns of a row)."""
+    j = cuda.blockIdx.x * TPB + cuda.threadIdx.x
+    c = cuda.blockIdx.y
     if j >= length:
         return
     sw = float64(0.0)
     sb = float64(0.0)
-    for row in range(rstd.size):
+    for row in range(c * per, min(rstd.size, (c + 1) * per)):
         i = row * length + j
         gi = float64(g[i])
         m = float64(mean[row]) if centered else float64(0.0)
         sw += gi * ((float64(x[i]) - m) * float64(rstd[row]))
         sb += gi
+    part_w[c, j] = sw
+    part_b[c, j] = sb
+
+
+@cuda.jit
+def _norm_grad_col_finish(part_w, part_b, grad_w, grad_b):
+    """One thread per column: the chunks' partial sums, in chunk order."""
+    j = cuda.grid(1)
+    if j >= grad_w.size:
+        return
+    sw = float64(0.0)
+    sb = float64(0.0)
+    for c in range(part_w.shape[0]):
+        sw += part_w[c, j]
+        sb += part_b[c, j]
     grad_w[j] = sw
     grad_b[j] = sb
+
+
+#: Row chunks of the weight/bias gradient sums at most.
+MAX_ROW_CHUNKS = 2 if SIMULATOR else 64
 
 
 def _blocks(n_rows):
@@ -198,10 +221,16 @@ def _backward(grad_output, input, normalized_shape, mean, rstd, weight, grads, o
         _norm_grad_rows[_blocks(n_rows), TPB](gf, xf, np.int64(length), centered,
                                               r if w is None else w, w is not None, m, r,
                                               cflat(dest, "out"))
-        if grads:
-            _norm_grad_cols[grid(length), TPB](gf, xf, np.int64(length), centered, m, r,
-                                               grad_w.reshape(length),
-                                               grad_b.reshape(length))
+        if grads:  # a chunk cut fixed by the shape: the same sums on any launch
+            chunks = max(1, min(n_rows, MAX_ROW_CHUNKS))
+            per = (n_rows + chunks - 1) // chunks
+            chunks = (n_rows + per - 1) // per
+            part_w = cuda.device_array((chunks, length), np.float64)
+            part_b = cuda.device_array((chunks, length), np.float64)
+            _norm_grad_col_parts[((length + TPB - 1) // TPB, chunks), TPB](
+                gf, xf, np.int64(length), centered, m, r, np.int64(per), part_w, part_b)
+            _norm_grad_col_finish[grid(length), TPB](part_w, part_b, grad_w.reshape(length),
+                                                     grad_b.reshape(length))
     elif grads and length:
         from ._kernels import run_fill
 

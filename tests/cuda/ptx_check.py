@@ -119,7 +119,9 @@ def main():
             ("bn_apply", K._bn_apply, (v, i8, i8, d[::1], d[::1], d[::1], v)),
             ("norm_rows", NR._norm_rows, (v, i8, b, v, b, v, b, d, v, v, v)),
             ("norm_grad_rows", NR._norm_grad_rows, (v, v, i8, b, v, b, v, v, v)),
-            ("norm_grad_cols", NR._norm_grad_cols, (v, v, i8, b, v, v, v, v)),
+            ("norm_grad_col_parts", NR._norm_grad_col_parts, (v, v, i8, b, v, v, i8,
+                                                             d[:, ::1], d[:, ::1])),
+            ("norm_grad_col_finish", NR._norm_grad_col_finish, (d[:, ::1], d[:, ::1], v, v)),
             ("matmul_nt", K._matmul_nt, (v2, v2, v, b, v2)),
             ("matmul_nt_any", K._matmul_nt, (ft[:, :], ft[:, :], ft[:], b, v2)),  # linear_backward
             ("column_sums", K._column_sums, (v2, v)),

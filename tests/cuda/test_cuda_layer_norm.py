@@ -14,8 +14,8 @@ from devarrays import to_host as _h  # noqa: E402
 
 RNG = np.random.default_rng(5)
 # (shape, normalized_shape): a row longer than a simulator block (32 threads), a
-# 2-D normalized shape
-CASES = [((3, 45), 45), ((2, 3, 4), (3, 4))]
+# 2-D normalized shape, more rows than the simulator's row blocks (8)
+CASES = [((3, 45), 45), ((2, 3, 4), (3, 4)), ((10, 5), 5)]
 
 
 def _data(shape, dtype, loc=0.5):
