@@ -165,6 +165,25 @@ def test_large_rows_float32_with_an_offset_mean():
     np.testing.assert_allclose(r, ref_rms_norm(x, x.shape[1])[0], rtol=1e-6)
 
 
+@pytest.mark.filterwarnings("ignore::RuntimeWarning")
+def test_nan_and_inf_rows_as_torch():
+    x = np.array([[1.0, np.nan, 2.0], [np.inf, 1.0, 2.0], [1.0, 2.0, np.inf],
+                  [-np.inf, np.inf, 0.0], [3.0, 3.0, 3.0], [1.0, 2.0, 4.0]], np.float32)
+    y, mean, rstd = nbops.layer_norm(x, 3, return_stats=True)
+    ty, tmean, trstd = torch.ops.aten.native_layer_norm(tt(x), [3], None, None, 1e-5)
+    for a, e in ((y, ty), (mean, tmean), (rstd, trstd)):
+        np.testing.assert_allclose(a, e.numpy(), rtol=1e-6, equal_nan=True)
+    np.testing.assert_allclose(nbops.rms_norm(x, 3), F.rms_norm(tt(x), [3]).numpy(), rtol=1e-6,
+                               equal_nan=True)
+
+
+def test_float32_rows_whose_squares_overflow_float32():
+    """float64 statistics: rows of 1e30 normalize (documented in the semantics guide)."""
+    x = np.array([[1e30, 1e30, -1e30], [3e30, -1e30, 2e30]], np.float32)
+    np.testing.assert_allclose(nbops.layer_norm(x, 3), ref_layer_norm(x, 3)[0], rtol=1e-6)
+    np.testing.assert_allclose(nbops.rms_norm(x, 3), ref_rms_norm(x, 3)[0], rtol=1e-6)
+
+
 def test_empty_inputs():
     x = np.zeros((0, 4), np.float32)
     y, mean, rstd = nbops.layer_norm(x, 4, return_stats=True)

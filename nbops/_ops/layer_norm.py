@@ -113,7 +113,7 @@ def _forward(x, length, centered, w, b, eps, scratch, mean, rstd, out):
                 var = q / length - mean_d * mean_d
                 if var < 0.0:
                     var = 0.0
-                m = shift + mean_d
+                m = shift + mean_d if var == var else var  # NaN statistics, as PyTorch
             else:
                 m = 0.0
                 var = q / length

@@ -47,7 +47,7 @@ def _norm_rows(x, length, centered, w, has_w, b, has_b, eps, mean, rstd, out):
             var = q / length - mean_d * mean_d
             if var < 0.0:
                 var = float64(0.0)
-            m = shift + mean_d
+            m = shift + mean_d if var == var else var  # NaN statistics, as the CPU's
         else:
             m = float64(0.0)
             var = q / length
