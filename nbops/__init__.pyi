@@ -48,6 +48,8 @@ __all__: list[str] = [
     'log_softmax',
     'softmin',
     'batch_norm',
+    'layer_norm',
+    'rms_norm',
     'linear',
     'dropout',
     'dropout2d',
@@ -93,6 +95,8 @@ __all__: list[str] = [
     'log_softmax_backward',
     'softmin_backward',
     'batch_norm_backward',
+    'layer_norm_backward',
+    'rms_norm_backward',
     'linear_backward',
     'dropout_backward',
     'dropout2d_backward',
@@ -305,6 +309,25 @@ def batch_norm(
     eps: float = ...,
     out: NDArray[Any] | None = ...,
     *,
+    return_stats: bool = ...,
+) -> NDArray[np.floating[Any]]: ...
+def layer_norm(
+    input: ArrayLike,
+    normalized_shape: int | tuple[int, ...],
+    weight: ArrayLike | None = ...,
+    bias: ArrayLike | None = ...,
+    eps: float = ...,
+    *,
+    out: NDArray[Any] | None = ...,
+    return_stats: bool = ...,
+) -> NDArray[np.floating[Any]]: ...
+def rms_norm(
+    input: ArrayLike,
+    normalized_shape: int | tuple[int, ...],
+    weight: ArrayLike | None = ...,
+    eps: float | None = ...,
+    *,
+    out: NDArray[Any] | None = ...,
     return_stats: bool = ...,
 ) -> NDArray[np.floating[Any]]: ...
 def linear(
@@ -653,6 +676,26 @@ def batch_norm_backward(
     has_bias: bool | None = ...,
     out: NDArray[Any] | None = ...,
 ) -> tuple[NDArray[Any], NDArray[Any] | None, NDArray[Any] | None]: ...
+def layer_norm_backward(
+    grad_output: ArrayLike,
+    input: ArrayLike,
+    normalized_shape: int | tuple[int, ...],
+    mean: ArrayLike,
+    rstd: ArrayLike,
+    weight: ArrayLike | None = ...,
+    *,
+    has_bias: bool | None = ...,
+    out: NDArray[Any] | None = ...,
+) -> tuple[NDArray[Any], NDArray[Any] | None, NDArray[Any] | None]: ...
+def rms_norm_backward(
+    grad_output: ArrayLike,
+    input: ArrayLike,
+    normalized_shape: int | tuple[int, ...],
+    rstd: ArrayLike,
+    weight: ArrayLike | None = ...,
+    *,
+    out: NDArray[Any] | None = ...,
+) -> tuple[NDArray[Any], NDArray[Any] | None]: ...
 def linear_backward(
     grad_output: ArrayLike,
     input: ArrayLike,

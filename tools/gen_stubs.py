@@ -29,17 +29,20 @@ _COMMON = {"input": "ArrayLike", "target": "ArrayLike", "grad_output": "ArrayLik
            "reduction": "Literal['none', 'mean', 'sum']", "weight": "ArrayLike | None",
            "running_mean": "NDArray[Any] | None", "running_var": "NDArray[Any] | None",
            "dtype": "DTypeLike | None", "rng": "int | np.random.Generator | None",
-           "shape": "int | tuple[int, ...]"}
+           "shape": "int | tuple[int, ...]", "normalized_shape": "int | tuple[int, ...]"}
 
 
 #: annotations of the backwards' own arguments
-_BACKWARD = {"rng": "int", "mean": "ArrayLike", "invstd": "ArrayLike", "has_bias": "bool | None"}
+_BACKWARD = {"rng": "int", "mean": "ArrayLike", "invstd": "ArrayLike", "rstd": "ArrayLike",
+             "has_bias": "bool | None"}
 _ARRAY = "NDArray[Any]"
 #: the backwards that return a tuple of gradients (None where the forward had no such array)
 _TUPLE_RETURNS = {
     "batch_norm_backward": f"tuple[{_ARRAY}, {_ARRAY} | None, {_ARRAY} | None]",
     "pairwise_distance_backward": f"tuple[{_ARRAY}, {_ARRAY}]",
-    "linear_backward": f"tuple[{_ARRAY}, {_ARRAY}, {_ARRAY} | None]"}
+    "linear_backward": f"tuple[{_ARRAY}, {_ARRAY}, {_ARRAY} | None]",
+    "layer_norm_backward": f"tuple[{_ARRAY}, {_ARRAY} | None, {_ARRAY} | None]",
+    "rms_norm_backward": f"tuple[{_ARRAY}, {_ARRAY} | None]"}
 _OUT_PAIR = {"pairwise_distance_backward":
              "tuple[NDArray[Any] | None, NDArray[Any] | None] | None"}
 

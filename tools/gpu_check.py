@@ -340,6 +340,38 @@ def bench(quick, smoke=False):
            lambda: nbops.batch_norm_backward(gb, xb, bmean, binvstd, wb, training=True),
            torch_bn_backward() if torch_ok else None)
 
+    # layer_norm and rms_norm (forward, backward) over the last axis
+    lshape = size((8192, 1024), (4096, 1024), (4, 40))
+    ld = lshape[-1]
+    xl = cuda.to_device(rng.standard_normal(lshape).astype(np.float32))
+    gl = cuda.to_device(rng.standard_normal(lshape).astype(np.float32))
+    wl = cuda.to_device(np.ones(ld, np.float32))
+    bl = cuda.to_device(np.zeros(ld, np.float32))
+    record(f"layer_norm {lshape}", xl.size, 2 * xl.nbytes,
+           lambda: nbops.layer_norm(xl, ld, wl, bl),
+           (lambda: F.layer_norm(T(xl), (ld,), T(wl), T(bl))) if torch_ok else None)
+    _, lmean, lrstd = nbops.layer_norm(xl, ld, wl, bl, return_stats=True)
+
+    def torch_ln_backward():
+        tg, tx, tw, tb = (T(a) for a in (gl, xl, wl, bl))
+        _, tm, tr = torch.ops.aten.native_layer_norm(tx, [ld], tw, tb, 1e-5)
+        return lambda: torch.ops.aten.native_layer_norm_backward(
+            tg, tx, [ld], tm, tr, tw, tb, [True, True, True])
+
+    record(f"layer_norm_backward {lshape}", xl.size, 3 * xl.nbytes,
+           lambda: nbops.layer_norm_backward(gl, xl, ld, lmean, lrstd, wl),
+           torch_ln_backward() if torch_ok else None)
+    record(f"rms_norm {lshape}", xl.size, 2 * xl.nbytes, lambda: nbops.rms_norm(xl, ld, wl),
+           (lambda: F.rms_norm(T(xl), (ld,), T(wl))) if torch_ok else None)
+    _, rrstd = nbops.rms_norm(xl, ld, wl, return_stats=True)
+    if torch_ok:  # autograd over a graph kept from one forward: the backward alone
+        trx, trw = T(xl).requires_grad_(), T(wl).requires_grad_()
+        tr_y = F.rms_norm(trx, (ld,), trw)
+    record(f"rms_norm_backward {lshape}", xl.size, 3 * xl.nbytes,
+           lambda: nbops.rms_norm_backward(gl, xl, ld, rrstd, wl),
+           (lambda: torch.autograd.grad(tr_y, (trx, trw), T(gl), retain_graph=True))
+           if torch_ok else None)
+
     # dropout's backward (the mask regenerated from the seed) beside aten's kernel
     # (which reads a stored mask)
     def torch_dropout_backward(mask_shape):  # the stored mask, broadcast per channel

@@ -107,6 +107,12 @@ CASES.update({
                                _labels(shape)), {}))),
     "batch_norm": (nbops.batch_norm, "batch_norm", _rows(_batch_norm(True))),
     "batch_norm_eval": (nbops.batch_norm, "batch_norm", _rows(_batch_norm(False))),
+    "layer_norm": (nbops.layer_norm, "layer_norm", _rows(
+        lambda shape, dtype: ((random_array(shape[0] * shape[1], dtype).reshape(shape),
+                               (shape[1],)), {}))),
+    "rms_norm": (nbops.rms_norm, "rms_norm", _rows(
+        lambda shape, dtype: ((random_array(shape[0] * shape[1], dtype).reshape(shape),
+                               (shape[1],)), {}))),
     "linear": (nbops.linear, "linear", _linear),
     "pairwise_distance": (nbops.pairwise_distance, "pairwise_distance", _rows(
         lambda shape, dtype: ((random_array(shape[0] * shape[1], dtype).reshape(shape),

@@ -21,6 +21,7 @@ from . import (
     classification,
     distance,
     dropout,
+    layer_norm,
     linear,
     losses,
     normalization,
@@ -33,7 +34,8 @@ from .table import REQUIRED, Param
 _KIND_OF_DEFAULT = {bool: "bool", int: "int", float: "float", str: "choice"}
 #: ... or from its name
 _KIND_OF_NAME = {"size_average": "bool", "reduce": "bool", "axis": "int", "dim": "int",
-                 "p": "float", "dtype": "object", "rng": "object", "shape": "object"}
+                 "p": "float", "dtype": "object", "rng": "object", "shape": "object",
+                 "normalized_shape": "object", "eps": "float"}
 #: the values of the string options
 _CHOICES = {"reduction": ("none", "mean", "sum"),
             "kl_div.reduction": ("none", "mean", "sum", "batchmean")}
@@ -75,6 +77,26 @@ _register(normalization.batch_norm, "normalization", ("input", "running_mean", "
                {"training": False}),
               (normalization.batch_norm_backward, (d.g2, d.x2, d.ch * 0, d.ch, d.ch),
                {"training": True})])
+
+
+
+def _row_stats(d, fill):
+    """A saved per-row statistic of d.x2 normalized over its last axis: (rows, 1)."""
+    return np.full((len(d.x2), 1), fill, d.dtype)
+
+
+_register(layer_norm.layer_norm, "normalization", ("input",),
+          ("input", "saved_mean", "saved_rstd"), "LayerNorm",
+          lambda d: [((d.x2, 16), {}), ((d.x2, (16,), d.ch, d.ch), {})],
+          backward=layer_norm.layer_norm_backward,
+          backward_samples=lambda d: [
+              (layer_norm.layer_norm_backward,
+               (d.g2, d.x2, 16, _row_stats(d, 0.0), _row_stats(d, 1.0), d.ch), {})])
+_register(layer_norm.rms_norm, "normalization", ("input",), ("input", "saved_rstd"),
+          "RMSNorm", lambda d: [((d.x2, 16, d.ch), {})],
+          backward=layer_norm.rms_norm_backward,
+          backward_samples=lambda d: [
+              (layer_norm.rms_norm_backward, (d.g2, d.x2, 16, _row_stats(d, 1.0), d.ch), {})])
 
 
 def _linear_args(d):

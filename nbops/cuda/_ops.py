@@ -23,7 +23,8 @@ __all__ = ["unary", "binary", "prelu", "row_op", "row_backward", "prelu_backward
            "binary_cross_entropy_with_logits_with_grad", "batch_norm",
            "linear", "linear_backward", "pairwise_distance", "dropout", "dropout2d", "dropout3d",
            "dropout_mask", "batch_norm_backward", "pairwise_distance_backward",
-           "dropout_backward"]
+           "dropout_backward", "layer_norm", "rms_norm", "layer_norm_backward",
+           "rms_norm_backward"]
 
 
 # ------------------------------------------------------------------ arguments
@@ -992,3 +993,25 @@ def dropout_backward(grad_output, p, training, rng, out, feature):
             res.copy_to_device(g)
         return res
     return _dropout(g, p, training, False, rng, out, feature)
+
+
+# ------------------------------------------------------------------ layer_norm, rms_norm
+# (kernels and launchers in nbops/cuda/_norm_rows.py, which uses the helpers above)
+def layer_norm(*args, **kwargs):
+    from . import _norm_rows
+    return _norm_rows.layer_norm(*args, **kwargs)
+
+
+def rms_norm(*args, **kwargs):
+    from . import _norm_rows
+    return _norm_rows.rms_norm(*args, **kwargs)
+
+
+def layer_norm_backward(*args, **kwargs):
+    from . import _norm_rows
+    return _norm_rows.layer_norm_backward(*args, **kwargs)
+
+
+def rms_norm_backward(*args, **kwargs):
+    from . import _norm_rows
+    return _norm_rows.rms_norm_backward(*args, **kwargs)

@@ -218,3 +218,140 @@ class BatchNorm3d(_BatchNorm):
     def _check_input_dim(self, input):
         if input.ndim != 5:
             raise ValueError(f"expected 5D input (got {input.ndim}D input)")
+
+
+# ------------------------------------------------------------ LayerNorm, RMSNorm
+from .._ops.layer_norm import layer_norm as _layer_norm  # noqa: E402
+from .._ops.layer_norm import rms_norm as _rms_norm  # noqa: E402
+
+__all__ += ["LayerNorm", "RMSNorm"]
+
+
+def _shape_tuple(normalized_shape):
+    """PyTorch's ``normalized_shape`` attribute: an int becomes a 1-tuple."""
+    if isinstance(normalized_shape, (int, np.integer)):
+        normalized_shape = (normalized_shape,)
+    return tuple(_size(d, "normalized_shape") for d in normalized_shape)
+
+
+class LayerNorm(Module):
+    """Layer normalization over the trailing ``normalized_shape`` dimensions
+    (see :func:`nbops.layer_norm`).
+
+    ``weight`` ones and ``bias`` zeros of shape ``normalized_shape``, as PyTorch
+    (state_dict keys ``weight``, ``bias``; none without ``elementwise_affine``).
+
+    Parameters
+    ----------
+    normalized_shape : int or tuple of int
+        The trailing dimensions to normalize over (stored as a tuple).
+    eps : float, default 1e-5
+        Added to the variance before its square root.
+    elementwise_affine : bool, default True
+        Whether to learn ``weight`` (and ``bias``); None otherwise.
+    bias : bool, default True
+        With ``elementwise_affine``, whether to learn ``bias`` too.
+    device : {None, 'cpu', 'cuda'}, optional
+        Where the parameters are stored.
+    dtype : dtype, optional
+        Float dtype of the parameters (float32 by default).
+
+    Examples
+    --------
+    >>> m = nbops.nn.LayerNorm(3)
+    >>> m
+    LayerNorm((3,), eps=1e-05, elementwise_affine=True, bias=True)
+    >>> m(np.array([[1.0, 2.0, 3.0]], np.float32))
+    array([[-1.2247357,  0.       ,  1.2247357]], dtype=float32)
+    """
+
+    def __init__(self, normalized_shape, eps=1e-5, elementwise_affine=True, bias=True,
+                 device=None, dtype=None):
+        dev = _check_device(device)
+        dt = _factory_dtype(dtype)
+        super().__init__()
+        self.normalized_shape = _shape_tuple(normalized_shape)
+        self.eps = eps
+        self.elementwise_affine = elementwise_affine
+        if self.elementwise_affine:
+            self.register_parameter("weight", np.empty(self.normalized_shape, dt))
+            self.register_parameter("bias", np.empty(self.normalized_shape, dt) if bias
+                                    else None)
+        else:
+            self.register_parameter("weight", None)
+            self.register_parameter("bias", None)
+        self.reset_parameters()
+        if dev == "cuda":
+            self.to(device)
+
+    def reset_parameters(self):
+        if self.elementwise_affine:
+            _write(self.weight, 1)
+            if self.bias is not None:
+                _write(self.bias, 0)
+
+    def forward(self, input):
+        x = input if isinstance(input, np.ndarray) or _is_dev(input) else np.asarray(input)
+        return _layer_norm(x, self.normalized_shape, self.weight, self.bias, self.eps)
+
+    def extra_repr(self):
+        return (f"{self.normalized_shape}, eps={self.eps}, "
+                f"elementwise_affine={self.elementwise_affine}, bias={self.bias is not None}")
+
+
+class RMSNorm(Module):
+    """Root mean square normalization over the trailing ``normalized_shape``
+    dimensions (see :func:`nbops.rms_norm`).
+
+    ``weight`` ones of shape ``normalized_shape``, as PyTorch (state_dict key
+    ``weight``; none without ``elementwise_affine``).
+
+    Parameters
+    ----------
+    normalized_shape : int or tuple of int
+        The trailing dimensions to normalize over (stored as a tuple).
+    eps : float, optional
+        Added to the mean square; None: the machine epsilon of the input's dtype.
+    elementwise_affine : bool, default True
+        Whether to learn ``weight``; None otherwise.
+    device : {None, 'cpu', 'cuda'}, optional
+        Where the parameters are stored.
+    dtype : dtype, optional
+        Float dtype of the parameters (float32 by default).
+
+    Examples
+    --------
+    >>> m = nbops.nn.RMSNorm(2)
+    >>> m
+    RMSNorm((2,), eps=None, elementwise_affine=True)
+    >>> m(np.array([[3.0, 4.0]], np.float32))
+    array([[0.84852815, 1.1313709 ]], dtype=float32)
+    """
+
+    def __init__(self, normalized_shape, eps=None, elementwise_affine=True, device=None,
+                 dtype=None):
+        dev = _check_device(device)
+        dt = _factory_dtype(dtype)
+        super().__init__()
+        self.normalized_shape = _shape_tuple(normalized_shape)
+        self.eps = eps
+        self.elementwise_affine = elementwise_affine
+        if self.elementwise_affine:
+            self.register_parameter("weight", np.empty(self.normalized_shape, dt))
+        else:
+            self.register_parameter("weight", None)
+        self.reset_parameters()
+        if dev == "cuda":
+            self.to(device)
+
+    def reset_parameters(self):
+        if self.elementwise_affine:
+            _write(self.weight, 1)
+
+    def forward(self, input):
+        x = input if isinstance(input, np.ndarray) or _is_dev(input) else np.asarray(input)
+        return _rms_norm(x, self.normalized_shape, self.weight, self.eps)
+
+    def extra_repr(self):
+        return (f"{self.normalized_shape}, eps={self.eps}, "
+                f"elementwise_affine={self.elementwise_affine}")
