@@ -459,3 +459,29 @@ def test_forwards_that_no_backward_follows_warn_once(monkeypatch):
     m(x)  # once
     assert len(m._saved) == 4
     assert nn.get_grad is nbops._grad.get_grad and nn.set_grad is nbops._grad.set_grad
+
+
+@pytest.mark.parametrize("make", [
+    lambda dt: (nn.LayerNorm((3, 4), dtype=dt), torch.nn.LayerNorm((3, 4))),
+    lambda dt: (nn.LayerNorm(4, bias=False, dtype=dt), torch.nn.LayerNorm(4, bias=False)),
+    lambda dt: (nn.LayerNorm(4, elementwise_affine=False, dtype=dt),
+                torch.nn.LayerNorm(4, elementwise_affine=False)),
+    lambda dt: (nn.RMSNorm((3, 4), dtype=dt), torch.nn.RMSNorm((3, 4))),
+    lambda dt: (nn.RMSNorm(4, eps=1e-3, elementwise_affine=False, dtype=dt),
+                torch.nn.RMSNorm(4, eps=1e-3, elementwise_affine=False)),
+], ids=["layer_norm", "layer_norm_no_bias", "layer_norm_plain", "rms_norm",
+        "rms_norm_plain"])
+def test_layer_and_rms_norm_modules(make):
+    m, t = make(np.float64)
+    rng = np.random.default_rng(3)
+    for p in m.parameters():  # not the initial ones and zeros
+        p[...] = rng.standard_normal(p.shape)
+    x = rng.standard_normal((5, 3, 4)) * 2 + 0.5
+    _check_module(m, t, x)
+
+
+def test_every_module_class_has_its_backward():
+    for name in nn.__all__:
+        cls = getattr(nn, name)
+        if isinstance(cls, type) and issubclass(cls, nn.Module) and cls is not nn.Module:
+            assert cls.backward is not nn.Module.backward, name

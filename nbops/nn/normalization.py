@@ -222,7 +222,9 @@ class BatchNorm3d(_BatchNorm):
 
 # ------------------------------------------------------------ LayerNorm, RMSNorm
 from .._ops.layer_norm import layer_norm as _layer_norm  # noqa: E402
+from .._ops.layer_norm import layer_norm_backward as _layer_norm_backward  # noqa: E402
 from .._ops.layer_norm import rms_norm as _rms_norm  # noqa: E402
+from .._ops.layer_norm import rms_norm_backward as _rms_norm_backward  # noqa: E402
 
 __all__ += ["LayerNorm", "RMSNorm"]
 
@@ -292,7 +294,37 @@ class LayerNorm(Module):
 
     def forward(self, input):
         x = input if isinstance(input, np.ndarray) or _is_dev(input) else np.asarray(input)
-        return _layer_norm(x, self.normalized_shape, self.weight, self.bias, self.eps)
+        weight, bias = self.weight, self.bias
+        if not is_grad_enabled():
+            return _layer_norm(x, self.normalized_shape, weight, bias, self.eps)
+        out, mean, rstd = _layer_norm(x, self.normalized_shape, weight, bias, self.eps,
+                                      return_stats=True)
+        self._save_for_backward((x, mean, rstd, weight, bias))  # as autograd saves them
+        return out
+
+    def backward(self, grad_output):
+        """The gradient of the input; adds ``weight``'s and ``bias``'s
+        (:func:`nbops.layer_norm_backward`).
+
+        Parameters
+        ----------
+        grad_output : array
+            The gradient of the latest forward's output (its shape).
+
+        Returns
+        -------
+        array
+            The gradient of that forward's input.
+        """
+        x, mean, rstd, weight, bias = self._saved_for_backward()
+        grad_input, grad_weight, grad_bias = _layer_norm_backward(
+            grad_output, x, self.normalized_shape, mean, rstd, weight,
+            has_bias=bias is not None)
+        if weight is not None:
+            accumulate_grad(weight, grad_weight, owned=True)
+        if bias is not None:
+            accumulate_grad(bias, grad_bias, owned=True)
+        return grad_input
 
     def extra_repr(self):
         return (f"{self.normalized_shape}, eps={self.eps}, "
@@ -350,7 +382,32 @@ class RMSNorm(Module):
 
     def forward(self, input):
         x = input if isinstance(input, np.ndarray) or _is_dev(input) else np.asarray(input)
-        return _rms_norm(x, self.normalized_shape, self.weight, self.eps)
+        weight = self.weight
+        if not is_grad_enabled():
+            return _rms_norm(x, self.normalized_shape, weight, self.eps)
+        out, rstd = _rms_norm(x, self.normalized_shape, weight, self.eps, return_stats=True)
+        self._save_for_backward((x, rstd, weight))  # as autograd saves them
+        return out
+
+    def backward(self, grad_output):
+        """The gradient of the input; adds ``weight``'s (:func:`nbops.rms_norm_backward`).
+
+        Parameters
+        ----------
+        grad_output : array
+            The gradient of the latest forward's output (its shape).
+
+        Returns
+        -------
+        array
+            The gradient of that forward's input.
+        """
+        x, rstd, weight = self._saved_for_backward()
+        grad_input, grad_weight = _rms_norm_backward(grad_output, x, self.normalized_shape,
+                                                     rstd, weight)
+        if weight is not None:
+            accumulate_grad(weight, grad_weight, owned=True)
+        return grad_input
 
     def extra_repr(self):
         return (f"{self.normalized_shape}, eps={self.eps}, "
