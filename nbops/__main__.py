@@ -324,7 +324,7 @@ def train(args):
             opt.zero_grad()
             logits = model(xb)
             loss = loss_fn(logits, yb)
-            model.backward(loss_fn.backward())
+            model.backward(loss_fn.backward(), needs_input_grad=False)  # x is data
             opt.step()
             total += float(loss) * len(idx)
             correct += float(np.sum(np.argmax(logits, axis=1) == yb))

@@ -485,3 +485,24 @@ def test_every_module_class_has_its_backward():
         cls = getattr(nn, name)
         if isinstance(cls, type) and issubclass(cls, nn.Module) and cls is not nn.Module:
             assert cls.backward is not nn.Module.backward, name
+
+
+def test_sequential_backward_without_the_input_gradient():
+    rng = np.random.default_rng(5)
+    x = rng.standard_normal((6, 5))
+    g = rng.standard_normal((6, 3))
+    grads = []
+    for needs in (True, False):
+        m = nn.Sequential(nn.Sequential(nn.Linear(5, 4, rng=0, dtype=np.float64)), nn.Tanh(),
+                          nn.Linear(4, 3, rng=1, dtype=np.float64))
+        m(x)
+        gx = m.backward(g, needs_input_grad=needs)
+        assert (gx is None) == (not needs)
+        assert m[0][0]._saved == []
+        grads.append(dict(m.named_grads()))
+    for name, value in grads[0].items():
+        np.testing.assert_array_equal(grads[1][name], value, err_msg=name)
+    # a first child that cannot leave it out computes it
+    m = nn.Sequential(nn.Tanh(), nn.Linear(5, 3, rng=1, dtype=np.float64))
+    m(x)
+    assert m.backward(g, needs_input_grad=False).shape == x.shape

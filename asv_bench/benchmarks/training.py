@@ -49,7 +49,7 @@ class TrainingStep:
             def step():
                 opt.zero_grad()
                 crit(net(x), y)
-                net.backward(crit.backward())
+                net.backward(crit.backward(), needs_input_grad=False)  # as torch: x is data
                 opt.step()
         else:
             needs_torch()

@@ -407,11 +407,22 @@ def linear_backward(grad_output, input, weight, bias=None):
     >>> gb
     array([1., 1., 1.])
     """
+    return _linear_backward(grad_output, input, weight, bias, True)
+
+
+def _linear_backward(grad_output, input, weight, bias, needs_input_grad):
+    """linear_backward; ``needs_input_grad=False`` leaves out the input's gradient
+    (None; on host arrays its product is skipped), for a first layer whose input
+    is data (``nbops.nn.Sequential.backward(..., needs_input_grad=False)``)."""
     if type(grad_output) is not np.ndarray:
         if is_device_array(grad_output):
-            return _cuda().linear_backward(grad_output, input, weight, bias)
-        if is_dask_array(grad_output):
-            return dask_ops().linear_backward(grad_output, input, weight, bias)
+            grads = _cuda().linear_backward(grad_output, input, weight, bias)
+        elif is_dask_array(grad_output):
+            grads = dask_ops().linear_backward(grad_output, input, weight, bias)
+        else:
+            grads = None
+        if grads is not None:
+            return grads if needs_input_grad else (None, *grads[1:])
     g = as_array(grad_output, "grad_output")
     x = as_array(input)
     w = as_array(weight, "weight")
@@ -439,8 +450,11 @@ def linear_backward(grad_output, input, weight, bias=None):
     g2 = np.ascontiguousarray(g.reshape(rows, n_out), dtype=compute)
     x2 = np.ascontiguousarray(x.reshape(rows, n_in), dtype=compute)
     w2 = np.asarray(w, dtype=compute)
-    grad_input = np.empty((rows, n_in), compute)
-    _run_product(g2, None, None, grad_input, wt=np.ascontiguousarray(w2))  # g W
+    grad_input = None
+    if needs_input_grad:
+        grad_input = np.empty((rows, n_in), compute)
+        _run_product(g2, None, None, grad_input, wt=np.ascontiguousarray(w2))  # g W
+        grad_input = grad_input.reshape(x.shape).astype(dtype, copy=False)
     grad_weight = np.empty((n_out, n_in), compute)  # g^T x, and the bias's sums
     sums = np.zeros(n_out if bias is not None else 0, compute)
     launch(_weight_grad_serial, _weight_grad_parallel, ("linear_weight", compute.char),
@@ -449,8 +463,7 @@ def linear_backward(grad_output, input, weight, bias=None):
     if bias is not None:
         grad_bias = sums if b.size == n_out else sums.sum(dtype=np.float64).astype(compute)
         grad_bias = grad_bias.reshape(b.shape).astype(dtype, copy=False)
-    return (grad_input.reshape(x.shape).astype(dtype, copy=False),
-            grad_weight.astype(dtype, copy=False), grad_bias)
+    return grad_input, grad_weight.astype(dtype, copy=False), grad_bias
 
 
 @overload(linear)

@@ -1258,19 +1258,32 @@ class Sequential(Module):
             input = module(input)
         return input
 
-    def backward(self, grad_output):
+    _backward_skips_input_grad = True
+
+    def backward(self, grad_output, *, needs_input_grad=True):
         """The children's ``backward`` in reverse order: the gradient of the input.
 
         Parameters
         ----------
         grad_output : array
             The gradient of the loss with respect to the output.
+        needs_input_grad : bool, default True
+            False when the input is data whose gradient nobody reads (PyTorch
+            skips it for inputs that do not require grad): a first child that
+            can leave it out (``Linear``, ``Sequential``) does, and None is
+            returned. The parameters' gradients are the same.
 
         Returns
         -------
-        array
+        array or None
             The gradient with respect to the input.
         """
-        for module in reversed(self._modules.values()):
+        modules = [m for m in self._modules.values() if m is not None]
+        for i in range(len(modules) - 1, -1, -1):
+            module = modules[i]
+            if i == 0 and not needs_input_grad and \
+                    getattr(module, "_backward_skips_input_grad", False):
+                module.backward(grad_output, needs_input_grad=False)
+                return None
             grad_output = module.backward(grad_output)
         return grad_output

@@ -5,8 +5,8 @@ import math
 import numpy as np
 
 from .._grad import accumulate_grad
+from .._ops.linear import _linear_backward as _linear_backward_impl
 from .._ops.linear import linear as _linear
-from .._ops.linear import linear_backward as _linear_backward
 from ._module import (
     Module,
     _check_device,
@@ -126,7 +126,9 @@ class Linear(Module):
         self._save_for_backward((input, weight, bias))  # references, as autograd
         return result
 
-    def backward(self, grad_output):
+    _backward_skips_input_grad = True  # see Sequential.backward
+
+    def backward(self, grad_output, *, needs_input_grad=True):
         r"""The gradient of the input; adds ``weight``'s and ``bias``'s
         (:func:`nbops.linear_backward`).
 
@@ -134,14 +136,18 @@ class Linear(Module):
         ----------
         grad_output : array, shape (\*, out_features)
             The gradient of the latest forward's output.
+        needs_input_grad : bool, default True
+            False skips the input's gradient (a product as large as the
+            weight's) and returns None: for a first layer fed with data.
 
         Returns
         -------
-        array, shape (\*, in_features)
+        array, shape (\*, in_features), or None
             The gradient of that forward's input.
         """
         input, weight, bias = self._saved_for_backward()
-        grad_input, grad_weight, grad_bias = _linear_backward(grad_output, input, weight, bias)
+        grad_input, grad_weight, grad_bias = _linear_backward_impl(
+            grad_output, input, weight, bias, needs_input_grad)
         accumulate_grad(weight, grad_weight, owned=True)
         if bias is not None:
             accumulate_grad(bias, grad_bias, owned=True)
