@@ -126,3 +126,43 @@ def _to_numpy(obj):
     if isinstance(obj, torch.Tensor):
         return obj.numpy()
     return obj
+
+
+def test_resume_from_a_checkpoint_continues_exactly(tmp_path):
+    import pickle
+
+    batches = _batches(np.float64)
+
+    def run(model, opt, sched, crit, steps):
+        for x, y in steps:
+            opt.zero_grad()
+            crit(model(x), y)
+            model.backward(crit.backward(), needs_input_grad=False)
+            opt.step()
+            sched.step()
+
+    def fresh():
+        model, _ = _models(np.float64, 0.3)
+        opt = optim.AdamW(model.parameters(), lr=1e-2, amsgrad=True)
+        return model, opt, optim.lr_scheduler.StepLR(opt, step_size=2, gamma=0.5)
+
+    crit = nn.CrossEntropyLoss()
+    model, opt, sched = fresh()
+    run(model, opt, sched, crit, batches)  # uninterrupted
+    model2, opt2, sched2 = fresh()
+    run(model2, opt2, sched2, crit, batches[:3])
+    path = tmp_path / "ckpt.pkl"
+    with open(path, "wb") as f:  # the usual checkpoint: model, optimizer, scheduler
+        pickle.dump({"model": model2.state_dict(), "opt": opt2.state_dict(),
+                     "sched": sched2.state_dict(), "rng": model2[3].rng}, f)
+    model3, opt3, sched3 = fresh()
+    with open(path, "rb") as f:
+        ckpt = pickle.load(f)
+    model3.load_state_dict(ckpt["model"])
+    opt3.load_state_dict(ckpt["opt"])
+    sched3.load_state_dict(ckpt["sched"])
+    model3[3].rng = ckpt["rng"]  # the dropout masks' generator, where it stopped
+    run(model3, opt3, sched3, crit, batches[3:])
+    want = model.state_dict()
+    for name, value in model3.state_dict().items():
+        np.testing.assert_array_equal(value, want[name], err_msg=name)
