@@ -436,3 +436,78 @@ def test_nn_instance_norm_against_torch(cls, shape, dtype):
         getattr(nbops.nn, cls)(3)(np.ones((2,) * 6))
     with pytest.raises(ValueError, match="num_features"):
         getattr(nbops.nn, cls)(4, affine=True)(data(shape, dtype))
+
+
+# --------------------------------------------------------------------------- #
+# inside @njit
+# --------------------------------------------------------------------------- #
+
+
+@pytest.fixture(scope="module")
+def njit_fns():
+    from numba import njit
+
+    @njit
+    def gn(x, w, b, g):
+        y, mean, rstd = nbops.group_norm(x, 2, w, b, 1e-3, return_stats=True)
+        return (y, mean, rstd, nbops.group_norm(x, 4),
+                nbops.group_norm_backward(g, x, 2, mean, rstd, w),
+                nbops.group_norm_backward(g, x, 2, mean, rstd, None, has_bias=True))
+
+    @njit
+    def inorm(x, rm, rv, w, b, g):
+        y, mean, rstd = nbops.instance_norm(x, rm, rv, w, b, momentum=0.2,
+                                            return_stats=True)
+        ye, me, re = nbops.instance_norm(x, rm, rv, w, b, False, return_stats=True)
+        return (y, mean, rstd, nbops.instance_norm(x), ye,
+                nbops.instance_norm_backward(g, x, mean, rstd, w),
+                nbops.instance_norm_backward(g, x, me, re, w, False))
+
+    return gn, inorm
+
+
+def test_inside_njit_same_bits_as_outside(njit_fns):
+    gn, inorm = njit_fns
+    x = data((3, 4, 5), np.float32)
+    g = data(x.shape, np.float32, seed=8)
+    w, b = affine(4, np.float32)
+    y, mean, rstd, y4, grads, grads_nw = gn(x, w, b, g)
+    ey, emean, erstd = nbops.group_norm(x, 2, w, b, 1e-3, return_stats=True)
+    for a, e in zip([y, mean, rstd, y4, *grads],
+                    [ey, emean, erstd, nbops.group_norm(x, 4),
+                     *nbops.group_norm_backward(g, x, 2, emean, erstd, w)], strict=True):
+        assert a.dtype == e.dtype and a.shape == e.shape
+        np.testing.assert_array_equal(a, e)
+    expect = nbops.group_norm_backward(g, x, 2, emean, erstd, None, has_bias=True)
+    assert grads_nw[1] is None and expect[1] is None
+    np.testing.assert_array_equal(grads_nw[0], expect[0])
+    np.testing.assert_array_equal(grads_nw[2], expect[2])
+
+    rm, rv = data(4, np.float32, seed=5), np.ones(4, np.float32) * 2
+    erm, erv = rm.copy(), rv.copy()
+    y, mean, rstd, y0, ye, grads, egrads = inorm(x, rm, rv, w, b, g)
+    ey, emean, erstd = nbops.instance_norm(x, erm, erv, w, b, momentum=0.2, return_stats=True)
+    np.testing.assert_array_equal(rm, erm)
+    np.testing.assert_array_equal(rv, erv)
+    eye, eme, ere = nbops.instance_norm(x, erm, erv, w, b, False, return_stats=True)
+    for a, e in zip([y, mean, rstd, y0, ye, *grads, *egrads],
+                    [ey, emean, erstd, nbops.instance_norm(x), eye,
+                     *nbops.instance_norm_backward(g, x, emean, erstd, w),
+                     *nbops.instance_norm_backward(g, x, eme, ere, w, False)], strict=True):
+        assert a.dtype == e.dtype and a.shape == e.shape
+        np.testing.assert_array_equal(a, e)
+
+
+def test_inside_njit_bad_shapes(njit_fns):
+    gn, inorm = njit_fns
+    x = data((3, 4, 5), np.float32)
+    w = np.ones(4, np.float32)
+    with pytest.raises(ValueError, match="weight must have input.shape"):
+        gn(x, np.ones(5, np.float32), w, x)
+    with pytest.raises(ValueError, match="divisible by num_groups"):
+        gn(data((3, 6, 5), np.float32), np.ones(6, np.float32), np.ones(6, np.float32),
+           data((3, 6, 5), np.float32))
+    with pytest.raises(ValueError, match="grad_output must have the input's shape"):
+        gn(x, w, w, x[:2])
+    with pytest.raises(ValueError, match="running_mean and running_var must have"):
+        inorm(x, np.zeros(3, np.float32), np.ones(3, np.float32), w, w, x)

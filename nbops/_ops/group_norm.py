@@ -28,7 +28,9 @@ import math
 import operator
 
 import numpy as np
-from numba import prange
+from numba import prange, types
+from numba.core import errors
+from numba.extending import overload, register_jitable
 
 from .. import _config
 from .._launch import launch
@@ -37,7 +39,7 @@ from ..scalar._norms import finite_shift
 from ..scalar.rows import row_view
 from .elementwise import _float_array
 from .layer_norm import _LANES, _SCRATCH, _rows_per_task, _sum_parts
-from .normalization import batch_norm, batch_norm_backward
+from .normalization import _constant_flag, _is_none, batch_norm, batch_norm_backward
 
 
 def _forward(x, groups, cpg, inner, w, b, eps, scratch, mean, rstd, out):
@@ -178,6 +180,25 @@ def _backward(g, x, groups, cpg, inner, w, mean, rstd, scratch, grads, part_w, p
 
 
 _backward_serial, _backward_parallel = _config.kernels(_backward)
+
+
+@_config.serial_kernel
+def _update_running(mean, rstd, eps, n, inner, momentum, run_mean, run_var):
+    """PyTorch's running statistics' update from the (N, C) instance statistics
+    (flat float64 ``mean``, ``rstd``), in float64 in sample order:
+    ``run = (1 - momentum) * run + momentum * batch mean``, with the instances'
+    unbiased variances ``(1 / rstd**2 - eps) * inner / (inner - 1)``."""
+    c = run_mean.size
+    unbias = inner / (inner - 1.0)
+    for ch in range(c):
+        sm = 0.0
+        sv = 0.0
+        for i in range(n):
+            r = rstd[i * c + ch]
+            sm += mean[i * c + ch]
+            sv += (1.0 / (r * r) - eps) * unbias
+        run_mean[ch] = (1.0 - momentum) * run_mean[ch] + momentum * (sm / n)
+        run_var[ch] = (1.0 - momentum) * run_var[ch] + momentum * (sv / n)
 
 
 # --------------------------------------------------------------------------- #
@@ -480,7 +501,6 @@ def instance_norm(input, running_mean=None, running_var=None, weight=None, bias=
     if inner <= 1:
         raise ValueError(f"Expected more than 1 spatial element when training, got input "
                          f"size {list(x.shape)}")
-    update = []
     for r, name in ((running_mean, "running_mean"), (running_var, "running_var")):
         if r is not None:
             if not isinstance(r, np.ndarray) or r.shape != (c,) or r.dtype.kind != "f":
@@ -489,16 +509,15 @@ def instance_norm(input, running_mean=None, running_var=None, weight=None, bias=
                                  f"{getattr(r, 'shape', type(r).__name__)}")
             if not r.flags.writeable:
                 raise ValueError(f"{name} must be writeable (it is updated in place)")
-            update.append(r)
     y, mean, rstd, stats, result = _run_forward("instance_norm", x, c, weight, bias, eps, out)
-    if n and running_mean is not None:
-        m = float(momentum)
-        running_mean[...] = (1.0 - m) * running_mean + m * mean.reshape(n, c).mean(axis=0)
-    if n and running_var is not None:
-        with np.errstate(divide="ignore", invalid="ignore"):
-            var = (1.0 / (rstd * rstd) - eps) * (inner / (inner - 1))
-        m = float(momentum)
-        running_var[...] = (1.0 - m) * running_var + m * var.reshape(n, c).mean(axis=0)
+    if n and (running_mean is not None or running_var is not None):
+        rm = np.zeros(c) if running_mean is None else running_mean.astype(np.float64)
+        rv = np.ones(c) if running_var is None else running_var.astype(np.float64)
+        _update_running(mean, rstd, float(eps), n, inner, float(momentum), rm, rv)
+        if running_mean is not None:
+            running_mean[...] = rm
+        if running_var is not None:
+            running_var[...] = rv
     if return_stats:
         return y, mean.astype(result).reshape(stats), rstd.astype(result).reshape(stats)
     return y
@@ -561,3 +580,307 @@ def instance_norm_backward(grad_output, input, mean, rstd, weight=None, use_inpu
 
 
 __all__ = ["group_norm", "group_norm_backward", "instance_norm", "instance_norm_backward"]
+
+
+# --------------------------------------------------------------------------- #
+# inside a user's @njit function
+# --------------------------------------------------------------------------- #
+# The overloads check the arguments as the public functions do (fixed messages),
+# then call the cached serial kernels above: the same bits as outside @njit.
+
+
+@register_jitable
+def _groups_dims(shape, groups):
+    """(N, C, inner) of an (N, C, *) shape split in ``groups`` groups (checked)."""
+    if groups <= 0:
+        raise ValueError("num_groups must be positive")
+    n, c = shape[0], shape[1]
+    if c % groups != 0:
+        raise ValueError("Expected number of channels in input to be divisible by "
+                         "num_groups")
+    inner = 1
+    for k in range(2, len(shape)):
+        inner *= shape[k]
+    return n, c, inner
+
+
+@register_jitable
+def _channel_vector(v, c, like, message):
+    """weight/bias as a contiguous (C,) array of ``like``'s dtype (length checked)."""
+    if v.shape[0] != c:
+        raise ValueError(message)
+    res = np.empty(c, like.dtype)
+    for j in range(c):
+        res[j] = v[j]
+    return res
+
+
+@register_jitable
+def _njit_forward(input, x, groups, w, b, eps):
+    """(flat result, float64 mean, float64 rstd) of the serial forward kernel on the
+    flat contiguous ``x`` (of the compute dtype) of ``input``'s shape; ``w``, ``b``:
+    (C,) of ``x``'s dtype."""
+    n, c, inner = _groups_dims(input.shape, groups)
+    res = np.empty(x.size, x.dtype)
+    mean = np.full(n * groups, np.nan)
+    rstd = np.full(n * groups, np.nan)
+    if n != 0 and c // groups * inner != 0:
+        _forward_serial(x, groups, c // groups, inner, w, b, np.float64(eps), _SCRATCH.copy(),
+                        mean, rstd, res)
+    return res, mean, rstd
+
+
+def _affine_pair(input, x, weight, bias):
+    """Inside @njit only: (w, b), (C,) arrays of ``x``'s dtype from ``weight`` and
+    ``bias`` (ones and zeros where they are None)."""
+
+
+@overload(_affine_pair)
+def _affine_pair_njit(input, x, weight, bias):
+    with_w = not _is_none(weight)
+    with_b = not _is_none(bias)
+
+    def impl(input, x, weight, bias):
+        c = input.shape[1]
+        w = np.ones(c, x.dtype)
+        b = np.zeros(c, x.dtype)
+        if with_w:
+            w = _channel_vector(weight, c, x, "weight must have input.shape[1] elements")
+        if with_b:
+            b = _channel_vector(bias, c, x, "bias must have input.shape[1] elements")
+        return w, b
+
+    return impl
+
+
+@register_jitable
+def _output(y, mean, rstd, n, groups):
+    return y
+
+
+@register_jitable
+def _with_stats(y, mean, rstd, n, groups):
+    return (y, mean.astype(y.dtype).reshape((n, groups)),
+            rstd.astype(y.dtype).reshape((n, groups)))
+
+
+def _compute_dtype(t):
+    return t.dtype if isinstance(t.dtype, types.Float) else types.float64
+
+
+def _vector_arg(v, name, op):
+    if not _is_none(v) and (not isinstance(v, types.Array) or v.ndim != 1):
+        raise errors.TypingError(f"nbops.{op}: {name} must be a 1-D array of input.shape[1] "
+                                 "elements")
+    return not _is_none(v)
+
+
+def _check_input(input, op):
+    if input.ndim < 2:
+        raise errors.TypingError(f"nbops.{op}: input must have at least 2 dimensions "
+                                 "(N, C, ...)")
+
+
+@overload(group_norm)
+def _group_norm_njit(input, num_groups, weight=None, bias=None, eps=1e-5, out=None,
+                     return_stats=False):
+    """Inside @njit: the cached serial kernel; ``return_stats`` a constant; no ``out=``."""
+    if not isinstance(input, types.Array) or not _is_none(out):
+        return None
+    _check_input(input, "group_norm")
+    _vector_arg(weight, "weight", "group_norm")
+    _vector_arg(bias, "bias", "group_norm")
+    finish = _with_stats if _constant_flag(return_stats, "return_stats", False) else _output
+    dtype = _compute_dtype(input)
+
+    def impl(input, num_groups, weight=None, bias=None, eps=1e-5, out=None,
+             return_stats=False):
+        x = np.ascontiguousarray(input).astype(dtype).reshape(-1)
+        w, b = _affine_pair(input, x, weight, bias)
+        res, mean, rstd = _njit_forward(input, x, num_groups, w, b, eps)
+        return finish(res.reshape(input.shape), mean, rstd, input.shape[0], num_groups)
+
+    return impl
+
+
+@overload(instance_norm)
+def _instance_norm_njit(input, running_mean=None, running_var=None, weight=None, bias=None,
+                        use_input_stats=True, momentum=0.1, eps=1e-5, out=None,
+                        return_stats=False):
+    """Inside @njit: ``use_input_stats`` and ``return_stats`` constants; no ``out=``;
+    running_mean and running_var both or neither."""
+    if not isinstance(input, types.Array) or not _is_none(out):
+        return None
+    _check_input(input, "instance_norm")
+    no_rm, no_rv = _is_none(running_mean), _is_none(running_var)
+    if no_rm != no_rv:
+        raise errors.TypingError("nbops.instance_norm: running_mean and running_var must "
+                                 "either both be None or neither be None inside @njit")
+    has_running = not no_rm
+    _vector_arg(weight, "weight", "instance_norm")
+    _vector_arg(bias, "bias", "instance_norm")
+    stats = _constant_flag(return_stats, "return_stats", False)
+    if not _constant_flag(use_input_stats, "use_input_stats", True):
+        if not has_running:
+            raise errors.TypingError("nbops.instance_norm: expected running_mean and "
+                                     "running_var to be defined when use_input_stats is "
+                                     "false")
+        if stats:
+            def running_impl(input, running_mean=None, running_var=None, weight=None,
+                             bias=None, use_input_stats=True, momentum=0.1, eps=1e-5,
+                             out=None, return_stats=False):
+                return batch_norm(input, running_mean, running_var, weight, bias, False,
+                                  momentum, eps, return_stats=True)
+        else:
+            def running_impl(input, running_mean=None, running_var=None, weight=None,
+                             bias=None, use_input_stats=True, momentum=0.1, eps=1e-5,
+                             out=None, return_stats=False):
+                return batch_norm(input, running_mean, running_var, weight, bias, False,
+                                  momentum, eps)
+        return running_impl
+    finish = _with_stats if stats else _output
+    dtype = _compute_dtype(input)
+
+    def impl(input, running_mean=None, running_var=None, weight=None, bias=None,
+             use_input_stats=True, momentum=0.1, eps=1e-5, out=None, return_stats=False):
+        n, c = input.shape[0], input.shape[1]
+        if input.size // max(n * c, 1) <= 1 and n * c != 0:
+            raise ValueError("Expected more than 1 spatial element when training")
+        x = np.ascontiguousarray(input).astype(dtype).reshape(-1)
+        if has_running:
+            if running_mean.shape[0] != c or running_var.shape[0] != c:
+                raise ValueError("running_mean and running_var must have input.shape[1] "
+                                 "elements")
+        w, b = _affine_pair(input, x, weight, bias)
+        res, mean, rstd = _njit_forward(input, x, c, w, b, eps)
+        if has_running:  # a compile-time constant: no None-typed write on any Numba
+            if n != 0 and c != 0:
+                rm = running_mean.astype(np.float64)
+                rv = running_var.astype(np.float64)
+                _update_running(mean, rstd, np.float64(eps), n, x.size // (n * c),
+                                np.float64(momentum), rm, rv)
+                for j in range(c):
+                    running_mean[j] = rm[j]
+                    running_var[j] = rv[j]
+        return finish(res.reshape(input.shape), mean, rstd, n, c)
+
+    return impl
+
+
+# ------------------------------------------------------------- backwards in @njit
+@register_jitable
+def _saved_flat(v, n, groups, message):
+    if v.ndim != 2 or v.shape[0] != n or v.shape[1] != groups:
+        raise ValueError(message)
+    return np.ascontiguousarray(v).astype(np.float64).reshape(-1)
+
+
+@register_jitable
+def _grads_wb(gi, gw, gb):
+    return gi, gw.astype(gi.dtype), gb.astype(gi.dtype)
+
+
+@register_jitable
+def _grads_w(gi, gw, gb):
+    return gi, gw.astype(gi.dtype), None
+
+
+@register_jitable
+def _grads_b(gi, gw, gb):
+    return gi, None, gb.astype(gi.dtype)
+
+
+@register_jitable
+def _grads_none(gi, gw, gb):
+    return gi, None, None
+
+
+def _check_grad_types(grad_output, input, op):
+    if not (isinstance(grad_output, types.Array) and isinstance(input, types.Array)):
+        return False
+    if not isinstance(grad_output.dtype, types.Float):
+        raise errors.TypingError(f"nbops.{op}: grad_output must be a float array")
+    if grad_output.ndim != input.ndim or input.ndim < 2:
+        raise errors.TypingError(f"nbops.{op}: grad_output and input must have the same "
+                                 "ndim >= 2 (N, C, ...)")
+    return True
+
+
+@overload(group_norm_backward)
+def _group_norm_backward_njit(grad_output, input, num_groups, mean, rstd, weight=None,
+                              has_bias=None, out=None):
+    """Inside @njit: the cached serial kernel; ``has_bias`` a constant; no ``out=``."""
+    if not _check_grad_types(grad_output, input, "group_norm_backward"):
+        return None
+    if not _is_none(out):
+        raise errors.TypingError("nbops.group_norm_backward: out= is not supported inside "
+                                 "@njit")
+    has_w = _vector_arg(weight, "weight", "group_norm_backward")
+    has_b = _constant_flag(has_bias, "has_bias", has_w)
+    grads = has_w or has_b
+    finish = {(True, True): _grads_wb, (True, False): _grads_w, (False, True): _grads_b,
+              (False, False): _grads_none}[(has_w, has_b)]
+    in_dtype = _compute_dtype(input)
+    dtype = types.float64 if types.float64 in (in_dtype, grad_output.dtype) else types.float32
+
+    def impl(grad_output, input, num_groups, mean, rstd, weight=None, has_bias=None,
+             out=None):
+        if grad_output.shape != input.shape:
+            raise ValueError("grad_output must have the input's shape (the forward's output "
+                             "shape)")
+        n, c, inner = _groups_dims(input.shape, num_groups)
+        mean64 = _saved_flat(mean, n, num_groups, "mean must have shape (N, num_groups)")
+        rstd64 = _saved_flat(rstd, n, num_groups, "rstd must have shape (N, num_groups)")
+        g = np.ascontiguousarray(grad_output).astype(dtype).reshape(-1)
+        x = np.ascontiguousarray(input).astype(dtype).reshape(-1)
+        w = np.ones(c, dtype)
+        if has_w:
+            w = _channel_vector(weight, c, x, "weight must have input.shape[1] elements")
+        res = np.zeros(x.size, dtype)
+        grad_w = np.zeros(c, np.float64)
+        grad_b = np.zeros(c, np.float64)
+        if n != 0 and c != 0 and inner != 0:
+            part_w = np.empty((n if grads else 1, c if grads else 1), np.float64)
+            part_b = np.empty((n if grads else 1, c if grads else 1), np.float64)
+            _backward_serial(g, x, num_groups, c // num_groups, inner, w, mean64, rstd64,
+                             _SCRATCH.copy(), grads, part_w, part_b, res)
+            if grads:
+                _sum_parts(part_w, part_b, grad_w, grad_b)
+        return finish(res.reshape(input.shape), grad_w, grad_b)
+
+    return impl
+
+
+@overload(instance_norm_backward)
+def _instance_norm_backward_njit(grad_output, input, mean, rstd, weight=None,
+                                 use_input_stats=True, has_bias=None, out=None):
+    """Inside @njit: ``use_input_stats`` and ``has_bias`` constants; no ``out=``."""
+    if not _check_grad_types(grad_output, input, "instance_norm_backward"):
+        return None
+    if not _is_none(out):
+        raise errors.TypingError("nbops.instance_norm_backward: out= is not supported "
+                                 "inside @njit")
+    has_b = _constant_flag(has_bias, "has_bias", not _is_none(weight))
+    if not _constant_flag(use_input_stats, "use_input_stats", True):
+        if has_b:
+            def running_impl(grad_output, input, mean, rstd, weight=None,
+                             use_input_stats=True, has_bias=None, out=None):
+                return batch_norm_backward(grad_output, input, mean, rstd, weight, False,
+                                           has_bias=True)
+        else:
+            def running_impl(grad_output, input, mean, rstd, weight=None,
+                             use_input_stats=True, has_bias=None, out=None):
+                return batch_norm_backward(grad_output, input, mean, rstd, weight, False,
+                                           has_bias=False)
+        return running_impl
+    if has_b:
+        def impl(grad_output, input, mean, rstd, weight=None, use_input_stats=True,
+                 has_bias=None, out=None):
+            return group_norm_backward(grad_output, input, input.shape[1], mean, rstd,
+                                       weight, has_bias=True)
+    else:
+        def impl(grad_output, input, mean, rstd, weight=None, use_input_stats=True,
+                 has_bias=None, out=None):
+            return group_norm_backward(grad_output, input, input.shape[1], mean, rstd,
+                                       weight, has_bias=False)
+    return impl
