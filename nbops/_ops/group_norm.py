@@ -34,7 +34,8 @@ from numba.extending import overload, register_jitable
 
 from .. import _config
 from .._launch import launch
-from .._validate import as_array, check_out, deliver, result_dtype
+from .._validate import as_array, check_out, deliver, is_device_array, result_dtype
+from ..cuda import ops as _cuda
 from ..scalar._norms import finite_shift
 from ..scalar.rows import row_view
 from .elementwise import _float_array
@@ -362,6 +363,9 @@ def group_norm(input, num_groups, weight=None, bias=None, eps=1e-5, *, out=None,
     >>> nbops.group_norm(x, 2)[0, :, 0]
     array([-1.41419942,  0.        , -1.69774738,  0.72760602])
     """
+    if type(input) is not np.ndarray and is_device_array(input):
+        return _cuda().group_norm(input, num_groups, weight, bias, eps, out=out,
+                                  return_stats=return_stats)
     y, mean, rstd, stats, result = _run_forward("group_norm", input, num_groups, weight, bias,
                                                 eps, out)
     if return_stats:
@@ -424,6 +428,9 @@ def group_norm_backward(grad_output, input, num_groups, mean, rstd, weight=None,
     >>> gb
     array([2., 2.])
     """
+    if type(grad_output) is not np.ndarray and is_device_array(grad_output):
+        return _cuda().group_norm_backward(grad_output, input, num_groups, mean, rstd, weight,
+                                           has_bias=has_bias, out=out)
     has_bias = weight is not None if has_bias is None else bool(has_bias)
     gi, gw, gb, result = _run_backward("group_norm", grad_output, input, num_groups, mean,
                                        rstd, weight, weight is not None or has_bias, out)
@@ -486,7 +493,8 @@ def instance_norm(input, running_mean=None, running_var=None, weight=None, bias=
     >>> rm, rv
     (array([0.2, 0.4]), array([1.1, 1.7]))
     """
-    x = input if type(input) is np.ndarray else as_array(input)
+    on_device = type(input) is not np.ndarray and is_device_array(input)
+    x = input if type(input) is np.ndarray or on_device else as_array(input)
     if x.ndim < 2:
         raise ValueError(f"Expected at least 2 dimensions for input tensor but received "
                          f"{x.ndim}")
@@ -496,6 +504,9 @@ def instance_norm(input, running_mean=None, running_var=None, weight=None, bias=
                              "use_input_stats is false")
         return batch_norm(x, running_mean, running_var, weight, bias, False, momentum, eps,
                           out=out, return_stats=return_stats)
+    if on_device:
+        return _cuda().instance_norm(x, running_mean, running_var, weight, bias, True,
+                                     momentum, eps, out=out, return_stats=return_stats)
     n, c = x.shape[0], x.shape[1]
     inner = math.prod(x.shape[2:])
     if inner <= 1:
@@ -568,7 +579,8 @@ def instance_norm_backward(grad_output, input, mean, rstd, weight=None, use_inpu
     array([[[0., 0.],
             [0., 0.]]])
     """
-    x = as_array(input, "input")
+    on_device = type(input) is not np.ndarray and is_device_array(input)
+    x = input if on_device else as_array(input, "input")
     if not use_input_stats:
         return batch_norm_backward(grad_output, x, mean, rstd, weight, False,
                                    has_bias=has_bias, out=out)
