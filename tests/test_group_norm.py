@@ -511,3 +511,27 @@ def test_inside_njit_bad_shapes(njit_fns):
         gn(x, w, w, x[:2])
     with pytest.raises(ValueError, match="running_mean and running_var must have"):
         inorm(x, np.zeros(3, np.float32), np.ones(3, np.float32), w, w, x)
+
+
+def test_nn_constructor_signatures_and_legacy_checkpoint_as_torch():
+    import inspect
+
+    def signature(cls):
+        return [(p.name, p.default, p.kind)
+                for p in list(inspect.signature(cls.__init__).parameters.values())[1:]]
+
+    for name in ("GroupNorm", "InstanceNorm1d", "InstanceNorm2d", "InstanceNorm3d"):
+        assert signature(getattr(nbops.nn, name)) == signature(getattr(torch.nn, name)), name
+    # a plain dict carries no version: running stats are rejected as PyTorch does
+    legacy = {"running_mean": np.zeros(3, np.float32), "running_var": np.ones(3, np.float32)}
+    with pytest.raises(RuntimeError) as ours:
+        nbops.nn.InstanceNorm1d(3).load_state_dict(legacy)
+    with pytest.raises(RuntimeError) as theirs:
+        torch.nn.InstanceNorm1d(3).load_state_dict({k: torch.from_numpy(v)
+                                                    for k, v in legacy.items()})
+    assert "Unexpected running stats buffer(s)" in str(ours.value)
+    assert str(ours.value).split(":", 1)[1].strip()[:200] == \
+        str(theirs.value).split(":", 1)[1].strip()[:200]
+    m = nbops.nn.InstanceNorm1d(3, track_running_stats=True)
+    m.load_state_dict(legacy)  # num_batches_tracked optional without a version
+    assert int(m.num_batches_tracked) == 0

@@ -533,6 +533,25 @@ class _InstanceNorm(_BatchNorm):
         super().__init__(num_features, eps, momentum, affine, track_running_stats, device,
                          dtype, bias=bias)
 
+    def _load_plan(self, state_dict, prefix, metadata, plan, missing, unexpected, errors):
+        # PyTorch's _InstanceNorm: a checkpoint without a version (older than 0.4)
+        # may hold running statistics that a module without them rejects
+        version = metadata.get(prefix[:-1], {}).get("version") if metadata else None
+        keys = [prefix + name for name in ("running_mean", "running_var")
+                if prefix + name in state_dict]
+        if version is None and not self.track_running_stats and keys:
+            klass = type(self).__name__
+            names = " and ".join(f'"{k}"' for k in keys)
+            errors.append(
+                f"Unexpected running stats buffer(s) {names} for {klass} with "
+                "track_running_stats=False. If state_dict is a checkpoint saved before "
+                f"0.4.0, this may be expected because {klass} does not track running stats "
+                "by default since 0.4.0. Please remove these keys from state_dict. If the "
+                "running stats are actually needed, instead set track_running_stats=True "
+                f"in {klass} to enable them. See the documentation of {klass} for details.")
+            state_dict = {k: v for k, v in state_dict.items() if k not in keys}
+        super()._load_plan(state_dict, prefix, metadata, plan, missing, unexpected, errors)
+
     def forward(self, input):
         x = input if isinstance(input, np.ndarray) or _is_dev(input) else np.asarray(input)
         self._check_input_dim(x)
