@@ -372,6 +372,30 @@ def bench(quick, smoke=False):
            (lambda: torch.autograd.grad(tr_y, (trx, trw), T(gl), retain_graph=True))
            if torch_ok else None)
 
+    # group_norm (forward, backward): 32 groups
+    gshape = size((64, 256, 32, 32), (32, 256, 32, 32), (2, 4, 3, 3))
+    gc = gshape[1]
+    ngroups = min(32, gc)
+    xg = cuda.to_device(rng.standard_normal(gshape).astype(np.float32))
+    gg = cuda.to_device(rng.standard_normal(gshape).astype(np.float32))
+    wg = cuda.to_device(np.ones(gc, np.float32))
+    bg = cuda.to_device(np.zeros(gc, np.float32))
+    record(f"group_norm {ngroups} groups {gshape}", xg.size, 2 * xg.nbytes,
+           lambda: nbops.group_norm(xg, ngroups, wg, bg),
+           (lambda: F.group_norm(T(xg), ngroups, T(wg), T(bg))) if torch_ok else None)
+    _, gmean, grstd = nbops.group_norm(xg, ngroups, wg, bg, return_stats=True)
+
+    def torch_gn_backward():
+        tg, tx, tw, tb = (T(a) for a in (gg, xg, wg, bg))
+        n, hw = gshape[0], xg.size // (gshape[0] * gc)
+        _, tm, tr = torch.ops.aten.native_group_norm(tx, tw, tb, n, gc, hw, ngroups, 1e-5)
+        return lambda: torch.ops.aten.native_group_norm_backward(
+            tg, tx, tm, tr, tw, n, gc, hw, ngroups, [True, True, True])
+
+    record(f"group_norm_backward {ngroups} groups {gshape}", xg.size, 3 * xg.nbytes,
+           lambda: nbops.group_norm_backward(gg, xg, ngroups, gmean, grstd, wg),
+           torch_gn_backward() if torch_ok else None)
+
     # dropout's backward (the mask regenerated from the seed) beside aten's kernel
     # (which reads a stored mask)
     def torch_dropout_backward(mask_shape):  # the stored mask, broadcast per channel

@@ -21,6 +21,7 @@ from . import (
     classification,
     distance,
     dropout,
+    group_norm,
     layer_norm,
     linear,
     losses,
@@ -35,7 +36,8 @@ _KIND_OF_DEFAULT = {bool: "bool", int: "int", float: "float", str: "choice"}
 #: ... or from its name
 _KIND_OF_NAME = {"size_average": "bool", "reduce": "bool", "axis": "int", "dim": "int",
                  "p": "float", "dtype": "object", "rng": "object", "shape": "object",
-                 "normalized_shape": "object", "eps": "float"}
+                 "normalized_shape": "object", "eps": "float",
+                 "num_groups": "int"}
 #: the values of the string options
 _CHOICES = {"reduction": ("none", "mean", "sum"),
             "kl_div.reduction": ("none", "mean", "sum", "batchmean")}
@@ -97,6 +99,33 @@ _register(layer_norm.rms_norm, "normalization", ("input",), ("input", "saved_rst
           backward=layer_norm.rms_norm_backward,
           backward_samples=lambda d: [
               (layer_norm.rms_norm_backward, (d.g2, d.x2, 16, _row_stats(d, 1.0), d.ch), {})])
+
+_register(group_norm.group_norm, "normalization", ("input",),
+          ("input", "saved_mean", "saved_rstd"), "GroupNorm",
+          lambda d: [((d.x2, 4), {}), ((d.x2, 4, d.ch, d.ch), {})],
+          backward=group_norm.group_norm_backward,
+          backward_samples=lambda d: [
+              (group_norm.group_norm_backward,
+               (d.g2, d.x2, 4, np.zeros((len(d.x2), 4), d.dtype),
+                np.ones((len(d.x2), 4), d.dtype), d.ch), {})])
+
+
+def _instances(a):
+    """A sample of shape (rows, 4, 4): 4 channels of 4 positions."""
+    return a.reshape(len(a), 4, 4)
+
+
+_register(group_norm.instance_norm, "normalization",
+          ("input", "running_mean", "running_var"), ("input", "saved_mean", "saved_rstd"),
+          ("InstanceNorm1d", "InstanceNorm2d", "InstanceNorm3d"),
+          lambda d: [((_instances(d.x2),), {}),
+                     ((_instances(d.x2), d.ch[:4] * 0, d.ch[:4].copy(), d.ch[:4], d.ch[:4]),
+                      {})],
+          backward=group_norm.instance_norm_backward,
+          backward_samples=lambda d: [
+              (group_norm.instance_norm_backward,
+               (_instances(d.g2), _instances(d.x2), np.zeros((len(d.x2), 4), d.dtype),
+                np.ones((len(d.x2), 4), d.dtype), d.ch[:4]), {})])
 
 
 def _linear_args(d):

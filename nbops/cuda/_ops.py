@@ -24,7 +24,7 @@ __all__ = ["unary", "binary", "prelu", "row_op", "row_backward", "prelu_backward
            "linear", "linear_backward", "pairwise_distance", "dropout", "dropout2d", "dropout3d",
            "dropout_mask", "batch_norm_backward", "pairwise_distance_backward",
            "dropout_backward", "layer_norm", "rms_norm", "layer_norm_backward",
-           "rms_norm_backward"]
+           "rms_norm_backward", "group_norm", "group_norm_backward", "instance_norm"]
 
 
 # ------------------------------------------------------------------ arguments
@@ -1015,3 +1015,20 @@ def layer_norm_backward(*args, **kwargs):
 def rms_norm_backward(*args, **kwargs):
     from . import _norm_rows
     return _norm_rows.rms_norm_backward(*args, **kwargs)
+
+
+# ------------------------------------------------------------------ group_norm, instance_norm
+# (kernels and launchers in nbops/cuda/_norm_groups.py, which uses the helpers above)
+def group_norm(*args, **kwargs):
+    from . import _norm_groups
+    return _norm_groups.group_norm(*args, **kwargs)
+
+
+def group_norm_backward(*args, **kwargs):
+    from . import _norm_groups
+    return _norm_groups.group_norm_backward(*args, **kwargs)
+
+
+def instance_norm(*args, **kwargs):
+    from . import _norm_groups
+    return _norm_groups.instance_norm(*args, **kwargs)

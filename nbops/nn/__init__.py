@@ -40,7 +40,17 @@ from ._module import Module, Parameter, Sequential
 from .distance import PairwiseDistance
 from .dropout import Dropout, Dropout2d, Dropout3d
 from .linear import Identity, Linear
-from .normalization import BatchNorm1d, BatchNorm2d, BatchNorm3d, LayerNorm, RMSNorm
+from .normalization import (
+    BatchNorm1d,
+    BatchNorm2d,
+    BatchNorm3d,
+    GroupNorm,
+    InstanceNorm1d,
+    InstanceNorm2d,
+    InstanceNorm3d,
+    LayerNorm,
+    RMSNorm,
+)
 
 # the activation and loss classes: those generated from the op table and the
 # hand-written ones
@@ -50,5 +60,6 @@ globals().update({_name: getattr(_loss, _name) for _name in _loss.__all__})
 __all__ = ["Module", "Parameter", "Sequential", "get_grad", "set_grad", "Identity",
            *_activation.__all__,
            "BatchNorm1d", "BatchNorm2d", "BatchNorm3d", "LayerNorm", "RMSNorm", "Linear",
+           "GroupNorm", "InstanceNorm1d", "InstanceNorm2d", "InstanceNorm3d",
            "Dropout",
            "Dropout2d", "Dropout3d", "PairwiseDistance", *_loss.__all__]

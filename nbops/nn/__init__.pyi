@@ -29,6 +29,10 @@ from .loss import _Loss
 from .normalization import BatchNorm1d as BatchNorm1d
 from .normalization import BatchNorm2d as BatchNorm2d
 from .normalization import BatchNorm3d as BatchNorm3d
+from .normalization import GroupNorm as GroupNorm
+from .normalization import InstanceNorm1d as InstanceNorm1d
+from .normalization import InstanceNorm2d as InstanceNorm2d
+from .normalization import InstanceNorm3d as InstanceNorm3d
 from .normalization import LayerNorm as LayerNorm
 from .normalization import RMSNorm as RMSNorm
 
@@ -205,6 +209,10 @@ __all__: list[str] = [
     'LayerNorm',
     'RMSNorm',
     'Linear',
+    'GroupNorm',
+    'InstanceNorm1d',
+    'InstanceNorm2d',
+    'InstanceNorm3d',
     'Dropout',
     'Dropout2d',
     'Dropout3d',

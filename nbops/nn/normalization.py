@@ -412,3 +412,290 @@ class RMSNorm(Module):
     def extra_repr(self):
         return (f"{self.normalized_shape}, eps={self.eps}, "
                 f"elementwise_affine={self.elementwise_affine}")
+
+
+# ------------------------------------------------------ GroupNorm, InstanceNorm
+from .._ops.group_norm import group_norm as _group_norm  # noqa: E402
+from .._ops.group_norm import group_norm_backward as _group_norm_backward  # noqa: E402
+from .._ops.group_norm import instance_norm as _instance_norm  # noqa: E402
+from .._ops.group_norm import instance_norm_backward as _instance_norm_backward  # noqa: E402
+
+__all__ += ["GroupNorm", "InstanceNorm1d", "InstanceNorm2d", "InstanceNorm3d"]
+
+
+class GroupNorm(Module):
+    """Group normalization of an ``(N, C, *)`` input (see :func:`nbops.group_norm`).
+
+    ``weight`` ones and ``bias`` zeros of shape ``(num_channels,)``, as PyTorch
+    (state_dict keys ``weight``, ``bias``; none without ``affine``).
+
+    Parameters
+    ----------
+    num_groups : int
+        The number of groups; must divide ``num_channels``.
+    num_channels : int
+        The number of channels ``C``.
+    eps : float, default 1e-5
+        Added to the variance before its square root.
+    affine : bool, default True
+        Whether to learn ``weight`` and ``bias`` (None otherwise).
+    device : {None, 'cpu', 'cuda'}, optional
+        Where the parameters are stored.
+    dtype : dtype, optional
+        Float dtype of the parameters (float32 by default).
+    bias : bool, default True, keyword-only
+        With ``affine``, whether to learn ``bias`` too.
+
+    Examples
+    --------
+    >>> m = nbops.nn.GroupNorm(2, 4)
+    >>> m
+    GroupNorm(2, 4, eps=1e-05, affine=True, bias=True)
+    >>> m(np.arange(8, dtype=np.float32).reshape(1, 4, 2))[0, :, 0]
+    array([-1.3416355,  0.4472118, -1.3416355,  0.4472118], dtype=float32)
+    """
+
+    def __init__(self, num_groups, num_channels, eps=1e-5, affine=True, device=None,
+                 dtype=None, *, bias=True):
+        dev = _check_device(device)
+        dt = _factory_dtype(dtype)
+        groups = _size(num_groups, "num_groups")
+        channels = _size(num_channels, "num_channels")
+        if groups == 0 or channels % groups:
+            raise ValueError("num_channels must be divisible by num_groups")
+        super().__init__()
+        self.num_groups = num_groups
+        self.num_channels = num_channels
+        self.eps = eps
+        self.affine = affine
+        if self.affine:
+            self.register_parameter("weight", np.empty(channels, dt))
+            self.register_parameter("bias", np.empty(channels, dt) if bias else None)
+        else:
+            self.register_parameter("weight", None)
+            self.register_parameter("bias", None)
+        self.reset_parameters()
+        if dev == "cuda":
+            self.to(device)
+
+    def reset_parameters(self):
+        if self.affine:
+            _write(self.weight, 1)
+            if self.bias is not None:
+                _write(self.bias, 0)
+
+    def forward(self, input):
+        x = input if isinstance(input, np.ndarray) or _is_dev(input) else np.asarray(input)
+        weight, bias = self.weight, self.bias
+        if not is_grad_enabled():
+            return _group_norm(x, self.num_groups, weight, bias, self.eps)
+        out, mean, rstd = _group_norm(x, self.num_groups, weight, bias, self.eps,
+                                      return_stats=True)
+        self._save_for_backward((x, mean, rstd, weight, bias))  # as autograd saves them
+        return out
+
+    def backward(self, grad_output):
+        """The gradient of the input; adds ``weight``'s and ``bias``'s
+        (:func:`nbops.group_norm_backward`).
+
+        Parameters
+        ----------
+        grad_output : array
+            The gradient of the latest forward's output (its shape).
+
+        Returns
+        -------
+        array
+            The gradient of that forward's input.
+        """
+        x, mean, rstd, weight, bias = self._saved_for_backward()
+        grad_input, grad_weight, grad_bias = _group_norm_backward(
+            grad_output, x, self.num_groups, mean, rstd, weight, has_bias=bias is not None)
+        if weight is not None:
+            accumulate_grad(weight, grad_weight, owned=True)
+        if bias is not None:
+            accumulate_grad(bias, grad_bias, owned=True)
+        return grad_input
+
+    def extra_repr(self):
+        return (f"{self.num_groups}, {self.num_channels}, eps={self.eps}, "
+                f"affine={self.affine}, bias={self.bias is not None}")
+
+
+class _InstanceNorm(_BatchNorm):
+    """PyTorch's ``_InstanceNorm``: ``_NormBase``'s state with instance statistics."""
+
+    #: the number of dimensions of an input without a batch dimension
+    _no_batch_dim = 2
+
+    def __init__(self, num_features, eps=1e-5, momentum=0.1, affine=False,
+                 track_running_stats=False, device=None, dtype=None, *, bias=True):
+        super().__init__(num_features, eps, momentum, affine, track_running_stats, device,
+                         dtype, bias=bias)
+
+    def _load_plan(self, state_dict, prefix, metadata, plan, missing, unexpected, errors):
+        # PyTorch's _InstanceNorm: a checkpoint without a version (older than 0.4)
+        # may hold running statistics that a module without them rejects
+        version = metadata.get(prefix[:-1], {}).get("version") if metadata else None
+        keys = [prefix + name for name in ("running_mean", "running_var")
+                if prefix + name in state_dict]
+        if version is None and not self.track_running_stats and keys:
+            klass = type(self).__name__
+            names = " and ".join(f'"{k}"' for k in keys)
+            errors.append(
+                f"Unexpected running stats buffer(s) {names} for {klass} with "
+                "track_running_stats=False. If state_dict is a checkpoint saved before "
+                f"0.4.0, this may be expected because {klass} does not track running stats "
+                "by default since 0.4.0. Please remove these keys from state_dict. If the "
+                "running stats are actually needed, instead set track_running_stats=True "
+                f"in {klass} to enable them. See the documentation of {klass} for details.")
+            state_dict = {k: v for k, v in state_dict.items() if k not in keys}
+        super()._load_plan(state_dict, prefix, metadata, plan, missing, unexpected, errors)
+
+    def forward(self, input):
+        x = input if isinstance(input, np.ndarray) or _is_dev(input) else np.asarray(input)
+        self._check_input_dim(x)
+        feature_dim = x.ndim - self._no_batch_dim
+        if x.shape[feature_dim] != self.num_features:
+            if self.affine:
+                raise ValueError(f"expected input's size at dim={feature_dim} to match "
+                                 f"num_features ({self.num_features}), but got: "
+                                 f"{x.shape[feature_dim]}.")
+            import warnings
+
+            warnings.warn(f"input's size at dim={feature_dim} does not match num_features. "
+                          "You can silence this warning by not passing in num_features, "
+                          "which is not used because affine=False", stacklevel=2)
+        batched = x.ndim != self._no_batch_dim
+        if not batched:  # as PyTorch: the input as a batch of one
+            x = x.reshape((1,) + x.shape)
+        use_input_stats = self.training or not self.track_running_stats
+        momentum = self.momentum if self.momentum is not None else 0.0
+        weight, bias = self.weight, self.bias
+        grad = is_grad_enabled()
+        out = _instance_norm(x, self.running_mean, self.running_var, weight, bias,
+                             use_input_stats, momentum, self.eps, return_stats=grad)
+        if grad:
+            out, mean, rstd = out
+            self._save_for_backward((x, mean, rstd, weight, bias, use_input_stats, batched))
+        return out if batched else out.reshape(out.shape[1:])
+
+    def backward(self, grad_output):
+        """The gradient of the input; adds ``weight``'s and ``bias``'s
+        (:func:`nbops.instance_norm_backward`).
+
+        With the input's statistics (training, or no running statistics) their
+        gradient is included; the running statistics are constants.
+
+        Parameters
+        ----------
+        grad_output : array
+            The gradient of the latest forward's output (its shape).
+
+        Returns
+        -------
+        array
+            The gradient of that forward's input.
+        """
+        x, mean, rstd, weight, bias, use_input_stats, batched = self._saved_for_backward()
+        if not batched:
+            grad_output = grad_output.reshape((1,) + tuple(grad_output.shape))
+        grad_input, grad_weight, grad_bias = _instance_norm_backward(
+            grad_output, x, mean, rstd, weight, use_input_stats, has_bias=bias is not None)
+        if weight is not None:
+            accumulate_grad(weight, grad_weight, owned=True)
+        if bias is not None:
+            accumulate_grad(bias, grad_bias, owned=True)
+        return grad_input if batched else grad_input.reshape(grad_input.shape[1:])
+
+
+class InstanceNorm1d(_InstanceNorm):
+    """Instance normalization of a 3-D ``(N, C, L)`` or 2-D ``(C, L)`` input
+    (see :func:`nbops.instance_norm`).
+
+    As PyTorch: no parameters and no running statistics by default; with
+    ``affine``, ``weight`` ones and ``bias`` zeros; with
+    ``track_running_stats``, ``running_mean`` zeros, ``running_var`` ones and
+    ``num_batches_tracked`` (an int64 0-d array, never incremented), updated in
+    training and used in evaluation.
+
+    Parameters
+    ----------
+    num_features : int
+        The number of channels ``C``.
+    eps : float, default 1e-5
+        Added to the variance before its square root.
+    momentum : float or None, default 0.1
+        Weight of the new batch in the running statistics' update (None: 0).
+    affine : bool, default False
+        Whether to learn ``weight`` and ``bias``.
+    track_running_stats : bool, default False
+        Whether to keep running statistics.
+    device : {None, 'cpu', 'cuda'}, optional
+        Where the parameters and buffers are stored.
+    dtype : dtype, optional
+        Float dtype of the parameters and buffers (float32 by default).
+    bias : bool, default True, keyword-only
+        With ``affine``, whether to learn ``bias`` too.
+
+    Examples
+    --------
+    >>> m = nbops.nn.InstanceNorm1d(2)
+    >>> m
+    InstanceNorm1d(2, eps=1e-05, momentum=0.1, affine=False, bias=False, track_running_stats=False)
+    >>> m(np.array([[[1.0, 3.0], [2.0, 6.0]]], np.float32))
+    array([[[-0.999995  ,  0.999995  ],
+            [-0.99999875,  0.99999875]]], dtype=float32)
+    """
+
+    _no_batch_dim = 2
+
+    def _check_input_dim(self, input):
+        if input.ndim not in (2, 3):
+            raise ValueError(f"expected 2D or 3D input (got {input.ndim}D input)")
+
+
+class InstanceNorm2d(_InstanceNorm):
+    """Instance normalization of a 4-D ``(N, C, H, W)`` or 3-D ``(C, H, W)`` input
+    (see :class:`InstanceNorm1d`).
+
+    Parameters
+    ----------
+    num_features, eps, momentum, affine, track_running_stats, device, dtype, bias
+        As :class:`InstanceNorm1d`.
+
+    Examples
+    --------
+    >>> m = nbops.nn.InstanceNorm2d(3, affine=True)
+    >>> m(np.arange(24, dtype=np.float32).reshape(1, 3, 2, 4)).shape
+    (1, 3, 2, 4)
+    """
+
+    _no_batch_dim = 3
+
+    def _check_input_dim(self, input):
+        if input.ndim not in (3, 4):
+            raise ValueError(f"expected 3D or 4D input (got {input.ndim}D input)")
+
+
+class InstanceNorm3d(_InstanceNorm):
+    """Instance normalization of a 5-D ``(N, C, D, H, W)`` or 4-D ``(C, D, H, W)``
+    input (see :class:`InstanceNorm1d`).
+
+    Parameters
+    ----------
+    num_features, eps, momentum, affine, track_running_stats, device, dtype, bias
+        As :class:`InstanceNorm1d`.
+
+    Examples
+    --------
+    >>> m = nbops.nn.InstanceNorm3d(3, track_running_stats=True)
+    >>> m(np.arange(48, dtype=np.float32).reshape(1, 3, 2, 2, 4)).shape
+    (1, 3, 2, 2, 4)
+    """
+
+    _no_batch_dim = 4
+
+    def _check_input_dim(self, input):
+        if input.ndim not in (4, 5):
+            raise ValueError(f"expected 4D or 5D input (got {input.ndim}D input)")

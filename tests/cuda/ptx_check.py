@@ -22,6 +22,7 @@ import nbops  # noqa: E402, F401  (registers every op in the table)
 from nbops._ops import table  # noqa: E402
 from nbops.cuda import _grad_ops as GO  # noqa: E402
 from nbops.cuda import _kernels as K  # noqa: E402
+from nbops.cuda import _norm_groups as NG  # noqa: E402  (group_norm, instance_norm)
 from nbops.cuda import _norm_rows as NR  # noqa: E402  (layer_norm, rms_norm)
 from nbops.optim import _cuda as OC  # noqa: E402  (the optimizers' kernels)
 from nbops.scalar import losses as SL  # noqa: E402
@@ -127,6 +128,12 @@ def main():
             ("norm_grad_col_parts", NR._norm_grad_col_parts, (v, v, i8, b, v, v, i8,
                                                              d[:, ::1], d[:, ::1])),
             ("norm_grad_col_finish", NR._norm_grad_col_finish, (d[:, ::1], d[:, ::1], v, v)),
+            ("group_rows", NG._group_rows, (v, i8, i8, i8, v, b, v, b, d, v, v, v)),
+            ("group_grad_rows", NG._group_grad_rows, (v, v, i8, i8, i8, v, b, v, v, v)),
+            ("group_channel_parts", NG._channel_parts, (v, v, i8, i8, i8, v, v, d[::1],
+                                                        d[::1])),
+            ("group_channel_finish", NG._channel_finish, (d[::1], d[::1], i8, v, v)),
+            ("instance_running", NG._update_running, (v, v, d, i8, i8, d, v, b, v, b)),
             ("matmul_nt", K._matmul_nt, (v2, v2, v, b, v2)),
             ("matmul_nt_any", K._matmul_nt, (ft[:, :], ft[:, :], ft[:], b, v2)),  # linear_backward
             ("column_sums", K._column_sums, (v2, v)),
