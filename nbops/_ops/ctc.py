@@ -1,0 +1,492 @@
+"""Connectionist temporal classification: ``nbops.ctc_loss``, its backward and ``_with_grad``.
+
+A sample ``b`` has ``T_b = input_lengths[b]`` time steps of log-probabilities
+``lp[t, c]`` over ``C`` classes and a target ``l`` of ``S_b = target_lengths[b]``
+labels. Its extended target ``l'`` puts a blank before, between and after the
+labels (``2 S_b + 1`` states ``s``). Graves et al.'s recursions, in log space
+with float64 accumulation (float32 inputs included), as PyTorch's CPU kernel
+computes them:
+
+    ``alpha[0, 0] = lp[0, blank]``, ``alpha[0, 1] = lp[0, l'[1]]``,
+    ``alpha[t, s] = logsumexp(alpha[t-1, s], alpha[t-1, s-1], alpha[t-1, s-2]) + lp[t, l'[s]]``
+
+(the ``s-2`` term only where ``l'[s] != l'[s-2]``, i.e. between two different
+labels), the loss ``nll = -logsumexp(alpha[T_b-1, 2 S_b], alpha[T_b-1, 2 S_b - 1])``
+(``-alpha[T_b-1, 0]`` for an empty target; ``-0`` or ``inf`` for ``T_b = 0``);
+``beta`` runs the same recursion backwards from the last two states, and the
+gradient of ``nll`` with respect to ``lp`` is PyTorch's
+
+    ``grad[t, c] = exp(lp[t, c]) - exp(log(sum over s with l'[s] = c of
+    exp(alpha[t, s] + beta[t, s])) + nll - lp[t, c])``
+
+for ``t < T_b`` (0 after), which assumes that ``lp`` is a ``log_softmax`` output
+(the ``exp(lp)`` term vanishes through the log_softmax's backward). An
+impossible alignment (``T_b`` too short for the target and its repeats) has
+``nll = inf`` and a NaN gradient, as PyTorch; ``zero_infinity`` makes both 0.
+
+Samples are independent tasks (one thread each): results are bit-identical on
+any thread count. Within a time step, the per-class sums of
+``exp(alpha + beta)`` are taken relative to the step's largest ``alpha + beta``.
+"""
+
+import math
+import operator
+
+import numpy as np
+from numba import prange
+from numba.extending import register_jitable
+
+from .. import _config
+from .._launch import launch
+from .._validate import as_array, check_out, result_dtype
+
+_NEG_INF = -np.inf
+_REDUCTIONS = ("none", "mean", "sum")
+
+
+# --------------------------------------------------------------------------- #
+# kernels
+# --------------------------------------------------------------------------- #
+
+
+@register_jitable
+def _extended(targets, offset, length, blank, labels, skip):
+    """Fill ``labels`` with the extended target (blanks around and between the
+    labels) and ``skip`` with whether state ``s`` may come from ``s - 2``."""
+    for s in range(2 * length + 1):
+        if s % 2 == 0:
+            labels[s] = blank
+            skip[s] = False
+        else:
+            labels[s] = targets[offset + s // 2]
+            skip[s] = s > 1 and targets[offset + s // 2] != targets[offset + s // 2 - 1]
+
+
+@register_jitable
+def _alphas(lp, b, n_t, labels, skip, alpha):
+    """The log-space forward variables of sample ``b``: row ``t`` goes to
+    ``alpha[t % len(alpha)]`` (all ``n_t`` rows, or two rows used in turn);
+    returns the sample's negative log-likelihood."""
+    neg_inf = -np.inf
+    n_s = labels.size
+    rows = alpha.shape[0]
+    for s in range(n_s):
+        alpha[0, s] = neg_inf
+    alpha[0, 0] = lp[0, b, labels[0]]
+    if n_s > 1:
+        alpha[0, 1] = lp[0, b, labels[1]]
+    for t in range(1, n_t):
+        prev = alpha[(t - 1) % rows]
+        cur = alpha[t % rows]
+        for s in range(n_s):
+            la1 = prev[s]
+            la2 = prev[s - 1] if s > 0 else neg_inf
+            la3 = prev[s - 2] if skip[s] else neg_inf
+            m = max(la1, la2, la3)
+            if m == neg_inf:
+                m = 0.0
+            cur[s] = (math.log(math.exp(la1 - m) + math.exp(la2 - m) + math.exp(la3 - m))
+                      + m + lp[t, b, labels[s]])
+    last = alpha[(n_t - 1) % rows]
+    if n_s == 1:
+        return -last[0]
+    l1 = last[n_s - 1]
+    l2 = last[n_s - 2]
+    m = max(l1, l2)
+    if m == neg_inf:
+        m = 0.0
+    return -(math.log(math.exp(l1 - m) + math.exp(l2 - m)) + m)
+
+
+def _ctc_nll(lp, targets, offsets, input_lengths, target_lengths, blank, nll):
+    """The negative log-likelihood of each sample into ``nll`` (float64, (N,)).
+
+    ``lp``: (T, N, C) C-contiguous; ``targets``: the labels of sample ``b`` are
+    ``targets[offsets[b]:offsets[b] + target_lengths[b]]``.
+    """
+    for b in prange(nll.size):
+        n_t = input_lengths[b]
+        n_s = 2 * target_lengths[b] + 1
+        if n_t == 0:
+            nll[b] = -0.0 if n_s == 1 else np.inf
+            continue
+        labels = np.empty(n_s, np.int64)
+        skip = np.empty(n_s, np.bool_)
+        _extended(targets, offsets[b], target_lengths[b], blank, labels, skip)
+        alpha = np.empty((2, n_s), np.float64)  # two rows, used in turn
+        nll[b] = _alphas(lp, b, n_t, labels, skip, alpha)
+
+
+def _ctc_grad(lp, targets, offsets, input_lengths, target_lengths, blank, scale,
+              zero_infinity, nll, grad):
+    """``nll`` as :func:`_ctc_nll`, and ``grad`` (T, N, C): ``scale[b]`` times the
+    gradient of sample ``b``'s ``nll`` with respect to ``lp`` (zeros for an
+    infinite ``nll`` under ``zero_infinity``, NaN without)."""
+    n_c = lp.shape[2]
+    for b in prange(nll.size):
+        n_t = input_lengths[b]
+        n_s = 2 * target_lengths[b] + 1
+        g = scale[b]
+        for t in range(n_t, lp.shape[0]):
+            for c in range(n_c):
+                grad[t, b, c] = 0.0
+        if n_t == 0:
+            nll[b] = -0.0 if n_s == 1 else np.inf
+            continue
+        labels = np.empty(n_s, np.int64)
+        skip = np.empty(n_s, np.bool_)
+        _extended(targets, offsets[b], target_lengths[b], blank, labels, skip)
+        alpha = np.empty((n_t, n_s), np.float64)
+        loss = _alphas(lp, b, n_t, labels, skip, alpha)
+        nll[b] = loss
+        if loss == np.inf:
+            fill = 0.0 if zero_infinity else np.nan
+            for t in range(n_t):
+                for c in range(n_c):
+                    grad[t, b, c] = fill
+            continue
+        # beta: two rows, swapped each step; acc: per-class sums of exp(ab - m)
+        beta = np.empty((2, n_s), np.float64)
+        ab = np.empty(n_s, np.float64)
+        acc = np.empty(n_c, np.float64)
+        neg_inf = -np.inf
+        for t in range(n_t - 1, -1, -1):
+            cur = beta[t % 2]
+            if t == n_t - 1:
+                for s in range(n_s):
+                    cur[s] = neg_inf
+                cur[n_s - 1] = lp[t, b, blank]
+                if n_s > 1:
+                    cur[n_s - 2] = lp[t, b, labels[n_s - 2]]
+            else:
+                nxt = beta[(t + 1) % 2]
+                for s in range(n_s):
+                    lb1 = nxt[s]
+                    lb2 = nxt[s + 1] if s < n_s - 1 else neg_inf
+                    lb3 = nxt[s + 2] if s < n_s - 2 and skip[s + 2] else neg_inf
+                    m = max(lb1, lb2, lb3)
+                    if m == neg_inf:
+                        m = 0.0
+                    cur[s] = (math.log(math.exp(lb1 - m) + math.exp(lb2 - m)
+                                       + math.exp(lb3 - m)) + m + lp[t, b, labels[s]])
+            m = neg_inf
+            for s in range(n_s):
+                ab[s] = alpha[t, s] + cur[s]
+                m = max(m, ab[s])
+            for c in range(n_c):
+                acc[c] = 0.0
+            for s in range(n_s):
+                acc[labels[s]] += math.exp(ab[s] - m)
+            for c in range(n_c):
+                v = float(lp[t, b, c])
+                grad[t, b, c] = (math.exp(v) - acc[c] * math.exp(m + loss - v)) * g
+
+
+_nll_serial, _nll_parallel = _config.kernels(_ctc_nll)
+_grad_serial, _grad_parallel = _config.kernels(_ctc_grad)
+
+
+# --------------------------------------------------------------------------- #
+# argument checks (all before any kernel)
+# --------------------------------------------------------------------------- #
+
+
+def _int_array(v, name):
+    a = np.asarray(v)
+    if a.dtype.kind not in "iu":
+        raise TypeError(f"{name} must hold integers, got dtype {a.dtype}")
+    return a.astype(np.int64, copy=False)
+
+
+def _lengths(v, name, n, batched):
+    """Per-sample lengths as int64 (n,): a sequence of n ints (batched), or one
+    int (or a sequence of one) for an unbatched ``log_probs``."""
+    a = _int_array(v, name)
+    if (batched and a.ndim != 1) or (not batched and a.ndim > 1) or a.size != n:
+        raise ValueError(f"{name} must be of size batch_size ({n}), got shape {a.shape}")
+    return np.ascontiguousarray(a.reshape(n))
+
+
+def _plan(log_probs, targets, input_lengths, target_lengths, blank, reduction, zero_infinity):
+    """Check everything; return (lp (T, N, C) contiguous, flat int64 targets,
+    offsets, input lengths, target lengths, blank, batched, compute, result)."""
+    lp = log_probs if type(log_probs) is np.ndarray else as_array(log_probs, "log_probs")
+    if lp.dtype.kind not in "f":
+        raise TypeError(f"log_probs must be a float array, got dtype {lp.dtype}")
+    compute, result = result_dtype(lp.dtype, "log_probs")
+    if lp.ndim not in (2, 3):
+        raise ValueError(f"log_probs must be (T, N, C) or unbatched (T, C), got shape {lp.shape}")
+    batched = lp.ndim == 3
+    if not batched:
+        lp = lp.reshape(lp.shape[0], 1, lp.shape[1])
+    n_t, n, n_c = lp.shape
+    if isinstance(blank, (bool, np.bool_)) or not isinstance(blank, (int, np.integer)):
+        raise TypeError(f"blank must be an integer, got {blank!r}")
+    blank = operator.index(blank)
+    if not 0 <= blank < n_c:
+        raise ValueError(f"blank must be in label range [0, {n_c}), got {blank}")
+    if reduction not in _REDUCTIONS:
+        raise ValueError(f"reduction must be one of {_REDUCTIONS}, got {reduction!r}")
+    if not isinstance(zero_infinity, (bool, np.bool_)):
+        raise TypeError(f"zero_infinity must be a bool, got {zero_infinity!r}")
+    il = _lengths(input_lengths, "input_lengths", n, batched)
+    tl = _lengths(target_lengths, "target_lengths", n, batched)
+    if n and il.min() < 0:
+        raise ValueError(f"input_lengths must be at least 0, got {il.min()}")
+    if n and il.max() > n_t:
+        raise ValueError(f"input_lengths must be at most T={n_t}, got {il.max()}")
+    if n and tl.min() < 0:
+        raise ValueError(f"target_lengths must be at least 0, got {tl.min()}")
+    t = _int_array(targets, "targets")
+    if t.ndim == 1:  # concatenated: exactly sum(target_lengths) labels
+        if t.size != tl.sum():
+            raise ValueError(f"targets: concatenated targets must hold sum(target_lengths) = "
+                             f"{tl.sum()} labels, got {t.size}")
+        flat = np.ascontiguousarray(t)
+        offsets = np.concatenate(([0], np.cumsum(tl)[:-1])).astype(np.int64) if n else tl.copy()
+        used = flat
+    elif t.ndim == 2:  # padded (N, S)
+        if t.shape[0] != n or (n and t.shape[1] < tl.max()):
+            raise ValueError(f"targets: padded targets must be (N={n}, S) with S at least "
+                             f"max(target_lengths) = {tl.max() if n else 0}, got {t.shape}")
+        flat = np.ascontiguousarray(t).reshape(-1)
+        offsets = np.arange(n, dtype=np.int64) * t.shape[1]
+        used = t[np.arange(t.shape[1]) < tl[:, None]]
+    else:
+        raise ValueError(f"targets must be (N, S) padded or 1-D concatenated, got shape {t.shape}")
+    if used.size:
+        if used.min() < 0 or used.max() >= n_c:
+            bad = used[(used < 0) | (used >= n_c)][0]
+            raise ValueError(f"targets must be class indices in [0, {n_c}), got {bad}")
+        if (used == blank).any():
+            raise ValueError(f"targets must not contain the blank label ({blank})")
+    lp = np.ascontiguousarray(lp, dtype=compute)
+    return lp, flat, offsets, il, tl, blank, batched, compute, result
+
+
+def _key(lp):
+    return ("ctc_loss", lp.dtype.char, lp.flags.writeable)
+
+
+def _work(lp, tl):
+    """Elements of work of a launch: time steps times extended-target states."""
+    return lp.shape[0] * int((2 * tl + 1).sum())
+
+
+def _losses(lp, flat, offsets, il, tl, blank):
+    nll = np.empty(len(il), np.float64)
+    if len(il):
+        launch(_nll_serial, _nll_parallel, _key(lp), _work(lp, tl), lp, flat, offsets, il, tl,
+               blank, nll)
+    return nll
+
+
+def _reduced(nll, tl, reduction, zero_infinity, batched, result):
+    """The loss the forward returns from the per-sample float64 ``nll``."""
+    if zero_infinity:
+        nll = np.where(nll == np.inf, 0.0, nll)
+    if reduction == "none":
+        return nll.astype(result) if batched else result.type(nll[0])
+    if reduction == "sum":
+        return result.type(nll.sum())
+    with np.errstate(invalid="ignore"):
+        return result.type((nll / np.maximum(tl, 1)).mean() if nll.size else np.nan)
+
+
+def _scales(grad_output, n, tl, reduction, batched, result):
+    """The gradient of the loss with respect to each sample's nll, float64 (n,)."""
+    g = as_array(grad_output, "grad_output")
+    if g.dtype.kind not in "fiub":
+        raise TypeError(f"grad_output must be real, got dtype {g.dtype}")
+    if reduction == "none":
+        shape = (n,) if batched else ()
+        if g.shape != shape:
+            raise ValueError(f"grad_output must have the loss's shape {shape} for "
+                             f"reduction='none', got {g.shape}")
+        return np.ascontiguousarray(g, np.float64).reshape(n)
+    if g.size != 1 or g.ndim > 1:
+        raise ValueError(f"grad_output must be a scalar for reduction={reduction!r}, "
+                         f"got shape {g.shape}")
+    v = float(g.reshape(()))
+    if reduction == "sum":
+        return np.full(n, v)
+    return v / np.maximum(tl, 1).astype(np.float64) / max(n, 1)
+
+
+def _gradient(lp, flat, offsets, il, tl, blank, scale, zero_infinity, batched, shape,
+              compute, result, out):
+    """(per-sample nll, gradient of log_probs' shape), written into ``out`` if given."""
+    if out is not None:
+        check_out(out, shape, result)
+    grad = np.empty(lp.shape, compute)
+    nll = np.empty(len(il), np.float64)
+    if len(il):
+        launch(_grad_serial, _grad_parallel, _key(lp), _work(lp, tl), lp, flat, offsets, il, tl,
+               blank, scale, zero_infinity, nll, grad)
+    grad = grad.reshape(shape)
+    if out is not None:
+        out[...] = grad
+        return nll, out
+    return nll, grad.astype(result, copy=False)
+
+
+# --------------------------------------------------------------------------- #
+# public functions
+# --------------------------------------------------------------------------- #
+
+
+def ctc_loss(log_probs, targets, input_lengths, target_lengths, blank=0, reduction="mean",
+             zero_infinity=False):
+    r"""Connectionist temporal classification loss, as ``torch.nn.functional.ctc_loss``.
+
+    The negative log-likelihood of each target sequence summed over all its
+    alignments with the input (Graves et al., 2006).
+
+    Parameters
+    ----------
+    log_probs : array_like
+        ``(T, N, C)`` log-probabilities over ``C`` classes (a ``log_softmax``
+        output) for ``T`` time steps of ``N`` samples, or ``(T, C)`` unbatched.
+        float32 or float64.
+    targets : array_like of int
+        Padded ``(N, S)`` targets (row ``b`` holds its ``target_lengths[b]``
+        labels first; the rest is ignored) or 1-D concatenated targets of
+        ``sum(target_lengths)`` labels. Labels are in ``[0, C)`` and never
+        ``blank``.
+    input_lengths : sequence of int
+        Time steps of each sample, at most ``T`` (one int unbatched).
+    target_lengths : sequence of int
+        Labels of each sample's target (one int unbatched).
+    blank : int, default 0
+        The blank class.
+    reduction : {'none', 'mean', 'sum'}, default 'mean'
+        'none': the loss of each sample; 'sum': their sum; 'mean': the mean
+        over samples of each loss divided by its target length (at least 1).
+    zero_infinity : bool, default False
+        Replace infinite losses (impossible alignments) and their gradients by 0.
+
+    Returns
+    -------
+    NumPy scalar or ndarray
+        ``(N,)`` losses for 'none' (0-d unbatched), else a scalar; float32 stays
+        float32.
+
+    Raises
+    ------
+    ValueError, TypeError
+        For a bad shape, length, label, blank or option, before any computation.
+
+    Notes
+    -----
+    Log-space forward recursion over the extended target (blanks around and
+    between the labels), accumulated in float64 (float32 inputs too); samples
+    run in parallel. An input too short for its target (its labels plus one
+    blank between each repeated pair) gives ``inf``, as PyTorch (0 with
+    ``zero_infinity``). Unlike PyTorch's CPU kernel, a blank or an
+    out-of-range label inside a target is an error.
+
+    Examples
+    --------
+    >>> logp = np.log(np.full((3, 1, 2), 0.5))
+    >>> float(nbops.ctc_loss(logp, np.array([[1]]), [3], [1], reduction="sum"))  # -log(6/8)
+    0.2876820724517809
+    """
+    lp, flat, offsets, il, tl, blank, batched, compute, result = _plan(
+        log_probs, targets, input_lengths, target_lengths, blank, reduction, zero_infinity)
+    nll = _losses(lp, flat, offsets, il, tl, blank)
+    return _reduced(nll, tl, reduction, zero_infinity, batched, result)
+
+
+def ctc_loss_backward(grad_output, log_probs, targets, input_lengths, target_lengths, blank=0,
+                      reduction="mean", zero_infinity=False, *, out=None):
+    r"""The gradient of :func:`nbops.ctc_loss` with respect to ``log_probs``.
+
+    Parameters
+    ----------
+    grad_output : array_like
+        The gradient of the loss: a scalar for 'mean' and 'sum', the loss's
+        shape for 'none'.
+    log_probs, targets, input_lengths, target_lengths, blank, reduction, zero_infinity
+        As :func:`nbops.ctc_loss`.
+    out : ndarray, optional
+        Array of ``log_probs``' shape and dtype to write the gradient into.
+
+    Returns
+    -------
+    ndarray
+        Same shape and dtype as ``log_probs`` (zeros past each input length).
+
+    Raises
+    ------
+    ValueError, TypeError
+        As :func:`nbops.ctc_loss`, or for a ``grad_output`` of the wrong shape.
+
+    Notes
+    -----
+    PyTorch's ``ctc_loss_backward``: from the forward and backward variables
+    ``alpha``, ``beta`` of each sample (float64),
+
+    .. math:: \frac{\partial L}{\partial lp_{t,c}} = g \left(e^{lp_{t,c}} -
+              e^{-lp_{t,c}} \sum_{s: l'_s = c} e^{\alpha_{t,s} + \beta_{t,s} + nll}\right)
+
+    with ``g`` the sample's share of ``grad_output`` (divided by its target
+    length and ``N`` for 'mean'). The ``exp(lp)`` term assumes that
+    ``log_probs`` is a ``log_softmax`` output (it vanishes through that
+    op's backward), as in PyTorch. An impossible alignment gets NaN (zeros
+    with ``zero_infinity``).
+
+    Examples
+    --------
+    >>> logp = np.log(np.full((2, 1, 2), 0.5))
+    >>> nbops.ctc_loss_backward(1.0, logp, np.array([[1]]), [2], [1], reduction="sum")[:, 0]
+    array([[ 0.16666667, -0.16666667],
+           [-0.16666667,  0.16666667]])
+    """
+    lp, flat, offsets, il, tl, blank, batched, compute, result = _plan(
+        log_probs, targets, input_lengths, target_lengths, blank, reduction, zero_infinity)
+    scale = _scales(grad_output, len(il), tl, reduction, batched, result)
+    shape = lp.shape if batched else (lp.shape[0], lp.shape[2])
+    return _gradient(lp, flat, offsets, il, tl, blank, scale, zero_infinity, batched, shape,
+                     compute, result, out)[1]
+
+
+def ctc_loss_with_grad(log_probs, targets, input_lengths, target_lengths, blank=0,
+                       reduction="mean", zero_infinity=False, *, out=None):
+    r""":func:`nbops.ctc_loss` and its gradient with respect to ``log_probs``, in one pass.
+
+    Parameters
+    ----------
+    log_probs, targets, input_lengths, target_lengths, blank, reduction, zero_infinity
+        As :func:`nbops.ctc_loss`.
+    out : ndarray, optional
+        Array of ``log_probs``' shape and dtype to write the gradient into.
+
+    Returns
+    -------
+    loss : NumPy scalar or ndarray
+        What :func:`nbops.ctc_loss` returns.
+    grad_log_probs : ndarray
+        The gradient of the loss (of the sum of the losses for 'none'), as
+        :func:`nbops.ctc_loss_backward` with ``grad_output = 1``.
+
+    Raises
+    ------
+    ValueError, TypeError
+        As :func:`nbops.ctc_loss`, before any computation.
+
+    Examples
+    --------
+    >>> logp = np.log(np.full((2, 1, 2), 0.5))
+    >>> loss, grad = nbops.ctc_loss_with_grad(logp, np.array([[1]]), [2], [1])
+    >>> float(loss)  # -log(3/4), divided by the target length 1
+    0.2876820724517809
+    """
+    lp, flat, offsets, il, tl, blank, batched, compute, result = _plan(
+        log_probs, targets, input_lengths, target_lengths, blank, reduction, zero_infinity)
+    n = len(il)
+    scale = (np.ones(n) if reduction != "mean"
+             else 1.0 / np.maximum(tl, 1).astype(np.float64) / max(n, 1))
+    shape = lp.shape if batched else (lp.shape[0], lp.shape[2])
+    nll, grad = _gradient(lp, flat, offsets, il, tl, blank, scale, zero_infinity, batched,
+                          shape, compute, result, out)
+    return _reduced(nll, tl, reduction, zero_infinity, batched, result), grad
