@@ -162,6 +162,24 @@ def test_zero_lengths_and_non_contiguous():
     assert (grad[:, 1] == 0).all() and (grad[9:, 3] == 0).all()
 
 
+@pytest.mark.parametrize("scale,n_t", [(30.0, 80), (0.1, 400)])
+def test_wide_range(scale, n_t):
+    """Peaked inputs (states whose probabilities differ by far more than float64's
+    range at one time step) and likelihoods below float64's smallest value
+    (``nll`` above 745): PyTorch's log-space results."""
+    rng = np.random.default_rng(6)
+    lp = log_softmax(rng.standard_normal((n_t, 3, 40)) * scale)
+    targets, il, tl = rng.integers(1, 40, (3, 30)), [n_t, n_t - 5, 70], [30, 25, 30]
+    g = rng.standard_normal(3)
+    expected, expected_grad = _torch(lp, targets, il, tl, g, reduction="none")
+    got = nbops.ctc_loss(lp, targets, il, tl, reduction="none")
+    assert np.isfinite(got).all() and got.max() > 745
+    np.testing.assert_allclose(got, expected, rtol=1e-12)
+    np.testing.assert_allclose(
+        nbops.ctc_loss_backward(g, lp, targets, il, tl, reduction="none"), expected_grad,
+        rtol=1e-9, atol=1e-12)
+
+
 def test_finite_differences_through_log_softmax():
     """The gradient of ctc_loss(log_softmax(x)) with respect to x: the backward's
     gradient sent through log_softmax's backward (``g - softmax(x) * sum(g)``)."""

@@ -24,9 +24,12 @@ for ``t < T_b`` (0 after), which assumes that ``lp`` is a ``log_softmax`` output
 impossible alignment (``T_b`` too short for the target and its repeats) has
 ``nll = inf`` and a NaN gradient, as PyTorch; ``zero_infinity`` makes both 0.
 
-Samples are independent tasks (one thread each): results are bit-identical on
-any thread count. Within a time step, the per-class sums of
-``exp(alpha + beta)`` are taken relative to the step's largest ``alpha + beta``.
+The kernels hold each ``exp(alpha)``, ``exp(beta)`` as a float64 mantissa and
+an int64 base-2 exponent (the range of log space, the sums of linear space:
+no ``exp``/``log`` per state), and the gradient's per-class sums as shares of
+``sum over s of exp(alpha + beta - lp)``, which equals the likelihood at every
+``t``. Samples are independent tasks (one thread each): results are
+bit-identical on any thread count.
 """
 
 import math
@@ -40,7 +43,6 @@ from .. import _config
 from .._launch import launch
 from .._validate import as_array, check_out, result_dtype
 
-_NEG_INF = -np.inf
 _REDUCTIONS = ("none", "mean", "sum")
 
 
@@ -62,40 +64,98 @@ def _extended(targets, offset, length, blank, labels, skip):
             skip[s] = s > 1 and targets[offset + s // 2] != targets[offset + s // 2 - 1]
 
 
+#: Base-2 exponent of a zero value (far below any other: its terms align to 0).
+_ZERO_E = -(1 << 40)
+#: 2**-k for k = 0 .. 1100 (0 from 2**-1075 on): the alignment of two exponents.
+_POW2 = np.ldexp(1.0, -np.arange(1101)).astype(np.float64)
+_LN2 = math.log(2.0)
+_LOG2E = 1.0 / math.log(2.0)
+_HIGH = 2.0 ** 200
+_LOW = 2.0 ** -200
+_SHIFT_UP = 2.0 ** 400
+_SHIFT_DOWN = 2.0 ** -400
+
+
 @register_jitable
-def _alphas(lp, b, n_t, labels, skip, alpha):
-    """The log-space forward variables of sample ``b``: row ``t`` goes to
-    ``alpha[t % len(alpha)]`` (all ``n_t`` rows, or two rows used in turn);
-    returns the sample's negative log-likelihood."""
-    neg_inf = -np.inf
+def _split_exp(x):
+    """``exp(x)`` as ``(mantissa in [1, 2), base-2 exponent)``; ``(0, _ZERO_E)`` for
+    ``-inf``, the mantissa NaN or inf (exponent 0) for NaN or ``+inf``."""
+    if x == -np.inf:
+        return 0.0, _ZERO_E
+    if not math.isfinite(x):
+        return math.exp(x), 0
+    k = math.floor(x * _LOG2E)
+    return math.exp(x - k * _LN2), np.int64(k)
+
+
+@register_jitable
+def _normalized(v, e):
+    """``v * 2**e`` with its mantissa brought back into [2**-200, 2**200]."""
+    if v == 0.0:
+        return 0.0, _ZERO_E
+    if v < _LOW:
+        return v * _SHIFT_UP, e - 400
+    if v > _HIGH:
+        return v * _SHIFT_DOWN, e + 400
+    return v, e
+
+
+@register_jitable
+def _align(e_max, e):
+    """The factor ``2**(e - e_max)`` (``e <= e_max``) of a term's mantissa."""
+    return _POW2[min(e_max - e, 1100)]
+
+
+@register_jitable
+def _emissions(lp, t, b, ym, ye):
+    """``exp(lp[t, b, c])`` of every class as mantissas ``ym`` and exponents ``ye``."""
+    for c in range(ym.size):
+        ym[c], ye[c] = _split_exp(float(lp[t, b, c]))
+
+
+@register_jitable
+def _alphas(lp, b, n_t, labels, skip, am, ae, ym, ye):
+    """The forward variables of sample ``b``: ``alpha[t, s] = am[r, s] * 2**ae[r, s]``
+    with ``r = t % len(am)`` (all ``n_t`` rows, or two rows used in turn); returns
+    the sample's negative log-likelihood.
+
+    A value is a float64 mantissa in [2**-200, 2**200] and an int64 base-2
+    exponent (a float64 without its exponent range limit): terms are aligned to
+    the largest exponent, so the sums are those of log space without its
+    ``exp``/``log`` per state."""
     n_s = labels.size
-    rows = alpha.shape[0]
+    rows = am.shape[0]
+    _emissions(lp, 0, b, ym, ye)
     for s in range(n_s):
-        alpha[0, s] = neg_inf
-    alpha[0, 0] = lp[0, b, labels[0]]
-    if n_s > 1:
-        alpha[0, 1] = lp[0, b, labels[1]]
+        am[0, s] = 0.0
+        ae[0, s] = _ZERO_E
+    for s in range(min(n_s, 2)):
+        am[0, s], ae[0, s] = _normalized(ym[labels[s]], ye[labels[s]])
     for t in range(1, n_t):
-        prev = alpha[(t - 1) % rows]
-        cur = alpha[t % rows]
+        _emissions(lp, t, b, ym, ye)
+        pm, pe = am[(t - 1) % rows], ae[(t - 1) % rows]
+        cm, ce = am[t % rows], ae[t % rows]
         for s in range(n_s):
-            la1 = prev[s]
-            la2 = prev[s - 1] if s > 0 else neg_inf
-            la3 = prev[s - 2] if skip[s] else neg_inf
-            m = max(la1, la2, la3)
-            if m == neg_inf:
-                m = 0.0
-            cur[s] = (math.log(math.exp(la1 - m) + math.exp(la2 - m) + math.exp(la3 - m))
-                      + m + lp[t, b, labels[s]])
-    last = alpha[(n_t - 1) % rows]
+            e1 = pe[s]
+            e2 = pe[s - 1] if s > 0 else _ZERO_E
+            e3 = pe[s - 2] if skip[s] else _ZERO_E
+            em = max(e1, e2, e3)
+            v = pm[s] * _align(em, e1)
+            if s > 0:
+                v += pm[s - 1] * _align(em, e2)
+            if skip[s]:
+                v += pm[s - 2] * _align(em, e3)
+            c = labels[s]
+            cm[s], ce[s] = _normalized(v * ym[c], em + ye[c])
+    r = (n_t - 1) % rows
     if n_s == 1:
-        return -last[0]
-    l1 = last[n_s - 1]
-    l2 = last[n_s - 2]
-    m = max(l1, l2)
-    if m == neg_inf:
-        m = 0.0
-    return -(math.log(math.exp(l1 - m) + math.exp(l2 - m)) + m)
+        v, e = am[r, 0], ae[r, 0]
+    else:
+        e = max(ae[r, n_s - 1], ae[r, n_s - 2])
+        v = am[r, n_s - 1] * _align(e, ae[r, n_s - 1]) + am[r, n_s - 2] * _align(e, ae[r, n_s - 2])
+    if v == 0.0:
+        return np.inf
+    return -(math.log(v) + e * _LN2)
 
 
 def _ctc_nll(lp, targets, offsets, input_lengths, target_lengths, blank, nll):
@@ -104,6 +164,7 @@ def _ctc_nll(lp, targets, offsets, input_lengths, target_lengths, blank, nll):
     ``lp``: (T, N, C) C-contiguous; ``targets``: the labels of sample ``b`` are
     ``targets[offsets[b]:offsets[b] + target_lengths[b]]``.
     """
+    n_c = lp.shape[2]
     for b in prange(nll.size):
         n_t = input_lengths[b]
         n_s = 2 * target_lengths[b] + 1
@@ -113,15 +174,23 @@ def _ctc_nll(lp, targets, offsets, input_lengths, target_lengths, blank, nll):
         labels = np.empty(n_s, np.int64)
         skip = np.empty(n_s, np.bool_)
         _extended(targets, offsets[b], target_lengths[b], blank, labels, skip)
-        alpha = np.empty((2, n_s), np.float64)  # two rows, used in turn
-        nll[b] = _alphas(lp, b, n_t, labels, skip, alpha)
+        am = np.empty((2, n_s), np.float64)  # two rows, used in turn
+        ae = np.empty((2, n_s), np.int64)
+        ym = np.empty(n_c, np.float64)
+        ye = np.empty(n_c, np.int64)
+        nll[b] = _alphas(lp, b, n_t, labels, skip, am, ae, ym, ye)
 
 
 def _ctc_grad(lp, targets, offsets, input_lengths, target_lengths, blank, scale,
               zero_infinity, nll, grad):
     """``nll`` as :func:`_ctc_nll`, and ``grad`` (T, N, C): ``scale[b]`` times the
     gradient of sample ``b``'s ``nll`` with respect to ``lp`` (zeros for an
-    infinite ``nll`` under ``zero_infinity``, NaN without)."""
+    infinite ``nll`` under ``zero_infinity``, NaN without).
+
+    At each step ``t``, ``w[s] = alpha[t, s] * beta[t, s] / exp(lp[t, l'[s]])``
+    (``beta`` before its emission factor), and ``exp(alpha + beta + nll - lp)``
+    summed over the states of class ``c`` is the share of ``w`` of those states
+    in ``sum(w)`` (which is the likelihood at every ``t``)."""
     n_c = lp.shape[2]
     for b in prange(nll.size):
         n_t = input_lengths[b]
@@ -136,8 +205,11 @@ def _ctc_grad(lp, targets, offsets, input_lengths, target_lengths, blank, scale,
         labels = np.empty(n_s, np.int64)
         skip = np.empty(n_s, np.bool_)
         _extended(targets, offsets[b], target_lengths[b], blank, labels, skip)
-        alpha = np.empty((n_t, n_s), np.float64)
-        loss = _alphas(lp, b, n_t, labels, skip, alpha)
+        am = np.empty((n_t, n_s), np.float64)
+        ae = np.empty((n_t, n_s), np.int64)
+        ym = np.empty(n_c, np.float64)
+        ye = np.empty(n_c, np.int64)
+        loss = _alphas(lp, b, n_t, labels, skip, am, ae, ym, ye)
         nll[b] = loss
         if loss == np.inf:
             fill = 0.0 if zero_infinity else np.nan
@@ -145,41 +217,48 @@ def _ctc_grad(lp, targets, offsets, input_lengths, target_lengths, blank, scale,
                 for c in range(n_c):
                     grad[t, b, c] = fill
             continue
-        # beta: two rows, swapped each step; acc: per-class sums of exp(ab - m)
-        beta = np.empty((2, n_s), np.float64)
-        ab = np.empty(n_s, np.float64)
+        bm = np.empty((2, n_s), np.float64)  # beta, two rows used in turn
+        be = np.empty((2, n_s), np.int64)
+        qm = np.empty(n_s, np.float64)  # beta before the emission factor
+        qe = np.empty(n_s, np.int64)
+        wm = np.empty(n_s, np.float64)
+        we = np.empty(n_s, np.int64)
         acc = np.empty(n_c, np.float64)
-        neg_inf = -np.inf
         for t in range(n_t - 1, -1, -1):
-            cur = beta[t % 2]
+            _emissions(lp, t, b, ym, ye)
+            cm, ce = bm[t % 2], be[t % 2]
             if t == n_t - 1:
                 for s in range(n_s):
-                    cur[s] = neg_inf
-                cur[n_s - 1] = lp[t, b, blank]
-                if n_s > 1:
-                    cur[n_s - 2] = lp[t, b, labels[n_s - 2]]
+                    qm[s] = 1.0 if s >= n_s - 2 else 0.0
+                    qe[s] = 0 if s >= n_s - 2 else _ZERO_E
             else:
-                nxt = beta[(t + 1) % 2]
+                nm, ne = bm[(t + 1) % 2], be[(t + 1) % 2]
                 for s in range(n_s):
-                    lb1 = nxt[s]
-                    lb2 = nxt[s + 1] if s < n_s - 1 else neg_inf
-                    lb3 = nxt[s + 2] if s < n_s - 2 and skip[s + 2] else neg_inf
-                    m = max(lb1, lb2, lb3)
-                    if m == neg_inf:
-                        m = 0.0
-                    cur[s] = (math.log(math.exp(lb1 - m) + math.exp(lb2 - m)
-                                       + math.exp(lb3 - m)) + m + lp[t, b, labels[s]])
-            m = neg_inf
+                    e1 = ne[s]
+                    e2 = ne[s + 1] if s < n_s - 1 else _ZERO_E
+                    e3 = ne[s + 2] if s < n_s - 2 and skip[s + 2] else _ZERO_E
+                    em = max(e1, e2, e3)
+                    v = nm[s] * _align(em, e1)
+                    if s < n_s - 1:
+                        v += nm[s + 1] * _align(em, e2)
+                    if s < n_s - 2 and skip[s + 2]:
+                        v += nm[s + 2] * _align(em, e3)
+                    qm[s], qe[s] = _normalized(v, em)
+            e_max = _ZERO_E
             for s in range(n_s):
-                ab[s] = alpha[t, s] + cur[s]
-                m = max(m, ab[s])
+                c = labels[s]
+                cm[s], ce[s] = _normalized(qm[s] * ym[c], qe[s] + ye[c])
+                wm[s], we[s] = _normalized(am[t, s] * qm[s], ae[t, s] + qe[s])
+                e_max = max(e_max, we[s])
             for c in range(n_c):
                 acc[c] = 0.0
+            total = 0.0
             for s in range(n_s):
-                acc[labels[s]] += math.exp(ab[s] - m)
+                w = wm[s] * _align(e_max, we[s])
+                acc[labels[s]] += w
+                total += w
             for c in range(n_c):
-                v = float(lp[t, b, c])
-                grad[t, b, c] = (math.exp(v) - acc[c] * math.exp(m + loss - v)) * g
+                grad[t, b, c] = (math.exp(lp[t, b, c]) - acc[c] / total) * g
 
 
 _nll_serial, _nll_parallel = _config.kernels(_ctc_nll)
