@@ -256,3 +256,45 @@ def test_bad_grad_output_and_out():
         nbops.ctc_loss_backward(np.ones(2), LP, T2, (5, 5), (3, 3))
     with pytest.raises(TypeError, match="out has dtype"):
         nbops.ctc_loss_backward(1.0, LP, T2, (5, 5), (3, 3), out=np.empty(LP.shape, np.float32))
+
+
+def test_docstring_examples():
+    import doctest
+
+    from nbops._ops import ctc
+
+    runner = doctest.DocTestRunner(optionflags=doctest.NORMALIZE_WHITESPACE)
+    n = 0
+    for test in doctest.DocTestFinder().find(ctc, "ctc", globs={"np": np, "nbops": nbops}):
+        runner.run(test)
+        n += len(test.examples)
+    assert runner.failures == 0 and n >= 6
+
+
+# --------------------------------------------------------------------------- #
+# nbops.nn.CTCLoss
+# --------------------------------------------------------------------------- #
+
+
+@pytest.mark.parametrize("reduction", ["none", "mean", "sum"])
+@pytest.mark.parametrize("dtype", [np.float32, np.float64])
+def test_module_against_torch_autograd(reduction, dtype):
+    """Forward and backward of nbops.nn.CTCLoss and of torch.nn.CTCLoss (float64
+    autograd) on the same log_probs, with a random grad_output."""
+    rng = np.random.default_rng(7)
+    lp, targets, il, tl = _random_case(rng, 40, 5, 9, 8, dtype, impossible=True)
+    kw = dict(blank=0, reduction=reduction, zero_infinity=True)
+    m, t = nbops.nn.CTCLoss(**kw), torch.nn.CTCLoss(**kw)
+    x = torch.tensor(lp, dtype=torch.float64, requires_grad=True)
+    yt = t(x, torch.tensor(targets), torch.tensor(il), torch.tensor(tl))
+    y = m(lp, targets, il, tl)
+    np.testing.assert_allclose(y, yt.detach().numpy(), **TOL[np.dtype(dtype)])
+    g = rng.standard_normal(yt.shape)
+    yt.backward(torch.tensor(g))
+    gx = m.backward(g if reduction == "none" else float(g))
+    assert gx.dtype == dtype and gx.shape == lp.shape
+    np.testing.assert_allclose(gx, x.grad.numpy(), **TOL[np.dtype(dtype)])
+    assert m._saved == []  # consumed
+    with nbops.no_grad():
+        m(lp, targets, il, tl)
+    assert m._saved == []

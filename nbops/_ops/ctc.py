@@ -467,8 +467,8 @@ def ctc_loss(log_probs, targets, input_lengths, target_lengths, blank=0, reducti
     Examples
     --------
     >>> logp = np.log(np.full((3, 1, 2), 0.5))
-    >>> float(nbops.ctc_loss(logp, np.array([[1]]), [3], [1], reduction="sum"))  # -log(6/8)
-    0.2876820724517809
+    >>> round(float(nbops.ctc_loss(logp, np.array([[1]]), [3], [1], reduction="sum")), 12)
+    0.287682072452
     """
     lp, flat, offsets, il, tl, blank, batched, compute, result = _plan(
         log_probs, targets, input_lengths, target_lengths, blank, reduction, zero_infinity)
@@ -519,7 +519,7 @@ def ctc_loss_backward(grad_output, log_probs, targets, input_lengths, target_len
     >>> logp = np.log(np.full((2, 1, 2), 0.5))
     >>> nbops.ctc_loss_backward(1.0, logp, np.array([[1]]), [2], [1], reduction="sum")[:, 0]
     array([[ 0.16666667, -0.16666667],
-           [-0.16666667,  0.16666667]])
+           [ 0.16666667, -0.16666667]])
     """
     lp, flat, offsets, il, tl, blank, batched, compute, result = _plan(
         log_probs, targets, input_lengths, target_lengths, blank, reduction, zero_infinity)
@@ -557,8 +557,8 @@ def ctc_loss_with_grad(log_probs, targets, input_lengths, target_lengths, blank=
     --------
     >>> logp = np.log(np.full((2, 1, 2), 0.5))
     >>> loss, grad = nbops.ctc_loss_with_grad(logp, np.array([[1]]), [2], [1])
-    >>> float(loss)  # -log(3/4), divided by the target length 1
-    0.2876820724517809
+    >>> round(float(loss), 12)  # -log(3/4), divided by the target length 1
+    0.287682072452
     """
     lp, flat, offsets, il, tl, blank, batched, compute, result = _plan(
         log_probs, targets, input_lengths, target_lengths, blank, reduction, zero_infinity)

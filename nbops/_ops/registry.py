@@ -163,5 +163,5 @@ def _ctc_args(d):
 
 
 _register(ctc.ctc_loss, "losses", ("log_probs", "targets", "input_lengths", "target_lengths"),
-          ("log_probs", "targets"), None, lambda d: [(_ctc_args(d), {})],
+          ("log_probs", "targets"), "CTCLoss", lambda d: [(_ctc_args(d), {})],
           backward=ctc.ctc_loss_backward, with_grad=ctc.ctc_loss_with_grad)

@@ -21,6 +21,7 @@ from .linear import Identity as Identity
 from .linear import Linear as Linear
 from .loss import BCELoss as BCELoss
 from .loss import BCEWithLogitsLoss as BCEWithLogitsLoss
+from .loss import CTCLoss as CTCLoss
 from .loss import CrossEntropyLoss as CrossEntropyLoss
 from .loss import KLDivLoss as KLDivLoss
 from .loss import NLLLoss as NLLLoss
@@ -219,4 +220,5 @@ __all__: list[str] = [
     'KLDivLoss',
     'BCELoss',
     'BCEWithLogitsLoss',
+    'CTCLoss',
 ]
