@@ -298,3 +298,79 @@ def test_module_against_torch_autograd(reduction, dtype):
     with nbops.no_grad():
         m(lp, targets, il, tl)
     assert m._saved == []
+
+
+# --------------------------------------------------------------------------- #
+# inside @njit
+# --------------------------------------------------------------------------- #
+
+
+@pytest.fixture(scope="module")
+def njit_ctc():
+    from numba import njit
+
+    @njit
+    def forward(lp, t, il, tl, zero_infinity):
+        return (nbops.ctc_loss(lp, t, il, tl, 0, "none", zero_infinity),
+                nbops.ctc_loss(lp, t, il, tl, 0, "mean", zero_infinity),
+                nbops.ctc_loss(lp, t, il, tl, reduction="sum", zero_infinity=zero_infinity))
+
+    @njit
+    def gradients(g, lp, t, il, tl, out):
+        return (nbops.ctc_loss_backward(g, lp, t, il, tl, reduction="none", zero_infinity=True),
+                nbops.ctc_loss_with_grad(lp, t, il, tl, zero_infinity=True, out=out))
+
+    return forward, gradients
+
+
+@pytest.mark.parametrize("dtype,layout", [(np.float32, "padded"),
+                                          (np.float64, "concatenated")])
+def test_njit(njit_ctc, dtype, layout):
+    forward, gradients = njit_ctc
+    rng = np.random.default_rng(8)
+    lp, targets, il, tl = _random_case(rng, 30, 4, 7, 6, dtype, impossible=True)
+    t = targets if layout == "padded" else _concatenated(targets, tl)
+    for zero_infinity in (False, True):
+        none, mean, total = forward(lp, t, il, tl, zero_infinity)
+        kw = dict(zero_infinity=zero_infinity)
+        np.testing.assert_array_equal(none, nbops.ctc_loss(lp, t, il, tl, reduction="none",
+                                                           **kw))
+        assert none.dtype == dtype  # (Numba boxes the scalars as Python floats)
+        np.testing.assert_allclose(mean, _torch(lp, t, il, tl, **kw), **TOL[np.dtype(dtype)])
+        assert total == nbops.ctc_loss(lp, t, il, tl, reduction="sum", **kw)
+    g = rng.standard_normal(4).astype(dtype)
+    out = np.empty_like(lp)
+    grad, (loss, grad2) = gradients(g, lp, t, il, tl, out)
+    np.testing.assert_array_equal(grad, nbops.ctc_loss_backward(
+        g, lp, t, il, tl, reduction="none", zero_infinity=True))
+    assert grad2 is out or np.shares_memory(grad2, out)
+    np.testing.assert_array_equal(out, nbops.ctc_loss_with_grad(lp, t, il, tl,
+                                                                zero_infinity=True)[1])
+    assert loss == nbops.ctc_loss(lp, t, il, tl, zero_infinity=True)
+
+
+def test_njit_unbatched_and_errors():
+    from numba import njit
+
+    @njit
+    def unbatched(lp, t, il, tl):
+        return (nbops.ctc_loss(lp, t, il, tl, reduction="none"),
+                nbops.ctc_loss_backward(2.0, lp, t, (il,), (tl,), reduction="sum"))
+
+    @njit
+    def bad_reduction(lp, t, il, tl):
+        return nbops.ctc_loss(lp, t, il, tl, reduction="avg")
+
+    rng = np.random.default_rng(9)
+    lp, targets, il, tl = _random_case(rng, 12, 1, 5, 3, np.float64)
+    x, t = lp[:, 0], targets[0, :tl[0]]
+    loss, grad = unbatched(x, t, il[0], tl[0])
+    assert loss == nbops.ctc_loss(x, t, il[0], tl[0], reduction="none")
+    np.testing.assert_array_equal(grad, nbops.ctc_loss_backward(2.0, x, t, il[0], tl[0],
+                                                                reduction="sum"))
+    with pytest.raises(ValueError, match="input_lengths must be in"):
+        unbatched(x, t, 13, tl[0])
+    with pytest.raises(ValueError, match="never the blank"):
+        unbatched(x, t * 0, il[0], tl[0])
+    with pytest.raises(ValueError, match="reduction must be one of"):
+        bad_reduction(x, t, il[0], tl[0])

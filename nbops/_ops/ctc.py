@@ -36,12 +36,13 @@ import math
 import operator
 
 import numpy as np
-from numba import prange
-from numba.extending import register_jitable
+from numba import prange, types
+from numba.extending import overload, register_jitable
 
 from .. import _config
 from .._launch import launch
 from .._validate import as_array, check_out, result_dtype
+from . import njit_args as NJ
 
 _REDUCTIONS = ("none", "mean", "sum")
 
@@ -569,3 +570,272 @@ def ctc_loss_with_grad(log_probs, targets, input_lengths, target_lengths, blank=
     nll, grad = _gradient(lp, flat, offsets, il, tl, blank, scale, zero_infinity, batched,
                           shape, compute, result, out)
     return _reduced(nll, tl, reduction, zero_infinity, batched, result), grad
+
+
+# --------------------------------------------------------------------------- #
+# the same names inside @njit
+# --------------------------------------------------------------------------- #
+# reduction must be a literal (it decides the result's type), as for the other
+# losses (nbops/_ops/njit_args.py); the other checks run at run time, before the
+# serial kernels above, with the CPU path's exception types (fixed messages).
+
+_SIZE_MESSAGE = "lengths must be of size batch_size (one int unbatched)"
+_INPUT_LENGTH_MESSAGE = "input_lengths must be in [0, T]"
+_TARGET_LENGTH_MESSAGE = "target_lengths must be at least 0"
+_TARGETS_SIZE_MESSAGE = ("targets: padded targets must be (N, S) with S at least "
+                         "max(target_lengths); concatenated ones hold sum(target_lengths) labels")
+_LABEL_MESSAGE = "targets must be class indices in [0, C), never the blank label"
+_BLANK_MESSAGE = "blank must be in label range [0, C)"
+_GRAD_OUTPUT_MESSAGE = ("grad_output must have the loss's shape for reduction='none', "
+                        "be a scalar for 'mean' and 'sum'")
+
+
+def _lengths_reader(ty, name, batched):
+    """A jitable ``read(v, n)``: lengths of Numba type ``ty`` as int64 (n,)."""
+    if isinstance(ty, types.Integer) and not batched:
+        def read(v, n):
+            a = np.empty(1, np.int64)
+            a[0] = v
+            return a
+    elif isinstance(ty, types.Array) and isinstance(ty.dtype, types.Integer):
+        if ty.ndim > 1 or (batched and ty.ndim != 1):
+            raise NJ.DeferredError(ValueError(f"{name} must be of size batch_size"))
+
+        def read(v, n):
+            if v.size != n:
+                raise ValueError(_SIZE_MESSAGE)
+            return np.ravel(v).astype(np.int64)
+    elif isinstance(ty, (types.UniTuple, types.List)) and isinstance(ty.dtype, types.Integer):
+        def read(v, n):
+            if len(v) != n:
+                raise ValueError(_SIZE_MESSAGE)
+            a = np.empty(n, np.int64)
+            for i in range(n):
+                a[i] = v[i]
+            return a
+    else:
+        raise NJ.DeferredError(TypeError(f"{name} must hold integers, got {ty}"))
+    return register_jitable(read)
+
+
+@register_jitable
+def _njit_targets(targets, il, tl, blank, n_t, n_c, padded):
+    """Check lengths, labels and blank; (flat int64 targets, offsets)."""
+    n = il.size
+    if blank < 0 or blank >= n_c:
+        raise ValueError(_BLANK_MESSAGE)
+    total = 0
+    longest = 0
+    for b in range(n):
+        if il[b] < 0 or il[b] > n_t:
+            raise ValueError(_INPUT_LENGTH_MESSAGE)
+        if tl[b] < 0:
+            raise ValueError(_TARGET_LENGTH_MESSAGE)
+        total += tl[b]
+        longest = max(longest, tl[b])
+    offsets = np.empty(n, np.int64)
+    t2 = np.ascontiguousarray(targets)
+    flat = t2.ravel().astype(np.int64)
+    if padded:
+        if t2.shape[0] != n or t2.shape[-1] < longest:
+            raise ValueError(_TARGETS_SIZE_MESSAGE)
+        for b in range(n):
+            offsets[b] = b * t2.shape[-1]
+    else:
+        if flat.size != total:
+            raise ValueError(_TARGETS_SIZE_MESSAGE)
+        pos = 0
+        for b in range(n):
+            offsets[b] = pos
+            pos += tl[b]
+    for b in range(n):
+        for i in range(tl[b]):
+            v = flat[offsets[b] + i]
+            if v < 0 or v >= n_c or v == blank:
+                raise ValueError(_LABEL_MESSAGE)
+    return flat, offsets
+
+
+def _njit_setup(log_probs, targets, input_lengths, target_lengths, reduction):
+    """Typing-time checks; (reduction, batched, dtype, to3, read_il, read_tl, padded)."""
+    red = NJ.literal(reduction, "reduction")
+    if red not in _REDUCTIONS:
+        raise NJ.DeferredError(ValueError(f"reduction must be one of {_REDUCTIONS}, "
+                                          f"got {red!r}"))
+    if not (isinstance(log_probs, types.Array) and isinstance(log_probs.dtype, types.Float)):
+        raise NJ.DeferredError(TypeError(f"log_probs must be a float array, got {log_probs}"))
+    if log_probs.ndim not in (2, 3):
+        raise NJ.DeferredError(ValueError("log_probs must be (T, N, C) or unbatched (T, C)"))
+    if not (isinstance(targets, types.Array) and isinstance(targets.dtype, types.Integer)):
+        raise NJ.DeferredError(TypeError(f"targets must hold integers, got {targets}"))
+    if targets.ndim not in (1, 2):
+        raise NJ.DeferredError(ValueError("targets must be (N, S) padded or 1-D concatenated"))
+    batched = log_probs.ndim == 3
+    if batched:
+        def to3(x):
+            return np.ascontiguousarray(x)
+    else:
+        def to3(x):
+            return np.ascontiguousarray(x).reshape((x.shape[0], 1, x.shape[1]))
+    return (red, batched, log_probs.dtype, register_jitable(to3),
+            _lengths_reader(input_lengths, "input_lengths", batched),
+            _lengths_reader(target_lengths, "target_lengths", batched), targets.ndim == 2)
+
+
+def _njit_finish(red, batched, ty):
+    """A jitable ``finish(nll, tl, zero_infinity)``: the forward's reduced result."""
+    if red == "none" and batched:
+        def finish(nll, tl, zero_infinity):
+            out = np.empty(nll.size, ty)
+            for i in range(nll.size):
+                v = nll[i]
+                out[i] = 0.0 if zero_infinity and v == np.inf else v
+            return out
+    elif red == "none":
+        def finish(nll, tl, zero_infinity):
+            v = nll[0]
+            return ty(0.0 if zero_infinity and v == np.inf else v)
+    else:
+        mean = red == "mean"
+
+        def finish(nll, tl, zero_infinity):
+            total = 0.0
+            for i in range(nll.size):
+                v = nll[i]
+                if zero_infinity and v == np.inf:
+                    v = 0.0
+                total += v / max(tl[i], 1) if mean else v
+            if mean:
+                return ty(total / nll.size if nll.size else np.nan)
+            return ty(total)
+    return register_jitable(finish)
+
+
+def _scale_reader(grad_output, red, batched):
+    """A jitable ``scale(g, tl)``: the gradient of the loss with respect to each nll."""
+    mean = red == "mean"
+    if red == "none" and batched:
+        if not (isinstance(grad_output, types.Array) and grad_output.ndim == 1):
+            raise NJ.DeferredError(ValueError(_GRAD_OUTPUT_MESSAGE))
+
+        def scale(g, tl):
+            if g.size != tl.size:
+                raise ValueError(_GRAD_OUTPUT_MESSAGE)
+            s = np.empty(tl.size, np.float64)
+            for i in range(tl.size):
+                s[i] = g[i]
+            return s
+    elif isinstance(grad_output, (types.Number, types.Boolean)):
+        def scale(g, tl):
+            s = np.empty(tl.size, np.float64)
+            for i in range(tl.size):
+                s[i] = g / max(tl[i], 1) / tl.size if mean else g
+            return s
+    elif isinstance(grad_output, types.Array) and grad_output.ndim == 0:
+        def scale(g, tl):
+            s = np.empty(tl.size, np.float64)
+            v = g[()]
+            for i in range(tl.size):
+                s[i] = v / max(tl[i], 1) / tl.size if mean else v
+            return s
+    else:
+        raise NJ.DeferredError(ValueError(_GRAD_OUTPUT_MESSAGE))
+    return register_jitable(scale)
+
+
+def _grad_writer(out, batched, ty):
+    """A jitable ``write(grad, out)``: the (T, N, C) gradient as the result (into ``out``)."""
+    if NJ.is_none(out):
+        if batched:
+            def write(grad, out):
+                return grad
+        else:
+            def write(grad, out):
+                return grad.reshape((grad.shape[0], grad.shape[2]))
+    else:
+        if not isinstance(out, types.Array) or out.dtype != ty:
+            raise NJ.DeferredError(TypeError("out must be an array of log_probs' dtype"))
+
+        def write(grad, out):
+            g = grad.reshape(out.shape) if out.size == grad.size else grad
+            if out.shape != g.shape:
+                raise ValueError("out must have log_probs' shape")
+            out[...] = g
+            return out
+    return register_jitable(write)
+
+
+@overload(ctc_loss, prefer_literal=True)
+@NJ.plan_errors_at_run_time
+def _ctc_loss_njit(log_probs, targets, input_lengths, target_lengths, blank=0,
+                   reduction="mean", zero_infinity=False):
+    red, batched, ty, to3, read_il, read_tl, padded = _njit_setup(
+        log_probs, targets, input_lengths, target_lengths, reduction)
+    finish = _njit_finish(red, batched, ty)
+
+    def impl(log_probs, targets, input_lengths, target_lengths, blank=0, reduction="mean",
+             zero_infinity=False):
+        lp = to3(log_probs)
+        n = lp.shape[1]
+        il = read_il(input_lengths, n)
+        tl = read_tl(target_lengths, n)
+        flat, offsets = _njit_targets(targets, il, tl, blank, lp.shape[0], lp.shape[2], padded)
+        nll = np.empty(n, np.float64)
+        _nll_serial(lp, flat, offsets, il, tl, np.int64(blank), nll)
+        return finish(nll, tl, zero_infinity)
+
+    return impl
+
+
+def _njit_gradient(to3, read_il, read_tl, padded, write):
+    def run(scale_of, g, log_probs, targets, input_lengths, target_lengths, blank,
+            zero_infinity, out):
+        lp = to3(log_probs)
+        n = lp.shape[1]
+        il = read_il(input_lengths, n)
+        tl = read_tl(target_lengths, n)
+        flat, offsets = _njit_targets(targets, il, tl, blank, lp.shape[0], lp.shape[2], padded)
+        scale = scale_of(g, tl)
+        nll = np.empty(n, np.float64)
+        grad = np.empty(lp.shape, lp.dtype)
+        _grad_serial(lp, flat, offsets, il, tl, np.int64(blank), scale, bool(zero_infinity),
+                     nll, grad)
+        return nll, tl, write(grad, out)
+
+    return register_jitable(run)
+
+
+@overload(ctc_loss_backward, prefer_literal=True)
+@NJ.plan_errors_at_run_time
+def _ctc_loss_backward_njit(grad_output, log_probs, targets, input_lengths, target_lengths,
+                            blank=0, reduction="mean", zero_infinity=False, out=None):
+    red, batched, ty, to3, read_il, read_tl, padded = _njit_setup(
+        log_probs, targets, input_lengths, target_lengths, reduction)
+    scale_of = _scale_reader(grad_output, red, batched)
+    run = _njit_gradient(to3, read_il, read_tl, padded, _grad_writer(out, batched, ty))
+
+    def impl(grad_output, log_probs, targets, input_lengths, target_lengths, blank=0,
+             reduction="mean", zero_infinity=False, out=None):
+        return run(scale_of, grad_output, log_probs, targets, input_lengths, target_lengths,
+                   blank, zero_infinity, out)[2]
+
+    return impl
+
+
+@overload(ctc_loss_with_grad, prefer_literal=True)
+@NJ.plan_errors_at_run_time
+def _ctc_loss_with_grad_njit(log_probs, targets, input_lengths, target_lengths, blank=0,
+                             reduction="mean", zero_infinity=False, out=None):
+    red, batched, ty, to3, read_il, read_tl, padded = _njit_setup(
+        log_probs, targets, input_lengths, target_lengths, reduction)
+    scale_of = _scale_reader(types.float64, "sum" if red == "none" else red, batched)
+    run = _njit_gradient(to3, read_il, read_tl, padded, _grad_writer(out, batched, ty))
+    finish = _njit_finish(red, batched, ty)
+
+    def impl(log_probs, targets, input_lengths, target_lengths, blank=0, reduction="mean",
+             zero_infinity=False, out=None):
+        nll, tl, grad = run(scale_of, 1.0, log_probs, targets, input_lengths, target_lengths,
+                            blank, zero_infinity, out)
+        return finish(nll, tl, zero_infinity), grad
+
+    return impl
