@@ -41,7 +41,8 @@ from numba.extending import overload, register_jitable
 
 from .. import _config
 from .._launch import launch
-from .._validate import as_array, check_out, result_dtype
+from .._validate import as_array, check_out, is_device_array, result_dtype
+from ..cuda import ops as _cuda
 from . import njit_args as NJ
 
 _REDUCTIONS = ("none", "mean", "sum")
@@ -291,15 +292,31 @@ def _plan(log_probs, targets, input_lengths, target_lengths, blank, reduction, z
     """Check everything; return (lp (T, N, C) contiguous, flat int64 targets,
     offsets, input lengths, target lengths, blank, batched, compute, result)."""
     lp = log_probs if type(log_probs) is np.ndarray else as_array(log_probs, "log_probs")
-    if lp.dtype.kind not in "f":
-        raise TypeError(f"log_probs must be a float array, got dtype {lp.dtype}")
-    compute, result = result_dtype(lp.dtype, "log_probs")
-    if lp.ndim not in (2, 3):
-        raise ValueError(f"log_probs must be (T, N, C) or unbatched (T, C), got shape {lp.shape}")
-    batched = lp.ndim == 3
-    if not batched:
-        lp = lp.reshape(lp.shape[0], 1, lp.shape[1])
-    n_t, n, n_c = lp.shape
+    compute, result, batched, shape3 = _check_log_probs(lp.shape, lp.dtype)
+    flat, offsets, il, tl, blank = _checked(shape3, batched, targets, input_lengths,
+                                            target_lengths, blank, reduction, zero_infinity)
+    lp = np.ascontiguousarray(lp.reshape(shape3), dtype=compute)
+    return lp, flat, offsets, il, tl, blank, batched, compute, result
+
+
+def _check_log_probs(shape, dtype):
+    """(compute dtype, result dtype, batched, (T, N, C)) of a log_probs' shape and dtype."""
+    dtype = np.dtype(dtype)
+    if dtype.kind not in "f":
+        raise TypeError(f"log_probs must be a float array, got dtype {dtype}")
+    compute, result = result_dtype(dtype, "log_probs")
+    shape = tuple(shape)
+    if len(shape) not in (2, 3):
+        raise ValueError(f"log_probs must be (T, N, C) or unbatched (T, C), got shape {shape}")
+    batched = len(shape) == 3
+    return compute, result, batched, shape if batched else (shape[0], 1, shape[1])
+
+
+def _checked(shape3, batched, targets, input_lengths, target_lengths, blank, reduction,
+             zero_infinity):
+    """The checks of everything but log_probs' values (host ``targets``); returns
+    (flat int64 targets, offsets, input lengths, target lengths, blank)."""
+    n_t, n, n_c = shape3
     if isinstance(blank, (bool, np.bool_)) or not isinstance(blank, (int, np.integer)):
         raise TypeError(f"blank must be an integer, got {blank!r}")
     blank = operator.index(blank)
@@ -340,8 +357,7 @@ def _plan(log_probs, targets, input_lengths, target_lengths, blank, reduction, z
             raise ValueError(f"targets must be class indices in [0, {n_c}), got {bad}")
         if (used == blank).any():
             raise ValueError(f"targets must not contain the blank label ({blank})")
-    lp = np.ascontiguousarray(lp, dtype=compute)
-    return lp, flat, offsets, il, tl, blank, batched, compute, result
+    return flat, offsets, il, tl, blank
 
 
 def _key(lp):
@@ -465,12 +481,21 @@ def ctc_loss(log_probs, targets, input_lengths, target_lengths, blank=0, reducti
     ``zero_infinity``). Unlike PyTorch's CPU kernel, a blank or an
     out-of-range label inside a target is an error.
 
+    CUDA device arrays: ``log_probs`` and ``targets`` on the device (lengths
+    as host sequences or device arrays), one block per sample; the argument
+    checks read the targets and lengths on the host (a copy of those small
+    integer arrays), and the result stays on the device (a 0-d array for
+    'mean' and 'sum').
+
     Examples
     --------
     >>> logp = np.log(np.full((3, 1, 2), 0.5))
     >>> round(float(nbops.ctc_loss(logp, np.array([[1]]), [3], [1], reduction="sum")), 12)
     0.287682072452
     """
+    if type(log_probs) is not np.ndarray and is_device_array(log_probs):
+        return _cuda().ctc_loss(log_probs, targets, input_lengths, target_lengths, blank,
+                                reduction, zero_infinity)
     lp, flat, offsets, il, tl, blank, batched, compute, result = _plan(
         log_probs, targets, input_lengths, target_lengths, blank, reduction, zero_infinity)
     nll = _losses(lp, flat, offsets, il, tl, blank)
@@ -522,6 +547,10 @@ def ctc_loss_backward(grad_output, log_probs, targets, input_lengths, target_len
     array([[ 0.16666667, -0.16666667],
            [ 0.16666667, -0.16666667]])
     """
+    if type(log_probs) is not np.ndarray and is_device_array(log_probs):
+        return _cuda().ctc_loss_backward(grad_output, log_probs, targets, input_lengths,
+                                         target_lengths, blank, reduction, zero_infinity,
+                                         out=out)
     lp, flat, offsets, il, tl, blank, batched, compute, result = _plan(
         log_probs, targets, input_lengths, target_lengths, blank, reduction, zero_infinity)
     scale = _scales(grad_output, len(il), tl, reduction, batched, result)
@@ -561,6 +590,9 @@ def ctc_loss_with_grad(log_probs, targets, input_lengths, target_lengths, blank=
     >>> round(float(loss), 12)  # -log(3/4), divided by the target length 1
     0.287682072452
     """
+    if type(log_probs) is not np.ndarray and is_device_array(log_probs):
+        return _cuda().ctc_loss_with_grad(log_probs, targets, input_lengths, target_lengths,
+                                          blank, reduction, zero_infinity, out=out)
     lp, flat, offsets, il, tl, blank, batched, compute, result = _plan(
         log_probs, targets, input_lengths, target_lengths, blank, reduction, zero_infinity)
     n = len(il)

@@ -24,7 +24,7 @@ __all__ = ["unary", "binary", "prelu", "row_op", "row_backward", "prelu_backward
            "linear", "linear_backward", "pairwise_distance", "dropout", "dropout2d", "dropout3d",
            "dropout_mask", "batch_norm_backward", "pairwise_distance_backward",
            "dropout_backward", "layer_norm", "rms_norm", "layer_norm_backward",
-           "rms_norm_backward"]
+           "rms_norm_backward", "ctc_loss", "ctc_loss_backward", "ctc_loss_with_grad"]
 
 
 # ------------------------------------------------------------------ arguments
@@ -1015,3 +1015,20 @@ def layer_norm_backward(*args, **kwargs):
 def rms_norm_backward(*args, **kwargs):
     from . import _norm_rows
     return _norm_rows.rms_norm_backward(*args, **kwargs)
+
+
+# ------------------------------------------------------------------ ctc_loss
+# (kernels and launchers in nbops/cuda/_ctc.py, which uses the helpers above)
+def ctc_loss(*args, **kwargs):
+    from . import _ctc
+    return _ctc.ctc_loss(*args, **kwargs)
+
+
+def ctc_loss_backward(*args, **kwargs):
+    from . import _ctc
+    return _ctc.ctc_loss_backward(*args, **kwargs)
+
+
+def ctc_loss_with_grad(*args, **kwargs):
+    from . import _ctc
+    return _ctc.ctc_loss_with_grad(*args, **kwargs)
