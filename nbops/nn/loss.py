@@ -383,7 +383,18 @@ class CTCLoss(_Loss):
 
     def forward(self, log_probs, targets, input_lengths, target_lengths):
         """The loss; with gradients enabled, also what :meth:`backward` needs
-        (the gradient itself for 'mean' and 'sum', one pass)."""
+        (the gradient itself for 'mean' and 'sum', one pass).
+
+        Parameters
+        ----------
+        log_probs, targets, input_lengths, target_lengths
+            As :func:`nbops.ctc_loss`.
+
+        Returns
+        -------
+        NumPy scalar or ndarray
+            What :func:`nbops.ctc_loss` returns.
+        """
         args = (log_probs, targets, input_lengths, target_lengths)
         options = self._loss_options()
         if not is_grad_enabled():
