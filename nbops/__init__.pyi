@@ -63,6 +63,7 @@ __all__: list[str] = [
     'binary_cross_entropy_with_logits',
     'cross_entropy',
     'nll_loss',
+    'ctc_loss',
     'relu_backward',
     'relu6_backward',
     'elu_backward',
@@ -116,6 +117,8 @@ __all__: list[str] = [
     'cross_entropy_with_grad',
     'nll_loss_backward',
     'nll_loss_with_grad',
+    'ctc_loss_backward',
+    'ctc_loss_with_grad',
     'nn',
     'optim',
     'no_grad',
@@ -448,6 +451,15 @@ def nll_loss(
     ignore_index: int = ...,
     reduce: bool | None = ...,
     reduction: Literal['none', 'mean', 'sum'] = ...,
+) -> Any: ...
+def ctc_loss(
+    log_probs: Any,
+    targets: Any,
+    input_lengths: Any,
+    target_lengths: Any,
+    blank: int = ...,
+    reduction: Literal['none', 'mean', 'sum'] = ...,
+    zero_infinity: bool = ...,
 ) -> Any: ...
 def relu_backward(
     grad_output: ArrayLike,
@@ -889,6 +901,29 @@ def nll_loss_with_grad(
     ignore_index: int = ...,
     reduce: bool | None = ...,
     reduction: Literal['none', 'mean', 'sum'] = ...,
+    *,
+    out: NDArray[Any] | None = ...,
+) -> Any: ...
+def ctc_loss_backward(
+    grad_output: ArrayLike,
+    log_probs: Any,
+    targets: Any,
+    input_lengths: Any,
+    target_lengths: Any,
+    blank: int = ...,
+    reduction: Literal['none', 'mean', 'sum'] = ...,
+    zero_infinity: bool = ...,
+    *,
+    out: NDArray[Any] | None = ...,
+) -> Any: ...
+def ctc_loss_with_grad(
+    log_probs: Any,
+    targets: Any,
+    input_lengths: Any,
+    target_lengths: Any,
+    blank: int = ...,
+    reduction: Literal['none', 'mean', 'sum'] = ...,
+    zero_infinity: bool = ...,
     *,
     out: NDArray[Any] | None = ...,
 ) -> Any: ...

@@ -184,7 +184,8 @@ def nn_stub():
         imports.setdefault(cls.__module__, set()).add(f"{name} as {name}")
     lines += sorted(functions)  # from ``..`` first, as isort orders them
     for module in sorted(imports):
-        for name in sorted(imports[module], key=lambda n: (n[0].islower(), n)):
+        for name in sorted(imports[module],
+                           key=lambda n: (n[0].islower(), n.startswith("_"), n.lower())):
             lines.append(f"from {module.replace('nbops.nn', '')} import {name}")
     lines.append("")
     for name, cls in generated:

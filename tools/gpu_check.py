@@ -396,6 +396,35 @@ def bench(quick, smoke=False):
            lambda: nbops.group_norm_backward(gg, xg, ngroups, gmean, grstd, wg),
            torch_gn_backward() if torch_ok else None)
 
+    # ctc_loss: forward, and forward plus backward (one pass), beside torch's CUDA ctc_loss
+    cT, cN, cC, cS = size((200, 64, 32, 50), (200, 64, 32, 50), (6, 2, 5, 2))
+    cx = rng.standard_normal((cT, cN, cC))
+    clp = cuda.to_device((cx - np.log(np.exp(cx).sum(-1, keepdims=True))).astype(np.float32))
+    ctg = cuda.to_device(rng.integers(1, cC, (cN, cS)))
+    cil, ctl = (cT,) * cN, (cS,) * cN
+    record(f"ctc_loss T,N,C,S={(cT, cN, cC, cS)}", clp.size, clp.nbytes,
+           lambda: nbops.ctc_loss(clp, ctg, cil, ctl),
+           (lambda: F.ctc_loss(T(clp), T(ctg), cil, ctl)) if torch_ok else None)
+
+    def torch_ctc_both():
+        tlp, ttg = T(clp), T(ctg)
+
+        def run():
+            a = tlp.clone().requires_grad_()
+            F.ctc_loss(a, ttg, cil, ctl).backward()
+        return run
+
+    if torch_ok:  # autograd over a graph kept from one forward: the backward alone
+        tclp = T(clp).clone().requires_grad_()
+        tc_loss = F.ctc_loss(tclp, T(ctg), cil, ctl)
+    record(f"ctc_loss_backward T,N,C,S={(cT, cN, cC, cS)}", clp.size, 2 * clp.nbytes,
+           lambda: nbops.ctc_loss_backward(1.0, clp, ctg, cil, ctl),
+           (lambda: torch.autograd.grad(tc_loss, tclp, retain_graph=True)) if torch_ok
+           else None)
+    record(f"ctc_loss_with_grad T,N,C,S={(cT, cN, cC, cS)}", clp.size, 2 * clp.nbytes,
+           lambda: nbops.ctc_loss_with_grad(clp, ctg, cil, ctl),
+           torch_ctc_both() if torch_ok else None)
+
     # dropout's backward (the mask regenerated from the seed) beside aten's kernel
     # (which reads a stored mask)
     def torch_dropout_backward(mask_shape):  # the stored mask, broadcast per channel

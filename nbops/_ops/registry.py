@@ -19,6 +19,7 @@ import numpy as np
 
 from . import (
     classification,
+    ctc,
     distance,
     dropout,
     group_norm,
@@ -183,3 +184,13 @@ _register(classification.cross_entropy, "classification", ("input", "target"),
 _register(classification.nll_loss, "classification", ("input", "target"), ("input", "target"),
           ("NLLLoss", "NLLLoss2d"), lambda d: [((d.x2, d.labels), {})],
           backward=classification.nll_loss_backward, with_grad=classification.nll_loss_with_grad)
+
+
+def _ctc_args(d):
+    """(log_probs (T, 1, 16), padded targets, input_lengths, target_lengths) of d.x2."""
+    return d.x2.reshape(len(d.x2), 1, 16), np.array([[1, 2]]), [len(d.x2)], [2]
+
+
+_register(ctc.ctc_loss, "losses", ("log_probs", "targets", "input_lengths", "target_lengths"),
+          ("log_probs", "targets"), "CTCLoss", lambda d: [(_ctc_args(d), {})],
+          backward=ctc.ctc_loss_backward, with_grad=ctc.ctc_loss_with_grad)

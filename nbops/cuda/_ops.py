@@ -24,7 +24,8 @@ __all__ = ["unary", "binary", "prelu", "row_op", "row_backward", "prelu_backward
            "linear", "linear_backward", "pairwise_distance", "dropout", "dropout2d", "dropout3d",
            "dropout_mask", "batch_norm_backward", "pairwise_distance_backward",
            "dropout_backward", "layer_norm", "rms_norm", "layer_norm_backward",
-           "rms_norm_backward", "group_norm", "group_norm_backward", "instance_norm"]
+           "rms_norm_backward", "group_norm", "group_norm_backward", "instance_norm",
+           "ctc_loss", "ctc_loss_backward", "ctc_loss_with_grad"]
 
 
 # ------------------------------------------------------------------ arguments
@@ -1032,3 +1033,20 @@ def group_norm_backward(*args, **kwargs):
 def instance_norm(*args, **kwargs):
     from . import _norm_groups
     return _norm_groups.instance_norm(*args, **kwargs)
+
+
+# ------------------------------------------------------------------ ctc_loss
+# (kernels and launchers in nbops/cuda/_ctc.py, which uses the helpers above)
+def ctc_loss(*args, **kwargs):
+    from . import _ctc
+    return _ctc.ctc_loss(*args, **kwargs)
+
+
+def ctc_loss_backward(*args, **kwargs):
+    from . import _ctc
+    return _ctc.ctc_loss_backward(*args, **kwargs)
+
+
+def ctc_loss_with_grad(*args, **kwargs):
+    from . import _ctc
+    return _ctc.ctc_loss_with_grad(*args, **kwargs)

@@ -30,13 +30,16 @@ from .._ops.classification import cross_entropy_with_grad as _cross_entropy_with
 from .._ops.classification import nll_loss as _nll_loss
 from .._ops.classification import nll_loss_backward as _nll_loss_backward
 from .._ops.classification import nll_loss_with_grad as _nll_loss_with_grad
+from .._ops.ctc import ctc_loss as _ctc_loss
+from .._ops.ctc import ctc_loss_backward as _ctc_loss_backward
+from .._ops.ctc import ctc_loss_with_grad as _ctc_loss_with_grad
 from .._ops.plan import reduction_plan
 from .._validate import is_device_array as _is_dev
 from ._module import Module, _as_state_array, _read
 
 #: the hand-written classes (the generated ones are added at the end)
 __all__ = ["CrossEntropyLoss", "NLLLoss", "NLLLoss2d", "KLDivLoss", "BCELoss",
-           "BCEWithLogitsLoss"]
+           "BCEWithLogitsLoss", "CTCLoss"]
 
 
 def _optional_array(value):
@@ -343,6 +346,85 @@ class BCEWithLogitsLoss(_Loss):
         return self._loss_forward(_L.binary_cross_entropy_with_logits,
                                   _L.binary_cross_entropy_with_logits_with_grad, input, target,
                                   **self._loss_options())
+
+
+class CTCLoss(_Loss):
+    """Connectionist temporal classification loss (see :func:`nbops.ctc_loss`).
+
+    Parameters
+    ----------
+    blank : int, default 0
+        The blank class.
+    reduction : {'mean', 'sum', 'none'}, default 'mean'
+        How the per-sample losses are reduced ('mean': each divided by its
+        target length, then averaged; checked when the loss is computed).
+    zero_infinity : bool, default False
+        Replace infinite losses (impossible alignments) and their gradients by 0.
+
+    Examples
+    --------
+    >>> ctc = nbops.nn.CTCLoss(reduction="sum")
+    >>> round(float(ctc(np.log(np.full((3, 1, 2), 0.5)), np.array([[1]]), [3], [1])), 12)
+    0.287682072452
+    >>> ctc.backward()[:, 0]  # the gradient of the log-probabilities
+    array([[ 0.        ,  0.        ],
+           [ 0.16666667, -0.16666667],
+           [ 0.        ,  0.        ]])
+    """
+
+    def __init__(self, blank=0, reduction="mean", zero_infinity=False):
+        super().__init__(reduction=reduction)
+        self.blank = blank
+        self.zero_infinity = zero_infinity
+
+    def _loss_options(self):
+        return {"blank": self.blank, "reduction": self.reduction,
+                "zero_infinity": self.zero_infinity}
+
+    def forward(self, log_probs, targets, input_lengths, target_lengths):
+        """The loss; with gradients enabled, also what :meth:`backward` needs
+        (the gradient itself for 'mean' and 'sum', one pass).
+
+        Parameters
+        ----------
+        log_probs, targets, input_lengths, target_lengths
+            As :func:`nbops.ctc_loss`.
+
+        Returns
+        -------
+        NumPy scalar or ndarray
+            What :func:`nbops.ctc_loss` returns.
+        """
+        args = (log_probs, targets, input_lengths, target_lengths)
+        options = self._loss_options()
+        if not is_grad_enabled():
+            return _ctc_loss(*args, **options)
+        if self.reduction == "none":
+            loss = _ctc_loss(*args, **options)
+            self._save_for_backward((None, args))
+        else:
+            loss, grad = _ctc_loss_with_grad(*args, **options)
+            self._save_for_backward((grad, None))
+        return loss
+
+    def backward(self, grad_output=1.0):
+        """The gradient of the latest forward's ``log_probs``.
+
+        Parameters
+        ----------
+        grad_output : float or array, default 1.0
+            The gradient of the loss: a scalar for ``reduction='mean'``/``'sum'``,
+            an array of the loss's shape for ``reduction='none'``.
+
+        Returns
+        -------
+        ndarray
+            The gradient with respect to ``log_probs`` (its shape and dtype).
+        """
+        grad, args = self._saved_for_backward()
+        if grad is not None:
+            return _scaled(grad, grad_output)
+        return _ctc_loss_backward(grad_output, *args, **self._loss_options())
 
 
 # The pointwise losses' classes (L1Loss, MSELoss, SmoothL1Loss, ...), generated

@@ -20,6 +20,7 @@ _nvrtc.get_supported_ccs = lambda: ((7, 5), (8, 0), (9, 0))
 
 import nbops  # noqa: E402, F401  (registers every op in the table)
 from nbops._ops import table  # noqa: E402
+from nbops.cuda import _ctc as CTC  # noqa: E402  (ctc_loss)
 from nbops.cuda import _grad_ops as GO  # noqa: E402
 from nbops.cuda import _kernels as K  # noqa: E402
 from nbops.cuda import _norm_groups as NG  # noqa: E402  (group_norm, instance_norm)
@@ -134,6 +135,12 @@ def main():
                                                         d[::1])),
             ("group_channel_finish", NG._channel_finish, (d[::1], d[::1], i8, v, v)),
             ("instance_running", NG._update_running, (v, v, d, i8, i8, d, v, b, v, b)),
+            ("ctc", CTC._ctc_kernel, (ft[:, :, ::1], i8[::1], i8[::1], i8[::1], i8[::1], i8,
+                                      d[::1], b, b, i8[:, ::1], b[:, ::1], d[:, :, ::1],
+                                      i8[:, :, ::1], d[:, :, ::1], i8[:, :, ::1], d[:, ::1],
+                                      i8[:, ::1], d[:, ::1], i8[:, ::1], d[:, ::1], i8[:, ::1],
+                                      d[::1], ft[:, :, ::1])),
+            ("ctc_reduce", CTC._reduce_kernel, (d[::1], i8[::1], i8, b, v)),
             ("matmul_nt", K._matmul_nt, (v2, v2, v, b, v2)),
             ("matmul_nt_any", K._matmul_nt, (ft[:, :], ft[:, :], ft[:], b, v2)),  # linear_backward
             ("column_sums", K._column_sums, (v2, v)),
