@@ -42,9 +42,14 @@ _TUPLE_RETURNS = {
     "pairwise_distance_backward": f"tuple[{_ARRAY}, {_ARRAY}]",
     "linear_backward": f"tuple[{_ARRAY}, {_ARRAY}, {_ARRAY} | None]",
     "layer_norm_backward": f"tuple[{_ARRAY}, {_ARRAY} | None, {_ARRAY} | None]",
-    "rms_norm_backward": f"tuple[{_ARRAY}, {_ARRAY} | None]"}
+    "rms_norm_backward": f"tuple[{_ARRAY}, {_ARRAY} | None]",
+    "cosine_similarity_backward": f"tuple[{_ARRAY}, {_ARRAY}]",
+    "cdist_backward": f"tuple[{_ARRAY}, {_ARRAY}]"}
 _OUT_PAIR = {"pairwise_distance_backward":
-             "tuple[NDArray[Any] | None, NDArray[Any] | None] | None"}
+             "tuple[NDArray[Any] | None, NDArray[Any] | None] | None",
+             "cosine_similarity_backward":
+             "tuple[NDArray[Any] | None, NDArray[Any] | None] | None",
+             "cdist_backward": "tuple[NDArray[Any] | None, NDArray[Any] | None] | None"}
 
 
 def _type_of(param):
