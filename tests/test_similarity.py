@@ -313,6 +313,19 @@ def test_cdist_finite_differences_and_bad_input():
 
 
 def test_parallel_and_serial_kernels_agree_bit_for_bit():
+    x = rand((50, 8), 3)
+    for kernel in (S._pdist_forward_parallel, S._pdist_backward_parallel):
+        out_p = np.empty(50 * 49 // 2 if kernel is S._pdist_forward_parallel else 50 * 8)
+        out_s = np.empty_like(out_p)
+        if kernel is S._pdist_forward_parallel:
+            kernel(x.reshape(-1), 50, 8, 2.0, 0, out_p)
+            S._pdist_forward_serial(x.reshape(-1), 50, 8, 2.0, 0, out_s)
+            np.testing.assert_allclose(out_s, ref_pdist(x, 2), rtol=1e-14)
+        else:
+            dist, g = ref_pdist(x, 2), rand((50 * 49 // 2,), 4)
+            kernel(x.reshape(-1), 50, 8, 2.0, 0, dist, g, out_p)
+            S._pdist_backward_serial(x.reshape(-1), 50, 8, 2.0, 0, dist, g, out_s)
+        np.testing.assert_array_equal(out_p, out_s)
     x1, x2 = rand((300, 20), 1, np.float32), rand((200, 20), 2, np.float32)
     res = []
     for kernel in (S._cdist_direct_serial, S._cdist_direct_parallel):

@@ -93,34 +93,37 @@ def _row_pnorm(x, start, n, p, kind):
 def _distance(x, xs, y, ys, m, p, kind):
     """float64 p-norm of ``x[xs:xs+m] - y[ys:ys+m]`` (differences in float64;
     p = 2 and 1 in four independent sums, added in a fixed order)."""
-    if kind == PNORM_2 or kind == PNORM_1:
+    x = x[xs:xs + m]  # (slices: indices from range() need no wraparound check)
+    y = y[ys:ys + m]
+    m4 = m - m % 4
+    if kind == PNORM_2:
         s0 = s1 = s2 = s3 = 0.0
-        k = 0
-        while k + 4 <= m:
-            d0 = np.float64(x[xs + k]) - np.float64(y[ys + k])
-            d1 = np.float64(x[xs + k + 1]) - np.float64(y[ys + k + 1])
-            d2 = np.float64(x[xs + k + 2]) - np.float64(y[ys + k + 2])
-            d3 = np.float64(x[xs + k + 3]) - np.float64(y[ys + k + 3])
-            if kind == PNORM_2:
-                s0 += d0 * d0
-                s1 += d1 * d1
-                s2 += d2 * d2
-                s3 += d3 * d3
-            else:
-                s0 += abs(d0)
-                s1 += abs(d1)
-                s2 += abs(d2)
-                s3 += abs(d3)
-            k += 4
-        while k < m:
-            d = np.float64(x[xs + k]) - np.float64(y[ys + k])
-            s0 += d * d if kind == PNORM_2 else abs(d)
-            k += 1
-        total = (s0 + s1) + (s2 + s3)
-        return math.sqrt(total) if kind == PNORM_2 else total
+        for k in range(0, m4, 4):
+            d0 = np.float64(x[k]) - np.float64(y[k])
+            d1 = np.float64(x[k + 1]) - np.float64(y[k + 1])
+            d2 = np.float64(x[k + 2]) - np.float64(y[k + 2])
+            d3 = np.float64(x[k + 3]) - np.float64(y[k + 3])
+            s0 += d0 * d0
+            s1 += d1 * d1
+            s2 += d2 * d2
+            s3 += d3 * d3
+        for k in range(m4, m):
+            d = np.float64(x[k]) - np.float64(y[k])
+            s0 += d * d
+        return math.sqrt((s0 + s1) + (s2 + s3))
+    if kind == PNORM_1:
+        s0 = s1 = s2 = s3 = 0.0
+        for k in range(0, m4, 4):
+            s0 += abs(np.float64(x[k]) - np.float64(y[k]))
+            s1 += abs(np.float64(x[k + 1]) - np.float64(y[k + 1]))
+            s2 += abs(np.float64(x[k + 2]) - np.float64(y[k + 2]))
+            s3 += abs(np.float64(x[k + 3]) - np.float64(y[k + 3]))
+        for k in range(m4, m):
+            s0 += abs(np.float64(x[k]) - np.float64(y[k]))
+        return (s0 + s1) + (s2 + s3)
     acc = pnorm_start(0.0, kind)
     for k in range(m):
-        acc = pnorm_add(acc, np.float64(x[xs + k]) - np.float64(y[ys + k]), p, kind)
+        acc = pnorm_add(acc, np.float64(x[k]) - np.float64(y[k]), p, kind)
     return pnorm_finish(acc, p, kind)
 
 
@@ -520,7 +523,8 @@ def normalize_backward(grad_output, input, p=2.0, axis=1, eps=1e-12, *, out=None
 
 def _pdist_forward(x, n, m, p, kind, out):
     """Rows ``t`` and ``n - 1 - t`` per task (equal work per task)."""
-    for t in prange((n + 1) // 2):
+    for task in prange((n + 1) // 2):
+        t = np.int64(task)  # (the prange index may be unsigned: int64 arithmetic)
         for which in range(2):
             i = t if which == 0 else n - 1 - t
             if which == 1 and i == t:
@@ -534,7 +538,8 @@ _pdist_forward_serial, _pdist_forward_parallel = _config.kernels(_pdist_forward)
 
 
 def _pdist_backward(x, n, m, p, kind, dist, g, out):
-    for i in prange(n):
+    for row in prange(n):
+        i = np.int64(row)  # (the prange index may be unsigned: int64 arithmetic)
         acc = np.zeros(m)
         for j in range(n):
             if j == i:
@@ -907,14 +912,14 @@ def cdist_backward(grad_output, x1, x2, p=2.0,
             dist = np.ascontiguousarray(dist, dtype=compute).reshape(nb, rp, rr)
         g3 = np.ascontiguousarray(g, dtype=compute).reshape(nb, rp, rr)
         if use_mm:
+            ratio = np.zeros((rp, rr), compute)
             for k in range(nb):
-                ratio = np.zeros((rp, rr), compute)
+                ratio[...] = 0
                 np.divide(g3[k], dist[k], out=ratio, where=dist[k] != 0)
-                _linear._run_product(ratio, None, None, grad1[k], wt=b3[k])
-                _linear._run_product(np.ascontiguousarray(ratio.T), None, None, grad2[k],
-                                     wt=a3[k])
-                grad1[k] = ratio.sum(axis=1)[:, None] * a3[k] - grad1[k]
-                grad2[k] = ratio.sum(axis=0)[:, None] * b3[k] - grad2[k]
+                # linear's backward of y = x1 x2^T at grad r: (r x2, r^T x1)
+                r_x2, rt_x1, _ = _linear.linear_backward(ratio, a3[k], b3[k])
+                grad1[k] = ratio.sum(axis=1)[:, None] * a3[k] - r_x2
+                grad2[k] = ratio.sum(axis=0)[:, None] * b3[k] - rt_x1
         else:
             kind = pnorm_kind(p)
             work = g.size * m * 2
