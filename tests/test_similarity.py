@@ -333,3 +333,43 @@ def test_parallel_and_serial_kernels_agree_bit_for_bit():
         kernel(x1.reshape(-1), x2.reshape(-1), 1, 300, 200, 20, 3.0, 5, out)
         res.append(out)
     np.testing.assert_array_equal(*res)
+
+
+# ------------------------------------------------------------------------ in @njit
+@pytest.fixture(scope="module")
+def njit_calls():
+    from numba import njit
+
+    @njit
+    def forward(x1, x2, x, p):
+        return (nbops.cosine_similarity(x1, x2, 0), nbops.normalize(x, p, -1),
+                nbops.pdist(x, p), nbops.cdist(x1, x2, p))
+
+    @njit
+    def backward(g1, g2, g3, g4, x1, x2, x, p):
+        return (nbops.cosine_similarity_backward(g1, x1, x2, 0),
+                nbops.normalize_backward(g2, x, p, -1), nbops.pdist_backward(g3, x, p),
+                nbops.cdist_backward(g4, x1, x2, p))
+
+    return forward, backward
+
+
+@pytest.mark.parametrize("p", [1.5, 2.0])
+def test_njit_forms_match_the_python_path(njit_calls, p):
+    forward, backward = njit_calls
+    x1, x2, x = rand((2, 5, 3), 1)[:, ::2], rand((2, 1, 3), 2), rand((4, 3), 3)
+    got = forward(x1, x2, x, p)
+    want = (nbops.cosine_similarity(x1, x2, 0), nbops.normalize(x, p, -1), nbops.pdist(x, p),
+            nbops.cdist(x1, x2, p, S.COMPUTE_MODES[2]))
+    for a, b in zip(got, want, strict=True):
+        np.testing.assert_allclose(a, b, rtol=1e-13, atol=1e-15)
+    gs = [rand(w.shape, 10 + k) for k, w in enumerate(want)]
+    got = backward(*gs, x1, x2, x, p)
+    want = (nbops.cosine_similarity_backward(gs[0], x1, x2, 0),
+            nbops.normalize_backward(gs[1], x, p, -1), nbops.pdist_backward(gs[2], x, p),
+            nbops.cdist_backward(gs[3], x1, x2, p, S.COMPUTE_MODES[2]))
+    for a, b in zip(got, want, strict=True):
+        for u, v in zip(a if isinstance(a, tuple) else (a,), b if isinstance(b, tuple) else (b,),
+                        strict=True):
+            assert u.shape == v.shape
+            np.testing.assert_allclose(u, v, rtol=1e-12, atol=1e-14)

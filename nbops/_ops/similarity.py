@@ -27,7 +27,11 @@ import math
 import operator
 
 import numpy as np
-from numba import prange
+from numba import prange, types
+from numba.core import errors
+from numba.extending import overload, register_jitable
+from numba.np import numpy_support
+from numba.np.unsafe.ndarray import to_fixed_tuple
 
 from .. import _config
 from .._launch import launch
@@ -45,7 +49,7 @@ from ..scalar._norms import (
     sgn,
 )
 from . import linear as _linear
-from .distance import _check_out_pair, _deliver_pair, _sum_to
+from .distance import _check_out_pair, _deliver_pair, _sum_to, _sum_to_njit
 from .elementwise import _float_array
 
 #: cdist's product form is kept where the squared distance is at least this
@@ -936,6 +940,366 @@ def cdist_backward(grad_output, x1, x2, p=2.0,
     full2 = grad2.reshape(batch + (rr, m))
     return _deliver_pair((_sum_to(full1, a.shape, r1).reshape(a.shape),
                           _sum_to(full2, b.shape, r2).reshape(b.shape)), out)
+
+
+# --------------------------------------------------------------------------- #
+# inside @njit: the cached serial kernels, on arrays moved into rows here
+# --------------------------------------------------------------------------- #
+
+
+def _njit_dtype(*arrays):
+    """The compute dtype of float/int Numba array types (as the Python path)."""
+    dt = np.result_type(*[result_dtype(numpy_support.as_dtype(a.dtype), "input")[1]
+                          for a in arrays])
+    return numpy_support.from_dtype(result_dtype(dt, "input")[0])
+
+
+def _check_arrays(op, *arrays):
+    if not all(isinstance(a, types.Array) for a in arrays):
+        return False
+    if not all(isinstance(a.dtype, (types.Float, types.Integer, types.Boolean))
+               for a in arrays):
+        raise errors.TypingError(f"nbops.{op}: real arrays expected")
+    return True
+
+
+def _no_out(op, out):
+    if not (out is None or isinstance(out, (types.NoneType, types.Omitted))):
+        raise errors.TypingError(f"nbops.{op}: out= is not supported inside @njit")
+
+
+@register_jitable
+def _split(shape, axis):
+    """(before, length, after): the sizes of the axes before ``axis``, of it, after it."""
+    ndim = len(shape)
+    if axis < -ndim or axis >= ndim:
+        raise IndexError("axis is out of range")
+    if axis < 0:
+        axis += ndim
+    before = 1
+    after = 1
+    for k in range(axis):
+        before *= shape[k]
+    for k in range(axis + 1, ndim):
+        after *= shape[k]
+    return axis, before, shape[axis], after
+
+
+@register_jitable
+def _to_rows(x, shape, before, length, after, dtype):
+    """``x`` broadcast to ``shape``, its axis moved last: flat (rows * length)."""
+    flat = np.ascontiguousarray(np.broadcast_to(x, shape)).reshape(-1)
+    out = np.empty(before * after * length, dtype)
+    for p in range(before):
+        for i in range(length):
+            for q in range(after):
+                out[(p * after + q) * length + i] = flat[(p * length + i) * after + q]
+    return out
+
+
+@register_jitable
+def _from_rows(rows, before, length, after):
+    """The inverse of :func:`_to_rows` (flat, in the broadcast shape's order)."""
+    out = np.empty_like(rows)
+    for p in range(before):
+        for i in range(length):
+            for q in range(after):
+                out[(p * length + i) * after + q] = rows[(p * after + q) * length + i]
+    return out
+
+
+@register_jitable
+def _without(shape, axis, n):
+    """``shape`` without ``axis``, as an array of ``n`` values."""
+    res = np.empty(n, np.int64)
+    k = 0
+    for j in range(len(shape)):
+        if j != axis:
+            res[k] = shape[j]
+            k += 1
+    return res
+
+
+@overload(cosine_similarity)
+def _cosine_similarity_njit(x1, x2, axis=1, eps=1e-8, out=None):
+    """Inside @njit: x1 and x2 of the same ndim (size-1 axes broadcast); no ``out=``."""
+    if not _check_arrays("cosine_similarity", x1, x2):
+        return None
+    _no_out("cosine_similarity", out)
+    if x1.ndim != x2.ndim:
+        raise errors.TypingError("nbops.cosine_similarity inside @njit: x1 and x2 must have "
+                                 "the same ndim (size-1 axes broadcast)")
+    dtype = _njit_dtype(x1, x2)
+    nd = x1.ndim - 1
+
+    def impl(x1, x2, axis=1, eps=1e-8, out=None):
+        shape = np.broadcast_shapes(x1.shape, x2.shape)
+        ax, before, length, after = _split(shape, axis)
+        a = _to_rows(x1, shape, before, length, after, dtype)
+        b = _to_rows(x2, shape, before, length, after, dtype)
+        res = np.empty(before * after, dtype)
+        _cos_forward_serial(a, b, length, np.float64(eps), res)
+        return res.reshape(to_fixed_tuple(_without(shape, ax, nd), nd))
+
+    return impl
+
+
+@overload(cosine_similarity_backward)
+def _cosine_similarity_backward_njit(grad_output, x1, x2, axis=1, eps=1e-8, out=None):
+    """Inside @njit: as the forward's overload; a broadcast argument's gradient is
+    summed in index order."""
+    if not _check_arrays("cosine_similarity_backward", grad_output, x1, x2):
+        return None
+    _no_out("cosine_similarity_backward", out)
+    if x1.ndim != x2.ndim or grad_output.ndim != x1.ndim - 1:
+        raise errors.TypingError("nbops.cosine_similarity_backward inside @njit: x1 and x2 "
+                                 "of the same ndim, grad_output of one less")
+    dtype = _njit_dtype(grad_output, x1, x2)
+    like1 = np.empty(0, result_dtype(numpy_support.as_dtype(x1.dtype), "x1")[1])
+    like2 = np.empty(0, result_dtype(numpy_support.as_dtype(x2.dtype), "x2")[1])
+
+    def impl(grad_output, x1, x2, axis=1, eps=1e-8, out=None):
+        shape = np.broadcast_shapes(x1.shape, x2.shape)
+        ax, before, length, after = _split(shape, axis)
+        k = 0
+        for j in range(len(shape)):
+            if j != ax:
+                if grad_output.shape[k] != shape[j]:
+                    raise ValueError("grad_output must have the forward's output shape")
+                k += 1
+        a = _to_rows(x1, shape, before, length, after, dtype)
+        b = _to_rows(x2, shape, before, length, after, dtype)
+        g = np.ascontiguousarray(grad_output).astype(dtype).reshape(-1)
+        o1 = np.empty(a.size, dtype)
+        o2 = np.empty(a.size, dtype)
+        _cos_backward_serial(a, b, length, np.float64(eps), g, o1, o2)
+        return (_sum_to_njit(_from_rows(o1, before, length, after), shape, x1.shape, like1),
+                _sum_to_njit(_from_rows(o2, before, length, after), shape, x2.shape, like2))
+
+    return impl
+
+
+def _normalize_njit_checks(op, input, out):
+    if not _check_arrays(op, input):
+        return None
+    _no_out(op, out)
+    return True
+
+
+@overload(normalize)
+def _normalize_njit(input, p=2.0, axis=1, eps=1e-12, out=None):
+    """Inside @njit: no ``out=``."""
+    if _normalize_njit_checks("normalize", input, out) is None:
+        return None
+    dtype = _njit_dtype(input)
+
+    def impl(input, p=2.0, axis=1, eps=1e-12, out=None):
+        pp = np.float64(p)
+        if pp < 0:
+            raise ValueError("normalize: p must be >= 0 (or inf)")
+        shape = input.shape
+        ax, before, length, after = _split(shape, axis)
+        x = _to_rows(input, shape, before, length, after, dtype)
+        res = np.empty(x.size, dtype)
+        if x.size:
+            _normalize_forward_serial(x, length, pp, pnorm_kind(pp), np.float64(eps), res)
+        return _from_rows(res, before, length, after).reshape(shape)
+
+    return impl
+
+
+@overload(normalize_backward)
+def _normalize_backward_njit(grad_output, input, p=2.0, axis=1, eps=1e-12, out=None):
+    """Inside @njit: no ``out=``."""
+    if _normalize_njit_checks("normalize_backward", input, out) is None:
+        return None
+    if not _check_arrays("normalize_backward", grad_output):
+        return None
+    dtype = _njit_dtype(grad_output, input)
+
+    def impl(grad_output, input, p=2.0, axis=1, eps=1e-12, out=None):
+        pp = np.float64(p)
+        if pp < 0:
+            raise ValueError("normalize: p must be >= 0 (or inf)")
+        shape = input.shape
+        if grad_output.shape != shape:
+            raise ValueError("grad_output must have the input's shape")
+        ax, before, length, after = _split(shape, axis)
+        x = _to_rows(input, shape, before, length, after, dtype)
+        g = _to_rows(grad_output, shape, before, length, after, dtype)
+        res = np.empty(x.size, dtype)
+        if x.size:
+            _normalize_backward_serial(x, length, pp, pnorm_kind(pp), np.float64(eps), g,
+                                       res)
+        return _from_rows(res, before, length, after).reshape(shape)
+
+    return impl
+
+
+@overload(pdist)
+def _pdist_njit(input, p=2.0, out=None):
+    """Inside @njit: no ``out=``."""
+    if not _check_arrays("pdist", input):
+        return None
+    _no_out("pdist", out)
+    if input.ndim != 2:
+        raise errors.TypingError("nbops.pdist: input must be 2-D (N, M)")
+    dtype = _njit_dtype(input)
+
+    def impl(input, p=2.0, out=None):
+        pp = np.float64(p)
+        if not pp >= 0:
+            raise ValueError("pdist: p must be >= 0")
+        n, m = input.shape
+        res = np.zeros(n * (n - 1) // 2, dtype)
+        if res.size and m:
+            x = np.ascontiguousarray(input).astype(dtype).reshape(-1)
+            _pdist_forward_serial(x, n, m, pp, pnorm_kind(pp), res)
+        return res
+
+    return impl
+
+
+@overload(pdist_backward)
+def _pdist_backward_njit(grad_output, input, p=2.0, output=None, out=None):
+    """Inside @njit: the distances are recomputed (``output=`` is ignored); no ``out=``."""
+    if not _check_arrays("pdist_backward", grad_output, input):
+        return None
+    _no_out("pdist_backward", out)
+    if input.ndim != 2 or grad_output.ndim != 1:
+        raise errors.TypingError("nbops.pdist_backward: input must be 2-D, grad_output 1-D")
+    dtype = _njit_dtype(grad_output, input)
+
+    def impl(grad_output, input, p=2.0, output=None, out=None):
+        pp = np.float64(p)
+        if not pp >= 0:
+            raise ValueError("pdist: p must be >= 0")
+        n, m = input.shape
+        if grad_output.size != n * (n - 1) // 2:
+            raise ValueError("grad_output must have the forward's output shape")
+        res = np.zeros(n * m, dtype)
+        if grad_output.size and m:
+            x = np.ascontiguousarray(input).astype(dtype).reshape(-1)
+            dist = np.zeros(n * (n - 1) // 2, dtype)
+            _pdist_forward_serial(x, n, m, pp, pnorm_kind(pp), dist)
+            g = np.ascontiguousarray(grad_output).astype(dtype)
+            _pdist_backward_serial(x, n, m, pp, pnorm_kind(pp), dist, g, res)
+        return res.reshape(n, m)
+
+    return impl
+
+
+@register_jitable
+def _cdist_shapes(s1, s2):
+    """(batch-broadcast shape of x1, of x2, result shape) of cdist's 2+-D shapes."""
+    nd = len(s1)
+    full1 = np.empty(nd, np.int64)
+    full2 = np.empty(nd, np.int64)
+    res = np.empty(nd, np.int64)
+    for k in range(nd - 2):
+        if s1[k] != s2[k] and s1[k] != 1 and s2[k] != 1:
+            raise ValueError("cdist: the batch axes of x1 and x2 do not broadcast")
+        b = max(s1[k], s2[k])
+        full1[k] = full2[k] = res[k] = b
+    full1[nd - 2], full1[nd - 1] = s1[nd - 2], s1[nd - 1]
+    full2[nd - 2], full2[nd - 1] = s2[nd - 2], s2[nd - 1]
+    res[nd - 2], res[nd - 1] = s1[nd - 2], s2[nd - 2]
+    if s1[nd - 1] != s2[nd - 1]:
+        raise ValueError("cdist: x1 and x2 must have the same last axis")
+    return full1, full2, res
+
+
+def _cdist_njit_types(op, x1, x2, out):
+    if not _check_arrays(op, x1, x2):
+        return False
+    _no_out(op, out)
+    if x1.ndim != x2.ndim or x1.ndim < 2:
+        raise errors.TypingError(f"nbops.{op} inside @njit: x1 and x2 of the same ndim >= 2 "
+                                 "(size-1 batch axes broadcast)")
+    return True
+
+
+@overload(cdist)
+def _cdist_njit(x1, x2, p=2.0, compute_mode="use_mm_for_euclid_dist_if_necessary", out=None):
+    """Inside @njit: direct sums for every p and mode (the float64 distance rounded
+    once); x1 and x2 of the same ndim; no ``out=``."""
+    if not _cdist_njit_types("cdist", x1, x2, out):
+        return None
+    dtype = _njit_dtype(x1, x2)
+    nd = x1.ndim
+
+    def impl(x1, x2, p=2.0, compute_mode="use_mm_for_euclid_dist_if_necessary", out=None):
+        pp = np.float64(p)
+        if not pp >= 0:
+            raise ValueError("cdist: p must be >= 0")
+        f1, f2, rs = _cdist_shapes(x1.shape, x2.shape)
+        s1 = to_fixed_tuple(f1, nd)
+        s2 = to_fixed_tuple(f2, nd)
+        rp, rr, m = s1[nd - 2], s2[nd - 2], s1[nd - 1]
+        nb = 1
+        for k in range(nd - 2):
+            nb *= s1[k]
+        a = np.ascontiguousarray(np.broadcast_to(x1, s1)).astype(dtype).reshape(-1)
+        b = np.ascontiguousarray(np.broadcast_to(x2, s2)).astype(dtype).reshape(-1)
+        res = np.zeros(nb * rp * rr, dtype)
+        if res.size and m:
+            _cdist_direct_serial(a, b, nb, rp, rr, m, pp, pnorm_kind(pp), res)
+        return res.reshape(to_fixed_tuple(rs, nd))
+
+    return impl
+
+
+@overload(cdist_backward)
+def _cdist_backward_njit(grad_output, x1, x2, p=2.0,
+                         compute_mode="use_mm_for_euclid_dist_if_necessary", output=None,
+                         out=None):
+    """Inside @njit: direct sums (the distances recomputed, ``output=`` ignored); x1
+    and x2 of the same ndim; broadcast batch axes summed in index order; no ``out=``."""
+    if not _cdist_njit_types("cdist_backward", x1, x2, out):
+        return None
+    if not _check_arrays("cdist_backward", grad_output) or grad_output.ndim != x1.ndim:
+        raise errors.TypingError("nbops.cdist_backward: grad_output must be an array of the "
+                                 "forward's output ndim")
+    dtype = _njit_dtype(grad_output, x1, x2)
+    nd = x1.ndim
+    like1 = np.empty(0, result_dtype(numpy_support.as_dtype(x1.dtype), "x1")[1])
+    like2 = np.empty(0, result_dtype(numpy_support.as_dtype(x2.dtype), "x2")[1])
+
+    def impl(grad_output, x1, x2, p=2.0, compute_mode="use_mm_for_euclid_dist_if_necessary",
+             output=None, out=None):
+        pp = np.float64(p)
+        if not pp >= 0:
+            raise ValueError("cdist: p must be >= 0")
+        f1, f2, rs = _cdist_shapes(x1.shape, x2.shape)
+        s1 = to_fixed_tuple(f1, nd)
+        s2 = to_fixed_tuple(f2, nd)
+        if grad_output.shape != to_fixed_tuple(rs, nd):
+            raise ValueError("grad_output must have the forward's output shape")
+        rp, rr, m = s1[nd - 2], s2[nd - 2], s1[nd - 1]
+        nb = 1
+        for k in range(nd - 2):
+            nb *= s1[k]
+        a = np.ascontiguousarray(np.broadcast_to(x1, s1)).astype(dtype).reshape(-1)
+        b = np.ascontiguousarray(np.broadcast_to(x2, s2)).astype(dtype).reshape(-1)
+        o1 = np.zeros(a.size, dtype)
+        o2 = np.zeros(b.size, dtype)
+        if grad_output.size and m:
+            kind = pnorm_kind(pp)
+            dist = np.zeros(nb * rp * rr, dtype)
+            _cdist_direct_serial(a, b, nb, rp, rr, m, pp, kind, dist)
+            g = np.ascontiguousarray(grad_output).astype(dtype).reshape(-1)
+            _cdist_grad_rows_serial(a, b, nb, rp, rr, m, pp, kind, dist, g, o1)
+            dist_t = np.empty_like(dist)
+            g_t = np.empty_like(g)
+            for bi in range(nb):
+                for i in range(rp):
+                    for j in range(rr):
+                        dist_t[(bi * rr + j) * rp + i] = dist[(bi * rp + i) * rr + j]
+                        g_t[(bi * rr + j) * rp + i] = g[(bi * rp + i) * rr + j]
+            _cdist_grad_rows_serial(b, a, nb, rr, rp, m, pp, kind, dist_t, g_t, o2)
+        return (_sum_to_njit(o1, s1, x1.shape, like1), _sum_to_njit(o2, s2, x2.shape, like2))
+
+    return impl
 
 
 __all__ = ["cosine_similarity", "cosine_similarity_backward", "normalize",
