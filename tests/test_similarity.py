@@ -208,6 +208,26 @@ def test_pdist_vs_reference_and_torch(p):
                                rtol=1e-10, atol=1e-12)
 
 
+@pytest.mark.parametrize("dtype", [np.float64, np.float32])
+def test_pdist_product_form_on_many_rows(dtype):
+    x = rand((40, 6), 8, dtype)
+    x[30] = x[3]
+    y = nbops.pdist(x)
+    ref = ref_pdist(x, 2)
+    np.testing.assert_allclose(y, ref, rtol=1e-13 if dtype == np.float64 else 3e-7)
+    k = 3 * 40 - 3 * 4 // 2 + 30 - 3 - 1
+    assert y[k] == 0
+    t = T(x)
+    yt = F.pdist(t)
+    np.testing.assert_allclose(y, yt.detach().numpy(), **TOL[dtype])
+    g = rand(y.shape, 9, dtype)
+    yt.backward(torch.tensor(g))
+    gi = nbops.pdist_backward(g, x)
+    assert gi.dtype == dtype
+    np.testing.assert_allclose(gi, t.grad.numpy(), rtol=1e-9 if dtype == np.float64 else 1e-4,
+                               atol=1e-10 if dtype == np.float64 else 1e-4)
+
+
 def test_pdist_float32_finite_differences_edges_and_bad_input():
     x = rand((9, 6), 5, np.float32)[::2]
     y = nbops.pdist(x)

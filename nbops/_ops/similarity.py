@@ -21,6 +21,8 @@ below ``_RECOMPUTE`` times ``|a|^2 + |b|^2`` (or not finite): the product
 form is kept only where it cannot cancel much, equal rows give exactly 0, and
 the result stays within a few float32 ulps of the float64 distance. The
 product ``x1 x2^T`` is nbops' own matrix product (:mod:`nbops._ops.linear`).
+pdist at p = 2 on more than 25 rows takes the same path (the upper triangle
+of ``cdist(x, x)``), and its backward the same matrix form as cdist's.
 """
 
 import math
@@ -594,6 +596,13 @@ def pdist(input, p=2.0, *, out=None):
     ndarray of shape ``(N * (N - 1) // 2,)``
         float32 stays float32 (differences and sums in float64).
 
+    Notes
+    -----
+    At p = 2 with more than 25 rows the distances are those of :func:`cdist`'s
+    product mode (close pairs recomputed directly: equal rows give exactly 0,
+    the others are within a few float32 ulps of the direct sums). PyTorch's
+    pdist always sums directly.
+
     Examples
     --------
     >>> import numpy as np, nbops
@@ -606,10 +615,47 @@ def pdist(input, p=2.0, *, out=None):
     res = np.zeros(out_shape, compute)
     n, m = x.shape
     if res.size and m:
-        xf = np.ascontiguousarray(x, dtype=compute).reshape(-1)
-        launch(_pdist_forward_serial, _pdist_forward_parallel, ("pdist_rows", compute.char),
-               res.size * m, xf, n, m, p, pnorm_kind(p), res)
+        xf = np.ascontiguousarray(x, dtype=compute)
+        if _pdist_uses_product(n, p):
+            full = _cdist_compute(xf[None], xf[None], n, n, m, p, True, compute)[0]
+            launch(_upper_serial, _upper_parallel, ("pdist_upper", compute.char), res.size,
+                   full.reshape(-1), n, res)
+        else:
+            launch(_pdist_forward_serial, _pdist_forward_parallel,
+                   ("pdist_rows", compute.char), res.size * m, xf.reshape(-1), n, m, p,
+                   pnorm_kind(p), res)
     return _put(res, out, result)
+
+
+def _upper(full, n, out):
+    """``out`` = the upper triangle (i < j) of the flat (n, n) ``full``, row after row."""
+    for task in prange(n):
+        i = np.int64(task)
+        base = i * n - i * (i + 1) // 2 - i - 1
+        for j in range(i + 1, n):
+            out[base + j] = full[i * n + j]
+
+
+_upper_serial, _upper_parallel = _config.kernels(_upper)
+
+
+def _symmetric_ratio(g, dist, n, out):
+    """The flat (n, n) ``out`` = ``g / dist`` of pair (min(i, j), max(i, j)) (0 on the
+    diagonal and where ``dist == 0``)."""
+    for task in prange(n):
+        i = np.int64(task)
+        for j in range(n):
+            lo, hi = (i, j) if i < j else (j, i)
+            k = lo * n - lo * (lo + 1) // 2 + hi - lo - 1
+            out[i * n + j] = 0 if i == j or dist[k] == 0 else g[k] / dist[k]
+
+
+_symmetric_ratio_serial, _symmetric_ratio_parallel = _config.kernels(_symmetric_ratio)
+
+
+def _pdist_uses_product(n, p):
+    """pdist at p = 2 on more than 25 rows: cdist's product form (module docstring)."""
+    return p == 2 and n > 25
 
 
 def pdist_backward(grad_output, input, p=2.0, *, output=None, out=None):
@@ -662,10 +708,21 @@ def pdist_backward(grad_output, input, p=2.0, *, output=None, out=None):
             dist = _float_array(output, "output")
             _check_grad_like(dist, out_shape, "output")
             dist = np.ascontiguousarray(dist, dtype=compute)
-        xf = np.ascontiguousarray(x, dtype=compute).reshape(-1)
+        xf = np.ascontiguousarray(x, dtype=compute)
         gf = np.ascontiguousarray(g, dtype=compute)
-        launch(_pdist_backward_serial, _pdist_backward_parallel, ("pdist_grad", compute.char),
-               2 * g.size * m, xf, n, m, p, pnorm_kind(p), dist, gf, res.reshape(-1))
+        if _pdist_uses_product(n, p):
+            # the ratios r = g / dist (0 where dist == 0) as a symmetric (n, n) matrix:
+            # grad = x * rowsum(r) - r x, the product in nbops' matrix product
+            ratio = np.empty((n, n), compute)
+            launch(_symmetric_ratio_serial, _symmetric_ratio_parallel,
+                   ("pdist_ratio", compute.char), n * n, gf, dist, n, ratio.reshape(-1))
+            r_x = np.empty((n, m), compute)
+            _linear._run_product(ratio, None, None, r_x, wt=xf)
+            res[...] = ratio.sum(axis=1)[:, None] * xf - r_x
+        else:
+            launch(_pdist_backward_serial, _pdist_backward_parallel,
+                   ("pdist_grad", compute.char), 2 * g.size * m, xf.reshape(-1), n, m, p,
+                   pnorm_kind(p), dist, gf, res.reshape(-1))
     return _put(res, out, result)
 
 
