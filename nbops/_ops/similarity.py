@@ -37,7 +37,8 @@ from numba.np.unsafe.ndarray import to_fixed_tuple
 
 from .. import _config
 from .._launch import launch
-from .._validate import as_array, check_out, result_dtype
+from .._validate import as_array, check_out, is_device_array, result_dtype
+from ..cuda import ops as _cuda
 from ..scalar._norms import (
     PNORM_0,
     PNORM_1,
@@ -304,6 +305,8 @@ def cosine_similarity(x1, x2, axis=1, eps=1e-8, *, out=None):
     >>> nbops.cosine_similarity(x1, np.array([[0.0, 1.0], [2.0, 2.0]]))
     array([0., 1.])
     """
+    if type(x1) is not np.ndarray and is_device_array(x1):
+        return _cuda().cosine_similarity(x1, x2, axis, eps, out=out)
     op = "cosine_similarity"
     a, b, r1, r2, shape, axis, eps = _cos_plan(x1, x2, axis, eps, op)
     compute, result = result_dtype(np.result_type(r1, r2), "x1")
@@ -355,6 +358,8 @@ def cosine_similarity_backward(grad_output, x1, x2, axis=1, eps=1e-8, *, out=Non
     >>> g1.round(4), g2.round(4)
     (array([[0.    , 0.7071]]), array([[ 0.3536, -0.3536]]))
     """
+    if type(grad_output) is not np.ndarray and is_device_array(grad_output):
+        return _cuda().cosine_similarity_backward(grad_output, x1, x2, axis, eps, out=out)
     op = "cosine_similarity_backward"
     g = _float_array(grad_output, "grad_output")
     a, b, r1, r2, shape, axis, eps = _cos_plan(x1, x2, axis, eps, op)
@@ -461,6 +466,8 @@ def normalize(input, p=2.0, axis=1, eps=1e-12, *, out=None):
     array([[0.6, 0.8],
            [0. , 0. ]])
     """
+    if type(input) is not np.ndarray and is_device_array(input):
+        return _cuda().normalize(input, p, axis, eps, out=out)
     x, compute, result, axis, p, eps = _normalize_plan(input, p, axis, eps, "normalize")
     if out is not None:
         check_out(out, x.shape, result)
@@ -505,6 +512,8 @@ def normalize_backward(grad_output, input, p=2.0, axis=1, eps=1e-12, *, out=None
     >>> nbops.normalize_backward(np.array([[1.0, 0.0]]), np.array([[3.0, 4.0]]))
     array([[ 0.128, -0.096]])
     """
+    if type(grad_output) is not np.ndarray and is_device_array(grad_output):
+        return _cuda().normalize_backward(grad_output, input, p, axis, eps, out=out)
     op = "normalize_backward"
     g = _float_array(grad_output, "grad_output")
     x, compute, result, axis, p, eps = _normalize_plan(input, p, axis, eps, op)
@@ -609,6 +618,8 @@ def pdist(input, p=2.0, *, out=None):
     >>> nbops.pdist(np.array([[0.0, 0.0], [3.0, 4.0], [6.0, 8.0]]))
     array([ 5., 10.,  5.])
     """
+    if type(input) is not np.ndarray and is_device_array(input):
+        return _cuda().pdist(input, p, out=out)
     x, compute, result, p, out_shape = _pdist_plan(input, p, "pdist")
     if out is not None:
         check_out(out, out_shape, result)
@@ -692,6 +703,8 @@ def pdist_backward(grad_output, input, p=2.0, *, output=None, out=None):
     array([[-0.6, -0.8],
            [ 0.6,  0.8]])
     """
+    if type(grad_output) is not np.ndarray and is_device_array(grad_output):
+        return _cuda().pdist_backward(grad_output, input, p, output=output, out=out)
     op = "pdist_backward"
     g = _float_array(grad_output, "grad_output")
     x, compute, result, p, out_shape = _pdist_plan(input, p, op)
@@ -898,6 +911,8 @@ def cdist(x1, x2, p=2.0, compute_mode="use_mm_for_euclid_dist_if_necessary", *, 
     array([[5.        ],
            [3.60555128]])
     """
+    if type(x1) is not np.ndarray and is_device_array(x1):
+        return _cuda().cdist(x1, x2, p, compute_mode, out=out)
     a, b, r1, r2, batch, rp, rr, m, p, use_mm = _cdist_plan(x1, x2, p, compute_mode, "cdist")
     compute, result = result_dtype(np.result_type(r1, r2), "x1")
     out_shape = batch + (rp, rr)
@@ -952,6 +967,9 @@ def cdist_backward(grad_output, x1, x2, p=2.0,
     >>> g1, g2
     (array([[0.6, 0.8]]), array([[-0.6, -0.8]]))
     """
+    if type(grad_output) is not np.ndarray and is_device_array(grad_output):
+        return _cuda().cdist_backward(grad_output, x1, x2, p, compute_mode, output=output,
+                                      out=out)
     op = "cdist_backward"
     g = _float_array(grad_output, "grad_output")
     a, b, r1, r2, batch, rp, rr, m, p, use_mm = _cdist_plan(x1, x2, p, compute_mode, op)

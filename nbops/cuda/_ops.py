@@ -24,7 +24,8 @@ __all__ = ["unary", "binary", "prelu", "row_op", "row_backward", "prelu_backward
            "linear", "linear_backward", "pairwise_distance", "dropout", "dropout2d", "dropout3d",
            "dropout_mask", "batch_norm_backward", "pairwise_distance_backward",
            "dropout_backward", "layer_norm", "rms_norm", "layer_norm_backward",
-           "rms_norm_backward"]
+           "rms_norm_backward", "cosine_similarity", "cosine_similarity_backward", "normalize",
+           "normalize_backward", "pdist", "pdist_backward", "cdist", "cdist_backward"]
 
 
 # ------------------------------------------------------------------ arguments
@@ -1015,3 +1016,42 @@ def layer_norm_backward(*args, **kwargs):
 def rms_norm_backward(*args, **kwargs):
     from . import _norm_rows
     return _norm_rows.rms_norm_backward(*args, **kwargs)
+
+
+# ------------------------------------------------------------------ similarities and distances
+# (kernels and launchers in nbops/cuda/_similarity.py, which uses the helpers above)
+def _similarity():
+    from . import _similarity
+    return _similarity
+
+
+def cosine_similarity(*args, **kwargs):
+    return _similarity().cosine_similarity(*args, **kwargs)
+
+
+def cosine_similarity_backward(*args, **kwargs):
+    return _similarity().cosine_similarity_backward(*args, **kwargs)
+
+
+def normalize(*args, **kwargs):
+    return _similarity().normalize(*args, **kwargs)
+
+
+def normalize_backward(*args, **kwargs):
+    return _similarity().normalize_backward(*args, **kwargs)
+
+
+def pdist(*args, **kwargs):
+    return _similarity().pdist(*args, **kwargs)
+
+
+def pdist_backward(*args, **kwargs):
+    return _similarity().pdist_backward(*args, **kwargs)
+
+
+def cdist(*args, **kwargs):
+    return _similarity().cdist(*args, **kwargs)
+
+
+def cdist_backward(*args, **kwargs):
+    return _similarity().cdist_backward(*args, **kwargs)
