@@ -586,7 +586,7 @@ def _pdist_plan(input, p, op):
 
 
 def pdist(input, p=2.0, *, out=None):
-    r"""p-norm distances between every pair of rows ``i < j`` of ``input``.
+    r"""The p-norm distances between every pair of rows ``i < j`` of ``input``.
 
     Same as ``torch.nn.functional.pdist(input, p)``: the upper triangle of
     ``cdist(input, input, p)``, row after row (``(0, 1), (0, 2), ..., (1, 2), ...``).
@@ -868,7 +868,7 @@ def _cdist_compute(a3, b3, rp, rr, m, p, use_mm, compute):
 
 
 def cdist(x1, x2, p=2.0, compute_mode="use_mm_for_euclid_dist_if_necessary", *, out=None):
-    r"""p-norm distances between each row of ``x1`` and each row of ``x2``.
+    r"""The p-norm distances between each row of ``x1`` and each row of ``x2``.
 
     Same as ``torch.cdist(x1, x2, p, compute_mode)``: ``(*, P, M)`` and
     ``(*, R, M)`` give ``(*, P, R)`` (the batch axes ``*`` broadcast).
