@@ -642,9 +642,8 @@ def _upper(full, n, out):
     """``out`` = the upper triangle (i < j) of the flat (n, n) ``full``, row after row."""
     for task in prange(n):
         i = np.int64(task)
-        base = i * n - i * (i + 1) // 2 - i - 1
-        for j in range(i + 1, n):
-            out[base + j] = full[i * n + j]
+        base = i * n - i * (i + 1) // 2  # (where pair (i, i + 1) goes)
+        out[base:base + n - 1 - i] = full[i * n + i + 1:(i + 1) * n]
 
 
 _upper_serial, _upper_parallel = _config.kernels(_upper)
