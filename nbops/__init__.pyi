@@ -58,6 +58,10 @@ __all__: list[str] = [
     'dropout3d',
     'dropout_mask',
     'pairwise_distance',
+    'cosine_similarity',
+    'normalize',
+    'pdist',
+    'cdist',
     'kl_div',
     'binary_cross_entropy',
     'binary_cross_entropy_with_logits',
@@ -107,6 +111,10 @@ __all__: list[str] = [
     'dropout2d_backward',
     'dropout3d_backward',
     'pairwise_distance_backward',
+    'cosine_similarity_backward',
+    'normalize_backward',
+    'pdist_backward',
+    'cdist_backward',
     'kl_div_backward',
     'kl_div_with_grad',
     'binary_cross_entropy_backward',
@@ -405,6 +413,36 @@ def pairwise_distance(
     p: float = ...,
     eps: float = ...,
     keepdim: bool = ...,
+    *,
+    out: NDArray[Any] | None = ...,
+) -> NDArray[np.floating[Any]]: ...
+def cosine_similarity(
+    x1: ArrayLike,
+    x2: ArrayLike,
+    axis: int = ...,
+    eps: float = ...,
+    *,
+    out: NDArray[Any] | None = ...,
+) -> NDArray[np.floating[Any]]: ...
+def normalize(
+    input: ArrayLike,
+    p: float = ...,
+    axis: int = ...,
+    eps: float = ...,
+    *,
+    out: NDArray[Any] | None = ...,
+) -> NDArray[np.floating[Any]]: ...
+def pdist(
+    input: ArrayLike,
+    p: float = ...,
+    *,
+    out: NDArray[Any] | None = ...,
+) -> NDArray[np.floating[Any]]: ...
+def cdist(
+    x1: ArrayLike,
+    x2: ArrayLike,
+    p: float = ...,
+    compute_mode: Literal['use_mm_for_euclid_dist_if_necessary', 'use_mm_for_euclid_dist', 'donot_use_mm_for_euclid_dist'] = ...,  # noqa: E501
     *,
     out: NDArray[Any] | None = ...,
 ) -> NDArray[np.floating[Any]]: ...
@@ -795,6 +833,42 @@ def pairwise_distance_backward(
     eps: float = ...,
     keepdim: bool = ...,
     *,
+    out: tuple[NDArray[Any] | None, NDArray[Any] | None] | None = ...,
+) -> tuple[NDArray[Any], NDArray[Any]]: ...
+def cosine_similarity_backward(
+    grad_output: ArrayLike,
+    x1: ArrayLike,
+    x2: ArrayLike,
+    axis: int = ...,
+    eps: float = ...,
+    *,
+    out: tuple[NDArray[Any] | None, NDArray[Any] | None] | None = ...,
+) -> tuple[NDArray[Any], NDArray[Any]]: ...
+def normalize_backward(
+    grad_output: ArrayLike,
+    input: ArrayLike,
+    p: float = ...,
+    axis: int = ...,
+    eps: float = ...,
+    *,
+    out: NDArray[Any] | None = ...,
+) -> NDArray[np.floating[Any]]: ...
+def pdist_backward(
+    grad_output: ArrayLike,
+    input: ArrayLike,
+    p: float = ...,
+    *,
+    output: ArrayLike = ...,
+    out: NDArray[Any] | None = ...,
+) -> NDArray[np.floating[Any]]: ...
+def cdist_backward(
+    grad_output: ArrayLike,
+    x1: ArrayLike,
+    x2: ArrayLike,
+    p: float = ...,
+    compute_mode: Literal['use_mm_for_euclid_dist_if_necessary', 'use_mm_for_euclid_dist', 'donot_use_mm_for_euclid_dist'] = ...,  # noqa: E501
+    *,
+    output: ArrayLike = ...,
     out: tuple[NDArray[Any] | None, NDArray[Any] | None] | None = ...,
 ) -> tuple[NDArray[Any], NDArray[Any]]: ...
 def kl_div_backward(

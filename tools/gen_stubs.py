@@ -42,9 +42,14 @@ _TUPLE_RETURNS = {
     "pairwise_distance_backward": f"tuple[{_ARRAY}, {_ARRAY}]",
     "linear_backward": f"tuple[{_ARRAY}, {_ARRAY}, {_ARRAY} | None]",
     "layer_norm_backward": f"tuple[{_ARRAY}, {_ARRAY} | None, {_ARRAY} | None]",
-    "rms_norm_backward": f"tuple[{_ARRAY}, {_ARRAY} | None]"}
+    "rms_norm_backward": f"tuple[{_ARRAY}, {_ARRAY} | None]",
+    "cosine_similarity_backward": f"tuple[{_ARRAY}, {_ARRAY}]",
+    "cdist_backward": f"tuple[{_ARRAY}, {_ARRAY}]"}
 _OUT_PAIR = {"pairwise_distance_backward":
-             "tuple[NDArray[Any] | None, NDArray[Any] | None] | None"}
+             "tuple[NDArray[Any] | None, NDArray[Any] | None] | None",
+             "cosine_similarity_backward":
+             "tuple[NDArray[Any] | None, NDArray[Any] | None] | None",
+             "cdist_backward": "tuple[NDArray[Any] | None, NDArray[Any] | None] | None"}
 
 
 def _type_of(param):
@@ -73,7 +78,8 @@ def _def(name, function, annotations, returns, self_arg=False, indent=""):
     line = f"{indent}def {name}({', '.join(params)}) -> {returns}: ..."
     if len(line) <= 100:
         return line
-    body = "".join(f"{indent}    {p},\n" for p in params)
+    body = "".join(f"{indent}    {p},{'  # noqa: E501' if len(indent) + len(p) > 94 else ''}\n"
+                   for p in params)  # (a long Literal of choices stays on one line)
     return f"{indent}def {name}(\n{body}{indent}) -> {returns}: ..."
 
 

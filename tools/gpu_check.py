@@ -472,6 +472,17 @@ def bench(quick, smoke=False):
     record(f"pairwise_distance_backward ({R},{C})", R * C, 4 * x.nbytes,
            lambda: nbops.pairwise_distance_backward(gp, x, x2),
            torch_pdist_backward() if torch_ok else None)
+    record(f"cosine_similarity ({R},{C})", R * C, 2 * x.nbytes,
+           lambda: nbops.cosine_similarity(x, x2),
+           (lambda: F.cosine_similarity(T(x), T(x2))) if torch_ok else None)
+    record(f"cosine_similarity_backward ({R},{C})", R * C, 4 * x.nbytes,
+           lambda: nbops.cosine_similarity_backward(gp, x, x2))
+    record(f"normalize ({R},{C})", R * C, 2 * x.nbytes, lambda: nbops.normalize(x),
+           (lambda: F.normalize(T(x))) if torch_ok else None)
+    xc = cuda.to_device(rng.standard_normal((4096, 128)).astype(np.float32))
+    record("cdist (4096,128)x(4096,128) direct", 4096 * 4096, 4 * 4096 * 4096,
+           lambda: nbops.cdist(xc, xc),
+           (lambda: torch.cdist(T(xc), T(xc))) if torch_ok else None)
 
     # nbops.optim: one step over n float32 parameters (one array), beside torch.optim's
     # fastest (fused=True); Adam moves 7 arrays (reads p, g, m, v; writes p, m, v),

@@ -27,6 +27,7 @@ from . import (
     linear,
     losses,
     normalization,
+    similarity,
     softmax,  # noqa: F401  (declares the row ops, after the pointwise losses)
     table,
 )
@@ -41,6 +42,7 @@ _KIND_OF_NAME = {"size_average": "bool", "reduce": "bool", "axis": "int", "dim":
                  "num_groups": "int"}
 #: the values of the string options
 _CHOICES = {"reduction": ("none", "mean", "sum"),
+            "compute_mode": similarity.COMPUTE_MODES,
             "kl_div.reduction": ("none", "mean", "sum", "batchmean")}
 
 
@@ -162,6 +164,25 @@ _register(distance.pairwise_distance, "distance", ("x1", "x2"), ("x1", "x2", "ou
           backward_samples=lambda d: [(distance.pairwise_distance_backward,
                                        (np.ascontiguousarray(d.g2[:, 0]), d.x2, d.x2[::-1]),
                                        {})])
+_register(similarity.cosine_similarity, "distance", ("x1", "x2"), ("x1", "x2"),
+          "CosineSimilarity", lambda d: [((d.x2, d.x2[::-1]), {})],
+          backward=similarity.cosine_similarity_backward,
+          backward_samples=lambda d: [(similarity.cosine_similarity_backward,
+                                       (np.ascontiguousarray(d.g2[:, 0]), d.x2, d.x2[::-1]),
+                                       {})])
+_register(similarity.normalize, "normalization", ("input",), ("input",), None,
+          lambda d: [((d.x2,), {})], backward=similarity.normalize_backward,
+          backward_samples=lambda d: [(similarity.normalize_backward, (d.g2, d.x2), {})])
+_register(similarity.pdist, "distance", ("input",), ("input", "output"), None,
+          lambda d: [((d.x2,), {})], backward=similarity.pdist_backward,
+          backward_samples=lambda d: [(similarity.pdist_backward,
+                                       (np.ones(len(d.x2) * (len(d.x2) - 1) // 2, d.dtype),
+                                        d.x2), {})])
+_register(similarity.cdist, "distance", ("x1", "x2"), ("x1", "x2", "output"), None,
+          lambda d: [((d.x2, d.x2[::2]), {})], backward=similarity.cdist_backward,
+          backward_samples=lambda d: [(similarity.cdist_backward,
+                                       (np.ones((len(d.x2), len(d.x2[::2])), d.dtype), d.x2,
+                                        d.x2[::2]), {})])
 
 # ---------------------------------------------------------------------- losses
 # (the pointwise losses, l1_loss, mse_loss, ..., are declared in nbops/_ops/losses.py)

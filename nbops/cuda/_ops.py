@@ -25,7 +25,9 @@ __all__ = ["unary", "binary", "prelu", "row_op", "row_backward", "prelu_backward
            "dropout_mask", "batch_norm_backward", "pairwise_distance_backward",
            "dropout_backward", "layer_norm", "rms_norm", "layer_norm_backward",
            "rms_norm_backward", "group_norm", "group_norm_backward", "instance_norm",
-           "ctc_loss", "ctc_loss_backward", "ctc_loss_with_grad"]
+           "ctc_loss", "ctc_loss_backward", "ctc_loss_with_grad", "cosine_similarity",
+           "cosine_similarity_backward", "normalize", "normalize_backward", "pdist",
+           "pdist_backward", "cdist", "cdist_backward"]
 
 
 # ------------------------------------------------------------------ arguments
@@ -608,7 +610,6 @@ def nll_loss(input, target, weight=None, size_average=None, ignore_index=-100, r
                        0.0, False)
 
 
-
 # ------------------------------------------- cross_entropy / nll_loss gradients
 def _grad_values(grad_output, plan, dt, n):
     """``grad_output`` as a flat device array of ``dt`` (a host number or a device
@@ -1050,3 +1051,42 @@ def ctc_loss_backward(*args, **kwargs):
 def ctc_loss_with_grad(*args, **kwargs):
     from . import _ctc
     return _ctc.ctc_loss_with_grad(*args, **kwargs)
+
+
+# ------------------------------------------------------------------ similarities and distances
+# (kernels and launchers in nbops/cuda/_similarity.py, which uses the helpers above)
+def _similarity():
+    from . import _similarity
+    return _similarity
+
+
+def cosine_similarity(*args, **kwargs):
+    return _similarity().cosine_similarity(*args, **kwargs)
+
+
+def cosine_similarity_backward(*args, **kwargs):
+    return _similarity().cosine_similarity_backward(*args, **kwargs)
+
+
+def normalize(*args, **kwargs):
+    return _similarity().normalize(*args, **kwargs)
+
+
+def normalize_backward(*args, **kwargs):
+    return _similarity().normalize_backward(*args, **kwargs)
+
+
+def pdist(*args, **kwargs):
+    return _similarity().pdist(*args, **kwargs)
+
+
+def pdist_backward(*args, **kwargs):
+    return _similarity().pdist_backward(*args, **kwargs)
+
+
+def cdist(*args, **kwargs):
+    return _similarity().cdist(*args, **kwargs)
+
+
+def cdist_backward(*args, **kwargs):
+    return _similarity().cdist_backward(*args, **kwargs)

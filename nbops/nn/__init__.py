@@ -37,7 +37,7 @@ from .._grad import get_grad, set_grad
 from . import activation as _activation
 from . import loss as _loss
 from ._module import Module, Parameter, Sequential
-from .distance import PairwiseDistance
+from .distance import CosineSimilarity, PairwiseDistance
 from .dropout import Dropout, Dropout2d, Dropout3d
 from .linear import Identity, Linear
 from .normalization import (
@@ -62,4 +62,4 @@ __all__ = ["Module", "Parameter", "Sequential", "get_grad", "set_grad", "Identit
            "BatchNorm1d", "BatchNorm2d", "BatchNorm3d", "LayerNorm", "RMSNorm", "Linear",
            "GroupNorm", "InstanceNorm1d", "InstanceNorm2d", "InstanceNorm3d",
            "Dropout",
-           "Dropout2d", "Dropout3d", "PairwiseDistance", *_loss.__all__]
+           "Dropout2d", "Dropout3d", "PairwiseDistance", "CosineSimilarity", *_loss.__all__]

@@ -13,6 +13,7 @@ from .activation import Hardtanh as Hardtanh
 from .activation import PReLU as PReLU
 from .activation import ReLU6 as ReLU6
 from .activation import _SoftmaxBase
+from .distance import CosineSimilarity as CosineSimilarity
 from .distance import PairwiseDistance as PairwiseDistance
 from .dropout import Dropout as Dropout
 from .dropout import Dropout2d as Dropout2d
@@ -218,6 +219,7 @@ __all__: list[str] = [
     'Dropout2d',
     'Dropout3d',
     'PairwiseDistance',
+    'CosineSimilarity',
     'L1Loss',
     'MSELoss',
     'SmoothL1Loss',

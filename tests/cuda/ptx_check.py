@@ -25,6 +25,7 @@ from nbops.cuda import _grad_ops as GO  # noqa: E402
 from nbops.cuda import _kernels as K  # noqa: E402
 from nbops.cuda import _norm_groups as NG  # noqa: E402  (group_norm, instance_norm)
 from nbops.cuda import _norm_rows as NR  # noqa: E402  (layer_norm, rms_norm)
+from nbops.cuda import _similarity as SM  # noqa: E402  (cosine_similarity, ..., cdist)
 from nbops.optim import _cuda as OC  # noqa: E402  (the optimizers' kernels)
 from nbops.scalar import losses as SL  # noqa: E402
 
@@ -151,6 +152,14 @@ def main():
             ("dropout_channel", K._channel_kernel, (v, v, v, i8)),
             ("scale", K._scale_kernel, (v, v, ft)),
             ("fill", K._fill_kernel, (v, ft)),
+        ]
+        jobs += [  # cosine_similarity, normalize, pdist, cdist
+            ("cos_rows", SM._cos_kernel, (v, v, i8, i8, i8, d, v, v, v, v, b)),
+            ("normalize_rows", SM._normalize_kernel, (v, i8, i8, i8, d, i8, d, v, v, b)),
+            ("cdist", SM._cdist_kernel, (v, v, i8, i8, i8, i8, d, i8, v)),
+            ("cdist_grad", SM._cdist_grad_kernel, (v, v, i8, i8, i8, i8, d, i8, v, v, v, b)),
+            ("pdist_pairs", SM._pdist_kernel, (v, i8, i8, d, i8, v)),
+            ("pdist_pairs_grad", SM._pdist_grad_kernel, (v, i8, i8, d, i8, v, v, v)),
         ]
         jobs += [  # nbops.optim
             ("sgd_step", OC._sgd_kernel, (v, v, v, b, b, b, ft, b, ft, ft, b, ft)),
