@@ -6,9 +6,10 @@
     python tools/perf_table.py -- --quick       # options after -- go to `asv run`
 
 Runs ``asv run --python=same -b every_op.EveryOp`` (``asv_bench/benchmarks/every_op.py``)
-in this Python environment, for the checked-out commit and the working tree's
-nbops, then writes ``docs/perf_table.csv``: one row per (op, size, dtype) with
-the times of the allocating call, of the ``out=`` call and of PyTorch's, in
+in this Python environment on a frozen copy of the checked-out commit (a
+temporary git worktree of HEAD: commit what you want measured; edits made during
+the run do not leak into it), then writes ``docs/perf_table.csv``: one row per
+(op, size, dtype) with the times of the allocating call, of the ``out=`` call and of PyTorch's, in
 microseconds, and the two ratios nbops / PyTorch. The ``#`` lines at its top
 give the machine, the versions, the geometric mean of the ratios and the number
 of cells above 1.0. All the figures come from one asv run (asv's median of its
@@ -25,8 +26,10 @@ import json
 import math
 import os
 import platform
+import shutil
 import subprocess
 import sys
+import tempfile
 
 ROOT = os.path.normpath(os.path.join(os.path.dirname(os.path.abspath(__file__)), ".."))
 BENCH = "every_op.EveryOp.time_op"
@@ -34,14 +37,29 @@ OUT = os.path.join(ROOT, "docs", "perf_table.csv")
 
 
 def run_asv(extra):
-    env = dict(os.environ, PYTHONPATH=ROOT)
-    asv = os.path.join(ROOT, "asv_bench")
-    subprocess.run(["asv", "machine", "--yes"], cwd=asv, env=env, check=True,
-                   stdout=subprocess.DEVNULL)
+    """asv on a frozen copy of HEAD (a temporary git worktree): asv runs each
+    benchmark in a new process that imports nbops and the benchmark files anew,
+    so edits to this checkout during the run would mix versions (and shift the
+    benchmarks' parameter indices). The results are copied back here."""
     head = subprocess.run(["git", "rev-parse", "HEAD"], cwd=ROOT, capture_output=True,
                           text=True, check=True).stdout.strip()
-    subprocess.run(["asv", "run", "--python=same", f"--set-commit-hash={head}",
-                    "-b", r"every_op\.EveryOp", *extra], cwd=asv, env=env, check=True)
+    with tempfile.TemporaryDirectory() as tmp:
+        tree = os.path.join(tmp, "nbops")
+        subprocess.run(["git", "worktree", "add", "--detach", tree, head], cwd=ROOT,
+                       check=True, stdout=subprocess.DEVNULL)
+        try:
+            env = dict(os.environ, PYTHONPATH=tree)
+            asv = os.path.join(tree, "asv_bench")
+            subprocess.run(["asv", "machine", "--yes"], cwd=asv, env=env, check=True,
+                           stdout=subprocess.DEVNULL)
+            subprocess.run(["asv", "run", "--python=same", f"--set-commit-hash={head}",
+                            "-b", r"every_op\.EveryOp", *extra], cwd=asv, env=env,
+                           check=True)
+            shutil.copytree(os.path.join(asv, "results"),
+                            os.path.join(ROOT, "asv_bench", "results"), dirs_exist_ok=True)
+        finally:
+            subprocess.run(["git", "worktree", "remove", "--force", tree], cwd=ROOT,
+                           check=False)
 
 
 def latest_results():
