@@ -44,6 +44,8 @@ __all__: list[str] = [
     'mse_loss',
     'smooth_l1_loss',
     'huber_loss',
+    'soft_margin_loss',
+    'hinge_embedding_loss',
     'softmax',
     'log_softmax',
     'softmin',
@@ -91,6 +93,10 @@ __all__: list[str] = [
     'smooth_l1_loss_with_grad',
     'huber_loss_backward',
     'huber_loss_with_grad',
+    'soft_margin_loss_backward',
+    'soft_margin_loss_with_grad',
+    'hinge_embedding_loss_backward',
+    'hinge_embedding_loss_with_grad',
     'softmax_backward',
     'log_softmax_backward',
     'softmin_backward',
@@ -273,6 +279,21 @@ def huber_loss(
     reduction: Literal['none', 'mean', 'sum'] = ...,
     delta: float = ...,
     weight: ArrayLike | None = ...,
+) -> Any: ...
+def soft_margin_loss(
+    input: ArrayLike,
+    target: ArrayLike,
+    size_average: bool | None = ...,
+    reduce: bool | None = ...,
+    reduction: Literal['none', 'mean', 'sum'] = ...,
+) -> Any: ...
+def hinge_embedding_loss(
+    input: ArrayLike,
+    target: ArrayLike,
+    margin: float = ...,
+    size_average: bool | None = ...,
+    reduce: bool | None = ...,
+    reduction: Literal['none', 'mean', 'sum'] = ...,
 ) -> Any: ...
 def softmax(
     input: ArrayLike,
@@ -640,6 +661,42 @@ def huber_loss_with_grad(
     reduction: Literal['none', 'mean', 'sum'] = ...,
     delta: float = ...,
     weight: ArrayLike | None = ...,
+) -> Any: ...
+def soft_margin_loss_backward(
+    grad_output: ArrayLike,
+    input: ArrayLike,
+    target: ArrayLike,
+    size_average: bool | None = ...,
+    reduce: bool | None = ...,
+    reduction: Literal['none', 'mean', 'sum'] = ...,
+    *,
+    out: NDArray[Any] | None = ...,
+) -> Any: ...
+def soft_margin_loss_with_grad(
+    input: ArrayLike,
+    target: ArrayLike,
+    size_average: bool | None = ...,
+    reduce: bool | None = ...,
+    reduction: Literal['none', 'mean', 'sum'] = ...,
+) -> Any: ...
+def hinge_embedding_loss_backward(
+    grad_output: ArrayLike,
+    input: ArrayLike,
+    target: ArrayLike,
+    margin: float = ...,
+    size_average: bool | None = ...,
+    reduce: bool | None = ...,
+    reduction: Literal['none', 'mean', 'sum'] = ...,
+    *,
+    out: NDArray[Any] | None = ...,
+) -> Any: ...
+def hinge_embedding_loss_with_grad(
+    input: ArrayLike,
+    target: ArrayLike,
+    margin: float = ...,
+    size_average: bool | None = ...,
+    reduce: bool | None = ...,
+    reduction: Literal['none', 'mean', 'sum'] = ...,
 ) -> Any: ...
 def softmax_backward(
     grad_output: ArrayLike,

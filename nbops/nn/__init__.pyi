@@ -167,6 +167,25 @@ class HuberLoss(_Loss):
     ) -> None: ...
     def forward(self, input: ArrayLike, target: ArrayLike) -> Any: ...
 
+class SoftMarginLoss(_Loss):
+    def __init__(
+        self,
+        size_average: bool | None = ...,
+        reduce: bool | None = ...,
+        reduction: Literal['none', 'mean', 'sum'] = ...,
+    ) -> None: ...
+    def forward(self, input: ArrayLike, target: ArrayLike) -> Any: ...
+
+class HingeEmbeddingLoss(_Loss):
+    def __init__(
+        self,
+        margin: float = ...,
+        size_average: bool | None = ...,
+        reduce: bool | None = ...,
+        reduction: Literal['none', 'mean', 'sum'] = ...,
+    ) -> None: ...
+    def forward(self, input: ArrayLike, target: ArrayLike) -> Any: ...
+
 __all__: list[str] = [
     'Module',
     'Parameter',
@@ -213,6 +232,8 @@ __all__: list[str] = [
     'MSELoss',
     'SmoothL1Loss',
     'HuberLoss',
+    'SoftMarginLoss',
+    'HingeEmbeddingLoss',
     'CrossEntropyLoss',
     'NLLLoss',
     'NLLLoss2d',

@@ -42,12 +42,13 @@ from .activations import logsigmoid, sigmoid
 
 __all__ = ["l1_loss", "mse_loss", "smooth_l1_loss", "kl_div", "kl_div_log_target",
            "binary_cross_entropy", "binary_cross_entropy_with_logits",
-           "binary_cross_entropy_with_logits_pos_weight", "huber_loss", "log", "log1p",
-           "select"]
+           "binary_cross_entropy_with_logits_pos_weight", "huber_loss", "soft_margin_loss",
+           "hinge_embedding_loss", "log", "log1p", "select"]
 __all__ += ["l1_loss_backward", "mse_loss_backward", "smooth_l1_loss_backward",
             "huber_loss_backward", "kl_div_backward", "kl_div_log_target_backward",
             "binary_cross_entropy_backward", "binary_cross_entropy_with_logits_backward",
-            "binary_cross_entropy_with_logits_pos_weight_backward"]
+            "binary_cross_entropy_with_logits_pos_weight_backward",
+            "soft_margin_loss_backward", "hinge_embedding_loss_backward"]
 
 
 # ---------------------------------------------------------------- the loss cores
@@ -524,3 +525,115 @@ def binary_cross_entropy_with_logits_pos_weight_backward(g, x, t, pos_weight):
     """
     pt = const(x, pos_weight) * t
     return ((pt + const(x, 1.0) - t) * sigmoid(x) - pt) * g
+
+
+# ------------------------------------------- issue 17: soft margin and hinge embedding
+@core
+def soft_margin_loss(x, t):
+    r"""Scalar core of :func:`nbops.soft_margin_loss`: :math:`\log(1 + e^{-t x})`.
+
+    PyTorch's formula exactly (``log1p(exp(-x * t))``: it overflows to inf where
+    :math:`-t x` exceeds the float type's ``log(max)``).
+
+    Parameters
+    ----------
+    x, t : float32 or float64
+        Input and target elements (the target usually 1 or -1).
+
+    Examples
+    --------
+    >>> from nbops import scalar
+    >>> round(scalar.soft_margin_loss(2.0, 1.0), 8), round(scalar.soft_margin_loss(2.0, -1.0), 8)
+    (0.12692801, 2.12692801)
+    """
+    return log1p(exp(-x * t))
+
+
+@core
+def soft_margin_loss_backward(g, x, t):
+    r"""Derivative core of :func:`nbops.soft_margin_loss`: with :math:`z = e^{-t x}`,
+    :math:`-g\,t\,z / (1 + z)` (PyTorch's ``soft_margin_loss_backward``: NaN where
+    :math:`z` overflows, as PyTorch).
+
+    Parameters
+    ----------
+    g : float32 or float64
+        The gradient of the element's loss.
+    x, t : float32 or float64
+        Input and target elements.
+
+    Returns
+    -------
+    float
+        The gradient of the input element.
+
+    Examples
+    --------
+    >>> from nbops import scalar
+    >>> round(scalar.soft_margin_loss_backward(1.0, 0.0, 1.0), 8)
+    -0.5
+    """
+    z = exp(-t * x)
+    return -(t * z) / (const(x, 1.0) + z) * g
+
+
+@core
+def hinge_embedding_loss(x, t, margin):
+    r"""Scalar core of :func:`nbops.hinge_embedding_loss`.
+
+    PyTorch's formula: :math:`[t \ne 1]\,\max(0, \Delta - x) + [t \ne -1]\,x`, so
+    :math:`x` for :math:`t = 1`, :math:`\max(0, \Delta - x)` for :math:`t = -1`
+    (and the sum of both terms for any other target, as PyTorch). NaN propagates.
+
+    Parameters
+    ----------
+    x, t : float32 or float64
+        Input (usually a distance) and target (1 or -1) elements.
+    margin : float or int
+        :math:`\Delta`, converted to ``x``'s float type.
+
+    Examples
+    --------
+    >>> from nbops import scalar
+    >>> scalar.hinge_embedding_loss(0.25, 1.0, 1.0), scalar.hinge_embedding_loss(0.25, -1.0, 1.0)
+    (0.25, 0.75)
+    """
+    zero = const(x, 0.0)
+    one = const(x, 1.0)
+    d = const(x, margin) - x
+    clamped = select(d < zero, zero, d)
+    return select(t != one, clamped, zero) + select(t != -one, x, zero)
+
+
+@core
+def hinge_embedding_loss_backward(g, x, t, margin):
+    r"""Derivative core of :func:`nbops.hinge_embedding_loss`:
+    :math:`g\,([t \ne -1] - [t \ne 1]\,[\Delta - x \ge 0])` (the gradient
+    ``torch.autograd`` gives PyTorch's formula: ``clamp_min`` passes the gradient
+    where :math:`\Delta - x = 0`, not where it is NaN).
+
+    Parameters
+    ----------
+    g : float32 or float64
+        The gradient of the element's loss.
+    x, t : float32 or float64
+        Input and target elements.
+    margin : float or int
+        As in :func:`nbops.hinge_embedding_loss`.
+
+    Returns
+    -------
+    float
+        The gradient of the input element.
+
+    Examples
+    --------
+    >>> from nbops import scalar
+    >>> scalar.hinge_embedding_loss_backward(2.0, 0.25, -1.0, 1.0)
+    -2.0
+    """
+    zero = const(x, 0.0)
+    one = const(x, 1.0)
+    d = const(x, margin) - x
+    margin_part = select((t != one) & (d >= zero), -g, zero)
+    return margin_part + select(t != -one, g, zero)

@@ -1,0 +1,52 @@
+"""soft_margin_loss and hinge_embedding_loss (issue 17) on CUDA arrays against the
+CPU path (which tests/test_losses_issue17.py checks against torch): forward,
+backward and with_grad, every reduction. Small arrays (the simulator runs every
+thread as Python)."""
+
+import numpy as np
+import pytest
+
+import nbops
+
+cuda = pytest.importorskip("numba.cuda")
+
+from devarrays import assert_close as _close  # noqa: E402  (after the numba.cuda check)
+from devarrays import to_device as _d  # noqa: E402
+from devarrays import to_host as _h  # noqa: E402
+
+pytestmark = pytest.mark.filterwarnings("ignore:overflow encountered:RuntimeWarning")
+
+SHAPE = (3, 5)
+CASES = [("soft_margin_loss", {}), ("hinge_embedding_loss", {"margin": 0.5})]
+IDS = [name + "".join(f"-{k}={v}" for k, v in kw.items()) for name, kw in CASES]
+
+
+def _data(dtype):
+    rng = np.random.default_rng(5)
+    x = rng.uniform(-2, 2, SHAPE)
+    t = np.where(rng.uniform(size=SHAPE) < 0.5, -1.0, 1.0)
+    x[0, :3] = (0.5, 0.75, 0.25)  # at the hinge's margin, above and below
+    t[0, :3] = -1.0
+    t[2, :2] = (0.0, 0.5)  # other targets
+    return x.astype(dtype), t.astype(dtype)
+
+
+@pytest.mark.parametrize("dtype", [np.float32, np.float64])
+@pytest.mark.parametrize(("name", "kw"), CASES, ids=IDS)
+def test_forward_backward_and_with_grad(name, kw, dtype):
+    x, t = _data(dtype)
+    forward = getattr(nbops, name)
+    backward = getattr(nbops, f"{name}_backward")
+    with_grad = getattr(nbops, f"{name}_with_grad")
+    for reduction in ("mean", "sum", "none"):
+        _close(_h(forward(_d(x), _d(t), reduction=reduction, **kw)),
+               np.asarray(forward(x, t, reduction=reduction, **kw)), dtype)
+        g = np.random.default_rng(6).uniform(-2, 2, SHAPE).astype(dtype) \
+            if reduction == "none" else 0.75
+        want = backward(g, x, t, reduction=reduction, **kw)
+        dg = _d(g) if reduction == "none" else g
+        _close(_h(backward(dg, _d(x), _d(t), reduction=reduction, **kw)), want, dtype)
+        loss, grad = with_grad(_d(x), _d(t), reduction=reduction, **kw)
+        want_loss, want_grad = with_grad(x, t, reduction=reduction, **kw)
+        _close(_h(loss), np.asarray(want_loss), dtype)
+        _close(_h(grad), want_grad, dtype)

@@ -1,0 +1,274 @@
+"""The losses of issue 17 (part): ``soft_margin_loss`` and ``hinge_embedding_loss``,
+their backward and ``_with_grad``: against float64 formulas written here, against
+``torch`` and ``torch.autograd`` for every option and reduction, against central
+finite differences, inside ``@njit``, and their argument handling. (The op-table
+tests of tests/test_losses.py, tests/test_nn.py and tests/test_nn_backward.py also
+cover them, as every pointwise loss of the table.) Arrays are small; each (loss,
+dtype) kernel compiles once and the backward and with_grad share it."""
+
+import warnings
+
+import numpy as np
+import pytest
+from numba import njit
+
+import nbops
+
+DTYPES = [np.float32, np.float64]
+SHAPE = (4, 6)
+REDUCTIONS = ("mean", "sum", "none")
+
+#: (loss, options)
+CASES = [("soft_margin_loss", {}),
+         ("hinge_embedding_loss", {}), ("hinge_embedding_loss", {"margin": 0.5}),
+         ("hinge_embedding_loss", {"margin": -0.25})]
+IDS = [name + "".join(f"-{k}={v}" for k, v in kw.items()) for name, kw in CASES]
+
+
+# ------------------------------------------------------------ float64 references
+def ref_loss(name, x, t, margin=1.0):
+    x, t = np.asarray(x, np.float64), np.asarray(t, np.float64)
+    if name == "soft_margin_loss":
+        with np.errstate(over="ignore"):
+            return np.log1p(np.exp(-t * x))
+    return np.where(t != 1, np.maximum(margin - x, 0.0), 0.0) + np.where(t != -1, x, 0.0)
+
+
+def _data(name, kw, dtype, seed=0):
+    """Input and +-1 targets (and a few other targets), with the kinks of the hinge."""
+    rng = np.random.default_rng(seed)
+    x = rng.uniform(-2, 2, SHAPE)
+    t = np.where(rng.uniform(size=SHAPE) < 0.5, -1.0, 1.0)
+    t[3, :2] = (0.0, 0.5)  # PyTorch's formulas take any target
+    if name == "hinge_embedding_loss":
+        m = kw.get("margin", 1.0)
+        x[0, :3] = (m, m + 0.25, m - 0.25)  # at the margin, just above and below
+        t[0, :3] = -1.0
+    return x.astype(dtype), t.astype(dtype)
+
+
+def _grad_output(reduction, dtype, seed=1):
+    if reduction == "none":
+        return np.random.default_rng(seed).uniform(-2, 2, SHAPE).astype(dtype)
+    return 0.75
+
+
+def _strided(a):
+    big = np.zeros((a.shape[0], 2 * a.shape[1]), a.dtype)
+    big[:, ::2] = a
+    return big[:, ::2]
+
+
+# ------------------------------------------------------------------ forward
+@pytest.mark.parametrize("dtype", DTYPES)
+@pytest.mark.parametrize(("name", "kw"), CASES, ids=IDS)
+def test_forward_against_reference_and_torch(name, kw, dtype):
+    torch = pytest.importorskip("torch")
+    x, t = _data(name, kw, dtype)
+    loss = ref_loss(name, x, t, **kw)
+    tol = dict(rtol=2e-6, atol=1e-6) if dtype == np.float32 else dict(rtol=1e-13, atol=1e-14)
+    for r in REDUCTIONS:
+        got = getattr(nbops, name)(x, t, reduction=r, **kw)
+        want = {"none": loss, "sum": loss.sum(), "mean": loss.mean()}[r]
+        assert (got.dtype if r == "none" else type(got)) == np.dtype(dtype).type or \
+            got.dtype == dtype
+        np.testing.assert_allclose(got, want, **tol)
+        tt = getattr(torch.nn.functional, name)(torch.from_numpy(x), torch.from_numpy(t),
+                                                reduction=r, **kw)
+        np.testing.assert_allclose(got, tt.numpy(), **tol)
+
+
+def test_positional_order_and_legacy_flags():
+    """``margin`` comes right after ``target`` (PyTorch's order); the legacy flags."""
+    x, t = _data("hinge_embedding_loss", {}, np.float64)
+    assert nbops.hinge_embedding_loss(x, t, 0.5) == nbops.hinge_embedding_loss(x, t, margin=0.5)
+    with pytest.warns(DeprecationWarning):
+        s = nbops.hinge_embedding_loss(x, t, 0.5, None, False)
+    np.testing.assert_array_equal(s, nbops.hinge_embedding_loss(x, t, 0.5, reduction="none"))
+    with pytest.warns(DeprecationWarning):
+        s = nbops.soft_margin_loss(x, t, False)
+    assert s == nbops.soft_margin_loss(x, t, reduction="sum")
+
+
+def test_overflow_and_nan_as_torch():
+    torch = pytest.importorskip("torch")
+    x = np.array([-100.0, 100.0, np.nan, 0.0], np.float32)
+    t = np.array([1.0, -1.0, 1.0, np.nan], np.float32)
+    tx, tt = torch.from_numpy(x).requires_grad_(), torch.from_numpy(t)
+    out = torch.nn.functional.soft_margin_loss(tx, tt, reduction="none")
+    out.sum().backward()
+    np.testing.assert_array_equal(nbops.soft_margin_loss(x, t, reduction="none"),
+                                  out.detach().numpy())  # inf, inf, nan, nan
+    np.testing.assert_array_equal(nbops.soft_margin_loss_backward(np.ones(4, np.float32), x, t,
+                                                                  reduction="none"),
+                                  tx.grad.numpy())
+    tx.grad = None
+    out = torch.nn.functional.hinge_embedding_loss(tx, tt, reduction="none")
+    out.sum().backward()
+    np.testing.assert_array_equal(nbops.hinge_embedding_loss(x, t, reduction="none"),
+                                  out.detach().numpy())
+    np.testing.assert_array_equal(
+        nbops.hinge_embedding_loss_backward(np.ones(4, np.float32), x, t, reduction="none"),
+        tx.grad.numpy())
+
+
+# ------------------------------------------------------------------ backward
+@pytest.mark.parametrize("dtype", DTYPES)
+@pytest.mark.parametrize(("name", "kw"), CASES, ids=IDS)
+def test_backward_against_torch_autograd(name, kw, dtype):
+    torch = pytest.importorskip("torch")
+    backward = getattr(nbops, f"{name}_backward")
+    x, t = _data(name, kw, dtype)
+    tol = {np.float32: 2e-6, np.float64: 1e-13}[dtype]
+    for reduction in REDUCTIONS:
+        g = _grad_output(reduction, dtype)
+        xt = torch.from_numpy(x.copy()).requires_grad_()
+        out = getattr(torch.nn.functional, name)(xt, torch.from_numpy(t), reduction=reduction,
+                                                 **kw)
+        out.backward(torch.from_numpy(g) if reduction == "none"
+                     else torch.tensor(g, dtype=xt.dtype))
+        want = xt.grad.numpy()
+        for xs in (x, _strided(x)):
+            got = backward(g, xs, t, reduction=reduction, **kw)
+            assert got.dtype == dtype and got.shape == x.shape
+            np.testing.assert_allclose(got, want, rtol=4 * tol, atol=tol * np.abs(want).max(),
+                                       err_msg=f"{name} {kw} {reduction}")
+        out = np.empty_like(x)
+        assert backward(g, x, t, reduction=reduction, out=out, **kw) is out
+        np.testing.assert_allclose(out, want, rtol=4 * tol, atol=tol * np.abs(want).max())
+
+
+@pytest.mark.parametrize(("name", "kw"), CASES, ids=IDS)
+def test_backward_against_finite_differences(name, kw):
+    """Central differences of the float64 formula above, away from the hinge's kink."""
+    x, t = _data(name, kw, np.float64, seed=3)
+    x[0, :3] += 0.1  # off the kink
+    g = _grad_output("none", np.float64)
+    h = 1e-6
+    fd = np.empty_like(x)
+    for i in np.ndindex(x.shape):
+        xp, xm = x.copy(), x.copy()
+        xp[i] += h
+        xm[i] -= h
+        fd[i] = ((ref_loss(name, xp, t, **kw) - ref_loss(name, xm, t, **kw)) * g).sum() / (2 * h)
+    got = getattr(nbops, f"{name}_backward")(g, x, t, reduction="none", **kw)
+    np.testing.assert_allclose(got, fd, rtol=1e-6, atol=1e-8)
+    got = getattr(nbops, f"{name}_backward")(1.0, x, t, reduction="mean", **kw)
+    np.testing.assert_allclose(got, fd / g / x.size, rtol=1e-6, atol=1e-8)
+
+
+@pytest.mark.parametrize(("name", "kw"), CASES, ids=IDS)
+def test_with_grad_is_forward_and_backward(name, kw):
+    forward = getattr(nbops, name)
+    backward = getattr(nbops, f"{name}_backward")
+    with_grad = getattr(nbops, f"{name}_with_grad")
+    for dtype in DTYPES:
+        x, t = _data(name, kw, dtype)
+        for reduction in REDUCTIONS:
+            loss, grad = with_grad(x, t, reduction=reduction, **kw)
+            want = forward(x, t, reduction=reduction, **kw)
+            assert type(loss) is type(want)
+            np.testing.assert_array_equal(loss, want)
+            g = np.ones(SHAPE, dtype) if reduction == "none" else 1.0
+            np.testing.assert_array_equal(grad, backward(g, x, t, reduction=reduction, **kw))
+
+
+# ------------------------------------------------------------------ @njit
+@njit
+def _njit_calls(x, t, g):
+    return (nbops.soft_margin_loss(x, t), nbops.soft_margin_loss(x, t, reduction="none"),
+            nbops.soft_margin_loss_backward(0.5, x, t, reduction="sum"),
+            nbops.soft_margin_loss_with_grad(x, t),
+            nbops.hinge_embedding_loss(x, t, 0.5, reduction="sum"),
+            nbops.hinge_embedding_loss_backward(g, x, t, margin=0.5, reduction="none"),
+            nbops.hinge_embedding_loss_with_grad(x, t, reduction="mean"))
+
+
+def test_njit_same_as_python():
+    x, t = _data("hinge_embedding_loss", {"margin": 0.5}, np.float64)
+    g = _grad_output("none", np.float64)
+    got = _njit_calls(x, t, g)
+    want = (nbops.soft_margin_loss(x, t), nbops.soft_margin_loss(x, t, reduction="none"),
+            nbops.soft_margin_loss_backward(0.5, x, t, reduction="sum"),
+            nbops.soft_margin_loss_with_grad(x, t),
+            nbops.hinge_embedding_loss(x, t, 0.5, reduction="sum"),
+            nbops.hinge_embedding_loss_backward(g, x, t, margin=0.5, reduction="none"),
+            nbops.hinge_embedding_loss_with_grad(x, t, reduction="mean"))
+    flat = lambda v: [np.asarray(a) for a in (v if isinstance(v, tuple) else (v,))]  # noqa: E731
+    for a, b in zip(got, want, strict=True):
+        for p, q in zip(flat(a), flat(b), strict=True):
+            np.testing.assert_allclose(p, q, rtol=1e-14)
+    with pytest.raises(ValueError, match="grad_output"):
+        _njit_calls(x, t, g[:, :3].copy())
+
+
+# ------------------------------------------------------------------ bad inputs
+@pytest.mark.parametrize("name", ["soft_margin_loss", "hinge_embedding_loss"])
+def test_bad_inputs(name):
+    x, t = _data(name, {}, np.float64)
+    with pytest.raises(ValueError, match="reduction"):
+        getattr(nbops, name)(x, t, reduction="avg")
+    with pytest.raises(ValueError), pytest.warns(UserWarning, match="target size"):
+        getattr(nbops, name)(x, t[:, :4])
+    with pytest.raises(ValueError, match="grad_output"):
+        getattr(nbops, f"{name}_backward")(np.ones((4, 5)), x, t, reduction="none")
+    with pytest.raises(ValueError, match="grad_output"):
+        getattr(nbops, f"{name}_backward")(np.ones(SHAPE), x, t, reduction="sum")
+
+
+def test_soft_margin_target_shape():
+    """PyTorch writes soft_margin_loss into an output of the input's shape: a target
+    that broadcasts to it is taken, one that would grow it is rejected (before any
+    kernel, on every path); hinge_embedding_loss broadcasts both ways, as PyTorch."""
+    torch = pytest.importorskip("torch")
+    x = np.arange(12.0).reshape(4, 3) / 6 - 1
+    y = np.array([1.0, -1.0, 1.0])
+    for r in REDUCTIONS:
+        with pytest.warns(UserWarning, match="target size"):
+            got = nbops.soft_margin_loss(x, y, reduction=r)
+        want = torch.nn.functional.soft_margin_loss(torch.from_numpy(x), torch.from_numpy(y),
+                                                    reduction=r)
+        np.testing.assert_allclose(got, want.numpy(), rtol=1e-13)
+    for a, b in ((x[:, :1], y), (y, x), (y, x[:, :1])):
+        with pytest.raises(RuntimeError):
+            torch.nn.functional.soft_margin_loss(torch.from_numpy(a), torch.from_numpy(b))
+        for fn in (nbops.soft_margin_loss, nbops.soft_margin_loss_with_grad):
+            with pytest.raises(ValueError, match="must broadcast to the input's shape"):
+                fn(a, b, reduction="none")
+        with pytest.raises(ValueError, match="must broadcast to the input's shape"):
+            nbops.soft_margin_loss_backward(1.0, a, b, reduction="sum")
+        with pytest.raises(ValueError, match="must broadcast to the input's shape"):
+            _njit_soft_margin(a, b)
+        with pytest.warns(UserWarning, match="target size"):
+            got = nbops.hinge_embedding_loss(a, b, reduction="none")
+        want = torch.nn.functional.hinge_embedding_loss(torch.from_numpy(a), torch.from_numpy(b),
+                                                        reduction="none")
+        np.testing.assert_allclose(got, want.numpy(), rtol=1e-13)
+
+
+@njit
+def _njit_soft_margin(x, t):
+    return nbops.soft_margin_loss(x, t, reduction="sum")
+
+
+# ------------------------------------------------------------------ nn modules
+@pytest.mark.parametrize(("cls", "kw"), [("SoftMarginLoss", {}),
+                                         ("HingeEmbeddingLoss", {"margin": 0.5}),
+                                         ("HingeEmbeddingLoss", {"reduction": "none"})])
+def test_nn_modules_against_torch_autograd(cls, kw):
+    torch = pytest.importorskip("torch")
+    name = "soft_margin_loss" if cls == "SoftMarginLoss" else "hinge_embedding_loss"
+    x, t = _data(name, kw, np.float64)
+    m, tm = getattr(nbops.nn, cls)(**kw), getattr(torch.nn, cls)(**kw)
+    xt = torch.from_numpy(x.copy()).requires_grad_()
+    y, yt = m(x, t), tm(xt, torch.from_numpy(t))
+    np.testing.assert_allclose(y, yt.detach().numpy(), rtol=1e-13)
+    g = _grad_output(kw.get("reduction", "mean"), np.float64)
+    gx = m.backward(g)
+    yt.backward(torch.from_numpy(g) if np.ndim(g) else torch.tensor(g, dtype=xt.dtype))
+    np.testing.assert_allclose(gx, xt.grad.numpy(), rtol=1e-13, atol=1e-15)
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", DeprecationWarning)
+        assert getattr(nbops.nn, cls)(size_average=False).reduction == "sum"
+    if cls == "HingeEmbeddingLoss":
+        assert nbops.nn.HingeEmbeddingLoss(0.25).margin == 0.25  # PyTorch's positional order
