@@ -61,6 +61,7 @@ __all__: list[str] = [
     'kl_div',
     'binary_cross_entropy',
     'binary_cross_entropy_with_logits',
+    'poisson_nll_loss',
     'cross_entropy',
     'nll_loss',
     'relu_backward',
@@ -114,6 +115,8 @@ __all__: list[str] = [
     'binary_cross_entropy_with_grad',
     'binary_cross_entropy_with_logits_backward',
     'binary_cross_entropy_with_logits_with_grad',
+    'poisson_nll_loss_backward',
+    'poisson_nll_loss_with_grad',
     'cross_entropy_backward',
     'cross_entropy_with_grad',
     'nll_loss_backward',
@@ -423,6 +426,16 @@ def binary_cross_entropy_with_logits(
     reduce: bool | None = ...,
     reduction: Literal['none', 'mean', 'sum'] = ...,
     pos_weight: ArrayLike | None = ...,
+) -> Any: ...
+def poisson_nll_loss(
+    input: ArrayLike,
+    target: ArrayLike,
+    log_input: bool = ...,
+    full: bool = ...,
+    size_average: bool | None = ...,
+    eps: float = ...,
+    reduce: bool | None = ...,
+    reduction: Literal['none', 'mean', 'sum'] = ...,
 ) -> Any: ...
 def cross_entropy(
     input: ArrayLike,
@@ -851,6 +864,29 @@ def binary_cross_entropy_with_logits_with_grad(
     reduce: bool | None = ...,
     reduction: Literal['none', 'mean', 'sum'] = ...,
     pos_weight: ArrayLike | None = ...,
+) -> Any: ...
+def poisson_nll_loss_backward(
+    grad_output: ArrayLike,
+    input: ArrayLike,
+    target: ArrayLike,
+    log_input: bool = ...,
+    full: bool = ...,
+    size_average: bool | None = ...,
+    eps: float = ...,
+    reduce: bool | None = ...,
+    reduction: Literal['none', 'mean', 'sum'] = ...,
+    *,
+    out: NDArray[Any] | None = ...,
+) -> Any: ...
+def poisson_nll_loss_with_grad(
+    input: ArrayLike,
+    target: ArrayLike,
+    log_input: bool = ...,
+    full: bool = ...,
+    size_average: bool | None = ...,
+    eps: float = ...,
+    reduce: bool | None = ...,
+    reduction: Literal['none', 'mean', 'sum'] = ...,
 ) -> Any: ...
 def cross_entropy_backward(
     grad_output: ArrayLike,

@@ -272,3 +272,159 @@ def test_nn_modules_against_torch_autograd(cls, kw):
         assert getattr(nbops.nn, cls)(size_average=False).reduction == "sum"
     if cls == "HingeEmbeddingLoss":
         assert nbops.nn.HingeEmbeddingLoss(0.25).margin == 0.25  # PyTorch's positional order
+
+
+# ===================================================================== poisson_nll_loss
+POISSON = [{}, {"full": True}, {"log_input": False}, {"log_input": False, "full": True},
+           {"log_input": False, "eps": 0.25}]
+PIDS = ["-".join(f"{k}={v}" for k, v in kw.items()) or "default" for kw in POISSON]
+
+
+def ref_poisson(x, t, log_input=True, full=False, eps=1e-8):
+    x, t = np.asarray(x, np.float64), np.asarray(t, np.float64)
+    loss = np.exp(x) - t * x if log_input else x - t * np.log(x + eps)
+    if full:
+        with np.errstate(all="ignore"):
+            st = t * np.log(t) - t + 0.5 * np.log(2 * np.pi * t)
+        loss = loss + np.where(t <= 1, 0.0, st)
+    return loss
+
+
+def _poisson_data(kw, dtype, seed=0):
+    rng = np.random.default_rng(seed)
+    x = rng.uniform(-2, 2, SHAPE) if kw.get("log_input", True) else rng.uniform(0.1, 3, SHAPE)
+    t = rng.poisson(2.0, SHAPE).astype(np.float64)
+    t[0, :4] = (0.0, 1.0, 1.5, 0.5)  # Stirling's term: masked at and below 1
+    return x.astype(dtype), t.astype(dtype)
+
+
+def _tol(dtype):
+    return dict(rtol=1e-5, atol=1e-6) if dtype == np.float32 else dict(rtol=1e-12, atol=1e-13)
+
+
+@pytest.mark.parametrize("dtype", DTYPES)
+@pytest.mark.parametrize("kw", POISSON, ids=PIDS)
+def test_poisson_forward_against_reference_and_torch(kw, dtype):
+    torch = pytest.importorskip("torch")
+    x, t = _poisson_data(kw, dtype)
+    loss = ref_poisson(x, t, **kw)
+    for r in REDUCTIONS:
+        got = nbops.poisson_nll_loss(x, t, reduction=r, **kw)
+        want = {"none": loss, "sum": loss.sum(), "mean": loss.mean()}[r]
+        assert got.dtype == dtype
+        np.testing.assert_allclose(got, want, **_tol(dtype))
+        tt = torch.nn.functional.poisson_nll_loss(torch.from_numpy(x), torch.from_numpy(t),
+                                                  reduction=r, **kw)
+        np.testing.assert_allclose(got, tt.numpy(), **_tol(dtype))
+
+
+@pytest.mark.parametrize("dtype", DTYPES)
+@pytest.mark.parametrize("kw", POISSON, ids=PIDS)
+def test_poisson_backward_against_torch_autograd(kw, dtype):
+    torch = pytest.importorskip("torch")
+    x, t = _poisson_data(kw, dtype)
+    tol = {np.float32: 2e-6, np.float64: 1e-13}[dtype]
+    for reduction in REDUCTIONS:
+        g = _grad_output(reduction, dtype)
+        xt = torch.from_numpy(x.copy()).requires_grad_()
+        out = torch.nn.functional.poisson_nll_loss(xt, torch.from_numpy(t), reduction=reduction,
+                                                   **kw)
+        out.backward(torch.from_numpy(g) if reduction == "none"
+                     else torch.tensor(g, dtype=xt.dtype))
+        want = xt.grad.numpy()
+        for xs in (x, _strided(x)):
+            got = nbops.poisson_nll_loss_backward(g, xs, t, reduction=reduction, **kw)
+            assert got.dtype == dtype and got.shape == x.shape
+            np.testing.assert_allclose(got, want, rtol=4 * tol, atol=tol * np.abs(want).max(),
+                                       err_msg=f"{kw} {reduction}")
+        out = np.empty_like(x)
+        assert nbops.poisson_nll_loss_backward(g, x, t, reduction=reduction, out=out,
+                                               **kw) is out
+        loss, grad = nbops.poisson_nll_loss_with_grad(x, t, reduction=reduction, **kw)
+        np.testing.assert_array_equal(loss, nbops.poisson_nll_loss(x, t, reduction=reduction,
+                                                                   **kw))
+        ones = np.ones(SHAPE, dtype) if reduction == "none" else 1.0
+        np.testing.assert_array_equal(
+            grad, nbops.poisson_nll_loss_backward(ones, x, t, reduction=reduction, **kw))
+
+
+@pytest.mark.parametrize("kw", POISSON, ids=PIDS)
+def test_poisson_backward_against_finite_differences(kw):
+    x, t = _poisson_data(kw, np.float64, seed=3)
+    g = _grad_output("none", np.float64)
+    h = 1e-6
+    fd = np.empty_like(x)
+    for i in np.ndindex(x.shape):
+        xp, xm = x.copy(), x.copy()
+        xp[i] += h
+        xm[i] -= h
+        fd[i] = ((ref_poisson(xp, t, **kw) - ref_poisson(xm, t, **kw)) * g).sum() / (2 * h)
+    got = nbops.poisson_nll_loss_backward(g, x, t, reduction="none", **kw)
+    np.testing.assert_allclose(got, fd, rtol=1e-6, atol=1e-8)
+
+
+def test_poisson_argument_order_and_flags():
+    """PyTorch's order: log_input, full, size_average, eps, reduce, reduction."""
+    x, t = _poisson_data({"log_input": False}, np.float64)
+    want = nbops.poisson_nll_loss(x, t, log_input=False, full=True, eps=0.5, reduction="none")
+    with pytest.warns(DeprecationWarning):
+        got = nbops.poisson_nll_loss(x, t, False, True, None, 0.5, False)
+    np.testing.assert_array_equal(got, want)
+    with pytest.warns(DeprecationWarning):
+        got = nbops.poisson_nll_loss(x, t, True, False, False)
+    assert got == nbops.poisson_nll_loss(x, t, reduction="sum")
+    t2 = np.array([np.nan, 2.0, 0.0])  # a NaN target is NaN with full (not masked)
+    got = nbops.poisson_nll_loss(np.zeros(3), t2, full=True, reduction="none")
+    assert np.isnan(got[0]) and np.isfinite(got[1:]).all()
+
+
+def test_poisson_bad_inputs():
+    x, t = _poisson_data({}, np.float64)
+    with pytest.raises(ValueError, match="reduction"):
+        nbops.poisson_nll_loss(x, t, reduction="avg")
+    with pytest.raises(ValueError), pytest.warns(UserWarning, match="target size"):
+        nbops.poisson_nll_loss(x, t[:, :4])
+    with pytest.raises(ValueError, match="grad_output"):
+        nbops.poisson_nll_loss_backward(np.ones((4, 5)), x, t, reduction="none")
+    with pytest.raises(ValueError, match="grad_output"):
+        nbops.poisson_nll_loss_backward(np.ones(SHAPE), x, t, reduction="sum")
+
+
+@njit
+def _njit_poisson(x, t, g):
+    return (nbops.poisson_nll_loss(x, t), nbops.poisson_nll_loss(x, t, False, True, eps=0.25,
+                                                                 reduction="none"),
+            nbops.poisson_nll_loss_backward(g, x, t, log_input=False, reduction="none"),
+            nbops.poisson_nll_loss_with_grad(x, t, full=True, reduction="sum"))
+
+
+def test_poisson_njit_same_as_python():
+    x, t = _poisson_data({"log_input": False}, np.float64)
+    g = _grad_output("none", np.float64)
+    got = _njit_poisson(x, t, g)
+    want = (nbops.poisson_nll_loss(x, t),
+            nbops.poisson_nll_loss(x, t, False, True, eps=0.25, reduction="none"),
+            nbops.poisson_nll_loss_backward(g, x, t, log_input=False, reduction="none"),
+            nbops.poisson_nll_loss_with_grad(x, t, full=True, reduction="sum"))
+    for a, b in zip(got[:3], want[:3], strict=True):
+        np.testing.assert_allclose(a, b, rtol=1e-14)
+    np.testing.assert_allclose(got[3][0], want[3][0], rtol=1e-14)
+    np.testing.assert_allclose(got[3][1], want[3][1], rtol=1e-14)
+    with pytest.raises(ValueError, match="grad_output"):
+        _njit_poisson(x, t, g[:, :3].copy())
+
+
+@pytest.mark.parametrize("kw", [{}, {"log_input": False, "full": True, "eps": 0.25},
+                                {"reduction": "none"}])
+def test_poisson_nn_module_against_torch_autograd(kw):
+    torch = pytest.importorskip("torch")
+    x, t = _poisson_data(kw, np.float64)
+    m, tm = nbops.nn.PoissonNLLLoss(**kw), torch.nn.PoissonNLLLoss(**kw)
+    xt = torch.from_numpy(x.copy()).requires_grad_()
+    y, yt = m(x, t), tm(xt, torch.from_numpy(t))
+    np.testing.assert_allclose(y, yt.detach().numpy(), rtol=1e-13)
+    g = _grad_output(kw.get("reduction", "mean"), np.float64)
+    gx = m.backward(g)
+    yt.backward(torch.from_numpy(g) if np.ndim(g) else torch.tensor(g, dtype=xt.dtype))
+    np.testing.assert_allclose(gx, xt.grad.numpy(), rtol=1e-13, atol=1e-15)
+    assert nbops.nn.PoissonNLLLoss(False, True).full is True  # PyTorch's positional order

@@ -24,6 +24,7 @@ from . import (
     layer_norm,
     linear,
     losses,
+    nll_losses,
     normalization,
     softmax,  # noqa: F401  (declares the row ops, after the pointwise losses)
     table,
@@ -146,6 +147,10 @@ _register(losses.binary_cross_entropy_with_logits, "losses", ("input", "target")
           ("input", "target"), "BCEWithLogitsLoss", lambda d: [((d.x, d.p), {})],
           backward=losses.binary_cross_entropy_with_logits_backward,
           with_grad=losses.binary_cross_entropy_with_logits_with_grad)
+_register(nll_losses.poisson_nll_loss, "losses", ("input", "target"), ("input", "target"),
+          "PoissonNLLLoss", lambda d: [((d.x, d.p), {}), ((d.p, d.p), {"log_input": False})],
+          backward=nll_losses.poisson_nll_loss_backward,
+          with_grad=nll_losses.poisson_nll_loss_with_grad)
 _register(classification.cross_entropy, "classification", ("input", "target"),
           ("input", "target"), "CrossEntropyLoss",
           lambda d: [((d.x2, d.labels), {})],

@@ -25,6 +25,7 @@ from .loss import CrossEntropyLoss as CrossEntropyLoss
 from .loss import KLDivLoss as KLDivLoss
 from .loss import NLLLoss as NLLLoss
 from .loss import NLLLoss2d as NLLLoss2d
+from .loss import PoissonNLLLoss as PoissonNLLLoss
 from .loss import _Loss
 from .normalization import BatchNorm1d as BatchNorm1d
 from .normalization import BatchNorm2d as BatchNorm2d
@@ -240,4 +241,5 @@ __all__: list[str] = [
     'KLDivLoss',
     'BCELoss',
     'BCEWithLogitsLoss',
+    'PoissonNLLLoss',
 ]

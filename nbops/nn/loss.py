@@ -23,6 +23,7 @@ import numpy as np
 
 from .._grad import is_grad_enabled
 from .._ops import losses as _L
+from .._ops import nll_losses as _NLL
 from .._ops import table as _table
 from .._ops.classification import cross_entropy as _cross_entropy
 from .._ops.classification import cross_entropy_backward as _cross_entropy_backward
@@ -36,7 +37,7 @@ from ._module import Module, _as_state_array, _read
 
 #: the hand-written classes (the generated ones are added at the end)
 __all__ = ["CrossEntropyLoss", "NLLLoss", "NLLLoss2d", "KLDivLoss", "BCELoss",
-           "BCEWithLogitsLoss"]
+           "BCEWithLogitsLoss", "PoissonNLLLoss"]
 
 
 def _optional_array(value):
@@ -344,6 +345,48 @@ class BCEWithLogitsLoss(_Loss):
                                   _L.binary_cross_entropy_with_logits_with_grad, input, target,
                                   **self._loss_options())
 
+
+
+class PoissonNLLLoss(_Loss):
+    """Poisson negative log-likelihood (see :func:`nbops.poisson_nll_loss`).
+
+    Parameters
+    ----------
+    log_input : bool, default True
+        Whether the input is the log of the rate (else the rate itself).
+    full : bool, default False
+        Add Stirling's approximation of :math:`\\log(y!)` for targets above 1.
+    size_average, reduce : bool, optional
+        PyTorch's deprecated flags: either one, when given, sets ``reduction``
+        (with a ``DeprecationWarning``).
+    eps : float, default 1e-8
+        Added to the rate before its log (``log_input=False``).
+    reduction : {'mean', 'sum', 'none'}, default 'mean'
+        How the elementwise losses are reduced (checked when the loss is computed).
+
+    Examples
+    --------
+    >>> loss = nbops.nn.PoissonNLLLoss()
+    >>> loss(np.array([0.0, 0.5, 1.0]), np.array([1.0, 2.0, 3.0]))
+    np.float64(0.4556676997197246)
+    """
+
+    def __init__(self, log_input=True, full=False, size_average=None, eps=1e-8, reduce=None,
+                 reduction="mean"):
+        super().__init__(size_average, reduce, reduction)
+        self.log_input = log_input
+        self.full = full
+        self.eps = eps
+
+    _bfn = staticmethod(_NLL.poisson_nll_loss_backward)
+
+    def _loss_options(self):
+        return {"log_input": self.log_input, "full": self.full, "eps": self.eps,
+                "reduction": self.reduction}
+
+    def forward(self, log_input, target):
+        return self._loss_forward(_NLL.poisson_nll_loss, _NLL.poisson_nll_loss_with_grad,
+                                  log_input, target, **self._loss_options())
 
 # The pointwise losses' classes (L1Loss, MSELoss, SmoothL1Loss, ...), generated
 # from their op-table entries (nbops/_ops/losses.py).

@@ -49,6 +49,9 @@ __all__ += ["l1_loss_backward", "mse_loss_backward", "smooth_l1_loss_backward",
             "binary_cross_entropy_backward", "binary_cross_entropy_with_logits_backward",
             "binary_cross_entropy_with_logits_pos_weight_backward",
             "soft_margin_loss_backward", "hinge_embedding_loss_backward"]
+__all__ += ["poisson_nll_loss_log_input", "poisson_nll_loss_rate", "poisson_stirling_term",
+            "poisson_nll_loss_log_input_full", "poisson_nll_loss_rate_full",
+            "poisson_nll_loss_log_input_backward", "poisson_nll_loss_rate_backward"]
 
 
 # ---------------------------------------------------------------- the loss cores
@@ -637,3 +640,164 @@ def hinge_embedding_loss_backward(g, x, t, margin):
     d = const(x, margin) - x
     margin_part = select((t != one) & (d >= zero), -g, zero)
     return margin_part + select(t != -one, g, zero)
+
+
+# ------------------------------------------------ issue 17: Poisson negative log-likelihood
+@core
+def poisson_stirling_term(t):
+    r"""Stirling's approximation of :math:`\log(t!)`,
+    :math:`t \log t - t + \tfrac12 \log(2 \pi t)`, for :math:`t > 1`, else 0: the
+    term ``poisson_nll_loss(..., full=True)`` adds (PyTorch's ``masked_fill(target <= 1, 0)``,
+    so a NaN target gives NaN).
+
+    Parameters
+    ----------
+    t : float32 or float64
+        A target element.
+
+    Examples
+    --------
+    >>> from nbops import scalar
+    >>> round(scalar.poisson_stirling_term(3.0), 8), scalar.poisson_stirling_term(1.0)
+    (1.76408154, 0.0)
+    """
+    term = t * log(t) - t + const(t, 0.5) * log(const(t, 6.283185307179586) * t)
+    return select(t <= const(t, 1.0), const(t, 0.0), term)
+
+
+@core
+def poisson_nll_loss_log_input(x, t, eps):
+    r"""Scalar core of :func:`nbops.poisson_nll_loss` with ``log_input=True``:
+    :math:`e^x - t x`.
+
+    Parameters
+    ----------
+    x, t : float32 or float64
+        Input (the log of the rate) and target (a count) elements.
+    eps : float
+        Unused (the signature of :func:`poisson_nll_loss_rate`).
+
+    Examples
+    --------
+    >>> from nbops import scalar
+    >>> round(scalar.poisson_nll_loss_log_input(0.5, 2.0, 1e-8), 8)
+    0.64872127
+    """
+    return exp(x) - t * x
+
+
+@core
+def poisson_nll_loss_log_input_full(x, t, eps):
+    r"""Scalar core of :func:`nbops.poisson_nll_loss` with ``log_input=True, full=True``:
+    :func:`poisson_nll_loss_log_input` plus :func:`poisson_stirling_term`.
+
+    Parameters
+    ----------
+    x, t : float32 or float64
+        Input (the log of the rate) and target (a count) elements.
+    eps : float
+        Unused.
+
+    Examples
+    --------
+    >>> from nbops import scalar
+    >>> round(scalar.poisson_nll_loss_log_input_full(0.5, 2.0, 1e-8), 8)
+    1.30052776
+    """
+    return exp(x) - t * x + poisson_stirling_term(t)
+
+
+@core
+def poisson_nll_loss_rate(x, t, eps):
+    r"""Scalar core of :func:`nbops.poisson_nll_loss` with ``log_input=False``:
+    :math:`x - t \log(x + \epsilon)`.
+
+    Parameters
+    ----------
+    x, t : float32 or float64
+        Input (the rate) and target (a count) elements.
+    eps : float
+        :math:`\epsilon`, converted to ``x``'s float type.
+
+    Examples
+    --------
+    >>> from nbops import scalar
+    >>> round(scalar.poisson_nll_loss_rate(2.0, 2.0, 0.0), 8)
+    0.61370564
+    """
+    return x - t * log(x + const(x, eps))
+
+
+@core
+def poisson_nll_loss_rate_full(x, t, eps):
+    r"""Scalar core of :func:`nbops.poisson_nll_loss` with ``log_input=False, full=True``:
+    :func:`poisson_nll_loss_rate` plus :func:`poisson_stirling_term`.
+
+    Parameters
+    ----------
+    x, t : float32 or float64
+        Input (the rate) and target (a count) elements.
+    eps : float
+        :math:`\epsilon`, converted to ``x``'s float type.
+
+    Examples
+    --------
+    >>> from nbops import scalar
+    >>> round(scalar.poisson_nll_loss_rate_full(2.0, 2.0, 0.0), 8)
+    1.26551212
+    """
+    return x - t * log(x + const(x, eps)) + poisson_stirling_term(t)
+
+
+@core
+def poisson_nll_loss_log_input_backward(g, x, t, eps):
+    r"""Derivative core of :func:`poisson_nll_loss_log_input`: :math:`g e^x - g t`.
+
+    Parameters
+    ----------
+    g : float32 or float64
+        The gradient of the element's loss.
+    x, t : float32 or float64
+        Input and target elements.
+    eps : float
+        Unused.
+
+    Returns
+    -------
+    float
+        The gradient of the input element.
+
+    Examples
+    --------
+    >>> from nbops import scalar
+    >>> scalar.poisson_nll_loss_log_input_backward(2.0, 0.0, 3.0, 1e-8)
+    -4.0
+    """
+    return g * exp(x) - g * t
+
+
+@core
+def poisson_nll_loss_rate_backward(g, x, t, eps):
+    r"""Derivative core of :func:`poisson_nll_loss_rate`: :math:`g - g t / (x + \epsilon)`.
+
+    Parameters
+    ----------
+    g : float32 or float64
+        The gradient of the element's loss.
+    x, t : float32 or float64
+        Input and target elements.
+    eps : float
+        :math:`\epsilon`, converted to ``x``'s float type.
+
+    Returns
+    -------
+    float
+        The gradient of the input element.
+
+    Examples
+    --------
+    >>> from nbops import scalar
+    >>> scalar.poisson_nll_loss_rate_backward(2.0, 2.0, 3.0, 0.0)
+    -1.0
+    """
+    return g + (-g * t) / (x + const(x, eps))

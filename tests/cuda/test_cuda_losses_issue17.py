@@ -1,4 +1,4 @@
-"""soft_margin_loss and hinge_embedding_loss (issue 17) on CUDA arrays against the
+"""soft_margin_loss, hinge_embedding_loss and poisson_nll_loss (issue 17) on CUDA arrays against the
 CPU path (which tests/test_losses_issue17.py checks against torch): forward,
 backward and with_grad, every reduction. Small arrays (the simulator runs every
 thread as Python)."""
@@ -17,12 +17,19 @@ from devarrays import to_host as _h  # noqa: E402
 pytestmark = pytest.mark.filterwarnings("ignore:overflow encountered:RuntimeWarning")
 
 SHAPE = (3, 5)
-CASES = [("soft_margin_loss", {}), ("hinge_embedding_loss", {"margin": 0.5})]
+CASES = [("soft_margin_loss", {}), ("hinge_embedding_loss", {"margin": 0.5}),
+         ("poisson_nll_loss", {"full": True}),
+         ("poisson_nll_loss", {"log_input": False, "full": True, "eps": 0.25})]
 IDS = [name + "".join(f"-{k}={v}" for k, v in kw.items()) for name, kw in CASES]
 
 
-def _data(dtype):
+def _data(dtype, name="", kw=None):
     rng = np.random.default_rng(5)
+    if name == "poisson_nll_loss":
+        x = rng.uniform(0.1, 3, SHAPE)
+        t = rng.poisson(2.0, SHAPE).astype(np.float64)
+        t[0, :3] = (0.0, 1.0, 1.5)
+        return x.astype(dtype), t.astype(dtype)
     x = rng.uniform(-2, 2, SHAPE)
     t = np.where(rng.uniform(size=SHAPE) < 0.5, -1.0, 1.0)
     x[0, :3] = (0.5, 0.75, 0.25)  # at the hinge's margin, above and below
@@ -34,7 +41,7 @@ def _data(dtype):
 @pytest.mark.parametrize("dtype", [np.float32, np.float64])
 @pytest.mark.parametrize(("name", "kw"), CASES, ids=IDS)
 def test_forward_backward_and_with_grad(name, kw, dtype):
-    x, t = _data(dtype)
+    x, t = _data(dtype, name, kw)
     forward = getattr(nbops, name)
     backward = getattr(nbops, f"{name}_backward")
     with_grad = getattr(nbops, f"{name}_with_grad")
