@@ -62,6 +62,7 @@ __all__: list[str] = [
     'binary_cross_entropy',
     'binary_cross_entropy_with_logits',
     'poisson_nll_loss',
+    'gaussian_nll_loss',
     'cross_entropy',
     'nll_loss',
     'relu_backward',
@@ -117,6 +118,8 @@ __all__: list[str] = [
     'binary_cross_entropy_with_logits_with_grad',
     'poisson_nll_loss_backward',
     'poisson_nll_loss_with_grad',
+    'gaussian_nll_loss_backward',
+    'gaussian_nll_loss_with_grad',
     'cross_entropy_backward',
     'cross_entropy_with_grad',
     'nll_loss_backward',
@@ -435,6 +438,14 @@ def poisson_nll_loss(
     size_average: bool | None = ...,
     eps: float = ...,
     reduce: bool | None = ...,
+    reduction: Literal['none', 'mean', 'sum'] = ...,
+) -> Any: ...
+def gaussian_nll_loss(
+    input: ArrayLike,
+    target: ArrayLike,
+    var: Any,
+    full: bool = ...,
+    eps: float = ...,
     reduction: Literal['none', 'mean', 'sum'] = ...,
 ) -> Any: ...
 def cross_entropy(
@@ -886,6 +897,23 @@ def poisson_nll_loss_with_grad(
     size_average: bool | None = ...,
     eps: float = ...,
     reduce: bool | None = ...,
+    reduction: Literal['none', 'mean', 'sum'] = ...,
+) -> Any: ...
+def gaussian_nll_loss_backward(
+    grad_output: ArrayLike,
+    input: ArrayLike,
+    target: ArrayLike,
+    var: Any,
+    full: bool = ...,
+    eps: float = ...,
+    reduction: Literal['none', 'mean', 'sum'] = ...,
+) -> Any: ...
+def gaussian_nll_loss_with_grad(
+    input: ArrayLike,
+    target: ArrayLike,
+    var: Any,
+    full: bool = ...,
+    eps: float = ...,
     reduction: Literal['none', 'mean', 'sum'] = ...,
 ) -> Any: ...
 def cross_entropy_backward(

@@ -428,3 +428,149 @@ def test_poisson_nn_module_against_torch_autograd(kw):
     yt.backward(torch.from_numpy(g) if np.ndim(g) else torch.tensor(g, dtype=xt.dtype))
     np.testing.assert_allclose(gx, xt.grad.numpy(), rtol=1e-13, atol=1e-15)
     assert nbops.nn.PoissonNLLLoss(False, True).full is True  # PyTorch's positional order
+
+
+# ==================================================================== gaussian_nll_loss
+#: var shapes: heteroscedastic, one per row (input's shape without its last axis),
+#: (rows, 1), (1, columns), a float
+GAUSS_VARS = ["full", "rows", "rows1", "cols1", "float"]
+
+
+def _gauss_data(var_kind, dtype, seed=0):
+    rng = np.random.default_rng(seed)
+    x = rng.uniform(-2, 2, SHAPE)
+    t = rng.uniform(-2, 2, SHAPE)
+    shape = {"full": SHAPE, "rows": SHAPE[:1], "rows1": (SHAPE[0], 1),
+             "cols1": (1, SHAPE[1])}.get(var_kind)
+    if shape is None:
+        return x.astype(dtype), t.astype(dtype), 0.7
+    v = rng.uniform(0.2, 2, shape)
+    v.flat[0] = 1e-9  # below eps: clamped (the gradient still passes, as PyTorch's)
+    return x.astype(dtype), t.astype(dtype), v.astype(dtype)
+
+
+def ref_gauss(x, t, v, full=False, eps=1e-6):
+    x, t = np.asarray(x, np.float64), np.asarray(t, np.float64)
+    v = np.asarray(v, np.float64)
+    if v.ndim and v.shape == x.shape[:-1] and v.shape != x.shape:
+        v = v[..., None]
+    v = np.maximum(v, eps)
+    loss = 0.5 * (np.log(v) + (x - t) ** 2 / v)
+    return loss + 0.5 * np.log(2 * np.pi) if full else loss
+
+
+def _torch_gauss(x, t, v, kw, reduction, g):
+    torch = pytest.importorskip("torch")
+    tx = torch.from_numpy(x.copy()).requires_grad_()
+    tv = torch.from_numpy(v.copy()).requires_grad_() if isinstance(v, np.ndarray) else v
+    out = torch.nn.functional.gaussian_nll_loss(tx, torch.from_numpy(t), tv,
+                                                reduction=reduction, **kw)
+    out.backward(torch.from_numpy(g) if reduction == "none" else torch.tensor(g, dtype=tx.dtype))
+    return (out.detach().numpy(), tx.grad.numpy(),
+            tv.grad.numpy() if isinstance(v, np.ndarray) else None)
+
+
+@pytest.mark.parametrize("dtype", DTYPES)
+@pytest.mark.parametrize("kw", [{}, {"full": True, "eps": 0.25}], ids=["default", "full-eps"])
+@pytest.mark.parametrize("var_kind", GAUSS_VARS)
+def test_gaussian_against_reference_and_torch_autograd(var_kind, kw, dtype):
+    x, t, v = _gauss_data(var_kind, dtype)
+    loss = ref_gauss(x, t, v, **kw)
+    tol = {np.float32: 2e-6, np.float64: 1e-13}[dtype]
+    for reduction in REDUCTIONS:
+        got = nbops.gaussian_nll_loss(x, t, v, reduction=reduction, **kw)
+        want = {"none": loss, "sum": loss.sum(), "mean": loss.mean()}[reduction]
+        assert got.dtype == dtype
+        np.testing.assert_allclose(got, want, rtol=10 * tol, atol=tol)
+        g = _grad_output(reduction, dtype)
+        t_out, t_gx, t_gv = _torch_gauss(x, t, v, kw, reduction, g)
+        np.testing.assert_allclose(got, t_out, rtol=10 * tol, atol=tol)
+        for xs in (x, _strided(x)):
+            gx, gv = nbops.gaussian_nll_loss_backward(g, xs, t, v, reduction=reduction, **kw)
+            assert gx.dtype == dtype and gx.shape == x.shape
+            np.testing.assert_allclose(gx, t_gx, rtol=4 * tol, atol=tol * np.abs(t_gx).max())
+            if t_gv is None:
+                assert gv is None
+            else:
+                assert gv.dtype == dtype and gv.shape == v.shape
+                # (the clamped element's gradient is huge: relative to each element)
+                np.testing.assert_allclose(gv, t_gv, rtol=50 * tol, atol=tol)
+        loss_wg, (gx_wg, gv_wg) = nbops.gaussian_nll_loss_with_grad(x, t, v,
+                                                                    reduction=reduction, **kw)
+        assert type(loss_wg) is type(got)
+        np.testing.assert_array_equal(loss_wg, got)
+        ones = np.ones(SHAPE, dtype) if reduction == "none" else 1.0
+        gx1, gv1 = nbops.gaussian_nll_loss_backward(ones, x, t, v, reduction=reduction, **kw)
+        np.testing.assert_array_equal(gx_wg, gx1)
+        if gv1 is not None:
+            np.testing.assert_array_equal(gv_wg, gv1)
+
+
+@pytest.mark.parametrize("var_kind", ["full", "rows"])
+def test_gaussian_backward_against_finite_differences(var_kind):
+    x, t, v = _gauss_data(var_kind, np.float64, seed=4)
+    v = v + 0.5  # away from the clamp
+    g = _grad_output("none", np.float64)
+    h = 1e-6
+
+    def fd(arr, f):
+        out = np.empty_like(arr)
+        for i in np.ndindex(arr.shape):
+            p, m = arr.copy(), arr.copy()
+            p[i] += h
+            m[i] -= h
+            out[i] = ((f(p) - f(m)) * g).sum() / (2 * h)
+        return out
+
+    gx, gv = nbops.gaussian_nll_loss_backward(g, x, t, v, reduction="none")
+    np.testing.assert_allclose(gx, fd(x, lambda a: ref_gauss(a, t, v)), rtol=1e-6, atol=1e-8)
+    np.testing.assert_allclose(gv, fd(v, lambda a: ref_gauss(x, t, a)), rtol=1e-6, atol=1e-8)
+
+
+def test_gaussian_checks_as_torch():
+    torch = pytest.importorskip("torch")
+    F = torch.nn.functional
+    x, t, v = _gauss_data("full", np.float64)
+    bad = [(np.full(SHAPE, -1.0), "var has negative entry/entries"),
+           (-0.5, "var has negative entry/entries"),
+           (np.ones((SHAPE[0], 2)), "var is of incorrect size"),
+           (np.ones((2, 1)), "var is of incorrect size"),
+           (np.ones((1, 1)), "var is of incorrect size"),
+           (np.ones(SHAPE[1]), "var is of incorrect size")]
+    for var, msg in bad:
+        tv = torch.from_numpy(var) if isinstance(var, np.ndarray) else var
+        with pytest.raises(ValueError, match=msg):
+            F.gaussian_nll_loss(torch.from_numpy(x), torch.from_numpy(t), tv)
+        for fn in (nbops.gaussian_nll_loss, nbops.gaussian_nll_loss_with_grad):
+            with pytest.raises(ValueError, match=msg):
+                fn(x, t, var)
+        with pytest.raises(ValueError, match=msg):
+            nbops.gaussian_nll_loss_backward(1.0, x, t, var)
+    with pytest.raises(ValueError, match="avg is not valid"):
+        nbops.gaussian_nll_loss(x, t, v, reduction="avg")
+    with pytest.raises(ValueError, match="grad_output"):
+        nbops.gaussian_nll_loss_backward(np.ones((4, 5)), x, t, v, reduction="none")
+    with pytest.raises(ValueError, match="grad_output"):
+        nbops.gaussian_nll_loss_backward(np.ones(SHAPE), x, t, v, reduction="sum")
+    # NaN variances are not negative: NaN losses, as PyTorch
+    v2 = v.copy()
+    v2[0, 0] = np.nan
+    assert np.isnan(nbops.gaussian_nll_loss(x, t, v2, reduction="none")[0, 0])
+
+
+@pytest.mark.parametrize("kw", [{}, {"full": True, "eps": 0.5}, {"reduction": "none"}])
+def test_gaussian_nn_module_against_torch_autograd(kw):
+    torch = pytest.importorskip("torch")
+    x, t, v = _gauss_data("rows", np.float64)
+    m, tm = nbops.nn.GaussianNLLLoss(**kw), torch.nn.GaussianNLLLoss(**kw)
+    tx, tv = torch.from_numpy(x.copy()).requires_grad_(), torch.from_numpy(v.copy())
+    tv.requires_grad_()
+    y, yt = m(x, t, v), tm(tx, torch.from_numpy(t), tv)
+    np.testing.assert_allclose(y, yt.detach().numpy(), rtol=1e-13)
+    g = _grad_output(kw.get("reduction", "mean"), np.float64)
+    gx, gv = m.backward(g)
+    yt.backward(torch.from_numpy(g) if np.ndim(g) else torch.tensor(g, dtype=tx.dtype))
+    np.testing.assert_allclose(gx, tx.grad.numpy(), rtol=1e-13, atol=1e-15)
+    np.testing.assert_allclose(gv, tv.grad.numpy(), rtol=1e-11)
+    with pytest.raises(TypeError):
+        nbops.nn.GaussianNLLLoss(True)  # keyword-only, as PyTorch's

@@ -83,7 +83,9 @@ BCE_LOGITS_PW_GRAD = Op("loss.bce_with_logits_pos_weight_backward",
                         S.binary_cross_entropy_with_logits_pos_weight_backward, 0)
 
 #: Ops whose core takes a third per-element operand (``pos_weight``).
-_AUX_OPS = frozenset([BCE_LOGITS_PW.name, BCE_LOGITS_PW_GRAD.name])
+#: (a set: nbops/_ops/nll_losses.py adds gaussian_nll_loss's, whose third operand is
+#: the variance)
+_AUX_OPS = {BCE_LOGITS_PW.name, BCE_LOGITS_PW_GRAD.name}
 
 
 def apply_loss(op, x, t, a, params):

@@ -1,5 +1,6 @@
 """Negative log-likelihood losses of a distribution's parameters:
-``nbops.poisson_nll_loss`` (with its backward and ``_with_grad``).
+``nbops.poisson_nll_loss`` and ``nbops.gaussian_nll_loss`` (with their backward
+and ``_with_grad``).
 
 Signatures, defaults and semantics are those of ``torch.nn.functional`` 2.13. The
 per-element math lives in the scalar cores of :mod:`nbops.scalar.losses`; the
@@ -12,6 +13,16 @@ deterministic reduction.
 the input is the log of the rate or the rate itself; ``full``: Stirling's term
 added), and one of two derivative cores (Stirling's term does not depend on
 the input).
+
+``gaussian_nll_loss`` checks ``var`` as PyTorch does (no negative entry; its
+shape is the input's, or the input's without the last axis (homoscedastic: one
+variance per row, unsqueezed), or the input's with exactly one axis of size 1),
+clamps a copy of it to ``eps`` and runs the pointwise losses' kernels with the
+clamped variance as their third, broadcast operand. Its backward returns the
+gradients of ``input`` and ``var`` (``var``'s summed over the axes along which it
+was broadcast; None for a float ``var``), the variance's passing through the
+clamp as in PyTorch (which clamps without gradient). CPU only for now (no
+``@njit`` overload, no CUDA path).
 """
 
 from collections import namedtuple
@@ -19,9 +30,10 @@ from collections import namedtuple
 import numpy as np
 from numba.extending import overload
 
-from .._validate import is_device_array
+from .._validate import as_array, is_device_array
 from ..cuda import ops as _cuda
 from ..scalar import losses as S
+from . import losses as _L
 from . import njit_args as NJ
 from .elementwise import Op
 from .losses import (
@@ -32,7 +44,8 @@ from .losses import (
     _regression_with_grad,
 )
 
-__all__ = ["poisson_nll_loss", "poisson_nll_loss_backward", "poisson_nll_loss_with_grad"]
+__all__ = ["poisson_nll_loss", "poisson_nll_loss_backward", "poisson_nll_loss_with_grad",
+           "gaussian_nll_loss", "gaussian_nll_loss_backward", "gaussian_nll_loss_with_grad"]
 
 #: One variant of a loss: its Ops (CPU and @njit) and its cores (CUDA), as the
 #: pointwise-loss drivers take them.
@@ -264,3 +277,210 @@ def _poisson_nll_loss_with_grad_njit(input, target, log_input=True, full=False,
         return body(input, target, None, None, (eps,))
 
     return impl
+
+
+# ================================================================= gaussian_nll_loss
+_GAUSS = Op("loss.gaussian_nll_loss", S.gaussian_nll_loss, 0)
+_GAUSS_FULL = Op("loss.gaussian_nll_loss_full", S.gaussian_nll_loss_full, 0)
+_GAUSS_GRAD = Op("loss.gaussian_nll_loss_backward", S.gaussian_nll_loss_backward, 0)
+_GAUSS_VAR_GRAD = Op("loss.gaussian_nll_loss_var_backward", S.gaussian_nll_loss_var_backward, 0)
+_L._AUX_OPS.update(op.name for op in (_GAUSS, _GAUSS_FULL, _GAUSS_GRAD, _GAUSS_VAR_GRAD))
+
+_GaussPlan = namedtuple("_GaussPlan", "x t var_clamped var_shape shape compute result mode")
+
+
+def _gaussian_plan(input, target, var, full, eps, reduction):
+    """PyTorch's checks of ``gaussian_nll_loss``'s arguments, in its order, and the
+    arrays to run: the clamped variance broadcastable to the loss's shape."""
+    if any(_is_device(a) for a in (input, target, var)):
+        raise NotImplementedError("gaussian_nll_loss has no CUDA path yet: pass host arrays")
+    x = input if type(input) is np.ndarray else as_array(input, "input")
+    t = target if type(target) is np.ndarray else as_array(target, "target")
+    if isinstance(var, (float, int)) and not isinstance(var, bool):
+        if var < 0:
+            raise ValueError("var has negative entry/entries")
+        v, var_shape = np.asarray(float(var)), None
+    else:
+        v = var if type(var) is np.ndarray else as_array(var, "var")
+        if np.any(v < 0):
+            raise ValueError("var has negative entry/entries")
+        var_shape = v.shape
+        if v.shape != x.shape:
+            if x.shape[:-1] == v.shape:  # homoscedastic: one variance per row
+                v = v[..., None]
+            elif not (x.ndim == v.ndim
+                      and sum(b for a, b in zip(x.shape, v.shape, strict=True) if a != b) == 1):
+                raise ValueError("var is of incorrect size")
+    if reduction not in ("none", "mean", "sum"):
+        raise ValueError(f"{reduction} is not valid")
+    x, t, compute, result = _L._arrays(x, t, (("var", v),) if var_shape is not None else ())
+    try:
+        shape = np.broadcast_shapes(x.shape, t.shape, v.shape)
+    except ValueError:
+        raise ValueError(f"input of shape {x.shape}, target of shape {t.shape} and var of "
+                         f"shape {v.shape} do not broadcast together") from None
+    with np.errstate(invalid="ignore"):
+        vc = np.maximum(v.astype(compute), compute.type(eps))  # NaN stays NaN, as clamp_
+    return _GaussPlan(x, t, vc, var_shape, shape, compute, result, reduction)
+
+
+def gaussian_nll_loss(input, target, var, full=False, eps=1e-6, reduction="mean"):
+    plan = _gaussian_plan(input, target, var, full, eps, reduction)
+    op = _GAUSS_FULL if full else _GAUSS
+    res = _L._run(op, (), plan.x, plan.t, plan.shape, plan.compute, plan.result, plan.mode,
+                  aux=plan.var_clamped)
+    if plan.mode == "none":
+        return res
+    return _L._reduce(res, int(np.prod(plan.shape)), plan.mode, plan.result)
+
+
+gaussian_nll_loss.__doc__ = """Gaussian negative log-likelihood loss.
+
+.. math::
+    \\ell_i = \\tfrac12 \\left(\\log \\max(v_i, \\epsilon)
+              + \\frac{(x_i - y_i)^2}{\\max(v_i, \\epsilon)}\\right)
+              \\; \\left(+ \\tfrac12 \\log 2\\pi \\text{ with full}\\right)
+
+Parameters
+----------
+input : array_like
+    The expectations (means) of the Gaussians.
+target : array_like
+    Samples of them; a shape that broadcasts with ``input``'s.
+var : array_like or float
+    The variances: ``input``'s shape, or ``input``'s shape without its last
+    axis or with one axis of size 1 (one variance shared along it), or a
+    float. No entry may be negative (``ValueError``).
+full : bool, default False
+    Add the constant :math:`\\tfrac12 \\log 2\\pi`.
+eps : float, default 1e-6
+    The variances are clamped to at least ``eps`` (for stability).
+reduction : {'mean', 'sum', 'none'}, default 'mean'
+    ``'none'``: the array of losses; ``'sum'``: their sum; ``'mean'``: the sum
+    divided by the number of elements.
+
+Returns
+-------
+ndarray or NumPy scalar
+    ``reduction='none'``: the elementwise losses (the broadcast shape);
+    otherwise a NumPy scalar of the computation dtype (float32 stays float32).
+
+Notes
+-----
+Same as ``torch.nn.functional.gaussian_nll_loss`` (no deprecated
+``size_average``/``reduce`` flags there): its checks of ``var`` and
+``reduction`` with its messages, its clamp of a copy of ``var`` (NaN stays
+NaN) and its formula.
+
+Examples
+--------
+>>> import numpy as np, nbops
+>>> x, y = np.array([0.0, 1.0, 2.0]), np.array([0.5, 1.0, 0.0])
+>>> nbops.gaussian_nll_loss(x, y, np.array([1.0, 2.0, 4.0]), reduction="none")
+array([0.125     , 0.34657359, 1.19314718])
+"""
+
+
+def _gaussian_grads(plan, full, grad_output, want):
+    """(grad_input, grad_var, loss sum) for ``plan`` (``grad_output`` checked here)."""
+    n = int(np.prod(plan.shape))
+    g = _L._grad_output(grad_output, plan.mode, plan.shape)
+    if plan.mode == "none":
+        c = 1.0
+    else:
+        c, g = (g / n if n else g * np.nan) if plan.mode == "mean" else g, None
+    op = _GAUSS_FULL if full else _GAUSS
+    grad_x, total = _L._grad_pass(op, _GAUSS_GRAD, (), plan.x, plan.t, plan.shape,
+                                  plan.compute, plan.result, g, c, aux=plan.var_clamped,
+                                  want=want)
+    grad_v = None
+    if plan.var_shape is not None:
+        xs = plan.x if plan.x.shape == plan.shape else np.broadcast_to(plan.x, plan.shape)
+        gv, _ = _L._grad_pass(op, _GAUSS_VAR_GRAD, (), xs, plan.t, plan.shape, plan.compute,
+                              plan.compute, g, c, aux=plan.var_clamped)
+        if gv.shape != plan.var_clamped.shape:
+            gv = _L._sum_to(gv, plan.var_clamped.shape)
+        grad_v = gv.reshape(plan.var_shape).astype(plan.result, copy=False)
+    return grad_x, grad_v, total
+
+
+def gaussian_nll_loss_backward(grad_output, input, target, var, full=False, eps=1e-6,
+                               reduction="mean"):
+    """Backward of :func:`nbops.gaussian_nll_loss`: the gradients of its input and of
+    its variance, given ``grad_output`` and the forward's arguments.
+
+    Parameters
+    ----------
+    grad_output : float or array_like
+        The gradient of the forward's output: a real scalar for ``'mean'``/``'sum'``,
+        a float array of the unreduced loss's shape for ``'none'``.
+    input, target, var, full, eps, reduction
+        The forward's arguments.
+
+    Returns
+    -------
+    grad_input : ndarray
+        The gradient of ``input`` (its shape; float32 stays float32).
+    grad_var : ndarray or None
+        The gradient of ``var`` (its shape, summed over the axes along which it
+        was broadcast); None for a float ``var``.
+
+    Notes
+    -----
+    With :math:`v` the clamped variance and ``g`` the gradient of the element's
+    loss: :math:`g (x - y) / v` for the input and
+    :math:`\\tfrac{g}{2} (1/v - (x - y)^2 / v^2)` for the variance, where the
+    clamp passes the gradient unchanged (PyTorch clamps without gradient), as
+    ``torch.autograd`` computes.
+
+    Examples
+    --------
+    >>> import numpy as np, nbops
+    >>> gx, gv = nbops.gaussian_nll_loss_backward(1.0, np.array([1.0, 3.0]), np.zeros(2),
+    ...                                           np.array([1.0, 4.0]), reduction="sum")
+    >>> gx, gv
+    (array([1.  , 0.75]), array([ 0.     , -0.15625]))
+    """
+    plan = _gaussian_plan(input, target, var, full, eps, reduction)
+    grad_x, grad_v, _ = _gaussian_grads(plan, full, grad_output, False)
+    return grad_x, grad_v
+
+
+def gaussian_nll_loss_with_grad(input, target, var, full=False, eps=1e-6, reduction="mean"):
+    """The value of :func:`nbops.gaussian_nll_loss` and the gradients of its input and
+    variance.
+
+    Parameters
+    ----------
+    input, target, var, full, eps, reduction
+        As :func:`nbops.gaussian_nll_loss`.
+
+    Returns
+    -------
+    loss : NumPy scalar or ndarray
+        Exactly what the forward returns for these arguments.
+    grads : tuple
+        ``(grad_input, grad_var)``, as the backward with ``grad_output=1.0`` (for
+        ``reduction='none'``, the gradients of the sum of the losses).
+
+    Notes
+    -----
+    One pass computes the losses (summed as the forward sums them) and the input's
+    gradient, a second the variance's.
+
+    Examples
+    --------
+    >>> import numpy as np, nbops
+    >>> loss, (gx, gv) = nbops.gaussian_nll_loss_with_grad(np.ones(2), np.zeros(2), 1.0)
+    >>> float(loss), gx, gv
+    (0.5, array([0.5, 0.5]), None)
+    """
+    plan = _gaussian_plan(input, target, var, full, eps, reduction)
+    if plan.mode == "none":
+        loss = gaussian_nll_loss(input, target, var, full, eps, "none")
+        grad_x, grad_v, _ = _gaussian_grads(plan, full, np.ones(plan.shape, plan.compute),
+                                            False)
+        return loss, (grad_x, grad_v)
+    grad_x, grad_v, total = _gaussian_grads(plan, full, 1.0, True)
+    return _L._reduce(total, int(np.prod(plan.shape)), plan.mode, plan.result), \
+        (grad_x, grad_v)

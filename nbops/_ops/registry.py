@@ -151,6 +151,11 @@ _register(nll_losses.poisson_nll_loss, "losses", ("input", "target"), ("input", 
           "PoissonNLLLoss", lambda d: [((d.x, d.p), {}), ((d.p, d.p), {"log_input": False})],
           backward=nll_losses.poisson_nll_loss_backward,
           with_grad=nll_losses.poisson_nll_loss_with_grad)
+_register(nll_losses.gaussian_nll_loss, "losses", ("input", "target", "var"),
+          ("input", "target", "var"), "GaussianNLLLoss",
+          lambda d: [((d.x, d.p, d.p + 0.5), {}), ((d.x, d.p, 0.5), {"full": True})],
+          backward=nll_losses.gaussian_nll_loss_backward,
+          with_grad=nll_losses.gaussian_nll_loss_with_grad)
 _register(classification.cross_entropy, "classification", ("input", "target"),
           ("input", "target"), "CrossEntropyLoss",
           lambda d: [((d.x2, d.labels), {})],

@@ -22,6 +22,7 @@ from .linear import Linear as Linear
 from .loss import BCELoss as BCELoss
 from .loss import BCEWithLogitsLoss as BCEWithLogitsLoss
 from .loss import CrossEntropyLoss as CrossEntropyLoss
+from .loss import GaussianNLLLoss as GaussianNLLLoss
 from .loss import KLDivLoss as KLDivLoss
 from .loss import NLLLoss as NLLLoss
 from .loss import NLLLoss2d as NLLLoss2d
@@ -242,4 +243,5 @@ __all__: list[str] = [
     'BCELoss',
     'BCEWithLogitsLoss',
     'PoissonNLLLoss',
+    'GaussianNLLLoss',
 ]

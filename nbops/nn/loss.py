@@ -37,7 +37,7 @@ from ._module import Module, _as_state_array, _read
 
 #: the hand-written classes (the generated ones are added at the end)
 __all__ = ["CrossEntropyLoss", "NLLLoss", "NLLLoss2d", "KLDivLoss", "BCELoss",
-           "BCEWithLogitsLoss", "PoissonNLLLoss"]
+           "BCEWithLogitsLoss", "PoissonNLLLoss", "GaussianNLLLoss"]
 
 
 def _optional_array(value):
@@ -387,6 +387,76 @@ class PoissonNLLLoss(_Loss):
     def forward(self, log_input, target):
         return self._loss_forward(_NLL.poisson_nll_loss, _NLL.poisson_nll_loss_with_grad,
                                   log_input, target, **self._loss_options())
+
+
+class GaussianNLLLoss(_Loss):
+    """Gaussian negative log-likelihood (see :func:`nbops.gaussian_nll_loss`).
+
+    Parameters
+    ----------
+    full : bool, default False
+        Add the constant :math:`\\tfrac12 \\log 2\\pi` (keyword-only, as in PyTorch).
+    eps : float, default 1e-6
+        The variances are clamped to at least ``eps``.
+    reduction : {'mean', 'sum', 'none'}, default 'mean'
+        How the elementwise losses are reduced (checked when the loss is computed).
+
+    Notes
+    -----
+    ``forward(input, target, var)``; ``backward(grad_output=1.0)`` returns
+    ``(grad_input, grad_var)`` (``grad_var`` None for a float ``var``), as
+    :func:`nbops.gaussian_nll_loss_backward`.
+
+    Examples
+    --------
+    >>> loss = nbops.nn.GaussianNLLLoss()
+    >>> loss(np.array([0.0, 1.0]), np.array([1.0, 1.0]), np.array([1.0, 2.0]))
+    np.float64(0.42328679513998635)
+    >>> gx, gv = loss.backward()
+    >>> gx
+    array([-0.5,  0. ])
+    """
+
+    def __init__(self, *, full=False, eps=1e-6, reduction="mean"):
+        super().__init__(None, None, reduction)
+        self.full = full
+        self.eps = eps
+
+    def _loss_options(self):
+        return {"full": self.full, "eps": self.eps, "reduction": self.reduction}
+
+    def forward(self, input, target, var):
+        options = self._loss_options()
+        if not is_grad_enabled():
+            return _NLL.gaussian_nll_loss(input, target, var, **options)
+        if self.reduction == "none":
+            loss = _NLL.gaussian_nll_loss(input, target, var, **options)
+            self._save_for_backward((None, input, target, var))
+        else:
+            loss, grads = _NLL.gaussian_nll_loss_with_grad(input, target, var, **options)
+            self._save_for_backward((grads, None, None, None))
+        return loss
+
+    def backward(self, grad_output=1.0):
+        """The gradients of the latest forward's input and variance.
+
+        Parameters
+        ----------
+        grad_output : float or array, default 1.0
+            The gradient of the loss: a scalar for ``reduction='mean'``/``'sum'``,
+            an array of the loss's shape for ``reduction='none'``.
+
+        Returns
+        -------
+        tuple
+            ``(grad_input, grad_var)``: arrays of the shapes of the forward's
+            ``input`` and ``var`` (``grad_var`` None for a float ``var``).
+        """
+        grads, input, target, var = self._saved_for_backward()
+        if grads is not None:
+            return tuple(None if g is None else _scaled(g, grad_output) for g in grads)
+        return _NLL.gaussian_nll_loss_backward(grad_output, input, target, var,
+                                               **self._loss_options())
 
 # The pointwise losses' classes (L1Loss, MSELoss, SmoothL1Loss, ...), generated
 # from their op-table entries (nbops/_ops/losses.py).

@@ -52,6 +52,8 @@ __all__ += ["l1_loss_backward", "mse_loss_backward", "smooth_l1_loss_backward",
 __all__ += ["poisson_nll_loss_log_input", "poisson_nll_loss_rate", "poisson_stirling_term",
             "poisson_nll_loss_log_input_full", "poisson_nll_loss_rate_full",
             "poisson_nll_loss_log_input_backward", "poisson_nll_loss_rate_backward"]
+__all__ += ["gaussian_nll_loss", "gaussian_nll_loss_full", "gaussian_nll_loss_backward",
+            "gaussian_nll_loss_var_backward"]
 
 
 # ---------------------------------------------------------------- the loss cores
@@ -801,3 +803,101 @@ def poisson_nll_loss_rate_backward(g, x, t, eps):
     -1.0
     """
     return g + (-g * t) / (x + const(x, eps))
+
+
+# ----------------------------------------------- issue 17: Gaussian negative log-likelihood
+@core
+def gaussian_nll_loss(x, t, v):
+    r"""Scalar core of :func:`nbops.gaussian_nll_loss`:
+    :math:`\tfrac12 (\log v + (x - t)^2 / v)`, with ``v`` the variance already
+    clamped to ``eps``.
+
+    Parameters
+    ----------
+    x, t, v : float32 or float64
+        Input (the mean), target and (clamped) variance elements.
+
+    Examples
+    --------
+    >>> from nbops import scalar
+    >>> round(scalar.gaussian_nll_loss(1.0, 3.0, 2.0), 8)
+    1.34657359
+    """
+    d = x - t
+    return const(x, 0.5) * (log(v) + d * d / v)
+
+
+@core
+def gaussian_nll_loss_full(x, t, v):
+    r"""Scalar core of :func:`nbops.gaussian_nll_loss` with ``full=True``:
+    :func:`gaussian_nll_loss` plus :math:`\tfrac12 \log(2\pi)`.
+
+    Parameters
+    ----------
+    x, t, v : float32 or float64
+        Input (the mean), target and (clamped) variance elements.
+
+    Examples
+    --------
+    >>> from nbops import scalar
+    >>> round(scalar.gaussian_nll_loss_full(0.0, 0.0, 1.0), 8)
+    0.91893853
+    """
+    d = x - t
+    return const(x, 0.5) * (log(v) + d * d / v) + const(x, 0.9189385332046727)
+
+
+@core
+def gaussian_nll_loss_backward(g, x, t, v):
+    r"""Derivative core of :func:`gaussian_nll_loss` in ``x``: :math:`g (x - t) / v`
+    (in the order of ``torch.autograd``: :math:`(g/2 / v) \cdot 2 (x - t)`).
+
+    Parameters
+    ----------
+    g : float32 or float64
+        The gradient of the element's loss.
+    x, t, v : float32 or float64
+        Input, target and (clamped) variance elements.
+
+    Returns
+    -------
+    float
+        The gradient of the input element.
+
+    Examples
+    --------
+    >>> from nbops import scalar
+    >>> scalar.gaussian_nll_loss_backward(1.0, 3.0, 1.0, 4.0)
+    0.5
+    """
+    d = x - t
+    return (const(x, 0.5) * g / v) * (const(x, 2.0) * d)
+
+
+@core
+def gaussian_nll_loss_var_backward(g, x, t, v):
+    r"""Derivative core of :func:`gaussian_nll_loss` in ``v``:
+    :math:`\tfrac{g}{2} (1/v - (x - t)^2 / v^2)` (``torch.autograd`` passes it
+    through the clamp of the variance, which PyTorch does without gradient).
+
+    Parameters
+    ----------
+    g : float32 or float64
+        The gradient of the element's loss.
+    x, t, v : float32 or float64
+        Input, target and (clamped) variance elements.
+
+    Returns
+    -------
+    float
+        The gradient of the variance element.
+
+    Examples
+    --------
+    >>> from nbops import scalar
+    >>> scalar.gaussian_nll_loss_var_backward(1.0, 2.0, 1.0, 4.0)
+    0.09375
+    """
+    d = x - t
+    half_g = const(x, 0.5) * g
+    return half_g / v - half_g * ((d * d / v) / v)
