@@ -63,6 +63,7 @@ __all__: list[str] = [
     'binary_cross_entropy_with_logits',
     'poisson_nll_loss',
     'gaussian_nll_loss',
+    'margin_ranking_loss',
     'cross_entropy',
     'nll_loss',
     'relu_backward',
@@ -120,6 +121,8 @@ __all__: list[str] = [
     'poisson_nll_loss_with_grad',
     'gaussian_nll_loss_backward',
     'gaussian_nll_loss_with_grad',
+    'margin_ranking_loss_backward',
+    'margin_ranking_loss_with_grad',
     'cross_entropy_backward',
     'cross_entropy_with_grad',
     'nll_loss_backward',
@@ -446,6 +449,15 @@ def gaussian_nll_loss(
     var: Any,
     full: bool = ...,
     eps: float = ...,
+    reduction: Literal['none', 'mean', 'sum'] = ...,
+) -> Any: ...
+def margin_ranking_loss(
+    input1: Any,
+    input2: Any,
+    target: ArrayLike,
+    margin: float = ...,
+    size_average: bool | None = ...,
+    reduce: bool | None = ...,
     reduction: Literal['none', 'mean', 'sum'] = ...,
 ) -> Any: ...
 def cross_entropy(
@@ -914,6 +926,25 @@ def gaussian_nll_loss_with_grad(
     var: Any,
     full: bool = ...,
     eps: float = ...,
+    reduction: Literal['none', 'mean', 'sum'] = ...,
+) -> Any: ...
+def margin_ranking_loss_backward(
+    grad_output: ArrayLike,
+    input1: Any,
+    input2: Any,
+    target: ArrayLike,
+    margin: float = ...,
+    size_average: bool | None = ...,
+    reduce: bool | None = ...,
+    reduction: Literal['none', 'mean', 'sum'] = ...,
+) -> Any: ...
+def margin_ranking_loss_with_grad(
+    input1: Any,
+    input2: Any,
+    target: ArrayLike,
+    margin: float = ...,
+    size_average: bool | None = ...,
+    reduce: bool | None = ...,
     reduction: Literal['none', 'mean', 'sum'] = ...,
 ) -> Any: ...
 def cross_entropy_backward(

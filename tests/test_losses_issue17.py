@@ -574,3 +574,102 @@ def test_gaussian_nn_module_against_torch_autograd(kw):
     np.testing.assert_allclose(gv, tv.grad.numpy(), rtol=1e-11)
     with pytest.raises(TypeError):
         nbops.nn.GaussianNLLLoss(True)  # keyword-only, as PyTorch's
+
+
+# ================================================================== margin_ranking_loss
+#: (input1 shape, input2 shape, target shape)
+RANK_SHAPES = [(SHAPE, SHAPE, SHAPE), (SHAPE, (SHAPE[0], 1), SHAPE), (SHAPE, SHAPE, (1, SHAPE[1]))]
+
+
+def _rank_data(shapes, dtype, seed=0, margin=0.0):
+    rng = np.random.default_rng(seed)
+    x1 = rng.uniform(-2, 2, shapes[0])
+    x2 = rng.uniform(-2, 2, shapes[1])
+    y = np.where(rng.uniform(size=shapes[2]) < 0.5, -1.0, 1.0)
+    if shapes[0] == shapes[1] == shapes[2]:
+        x1[0, :2] = x2[0, :2] + y[0, :2] * margin  # exactly at the hinge
+    return x1.astype(dtype), x2.astype(dtype), y.astype(dtype)
+
+
+def ref_rank(x1, x2, y, margin=0.0):
+    x1, x2, y = (np.asarray(a, np.float64) for a in (x1, x2, y))
+    return np.maximum(-y * (x1 - x2) + margin, 0.0)
+
+
+@pytest.mark.parametrize("dtype", DTYPES)
+@pytest.mark.parametrize("margin", [0.0, 0.5])
+@pytest.mark.parametrize("shapes", RANK_SHAPES, ids=["same", "x2-rows", "y-cols"])
+def test_margin_ranking_against_reference_and_torch_autograd(shapes, margin, dtype):
+    torch = pytest.importorskip("torch")
+    x1, x2, y = _rank_data(shapes, dtype, margin=margin)
+    loss = ref_rank(x1, x2, y, margin)
+    tol = {np.float32: 2e-6, np.float64: 1e-13}[dtype]
+    for reduction in REDUCTIONS:
+        got = nbops.margin_ranking_loss(x1, x2, y, margin, reduction=reduction)
+        want = {"none": loss, "sum": loss.sum(), "mean": loss.mean()}[reduction]
+        assert got.dtype == dtype
+        np.testing.assert_allclose(got, want, rtol=10 * tol, atol=tol)
+        g = (np.random.default_rng(1).uniform(-2, 2, loss.shape).astype(dtype)
+             if reduction == "none" else 0.75)
+        t1, t2 = (torch.from_numpy(a.copy()).requires_grad_() for a in (x1, x2))
+        out = torch.nn.functional.margin_ranking_loss(t1, t2, torch.from_numpy(y), margin,
+                                                      reduction=reduction)
+        out.backward(torch.from_numpy(g) if reduction == "none"
+                     else torch.tensor(g, dtype=t1.dtype))
+        np.testing.assert_allclose(got, out.detach().numpy(), rtol=10 * tol, atol=tol)
+        for a1 in (x1, _strided(x1)):
+            g1, g2 = nbops.margin_ranking_loss_backward(g, a1, x2, y, margin,
+                                                        reduction=reduction)
+            assert g1.shape == x1.shape and g2.shape == x2.shape and g1.dtype == dtype
+            np.testing.assert_allclose(g1, t1.grad.numpy(), rtol=4 * tol, atol=tol)
+            np.testing.assert_allclose(g2, t2.grad.numpy(), rtol=4 * tol, atol=tol)
+        value, (h1, h2) = nbops.margin_ranking_loss_with_grad(x1, x2, y, margin,
+                                                              reduction=reduction)
+        np.testing.assert_array_equal(value, got)
+        ones = np.ones(loss.shape, dtype) if reduction == "none" else 1.0
+        k1, k2 = nbops.margin_ranking_loss_backward(ones, x1, x2, y, margin, reduction=reduction)
+        np.testing.assert_array_equal(h1, k1)
+        np.testing.assert_array_equal(h2, k2)
+
+
+def test_margin_ranking_finite_differences_checks_and_flags():
+    x1, x2, y = _rank_data(RANK_SHAPES[0], np.float64, seed=5)
+    x1 = x1 + 0.01  # off the hinge
+    g = _grad_output("none", np.float64)
+    h = 1e-6
+    for k, arr in enumerate((x1, x2)):
+        fd = np.empty_like(arr)
+        for i in np.ndindex(arr.shape):
+            p, m = arr.copy(), arr.copy()
+            p[i] += h
+            m[i] -= h
+            args_p = (p, x2) if k == 0 else (x1, p)
+            args_m = (m, x2) if k == 0 else (x1, m)
+            fd[i] = ((ref_rank(*args_p, y, 0.5) - ref_rank(*args_m, y, 0.5)) * g).sum() / (2 * h)
+        got = nbops.margin_ranking_loss_backward(g, x1, x2, y, 0.5, reduction="none")[k]
+        np.testing.assert_allclose(got, fd, rtol=1e-6, atol=1e-8)
+    with pytest.raises(ValueError, match="All input tensors should have same dimension"):
+        nbops.margin_ranking_loss(x1, x2, y[0])
+    with pytest.raises(ValueError, match="reduction"):
+        nbops.margin_ranking_loss(x1, x2, y, reduction="avg")
+    with pytest.raises(ValueError, match="grad_output"):
+        nbops.margin_ranking_loss_backward(np.ones((4, 5)), x1, x2, y, reduction="none")
+    with pytest.warns(DeprecationWarning):
+        s = nbops.margin_ranking_loss(x1, x2, y, 0.5, False)
+    assert s == nbops.margin_ranking_loss(x1, x2, y, 0.5, reduction="sum")
+
+
+@pytest.mark.parametrize("kw", [{}, {"margin": 0.5}, {"reduction": "none"}])
+def test_margin_ranking_nn_module_against_torch_autograd(kw):
+    torch = pytest.importorskip("torch")
+    x1, x2, y = _rank_data(RANK_SHAPES[0], np.float64, margin=kw.get("margin", 0.0))
+    m, tm = nbops.nn.MarginRankingLoss(**kw), torch.nn.MarginRankingLoss(**kw)
+    t1, t2 = (torch.from_numpy(a.copy()).requires_grad_() for a in (x1, x2))
+    out, tout = m(x1, x2, y), tm(t1, t2, torch.from_numpy(y))
+    np.testing.assert_allclose(out, tout.detach().numpy(), rtol=1e-13)
+    g = _grad_output(kw.get("reduction", "mean"), np.float64)
+    g1, g2 = m.backward(g)
+    tout.backward(torch.from_numpy(g) if np.ndim(g) else torch.tensor(g, dtype=t1.dtype))
+    np.testing.assert_allclose(g1, t1.grad.numpy(), rtol=1e-13)
+    np.testing.assert_allclose(g2, t2.grad.numpy(), rtol=1e-13)
+    assert nbops.nn.MarginRankingLoss(0.25).margin == 0.25

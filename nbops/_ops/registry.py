@@ -24,6 +24,7 @@ from . import (
     layer_norm,
     linear,
     losses,
+    margin_losses,
     nll_losses,
     normalization,
     softmax,  # noqa: F401  (declares the row ops, after the pointwise losses)
@@ -156,6 +157,11 @@ _register(nll_losses.gaussian_nll_loss, "losses", ("input", "target", "var"),
           lambda d: [((d.x, d.p, d.p + 0.5), {}), ((d.x, d.p, 0.5), {"full": True})],
           backward=nll_losses.gaussian_nll_loss_backward,
           with_grad=nll_losses.gaussian_nll_loss_with_grad)
+_register(margin_losses.margin_ranking_loss, "losses", ("input1", "input2", "target"),
+          ("input1", "input2", "target"), "MarginRankingLoss",
+          lambda d: [((d.x, d.p, np.sign(d.x)), {"margin": 0.25})],
+          backward=margin_losses.margin_ranking_loss_backward,
+          with_grad=margin_losses.margin_ranking_loss_with_grad)
 _register(classification.cross_entropy, "classification", ("input", "target"),
           ("input", "target"), "CrossEntropyLoss",
           lambda d: [((d.x2, d.labels), {})],

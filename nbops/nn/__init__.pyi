@@ -24,6 +24,7 @@ from .loss import BCEWithLogitsLoss as BCEWithLogitsLoss
 from .loss import CrossEntropyLoss as CrossEntropyLoss
 from .loss import GaussianNLLLoss as GaussianNLLLoss
 from .loss import KLDivLoss as KLDivLoss
+from .loss import MarginRankingLoss as MarginRankingLoss
 from .loss import NLLLoss as NLLLoss
 from .loss import NLLLoss2d as NLLLoss2d
 from .loss import PoissonNLLLoss as PoissonNLLLoss
@@ -244,4 +245,5 @@ __all__: list[str] = [
     'BCEWithLogitsLoss',
     'PoissonNLLLoss',
     'GaussianNLLLoss',
+    'MarginRankingLoss',
 ]

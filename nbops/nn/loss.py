@@ -23,6 +23,7 @@ import numpy as np
 
 from .._grad import is_grad_enabled
 from .._ops import losses as _L
+from .._ops import margin_losses as _ML
 from .._ops import nll_losses as _NLL
 from .._ops import table as _table
 from .._ops.classification import cross_entropy as _cross_entropy
@@ -37,7 +38,7 @@ from ._module import Module, _as_state_array, _read
 
 #: the hand-written classes (the generated ones are added at the end)
 __all__ = ["CrossEntropyLoss", "NLLLoss", "NLLLoss2d", "KLDivLoss", "BCELoss",
-           "BCEWithLogitsLoss", "PoissonNLLLoss", "GaussianNLLLoss"]
+           "BCEWithLogitsLoss", "PoissonNLLLoss", "GaussianNLLLoss", "MarginRankingLoss"]
 
 
 def _optional_array(value):
@@ -457,6 +458,73 @@ class GaussianNLLLoss(_Loss):
             return tuple(None if g is None else _scaled(g, grad_output) for g in grads)
         return _NLL.gaussian_nll_loss_backward(grad_output, input, target, var,
                                                **self._loss_options())
+
+
+class MarginRankingLoss(_Loss):
+    """Margin ranking loss of two inputs (see :func:`nbops.margin_ranking_loss`).
+
+    Parameters
+    ----------
+    margin : float, default 0.0
+        The margin :math:`\\Delta`.
+    size_average, reduce : bool, optional
+        PyTorch's deprecated flags: either one, when given, sets ``reduction``
+        (with a ``DeprecationWarning``).
+    reduction : {'mean', 'sum', 'none'}, default 'mean'
+        How the elementwise losses are reduced (checked when the loss is computed).
+
+    Notes
+    -----
+    ``forward(input1, input2, target)``; ``backward(grad_output=1.0)`` returns
+    ``(grad_input1, grad_input2)``, as :func:`nbops.margin_ranking_loss_backward`.
+
+    Examples
+    --------
+    >>> loss = nbops.nn.MarginRankingLoss(margin=0.5)
+    >>> loss(np.array([1.0, 0.5]), np.array([0.0, 1.0]), np.array([1.0, 1.0]))
+    np.float64(0.5)
+    >>> loss.backward()
+    (array([-0. , -0.5]), array([0. , 0.5]))
+    """
+
+    def __init__(self, margin=0.0, size_average=None, reduce=None, reduction="mean"):
+        super().__init__(size_average, reduce, reduction)
+        self.margin = margin
+
+    def _loss_options(self):
+        return {"margin": self.margin, "reduction": self.reduction}
+
+    def forward(self, input1, input2, target):
+        options = self._loss_options()
+        if not is_grad_enabled():
+            return _ML.margin_ranking_loss(input1, input2, target, **options)
+        if self.reduction == "none":
+            loss = _ML.margin_ranking_loss(input1, input2, target, **options)
+            self._save_for_backward((None, input1, input2, target))
+        else:
+            loss, grads = _ML.margin_ranking_loss_with_grad(input1, input2, target, **options)
+            self._save_for_backward((grads, None, None, None))
+        return loss
+
+    def backward(self, grad_output=1.0):
+        """The gradients of the latest forward's two inputs.
+
+        Parameters
+        ----------
+        grad_output : float or array, default 1.0
+            The gradient of the loss: a scalar for ``reduction='mean'``/``'sum'``,
+            an array of the loss's shape for ``reduction='none'``.
+
+        Returns
+        -------
+        tuple
+            ``(grad_input1, grad_input2)``, arrays of the inputs' shapes.
+        """
+        grads, input1, input2, target = self._saved_for_backward()
+        if grads is not None:
+            return tuple(_scaled(g, grad_output) for g in grads)
+        return _ML.margin_ranking_loss_backward(grad_output, input1, input2, target,
+                                                **self._loss_options())
 
 # The pointwise losses' classes (L1Loss, MSELoss, SmoothL1Loss, ...), generated
 # from their op-table entries (nbops/_ops/losses.py).

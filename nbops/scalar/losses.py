@@ -53,7 +53,8 @@ __all__ += ["poisson_nll_loss_log_input", "poisson_nll_loss_rate", "poisson_stir
             "poisson_nll_loss_log_input_full", "poisson_nll_loss_rate_full",
             "poisson_nll_loss_log_input_backward", "poisson_nll_loss_rate_backward"]
 __all__ += ["gaussian_nll_loss", "gaussian_nll_loss_full", "gaussian_nll_loss_backward",
-            "gaussian_nll_loss_var_backward"]
+            "gaussian_nll_loss_var_backward", "margin_ranking_loss",
+            "margin_ranking_loss_backward"]
 
 
 # ---------------------------------------------------------------- the loss cores
@@ -901,3 +902,58 @@ def gaussian_nll_loss_var_backward(g, x, t, v):
     d = x - t
     half_g = const(x, 0.5) * g
     return half_g / v - half_g * ((d * d / v) / v)
+
+
+# ------------------------------------------------------------ issue 17: margin ranking
+@core
+def margin_ranking_loss(d, y, margin):
+    r"""Scalar core of :func:`nbops.margin_ranking_loss`, of the difference
+    :math:`d = x_1 - x_2`: :math:`\max(0, -y d + \Delta)` (NaN propagates).
+
+    Parameters
+    ----------
+    d : float32 or float64
+        ``input1 - input2`` (PyTorch subtracts first, too).
+    y : float32 or float64
+        The target element (1 or -1: which input should rank higher).
+    margin : float
+        :math:`\Delta`, converted to ``d``'s float type.
+
+    Examples
+    --------
+    >>> from nbops import scalar
+    >>> scalar.margin_ranking_loss(0.25, 1.0, 0.5), scalar.margin_ranking_loss(0.25, -1.0, 0.0)
+    (0.25, 0.25)
+    """
+    v = -y * d + const(d, margin)
+    return select(v < const(d, 0.0), const(d, 0.0), v)
+
+
+@core
+def margin_ranking_loss_backward(g, d, y, margin):
+    r"""Derivative core of :func:`margin_ranking_loss` in :math:`d`: :math:`-g y`
+    where :math:`-y d + \Delta \ge 0`, else 0 (``clamp_min`` passes the gradient at
+    0, as ``torch.autograd``); ``input1``'s gradient is it, ``input2``'s its negative.
+
+    Parameters
+    ----------
+    g : float32 or float64
+        The gradient of the element's loss.
+    d, y : float32 or float64
+        The difference ``input1 - input2`` and the target element.
+    margin : float
+        As in :func:`margin_ranking_loss`.
+
+    Returns
+    -------
+    float
+        The gradient of the difference element.
+
+    Examples
+    --------
+    >>> from nbops import scalar
+    >>> scalar.margin_ranking_loss_backward(2.0, 0.25, 1.0, 0.5)
+    -2.0
+    """
+    v = -y * d + const(d, margin)
+    return select(v >= const(d, 0.0), g, const(d, 0.0)) * -y

@@ -1,0 +1,188 @@
+"""Margin losses of pairs of inputs: ``nbops.margin_ranking_loss`` (with its backward,
+which returns the gradients of both inputs, and ``_with_grad``).
+
+Signatures, defaults and semantics are those of ``torch.nn.functional`` 2.13.
+PyTorch computes ``max(0, -target * (input1 - input2) + margin)``: the difference
+comes first, so nbops computes it too (one NumPy subtraction in the computation
+dtype) and runs the pointwise losses' kernels (nbops/_ops/losses.py) on the
+difference and the target, with the scalar cores of :mod:`nbops.scalar.losses`:
+one pass for the losses and their sum, one (``_with_grad``) for the losses, the sum
+and the difference's gradient, which is ``input1``'s; ``input2``'s is its negative
+(each summed over the axes along which its input was broadcast). CPU only for now
+(no ``@njit`` overload, no CUDA path).
+"""
+
+import numpy as np
+
+from .._validate import as_array, is_device_array
+from ..scalar import losses as S
+from . import losses as _L
+from .elementwise import Op
+from .plan import reduction_plan
+
+__all__ = ["margin_ranking_loss", "margin_ranking_loss_backward",
+           "margin_ranking_loss_with_grad"]
+
+_RANK = Op("loss.margin_ranking_loss", S.margin_ranking_loss, 1)
+_RANK_GRAD = Op("loss.margin_ranking_loss_backward", S.margin_ranking_loss_backward, 1)
+
+
+def _plan(input1, input2, target, margin, size_average, reduce, reduction):
+    """Checked arrays: (difference, target, shape, compute, result, mode, margin)."""
+    arrays = []
+    for a, name in ((input1, "input1"), (input2, "input2"), (target, "target")):
+        if type(a) is not np.ndarray and is_device_array(a):
+            raise NotImplementedError("margin_ranking_loss has no CUDA path yet: pass host "
+                                      "arrays")
+        arrays.append(a if type(a) is np.ndarray else as_array(a, name))
+    x1, x2, t = arrays
+    if x1.ndim != x2.ndim or x1.ndim != t.ndim:
+        raise ValueError("margin_ranking_loss : All input tensors should have same dimension "
+                         f"but got sizes: input1: {x1.shape}, input2: {x2.shape}, target: "
+                         f"{t.shape}")
+    mode = reduction_plan(reduction, size_average, reduce, stacklevel=4).mode
+    margin = float(margin)
+    x1, x2, compute, result = _L._arrays(x1, x2, (("target", t),))
+    try:
+        shape = np.broadcast_shapes(x1.shape, x2.shape, t.shape)
+    except ValueError:
+        raise ValueError(f"input1 of shape {x1.shape}, input2 of shape {x2.shape} and target "
+                         f"of shape {t.shape} do not broadcast together") from None
+    d = np.subtract(x1, x2, dtype=compute)
+    return d, t, x1.shape, x2.shape, shape, compute, result, mode, margin
+
+
+def margin_ranking_loss(input1, input2, target, margin=0.0, size_average=None, reduce=None,
+                        reduction="mean"):
+    r"""Margin ranking loss of two inputs and which of them should rank higher.
+
+    .. math::
+        \ell_i = \max(0, -y_i (x_{1,i} - x_{2,i}) + \Delta)
+
+    Parameters
+    ----------
+    input1, input2 : array_like
+        The scores of the pairs' two sides.
+    target : array_like
+        1 where ``input1`` should rank higher, -1 where ``input2`` should. All
+        three have one number of dimensions (``ValueError`` otherwise, as PyTorch
+        raises) and broadcast together.
+    margin : float, default 0.0
+        :math:`\Delta`.
+    size_average, reduce : bool, optional
+        Deprecated (``DeprecationWarning``); when given they override
+        ``reduction`` as in PyTorch.
+    reduction : {'mean', 'sum', 'none'}, default 'mean'
+        ``'none'``: the array of losses (broadcast shape); ``'sum'``: their sum;
+        ``'mean'``: the sum divided by the number of elements.
+
+    Returns
+    -------
+    ndarray or NumPy scalar
+        ``reduction='none'``: the elementwise losses; otherwise a NumPy scalar of
+        the computation dtype (float32 stays float32).
+
+    Notes
+    -----
+    Same as ``torch.nn.functional.margin_ranking_loss``: its formula (the
+    difference first), its check of the dimensions, NaN propagating.
+
+    Examples
+    --------
+    >>> import numpy as np, nbops
+    >>> x1, x2 = np.array([1.0, 0.5, 0.0]), np.array([0.0, 1.0, 0.25])
+    >>> nbops.margin_ranking_loss(x1, x2, np.array([1.0, 1.0, -1.0]), margin=0.5,
+    ...                           reduction="none")
+    array([0.  , 1.  , 0.25])
+    """
+    d, t, _, _, shape, compute, result, mode, margin = _plan(
+        input1, input2, target, margin, size_average, reduce, reduction)
+    res = _L._run(_RANK, (margin,), d, t, shape, compute, result, mode)
+    if mode == "none":
+        return res
+    return _L._reduce(res, int(np.prod(shape)), mode, result)
+
+
+def _grads(d, t, x1_shape, x2_shape, shape, compute, result, mode, margin, g, want):
+    n = int(np.prod(shape))
+    if mode == "none":
+        c = 1.0
+    else:
+        c, g = (g / n if n else g * np.nan) if mode == "mean" else g, None
+    gd, total = _L._grad_pass(_RANK, _RANK_GRAD, (margin,), d, t, shape, compute, compute, g,
+                              c, want=want)
+    g1 = gd if x1_shape == gd.shape else _L._sum_to(gd, x1_shape)
+    g2 = np.negative(gd) if x2_shape == gd.shape else _L._sum_to(np.negative(gd), x2_shape)
+    return g1.astype(result, copy=False), g2.astype(result, copy=False), total
+
+
+def margin_ranking_loss_backward(grad_output, input1, input2, target, margin=0.0,
+                                 size_average=None, reduce=None, reduction="mean"):
+    """Backward of :func:`nbops.margin_ranking_loss`: the gradients of both inputs,
+    given ``grad_output`` and the forward's arguments.
+
+    Parameters
+    ----------
+    grad_output : float or array_like
+        The gradient of the forward's output: a real scalar for ``'mean'``/``'sum'``,
+        a float array of the unreduced loss's shape for ``'none'``.
+    input1, input2, target, margin, size_average, reduce, reduction
+        The forward's arguments.
+
+    Returns
+    -------
+    grad_input1, grad_input2 : ndarray
+        The gradients of ``input1`` and ``input2`` (their shapes).
+
+    Notes
+    -----
+    With ``g`` the gradient of the element's loss: :math:`-g y` for ``input1`` and
+    :math:`g y` for ``input2`` where :math:`-y (x_1 - x_2) + \\Delta \\ge 0` (at 0
+    too, as ``torch.autograd``), else 0.
+
+    Examples
+    --------
+    >>> import numpy as np, nbops
+    >>> nbops.margin_ranking_loss_backward(1.0, np.array([0.0, 2.0]), np.array([1.0, 0.0]),
+    ...                                    np.array([1.0, 1.0]), reduction="sum")
+    (array([-1., -0.]), array([1., 0.]))
+    """
+    plan = _plan(input1, input2, target, margin, size_average, reduce, reduction)
+    g = _L._grad_output(grad_output, plan[7], plan[4])
+    g1, g2, _ = _grads(*plan, g, False)
+    return g1, g2
+
+
+def margin_ranking_loss_with_grad(input1, input2, target, margin=0.0, size_average=None,
+                                  reduce=None, reduction="mean"):
+    """The value of :func:`nbops.margin_ranking_loss` and the gradients of both inputs.
+
+    Parameters
+    ----------
+    input1, input2, target, margin, size_average, reduce, reduction
+        As :func:`nbops.margin_ranking_loss`.
+
+    Returns
+    -------
+    loss : NumPy scalar or ndarray
+        Exactly what the forward returns for these arguments.
+    grads : tuple
+        ``(grad_input1, grad_input2)``, as the backward with ``grad_output=1.0``
+        (for ``reduction='none'``, the gradients of the sum of the losses).
+
+    Examples
+    --------
+    >>> import numpy as np, nbops
+    >>> loss, (g1, g2) = nbops.margin_ranking_loss_with_grad(
+    ...     np.array([0.0, 2.0]), np.array([1.0, 0.0]), np.array([1.0, 1.0]))
+    >>> float(loss), g1, g2
+    (0.5, array([-0.5, -0. ]), array([0.5, 0. ]))
+    """
+    plan = _plan(input1, input2, target, margin, size_average, reduce, reduction)
+    d, t, _, _, shape, compute, result, mode, margin = plan
+    if mode == "none":
+        loss = _L._run(_RANK, (margin,), d, t, shape, compute, result, "none")
+        g1, g2, _ = _grads(*plan, np.ones(shape, compute), False)
+        return loss, (g1, g2)
+    g1, g2, total = _grads(*plan, 1.0, True)
+    return _L._reduce(total, int(np.prod(shape)), mode, result), (g1, g2)
