@@ -673,3 +673,117 @@ def test_margin_ranking_nn_module_against_torch_autograd(kw):
     np.testing.assert_allclose(g1, t1.grad.numpy(), rtol=1e-13)
     np.testing.assert_allclose(g2, t2.grad.numpy(), rtol=1e-13)
     assert nbops.nn.MarginRankingLoss(0.25).margin == 0.25
+
+
+# ========================================================== multilabel_soft_margin_loss
+def ref_mlsm(x, y, w=None):
+    """Per-sample losses: the mean over the last axis of the weighted logistic losses."""
+    x, y = np.asarray(x, np.float64), np.asarray(y, np.float64)
+    ls = lambda v: np.minimum(v, 0) - np.log1p(np.exp(-np.abs(v)))  # noqa: E731
+    loss = -(y * ls(x) + (1 - y) * ls(-x))
+    if w is not None:
+        loss = loss * np.asarray(w, np.float64)
+    return loss.sum(-1) / x.shape[-1]
+
+
+def _mlsm_data(shape, weight, dtype, seed=0):
+    rng = np.random.default_rng(seed)
+    x = rng.standard_normal(shape) * 3
+    y = (rng.uniform(size=shape) < 0.5).astype(np.float64)
+    w = {None: None, "C": rng.uniform(0.5, 2, shape[-1]), "full": rng.uniform(0.5, 2, shape)}
+    w = w[weight]
+    return x.astype(dtype), y.astype(dtype), None if w is None else w.astype(dtype)
+
+
+@pytest.mark.parametrize("dtype", DTYPES)
+@pytest.mark.parametrize("weight", [None, "C", "full"])
+@pytest.mark.parametrize("shape", [(5, 4), (3, 2, 4), (4,)], ids=["NC", "NdC", "C"])
+def test_multilabel_soft_margin_against_reference_and_torch_autograd(shape, weight, dtype):
+    torch = pytest.importorskip("torch")
+    x, y, w = _mlsm_data(shape, weight, dtype)
+    loss = ref_mlsm(x, y, w)
+    tol = {np.float32: 2e-6, np.float64: 1e-13}[dtype]
+    for reduction in REDUCTIONS:
+        got = nbops.multilabel_soft_margin_loss(x, y, w, reduction=reduction)
+        want = {"none": loss, "sum": loss.sum(), "mean": loss.mean()}[reduction]
+        assert np.asarray(got).dtype == dtype and np.shape(got) == np.shape(want)
+        np.testing.assert_allclose(got, want, rtol=10 * tol, atol=tol)
+        g = (np.random.default_rng(1).uniform(-2, 2, shape[:-1]).astype(dtype)
+             if reduction == "none" else 0.75)
+        tx = torch.from_numpy(x.copy()).requires_grad_()
+        out = torch.nn.functional.multilabel_soft_margin_loss(
+            tx, torch.from_numpy(y), None if w is None else torch.from_numpy(w),
+            reduction=reduction)
+        out.backward(torch.from_numpy(g) if reduction == "none"
+                     else torch.tensor(g, dtype=tx.dtype))
+        np.testing.assert_allclose(got, out.detach().numpy(), rtol=10 * tol, atol=tol)
+        xs = _strided(x) if x.ndim == 2 else x
+        gx = nbops.multilabel_soft_margin_loss_backward(g, xs, y, w, reduction=reduction)
+        assert gx.dtype == dtype and gx.shape == x.shape
+        np.testing.assert_allclose(gx, tx.grad.numpy(), rtol=4 * tol, atol=tol)
+        value, grad = nbops.multilabel_soft_margin_loss_with_grad(x, y, w, reduction=reduction)
+        assert type(value) is type(got)
+        np.testing.assert_array_equal(value, got)
+        ones = np.ones(shape[:-1], dtype) if reduction == "none" else 1.0
+        np.testing.assert_array_equal(
+            grad, nbops.multilabel_soft_margin_loss_backward(ones, x, y, w, reduction=reduction))
+
+
+def test_multilabel_soft_margin_finite_differences_and_checks():
+    x, y, w = _mlsm_data((4, 5), "C", np.float64, seed=2)
+    g = np.random.default_rng(3).uniform(-2, 2, 4)
+    h = 1e-6
+    fd = np.empty_like(x)
+    for i in np.ndindex(x.shape):
+        p, m = x.copy(), x.copy()
+        p[i] += h
+        m[i] -= h
+        fd[i] = ((ref_mlsm(p, y, w) - ref_mlsm(m, y, w)) * g).sum() / (2 * h)
+    got = nbops.multilabel_soft_margin_loss_backward(g, x, y, w, reduction="none")
+    np.testing.assert_allclose(got, fd, rtol=1e-6, atol=1e-8)
+    out = np.empty_like(x)
+    assert nbops.multilabel_soft_margin_loss_backward(g, x, y, w, reduction="none",
+                                                      out=out) is out
+    np.testing.assert_array_equal(out, got)
+    with pytest.raises(ValueError, match="avg is not valid"):
+        nbops.multilabel_soft_margin_loss(x, y, reduction="avg")
+    with pytest.raises(ValueError, match="weight"):
+        nbops.multilabel_soft_margin_loss(x, y, np.ones(3))
+    with pytest.raises(ValueError, match="grad_output"):
+        nbops.multilabel_soft_margin_loss_backward(np.ones((4, 5)), x, y, reduction="none")
+    with pytest.warns(DeprecationWarning):
+        s = nbops.multilabel_soft_margin_loss(x, y, w, False)
+    assert s == nbops.multilabel_soft_margin_loss(x, y, w, reduction="sum")
+
+
+def test_multilabel_soft_margin_bit_identical_on_any_thread_count():
+    """The row kernel's serial and parallel twins give the same bits."""
+    from nbops._ops import multilabel_losses as ML
+    x, y, w = _mlsm_data((64, 7), "C", np.float32, seed=4)
+    plan = ML._plan(x, y, w, None, None, "none")
+    args = (plan[0], plan[1], np.broadcast_to(plan[2], plan[0].shape),
+            np.broadcast_to(np.ones(1, np.float32), (64,)), np.float32(0.5))
+    res = []
+    for kernel in (ML._rows_serial, ML._rows_parallel):
+        rows, grad = np.empty(64, np.float32), np.empty((64, 7), np.float32)
+        kernel(*args, rows, grad, True)
+        res.append((rows, grad))
+    np.testing.assert_array_equal(res[0][0], res[1][0])
+    np.testing.assert_array_equal(res[0][1], res[1][1])
+
+
+@pytest.mark.parametrize("kw", [{}, {"weight": "C"}, {"reduction": "none"}])
+def test_multilabel_soft_margin_nn_module_against_torch_autograd(kw):
+    torch = pytest.importorskip("torch")
+    x, y, w = _mlsm_data((5, 4), kw.get("weight"), np.float64)
+    opts = {**kw, "weight": w} if "weight" in kw else kw
+    topts = {**kw, "weight": torch.from_numpy(w)} if "weight" in kw else kw
+    m, tm = nbops.nn.MultiLabelSoftMarginLoss(**opts), torch.nn.MultiLabelSoftMarginLoss(**topts)
+    tx = torch.from_numpy(x.copy()).requires_grad_()
+    out, tout = m(x, y), tm(tx, torch.from_numpy(y))
+    np.testing.assert_allclose(out, tout.detach().numpy(), rtol=1e-13)
+    g = (np.random.default_rng(1).uniform(-2, 2, 5) if kw.get("reduction") == "none"
+         else 0.75)
+    gx = m.backward(g)
+    tout.backward(torch.from_numpy(g) if np.ndim(g) else torch.tensor(g, dtype=tx.dtype))
+    np.testing.assert_allclose(gx, tx.grad.numpy(), rtol=1e-13, atol=1e-16)

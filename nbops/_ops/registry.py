@@ -25,6 +25,7 @@ from . import (
     linear,
     losses,
     margin_losses,
+    multilabel_losses,
     nll_losses,
     normalization,
     softmax,  # noqa: F401  (declares the row ops, after the pointwise losses)
@@ -162,6 +163,11 @@ _register(margin_losses.margin_ranking_loss, "losses", ("input1", "input2", "tar
           lambda d: [((d.x, d.p, np.sign(d.x)), {"margin": 0.25})],
           backward=margin_losses.margin_ranking_loss_backward,
           with_grad=margin_losses.margin_ranking_loss_with_grad)
+_register(multilabel_losses.multilabel_soft_margin_loss, "losses", ("input", "target"),
+          ("input", "target"), "MultiLabelSoftMarginLoss",
+          lambda d: [((d.x2, (d.x2 > 0).astype(d.dtype)), {})],
+          backward=multilabel_losses.multilabel_soft_margin_loss_backward,
+          with_grad=multilabel_losses.multilabel_soft_margin_loss_with_grad)
 _register(classification.cross_entropy, "classification", ("input", "target"),
           ("input", "target"), "CrossEntropyLoss",
           lambda d: [((d.x2, d.labels), {})],

@@ -25,6 +25,7 @@ from .loss import CrossEntropyLoss as CrossEntropyLoss
 from .loss import GaussianNLLLoss as GaussianNLLLoss
 from .loss import KLDivLoss as KLDivLoss
 from .loss import MarginRankingLoss as MarginRankingLoss
+from .loss import MultiLabelSoftMarginLoss as MultiLabelSoftMarginLoss
 from .loss import NLLLoss as NLLLoss
 from .loss import NLLLoss2d as NLLLoss2d
 from .loss import PoissonNLLLoss as PoissonNLLLoss
@@ -246,4 +247,5 @@ __all__: list[str] = [
     'PoissonNLLLoss',
     'GaussianNLLLoss',
     'MarginRankingLoss',
+    'MultiLabelSoftMarginLoss',
 ]

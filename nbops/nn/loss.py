@@ -24,6 +24,7 @@ import numpy as np
 from .._grad import is_grad_enabled
 from .._ops import losses as _L
 from .._ops import margin_losses as _ML
+from .._ops import multilabel_losses as _MLS
 from .._ops import nll_losses as _NLL
 from .._ops import table as _table
 from .._ops.classification import cross_entropy as _cross_entropy
@@ -38,7 +39,8 @@ from ._module import Module, _as_state_array, _read
 
 #: the hand-written classes (the generated ones are added at the end)
 __all__ = ["CrossEntropyLoss", "NLLLoss", "NLLLoss2d", "KLDivLoss", "BCELoss",
-           "BCEWithLogitsLoss", "PoissonNLLLoss", "GaussianNLLLoss", "MarginRankingLoss"]
+           "BCEWithLogitsLoss", "PoissonNLLLoss", "GaussianNLLLoss", "MarginRankingLoss",
+           "MultiLabelSoftMarginLoss"]
 
 
 def _optional_array(value):
@@ -525,6 +527,42 @@ class MarginRankingLoss(_Loss):
             return tuple(_scaled(g, grad_output) for g in grads)
         return _ML.margin_ranking_loss_backward(grad_output, input1, input2, target,
                                                 **self._loss_options())
+
+
+class MultiLabelSoftMarginLoss(_WeightedLoss):
+    """Multi-label one-versus-all logistic loss (see
+    :func:`nbops.multilabel_soft_margin_loss`).
+
+    Parameters
+    ----------
+    weight : array_like, optional
+        Rescaling weight of each class, shape ``(C,)`` (a buffer, part of
+        ``state_dict()`` when given).
+    size_average, reduce : bool, optional
+        PyTorch's deprecated flags: either one, when given, sets ``reduction``
+        (with a ``DeprecationWarning``).
+    reduction : {'mean', 'sum', 'none'}, default 'mean'
+        How the per-sample losses are reduced (checked when the loss is computed).
+
+    Examples
+    --------
+    >>> loss = nbops.nn.MultiLabelSoftMarginLoss()
+    >>> loss(np.zeros((2, 3)), np.array([[1.0, 0.0, 1.0], [0.0, 0.0, 1.0]]))
+    np.float64(0.6931471805599453)
+    """
+
+    def __init__(self, weight=None, size_average=None, reduce=None, reduction="mean"):
+        super().__init__(weight, size_average, reduce, reduction)
+
+    _bfn = staticmethod(_MLS.multilabel_soft_margin_loss_backward)
+
+    def _loss_options(self):
+        return {"weight": self.weight, "reduction": self.reduction}
+
+    def forward(self, input, target):
+        return self._loss_forward(_MLS.multilabel_soft_margin_loss,
+                                  _MLS.multilabel_soft_margin_loss_with_grad, input, target,
+                                  **self._loss_options())
 
 # The pointwise losses' classes (L1Loss, MSELoss, SmoothL1Loss, ...), generated
 # from their op-table entries (nbops/_ops/losses.py).
