@@ -5,7 +5,9 @@ Runs the cases of asv_bench/benchmarks/losses_issue17.py: the value
 (``nbops.<loss>`` against ``torch.nn.functional.<loss>``) and the value with the
 gradient (``nbops.<loss>_with_grad`` against PyTorch's forward plus backward),
 reduction 'mean', alternating the libraries round after round (a burst of load
-hits both) and keeping each one's fastest round.
+hits both) and keeping each one's fastest round; then the (65536, 128) cases of
+``PairLoss17`` (margin_ranking_loss, gaussian_nll_loss with a variance per row,
+multilabel_soft_margin_loss with a per-class weight) the same way.
 
     python tools/measure_losses_issue17.py [--rounds N] [--size N]
 """
@@ -17,7 +19,23 @@ import time
 
 sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), ".."))
 
-from asv_bench.benchmarks.losses_issue17 import CASES, Loss17, Loss17WithGrad  # noqa: E402
+from asv_bench.benchmarks.losses_issue17 import (  # noqa: E402
+    CASES,
+    Loss17,
+    Loss17WithGrad,
+    PairLoss17,
+)
+
+
+def _fastest(runs, rounds):
+    best = dict.fromkeys(runs, float("inf"))
+    for _ in range(rounds):
+        for library, fn in runs.items():
+            t0 = time.perf_counter()
+            fn()
+            best[library] = min(best[library], time.perf_counter() - t0)
+    return (f"{best['nbops'] * 1e3:7.1f} ms vs {best['torch'] * 1e3:7.1f} ms "
+            f"({best['nbops'] / best['torch']:.2f}x)")
 
 
 def main():
@@ -38,15 +56,19 @@ def main():
                 bench = cls()
                 bench.setup(case, args.size, "float32", library)
                 runs[library] = bench.fn
-            best = dict.fromkeys(runs, float("inf"))
-            for _ in range(args.rounds):
-                for library, fn in runs.items():
-                    t0 = time.perf_counter()
-                    fn()
-                    best[library] = min(best[library], time.perf_counter() - t0)
-            cells.append(f"{best['nbops'] * 1e3:7.1f} ms vs {best['torch'] * 1e3:7.1f} ms "
-                         f"({best['nbops'] / best['torch']:.2f}x)")
+            cells.append(_fastest(runs, args.rounds))
         print(f"{case:28s} {cells[0]:>36s} {cells[1]:>36s}", flush=True)
+    print("(65536, 128) float32, reduction 'mean'")
+    for loss in PairLoss17.params[0]:
+        cells = []
+        for mode in PairLoss17.params[1]:
+            runs = {}
+            for library in ("nbops", "torch"):
+                bench = PairLoss17()
+                bench.setup(loss, mode, library)
+                runs[library] = bench.fn
+            cells.append(_fastest(runs, args.rounds))
+        print(f"{loss:28s} {cells[0]:>36s} {cells[1]:>36s}", flush=True)
 
 
 if __name__ == "__main__":
