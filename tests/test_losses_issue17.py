@@ -787,3 +787,30 @@ def test_multilabel_soft_margin_nn_module_against_torch_autograd(kw):
     gx = m.backward(g)
     tout.backward(torch.from_numpy(g) if np.ndim(g) else torch.tensor(g, dtype=tx.dtype))
     np.testing.assert_allclose(gx, tx.grad.numpy(), rtol=1e-13, atol=1e-16)
+
+
+@njit
+def _njit_margin_ranking(x1, x2, y, g):
+    return (nbops.margin_ranking_loss(x1, x2, y, 0.5),
+            nbops.margin_ranking_loss(x1, x2, y, reduction="none"),
+            nbops.margin_ranking_loss_backward(g, x1, x2, y, 0.5, reduction="none"),
+            nbops.margin_ranking_loss_with_grad(x1, x2, y, 0.25, reduction="sum"))
+
+
+def test_margin_ranking_njit_same_as_python():
+    x1, x2, y = _rank_data(RANK_SHAPES[0], np.float64, margin=0.5)
+    g = _grad_output("none", np.float64)
+    got = _njit_margin_ranking(x1, x2, y, g)
+    want = (nbops.margin_ranking_loss(x1, x2, y, 0.5),
+            nbops.margin_ranking_loss(x1, x2, y, reduction="none"),
+            nbops.margin_ranking_loss_backward(g, x1, x2, y, 0.5, reduction="none"),
+            nbops.margin_ranking_loss_with_grad(x1, x2, y, 0.25, reduction="sum"))
+    np.testing.assert_allclose(got[0], want[0], rtol=1e-14)
+    np.testing.assert_array_equal(got[1], want[1])
+    for a, b in zip(got[2], want[2], strict=True):
+        np.testing.assert_array_equal(a, b)
+    np.testing.assert_allclose(got[3][0], want[3][0], rtol=1e-14)
+    for a, b in zip(got[3][1], want[3][1], strict=True):
+        np.testing.assert_array_equal(a, b)
+    with pytest.raises(ValueError, match="grad_output"):
+        _njit_margin_ranking(x1, x2, y, g[:, :3].copy())

@@ -8,15 +8,21 @@ dtype) and runs the pointwise losses' kernels (nbops/_ops/losses.py) on the
 difference and the target, with the scalar cores of :mod:`nbops.scalar.losses`:
 one pass for the losses and their sum, one (``_with_grad``) for the losses, the sum
 and the difference's gradient, which is ``input1``'s; ``input2``'s is its negative
-(each summed over the axes along which its input was broadcast). CPU only for now
-(no ``@njit`` overload, no CUDA path).
+(each summed over the axes along which its input was broadcast). Inside ``@njit``
+the same names compile to the same kernels (the backward and ``_with_grad`` there
+need ``input1`` and ``input2`` of one shape). No CUDA path yet.
 """
 
 import numpy as np
+from numba import types
+from numba.core import errors
+from numba.extending import overload
+from numba.np.numpy_support import as_dtype, from_dtype
 
 from .._validate import as_array, is_device_array
 from ..scalar import losses as S
 from . import losses as _L
+from . import njit_args as NJ
 from .elementwise import Op
 from .plan import reduction_plan
 
@@ -186,3 +192,77 @@ def margin_ranking_loss_with_grad(input1, input2, target, margin=0.0, size_avera
         return loss, (g1, g2)
     g1, g2, total = _grads(*plan, 1.0, True)
     return _L._reduce(total, int(np.prod(shape)), mode, result), (g1, g2)
+
+
+# ------------------------------------------------------------------ @njit
+def _nj_difference_type(input1, input2, target):
+    """The Numba type of ``input1 - input2`` in the computation dtype of all three."""
+    arrays = (input1, input2, target)
+    if not all(isinstance(a, types.Array) for a in arrays):
+        raise errors.TypingError("nbops: margin_ranking_loss inside @njit takes arrays")
+    if len({a.ndim for a in arrays}) != 1:
+        raise errors.TypingError("nbops: margin_ranking_loss: All input tensors should have "
+                                 "same dimension")
+    dtype = np.result_type(*(as_dtype(a.dtype) for a in arrays))
+    if dtype.kind != "f":
+        dtype = np.dtype(np.float64)
+    return types.Array(from_dtype(dtype), input1.ndim, "C"), dtype.type
+
+
+@overload(margin_ranking_loss, prefer_literal=True)
+@NJ.plan_errors_at_run_time
+def _margin_ranking_loss_njit(input1, input2, target, margin=0.0, size_average=None,
+                              reduce=None, reduction="mean"):
+    d_type, dt = _nj_difference_type(input1, input2, target)
+    body = _L._nj_loss(_RANK, d_type, target, size_average, reduce, reduction, None)
+
+    def impl(input1, input2, target, margin=0.0, size_average=None, reduce=None,
+             reduction="mean"):
+        d = np.subtract(input1, input2).astype(dt)
+        return body(d, target, None, (float(margin),))
+
+    return impl
+
+
+def _nj_grad_bodies(input1, input2, target, size_average, reduce, reduction):
+    d_type, dt = _nj_difference_type(input1, input2, target)
+    return _L._nj_regression_grad(_RANK, _RANK_GRAD, d_type, target, size_average, reduce,
+                                  reduction, None), dt
+
+
+@overload(margin_ranking_loss_backward, prefer_literal=True)
+@NJ.plan_errors_at_run_time
+def _margin_ranking_loss_backward_njit(grad_output, input1, input2, target, margin=0.0,
+                                       size_average=None, reduce=None, reduction="mean"):
+    bodies, dt = _nj_grad_bodies(input1, input2, target, size_average, reduce, reduction)
+    body = bodies[0]
+
+    def impl(grad_output, input1, input2, target, margin=0.0, size_average=None, reduce=None,
+             reduction="mean"):
+        if input1.shape != input2.shape:
+            raise ValueError("nbops: margin_ranking_loss_backward: inside @njit input1 and "
+                             "input2 must have one shape")
+        d = np.subtract(input1, input2).astype(dt)
+        gd = body(grad_output, d, target, None, None, (float(margin),), None)
+        return gd, -gd
+
+    return impl
+
+
+@overload(margin_ranking_loss_with_grad, prefer_literal=True)
+@NJ.plan_errors_at_run_time
+def _margin_ranking_loss_with_grad_njit(input1, input2, target, margin=0.0, size_average=None,
+                                        reduce=None, reduction="mean"):
+    bodies, dt = _nj_grad_bodies(input1, input2, target, size_average, reduce, reduction)
+    body = bodies[1]
+
+    def impl(input1, input2, target, margin=0.0, size_average=None, reduce=None,
+             reduction="mean"):
+        if input1.shape != input2.shape:
+            raise ValueError("nbops: margin_ranking_loss_with_grad: inside @njit input1 and "
+                             "input2 must have one shape")
+        d = np.subtract(input1, input2).astype(dt)
+        loss, gd = body(d, target, None, None, (float(margin),))
+        return loss, (gd, -gd)
+
+    return impl
