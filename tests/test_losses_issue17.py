@@ -814,3 +814,29 @@ def test_margin_ranking_njit_same_as_python():
         np.testing.assert_array_equal(a, b)
     with pytest.raises(ValueError, match="grad_output"):
         _njit_margin_ranking(x1, x2, y, g[:, :3].copy())
+
+
+@njit
+def _njit_multilabel(x, y, w, g):
+    return (nbops.multilabel_soft_margin_loss(x, y),
+            nbops.multilabel_soft_margin_loss(x, y, w, reduction="none"),
+            nbops.multilabel_soft_margin_loss_backward(g, x, y, w, reduction="none"),
+            nbops.multilabel_soft_margin_loss_backward(0.5, x, y),
+            nbops.multilabel_soft_margin_loss_with_grad(x, y, w, reduction="sum"))
+
+
+def test_multilabel_soft_margin_njit_same_as_python():
+    x, y, w = _mlsm_data((5, 4), "C", np.float64)
+    g = np.random.default_rng(1).uniform(-2, 2, 5)
+    got = _njit_multilabel(x, y, w, g)
+    want = (nbops.multilabel_soft_margin_loss(x, y),
+            nbops.multilabel_soft_margin_loss(x, y, w, reduction="none"),
+            nbops.multilabel_soft_margin_loss_backward(g, x, y, w, reduction="none"),
+            nbops.multilabel_soft_margin_loss_backward(0.5, x, y),
+            nbops.multilabel_soft_margin_loss_with_grad(x, y, w, reduction="sum"))
+    for a, b in zip(got[:4], want[:4], strict=True):
+        np.testing.assert_allclose(a, b, rtol=1e-14)
+    np.testing.assert_allclose(got[4][0], want[4][0], rtol=1e-14)
+    np.testing.assert_array_equal(got[4][1], want[4][1])
+    with pytest.raises(ValueError, match="grad_output"):
+        _njit_multilabel(x, y, w, g[:3].copy())

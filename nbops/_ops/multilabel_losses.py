@@ -11,12 +11,16 @@ float64 in class order and divided by the number of classes, and (``_with_grad``
 backward) the row's gradient :math:`g\\,w\\,(\\sigma(x) - y) / C` written in the same
 pass. The 'mean'/'sum' over the rows is a float64 sum in row order, so results are
 bit-identical for any thread count. The log-sigmoid is
-:func:`nbops.scalar.logsigmoid`, the sigmoid :func:`nbops.scalar.sigmoid`. CPU
-only for now (no ``@njit`` overload, no CUDA path).
+:func:`nbops.scalar.logsigmoid`, the sigmoid :func:`nbops.scalar.sigmoid`. Inside
+``@njit`` the same names run the same row kernel (a weight there: ``(C,)`` or
+the input's shape). No CUDA path yet.
 """
 
 import numpy as np
-from numba import prange
+from numba import prange, types
+from numba.core import errors
+from numba.extending import overload, register_jitable
+from numba.np.numpy_support import as_dtype
 
 from .. import _config
 from .._launch import launch
@@ -24,6 +28,7 @@ from .._validate import as_array, check_out, is_device_array
 from ..scalar import activations as A
 from ..scalar._math import const
 from . import losses as _L
+from . import njit_args as NJ
 from .plan import reduction_plan
 
 __all__ = ["multilabel_soft_margin_loss", "multilabel_soft_margin_loss_backward",
@@ -251,3 +256,143 @@ def multilabel_soft_margin_loss_with_grad(input, target, weight=None, size_avera
     else:
         row_loss, grad = _run(plan, None, *_grad_args(1.0, plan)[1:], True)
     return _reduced(row_loss, plan[6], plan[5]), grad.astype(plan[5], copy=False)
+
+
+# ------------------------------------------------------------------ @njit
+def _nj_setup(input, target, weight, size_average, reduce, reduction):
+    """(mode, compute dtype, weighted) of the literal arguments' types."""
+    mode = NJ.reduction_plan(size_average, reduce, reduction).mode
+    arrays = [a for a in (input, target, weight) if not NJ.is_none(a)]
+    if not all(isinstance(a, types.Array) for a in arrays) or input.ndim == 0:
+        raise errors.TypingError("nbops: multilabel_soft_margin_loss inside @njit takes "
+                                 "arrays, the classes along the input's last axis")
+    dtype = np.result_type(*(as_dtype(a.dtype) for a in arrays))
+    if dtype.kind != "f":
+        dtype = np.dtype(np.float64)
+    return mode, dtype.type, not NJ.is_none(weight)
+
+
+def _nj_body(dt, weighted, want_grad):
+    """body(input, target, weight, g, c) -> (row losses, (R, C) gradient) on the row
+    kernel (``g``: the per-row gradients, or empty for all ones)."""
+    kernel = _rows_serial
+
+    def body(input, target, weight, g, c):
+        n_cls = input.shape[-1]
+        x2 = np.ascontiguousarray(input).astype(dt).reshape((-1, n_cls))
+        t2 = np.ascontiguousarray(target).astype(dt).reshape((-1, n_cls))
+        if t2.shape != x2.shape:
+            raise ValueError("nbops: multilabel_soft_margin_loss: inside @njit the target "
+                             "must have the input's shape")
+        rows = x2.shape[0]
+        if weighted:
+            w = np.ascontiguousarray(weight).astype(dt)
+            if w.size == n_cls:
+                w2 = np.broadcast_to(w.reshape((1, n_cls)), (rows, n_cls))
+            elif w.size == x2.size:
+                w2 = np.broadcast_to(w.reshape((rows, n_cls)), (rows, n_cls))
+            else:
+                raise ValueError("nbops: multilabel_soft_margin_loss: inside @njit the weight "
+                                 "must have shape (C,) or the input's")
+        else:
+            w2 = np.broadcast_to(np.ones((1, n_cls), dt), (rows, n_cls))
+        row_loss = np.empty(rows, dt)
+        grad = np.empty((rows, n_cls) if want_grad else (0, 0), dt)
+        gr = np.broadcast_to(g.astype(dt), (rows,)) if g.size == rows else \
+            np.broadcast_to(np.ones(1, dt), (rows,))
+        if rows and n_cls:
+            kernel(x2, t2, w2, gr, dt(c), row_loss, grad, want_grad)
+        else:
+            row_loss[:] = np.nan
+        return row_loss, grad
+
+    return register_jitable(body)
+
+
+@register_jitable
+def _nj_total(row_loss):
+    """The float64 sum of the row losses in row order."""
+    s = 0.0
+    for r in range(row_loss.size):
+        s += row_loss[r]
+    return s
+
+
+def _nj_value(mode, dt):
+    """value(row_loss, shape) -> the forward's result for ``mode``."""
+    def none(row_loss, shape):
+        return row_loss.reshape(shape[:-1])
+
+    def total(row_loss, shape):
+        s = _nj_total(row_loss)
+        if mode == "mean":
+            s = s / row_loss.size if row_loss.size else np.nan
+        return dt(s)
+
+    return register_jitable(none if mode == "none" else total)
+
+
+def _nj_grad_factor(mode):
+    """(g, c)(grad_output, rows): the per-row gradients (or empty) and the factor."""
+    def none_g(grad_output, rows):
+        g = np.ascontiguousarray(np.asarray(grad_output)).reshape(-1)
+        if g.size != rows:
+            raise ValueError("nbops: multilabel_soft_margin_loss_backward: grad_output must "
+                             "have the shape of the per-sample losses (reduction='none')")
+        return g, 1.0
+
+    def scalar_g(grad_output, rows):
+        c = float(grad_output)
+        if mode == "mean":
+            c = c / rows if rows else np.nan
+        return np.ones(0), c
+
+    return register_jitable(none_g if mode == "none" else scalar_g)
+
+
+@overload(multilabel_soft_margin_loss, prefer_literal=True)
+@NJ.plan_errors_at_run_time
+def _mlsm_njit(input, target, weight=None, size_average=None, reduce=None, reduction="mean"):
+    mode, dt, weighted = _nj_setup(input, target, weight, size_average, reduce, reduction)
+    body, value = _nj_body(dt, weighted, False), _nj_value(mode, dt)
+
+    def impl(input, target, weight=None, size_average=None, reduce=None, reduction="mean"):
+        return value(body(input, target, weight, np.ones(0), 1.0)[0], input.shape)
+
+    return impl
+
+
+@overload(multilabel_soft_margin_loss_backward, prefer_literal=True)
+@NJ.plan_errors_at_run_time
+def _mlsm_backward_njit(grad_output, input, target, weight=None, size_average=None,
+                        reduce=None, reduction="mean", out=None):
+    mode, dt, weighted = _nj_setup(input, target, weight, size_average, reduce, reduction)
+    body, factor = _nj_body(dt, weighted, True), _nj_grad_factor(mode)
+    if not NJ.is_none(out):
+        raise errors.TypingError("nbops: multilabel_soft_margin_loss_backward: out= is not "
+                                 "supported inside @njit")
+
+    def impl(grad_output, input, target, weight=None, size_average=None, reduce=None,
+             reduction="mean", out=None):
+        rows = input.size // input.shape[-1] if input.shape[-1] else 0
+        g, c = factor(grad_output, rows)
+        return body(input, target, weight, g, c)[1].reshape(input.shape)
+
+    return impl
+
+
+@overload(multilabel_soft_margin_loss_with_grad, prefer_literal=True)
+@NJ.plan_errors_at_run_time
+def _mlsm_with_grad_njit(input, target, weight=None, size_average=None, reduce=None,
+                         reduction="mean"):
+    mode, dt, weighted = _nj_setup(input, target, weight, size_average, reduce, reduction)
+    body, value, factor = (_nj_body(dt, weighted, True), _nj_value(mode, dt),
+                           _nj_grad_factor(mode))
+
+    def impl(input, target, weight=None, size_average=None, reduce=None, reduction="mean"):
+        rows = input.size // input.shape[-1] if input.shape[-1] else 0
+        c = 1.0 if mode == "none" else factor(1.0, rows)[1]
+        row_loss, grad = body(input, target, weight, np.ones(0), c)
+        return value(row_loss, input.shape), grad.reshape(input.shape)
+
+    return impl
