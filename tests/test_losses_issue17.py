@@ -840,3 +840,43 @@ def test_multilabel_soft_margin_njit_same_as_python():
     np.testing.assert_array_equal(got[4][1], want[4][1])
     with pytest.raises(ValueError, match="grad_output"):
         _njit_multilabel(x, y, w, g[:3].copy())
+
+
+@njit
+def _njit_gaussian(x, y, v, g):
+    return (nbops.gaussian_nll_loss(x, y, v),
+            nbops.gaussian_nll_loss(x, y, v, full=True, reduction="none"),
+            nbops.gaussian_nll_loss_backward(g, x, y, v, reduction="none"),
+            nbops.gaussian_nll_loss_with_grad(x, y, v, reduction="sum"))
+
+
+@njit
+def _njit_gaussian_float_var(x, y, g):
+    return (nbops.gaussian_nll_loss(x, y, 0.7),
+            nbops.gaussian_nll_loss_backward(g, x, y, 0.7, reduction="none"))
+
+
+@pytest.mark.parametrize("var_kind", ["full", "rows", "cols1"])
+def test_gaussian_njit_same_as_python(var_kind):
+    x, t, v = _gauss_data(var_kind, np.float64)
+    g = _grad_output("none", np.float64)
+    got = _njit_gaussian(x, t, v, g)
+    want = (nbops.gaussian_nll_loss(x, t, v),
+            nbops.gaussian_nll_loss(x, t, v, full=True, reduction="none"),
+            nbops.gaussian_nll_loss_backward(g, x, t, v, reduction="none"),
+            nbops.gaussian_nll_loss_with_grad(x, t, v, reduction="sum"))
+    np.testing.assert_allclose(got[0], want[0], rtol=1e-14)
+    np.testing.assert_allclose(got[1], want[1], rtol=1e-14)
+    for a, b in ((got[2][0], want[2][0]), (got[3][1][0], want[3][1][0])):
+        np.testing.assert_allclose(a, b, rtol=1e-14)
+    for a, b in ((got[2][1], want[2][1]), (got[3][1][1], want[3][1][1])):
+        assert a.shape == v.shape
+        np.testing.assert_allclose(a, b, rtol=1e-12)  # (summed in another order)
+    np.testing.assert_allclose(got[3][0], want[3][0], rtol=1e-14)
+    loss, (gx, gv) = _njit_gaussian_float_var(x, t, g)
+    np.testing.assert_allclose(loss, nbops.gaussian_nll_loss(x, t, 0.7), rtol=1e-14)
+    assert gv is None
+    with pytest.raises(ValueError, match="var has negative entry"):
+        _njit_gaussian(x, t, -np.ones(SHAPE), g)
+    with pytest.raises(ValueError, match="var is of incorrect size"):
+        _njit_gaussian(x, t, np.ones((SHAPE[0], 2)), g)

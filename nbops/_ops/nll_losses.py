@@ -21,14 +21,18 @@ clamps a copy of it to ``eps`` and runs the pointwise losses' kernels with the
 clamped variance as their third, broadcast operand. Its backward returns the
 gradients of ``input`` and ``var`` (``var``'s summed over the axes along which it
 was broadcast; None for a float ``var``), the variance's passing through the
-clamp as in PyTorch (which clamps without gradient). CPU only for now (no
-``@njit`` overload, no CUDA path).
+clamp as in PyTorch (which clamps without gradient). Inside ``@njit`` the same
+names run the pointwise losses' ``@njit`` bodies with the same checks (``full``
+and ``reduction`` constants). No CUDA path yet.
 """
 
 from collections import namedtuple
 
 import numpy as np
-from numba.extending import overload
+from numba import types
+from numba.core import errors
+from numba.extending import overload, register_jitable
+from numba.np.numpy_support import as_dtype
 
 from .._validate import as_array, is_device_array
 from ..cuda import ops as _cuda
@@ -484,3 +488,121 @@ def gaussian_nll_loss_with_grad(input, target, var, full=False, eps=1e-6, reduct
     grad_x, grad_v, total = _gaussian_grads(plan, full, 1.0, True)
     return _L._reduce(total, int(np.prod(plan.shape)), plan.mode, plan.result), \
         (grad_x, grad_v)
+
+
+# ------------------------------------------------------------ gaussian_nll_loss, @njit
+def _nj_gauss_setup(input, target, var, full, reduction):
+    """(mode, loss Op, compute dtype class, clamp) for the literal arguments' types."""
+    mode = NJ.reduction_plan(None, None, reduction).mode
+    op = _GAUSS_FULL if NJ.literal(full, "full") else _GAUSS
+    arrays = [a for a in (input, target, var) if isinstance(a, types.Array)]
+    if not (isinstance(input, types.Array) and isinstance(target, types.Array)):
+        raise errors.TypingError("nbops: gaussian_nll_loss inside @njit takes arrays")
+    dtype = np.result_type(*(as_dtype(a.dtype) for a in arrays))
+    dt = (dtype if dtype.kind == "f" else np.dtype(np.float64)).type
+    if isinstance(var, types.Number):
+        def clamp(input, var, eps):
+            if var < 0:
+                raise ValueError("var has negative entry/entries")
+            v = dt(var)
+            return np.full(np.asarray(input).shape, v if v != v or v >= eps else dt(eps), dt)
+    elif isinstance(var, types.Array) and var.ndim in (input.ndim, input.ndim - 1):
+        short = var.ndim == input.ndim - 1
+
+        def clamp(input, var, eps):
+            va = np.asarray(var)
+            xs = np.asarray(input).shape
+            for v in va.flat:
+                if v < 0:
+                    raise ValueError("var has negative entry/entries")
+            if short:
+                if va.shape != xs[:-1]:
+                    raise ValueError("var is of incorrect size")
+            elif va.shape != xs:
+                mismatch = 0
+                for k in range(len(xs)):
+                    if xs[k] != va.shape[k]:
+                        mismatch += va.shape[k]
+                if mismatch != 1:
+                    raise ValueError("var is of incorrect size")
+            vc = np.empty(va.size, dt)
+            k = 0
+            for v in va.flat:
+                vd = dt(v)
+                vc[k] = vd if vd != vd or vd >= eps else dt(eps)
+                k += 1
+            if short:
+                return vc.reshape(va.shape + (1,))
+            return vc.reshape(va.shape)
+    else:
+        raise errors.TypingError("nbops: gaussian_nll_loss: var must be a number or an array "
+                                 "of the input's number of dimensions (or one less)")
+    return mode, op, dt, register_jitable(clamp)
+
+
+@overload(gaussian_nll_loss, prefer_literal=True)
+@NJ.plan_errors_at_run_time
+def _gaussian_nll_loss_njit(input, target, var, full=False, eps=1e-6, reduction="mean"):
+    mode, op, dt, clamp = _nj_gauss_setup(input, target, var, full, reduction)
+    if mode == "none":
+        def impl(input, target, var, full=False, eps=1e-6, reduction="mean"):
+            return _L._nj_map(op, input, target, None, clamp(input, var, eps), ())
+    else:
+        mean = mode == "mean"
+
+        def impl(input, target, var, full=False, eps=1e-6, reduction="mean"):
+            s, n = _L._nj_sum(op, input, target, None, clamp(input, var, eps), ())
+            if mean:
+                s = _L._nj_div(s, n)
+            return dt(s)
+
+    return impl
+
+
+def _nj_gauss_bodies(input, target, var, full, reduction):
+    mode, op, dt, clamp = _nj_gauss_setup(input, target, var, full, reduction)
+    grad_x = _L._nj_regression_grad(op, _GAUSS_GRAD, input, target, None, None, reduction,
+                                    None)
+    grad_v = _L._nj_regression_grad(op, _GAUSS_VAR_GRAD, input, target, None, None,
+                                    reduction, None)
+    has_var_grad = isinstance(var, types.Array)
+
+    @register_jitable
+    def var_grad(gv, vc, var):
+        if has_var_grad:
+            return _L._nj_sum_to(gv, vc).reshape(np.asarray(var).shape)
+        return None
+
+    return grad_x, grad_v, clamp, var_grad
+
+
+@overload(gaussian_nll_loss_backward, prefer_literal=True)
+@NJ.plan_errors_at_run_time
+def _gaussian_nll_loss_backward_njit(grad_output, input, target, var, full=False, eps=1e-6,
+                                     reduction="mean"):
+    grad_x, grad_v, clamp, var_grad = _nj_gauss_bodies(input, target, var, full, reduction)
+    bx, bv = grad_x[0], grad_v[0]
+
+    def impl(grad_output, input, target, var, full=False, eps=1e-6, reduction="mean"):
+        vc = clamp(input, var, eps)
+        gx = bx(grad_output, input, target, None, vc, (), None)
+        gv = bv(grad_output, input, target, None, vc, (), None)
+        return gx, var_grad(gv, vc, var)
+
+    return impl
+
+
+@overload(gaussian_nll_loss_with_grad, prefer_literal=True)
+@NJ.plan_errors_at_run_time
+def _gaussian_nll_loss_with_grad_njit(input, target, var, full=False, eps=1e-6,
+                                      reduction="mean"):
+    grad_x, grad_v, clamp, var_grad = _nj_gauss_bodies(input, target, var, full, reduction)
+    wx, wv = grad_x[1], grad_v[1]
+
+    def impl(input, target, var, full=False, eps=1e-6, reduction="mean"):
+        vc = clamp(input, var, eps)
+        loss, gx = wx(input, target, None, vc, ())
+        gv = wv(input, target, None, vc, ())[1]
+        return loss, (gx, var_grad(gv, vc, var))
+
+    return impl
