@@ -10,8 +10,12 @@ one pass for the losses and their sum, one (``_with_grad``) for the losses, the 
 and the difference's gradient, which is ``input1``'s; ``input2``'s is its negative
 (each summed over the axes along which its input was broadcast). Inside ``@njit``
 the same names compile to the same kernels (the backward and ``_with_grad`` there
-need ``input1`` and ``input2`` of one shape). No CUDA path yet.
+need ``input1`` and ``input2`` of one shape). On CUDA device arrays (``input1``
+and ``input2`` C-contiguous, of one shape and dtype) the difference is formed on
+the device and the CUDA pointwise-loss kernels (nbops/cuda/_ops.py) run it.
 """
+
+from collections import namedtuple
 
 import numpy as np
 from numba import types
@@ -20,6 +24,7 @@ from numba.extending import overload
 from numba.np.numpy_support import as_dtype, from_dtype
 
 from .._validate import as_array, is_device_array
+from ..cuda import ops as _cuda
 from ..scalar import losses as S
 from . import losses as _L
 from . import njit_args as NJ
@@ -31,16 +36,49 @@ __all__ = ["margin_ranking_loss", "margin_ranking_loss_backward",
 
 _RANK = Op("loss.margin_ranking_loss", S.margin_ranking_loss, 1)
 _RANK_GRAD = Op("loss.margin_ranking_loss_backward", S.margin_ranking_loss_backward, 1)
+#: the cores as the CUDA pointwise-loss drivers take them (``.core``, ``.backward``)
+_RANK_CUDA = namedtuple("_Cores", "core backward")(S.margin_ranking_loss,
+                                                    S.margin_ranking_loss_backward)
+
+
+def _on_device(input1, input2, target):
+    devices = [type(a) is not np.ndarray and is_device_array(a)
+               for a in (input1, input2, target)]
+    if any(devices) and not all(devices):
+        raise ValueError("margin_ranking_loss: input1, input2 and target must all be CUDA "
+                         "device arrays or all host arrays")
+    return devices[0]
+
+
+def _device_difference(input1, input2, target):
+    """``input1 - input2`` on the device (``input1 + (-input2)``, exactly the difference)."""
+    from ..cuda import _grad_ops as GO
+
+    if len(input1.shape) != len(input2.shape) or len(input1.shape) != len(target.shape):
+        raise ValueError("margin_ranking_loss : All input tensors should have same dimension "
+                         f"but got sizes: input1: {tuple(input1.shape)}, input2: "
+                         f"{tuple(input2.shape)}, target: {tuple(target.shape)}")
+    if tuple(input1.shape) != tuple(input2.shape) or input1.dtype != input2.dtype:
+        raise ValueError("margin_ranking_loss: on CUDA device arrays input1 and input2 must "
+                         "have one shape and dtype")
+    d, minus = GO.copy(input1), GO.copy(input2)
+    GO.scale(minus, -1.0)
+    GO.add_into(d, minus)
+    return d
+
+
+def _negated(grad):
+    from ..cuda import _grad_ops as GO
+
+    neg = GO.copy(grad)
+    GO.scale(neg, -1.0)
+    return neg
 
 
 def _plan(input1, input2, target, margin, size_average, reduce, reduction):
     """Checked arrays: (difference, target, shape, compute, result, mode, margin)."""
-    arrays = []
-    for a, name in ((input1, "input1"), (input2, "input2"), (target, "target")):
-        if type(a) is not np.ndarray and is_device_array(a):
-            raise NotImplementedError("margin_ranking_loss has no CUDA path yet: pass host "
-                                      "arrays")
-        arrays.append(a if type(a) is np.ndarray else as_array(a, name))
+    arrays = [a if type(a) is np.ndarray else as_array(a, name)
+              for a, name in ((input1, "input1"), (input2, "input2"), (target, "target"))]
     x1, x2, t = arrays
     if x1.ndim != x2.ndim or x1.ndim != t.ndim:
         raise ValueError("margin_ranking_loss : All input tensors should have same dimension "
@@ -101,6 +139,10 @@ def margin_ranking_loss(input1, input2, target, margin=0.0, size_average=None, r
     ...                           reduction="none")
     array([0.  , 1.  , 0.25])
     """
+    if _on_device(input1, input2, target):
+        return _cuda().pointwise_loss(_RANK_CUDA, (float(margin),),
+                                      _device_difference(input1, input2, target), target,
+                                      size_average, reduce, reduction, None)
     d, t, _, _, shape, compute, result, mode, margin = _plan(
         input1, input2, target, margin, size_average, reduce, reduction)
     res = _L._run(_RANK, (margin,), d, t, shape, compute, result, mode)
@@ -153,6 +195,11 @@ def margin_ranking_loss_backward(grad_output, input1, input2, target, margin=0.0
     ...                                    np.array([1.0, 1.0]), reduction="sum")
     (array([-1., -0.]), array([1., 0.]))
     """
+    if _on_device(input1, input2, target):
+        gd = _cuda().pointwise_loss_backward(_RANK_CUDA, (float(margin),), grad_output,
+                                             _device_difference(input1, input2, target),
+                                             target, size_average, reduce, reduction, None)
+        return gd, _negated(gd)
     plan = _plan(input1, input2, target, margin, size_average, reduce, reduction)
     g = _L._grad_output(grad_output, plan[7], plan[4])
     g1, g2, _ = _grads(*plan, g, False)
@@ -184,6 +231,11 @@ def margin_ranking_loss_with_grad(input1, input2, target, margin=0.0, size_avera
     >>> float(loss), g1, g2
     (0.5, array([-0.5, -0. ]), array([0.5, 0. ]))
     """
+    if _on_device(input1, input2, target):
+        loss, gd = _cuda().pointwise_loss_with_grad(
+            _RANK_CUDA, (float(margin),), _device_difference(input1, input2, target), target,
+            size_average, reduce, reduction, None)
+        return loss, (gd, _negated(gd))
     plan = _plan(input1, input2, target, margin, size_average, reduce, reduction)
     d, t, _, _, shape, compute, result, mode, margin = plan
     if mode == "none":

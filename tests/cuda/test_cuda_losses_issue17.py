@@ -1,7 +1,7 @@
-"""soft_margin_loss, hinge_embedding_loss and poisson_nll_loss (issue 17) on CUDA arrays against the
-CPU path (which tests/test_losses_issue17.py checks against torch): forward,
-backward and with_grad, every reduction. Small arrays (the simulator runs every
-thread as Python)."""
+"""soft_margin_loss, hinge_embedding_loss, poisson_nll_loss and margin_ranking_loss
+(issue 17) on CUDA arrays against the CPU path (which tests/test_losses_issue17.py
+checks against torch): forward, backward and with_grad, every reduction. Small
+arrays (the simulator runs every thread as Python)."""
 
 import numpy as np
 import pytest
@@ -57,3 +57,30 @@ def test_forward_backward_and_with_grad(name, kw, dtype):
         want_loss, want_grad = with_grad(x, t, reduction=reduction, **kw)
         _close(_h(loss), np.asarray(want_loss), dtype)
         _close(_h(grad), want_grad, dtype)
+
+
+@pytest.mark.parametrize("dtype", [np.float32, np.float64])
+def test_margin_ranking_loss(dtype):
+    rng = np.random.default_rng(7)
+    x1, x2 = rng.uniform(-2, 2, (2, *SHAPE)).astype(dtype)
+    y = np.where(rng.uniform(size=SHAPE) < 0.5, -1.0, 1.0).astype(dtype)
+    x1[0, :2] = x2[0, :2] + 0.5 * y[0, :2]  # at the hinge
+    for reduction in ("mean", "sum", "none"):
+        kw = {"margin": 0.5, "reduction": reduction}
+        _close(_h(nbops.margin_ranking_loss(_d(x1), _d(x2), _d(y), **kw)),
+               np.asarray(nbops.margin_ranking_loss(x1, x2, y, **kw)), dtype)
+        g = rng.uniform(-2, 2, SHAPE).astype(dtype) if reduction == "none" else 0.75
+        dg = _d(g) if reduction == "none" else g
+        got = nbops.margin_ranking_loss_backward(dg, _d(x1), _d(x2), _d(y), **kw)
+        want = nbops.margin_ranking_loss_backward(g, x1, x2, y, **kw)
+        for a, b in zip(got, want, strict=True):
+            _close(_h(a), b, dtype)
+        loss, grads = nbops.margin_ranking_loss_with_grad(_d(x1), _d(x2), _d(y), **kw)
+        want_loss, want_grads = nbops.margin_ranking_loss_with_grad(x1, x2, y, **kw)
+        _close(_h(loss), np.asarray(want_loss), dtype)
+        for a, b in zip(grads, want_grads, strict=True):
+            _close(_h(a), b, dtype)
+    with pytest.raises(ValueError, match="one shape and dtype"):
+        nbops.margin_ranking_loss(_d(x1), _d(x2[:, :1].copy()), _d(y))
+    with pytest.raises(ValueError, match="all be CUDA device arrays or all host"):
+        nbops.margin_ranking_loss(_d(x1), x2, y)
