@@ -19,6 +19,7 @@ _disp.get_current_device = lambda: _pytypes.SimpleNamespace(compute_capability=(
 _nvrtc.get_supported_ccs = lambda: ((7, 5), (8, 0), (9, 0))
 
 import nbops  # noqa: E402, F401  (registers every op in the table)
+from nbops._ops import margin_losses as ML  # noqa: E402  (margin_ranking_loss's cores)
 from nbops._ops import nll_losses as NLL  # noqa: E402  (poisson_nll_loss's variants)
 from nbops._ops import table  # noqa: E402
 from nbops.cuda import _grad_ops as GO  # noqa: E402
@@ -59,6 +60,7 @@ def main():
         pointwise = [(e.core, K.LOSS_XT_PARAM if e.params else K.LOSS_XT)
                      for e in table.pointwise_loss_entries()]  # the op table's
         pointwise += [(pv.core, K.LOSS_XT_PARAM) for pv in NLL._POISSON.values()]
+        pointwise.append((ML._RANK_CUDA.core, K.LOSS_XT_PARAM))
         for core, operands in [*pointwise, (SL.kl_div, K.LOSS_XT),
                                (SL.kl_div_log_target, K.LOSS_XT),
                                (SL.binary_cross_entropy, K.LOSS_XT),
@@ -71,6 +73,7 @@ def main():
         grads = [(e.core, e.backward, K.LOSS_XT_PARAM if e.params else K.LOSS_XT)
                  for e in table.pointwise_loss_entries() if e.backward is not None]
         grads += [(pv.core, pv.backward, K.LOSS_XT_PARAM) for pv in NLL._POISSON.values()]
+        grads.append((ML._RANK_CUDA.core, ML._RANK_CUDA.backward, K.LOSS_XT_PARAM))
         for core, gcore, operands in [
                 *grads, (SL.kl_div, SL.kl_div_backward, K.LOSS_XT),
                 (SL.kl_div_log_target, SL.kl_div_log_target_backward, K.LOSS_XT),
