@@ -13,7 +13,9 @@ pass. The 'mean'/'sum' over the rows is a float64 sum in row order, so results a
 bit-identical for any thread count. The log-sigmoid is
 :func:`nbops.scalar.logsigmoid`, the sigmoid :func:`nbops.scalar.sigmoid`. Inside
 ``@njit`` the same names run the same row kernel (a weight there: ``(C,)`` or
-the input's shape). No CUDA path yet.
+the input's shape). On CUDA device arrays (C-contiguous, one float dtype, the
+target of the input's shape, a weight of shape ``(C,)`` or the input's) the row
+kernel of nbops/cuda/_multilabel.py runs, one thread per row.
 """
 
 import numpy as np
@@ -59,10 +61,6 @@ _rows_serial, _rows_parallel = _config.kernels(_rows)
 
 def _plan(input, target, weight, size_average, reduce, reduction):
     """Checked (R, C) arrays: x, t, w (rows 1 or R), the loss's shape, dtypes, mode."""
-    for a in (input, target, weight):
-        if a is not None and type(a) is not np.ndarray and is_device_array(a):
-            raise NotImplementedError("multilabel_soft_margin_loss has no CUDA path yet: pass "
-                                      "host arrays")
     x = input if type(input) is np.ndarray else as_array(input, "input")
     t = target if type(target) is np.ndarray else as_array(target, "target")
     w = None if weight is None else (weight if type(weight) is np.ndarray
@@ -96,6 +94,27 @@ def _plan(input, target, weight, size_average, reduce, reduction):
     else:
         w2 = np.ascontiguousarray(np.broadcast_to(w, x.shape), compute).reshape(-1, n_cls)
     return x2, t2, w2, x.shape, compute, result, mode
+
+
+def _device_mode(input, target, weight, size_average, reduce, reduction):
+    """The reduction mode when the arguments are CUDA device arrays, else None."""
+    devices = [type(a) is not np.ndarray and is_device_array(a)
+               for a in (input, target, weight) if a is not None]
+    if not any(devices):
+        return None
+    if not all(devices):
+        raise ValueError("multilabel_soft_margin_loss: input, target and weight must all be "
+                         "CUDA device arrays or all host arrays")
+    if size_average is not None or reduce is not None:
+        return reduction_plan(reduction, size_average, reduce, stacklevel=5).mode
+    if reduction not in ("none", "mean", "sum"):
+        raise ValueError(f"{reduction} is not valid")
+    return reduction
+
+
+def _device():
+    from ..cuda import _multilabel
+    return _multilabel
 
 
 def _run(plan, g_rows_array, c, want_grad):
@@ -166,6 +185,9 @@ def multilabel_soft_margin_loss(input, target, weight=None, size_average=None, r
     >>> nbops.multilabel_soft_margin_loss(x, y, reduction="none")
     array([1.4100376 , 0.31326169])
     """
+    mode = _device_mode(input, target, weight, size_average, reduce, reduction)
+    if mode is not None:
+        return _device().run(input, target, weight, mode, None, 1.0, False)[0]
     plan = _plan(input, target, weight, size_average, reduce, reduction)
     row_loss, _ = _run(plan, None, 1.0, False)
     return _reduced(row_loss, plan[6], plan[5])
@@ -214,6 +236,16 @@ def multilabel_soft_margin_loss_backward(grad_output, input, target, weight=None
     ...                                            np.array([[1.0, 0.0]]))
     array([[-0.25,  0.25]])
     """
+    mode = _device_mode(input, target, weight, size_average, reduce, reduction)
+    if mode is not None:
+        rows = int(np.prod(tuple(input.shape)[:-1]))
+        if mode == "none":
+            g, c = grad_output, 1.0
+        else:
+            c = float(grad_output)
+            c = (c / rows if rows else np.nan) if mode == "mean" else c
+            g = None
+        return _device().run(input, target, weight, mode, g, c, True)[1]
     plan = _plan(input, target, weight, size_average, reduce, reduction)
     g, c = _grad_args(grad_output, plan)
     grad = _run(plan, g, c, True)[1].astype(plan[5], copy=False)
@@ -250,6 +282,11 @@ def multilabel_soft_margin_loss_with_grad(input, target, weight=None, size_avera
     >>> grad
     array([[-0.25,  0.25]])
     """
+    mode = _device_mode(input, target, weight, size_average, reduce, reduction)
+    if mode is not None:
+        rows = int(np.prod(tuple(input.shape)[:-1]))
+        c = 1.0 if mode != "mean" else (1.0 / rows if rows else np.nan)
+        return _device().run(input, target, weight, mode, None, c, True)
     plan = _plan(input, target, weight, size_average, reduce, reduction)
     if plan[6] == "none":
         row_loss, grad = _run(plan, None, 1.0, True)

@@ -54,7 +54,8 @@ __all__ += ["poisson_nll_loss_log_input", "poisson_nll_loss_rate", "poisson_stir
             "poisson_nll_loss_log_input_backward", "poisson_nll_loss_rate_backward"]
 __all__ += ["gaussian_nll_loss", "gaussian_nll_loss_full", "gaussian_nll_loss_backward",
             "gaussian_nll_loss_var_backward", "margin_ranking_loss",
-            "margin_ranking_loss_backward"]
+            "margin_ranking_loss_backward", "multilabel_soft_margin_term",
+            "multilabel_soft_margin_term_backward"]
 
 
 # ---------------------------------------------------------------- the loss cores
@@ -957,3 +958,49 @@ def margin_ranking_loss_backward(g, d, y, margin):
     """
     v = -y * d + const(d, margin)
     return select(v >= const(d, 0.0), g, const(d, 0.0)) * -y
+
+
+# -------------------------------------------------- issue 17: multi-label soft margin
+@core
+def multilabel_soft_margin_term(x, t):
+    r"""One class's term of :func:`nbops.multilabel_soft_margin_loss` (before its
+    weight and the mean over the classes): :math:`-(t \log\sigma(x) + (1 - t)
+    \log\sigma(-x))`.
+
+    Parameters
+    ----------
+    x, t : float32 or float64
+        Logit and target (0/1 label) elements.
+
+    Examples
+    --------
+    >>> from nbops import scalar
+    >>> round(scalar.multilabel_soft_margin_term(0.0, 1.0), 8)
+    0.69314718
+    """
+    return -(t * logsigmoid(x) + (const(x, 1.0) - t) * logsigmoid(-x))
+
+
+@core
+def multilabel_soft_margin_term_backward(g, x, t):
+    r"""Derivative core of :func:`multilabel_soft_margin_term`: :math:`g (\sigma(x) - t)`.
+
+    Parameters
+    ----------
+    g : float32 or float64
+        The gradient of the term.
+    x, t : float32 or float64
+        Logit and target elements.
+
+    Returns
+    -------
+    float
+        The gradient of the logit.
+
+    Examples
+    --------
+    >>> from nbops import scalar
+    >>> scalar.multilabel_soft_margin_term_backward(2.0, 0.0, 1.0)
+    -1.0
+    """
+    return g * (sigmoid(x) - t)

@@ -24,6 +24,7 @@ from nbops._ops import nll_losses as NLL  # noqa: E402  (poisson_nll_loss's vari
 from nbops._ops import table  # noqa: E402
 from nbops.cuda import _grad_ops as GO  # noqa: E402
 from nbops.cuda import _kernels as K  # noqa: E402
+from nbops.cuda import _multilabel as MLC  # noqa: E402  (multilabel_soft_margin_loss)
 from nbops.cuda import _norm_rows as NR  # noqa: E402  (layer_norm, rms_norm)
 from nbops.optim import _cuda as OC  # noqa: E402  (the optimizers' kernels)
 from nbops.scalar import losses as SL  # noqa: E402
@@ -74,6 +75,8 @@ def main():
                  for e in table.pointwise_loss_entries() if e.backward is not None]
         grads += [(pv.core, pv.backward, K.LOSS_XT_PARAM) for pv in NLL._POISSON.values()]
         grads.append((ML._RANK_CUDA.core, ML._RANK_CUDA.backward, K.LOSS_XT_PARAM))
+        jobs.append(("multilabel_soft_margin_rows", MLC._rows_kernel(),
+                     (v, v, v, i8, v, i8, ft, v, v, b, i8)))
         for core, gcore, operands in [
                 *grads, (SL.kl_div, SL.kl_div_backward, K.LOSS_XT),
                 (SL.kl_div_log_target, SL.kl_div_log_target_backward, K.LOSS_XT),

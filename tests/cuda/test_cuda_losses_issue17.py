@@ -1,7 +1,8 @@
-"""soft_margin_loss, hinge_embedding_loss, poisson_nll_loss and margin_ranking_loss
-(issue 17) on CUDA arrays against the CPU path (which tests/test_losses_issue17.py
-checks against torch): forward, backward and with_grad, every reduction. Small
-arrays (the simulator runs every thread as Python)."""
+"""soft_margin_loss, hinge_embedding_loss, poisson_nll_loss, margin_ranking_loss and
+multilabel_soft_margin_loss (issue 17) on CUDA arrays against the CPU path (which
+tests/test_losses_issue17.py checks against torch): forward, backward and
+with_grad, every reduction. Small arrays (the simulator runs every thread as
+Python)."""
 
 import numpy as np
 import pytest
@@ -84,3 +85,28 @@ def test_margin_ranking_loss(dtype):
         nbops.margin_ranking_loss(_d(x1), _d(x2[:, :1].copy()), _d(y))
     with pytest.raises(ValueError, match="all be CUDA device arrays or all host"):
         nbops.margin_ranking_loss(_d(x1), x2, y)
+
+
+@pytest.mark.parametrize("dtype", [np.float32, np.float64])
+def test_multilabel_soft_margin_loss(dtype):
+    rng = np.random.default_rng(8)
+    x = (rng.standard_normal(SHAPE) * 3).astype(dtype)
+    y = (rng.uniform(size=SHAPE) < 0.5).astype(dtype)
+    for w in (None, rng.uniform(0.5, 2, SHAPE[-1]).astype(dtype)):
+        dw = None if w is None else _d(w)
+        for reduction in ("mean", "sum", "none"):
+            f, b, wg = (nbops.multilabel_soft_margin_loss,
+                        nbops.multilabel_soft_margin_loss_backward,
+                        nbops.multilabel_soft_margin_loss_with_grad)
+            _close(_h(f(_d(x), _d(y), dw, reduction=reduction)),
+                   np.asarray(f(x, y, w, reduction=reduction)), dtype)
+            g = rng.uniform(-2, 2, SHAPE[:-1]).astype(dtype) if reduction == "none" else 0.75
+            dg = _d(g) if reduction == "none" else g
+            _close(_h(b(dg, _d(x), _d(y), dw, reduction=reduction)),
+                   b(g, x, y, w, reduction=reduction), dtype)
+            loss, grad = wg(_d(x), _d(y), dw, reduction=reduction)
+            want_loss, want_grad = wg(x, y, w, reduction=reduction)
+            _close(_h(loss), np.asarray(want_loss), dtype)
+            _close(_h(grad), want_grad, dtype)
+    with pytest.raises(ValueError, match="all be CUDA device arrays or all host"):
+        nbops.multilabel_soft_margin_loss(_d(x), y)
