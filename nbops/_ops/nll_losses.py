@@ -23,7 +23,10 @@ gradients of ``input`` and ``var`` (``var``'s summed over the axes along which i
 was broadcast; None for a float ``var``), the variance's passing through the
 clamp as in PyTorch (which clamps without gradient). Inside ``@njit`` the same
 names run the pointwise losses' ``@njit`` bodies with the same checks (``full``
-and ``reduction`` constants). No CUDA path yet.
+and ``reduction`` constants). On CUDA device arrays (C-contiguous, input and
+target of one shape and float dtype) the kernels of nbops/cuda/_gaussian.py run
+it after the same checks (the negative-entry check reads ``var`` back, as
+PyTorch's ``torch.any`` synchronizes).
 """
 
 from collections import namedtuple
@@ -296,8 +299,6 @@ _GaussPlan = namedtuple("_GaussPlan", "x t var_clamped var_shape shape compute r
 def _gaussian_plan(input, target, var, full, eps, reduction):
     """PyTorch's checks of ``gaussian_nll_loss``'s arguments, in its order, and the
     arrays to run: the clamped variance broadcastable to the loss's shape."""
-    if any(_is_device(a) for a in (input, target, var)):
-        raise NotImplementedError("gaussian_nll_loss has no CUDA path yet: pass host arrays")
     x = input if type(input) is np.ndarray else as_array(input, "input")
     t = target if type(target) is np.ndarray else as_array(target, "target")
     if isinstance(var, (float, int)) and not isinstance(var, bool):
@@ -328,7 +329,56 @@ def _gaussian_plan(input, target, var, full, eps, reduction):
     return _GaussPlan(x, t, vc, var_shape, shape, compute, result, reduction)
 
 
+def _gaussian_device(input, target, var, full, eps, reduction, grad_output, want_grad):
+    """The CUDA path: None when the arguments are host arrays, else
+    ``(loss, grad_input, grad_var)`` (the gradients None without ``want_grad``)."""
+    number = isinstance(var, (float, int)) and not isinstance(var, bool)
+    devices = [_is_device(a) for a in (input, target) + (() if number else (var,))]
+    if not any(devices):
+        return None
+    if not all(devices):
+        raise ValueError("gaussian_nll_loss: input, target and var must all be CUDA device "
+                         "arrays or all host arrays")
+    from ..cuda import _gaussian as G
+
+    xs = tuple(input.shape)
+    if number:
+        if var < 0:
+            raise ValueError("var has negative entry/entries")
+        v, var_shape = float(var), None
+    else:
+        if np.any(var.copy_to_host() < 0):
+            raise ValueError("var has negative entry/entries")
+        vs = var_shape = tuple(var.shape)
+        v = var
+        if vs != xs:
+            if xs[:-1] == vs:
+                v, vs = var.reshape(vs + (1,)), vs + (1,)
+            elif not (len(xs) == len(vs)
+                      and sum(b for a, b in zip(xs, vs, strict=True) if a != b) == 1):
+                raise ValueError("var is of incorrect size")
+    if reduction not in ("none", "mean", "sum"):
+        raise ValueError(f"{reduction} is not valid")
+    n = int(np.prod(xs))
+    g, c = None, 1.0
+    if want_grad:
+        if reduction == "none":
+            g = grad_output
+        else:
+            c = float(grad_output)
+            if reduction == "mean":
+                c = c / n if n else np.nan
+    loss, gx, gv = G.run(input, target, v, None if var_shape is None else tuple(v.shape),
+                         full, eps, reduction, g, c, want_grad)
+    if gv is not None:
+        gv = gv.reshape(var_shape)
+    return loss, gx, gv
+
+
 def gaussian_nll_loss(input, target, var, full=False, eps=1e-6, reduction="mean"):
+    dev = _gaussian_device(input, target, var, full, eps, reduction, None, False)
+    if dev is not None:
+        return dev[0]
     plan = _gaussian_plan(input, target, var, full, eps, reduction)
     op = _GAUSS_FULL if full else _GAUSS
     res = _L._run(op, (), plan.x, plan.t, plan.shape, plan.compute, plan.result, plan.mode,
@@ -445,9 +495,17 @@ def gaussian_nll_loss_backward(grad_output, input, target, var, full=False, eps=
     >>> gx, gv
     (array([1.  , 0.75]), array([ 0.     , -0.15625]))
     """
+    dev = _gaussian_device(input, target, var, full, eps, reduction, grad_output, True)
+    if dev is not None:
+        return dev[1], dev[2]
     plan = _gaussian_plan(input, target, var, full, eps, reduction)
     grad_x, grad_v, _ = _gaussian_grads(plan, full, grad_output, False)
     return grad_x, grad_v
+
+
+def _device_ones(input):
+    from numba import cuda
+    return cuda.to_device(np.ones(tuple(input.shape), np.dtype(input.dtype)))
 
 
 def gaussian_nll_loss_with_grad(input, target, var, full=False, eps=1e-6, reduction="mean"):
@@ -479,6 +537,11 @@ def gaussian_nll_loss_with_grad(input, target, var, full=False, eps=1e-6, reduct
     >>> float(loss), gx, gv
     (0.5, array([0.5, 0.5]), None)
     """
+    # reduction='none': the gradients of the sum of the losses
+    ones = _device_ones(input) if reduction == "none" and _is_device(input) else 1.0
+    dev = _gaussian_device(input, target, var, full, eps, reduction, ones, True)
+    if dev is not None:
+        return dev[0], dev[1:]
     plan = _gaussian_plan(input, target, var, full, eps, reduction)
     if plan.mode == "none":
         loss = gaussian_nll_loss(input, target, var, full, eps, "none")

@@ -22,6 +22,7 @@ import nbops  # noqa: E402, F401  (registers every op in the table)
 from nbops._ops import margin_losses as ML  # noqa: E402  (margin_ranking_loss's cores)
 from nbops._ops import nll_losses as NLL  # noqa: E402  (poisson_nll_loss's variants)
 from nbops._ops import table  # noqa: E402
+from nbops.cuda import _gaussian as GC  # noqa: E402  (gaussian_nll_loss)
 from nbops.cuda import _grad_ops as GO  # noqa: E402
 from nbops.cuda import _kernels as K  # noqa: E402
 from nbops.cuda import _multilabel as MLC  # noqa: E402  (multilabel_soft_margin_loss)
@@ -77,6 +78,12 @@ def main():
         grads.append((ML._RANK_CUDA.core, ML._RANK_CUDA.backward, K.LOSS_XT_PARAM))
         jobs.append(("multilabel_soft_margin_rows", MLC._rows_kernel(),
                      (v, v, v, i8, v, i8, ft, v, v, b, i8)))
+        for full in (False, True):  # gaussian_nll_loss's element kernels
+            jobs.append((f"gaussian_elements_{full}", GC._elements(full),
+                         (v, v, v, i8, i8, ft, v, b, ft, v, v, v, b)))
+            jobs.append((f"gaussian_elements_axis_{full}", GC._elements_axis(full),
+                         (v, v, v, i8, i8, ft, v, b, ft, v, v, v, b)))
+        jobs.append(("gaussian_sum_axis", GC._sum_axis, (v, i8, i8, v)))
         for core, gcore, operands in [
                 *grads, (SL.kl_div, SL.kl_div_backward, K.LOSS_XT),
                 (SL.kl_div_log_target, SL.kl_div_log_target_backward, K.LOSS_XT),

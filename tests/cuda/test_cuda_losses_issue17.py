@@ -1,8 +1,8 @@
-"""soft_margin_loss, hinge_embedding_loss, poisson_nll_loss, margin_ranking_loss and
-multilabel_soft_margin_loss (issue 17) on CUDA arrays against the CPU path (which
-tests/test_losses_issue17.py checks against torch): forward, backward and
-with_grad, every reduction. Small arrays (the simulator runs every thread as
-Python)."""
+"""soft_margin_loss, hinge_embedding_loss, poisson_nll_loss, gaussian_nll_loss,
+margin_ranking_loss and multilabel_soft_margin_loss (issue 17) on CUDA arrays
+against the CPU path (which tests/test_losses_issue17.py checks against torch):
+forward, backward and with_grad, every reduction. Small arrays (the simulator
+runs every thread as Python)."""
 
 import numpy as np
 import pytest
@@ -110,3 +110,38 @@ def test_multilabel_soft_margin_loss(dtype):
             _close(_h(grad), want_grad, dtype)
     with pytest.raises(ValueError, match="all be CUDA device arrays or all host"):
         nbops.multilabel_soft_margin_loss(_d(x), y)
+
+
+@pytest.mark.parametrize("dtype", [np.float32, np.float64])
+def test_gaussian_nll_loss(dtype):
+    rng = np.random.default_rng(9)
+    x, t = rng.uniform(-2, 2, (2, *SHAPE)).astype(dtype)
+    variances = [rng.uniform(0.2, 2, SHAPE), rng.uniform(0.2, 2, SHAPE[:1]),
+                 rng.uniform(0.2, 2, (1, SHAPE[1])), 0.7]
+    for var in variances:
+        if isinstance(var, np.ndarray):
+            var = var.astype(dtype)
+            var.flat[0] = 1e-9  # clamped
+        dvar = _d(var) if isinstance(var, np.ndarray) else var
+        for kw in ({"reduction": "mean"}, {"reduction": "sum", "full": True},
+                   {"reduction": "none", "eps": 0.25}):
+            _close(_h(nbops.gaussian_nll_loss(_d(x), _d(t), dvar, **kw)),
+                   np.asarray(nbops.gaussian_nll_loss(x, t, var, **kw)), dtype)
+            none = kw["reduction"] == "none"
+            g = rng.uniform(-2, 2, SHAPE).astype(dtype) if none else 0.75
+            got = nbops.gaussian_nll_loss_backward(_d(g) if none else g, _d(x), _d(t), dvar,
+                                                   **kw)
+            want = nbops.gaussian_nll_loss_backward(g, x, t, var, **kw)
+            loss, grads = nbops.gaussian_nll_loss_with_grad(_d(x), _d(t), dvar, **kw)
+            want_loss, want_grads = nbops.gaussian_nll_loss_with_grad(x, t, var, **kw)
+            _close(_h(loss), np.asarray(want_loss), dtype)
+            for a, b in (*zip(got, want, strict=True), *zip(grads, want_grads, strict=True)):
+                if b is None:
+                    assert a is None
+                else:
+                    assert tuple(a.shape) == b.shape
+                    _close(_h(a), b, dtype)
+    with pytest.raises(ValueError, match="var has negative entry"):
+        nbops.gaussian_nll_loss(_d(x), _d(t), _d(-np.ones(SHAPE, dtype)))
+    with pytest.raises(ValueError, match="var is of incorrect size"):
+        nbops.gaussian_nll_loss(_d(x), _d(t), _d(np.ones((SHAPE[0], 2), dtype)))
