@@ -44,6 +44,8 @@ __all__: list[str] = [
     'mse_loss',
     'smooth_l1_loss',
     'huber_loss',
+    'soft_margin_loss',
+    'hinge_embedding_loss',
     'softmax',
     'log_softmax',
     'softmin',
@@ -65,6 +67,10 @@ __all__: list[str] = [
     'kl_div',
     'binary_cross_entropy',
     'binary_cross_entropy_with_logits',
+    'poisson_nll_loss',
+    'gaussian_nll_loss',
+    'margin_ranking_loss',
+    'multilabel_soft_margin_loss',
     'cross_entropy',
     'nll_loss',
     'ctc_loss',
@@ -98,6 +104,10 @@ __all__: list[str] = [
     'smooth_l1_loss_with_grad',
     'huber_loss_backward',
     'huber_loss_with_grad',
+    'soft_margin_loss_backward',
+    'soft_margin_loss_with_grad',
+    'hinge_embedding_loss_backward',
+    'hinge_embedding_loss_with_grad',
     'softmax_backward',
     'log_softmax_backward',
     'softmin_backward',
@@ -121,6 +131,14 @@ __all__: list[str] = [
     'binary_cross_entropy_with_grad',
     'binary_cross_entropy_with_logits_backward',
     'binary_cross_entropy_with_logits_with_grad',
+    'poisson_nll_loss_backward',
+    'poisson_nll_loss_with_grad',
+    'gaussian_nll_loss_backward',
+    'gaussian_nll_loss_with_grad',
+    'margin_ranking_loss_backward',
+    'margin_ranking_loss_with_grad',
+    'multilabel_soft_margin_loss_backward',
+    'multilabel_soft_margin_loss_with_grad',
     'cross_entropy_backward',
     'cross_entropy_with_grad',
     'nll_loss_backward',
@@ -288,6 +306,21 @@ def huber_loss(
     reduction: Literal['none', 'mean', 'sum'] = ...,
     delta: float = ...,
     weight: ArrayLike | None = ...,
+) -> Any: ...
+def soft_margin_loss(
+    input: ArrayLike,
+    target: ArrayLike,
+    size_average: bool | None = ...,
+    reduce: bool | None = ...,
+    reduction: Literal['none', 'mean', 'sum'] = ...,
+) -> Any: ...
+def hinge_embedding_loss(
+    input: ArrayLike,
+    target: ArrayLike,
+    margin: float = ...,
+    size_average: bool | None = ...,
+    reduce: bool | None = ...,
+    reduction: Literal['none', 'mean', 'sum'] = ...,
 ) -> Any: ...
 def softmax(
     input: ArrayLike,
@@ -470,6 +503,41 @@ def binary_cross_entropy_with_logits(
     reduce: bool | None = ...,
     reduction: Literal['none', 'mean', 'sum'] = ...,
     pos_weight: ArrayLike | None = ...,
+) -> Any: ...
+def poisson_nll_loss(
+    input: ArrayLike,
+    target: ArrayLike,
+    log_input: bool = ...,
+    full: bool = ...,
+    size_average: bool | None = ...,
+    eps: float = ...,
+    reduce: bool | None = ...,
+    reduction: Literal['none', 'mean', 'sum'] = ...,
+) -> Any: ...
+def gaussian_nll_loss(
+    input: ArrayLike,
+    target: ArrayLike,
+    var: Any,
+    full: bool = ...,
+    eps: float = ...,
+    reduction: Literal['none', 'mean', 'sum'] = ...,
+) -> Any: ...
+def margin_ranking_loss(
+    input1: Any,
+    input2: Any,
+    target: ArrayLike,
+    margin: float = ...,
+    size_average: bool | None = ...,
+    reduce: bool | None = ...,
+    reduction: Literal['none', 'mean', 'sum'] = ...,
+) -> Any: ...
+def multilabel_soft_margin_loss(
+    input: ArrayLike,
+    target: ArrayLike,
+    weight: ArrayLike | None = ...,
+    size_average: bool | None = ...,
+    reduce: bool | None = ...,
+    reduction: Literal['none', 'mean', 'sum'] = ...,
 ) -> Any: ...
 def cross_entropy(
     input: ArrayLike,
@@ -718,6 +786,42 @@ def huber_loss_with_grad(
     delta: float = ...,
     weight: ArrayLike | None = ...,
 ) -> Any: ...
+def soft_margin_loss_backward(
+    grad_output: ArrayLike,
+    input: ArrayLike,
+    target: ArrayLike,
+    size_average: bool | None = ...,
+    reduce: bool | None = ...,
+    reduction: Literal['none', 'mean', 'sum'] = ...,
+    *,
+    out: NDArray[Any] | None = ...,
+) -> Any: ...
+def soft_margin_loss_with_grad(
+    input: ArrayLike,
+    target: ArrayLike,
+    size_average: bool | None = ...,
+    reduce: bool | None = ...,
+    reduction: Literal['none', 'mean', 'sum'] = ...,
+) -> Any: ...
+def hinge_embedding_loss_backward(
+    grad_output: ArrayLike,
+    input: ArrayLike,
+    target: ArrayLike,
+    margin: float = ...,
+    size_average: bool | None = ...,
+    reduce: bool | None = ...,
+    reduction: Literal['none', 'mean', 'sum'] = ...,
+    *,
+    out: NDArray[Any] | None = ...,
+) -> Any: ...
+def hinge_embedding_loss_with_grad(
+    input: ArrayLike,
+    target: ArrayLike,
+    margin: float = ...,
+    size_average: bool | None = ...,
+    reduce: bool | None = ...,
+    reduction: Literal['none', 'mean', 'sum'] = ...,
+) -> Any: ...
 def softmax_backward(
     grad_output: ArrayLike,
     output: ArrayLike,
@@ -929,6 +1033,84 @@ def binary_cross_entropy_with_logits_with_grad(
     reduce: bool | None = ...,
     reduction: Literal['none', 'mean', 'sum'] = ...,
     pos_weight: ArrayLike | None = ...,
+) -> Any: ...
+def poisson_nll_loss_backward(
+    grad_output: ArrayLike,
+    input: ArrayLike,
+    target: ArrayLike,
+    log_input: bool = ...,
+    full: bool = ...,
+    size_average: bool | None = ...,
+    eps: float = ...,
+    reduce: bool | None = ...,
+    reduction: Literal['none', 'mean', 'sum'] = ...,
+    *,
+    out: NDArray[Any] | None = ...,
+) -> Any: ...
+def poisson_nll_loss_with_grad(
+    input: ArrayLike,
+    target: ArrayLike,
+    log_input: bool = ...,
+    full: bool = ...,
+    size_average: bool | None = ...,
+    eps: float = ...,
+    reduce: bool | None = ...,
+    reduction: Literal['none', 'mean', 'sum'] = ...,
+) -> Any: ...
+def gaussian_nll_loss_backward(
+    grad_output: ArrayLike,
+    input: ArrayLike,
+    target: ArrayLike,
+    var: Any,
+    full: bool = ...,
+    eps: float = ...,
+    reduction: Literal['none', 'mean', 'sum'] = ...,
+) -> Any: ...
+def gaussian_nll_loss_with_grad(
+    input: ArrayLike,
+    target: ArrayLike,
+    var: Any,
+    full: bool = ...,
+    eps: float = ...,
+    reduction: Literal['none', 'mean', 'sum'] = ...,
+) -> Any: ...
+def margin_ranking_loss_backward(
+    grad_output: ArrayLike,
+    input1: Any,
+    input2: Any,
+    target: ArrayLike,
+    margin: float = ...,
+    size_average: bool | None = ...,
+    reduce: bool | None = ...,
+    reduction: Literal['none', 'mean', 'sum'] = ...,
+) -> Any: ...
+def margin_ranking_loss_with_grad(
+    input1: Any,
+    input2: Any,
+    target: ArrayLike,
+    margin: float = ...,
+    size_average: bool | None = ...,
+    reduce: bool | None = ...,
+    reduction: Literal['none', 'mean', 'sum'] = ...,
+) -> Any: ...
+def multilabel_soft_margin_loss_backward(
+    grad_output: ArrayLike,
+    input: ArrayLike,
+    target: ArrayLike,
+    weight: ArrayLike | None = ...,
+    size_average: bool | None = ...,
+    reduce: bool | None = ...,
+    reduction: Literal['none', 'mean', 'sum'] = ...,
+    *,
+    out: NDArray[Any] | None = ...,
+) -> Any: ...
+def multilabel_soft_margin_loss_with_grad(
+    input: ArrayLike,
+    target: ArrayLike,
+    weight: ArrayLike | None = ...,
+    size_average: bool | None = ...,
+    reduce: bool | None = ...,
+    reduction: Literal['none', 'mean', 'sum'] = ...,
 ) -> Any: ...
 def cross_entropy_backward(
     grad_output: ArrayLike,

@@ -232,6 +232,18 @@ def huber_loss(x, t, delta=1.0):
         return np.where(d < delta, 0.5 * d * d, delta * (d - 0.5 * delta))
 
 
+
+def soft_margin_loss(x, t):
+    """``log(1 + exp(-t x))`` (inf where PyTorch's ``exp`` overflows)."""
+    with np.errstate(over="ignore"):
+        return np.log1p(np.exp(-_f64(x) * _f64(t)))
+
+
+def hinge_embedding_loss(x, t, margin=1.0):
+    """``[t != 1] max(0, margin - x) + [t != -1] x``, PyTorch's formula for any target."""
+    x, t = _f64(x), _f64(t)
+    return np.where(t != 1, np.maximum(margin - x, 0.0), 0.0) + np.where(t != -1, x, 0.0)
+
 # --------------------------------------------------------------------------- #
 # row ops (softmax family): the op along ``axis``
 # --------------------------------------------------------------------------- #

@@ -269,7 +269,9 @@ def test_broadcasting_regression_warns_like_torch():
     x = np.arange(4.0).reshape(4, 1)
     y = np.array([0.5, 1.5, -2.0])
     wt = np.array([[1.0], [2.0], [0.5], [3.0]])
-    for fn in (e.function for e in POINTWISE):
+    for fn in (e.function for e in POINTWISE if e.name != "soft_margin_loss"):
+        # (soft_margin_loss rejects a target that grows the input's shape, as
+        # PyTorch: tests/test_losses_issue17.py::test_soft_margin_target_shape)
         kws = [{}, dict(weight=wt)] if table.TABLE[fn.__name__].weight else [{}]
         for kw in kws:
             tkw = {k: torch.from_numpy(v) for k, v in kw.items()}

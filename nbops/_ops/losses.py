@@ -1,4 +1,5 @@
 """Elementwise losses: ``nbops.l1_loss``, ``nbops.mse_loss``, ``nbops.smooth_l1_loss``,
+``nbops.huber_loss``, ``nbops.soft_margin_loss``, ``nbops.hinge_embedding_loss``,
 ``nbops.kl_div``, ``nbops.binary_cross_entropy``, ``nbops.binary_cross_entropy_with_logits``.
 
 Signatures, defaults and semantics are those of ``torch.nn.functional`` 2.13
@@ -82,7 +83,9 @@ BCE_LOGITS_PW_GRAD = Op("loss.bce_with_logits_pos_weight_backward",
                         S.binary_cross_entropy_with_logits_pos_weight_backward, 0)
 
 #: Ops whose core takes a third per-element operand (``pos_weight``).
-_AUX_OPS = frozenset([BCE_LOGITS_PW.name, BCE_LOGITS_PW_GRAD.name])
+#: (a set: nbops/_ops/nll_losses.py adds gaussian_nll_loss's, whose third operand is
+#: the variance)
+_AUX_OPS = {BCE_LOGITS_PW.name, BCE_LOGITS_PW_GRAD.name}
 
 
 def apply_loss(op, x, t, a, params):
@@ -318,6 +321,37 @@ def _warn_size(x, t):
                   f"({x.shape}). This will likely lead to incorrect results due to "
                   "broadcasting. Please ensure they have the same size.",
                   UserWarning, stacklevel=4)
+
+
+def target_grows_input(input, target):
+    """Whether broadcasting ``target`` against ``input`` gives a shape other than
+    ``input``'s (PyTorch's ``soft_margin_loss`` writes into an output of the
+    input's shape and rejects that). Shapes that do not broadcast at all give
+    False: the loss's driver reports them."""
+    xs, ts = np.shape(input), np.shape(target)
+    if len(ts) > len(xs):
+        return True
+    return any(xd == 1 and td != 1 for xd, td in zip(xs[::-1], ts[::-1], strict=False))
+
+
+@overload(target_grows_input)
+def _target_grows_input_ol(input, target):
+    xa, ta = isinstance(input, types.Array), isinstance(target, types.Array)
+    if not ta:
+        return lambda input, target: False
+    if not xa:
+        return lambda input, target: target.ndim > 0
+
+    def impl(input, target):
+        xs, ts = input.shape, target.shape
+        if len(ts) > len(xs):
+            return True
+        for i in range(1, len(ts) + 1):
+            if xs[len(xs) - i] == 1 and ts[len(ts) - i] != 1:
+                return True
+        return False
+
+    return impl
 
 
 def _check_broadcasts_to(arr, name, shape):
@@ -2135,6 +2169,57 @@ HUBER = table.pointwise_loss(
         array([0.   , 0.125, 2.5  ])
         >>> nbops.huber_loss(np.array([0.0, 0.5, 3.0]), np.zeros(3), delta=0.5)
         np.float64(0.5)
+        """).op
+SOFT_MARGIN = table.pointwise_loss(
+    "soft_margin_loss", S.soft_margin_loss, backward=S.soft_margin_loss_backward,
+    checks=(Check("_target_grows_input(input, target)",
+                  "soft_margin_loss: the target of shape {_np_shape(target)} must broadcast to "
+                  "the input's shape {_np_shape(input)} (the output has the input's shape)",
+                  "nbops: soft_margin_loss: the target must broadcast to the input's shape"),),
+    module=Module("SoftMarginLoss", "Two-class logistic loss", example="""
+        >>> nbops.nn.SoftMarginLoss(reduction="sum")(np.array([0.0, 0.0]), np.array([1.0, -1.0]))
+        np.float64(1.3862943611198906)
+        """),
+    summary=r"""
+        Soft margin (two-class logistic) loss,
+        :math:`\ell_i = \log(1 + e^{-y_i x_i})`, with targets :math:`y_i` of 1 or -1.
+        """,
+    notes="""
+        Same as ``torch.nn.functional.soft_margin_loss``, with its formula
+        ``log1p(exp(-x * y))`` (inf where the exponential overflows; the gradient
+        is NaN there, as PyTorch's).
+        """,
+    example="""
+        >>> nbops.soft_margin_loss(np.array([2.0, 2.0]), np.array([1.0, -1.0]), reduction="none")
+        array([0.12692801, 2.12692801])
+        """).op
+HINGE_EMBEDDING = table.pointwise_loss(
+    "hinge_embedding_loss", S.hinge_embedding_loss,
+    (Param("margin", 1.0, "The margin :math:`\\Delta` of the ``y = -1`` terms.", example=0.5),),
+    params_first=True, backward=S.hinge_embedding_loss_backward,
+    module=Module("HingeEmbeddingLoss", "Hinge embedding loss", example="""
+        >>> nbops.nn.HingeEmbeddingLoss(margin=1.0, reduction="none")(
+        ...     np.array([0.25, 0.25, 2.0]), np.array([1.0, -1.0, -1.0]))
+        array([0.25, 0.75, 0.  ])
+        """),
+    summary=r"""
+        Hinge embedding loss (distances of similar and dissimilar pairs).
+
+        .. math::
+            \ell_i = \begin{cases} x_i & y_i = 1 \\
+                                   \max(0, \Delta - x_i) & y_i = -1 \end{cases}
+
+        Any other target adds both terms, as PyTorch's formula does.
+        """,
+    notes=r"""
+        Same as ``torch.nn.functional.hinge_embedding_loss`` (``margin`` comes right
+        after ``target``, as there); the gradient of :math:`\max(0, \Delta - x)` is -1
+        at :math:`x = \Delta`, as ``torch.autograd`` gives.
+        """,
+    example="""
+        >>> nbops.hinge_embedding_loss(np.array([0.25, 0.25, 2.0]), np.array([1.0, -1.0, -1.0]),
+        ...                            reduction="none")
+        array([0.25, 0.75, 0.  ])
         """).op
 
 globals().update({e.name: e.function for e in table.pointwise_loss_entries()})

@@ -26,6 +26,9 @@ from . import (
     layer_norm,
     linear,
     losses,
+    margin_losses,
+    multilabel_losses,
+    nll_losses,
     normalization,
     similarity,
     softmax,  # noqa: F401  (declares the row ops, after the pointwise losses)
@@ -197,6 +200,25 @@ _register(losses.binary_cross_entropy_with_logits, "losses", ("input", "target")
           ("input", "target"), "BCEWithLogitsLoss", lambda d: [((d.x, d.p), {})],
           backward=losses.binary_cross_entropy_with_logits_backward,
           with_grad=losses.binary_cross_entropy_with_logits_with_grad)
+_register(nll_losses.poisson_nll_loss, "losses", ("input", "target"), ("input", "target"),
+          "PoissonNLLLoss", lambda d: [((d.x, d.p), {}), ((d.p, d.p), {"log_input": False})],
+          backward=nll_losses.poisson_nll_loss_backward,
+          with_grad=nll_losses.poisson_nll_loss_with_grad)
+_register(nll_losses.gaussian_nll_loss, "losses", ("input", "target", "var"),
+          ("input", "target", "var"), "GaussianNLLLoss",
+          lambda d: [((d.x, d.p, d.p + 0.5), {}), ((d.x, d.p, 0.5), {"full": True})],
+          backward=nll_losses.gaussian_nll_loss_backward,
+          with_grad=nll_losses.gaussian_nll_loss_with_grad)
+_register(margin_losses.margin_ranking_loss, "losses", ("input1", "input2", "target"),
+          ("input1", "input2", "target"), "MarginRankingLoss",
+          lambda d: [((d.x, d.p, np.sign(d.x)), {"margin": 0.25})],
+          backward=margin_losses.margin_ranking_loss_backward,
+          with_grad=margin_losses.margin_ranking_loss_with_grad)
+_register(multilabel_losses.multilabel_soft_margin_loss, "losses", ("input", "target"),
+          ("input", "target"), "MultiLabelSoftMarginLoss",
+          lambda d: [((d.x2, (d.x2 > 0).astype(d.dtype)), {})],
+          backward=multilabel_losses.multilabel_soft_margin_loss_backward,
+          with_grad=multilabel_losses.multilabel_soft_margin_loss_with_grad)
 _register(classification.cross_entropy, "classification", ("input", "target"),
           ("input", "target"), "CrossEntropyLoss",
           lambda d: [((d.x2, d.labels), {})],

@@ -979,6 +979,9 @@ class PointwiseLoss(Entry):
     legacy: bool = True
     weight: bool = False
     mean_divisor: str = "weight_sum"
+    #: The float parameters come right after ``target``, before the deprecated
+    #: flags (PyTorch's order for ``hinge_embedding_loss(input, target, margin, ...)``).
+    params_first: bool = False
     summary: str = ""
     notes: str = ""
     example: str = ""
@@ -1022,6 +1025,14 @@ def _param_docs(entry):
     return [p.doc_header() + ("\n" + _indent(p.doc) if p.doc else "") for p in entry.params]
 
 
+def _in_signature_order(entry, head, flags):
+    """``head``, the parameters' docs and ``flags`` (the legacy flags and
+    ``reduction``) in the order of the loss's signature (``entry.params_first``)."""
+    if entry.params_first:
+        return head + _param_docs(entry) + flags
+    return head + flags + _param_docs(entry)
+
+
 def compose_loss_docstring(entry):
     """The numpydoc docstring of a pointwise loss, from its entry."""
     if entry.weight and entry.mean_divisor == "weight_sum":
@@ -1032,8 +1043,9 @@ def compose_loss_docstring(entry):
                                       "    each term).")
     else:
         reduction = _REDUCTION_DOC + "."
-    params = [_LOSS_INPUTS_DOC] + ([_LEGACY_DOC] if entry.legacy else []) + [reduction]
-    params += _param_docs(entry) + ([_WEIGHT_DOC] if entry.weight else [])
+    params = _in_signature_order(entry, [_LOSS_INPUTS_DOC],
+                                 ([_LEGACY_DOC] if entry.legacy else []) + [reduction])
+    params += [_WEIGHT_DOC] if entry.weight else []
     parts = [inspect.cleandoc(entry.summary),
              "Parameters\n----------\n" + "\n".join(params), _LOSS_RETURNS_DOC]
     if entry.notes:
@@ -1046,10 +1058,14 @@ def compose_loss_docstring(entry):
 def _loss_signature_source(entry):
     """``input, target, size_average=None, reduce=None, reduction="mean", beta=...``."""
     args = ["input", "target"]
+    params = [f"{p.name}=_default_{p.name}" for p in entry.params]
+    if entry.params_first:
+        args += params
     if entry.legacy:
         args += ["size_average=None", "reduce=None"]
     args.append('reduction="mean"')
-    args += [f"{p.name}=_default_{p.name}" for p in entry.params]
+    if not entry.params_first:
+        args += params
     if entry.weight:
         args.append("weight=None")
     return ", ".join(args)
@@ -1124,9 +1140,10 @@ def _loss_backward_params_doc(entry):
                      "    is given.")
     else:
         reduction = "    The forward's; ``'mean'`` divides by the number of elements."
-    params = [_LOSS_INPUTS_DOC] + ([_LEGACY_DOC] if entry.legacy else [])
-    params.append("reduction : {'mean', 'sum', 'none'}, default 'mean'\n" + reduction)
-    return params + _param_docs(entry) + ([_WEIGHT_DOC] if entry.weight else [])
+    flags = ([_LEGACY_DOC] if entry.legacy else [])
+    flags.append("reduction : {'mean', 'sum', 'none'}, default 'mean'\n" + reduction)
+    params = _in_signature_order(entry, [_LOSS_INPUTS_DOC], flags)
+    return params + ([_WEIGHT_DOC] if entry.weight else [])
 
 
 def _loss_grad_notes(entry):
@@ -1243,7 +1260,7 @@ def _make_loss_backward(entry, ns):
 
 def pointwise_loss(name, core, params=(), *, legacy=True, weight=False,
                    mean_divisor="weight_sum", checks=(), backward=None, module=None,
-                   summary="", notes="", example="", samples=None):
+                   summary="", notes="", example="", samples=None, params_first=False):
     """Declare a pointwise loss, register it and generate its function and overload.
 
     Parameters
@@ -1277,6 +1294,10 @@ def pointwise_loss(name, core, params=(), *, legacy=True, weight=False,
         ``samples(d)`` (see :class:`Entry`); default: input ``d.x``, target ``d.p``.
         The backward's sample calls are made from them
         (:func:`loss_backward_samples`).
+    params_first : bool
+        The parameters come right after ``target``, before ``size_average``
+        (in the function and in the nn class's constructor), as in PyTorch's
+        ``hinge_embedding_loss``.
 
     Returns
     -------
@@ -1293,7 +1314,8 @@ def pointwise_loss(name, core, params=(), *, legacy=True, weight=False,
     entry = PointwiseLoss(name=name, family="losses", params=tuple(params),
                           residual=("input", "target"), module=module, core=core,
                           checks=tuple(checks), legacy=legacy, weight=weight,
-                          mean_divisor=mean_divisor, summary=summary,
+                          mean_divisor=mean_divisor, params_first=params_first,
+                          summary=summary,
                           notes=notes, example=example, backward=backward,
                           samples=samples or (lambda d: [((d.x, d.p), {})]))
     if mean_divisor not in ("weight_sum", "count"):
@@ -1303,7 +1325,8 @@ def pointwise_loss(name, core, params=(), *, legacy=True, weight=False,
     entry.op = Op(f"loss.{name}", core, len(entry.params))
     ns = {"as_param": as_param, "_op": entry.op, "_entry": entry, "_ndarray": np.ndarray,
           "_is_device_array": is_device_array, "_cuda": cuda_ops,
-          "_regression": losses._regression, "_nj_loss": losses._nj_loss}
+          "_regression": losses._regression, "_nj_loss": losses._nj_loss,
+          "_target_grows_input": losses.target_grows_input, "_np_shape": np.shape}
     ns.update({f"_default_{p.name}": p.default for p in entry.params})
     function = _compile(_loss_function_source(entry), ns, name, f"<nbops.{name}>")
     function.__module__ = "nbops._ops.losses"
@@ -1323,8 +1346,10 @@ def make_loss_module_class(entry, base, module_name):
     spec = entry.module
     ns = {"_fn": entry.function}
     ns.update({f"_default_{p.name}": p.default for p in entry.params})
-    args = ["self"] + (["size_average=None", "reduce=None"] if entry.legacy else [])
-    args += ['reduction="mean"'] + [f"{p.name}=_default_{p.name}" for p in entry.params]
+    params = [f"{p.name}=_default_{p.name}" for p in entry.params]
+    args = ["self"] + (params if entry.params_first else [])
+    args += (["size_average=None", "reduce=None"] if entry.legacy else [])
+    args += ['reduction="mean"'] + ([] if entry.params_first else params)
     flags = "size_average, reduce" if entry.legacy else "None, None"
     init = [f"def __init__({', '.join(args)}):",
             f"    super(_cls, self).__init__({flags}, reduction)"]
@@ -1342,9 +1367,10 @@ def make_loss_module_class(entry, base, module_name):
     init = _compile("\n".join(init) + "\n", ns, "__init__", filename)
     options = _compile(options, ns, "_loss_options", filename)
     forward = _compile(forward, ns, "forward", filename)
-    params = ([_MODULE_LEGACY_DOC] if entry.legacy else []) + [_MODULE_REDUCTION_DOC]
+    params = _in_signature_order(
+        entry, [], ([_MODULE_LEGACY_DOC] if entry.legacy else []) + [_MODULE_REDUCTION_DOC])
     doc = (f"{spec.summary} (see :func:`nbops.{entry.name}`).\n\n"
-           "Parameters\n----------\n" + "\n".join(params + _param_docs(entry)))
+           "Parameters\n----------\n" + "\n".join(params))
     if spec.example:
         doc += "\n\nExamples\n--------\n" + inspect.cleandoc(spec.example)
     cls = type(spec.name, (base,), {"__init__": init, "forward": forward,

@@ -24,9 +24,13 @@ from .loss import BCELoss as BCELoss
 from .loss import BCEWithLogitsLoss as BCEWithLogitsLoss
 from .loss import CrossEntropyLoss as CrossEntropyLoss
 from .loss import CTCLoss as CTCLoss
+from .loss import GaussianNLLLoss as GaussianNLLLoss
 from .loss import KLDivLoss as KLDivLoss
+from .loss import MarginRankingLoss as MarginRankingLoss
+from .loss import MultiLabelSoftMarginLoss as MultiLabelSoftMarginLoss
 from .loss import NLLLoss as NLLLoss
 from .loss import NLLLoss2d as NLLLoss2d
+from .loss import PoissonNLLLoss as PoissonNLLLoss
 from .loss import _Loss
 from .normalization import BatchNorm1d as BatchNorm1d
 from .normalization import BatchNorm2d as BatchNorm2d
@@ -173,6 +177,25 @@ class HuberLoss(_Loss):
     ) -> None: ...
     def forward(self, input: ArrayLike, target: ArrayLike) -> Any: ...
 
+class SoftMarginLoss(_Loss):
+    def __init__(
+        self,
+        size_average: bool | None = ...,
+        reduce: bool | None = ...,
+        reduction: Literal['none', 'mean', 'sum'] = ...,
+    ) -> None: ...
+    def forward(self, input: ArrayLike, target: ArrayLike) -> Any: ...
+
+class HingeEmbeddingLoss(_Loss):
+    def __init__(
+        self,
+        margin: float = ...,
+        size_average: bool | None = ...,
+        reduce: bool | None = ...,
+        reduction: Literal['none', 'mean', 'sum'] = ...,
+    ) -> None: ...
+    def forward(self, input: ArrayLike, target: ArrayLike) -> Any: ...
+
 __all__: list[str] = [
     'Module',
     'Parameter',
@@ -224,6 +247,8 @@ __all__: list[str] = [
     'MSELoss',
     'SmoothL1Loss',
     'HuberLoss',
+    'SoftMarginLoss',
+    'HingeEmbeddingLoss',
     'CrossEntropyLoss',
     'NLLLoss',
     'NLLLoss2d',
@@ -231,4 +256,8 @@ __all__: list[str] = [
     'BCELoss',
     'BCEWithLogitsLoss',
     'CTCLoss',
+    'PoissonNLLLoss',
+    'GaussianNLLLoss',
+    'MarginRankingLoss',
+    'MultiLabelSoftMarginLoss',
 ]

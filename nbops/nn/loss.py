@@ -23,6 +23,9 @@ import numpy as np
 
 from .._grad import is_grad_enabled
 from .._ops import losses as _L
+from .._ops import margin_losses as _ML
+from .._ops import multilabel_losses as _MLS
+from .._ops import nll_losses as _NLL
 from .._ops import table as _table
 from .._ops.classification import cross_entropy as _cross_entropy
 from .._ops.classification import cross_entropy_backward as _cross_entropy_backward
@@ -39,7 +42,8 @@ from ._module import Module, _as_state_array, _read
 
 #: the hand-written classes (the generated ones are added at the end)
 __all__ = ["CrossEntropyLoss", "NLLLoss", "NLLLoss2d", "KLDivLoss", "BCELoss",
-           "BCEWithLogitsLoss", "CTCLoss"]
+           "BCEWithLogitsLoss", "CTCLoss", "PoissonNLLLoss", "GaussianNLLLoss",
+           "MarginRankingLoss", "MultiLabelSoftMarginLoss"]
 
 
 def _optional_array(value):
@@ -425,6 +429,221 @@ class CTCLoss(_Loss):
         if grad is not None:
             return _scaled(grad, grad_output)
         return _ctc_loss_backward(grad_output, *args, **self._loss_options())
+
+
+class PoissonNLLLoss(_Loss):
+    """Poisson negative log-likelihood (see :func:`nbops.poisson_nll_loss`).
+
+    Parameters
+    ----------
+    log_input : bool, default True
+        Whether the input is the log of the rate (else the rate itself).
+    full : bool, default False
+        Add Stirling's approximation of :math:`\\log(y!)` for targets above 1.
+    size_average, reduce : bool, optional
+        PyTorch's deprecated flags: either one, when given, sets ``reduction``
+        (with a ``DeprecationWarning``).
+    eps : float, default 1e-8
+        Added to the rate before its log (``log_input=False``).
+    reduction : {'mean', 'sum', 'none'}, default 'mean'
+        How the elementwise losses are reduced (checked when the loss is computed).
+
+    Examples
+    --------
+    >>> loss = nbops.nn.PoissonNLLLoss()
+    >>> loss(np.array([0.0, 0.5, 1.0]), np.array([1.0, 2.0, 3.0]))
+    np.float64(0.4556676997197246)
+    """
+
+    def __init__(self, log_input=True, full=False, size_average=None, eps=1e-8, reduce=None,
+                 reduction="mean"):
+        super().__init__(size_average, reduce, reduction)
+        self.log_input = log_input
+        self.full = full
+        self.eps = eps
+
+    _bfn = staticmethod(_NLL.poisson_nll_loss_backward)
+
+    def _loss_options(self):
+        return {"log_input": self.log_input, "full": self.full, "eps": self.eps,
+                "reduction": self.reduction}
+
+    def forward(self, log_input, target):
+        return self._loss_forward(_NLL.poisson_nll_loss, _NLL.poisson_nll_loss_with_grad,
+                                  log_input, target, **self._loss_options())
+
+
+class GaussianNLLLoss(_Loss):
+    """Gaussian negative log-likelihood (see :func:`nbops.gaussian_nll_loss`).
+
+    Parameters
+    ----------
+    full : bool, default False
+        Add the constant :math:`\\tfrac12 \\log 2\\pi` (keyword-only, as in PyTorch).
+    eps : float, default 1e-6
+        The variances are clamped to at least ``eps``.
+    reduction : {'mean', 'sum', 'none'}, default 'mean'
+        How the elementwise losses are reduced (checked when the loss is computed).
+
+    Notes
+    -----
+    ``forward(input, target, var)``; ``backward(grad_output=1.0)`` returns
+    ``(grad_input, grad_var)`` (``grad_var`` None for a float ``var``), as
+    :func:`nbops.gaussian_nll_loss_backward`.
+
+    Examples
+    --------
+    >>> loss = nbops.nn.GaussianNLLLoss()
+    >>> loss(np.array([0.0, 1.0]), np.array([1.0, 1.0]), np.array([1.0, 2.0]))
+    np.float64(0.42328679513998635)
+    >>> gx, gv = loss.backward()
+    >>> gx
+    array([-0.5,  0. ])
+    """
+
+    def __init__(self, *, full=False, eps=1e-6, reduction="mean"):
+        super().__init__(None, None, reduction)
+        self.full = full
+        self.eps = eps
+
+    def _loss_options(self):
+        return {"full": self.full, "eps": self.eps, "reduction": self.reduction}
+
+    def forward(self, input, target, var):
+        options = self._loss_options()
+        if not is_grad_enabled():
+            return _NLL.gaussian_nll_loss(input, target, var, **options)
+        if self.reduction == "none":
+            loss = _NLL.gaussian_nll_loss(input, target, var, **options)
+            self._save_for_backward((None, input, target, var))
+        else:
+            loss, grads = _NLL.gaussian_nll_loss_with_grad(input, target, var, **options)
+            self._save_for_backward((grads, None, None, None))
+        return loss
+
+    def backward(self, grad_output=1.0):
+        """The gradients of the latest forward's input and variance.
+
+        Parameters
+        ----------
+        grad_output : float or array, default 1.0
+            The gradient of the loss: a scalar for ``reduction='mean'``/``'sum'``,
+            an array of the loss's shape for ``reduction='none'``.
+
+        Returns
+        -------
+        tuple
+            ``(grad_input, grad_var)``: arrays of the shapes of the forward's
+            ``input`` and ``var`` (``grad_var`` None for a float ``var``).
+        """
+        grads, input, target, var = self._saved_for_backward()
+        if grads is not None:
+            return tuple(None if g is None else _scaled(g, grad_output) for g in grads)
+        return _NLL.gaussian_nll_loss_backward(grad_output, input, target, var,
+                                               **self._loss_options())
+
+
+class MarginRankingLoss(_Loss):
+    """Margin ranking loss of two inputs (see :func:`nbops.margin_ranking_loss`).
+
+    Parameters
+    ----------
+    margin : float, default 0.0
+        The margin :math:`\\Delta`.
+    size_average, reduce : bool, optional
+        PyTorch's deprecated flags: either one, when given, sets ``reduction``
+        (with a ``DeprecationWarning``).
+    reduction : {'mean', 'sum', 'none'}, default 'mean'
+        How the elementwise losses are reduced (checked when the loss is computed).
+
+    Notes
+    -----
+    ``forward(input1, input2, target)``; ``backward(grad_output=1.0)`` returns
+    ``(grad_input1, grad_input2)``, as :func:`nbops.margin_ranking_loss_backward`.
+
+    Examples
+    --------
+    >>> loss = nbops.nn.MarginRankingLoss(margin=0.5)
+    >>> loss(np.array([1.0, 0.5]), np.array([0.0, 1.0]), np.array([1.0, 1.0]))
+    np.float64(0.5)
+    >>> loss.backward()
+    (array([-0. , -0.5]), array([0. , 0.5]))
+    """
+
+    def __init__(self, margin=0.0, size_average=None, reduce=None, reduction="mean"):
+        super().__init__(size_average, reduce, reduction)
+        self.margin = margin
+
+    def _loss_options(self):
+        return {"margin": self.margin, "reduction": self.reduction}
+
+    def forward(self, input1, input2, target):
+        options = self._loss_options()
+        if not is_grad_enabled():
+            return _ML.margin_ranking_loss(input1, input2, target, **options)
+        if self.reduction == "none":
+            loss = _ML.margin_ranking_loss(input1, input2, target, **options)
+            self._save_for_backward((None, input1, input2, target))
+        else:
+            loss, grads = _ML.margin_ranking_loss_with_grad(input1, input2, target, **options)
+            self._save_for_backward((grads, None, None, None))
+        return loss
+
+    def backward(self, grad_output=1.0):
+        """The gradients of the latest forward's two inputs.
+
+        Parameters
+        ----------
+        grad_output : float or array, default 1.0
+            The gradient of the loss: a scalar for ``reduction='mean'``/``'sum'``,
+            an array of the loss's shape for ``reduction='none'``.
+
+        Returns
+        -------
+        tuple
+            ``(grad_input1, grad_input2)``, arrays of the inputs' shapes.
+        """
+        grads, input1, input2, target = self._saved_for_backward()
+        if grads is not None:
+            return tuple(_scaled(g, grad_output) for g in grads)
+        return _ML.margin_ranking_loss_backward(grad_output, input1, input2, target,
+                                                **self._loss_options())
+
+
+class MultiLabelSoftMarginLoss(_WeightedLoss):
+    """Multi-label one-versus-all logistic loss (see
+    :func:`nbops.multilabel_soft_margin_loss`).
+
+    Parameters
+    ----------
+    weight : array_like, optional
+        Rescaling weight of each class, shape ``(C,)`` (a buffer, part of
+        ``state_dict()`` when given).
+    size_average, reduce : bool, optional
+        PyTorch's deprecated flags: either one, when given, sets ``reduction``
+        (with a ``DeprecationWarning``).
+    reduction : {'mean', 'sum', 'none'}, default 'mean'
+        How the per-sample losses are reduced (checked when the loss is computed).
+
+    Examples
+    --------
+    >>> loss = nbops.nn.MultiLabelSoftMarginLoss()
+    >>> loss(np.zeros((2, 3)), np.array([[1.0, 0.0, 1.0], [0.0, 0.0, 1.0]]))
+    np.float64(0.6931471805599453)
+    """
+
+    def __init__(self, weight=None, size_average=None, reduce=None, reduction="mean"):
+        super().__init__(weight, size_average, reduce, reduction)
+
+    _bfn = staticmethod(_MLS.multilabel_soft_margin_loss_backward)
+
+    def _loss_options(self):
+        return {"weight": self.weight, "reduction": self.reduction}
+
+    def forward(self, input, target):
+        return self._loss_forward(_MLS.multilabel_soft_margin_loss,
+                                  _MLS.multilabel_soft_margin_loss_with_grad, input, target,
+                                  **self._loss_options())
 
 
 # The pointwise losses' classes (L1Loss, MSELoss, SmoothL1Loss, ...), generated

@@ -42,12 +42,20 @@ from .activations import logsigmoid, sigmoid
 
 __all__ = ["l1_loss", "mse_loss", "smooth_l1_loss", "kl_div", "kl_div_log_target",
            "binary_cross_entropy", "binary_cross_entropy_with_logits",
-           "binary_cross_entropy_with_logits_pos_weight", "huber_loss", "log", "log1p",
-           "select"]
+           "binary_cross_entropy_with_logits_pos_weight", "huber_loss", "soft_margin_loss",
+           "hinge_embedding_loss", "log", "log1p", "select"]
 __all__ += ["l1_loss_backward", "mse_loss_backward", "smooth_l1_loss_backward",
             "huber_loss_backward", "kl_div_backward", "kl_div_log_target_backward",
             "binary_cross_entropy_backward", "binary_cross_entropy_with_logits_backward",
-            "binary_cross_entropy_with_logits_pos_weight_backward"]
+            "binary_cross_entropy_with_logits_pos_weight_backward",
+            "soft_margin_loss_backward", "hinge_embedding_loss_backward"]
+__all__ += ["poisson_nll_loss_log_input", "poisson_nll_loss_rate", "poisson_stirling_term",
+            "poisson_nll_loss_log_input_full", "poisson_nll_loss_rate_full",
+            "poisson_nll_loss_log_input_backward", "poisson_nll_loss_rate_backward"]
+__all__ += ["gaussian_nll_loss", "gaussian_nll_loss_full", "gaussian_nll_loss_backward",
+            "gaussian_nll_loss_var_backward", "margin_ranking_loss",
+            "margin_ranking_loss_backward", "multilabel_soft_margin_term",
+            "multilabel_soft_margin_term_backward"]
 
 
 # ---------------------------------------------------------------- the loss cores
@@ -524,3 +532,475 @@ def binary_cross_entropy_with_logits_pos_weight_backward(g, x, t, pos_weight):
     """
     pt = const(x, pos_weight) * t
     return ((pt + const(x, 1.0) - t) * sigmoid(x) - pt) * g
+
+
+# ------------------------------------------- issue 17: soft margin and hinge embedding
+@core
+def soft_margin_loss(x, t):
+    r"""Scalar core of :func:`nbops.soft_margin_loss`: :math:`\log(1 + e^{-t x})`.
+
+    PyTorch's formula exactly (``log1p(exp(-x * t))``: it overflows to inf where
+    :math:`-t x` exceeds the float type's ``log(max)``).
+
+    Parameters
+    ----------
+    x, t : float32 or float64
+        Input and target elements (the target usually 1 or -1).
+
+    Examples
+    --------
+    >>> from nbops import scalar
+    >>> round(scalar.soft_margin_loss(2.0, 1.0), 8), round(scalar.soft_margin_loss(2.0, -1.0), 8)
+    (0.12692801, 2.12692801)
+    """
+    return log1p(exp(-x * t))
+
+
+@core
+def soft_margin_loss_backward(g, x, t):
+    r"""Derivative core of :func:`nbops.soft_margin_loss`: with :math:`z = e^{-t x}`,
+    :math:`-g\,t\,z / (1 + z)` (PyTorch's ``soft_margin_loss_backward``: NaN where
+    :math:`z` overflows, as PyTorch).
+
+    Parameters
+    ----------
+    g : float32 or float64
+        The gradient of the element's loss.
+    x, t : float32 or float64
+        Input and target elements.
+
+    Returns
+    -------
+    float
+        The gradient of the input element.
+
+    Examples
+    --------
+    >>> from nbops import scalar
+    >>> round(scalar.soft_margin_loss_backward(1.0, 0.0, 1.0), 8)
+    -0.5
+    """
+    z = exp(-t * x)
+    return -(t * z) / (const(x, 1.0) + z) * g
+
+
+@core
+def hinge_embedding_loss(x, t, margin):
+    r"""Scalar core of :func:`nbops.hinge_embedding_loss`.
+
+    PyTorch's formula: :math:`[t \ne 1]\,\max(0, \Delta - x) + [t \ne -1]\,x`, so
+    :math:`x` for :math:`t = 1`, :math:`\max(0, \Delta - x)` for :math:`t = -1`
+    (and the sum of both terms for any other target, as PyTorch). NaN propagates.
+
+    Parameters
+    ----------
+    x, t : float32 or float64
+        Input (usually a distance) and target (1 or -1) elements.
+    margin : float or int
+        :math:`\Delta`, converted to ``x``'s float type.
+
+    Examples
+    --------
+    >>> from nbops import scalar
+    >>> scalar.hinge_embedding_loss(0.25, 1.0, 1.0), scalar.hinge_embedding_loss(0.25, -1.0, 1.0)
+    (0.25, 0.75)
+    """
+    zero = const(x, 0.0)
+    one = const(x, 1.0)
+    d = const(x, margin) - x
+    clamped = select(d < zero, zero, d)
+    return select(t != one, clamped, zero) + select(t != -one, x, zero)
+
+
+@core
+def hinge_embedding_loss_backward(g, x, t, margin):
+    r"""Derivative core of :func:`nbops.hinge_embedding_loss`:
+    :math:`g\,([t \ne -1] - [t \ne 1]\,[\Delta - x \ge 0])` (the gradient
+    ``torch.autograd`` gives PyTorch's formula: ``clamp_min`` passes the gradient
+    where :math:`\Delta - x = 0`, not where it is NaN).
+
+    Parameters
+    ----------
+    g : float32 or float64
+        The gradient of the element's loss.
+    x, t : float32 or float64
+        Input and target elements.
+    margin : float or int
+        As in :func:`nbops.hinge_embedding_loss`.
+
+    Returns
+    -------
+    float
+        The gradient of the input element.
+
+    Examples
+    --------
+    >>> from nbops import scalar
+    >>> scalar.hinge_embedding_loss_backward(2.0, 0.25, -1.0, 1.0)
+    -2.0
+    """
+    zero = const(x, 0.0)
+    one = const(x, 1.0)
+    d = const(x, margin) - x
+    margin_part = select((t != one) & (d >= zero), -g, zero)
+    return margin_part + select(t != -one, g, zero)
+
+
+# ------------------------------------------------ issue 17: Poisson negative log-likelihood
+@core
+def poisson_stirling_term(t):
+    r"""Stirling's approximation of :math:`\log(t!)`,
+    :math:`t \log t - t + \tfrac12 \log(2 \pi t)`, for :math:`t > 1`, else 0: the
+    term ``poisson_nll_loss(..., full=True)`` adds (PyTorch's ``masked_fill(target <= 1, 0)``,
+    so a NaN target gives NaN).
+
+    Parameters
+    ----------
+    t : float32 or float64
+        A target element.
+
+    Examples
+    --------
+    >>> from nbops import scalar
+    >>> round(scalar.poisson_stirling_term(3.0), 8), scalar.poisson_stirling_term(1.0)
+    (1.76408154, 0.0)
+    """
+    term = t * log(t) - t + const(t, 0.5) * log(const(t, 6.283185307179586) * t)
+    return select(t <= const(t, 1.0), const(t, 0.0), term)
+
+
+@core
+def poisson_nll_loss_log_input(x, t, eps):
+    r"""Scalar core of :func:`nbops.poisson_nll_loss` with ``log_input=True``:
+    :math:`e^x - t x`.
+
+    Parameters
+    ----------
+    x, t : float32 or float64
+        Input (the log of the rate) and target (a count) elements.
+    eps : float
+        Unused (the signature of :func:`poisson_nll_loss_rate`).
+
+    Examples
+    --------
+    >>> from nbops import scalar
+    >>> round(scalar.poisson_nll_loss_log_input(0.5, 2.0, 1e-8), 8)
+    0.64872127
+    """
+    return exp(x) - t * x
+
+
+@core
+def poisson_nll_loss_log_input_full(x, t, eps):
+    r"""Scalar core of :func:`nbops.poisson_nll_loss` with ``log_input=True, full=True``:
+    :func:`poisson_nll_loss_log_input` plus :func:`poisson_stirling_term`.
+
+    Parameters
+    ----------
+    x, t : float32 or float64
+        Input (the log of the rate) and target (a count) elements.
+    eps : float
+        Unused.
+
+    Examples
+    --------
+    >>> from nbops import scalar
+    >>> round(scalar.poisson_nll_loss_log_input_full(0.5, 2.0, 1e-8), 8)
+    1.30052776
+    """
+    return exp(x) - t * x + poisson_stirling_term(t)
+
+
+@core
+def poisson_nll_loss_rate(x, t, eps):
+    r"""Scalar core of :func:`nbops.poisson_nll_loss` with ``log_input=False``:
+    :math:`x - t \log(x + \epsilon)`.
+
+    Parameters
+    ----------
+    x, t : float32 or float64
+        Input (the rate) and target (a count) elements.
+    eps : float
+        :math:`\epsilon`, converted to ``x``'s float type.
+
+    Examples
+    --------
+    >>> from nbops import scalar
+    >>> round(scalar.poisson_nll_loss_rate(2.0, 2.0, 0.0), 8)
+    0.61370564
+    """
+    return x - t * log(x + const(x, eps))
+
+
+@core
+def poisson_nll_loss_rate_full(x, t, eps):
+    r"""Scalar core of :func:`nbops.poisson_nll_loss` with ``log_input=False, full=True``:
+    :func:`poisson_nll_loss_rate` plus :func:`poisson_stirling_term`.
+
+    Parameters
+    ----------
+    x, t : float32 or float64
+        Input (the rate) and target (a count) elements.
+    eps : float
+        :math:`\epsilon`, converted to ``x``'s float type.
+
+    Examples
+    --------
+    >>> from nbops import scalar
+    >>> round(scalar.poisson_nll_loss_rate_full(2.0, 2.0, 0.0), 8)
+    1.26551212
+    """
+    return x - t * log(x + const(x, eps)) + poisson_stirling_term(t)
+
+
+@core
+def poisson_nll_loss_log_input_backward(g, x, t, eps):
+    r"""Derivative core of :func:`poisson_nll_loss_log_input`: :math:`g e^x - g t`.
+
+    Parameters
+    ----------
+    g : float32 or float64
+        The gradient of the element's loss.
+    x, t : float32 or float64
+        Input and target elements.
+    eps : float
+        Unused.
+
+    Returns
+    -------
+    float
+        The gradient of the input element.
+
+    Examples
+    --------
+    >>> from nbops import scalar
+    >>> scalar.poisson_nll_loss_log_input_backward(2.0, 0.0, 3.0, 1e-8)
+    -4.0
+    """
+    return g * exp(x) - g * t
+
+
+@core
+def poisson_nll_loss_rate_backward(g, x, t, eps):
+    r"""Derivative core of :func:`poisson_nll_loss_rate`: :math:`g - g t / (x + \epsilon)`.
+
+    Parameters
+    ----------
+    g : float32 or float64
+        The gradient of the element's loss.
+    x, t : float32 or float64
+        Input and target elements.
+    eps : float
+        :math:`\epsilon`, converted to ``x``'s float type.
+
+    Returns
+    -------
+    float
+        The gradient of the input element.
+
+    Examples
+    --------
+    >>> from nbops import scalar
+    >>> scalar.poisson_nll_loss_rate_backward(2.0, 2.0, 3.0, 0.0)
+    -1.0
+    """
+    return g + (-g * t) / (x + const(x, eps))
+
+
+# ----------------------------------------------- issue 17: Gaussian negative log-likelihood
+@core
+def gaussian_nll_loss(x, t, v):
+    r"""Scalar core of :func:`nbops.gaussian_nll_loss`:
+    :math:`\tfrac12 (\log v + (x - t)^2 / v)`, with ``v`` the variance already
+    clamped to ``eps``.
+
+    Parameters
+    ----------
+    x, t, v : float32 or float64
+        Input (the mean), target and (clamped) variance elements.
+
+    Examples
+    --------
+    >>> from nbops import scalar
+    >>> round(scalar.gaussian_nll_loss(1.0, 3.0, 2.0), 8)
+    1.34657359
+    """
+    d = x - t
+    return const(x, 0.5) * (log(v) + d * d / v)
+
+
+@core
+def gaussian_nll_loss_full(x, t, v):
+    r"""Scalar core of :func:`nbops.gaussian_nll_loss` with ``full=True``:
+    :func:`gaussian_nll_loss` plus :math:`\tfrac12 \log(2\pi)`.
+
+    Parameters
+    ----------
+    x, t, v : float32 or float64
+        Input (the mean), target and (clamped) variance elements.
+
+    Examples
+    --------
+    >>> from nbops import scalar
+    >>> round(scalar.gaussian_nll_loss_full(0.0, 0.0, 1.0), 8)
+    0.91893853
+    """
+    d = x - t
+    return const(x, 0.5) * (log(v) + d * d / v) + const(x, 0.9189385332046727)
+
+
+@core
+def gaussian_nll_loss_backward(g, x, t, v):
+    r"""Derivative core of :func:`gaussian_nll_loss` in ``x``: :math:`g (x - t) / v`
+    (in the order of ``torch.autograd``: :math:`(g/2 / v) \cdot 2 (x - t)`).
+
+    Parameters
+    ----------
+    g : float32 or float64
+        The gradient of the element's loss.
+    x, t, v : float32 or float64
+        Input, target and (clamped) variance elements.
+
+    Returns
+    -------
+    float
+        The gradient of the input element.
+
+    Examples
+    --------
+    >>> from nbops import scalar
+    >>> scalar.gaussian_nll_loss_backward(1.0, 3.0, 1.0, 4.0)
+    0.5
+    """
+    d = x - t
+    return (const(x, 0.5) * g / v) * (const(x, 2.0) * d)
+
+
+@core
+def gaussian_nll_loss_var_backward(g, x, t, v):
+    r"""Derivative core of :func:`gaussian_nll_loss` in ``v``:
+    :math:`\tfrac{g}{2} (1/v - (x - t)^2 / v^2)` (``torch.autograd`` passes it
+    through the clamp of the variance, which PyTorch does without gradient).
+
+    Parameters
+    ----------
+    g : float32 or float64
+        The gradient of the element's loss.
+    x, t, v : float32 or float64
+        Input, target and (clamped) variance elements.
+
+    Returns
+    -------
+    float
+        The gradient of the variance element.
+
+    Examples
+    --------
+    >>> from nbops import scalar
+    >>> scalar.gaussian_nll_loss_var_backward(1.0, 2.0, 1.0, 4.0)
+    0.09375
+    """
+    d = x - t
+    half_g = const(x, 0.5) * g
+    return half_g / v - half_g * ((d * d / v) / v)
+
+
+# ------------------------------------------------------------ issue 17: margin ranking
+@core
+def margin_ranking_loss(d, y, margin):
+    r"""Scalar core of :func:`nbops.margin_ranking_loss`, of the difference
+    :math:`d = x_1 - x_2`: :math:`\max(0, -y d + \Delta)` (NaN propagates).
+
+    Parameters
+    ----------
+    d : float32 or float64
+        ``input1 - input2`` (PyTorch subtracts first, too).
+    y : float32 or float64
+        The target element (1 or -1: which input should rank higher).
+    margin : float
+        :math:`\Delta`, converted to ``d``'s float type.
+
+    Examples
+    --------
+    >>> from nbops import scalar
+    >>> scalar.margin_ranking_loss(0.25, 1.0, 0.5), scalar.margin_ranking_loss(0.25, -1.0, 0.0)
+    (0.25, 0.25)
+    """
+    v = -y * d + const(d, margin)
+    return select(v < const(d, 0.0), const(d, 0.0), v)
+
+
+@core
+def margin_ranking_loss_backward(g, d, y, margin):
+    r"""Derivative core of :func:`margin_ranking_loss` in :math:`d`: :math:`-g y`
+    where :math:`-y d + \Delta \ge 0`, else 0 (``clamp_min`` passes the gradient at
+    0, as ``torch.autograd``); ``input1``'s gradient is it, ``input2``'s its negative.
+
+    Parameters
+    ----------
+    g : float32 or float64
+        The gradient of the element's loss.
+    d, y : float32 or float64
+        The difference ``input1 - input2`` and the target element.
+    margin : float
+        As in :func:`margin_ranking_loss`.
+
+    Returns
+    -------
+    float
+        The gradient of the difference element.
+
+    Examples
+    --------
+    >>> from nbops import scalar
+    >>> scalar.margin_ranking_loss_backward(2.0, 0.25, 1.0, 0.5)
+    -2.0
+    """
+    v = -y * d + const(d, margin)
+    return select(v >= const(d, 0.0), g, const(d, 0.0)) * -y
+
+
+# -------------------------------------------------- issue 17: multi-label soft margin
+@core
+def multilabel_soft_margin_term(x, t):
+    r"""One class's term of :func:`nbops.multilabel_soft_margin_loss` (before its
+    weight and the mean over the classes): :math:`-(t \log\sigma(x) + (1 - t)
+    \log\sigma(-x))`.
+
+    Parameters
+    ----------
+    x, t : float32 or float64
+        Logit and target (0/1 label) elements.
+
+    Examples
+    --------
+    >>> from nbops import scalar
+    >>> round(scalar.multilabel_soft_margin_term(0.0, 1.0), 8)
+    0.69314718
+    """
+    return -(t * logsigmoid(x) + (const(x, 1.0) - t) * logsigmoid(-x))
+
+
+@core
+def multilabel_soft_margin_term_backward(g, x, t):
+    r"""Derivative core of :func:`multilabel_soft_margin_term`: :math:`g (\sigma(x) - t)`.
+
+    Parameters
+    ----------
+    g : float32 or float64
+        The gradient of the term.
+    x, t : float32 or float64
+        Logit and target elements.
+
+    Returns
+    -------
+    float
+        The gradient of the logit.
+
+    Examples
+    --------
+    >>> from nbops import scalar
+    >>> scalar.multilabel_soft_margin_term_backward(2.0, 0.0, 1.0)
+    -1.0
+    """
+    return g * (sigmoid(x) - t)

@@ -19,10 +19,14 @@ _disp.get_current_device = lambda: _pytypes.SimpleNamespace(compute_capability=(
 _nvrtc.get_supported_ccs = lambda: ((7, 5), (8, 0), (9, 0))
 
 import nbops  # noqa: E402, F401  (registers every op in the table)
+from nbops._ops import margin_losses as ML  # noqa: E402  (margin_ranking_loss's cores)
+from nbops._ops import nll_losses as NLL  # noqa: E402  (poisson_nll_loss's variants)
 from nbops._ops import table  # noqa: E402
 from nbops.cuda import _ctc as CTC  # noqa: E402  (ctc_loss)
+from nbops.cuda import _gaussian as GC  # noqa: E402  (gaussian_nll_loss)
 from nbops.cuda import _grad_ops as GO  # noqa: E402
 from nbops.cuda import _kernels as K  # noqa: E402
+from nbops.cuda import _multilabel as MLC  # noqa: E402  (multilabel_soft_margin_loss)
 from nbops.cuda import _norm_groups as NG  # noqa: E402  (group_norm, instance_norm)
 from nbops.cuda import _norm_rows as NR  # noqa: E402  (layer_norm, rms_norm)
 from nbops.cuda import _similarity as SM  # noqa: E402  (cosine_similarity, ..., cdist)
@@ -60,6 +64,8 @@ def main():
             jobs.append(("increment_kernel", K._increment_kernel, (i8[::1],)))
         pointwise = [(e.core, K.LOSS_XT_PARAM if e.params else K.LOSS_XT)
                      for e in table.pointwise_loss_entries()]  # the op table's
+        pointwise += [(pv.core, K.LOSS_XT_PARAM) for pv in NLL._POISSON.values()]
+        pointwise.append((ML._RANK_CUDA.core, K.LOSS_XT_PARAM))
         for core, operands in [*pointwise, (SL.kl_div, K.LOSS_XT),
                                (SL.kl_div_log_target, K.LOSS_XT),
                                (SL.binary_cross_entropy, K.LOSS_XT),
@@ -71,6 +77,16 @@ def main():
             jobs.append((core.__name__ + ".sum", ks, (v, v, v, v, b, ft, d[::1])))
         grads = [(e.core, e.backward, K.LOSS_XT_PARAM if e.params else K.LOSS_XT)
                  for e in table.pointwise_loss_entries() if e.backward is not None]
+        grads += [(pv.core, pv.backward, K.LOSS_XT_PARAM) for pv in NLL._POISSON.values()]
+        grads.append((ML._RANK_CUDA.core, ML._RANK_CUDA.backward, K.LOSS_XT_PARAM))
+        jobs.append(("multilabel_soft_margin_rows", MLC._rows_kernel(),
+                     (v, v, v, i8, v, i8, ft, v, v, b, i8)))
+        for full in (False, True):  # gaussian_nll_loss's element kernels
+            jobs.append((f"gaussian_elements_{full}", GC._elements(full),
+                         (v, v, v, i8, i8, ft, v, b, ft, v, v, v, b)))
+            jobs.append((f"gaussian_elements_axis_{full}", GC._elements_axis(full),
+                         (v, v, v, i8, i8, ft, v, b, ft, v, v, v, b)))
+        jobs.append(("gaussian_sum_axis", GC._sum_axis, (v, i8, i8, v)))
         for core, gcore, operands in [
                 *grads, (SL.kl_div, SL.kl_div_backward, K.LOSS_XT),
                 (SL.kl_div_log_target, SL.kl_div_log_target_backward, K.LOSS_XT),
