@@ -21,6 +21,7 @@ count for every op (:mod:`nbops._config`).
 """
 
 import math
+import os
 import sys
 
 import numpy as np
@@ -29,6 +30,11 @@ from numba import types
 from . import _config, _numba_internals, _tuning
 
 _entry_points = {}
+_signatures = {}
+#: NBOPS_CHECK_LAUNCH_KEYS=1: check on every launch that the key's remembered
+#: entry point was compiled for these arguments' types (tests; costs a typeof
+#: per argument per call).
+CHECK_KEYS = os.environ.get("NBOPS_CHECK_LAUNCH_KEYS") == "1"
 
 #: (serial kernel, key) -> element count from which the parallel twin runs.
 _parallel_from = {}
@@ -50,11 +56,19 @@ def entry_point(kernel, key, args):
     ``key`` must determine the Numba type of every argument (dtypes, ndim, layout).
     """
     fn = _entry_points.get((kernel, key))
-    if fn is None:
+    if fn is None or CHECK_KEYS:
         sig = tuple(_writable(_numba_internals.argument_type(kernel, a)) for a in args)
+        if fn is not None:
+            if _signatures[(kernel, key)] != sig:
+                raise AssertionError(
+                    f"launch key {key!r} of {kernel} was first used with argument types "
+                    f"{_signatures[(kernel, key)]} and now with {sig}: the key must "
+                    f"determine every argument's type")
+            return fn
         kernel.compile(sig)  # compiles, or loads from the disk cache
         fn = _numba_internals.compiled_entry_point(kernel, sig)
         _entry_points[(kernel, key)] = fn
+        _signatures[(kernel, key)] = sig
     return fn
 
 

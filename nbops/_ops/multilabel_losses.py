@@ -127,7 +127,9 @@ def _run(plan, g_rows_array, c, want_grad):
     w_rows = np.broadcast_to(w2, x2.shape)  # zero strides where one row is shared
     g_rows = np.broadcast_to(g, (rows,))
     if rows and x2.shape[1]:
-        key = (compute.char, w2.shape[0] > 1, g.size > 1, want_grad)
+        # the key must fix every argument's type: the broadcast views' layouts too
+        key = (compute.char, w2.shape[0] > 1, g.size > 1, want_grad,
+               w_rows.flags.c_contiguous, g_rows.flags.c_contiguous)
         launch(_rows_serial, _rows_parallel, key, x2.size, x2, t2, w_rows, g_rows,
                compute.type(c), row_loss, grad, want_grad)
     elif rows:  # no classes: 0 / 0, as PyTorch
