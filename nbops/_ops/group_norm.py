@@ -39,7 +39,7 @@ from ..cuda import ops as _cuda
 from ..scalar._norms import finite_shift
 from ..scalar.rows import row_view
 from .elementwise import _float_array
-from .layer_norm import _LANES, _SCRATCH, _rows_per_task, _sum_parts
+from .layer_norm import _LANES, _SCRATCH, _rows_per_task, _shifted_sums, _sum_parts
 from .normalization import _constant_flag, _is_none, batch_norm, batch_norm_backward
 
 
@@ -62,24 +62,7 @@ def _forward(x, groups, cpg, inner, w, b, eps, scratch, mean, rstd, out):
         for row in range(r0, r1):
             xs = row_view(x, row * length, length)
             shift = finite_shift(xs[0])
-            for k in range(_LANES):
-                acc_s[k] = 0.0
-                acc_q[k] = 0.0
-            for j0 in range(0, full, _LANES):
-                xb = row_view(xs, j0, _LANES)
-                for k in range(_LANES):
-                    d = np.float64(xb[k]) - shift
-                    acc_s[k] += d
-                    acc_q[k] += d * d
-            s = 0.0
-            q = 0.0
-            for k in range(_LANES):
-                s += acc_s[k]
-                q += acc_q[k]
-            for j in range(full, length):
-                d = np.float64(xs[j]) - shift
-                s += d
-                q += d * d
+            s, q = _shifted_sums(xs, shift, full, length, acc_s, acc_q)
             mean_d = s / length
             var = q / length - mean_d * mean_d
             if var < 0.0:

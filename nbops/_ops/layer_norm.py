@@ -67,6 +67,32 @@ def _rows_per_task(n_rows, length):
     return per, (n_rows + per - 1) // per
 
 
+@register_jitable
+def _shifted_sums(xs, shift, full, length, acc_s, acc_q):
+    """(sum, sum of squares) of ``xs[:length] - shift`` in float64: ``_LANES``
+    accumulators over the first ``full`` values (a loop LLVM vectorizes without
+    reassociating), then the rest in order; the same bits on any thread count."""
+    for k in range(_LANES):
+        acc_s[k] = 0.0
+        acc_q[k] = 0.0
+    for j0 in range(0, full, _LANES):
+        xb = row_view(xs, j0, _LANES)
+        for k in range(_LANES):
+            d = np.float64(xb[k]) - shift
+            acc_s[k] += d
+            acc_q[k] += d * d
+    s = 0.0
+    q = 0.0
+    for k in range(_LANES):
+        s += acc_s[k]
+        q += acc_q[k]
+    for j in range(full, length):
+        d = np.float64(xs[j]) - shift
+        s += d
+        q += d * d
+    return s, q
+
+
 def _forward(x, length, centered, w, b, eps, scratch, mean, rstd, out):
     """Normalize each row of the flat contiguous ``x`` (``length`` values a row)
     into ``out``; ``mean``/``rstd`` (float64, one per row) receive the statistics.
@@ -90,24 +116,7 @@ def _forward(x, length, centered, w, b, eps, scratch, mean, rstd, out):
             xs = row_view(x, row * length, length)
             os = row_view(out, row * length, length)
             shift = finite_shift(xs[0]) if centered else 0.0
-            for k in range(_LANES):
-                acc_s[k] = 0.0
-                acc_q[k] = 0.0
-            for j0 in range(0, full, _LANES):
-                xb = row_view(xs, j0, _LANES)
-                for k in range(_LANES):
-                    d = np.float64(xb[k]) - shift
-                    acc_s[k] += d
-                    acc_q[k] += d * d
-            s = 0.0
-            q = 0.0
-            for k in range(_LANES):
-                s += acc_s[k]
-                q += acc_q[k]
-            for j in range(full, length):
-                d = np.float64(xs[j]) - shift
-                s += d
-                q += d * d
+            s, q = _shifted_sums(xs, shift, full, length, acc_s, acc_q)
             if centered:
                 mean_d = s / length
                 var = q / length - mean_d * mean_d
