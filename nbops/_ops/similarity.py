@@ -55,6 +55,10 @@ from . import linear as _linear
 from .distance import _check_out_pair, _deliver_pair, _sum_to, _sum_to_njit
 from .elementwise import _float_array
 
+#: pnorm_kind for the Python-level callers (its plain function: calling the jitted
+#: core from Python would compile it in every process, outside the disk cache)
+_pnorm_kind = pnorm_kind.py_func
+
 #: cdist's product form is kept where the squared distance is at least this
 #: fraction of ``|a|^2 + |b|^2`` (else the pair is recomputed directly).
 _RECOMPUTE = 0.5
@@ -476,7 +480,7 @@ def normalize(input, p=2.0, axis=1, eps=1e-12, *, out=None):
     if res.size:
         launch(_normalize_forward_serial, _normalize_forward_parallel,
                ("normalize", compute.char), res.size * 2, xf.reshape(-1), x.shape[axis],
-               p, pnorm_kind(p), eps, res.reshape(-1))
+               p, _pnorm_kind(p), eps, res.reshape(-1))
     return _put(_unmove(res, x.shape, axis), out, result)
 
 
@@ -527,7 +531,7 @@ def normalize_backward(grad_output, input, p=2.0, axis=1, eps=1e-12, *, out=None
     if res.size:
         launch(_normalize_backward_serial, _normalize_backward_parallel,
                ("normalize_grad", compute.char), res.size * 4, xf.reshape(-1),
-               x.shape[axis], p, pnorm_kind(p), eps, gf.reshape(-1), res.reshape(-1))
+               x.shape[axis], p, _pnorm_kind(p), eps, gf.reshape(-1), res.reshape(-1))
     return _put(_unmove(res, x.shape, axis), out, result)
 
 
@@ -634,7 +638,7 @@ def pdist(input, p=2.0, *, out=None):
         else:
             launch(_pdist_forward_serial, _pdist_forward_parallel,
                    ("pdist_rows", compute.char), res.size * m, xf.reshape(-1), n, m, p,
-                   pnorm_kind(p), res)
+                   _pnorm_kind(p), res)
     return _put(res, out, result)
 
 
@@ -734,7 +738,7 @@ def pdist_backward(grad_output, input, p=2.0, *, output=None, out=None):
         else:
             launch(_pdist_backward_serial, _pdist_backward_parallel,
                    ("pdist_grad", compute.char), 2 * g.size * m, xf.reshape(-1), n, m, p,
-                   pnorm_kind(p), dist, gf, res.reshape(-1))
+                   _pnorm_kind(p), dist, gf, res.reshape(-1))
     return _put(res, out, result)
 
 
@@ -848,7 +852,7 @@ def _cdist_compute(a3, b3, rp, rr, m, p, use_mm, compute):
         return res
     if not use_mm:
         launch(_cdist_direct_serial, _cdist_direct_parallel, ("cdist", compute.char),
-               res.size * m, a3.reshape(-1), b3.reshape(-1), nb, rp, rr, m, p, pnorm_kind(p),
+               res.size * m, a3.reshape(-1), b3.reshape(-1), nb, rp, rr, m, p, _pnorm_kind(p),
                res.reshape(-1))
         return res
     n1 = np.empty(rp)
@@ -999,7 +1003,7 @@ def cdist_backward(grad_output, x1, x2, p=2.0,
                 grad1[k] = ratio.sum(axis=1)[:, None] * a3[k] - r_x2
                 grad2[k] = ratio.sum(axis=0)[:, None] * b3[k] - rt_x1
         else:
-            kind = pnorm_kind(p)
+            kind = _pnorm_kind(p)
             work = g.size * m * 2
             launch(_cdist_grad_rows_serial, _cdist_grad_rows_parallel,
                    ("cdist_grad", compute.char), work, a3.reshape(-1), b3.reshape(-1), nb, rp,
