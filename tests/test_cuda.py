@@ -74,7 +74,7 @@ def test_gpu_check_script_runs_on_the_simulator(tmp_path):
     import json
 
     r = _run([str(ROOT / "tools" / "gpu_check.py"), "--smoke", "--skip-tests", "--out",
-              str(tmp_path)], {"NUMBA_ENABLE_CUDASIM": "1"}, timeout=600)
+              str(tmp_path)], {"NUMBA_ENABLE_CUDASIM": "1"}, timeout=1800)
     assert r.returncode == 0, (r.stdout + r.stderr)[-6000:]
     result = json.loads((tmp_path / "gpu_check.json").read_text())
     assert "bench_error" not in result

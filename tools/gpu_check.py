@@ -199,6 +199,25 @@ def bench(quick, smoke=False):
 
     # the losses' backwards ('mean', into out=) beside torch's backward alone (graph
     # retained), and the fused <loss>_with_grad beside torch's forward + backward
+    def torch_vjp(tfn, arrays, diff, grad=None):
+        """PyTorch's backward alone: autograd over a graph kept from one forward of
+        ``tfn`` on ``arrays``, differentiated for the indices ``diff``."""
+        ts = [T(a).clone().requires_grad_() if i in diff else T(a)
+              for i, a in enumerate(arrays)]
+        out = tfn(*ts)
+        g = torch.ones_like(out) if grad is None else T(grad)
+        wrt = [ts[i] for i in diff]
+        return lambda: torch.autograd.grad(out, wrt, g, retain_graph=True)
+
+    def torch_fwd_bwd(tfn, arrays, diff):
+        """PyTorch's forward plus backward of the scalar ``tfn(*arrays)``."""
+        base = [T(a) for a in arrays]
+
+        def run():
+            ts = [b.clone().requires_grad_() if i in diff else b for i, b in enumerate(base)]
+            tfn(*ts).backward()
+        return run
+
     def torch_loss_grad(name, xd, td):
         tx, tt, fn = T(xd).detach().requires_grad_(), T(td), getattr(F, name)
         loss = fn(tx, tt)
@@ -395,6 +414,12 @@ def bench(quick, smoke=False):
     record(f"group_norm_backward {ngroups} groups {gshape}", xg.size, 3 * xg.nbytes,
            lambda: nbops.group_norm_backward(gg, xg, ngroups, gmean, grstd, wg),
            torch_gn_backward() if torch_ok else None)
+    _, imean, irstd = nbops.instance_norm(xg, return_stats=True)
+    record(f"instance_norm {gshape}", xg.size, 2 * xg.nbytes, lambda: nbops.instance_norm(xg),
+           (lambda: F.instance_norm(T(xg))) if torch_ok else None)
+    record(f"instance_norm_backward {gshape}", xg.size, 3 * xg.nbytes,
+           lambda: nbops.instance_norm_backward(gg, xg, imean, irstd),
+           torch_vjp(F.instance_norm, (xg,), (0,), gg) if torch_ok else None)
 
     # ctc_loss: forward, and forward plus backward (one pass), beside torch's CUDA ctc_loss
     cT, cN, cC, cS = size((200, 64, 32, 50), (200, 64, 32, 50), (6, 2, 5, 2))
@@ -424,6 +449,34 @@ def bench(quick, smoke=False):
     record(f"ctc_loss_with_grad T,N,C,S={(cT, cN, cC, cS)}", clp.size, 2 * clp.nbytes,
            lambda: nbops.ctc_loss_with_grad(clp, ctg, cil, ctl),
            torch_ctc_both() if torch_ok else None)
+
+    # issue 17's hand-written losses: forward, backward, value and gradient in one pass
+    LR, LC = size((65536, 128), (8192, 128), (4, 6))
+    l1 = cuda.to_device(rng.standard_normal((LR, LC)).astype(np.float32))
+    l2 = cuda.to_device(rng.standard_normal((LR, LC)).astype(np.float32))
+    lpos = cuda.to_device(rng.uniform(0.1, 2.0, (LR, LC)).astype(np.float32))
+    lsign = cuda.to_device(np.sign(rng.standard_normal((LR, LC))).astype(np.float32))
+    lbits = cuda.to_device((rng.random((LR, LC)) < 0.3).astype(np.float32))
+    losses17 = [
+        ("poisson_nll_loss", (l1, lpos), getattr(F, "poisson_nll_loss", None)),
+        ("gaussian_nll_loss", (l1, l2, lpos), getattr(F, "gaussian_nll_loss", None)),
+        ("margin_ranking_loss", (l1, l2, lsign), getattr(F, "margin_ranking_loss", None)),
+        ("multilabel_soft_margin_loss", (l1, lbits),
+         getattr(F, "multilabel_soft_margin_loss", None)),
+    ]
+    for name, args, tfn in losses17:
+        fn, bw, wg = (getattr(nbops, name + s) for s in ("", "_backward", "_with_grad"))
+        record(f"{name} {(LR, LC)}", l1.size, len(args) * l1.nbytes,
+               lambda fn=fn, args=args: fn(*args),
+               (lambda tfn=tfn, args=args: tfn(*map(T, args))) if torch_ok else None)
+        diff = (0, 1) if name == "margin_ranking_loss" else \
+            (0, 2) if name == "gaussian_nll_loss" else (0,)
+        record(f"{name}_backward {(LR, LC)}", l1.size, (len(args) + 1) * l1.nbytes,
+               lambda bw=bw, args=args: bw(1.0, *args),
+               torch_vjp(tfn, args, diff) if torch_ok else None)
+        record(f"{name}_with_grad {(LR, LC)}", l1.size, (len(args) + 1) * l1.nbytes,
+               lambda wg=wg, args=args: wg(*args),
+               torch_fwd_bwd(tfn, args, diff) if torch_ok else None)
 
     # dropout's backward (the mask regenerated from the seed) beside aten's kernel
     # (which reads a stored mask)
@@ -476,13 +529,30 @@ def bench(quick, smoke=False):
            lambda: nbops.cosine_similarity(x, x2),
            (lambda: F.cosine_similarity(T(x), T(x2))) if torch_ok else None)
     record(f"cosine_similarity_backward ({R},{C})", R * C, 4 * x.nbytes,
-           lambda: nbops.cosine_similarity_backward(gp, x, x2))
+           lambda: nbops.cosine_similarity_backward(gp, x, x2),
+           torch_vjp(F.cosine_similarity, (x, x2), (0, 1), gp) if torch_ok else None)
     record(f"normalize ({R},{C})", R * C, 2 * x.nbytes, lambda: nbops.normalize(x),
            (lambda: F.normalize(T(x))) if torch_ok else None)
-    xc = cuda.to_device(rng.standard_normal((4096, 128)).astype(np.float32))
-    record("cdist (4096,128)x(4096,128) direct", 4096 * 4096, 4 * 4096 * 4096,
+    record(f"normalize_backward ({R},{C})", R * C, 3 * x.nbytes,
+           lambda: nbops.normalize_backward(x2, x),
+           torch_vjp(F.normalize, (x,), (0,), x2) if torch_ok else None)
+    CR, CM = size((4096, 128), (4096, 128), (8, 4))  # (the simulator: a small case)
+    xc = cuda.to_device(rng.standard_normal((CR, CM)).astype(np.float32))
+    record(f"cdist ({CR},{CM})x({CR},{CM}) direct", CR * CR, 4 * CR * CR,
            lambda: nbops.cdist(xc, xc),
            (lambda: torch.cdist(T(xc), T(xc))) if torch_ok else None)
+    gcd = cuda.to_device(rng.standard_normal((CR, CR)).astype(np.float32))
+    record(f"cdist_backward ({CR},{CM})x({CR},{CM})", CR * CR, 4 * CR * CR,
+           lambda: nbops.cdist_backward(gcd, xc, xc),
+           torch_vjp(torch.cdist, (xc, xc), (0, 1), gcd) if torch_ok else None)
+    PR, PM = size((2048, 64), (2048, 64), (8, 4))
+    xpd = cuda.to_device(rng.standard_normal((PR, PM)).astype(np.float32))
+    gpd = cuda.to_device(rng.standard_normal(PR * (PR - 1) // 2).astype(np.float32))
+    record(f"pdist ({PR},{PM})", PR * PR // 2, 2 * PR * PR,
+           lambda: nbops.pdist(xpd), (lambda: F.pdist(T(xpd))) if torch_ok else None)
+    record(f"pdist_backward ({PR},{PM})", PR * PR // 2, 4 * PR * PR,
+           lambda: nbops.pdist_backward(gpd, xpd),
+           torch_vjp(F.pdist, (xpd,), (0,), gpd) if torch_ok else None)
 
     # nbops.optim: one step over n float32 parameters (one array), beside torch.optim's
     # fastest (fused=True); Adam moves 7 arrays (reads p, g, m, v; writes p, m, v),
