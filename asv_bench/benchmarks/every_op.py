@@ -144,6 +144,12 @@ class EveryOp:
               ["nbops", "nbops_out", "torch"])
     param_names = ["op", "size", "dtype", "library"]
     timeout = 240
+    # About 1000 cells: one process and a few samples each keep the whole run
+    # near half an hour (asv's defaults, two processes and up to ten samples,
+    # took about 90 minutes). Each sample is still asv's timed batch of calls.
+    processes = 1
+    repeat = (1, 5, 2.0)
+    warmup_time = 0.05
 
     def setup(self, op, size, dtype, library):
         function, torch_name, build = CASES[op]
