@@ -40,6 +40,8 @@ nbops_plots.fusion_table(os.path.join(HERE, "fusion.csv"),
                          os.path.join(_gen, "fusion_table.rst"))
 nbops_plots.machine_block(os.path.join(HERE, "fusion.csv"),
                           os.path.join(_gen, "fusion_machine.rst"))
+nbops_plots.perf_table(os.path.join(HERE, "perf_table.csv"),
+                       os.path.join(_gen, "perf_table.rst"))
 
 # Tags for ``.. only::`` blocks that depend on what exists in this build.
 if callable(getattr(nbops, "dropout", None)):

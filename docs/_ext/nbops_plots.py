@@ -175,6 +175,8 @@ def perf_table(csv_path, out_path):
     (size, dtype), each cell ``nbops/PyTorch`` for the allocating call and, after a
     slash, for the ``out=`` call."""
     rows = read_benchmarks(csv_path)
+    with open(csv_path, encoding="utf-8") as f:  # the "# key: value" lines at the top
+        about = [line[1:].strip() for line in f if line.startswith("#")]
     ops, cols, cells = [], [], {}
     for r in rows:
         if not (r["ratio"] or r["ratio_out"]):
@@ -188,7 +190,8 @@ def perf_table(csv_path, out_path):
         if r["ratio_out"]:
             cell += f" / {r['ratio_out']}"
         cells[(r["op"], col)] = cell
-    lines = [".. list-table::", "   :header-rows: 1", "", "   * - op"]
+    lines = [f"* {line}" for line in about] + [""]
+    lines += [".. list-table::", "   :header-rows: 1", "", "   * - op"]
     lines += [f"     - {size} {dtype}" for size, dtype in cols]
     for op in ops:
         lines.append(f"   * - ``{op}``")
