@@ -212,6 +212,36 @@ def test_out_and_with_grad_agree():
         grad, nbops.ctc_loss_backward(np.float32(1), lp, targets, il, tl, reduction="sum"))
 
 
+def test_same_bits_on_any_thread_count(monkeypatch):
+    """The serial kernels and the parallel ones on 1 or 2 threads give the same
+    bits: per-sample losses, the 'mean' over samples and the gradient."""
+    import numba
+
+    from nbops import _config
+
+    rng = np.random.default_rng(11)
+    lp, targets, il, tl = _random_case(rng, 40, 6, 7, 5, np.float32, impossible=True)
+    g = rng.standard_normal(6).astype(np.float32)
+
+    def run():
+        return [nbops.ctc_loss(lp, targets, il, tl, reduction="none"),
+                nbops.ctc_loss(lp, targets, il, tl, zero_infinity=True),
+                *nbops.ctc_loss_with_grad(lp, targets, il, tl, zero_infinity=True),
+                nbops.ctc_loss_backward(g, lp, targets, il, tl, reduction="none")]
+
+    monkeypatch.setattr(_config, "PARALLEL_THRESHOLD", 1 << 62)  # the serial kernels
+    serial = run()
+    monkeypatch.setattr(_config, "PARALLEL_THRESHOLD", 1)  # the parallel kernels
+    threads = numba.get_num_threads()
+    try:
+        for n in sorted({1, threads}):
+            numba.set_num_threads(n)
+            for a, b in zip(run(), serial, strict=True):
+                np.testing.assert_array_equal(a, b)
+    finally:
+        numba.set_num_threads(threads)
+
+
 # --------------------------------------------------------------------------- #
 # bad inputs
 # --------------------------------------------------------------------------- #

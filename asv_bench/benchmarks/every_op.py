@@ -7,7 +7,10 @@ Sizes, as the speed targets name them:
 * elementwise ops, the pointwise losses, kl_div, BCE and dropout: 1000, 1e5 and
   1e7 elements;
 * ops over rows (softmax family, cross_entropy, nll_loss, batch_norm,
-  pairwise_distance, dropout2d/3d): (64, 10), (4096, 1000) and (65536, 128);
+  layer_norm, rms_norm, group_norm (2 groups), instance_norm (as (N, 2, C / 2)),
+  pairwise_distance, cosine_similarity, normalize, multilabel_soft_margin_loss,
+  dropout2d/3d): (64, 10), (4096, 1000) and (65536, 128); cdist: each of those
+  rows against 64 rows; pdist: at most 512 of those rows;
 * linear: (64, 128) x (128, 64), (1024, 256) x (256, 256), (65536, 128) x (128, 128),
   with a bias.
 
@@ -126,6 +129,39 @@ CASES.update({
     "dropout3d": (nbops.dropout3d, "dropout3d", _rows(
         lambda shape, dtype: ((random_array(shape[0] * shape[1], dtype)
                                .reshape(shape[0], shape[1], 1, 1, 1), 0.5), {"rng": 0}))),
+    "group_norm": (nbops.group_norm, "group_norm", _rows(
+        lambda shape, dtype: ((random_array(shape[0] * shape[1], dtype).reshape(shape), 2), {}))),
+    "instance_norm": (nbops.instance_norm, "instance_norm", _rows(
+        lambda shape, dtype: ((random_array(shape[0] * shape[1], dtype)
+                               .reshape(shape[0], 2, shape[1] // 2),), {}))),
+    "cosine_similarity": (nbops.cosine_similarity, "cosine_similarity", _rows(
+        lambda shape, dtype: ((random_array(shape[0] * shape[1], dtype).reshape(shape),
+                               random_array(shape[0] * shape[1], dtype, 1).reshape(shape)),
+                              {}))),
+    "normalize": (nbops.normalize, "normalize", _rows(
+        lambda shape, dtype: ((random_array(shape[0] * shape[1], dtype).reshape(shape),), {}))),
+    # cdist: every row against 64 others; pdist: at most 512 rows (512 * 511 / 2 pairs)
+    "cdist": (nbops.cdist, "cdist", _rows(
+        lambda shape, dtype: ((random_array(shape[0] * shape[1], dtype).reshape(shape),
+                               random_array(64 * shape[1], dtype, 1).reshape(64, shape[1])),
+                              {}))),
+    "pdist": (nbops.pdist, "pdist", _rows(
+        lambda shape, dtype: ((random_array(min(shape[0], 512) * shape[1], dtype)
+                               .reshape(min(shape[0], 512), shape[1]),), {}))),
+    "poisson_nll_loss": (nbops.poisson_nll_loss, "poisson_nll_loss", _flat(
+        lambda n, dtype: ((random_array(n, dtype),
+                           np.random.default_rng(1).poisson(2.0, n).astype(dtype)), {}))),
+    "gaussian_nll_loss": (nbops.gaussian_nll_loss, "gaussian_nll_loss", _flat(
+        lambda n, dtype: ((random_array(n, dtype), random_array(n, dtype, 1),
+                           _probabilities(n, dtype, 2)), {}))),
+    "margin_ranking_loss": (nbops.margin_ranking_loss, "margin_ranking_loss", _flat(
+        lambda n, dtype: ((random_array(n, dtype), random_array(n, dtype, 1),
+                           np.sign(random_array(n, dtype, 2))), {}))),
+    "multilabel_soft_margin_loss": (
+        nbops.multilabel_soft_margin_loss, "multilabel_soft_margin_loss", _rows(
+            lambda shape, dtype: ((random_array(shape[0] * shape[1], dtype).reshape(shape),
+                                   (_probabilities(shape[0] * shape[1], dtype, 1) > 0.5)
+                                   .astype(dtype).reshape(shape)), {}))),
 })
 
 #: ops that take ``out=``
