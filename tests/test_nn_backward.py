@@ -106,6 +106,17 @@ def test_activation_backward_vs_torch(name, kw, x64):
     np.testing.assert_allclose(m.backward(g), leaf.grad.numpy(), **TOL[np.float64])
 
 
+PLAIN_ACTIVATIONS = [(n, k) for n, k in ACTIVATIONS if not k.get("inplace")]
+
+
+@pytest.mark.parametrize("name,kw", PLAIN_ACTIVATIONS, ids=[f"{n}{sorted(k.items())}"
+                                                            for n, k in PLAIN_ACTIVATIONS])
+def test_activation_backward_vs_torch_float32(name, kw, x64):
+    """float32 in, float32 gradients out, close to torch's float32 autograd."""
+    m, t = getattr(nn, name)(**kw), getattr(torch.nn, name)(**kw)
+    _check_module(m, t, x64.astype(np.float32), np.float32)
+
+
 def test_inplace_relu_keeps_its_output_not_a_copy():
     m = nn.ReLU(inplace=True)
     x = np.array([-1.0, 2.0, 0.0])
