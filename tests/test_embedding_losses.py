@@ -451,3 +451,20 @@ def test_docstring_examples():
         runner.run(test)
         n += len(test.examples)
     assert runner.failures == 0 and n >= 20
+
+
+def test_parallel_and_serial_kernels_give_the_same_bits(monkeypatch):
+    from nbops import _config
+
+    x1, x2, t = _cos_data((64, 16), np.float32, seed=2)
+    arrays = _triplet_data((64, 16), np.float32, seed=2)
+    calls = [lambda: nbops.cosine_embedding_loss_with_grad(x1, x2, t, 0.1),
+             lambda: nbops.triplet_margin_loss_with_grad(*arrays, swap=True)]
+    results = []
+    for threshold in (1 << 62, 1):  # the serial kernels, then the parallel ones
+        monkeypatch.setattr(_config, "PARALLEL_THRESHOLD", threshold)
+        results.append([call() for call in calls])
+    for (loss_s, grads_s), (loss_p, grads_p) in zip(*results, strict=True):
+        np.testing.assert_array_equal(loss_s, loss_p)
+        for a, b in zip(grads_s, grads_p, strict=True):
+            np.testing.assert_array_equal(a, b)
