@@ -72,3 +72,20 @@ def test_triplet_margin_losses(dtype):
             *(_d(x) for x in arrays), distance_function=lambda x, y: x)
     with pytest.raises(ValueError, match="margin must be greater than 0"):
         nbops.triplet_margin_loss(*(_d(x) for x in arrays), margin=0.0)
+
+
+def test_nn_modules_on_device_arrays():
+    rng = np.random.default_rng(9)
+    arrays = [rng.standard_normal((4, 3)) for _ in range(3)]
+    t = np.array([1.0, -1.0, 1.0, -1.0])
+    cases = [(nbops.nn.CosineEmbeddingLoss(0.1), (arrays[0], arrays[1], t)),
+             (nbops.nn.TripletMarginLoss(swap=True), tuple(arrays)),
+             (nbops.nn.TripletMarginWithDistanceLoss(reduction="sum"), tuple(arrays))]
+    for module, host_args in cases:
+        want = module(*host_args)
+        want_grads = module.backward(0.5)
+        got = module(*(_d(a) for a in host_args))
+        got_grads = module.backward(0.5)
+        _close(_h(got), np.asarray(want), np.float64)
+        for x, y in zip(got_grads, want_grads, strict=True):
+            _close(_h(x), y, np.float64)
