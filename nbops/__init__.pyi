@@ -71,6 +71,9 @@ __all__: list[str] = [
     'gaussian_nll_loss',
     'margin_ranking_loss',
     'multilabel_soft_margin_loss',
+    'cosine_embedding_loss',
+    'triplet_margin_loss',
+    'triplet_margin_with_distance_loss',
     'cross_entropy',
     'nll_loss',
     'ctc_loss',
@@ -139,6 +142,12 @@ __all__: list[str] = [
     'margin_ranking_loss_with_grad',
     'multilabel_soft_margin_loss_backward',
     'multilabel_soft_margin_loss_with_grad',
+    'cosine_embedding_loss_backward',
+    'cosine_embedding_loss_with_grad',
+    'triplet_margin_loss_backward',
+    'triplet_margin_loss_with_grad',
+    'triplet_margin_with_distance_loss_backward',
+    'triplet_margin_with_distance_loss_with_grad',
     'cross_entropy_backward',
     'cross_entropy_with_grad',
     'nll_loss_backward',
@@ -537,6 +546,37 @@ def multilabel_soft_margin_loss(
     weight: ArrayLike | None = ...,
     size_average: bool | None = ...,
     reduce: bool | None = ...,
+    reduction: Literal['none', 'mean', 'sum'] = ...,
+) -> Any: ...
+def cosine_embedding_loss(
+    input1: Any,
+    input2: Any,
+    target: ArrayLike,
+    margin: float = ...,
+    size_average: bool | None = ...,
+    reduce: bool | None = ...,
+    reduction: Literal['none', 'mean', 'sum'] = ...,
+) -> Any: ...
+def triplet_margin_loss(
+    anchor: Any,
+    positive: Any,
+    negative: Any,
+    margin: float = ...,
+    p: float = ...,
+    eps: float = ...,
+    swap: bool = ...,
+    size_average: bool | None = ...,
+    reduce: bool | None = ...,
+    reduction: Literal['none', 'mean', 'sum'] = ...,
+) -> Any: ...
+def triplet_margin_with_distance_loss(
+    anchor: Any,
+    positive: Any,
+    negative: Any,
+    *,
+    distance_function: Any = ...,
+    margin: float = ...,
+    swap: bool = ...,
     reduction: Literal['none', 'mean', 'sum'] = ...,
 ) -> Any: ...
 def cross_entropy(
@@ -1110,6 +1150,71 @@ def multilabel_soft_margin_loss_with_grad(
     weight: ArrayLike | None = ...,
     size_average: bool | None = ...,
     reduce: bool | None = ...,
+    reduction: Literal['none', 'mean', 'sum'] = ...,
+) -> Any: ...
+def cosine_embedding_loss_backward(
+    grad_output: ArrayLike,
+    input1: Any,
+    input2: Any,
+    target: ArrayLike,
+    margin: float = ...,
+    size_average: bool | None = ...,
+    reduce: bool | None = ...,
+    reduction: Literal['none', 'mean', 'sum'] = ...,
+) -> Any: ...
+def cosine_embedding_loss_with_grad(
+    input1: Any,
+    input2: Any,
+    target: ArrayLike,
+    margin: float = ...,
+    size_average: bool | None = ...,
+    reduce: bool | None = ...,
+    reduction: Literal['none', 'mean', 'sum'] = ...,
+) -> Any: ...
+def triplet_margin_loss_backward(
+    grad_output: ArrayLike,
+    anchor: Any,
+    positive: Any,
+    negative: Any,
+    margin: float = ...,
+    p: float = ...,
+    eps: float = ...,
+    swap: bool = ...,
+    size_average: bool | None = ...,
+    reduce: bool | None = ...,
+    reduction: Literal['none', 'mean', 'sum'] = ...,
+) -> Any: ...
+def triplet_margin_loss_with_grad(
+    anchor: Any,
+    positive: Any,
+    negative: Any,
+    margin: float = ...,
+    p: float = ...,
+    eps: float = ...,
+    swap: bool = ...,
+    size_average: bool | None = ...,
+    reduce: bool | None = ...,
+    reduction: Literal['none', 'mean', 'sum'] = ...,
+) -> Any: ...
+def triplet_margin_with_distance_loss_backward(
+    grad_output: ArrayLike,
+    anchor: Any,
+    positive: Any,
+    negative: Any,
+    *,
+    distance_function: Any = ...,
+    margin: float = ...,
+    swap: bool = ...,
+    reduction: Literal['none', 'mean', 'sum'] = ...,
+) -> Any: ...
+def triplet_margin_with_distance_loss_with_grad(
+    anchor: Any,
+    positive: Any,
+    negative: Any,
+    *,
+    distance_function: Any = ...,
+    margin: float = ...,
+    swap: bool = ...,
     reduction: Literal['none', 'mean', 'sum'] = ...,
 ) -> Any: ...
 def cross_entropy_backward(

@@ -457,19 +457,27 @@ def bench(quick, smoke=False):
     lpos = cuda.to_device(rng.uniform(0.1, 2.0, (LR, LC)).astype(np.float32))
     lsign = cuda.to_device(np.sign(rng.standard_normal((LR, LC))).astype(np.float32))
     lbits = cuda.to_device((rng.random((LR, LC)) < 0.3).astype(np.float32))
+    # (a generator of its own: the rows above and below keep their data)
+    lrowsign = cuda.to_device(np.sign(np.random.default_rng(17).standard_normal(LR))
+                              .astype(np.float32))
     losses17 = [
         ("poisson_nll_loss", (l1, lpos), getattr(F, "poisson_nll_loss", None)),
         ("gaussian_nll_loss", (l1, l2, lpos), getattr(F, "gaussian_nll_loss", None)),
         ("margin_ranking_loss", (l1, l2, lsign), getattr(F, "margin_ranking_loss", None)),
         ("multilabel_soft_margin_loss", (l1, lbits),
          getattr(F, "multilabel_soft_margin_loss", None)),
+        ("cosine_embedding_loss", (l1, l2, lrowsign), getattr(F, "cosine_embedding_loss", None)),
+        ("triplet_margin_loss", (l1, l2, lpos), getattr(F, "triplet_margin_loss", None)),
+        ("triplet_margin_with_distance_loss", (l1, l2, lpos),
+         getattr(F, "triplet_margin_with_distance_loss", None)),
     ]
     for name, args, tfn in losses17:
         fn, bw, wg = (getattr(nbops, name + s) for s in ("", "_backward", "_with_grad"))
         record(f"{name} {(LR, LC)}", l1.size, len(args) * l1.nbytes,
                lambda fn=fn, args=args: fn(*args),
                (lambda tfn=tfn, args=args: tfn(*map(T, args))) if torch_ok else None)
-        diff = (0, 1) if name == "margin_ranking_loss" else \
+        diff = (0, 1) if name in ("margin_ranking_loss", "cosine_embedding_loss") else \
+            (0, 1, 2) if name.startswith("triplet_margin") else \
             (0, 2) if name == "gaussian_nll_loss" else (0,)
         record(f"{name}_backward {(LR, LC)}", l1.size, (len(args) + 1) * l1.nbytes,
                lambda bw=bw, args=args: bw(1.0, *args),

@@ -22,6 +22,7 @@ from . import (
     ctc,
     distance,
     dropout,
+    embedding_losses,
     group_norm,
     layer_norm,
     linear,
@@ -42,7 +43,7 @@ _KIND_OF_DEFAULT = {bool: "bool", int: "int", float: "float", str: "choice"}
 _KIND_OF_NAME = {"size_average": "bool", "reduce": "bool", "axis": "int", "dim": "int",
                  "p": "float", "dtype": "object", "rng": "object", "shape": "object",
                  "normalized_shape": "object", "eps": "float",
-                 "num_groups": "int"}
+                 "num_groups": "int", "distance_function": "object"}
 #: the values of the string options
 _CHOICES = {"reduction": ("none", "mean", "sum"),
             "compute_mode": similarity.COMPUTE_MODES,
@@ -219,6 +220,24 @@ _register(multilabel_losses.multilabel_soft_margin_loss, "losses", ("input", "ta
           lambda d: [((d.x2, (d.x2 > 0).astype(d.dtype)), {})],
           backward=multilabel_losses.multilabel_soft_margin_loss_backward,
           with_grad=multilabel_losses.multilabel_soft_margin_loss_with_grad)
+_register(embedding_losses.cosine_embedding_loss, "losses", ("input1", "input2", "target"),
+          ("input1", "input2", "target"), "CosineEmbeddingLoss",
+          lambda d: [((d.x2, d.x2[::-1].copy(),
+                       np.where(d.labels % 2 == 0, 1, -1).astype(d.dtype)), {"margin": 0.25})],
+          backward=embedding_losses.cosine_embedding_loss_backward,
+          with_grad=embedding_losses.cosine_embedding_loss_with_grad)
+_register(embedding_losses.triplet_margin_loss, "losses", ("anchor", "positive", "negative"),
+          ("anchor", "positive", "negative"), "TripletMarginLoss",
+          lambda d: [((d.x2, d.x2[::-1].copy(), d.x2 * 0.5), {}),
+                     ((d.x2, d.x2[::-1].copy(), d.x2 * 0.5), {"swap": True})],
+          backward=embedding_losses.triplet_margin_loss_backward,
+          with_grad=embedding_losses.triplet_margin_loss_with_grad)
+_register(embedding_losses.triplet_margin_with_distance_loss, "losses",
+          ("anchor", "positive", "negative"), ("anchor", "positive", "negative"),
+          "TripletMarginWithDistanceLoss",
+          lambda d: [((d.x2, d.x2[::-1].copy(), d.x2 * 0.5), {})],
+          backward=embedding_losses.triplet_margin_with_distance_loss_backward,
+          with_grad=embedding_losses.triplet_margin_with_distance_loss_with_grad)
 _register(classification.cross_entropy, "classification", ("input", "target"),
           ("input", "target"), "CrossEntropyLoss",
           lambda d: [((d.x2, d.labels), {})],

@@ -22,6 +22,7 @@ from .linear import Identity as Identity
 from .linear import Linear as Linear
 from .loss import BCELoss as BCELoss
 from .loss import BCEWithLogitsLoss as BCEWithLogitsLoss
+from .loss import CosineEmbeddingLoss as CosineEmbeddingLoss
 from .loss import CrossEntropyLoss as CrossEntropyLoss
 from .loss import CTCLoss as CTCLoss
 from .loss import GaussianNLLLoss as GaussianNLLLoss
@@ -31,6 +32,8 @@ from .loss import MultiLabelSoftMarginLoss as MultiLabelSoftMarginLoss
 from .loss import NLLLoss as NLLLoss
 from .loss import NLLLoss2d as NLLLoss2d
 from .loss import PoissonNLLLoss as PoissonNLLLoss
+from .loss import TripletMarginLoss as TripletMarginLoss
+from .loss import TripletMarginWithDistanceLoss as TripletMarginWithDistanceLoss
 from .loss import _Loss
 from .normalization import BatchNorm1d as BatchNorm1d
 from .normalization import BatchNorm2d as BatchNorm2d
@@ -260,4 +263,7 @@ __all__: list[str] = [
     'GaussianNLLLoss',
     'MarginRankingLoss',
     'MultiLabelSoftMarginLoss',
+    'CosineEmbeddingLoss',
+    'TripletMarginLoss',
+    'TripletMarginWithDistanceLoss',
 ]

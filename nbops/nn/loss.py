@@ -22,6 +22,7 @@ import warnings
 import numpy as np
 
 from .._grad import is_grad_enabled
+from .._ops import embedding_losses as _EL
 from .._ops import losses as _L
 from .._ops import margin_losses as _ML
 from .._ops import multilabel_losses as _MLS
@@ -43,7 +44,8 @@ from ._module import Module, _as_state_array, _read
 #: the hand-written classes (the generated ones are added at the end)
 __all__ = ["CrossEntropyLoss", "NLLLoss", "NLLLoss2d", "KLDivLoss", "BCELoss",
            "BCEWithLogitsLoss", "CTCLoss", "PoissonNLLLoss", "GaussianNLLLoss",
-           "MarginRankingLoss", "MultiLabelSoftMarginLoss"]
+           "MarginRankingLoss", "MultiLabelSoftMarginLoss", "CosineEmbeddingLoss",
+           "TripletMarginLoss", "TripletMarginWithDistanceLoss"]
 
 
 def _optional_array(value):
@@ -644,6 +646,232 @@ class MultiLabelSoftMarginLoss(_WeightedLoss):
         return self._loss_forward(_MLS.multilabel_soft_margin_loss,
                                   _MLS.multilabel_soft_margin_loss_with_grad, input, target,
                                   **self._loss_options())
+
+
+class _ThreeInputLoss(_Loss):
+    """A loss of three arrays whose ``backward`` returns the gradients of the
+    differentiable ones (a tuple, as the functional backward)."""
+
+    def _forward3(self, function, with_grad, a, b, c, differentiable=True):
+        """The loss, keeping the gradients from ``with_grad`` (one pass) for a reduced
+        loss, the arrays for ``reduction='none'`` (or when ``differentiable`` is
+        False: the backward then raises the functional backward's error)."""
+        options = self._loss_options()
+        if not is_grad_enabled():
+            return function(a, b, c, **options)
+        if self.reduction == "none" or not differentiable:
+            loss = function(a, b, c, **options)
+            self._save_for_backward((None, a, b, c))
+        else:
+            loss, grads = with_grad(a, b, c, **options)
+            self._save_for_backward((grads, None, None, None))
+        return loss
+
+    def _backward3(self, backward, grad_output):
+        grads, a, b, c = self._saved_for_backward()
+        if grads is not None:
+            return tuple(_scaled(g, grad_output) for g in grads)
+        return backward(grad_output, a, b, c, **self._loss_options())
+
+
+class CosineEmbeddingLoss(_ThreeInputLoss):
+    """Cosine embedding loss of pairs of rows (see :func:`nbops.cosine_embedding_loss`).
+
+    Parameters
+    ----------
+    margin : float, default 0.0
+        The margin :math:`\\Delta` of the dissimilar pairs.
+    size_average, reduce : bool, optional
+        PyTorch's deprecated flags: either one, when given, sets ``reduction``
+        (with a ``DeprecationWarning``).
+    reduction : {'mean', 'sum', 'none'}, default 'mean'
+        How the per-pair losses are reduced (checked when the loss is computed).
+
+    Notes
+    -----
+    ``forward(input1, input2, target)``; ``backward(grad_output=1.0)`` returns
+    ``(grad_input1, grad_input2)``, as :func:`nbops.cosine_embedding_loss_backward`.
+
+    Examples
+    --------
+    >>> loss = nbops.nn.CosineEmbeddingLoss()
+    >>> float(loss(np.array([[1.0, 0.0]]), np.array([[0.0, 1.0]]), np.array([1.0])))
+    1.0
+    >>> [g.shape for g in loss.backward()]
+    [(1, 2), (1, 2)]
+    """
+
+    def __init__(self, margin=0.0, size_average=None, reduce=None, reduction="mean"):
+        super().__init__(size_average, reduce, reduction)
+        self.margin = margin
+
+    def _loss_options(self):
+        return {"margin": self.margin, "reduction": self.reduction}
+
+    def forward(self, input1, input2, target):
+        return self._forward3(_EL.cosine_embedding_loss, _EL.cosine_embedding_loss_with_grad,
+                              input1, input2, target)
+
+    def backward(self, grad_output=1.0):
+        """The gradients of the latest forward's two inputs.
+
+        Parameters
+        ----------
+        grad_output : float or array, default 1.0
+            The gradient of the loss: a scalar for ``reduction='mean'``/``'sum'``,
+            an array of the loss's shape for ``reduction='none'``.
+
+        Returns
+        -------
+        tuple
+            ``(grad_input1, grad_input2)``, arrays of the inputs' shapes.
+        """
+        return self._backward3(_EL.cosine_embedding_loss_backward, grad_output)
+
+
+class TripletMarginLoss(_ThreeInputLoss):
+    """Triplet margin loss (see :func:`nbops.triplet_margin_loss`).
+
+    Parameters
+    ----------
+    margin : float, default 1.0
+        The margin :math:`\\Delta`, greater than 0 (``ValueError`` otherwise).
+    p : float, default 2.0
+        The norm's degree.
+    eps : float, default 1e-6
+        Added to the differences.
+    swap : bool, default False
+        The distance swap.
+    size_average, reduce : bool, optional
+        PyTorch's deprecated flags: either one, when given, sets ``reduction``
+        (with a ``DeprecationWarning``).
+    reduction : {'mean', 'sum', 'none'}, default 'mean'
+        How the per-triplet losses are reduced (checked when the loss is computed).
+
+    Notes
+    -----
+    ``forward(anchor, positive, negative)``; ``backward(grad_output=1.0)`` returns
+    ``(grad_anchor, grad_positive, grad_negative)``, as
+    :func:`nbops.triplet_margin_loss_backward`.
+
+    Examples
+    --------
+    >>> loss = nbops.nn.TripletMarginLoss(margin=0.5)
+    >>> value = loss(np.zeros((2, 3)), np.ones((2, 3)), np.full((2, 3), 2.0))
+    >>> [g.shape for g in loss.backward()]
+    [(2, 3), (2, 3), (2, 3)]
+    """
+
+    def __init__(self, margin=1.0, p=2.0, eps=1e-6, swap=False, size_average=None, reduce=None,
+                 reduction="mean"):
+        super().__init__(size_average, reduce, reduction)
+        if margin <= 0:
+            raise ValueError(f"TripletMarginLoss: expected margin to be greater than 0, got "
+                             f"{margin} instead")
+        self.margin = margin
+        self.p = p
+        self.eps = eps
+        self.swap = swap
+
+    def _loss_options(self):
+        return {"margin": self.margin, "p": self.p, "eps": self.eps, "swap": self.swap,
+                "reduction": self.reduction}
+
+    def forward(self, anchor, positive, negative):
+        return self._forward3(_EL.triplet_margin_loss, _EL.triplet_margin_loss_with_grad,
+                              anchor, positive, negative)
+
+    def backward(self, grad_output=1.0):
+        """The gradients of the latest forward's three inputs.
+
+        Parameters
+        ----------
+        grad_output : float or array, default 1.0
+            The gradient of the loss: a scalar for ``reduction='mean'``/``'sum'``,
+            an array of the loss's shape for ``reduction='none'``.
+
+        Returns
+        -------
+        tuple
+            ``(grad_anchor, grad_positive, grad_negative)``, arrays of the inputs'
+            shapes.
+        """
+        return self._backward3(_EL.triplet_margin_loss_backward, grad_output)
+
+
+class TripletMarginWithDistanceLoss(_ThreeInputLoss):
+    """Triplet margin loss over a distance function (see
+    :func:`nbops.triplet_margin_with_distance_loss`).
+
+    Parameters
+    ----------
+    distance_function : callable, optional (keyword-only)
+        The distance of two arrays of rows; None: a
+        :class:`nbops.nn.PairwiseDistance` (p = 2, eps = 1e-6), as PyTorch.
+    margin : float, default 1.0
+        The margin :math:`\\Delta`, greater than 0 (``ValueError`` otherwise).
+    swap : bool, default False
+        The distance swap.
+    reduction : {'mean', 'sum', 'none'}, default 'mean'
+        How the per-triplet losses are reduced (checked when the loss is computed).
+
+    Notes
+    -----
+    ``backward(grad_output=1.0)`` returns ``(grad_anchor, grad_positive,
+    grad_negative)``; with a distance function whose gradient nbops does not have
+    (a user callable) the forward works and the backward raises ``TypeError``.
+
+    Examples
+    --------
+    >>> loss = nbops.nn.TripletMarginWithDistanceLoss(margin=0.5)
+    >>> value = loss(np.zeros((2, 3)), np.ones((2, 3)), np.full((2, 3), 2.0))
+    >>> [g.shape for g in loss.backward()]
+    [(2, 3), (2, 3), (2, 3)]
+    """
+
+    def __init__(self, *, distance_function=None, margin=1.0, swap=False, reduction="mean"):
+        super().__init__(None, None, reduction)
+        if margin <= 0:
+            raise ValueError(f"TripletMarginWithDistanceLoss: expected margin to be greater "
+                             f"than 0, got {margin} instead")
+        from .distance import PairwiseDistance
+
+        self.distance_function = distance_function if distance_function is not None \
+            else PairwiseDistance()
+        self.margin = margin
+        self.swap = swap
+
+    def _loss_options(self):
+        return {"distance_function": self.distance_function, "margin": self.margin,
+                "swap": self.swap, "reduction": self.reduction}
+
+    def forward(self, anchor, positive, negative):
+        known = _EL._known_distance(self.distance_function) is not None
+        return self._forward3(_EL.triplet_margin_with_distance_loss,
+                              _EL.triplet_margin_with_distance_loss_with_grad, anchor,
+                              positive, negative, differentiable=known)
+
+    def backward(self, grad_output=1.0):
+        """The gradients of the latest forward's three inputs.
+
+        Parameters
+        ----------
+        grad_output : float or array, default 1.0
+            The gradient of the loss: a scalar for ``reduction='mean'``/``'sum'``,
+            an array of the loss's shape for ``reduction='none'``.
+
+        Returns
+        -------
+        tuple
+            ``(grad_anchor, grad_positive, grad_negative)``, arrays of the inputs'
+            shapes.
+
+        Raises
+        ------
+        TypeError
+            The distance function is a user callable (no gradient available).
+        """
+        return self._backward3(_EL.triplet_margin_with_distance_loss_backward, grad_output)
 
 
 # The pointwise losses' classes (L1Loss, MSELoss, SmoothL1Loss, ...), generated

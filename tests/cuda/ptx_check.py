@@ -23,6 +23,7 @@ from nbops._ops import margin_losses as ML  # noqa: E402  (margin_ranking_loss's
 from nbops._ops import nll_losses as NLL  # noqa: E402  (poisson_nll_loss's variants)
 from nbops._ops import table  # noqa: E402
 from nbops.cuda import _ctc as CTC  # noqa: E402  (ctc_loss)
+from nbops.cuda import _embedding as EMB  # noqa: E402  (cosine_embedding, triplet losses)
 from nbops.cuda import _gaussian as GC  # noqa: E402  (gaussian_nll_loss)
 from nbops.cuda import _grad_ops as GO  # noqa: E402
 from nbops.cuda import _kernels as K  # noqa: E402
@@ -81,6 +82,10 @@ def main():
         grads.append((ML._RANK_CUDA.core, ML._RANK_CUDA.backward, K.LOSS_XT_PARAM))
         jobs.append(("multilabel_soft_margin_rows", MLC._rows_kernel(),
                      (v, v, v, i8, v, i8, ft, v, v, b, i8)))
+        jobs.append(("cosine_embedding_rows", EMB._cosine_kernel,
+                     (v, v, v, i8, i8, d, v, i8, d, v, v, v, b)))
+        jobs.append(("triplet_hinge_rows", EMB._hinge_kernel,
+                     (v, v, v, b, ft, v, i8, ft, v, v, v, v, b)))
         for full in (False, True):  # gaussian_nll_loss's element kernels
             jobs.append((f"gaussian_elements_{full}", GC._elements(full),
                          (v, v, v, i8, i8, ft, v, b, ft, v, v, v, b)))
