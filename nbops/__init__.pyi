@@ -54,6 +54,7 @@ __all__: list[str] = [
     'rms_norm',
     'group_norm',
     'instance_norm',
+    'local_response_norm',
     'linear',
     'dropout',
     'dropout2d',
@@ -116,6 +117,7 @@ __all__: list[str] = [
     'rms_norm_backward',
     'group_norm_backward',
     'instance_norm_backward',
+    'local_response_norm_backward',
     'linear_backward',
     'dropout_backward',
     'dropout2d_backward',
@@ -400,6 +402,15 @@ def instance_norm(
     *,
     out: NDArray[Any] | None = ...,
     return_stats: bool = ...,
+) -> NDArray[np.floating[Any]]: ...
+def local_response_norm(
+    input: ArrayLike,
+    size: int,
+    alpha: float = ...,
+    beta: float = ...,
+    k: float = ...,
+    *,
+    out: NDArray[Any] | None = ...,
 ) -> NDArray[np.floating[Any]]: ...
 def linear(
     input: ArrayLike,
@@ -897,6 +908,16 @@ def instance_norm_backward(
     use_input_stats: bool = ...,
     *,
     has_bias: bool | None = ...,
+    out: NDArray[Any] | None = ...,
+) -> NDArray[np.floating[Any]]: ...
+def local_response_norm_backward(
+    grad_output: ArrayLike,
+    input: ArrayLike,
+    size: int,
+    alpha: float = ...,
+    beta: float = ...,
+    k: float = ...,
+    *,
     out: NDArray[Any] | None = ...,
 ) -> NDArray[np.floating[Any]]: ...
 def linear_backward(

@@ -25,6 +25,7 @@ from . import (
     group_norm,
     layer_norm,
     linear,
+    local_response_norm,
     losses,
     margin_losses,
     multilabel_losses,
@@ -42,7 +43,7 @@ _KIND_OF_DEFAULT = {bool: "bool", int: "int", float: "float", str: "choice"}
 _KIND_OF_NAME = {"size_average": "bool", "reduce": "bool", "axis": "int", "dim": "int",
                  "p": "float", "dtype": "object", "rng": "object", "shape": "object",
                  "normalized_shape": "object", "eps": "float",
-                 "num_groups": "int"}
+                 "num_groups": "int", "size": "int"}
 #: the values of the string options
 _CHOICES = {"reduction": ("none", "mean", "sum"),
             "compute_mode": similarity.COMPUTE_MODES,
@@ -132,6 +133,11 @@ _register(group_norm.instance_norm, "normalization",
               (group_norm.instance_norm_backward,
                (_instances(d.g2), _instances(d.x2), np.zeros((len(d.x2), 4), d.dtype),
                 np.ones((len(d.x2), 4), d.dtype), d.ch[:4]), {})])
+_register(local_response_norm.local_response_norm, "normalization", ("input",), ("input",),
+          "LocalResponseNorm", lambda d: [((_instances(d.x2), 3), {})],
+          backward=local_response_norm.local_response_norm_backward,
+          backward_samples=lambda d: [(local_response_norm.local_response_norm_backward,
+                                       (_instances(d.g2), _instances(d.x2), 3), {})])
 
 
 def _linear_args(d):
@@ -150,6 +156,7 @@ def _linear_backward_args(d):
 _register(linear.linear, "linear", ("input", "weight"), ("input", "weight"), "Linear",
           lambda d: [(_linear_args(d), {})], backward=linear.linear_backward,
           backward_samples=lambda d: [(linear.linear_backward, _linear_backward_args(d), {})])
+
 
 # -------------------------------------------------------------- dropout, distance
 for _fn, _module, _backward in (

@@ -49,6 +49,7 @@ from .normalization import (
     InstanceNorm2d,
     InstanceNorm3d,
     LayerNorm,
+    LocalResponseNorm,
     RMSNorm,
 )
 
@@ -61,5 +62,6 @@ __all__ = ["Module", "Parameter", "Sequential", "get_grad", "set_grad", "Identit
            *_activation.__all__,
            "BatchNorm1d", "BatchNorm2d", "BatchNorm3d", "LayerNorm", "RMSNorm", "Linear",
            "GroupNorm", "InstanceNorm1d", "InstanceNorm2d", "InstanceNorm3d",
+           "LocalResponseNorm",
            "Dropout",
            "Dropout2d", "Dropout3d", "PairwiseDistance", "CosineSimilarity", *_loss.__all__]

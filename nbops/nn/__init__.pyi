@@ -40,6 +40,7 @@ from .normalization import InstanceNorm1d as InstanceNorm1d
 from .normalization import InstanceNorm2d as InstanceNorm2d
 from .normalization import InstanceNorm3d as InstanceNorm3d
 from .normalization import LayerNorm as LayerNorm
+from .normalization import LocalResponseNorm as LocalResponseNorm
 from .normalization import RMSNorm as RMSNorm
 
 class ReLU(Module):
@@ -238,6 +239,7 @@ __all__: list[str] = [
     'InstanceNorm1d',
     'InstanceNorm2d',
     'InstanceNorm3d',
+    'LocalResponseNorm',
     'Dropout',
     'Dropout2d',
     'Dropout3d',
