@@ -56,6 +56,7 @@ __all__: list[str] = [
     'instance_norm',
     'local_response_norm',
     'linear',
+    'bilinear',
     'dropout',
     'dropout2d',
     'dropout3d',
@@ -119,6 +120,7 @@ __all__: list[str] = [
     'instance_norm_backward',
     'local_response_norm_backward',
     'linear_backward',
+    'bilinear_backward',
     'dropout_backward',
     'dropout2d_backward',
     'dropout3d_backward',
@@ -416,6 +418,14 @@ def linear(
     input: ArrayLike,
     weight: ArrayLike | None,
     bias: ArrayLike | None = ...,
+    out: NDArray[Any] | None = ...,
+) -> NDArray[np.floating[Any]]: ...
+def bilinear(
+    input1: Any,
+    input2: Any,
+    weight: ArrayLike | None,
+    bias: ArrayLike | None = ...,
+    *,
     out: NDArray[Any] | None = ...,
 ) -> NDArray[np.floating[Any]]: ...
 def dropout(
@@ -926,6 +936,13 @@ def linear_backward(
     weight: ArrayLike | None,
     bias: ArrayLike | None = ...,
 ) -> tuple[NDArray[Any], NDArray[Any], NDArray[Any] | None]: ...
+def bilinear_backward(
+    grad_output: ArrayLike,
+    input1: Any,
+    input2: Any,
+    weight: ArrayLike | None,
+    bias: ArrayLike | None = ...,
+) -> tuple[NDArray[Any], NDArray[Any], NDArray[Any], NDArray[Any] | None]: ...
 def dropout_backward(
     grad_output: ArrayLike,
     p: float = ...,

@@ -18,6 +18,7 @@ import inspect
 import numpy as np
 
 from . import (
+    bilinear,
     classification,
     ctc,
     distance,
@@ -157,6 +158,18 @@ _register(linear.linear, "linear", ("input", "weight"), ("input", "weight"), "Li
           lambda d: [(_linear_args(d), {})], backward=linear.linear_backward,
           backward_samples=lambda d: [(linear.linear_backward, _linear_backward_args(d), {})])
 
+
+def _bilinear_args(d):
+    """(input1, input2, weight, bias): 16 and 16 features to 8 outputs."""
+    return d.x2, d.x2[::-1], np.full((8, 16, 16), 0.01, d.dtype), d.ch[:8]
+
+
+_register(bilinear.bilinear, "linear", ("input1", "input2", "weight"),
+          ("input1", "input2", "weight"), "Bilinear", lambda d: [(_bilinear_args(d), {})],
+          backward=bilinear.bilinear_backward,
+          backward_samples=lambda d: [(bilinear.bilinear_backward,
+                                       (np.ascontiguousarray(d.g2[:, :8]), *_bilinear_args(d)),
+                                       {})])
 
 # -------------------------------------------------------------- dropout, distance
 for _fn, _module, _backward in (

@@ -18,6 +18,7 @@ from .distance import PairwiseDistance as PairwiseDistance
 from .dropout import Dropout as Dropout
 from .dropout import Dropout2d as Dropout2d
 from .dropout import Dropout3d as Dropout3d
+from .linear import Bilinear as Bilinear
 from .linear import Identity as Identity
 from .linear import Linear as Linear
 from .loss import BCELoss as BCELoss
@@ -240,6 +241,7 @@ __all__: list[str] = [
     'InstanceNorm2d',
     'InstanceNorm3d',
     'LocalResponseNorm',
+    'Bilinear',
     'Dropout',
     'Dropout2d',
     'Dropout3d',

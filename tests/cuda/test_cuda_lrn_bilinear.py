@@ -59,3 +59,38 @@ def test_local_response_norm_bad_inputs():
     with pytest.raises(ValueError, match="grad_output has shape"):
         nbops.local_response_norm_backward(_d(np.ones((2, 3, 3), np.float32)), x, 2)
 
+
+@pytest.mark.parametrize("dtype", [np.float32, np.float64])
+@pytest.mark.parametrize("lead,n1,n2,n_out", [((5,), 3, 4, 2), ((2, 3), 2, 3, 4)])
+def test_bilinear_as_cpu(lead, n1, n2, n_out, dtype):
+    x1, x2 = _data(lead + (n1,), dtype), _data(lead + (n2,), dtype)
+    w, b = _data((n_out, n1, n2), dtype), _data((n_out,), dtype)
+    g = _data(lead + (n_out,), dtype)
+    tol = {np.float32: {"rtol": 1e-4, "atol": 1e-5}, np.float64: {"rtol": 1e-11,
+                                                                    "atol": 1e-12}}
+    for bias in (None, b):
+        db = None if bias is None else _d(bias)
+        _close(_h(nbops.bilinear(_d(x1), _d(x2), _d(w), db)), nbops.bilinear(x1, x2, w, bias),
+               dtype, tol)
+        got = nbops.bilinear_backward(_d(g), _d(x1), _d(x2), _d(w), db)
+        want = nbops.bilinear_backward(g, x1, x2, w, bias)
+        for a, e in zip(got, want, strict=True):
+            if e is None:
+                assert a is None
+            else:
+                _close(_h(a), e, dtype, tol)
+
+
+def test_bilinear_bad_inputs_and_empty():
+    x1, x2 = _d(np.ones((4, 3), np.float32)), _d(np.ones((4, 2), np.float32))
+    w = _d(np.ones((5, 3, 2), np.float32))
+    with pytest.raises(ValueError, match="input1 size does not match weight size"):
+        nbops.bilinear(x2, x2, w)
+    with pytest.raises(TypeError, match="weight: expected dtype float32"):
+        nbops.bilinear(x1, x2, _d(np.ones((5, 3, 2))))
+    with pytest.raises(TypeError, match="host"):
+        nbops.bilinear(x1, np.ones((4, 2), np.float32), w)
+    e1, e2 = _d(np.ones((0, 3), np.float32)), _d(np.ones((0, 2), np.float32))
+    assert _h(nbops.bilinear(e1, e2, w)).shape == (0, 5)
+    grads = nbops.bilinear_backward(_d(np.ones((0, 5), np.float32)), e1, e2, w)
+    np.testing.assert_array_equal(_h(grads[2]), np.zeros((5, 3, 2), np.float32))
