@@ -54,7 +54,9 @@ __all__: list[str] = [
     'rms_norm',
     'group_norm',
     'instance_norm',
+    'local_response_norm',
     'linear',
+    'bilinear',
     'dropout',
     'dropout2d',
     'dropout3d',
@@ -119,7 +121,9 @@ __all__: list[str] = [
     'rms_norm_backward',
     'group_norm_backward',
     'instance_norm_backward',
+    'local_response_norm_backward',
     'linear_backward',
+    'bilinear_backward',
     'dropout_backward',
     'dropout2d_backward',
     'dropout3d_backward',
@@ -410,10 +414,27 @@ def instance_norm(
     out: NDArray[Any] | None = ...,
     return_stats: bool = ...,
 ) -> NDArray[np.floating[Any]]: ...
+def local_response_norm(
+    input: ArrayLike,
+    size: int,
+    alpha: float = ...,
+    beta: float = ...,
+    k: float = ...,
+    *,
+    out: NDArray[Any] | None = ...,
+) -> NDArray[np.floating[Any]]: ...
 def linear(
     input: ArrayLike,
     weight: ArrayLike | None,
     bias: ArrayLike | None = ...,
+    out: NDArray[Any] | None = ...,
+) -> NDArray[np.floating[Any]]: ...
+def bilinear(
+    input1: Any,
+    input2: Any,
+    weight: ArrayLike | None,
+    bias: ArrayLike | None = ...,
+    *,
     out: NDArray[Any] | None = ...,
 ) -> NDArray[np.floating[Any]]: ...
 def dropout(
@@ -939,12 +960,29 @@ def instance_norm_backward(
     has_bias: bool | None = ...,
     out: NDArray[Any] | None = ...,
 ) -> NDArray[np.floating[Any]]: ...
+def local_response_norm_backward(
+    grad_output: ArrayLike,
+    input: ArrayLike,
+    size: int,
+    alpha: float = ...,
+    beta: float = ...,
+    k: float = ...,
+    *,
+    out: NDArray[Any] | None = ...,
+) -> NDArray[np.floating[Any]]: ...
 def linear_backward(
     grad_output: ArrayLike,
     input: ArrayLike,
     weight: ArrayLike | None,
     bias: ArrayLike | None = ...,
 ) -> tuple[NDArray[Any], NDArray[Any], NDArray[Any] | None]: ...
+def bilinear_backward(
+    grad_output: ArrayLike,
+    input1: Any,
+    input2: Any,
+    weight: ArrayLike | None,
+    bias: ArrayLike | None = ...,
+) -> tuple[NDArray[Any], NDArray[Any], NDArray[Any], NDArray[Any] | None]: ...
 def dropout_backward(
     grad_output: ArrayLike,
     p: float = ...,

@@ -44,7 +44,8 @@ _TUPLE_RETURNS = {
     "layer_norm_backward": f"tuple[{_ARRAY}, {_ARRAY} | None, {_ARRAY} | None]",
     "rms_norm_backward": f"tuple[{_ARRAY}, {_ARRAY} | None]",
     "cosine_similarity_backward": f"tuple[{_ARRAY}, {_ARRAY}]",
-    "cdist_backward": f"tuple[{_ARRAY}, {_ARRAY}]"}
+    "cdist_backward": f"tuple[{_ARRAY}, {_ARRAY}]",
+    "bilinear_backward": f"tuple[{_ARRAY}, {_ARRAY}, {_ARRAY}, {_ARRAY} | None]"}
 _OUT_PAIR = {"pairwise_distance_backward":
              "tuple[NDArray[Any] | None, NDArray[Any] | None] | None",
              "cosine_similarity_backward":

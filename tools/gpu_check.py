@@ -516,6 +516,31 @@ def bench(quick, smoke=False):
     record(f"linear_backward ({M},{K})x({K},{K})", M * K, xl.nbytes * 3,
            lambda: nbops.linear_backward(gl, xl, wl, bl),
            torch_linear_backward() if torch_ok else None)
+    # bilinear (forward, backward): rows x (in1, in2) -> out
+    BR, B1, B2, BO = size((4096, 64, 64, 64), (2048, 64, 64, 64), (4, 3, 2, 5))
+    xb1 = cuda.to_device(rng.standard_normal((BR, B1)).astype(np.float32))
+    xb2 = cuda.to_device(rng.standard_normal((BR, B2)).astype(np.float32))
+    wbl = cuda.to_device(rng.standard_normal((BO, B1, B2)).astype(np.float32))
+    bbl = cuda.to_device(np.zeros(BO, np.float32))
+    gbl = cuda.to_device(rng.standard_normal((BR, BO)).astype(np.float32))
+    record(f"bilinear ({BR},{B1})x({BR},{B2})->{BO}", BR * BO * B1 * B2, xb1.nbytes * 2,
+           lambda: nbops.bilinear(xb1, xb2, wbl, bbl),
+           (lambda: F.bilinear(T(xb1), T(xb2), T(wbl), T(bbl))) if torch_ok else None)
+    record(f"bilinear_backward ({BR},{B1})x({BR},{B2})->{BO}", BR * BO * B1 * B2,
+           xb1.nbytes * 3, lambda: nbops.bilinear_backward(gbl, xb1, xb2, wbl, bbl),
+           torch_vjp(F.bilinear, (xb1, xb2, wbl, bbl), (0, 1, 2, 3), gbl)
+           if torch_ok else None)
+    # local_response_norm (forward, backward): AlexNet's size 5
+    lrn_shape = size((32, 64, 56, 56), (16, 64, 56, 56), (2, 4, 3, 3))
+    xr = cuda.to_device(rng.standard_normal(lrn_shape).astype(np.float32))
+    gr = cuda.to_device(rng.standard_normal(lrn_shape).astype(np.float32))
+    record(f"local_response_norm size=5 {lrn_shape}", xr.size, 2 * xr.nbytes,
+           lambda: nbops.local_response_norm(xr, 5),
+           (lambda: F.local_response_norm(T(xr), 5)) if torch_ok else None)
+    record(f"local_response_norm_backward size=5 {lrn_shape}", xr.size, 3 * xr.nbytes,
+           lambda: nbops.local_response_norm_backward(gr, xr, 5),
+           torch_vjp(lambda t: F.local_response_norm(t, 5), (xr,), (0,), gr)
+           if torch_ok else None)
     x2 = cuda.device_array_like(x)
     x2.copy_to_device(x)
     record(f"pairwise_distance ({R},{C})", R * C, 2 * x.nbytes,

@@ -18,6 +18,7 @@ import inspect
 import numpy as np
 
 from . import (
+    bilinear,
     classification,
     ctc,
     distance,
@@ -26,6 +27,7 @@ from . import (
     group_norm,
     layer_norm,
     linear,
+    local_response_norm,
     losses,
     margin_losses,
     multilabel_losses,
@@ -43,7 +45,7 @@ _KIND_OF_DEFAULT = {bool: "bool", int: "int", float: "float", str: "choice"}
 _KIND_OF_NAME = {"size_average": "bool", "reduce": "bool", "axis": "int", "dim": "int",
                  "p": "float", "dtype": "object", "rng": "object", "shape": "object",
                  "normalized_shape": "object", "eps": "float",
-                 "num_groups": "int", "distance_function": "object"}
+                 "num_groups": "int", "distance_function": "object", "size": "int"}
 #: the values of the string options
 _CHOICES = {"reduction": ("none", "mean", "sum"),
             "compute_mode": similarity.COMPUTE_MODES,
@@ -133,6 +135,11 @@ _register(group_norm.instance_norm, "normalization",
               (group_norm.instance_norm_backward,
                (_instances(d.g2), _instances(d.x2), np.zeros((len(d.x2), 4), d.dtype),
                 np.ones((len(d.x2), 4), d.dtype), d.ch[:4]), {})])
+_register(local_response_norm.local_response_norm, "normalization", ("input",), ("input",),
+          "LocalResponseNorm", lambda d: [((_instances(d.x2), 3), {})],
+          backward=local_response_norm.local_response_norm_backward,
+          backward_samples=lambda d: [(local_response_norm.local_response_norm_backward,
+                                       (_instances(d.g2), _instances(d.x2), 3), {})])
 
 
 def _linear_args(d):
@@ -151,6 +158,19 @@ def _linear_backward_args(d):
 _register(linear.linear, "linear", ("input", "weight"), ("input", "weight"), "Linear",
           lambda d: [(_linear_args(d), {})], backward=linear.linear_backward,
           backward_samples=lambda d: [(linear.linear_backward, _linear_backward_args(d), {})])
+
+
+def _bilinear_args(d):
+    """(input1, input2, weight, bias): 16 and 16 features to 8 outputs."""
+    return d.x2, d.x2[::-1], np.full((8, 16, 16), 0.01, d.dtype), d.ch[:8]
+
+
+_register(bilinear.bilinear, "linear", ("input1", "input2", "weight"),
+          ("input1", "input2", "weight"), "Bilinear", lambda d: [(_bilinear_args(d), {})],
+          backward=bilinear.bilinear_backward,
+          backward_samples=lambda d: [(bilinear.bilinear_backward,
+                                       (np.ascontiguousarray(d.g2[:, :8]), *_bilinear_args(d)),
+                                       {})])
 
 # -------------------------------------------------------------- dropout, distance
 for _fn, _module, _backward in (

@@ -27,7 +27,9 @@ __all__ = ["unary", "binary", "prelu", "row_op", "row_backward", "prelu_backward
            "rms_norm_backward", "group_norm", "group_norm_backward", "instance_norm",
            "ctc_loss", "ctc_loss_backward", "ctc_loss_with_grad", "cosine_similarity",
            "cosine_similarity_backward", "normalize", "normalize_backward", "pdist",
-           "pdist_backward", "cdist", "cdist_backward"]
+           "pdist_backward", "cdist", "cdist_backward",
+           "local_response_norm", "local_response_norm_backward", "bilinear",
+           "bilinear_backward"]
 
 
 # ------------------------------------------------------------------ arguments
@@ -1090,3 +1092,27 @@ def cdist(*args, **kwargs):
 
 def cdist_backward(*args, **kwargs):
     return _similarity().cdist_backward(*args, **kwargs)
+
+
+# ------------------------------------------------------------------ local_response_norm
+# (kernels and launchers in nbops/cuda/_lrn.py, which uses the helpers above)
+def local_response_norm(*args, **kwargs):
+    from . import _lrn
+    return _lrn.local_response_norm(*args, **kwargs)
+
+
+def local_response_norm_backward(*args, **kwargs):
+    from . import _lrn
+    return _lrn.local_response_norm_backward(*args, **kwargs)
+
+
+# ------------------------------------------------------------------ bilinear
+# (kernels and launchers in nbops/cuda/_bilinear.py, which uses the helpers above)
+def bilinear(*args, **kwargs):
+    from . import _bilinear
+    return _bilinear.bilinear(*args, **kwargs)
+
+
+def bilinear_backward(*args, **kwargs):
+    from . import _bilinear
+    return _bilinear.bilinear_backward(*args, **kwargs)

@@ -39,7 +39,7 @@ from . import loss as _loss
 from ._module import Module, Parameter, Sequential
 from .distance import CosineSimilarity, PairwiseDistance
 from .dropout import Dropout, Dropout2d, Dropout3d
-from .linear import Identity, Linear
+from .linear import Bilinear, Identity, Linear
 from .normalization import (
     BatchNorm1d,
     BatchNorm2d,
@@ -49,6 +49,7 @@ from .normalization import (
     InstanceNorm2d,
     InstanceNorm3d,
     LayerNorm,
+    LocalResponseNorm,
     RMSNorm,
 )
 
@@ -61,5 +62,6 @@ __all__ = ["Module", "Parameter", "Sequential", "get_grad", "set_grad", "Identit
            *_activation.__all__,
            "BatchNorm1d", "BatchNorm2d", "BatchNorm3d", "LayerNorm", "RMSNorm", "Linear",
            "GroupNorm", "InstanceNorm1d", "InstanceNorm2d", "InstanceNorm3d",
+           "LocalResponseNorm", "Bilinear",
            "Dropout",
            "Dropout2d", "Dropout3d", "PairwiseDistance", "CosineSimilarity", *_loss.__all__]

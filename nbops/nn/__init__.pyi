@@ -18,6 +18,7 @@ from .distance import PairwiseDistance as PairwiseDistance
 from .dropout import Dropout as Dropout
 from .dropout import Dropout2d as Dropout2d
 from .dropout import Dropout3d as Dropout3d
+from .linear import Bilinear as Bilinear
 from .linear import Identity as Identity
 from .linear import Linear as Linear
 from .loss import BCELoss as BCELoss
@@ -43,6 +44,7 @@ from .normalization import InstanceNorm1d as InstanceNorm1d
 from .normalization import InstanceNorm2d as InstanceNorm2d
 from .normalization import InstanceNorm3d as InstanceNorm3d
 from .normalization import LayerNorm as LayerNorm
+from .normalization import LocalResponseNorm as LocalResponseNorm
 from .normalization import RMSNorm as RMSNorm
 
 class ReLU(Module):
@@ -241,6 +243,8 @@ __all__: list[str] = [
     'InstanceNorm1d',
     'InstanceNorm2d',
     'InstanceNorm3d',
+    'LocalResponseNorm',
+    'Bilinear',
     'Dropout',
     'Dropout2d',
     'Dropout3d',

@@ -156,3 +156,113 @@ class Linear(Module):
     def extra_repr(self):
         return (f"in_features={self.in_features}, out_features={self.out_features}, "
                 f"bias={self.bias is not None}")
+
+
+from .._ops.bilinear import bilinear as _bilinear  # noqa: E402
+from .._ops.bilinear import bilinear_backward as _bilinear_backward  # noqa: E402
+
+__all__ += ["Bilinear"]
+
+
+class Bilinear(Module):
+    """``y[..., o] = x1 @ weight[o] @ x2 + bias[o]`` (see :func:`nbops.bilinear`).
+
+    ``weight`` ``(out_features, in1_features, in2_features)`` and ``bias``
+    ``(out_features,)`` are drawn from U(-1/sqrt(in1_features),
+    1/sqrt(in1_features)), PyTorch's initialization, from ``rng`` (None, an int
+    seed or a ``numpy.random.Generator``). ``dtype`` defaults to float32;
+    ``device`` (None, 'cpu' or 'cuda') is where the parameters end up (drawn on
+    the host, then moved with :meth:`Module.to`).
+
+    Parameters
+    ----------
+    in1_features, in2_features : int
+        Size of the last axis of the first and of the second input (in1_features
+        > 0, as PyTorch).
+    out_features : int
+        Size of the last axis of the output.
+    bias : bool, default True
+        Whether to learn an additive bias (``bias`` is None otherwise).
+    device : {None, 'cpu', 'cuda'}, optional
+        Where the parameters are stored.
+    dtype : dtype, optional
+        Float dtype of the parameters (float32 by default).
+    rng : None, int or numpy.random.Generator, keyword-only
+        The randomness of the initialization (nbops' addition).
+
+    Examples
+    --------
+    >>> m = nbops.nn.Bilinear(20, 30, 40, rng=0)
+    >>> m
+    Bilinear(in1_features=20, in2_features=30, out_features=40, bias=True)
+    >>> x1 = np.ones((128, 20), np.float32)
+    >>> m(x1, np.ones((128, 30), np.float32)).shape
+    (128, 40)
+    """
+
+    def __init__(self, in1_features, in2_features, out_features, bias=True, device=None,
+                 dtype=None, *, rng=None):
+        dev = _check_device(device)
+        dt = _factory_dtype(dtype)
+        n1 = _size(in1_features, "in1_features")
+        n2 = _size(in2_features, "in2_features")
+        n_out = _size(out_features, "out_features")
+        gen = _rng(rng)
+        super().__init__()
+        self.in1_features = in1_features
+        self.in2_features = in2_features
+        self.out_features = out_features
+        self.register_parameter("weight", np.empty((n_out, n1, n2), dt))
+        self.register_parameter("bias", np.empty(n_out, dt) if bias else None)
+        self.reset_parameters(rng=gen)
+        if dev == "cuda":
+            self.to(device)
+
+    def reset_parameters(self, rng=None):
+        """Redraw ``weight`` and ``bias`` from U(-1/sqrt(in1_features), 1/sqrt(in1_features)).
+
+        Parameters
+        ----------
+        rng : None, int or numpy.random.Generator, optional
+            The randomness (nbops' addition).
+        """
+        if self.in1_features <= 0:
+            raise ValueError(f"in1_features must be > 0, but got (in1_features="
+                             f"{self.in1_features})")
+        gen = _rng(rng)
+        bound = 1 / math.sqrt(self.weight.shape[1])
+        _write(self.weight, _uniform(gen, bound, tuple(self.weight.shape), self.weight.dtype))
+        if self.bias is not None:
+            _write(self.bias, _uniform(gen, bound, tuple(self.bias.shape), self.bias.dtype))
+
+    def forward(self, input1, input2):
+        weight, bias = self.weight, self.bias
+        result = _bilinear(input1, input2, weight, bias)
+        self._save_for_backward((input1, input2, weight, bias))  # references, as autograd
+        return result
+
+    def backward(self, grad_output):
+        r"""The gradients of both inputs; adds ``weight``'s and ``bias``'s
+        (:func:`nbops.bilinear_backward`).
+
+        Parameters
+        ----------
+        grad_output : array, shape (\*, out_features)
+            The gradient of the latest forward's output.
+
+        Returns
+        -------
+        tuple of arrays
+            ``(grad_input1, grad_input2)``: the gradients of that forward's inputs.
+        """
+        input1, input2, weight, bias = self._saved_for_backward()
+        grad1, grad2, grad_weight, grad_bias = _bilinear_backward(grad_output, input1, input2,
+                                                                   weight, bias)
+        accumulate_grad(weight, grad_weight, owned=True)
+        if bias is not None:
+            accumulate_grad(bias, grad_bias, owned=True)
+        return grad1, grad2
+
+    def extra_repr(self):
+        return (f"in1_features={self.in1_features}, in2_features={self.in2_features}, "
+                f"out_features={self.out_features}, bias={self.bias is not None}")

@@ -699,3 +699,68 @@ class InstanceNorm3d(_InstanceNorm):
     def _check_input_dim(self, input):
         if input.ndim not in (4, 5):
             raise ValueError(f"expected 4D or 5D input (got {input.ndim}D input)")
+
+
+# ------------------------------------------------------------ local response norm
+from .._ops.local_response_norm import local_response_norm as _local_response_norm  # noqa: E402
+from .._ops.local_response_norm import (  # noqa: E402
+    local_response_norm_backward as _local_response_norm_backward,
+)
+
+
+class LocalResponseNorm(Module):
+    """Local response normalization across channels (see
+    :func:`nbops.local_response_norm`); no parameters.
+
+    Parameters
+    ----------
+    size : int
+        The number of channels of the window.
+    alpha : float, default 1e-4
+        Multiplies the window's mean square.
+    beta : float, default 0.75
+        The exponent.
+    k : float, default 1.0
+        Added to the scaled mean square.
+
+    Examples
+    --------
+    >>> m = nbops.nn.LocalResponseNorm(2)
+    >>> m
+    LocalResponseNorm(2, alpha=0.0001, beta=0.75, k=1.0)
+    >>> m(np.ones((1, 3, 2), np.float32)).shape
+    (1, 3, 2)
+    """
+
+    def __init__(self, size, alpha=1e-4, beta=0.75, k=1.0):
+        super().__init__()
+        self.size = size
+        self.alpha = alpha
+        self.beta = beta
+        self.k = k
+
+    def forward(self, input):
+        x = input if isinstance(input, np.ndarray) or _is_dev(input) else np.asarray(input)
+        result = _local_response_norm(x, self.size, self.alpha, self.beta, self.k)
+        self._save_for_backward(x)  # as autograd saves it
+        return result
+
+    def backward(self, grad_output):
+        """The gradient of the input (:func:`nbops.local_response_norm_backward`).
+
+        Parameters
+        ----------
+        grad_output : array
+            The gradient of the latest forward's output (its shape).
+
+        Returns
+        -------
+        array
+            The gradient of that forward's input.
+        """
+        x = self._saved_for_backward()
+        return _local_response_norm_backward(grad_output, x, self.size, self.alpha, self.beta,
+                                             self.k)
+
+    def extra_repr(self):
+        return f"{self.size}, alpha={self.alpha}, beta={self.beta}, k={self.k}"

@@ -22,11 +22,13 @@ import nbops  # noqa: E402, F401  (registers every op in the table)
 from nbops._ops import margin_losses as ML  # noqa: E402  (margin_ranking_loss's cores)
 from nbops._ops import nll_losses as NLL  # noqa: E402  (poisson_nll_loss's variants)
 from nbops._ops import table  # noqa: E402
+from nbops.cuda import _bilinear as BL  # noqa: E402  (bilinear)
 from nbops.cuda import _ctc as CTC  # noqa: E402  (ctc_loss)
 from nbops.cuda import _embedding as EMB  # noqa: E402  (cosine_embedding, triplet losses)
 from nbops.cuda import _gaussian as GC  # noqa: E402  (gaussian_nll_loss)
 from nbops.cuda import _grad_ops as GO  # noqa: E402
 from nbops.cuda import _kernels as K  # noqa: E402
+from nbops.cuda import _lrn as LRN  # noqa: E402  (local_response_norm)
 from nbops.cuda import _multilabel as MLC  # noqa: E402  (multilabel_soft_margin_loss)
 from nbops.cuda import _norm_groups as NG  # noqa: E402  (group_norm, instance_norm)
 from nbops.cuda import _norm_rows as NR  # noqa: E402  (layer_norm, rms_norm)
@@ -181,6 +183,18 @@ def main():
             ("cdist_grad", SM._cdist_grad_kernel, (v, v, i8, i8, i8, i8, d, i8, v, v, v, b)),
             ("pdist_pairs", SM._pdist_kernel, (v, i8, i8, d, i8, v)),
             ("pdist_pairs_grad", SM._pdist_grad_kernel, (v, i8, i8, d, i8, v, v, v)),
+        ]
+        jobs += [  # local_response_norm
+            ("lrn_forward", LRN._lrn_forward, (v, i8, i8, i8, i8, d, d, d, v)),
+            ("lrn_backward_terms", LRN._lrn_backward_terms, (v, v, i8, i8, i8, i8, d, d, d,
+                                                             d[::1], d[::1])),
+            ("lrn_backward", LRN._lrn_backward, (v, v, d[::1], d[::1], i8, i8, i8, i8, d, v)),
+        ]
+        jobs += [  # bilinear
+            ("bilinear", BL._bilinear_kernel, (v, v, v, v, b, i8, i8, i8, i8, v)),
+            ("bilinear_grad_input", BL._grad_input_kernel, (v, v, v, i8, i8, i8, i8, b, v)),
+            ("bilinear_grad_weight", BL._grad_weight_kernel, (v, v, v, i8, i8, i8, i8, v)),
+            ("bilinear_grad_bias", BL._grad_bias_kernel, (v, i8, i8, v)),
         ]
         jobs += [  # nbops.optim
             ("sgd_step", OC._sgd_kernel, (v, v, v, b, b, b, ft, b, ft, ft, b, ft)),
