@@ -457,12 +457,18 @@ def bench(quick, smoke=False):
     lpos = cuda.to_device(rng.uniform(0.1, 2.0, (LR, LC)).astype(np.float32))
     lsign = cuda.to_device(np.sign(rng.standard_normal((LR, LC))).astype(np.float32))
     lbits = cuda.to_device((rng.random((LR, LC)) < 0.3).astype(np.float32))
+    lcls = cuda.to_device(rng.integers(0, LC, LR))  # class indices (multi_margin_loss)
+    llists = np.full((LR, LC), -1)  # four class indices a row, then -1 (multilabel_margin)
+    llists[:, :4] = rng.integers(0, LC, (LR, 4))
+    llists = cuda.to_device(llists)
     losses17 = [
         ("poisson_nll_loss", (l1, lpos), getattr(F, "poisson_nll_loss", None)),
         ("gaussian_nll_loss", (l1, l2, lpos), getattr(F, "gaussian_nll_loss", None)),
         ("margin_ranking_loss", (l1, l2, lsign), getattr(F, "margin_ranking_loss", None)),
         ("multilabel_soft_margin_loss", (l1, lbits),
          getattr(F, "multilabel_soft_margin_loss", None)),
+        ("multi_margin_loss", (l1, lcls), getattr(F, "multi_margin_loss", None)),
+        ("multilabel_margin_loss", (l1, llists), getattr(F, "multilabel_margin_loss", None)),
     ]
     for name, args, tfn in losses17:
         fn, bw, wg = (getattr(nbops, name + s) for s in ("", "_backward", "_with_grad"))

@@ -22,6 +22,7 @@ import nbops  # noqa: E402, F401  (registers every op in the table)
 from nbops._ops import margin_losses as ML  # noqa: E402  (margin_ranking_loss's cores)
 from nbops._ops import nll_losses as NLL  # noqa: E402  (poisson_nll_loss's variants)
 from nbops._ops import table  # noqa: E402
+from nbops.cuda import _class_margin as CMC  # noqa: E402  (multi_margin, multilabel_margin)
 from nbops.cuda import _ctc as CTC  # noqa: E402  (ctc_loss)
 from nbops.cuda import _gaussian as GC  # noqa: E402  (gaussian_nll_loss)
 from nbops.cuda import _grad_ops as GO  # noqa: E402
@@ -81,6 +82,10 @@ def main():
         grads.append((ML._RANK_CUDA.core, ML._RANK_CUDA.backward, K.LOSS_XT_PARAM))
         jobs.append(("multilabel_soft_margin_rows", MLC._rows_kernel(),
                      (v, v, v, i8, v, i8, ft, v, v, b, i8)))
+        jobs.append(("multi_margin_rows", CMC._mm_kernel(),
+                     (v, i8[::1], v, b, b, ft, v, i8, ft, i8, T.int32[::1], v, v, b)))
+        jobs.append(("multilabel_margin_rows", CMC._mlm_kernel(),
+                     (v, i8[::1], ft, v, i8, ft, i8, T.int8[::1], T.int32[::1], v, v, b)))
         for full in (False, True):  # gaussian_nll_loss's element kernels
             jobs.append((f"gaussian_elements_{full}", GC._elements(full),
                          (v, v, v, i8, i8, ft, v, b, ft, v, v, v, b)))
