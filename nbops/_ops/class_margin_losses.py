@@ -52,21 +52,19 @@ _CHUNK = 64
 # The row sums go in four float64 accumulators, one per class k % 4, added
 # (s0 + s1) + (s2 + s3) at the end of the row: a fixed order (the same for the
 # forward, the backward and _with_grad, on any thread count) that does not wait
-# on one chain of additions.
-@register_jitable
-def _mm_term(x, r, k, y, xy, wy, margin, squared, gr, grad, want_grad):
-    """Class k's term of multi_margin_loss's row r and its gradient (written)."""
-    z = margin - xy + x[r, k]
-    if k != y and z > 0:
-        h = z * z if squared else z
-        if want_grad:
-            d = (gr * (z + z) if squared else gr) * wy
-            grad[r, k] = d
-            return float(h * wy), d
-        return float(h * wy), 0.0
-    if want_grad and k != y:
-        grad[r, k] = 0
-    return 0.0, 0.0
+# on one chain of additions. The terms are selected, not branched to (a hinge's
+# sign is data: branches on it are mispredicted).
+@_config.core
+def _mm_term(z, active, zz, wy):
+    """A multi_margin_loss term: ``z * zz * wy`` (``zz``: z for p=2, else 1) where
+    ``active`` and ``z > 0`` (not for a NaN ``z``), else 0."""
+    return z * zz * wy if active & (z > 0) else const(z, 0.0)
+
+
+@_config.core
+def _mm_grad(z, active, squared, gw):
+    """Its derivative times ``gw`` (the row's gradient times w_y / C)."""
+    return gw * (z + z if squared else const(z, 1.0)) if active & (z > 0) else gw * 0.0
 
 
 def _multi_margin_rows(x, t, w, weighted, squared, margin, g, c, row_loss, grad, want_grad):
@@ -79,7 +77,6 @@ def _multi_margin_rows(x, t, w, weighted, squared, margin, g, c, row_loss, grad,
     g_step = 1 if g.size > 1 else 0
     for r in prange(n_rows):
         y = t[r]
-        gr = c * g[r * g_step] / n_cls
         if y < 0 or y >= n_cls:  # checked before the kernel: never read out of the row
             row_loss[r] = np.nan
             if want_grad:
@@ -87,50 +84,71 @@ def _multi_margin_rows(x, t, w, weighted, squared, margin, g, c, row_loss, grad,
                     grad[r, k] = np.nan
             continue
         xy = x[r, y]
-        wy = w[y] if weighted else const(xy, 1.0)
+        one = const(xy, 1.0)
+        wy = w[y] if weighted else one
         s0 = s1 = s2 = s3 = 0.0
-        gy = 0.0
-        for k in range(0, n4, 4):
-            h0, d0 = _mm_term(x, r, k, y, xy, wy, margin, squared, gr, grad, want_grad)
-            h1, d1 = _mm_term(x, r, k + 1, y, xy, wy, margin, squared, gr, grad, want_grad)
-            h2, d2 = _mm_term(x, r, k + 2, y, xy, wy, margin, squared, gr, grad, want_grad)
-            h3, d3 = _mm_term(x, r, k + 3, y, xy, wy, margin, squared, gr, grad, want_grad)
-            s0 += h0
-            s1 += h1
-            s2 += h2
-            s3 += h3
-            if want_grad:
-                gy -= (d0 + d1) + (d2 + d3)
-        for k in range(n4, n_cls):
-            h0, d0 = _mm_term(x, r, k, y, xy, wy, margin, squared, gr, grad, want_grad)
-            s0 += h0
-            if want_grad:
-                gy -= d0
-        if want_grad:
-            grad[r, y] = gy
+        if not want_grad:
+            for k in range(0, n4, 4):
+                z0 = margin - xy + x[r, k]
+                z1 = margin - xy + x[r, k + 1]
+                z2 = margin - xy + x[r, k + 2]
+                z3 = margin - xy + x[r, k + 3]
+                s0 += _mm_term(z0, k != y, z0 if squared else one, wy)
+                s1 += _mm_term(z1, k + 1 != y, z1 if squared else one, wy)
+                s2 += _mm_term(z2, k + 2 != y, z2 if squared else one, wy)
+                s3 += _mm_term(z3, k + 3 != y, z3 if squared else one, wy)
+            for k in range(n4, n_cls):
+                z0 = margin - xy + x[r, k]
+                s0 += _mm_term(z0, k != y, z0 if squared else one, wy)
+        else:
+            gw = c * g[r * g_step] / n_cls * wy  # float64
+            g0 = g1 = g2 = g3 = 0.0
+            for k in range(0, n4, 4):
+                z0 = margin - xy + x[r, k]
+                z1 = margin - xy + x[r, k + 1]
+                z2 = margin - xy + x[r, k + 2]
+                z3 = margin - xy + x[r, k + 3]
+                s0 += _mm_term(z0, k != y, z0 if squared else one, wy)
+                s1 += _mm_term(z1, k + 1 != y, z1 if squared else one, wy)
+                s2 += _mm_term(z2, k + 2 != y, z2 if squared else one, wy)
+                s3 += _mm_term(z3, k + 3 != y, z3 if squared else one, wy)
+                d0 = _mm_grad(z0, k != y, squared, gw)
+                d1 = _mm_grad(z1, k + 1 != y, squared, gw)
+                d2 = _mm_grad(z2, k + 2 != y, squared, gw)
+                d3 = _mm_grad(z3, k + 3 != y, squared, gw)
+                grad[r, k] = d0
+                grad[r, k + 1] = d1
+                grad[r, k + 2] = d2
+                grad[r, k + 3] = d3
+                g0 += d0
+                g1 += d1
+                g2 += d2
+                g3 += d3
+            for k in range(n4, n_cls):
+                z0 = margin - xy + x[r, k]
+                s0 += _mm_term(z0, k != y, z0 if squared else one, wy)
+                d0 = _mm_grad(z0, k != y, squared, gw)
+                grad[r, k] = d0
+                g0 += d0
+            grad[r, y] = -((g0 + g1) + (g2 + g3))
         row_loss[r] = ((s0 + s1) + (s2 + s3)) / n_cls
 
 
 _mm_serial, _mm_parallel = _config.kernels(_multi_margin_rows)
 
 
-@register_jitable
-def _mlm_term(x, r, k, base, is_target, grad, want_grad):
-    """Class k's term of multilabel_margin_loss's row r against one target (its
-    hinge and whether it is active, counted into ``grad[r, k]``)."""
-    z = base + x[r, k]
-    if not is_target[k] and z > 0:
-        if want_grad:
-            grad[r, k] += 1
-        return float(z), 1
-    return 0.0, 0
+@_config.core
+def _mlm_active(z, is_target):
+    """Whether a multilabel_margin_loss term counts: a non-target class, hinge > 0."""
+    return (not is_target) & (z > 0)
 
 
 def _multilabel_margin_rows(x, t, g, c, row_loss, grad, want_grad):
     """Row r of (R, C) ``x`` with the class indices ``t[r]`` (up to the first
     negative one): sum_j sum_{k not a target} max(0, 1 - x_{y_j} + x_k) / C into
     ``row_loss[r]`` (float64) and, with ``want_grad``, its gradient times
-    ``c * g[r]`` into ``grad[r]``. Rows go in tasks of _CHUNK, one flag row each."""
+    ``c * g[r]`` into ``grad[r]`` (each class's count of active terms, then
+    scaled). Rows go in tasks of _CHUNK, one flag row each."""
     n_rows, n_cls = x.shape
     n4 = n_cls - n_cls % 4
     n_tasks = (n_rows + _CHUNK - 1) // _CHUNK
@@ -152,21 +170,34 @@ def _multilabel_margin_rows(x, t, g, c, row_loss, grad, want_grad):
             for j in range(n_t):
                 y = t[r, j]
                 base = const(x[r, y], 1.0) - x[r, y]
+                zero = const(base, 0.0)
                 count = 0
                 for k in range(0, n4, 4):
-                    h0, c0 = _mlm_term(x, r, k, base, is_target, grad, want_grad)
-                    h1, c1 = _mlm_term(x, r, k + 1, base, is_target, grad, want_grad)
-                    h2, c2 = _mlm_term(x, r, k + 2, base, is_target, grad, want_grad)
-                    h3, c3 = _mlm_term(x, r, k + 3, base, is_target, grad, want_grad)
-                    s0 += h0
-                    s1 += h1
-                    s2 += h2
-                    s3 += h3
-                    count += (c0 + c1) + (c2 + c3)
+                    z0 = base + x[r, k]
+                    z1 = base + x[r, k + 1]
+                    z2 = base + x[r, k + 2]
+                    z3 = base + x[r, k + 3]
+                    a0 = _mlm_active(z0, is_target[k])
+                    a1 = _mlm_active(z1, is_target[k + 1])
+                    a2 = _mlm_active(z2, is_target[k + 2])
+                    a3 = _mlm_active(z3, is_target[k + 3])
+                    s0 += z0 if a0 else zero
+                    s1 += z1 if a1 else zero
+                    s2 += z2 if a2 else zero
+                    s3 += z3 if a3 else zero
+                    if want_grad:
+                        grad[r, k] += a0
+                        grad[r, k + 1] += a1
+                        grad[r, k + 2] += a2
+                        grad[r, k + 3] += a3
+                        count += (np.int64(a0) + np.int64(a1)) + (np.int64(a2) + np.int64(a3))
                 for k in range(n4, n_cls):
-                    h0, c0 = _mlm_term(x, r, k, base, is_target, grad, want_grad)
-                    s0 += h0
-                    count += c0
+                    z0 = base + x[r, k]
+                    a0 = _mlm_active(z0, is_target[k])
+                    s0 += z0 if a0 else zero
+                    if want_grad:
+                        grad[r, k] += a0
+                        count += np.int64(a0)
                 if want_grad:
                     grad[r, y] -= count
             row_loss[r] = ((s0 + s1) + (s2 + s3)) / n_cls
