@@ -9,9 +9,10 @@ by ``N``. A term enters the loss where its hinge is strictly positive (``z > 0``
 as aten compares: a NaN term adds nothing), and its gradient is aten's.
 
 One kernel per loss runs the rows (samples) in parallel: each row sums its terms
-in float64 in class order (the hinge itself is computed in the input's dtype, as
-aten does, so that the same terms are active) and, for the backward and
-``_with_grad``, writes the row's gradient in the same pass. The 'mean'/'sum' over
+in four float64 accumulators (classes k % 4, a fixed order; the hinge itself is
+computed in the input's dtype, as aten does, so that the same terms are active)
+and, for the backward and ``_with_grad``, writes the row's gradient in the same
+pass. The 'mean'/'sum' over
 the rows is a float64 sum in row order: results are bit-identical for any thread
 count. Class indices are checked before any kernel runs (``ValueError`` naming the
 bad index); the kernels never read outside the row whatever the target holds.
