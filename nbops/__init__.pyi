@@ -76,6 +76,8 @@ __all__: list[str] = [
     'cosine_embedding_loss',
     'triplet_margin_loss',
     'triplet_margin_with_distance_loss',
+    'multi_margin_loss',
+    'multilabel_margin_loss',
     'cross_entropy',
     'nll_loss',
     'ctc_loss',
@@ -152,6 +154,10 @@ __all__: list[str] = [
     'triplet_margin_loss_with_grad',
     'triplet_margin_with_distance_loss_backward',
     'triplet_margin_with_distance_loss_with_grad',
+    'multi_margin_loss_backward',
+    'multi_margin_loss_with_grad',
+    'multilabel_margin_loss_backward',
+    'multilabel_margin_loss_with_grad',
     'cross_entropy_backward',
     'cross_entropy_with_grad',
     'nll_loss_backward',
@@ -598,6 +604,23 @@ def triplet_margin_with_distance_loss(
     distance_function: Any = ...,
     margin: float = ...,
     swap: bool = ...,
+    reduction: Literal['none', 'mean', 'sum'] = ...,
+) -> Any: ...
+def multi_margin_loss(
+    input: ArrayLike,
+    target: ArrayLike,
+    p: float = ...,
+    margin: float = ...,
+    weight: ArrayLike | None = ...,
+    size_average: bool | None = ...,
+    reduce: bool | None = ...,
+    reduction: Literal['none', 'mean', 'sum'] = ...,
+) -> Any: ...
+def multilabel_margin_loss(
+    input: ArrayLike,
+    target: ArrayLike,
+    size_average: bool | None = ...,
+    reduce: bool | None = ...,
     reduction: Literal['none', 'mean', 'sum'] = ...,
 ) -> Any: ...
 def cross_entropy(
@@ -1253,6 +1276,46 @@ def triplet_margin_with_distance_loss_with_grad(
     distance_function: Any = ...,
     margin: float = ...,
     swap: bool = ...,
+    reduction: Literal['none', 'mean', 'sum'] = ...,
+) -> Any: ...
+def multi_margin_loss_backward(
+    grad_output: ArrayLike,
+    input: ArrayLike,
+    target: ArrayLike,
+    p: float = ...,
+    margin: float = ...,
+    weight: ArrayLike | None = ...,
+    size_average: bool | None = ...,
+    reduce: bool | None = ...,
+    reduction: Literal['none', 'mean', 'sum'] = ...,
+    *,
+    out: NDArray[Any] | None = ...,
+) -> Any: ...
+def multi_margin_loss_with_grad(
+    input: ArrayLike,
+    target: ArrayLike,
+    p: float = ...,
+    margin: float = ...,
+    weight: ArrayLike | None = ...,
+    size_average: bool | None = ...,
+    reduce: bool | None = ...,
+    reduction: Literal['none', 'mean', 'sum'] = ...,
+) -> Any: ...
+def multilabel_margin_loss_backward(
+    grad_output: ArrayLike,
+    input: ArrayLike,
+    target: ArrayLike,
+    size_average: bool | None = ...,
+    reduce: bool | None = ...,
+    reduction: Literal['none', 'mean', 'sum'] = ...,
+    *,
+    out: NDArray[Any] | None = ...,
+) -> Any: ...
+def multilabel_margin_loss_with_grad(
+    input: ArrayLike,
+    target: ArrayLike,
+    size_average: bool | None = ...,
+    reduce: bool | None = ...,
     reduction: Literal['none', 'mean', 'sum'] = ...,
 ) -> Any: ...
 def cross_entropy_backward(

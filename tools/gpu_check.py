@@ -460,6 +460,10 @@ def bench(quick, smoke=False):
     # (a generator of its own: the rows above and below keep their data)
     lrowsign = cuda.to_device(np.sign(np.random.default_rng(17).standard_normal(LR))
                               .astype(np.float32))
+    lcls = cuda.to_device(rng.integers(0, LC, LR))  # class indices (multi_margin_loss)
+    llists = np.full((LR, LC), -1)  # four class indices a row, then -1 (multilabel_margin)
+    llists[:, :4] = rng.integers(0, LC, (LR, 4))
+    llists = cuda.to_device(llists)
     losses17 = [
         ("poisson_nll_loss", (l1, lpos), getattr(F, "poisson_nll_loss", None)),
         ("gaussian_nll_loss", (l1, l2, lpos), getattr(F, "gaussian_nll_loss", None)),
@@ -470,6 +474,8 @@ def bench(quick, smoke=False):
         ("triplet_margin_loss", (l1, l2, lpos), getattr(F, "triplet_margin_loss", None)),
         ("triplet_margin_with_distance_loss", (l1, l2, lpos),
          getattr(F, "triplet_margin_with_distance_loss", None)),
+        ("multi_margin_loss", (l1, lcls), getattr(F, "multi_margin_loss", None)),
+        ("multilabel_margin_loss", (l1, llists), getattr(F, "multilabel_margin_loss", None)),
     ]
     for name, args, tfn in losses17:
         fn, bw, wg = (getattr(nbops, name + s) for s in ("", "_backward", "_with_grad"))

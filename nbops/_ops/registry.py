@@ -19,6 +19,7 @@ import numpy as np
 
 from . import (
     bilinear,
+    class_margin_losses,
     classification,
     ctc,
     distance,
@@ -258,6 +259,24 @@ _register(embedding_losses.triplet_margin_with_distance_loss, "losses",
           lambda d: [((d.x2, d.x2[::-1].copy(), d.x2 * 0.5), {})],
           backward=embedding_losses.triplet_margin_with_distance_loss_backward,
           with_grad=embedding_losses.triplet_margin_with_distance_loss_with_grad)
+
+
+def _label_lists(d):
+    """Class-index lists of d.x2's shape: three classes per row, then -1."""
+    cols = np.arange(d.x2.shape[1])
+    return np.where(cols < 3, (d.labels[:, None] + 5 * cols) % d.x2.shape[1], -1)
+
+
+_register(class_margin_losses.multi_margin_loss, "losses", ("input", "target"),
+          ("input", "target"), "MultiMarginLoss",
+          lambda d: [((d.x2, d.labels), {}), ((d.x2, d.labels, 2, 0.5, d.ch), {})],
+          backward=class_margin_losses.multi_margin_loss_backward,
+          with_grad=class_margin_losses.multi_margin_loss_with_grad)
+_register(class_margin_losses.multilabel_margin_loss, "losses", ("input", "target"),
+          ("input", "target"), "MultiLabelMarginLoss",
+          lambda d: [((d.x2, _label_lists(d)), {})],
+          backward=class_margin_losses.multilabel_margin_loss_backward,
+          with_grad=class_margin_losses.multilabel_margin_loss_with_grad)
 _register(classification.cross_entropy, "classification", ("input", "target"),
           ("input", "target"), "CrossEntropyLoss",
           lambda d: [((d.x2, d.labels), {})],

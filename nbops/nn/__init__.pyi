@@ -29,7 +29,9 @@ from .loss import CTCLoss as CTCLoss
 from .loss import GaussianNLLLoss as GaussianNLLLoss
 from .loss import KLDivLoss as KLDivLoss
 from .loss import MarginRankingLoss as MarginRankingLoss
+from .loss import MultiLabelMarginLoss as MultiLabelMarginLoss
 from .loss import MultiLabelSoftMarginLoss as MultiLabelSoftMarginLoss
+from .loss import MultiMarginLoss as MultiMarginLoss
 from .loss import NLLLoss as NLLLoss
 from .loss import NLLLoss2d as NLLLoss2d
 from .loss import PoissonNLLLoss as PoissonNLLLoss
@@ -270,4 +272,6 @@ __all__: list[str] = [
     'CosineEmbeddingLoss',
     'TripletMarginLoss',
     'TripletMarginWithDistanceLoss',
+    'MultiMarginLoss',
+    'MultiLabelMarginLoss',
 ]

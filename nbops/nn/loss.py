@@ -22,6 +22,7 @@ import warnings
 import numpy as np
 
 from .._grad import is_grad_enabled
+from .._ops import class_margin_losses as _CM
 from .._ops import embedding_losses as _EL
 from .._ops import losses as _L
 from .._ops import margin_losses as _ML
@@ -45,7 +46,8 @@ from ._module import Module, _as_state_array, _read
 __all__ = ["CrossEntropyLoss", "NLLLoss", "NLLLoss2d", "KLDivLoss", "BCELoss",
            "BCEWithLogitsLoss", "CTCLoss", "PoissonNLLLoss", "GaussianNLLLoss",
            "MarginRankingLoss", "MultiLabelSoftMarginLoss", "CosineEmbeddingLoss",
-           "TripletMarginLoss", "TripletMarginWithDistanceLoss"]
+           "TripletMarginLoss", "TripletMarginWithDistanceLoss", "MultiMarginLoss",
+           "MultiLabelMarginLoss"]
 
 
 def _optional_array(value):
@@ -872,6 +874,91 @@ class TripletMarginWithDistanceLoss(_ThreeInputLoss):
             The distance function is a user callable (no gradient available).
         """
         return self._backward3(_EL.triplet_margin_with_distance_loss_backward, grad_output)
+
+
+class MultiMarginLoss(_WeightedLoss):
+    """Multi-class hinge loss of class scores and class indices (see
+    :func:`nbops.multi_margin_loss`).
+
+    Parameters
+    ----------
+    p : {1, 2}, default 1
+        The hinge's power.
+    margin : float, default 1.0
+        The margin.
+    weight : array_like, optional
+        Weight of each class, shape ``(C,)`` (a buffer, part of ``state_dict()``
+        when given).
+    size_average, reduce : bool, optional
+        PyTorch's deprecated flags: either one, when given, sets ``reduction``
+        (with a ``DeprecationWarning``).
+    reduction : {'mean', 'sum', 'none'}, default 'mean'
+        How the per-sample losses are reduced (checked when the loss is computed).
+
+    Examples
+    --------
+    >>> loss = nbops.nn.MultiMarginLoss()
+    >>> float(loss(np.array([[0.25, 0.5, 0.0, 0.75]]), np.array([3])))
+    0.375
+    >>> loss.backward()
+    array([[ 0.25,  0.25,  0.25, -0.75]])
+    """
+
+    def __init__(self, p=1, margin=1.0, weight=None, size_average=None, reduce=None,
+                 reduction="mean"):
+        super().__init__(weight, size_average, reduce, reduction)
+        if p != 1 and p != 2:
+            raise ValueError("only p == 1 and p == 2 supported")
+        if self.weight is not None and len(self.weight.shape) != 1:
+            raise ValueError("MultiMarginLoss: expected weight to be None or 1D tensor, got "
+                             f"{len(self.weight.shape)}D instead")
+        self.p = p
+        self.margin = margin
+
+    _bfn = staticmethod(_CM.multi_margin_loss_backward)
+
+    def _loss_options(self):
+        return {"p": self.p, "margin": self.margin, "weight": self.weight,
+                "reduction": self.reduction}
+
+    def forward(self, input, target):
+        return self._loss_forward(_CM.multi_margin_loss, _CM.multi_margin_loss_with_grad,
+                                  input, target, **self._loss_options())
+
+
+class MultiLabelMarginLoss(_Loss):
+    """Multi-class multi-label hinge loss of class scores and class-index lists (see
+    :func:`nbops.multilabel_margin_loss`).
+
+    Parameters
+    ----------
+    size_average, reduce : bool, optional
+        PyTorch's deprecated flags: either one, when given, sets ``reduction``
+        (with a ``DeprecationWarning``).
+    reduction : {'mean', 'sum', 'none'}, default 'mean'
+        How the per-sample losses are reduced (checked when the loss is computed).
+
+    Examples
+    --------
+    >>> loss = nbops.nn.MultiLabelMarginLoss()
+    >>> float(loss(np.array([[0.1, 0.2, 0.4, 0.8]]), np.array([[3, 0, -1, 1]])))
+    0.85
+    >>> loss.backward()
+    array([[-0.5,  0.5,  0.5, -0.5]])
+    """
+
+    def __init__(self, size_average=None, reduce=None, reduction="mean"):
+        super().__init__(size_average, reduce, reduction)
+
+    _bfn = staticmethod(_CM.multilabel_margin_loss_backward)
+
+    def _loss_options(self):
+        return {"reduction": self.reduction}
+
+    def forward(self, input, target):
+        return self._loss_forward(_CM.multilabel_margin_loss,
+                                  _CM.multilabel_margin_loss_with_grad, input, target,
+                                  **self._loss_options())
 
 
 # The pointwise losses' classes (L1Loss, MSELoss, SmoothL1Loss, ...), generated

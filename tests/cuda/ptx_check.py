@@ -23,6 +23,7 @@ from nbops._ops import margin_losses as ML  # noqa: E402  (margin_ranking_loss's
 from nbops._ops import nll_losses as NLL  # noqa: E402  (poisson_nll_loss's variants)
 from nbops._ops import table  # noqa: E402
 from nbops.cuda import _bilinear as BL  # noqa: E402  (bilinear)
+from nbops.cuda import _class_margin as CMC  # noqa: E402  (multi_margin, multilabel_margin)
 from nbops.cuda import _ctc as CTC  # noqa: E402  (ctc_loss)
 from nbops.cuda import _embedding as EMB  # noqa: E402  (cosine_embedding, triplet losses)
 from nbops.cuda import _gaussian as GC  # noqa: E402  (gaussian_nll_loss)
@@ -88,6 +89,10 @@ def main():
                      (v, v, v, i8, i8, d, v, i8, d, v, v, v, b)))
         jobs.append(("triplet_hinge_rows", EMB._hinge_kernel,
                      (v, v, v, b, ft, v, i8, ft, v, v, v, v, b)))
+        jobs.append(("multi_margin_rows", CMC._mm_kernel(),
+                     (v, i8[::1], v, b, b, ft, v, i8, ft, i8, T.int32[::1], v, v, b)))
+        jobs.append(("multilabel_margin_rows", CMC._mlm_kernel(),
+                     (v, i8[::1], ft, v, i8, ft, i8, T.int8[::1], T.int32[::1], v, v, b)))
         for full in (False, True):  # gaussian_nll_loss's element kernels
             jobs.append((f"gaussian_elements_{full}", GC._elements(full),
                          (v, v, v, i8, i8, ft, v, b, ft, v, v, v, b)))
