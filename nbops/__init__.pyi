@@ -61,6 +61,9 @@ __all__: list[str] = [
     'dropout2d',
     'dropout3d',
     'dropout_mask',
+    'dropout1d',
+    'alpha_dropout',
+    'feature_alpha_dropout',
     'pairwise_distance',
     'cosine_similarity',
     'normalize',
@@ -129,6 +132,9 @@ __all__: list[str] = [
     'dropout_backward',
     'dropout2d_backward',
     'dropout3d_backward',
+    'dropout1d_backward',
+    'alpha_dropout_backward',
+    'feature_alpha_dropout_backward',
     'pairwise_distance_backward',
     'cosine_similarity_backward',
     'normalize_backward',
@@ -475,6 +481,33 @@ def dropout_mask(
     p: float,
     rng: int | np.random.Generator | None = ...,
     dtype: DTypeLike | None = ...,
+) -> NDArray[np.floating[Any]]: ...
+def dropout1d(
+    input: ArrayLike,
+    p: float = ...,
+    training: bool = ...,
+    inplace: bool = ...,
+    *,
+    rng: int | np.random.Generator | None = ...,
+    out: NDArray[Any] | None = ...,
+) -> NDArray[np.floating[Any]]: ...
+def alpha_dropout(
+    input: ArrayLike,
+    p: float = ...,
+    training: bool = ...,
+    inplace: bool = ...,
+    *,
+    rng: int | np.random.Generator | None = ...,
+    out: NDArray[Any] | None = ...,
+) -> NDArray[np.floating[Any]]: ...
+def feature_alpha_dropout(
+    input: ArrayLike,
+    p: float = ...,
+    training: bool = ...,
+    inplace: bool = ...,
+    *,
+    rng: int | np.random.Generator | None = ...,
+    out: NDArray[Any] | None = ...,
 ) -> NDArray[np.floating[Any]]: ...
 def pairwise_distance(
     x1: ArrayLike,
@@ -1023,6 +1056,30 @@ def dropout2d_backward(
     out: NDArray[Any] | None = ...,
 ) -> NDArray[np.floating[Any]]: ...
 def dropout3d_backward(
+    grad_output: ArrayLike,
+    p: float = ...,
+    training: bool = ...,
+    *,
+    rng: int,
+    out: NDArray[Any] | None = ...,
+) -> NDArray[np.floating[Any]]: ...
+def dropout1d_backward(
+    grad_output: ArrayLike,
+    p: float = ...,
+    training: bool = ...,
+    *,
+    rng: int,
+    out: NDArray[Any] | None = ...,
+) -> NDArray[np.floating[Any]]: ...
+def alpha_dropout_backward(
+    grad_output: ArrayLike,
+    p: float = ...,
+    training: bool = ...,
+    *,
+    rng: int,
+    out: NDArray[Any] | None = ...,
+) -> NDArray[np.floating[Any]]: ...
+def feature_alpha_dropout_backward(
     grad_output: ArrayLike,
     p: float = ...,
     training: bool = ...,

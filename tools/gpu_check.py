@@ -505,6 +505,20 @@ def bench(quick, smoke=False):
         record(f"{name}_backward p=0.5 {shape}", xb.size, 2 * xb.nbytes,
                lambda fn=fn: fn(gb, 0.5, rng=1),
                torch_dropout_backward(mask_shape) if torch_ok else None)
+    # alpha_dropout, feature_alpha_dropout and dropout1d (the same Philox masks) and
+    # their backwards (torch: autograd over a kept graph)
+    shape1d = (shape[0], shape[1], shape[2] * shape[3])
+    for name, xa, ga in (("alpha_dropout", xb, gb), ("feature_alpha_dropout", xb, gb),
+                         ("dropout1d", xb.reshape(shape1d), gb.reshape(shape1d))):
+        fn, bw = getattr(nbops, name), getattr(nbops, f"{name}_backward")
+        tfn = getattr(F, name) if torch_ok else None
+        record(f"{name} p=0.5 {xa.shape}", xa.size, 2 * xa.nbytes,
+               lambda fn=fn, xa=xa: fn(xa, 0.5, True, rng=1),
+               (lambda tfn=tfn, xa=xa: tfn(T(xa), 0.5, True)) if torch_ok else None)
+        record(f"{name}_backward p=0.5 {xa.shape}", xa.size, 2 * xa.nbytes,
+               lambda bw=bw, ga=ga: bw(ga, 0.5, True, rng=1),
+               torch_vjp(lambda t, tfn=tfn: tfn(t, 0.5, True), [xa], (0,), ga)
+               if torch_ok else None)
 
     M, K = size((8192, 1024), (2048, 1024), (4, 16))
     xl = cuda.to_device(rng.standard_normal((M, K)).astype(np.float32))

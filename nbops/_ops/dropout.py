@@ -1,5 +1,5 @@
-"""Dropout on a counter-based generator: ``nbops.dropout``, ``dropout2d``, ``dropout3d``
-and ``dropout_mask``.
+"""Dropout on a counter-based generator: ``nbops.dropout``, ``dropout1d``, ``dropout2d``,
+``dropout3d``, ``alpha_dropout``, ``feature_alpha_dropout`` and ``dropout_mask``.
 
 The keep/drop decision for mask element ``i`` is a pure function of
 ``(key, i)`` (Philox4x32-10, :mod:`nbops.scalar.random`), so the same seed
@@ -17,6 +17,13 @@ Semantics are PyTorch's (``torch.nn.functional.dropout``, 2.13):
   returned (no copy), as PyTorch returns the same tensor; an input that must
   be converted (a list, integers) is returned converted.
 * ``p`` outside [0, 1] (or NaN): ``ValueError`` naming ``p``.
+
+Alpha dropout (``alpha_dropout``, ``feature_alpha_dropout``) draws the same
+keep decisions (the same mask for the same seed) and then applies PyTorch's
+affine map instead of the scaling: a kept element becomes ``x * a + b1``, a
+dropped one ``x * 0 + b0`` (constants from
+:func:`nbops._ops.plan.alpha_dropout_constants`); ``p == 1`` gives ``input * 0``
+as PyTorch does.
 
 Randomness (``rng=``, SPEC 7): ``None`` (fresh OS entropy on every call), an
 int seed in ``[0, 2**64)`` (the same seed always gives the same mask), or a
@@ -36,6 +43,8 @@ With a Generator, draw the seed once and pass it to both:
 ``seed = int(gen.integers(2**64, dtype=np.uint64))`` (this is exactly what
 ``dropout(x, p, rng=gen)`` does with ``gen``).
 """
+
+import math
 
 import numpy as np
 from numba import prange, types
@@ -57,9 +66,13 @@ from ..cuda import ops as _cuda
 from ..scalar.losses import select
 from ..scalar.random import keep, philox4x32_10, splitmix64
 from .elementwise import _float_array
+from .plan import ALPHA_DROPOUT_ALPHA as _ALPHA
 from .plan import (
+    DROPOUT1D_RANK_MESSAGE,
     P_RANGE_MESSAGE,
+    alpha_dropout_constants,
     channel_axes,
+    check_dropout1d_rank,
     check_p,
     dropout_key,
     dropout_plan,
@@ -70,7 +83,9 @@ from .plan import (
 )
 
 __all__ = ["dropout", "dropout2d", "dropout3d", "dropout_mask", "dropout_backward",
-           "dropout2d_backward", "dropout3d_backward"]
+           "dropout2d_backward", "dropout3d_backward", "dropout1d", "dropout1d_backward",
+           "alpha_dropout", "alpha_dropout_backward", "feature_alpha_dropout",
+           "feature_alpha_dropout_backward"]
 
 # Elements per task of the parallel kernels (a multiple of 4: tasks start on
 # Philox block boundaries).
@@ -95,7 +110,38 @@ _Z32 = np.uint32(0)
 # "unsafe indirect dependences" and stayed scalar). _drop_blocks is compiled
 # once per type (not IR-inlined: the Philox core is typed once, not once per
 # call site; the kernel calls it for the whole blocks and for the two partial
-# ones).
+# ones). Alpha dropout runs the same loops with (multiplier, shift) pairs as
+# ``scale`` and ``zero`` (see _masked).
+def _masked(v, kept, scale, zero):
+    """``v * (scale if kept else zero)``; with pairs ``scale = (a, b1)`` and
+    ``zero = (0, b0)`` (alpha dropout): ``v * a + b1`` if kept, ``v * 0 + b0`` if not."""
+    raise NotImplementedError("only callable inside numba-compiled code")
+
+
+@overload(_masked, jit_options={"error_model": "numpy"})
+def _masked_ol(v, kept, scale, zero):
+    if isinstance(scale, types.BaseTuple):
+        def impl_affine(v, kept, scale, zero):
+            return v * select(kept, scale[0], zero[0]) + select(kept, scale[1], zero[1])
+        return impl_affine
+
+    def impl(v, kept, scale, zero):
+        return v * select(kept, scale, zero)
+    return impl
+
+
+def _mask_value(kept, scale, zero):
+    """``scale if kept else zero`` (the mask itself; typed but never run for pairs)."""
+    raise NotImplementedError("only callable inside numba-compiled code")
+
+
+@overload(_mask_value, jit_options={"error_model": "numpy"})
+def _mask_value_ol(kept, scale, zero):
+    if isinstance(scale, types.BaseTuple):
+        return lambda kept, scale, zero: select(kept, scale[0], zero[0])
+    return lambda kept, scale, zero: select(kept, scale, zero)
+
+
 @register_jitable
 def _drop_blocks(x, inplace, out, b0, k0, k1, t, scale, zero):
     """Whole Philox blocks: ``out.size`` is a multiple of 4, out[0] is element 4 * b0."""
@@ -104,20 +150,20 @@ def _drop_blocks(x, inplace, out, b0, k0, k1, t, scale, zero):
         r0, r1, r2, r3 = philox4x32_10(j & _LO32, j >> _SH32, _Z32, _Z32, k0, k1)
         i = 4 * w
         if x is not None:
-            out[i] = x[i] * select(r0 >= t, scale, zero)
-            out[i + 1] = x[i + 1] * select(r1 >= t, scale, zero)
-            out[i + 2] = x[i + 2] * select(r2 >= t, scale, zero)
-            out[i + 3] = x[i + 3] * select(r3 >= t, scale, zero)
+            out[i] = _masked(x[i], r0 >= t, scale, zero)
+            out[i + 1] = _masked(x[i + 1], r1 >= t, scale, zero)
+            out[i + 2] = _masked(x[i + 2], r2 >= t, scale, zero)
+            out[i + 3] = _masked(x[i + 3], r3 >= t, scale, zero)
         elif inplace is not None:
-            out[i] = out[i] * select(r0 >= t, scale, zero)
-            out[i + 1] = out[i + 1] * select(r1 >= t, scale, zero)
-            out[i + 2] = out[i + 2] * select(r2 >= t, scale, zero)
-            out[i + 3] = out[i + 3] * select(r3 >= t, scale, zero)
+            out[i] = _masked(out[i], r0 >= t, scale, zero)
+            out[i + 1] = _masked(out[i + 1], r1 >= t, scale, zero)
+            out[i + 2] = _masked(out[i + 2], r2 >= t, scale, zero)
+            out[i + 3] = _masked(out[i + 3], r3 >= t, scale, zero)
         else:
-            out[i] = select(r0 >= t, scale, zero)
-            out[i + 1] = select(r1 >= t, scale, zero)
-            out[i + 2] = select(r2 >= t, scale, zero)
-            out[i + 3] = select(r3 >= t, scale, zero)
+            out[i] = _mask_value(r0 >= t, scale, zero)
+            out[i + 1] = _mask_value(r1 >= t, scale, zero)
+            out[i + 2] = _mask_value(r2 >= t, scale, zero)
+            out[i + 3] = _mask_value(r3 >= t, scale, zero)
 
 
 @register_jitable(inline="always")
@@ -132,6 +178,23 @@ def _channel_span(x, out, mult, inner, a, b):
         os_ = out[i:e]
         for j in range(e - i):
             os_[j] = xs[j] * m
+        i = e
+        c += 1
+
+
+@register_jitable(inline="always")
+def _channel_affine_span(x, out, mult, shift, inner, a, b):
+    """out[i] = x[i] * mult[c] + shift[c] with c = i // inner, for a <= i < b."""
+    c = a // inner
+    i = a
+    while i < b:
+        e = min((c + 1) * inner, b)
+        m = mult[c]
+        s = shift[c]
+        xs = x[i:e]
+        os_ = out[i:e]
+        for j in range(e - i):
+            os_[j] = xs[j] * m + s
         i = e
         c += 1
 
@@ -187,16 +250,26 @@ def _channel(x, out, mult, inner):
         _channel_span(x, out, mult, inner, a, min(a + _TILE, n))
 
 
+def _channel_affine(x, out, mult, shift, inner):
+    n = x.size
+    for task in prange((n + _TILE - 1) // _TILE):
+        a = task * _TILE
+        _channel_affine_span(x, out, mult, shift, inner, a, min(a + _TILE, n))
+
+
 _drop_serial, _drop_parallel = _config.kernels(_drop)
 _channel_serial, _channel_parallel = _config.kernels(_channel)
+_channel_affine_serial, _channel_affine_parallel = _config.kernels(_channel_affine)
 
 
 def _run_drop(x, out, start, key, t, scale, zero):
-    """out = x * mask (``out`` may be ``x``); x None: out = the mask."""
+    """out = x * mask (``out`` may be ``x``); x None: out = the mask. ``scale`` and
+    ``zero`` as tuples ``(a, b1)``, ``(0, b0)``: alpha dropout (see _masked)."""
     inplace = True if out is x else None
     if inplace:
         x = None
-    launch(_drop_serial, _drop_parallel, ("dropout", out.dtype.char, x is None, inplace),
+    name = "alpha_dropout" if type(scale) is tuple else "dropout"
+    launch(_drop_serial, _drop_parallel, (name, out.dtype.char, x is None, inplace),
            out.size, x, inplace, out, start, key[0], key[1], t, scale, zero)
 
 
@@ -209,11 +282,19 @@ def _run_channel(x, out, mult, inner):
            x, out, mult, inner)
 
 
+def _run_channel_affine(x, out, mult, shift, inner):
+    launch(_channel_affine_serial, _channel_affine_parallel,
+           ("alpha_dropout_channel", x.dtype.char), x.size, x, out, mult, shift, inner)
+
+
 # ------------------------------------------------------------------ the driver
 # The argument policy (p, training/inplace/out, rng -> key, feature dims, the
 # rank warnings) is nbops/_ops/plan.py's, shared with the CUDA launchers.
-def _dropout(input, p, training, inplace, rng, feature, out):
-    """Shared body of dropout (``feature=None``), dropout2d and dropout3d."""
+def _dropout(input, p, training, inplace, rng, feature, out, mode="dropout"):
+    """Shared body of every dropout: ``feature`` None (one decision per element)
+    or the feature dropout's name; ``mode`` ``"dropout"`` (``x * mask``),
+    ``"alpha"`` (alpha dropout's affine map) or ``"alpha_grad"`` (its gradient:
+    ``x * mask`` with the mask ``a`` where kept, 0 where dropped)."""
     x = input if type(input) is np.ndarray else as_array(input)
     compute, result = result_dtype(x.dtype)
     plan = dropout_plan(x.shape, p, training, inplace, out is not None, feature)
@@ -238,7 +319,14 @@ def _dropout(input, p, training, inplace, rng, feature, out):
     channels, inner = plan.channels, plan.inner
     key = dropout_key(rng)  # last: a Generator advances only when the call succeeds
     t = dropout_threshold(p)
-    scale, zero = dropout_scale(p, compute), compute.type(0)
+    zero = compute.type(0)
+    shifts = None  # alpha dropout's (kept, dropped) shifts
+    if mode == "dropout":
+        scale = dropout_scale(p, compute)
+    else:
+        scale, kept_shift, dropped_shift = alpha_dropout_constants(p, compute)
+        if mode == "alpha":
+            shifts = (kept_shift, dropped_shift)
 
     src = x if (x.dtype == compute and x.flags.c_contiguous) else \
         np.ascontiguousarray(x, dtype=compute)
@@ -252,11 +340,19 @@ def _dropout(input, p, training, inplace, rng, feature, out):
     xf = src.reshape(-1)
     df = xf if same else dest.reshape(-1)
     if channels is None or inner == 1:  # one decision per element: the same mask
-        _run_drop(xf, df, 0, key, t, scale, zero)
+        if shifts is None:
+            _run_drop(xf, df, 0, key, t, scale, zero)
+        else:
+            _run_drop(xf, df, 0, key, t, (scale, shifts[0]), (zero, shifts[1]))
     else:
         mult = np.empty(channels, compute)
         _run_mask(mult, 0, key, t, scale, zero)
-        _run_channel(xf, df, mult, inner)
+        if shifts is None:
+            _run_channel(xf, df, mult, inner)
+        else:
+            shift = np.empty(channels, compute)  # the same decisions: the same key
+            _run_mask(shift, 0, key, t, shifts[0], shifts[1])
+            _run_channel_affine(xf, df, mult, shift, inner)
     if target is not None:
         if dest is not target:
             np.copyto(target, dest, casting="unsafe")
@@ -417,6 +513,175 @@ def dropout3d(input, p=0.5, training=True, inplace=False, *, rng=None, out=None)
     return _dropout(input, p, training, inplace, rng, "dropout3d", out)
 
 
+def dropout1d(input, p=0.5, training=True, inplace=False, *, rng=None, out=None):
+    r"""Zero whole 1-D channels with probability ``p``; scale the rest by :math:`1/(1-p)`.
+
+    PyTorch 2.13's rank rule: ``(N, C, L)`` (channel ``n * C + c``) or ``(C, L)``
+    (unbatched, channel ``c``); any other rank raises ``ValueError`` (PyTorch's
+    ``RuntimeError`` message), on every call. The result equals ``input *
+    dropout_mask(s, p, rng=rng, dtype=...)`` with ``s = (N, C, 1)`` or ``(C, 1)``.
+
+    Parameters
+    ----------
+    input : array_like
+        ``(N, C, L)`` or ``(C, L)``.
+    p : float, default 0.5
+        Probability of a channel being zeroed, in [0, 1].
+    training : bool, default True
+        If False, return ``input`` itself (no copy).
+    inplace : bool, default False
+        Write into ``input`` (a writable float array) and return it.
+    rng : None, int or numpy.random.Generator, keyword-only
+        The randomness, as for :func:`dropout`.
+    out : ndarray, optional, keyword-only
+        Array of exactly the result's shape and dtype to write into, as for
+        :func:`dropout`.
+
+    Returns
+    -------
+    ndarray
+        ``input`` times the channel mask, same shape and dtype as :func:`dropout`'s.
+
+    Notes
+    -----
+    Same as ``torch.nn.functional.dropout1d`` (feature dropout of the input,
+    unsqueezed to ``(1, C, L)`` when unbatched). Inside ``@numba.njit`` a rank
+    other than 2 or 3 is a typing error.
+
+    Examples
+    --------
+    >>> import numpy as np, nbops
+    >>> x = np.ones((2, 3, 4), dtype=np.float32)   # (N, C, L)
+    >>> y = nbops.dropout1d(x, 0.5, rng=1)
+    >>> bool(np.all((y == 0).all(axis=2) | (y == 2).all(axis=2)))
+    True
+    """
+    if type(input) is not np.ndarray and is_device_array(input):
+        return _cuda().dropout1d(input, p, training, inplace, rng=rng, out=out)
+    p = check_p(p)
+    check_dropout1d_rank(np.ndim(input))
+    return _dropout(input, p, training, inplace, rng, "dropout1d", out)
+
+
+_ALPHA_NOTES = r"""Alpha dropout (Klambauer et al., "Self-Normalizing Neural Networks", 2017)
+    keeps the mean and variance of inputs of mean 0 and variance 1 (SELU
+    activations): with :math:`\alpha' = -1.7580993408473766` (the SELU
+    saturation value), :math:`a = ((\alpha'^2 p + 1)(1 - p))^{{-1/2}}` and
+    :math:`b = -a \alpha' p`, the output is :math:`a (x m + \alpha' (1 - m)) + b`
+    for the keep mask :math:`m` ({mask}). PyTorch's arithmetic and rounding
+    (``aten/src/ATen/native/Dropout.cpp``): a kept element is ``x * a + b`` and a
+    dropped one ``x * 0 + (a alpha' + b)``, each constant rounded to the
+    input's dtype, so the result equals PyTorch's for the same mask, bit for
+    bit (PyTorch's random numbers differ). ``p == 1`` gives ``input * 0`` and
+    ``training=False`` or ``p == 0`` the input itself, as PyTorch. The
+    gradient is ``grad * a`` where kept, 0 where dropped
+    (:func:`{name}_backward`). Inside ``@numba.njit``: as :func:`dropout`."""
+
+
+def alpha_dropout(input, p=0.5, training=False, inplace=False, *, rng=None, out=None):
+    r"""Alpha dropout: drop elements to the SELU saturation value, then restore mean 0
+    and variance 1 with an affine map.
+
+    Parameters
+    ----------
+    input : array_like
+        Any shape (0-d and empty included); the dtype rule of :func:`dropout`.
+    p : float, default 0.5
+        Probability of an element being dropped, in [0, 1].
+    training : bool, default False
+        If False (PyTorch's default here), return ``input`` itself (no copy).
+    inplace : bool, default False
+        Write into ``input`` (a writable float array) and return it.
+    rng : None, int or numpy.random.Generator, keyword-only
+        The randomness, as for :func:`dropout`: the keep decisions are
+        ``dropout_mask(input.shape, p, rng=rng, dtype=bool)``.
+    out : ndarray, optional, keyword-only
+        Array of exactly the result's shape and dtype to write into, as for
+        :func:`dropout`.
+
+    Returns
+    -------
+    ndarray
+        Same shape as ``input``; a non-contiguous input gives a C-contiguous
+        result.
+
+    Notes
+    -----
+    {notes}
+
+    Examples
+    --------
+    >>> import numpy as np, nbops
+    >>> x = np.zeros(8, dtype=np.float32)
+    >>> y = nbops.alpha_dropout(x, 0.5, training=True, rng=0)
+    >>> keep = nbops.dropout_mask(8, 0.5, rng=0, dtype=bool)
+    >>> len(set(y[keep].tolist())), len(set(y[~keep].tolist()))
+    (1, 1)
+    >>> nbops.alpha_dropout(x, 0.5) is x   # training=False
+    True
+    """
+    if type(input) is not np.ndarray and is_device_array(input):
+        return _cuda().alpha_dropout(input, p, training, inplace, rng=rng, out=out)
+    return _dropout(input, check_p(p), training, inplace, rng, None, out, "alpha")
+
+
+def feature_alpha_dropout(input, p=0.5, training=False, inplace=False, *, rng=None,
+                          out=None):
+    r"""Alpha dropout of whole channels: one decision per ``(n, c)`` of an ``(N, C, ...)``
+    input (see :func:`alpha_dropout` for the map).
+
+    As PyTorch's ``feature_alpha_dropout``: the first two axes number the
+    channels at any rank (a 2-D ``(N, C)`` input drops single elements);
+    fewer than 2 axes raise ``ValueError`` when a mask is drawn. The keep
+    decision of channel ``n * C + c`` is ``dropout_mask((N, C) + (1,) * (ndim -
+    2), p, rng=rng, dtype=bool)``'s.
+
+    Parameters
+    ----------
+    input : array_like
+        ``(N, C, ...)``.
+    p : float, default 0.5
+        Probability of a channel being dropped, in [0, 1].
+    training : bool, default False
+        If False (PyTorch's default here), return ``input`` itself (no copy).
+    inplace : bool, default False
+        Write into ``input`` (a writable float array) and return it.
+    rng : None, int or numpy.random.Generator, keyword-only
+        The randomness, as for :func:`dropout`.
+    out : ndarray, optional, keyword-only
+        Array of exactly the result's shape and dtype to write into, as for
+        :func:`dropout`.
+
+    Returns
+    -------
+    ndarray
+        Same shape and dtype as :func:`alpha_dropout`'s.
+
+    Notes
+    -----
+    {notes}
+
+    Examples
+    --------
+    >>> import numpy as np, nbops
+    >>> x = np.zeros((2, 3, 4), dtype=np.float32)
+    >>> y = nbops.feature_alpha_dropout(x, 0.5, training=True, rng=0)
+    >>> bool(np.all(y == y[:, :, :1]))   # constant along each channel
+    True
+    """
+    if type(input) is not np.ndarray and is_device_array(input):
+        return _cuda().feature_alpha_dropout(input, p, training, inplace, rng=rng, out=out)
+    return _dropout(input, check_p(p), training, inplace, rng, "feature_alpha_dropout", out,
+                    "alpha")
+
+
+alpha_dropout.__doc__ = alpha_dropout.__doc__.replace("{notes}", _ALPHA_NOTES.format(
+    mask="one decision per element", name="alpha_dropout"))
+feature_alpha_dropout.__doc__ = feature_alpha_dropout.__doc__.replace(
+    "{notes}", _ALPHA_NOTES.format(mask="one decision per channel",
+                                   name="feature_alpha_dropout"))
+
+
 def dropout_mask(shape, p, rng=None, dtype=np.float32):
     r"""The dropout mask that :func:`dropout` multiplies by, to apply it again.
 
@@ -484,20 +749,26 @@ def _check_seed(rng):
     return rng
 
 
-def _backward(grad_output, p, training, rng, feature, out):
+def _backward(grad_output, p, training, rng, feature, out, mode="dropout"):
     """Shared body of the dropout backwards: the forward applied to grad_output
-    with the same seed (the gradient of ``x * mask`` is ``g * mask``)."""
+    with the same seed (the gradient of ``x * mask`` is ``g * mask``); alpha
+    dropout's (``mode="alpha_grad"``): ``g`` times its mask ``a`` or 0."""
     p = check_p(p)
     _check_seed(rng)
     if type(grad_output) is not np.ndarray:
         if is_device_array(grad_output):
+            if mode != "dropout":
+                return _cuda().alpha_dropout_backward(grad_output, p, training, rng, out,
+                                                      feature)
             return _cuda().dropout_backward(grad_output, p, training, rng, out, feature)
-        if is_dask_array(grad_output):
+        if is_dask_array(grad_output) and mode == "dropout" and feature != "dropout1d":
             return dask_ops().dropout_backward(grad_output, p, training, rng, feature, out)
     g = _float_array(grad_output, "grad_output")
+    if feature == "dropout1d":
+        check_dropout1d_rank(g.ndim)
     if out is None and (not training or p == 0.0 or g.size == 0):
         return g.copy()  # a new array, as autograd's gradient (the forward returns its input)
-    return _dropout(g, p, training, False, rng, feature, out)
+    return _dropout(g, p, training, False, rng, feature, out, mode)
 
 
 _BACKWARD_DOC = r"""Gradient of :func:`{name}`: ``grad_output`` times the forward's mask.
@@ -558,9 +829,73 @@ def dropout3d_backward(grad_output, p=0.5, training=True, *, rng, out=None):
     return _backward(grad_output, p, training, rng, "dropout3d", out)
 
 
+def dropout1d_backward(grad_output, p=0.5, training=True, *, rng, out=None):
+    return _backward(grad_output, p, training, rng, "dropout1d", out)
+
+
 dropout_backward.__doc__ = _BACKWARD_DOC.format(name="dropout", shape="8")
 dropout2d_backward.__doc__ = _BACKWARD_DOC.format(name="dropout2d", shape="(2, 3, 4, 4)")
 dropout3d_backward.__doc__ = _BACKWARD_DOC.format(name="dropout3d", shape="(2, 3, 2, 2, 2)")
+dropout1d_backward.__doc__ = _BACKWARD_DOC.format(name="dropout1d", shape="(2, 3, 4)")
+
+
+_ALPHA_BACKWARD_DOC = r"""Gradient of :func:`{name}`: ``grad_output * a`` where kept, else 0.
+
+    The mask is regenerated from the same integer seed (no mask is stored), on
+    any thread count and on CUDA, bit for bit.
+
+    Parameters
+    ----------
+    grad_output : array_like
+        The gradient of the loss with respect to the forward's output (its
+        shape; a float array).
+    p : float, default 0.5
+        The forward's drop probability, in [0, 1].
+    training : bool, default False
+        The forward's ``training`` (False: the gradient is ``grad_output``).
+    rng : int, keyword-only
+        The integer seed the forward used (required: a Generator or None
+        cannot regenerate the mask).
+    out : ndarray, optional, keyword-only
+        Array of exactly the result's shape and dtype to write into.
+
+    Returns
+    -------
+    ndarray
+        ``grad_output * (a if kept else 0)`` with ``a = ((alpha'^2 p + 1)(1 -
+        p))^(-1/2)`` rounded to ``grad_output``'s dtype; ``training=False`` or
+        ``p == 0``: a copy of ``grad_output``; ``p == 1``: ``grad_output * 0``.
+
+    Notes
+    -----
+    What ``torch.autograd`` computes for PyTorch's ``input * noise + b``: the
+    gradient ``grad * noise``, ``noise = keep * a`` in the input's dtype.
+    Inside ``@numba.njit`` ``rng`` must be an integer.
+
+    Examples
+    --------
+    >>> import numpy as np, nbops
+    >>> g = np.ones({shape}, dtype=np.float32)
+    >>> gx = nbops.{name}_backward(g, 0.5, True, rng=7)
+    >>> y0 = nbops.{name}(np.zeros_like(g), 0.5, True, rng=7)
+    >>> y1 = nbops.{name}(np.ones_like(g), 0.5, True, rng=7)
+    >>> bool(np.allclose(gx, y1 - y0))   # the slope of the forward's affine map
+    True
+    """
+
+
+def alpha_dropout_backward(grad_output, p=0.5, training=False, *, rng, out=None):
+    return _backward(grad_output, p, training, rng, None, out, "alpha_grad")
+
+
+def feature_alpha_dropout_backward(grad_output, p=0.5, training=False, *, rng, out=None):
+    return _backward(grad_output, p, training, rng, "feature_alpha_dropout", out,
+                     "alpha_grad")
+
+
+alpha_dropout_backward.__doc__ = _ALPHA_BACKWARD_DOC.format(name="alpha_dropout", shape="8")
+feature_alpha_dropout_backward.__doc__ = _ALPHA_BACKWARD_DOC.format(
+    name="feature_alpha_dropout", shape="(2, 3, 4)")
 
 
 # ------------------------------------------------- the same names inside @njit
@@ -629,13 +964,70 @@ def _njit_prepare(shape, p, rng, mode, axes):
     return channels, inner, _njit_seed(rng)
 
 
+def _first(v):
+    """``v``, or ``v[0]`` of a pair (alpha dropout's (multiplier, shift) pairs)."""
+    raise NotImplementedError("only callable inside numba-compiled code")
+
+
+@overload(_first)
+def _first_ol(v):
+    if isinstance(v, types.BaseTuple):
+        return lambda v: v[0]
+    return lambda v: v
+
+
+def _channel_apply(xf, rf, channels, inner, k0, k1, t, scale, zero):
+    """Feature dropout of flat ``xf`` into ``rf``: ``x * mask[c]``, or alpha dropout's
+    ``x * mult[c] + shift[c]`` for pairs ``scale``, ``zero`` (serial kernels)."""
+    raise NotImplementedError("only callable inside numba-compiled code")
+
+
+@overload(_channel_apply)
+def _channel_apply_ol(xf, rf, channels, inner, k0, k1, t, scale, zero):
+    if isinstance(scale, types.BaseTuple):
+        def impl_affine(xf, rf, channels, inner, k0, k1, t, scale, zero):
+            mult = np.empty(channels, rf.dtype)
+            shift = np.empty(channels, rf.dtype)
+            _drop_serial(None, None, mult, 0, k0, k1, t, scale[0], zero[0])
+            _drop_serial(None, None, shift, 0, k0, k1, t, scale[1], zero[1])
+            _channel_affine_serial(xf, rf, mult, shift, inner)
+        return impl_affine
+
+    def impl(xf, rf, channels, inner, k0, k1, t, scale, zero):
+        mult = np.empty(channels, rf.dtype)
+        _drop_serial(None, None, mult, 0, k0, k1, t, scale, zero)
+        _channel_serial(xf, rf, mult, inner)
+    return impl
+
+
+def _njit_constants(dtype, alpha):
+    """A jitted ``p -> (scale, zero)`` in ``dtype`` (0 < p <= 1): dropout's scalars
+    (``alpha`` False), alpha dropout's ``(a, kept_shift)``, ``(0, dropped_shift)``
+    pairs (True; the arithmetic of :func:`nbops._ops.plan.alpha_dropout_constants`)
+    or its gradient's scalars ``a``, 0 (``"grad"``)."""
+    if alpha == "grad":
+        def constants(p):
+            a = 1.0 / math.sqrt((_ALPHA * _ALPHA * p + 1.0) * (1.0 - p)) if p < 1.0 else 0.0
+            return dtype(a), dtype(0)
+    elif alpha:
+        def constants(p):
+            a = 1.0 / math.sqrt((_ALPHA * _ALPHA * p + 1.0) * (1.0 - p)) if p < 1.0 else 0.0
+            kept = dtype(_ALPHA * a * p)
+            return (dtype(a), kept), (dtype(0), dtype(kept - dtype(_ALPHA * a)))
+    else:
+        def constants(p):
+            return (dtype(1.0 / (1.0 - p)) if p < 1.0 else dtype(0)), dtype(0)
+    return register_jitable(constants)
+
+
 @_config.serial_kernel
 def _njit_apply(xf, rf, same, p, seed, feature, channels, inner, scale, zero):
     """The drawing part of the @njit path on flat C-order arrays (cached: one
-    specialization per dtype, whatever the rank and the rng type)."""
+    specialization per dtype, whatever the rank and the rng type; alpha
+    dropout's pairs ``scale``, ``zero``: one more)."""
     if p == 1.0:
         for i in range(rf.size):
-            rf[i] = xf[i] * zero
+            rf[i] = xf[i] * _first(zero)
         return
     s = splitmix64(seed)
     k0, k1, t = np.uint32(s & _LO32), np.uint32(s >> _SH32), _njit_threshold(p)
@@ -645,9 +1037,7 @@ def _njit_apply(xf, rf, same, p, seed, feature, channels, inner, scale, zero):
         else:
             _drop_serial(xf, None, rf, 0, k0, k1, t, scale, zero)
     else:
-        mult = np.empty(channels, rf.dtype)
-        _drop_serial(None, None, mult, 0, k0, k1, t, scale, zero)
-        _channel_serial(xf, rf, mult, inner)
+        _channel_apply(xf, rf, channels, inner, k0, k1, t, scale, zero)
 
 
 @register_jitable
@@ -656,8 +1046,17 @@ def _njit_run(xf, rf, same, shape, p, rng, mode, axes, scale, zero):
     _njit_apply(xf, rf, same, p, seed, mode == 1, channels, inner, scale, zero)
 
 
-def _make_njit_impl(input, rng, out, feature):
-    """The @njit implementation of dropout / dropout2d / dropout3d for ``input``'s type."""
+def _make_njit_impl(input, rng, out, feature, alpha=False):
+    """The @njit implementation of a dropout (``feature``: None or the feature
+    dropout's name; ``alpha``: True for alpha dropout's map, ``"grad"`` for its
+    gradient, see _njit_constants) for ``input``'s type."""
+    impl = _njit_impl(input, rng, out, feature, alpha)
+    if impl is not None and alpha:  # alpha dropout: training=False by default, as PyTorch
+        impl.__defaults__ = (0.5, False, False, None, None)
+    return impl
+
+
+def _njit_impl(input, rng, out, feature, alpha):
     _njit_seed_ol(rng)  # a bad rng type: TypingError now
     if isinstance(input, (types.Float, types.Integer, types.Boolean)):
         if not _is_none(out):
@@ -665,6 +1064,7 @@ def _make_njit_impl(input, rng, out, feature):
         if feature is not None:
             raise errors.TypingError(f"nbops.{feature}: input must be an array")
         ftype = input if isinstance(input, types.Float) else types.float64
+        fconsts = _njit_constants(ftype, alpha)
 
         def impl_scalar(input, p=0.5, training=True, inplace=False, rng=None, out=None):
             _njit_check_p(p)
@@ -674,7 +1074,8 @@ def _make_njit_impl(input, rng, out, feature):
             if p == 1.0:
                 return x * ftype(0)
             k0, k1, t = _njit_key(rng, p)
-            return x * select(keep(0, k0, k1, t), ftype(1.0 / (1.0 - p)), ftype(0))
+            scale, zero = fconsts(p)
+            return _masked(x, keep(0, k0, k1, t), scale, zero)
 
         return impl_scalar
     if not isinstance(input, types.Array):
@@ -685,9 +1086,12 @@ def _make_njit_impl(input, rng, out, feature):
         dtype = types.float64
     else:
         raise errors.TypingError(f"nbops: unsupported input dtype {input.dtype} inside @njit")
+    if feature == "dropout1d" and input.ndim not in (2, 3):
+        raise errors.TypingError(DROPOUT1D_RANK_MESSAGE.format(ndim=input.ndim))
     mode = 0 if feature is None else 1
     axes = 0 if feature is None else channel_axes(feature, input.ndim)  # the plan's rule
     writable = dtype == input.dtype and input.mutable
+    consts = _njit_constants(dtype, alpha)
 
     if not _is_none(out):
         if not (isinstance(out, types.Array) and out.dtype == dtype and out.ndim == input.ndim
@@ -704,8 +1108,8 @@ def _make_njit_impl(input, rng, out, feature):
             src = input.astype(dtype)  # a C-order copy
             sf = src.reshape(src.size)
             if training and p != 0.0 and input.size != 0:
-                scale = dtype(1.0 / (1.0 - p)) if p < 1.0 else dtype(0)
-                _njit_run(sf, sf, True, input.shape, p, rng, mode, axes, scale, dtype(0))
+                scale, zero = consts(p)
+                _njit_run(sf, sf, True, input.shape, p, rng, mode, axes, scale, zero)
             i = 0
             for idx in np.ndindex(out.shape):
                 out[idx] = sf[i]
@@ -720,9 +1124,9 @@ def _make_njit_impl(input, rng, out, feature):
             if not training or p == 0.0 or input.size == 0:
                 return input if inplace else input.copy()
             res = input if inplace else np.empty_like(input)
-            scale = dtype(1.0 / (1.0 - p)) if p < 1.0 else dtype(0)
+            scale, zero = consts(p)
             _njit_run(input.reshape(input.size), res.reshape(res.size), inplace,
-                      input.shape, p, rng, mode, axes, scale, dtype(0))
+                      input.shape, p, rng, mode, axes, scale, zero)
             return res
 
         return impl_c
@@ -734,8 +1138,8 @@ def _make_njit_impl(input, rng, out, feature):
                 return input if inplace else input.copy()
             src = input.copy()
             sf = src.reshape(src.size)
-            scale = dtype(1.0 / (1.0 - p)) if p < 1.0 else dtype(0)
-            _njit_run(sf, sf, True, input.shape, p, rng, mode, axes, scale, dtype(0))
+            scale, zero = consts(p)
+            _njit_run(sf, sf, True, input.shape, p, rng, mode, axes, scale, zero)
             if inplace:
                 i = 0
                 for idx in np.ndindex(input.shape):
@@ -754,8 +1158,8 @@ def _make_njit_impl(input, rng, out, feature):
         if not training or p == 0.0 or input.size == 0:
             return src
         sf = src.reshape(src.size)
-        scale = dtype(1.0 / (1.0 - p)) if p < 1.0 else dtype(0)
-        _njit_run(sf, sf, True, input.shape, p, rng, mode, axes, scale, dtype(0))
+        scale, zero = consts(p)
+        _njit_run(sf, sf, True, input.shape, p, rng, mode, axes, scale, zero)
         return src
 
     return impl_new
@@ -776,9 +1180,25 @@ def _dropout3d_njit(input, p=0.5, training=True, inplace=False, rng=None, out=No
     return _make_njit_impl(input, rng, out, "dropout3d")
 
 
-def _make_backward_njit(grad_output, rng, out, forward):
+@overload(dropout1d)
+def _dropout1d_njit(input, p=0.5, training=True, inplace=False, rng=None, out=None):
+    return _make_njit_impl(input, rng, out, "dropout1d")
+
+
+@overload(alpha_dropout)
+def _alpha_dropout_njit(input, p=0.5, training=False, inplace=False, rng=None, out=None):
+    return _make_njit_impl(input, rng, out, None, alpha=True)
+
+
+@overload(feature_alpha_dropout)
+def _feature_alpha_dropout_njit(input, p=0.5, training=False, inplace=False, rng=None,
+                                out=None):
+    return _make_njit_impl(input, rng, out, "feature_alpha_dropout", alpha=True)
+
+
+def _make_backward_njit(grad_output, rng, out, forward, training=True):
     """The @njit dropout backward: the forward (its overload) applied to grad_output
-    with the integer seed."""
+    with the integer seed (``training``: the default of the forward's)."""
     if not isinstance(grad_output, types.Array):
         return None
     if not isinstance(grad_output.dtype, types.Float):
@@ -789,7 +1209,30 @@ def _make_backward_njit(grad_output, rng, out, forward):
     def impl(grad_output, p=0.5, training=True, rng=None, out=None):
         return forward(grad_output, p, training, False, rng=rng, out=out)
 
+    impl.__defaults__ = (0.5, training, None, None)  # the overload's own defaults
     return impl
+
+
+def _alpha_dropout_grad(input, p=0.5, training=False, inplace=False, rng=None, out=None):
+    """Alpha dropout's gradient inside @njit: ``input`` times the mask ``a``/0."""
+    raise NotImplementedError("only callable inside numba-compiled code")
+
+
+def _feature_alpha_dropout_grad(input, p=0.5, training=False, inplace=False, rng=None,
+                                out=None):
+    raise NotImplementedError("only callable inside numba-compiled code")
+
+
+@overload(_alpha_dropout_grad)
+def _alpha_dropout_grad_njit(input, p=0.5, training=False, inplace=False, rng=None,
+                             out=None):
+    return _make_njit_impl(input, rng, out, None, alpha="grad")
+
+
+@overload(_feature_alpha_dropout_grad)
+def _feature_alpha_dropout_grad_njit(input, p=0.5, training=False, inplace=False, rng=None,
+                                     out=None):
+    return _make_njit_impl(input, rng, out, "feature_alpha_dropout", alpha="grad")
 
 
 @overload(dropout_backward)
@@ -805,3 +1248,20 @@ def _dropout2d_backward_njit(grad_output, p=0.5, training=True, rng=None, out=No
 @overload(dropout3d_backward)
 def _dropout3d_backward_njit(grad_output, p=0.5, training=True, rng=None, out=None):
     return _make_backward_njit(grad_output, rng, out, dropout3d)
+
+
+@overload(dropout1d_backward)
+def _dropout1d_backward_njit(grad_output, p=0.5, training=True, rng=None, out=None):
+    return _make_backward_njit(grad_output, rng, out, dropout1d)
+
+
+@overload(alpha_dropout_backward)
+def _alpha_dropout_backward_njit(grad_output, p=0.5, training=False, rng=None, out=None):
+    return _make_backward_njit(grad_output, rng, out, _alpha_dropout_grad, training=False)
+
+
+@overload(feature_alpha_dropout_backward)
+def _feature_alpha_dropout_backward_njit(grad_output, p=0.5, training=False, rng=None,
+                                         out=None):
+    return _make_backward_njit(grad_output, rng, out, _feature_alpha_dropout_grad,
+                               training=False)

@@ -14,7 +14,8 @@ and no CUDA, and plans that depend only on those may be memoized.
 * cross_entropy / nll_loss: :func:`class_loss_plan` (target kinds and
   shapes, weight length, ``ignore_index``, ``label_smoothing``).
 * dropout: :func:`check_p`, :func:`dropout_plan`, :func:`dropout_key`,
-  :func:`warn_feature_rank`.
+  :func:`warn_feature_rank`, :func:`check_dropout1d_rank`,
+  :func:`alpha_dropout_constants`.
 """
 
 import math
@@ -32,7 +33,7 @@ __all__ = ["REDUCTIONS", "ReductionPlan", "legacy_reduction",
            "class_loss_plan", "target_range_message", "check_p", "DropoutPlan",
            "dropout_plan", "dropout_seed", "dropout_key", "dropout_threshold",
            "dropout_scale", "channel_axes", "feature_view", "mask_shape",
-           "warn_feature_rank"]
+           "warn_feature_rank", "check_dropout1d_rank", "alpha_dropout_constants"]
 
 #: Memoized plans per family are dropped when a table grows past this size.
 _MEMO_SIZE = 256
@@ -415,10 +416,15 @@ def warn_feature_rank(name, ndim, stacklevel=2):
 
 def channel_axes(name, ndim):
     """How many leading axes of an ``ndim``-D input number the channels of feature
-    dropout (one decision per channel): dropout2d uses the first two as ``(N, C)``;
-    dropout3d does for a 5-D input and otherwise takes the input as unbatched
-    (channels on axis 0). An input with fewer axes cannot be feature-dropped."""
-    return 2 if (name == "dropout2d" or ndim == 5) else 1
+    dropout (one decision per channel): dropout2d and feature_alpha_dropout use
+    the first two as ``(N, C)``; dropout3d does for a 5-D input and dropout1d
+    for a 3-D one, and otherwise they take the input as unbatched (channels on
+    axis 0). An input with fewer axes cannot be feature-dropped."""
+    if name == "dropout3d":
+        return 2 if ndim == 5 else 1
+    if name == "dropout1d":
+        return 2 if ndim == 3 else 1
+    return 2
 
 
 def feature_view(name, shape):
@@ -428,6 +434,45 @@ def feature_view(name, shape):
         raise ValueError(f"input: {name} (feature dropout) requires at least 2 dimensions "
                          f"in the input, got shape {tuple(shape)}")
     return math.prod(shape[:axes]), math.prod(shape[axes:])
+
+
+DROPOUT1D_RANK_MESSAGE = (
+    "input: dropout1d: Expected 2D or 3D input, but received a {ndim}D input. Note that "
+    "dropout1d exists to provide channel-wise dropout on inputs with 1 spatial dimension, "
+    "a channel dimension, and an optional batch dimension (i.e. 2D or 3D inputs).")
+
+
+def check_dropout1d_rank(ndim):
+    """PyTorch's rank rule of dropout1d (checked on every call, training or not):
+    ``(N, C, L)`` or ``(C, L)``; ValueError otherwise (PyTorch's RuntimeError text)."""
+    if ndim not in (2, 3):
+        raise ValueError(DROPOUT1D_RANK_MESSAGE.format(ndim=ndim))
+
+
+#: The SELU saturation value's magnitude, ``SELU.scale * SELU.alpha``: alpha dropout
+#: sets a dropped element to ``-ALPHA_DROPOUT_ALPHA`` before its affine correction
+#: (PyTorch's constant, aten/src/ATen/native/Dropout.cpp).
+ALPHA_DROPOUT_ALPHA = 1.7580993408473766
+
+
+def alpha_dropout_constants(p, dtype):
+    """``(scale, kept_shift, dropped_shift)`` of alpha dropout in ``dtype`` (``0 < p < 1``).
+
+    PyTorch's arithmetic (``_dropout_impl`` with ``alpha_dropout=true``): with
+    ``alpha = ALPHA_DROPOUT_ALPHA`` and, in double,
+    ``a = 1 / sqrt((alpha**2 p + 1) (1 - p))``, it forms the noise
+    ``keep * a`` and the shift ``b = (keep - 1) * (alpha a) + alpha a p`` in the
+    input's dtype (each scalar rounded to it) and returns ``input * noise + b``.
+    So a kept element becomes ``x * scale + kept_shift`` and a dropped one
+    ``x * 0 + dropped_shift`` (NaN for a non-finite ``x``, as PyTorch), with the
+    three constants below rounded exactly as PyTorch rounds them.
+    """
+    alpha = ALPHA_DROPOUT_ALPHA
+    a = 1.0 / math.sqrt((alpha * alpha * p + 1.0) * (1.0 - p))
+    t = np.dtype(dtype).type
+    kept_shift = t(alpha * a * p)
+    dropped_shift = t(kept_shift - t(alpha * a))  # -(alpha a) + alpha a p, rounded once
+    return t(a), kept_shift, dropped_shift
 
 
 class DropoutPlan(NamedTuple):
@@ -457,7 +502,8 @@ _DRAW = DropoutPlan("draw", None, 1)
 
 
 def dropout_plan(shape, p, training=True, inplace=False, has_out=False, feature=None):
-    """Validate a dropout / dropout2d / dropout3d call (``feature``: None or the name).
+    """Validate a dropout call (``feature``: None for elementwise dropout, or the name
+    of a feature dropout: dropout1d, dropout2d, dropout3d, feature_alpha_dropout).
 
     ``p`` must have been checked with :func:`check_p` (before the rank
     warnings, as PyTorch). ``inplace`` with ``out=`` raises ValueError; a

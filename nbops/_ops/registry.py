@@ -183,6 +183,16 @@ for _fn, _module, _backward in (
               backward_samples=lambda d, b=_backward: [
                   (b, (d.g2.reshape(-1, 16, 1, 1),), {"rng": 0})])
 _register(dropout.dropout_mask, "dropout", ("shape",), (), None, None)
+for _fn, _module, _backward, _shape in (
+        (dropout.dropout1d, "Dropout1d", dropout.dropout1d_backward, (-1, 16, 1)),
+        (dropout.alpha_dropout, "AlphaDropout", dropout.alpha_dropout_backward, (-1, 16)),
+        (dropout.feature_alpha_dropout, "FeatureAlphaDropout",
+         dropout.feature_alpha_dropout_backward, (-1, 16, 1, 1))):
+    _register(_fn, "dropout", ("input",), ("mask",), _module,
+              lambda d, s=_shape: [((d.x2.reshape(s),), {"rng": 0, "training": True})],
+              backward=_backward,
+              backward_samples=lambda d, b=_backward, s=_shape: [
+                  (b, (d.g2.reshape(s),), {"rng": 0, "training": True})])
 _register(distance.pairwise_distance, "distance", ("x1", "x2"), ("x1", "x2", "output"),
           "PairwiseDistance", lambda d: [((d.x2, d.x2[::-1]), {})],
           backward=distance.pairwise_distance_backward,

@@ -15,7 +15,8 @@ without a GPU and without ``numba-cuda``.
 Every kernel is compiled from the same scalar cores as the CPU kernels
 (:mod:`nbops.scalar`), see :mod:`nbops.cuda._core`.
 
-Dropout (``nbops.dropout``, ``dropout2d``, ``dropout3d``) runs on device
+Dropout (``nbops.dropout``, ``dropout1d``, ``dropout2d``, ``dropout3d``,
+``alpha_dropout``, ``feature_alpha_dropout``) runs on device
 arrays with the CPU path's counter-based generator (Philox4x32-10, the same
 seed -> key and counter/lane scheme, the same core compiled for the GPU): the
 same ``rng=`` seed gives a bit-identical mask and result on CPU and GPU.

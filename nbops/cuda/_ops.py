@@ -11,6 +11,7 @@ import numpy as np
 from numba import cuda
 
 from .._ops import plan as P
+from . import _alpha_dropout as AD
 from . import _kernels as K
 
 __all__ = ["unary", "binary", "prelu", "row_op", "row_backward", "prelu_backward",
@@ -29,7 +30,8 @@ __all__ = ["unary", "binary", "prelu", "row_op", "row_backward", "prelu_backward
            "cosine_similarity_backward", "normalize", "normalize_backward", "pdist",
            "pdist_backward", "cdist", "cdist_backward",
            "local_response_norm", "local_response_norm_backward", "bilinear",
-           "bilinear_backward"]
+           "bilinear_backward", "dropout1d", "alpha_dropout",
+           "feature_alpha_dropout", "alpha_dropout_backward"]
 
 
 # ------------------------------------------------------------------ arguments
@@ -911,7 +913,9 @@ def pairwise_distance_backward(grad_output, x1, x2, p=2.0, eps=1e-6, keepdim=Fal
 # The argument policy is the CPU path's (nbops/_ops/plan.py: p, the rng= ->
 # Philox key, the channel structure, the rank warnings), so a seed means the
 # same mask here as on the CPU; the kernels follow the CPU's counter/lane scheme.
-def _dropout(input, p, training, inplace, rng, out, feature):
+def _dropout(input, p, training, inplace, rng, out, feature, mode="dropout"):
+    """``mode``: ``"dropout"``, ``"alpha"`` or ``"alpha_grad"``, as the CPU driver's
+    (nbops/_ops/dropout.py)."""
     x = dev(input)
     dt = float_dtype(x)
     plan = P.dropout_plan(tuple(x.shape), p, training, inplace, out is not None, feature)
@@ -935,8 +939,21 @@ def _dropout(input, p, training, inplace, rng, out, feature):
     channels, inner = plan.channels, plan.inner
     key = P.dropout_key(rng)  # last: a Generator advances only when the call succeeds
     t = P.dropout_threshold(p)
-    scale, zero = P.dropout_scale(p, dt), dt.type(0)
-    if channels is None or inner == 1:
+    zero = dt.type(0)
+    if mode == "dropout":
+        scale = P.dropout_scale(p, dt)
+    else:
+        scale, kept_shift, dropped_shift = P.alpha_dropout_constants(p, dt)
+    if mode == "alpha":
+        if channels is None or inner == 1:
+            AD.run_alpha_dropout(xf, df, key, t, scale, zero, kept_shift, dropped_shift)
+        else:  # one (multiplier, shift) pair per channel, from the same decisions
+            mult = cuda.device_array(channels, dt)
+            shift = cuda.device_array(channels, dt)
+            K.run_mask(mult, key, t, scale, zero)
+            K.run_mask(shift, key, t, kept_shift, dropped_shift)
+            AD.run_channel_affine(xf, df, mult, shift, inner)
+    elif channels is None or inner == 1:
         K.run_dropout(xf, df, key, t, scale, zero)
     else:
         mult = cuda.device_array(channels, dt)
@@ -959,6 +976,22 @@ def dropout3d(input, p=0.5, training=True, inplace=False, *, rng=None, out=None)
     p = P.check_p(p)
     P.warn_feature_rank("dropout3d", dev(input).ndim, stacklevel=3)
     return _dropout(input, p, training, inplace, rng, out, "dropout3d")
+
+
+def dropout1d(input, p=0.5, training=True, inplace=False, *, rng=None, out=None):
+    p = P.check_p(p)
+    P.check_dropout1d_rank(dev(input).ndim)
+    return _dropout(input, p, training, inplace, rng, out, "dropout1d")
+
+
+def alpha_dropout(input, p=0.5, training=False, inplace=False, *, rng=None, out=None):
+    return _dropout(input, P.check_p(p), training, inplace, rng, out, None, "alpha")
+
+
+def feature_alpha_dropout(input, p=0.5, training=False, inplace=False, *, rng=None,
+                          out=None):
+    return _dropout(input, P.check_p(p), training, inplace, rng, out,
+                    "feature_alpha_dropout", "alpha")
 
 
 def dropout_mask(shape, p, rng=None, dtype=np.float32):
@@ -989,14 +1022,26 @@ def dropout_backward(grad_output, p, training, rng, out, feature):
     """The dropout backwards on a device array (``p`` and the int seed ``rng``
     already checked): the forward's mask from the same seed; a copy where the
     forward returns its input."""
+    return _dropout_backward(grad_output, p, training, rng, out, feature, "dropout")
+
+
+def alpha_dropout_backward(grad_output, p, training, rng, out, feature):
+    """alpha_dropout_backward and feature_alpha_dropout_backward (``feature``) on a
+    device array: ``grad_output`` times the forward's multiplier ``a`` or 0."""
+    return _dropout_backward(grad_output, p, training, rng, out, feature, "alpha_grad")
+
+
+def _dropout_backward(grad_output, p, training, rng, out, feature, mode):
     g = dev(grad_output, "grad_output")
     dt = float_dtype(g, "grad_output")
+    if feature == "dropout1d":
+        P.check_dropout1d_rank(g.ndim)
     if out is None and (not training or p == 0.0 or g.size == 0):
         res = empty(g.shape, dt, g)
         if g.size:
             res.copy_to_device(g)
         return res
-    return _dropout(g, p, training, False, rng, out, feature)
+    return _dropout(g, p, training, False, rng, out, feature, mode)
 
 
 # ------------------------------------------------------------------ layer_norm, rms_norm

@@ -38,7 +38,7 @@ from . import activation as _activation
 from . import loss as _loss
 from ._module import Module, Parameter, Sequential
 from .distance import CosineSimilarity, PairwiseDistance
-from .dropout import Dropout, Dropout2d, Dropout3d
+from .dropout import AlphaDropout, Dropout, Dropout1d, Dropout2d, Dropout3d, FeatureAlphaDropout
 from .linear import Bilinear, Identity, Linear
 from .normalization import (
     BatchNorm1d,
@@ -64,4 +64,5 @@ __all__ = ["Module", "Parameter", "Sequential", "get_grad", "set_grad", "Identit
            "GroupNorm", "InstanceNorm1d", "InstanceNorm2d", "InstanceNorm3d",
            "LocalResponseNorm", "Bilinear",
            "Dropout",
+           "Dropout1d", "AlphaDropout", "FeatureAlphaDropout",
            "Dropout2d", "Dropout3d", "PairwiseDistance", "CosineSimilarity", *_loss.__all__]

@@ -15,9 +15,12 @@ from .activation import ReLU6 as ReLU6
 from .activation import _SoftmaxBase
 from .distance import CosineSimilarity as CosineSimilarity
 from .distance import PairwiseDistance as PairwiseDistance
+from .dropout import AlphaDropout as AlphaDropout
 from .dropout import Dropout as Dropout
+from .dropout import Dropout1d as Dropout1d
 from .dropout import Dropout2d as Dropout2d
 from .dropout import Dropout3d as Dropout3d
+from .dropout import FeatureAlphaDropout as FeatureAlphaDropout
 from .linear import Bilinear as Bilinear
 from .linear import Identity as Identity
 from .linear import Linear as Linear
@@ -248,6 +251,9 @@ __all__: list[str] = [
     'LocalResponseNorm',
     'Bilinear',
     'Dropout',
+    'Dropout1d',
+    'AlphaDropout',
+    'FeatureAlphaDropout',
     'Dropout2d',
     'Dropout3d',
     'PairwiseDistance',

@@ -22,6 +22,7 @@ import nbops  # noqa: E402, F401  (registers every op in the table)
 from nbops._ops import margin_losses as ML  # noqa: E402  (margin_ranking_loss's cores)
 from nbops._ops import nll_losses as NLL  # noqa: E402  (poisson_nll_loss's variants)
 from nbops._ops import table  # noqa: E402
+from nbops.cuda import _alpha_dropout as AD  # noqa: E402  (alpha_dropout, ...)
 from nbops.cuda import _bilinear as BL  # noqa: E402  (bilinear)
 from nbops.cuda import _class_margin as CMC  # noqa: E402  (multi_margin, multilabel_margin)
 from nbops.cuda import _ctc as CTC  # noqa: E402  (ctc_loss)
@@ -178,6 +179,8 @@ def main():
             ("dropout", K._dropout_kernel, (v, v, u32, u32, u32, ft, ft)),
             ("dropout_mask", K._mask_kernel, (v, u32, u32, u32, ft, ft)),
             ("dropout_channel", K._channel_kernel, (v, v, v, i8)),
+            ("alpha_dropout", AD._alpha_dropout_kernel, (v, v, u32, u32, u32, ft, ft, ft, ft)),
+            ("alpha_dropout_channel", AD._channel_affine_kernel, (v, v, v, v, i8)),
             ("scale", K._scale_kernel, (v, v, ft)),
             ("fill", K._fill_kernel, (v, ft)),
         ]
