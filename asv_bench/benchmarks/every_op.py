@@ -4,12 +4,13 @@ and writes ``docs/perf_table.csv``).
 
 Sizes, as the speed targets name them:
 
-* elementwise ops, the pointwise losses, kl_div, BCE and dropout: 1000, 1e5 and
+* elementwise ops, the pointwise losses, kl_div, BCE, dropout and alpha_dropout: 1000, 1e5 and
   1e7 elements;
 * ops over rows (softmax family, cross_entropy, nll_loss, batch_norm,
   layer_norm, rms_norm, group_norm (2 groups), instance_norm (as (N, 2, C / 2)),
   pairwise_distance, cosine_similarity, normalize, multilabel_soft_margin_loss,
-  dropout2d/3d): (64, 10), (4096, 1000) and (65536, 128); cdist: each of those
+  the embedding and class-margin losses, local_response_norm (as (N, C, 1), size 5),
+  dropout1d/2d/3d): (64, 10), (4096, 1000) and (65536, 128); cdist: each of those
   rows against 64 rows; pdist: at most 512 of those rows;
 * linear: (64, 128) x (128, 64), (1024, 256) x (256, 256), (65536, 128) x (128, 128),
   with a bias.
@@ -162,6 +163,28 @@ CASES.update({
             lambda shape, dtype: ((random_array(shape[0] * shape[1], dtype).reshape(shape),
                                    (_probabilities(shape[0] * shape[1], dtype, 1) > 0.5)
                                    .astype(dtype).reshape(shape)), {}))),
+    "cosine_embedding_loss": (nbops.cosine_embedding_loss, "cosine_embedding_loss", _rows(
+        lambda shape, dtype: ((random_array(shape[0] * shape[1], dtype).reshape(shape),
+                               random_array(shape[0] * shape[1], dtype, 1).reshape(shape),
+                               np.sign(random_array(shape[0], dtype, 2))), {}))),
+    "triplet_margin_loss": (nbops.triplet_margin_loss, "triplet_margin_loss", _rows(
+        lambda shape, dtype: (tuple(random_array(shape[0] * shape[1], dtype, seed).reshape(shape)
+                                    for seed in range(3)), {}))),
+    "multi_margin_loss": (nbops.multi_margin_loss, "multi_margin_loss", _rows(
+        lambda shape, dtype: ((random_array(shape[0] * shape[1], dtype).reshape(shape),
+                               _labels(shape)), {}))),
+    "multilabel_margin_loss": (nbops.multilabel_margin_loss, "multilabel_margin_loss", _rows(
+        lambda shape, dtype: ((random_array(shape[0] * shape[1], dtype).reshape(shape),
+                               np.where(np.arange(shape[1]) < 2, _labels(shape)[:, None],
+                                        -1)), {}))),
+    "local_response_norm": (nbops.local_response_norm, "local_response_norm", _rows(
+        lambda shape, dtype: ((random_array(shape[0] * shape[1], dtype)
+                               .reshape(shape[0], shape[1], 1), 5), {}))),
+    "alpha_dropout": (nbops.alpha_dropout, "alpha_dropout", _flat(
+        lambda n, dtype: ((random_array(n, dtype), 0.5, True), {"rng": 0}))),
+    "dropout1d": (nbops.dropout1d, "dropout1d", _rows(
+        lambda shape, dtype: ((random_array(shape[0] * shape[1], dtype)
+                               .reshape(shape[0], shape[1], 1), 0.5), {"rng": 0}))),
 })
 
 #: ops that take ``out=``
@@ -196,7 +219,7 @@ class EveryOp:
             if fn is None:
                 raise NotImplementedError(f"PyTorch has no {torch_name}")  # asv: skipped
             targs, tkw = _torch_args(args, kwargs)
-            if torch_name in ("dropout", "dropout2d", "dropout3d"):
+            if torch_name in ("dropout", "dropout1d", "dropout2d", "dropout3d"):
                 tkw["training"] = True
             self.fn = lambda: fn(*targs, **tkw)
         elif library == "nbops_out":
