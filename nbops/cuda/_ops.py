@@ -27,7 +27,8 @@ __all__ = ["unary", "binary", "prelu", "row_op", "row_backward", "prelu_backward
            "rms_norm_backward", "group_norm", "group_norm_backward", "instance_norm",
            "ctc_loss", "ctc_loss_backward", "ctc_loss_with_grad", "cosine_similarity",
            "cosine_similarity_backward", "normalize", "normalize_backward", "pdist",
-           "pdist_backward", "cdist", "cdist_backward"]
+           "pdist_backward", "cdist", "cdist_backward", "glu", "glu_backward", "rrelu",
+           "rrelu_backward", "gumbel_softmax", "gumbel_softmax_backward"]
 
 
 # ------------------------------------------------------------------ arguments
@@ -1090,3 +1091,35 @@ def cdist(*args, **kwargs):
 
 def cdist_backward(*args, **kwargs):
     return _similarity().cdist_backward(*args, **kwargs)
+
+
+# ------------------------------------------------------------------ glu, rrelu, gumbel_softmax
+# (kernels and launchers in nbops/cuda/_glu.py, which uses the helpers above)
+def glu(*args, **kwargs):
+    from . import _glu
+    return _glu.glu(*args, **kwargs)
+
+
+def glu_backward(*args, **kwargs):
+    from . import _glu
+    return _glu.glu_backward(*args, **kwargs)
+
+
+def rrelu(*args, **kwargs):
+    from . import _glu
+    return _glu.rrelu(*args, **kwargs)
+
+
+def rrelu_backward(*args, **kwargs):
+    from . import _glu
+    return _glu.rrelu_backward(*args, **kwargs)
+
+
+def gumbel_softmax(*args, **kwargs):
+    from . import _glu
+    return _glu.gumbel_softmax(*args, **kwargs)
+
+
+def gumbel_softmax_backward(*args, **kwargs):
+    from . import _glu
+    return _glu.gumbel_softmax_backward(*args, **kwargs)

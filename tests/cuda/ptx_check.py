@@ -24,6 +24,7 @@ from nbops._ops import nll_losses as NLL  # noqa: E402  (poisson_nll_loss's vari
 from nbops._ops import table  # noqa: E402
 from nbops.cuda import _ctc as CTC  # noqa: E402  (ctc_loss)
 from nbops.cuda import _gaussian as GC  # noqa: E402  (gaussian_nll_loss)
+from nbops.cuda import _glu as GLU  # noqa: E402  (glu, rrelu, gumbel_softmax)
 from nbops.cuda import _grad_ops as GO  # noqa: E402
 from nbops.cuda import _kernels as K  # noqa: E402
 from nbops.cuda import _multilabel as MLC  # noqa: E402  (multilabel_soft_margin_loss)
@@ -176,6 +177,14 @@ def main():
             ("cdist_grad", SM._cdist_grad_kernel, (v, v, i8, i8, i8, i8, d, i8, v, v, v, b)),
             ("pdist_pairs", SM._pdist_kernel, (v, i8, i8, d, i8, v)),
             ("pdist_pairs_grad", SM._pdist_grad_kernel, (v, i8, i8, d, i8, v, v, v)),
+        ]
+        jobs += [  # glu, rrelu, gumbel_softmax
+            ("glu", GLU._glu_kernel, (v, v, i8)),
+            ("glu_grad", GLU._glu_grad_kernel, (v, v, v, i8)),
+            ("rrelu", GLU._rrelu_kernel, (v, v, v, b, u32, u32, d, d)),
+            ("gumbel_noise", GLU._gumbel_kernel, (v, v, u32, u32, d)),
+            ("gumbel_div", GLU._div_kernel, (v, ft)),
+            ("gumbel_hard", GLU._hard_kernel, (v, v, i8, i8, i8, ft)),
         ]
         jobs += [  # nbops.optim
             ("sgd_step", OC._sgd_kernel, (v, v, v, b, b, b, ft, b, ft, ft, b, ft)),
