@@ -59,17 +59,47 @@ NOISE_SPAN = 1e-6
 # slopes) or the flat grad_output (backward: out = g * slope where x <= 0, else g).
 # out may be x (in place). Element i's slope: lower + span * w / 2**32 with w the
 # word i % 4 of Philox block i // 4.
+@register_jitable
+def _rrelu_blocks(x, g, out, b0, k0, k1, lower, span):
+    """Whole Philox blocks: ``out.size`` is a multiple of 4, out[0] is element 4 * b0
+    (the four lanes written out, as dropout's blocks: no per-lane loop)."""
+    for w in range(out.size >> 2):
+        j = b0 + np.uint64(w)
+        r0, r1, r2, r3 = philox4x32_10(j & _LO32, j >> _SH32, _Z32, _Z32, k0, k1)
+        i = 4 * w
+        s0 = lower + span * (np.float64(r0) * _WORD)
+        s1 = lower + span * (np.float64(r1) * _WORD)
+        s2 = lower + span * (np.float64(r2) * _WORD)
+        s3 = lower + span * (np.float64(r3) * _WORD)
+        if g is None:
+            out[i] = _rrelu_core(x[i], s0)
+            out[i + 1] = _rrelu_core(x[i + 1], s1)
+            out[i + 2] = _rrelu_core(x[i + 2], s2)
+            out[i + 3] = _rrelu_core(x[i + 3], s3)
+        else:
+            out[i] = _rrelu_grad_core(g[i], x[i], s0)
+            out[i + 1] = _rrelu_grad_core(g[i + 1], x[i + 1], s1)
+            out[i + 2] = _rrelu_grad_core(g[i + 2], x[i + 2], s2)
+            out[i + 3] = _rrelu_grad_core(g[i + 3], x[i + 3], s3)
+
+
 def _rrelu(x, g, out, k0, k1, lower, span):
-    n = x.size
+    n = out.size
     for task in prange((n + _TILE - 1) // _TILE):
         a = task * _TILE
         b = min(a + _TILE, n)
-        for j0 in range(a, b, 4):
-            j = np.uint64(j0) >> _TWO
+        e = a + (b - a) // 4 * 4  # a is a multiple of 4: whole blocks a .. e
+        b0 = np.uint64(a) >> _TWO
+        if g is None:
+            _rrelu_blocks(x[a:e], g, out[a:e], b0, k0, k1, lower, span)
+        else:
+            _rrelu_blocks(x[a:e], g[a:e], out[a:e], b0, k0, k1, lower, span)
+        if e < b:  # the last, partial block (of the last task)
+            j = np.uint64(e) >> _TWO
             r0, r1, r2, r3 = philox4x32_10(j & _LO32, j >> _SH32, _Z32, _Z32, k0, k1)
-            for q in range(min(4, b - j0)):
+            for q in range(b - e):
                 s = lower + span * (np.float64(lane(r0, r1, r2, r3, q)) * _WORD)
-                i = j0 + q
+                i = e + q
                 if g is None:
                     out[i] = _rrelu_core(x[i], s)
                 else:
