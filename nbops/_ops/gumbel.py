@@ -22,7 +22,6 @@ passes ``grad_output`` to ``y_soft`` for ``hard=True`` too):
 ``softmax_backward(grad_output, y_soft) / tau``.
 """
 
-import math
 import warnings
 
 import numpy as np
@@ -34,7 +33,7 @@ from .. import _config
 from .._launch import launch
 from .._validate import as_array, check_out, is_device_array, result_dtype
 from ..cuda import ops as _cuda
-from ..scalar._math import const
+from ..scalar._math import const, log
 from ..scalar.random import lane, philox4x32_10, splitmix64
 from .dropout import _check_seed, _is_none, _njit_seed, _njit_seed_ol
 from .elementwise import _float_array
@@ -52,32 +51,55 @@ _EPS_DEFAULT = 1e-10
 
 
 @_config.core
-def gumbel_of_word(w):
-    """The Gumbel(0, 1) value of a 32-bit word: ``-log(-log((w + 0.5) / 2**32))`` (float64;
-    a core: inlined on the CPU, a device function on CUDA)."""
-    u = (np.float64(w) + 0.5) * 2.3283064365386963e-10
-    return -math.log(-math.log(u))
+def word_to_unit(w):
+    """A 32-bit word as ``u = (w + 0.5) / 2**32`` in (0, 1) (float64)."""
+    return (np.float64(w) + 0.5) * 2.3283064365386963e-10
+
+
+@_config.core
+def gumbel_add_unit(x, u, tau):
+    """``(x + G) / tau`` in ``x``'s dtype, ``G = -log(-log(u))`` (float64, nbops'
+    vectorizable ``log``; a core: inlined on the CPU, a device function on CUDA)."""
+    return (x + const(x, -log(-log(u)))) / const(x, tau)
 
 
 @_config.core
 def gumbel_add(x, w, tau):
     """``(x + G) / tau`` in ``x``'s dtype, ``G`` the Gumbel value of the 32-bit word ``w``."""
-    return (x + const(x, gumbel_of_word(w))) / const(x, tau)
+    return gumbel_add_unit(x, word_to_unit(w), tau)
 
 
 # ------------------------------------------------------------------ CPU kernel
+@register_jitable
+def _noisy_blocks(x, out, b0, k0, k1, tau, units):
+    """Whole Philox blocks: ``out.size`` is a multiple of 4, out[0] is element 4 * b0.
+    The words' units go to ``units`` first, so that the loop of logs vectorizes."""
+    for w in range(out.size >> 2):
+        j = b0 + np.uint64(w)
+        r0, r1, r2, r3 = philox4x32_10(j & _LO32, j >> _SH32, _Z32, _Z32, k0, k1)
+        i = 4 * w
+        units[i] = word_to_unit(r0)
+        units[i + 1] = word_to_unit(r1)
+        units[i + 2] = word_to_unit(r2)
+        units[i + 3] = word_to_unit(r3)
+    for i in range(out.size):
+        out[i] = gumbel_add_unit(x[i], units[i], tau)
+
+
 def _noisy(x, out, k0, k1, tau):
     """out[i] = (x[i] + G_i) / tau in x's dtype (out may be x)."""
-    n = x.size
+    n = out.size
     for task in prange((n + _TILE - 1) // _TILE):
         a = task * _TILE
         b = min(a + _TILE, n)
-        for j0 in range(a, b, 4):
-            j = np.uint64(j0) >> _TWO
+        e = a + (b - a) // 4 * 4  # a is a multiple of 4: whole blocks a .. e
+        units = np.empty(e - a, np.float64)
+        _noisy_blocks(x[a:e], out[a:e], np.uint64(a) >> _TWO, k0, k1, tau, units)
+        if e < b:  # the last, partial block (of the last task)
+            j = np.uint64(e) >> _TWO
             r0, r1, r2, r3 = philox4x32_10(j & _LO32, j >> _SH32, _Z32, _Z32, k0, k1)
-            for q in range(min(4, b - j0)):
-                i = j0 + q
-                out[i] = gumbel_add(x[i], lane(r0, r1, r2, r3, q), tau)
+            for q in range(b - e):
+                out[e + q] = gumbel_add(x[e + q], lane(r0, r1, r2, r3, q), tau)
 
 
 _noisy_serial, _noisy_parallel = _config.kernels(_noisy)
