@@ -907,7 +907,8 @@ def gumbel_softmax_backward(
     axis: int = ...,
     *,
     dim: int | None = ...,
-    rng: int,
+    rng: int = ...,
+    y_soft: Any = ...,
     out: NDArray[Any] | None = ...,
 ) -> NDArray[np.floating[Any]]: ...
 def batch_norm_backward(

@@ -494,3 +494,22 @@ def test_gumbel_softmax_njit():
     np.testing.assert_allclose(bwd(g, x, 8),
                                nbops.gumbel_softmax_backward(g, x, 0.5, axis=0, rng=8),
                                rtol=1e-13, atol=1e-15)
+
+
+def test_gumbel_softmax_backward_from_the_soft_sample():
+    """y_soft= (the forward's output for hard=False): no regeneration, the same gradient."""
+    x = _rng(48).standard_normal((4, 6)).astype(np.float32)
+    g = _rng(49).standard_normal((4, 6)).astype(np.float32)
+    y = nbops.gumbel_softmax(x, 0.5, axis=0, rng=4)
+    np.testing.assert_array_equal(nbops.gumbel_softmax_backward(g, x, 0.5, axis=0, y_soft=y),
+                                  nbops.gumbel_softmax_backward(g, x, 0.5, axis=0, rng=4))
+    with pytest.raises(ValueError, match="y_soft has shape"):
+        nbops.gumbel_softmax_backward(g, x, y_soft=y[:2])
+
+    @njit
+    def bwd(g, x, y):
+        return nbops.gumbel_softmax_backward(g, x, 0.5, axis=0, y_soft=y)
+
+    np.testing.assert_allclose(bwd(g, x, y), nbops.gumbel_softmax_backward(g, x, 0.5, axis=0,
+                                                                           y_soft=y),
+                               rtol=1e-6, atol=1e-7)

@@ -224,7 +224,7 @@ def gumbel_softmax(logits, tau=1.0, hard=False, eps=1e-10, axis=-1, *, dim=None,
 
 
 def gumbel_softmax_backward(grad_output, logits, tau=1.0, hard=False, eps=1e-10, axis=-1, *,
-                            dim=None, rng, out=None):
+                            dim=None, rng=None, y_soft=None, out=None):
     r"""Gradient of :func:`gumbel_softmax` with respect to ``logits``.
 
     The soft sample is regenerated from the integer seed and the logits.
@@ -248,7 +248,11 @@ def gumbel_softmax_backward(grad_output, logits, tau=1.0, hard=False, eps=1e-10,
     dim : int, optional, keyword-only
         PyTorch's name of ``axis``.
     rng : int, keyword-only
-        The integer seed the forward used (required).
+        The integer seed the forward used: the soft sample is regenerated from it
+        (required unless ``y_soft`` is given).
+    y_soft : array_like, optional, keyword-only
+        The forward's soft sample (its output when ``hard=False``): then nothing
+        is regenerated and ``rng`` is not used.
     out : ndarray, optional, keyword-only
         Array of the result's shape and dtype to write into.
 
@@ -270,14 +274,18 @@ def gumbel_softmax_backward(grad_output, logits, tau=1.0, hard=False, eps=1e-10,
     >>> g = np.array([[1.0, 0.0, 0.0]])
     >>> np.allclose(nbops.gumbel_softmax_backward(g, x, rng=3), y * (g - (g * y).sum()))
     True
+    >>> np.allclose(nbops.gumbel_softmax_backward(g, x, y_soft=y),
+    ...             nbops.gumbel_softmax_backward(g, x, rng=3))
+    True
     """
     if type(grad_output) is not np.ndarray and is_device_array(grad_output):
         return _cuda().gumbel_softmax_backward(grad_output, logits, tau, hard, eps, axis,
-                                               dim=dim, rng=rng, out=out)
+                                               dim=dim, rng=rng, y_soft=y_soft, out=out)
     from .softmax import softmax_backward
 
     tau = _check_args(tau, eps, 2)
-    _check_seed(rng)
+    if y_soft is None:
+        _check_seed(rng)
     g = _float_array(grad_output, "grad_output")
     x = logits if type(logits) is np.ndarray else as_array(logits, "logits")
     result_dtype(x.dtype, "logits")
@@ -287,11 +295,20 @@ def gumbel_softmax_backward(grad_output, logits, tau=1.0, hard=False, eps=1e-10,
         raise ValueError(f"grad_output has shape {g.shape} but logits has shape {x.shape}: "
                          "they must be the same (the forward's output shape)")
     axis_plan(x.shape, axis, dim)
-    compute, result = result_dtype(np.result_type(g.dtype, x.dtype))
+    ys = None if y_soft is None else _float_array(y_soft, "y_soft")
+    if ys is not None and ys.shape != x.shape:
+        raise ValueError(f"y_soft has shape {ys.shape} but logits has shape {x.shape}: they "
+                         "must be the same")
+    dtypes = (g.dtype, x.dtype) if ys is None else (g.dtype, x.dtype, ys.dtype)
+    compute, result = result_dtype(np.result_type(*dtypes))
     if out is not None:
         check_out(out, x.shape, result)
-    y = _soft(x, compute, axis, dim, dropout_key(rng), tau)
-    res = softmax_backward(np.ascontiguousarray(g, dtype=compute), y, axis, dim=dim, out=y)
+    gc = np.ascontiguousarray(g, dtype=compute)
+    if ys is None:
+        y = _soft(x, compute, axis, dim, dropout_key(rng), tau)
+        res = softmax_backward(gc, y, axis, dim=dim, out=y)
+    else:
+        res = softmax_backward(gc, np.ascontiguousarray(ys, dtype=compute), axis, dim=dim)
     res /= compute.type(tau)
     if out is not None:
         np.copyto(out, res, casting="unsafe")
@@ -377,7 +394,7 @@ def _gumbel_softmax_njit(logits, tau=1.0, hard=False, eps=1e-10, axis=-1, dim=No
 
 @overload(gumbel_softmax_backward)
 def _gumbel_softmax_backward_njit(grad_output, logits, tau=1.0, hard=False, eps=1e-10,
-                                  axis=-1, dim=None, rng=None, out=None):
+                                  axis=-1, dim=None, rng=None, y_soft=None, out=None):
     from .softmax import _axis_of, _check_range, softmax, softmax_backward
 
     if not (isinstance(grad_output, types.Array) and isinstance(logits, types.Array)):
@@ -388,15 +405,30 @@ def _gumbel_softmax_backward_njit(grad_output, logits, tau=1.0, hard=False, eps=
     if not _is_none(out):
         raise errors.TypingError("nbops.gumbel_softmax_backward: out= is not supported "
                                  "inside @njit")
-    if not isinstance(rng, types.Integer):
+    given = not _is_none(y_soft)
+    if given and not (isinstance(y_soft, types.Array) and y_soft.ndim == logits.ndim):
+        raise errors.TypingError("nbops.gumbel_softmax_backward: y_soft must be an array of "
+                                 "the logits' shape")
+    if not given and not isinstance(rng, types.Integer):
         raise errors.TypingError("nbops.gumbel_softmax_backward: inside @njit, rng must be "
-                                 "the forward's integer seed")
+                                 "the forward's integer seed (or give y_soft)")
     in_type = _float_type(logits.dtype)
     dtype = types.float64 if types.float64 in (in_type, grad_output.dtype) else types.float32
     nd = logits.ndim
 
+    if given:
+        def impl_given(grad_output, logits, tau=1.0, hard=False, eps=1e-10, axis=-1, dim=None,
+                       rng=None, y_soft=None, out=None):
+            ax = _check_range(_axis_of(axis, dim), nd)
+            if grad_output.shape != logits.shape or y_soft.shape != logits.shape:
+                raise ValueError("grad_output and y_soft must have the logits' shape")
+            res = softmax_backward(grad_output.astype(dtype), y_soft.astype(dtype), ax)
+            return res / dtype(tau)
+
+        return impl_given
+
     def impl(grad_output, logits, tau=1.0, hard=False, eps=1e-10, axis=-1, dim=None, rng=None,
-             out=None):
+             y_soft=None, out=None):
         ax = _check_range(_axis_of(axis, dim), nd)
         if grad_output.shape != logits.shape:
             raise ValueError("grad_output must have the logits' shape")

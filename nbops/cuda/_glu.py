@@ -248,10 +248,11 @@ def gumbel_softmax(logits, tau, hard, eps, axis, *, dim=None, rng=None, out=None
     return y
 
 
-def gumbel_softmax_backward(grad_output, logits, tau, hard, eps, axis, *, dim=None, rng,
-                            out=None):
+def gumbel_softmax_backward(grad_output, logits, tau, hard, eps, axis, *, dim=None, rng=None,
+                            y_soft=None, out=None):
     tau = GS._check_args(tau, eps, 3)
-    _check_seed(rng)
+    if y_soft is None:
+        _check_seed(rng)
     g = dev(grad_output, "grad_output")
     x = dev(logits, "logits")
     dt = float_dtype(g, "grad_output")
@@ -266,7 +267,14 @@ def gumbel_softmax_backward(grad_output, logits, tau, hard, eps, axis, *, dim=No
         cuda.device_array(x.shape, dt)
     if x.size == 0:
         return dest
-    y = _soft(x, dt, O, C, I, P.dropout_key(rng), tau)
+    if y_soft is None:
+        y = _soft(x, dt, O, C, I, P.dropout_key(rng), tau)
+    else:
+        y = dev(y_soft, "y_soft")
+        _same(y, dt, "y_soft")
+        if tuple(y.shape) != tuple(x.shape):
+            raise ValueError(f"y_soft has shape {tuple(y.shape)} but logits has shape "
+                             f"{tuple(x.shape)}: they must be the same")
     df = cflat(dest, "out")
     K.run_row_grad(R.SOFTMAX, cflat(g, "grad_output"), cflat(y), df, O, C, I, 1)
     _div_kernel[K.grid(df.size), TPB](df, dt.type(tau))

@@ -66,3 +66,11 @@ def test_gumbel_softmax_as_cpu(shape, axis, dtype):
                gw, dtype)
     with pytest.raises(TypeError, match="rng"):
         nbops.gumbel_softmax_backward(_d(g), _d(x), rng=None)
+
+
+def test_gumbel_softmax_backward_from_the_soft_sample_as_cpu():
+    x = _data((3, 5), np.float64)
+    g = _data((3, 5), np.float64)
+    y = nbops.gumbel_softmax(x, rng=1)
+    _close(_h(nbops.gumbel_softmax_backward(_d(g), _d(x), y_soft=_d(y))),
+           nbops.gumbel_softmax_backward(g, x, y_soft=y), np.float64)
