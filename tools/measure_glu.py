@@ -6,7 +6,8 @@ repeats (ms) and the ratio nbops / torch for each op and direction at
 ``aten.rrelu_with_noise_backward`` with the noise of one forward, and autograd's
 backward over a graph retained from one forward for gumbel_softmax. nbops'
 rrelu and gumbel_softmax backwards regenerate their random numbers from the
-seed (PyTorch reads what its forward stored).
+seed (PyTorch reads what its forward stored), or, for gumbel_softmax with
+``y_soft=``, take the forward's soft sample.
 """
 
 import sys
@@ -51,6 +52,10 @@ def measure(shape, dtype, rng):
              ("gumbel_softmax hard", best(lambda: nbops.gumbel_softmax(x, hard=True, rng=1)),
               best(lambda: torch.nn.functional.gumbel_softmax(tx, hard=True))),
              ("gumbel_softmax bwd", best(lambda: nbops.gumbel_softmax_backward(g, x, rng=1)),
+              best(lambda: torch.autograd.grad(y, (ax,), tg, retain_graph=True)))]
+    ys = nbops.gumbel_softmax(x, rng=1)
+    rows += [("gumbel bwd y_soft=",
+              best(lambda: nbops.gumbel_softmax_backward(g, x, y_soft=ys)),
               best(lambda: torch.autograd.grad(y, (ax,), tg, retain_graph=True)))]
     for name, ours, theirs in rows:
         print(f"{name:20s} {str(shape):13s} {np.dtype(dtype).name:8s} nbops {ours:8.3f} ms  "

@@ -129,7 +129,7 @@ def _soft(x, compute, axis, dim, key, tau):
     src = np.ascontiguousarray(x, dtype=compute)
     if z.size:
         _run_noisy(src.reshape(-1), z.reshape(-1), key, tau)
-    return softmax(z, axis, dim=dim, out=z)
+    return softmax(z, axis, dim=dim)  # (in place the kernel would see aliased arrays: slower)
 
 
 def _harden(y_soft, ax):
@@ -306,7 +306,7 @@ def gumbel_softmax_backward(grad_output, logits, tau=1.0, hard=False, eps=1e-10,
     gc = np.ascontiguousarray(g, dtype=compute)
     if ys is None:
         y = _soft(x, compute, axis, dim, dropout_key(rng), tau)
-        res = softmax_backward(gc, y, axis, dim=dim, out=y)
+        res = softmax_backward(gc, y, axis, dim=dim)
     else:
         res = softmax_backward(gc, np.ascontiguousarray(ys, dtype=compute), axis, dim=dim)
     res /= compute.type(tau)
