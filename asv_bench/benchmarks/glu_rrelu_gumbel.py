@@ -6,7 +6,8 @@ on ``torch.from_numpy``; the backward alone: ``aten.glu_backward`` for glu,
 ``torch.autograd.grad`` over a graph retained from one forward for
 gumbel_softmax). nbops' backwards of rrelu and gumbel_softmax regenerate their
 random numbers from the seed (no stored noise), so they do more work than
-PyTorch's, which read what the forward stored.
+PyTorch's, which read what the forward stored (gumbel_softmax's also with
+``y_soft=``, the forward's soft sample: no regeneration).
 """
 
 import numpy as np
@@ -89,14 +90,22 @@ class GumbelSoftmax:
             ax = tx.clone().requires_grad_()
             y = F.gumbel_softmax(ax)
             self.backward = lambda: torch.autograd.grad(y, (ax,), tg, retain_graph=True)
+            self.backward_soft = self.backward
         else:
+            ys = nbops.gumbel_softmax(x, rng=1)
             self.forward = lambda: nbops.gumbel_softmax(x, rng=1)
             self.backward = lambda: nbops.gumbel_softmax_backward(g, x, rng=1)
+            self.backward_soft = lambda: nbops.gumbel_softmax_backward(g, x, y_soft=ys)
         self.forward()
         self.backward()
+        self.backward_soft()
 
     def time_gumbel_softmax(self, shape, dtype, library):
         self.forward()
 
     def time_gumbel_softmax_backward(self, shape, dtype, library):
         self.backward()
+
+    def time_gumbel_softmax_backward_y_soft(self, shape, dtype, library):
+        """nbops from the forward's soft sample (``y_soft=``); PyTorch as above."""
+        self.backward_soft()
