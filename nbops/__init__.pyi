@@ -49,6 +49,9 @@ __all__: list[str] = [
     'softmax',
     'log_softmax',
     'softmin',
+    'glu',
+    'rrelu',
+    'gumbel_softmax',
     'batch_norm',
     'layer_norm',
     'rms_norm',
@@ -121,6 +124,9 @@ __all__: list[str] = [
     'softmax_backward',
     'log_softmax_backward',
     'softmin_backward',
+    'glu_backward',
+    'rrelu_backward',
+    'gumbel_softmax_backward',
     'batch_norm_backward',
     'layer_norm_backward',
     'rms_norm_backward',
@@ -369,6 +375,34 @@ def softmin(
     dtype: DTypeLike | None = ...,
     *,
     dim: int | None = ...,
+    out: NDArray[Any] | None = ...,
+) -> NDArray[np.floating[Any]]: ...
+def glu(
+    input: ArrayLike,
+    axis: int = ...,
+    *,
+    dim: int | None = ...,
+    out: NDArray[Any] | None = ...,
+) -> NDArray[np.floating[Any]]: ...
+def rrelu(
+    input: ArrayLike,
+    lower: float = ...,
+    upper: float = ...,
+    training: bool = ...,
+    inplace: bool = ...,
+    *,
+    rng: int | np.random.Generator | None = ...,
+    out: NDArray[Any] | None = ...,
+) -> NDArray[np.floating[Any]]: ...
+def gumbel_softmax(
+    logits: ArrayLike,
+    tau: float = ...,
+    hard: bool = ...,
+    eps: float = ...,
+    axis: int = ...,
+    *,
+    dim: int | None = ...,
+    rng: int | np.random.Generator | None = ...,
     out: NDArray[Any] | None = ...,
 ) -> NDArray[np.floating[Any]]: ...
 def batch_norm(
@@ -961,6 +995,37 @@ def softmin_backward(
     axis: int = ...,
     *,
     dim: int | None = ...,
+    out: NDArray[Any] | None = ...,
+) -> NDArray[np.floating[Any]]: ...
+def glu_backward(
+    grad_output: ArrayLike,
+    input: ArrayLike,
+    axis: int = ...,
+    *,
+    dim: int | None = ...,
+    out: NDArray[Any] | None = ...,
+) -> NDArray[np.floating[Any]]: ...
+def rrelu_backward(
+    grad_output: ArrayLike,
+    input: ArrayLike,
+    lower: float = ...,
+    upper: float = ...,
+    training: bool = ...,
+    *,
+    rng: int = ...,
+    out: NDArray[Any] | None = ...,
+) -> NDArray[np.floating[Any]]: ...
+def gumbel_softmax_backward(
+    grad_output: ArrayLike,
+    logits: ArrayLike,
+    tau: float = ...,
+    hard: bool = ...,
+    eps: float = ...,
+    axis: int = ...,
+    *,
+    dim: int | None = ...,
+    rng: int = ...,
+    y_soft: Any = ...,
     out: NDArray[Any] | None = ...,
 ) -> NDArray[np.floating[Any]]: ...
 def batch_norm_backward(

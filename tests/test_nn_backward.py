@@ -71,8 +71,8 @@ def _activation_cases():
     cases = []
     for e in table.entries("activation"):
         name = e.module_name
-        if name is None or e.backward_function is None or name == "PReLU":
-            continue
+        if name is None or e.backward_function is None or name in ("PReLU", "GLU", "RReLU"):
+            continue  # PReLU, GLU and RReLU: their own tests below (weights, shapes, modes)
         cases.append((name, e.example_params()))
         if e.inplace:
             cases.append((name, {**e.example_params(), "inplace": True}))
@@ -131,6 +131,17 @@ def test_prelu_backward_vs_torch(x64):
     _check_module(m, torch.nn.PReLU(3), x64)
     m1 = nn.PReLU(dtype=np.float32)
     _check_module(m1, torch.nn.PReLU(), x64.astype(np.float32), np.float32)
+
+
+def test_glu_backward_vs_torch(x64):
+    _check_module(nn.GLU(dim=0), torch.nn.GLU(dim=0), x64)  # (4, 3, 5): the even axis
+    _check_module(nn.GLU(), torch.nn.GLU(), x64[..., :4].astype(np.float32), np.float32)
+
+
+def test_rrelu_eval_backward_vs_torch(x64):
+    """RReLU in eval mode (torch's training slopes come from its own generator: the
+    training backward is tested in tests/test_glu_rrelu_gumbel.py)."""
+    _check_module(nn.RReLU(0.1, 0.3).eval(), torch.nn.RReLU(0.1, 0.3).eval(), x64)
 
 
 # ---------------------------------------------------------------- layers

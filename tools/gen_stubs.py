@@ -29,7 +29,8 @@ _COMMON = {"input": "ArrayLike", "target": "ArrayLike", "grad_output": "ArrayLik
            "reduction": "Literal['none', 'mean', 'sum']", "weight": "ArrayLike | None",
            "running_mean": "NDArray[Any] | None", "running_var": "NDArray[Any] | None",
            "dtype": "DTypeLike | None", "rng": "int | np.random.Generator | None",
-           "shape": "int | tuple[int, ...]", "normalized_shape": "int | tuple[int, ...]"}
+           "shape": "int | tuple[int, ...]", "normalized_shape": "int | tuple[int, ...]",
+           "logits": "ArrayLike"}
 
 
 #: annotations of the backwards' own arguments

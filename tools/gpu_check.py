@@ -607,6 +607,27 @@ def bench(quick, smoke=False):
            lambda: nbops.pdist_backward(gpd, xpd),
            torch_vjp(F.pdist, (xpd,), (0,), gpd) if torch_ok else None)
 
+    # glu, rrelu (training: the slopes regenerated from the seed), gumbel_softmax (the
+    # soft sample regenerated from the seed) on the (R, C) rows, forward and backward
+    gh = cuda.to_device(rng.standard_normal((R, C // 2)).astype(np.float32))
+    record(f"glu ({R},{C})", R * C, 3 * x.nbytes // 2, lambda: nbops.glu(x),
+           (lambda: F.glu(T(x))) if torch_ok else None)
+    record(f"glu_backward ({R},{C})", R * C, 5 * x.nbytes // 2,
+           lambda: nbops.glu_backward(gh, x),
+           torch_vjp(F.glu, (x,), (0,), gh) if torch_ok else None)
+    record(f"rrelu training ({R},{C})", R * C, 2 * x.nbytes,
+           lambda: nbops.rrelu(x, training=True, rng=1),
+           (lambda: F.rrelu(T(x), training=True)) if torch_ok else None)
+    record(f"rrelu_backward training ({R},{C})", R * C, 3 * x.nbytes,
+           lambda: nbops.rrelu_backward(x2, x, training=True, rng=1),
+           torch_vjp(lambda t: F.rrelu(t, training=True), (x,), (0,), x2) if torch_ok else None)
+    record(f"gumbel_softmax ({R},{C})", R * C, 2 * x.nbytes,
+           lambda: nbops.gumbel_softmax(x, rng=1),
+           (lambda: F.gumbel_softmax(T(x))) if torch_ok else None)
+    record(f"gumbel_softmax_backward ({R},{C})", R * C, 4 * x.nbytes,
+           lambda: nbops.gumbel_softmax_backward(x2, x, rng=1),
+           torch_vjp(F.gumbel_softmax, (x,), (0,), x2) if torch_ok else None)
+
     # nbops.optim: one step over n float32 parameters (one array), beside torch.optim's
     # fastest (fused=True); Adam moves 7 arrays (reads p, g, m, v; writes p, m, v),
     # SGD with momentum 5 (reads p, g, buf; writes p, buf)

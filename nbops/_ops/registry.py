@@ -25,7 +25,9 @@ from . import (
     distance,
     dropout,
     embedding_losses,
+    glu,
     group_norm,
+    gumbel,
     layer_norm,
     linear,
     local_response_norm,
@@ -34,6 +36,7 @@ from . import (
     multilabel_losses,
     nll_losses,
     normalization,
+    rrelu,
     similarity,
     softmax,  # noqa: F401  (declares the row ops, after the pointwise losses)
     table,
@@ -78,6 +81,23 @@ def _register(function, family, inputs, residual, module, samples, backward=None
 
 # (the softmax family, softmax, log_softmax and softmin, is declared in
 # nbops/_ops/softmax.py, imported above so that it registers here, in this order)
+# ------------------------------------------------------- glu (an axis split in half)
+_register(glu.glu, "activation", ("input",), ("input",), "GLU",
+          lambda d: [((d.x2,), {})], backward=glu.glu_backward,
+          backward_samples=lambda d: [(glu.glu_backward,
+                                       (np.ascontiguousarray(d.g2[:, :8]), d.x2), {})])
+# --------------------------------------------------- rrelu (slopes from the generator)
+_register(rrelu.rrelu, "activation", ("input",), ("input",), "RReLU",
+          lambda d: [((d.x,), {}), ((d.x,), {"training": True, "rng": 0})],
+          backward=rrelu.rrelu_backward,
+          backward_samples=lambda d: [(rrelu.rrelu_backward, (d.g, d.x),
+                                       {"training": True, "rng": 0})])
+# ------------------------------------- gumbel_softmax (a sample, along an axis)
+_register(gumbel.gumbel_softmax, "softmax", ("logits",), ("logits",), None,
+          lambda d: [((d.x2,), {"rng": 0}), ((d.x2,), {"hard": True, "rng": 0})],
+          backward=gumbel.gumbel_softmax_backward,
+          backward_samples=lambda d: [(gumbel.gumbel_softmax_backward, (d.g2, d.x2),
+                                       {"rng": 0})])
 # -------------------------------------------------------- normalization, linear
 _register(normalization.batch_norm, "normalization", ("input", "running_mean", "running_var"),
           ("input", "saved_mean", "saved_invstd"), ("BatchNorm1d", "BatchNorm2d", "BatchNorm3d"),

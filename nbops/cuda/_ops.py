@@ -31,7 +31,8 @@ __all__ = ["unary", "binary", "prelu", "row_op", "row_backward", "prelu_backward
            "pdist_backward", "cdist", "cdist_backward",
            "local_response_norm", "local_response_norm_backward", "bilinear",
            "bilinear_backward", "dropout1d", "alpha_dropout",
-           "feature_alpha_dropout", "alpha_dropout_backward"]
+           "feature_alpha_dropout", "alpha_dropout_backward", "glu", "glu_backward", "rrelu",
+           "rrelu_backward", "gumbel_softmax", "gumbel_softmax_backward"]
 
 
 # ------------------------------------------------------------------ arguments
@@ -1161,3 +1162,35 @@ def bilinear(*args, **kwargs):
 def bilinear_backward(*args, **kwargs):
     from . import _bilinear
     return _bilinear.bilinear_backward(*args, **kwargs)
+
+
+# ------------------------------------------------------------------ glu, rrelu, gumbel_softmax
+# (kernels and launchers in nbops/cuda/_glu.py, which uses the helpers above)
+def glu(*args, **kwargs):
+    from . import _glu
+    return _glu.glu(*args, **kwargs)
+
+
+def glu_backward(*args, **kwargs):
+    from . import _glu
+    return _glu.glu_backward(*args, **kwargs)
+
+
+def rrelu(*args, **kwargs):
+    from . import _glu
+    return _glu.rrelu(*args, **kwargs)
+
+
+def rrelu_backward(*args, **kwargs):
+    from . import _glu
+    return _glu.rrelu_backward(*args, **kwargs)
+
+
+def gumbel_softmax(*args, **kwargs):
+    from . import _glu
+    return _glu.gumbel_softmax(*args, **kwargs)
+
+
+def gumbel_softmax_backward(*args, **kwargs):
+    from . import _glu
+    return _glu.gumbel_softmax_backward(*args, **kwargs)

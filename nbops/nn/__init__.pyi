@@ -9,9 +9,11 @@ from .._grad import set_grad as set_grad
 from ._module import Module as Module
 from ._module import Parameter as Parameter
 from ._module import Sequential as Sequential
+from .activation import GLU as GLU
 from .activation import Hardtanh as Hardtanh
 from .activation import PReLU as PReLU
 from .activation import ReLU6 as ReLU6
+from .activation import RReLU as RReLU
 from .activation import _SoftmaxBase
 from .distance import CosineSimilarity as CosineSimilarity
 from .distance import PairwiseDistance as PairwiseDistance
@@ -238,6 +240,8 @@ __all__: list[str] = [
     'Softmax',
     'LogSoftmax',
     'Softmin',
+    'GLU',
+    'RReLU',
     'BatchNorm1d',
     'BatchNorm2d',
     'BatchNorm3d',

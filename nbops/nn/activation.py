@@ -15,11 +15,15 @@ import warnings
 
 import numpy as np
 
-from .._grad import accumulate_grad
+from .._grad import accumulate_grad, is_grad_enabled
+from .._grad import copy_array as _copy_array
 from .._ops import activation as _A
+from .._ops import glu as _glu
 from .._ops import registry as _registry  # noqa: F401  (registers the row ops, in order)
+from .._ops import rrelu as _rrelu
 from .._ops import table as _table
-from ._module import Module, _check_device, _factory_dtype, _size, _write
+from .._ops.plan import dropout_seed as _dropout_seed
+from ._module import Module, _check_device, _factory_dtype, _rng, _size, _write
 
 
 def _inplace(inplace, first=False):
@@ -214,3 +218,96 @@ globals().update(_GENERATED)
 _ROW_GENERATED = _table.row_module_classes(_SoftmaxBase, __name__)
 globals().update(_ROW_GENERATED)
 __all__ = [*_GENERATED, "Hardtanh", "ReLU6", "PReLU", *_ROW_GENERATED]
+
+
+class GLU(Module):
+    """Gated linear unit along ``dim`` (see :func:`nbops.glu`).
+
+    Parameters
+    ----------
+    dim : int, default -1
+        The axis split in half (its length must be even).
+
+    Examples
+    --------
+    >>> nbops.nn.GLU()(np.array([[1.0, 2.0, 0.0, 100.0]], np.float32))
+    array([[0.5, 2. ]], dtype=float32)
+    """
+
+    def __init__(self, dim=-1):
+        super().__init__()
+        self.dim = dim
+
+    def forward(self, input):
+        result = _glu.glu(input, dim=self.dim)
+        self._save_for_backward(input)
+        return result
+
+    def backward(self, grad_output):
+        return _glu.glu_backward(grad_output, self._saved_for_backward(), dim=self.dim)
+
+    def extra_repr(self):
+        return f"dim={self.dim}"
+
+
+GLU.backward.__doc__ = _table.module_backward_doc(
+    ":func:`nbops.glu_backward` on the input the forward kept, along its ``dim``.")
+__all__ += ["GLU"]
+
+
+class RReLU(Module):
+    """Randomized leaky ReLU (see :func:`nbops.rrelu`): in training each element
+    with ``x <= 0`` gets a slope drawn from ``U(lower, upper)``; in eval mode the
+    slope is ``(lower + upper) / 2``.
+
+    Parameters
+    ----------
+    lower, upper : float, default 1/8, 1/3
+        The bounds of the slopes' uniform distribution.
+    inplace : bool, default False
+        Write the result into the input.
+    rng : None, int or numpy.random.Generator, keyword-only
+        The randomness in training: the module keeps one Generator across
+        calls, so a seed makes the sequence of slopes reproducible (nbops'
+        addition).
+
+    Examples
+    --------
+    >>> m = nbops.nn.RReLU(0.25, 0.75, rng=0)
+    >>> m.eval()(np.array([-2.0, 3.0], np.float32))
+    array([-1.,  3.], dtype=float32)
+    """
+
+    def __init__(self, lower=1.0 / 8, upper=1.0 / 3, inplace=False, *, rng=None):
+        super().__init__()
+        self.lower = lower
+        self.upper = upper
+        self.inplace = inplace
+        # None: fresh entropy on every call; otherwise one Generator, so that
+        # successive calls draw different slopes and the sequence is reproducible.
+        self.rng = None if rng is None else _rng(rng)
+
+    def forward(self, input):
+        training = self.training
+        seed = 0
+        if training and np.size(input) != 0:
+            # An int seed, kept for the backward (which regenerates the slopes from it).
+            seed = _dropout_seed(self.rng)
+        saved = _copy_array(input) if self.inplace and is_grad_enabled() else input
+        result = _rrelu.rrelu(input, self.lower, self.upper, training, self.inplace, rng=seed)
+        self._save_for_backward((saved, training, seed))
+        return result
+
+    def backward(self, grad_output):
+        input, training, seed = self._saved_for_backward()
+        return _rrelu.rrelu_backward(grad_output, input, self.lower, self.upper, training,
+                                     rng=seed)
+
+    def extra_repr(self):
+        return f"lower={self.lower}, upper={self.upper}{_inplace(self.inplace)}"
+
+
+RReLU.backward.__doc__ = _table.module_backward_doc(
+    ":func:`nbops.rrelu_backward` on the input the forward kept, with the slopes "
+    "regenerated from the forward's seed.")
+__all__ += ["RReLU"]

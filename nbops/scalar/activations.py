@@ -1394,3 +1394,65 @@ def tanhshrink_backward(g, x):
     """
     t = _tanh(x)
     return g - g * (const(x, 1.0) - t * t)
+
+
+__all__ += ["rrelu", "rrelu_backward"]
+
+
+@core
+def rrelu(x, slope):
+    r"""Scalar core of :func:`nbops.rrelu` given the element's slope: :math:`x` if
+    :math:`x > 0`, else :math:`\mathrm{slope} \cdot x`.
+
+    In training ``slope`` is the element's random draw from :math:`U(\mathrm{lower},
+    \mathrm{upper})`; in evaluation it is :math:`(\mathrm{lower} + \mathrm{upper}) / 2`.
+    The test is PyTorch's ``x <= 0`` (0 gets the slope, a NaN stays NaN).
+
+    Parameters
+    ----------
+    x : float32 or float64
+        One element.
+    slope : float
+        Converted to ``x``'s float type.
+
+    Returns
+    -------
+    float
+        Of ``x``'s type.
+
+    Examples
+    --------
+    >>> from nbops import scalar
+    >>> scalar.rrelu(-2.0, 0.25), scalar.rrelu(3.0, 0.25)
+    (-0.5, 3.0)
+    """
+    return x * const(x, slope) if x <= 0 else x
+
+
+@core
+def rrelu_backward(g, x, slope):
+    r"""Derivative core of :func:`nbops.rrelu` in training, given the element's slope:
+    ``g * slope`` where :math:`x \le 0`, else ``g`` (PyTorch's ``grad * noise``, the
+    noise 1 where ``x > 0`` or NaN).
+
+    Parameters
+    ----------
+    g : float32 or float64
+        The gradient of the output element.
+    x : float32 or float64
+        The input element.
+    slope : float
+        The element's slope (as drawn by the forward).
+
+    Returns
+    -------
+    float
+        Of ``g``'s type.
+
+    Examples
+    --------
+    >>> from nbops import scalar
+    >>> scalar.rrelu_backward(2.0, -1.0, 0.25)
+    0.5
+    """
+    return g * const(g, slope) if x <= 0 else g

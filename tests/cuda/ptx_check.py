@@ -28,6 +28,7 @@ from nbops.cuda import _class_margin as CMC  # noqa: E402  (multi_margin, multil
 from nbops.cuda import _ctc as CTC  # noqa: E402  (ctc_loss)
 from nbops.cuda import _embedding as EMB  # noqa: E402  (cosine_embedding, triplet losses)
 from nbops.cuda import _gaussian as GC  # noqa: E402  (gaussian_nll_loss)
+from nbops.cuda import _glu as GLU  # noqa: E402  (glu, rrelu, gumbel_softmax)
 from nbops.cuda import _grad_ops as GO  # noqa: E402
 from nbops.cuda import _kernels as K  # noqa: E402
 from nbops.cuda import _lrn as LRN  # noqa: E402  (local_response_norm)
@@ -203,6 +204,14 @@ def main():
             ("bilinear_grad_input", BL._grad_input_kernel, (v, v, v, i8, i8, i8, i8, b, v)),
             ("bilinear_grad_weight", BL._grad_weight_kernel, (v, v, v, i8, i8, i8, i8, v)),
             ("bilinear_grad_bias", BL._grad_bias_kernel, (v, i8, i8, v)),
+        ]
+        jobs += [  # glu, rrelu, gumbel_softmax
+            ("glu", GLU._glu_kernel, (v, v, i8)),
+            ("glu_grad", GLU._glu_grad_kernel, (v, v, v, i8)),
+            ("rrelu", GLU._rrelu_kernel, (v, v, v, b, u32, u32, d, d)),
+            ("gumbel_noise", GLU._gumbel_kernel, (v, v, u32, u32, d)),
+            ("gumbel_div", GLU._div_kernel, (v, ft)),
+            ("gumbel_hard", GLU._hard_kernel, (v, v, i8, i8, i8, ft)),
         ]
         jobs += [  # nbops.optim
             ("sgd_step", OC._sgd_kernel, (v, v, v, b, b, b, ft, b, ft, ft, b, ft)),
