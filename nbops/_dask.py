@@ -17,7 +17,14 @@ How the ops are split over chunks (docs/guides/dask.rst):
   dask's tree reduction, then one division in float64, rounded to the result
   dtype;
 * batch_norm statistics: per-chunk (count, mean, M2) merged exactly (Chan et
-  al.'s formula) in float64;
+  al.'s formula) in float64; the same for the rows of layer_norm and the
+  (sample, group) statistics of group_norm and instance_norm (rms_norm: float64
+  sums of squares), then a blockwise finish;
+* normalize and cosine_similarity along a split axis: per-chunk float64 partial
+  sums (p-norm accumulators, squared norms and dot products), then a blockwise
+  finish; cdist and pdist: blocked over row blocks of x1 and x2 (the feature
+  axis in one chunk), pdist writing the condensed order;
+* ctc_loss: blockwise over the batch (the time and class axes in one chunk);
 * dropout: each block draws the in-memory mask's elements at their global flat
   indices (nbops/_ops/dropout.py's kernels take the index of their first
   element), so the mask is the same for every chunking.
@@ -31,6 +38,7 @@ Block functions are module-level functions taking plain arguments (names, not
 kernel objects), so that the graphs pickle to ``dask.distributed`` workers.
 """
 
+import functools
 import math
 import warnings
 
@@ -1363,6 +1371,1425 @@ def class_with_grad(name, input, target, weight=None, size_average=None, ignore_
     return _with_grad(loss, mode == "none", lambda g: class_backward(
         name, g, input, target, weight, size_average, ignore_index, reduce, reduction,
         label_smoothing))
+
+
+# ------------------------------------------------------------------ more losses
+# gaussian_nll_loss, margin_ranking_loss (elementwise: every array broadcast to the
+# loss's shape and chunked as the first input), multilabel_soft_margin_loss (a mean
+# over the class axis: each class chunk's share, summed) and ctc_loss (blockwise over
+# the batch). 'mean'/'sum': float64 sums of the blocks' losses, one division.
+def _loss_operand(a, name, chunks, shape):
+    """``a`` (a dask array, array_like or None) broadcast to ``shape`` and chunked as
+    ``chunks``: a dask array of the loss's shape must have those chunks."""
+    if a is None:
+        return None
+    if is_dask_array(a):
+        if _known_shape(a, name) == tuple(shape):
+            return _aligned(a, name, chunks, shape)
+        return da.broadcast_to(a, shape).rechunk(chunks)
+    arr = as_array(a, name)
+    if arr.shape != tuple(shape):
+        arr = np.broadcast_to(arr, shape)
+    return da.from_array(arr, chunks=chunks)
+
+
+def _lazy_shape(a, name):
+    return _known_shape(a, name) if is_dask_array(a) else np.shape(a)
+
+
+def _lazy_dtype(a, name):
+    return np.dtype(a.dtype) if is_dask_array(a) else as_array(a, name).dtype
+
+
+def _sum_back(grad, shape, result):
+    """A lazy gradient of the broadcast shape summed (float64) back to ``shape``."""
+    shape = tuple(shape)
+    if tuple(grad.shape) == shape:
+        return grad.astype(result)
+    lead = grad.ndim - len(shape)
+    axes = tuple(range(lead)) + tuple(lead + i for i, n in enumerate(shape)
+                                      if n == 1 and grad.shape[lead + i] != 1)
+    return grad.sum(axis=axes, dtype=_F64).reshape(shape).astype(result)
+
+
+def _loss_none_block(name, kw, *blocks):
+    return getattr(nbops, name)(*blocks, reduction="none", **dict(kw))
+
+
+def _loss_grad_block(name, kw, nout, g, *blocks):
+    g = _factor(g)
+    res = getattr(nbops, f"{name}_backward")(
+        g, *blocks, reduction="sum" if isinstance(g, float) else "none", **dict(kw))
+    if nout == 1:
+        return res[0] if isinstance(res, tuple) else res
+    return np.stack(res[:nout])
+
+
+def _elementwise_loss(name, arrays, kw, mode, result, divisor):
+    """The lazy loss of the in-memory ``name`` on aligned blocks of ``arrays``."""
+    lead = arrays[0]
+    none = da.map_blocks(_loss_none_block, name, kw, *arrays, dtype=result,
+                         meta=_meta(lead.ndim, result))
+    return none if mode == "none" else _reduce(none, mode, result, divisor)
+
+
+def _elementwise_loss_backward(name, grad_output, arrays, kw, mode, result, divisor, nout):
+    """The lazy gradients (``nout`` of them, of the loss's shape) of the in-memory
+    ``name``'s backward on aligned blocks."""
+    lead = arrays[0]
+    if mode == "none":
+        g = _grad_none(grad_output, lead.chunks, lead.shape)
+        result = np.result_type(result, g.dtype)
+    else:
+        g = _grad_factor(grad_output, mode, divisor if mode == "mean" else 1)
+    if nout == 1:
+        return (da.map_blocks(_loss_grad_block, name, kw, 1, g, *arrays, chunks=lead.chunks,
+                              dtype=result, meta=_meta(lead.ndim, result)),)
+    both = da.map_blocks(_loss_grad_block, name, kw, nout, g, *arrays, new_axis=0,
+                         chunks=((nout,),) + lead.chunks, dtype=result,
+                         meta=_meta(lead.ndim + 1, result))
+    return tuple(both[i] for i in range(nout))
+
+
+def _gaussian_setup(input, target, var, full, eps, reduction):
+    """PyTorch's checks of gaussian_nll_loss in its order; (arrays, kw, var shape or
+    None, the shape var is broadcast from, loss shape, result dtype)."""
+    xs = _known_shape(input)
+    number = isinstance(var, (float, int)) and not isinstance(var, bool)
+    if number:
+        if var < 0:
+            raise ValueError("var has negative entry/entries")
+        var_shape = v_shape = None
+    else:
+        var_shape = v_shape = tuple(_lazy_shape(var, "var"))
+        if not is_dask_array(var) and np.any(as_array(var, "var") < 0):
+            raise ValueError("var has negative entry/entries")
+        if v_shape != xs:
+            if xs[:-1] == v_shape:  # homoscedastic: one variance per row
+                v_shape = v_shape + (1,)
+            elif not (len(xs) == len(v_shape)
+                      and sum(b for a, b in zip(xs, v_shape, strict=True) if a != b) == 1):
+                raise ValueError("var is of incorrect size")
+    if reduction not in ("none", "mean", "sum"):
+        raise ValueError(f"{reduction} is not valid")
+    ts = tuple(_lazy_shape(target, "target"))
+    others = [("target", _lazy_dtype(target, "target"))]
+    if not number:
+        others.append(("var", _lazy_dtype(var, "var")))
+    for name, dt in [("input", np.dtype(input.dtype))] + others:
+        result_dtype(dt, name)
+    result = result_dtype(np.result_type(*[dt for _, dt in [("input", input.dtype)] + others]))[1]
+    try:
+        shape = np.broadcast_shapes(xs, ts, v_shape or ())
+    except ValueError:
+        raise ValueError(f"input of shape {xs}, target of shape {ts} and var of shape "
+                         f"{v_shape} do not broadcast together") from None
+    x = input if shape == xs else da.broadcast_to(input, shape)
+    arrays = [x, _loss_operand(target, "target", x.chunks, shape)]
+    kw = (("full", bool(full)), ("eps", float(eps)))
+    if number:
+        kw += (("var", float(var)),)
+    else:
+        v = var.reshape(v_shape) if is_dask_array(var) else as_array(var, "var").reshape(v_shape)
+        arrays.append(_loss_operand(v, "var", x.chunks, shape))
+    return arrays, kw, var_shape, v_shape, shape, result
+
+
+def gaussian_nll_loss(input, target, var, full=False, eps=1e-6, reduction="mean"):
+    arrays, kw, _, _, shape, result = _gaussian_setup(input, target, var, full, eps,
+                                                      reduction)
+    return _elementwise_loss("gaussian_nll_loss", arrays, kw, reduction, result,
+                             math.prod(shape))
+
+
+def gaussian_nll_loss_backward(grad_output, input, target, var, full=False, eps=1e-6,
+                               reduction="mean"):
+    """(grad_input, grad_var): the in-memory backward on aligned blocks; a broadcast
+    ``var``'s gradient summed back (float64) to its shape."""
+    arrays, kw, var_shape, v_shape, shape, result = _gaussian_setup(input, target, var, full,
+                                                                    eps, reduction)
+    grads = _elementwise_loss_backward("gaussian_nll_loss", grad_output, arrays, kw,
+                                       reduction, result, math.prod(shape),
+                                       1 if var_shape is None else 2)
+    gx = _sum_back(grads[0], _known_shape(input), grads[0].dtype)
+    if var_shape is None:
+        return gx, None
+    return gx, _sum_back(grads[1], v_shape, grads[1].dtype).reshape(var_shape)
+
+
+def gaussian_nll_loss_with_grad(input, target, var, full=False, eps=1e-6, reduction="mean"):
+    loss = gaussian_nll_loss(input, target, var, full, eps, reduction)
+    return _with_grad(loss, reduction == "none", lambda g: gaussian_nll_loss_backward(
+        g, input, target, var, full, eps, reduction))
+
+
+def _margin_setup(input1, input2, target, margin, size_average, reduce, reduction):
+    s1 = _known_shape(input1, "input1")
+    s2 = tuple(_lazy_shape(input2, "input2"))
+    st = tuple(_lazy_shape(target, "target"))
+    if not len(s1) == len(s2) == len(st):
+        raise ValueError("margin_ranking_loss : All input tensors should have same dimension "
+                         f"but got sizes: input1: {s1}, input2: {s2}, target: {st}")
+    mode = P.reduction_plan(reduction, size_average, reduce, stacklevel=5).mode
+    dts = [np.dtype(input1.dtype), _lazy_dtype(input2, "input2"), _lazy_dtype(target, "target")]
+    for dt, name in zip(dts, ("input1", "input2", "target"), strict=True):
+        result_dtype(dt, name)
+    result = result_dtype(np.result_type(*dts))[1]
+    try:
+        shape = np.broadcast_shapes(s1, s2, st)
+    except ValueError:
+        raise ValueError(f"input1 of shape {s1}, input2 of shape {s2} and target of shape "
+                         f"{st} do not broadcast together") from None
+    x1 = input1 if shape == s1 else da.broadcast_to(input1, shape)
+    arrays = [x1, _loss_operand(input2, "input2", x1.chunks, shape),
+              _loss_operand(target, "target", x1.chunks, shape)]
+    return arrays, (("margin", float(margin)),), mode, shape, s1, s2, result
+
+
+def margin_ranking_loss(input1, input2, target, margin=0.0, size_average=None, reduce=None,
+                        reduction="mean"):
+    arrays, kw, mode, shape, _, _, result = _margin_setup(input1, input2, target, margin,
+                                                          size_average, reduce, reduction)
+    return _elementwise_loss("margin_ranking_loss", arrays, kw, mode, result,
+                             math.prod(shape))
+
+
+def margin_ranking_loss_backward(grad_output, input1, input2, target, margin=0.0,
+                                 size_average=None, reduce=None, reduction="mean"):
+    arrays, kw, mode, shape, s1, s2, result = _margin_setup(input1, input2, target, margin,
+                                                            size_average, reduce, reduction)
+    g1, g2 = _elementwise_loss_backward("margin_ranking_loss", grad_output, arrays, kw, mode,
+                                        result, math.prod(shape), 2)
+    return _sum_back(g1, s1, g1.dtype), _sum_back(g2, s2, g2.dtype)
+
+
+def margin_ranking_loss_with_grad(input1, input2, target, margin=0.0, size_average=None,
+                                  reduce=None, reduction="mean"):
+    mode = P.reduction_plan(reduction, size_average, reduce, stacklevel=3).mode
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", DeprecationWarning)  # warned above
+        loss = margin_ranking_loss(input1, input2, target, margin, size_average, reduce,
+                                   reduction)
+        return _with_grad(loss, mode == "none", lambda g: margin_ranking_loss_backward(
+            g, input1, input2, target, margin, size_average, reduce, reduction))
+
+
+def _multilabel_setup(input, target, weight, size_average, reduce, reduction):
+    shape = _known_shape(input)
+    if size_average is not None or reduce is not None:
+        mode = P.reduction_plan(reduction, size_average, reduce, stacklevel=5).mode
+    elif reduction in ("none", "mean", "sum"):
+        mode = reduction
+    else:
+        raise ValueError(f"{reduction} is not valid")
+    if input.ndim == 0:
+        raise ValueError("multilabel_soft_margin_loss: input must have a class axis (its "
+                         "last), got a 0-d input")
+    dts = [np.dtype(input.dtype), _lazy_dtype(target, "target")]
+    names = ["input", "target"]
+    if weight is not None:
+        dts.append(_lazy_dtype(weight, "weight"))
+        names.append("weight")
+    for dt, name in zip(dts, names, strict=True):
+        result_dtype(dt, name)
+    result = result_dtype(np.result_type(*dts))[1]
+    ops = []
+    for a, name in ((target, "target"), (weight, "weight")):
+        if a is not None and tuple(_lazy_shape(a, name)) != shape:
+            try:
+                ok = np.broadcast_shapes(tuple(_lazy_shape(a, name)), shape) == shape
+            except ValueError:
+                ok = False
+            if not ok:
+                raise ValueError(f"{name} of shape {tuple(_lazy_shape(a, name))} does not "
+                                 f"broadcast to the input's shape {shape}")
+        ops.append(_loss_operand(a, name, input.chunks, shape))
+    return ops[0], ops[1], mode, shape, result
+
+
+def _row_weight(x, w):
+    """A block's elementwise weight; a single row's as a class vector (the in-memory
+    loss reads a weight of the classes' size as one)."""
+    return w.reshape(-1) if w is not None and w.size == x.shape[-1] else w
+
+
+def _multilabel_block(x, t, w):
+    return nbops.multilabel_soft_margin_loss(x, t, _row_weight(x, w), reduction="none")
+
+
+def _multilabel_share(x, t, w, classes, result):
+    """A class chunk's share of each row's loss, float64, with a class axis of 1."""
+    loss = nbops.multilabel_soft_margin_loss(x, t, _row_weight(x, w), reduction="none")
+    return (loss.astype(np.float64) * (x.shape[-1] / classes))[..., None]
+
+
+def _multilabel_rows(input, t, w, result):
+    """The lazy per-row losses (the input's shape without its class axis)."""
+    nd, classes = input.ndim, input.shape[-1]
+    if len(input.chunks[-1]) == 1:  # the class axis in one chunk: nbops on each block
+        return da.map_blocks(_multilabel_block, input, t, w,
+                             drop_axis=nd - 1, dtype=result, meta=_meta(nd - 1, result))
+    shares = da.map_blocks(_multilabel_share, input, t, w, classes, result,
+                           chunks=input.chunks[:-1] + ((1,) * len(input.chunks[-1]),),
+                           dtype=_F64, meta=_meta(nd, _F64))
+    return shares.sum(axis=-1).astype(result)
+
+
+def multilabel_soft_margin_loss(input, target, weight=None, size_average=None, reduce=None,
+                                reduction="mean"):
+    """Class axis in one chunk: the in-memory loss on every block; split: each class
+    chunk's mean scaled by its share of the classes, summed per row."""
+    t, w, mode, shape, result = _multilabel_setup(input, target, weight, size_average, reduce,
+                                                  reduction)
+    rows = _multilabel_rows(input, t, w, result)
+    return rows if mode == "none" else _reduce(rows, mode, result, math.prod(shape[:-1]))
+
+
+def _multilabel_grad_block(g, x, t, w, classes):
+    share = x.shape[-1] / classes
+    g, w = _factor(g), _row_weight(x, w)
+    if isinstance(g, float):
+        return nbops.multilabel_soft_margin_loss_backward(g * share, x, t, w, reduction="sum")
+    return nbops.multilabel_soft_margin_loss_backward(g[..., 0] * share, x, t, w,
+                                                      reduction="none")
+
+
+def multilabel_soft_margin_loss_backward(grad_output, input, target, weight=None,
+                                         size_average=None, reduce=None, reduction="mean", *,
+                                         out=None):
+    _no_out(out)
+    t, w, mode, shape, result = _multilabel_setup(input, target, weight, size_average, reduce,
+                                                  reduction)
+    if mode == "none":
+        g = _grad_none(grad_output, input.chunks[:-1], shape[:-1])[..., None]
+        result = np.result_type(result, g.dtype)
+    else:
+        g = _grad_factor(grad_output, mode, math.prod(shape[:-1]) if mode == "mean" else 1)
+    return da.map_blocks(_multilabel_grad_block, g, input, t, w, shape[-1], chunks=input.chunks,
+                         dtype=result, meta=_meta(input.ndim, result))
+
+
+def multilabel_soft_margin_loss_with_grad(input, target, weight=None, size_average=None,
+                                          reduce=None, reduction="mean"):
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", DeprecationWarning)
+        mode = _multilabel_setup(input, target, weight, size_average, reduce, reduction)[2]
+        loss = multilabel_soft_margin_loss(input, target, weight, size_average, reduce,
+                                           reduction)
+        return _with_grad(loss, mode == "none", lambda g: multilabel_soft_margin_loss_backward(
+            g, input, target, weight, size_average, reduce, reduction))
+
+
+# ------------------------------------------------------------------ ctc_loss
+def _ctc_setup(log_probs, targets, input_lengths, target_lengths, blank, reduction,
+               zero_infinity):
+    """Every check of the in-memory ctc_loss but the values of log_probs; (log_probs as
+    (T, N, C), per-sample targets as a tuple of int64 arrays, input lengths, target
+    lengths, blank, batched, result dtype)."""
+    from ._ops import ctc
+
+    shape = _known_shape(log_probs, "log_probs")
+    _, result, batched, shape3 = ctc._check_log_probs(shape, log_probs.dtype)
+    if is_dask_array(targets):
+        raise TypeError("targets: pass a NumPy array (the targets and lengths of a dask "
+                        "log_probs are small host arrays; use targets.compute())")
+    flat, offsets, il, tl, blank = ctc._checked(shape3, batched, targets, input_lengths,
+                                                target_lengths, blank, reduction,
+                                                zero_infinity)
+    lp = log_probs if batched else log_probs[:, None, :]
+    for axis, what in ((0, "time"), (2, "class")):
+        if len(lp.chunks[axis]) != 1:
+            raise ValueError(f"log_probs: its {what} axis ({axis}) must be one chunk for "
+                             f"ctc_loss on dask arrays (the recursion runs along time over "
+                             f"all classes); rechunk it, e.g. log_probs.rechunk({{{axis}: -1}})")
+    samples = tuple(flat[o:o + n] for o, n in zip(offsets.tolist(), tl.tolist(), strict=True))
+    return lp, samples, il, tl, blank, batched, result
+
+
+def _ctc_padded(samples, n0, n1, tl):
+    """The padded (n, S) targets of samples n0:n1."""
+    width = max(1, int(tl[n0:n1].max()) if n1 > n0 else 1)
+    t = np.ones((n1 - n0, width), np.int64)
+    for i in range(n0, n1):
+        t[i - n0, :tl[i]] = samples[i]
+    return t
+
+
+def _ctc_block_args(samples, il, tl, location):
+    n0, n1 = location[1]
+    return _ctc_padded(samples, n0, n1, tl), il[n0:n1], tl[n0:n1]
+
+
+def _ctc_nll_block(lp, samples, il, tl, blank, reduction, zero_infinity, block_info=None):
+    """A batch chunk's float64 (the sum of its per-sample losses: divided by the
+    target lengths for 'mean'), or its per-sample losses for 'none', shaped (n,)."""
+    from ._ops import ctc
+
+    t, il_b, tl_b = _ctc_block_args(samples, il, tl, block_info[0]["array-location"])
+    lp3, flat, offsets, il_b, tl_b, blank, _, _, _ = ctc._plan(lp, t, il_b, tl_b, blank,
+                                                               "none", zero_infinity)
+    nll = ctc._losses(lp3, flat, offsets, il_b, tl_b, blank)
+    if zero_infinity:
+        nll = np.where(nll == np.inf, 0.0, nll)
+    if reduction == "mean":
+        with np.errstate(invalid="ignore"):
+            nll = nll / np.maximum(tl_b, 1)
+    return nll
+
+
+def ctc_loss(log_probs, targets, input_lengths, target_lengths, blank=0, reduction="mean",
+             zero_infinity=False):
+    """Blockwise over the batch (the time and class axes must be one chunk each):
+    each chunk's float64 per-sample losses, then 'mean'/'sum' as float64 sums."""
+    lp, samples, il, tl, blank, batched, result = _ctc_setup(
+        log_probs, targets, input_lengths, target_lengths, blank, reduction, zero_infinity)
+    nll = da.map_blocks(_ctc_nll_block, lp, samples, il, tl, blank, reduction,
+                        bool(zero_infinity), drop_axis=(0, 2), chunks=(lp.chunks[1],),
+                        dtype=_F64, meta=_meta(1, _F64))
+    if reduction == "none":
+        nll = nll.astype(result)
+        return nll if batched else nll[0]
+    return _reduce(nll, reduction, result, len(il))
+
+
+def _ctc_grad_block(g, lp, samples, il, tl, blank, reduction, n, zero_infinity,
+                    block_info=None):
+    t, il_b, tl_b = _ctc_block_args(samples, il, tl, block_info[1]["array-location"])
+    s = _factor(g)
+    if isinstance(s, float):
+        scale = np.full(len(il_b), s)
+        if reduction == "mean":
+            scale = s / np.maximum(tl_b, 1).astype(np.float64) / max(n, 1)
+    else:
+        scale = s.reshape(-1).astype(np.float64)
+    return nbops.ctc_loss_backward(scale, lp, t, il_b, tl_b, blank, "none", zero_infinity)
+
+
+def ctc_loss_backward(grad_output, log_probs, targets, input_lengths, target_lengths, blank=0,
+                      reduction="mean", zero_infinity=False, *, out=None):
+    """The in-memory backward on each batch chunk with each sample's factor of
+    ``grad_output`` (reduction='none' with the per-sample scales)."""
+    _no_out(out)
+    lp, samples, il, tl, blank, batched, result = _ctc_setup(
+        log_probs, targets, input_lengths, target_lengths, blank, reduction, zero_infinity)
+    if reduction == "none":
+        g = grad_output
+        if not batched:
+            g = g.reshape((1,)) if is_dask_array(g) else np.reshape(as_array(g, "grad_output"),
+                                                                     (1,))
+        g = _grad_none(g, (lp.chunks[1],), (lp.shape[1],))[None, :, None]
+    else:
+        g = _grad_factor(grad_output, reduction)
+    grad = da.map_blocks(_ctc_grad_block, g, lp, samples, il, tl, blank, reduction, len(il),
+                         bool(zero_infinity), chunks=lp.chunks, dtype=result,
+                         meta=_meta(3, result))
+    return grad if batched else grad[:, 0, :]
+
+
+def ctc_loss_with_grad(log_probs, targets, input_lengths, target_lengths, blank=0,
+                       reduction="mean", zero_infinity=False, *, out=None):
+    _no_out(out)
+    loss = ctc_loss(log_probs, targets, input_lengths, target_lengths, blank, reduction,
+                    zero_infinity)
+    if reduction == "none":
+        ones = da.ones(loss.shape, dtype=loss.dtype, chunks=loss.chunks)
+        return loss, ctc_loss_backward(ones, log_probs, targets, input_lengths, target_lengths,
+                                       blank, reduction, zero_infinity)
+    return loss, ctc_loss_backward(1.0, log_probs, targets, input_lengths, target_lengths,
+                                   blank, reduction, zero_infinity)
+
+
+# ------------------------------------------------------------------ layer_norm, rms_norm,
+# group_norm, instance_norm: the in-memory op on every block when each block holds
+# whole rows (groups); otherwise each block's float64 (count, mean, M2) per row
+# merged exactly (Chan et al.'s formula; rms_norm: float64 sums of squares), then a
+# blockwise float64 finish. Backwards: the in-memory backward on whole rows, else
+# each block's float64 row sums of ``g w`` and ``g w (x - mean)``, summed by dask,
+# then a blockwise finish; grad_weight and grad_bias are dask's float64 sums over
+# the rows.
+def _moments_partial(x, axes):
+    """(count, mean, M2) over ``axes`` (kept) of one block, float64, on a new last axis."""
+    x64 = x.astype(np.float64)
+    n = math.prod(x.shape[a] for a in axes)
+    kept = tuple(1 if i in axes else s for i, s in enumerate(x.shape))
+    if n:
+        mean = x64.mean(axis=axes, keepdims=True)
+        with np.errstate(invalid="ignore", over="ignore"):
+            m2 = ((x64 - mean) ** 2).sum(axis=axes, keepdims=True)
+    else:
+        mean, m2 = np.zeros(kept), np.zeros(kept)
+    return np.stack([np.full(kept, float(n)), mean, m2], axis=-1)
+
+
+def _moments_merge(parts, axes):
+    """Chan et al.'s exact merge of (count, mean, M2) partials over ``axes`` (kept)."""
+    n, mean, m2 = parts[..., 0], parts[..., 1], parts[..., 2]
+    with np.errstate(invalid="ignore", divide="ignore", over="ignore"):
+        total = n.sum(axis=axes, keepdims=True)
+        mu = (n * mean).sum(axis=axes, keepdims=True) / total
+        dev = np.where(n > 0, n * (mean - mu) ** 2, 0.0)
+        m2 = m2.sum(axis=axes, keepdims=True) + dev.sum(axis=axes, keepdims=True)
+    return np.stack([total, mu, m2], axis=-1)
+
+
+def _moments(x, axes):
+    """Lazy float64 (count, mean, M2) of ``x`` over ``axes`` (kept, size 1) on a new
+    last axis of 3, chunked as ``x`` along the other axes."""
+    nd = x.ndim
+    chunks = tuple((1,) * len(c) if i in axes else c for i, c in enumerate(x.chunks))
+    parts = x.map_blocks(_moments_partial, axes, chunks=chunks + ((3,),), new_axis=nd,
+                         dtype=_F64, meta=_meta(nd + 1, _F64))
+    merged = tuple((1,) if i in axes else c for i, c in enumerate(x.chunks))
+    return parts.rechunk({a: -1 for a in axes}).map_blocks(
+        _moments_merge, axes, chunks=merged + ((3,),), dtype=_F64, meta=_meta(nd + 1, _F64))
+
+
+def _trailing_slice(block_info, k):
+    """The block's slice of the trailing ``k`` axes (where weight and bias lie)."""
+    loc = block_info[0]["array-location"]
+    return tuple(slice(a, b) for a, b in loc[len(loc) - k:])
+
+
+def _affine64(v, sl, compute):
+    """A weight/bias (rounded to the compute dtype, as in memory) sliced, as float64."""
+    return None if v is None else v[sl].astype(compute).astype(np.float64)
+
+
+def _ln_block(x, ns, w, b, eps, rms):
+    if rms:
+        return nbops.rms_norm(x, ns, w, eps)
+    return nbops.layer_norm(x, ns, w, b, eps)
+
+
+def _ln_stat_block(x, ns, w, b, eps, rms, index):
+    if rms:
+        return nbops.rms_norm(x, ns, w, eps, return_stats=True)[index]
+    return nbops.layer_norm(x, ns, w, b, eps, return_stats=True)[index]
+
+
+def _ln_finish(x, mean, rstd, w, b, k, compute, result, block_info=None):
+    sl = _trailing_slice(block_info, k)
+    with np.errstate(invalid="ignore", over="ignore"):
+        y = (x.astype(np.float64) - mean) * rstd
+        if w is not None:
+            y = y * _affine64(w, sl, compute)
+        if b is not None:
+            y = y + _affine64(b, sl, compute)
+    return y.astype(result)
+
+
+def _ln_param(v, name, ns):
+    if v is None:
+        return None
+    a = _host(v, name)
+    result_dtype(a.dtype, name)
+    if a.shape != tuple(ns):
+        raise ValueError(f"{name} must have shape {tuple(ns)} (normalized_shape), got {a.shape}")
+    return a
+
+
+def _rows_forward(name, input, normalized_shape, weight, bias, eps, return_stats):
+    from ._ops.layer_norm import _rows_plan
+
+    rms = name == "rms_norm"
+    shape = _known_shape(input)
+    compute, result = result_dtype(input.dtype)
+    ns, _, length = _rows_plan(shape, normalized_shape)
+    w = _ln_param(weight, "weight", ns)
+    b = None if rms else _ln_param(bias, "bias", ns)
+    k, nd = len(ns), input.ndim
+    axes = tuple(range(nd - k, nd))
+    stat_chunks = input.chunks[:nd - k] + ((1,),) * k
+    if all(len(input.chunks[a]) == 1 for a in axes):  # whole rows: nbops on each block
+        y = input.map_blocks(_ln_block, ns, w, b, eps, rms, dtype=result,
+                             meta=_meta(nd, result))
+        if not return_stats:
+            return y
+        stats = tuple(input.map_blocks(_ln_stat_block, ns, w, b, eps, rms, i,
+                                       chunks=stat_chunks, dtype=result, meta=_meta(nd, result))
+                      for i in ((1,) if rms else (1, 2)))
+        return (y,) + stats
+    if rms:
+        sq = input.astype(_F64) ** 2
+        ms = sq.sum(axis=axes, keepdims=True) / length
+        mean = None
+        rstd = 1.0 / da.sqrt(ms + eps)
+    else:
+        m = _moments(input, axes)
+        mean = m[..., 1]
+        with np.errstate(invalid="ignore", divide="ignore"):
+            rstd = 1.0 / da.sqrt(m[..., 2] / m[..., 0] + eps)
+    y = da.map_blocks(_ln_finish, input, 0.0 if rms else mean, rstd, w, b, k, compute, result,
+                      dtype=result, meta=_meta(nd, result))
+    if not return_stats:
+        return y
+    if rms:
+        return y, rstd.astype(result)
+    return y, mean.astype(result), rstd.astype(result)
+
+
+def layer_norm(input, normalized_shape, weight=None, bias=None, eps=1e-5, *, out=None,
+               return_stats=False):
+    _no_out(out)
+    return _rows_forward("layer_norm", input, normalized_shape, weight, bias, float(eps),
+                         return_stats)
+
+
+def rms_norm(input, normalized_shape, weight=None, eps=None, *, out=None, return_stats=False):
+    from ._ops.layer_norm import _rms_eps
+
+    _no_out(out)
+    return _rows_forward("rms_norm", input, normalized_shape, weight, None,
+                         _rms_eps(np.dtype(input.dtype), eps), return_stats)
+
+
+def _saved_stat(v, name, lead, k, chunks):
+    """A saved per-row statistic (NumPy or dask; ``lead + (1,) * k`` or ``lead``) as a
+    lazy float64 array of shape ``lead + (1,) * k`` chunked as ``chunks``."""
+    full = tuple(lead) + (1,) * k
+    shape = tuple(_lazy_shape(v, name))
+    dt = _lazy_dtype(v, name)
+    if dt.kind not in "fiu":
+        raise TypeError(f"{name}: expected a float array, got dtype {dt}")
+    if shape not in (full, tuple(lead)):
+        raise ValueError(f"{name} must have shape {full} (the input's leading dimensions, "
+                         f"then ones: as the forward's return_stats), got {shape}")
+    if is_dask_array(v):
+        return v.astype(_F64).reshape(full).rechunk(chunks)
+    return da.from_array(as_array(v, name).astype(np.float64).reshape(full), chunks=chunks)
+
+
+def _ln_grad_block(g, x, mean, rstd, ns, w, rms):
+    if rms:
+        return nbops.rms_norm_backward(g, x, ns, rstd, w)[0]
+    return nbops.layer_norm_backward(g, x, ns, mean, rstd, w)[0]
+
+
+def _ln_grad_partial(g, x, mean, w, k, compute, block_info=None):
+    """A block's float64 row sums of ``g w`` and ``g w (x - mean)``, on a new last axis."""
+    axes = tuple(range(x.ndim - k, x.ndim))
+    gw = g.astype(np.float64)
+    if w is not None:
+        gw = gw * _affine64(w, _trailing_slice(block_info, k), compute)
+    with np.errstate(invalid="ignore", over="ignore"):
+        return np.stack([gw.sum(axis=axes, keepdims=True),
+                         (gw * (x.astype(np.float64) - mean)).sum(axis=axes, keepdims=True)],
+                        axis=-1)
+
+
+def _ln_grad_finish(g, x, mean, rstd, a, c, w, k, length, compute, result, block_info=None):
+    gw = g.astype(np.float64)
+    if w is not None:
+        gw = gw * _affine64(w, _trailing_slice(block_info, k), compute)
+    with np.errstate(invalid="ignore", over="ignore", divide="ignore"):
+        res = rstd * (gw - a / length - (x.astype(np.float64) - mean) * rstd * rstd * c / length)
+    return res.astype(result)
+
+
+def _rows_backward(name, grad_output, input, normalized_shape, mean, rstd, weight, has_bias):
+    from ._ops.layer_norm import _rows_plan
+
+    rms = name == "rms_norm"
+    g, x = _pair(grad_output, "grad_output", input, "input")
+    shape = _known_shape(x, "input")
+    compute, result = result_dtype(np.result_type(g.dtype, result_dtype(x.dtype)[1]))
+    ns, _, length = _rows_plan(shape, normalized_shape)
+    k, nd = len(ns), x.ndim
+    lead = shape[:nd - k]
+    axes = tuple(range(nd - k, nd))
+    stat_chunks = x.chunks[:nd - k] + ((1,),) * k
+    m = da.zeros(lead + (1,) * k, chunks=stat_chunks) if rms else _saved_stat(
+        mean, "mean", lead, k, stat_chunks)
+    r = _saved_stat(rstd, "rstd", lead, k, stat_chunks)
+    w = _ln_param(weight, "weight", ns)
+    if all(len(x.chunks[i]) == 1 for i in axes):  # whole rows: nbops on each block
+        gi = da.map_blocks(_ln_grad_block, g, x, m, r, ns, w, rms, dtype=result,
+                           meta=_meta(nd, result))
+    else:
+        sums = da.map_blocks(_ln_grad_partial, g, x, m, w, k, compute,
+                             chunks=tuple((1,) * len(c) if i in axes else c
+                                          for i, c in enumerate(x.chunks)) + ((2,),),
+                             new_axis=nd, dtype=_F64, meta=_meta(nd + 1, _F64))
+        sums = sums.sum(axis=axes, keepdims=True)
+        a = da.zeros_like(sums[..., 0]) if rms else sums[..., 0]
+        gi = da.map_blocks(_ln_grad_finish, g, x, m, r, a, sums[..., 1], w, k, length, compute,
+                           result, dtype=result, meta=_meta(nd, result))
+    lead_axes = tuple(range(nd - k))
+    grad_w = grad_b = None
+    if w is not None:
+        with np.errstate(invalid="ignore"):
+            grad_w = (g.astype(_F64) * (x.astype(compute).astype(_F64) - m) * r).sum(
+                axis=lead_axes).astype(result)
+    if has_bias:
+        grad_b = g.astype(_F64).sum(axis=lead_axes).astype(result)
+    return gi, grad_w, grad_b
+
+
+def layer_norm_backward(grad_output, input, normalized_shape, mean, rstd, weight=None, *,
+                        has_bias=None, out=None):
+    _no_out(out)
+    if mean is None:
+        raise TypeError("mean must be an array (the forward's return_stats), got None")
+    has_bias = weight is not None if has_bias is None else bool(has_bias)
+    return _rows_backward("layer_norm", grad_output, input, normalized_shape, mean, rstd,
+                          weight, has_bias)
+
+
+def rms_norm_backward(grad_output, input, normalized_shape, rstd, weight=None, *, out=None):
+    _no_out(out)
+    gi, gw, _ = _rows_backward("rms_norm", grad_output, input, normalized_shape, None, rstd,
+                               weight, False)
+    return gi, gw
+
+
+# group_norm / instance_norm: statistics per (sample, group): each block's
+# per-(sample, channel) moments over its positions, merged over the positions, then
+# over a group's channels (a small (N, C) array), spread back to the channels.
+def _gn_param(v, name, channels):
+    if v is None:
+        return None
+    a = _host(v, name)
+    result_dtype(a.dtype, name)
+    if a.shape != (channels,):
+        raise ValueError(f"{name} must have shape ({channels},) (the input's channels), got "
+                         f"{a.shape}")
+    return a
+
+
+def _group_merge(parts, groups):
+    """Per-(sample, channel) (count, mean, M2) of a block of samples (all channels)
+    merged over each group's channels: (mean, var) of the group on every channel."""
+    n, c = parts.shape[0], parts.shape[1]
+    p = parts.reshape(n, groups, c // groups, 3)
+    merged = _moments_merge(p, (2,))[:, :, 0, :]
+    with np.errstate(invalid="ignore", divide="ignore"):
+        mv = np.stack([merged[..., 1], merged[..., 2] / merged[..., 0]], axis=-1)
+    return np.repeat(mv, c // groups, axis=1).reshape(parts.shape[:-1] + (2,))
+
+
+def _group_stats(x, groups):
+    """Lazy float64 (mean, var) of each (sample, group), on each channel: two arrays
+    of shape (N, C, 1, ...) chunked as ``x`` along N and C."""
+    nd = x.ndim
+    m = _moments(x, tuple(range(2, nd)))
+    chunks = (x.chunks[0], (x.shape[1],)) + ((1,),) * (nd - 2) + ((2,),)
+    mv = m.rechunk({1: -1}).map_blocks(_group_merge, groups, chunks=chunks, dtype=_F64,
+                                       meta=_meta(nd + 1, _F64))
+    mv = mv.rechunk({1: x.chunks[1]})
+    return mv[..., 0], mv[..., 1]
+
+
+def _gn_block(x, groups, w, b, eps):
+    return nbops.group_norm(x, groups, w, b, eps)
+
+
+def _gn_stat_block(x, groups, w, b, eps, index):
+    return nbops.group_norm(x, groups, w, b, eps, return_stats=True)[index]
+
+
+def _channel_slice(block_info):
+    c0, c1 = block_info[0]["array-location"][1]
+    return slice(c0, c1)
+
+
+def _channel64(v, sl, nd, compute):
+    if v is None:
+        return None
+    return v[sl].astype(compute).astype(np.float64).reshape((1, -1) + (1,) * (nd - 2))
+
+
+def _gn_finish(x, mean, var, w, b, eps, compute, result, block_info=None):
+    sl = _channel_slice(block_info)
+    with np.errstate(invalid="ignore", over="ignore", divide="ignore"):
+        y = (x.astype(np.float64) - mean) * (1.0 / np.sqrt(var + eps))
+        if w is not None:
+            y = y * _channel64(w, sl, x.ndim, compute)
+        if b is not None:
+            y = y + _channel64(b, sl, x.ndim, compute)
+    return y.astype(result)
+
+
+def _per_group(v, groups):
+    """(N, C, 1, ...) per-channel copies of a group statistic -> lazy (N, groups)."""
+    c = v.shape[1]
+    first = v[:, ::c // groups] if c else v
+    return first.reshape(v.shape[:1] + (groups,))
+
+
+def _groups_forward(input, groups, w, b, eps, return_stats, update=None):
+    nd = input.ndim
+    compute, result = result_dtype(input.dtype)
+    whole = len(input.chunks[1]) == 1 and all(len(c) == 1 for c in input.chunks[2:])
+    if whole and update is None:  # whole groups: nbops on each block
+        y = input.map_blocks(_gn_block, groups, w, b, eps, dtype=result, meta=_meta(nd, result))
+        if not return_stats:
+            return y
+        stats = tuple(input.map_blocks(_gn_stat_block, groups, w, b, eps, i, drop_axis=tuple(
+            range(2, nd)), chunks=(input.chunks[0], (groups,)), dtype=result,
+            meta=_meta(2, result)) for i in (1, 2))
+        return (y,) + stats
+    mean, var = _group_stats(input, groups)
+    if update is not None:
+        mean, var = update(mean, var)
+    y = da.map_blocks(_gn_finish, input, mean, var, w, b, eps, compute, result, dtype=result,
+                      meta=_meta(nd, result))
+    if not return_stats:
+        return y
+    with np.errstate(invalid="ignore", divide="ignore"):
+        rstd = 1.0 / da.sqrt(var + eps)
+    return (y, _per_group(mean, groups).astype(result),
+            _per_group(rstd, groups).astype(result))
+
+
+def group_norm(input, num_groups, weight=None, bias=None, eps=1e-5, *, out=None,
+               return_stats=False):
+    from ._ops.group_norm import _groups_plan
+
+    _no_out(out)
+    shape = _known_shape(input)
+    result_dtype(input.dtype)
+    _, c, _, groups = _groups_plan(shape, num_groups)
+    w, b = _gn_param(weight, "weight", c), _gn_param(bias, "bias", c)
+    return _groups_forward(input, groups, w, b, float(eps), return_stats)
+
+
+def _in_update(mean, var, running_mean, running_var, eps, n, inner, momentum):
+    """Write the running statistics (the in-memory rule, from all samples' statistics
+    of these channels); pass the statistics through."""
+    from ._ops.group_norm import _update_running
+
+    c = mean.shape[1]
+    m = np.ascontiguousarray(mean.reshape(n, c)).reshape(-1)
+    with np.errstate(invalid="ignore", divide="ignore"):
+        r = (1.0 / np.sqrt(var.reshape(n, c) + eps)).reshape(-1)
+    rm = np.zeros(c) if running_mean is None else running_mean.astype(np.float64)
+    rv = np.ones(c) if running_var is None else running_var.astype(np.float64)
+    _update_running(m, r, eps, n, inner, momentum, rm, rv)
+    if running_mean is not None:
+        running_mean[...] = rm
+    if running_var is not None:
+        running_var[...] = rv
+    return np.stack([mean, var], axis=-1)
+
+
+def instance_norm(input, running_mean=None, running_var=None, weight=None, bias=None,
+                  use_input_stats=True, momentum=0.1, eps=1e-5, *, out=None,
+                  return_stats=False):
+    """group_norm with a group per channel; the running statistics are updated in
+    place when the result is computed (the local schedulers), as batch_norm's."""
+    _no_out(out)
+    shape = _known_shape(input)
+    if input.ndim < 2:
+        raise ValueError(f"Expected at least 2 dimensions for input tensor but received "
+                         f"{input.ndim}")
+    if not use_input_stats:
+        if running_mean is None or running_var is None:
+            raise ValueError("Expected running_mean and running_var to be defined when "
+                             "use_input_stats is false")
+        return batch_norm(input, running_mean, running_var, weight, bias, False, momentum, eps,
+                          return_stats=return_stats)
+    n, c = shape[0], shape[1]
+    inner = math.prod(shape[2:])
+    if inner <= 1:
+        raise ValueError(f"Expected more than 1 spatial element when training, got input "
+                         f"size {list(shape)}")
+    for r, name in ((running_mean, "running_mean"), (running_var, "running_var")):
+        if r is not None:
+            if not isinstance(r, np.ndarray) or r.shape != (c,) or r.dtype.kind != "f":
+                raise ValueError(f"{name} must be a float ndarray of shape ({c},) (updated "
+                                 "in place), got "
+                                 f"{getattr(r, 'shape', type(r).__name__)}")
+            if not r.flags.writeable:
+                raise ValueError(f"{name} must be writeable (it is updated in place)")
+    result_dtype(input.dtype)
+    w, b = _gn_param(weight, "weight", c), _gn_param(bias, "bias", c)
+    update = None
+    if n and (running_mean is not None or running_var is not None):
+        def update(mean, var):
+            chunks = mean.chunks
+            both = da.map_blocks(
+                _in_update, mean.rechunk({0: -1, 1: -1}), var.rechunk({0: -1, 1: -1}),
+                running_mean, running_var, float(eps), n, inner, float(momentum),
+                new_axis=mean.ndim, chunks=((n,), (c,)) + mean.chunks[2:] + ((2,),),
+                dtype=_F64, meta=_meta(mean.ndim + 1, _F64))
+            return both[..., 0].rechunk(chunks), both[..., 1].rechunk(chunks)
+    return _groups_forward(input, c, w, b, float(eps), return_stats, update)
+
+
+def _gn_grad_block(g, x, mean, rstd, groups, w):
+    return nbops.group_norm_backward(g, x, groups, _per_group_np(mean, groups),
+                                     _per_group_np(rstd, groups), w)[0]
+
+
+def _per_group_np(v, groups):
+    c = v.shape[1]
+    return (v[:, ::c // groups] if c else v).reshape(v.shape[0], groups)
+
+
+def _gn_grad_partial(g, x, mean, w, compute, block_info=None):
+    """A block's float64 per-(sample, channel) sums of ``g w`` and ``g w (x - mean)``."""
+    axes = tuple(range(2, x.ndim))
+    gw = g.astype(np.float64)
+    if w is not None:
+        gw = gw * _channel64(w, _channel_slice(block_info), x.ndim, compute)
+    with np.errstate(invalid="ignore", over="ignore"):
+        return np.stack([gw.sum(axis=axes, keepdims=True),
+                         (gw * (x.astype(np.float64) - mean)).sum(axis=axes, keepdims=True)],
+                        axis=-1)
+
+
+def _group_sum(parts, groups):
+    """Per-(sample, channel) sums added over each group's channels, on every channel."""
+    n, c = parts.shape[0], parts.shape[1]
+    s = parts.reshape(n, groups, c // groups, -1).sum(axis=2, keepdims=True)
+    return np.repeat(s, c // groups, axis=2).reshape(parts.shape)
+
+
+def _gn_grad_finish(g, x, mean, rstd, a, k, w, length, compute, result, block_info=None):
+    gw = g.astype(np.float64)
+    if w is not None:
+        gw = gw * _channel64(w, _channel_slice(block_info), x.ndim, compute)
+    with np.errstate(invalid="ignore", over="ignore", divide="ignore"):
+        res = rstd * (gw - a / length - (x.astype(np.float64) - mean) * rstd * rstd * k / length)
+    return res.astype(result)
+
+
+def _group_stat_arg(v, name, n, groups, c, x):
+    """A saved (N, groups) statistic (NumPy or dask) as lazy float64 (N, C, 1, ...)
+    per-channel copies chunked as ``x``."""
+    shape = tuple(_lazy_shape(v, name))
+    dt = _lazy_dtype(v, name)
+    if dt.kind not in "fiu":
+        raise TypeError(f"{name}: expected a float array, got dtype {dt}")
+    if shape != (n, groups):
+        raise ValueError(f"{name} must have shape {(n, groups)} (samples, groups: as the "
+                         f"forward's return_stats), got {shape}")
+    v = v.astype(_F64) if is_dask_array(v) else da.from_array(as_array(v, name).astype(
+        np.float64))
+    per = c // groups if groups else 0
+    full = da.repeat(v.rechunk({1: -1}), per, axis=1) if per else v
+    full = full.reshape((n, c) + (1,) * (x.ndim - 2))
+    return full.rechunk((x.chunks[0], x.chunks[1]) + ((1,),) * (x.ndim - 2))
+
+
+def group_norm_backward(grad_output, input, num_groups, mean, rstd, weight=None, *,
+                        has_bias=None, out=None):
+    from ._ops.group_norm import _groups_plan
+
+    _no_out(out)
+    has_bias = weight is not None if has_bias is None else bool(has_bias)
+    if mean is None:
+        raise TypeError("mean must be an array (the forward's return_stats), got None")
+    g, x = _pair(grad_output, "grad_output", input, "input")
+    shape = _known_shape(x, "input")
+    compute, result = result_dtype(np.result_type(g.dtype, result_dtype(x.dtype)[1]))
+    n, c, inner, groups = _groups_plan(shape, num_groups)
+    m = _group_stat_arg(mean, "mean", n, groups, c, x)
+    r = _group_stat_arg(rstd, "rstd", n, groups, c, x)
+    w = _gn_param(weight, "weight", c)
+    nd = x.ndim
+    if len(x.chunks[1]) == 1 and all(len(ch) == 1 for ch in x.chunks[2:]):
+        gi = da.map_blocks(_gn_grad_block, g, x, m, r, groups, w, dtype=result,
+                           meta=_meta(nd, result))
+    else:
+        chunks = (x.chunks[0], x.chunks[1]) + tuple((1,) * len(ch) for ch in x.chunks[2:])
+        parts = da.map_blocks(_gn_grad_partial, g, x, m, w, compute, new_axis=nd,
+                              chunks=chunks + ((2,),), dtype=_F64, meta=_meta(nd + 1, _F64))
+        parts = parts.sum(axis=tuple(range(2, nd)), keepdims=True)
+        sums = parts.rechunk({1: -1}).map_blocks(_group_sum, groups, dtype=_F64,
+                                                 meta=_meta(nd + 1, _F64))
+        sums = sums.rechunk({1: x.chunks[1]})
+        gi = da.map_blocks(_gn_grad_finish, g, x, m, r, sums[..., 0], sums[..., 1], w,
+                           c // groups * inner, compute, result, dtype=result,
+                           meta=_meta(nd, result))
+    axes = (0,) + tuple(range(2, nd))
+    grad_w = grad_b = None
+    if w is not None:
+        with np.errstate(invalid="ignore"):
+            grad_w = (g.astype(_F64) * (x.astype(compute).astype(_F64) - m) * r).sum(
+                axis=axes).astype(result)
+    if has_bias:
+        grad_b = g.astype(_F64).sum(axis=axes).astype(result)
+    return gi, grad_w, grad_b
+
+
+def instance_norm_backward(grad_output, input, mean, rstd, weight=None, use_input_stats=True,
+                           *, has_bias=None, out=None):
+    _no_out(out)
+    x = input
+    if not use_input_stats:
+        return batch_norm_backward(grad_output, x, mean, rstd, weight, False,
+                                   has_bias=has_bias)
+    if x.ndim < 2:
+        raise ValueError(f"Expected at least 2 dimensions for input tensor but received "
+                         f"{x.ndim}")
+    return group_norm_backward(grad_output, x, x.shape[1], mean, rstd, weight,
+                               has_bias=has_bias)
+
+
+# ------------------------------------------------------------------ normalize,
+# cosine_similarity: the in-memory op on every block when the axis is one chunk;
+# otherwise each chunk's float64 partial sums along the axis (p-norm accumulators;
+# squared norms and the dot product), summed by dask, then a blockwise finish.
+def _sgn(v):
+    return np.where(v > 0, 1.0, np.where(v < 0, -1.0, 0.0))
+
+
+def _pnorm_partial(x, axis, p):
+    """A block's float64 p-norm accumulator along ``axis`` (kept)."""
+    a = np.abs(x.astype(np.float64))
+    with np.errstate(invalid="ignore", over="ignore"):
+        if p == math.inf:
+            if x.shape[axis] == 0:
+                return np.zeros(tuple(1 if i == axis else s for i, s in enumerate(x.shape)))
+            return np.max(a, axis=axis, keepdims=True)
+        if p == 0:
+            return np.sum(a != 0, axis=axis, keepdims=True).astype(np.float64)
+        if p == 1:
+            return np.sum(a, axis=axis, keepdims=True)
+        if p == 2:
+            return np.sum(a * a, axis=axis, keepdims=True)
+        return np.sum(a ** p, axis=axis, keepdims=True)
+
+
+def _pnorm(x, axis, p):
+    """Lazy float64 p-norm of ``x`` along ``axis`` (kept, of size 1)."""
+    chunks = list(x.chunks)
+    chunks[axis] = (1,) * len(x.chunks[axis])
+    parts = x.map_blocks(_pnorm_partial, axis, p, chunks=tuple(chunks), dtype=_F64,
+                         meta=_meta(x.ndim, _F64))
+    if p == math.inf:
+        return parts.max(axis=axis, keepdims=True)
+    acc = parts.sum(axis=axis, keepdims=True)
+    if p == 2:
+        return da.sqrt(acc)
+    if p in (0, 1):
+        return acc
+    return acc ** (1.0 / p)
+
+
+def _normalize_block(x, p, axis, eps):
+    return nbops.normalize(x, p, axis, eps)
+
+
+def _normalize_finish(x, norm, eps, result):
+    with np.errstate(invalid="ignore", divide="ignore", over="ignore"):
+        return (x.astype(np.float64) / np.where(norm < eps, eps, norm)).astype(result)
+
+
+def _sim_axis(axis, ndim, op):
+    from ._ops.similarity import _axis
+
+    return _axis(axis, ndim, op)
+
+
+def _normalize_setup(input, p, axis, eps, op):
+    from ._ops.similarity import _float_param
+
+    _known_shape(input)
+    compute, result = result_dtype(input.dtype, "input")
+    axis = _sim_axis(axis, input.ndim, op)
+    p = _float_param(p, "p", op)
+    eps = _float_param(eps, "eps", op)
+    if p < 0 or p == -math.inf:
+        raise ValueError(f"{op}: p must be >= 0 (or inf), got {p}")
+    return compute, result, axis, p, eps
+
+
+def normalize(input, p=2.0, axis=1, eps=1e-12, *, out=None):
+    _no_out(out)
+    _, result, axis, p, eps = _normalize_setup(input, p, axis, eps, "normalize")
+    if len(input.chunks[axis]) == 1:
+        return input.map_blocks(_normalize_block, p, axis, eps, dtype=result,
+                                meta=_meta(input.ndim, result))
+    return da.map_blocks(_normalize_finish, input, _pnorm(input, axis, p), eps, result,
+                         dtype=result, meta=_meta(input.ndim, result))
+
+
+def _normalize_grad_block(g, x, p, axis, eps):
+    return nbops.normalize_backward(g, x, p, axis, eps)
+
+
+def _gx_partial(g, x, axis):
+    with np.errstate(invalid="ignore", over="ignore"):
+        return np.sum(g.astype(np.float64) * x.astype(np.float64), axis=axis, keepdims=True)
+
+
+def _extreme_partial(x, norm, axis):
+    a = np.abs(x.astype(np.float64))
+    return np.sum((a == norm) | (a != a), axis=axis, keepdims=True).astype(np.float64)
+
+
+def _pnorm_grad(v, n, gn, p, count):
+    """numpy's form of nbops.scalar._norms.pnorm_backward (float64)."""
+    s = _sgn(v)
+    a = np.abs(v)
+    with np.errstate(invalid="ignore", divide="ignore", over="ignore"):
+        if p == 2:
+            return np.where(n == 0, 0.0, v / n * gn)
+        if p == 1:
+            return s * gn
+        if p == 0:
+            return np.zeros_like(v)
+        if p == math.inf:
+            return np.where((a == n) | (a != a), s * (gn / count), s * (gn / count * 0.0))
+        if p < 1:
+            scaled = np.where(v == 0, 0.0, s * a ** (p - 1.0))
+            return scaled * gn * n ** (1.0 - p)
+        scale = np.where(n == 0, 0.0, gn / n ** (p - 1.0))
+        if p < 2:
+            return s * a ** (p - 1.0) * scale
+        return v * a ** (p - 2.0) * scale
+
+
+def _normalize_grad_finish(g, x, norm, gx, count, p, eps, result):
+    v = x.astype(np.float64)
+    g64 = g.astype(np.float64)
+    with np.errstate(invalid="ignore", divide="ignore", over="ignore"):
+        c = np.where(norm < eps, eps, norm)
+        gn = np.where(norm >= eps, -gx / (c * c), 0.0)
+        extra = np.where(gn != 0, _pnorm_grad(v, norm, gn, p, count), 0.0)
+        return (g64 / c + extra).astype(result)
+
+
+def normalize_backward(grad_output, input, p=2.0, axis=1, eps=1e-12, *, out=None):
+    _no_out(out)
+    g, x = _pair(grad_output, "grad_output", input, "input")
+    compute, result, axis, p, eps = _normalize_setup(x, p, axis, eps, "normalize_backward")
+    result_dtype(np.result_type(g.dtype, compute), "grad_output")
+    if len(x.chunks[axis]) == 1:
+        return da.map_blocks(_normalize_grad_block, g, x, p, axis, eps, dtype=result,
+                             meta=_meta(x.ndim, result))
+    norm = _pnorm(x, axis, p)
+    chunks = list(x.chunks)
+    chunks[axis] = (1,) * len(x.chunks[axis])
+    gx = da.map_blocks(_gx_partial, g, x, axis, chunks=tuple(chunks), dtype=_F64,
+                       meta=_meta(x.ndim, _F64)).sum(axis=axis, keepdims=True)
+    count = 1.0
+    if p == math.inf:
+        count = da.map_blocks(_extreme_partial, x, norm, axis, chunks=tuple(chunks),
+                              dtype=_F64, meta=_meta(x.ndim, _F64)).sum(axis=axis,
+                                                                       keepdims=True)
+    return da.map_blocks(_normalize_grad_finish, g, x, norm, gx, count, p, eps, result,
+                         dtype=result, meta=_meta(x.ndim, result))
+
+
+def _cos_setup(x1, x2, axis, eps, op):
+    """(x1, x2 as aligned dask arrays of the broadcast shape, x2's own shape, axis,
+    eps, result dtypes)."""
+    from ._ops.similarity import _float_param
+
+    s1 = _known_shape(x1, "x1")
+    s2 = tuple(_lazy_shape(x2, "x2"))
+    r1 = result_dtype(np.dtype(x1.dtype), "x1")[1]
+    r2 = result_dtype(_lazy_dtype(x2, "x2"), "x2")[1]
+    try:
+        shape = np.broadcast_shapes(s1, s2)
+    except ValueError:
+        raise ValueError(f"{op}: x1 of shape {s1} and x2 of shape {s2} do not "
+                         "broadcast") from None
+    axis = _sim_axis(axis, len(shape), op)
+    eps = _float_param(eps, "eps", op)
+    if shape != s1:
+        raise ValueError(f"{op}: x2 of shape {s2} broadcasts x1 of shape {s1} to {shape}; on "
+                         "dask arrays x1 must have the broadcast shape")
+    b = _loss_operand(x2, "x2", x1.chunks, shape)
+    return x1, b, s2, axis, eps, r1, r2
+
+
+def _cos_block(a, b, axis, eps):
+    return nbops.cosine_similarity(a, b, axis, eps)
+
+
+def _dot3_partial(a, b, axis):
+    a64, b64 = a.astype(np.float64), b.astype(np.float64)
+    with np.errstate(invalid="ignore", over="ignore"):
+        return np.stack([np.sum(a64 * a64, axis=axis, keepdims=True),
+                         np.sum(b64 * b64, axis=axis, keepdims=True),
+                         np.sum(a64 * b64, axis=axis, keepdims=True)], axis=-1)
+
+
+def _dot3(a, b, axis):
+    """Lazy float64 (|a|^2, |b|^2, a.b) along ``axis`` (kept) on a new last axis."""
+    chunks = list(a.chunks)
+    chunks[axis] = (1,) * len(a.chunks[axis])
+    parts = da.map_blocks(_dot3_partial, a, b, axis, new_axis=a.ndim,
+                          chunks=tuple(chunks) + ((3,),), dtype=_F64,
+                          meta=_meta(a.ndim + 1, _F64))
+    return parts.sum(axis=axis, keepdims=True)
+
+
+def _cos_terms(w, eps):
+    w1, w2, w12 = w[..., 0], w[..., 1], w[..., 2]
+    r1, r2 = np.sqrt(w1), np.sqrt(w2)
+    return r1, r2, np.where(r1 < eps, eps, r1), np.where(r2 < eps, eps, r2), w12
+
+
+def _cos_finish(w, eps, axis, result):
+    with np.errstate(invalid="ignore", divide="ignore", over="ignore"):
+        _, _, n1, n2, w12 = _cos_terms(w, eps)
+        return np.squeeze(w12 / (n1 * n2), axis).astype(result)
+
+
+def cosine_similarity(x1, x2, axis=1, eps=1e-8, *, out=None):
+    _no_out(out)
+    a, b, _, axis, eps, r1, r2 = _cos_setup(x1, x2, axis, eps, "cosine_similarity")
+    result = result_dtype(np.result_type(r1, r2), "x1")[1]
+    if len(a.chunks[axis]) == 1:
+        return da.map_blocks(_cos_block, a, b, axis, eps, drop_axis=axis, dtype=result,
+                             meta=_meta(a.ndim - 1, result))
+    w = _dot3(a, b, axis)
+    return w.map_blocks(_cos_finish, eps, axis, result, drop_axis=(axis, a.ndim), dtype=result,
+                        meta=_meta(a.ndim - 1, result))
+
+
+def _cos_grad_block(g, a, b, axis, eps, which):
+    g = np.squeeze(g, axis)
+    return nbops.cosine_similarity_backward(g, a, b, axis, eps)[which]
+
+
+def _cos_grad_finish(g, a, b, w1, w2, w12, eps, which, result):
+    with np.errstate(invalid="ignore", divide="ignore", over="ignore"):
+        r1, r2, n1, n2, w12 = _cos_terms(np.stack([w1, w2, w12], axis=-1), eps)
+        gr = g.astype(np.float64)
+        cos = w12 / (n1 * n2)
+        c12 = gr / (n1 * n2)
+        if which == 0:
+            k1 = np.where(r1 == 0, 0.0, gr * cos / (n1 * r1))
+            res = c12 * b.astype(np.float64) - k1 * a.astype(np.float64)
+        else:
+            k2 = np.where(r2 == 0, 0.0, gr * cos / (n2 * r2))
+            res = c12 * a.astype(np.float64) - k2 * b.astype(np.float64)
+    return res.astype(result)
+
+
+def cosine_similarity_backward(grad_output, x1, x2, axis=1, eps=1e-8, *, out=None):
+    _no_out(out)
+    if not is_dask_array(x1):  # a dask grad_output with a NumPy x1
+        x1 = da.from_array(as_array(x1, "x1"))
+    a, b, s2, axis, eps, r1, r2 = _cos_setup(x1, x2, axis, eps, "cosine_similarity_backward")
+    shape = a.shape
+    out_shape = shape[:axis] + shape[axis + 1:]
+    g = grad_output if is_dask_array(grad_output) else as_array(grad_output, "grad_output")
+    if np.dtype(g.dtype).kind != "f":
+        raise TypeError(f"grad_output: expected a float array, got dtype {g.dtype}")
+    if tuple(g.shape) != out_shape:
+        raise ValueError(f"grad_output has shape {tuple(g.shape)}, expected {out_shape} (the "
+                         "forward's output shape)")
+    g = g.reshape(shape[:axis] + (1,) + shape[axis + 1:]) if is_dask_array(g) else \
+        np.expand_dims(g, axis)
+    gchunks = a.chunks[:axis] + ((1,),) + a.chunks[axis + 1:]
+    g = g.rechunk(gchunks) if is_dask_array(g) else da.from_array(g, chunks=gchunks)
+    result_dtype(np.result_type(g.dtype, r1, r2), "grad_output")
+    grads = []
+    w = None if len(a.chunks[axis]) == 1 else _dot3(a, b, axis)
+    for which, dt in ((0, r1), (1, r2)):
+        if w is None:  # the axis in one chunk: the in-memory backward on every block
+            grads.append(da.map_blocks(_cos_grad_block, g, a, b, axis, eps, which,
+                                       chunks=a.chunks, dtype=dt, meta=_meta(a.ndim, dt)))
+        else:
+            grads.append(da.map_blocks(_cos_grad_finish, g, a, b, w[..., 0], w[..., 1],
+                                       w[..., 2], eps, which, dt, chunks=a.chunks, dtype=dt,
+                                       meta=_meta(a.ndim, dt)))
+    return grads[0], _sum_back(grads[1], s2, r2)
+
+
+# ------------------------------------------------------------------ cdist, pdist
+# Blocked over row blocks of x1 and x2 (the feature axis is rechunked into one chunk
+# if it is split: each distance needs its whole pair of rows): cdist of every pair
+# of row blocks; pdist from the row blocks J >= I of each row block I, the upper
+# triangle written in the condensed order (row after row); the backwards sum each
+# block pair's in-memory gradients in float64.
+def _cdist_block(a, b, p, mode):
+    return nbops.cdist(a, b, p, mode)
+
+
+def _cdist_mode(p, compute_mode, rp, rr):
+    from ._ops.similarity import COMPUTE_MODES
+
+    use_mm = p == 2 and (compute_mode == COMPUTE_MODES[1]
+                         or (compute_mode == COMPUTE_MODES[0] and (rp > 25 or rr > 25)))
+    return COMPUTE_MODES[1] if use_mm else COMPUTE_MODES[2]
+
+
+def _cdist_setup(x1, x2, p, compute_mode, op):
+    from ._ops.similarity import COMPUTE_MODES, _float_param
+
+    if not is_dask_array(x1):  # a dask grad_output with a NumPy x1
+        x1 = da.from_array(as_array(x1, "x1"))
+    if not is_dask_array(x2):
+        x2 = da.from_array(as_array(x2, "x2"))
+    s1, s2 = _known_shape(x1, "x1"), _known_shape(x2, "x2")
+    r1 = result_dtype(np.dtype(x1.dtype), "x1")[1]
+    r2 = result_dtype(np.dtype(x2.dtype), "x2")[1]
+    if len(s1) < 2 or len(s2) < 2:
+        raise ValueError(f"{op}: x1 and x2 must have at least 2 dimensions, got shapes "
+                         f"{s1} and {s2}")
+    if s1[-1] != s2[-1]:
+        raise ValueError(f"{op}: x1 and x2 must have the same last axis, got {s1[-1]} "
+                         f"and {s2[-1]}")
+    p = _float_param(p, "p", op)
+    if not p >= 0:
+        raise ValueError(f"{op}: p must be >= 0, got {p}")
+    if compute_mode not in COMPUTE_MODES:
+        raise ValueError(f"{op}: compute_mode must be one of {COMPUTE_MODES}, got "
+                         f"{compute_mode!r}")
+    if len(s1) != 2 or len(s2) != 2:
+        raise ValueError(f"{op}: on dask arrays x1 and x2 must be 2-D (P, M) and (R, M) "
+                         f"(no batch axes), got {s1} and {s2}")
+    a, b = x1.rechunk({1: -1}), x2.rechunk({1: -1})
+    return a, b, p, _cdist_mode(p, compute_mode, s1[0], s2[0]), r1, r2
+
+
+def cdist(x1, x2, p=2.0, compute_mode="use_mm_for_euclid_dist_if_necessary", *, out=None):
+    _no_out(out)
+    a, b, p, mode, r1, r2 = _cdist_setup(x1, x2, p, compute_mode, "cdist")
+    result = result_dtype(np.result_type(r1, r2), "x1")[1]
+    return da.blockwise(_cdist_block, "pr", a, "pm", b, "rm", p, None, mode, None,
+                        concatenate=True, dtype=result, meta=_meta(2, result))
+
+
+def _cdist_grad_block(g, a, b, p, mode, which):
+    g64 = nbops.cdist_backward(g, a, b, p, mode)[which]
+    return g64.astype(np.float64)[:, None, :]
+
+
+def cdist_backward(grad_output, x1, x2, p=2.0,
+                   compute_mode="use_mm_for_euclid_dist_if_necessary", *, output=None,
+                   out=None):
+    """(grad_x1, grad_x2): the in-memory backward on every pair of row blocks, each
+    row block's gradients summed over the other's blocks in float64."""
+    _no_out(out)
+    a, b, p, mode, r1, r2 = _cdist_setup(x1, x2, p, compute_mode, "cdist_backward")
+    out_shape = (a.shape[0], b.shape[0])
+    g = grad_output if is_dask_array(grad_output) else as_array(grad_output, "grad_output")
+    if np.dtype(g.dtype).kind != "f":
+        raise TypeError(f"grad_output: expected a float array, got dtype {g.dtype}")
+    if tuple(g.shape) != out_shape:
+        raise ValueError(f"grad_output has shape {tuple(g.shape)}, expected {out_shape} (the "
+                         "forward's output shape)")
+    chunks = (a.chunks[0], b.chunks[0])
+    g = g.rechunk(chunks) if is_dask_array(g) else da.from_array(g, chunks=chunks)
+    if output is not None:
+        saved = output if is_dask_array(output) else as_array(output, "output")
+        if tuple(saved.shape) != out_shape:
+            raise ValueError(f"output has shape {tuple(saved.shape)}, expected {out_shape}")
+    result_dtype(np.result_type(g.dtype, r1, r2), "grad_output")
+    g1 = da.blockwise(_cdist_grad_block, "pjm", g, "pj", a, "pm", b, "jm", p, None, mode, None,
+                      0, None, adjust_chunks={"j": 1}, concatenate=True, dtype=_F64,
+                      meta=_meta(3, _F64))
+    g2 = da.blockwise(_cdist_grad_block, "rim", g.T, "ri", b, "rm", a, "im", p, None, mode,
+                      None, 0, None, adjust_chunks={"i": 1}, concatenate=True, dtype=_F64,
+                      meta=_meta(3, _F64))
+    # (g2: x2's gradient is x1's of the swapped pair: cdist(b, a) = cdist(a, b).T)
+    return g1.sum(axis=1).astype(r1), g2.sum(axis=1).astype(r2)
+
+
+def _tri_strip(d, r0, n):
+    """Rows r0.. of a strip of distances to rows r0..n-1: the condensed upper
+    triangle, row after row."""
+    rows = d.shape[0]
+    return np.concatenate([d[i, i + 1:] for i in range(rows)]) if rows else d.reshape(0)
+
+
+def _pdist_setup(input, p, op):
+    from ._ops.similarity import _float_param
+
+    shape = _known_shape(input)
+    compute, result = result_dtype(input.dtype, "input")
+    if input.ndim != 2:
+        raise ValueError(f"{op}: input must be 2-D (N, M), got shape {shape}")
+    p = _float_param(p, "p", op)
+    if not p >= 0:
+        raise ValueError(f"{op}: p must be >= 0, got {p}")
+    x = input.rechunk({1: -1})
+    n = shape[0]
+    return x, p, _cdist_mode(p, "use_mm_for_euclid_dist_if_necessary", n, n), result
+
+
+def _row_starts(x):
+    starts = np.concatenate(([0], np.cumsum(x.chunks[0]))).astype(int)
+    return starts[:-1].tolist(), starts[1:].tolist()
+
+
+def pdist(input, p=2.0, *, out=None):
+    _no_out(out)
+    x, p, mode, result = _pdist_setup(input, p, "pdist")
+    n = x.shape[0]
+    blocks = [x.blocks[i] for i in range(len(x.chunks[0]))]
+    pieces = []
+    for i, (r0, r1) in enumerate(zip(*_row_starts(x), strict=True)):
+        strip = da.concatenate([da.blockwise(_cdist_block, "pr", blocks[i], "pm", blocks[j],
+                                             "rm", p, None, mode, None, concatenate=True,
+                                             dtype=result, meta=_meta(2, result))
+                                for j in range(i, len(blocks))], axis=1)
+        size = sum(n - 1 - r for r in range(r0, r1))
+        pieces.append(strip.rechunk({1: -1}).map_blocks(
+            _tri_strip, r0, n, drop_axis=1, chunks=((size,),), dtype=result,
+            meta=_meta(1, result)))
+    if not pieces:
+        return da.zeros((0,), dtype=result)
+    return da.concatenate(pieces)
+
+
+def _strip_grad(gseg, r0, r1, n, dtype):
+    """A row block's condensed grad_output as its (rows, n - r0) strip (zeros on and
+    below the diagonal)."""
+    strip = np.zeros((r1 - r0, n - r0), dtype)
+    k = 0
+    for i in range(r1 - r0):
+        width = n - (r0 + i) - 1
+        strip[i, i + 1:] = gseg[k:k + width]
+        k += width
+    return strip
+
+
+def pdist_backward(grad_output, input, p=2.0, *, output=None, out=None):
+    """Each pair of row blocks J >= I: the in-memory cdist_backward of that block of
+    grad_output (from the condensed order), its gradients summed in float64 into
+    both row blocks."""
+    _no_out(out)
+    if not is_dask_array(input):  # a dask grad_output with a NumPy input
+        input = da.from_array(as_array(input, "input"))
+    x, p, mode, result = _pdist_setup(input, p, "pdist_backward")
+    n = x.shape[0]
+    k = n * (n - 1) // 2
+    g = grad_output if is_dask_array(grad_output) else as_array(grad_output, "grad_output")
+    if np.dtype(g.dtype).kind != "f":
+        raise TypeError(f"grad_output: expected a float array, got dtype {g.dtype}")
+    if tuple(g.shape) != (k,):
+        raise ValueError(f"grad_output has shape {tuple(g.shape)}, expected {(k,)} (the "
+                         "forward's output shape)")
+    if not is_dask_array(g):
+        g = da.from_array(g)
+    result = result_dtype(np.result_type(g.dtype, result), "grad_output")[1]
+    starts, stops = _row_starts(x)
+    blocks = [x.blocks[i] for i in range(len(starts))]
+    sums = [[] for _ in blocks]
+    offset = 0
+    for i, (r0, r1) in enumerate(zip(starts, stops, strict=True)):
+        size = sum(n - 1 - r for r in range(r0, r1))
+        seg = g[offset:offset + size].rechunk(-1)
+        offset += size
+        strip = seg.map_blocks(_strip_grad, r0, r1, n, g.dtype, new_axis=1,
+                               chunks=((r1 - r0,), (n - r0,)), dtype=g.dtype,
+                               meta=_meta(2, g.dtype))
+        strip = strip.rechunk({1: tuple(stops[j] - starts[j] for j in range(i, len(starts)))})
+        for j in range(i, len(starts)):
+            gij = strip.blocks[0, j - i]
+            for which, target in ((0, i), (1, j)):
+                sums[target].append(da.blockwise(
+                    _cdist_grad_block, "pjm", gij, "pj", blocks[i], "pm", blocks[j], "jm",
+                    p, None, mode, None, which, None, adjust_chunks={"j": 1},
+                    concatenate=True, dtype=_F64, meta=_meta(3, _F64)).sum(axis=1)
+                    if which == 0 else da.blockwise(
+                    _cdist_grad_block, "jpm", gij.T, "jp", blocks[j], "jm", blocks[i], "pm",
+                    p, None, mode, None, 0, None, adjust_chunks={"p": 1},
+                    concatenate=True, dtype=_F64, meta=_meta(3, _F64)).sum(axis=1))
+    grads = [functools.reduce(lambda u, v: u + v, parts) for parts in sums]
+    if not grads:
+        return da.zeros(x.shape, dtype=result)
+    return da.concatenate(grads).astype(result).rechunk(input.chunks)
 
 
 # ------------------------------------------------------------------ the dispatch hook

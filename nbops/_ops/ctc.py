@@ -41,7 +41,14 @@ from numba.extending import overload, register_jitable
 
 from .. import _config
 from .._launch import launch
-from .._validate import as_array, check_out, is_device_array, result_dtype
+from .._validate import (
+    as_array,
+    check_out,
+    dask_ops,
+    is_dask_array,
+    is_device_array,
+    result_dtype,
+)
 from ..cuda import ops as _cuda
 from . import njit_args as NJ
 
@@ -493,6 +500,9 @@ def ctc_loss(log_probs, targets, input_lengths, target_lengths, blank=0, reducti
     >>> round(float(nbops.ctc_loss(logp, np.array([[1]]), [3], [1], reduction="sum")), 12)
     0.287682072452
     """
+    if type(log_probs) is not np.ndarray and is_dask_array(log_probs):  # nbops/_dask.py
+        return dask_ops().ctc_loss(log_probs, targets, input_lengths, target_lengths, blank,
+                                   reduction, zero_infinity)
     if type(log_probs) is not np.ndarray and is_device_array(log_probs):
         return _cuda().ctc_loss(log_probs, targets, input_lengths, target_lengths, blank,
                                 reduction, zero_infinity)
@@ -547,6 +557,10 @@ def ctc_loss_backward(grad_output, log_probs, targets, input_lengths, target_len
     array([[ 0.16666667, -0.16666667],
            [ 0.16666667, -0.16666667]])
     """
+    if type(log_probs) is not np.ndarray and is_dask_array(log_probs):  # nbops/_dask.py
+        return dask_ops().ctc_loss_backward(grad_output, log_probs, targets, input_lengths,
+                                            target_lengths, blank, reduction, zero_infinity,
+                                            out=out)
     if type(log_probs) is not np.ndarray and is_device_array(log_probs):
         return _cuda().ctc_loss_backward(grad_output, log_probs, targets, input_lengths,
                                          target_lengths, blank, reduction, zero_infinity,
@@ -590,6 +604,9 @@ def ctc_loss_with_grad(log_probs, targets, input_lengths, target_lengths, blank=
     >>> round(float(loss), 12)  # -log(3/4), divided by the target length 1
     0.287682072452
     """
+    if type(log_probs) is not np.ndarray and is_dask_array(log_probs):  # nbops/_dask.py
+        return dask_ops().ctc_loss_with_grad(log_probs, targets, input_lengths, target_lengths,
+                                             blank, reduction, zero_infinity, out=out)
     if type(log_probs) is not np.ndarray and is_device_array(log_probs):
         return _cuda().ctc_loss_with_grad(log_probs, targets, input_lengths, target_lengths,
                                           blank, reduction, zero_infinity, out=out)

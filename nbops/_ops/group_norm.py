@@ -34,7 +34,15 @@ from numba.extending import overload, register_jitable
 
 from .. import _config
 from .._launch import launch
-from .._validate import as_array, check_out, deliver, is_device_array, result_dtype
+from .._validate import (
+    as_array,
+    check_out,
+    dask_ops,
+    deliver,
+    is_dask_array,
+    is_device_array,
+    result_dtype,
+)
 from ..cuda import ops as _cuda
 from ..scalar._norms import finite_shift
 from ..scalar.rows import row_view
@@ -349,6 +357,9 @@ def group_norm(input, num_groups, weight=None, bias=None, eps=1e-5, *, out=None,
     if type(input) is not np.ndarray and is_device_array(input):
         return _cuda().group_norm(input, num_groups, weight, bias, eps, out=out,
                                   return_stats=return_stats)
+    if type(input) is not np.ndarray and is_dask_array(input):  # nbops/_dask.py
+        return dask_ops().group_norm(input, num_groups, weight, bias, eps, out=out,
+                                     return_stats=return_stats)
     y, mean, rstd, stats, result = _run_forward("group_norm", input, num_groups, weight, bias,
                                                 eps, out)
     if return_stats:
@@ -414,6 +425,9 @@ def group_norm_backward(grad_output, input, num_groups, mean, rstd, weight=None,
     if type(grad_output) is not np.ndarray and is_device_array(grad_output):
         return _cuda().group_norm_backward(grad_output, input, num_groups, mean, rstd, weight,
                                            has_bias=has_bias, out=out)
+    if is_dask_array(grad_output) or is_dask_array(input):  # nbops/_dask.py: lazy graphs
+        return dask_ops().group_norm_backward(grad_output, input, num_groups, mean, rstd,
+                                              weight, has_bias=has_bias, out=out)
     has_bias = weight is not None if has_bias is None else bool(has_bias)
     gi, gw, gb, result = _run_backward("group_norm", grad_output, input, num_groups, mean,
                                        rstd, weight, weight is not None or has_bias, out)
@@ -476,6 +490,10 @@ def instance_norm(input, running_mean=None, running_var=None, weight=None, bias=
     >>> rm, rv
     (array([0.2, 0.4]), array([1.1, 1.7]))
     """
+    if type(input) is not np.ndarray and is_dask_array(input):  # nbops/_dask.py
+        return dask_ops().instance_norm(input, running_mean, running_var, weight, bias,
+                                        use_input_stats, momentum, eps, out=out,
+                                        return_stats=return_stats)
     on_device = type(input) is not np.ndarray and is_device_array(input)
     x = input if type(input) is np.ndarray or on_device else as_array(input)
     if x.ndim < 2:
@@ -562,6 +580,9 @@ def instance_norm_backward(grad_output, input, mean, rstd, weight=None, use_inpu
     array([[[0., 0.],
             [0., 0.]]])
     """
+    if is_dask_array(grad_output) or is_dask_array(input):  # nbops/_dask.py: lazy graphs
+        return dask_ops().instance_norm_backward(grad_output, input, mean, rstd, weight,
+                                                 use_input_stats, has_bias=has_bias, out=out)
     on_device = type(input) is not np.ndarray and is_device_array(input)
     x = input if on_device else as_array(input, "input")
     if not use_input_stats:

@@ -45,7 +45,15 @@ from numba.extending import overload, register_jitable
 
 from .. import _config
 from .._launch import launch
-from .._validate import as_array, check_out, deliver, is_device_array, result_dtype
+from .._validate import (
+    as_array,
+    check_out,
+    dask_ops,
+    deliver,
+    is_dask_array,
+    is_device_array,
+    result_dtype,
+)
 from ..cuda import ops as _cuda
 from ..scalar._norms import finite_shift
 from ..scalar.rows import row_view
@@ -380,6 +388,9 @@ def layer_norm(input, normalized_shape, weight=None, bias=None, eps=1e-5, *, out
     if type(input) is not np.ndarray and is_device_array(input):
         return _cuda().layer_norm(input, normalized_shape, weight, bias, eps, out=out,
                                   return_stats=return_stats)
+    if type(input) is not np.ndarray and is_dask_array(input):
+        return dask_ops().layer_norm(input, normalized_shape, weight, bias, eps, out=out,
+                                     return_stats=return_stats)
     y, mean, rstd, shape, result = _run_forward("layer_norm", input, normalized_shape, weight,
                                                 bias, float(eps), out, True)
     if return_stats:
@@ -433,6 +444,9 @@ def rms_norm(input, normalized_shape, weight=None, eps=None, *, out=None, return
     if type(input) is not np.ndarray and is_device_array(input):
         return _cuda().rms_norm(input, normalized_shape, weight, eps, out=out,
                                 return_stats=return_stats)
+    if type(input) is not np.ndarray and is_dask_array(input):
+        return dask_ops().rms_norm(input, normalized_shape, weight, eps, out=out,
+                                   return_stats=return_stats)
     x = input if type(input) is np.ndarray else as_array(input)
     eps = _rms_eps(x.dtype, eps)
     y, _, rstd, shape, result = _run_forward("rms_norm", x, normalized_shape, weight, None, eps,
@@ -553,6 +567,9 @@ def layer_norm_backward(grad_output, input, normalized_shape, mean, rstd, weight
     if type(grad_output) is not np.ndarray and is_device_array(grad_output):
         return _cuda().layer_norm_backward(grad_output, input, normalized_shape, mean, rstd,
                                            weight, has_bias=has_bias, out=out)
+    if is_dask_array(grad_output) or is_dask_array(input):  # nbops/_dask.py: lazy graphs
+        return dask_ops().layer_norm_backward(grad_output, input, normalized_shape, mean, rstd,
+                                              weight, has_bias=has_bias, out=out)
     has_bias = weight is not None if has_bias is None else bool(has_bias)
     if mean is None:
         raise TypeError("mean must be an array (the forward's return_stats), got None")
@@ -615,6 +632,9 @@ def rms_norm_backward(grad_output, input, normalized_shape, rstd, weight=None, *
     if type(grad_output) is not np.ndarray and is_device_array(grad_output):
         return _cuda().rms_norm_backward(grad_output, input, normalized_shape, rstd, weight,
                                          out=out)
+    if is_dask_array(grad_output) or is_dask_array(input):  # nbops/_dask.py: lazy graphs
+        return dask_ops().rms_norm_backward(grad_output, input, normalized_shape, rstd, weight,
+                                            out=out)
     gi, gw, _, result = _run_backward("rms_norm", grad_output, input, normalized_shape, None,
                                       rstd, weight, weight is not None, out)
     return gi, None if weight is None else gw.astype(result)

@@ -23,7 +23,7 @@ from numba.core import errors
 from numba.extending import overload
 from numba.np.numpy_support import as_dtype, from_dtype
 
-from .._validate import as_array, is_device_array
+from .._validate import as_array, dask_ops, is_dask_array, is_device_array
 from ..cuda import ops as _cuda
 from ..scalar import losses as S
 from . import losses as _L
@@ -139,6 +139,9 @@ def margin_ranking_loss(input1, input2, target, margin=0.0, size_average=None, r
     ...                           reduction="none")
     array([0.  , 1.  , 0.25])
     """
+    if type(input1) is not np.ndarray and is_dask_array(input1):  # nbops/_dask.py
+        return dask_ops().margin_ranking_loss(input1, input2, target, margin, size_average,
+                                              reduce, reduction)
     if _on_device(input1, input2, target):
         return _cuda().pointwise_loss(_RANK_CUDA, (float(margin),),
                                       _device_difference(input1, input2, target), target,
@@ -195,6 +198,9 @@ def margin_ranking_loss_backward(grad_output, input1, input2, target, margin=0.0
     ...                                    np.array([1.0, 1.0]), reduction="sum")
     (array([-1., -0.]), array([1., 0.]))
     """
+    if type(input1) is not np.ndarray and is_dask_array(input1):  # nbops/_dask.py
+        return dask_ops().margin_ranking_loss_backward(grad_output, input1, input2, target,
+                                                       margin, size_average, reduce, reduction)
     if _on_device(input1, input2, target):
         gd = _cuda().pointwise_loss_backward(_RANK_CUDA, (float(margin),), grad_output,
                                              _device_difference(input1, input2, target),
@@ -231,6 +237,9 @@ def margin_ranking_loss_with_grad(input1, input2, target, margin=0.0, size_avera
     >>> float(loss), g1, g2
     (0.5, array([-0.5, -0. ]), array([0.5, 0. ]))
     """
+    if type(input1) is not np.ndarray and is_dask_array(input1):  # nbops/_dask.py
+        return dask_ops().margin_ranking_loss_with_grad(input1, input2, target, margin,
+                                                        size_average, reduce, reduction)
     if _on_device(input1, input2, target):
         loss, gd = _cuda().pointwise_loss_with_grad(
             _RANK_CUDA, (float(margin),), _device_difference(input1, input2, target), target,

@@ -26,7 +26,7 @@ from numba.np.numpy_support import as_dtype
 
 from .. import _config
 from .._launch import launch
-from .._validate import as_array, check_out, is_device_array
+from .._validate import as_array, check_out, dask_ops, is_dask_array, is_device_array
 from ..scalar import activations as A
 from ..scalar._math import const
 from . import losses as _L
@@ -187,6 +187,9 @@ def multilabel_soft_margin_loss(input, target, weight=None, size_average=None, r
     >>> nbops.multilabel_soft_margin_loss(x, y, reduction="none")
     array([1.4100376 , 0.31326169])
     """
+    if type(input) is not np.ndarray and is_dask_array(input):  # nbops/_dask.py
+        return dask_ops().multilabel_soft_margin_loss(input, target, weight, size_average,
+                                                      reduce, reduction)
     mode = _device_mode(input, target, weight, size_average, reduce, reduction)
     if mode is not None:
         return _device().run(input, target, weight, mode, None, 1.0, False)[0]
@@ -238,6 +241,9 @@ def multilabel_soft_margin_loss_backward(grad_output, input, target, weight=None
     ...                                            np.array([[1.0, 0.0]]))
     array([[-0.25,  0.25]])
     """
+    if type(input) is not np.ndarray and is_dask_array(input):  # nbops/_dask.py
+        return dask_ops().multilabel_soft_margin_loss_backward(
+            grad_output, input, target, weight, size_average, reduce, reduction, out=out)
     mode = _device_mode(input, target, weight, size_average, reduce, reduction)
     if mode is not None:
         rows = int(np.prod(tuple(input.shape)[:-1]))
@@ -284,6 +290,9 @@ def multilabel_soft_margin_loss_with_grad(input, target, weight=None, size_avera
     >>> grad
     array([[-0.25,  0.25]])
     """
+    if type(input) is not np.ndarray and is_dask_array(input):  # nbops/_dask.py
+        return dask_ops().multilabel_soft_margin_loss_with_grad(input, target, weight,
+                                                                size_average, reduce, reduction)
     mode = _device_mode(input, target, weight, size_average, reduce, reduction)
     if mode is not None:
         rows = int(np.prod(tuple(input.shape)[:-1]))

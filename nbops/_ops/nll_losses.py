@@ -37,7 +37,7 @@ from numba.core import errors
 from numba.extending import overload, register_jitable
 from numba.np.numpy_support import as_dtype
 
-from .._validate import as_array, is_device_array
+from .._validate import as_array, dask_ops, is_dask_array, is_device_array
 from ..cuda import ops as _cuda
 from ..scalar import losses as S
 from . import losses as _L
@@ -376,6 +376,8 @@ def _gaussian_device(input, target, var, full, eps, reduction, grad_output, want
 
 
 def gaussian_nll_loss(input, target, var, full=False, eps=1e-6, reduction="mean"):
+    if type(input) is not np.ndarray and is_dask_array(input):  # nbops/_dask.py
+        return dask_ops().gaussian_nll_loss(input, target, var, full, eps, reduction)
     dev = _gaussian_device(input, target, var, full, eps, reduction, None, False)
     if dev is not None:
         return dev[0]
@@ -495,6 +497,9 @@ def gaussian_nll_loss_backward(grad_output, input, target, var, full=False, eps=
     >>> gx, gv
     (array([1.  , 0.75]), array([ 0.     , -0.15625]))
     """
+    if type(input) is not np.ndarray and is_dask_array(input):  # nbops/_dask.py
+        return dask_ops().gaussian_nll_loss_backward(grad_output, input, target, var, full, eps,
+                                                     reduction)
     dev = _gaussian_device(input, target, var, full, eps, reduction, grad_output, True)
     if dev is not None:
         return dev[1], dev[2]
@@ -537,6 +542,8 @@ def gaussian_nll_loss_with_grad(input, target, var, full=False, eps=1e-6, reduct
     >>> float(loss), gx, gv
     (0.5, array([0.5, 0.5]), None)
     """
+    if type(input) is not np.ndarray and is_dask_array(input):  # nbops/_dask.py
+        return dask_ops().gaussian_nll_loss_with_grad(input, target, var, full, eps, reduction)
     # reduction='none': the gradients of the sum of the losses
     ones = _device_ones(input) if reduction == "none" and _is_device(input) else 1.0
     dev = _gaussian_device(input, target, var, full, eps, reduction, ones, True)

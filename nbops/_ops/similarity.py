@@ -37,7 +37,14 @@ from numba.np.unsafe.ndarray import to_fixed_tuple
 
 from .. import _config
 from .._launch import launch
-from .._validate import as_array, check_out, is_device_array, result_dtype
+from .._validate import (
+    as_array,
+    check_out,
+    dask_ops,
+    is_dask_array,
+    is_device_array,
+    result_dtype,
+)
 from ..cuda import ops as _cuda
 from ..scalar._norms import (
     PNORM_0,
@@ -311,6 +318,8 @@ def cosine_similarity(x1, x2, axis=1, eps=1e-8, *, out=None):
     """
     if type(x1) is not np.ndarray and is_device_array(x1):
         return _cuda().cosine_similarity(x1, x2, axis, eps, out=out)
+    if type(x1) is not np.ndarray and is_dask_array(x1):  # nbops/_dask.py: a lazy graph
+        return dask_ops().cosine_similarity(x1, x2, axis, eps, out=out)
     op = "cosine_similarity"
     a, b, r1, r2, shape, axis, eps = _cos_plan(x1, x2, axis, eps, op)
     compute, result = result_dtype(np.result_type(r1, r2), "x1")
@@ -364,6 +373,8 @@ def cosine_similarity_backward(grad_output, x1, x2, axis=1, eps=1e-8, *, out=Non
     """
     if type(grad_output) is not np.ndarray and is_device_array(grad_output):
         return _cuda().cosine_similarity_backward(grad_output, x1, x2, axis, eps, out=out)
+    if is_dask_array(grad_output) or is_dask_array(x1):  # nbops/_dask.py: lazy graphs
+        return dask_ops().cosine_similarity_backward(grad_output, x1, x2, axis, eps, out=out)
     op = "cosine_similarity_backward"
     g = _float_array(grad_output, "grad_output")
     a, b, r1, r2, shape, axis, eps = _cos_plan(x1, x2, axis, eps, op)
@@ -472,6 +483,8 @@ def normalize(input, p=2.0, axis=1, eps=1e-12, *, out=None):
     """
     if type(input) is not np.ndarray and is_device_array(input):
         return _cuda().normalize(input, p, axis, eps, out=out)
+    if type(input) is not np.ndarray and is_dask_array(input):  # nbops/_dask.py
+        return dask_ops().normalize(input, p, axis, eps, out=out)
     x, compute, result, axis, p, eps = _normalize_plan(input, p, axis, eps, "normalize")
     if out is not None:
         check_out(out, x.shape, result)
@@ -518,6 +531,8 @@ def normalize_backward(grad_output, input, p=2.0, axis=1, eps=1e-12, *, out=None
     """
     if type(grad_output) is not np.ndarray and is_device_array(grad_output):
         return _cuda().normalize_backward(grad_output, input, p, axis, eps, out=out)
+    if is_dask_array(grad_output) or is_dask_array(input):  # nbops/_dask.py: lazy graphs
+        return dask_ops().normalize_backward(grad_output, input, p, axis, eps, out=out)
     op = "normalize_backward"
     g = _float_array(grad_output, "grad_output")
     x, compute, result, axis, p, eps = _normalize_plan(input, p, axis, eps, op)
@@ -624,6 +639,8 @@ def pdist(input, p=2.0, *, out=None):
     """
     if type(input) is not np.ndarray and is_device_array(input):
         return _cuda().pdist(input, p, out=out)
+    if type(input) is not np.ndarray and is_dask_array(input):  # nbops/_dask.py
+        return dask_ops().pdist(input, p, out=out)
     x, compute, result, p, out_shape = _pdist_plan(input, p, "pdist")
     if out is not None:
         check_out(out, out_shape, result)
@@ -708,6 +725,8 @@ def pdist_backward(grad_output, input, p=2.0, *, output=None, out=None):
     """
     if type(grad_output) is not np.ndarray and is_device_array(grad_output):
         return _cuda().pdist_backward(grad_output, input, p, output=output, out=out)
+    if is_dask_array(grad_output) or is_dask_array(input):  # nbops/_dask.py: lazy graphs
+        return dask_ops().pdist_backward(grad_output, input, p, output=output, out=out)
     op = "pdist_backward"
     g = _float_array(grad_output, "grad_output")
     x, compute, result, p, out_shape = _pdist_plan(input, p, op)
@@ -916,6 +935,8 @@ def cdist(x1, x2, p=2.0, compute_mode="use_mm_for_euclid_dist_if_necessary", *, 
     """
     if type(x1) is not np.ndarray and is_device_array(x1):
         return _cuda().cdist(x1, x2, p, compute_mode, out=out)
+    if type(x1) is not np.ndarray and is_dask_array(x1):  # nbops/_dask.py: a lazy graph
+        return dask_ops().cdist(x1, x2, p, compute_mode, out=out)
     a, b, r1, r2, batch, rp, rr, m, p, use_mm = _cdist_plan(x1, x2, p, compute_mode, "cdist")
     compute, result = result_dtype(np.result_type(r1, r2), "x1")
     out_shape = batch + (rp, rr)
@@ -973,6 +994,9 @@ def cdist_backward(grad_output, x1, x2, p=2.0,
     if type(grad_output) is not np.ndarray and is_device_array(grad_output):
         return _cuda().cdist_backward(grad_output, x1, x2, p, compute_mode, output=output,
                                       out=out)
+    if is_dask_array(grad_output) or is_dask_array(x1):  # nbops/_dask.py: lazy graphs
+        return dask_ops().cdist_backward(grad_output, x1, x2, p, compute_mode, output=output,
+                                         out=out)
     op = "cdist_backward"
     g = _float_array(grad_output, "grad_output")
     a, b, r1, r2, batch, rp, rr, m, p, use_mm = _cdist_plan(x1, x2, p, compute_mode, op)

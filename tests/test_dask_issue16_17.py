@@ -1,0 +1,394 @@
+"""dask paths of the ops added by issues #16 and #17 (nbops/_dask.py): layer_norm,
+rms_norm, group_norm, instance_norm, normalize, cosine_similarity, cdist, pdist,
+the issue-17 losses, ctc_loss, and their backwards and ``_with_grad``.
+
+The first test walks the op table: every public op (forward, backward, a loss's
+``_with_grad``) is called on dask versions of its sample arguments and must return
+a lazy result equal to the in-memory one, so an op added without a dask path fails
+it. The others check each family against the in-memory result (itself tested
+against PyTorch in the family's own test file) for several chunkings: single-element
+chunks, chunks that split the reduced axis, one chunk, uneven chunks.
+"""
+
+import math
+import warnings
+
+import numpy as np
+import pytest
+
+import nbops
+from nbops._ops import table
+
+da = pytest.importorskip("dask.array")
+import dask  # noqa: E402
+
+F32 = np.float32
+RNG = np.random.default_rng(1617)
+
+# --------------------------------------------------------------------- helpers
+#: Public functions that do not accept dask arrays yet: {name: reason} (each an
+#: explicit, strict xfail of the coverage test below).
+MISSING = {}
+
+
+def _lazy(result):
+    """Whether ``result`` (or a tuple of results) holds a dask array."""
+    if isinstance(result, tuple):
+        return any(_lazy(r) for r in result)
+    return isinstance(result, da.Array)
+
+
+def _assert_same(got, expected, rtol=1e-6, atol=1e-9, path="result"):
+    if expected is None or got is None:
+        assert got is None and expected is None, path
+        return
+    if isinstance(expected, tuple):
+        assert isinstance(got, tuple) and len(got) == len(expected), path
+        for i, (g, e) in enumerate(zip(got, expected, strict=True)):
+            _assert_same(g, e, rtol, atol, f"{path}[{i}]")
+        return
+    got, expected = np.asarray(got), np.asarray(expected)
+    assert got.dtype == expected.dtype, (path, got.dtype, expected.dtype)
+    assert got.shape == expected.shape, (path, got.shape, expected.shape)
+    np.testing.assert_allclose(got, expected, rtol=rtol, atol=atol, equal_nan=True,
+                               err_msg=path)
+
+
+def _chunks_of(shape, name):
+    """The coverage test's chunks of an op's first array: its first axis split in two."""
+    if name == "ctc_loss":  # (T, N, C): the time and class axes must be one chunk
+        return tuple(-1 for _ in shape)
+    return tuple(max(1, math.ceil(n / 2)) if i == 0 else -1 for i, n in enumerate(shape))
+
+
+def _as_dask(args, name):
+    """``args`` with the first array, and every array of the same first dimension,
+    as dask arrays split along that dimension."""
+    first = next(a for a in args if isinstance(a, np.ndarray))
+    rows = _chunks_of(first.shape, name)[0] if first.ndim else None
+    out = []
+    for a in args:
+        if isinstance(a, np.ndarray) and (a is first or (
+                a.ndim and first.ndim and a.shape[0] == first.shape[0])):
+            chunks = (rows,) + (-1,) * (a.ndim - 1) if a.ndim else ()
+            if a is first:
+                chunks = _chunks_of(a.shape, name)
+            a = da.from_array(a, chunks=chunks)
+        out.append(a)
+    return tuple(out)
+
+
+def _sample_calls():
+    d = table.sample_arrays(np.float64, 96)
+    params = []
+    for e in table.entries():
+        if e.samples is None:
+            continue
+        calls = [(e.function, i, "forward") for i in range(len(e.samples(d)))]
+        if e.backward_samples is not None:
+            calls += [(f, i, "backward") for i, (f, _, _) in enumerate(e.backward_samples(d))]
+        for f, i, kind in calls:
+            marks = ()
+            if f.__name__ in MISSING:
+                marks = pytest.mark.xfail(strict=True, reason=MISSING[f.__name__])
+            params.append(pytest.param(e.name, kind, i, id=f"{f.__name__}-{i}", marks=marks))
+    return params
+
+
+def _call(name, kind, i):
+    d = table.sample_arrays(np.float64, 96)  # fresh arrays (running statistics)
+    e = table.TABLE[name]
+    if kind == "forward":
+        args, kwargs = e.samples(d)[i]
+        return e.function, args, kwargs
+    return e.backward_samples(d)[i]
+
+
+# --------------------------------------------------------------------- coverage
+@pytest.mark.parametrize("name, kind, i", _sample_calls())
+def test_every_op_accepts_dask_arrays(name, kind, i):
+    """Every public op of the table, on dask versions of its sample arguments: a lazy
+    result equal to the in-memory one."""
+    f, args, kwargs = _call(name, kind, i)
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        expected = f(*args, **kwargs)
+        f, args, kwargs = _call(name, kind, i)
+        result = f(*_as_dask(args, name), **kwargs)
+    assert _lazy(result), f"{f.__name__} returned {type(result)} for dask inputs"
+    _assert_same(dask.compute(result)[0], expected)
+
+
+def test_missing_list_names_public_functions():
+    for name in MISSING:
+        assert callable(getattr(nbops, name)), name
+
+
+# --------------------------------------------------------------------- layer_norm, rms_norm
+X3 = RNG.standard_normal((4, 5, 6)).astype(F32) * 3 + 2
+G3 = RNG.standard_normal((4, 5, 6)).astype(F32)
+W56 = RNG.standard_normal((5, 6)).astype(F32)
+B56 = RNG.standard_normal((5, 6)).astype(F32)
+# single elements, rows split on both normalized axes, one chunk, uneven
+CHUNKINGS_3D = [(1, 1, 1), (2, 2, 4), (4, 5, 6), ((3, 1), (1, 4), (5, 1))]
+
+
+def _check(result, expected, rtol=2e-5, atol=2e-6):
+    assert _lazy(result)
+    _assert_same(dask.compute(result)[0], expected, rtol, atol)
+
+
+@pytest.mark.parametrize("chunks", CHUNKINGS_3D, ids=str)
+def test_layer_norm(chunks):
+    d = da.from_array(X3, chunks=chunks)
+    for ns, w, b in (((5, 6), W56, B56), (6, None, None)):
+        expected = nbops.layer_norm(X3, ns, w, b, return_stats=True)
+        _check(nbops.layer_norm(d, ns, w, b, return_stats=True), expected)
+        _check(nbops.layer_norm(d, ns, w, b), expected[0])
+        _, mean, rstd = expected
+        gexp = nbops.layer_norm_backward(G3, X3, ns, mean, rstd, w, has_bias=b is not None)
+        g = da.from_array(G3, chunks=chunks)
+        _check(nbops.layer_norm_backward(g, d, ns, mean, rstd, w, has_bias=b is not None),
+               gexp, rtol=1e-4, atol=1e-5)
+
+
+@pytest.mark.parametrize("chunks", CHUNKINGS_3D, ids=str)
+def test_rms_norm(chunks):
+    d = da.from_array(X3, chunks=chunks)
+    g = da.from_array(G3, chunks=chunks)
+    for ns, w in (((5, 6), W56), (6, None)):
+        expected = nbops.rms_norm(X3, ns, w, return_stats=True)
+        _check(nbops.rms_norm(d, ns, w, return_stats=True), expected)
+        gexp = nbops.rms_norm_backward(G3, X3, ns, expected[1], w)
+        _check(nbops.rms_norm_backward(g, d, ns, expected[1], w), gexp, rtol=1e-4, atol=1e-5)
+
+
+def test_layer_norm_float64_and_lazy_stats():
+    x = X3.astype(np.float64)
+    d = da.from_array(x, chunks=(2, 3, 4))
+    y, mean, rstd = nbops.layer_norm(d, (5, 6), return_stats=True)
+    expected = nbops.layer_norm(x, (5, 6), return_stats=True)
+    _assert_same(dask.compute((y, mean, rstd))[0], expected, 1e-12, 1e-12)
+    # the lazy statistics feed the backward
+    g = da.from_array(G3.astype(np.float64), chunks=(2, 3, 4))
+    _assert_same(nbops.layer_norm_backward(g, d, (5, 6), mean, rstd)[0].compute(),
+                 nbops.layer_norm_backward(G3.astype(np.float64), x, (5, 6), expected[1],
+                                           expected[2])[0], 1e-10, 1e-12)
+
+
+# --------------------------------------------------------------------- group_norm, instance_norm
+XG = RNG.standard_normal((3, 6, 5)).astype(F32) - 1
+GG = RNG.standard_normal((3, 6, 5)).astype(F32)
+W6 = RNG.standard_normal(6).astype(F32)
+B6 = RNG.standard_normal(6).astype(F32)
+CHUNKINGS_G = [(1, 1, 1), (2, 4, 2), (3, 6, 5), ((2, 1), (1, 5), (4, 1))]
+
+
+@pytest.mark.parametrize("chunks", CHUNKINGS_G, ids=str)
+def test_group_norm(chunks):
+    d = da.from_array(XG, chunks=chunks)
+    g = da.from_array(GG, chunks=chunks)
+    for groups, w, b in ((3, W6, B6), (2, None, None), (6, W6, None)):
+        expected = nbops.group_norm(XG, groups, w, b, return_stats=True)
+        _check(nbops.group_norm(d, groups, w, b, return_stats=True), expected)
+        gexp = nbops.group_norm_backward(GG, XG, groups, expected[1], expected[2], w,
+                                         has_bias=b is not None)
+        _check(nbops.group_norm_backward(g, d, groups, expected[1], expected[2], w,
+                                         has_bias=b is not None), gexp, rtol=1e-4, atol=1e-5)
+
+
+@pytest.mark.parametrize("chunks", CHUNKINGS_G, ids=str)
+def test_instance_norm(chunks):
+    d = da.from_array(XG, chunks=chunks)
+    rm, rv = np.linspace(-1, 1, 6).astype(F32), np.linspace(1, 2, 6).astype(F32)
+    rm_d, rv_d = rm.copy(), rv.copy()
+    expected = nbops.instance_norm(XG, rm, rv, W6, B6, return_stats=True)
+    lazy = nbops.instance_norm(d, rm_d, rv_d, W6, B6, return_stats=True)
+    np.testing.assert_array_equal(rm_d, np.linspace(-1, 1, 6).astype(F32))  # not yet
+    _check(lazy, expected)
+    np.testing.assert_allclose(rm_d, rm, rtol=1e-6, atol=1e-7)  # updated once, as PyTorch
+    np.testing.assert_allclose(rv_d, rv, rtol=1e-6, atol=1e-7)
+    g = da.from_array(GG, chunks=chunks)
+    gexp = nbops.instance_norm_backward(GG, XG, expected[1], expected[2], W6, has_bias=True)
+    _check(nbops.instance_norm_backward(g, d, expected[1], expected[2], W6, has_bias=True),
+           gexp, rtol=1e-4, atol=1e-5)
+    # the running statistics instead (batch_norm in evaluation)
+    _check(nbops.instance_norm(d, rm, rv, W6, B6, use_input_stats=False),
+           nbops.instance_norm(XG, rm, rv, W6, B6, use_input_stats=False))
+
+
+# --------------------------------------------------------------------- normalize, cosine
+X2 = RNG.standard_normal((7, 5)).astype(F32)
+Y2 = RNG.standard_normal((7, 5)).astype(F32)
+G2 = RNG.standard_normal((7, 5)).astype(F32)
+CHUNKINGS_2D = [(1, 1), (3, 2), (7, 5), ((2, 5), (1, 4))]
+
+
+@pytest.mark.parametrize("chunks", CHUNKINGS_2D, ids=str)
+@pytest.mark.parametrize("p", [2.0, 1.0, math.inf, 0.5, 3.0])
+def test_normalize(chunks, p):
+    x = X2.copy()
+    x[1, 2] = x[1, 4] = 4.0  # ties of the max (p = inf)
+    x[3] = 0.0  # a row below eps
+    d, g = da.from_array(x, chunks=chunks), da.from_array(G2, chunks=chunks)
+    for axis in (1, 0):
+        _check(nbops.normalize(d, p, axis), nbops.normalize(x, p, axis))
+        _check(nbops.normalize_backward(g, d, p, axis),
+               nbops.normalize_backward(G2, x, p, axis), rtol=1e-4, atol=1e-5)
+
+
+@pytest.mark.parametrize("chunks", CHUNKINGS_2D, ids=str)
+def test_cosine_similarity(chunks):
+    y = Y2.copy()
+    y[2] = 0.0  # a zero vector (its norm clamped to eps)
+    a, b = da.from_array(X2, chunks=chunks), da.from_array(y, chunks=chunks)
+    for axis in (1, 0):
+        expected = nbops.cosine_similarity(X2, y, axis)
+        _check(nbops.cosine_similarity(a, b, axis), expected)
+        g = RNG.standard_normal(expected.shape).astype(F32)
+        gd = da.from_array(g, chunks=chunks[:axis] + chunks[axis + 1:])
+        _check(nbops.cosine_similarity_backward(gd, a, b, axis),
+               nbops.cosine_similarity_backward(g, X2, y, axis), rtol=1e-4, atol=1e-5)
+    # a NumPy row broadcast against every row of x1: its gradient summed back
+    _check(nbops.cosine_similarity(a, y[:1]), nbops.cosine_similarity(X2, y[:1]))
+    g = RNG.standard_normal(7).astype(F32)
+    _check(nbops.cosine_similarity_backward(g, a, y[:1]),
+           nbops.cosine_similarity_backward(g, X2, y[:1]), rtol=1e-4, atol=1e-5)
+
+
+# --------------------------------------------------------------------- cdist, pdist
+XC = RNG.standard_normal((30, 4)).astype(F32)
+YC = RNG.standard_normal((27, 4)).astype(F32)
+
+
+# single rows, rows and features split, one chunk, uneven (pdist: a single-row block
+# among larger ones; its graph grows with the square of the number of row blocks)
+@pytest.mark.parametrize("chunks, pchunks", [((1, 1), ((1, 2, 27), 4)), ((7, 3), (7, 3)),
+                                             ((30, 4), (30, 4)),
+                                             (((20, 10), (1, 3)), ((20, 10), (1, 3)))], ids=str)
+@pytest.mark.parametrize("p", [2.0, 1.0, math.inf])
+def test_cdist_pdist(chunks, pchunks, p):
+    a = da.from_array(XC, chunks=chunks)
+    b = da.from_array(YC, chunks=(9, 4))
+    expected = nbops.cdist(XC, YC, p)
+    _check(nbops.cdist(a, b, p), expected, rtol=1e-5, atol=1e-5)
+    g = RNG.standard_normal(expected.shape).astype(F32)
+    _check(nbops.cdist_backward(da.from_array(g, chunks=(chunks[0], 9)), a, b, p),
+           nbops.cdist_backward(g, XC, YC, p), rtol=1e-4, atol=1e-4)
+    xp = XC.copy()
+    xp[5] = xp[2]  # two equal rows (a zero distance)
+    ap = da.from_array(xp, chunks=pchunks)
+    expected = nbops.pdist(xp, p)
+    _check(nbops.pdist(ap, p), expected, rtol=1e-5, atol=1e-5)
+    g = RNG.standard_normal(expected.shape).astype(F32)
+    _check(nbops.pdist_backward(da.from_array(g, chunks=100), ap, p),
+           nbops.pdist_backward(g, xp, p), rtol=1e-4, atol=1e-4)
+
+
+# --------------------------------------------------------------------- losses
+XL = RNG.standard_normal((6, 5)).astype(F32)
+TL = RNG.standard_normal((6, 5)).astype(F32)
+VL = RNG.uniform(0.5, 2.0, (6, 5)).astype(F32)
+SIGN = np.where(RNG.standard_normal((6, 5)) > 0, 1.0, -1.0).astype(F32)
+LABELS = (RNG.uniform(size=(6, 5)) > 0.5).astype(F32)
+CHUNKINGS_L = [(1, 1), (4, 2), (6, 5), ((5, 1), (3, 2))]
+REDUCTIONS = ["mean", "sum", "none"]
+
+
+def _loss_cases():
+    """(name, in-memory args, kwargs) of each loss; the first argument is made lazy."""
+    cw = RNG.uniform(0.5, 1.5, 5).astype(F32)
+    return [
+        ("gaussian_nll_loss", (XL, TL, VL), {}),
+        ("gaussian_nll_loss", (XL, TL, VL[:, 0]), {"full": True}),  # one variance per row
+        ("gaussian_nll_loss", (XL, TL, VL[:1]), {}),  # broadcast along the rows
+        ("gaussian_nll_loss", (XL, TL, 0.75), {}),
+        ("margin_ranking_loss", (XL, TL, SIGN), {"margin": 0.25}),
+        ("multilabel_soft_margin_loss", (XL, LABELS), {}),
+        ("multilabel_soft_margin_loss", (XL, LABELS, cw), {}),
+        ("poisson_nll_loss", (XL, np.abs(TL)), {}),
+        ("poisson_nll_loss", (np.abs(XL), np.abs(TL)), {"log_input": False, "full": True}),
+        ("soft_margin_loss", (XL, SIGN), {}),
+        ("hinge_embedding_loss", (np.abs(XL), SIGN), {"margin": 0.5}),
+    ]
+
+
+@pytest.mark.parametrize("chunks", CHUNKINGS_L, ids=str)
+def test_losses(chunks):
+    for name, args, kwargs in _loss_cases():
+        forward = getattr(nbops, name)
+        backward = getattr(nbops, f"{name}_backward")
+        with_grad = getattr(nbops, f"{name}_with_grad")
+        lazy = (da.from_array(args[0], chunks=chunks),) + args[1:]
+        for reduction in REDUCTIONS:
+            kw = dict(kwargs, reduction=reduction)
+            expected = forward(*args, **kw)
+            _check(forward(*lazy, **kw), expected)
+            if reduction == "none":
+                g = RNG.standard_normal(np.shape(expected)).astype(F32)
+                gd = da.from_array(g, chunks=chunks[:np.ndim(expected)])
+            else:
+                g = gd = 0.75
+            _check(backward(gd, *lazy, **kw), backward(g, *args, **kw), rtol=1e-4, atol=1e-5)
+            _check(with_grad(*lazy, **kw), with_grad(*args, **kw), rtol=1e-4, atol=1e-5)
+
+
+def test_loss_lazy_grad_output_and_chunk_errors():
+    d = da.from_array(XL, chunks=(4, 2))
+    g = da.from_array(np.array(0.5, F32), chunks=())
+    _check(nbops.margin_ranking_loss_backward(g, d, TL, SIGN),
+           nbops.margin_ranking_loss_backward(0.5, XL, TL, SIGN))
+    with pytest.raises(ValueError, match="rechunk"):
+        nbops.margin_ranking_loss(d, da.from_array(TL, chunks=(3, 5)), SIGN)
+    with pytest.raises(ValueError, match="compute_chunk_sizes"):
+        nbops.gaussian_nll_loss(d[d[:, 0] > 0], TL, VL)
+    with pytest.raises(ValueError, match="var is of incorrect size"):
+        nbops.gaussian_nll_loss(d, TL, VL[:2, :2])
+
+
+# --------------------------------------------------------------------- ctc_loss
+def _ctc_case():
+    t, n, c = 12, 5, 6
+    logits = RNG.standard_normal((t, n, c)).astype(F32)
+    log_probs = logits - np.log(np.exp(logits).sum(axis=2, keepdims=True))
+    targets = RNG.integers(1, c, (n, 4))
+    input_lengths = np.array([12, 10, 12, 3, 11])
+    target_lengths = np.array([4, 3, 0, 4, 2])  # sample 3 is impossible (inf)
+    return log_probs, targets, input_lengths, target_lengths
+
+
+@pytest.mark.parametrize("batch_chunks", [1, 2, 5], ids=str)
+def test_ctc_loss(batch_chunks):
+    lp, targets, il, tl = _ctc_case()
+    d = da.from_array(lp, chunks=(-1, batch_chunks, -1))
+    flat = np.concatenate([targets[i, :tl[i]] for i in range(len(tl))])
+    for tg in (targets, flat):
+        for reduction in REDUCTIONS:
+            for zi in (False, True):
+                kw = {"reduction": reduction, "zero_infinity": zi}
+                expected = nbops.ctc_loss(lp, tg, il, tl, **kw)
+                _check(nbops.ctc_loss(d, tg, il, tl, **kw), expected)
+                g = (RNG.standard_normal(5).astype(F32) if reduction == "none" else 0.5)
+                _check(nbops.ctc_loss_backward(g, d, tg, il, tl, **kw),
+                       nbops.ctc_loss_backward(g, lp, tg, il, tl, **kw), rtol=1e-4, atol=1e-5)
+                _check(nbops.ctc_loss_with_grad(d, tg, il, tl, **kw),
+                       nbops.ctc_loss_with_grad(lp, tg, il, tl, **kw), rtol=1e-4, atol=1e-5)
+    # unbatched (T, C)
+    _check(nbops.ctc_loss(d[:, 0], targets[0], 12, 4),
+           nbops.ctc_loss(lp[:, 0], targets[0], 12, 4))
+    with pytest.raises(ValueError, match="time axis"):
+        nbops.ctc_loss(da.from_array(lp, chunks=(6, 5, 6)), targets, il, tl)
+    with pytest.raises(ValueError, match="blank"):
+        nbops.ctc_loss(d, targets, il, tl, blank=9)
+
+
+# --------------------------------------------------------------------- determinism
+def test_same_chunking_is_bit_identical_on_any_scheduler():
+    d = da.from_array(X3, chunks=(1, 2, 3))
+    results = (nbops.layer_norm(d, (5, 6)), nbops.group_norm(d, 5),
+               nbops.normalize(d, 3.0, 2),
+               nbops.multilabel_soft_margin_loss(d, (X3 > 0).astype(F32)))
+    one = dask.compute(results, scheduler="synchronous")[0]
+    many = dask.compute(results, scheduler="threads", num_workers=4)[0]
+    for a, b in zip(one, many, strict=True):
+        np.testing.assert_array_equal(a, b)
