@@ -6,8 +6,16 @@ the op's scalar core compiled with ``cuda.jit(device=True)`` (see
 Reductions are deterministic: a fixed grid writes one partial per block
 (a shared-memory tree inside the block, in a fixed order), then one block
 adds the partials in a fixed order. No floating-point atomics anywhere.
+
+Every kernel launched with :func:`grid` (a grid capped at ``MAX_BLOCKS`` blocks)
+loops over its items with a grid-stride loop, so it covers any size on any
+grid. The environment variable ``NBOPS_CUDA_MAX_BLOCKS`` (a positive integer,
+read at import) overrides ``MAX_BLOCKS``; tests set it (or monkeypatch
+``MAX_BLOCKS``, which :func:`grid` reads at each call) to 1 to check that no
+kernel skips the items past one block.
 """
 
+import os
 
 import numpy as np
 from numba import cuda, float64
@@ -21,11 +29,15 @@ from . import _rows as RW
 from ._core import SIMULATOR, TPB, WARP_SHUFFLES, device
 
 #: Blocks of the grid-stride kernels at most (enough to fill a GPU; also the
-#: number of partials of a reduction).
-MAX_BLOCKS = 8 if SIMULATOR else 1024
+#: number of partials of a reduction); ``NBOPS_CUDA_MAX_BLOCKS`` overrides it.
+MAX_BLOCKS = int(os.environ.get("NBOPS_CUDA_MAX_BLOCKS") or (8 if SIMULATOR else 1024))
+if MAX_BLOCKS < 1:
+    raise ValueError(f"NBOPS_CUDA_MAX_BLOCKS must be a positive integer, got {MAX_BLOCKS}")
 
 
 def grid(n):
+    """Blocks of a grid-stride kernel over ``n`` items: ``ceil(n / TPB)``, at least
+    1 and at most the module's ``MAX_BLOCKS`` (read at each call)."""
     return max(1, min((n + TPB - 1) // TPB, MAX_BLOCKS))
 
 
