@@ -693,8 +693,7 @@ def _prelu_grad_kernel(g, x, w, gi, partial, inner, per_channel, B):
 
 @cuda.jit
 def _prelu_grad_finish(partial, B, gw):
-    c = cuda.grid(1)
-    if c < gw.size:
+    for c in range(cuda.grid(1), gw.size, cuda.gridsize(1)):
         t = float64(0.0)
         for b in range(B):
             t += partial[c * B + b]
@@ -1050,35 +1049,33 @@ def _bn_partials(x, C, inner, count, ps, pq):
 @cuda.jit
 def _bn_combine(x, inner, count, ps, pq, training, rm, rv, has_r, w, has_w, bias, has_b,
                 momentum, eps, mean, scale, offset, saved_mean, saved_invstd):
-    """One thread per channel: statistics, running-stat update, scale and offset;
+    """Per channel (a grid-stride loop): statistics, running-stat update, scale and offset;
     ``saved_mean``/``saved_invstd``: the mean and ``1 / sqrt(var + eps)`` (for
     ``return_stats``)."""
-    c = cuda.grid(1)
-    if c >= mean.size:
-        return
-    if training:
-        s = float64(0.0)
-        q = float64(0.0)
-        for b in range(ps.shape[1]):  # fixed order
-            s += ps[c, b]
-            q += pq[c, b]
-        mval, var = _channel_stats(s, q, count, _finite_shift(x[c * inner]))
-        if has_r:
-            new_m, new_v = _running_update(float64(rm[c]), float64(rv[c]), mval, var, count,
-                                           momentum)
-            rm[c] = new_m
-            rv[c] = new_v
-    else:
-        mval = float64(rm[c])
-        var = float64(rv[c])
-    sc, off = _channel_affine(mval, var, eps, float64(w[c]) if has_w else float64(1.0),
-                              float64(bias[c]) if has_b else float64(0.0))
-    mean[c] = mval
-    scale[c] = sc
-    offset[c] = off
-    inv, _ = _channel_affine(mval, var, eps, float64(1.0), float64(0.0))
-    saved_mean[c] = mval
-    saved_invstd[c] = inv
+    for c in range(cuda.grid(1), mean.size, cuda.gridsize(1)):
+        if training:
+            s = float64(0.0)
+            q = float64(0.0)
+            for b in range(ps.shape[1]):  # fixed order
+                s += ps[c, b]
+                q += pq[c, b]
+            mval, var = _channel_stats(s, q, count, _finite_shift(x[c * inner]))
+            if has_r:
+                new_m, new_v = _running_update(float64(rm[c]), float64(rv[c]), mval, var, count,
+                                               momentum)
+                rm[c] = new_m
+                rv[c] = new_v
+        else:
+            mval = float64(rm[c])
+            var = float64(rv[c])
+        sc, off = _channel_affine(mval, var, eps, float64(w[c]) if has_w else float64(1.0),
+                                  float64(bias[c]) if has_b else float64(0.0))
+        mean[c] = mval
+        scale[c] = sc
+        offset[c] = off
+        inv, _ = _channel_affine(mval, var, eps, float64(1.0), float64(0.0))
+        saved_mean[c] = mval
+        saved_invstd[c] = inv
 
 
 @cuda.jit
@@ -1142,24 +1139,22 @@ def _bn_grad_partials(g, x, C, inner, count, mean, ps, pq):
 
 @cuda.jit
 def _bn_grad_combine(ps, pq, mean, invstd, w, has_w, count, training, params, gw, gb):
-    """One thread per channel: the sums (fixed order), the coefficients of
+    """Per channel (a grid-stride loop): the sums (fixed order), the coefficients of
     :func:`_bn_grad_apply` (rows: mean, k, mean of g, scale) and the weight and
     bias gradients."""
-    c = cuda.grid(1)
-    if c >= gw.size:
-        return
-    s = float64(0.0)
-    q = float64(0.0)
-    for b in range(ps.shape[1]):
-        s += ps[c, b]
-        q += pq[c, b]
-    inv = float64(invstd[c])
-    params[0, c] = mean[c]
-    params[1, c] = q / count * inv * inv if training else float64(0.0)
-    params[2, c] = s / count if training else float64(0.0)
-    params[3, c] = (float64(w[c]) if has_w else float64(1.0)) * inv
-    gw[c] = q * inv
-    gb[c] = s
+    for c in range(cuda.grid(1), gw.size, cuda.gridsize(1)):
+        s = float64(0.0)
+        q = float64(0.0)
+        for b in range(ps.shape[1]):
+            s += ps[c, b]
+            q += pq[c, b]
+        inv = float64(invstd[c])
+        params[0, c] = mean[c]
+        params[1, c] = q / count * inv * inv if training else float64(0.0)
+        params[2, c] = s / count if training else float64(0.0)
+        params[3, c] = (float64(w[c]) if has_w else float64(1.0)) * inv
+        gw[c] = q * inv
+        gb[c] = s
 
 
 @cuda.jit
@@ -1234,9 +1229,8 @@ def run_linear(a, b, bias, out):
 
 @cuda.jit
 def _column_sums(g, out):
-    """out[c] = sum over rows of g[:, c], one thread per column, in float64."""
-    c = cuda.grid(1)
-    if c < g.shape[1]:
+    """out[c] = sum over rows of g[:, c], one column per thread (grid-stride), in float64."""
+    for c in range(cuda.grid(1), g.shape[1], cuda.gridsize(1)):
         acc = float64(0.0)
         for r in range(g.shape[0]):
             acc += g[r, c]
