@@ -23,8 +23,7 @@ def _rows_kernel():
 
         @cuda.jit
         def rows(x, t, w, w_rows, g, g_rows, c, row_loss, grad, want_grad, n_cls):
-            r = cuda.grid(1)
-            if r < row_loss.size:
+            for r in range(cuda.grid(1), row_loss.size, cuda.gridsize(1)):
                 base = r * n_cls
                 wbase = base if w_rows > 1 else 0
                 gr = c * g[r if g_rows > 1 else 0]
