@@ -5,6 +5,10 @@ kernel that once handled one item per thread (and so skipped every item past
 Sizes of about two blocks of threads (TPB: 256 on a GPU, 32 on the simulator,
 which runs each thread in Python)."""
 
+import os
+import subprocess
+import sys
+
 import numpy as np
 import pytest
 
@@ -30,6 +34,14 @@ N = 2 * TPB + 4  # (divisible by the 4 groups of the group_norm test)
 def one_block(monkeypatch):
     monkeypatch.setattr(K, "MAX_BLOCKS", 1)
     assert K.grid(10 * N) == 1
+
+
+def test_env_var_sets_max_blocks():
+    code = "from nbops.cuda import _kernels as K; assert K.MAX_BLOCKS == 3, K.MAX_BLOCKS"
+    env = dict(os.environ, NBOPS_CUDA_MAX_BLOCKS="3")
+    r = subprocess.run([sys.executable, "-c", code], env=env, capture_output=True, text=True,
+                       timeout=300)
+    assert r.returncode == 0, r.stderr
 
 
 def _data(shape, seed, loc=0.0):
