@@ -1,9 +1,10 @@
 """CUDA kernels of ``nbops.multilabel_soft_margin_loss`` (nbops/_ops/multilabel_losses.py):
-one thread per row (sample) sums its weighted class terms in float64 in class
-order, divides by the number of classes and, for the backward and ``_with_grad``,
-writes the row's gradient; 'mean'/'sum' over the rows are the deterministic
-block sums of nbops/cuda/_kernels.py. The class terms are the scalar cores
-:func:`nbops.scalar.losses.multilabel_soft_margin_term` and its derivative.
+one thread per row (sample; a grid-stride loop over the rows) sums its weighted
+class terms in float64 in class order, divides by the number of classes and, for
+the backward and ``_with_grad``, writes the row's gradient; 'mean'/'sum' over the
+rows are the deterministic block sums of nbops/cuda/_kernels.py. The class terms
+are the scalar cores :func:`nbops.scalar.losses.multilabel_soft_margin_term` and
+its derivative.
 """
 
 import numpy as np
