@@ -28,8 +28,7 @@ def _elements(full):
 
         @cuda.jit
         def elements(x, t, v, vm, vinner, eps, g, g_full, c, out, gx, gv, want_grad):
-            i = cuda.grid(1)
-            if i < x.size:
+            for i in range(cuda.grid(1), x.size, cuda.gridsize(1)):
                 vi = v[(i // vinner) % vm]
                 vc = vi if vi != vi or vi >= eps else eps
                 out[i] = loss(x[i], t[i], vc)
@@ -45,8 +44,7 @@ def _elements(full):
 @cuda.jit
 def _sum_axis(gv, length, inner, out):
     """out[o * inner + j] = sum over l of gv[(o * length + l) * inner + j] (float64)."""
-    k = cuda.grid(1)
-    if k < out.size:
+    for k in range(cuda.grid(1), out.size, cuda.gridsize(1)):
         o = k // inner
         j = k - o * inner
         s = float64(0.0)
@@ -132,8 +130,7 @@ def _elements_axis(full):
 
         @cuda.jit
         def elements(x, t, v, length, inner, eps, g, g_full, c, out, gx, gv, want_grad):
-            i = cuda.grid(1)
-            if i < x.size:
+            for i in range(cuda.grid(1), x.size, cuda.gridsize(1)):
                 vi = v[(i // (length * inner)) * inner + i % inner]
                 vc = vi if vi != vi or vi >= eps else eps
                 out[i] = loss(x[i], t[i], vc)

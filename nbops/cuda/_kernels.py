@@ -6,8 +6,16 @@ the op's scalar core compiled with ``cuda.jit(device=True)`` (see
 Reductions are deterministic: a fixed grid writes one partial per block
 (a shared-memory tree inside the block, in a fixed order), then one block
 adds the partials in a fixed order. No floating-point atomics anywhere.
+
+Every kernel launched with :func:`grid` (a grid capped at ``MAX_BLOCKS`` blocks)
+loops over its items with a grid-stride loop, so it covers any size on any
+grid. The environment variable ``NBOPS_CUDA_MAX_BLOCKS`` (a positive integer,
+read at import) overrides ``MAX_BLOCKS``; tests set it (or monkeypatch
+``MAX_BLOCKS``, which :func:`grid` reads at each call) to 1 to check that no
+kernel skips the items past one block.
 """
 
+import os
 
 import numpy as np
 from numba import cuda, float64
@@ -21,11 +29,15 @@ from . import _rows as RW
 from ._core import SIMULATOR, TPB, WARP_SHUFFLES, device
 
 #: Blocks of the grid-stride kernels at most (enough to fill a GPU; also the
-#: number of partials of a reduction).
-MAX_BLOCKS = 8 if SIMULATOR else 1024
+#: number of partials of a reduction); ``NBOPS_CUDA_MAX_BLOCKS`` overrides it.
+MAX_BLOCKS = int(os.environ.get("NBOPS_CUDA_MAX_BLOCKS") or (8 if SIMULATOR else 1024))
+if MAX_BLOCKS < 1:
+    raise ValueError(f"NBOPS_CUDA_MAX_BLOCKS must be a positive integer, got {MAX_BLOCKS}")
 
 
 def grid(n):
+    """Blocks of a grid-stride kernel over ``n`` items: ``ceil(n / TPB)``, at least
+    1 and at most the module's ``MAX_BLOCKS`` (read at each call)."""
     return max(1, min((n + TPB - 1) // TPB, MAX_BLOCKS))
 
 
@@ -681,8 +693,7 @@ def _prelu_grad_kernel(g, x, w, gi, partial, inner, per_channel, B):
 
 @cuda.jit
 def _prelu_grad_finish(partial, B, gw):
-    c = cuda.grid(1)
-    if c < gw.size:
+    for c in range(cuda.grid(1), gw.size, cuda.gridsize(1)):
         t = float64(0.0)
         for b in range(B):
             t += partial[c * B + b]
@@ -1038,35 +1049,33 @@ def _bn_partials(x, C, inner, count, ps, pq):
 @cuda.jit
 def _bn_combine(x, inner, count, ps, pq, training, rm, rv, has_r, w, has_w, bias, has_b,
                 momentum, eps, mean, scale, offset, saved_mean, saved_invstd):
-    """One thread per channel: statistics, running-stat update, scale and offset;
+    """Per channel (a grid-stride loop): statistics, running-stat update, scale and offset;
     ``saved_mean``/``saved_invstd``: the mean and ``1 / sqrt(var + eps)`` (for
     ``return_stats``)."""
-    c = cuda.grid(1)
-    if c >= mean.size:
-        return
-    if training:
-        s = float64(0.0)
-        q = float64(0.0)
-        for b in range(ps.shape[1]):  # fixed order
-            s += ps[c, b]
-            q += pq[c, b]
-        mval, var = _channel_stats(s, q, count, _finite_shift(x[c * inner]))
-        if has_r:
-            new_m, new_v = _running_update(float64(rm[c]), float64(rv[c]), mval, var, count,
-                                           momentum)
-            rm[c] = new_m
-            rv[c] = new_v
-    else:
-        mval = float64(rm[c])
-        var = float64(rv[c])
-    sc, off = _channel_affine(mval, var, eps, float64(w[c]) if has_w else float64(1.0),
-                              float64(bias[c]) if has_b else float64(0.0))
-    mean[c] = mval
-    scale[c] = sc
-    offset[c] = off
-    inv, _ = _channel_affine(mval, var, eps, float64(1.0), float64(0.0))
-    saved_mean[c] = mval
-    saved_invstd[c] = inv
+    for c in range(cuda.grid(1), mean.size, cuda.gridsize(1)):
+        if training:
+            s = float64(0.0)
+            q = float64(0.0)
+            for b in range(ps.shape[1]):  # fixed order
+                s += ps[c, b]
+                q += pq[c, b]
+            mval, var = _channel_stats(s, q, count, _finite_shift(x[c * inner]))
+            if has_r:
+                new_m, new_v = _running_update(float64(rm[c]), float64(rv[c]), mval, var, count,
+                                               momentum)
+                rm[c] = new_m
+                rv[c] = new_v
+        else:
+            mval = float64(rm[c])
+            var = float64(rv[c])
+        sc, off = _channel_affine(mval, var, eps, float64(w[c]) if has_w else float64(1.0),
+                                  float64(bias[c]) if has_b else float64(0.0))
+        mean[c] = mval
+        scale[c] = sc
+        offset[c] = off
+        inv, _ = _channel_affine(mval, var, eps, float64(1.0), float64(0.0))
+        saved_mean[c] = mval
+        saved_invstd[c] = inv
 
 
 @cuda.jit
@@ -1130,24 +1139,22 @@ def _bn_grad_partials(g, x, C, inner, count, mean, ps, pq):
 
 @cuda.jit
 def _bn_grad_combine(ps, pq, mean, invstd, w, has_w, count, training, params, gw, gb):
-    """One thread per channel: the sums (fixed order), the coefficients of
+    """Per channel (a grid-stride loop): the sums (fixed order), the coefficients of
     :func:`_bn_grad_apply` (rows: mean, k, mean of g, scale) and the weight and
     bias gradients."""
-    c = cuda.grid(1)
-    if c >= gw.size:
-        return
-    s = float64(0.0)
-    q = float64(0.0)
-    for b in range(ps.shape[1]):
-        s += ps[c, b]
-        q += pq[c, b]
-    inv = float64(invstd[c])
-    params[0, c] = mean[c]
-    params[1, c] = q / count * inv * inv if training else float64(0.0)
-    params[2, c] = s / count if training else float64(0.0)
-    params[3, c] = (float64(w[c]) if has_w else float64(1.0)) * inv
-    gw[c] = q * inv
-    gb[c] = s
+    for c in range(cuda.grid(1), gw.size, cuda.gridsize(1)):
+        s = float64(0.0)
+        q = float64(0.0)
+        for b in range(ps.shape[1]):
+            s += ps[c, b]
+            q += pq[c, b]
+        inv = float64(invstd[c])
+        params[0, c] = mean[c]
+        params[1, c] = q / count * inv * inv if training else float64(0.0)
+        params[2, c] = s / count if training else float64(0.0)
+        params[3, c] = (float64(w[c]) if has_w else float64(1.0)) * inv
+        gw[c] = q * inv
+        gb[c] = s
 
 
 @cuda.jit
@@ -1222,9 +1229,8 @@ def run_linear(a, b, bias, out):
 
 @cuda.jit
 def _column_sums(g, out):
-    """out[c] = sum over rows of g[:, c], one thread per column, in float64."""
-    c = cuda.grid(1)
-    if c < g.shape[1]:
+    """out[c] = sum over rows of g[:, c], one column per thread (grid-stride), in float64."""
+    for c in range(cuda.grid(1), g.shape[1], cuda.gridsize(1)):
         acc = float64(0.0)
         for r in range(g.shape[0]):
             acc += g[r, c]

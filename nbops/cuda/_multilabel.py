@@ -1,9 +1,10 @@
 """CUDA kernels of ``nbops.multilabel_soft_margin_loss`` (nbops/_ops/multilabel_losses.py):
-one thread per row (sample) sums its weighted class terms in float64 in class
-order, divides by the number of classes and, for the backward and ``_with_grad``,
-writes the row's gradient; 'mean'/'sum' over the rows are the deterministic
-block sums of nbops/cuda/_kernels.py. The class terms are the scalar cores
-:func:`nbops.scalar.losses.multilabel_soft_margin_term` and its derivative.
+one thread per row (sample; a grid-stride loop over the rows) sums its weighted
+class terms in float64 in class order, divides by the number of classes and, for
+the backward and ``_with_grad``, writes the row's gradient; 'mean'/'sum' over the
+rows are the deterministic block sums of nbops/cuda/_kernels.py. The class terms
+are the scalar cores :func:`nbops.scalar.losses.multilabel_soft_margin_term` and
+its derivative.
 """
 
 import numpy as np
@@ -23,8 +24,7 @@ def _rows_kernel():
 
         @cuda.jit
         def rows(x, t, w, w_rows, g, g_rows, c, row_loss, grad, want_grad, n_cls):
-            r = cuda.grid(1)
-            if r < row_loss.size:
+            for r in range(cuda.grid(1), row_loss.size, cuda.gridsize(1)):
                 base = r * n_cls
                 wbase = base if w_rows > 1 else 0
                 gr = c * g[r if g_rows > 1 else 0]

@@ -91,64 +91,58 @@ def _group_grad_rows(g, x, groups, cpg, inner, w, has_w, mean, rstd, out):
 
 @cuda.jit
 def _channel_parts(g, x, groups, cpg, inner, mean, rstd, part_w, part_b):
-    """Thread (sample n, channel c): sum(g * x_hat) and sum(g) over its positions,
-    in order."""
-    i = cuda.grid(1)
-    if i >= part_w.size:
-        return
+    """Per (sample n, channel c), a grid-stride loop: sum(g * x_hat) and sum(g) over
+    its positions, in order."""
     channels = groups * cpg
-    n = i // channels
-    c = i % channels
-    row = n * groups + c // cpg
-    m = float64(mean[row])
-    r = float64(rstd[row])
-    sw = float64(0.0)
-    sb = float64(0.0)
-    base = i * inner
-    for j in range(inner):
-        gj = float64(g[base + j])
-        sw += gj * ((float64(x[base + j]) - m) * r)
-        sb += gj
-    part_w[i] = sw
-    part_b[i] = sb
+    for i in range(cuda.grid(1), part_w.size, cuda.gridsize(1)):
+        n = i // channels
+        c = i % channels
+        row = n * groups + c // cpg
+        m = float64(mean[row])
+        r = float64(rstd[row])
+        sw = float64(0.0)
+        sb = float64(0.0)
+        base = i * inner
+        for j in range(inner):
+            gj = float64(g[base + j])
+            sw += gj * ((float64(x[base + j]) - m) * r)
+            sb += gj
+        part_w[i] = sw
+        part_b[i] = sb
 
 
 @cuda.jit
 def _channel_finish(part_w, part_b, n, grad_w, grad_b):
-    """One thread per channel: the samples' partial sums, in sample order."""
-    c = cuda.grid(1)
+    """Per channel (a grid-stride loop): the samples' partial sums, in sample order."""
     channels = grad_w.size
-    if c >= channels:
-        return
-    sw = float64(0.0)
-    sb = float64(0.0)
-    for i in range(n):
-        sw += part_w[i * channels + c]
-        sb += part_b[i * channels + c]
-    grad_w[c] = sw
-    grad_b[c] = sb
+    for c in range(cuda.grid(1), channels, cuda.gridsize(1)):
+        sw = float64(0.0)
+        sb = float64(0.0)
+        for i in range(n):
+            sw += part_w[i * channels + c]
+            sb += part_b[i * channels + c]
+        grad_w[c] = sw
+        grad_b[c] = sb
 
 
 @cuda.jit
 def _update_running(mean, rstd, eps, n, inner, momentum, run_mean, has_mean, run_var,
                     has_var):
-    """One thread per channel: the CPU's running-statistics update (float64, in
+    """Per channel (a grid-stride loop): the CPU's running-statistics update (float64, in
     sample order; see nbops/_ops/group_norm.py's ``_update_running``)."""
-    c = cuda.grid(1)
     channels = run_mean.size if has_mean else run_var.size
-    if c >= channels:
-        return
     unbias = inner / (inner - 1.0)
-    sm = float64(0.0)
-    sv = float64(0.0)
-    for i in range(n):
-        r = float64(rstd[i * channels + c])
-        sm += float64(mean[i * channels + c])
-        sv += (1.0 / (r * r) - eps) * unbias
-    if has_mean:
-        run_mean[c] = (1.0 - momentum) * float64(run_mean[c]) + momentum * (sm / n)
-    if has_var:
-        run_var[c] = (1.0 - momentum) * float64(run_var[c]) + momentum * (sv / n)
+    for c in range(cuda.grid(1), channels, cuda.gridsize(1)):
+        sm = float64(0.0)
+        sv = float64(0.0)
+        for i in range(n):
+            r = float64(rstd[i * channels + c])
+            sm += float64(mean[i * channels + c])
+            sv += (1.0 / (r * r) - eps) * unbias
+        if has_mean:
+            run_mean[c] = (1.0 - momentum) * float64(run_mean[c]) + momentum * (sm / n)
+        if has_var:
+            run_var[c] = (1.0 - momentum) * float64(run_var[c]) + momentum * (sv / n)
 
 
 # ------------------------------------------------------------------ arguments

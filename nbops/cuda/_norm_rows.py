@@ -5,8 +5,8 @@ One block per row (a grid-stride loop over the rows): the row's float64 sums
 :func:`nbops.scalar._norms.finite_shift`) are reduced in the block's fixed tree
 order (:func:`nbops.cuda._kernels.block_sum`), then the block writes the row.
 ``grad_weight``/``grad_bias`` are float64 column sums: one thread per (column,
-chunk of rows) sums the chunk's rows in order, then one thread per column adds
-the chunks in order. No atomics: the results do not depend on the launch.
+chunk of rows) sums the chunk's rows in order, then a grid-stride loop over the
+columns adds the chunks in order. No atomics: the results do not depend on the launch.
 """
 
 import math
@@ -112,17 +112,15 @@ def _norm_grad_col_parts(g, x, length, centered, mean, rstd, per, part_w, part_b
 
 @cuda.jit
 def _norm_grad_col_finish(part_w, part_b, grad_w, grad_b):
-    """One thread per column: the chunks' partial sums, in chunk order."""
-    j = cuda.grid(1)
-    if j >= grad_w.size:
-        return
-    sw = float64(0.0)
-    sb = float64(0.0)
-    for c in range(part_w.shape[0]):
-        sw += part_w[c, j]
-        sb += part_b[c, j]
-    grad_w[j] = sw
-    grad_b[j] = sb
+    """Per column (a grid-stride loop): the chunks' partial sums, in chunk order."""
+    for j in range(cuda.grid(1), grad_w.size, cuda.gridsize(1)):
+        sw = float64(0.0)
+        sb = float64(0.0)
+        for c in range(part_w.shape[0]):
+            sw += part_w[c, j]
+            sb += part_b[c, j]
+        grad_w[j] = sw
+        grad_b[j] = sb
 
 
 #: Row chunks of the weight/bias gradient sums at most.
