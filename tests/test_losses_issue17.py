@@ -697,7 +697,7 @@ def _mlsm_data(shape, weight, dtype, seed=0):
 
 @pytest.mark.parametrize("dtype", DTYPES)
 @pytest.mark.parametrize("weight", [None, "C", "full"])
-@pytest.mark.parametrize("shape", [(5, 4), (3, 2, 4), (4,)], ids=["NC", "NdC", "C"])
+@pytest.mark.parametrize("shape", [(5, 4), (3, 2, 4), (4,), (1, 4)], ids=["NC", "NdC", "C", "1C"])
 def test_multilabel_soft_margin_against_reference_and_torch_autograd(shape, weight, dtype):
     torch = pytest.importorskip("torch")
     x, y, w = _mlsm_data(shape, weight, dtype)

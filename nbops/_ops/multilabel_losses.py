@@ -90,7 +90,9 @@ def _plan(input, target, weight, size_average, reduce, reduction):
     if w is None:
         w2 = np.ones((1, n_cls), compute)
     elif w.ndim == 0 or w.shape[-1:] == (n_cls,) and w.size == n_cls:
-        w2 = np.ascontiguousarray(np.broadcast_to(w, (n_cls,)), compute).reshape(1, n_cls)
+        # one weight per class, the same for every row: (C,), (1, C), (1, 1, C)...
+        w2 = np.ascontiguousarray(np.broadcast_to(w.reshape(-1), (n_cls,)),
+                                  compute).reshape(1, n_cls)
     else:
         w2 = np.ascontiguousarray(np.broadcast_to(w, x.shape), compute).reshape(-1, n_cls)
     return x2, t2, w2, x.shape, compute, result, mode
