@@ -25,9 +25,10 @@ How the ops are split over chunks (docs/guides/dask.rst):
   finish; cdist and pdist: blocked over row blocks of x1 and x2 (the feature
   axis in one chunk), pdist writing the condensed order;
 * ctc_loss: blockwise over the batch (the time and class axes in one chunk);
-* dropout: each block draws the in-memory mask's elements at their global flat
-  indices (nbops/_ops/dropout.py's kernels take the index of their first
-  element), so the mask is the same for every chunking.
+* dropout (and dropout1d/2d/3d, alpha_dropout, feature_alpha_dropout): each block
+  draws the in-memory mask's elements (a feature dropout's channels) at their
+  global flat indices (nbops/_ops/dropout.py's kernels take the index of their
+  first element), so the mask is the same for every chunking.
 * backwards (and the losses' ``_with_grad``): the in-memory backward on each
   block where a block holds all it needs; where the gradient needs a reduction
   (a row sum of the softmax family, prelu's and batch_norm's channel sums, a
@@ -673,14 +674,28 @@ def _runs(shape, location):
     return starts, length
 
 
-def _dropout_block(x, shape, axes, key, t, p, compute, result, block_info=None):
+def _dropout_constants(p, compute, mode):
+    """(scale, zero, shifts) of nbops/_ops/dropout.py's _dropout for ``mode``
+    ("dropout", "alpha" or "alpha_grad"); shifts: alpha dropout's (kept, dropped)."""
+    from ._ops.plan import alpha_dropout_constants, dropout_scale
+
+    if mode == "dropout":
+        return dropout_scale(p, compute), compute.type(0), None
+    scale, kept_shift, dropped_shift = alpha_dropout_constants(p, compute)
+    shifts = (kept_shift, dropped_shift) if mode == "alpha" else None
+    return scale, compute.type(0), shifts
+
+
+def _dropout_block(x, shape, axes, key, t, p, compute, result, mode="dropout",
+                   block_info=None):
     from ._ops.dropout import _run_drop, _run_mask
-    from ._ops.plan import dropout_scale
 
     location = block_info[0]["array-location"]
-    scale, zero = dropout_scale(p, compute), compute.type(0)
+    scale, zero, shifts = _dropout_constants(p, compute, mode)
     src = np.ascontiguousarray(x, dtype=compute)
     if axes is None:  # one decision per element: its global flat index
+        if shifts is not None:  # alpha dropout's (multiplier, shift) pairs
+            scale, zero = (scale, shifts[0]), (zero, shifts[1])
         starts, length = _runs(shape, location)
         dest = np.empty(src.shape, compute)
         xf, df = src.reshape(-1), dest.reshape(-1)
@@ -693,16 +708,28 @@ def _dropout_block(x, shape, axes, key, t, p, compute, result, block_info=None):
         mf = mult.reshape(-1)
         for r, start in enumerate(starts.tolist()):
             _run_mask(mf[r * length:(r + 1) * length], start, key, t, scale, zero)
-        dest = src * mult.reshape(mult.shape + (1,) * (src.ndim - axes))
+        expand = (1,) * (src.ndim - axes)
+        dest = src * mult.reshape(mult.shape + expand)
+        if shifts is not None:  # the same decisions (the same key): the shifts
+            shift = np.empty(src.shape[:axes], compute)
+            sf = shift.reshape(-1)
+            for r, start in enumerate(starts.tolist()):
+                _run_mask(sf[r * length:(r + 1) * length], start, key, t, *shifts)
+            dest += shift.reshape(shift.shape + expand)
     return dest if result == compute else dest.astype(result)
 
 
-def dropout(input, p=0.5, training=True, inplace=False, *, rng=None, out=None, feature=None):
-    """dropout (``feature=None``), dropout2d, dropout3d: each block draws the
-    in-memory mask's elements at their global indices."""
+def dropout(input, p=0.5, training=True, inplace=False, *, rng=None, out=None, feature=None,
+            mode="dropout"):
+    """dropout (``feature=None``), dropout1d, dropout2d, dropout3d and (``mode``
+    "alpha", or "alpha_grad" for their gradient) alpha_dropout,
+    feature_alpha_dropout: each block draws the in-memory mask's elements at
+    their global indices."""
     _no_out(out, inplace)
     p = P.check_p(p)
-    if feature is not None:
+    if feature == "dropout1d":
+        P.check_dropout1d_rank(input.ndim)
+    elif feature in ("dropout2d", "dropout3d"):
         P.warn_feature_rank(feature, input.ndim, stacklevel=3)
     compute, result = result_dtype(input.dtype)
     shape = _known_shape(input)
@@ -711,11 +738,25 @@ def dropout(input, p=0.5, training=True, inplace=False, *, rng=None, out=None, f
         return input if input.dtype == result else input.astype(result)
     if plan.action == "zero":  # input * 0, as PyTorch: NaN and inf give NaN
         return (input * result.type(0)).astype(result)
-    axes = None if feature is None else P.channel_axes(feature, len(shape))
+    # inner == 1: one decision per element, as nbops/_ops/dropout.py's _dropout
+    axes = None if feature is None or plan.inner == 1 else P.channel_axes(feature, len(shape))
     key = P.dropout_key(rng)
     t = P.dropout_threshold(p)
-    return input.map_blocks(_dropout_block, shape, axes, key, t, p, compute, result,
+    return input.map_blocks(_dropout_block, shape, axes, key, t, p, compute, result, mode,
                             dtype=result, meta=_meta(input.ndim, result))
+
+
+def dropout1d(input, p=0.5, training=True, inplace=False, *, rng=None, out=None):
+    return dropout(input, p, training, inplace, rng=rng, out=out, feature="dropout1d")
+
+
+def alpha_dropout(input, p=0.5, training=False, inplace=False, *, rng=None, out=None):
+    return dropout(input, p, training, inplace, rng=rng, out=out, mode="alpha")
+
+
+def feature_alpha_dropout(input, p=0.5, training=False, inplace=False, *, rng=None, out=None):
+    return dropout(input, p, training, inplace, rng=rng, out=out,
+                   feature="feature_alpha_dropout", mode="alpha")
 
 
 def dropout2d(input, p=0.5, training=True, inplace=False, *, rng=None, out=None):
@@ -926,15 +967,18 @@ def prelu_backward(grad_output, input, weight, out=None):
     return grad_input, sums.reshape(w.shape).astype(result)
 
 
-def dropout_backward(grad_output, p, training, rng, feature=None, out=None):
+def dropout_backward(grad_output, p, training, rng, feature=None, out=None, mode="dropout"):
     """The dropouts' backward: the forward's dask path on ``grad_output`` with the
-    same seed (the mask of each element depends only on its global index)."""
+    same seed (the mask of each element depends only on its global index);
+    ``mode="alpha_grad"``: alpha dropout's gradient (``g * a`` where kept)."""
     _no_out(out)
     if np.dtype(grad_output.dtype).kind != "f":
         raise TypeError(f"grad_output: expected a float array, got dtype {grad_output.dtype}")
+    if feature == "dropout1d":
+        P.check_dropout1d_rank(grad_output.ndim)
     if not training or p == 0.0:
         return grad_output
-    return dropout(grad_output, p, training, rng=rng, feature=feature)
+    return dropout(grad_output, p, training, rng=rng, feature=feature, mode=mode)
 
 
 def _pdist_grad_block(g, a, b, p, eps, compute):
@@ -2800,6 +2844,8 @@ _OPS = {
     "binary_cross_entropy_with_logits": binary_cross_entropy_with_logits,
     "prelu": prelu, "linear": linear, "pairwise_distance": pairwise_distance,
     "dropout": dropout, "dropout2d": dropout2d, "dropout3d": dropout3d,
+    "dropout1d": dropout1d, "alpha_dropout": alpha_dropout,
+    "feature_alpha_dropout": feature_alpha_dropout,
     "batch_norm": batch_norm,
 }
 

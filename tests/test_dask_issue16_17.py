@@ -40,12 +40,6 @@ MISSING = {
     "local_response_norm_backward": REASON,
     "bilinear": REASON,
     "bilinear_backward": REASON,
-    "dropout1d": REASON,
-    "dropout1d_backward": REASON,
-    "alpha_dropout": REASON,
-    "alpha_dropout_backward": REASON,
-    "feature_alpha_dropout": REASON,
-    "feature_alpha_dropout_backward": REASON,
     "cosine_embedding_loss": REASON,
     "cosine_embedding_loss_backward": REASON,
     "cosine_embedding_loss_with_grad": REASON,
@@ -414,6 +408,41 @@ def test_ctc_loss(batch_chunks):
         nbops.ctc_loss(da.from_array(lp, chunks=(6, 5, 6)), targets, il, tl)
     with pytest.raises(ValueError, match="blank"):
         nbops.ctc_loss(d, targets, il, tl, blank=9)
+
+
+# --------------------------------------------------------------------- dropouts (stop 18)
+DROPOUT_CHUNKS = [(1, 1, 1), (2, 3, 5), ((1, 2), (3, 1), (2, 3)), (3, 4, 5)]
+
+
+@pytest.mark.parametrize("name", ["dropout1d", "alpha_dropout", "feature_alpha_dropout"])
+def test_dropouts_mask_independent_of_chunking(name):
+    """dropout1d, alpha_dropout, feature_alpha_dropout (+ backward): the in-memory
+    result bit for bit for every chunking (the mask is a function of the seed and the
+    element's, or channel's, global index)."""
+    forward, backward = getattr(nbops, name), getattr(nbops, f"{name}_backward")
+    x = RNG.standard_normal((3, 4, 5)).astype(F32)
+    for shape in [(3, 4, 5), (4, 5)]:
+        x = x.reshape(-1)[:math.prod(shape)].reshape(shape)
+        expected = forward(x, 0.4, True, rng=123)
+        grad = backward(x, 0.4, True, rng=123)
+        for chunks in DROPOUT_CHUNKS:
+            d = da.from_array(x, chunks=chunks[-len(shape):])
+            got = forward(d, 0.4, True, rng=123)
+            assert isinstance(got, da.Array)
+            np.testing.assert_array_equal(got.compute(), expected)
+            got = backward(d, 0.4, True, rng=123)
+            assert isinstance(got, da.Array)
+            np.testing.assert_array_equal(got.compute(), grad)
+        d = da.from_array(x, chunks=2)
+        assert forward(d, 0.4, False) is d
+        np.testing.assert_array_equal(forward(d, 1.0, True).compute(), forward(x, 1.0, True))
+        np.testing.assert_array_equal(backward(d, 1.0, True, rng=1).compute(),
+                                      backward(x, 1.0, True, rng=1))
+    if name == "dropout1d":
+        with pytest.raises(ValueError, match="Expected 2D or 3D"):
+            forward(da.ones((2, 3, 4, 5)), 0.5, rng=0)
+        with pytest.raises(ValueError, match="Expected 2D or 3D"):
+            backward(da.ones(3), 0.5, rng=0)
 
 
 # --------------------------------------------------------------------- determinism
