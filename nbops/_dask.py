@@ -28,7 +28,9 @@ How the ops are split over chunks (docs/guides/dask.rst):
 * dropout (and dropout1d/2d/3d, alpha_dropout, feature_alpha_dropout): each block
   draws the in-memory mask's elements (a feature dropout's channels) at their
   global flat indices (nbops/_ops/dropout.py's kernels take the index of their
-  first element), so the mask is the same for every chunking.
+  first element), so the mask is the same for every chunking; rrelu in training
+  draws its slopes the same way (nbops/_ops/rrelu.py's kernel takes the first
+  index too).
 * backwards (and the losses' ``_with_grad``): the in-memory backward on each
   block where a block holds all it needs; where the gradient needs a reduction
   (a row sum of the softmax family, prelu's and batch_norm's channel sums, a
@@ -765,6 +767,61 @@ def dropout2d(input, p=0.5, training=True, inplace=False, *, rng=None, out=None)
 
 def dropout3d(input, p=0.5, training=True, inplace=False, *, rng=None, out=None):
     return dropout(input, p, training, inplace, rng=rng, out=out, feature="dropout3d")
+
+
+# ------------------------------------------------------------------ rrelu (training)
+def _rrelu_block(x, g, shape, key, lower, upper, compute, result, block_info=None):
+    """rrelu (``g`` None) or its gradient on one block: element i's slope is drawn at
+    its global flat index (nbops/_ops/rrelu.py's kernel takes the first one)."""
+    from ._ops.rrelu import _run
+
+    starts, length = _runs(shape, block_info[0]["array-location"])
+    src = np.ascontiguousarray(x, dtype=compute)
+    dest = np.empty(src.shape, compute)
+    xf, df = src.reshape(-1), dest.reshape(-1)
+    gf = None if g is None else np.ascontiguousarray(g, dtype=compute).reshape(-1)
+    for r, start in enumerate(starts.tolist()):
+        piece = slice(r * length, (r + 1) * length)
+        _run(xf[piece], None if gf is None else gf[piece], df[piece], key, lower, upper,
+             start)
+    return dest if result == compute else dest.astype(result)
+
+
+def _rrelu_grad_block(g, x, shape, key, lower, upper, compute, result, block_info=None):
+    return _rrelu_block(x, g, shape, key, lower, upper, compute, result,
+                        block_info=block_info)
+
+
+def rrelu_train(input, lower, upper, inplace=False, rng=None, out=None):
+    """rrelu in training (checked bounds): each block draws the in-memory slopes at its
+    elements' global flat indices, so the result is the same for every chunking."""
+    _no_out(out, inplace)
+    compute, result = result_dtype(input.dtype)
+    shape = _known_shape(input)
+    if 0 in shape:  # nothing to draw (rng is not consumed)
+        return input.astype(result)
+    key = P.dropout_key(rng)
+    return input.map_blocks(_rrelu_block, None, shape, key, lower, upper, compute, result,
+                            dtype=result, meta=_meta(input.ndim, result))
+
+
+def rrelu_backward_train(grad_output, input, lower, upper, rng, out=None):
+    """rrelu's gradient in training (checked bounds and seed): the forward's slopes,
+    regenerated on aligned blocks of ``grad_output`` and ``input``."""
+    _no_out(out)
+    if is_dask_array(grad_output):
+        g = grad_output
+        x = _aligned(input, "input", g.chunks, _known_shape(g, "grad_output"))
+    else:
+        x = input
+        g = _aligned(grad_output, "grad_output", x.chunks, _known_shape(x, "input"))
+    result_dtype(x.dtype)  # the in-memory checks: a real input, a float grad_output
+    if np.dtype(g.dtype).kind != "f":
+        raise TypeError(f"grad_output: expected a float array, got dtype {g.dtype}")
+    compute, result = result_dtype(np.result_type(g.dtype, x.dtype))
+    key = P.dropout_key(rng)
+    return da.map_blocks(_rrelu_grad_block, g, x, x.shape, key, lower, upper, compute,
+                         result, dtype=result, meta=_meta(g.ndim, result))
 
 
 # ------------------------------------------------------------------ batch_norm

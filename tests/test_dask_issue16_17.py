@@ -32,8 +32,6 @@ REASON = "added after the dask paths of this file: no dask path yet"
 MISSING = {
     "glu": REASON,
     "glu_backward": REASON,
-    "rrelu-1": REASON,  # training (rrelu-0, eval, is leaky_relu's dask path)
-    "rrelu_backward": REASON,
     "gumbel_softmax": REASON,
     "gumbel_softmax_backward": REASON,
     "local_response_norm": REASON,
@@ -443,6 +441,34 @@ def test_dropouts_mask_independent_of_chunking(name):
             forward(da.ones((2, 3, 4, 5)), 0.5, rng=0)
         with pytest.raises(ValueError, match="Expected 2D or 3D"):
             backward(da.ones(3), 0.5, rng=0)
+
+
+# --------------------------------------------------------------------- rrelu (stop 18)
+def test_rrelu_training_slopes_independent_of_chunking():
+    """rrelu in training (+ backward): the in-memory slopes, bit for bit, for every
+    chunking (each element's slope is drawn at its global flat index)."""
+    x = RNG.standard_normal((3, 4, 5)).astype(F32)
+    g = RNG.standard_normal(x.shape).astype(F32)
+    expected = nbops.rrelu(x, 0.1, 0.4, training=True, rng=5)
+    grad = nbops.rrelu_backward(g, x, 0.1, 0.4, training=True, rng=5)
+    for chunks in DROPOUT_CHUNKS:
+        d, gd = da.from_array(x, chunks=chunks), da.from_array(g, chunks=chunks)
+        got = nbops.rrelu(d, 0.1, 0.4, training=True, rng=5)
+        assert isinstance(got, da.Array)
+        np.testing.assert_array_equal(got.compute(), expected)
+        for args in ((gd, d), (gd, x), (g, d)):
+            got = nbops.rrelu_backward(*args, 0.1, 0.4, training=True, rng=5)
+            assert isinstance(got, da.Array)
+            np.testing.assert_array_equal(got.compute(), grad)
+    d = da.from_array(x, chunks=2)
+    np.testing.assert_array_equal(nbops.rrelu(d, 0.1, 0.4).compute(), nbops.rrelu(x, 0.1, 0.4))
+    assert nbops.rrelu(d[:0], training=True, rng=1).shape == (0, 4, 5)
+    with pytest.raises(ValueError, match="Lower bound"):
+        nbops.rrelu(d, 0.5, 0.1, training=True)
+    with pytest.raises((TypeError, ValueError), match="rng"):
+        nbops.rrelu_backward(d, d, training=True, rng=None)
+    with pytest.raises(ValueError, match="chunks"):
+        nbops.rrelu_backward(d, d.rechunk(3), training=True, rng=1)
 
 
 # --------------------------------------------------------------------- determinism

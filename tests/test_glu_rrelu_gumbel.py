@@ -235,9 +235,13 @@ def test_rrelu_slopes_follow_the_documented_scheme_and_thread_count():
     big = -np.abs(_rng(23).standard_normal(50001))
     a, b = np.empty_like(big), np.empty_like(big)
     kk = nbops._ops.plan.dropout_key(seed)
-    RR._rrelu_serial(big, None, a, kk[0], kk[1], LOWER, UPPER - LOWER)
-    RR._rrelu_parallel(big, None, b, kk[0], kk[1], LOWER, UPPER - LOWER)
+    RR._rrelu_serial(big, None, a, 0, kk[0], kk[1], LOWER, UPPER - LOWER)
+    RR._rrelu_parallel(big, None, b, 0, kk[0], kk[1], LOWER, UPPER - LOWER)
     np.testing.assert_array_equal(a, b)
+    for start in (1, 5, 8190, 8195):  # a piece of the array (nbops/_dask.py's blocks)
+        c = np.empty(big.size - start)
+        RR._rrelu_parallel(big[start:], None, c, start, kk[0], kk[1], LOWER, UPPER - LOWER)
+        np.testing.assert_array_equal(c, a[start:])
     np.testing.assert_array_equal(nbops.rrelu(big, training=True, rng=seed), a)
 
 
