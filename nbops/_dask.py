@@ -31,6 +31,8 @@ How the ops are split over chunks (docs/guides/dask.rst):
   first element), so the mask is the same for every chunking; rrelu in training
   draws its slopes the same way (nbops/_ops/rrelu.py's kernel takes the first
   index too).
+* glu: the glu axis in one chunk (rechunked when split: each block needs both
+  halves of its elements), then the in-memory glu (and glu_backward) blockwise.
 * backwards (and the losses' ``_with_grad``): the in-memory backward on each
   block where a block holds all it needs; where the gradient needs a reduction
   (a row sum of the softmax family, prelu's and batch_norm's channel sums, a
@@ -822,6 +824,65 @@ def rrelu_backward_train(grad_output, input, lower, upper, rng, out=None):
     key = P.dropout_key(rng)
     return da.map_blocks(_rrelu_grad_block, g, x, x.shape, key, lower, upper, compute,
                          result, dtype=result, meta=_meta(g.ndim, result))
+
+
+# ------------------------------------------------------------------ glu
+def _glu_block(x, axis):
+    from ._ops.glu import glu as glu_op
+
+    return glu_op(x, axis)
+
+
+def _glu_grad_block(g, x, axis):
+    from ._ops.glu import glu_backward as glu_backward_op
+
+    return glu_backward_op(g, x, axis)
+
+
+def _glu_input(input, axis, dim):
+    """(input with the glu axis in one chunk, that axis, the output's chunks): each
+    block then holds both halves of its elements (a documented choice: one rechunk
+    of that axis rather than two half slices)."""
+    from ._ops.glu import glu_plan
+
+    ax, _, _, _, _ = glu_plan(_known_shape(input), axis, dim)
+    x = input if len(input.chunks[ax]) == 1 else input.rechunk({ax: -1})
+    half = tuple(c // 2 for c in x.chunks[ax])
+    return x, ax, x.chunks[:ax] + (half,) + x.chunks[ax + 1:]
+
+
+def glu(input, axis=-1, *, dim=None, out=None):
+    """glu: the glu axis in one chunk (rechunked if split), then the in-memory glu
+    on every block: bit-identical to the in-memory result."""
+    _no_out(out)
+    _, result = result_dtype(input.dtype)
+    x, ax, chunks = _glu_input(input, axis, dim)
+    return x.map_blocks(_glu_block, ax, chunks=chunks, dtype=result,
+                        meta=_meta(x.ndim, result))
+
+
+def glu_backward(grad_output, input, axis=-1, *, dim=None, out=None):
+    """glu's gradient: the in-memory backward on blocks holding whole glu rows of
+    ``input`` (rechunked as the forward's) and the matching blocks of ``grad_output``."""
+    _no_out(out)
+    if not is_dask_array(input):
+        input = da.from_array(as_array(input, "input"), chunks=-1)
+    result_dtype(input.dtype)
+    x, ax, chunks = _glu_input(input, axis, dim)
+    out_shape = tuple(sum(c) for c in chunks)
+    if is_dask_array(grad_output):
+        if _known_shape(grad_output, "grad_output") != out_shape:
+            raise ValueError(f"grad_output has shape {grad_output.shape} but the forward's "
+                             f"output has shape {out_shape} (input {x.shape} halved along "
+                             f"axis {ax})")
+        g = grad_output.rechunk(chunks)
+    else:
+        g = _aligned(grad_output, "grad_output", chunks, out_shape)
+    if np.dtype(g.dtype).kind != "f":
+        raise TypeError(f"grad_output: expected a float array, got dtype {g.dtype}")
+    _, result = result_dtype(np.result_type(g.dtype, x.dtype))
+    return da.map_blocks(_glu_grad_block, g, x, ax, chunks=x.chunks, dtype=result,
+                         meta=_meta(x.ndim, result))
 
 
 # ------------------------------------------------------------------ batch_norm

@@ -30,8 +30,6 @@ RNG = np.random.default_rng(1617)
 #: explicit, strict xfail of the coverage test below); "name-i" for one sample call.
 REASON = "added after the dask paths of this file: no dask path yet"
 MISSING = {
-    "glu": REASON,
-    "glu_backward": REASON,
     "gumbel_softmax": REASON,
     "gumbel_softmax_backward": REASON,
     "local_response_norm": REASON,
@@ -469,6 +467,33 @@ def test_rrelu_training_slopes_independent_of_chunking():
         nbops.rrelu_backward(d, d, training=True, rng=None)
     with pytest.raises(ValueError, match="chunks"):
         nbops.rrelu_backward(d, d.rechunk(3), training=True, rng=1)
+
+
+# --------------------------------------------------------------------- glu (stop 18)
+@pytest.mark.parametrize("axis", [-1, 1, 0])
+def test_glu(axis):
+    """glu (+ backward): bit for bit the in-memory result, the glu axis in one chunk
+    or split (rechunked), NumPy or dask grad_output."""
+    x = RNG.standard_normal((4, 6, 8)).astype(F32)
+    expected = nbops.glu(x, axis)
+    g = RNG.standard_normal(expected.shape).astype(F32)
+    grad = nbops.glu_backward(g, x, axis)
+    for chunks in [(1, 1, 1), (2, 3, 8), (4, 6, 8), ((1, 3), (5, 1), (3, 5))]:
+        d = da.from_array(x, chunks=chunks)
+        got = nbops.glu(d, axis)
+        assert isinstance(got, da.Array)
+        np.testing.assert_array_equal(got.compute(), expected)
+        for gg in (g, da.from_array(g, chunks=1), got * 0 + g):
+            got_grad = nbops.glu_backward(gg, d, axis)
+            assert isinstance(got_grad, da.Array) and got_grad.shape == x.shape
+            np.testing.assert_array_equal(got_grad.compute(), grad)
+    np.testing.assert_array_equal(nbops.glu_backward(da.from_array(g), x, axis).compute(),
+                                  grad)
+    d = da.from_array(x, chunks=2)
+    with pytest.raises(ValueError, match="Halving dimension must be even"):
+        nbops.glu(d[:, :5], 1)
+    with pytest.raises(ValueError, match="grad_output has shape"):
+        nbops.glu_backward(da.from_array(x), d, axis)
 
 
 # --------------------------------------------------------------------- determinism
