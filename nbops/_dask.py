@@ -25,6 +25,9 @@ How the ops are split over chunks (docs/guides/dask.rst):
   finish; cdist and pdist: blocked over row blocks of x1 and x2 (the feature
   axis in one chunk), pdist writing the condensed order;
 * ctc_loss: blockwise over the batch (the time and class axes in one chunk);
+* cosine_embedding, triplet_margin (+ with_distance), multi_margin and
+  multilabel_margin losses: every array as (rows, features), the feature/class
+  axis in one chunk, the in-memory 'none' on every row block, then float64 sums;
 * dropout (and dropout1d/2d/3d, alpha_dropout, feature_alpha_dropout): each block
   draws the in-memory mask's elements (a feature dropout's channels) at their
   global flat indices (nbops/_ops/dropout.py's kernels take the index of their
@@ -2952,6 +2955,355 @@ def pdist_backward(grad_output, input, p=2.0, *, output=None, out=None):
     if not grads:
         return da.zeros(x.shape, dtype=result)
     return da.concatenate(grads).astype(result).rechunk(input.chunks)
+
+
+# ------------------------------------------------------------------ row losses (stop 18)
+# cosine_embedding, triplet_margin (and with the default distance), multi_margin and
+# multilabel_margin: every array as (rows, features) with the feature/class axis in
+# one chunk and the rows chunked alike; each block runs the in-memory 'none' (or
+# backward), then float64 sums and one division (_reduce, _grad_factor).
+def _row_chunks(arrays, full):
+    """The rows' chunks: the first dask array's, (rows, features) reshaped."""
+    rows = math.prod(full[:-1])
+    for a in arrays:
+        if is_dask_array(a) and a.ndim == len(full) and len(full) > 1:
+            b = da.broadcast_to(a, full).rechunk({len(full) - 1: -1})
+            return b.reshape(rows, full[-1]).chunks[0]
+    return (rows,)
+
+
+def _as_rows(a, name, full, rows, features=True):
+    """``a`` broadcast to ``full`` as a (rows, features) dask array (features, the last
+    axis, in one chunk, the rows chunked as ``rows``); ``features=False``: a per-row
+    array, flat (rows,)."""
+    if not is_dask_array(a):
+        a = da.from_array(np.asarray(as_array(a, name)), chunks=-1)
+    a = da.broadcast_to(a, full)
+    if features:
+        n = math.prod(full[:-1])
+        a = a.rechunk({len(full) - 1: -1}).reshape(n, full[-1])
+        return a.rechunk((rows, (full[-1],)))
+    return a.reshape(math.prod(full)).rechunk((rows,))
+
+
+def _rows_none_block(name, kw, *blocks):
+    return getattr(nbops, name)(*blocks, reduction="none", **dict(kw))
+
+
+def _rows_grad_block(name, kw, nout, g, *blocks):
+    g = _factor(g)
+    res = getattr(nbops, f"{name}_backward")(
+        g, *blocks, reduction="sum" if isinstance(g, float) else "none", **dict(kw))
+    return np.stack(res[:nout]) if nout > 1 else res
+
+
+def _index(a):
+    return "rf" if a.ndim == 2 else "r"
+
+
+def _rows_loss(name, arrays, kw, mode, result, loss_shape):
+    """The lazy loss: the in-memory 'none' on row blocks, reshaped to ``loss_shape``."""
+    pairs = [x for a in arrays for x in (a, _index(a))]
+    none = da.blockwise(_rows_none_block, "r", name, None, kw, None, *pairs,
+                        concatenate=True, dtype=result, meta=_meta(1, result))
+    if mode == "none":
+        return none.reshape(loss_shape)
+    return _reduce(none, mode, result, none.shape[0])
+
+
+def _rows_grads(name, grad_output, arrays, kw, mode, result, loss_shape, nout):
+    """The lazy gradients (``nout`` of them, (rows, features)) of the in-memory backward."""
+    lead = arrays[0]
+    if mode == "none":
+        g = grad_output if is_dask_array(grad_output) else da.from_array(
+            as_array(grad_output, "grad_output"), chunks=-1)
+        if _known_shape(g, "grad_output") != tuple(loss_shape):
+            raise ValueError(f"grad_output has shape {g.shape}, expected the per-sample "
+                             f"losses' shape {tuple(loss_shape)}")
+        if np.dtype(g.dtype).kind != "f":
+            raise TypeError(f"grad_output: expected a float array, got dtype {g.dtype}")
+        g, g_index = g.reshape(lead.shape[0]).rechunk((lead.chunks[0],)), "r"
+    else:
+        g = _grad_factor(grad_output, mode, lead.shape[0] if mode == "mean" else 1)
+        g_index = "" if is_dask_array(g) else None
+    pairs = [x for a in arrays for x in (a, _index(a))]
+    if nout == 1:
+        return (da.blockwise(_rows_grad_block, "rf", name, None, kw, None, 1, None, g, g_index,
+                             *pairs, concatenate=True, dtype=result, meta=_meta(2, result)),)
+    both = da.blockwise(_rows_grad_block, "krf", name, None, kw, None, nout, None, g, g_index,
+                        *pairs, new_axes={"k": nout}, concatenate=True, dtype=result,
+                        meta=_meta(3, result))
+    return tuple(both[i] for i in range(nout))
+
+
+def _rows_operands(arrays, names, full):
+    rows = _row_chunks(arrays, full)
+    return [_as_rows(a, n, full, rows) for a, n in zip(arrays, names, strict=True)]
+
+
+def _cosine_setup(input1, input2, target, margin, size_average, reduce, reduction):
+    from ._ops.embedding_losses import _cosine_check_dims
+
+    s1, s2 = tuple(_lazy_shape(input1, "input1")), tuple(_lazy_shape(input2, "input2"))
+    st = tuple(_lazy_shape(target, "target"))
+    _cosine_check_dims(len(st), s1, s2)
+    mode = P.reduction_plan(reduction, size_average, reduce, stacklevel=5).mode
+    d1, d2 = _lazy_dtype(input1, "input1"), _lazy_dtype(input2, "input2")
+    result_dtype(d1, "input1")
+    result_dtype(d2, "input2")
+    if _lazy_dtype(target, "target").kind not in "biuf":
+        raise TypeError(f"target: expected real numbers, got dtype {_lazy_dtype(target, 'target')}")
+    result = result_dtype(np.result_type(d1, d2), "input1")[1]
+    try:
+        shape = np.broadcast_shapes(s1, s2)
+        out_shape = np.broadcast_shapes(shape[:-1], st)
+    except ValueError:
+        raise ValueError(f"input1 of shape {s1}, input2 of shape {s2} and target of shape "
+                         f"{st} do not broadcast together") from None
+    full = out_shape + shape[-1:]
+    x1, x2 = _rows_operands([input1, input2], ["input1", "input2"], full)
+    t = _as_rows(target, "target", out_shape, x1.chunks[0], features=False)
+    return [x1, x2, t], (("margin", float(margin)),), mode, result, out_shape, full, (s1, s2)
+
+
+def cosine_embedding_loss(input1, input2, target, margin=0.0, size_average=None, reduce=None,
+                          reduction="mean"):
+    arrays, kw, mode, result, loss_shape, _, _ = _cosine_setup(
+        input1, input2, target, margin, size_average, reduce, reduction)
+    return _rows_loss("cosine_embedding_loss", arrays, kw, mode, result, loss_shape)
+
+
+def cosine_embedding_loss_backward(grad_output, input1, input2, target, margin=0.0,
+                                   size_average=None, reduce=None, reduction="mean"):
+    arrays, kw, mode, result, loss_shape, full, shapes = _cosine_setup(
+        input1, input2, target, margin, size_average, reduce, reduction)
+    grads = _rows_grads("cosine_embedding_loss", grad_output, arrays, kw, mode, result,
+                        loss_shape, 2)
+    return tuple(_sum_back(g.reshape(full), s, result) for g, s in zip(grads, shapes,
+                                                                       strict=True))
+
+
+def cosine_embedding_loss_with_grad(input1, input2, target, margin=0.0, size_average=None,
+                                    reduce=None, reduction="mean"):
+    mode = P.reduction_plan(reduction, size_average, reduce, stacklevel=3).mode
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", DeprecationWarning)  # warned above
+        loss = cosine_embedding_loss(input1, input2, target, margin, size_average, reduce,
+                                     reduction)
+        return _with_grad(loss, mode == "none", lambda g: cosine_embedding_loss_backward(
+            g, input1, input2, target, margin, size_average, reduce, reduction))
+
+
+_TRIPLET = ("anchor", "positive", "negative")
+
+
+def _triplet_setup(anchor, positive, negative, margin, p, eps, mode):
+    from ._ops.embedding_losses import _triplet_check
+    from ._ops.plan_norm import pairwise_distance_plan
+    from ._validate import as_param
+
+    arrays = (anchor, positive, negative)
+    shapes = [tuple(_lazy_shape(a, n)) for a, n in zip(arrays, _TRIPLET, strict=True)]
+    margin = as_param(margin, "margin")
+    _triplet_check([len(s) for s in shapes], margin)
+    dts = [_lazy_dtype(a, n) for a, n in zip(arrays, _TRIPLET, strict=True)]
+    for dt, n in zip(dts, _TRIPLET, strict=True):
+        result_dtype(dt, n)
+    result = result_dtype(np.result_type(*dts), "anchor")[1]
+    try:
+        shape = np.broadcast_shapes(*shapes)
+    except ValueError:
+        raise ValueError("anchor of shape {}, positive of shape {} and negative of shape {} "
+                         "do not broadcast together".format(*shapes)) from None
+    plan = pairwise_distance_plan(shape, shape, p, eps, False)
+    if len(shape) == 0:
+        raise ValueError("anchor: triplet_margin_loss on dask arrays needs a feature axis")
+    return _rows_operands(list(arrays), list(_TRIPLET), shape), result, plan.out_shape, \
+        shape, shapes
+
+
+def _triplet_loss(name, anchor, positive, negative, kw, margin, p, eps, mode):
+    arrays, result, loss_shape, _, _ = _triplet_setup(anchor, positive, negative, margin, p,
+                                                      eps, mode)
+    return _rows_loss(name, arrays, kw, mode, result, loss_shape)
+
+
+def _triplet_backward(name, grad_output, anchor, positive, negative, kw, margin, p, eps, mode):
+    arrays, result, loss_shape, full, shapes = _triplet_setup(anchor, positive, negative,
+                                                              margin, p, eps, mode)
+    grads = _rows_grads(name, grad_output, arrays, kw, mode, result, loss_shape, 3)
+    return tuple(_sum_back(g.reshape(full), s, result) for g, s in zip(grads, shapes,
+                                                                       strict=True))
+
+
+def triplet_margin_loss(anchor, positive, negative, margin=1.0, p=2, eps=1e-6, swap=False,
+                        size_average=None, reduce=None, reduction="mean"):
+    mode = P.reduction_plan(reduction, size_average, reduce, stacklevel=3).mode
+    kw = (("margin", margin), ("p", p), ("eps", eps), ("swap", bool(swap)))
+    return _triplet_loss("triplet_margin_loss", anchor, positive, negative, kw, margin, p,
+                         eps, mode)
+
+
+def triplet_margin_loss_backward(grad_output, anchor, positive, negative, margin=1.0, p=2,
+                                 eps=1e-6, swap=False, size_average=None, reduce=None,
+                                 reduction="mean"):
+    mode = P.reduction_plan(reduction, size_average, reduce, stacklevel=3).mode
+    kw = (("margin", margin), ("p", p), ("eps", eps), ("swap", bool(swap)))
+    return _triplet_backward("triplet_margin_loss", grad_output, anchor, positive, negative,
+                             kw, margin, p, eps, mode)
+
+
+def triplet_margin_loss_with_grad(anchor, positive, negative, margin=1.0, p=2, eps=1e-6,
+                                  swap=False, size_average=None, reduce=None,
+                                  reduction="mean"):
+    mode = P.reduction_plan(reduction, size_average, reduce, stacklevel=3).mode
+    loss = triplet_margin_loss(anchor, positive, negative, margin, p, eps, swap,
+                               reduction=mode)
+    return _with_grad(loss, mode == "none", lambda g: triplet_margin_loss_backward(
+        g, anchor, positive, negative, margin, p, eps, swap, reduction=mode))
+
+
+def _distance_kw(distance_function, margin, swap):
+    """(kw, p, eps) of a distance nbops has the gradient of (None: pairwise_distance)."""
+    from ._ops.embedding_losses import _known_distance
+
+    known = _known_distance(distance_function)
+    if known is None:
+        raise TypeError("triplet_margin_with_distance_loss: on dask arrays the "
+                        "distance_function must be None, nbops.pairwise_distance (or a "
+                        "functools.partial of it) or nbops.nn.PairwiseDistance")
+    kw = (("margin", margin), ("swap", bool(swap)), ("distance_function", distance_function))
+    return kw, known[0], known[1]
+
+
+def triplet_margin_with_distance_loss(anchor, positive, negative, *, distance_function=None,
+                                      margin=1.0, swap=False, reduction="mean"):
+    """A distance nbops knows: as triplet_margin_loss, the in-memory loss per row block."""
+    from ._ops.embedding_losses import _distance_mode
+
+    mode = _distance_mode(reduction, margin)
+    kw, p, eps = _distance_kw(distance_function, margin, swap)
+    return _triplet_loss("triplet_margin_with_distance_loss", anchor, positive, negative, kw,
+                         margin, p, eps, mode)
+
+
+def triplet_margin_with_distance_loss_backward(grad_output, anchor, positive, negative, *,
+                                               distance_function=None, margin=1.0,
+                                               swap=False, reduction="mean"):
+    from ._ops.embedding_losses import _distance_mode
+
+    mode = _distance_mode(reduction, margin)
+    kw, p, eps = _distance_kw(distance_function, margin, swap)
+    return _triplet_backward("triplet_margin_with_distance_loss", grad_output, anchor,
+                             positive, negative, kw, margin, p, eps, mode)
+
+
+def triplet_margin_with_distance_loss_with_grad(anchor, positive, negative, *,
+                                                distance_function=None, margin=1.0,
+                                                swap=False, reduction="mean"):
+    loss = triplet_margin_with_distance_loss(anchor, positive, negative,
+                                             distance_function=distance_function,
+                                             margin=margin, swap=swap, reduction=reduction)
+    return _with_grad(loss, reduction == "none",
+                      lambda g: triplet_margin_with_distance_loss_backward(
+                          g, anchor, positive, negative, distance_function=distance_function,
+                          margin=margin, swap=swap, reduction=reduction))
+
+
+def _class_margin_setup(name, input, target, weight, size_average, reduce, reduction):
+    """multi_margin (``weight`` a tuple, possibly (None,)) or multilabel_margin:
+    PyTorch's checks; (arrays, mode, result, loss shape)."""
+    from ._ops import class_margin_losses as CM
+
+    mode = CM._mode(size_average, reduce, reduction)
+    xs, ts = _known_shape(input), tuple(_lazy_shape(target, "target"))
+    n, c = CM._frames(xs)
+    if name == "multi_margin_loss":
+        w = None if weight is None else _host(weight, "weight")
+        if w is not None and w.ndim != 1:
+            raise ValueError("weight must be one-dimensional")
+        if len(ts) > 1 or math.prod(ts) != n:
+            raise ValueError(f"inconsistent target size, expected {n} but got {ts}")
+        if w is not None and w.size != c:
+            raise ValueError(f"inconsistent weight size, expected {c} but got {w.shape}")
+        loss_shape, t_full = ((n,) if len(ts) else ()), (n,)
+    else:
+        w = None
+        if (len(ts) > 1 or math.prod(ts) != c) if len(xs) <= 1 else ts != xs:
+            raise ValueError(f"inconsistent target size: {ts} for input of size: {xs}")
+        loss_shape, t_full = ((n,) if len(ts) == 2 else ()), (n, c)
+    if _lazy_dtype(target, "target").kind not in "iu":
+        raise TypeError(f"target: expected integer class indices, got dtype "
+                        f"{_lazy_dtype(target, 'target')}")
+    compute, result = result_dtype(input.dtype, "input")
+    if w is not None:
+        result_dtype(w.dtype, "weight")
+        result = result_dtype(np.result_type(input.dtype, w.dtype))[1]
+    x = _as_rows(input.reshape(n, c), "input", (n, c), _row_chunks([input.reshape(n, c)],
+                                                                  (n, c)))
+    t = _as_rows(target.reshape(t_full) if is_dask_array(target) else
+                 as_array(target, "target").reshape(t_full), "target", t_full, x.chunks[0],
+                 features=len(t_full) == 2)
+    return [x, t], w, mode, result, loss_shape
+
+
+def multi_margin_loss(input, target, p=1, margin=1.0, weight=None, size_average=None,
+                      reduce=None, reduction="mean"):
+    from ._ops.class_margin_losses import _check_p
+
+    arrays, w, mode, result, loss_shape = _class_margin_setup(
+        "multi_margin_loss", input, target, weight, size_average, reduce, reduction)
+    kw = (("p", _check_p(p)), ("margin", float(margin)), ("weight", w))
+    return _rows_loss("multi_margin_loss", arrays, kw, mode, result, loss_shape)
+
+
+def multi_margin_loss_backward(grad_output, input, target, p=1, margin=1.0, weight=None,
+                               size_average=None, reduce=None, reduction="mean", *, out=None):
+    from ._ops.class_margin_losses import _check_p
+
+    _no_out(out)
+    arrays, w, mode, result, loss_shape = _class_margin_setup(
+        "multi_margin_loss", input, target, weight, size_average, reduce, reduction)
+    kw = (("p", _check_p(p)), ("margin", float(margin)), ("weight", w))
+    grad, = _rows_grads("multi_margin_loss", grad_output, arrays, kw, mode, result,
+                        loss_shape, 1)
+    return grad.reshape(input.shape)
+
+
+def multi_margin_loss_with_grad(input, target, p=1, margin=1.0, weight=None,
+                                size_average=None, reduce=None, reduction="mean"):
+    from ._ops.class_margin_losses import _mode
+
+    mode = _mode(size_average, reduce, reduction)
+    loss = multi_margin_loss(input, target, p, margin, weight, reduction=mode)
+    return _with_grad(loss, mode == "none", lambda g: multi_margin_loss_backward(
+        g, input, target, p, margin, weight, reduction=mode))
+
+
+def multilabel_margin_loss(input, target, size_average=None, reduce=None, reduction="mean"):
+    arrays, _, mode, result, loss_shape = _class_margin_setup(
+        "multilabel_margin_loss", input, target, None, size_average, reduce, reduction)
+    return _rows_loss("multilabel_margin_loss", arrays, (), mode, result, loss_shape)
+
+
+def multilabel_margin_loss_backward(grad_output, input, target, size_average=None, reduce=None,
+                                    reduction="mean", *, out=None):
+    _no_out(out)
+    arrays, _, mode, result, loss_shape = _class_margin_setup(
+        "multilabel_margin_loss", input, target, None, size_average, reduce, reduction)
+    grad, = _rows_grads("multilabel_margin_loss", grad_output, arrays, (), mode, result,
+                        loss_shape, 1)
+    return grad.reshape(input.shape)
+
+
+def multilabel_margin_loss_with_grad(input, target, size_average=None, reduce=None,
+                                     reduction="mean"):
+    from ._ops.class_margin_losses import _mode
+
+    mode = _mode(size_average, reduce, reduction)
+    loss = multilabel_margin_loss(input, target, reduction=mode)
+    return _with_grad(loss, mode == "none", lambda g: multilabel_margin_loss_backward(
+        g, input, target, reduction=mode))
 
 
 # ------------------------------------------------------------------ the dispatch hook

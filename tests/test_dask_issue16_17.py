@@ -36,21 +36,6 @@ MISSING = {
     "local_response_norm_backward": REASON,
     "bilinear": REASON,
     "bilinear_backward": REASON,
-    "cosine_embedding_loss": REASON,
-    "cosine_embedding_loss_backward": REASON,
-    "cosine_embedding_loss_with_grad": REASON,
-    "triplet_margin_loss": REASON,
-    "triplet_margin_loss_backward": REASON,
-    "triplet_margin_loss_with_grad": REASON,
-    "triplet_margin_with_distance_loss": REASON,
-    "triplet_margin_with_distance_loss_backward": REASON,
-    "triplet_margin_with_distance_loss_with_grad": REASON,
-    "multi_margin_loss": REASON,
-    "multi_margin_loss_backward": REASON,
-    "multi_margin_loss_with_grad": REASON,
-    "multilabel_margin_loss": REASON,
-    "multilabel_margin_loss_backward": REASON,
-    "multilabel_margin_loss_with_grad": REASON,
 }
 
 
@@ -494,6 +479,65 @@ def test_glu(axis):
         nbops.glu(d[:, :5], 1)
     with pytest.raises(ValueError, match="grad_output has shape"):
         nbops.glu_backward(da.from_array(x), d, axis)
+
+
+# --------------------------------------------------------------------- row losses (stop 18)
+def _row_loss_calls():
+    """(name, arrays, kwargs) of cosine_embedding, triplet_margin (+ with the default
+    distance), multi_margin and multilabel_margin losses, batched and unbatched."""
+    x = RNG.standard_normal((5, 6)).astype(F32)
+    y = RNG.standard_normal((5, 6)).astype(F32)
+    z = RNG.standard_normal((5, 6)).astype(F32)
+    cls = np.array([0, 3, 5, 1, 2])
+    labels = np.array([[0, 2, -1, 0, 0, 0], [5, -1, 1, 1, 1, 1], [1, 2, 3, 4, 5, 0],
+                       [-1, 0, 0, 0, 0, 0], [4, 4, -1, 3, 3, 3]])
+    w = np.linspace(0.5, 2.0, 6)
+    return [
+        ("cosine_embedding_loss", (x, y, np.array([1.0, -1, 1, -1, 1])), {"margin": 0.1}),
+        ("cosine_embedding_loss", (x, y[:1], np.array([1.0, -1, 1, -1, 1])), {}),
+        ("cosine_embedding_loss", (x[0], y[0], np.array(-1.0)), {}),
+        ("triplet_margin_loss", (x, y, z), {"margin": 0.5, "swap": True}),
+        ("triplet_margin_loss", (x, y[:1], z), {"p": 1}),
+        ("triplet_margin_loss", (x[0], y[0], z[0]), {}),
+        ("triplet_margin_with_distance_loss", (x, y, z), {"swap": True}),
+        ("multi_margin_loss", (x, cls), {"p": 2, "margin": 0.7, "weight": w}),
+        ("multi_margin_loss", (x, cls), {}),
+        ("multi_margin_loss", (x[0], np.array(3)), {}),
+        ("multilabel_margin_loss", (x, labels), {}),
+        ("multilabel_margin_loss", (x[0], labels[0]), {}),
+    ]
+
+
+@pytest.mark.parametrize("reduction", REDUCTIONS)
+def test_row_losses(reduction):
+    """The loss, backward and _with_grad of the row losses for several chunkings
+    (single-element chunks, split rows and features, one chunk): the in-memory
+    result within float32 rounding (float64 sums), its dtype and shape."""
+    for name, arrays, kw in _row_loss_calls():
+        f = getattr(nbops, name)
+        backward = getattr(nbops, f"{name}_backward")
+        with_grad = getattr(nbops, f"{name}_with_grad")
+        kw = dict(kw, reduction=reduction)
+        expected = f(*arrays, **kw)
+        g = (RNG.standard_normal(np.shape(expected)).astype(F32) if reduction == "none"
+             else 0.75)
+        grad = backward(g, *arrays, **kw)
+        both = with_grad(*arrays, **kw)
+        for chunks in (1, 2, -1):
+            lazy = tuple(da.from_array(a, chunks=chunks) if a.ndim and a.dtype.kind == "f"
+                         else a for a in arrays)
+            got = f(*lazy, **kw)
+            assert isinstance(got, da.Array), name
+            _check(got, expected)
+            _assert_same(dask.compute(backward(g, *lazy, **kw))[0], grad, 1e-5, 1e-6)
+            _assert_same(dask.compute(with_grad(*lazy, **kw))[0], both, 1e-5, 1e-6)
+    x = da.from_array(RNG.standard_normal((4, 6)), chunks=2)
+    with pytest.raises(ValueError, match="inconsistent target size"):
+        nbops.multi_margin_loss(x, np.array([0, 1, 2]))
+    with pytest.raises(ValueError, match="margin must be greater than 0"):
+        nbops.triplet_margin_loss(x, x, x, margin=0.0)
+    with pytest.raises(TypeError, match="distance_function"):
+        nbops.triplet_margin_with_distance_loss(x, x, x, distance_function=lambda a, b: a)
 
 
 # --------------------------------------------------------------------- determinism
