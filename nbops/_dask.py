@@ -34,6 +34,8 @@ How the ops are split over chunks (docs/guides/dask.rst):
   first element), so the mask is the same for every chunking; rrelu in training
   draws its slopes the same way (nbops/_ops/rrelu.py's kernel takes the first
   index too).
+* local_response_norm: the channel axis in one chunk (rechunked when split),
+  then the in-memory kernel (and backward) blockwise.
 * glu: the glu axis in one chunk (rechunked when split: each block needs both
   halves of its elements), then the in-memory glu (and glu_backward) blockwise.
 * backwards (and the losses' ``_with_grad``): the in-memory backward on each
@@ -885,6 +887,55 @@ def glu_backward(grad_output, input, axis=-1, *, dim=None, out=None):
         raise TypeError(f"grad_output: expected a float array, got dtype {g.dtype}")
     _, result = result_dtype(np.result_type(g.dtype, x.dtype))
     return da.map_blocks(_glu_grad_block, g, x, ax, chunks=x.chunks, dtype=result,
+                         meta=_meta(x.ndim, result))
+
+
+# ------------------------------------------------------------------ local_response_norm
+def _lrn_block(x, size, alpha, beta, k):
+    return nbops.local_response_norm(x, size, alpha, beta, k)
+
+
+def _lrn_grad_block(g, x, size, alpha, beta, k):
+    return nbops.local_response_norm_backward(g, x, size, alpha, beta, k)
+
+
+def _lrn_setup(input, size, alpha, beta, k):
+    from ._ops.local_response_norm import _check_ndim, _params
+
+    _check_ndim(_known_shape(input))
+    return _params(size, alpha, beta, k)
+
+
+def local_response_norm(input, size, alpha=1e-4, beta=0.75, k=1.0, *, out=None):
+    """The channel axis (1) in one chunk (rechunked if split), then the in-memory
+    kernel on every block (each position's window lies in its block): bit-identical."""
+    _no_out(out)
+    _, result = result_dtype(input.dtype)
+    params = _lrn_setup(input, size, alpha, beta, k)
+    x = input if len(input.chunks[1]) == 1 else input.rechunk({1: -1})
+    return x.map_blocks(_lrn_block, *params, dtype=result, meta=_meta(x.ndim, result))
+
+
+def local_response_norm_backward(grad_output, input, size, alpha=1e-4, beta=0.75, k=1.0, *,
+                                 out=None):
+    """The in-memory backward on aligned blocks of ``grad_output`` and ``input``, the
+    channel axis in one chunk (the gradient has those chunks)."""
+    _no_out(out)
+    if not is_dask_array(input):
+        input = da.from_array(as_array(input, "input"), chunks=-1)
+    params = _lrn_setup(input, size, alpha, beta, k)
+    x = input if len(input.chunks[1]) == 1 else input.rechunk({1: -1})
+    if is_dask_array(grad_output):
+        if _known_shape(grad_output, "grad_output") != x.shape:
+            raise ValueError(f"grad_output has shape {grad_output.shape} but input has shape "
+                             f"{x.shape}: they must be the same (the forward's output shape)")
+        g = grad_output.rechunk(x.chunks)
+    else:
+        g = _aligned(grad_output, "grad_output", x.chunks, x.shape)
+    if np.dtype(g.dtype).kind != "f":
+        raise TypeError(f"grad_output: expected a float array, got dtype {g.dtype}")
+    _, result = result_dtype(np.result_type(g.dtype, result_dtype(x.dtype)[1]))
+    return da.map_blocks(_lrn_grad_block, g, x, *params, dtype=result,
                          meta=_meta(x.ndim, result))
 
 

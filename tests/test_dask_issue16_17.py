@@ -32,8 +32,6 @@ REASON = "added after the dask paths of this file: no dask path yet"
 MISSING = {
     "gumbel_softmax": REASON,
     "gumbel_softmax_backward": REASON,
-    "local_response_norm": REASON,
-    "local_response_norm_backward": REASON,
     "bilinear": REASON,
     "bilinear_backward": REASON,
 }
@@ -538,6 +536,29 @@ def test_row_losses(reduction):
         nbops.triplet_margin_loss(x, x, x, margin=0.0)
     with pytest.raises(TypeError, match="distance_function"):
         nbops.triplet_margin_with_distance_loss(x, x, x, distance_function=lambda a, b: a)
+
+
+# --------------------------------------------------------------------- local_response_norm
+def test_local_response_norm():
+    """local_response_norm (+ backward): bit for bit the in-memory result, the channel
+    axis in one chunk or split (rechunked), NumPy or dask grad_output."""
+    x = RNG.standard_normal((3, 5, 2, 3)).astype(F32)
+    g = RNG.standard_normal(x.shape).astype(F32)
+    expected = nbops.local_response_norm(x, 3, 0.5, 0.75, 2.0)
+    grad = nbops.local_response_norm_backward(g, x, 3, 0.5, 0.75, 2.0)
+    for chunks in [(1, 1, 1, 1), (2, 5, 1, 3), (3, 5, 2, 3), ((1, 2), (4, 1), (1, 1), (2, 1))]:
+        d = da.from_array(x, chunks=chunks)
+        got = nbops.local_response_norm(d, 3, 0.5, 0.75, 2.0)
+        assert isinstance(got, da.Array)
+        np.testing.assert_array_equal(got.compute(), expected)
+        for gg, xx in ((g, d), (da.from_array(g, chunks=1), d), (da.from_array(g, chunks=2), x)):
+            got = nbops.local_response_norm_backward(gg, xx, 3, 0.5, 0.75, 2.0)
+            assert isinstance(got, da.Array)
+            np.testing.assert_array_equal(got.compute(), grad)
+    with pytest.raises(ValueError, match="Expected 3D or higher"):
+        nbops.local_response_norm(da.from_array(x[0, 0]), 2)
+    with pytest.raises(ValueError, match="size must be at least 1"):
+        nbops.local_response_norm(da.from_array(x), 0)
 
 
 # --------------------------------------------------------------------- determinism
