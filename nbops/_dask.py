@@ -34,6 +34,8 @@ How the ops are split over chunks (docs/guides/dask.rst):
   first element), so the mask is the same for every chunking; rrelu in training
   draws its slopes the same way (nbops/_ops/rrelu.py's kernel takes the first
   index too).
+* bilinear: row blocks (the feature axes in one chunk), the in-memory forward
+  (backward) on each; grad_weight and grad_bias summed over the blocks in float64.
 * local_response_norm: the channel axis in one chunk (rechunked when split),
   then the in-memory kernel (and backward) blockwise.
 * glu: the glu axis in one chunk (rechunked when split: each block needs both
@@ -3355,6 +3357,80 @@ def multilabel_margin_loss_with_grad(input, target, size_average=None, reduce=No
     loss = multilabel_margin_loss(input, target, reduction=mode)
     return _with_grad(loss, mode == "none", lambda g: multilabel_margin_loss_backward(
         g, input, target, reduction=mode))
+
+
+# ------------------------------------------------------------------ bilinear
+def _bilinear_block(x1, x2, w, b):
+    return nbops.bilinear(x1, x2, w, b)
+
+
+def _bilinear_setup(input1, input2, weight, bias, extra=()):
+    """(x1, x2 as (rows, features) with the same row chunks, w, b, lead shape, result)."""
+    from ._ops.bilinear import _check
+
+    s1, s2 = tuple(_lazy_shape(input1, "input1")), tuple(_lazy_shape(input2, "input2"))
+    w, b = _host(weight, "weight"), _host(bias, "bias")
+    dts = [_lazy_dtype(input1, "input1"), _lazy_dtype(input2, "input2"), w.dtype]
+    for dt, name in zip(dts, ("input1", "input2", "weight"), strict=True):
+        result_dtype(dt, name)
+    if b is not None:
+        result_dtype(b.dtype, "bias")
+        dts.append(b.dtype)
+    dts += [dt for dt, _ in extra]
+    _check(s1, s2, w.shape, None if b is None else b.shape)
+    result = result_dtype(np.result_type(*dts))[1]
+    lead = input1 if is_dask_array(input1) else input2
+    rows = _row_chunks([lead], lead.shape)
+    x1 = _as_rows(input1, "input1", s1, rows)
+    x2 = _as_rows(input2, "input2", s2, rows)
+    return x1, x2, w, b, s1[:-1], result
+
+
+def bilinear(input1, input2, weight, bias=None, *, out=None):
+    """Rows blockwise (the feature axes in one chunk): the in-memory bilinear on every
+    row block (host ``weight`` and ``bias``)."""
+    _no_out(out)
+    x1, x2, w, b, lead, result = _bilinear_setup(input1, input2, weight, bias)
+    y = da.blockwise(_bilinear_block, "ro", x1, "ri", x2, "rj", w, None, b, None,
+                     new_axes={"o": w.shape[0]}, concatenate=True, dtype=result,
+                     meta=_meta(2, result))
+    return y.reshape(lead + (w.shape[0],))
+
+
+def _bilinear_grads(g, x1, x2, w, b):
+    """The in-memory backward of a row block, grad_weight and grad_bias in float64."""
+    g1, g2, gw, gb = nbops.bilinear_backward(g, x1, x2, w, b)
+    return g1, g2, gw.astype(_F64), None if gb is None else gb.astype(_F64)
+
+
+def bilinear_backward(grad_output, input1, input2, weight, bias=None):
+    """The in-memory backward on every row block (one call per block): grad_input1
+    and grad_input2 blockwise, grad_weight and grad_bias summed over the blocks in
+    float64."""
+    import dask
+
+    g_dtype = _lazy_dtype(grad_output, "grad_output")
+    x1, x2, w, b, lead, result = _bilinear_setup(input1, input2, weight, bias,
+                                                 ((g_dtype, "grad_output"),))
+    n_out = w.shape[0]
+    if tuple(_lazy_shape(grad_output, "grad_output")) != lead + (n_out,):
+        raise ValueError(f"grad_output must have the forward output's shape "
+                         f"{lead + (n_out,)}, got {tuple(_lazy_shape(grad_output, 'grad_output'))}")
+    g = _as_rows(grad_output, "grad_output", lead + (n_out,), x1.chunks[0])
+    pieces = []
+    for i, (gb_, b1, b2) in enumerate(zip(g.to_delayed()[:, 0], x1.to_delayed()[:, 0],
+                                          x2.to_delayed()[:, 0], strict=True)):
+        n = x1.chunks[0][i]
+        parts = dask.delayed(_bilinear_grads, nout=4, pure=True)(gb_, b1, b2, w, b)
+        pieces.append((da.from_delayed(parts[0], (n, x1.shape[1]), dtype=result),
+                       da.from_delayed(parts[1], (n, x2.shape[1]), dtype=result),
+                       da.from_delayed(parts[2], w.shape, dtype=_F64),
+                       None if b is None else da.from_delayed(parts[3], b.shape, dtype=_F64)))
+    g1 = da.concatenate([p[0] for p in pieces]).reshape(lead + (x1.shape[1],))
+    g2 = da.concatenate([p[1] for p in pieces]).reshape(lead + (x2.shape[1],))
+    gw = da.stack([p[2] for p in pieces]).sum(axis=0).astype(result)
+    gb = None if b is None else da.stack([p[3] for p in pieces]).sum(axis=0).astype(result)
+    return g1, g2, gw, gb
 
 
 # ------------------------------------------------------------------ the dispatch hook

@@ -32,8 +32,6 @@ REASON = "added after the dask paths of this file: no dask path yet"
 MISSING = {
     "gumbel_softmax": REASON,
     "gumbel_softmax_backward": REASON,
-    "bilinear": REASON,
-    "bilinear_backward": REASON,
 }
 
 
@@ -559,6 +557,34 @@ def test_local_response_norm():
         nbops.local_response_norm(da.from_array(x[0, 0]), 2)
     with pytest.raises(ValueError, match="size must be at least 1"):
         nbops.local_response_norm(da.from_array(x), 0)
+
+
+# --------------------------------------------------------------------- bilinear
+def test_bilinear():
+    """bilinear (+ backward): the in-memory result (within float32 rounding: the
+    weight's and bias's gradients are float64 sums over row blocks) for several
+    chunkings, batched (N, L, features) and unbatched."""
+    x1 = RNG.standard_normal((3, 2, 5)).astype(F32)
+    x2 = RNG.standard_normal((3, 2, 4)).astype(F32)
+    w = RNG.standard_normal((6, 5, 4)).astype(F32)
+    b = RNG.standard_normal(6).astype(F32)
+    g = RNG.standard_normal((3, 2, 6)).astype(F32)
+    for bias in (b, None):
+        for a1, a2, gg in ((x1, x2, g), (x1[0, 0], x2[0, 0], g[0, 0])):
+            expected = nbops.bilinear(a1, a2, w, bias)
+            grads = nbops.bilinear_backward(gg, a1, a2, w, bias)
+            for chunks in (1, 2, -1):
+                d1 = da.from_array(a1, chunks=chunks)
+                d2 = da.from_array(a2, chunks=(2,) * (a2.ndim - 1) + (3,))
+                _check(nbops.bilinear(d1, d2, w, bias), expected, 1e-5, 1e-5)
+                _check(nbops.bilinear(d1, a2, w, bias), expected, 1e-5, 1e-5)
+                _check(nbops.bilinear(a1, d2, w, bias), expected, 1e-5, 1e-5)
+                got = nbops.bilinear_backward(da.from_array(gg, chunks=chunks), d1, d2, w, bias)
+                _assert_same(dask.compute(got)[0], grads, 1e-5, 1e-5)
+    with pytest.raises(ValueError, match="input2 size does not match"):
+        nbops.bilinear(da.from_array(x1), x1, w)
+    with pytest.raises(TypeError, match="weight"):
+        nbops.bilinear(da.from_array(x1), x2, da.from_array(w))
 
 
 # --------------------------------------------------------------------- determinism
