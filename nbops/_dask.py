@@ -36,6 +36,9 @@ How the ops are split over chunks (docs/guides/dask.rst):
   index too).
 * bilinear: row blocks (the feature axes in one chunk), the in-memory forward
   (backward) on each; grad_weight and grad_bias summed over the blocks in float64.
+* gumbel_softmax: the softmax axis in one chunk (rechunked when split); each
+  block draws the in-memory noise at its elements' global flat indices (as
+  dropout), then the in-memory softmax; the backward regenerates y_soft so.
 * local_response_norm: the channel axis in one chunk (rechunked when split),
   then the in-memory kernel (and backward) blockwise.
 * glu: the glu axis in one chunk (rechunked when split: each block needs both
@@ -939,6 +942,105 @@ def local_response_norm_backward(grad_output, input, size, alpha=1e-4, beta=0.75
     _, result = result_dtype(np.result_type(g.dtype, result_dtype(x.dtype)[1]))
     return da.map_blocks(_lrn_grad_block, g, x, *params, dtype=result,
                          meta=_meta(x.ndim, result))
+
+
+# ------------------------------------------------------------------ gumbel_softmax
+def _gumbel_soft_block(x, shape, ax, key, tau, compute, block_info=None):
+    """y_soft of a block holding whole rows along ``ax``: the noise of each element
+    at its global flat index (nbops/_ops/gumbel.py's kernel takes the first one),
+    then the in-memory softmax along ``ax``."""
+    from ._ops.gumbel import _run_noisy
+
+    starts, length = _runs(shape, block_info[0]["array-location"])
+    src = np.ascontiguousarray(x, dtype=compute)
+    z = np.empty(src.shape, compute)
+    sf, zf = src.reshape(-1), z.reshape(-1)
+    for r, start in enumerate(starts.tolist()):
+        piece = slice(r * length, (r + 1) * length)
+        _run_noisy(sf[piece], zf[piece], key, tau, start)
+    return nbops.softmax(z, ax)
+
+
+def _gumbel_block(x, shape, ax, key, tau, hard, compute, result, block_info=None):
+    from ._ops.gumbel import _harden
+
+    y = _gumbel_soft_block(x, shape, ax, key, tau, compute, block_info=block_info)
+    if hard:
+        y = _harden(y, ax)
+    return y if result == compute else y.astype(result)
+
+
+def _gumbel_grad_block(g, x, ys, shape, ax, key, tau, compute, result, block_info=None):
+    from ._ops.softmax import softmax_backward
+
+    if ys is None:
+        ys = _gumbel_soft_block(x, shape, ax, key, tau, compute, block_info=block_info)
+    res = softmax_backward(np.ascontiguousarray(g, dtype=compute),
+                           np.ascontiguousarray(ys, dtype=compute), ax)
+    res /= compute.type(tau)
+    return res if result == compute else res.astype(result)
+
+
+def _gumbel_logits(logits, axis, dim):
+    """(logits with the softmax axis in one chunk, that axis, the shape)."""
+    shape = _known_shape(logits, "logits")
+    result_dtype(logits.dtype, "logits")
+    if len(shape) == 0:
+        raise ValueError("logits must have at least one dimension")
+    ax = P.axis_plan(shape, axis, dim).axis
+    x = logits if len(logits.chunks[ax]) == 1 else logits.rechunk({ax: -1})
+    return x, ax, shape
+
+
+def gumbel_softmax(logits, tau=1.0, hard=False, eps=1e-10, axis=-1, *, dim=None, rng=None,
+                   out=None):
+    """The softmax axis in one chunk (rechunked if split); each block draws the
+    in-memory noise at its elements' global flat indices: bit-identical for every
+    chunking."""
+    from ._ops.gumbel import _check_args
+
+    _no_out(out)
+    tau = _check_args(tau, eps, 3)
+    x, ax, shape = _gumbel_logits(logits, axis, dim)
+    compute, result = result_dtype(x.dtype, "logits")
+    key = P.dropout_key(rng) if 0 not in shape else (np.uint32(0), np.uint32(0))
+    return x.map_blocks(_gumbel_block, shape, ax, key, tau, bool(hard), compute, result,
+                        dtype=result, meta=_meta(x.ndim, result))
+
+
+def gumbel_softmax_backward(grad_output, logits, tau=1.0, hard=False, eps=1e-10, axis=-1, *,
+                            dim=None, rng=None, y_soft=None, out=None):
+    """y_soft regenerated per block (or the given one's blocks), then the in-memory
+    ``softmax_backward / tau`` on aligned blocks with the softmax axis in one chunk."""
+    from ._ops.dropout import _check_seed
+    from ._ops.gumbel import _check_args
+
+    _no_out(out)
+    tau = _check_args(tau, eps, 3)
+    if y_soft is None:
+        _check_seed(rng)
+    if not is_dask_array(logits):
+        logits = da.from_array(as_array(logits, "logits"), chunks=-1)
+    x, ax, shape = _gumbel_logits(logits, axis, dim)
+    arrays = []
+    for a, name in ((grad_output, "grad_output"), (y_soft, "y_soft")):
+        if a is None:
+            arrays.append(None)
+            continue
+        if tuple(_lazy_shape(a, name)) != shape:
+            what = "logits" if name == "y_soft" else "logits"
+            raise ValueError(f"{name} has shape {tuple(_lazy_shape(a, name))} but {what} has "
+                             f"shape {shape}: they must be the same")
+        if _lazy_dtype(a, name).kind != "f":
+            raise TypeError(f"{name}: expected a float array, got dtype {_lazy_dtype(a, name)}")
+        arrays.append(a.rechunk(x.chunks) if is_dask_array(a) else
+                      da.from_array(as_array(a, name), chunks=x.chunks))
+    g, ys = arrays
+    dtypes = [g.dtype, x.dtype] + ([] if ys is None else [ys.dtype])
+    compute, result = result_dtype(np.result_type(*dtypes))
+    key = P.dropout_key(rng) if ys is None and 0 not in shape else (np.uint32(0), np.uint32(0))
+    return da.map_blocks(_gumbel_grad_block, g, x, ys, shape, ax, key, tau, compute, result,
+                         dtype=result, meta=_meta(x.ndim, result))
 
 
 # ------------------------------------------------------------------ batch_norm

@@ -30,8 +30,6 @@ RNG = np.random.default_rng(1617)
 #: explicit, strict xfail of the coverage test below); "name-i" for one sample call.
 REASON = "added after the dask paths of this file: no dask path yet"
 MISSING = {
-    "gumbel_softmax": REASON,
-    "gumbel_softmax_backward": REASON,
 }
 
 
@@ -585,6 +583,40 @@ def test_bilinear():
         nbops.bilinear(da.from_array(x1), x1, w)
     with pytest.raises(TypeError, match="weight"):
         nbops.bilinear(da.from_array(x1), x2, da.from_array(w))
+
+
+# --------------------------------------------------------------------- gumbel_softmax
+@pytest.mark.parametrize("axis", [-1, 0])
+def test_gumbel_softmax_noise_independent_of_chunking(axis):
+    """gumbel_softmax (soft and hard; + backward, with the seed or y_soft): the
+    in-memory result for every chunking, bit for bit along the last axis (the noise
+    is drawn at each element's global flat index; along another axis the in-memory
+    softmax of a block may round differently from the whole array's)."""
+    same = (np.testing.assert_array_equal if axis == -1 else
+            lambda a, b: np.testing.assert_allclose(a, b, rtol=1e-6, atol=1e-7))
+    x = RNG.standard_normal((4, 5, 6)).astype(F32)
+    g = RNG.standard_normal(x.shape).astype(F32)
+    soft = nbops.gumbel_softmax(x, 0.7, axis=axis, rng=9)
+    hard = nbops.gumbel_softmax(x, 0.7, True, axis=axis, rng=9)
+    grad = nbops.gumbel_softmax_backward(g, x, 0.7, axis=axis, rng=9)
+    grad_y = nbops.gumbel_softmax_backward(g, x, 0.7, axis=axis, y_soft=soft)
+    for chunks in [(1, 1, 1), (3, 2, 5), ((1, 3), (3, 2), (2, 4)), (4, 5, 6)]:
+        d = da.from_array(x, chunks=chunks)
+        got = nbops.gumbel_softmax(d, 0.7, axis=axis, rng=9)
+        assert isinstance(got, da.Array)
+        same(got.compute(), soft)
+        same(
+            nbops.gumbel_softmax(d, 0.7, True, axis=axis, rng=9).compute(), hard)
+        for gg, xx in ((da.from_array(g, chunks=chunks), d), (g, d), (da.from_array(g), x)):
+            got = nbops.gumbel_softmax_backward(gg, xx, 0.7, axis=axis, rng=9)
+            assert isinstance(got, da.Array)
+            same(got.compute(), grad)
+        got = nbops.gumbel_softmax_backward(g, d, 0.7, axis=axis, y_soft=da.from_array(soft))
+        same(got.compute(), grad_y)
+    with pytest.raises(ValueError, match="at least one dimension"):
+        nbops.gumbel_softmax(da.from_array(np.float32(1.0)), rng=0)
+    with pytest.raises((TypeError, ValueError), match="rng"):
+        nbops.gumbel_softmax_backward(da.from_array(g), x, rng=None)
 
 
 # --------------------------------------------------------------------- determinism
