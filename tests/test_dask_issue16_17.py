@@ -1,6 +1,9 @@
 """dask paths of the ops added by issues #16 and #17 (nbops/_dask.py): layer_norm,
 rms_norm, group_norm, instance_norm, normalize, cosine_similarity, cdist, pdist,
-the issue-17 losses, ctc_loss, and their backwards and ``_with_grad``.
+the issue-17 losses, ctc_loss, and their backwards and ``_with_grad``; and (issue 18)
+dropout1d, alpha_dropout, feature_alpha_dropout, rrelu (training), glu, the
+cosine_embedding / triplet_margin / multi_margin / multilabel_margin losses,
+local_response_norm, bilinear and gumbel_softmax.
 
 The first test walks the op table: every public op (forward, backward, a loss's
 ``_with_grad``) is called on dask versions of its sample arguments and must return
@@ -29,8 +32,7 @@ RNG = np.random.default_rng(1617)
 #: Public functions that do not accept dask arrays yet: {name: reason} (each an
 #: explicit, strict xfail of the coverage test below); "name-i" for one sample call.
 REASON = "added after the dask paths of this file: no dask path yet"
-MISSING = {
-}
+MISSING = {}
 
 
 def _lazy(result):
