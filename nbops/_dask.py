@@ -25,9 +25,24 @@ How the ops are split over chunks (docs/guides/dask.rst):
   finish; cdist and pdist: blocked over row blocks of x1 and x2 (the feature
   axis in one chunk), pdist writing the condensed order;
 * ctc_loss: blockwise over the batch (the time and class axes in one chunk);
-* dropout: each block draws the in-memory mask's elements at their global flat
-  indices (nbops/_ops/dropout.py's kernels take the index of their first
-  element), so the mask is the same for every chunking.
+* cosine_embedding, triplet_margin (+ with_distance), multi_margin and
+  multilabel_margin losses: every array as (rows, features), the feature/class
+  axis in one chunk, the in-memory 'none' on every row block, then float64 sums;
+* dropout (and dropout1d/2d/3d, alpha_dropout, feature_alpha_dropout): each block
+  draws the in-memory mask's elements (a feature dropout's channels) at their
+  global flat indices (nbops/_ops/dropout.py's kernels take the index of their
+  first element), so the mask is the same for every chunking; rrelu in training
+  draws its slopes the same way (nbops/_ops/rrelu.py's kernel takes the first
+  index too).
+* bilinear: row blocks (the feature axes in one chunk), the in-memory forward
+  (backward) on each; grad_weight and grad_bias summed over the blocks in float64.
+* gumbel_softmax: the softmax axis in one chunk (rechunked when split); each
+  block draws the in-memory noise at its elements' global flat indices (as
+  dropout), then the in-memory softmax; the backward regenerates y_soft so.
+* local_response_norm: the channel axis in one chunk (rechunked when split),
+  then the in-memory kernel (and backward) blockwise.
+* glu: the glu axis in one chunk (rechunked when split: each block needs both
+  halves of its elements), then the in-memory glu (and glu_backward) blockwise.
 * backwards (and the losses' ``_with_grad``): the in-memory backward on each
   block where a block holds all it needs; where the gradient needs a reduction
   (a row sum of the softmax family, prelu's and batch_norm's channel sums, a
@@ -673,14 +688,28 @@ def _runs(shape, location):
     return starts, length
 
 
-def _dropout_block(x, shape, axes, key, t, p, compute, result, block_info=None):
+def _dropout_constants(p, compute, mode):
+    """(scale, zero, shifts) of nbops/_ops/dropout.py's _dropout for ``mode``
+    ("dropout", "alpha" or "alpha_grad"); shifts: alpha dropout's (kept, dropped)."""
+    from ._ops.plan import alpha_dropout_constants, dropout_scale
+
+    if mode == "dropout":
+        return dropout_scale(p, compute), compute.type(0), None
+    scale, kept_shift, dropped_shift = alpha_dropout_constants(p, compute)
+    shifts = (kept_shift, dropped_shift) if mode == "alpha" else None
+    return scale, compute.type(0), shifts
+
+
+def _dropout_block(x, shape, axes, key, t, p, compute, result, mode="dropout",
+                   block_info=None):
     from ._ops.dropout import _run_drop, _run_mask
-    from ._ops.plan import dropout_scale
 
     location = block_info[0]["array-location"]
-    scale, zero = dropout_scale(p, compute), compute.type(0)
+    scale, zero, shifts = _dropout_constants(p, compute, mode)
     src = np.ascontiguousarray(x, dtype=compute)
     if axes is None:  # one decision per element: its global flat index
+        if shifts is not None:  # alpha dropout's (multiplier, shift) pairs
+            scale, zero = (scale, shifts[0]), (zero, shifts[1])
         starts, length = _runs(shape, location)
         dest = np.empty(src.shape, compute)
         xf, df = src.reshape(-1), dest.reshape(-1)
@@ -693,16 +722,28 @@ def _dropout_block(x, shape, axes, key, t, p, compute, result, block_info=None):
         mf = mult.reshape(-1)
         for r, start in enumerate(starts.tolist()):
             _run_mask(mf[r * length:(r + 1) * length], start, key, t, scale, zero)
-        dest = src * mult.reshape(mult.shape + (1,) * (src.ndim - axes))
+        expand = (1,) * (src.ndim - axes)
+        dest = src * mult.reshape(mult.shape + expand)
+        if shifts is not None:  # the same decisions (the same key): the shifts
+            shift = np.empty(src.shape[:axes], compute)
+            sf = shift.reshape(-1)
+            for r, start in enumerate(starts.tolist()):
+                _run_mask(sf[r * length:(r + 1) * length], start, key, t, *shifts)
+            dest += shift.reshape(shift.shape + expand)
     return dest if result == compute else dest.astype(result)
 
 
-def dropout(input, p=0.5, training=True, inplace=False, *, rng=None, out=None, feature=None):
-    """dropout (``feature=None``), dropout2d, dropout3d: each block draws the
-    in-memory mask's elements at their global indices."""
+def dropout(input, p=0.5, training=True, inplace=False, *, rng=None, out=None, feature=None,
+            mode="dropout"):
+    """dropout (``feature=None``), dropout1d, dropout2d, dropout3d and (``mode``
+    "alpha", or "alpha_grad" for their gradient) alpha_dropout,
+    feature_alpha_dropout: each block draws the in-memory mask's elements at
+    their global indices."""
     _no_out(out, inplace)
     p = P.check_p(p)
-    if feature is not None:
+    if feature == "dropout1d":
+        P.check_dropout1d_rank(input.ndim)
+    elif feature in ("dropout2d", "dropout3d"):
         P.warn_feature_rank(feature, input.ndim, stacklevel=3)
     compute, result = result_dtype(input.dtype)
     shape = _known_shape(input)
@@ -711,11 +752,25 @@ def dropout(input, p=0.5, training=True, inplace=False, *, rng=None, out=None, f
         return input if input.dtype == result else input.astype(result)
     if plan.action == "zero":  # input * 0, as PyTorch: NaN and inf give NaN
         return (input * result.type(0)).astype(result)
-    axes = None if feature is None else P.channel_axes(feature, len(shape))
+    # inner == 1: one decision per element, as nbops/_ops/dropout.py's _dropout
+    axes = None if feature is None or plan.inner == 1 else P.channel_axes(feature, len(shape))
     key = P.dropout_key(rng)
     t = P.dropout_threshold(p)
-    return input.map_blocks(_dropout_block, shape, axes, key, t, p, compute, result,
+    return input.map_blocks(_dropout_block, shape, axes, key, t, p, compute, result, mode,
                             dtype=result, meta=_meta(input.ndim, result))
+
+
+def dropout1d(input, p=0.5, training=True, inplace=False, *, rng=None, out=None):
+    return dropout(input, p, training, inplace, rng=rng, out=out, feature="dropout1d")
+
+
+def alpha_dropout(input, p=0.5, training=False, inplace=False, *, rng=None, out=None):
+    return dropout(input, p, training, inplace, rng=rng, out=out, mode="alpha")
+
+
+def feature_alpha_dropout(input, p=0.5, training=False, inplace=False, *, rng=None, out=None):
+    return dropout(input, p, training, inplace, rng=rng, out=out,
+                   feature="feature_alpha_dropout", mode="alpha")
 
 
 def dropout2d(input, p=0.5, training=True, inplace=False, *, rng=None, out=None):
@@ -724,6 +779,268 @@ def dropout2d(input, p=0.5, training=True, inplace=False, *, rng=None, out=None)
 
 def dropout3d(input, p=0.5, training=True, inplace=False, *, rng=None, out=None):
     return dropout(input, p, training, inplace, rng=rng, out=out, feature="dropout3d")
+
+
+# ------------------------------------------------------------------ rrelu (training)
+def _rrelu_block(x, g, shape, key, lower, upper, compute, result, block_info=None):
+    """rrelu (``g`` None) or its gradient on one block: element i's slope is drawn at
+    its global flat index (nbops/_ops/rrelu.py's kernel takes the first one)."""
+    from ._ops.rrelu import _run
+
+    starts, length = _runs(shape, block_info[0]["array-location"])
+    src = np.ascontiguousarray(x, dtype=compute)
+    dest = np.empty(src.shape, compute)
+    xf, df = src.reshape(-1), dest.reshape(-1)
+    gf = None if g is None else np.ascontiguousarray(g, dtype=compute).reshape(-1)
+    for r, start in enumerate(starts.tolist()):
+        piece = slice(r * length, (r + 1) * length)
+        _run(xf[piece], None if gf is None else gf[piece], df[piece], key, lower, upper,
+             start)
+    return dest if result == compute else dest.astype(result)
+
+
+def _rrelu_grad_block(g, x, shape, key, lower, upper, compute, result, block_info=None):
+    return _rrelu_block(x, g, shape, key, lower, upper, compute, result,
+                        block_info=block_info)
+
+
+def rrelu_train(input, lower, upper, inplace=False, rng=None, out=None):
+    """rrelu in training (checked bounds): each block draws the in-memory slopes at its
+    elements' global flat indices, so the result is the same for every chunking."""
+    _no_out(out, inplace)
+    compute, result = result_dtype(input.dtype)
+    shape = _known_shape(input)
+    if 0 in shape:  # nothing to draw (rng is not consumed)
+        return input.astype(result)
+    key = P.dropout_key(rng)
+    return input.map_blocks(_rrelu_block, None, shape, key, lower, upper, compute, result,
+                            dtype=result, meta=_meta(input.ndim, result))
+
+
+def rrelu_backward_train(grad_output, input, lower, upper, rng, out=None):
+    """rrelu's gradient in training (checked bounds and seed): the forward's slopes,
+    regenerated on aligned blocks of ``grad_output`` and ``input``."""
+    _no_out(out)
+    if is_dask_array(grad_output):
+        g = grad_output
+        x = _aligned(input, "input", g.chunks, _known_shape(g, "grad_output"))
+    else:
+        x = input
+        g = _aligned(grad_output, "grad_output", x.chunks, _known_shape(x, "input"))
+    result_dtype(x.dtype)  # the in-memory checks: a real input, a float grad_output
+    if np.dtype(g.dtype).kind != "f":
+        raise TypeError(f"grad_output: expected a float array, got dtype {g.dtype}")
+    compute, result = result_dtype(np.result_type(g.dtype, x.dtype))
+    key = P.dropout_key(rng)
+    return da.map_blocks(_rrelu_grad_block, g, x, x.shape, key, lower, upper, compute,
+                         result, dtype=result, meta=_meta(g.ndim, result))
+
+
+# ------------------------------------------------------------------ glu
+def _glu_block(x, axis):
+    from ._ops.glu import glu as glu_op
+
+    return glu_op(x, axis)
+
+
+def _glu_grad_block(g, x, axis):
+    from ._ops.glu import glu_backward as glu_backward_op
+
+    return glu_backward_op(g, x, axis)
+
+
+def _glu_input(input, axis, dim):
+    """(input with the glu axis in one chunk, that axis, the output's chunks): each
+    block then holds both halves of its elements (a documented choice: one rechunk
+    of that axis rather than two half slices)."""
+    from ._ops.glu import glu_plan
+
+    ax, _, _, _, _ = glu_plan(_known_shape(input), axis, dim)
+    x = input if len(input.chunks[ax]) == 1 else input.rechunk({ax: -1})
+    half = tuple(c // 2 for c in x.chunks[ax])
+    return x, ax, x.chunks[:ax] + (half,) + x.chunks[ax + 1:]
+
+
+def glu(input, axis=-1, *, dim=None, out=None):
+    """glu: the glu axis in one chunk (rechunked if split), then the in-memory glu
+    on every block: bit-identical to the in-memory result."""
+    _no_out(out)
+    _, result = result_dtype(input.dtype)
+    x, ax, chunks = _glu_input(input, axis, dim)
+    return x.map_blocks(_glu_block, ax, chunks=chunks, dtype=result,
+                        meta=_meta(x.ndim, result))
+
+
+def glu_backward(grad_output, input, axis=-1, *, dim=None, out=None):
+    """glu's gradient: the in-memory backward on blocks holding whole glu rows of
+    ``input`` (rechunked as the forward's) and the matching blocks of ``grad_output``."""
+    _no_out(out)
+    if not is_dask_array(input):
+        input = da.from_array(as_array(input, "input"), chunks=-1)
+    result_dtype(input.dtype)
+    x, ax, chunks = _glu_input(input, axis, dim)
+    out_shape = tuple(sum(c) for c in chunks)
+    if is_dask_array(grad_output):
+        if _known_shape(grad_output, "grad_output") != out_shape:
+            raise ValueError(f"grad_output has shape {grad_output.shape} but the forward's "
+                             f"output has shape {out_shape} (input {x.shape} halved along "
+                             f"axis {ax})")
+        g = grad_output.rechunk(chunks)
+    else:
+        g = _aligned(grad_output, "grad_output", chunks, out_shape)
+    if np.dtype(g.dtype).kind != "f":
+        raise TypeError(f"grad_output: expected a float array, got dtype {g.dtype}")
+    _, result = result_dtype(np.result_type(g.dtype, x.dtype))
+    return da.map_blocks(_glu_grad_block, g, x, ax, chunks=x.chunks, dtype=result,
+                         meta=_meta(x.ndim, result))
+
+
+# ------------------------------------------------------------------ local_response_norm
+def _lrn_block(x, size, alpha, beta, k):
+    return nbops.local_response_norm(x, size, alpha, beta, k)
+
+
+def _lrn_grad_block(g, x, size, alpha, beta, k):
+    return nbops.local_response_norm_backward(g, x, size, alpha, beta, k)
+
+
+def _lrn_setup(input, size, alpha, beta, k):
+    from ._ops.local_response_norm import _check_ndim, _params
+
+    _check_ndim(_known_shape(input))
+    return _params(size, alpha, beta, k)
+
+
+def local_response_norm(input, size, alpha=1e-4, beta=0.75, k=1.0, *, out=None):
+    """The channel axis (1) in one chunk (rechunked if split), then the in-memory
+    kernel on every block (each position's window lies in its block): bit-identical."""
+    _no_out(out)
+    _, result = result_dtype(input.dtype)
+    params = _lrn_setup(input, size, alpha, beta, k)
+    x = input if len(input.chunks[1]) == 1 else input.rechunk({1: -1})
+    return x.map_blocks(_lrn_block, *params, dtype=result, meta=_meta(x.ndim, result))
+
+
+def local_response_norm_backward(grad_output, input, size, alpha=1e-4, beta=0.75, k=1.0, *,
+                                 out=None):
+    """The in-memory backward on aligned blocks of ``grad_output`` and ``input``, the
+    channel axis in one chunk (the gradient has those chunks)."""
+    _no_out(out)
+    if not is_dask_array(input):
+        input = da.from_array(as_array(input, "input"), chunks=-1)
+    params = _lrn_setup(input, size, alpha, beta, k)
+    x = input if len(input.chunks[1]) == 1 else input.rechunk({1: -1})
+    if is_dask_array(grad_output):
+        if _known_shape(grad_output, "grad_output") != x.shape:
+            raise ValueError(f"grad_output has shape {grad_output.shape} but input has shape "
+                             f"{x.shape}: they must be the same (the forward's output shape)")
+        g = grad_output.rechunk(x.chunks)
+    else:
+        g = _aligned(grad_output, "grad_output", x.chunks, x.shape)
+    if np.dtype(g.dtype).kind != "f":
+        raise TypeError(f"grad_output: expected a float array, got dtype {g.dtype}")
+    _, result = result_dtype(np.result_type(g.dtype, result_dtype(x.dtype)[1]))
+    return da.map_blocks(_lrn_grad_block, g, x, *params, dtype=result,
+                         meta=_meta(x.ndim, result))
+
+
+# ------------------------------------------------------------------ gumbel_softmax
+def _gumbel_soft_block(x, shape, ax, key, tau, compute, block_info=None):
+    """y_soft of a block holding whole rows along ``ax``: the noise of each element
+    at its global flat index (nbops/_ops/gumbel.py's kernel takes the first one),
+    then the in-memory softmax along ``ax``."""
+    from ._ops.gumbel import _run_noisy
+
+    starts, length = _runs(shape, block_info[0]["array-location"])
+    src = np.ascontiguousarray(x, dtype=compute)
+    z = np.empty(src.shape, compute)
+    sf, zf = src.reshape(-1), z.reshape(-1)
+    for r, start in enumerate(starts.tolist()):
+        piece = slice(r * length, (r + 1) * length)
+        _run_noisy(sf[piece], zf[piece], key, tau, start)
+    return nbops.softmax(z, ax)
+
+
+def _gumbel_block(x, shape, ax, key, tau, hard, compute, result, block_info=None):
+    from ._ops.gumbel import _harden
+
+    y = _gumbel_soft_block(x, shape, ax, key, tau, compute, block_info=block_info)
+    if hard:
+        y = _harden(y, ax)
+    return y if result == compute else y.astype(result)
+
+
+def _gumbel_grad_block(g, x, ys, shape, ax, key, tau, compute, result, block_info=None):
+    from ._ops.softmax import softmax_backward
+
+    if ys is None:
+        ys = _gumbel_soft_block(x, shape, ax, key, tau, compute, block_info=block_info)
+    res = softmax_backward(np.ascontiguousarray(g, dtype=compute),
+                           np.ascontiguousarray(ys, dtype=compute), ax)
+    res /= compute.type(tau)
+    return res if result == compute else res.astype(result)
+
+
+def _gumbel_logits(logits, axis, dim):
+    """(logits with the softmax axis in one chunk, that axis, the shape)."""
+    shape = _known_shape(logits, "logits")
+    result_dtype(logits.dtype, "logits")
+    if len(shape) == 0:
+        raise ValueError("logits must have at least one dimension")
+    ax = P.axis_plan(shape, axis, dim).axis
+    x = logits if len(logits.chunks[ax]) == 1 else logits.rechunk({ax: -1})
+    return x, ax, shape
+
+
+def gumbel_softmax(logits, tau=1.0, hard=False, eps=1e-10, axis=-1, *, dim=None, rng=None,
+                   out=None):
+    """The softmax axis in one chunk (rechunked if split); each block draws the
+    in-memory noise at its elements' global flat indices: bit-identical for every
+    chunking."""
+    from ._ops.gumbel import _check_args
+
+    _no_out(out)
+    tau = _check_args(tau, eps, 3)
+    x, ax, shape = _gumbel_logits(logits, axis, dim)
+    compute, result = result_dtype(x.dtype, "logits")
+    key = P.dropout_key(rng) if 0 not in shape else (np.uint32(0), np.uint32(0))
+    return x.map_blocks(_gumbel_block, shape, ax, key, tau, bool(hard), compute, result,
+                        dtype=result, meta=_meta(x.ndim, result))
+
+
+def gumbel_softmax_backward(grad_output, logits, tau=1.0, hard=False, eps=1e-10, axis=-1, *,
+                            dim=None, rng=None, y_soft=None, out=None):
+    """y_soft regenerated per block (or the given one's blocks), then the in-memory
+    ``softmax_backward / tau`` on aligned blocks with the softmax axis in one chunk."""
+    from ._ops.dropout import _check_seed
+    from ._ops.gumbel import _check_args
+
+    _no_out(out)
+    tau = _check_args(tau, eps, 3)
+    if y_soft is None:
+        _check_seed(rng)
+    if not is_dask_array(logits):
+        logits = da.from_array(as_array(logits, "logits"), chunks=-1)
+    x, ax, shape = _gumbel_logits(logits, axis, dim)
+    arrays = []
+    for a, name in ((grad_output, "grad_output"), (y_soft, "y_soft")):
+        if a is None:
+            arrays.append(None)
+            continue
+        if tuple(_lazy_shape(a, name)) != shape:
+            what = "logits" if name == "y_soft" else "logits"
+            raise ValueError(f"{name} has shape {tuple(_lazy_shape(a, name))} but {what} has "
+                             f"shape {shape}: they must be the same")
+        if _lazy_dtype(a, name).kind != "f":
+            raise TypeError(f"{name}: expected a float array, got dtype {_lazy_dtype(a, name)}")
+        arrays.append(a.rechunk(x.chunks) if is_dask_array(a) else
+                      da.from_array(as_array(a, name), chunks=x.chunks))
+    g, ys = arrays
+    dtypes = [g.dtype, x.dtype] + ([] if ys is None else [ys.dtype])
+    compute, result = result_dtype(np.result_type(*dtypes))
+    key = P.dropout_key(rng) if ys is None and 0 not in shape else (np.uint32(0), np.uint32(0))
+    return da.map_blocks(_gumbel_grad_block, g, x, ys, shape, ax, key, tau, compute, result,
+                         dtype=result, meta=_meta(x.ndim, result))
 
 
 # ------------------------------------------------------------------ batch_norm
@@ -926,15 +1243,18 @@ def prelu_backward(grad_output, input, weight, out=None):
     return grad_input, sums.reshape(w.shape).astype(result)
 
 
-def dropout_backward(grad_output, p, training, rng, feature=None, out=None):
+def dropout_backward(grad_output, p, training, rng, feature=None, out=None, mode="dropout"):
     """The dropouts' backward: the forward's dask path on ``grad_output`` with the
-    same seed (the mask of each element depends only on its global index)."""
+    same seed (the mask of each element depends only on its global index);
+    ``mode="alpha_grad"``: alpha dropout's gradient (``g * a`` where kept)."""
     _no_out(out)
     if np.dtype(grad_output.dtype).kind != "f":
         raise TypeError(f"grad_output: expected a float array, got dtype {grad_output.dtype}")
+    if feature == "dropout1d":
+        P.check_dropout1d_rank(grad_output.ndim)
     if not training or p == 0.0:
         return grad_output
-    return dropout(grad_output, p, training, rng=rng, feature=feature)
+    return dropout(grad_output, p, training, rng=rng, feature=feature, mode=mode)
 
 
 def _pdist_grad_block(g, a, b, p, eps, compute):
@@ -2792,6 +3112,429 @@ def pdist_backward(grad_output, input, p=2.0, *, output=None, out=None):
     return da.concatenate(grads).astype(result).rechunk(input.chunks)
 
 
+# ------------------------------------------------------------------ row losses (stop 18)
+# cosine_embedding, triplet_margin (and with the default distance), multi_margin and
+# multilabel_margin: every array as (rows, features) with the feature/class axis in
+# one chunk and the rows chunked alike; each block runs the in-memory 'none' (or
+# backward), then float64 sums and one division (_reduce, _grad_factor).
+def _row_chunks(arrays, full):
+    """The rows' chunks: the first dask array's, (rows, features) reshaped."""
+    rows = math.prod(full[:-1])
+    for a in arrays:
+        if is_dask_array(a) and a.ndim == len(full) and len(full) > 1:
+            b = da.broadcast_to(a, full).rechunk({len(full) - 1: -1})
+            return b.reshape(rows, full[-1]).chunks[0]
+    return (rows,)
+
+
+def _as_rows(a, name, full, rows, features=True):
+    """``a`` broadcast to ``full`` as a (rows, features) dask array (features, the last
+    axis, in one chunk, the rows chunked as ``rows``); ``features=False``: a per-row
+    array, flat (rows,)."""
+    if not is_dask_array(a):
+        a = da.from_array(np.asarray(as_array(a, name)), chunks=-1)
+    a = da.broadcast_to(a, full)
+    if features:
+        n = math.prod(full[:-1])
+        a = a.rechunk({len(full) - 1: -1}).reshape(n, full[-1])
+        return a.rechunk((rows, (full[-1],)))
+    return a.reshape(math.prod(full)).rechunk((rows,))
+
+
+def _rows_none_block(name, kw, *blocks):
+    return getattr(nbops, name)(*blocks, reduction="none", **dict(kw))
+
+
+def _rows_grad_block(name, kw, nout, g, *blocks):
+    g = _factor(g)
+    res = getattr(nbops, f"{name}_backward")(
+        g, *blocks, reduction="sum" if isinstance(g, float) else "none", **dict(kw))
+    return np.stack(res[:nout]) if nout > 1 else res
+
+
+def _index(a):
+    return "rf" if a.ndim == 2 else "r"
+
+
+def _rows_loss(name, arrays, kw, mode, result, loss_shape):
+    """The lazy loss: the in-memory 'none' on row blocks, reshaped to ``loss_shape``."""
+    pairs = [x for a in arrays for x in (a, _index(a))]
+    none = da.blockwise(_rows_none_block, "r", name, None, kw, None, *pairs,
+                        concatenate=True, dtype=result, meta=_meta(1, result))
+    if mode == "none":
+        return none.reshape(loss_shape)
+    return _reduce(none, mode, result, none.shape[0])
+
+
+def _rows_grads(name, grad_output, arrays, kw, mode, result, loss_shape, nout):
+    """The lazy gradients (``nout`` of them, (rows, features)) of the in-memory backward."""
+    lead = arrays[0]
+    if mode == "none":
+        g = grad_output if is_dask_array(grad_output) else da.from_array(
+            as_array(grad_output, "grad_output"), chunks=-1)
+        if _known_shape(g, "grad_output") != tuple(loss_shape):
+            raise ValueError(f"grad_output has shape {g.shape}, expected the per-sample "
+                             f"losses' shape {tuple(loss_shape)}")
+        if np.dtype(g.dtype).kind != "f":
+            raise TypeError(f"grad_output: expected a float array, got dtype {g.dtype}")
+        g, g_index = g.reshape(lead.shape[0]).rechunk((lead.chunks[0],)), "r"
+    else:
+        g = _grad_factor(grad_output, mode, lead.shape[0] if mode == "mean" else 1)
+        g_index = "" if is_dask_array(g) else None
+    pairs = [x for a in arrays for x in (a, _index(a))]
+    if nout == 1:
+        return (da.blockwise(_rows_grad_block, "rf", name, None, kw, None, 1, None, g, g_index,
+                             *pairs, concatenate=True, dtype=result, meta=_meta(2, result)),)
+    both = da.blockwise(_rows_grad_block, "krf", name, None, kw, None, nout, None, g, g_index,
+                        *pairs, new_axes={"k": nout}, concatenate=True, dtype=result,
+                        meta=_meta(3, result))
+    return tuple(both[i] for i in range(nout))
+
+
+def _rows_operands(arrays, names, full):
+    rows = _row_chunks(arrays, full)
+    return [_as_rows(a, n, full, rows) for a, n in zip(arrays, names, strict=True)]
+
+
+def _cosine_setup(input1, input2, target, margin, size_average, reduce, reduction):
+    from ._ops.embedding_losses import _cosine_check_dims
+
+    s1, s2 = tuple(_lazy_shape(input1, "input1")), tuple(_lazy_shape(input2, "input2"))
+    st = tuple(_lazy_shape(target, "target"))
+    _cosine_check_dims(len(st), s1, s2)
+    mode = P.reduction_plan(reduction, size_average, reduce, stacklevel=5).mode
+    d1, d2 = _lazy_dtype(input1, "input1"), _lazy_dtype(input2, "input2")
+    result_dtype(d1, "input1")
+    result_dtype(d2, "input2")
+    if _lazy_dtype(target, "target").kind not in "biuf":
+        raise TypeError(f"target: expected real numbers, got dtype {_lazy_dtype(target, 'target')}")
+    result = result_dtype(np.result_type(d1, d2), "input1")[1]
+    try:
+        shape = np.broadcast_shapes(s1, s2)
+        out_shape = np.broadcast_shapes(shape[:-1], st)
+    except ValueError:
+        raise ValueError(f"input1 of shape {s1}, input2 of shape {s2} and target of shape "
+                         f"{st} do not broadcast together") from None
+    full = out_shape + shape[-1:]
+    x1, x2 = _rows_operands([input1, input2], ["input1", "input2"], full)
+    t = _as_rows(target, "target", out_shape, x1.chunks[0], features=False)
+    return [x1, x2, t], (("margin", float(margin)),), mode, result, out_shape, full, (s1, s2)
+
+
+def cosine_embedding_loss(input1, input2, target, margin=0.0, size_average=None, reduce=None,
+                          reduction="mean"):
+    arrays, kw, mode, result, loss_shape, _, _ = _cosine_setup(
+        input1, input2, target, margin, size_average, reduce, reduction)
+    return _rows_loss("cosine_embedding_loss", arrays, kw, mode, result, loss_shape)
+
+
+def cosine_embedding_loss_backward(grad_output, input1, input2, target, margin=0.0,
+                                   size_average=None, reduce=None, reduction="mean"):
+    arrays, kw, mode, result, loss_shape, full, shapes = _cosine_setup(
+        input1, input2, target, margin, size_average, reduce, reduction)
+    grads = _rows_grads("cosine_embedding_loss", grad_output, arrays, kw, mode, result,
+                        loss_shape, 2)
+    return tuple(_sum_back(g.reshape(full), s, result) for g, s in zip(grads, shapes,
+                                                                       strict=True))
+
+
+def cosine_embedding_loss_with_grad(input1, input2, target, margin=0.0, size_average=None,
+                                    reduce=None, reduction="mean"):
+    mode = P.reduction_plan(reduction, size_average, reduce, stacklevel=3).mode
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", DeprecationWarning)  # warned above
+        loss = cosine_embedding_loss(input1, input2, target, margin, size_average, reduce,
+                                     reduction)
+        return _with_grad(loss, mode == "none", lambda g: cosine_embedding_loss_backward(
+            g, input1, input2, target, margin, size_average, reduce, reduction))
+
+
+_TRIPLET = ("anchor", "positive", "negative")
+
+
+def _triplet_setup(anchor, positive, negative, margin, p, eps, mode):
+    from ._ops.embedding_losses import _triplet_check
+    from ._ops.plan_norm import pairwise_distance_plan
+    from ._validate import as_param
+
+    arrays = (anchor, positive, negative)
+    shapes = [tuple(_lazy_shape(a, n)) for a, n in zip(arrays, _TRIPLET, strict=True)]
+    margin = as_param(margin, "margin")
+    _triplet_check([len(s) for s in shapes], margin)
+    dts = [_lazy_dtype(a, n) for a, n in zip(arrays, _TRIPLET, strict=True)]
+    for dt, n in zip(dts, _TRIPLET, strict=True):
+        result_dtype(dt, n)
+    result = result_dtype(np.result_type(*dts), "anchor")[1]
+    try:
+        shape = np.broadcast_shapes(*shapes)
+    except ValueError:
+        raise ValueError("anchor of shape {}, positive of shape {} and negative of shape {} "
+                         "do not broadcast together".format(*shapes)) from None
+    plan = pairwise_distance_plan(shape, shape, p, eps, False)
+    if len(shape) == 0:
+        raise ValueError("anchor: triplet_margin_loss on dask arrays needs a feature axis")
+    return _rows_operands(list(arrays), list(_TRIPLET), shape), result, plan.out_shape, \
+        shape, shapes
+
+
+def _triplet_loss(name, anchor, positive, negative, kw, margin, p, eps, mode):
+    arrays, result, loss_shape, _, _ = _triplet_setup(anchor, positive, negative, margin, p,
+                                                      eps, mode)
+    return _rows_loss(name, arrays, kw, mode, result, loss_shape)
+
+
+def _triplet_backward(name, grad_output, anchor, positive, negative, kw, margin, p, eps, mode):
+    arrays, result, loss_shape, full, shapes = _triplet_setup(anchor, positive, negative,
+                                                              margin, p, eps, mode)
+    grads = _rows_grads(name, grad_output, arrays, kw, mode, result, loss_shape, 3)
+    return tuple(_sum_back(g.reshape(full), s, result) for g, s in zip(grads, shapes,
+                                                                       strict=True))
+
+
+def triplet_margin_loss(anchor, positive, negative, margin=1.0, p=2, eps=1e-6, swap=False,
+                        size_average=None, reduce=None, reduction="mean"):
+    mode = P.reduction_plan(reduction, size_average, reduce, stacklevel=3).mode
+    kw = (("margin", margin), ("p", p), ("eps", eps), ("swap", bool(swap)))
+    return _triplet_loss("triplet_margin_loss", anchor, positive, negative, kw, margin, p,
+                         eps, mode)
+
+
+def triplet_margin_loss_backward(grad_output, anchor, positive, negative, margin=1.0, p=2,
+                                 eps=1e-6, swap=False, size_average=None, reduce=None,
+                                 reduction="mean"):
+    mode = P.reduction_plan(reduction, size_average, reduce, stacklevel=3).mode
+    kw = (("margin", margin), ("p", p), ("eps", eps), ("swap", bool(swap)))
+    return _triplet_backward("triplet_margin_loss", grad_output, anchor, positive, negative,
+                             kw, margin, p, eps, mode)
+
+
+def triplet_margin_loss_with_grad(anchor, positive, negative, margin=1.0, p=2, eps=1e-6,
+                                  swap=False, size_average=None, reduce=None,
+                                  reduction="mean"):
+    mode = P.reduction_plan(reduction, size_average, reduce, stacklevel=3).mode
+    loss = triplet_margin_loss(anchor, positive, negative, margin, p, eps, swap,
+                               reduction=mode)
+    return _with_grad(loss, mode == "none", lambda g: triplet_margin_loss_backward(
+        g, anchor, positive, negative, margin, p, eps, swap, reduction=mode))
+
+
+def _distance_kw(distance_function, margin, swap):
+    """(kw, p, eps) of a distance nbops has the gradient of (None: pairwise_distance)."""
+    from ._ops.embedding_losses import _known_distance
+
+    known = _known_distance(distance_function)
+    if known is None:
+        raise TypeError("triplet_margin_with_distance_loss: on dask arrays the "
+                        "distance_function must be None, nbops.pairwise_distance (or a "
+                        "functools.partial of it) or nbops.nn.PairwiseDistance")
+    kw = (("margin", margin), ("swap", bool(swap)), ("distance_function", distance_function))
+    return kw, known[0], known[1]
+
+
+def triplet_margin_with_distance_loss(anchor, positive, negative, *, distance_function=None,
+                                      margin=1.0, swap=False, reduction="mean"):
+    """A distance nbops knows: as triplet_margin_loss, the in-memory loss per row block."""
+    from ._ops.embedding_losses import _distance_mode
+
+    mode = _distance_mode(reduction, margin)
+    kw, p, eps = _distance_kw(distance_function, margin, swap)
+    return _triplet_loss("triplet_margin_with_distance_loss", anchor, positive, negative, kw,
+                         margin, p, eps, mode)
+
+
+def triplet_margin_with_distance_loss_backward(grad_output, anchor, positive, negative, *,
+                                               distance_function=None, margin=1.0,
+                                               swap=False, reduction="mean"):
+    from ._ops.embedding_losses import _distance_mode
+
+    mode = _distance_mode(reduction, margin)
+    kw, p, eps = _distance_kw(distance_function, margin, swap)
+    return _triplet_backward("triplet_margin_with_distance_loss", grad_output, anchor,
+                             positive, negative, kw, margin, p, eps, mode)
+
+
+def triplet_margin_with_distance_loss_with_grad(anchor, positive, negative, *,
+                                                distance_function=None, margin=1.0,
+                                                swap=False, reduction="mean"):
+    loss = triplet_margin_with_distance_loss(anchor, positive, negative,
+                                             distance_function=distance_function,
+                                             margin=margin, swap=swap, reduction=reduction)
+    return _with_grad(loss, reduction == "none",
+                      lambda g: triplet_margin_with_distance_loss_backward(
+                          g, anchor, positive, negative, distance_function=distance_function,
+                          margin=margin, swap=swap, reduction=reduction))
+
+
+def _class_margin_setup(name, input, target, weight, size_average, reduce, reduction):
+    """multi_margin (``weight`` a tuple, possibly (None,)) or multilabel_margin:
+    PyTorch's checks; (arrays, mode, result, loss shape)."""
+    from ._ops import class_margin_losses as CM
+
+    mode = CM._mode(size_average, reduce, reduction)
+    xs, ts = _known_shape(input), tuple(_lazy_shape(target, "target"))
+    n, c = CM._frames(xs)
+    if name == "multi_margin_loss":
+        w = None if weight is None else _host(weight, "weight")
+        if w is not None and w.ndim != 1:
+            raise ValueError("weight must be one-dimensional")
+        if len(ts) > 1 or math.prod(ts) != n:
+            raise ValueError(f"inconsistent target size, expected {n} but got {ts}")
+        if w is not None and w.size != c:
+            raise ValueError(f"inconsistent weight size, expected {c} but got {w.shape}")
+        loss_shape, t_full = ((n,) if len(ts) else ()), (n,)
+    else:
+        w = None
+        if (len(ts) > 1 or math.prod(ts) != c) if len(xs) <= 1 else ts != xs:
+            raise ValueError(f"inconsistent target size: {ts} for input of size: {xs}")
+        loss_shape, t_full = ((n,) if len(ts) == 2 else ()), (n, c)
+    if _lazy_dtype(target, "target").kind not in "iu":
+        raise TypeError(f"target: expected integer class indices, got dtype "
+                        f"{_lazy_dtype(target, 'target')}")
+    compute, result = result_dtype(input.dtype, "input")
+    if w is not None:
+        result_dtype(w.dtype, "weight")
+        result = result_dtype(np.result_type(input.dtype, w.dtype))[1]
+    x = _as_rows(input.reshape(n, c), "input", (n, c), _row_chunks([input.reshape(n, c)],
+                                                                  (n, c)))
+    t = _as_rows(target.reshape(t_full) if is_dask_array(target) else
+                 as_array(target, "target").reshape(t_full), "target", t_full, x.chunks[0],
+                 features=len(t_full) == 2)
+    return [x, t], w, mode, result, loss_shape
+
+
+def multi_margin_loss(input, target, p=1, margin=1.0, weight=None, size_average=None,
+                      reduce=None, reduction="mean"):
+    from ._ops.class_margin_losses import _check_p
+
+    arrays, w, mode, result, loss_shape = _class_margin_setup(
+        "multi_margin_loss", input, target, weight, size_average, reduce, reduction)
+    kw = (("p", _check_p(p)), ("margin", float(margin)), ("weight", w))
+    return _rows_loss("multi_margin_loss", arrays, kw, mode, result, loss_shape)
+
+
+def multi_margin_loss_backward(grad_output, input, target, p=1, margin=1.0, weight=None,
+                               size_average=None, reduce=None, reduction="mean", *, out=None):
+    from ._ops.class_margin_losses import _check_p
+
+    _no_out(out)
+    arrays, w, mode, result, loss_shape = _class_margin_setup(
+        "multi_margin_loss", input, target, weight, size_average, reduce, reduction)
+    kw = (("p", _check_p(p)), ("margin", float(margin)), ("weight", w))
+    grad, = _rows_grads("multi_margin_loss", grad_output, arrays, kw, mode, result,
+                        loss_shape, 1)
+    return grad.reshape(input.shape)
+
+
+def multi_margin_loss_with_grad(input, target, p=1, margin=1.0, weight=None,
+                                size_average=None, reduce=None, reduction="mean"):
+    from ._ops.class_margin_losses import _mode
+
+    mode = _mode(size_average, reduce, reduction)
+    loss = multi_margin_loss(input, target, p, margin, weight, reduction=mode)
+    return _with_grad(loss, mode == "none", lambda g: multi_margin_loss_backward(
+        g, input, target, p, margin, weight, reduction=mode))
+
+
+def multilabel_margin_loss(input, target, size_average=None, reduce=None, reduction="mean"):
+    arrays, _, mode, result, loss_shape = _class_margin_setup(
+        "multilabel_margin_loss", input, target, None, size_average, reduce, reduction)
+    return _rows_loss("multilabel_margin_loss", arrays, (), mode, result, loss_shape)
+
+
+def multilabel_margin_loss_backward(grad_output, input, target, size_average=None, reduce=None,
+                                    reduction="mean", *, out=None):
+    _no_out(out)
+    arrays, _, mode, result, loss_shape = _class_margin_setup(
+        "multilabel_margin_loss", input, target, None, size_average, reduce, reduction)
+    grad, = _rows_grads("multilabel_margin_loss", grad_output, arrays, (), mode, result,
+                        loss_shape, 1)
+    return grad.reshape(input.shape)
+
+
+def multilabel_margin_loss_with_grad(input, target, size_average=None, reduce=None,
+                                     reduction="mean"):
+    from ._ops.class_margin_losses import _mode
+
+    mode = _mode(size_average, reduce, reduction)
+    loss = multilabel_margin_loss(input, target, reduction=mode)
+    return _with_grad(loss, mode == "none", lambda g: multilabel_margin_loss_backward(
+        g, input, target, reduction=mode))
+
+
+# ------------------------------------------------------------------ bilinear
+def _bilinear_block(x1, x2, w, b):
+    return nbops.bilinear(x1, x2, w, b)
+
+
+def _bilinear_setup(input1, input2, weight, bias, extra=()):
+    """(x1, x2 as (rows, features) with the same row chunks, w, b, lead shape, result)."""
+    from ._ops.bilinear import _check
+
+    s1, s2 = tuple(_lazy_shape(input1, "input1")), tuple(_lazy_shape(input2, "input2"))
+    w, b = _host(weight, "weight"), _host(bias, "bias")
+    dts = [_lazy_dtype(input1, "input1"), _lazy_dtype(input2, "input2"), w.dtype]
+    for dt, name in zip(dts, ("input1", "input2", "weight"), strict=True):
+        result_dtype(dt, name)
+    if b is not None:
+        result_dtype(b.dtype, "bias")
+        dts.append(b.dtype)
+    dts += [dt for dt, _ in extra]
+    _check(s1, s2, w.shape, None if b is None else b.shape)
+    result = result_dtype(np.result_type(*dts))[1]
+    lead = input1 if is_dask_array(input1) else input2
+    rows = _row_chunks([lead], lead.shape)
+    x1 = _as_rows(input1, "input1", s1, rows)
+    x2 = _as_rows(input2, "input2", s2, rows)
+    return x1, x2, w, b, s1[:-1], result
+
+
+def bilinear(input1, input2, weight, bias=None, *, out=None):
+    """Rows blockwise (the feature axes in one chunk): the in-memory bilinear on every
+    row block (host ``weight`` and ``bias``)."""
+    _no_out(out)
+    x1, x2, w, b, lead, result = _bilinear_setup(input1, input2, weight, bias)
+    y = da.blockwise(_bilinear_block, "ro", x1, "ri", x2, "rj", w, None, b, None,
+                     new_axes={"o": w.shape[0]}, concatenate=True, dtype=result,
+                     meta=_meta(2, result))
+    return y.reshape(lead + (w.shape[0],))
+
+
+def _bilinear_grads(g, x1, x2, w, b):
+    """The in-memory backward of a row block, grad_weight and grad_bias in float64."""
+    g1, g2, gw, gb = nbops.bilinear_backward(g, x1, x2, w, b)
+    return g1, g2, gw.astype(_F64), None if gb is None else gb.astype(_F64)
+
+
+def bilinear_backward(grad_output, input1, input2, weight, bias=None):
+    """The in-memory backward on every row block (one call per block): grad_input1
+    and grad_input2 blockwise, grad_weight and grad_bias summed over the blocks in
+    float64."""
+    import dask
+
+    g_dtype = _lazy_dtype(grad_output, "grad_output")
+    x1, x2, w, b, lead, result = _bilinear_setup(input1, input2, weight, bias,
+                                                 ((g_dtype, "grad_output"),))
+    n_out = w.shape[0]
+    if tuple(_lazy_shape(grad_output, "grad_output")) != lead + (n_out,):
+        raise ValueError(f"grad_output must have the forward output's shape "
+                         f"{lead + (n_out,)}, got {tuple(_lazy_shape(grad_output, 'grad_output'))}")
+    g = _as_rows(grad_output, "grad_output", lead + (n_out,), x1.chunks[0])
+    pieces = []
+    for i, (gb_, b1, b2) in enumerate(zip(g.to_delayed()[:, 0], x1.to_delayed()[:, 0],
+                                          x2.to_delayed()[:, 0], strict=True)):
+        n = x1.chunks[0][i]
+        parts = dask.delayed(_bilinear_grads, nout=4, pure=True)(gb_, b1, b2, w, b)
+        pieces.append((da.from_delayed(parts[0], (n, x1.shape[1]), dtype=result),
+                       da.from_delayed(parts[1], (n, x2.shape[1]), dtype=result),
+                       da.from_delayed(parts[2], w.shape, dtype=_F64),
+                       None if b is None else da.from_delayed(parts[3], b.shape, dtype=_F64)))
+    g1 = da.concatenate([p[0] for p in pieces]).reshape(lead + (x1.shape[1],))
+    g2 = da.concatenate([p[1] for p in pieces]).reshape(lead + (x2.shape[1],))
+    gw = da.stack([p[2] for p in pieces]).sum(axis=0).astype(result)
+    gb = None if b is None else da.stack([p[3] for p in pieces]).sum(axis=0).astype(result)
+    return g1, g2, gw, gb
+
+
 # ------------------------------------------------------------------ the dispatch hook
 _OPS = {
     "softmax": softmax, "log_softmax": log_softmax, "softmin": softmin,
@@ -2800,6 +3543,8 @@ _OPS = {
     "binary_cross_entropy_with_logits": binary_cross_entropy_with_logits,
     "prelu": prelu, "linear": linear, "pairwise_distance": pairwise_distance,
     "dropout": dropout, "dropout2d": dropout2d, "dropout3d": dropout3d,
+    "dropout1d": dropout1d, "alpha_dropout": alpha_dropout,
+    "feature_alpha_dropout": feature_alpha_dropout,
     "batch_norm": batch_norm,
 }
 

@@ -1,6 +1,9 @@
 """dask paths of the ops added by issues #16 and #17 (nbops/_dask.py): layer_norm,
 rms_norm, group_norm, instance_norm, normalize, cosine_similarity, cdist, pdist,
-the issue-17 losses, ctc_loss, and their backwards and ``_with_grad``.
+the issue-17 losses, ctc_loss, and their backwards and ``_with_grad``; and (issue 18)
+dropout1d, alpha_dropout, feature_alpha_dropout, rrelu (training), glu, the
+cosine_embedding / triplet_margin / multi_margin / multilabel_margin losses,
+local_response_norm, bilinear and gumbel_softmax.
 
 The first test walks the op table: every public op (forward, backward, a loss's
 ``_with_grad``) is called on dask versions of its sample arguments and must return
@@ -29,39 +32,7 @@ RNG = np.random.default_rng(1617)
 #: Public functions that do not accept dask arrays yet: {name: reason} (each an
 #: explicit, strict xfail of the coverage test below); "name-i" for one sample call.
 REASON = "added after the dask paths of this file: no dask path yet"
-MISSING = {
-    "glu": REASON,
-    "glu_backward": REASON,
-    "rrelu-1": REASON,  # training (rrelu-0, eval, is leaky_relu's dask path)
-    "rrelu_backward": REASON,
-    "gumbel_softmax": REASON,
-    "gumbel_softmax_backward": REASON,
-    "local_response_norm": REASON,
-    "local_response_norm_backward": REASON,
-    "bilinear": REASON,
-    "bilinear_backward": REASON,
-    "dropout1d": REASON,
-    "dropout1d_backward": REASON,
-    "alpha_dropout": REASON,
-    "alpha_dropout_backward": REASON,
-    "feature_alpha_dropout": REASON,
-    "feature_alpha_dropout_backward": REASON,
-    "cosine_embedding_loss": REASON,
-    "cosine_embedding_loss_backward": REASON,
-    "cosine_embedding_loss_with_grad": REASON,
-    "triplet_margin_loss": REASON,
-    "triplet_margin_loss_backward": REASON,
-    "triplet_margin_loss_with_grad": REASON,
-    "triplet_margin_with_distance_loss": REASON,
-    "triplet_margin_with_distance_loss_backward": REASON,
-    "triplet_margin_with_distance_loss_with_grad": REASON,
-    "multi_margin_loss": REASON,
-    "multi_margin_loss_backward": REASON,
-    "multi_margin_loss_with_grad": REASON,
-    "multilabel_margin_loss": REASON,
-    "multilabel_margin_loss_backward": REASON,
-    "multilabel_margin_loss_with_grad": REASON,
-}
+MISSING = {}
 
 
 def _lazy(result):
@@ -414,6 +385,240 @@ def test_ctc_loss(batch_chunks):
         nbops.ctc_loss(da.from_array(lp, chunks=(6, 5, 6)), targets, il, tl)
     with pytest.raises(ValueError, match="blank"):
         nbops.ctc_loss(d, targets, il, tl, blank=9)
+
+
+# --------------------------------------------------------------------- dropouts (stop 18)
+DROPOUT_CHUNKS = [(1, 1, 1), (2, 3, 5), ((1, 2), (3, 1), (2, 3)), (3, 4, 5)]
+
+
+@pytest.mark.parametrize("name", ["dropout1d", "alpha_dropout", "feature_alpha_dropout"])
+def test_dropouts_mask_independent_of_chunking(name):
+    """dropout1d, alpha_dropout, feature_alpha_dropout (+ backward): the in-memory
+    result bit for bit for every chunking (the mask is a function of the seed and the
+    element's, or channel's, global index)."""
+    forward, backward = getattr(nbops, name), getattr(nbops, f"{name}_backward")
+    x = RNG.standard_normal((3, 4, 5)).astype(F32)
+    for shape in [(3, 4, 5), (4, 5)]:
+        x = x.reshape(-1)[:math.prod(shape)].reshape(shape)
+        expected = forward(x, 0.4, True, rng=123)
+        grad = backward(x, 0.4, True, rng=123)
+        for chunks in DROPOUT_CHUNKS:
+            d = da.from_array(x, chunks=chunks[-len(shape):])
+            got = forward(d, 0.4, True, rng=123)
+            assert isinstance(got, da.Array)
+            np.testing.assert_array_equal(got.compute(), expected)
+            got = backward(d, 0.4, True, rng=123)
+            assert isinstance(got, da.Array)
+            np.testing.assert_array_equal(got.compute(), grad)
+        d = da.from_array(x, chunks=2)
+        assert forward(d, 0.4, False) is d
+        np.testing.assert_array_equal(forward(d, 1.0, True).compute(), forward(x, 1.0, True))
+        np.testing.assert_array_equal(backward(d, 1.0, True, rng=1).compute(),
+                                      backward(x, 1.0, True, rng=1))
+    if name == "dropout1d":
+        with pytest.raises(ValueError, match="Expected 2D or 3D"):
+            forward(da.ones((2, 3, 4, 5)), 0.5, rng=0)
+        with pytest.raises(ValueError, match="Expected 2D or 3D"):
+            backward(da.ones(3), 0.5, rng=0)
+
+
+# --------------------------------------------------------------------- rrelu (stop 18)
+def test_rrelu_training_slopes_independent_of_chunking():
+    """rrelu in training (+ backward): the in-memory slopes, bit for bit, for every
+    chunking (each element's slope is drawn at its global flat index)."""
+    x = RNG.standard_normal((3, 4, 5)).astype(F32)
+    g = RNG.standard_normal(x.shape).astype(F32)
+    expected = nbops.rrelu(x, 0.1, 0.4, training=True, rng=5)
+    grad = nbops.rrelu_backward(g, x, 0.1, 0.4, training=True, rng=5)
+    for chunks in DROPOUT_CHUNKS:
+        d, gd = da.from_array(x, chunks=chunks), da.from_array(g, chunks=chunks)
+        got = nbops.rrelu(d, 0.1, 0.4, training=True, rng=5)
+        assert isinstance(got, da.Array)
+        np.testing.assert_array_equal(got.compute(), expected)
+        for args in ((gd, d), (gd, x), (g, d)):
+            got = nbops.rrelu_backward(*args, 0.1, 0.4, training=True, rng=5)
+            assert isinstance(got, da.Array)
+            np.testing.assert_array_equal(got.compute(), grad)
+    d = da.from_array(x, chunks=2)
+    np.testing.assert_array_equal(nbops.rrelu(d, 0.1, 0.4).compute(), nbops.rrelu(x, 0.1, 0.4))
+    assert nbops.rrelu(d[:0], training=True, rng=1).shape == (0, 4, 5)
+    with pytest.raises(ValueError, match="Lower bound"):
+        nbops.rrelu(d, 0.5, 0.1, training=True)
+    with pytest.raises((TypeError, ValueError), match="rng"):
+        nbops.rrelu_backward(d, d, training=True, rng=None)
+    with pytest.raises(ValueError, match="chunks"):
+        nbops.rrelu_backward(d, d.rechunk(3), training=True, rng=1)
+
+
+# --------------------------------------------------------------------- glu (stop 18)
+@pytest.mark.parametrize("axis", [-1, 1, 0])
+def test_glu(axis):
+    """glu (+ backward): bit for bit the in-memory result, the glu axis in one chunk
+    or split (rechunked), NumPy or dask grad_output."""
+    x = RNG.standard_normal((4, 6, 8)).astype(F32)
+    expected = nbops.glu(x, axis)
+    g = RNG.standard_normal(expected.shape).astype(F32)
+    grad = nbops.glu_backward(g, x, axis)
+    for chunks in [(1, 1, 1), (2, 3, 8), (4, 6, 8), ((1, 3), (5, 1), (3, 5))]:
+        d = da.from_array(x, chunks=chunks)
+        got = nbops.glu(d, axis)
+        assert isinstance(got, da.Array)
+        np.testing.assert_array_equal(got.compute(), expected)
+        for gg in (g, da.from_array(g, chunks=1), got * 0 + g):
+            got_grad = nbops.glu_backward(gg, d, axis)
+            assert isinstance(got_grad, da.Array) and got_grad.shape == x.shape
+            np.testing.assert_array_equal(got_grad.compute(), grad)
+    np.testing.assert_array_equal(nbops.glu_backward(da.from_array(g), x, axis).compute(),
+                                  grad)
+    d = da.from_array(x, chunks=2)
+    with pytest.raises(ValueError, match="Halving dimension must be even"):
+        nbops.glu(d[:, :5], 1)
+    with pytest.raises(ValueError, match="grad_output has shape"):
+        nbops.glu_backward(da.from_array(x), d, axis)
+
+
+# --------------------------------------------------------------------- row losses (stop 18)
+def _row_loss_calls():
+    """(name, arrays, kwargs) of cosine_embedding, triplet_margin (+ with the default
+    distance), multi_margin and multilabel_margin losses, batched and unbatched."""
+    x = RNG.standard_normal((5, 6)).astype(F32)
+    y = RNG.standard_normal((5, 6)).astype(F32)
+    z = RNG.standard_normal((5, 6)).astype(F32)
+    cls = np.array([0, 3, 5, 1, 2])
+    labels = np.array([[0, 2, -1, 0, 0, 0], [5, -1, 1, 1, 1, 1], [1, 2, 3, 4, 5, 0],
+                       [-1, 0, 0, 0, 0, 0], [4, 4, -1, 3, 3, 3]])
+    w = np.linspace(0.5, 2.0, 6)
+    return [
+        ("cosine_embedding_loss", (x, y, np.array([1.0, -1, 1, -1, 1])), {"margin": 0.1}),
+        ("cosine_embedding_loss", (x, y[:1], np.array([1.0, -1, 1, -1, 1])), {}),
+        ("cosine_embedding_loss", (x[0], y[0], np.array(-1.0)), {}),
+        ("triplet_margin_loss", (x, y, z), {"margin": 0.5, "swap": True}),
+        ("triplet_margin_loss", (x, y[:1], z), {"p": 1}),
+        ("triplet_margin_loss", (x[0], y[0], z[0]), {}),
+        ("triplet_margin_with_distance_loss", (x, y, z), {"swap": True}),
+        ("multi_margin_loss", (x, cls), {"p": 2, "margin": 0.7, "weight": w}),
+        ("multi_margin_loss", (x, cls), {}),
+        ("multi_margin_loss", (x[0], np.array(3)), {}),
+        ("multilabel_margin_loss", (x, labels), {}),
+        ("multilabel_margin_loss", (x[0], labels[0]), {}),
+    ]
+
+
+@pytest.mark.parametrize("reduction", REDUCTIONS)
+def test_row_losses(reduction):
+    """The loss, backward and _with_grad of the row losses for several chunkings
+    (single-element chunks, split rows and features, one chunk): the in-memory
+    result within float32 rounding (float64 sums), its dtype and shape."""
+    for name, arrays, kw in _row_loss_calls():
+        f = getattr(nbops, name)
+        backward = getattr(nbops, f"{name}_backward")
+        with_grad = getattr(nbops, f"{name}_with_grad")
+        kw = dict(kw, reduction=reduction)
+        expected = f(*arrays, **kw)
+        g = (RNG.standard_normal(np.shape(expected)).astype(F32) if reduction == "none"
+             else 0.75)
+        grad = backward(g, *arrays, **kw)
+        both = with_grad(*arrays, **kw)
+        for chunks in (1, 2, -1):
+            lazy = tuple(da.from_array(a, chunks=chunks) if a.ndim and a.dtype.kind == "f"
+                         else a for a in arrays)
+            got = f(*lazy, **kw)
+            assert isinstance(got, da.Array), name
+            _check(got, expected)
+            _assert_same(dask.compute(backward(g, *lazy, **kw))[0], grad, 1e-5, 1e-6)
+            _assert_same(dask.compute(with_grad(*lazy, **kw))[0], both, 1e-5, 1e-6)
+    x = da.from_array(RNG.standard_normal((4, 6)), chunks=2)
+    with pytest.raises(ValueError, match="inconsistent target size"):
+        nbops.multi_margin_loss(x, np.array([0, 1, 2]))
+    with pytest.raises(ValueError, match="margin must be greater than 0"):
+        nbops.triplet_margin_loss(x, x, x, margin=0.0)
+    with pytest.raises(TypeError, match="distance_function"):
+        nbops.triplet_margin_with_distance_loss(x, x, x, distance_function=lambda a, b: a)
+
+
+# --------------------------------------------------------------------- local_response_norm
+def test_local_response_norm():
+    """local_response_norm (+ backward): bit for bit the in-memory result, the channel
+    axis in one chunk or split (rechunked), NumPy or dask grad_output."""
+    x = RNG.standard_normal((3, 5, 2, 3)).astype(F32)
+    g = RNG.standard_normal(x.shape).astype(F32)
+    expected = nbops.local_response_norm(x, 3, 0.5, 0.75, 2.0)
+    grad = nbops.local_response_norm_backward(g, x, 3, 0.5, 0.75, 2.0)
+    for chunks in [(1, 1, 1, 1), (2, 5, 1, 3), (3, 5, 2, 3), ((1, 2), (4, 1), (1, 1), (2, 1))]:
+        d = da.from_array(x, chunks=chunks)
+        got = nbops.local_response_norm(d, 3, 0.5, 0.75, 2.0)
+        assert isinstance(got, da.Array)
+        np.testing.assert_array_equal(got.compute(), expected)
+        for gg, xx in ((g, d), (da.from_array(g, chunks=1), d), (da.from_array(g, chunks=2), x)):
+            got = nbops.local_response_norm_backward(gg, xx, 3, 0.5, 0.75, 2.0)
+            assert isinstance(got, da.Array)
+            np.testing.assert_array_equal(got.compute(), grad)
+    with pytest.raises(ValueError, match="Expected 3D or higher"):
+        nbops.local_response_norm(da.from_array(x[0, 0]), 2)
+    with pytest.raises(ValueError, match="size must be at least 1"):
+        nbops.local_response_norm(da.from_array(x), 0)
+
+
+# --------------------------------------------------------------------- bilinear
+def test_bilinear():
+    """bilinear (+ backward): the in-memory result (within float32 rounding: the
+    weight's and bias's gradients are float64 sums over row blocks) for several
+    chunkings, batched (N, L, features) and unbatched."""
+    x1 = RNG.standard_normal((3, 2, 5)).astype(F32)
+    x2 = RNG.standard_normal((3, 2, 4)).astype(F32)
+    w = RNG.standard_normal((6, 5, 4)).astype(F32)
+    b = RNG.standard_normal(6).astype(F32)
+    g = RNG.standard_normal((3, 2, 6)).astype(F32)
+    for bias in (b, None):
+        for a1, a2, gg in ((x1, x2, g), (x1[0, 0], x2[0, 0], g[0, 0])):
+            expected = nbops.bilinear(a1, a2, w, bias)
+            grads = nbops.bilinear_backward(gg, a1, a2, w, bias)
+            for chunks in (1, 2, -1):
+                d1 = da.from_array(a1, chunks=chunks)
+                d2 = da.from_array(a2, chunks=(2,) * (a2.ndim - 1) + (3,))
+                _check(nbops.bilinear(d1, d2, w, bias), expected, 1e-5, 1e-5)
+                _check(nbops.bilinear(d1, a2, w, bias), expected, 1e-5, 1e-5)
+                _check(nbops.bilinear(a1, d2, w, bias), expected, 1e-5, 1e-5)
+                got = nbops.bilinear_backward(da.from_array(gg, chunks=chunks), d1, d2, w, bias)
+                _assert_same(dask.compute(got)[0], grads, 1e-5, 1e-5)
+    with pytest.raises(ValueError, match="input2 size does not match"):
+        nbops.bilinear(da.from_array(x1), x1, w)
+    with pytest.raises(TypeError, match="weight"):
+        nbops.bilinear(da.from_array(x1), x2, da.from_array(w))
+
+
+# --------------------------------------------------------------------- gumbel_softmax
+@pytest.mark.parametrize("axis", [-1, 0])
+def test_gumbel_softmax_noise_independent_of_chunking(axis):
+    """gumbel_softmax (soft and hard; + backward, with the seed or y_soft): the
+    in-memory result for every chunking, bit for bit along the last axis (the noise
+    is drawn at each element's global flat index; along another axis the in-memory
+    softmax of a block may round differently from the whole array's)."""
+    same = (np.testing.assert_array_equal if axis == -1 else
+            lambda a, b: np.testing.assert_allclose(a, b, rtol=1e-6, atol=1e-7))
+    x = RNG.standard_normal((4, 5, 6)).astype(F32)
+    g = RNG.standard_normal(x.shape).astype(F32)
+    soft = nbops.gumbel_softmax(x, 0.7, axis=axis, rng=9)
+    hard = nbops.gumbel_softmax(x, 0.7, True, axis=axis, rng=9)
+    grad = nbops.gumbel_softmax_backward(g, x, 0.7, axis=axis, rng=9)
+    grad_y = nbops.gumbel_softmax_backward(g, x, 0.7, axis=axis, y_soft=soft)
+    for chunks in [(1, 1, 1), (3, 2, 5), ((1, 3), (3, 2), (2, 4)), (4, 5, 6)]:
+        d = da.from_array(x, chunks=chunks)
+        got = nbops.gumbel_softmax(d, 0.7, axis=axis, rng=9)
+        assert isinstance(got, da.Array)
+        same(got.compute(), soft)
+        same(
+            nbops.gumbel_softmax(d, 0.7, True, axis=axis, rng=9).compute(), hard)
+        for gg, xx in ((da.from_array(g, chunks=chunks), d), (g, d), (da.from_array(g), x)):
+            got = nbops.gumbel_softmax_backward(gg, xx, 0.7, axis=axis, rng=9)
+            assert isinstance(got, da.Array)
+            same(got.compute(), grad)
+        got = nbops.gumbel_softmax_backward(g, d, 0.7, axis=axis, y_soft=da.from_array(soft))
+        same(got.compute(), grad_y)
+    with pytest.raises(ValueError, match="at least one dimension"):
+        nbops.gumbel_softmax(da.from_array(np.float32(1.0)), rng=0)
+    with pytest.raises((TypeError, ValueError), match="rng"):
+        nbops.gumbel_softmax_backward(da.from_array(g), x, rng=None)
 
 
 # --------------------------------------------------------------------- determinism

@@ -235,9 +235,13 @@ def test_rrelu_slopes_follow_the_documented_scheme_and_thread_count():
     big = -np.abs(_rng(23).standard_normal(50001))
     a, b = np.empty_like(big), np.empty_like(big)
     kk = nbops._ops.plan.dropout_key(seed)
-    RR._rrelu_serial(big, None, a, kk[0], kk[1], LOWER, UPPER - LOWER)
-    RR._rrelu_parallel(big, None, b, kk[0], kk[1], LOWER, UPPER - LOWER)
+    RR._rrelu_serial(big, None, a, 0, kk[0], kk[1], LOWER, UPPER - LOWER)
+    RR._rrelu_parallel(big, None, b, 0, kk[0], kk[1], LOWER, UPPER - LOWER)
     np.testing.assert_array_equal(a, b)
+    for start in (1, 5, 8190, 8195):  # a piece of the array (nbops/_dask.py's blocks)
+        c = np.empty(big.size - start)
+        RR._rrelu_parallel(big[start:], None, c, start, kk[0], kk[1], LOWER, UPPER - LOWER)
+        np.testing.assert_array_equal(c, a[start:])
     np.testing.assert_array_equal(nbops.rrelu(big, training=True, rng=seed), a)
 
 
@@ -420,9 +424,13 @@ def test_gumbel_noise_is_the_documented_scheme():
     big = _rng(42).standard_normal(40001)
     a, b = np.empty_like(big), np.empty_like(big)
     kk = nbops._ops.plan.dropout_key(21)
-    GS._noisy_serial(big, a, kk[0], kk[1], 0.5)
-    GS._noisy_parallel(big, b, kk[0], kk[1], 0.5)
+    GS._noisy_serial(big, a, 0, kk[0], kk[1], 0.5)
+    GS._noisy_parallel(big, b, 0, kk[0], kk[1], 0.5)
     np.testing.assert_array_equal(a, b)
+    for start in (1, 6, 8191, 8197):  # a piece of the array (nbops/_dask.py's blocks)
+        c = np.empty(big.size - start)
+        GS._noisy_parallel(big[start:], c, start, kk[0], kk[1], 0.5)
+        np.testing.assert_array_equal(c, a[start:])
 
 
 def test_gumbel_softmax_backward_finite_differences():

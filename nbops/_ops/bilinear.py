@@ -28,7 +28,14 @@ from numba.np import numpy_support
 
 from .. import _config
 from .._launch import launch
-from .._validate import as_array, check_out, is_device_array, result_dtype
+from .._validate import (
+    as_array,
+    check_out,
+    dask_ops,
+    is_dask_array,
+    is_device_array,
+    result_dtype,
+)
 from ..cuda import ops as _cuda
 from . import linear as L
 
@@ -209,6 +216,8 @@ def bilinear(input1, input2, weight, bias=None, *, out=None):
     """
     if type(input1) is not np.ndarray and is_device_array(input1):
         return _cuda().bilinear(input1, input2, weight, bias, out=out)
+    if is_dask_array(input1) or is_dask_array(input2):
+        return dask_ops().bilinear(input1, input2, weight, bias, out=out)
     x1, x2, w, b, compute, dtype = _arrays(input1, input2, weight, bias)
     n_out, n1, n2 = w.shape
     shape = x1.shape[:-1] + (n_out,)
@@ -285,6 +294,8 @@ def bilinear_backward(grad_output, input1, input2, weight, bias=None):
     """
     if type(grad_output) is not np.ndarray and is_device_array(grad_output):
         return _cuda().bilinear_backward(grad_output, input1, input2, weight, bias)
+    if is_dask_array(grad_output) or is_dask_array(input1) or is_dask_array(input2):
+        return dask_ops().bilinear_backward(grad_output, input1, input2, weight, bias)
     g = as_array(grad_output, "grad_output")
     x1, x2, w, b, compute, dtype = _arrays(input1, input2, weight, bias,
                                            ((g, "grad_output"),))

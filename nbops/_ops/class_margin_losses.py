@@ -35,7 +35,14 @@ from numba.np.numpy_support import as_dtype
 
 from .. import _config
 from .._launch import launch
-from .._validate import as_array, check_out, is_device_array, result_dtype
+from .._validate import (
+    as_array,
+    check_out,
+    dask_ops,
+    is_dask_array,
+    is_device_array,
+    result_dtype,
+)
 from ..scalar._math import const
 from . import losses as _L
 from . import njit_args as NJ
@@ -441,6 +448,9 @@ def multi_margin_loss(input, target, p=1, margin=1.0, weight=None, size_average=
     >>> float(nbops.multi_margin_loss(x, np.array([3])))
     0.375
     """
+    if type(input) is not np.ndarray and is_dask_array(input):
+        return dask_ops().multi_margin_loss(input, target, p, margin, weight, size_average,
+                                            reduce, reduction)
     if _on_device(input, target, weight):
         mode = _mode(size_average, reduce, reduction)
         return _device().multi_margin(input, target, _check_p(p), margin, weight, mode, None,
@@ -483,6 +493,10 @@ def multi_margin_loss_backward(grad_output, input, target, p=1, margin=1.0, weig
     ...                                  np.array([3]))
     array([[ 0.25,  0.25,  0.25, -0.75]])
     """
+    if type(input) is not np.ndarray and is_dask_array(input):
+        return dask_ops().multi_margin_loss_backward(grad_output, input, target, p, margin,
+                                                     weight, size_average, reduce,
+                                                     reduction, out=out)
     if _on_device(input, target, weight):
         mode = _mode(size_average, reduce, reduction)
         g, c = _device_grad_args(grad_output, input, mode)
@@ -518,6 +532,9 @@ def multi_margin_loss_with_grad(input, target, p=1, margin=1.0, weight=None,
     >>> float(loss), grad
     (0.375, array([[ 0.25,  0.25,  0.25, -0.75]]))
     """
+    if type(input) is not np.ndarray and is_dask_array(input):
+        return dask_ops().multi_margin_loss_with_grad(input, target, p, margin, weight,
+                                                      size_average, reduce, reduction)
     if _on_device(input, target, weight):
         mode = _mode(size_average, reduce, reduction)
         return _device().multi_margin(input, target, _check_p(p), margin, weight, mode, None,
@@ -574,6 +591,9 @@ def multilabel_margin_loss(input, target, size_average=None, reduce=None, reduct
     >>> float(nbops.multilabel_margin_loss(x, y))
     0.85
     """
+    if type(input) is not np.ndarray and is_dask_array(input):
+        return dask_ops().multilabel_margin_loss(input, target, size_average, reduce,
+                                                 reduction)
     if _on_device(input, target):
         mode = _mode(size_average, reduce, reduction)
         return _device().multilabel_margin(input, target, mode, None, 1.0, False)[0]
@@ -615,6 +635,10 @@ def multilabel_margin_loss_backward(grad_output, input, target, size_average=Non
     ...                                       np.array([[3, 0, -1, 1]]))
     array([[-0.5,  0.5,  0.5, -0.5]])
     """
+    if type(input) is not np.ndarray and is_dask_array(input):
+        return dask_ops().multilabel_margin_loss_backward(grad_output, input, target,
+                                                          size_average, reduce, reduction,
+                                                          out=out)
     if _on_device(input, target):
         mode = _mode(size_average, reduce, reduction)
         g, c = _device_grad_args(grad_output, input, mode)
@@ -649,6 +673,9 @@ def multilabel_margin_loss_with_grad(input, target, size_average=None, reduce=No
     >>> float(loss), grad
     (0.85, array([[-0.5,  0.5,  0.5, -0.5]]))
     """
+    if type(input) is not np.ndarray and is_dask_array(input):
+        return dask_ops().multilabel_margin_loss_with_grad(input, target, size_average,
+                                                           reduce, reduction)
     if _on_device(input, target):
         mode = _mode(size_average, reduce, reduction)
         return _device().multilabel_margin(input, target, mode, None,

@@ -558,6 +558,8 @@ def dropout1d(input, p=0.5, training=True, inplace=False, *, rng=None, out=None)
     """
     if type(input) is not np.ndarray and is_device_array(input):
         return _cuda().dropout1d(input, p, training, inplace, rng=rng, out=out)
+    if type(input) is not np.ndarray and is_dask_array(input):
+        return dask_ops().dropout1d(input, p, training, inplace, rng=rng, out=out)
     p = check_p(p)
     check_dropout1d_rank(np.ndim(input))
     return _dropout(input, p, training, inplace, rng, "dropout1d", out)
@@ -622,6 +624,8 @@ def alpha_dropout(input, p=0.5, training=False, inplace=False, *, rng=None, out=
     """
     if type(input) is not np.ndarray and is_device_array(input):
         return _cuda().alpha_dropout(input, p, training, inplace, rng=rng, out=out)
+    if type(input) is not np.ndarray and is_dask_array(input):
+        return dask_ops().alpha_dropout(input, p, training, inplace, rng=rng, out=out)
     return _dropout(input, check_p(p), training, inplace, rng, None, out, "alpha")
 
 
@@ -671,6 +675,8 @@ def feature_alpha_dropout(input, p=0.5, training=False, inplace=False, *, rng=No
     """
     if type(input) is not np.ndarray and is_device_array(input):
         return _cuda().feature_alpha_dropout(input, p, training, inplace, rng=rng, out=out)
+    if type(input) is not np.ndarray and is_dask_array(input):
+        return dask_ops().feature_alpha_dropout(input, p, training, inplace, rng=rng, out=out)
     return _dropout(input, check_p(p), training, inplace, rng, "feature_alpha_dropout", out,
                     "alpha")
 
@@ -761,8 +767,9 @@ def _backward(grad_output, p, training, rng, feature, out, mode="dropout"):
                 return _cuda().alpha_dropout_backward(grad_output, p, training, rng, out,
                                                       feature)
             return _cuda().dropout_backward(grad_output, p, training, rng, out, feature)
-        if is_dask_array(grad_output) and mode == "dropout" and feature != "dropout1d":
-            return dask_ops().dropout_backward(grad_output, p, training, rng, feature, out)
+        if is_dask_array(grad_output):
+            return dask_ops().dropout_backward(grad_output, p, training, rng, feature, out,
+                                               mode)
     g = _float_array(grad_output, "grad_output")
     if feature == "dropout1d":
         check_dropout1d_rank(g.ndim)

@@ -41,7 +41,14 @@ from numba.np.numpy_support import as_dtype
 
 from .. import _config
 from .._launch import launch
-from .._validate import as_array, as_param, is_device_array, result_dtype
+from .._validate import (
+    as_array,
+    as_param,
+    dask_ops,
+    is_dask_array,
+    is_device_array,
+    result_dtype,
+)
 from ..scalar._math import const
 from ..scalar._norms import (
     PNORM_MAX,
@@ -262,6 +269,9 @@ def cosine_embedding_loss(input1, input2, target, margin=0.0, size_average=None,
     >>> nbops.cosine_embedding_loss(x1, x2, np.array([1.0, -1.0]), reduction="none")
     array([1., 1.])
     """
+    if type(input1) is not np.ndarray and is_dask_array(input1):
+        return dask_ops().cosine_embedding_loss(input1, input2, target, margin,
+                                                size_average, reduce, reduction)
     if _on_device("cosine_embedding_loss", (input1, input2, target)):
         return _device().cosine(input1, input2, target, margin, size_average, reduce,
                                 reduction, None, False)[0]
@@ -305,6 +315,10 @@ def cosine_embedding_loss_backward(grad_output, input1, input2, target, margin=0
     >>> g1, g2
     (array([[ 0., -1.]]), array([[-1.,  0.]]))
     """
+    if type(input1) is not np.ndarray and is_dask_array(input1):
+        return dask_ops().cosine_embedding_loss_backward(grad_output, input1, input2,
+                                                         target, margin, size_average,
+                                                         reduce, reduction)
     if _on_device("cosine_embedding_loss", (input1, input2, target)):
         return _device().cosine(input1, input2, target, margin, size_average, reduce,
                                 reduction, grad_output, True)[1]
@@ -339,6 +353,9 @@ def cosine_embedding_loss_with_grad(input1, input2, target, margin=0.0, size_ave
     >>> float(loss), g1
     (1.0, array([[ 0., -1.]]))
     """
+    if type(input1) is not np.ndarray and is_dask_array(input1):
+        return dask_ops().cosine_embedding_loss_with_grad(input1, input2, target, margin,
+                                                          size_average, reduce, reduction)
     if _on_device("cosine_embedding_loss", (input1, input2, target)):
         return _device().cosine(input1, input2, target, margin, size_average, reduce,
                                 reduction, None, True)
@@ -566,6 +583,9 @@ def triplet_margin_loss(anchor, positive, negative, margin=1.0, p=2, eps=1e-6, s
     array([0.58578644, 2.58578644])
     """
     mode = reduction_plan(reduction, size_average, reduce, stacklevel=3).mode
+    if type(anchor) is not np.ndarray and is_dask_array(anchor):
+        return dask_ops().triplet_margin_loss(anchor, positive, negative, margin, p, eps,
+                                              swap, size_average, reduce, reduction)
     if _on_device("triplet_margin_loss", (anchor, positive, negative)):
         return _device().triplet(anchor, positive, negative, margin, p, eps, swap, mode,
                                  None, False)[0]
@@ -609,6 +629,10 @@ def triplet_margin_loss_backward(grad_output, anchor, positive, negative, margin
     array([[ 0.10710678, -0.09289322]])
     """
     mode = reduction_plan(reduction, size_average, reduce, stacklevel=3).mode
+    if type(anchor) is not np.ndarray and is_dask_array(anchor):
+        return dask_ops().triplet_margin_loss_backward(grad_output, anchor, positive,
+                                                       negative, margin, p, eps, swap,
+                                                       size_average, reduce, reduction)
     if _on_device("triplet_margin_loss", (anchor, positive, negative)):
         return _device().triplet(anchor, positive, negative, margin, p, eps, swap, mode,
                                  grad_output, True)[1]
@@ -645,6 +669,10 @@ def triplet_margin_loss_with_grad(anchor, positive, negative, margin=1.0, p=2, e
     (4.585786, array([[0.6, 0.8]]))
     """
     mode = reduction_plan(reduction, size_average, reduce, stacklevel=3).mode
+    if type(anchor) is not np.ndarray and is_dask_array(anchor):
+        return dask_ops().triplet_margin_loss_with_grad(anchor, positive, negative, margin,
+                                                        p, eps, swap, size_average, reduce,
+                                                        reduction)
     if _on_device("triplet_margin_loss", (anchor, positive, negative)):
         return _device().triplet(anchor, positive, negative, margin, p, eps, swap, mode,
                                  None, True)
@@ -753,6 +781,11 @@ def triplet_margin_with_distance_loss(anchor, positive, negative, *, distance_fu
     """
     mode = _distance_mode(reduction, margin)
     known = _known_distance(distance_function)
+    if type(anchor) is not np.ndarray and is_dask_array(anchor):
+        return dask_ops().triplet_margin_with_distance_loss(anchor, positive, negative,
+                                                            distance_function=distance_function,
+                                                            margin=margin, swap=swap,
+                                                            reduction=reduction)
     on_device = _on_device("triplet_margin_with_distance_loss", (anchor, positive, negative))
     if known is None:
         if on_device:
@@ -802,6 +835,13 @@ def triplet_margin_with_distance_loss_backward(grad_output, anchor, positive, ne
     known = _known_distance(distance_function)
     if known is None:
         raise _no_gradient(distance_function)
+    if type(anchor) is not np.ndarray and is_dask_array(anchor):
+        return dask_ops().triplet_margin_with_distance_loss_backward(grad_output, anchor,
+                                                                     positive, negative,
+                                                                     distance_function=distance_function,
+                                                                     margin=margin,
+                                                                     swap=swap,
+                                                                     reduction=reduction)
     if _on_device("triplet_margin_with_distance_loss", (anchor, positive, negative)):
         return _device().triplet(anchor, positive, negative, margin, *known, swap, mode,
                                  grad_output, True)[1]
@@ -840,6 +880,13 @@ def triplet_margin_with_distance_loss_with_grad(anchor, positive, negative, *,
     known = _known_distance(distance_function)
     if known is None:
         raise _no_gradient(distance_function)
+    if type(anchor) is not np.ndarray and is_dask_array(anchor):
+        return dask_ops().triplet_margin_with_distance_loss_with_grad(anchor, positive,
+                                                                      negative,
+                                                                      distance_function=distance_function,
+                                                                      margin=margin,
+                                                                      swap=swap,
+                                                                      reduction=reduction)
     if _on_device("triplet_margin_with_distance_loss", (anchor, positive, negative)):
         return _device().triplet(anchor, positive, negative, margin, *known, swap, mode,
                                  None, True)

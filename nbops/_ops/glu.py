@@ -22,7 +22,15 @@ from numba.extending import overload, register_jitable
 
 from .. import _config
 from .._launch import launch
-from .._validate import as_array, check_out, deliver, is_device_array, result_dtype
+from .._validate import (
+    as_array,
+    check_out,
+    dask_ops,
+    deliver,
+    is_dask_array,
+    is_device_array,
+    result_dtype,
+)
 from ..cuda import ops as _cuda
 from ..scalar._math import const
 from ..scalar.activations import sigmoid
@@ -185,6 +193,8 @@ def glu(input, axis=-1, *, dim=None, out=None):
     """
     if type(input) is not np.ndarray and is_device_array(input):
         return _cuda().glu(input, axis, dim=dim, out=out)
+    if type(input) is not np.ndarray and is_dask_array(input):
+        return dask_ops().glu(input, axis, dim=dim, out=out)
     return _forward(input, axis, dim, out)
 
 
@@ -226,6 +236,8 @@ def glu_backward(grad_output, input, axis=-1, *, dim=None, out=None):
     """
     if type(grad_output) is not np.ndarray and is_device_array(grad_output):
         return _cuda().glu_backward(grad_output, input, axis, dim=dim, out=out)
+    if is_dask_array(grad_output) or is_dask_array(input):
+        return dask_ops().glu_backward(grad_output, input, axis, dim=dim, out=out)
     return _backward(grad_output, input, axis, dim, out)
 
 

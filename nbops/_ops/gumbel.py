@@ -31,7 +31,14 @@ from numba.extending import overload, register_jitable
 
 from .. import _config
 from .._launch import launch
-from .._validate import as_array, check_out, is_device_array, result_dtype
+from .._validate import (
+    as_array,
+    check_out,
+    dask_ops,
+    is_dask_array,
+    is_device_array,
+    result_dtype,
+)
 from ..cuda import ops as _cuda
 from ..scalar._math import const, log
 from ..scalar.random import lane, philox4x32_10, splitmix64
@@ -86,28 +93,35 @@ def _noisy_blocks(x, out, b0, k0, k1, tau, units):
         out[i] = gumbel_add_unit(x[i], units[i], tau)
 
 
-def _noisy(x, out, k0, k1, tau):
-    """out[i] = (x[i] + G_i) / tau in x's dtype (out may be x)."""
+def _noisy(x, out, start, k0, k1, tau):
+    """out[i] = (x[i] + G_i) / tau in x's dtype (out may be x); ``start``: the global
+    index of out[0] (0 for a whole array; nbops/_dask.py runs pieces of an array)."""
     n = out.size
     for task in prange((n + _TILE - 1) // _TILE):
         a = task * _TILE
         b = min(a + _TILE, n)
-        e = a + (b - a) // 4 * 4  # a is a multiple of 4: whole blocks a .. e
-        units = np.empty(e - a, np.float64)
-        _noisy_blocks(x[a:e], out[a:e], np.uint64(a) >> _TWO, k0, k1, tau, units)
-        if e < b:  # the last, partial block (of the last task)
-            j = np.uint64(e) >> _TWO
-            r0, r1, r2, r3 = philox4x32_10(j & _LO32, j >> _SH32, _Z32, _Z32, k0, k1)
-            for q in range(b - e):
-                out[e + q] = gumbel_add(x[e + q], lane(r0, r1, r2, r3, q), tau)
+        # whole Philox blocks h .. e of the piece a .. b (start + h: a multiple of 4)
+        h = a + min((4 - (start + a) % 4) % 4, b - a)
+        e = h + (b - h) // 4 * 4
+        units = np.empty(e - h, np.float64)
+        _noisy_blocks(x[h:e], out[h:e], np.uint64(start + h) >> _TWO, k0, k1, tau, units)
+        for side in range(2):  # the partial blocks a .. h and e .. b
+            lo = a if side == 0 else e
+            hi = h if side == 0 else b
+            if lo < hi:
+                off = (start + lo) % 4
+                j = np.uint64(start + lo - off) >> _TWO
+                r0, r1, r2, r3 = philox4x32_10(j & _LO32, j >> _SH32, _Z32, _Z32, k0, k1)
+                for q in range(hi - lo):
+                    out[lo + q] = gumbel_add(x[lo + q], lane(r0, r1, r2, r3, off + q), tau)
 
 
 _noisy_serial, _noisy_parallel = _config.kernels(_noisy)
 
 
-def _run_noisy(src, dest, key, tau):
+def _run_noisy(src, dest, key, tau, start=0):
     launch(_noisy_serial, _noisy_parallel, ("gumbel", dest.dtype.char), dest.size,
-           src, dest, key[0], key[1], float(tau))
+           src, dest, start, key[0], key[1], float(tau))
 
 
 # ------------------------------------------------------------------ helpers
@@ -205,6 +219,8 @@ def gumbel_softmax(logits, tau=1.0, hard=False, eps=1e-10, axis=-1, *, dim=None,
     """
     if type(logits) is not np.ndarray and is_device_array(logits):
         return _cuda().gumbel_softmax(logits, tau, hard, eps, axis, dim=dim, rng=rng, out=out)
+    if type(logits) is not np.ndarray and is_dask_array(logits):
+        return dask_ops().gumbel_softmax(logits, tau, hard, eps, axis, dim=dim, rng=rng, out=out)
     tau = _check_args(tau, eps, 2)
     x = logits if type(logits) is np.ndarray else as_array(logits, "logits")
     compute, result = result_dtype(x.dtype, "logits")
@@ -281,6 +297,9 @@ def gumbel_softmax_backward(grad_output, logits, tau=1.0, hard=False, eps=1e-10,
     if type(grad_output) is not np.ndarray and is_device_array(grad_output):
         return _cuda().gumbel_softmax_backward(grad_output, logits, tau, hard, eps, axis,
                                                dim=dim, rng=rng, y_soft=y_soft, out=out)
+    if is_dask_array(grad_output) or is_dask_array(logits) or is_dask_array(y_soft):
+        return dask_ops().gumbel_softmax_backward(grad_output, logits, tau, hard, eps, axis,
+                                                  dim=dim, rng=rng, y_soft=y_soft, out=out)
     from .softmax import softmax_backward
 
     tau = _check_args(tau, eps, 2)
@@ -383,7 +402,7 @@ def _gumbel_softmax_njit(logits, tau=1.0, hard=False, eps=1e-10, axis=-1, dim=No
         zf = z.reshape(-1)
         if zf.size != 0:
             k0, k1 = _njit_key(rng)
-            _noisy_serial(zf, zf, k0, k1, np.float64(tau))
+            _noisy_serial(zf, zf, 0, k0, k1, np.float64(tau))
         y = softmax(z, ax)
         if hard:
             return _njit_hard(y, ax, dtype(1))
@@ -436,7 +455,7 @@ def _gumbel_softmax_backward_njit(grad_output, logits, tau=1.0, hard=False, eps=
         zf = z.reshape(-1)
         if zf.size != 0:
             k0, k1 = _njit_key(rng)
-            _noisy_serial(zf, zf, k0, k1, np.float64(tau))
+            _noisy_serial(zf, zf, 0, k0, k1, np.float64(tau))
         y = softmax(z, ax)
         res = softmax_backward(grad_output.astype(dtype), y, ax)
         return res / dtype(tau)

@@ -40,7 +40,16 @@ from numba.extending import overload, register_jitable
 
 from .. import _config
 from .._launch import launch
-from .._validate import as_array, as_param, check_out, deliver, is_device_array, result_dtype
+from .._validate import (
+    as_array,
+    as_param,
+    check_out,
+    dask_ops,
+    deliver,
+    is_dask_array,
+    is_device_array,
+    result_dtype,
+)
 from ..cuda import ops as _cuda
 from .elementwise import _float_array
 
@@ -275,6 +284,8 @@ def local_response_norm(input, size, alpha=1e-4, beta=0.75, k=1.0, *, out=None):
     """
     if type(input) is not np.ndarray and is_device_array(input):
         return _cuda().local_response_norm(input, size, alpha, beta, k, out=out)
+    if type(input) is not np.ndarray and is_dask_array(input):
+        return dask_ops().local_response_norm(input, size, alpha, beta, k, out=out)
     x = as_array(input)
     compute, result = result_dtype(x.dtype)
     n_batch, n_ch, n_pos = _check_ndim(x.shape)
@@ -340,6 +351,9 @@ def local_response_norm_backward(grad_output, input, size, alpha=1e-4, beta=0.75
     if type(grad_output) is not np.ndarray and is_device_array(grad_output):
         return _cuda().local_response_norm_backward(grad_output, input, size, alpha, beta, k,
                                                     out=out)
+    if is_dask_array(grad_output) or is_dask_array(input):
+        return dask_ops().local_response_norm_backward(grad_output, input, size, alpha, beta,
+                                                       k, out=out)
     g = _float_array(grad_output, "grad_output")
     x = as_array(input, "input")
     compute, result = result_dtype(np.result_type(g.dtype, result_dtype(x.dtype)[1]))

@@ -28,7 +28,15 @@ from numba.extending import overload, register_jitable
 
 from .. import _config
 from .._launch import launch
-from .._validate import as_array, check_inplace, check_out, is_device_array, result_dtype
+from .._validate import (
+    as_array,
+    check_inplace,
+    check_out,
+    dask_ops,
+    is_dask_array,
+    is_device_array,
+    result_dtype,
+)
 from ..cuda import ops as _cuda
 from ..scalar.activations import leaky_relu_backward as _leaky_grad_core
 from ..scalar.activations import rrelu as _rrelu_core
@@ -83,35 +91,45 @@ def _rrelu_blocks(x, g, out, b0, k0, k1, lower, span):
             out[i + 3] = _rrelu_grad_core(g[i + 3], x[i + 3], s3)
 
 
-def _rrelu(x, g, out, k0, k1, lower, span):
+def _rrelu(x, g, out, start, k0, k1, lower, span):
+    # start: the global index of out[0] (0 for a whole array; nbops/_dask.py runs
+    # pieces of an array), as nbops/_ops/dropout.py's _drop
     n = out.size
     for task in prange((n + _TILE - 1) // _TILE):
         a = task * _TILE
         b = min(a + _TILE, n)
-        e = a + (b - a) // 4 * 4  # a is a multiple of 4: whole blocks a .. e
-        b0 = np.uint64(a) >> _TWO
+        # whole Philox blocks h .. e of the piece a .. b (start + h: a multiple of 4)
+        h = a + min((4 - (start + a) % 4) % 4, b - a)
+        e = h + (b - h) // 4 * 4
+        b0 = np.uint64(start + h) >> _TWO
         if g is None:
-            _rrelu_blocks(x[a:e], g, out[a:e], b0, k0, k1, lower, span)
+            _rrelu_blocks(x[h:e], g, out[h:e], b0, k0, k1, lower, span)
         else:
-            _rrelu_blocks(x[a:e], g[a:e], out[a:e], b0, k0, k1, lower, span)
-        if e < b:  # the last, partial block (of the last task)
-            j = np.uint64(e) >> _TWO
-            r0, r1, r2, r3 = philox4x32_10(j & _LO32, j >> _SH32, _Z32, _Z32, k0, k1)
-            for q in range(b - e):
-                s = lower + span * (np.float64(lane(r0, r1, r2, r3, q)) * _WORD)
-                i = e + q
-                if g is None:
-                    out[i] = _rrelu_core(x[i], s)
-                else:
-                    out[i] = _rrelu_grad_core(g[i], x[i], s)
+            _rrelu_blocks(x[h:e], g[h:e], out[h:e], b0, k0, k1, lower, span)
+        for side in range(2):  # the partial blocks a .. h and e .. b
+            lo = a if side == 0 else e
+            hi = h if side == 0 else b
+            if lo < hi:
+                off = (start + lo) % 4
+                j = np.uint64(start + lo - off) >> _TWO
+                r0, r1, r2, r3 = philox4x32_10(j & _LO32, j >> _SH32, _Z32, _Z32, k0, k1)
+                for q in range(hi - lo):
+                    s = lower + span * (np.float64(lane(r0, r1, r2, r3, off + q)) * _WORD)
+                    i = lo + q
+                    if g is None:
+                        out[i] = _rrelu_core(x[i], s)
+                    else:
+                        out[i] = _rrelu_grad_core(g[i], x[i], s)
 
 
 _rrelu_serial, _rrelu_parallel = _config.kernels(_rrelu)
 
 
-def _run(x, g, out, key, lower, upper):
+def _run(x, g, out, key, lower, upper, start=0):
+    """out = rrelu(x) (g None) or its gradient g * slope, for the flat pieces whose
+    first element has the global index ``start``."""
     launch(_rrelu_serial, _rrelu_parallel, ("rrelu", out.dtype.char, g is None), out.size,
-           x, g, out, key[0], key[1], float(lower), float(upper) - float(lower))
+           x, g, out, start, key[0], key[1], float(lower), float(upper) - float(lower))
 
 
 # ------------------------------------------------------------------ argument checks
@@ -221,6 +239,8 @@ def rrelu(input, lower=1.0 / 8, upper=1.0 / 3, training=False, inplace=False, *,
     lower, upper = _bounds(lower, upper)
     if not training:
         return leaky_relu(input, (lower + upper) / 2, inplace, out=out)
+    if type(input) is not np.ndarray and is_dask_array(input):
+        return dask_ops().rrelu_train(input, lower, upper, inplace, rng, out)
     return _train(input, lower, upper, inplace, rng, out)
 
 
@@ -273,6 +293,8 @@ def rrelu_backward(grad_output, input, lower=1.0 / 8, upper=1.0 / 3, training=Fa
     if not training or upper - lower <= NOISE_SPAN:
         return leaky_relu_backward(grad_output, input, (lower + upper) / 2, out=out)
     _check_seed(rng)
+    if is_dask_array(grad_output) or is_dask_array(input):
+        return dask_ops().rrelu_backward_train(grad_output, input, lower, upper, rng, out)
     g = _float_array(grad_output, "grad_output")
     x = input if type(input) is np.ndarray else as_array(input)
     result_dtype(x.dtype)
@@ -314,7 +336,7 @@ def _njit_forward(flat, lower, upper, training, rng):
     if training:
         if flat.size != 0:
             k0, k1 = _njit_key(rng)
-            _rrelu_serial(flat, None, flat, k0, k1, np.float64(lower),
+            _rrelu_serial(flat, None, flat, 0, k0, k1, np.float64(lower),
                           np.float64(upper) - np.float64(lower))
     else:
         slope = (np.float64(lower) + np.float64(upper)) / 2
@@ -391,7 +413,7 @@ def _rrelu_backward_njit(grad_output, input, lower=1.0 / 8, upper=1.0 / 3, train
                                 "its integer seed; pass the int seed the forward used")
             if gf.size != 0:
                 k0, k1 = _njit_key(rng)
-                _rrelu_serial(xf, gf, gf, k0, k1, lo, span)
+                _rrelu_serial(xf, gf, gf, 0, k0, k1, lo, span)
         else:
             slope = (lo + np.float64(upper)) / 2
             for i in range(gf.size):
