@@ -818,24 +818,6 @@ def _nj_value(mode, dt, zero_d):
     return register_jitable(none_0d if zero_d else none)
 
 
-def _nj_grad_factor(mode):
-    """(g, c)(grad_output, rows): the per-row gradients (or empty) and the factor."""
-    def none_g(grad_output, rows):
-        g = np.ascontiguousarray(np.asarray(grad_output)).reshape(-1)
-        if g.size != rows:
-            raise ValueError("grad_output must have the shape of the per-sample losses "
-                             "(reduction='none')")
-        return g, 1.0
-
-    def scalar_g(grad_output, rows):
-        c = float(grad_output)
-        if mode == "mean":
-            c = c / rows if rows else np.nan
-        return np.ones(1), c
-
-    return register_jitable(none_g if mode == "none" else scalar_g)
-
-
 def _nj_mm_body(dt, target, weighted, want_grad):
     """body(input, target, p, margin, weight, g, c) -> (float64 row losses, gradient)."""
     kernel, targets, rows_of = _mm_serial, _nj_class_targets(target), _nj_rows_of(dt)
@@ -908,7 +890,7 @@ def _mm_backward_njit(grad_output, input, target, p=1, margin=1.0, weight=None,
     mode = NJ.reduction_plan(size_average, reduce, reduction).mode
     dt = _nj_dtype("multi_margin_loss_backward", input, target, weight)
     body = _nj_mm_body(dt, target, not NJ.is_none(weight), True)
-    factor = _nj_grad_factor(mode)
+    factor = NJ.loss_grad_factor(mode, "multi_margin_loss_backward")
     if not NJ.is_none(out):
         raise errors.TypingError("nbops: multi_margin_loss_backward: out= is not supported "
                                  "inside @njit")
@@ -929,7 +911,8 @@ def _mm_with_grad_njit(input, target, p=1, margin=1.0, weight=None, size_average
     mode = NJ.reduction_plan(size_average, reduce, reduction).mode
     dt = _nj_dtype("multi_margin_loss_with_grad", input, target, weight)
     body = _nj_mm_body(dt, target, not NJ.is_none(weight), True)
-    value, factor = _nj_value(mode, dt, _mm_zero_d(target)), _nj_grad_factor(mode)
+    value = _nj_value(mode, dt, _mm_zero_d(target))
+    factor = NJ.loss_grad_factor(mode, "multi_margin_loss_with_grad")
 
     def impl(input, target, p=1, margin=1.0, weight=None, size_average=None, reduce=None,
              reduction="mean"):
@@ -960,7 +943,8 @@ def _mlm_backward_njit(grad_output, input, target, size_average=None, reduce=Non
                        reduction="mean", out=None):
     mode = NJ.reduction_plan(size_average, reduce, reduction).mode
     dt = _nj_dtype("multilabel_margin_loss_backward", input, target, lists=True)
-    body, factor = _nj_mlm_body(dt, True), _nj_grad_factor(mode)
+    body = _nj_mlm_body(dt, True)
+    factor = NJ.loss_grad_factor(mode, "multilabel_margin_loss_backward")
     if not NJ.is_none(out):
         raise errors.TypingError("nbops: multilabel_margin_loss_backward: out= is not "
                                  "supported inside @njit")
@@ -980,7 +964,8 @@ def _mlm_with_grad_njit(input, target, size_average=None, reduce=None, reduction
     mode = NJ.reduction_plan(size_average, reduce, reduction).mode
     dt = _nj_dtype("multilabel_margin_loss_with_grad", input, target, lists=True)
     body = _nj_mlm_body(dt, True)
-    value, factor = _nj_value(mode, dt, input.ndim == 1), _nj_grad_factor(mode)
+    value = _nj_value(mode, dt, input.ndim == 1)
+    factor = NJ.loss_grad_factor(mode, "multilabel_margin_loss_with_grad")
 
     def impl(input, target, size_average=None, reduce=None, reduction="mean"):
         rows = input.size // input.shape[-1] if input.shape[-1] else 0

@@ -382,24 +382,6 @@ def _nj_value(mode, dt):
     return register_jitable(none if mode == "none" else total)
 
 
-def _nj_grad_factor(mode):
-    """(g, c)(grad_output, rows): the per-row gradients (or empty) and the factor."""
-    def none_g(grad_output, rows):
-        g = np.ascontiguousarray(np.asarray(grad_output)).reshape(-1)
-        if g.size != rows:
-            raise ValueError("nbops: multilabel_soft_margin_loss_backward: grad_output must "
-                             "have the shape of the per-sample losses (reduction='none')")
-        return g, 1.0
-
-    def scalar_g(grad_output, rows):
-        c = float(grad_output)
-        if mode == "mean":
-            c = c / rows if rows else np.nan
-        return np.ones(0), c
-
-    return register_jitable(none_g if mode == "none" else scalar_g)
-
-
 @overload(multilabel_soft_margin_loss, prefer_literal=True)
 @NJ.plan_errors_at_run_time
 def _mlsm_njit(input, target, weight=None, size_average=None, reduce=None, reduction="mean"):
@@ -417,7 +399,8 @@ def _mlsm_njit(input, target, weight=None, size_average=None, reduce=None, reduc
 def _mlsm_backward_njit(grad_output, input, target, weight=None, size_average=None,
                         reduce=None, reduction="mean", out=None):
     mode, dt, weighted = _nj_setup(input, target, weight, size_average, reduce, reduction)
-    body, factor = _nj_body(dt, weighted, True), _nj_grad_factor(mode)
+    body = _nj_body(dt, weighted, True)
+    factor = NJ.loss_grad_factor(mode, "multilabel_soft_margin_loss_backward")
     if not NJ.is_none(out):
         raise errors.TypingError("nbops: multilabel_soft_margin_loss_backward: out= is not "
                                  "supported inside @njit")
@@ -436,8 +419,8 @@ def _mlsm_backward_njit(grad_output, input, target, weight=None, size_average=No
 def _mlsm_with_grad_njit(input, target, weight=None, size_average=None, reduce=None,
                          reduction="mean"):
     mode, dt, weighted = _nj_setup(input, target, weight, size_average, reduce, reduction)
-    body, value, factor = (_nj_body(dt, weighted, True), _nj_value(mode, dt),
-                           _nj_grad_factor(mode))
+    body, value = _nj_body(dt, weighted, True), _nj_value(mode, dt)
+    factor = NJ.loss_grad_factor(mode, "multilabel_soft_margin_loss_with_grad")
 
     def impl(input, target, weight=None, size_average=None, reduce=None, reduction="mean"):
         rows = input.size // input.shape[-1] if input.shape[-1] else 0

@@ -15,6 +15,7 @@ import inspect
 import numpy as np
 from numba import types
 from numba.core import errors
+from numba.extending import register_jitable
 
 from . import plan as P
 
@@ -109,3 +110,32 @@ def reduction_plan(size_average, reduce, reduction, batchmean=False):
                     batchmean=batchmean)
     plan.warn(stacklevel=2)
     return plan
+
+
+def loss_grad_factor(mode, name):
+    """``factor(grad_output, rows) -> (g, c)`` of a row loss's njit backward.
+
+    ``mode`` is the reduction plan's mode. With ``'none'``, ``g`` is
+    ``grad_output`` flattened (one gradient per row; a size other than ``rows``
+    raises ``ValueError`` naming ``name``) and ``c`` is 1. With ``'mean'`` or
+    ``'sum'``, ``g`` is ``np.ones(1)`` (one factor for every row: kernels read
+    ``g[0]`` when ``g.size`` is not ``rows``) and ``c`` is ``grad_output``,
+    divided by ``rows`` for ``'mean'`` (NaN for no rows, as PyTorch's mean of
+    nothing).
+    """
+    message = (f"nbops: {name}: grad_output must have the shape of the per-sample "
+               "losses (reduction='none')")
+
+    def per_row(grad_output, rows):
+        g = np.ascontiguousarray(np.asarray(grad_output)).reshape(-1)
+        if g.size != rows:
+            raise ValueError(message)
+        return g, 1.0
+
+    def one_factor(grad_output, rows):
+        c = float(grad_output)
+        if mode == "mean":
+            c = c / rows if rows else np.nan
+        return np.ones(1), c
+
+    return register_jitable(per_row if mode == "none" else one_factor)
