@@ -189,6 +189,38 @@ def test_normalize_float32_finite_differences_and_bad_input():
         nbops.normalize_backward(np.ones(3), x64)
 
 
+@pytest.mark.parametrize("dtype", [np.float64, np.float32])
+def test_normalize_long_rows_vs_reference_and_torch(dtype):
+    """Rows longer than the kernels' blocks of lanes (p = 2 sums in lanes, then
+    the tail in order), a zero row and a row below eps, in several tasks of
+    rows; the same bits on 1 and 2 threads."""
+    import numba
+    x = rand((300, 203), 5, dtype)
+    x[3] = 0
+    x[7] *= 1e-14
+    g = rand(x.shape, 6, dtype)
+    y = nbops.normalize(x)
+    gi = nbops.normalize_backward(g, x)
+    assert y.dtype == gi.dtype == dtype
+    np.testing.assert_allclose(y, ref_normalize(x.astype(np.float64), 2.0, 1, 1e-12),
+                               **TOL[dtype])
+    t = T(x)
+    F.normalize(t).backward(torch.tensor(g))
+    np.testing.assert_allclose(gi, t.grad.numpy(), **TOL[dtype])
+    if dtype == np.float64:
+        np.testing.assert_allclose(
+            nbops.normalize_backward(g[:3], x[:3]), rtol=1e-6, atol=1e-8,
+            desired=finite_diff(lambda v: ref_normalize(v, 2.0, 1, 1e-12), x[:3], g[:3]))
+    threads = numba.get_num_threads()
+    try:
+        numba.set_num_threads(1)
+        y1, g1 = nbops.normalize(x), nbops.normalize_backward(g, x)
+    finally:
+        numba.set_num_threads(threads)
+    np.testing.assert_array_equal(y1, y)
+    np.testing.assert_array_equal(g1, gi)
+
+
 # ----------------------------------------------------------------------------- pdist
 @pytest.mark.parametrize("p", PS)
 def test_pdist_vs_reference_and_torch(p):

@@ -58,9 +58,11 @@ from ..scalar._norms import (
     pnorm_start,
     sgn,
 )
+from ..scalar.rows import ROW_FASTMATH, row_view
 from . import linear as _linear
 from .distance import _check_out_pair, _deliver_pair, _sum_to, _sum_to_njit
 from .elementwise import _float_array
+from .layer_norm import _rows_per_task
 
 #: pnorm_kind for the Python-level callers (its plain function: calling the jitted
 #: core from Python would compile it in every process, outside the disk cache)
@@ -105,6 +107,18 @@ def _row_pnorm(x, start, n, p, kind):
     for i in range(start, start + n):
         acc = pnorm_add(acc, np.float64(x[i]), p, kind)
     return pnorm_finish(acc, p, kind)
+
+
+@register_jitable
+def _dot64(a, b, n):
+    """float64 ``sum(a[:n] * b[:n])`` as one plain loop: in a kernel compiled with
+    ``ROW_FASTMATH`` LLVM vectorizes it (``reassoc`` lets it split the sum into
+    vector lanes; no NaN/inf flag). The order is fixed by the compiled code and
+    ``n``: the same bits on any thread count."""
+    s = 0.0
+    for j in range(n):
+        s += np.float64(a[j]) * np.float64(b[j])
+    return s
 
 
 @_config.core
@@ -214,8 +228,19 @@ def _put(res, out, result):
     """``res`` written into ``out`` (checked by the caller) or returned as ``result``."""
     if out is None:
         return np.ascontiguousarray(res, dtype=result)
-    out[...] = res
+    if not np.may_share_memory(res, out):  # (else res is out: see _rows_result)
+        out[...] = res
     return out
+
+
+def _rows_result(out, shape, axis, compute):
+    """The (rows, length) array a row kernel writes: ``out`` itself (reshaped)
+    when it is C-contiguous of ``compute`` with ``axis`` the last one, so the
+    kernel writes it directly; otherwise a new array."""
+    if (out is not None and axis == out.ndim - 1 and out.dtype == compute
+            and out.flags.c_contiguous):
+        return out.reshape(shape)
+    return np.empty(shape, compute)
 
 
 def _check_grad(g, shape):
@@ -402,40 +427,79 @@ def cosine_similarity_backward(grad_output, x1, x2, axis=1, eps=1e-8, *, out=Non
 
 
 def _normalize_forward(x, dim, p, kind, eps, out):
-    for r in prange(out.size // max(dim, 1)):
-        s = r * dim
-        n = _row_pnorm(x, s, dim, p, kind)
-        c = eps if n < eps else n
-        for i in range(s, s + dim):
-            out[i] = np.float64(x[i]) / c
+    """Each row of the flat contiguous ``x`` (``dim`` values a row) divided by
+    ``max(||row||_p, eps)`` into ``out``. Rows go in tasks of whole rows cut by
+    the shape alone; p = 2 sums the squares with :func:`_dot64`, other p fold
+    :func:`_row_pnorm`; the division is in ``out``'s dtype, as PyTorch divides
+    by the norm in the input's."""
+    n_rows = out.size // max(dim, 1)
+    per, n_tasks = _rows_per_task(n_rows, dim)
+    for t in prange(n_tasks):
+        r0 = t * per
+        r1 = np.minimum(n_rows, r0 + per)
+        cast = row_view(out, 0, 1).copy()  # a value of out's dtype
+        for row in range(r0, r1):
+            xs = row_view(x, row * dim, dim)
+            os = row_view(out, row * dim, dim)
+            if kind == PNORM_2:
+                n = math.sqrt(_dot64(xs, xs, dim))
+            else:
+                n = _row_pnorm(xs, 0, dim, p, kind)
+            cast[0] = eps if n < eps else n
+            c = cast[0]
+            for i in range(dim):
+                os[i] = xs[i] / c
 
 
-_normalize_forward_serial, _normalize_forward_parallel = _config.kernels(_normalize_forward)
+_normalize_forward_serial, _normalize_forward_parallel = _config.kernels(
+    _normalize_forward, fastmath=ROW_FASTMATH)
 
 
 def _normalize_backward(x, dim, p, kind, eps, g, out):
-    for r in prange(out.size // max(dim, 1)):
-        s = r * dim
-        n = _row_pnorm(x, s, dim, p, kind)
-        c = eps if n < eps else n
-        gx = 0.0
-        count = 1.0
-        if kind == PNORM_MAX:
-            count = 0.0
-        for i in range(s, s + dim):
-            v = np.float64(x[i])
-            gx += np.float64(g[i]) * v
-            if kind == PNORM_MAX and (abs(v) == n or v != v):
-                count += 1.0
-        # the norm's gradient passes the clamp only where it is not clamped
-        gn = -gx / (c * c) if n >= eps else 0.0
-        for i in range(s, s + dim):
-            v = np.float64(x[i])
-            extra = pnorm_backward(v, n, gn, p, kind, count) if gn != 0 else 0.0
-            out[i] = np.float64(g[i]) / c + extra
+    """grad_input of each row (see :func:`normalize_backward`'s Notes) into
+    ``out``, in float64 per element; rows in tasks as the forward. p = 2 takes
+    its sums with :func:`_dot64` and ``g / c + x * (gn / n)`` per element."""
+    n_rows = out.size // max(dim, 1)
+    per, n_tasks = _rows_per_task(n_rows, dim)
+    for t in prange(n_tasks):
+        r0 = t * per
+        r1 = np.minimum(n_rows, r0 + per)
+        for row in range(r0, r1):
+            s = row * dim
+            xs = row_view(x, s, dim)
+            gs = row_view(g, s, dim)
+            os = row_view(out, s, dim)
+            if kind == PNORM_2:
+                n = math.sqrt(_dot64(xs, xs, dim))
+                gx = _dot64(gs, xs, dim)
+                c = eps if n < eps else n
+                # the norm's gradient passes the clamp only where it is not clamped
+                gn = -gx / (c * c) if n >= eps else 0.0
+                inv_c = 1.0 / c
+                k = gn / n if n != 0 else 0.0
+                for i in range(dim):
+                    os[i] = np.float64(gs[i]) * inv_c + np.float64(xs[i]) * k
+                continue
+            n = _row_pnorm(xs, 0, dim, p, kind)
+            c = eps if n < eps else n
+            gx = 0.0
+            count = 1.0
+            if kind == PNORM_MAX:
+                count = 0.0
+            for i in range(dim):
+                v = np.float64(xs[i])
+                gx += np.float64(gs[i]) * v
+                if kind == PNORM_MAX and (abs(v) == n or v != v):
+                    count += 1.0
+            gn = -gx / (c * c) if n >= eps else 0.0
+            for i in range(dim):
+                v = np.float64(xs[i])
+                extra = pnorm_backward(v, n, gn, p, kind, count) if gn != 0 else 0.0
+                os[i] = np.float64(gs[i]) / c + extra
 
 
-_normalize_backward_serial, _normalize_backward_parallel = _config.kernels(_normalize_backward)
+_normalize_backward_serial, _normalize_backward_parallel = _config.kernels(
+    _normalize_backward, fastmath=ROW_FASTMATH)
 
 
 def _normalize_plan(input, p, axis, eps, op):
@@ -489,7 +553,7 @@ def normalize(input, p=2.0, axis=1, eps=1e-12, *, out=None):
     if out is not None:
         check_out(out, x.shape, result)
     xf = _moved_rows(x, x.shape, axis, compute)
-    res = np.empty(xf.shape, compute)
+    res = _rows_result(out, xf.shape, axis, compute)
     if res.size:
         launch(_normalize_forward_serial, _normalize_forward_parallel,
                ("normalize", compute.char), res.size * 2, xf.reshape(-1), x.shape[axis],
@@ -542,11 +606,12 @@ def normalize_backward(grad_output, input, p=2.0, axis=1, eps=1e-12, *, out=None
         check_out(out, x.shape, result)
     xf = _moved_rows(x, x.shape, axis, compute)
     gf = _moved_rows(g, x.shape, axis, compute)
-    res = np.empty(xf.shape, compute)
+    res = _rows_result(out, xf.shape, axis, compute)
     if res.size:
         launch(_normalize_backward_serial, _normalize_backward_parallel,
                ("normalize_grad", compute.char), res.size * 4, xf.reshape(-1),
-               x.shape[axis], p, _pnorm_kind(p), eps, gf.reshape(-1), res.reshape(-1))
+               x.shape[axis], p, _pnorm_kind(p), eps, gf.reshape(-1),
+               res.reshape(-1))
     return _put(_unmove(res, x.shape, axis), out, result)
 
 
