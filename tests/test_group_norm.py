@@ -361,6 +361,33 @@ def test_same_bits_serial_and_parallel_on_any_thread_count(monkeypatch):
         numba.set_num_threads(threads)
 
 
+def test_short_channels_same_bits_on_any_thread_count(monkeypatch):
+    """Channels of fewer than 16 positions (normalized a whole group at a time):
+    against the float64 reference, and the same bits from the serial kernel and
+    the parallel one on 1 or 2 threads."""
+    import numba
+
+    x = data((300, 64, 3), np.float32, loc=30.0)
+    w, b = affine(64, np.float32)
+
+    def run():
+        return list(nbops.group_norm(x, 2, w, b, return_stats=True))
+
+    y = run()[0]
+    np.testing.assert_allclose(y, ref_group_norm(x, 2, w, b)[0], **TOL[y.dtype])
+    monkeypatch.setattr(_config, "PARALLEL_THRESHOLD", 1 << 62)  # the serial kernels
+    serial = run()
+    monkeypatch.setattr(_config, "PARALLEL_THRESHOLD", 1)  # the parallel kernels
+    threads = numba.get_num_threads()
+    try:
+        for n in sorted({1, threads}):
+            numba.set_num_threads(n)
+            for a, b_ in zip(run(), serial, strict=True):
+                np.testing.assert_array_equal(a, b_)
+    finally:
+        numba.set_num_threads(threads)
+
+
 # --------------------------------------------------------------------------- #
 # nn modules
 # --------------------------------------------------------------------------- #

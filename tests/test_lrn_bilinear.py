@@ -226,6 +226,37 @@ def test_lrn_same_bits_serial_and_parallel_on_any_thread_count(monkeypatch):
         numba.set_num_threads(threads)
 
 
+@pytest.mark.filterwarnings("ignore::RuntimeWarning")
+def test_lrn_one_position_same_bits_as_several(monkeypatch):
+    """Inputs of one position per channel ((N, C, 1): blocks of batch rows as the
+    positions) give the bits of the general kernel (the same input with its
+    position repeated), inf and NaN included, serial and parallel on any
+    thread count; and PyTorch's values."""
+    import numba
+
+    for dtype in (np.float32, np.float64):
+        x = data((37, 50, 1), dtype, seed=4)
+        x[3, 7, 0] = np.inf
+        x[20, 30, 0] = np.nan
+        for size in (1, 4, 5):
+            y = nbops.local_response_norm(x, size, alpha=0.5)
+            general = nbops.local_response_norm(np.repeat(x, 2, axis=2), size, alpha=0.5)
+            np.testing.assert_array_equal(y, general[:, :, :1])
+            ty = F.local_response_norm(tt(x), size, alpha=0.5).numpy()
+            np.testing.assert_allclose(y, ty, equal_nan=True, **TOL[y.dtype])
+    x = data((40, 300, 1), np.float32, seed=7)
+    monkeypatch.setattr(_config, "PARALLEL_THRESHOLD", 1 << 62)  # the serial kernels
+    serial = nbops.local_response_norm(x, 5)
+    monkeypatch.setattr(_config, "PARALLEL_THRESHOLD", 1)  # the parallel kernels
+    threads = numba.get_num_threads()
+    try:
+        for n in sorted({1, threads}):
+            numba.set_num_threads(n)
+            np.testing.assert_array_equal(nbops.local_response_norm(x, 5), serial)
+    finally:
+        numba.set_num_threads(threads)
+
+
 def test_nn_local_response_norm_matches_torch():
     for args, kwargs in [((2,), {}), ((3,), dict(alpha=0.5, beta=0.6, k=2.0))]:
         ours = nbops.nn.LocalResponseNorm(*args, **kwargs)

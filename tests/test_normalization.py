@@ -184,6 +184,39 @@ def test_float32_large_mean_accuracy_parallel_path(monkeypatch):
     np.testing.assert_allclose(y3, ref_batch_norm(x, rm, rv)[0], rtol=2e-7)
 
 
+def test_rows_four_at_a_time_same_bits_on_any_thread_count(monkeypatch):
+    """(N, C) inputs (the statistics read four batch rows at a time, then the
+    rest one by one): against the float64 reference, and the same bits from the
+    serial kernels and the parallel ones on 1 or 2 threads."""
+    import numba
+
+    x = (np.random.default_rng(3).standard_normal((4099, 37)) * 3 + 50).astype(np.float32)
+    x[5, 2] = -1e3  # an outlier
+    w, b = np.linspace(0.5, 2, 37), np.linspace(-1, 1, 37)
+
+    def run():
+        rm, rv = np.zeros(37, np.float32), np.ones(37, np.float32)
+        y, mean, invstd = nbops.batch_norm(x, rm, rv, w, b, training=True, return_stats=True)
+        return [y, mean, invstd, rm, rv, nbops.batch_norm(x, rm, rv, w, b)]
+
+    y_exp, rm_exp, rv_exp = ref_batch_norm(x, np.zeros(37), np.ones(37), w, b, training=True)
+    res = run()
+    np.testing.assert_allclose(res[0], y_exp, rtol=2e-6, atol=2e-6)
+    np.testing.assert_allclose(res[3], rm_exp, rtol=1e-7)
+    np.testing.assert_allclose(res[4], rv_exp, rtol=1e-6)
+    monkeypatch.setattr(_config, "PARALLEL_THRESHOLD", 1 << 62)  # the serial kernels
+    serial = run()
+    monkeypatch.setattr(_config, "PARALLEL_THRESHOLD", 1)  # the parallel kernels
+    threads = numba.get_num_threads()
+    try:
+        for n in sorted({1, threads}):
+            numba.set_num_threads(n)
+            for a, e in zip(run(), serial, strict=True):
+                np.testing.assert_array_equal(a, e)
+    finally:
+        numba.set_num_threads(threads)
+
+
 _THREAD_SCRIPT = """
 import hashlib, numba, numpy as np, nbops
 x = (np.random.default_rng(7).standard_normal((16, 2, 96, 96)) + 1e4).astype(np.float32)

@@ -50,6 +50,10 @@ from .elementwise import _float_array
 from .layer_norm import _LANES, _SCRATCH, _rows_per_task, _shifted_sums, _sum_parts
 from .normalization import _constant_flag, _is_none, batch_norm, batch_norm_backward
 
+#: Channels of fewer positions (``inner``) are normalized a whole group at a
+#: time, with each channel's scale and bias repeated per position.
+_SHORT = 16
+
 
 def _forward(x, groups, cpg, inner, w, b, eps, scratch, mean, rstd, out):
     """Normalize each group (``cpg * inner`` values) of the flat contiguous ``x``
@@ -67,6 +71,9 @@ def _forward(x, groups, cpg, inner, w, b, eps, scratch, mean, rstd, out):
         acc_s = row_view(scratch, 0, _LANES).copy()
         acc_q = row_view(scratch, 0, _LANES).copy()
         cast = row_view(out, 0, 1).copy()  # a value of x's dtype
+        n_pos = length if inner < _SHORT else 0
+        sc_pos = row_view(out, 0, n_pos).copy()  # a group's scale and bias per position
+        b_pos = row_view(out, 0, n_pos).copy()
         for row in range(r0, r1):
             xs = row_view(x, row * length, length)
             shift = finite_shift(xs[0])
@@ -85,6 +92,26 @@ def _forward(x, groups, cpg, inner, w, b, eps, scratch, mean, rstd, out):
             cast[0] = lo
             ml = cast[0]
             c0 = (row % groups) * cpg
+            if inner == 1:  # (N, C) inputs: plain loops over the group's channels
+                wg = row_view(w, c0, cpg)
+                bg = row_view(b, c0, cpg)
+                for j in range(length):
+                    sc_pos[j] = r * np.float64(wg[j])  # (stored in x's dtype)
+                os = row_view(out, row * length, length)
+                for j in range(length):
+                    os[j] = ((xs[j] - mh) - ml) * sc_pos[j] + bg[j]
+                continue
+            if inner < _SHORT:  # the parameters per position, then one plain loop
+                for ci in range(cpg):
+                    sc = r * np.float64(w[c0 + ci])  # (stored in x's dtype)
+                    bc = b[c0 + ci]
+                    for j in range(ci * inner, (ci + 1) * inner):
+                        sc_pos[j] = sc
+                        b_pos[j] = bc
+                os = row_view(out, row * length, length)
+                for j in range(length):
+                    os[j] = ((xs[j] - mh) - ml) * sc_pos[j] + b_pos[j]
+                continue
             for ci in range(cpg):
                 cast[0] = r * np.float64(w[c0 + ci])
                 sc = cast[0]
@@ -219,10 +246,21 @@ def _groups_plan(x_shape, num_groups):
     return n, c, math.prod(x_shape[2:]), groups
 
 
+_FILLED = {}  # (fill, channels, dtype char) -> a read-only vector (weight/bias defaults)
+
+
 def _channel_param(v, name, channels, dtype, fill):
-    """weight/bias as a contiguous (C,) array of ``dtype`` (``fill`` where None)."""
+    """weight/bias as a contiguous (C,) array of ``dtype`` (``fill`` where None: one
+    read-only vector per size and dtype, made once; the kernels only read it)."""
     if v is None:
-        return np.full(channels, fill, dtype)
+        key = (fill, channels, dtype.char)
+        vec = _FILLED.get(key)
+        if vec is None:
+            vec = np.full(channels, fill, dtype)
+            vec.flags.writeable = False
+            if len(_FILLED) < 64:
+                _FILLED[key] = vec
+        return vec
     a = as_array(v, name)
     result_dtype(a.dtype, name)
     if a.shape != (channels,):
@@ -255,8 +293,8 @@ def _run_forward(name, input, num_groups, weight, bias, eps, out):
     direct = (out is not None and result == compute and out.flags.c_contiguous
               and not np.may_share_memory(out, src))
     res = out if direct else np.empty(x.shape, compute)
-    mean = np.zeros(n * groups, np.float64)
-    rstd = np.zeros(n * groups, np.float64)
+    mean = np.empty(n * groups, np.float64)  # (the kernel writes every group's)
+    rstd = np.empty(n * groups, np.float64)
     if c // groups * inner == 0:  # empty groups: NaN statistics, as PyTorch
         mean[:] = np.nan
         rstd[:] = np.nan

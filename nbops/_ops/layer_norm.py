@@ -79,11 +79,25 @@ def _rows_per_task(n_rows, length):
 def _shifted_sums(xs, shift, full, length, acc_s, acc_q):
     """(sum, sum of squares) of ``xs[:length] - shift`` in float64: ``_LANES``
     accumulators over the first ``full`` values (a loop LLVM vectorizes without
-    reassociating), then the rest in order; the same bits on any thread count."""
+    reassociating), then the rest in order; the same bits on any thread count.
+
+    Four blocks at a time: lane k adds the four values it gets from them in
+    block order (``a + d0 + d1`` is ``(a + d0) + d1``), the same sums as one
+    block at a time with a quarter of the accumulators' loads and stores."""
     for k in range(_LANES):
         acc_s[k] = 0.0
         acc_q[k] = 0.0
-    for j0 in range(0, full, _LANES):
+    full4 = full - full % (4 * _LANES)
+    for j0 in range(0, full4, 4 * _LANES):
+        xb = row_view(xs, j0, 4 * _LANES)
+        for k in range(_LANES):
+            d0 = np.float64(xb[k]) - shift
+            d1 = np.float64(xb[k + _LANES]) - shift
+            d2 = np.float64(xb[k + 2 * _LANES]) - shift
+            d3 = np.float64(xb[k + 3 * _LANES]) - shift
+            acc_s[k] = acc_s[k] + d0 + d1 + d2 + d3
+            acc_q[k] = acc_q[k] + d0 * d0 + d1 * d1 + d2 * d2 + d3 * d3
+    for j0 in range(full4, full, _LANES):
         xb = row_view(xs, j0, _LANES)
         for k in range(_LANES):
             d = np.float64(xb[k]) - shift
@@ -267,8 +281,40 @@ def _normalized_shape(normalized_shape):
     return shape
 
 
+_PLANS = {}  # (input shape, normalized_shape) -> _rows_plan's result, for tuples and ints
+
+
 def _rows_plan(x_shape, normalized_shape):
-    """(normalized shape tuple, number of rows, row length), shapes checked as PyTorch."""
+    """(normalized shape tuple, number of rows, row length), shapes checked as PyTorch.
+
+    Remembered for an int or a tuple of ints ``normalized_shape``, so a
+    repeated call of the same shapes skips the checks."""
+    if type(x_shape) is not tuple or not _plain_ints(normalized_shape):
+        return _check_rows(x_shape, normalized_shape)
+    key = (x_shape, normalized_shape)
+    plan = _PLANS.get(key)
+    if plan is None:
+        plan = _check_rows(x_shape, normalized_shape)
+        if len(_PLANS) < 256:
+            _PLANS[key] = plan
+    return plan
+
+
+def _plain_ints(normalized_shape):
+    """An int or a tuple of ints (exactly: a float or a bool hashes as an int would)."""
+    kind = type(normalized_shape)
+    if kind is int:
+        return True
+    if kind is not tuple:
+        return False
+    for d in normalized_shape:
+        if type(d) is not int:
+            return False
+    return True
+
+
+def _check_rows(x_shape, normalized_shape):
+    """:func:`_rows_plan` without the memo."""
     shape = _normalized_shape(normalized_shape)
     k = len(shape)
     if len(x_shape) < k or tuple(x_shape[len(x_shape) - k:]) != shape:
@@ -280,10 +326,21 @@ def _rows_plan(x_shape, normalized_shape):
     return shape, n_rows, length
 
 
+_FILLED = {}  # (fill, length, dtype char) -> a read-only vector (weight/bias defaults)
+
+
 def _affine(v, name, shape, dtype, fill):
-    """weight/bias as a contiguous (length,) array of ``dtype`` (``fill`` where None)."""
+    """weight/bias as a contiguous (length,) array of ``dtype`` (``fill`` where None:
+    one read-only vector per length and dtype, made once; the kernels only read it)."""
     if v is None:
-        return np.full(math.prod(shape), fill, dtype)
+        key = (fill, shape, dtype.char)
+        vec = _FILLED.get(key)
+        if vec is None:
+            vec = np.full(math.prod(shape), fill, dtype)
+            vec.flags.writeable = False
+            if len(_FILLED) < 64:
+                _FILLED[key] = vec
+        return vec
     a = as_array(v, name)
     result_dtype(a.dtype, name)
     if a.shape != shape:
@@ -322,8 +379,8 @@ def _run_forward(name, input, normalized_shape, weight, bias, eps, out, centered
     direct = (out is not None and result == compute and out.flags.c_contiguous
               and not np.may_share_memory(out, src))
     res = out if direct else np.empty(x.shape, compute)
-    mean = np.zeros(n_rows, np.float64)
-    rstd = np.zeros(n_rows, np.float64)
+    mean = np.empty(n_rows, np.float64)  # (the kernel writes every row's)
+    rstd = np.empty(n_rows, np.float64)
     if length == 0:  # empty rows: NaN statistics, as PyTorch
         mean[:] = np.nan
         rstd[:] = np.nan
@@ -461,9 +518,14 @@ def _rms_eps(dtype, eps):
     dtype for a non-float input)."""
     if eps is not None:
         return float(eps)
-    if dtype.kind != "f":
-        dtype = result_dtype(dtype)[1]
-    return float(np.finfo(dtype).eps)
+    default = _DEFAULT_EPS.get(dtype)
+    if default is None:
+        kind = dtype if dtype.kind == "f" else result_dtype(dtype)[1]
+        default = _DEFAULT_EPS[dtype] = float(np.finfo(kind).eps)
+    return default
+
+
+_DEFAULT_EPS = {}  # dtype -> rms_norm's default eps
 
 
 def _run_backward(name, grad_output, input, normalized_shape, mean, rstd, weight, grads,

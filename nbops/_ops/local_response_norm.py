@@ -152,6 +152,46 @@ def _forward(x, size, alpha, beta, k, out):
 
 _forward_serial, _forward_parallel = _config.kernels(_forward)
 
+#: Batch rows per task of :func:`_forward_rows` (one position per channel).
+_ROWS = 16
+
+
+def _forward_rows(x, size, alpha, beta, k, out):
+    """:func:`_forward` of an input with one position per channel (``S == 1``):
+    ``x``, ``out`` ``(N, C)`` C-contiguous arrays of one float dtype.
+
+    A task takes a block of ``_ROWS`` batch rows as the positions of
+    :func:`_forward` (copied channel-major into float64, exactly), so the
+    window sums slide over ``_ROWS`` values at a time instead of one: the same
+    arithmetic, value by value, so the same bits as :func:`_forward`."""
+    n_batch, n_ch = x.shape
+    before = size // 2
+    after = (size - 1) // 2
+    scale = alpha / size
+    blocks = (n_batch + _ROWS - 1) // _ROWS
+    for task in prange(blocks):
+        r0 = task * _ROWS
+        m = min(n_batch, r0 + _ROWS) - r0
+        v = np.empty((n_ch, m))
+        for j in range(m):
+            xr = x[r0 + j]
+            for c in range(n_ch):
+                v[c, j] = xr[c]
+        acc = np.zeros(m)
+        pw = np.empty(m)
+        for j in range(m):
+            acc[j] = _window_sum(v, j, 0, after - 1, n_ch, True)
+        for c in range(n_ch):
+            _slide(v, 0, m, acc, c + after, c - before - 1, n_ch, c, before, after, True,
+                   True)
+            _powers(acc, m, scale, k, beta, pw)
+            vc = v[c]
+            for j in range(m):
+                out[r0 + j, c] = vc[j] * pw[j]
+
+
+_forward_rows_serial, _forward_rows_parallel = _config.kernels(_forward_rows)
+
 
 def _backward(g, x, size, alpha, beta, k, out):
     """grad_input (module docstring) into ``out``; ``g``, ``x``, ``out``: ``(N, C,
@@ -296,7 +336,11 @@ def local_response_norm(input, size, alpha=1e-4, beta=0.75, k=1.0, *, out=None):
     direct = (out is not None and result == compute and out.flags.c_contiguous
               and not np.may_share_memory(out, src))
     res = out if direct else np.empty(x.shape, compute)
-    if x.size:
+    if x.size and n_pos == 1:  # (N, C): blocks of batch rows as the positions
+        launch(_forward_rows_serial, _forward_rows_parallel,
+               ("local_response_norm_rows", compute.char), x.size,
+               src.reshape(n_batch, n_ch), size, alpha, beta, k, res.reshape(n_batch, n_ch))
+    elif x.size:
         launch(_forward_serial, _forward_parallel, ("local_response_norm", compute.char),
                x.size, src, size, alpha, beta, k, res.reshape(n_batch, n_ch, n_pos))
     return deliver(res, out, direct, compute, result)

@@ -95,7 +95,10 @@ def _stats(x, n_outer, inner, tile_c, rows, n_tiles, ps, pq, scratch, shift, mea
     channels. In each batch row the tile is one contiguous run of
     ``(c1 - c0) * inner`` values: several whole channels (``inner <= _WIDTH``)
     or one long channel cut in pieces of ``_WIDTH``. Position k of a piece has
-    its own accumulators and shift (that of channel ``c0 + k // inner``), in
+    its own accumulators (a run of one piece is read four batch rows at a
+    time, each accumulator adding the four rows' values in row order: the same
+    sums, with a quarter of the accumulators' loads and stores) and shift (that
+    of channel ``c0 + k // inner``), in
     arrays that are copies of the start of ``scratch``: a copy allocates
     without ``np.empty``, whose Numba implementation is compiled as a function
     of its own at its first use in a process (so are ``min`` and ``max``:
@@ -121,7 +124,25 @@ def _stats(x, n_outer, inner, tile_c, rows, n_tiles, ps, pq, scratch, shift, mea
             acc_s[k] = 0.0
             acc_q[k] = 0.0
             shv[k] = shift[c0 + k // inner]
-        for n in range(n0, n1):
+        n4 = n0  # the rows done four at a time
+        if run <= _WIDTH:  # one piece per row: position k gets one value per row
+            n4 = n0 + (n1 - n0) // 4 * 4
+            stride = channels * inner
+            for n in range(n0, n4, 4):
+                base = (n * channels + c0) * inner
+                x0 = row_view(x, base, run)
+                x1 = row_view(x, base + stride, run)
+                x2 = row_view(x, base + 2 * stride, run)
+                x3 = row_view(x, base + 3 * stride, run)
+                for k in range(run):  # (a + d0) + d1 ...: row order, as one row at a time
+                    sh = shv[k]
+                    d0 = np.float64(x0[k]) - sh
+                    d1 = np.float64(x1[k]) - sh
+                    d2 = np.float64(x2[k]) - sh
+                    d3 = np.float64(x3[k]) - sh
+                    acc_s[k] = acc_s[k] + d0 + d1 + d2 + d3
+                    acc_q[k] = acc_q[k] + d0 * d0 + d1 * d1 + d2 * d2 + d3 * d3
+        for n in range(n4, n1):
             base = (n * channels + c0) * inner
             for j0 in range(0, run, _WIDTH):
                 m = np.minimum(_WIDTH, run - j0)
@@ -173,6 +194,9 @@ def _normalize(x, channels, inner, per_position, mean, var, w, b, eps, params, o
     mean_hi, mean_lo, scale, shift = params[0], params[1], params[2], params[3]
     # Each channel's value ``repeat`` times; mean_hi + mean_lo is the float64 mean
     # (lo = 0 where hi is not finite, so an infinite mean gives what x - mean gives).
+    # All lo = 0 (float64 inputs; means that the input's dtype holds exactly):
+    # the loop below skips ``- mean_lo``, which would give the same bits.
+    any_lo = False
     for c in range(channels):
         k0 = c * repeat
         mean_hi[k0] = mean[c]
@@ -184,6 +208,8 @@ def _normalize(x, channels, inner, per_position, mean, var, w, b, eps, params, o
             mean_lo[k] = lo
             scale[k] = sc
             shift[k] = off
+        if mean_lo[k0] != 0.0:
+            any_lo = True
     length = repeat * channels if per_position is not None else inner
     n_rows = x.size // length
     per = np.maximum(1, _NORM_TASK // length)  # (not max(): see _stats)
@@ -196,8 +222,12 @@ def _normalize(x, channels, inner, per_position, mean, var, w, b, eps, params, o
             for row in range(r0, r1):
                 xs = row_view(x, row * length, length)
                 os = row_view(out, row * length, length)
-                for j in range(length):
-                    os[j] = ((xs[j] - mean_hi[j]) - mean_lo[j]) * scale[j] + shift[j]
+                if any_lo:
+                    for j in range(length):
+                        os[j] = ((xs[j] - mean_hi[j]) - mean_lo[j]) * scale[j] + shift[j]
+                else:
+                    for j in range(length):
+                        os[j] = (xs[j] - mean_hi[j]) * scale[j] + shift[j]
         else:
             for row in range(r0, r1):
                 ch = row % channels
@@ -245,7 +275,7 @@ def _float64_or(v, fill, channels):
     """``v`` as float64, or ``channels`` copies of ``fill`` when it is None (one
     read-only vector per size, made once: the kernels only read it)."""
     if v is not None:
-        return v.astype(np.float64)
+        return _read_float64(v)
     vec = _FILLED.get((fill, channels))
     if vec is None:
         vec = np.full(channels, fill)
@@ -253,6 +283,17 @@ def _float64_or(v, fill, channels):
         if len(_FILLED) < 64:
             _FILLED[(fill, channels)] = vec
     return vec
+
+
+_FLOAT64 = np.dtype(np.float64)
+
+
+def _read_float64(v):
+    """A (C,) vector the kernels only read, as a contiguous float64 array: ``v``
+    itself when it is one (no copy), else a float64 copy."""
+    if v.dtype is _FLOAT64 and v.flags.c_contiguous:
+        return v
+    return v.astype(np.float64)
 
 
 def batch_norm(input, running_mean, running_var, weight=None, bias=None, training=False,
@@ -351,9 +392,9 @@ def batch_norm(input, running_mean, running_var, weight=None, bias=None, trainin
         return res
 
     channels, inner = plan.channels, plan.inner
-    mean = np.empty(channels, np.float64)
-    var = np.empty(channels, np.float64)
     if plan.training:
+        mean = np.empty(channels, np.float64)
+        var = np.empty(channels, np.float64)
         update = plan.update_running
         run_mean = running_mean.astype(np.float64) if update else mean
         run_var = running_var.astype(np.float64) if update else var
@@ -365,9 +406,9 @@ def batch_norm(input, running_mean, running_var, weight=None, bias=None, trainin
         launch(_stats_serial, _stats_parallel, key, x.size, flat, plan.n_outer, inner,
                tile_c, rows, n_tiles, ps, pq, _SCRATCH, shift, mean, var, update,
                plan.momentum, run_mean, run_var)
-    else:
-        mean[:] = running_mean
-        var[:] = running_var
+    else:  # the running statistics (read only)
+        mean = _read_float64(running_mean)
+        var = _read_float64(running_var)
     per_position = inner < _PER_POSITION
     key = ("bn_normalize", compute.char, flat.flags.writeable, per_position)
     params = np.empty((4, channels * inner if per_position else channels), compute)
