@@ -277,6 +277,9 @@ def prelu(input, weight, *, out=None):
             launch(_prelu_serial, _prelu_parallel, ("prelu", x.dtype.char), x.size,
                    x.reshape(-1), weight, res.reshape(-1), max(1, math.prod(x.shape[2:])))
         return res
+    if (type(weight) is np.ndarray and weight.ndim == 1 and weight.size == 1
+            and weight.dtype.char in "fd"):  # one shared slope, checked: the unary op
+        return unary(_PRELU, x, (float(weight[0]),), False, out)
     w = as_array(weight, "weight")
     compute, result = result_dtype(x.dtype)
     result_dtype(w.dtype, "weight")

@@ -23,7 +23,7 @@ from numba.extending import overload, register_jitable
 from numba.np.numpy_support import as_dtype
 
 from .. import _config
-from .._launch import launch
+from .._launch import entry_point, launch
 from .._validate import (
     as_array,
     check_out,
@@ -109,6 +109,29 @@ def _prob(x, p, w, O, C, I, pa, pb, loss, partials, R):
 
 
 _prob_serial, _prob_parallel = _config.kernels(_prob, fastmath=ROW_FASTMATH)
+
+
+# The lean nll_loss call (:func:`_fast`): (N, C) C-contiguous log-probabilities,
+# N <= UNIT_ELEMS (one chunk of rows), int64 targets, unit weights, no
+# ignore_index among the targets. The targets are checked first: where one is
+# outside [0, C) the kernel reads no logit and returns ok = False (the general
+# path then raises its error). The losses and their sum are those of _index's
+# chunk (the same row function on the same chunk, the total added as _totals
+# adds it), from three arguments instead of sixteen.
+def _nll_lean(x, t):
+    O, C = x.shape
+    for k in range(O):
+        if t[k] < 0 or t[k] >= C:
+            return 0.0, False
+    xf = x.reshape(O * C)
+    loss = np.empty(O, x.dtype)
+    sl, sw = nll_rows(xf, t, xf, C, 0, O, -100, True, loss)
+    total = 0.0
+    total += sl
+    return total, True
+
+
+_nll_lean_serial = _config.serial_kernel(_nll_lean, fastmath=ROW_FASTMATH)
 
 
 @register_jitable
@@ -279,6 +302,12 @@ def _fast(input, target, weight, ignore_index, reduction, label_smoothing, lse):
     O, C = input.shape
     if O == 0 or C == 0:
         return None
+    if not lse and O <= UNIT_ELEMS:  # one chunk of rows: the lean kernel
+        total, ok = entry_point(_nll_lean_serial, ("nll_lean", input.dtype.char),
+                                (input, target))(input, target)
+        if not ok:
+            return None  # a target out of range: the general path raises
+        return input.dtype.type(total if reduction == "sum" else total / O)
     if np.maximum.reduce(target.view(np.uint64), axis=None) >= C:
         return None  # out of range or ignored targets: the general path sorts it out
     R, units = _units(O, C, 1, lse)

@@ -103,6 +103,8 @@ _pdist_serial, _pdist_parallel = _config.kernels(_pdist)
 #: (x1.shape, x2.shape, p, eps, keepdim) -> the checked plan of an earlier call
 #: (plain Python numbers only: the checks depend on nothing else).
 _plans = {}
+#: float dtypes computed as they are (x1 and x2 of one of them: no promotion)
+_SAME_FLOAT = (np.dtype(np.float32), np.dtype(np.float64))
 
 
 def _rows(x, shape, compute):
@@ -170,9 +172,12 @@ def pairwise_distance(x1, x2, p=2.0, eps=1e-6, keepdim=False, *, out=None):
         plan = pairwise_distance_plan(a.shape, b.shape, p, eps, keepdim)
         if len(_plans) < 256 and all(type(v) in (int, float, bool) for v in plan_key[2:]):
             _plans[plan_key] = plan
-    result_dtype(a.dtype, "x1")  # a TypeError naming the argument (complex, object)
-    result_dtype(b.dtype, "x2")
-    compute, result = result_dtype(np.result_type(a.dtype, b.dtype), "x1")
+    if a.dtype in _SAME_FLOAT and b.dtype == a.dtype:  # the common call: nothing to check
+        compute = result = a.dtype
+    else:
+        result_dtype(a.dtype, "x1")  # a TypeError naming the argument (complex, object)
+        result_dtype(b.dtype, "x2")
+        compute, result = result_dtype(np.result_type(a.dtype, b.dtype), "x1")
     if out is not None:
         check_out(out, plan.out_shape, result)
     direct = out is not None and result == compute and out.flags.c_contiguous

@@ -203,18 +203,23 @@ def unary(op, input, params=(), inplace=False, out=None):
     if not inplace and type(input) is np.ndarray and input.ndim == 1:
         # the fast path for small 1-D float arrays: no validation left to do
         fn, below = _small_1d.get((op, input.dtype), _NO_FAST_PATH)
-        if fn is not None and input.size < below and input.flags.c_contiguous:
-            if out is None:
-                res = np.empty_like(input)
-                fn(op, input, res, params)
-                return res
-            if (type(out) is np.ndarray and out.dtype == input.dtype
-                    and out.shape == input.shape
-                    and (out is input or not np.may_share_memory(out, input))):
-                flags = out.flags
-                if flags.c_contiguous and flags.writeable:
-                    fn(op, input, out, params)
-                    return out
+        if fn is not None and input.size < below:
+            in_flags = input.flags
+            if in_flags.c_contiguous:
+                if out is None:
+                    res = np.empty_like(input)
+                    fn(op, input, res, params)
+                    return res
+                if (type(out) is np.ndarray and out.dtype == input.dtype
+                        and out.shape == input.shape):
+                    flags = out.flags
+                    # two arrays that own their memory do not overlap (cheaper
+                    # than np.may_share_memory, which the other cases take)
+                    if (flags.c_contiguous and flags.writeable
+                            and (out is input or (flags.owndata and in_flags.owndata)
+                                 or not np.may_share_memory(out, input))):
+                        fn(op, input, out, params)
+                        return out
     if type(input) is not np.ndarray and is_device_array(input):
         return cuda_ops().unary(op, input, params, inplace, out)  # stays on the device
     if type(input) is not np.ndarray and is_dask_array(input):

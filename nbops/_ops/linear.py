@@ -101,7 +101,20 @@ def linear(input, weight, bias=None, out=None):
 
 
 def _shares_memory(out, arrays):
-    return any(a is not None and np.may_share_memory(out, a) for a in arrays)
+    """Whether ``out`` may share memory with one of ``arrays`` (None skipped). Two
+    distinct arrays that own their memory do not: no ``np.may_share_memory`` call
+    for them (the common call's cost)."""
+    own = out.flags.owndata
+    for a in arrays:
+        if a is None:
+            continue
+        if a is out:
+            return True
+        if own and a.flags.owndata:
+            continue
+        if np.may_share_memory(out, a):
+            return True
+    return False
 
 
 # ----------------------------------------------------------- the matrix product
