@@ -5,9 +5,9 @@ The input is viewed as a flat C-order ``(outer, 2 * half, inner)`` array,
 ``b`` its second, and the output ``(outer, half, inner)`` is
 ``a * sigmoid(b)``. For each index of the outer axes ``a`` and ``b`` are two
 contiguous runs of ``half * inner`` values, so the kernels walk three
-contiguous runs (``a``, ``b``, the output) in tiles of :data:`_TILE` values,
-each tile one task of the parallel loop: elementwise, any thread count gives
-the same bits.
+contiguous runs (``a``, ``b``, the output): a task of the parallel loop is
+several short runs or a tile of :data:`_TILE` values of a long one;
+elementwise, any thread count gives the same bits.
 
 Backward (PyTorch's ``glu_backward``), with ``s = sigmoid(b)`` and ``g`` the
 gradient of the output: ``grad_a = s * g`` and ``grad_b = (1 - s) * s * a * g``,
@@ -22,6 +22,7 @@ from numba.extending import overload, register_jitable
 
 from .. import _config
 from .._launch import launch
+from .._numba_internals import make_prefetch
 from .._validate import (
     as_array,
     check_out,
@@ -34,13 +35,16 @@ from .._validate import (
 from ..cuda import ops as _cuda
 from ..scalar._math import const
 from ..scalar.activations import sigmoid
+from ..scalar.rows import row_view
 from . import njit_args as NJ
 from .elementwise import _float_array
 from .plan import axis_plan
 
 __all__ = ["glu", "glu_backward"]
 
-#: Values per task of the parallel kernels.
+prefetch = make_prefetch()
+
+#: Values per task of the parallel kernels (whole runs when they are shorter).
 _TILE = 16384
 
 
@@ -63,35 +67,72 @@ def glu_grads(g, a, b):
 # ------------------------------------------------------------------ CPU kernels
 # x: the flat (O, 2H, I) input; out: the flat (O, H, I) output (forward) or the
 # flat (O, 2H, I) grad_input (backward, g the flat (O, H, I) grad_output).
+# The runs are taken as row_view views (nbops/scalar/rows.py): contiguous 1-D
+# arrays the loops below vectorize over, without a slice's reference counting.
+# Short runs (the last axis: a row's two halves, read at once) get their input
+# prefetched a few KiB ahead: two streams in one page are not followed by the
+# hardware prefetcher (see make_prefetch in nbops/_numba_internals.py).
+#: Bytes of input prefetched ahead of the run being computed (short runs).
+_AHEAD_BYTES = 8192
+
+
+@register_jitable(inline="always")
+def _prefetch_ahead(x, start, n):
+    """Prefetch ``x[start + ahead:start + ahead + n]`` (nothing past the end of ``x``),
+    ``ahead`` at least :data:`_AHEAD_BYTES` and two runs of ``n``."""
+    ahead = max(2 * n, _AHEAD_BYTES // x.itemsize)
+    for j in range(start + ahead, min(start + ahead + n, x.size), 64 // x.itemsize):
+        prefetch(x, j)
+@register_jitable(inline="always")
+def _glu_run(xa, xb, out):
+    """out[k] = glu_value(xa[k], xb[k]) over three contiguous runs of one length."""
+    for k in range(out.size):
+        out[k] = glu_value(xa[k], xb[k])
+
+
+@register_jitable(inline="always")
+def _glu_grad_run(gs, xa, xb, ga, gb):
+    """(ga[k], gb[k]) = glu_grads(gs[k], xa[k], xb[k]) over contiguous runs of one length."""
+    for k in range(gs.size):
+        ga[k], gb[k] = glu_grads(gs[k], xa[k], xb[k])
+
+
+@register_jitable
+def _tasks(O, half):
+    """(runs per task, tiles per run, task count): a task is ``runs`` whole runs
+    of ``half`` values (short runs) or one tile of :data:`_TILE` values of a run."""
+    runs = max(1, _TILE // half)
+    tiles = (half + _TILE - 1) // _TILE
+    return runs, tiles, (O + runs - 1) // runs * tiles
+
+
 def _glu(x, out, O, half):
     """out = a * sigmoid(b); ``half`` = H * I values per outer index."""
-    n_tiles = (half + _TILE - 1) // _TILE
-    for u in prange(O * n_tiles):
-        o = u // n_tiles
-        a0 = (u % n_tiles) * _TILE
+    runs, tiles, n_tasks = _tasks(O, half)
+    for u in prange(n_tasks):
+        a0 = (u % tiles) * _TILE
         n = min(_TILE, half - a0)
-        xa = x[2 * o * half + a0:2 * o * half + a0 + n]
-        xb = x[2 * o * half + half + a0:2 * o * half + half + a0 + n]
-        os = out[o * half + a0:o * half + a0 + n]
-        for k in range(n):
-            os[k] = glu_value(xa[k], xb[k])
+        first = u // tiles * runs
+        for o in range(first, min(O, first + runs)):
+            lo = 2 * o * half + a0
+            if tiles == 1:  # short runs: a and b side by side
+                _prefetch_ahead(x, lo, 2 * half)
+            _glu_run(row_view(x, lo, n), row_view(x, lo + half, n),
+                     row_view(out, o * half + a0, n))
 
 
 def _glu_grad(g, x, out, O, half):
     """grad_a = s * g, grad_b = (1 - s) * s * a * g with s = sigmoid(b)."""
-    n_tiles = (half + _TILE - 1) // _TILE
-    for u in prange(O * n_tiles):
-        o = u // n_tiles
-        a0 = (u % n_tiles) * _TILE
+    runs, tiles, n_tasks = _tasks(O, half)
+    for u in prange(n_tasks):
+        a0 = (u % tiles) * _TILE
         n = min(_TILE, half - a0)
-        lo = 2 * o * half + a0
-        xa = x[lo:lo + n]
-        xb = x[lo + half:lo + half + n]
-        ga = out[lo:lo + n]
-        gb = out[lo + half:lo + half + n]
-        gs = g[o * half + a0:o * half + a0 + n]
-        for k in range(n):
-            ga[k], gb[k] = glu_grads(gs[k], xa[k], xb[k])
+        first = u // tiles * runs
+        for o in range(first, min(O, first + runs)):
+            lo = 2 * o * half + a0
+            _glu_grad_run(row_view(g, o * half + a0, n), row_view(x, lo, n),
+                          row_view(x, lo + half, n), row_view(out, lo, n),
+                          row_view(out, lo + half, n))
 
 
 _glu_serial, _glu_parallel = _config.kernels(_glu)
