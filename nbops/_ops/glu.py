@@ -90,13 +90,6 @@ def _glu_run(xa, xb, out):
         out[k] = glu_value(xa[k], xb[k])
 
 
-@register_jitable(inline="always")
-def _glu_grad_run(gs, xa, xb, ga, gb):
-    """(ga[k], gb[k]) = glu_grads(gs[k], xa[k], xb[k]) over contiguous runs of one length."""
-    for k in range(gs.size):
-        ga[k], gb[k] = glu_grads(gs[k], xa[k], xb[k])
-
-
 @register_jitable
 def _tasks(O, half):
     """(runs per task, tiles per run, task count): a task is ``runs`` whole runs
@@ -123,16 +116,19 @@ def _glu(x, out, O, half):
 
 def _glu_grad(g, x, out, O, half):
     """grad_a = s * g, grad_b = (1 - s) * s * a * g with s = sigmoid(b)."""
-    runs, tiles, n_tasks = _tasks(O, half)
-    for u in prange(n_tasks):
-        a0 = (u % tiles) * _TILE
+    n_tiles = (half + _TILE - 1) // _TILE
+    for u in prange(O * n_tiles):
+        o = u // n_tiles
+        a0 = (u % n_tiles) * _TILE
         n = min(_TILE, half - a0)
-        first = u // tiles * runs
-        for o in range(first, min(O, first + runs)):
-            lo = 2 * o * half + a0
-            _glu_grad_run(row_view(g, o * half + a0, n), row_view(x, lo, n),
-                          row_view(x, lo + half, n), row_view(out, lo, n),
-                          row_view(out, lo + half, n))
+        lo = 2 * o * half + a0
+        xa = x[lo:lo + n]
+        xb = x[lo + half:lo + half + n]
+        ga = out[lo:lo + n]
+        gb = out[lo + half:lo + half + n]
+        gs = g[o * half + a0:o * half + a0 + n]
+        for k in range(n):
+            ga[k], gb[k] = glu_grads(gs[k], xa[k], xb[k])
 
 
 _glu_serial, _glu_parallel = _config.kernels(_glu)
