@@ -5,8 +5,8 @@ The input is viewed as a flat C-order ``(outer, 2 * half, inner)`` array,
 ``b`` its second, and the output ``(outer, half, inner)`` is
 ``a * sigmoid(b)``. For each index of the outer axes ``a`` and ``b`` are two
 contiguous runs of ``half * inner`` values, so the kernels walk three
-contiguous runs (``a``, ``b``, the output): a task of the parallel loop is
-several short runs or a tile of :data:`_TILE` values of a long one;
+contiguous runs (``a``, ``b``, the output): an iteration of the parallel
+loop is one short run or a tile of :data:`_TILE` values of a long one;
 elementwise, any thread count gives the same bits.
 
 Backward (PyTorch's ``glu_backward``), with ``s = sigmoid(b)`` and ``g`` the
@@ -44,7 +44,7 @@ __all__ = ["glu", "glu_backward"]
 
 prefetch = make_prefetch()
 
-#: Values per task of the parallel kernels (whole runs when they are shorter).
+#: Values per iteration of the parallel kernels over long runs.
 _TILE = 16384
 
 
@@ -67,51 +67,39 @@ def glu_grads(g, a, b):
 # ------------------------------------------------------------------ CPU kernels
 # x: the flat (O, 2H, I) input; out: the flat (O, H, I) output (forward) or the
 # flat (O, 2H, I) grad_input (backward, g the flat (O, H, I) grad_output).
-# The runs are taken as row_view views (nbops/scalar/rows.py): contiguous 1-D
-# arrays the loops below vectorize over, without a slice's reference counting.
-# Short runs (the last axis: a row's two halves, read at once) get their input
-# prefetched a few KiB ahead: two streams in one page are not followed by the
-# hardware prefetcher (see make_prefetch in nbops/_numba_internals.py).
-#: Bytes of input prefetched ahead of the run being computed (short runs).
-_AHEAD_BYTES = 8192
-
-
-@register_jitable(inline="always")
-def _prefetch_ahead(x, start, n):
-    """Prefetch ``x[start + ahead:start + ahead + n]`` (nothing past the end of ``x``),
-    ``ahead`` at least :data:`_AHEAD_BYTES` and two runs of ``n``."""
-    ahead = max(2 * n, _AHEAD_BYTES // x.itemsize)
-    for j in range(start + ahead, min(start + ahead + n, x.size), 64 // x.itemsize):
-        prefetch(x, j)
-@register_jitable(inline="always")
-def _glu_run(xa, xb, out):
-    """out[k] = glu_value(xa[k], xb[k]) over three contiguous runs of one length."""
-    for k in range(out.size):
-        out[k] = glu_value(xa[k], xb[k])
-
-
-@register_jitable
-def _tasks(O, half):
-    """(runs per task, tiles per run, task count): a task is ``runs`` whole runs
-    of ``half`` values (short runs) or one tile of :data:`_TILE` values of a run."""
-    runs = max(1, _TILE // half)
-    tiles = (half + _TILE - 1) // _TILE
-    return runs, tiles, (O + runs - 1) // runs * tiles
-
-
+# The forward takes its runs as row_view views (nbops/scalar/rows.py): contiguous
+# 1-D arrays its loop vectorizes over, without a slice's reference counting (the
+# backward keeps slices: as five row_view views its loop ran far slower). Short
+# runs (the last axis: a row's two halves, read at once) get their input
+# prefetched two rows ahead (16 values per request: a 64-byte line of float32,
+# every other line of float64): two streams in one page are not followed by the
+# hardware prefetcher (see make_prefetch in nbops/_numba_internals.py). One run
+# per iteration: grouping runs into tasks made the same loop twice as slow.
 def _glu(x, out, O, half):
     """out = a * sigmoid(b); ``half`` = H * I values per outer index."""
-    runs, tiles, n_tasks = _tasks(O, half)
-    for u in prange(n_tasks):
-        a0 = (u % tiles) * _TILE
-        n = min(_TILE, half - a0)
-        first = u // tiles * runs
-        for o in range(first, min(O, first + runs)):
+    if half < _TILE:  # short runs, a and b side by side: one run per iteration
+        for o in prange(O):
+            if o + 2 < O:
+                base = 2 * (o + 2) * half
+                for j in range(0, 2 * half, 16):
+                    prefetch(x, base + j)
+            xa = row_view(x, 2 * o * half, half)
+            xb = row_view(x, 2 * o * half + half, half)
+            run = row_view(out, o * half, half)
+            for k in range(half):
+                run[k] = glu_value(xa[k], xb[k])
+    else:  # tiles of long runs
+        tiles = (half + _TILE - 1) // _TILE
+        for u in prange(O * tiles):
+            o = u // tiles
+            a0 = (u % tiles) * _TILE
+            n = min(_TILE, half - a0)
             lo = 2 * o * half + a0
-            if tiles == 1:  # short runs: a and b side by side
-                _prefetch_ahead(x, lo, 2 * half)
-            _glu_run(row_view(x, lo, n), row_view(x, lo + half, n),
-                     row_view(out, o * half + a0, n))
+            xa = row_view(x, lo, n)
+            xb = row_view(x, lo + half, n)
+            run = row_view(out, o * half + a0, n)
+            for k in range(n):
+                run[k] = glu_value(xa[k], xb[k])
 
 
 def _glu_grad(g, x, out, O, half):
