@@ -142,6 +142,28 @@ def test_glu_parallel_and_serial_kernels_agree():
     np.testing.assert_array_equal(nbops.glu(x), a.reshape(3, 40000))
 
 
+@pytest.mark.parametrize("half", [7, 1000, 20000])
+def test_glu_kernels_short_and_long_runs(half):
+    """Tasks of several short runs (37 rows: a partial last task) or tiles of a long
+    run: serial and parallel kernels agree bit for bit, forward and backward, and
+    match the float64 reference and PyTorch."""
+    O = 37
+    x = _rng(11).standard_normal((O, 2 * half)).astype(np.float32)
+    g = _rng(12).standard_normal((O, half)).astype(np.float32)
+    src, gs = x.reshape(-1), g.reshape(-1)
+    a, b = np.empty(O * half, np.float32), np.empty(O * half, np.float32)
+    G._glu_serial(src, a, O, half)
+    G._glu_parallel(src, b, O, half)
+    np.testing.assert_array_equal(a, b)
+    np.testing.assert_allclose(a.reshape(O, half), _glu_ref(x, -1), **TOL[np.float32])
+    ga, gb = np.empty(x.size, np.float32), np.empty(x.size, np.float32)
+    G._grad_serial(gs, src, ga, O, half)
+    G._grad_parallel(gs, src, gb, O, half)
+    np.testing.assert_array_equal(ga, gb)
+    expected = torch.ops.aten.glu_backward(T(g), T(x), -1).numpy()
+    np.testing.assert_allclose(ga.reshape(x.shape), expected, **TOL[np.float32])
+
+
 def test_glu_njit():
     @njit
     def fwd(x, ax):

@@ -10,8 +10,8 @@ Sizes, as the speed targets name them:
   layer_norm, rms_norm, group_norm (2 groups), instance_norm (as (N, 2, C / 2)),
   pairwise_distance, cosine_similarity, normalize, multilabel_soft_margin_loss,
   the embedding and class-margin losses, local_response_norm (as (N, C, 1), size 5),
-  dropout1d/2d/3d): (64, 10), (4096, 1000) and (65536, 128); cdist: each of those
-  rows against 64 rows; pdist: at most 512 of those rows;
+  dropout1d/2d/3d, glu along the last axis): (64, 10), (4096, 1000) and (65536, 128);
+  cdist: each of those rows against 64 rows; pdist: at most 512 of those rows;
 * linear: (64, 128) x (128, 64), (1024, 256) x (256, 256), (65536, 128) x (128, 128),
   with a bias.
 
@@ -185,6 +185,9 @@ CASES.update({
     "dropout1d": (nbops.dropout1d, "dropout1d", _rows(
         lambda shape, dtype: ((random_array(shape[0] * shape[1], dtype)
                                .reshape(shape[0], shape[1], 1), 0.5), {"rng": 0}))),
+    "glu": (nbops.glu, "glu", _rows(
+        lambda shape, dtype: ((random_array(shape[0] * shape[1], dtype).reshape(shape), -1),
+                              {}))),
 })
 
 #: ops that take ``out=``

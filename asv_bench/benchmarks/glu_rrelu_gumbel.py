@@ -1,7 +1,8 @@
 """glu, rrelu (training) and gumbel_softmax, forward and backward: nbops beside PyTorch CPU.
 
 ``library``: ``nbops`` (allocating calls) or ``torch`` (``torch.nn.functional``
-on ``torch.from_numpy``; the backward alone: ``aten.glu_backward`` for glu,
+on ``torch.from_numpy``; glu also ``nbops_out`` and ``torch_out``, into
+preallocated outputs; the backward alone: ``aten.glu_backward`` for glu,
 ``aten.rrelu_with_noise_backward`` with the noise of one forward for rrelu,
 ``torch.autograd.grad`` over a graph retained from one forward for
 gumbel_softmax). nbops' backwards of rrelu and gumbel_softmax regenerate their
@@ -27,19 +28,37 @@ def _arrays(shape, dtype, out_shape=None):
 
 
 class GLU:
-    params = (SHAPES, ["float32", "float64"], ["nbops", "torch"])
+    """glu along the last axis, and along axis 1 of the 4-d shape (channels of an
+    image batch); ``*_out`` libraries write into a preallocated output (nbops'
+    ``out=``, PyTorch's ``aten.glu.out`` and ``aten.glu_backward.grad_input``)."""
+
+    params = (SHAPES + [(64, 256, 32, 32)], ["float32", "float64"],
+              ["nbops", "nbops_out", "torch", "torch_out"])
     param_names = ["shape", "dtype", "library"]
 
     def setup(self, shape, dtype, library):
-        x, g = _arrays(shape, dtype, shape[:-1] + (shape[-1] // 2,))
-        if library == "torch":
+        axis = 1 if len(shape) == 4 else -1
+        out_shape = list(shape)
+        out_shape[axis] //= 2
+        x, g = _arrays(shape, dtype, tuple(out_shape))
+        if library.startswith("torch"):
             needs_torch()
             tx, tg = torch.from_numpy(x), torch.from_numpy(g)
-            self.forward = lambda: F.glu(tx)
-            self.backward = lambda: torch.ops.aten.glu_backward(tg, tx, -1)
+            if library == "torch_out":
+                y, gi = torch.empty(out_shape, dtype=tx.dtype), torch.empty_like(tx)
+                self.forward = lambda: torch.ops.aten.glu.out(tx, axis, out=y)
+                self.backward = lambda: torch.ops.aten.glu_backward.grad_input(
+                    tg, tx, axis, grad_input=gi)
+            else:
+                self.forward = lambda: F.glu(tx, axis)
+                self.backward = lambda: torch.ops.aten.glu_backward(tg, tx, axis)
+        elif library == "nbops_out":
+            y, gi = np.empty(out_shape, dtype), np.empty_like(x)
+            self.forward = lambda: nbops.glu(x, axis, out=y)
+            self.backward = lambda: nbops.glu_backward(g, x, axis, out=gi)
         else:
-            self.forward = lambda: nbops.glu(x)
-            self.backward = lambda: nbops.glu_backward(g, x)
+            self.forward = lambda: nbops.glu(x, axis)
+            self.backward = lambda: nbops.glu_backward(g, x, axis)
         self.forward()  # compile / load from the cache outside the timing
         self.backward()
 

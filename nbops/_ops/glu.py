@@ -5,9 +5,9 @@ The input is viewed as a flat C-order ``(outer, 2 * half, inner)`` array,
 ``b`` its second, and the output ``(outer, half, inner)`` is
 ``a * sigmoid(b)``. For each index of the outer axes ``a`` and ``b`` are two
 contiguous runs of ``half * inner`` values, so the kernels walk three
-contiguous runs (``a``, ``b``, the output) in tiles of :data:`_TILE` values,
-each tile one task of the parallel loop: elementwise, any thread count gives
-the same bits.
+contiguous runs (``a``, ``b``, the output): an iteration of the parallel
+loop is one short run or a tile of :data:`_TILE` values of a long one;
+elementwise, any thread count gives the same bits.
 
 Backward (PyTorch's ``glu_backward``), with ``s = sigmoid(b)`` and ``g`` the
 gradient of the output: ``grad_a = s * g`` and ``grad_b = (1 - s) * s * a * g``,
@@ -22,6 +22,7 @@ from numba.extending import overload, register_jitable
 
 from .. import _config
 from .._launch import launch
+from .._numba_internals import make_prefetch
 from .._validate import (
     as_array,
     check_out,
@@ -34,13 +35,16 @@ from .._validate import (
 from ..cuda import ops as _cuda
 from ..scalar._math import const
 from ..scalar.activations import sigmoid
+from ..scalar.rows import row_view
 from . import njit_args as NJ
 from .elementwise import _float_array
 from .plan import axis_plan
 
 __all__ = ["glu", "glu_backward"]
 
-#: Values per task of the parallel kernels.
+prefetch = make_prefetch()
+
+#: Values per iteration of the parallel kernels over long runs.
 _TILE = 16384
 
 
@@ -63,18 +67,39 @@ def glu_grads(g, a, b):
 # ------------------------------------------------------------------ CPU kernels
 # x: the flat (O, 2H, I) input; out: the flat (O, H, I) output (forward) or the
 # flat (O, 2H, I) grad_input (backward, g the flat (O, H, I) grad_output).
+# The forward takes its runs as row_view views (nbops/scalar/rows.py): contiguous
+# 1-D arrays its loop vectorizes over, without a slice's reference counting (the
+# backward keeps slices: as five row_view views its loop ran far slower). Short
+# runs (the last axis: a row's two halves, read at once) get their input
+# prefetched two rows ahead (16 values per request: a 64-byte line of float32,
+# every other line of float64): two streams in one page are not followed by the
+# hardware prefetcher (see make_prefetch in nbops/_numba_internals.py). One run
+# per iteration: grouping runs into tasks made the same loop twice as slow.
 def _glu(x, out, O, half):
     """out = a * sigmoid(b); ``half`` = H * I values per outer index."""
-    n_tiles = (half + _TILE - 1) // _TILE
-    for u in prange(O * n_tiles):
-        o = u // n_tiles
-        a0 = (u % n_tiles) * _TILE
-        n = min(_TILE, half - a0)
-        xa = x[2 * o * half + a0:2 * o * half + a0 + n]
-        xb = x[2 * o * half + half + a0:2 * o * half + half + a0 + n]
-        os = out[o * half + a0:o * half + a0 + n]
-        for k in range(n):
-            os[k] = glu_value(xa[k], xb[k])
+    if half < _TILE:  # short runs, a and b side by side: one run per iteration
+        for o in prange(O):
+            if o + 2 < O:
+                base = 2 * (o + 2) * half
+                for j in range(0, 2 * half, 16):
+                    prefetch(x, base + j)
+            xa = row_view(x, 2 * o * half, half)
+            xb = row_view(x, 2 * o * half + half, half)
+            run = row_view(out, o * half, half)
+            for k in range(half):
+                run[k] = glu_value(xa[k], xb[k])
+    else:  # tiles of long runs
+        tiles = (half + _TILE - 1) // _TILE
+        for u in prange(O * tiles):
+            o = u // tiles
+            a0 = (u % tiles) * _TILE
+            n = min(_TILE, half - a0)
+            lo = 2 * o * half + a0
+            xa = row_view(x, lo, n)
+            xb = row_view(x, lo + half, n)
+            run = row_view(out, o * half + a0, n)
+            for k in range(n):
+                run[k] = glu_value(xa[k], xb[k])
 
 
 def _glu_grad(g, x, out, O, half):
