@@ -79,7 +79,8 @@ def test_the_filter_keeps_the_named_ops(monkeypatch, unfiltered):
 
 
 def _rows(labels, ratio):
-    return [[label, "1e7", dtype, "2.00", "", "4.00", ratio, ""]
+    torch_us = f"{2.0 / float(ratio):.2f}"
+    return [[label, "1e7", dtype, "2.00", "", torch_us, ratio, ""]
             for label in labels for dtype in ("float32", "float64")]
 
 

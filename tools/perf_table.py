@@ -227,7 +227,9 @@ def read_table(path):
 
 def summary(rows):
     """The header's geometric-mean line over the ratio cells of ``rows``."""
-    ratios = [float(x) for r in rows for x in r[6:8] if x]
+    # from the times (the ratio columns are rounded to two decimals)
+    ratios = [float(t) / float(r[5]) for r in rows if r[5] and float(r[5]) > 0
+              for t in r[3:5] if t and float(t) > 0]
     geomean = math.exp(sum(map(math.log, ratios)) / len(ratios)) if ratios else float("nan")
     over = sum(x > 1.0 for x in ratios)
     return f"geomean nbops/torch over {len(ratios)} cells: {geomean:.2f}; " \
