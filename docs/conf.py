@@ -42,6 +42,8 @@ nbops_plots.machine_block(os.path.join(HERE, "fusion.csv"),
                           os.path.join(_gen, "fusion_machine.rst"))
 nbops_plots.perf_table(os.path.join(HERE, "perf_table.csv"),
                        os.path.join(_gen, "perf_table.rst"))
+nbops_plots.perf_table(os.path.join(HERE, "perf_table_backward.csv"),
+                       os.path.join(_gen, "perf_table_backward.rst"), columns=("dtype",))
 
 # Tags for ``.. only::`` blocks that depend on what exists in this build.
 if callable(getattr(nbops, "dropout", None)):

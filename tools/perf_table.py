@@ -1,26 +1,60 @@
 #!/usr/bin/env python
-"""The docs' performance table: every op, three sizes, float32 and float64, nbops / PyTorch.
+"""The docs' performance tables: every op (three sizes) and every backward (the
+large size), float32 and float64, nbops / PyTorch.
 
     python tools/perf_table.py                  # run asv's EveryOp suite, write the table
+    python tools/perf_table.py --backward       # EveryBackward: the backward table
     python tools/perf_table.py --from-results   # rewrite the table from the last asv results
+    python tools/perf_table.py --ops relu gelu  # rerun only these ops' rows (also --backward)
     python tools/perf_table.py -- --quick       # options after -- go to `asv run`
 
-Runs ``asv run --python=same -b every_op.EveryOp`` (``asv_bench/benchmarks/every_op.py``)
-in this Python environment on a frozen copy of the checked-out commit (a
-temporary git worktree of HEAD: commit what you want measured; edits made during
-the run do not leak into it), then writes ``docs/perf_table.csv``: one row per
-(op, size, dtype) with the times of the allocating call, of the ``out=`` call and of PyTorch's, in
-microseconds, and the two ratios nbops / PyTorch. The ``#`` lines at its top
-give the machine, the versions, the geometric mean of the ratios and the number
-of cells above 1.0. All the figures come from one asv run (asv's median of its
-samples), so the ratios compare timings taken minutes apart on the same machine.
-Run it on a machine as quiet as you can get.
+Runs ``asv run --python=same -b every_op.EveryOp`` (``asv_bench/benchmarks/every_op.py``;
+with ``--backward``: ``every_backward.EveryBackward``,
+``asv_bench/benchmarks/every_backward.py``) in this Python environment on a
+frozen copy of the checked-out commit (a temporary git worktree of HEAD: commit
+what you want measured; edits made during the run do not leak into it), then
+writes ``docs/perf_table.csv`` (``docs/perf_table_backward.csv``): one row per
+(op, size, dtype) with the times of the allocating call, of the ``out=`` call
+and of PyTorch's, in microseconds, and the two ratios nbops / PyTorch (the
+backward table: one row per ``<op>_backward`` / ``<loss>_with_grad`` and dtype,
+its size in words; PyTorch's time is its backward alone, or its forward plus
+backward for a ``_with_grad``). The ``#`` lines at its top give the commit, the
+machine, the versions, the asv options and the load average of the run, the
+geometric mean of the ratios and the number of cells above 1.0. All the figures
+of a run come from one asv run (asv's median of its samples), so the ratios
+compare timings taken minutes apart on the same machine. Run it on a machine as
+quiet as you can get: the full forward table takes about 35 minutes on 2 cores;
+the backward table has about 490 timed cells (90 cases, float32 and float64;
+not timed in full yet: its smoke run below, 30 cells compiled from a cold
+cache, took 6 minutes at load average 10 to 14).
+
+``--ops NAME ...`` reruns only the cases of those ops (an op's name, e.g.
+``batch_norm``, or a case's label, e.g. ``batch_norm_eval``,
+``cross_entropy_with_grad``): the environment variable ``NBOPS_PERF_OPS`` tells
+the benchmark files to keep only those cases (asv's parameter lists shrink to
+them), and only their rows of the table are replaced; the other rows, and the
+header of the run that measured them, stay, and a ``# rerun`` line per partial
+run says which rows which commit measured (a later line's rows replace an
+earlier one's). The geometric mean is recomputed over the whole table. A run
+whose results hold every case (a full run, or ``--from-results`` after one)
+rewrites the whole table and drops those lines.
+
+``-- --quick`` (asv's one sample per cell, no warm-up) is a smoke test of the
+tool, not a measurement: the header says so. The smoke tests of this tool::
+
+    python tools/perf_table.py --backward --ops relu cross_entropy batch_norm -- --quick
+    python tools/perf_table.py --ops relu -- --quick
+
+(6 and 3 minutes, at load average 10 to 14 on 2 cores, most of it compiling).
+The geometric mean is computed from the times (the ratio columns are rounded).
 """
 
 import argparse
+import contextlib
 import csv
 import datetime
 import glob
+import importlib
 import itertools
 import json
 import math
@@ -32,38 +66,113 @@ import sys
 import tempfile
 
 ROOT = os.path.normpath(os.path.join(os.path.dirname(os.path.abspath(__file__)), ".."))
-BENCH = "every_op.EveryOp.time_op"
-OUT = os.path.join(ROOT, "docs", "perf_table.csv")
+#: the environment variable the benchmark files read (asv_bench/benchmarks/_common.py)
+PERF_OPS = "NBOPS_PERF_OPS"
+#: kind -> (benchmark module, asv benchmark name, asv -b pattern, output file)
+TABLES = {
+    "forward": ("every_op", "every_op.EveryOp.time_op", r"every_op\.EveryOp",
+                os.path.join(ROOT, "docs", "perf_table.csv")),
+    "backward": ("every_backward", "every_backward.EveryBackward.time_backward",
+                 r"every_backward\.EveryBackward",
+                 os.path.join(ROOT, "docs", "perf_table_backward.csv")),
+}
+COLUMNS = ["op", "size", "dtype", "nbops_us", "nbops_out_us", "torch_us", "ratio",
+           "ratio_out"]
+SIZE_ORDER = {"small": 0, "medium": 1, "large": 2}
 
 
-def run_asv(extra):
+@contextlib.contextmanager
+def _no_filter():
+    """``$NBOPS_PERF_OPS`` unset for the duration (the benchmark files read it)."""
+    saved = os.environ.pop(PERF_OPS, None)
+    try:
+        yield
+    finally:
+        if saved is not None:
+            os.environ[PERF_OPS] = saved
+
+
+def load_cases(kind):
+    """{label: op} of every case of the benchmark file of ``kind`` (of this
+    checkout), and {label: size in words} (the backward cases; empty for the
+    forward's, whose size is a parameter)."""
+    module_name, _, _, _ = TABLES[kind]
+    path = os.path.join(ROOT, "asv_bench")
+    if path not in sys.path:
+        sys.path.insert(0, path)
+    with _no_filter():
+        module = importlib.import_module(f"benchmarks.{module_name}")
+    if kind == "forward":
+        return {label: case[1] for label, case in module.ALL_CASES.items()}, {}
+    return ({label: case.op for label, case in module.ALL_CASES.items()},
+            {label: case.size for label, case in module.ALL_CASES.items()})
+
+
+def check_ops(names, ops_of):
+    """Exit with a message naming any of ``names`` that is neither a case nor an op."""
+    known = set(ops_of) | set(ops_of.values())
+    unknown = [n for n in names if n not in known]
+    if unknown:
+        ops = ", ".join(sorted(set(ops_of.values())))
+        sys.exit(f"no case of {', '.join(unknown)}; the ops: {ops}")
+
+
+def _load():
+    one, five, fifteen = os.getloadavg()
+    return f"{one:.1f}, {five:.1f}, {fifteen:.1f}"
+
+
+def run_line(extra, load_start, load_end):
+    """The header's words on how a run was made: asv options and load averages."""
+    options = " ".join(extra) or "none"
+    words = f"asv options: {options}"
+    if "--quick" in extra or "-q" in extra:
+        words += " (a smoke run: one sample per cell, not a measurement)"
+    words += f"; load average (1, 5, 15 min) at the start: {load_start}, at the end: {load_end}"
+    if float(load_start.split(",")[0]) > 0.5 * (os.cpu_count() or 1):
+        words += f" (a loaded machine: {os.cpu_count()} logical cores)"
+    return words
+
+
+def run_asv(kind, extra, ops):
     """asv on a frozen copy of HEAD (a temporary git worktree): asv runs each
     benchmark in a new process that imports nbops and the benchmark files anew,
     so edits to this checkout during the run would mix versions (and shift the
-    benchmarks' parameter indices). The results are copied back here."""
+    benchmarks' parameter indices). This checkout's asv results are copied in
+    first (asv adds to a commit's results file; other benchmarks' results of the
+    same commit stay) and back afterwards. Returns the header's run line."""
+    _, _, pattern, _ = TABLES[kind]
     head = subprocess.run(["git", "rev-parse", "HEAD"], cwd=ROOT, capture_output=True,
                           text=True, check=True).stdout.strip()
+    results = os.path.join(ROOT, "asv_bench", "results")
+    load_start = _load()
     with tempfile.TemporaryDirectory() as tmp:
         tree = os.path.join(tmp, "nbops")
         subprocess.run(["git", "worktree", "add", "--detach", tree, head], cwd=ROOT,
                        check=True, stdout=subprocess.DEVNULL)
         try:
             env = dict(os.environ, PYTHONPATH=tree)
+            env.pop(PERF_OPS, None)
+            if ops:
+                env[PERF_OPS] = " ".join(ops)
             asv = os.path.join(tree, "asv_bench")
+            if os.path.isdir(results):
+                shutil.copytree(results, os.path.join(asv, "results"))
             subprocess.run(["asv", "machine", "--yes"], cwd=asv, env=env, check=True,
                            stdout=subprocess.DEVNULL)
             subprocess.run(["asv", "run", "--python=same", f"--set-commit-hash={head}",
-                            "-b", r"every_op\.EveryOp", *extra], cwd=asv, env=env,
-                           check=True)
-            shutil.copytree(os.path.join(asv, "results"),
-                            os.path.join(ROOT, "asv_bench", "results"), dirs_exist_ok=True)
+                            "-b", pattern, *extra], cwd=asv, env=env, check=True)
+            shutil.copytree(os.path.join(asv, "results"), results, dirs_exist_ok=True)
         finally:
             subprocess.run(["git", "worktree", "remove", "--force", tree], cwd=ROOT,
                            check=False)
+    return run_line(extra, load_start, _load())
 
 
-def latest_results():
-    """(params, {param tuple: seconds}) of the newest asv results holding EveryOp."""
+def latest_results(kind):
+    """(results data, params, {param tuple: seconds}) of the newest asv results
+    holding the benchmark of ``kind``."""
+    _, bench, pattern, _ = TABLES[kind]
     files = glob.glob(os.path.join(ROOT, "asv_bench", "results", "*", "*.json"))
     best = None
     for path in sorted(files, key=os.path.getmtime, reverse=True):
@@ -71,17 +180,17 @@ def latest_results():
             continue
         with open(path) as f:
             data = json.load(f)
-        if BENCH in data.get("results", {}):
+        if bench in data.get("results", {}):
             best = data
             break
     if best is None:
-        sys.exit("no asv results with every_op.EveryOp: run without --from-results")
+        sys.exit(f"no asv results with {pattern}: run without --from-results")
     columns = best["result_columns"]
-    entry = dict(zip(columns, best["results"][BENCH], strict=False))
-    params = entry["params"]
+    entry = dict(zip(columns, best["results"][bench], strict=False))
+    params = [[p.strip("'") for p in ps] for ps in entry["params"]]
     values = {}
     for combo, value in zip(itertools.product(*params), entry["result"], strict=True):
-        values[tuple(p.strip("'") for p in combo)] = value
+        values[combo] = value
     return best, params, values
 
 
@@ -90,47 +199,126 @@ def _us(value):
         else value * 1e6
 
 
-def write_table(data, params, values):
-    ops, sizes, dtypes, _libraries = [[p.strip("'") for p in ps] for ps in params]
-    rows, ratios = [], []
-    for op, size, dtype in itertools.product(ops, sizes, dtypes):
-        t = {lib: _us(values.get((op, size, dtype, lib)))
-             for lib in ("nbops", "nbops_out", "torch")}
+def table_rows(kind, params, values, sizes):
+    """The table's rows ``[op, size, dtype, nbops_us, nbops_out_us, torch_us,
+    ratio, ratio_out]`` (strings) of one asv result."""
+    if kind == "forward":
+        labels, size_list, dtypes, _libraries = params
+        keys = [((op, size, dtype), (op, size, dtype))
+                for op, size, dtype in itertools.product(labels, size_list, dtypes)]
+    else:
+        labels, dtypes, _libraries = params
+        keys = [((case, sizes.get(case, ""), dtype), (case, dtype))
+                for case, dtype in itertools.product(labels, dtypes)]
+    rows = []
+    for row_key, param_key in keys:
+        t = {lib: _us(values.get((*param_key, lib))) for lib in ("nbops", "nbops_out", "torch")}
         r = t["nbops"] / t["torch"] if t["nbops"] and t["torch"] else None
         ro = t["nbops_out"] / t["torch"] if t["nbops_out"] and t["torch"] else None
-        ratios += [x for x in (r, ro) if x is not None]
-        rows.append([op, size, dtype] + [f"{t[k]:.2f}" if t[k] else "" for k in t]
+        rows.append(list(row_key) + [f"{t[k]:.2f}" if t[k] else "" for k in t]
                     + [f"{x:.2f}" if x else "" for x in (r, ro)])
+    return rows
+
+
+def read_table(path):
+    """(header lines without their ``# ``, rows) of a table written by this tool,
+    ([], []) where there is none."""
+    if not os.path.exists(path):
+        return [], []
+    with open(path, encoding="utf-8") as f:
+        lines = f.read().splitlines()
+    header = [line[1:].strip() for line in lines if line.startswith("#")]
+    body = [line for line in lines if not line.startswith("#")]
+    rows = list(csv.reader(body))
+    return header, [r for r in rows[1:] if r]
+
+
+def summary(rows):
+    """The header's geometric-mean line over the ratio cells of ``rows``."""
+    # from the times (the ratio columns are rounded to two decimals)
+    ratios = [float(t) / float(r[5]) for r in rows if r[5] and float(r[5]) > 0
+              for t in r[3:5] if t and float(t) > 0]
     geomean = math.exp(sum(map(math.log, ratios)) / len(ratios)) if ratios else float("nan")
     over = sum(x > 1.0 for x in ratios)
+    return f"geomean nbops/torch over {len(ratios)} cells: {geomean:.2f}; " \
+           f"cells above 1.0: {over}", geomean, over
+
+
+def _sort_key(row):
+    return row[0], SIZE_ORDER.get(row[1], 0), row[2]
+
+
+def merge(old_header, old_rows, new_rows, new_labels, partial, about):
+    """The table after a run: ``about`` (the run's header lines: commit, machine,
+    run) and ``new_rows``; for a ``partial`` run, the old table with the rows of
+    ``new_labels`` replaced and a ``rerun`` line added (``about`` joined into it).
+    Returns (header lines without the summary, rows)."""
+    if not partial:
+        return list(about), sorted(new_rows, key=_sort_key)
+    kept = [r for r in old_rows if r[0] not in new_labels]
+    header = [h for h in old_header if not h.startswith("geomean")]
+    if not header:
+        header = ["commit: none (no full run yet): the rows come from the reruns below",
+                  about[1]]
+    commit, _, rest = about[0].partition(",")
+    header.append(f"rerun of {', '.join(sorted(new_labels))} ({len(new_rows)} rows): "
+                  f"{commit},{rest}; {about[2]}")
+    return header, sorted(kept + new_rows, key=_sort_key)
+
+
+def write_table(path, header, rows):
+    line, geomean, over = summary(rows)
+    with open(path, "w", newline="", encoding="utf-8") as f:
+        # the summary after the full run's lines, before the reruns'
+        split = next((i for i, h in enumerate(header) if h.startswith("rerun")), len(header))
+        for h in header[:split] + [line] + header[split:]:
+            f.write(f"# {h}\n")
+        w = csv.writer(f)
+        w.writerow(COLUMNS)
+        w.writerows(rows)
+    print(f"wrote {path}: {len(rows)} rows, geomean {geomean:.2f}, {over} cells above 1.0")
+
+
+def about_run(data, run):
+    """The header lines of a run: commit and date, machine and versions, how it ran."""
     import numba
     import numpy
 
-    with open(OUT, "w", newline="") as f:
-        f.write(f"# commit: {data['commit_hash'][:10]}, asv median times, "
-                f"date: {datetime.date.today()}\n")
-        f.write(f"# machine: {platform.processor() or platform.machine()}, "
-                f"{os.cpu_count()} logical cores; python {platform.python_version()}, "
-                f"numpy {numpy.__version__}, numba {numba.__version__}"
-                f", torch {data.get('requirements', {}).get('torch', 'as installed')}\n")
-        f.write(f"# geomean nbops/torch over {len(ratios)} cells: {geomean:.2f}; "
-                f"cells above 1.0: {over}\n")
-        w = csv.writer(f)
-        w.writerow(["op", "size", "dtype", "nbops_us", "nbops_out_us", "torch_us",
-                    "ratio", "ratio_out"])
-        w.writerows(rows)
-    print(f"wrote {OUT}: {len(rows)} rows, geomean {geomean:.2f}, {over} cells above 1.0")
+    return [f"commit: {data['commit_hash'][:10]}, asv median times, "
+            f"date: {datetime.date.today()}",
+            f"machine: {platform.processor() or platform.machine()}, "
+            f"{os.cpu_count()} logical cores; python {platform.python_version()}, "
+            f"numpy {numpy.__version__}, numba {numba.__version__}"
+            f", torch {data.get('requirements', {}).get('torch', 'as installed')}",
+            run]
 
 
 def main():
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--backward", action="store_true",
+                        help="the backward table (every_backward.EveryBackward)")
+    parser.add_argument("--ops", nargs="+", metavar="NAME",
+                        help="rerun only these ops' (or cases') rows")
     parser.add_argument("--from-results", action="store_true",
                         help="do not run asv; use the newest results")
     parser.add_argument("asv_options", nargs="*", help="after --: options of asv run")
     args = parser.parse_args()
-    if not args.from_results:
-        run_asv(args.asv_options)
-    write_table(*latest_results())
+    kind = "backward" if args.backward else "forward"
+    ops_of, sizes = load_cases(kind)
+    if args.ops:
+        check_ops(args.ops, ops_of)
+    if args.from_results:
+        run = "asv options and load: not recorded (written with --from-results)"
+    else:
+        run = run_asv(kind, args.asv_options, args.ops)
+    data, params, values = latest_results(kind)
+    labels = set(params[0])
+    partial = bool(args.ops) or not set(ops_of) <= labels
+    path = TABLES[kind][3]
+    old_header, old_rows = read_table(path)
+    header, rows = merge(old_header, old_rows, table_rows(kind, params, values, sizes),
+                         labels, partial, about_run(data, run))
+    write_table(path, header, rows)
 
 
 if __name__ == "__main__":

@@ -19,6 +19,11 @@ Sizes, as the speed targets name them:
 ``out=``; skipped for ops without ``out=``), ``torch`` (``torch.nn.functional``
 on ``torch.from_numpy`` tensors, same arguments; skipped where PyTorch has no
 such op). Losses use their default reduction ('mean'; kl_div 'batchmean').
+
+``$NBOPS_PERF_OPS`` (op names separated by spaces or commas; set by
+``python tools/perf_table.py --ops ...``) keeps only the cases of those ops
+(named by their label or by their op: ``batch_norm`` keeps ``batch_norm`` and
+``batch_norm_eval``), so that asv's parameter lists hold only them.
 """
 
 import inspect
@@ -28,7 +33,7 @@ import numpy as np
 import nbops
 from nbops._ops import table
 
-from ._common import F, needs_torch, random_array, torch
+from ._common import F, needs_torch, random_array, select_cases, torch
 
 SIZES = {"small": (1000, (64, 10), ((64, 128), 64)),
          "medium": (100_000, (4096, 1000), ((1024, 256), 256)),
@@ -189,6 +194,12 @@ CASES.update({
         lambda shape, dtype: ((random_array(shape[0] * shape[1], dtype).reshape(shape), -1),
                               {}))),
 })
+
+#: every case, whatever ``$NBOPS_PERF_OPS`` says (every_backward.py builds on them)
+ALL_CASES = CASES
+#: the cases timed: those of the ops ``$NBOPS_PERF_OPS`` names (all when unset);
+#: a case's op is its PyTorch name
+CASES = select_cases(ALL_CASES, lambda label, case: case[1])
 
 #: ops that take ``out=``
 OUT = {op for op, (function, _, _) in CASES.items()

@@ -170,31 +170,36 @@ def machine_block(csv_path, out_path):
         f.write("\n".join(lines) + "\n")
 
 
-def perf_table(csv_path, out_path):
-    """The every-op table (``tools/perf_table.py``): one row per op, one column per
-    (size, dtype), each cell ``nbops/PyTorch`` for the allocating call and, after a
-    slash, for the ``out=`` call."""
+def perf_table(csv_path, out_path, columns=("size", "dtype")):
+    """A table of ``tools/perf_table.py``: one row per op, one column per value of
+    ``columns`` (the every-op table: (size, dtype); the backward table: dtype,
+    each row's size in a column of its own), each cell ``nbops/PyTorch`` for the
+    allocating call and, after a slash, for the ``out=`` call."""
     rows = read_benchmarks(csv_path)
     with open(csv_path, encoding="utf-8") as f:  # the "# key: value" lines at the top
         about = [line[1:].strip() for line in f if line.startswith("#")]
+    row_columns = [c for c in ("size", "dtype") if c not in columns]
     ops, cols, cells = [], [], {}
     for r in rows:
         if not (r["ratio"] or r["ratio_out"]):
             continue
-        if r["op"] not in ops:
-            ops.append(r["op"])
-        col = (r["size"], r["dtype"])
+        op = (r["op"],) + tuple(r[c] for c in row_columns)
+        if op not in ops:
+            ops.append(op)
+        col = tuple(r[c] for c in columns)
         if col not in cols:
             cols.append(col)
         cell = r["ratio"] or "n/a"
         if r["ratio_out"]:
             cell += f" / {r['ratio_out']}"
-        cells[(r["op"], col)] = cell
+        cells[(op, col)] = cell
     lines = [f"* {line}" for line in about] + [""]
     lines += [".. list-table::", "   :header-rows: 1", "", "   * - op"]
-    lines += [f"     - {size} {dtype}" for size, dtype in cols]
+    lines += [f"     - {c}" for c in row_columns]
+    lines += [f"     - {' '.join(col)}" for col in cols]
     for op in ops:
-        lines.append(f"   * - ``{op}``")
+        lines.append(f"   * - ``{op[0]}``")
+        lines += [f"     - {value}" for value in op[1:]]
         lines += [f"     - {cells.get((op, col), 'n/a')}" for col in cols]
     with open(out_path, "w", encoding="utf-8") as f:
         f.write("\n".join(lines) + "\n")
