@@ -211,13 +211,6 @@ def _softmax_block(block, name, axis, dtype):
 
 def _lse_partial(block, axis, sgn):
     """(max, sum of exp(x - max)) along ``axis`` of one block, stacked on that axis."""
-    if axis == block.ndim - 1:  # the last axis: nbops/_ops/split_rows.py's kernel
-        from ._ops.split_rows import row_lse, run
-
-        x2 = _rows2d(_kernel_input(block))
-        parts = np.empty((x2.shape[0], 2))
-        run(row_lse, x2, float(sgn), parts)
-        return parts.reshape(block.shape[:-1] + (2,))
     x = block.astype(np.float64)
     if sgn < 0:
         x = -x
@@ -254,14 +247,7 @@ def logsumexp(x, axis, sgn=1.0):
                                                    dtype=_F64, meta=_meta(x.ndim, _F64))
 
 
-def _softmax_write(block, lse, sgn, log, dtype, axis):
-    if axis == block.ndim - 1 and block.size:  # nbops/_ops/split_rows.py's kernel
-        from ._ops.split_rows import rows_lse_write, run
-
-        out = np.empty(block.shape, _kernel_output(dtype))
-        run(rows_lse_write, _rows2d(_kernel_input(block)),
-            np.ascontiguousarray(lse, np.float64).reshape(-1), float(sgn), bool(log), _rows2d(out))
-        return out.astype(dtype, copy=False)
+def _softmax_write(block, lse, sgn, log, dtype):
     x = block.astype(np.float64)
     if sgn < 0:
         x = -x
@@ -282,7 +268,7 @@ def softmax_family(name, input, axis=-1, dtype=None, dim=None, out=None):
                                 meta=_meta(input.ndim, result))
     sgn, log = _SIGN[name]
     lse = logsumexp(input, ax, sgn)
-    return da.map_blocks(_softmax_write, input, lse, sgn, log, result, ax, dtype=result,
+    return da.map_blocks(_softmax_write, input, lse, sgn, log, result, dtype=result,
                          meta=_meta(input.ndim, result))
 
 

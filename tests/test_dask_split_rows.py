@@ -1,9 +1,10 @@
 """Rows split across chunks along the last axis: nbops/_ops/split_rows.py's kernels
 (the per-chunk float64 row partials and the finish) behind nbops/_dask.py's paths for
-layer_norm, rms_norm, the softmax family, cross_entropy's log-sum-exp, normalize and
-cosine_similarity. Rows long enough for the kernels' lanes and tails (pieces of 13
-and 37 values, and of 1), special values, float64 and float16 inputs. The oracle is
-nbops' in-memory result (tested against NumPy and PyTorch in the other files)."""
+layer_norm, rms_norm, normalize and cosine_similarity; the softmax family's and
+cross_entropy's log-sum-exp partials (NumPy) on the same rows. Rows long enough for
+the kernels' lanes and tails (pieces of 13 and 37 values, and of 1), special values,
+float64 and float16 inputs. The oracle is nbops' in-memory result (tested against
+NumPy and PyTorch in the other files)."""
 
 import numpy as np
 import pytest

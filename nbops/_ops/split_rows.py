@@ -1,21 +1,20 @@
 """Kernels of the dask paths (``nbops/_dask.py``) for rows split across chunks.
 
-When the last axis (layer_norm's and rms_norm's trailing axes, the softmax
-family's, normalize's or cosine_similarity's axis when it is the last one) is
+When the last axis (layer_norm's and rms_norm's trailing axes, normalize's or
+cosine_similarity's axis when it is the last one) is
 split across chunks, every chunk holds a *piece* of each row. The dask path
 then runs two passes, both blockwise with the kernels below on the block seen
 as a 2-D ``(rows, piece)`` array (any layout: a column slice of a C array is
 read in place):
 
 1. per piece, float64 partials of each row (:func:`row_moments`: count, mean
-   and M2 for layer_norm, the sum of squares for rms_norm; :func:`row_lse`:
-   the max and the sum of ``exp(v - max)`` for the softmax family;
+   and M2 for layer_norm, the sum of squares for rms_norm;
    :func:`row_pnorm`: the p-norm accumulator; :func:`row_dot3`: the squared
    norms and dot product of cosine_similarity), merged over a row's pieces by
    ``nbops/_dask.py`` (Chan et al.'s formula for mean and M2);
 2. the finish, one pass writing the result from the merged statistics
    (:func:`rows_finish` for layer_norm and rms_norm, with the in-memory
-   kernel's arithmetic, :func:`rows_lse_write`, :func:`rows_divide`).
+   kernel's arithmetic; :func:`rows_divide` for normalize).
 
 Sums run over ``_LANES`` float64 accumulators (lane ``k`` takes the values
 ``k, k + _LANES, ...`` of the piece), then the lanes in order and the tail: a
@@ -30,7 +29,6 @@ import numpy as np
 
 from .. import _config
 from .._launch import entry_point
-from ..scalar._math import exp
 from ..scalar._norms import finite_shift
 
 #: float64 accumulators per row sum.
@@ -126,64 +124,6 @@ def rows_finish(x, mean, rstd, w, b, centered, out):
         else:
             for j in range(n):
                 out[r, j] = x[r, j] * rr * w[j]
-
-
-@_config.serial_kernel
-def row_lse(x, sgn, out):
-    """``(max, sum of exp(v - max))`` of ``v = sgn * x`` for each row of the 2-D
-    ``x`` into ``out`` (rows, 2), float64. A NaN gives a NaN max; an empty or
-    all -inf row ``(-inf, 0)``; a +inf max a NaN sum (as the in-memory op)."""
-    rows, n = x.shape
-    full = n - n % _LANES
-    acc = np.zeros(_LANES)
-    for r in range(rows):
-        for k in range(_LANES):
-            acc[k] = -np.inf
-        nan = False
-        for j0 in range(0, full, _LANES):
-            for k in range(_LANES):
-                v = sgn * np.float64(x[r, j0 + k])
-                if v != v:
-                    nan = True
-                acc[k] = v if v > acc[k] else acc[k]
-        m = -np.inf
-        for k in range(_LANES):
-            m = acc[k] if acc[k] > m else m
-        for j in range(full, n):
-            v = sgn * np.float64(x[r, j])
-            if v != v:
-                nan = True
-            m = v if v > m else m
-        if nan:
-            m = np.nan
-        s = 0.0
-        if m != -np.inf:
-            for k in range(_LANES):
-                acc[k] = 0.0
-            for j0 in range(0, full, _LANES):
-                for k in range(_LANES):
-                    acc[k] += exp(sgn * np.float64(x[r, j0 + k]) - m)
-            for k in range(_LANES):
-                s += acc[k]
-            for j in range(full, n):
-                s += exp(sgn * np.float64(x[r, j]) - m)
-        out[r, 0] = m
-        out[r, 1] = s
-
-
-@_config.serial_kernel
-def rows_lse_write(x, lse, sgn, log, out):
-    """``out = sgn * x - lse`` (log) or ``exp(sgn * x - lse)`` row by row, in
-    float64, rounded to ``out``'s dtype; ``lse`` the row's float64 log-sum-exp."""
-    rows, n = x.shape
-    for r in range(rows):
-        t = lse[r]
-        if log:
-            for j in range(n):
-                out[r, j] = sgn * np.float64(x[r, j]) - t
-        else:
-            for j in range(n):
-                out[r, j] = exp(sgn * np.float64(x[r, j]) - t)
 
 
 @_config.serial_kernel
