@@ -116,6 +116,26 @@ def _host(arr, name):
     return as_array(arr, name)
 
 
+def _rows2d(block, k=1):
+    """``block`` as a 2-D (rows, piece) array, its last ``k`` axes flattened (a
+    view where the layout allows: a column slice of a C array stays in place)."""
+    nd = block.ndim
+    return block.reshape(math.prod(block.shape[:nd - k]), math.prod(block.shape[nd - k:]))
+
+
+def _kernel_input(block, compute=None):
+    """A block the kernels of nbops/_ops/split_rows.py read: float32 and float64
+    as they are, other dtypes converted (to ``compute``, else float64)."""
+    if block.dtype in (np.float32, np.float64) and compute in (None, block.dtype):
+        return block
+    return block.astype(compute or np.float64)
+
+
+def _kernel_output(dtype):
+    """The dtype a kernel writes for a ``dtype`` result (float16: float64, rounded once)."""
+    return dtype if dtype in (np.float32, np.float64) else _F64
+
+
 # ------------------------------------------------------------------ elementwise
 def _unary_block(block, op_name, params):
     from ._ops.elementwise import Op, unary
@@ -2187,15 +2207,55 @@ def _ln_stat_block(x, ns, w, b, eps, rms, index):
     return nbops.layer_norm(x, ns, w, b, eps, return_stats=True)[index]
 
 
-def _ln_finish(x, mean, rstd, w, b, k, compute, result, block_info=None):
+def _row_stats_partial(x, k, centered):
+    """A block's float64 (count, mean, M2) (``centered``; else (count, 0, sum of
+    squares)) of its pieces of the rows (the last ``k`` axes), on a new last axis."""
+    from ._ops.split_rows import row_moments, run
+
+    x2 = _rows2d(_kernel_input(x), k)
+    parts = np.empty((x2.shape[0], 3))
+    run(row_moments, x2, bool(centered), parts)
+    return parts.reshape(x.shape[:x.ndim - k] + (1,) * k + (3,))
+
+
+def _sum_merge(parts, axes):
+    """Merge (count, 0, sum of squares) partials over ``axes`` (kept): sums."""
+    return parts.sum(axis=axes, keepdims=True)
+
+
+def _row_stats(x, k, centered):
+    """Lazy float64 (count, mean, M2) (``centered``; else (count, 0, sum of squares))
+    of the rows of ``x`` (its last ``k`` axes, kept as size 1) on a new last axis of
+    3: nbops/_ops/split_rows.py's kernel on every block, then the pieces merged."""
+    nd = x.ndim
+    axes = tuple(range(nd - k, nd))
+    chunks = tuple((1,) * len(c) if i in axes else c for i, c in enumerate(x.chunks))
+    parts = x.map_blocks(_row_stats_partial, k, centered, chunks=chunks + ((3,),),
+                         new_axis=nd, dtype=_F64, meta=_meta(nd + 1, _F64))
+    merged = tuple((1,) if i in axes else c for i, c in enumerate(x.chunks))
+    return parts.rechunk({a: -1 for a in axes}).map_blocks(
+        _moments_merge if centered else _sum_merge, axes, chunks=merged + ((3,),),
+        dtype=_F64, meta=_meta(nd + 1, _F64))
+
+
+def _ln_finish(x, mean, rstd, w, b, k, compute, result, centered, block_info=None):
+    """layer_norm's (rms_norm's) finish of a block with the rows' float64 statistics:
+    nbops/_ops/split_rows.py's kernel, the in-memory kernel's arithmetic."""
+    from ._ops.split_rows import rows_finish, run
+
+    if x.size == 0:
+        return np.empty(x.shape, result)
     sl = _trailing_slice(block_info, k)
-    with np.errstate(invalid="ignore", over="ignore"):
-        y = (x.astype(np.float64) - mean) * rstd
-        if w is not None:
-            y = y * _affine64(w, sl, compute)
-        if b is not None:
-            y = y + _affine64(b, sl, compute)
-    return y.astype(result)
+    x2 = _rows2d(_kernel_input(x, compute), k)
+    piece = x2.shape[1]
+    wv = (np.ones(piece, compute) if w is None
+          else np.ascontiguousarray(w[sl], dtype=compute).reshape(-1))
+    bv = (np.zeros(piece, compute) if b is None
+          else np.ascontiguousarray(b[sl], dtype=compute).reshape(-1))
+    out = np.empty(x2.shape, compute)
+    run(rows_finish, x2, np.ascontiguousarray(mean, np.float64).reshape(-1),
+        np.ascontiguousarray(rstd, np.float64).reshape(-1), wv, bv, bool(centered), out)
+    return out.reshape(x.shape).astype(result, copy=False)
 
 
 def _ln_param(v, name, ns):
@@ -2229,18 +2289,16 @@ def _rows_forward(name, input, normalized_shape, weight, bias, eps, return_stats
                                        chunks=stat_chunks, dtype=result, meta=_meta(nd, result))
                       for i in ((1,) if rms else (1, 2)))
         return (y,) + stats
+    m = _row_stats(input, k, not rms)
     if rms:
-        sq = input.astype(_F64) ** 2
-        ms = sq.sum(axis=axes, keepdims=True) / length
         mean = None
-        rstd = 1.0 / da.sqrt(ms + eps)
+        rstd = 1.0 / da.sqrt(m[..., 2] / length + eps)
     else:
-        m = _moments(input, axes)
         mean = m[..., 1]
         with np.errstate(invalid="ignore", divide="ignore"):
             rstd = 1.0 / da.sqrt(m[..., 2] / m[..., 0] + eps)
-    y = da.map_blocks(_ln_finish, input, 0.0 if rms else mean, rstd, w, b, k, compute, result,
-                      dtype=result, meta=_meta(nd, result))
+    y = da.map_blocks(_ln_finish, input, rstd if rms else mean, rstd, w, b, k, compute, result,
+                      not rms, dtype=result, meta=_meta(nd, result))
     if not return_stats:
         return y
     if rms:
@@ -2657,6 +2715,13 @@ def _sgn(v):
 
 def _pnorm_partial(x, axis, p):
     """A block's float64 p-norm accumulator along ``axis`` (kept)."""
+    if axis == x.ndim - 1:  # the last axis: nbops/_ops/split_rows.py's kernel
+        from ._ops.split_rows import row_pnorm, run
+
+        x2 = _rows2d(_kernel_input(x))
+        acc = np.empty(x2.shape[0])
+        run(row_pnorm, x2, float(p), acc)
+        return acc.reshape(x.shape[:-1] + (1,))
     a = np.abs(x.astype(np.float64))
     with np.errstate(invalid="ignore", over="ignore"):
         if p == math.inf:
@@ -2692,7 +2757,14 @@ def _normalize_block(x, p, axis, eps):
     return nbops.normalize(x, p, axis, eps)
 
 
-def _normalize_finish(x, norm, eps, result):
+def _normalize_finish(x, norm, eps, result, axis):
+    if axis == x.ndim - 1 and x.size:  # nbops/_ops/split_rows.py's kernel
+        from ._ops.split_rows import rows_divide, run
+
+        out = np.empty(x.shape, _kernel_output(result))
+        den = np.ascontiguousarray(np.where(norm < eps, eps, norm), np.float64).reshape(-1)
+        run(rows_divide, _rows2d(_kernel_input(x)), den, _rows2d(out))
+        return out.astype(result, copy=False)
     with np.errstate(invalid="ignore", divide="ignore", over="ignore"):
         return (x.astype(np.float64) / np.where(norm < eps, eps, norm)).astype(result)
 
@@ -2722,7 +2794,7 @@ def normalize(input, p=2.0, axis=1, eps=1e-12, *, out=None):
     if len(input.chunks[axis]) == 1:
         return input.map_blocks(_normalize_block, p, axis, eps, dtype=result,
                                 meta=_meta(input.ndim, result))
-    return da.map_blocks(_normalize_finish, input, _pnorm(input, axis, p), eps, result,
+    return da.map_blocks(_normalize_finish, input, _pnorm(input, axis, p), eps, result, axis,
                          dtype=result, meta=_meta(input.ndim, result))
 
 
@@ -2822,6 +2894,15 @@ def _cos_block(a, b, axis, eps):
 
 
 def _dot3_partial(a, b, axis):
+    if axis == a.ndim - 1:  # the last axis: nbops/_ops/split_rows.py's kernel
+        from ._ops.split_rows import row_dot3, run
+
+        a2, b2 = _rows2d(_kernel_input(a)), _rows2d(_kernel_input(b))
+        if a2.dtype != b2.dtype:
+            a2, b2 = a2.astype(_F64), b2.astype(_F64)
+        parts = np.empty((a2.shape[0], 3))
+        run(row_dot3, a2, b2, parts)
+        return parts.reshape(a.shape[:-1] + (1, 3))
     a64, b64 = a.astype(np.float64), b.astype(np.float64)
     with np.errstate(invalid="ignore", over="ignore"):
         return np.stack([np.sum(a64 * a64, axis=axis, keepdims=True),

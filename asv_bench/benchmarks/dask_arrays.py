@@ -59,3 +59,28 @@ class DaskOps:
         return size / best
 
     track_elements_per_second.unit = "elements/s"
+
+
+class DaskSplitRows:
+    """Row ops whose rows are split across chunks (the last axis in 2 pieces): the
+    per-chunk partials and the finish of nbops/_ops/split_rows.py."""
+
+    params = (["layer_norm", "rms_norm", "softmax", "normalize"], ["nbops", "dask"])
+    param_names = ["op", "library"]
+    shape = (4000, 2048)
+    chunks = (1000, 1024)
+
+    def setup(self, op, library):
+        x = random_array(self.shape[0] * self.shape[1], "float32").reshape(self.shape)
+        if library == "dask":
+            x = _needs_dask().from_array(x, chunks=self.chunks)
+        calls = {"layer_norm": lambda: nbops.layer_norm(x, self.shape[-1:]),
+                 "rms_norm": lambda: nbops.rms_norm(x, self.shape[-1:]),
+                 "softmax": lambda: nbops.softmax(x, axis=-1),
+                 "normalize": lambda: nbops.normalize(x, 2.0, -1)}
+        call = calls[op]
+        self.fn = call if library == "nbops" else lambda: call().compute(scheduler="threads")
+        self.fn()  # compile / load the kernels
+
+    def time_op(self, op, library):
+        self.fn()

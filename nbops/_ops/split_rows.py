@@ -1,0 +1,229 @@
+"""Kernels of the dask paths (``nbops/_dask.py``) for rows split across chunks.
+
+When the last axis (layer_norm's and rms_norm's trailing axes, normalize's or
+cosine_similarity's axis when it is the last one) is
+split across chunks, every chunk holds a *piece* of each row. The dask path
+then runs two passes, both blockwise with the kernels below on the block seen
+as a 2-D ``(rows, piece)`` array (any layout: a column slice of a C array is
+read in place):
+
+1. per piece, float64 partials of each row (:func:`row_moments`: count, mean
+   and M2 for layer_norm, the sum of squares for rms_norm;
+   :func:`row_pnorm`: the p-norm accumulator; :func:`row_dot3`: the squared
+   norms and dot product of cosine_similarity), merged over a row's pieces by
+   ``nbops/_dask.py`` (Chan et al.'s formula for mean and M2);
+2. the finish, one pass writing the result from the merged statistics
+   (:func:`rows_finish` for layer_norm and rms_norm, with the in-memory
+   kernel's arithmetic; :func:`rows_divide` for normalize).
+
+Sums run over ``_LANES`` float64 accumulators (lane ``k`` takes the values
+``k, k + _LANES, ...`` of the piece), then the lanes in order and the tail: a
+fixed order, so the results depend on the chunking only, never on the number
+of threads or workers. The kernels are serial: dask runs the chunks in
+parallel. Every kernel is cached on disk (dask.distributed workers load them).
+"""
+
+import math
+
+import numpy as np
+
+from .. import _config
+from .._launch import entry_point
+from ..scalar._norms import finite_shift
+
+#: float64 accumulators per row sum.
+_LANES = 8
+
+
+def _type_key(a):
+    """What fixes the Numba type of an argument: an array's dtype, ndim, layout and
+    alignment (as ``numba.typeof``), a scalar's Python type."""
+    if isinstance(a, np.ndarray):
+        f = a.flags
+        layout = "C" if f.c_contiguous else "F" if f.f_contiguous else "A"
+        return a.dtype.char, a.ndim, layout, f.aligned
+    return type(a)
+
+
+def run(kernel, *args):
+    """``kernel(*args)`` through nbops/_launch.py's entry points: no per-call type
+    dispatch, and read-only arrays (dask.distributed's deserialized blocks) run the
+    code compiled (and cached on disk) for writable ones."""
+    entry_point(kernel, tuple(_type_key(a) for a in args), args)(*args)
+
+
+@_config.serial_kernel
+def row_moments(x, centered, out):
+    """Row statistics of the 2-D ``x`` (any layout) into ``out`` (rows, 3), float64.
+
+    ``centered``: ``(count, mean, M2)`` of each row (the sums taken around the
+    row's first value, or 0 if it is not finite, as layer_norm's kernel does);
+    otherwise ``(count, 0, sum of squares)``. An empty row gives ``(0, 0, 0)``.
+    """
+    rows, n = x.shape
+    full = n - n % _LANES
+    acc_s = np.zeros(_LANES)
+    acc_q = np.zeros(_LANES)
+    for r in range(rows):
+        shift = 0.0
+        if centered and n > 0:
+            shift = finite_shift(x[r, 0])
+        for k in range(_LANES):
+            acc_s[k] = 0.0
+            acc_q[k] = 0.0
+        for j0 in range(0, full, _LANES):
+            for k in range(_LANES):
+                d = np.float64(x[r, j0 + k]) - shift
+                acc_s[k] += d
+                acc_q[k] += d * d
+        s = 0.0
+        q = 0.0
+        for k in range(_LANES):
+            s += acc_s[k]
+            q += acc_q[k]
+        for j in range(full, n):
+            d = np.float64(x[r, j]) - shift
+            s += d
+            q += d * d
+        out[r, 0] = n
+        out[r, 1] = 0.0
+        out[r, 2] = 0.0
+        if n > 0:
+            if centered:
+                mean_d = s / n
+                m2 = q - s * mean_d
+                if m2 < 0.0:  # rounding; NaN stays NaN
+                    m2 = 0.0
+                out[r, 1] = shift + mean_d
+                out[r, 2] = m2
+            else:
+                out[r, 2] = q
+
+
+@_config.serial_kernel
+def rows_finish(x, mean, rstd, w, b, centered, out):
+    """``out = ((x - mean_hi) - mean_lo) * rstd * w + b`` row by row (rms_norm:
+    ``x * rstd * w``), in ``out``'s dtype (that of ``x``): layer_norm's kernel
+    arithmetic, with the float64 ``mean``/``rstd`` of each row. ``w``, ``b``: the
+    piece's weight and bias (ones and zeros where the op has none). ``x`` and
+    ``out`` hold at least one value."""
+    rows, n = x.shape
+    cast = out[0, 0:1].copy()  # a value of out's dtype
+    for r in range(rows):
+        cast[0] = rstd[r]
+        rr = cast[0]
+        if centered:
+            m = mean[r]
+            cast[0] = m
+            mh = cast[0]
+            lo = m - np.float64(mh) if math.isfinite(np.float64(mh)) else 0.0
+            cast[0] = lo
+            ml = cast[0]
+            for j in range(n):
+                out[r, j] = ((x[r, j] - mh) - ml) * rr * w[j] + b[j]
+        else:
+            for j in range(n):
+                out[r, j] = x[r, j] * rr * w[j]
+
+
+@_config.serial_kernel
+def row_pnorm(x, p, out):
+    """normalize's float64 p-norm accumulator of each row of the 2-D ``x`` into
+    ``out`` (rows,): the max of ``|x|`` (p = inf), the count of nonzeros (p =
+    0), else the sum of ``|x| ** p`` (p = 1 and 2 without a power)."""
+    rows, n = x.shape
+    full = n - n % _LANES
+    acc = np.zeros(_LANES)
+    for r in range(rows):
+        for k in range(_LANES):
+            acc[k] = 0.0
+        if p == 2.0:
+            for j0 in range(0, full, _LANES):
+                for k in range(_LANES):
+                    v = np.float64(x[r, j0 + k])
+                    acc[k] += v * v
+        elif p == 1.0:
+            for j0 in range(0, full, _LANES):
+                for k in range(_LANES):
+                    acc[k] += abs(np.float64(x[r, j0 + k]))
+        elif p == 0.0:
+            for j0 in range(0, full, _LANES):
+                for k in range(_LANES):
+                    acc[k] += 1.0 if x[r, j0 + k] != 0 else 0.0
+        elif p == np.inf:
+            for j0 in range(0, full, _LANES):
+                for k in range(_LANES):
+                    v = abs(np.float64(x[r, j0 + k]))
+                    acc[k] = v if (v > acc[k] or v != v) else acc[k]
+        else:
+            for j0 in range(0, full, _LANES):
+                for k in range(_LANES):
+                    acc[k] += abs(np.float64(x[r, j0 + k])) ** p
+        s = 0.0
+        for k in range(_LANES):
+            if p == np.inf:
+                s = acc[k] if (acc[k] > s or acc[k] != acc[k]) else s
+            else:
+                s += acc[k]
+        for j in range(full, n):
+            v = abs(np.float64(x[r, j]))
+            if p == 2.0:
+                s += v * v
+            elif p == 1.0:
+                s += v
+            elif p == 0.0:
+                s += 1.0 if v != 0 else 0.0
+            elif p == np.inf:
+                s = v if (v > s or v != v) else s
+            else:
+                s += v ** p
+        out[r] = s
+
+
+@_config.serial_kernel
+def rows_divide(x, den, out):
+    """``out = x / den`` row by row in float64, rounded to ``out``'s dtype."""
+    rows, n = x.shape
+    for r in range(rows):
+        d = den[r]
+        for j in range(n):
+            out[r, j] = np.float64(x[r, j]) / d
+
+
+@_config.serial_kernel
+def row_dot3(a, b, out):
+    """``(sum a*a, sum b*b, sum a*b)`` of each row of the 2-D ``a`` and ``b`` into
+    ``out`` (rows, 3), float64."""
+    rows, n = a.shape
+    full = n - n % _LANES
+    aa = np.zeros(_LANES)
+    bb = np.zeros(_LANES)
+    ab = np.zeros(_LANES)
+    for r in range(rows):
+        for k in range(_LANES):
+            aa[k] = 0.0
+            bb[k] = 0.0
+            ab[k] = 0.0
+        for j0 in range(0, full, _LANES):
+            for k in range(_LANES):
+                u = np.float64(a[r, j0 + k])
+                v = np.float64(b[r, j0 + k])
+                aa[k] += u * u
+                bb[k] += v * v
+                ab[k] += u * v
+        s1 = 0.0
+        s2 = 0.0
+        s12 = 0.0
+        for k in range(_LANES):
+            s1 += aa[k]
+            s2 += bb[k]
+            s12 += ab[k]
+        for j in range(full, n):
+            u = np.float64(a[r, j])
+            v = np.float64(b[r, j])
+            s1 += u * u
+            s2 += v * v
+            s12 += u * v
+        out[r, 0] = s1
+        out[r, 1] = s2
+        out[r, 2] = s12
