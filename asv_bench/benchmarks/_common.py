@@ -28,6 +28,16 @@ def random_array(size, dtype, seed=0):
 PERF_OPS = "NBOPS_PERF_OPS"
 
 
+#: environment variable: the dtypes of the two tables' classes, separated by
+#: spaces or commas; unset or empty: float32 and float64.
+PERF_DTYPES = "NBOPS_PERF_DTYPES"
+
+
+def perf_dtypes():
+    """The dtype names in ``$NBOPS_PERF_DTYPES`` (unset: float32 and float64)."""
+    return os.environ.get(PERF_DTYPES, "").replace(",", " ").split() or ["float32", "float64"]
+
+
 def perf_ops():
     """The op names in ``$NBOPS_PERF_OPS`` (an empty list: every op)."""
     return os.environ.get(PERF_OPS, "").replace(",", " ").split()

@@ -53,7 +53,7 @@ import numpy as np
 import nbops
 from nbops._ops import table
 
-from ._common import F, needs_torch, select_cases, torch
+from ._common import F, needs_torch, perf_dtypes, select_cases, torch
 from .every_op import ALL_CASES as FORWARD
 
 #: a case: its op (the table's name), the size it runs at (words, for the
@@ -369,7 +369,7 @@ def _preallocated(function, args, kwargs, with_grad):
 
 
 class EveryBackward:
-    params = (sorted(CASES), ["float32", "float64"], ["nbops", "nbops_out", "torch"])
+    params = (sorted(CASES), perf_dtypes(), ["nbops", "nbops_out", "torch"])
     param_names = ["case", "dtype", "library"]
     timeout = 240
     # the settings of every_op.EveryOp: one process, a few samples each

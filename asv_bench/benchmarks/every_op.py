@@ -33,7 +33,7 @@ import numpy as np
 import nbops
 from nbops._ops import table
 
-from ._common import F, needs_torch, random_array, select_cases, torch
+from ._common import F, needs_torch, perf_dtypes, random_array, select_cases, torch
 
 SIZES = {"small": (1000, (64, 10), ((64, 128), 64)),
          "medium": (100_000, (4096, 1000), ((1024, 256), 256)),
@@ -213,7 +213,7 @@ def _torch_args(args, kwargs):
 
 
 class EveryOp:
-    params = (sorted(CASES), list(SIZES), ["float32", "float64"],
+    params = (sorted(CASES), list(SIZES), perf_dtypes(),
               ["nbops", "nbops_out", "torch"])
     param_names = ["op", "size", "dtype", "library"]
     timeout = 240
