@@ -8,9 +8,9 @@ never from nbops itself.
 
 import numpy as np
 import pytest
+from _threads import assert_same_bits_on_any_thread_count
 
 import nbops
-from nbops import _config
 
 torch = pytest.importorskip("torch")
 F = torch.nn.functional
@@ -338,8 +338,6 @@ def test_bad_inputs_are_rejected_before_any_kernel():
 def test_same_bits_serial_and_parallel_on_any_thread_count(monkeypatch):
     """The task cut depends on the shape alone: the serial kernel and the parallel
     one on 1 or 2 threads give the same bits (forward, statistics, backward)."""
-    import numba
-
     x = data((40, 8, 300), np.float32, loc=30.0)
     g = data(x.shape, np.float32, seed=2)
     w, b = affine(8, np.float32)
@@ -348,25 +346,13 @@ def test_same_bits_serial_and_parallel_on_any_thread_count(monkeypatch):
         y, mean, rstd = nbops.group_norm(x, 4, w, b, return_stats=True)
         return [y, mean, rstd, *nbops.group_norm_backward(g, x, 4, mean, rstd, w)]
 
-    monkeypatch.setattr(_config, "PARALLEL_THRESHOLD", 1 << 62)  # the serial kernels
-    serial = run()
-    monkeypatch.setattr(_config, "PARALLEL_THRESHOLD", 1)  # the parallel kernels
-    threads = numba.get_num_threads()
-    try:
-        for n in sorted({1, threads}):
-            numba.set_num_threads(n)
-            for a, b_ in zip(run(), serial, strict=True):
-                np.testing.assert_array_equal(a, b_)
-    finally:
-        numba.set_num_threads(threads)
+    assert_same_bits_on_any_thread_count(monkeypatch, run)
 
 
 def test_short_channels_same_bits_on_any_thread_count(monkeypatch):
     """Channels of fewer than 16 positions (normalized a whole group at a time):
     against the float64 reference, and the same bits from the serial kernel and
     the parallel one on 1 or 2 threads."""
-    import numba
-
     x = data((300, 64, 3), np.float32, loc=30.0)
     w, b = affine(64, np.float32)
 
@@ -375,17 +361,7 @@ def test_short_channels_same_bits_on_any_thread_count(monkeypatch):
 
     y = run()[0]
     np.testing.assert_allclose(y, ref_group_norm(x, 2, w, b)[0], **TOL[y.dtype])
-    monkeypatch.setattr(_config, "PARALLEL_THRESHOLD", 1 << 62)  # the serial kernels
-    serial = run()
-    monkeypatch.setattr(_config, "PARALLEL_THRESHOLD", 1)  # the parallel kernels
-    threads = numba.get_num_threads()
-    try:
-        for n in sorted({1, threads}):
-            numba.set_num_threads(n)
-            for a, b_ in zip(run(), serial, strict=True):
-                np.testing.assert_array_equal(a, b_)
-    finally:
-        numba.set_num_threads(threads)
+    assert_same_bits_on_any_thread_count(monkeypatch, run)
 
 
 # --------------------------------------------------------------------------- #

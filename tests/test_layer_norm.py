@@ -7,9 +7,9 @@ never from nbops itself.
 
 import numpy as np
 import pytest
+from _threads import assert_same_bits_on_any_thread_count
 
 import nbops
-from nbops import _config
 
 torch = pytest.importorskip("torch")
 F = torch.nn.functional
@@ -353,8 +353,6 @@ def test_bad_inputs_are_rejected_before_any_kernel():
 def test_same_bits_serial_and_parallel_on_any_thread_count(monkeypatch):
     """The task cut depends on the shape alone: the serial kernel and the parallel
     one on 1 or 2 threads give the same bits (forward, statistics, backward)."""
-    import numba
-
     x = data((300, 200), np.float32, loc=30.0)
     g = data(x.shape, np.float32, seed=2)
     w, b = affine(x.shape, 200, np.float32)
@@ -366,17 +364,7 @@ def test_same_bits_serial_and_parallel_on_any_thread_count(monkeypatch):
         rgrads = nbops.rms_norm_backward(g, x, 200, rr, w)
         return [y, mean, rstd, *grads, r, rr, *rgrads]
 
-    monkeypatch.setattr(_config, "PARALLEL_THRESHOLD", 1 << 62)  # the serial kernels
-    serial = run()
-    monkeypatch.setattr(_config, "PARALLEL_THRESHOLD", 1)  # the parallel kernels
-    threads = numba.get_num_threads()
-    try:
-        for n in sorted({1, threads}):
-            numba.set_num_threads(n)
-            for a, b_ in zip(run(), serial, strict=True):
-                np.testing.assert_array_equal(a, b_)
-    finally:
-        numba.set_num_threads(threads)
+    assert_same_bits_on_any_thread_count(monkeypatch, run)
 
 
 # --------------------------------------------------------------------------- #

@@ -8,6 +8,7 @@ never from nbops itself.
 
 import numpy as np
 import pytest
+from _threads import assert_same_bits_on_any_thread_count
 
 import nbops
 from nbops import _config
@@ -204,8 +205,6 @@ def test_lrn_bad_inputs_before_any_kernel():
 
 
 def test_lrn_same_bits_serial_and_parallel_on_any_thread_count(monkeypatch):
-    import numba
-
     x = data((4, 40, 300), np.float32, seed=7)
     g = data(x.shape, np.float32, seed=8)
 
@@ -213,17 +212,7 @@ def test_lrn_same_bits_serial_and_parallel_on_any_thread_count(monkeypatch):
         return [nbops.local_response_norm(x, 5, alpha=0.5),
                 nbops.local_response_norm_backward(g, x, 5, alpha=0.5)]
 
-    monkeypatch.setattr(_config, "PARALLEL_THRESHOLD", 1 << 62)  # the serial kernels
-    serial = run()
-    monkeypatch.setattr(_config, "PARALLEL_THRESHOLD", 1)  # the parallel kernels
-    threads = numba.get_num_threads()
-    try:
-        for n in sorted({1, threads}):
-            numba.set_num_threads(n)
-            for a, b in zip(run(), serial, strict=True):
-                np.testing.assert_array_equal(a, b)
-    finally:
-        numba.set_num_threads(threads)
+    assert_same_bits_on_any_thread_count(monkeypatch, run)
 
 
 @pytest.mark.filterwarnings("ignore::RuntimeWarning")
@@ -479,25 +468,13 @@ def test_bilinear_bad_inputs_as_torch():
 
 
 def test_bilinear_same_bits_serial_and_parallel_on_any_thread_count(monkeypatch):
-    import numba
-
     x1, x2, w, b = bilinear_args((301,), 33, 18, 20, np.float32)
     g = data((301, 20), np.float32, seed=8)
 
     def run():
         return [nbops.bilinear(x1, x2, w, b), *nbops.bilinear_backward(g, x1, x2, w, b)]
 
-    monkeypatch.setattr(_config, "PARALLEL_THRESHOLD", 1 << 62)  # the serial kernels
-    serial = run()
-    monkeypatch.setattr(_config, "PARALLEL_THRESHOLD", 1)  # the parallel kernels
-    threads = numba.get_num_threads()
-    try:
-        for n in sorted({1, threads}):
-            numba.set_num_threads(n)
-            for a, e in zip(run(), serial, strict=True):
-                np.testing.assert_array_equal(a, e)
-    finally:
-        numba.set_num_threads(threads)
+    assert_same_bits_on_any_thread_count(monkeypatch, run)
 
 
 def test_nn_bilinear_matches_torch_and_trains():

@@ -10,6 +10,7 @@ import sys
 
 import numpy as np
 import pytest
+from _threads import assert_same_bits_on_any_thread_count
 
 import nbops
 from nbops import _config
@@ -188,8 +189,6 @@ def test_rows_four_at_a_time_same_bits_on_any_thread_count(monkeypatch):
     """(N, C) inputs (the statistics read four batch rows at a time, then the
     rest one by one): against the float64 reference, and the same bits from the
     serial kernels and the parallel ones on 1 or 2 threads."""
-    import numba
-
     x = (np.random.default_rng(3).standard_normal((4099, 37)) * 3 + 50).astype(np.float32)
     x[5, 2] = -1e3  # an outlier
     w, b = np.linspace(0.5, 2, 37), np.linspace(-1, 1, 37)
@@ -204,17 +203,7 @@ def test_rows_four_at_a_time_same_bits_on_any_thread_count(monkeypatch):
     np.testing.assert_allclose(res[0], y_exp, rtol=2e-6, atol=2e-6)
     np.testing.assert_allclose(res[3], rm_exp, rtol=1e-7)
     np.testing.assert_allclose(res[4], rv_exp, rtol=1e-6)
-    monkeypatch.setattr(_config, "PARALLEL_THRESHOLD", 1 << 62)  # the serial kernels
-    serial = run()
-    monkeypatch.setattr(_config, "PARALLEL_THRESHOLD", 1)  # the parallel kernels
-    threads = numba.get_num_threads()
-    try:
-        for n in sorted({1, threads}):
-            numba.set_num_threads(n)
-            for a, e in zip(run(), serial, strict=True):
-                np.testing.assert_array_equal(a, e)
-    finally:
-        numba.set_num_threads(threads)
+    assert_same_bits_on_any_thread_count(monkeypatch, run)
 
 
 _THREAD_SCRIPT = """
