@@ -548,6 +548,16 @@ def test_bilinear_inside_njit_same_bits_as_outside(bilinear_njit):
         for a, e in zip(backward(g, x1, x2, w, b), nbops.bilinear_backward(g, x1, x2, w, b),
                         strict=True):
             np.testing.assert_array_equal(a, e)
+    # empty features, outputs or rows: the Python path's results (the bias, zeros)
+    for lead, n1, n2, n_out in [((3,), 0, 4, 2), ((3,), 2, 0, 2), ((3,), 3, 4, 0),
+                                ((2, 0), 3, 4, 5)]:
+        x1, x2, w, b = bilinear_args(lead, n1, n2, n_out, np.float64)
+        g = data(lead + (n_out,), np.float64, seed=2)
+        np.testing.assert_array_equal(forward(x1, x2, w, b), nbops.bilinear(x1, x2, w, b))
+        for a, e in zip(backward(g, x1, x2, w, b), nbops.bilinear_backward(g, x1, x2, w, b),
+                        strict=True):
+            assert a.shape == e.shape
+            np.testing.assert_array_equal(a, e)
     x1, x2, w, b = bilinear_args((7,), 5, 3, 4, np.float64)
     with pytest.raises(ValueError, match="input1 size does not match weight size"):
         forward(x1[:, :4], x2, w, b)

@@ -397,6 +397,16 @@ def _njit_check(input1, input2, weight):
         raise ValueError("bilinear(): input2 size does not match weight size")
 
 
+@register_jitable
+def _leading_size(shape):
+    """The number of rows of an array of ``shape`` taken as (rows, shape[-1]);
+    ``reshape(-1, 0)`` cannot infer it when the last axis is empty."""
+    rows = 1
+    for k in range(len(shape) - 1):
+        rows *= shape[k]
+    return rows
+
+
 @overload(bilinear)
 def _bilinear_njit(input1, input2, weight, bias=None, out=None):
     """Inside @njit: the serial kernels of the Python path, the same row blocks
@@ -420,11 +430,11 @@ def _bilinear_njit(input1, input2, weight, bias=None, out=None):
                 raise ValueError("bilinear(): bias size does not match weight size")
             for o in range(n_out):
                 b[o] = bias[o]
-        x1 = np.ascontiguousarray(input1).reshape(-1, n1).astype(dtype)
-        x2 = np.ascontiguousarray(input2).reshape(-1, n2).astype(dtype)
+        rows = _leading_size(input1.shape)
+        x1 = np.ascontiguousarray(input1).reshape((rows, n1)).astype(dtype)
+        x2 = np.ascontiguousarray(input2).reshape((rows, n2)).astype(dtype)
         w1 = np.ascontiguousarray(np.ascontiguousarray(weight).astype(dtype).transpose(
-            0, 2, 1)).reshape(n_out * n2, n1)
-        rows = x1.shape[0]
+            0, 2, 1)).reshape((n_out * n2, n1))
         nob = np.empty(0, dtype)
         y = np.empty((rows, n_out), dtype)
         per = _rows_per_block(rows, n_out * n2)
@@ -461,13 +471,13 @@ def _bilinear_backward_njit(grad_output, input1, input2, weight, bias=None):
                              "shape")
         if has_bias and bias.shape[0] != n_out:
             raise ValueError("bilinear(): bias size does not match weight size")
-        g = np.ascontiguousarray(grad_output).reshape(-1, n_out).astype(dtype)
-        x1 = np.ascontiguousarray(input1).reshape(-1, n1).astype(dtype)
-        x2 = np.ascontiguousarray(input2).reshape(-1, n2).astype(dtype)
+        rows = _leading_size(input1.shape)
+        g = np.ascontiguousarray(grad_output).reshape((rows, n_out)).astype(dtype)
+        x1 = np.ascontiguousarray(input1).reshape((rows, n1)).astype(dtype)
+        x2 = np.ascontiguousarray(input2).reshape((rows, n2)).astype(dtype)
         wc = np.ascontiguousarray(weight).astype(dtype)
-        w1 = np.ascontiguousarray(wc.transpose(0, 2, 1)).reshape(n_out * n2, n1)
-        w2 = wc.reshape(n_out * n1, n2)
-        rows = x1.shape[0]
+        w1 = np.ascontiguousarray(wc.transpose(0, 2, 1)).reshape((n_out * n2, n1))
+        w2 = wc.reshape((n_out * n1, n2))
         nob = np.empty(0, dtype)
         grad1 = np.empty((rows, n1), dtype)
         grad2 = np.empty((rows, n2), dtype)
