@@ -477,7 +477,33 @@ class PoissonNLLLoss(_Loss):
                                   log_input, target, **self._loss_options())
 
 
-class GaussianNLLLoss(_Loss):
+class _ThreeInputLoss(_Loss):
+    """A loss of three arrays whose ``backward`` returns the gradients of the
+    differentiable ones (a tuple, as the functional backward)."""
+
+    def _forward3(self, function, with_grad, a, b, c, differentiable=True):
+        """The loss, keeping the gradients from ``with_grad`` (one pass) for a reduced
+        loss, the arrays for ``reduction='none'`` (or when ``differentiable`` is
+        False: the backward then raises the functional backward's error)."""
+        options = self._loss_options()
+        if not is_grad_enabled():
+            return function(a, b, c, **options)
+        if self.reduction == "none" or not differentiable:
+            loss = function(a, b, c, **options)
+            self._save_for_backward((None, a, b, c))
+        else:
+            loss, grads = with_grad(a, b, c, **options)
+            self._save_for_backward((grads, None, None, None))
+        return loss
+
+    def _backward3(self, backward, grad_output):
+        grads, a, b, c = self._saved_for_backward()
+        if grads is not None:
+            return tuple(None if g is None else _scaled(g, grad_output) for g in grads)
+        return backward(grad_output, a, b, c, **self._loss_options())
+
+
+class GaussianNLLLoss(_ThreeInputLoss):
     """Gaussian negative log-likelihood (see :func:`nbops.gaussian_nll_loss`).
 
     Parameters
@@ -514,16 +540,8 @@ class GaussianNLLLoss(_Loss):
         return {"full": self.full, "eps": self.eps, "reduction": self.reduction}
 
     def forward(self, input, target, var):
-        options = self._loss_options()
-        if not is_grad_enabled():
-            return _NLL.gaussian_nll_loss(input, target, var, **options)
-        if self.reduction == "none":
-            loss = _NLL.gaussian_nll_loss(input, target, var, **options)
-            self._save_for_backward((None, input, target, var))
-        else:
-            loss, grads = _NLL.gaussian_nll_loss_with_grad(input, target, var, **options)
-            self._save_for_backward((grads, None, None, None))
-        return loss
+        return self._forward3(_NLL.gaussian_nll_loss, _NLL.gaussian_nll_loss_with_grad,
+                              input, target, var)
 
     def backward(self, grad_output=1.0):
         """The gradients of the latest forward's input and variance.
@@ -540,14 +558,10 @@ class GaussianNLLLoss(_Loss):
             ``(grad_input, grad_var)``: arrays of the shapes of the forward's
             ``input`` and ``var`` (``grad_var`` None for a float ``var``).
         """
-        grads, input, target, var = self._saved_for_backward()
-        if grads is not None:
-            return tuple(None if g is None else _scaled(g, grad_output) for g in grads)
-        return _NLL.gaussian_nll_loss_backward(grad_output, input, target, var,
-                                               **self._loss_options())
+        return self._backward3(_NLL.gaussian_nll_loss_backward, grad_output)
 
 
-class MarginRankingLoss(_Loss):
+class MarginRankingLoss(_ThreeInputLoss):
     """Margin ranking loss of two inputs (see :func:`nbops.margin_ranking_loss`).
 
     Parameters
@@ -582,16 +596,8 @@ class MarginRankingLoss(_Loss):
         return {"margin": self.margin, "reduction": self.reduction}
 
     def forward(self, input1, input2, target):
-        options = self._loss_options()
-        if not is_grad_enabled():
-            return _ML.margin_ranking_loss(input1, input2, target, **options)
-        if self.reduction == "none":
-            loss = _ML.margin_ranking_loss(input1, input2, target, **options)
-            self._save_for_backward((None, input1, input2, target))
-        else:
-            loss, grads = _ML.margin_ranking_loss_with_grad(input1, input2, target, **options)
-            self._save_for_backward((grads, None, None, None))
-        return loss
+        return self._forward3(_ML.margin_ranking_loss, _ML.margin_ranking_loss_with_grad,
+                              input1, input2, target)
 
     def backward(self, grad_output=1.0):
         """The gradients of the latest forward's two inputs.
@@ -607,11 +613,7 @@ class MarginRankingLoss(_Loss):
         tuple
             ``(grad_input1, grad_input2)``, arrays of the inputs' shapes.
         """
-        grads, input1, input2, target = self._saved_for_backward()
-        if grads is not None:
-            return tuple(_scaled(g, grad_output) for g in grads)
-        return _ML.margin_ranking_loss_backward(grad_output, input1, input2, target,
-                                                **self._loss_options())
+        return self._backward3(_ML.margin_ranking_loss_backward, grad_output)
 
 
 class MultiLabelSoftMarginLoss(_WeightedLoss):
@@ -648,32 +650,6 @@ class MultiLabelSoftMarginLoss(_WeightedLoss):
         return self._loss_forward(_MLS.multilabel_soft_margin_loss,
                                   _MLS.multilabel_soft_margin_loss_with_grad, input, target,
                                   **self._loss_options())
-
-
-class _ThreeInputLoss(_Loss):
-    """A loss of three arrays whose ``backward`` returns the gradients of the
-    differentiable ones (a tuple, as the functional backward)."""
-
-    def _forward3(self, function, with_grad, a, b, c, differentiable=True):
-        """The loss, keeping the gradients from ``with_grad`` (one pass) for a reduced
-        loss, the arrays for ``reduction='none'`` (or when ``differentiable`` is
-        False: the backward then raises the functional backward's error)."""
-        options = self._loss_options()
-        if not is_grad_enabled():
-            return function(a, b, c, **options)
-        if self.reduction == "none" or not differentiable:
-            loss = function(a, b, c, **options)
-            self._save_for_backward((None, a, b, c))
-        else:
-            loss, grads = with_grad(a, b, c, **options)
-            self._save_for_backward((grads, None, None, None))
-        return loss
-
-    def _backward3(self, backward, grad_output):
-        grads, a, b, c = self._saved_for_backward()
-        if grads is not None:
-            return tuple(_scaled(g, grad_output) for g in grads)
-        return backward(grad_output, a, b, c, **self._loss_options())
 
 
 class CosineEmbeddingLoss(_ThreeInputLoss):
