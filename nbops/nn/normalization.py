@@ -11,6 +11,29 @@ from ._module import Module, _check_device, _factory_dtype, _read, _size, _write
 __all__ = ["BatchNorm1d", "BatchNorm2d", "BatchNorm3d"]
 
 
+def _register_affine(module, shape, dtype, affine, bias):
+    """PyTorch's affine parameters: ``weight`` and ``bias`` of ``shape`` (set by
+    :func:`_reset_affine`), ``bias`` None without ``bias``, both None without ``affine``."""
+    module.register_parameter("weight", np.empty(shape, dtype) if affine else None)
+    module.register_parameter("bias", np.empty(shape, dtype) if affine and bias else None)
+
+
+def _reset_affine(module):
+    """``weight`` ones and ``bias`` zeros, where the module has them."""
+    if module.weight is not None:
+        _write(module.weight, 1)
+    if getattr(module, "bias", None) is not None:
+        _write(module.bias, 0)
+
+
+def _accumulate_affine(weight, grad_weight, bias=None, grad_bias=None):
+    """Add the affine parameters' gradients into their store (those that exist)."""
+    if weight is not None:
+        accumulate_grad(weight, grad_weight, owned=True)
+    if bias is not None:
+        accumulate_grad(bias, grad_bias, owned=True)
+
+
 class _BatchNorm(Module):
     """PyTorch's ``_NormBase`` + ``_BatchNorm``: state, reset, forward, repr."""
 
@@ -27,12 +50,7 @@ class _BatchNorm(Module):
         self.momentum = momentum
         self.affine = affine
         self.track_running_stats = track_running_stats
-        if self.affine:
-            self.register_parameter("weight", np.empty(n, dt))
-            self.register_parameter("bias", np.empty(n, dt) if bias else None)
-        else:
-            self.register_parameter("weight", None)
-            self.register_parameter("bias", None)
+        _register_affine(self, n, dt, affine, bias)
         if self.track_running_stats:
             self.register_buffer("running_mean", np.zeros(n, dt))
             self.register_buffer("running_var", np.ones(n, dt))
@@ -53,10 +71,7 @@ class _BatchNorm(Module):
 
     def reset_parameters(self):
         self.reset_running_stats()
-        if self.affine:
-            _write(self.weight, 1)
-            if self.bias is not None:
-                _write(self.bias, 0)
+        _reset_affine(self)
 
     def _check_input_dim(self, input):
         raise NotImplementedError
@@ -122,10 +137,7 @@ class _BatchNorm(Module):
         x, mean, invstd, weight, bias, training = self._saved_for_backward()
         grad_input, grad_weight, grad_bias = _batch_norm_backward(
             grad_output, x, mean, invstd, weight, training, has_bias=bias is not None)
-        if weight is not None:
-            accumulate_grad(weight, grad_weight, owned=True)
-        if bias is not None:
-            accumulate_grad(bias, grad_bias, owned=True)
+        _accumulate_affine(weight, grad_weight, bias, grad_bias)
         return grad_input
 
     def extra_repr(self):
@@ -275,22 +287,13 @@ class LayerNorm(Module):
         self.normalized_shape = _shape_tuple(normalized_shape)
         self.eps = eps
         self.elementwise_affine = elementwise_affine
-        if self.elementwise_affine:
-            self.register_parameter("weight", np.empty(self.normalized_shape, dt))
-            self.register_parameter("bias", np.empty(self.normalized_shape, dt) if bias
-                                    else None)
-        else:
-            self.register_parameter("weight", None)
-            self.register_parameter("bias", None)
+        _register_affine(self, self.normalized_shape, dt, elementwise_affine, bias)
         self.reset_parameters()
         if dev == "cuda":
             self.to(device)
 
     def reset_parameters(self):
-        if self.elementwise_affine:
-            _write(self.weight, 1)
-            if self.bias is not None:
-                _write(self.bias, 0)
+        _reset_affine(self)
 
     def forward(self, input):
         x = input if isinstance(input, np.ndarray) or _is_dev(input) else np.asarray(input)
@@ -320,10 +323,7 @@ class LayerNorm(Module):
         grad_input, grad_weight, grad_bias = _layer_norm_backward(
             grad_output, x, self.normalized_shape, mean, rstd, weight,
             has_bias=bias is not None)
-        if weight is not None:
-            accumulate_grad(weight, grad_weight, owned=True)
-        if bias is not None:
-            accumulate_grad(bias, grad_bias, owned=True)
+        _accumulate_affine(weight, grad_weight, bias, grad_bias)
         return grad_input
 
     def extra_repr(self):
@@ -368,17 +368,14 @@ class RMSNorm(Module):
         self.normalized_shape = _shape_tuple(normalized_shape)
         self.eps = eps
         self.elementwise_affine = elementwise_affine
-        if self.elementwise_affine:
-            self.register_parameter("weight", np.empty(self.normalized_shape, dt))
-        else:
-            self.register_parameter("weight", None)
+        self.register_parameter(
+            "weight", np.empty(self.normalized_shape, dt) if elementwise_affine else None)
         self.reset_parameters()
         if dev == "cuda":
             self.to(device)
 
     def reset_parameters(self):
-        if self.elementwise_affine:
-            _write(self.weight, 1)
+        _reset_affine(self)
 
     def forward(self, input):
         x = input if isinstance(input, np.ndarray) or _is_dev(input) else np.asarray(input)
@@ -405,8 +402,7 @@ class RMSNorm(Module):
         x, rstd, weight = self._saved_for_backward()
         grad_input, grad_weight = _rms_norm_backward(grad_output, x, self.normalized_shape,
                                                      rstd, weight)
-        if weight is not None:
-            accumulate_grad(weight, grad_weight, owned=True)
+        _accumulate_affine(weight, grad_weight)
         return grad_input
 
     def extra_repr(self):
@@ -468,21 +464,13 @@ class GroupNorm(Module):
         self.num_channels = num_channels
         self.eps = eps
         self.affine = affine
-        if self.affine:
-            self.register_parameter("weight", np.empty(channels, dt))
-            self.register_parameter("bias", np.empty(channels, dt) if bias else None)
-        else:
-            self.register_parameter("weight", None)
-            self.register_parameter("bias", None)
+        _register_affine(self, channels, dt, affine, bias)
         self.reset_parameters()
         if dev == "cuda":
             self.to(device)
 
     def reset_parameters(self):
-        if self.affine:
-            _write(self.weight, 1)
-            if self.bias is not None:
-                _write(self.bias, 0)
+        _reset_affine(self)
 
     def forward(self, input):
         x = input if isinstance(input, np.ndarray) or _is_dev(input) else np.asarray(input)
@@ -511,10 +499,7 @@ class GroupNorm(Module):
         x, mean, rstd, weight, bias = self._saved_for_backward()
         grad_input, grad_weight, grad_bias = _group_norm_backward(
             grad_output, x, self.num_groups, mean, rstd, weight, has_bias=bias is not None)
-        if weight is not None:
-            accumulate_grad(weight, grad_weight, owned=True)
-        if bias is not None:
-            accumulate_grad(bias, grad_bias, owned=True)
+        _accumulate_affine(weight, grad_weight, bias, grad_bias)
         return grad_input
 
     def extra_repr(self):
@@ -602,10 +587,7 @@ class _InstanceNorm(_BatchNorm):
             grad_output = grad_output.reshape((1,) + tuple(grad_output.shape))
         grad_input, grad_weight, grad_bias = _instance_norm_backward(
             grad_output, x, mean, rstd, weight, use_input_stats, has_bias=bias is not None)
-        if weight is not None:
-            accumulate_grad(weight, grad_weight, owned=True)
-        if bias is not None:
-            accumulate_grad(bias, grad_bias, owned=True)
+        _accumulate_affine(weight, grad_weight, bias, grad_bias)
         return grad_input if batched else grad_input.reshape(grad_input.shape[1:])
 
 
