@@ -1,0 +1,94 @@
+"""Tests of the backward paths added for the backward table's misses (issue 14):
+local_response_norm's backward on ``(N, C, 1)`` inputs (blocks of batch rows),
+cdist's backward into ``out=``, and the kernels split for compile time.
+
+Expected values come from the general kernels these paths must match bit for
+bit, from float64 NumPy formulas and central finite differences written here,
+or from PyTorch (parity tests only).
+"""
+
+import numpy as np
+import pytest
+from _threads import assert_same_bits_on_any_thread_count
+
+import nbops
+
+torch = pytest.importorskip("torch")
+F = torch.nn.functional
+
+
+def data(shape, dtype, seed=0, scale=1.5):
+    return (np.random.default_rng(seed).standard_normal(shape) * scale).astype(dtype)
+
+
+def tt(a, grad=False):
+    return torch.tensor(a, requires_grad=grad)
+
+
+# =========================================================================== #
+# local_response_norm_backward on (N, C, 1): blocks of batch rows
+# =========================================================================== #
+
+
+def ref_lrn(x, size, alpha=1e-4, beta=0.75, k=1.0):
+    """float64 reference: torch's zero padding, the window averaged over size."""
+    x = np.asarray(x, np.float64)
+    c = x.shape[1]
+    pad = [(0, 0)] * x.ndim
+    pad[1] = (size // 2, (size - 1) // 2)
+    sq = np.pad(x * x, pad)
+    return x / (sum(sq[:, j:j + c] for j in range(size)) / size * alpha + k) ** beta
+
+
+@pytest.mark.filterwarnings("ignore::RuntimeWarning")
+@pytest.mark.parametrize("dtype", [np.float32, np.float64])
+def test_lrn_backward_one_position_same_bits_as_several(dtype):
+    """(N, C, 1) (37 rows: two blocks of 16 and a tail) gives the bits of the
+    general kernel (the same input with its position repeated), inf and NaN
+    included, for odd, even and one-channel windows and both beta branches."""
+    x = data((37, 50, 1), dtype, seed=4)
+    g = data(x.shape, dtype, seed=5)
+    x[3, 7, 0] = np.inf
+    x[20, 30, 0] = np.nan
+    for size, params in [(5, {}), (4, dict(alpha=0.5, beta=0.6, k=2.0)), (1, {}),
+                         (2, dict(alpha=1.0))]:
+        got = nbops.local_response_norm_backward(g, x, size, **params)
+        general = nbops.local_response_norm_backward(
+            np.repeat(g, 2, axis=2), np.repeat(x, 2, axis=2), size, **params)
+        np.testing.assert_array_equal(got, general[:, :, :1])
+        out = np.empty_like(x)
+        nbops.local_response_norm_backward(g, x, size, **params, out=out)
+        np.testing.assert_array_equal(out, got)
+
+
+@pytest.mark.parametrize("dtype", [np.float32, np.float64])
+def test_lrn_backward_one_position_against_torch_and_finite_differences(dtype):
+    x = data((21, 9, 1), dtype, seed=6)
+    g = data(x.shape, dtype, seed=7)
+    params = dict(alpha=0.7, beta=0.8, k=1.5)
+    gi = nbops.local_response_norm_backward(g, x, 3, **params)
+    xt = tt(x, True)
+    F.local_response_norm(xt, 3, **params).backward(tt(g))
+    tol = dict(rtol=1e-4, atol=1e-5) if dtype == np.float32 else dict(rtol=1e-11, atol=1e-12)
+    np.testing.assert_allclose(gi, xt.grad.numpy(), **tol)
+    if dtype == np.float64:
+        num = np.zeros_like(x)
+        h = 1e-6
+        for i in range(x.size):
+            up, down = x.copy(), x.copy()
+            up.flat[i] += h
+            down.flat[i] -= h
+            num.flat[i] = np.sum((ref_lrn(up, 3, **params) - ref_lrn(down, 3, **params)) * g)
+        np.testing.assert_allclose(gi, num / (2 * h), rtol=1e-6, atol=1e-8)
+
+
+def test_lrn_backward_one_position_same_bits_on_any_thread_count(monkeypatch):
+    x = data((70, 130, 1), np.float32, seed=7)
+    g = data(x.shape, np.float32, seed=8)
+    out = np.empty_like(x)
+
+    def run():
+        nbops.local_response_norm_backward(g, x, 5, out=out)
+        return [nbops.local_response_norm_backward(g, x, 5), out.copy()]
+
+    assert_same_bits_on_any_thread_count(monkeypatch, run)
