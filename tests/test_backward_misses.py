@@ -92,3 +92,69 @@ def test_lrn_backward_one_position_same_bits_on_any_thread_count(monkeypatch):
         return [nbops.local_response_norm_backward(g, x, 5), out.copy()]
 
     assert_same_bits_on_any_thread_count(monkeypatch, run)
+
+
+# =========================================================================== #
+# cdist_backward into out=: written in place
+# =========================================================================== #
+
+
+def ref_cdist_grads(x1, x2, g, p):
+    """float64 gradients of sum(g * cdist(x1, x2, p)) for 2-D x1, x2 and p >= 1
+    finite (no zero distances in the data used here)."""
+    d = x1[:, None, :].astype(np.float64) - x2[None, :, :]
+    dist = (np.abs(d) ** p).sum(axis=2) ** (1.0 / p)
+    w = np.sign(d) * np.abs(d) ** (p - 1.0) * (g / dist ** (p - 1.0))[:, :, None]
+    return w.sum(axis=1), -w.sum(axis=0)
+
+
+@pytest.mark.parametrize("dtype", [np.float32, np.float64])
+@pytest.mark.parametrize("p", [2.0, 1.5])
+@pytest.mark.parametrize("rows", [20, 700])  # 700 rows: the product form at p = 2
+def test_cdist_backward_out_written_in_place(rows, p, dtype):
+    x1 = data((rows, 16), dtype, seed=1)
+    x2 = data((30, 16), dtype, seed=2)
+    y = nbops.cdist(x1, x2, p=p)
+    g = data(y.shape, dtype, seed=3)
+    want = nbops.cdist_backward(g, x1, x2, p=p, output=y)
+    for out in [(np.full_like(x1, np.nan), np.full_like(x2, np.nan)),
+                (np.full_like(x1, np.nan), None), (None, np.full_like(x2, np.nan))]:
+        got = nbops.cdist_backward(g, x1, x2, p=p, output=y, out=out)
+        for r, w, o in zip(got, want, out, strict=True):
+            np.testing.assert_array_equal(r, w)
+            assert o is None or r is o
+    ref = ref_cdist_grads(x1, x2, g.astype(np.float64), p)
+    tol = dict(rtol=2e-4, atol=2e-4) if dtype == np.float32 else dict(rtol=1e-9, atol=1e-9)
+    for r, w in zip(want, ref, strict=True):
+        np.testing.assert_allclose(r, w, **tol)
+    t1, t2 = tt(x1, True), tt(x2, True)
+    torch.cdist(t1, t2, p=p).backward(tt(g))
+    np.testing.assert_allclose(want[0], t1.grad.numpy(), **tol)
+    np.testing.assert_allclose(want[1], t2.grad.numpy(), **tol)
+
+
+def test_cdist_backward_out_not_written_in_place():
+    """out= arrays that cannot take the gradient directly (broadcast batch axes,
+    another dtype than the computation's, a non-contiguous view, the input
+    itself, one array for both) get the same values as the allocating call."""
+    x1 = data((2, 40, 8), np.float64, seed=4)
+    x2 = data((1, 30, 8), np.float64, seed=5)
+    g = data((2, 40, 30), np.float64, seed=6)
+    want = nbops.cdist_backward(g, x1, x2)
+    got = nbops.cdist_backward(g, x1, x2, out=(np.empty_like(x1), np.empty_like(x2)))
+    np.testing.assert_array_equal(got[0], want[0])
+    np.testing.assert_array_equal(got[1], want[1])  # summed over the broadcast batch
+    a, b = data((40, 8), np.float32, seed=7), data((30, 8), np.float32, seed=8)
+    g64 = data((40, 30), np.float64, seed=9)
+    w32 = nbops.cdist_backward(g64, a, b)  # computed in float64, delivered in float32
+    got = nbops.cdist_backward(g64, a, b, out=(np.empty_like(a), np.empty_like(b)))
+    np.testing.assert_array_equal(got[0], w32[0])
+    wide = np.empty((40, 16), np.float32)
+    got = nbops.cdist_backward(g64.astype(np.float32), a, b, out=(wide[:, ::2], None))
+    np.testing.assert_array_equal(
+        got[0], nbops.cdist_backward(g64.astype(np.float32), a, b)[0])
+    a_copy, b_copy = a.copy(), b.copy()
+    want = nbops.cdist_backward(g64.astype(np.float32), a, b)
+    got = nbops.cdist_backward(g64.astype(np.float32), a_copy, b_copy, out=(a_copy, b_copy))
+    np.testing.assert_array_equal(got[0], want[0])
+    np.testing.assert_array_equal(got[1], want[1])
