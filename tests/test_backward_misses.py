@@ -158,3 +158,36 @@ def test_cdist_backward_out_not_written_in_place():
     got = nbops.cdist_backward(g64.astype(np.float32), a_copy, b_copy, out=(a_copy, b_copy))
     np.testing.assert_array_equal(got[0], want[0])
     np.testing.assert_array_equal(got[1], want[1])
+
+
+# =========================================================================== #
+# compile time: parallel kernels that call their cores
+# =========================================================================== #
+
+
+def test_parallel_weight_gradient_calls_the_cores_the_serial_one_inlines():
+    """linear's weight-gradient kernel: the parallel twin calls the tile and the
+    transposes as compiled functions (one dispatcher per core and flags), the
+    serial one inlines them; both give the same bits (test_backward_linear.py
+    checks every tile shape on both)."""
+    from nbops import _config
+    from nbops._ops import linear as L
+
+    flags = frozenset({"reassoc", "contract"})
+    parallel_scope = L._weight_grad_parallel.py_func.__globals__
+    for name in ("_tile", "_transpose_into"):
+        core = getattr(L, name)
+        assert core.targetoptions.get("inline") == "always"
+        called = parallel_scope[name]
+        assert called is _config.called_core(core, fastmath=flags)
+        assert called.targetoptions.get("inline", "never") == "never"
+        assert L._weight_grad_serial.py_func.__globals__[name] is core
+    g = data((300, 70), np.float32, seed=1)
+    x = data((300, 65), np.float32, seed=2)
+    for kernel in (L._weight_grad_serial, L._weight_grad_parallel):
+        gw = np.empty((70, 65), np.float32)
+        sums = np.zeros(70, np.float32)
+        kernel(g, x, gw, sums, True)
+        np.testing.assert_allclose(gw, g.T.astype(np.float64) @ x, rtol=1e-4, atol=1e-4)
+        np.testing.assert_allclose(sums, g.sum(axis=0, dtype=np.float64), rtol=1e-5,
+                                   atol=1e-5)
