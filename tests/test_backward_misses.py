@@ -191,3 +191,36 @@ def test_parallel_weight_gradient_calls_the_cores_the_serial_one_inlines():
         np.testing.assert_allclose(gw, g.T.astype(np.float64) @ x, rtol=1e-4, atol=1e-4)
         np.testing.assert_allclose(sums, g.sum(axis=0, dtype=np.float64), rtol=1e-5,
                                    atol=1e-5)
+
+
+# =========================================================================== #
+# gumbel_softmax_backward: out= written directly, no pass for tau = 1
+# =========================================================================== #
+
+
+@pytest.mark.parametrize("dtype", [np.float32, np.float64])
+def test_gumbel_softmax_backward_out_and_default_tau(dtype):
+    """The gradient into out= (C-contiguous, a transposed view, grad_output
+    itself) is the allocating call's; with tau = 1 it is softmax_backward of the
+    regenerated soft sample, exactly; and softmax's gradient formula in float64."""
+    x = data((50, 7), dtype, seed=1)
+    g = data(x.shape, dtype, seed=2)
+    for kw in [dict(tau=1.0), dict(tau=0.5, hard=True), dict(tau=2.0, dim=0)]:
+        want = nbops.gumbel_softmax_backward(g, x, rng=3, **kw)
+        for out in [np.full_like(x, np.nan), np.full(x.shape[::-1], np.nan, dtype).T]:
+            got = nbops.gumbel_softmax_backward(g, x, rng=3, out=out, **kw)
+            assert got is out
+            np.testing.assert_array_equal(got, want)
+        g_copy = g.copy()
+        got = nbops.gumbel_softmax_backward(g_copy, x, rng=3, out=g_copy, **kw)
+        np.testing.assert_array_equal(got, want)
+        y = nbops.gumbel_softmax(x, kw["tau"], rng=3, axis=kw.get("dim", -1))
+        axis = kw.get("dim", -1)
+        y64, g64 = y.astype(np.float64), g.astype(np.float64)
+        ref = y64 * (g64 - (g64 * y64).sum(axis=axis, keepdims=True)) / kw["tau"]
+        tol = dict(rtol=1e-5, atol=1e-6) if dtype == np.float32 else dict(rtol=1e-12,
+                                                                        atol=1e-14)
+        np.testing.assert_allclose(want, ref, **tol)
+    y = nbops.gumbel_softmax(x, rng=3)
+    np.testing.assert_array_equal(nbops.gumbel_softmax_backward(g, x, rng=3),
+                                  nbops.softmax_backward(g, y))
