@@ -224,3 +224,55 @@ def test_gumbel_softmax_backward_out_and_default_tau(dtype):
     y = nbops.gumbel_softmax(x, rng=3)
     np.testing.assert_array_equal(nbops.gumbel_softmax_backward(g, x, rng=3),
                                   nbops.softmax_backward(g, y))
+
+
+# =========================================================================== #
+# multilabel_soft_margin_loss_backward: the gradient kernel alone, out= direct
+# =========================================================================== #
+
+
+@pytest.mark.parametrize("dtype", [np.float32, np.float64])
+def test_multilabel_soft_margin_backward_gradient_kernel(dtype):
+    """The backward's own gradient kernel gives the bits of _with_grad's
+    gradient (one expression), into out= too (contiguous, transposed, float64
+    for float32 arguments), and the float64 formula g w (sigmoid(x) - y) / C."""
+    x = data((40, 9), dtype, seed=1)
+    t = (data(x.shape, dtype, seed=2) > 0).astype(dtype)
+    w = (np.abs(data(9, dtype, seed=3)) + 0.1).astype(dtype)
+    for reduction in ("mean", "sum", "none"):
+        for kw in ({}, dict(weight=w)):
+            g = 1.0 if reduction != "none" else data(40, dtype, seed=4)
+            want = nbops.multilabel_soft_margin_loss_backward(g, x, t, reduction=reduction,
+                                                              **kw)
+            if reduction != "none":
+                _, wg = nbops.multilabel_soft_margin_loss_with_grad(x, t, reduction=reduction,
+                                                                    **kw)
+                np.testing.assert_array_equal(want, wg)
+            for out in (np.full_like(x, np.nan), np.full(x.shape[::-1], np.nan, dtype).T):
+                got = nbops.multilabel_soft_margin_loss_backward(
+                    g, x, t, reduction=reduction, out=out, **kw)
+                assert got is out
+                np.testing.assert_array_equal(got, want)
+            x64, t64 = x.astype(np.float64), t.astype(np.float64)
+            w64 = np.ones(9) if not kw else w.astype(np.float64)
+            g64 = (np.full((40, 1), 1.0 / 40 if reduction == "mean" else 1.0)
+                   if reduction != "none" else g.astype(np.float64)[:, None])
+            ref = g64 * w64 * (1.0 / (1.0 + np.exp(-x64)) - t64) / 9
+            tol = dict(rtol=1e-5, atol=1e-7) if dtype == np.float32 else dict(rtol=1e-12,
+                                                                            atol=1e-15)
+            np.testing.assert_allclose(want, ref, **tol)
+            xt = tt(x, True)
+            F.multilabel_soft_margin_loss(xt, tt(t), weight=tt(w) if kw else None,
+                                          reduction=reduction).backward(
+                None if reduction != "none" else tt(g))
+            np.testing.assert_allclose(want, xt.grad.numpy(), **tol)
+
+
+def test_multilabel_soft_margin_backward_same_bits_on_any_thread_count(monkeypatch):
+    x = data((300, 40), np.float32, seed=5)
+    t = (data(x.shape, np.float32, seed=6) > 0).astype(np.float32)
+
+    def run():
+        return [nbops.multilabel_soft_margin_loss_backward(1.0, x, t)]
+
+    assert_same_bits_on_any_thread_count(monkeypatch, run)
