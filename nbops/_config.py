@@ -122,7 +122,7 @@ def parallel_kernel(func=None, *, fastmath=False):
     return _cached_njit(func, parallel=True, fastmath=_checked(fastmath), **_COMMON)
 
 
-def kernels(func, *, fastmath=False):
+def kernels(func, *, fastmath=False, parallel_calls=()):
     """The (serial, parallel) pair of cached kernels compiled from one function.
 
     Write the work as a loop over independent tasks with ``numba.prange``: the
@@ -131,10 +131,24 @@ def kernels(func, *, fastmath=False):
     give the same results bit for bit. The parallel kernel is compiled from a
     copy of the function named ``<name>_parallel``: Numba's cache files are
     named after the function and its key ignores the ``parallel`` flag.
+
+    ``parallel_calls``: names of :func:`core` functions that the parallel
+    kernel calls as compiled functions of their own (:func:`called_core`)
+    where the serial one inlines them into its Numba IR. Numba's parfor passes
+    copy, type and lower the IR of a prange body more than once, so a large
+    inlined core costs the parallel kernel's first compile much more than the
+    serial one's; called, it is typed and compiled once, and LLVM may still
+    inline it. The parallel kernel then sees the module's globals as they are
+    when ``kernels`` is called (everything it uses must be defined before).
     """
     import types as pytypes
 
-    twin = pytypes.FunctionType(func.__code__, func.__globals__, func.__name__ + "_parallel",
+    scope = func.__globals__
+    if parallel_calls:
+        scope = dict(scope)
+        for name in parallel_calls:
+            scope[name] = called_core(scope[name], fastmath=fastmath)
+    twin = pytypes.FunctionType(func.__code__, scope, func.__name__ + "_parallel",
                                 func.__defaults__, func.__closure__)
     twin.__qualname__ = func.__qualname__ + "_parallel"
     twin.__module__ = func.__module__
@@ -154,6 +168,21 @@ def _checked(fastmath):
 def core(func):
     """Decorator for a scalar core: compiled inline into every caller."""
     return njit(inline="always", **_COMMON)(func)
+
+
+_called_cores = {}
+
+
+def called_core(core_function, *, fastmath=False):
+    """The :func:`core` ``core_function`` as a function its callers call rather than
+    inline into their Numba IR (one dispatcher per core and fast-math flags;
+    compiled with those flags: see :func:`kernels`' ``parallel_calls``)."""
+    key = (core_function, frozenset(fastmath) if fastmath else None)
+    called = _called_cores.get(key)
+    if called is None:
+        called = njit(fastmath=_checked(fastmath), **_COMMON)(core_function.py_func)
+        _called_cores[key] = called
+    return called
 
 
 # --- parallel launches: thread- and fork-safety --------------------------------

@@ -323,14 +323,18 @@ def gumbel_softmax_backward(grad_output, logits, tau=1.0, hard=False, eps=1e-10,
     if out is not None:
         check_out(out, x.shape, result)
     gc = np.ascontiguousarray(g, dtype=compute)
+    dest = out if out is not None and out.dtype == compute else None  # written directly
     if ys is None:
         y = _soft(x, compute, axis, dim, dropout_key(rng), tau)
-        res = softmax_backward(gc, y, axis, dim=dim)
+        res = softmax_backward(gc, y, axis, dim=dim, out=dest)
     else:
-        res = softmax_backward(gc, np.ascontiguousarray(ys, dtype=compute), axis, dim=dim)
-    res /= compute.type(tau)
+        res = softmax_backward(gc, np.ascontiguousarray(ys, dtype=compute), axis, dim=dim,
+                               out=dest)
+    if tau != 1.0:  # (dividing by one changes no value: no pass for the default tau)
+        res /= compute.type(tau)
     if out is not None:
-        np.copyto(out, res, casting="unsafe")
+        if res is not out:
+            np.copyto(out, res, casting="unsafe")
         return out
     return res if result == compute else res.astype(result)
 

@@ -370,8 +370,11 @@ def _weight_grad(g, x, gw, bias_sums, want_bias):
                 bias_sums[o] = sums[o - o0]
 
 
+# the parallel kernel calls the tile and the transposes (compile time, see
+# _config.kernels): the same code, the same bits
 _weight_grad_serial, _weight_grad_parallel = _config.kernels(
-    _weight_grad, fastmath=frozenset({"reassoc", "contract"}))
+    _weight_grad, fastmath=frozenset({"reassoc", "contract"}),
+    parallel_calls=("_tile", "_transpose_into"))
 
 
 def linear_backward(grad_output, input, weight, bias=None):

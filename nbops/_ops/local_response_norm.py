@@ -27,7 +27,9 @@ with ``m - (size - 1) // 2 <= c <= m + size // 2`` (the window mirrored), so::
 
     grad_input[m] = g[m] p[m] - 2 alpha beta / size * x[m] * sum of q[c] over them
 
-a second running float64 sum over the channels.
+a second running float64 sum over the channels. Inputs of one position per
+channel (``(N, C, 1)``) take blocks of batch rows as their positions, in the
+forward and the backward alike (:func:`_forward_rows`, :func:`_backward_rows`).
 """
 
 import math
@@ -242,6 +244,57 @@ def _backward(g, x, size, alpha, beta, k, out):
 _backward_serial, _backward_parallel = _config.kernels(_backward)
 
 
+def _backward_rows(g, x, size, alpha, beta, k, out):
+    """:func:`_backward` of an input with one position per channel (``S == 1``):
+    ``g``, ``x``, ``out`` ``(N, C)`` C-contiguous arrays of one float dtype.
+
+    As :func:`_forward_rows`: a task takes a block of ``_ROWS`` batch rows as
+    the positions of :func:`_backward` (the input copied channel-major into
+    float64, exactly), the same arithmetic value by value, so the same bits as
+    :func:`_backward`."""
+    n_batch, n_ch = x.shape
+    before = size // 2
+    after = (size - 1) // 2
+    scale = alpha / size
+    coef = 2.0 * scale * beta
+    blocks = (n_batch + _ROWS - 1) // _ROWS
+    for task in prange(blocks):
+        r0 = task * _ROWS
+        m = min(n_batch, r0 + _ROWS) - r0
+        v = np.empty((n_ch, m))  # x, channel-major
+        for j in range(m):
+            xr = x[r0 + j]
+            for c in range(n_ch):
+                v[c, j] = xr[c]
+        acc = np.zeros(m)
+        p = np.empty((n_ch, m))  # d**-beta
+        q = np.empty((n_ch, m))  # g x d**(-beta - 1)
+        for j in range(m):
+            acc[j] = _window_sum(v, j, 0, after - 1, n_ch, True)
+        for c in range(n_ch):
+            _slide(v, 0, m, acc, c + after, c - before - 1, n_ch, c, before, after, True,
+                   True)
+            pc = p[c]
+            qc = q[c]
+            _powers(acc, m, scale, k, beta, pc)
+            vc = v[c]
+            for j in range(m):
+                qc[j] = np.float64(g[r0 + j, c]) * vc[j] * pc[j] / (acc[j] * scale + k)
+        # the mirrored window: channels c - after .. c + before
+        for j in range(m):
+            acc[j] = _window_sum(q, j, 0, before - 1, n_ch, False)
+        for c in range(n_ch):
+            _slide(q, 0, m, acc, c + before, c - after - 1, n_ch, c, after, before, False,
+                   False)
+            pc = p[c]
+            vc = v[c]
+            for j in range(m):
+                out[r0 + j, c] = np.float64(g[r0 + j, c]) * pc[j] - coef * vc[j] * acc[j]
+
+
+_backward_rows_serial, _backward_rows_parallel = _config.kernels(_backward_rows)
+
+
 # --------------------------------------------------------------------------- #
 # argument checks
 # --------------------------------------------------------------------------- #
@@ -414,7 +467,13 @@ def local_response_norm_backward(grad_output, input, size, alpha=1e-4, beta=0.75
     direct = (out is not None and out.dtype == compute and out.flags.c_contiguous
               and not np.may_share_memory(out, gs) and not np.may_share_memory(out, xs))
     res = out if direct else np.empty(x.shape, compute)
-    if x.size:
+    if x.size and n_pos == 1:  # (N, C): blocks of batch rows as the positions
+        shape2 = (n_batch, n_ch)
+        launch(_backward_rows_serial, _backward_rows_parallel,
+               ("local_response_norm_backward_rows", compute.char), x.size,
+               gs.reshape(shape2), xs.reshape(shape2), size, alpha, beta, k,
+               res.reshape(shape2))
+    elif x.size:
         launch(_backward_serial, _backward_parallel,
                ("local_response_norm_backward", compute.char), x.size, gs, xs, size,
                alpha, beta, k, res.reshape(shape3))

@@ -59,6 +59,20 @@ def _rows(x, t, w, g, c, row_loss, grad, want_grad):
 _rows_serial, _rows_parallel = _config.kernels(_rows)
 
 
+def _grad_rows(x, t, w, g, c, grad):
+    """The gradient of :func:`_rows` alone (the backward: no loss to compute),
+    the same expression, so the same bits."""
+    n_rows, n_cls = x.shape
+    for r in prange(n_rows):
+        gr = c * g[r]
+        for k in range(n_cls):
+            xi = x[r, k]
+            grad[r, k] = (gr * w[r, k]) * (A.sigmoid(xi) - t[r, k]) / n_cls
+
+
+_grad_rows_serial, _grad_rows_parallel = _config.kernels(_grad_rows)
+
+
 def _plan(input, target, weight, size_average, reduce, reduction):
     """Checked (R, C) arrays: x, t, w (rows 1 or R), the loss's shape, dtypes, mode."""
     x = input if type(input) is np.ndarray else as_array(input, "input")
@@ -117,6 +131,30 @@ def _device_mode(input, target, weight, size_average, reduce, reduction):
 def _device():
     from ..cuda import _multilabel
     return _multilabel
+
+
+def _run_grad(plan, g_rows_array, c, out):
+    """The backward's gradient alone (:func:`_grad_rows`), into ``out`` where it
+    can be written there directly (the compute dtype, C-contiguous, apart from
+    the arguments: the second value is then True), else into a new array."""
+    x2, t2, w2, shape, compute, result, mode = plan
+    rows = x2.shape[0]
+    g = np.ones(1, compute) if g_rows_array is None else \
+        np.ascontiguousarray(g_rows_array, compute).reshape(-1)
+    if (out is not None and type(out) is np.ndarray and out.shape == shape
+            and out.dtype == compute and out.flags.c_contiguous and out.flags.writeable
+            and not any(np.may_share_memory(out, a) for a in (x2, t2, w2, g))):
+        grad, direct = out.reshape(x2.shape), True
+    else:
+        grad, direct = np.empty(x2.shape, compute), False
+    w_rows = np.broadcast_to(w2, x2.shape)  # zero strides where one row is shared
+    g_rows = np.broadcast_to(g, (rows,))
+    if grad.size:
+        key = (compute.char, w2.shape[0] > 1, g.size > 1, w_rows.flags.c_contiguous,
+               g_rows.flags.c_contiguous)
+        launch(_grad_rows_serial, _grad_rows_parallel, key, x2.size, x2, t2, w_rows, g_rows,
+               compute.type(c), grad)
+    return grad.reshape(shape), direct
 
 
 def _run(plan, g_rows_array, c, want_grad):
@@ -258,11 +296,14 @@ def multilabel_soft_margin_loss_backward(grad_output, input, target, weight=None
         return _device().run(input, target, weight, mode, g, c, True)[1]
     plan = _plan(input, target, weight, size_average, reduce, reduction)
     g, c = _grad_args(grad_output, plan)
-    grad = _run(plan, g, c, True)[1].astype(plan[5], copy=False)
+    if out is not None:
+        check_out(out, plan[3], plan[5])
+    grad, direct = _run_grad(plan, g, c, out)
+    grad = grad.astype(plan[5], copy=False)
     if out is None:
         return grad
-    check_out(out, grad.shape, grad.dtype)
-    np.copyto(out, grad)
+    if not direct:
+        np.copyto(out, grad)
     return out
 
 

@@ -1072,8 +1072,7 @@ def cdist_backward(grad_output, x1, x2, p=2.0,
     a3 = _batched(a, batch, rp, m, compute)
     b3 = _batched(b, batch, rr, m, compute)
     nb = a3.shape[0]
-    grad1 = np.zeros(a3.shape, compute)
-    grad2 = np.zeros(b3.shape, compute)
+    g3 = np.ascontiguousarray(g, dtype=compute).reshape(nb, rp, rr)
     if g.size and m:
         if output is None:
             dist = _cdist_compute(a3, b3, rp, rr, m, p, use_mm, compute)
@@ -1081,32 +1080,77 @@ def cdist_backward(grad_output, x1, x2, p=2.0,
             dist = _float_array(output, "output")
             _check_grad_like(dist, out_shape, "output")
             dist = np.ascontiguousarray(dist, dtype=compute).reshape(nb, rp, rr)
-        g3 = np.ascontiguousarray(g, dtype=compute).reshape(nb, rp, rr)
-        if use_mm:
-            ratio = np.zeros((rp, rr), compute)
-            for k in range(nb):
-                ratio[...] = 0
-                np.divide(g3[k], dist[k], out=ratio, where=dist[k] != 0)
-                # linear's backward of y = x1 x2^T at grad r: (r x2, r^T x1)
-                r_x2, rt_x1, _ = _linear.linear_backward(ratio, a3[k], b3[k])
-                grad1[k] = ratio.sum(axis=1)[:, None] * a3[k] - r_x2
-                grad2[k] = ratio.sum(axis=0)[:, None] * b3[k] - rt_x1
-        else:
-            kind = _pnorm_kind(p)
-            work = g.size * m * 2
-            launch(_cdist_grad_rows_serial, _cdist_grad_rows_parallel,
-                   ("cdist_grad", compute.char), work, a3.reshape(-1), b3.reshape(-1), nb, rp,
-                   rr, m, p, kind, dist.reshape(-1), g3.reshape(-1), grad1.reshape(-1))
-            dist_t = np.ascontiguousarray(dist.transpose(0, 2, 1))
-            g_t = np.ascontiguousarray(g3.transpose(0, 2, 1))
-            launch(_cdist_grad_rows_serial, _cdist_grad_rows_parallel,
-                   ("cdist_grad", compute.char), work, b3.reshape(-1), a3.reshape(-1), nb, rr,
-                   rp, m, p, kind, dist_t.reshape(-1), g_t.reshape(-1),
-                   grad2.reshape(-1))
-    full1 = grad1.reshape(batch + (rp, m))
-    full2 = grad2.reshape(batch + (rr, m))
-    return _deliver_pair((_sum_to(full1, a.shape, r1).reshape(a.shape),
-                          _sum_to(full2, b.shape, r2).reshape(b.shape)), out)
+    read = (a3, b3, g3, dist) if g.size and m else ()
+    # each gradient into its out= array where it can be written there directly
+    dest1 = _cdist_dest(out, 0, a.shape, batch + (rp, m), compute, read)
+    dest2 = _cdist_dest(out, 1, b.shape, batch + (rr, m), compute,
+                        read if dest1 is None else read + (dest1,))
+    grad1 = np.empty(a3.shape, compute) if dest1 is None else dest1.reshape(a3.shape)
+    grad2 = np.empty(b3.shape, compute) if dest2 is None else dest2.reshape(b3.shape)
+    if not (g.size and m):
+        grad1[...] = 0
+        grad2[...] = 0
+    elif use_mm:
+        ratio = np.zeros((rp, rr), compute)
+        for k in range(nb):
+            ratio[...] = 0
+            np.divide(g3[k], dist[k], out=ratio, where=dist[k] != 0)
+            # linear's backward of y = x1 x2^T at grad r: (r x2, r^T x1), each
+            # product written into its gradient, then x * rowsum(r) - product
+            _linear._run_product(ratio, None, None, grad1[k], wt=b3[k])
+            _scaled_minus(a3[k], ratio.sum(axis=1), grad1[k])
+            grad2[k] = _linear._linear_backward(ratio, a3[k], b3[k], None, False)[1]
+            _scaled_minus(b3[k], ratio.sum(axis=0), grad2[k])
+    else:
+        kind = _pnorm_kind(p)
+        work = g.size * m * 2
+        launch(_cdist_grad_rows_serial, _cdist_grad_rows_parallel,
+               ("cdist_grad", compute.char), work, a3.reshape(-1), b3.reshape(-1), nb, rp,
+               rr, m, p, kind, dist.reshape(-1), g3.reshape(-1), grad1.reshape(-1))
+        dist_t = np.ascontiguousarray(dist.transpose(0, 2, 1))
+        g_t = np.ascontiguousarray(g3.transpose(0, 2, 1))
+        launch(_cdist_grad_rows_serial, _cdist_grad_rows_parallel,
+               ("cdist_grad", compute.char), work, b3.reshape(-1), a3.reshape(-1), nb, rr,
+               rp, m, p, kind, dist_t.reshape(-1), g_t.reshape(-1),
+               grad2.reshape(-1))
+    if dest1 is not None and dest2 is not None:
+        return dest1, dest2
+    res1 = dest1 if dest1 is not None else _sum_to(grad1.reshape(batch + (rp, m)), a.shape,
+                                                   r1).reshape(a.shape)
+    res2 = dest2 if dest2 is not None else _sum_to(grad2.reshape(batch + (rr, m)), b.shape,
+                                                   r2).reshape(b.shape)
+    # (a gradient written in place is handed back as is: no copy onto itself)
+    return _deliver_pair((res1, res2), (None if out is None else
+                                        (None if dest1 is not None else out[0],
+                                         None if dest2 is not None else out[1])))
+
+
+#: Rows of one pass of :func:`_scaled_minus` (its temporary stays in cache).
+_MINUS_ROWS = 512
+
+
+def _scaled_minus(x, scale, dest):
+    """``dest = x * scale[:, None] - dest`` (one rounding each, in ``dest``'s
+    dtype), ``_MINUS_ROWS`` rows at a time."""
+    rows = dest.shape[0]
+    tmp = np.empty((min(rows, _MINUS_ROWS),) + dest.shape[1:], dest.dtype)
+    for r0 in range(0, rows, _MINUS_ROWS):
+        r1 = min(rows, r0 + _MINUS_ROWS)
+        t = tmp[:r1 - r0]
+        np.multiply(scale[r0:r1, None], x[r0:r1], out=t)
+        np.subtract(t, dest[r0:r1], out=dest[r0:r1])
+
+
+def _cdist_dest(out, index, shape, full_shape, compute, read):
+    """``out[index]`` where cdist_backward can write that gradient into it directly
+    (no broadcast axes to sum, the compute dtype, C-contiguous, apart from the
+    arrays ``read``), else None."""
+    dest = None if out is None else out[index]
+    if (dest is None or shape != full_shape or dest.dtype != compute
+            or not dest.flags.c_contiguous
+            or any(np.may_share_memory(dest, r) for r in read)):
+        return None
+    return dest
 
 
 # --------------------------------------------------------------------------- #
