@@ -102,11 +102,17 @@ def _stats(x, n_outer, inner, tile_c, rows, n_tiles, ps, pq, scratch, shift, mea
     arrays that are copies of the start of ``scratch``: a copy allocates
     without ``np.empty``, whose Numba implementation is compiled as a function
     of its own at its first use in a process (so are ``min`` and ``max``:
-    hence ``np.minimum``). The task is written out here rather than as an
-    inlined core: Numba copies an inlined function's IR block by block, at a
-    cost that grows with its size (the same for the per-channel sums below).
+    hence ``np.minimum``). With one position per channel (``inner == 1``,
+    an (N, C) input) the accumulators are the task's own cells of ``ps``/``pq``
+    and the shifts are read from ``shift`` in place: no copies, the same sums
+    (the task's loops ran at about half speed on the copies). The task is
+    written out here rather than as an inlined core: Numba copies an inlined
+    function's IR block by block, at a cost that grows with its size (the same
+    for the per-channel sums below).
     """
     channels = shift.size
+    ps_flat = ps.reshape(-1)
+    pq_flat = pq.reshape(-1)
     for c in range(channels):
         shift[c] = finite_shift(x[c * inner])
     for t in prange(ps.shape[0] * n_tiles):
@@ -117,13 +123,19 @@ def _stats(x, n_outer, inner, tile_c, rows, n_tiles, ps, pq, scratch, shift, mea
         n1 = np.minimum(n_outer, n0 + rows)
         run = (c1 - c0) * inner
         width = np.minimum(run, _WIDTH)
-        acc_s = row_view(scratch, 0, width).copy()
-        acc_q = row_view(scratch, 0, width).copy()
-        shv = row_view(scratch, 0, width).copy()
+        if inner == 1:  # one position per channel: the sums go to ps/pq in place
+            acc_s = row_view(ps_flat, blk * channels + c0, width)
+            acc_q = row_view(pq_flat, blk * channels + c0, width)
+            shv = row_view(shift, c0, width)
+        else:
+            acc_s = row_view(scratch, 0, width).copy()
+            acc_q = row_view(scratch, 0, width).copy()
+            shv = row_view(scratch, 0, width).copy()
+            for k in range(width):
+                shv[k] = shift[c0 + k // inner]
         for k in range(width):
             acc_s[k] = 0.0
             acc_q[k] = 0.0
-            shv[k] = shift[c0 + k // inner]
         n4 = n0  # the rows done four at a time
         if run <= _WIDTH:  # one piece per row: position k gets one value per row
             n4 = n0 + (n1 - n0) // 4 * 4
@@ -151,7 +163,7 @@ def _stats(x, n_outer, inner, tile_c, rows, n_tiles, ps, pq, scratch, shift, mea
                     d = np.float64(xs[k]) - shv[k]
                     acc_s[k] += d
                     acc_q[k] += d * d
-        for ch in range(c0, c1):
+        for ch in range(c0, c1 if inner > 1 else c0):
             s = 0.0
             q = 0.0
             k0 = (ch - c0) * inner
@@ -462,6 +474,8 @@ def _grad_sums(g, x, n_outer, inner, tile_c, rows, n_tiles, ps, pq, scratch, mea
     so the sums are bit-identical on any thread count.
     """
     channels = mean.size
+    ps_flat = ps.reshape(-1)
+    pq_flat = pq.reshape(-1)
     for t in prange(ps.shape[0] * n_tiles):
         blk = t // n_tiles
         c0 = (t % n_tiles) * tile_c
@@ -470,13 +484,19 @@ def _grad_sums(g, x, n_outer, inner, tile_c, rows, n_tiles, ps, pq, scratch, mea
         n1 = np.minimum(n_outer, n0 + rows)
         run = (c1 - c0) * inner
         width = np.minimum(run, _WIDTH)
-        acc_s = row_view(scratch, 0, width).copy()
-        acc_q = row_view(scratch, 0, width).copy()
-        shv = row_view(scratch, 0, width).copy()
+        if inner == 1:  # one position per channel: the sums go to ps/pq in place
+            acc_s = row_view(ps_flat, blk * channels + c0, width)
+            acc_q = row_view(pq_flat, blk * channels + c0, width)
+            shv = row_view(mean, c0, width)
+        else:
+            acc_s = row_view(scratch, 0, width).copy()
+            acc_q = row_view(scratch, 0, width).copy()
+            shv = row_view(scratch, 0, width).copy()
+            for k in range(width):
+                shv[k] = mean[c0 + k // inner]
         for k in range(width):
             acc_s[k] = 0.0
             acc_q[k] = 0.0
-            shv[k] = mean[c0 + k // inner]
         for n in range(n0, n1):
             base = (n * channels + c0) * inner
             for j0 in range(0, run, _WIDTH):
@@ -487,7 +507,7 @@ def _grad_sums(g, x, n_outer, inner, tile_c, rows, n_tiles, ps, pq, scratch, mea
                     gk = np.float64(gs[k])
                     acc_s[k] += gk
                     acc_q[k] += gk * (np.float64(xs[k]) - shv[k])
-        for ch in range(c0, c1):
+        for ch in range(c0, c1 if inner > 1 else c0):
             s = 0.0
             q = 0.0
             k0 = (ch - c0) * inner
