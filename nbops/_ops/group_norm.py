@@ -47,8 +47,8 @@ from ..cuda import ops as _cuda
 from ..scalar._norms import finite_shift
 from ..scalar.rows import row_view
 from .elementwise import _float_array
-from .layer_norm import _LANES, _SCRATCH, _rows_per_task, _shifted_sums, _sum_parts
 from .normalization import _constant_flag, _is_none, batch_norm, batch_norm_backward
+from .row_tasks import _LANES, _SCRATCH, _rows_per_task, _shifted_sums, _sum_parts
 
 #: Channels of fewer positions (``inner``) are normalized a whole group at a
 #: time, with each channel's scale and bias repeated per position.
