@@ -15,6 +15,8 @@ Used by ``nbops/_ops/layer_norm.py`` (layer_norm, rms_norm), ``group_norm.py``
   may have any layout (a dask block's row is often a strided view): C-contiguous
   rows are read through reference-free views, others through slices, with the
   same order of additions.
+* :func:`_plain_shifted_sums`: the same two sums as one plain loop compiled
+  with ``reassoc`` (vectorized by LLVM in an order of its own; group_norm).
 * :func:`_sum_parts`: the per-task partial sums of a backward's weight and bias
   gradients, added in task order.
 """
@@ -109,3 +111,20 @@ def _sum_parts(part_w, part_b, grad_w, grad_b):
             grad_w[j] += part_w[t, j]
             grad_b[j] += part_b[t, j]
 
+
+@_config.serial_kernel(fastmath={"reassoc"})
+def _plain_shifted_sums(xs, shift, length):
+    """(sum, sum of squares) of ``xs[:length] - shift`` in float64, one plain loop
+    compiled on its own with ``reassoc`` (no flag that touches NaN or inf), which
+    lets LLVM split the two sums into vector lanes (without it the loop stays one
+    chain of scalar additions; see docs/guides/performance.rst, "normalize, and
+    float64 sums that vectorize"). The order of the additions is fixed by the
+    compiled code and ``length``: the same bits on any thread count, not those
+    of :func:`_shifted_sums`."""
+    s = 0.0
+    q = 0.0
+    for j in range(length):
+        d = np.float64(xs[j]) - shift
+        s += d
+        q += d * d
+    return s, q
