@@ -352,8 +352,8 @@ def test_same_bits_serial_and_parallel_on_any_thread_count(monkeypatch):
 def test_2d_default_affine_one_scale_per_group(monkeypatch):
     """(N, C) inputs without weight and bias take one scale per group: the same bits
     as the per-channel path with unit weights (a group whose weights are all 1 while
-    another's are not), close to the float64 formula, the same on any thread count;
-    groups of 203 values (vector lanes and a tail)."""
+    another's are not), close to the float64 formula, the same on any thread count
+    (the backward's (N, C) path too); groups of 203 values (vector lanes and a tail)."""
     x = data((700, 406), np.float32, loc=30.0)
     w = np.ones(406, np.float32)
     w[-1] = 2.0  # not all ones: the per-channel path
@@ -364,8 +364,11 @@ def test_2d_default_affine_one_scale_per_group(monkeypatch):
     np.testing.assert_allclose(nbops.group_norm(x64, 2), ref_group_norm(x64, 2)[0],
                                rtol=1e-12, atol=1e-12)
 
+    g = data(x.shape, np.float32, seed=2)
+
     def run():
-        return [*nbops.group_norm(x, 2, return_stats=True)]
+        y, mean, rstd = nbops.group_norm(x, 2, return_stats=True)
+        return [y, mean, rstd, *nbops.group_norm_backward(g, x, 2, mean, rstd, w)]
 
     assert_same_bits_on_any_thread_count(monkeypatch, run)
 

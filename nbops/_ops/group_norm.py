@@ -155,59 +155,95 @@ def _backward(g, x, groups, cpg, inner, w, mean, rstd, scratch, grads, part_w, p
         acc_a = row_view(scratch, 0, _LANES).copy()
         acc_c = row_view(scratch, 0, _LANES).copy()
         cast = row_view(out, 0, 1).copy()  # a value of g's dtype
-        for row in range(r0, r1):
-            m = mean[row]
-            r = rstd[row]
-            c0 = (row % groups) * cpg
-            n = row // groups
-            a = 0.0
-            k_sum = 0.0
-            for ci in range(cpg):
-                gc = row_view(g, row * length + ci * inner, inner)
-                xc = row_view(x, row * length + ci * inner, inner)
-                for k in range(_LANES):
-                    acc_a[k] = 0.0
-                    acc_c[k] = 0.0
-                for j0 in range(0, full, _LANES):
-                    gb = row_view(gc, j0, _LANES)
-                    xb = row_view(xc, j0, _LANES)
+        if inner == 1:  # (N, C): the general path's arithmetic, one value per channel
+            for row in range(r0, r1):
+                m1 = mean[row]
+                r_1 = rstd[row]
+                c1 = (row % groups) * cpg
+                n1 = row // groups
+                gr = row_view(g, row * length, length)
+                xr = row_view(x, row * length, length)
+                wr = row_view(w, c1, cpg)
+                a1 = 0.0
+                k1 = 0.0
+                for ci in range(cpg):
+                    gj = np.float64(gr[ci])
+                    sg1 = 0.0 + gj  # a channel's sums: 0.0 plus its one term, as below
+                    sgx1 = 0.0 + gj * (np.float64(xr[ci]) - m1)
+                    wc1 = np.float64(wr[ci])
+                    a1 += wc1 * sg1
+                    k1 += wc1 * sgx1
+                    if grads:
+                        part_w[n1, c1 + ci] = sgx1 * r_1
+                        part_b[n1, c1 + ci] = sg1
+                cast[0] = r_1
+                rr1 = cast[0]
+                cast[0] = k1 / length * r_1 * r_1
+                kc1 = cast[0]
+                cast[0] = a1 / length
+                ka1 = cast[0]
+                cast[0] = m1
+                mh1 = cast[0]
+                lo1 = m1 - np.float64(mh1) if math.isfinite(np.float64(mh1)) else 0.0
+                cast[0] = lo1
+                ml1 = cast[0]
+                orow = row_view(out, row * length, length)
+                for j in range(length):
+                    orow[j] = ((gr[j] * wr[j] - ka1) - ((xr[j] - mh1) - ml1) * kc1) * rr1
+        else:
+            for row in range(r0, r1):
+                m = mean[row]
+                r = rstd[row]
+                c0 = (row % groups) * cpg
+                n = row // groups
+                a = 0.0
+                k_sum = 0.0
+                for ci in range(cpg):
+                    gc = row_view(g, row * length + ci * inner, inner)
+                    xc = row_view(x, row * length + ci * inner, inner)
                     for k in range(_LANES):
-                        gj = np.float64(gb[k])
-                        acc_a[k] += gj
-                        acc_c[k] += gj * (np.float64(xb[k]) - m)
-                sg = 0.0
-                sgx = 0.0
-                for k in range(_LANES):
-                    sg += acc_a[k]
-                    sgx += acc_c[k]
-                for j in range(full, inner):
-                    gj = np.float64(gc[j])
-                    sg += gj
-                    sgx += gj * (np.float64(xc[j]) - m)
-                wc = np.float64(w[c0 + ci])
-                a += wc * sg
-                k_sum += wc * sgx
-                if grads:
-                    part_w[n, c0 + ci] = sgx * r
-                    part_b[n, c0 + ci] = sg
-            cast[0] = r
-            rr = cast[0]
-            cast[0] = k_sum / length * r * r
-            kc = cast[0]
-            cast[0] = a / length
-            ka = cast[0]
-            cast[0] = m
-            mh = cast[0]
-            lo = m - np.float64(mh) if math.isfinite(np.float64(mh)) else 0.0
-            cast[0] = lo
-            ml = cast[0]
-            for ci in range(cpg):
-                wc = w[c0 + ci]
-                gc = row_view(g, row * length + ci * inner, inner)
-                xc = row_view(x, row * length + ci * inner, inner)
-                oc = row_view(out, row * length + ci * inner, inner)
-                for j in range(inner):
-                    oc[j] = ((gc[j] * wc - ka) - ((xc[j] - mh) - ml) * kc) * rr
+                        acc_a[k] = 0.0
+                        acc_c[k] = 0.0
+                    for j0 in range(0, full, _LANES):
+                        gb = row_view(gc, j0, _LANES)
+                        xb = row_view(xc, j0, _LANES)
+                        for k in range(_LANES):
+                            gj = np.float64(gb[k])
+                            acc_a[k] += gj
+                            acc_c[k] += gj * (np.float64(xb[k]) - m)
+                    sg = 0.0
+                    sgx = 0.0
+                    for k in range(_LANES):
+                        sg += acc_a[k]
+                        sgx += acc_c[k]
+                    for j in range(full, inner):
+                        gj = np.float64(gc[j])
+                        sg += gj
+                        sgx += gj * (np.float64(xc[j]) - m)
+                    wc = np.float64(w[c0 + ci])
+                    a += wc * sg
+                    k_sum += wc * sgx
+                    if grads:
+                        part_w[n, c0 + ci] = sgx * r
+                        part_b[n, c0 + ci] = sg
+                cast[0] = r
+                rr = cast[0]
+                cast[0] = k_sum / length * r * r
+                kc = cast[0]
+                cast[0] = a / length
+                ka = cast[0]
+                cast[0] = m
+                mh = cast[0]
+                lo = m - np.float64(mh) if math.isfinite(np.float64(mh)) else 0.0
+                cast[0] = lo
+                ml = cast[0]
+                for ci in range(cpg):
+                    wc = w[c0 + ci]
+                    gc = row_view(g, row * length + ci * inner, inner)
+                    xc = row_view(x, row * length + ci * inner, inner)
+                    oc = row_view(out, row * length + ci * inner, inner)
+                    for j in range(inner):
+                        oc[j] = ((gc[j] * wc - ka) - ((xc[j] - mh) - ml) * kc) * rr
 
 
 _backward_serial, _backward_parallel = _config.kernels(_backward)
