@@ -111,3 +111,29 @@ def test_same_chunking_same_bits_on_any_scheduler():
     many = dask.compute(results, scheduler="threads", num_workers=3)[0]
     for a, b in zip(one, many, strict=True):
         assert a.tobytes() == b.tobytes()
+
+
+def test_row_moments_any_layout_same_sums_as_in_memory():
+    """split_rows.row_moments takes layer_norm's row sums (nbops/_ops/row_tasks.py)
+    on rows of any layout: a strided view gives the bits of its contiguous copy,
+    and a piece holding whole rows the in-memory kernel's mean; rows of 203 values
+    (four 16-lane blocks, single blocks and a tail) and of 5 (the tail only)."""
+    from nbops._ops.split_rows import row_moments, run
+
+    rng = np.random.default_rng(7)
+    for n in (203, 5):
+        big = (rng.standard_normal((4, 2 * n)) * 3 + 50).astype(F32)
+        view = big[:, ::2]  # strided rows
+        dense = np.ascontiguousarray(view)
+        for centered in (False, True):  # (expected: the centered statistics after)
+            got = np.empty((4, 3))
+            expected = np.empty((4, 3))
+            run(row_moments, view, centered, got)
+            run(row_moments, dense, centered, expected)
+            assert got.tobytes() == expected.tobytes()
+        mean = nbops.layer_norm(dense.astype(np.float64), (n,), return_stats=True)[1]
+        np.testing.assert_array_equal(expected[:, 1], mean.reshape(-1))
+        ref = dense.astype(np.float64)
+        np.testing.assert_allclose(expected[:, 1], ref.mean(1), rtol=1e-13)
+        np.testing.assert_allclose(expected[:, 2], ((ref - ref.mean(1, keepdims=True)) ** 2)
+                                   .sum(1), rtol=1e-9)

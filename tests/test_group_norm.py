@@ -349,6 +349,30 @@ def test_same_bits_serial_and_parallel_on_any_thread_count(monkeypatch):
     assert_same_bits_on_any_thread_count(monkeypatch, run)
 
 
+def test_2d_default_affine_one_scale_per_group(monkeypatch):
+    """(N, C) inputs without weight and bias take one scale per group: the same bits
+    as the per-channel path with unit weights (a group whose weights are all 1 while
+    another's are not), close to the float64 formula, the same on any thread count
+    (the backward's (N, C) path too); groups of 203 values (vector lanes and a tail)."""
+    x = data((700, 406), np.float32, loc=30.0)
+    w = np.ones(406, np.float32)
+    w[-1] = 2.0  # not all ones: the per-channel path
+    y = nbops.group_norm(x, 2)
+    np.testing.assert_array_equal(y[:, :203], nbops.group_norm(x, 2, w)[:, :203])
+    np.testing.assert_allclose(y, ref_group_norm(x, 2)[0], rtol=2e-5, atol=2e-5)
+    x64 = x.astype(np.float64)
+    np.testing.assert_allclose(nbops.group_norm(x64, 2), ref_group_norm(x64, 2)[0],
+                               rtol=1e-12, atol=1e-12)
+
+    g = data(x.shape, np.float32, seed=2)
+
+    def run():
+        y, mean, rstd = nbops.group_norm(x, 2, return_stats=True)
+        return [y, mean, rstd, *nbops.group_norm_backward(g, x, 2, mean, rstd, w)]
+
+    assert_same_bits_on_any_thread_count(monkeypatch, run)
+
+
 def test_short_channels_same_bits_on_any_thread_count(monkeypatch):
     """Channels of fewer than 16 positions (normalized a whole group at a time):
     against the float64 reference, and the same bits from the serial kernel and

@@ -6,7 +6,9 @@ the ``C / G`` consecutive channels of a group and all their positions, for each
 sample (``length = C / G * prod(*)`` values, contiguous in a C-ordered input).
 The groups are the rows of :mod:`nbops._ops.layer_norm`'s design: float64 sums
 in a fixed order around a shift (the group's first value), one thread per
-group, so the statistics are bit-identical on any thread count. The affine
+group, so the statistics are bit-identical on any thread count (the sums: one
+plain loop compiled with ``reassoc``, which LLVM vectorizes,
+``nbops/_ops/row_tasks.py``). The affine
 parameters are per channel: ``y = ((x - mean_hi) - mean_lo) * (rstd * w[c]) +
 b[c]`` in the input's dtype, with the mean split into two values of that dtype.
 
@@ -47,8 +49,8 @@ from ..cuda import ops as _cuda
 from ..scalar._norms import finite_shift
 from ..scalar.rows import row_view
 from .elementwise import _float_array
-from .layer_norm import _LANES, _SCRATCH, _rows_per_task, _shifted_sums, _sum_parts
 from .normalization import _constant_flag, _is_none, batch_norm, batch_norm_backward
+from .row_tasks import _LANES, _SCRATCH, _plain_shifted_sums, _rows_per_task, _sum_parts
 
 #: Channels of fewer positions (``inner``) are normalized a whole group at a
 #: time, with each channel's scale and bias repeated per position.
@@ -59,17 +61,18 @@ def _forward(x, groups, cpg, inner, w, b, eps, scratch, mean, rstd, out):
     """Normalize each group (``cpg * inner`` values) of the flat contiguous ``x``
     into ``out``; ``mean``/``rstd`` (float64, one per (sample, group)) receive the
     statistics. ``w``, ``b``: (C,) of ``x``'s dtype (ones and zeros where the op
-    has none). ``scratch``: at least ``_LANES`` float64 values (see
-    :func:`nbops._ops.layer_norm._forward`)."""
+    has none). ``scratch``: unused (the sums are
+    :func:`nbops._ops.row_tasks._plain_shifted_sums`, compiled with ``reassoc``)."""
     n_rows = mean.size
     length = cpg * inner
     per, n_tasks = _rows_per_task(n_rows, length)
-    full = length - length % _LANES
+    unit = True  # weight all 1 and bias all +0.0 (the defaults): one scale per group
+    for j in range(w.size):
+        if w[j] != 1.0 or b[j] != 0.0 or math.copysign(1.0, b[j]) < 0.0:
+            unit = False
     for t in prange(n_tasks):
         r0 = t * per
         r1 = np.minimum(n_rows, r0 + per)
-        acc_s = row_view(scratch, 0, _LANES).copy()
-        acc_q = row_view(scratch, 0, _LANES).copy()
         cast = row_view(out, 0, 1).copy()  # a value of x's dtype
         n_pos = length if inner < _SHORT else 0
         sc_pos = row_view(out, 0, n_pos).copy()  # a group's scale and bias per position
@@ -77,7 +80,7 @@ def _forward(x, groups, cpg, inner, w, b, eps, scratch, mean, rstd, out):
         for row in range(r0, r1):
             xs = row_view(x, row * length, length)
             shift = finite_shift(xs[0])
-            s, q = _shifted_sums(xs, shift, full, length, acc_s, acc_q)
+            s, q = _plain_shifted_sums(xs, shift, length)
             mean_d = s / length
             var = q / length - mean_d * mean_d
             if var < 0.0:
@@ -92,6 +95,15 @@ def _forward(x, groups, cpg, inner, w, b, eps, scratch, mean, rstd, out):
             cast[0] = lo
             ml = cast[0]
             c0 = (row % groups) * cpg
+            if inner == 1 and unit:  # the same arithmetic as below, with one scale
+                cast[0] = r * 1.0
+                rr = cast[0]
+                cast[0] = 0.0
+                zero = cast[0]
+                os = row_view(out, row * length, length)
+                for j in range(length):
+                    os[j] = ((xs[j] - mh) - ml) * rr + zero
+                continue
             if inner == 1:  # (N, C) inputs: plain loops over the group's channels
                 wg = row_view(w, c0, cpg)
                 bg = row_view(b, c0, cpg)
@@ -143,59 +155,95 @@ def _backward(g, x, groups, cpg, inner, w, mean, rstd, scratch, grads, part_w, p
         acc_a = row_view(scratch, 0, _LANES).copy()
         acc_c = row_view(scratch, 0, _LANES).copy()
         cast = row_view(out, 0, 1).copy()  # a value of g's dtype
-        for row in range(r0, r1):
-            m = mean[row]
-            r = rstd[row]
-            c0 = (row % groups) * cpg
-            n = row // groups
-            a = 0.0
-            k_sum = 0.0
-            for ci in range(cpg):
-                gc = row_view(g, row * length + ci * inner, inner)
-                xc = row_view(x, row * length + ci * inner, inner)
-                for k in range(_LANES):
-                    acc_a[k] = 0.0
-                    acc_c[k] = 0.0
-                for j0 in range(0, full, _LANES):
-                    gb = row_view(gc, j0, _LANES)
-                    xb = row_view(xc, j0, _LANES)
+        if inner == 1:  # (N, C): the general path's arithmetic, one value per channel
+            for row in range(r0, r1):
+                m1 = mean[row]
+                r_1 = rstd[row]
+                c1 = (row % groups) * cpg
+                n1 = row // groups
+                gr = row_view(g, row * length, length)
+                xr = row_view(x, row * length, length)
+                wr = row_view(w, c1, cpg)
+                a1 = 0.0
+                k1 = 0.0
+                for ci in range(cpg):
+                    gj = np.float64(gr[ci])
+                    sg1 = 0.0 + gj  # a channel's sums: 0.0 plus its one term, as below
+                    sgx1 = 0.0 + gj * (np.float64(xr[ci]) - m1)
+                    wc1 = np.float64(wr[ci])
+                    a1 += wc1 * sg1
+                    k1 += wc1 * sgx1
+                    if grads:
+                        part_w[n1, c1 + ci] = sgx1 * r_1
+                        part_b[n1, c1 + ci] = sg1
+                cast[0] = r_1
+                rr1 = cast[0]
+                cast[0] = k1 / length * r_1 * r_1
+                kc1 = cast[0]
+                cast[0] = a1 / length
+                ka1 = cast[0]
+                cast[0] = m1
+                mh1 = cast[0]
+                lo1 = m1 - np.float64(mh1) if math.isfinite(np.float64(mh1)) else 0.0
+                cast[0] = lo1
+                ml1 = cast[0]
+                orow = row_view(out, row * length, length)
+                for j in range(length):
+                    orow[j] = ((gr[j] * wr[j] - ka1) - ((xr[j] - mh1) - ml1) * kc1) * rr1
+        else:
+            for row in range(r0, r1):
+                m = mean[row]
+                r = rstd[row]
+                c0 = (row % groups) * cpg
+                n = row // groups
+                a = 0.0
+                k_sum = 0.0
+                for ci in range(cpg):
+                    gc = row_view(g, row * length + ci * inner, inner)
+                    xc = row_view(x, row * length + ci * inner, inner)
                     for k in range(_LANES):
-                        gj = np.float64(gb[k])
-                        acc_a[k] += gj
-                        acc_c[k] += gj * (np.float64(xb[k]) - m)
-                sg = 0.0
-                sgx = 0.0
-                for k in range(_LANES):
-                    sg += acc_a[k]
-                    sgx += acc_c[k]
-                for j in range(full, inner):
-                    gj = np.float64(gc[j])
-                    sg += gj
-                    sgx += gj * (np.float64(xc[j]) - m)
-                wc = np.float64(w[c0 + ci])
-                a += wc * sg
-                k_sum += wc * sgx
-                if grads:
-                    part_w[n, c0 + ci] = sgx * r
-                    part_b[n, c0 + ci] = sg
-            cast[0] = r
-            rr = cast[0]
-            cast[0] = k_sum / length * r * r
-            kc = cast[0]
-            cast[0] = a / length
-            ka = cast[0]
-            cast[0] = m
-            mh = cast[0]
-            lo = m - np.float64(mh) if math.isfinite(np.float64(mh)) else 0.0
-            cast[0] = lo
-            ml = cast[0]
-            for ci in range(cpg):
-                wc = w[c0 + ci]
-                gc = row_view(g, row * length + ci * inner, inner)
-                xc = row_view(x, row * length + ci * inner, inner)
-                oc = row_view(out, row * length + ci * inner, inner)
-                for j in range(inner):
-                    oc[j] = ((gc[j] * wc - ka) - ((xc[j] - mh) - ml) * kc) * rr
+                        acc_a[k] = 0.0
+                        acc_c[k] = 0.0
+                    for j0 in range(0, full, _LANES):
+                        gb = row_view(gc, j0, _LANES)
+                        xb = row_view(xc, j0, _LANES)
+                        for k in range(_LANES):
+                            gj = np.float64(gb[k])
+                            acc_a[k] += gj
+                            acc_c[k] += gj * (np.float64(xb[k]) - m)
+                    sg = 0.0
+                    sgx = 0.0
+                    for k in range(_LANES):
+                        sg += acc_a[k]
+                        sgx += acc_c[k]
+                    for j in range(full, inner):
+                        gj = np.float64(gc[j])
+                        sg += gj
+                        sgx += gj * (np.float64(xc[j]) - m)
+                    wc = np.float64(w[c0 + ci])
+                    a += wc * sg
+                    k_sum += wc * sgx
+                    if grads:
+                        part_w[n, c0 + ci] = sgx * r
+                        part_b[n, c0 + ci] = sg
+                cast[0] = r
+                rr = cast[0]
+                cast[0] = k_sum / length * r * r
+                kc = cast[0]
+                cast[0] = a / length
+                ka = cast[0]
+                cast[0] = m
+                mh = cast[0]
+                lo = m - np.float64(mh) if math.isfinite(np.float64(mh)) else 0.0
+                cast[0] = lo
+                ml = cast[0]
+                for ci in range(cpg):
+                    wc = w[c0 + ci]
+                    gc = row_view(g, row * length + ci * inner, inner)
+                    xc = row_view(x, row * length + ci * inner, inner)
+                    oc = row_view(out, row * length + ci * inner, inner)
+                    for j in range(inner):
+                        oc[j] = ((gc[j] * wc - ka) - ((xc[j] - mh) - ml) * kc) * rr
 
 
 _backward_serial, _backward_parallel = _config.kernels(_backward)

@@ -59,60 +59,7 @@ from ..scalar._norms import finite_shift
 from ..scalar.rows import row_view
 from .elementwise import _float_array
 from .normalization import _constant_flag, _is_none
-
-#: Values per block of a row's sums (one float64 accumulator each).
-_LANES = 16
-#: Target number of input elements per task (a block of whole rows).
-_TASK = 32768
-#: The ``scratch`` argument of the kernels (read, never written).
-_SCRATCH = np.zeros(_LANES)
-
-
-@register_jitable
-def _rows_per_task(n_rows, length):
-    """(rows per task, number of tasks): a cut fixed by the shape alone."""
-    per = np.maximum(1, _TASK // np.maximum(length, 1))
-    return per, (n_rows + per - 1) // per
-
-
-@register_jitable
-def _shifted_sums(xs, shift, full, length, acc_s, acc_q):
-    """(sum, sum of squares) of ``xs[:length] - shift`` in float64: ``_LANES``
-    accumulators over the first ``full`` values (a loop LLVM vectorizes without
-    reassociating), then the rest in order; the same bits on any thread count.
-
-    Four blocks at a time: lane k adds the four values it gets from them in
-    block order (``a + d0 + d1`` is ``(a + d0) + d1``), the same sums as one
-    block at a time with a quarter of the accumulators' loads and stores."""
-    for k in range(_LANES):
-        acc_s[k] = 0.0
-        acc_q[k] = 0.0
-    full4 = full - full % (4 * _LANES)
-    for j0 in range(0, full4, 4 * _LANES):
-        xb = row_view(xs, j0, 4 * _LANES)
-        for k in range(_LANES):
-            d0 = np.float64(xb[k]) - shift
-            d1 = np.float64(xb[k + _LANES]) - shift
-            d2 = np.float64(xb[k + 2 * _LANES]) - shift
-            d3 = np.float64(xb[k + 3 * _LANES]) - shift
-            acc_s[k] = acc_s[k] + d0 + d1 + d2 + d3
-            acc_q[k] = acc_q[k] + d0 * d0 + d1 * d1 + d2 * d2 + d3 * d3
-    for j0 in range(full4, full, _LANES):
-        xb = row_view(xs, j0, _LANES)
-        for k in range(_LANES):
-            d = np.float64(xb[k]) - shift
-            acc_s[k] += d
-            acc_q[k] += d * d
-    s = 0.0
-    q = 0.0
-    for k in range(_LANES):
-        s += acc_s[k]
-        q += acc_q[k]
-    for j in range(full, length):
-        d = np.float64(xs[j]) - shift
-        s += d
-        q += d * d
-    return s, q
+from .row_tasks import _LANES, _SCRATCH, _rows_per_task, _shifted_sums, _sum_parts
 
 
 def _forward(x, length, centered, w, b, eps, scratch, mean, rstd, out):
@@ -245,19 +192,6 @@ def _backward(g, x, length, centered, w, w64, mean, rstd, scratch, grads, part_w
 
 
 _backward_serial, _backward_parallel = _config.kernels(_backward)
-
-
-@_config.serial_kernel
-def _sum_parts(part_w, part_b, grad_w, grad_b):
-    """Add the tasks' partial sums in task order (float64)."""
-    for j in range(grad_w.size):
-        grad_w[j] = 0.0
-        grad_b[j] = 0.0
-    for t in range(part_w.shape[0]):
-        for j in range(grad_w.size):
-            grad_w[j] += part_w[t, j]
-            grad_b[j] += part_b[t, j]
-
 
 
 # --------------------------------------------------------------------------- #

@@ -62,7 +62,7 @@ from ..scalar.rows import ROW_FASTMATH, row_view
 from . import linear as _linear
 from .distance import _check_out_pair, _deliver_pair, _sum_to, _sum_to_njit
 from .elementwise import _float_array
-from .layer_norm import _rows_per_task
+from .row_tasks import _rows_per_task
 
 #: pnorm_kind for the Python-level callers (its plain function: calling the jitted
 #: core from Python would compile it in every process, outside the disk cache)

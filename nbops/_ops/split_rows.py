@@ -17,9 +17,10 @@ read in place):
    kernel's arithmetic; :func:`rows_divide` for normalize).
 
 Sums run over ``_LANES`` float64 accumulators (lane ``k`` takes the values
-``k, k + _LANES, ...`` of the piece), then the lanes in order and the tail: a
-fixed order, so the results depend on the chunking only, never on the number
-of threads or workers. The kernels are serial: dask runs the chunks in
+``k, k + _LANES, ...`` of the piece; :func:`row_moments`: the 16 lanes of
+layer_norm's row sums, ``nbops/_ops/row_tasks.py``), then the lanes in order
+and the tail: a fixed order, so the results depend on the chunking only, never
+on the number of threads or workers. The kernels are serial: dask runs the chunks in
 parallel. Every kernel is cached on disk (dask.distributed workers load them).
 """
 
@@ -30,6 +31,8 @@ import numpy as np
 from .. import _config
 from .._launch import entry_point
 from ..scalar._norms import finite_shift
+from .row_tasks import _LANES as _ROW_LANES
+from .row_tasks import _shifted_sums
 
 #: float64 accumulators per row sum.
 _LANES = 8
@@ -57,34 +60,20 @@ def row_moments(x, centered, out):
     """Row statistics of the 2-D ``x`` (any layout) into ``out`` (rows, 3), float64.
 
     ``centered``: ``(count, mean, M2)`` of each row (the sums taken around the
-    row's first value, or 0 if it is not finite, as layer_norm's kernel does);
+    row's first value, or 0 if it is not finite, by layer_norm's row sums
+    :func:`nbops._ops.row_tasks._shifted_sums`: a piece holding a whole row gets
+    the in-memory kernel's sums);
     otherwise ``(count, 0, sum of squares)``. An empty row gives ``(0, 0, 0)``.
     """
     rows, n = x.shape
-    full = n - n % _LANES
-    acc_s = np.zeros(_LANES)
-    acc_q = np.zeros(_LANES)
+    full = n - n % _ROW_LANES
+    acc_s = np.zeros(_ROW_LANES)
+    acc_q = np.zeros(_ROW_LANES)
     for r in range(rows):
         shift = 0.0
         if centered and n > 0:
             shift = finite_shift(x[r, 0])
-        for k in range(_LANES):
-            acc_s[k] = 0.0
-            acc_q[k] = 0.0
-        for j0 in range(0, full, _LANES):
-            for k in range(_LANES):
-                d = np.float64(x[r, j0 + k]) - shift
-                acc_s[k] += d
-                acc_q[k] += d * d
-        s = 0.0
-        q = 0.0
-        for k in range(_LANES):
-            s += acc_s[k]
-            q += acc_q[k]
-        for j in range(full, n):
-            d = np.float64(x[r, j]) - shift
-            s += d
-            q += d * d
+        s, q = _shifted_sums(x[r], shift, full, n, acc_s, acc_q)
         out[r, 0] = n
         out[r, 1] = 0.0
         out[r, 2] = 0.0
