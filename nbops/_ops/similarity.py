@@ -36,7 +36,7 @@ from numba.np import numpy_support
 from numba.np.unsafe.ndarray import to_fixed_tuple
 
 from .. import _config
-from .._launch import launch
+from .._launch import entry_point, launch, serial_below
 from .._validate import (
     as_array,
     check_out,
@@ -714,9 +714,10 @@ def pdist(input, p=2.0, *, out=None):
     if res.size and m:
         xf = np.ascontiguousarray(x, dtype=compute)
         if _pdist_uses_product(n, p):
-            full = _cdist_compute(xf[None], xf[None], n, n, m, p, True, compute)[0]
-            launch(_upper_serial, _upper_parallel, ("pdist_upper", compute.char), res.size,
-                   full.reshape(-1), n, res)
+            if not _lean_product(xf, xf, res, True):
+                full = _cdist_compute(xf[None], xf[None], n, n, m, p, True, compute)[0]
+                launch(_upper_serial, _upper_parallel, ("pdist_upper", compute.char),
+                       res.size, full.reshape(-1), n, res)
         else:
             launch(_pdist_forward_serial, _pdist_forward_parallel,
                    ("pdist_rows", compute.char), res.size * m, xf.reshape(-1), n, m, p,
@@ -872,6 +873,66 @@ def _cdist_finish(a, b, n1, n2, m, tau, prod):
 _cdist_finish_serial, _cdist_finish_parallel = _config.kernels(_cdist_finish)
 
 
+# The lean p = 2 product-form call (:func:`_lean_product`): 2-D C-contiguous
+# float32/float64 rows, few features (the product is _linear's _product_rows), a
+# size every kernel of the general path runs serially. One serial kernel makes
+# the general path's calls (the same kernels: _square_norms, _product_rows, then
+# _cdist_finish's arithmetic, the same cores and flags) without a Python launch
+# each; pdist's squared norms are taken once and only its upper triangle is
+# finished, straight into the result (the general path finishes the full
+# (n, n) matrix and copies its upper triangle): the same bits.
+def _product_lean(a, b, same, res):
+    """``res`` (flat) = cdist(a, b) at p = 2 in the product form; ``same`` (b is a):
+    pdist's ``n (n - 1) / 2`` distances of the pairs i < j instead."""
+    rp, m = a.shape
+    rr = b.shape[0]
+    af = a.reshape(rp * m)
+    bf = b.reshape(rr * m)
+    n1 = np.empty(rp)
+    _square_norms_serial(af, m, n1)
+    if same:
+        n2 = n1
+    else:
+        n2 = np.empty(rr)
+        _square_norms_serial(bf, m, n2)
+    prod = np.empty((rp, rr), a.dtype)
+    _linear._product_rows_serial(a, np.ascontiguousarray(b.T), np.empty(0, a.dtype), False,
+                                 prod)
+    prod = prod.reshape(rp * rr)
+    for i in range(rp):
+        j0 = i + 1 if same else 0
+        off = i * rp - i * (i + 1) // 2 - i - 1 if same else i * rr  # pair (i, j): off + j
+        for j in range(j0, rr):
+            s = n1[i] + n2[j]
+            d2 = s - 2.0 * np.float64(prod[i * rr + j])
+            if d2 >= _RECOMPUTE * s and d2 < math.inf:
+                res[off + j] = math.sqrt(d2)
+            else:
+                res[off + j] = _distance(af, i * m, bf, j * m, m, 2.0, PNORM_2)
+
+
+_product_lean_serial = _config.serial_kernel(_product_lean)
+_LEAN_DTYPES = (np.dtype(np.float32), np.dtype(np.float64))
+
+
+def _lean_product(a, b, res, same):
+    """Run :func:`_product_lean` for C-contiguous 2-D ``a``, ``b`` of one float
+    dtype into the flat ``res`` of that dtype (``same``: pdist of ``a``) and return True,
+    or return False where the general path must run (not that call: more
+    features than _product_rows takes, or a size some kernel runs in parallel)."""
+    dt = a.dtype
+    (rp, m), rr = a.shape, b.shape[0]
+    if not (dt in _LEAN_DTYPES and b.dtype == dt and a.flags.c_contiguous
+            and b.flags.c_contiguous and 0 < m <= _linear.FEW_INPUTS[dt.char]
+            and rp * rr * 4 < serial_below(_cdist_finish_serial, ("cdist_finish", dt.char))
+            and rp * rr * m < serial_below(_linear._product_rows_serial,
+                                           ("linear_rows", dt.char))):
+        return False
+    entry_point(_product_lean_serial, ("dist_lean", dt.char, same),
+                (a, b, same, res))(a, b, same, res)
+    return True
+
+
 def _cdist_grad_rows(a, b, nb, rp, rr, m, p, kind, dist, g, out):
     """out[t] (a's row t) = the sum over b's rows j of the gradient of
     ``dist[t, j]`` with respect to ``a``'s row (b's gradient: the same call with
@@ -1007,6 +1068,10 @@ def cdist(x1, x2, p=2.0, compute_mode="use_mm_for_euclid_dist_if_necessary", *, 
     out_shape = batch + (rp, rr)
     if out is not None:
         check_out(out, out_shape, result)
+    if use_mm and not batch and a.dtype == b.dtype == compute and rp and rr:
+        res = np.empty(out_shape, compute)
+        if _lean_product(a, b, res.reshape(-1), False):
+            return _put(res, out, result)
     res = _cdist_compute(_batched(a, batch, rp, m, compute), _batched(b, batch, rr, m, compute),
                          rp, rr, m, p, use_mm, compute)
     return _put(res.reshape(out_shape), out, result)
