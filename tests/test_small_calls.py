@@ -174,3 +174,41 @@ def test_pdist_cdist_lean_paths_keep_the_checks():
         nbops.cdist(x, np.zeros((30, 4)))
     with pytest.raises(ValueError, match="out"):
         nbops.cdist(x, x, out=np.empty((30, 29)))
+
+
+@pytest.mark.parametrize("dtype", FLOATS)
+@pytest.mark.parametrize("shape, axis", [((64, 10), -1), ((3, 4, 6), 1), ((4, 2), 0),
+                                         ((0, 4), -1)])
+def test_glu_fast_call_matches_general_path(dtype, shape, axis):
+    from nbops._ops import glu as G
+    rng = np.random.default_rng(sum(shape))
+    x = rng.standard_normal(shape).astype(dtype)
+    want = G._forward(x, axis, None, None)
+    got = nbops.glu(x, axis)
+    assert got.dtype == dtype and got.tobytes() == want.tobytes() and got.shape == want.shape
+    a, b = np.split(x.astype(np.float64), 2, axis=axis)
+    np.testing.assert_allclose(got, a / (1 + np.exp(-b)),
+                               rtol=1e-6 if dtype == np.float32 else 1e-14)
+    out = np.empty_like(got)
+    assert nbops.glu(x, axis, out=out) is out and out.tobytes() == want.tobytes()
+    if x.size:  # out= overlapping the input: the general path (a copy) gives the same
+        buf = x.copy().reshape(-1)
+        view = buf[:got.size].reshape(got.shape)
+        assert nbops.glu(buf.reshape(shape), axis, out=view) is view
+        assert view.tobytes() == want.tobytes()
+
+
+def test_glu_fast_call_keeps_the_checks():
+    with pytest.raises(ValueError, match="Halving dimension must be even"):
+        nbops.glu(np.zeros((4, 3)))
+    with pytest.raises(ValueError, match="out of range"):
+        nbops.glu(np.zeros((4, 2)), 2)
+    with pytest.raises(ValueError, match="scalars"):
+        nbops.glu(np.zeros(()))
+    for bad_out, err in ((np.empty((4, 2)), ValueError), (np.empty((4, 1), np.float32), TypeError)):
+        with pytest.raises(err, match="out"):
+            nbops.glu(np.zeros((4, 2)), out=bad_out)
+    ro = np.empty((4, 1))
+    ro.flags.writeable = False
+    with pytest.raises(ValueError, match="read-only"):
+        nbops.glu(np.zeros((4, 2)), out=ro)
