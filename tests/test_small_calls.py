@@ -212,3 +212,49 @@ def test_glu_fast_call_keeps_the_checks():
     ro.flags.writeable = False
     with pytest.raises(ValueError, match="read-only"):
         nbops.glu(np.zeros((4, 2)), out=ro)
+
+
+@pytest.mark.parametrize("dtype", FLOATS)
+@pytest.mark.parametrize("shape", [(64, 10), (8, 3, 5), (2, 4, 70), (1, 2, 2, 2)])
+def test_batch_norm_eval_fast_call_matches_general_path(dtype, shape):
+    rng = np.random.default_rng(sum(shape))
+    c = shape[1]
+    x = rng.standard_normal(shape).astype(dtype)
+    rm = rng.standard_normal(c).astype(dtype)
+    rv = rng.uniform(0.5, 2.0, c)  # float64 statistics beside a float32 input too
+    w = rng.standard_normal(c).astype(dtype)
+    b = rng.standard_normal(c).astype(np.float32)
+    for weight, bias in ((None, None), (w, b)):
+        got = nbops.batch_norm(x, rm, rv, weight, bias)
+        # training=0 and return_stats=True take the general path
+        want = nbops.batch_norm(x, rm, rv, weight, bias, training=0)
+        assert got.dtype == dtype and got.tobytes() == want.tobytes()
+        assert got.tobytes() == nbops.batch_norm(x, rm, rv, weight, bias,
+                                                 return_stats=True)[0].tobytes()
+        out = np.empty_like(x)
+        assert nbops.batch_norm(x, rm, rv, weight, bias, out=out) is out
+        assert out.tobytes() == want.tobytes()
+        bshape = (1, c) + (1,) * (len(shape) - 2)
+        ref = (x.astype(np.float64) - rm.astype(np.float64).reshape(bshape)) / np.sqrt(
+            rv.reshape(bshape) + 1e-5)
+        if weight is not None:
+            ref = ref * w.astype(np.float64).reshape(bshape) + b.astype(np.float64).reshape(bshape)
+        np.testing.assert_allclose(got, ref, rtol=1e-5 if dtype == np.float32 else 1e-12,
+                                   atol=1e-5 if dtype == np.float32 else 1e-12)
+
+
+def test_batch_norm_eval_fast_call_keeps_the_checks():
+    x = np.zeros((4, 3))
+    rm, rv = np.zeros(3), np.ones(3)
+    with pytest.raises(ValueError, match="running_var must have shape"):
+        nbops.batch_norm(x, rm, np.ones(2))
+    with pytest.raises(ValueError, match="weight must have shape"):
+        nbops.batch_norm(x, rm, rv, np.ones(4))
+    with pytest.raises(ValueError, match="non-negative"):
+        nbops.batch_norm(x, rm, rv, eps=-1.0)
+    with pytest.raises(TypeError, match="running_mean must be a float array"):
+        nbops.batch_norm(x, np.zeros(3, np.int64), rv)
+    with pytest.raises(ValueError, match="must be given in evaluation"):
+        nbops.batch_norm(x, None, None)
+    with pytest.raises(TypeError, match="out"):
+        nbops.batch_norm(x, rm, rv, out=np.empty((4, 3), np.float32))
