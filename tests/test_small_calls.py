@@ -258,3 +258,44 @@ def test_batch_norm_eval_fast_call_keeps_the_checks():
         nbops.batch_norm(x, None, None)
     with pytest.raises(TypeError, match="out"):
         nbops.batch_norm(x, rm, rv, out=np.empty((4, 3), np.float32))
+
+
+@pytest.mark.parametrize("dtype", FLOATS)
+@pytest.mark.parametrize("shape", [(64, 10), (3, 4, 6), (5,), (0, 3)])
+def test_normalize_fast_call_matches_general_path(dtype, shape):
+    rng = np.random.default_rng(sum(shape))
+    x = rng.standard_normal(shape).astype(dtype)
+    if x.size:
+        x.reshape(-1, shape[-1])[0] = 0  # a zero row: divided by eps
+    for p in (2.0, 1.0, 3.0, np.inf, 0.0):
+        got = nbops.normalize(x, p, -1)
+        # a NumPy integer axis takes the general path
+        want = nbops.normalize(x, p, np.int64(len(shape) - 1))
+        assert got.dtype == dtype and got.tobytes() == want.tobytes()
+        out = np.empty_like(x)
+        assert nbops.normalize(x, p, len(shape) - 1, out=out) is out
+        assert out.tobytes() == want.tobytes()
+        if p > 0:
+            x64 = x.astype(np.float64)
+            norm = np.linalg.norm(x64, ord=p, axis=-1, keepdims=True) if x.size else 1.0
+            ref = x64 / np.maximum(norm, 1e-12)
+            np.testing.assert_allclose(got, ref, rtol=1e-5 if dtype == np.float32 else 1e-13)
+    inplace = x.copy()
+    assert nbops.normalize(inplace, 2.0, -1, out=inplace) is inplace
+    assert inplace.tobytes() == nbops.normalize(x, 2.0, -1).tobytes()
+
+
+def test_normalize_fast_call_keeps_the_checks():
+    x = np.ones((4, 3))
+    with pytest.raises(ValueError, match="p must be >= 0"):
+        nbops.normalize(x, -1.0, -1)
+    with pytest.raises(IndexError, match="out of range"):
+        nbops.normalize(x, 2.0, 2)
+    with pytest.raises(ValueError, match="out has shape"):
+        nbops.normalize(x, 2.0, -1, out=np.empty((4, 2)))
+    with pytest.raises(TypeError, match="out has dtype"):
+        nbops.normalize(x, 2.0, -1, out=np.empty((4, 3), np.float32))
+    ro = np.empty((4, 3))
+    ro.flags.writeable = False
+    with pytest.raises(ValueError, match="read-only"):
+        nbops.normalize(x, 2.0, -1, out=ro)

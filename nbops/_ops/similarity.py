@@ -74,6 +74,8 @@ _RECOMPUTE = 0.5
 #: cdist's compute_mode values (PyTorch's).
 COMPUTE_MODES = ("use_mm_for_euclid_dist_if_necessary", "use_mm_for_euclid_dist",
                  "donot_use_mm_for_euclid_dist")
+#: the dtypes of the lean calls (_fast_normalize, _lean_product)
+_LEAN_DTYPES = (np.dtype(np.float32), np.dtype(np.float64))
 
 
 # --------------------------------------------------------------------------- #
@@ -513,6 +515,31 @@ def _normalize_plan(input, p, axis, eps, op):
     return x, compute, result, axis, p, eps
 
 
+def _fast_normalize(x, p, axis, eps, out):
+    """The common call: a C-contiguous float32/float64 ndarray along its last
+    axis (an int), float ``p >= 0`` and ``eps``, no ``out=`` or a C-contiguous
+    writable one of the input's shape and dtype: the general path's kernel call
+    with fewer Python steps; None for any other call."""
+    dt = x.dtype
+    nd = x.ndim
+    if not (dt in _LEAN_DTYPES and nd and (axis == -1 or axis == nd - 1)
+            and x.flags.c_contiguous and type(p) is float and p >= 0.0
+            and type(eps) is float):
+        return None
+    if out is None:
+        res = np.empty(x.shape, dt)
+    elif (type(out) is np.ndarray and out.shape == x.shape and out.dtype == dt
+          and out.flags.c_contiguous and out.flags.writeable):
+        res = out  # (the general path writes such an out= directly too)
+    else:
+        return None
+    if x.size:
+        launch(_normalize_forward_serial, _normalize_forward_parallel,
+               ("normalize", dt.char), x.size * 2, x.reshape(-1), x.shape[-1], p,
+               _pnorm_kind(p), eps, res.reshape(-1))
+    return res
+
+
 def normalize(input, p=2.0, axis=1, eps=1e-12, *, out=None):
     r"""``input`` divided by its p-norm along ``axis``: :math:`x / \max(\lVert x
     \rVert_p, \epsilon)`.
@@ -545,6 +572,10 @@ def normalize(input, p=2.0, axis=1, eps=1e-12, *, out=None):
     array([[0.6, 0.8],
            [0. , 0. ]])
     """
+    if type(input) is np.ndarray and type(axis) is int:
+        res = _fast_normalize(input, p, axis, eps, out)
+        if res is not None:
+            return res
     if type(input) is not np.ndarray and is_device_array(input):
         return _cuda().normalize(input, p, axis, eps, out=out)
     if type(input) is not np.ndarray and is_dask_array(input):  # nbops/_dask.py
@@ -912,7 +943,6 @@ def _product_lean(a, b, same, res):
 
 
 _product_lean_serial = _config.serial_kernel(_product_lean)
-_LEAN_DTYPES = (np.dtype(np.float32), np.dtype(np.float64))
 
 
 def _lean_product(a, b, res, same):
