@@ -299,3 +299,46 @@ def test_normalize_fast_call_keeps_the_checks():
     ro.flags.writeable = False
     with pytest.raises(ValueError, match="read-only"):
         nbops.normalize(x, 2.0, -1, out=ro)
+
+
+@pytest.mark.parametrize("dtype", FLOATS)
+@pytest.mark.parametrize("shape", [(64, 10), (3, 4, 6), (7,), (), (0, 3)])
+def test_softmax_family_fast_call_matches_general_path(dtype, shape):
+    rng = np.random.default_rng(sum(shape) + 2)
+    x = np.asarray(rng.standard_normal(shape) * 4).astype(dtype)
+    x64 = x.astype(np.float64)
+    for op in (nbops.softmax, nbops.log_softmax, nbops.softmin):
+        for axis in sorted({-1, 0, len(shape) - 1}):
+            if not shape and axis:
+                continue
+            got = op(x, axis)
+            want = op(x, np.int64(axis))  # a NumPy integer axis: the general path
+            assert got.dtype == dtype and got.tobytes() == want.tobytes()
+            out = np.empty_like(x)
+            assert op(x, axis, out=out) is out and out.tobytes() == want.tobytes()
+            if x.size:
+                ax = axis if shape else None
+                z = -x64 if op is nbops.softmin else x64
+                m = np.max(z, axis=ax, keepdims=True)
+                lse = m + np.log(np.sum(np.exp(z - m), axis=ax, keepdims=True))
+                ref = z - lse if op is nbops.log_softmax else np.exp(z - lse)
+                np.testing.assert_allclose(got, ref, rtol=1e-5 if dtype == np.float32
+                                           else 1e-13, atol=1e-6 if dtype == np.float32
+                                           else 1e-14)
+    inplace = x.copy()  # out= is the input: the general path (in place)
+    assert nbops.softmax(inplace, -1, out=inplace) is inplace
+    np.testing.assert_allclose(inplace, nbops.softmax(x, -1), rtol=3e-7, atol=0)
+
+
+def test_softmax_fast_call_keeps_the_checks():
+    x = np.ones((4, 3))
+    with pytest.raises(ValueError, match="out of range"):
+        nbops.softmax(x, 2)
+    with pytest.raises(ValueError, match="out has shape"):
+        nbops.log_softmax(x, -1, out=np.empty((4, 2)))
+    with pytest.raises(TypeError, match="out has dtype"):
+        nbops.log_softmax(x, -1, out=np.empty((4, 3), np.float32))
+    ro = np.empty((4, 3))
+    ro.flags.writeable = False
+    with pytest.raises(ValueError, match="read-only"):
+        nbops.softmax(x, -1, out=ro)
