@@ -342,3 +342,15 @@ def test_softmax_fast_call_keeps_the_checks():
     ro.flags.writeable = False
     with pytest.raises(ValueError, match="read-only"):
         nbops.softmax(x, -1, out=ro)
+
+
+def test_group_norm_remembered_plan_keeps_the_checks():
+    x = np.random.default_rng(0).standard_normal((4, 6)).astype(np.float32)
+    first = nbops.group_norm(x, 2)
+    assert nbops.group_norm(x, 2).tobytes() == first.tobytes()  # the remembered plan
+    assert nbops.group_norm(x, np.int64(2)).tobytes() == first.tobytes()  # not remembered
+    for bad, err in ((4, ValueError), (0, ValueError), (True, TypeError), (2.0, TypeError)):
+        with pytest.raises(err):
+            nbops.group_norm(x, bad)
+        with pytest.raises(err):  # twice: errors are never remembered
+            nbops.group_norm(x, bad)
