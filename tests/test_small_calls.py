@@ -107,6 +107,10 @@ def test_multilabel_margin_lean_matches_general_path(dtype, shape):
 
 def test_margin_lean_paths_keep_the_checks():
     x = np.zeros((4, 3))
+    swapped = np.arange(12.0).reshape(4, 3).astype(">f8")  # the general path
+    t = np.array([0, 1, 2, 2])
+    assert (nbops.multi_margin_loss(swapped, t, margin=0.3).tobytes()
+            == nbops.multi_margin_loss(swapped.astype(np.float64), t, margin=0.3).tobytes())
     for bad in (3, -1):
         with pytest.raises(ValueError, match="target: class index"):
             nbops.multi_margin_loss(x, np.array([0, 1, bad, 2]))

@@ -295,7 +295,8 @@ def _mm_lean(x, t, margin, squared):
             return 0.0, False
     row_loss = np.empty(n, np.float64)
     one = np.ones(1, x.dtype)
-    _mm_serial(x, t, one, False, squared, margin, one, one[0], row_loss,
+    # the float margin in x's dtype (rounded as the general path's compute.type(margin))
+    _mm_serial(x, t, one, False, squared, const(x[0, 0], margin), one, one[0], row_loss,
                np.empty((0, 0), x.dtype), False)
     return _numpy_sum(row_loss), True
 
@@ -314,8 +315,9 @@ def _mlm_lean(x, t):
 
 _mm_lean_serial = _config.serial_kernel(_mm_lean)
 _mlm_lean_serial = _config.serial_kernel(_mlm_lean)
-_LEAN_DTYPES = (np.dtype(np.float32), np.dtype(np.float64))
-_INT64 = np.dtype(np.int64)
+# (the lean calls take arrays whose dtype *is* one of these: NumPy's native dtype
+# singletons; a byte-swapped or otherwise equal dtype takes the general path)
+_FLOAT32, _FLOAT64, _INT64 = np.dtype(np.float32), np.dtype(np.float64), np.dtype(np.int64)
 
 
 _lean_below = {}
@@ -333,16 +335,16 @@ def _lean_limit(serial, dt):
 def _lean_mm(input, target, reduction, margin, squared):
     """multi_margin_loss's common small call (see above), or None where the call
     is not that one or a target is out of range (the general path raises)."""
+    dt = input.dtype
     if not (type(target) is np.ndarray and (reduction == "mean" or reduction == "sum")
-            and input.ndim == 2 and target.ndim == 1 and input.dtype in _LEAN_DTYPES
-            and target.dtype == _INT64 and input.flags.c_contiguous
+            and (dt is _FLOAT32 or dt is _FLOAT64) and target.dtype is _INT64
+            and input.ndim == 2 and target.ndim == 1 and input.flags.c_contiguous
             and target.flags.c_contiguous):
         return None
     n = input.shape[0]
-    dt = input.dtype
     if target.shape[0] != n or not 0 < input.size < _lean_limit(_mm_serial, dt):
         return None
-    margin = dt.type(margin)
+    margin = float(margin)
     total, ok = entry_point(_mm_lean_serial, ("mm_lean", dt.char),
                             (input, target, margin, squared))(input, target, margin, squared)
     if not ok:
@@ -352,11 +354,11 @@ def _lean_mm(input, target, reduction, margin, squared):
 
 def _lean_mlm(input, target, reduction):
     """multilabel_margin_loss's common small call (see above), or None."""
-    if not (type(target) is np.ndarray and (reduction == "mean" or reduction == "sum")
-            and input.ndim == 2 and input.dtype in _LEAN_DTYPES and target.dtype == _INT64
-            and input.flags.c_contiguous and target.flags.c_contiguous):
-        return None
     dt = input.dtype
+    if not (type(target) is np.ndarray and (reduction == "mean" or reduction == "sum")
+            and (dt is _FLOAT32 or dt is _FLOAT64) and target.dtype is _INT64
+            and input.ndim == 2 and input.flags.c_contiguous and target.flags.c_contiguous):
+        return None
     if target.shape != input.shape or not 0 < input.size < _lean_limit(_mlm_serial, dt):
         return None
     total, ok = entry_point(_mlm_lean_serial, ("mlm_lean", dt.char),
