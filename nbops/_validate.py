@@ -71,6 +71,16 @@ def check_out(out, shape, dtype):
         raise ValueError("out is read-only")
 
 
+def may_share_memory(out, a):
+    """``np.may_share_memory(out, a)``, without its call for two distinct arrays
+    that own their memory (they cannot overlap: the common ``out=`` call)."""
+    if out is a:
+        return True
+    if out.flags.owndata and a.flags.owndata:
+        return False
+    return np.may_share_memory(out, a)
+
+
 def deliver(res, out, direct, compute, result):
     """The value a driver returns: ``out`` when the kernel wrote into it
     (``direct``), else ``res`` (computed in ``compute``) copied into ``out`` or

@@ -34,7 +34,7 @@ from numba.extending import overload, register_jitable
 from numba.np.numpy_support import as_dtype
 
 from .. import _config
-from .._launch import launch
+from .._launch import entry_point, launch, serial_below
 from .._validate import (
     as_array,
     check_out,
@@ -218,6 +218,154 @@ def _multilabel_margin_rows(x, t, g, c, row_loss, grad, want_grad):
 
 
 _mlm_serial, _mlm_parallel = _config.kernels(_multilabel_margin_rows)
+
+
+# ------------------------------------------------------------------ lean calls
+# The common small call (:func:`_lean`): an (N, C) C-contiguous float32/float64
+# input, C-contiguous int64 targets, no weight, 'mean' or 'sum', few enough
+# elements that the general path would run the serial kernel. One serial kernel
+# checks the targets first (where one is out of range it computes nothing and
+# returns ok = False: the general path then raises its error), runs the same row
+# kernel as the general path and adds the float64 row losses as NumPy's
+# ``add.reduce`` adds them (_numpy_sum): the same bits as the general path.
+@register_jitable
+def _block_sum(a, lo, n):
+    """NumPy's pairwise sum of ``a[lo:lo + n]``, ``n <= 128``: eight accumulators."""
+    if n < 8:
+        res = 0.0
+        for i in range(lo, lo + n):
+            res += a[i]
+        return res
+    r0, r1, r2, r3 = a[lo], a[lo + 1], a[lo + 2], a[lo + 3]
+    r4, r5, r6, r7 = a[lo + 4], a[lo + 5], a[lo + 6], a[lo + 7]
+    i = 8
+    while i < n - n % 8:
+        r0 += a[lo + i]
+        r1 += a[lo + i + 1]
+        r2 += a[lo + i + 2]
+        r3 += a[lo + i + 3]
+        r4 += a[lo + i + 4]
+        r5 += a[lo + i + 5]
+        r6 += a[lo + i + 6]
+        r7 += a[lo + i + 7]
+        i += 8
+    res = ((r0 + r1) + (r2 + r3)) + ((r4 + r5) + (r6 + r7))
+    while i < n:
+        res += a[lo + i]
+        i += 1
+    return res
+
+
+@register_jitable
+def _numpy_sum(a):
+    """``np.add.reduce(a)`` of a contiguous 1-d float64 ``a``, bit for bit: NumPy's
+    pairwise sum (blocks of up to 128 values in eight accumulators, a longer
+    run split in two at a multiple of 8), its recursion walked with a stack."""
+    n = a.shape[0]
+    if n <= 128:
+        return 0.0 + _block_sum(a, 0, n)
+    los = np.empty(128, np.int64)  # the pending runs (start, length; -1: add the
+    lens = np.empty(128, np.int64)  # last two values)
+    vals = np.empty(128, np.float64)
+    top, nv = 1, 0
+    los[0], lens[0] = 0, n
+    while top:
+        top -= 1
+        lo, m = los[top], lens[top]
+        if m == -1:
+            nv -= 1
+            vals[nv - 1] = vals[nv - 1] + vals[nv]
+        elif m <= 128:
+            vals[nv] = _block_sum(a, lo, m)
+            nv += 1
+        else:
+            m2 = m // 2
+            m2 -= m2 % 8
+            los[top], lens[top] = 0, -1
+            los[top + 1], lens[top + 1] = lo + m2, m - m2
+            los[top + 2], lens[top + 2] = lo, m2
+            top += 3
+    return 0.0 + vals[0]
+
+
+def _mm_lean(x, t, margin, squared):
+    n, c = x.shape
+    for r in range(n):
+        if t[r] < 0 or t[r] >= c:
+            return 0.0, False
+    row_loss = np.empty(n, np.float64)
+    one = np.ones(1, x.dtype)
+    # the float margin in x's dtype (rounded as the general path's compute.type(margin))
+    _mm_serial(x, t, one, False, squared, const(x[0, 0], margin), one, one[0], row_loss,
+               np.empty((0, 0), x.dtype), False)
+    return _numpy_sum(row_loss), True
+
+
+def _mlm_lean(x, t):
+    n, c = x.shape
+    for r in range(n):
+        for k in range(c):
+            if t[r, k] < -1 or t[r, k] >= c:
+                return 0.0, False
+    row_loss = np.empty(n, np.float64)
+    one = np.ones(1, x.dtype)
+    _mlm_serial(x, t, one, one[0], row_loss, np.empty((0, 0), x.dtype), False)
+    return _numpy_sum(row_loss), True
+
+
+_mm_lean_serial = _config.serial_kernel(_mm_lean)
+_mlm_lean_serial = _config.serial_kernel(_mlm_lean)
+# (the lean calls take arrays whose dtype *is* one of these: NumPy's native dtype
+# singletons; a byte-swapped or otherwise equal dtype takes the general path)
+_FLOAT32, _FLOAT64, _INT64 = np.dtype(np.float32), np.dtype(np.float64), np.dtype(np.int64)
+
+
+_lean_below = {}
+
+
+def _lean_limit(serial, dt):
+    """Inputs of fewer elements take the lean kernel (the general path would run
+    its serial twin), per row kernel and dtype."""
+    limit = _lean_below.get((serial, dt))
+    if limit is None:
+        limit = _lean_below[(serial, dt)] = serial_below(serial, (dt.char, False))
+    return limit
+
+
+def _lean_mm(input, target, reduction, margin, squared):
+    """multi_margin_loss's common small call (see above), or None where the call
+    is not that one or a target is out of range (the general path raises)."""
+    dt = input.dtype
+    if not (type(target) is np.ndarray and (reduction == "mean" or reduction == "sum")
+            and (dt is _FLOAT32 or dt is _FLOAT64) and target.dtype is _INT64
+            and input.ndim == 2 and target.ndim == 1 and input.flags.c_contiguous
+            and target.flags.c_contiguous):
+        return None
+    n = input.shape[0]
+    if target.shape[0] != n or not 0 < input.size < _lean_limit(_mm_serial, dt):
+        return None
+    margin = float(margin)
+    total, ok = entry_point(_mm_lean_serial, ("mm_lean", dt.char),
+                            (input, target, margin, squared))(input, target, margin, squared)
+    if not ok:
+        return None
+    return dt.type(total if reduction == "sum" else total / n)
+
+
+def _lean_mlm(input, target, reduction):
+    """multilabel_margin_loss's common small call (see above), or None."""
+    dt = input.dtype
+    if not (type(target) is np.ndarray and (reduction == "mean" or reduction == "sum")
+            and (dt is _FLOAT32 or dt is _FLOAT64) and target.dtype is _INT64
+            and input.ndim == 2 and input.flags.c_contiguous and target.flags.c_contiguous):
+        return None
+    if target.shape != input.shape or not 0 < input.size < _lean_limit(_mlm_serial, dt):
+        return None
+    total, ok = entry_point(_mlm_lean_serial, ("mlm_lean", dt.char),
+                            (input, target))(input, target)
+    if not ok:
+        return None
+    return dt.type(total if reduction == "sum" else total / input.shape[0])
 
 
 # ------------------------------------------------------------------ checks
@@ -448,6 +596,12 @@ def multi_margin_loss(input, target, p=1, margin=1.0, weight=None, size_average=
     >>> float(nbops.multi_margin_loss(x, np.array([3])))
     0.375
     """
+    if (type(input) is np.ndarray and weight is None and size_average is None
+            and reduce is None and type(p) is int and (p == 1 or p == 2)
+            and type(margin) in (float, int)):
+        res = _lean_mm(input, target, reduction, margin, p == 2)
+        if res is not None:
+            return res
     if type(input) is not np.ndarray and is_dask_array(input):
         return dask_ops().multi_margin_loss(input, target, p, margin, weight, size_average,
                                             reduce, reduction)
@@ -591,6 +745,10 @@ def multilabel_margin_loss(input, target, size_average=None, reduce=None, reduct
     >>> float(nbops.multilabel_margin_loss(x, y))
     0.85
     """
+    if type(input) is np.ndarray and size_average is None and reduce is None:
+        res = _lean_mlm(input, target, reduction)
+        if res is not None:
+            return res
     if type(input) is not np.ndarray and is_dask_array(input):
         return dask_ops().multilabel_margin_loss(input, target, size_average, reduce,
                                                  reduction)

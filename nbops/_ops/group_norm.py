@@ -43,6 +43,7 @@ from .._validate import (
     deliver,
     is_dask_array,
     is_device_array,
+    may_share_memory,
     result_dtype,
 )
 from ..cuda import ops as _cuda
@@ -294,6 +295,22 @@ def _groups_plan(x_shape, num_groups):
     return n, c, math.prod(x_shape[2:]), groups
 
 
+_PLANS = {}  # (input shape, num_groups) -> _groups_plan's result, for an int num_groups
+
+
+def _remembered_groups_plan(x_shape, num_groups):
+    """:func:`_groups_plan`, remembered for an int ``num_groups`` (a repeated call
+    of the same shape skips the checks)."""
+    if type(num_groups) is not int:
+        return _groups_plan(x_shape, num_groups)
+    plan = _PLANS.get((x_shape, num_groups))
+    if plan is None:
+        plan = _groups_plan(x_shape, num_groups)
+        if len(_PLANS) < 256:
+            _PLANS[(x_shape, num_groups)] = plan
+    return plan
+
+
 _FILLED = {}  # (fill, channels, dtype char) -> a read-only vector (weight/bias defaults)
 
 
@@ -332,14 +349,14 @@ def _run_forward(name, input, num_groups, weight, bias, eps, out):
     """(result, float64 mean, float64 rstd, (N, groups), result dtype)."""
     x = input if type(input) is np.ndarray else as_array(input)
     compute, result = result_dtype(x.dtype)
-    n, c, inner, groups = _groups_plan(x.shape, num_groups)
+    n, c, inner, groups = _remembered_groups_plan(x.shape, num_groups)
     w = _channel_param(weight, "weight", c, compute, 1.0)
     b = _channel_param(bias, "bias", c, compute, 0.0)
     if out is not None:
         check_out(out, x.shape, result)
     src = np.ascontiguousarray(x, dtype=compute).reshape(-1)
     direct = (out is not None and result == compute and out.flags.c_contiguous
-              and not np.may_share_memory(out, src))
+              and not may_share_memory(out, src))
     res = out if direct else np.empty(x.shape, compute)
     mean = np.empty(n * groups, np.float64)  # (the kernel writes every group's)
     rstd = np.empty(n * groups, np.float64)

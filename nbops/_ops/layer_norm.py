@@ -52,6 +52,7 @@ from .._validate import (
     deliver,
     is_dask_array,
     is_device_array,
+    may_share_memory,
     result_dtype,
 )
 from ..cuda import ops as _cuda
@@ -311,7 +312,7 @@ def _run_forward(name, input, normalized_shape, weight, bias, eps, out, centered
         check_out(out, x.shape, result)
     src = np.ascontiguousarray(x, dtype=compute).reshape(-1)
     direct = (out is not None and result == compute and out.flags.c_contiguous
-              and not np.may_share_memory(out, src))
+              and not may_share_memory(out, src))
     res = out if direct else np.empty(x.shape, compute)
     mean = np.empty(n_rows, np.float64)  # (the kernel writes every row's)
     rstd = np.empty(n_rows, np.float64)

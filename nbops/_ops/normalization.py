@@ -330,6 +330,50 @@ def _read_float64(v):
     return v.astype(np.float64)
 
 
+_FLOATS = (np.dtype(np.float32), np.dtype(np.float64))
+
+
+def _is_channel_vector(v, channels):
+    """``v`` a (channels,) float ndarray (the common weight, bias, running statistic)."""
+    return type(v) is np.ndarray and v.dtype.kind == "f" and v.shape == (channels,)
+
+
+def _fast_eval(x, running_mean, running_var, weight, bias, eps, out):
+    """Evaluation's common call: a C-contiguous non-empty float32/float64 ``(N, C, *)``
+    ndarray, float (C,) ndarrays (weight, bias: or None), a float ``eps >= 0``,
+    no ``out=`` or a C-contiguous writable one of the input's shape and dtype.
+    The general path's kernel call with fewer Python steps; None for any other
+    call (the general path checks it)."""
+    dt = x.dtype
+    if not (dt in _FLOATS and x.ndim >= 2 and x.flags.c_contiguous and x.size
+            and type(eps) is float and eps >= 0.0):
+        return None
+    shape = x.shape
+    channels = shape[1]
+    if not (_is_channel_vector(running_mean, channels)
+            and _is_channel_vector(running_var, channels)
+            and (weight is None or _is_channel_vector(weight, channels))
+            and (bias is None or _is_channel_vector(bias, channels))):
+        return None
+    if out is None:
+        res = np.empty(shape, dt)
+    elif (type(out) is np.ndarray and out.shape == shape and out.dtype == dt
+          and out.flags.c_contiguous and out.flags.writeable):
+        res = out
+    else:
+        return None
+    inner = x.size // (shape[0] * channels)
+    flat = x.reshape(-1)
+    per_position = inner < _PER_POSITION
+    key = ("bn_normalize", dt.char, flat.flags.writeable, per_position)
+    params = np.empty((4, channels * inner if per_position else channels), dt)
+    launch(_normalize_serial, _normalize_parallel, key, x.size, flat, channels, inner,
+           True if per_position else None, _read_float64(running_mean),
+           _read_float64(running_var), _float64_or(weight, 1.0, channels),
+           _float64_or(bias, 0.0, channels), eps, params, res.reshape(-1))
+    return res
+
+
 def batch_norm(input, running_mean, running_var, weight=None, bias=None, training=False,
                momentum=0.1, eps=1e-5, out=None, *, return_stats=False):
     r"""Batch normalization over axis 1 (the channels) of an ``(N, C, *)`` input.
@@ -391,6 +435,10 @@ def batch_norm(input, running_mean, running_var, weight=None, bias=None, trainin
     >>> rm, rv
     (array([0.2, 2. ]), array([ 1.1, 20.9]))
     """
+    if training is False and not return_stats and type(input) is np.ndarray:
+        res = _fast_eval(input, running_mean, running_var, weight, bias, eps, out)
+        if res is not None:
+            return res
     if type(input) is not np.ndarray and is_device_array(input):
         return _cuda().batch_norm(input, running_mean=running_mean, running_var=running_var,
                                   weight=weight, bias=bias, training=training, momentum=momentum,

@@ -36,7 +36,7 @@ from numba.np import numpy_support
 from numba.np.unsafe.ndarray import to_fixed_tuple
 
 from .. import _config
-from .._launch import launch
+from .._launch import entry_point, launch, serial_below
 from .._validate import (
     as_array,
     check_out,
@@ -74,6 +74,8 @@ _RECOMPUTE = 0.5
 #: cdist's compute_mode values (PyTorch's).
 COMPUTE_MODES = ("use_mm_for_euclid_dist_if_necessary", "use_mm_for_euclid_dist",
                  "donot_use_mm_for_euclid_dist")
+#: the dtypes of the lean calls (_fast_normalize, _lean_product)
+_LEAN_DTYPES = (np.dtype(np.float32), np.dtype(np.float64))
 
 
 # --------------------------------------------------------------------------- #
@@ -513,6 +515,31 @@ def _normalize_plan(input, p, axis, eps, op):
     return x, compute, result, axis, p, eps
 
 
+def _fast_normalize(x, p, axis, eps, out):
+    """The common call: a C-contiguous float32/float64 ndarray along its last
+    axis (an int), float ``p >= 0`` and ``eps``, no ``out=`` or a C-contiguous
+    writable one of the input's shape and dtype: the general path's kernel call
+    with fewer Python steps; None for any other call."""
+    dt = x.dtype
+    nd = x.ndim
+    if not (dt in _LEAN_DTYPES and nd and (axis == -1 or axis == nd - 1)
+            and x.flags.c_contiguous and type(p) is float and p >= 0.0
+            and type(eps) is float):
+        return None
+    if out is None:
+        res = np.empty(x.shape, dt)
+    elif (type(out) is np.ndarray and out.shape == x.shape and out.dtype == dt
+          and out.flags.c_contiguous and out.flags.writeable):
+        res = out  # (the general path writes such an out= directly too)
+    else:
+        return None
+    if x.size:
+        launch(_normalize_forward_serial, _normalize_forward_parallel,
+               ("normalize", dt.char), x.size * 2, x.reshape(-1), x.shape[-1], p,
+               _pnorm_kind(p), eps, res.reshape(-1))
+    return res
+
+
 def normalize(input, p=2.0, axis=1, eps=1e-12, *, out=None):
     r"""``input`` divided by its p-norm along ``axis``: :math:`x / \max(\lVert x
     \rVert_p, \epsilon)`.
@@ -545,6 +572,10 @@ def normalize(input, p=2.0, axis=1, eps=1e-12, *, out=None):
     array([[0.6, 0.8],
            [0. , 0. ]])
     """
+    if type(input) is np.ndarray and type(axis) is int:
+        res = _fast_normalize(input, p, axis, eps, out)
+        if res is not None:
+            return res
     if type(input) is not np.ndarray and is_device_array(input):
         return _cuda().normalize(input, p, axis, eps, out=out)
     if type(input) is not np.ndarray and is_dask_array(input):  # nbops/_dask.py
@@ -714,9 +745,10 @@ def pdist(input, p=2.0, *, out=None):
     if res.size and m:
         xf = np.ascontiguousarray(x, dtype=compute)
         if _pdist_uses_product(n, p):
-            full = _cdist_compute(xf[None], xf[None], n, n, m, p, True, compute)[0]
-            launch(_upper_serial, _upper_parallel, ("pdist_upper", compute.char), res.size,
-                   full.reshape(-1), n, res)
+            if not _lean_product(xf, xf, res, True):
+                full = _cdist_compute(xf[None], xf[None], n, n, m, p, True, compute)[0]
+                launch(_upper_serial, _upper_parallel, ("pdist_upper", compute.char),
+                       res.size, full.reshape(-1), n, res)
         else:
             launch(_pdist_forward_serial, _pdist_forward_parallel,
                    ("pdist_rows", compute.char), res.size * m, xf.reshape(-1), n, m, p,
@@ -872,6 +904,65 @@ def _cdist_finish(a, b, n1, n2, m, tau, prod):
 _cdist_finish_serial, _cdist_finish_parallel = _config.kernels(_cdist_finish)
 
 
+# The lean p = 2 product-form call (:func:`_lean_product`): 2-D C-contiguous
+# float32/float64 rows, few features (the product is _linear's _product_rows), a
+# size every kernel of the general path runs serially. One serial kernel makes
+# the general path's calls (the same kernels: _square_norms, _product_rows, then
+# _cdist_finish's arithmetic, the same cores and flags) without a Python launch
+# each; pdist's squared norms are taken once and only its upper triangle is
+# finished, straight into the result (the general path finishes the full
+# (n, n) matrix and copies its upper triangle): the same bits.
+def _product_lean(a, b, same, res):
+    """``res`` (flat) = cdist(a, b) at p = 2 in the product form; ``same`` (b is a):
+    pdist's ``n (n - 1) / 2`` distances of the pairs i < j instead."""
+    rp, m = a.shape
+    rr = b.shape[0]
+    af = a.reshape(rp * m)
+    bf = b.reshape(rr * m)
+    n1 = np.empty(rp)
+    _square_norms_serial(af, m, n1)
+    if same:
+        n2 = n1
+    else:
+        n2 = np.empty(rr)
+        _square_norms_serial(bf, m, n2)
+    prod = np.empty((rp, rr), a.dtype)
+    _linear._product_rows_serial(a, np.ascontiguousarray(b.T), np.empty(0, a.dtype), False,
+                                 prod)
+    prod = prod.reshape(rp * rr)
+    for i in range(rp):
+        j0 = i + 1 if same else 0
+        off = i * rp - i * (i + 1) // 2 - i - 1 if same else i * rr  # pair (i, j): off + j
+        for j in range(j0, rr):
+            s = n1[i] + n2[j]
+            d2 = s - 2.0 * np.float64(prod[i * rr + j])
+            if d2 >= _RECOMPUTE * s and d2 < math.inf:
+                res[off + j] = math.sqrt(d2)
+            else:
+                res[off + j] = _distance(af, i * m, bf, j * m, m, 2.0, PNORM_2)
+
+
+_product_lean_serial = _config.serial_kernel(_product_lean)
+
+
+def _lean_product(a, b, res, same):
+    """Run :func:`_product_lean` for C-contiguous 2-D ``a``, ``b`` of one float
+    dtype into the flat ``res`` of that dtype (``same``: pdist of ``a``) and return True,
+    or return False where the general path must run (not that call: more
+    features than _product_rows takes, or a size some kernel runs in parallel)."""
+    dt = a.dtype
+    (rp, m), rr = a.shape, b.shape[0]
+    if not (dt in _LEAN_DTYPES and b.dtype == dt and a.flags.c_contiguous
+            and b.flags.c_contiguous and 0 < m <= _linear.FEW_INPUTS[dt.char]
+            and rp * rr * 4 < serial_below(_cdist_finish_serial, ("cdist_finish", dt.char))
+            and rp * rr * m < serial_below(_linear._product_rows_serial,
+                                           ("linear_rows", dt.char))):
+        return False
+    entry_point(_product_lean_serial, ("dist_lean", dt.char, same),
+                (a, b, same, res))(a, b, same, res)
+    return True
+
+
 def _cdist_grad_rows(a, b, nb, rp, rr, m, p, kind, dist, g, out):
     """out[t] (a's row t) = the sum over b's rows j of the gradient of
     ``dist[t, j]`` with respect to ``a``'s row (b's gradient: the same call with
@@ -1007,6 +1098,10 @@ def cdist(x1, x2, p=2.0, compute_mode="use_mm_for_euclid_dist_if_necessary", *, 
     out_shape = batch + (rp, rr)
     if out is not None:
         check_out(out, out_shape, result)
+    if use_mm and not batch and a.dtype == b.dtype == compute and rp and rr:
+        res = np.empty(out_shape, compute)
+        if _lean_product(a, b, res.reshape(-1), False):
+            return _put(res, out, result)
     res = _cdist_compute(_batched(a, batch, rp, m, compute), _batched(b, batch, rr, m, compute),
                          rp, rr, m, p, use_mm, compute)
     return _put(res.reshape(out_shape), out, result)

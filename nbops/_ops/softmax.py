@@ -39,7 +39,7 @@ from numba.extending import overload, register_jitable
 
 from .. import _config
 from .._launch import launch
-from .._validate import as_array, check_out, result_dtype
+from .._validate import as_array, check_out, may_share_memory, result_dtype
 from ..scalar import rows as R
 from ..scalar.rows import (
     COLS_BLOCK,
@@ -106,8 +106,50 @@ def _shares_exactly(a, b):
     return a.ctypes.data == b.ctypes.data and a.strides == b.strides
 
 
+_FLOATS = (np.dtype(np.float32), np.dtype(np.float64))
+_plans = {}  # (input shape, axis) -> (O, C, I or None for rows, rows), checked
+_signs = {}  # (sgn, dtype) -> sgn as a scalar of the dtype
+
+
+def _fast(x, axis, out, core, sgn):
+    """The common call (a C-contiguous float32/float64 ndarray, an int axis, no
+    dtype, no ``out=`` or a C-contiguous writable one of the input's shape and dtype
+    apart from the input) with the plan of its shape and axis remembered; the
+    kernel call of :func:`_run`. None for any other call (the general path)."""
+    dt = x.dtype
+    if not (dt in _FLOATS and x.flags.c_contiguous):
+        return None
+    shape = x.shape
+    plan = _plans.get((shape, axis))
+    if plan is None:
+        _, O, C, I = axis_plan(shape, axis)  # (raises for a bad axis)
+        plan = (O, C, None if I == 1 else I, I == 1)
+        if len(_plans) < 256:
+            _plans[(shape, axis)] = plan
+    if out is None:
+        res = np.empty(shape, dt)
+    elif (type(out) is np.ndarray and out.shape == shape and out.dtype == dt
+          and out.flags.c_contiguous and out.flags.writeable
+          and not may_share_memory(out, x)):
+        res = out
+    else:
+        return None
+    if x.size:
+        sign = _signs.get((sgn, dt))
+        if sign is None:
+            sign = _signs[(sgn, dt)] = dt.type(sgn)
+        O, C, I, rows = plan
+        launch(_rows_serial, _rows_parallel, (core, dt.char, x.flags.writeable, rows), x.size,
+               x.reshape(-1), res.reshape(-1), O, C, I, core, sign, *core.switches)
+    return res
+
+
 def _along_axis(input, axis, dtype, dim, out, core, sgn):
     """The CPU path of a row op (``core``, ``sgn``: its entry's)."""
+    if type(input) is np.ndarray and dtype is None and dim is None and type(axis) is int:
+        res = _fast(input, axis, out, core, sgn)
+        if res is not None:
+            return res
     x = input if type(input) is np.ndarray else as_array(input)
     compute, result = _dtypes(x, dtype)
     ax, O, C, I = axis_plan(x.shape, axis, dim)
