@@ -177,13 +177,12 @@ def _map_any_layout_ol(op, x, res, params):
 
 # ------------------------------------------------------------ the Python driver
 # (op, dtype) -> (compiled serial kernel, the size below which launch() would
-# run it, the _config.PARALLEL_THRESHOLD that size was computed under), for the
-# fast path of contiguous 1-D float arrays: below that size the serial kernel
-# is called directly, from it launch() picks (no validation or memory-order
-# work left to do either way). Hyperparameters may then be Python floats: the
-# compiled code converts them.
+# run it), for the fast path of contiguous 1-D float arrays: below that size the
+# serial kernel is called directly, from it launch() picks (no validation or
+# memory-order work left to do either way). Hyperparameters may then be Python
+# floats: the compiled code converts them.
 _small_1d = {}
-_NO_FAST_PATH = (None, 0, None)
+_NO_FAST_PATH = (None, 0)
 
 
 def _same_memory_order(a, b):
@@ -213,30 +212,32 @@ def unary(op, input, params=(), inplace=False, out=None):
     """
     if not inplace and type(input) is np.ndarray and input.ndim == 1:
         # the fast path for contiguous 1-D float arrays: no validation left to do
-        fn, below, floor = _small_1d.get((op, input.dtype), _NO_FAST_PATH)
-        in_flags = input.flags
-        if fn is not None and in_flags.c_contiguous:
-            serial = input.size < below and floor == _config.PARALLEL_THRESHOLD
-            if out is None:
-                res = np.empty_like(input)
-                if serial:
-                    fn(op, input, res, params)
-                else:
-                    _launch_fast(op, input, res, params)
-                return res
-            if (type(out) is np.ndarray and out.dtype == input.dtype
-                    and out.shape == input.shape):
-                flags = out.flags
-                # two arrays that own their memory do not overlap (cheaper
-                # than np.may_share_memory, which the other cases take)
-                if (flags.c_contiguous and flags.writeable
-                        and (out is input or (flags.owndata and in_flags.owndata)
-                             or not np.may_share_memory(out, input))):
-                    if serial:
-                        fn(op, input, out, params)
+        fn, below = _small_1d.get((op, input.dtype), _NO_FAST_PATH)
+        if fn is not None:
+            in_flags = input.flags
+            if in_flags.c_contiguous:
+                if input.size >= below:
+                    fn = None  # launch() picks the kernel
+                if out is None:
+                    res = np.empty_like(input)
+                    if fn is not None:
+                        fn(op, input, res, params)
                     else:
-                        _launch_fast(op, input, out, params)
-                    return out
+                        _launch_fast(op, input, res, params)
+                    return res
+                if (type(out) is np.ndarray and out.dtype == input.dtype
+                        and out.shape == input.shape):
+                    flags = out.flags
+                    # two arrays that own their memory do not overlap (cheaper
+                    # than np.may_share_memory, which the other cases take)
+                    if (flags.c_contiguous and flags.writeable
+                            and (out is input or (flags.owndata and in_flags.owndata)
+                                 or not np.may_share_memory(out, input))):
+                        if fn is not None:
+                            fn(op, input, out, params)
+                        else:
+                            _launch_fast(op, input, out, params)
+                        return out
     if type(input) is not np.ndarray and is_device_array(input):
         return cuda_ops().unary(op, input, params, inplace, out)  # stays on the device
     if type(input) is not np.ndarray and is_dask_array(input):
@@ -250,7 +251,7 @@ def unary(op, input, params=(), inplace=False, out=None):
         if x.ndim == 1 and x.dtype == compute and x.flags.c_contiguous:
             _small_1d[(op, x.dtype)] = (
                 entry_point(map_serial, (op, x.dtype), (op, x, x, params)),
-                serial_below(map_serial, (op, x.dtype)), _config.PARALLEL_THRESHOLD)
+                serial_below(map_serial, (op, x.dtype)))
         src = x if x.dtype == compute else x.astype(compute)
         if not (src.flags.c_contiguous or src.flags.f_contiguous):
             src = np.ascontiguousarray(src)
