@@ -177,8 +177,10 @@ def _map_any_layout_ol(op, x, res, params):
 
 # ------------------------------------------------------------ the Python driver
 # (op, dtype) -> (compiled serial kernel, the size below which launch() would
-# run it), for the fast path of small 1-D inputs. Hyperparameters may then be
-# Python floats: the compiled code converts them.
+# run it), for the fast path of contiguous 1-D float arrays: below that size the
+# serial kernel is called directly, from it launch() picks (no validation or
+# memory-order work left to do either way). Hyperparameters may then be Python
+# floats: the compiled code converts them.
 _small_1d = {}
 _NO_FAST_PATH = (None, 0)
 
@@ -195,20 +197,33 @@ def _overlaps_differently(dest, src):
     return not (dest.strides == src.strides and dest.ctypes.data == src.ctypes.data)
 
 
+def _launch_fast(op, x, res, params):
+    """The fast path at or above its serial size: ``launch`` picks the kernel
+    (keyed by (op, dtype): the params as x's float type)."""
+    if params:
+        params = tuple(map(x.dtype.type, params))
+    launch(map_serial, map_parallel, (op, x.dtype), x.size, op, x, res, params)
+
+
 def unary(op, input, params=(), inplace=False, out=None):
     """Validate, pick the destination and the memory order, and run ``op``.
 
     ``params`` must already be Python floats (validated by the public function).
     """
     if not inplace and type(input) is np.ndarray and input.ndim == 1:
-        # the fast path for small 1-D float arrays: no validation left to do
+        # the fast path for contiguous 1-D float arrays: no validation left to do
         fn, below = _small_1d.get((op, input.dtype), _NO_FAST_PATH)
-        if fn is not None and input.size < below:
+        if fn is not None:
             in_flags = input.flags
             if in_flags.c_contiguous:
+                if input.size >= below:
+                    fn = None  # launch() picks the kernel
                 if out is None:
                     res = np.empty_like(input)
-                    fn(op, input, res, params)
+                    if fn is not None:
+                        fn(op, input, res, params)
+                    else:
+                        _launch_fast(op, input, res, params)
                     return res
                 if (type(out) is np.ndarray and out.dtype == input.dtype
                         and out.shape == input.shape):
@@ -218,7 +233,10 @@ def unary(op, input, params=(), inplace=False, out=None):
                     if (flags.c_contiguous and flags.writeable
                             and (out is input or (flags.owndata and in_flags.owndata)
                                  or not np.may_share_memory(out, input))):
-                        fn(op, input, out, params)
+                        if fn is not None:
+                            fn(op, input, out, params)
+                        else:
+                            _launch_fast(op, input, out, params)
                         return out
     if type(input) is not np.ndarray and is_device_array(input):
         return cuda_ops().unary(op, input, params, inplace, out)  # stays on the device

@@ -561,30 +561,57 @@ def _log1p_ol(x):
 
 # ---------------------------------------------------------------- ndtr (the normal CDF)
 # float32, vectorizable: for a = |x| / sqrt 2, erfc(a) = exp(-a**2) H(y) / (1 + 2 a) with
-# y = (a - 3) / (a + 3) in [-1, 1) (a Weideman-style variable: H is smooth on [-1, 1],
-# H(1) = 2 / sqrt(pi)); H of degree 12, highest first: mpmath.chebyfit(H, [-1, 1], 13)
-# (its error: 2.9e-9, relative to H in [1.13, 1.28]; 5.4e-8 with the coefficients
-# rounded to float32). exp(-a**2) = exp(-x**2 / 2) from x**2 = hi + lo (lo by a fused
-# multiply-add): the rounding of x**2 would cost up to x**2 / 2 ulp in the far tail.
-# Phi(x) = erfc(a) / 2 for x <= 0, 1 - erfc(a) / 2 otherwise (the erf series below
-# for |x| < 0.7): within 8 ulp of the exact value (tests/test_math.py), the float32
-# roundings of the exp, the polynomial and the products adding up (float64 arithmetic
-# inside gave 0.5 ulp at 2.8 times the time).
-_NDTR_H_F = tuple(_F(c) for c in (
-    3.891751557197811e-06, 7.720413938052222e-05, -0.00010422117710741312,
-    -0.0007261608011693134, 0.0018882157008084247, 0.0024988226113873105,
-    -0.023770388711381683, 0.06831669729438275, -0.1192736784315029, 0.1296440910249622,
-    -0.04756229382771763, -0.13562106822069417, 1.2530080582697296))
-# |x| < 0.7: Phi(x) = 1/2 + erf(w) / 2, w = x / sqrt 2, by the Taylor series of erf to
-# w**13 (truncation below 1e-9, relative): within 1 ulp, and exactly 1/2 at 0
-_ERF_P_F = tuple(_F(2.0 / math.sqrt(math.pi) * (-1) ** k / (math.factorial(k) * (2 * k + 1)))
-                 for k in range(6, -1, -1))
-_NDTR_SMALL_F = _F(0.7)
+# y = (a - 2) / (a + 2) (a Weideman-style variable: H is smooth, H(-1) = 1), written as
+# H = 1 + (1 + y) G(y) so that Phi(0) is exactly 1/2. G of degree 8, highest first: a
+# near-minimax fit of (H - 1) / (1 + y) for the relative error of H on y in [-1, 0.674]
+# (x up to 14.5, where Phi(-x) is below the smallest float32): 1.4e-8 (2.1e-8 with the
+# coefficients rounded to float32). Fitted by iteratively reweighted least squares on
+# mpmath's erfc; its coefficients are stored scaled by 2**-65 (exactly), see below.
+# exp(-x**2 / 2) from x**2 = hi + lo (lo by a fused multiply-add; the rounding of x**2
+# would cost up to x**2 / 2 ulp in the far tail) as 2**k exp(r), computed scaled by 2**64
+# so that it stays a normal float32 for every x (k down to -153): the one rounding into
+# subnormal results is the last product. Phi(x) = erfc(a) / 2 for x <= 0, 1 - erfc(a) / 2
+# otherwise; within 6 ulp of the exact value (tests/test_math.py, tests/test_gelu_erf32.py),
+# no branch, no integer arithmetic wider than 32 bits (16 float32 lanes per AVX-512 vector).
+_NDTR_G_F = tuple(_F(c * 2.0 ** -65) for c in (
+    -0.00039944534575313273, -0.0008279320361169878, 0.0021418373362358193,
+    0.006487778335287291, -0.014548366190502112, -0.03965539316082786, 0.2037109108384056,
+    -0.369742383678321, 0.27697839417176945))
+_NDTR_K_F = _F(2.0)
+_SQRT2_F = _F(1.4142135623730951)
 _SQRT1_2_F = _F(0.7071067811865476)
-_INV_SQRT_2PI_F = _F(0.3989422804014327)  # the normal density at 0
-_NDTR_XMAX_F = _F(15.0)  # Phi(-15) is 0 in float32 (and exp(-112.5) too)
+_TWO_M65_F = _F(2.0 ** -65)
+_INV_SQRT_2PI_M64_F = _F(0.3989422804014327 * 2.0 ** -64)  # the density at 0, by 2**-64
+_NDTR_XMAX_F = _F(14.5)  # Phi(-14.5) is 0 in float32
+# t = v log2(e) + (1.5 * 2**23 + 64) rounded to float32 holds round(v log2(e)) + 64 in its
+# low mantissa bits (v in [-106, 0])
+_EXP_SHIFT_F = _F(1.5 * 2.0 ** 23 + 64.0)
 _SQRT1_2_D = 0.7071067811865476
 _INV_SQRT_2PI_D = 0.3989422804014327
+
+
+@intrinsic
+def _exp2_split_f32(typingctx, t):
+    """``(k, 2**(k + 64))`` as float32 from ``t = v log2(e) + 1.5 * 2**23 + 64`` (a
+    float32 whose low mantissa bits hold ``k + 64``, ``k`` an integer in [-190, 63]).
+
+    By 32-bit integer operations on ``t``'s bits: no float ``(t - C)``, which a
+    kernel compiled with fast-math ``reassoc`` could fold into ``v log2(e)``.
+    """
+    if t != types.float32:
+        return None
+    sig = types.UniTuple(types.float32, 2)(types.float32)
+
+    def codegen(context, builder, signature, args):
+        i32, f32 = ir.IntType(32), ir.FloatType()
+        shift_bits = int(np.array(1.5 * 2.0 ** 23, np.float32).view(np.int32))
+        j = builder.sub(builder.bitcast(args[0], i32), ir.Constant(i32, shift_bits))  # k + 64
+        k = builder.sitofp(builder.sub(j, ir.Constant(i32, 64)), f32)
+        bits = builder.shl(builder.add(j, ir.Constant(i32, 127)), ir.Constant(i32, 23))
+        return context.make_tuple(builder, signature.return_type,
+                                  [k, builder.bitcast(bits, f32)])
+
+    return sig, codegen
 
 
 @register_jitable(**_JIT)
@@ -593,23 +620,26 @@ def _ndtr_pdf_f32(x):
     xc = min(abs(x), _NDTR_XMAX_F)  # NaN stays NaN
     hi = xc * xc
     lo = _fma(xc, xc, -hi)  # x**2 = hi + lo
-    e = _exp_f32(_F(-0.5) * hi) * (_F(1.0) - _F(0.5) * lo)  # exp(-x**2 / 2)
-    a = xc * _SQRT1_2_F
-    b = _F(1.0) + _F(2.0) * a
-    r = _F(1.0) / ((a + _F(3.0)) * b)  # the one division: y and 1 / (1 + 2a) from it
-    y = (a - _F(3.0)) * b * r
-    c12, c11, c10, c9, c8, c7, c6, c5, c4, c3, c2, c1, c0 = _NDTR_H_F
-    h = _fma(_fma(_fma(_fma(c12, y, c11), y, c10), y, c9), y, c8)
-    h = _fma(_fma(_fma(_fma(h, y, c7), y, c6), y, c5), y, c4)
-    h = _fma(_fma(_fma(_fma(h, y, c3), y, c2), y, c1), y, c0)
-    half_erfc = _F(0.5) * e * h * ((a + _F(3.0)) * r)
-    w = x * _SQRT1_2_F
-    z = w * w
-    p6, p5, p4, p3, p2, p1, p0 = _ERF_P_F
-    p = _fma(_fma(_fma(_fma(_fma(_fma(p6, z, p5), z, p4), z, p3), z, p2), z, p1), z, p0)
+    v = _F(-0.5) * hi
+    k, scale = _exp2_split_f32(_fma(v, _LOG2E_F, _EXP_SHIFT_F))
+    # r = -x**2 / 2 - k ln 2, |r| <= ln(2) / 2 (lo / 2 is far below ulp(v))
+    r = _fma(lo, _F(-0.5), _fma(k, -_LN2_LO_F, _fma(k, -_LN2_HI_F, v)))
+    c0, c1, c2, c3, c4, c5 = _EXP_P_F
+    p = _fma(_fma(_fma(_fma(_fma(c0, r, c1), r, c2), r, c3), r, c4), r, c5)
+    p = _fma(p, r * r, r) + _F(1.0)
+    e = p * scale  # exp(-x**2 / 2) * 2**64
+    b = _fma(xc, _SQRT2_F, _F(1.0))  # 1 + 2a
+    apk = _fma(xc, _SQRT1_2_F, _NDTR_K_F)  # a + 2
+    r2 = _F(1.0) / (apk * b)  # the one division: 1 + y and 1 / (1 + 2a) from it
+    s = (xc * _SQRT2_F) * (b * r2)  # 1 + y = 2a / (a + 2)
+    y = s - _F(1.0)
+    g8, g7, g6, g5, g4, g3, g2, g1, g0 = _NDTR_G_F
+    g = _fma(_fma(_fma(_fma(g8, y, g7), y, g6), y, g5), y, g4)
+    g = _fma(_fma(_fma(_fma(g, y, g3), y, g2), y, g1), y, g0)
+    h = _fma(s, g, _TWO_M65_F)  # H(y) / 2**65
+    half_erfc = e * h * (apk * r2)
     phi = select(x <= _F(0.0), half_erfc, _F(1.0) - half_erfc)
-    phi = select(xc < _NDTR_SMALL_F, _F(0.5) + _F(0.5) * (w * p), phi)
-    return phi, e * _INV_SQRT_2PI_F
+    return phi, e * _INV_SQRT_2PI_M64_F
 
 
 @register_jitable(**_JIT)
@@ -630,7 +660,7 @@ def _ndtr_pdf_f64(x):
 def ndtr(x):
     """The standard normal CDF :math:`\\Phi(x) = \\mathrm{erfc}(-x / \\sqrt 2) / 2`.
 
-    float32: vectorizable (within 8 ulp); float64: the C library's ``erfc``
+    float32: vectorizable (within 6 ulp); float64: the C library's ``erfc``
     (libdevice's on CUDA), not vectorized.
     """
     return 0.5 * math.erfc(-x * _SQRT1_2_D)

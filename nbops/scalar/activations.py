@@ -916,7 +916,7 @@ def gelu(x):
     PyTorch's :math:`0.5 x (1 + \mathrm{erf}(x / \sqrt 2))`, computed as
     :math:`x \Phi(x)` with :math:`\Phi(x) = \mathrm{erfc}(-x / \sqrt 2) / 2` (no
     cancellation for negative :math:`x`): for float32, nbops' vectorizable
-    :math:`\Phi` (within 8 ulp); for float64 the C library's ``erfc`` (libdevice's
+    :math:`\Phi` (within 6 ulp); for float64 the C library's ``erfc`` (libdevice's
     on CUDA). ``gelu(inf) == inf``, ``gelu(-inf)``
     is NaN (:math:`-\infty \cdot 0`, as PyTorch's) and NaN stays NaN.
 
