@@ -55,6 +55,7 @@ kernel objects), so that the graphs pickle to ``dask.distributed`` workers.
 
 import functools
 import math
+import uuid
 import warnings
 
 import dask.array as da
@@ -84,11 +85,81 @@ def _known_shape(x, name="input"):
 
 def _no_out(out, inplace=False):
     if out is not None:
-        raise TypeError("out: not supported for dask arrays (dask arrays are immutable; "
-                        "use the returned array, or da.store)")
+        raise TypeError("out: not supported for this op on dask arrays (dask arrays are "
+                        "immutable; use the returned array, or da.store)")
     if inplace:
         raise TypeError("inplace=True: not supported for dask arrays (dask arrays are "
                         "immutable; use the returned array)")
+
+
+class _Target:
+    """The caller's ``out=`` inside a graph, named by a fresh token: dask then
+    never hashes (tokenizes) the array's data to name the tasks."""
+
+    def __init__(self, array):
+        self.array = array
+        self.token = uuid.uuid4().hex
+
+    def __dask_tokenize__(self):
+        return self.token
+
+
+def _out_target(out, shape, dtype):
+    """``out=`` of an op on a dask input, checked before any graph is built: None,
+    a NumPy array (local schedulers only: the tasks must run in this process) or
+    an array-like with ``shape``, ``dtype`` and ``__setitem__`` (a zarr array)."""
+    if out is None:
+        return None
+    if isinstance(out, np.ndarray):
+        from dask import local, threaded
+        from dask.base import get_scheduler
+
+        from ._validate import check_out
+
+        check_out(out, tuple(shape), dtype)
+        if get_scheduler() not in (None, threaded.get, local.get_sync):
+            raise TypeError("out: a NumPy array needs one of dask's local schedulers "
+                            "('threads', 'synchronous'), whose tasks run in this process; "
+                            "with dask.distributed or 'processes' pass an array the workers "
+                            "can write (a zarr array), or use da.store")
+        return out
+    if not all(hasattr(out, a) for a in ("shape", "dtype", "__setitem__")):
+        raise TypeError(f"out must be a numpy.ndarray or an array-like with shape, dtype and "
+                        f"__setitem__ (a zarr array), got {type(out).__name__}")
+    if tuple(out.shape) != tuple(shape):
+        raise ValueError(f"out has shape {tuple(out.shape)}, expected {tuple(shape)}")
+    if np.dtype(out.dtype) != dtype:
+        raise TypeError(f"out has dtype {out.dtype}, expected {dtype}")
+    return out
+
+
+def _into_block(*blocks, fn, target, args, block_info=None):
+    """``fn(*blocks, *args)`` written into the block's region of ``target.array``:
+    straight from the kernel (``out=`` the region) for a NumPy array, assigned
+    for another array-like. Returns a one-element placeholder."""
+    region = tuple(slice(a, b) for a, b in block_info[0]["array-location"])
+    dst = target.array
+    if isinstance(dst, np.ndarray):
+        fn(*blocks, *args, out=dst[region])
+    else:
+        dst[region] = fn(*blocks, *args)
+    return np.zeros((1,) * blocks[0].ndim, np.int8)
+
+
+def _write_into(out, fn, arrays, args):
+    """Compute ``fn(*blocks, *args)`` on the aligned blocks of ``arrays`` now (with
+    dask's current scheduler), each block's result written into its region of
+    ``out`` (checked by :func:`_out_target`), and return ``out``: no result array
+    per chunk and no concatenation where ``fn`` writes into ``out=`` directly."""
+    x = arrays[0]
+    if x.ndim == 0:
+        out[...] = fn(*(a.compute() for a in arrays), *args)
+        return out
+    done = da.map_blocks(_into_block, *arrays, fn=fn, target=_Target(out), args=args,
+                         chunks=tuple((1,) * len(c) for c in x.chunks), dtype=np.int8,
+                         meta=_meta(x.ndim, np.int8))
+    done.compute()
+    return out
 
 
 def _aligned(arr, name, chunks, shape):
@@ -126,8 +197,8 @@ def _rows2d(block, k=1):
 def _kernel_input(block, compute=None):
     """A block the kernels of nbops/_ops/split_rows.py read: float32 and float64
     as they are, other dtypes converted (to ``compute``, else float64)."""
-    if block.dtype in (np.float32, np.float64) and compute in (None, block.dtype):
-        return block
+    if block.dtype in (np.float32, np.float64) and (compute is None or compute == block.dtype):
+        return block  # (not `compute in (None, ...)`: np.dtype(None) is float64)
     return block.astype(compute or np.float64)
 
 
@@ -137,17 +208,22 @@ def _kernel_output(dtype):
 
 
 # ------------------------------------------------------------------ elementwise
-def _unary_block(block, op_name, params):
+def _unary_block(block, op_name, params, out=None):
     from ._ops.elementwise import Op, unary
 
-    return unary(Op.registry[op_name], block, params)
+    return unary(Op.registry[op_name], block, params, out=out)
 
 
 def unary(op, input, params=(), inplace=False, out=None):
-    """An elementwise op (``nbops.relu`` ...): the same op on every block."""
-    _no_out(out, inplace)
+    """An elementwise op (``nbops.relu`` ...): the same op on every block. With
+    ``out=``, computed now, every block's kernel writing into its region of
+    ``out`` (see :func:`_write_into`)."""
+    _no_out(None, inplace)
     _, result = result_dtype(input.dtype)
     params = tuple(float(p) for p in params)
+    if out is not None:
+        target = _out_target(out, _known_shape(input), result)
+        return _write_into(target, _unary_block, (input,), (op.name, params))
     return input.map_blocks(_unary_block, op.name, params, dtype=result,
                             meta=_meta(input.ndim, result))
 
@@ -205,70 +281,109 @@ def prelu(input, weight, out=None):
 _SIGN = {"softmax": (1.0, False), "log_softmax": (1.0, True), "softmin": (-1.0, False)}
 
 
-def _softmax_block(block, name, axis, dtype):
-    return getattr(nbops, name)(block, axis=axis, dtype=dtype)
+def _softmax_block(block, name, axis, dtype, out=None):
+    return getattr(nbops, name)(block, axis=axis, dtype=dtype, out=out)
 
 
-def _lse_partial(block, axis, sgn):
-    """(max, sum of exp(x - max)) along ``axis`` of one block, stacked on that axis."""
-    x = block.astype(np.float64)
-    if sgn < 0:
-        x = -x
-    if block.shape[axis] == 0:
-        shape = list(block.shape)
-        shape[axis] = 1
-        return np.concatenate([np.full(shape, -np.inf), np.zeros(shape)], axis=axis)
-    m = np.max(x, axis=axis, keepdims=True)
+def _axis_last_2d(a, axis):
+    """``a`` with ``axis`` moved last, as a 2-D (rows, piece) array (a view where
+    the layout allows, else a copy), and the moved shape."""
+    moved = np.moveaxis(a, axis, -1)
+    return moved.reshape(math.prod(moved.shape[:-1]), moved.shape[-1]), moved.shape
+
+
+def _lse_partial(block, axis, sgn, compute):
+    """A block's float64 ``(max, sum of exp(x - max))`` of its pieces of the rows
+    along ``axis`` (kept, of size 1) on a new last axis of 2: the kernel of
+    nbops/_ops/split_rows.py in the ``compute`` dtype."""
+    from ._ops.split_rows import row_max_sumexp, run
+
+    x2, moved = _axis_last_2d(_kernel_input(block, compute), axis)
+    parts = np.empty((x2.shape[0], 2))
+    run(row_max_sumexp, x2, float(sgn), parts)
+    return np.expand_dims(parts.reshape(moved[:-1] + (2,)), axis)
+
+
+def _lse_merge(parts, axis):
+    """A row's ``(max, sum of exp(x - max))`` from its pieces' partials (along
+    ``axis``, kept): the max of the maxima, the pieces' sums rescaled to it."""
+    m, s = parts[..., 0], parts[..., 1]
     with np.errstate(invalid="ignore", over="ignore"):
-        s = np.sum(np.exp(x - m), axis=axis, keepdims=True)
-    s = np.where(m == -np.inf, 0.0, s)  # an all -inf piece adds nothing
-    return np.concatenate([m, s], axis=axis)
-
-
-def _lse_merge(partials, axis):
-    """The log-sum-exp of a row from its pieces' (max, sum) partials."""
-    n = partials.shape[axis]
-    m = np.take(partials, np.arange(0, n, 2), axis=axis)
-    s = np.take(partials, np.arange(1, n, 2), axis=axis)
-    with np.errstate(invalid="ignore", over="ignore", divide="ignore"):
         top = np.max(m, axis=axis, keepdims=True)
         total = np.sum(s * np.exp(m - top), axis=axis, keepdims=True)
-        return top + np.log(total)
+    return np.stack([top, total], axis=-1)
+
+
+def _lse_stats(x, axis, sgn, compute):
+    """Lazy float64 ``(max, sum of exp(x - max))`` of ``sgn * x`` along ``axis``
+    (kept, of size 1) on a new last axis of 2: nbops/_ops/split_rows.py's kernel
+    on every block, then the pieces merged."""
+    nd = x.ndim
+    chunks = tuple((1,) * len(c) if i == axis else c for i, c in enumerate(x.chunks))
+    parts = x.map_blocks(_lse_partial, axis, sgn, compute, chunks=chunks + ((2,),),
+                         new_axis=nd, dtype=_F64, meta=_meta(nd + 1, _F64))
+    merged = tuple((1,) if i == axis else c for i, c in enumerate(x.chunks))
+    return parts.rechunk({axis: -1}).map_blocks(_lse_merge, axis, chunks=merged + ((2,),),
+                                                dtype=_F64, meta=_meta(nd + 1, _F64))
 
 
 def logsumexp(x, axis, sgn=1.0):
     """Lazy float64 log-sum-exp of ``sgn * x`` along ``axis`` (kept, of size 1)."""
-    chunks = list(x.chunks)
-    chunks[axis] = (2,) * len(x.chunks[axis])
-    partials = x.map_blocks(_lse_partial, axis, sgn, chunks=tuple(chunks), dtype=_F64,
-                            meta=_meta(x.ndim, _F64))
-    chunks[axis] = (1,)
-    return partials.rechunk({axis: -1}).map_blocks(_lse_merge, axis, chunks=tuple(chunks),
-                                                   dtype=_F64, meta=_meta(x.ndim, _F64))
+    stats = _lse_stats(x, axis, sgn, result_dtype(x.dtype)[0])
+    with np.errstate(divide="ignore"):
+        return stats[..., 0] + da.log(stats[..., 1])
 
 
-def _softmax_write(block, lse, sgn, log, dtype):
-    x = block.astype(np.float64)
-    if sgn < 0:
-        x = -x
-    with np.errstate(invalid="ignore"):
-        z = x - lse
-        return (z if log else np.exp(z)).astype(dtype, copy=False)
+def _softmax_write(block, top, total, axis, sgn, log, compute, result, out=None):
+    """The softmax family's finish of a block from its rows' merged ``top`` and
+    ``total`` (the block's shape, ``axis`` of size 1): nbops/_ops/split_rows.py's
+    kernel in the ``compute`` dtype, into ``out`` directly where it is a view of
+    ``compute``'s dtype that the kernel can take as 2-D."""
+    from ._ops.split_rows import rows_softmax_write, run
+
+    x2, moved = _axis_last_2d(_kernel_input(block, compute), axis)
+    stats = np.empty((x2.shape[0], 2))
+    stats[:, 0] = np.moveaxis(top, axis, -1).reshape(-1)
+    stats[:, 1] = np.moveaxis(total, axis, -1).reshape(-1)
+    dst = None
+    if out is not None and out.dtype == compute:
+        dst = np.moveaxis(out, axis, -1).view()
+        try:
+            dst.shape = x2.shape  # a view, never a copy
+        except AttributeError:
+            dst = None
+    if dst is not None:
+        run(rows_softmax_write, x2, stats, float(sgn), bool(log), dst)
+        return out
+    res = np.empty(moved, compute)
+    run(rows_softmax_write, x2, stats, float(sgn), bool(log), res.reshape(x2.shape))
+    res = np.moveaxis(res, -1, axis)
+    if out is not None:
+        out[...] = res
+        return out
+    return res.astype(result, copy=False)
 
 
 def softmax_family(name, input, axis=-1, dtype=None, dim=None, out=None):
-    """``nbops.softmax`` / ``log_softmax`` / ``softmin`` of a dask array along ``axis``."""
+    """``nbops.softmax`` / ``log_softmax`` / ``softmin`` of a dask array along
+    ``axis``. With ``out=``, computed now into ``out`` (see :func:`_write_into`)."""
     from ._ops.softmax import _dtypes
 
-    _no_out(out)
-    _, result = _dtypes(np.empty(0, input.dtype), dtype)
+    compute, result = _dtypes(np.empty(0, input.dtype), dtype)
     ax = P.normalize_axis(axis, dim, input.ndim)
+    target = _out_target(out, _known_shape(input), result) if out is not None else None
     if input.ndim == 0 or len(input.chunks[ax]) == 1:  # the axis in one chunk: blockwise
+        if target is not None:
+            return _write_into(target, _softmax_block, (input,), (name, ax, dtype))
         return input.map_blocks(_softmax_block, name, ax, dtype, dtype=result,
                                 meta=_meta(input.ndim, result))
     sgn, log = _SIGN[name]
-    lse = logsumexp(input, ax, sgn)
-    return da.map_blocks(_softmax_write, input, lse, sgn, log, result, dtype=result,
+    stats = _lse_stats(input, ax, sgn, compute)
+    top, total = stats[..., 0], stats[..., 1]
+    args = (ax, sgn, log, compute, result)
+    if target is not None:
+        return _write_into(target, _softmax_write, (input, top, total), args)
+    return da.map_blocks(_softmax_write, input, top, total, *args, dtype=result,
                          meta=_meta(input.ndim, result))
 
 

@@ -29,7 +29,9 @@ import numpy as np
 
 from .. import _config
 from .._launch import entry_point
+from ..scalar._math import const, exp
 from ..scalar._norms import finite_shift
+from ..scalar.rows import ROW_FASTMATH, row_max, row_sumexp, sub_exact
 
 #: float64 accumulators per row sum.
 _LANES = 8
@@ -227,3 +229,53 @@ def row_dot3(a, b, out):
         out[r, 0] = s1
         out[r, 1] = s2
         out[r, 2] = s12
+
+
+@_config.serial_kernel(fastmath=ROW_FASTMATH)
+def row_max_sumexp(x, sgn, out):
+    """The softmax family's partials of each row piece of the 2-D ``x`` (any
+    layout) into ``out`` (rows, 2), float64: ``m``, the max of ``sgn * x``, and
+    ``sum(exp(sgn * x - m))``, with the in-memory kernels' arithmetic
+    (``nbops/scalar/rows.py``: ``exp`` in ``x``'s dtype, sums over blocks of
+    ``SUM_BLOCK`` values in ``x``'s dtype added in float64). A piece that is
+    empty or all -inf gives ``(-inf, 0)`` (it adds nothing to its row).
+    ``sgn``: +1.0, or -1.0 for softmin."""
+    rows, n = x.shape
+    for r in range(rows):
+        out[r, 0] = -np.inf
+        out[r, 1] = 0.0
+        if n == 0:
+            continue
+        row = x[r]
+        s = const(row[0], sgn)
+        m = row_max(row, s)
+        out[r, 0] = m
+        if m != -np.inf:
+            out[r, 1] = row_sumexp(row, None, s, m)
+
+
+@_config.serial_kernel(fastmath=ROW_FASTMATH)
+def rows_softmax_write(x, stats, sgn, log, out):
+    """The softmax family's finish of each row piece of the 2-D ``x`` into ``out``
+    (both any layout, ``out`` of ``x``'s dtype), from its row's merged float64
+    ``stats`` (rows, 2): ``m`` (the row's max of ``sgn * x``) and ``s`` (its sum
+    of ``exp(sgn * x - m)``). softmax: ``exp(sgn * x - m) * (1 / s)``;
+    ``log``: ``(sgn * x - m) - log(s)``, in that order: the in-memory
+    kernels' arithmetic in ``x``'s dtype (``nbops/scalar/rows.py``)."""
+    rows, n = x.shape
+    if n == 0:
+        return
+    for r in range(rows):
+        row = x[r]
+        dst = out[r]
+        sg = const(row[0], sgn)
+        m = const(row[0], stats[r, 0])
+        total = stats[r, 1]
+        if log:
+            k = const(m, -np.inf if total == 0.0 else math.log(total))
+            for j in range(n):
+                dst[j] = sub_exact(sub_exact(sg * row[j], m), k)
+        else:
+            k = const(m, np.inf if total == 0.0 else 1.0 / total)
+            for j in range(n):
+                dst[j] = exp(sg * row[j] - m) * k
