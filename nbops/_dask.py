@@ -292,6 +292,25 @@ def _axis_last_2d(a, axis):
     return moved.reshape(math.prod(moved.shape[:-1]), moved.shape[-1]), moved.shape
 
 
+def _flat_rows(a2, copy=True):
+    """``(flat, stride)``: a flat C-contiguous view of the 2-D ``a2`` whose rows are
+    contiguous (a row slice, or a column slice of a C array: ``a2[r]`` is
+    ``flat[r * stride : r * stride + n]``), so that the kernels of
+    nbops/_ops/split_rows.py read rows as the in-memory kernels do (vectorized;
+    strided 2-D arrays are not). Other layouts: a C copy (``copy``), else None."""
+    rows, n = a2.shape
+    item = a2.itemsize
+    s0 = a2.strides[0] if rows > 1 else n * item
+    if rows and n and (n == 1 or a2.strides[1] == item) and s0 > 0 and s0 % item == 0:
+        span = (rows - 1) * (s0 // item) + n
+        flat = np.lib.stride_tricks.as_strided(a2, shape=(span,), strides=(item,),
+                                               writeable=a2.flags.writeable)
+        return flat, s0 // item
+    if not copy:
+        return None
+    return np.ascontiguousarray(a2).reshape(-1), n
+
+
 def _lse_partial(block, axis, sgn, compute):
     """A block's float64 ``(max, sum of exp(x - max))`` of its pieces of the rows
     along ``axis`` (kept, of size 1) on a new last axis of 2: the kernel of
@@ -299,8 +318,12 @@ def _lse_partial(block, axis, sgn, compute):
     from ._ops.split_rows import row_max_sumexp, run
 
     x2, moved = _axis_last_2d(_kernel_input(block, compute), axis)
-    parts = np.empty((x2.shape[0], 2))
-    run(row_max_sumexp, x2, float(sgn), parts)
+    rows, n = x2.shape
+    parts = np.empty((rows, 2))
+    parts[:, 0], parts[:, 1] = -np.inf, 0.0
+    if x2.size:
+        flat, stride = _flat_rows(x2)
+        run(row_max_sumexp, flat, stride, rows, n, float(sgn), parts)
     return np.expand_dims(parts.reshape(moved[:-1] + (2,)), axis)
 
 
@@ -337,26 +360,33 @@ def logsumexp(x, axis, sgn=1.0):
 def _softmax_write(block, top, total, axis, sgn, log, compute, result, out=None):
     """The softmax family's finish of a block from its rows' merged ``top`` and
     ``total`` (the block's shape, ``axis`` of size 1): nbops/_ops/split_rows.py's
-    kernel in the ``compute`` dtype, into ``out`` directly where it is a view of
-    ``compute``'s dtype that the kernel can take as 2-D."""
+    kernel in the ``compute`` dtype, into ``out`` directly where it is of
+    ``compute``'s dtype with contiguous rows along ``axis``."""
     from ._ops.split_rows import rows_softmax_write, run
 
     x2, moved = _axis_last_2d(_kernel_input(block, compute), axis)
-    stats = np.empty((x2.shape[0], 2))
+    rows, n = x2.shape
+    if x2.size == 0:
+        return out if out is not None else np.empty(block.shape, result)
+    stats = np.empty((rows, 2))
     stats[:, 0] = np.moveaxis(top, axis, -1).reshape(-1)
     stats[:, 1] = np.moveaxis(total, axis, -1).reshape(-1)
-    dst = None
+    flat, stride = _flat_rows(x2)
+    target = None
     if out is not None and out.dtype == compute:
         dst = np.moveaxis(out, axis, -1).view()
         try:
             dst.shape = x2.shape  # a view, never a copy
+            target = _flat_rows(dst, copy=False)
         except AttributeError:
-            dst = None
-    if dst is not None:
-        run(rows_softmax_write, x2, stats, float(sgn), bool(log), dst)
+            target = None
+    if target is not None:
+        run(rows_softmax_write, flat, stride, target[0], target[1], rows, n, stats,
+            float(sgn), bool(log))
         return out
     res = np.empty(moved, compute)
-    run(rows_softmax_write, x2, stats, float(sgn), bool(log), res.reshape(x2.shape))
+    run(rows_softmax_write, flat, stride, res.reshape(-1), n, rows, n, stats, float(sgn),
+        bool(log))
     res = np.moveaxis(res, -1, axis)
     if out is not None:
         out[...] = res

@@ -31,7 +31,7 @@ from .. import _config
 from .._launch import entry_point
 from ..scalar._math import const, exp
 from ..scalar._norms import finite_shift
-from ..scalar.rows import ROW_FASTMATH, row_max, row_sumexp, sub_exact
+from ..scalar.rows import ROW_FASTMATH, row_max, row_sumexp, row_view, sub_exact
 
 #: float64 accumulators per row sum.
 _LANES = 8
@@ -232,21 +232,21 @@ def row_dot3(a, b, out):
 
 
 @_config.serial_kernel(fastmath=ROW_FASTMATH)
-def row_max_sumexp(x, sgn, out):
-    """The softmax family's partials of each row piece of the 2-D ``x`` (any
-    layout) into ``out`` (rows, 2), float64: ``m``, the max of ``sgn * x``, and
-    ``sum(exp(sgn * x - m))``, with the in-memory kernels' arithmetic
-    (``nbops/scalar/rows.py``: ``exp`` in ``x``'s dtype, sums over blocks of
-    ``SUM_BLOCK`` values in ``x``'s dtype added in float64). A piece that is
-    empty or all -inf gives ``(-inf, 0)`` (it adds nothing to its row).
-    ``sgn``: +1.0, or -1.0 for softmin."""
-    rows, n = x.shape
+def row_max_sumexp(x, stride, rows, n, sgn, out):
+    """The softmax family's partials of row pieces into ``out`` (rows, 2), float64:
+    ``m``, the max of ``sgn * v``, and ``sum(exp(sgn * v - m))`` of each piece
+    ``v = x[r * stride : r * stride + n]`` of the flat C-contiguous ``x`` (a block
+    whose rows are contiguous, seen whole: nbops/_dask.py's ``_flat_rows``), with
+    the in-memory kernels' arithmetic (``nbops/scalar/rows.py``: ``exp`` in
+    ``x``'s dtype, sums over blocks of ``SUM_BLOCK`` values in ``x``'s dtype
+    added in float64). A piece that is empty or all -inf gives ``(-inf, 0)`` (it
+    adds nothing to its row). ``sgn``: +1.0, or -1.0 for softmin."""
     for r in range(rows):
         out[r, 0] = -np.inf
         out[r, 1] = 0.0
         if n == 0:
             continue
-        row = x[r]
+        row = row_view(x, r * stride, n)
         s = const(row[0], sgn)
         m = row_max(row, s)
         out[r, 0] = m
@@ -255,19 +255,19 @@ def row_max_sumexp(x, sgn, out):
 
 
 @_config.serial_kernel(fastmath=ROW_FASTMATH)
-def rows_softmax_write(x, stats, sgn, log, out):
-    """The softmax family's finish of each row piece of the 2-D ``x`` into ``out``
-    (both any layout, ``out`` of ``x``'s dtype), from its row's merged float64
-    ``stats`` (rows, 2): ``m`` (the row's max of ``sgn * x``) and ``s`` (its sum
-    of ``exp(sgn * x - m)``). softmax: ``exp(sgn * x - m) * (1 / s)``;
-    ``log``: ``(sgn * x - m) - log(s)``, in that order: the in-memory
-    kernels' arithmetic in ``x``'s dtype (``nbops/scalar/rows.py``)."""
-    rows, n = x.shape
+def rows_softmax_write(x, x_stride, out, out_stride, rows, n, stats, sgn, log):
+    """The softmax family's finish of row pieces (flat C-contiguous ``x`` and
+    ``out`` of one dtype, rows at multiples of their strides, as
+    :func:`row_max_sumexp`) from each row's merged float64 ``stats`` (rows, 2):
+    ``m`` (the row's max of ``sgn * x``) and ``s`` (its sum of
+    ``exp(sgn * x - m)``). softmax: ``exp(sgn * x - m) * (1 / s)``; ``log``:
+    ``(sgn * x - m) - log(s)``, in that order: the in-memory kernels'
+    arithmetic in ``x``'s dtype (``nbops/scalar/rows.py``)."""
     if n == 0:
         return
     for r in range(rows):
-        row = x[r]
-        dst = out[r]
+        row = row_view(x, r * x_stride, n)
+        dst = row_view(out, r * out_stride, n)
         sg = const(row[0], sgn)
         m = const(row[0], stats[r, 0])
         total = stats[r, 1]
