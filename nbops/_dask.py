@@ -2292,20 +2292,6 @@ def ctc_loss_with_grad(log_probs, targets, input_lengths, target_lengths, blank=
 # each block's float64 row sums of ``g w`` and ``g w (x - mean)``, summed by dask,
 # then a blockwise finish; grad_weight and grad_bias are dask's float64 sums over
 # the rows.
-def _moments_partial(x, axes):
-    """(count, mean, M2) over ``axes`` (kept) of one block, float64, on a new last axis."""
-    x64 = x.astype(np.float64)
-    n = math.prod(x.shape[a] for a in axes)
-    kept = tuple(1 if i in axes else s for i, s in enumerate(x.shape))
-    if n:
-        mean = x64.mean(axis=axes, keepdims=True)
-        with np.errstate(invalid="ignore", over="ignore"):
-            m2 = ((x64 - mean) ** 2).sum(axis=axes, keepdims=True)
-    else:
-        mean, m2 = np.zeros(kept), np.zeros(kept)
-    return np.stack([np.full(kept, float(n)), mean, m2], axis=-1)
-
-
 def _moments_merge(parts, axes):
     """Chan et al.'s exact merge of (count, mean, M2) partials over ``axes`` (kept)."""
     n, mean, m2 = parts[..., 0], parts[..., 1], parts[..., 2]
@@ -2315,18 +2301,6 @@ def _moments_merge(parts, axes):
         dev = np.where(n > 0, n * (mean - mu) ** 2, 0.0)
         m2 = m2.sum(axis=axes, keepdims=True) + dev.sum(axis=axes, keepdims=True)
     return np.stack([total, mu, m2], axis=-1)
-
-
-def _moments(x, axes):
-    """Lazy float64 (count, mean, M2) of ``x`` over ``axes`` (kept, size 1) on a new
-    last axis of 3, chunked as ``x`` along the other axes."""
-    nd = x.ndim
-    chunks = tuple((1,) * len(c) if i in axes else c for i, c in enumerate(x.chunks))
-    parts = x.map_blocks(_moments_partial, axes, chunks=chunks + ((3,),), new_axis=nd,
-                         dtype=_F64, meta=_meta(nd + 1, _F64))
-    merged = tuple((1,) if i in axes else c for i, c in enumerate(x.chunks))
-    return parts.rechunk({a: -1 for a in axes}).map_blocks(
-        _moments_merge, axes, chunks=merged + ((3,),), dtype=_F64, meta=_meta(nd + 1, _F64))
 
 
 def _trailing_slice(block_info, k):
@@ -2592,9 +2566,12 @@ def _group_merge(parts, groups):
 
 def _group_stats(x, groups):
     """Lazy float64 (mean, var) of each (sample, group), on each channel: two arrays
-    of shape (N, C, 1, ...) chunked as ``x`` along N and C."""
+    of shape (N, C, 1, ...) chunked as ``x`` along N and C. Each block's
+    (count, mean, M2) per (sample, channel) comes from nbops/_ops/split_rows.py's
+    ``row_moments`` (as layer_norm's split rows), merged exactly over the
+    positions, then over each group's channels."""
     nd = x.ndim
-    m = _moments(x, tuple(range(2, nd)))
+    m = _row_stats(x, nd - 2, True)  # per (sample, channel), over the positions
     chunks = (x.chunks[0], (x.shape[1],)) + ((1,),) * (nd - 2) + ((2,),)
     mv = m.rechunk({1: -1}).map_blocks(_group_merge, groups, chunks=chunks, dtype=_F64,
                                        meta=_meta(nd + 1, _F64))
@@ -2622,14 +2599,25 @@ def _channel64(v, sl, nd, compute):
 
 
 def _gn_finish(x, mean, var, w, b, eps, compute, result, block_info=None):
+    """group_norm's finish of a block from its (sample, channel)s' float64 ``mean``
+    and ``var`` (shape (n, c, 1, ...)): nbops/_ops/split_rows.py's kernel, the
+    in-memory kernel's arithmetic in the ``compute`` dtype."""
+    from ._ops.split_rows import rows_group_finish, run
+
+    if x.size == 0:
+        return np.empty(x.shape, result)
     sl = _channel_slice(block_info)
-    with np.errstate(invalid="ignore", over="ignore", divide="ignore"):
-        y = (x.astype(np.float64) - mean) * (1.0 / np.sqrt(var + eps))
-        if w is not None:
-            y = y * _channel64(w, sl, x.ndim, compute)
-        if b is not None:
-            y = y + _channel64(b, sl, x.ndim, compute)
-    return y.astype(result)
+    n, c = x.shape[:2]
+    x2 = _rows2d(_kernel_input(x, compute), x.ndim - 2)
+    flat, stride = _flat_rows(x2)
+    with np.errstate(invalid="ignore", divide="ignore"):
+        rstd = 1.0 / np.sqrt(np.asarray(var, np.float64).reshape(-1) + eps)
+    wv = np.tile(np.ones(c, compute) if w is None else w[sl].astype(compute), n)
+    bv = np.tile(np.zeros(c, compute) if b is None else b[sl].astype(compute), n)
+    res = np.empty(x2.shape, compute)
+    run(rows_group_finish, flat, stride, res.reshape(-1), x2.shape[1], x2.shape[0],
+        x2.shape[1], np.ascontiguousarray(mean, np.float64).reshape(-1), rstd, wv, bv)
+    return res.reshape(x.shape).astype(result, copy=False)
 
 
 def _per_group(v, groups):

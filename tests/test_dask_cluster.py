@@ -158,7 +158,8 @@ def test_stop18_losses(client):
 
 def test_split_rows(client):
     """Rows split across chunks (nbops/_ops/split_rows.py's kernels) on the workers:
-    layer_norm, rms_norm, softmax, log_softmax, normalize, cosine_similarity."""
+    layer_norm, rms_norm, softmax, log_softmax, normalize, cosine_similarity,
+    group_norm."""
     x = RNG.standard_normal((6, 40)).astype(F32)
     y = RNG.standard_normal((6, 40)).astype(F32)
     w = RNG.standard_normal(40).astype(F32)
@@ -172,6 +173,12 @@ def test_split_rows(client):
     expected = [nbops.layer_norm(x, (40,), w, w), nbops.rms_norm(x, (40,), w),
                 nbops.softmax(x, axis=1), nbops.log_softmax(x, axis=1),
                 nbops.normalize(x, 2.0, 1), nbops.cosine_similarity(x, y, 1)]
+    # group_norm with each (sample, channel)'s positions split (4 groups of 2 channels)
+    xg = RNG.standard_normal((4, 8, 6, 5)).astype(F32)
+    wg = RNG.standard_normal(8).astype(F32)
+    dg = da.from_array(xg, chunks=(2, 4, 3, 5)).map_blocks(np.ascontiguousarray)
+    lazy.append(nbops.group_norm(dg, 4, wg, wg))
+    expected.append(nbops.group_norm(xg, 4, wg, wg))
     got = _on_cluster(client, lazy)
     for r, e in zip(got, expected, strict=True):
         assert r.dtype == e.dtype

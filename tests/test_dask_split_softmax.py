@@ -1,7 +1,8 @@
 """The softmax family on dask arrays whose rows are split across chunks (the
 kernels of nbops/_ops/split_rows.py: per-piece max and sum of exponentials,
-merged, then a blockwise write), and ``out=`` for a dask input (each chunk's
-result written into the caller's array).
+merged, then a blockwise write), group_norm / instance_norm with split groups
+(row_moments' statistics, then the finish kernel), and ``out=`` for a dask
+input (each chunk's result written into the caller's array).
 
 Oracles: nbops' in-memory result and a float64 NumPy formula written here; the
 same chunking must give the same bits on 1 and 2 dask workers.
@@ -114,6 +115,48 @@ def test_cross_entropy_split_class_axis():
         one = nbops.cross_entropy(d, t).compute(scheduler="threads", num_workers=1)
         two = nbops.cross_entropy(d, t).compute(scheduler="threads", num_workers=2)
         assert one.tobytes() == two.tobytes()
+
+
+# --------------------------------------------------------------------- group_norm
+def group_reference(x, groups, w, b, eps=1e-5):
+    """group_norm in float64 NumPy."""
+    n, c = x.shape[:2]
+    v = x.astype(np.float64).reshape(n, groups, -1)
+    m = v.mean(axis=2, keepdims=True)
+    y = ((v - m) / np.sqrt(v.var(axis=2, keepdims=True) + eps)).reshape(x.shape)
+    shape = (1, c) + (1,) * (x.ndim - 2)
+    return y * w.astype(np.float64).reshape(shape) + b.astype(np.float64).reshape(shape)
+
+
+XG = RNG.standard_normal((4, 6, 5, 7)).astype(np.float32) * 2 + 1
+WG = RNG.standard_normal(6).astype(np.float32)
+BG = RNG.standard_normal(6).astype(np.float32)
+
+
+@pytest.mark.parametrize("dtype", [np.float32, np.float64])
+def test_group_norm_split_positions(dtype):
+    """group_norm and instance_norm with the positions (and channels) of each group
+    split across chunks: the kernels' statistics and finish against the in-memory
+    result and float64 NumPy; same bits on 1 and 2 workers."""
+    x = XG.astype(dtype)
+    w, b = WG.astype(dtype), BG.astype(dtype)
+    tol = tolerance(dtype)
+    for chunks in ((1, 1, 1, 1), (2, 4, 3, 7), ((3, 1), (2, 4), (5,), (3, 4))):
+        d = da.from_array(x, chunks=chunks)
+        for groups in (3, 6):
+            lazy = nbops.group_norm(d, groups, w, b)
+            got = lazy.compute(scheduler="threads", num_workers=1)
+            assert got.dtype == dtype
+            np.testing.assert_allclose(got, nbops.group_norm(x, groups, w, b), **tol)
+            np.testing.assert_allclose(got, group_reference(x, groups, w, b), **tol)
+            two = lazy.compute(scheduler="threads", num_workers=2)
+            np.testing.assert_array_equal(got, two)
+        got = nbops.instance_norm(d, None, None, w, b).compute()
+        np.testing.assert_allclose(got, nbops.instance_norm(x, None, None, w, b), **tol)
+    # (N, C) input: no positions, the channels of a group split
+    x2 = XG[:, :, 0, 0].astype(dtype)
+    got = nbops.group_norm(da.from_array(x2, chunks=(1, 2)), 2, w, b).compute()
+    np.testing.assert_allclose(got, nbops.group_norm(x2, 2, w, b), **tol)
 
 
 # --------------------------------------------------------------------- out=

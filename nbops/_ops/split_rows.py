@@ -279,3 +279,30 @@ def rows_softmax_write(x, x_stride, out, out_stride, rows, n, stats, sgn, log):
             k = const(m, np.inf if total == 0.0 else 1.0 / total)
             for j in range(n):
                 dst[j] = exp(sg * row[j] - m) * k
+
+
+@_config.serial_kernel
+def rows_group_finish(x, x_stride, out, out_stride, rows, n, mean, rstd, w, b):
+    """group_norm's (instance_norm's) finish of row pieces (flat C-contiguous ``x``
+    and ``out`` of one dtype, rows at multiples of their strides, as
+    :func:`row_max_sumexp`; a row is one (sample, channel)'s positions):
+    ``out = ((x - mean_hi) - mean_lo) * (rstd * w) + b`` with the row's float64
+    ``mean`` and ``rstd`` and its channel's ``w`` and ``b`` (``x``'s dtype, one
+    per row): the in-memory kernel's arithmetic (``nbops/_ops/group_norm.py``)."""
+    if n == 0:
+        return
+    cast = row_view(out, 0, 1).copy()  # a value of out's dtype
+    for r in range(rows):
+        xs = row_view(x, r * x_stride, n)
+        os = row_view(out, r * out_stride, n)
+        m = mean[r]
+        cast[0] = m
+        mh = cast[0]
+        lo = m - np.float64(mh) if math.isfinite(np.float64(mh)) else 0.0
+        cast[0] = lo
+        ml = cast[0]
+        cast[0] = rstd[r] * np.float64(w[r])
+        sc = cast[0]
+        bc = b[r]
+        for j in range(n):
+            os[j] = ((xs[j] - mh) - ml) * sc + bc
