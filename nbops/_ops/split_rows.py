@@ -1,7 +1,8 @@
 """Kernels of the dask paths (``nbops/_dask.py``) for rows split across chunks.
 
 When the last axis (layer_norm's and rms_norm's trailing axes, normalize's or
-cosine_similarity's axis when it is the last one) is
+cosine_similarity's axis when it is the last one; the softmax family's axis;
+group_norm's positions) is
 split across chunks, every chunk holds a *piece* of each row. The dask path
 then runs two passes, both blockwise with the kernels below on the block seen
 as a 2-D ``(rows, piece)`` array (any layout: a column slice of a C array is
@@ -15,6 +16,15 @@ read in place):
 2. the finish, one pass writing the result from the merged statistics
    (:func:`rows_finish` for layer_norm and rms_norm, with the in-memory
    kernel's arithmetic; :func:`rows_divide` for normalize).
+
+The softmax family (and cross_entropy's log-sum-exp) takes
+:func:`row_max_sumexp` (each piece's max and sum of ``exp(x - max)``, merged in
+``nbops/_dask.py``), then :func:`rows_softmax_write`; group_norm and
+instance_norm take :func:`row_moments` per (sample, channel), then
+:func:`rows_group_finish`. These three read a block through a flat
+C-contiguous view (rows at multiples of a stride: ``_flat_rows`` in
+``nbops/_dask.py``) with the in-memory kernels' row code, which vectorizes;
+the others take 2-D arrays of any layout.
 
 Sums run over ``_LANES`` float64 accumulators (lane ``k`` takes the values
 ``k, k + _LANES, ...`` of the piece), then the lanes in order and the tail: a
