@@ -55,6 +55,7 @@ kernel objects), so that the graphs pickle to ``dask.distributed`` workers.
 
 import functools
 import math
+import uuid
 import warnings
 
 import dask.array as da
@@ -84,11 +85,81 @@ def _known_shape(x, name="input"):
 
 def _no_out(out, inplace=False):
     if out is not None:
-        raise TypeError("out: not supported for dask arrays (dask arrays are immutable; "
-                        "use the returned array, or da.store)")
+        raise TypeError("out: not supported for this op on dask arrays (dask arrays are "
+                        "immutable; use the returned array, or da.store)")
     if inplace:
         raise TypeError("inplace=True: not supported for dask arrays (dask arrays are "
                         "immutable; use the returned array)")
+
+
+class _Target:
+    """The caller's ``out=`` inside a graph, named by a fresh token: dask then
+    never hashes (tokenizes) the array's data to name the tasks."""
+
+    def __init__(self, array):
+        self.array = array
+        self.token = uuid.uuid4().hex
+
+    def __dask_tokenize__(self):
+        return self.token
+
+
+def _out_target(out, shape, dtype):
+    """``out=`` of an op on a dask input, checked before any graph is built: None,
+    a NumPy array (local schedulers only: the tasks must run in this process) or
+    an array-like with ``shape``, ``dtype`` and ``__setitem__`` (a zarr array)."""
+    if out is None:
+        return None
+    if isinstance(out, np.ndarray):
+        from dask import local, threaded
+        from dask.base import get_scheduler
+
+        from ._validate import check_out
+
+        check_out(out, tuple(shape), dtype)
+        if get_scheduler() not in (None, threaded.get, local.get_sync):
+            raise TypeError("out: a NumPy array needs one of dask's local schedulers "
+                            "('threads', 'synchronous'), whose tasks run in this process; "
+                            "with dask.distributed or 'processes' pass an array the workers "
+                            "can write (a zarr array), or use da.store")
+        return out
+    if not all(hasattr(out, a) for a in ("shape", "dtype", "__setitem__")):
+        raise TypeError(f"out must be a numpy.ndarray or an array-like with shape, dtype and "
+                        f"__setitem__ (a zarr array), got {type(out).__name__}")
+    if tuple(out.shape) != tuple(shape):
+        raise ValueError(f"out has shape {tuple(out.shape)}, expected {tuple(shape)}")
+    if np.dtype(out.dtype) != dtype:
+        raise TypeError(f"out has dtype {out.dtype}, expected {dtype}")
+    return out
+
+
+def _into_block(*blocks, fn, target, args, block_info=None):
+    """``fn(*blocks, *args)`` written into the block's region of ``target.array``:
+    straight from the kernel (``out=`` the region) for a NumPy array, assigned
+    for another array-like. Returns a one-element placeholder."""
+    region = tuple(slice(a, b) for a, b in block_info[0]["array-location"])
+    dst = target.array
+    if isinstance(dst, np.ndarray):
+        fn(*blocks, *args, out=dst[region])
+    else:
+        dst[region] = fn(*blocks, *args)
+    return np.zeros((1,) * blocks[0].ndim, np.int8)
+
+
+def _write_into(out, fn, arrays, args):
+    """Compute ``fn(*blocks, *args)`` on the aligned blocks of ``arrays`` now (with
+    dask's current scheduler), each block's result written into its region of
+    ``out`` (checked by :func:`_out_target`), and return ``out``: no result array
+    per chunk and no concatenation where ``fn`` writes into ``out=`` directly."""
+    x = arrays[0]
+    if x.ndim == 0:
+        out[...] = fn(*(a.compute() for a in arrays), *args)
+        return out
+    done = da.map_blocks(_into_block, *arrays, fn=fn, target=_Target(out), args=args,
+                         chunks=tuple((1,) * len(c) for c in x.chunks), dtype=np.int8,
+                         meta=_meta(x.ndim, np.int8))
+    done.compute()
+    return out
 
 
 def _aligned(arr, name, chunks, shape):
@@ -126,8 +197,8 @@ def _rows2d(block, k=1):
 def _kernel_input(block, compute=None):
     """A block the kernels of nbops/_ops/split_rows.py read: float32 and float64
     as they are, other dtypes converted (to ``compute``, else float64)."""
-    if block.dtype in (np.float32, np.float64) and compute in (None, block.dtype):
-        return block
+    if block.dtype in (np.float32, np.float64) and (compute is None or compute == block.dtype):
+        return block  # (not `compute in (None, ...)`: np.dtype(None) is float64)
     return block.astype(compute or np.float64)
 
 
@@ -137,17 +208,22 @@ def _kernel_output(dtype):
 
 
 # ------------------------------------------------------------------ elementwise
-def _unary_block(block, op_name, params):
+def _unary_block(block, op_name, params, out=None):
     from ._ops.elementwise import Op, unary
 
-    return unary(Op.registry[op_name], block, params)
+    return unary(Op.registry[op_name], block, params, out=out)
 
 
 def unary(op, input, params=(), inplace=False, out=None):
-    """An elementwise op (``nbops.relu`` ...): the same op on every block."""
-    _no_out(out, inplace)
+    """An elementwise op (``nbops.relu`` ...): the same op on every block. With
+    ``out=``, computed now, every block's kernel writing into its region of
+    ``out`` (see :func:`_write_into`)."""
+    _no_out(None, inplace)
     _, result = result_dtype(input.dtype)
     params = tuple(float(p) for p in params)
+    if out is not None:
+        target = _out_target(out, _known_shape(input), result)
+        return _write_into(target, _unary_block, (input,), (op.name, params))
     return input.map_blocks(_unary_block, op.name, params, dtype=result,
                             meta=_meta(input.ndim, result))
 
@@ -205,70 +281,139 @@ def prelu(input, weight, out=None):
 _SIGN = {"softmax": (1.0, False), "log_softmax": (1.0, True), "softmin": (-1.0, False)}
 
 
-def _softmax_block(block, name, axis, dtype):
-    return getattr(nbops, name)(block, axis=axis, dtype=dtype)
+def _softmax_block(block, name, axis, dtype, out=None):
+    return getattr(nbops, name)(block, axis=axis, dtype=dtype, out=out)
 
 
-def _lse_partial(block, axis, sgn):
-    """(max, sum of exp(x - max)) along ``axis`` of one block, stacked on that axis."""
-    x = block.astype(np.float64)
-    if sgn < 0:
-        x = -x
-    if block.shape[axis] == 0:
-        shape = list(block.shape)
-        shape[axis] = 1
-        return np.concatenate([np.full(shape, -np.inf), np.zeros(shape)], axis=axis)
-    m = np.max(x, axis=axis, keepdims=True)
+def _axis_last_2d(a, axis):
+    """``a`` with ``axis`` moved last, as a 2-D (rows, piece) array (a view where
+    the layout allows, else a copy), and the moved shape."""
+    moved = np.moveaxis(a, axis, -1)
+    return moved.reshape(math.prod(moved.shape[:-1]), moved.shape[-1]), moved.shape
+
+
+def _flat_rows(a2, copy=True):
+    """``(flat, stride)``: a flat C-contiguous view of the 2-D ``a2`` whose rows are
+    contiguous (a row slice, or a column slice of a C array: ``a2[r]`` is
+    ``flat[r * stride : r * stride + n]``), so that the kernels of
+    nbops/_ops/split_rows.py read rows as the in-memory kernels do (vectorized;
+    strided 2-D arrays are not). Other layouts: a C copy (``copy``), else None."""
+    rows, n = a2.shape
+    item = a2.itemsize
+    s0 = a2.strides[0] if rows > 1 else n * item
+    if rows and n and (n == 1 or a2.strides[1] == item) and s0 > 0 and s0 % item == 0:
+        span = (rows - 1) * (s0 // item) + n
+        flat = np.lib.stride_tricks.as_strided(a2, shape=(span,), strides=(item,),
+                                               writeable=a2.flags.writeable)
+        return flat, s0 // item
+    if not copy:
+        return None
+    return np.ascontiguousarray(a2).reshape(-1), n
+
+
+def _lse_partial(block, axis, sgn, compute):
+    """A block's float64 ``(max, sum of exp(x - max))`` of its pieces of the rows
+    along ``axis`` (kept, of size 1) on a new last axis of 2: the kernel of
+    nbops/_ops/split_rows.py in the ``compute`` dtype."""
+    from ._ops.split_rows import row_max_sumexp, run
+
+    x2, moved = _axis_last_2d(_kernel_input(block, compute), axis)
+    rows, n = x2.shape
+    parts = np.empty((rows, 2))
+    parts[:, 0], parts[:, 1] = -np.inf, 0.0
+    if x2.size:
+        flat, stride = _flat_rows(x2)
+        run(row_max_sumexp, flat, stride, rows, n, float(sgn), parts)
+    return np.expand_dims(parts.reshape(moved[:-1] + (2,)), axis)
+
+
+def _lse_merge(parts, axis):
+    """A row's ``(max, sum of exp(x - max))`` from its pieces' partials (along
+    ``axis``, kept): the max of the maxima, the pieces' sums rescaled to it."""
+    m, s = parts[..., 0], parts[..., 1]
     with np.errstate(invalid="ignore", over="ignore"):
-        s = np.sum(np.exp(x - m), axis=axis, keepdims=True)
-    s = np.where(m == -np.inf, 0.0, s)  # an all -inf piece adds nothing
-    return np.concatenate([m, s], axis=axis)
-
-
-def _lse_merge(partials, axis):
-    """The log-sum-exp of a row from its pieces' (max, sum) partials."""
-    n = partials.shape[axis]
-    m = np.take(partials, np.arange(0, n, 2), axis=axis)
-    s = np.take(partials, np.arange(1, n, 2), axis=axis)
-    with np.errstate(invalid="ignore", over="ignore", divide="ignore"):
         top = np.max(m, axis=axis, keepdims=True)
         total = np.sum(s * np.exp(m - top), axis=axis, keepdims=True)
-        return top + np.log(total)
+    return np.stack([top, total], axis=-1)
+
+
+def _lse_stats(x, axis, sgn, compute):
+    """Lazy float64 ``(max, sum of exp(x - max))`` of ``sgn * x`` along ``axis``
+    (kept, of size 1) on a new last axis of 2: nbops/_ops/split_rows.py's kernel
+    on every block, then the pieces merged."""
+    nd = x.ndim
+    chunks = tuple((1,) * len(c) if i == axis else c for i, c in enumerate(x.chunks))
+    parts = x.map_blocks(_lse_partial, axis, sgn, compute, chunks=chunks + ((2,),),
+                         new_axis=nd, dtype=_F64, meta=_meta(nd + 1, _F64))
+    merged = tuple((1,) if i == axis else c for i, c in enumerate(x.chunks))
+    return parts.rechunk({axis: -1}).map_blocks(_lse_merge, axis, chunks=merged + ((2,),),
+                                                dtype=_F64, meta=_meta(nd + 1, _F64))
 
 
 def logsumexp(x, axis, sgn=1.0):
     """Lazy float64 log-sum-exp of ``sgn * x`` along ``axis`` (kept, of size 1)."""
-    chunks = list(x.chunks)
-    chunks[axis] = (2,) * len(x.chunks[axis])
-    partials = x.map_blocks(_lse_partial, axis, sgn, chunks=tuple(chunks), dtype=_F64,
-                            meta=_meta(x.ndim, _F64))
-    chunks[axis] = (1,)
-    return partials.rechunk({axis: -1}).map_blocks(_lse_merge, axis, chunks=tuple(chunks),
-                                                   dtype=_F64, meta=_meta(x.ndim, _F64))
+    stats = _lse_stats(x, axis, sgn, result_dtype(x.dtype)[0])
+    with np.errstate(divide="ignore"):
+        return stats[..., 0] + da.log(stats[..., 1])
 
 
-def _softmax_write(block, lse, sgn, log, dtype):
-    x = block.astype(np.float64)
-    if sgn < 0:
-        x = -x
-    with np.errstate(invalid="ignore"):
-        z = x - lse
-        return (z if log else np.exp(z)).astype(dtype, copy=False)
+def _softmax_write(block, top, total, axis, sgn, log, compute, result, out=None):
+    """The softmax family's finish of a block from its rows' merged ``top`` and
+    ``total`` (the block's shape, ``axis`` of size 1): nbops/_ops/split_rows.py's
+    kernel in the ``compute`` dtype, into ``out`` directly where it is of
+    ``compute``'s dtype with contiguous rows along ``axis``."""
+    from ._ops.split_rows import rows_softmax_write, run
+
+    x2, moved = _axis_last_2d(_kernel_input(block, compute), axis)
+    rows, n = x2.shape
+    if x2.size == 0:
+        return out if out is not None else np.empty(block.shape, result)
+    stats = np.empty((rows, 2))
+    stats[:, 0] = np.moveaxis(top, axis, -1).reshape(-1)
+    stats[:, 1] = np.moveaxis(total, axis, -1).reshape(-1)
+    flat, stride = _flat_rows(x2)
+    target = None
+    if out is not None and out.dtype == compute:
+        dst = np.moveaxis(out, axis, -1).view()
+        try:
+            dst.shape = x2.shape  # a view, never a copy
+            target = _flat_rows(dst, copy=False)
+        except AttributeError:
+            target = None
+    if target is not None:
+        run(rows_softmax_write, flat, stride, target[0], target[1], rows, n, stats,
+            float(sgn), bool(log))
+        return out
+    res = np.empty(moved, compute)
+    run(rows_softmax_write, flat, stride, res.reshape(-1), n, rows, n, stats, float(sgn),
+        bool(log))
+    res = np.moveaxis(res, -1, axis)
+    if out is not None:
+        out[...] = res
+        return out
+    return res.astype(result, copy=False)
 
 
 def softmax_family(name, input, axis=-1, dtype=None, dim=None, out=None):
-    """``nbops.softmax`` / ``log_softmax`` / ``softmin`` of a dask array along ``axis``."""
+    """``nbops.softmax`` / ``log_softmax`` / ``softmin`` of a dask array along
+    ``axis``. With ``out=``, computed now into ``out`` (see :func:`_write_into`)."""
     from ._ops.softmax import _dtypes
 
-    _no_out(out)
-    _, result = _dtypes(np.empty(0, input.dtype), dtype)
+    compute, result = _dtypes(np.empty(0, input.dtype), dtype)
     ax = P.normalize_axis(axis, dim, input.ndim)
+    target = _out_target(out, _known_shape(input), result) if out is not None else None
     if input.ndim == 0 or len(input.chunks[ax]) == 1:  # the axis in one chunk: blockwise
+        if target is not None:
+            return _write_into(target, _softmax_block, (input,), (name, ax, dtype))
         return input.map_blocks(_softmax_block, name, ax, dtype, dtype=result,
                                 meta=_meta(input.ndim, result))
     sgn, log = _SIGN[name]
-    lse = logsumexp(input, ax, sgn)
-    return da.map_blocks(_softmax_write, input, lse, sgn, log, result, dtype=result,
+    stats = _lse_stats(input, ax, sgn, compute)
+    top, total = stats[..., 0], stats[..., 1]
+    args = (ax, sgn, log, compute, result)
+    if target is not None:
+        return _write_into(target, _softmax_write, (input, top, total), args)
+    return da.map_blocks(_softmax_write, input, top, total, *args, dtype=result,
                          meta=_meta(input.ndim, result))
 
 
@@ -2147,20 +2292,6 @@ def ctc_loss_with_grad(log_probs, targets, input_lengths, target_lengths, blank=
 # each block's float64 row sums of ``g w`` and ``g w (x - mean)``, summed by dask,
 # then a blockwise finish; grad_weight and grad_bias are dask's float64 sums over
 # the rows.
-def _moments_partial(x, axes):
-    """(count, mean, M2) over ``axes`` (kept) of one block, float64, on a new last axis."""
-    x64 = x.astype(np.float64)
-    n = math.prod(x.shape[a] for a in axes)
-    kept = tuple(1 if i in axes else s for i, s in enumerate(x.shape))
-    if n:
-        mean = x64.mean(axis=axes, keepdims=True)
-        with np.errstate(invalid="ignore", over="ignore"):
-            m2 = ((x64 - mean) ** 2).sum(axis=axes, keepdims=True)
-    else:
-        mean, m2 = np.zeros(kept), np.zeros(kept)
-    return np.stack([np.full(kept, float(n)), mean, m2], axis=-1)
-
-
 def _moments_merge(parts, axes):
     """Chan et al.'s exact merge of (count, mean, M2) partials over ``axes`` (kept)."""
     n, mean, m2 = parts[..., 0], parts[..., 1], parts[..., 2]
@@ -2170,18 +2301,6 @@ def _moments_merge(parts, axes):
         dev = np.where(n > 0, n * (mean - mu) ** 2, 0.0)
         m2 = m2.sum(axis=axes, keepdims=True) + dev.sum(axis=axes, keepdims=True)
     return np.stack([total, mu, m2], axis=-1)
-
-
-def _moments(x, axes):
-    """Lazy float64 (count, mean, M2) of ``x`` over ``axes`` (kept, size 1) on a new
-    last axis of 3, chunked as ``x`` along the other axes."""
-    nd = x.ndim
-    chunks = tuple((1,) * len(c) if i in axes else c for i, c in enumerate(x.chunks))
-    parts = x.map_blocks(_moments_partial, axes, chunks=chunks + ((3,),), new_axis=nd,
-                         dtype=_F64, meta=_meta(nd + 1, _F64))
-    merged = tuple((1,) if i in axes else c for i, c in enumerate(x.chunks))
-    return parts.rechunk({a: -1 for a in axes}).map_blocks(
-        _moments_merge, axes, chunks=merged + ((3,),), dtype=_F64, meta=_meta(nd + 1, _F64))
 
 
 def _trailing_slice(block_info, k):
@@ -2447,9 +2566,12 @@ def _group_merge(parts, groups):
 
 def _group_stats(x, groups):
     """Lazy float64 (mean, var) of each (sample, group), on each channel: two arrays
-    of shape (N, C, 1, ...) chunked as ``x`` along N and C."""
+    of shape (N, C, 1, ...) chunked as ``x`` along N and C. Each block's
+    (count, mean, M2) per (sample, channel) comes from nbops/_ops/split_rows.py's
+    ``row_moments`` (as layer_norm's split rows), merged exactly over the
+    positions, then over each group's channels."""
     nd = x.ndim
-    m = _moments(x, tuple(range(2, nd)))
+    m = _row_stats(x, nd - 2, True)  # per (sample, channel), over the positions
     chunks = (x.chunks[0], (x.shape[1],)) + ((1,),) * (nd - 2) + ((2,),)
     mv = m.rechunk({1: -1}).map_blocks(_group_merge, groups, chunks=chunks, dtype=_F64,
                                        meta=_meta(nd + 1, _F64))
@@ -2477,14 +2599,25 @@ def _channel64(v, sl, nd, compute):
 
 
 def _gn_finish(x, mean, var, w, b, eps, compute, result, block_info=None):
+    """group_norm's finish of a block from its (sample, channel)s' float64 ``mean``
+    and ``var`` (shape (n, c, 1, ...)): nbops/_ops/split_rows.py's kernel, the
+    in-memory kernel's arithmetic in the ``compute`` dtype."""
+    from ._ops.split_rows import rows_group_finish, run
+
+    if x.size == 0:
+        return np.empty(x.shape, result)
     sl = _channel_slice(block_info)
-    with np.errstate(invalid="ignore", over="ignore", divide="ignore"):
-        y = (x.astype(np.float64) - mean) * (1.0 / np.sqrt(var + eps))
-        if w is not None:
-            y = y * _channel64(w, sl, x.ndim, compute)
-        if b is not None:
-            y = y + _channel64(b, sl, x.ndim, compute)
-    return y.astype(result)
+    n, c = x.shape[:2]
+    x2 = _rows2d(_kernel_input(x, compute), x.ndim - 2)
+    flat, stride = _flat_rows(x2)
+    with np.errstate(invalid="ignore", divide="ignore"):
+        rstd = 1.0 / np.sqrt(np.asarray(var, np.float64).reshape(-1) + eps)
+    wv = np.tile(np.ones(c, compute) if w is None else w[sl].astype(compute), n)
+    bv = np.tile(np.zeros(c, compute) if b is None else b[sl].astype(compute), n)
+    res = np.empty(x2.shape, compute)
+    run(rows_group_finish, flat, stride, res.reshape(-1), x2.shape[1], x2.shape[0],
+        x2.shape[1], np.ascontiguousarray(mean, np.float64).reshape(-1), rstd, wv, bv)
+    return res.reshape(x.shape).astype(result, copy=False)
 
 
 def _per_group(v, groups):

@@ -158,7 +158,8 @@ def test_stop18_losses(client):
 
 def test_split_rows(client):
     """Rows split across chunks (nbops/_ops/split_rows.py's kernels) on the workers:
-    layer_norm, rms_norm, softmax, log_softmax, normalize, cosine_similarity."""
+    layer_norm, rms_norm, softmax, log_softmax, normalize, cosine_similarity,
+    group_norm."""
     x = RNG.standard_normal((6, 40)).astype(F32)
     y = RNG.standard_normal((6, 40)).astype(F32)
     w = RNG.standard_normal(40).astype(F32)
@@ -172,7 +173,42 @@ def test_split_rows(client):
     expected = [nbops.layer_norm(x, (40,), w, w), nbops.rms_norm(x, (40,), w),
                 nbops.softmax(x, axis=1), nbops.log_softmax(x, axis=1),
                 nbops.normalize(x, 2.0, 1), nbops.cosine_similarity(x, y, 1)]
+    # group_norm with each (sample, channel)'s positions split (4 groups of 2 channels)
+    xg = RNG.standard_normal((4, 8, 6, 5)).astype(F32)
+    wg = RNG.standard_normal(8).astype(F32)
+    dg = da.from_array(xg, chunks=(2, 4, 3, 5)).map_blocks(np.ascontiguousarray)
+    lazy.append(nbops.group_norm(dg, 4, wg, wg))
+    expected.append(nbops.group_norm(xg, 4, wg, wg))
     got = _on_cluster(client, lazy)
     for r, e in zip(got, expected, strict=True):
         assert r.dtype == e.dtype
         np.testing.assert_allclose(r, e, rtol=1e-5, atol=1e-6)
+
+
+class MemmapTarget:
+    """An ``out=`` the workers can write: each assignment opens the file (a
+    numpy.memmap) in the writing process. Picklable by its path."""
+
+    def __init__(self, path, shape, dtype):
+        self.path, self.shape, self.dtype = str(path), tuple(shape), np.dtype(dtype)
+        np.lib.format.open_memmap(self.path, mode="w+", dtype=self.dtype, shape=self.shape)
+
+    def __setitem__(self, key, value):
+        m = np.load(self.path, mmap_mode="r+")
+        m[key] = value
+        m.flush()
+
+
+def test_out_on_cluster(client, tmp_path):
+    """out= with a dask input on the cluster: a NumPy out raises (the workers would
+    write into copies); an array-like the workers can write receives every chunk."""
+    x = RNG.standard_normal((6, 40)).astype(F32)
+    d = da.from_array(x, chunks=(3, 16)).map_blocks(np.ascontiguousarray)
+    with pytest.raises(TypeError, match="local schedulers"):
+        nbops.relu(d, out=np.empty_like(x))
+    for fn, name in ((lambda a, out: nbops.relu(a, out=out), "relu"),
+                     (lambda a, out: nbops.softmax(a, axis=1, out=out), "softmax")):
+        target = MemmapTarget(tmp_path / f"{name}.npy", x.shape, x.dtype)
+        assert fn(d, target) is target
+        np.testing.assert_array_equal(np.load(target.path), fn(d, None).compute(
+            scheduler="synchronous"))

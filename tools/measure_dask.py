@@ -12,6 +12,12 @@ one alternated), in elements per second.
     python tools/measure_dask.py [--elements 4e7] [--chunk 1e6] [--classes 100]
     python tools/measure_dask.py --workers 2     # the threaded scheduler's threads
 
+relu is timed four ways: ``.compute()`` (dask's concatenation of the chunks'
+results into a new array), ``da.store`` into a new array, and ``out=`` (each
+chunk's kernel writing into its region of the caller's array) into a new array
+against the in-memory call's new result, then into an array already mapped
+(``out=`` on both sides).
+
 ``--split-rows`` instead times the row ops whose rows are split across chunks
 (layer_norm, rms_norm, softmax, log_softmax, normalize, cosine_similarity over
 the last axis of a ``--shape`` float32 array in ``--split-chunks`` chunks: the
@@ -55,6 +61,7 @@ def _alternate(mem, lazy, repeat):
 
 
 def split_rows(args):
+    import dask
     import dask.array as da
 
     import nbops
@@ -74,8 +81,8 @@ def split_rows(args):
     cases = {
         "layer_norm": (lambda a: nbops.layer_norm(a, ns, w, w)),
         "rms_norm": (lambda a: nbops.rms_norm(a, ns, w)),
-        "softmax": (lambda a: nbops.softmax(a, axis=-1)),
-        "log_softmax": (lambda a: nbops.log_softmax(a, axis=-1)),
+        "softmax": (lambda a, **kw: nbops.softmax(a, axis=-1, **kw)),
+        "log_softmax": (lambda a, **kw: nbops.log_softmax(a, axis=-1, **kw)),
         "normalize": (lambda a: nbops.normalize(a, 2.0, -1)),
         "cosine_similarity": (lambda a, b=None: nbops.cosine_similarity(
             a, y if b is None else b, -1)),
@@ -104,9 +111,18 @@ def split_rows(args):
         tm, tl = _alternate(mem, lazy, args.repeat)
         tm2, ts = _alternate(mem, store, args.repeat)
         tm = min(tm, tm2)
-        print(f"{name:18s} in memory {n / tm / 1e9:5.2f} G el/s   dask .compute() "
-              f"{n / tl / 1e9:5.2f} (ratio {tm / tl:4.2f})   da.store {n / ts / 1e9:5.2f} "
-              f"(ratio {tm / ts:4.2f})   max |dask - in memory| {err:.1e}")
+        line = (f"{name:18s} in memory {n / tm / 1e9:5.2f} G el/s   dask .compute() "
+                f"{n / tl / 1e9:5.2f} (ratio {tm / tl:4.2f})   da.store {n / ts / 1e9:5.2f} "
+                f"(ratio {tm / ts:4.2f})")
+        if name in ("softmax", "log_softmax"):  # out=: the finish writes into the array
+            def into(fn=fn):
+                with dask.config.set(**sched):
+                    fn(dx, out=np.empty_like(x))
+
+            into()
+            tm3, to = _alternate(mem, into, args.repeat)
+            line += f"   out= {n / to / 1e9:5.2f} (ratio {min(tm, tm3) / to:4.2f})"
+        print(f"{line}   max |dask - in memory| {err:.1e}")
 
 
 def relu_breakdown(args):
@@ -200,6 +216,7 @@ def main():
     if args.workers:
         sched["num_workers"] = args.workers
 
+    ready = np.zeros_like(x)  # an output whose pages are already mapped
     cases = {
         "relu": (lambda: nbops.relu(x),
                  lambda: nbops.relu(dx).compute(**sched)),
@@ -207,6 +224,13 @@ def main():
         # final concatenation): what a pipeline writing to disk would pay
         "relu (da.store)": (lambda: nbops.relu(x),
                             lambda: da.store(nbops.relu(dx), np.empty_like(x), **sched)),
+        # out=: each chunk's kernel writes into its region of the caller's array
+        # (no chunk results, no concatenation); a new array against the in-memory
+        # call's new result, then an array already mapped on both sides
+        "relu (out=new)": (lambda: nbops.relu(x),
+                           lambda: nbops.relu(dx, out=np.empty_like(x))),
+        "relu (out=mapped)": (lambda: nbops.relu(x, out=ready),
+                              lambda: nbops.relu(dx, out=ready)),
         "cross_entropy": (lambda: nbops.cross_entropy(x, t),
                           lambda: nbops.cross_entropy(dx, dt).compute(**sched)),
     }

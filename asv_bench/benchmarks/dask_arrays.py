@@ -1,7 +1,9 @@
 """nbops on dask arrays beside the same call in memory (docs/guides/dask.rst).
 
 ``library``: ``nbops`` (the whole array in memory), ``dask`` (a ``da.from_array``
-of it in row chunks of ``chunk`` elements, dask's threaded scheduler). The issue's
+of it in row chunks of ``chunk`` elements, dask's threaded scheduler, ``.compute()``),
+``dask_out`` (the same, written with ``out=`` into a new NumPy array: each chunk's
+kernel writes into its region; elementwise ops only). The issue's
 target is dask at 70% or more of the in-memory throughput for 4e8 elements in chunks
 of 1e7; the sizes here are smaller so that a quick run fits a laptop (pass larger
 ones by editing ``params``). Skipped when dask is not installed.
@@ -26,14 +28,16 @@ def _needs_dask():
 
 class DaskOps:
     params = (["relu", "cross_entropy"], [4_000_000, 40_000_000], [1_000_000],
-              ["nbops", "dask"])
+              ["nbops", "dask", "dask_out"])
     param_names = ["op", "size", "chunk", "library"]
 
     def setup(self, op, size, chunk, library):
+        if library == "dask_out" and op != "relu":
+            raise NotImplementedError("out= is for elementwise results")  # asv: skip
         rows = size // CLASSES
         x = random_array(size, "float32").reshape(rows, CLASSES)
         t = np.random.default_rng(1).integers(0, CLASSES, rows)
-        if library == "dask":
+        if library != "nbops":
             da = _needs_dask()
             step = max(chunk // CLASSES, 1)
             x, t = da.from_array(x, chunks=(step, CLASSES)), da.from_array(t, chunks=step)
@@ -41,6 +45,8 @@ class DaskOps:
         fn = getattr(nbops, op)
         if library == "nbops":
             self.fn = lambda: fn(*args)
+        elif library == "dask_out":
+            self.fn = lambda: fn(*args, out=np.empty(x.shape, np.float32))
         else:
             self.fn = lambda: fn(*args).compute(scheduler="threads")
         self.fn()  # compile / load the kernels

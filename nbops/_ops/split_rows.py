@@ -1,7 +1,8 @@
 """Kernels of the dask paths (``nbops/_dask.py``) for rows split across chunks.
 
 When the last axis (layer_norm's and rms_norm's trailing axes, normalize's or
-cosine_similarity's axis when it is the last one) is
+cosine_similarity's axis when it is the last one; the softmax family's axis;
+group_norm's positions) is
 split across chunks, every chunk holds a *piece* of each row. The dask path
 then runs two passes, both blockwise with the kernels below on the block seen
 as a 2-D ``(rows, piece)`` array (any layout: a column slice of a C array is
@@ -15,6 +16,15 @@ read in place):
 2. the finish, one pass writing the result from the merged statistics
    (:func:`rows_finish` for layer_norm and rms_norm, with the in-memory
    kernel's arithmetic; :func:`rows_divide` for normalize).
+
+The softmax family (and cross_entropy's log-sum-exp) takes
+:func:`row_max_sumexp` (each piece's max and sum of ``exp(x - max)``, merged in
+``nbops/_dask.py``), then :func:`rows_softmax_write`; group_norm and
+instance_norm take :func:`row_moments` per (sample, channel), then
+:func:`rows_group_finish`. These three read a block through a flat
+C-contiguous view (rows at multiples of a stride: ``_flat_rows`` in
+``nbops/_dask.py``) with the in-memory kernels' row code, which vectorizes;
+the others take 2-D arrays of any layout.
 
 Sums run over ``_LANES`` float64 accumulators (lane ``k`` takes the values
 ``k, k + _LANES, ...`` of the piece; :func:`row_moments`: the 16 lanes of
@@ -30,7 +40,9 @@ import numpy as np
 
 from .. import _config
 from .._launch import entry_point
+from ..scalar._math import const, exp
 from ..scalar._norms import finite_shift
+from ..scalar.rows import ROW_FASTMATH, row_max, row_sumexp, row_view, sub_exact
 from .row_tasks import _LANES as _ROW_LANES
 from .row_tasks import _shifted_sums
 
@@ -216,3 +228,80 @@ def row_dot3(a, b, out):
         out[r, 0] = s1
         out[r, 1] = s2
         out[r, 2] = s12
+
+
+@_config.serial_kernel(fastmath=ROW_FASTMATH)
+def row_max_sumexp(x, stride, rows, n, sgn, out):
+    """The softmax family's partials of row pieces into ``out`` (rows, 2), float64:
+    ``m``, the max of ``sgn * v``, and ``sum(exp(sgn * v - m))`` of each piece
+    ``v = x[r * stride : r * stride + n]`` of the flat C-contiguous ``x`` (a block
+    whose rows are contiguous, seen whole: nbops/_dask.py's ``_flat_rows``), with
+    the in-memory kernels' arithmetic (``nbops/scalar/rows.py``: ``exp`` in
+    ``x``'s dtype, sums over blocks of ``SUM_BLOCK`` values in ``x``'s dtype
+    added in float64). A piece that is empty or all -inf gives ``(-inf, 0)`` (it
+    adds nothing to its row). ``sgn``: +1.0, or -1.0 for softmin."""
+    for r in range(rows):
+        out[r, 0] = -np.inf
+        out[r, 1] = 0.0
+        if n == 0:
+            continue
+        row = row_view(x, r * stride, n)
+        s = const(row[0], sgn)
+        m = row_max(row, s)
+        out[r, 0] = m
+        if m != -np.inf:
+            out[r, 1] = row_sumexp(row, None, s, m)
+
+
+@_config.serial_kernel(fastmath=ROW_FASTMATH)
+def rows_softmax_write(x, x_stride, out, out_stride, rows, n, stats, sgn, log):
+    """The softmax family's finish of row pieces (flat C-contiguous ``x`` and
+    ``out`` of one dtype, rows at multiples of their strides, as
+    :func:`row_max_sumexp`) from each row's merged float64 ``stats`` (rows, 2):
+    ``m`` (the row's max of ``sgn * x``) and ``s`` (its sum of
+    ``exp(sgn * x - m)``). softmax: ``exp(sgn * x - m) * (1 / s)``; ``log``:
+    ``(sgn * x - m) - log(s)``, in that order: the in-memory kernels'
+    arithmetic in ``x``'s dtype (``nbops/scalar/rows.py``)."""
+    if n == 0:
+        return
+    for r in range(rows):
+        row = row_view(x, r * x_stride, n)
+        dst = row_view(out, r * out_stride, n)
+        sg = const(row[0], sgn)
+        m = const(row[0], stats[r, 0])
+        total = stats[r, 1]
+        if log:
+            k = const(m, -np.inf if total == 0.0 else math.log(total))
+            for j in range(n):
+                dst[j] = sub_exact(sub_exact(sg * row[j], m), k)
+        else:
+            k = const(m, np.inf if total == 0.0 else 1.0 / total)
+            for j in range(n):
+                dst[j] = exp(sg * row[j] - m) * k
+
+
+@_config.serial_kernel
+def rows_group_finish(x, x_stride, out, out_stride, rows, n, mean, rstd, w, b):
+    """group_norm's (instance_norm's) finish of row pieces (flat C-contiguous ``x``
+    and ``out`` of one dtype, rows at multiples of their strides, as
+    :func:`row_max_sumexp`; a row is one (sample, channel)'s positions):
+    ``out = ((x - mean_hi) - mean_lo) * (rstd * w) + b`` with the row's float64
+    ``mean`` and ``rstd`` and its channel's ``w`` and ``b`` (``x``'s dtype, one
+    per row): the in-memory kernel's arithmetic (``nbops/_ops/group_norm.py``)."""
+    if n == 0:
+        return
+    cast = row_view(out, 0, 1).copy()  # a value of out's dtype
+    for r in range(rows):
+        xs = row_view(x, r * x_stride, n)
+        os = row_view(out, r * out_stride, n)
+        m = mean[r]
+        cast[0] = m
+        mh = cast[0]
+        lo = m - np.float64(mh) if math.isfinite(np.float64(mh)) else 0.0
+        cast[0] = lo
+        ml = cast[0]
+        cast[0] = rstd[r] * np.float64(w[r])
+        sc = cast[0]
+        bc = b[r]
+        for j in range(n):
+            os[j] = ((xs[j] - mh) - ml) * sc + bc
