@@ -413,6 +413,8 @@ def _triplet_grad_rows(a, sa, pos, sp, neg, sn, dim, p, eps, dp, dn, ds, cp, cn,
 _triplet_grad_serial, _triplet_grad_parallel = _config.kernels(_triplet_grad_rows)
 
 _TRIPLET_NAMES = ("anchor", "positive", "negative")
+#: (the three dtypes) -> (compute, result) dtypes, once checked
+_TRIPLET_DTYPES = {}
 
 
 def _triplet_check(ndims, margin):
@@ -431,11 +433,17 @@ def _triplet_plan(anchor, positive, negative, margin, p, eps, swap, mode):
                                                   strict=True)]
     margin = as_param(margin, "margin")
     _triplet_check([x.ndim for x in arrays], margin)
-    for x, name in zip(arrays, _TRIPLET_NAMES, strict=True):
-        result_dtype(x.dtype, name)
-    compute, result = result_dtype(np.result_type(*(x.dtype for x in arrays)), "anchor")
+    dtypes = tuple(x.dtype for x in arrays)
+    pair = _TRIPLET_DTYPES.get(dtypes)
+    if pair is None:
+        for x, name in zip(arrays, _TRIPLET_NAMES, strict=True):
+            result_dtype(x.dtype, name)
+        pair = _TRIPLET_DTYPES[dtypes] = result_dtype(np.result_type(*dtypes), "anchor")
+    compute, result = pair
+    a_shape = arrays[0].shape
     try:
-        shape = np.broadcast_shapes(*(x.shape for x in arrays))
+        shape = a_shape if a_shape == arrays[1].shape == arrays[2].shape else \
+            np.broadcast_shapes(*(x.shape for x in arrays))
     except ValueError:
         raise ValueError("anchor of shape {}, positive of shape {} and negative of shape {} "
                          "do not broadcast together".format(*(x.shape for x in arrays))) \
