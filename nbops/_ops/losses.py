@@ -284,6 +284,18 @@ def _empty(dtype):
     return e
 
 
+_ONE = {}
+
+
+def _one(dtype):
+    """A shared, read-only one-element array holding 1 (the weight of no weight)."""
+    e = _ONE.get(dtype)
+    if e is None:
+        e = _ONE[dtype] = np.ones(1, dtype)
+        e.flags.writeable = False
+    return e
+
+
 #: (input dtype, target dtype, the other arrays' dtypes) -> (compute dtype, result
 #: dtype), once checked
 _PAIR_DTYPES = {}
@@ -370,6 +382,8 @@ def _check_broadcasts_to(arr, name, shape):
 
 def _index_map(arr, shape, n, compute):
     """(values, m, inner): arr broadcast to ``shape`` reads values[(i // inner) % m]."""
+    if arr.shape == shape and arr.dtype == compute and arr.flags.c_contiguous:
+        return arr.reshape(-1), n, 1  # the operand itself (the common call)
     nd = len(shape)
     s = (1,) * (nd - arr.ndim) + arr.shape
     dims = [d for d in range(nd) if s[d] != 1 and shape[d] != 1]
@@ -464,7 +478,7 @@ def _run(op, params, x, t, shape, compute, result, reduction, weight=None, aux=N
         _check_unit(xf, "input")
         _check_unit(tf, "target")
     if weight is None:
-        w, wm, winner = np.ones(1, compute), 1, 1
+        w, wm, winner = _one(compute), 1, 1
     else:
         w, wm, winner = _index_map(weight, shape, n, compute)
     if aux is None:
