@@ -95,7 +95,7 @@ def _total(row_loss, mode, result):
     their float64 sum in row order (divided by their number for 'mean')."""
     if mode == "none":
         return row_loss.astype(result, copy=False)
-    total = float(np.add.reduce(row_loss.reshape(-1).astype(np.float64)))
+    total = float(np.add.reduce(row_loss.reshape(-1).astype(np.float64, copy=False)))
     return _L._reduce(total, row_loss.size, mode, result)
 
 
@@ -448,7 +448,13 @@ def _triplet_plan(anchor, positive, negative, margin, p, eps, swap, mode):
         raise ValueError("anchor of shape {}, positive of shape {} and negative of shape {} "
                          "do not broadcast together".format(*(x.shape for x in arrays))) \
             from None
-    plan = pairwise_distance_plan(shape, shape, p, eps, False)
+    plan_key = (shape, shape, p, eps, False)  # pairwise_distance's plans, shared
+    try:
+        plan = _D._plans[plan_key]
+    except (KeyError, TypeError):  # (a parameter that is no hashable number)
+        plan = pairwise_distance_plan(shape, shape, p, eps, False)
+        if len(_D._plans) < 256 and all(type(v) in (int, float, bool) for v in plan_key[2:]):
+            _D._plans[plan_key] = plan
     flat = [_D._rows(x, plan.shape, compute) for x in arrays]
     return dict(flat=flat, shapes=tuple(x.shape for x in arrays), plan=plan,
                 compute=compute, result=result, mode=mode, margin=margin, swap=bool(swap))
