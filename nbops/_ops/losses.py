@@ -175,10 +175,17 @@ def _block_sum_impl(buf, m):
 _block_sum = njit(fastmath=set(ROW_FASTMATH), **_config._COMMON)(_block_sum_impl)
 
 
+#: Blocks per parallel task of the fused kernel: tasks finer than a chunk, so that
+#: the few chunks of a medium size spread evenly over the threads (each block's sum
+#: is stored; a chunk adds its blocks' sums in order, as every loss sum does).
+TASK_BLOCKS = 4
+
+
 @_config.core
-def _loss_range(op, x, t, out, params, start, stop):
-    """Losses of x[start:stop] into out (if not empty), else their float64 sum in
-    the order of every loss sum (blocks of BLOCK, each by :func:`_block_sum`).
+def _loss_blocks(op, x, t, out, params, start, stop, sums):
+    """Losses of x[start:stop] into out (if not empty), else the float64 sum of each
+    block of BLOCK (``start`` a multiple of BLOCK) by :func:`_block_sum` into
+    ``sums[block index]``.
 
     The losses of a block are computed by one flat loop (which LLVM
     vectorizes), into ``out`` or into a block buffer that is then summed while
@@ -187,7 +194,6 @@ def _loss_range(op, x, t, out, params, start, stop):
     """
     write = out.size != 0
     buf = np.empty(0 if write else BLOCK, out.dtype)
-    s = 0.0
     for b in range(start, stop, BLOCK):
         e = min(b + BLOCK, stop)
         m = e - b
@@ -197,14 +203,23 @@ def _loss_range(op, x, t, out, params, start, stop):
         for i in range(m):
             dst[i] = apply_loss(op, xs[i], ts[i], xs[i], params)
         if not write:
-            s += _block_sum(dst, m)
-    return s
+            sums[b // BLOCK] = _block_sum(dst, m)
 
 
 def _loss(op, x, t, out, partials, params):
     n = x.size
-    for c in prange(partials.size):
-        partials[c] = _loss_range(op, x, t, out, params, c * CHUNK, min(n, (c + 1) * CHUNK))
+    span = TASK_BLOCKS * BLOCK
+    write = out.size != 0
+    sums = np.empty(0 if write else (n + BLOCK - 1) // BLOCK)
+    for k in prange((n + span - 1) // span):
+        _loss_blocks(op, x, t, out, params, k * span, min(n, (k + 1) * span), sums)
+    if not write:  # each chunk's block sums, added in order
+        per = CHUNK // BLOCK
+        for c in range(partials.size):
+            s = 0.0
+            for b in range(c * per, min(sums.size, (c + 1) * per)):
+                s += sums[b]
+            partials[c] = s
 
 
 _loss_serial, _loss_parallel = _config.kernels(_loss)
