@@ -6,11 +6,11 @@ of the general paths, bit for bit.
   (``classification._nll_lean``): its value is compared with the general
   kernel's (``_planned`` + ``_index_loss``) and with a float64 NumPy formula;
   out-of-range targets still raise before any loss is computed.
-* The pointwise losses' fused kernel sums its chunks two at a time
-  (``losses._add_two_blocks``): the value is compared, bit for bit, with the
-  documented order written here in NumPy (each chunk of ``CHUNK`` losses
-  into four float64 sums, element ``k`` into sum ``k % 4``, ``(s0 + s1) +
-  (s2 + s3)``; the chunk sums added by NumPy's ``add.reduce``).
+* The pointwise losses' fused kernel sums in the documented order: the value
+  is compared, bit for bit, with that order written here (each chunk of
+  ``CHUNK`` losses in blocks of ``losses.BLOCK``, each block summed by the
+  compiled ``losses._block_sum``, the block sums added in order in float64;
+  the chunk sums added by NumPy's ``add.reduce``).
 * prelu with a one-element weight gives the general path's result.
 """
 
@@ -19,6 +19,7 @@ import pytest
 
 import nbops
 from nbops._ops import classification as CL
+from nbops._ops import losses as L
 from nbops._ops.reduction import CHUNK
 
 FLOATS = (np.float32, np.float64)
@@ -62,18 +63,18 @@ def _documented_sum(losses):
     """The fused kernel's sum of float losses, in its documented order."""
     partials = []
     for start in range(0, losses.size, CHUNK):
-        buf = losses[start:start + CHUNK].astype(np.float64)
-        q = buf.size - buf.size % 4
-        sums = [np.cumsum(buf[j:q:4])[-1] if q else 0.0 for j in range(4)]
-        for v in buf[q:]:  # the remainder into the first sum, in order
-            sums[0] = sums[0] + v
-        partials.append((sums[0] + sums[1]) + (sums[2] + sums[3]))
+        chunk = losses[start:start + CHUNK]
+        s = 0.0
+        for b in range(0, chunk.size, L.BLOCK):
+            block = np.ascontiguousarray(chunk[b:b + L.BLOCK])
+            s += L._block_sum(block, block.size)
+        partials.append(s)
     return float(np.add.reduce(np.array(partials)))
 
 
 @pytest.mark.parametrize("dtype", FLOATS)
 @pytest.mark.parametrize("n", [7, CHUNK + 3, 2 * CHUNK, 3 * CHUNK + 5, 4 * CHUNK + 2])
-def test_paired_chunk_sums_keep_the_order(dtype, n):
+def test_chunk_sums_keep_the_order(dtype, n):
     rng = np.random.default_rng(n)
     x = rng.standard_normal(n).astype(dtype)
     t = rng.standard_normal(n).astype(dtype)

@@ -95,7 +95,7 @@ def _total(row_loss, mode, result):
     their float64 sum in row order (divided by their number for 'mean')."""
     if mode == "none":
         return row_loss.astype(result, copy=False)
-    total = float(np.add.reduce(row_loss.reshape(-1).astype(np.float64)))
+    total = float(np.add.reduce(row_loss.reshape(-1).astype(np.float64, copy=False)))
     return _L._reduce(total, row_loss.size, mode, result)
 
 
@@ -413,6 +413,8 @@ def _triplet_grad_rows(a, sa, pos, sp, neg, sn, dim, p, eps, dp, dn, ds, cp, cn,
 _triplet_grad_serial, _triplet_grad_parallel = _config.kernels(_triplet_grad_rows)
 
 _TRIPLET_NAMES = ("anchor", "positive", "negative")
+#: (the three dtypes) -> (compute, result) dtypes, once checked
+_TRIPLET_DTYPES = {}
 
 
 def _triplet_check(ndims, margin):
@@ -431,16 +433,28 @@ def _triplet_plan(anchor, positive, negative, margin, p, eps, swap, mode):
                                                   strict=True)]
     margin = as_param(margin, "margin")
     _triplet_check([x.ndim for x in arrays], margin)
-    for x, name in zip(arrays, _TRIPLET_NAMES, strict=True):
-        result_dtype(x.dtype, name)
-    compute, result = result_dtype(np.result_type(*(x.dtype for x in arrays)), "anchor")
+    dtypes = tuple(x.dtype for x in arrays)
+    pair = _TRIPLET_DTYPES.get(dtypes)
+    if pair is None:
+        for x, name in zip(arrays, _TRIPLET_NAMES, strict=True):
+            result_dtype(x.dtype, name)
+        pair = _TRIPLET_DTYPES[dtypes] = result_dtype(np.result_type(*dtypes), "anchor")
+    compute, result = pair
+    a_shape = arrays[0].shape
     try:
-        shape = np.broadcast_shapes(*(x.shape for x in arrays))
+        shape = a_shape if a_shape == arrays[1].shape == arrays[2].shape else \
+            np.broadcast_shapes(*(x.shape for x in arrays))
     except ValueError:
         raise ValueError("anchor of shape {}, positive of shape {} and negative of shape {} "
                          "do not broadcast together".format(*(x.shape for x in arrays))) \
             from None
-    plan = pairwise_distance_plan(shape, shape, p, eps, False)
+    plan_key = (shape, shape, p, eps, False)  # pairwise_distance's plans, shared
+    try:
+        plan = _D._plans[plan_key]
+    except (KeyError, TypeError):  # (a parameter that is no hashable number)
+        plan = pairwise_distance_plan(shape, shape, p, eps, False)
+        if len(_D._plans) < 256 and all(type(v) in (int, float, bool) for v in plan_key[2:]):
+            _D._plans[plan_key] = plan
     flat = [_D._rows(x, plan.shape, compute) for x in arrays]
     return dict(flat=flat, shapes=tuple(x.shape for x in arrays), plan=plan,
                 compute=compute, result=result, mode=mode, margin=margin, swap=bool(swap))

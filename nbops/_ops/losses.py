@@ -38,7 +38,7 @@ import math
 import warnings
 
 import numpy as np
-from numba import prange, types
+from numba import njit, prange, types
 from numba.core import errors
 from numba.extending import overload, register_jitable
 from numba.np.numpy_support import as_dtype, from_dtype
@@ -56,6 +56,7 @@ from .._validate import (
 from ..cuda import ops as _cuda
 from ..scalar import losses as S
 from ..scalar._math import const
+from ..scalar.rows import ROW_FASTMATH
 from . import njit_args as NJ
 from . import table
 from .elementwise import Op, OpType
@@ -86,12 +87,19 @@ BCE_LOGITS_PW_GRAD = Op("loss.bce_with_logits_pos_weight_backward",
 #: (a set: nbops/_ops/nll_losses.py adds gaussian_nll_loss's, whose third operand is
 #: the variance)
 _AUX_OPS = {BCE_LOGITS_PW.name, BCE_LOGITS_PW_GRAD.name}
+#: Ops whose core takes a third per-element operand and one hyperparameter,
+#: ``core(x, t, a, p)`` (nbops/_ops/margin_losses.py: margin_ranking_loss of
+#: ``input1``, ``target``, ``input2`` and the margin).
+_AUX_PARAM_OPS = set()
 
 
 def apply_loss(op, x, t, a, params):
-    """``op.core(x, t[, a], *params)``: ``a`` only for the ops in ``_AUX_OPS``."""
+    """``op.core(x, t[, a], *params)``: ``a`` only for the ops in ``_AUX_OPS`` and
+    ``_AUX_PARAM_OPS``."""
     if op.name in _AUX_OPS:
         return op.core(x, t, a)
+    if op.name in _AUX_PARAM_OPS:
+        return op.core(x, t, a, const(x, params[0]))
     return op.core(x, t, *(const(x, p) for p in params))
 
 
@@ -102,6 +110,8 @@ def _apply_loss_ol(op, x, t, a, params):
     core = Op.registry[op.op_name].core
     if op.op_name in _AUX_OPS:
         return lambda op, x, t, a, params: core(x, t, a)
+    if op.op_name in _AUX_PARAM_OPS:
+        return lambda op, x, t, a, params: core(x, t, a, const(x, params[0]))
     if len(params) == 0:
         return lambda op, x, t, a, params: core(x, t)
     if len(params) == 1:
@@ -138,89 +148,78 @@ def _apply_grad_ol(op, g, x, t, a, params):
 # The loops index slices from 0: with an index that starts at a computed
 # value, Numba's negative-index wraparound check stopped LLVM from
 # vectorizing (docs/guides/architecture.rst, "Vectorization").
-@_config.core
-def _add_block(buf, m, s0, s1, s2, s3):
-    """Add ``buf[:m]`` to four running float64 sums (element k into sum k % 4), the
-    order of every loss sum: the forward's and ``_with_grad``'s values share its bits."""
-    k = 0
-    while k + 4 <= m:
-        s0 += buf[k]
-        s1 += buf[k + 1]
-        s2 += buf[k + 2]
-        s3 += buf[k + 3]
-        k += 4
-    while k < m:
-        s0 += buf[k]
-        k += 1
-    return s0, s1, s2, s3
+#
+# The order of every loss sum (the forward kernels' and ``_with_grad``'s, so
+# that their values share their bits): a chunk's losses are taken in blocks of
+# BLOCK elements from the chunk's start; each block's losses are summed in
+# float64 by ``_block_sum`` and the block sums are added in block order.
+BLOCK = 1024
 
 
-@_config.core
-def _add_two_blocks(a, ma, b, mb):
-    """``_add_block`` of ``a[:ma]`` and of ``b[:mb]``, each from zero sums, as the two
-    chunk sums ``(s0 + s1) + (s2 + s3)``: the same additions in the same order as
-    two separate calls, interleaved, so that the CPU runs eight independent
-    chains of float64 additions instead of four (a chain waits for its previous
-    addition; the sum of one chunk is bound by that wait, not by the additions)."""
-    a0 = a1 = a2 = a3 = 0.0
-    b0 = b1 = b2 = b3 = 0.0
-    m = min(ma, mb)
-    k = 0
-    while k + 4 <= m:
-        a0 += a[k]
-        b0 += b[k]
-        a1 += a[k + 1]
-        b1 += b[k + 1]
-        a2 += a[k + 2]
-        b2 += b[k + 2]
-        a3 += a[k + 3]
-        b3 += b[k + 3]
-        k += 4
-    # k is a multiple of 4: each block's remaining elements keep their sums
-    a0, a1, a2, a3 = _add_block(a[k:], ma - k, a0, a1, a2, a3)
-    b0, b1, b2, b3 = _add_block(b[k:], mb - k, b0, b1, b2, b3)
-    return (a0 + a1) + (a2 + a3), (b0 + b1) + (b2 + b3)
+def _block_sum_impl(buf, m):
+    """The float64 sum of ``buf[:m]``.
 
-
-@_config.core
-def _loss_chunks(op, x, t, out, params, start, mid, stop):
-    """Losses of x[start:stop] into out (if not empty), else the float64 sums of
-    the chunks x[start:mid] and x[mid:stop] (``mid == stop``: one chunk, its sum
-    and 0.0).
-
-    The losses are computed by one flat loop (which LLVM vectorizes), into
-    ``out`` or into a buffer that is then summed chunk by chunk with four
-    interleaved float64 accumulators (a fixed order, :func:`_add_block`; two
-    chunks together by :func:`_add_two_blocks`, same sums). The loss core
-    appears once: Numba's IR inlining of a core costs compile time per copy.
+    Compiled with ``ROW_FASTMATH`` (``reassoc``: LLVM may split the sum into
+    vector lanes, which it never does for a float sum in program order; no
+    flag that touches NaN or inf), as a function of its own: every kernel calls
+    this one compiled sum, whose order is fixed by the compiled code and ``m``,
+    so the result does not depend on the kernel, the caller or the thread count.
+    The loss cores themselves are compiled without fast-math flags.
     """
-    xs = x[start:stop]
-    ts = t[start:stop]
-    m = xs.size
+    s = 0.0
+    for k in range(m):
+        s += buf[k]
+    return s
+
+
+_block_sum = njit(fastmath=set(ROW_FASTMATH), **_config._COMMON)(_block_sum_impl)
+
+
+#: Blocks per parallel task of the fused kernel: tasks finer than a chunk, so that
+#: the few chunks of a medium size spread evenly over the threads (each block's sum
+#: is stored; a chunk adds its blocks' sums in order, as every loss sum does).
+TASK_BLOCKS = 4
+
+
+@_config.core
+def _loss_blocks(op, x, t, out, params, start, stop, sums):
+    """Losses of x[start:stop] into out (if not empty), else the float64 sum of each
+    block of BLOCK (``start`` a multiple of BLOCK) by :func:`_block_sum` into
+    ``sums[block index]``.
+
+    The losses of a block are computed by one flat loop (which LLVM
+    vectorizes), into ``out`` or into a block buffer that is then summed while
+    it is in cache. The loss core appears once: Numba's IR inlining of a core
+    costs compile time per copy.
+    """
     write = out.size != 0
-    dst = out[start:stop] if write else np.empty(m, out.dtype)
-    for i in range(m):
-        dst[i] = apply_loss(op, xs[i], ts[i], xs[i], params)
-    if write:
-        return 0.0, 0.0
-    ma = mid - start
-    if ma == m:
-        s0, s1, s2, s3 = _add_block(dst, m, 0.0, 0.0, 0.0, 0.0)
-        return (s0 + s1) + (s2 + s3), 0.0
-    return _add_two_blocks(dst, ma, dst[ma:], m - ma)
+    buf = np.empty(0 if write else BLOCK, out.dtype)
+    for b in range(start, stop, BLOCK):
+        e = min(b + BLOCK, stop)
+        m = e - b
+        xs = x[b:e]
+        ts = t[b:e]
+        dst = out[b:e] if write else buf
+        for i in range(m):
+            dst[i] = apply_loss(op, xs[i], ts[i], xs[i], params)
+        if not write:
+            sums[b // BLOCK] = _block_sum(dst, m)
 
 
 def _loss(op, x, t, out, partials, params):
-    # chunks in pairs: one task sums two chunks at once (the same chunk sums)
     n = x.size
-    count = partials.size
-    for p in prange((count + 1) // 2):
-        c = 2 * p
-        s, s_next = _loss_chunks(op, x, t, out, params, c * CHUNK, min(n, (c + 1) * CHUNK),
-                                 min(n, (c + 2) * CHUNK))
-        partials[c] = s
-        if c + 1 < count:
-            partials[c + 1] = s_next
+    span = TASK_BLOCKS * BLOCK
+    write = out.size != 0
+    sums = np.empty(0 if write else (n + BLOCK - 1) // BLOCK)
+    for k in prange((n + span - 1) // span):
+        _loss_blocks(op, x, t, out, params, k * span, min(n, (k + 1) * span), sums)
+    if not write:  # each chunk's block sums, added in order
+        per = CHUNK // BLOCK
+        for c in range(partials.size):
+            s = 0.0
+            for b in range(c * per, min(sums.size, (c + 1) * per)):
+                s += sums[b]
+            partials[c] = s
 
 
 _loss_serial, _loss_parallel = _config.kernels(_loss)
@@ -228,51 +227,33 @@ _loss_serial, _loss_parallel = _config.kernels(_loss)
 
 # Kernel pair 2, weighted: loss(x[i], t[i], a[ja]) * w[jw], where an operand
 # broadcast along a block of axes is read at j = (i // inner) % m. Per block
-# of BLOCK elements, a scalar loop (counters, no division per element) gathers
-# the weights into small buffers; then one flat loop (vectorized) computes the
-# weighted losses into ``out`` or into a buffer that is summed in a fixed order.
-BLOCK = 1024
+# of BLOCK elements, ``_gather`` reads the weights (a view of an operand of the
+# loss's full size, else a scalar loop with counters, no division per element,
+# into small buffers); then one flat loop (vectorized) computes the
+# weighted losses into ``out`` or into a buffer that is summed in the order of
+# every loss sum (see kernel pair 1).
 
 
 @_config.core
 def _weighted_range(op, x, t, a, am, ainner, w, wm, winner, params, out, start, stop):
-    qa = start // ainner
-    ra = start - qa * ainner
-    ja = qa % am
-    qw = start // winner
-    rw = start - qw * winner
-    jw = qw % wm
     write = out.size != 0
     abuf = np.empty(BLOCK, a.dtype)
     wbuf = np.empty(BLOCK, w.dtype)
     lbuf = np.empty(BLOCK, x.dtype)
-    s0 = s1 = s2 = s3 = 0.0
+    s = 0.0
     for b in range(start, stop, BLOCK):
         e = min(b + BLOCK, stop)
         m = e - b
-        for k in range(m):
-            abuf[k] = a[ja]
-            wbuf[k] = w[jw]
-            ra += 1
-            if ra == ainner:
-                ra = 0
-                ja += 1
-                if ja == am:
-                    ja = 0
-            rw += 1
-            if rw == winner:
-                rw = 0
-                jw += 1
-                if jw == wm:
-                    jw = 0
+        ab = _gather(a, am, ainner, b, m, abuf)
+        wb = _gather(w, wm, winner, b, m, wbuf)
         xs = x[b:e]
         ts = t[b:e]
         dst = out[b:e] if write else lbuf
         for k in range(m):
-            dst[k] = apply_loss(op, xs[k], ts[k], abuf[k], params) * wbuf[k]
+            dst[k] = apply_loss(op, xs[k], ts[k], ab[k], params) * wb[k]
         if not write:
-            s0, s1, s2, s3 = _add_block(dst, m, s0, s1, s2, s3)
-    return (s0 + s1) + (s2 + s3)
+            s += _block_sum(dst, m)
+    return s
 
 
 def _weighted(op, x, t, a, am, ainner, w, wm, winner, out, partials, params):
@@ -318,7 +299,20 @@ def _empty(dtype):
     return e
 
 
-#: (input dtype, target dtype) -> (compute dtype, result dtype), once checked
+_ONE = {}
+
+
+def _one(dtype):
+    """A shared, read-only one-element array holding 1 (the weight of no weight)."""
+    e = _ONE.get(dtype)
+    if e is None:
+        e = _ONE[dtype] = np.ones(1, dtype)
+        e.flags.writeable = False
+    return e
+
+
+#: (input dtype, target dtype, the other arrays' dtypes) -> (compute dtype, result
+#: dtype), once checked
 _PAIR_DTYPES = {}
 
 
@@ -326,19 +320,16 @@ def _arrays(input, target, others=()):
     """input, target (and weights) as ndarrays, with the compute and result dtypes."""
     x = input if type(input) is np.ndarray else as_array(input, "input")
     t = target if type(target) is np.ndarray else as_array(target, "target")
-    if not others:
-        pair = _PAIR_DTYPES.get((x.dtype, t.dtype))
-        if pair is not None:
-            return x, t, *pair
+    key = (x.dtype, t.dtype) + tuple(o.dtype for _, o in others)
+    pair = _PAIR_DTYPES.get(key)
+    if pair is not None:
+        return x, t, *pair
     result_dtype(x.dtype, "input")
     result_dtype(t.dtype, "target")
-    dts = [x.dtype, t.dtype]
     for name, o in others:
         result_dtype(o.dtype, name)
-        dts.append(o.dtype)
-    compute, result = result_dtype(np.result_type(*dts))
-    if not others:
-        _PAIR_DTYPES[(x.dtype, t.dtype)] = (compute, result)
+    compute, result = result_dtype(np.result_type(*key))
+    _PAIR_DTYPES[key] = (compute, result)
     return x, t, compute, result
 
 
@@ -406,6 +397,8 @@ def _check_broadcasts_to(arr, name, shape):
 
 def _index_map(arr, shape, n, compute):
     """(values, m, inner): arr broadcast to ``shape`` reads values[(i // inner) % m]."""
+    if arr.shape == shape and arr.dtype == compute and arr.flags.c_contiguous:
+        return arr.reshape(-1), n, 1  # the operand itself (the common call)
     nd = len(shape)
     s = (1,) * (nd - arr.ndim) + arr.shape
     dims = [d for d in range(nd) if s[d] != 1 and shape[d] != 1]
@@ -500,7 +493,7 @@ def _run(op, params, x, t, shape, compute, result, reduction, weight=None, aux=N
         _check_unit(xf, "input")
         _check_unit(tf, "target")
     if weight is None:
-        w, wm, winner = np.ones(1, compute), 1, 1
+        w, wm, winner = _one(compute), 1, 1
     else:
         w, wm, winner = _index_map(weight, shape, n, compute)
     if aux is None:
@@ -1095,8 +1088,8 @@ def _bce_logits_njit(input, target, weight=None, size_average=None, reduce=None,
 # weighted forward kernel), write the gradient (``g`` per element, or the
 # scalar ``c`` that holds the reduction's factor), and with ``want`` also the
 # losses into a block buffer summed exactly as the forward kernels sum them (the
-# same float64 accumulators in the same order, so ``<loss>_with_grad``'s value
-# is bit-identical to the forward's for the same layout). The block is still in
+# same blocks, each by ``_block_sum``, in the same order, so ``<loss>_with_grad``'s
+# value is bit-identical to the forward's for the same layout). The block is still in
 # cache when the loss loop reads it.
 def _gather(arr, m, inner, start, count, buf):
     return _stub()
@@ -1104,11 +1097,19 @@ def _gather(arr, m, inner, start, count, buf):
 
 @overload(_gather)
 def _gather_ol(arr, m, inner, start, count, buf):
-    """``buf[:count]`` = the broadcast ``arr`` at ``start ..``; None for no array."""
+    """The broadcast ``arr`` at ``start .. start + count``: a view of ``arr`` where it
+    is the operand itself, else gathered into ``buf[:count]``; None for no array."""
     if NJ.is_none(arr):
         return lambda arr, m, inner, start, count, buf: None
 
     def impl(arr, m, inner, start, count, buf):
+        if inner == 1 and m == arr.size and start + count <= m:  # j = i: the operand
+            return arr[start:start + count]
+        if m == 1:  # one value (vectorized fill)
+            v = arr[0]
+            for k in range(count):
+                buf[k] = v
+            return buf
         q = start // inner
         r = start - q * inner
         j = q % m
@@ -1135,7 +1136,7 @@ def _grad_chunk(lop, gop, x, t, a, am, ainner, w, wm, winner, g, c, params, out,
     full = g.size != 0
     cbuf = np.empty(0 if full else BLOCK, x.dtype)  # the scalar gradient, as a block
     cbuf[:] = c  # (one loop over the derivative core, not two: it compiles once)
-    s0 = s1 = s2 = s3 = 0.0
+    s = 0.0
     for b in range(start, stop, BLOCK):
         e = min(b + BLOCK, stop)
         m = e - b
@@ -1152,8 +1153,8 @@ def _grad_chunk(lop, gop, x, t, a, am, ainner, w, wm, winner, g, c, params, out,
             for k in range(m):
                 lbuf[k] = _nj_weigh(apply_loss(lop, xs[k], ts[k], _nj_aux(ab, k, xs[k]),
                                                params), wb, k)
-            s0, s1, s2, s3 = _add_block(lbuf, m, s0, s1, s2, s3)
-    return (s0 + s1) + (s2 + s3)
+            s += _block_sum(lbuf, m)
+    return s
 
 
 def _grad(lop, gop, x, t, a, am, ainner, w, wm, winner, g, c, params, out, partials, want):

@@ -3,10 +3,12 @@ which returns the gradients of both inputs, and ``_with_grad``).
 
 Signatures, defaults and semantics are those of ``torch.nn.functional`` 2.13.
 PyTorch computes ``max(0, -target * (input1 - input2) + margin)``: the difference
-comes first, so nbops computes it too (one NumPy subtraction in the computation
-dtype) and runs the pointwise losses' kernels (nbops/_ops/losses.py) on the
-difference and the target, with the scalar cores of :mod:`nbops.scalar.losses`:
-one pass for the losses and their sum, one (``_with_grad``) for the losses, the sum
+comes first, so nbops computes it too, in the computation dtype, and runs the
+pointwise losses' kernels (nbops/_ops/losses.py) with the scalar cores of
+:mod:`nbops.scalar.losses`: the forward's 'mean' and 'sum' in one pass over both inputs and the
+target (the weighted kernel, ``input2`` its third operand, the difference formed per
+element), its 'none', the backward and ``_with_grad`` on the difference (one NumPy subtraction)
+and the target: one pass (``_with_grad``) for the losses, the sum
 and the difference's gradient, which is ``input1``'s; ``input2``'s is its negative
 (each summed over the axes along which its input was broadcast). Inside ``@njit``
 the same names compile to the same kernels (the backward and ``_with_grad`` there
@@ -15,6 +17,7 @@ and ``input2`` C-contiguous, of one shape and dtype) the difference is formed on
 the device and the CUDA pointwise-loss kernels (nbops/cuda/_ops.py) run it.
 """
 
+import math
 from collections import namedtuple
 
 import numpy as np
@@ -23,6 +26,7 @@ from numba.core import errors
 from numba.extending import overload
 from numba.np.numpy_support import as_dtype, from_dtype
 
+from .. import _config
 from .._validate import as_array, dask_ops, is_dask_array, is_device_array
 from ..cuda import ops as _cuda
 from ..scalar import losses as S
@@ -35,6 +39,18 @@ __all__ = ["margin_ranking_loss", "margin_ranking_loss_backward",
            "margin_ranking_loss_with_grad"]
 
 _RANK = Op("loss.margin_ranking_loss", S.margin_ranking_loss, 1)
+
+
+@_config.core
+def _rank_pair(x1, t, x2, margin):
+    """The loss of ``input1``'s and ``input2``'s elements: :func:`S.margin_ranking_loss`
+    of their difference (the same bits as the difference taken first)."""
+    return S.margin_ranking_loss(x1 - x2, t, margin)
+
+
+#: the forward from both inputs in one pass (the difference is not stored)
+_RANK_PAIR = Op("loss.margin_ranking_loss_pair", _rank_pair, 1)
+_L._AUX_PARAM_OPS.add(_RANK_PAIR.name)
 _RANK_GRAD = Op("loss.margin_ranking_loss_backward", S.margin_ranking_loss_backward, 1)
 #: the cores as the CUDA pointwise-loss drivers take them (``.core``, ``.backward``)
 _RANK_CUDA = namedtuple("_Cores", "core backward")(S.margin_ranking_loss,
@@ -75,8 +91,9 @@ def _negated(grad):
     return neg
 
 
-def _plan(input1, input2, target, margin, size_average, reduce, reduction):
-    """Checked arrays: (difference, target, shape, compute, result, mode, margin)."""
+def _plan(input1, input2, target, margin, size_average, reduce, reduction, difference=True):
+    """Checked arrays: (difference, target, input1's shape, input2's shape, shape, compute,
+    result, mode, margin); without ``difference``, ``(input1, input2)`` in its place."""
     arrays = [a if type(a) is np.ndarray else as_array(a, name)
               for a, name in ((input1, "input1"), (input2, "input2"), (target, "target"))]
     x1, x2, t = arrays
@@ -88,11 +105,15 @@ def _plan(input1, input2, target, margin, size_average, reduce, reduction):
     margin = float(margin)
     x1, x2, compute, result = _L._arrays(x1, x2, (("target", t),))
     try:
-        shape = np.broadcast_shapes(x1.shape, x2.shape, t.shape)
+        shape = x1.shape if x1.shape == x2.shape == t.shape else \
+            np.broadcast_shapes(x1.shape, x2.shape, t.shape)
     except ValueError:
         raise ValueError(f"input1 of shape {x1.shape}, input2 of shape {x2.shape} and target "
                          f"of shape {t.shape} do not broadcast together") from None
-    d = np.subtract(x1, x2, dtype=compute)
+    if not difference:
+        return (x1, x2), t, x1.shape, x2.shape, shape, compute, result, mode, margin
+    d = np.subtract(x1, x2) if x1.dtype == x2.dtype == compute else \
+        np.subtract(x1, x2, dtype=compute)
     return d, t, x1.shape, x2.shape, shape, compute, result, mode, margin
 
 
@@ -146,16 +167,18 @@ def margin_ranking_loss(input1, input2, target, margin=0.0, size_average=None, r
         return _cuda().pointwise_loss(_RANK_CUDA, (float(margin),),
                                       _device_difference(input1, input2, target), target,
                                       size_average, reduce, reduction, None)
-    d, t, _, _, shape, compute, result, mode, margin = _plan(
-        input1, input2, target, margin, size_average, reduce, reduction)
-    res = _L._run(_RANK, (margin,), d, t, shape, compute, result, mode)
-    if mode == "none":
-        return res
-    return _L._reduce(res, int(np.prod(shape)), mode, result)
+    (x1, x2), t, _, _, shape, compute, result, mode, margin = _plan(
+        input1, input2, target, margin, size_average, reduce, reduction, difference=False)
+    if mode == "none":  # (the fused kernel keeps the inputs' memory order)
+        d = np.subtract(x1, x2, dtype=compute)
+        return _L._run(_RANK, (margin,), d, t, shape, compute, result, mode)
+    # one pass over both inputs (the losses of their difference, not stored)
+    res = _L._run(_RANK_PAIR, (margin,), x1, t, shape, compute, result, mode, aux=x2)
+    return _L._reduce(res, math.prod(shape), mode, result)
 
 
 def _grads(d, t, x1_shape, x2_shape, shape, compute, result, mode, margin, g, want):
-    n = int(np.prod(shape))
+    n = math.prod(shape)
     if mode == "none":
         c = 1.0
     else:
@@ -252,7 +275,7 @@ def margin_ranking_loss_with_grad(input1, input2, target, margin=0.0, size_avera
         g1, g2, _ = _grads(*plan, np.ones(shape, compute), False)
         return loss, (g1, g2)
     g1, g2, total = _grads(*plan, 1.0, True)
-    return _L._reduce(total, int(np.prod(shape)), mode, result), (g1, g2)
+    return _L._reduce(total, math.prod(shape), mode, result), (g1, g2)
 
 
 # ------------------------------------------------------------------ @njit

@@ -7,7 +7,8 @@ the elementwise logistic loss
 over the classes (the last axis), then reduced over the samples.
 
 One kernel runs the rows (samples) in parallel: each row's losses are summed in
-float64 in class order and divided by the number of classes, and (``_with_grad``,
+float64 (the vectorized sum of nbops/_ops/losses.py, ``_block_sum``) and divided by
+the number of classes, and (``_with_grad``,
 backward) the row's gradient :math:`g\\,w\\,(\\sigma(x) - y) / C` written in the same
 pass. The 'mean'/'sum' over the rows is a float64 sum in row order, so results are
 bit-identical for any thread count. The log-sigmoid is
@@ -37,23 +38,40 @@ __all__ = ["multilabel_soft_margin_loss", "multilabel_soft_margin_loss_backward"
            "multilabel_soft_margin_loss_with_grad"]
 
 
+#: rows per task of the row kernel (each task allocates one row buffer)
+_ROW_BLOCK = 16
+
+
 def _rows(x, t, w, g, c, row_loss, grad, want_grad):
-    """Row r of (R, C) ``x``, ``t``, ``w``: its mean weighted loss into ``row_loss[r]``
-    and, with ``want_grad``, its gradient (``g[r]`` times ``c``) into ``grad``. ``w``
-    and ``g`` may be broadcast views (zero strides)."""
+    """Row r of (R, C) ``x``, ``t``: its mean weighted loss into ``row_loss[r]`` and,
+    with ``want_grad``, its gradient (``g[r]`` times ``c``) into ``grad``. ``w`` has
+    one row (shared by every row) or R, ``g`` one element or R (all C-contiguous,
+    so that the loops over a row read unit strides and vectorize).
+
+    A row's losses are computed by one flat loop into a row buffer (vectorized)
+    and summed in float64 by ``losses._block_sum`` (the vectorized sum of the
+    pointwise losses: one compiled sum, so the forward and ``_with_grad`` share
+    its bits); the gradient is a second flat loop."""
     n_rows, n_cls = x.shape
-    for r in prange(n_rows):
-        gr = c * g[r]
-        s = 0.0
-        for k in range(n_cls):
-            xi = x[r, k]
-            ti = t[r, k]
-            one = const(xi, 1.0)
-            loss = -(ti * A.logsigmoid(xi) + (one - ti) * A.logsigmoid(-xi)) * w[r, k]
-            s += loss
+    w_rows = w.shape[0] > 1
+    g_rows = g.size > 1
+    for blk in prange((n_rows + _ROW_BLOCK - 1) // _ROW_BLOCK):
+        buf = np.empty(n_cls, x.dtype)
+        for r in range(blk * _ROW_BLOCK, min(n_rows, (blk + 1) * _ROW_BLOCK)):
+            xr = x[r]
+            tr = t[r]
+            wr = w[r if w_rows else 0]
+            for k in range(n_cls):
+                xi = xr[k]
+                ti = tr[k]
+                one = const(xi, 1.0)
+                buf[k] = -(ti * A.logsigmoid(xi) + (one - ti) * A.logsigmoid(-xi)) * wr[k]
+            row_loss[r] = _L._block_sum(buf, n_cls) / n_cls
             if want_grad:
-                grad[r, k] = (gr * w[r, k]) * (A.sigmoid(xi) - ti) / n_cls
-        row_loss[r] = s / n_cls
+                gr = c * g[r if g_rows else 0]
+                gd = grad[r]
+                for k in range(n_cls):
+                    gd[k] = (gr * wr[k]) * (A.sigmoid(xr[k]) - tr[k]) / n_cls
 
 
 _rows_serial, _rows_parallel = _config.kernels(_rows)
@@ -164,13 +182,9 @@ def _run(plan, g_rows_array, c, want_grad):
     grad = np.empty(x2.shape if want_grad else (0, 0), compute)
     g = np.ones(1, compute) if g_rows_array is None else \
         np.ascontiguousarray(g_rows_array, compute).reshape(-1)
-    w_rows = np.broadcast_to(w2, x2.shape)  # zero strides where one row is shared
-    g_rows = np.broadcast_to(g, (rows,))
     if rows and x2.shape[1]:
-        # the key must fix every argument's type: the broadcast views' layouts too
-        key = (compute.char, w2.shape[0] > 1, g.size > 1, want_grad,
-               w_rows.flags.c_contiguous, g_rows.flags.c_contiguous)
-        launch(_rows_serial, _rows_parallel, key, x2.size, x2, t2, w_rows, g_rows,
+        key = (compute.char, want_grad)
+        launch(_rows_serial, _rows_parallel, key, x2.size, x2, t2, w2, g,
                compute.type(c), row_loss, grad, want_grad)
     elif rows:  # no classes: 0 / 0, as PyTorch
         row_loss[:] = np.nan
@@ -379,18 +393,17 @@ def _nj_body(dt, weighted, want_grad):
         if weighted:
             w = np.ascontiguousarray(weight).astype(dt)
             if w.size == n_cls:
-                w2 = np.broadcast_to(w.reshape((1, n_cls)), (rows, n_cls))
+                w2 = w.reshape((1, n_cls))
             elif w.size == x2.size:
-                w2 = np.broadcast_to(w.reshape((rows, n_cls)), (rows, n_cls))
+                w2 = w.reshape((rows, n_cls))
             else:
                 raise ValueError("nbops: multilabel_soft_margin_loss: inside @njit the weight "
                                  "must have shape (C,) or the input's")
         else:
-            w2 = np.broadcast_to(np.ones((1, n_cls), dt), (rows, n_cls))
+            w2 = np.ones((1, n_cls), dt)
         row_loss = np.empty(rows, dt)
         grad = np.empty((rows, n_cls) if want_grad else (0, 0), dt)
-        gr = np.broadcast_to(g.astype(dt), (rows,)) if g.size == rows else \
-            np.broadcast_to(np.ones(1, dt), (rows,))
+        gr = g.astype(dt) if g.size == rows else np.ones(1, dt)
         if rows and n_cls:
             kernel(x2, t2, w2, gr, dt(c), row_loss, grad, want_grad)
         else:

@@ -29,6 +29,7 @@ it after the same checks (the negative-entry check reads ``var`` back, as
 PyTorch's ``torch.any`` synchronizes).
 """
 
+import math
 from collections import namedtuple
 
 import numpy as np
@@ -304,10 +305,12 @@ def _gaussian_plan(input, target, var, full, eps, reduction):
     if isinstance(var, (float, int)) and not isinstance(var, bool):
         if var < 0:
             raise ValueError("var has negative entry/entries")
-        v, var_shape = np.asarray(float(var)), None
+        v, var_shape, lowest = np.asarray(float(var)), None, None
     else:
         v = var if type(var) is np.ndarray else as_array(var, "var")
-        if np.any(v < 0):
+        # the smallest non-NaN entry (NaN only where every entry is NaN): one pass
+        lowest = np.fmin.reduce(v, axis=None) if v.size else None
+        if lowest is not None and lowest < 0:
             raise ValueError("var has negative entry/entries")
         var_shape = v.shape
         if v.shape != x.shape:
@@ -324,8 +327,12 @@ def _gaussian_plan(input, target, var, full, eps, reduction):
     except ValueError:
         raise ValueError(f"input of shape {x.shape}, target of shape {t.shape} and var of "
                          f"shape {v.shape} do not broadcast together") from None
-    with np.errstate(invalid="ignore"):
-        vc = np.maximum(v.astype(compute), compute.type(eps))  # NaN stays NaN, as clamp_
+    floor = compute.type(eps)
+    if v.dtype == compute and lowest is not None and lowest >= floor:
+        vc = v  # nothing below eps: the clamp would copy v unchanged (NaN stays NaN)
+    else:
+        with np.errstate(invalid="ignore"):
+            vc = np.maximum(v.astype(compute), floor)  # NaN stays NaN, as clamp_
     return _GaussPlan(x, t, vc, var_shape, shape, compute, result, reduction)
 
 
@@ -387,7 +394,7 @@ def gaussian_nll_loss(input, target, var, full=False, eps=1e-6, reduction="mean"
                   aux=plan.var_clamped)
     if plan.mode == "none":
         return res
-    return _L._reduce(res, int(np.prod(plan.shape)), plan.mode, plan.result)
+    return _L._reduce(res, math.prod(plan.shape), plan.mode, plan.result)
 
 
 gaussian_nll_loss.__doc__ = """Gaussian negative log-likelihood loss.
@@ -439,7 +446,7 @@ array([0.125     , 0.34657359, 1.19314718])
 
 def _gaussian_grads(plan, full, grad_output, want):
     """(grad_input, grad_var, loss sum) for ``plan`` (``grad_output`` checked here)."""
-    n = int(np.prod(plan.shape))
+    n = math.prod(plan.shape)
     g = _L._grad_output(grad_output, plan.mode, plan.shape)
     if plan.mode == "none":
         c = 1.0
@@ -556,7 +563,7 @@ def gaussian_nll_loss_with_grad(input, target, var, full=False, eps=1e-6, reduct
                                             False)
         return loss, (grad_x, grad_v)
     grad_x, grad_v, total = _gaussian_grads(plan, full, 1.0, True)
-    return _L._reduce(total, int(np.prod(plan.shape)), plan.mode, plan.result), \
+    return _L._reduce(total, math.prod(plan.shape), plan.mode, plan.result), \
         (grad_x, grad_v)
 
 
