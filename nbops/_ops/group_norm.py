@@ -138,6 +138,25 @@ def _forward(x, groups, cpg, inner, w, b, eps, scratch, mean, rstd, out):
 _forward_serial, _forward_parallel = _config.kernels(_forward)
 
 
+@register_jitable
+def _input_grad_terms(r, k_sum, a, m, length, cast):
+    """A group's terms of ``grad_input = ((g w - ka) - ((x - mh) - ml) kc) rr``, each
+    rounded to the dtype of ``cast`` (a one-value scratch array): ``rr = rstd``,
+    ``kc = sum(w g (x - mean)) / length * rstd**2``, ``ka = sum(w g) / length``, and the
+    float64 mean split into its rounded value ``mh`` and the rest ``ml``."""
+    cast[0] = r
+    rr = cast[0]
+    cast[0] = k_sum / length * r * r
+    kc = cast[0]
+    cast[0] = a / length
+    ka = cast[0]
+    cast[0] = m
+    mh = cast[0]
+    cast[0] = m - np.float64(mh) if math.isfinite(np.float64(mh)) else 0.0
+    ml = cast[0]
+    return rr, kc, ka, mh, ml
+
+
 def _backward(g, x, groups, cpg, inner, w, mean, rstd, scratch, grads, part_w, part_b, out):
     """grad_input of each group of the flat contiguous ``g``, ``x`` into ``out``.
 
@@ -177,17 +196,7 @@ def _backward(g, x, groups, cpg, inner, w, mean, rstd, scratch, grads, part_w, p
                     if grads:
                         part_w[n1, c1 + ci] = sgx1 * r_1
                         part_b[n1, c1 + ci] = sg1
-                cast[0] = r_1
-                rr1 = cast[0]
-                cast[0] = k1 / length * r_1 * r_1
-                kc1 = cast[0]
-                cast[0] = a1 / length
-                ka1 = cast[0]
-                cast[0] = m1
-                mh1 = cast[0]
-                lo1 = m1 - np.float64(mh1) if math.isfinite(np.float64(mh1)) else 0.0
-                cast[0] = lo1
-                ml1 = cast[0]
+                rr1, kc1, ka1, mh1, ml1 = _input_grad_terms(r_1, k1, a1, m1, length, cast)
                 orow = row_view(out, row * length, length)
                 for j in range(length):
                     orow[j] = ((gr[j] * wr[j] - ka1) - ((xr[j] - mh1) - ml1) * kc1) * rr1
@@ -227,17 +236,7 @@ def _backward(g, x, groups, cpg, inner, w, mean, rstd, scratch, grads, part_w, p
                     if grads:
                         part_w[n, c0 + ci] = sgx * r
                         part_b[n, c0 + ci] = sg
-                cast[0] = r
-                rr = cast[0]
-                cast[0] = k_sum / length * r * r
-                kc = cast[0]
-                cast[0] = a / length
-                ka = cast[0]
-                cast[0] = m
-                mh = cast[0]
-                lo = m - np.float64(mh) if math.isfinite(np.float64(mh)) else 0.0
-                cast[0] = lo
-                ml = cast[0]
+                rr, kc, ka, mh, ml = _input_grad_terms(r, k_sum, a, m, length, cast)
                 for ci in range(cpg):
                     wc = w[c0 + ci]
                     gc = row_view(g, row * length + ci * inner, inner)
