@@ -71,6 +71,14 @@ def check_out(out, shape, dtype):
         raise ValueError("out is read-only")
 
 
+def direct_out(out, shape, dtype):
+    """Whether ``out`` can take a kernel's result directly: a writable C-contiguous
+    NumPy array of exactly ``shape`` and ``dtype`` (the lean paths' ``out=`` test;
+    anything else goes through the general path's checks)."""
+    return (type(out) is np.ndarray and out.shape == shape and out.dtype == dtype
+            and out.flags.c_contiguous and out.flags.writeable)
+
+
 def may_share_memory(out, a):
     """``np.may_share_memory(out, a)``, without its call for two distinct arrays
     that own their memory (they cannot overlap: the common ``out=`` call)."""

@@ -28,6 +28,7 @@ from .._validate import (
     check_out,
     dask_ops,
     deliver,
+    direct_out,
     is_dask_array,
     is_device_array,
     may_share_memory,
@@ -161,9 +162,7 @@ def _fast_forward(input, axis, out):
     O, HI, out_shape = plan
     if out is None:
         res = np.empty(out_shape, dt)
-    elif (type(out) is np.ndarray and out.shape == out_shape and out.dtype == dt
-          and out.flags.c_contiguous and out.flags.writeable
-          and not may_share_memory(out, input)):
+    elif direct_out(out, out_shape, dt) and not may_share_memory(out, input):
         res = out
     else:
         return None

@@ -18,7 +18,15 @@ from numba.np import numpy_support
 
 from .. import _config
 from .._launch import launch
-from .._validate import as_array, check_out, dask_ops, is_dask_array, is_device_array, result_dtype
+from .._validate import (
+    as_array,
+    check_out,
+    dask_ops,
+    direct_out,
+    is_dask_array,
+    is_device_array,
+    result_dtype,
+)
 from ..cuda import ops as _cuda
 
 
@@ -297,9 +305,7 @@ def _fast(x, weight, bias, out):
     shape = x.shape[:-1] + (n_out,)
     if out is None:
         y = np.empty(shape, x.dtype)
-    elif (type(out) is np.ndarray and out.shape == shape and out.dtype == x.dtype
-          and out.flags.c_contiguous and out.flags.writeable
-          and not _shares_memory(out, (x, weight, bias))):
+    elif direct_out(out, shape, x.dtype) and not _shares_memory(out, (x, weight, bias)):
         y = out
     else:
         return None

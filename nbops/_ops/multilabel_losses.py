@@ -27,7 +27,7 @@ from numba.np.numpy_support import as_dtype
 
 from .. import _config
 from .._launch import launch
-from .._validate import as_array, check_out, dask_ops, is_dask_array, is_device_array
+from .._validate import as_array, check_out, dask_ops, direct_out, is_dask_array, is_device_array
 from ..scalar import activations as A
 from ..scalar._math import const
 from . import losses as _L
@@ -159,8 +159,7 @@ def _run_grad(plan, g_rows_array, c, out):
     rows = x2.shape[0]
     g = np.ones(1, compute) if g_rows_array is None else \
         np.ascontiguousarray(g_rows_array, compute).reshape(-1)
-    if (out is not None and type(out) is np.ndarray and out.shape == shape
-            and out.dtype == compute and out.flags.c_contiguous and out.flags.writeable
+    if (out is not None and direct_out(out, shape, compute)
             and not any(np.may_share_memory(out, a) for a in (x2, t2, w2, g))):
         grad, direct = out.reshape(x2.shape), True
     else:

@@ -43,6 +43,7 @@ from .._validate import (
     check_out,
     dask_ops,
     deliver,
+    direct_out,
     is_dask_array,
     is_device_array,
     result_dtype,
@@ -357,8 +358,7 @@ def _fast_eval(x, running_mean, running_var, weight, bias, eps, out):
         return None
     if out is None:
         res = np.empty(shape, dt)
-    elif (type(out) is np.ndarray and out.shape == shape and out.dtype == dt
-          and out.flags.c_contiguous and out.flags.writeable):
+    elif direct_out(out, shape, dt):
         res = out
     else:
         return None

@@ -41,6 +41,7 @@ from .._validate import (
     as_array,
     check_out,
     dask_ops,
+    direct_out,
     is_dask_array,
     is_device_array,
     result_dtype,
@@ -528,8 +529,7 @@ def _fast_normalize(x, p, axis, eps, out):
         return None
     if out is None:
         res = np.empty(x.shape, dt)
-    elif (type(out) is np.ndarray and out.shape == x.shape and out.dtype == dt
-          and out.flags.c_contiguous and out.flags.writeable):
+    elif direct_out(out, x.shape, dt):
         res = out  # (the general path writes such an out= directly too)
     else:
         return None

@@ -39,7 +39,7 @@ from numba.extending import overload, register_jitable
 
 from .. import _config
 from .._launch import launch
-from .._validate import as_array, check_out, may_share_memory, result_dtype
+from .._validate import as_array, check_out, direct_out, may_share_memory, result_dtype
 from ..scalar import rows as R
 from ..scalar.rows import (
     COLS_BLOCK,
@@ -128,9 +128,7 @@ def _fast(x, axis, out, core, sgn):
             _plans[(shape, axis)] = plan
     if out is None:
         res = np.empty(shape, dt)
-    elif (type(out) is np.ndarray and out.shape == shape and out.dtype == dt
-          and out.flags.c_contiguous and out.flags.writeable
-          and not may_share_memory(out, x)):
+    elif direct_out(out, shape, dt) and not may_share_memory(out, x):
         res = out
     else:
         return None
