@@ -79,13 +79,23 @@ def _window_sum(v, s, c0, c1, n_ch, square):
 
 
 @register_jitable
-def _slide(v, s0, m, acc, add, rem, n_ch, c, before, after, square, clamp):
+def _window_start(v, s0, m, acc, after, n_ch, square):
+    """``acc[j]``: the sum over channels ``0 .. after - 1`` at position ``s0 + j``
+    (the window of channel -1, which :func:`_slide` then moves to channel 0)."""
+    for j in range(m):
+        acc[j] = _window_sum(v, s0 + j, 0, after - 1, n_ch, square)
+
+
+@register_jitable
+def _slide(v, s0, m, acc, n_ch, c, before, after, square, clamp):
     """Move the running window sums ``acc[j]`` (positions ``s0 + j`` of ``v``'s
-    rows, ``j < m``) to channel ``c``'s window ``c - before .. c + after``: channel
-    ``add`` in (if ``add < n_ch``), then ``rem`` out (if ``rem >= 0``), squared if
-    ``square``. A non-finite sum (an inf or NaN entered, left or stays in the
-    window) is summed anew over the window; ``clamp``: a negative one (rounding)
-    is 0."""
+    rows, ``j < m``) from channel ``c - 1``'s window to channel ``c``'s, ``c -
+    before .. c + after``: channel ``c + after`` in (if it exists), then ``c -
+    before - 1`` out (if it exists), squared if ``square``. A non-finite sum (an
+    inf or NaN entered, left or stays in the window) is summed anew over the
+    window; ``clamp``: a negative one (rounding) is 0."""
+    add = c + after
+    rem = c - before - 1
     if add < n_ch:
         va = v[add]
         if square:
@@ -125,31 +135,83 @@ def _powers(acc, m, scale, k, beta, dst):
             dst[j] = (acc[j] * scale + k) ** -beta
 
 
+@register_jitable
+def _forward_block(xv, s0, m, ov, size, alpha, beta, k):
+    """``ov = xv / (W * alpha / size + k)**beta`` (module docstring) at positions
+    ``s0 .. s0 + m - 1`` of one batch item: ``xv``, ``ov`` ``(C, S)`` views."""
+    n_ch = xv.shape[0]
+    before = size // 2
+    after = (size - 1) // 2
+    scale = alpha / size
+    acc = np.zeros(m)
+    pw = np.empty(m)
+    _window_start(xv, s0, m, acc, after, n_ch, True)
+    for c in range(n_ch):
+        _slide(xv, s0, m, acc, n_ch, c, before, after, True, True)
+        _powers(acc, m, scale, k, beta, pw)
+        xc = xv[c]
+        oc = ov[c]
+        for j in range(m):
+            oc[s0 + j] = np.float64(xc[s0 + j]) * pw[j]
+
+
+@register_jitable
+def _backward_block(gv, xv, s0, m, ov, size, alpha, beta, k):
+    """grad_input (module docstring) into ``ov`` at positions ``s0 .. s0 + m - 1``
+    of one batch item: ``gv``, ``xv``, ``ov`` ``(C, S)`` views."""
+    n_ch = xv.shape[0]
+    before = size // 2
+    after = (size - 1) // 2
+    scale = alpha / size
+    coef = 2.0 * scale * beta
+    acc = np.zeros(m)
+    p = np.empty((n_ch, m))  # d**-beta
+    q = np.empty((n_ch, m))  # g x d**(-beta - 1)
+    _window_start(xv, s0, m, acc, after, n_ch, True)
+    for c in range(n_ch):
+        _slide(xv, s0, m, acc, n_ch, c, before, after, True, True)
+        pc = p[c]
+        qc = q[c]
+        _powers(acc, m, scale, k, beta, pc)
+        xc = xv[c]
+        gc = gv[c]
+        for j in range(m):
+            qc[j] = np.float64(gc[s0 + j]) * np.float64(xc[s0 + j]) * pc[j] / (
+                acc[j] * scale + k)
+    # the mirrored window: channels c - after .. c + before
+    _window_start(q, 0, m, acc, before, n_ch, False)
+    for c in range(n_ch):
+        _slide(q, 0, m, acc, n_ch, c, after, before, False, False)
+        pc = p[c]
+        xc = xv[c]
+        gc = gv[c]
+        oc = ov[c]
+        for j in range(m):
+            oc[s0 + j] = np.float64(gc[s0 + j]) * pc[j] - coef * np.float64(xc[s0 + j]) * acc[j]
+
+
+@register_jitable
+def _channel_major(a, r0, m):
+    """Rows ``r0 .. r0 + m - 1`` of the ``(N, C)`` array ``a`` as a ``(C, m)``
+    float64 block (exact)."""
+    n_ch = a.shape[1]
+    v = np.empty((n_ch, m))
+    for j in range(m):
+        ar = a[r0 + j]
+        for c in range(n_ch):
+            v[c, j] = ar[c]
+    return v
+
+
 def _forward(x, size, alpha, beta, k, out):
     """``out = x / (W * alpha / size + k)**beta`` (module docstring) for ``x``,
     ``out``: ``(N, C, S)`` C-contiguous arrays of one float dtype."""
     n_batch, n_ch, n_pos = x.shape
-    before = size // 2
-    after = (size - 1) // 2
-    scale = alpha / size
     per, blocks = _positions_per_task(n_ch, n_pos)
     for task in prange(n_batch * blocks):
-        xn = x[task // blocks]
-        on = out[task // blocks]
         s0 = (task % blocks) * per
-        m = min(n_pos, s0 + per) - s0
-        acc = np.zeros(m)
-        pw = np.empty(m)
-        for j in range(m):
-            acc[j] = _window_sum(xn, s0 + j, 0, after - 1, n_ch, True)
-        for c in range(n_ch):
-            _slide(xn, s0, m, acc, c + after, c - before - 1, n_ch, c, before, after, True,
-                   True)
-            _powers(acc, m, scale, k, beta, pw)
-            xc = xn[c]
-            oc = on[c]
-            for j in range(m):
-                oc[s0 + j] = np.float64(xc[s0 + j]) * pw[j]
+        _forward_block(x[task // blocks], s0, min(n_pos, s0 + per) - s0, out[task // blocks],
+                       size, alpha, beta, k)
 
 
 _forward_serial, _forward_parallel = _config.kernels(_forward)
@@ -163,33 +225,18 @@ def _forward_rows(x, size, alpha, beta, k, out):
     ``x``, ``out`` ``(N, C)`` C-contiguous arrays of one float dtype.
 
     A task takes a block of ``_ROWS`` batch rows as the positions of
-    :func:`_forward` (copied channel-major into float64, exactly), so the
+    :func:`_forward_block` (copied channel-major into float64, exactly), so the
     window sums slide over ``_ROWS`` values at a time instead of one: the same
     arithmetic, value by value, so the same bits as :func:`_forward`."""
     n_batch, n_ch = x.shape
-    before = size // 2
-    after = (size - 1) // 2
-    scale = alpha / size
-    blocks = (n_batch + _ROWS - 1) // _ROWS
-    for task in prange(blocks):
+    for task in prange((n_batch + _ROWS - 1) // _ROWS):
         r0 = task * _ROWS
         m = min(n_batch, r0 + _ROWS) - r0
-        v = np.empty((n_ch, m))
+        o = np.empty((n_ch, m))
+        _forward_block(_channel_major(x, r0, m), 0, m, o, size, alpha, beta, k)
         for j in range(m):
-            xr = x[r0 + j]
             for c in range(n_ch):
-                v[c, j] = xr[c]
-        acc = np.zeros(m)
-        pw = np.empty(m)
-        for j in range(m):
-            acc[j] = _window_sum(v, j, 0, after - 1, n_ch, True)
-        for c in range(n_ch):
-            _slide(v, 0, m, acc, c + after, c - before - 1, n_ch, c, before, after, True,
-                   True)
-            _powers(acc, m, scale, k, beta, pw)
-            vc = v[c]
-            for j in range(m):
-                out[r0 + j, c] = vc[j] * pw[j]
+                out[r0 + j, c] = o[c, j]
 
 
 _forward_rows_serial, _forward_rows_parallel = _config.kernels(_forward_rows)
@@ -199,46 +246,12 @@ def _backward(g, x, size, alpha, beta, k, out):
     """grad_input (module docstring) into ``out``; ``g``, ``x``, ``out``: ``(N, C,
     S)`` C-contiguous arrays of one float dtype."""
     n_batch, n_ch, n_pos = x.shape
-    before = size // 2
-    after = (size - 1) // 2
-    scale = alpha / size
-    coef = 2.0 * scale * beta
     per, blocks = _positions_per_task(n_ch, n_pos)
     for task in prange(n_batch * blocks):
         n = task // blocks
-        xn = x[n]
-        gn = g[n]
-        on = out[n]
         s0 = (task % blocks) * per
-        m = min(n_pos, s0 + per) - s0
-        acc = np.zeros(m)
-        p = np.empty((n_ch, m))  # d**-beta
-        q = np.empty((n_ch, m))  # g x d**(-beta - 1)
-        for j in range(m):
-            acc[j] = _window_sum(xn, s0 + j, 0, after - 1, n_ch, True)
-        for c in range(n_ch):
-            _slide(xn, s0, m, acc, c + after, c - before - 1, n_ch, c, before, after, True,
-                   True)
-            pc = p[c]
-            qc = q[c]
-            _powers(acc, m, scale, k, beta, pc)
-            xc = xn[c]
-            gc = gn[c]
-            for j in range(m):
-                qc[j] = np.float64(gc[s0 + j]) * np.float64(xc[s0 + j]) * pc[j] / (
-                    acc[j] * scale + k)
-        # the mirrored window: channels c - after .. c + before
-        for j in range(m):
-            acc[j] = _window_sum(q, j, 0, before - 1, n_ch, False)
-        for c in range(n_ch):
-            _slide(q, 0, m, acc, c + before, c - after - 1, n_ch, c, after, before, False,
-                   False)
-            pc = p[c]
-            xc = xn[c]
-            gc = gn[c]
-            oc = on[c]
-            for j in range(m):
-                oc[s0 + j] = np.float64(gc[s0 + j]) * pc[j] - coef * np.float64(xc[s0 + j]) * acc[j]
+        _backward_block(g[n], x[n], s0, min(n_pos, s0 + per) - s0, out[n],
+                        size, alpha, beta, k)
 
 
 _backward_serial, _backward_parallel = _config.kernels(_backward)
@@ -249,47 +262,19 @@ def _backward_rows(g, x, size, alpha, beta, k, out):
     ``g``, ``x``, ``out`` ``(N, C)`` C-contiguous arrays of one float dtype.
 
     As :func:`_forward_rows`: a task takes a block of ``_ROWS`` batch rows as
-    the positions of :func:`_backward` (the input copied channel-major into
-    float64, exactly), the same arithmetic value by value, so the same bits as
-    :func:`_backward`."""
+    the positions of :func:`_backward_block` (``g`` and ``x`` copied
+    channel-major into float64, exactly), the same arithmetic value by value,
+    so the same bits as :func:`_backward`."""
     n_batch, n_ch = x.shape
-    before = size // 2
-    after = (size - 1) // 2
-    scale = alpha / size
-    coef = 2.0 * scale * beta
-    blocks = (n_batch + _ROWS - 1) // _ROWS
-    for task in prange(blocks):
+    for task in prange((n_batch + _ROWS - 1) // _ROWS):
         r0 = task * _ROWS
         m = min(n_batch, r0 + _ROWS) - r0
-        v = np.empty((n_ch, m))  # x, channel-major
+        o = np.empty((n_ch, m))
+        _backward_block(_channel_major(g, r0, m), _channel_major(x, r0, m), 0, m, o,
+                        size, alpha, beta, k)
         for j in range(m):
-            xr = x[r0 + j]
             for c in range(n_ch):
-                v[c, j] = xr[c]
-        acc = np.zeros(m)
-        p = np.empty((n_ch, m))  # d**-beta
-        q = np.empty((n_ch, m))  # g x d**(-beta - 1)
-        for j in range(m):
-            acc[j] = _window_sum(v, j, 0, after - 1, n_ch, True)
-        for c in range(n_ch):
-            _slide(v, 0, m, acc, c + after, c - before - 1, n_ch, c, before, after, True,
-                   True)
-            pc = p[c]
-            qc = q[c]
-            _powers(acc, m, scale, k, beta, pc)
-            vc = v[c]
-            for j in range(m):
-                qc[j] = np.float64(g[r0 + j, c]) * vc[j] * pc[j] / (acc[j] * scale + k)
-        # the mirrored window: channels c - after .. c + before
-        for j in range(m):
-            acc[j] = _window_sum(q, j, 0, before - 1, n_ch, False)
-        for c in range(n_ch):
-            _slide(q, 0, m, acc, c + before, c - after - 1, n_ch, c, after, before, False,
-                   False)
-            pc = p[c]
-            vc = v[c]
-            for j in range(m):
-                out[r0 + j, c] = np.float64(g[r0 + j, c]) * pc[j] - coef * vc[j] * acc[j]
+                out[r0 + j, c] = o[c, j]
 
 
 _backward_rows_serial, _backward_rows_parallel = _config.kernels(_backward_rows)
