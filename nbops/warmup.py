@@ -98,7 +98,9 @@ def warmup(ops=None, dtypes=("float32", "float64"), parallel=True, verbose=None,
     if unknown:
         raise ValueError(f"ops: unknown op(s) {unknown}; choose from {available_ops()}")
     everywhere = _launch.everywhere_parallel_from()  # None: nothing runs parallel
-    sizes = [64] + ([everywhere] if parallel and everywhere else [])
+    # + 15: the sample arrays of rows of 16 (n // 16 rows) then hold at least
+    # ``everywhere`` elements too
+    sizes = [64] + ([everywhere + 15] if parallel and everywhere else [])
     start = time.perf_counter()
     spent = {}
     total = len(names) * len(dtypes)

@@ -110,6 +110,26 @@ def test_warmup_lists_every_op_with_samples():
     assert {e.name for e in ELEMENTWISE} <= set(warmup.available_ops())
 
 
+def test_warmup_parallel_samples_reach_the_parallel_size(monkeypatch):
+    """The warm-up's large sample arrays (rows of 16 included) hold at least the
+    element count from which every kernel runs parallel: one row short, the
+    kernels at that threshold stayed uncompiled."""
+    import sys
+
+    warmup = sys.modules["nbops.warmup"]
+    sizes = []
+
+    def calls(dtype, n, backward=False):
+        sizes.append(n)
+        return {"relu": lambda: None}
+
+    monkeypatch.setattr(warmup._launch, "everywhere_parallel_from", lambda: 1000)
+    monkeypatch.setattr(warmup, "_calls", calls)
+    warmup.warmup(["relu"], dtypes=["float32"], verbose=False)
+    d = table.sample_arrays(np.float32, max(sizes))
+    assert min(d.x.size, d.x2.size, d.g2.size) >= 1000
+
+
 @pytest.mark.parametrize("dtype", [np.float32, np.float64])
 def test_every_backward_has_sample_calls(dtype):
     """The warm-up (``backward=True``) and the thread tuning run each op's backward

@@ -157,10 +157,14 @@ _register(group_norm.instance_norm, "normalization",
                (_instances(d.g2), _instances(d.x2), np.zeros((len(d.x2), 4), d.dtype),
                 np.ones((len(d.x2), 4), d.dtype), d.ch[:4]), {})])
 _register(local_response_norm.local_response_norm, "normalization", ("input",), ("input",),
-          "LocalResponseNorm", lambda d: [((_instances(d.x2), 3), {})],
+          "LocalResponseNorm",
+          # (N, C, S) and (N, C, 1): the second takes kernels of its own (batch rows)
+          lambda d: [((_instances(d.x2), 3), {}), ((d.x2[:, :, None], 3), {})],
           backward=local_response_norm.local_response_norm_backward,
           backward_samples=lambda d: [(local_response_norm.local_response_norm_backward,
-                                       (_instances(d.g2), _instances(d.x2), 3), {})])
+                                       (_instances(d.g2), _instances(d.x2), 3), {}),
+                                      (local_response_norm.local_response_norm_backward,
+                                       (d.g2[:, :, None], d.x2[:, :, None], 3), {})])
 
 
 def _linear_args(d):
