@@ -40,7 +40,7 @@ from ..scalar.activations import sigmoid
 from ..scalar.rows import row_view
 from . import njit_args as NJ
 from .elementwise import _float_array
-from .plan import axis_plan
+from .plan import Remembered, axis_plan
 
 __all__ = ["glu", "glu_backward"]
 
@@ -142,7 +142,15 @@ def glu_plan(shape, axis, dim):
 
 
 _FLOATS = (np.dtype(np.float32), np.dtype(np.float64))
-_plans = {}  # (input shape, axis) -> (outer, half * inner, output shape), checked
+
+
+def _fast_plan(shape, axis):
+    """(outer, half * inner, output shape) of a checked (shape, int axis)."""
+    _, O, H, I, out_shape = glu_plan(shape, axis, None)
+    return O, H * I, out_shape
+
+
+_plans = Remembered(_fast_plan)  # (shape, int axis) -> its plan
 
 
 def _fast_forward(input, axis, out):
@@ -153,13 +161,7 @@ def _fast_forward(input, axis, out):
     dt = input.dtype
     if not (dt in _FLOATS and input.flags.c_contiguous):
         return None
-    plan = _plans.get((input.shape, axis))
-    if plan is None:
-        _, O, H, I, out_shape = glu_plan(input.shape, axis, None)  # (raises for bad ones)
-        plan = (O, H * I, out_shape)
-        if len(_plans) < 256:
-            _plans[(input.shape, axis)] = plan
-    O, HI, out_shape = plan
+    O, HI, out_shape = _plans[(input.shape, axis)]  # (raises for bad ones)
     if out is None:
         res = np.empty(out_shape, dt)
     elif direct_out(out, out_shape, dt) and not may_share_memory(out, input):

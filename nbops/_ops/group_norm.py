@@ -51,6 +51,7 @@ from ..scalar._norms import finite_shift
 from ..scalar.rows import row_view
 from .elementwise import _float_array
 from .normalization import _constant_flag, _is_none, batch_norm, batch_norm_backward
+from .plan import Remembered
 from .row_tasks import _LANES, _SCRATCH, _plain_shifted_sums, _rows_per_task, _sum_parts
 
 #: Channels of fewer positions (``inner``) are normalized a whole group at a
@@ -294,7 +295,7 @@ def _groups_plan(x_shape, num_groups):
     return n, c, math.prod(x_shape[2:]), groups
 
 
-_PLANS = {}  # (input shape, num_groups) -> _groups_plan's result, for an int num_groups
+_PLANS = Remembered(_groups_plan)  # for an int num_groups
 
 
 def _remembered_groups_plan(x_shape, num_groups):
@@ -302,12 +303,7 @@ def _remembered_groups_plan(x_shape, num_groups):
     of the same shape skips the checks)."""
     if type(num_groups) is not int:
         return _groups_plan(x_shape, num_groups)
-    plan = _PLANS.get((x_shape, num_groups))
-    if plan is None:
-        plan = _groups_plan(x_shape, num_groups)
-        if len(_PLANS) < 256:
-            _PLANS[(x_shape, num_groups)] = plan
-    return plan
+    return _PLANS[(x_shape, num_groups)]
 
 
 _FILLED = {}  # (fill, channels, dtype char) -> a read-only vector (weight/bias defaults)

@@ -28,33 +28,42 @@ import numpy as np
 
 from ..scalar.random import drop_threshold, splitmix64_int
 
-__all__ = ["REDUCTIONS", "ReductionPlan", "legacy_reduction",
+__all__ = ["Remembered", "REDUCTIONS", "ReductionPlan", "legacy_reduction",
            "reduction_plan", "normalize_axis", "AxisPlan", "axis_plan", "ClassLossPlan",
            "class_loss_plan", "target_range_message", "check_p", "DropoutPlan",
            "dropout_plan", "dropout_seed", "dropout_key", "dropout_threshold",
            "dropout_scale", "channel_axes", "feature_view", "mask_shape",
            "warn_feature_rank", "check_dropout1d_rank", "alpha_dropout_constants"]
 
-#: Memoized plans per family are dropped when a table grows past this size.
-_MEMO_SIZE = 256
+class Remembered(dict):
+    """Plans remembered by their arguments: ``plans[key]`` is ``make(*key)``, made
+    on the first look-up of ``key`` and kept, so a repeated call of the same
+    shapes and options skips the checks (a dict look-up). When ``size`` plans
+    are kept the table starts again empty. ``key`` must be hashable (a dict
+    raises ``TypeError`` otherwise): callers remember only plain keys.
 
+    Examples
+    --------
+    >>> plans = Remembered(lambda shape, axis: (shape, axis % len(shape)))
+    >>> plans[((2, 3), -1)]
+    ((2, 3), 1)
+    >>> len(plans)
+    1
+    """
 
-def _memo_get(memo, key):
-    """The memoized plan for ``key`` (None if absent or ``key`` is unhashable)."""
-    try:
-        return memo.get(key)
-    except TypeError:
-        return None
+    __slots__ = ("make", "size")
 
+    def __init__(self, make, size=256):
+        super().__init__()
+        self.make = make
+        self.size = size
 
-def _memo_put(memo, key, plan):
-    try:
-        if len(memo) >= _MEMO_SIZE:
-            memo.clear()
-        memo[key] = plan
-    except TypeError:  # an unhashable option value: not memoized
-        pass
-    return plan
+    def __missing__(self, key):
+        plan = self.make(*key)
+        if len(self) >= self.size:
+            self.clear()
+        self[key] = plan
+        return plan
 
 
 # ------------------------------------------------------------------ reduction
@@ -306,7 +315,6 @@ def target_range_message(classes, ignore_index, index=None):
             f"number of classes) or ignore_index ({ignore_index})")
 
 
-_CLASS_LOSS_PLANS = {}
 
 
 def class_loss_plan(input_shape, target_shape, target_dtype, weight_shape=None,
@@ -336,10 +344,11 @@ def class_loss_plan(input_shape, target_shape, target_dtype, weight_shape=None,
     """
     args = (tuple(input_shape), tuple(target_shape), target_dtype, weight_shape,
             ignore_index, label_smoothing, reduction, size_average, reduce, logits)
-    key = args + (type(ignore_index),)  # -100.0 == -100 but is not an integer
-    plan = _memo_get(_CLASS_LOSS_PLANS, key)
-    if plan is None:
-        plan = _memo_put(_CLASS_LOSS_PLANS, key, _class_loss_plan(*args))
+    try:
+        # type(ignore_index): -100.0 == -100 but is not an integer
+        plan = _CLASS_LOSS_PLANS[args + (type(ignore_index),)]
+    except TypeError:  # an unhashable option value: not remembered
+        plan = _class_loss_plan(*args)
     if stacklevel is not None:
         plan.reduction.warn(stacklevel + 1)
     return plan
@@ -370,6 +379,9 @@ def _class_loss_plan(input_shape, target_shape, target_dtype, weight_shape, igno
     if weight_shape is not None and tuple(weight_shape) != (C,):
         raise ValueError(weight_length_message(C, weight_shape))
     return ClassLossPlan(probabilities, O, C, I, loss_shape, ignore, eps, red)
+
+
+_CLASS_LOSS_PLANS = Remembered(lambda *key: _class_loss_plan(*key[:-1]))
 
 
 # ------------------------------------------------------------------ dropout

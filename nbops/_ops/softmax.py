@@ -54,7 +54,7 @@ from ..scalar.rows import (
 from . import njit_args as NJ
 from . import table
 from .elementwise import _float_array, _overlaps_differently, flat_as
-from .plan import axis_plan
+from .plan import Remembered, axis_plan
 from .table import Module
 
 
@@ -107,7 +107,15 @@ def _shares_exactly(a, b):
 
 
 _FLOATS = (np.dtype(np.float32), np.dtype(np.float64))
-_plans = {}  # (input shape, axis) -> (O, C, I or None for rows, rows), checked
+
+
+def _fast_plan(shape, axis):
+    """(O, C, I or None for rows, rows) of a checked (shape, int axis)."""
+    _, O, C, I = axis_plan(shape, axis)
+    return O, C, None if I == 1 else I, I == 1
+
+
+_plans = Remembered(_fast_plan)  # (shape, int axis) -> its plan
 _signs = {}  # (sgn, dtype) -> sgn as a scalar of the dtype
 
 
@@ -120,12 +128,7 @@ def _fast(x, axis, out, core, sgn):
     if not (dt in _FLOATS and x.flags.c_contiguous):
         return None
     shape = x.shape
-    plan = _plans.get((shape, axis))
-    if plan is None:
-        _, O, C, I = axis_plan(shape, axis)  # (raises for a bad axis)
-        plan = (O, C, None if I == 1 else I, I == 1)
-        if len(_plans) < 256:
-            _plans[(shape, axis)] = plan
+    plan = _plans[(shape, axis)]  # (raises for a bad axis)
     if out is None:
         res = np.empty(shape, dt)
     elif direct_out(out, shape, dt) and not may_share_memory(out, x):
