@@ -8,7 +8,7 @@ At 1e5 and 1e7 float64 elements (``x`` standard normal times 3), on 1 and on 2
 threads (Numba's and PyTorch's): ``nbops.gelu`` allocating and into ``out=``,
 ``torch.nn.functional.gelu``, ``nbops.gelu_backward`` allocating and into
 ``out=``, ``torch.ops.aten.gelu_backward``. Within a process the cells alternate
-(A B C ..., then reversed), each a batch of calls (about 5 ms) with a 2 ms pause
+(A B C ..., then reversed), each a batch of calls (about 1 ms) with a 2 ms pause
 between batches (the two OpenMP pools spin for a while after a parallel call).
 With ``--base``, processes of this tree and of the baseline alternate too
 (``--procs`` of each), each importing its own ``nbops``. Figures: medians over all
@@ -16,8 +16,8 @@ rounds (minima in brackets), us per call; the load average before and after.
 
 Then the serial kernels' cost per element (``--serial``, the figure
 ``nbops/_tuning.py`` holds as ``COST_NS``): every kernel serial
-(``PARALLEL_THRESHOLD`` raised), the slope of the fastest times at 2**16 and 2**20
-elements, ns per element.
+(``PARALLEL_THRESHOLD`` raised), the slope of the fastest times at 2**12 and 2**16
+elements (in cache: short timings, which load disturbs less), ns per element.
 """
 
 import argparse
@@ -60,11 +60,11 @@ def _worker(rounds, serial):
             tx, tg = torch.from_numpy(x), torch.from_numpy(g)
             calls = _calls(nbops, torch, x, g, out, tx, tg)
             number = []
-            for fn in calls:  # compile / warm up, then calls per ~5 ms batch
+            for fn in calls:  # compile / warm up, then calls per ~1 ms batch
                 fn()
                 t0 = time.perf_counter()
                 fn()
-                number.append(max(1, int(0.005 / max(time.perf_counter() - t0, 1e-7))))
+                number.append(max(1, int(0.001 / max(time.perf_counter() - t0, 1e-7))))
             times = [[] for _ in calls]
             for r in range(rounds):
                 order = range(len(calls)) if r % 2 == 0 else reversed(range(len(calls)))
@@ -83,20 +83,20 @@ def _worker(rounds, serial):
         for name, fn in (("gelu", lambda x, g, o: nbops.gelu(x, out=o)),
                          ("gelu_backward", lambda x, g, o: nbops.gelu_backward(g, x, out=o))):
             best = {}
-            for n in (1 << 16, 1 << 20):
+            for n in (1 << 12, 1 << 16):  # in cache; short timings, robust to load
                 x = rng.standard_normal(n) * 3
                 g = rng.standard_normal(n)
                 o = np.empty_like(x)
                 fn(x, g, o)
-                reps = max(1, (1 << 22) // n)
+                reps = max(1, (1 << 16) // n)
                 b = float("inf")
-                for _ in range(40):
+                for _ in range(200):
                     t0 = time.perf_counter()
                     for _ in range(reps):
                         fn(x, g, o)
                     b = min(b, (time.perf_counter() - t0) / reps)
                 best[n] = b
-            cost[name] = (best[1 << 20] - best[1 << 16]) / ((1 << 20) - (1 << 16)) * 1e9
+            cost[name] = (best[1 << 16] - best[1 << 12]) / ((1 << 16) - (1 << 12)) * 1e9
         res["serial_ns"] = cost
         _config.PARALLEL_THRESHOLD = saved
     print("RESULT " + json.dumps(res))
