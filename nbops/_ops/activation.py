@@ -575,8 +575,8 @@ GELU = table.elementwise(
         :math:`0.5 x (1 + \tanh(\sqrt{2/\pi} (x + 0.044715 x^3)))`.""",
     notes=r"""Same as ``torch.nn.functional.gelu``. Its formulas are computed without
         their cancellation for negative :math:`x`: the exact form as
-        :math:`0.5 x \, \mathrm{erfc}(-x / \sqrt 2)` (the C library's ``erfc``,
-        libdevice's on CUDA), the tanh form as :math:`x \sigma(2u)` (nbops'
+        :math:`0.5 x \, \mathrm{erfc}(-x / \sqrt 2)` (nbops' vectorizable
+        ``erfc``, float32 and float64), the tanh form as :math:`x \sigma(2u)` (nbops'
         vectorizable ``exp``), both within a few ulp. ``gelu(inf) == inf``,
         ``gelu(-inf)`` is NaN (:math:`-\infty \cdot 0`, as PyTorch's) and NaN stays
         NaN. Any other ``approximate`` raises ``ValueError``. The scalar cores are
