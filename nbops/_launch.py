@@ -15,9 +15,12 @@ parallel twin runs when::
 
     n c (1 - 1 / (T e)) > L        and n >= _config.PARALLEL_FLOOR
 
-Expensive ops (exp, log, per-row work) switch earlier than cheap ones (relu,
-copies). ``NBOPS_PARALLEL_THRESHOLD`` replaces all of this with one element
-count for every op (:mod:`nbops._config`).
+or from the kernel's measured crossover where that is smaller (the tuning run
+timed both twins at sizes from 2**12 to 2**20: a direct comparison, where the
+rule's single ``L`` is a median over all kernels). Expensive ops (exp, log,
+per-row work) switch earlier than cheap ones (relu, copies).
+``NBOPS_PARALLEL_THRESHOLD`` replaces all of this with one element count for
+every op (:mod:`nbops._config`).
 """
 
 import math
@@ -124,12 +127,26 @@ def threshold(cost, threads=None, launch_ns=None, efficiency=None):
     return max(n, _config.PARALLEL_FLOOR)
 
 
+def measured_crossover(kernel, key):
+    """The tuning run's measured crossover of ``kernel``'s specialization ``key``
+    (:data:`nbops._tuning.CROSSOVER`: the smallest size where the parallel twin
+    won, and kept winning), or None where it never won or was not measured."""
+    label, dtype = cost_label(kernel, key)
+    return _tuning.CROSSOVER.get(label, {}).get(dtype)
+
+
 def parallel_from(serial, key):
     """The element count from which ``launch(serial, ..., key, n, ...)`` runs the
-    parallel twin under the per-op rule, computed once per (kernel, key)."""
+    parallel twin under the per-op rule, computed once per (kernel, key): the
+    rule's threshold, or the measured crossover where the parallel twin was
+    measured to win earlier than the rule predicts (a direct comparison)."""
     n = _parallel_from.get((serial, key))
     if n is None:
-        n = _parallel_from[(serial, key)] = threshold(cost_ns(serial, key))
+        n = threshold(cost_ns(serial, key))
+        measured = measured_crossover(serial, key)
+        if n != NEVER and measured is not None:
+            n = max(min(n, measured), _config.PARALLEL_FLOOR)
+        _parallel_from[(serial, key)] = n
     return n
 
 

@@ -160,11 +160,29 @@ def test_expensive_ops_go_parallel_no_later_than_cheap_ones():
 
 
 @needs_per_op
+def test_a_measured_crossover_below_the_rule_is_used(monkeypatch):
+    """The tuning's measured crossover replaces the rule's threshold where the
+    parallel twin was measured to win earlier (never below the floor, never on
+    one thread); a later crossover leaves the rule's threshold."""
+    key = (RELU, F32)
+    label, dtype = _launch.cost_label(elementwise.map_serial, key)
+    rule = _launch.threshold(_launch.cost_ns(elementwise.map_serial, key))
+    for measured, expected in [(rule // 2, rule // 2), (2 * rule, rule),
+                               (1, _config.PARALLEL_FLOOR), (None, rule)]:
+        monkeypatch.setitem(_tuning.CROSSOVER, label, {dtype: measured})
+        monkeypatch.setattr(_launch, "_parallel_from", {})
+        assert _launch.parallel_from(elementwise.map_serial, key) == expected, measured
+
+
+@needs_per_op
 @pytest.mark.parametrize("op", [RELU, SIGMOID], ids=["relu", "sigmoid"])
 def test_launch_is_monotone_in_size(spy, op):
     serial, parallel, key, ran = spy(op)
     limit = _launch.parallel_from(serial, key)
-    assert limit == _launch.threshold(_launch.cost_ns(serial, key))
+    rule = _launch.threshold(_launch.cost_ns(serial, key))
+    measured = _launch.measured_crossover(serial, key)
+    assert limit == (rule if measured is None else max(min(rule, measured),
+                                                       _config.PARALLEL_FLOOR))
     sizes = sorted({1, 1000, _config.PARALLEL_FLOOR - 1, _config.PARALLEL_FLOOR, limit - 1,
                     limit, limit + 1, 2 * limit, 10**9})
     for n in sizes:
