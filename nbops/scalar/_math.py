@@ -160,17 +160,9 @@ def _exp_f32(x):
 
 
 @register_jitable(**_JIT)
-def _exp_f64(x):
-    # as _exp_f32, with multiply-adds fused where the CPU has FMA
-    xc = min(max(x, _EXP_LO_D), _EXP_HI_D)
-    # k = round(x / ln 2): adding 1.5 * 2**52 rounds to an integer (to nearest),
-    # which the low bits of the sum then hold; no float-int conversions (which
-    # AVX2 lacks for int64). This function's own code has no fastmath flags, so
-    # (t - C) stays exact wherever it is inlined.
-    t = _fma(xc, _LOG2E_D, _SHIFTER_D)
-    k = t - _SHIFTER_D
-    ki = _float_bits_as_int(t) - _SHIFTER_BITS_D  # the same k as an int64
-    r = _fma(k, -_LN2_LO_D, _fma(k, -_LN2_HI_D, xc))  # |r| <= ln(2) / 2
+def _exp_reduced_f64(r):
+    """``exp(r)`` for ``|r| <= ln(2) / 2``: the polynomial of :func:`_exp_f64`
+    (its argument reduced), shared with :func:`_ndtr_parts_f64`."""
     c12, c11, c10, c9, c8, c7, c6, c5, c4, c3, c2 = _EXP_P_D
     p = _fma(c12, r, c11)
     p = _fma(p, r, c10)
@@ -182,7 +174,22 @@ def _exp_f64(x):
     p = _fma(p, r, c4)
     p = _fma(p, r, c3)
     p = _fma(p, r, c2)
-    p = _fma(p, r * r, r) + 1.0
+    return _fma(p, r * r, r) + 1.0
+
+
+@register_jitable(**_JIT)
+def _exp_f64(x):
+    # as _exp_f32, with multiply-adds fused where the CPU has FMA
+    xc = min(max(x, _EXP_LO_D), _EXP_HI_D)
+    # k = round(x / ln 2): adding 1.5 * 2**52 rounds to an integer (to nearest),
+    # which the low bits of the sum then hold; no float-int conversions (which
+    # AVX2 lacks for int64). This function's own code has no fastmath flags, so
+    # (t - C) stays exact wherever it is inlined.
+    t = _fma(xc, _LOG2E_D, _SHIFTER_D)
+    k = t - _SHIFTER_D
+    ki = _float_bits_as_int(t) - _SHIFTER_BITS_D  # the same k as an int64
+    r = _fma(k, -_LN2_LO_D, _fma(k, -_LN2_HI_D, xc))  # |r| <= ln(2) / 2
+    p = _exp_reduced_f64(r)
     # ki in [-1077, 1025]: 2**ki as two normal factors
     k1 = ki >> 1
     k2 = ki - k1
@@ -689,18 +696,7 @@ def _ndtr_parts_f64(x):
     ki = _float_bits_as_int(t) - _SHIFTER_BITS_D
     r = _fma(k, -_LN2_LO_D, _fma(k, -_LN2_HI_D, v))
     r = _fma(lo, -0.5, r)  # -x**2 / 2 - k ln 2, |r| <= ln(2) / 2
-    c12, c11, c10, c9, c8, c7, c6, c5, c4, c3, c2 = _EXP_P_D
-    p = _fma(c12, r, c11)
-    p = _fma(p, r, c10)
-    p = _fma(p, r, c9)
-    p = _fma(p, r, c8)
-    p = _fma(p, r, c7)
-    p = _fma(p, r, c6)
-    p = _fma(p, r, c5)
-    p = _fma(p, r, c4)
-    p = _fma(p, r, c3)
-    p = _fma(p, r, c2)
-    p = _fma(p, r * r, r) + 1.0
+    p = _exp_reduced_f64(r)
     e = p * _int_bits_as_float(np.int64((ki + (80 + 1023)) << 52))
     e = select(xc < _NDTR_XMAX_D, e, 0.0)
     b = _fma(xc, _SQRT2_D, 1.0)  # 1 + 2a
