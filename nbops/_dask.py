@@ -2332,8 +2332,11 @@ def _row_stats_partial(x, k, centered):
     from ._ops.split_rows import row_moments, run
 
     x2 = _rows2d(_kernel_input(x), k)
-    parts = np.empty((x2.shape[0], 3))
-    run(row_moments, x2, bool(centered), parts)
+    rows, n = x2.shape
+    parts = np.zeros((rows, 3))
+    if x2.size:
+        flat, stride = _flat_rows(x2)
+        run(row_moments, flat, stride, rows, n, bool(centered), parts)
     return parts.reshape(x.shape[:x.ndim - k] + (1,) * k + (3,))
 
 
@@ -2371,9 +2374,11 @@ def _ln_finish(x, mean, rstd, w, b, k, compute, result, centered, block_info=Non
           else np.ascontiguousarray(w[sl], dtype=compute).reshape(-1))
     bv = (np.zeros(piece, compute) if b is None
           else np.ascontiguousarray(b[sl], dtype=compute).reshape(-1))
+    flat, stride = _flat_rows(x2)
     out = np.empty(x2.shape, compute)
-    run(rows_finish, x2, np.ascontiguousarray(mean, np.float64).reshape(-1),
-        np.ascontiguousarray(rstd, np.float64).reshape(-1), wv, bv, bool(centered), out)
+    run(rows_finish, flat, stride, out.reshape(-1), piece, x2.shape[0], piece,
+        np.ascontiguousarray(mean, np.float64).reshape(-1),
+        np.ascontiguousarray(rstd, np.float64).reshape(-1), wv, bv, bool(centered))
     return out.reshape(x.shape).astype(result, copy=False)
 
 
@@ -2852,8 +2857,11 @@ def _pnorm_partial(x, axis, p):
         from ._ops.split_rows import row_pnorm, run
 
         x2 = _rows2d(_kernel_input(x))
-        acc = np.empty(x2.shape[0])
-        run(row_pnorm, x2, float(p), acc)
+        rows, n = x2.shape
+        acc = np.zeros(rows)
+        if x2.size:
+            flat, stride = _flat_rows(x2)
+            run(row_pnorm, flat, stride, rows, n, float(p), acc)
         return acc.reshape(x.shape[:-1] + (1,))
     a = np.abs(x.astype(np.float64))
     with np.errstate(invalid="ignore", over="ignore"):
@@ -2896,7 +2904,10 @@ def _normalize_finish(x, norm, eps, result, axis):
 
         out = np.empty(x.shape, _kernel_output(result))
         den = np.ascontiguousarray(np.where(norm < eps, eps, norm), np.float64).reshape(-1)
-        run(rows_divide, _rows2d(_kernel_input(x)), den, _rows2d(out))
+        x2 = _rows2d(_kernel_input(x))
+        flat, stride = _flat_rows(x2)
+        rows, n = x2.shape
+        run(rows_divide, flat, stride, out.reshape(-1), n, rows, n, den)
         return out.astype(result, copy=False)
     with np.errstate(invalid="ignore", divide="ignore", over="ignore"):
         return (x.astype(np.float64) / np.where(norm < eps, eps, norm)).astype(result)
@@ -3033,8 +3044,11 @@ def _dot3_partial(a, b, axis):
         a2, b2 = _rows2d(_kernel_input(a)), _rows2d(_kernel_input(b))
         if a2.dtype != b2.dtype:
             a2, b2 = a2.astype(_F64), b2.astype(_F64)
-        parts = np.empty((a2.shape[0], 3))
-        run(row_dot3, a2, b2, parts)
+        rows, n = a2.shape
+        parts = np.zeros((rows, 3))
+        if a2.size:
+            (fa, sa), (fb, sb) = _flat_rows(a2), _flat_rows(b2)
+            run(row_dot3, fa, sa, fb, sb, rows, n, parts)
         return parts.reshape(a.shape[:-1] + (1, 3))
     a64, b64 = a.astype(np.float64), b.astype(np.float64)
     with np.errstate(invalid="ignore", over="ignore"):

@@ -45,6 +45,12 @@ def as_array(x, name="input"):
             f"{name}: got a CUDA device array while the op's first array argument is a "
             "host (NumPy) array; nbops never copies between host and device implicitly: "
             "pass all arrays on the same side")
+    if is_dask_array(x):
+        raise TypeError(
+            f"{name}: got a dask array while the op's first array argument is a NumPy "
+            "array; nbops never computes a dask array implicitly: pass the first array "
+            "as a dask array too (dask.array.from_array) for a lazy result, or "
+            f"{name}.compute() for an in-memory one")
     try:
         return np.asarray(x)
     except Exception as exc:

@@ -412,6 +412,12 @@ def test_mismatched_chunks_and_bad_arguments():
         nbops.cross_entropy(d, np.zeros(7, np.int64), weight=np.ones(4))
     with pytest.raises(ValueError, match="in_features"):
         nbops.linear(d, np.ones((2, 4), F32))
+    # a NumPy first array: a dask array elsewhere is never computed implicitly
+    with pytest.raises(TypeError, match="target: got a dask array"):
+        nbops.mse_loss(X, da.from_array(Y, chunks=(3, 5)))
+    with pytest.raises(TypeError, match="targets: got a dask array"):
+        nbops.ctc_loss(np.zeros((4, 2, 3), F32), da.ones((2, 2), dtype=np.int64), [4, 4],
+                       [2, 2])
 
 
 # --------------------------------------------------------------------- schedulers

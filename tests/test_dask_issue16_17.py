@@ -42,6 +42,28 @@ def _lazy(result):
     return isinstance(result, da.Array)
 
 
+def _all_lazy(result):
+    """Whether every array of ``result`` (a tuple's every non-None item) is a dask array."""
+    if isinstance(result, tuple):
+        return all(r is None or _all_lazy(r) for r in result)
+    return isinstance(result, da.Array)
+
+
+class _Reads:
+    """Counts the source blocks materialized (0 until the caller computes)."""
+
+    def __init__(self):
+        self.n = 0
+
+    def __call__(self, block):
+        self.n += 1
+        return block
+
+    def wrap(self, args):
+        return tuple(a.map_blocks(self, dtype=a.dtype, meta=np.empty((0,) * a.ndim, a.dtype))
+                     if isinstance(a, da.Array) else a for a in args)
+
+
 def _assert_same(got, expected, rtol=1e-6, atol=1e-9, path="result"):
     if expected is None or got is None:
         assert got is None and expected is None, path
@@ -82,11 +104,34 @@ def _as_dask(args, name):
     return tuple(out)
 
 
+def _as_dask_split_all(args, name):
+    """As :func:`_as_dask`, but every axis of those arrays in a single-element chunk
+    and the rest, ``(1, n - 1)``: the reduced axis split, single-element chunks (for
+    ctc_loss only the batch axis: its time and class axes must be one chunk)."""
+    first = next(a for a in args if isinstance(a, np.ndarray))
+    out = []
+    for a in args:
+        if isinstance(a, np.ndarray) and (a is first or (
+                a.ndim and first.ndim and a.shape[0] == first.shape[0])):
+            chunks = tuple((1, n - 1) if n > 1 else (n,) for n in a.shape)
+            if name == "ctc_loss" and a is first:
+                chunks = (-1, chunks[1], -1) if a.ndim == 3 else -1
+            a = da.from_array(a, chunks=chunks)
+        out.append(a)
+    return tuple(out)
+
+
+#: Public callables that are not ops on arrays (no dask path to test).
+NOT_OPS = {"warmup", "is_grad_enabled",
+           "dropout_mask"}  # takes a shape, not an array: nothing to chunk
+
+
 def _sample_calls():
     d = table.sample_arrays(np.float64, 96)
     params = []
     for e in table.entries():
         if e.samples is None:
+            assert e.name in NOT_OPS, f"{e.name}: no sample call, so no dask test"
             continue
         calls = [(e.function, i, "forward") for i in range(len(e.samples(d)))]
         if e.backward_samples is not None:
@@ -119,9 +164,58 @@ def test_every_op_accepts_dask_arrays(name, kind, i):
         warnings.simplefilter("ignore")
         expected = f(*args, **kwargs)
         f, args, kwargs = _call(name, kind, i)
-        result = f(*_as_dask(args, name), **kwargs)
-    assert _lazy(result), f"{f.__name__} returned {type(result)} for dask inputs"
+        reads = _Reads()
+        result = f(*reads.wrap(_as_dask(args, name)), **kwargs)
+    assert _all_lazy(result), f"{f.__name__} returned {type(result)} for dask inputs"
+    assert reads.n == 0, f"{f.__name__} computed its dask input before .compute()"
     _assert_same(dask.compute(result)[0], expected)
+    assert reads.n > 0
+    # every axis split, single-element chunks
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        f, args, kwargs = _call(name, kind, i)
+        result = f(*_as_dask_split_all(args, name), **kwargs)
+    _assert_same(dask.compute(result)[0], expected, rtol=2e-6)
+
+
+def test_coverage_names_every_public_function():
+    """No public function escapes the coverage test above (an op without a sample
+    call in the op table would be skipped silently)."""
+    covered = {c.values[0] for c in _sample_calls()}
+    d = table.sample_arrays(np.float64, 96)
+    for e in table.entries():
+        if e.backward_samples is not None:
+            covered |= {f.__name__ for f, _, _ in e.backward_samples(d)}
+        if e.samples is not None:
+            covered.add(e.function.__name__)
+    public = {n for n in nbops.__all__ if callable(getattr(nbops, n))
+              and not isinstance(getattr(nbops, n), type)}
+    assert public - covered - NOT_OPS == set()
+    assert NOT_OPS <= public
+
+
+def test_numpy_first_array_with_dask_others_never_computes():
+    """The first array decides: with it a NumPy array and another array a dask array,
+    each op returns a lazy result (those that accept it) or raises a TypeError naming
+    the dask argument, and never computes the dask array implicitly."""
+    for p in _sample_calls():
+        name, kind, i = p.values
+        f, args, kwargs = _call(name, kind, i)
+        first = next(a for a in args if isinstance(a, np.ndarray))
+        if not any(isinstance(a, np.ndarray) and a.ndim and a is not first for a in args):
+            continue
+        reads = _Reads()
+        args = reads.wrap(tuple(da.from_array(a, chunks=a.shape) if isinstance(a, np.ndarray)
+                                and a.ndim and a is not first else a for a in args))
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore")
+            try:
+                result = f(*args, **kwargs)
+            except TypeError as exc:
+                assert "dask" in str(exc) or "numpy.ndarray" in str(exc), (f.__name__, exc)
+            else:
+                assert _all_lazy(result), f"{f.__name__}-{i}: {type(result)}"
+        assert reads.n == 0, f"{f.__name__}-{i} computed a dask argument"
 
 
 def test_missing_list_names_public_functions():

@@ -115,22 +115,30 @@ def test_same_chunking_same_bits_on_any_scheduler():
 
 def test_row_moments_any_layout_same_sums_as_in_memory():
     """split_rows.row_moments takes layer_norm's row sums (nbops/_ops/row_tasks.py)
-    on rows of any layout: a strided view gives the bits of its contiguous copy,
-    and a piece holding whole rows the in-memory kernel's mean; rows of 203 values
-    (four 16-lane blocks, single blocks and a tail) and of 5 (the tail only)."""
+    on the row pieces of a flat view (nbops/_dask.py's ``_flat_rows``): a column
+    slice of a C array (rows at a stride) and a strided view (copied) give the bits
+    of the contiguous copy, and a piece holding whole rows the in-memory kernel's
+    mean; rows of 203 values (four 16-lane blocks, single blocks and a tail) and of
+    5 (the tail only)."""
+    from nbops._dask import _flat_rows
     from nbops._ops.split_rows import row_moments, run
 
     rng = np.random.default_rng(7)
     for n in (203, 5):
         big = (rng.standard_normal((4, 2 * n)) * 3 + 50).astype(F32)
-        view = big[:, ::2]  # strided rows
-        dense = np.ascontiguousarray(view)
+        dense = np.ascontiguousarray(big[:, ::2])
         for centered in (False, True):  # (expected: the centered statistics after)
-            got = np.empty((4, 3))
             expected = np.empty((4, 3))
-            run(row_moments, view, centered, got)
-            run(row_moments, dense, centered, expected)
-            assert got.tobytes() == expected.tobytes()
+            run(row_moments, dense.reshape(-1), n, 4, n, centered, expected)
+            # a strided view (copied), a column slice (read in place, rows at 2n)
+            for view in (big[:, ::2], big[:, :n]):
+                got, want = np.empty((4, 3)), np.empty((4, 3))
+                flat, stride = _flat_rows(view)
+                assert np.shares_memory(flat, big) == (view.strides[1] == big.itemsize)
+                run(row_moments, flat, stride, 4, n, centered, got)
+                run(row_moments, np.ascontiguousarray(view).reshape(-1), n, 4, n, centered,
+                    want)
+                assert got.tobytes() == want.tobytes()
         mean = nbops.layer_norm(dense.astype(np.float64), (n,), return_stats=True)[1]
         np.testing.assert_array_equal(expected[:, 1], mean.reshape(-1))
         ref = dense.astype(np.float64)

@@ -24,6 +24,12 @@ the last axis of a ``--shape`` float32 array in ``--split-chunks`` chunks: the
 two-pass paths of nbops/_dask.py with nbops/_ops/split_rows.py's kernels):
 
     python tools/measure_dask.py --split-rows [--shape 4000,2048] [--split-chunks 1000,1024]
+        [--ops layer_norm,rms_norm]
+
+``--split-blocks`` times the per-block work of those paths without dask (one
+block's partial and finish, nbops/_dask.py's block functions):
+
+    python tools/measure_dask.py --split-blocks [--shape 4000,2048] [--split-chunks 2000,1024]
 
 The in-memory call and the dask one alternate over ``--repeat`` rounds (A B A B
 ...); the figures are the minima.
@@ -91,6 +97,8 @@ def split_rows(args):
           f"{len(dx.chunks[-1])} pieces), threaded scheduler "
           f"({args.workers or 'default'} workers), minima of {args.repeat} alternated rounds")
     n = x.size
+    if args.ops:
+        cases = {k: v for k, v in cases.items() if k in args.ops.split(",")}
     for name, fn in cases.items():
         def graph(fn=fn, name=name):
             return fn(dx, dy) if name == "cosine_similarity" else fn(dx)
@@ -123,6 +131,58 @@ def split_rows(args):
             tm3, to = _alternate(mem, into, args.repeat)
             line += f"   out= {n / to / 1e9:5.2f} (ratio {min(tm, tm3) / to:4.2f})"
         print(f"{line}   max |dask - in memory| {err:.1e}")
+
+
+def split_blocks(args):
+    """The per-block work of the split-row paths without dask: the partial and the
+    finish of one block, a column slice of a C array (a row piece of ``--shape``'s
+    first ``--split-chunks``), as dask's threads call them (nbops/_dask.py's block
+    functions, one thread each: they run serial kernels)."""
+    from nbops import _dask as D
+
+    shape = tuple(int(s) for s in args.shape.split(","))
+    rows, piece = (int(s) for s in args.split_chunks.split(","))
+    rng = np.random.default_rng(0)
+    x = rng.standard_normal(shape, dtype=np.float32)
+    y = rng.standard_normal(shape, dtype=np.float32)
+    w = rng.standard_normal(shape[-1], dtype=np.float32)
+    a, b = x[:rows, :piece], y[:rows, :piece]  # a block: rows at a stride of shape[-1]
+    info = {0: {"array-location": [(0, rows), (0, piece)]}}
+    mean = np.zeros((rows, 1))
+    rstd = np.ones((rows, 1))
+    norm = np.ones((rows, 1))
+    f32 = np.dtype(np.float32)
+    cases = {
+        "layer_norm": (lambda: D._row_stats_partial(a, 1, True),
+                       lambda: D._ln_finish(a, mean, rstd, w, w, 1, f32, f32, True,
+                                            block_info=info)),
+        "rms_norm": (lambda: D._row_stats_partial(a, 1, False),
+                     lambda: D._ln_finish(a, mean, rstd, w, None, 1, f32, f32, False,
+                                          block_info=info)),
+        "normalize": (lambda: D._pnorm_partial(a, 1, 2.0),
+                      lambda: D._normalize_finish(a, norm, 1e-12, f32, 1)),
+        "cosine_similarity": (lambda: D._dot3_partial(a, b, 1), None),
+    }
+    if args.ops:
+        cases = {k: v for k, v in cases.items() if k in args.ops.split(",")}
+    print(f"one ({rows}, {piece}) float32 block of a {shape} array, minima of "
+          f"{args.repeat} alternated rounds, load average {os.getloadavg()}")
+    fns = [f for pair in cases.values() for f in pair if f is not None]
+    for f in fns:
+        f()  # compile / load
+    best = [float("inf")] * len(fns)
+    for _ in range(args.repeat):
+        for i, f in enumerate(fns):
+            best[i] = min(best[i], _best(f, 1))
+    n = rows * piece
+    i = 0
+    for name, (_, finish) in cases.items():
+        line = f"{name:18s} partial {best[i] * 1e3:7.2f} ms ({n / best[i] / 1e9:5.2f} G el/s)"
+        i += 1
+        if finish is not None:
+            line += f"   finish {best[i] * 1e3:7.2f} ms ({n / best[i] / 1e9:5.2f} G el/s)"
+            i += 1
+        print(line)
 
 
 def relu_breakdown(args):
@@ -190,8 +250,15 @@ def main():
                     help="time the parts of relu's dask computation instead")
     ap.add_argument("--shape", default="4000,2048", help="--split-rows: the array's shape")
     ap.add_argument("--split-chunks", default="1000,1024", help="--split-rows: its chunks")
+    ap.add_argument("--split-blocks", action="store_true",
+                    help="the split-row paths' per-block partial and finish, without dask")
+    ap.add_argument("--ops", default=None,
+                    help="--split-rows: only these ops (comma-separated names)")
     args = ap.parse_args()
     print("load average (1, 5, 15 min): " + " ".join(f"{v:.2f}" for v in os.getloadavg()))
+    if args.split_blocks:
+        split_blocks(args)
+        return
     if args.split_rows:
         split_rows(args)
         return

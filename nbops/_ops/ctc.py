@@ -280,7 +280,7 @@ _grad_serial, _grad_parallel = _config.kernels(_ctc_grad)
 
 
 def _int_array(v, name):
-    a = np.asarray(v)
+    a = as_array(v, name)
     if a.dtype.kind not in "iu":
         raise TypeError(f"{name} must hold integers, got dtype {a.dtype}")
     return a.astype(np.int64, copy=False)

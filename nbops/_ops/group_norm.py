@@ -613,10 +613,12 @@ def instance_norm(input, running_mean=None, running_var=None, weight=None, bias=
                          f"size {list(x.shape)}")
     for r, name in ((running_mean, "running_mean"), (running_var, "running_var")):
         if r is not None:
-            if not isinstance(r, np.ndarray) or r.shape != (c,) or r.dtype.kind != "f":
+            if not isinstance(r, np.ndarray):
+                raise TypeError(f"{name} must be a numpy.ndarray (it is updated in place), "
+                                f"got {type(r).__name__}")
+            if r.shape != (c,) or r.dtype.kind != "f":
                 raise ValueError(f"{name} must be a float ndarray of shape ({c},) (updated "
-                                 "in place), got "
-                                 f"{getattr(r, 'shape', type(r).__name__)}")
+                                 f"in place), got {r.shape} {r.dtype}")
             if not r.flags.writeable:
                 raise ValueError(f"{name} must be writeable (it is updated in place)")
     y, mean, rstd, stats, result = _run_forward("instance_norm", x, c, weight, bias, eps, out)

@@ -5,8 +5,11 @@ cosine_similarity's axis when it is the last one; the softmax family's axis;
 group_norm's positions) is
 split across chunks, every chunk holds a *piece* of each row. The dask path
 then runs two passes, both blockwise with the kernels below on the block seen
-as a 2-D ``(rows, piece)`` array (any layout: a column slice of a C array is
-read in place):
+as ``rows`` pieces of ``n`` values in a flat C-contiguous array, piece ``r`` at
+``r * stride`` (``_flat_rows`` in ``nbops/_dask.py``: a column slice of a C
+array is read in place, other layouts copied), so that the row loops are the
+in-memory kernels' loops over contiguous rows, which vectorize (a strided 2-D
+array's do not):
 
 1. per piece, float64 partials of each row (:func:`row_moments`: count, mean
    and M2 for layer_norm, the sum of squares for rms_norm;
@@ -21,10 +24,7 @@ The softmax family (and cross_entropy's log-sum-exp) takes
 :func:`row_max_sumexp` (each piece's max and sum of ``exp(x - max)``, merged in
 ``nbops/_dask.py``), then :func:`rows_softmax_write`; group_norm and
 instance_norm take :func:`row_moments` per (sample, channel), then
-:func:`rows_group_finish`. These three read a block through a flat
-C-contiguous view (rows at multiples of a stride: ``_flat_rows`` in
-``nbops/_dask.py``) with the in-memory kernels' row code, which vectorizes;
-the others take 2-D arrays of any layout.
+:func:`rows_group_finish`.
 
 Sums run over ``_LANES`` float64 accumulators (lane ``k`` takes the values
 ``k, k + _LANES, ...`` of the piece; :func:`row_moments`: the 16 lanes of
@@ -68,8 +68,10 @@ def run(kernel, *args):
 
 
 @_config.serial_kernel
-def row_moments(x, centered, out):
-    """Row statistics of the 2-D ``x`` (any layout) into ``out`` (rows, 3), float64.
+def row_moments(x, stride, rows, n, centered, out):
+    """Row statistics of the row pieces ``x[r * stride : r * stride + n]`` of the
+    flat C-contiguous ``x`` (a block seen whole: nbops/_dask.py's ``_flat_rows``)
+    into ``out`` (rows, 3), float64.
 
     ``centered``: ``(count, mean, M2)`` of each row (the sums taken around the
     row's first value, or 0 if it is not finite, by layer_norm's row sums
@@ -77,40 +79,43 @@ def row_moments(x, centered, out):
     the in-memory kernel's sums);
     otherwise ``(count, 0, sum of squares)``. An empty row gives ``(0, 0, 0)``.
     """
-    rows, n = x.shape
     full = n - n % _ROW_LANES
     acc_s = np.zeros(_ROW_LANES)
     acc_q = np.zeros(_ROW_LANES)
     for r in range(rows):
-        shift = 0.0
-        if centered and n > 0:
-            shift = finite_shift(x[r, 0])
-        s, q = _shifted_sums(x[r], shift, full, n, acc_s, acc_q)
         out[r, 0] = n
         out[r, 1] = 0.0
         out[r, 2] = 0.0
-        if n > 0:
-            if centered:
-                mean_d = s / n
-                m2 = q - s * mean_d
-                if m2 < 0.0:  # rounding; NaN stays NaN
-                    m2 = 0.0
-                out[r, 1] = shift + mean_d
-                out[r, 2] = m2
-            else:
-                out[r, 2] = q
+        if n == 0:
+            continue
+        xs = row_view(x, r * stride, n)
+        shift = finite_shift(xs[0]) if centered else 0.0
+        s, q = _shifted_sums(xs, shift, full, n, acc_s, acc_q)
+        if centered:
+            mean_d = s / n
+            m2 = q - s * mean_d
+            if m2 < 0.0:  # rounding; NaN stays NaN
+                m2 = 0.0
+            out[r, 1] = shift + mean_d
+            out[r, 2] = m2
+        else:
+            out[r, 2] = q
 
 
 @_config.serial_kernel
-def rows_finish(x, mean, rstd, w, b, centered, out):
+def rows_finish(x, x_stride, out, out_stride, rows, n, mean, rstd, w, b, centered):
     """``out = ((x - mean_hi) - mean_lo) * rstd * w + b`` row by row (rms_norm:
-    ``x * rstd * w``), in ``out``'s dtype (that of ``x``): layer_norm's kernel
-    arithmetic, with the float64 ``mean``/``rstd`` of each row. ``w``, ``b``: the
-    piece's weight and bias (ones and zeros where the op has none). ``x`` and
-    ``out`` hold at least one value."""
-    rows, n = x.shape
-    cast = out[0, 0:1].copy()  # a value of out's dtype
+    ``x * rstd * w``) for the row pieces of the flat C-contiguous ``x`` and
+    ``out`` (one dtype, rows at multiples of their strides, as
+    :func:`row_moments`), in that dtype: layer_norm's kernel arithmetic, with the
+    float64 ``mean``/``rstd`` of each row. ``w``, ``b``: the piece's weight and
+    bias (ones and zeros where the op has none)."""
+    if n == 0:
+        return
+    cast = row_view(out, 0, 1).copy()  # a value of out's dtype
     for r in range(rows):
+        xs = row_view(x, r * x_stride, n)
+        os = row_view(out, r * out_stride, n)
         cast[0] = rstd[r]
         rr = cast[0]
         if centered:
@@ -121,45 +126,46 @@ def rows_finish(x, mean, rstd, w, b, centered, out):
             cast[0] = lo
             ml = cast[0]
             for j in range(n):
-                out[r, j] = ((x[r, j] - mh) - ml) * rr * w[j] + b[j]
+                os[j] = ((xs[j] - mh) - ml) * rr * w[j] + b[j]
         else:
             for j in range(n):
-                out[r, j] = x[r, j] * rr * w[j]
+                os[j] = xs[j] * rr * w[j]
 
 
 @_config.serial_kernel
-def row_pnorm(x, p, out):
-    """normalize's float64 p-norm accumulator of each row of the 2-D ``x`` into
-    ``out`` (rows,): the max of ``|x|`` (p = inf), the count of nonzeros (p =
-    0), else the sum of ``|x| ** p`` (p = 1 and 2 without a power)."""
-    rows, n = x.shape
+def row_pnorm(x, stride, rows, n, p, out):
+    """normalize's float64 p-norm accumulator of each row piece of the flat
+    C-contiguous ``x`` (as :func:`row_moments`) into ``out`` (rows,): the max of
+    ``|x|`` (p = inf), the count of nonzeros (p = 0), else the sum of ``|x| **
+    p`` (p = 1 and 2 without a power)."""
     full = n - n % _LANES
     acc = np.zeros(_LANES)
     for r in range(rows):
         for k in range(_LANES):
             acc[k] = 0.0
+        xs = row_view(x, r * stride, max(n, 1))
         if p == 2.0:
             for j0 in range(0, full, _LANES):
                 for k in range(_LANES):
-                    v = np.float64(x[r, j0 + k])
+                    v = np.float64(xs[j0 + k])
                     acc[k] += v * v
         elif p == 1.0:
             for j0 in range(0, full, _LANES):
                 for k in range(_LANES):
-                    acc[k] += abs(np.float64(x[r, j0 + k]))
+                    acc[k] += abs(np.float64(xs[j0 + k]))
         elif p == 0.0:
             for j0 in range(0, full, _LANES):
                 for k in range(_LANES):
-                    acc[k] += 1.0 if x[r, j0 + k] != 0 else 0.0
+                    acc[k] += 1.0 if xs[j0 + k] != 0 else 0.0
         elif p == np.inf:
             for j0 in range(0, full, _LANES):
                 for k in range(_LANES):
-                    v = abs(np.float64(x[r, j0 + k]))
+                    v = abs(np.float64(xs[j0 + k]))
                     acc[k] = v if (v > acc[k] or v != v) else acc[k]
         else:
             for j0 in range(0, full, _LANES):
                 for k in range(_LANES):
-                    acc[k] += abs(np.float64(x[r, j0 + k])) ** p
+                    acc[k] += abs(np.float64(xs[j0 + k])) ** p
         s = 0.0
         for k in range(_LANES):
             if p == np.inf:
@@ -167,7 +173,7 @@ def row_pnorm(x, p, out):
             else:
                 s += acc[k]
         for j in range(full, n):
-            v = abs(np.float64(x[r, j]))
+            v = abs(np.float64(xs[j]))
             if p == 2.0:
                 s += v * v
             elif p == 1.0:
@@ -182,20 +188,24 @@ def row_pnorm(x, p, out):
 
 
 @_config.serial_kernel
-def rows_divide(x, den, out):
-    """``out = x / den`` row by row in float64, rounded to ``out``'s dtype."""
-    rows, n = x.shape
+def rows_divide(x, x_stride, out, out_stride, rows, n, den):
+    """``out = x / den`` row by row in float64, rounded to ``out``'s dtype (row
+    pieces of the flat C-contiguous ``x`` and ``out``, as :func:`rows_finish`)."""
+    if n == 0:
+        return
     for r in range(rows):
+        xs = row_view(x, r * x_stride, n)
+        os = row_view(out, r * out_stride, n)
         d = den[r]
         for j in range(n):
-            out[r, j] = np.float64(x[r, j]) / d
+            os[j] = np.float64(xs[j]) / d
 
 
 @_config.serial_kernel
-def row_dot3(a, b, out):
-    """``(sum a*a, sum b*b, sum a*b)`` of each row of the 2-D ``a`` and ``b`` into
-    ``out`` (rows, 3), float64."""
-    rows, n = a.shape
+def row_dot3(a, a_stride, b, b_stride, rows, n, out):
+    """``(sum a*a, sum b*b, sum a*b)`` of each row piece of the flat C-contiguous
+    ``a`` and ``b`` (one dtype, rows at multiples of their strides, as
+    :func:`row_moments`) into ``out`` (rows, 3), float64."""
     full = n - n % _LANES
     aa = np.zeros(_LANES)
     bb = np.zeros(_LANES)
@@ -205,10 +215,12 @@ def row_dot3(a, b, out):
             aa[k] = 0.0
             bb[k] = 0.0
             ab[k] = 0.0
+        xa = row_view(a, r * a_stride, max(n, 1))
+        xb = row_view(b, r * b_stride, max(n, 1))
         for j0 in range(0, full, _LANES):
             for k in range(_LANES):
-                u = np.float64(a[r, j0 + k])
-                v = np.float64(b[r, j0 + k])
+                u = np.float64(xa[j0 + k])
+                v = np.float64(xb[j0 + k])
                 aa[k] += u * u
                 bb[k] += v * v
                 ab[k] += u * v
@@ -220,8 +232,8 @@ def row_dot3(a, b, out):
             s2 += bb[k]
             s12 += ab[k]
         for j in range(full, n):
-            u = np.float64(a[r, j])
-            v = np.float64(b[r, j])
+            u = np.float64(xa[j])
+            v = np.float64(xb[j])
             s1 += u * u
             s2 += v * v
             s12 += u * v
