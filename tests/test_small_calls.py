@@ -426,3 +426,8 @@ def test_layer_norm_lean_call_keeps_the_checks():
     want = nbops.layer_norm(y, 3)
     assert nbops.layer_norm(y, 3, out=y) is y  # out= is the input: the general path
     assert y.tobytes() == want.tobytes()
+    y = np.arange(12, dtype=np.float32).reshape(4, 3).copy()  # owns its memory
+    assert nbops.layer_norm(y[:], 3, out=y) is y  # the input a view of out=: the same
+    assert y.tobytes() == want.tobytes()
+    z = np.arange(12, dtype=np.float32).reshape(4, 3)  # a view of another array
+    assert nbops.layer_norm(z, 3, out=np.empty_like(z)).tobytes() == want.tobytes()

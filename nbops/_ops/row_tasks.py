@@ -65,7 +65,7 @@ def _block_impl(xs, start, n):
     return lambda xs, start, n: xs[start:start + n]
 
 
-@register_jitable
+@register_jitable(inline="always")
 def _shifted_sums(xs, shift, full, length, acc_s, acc_q):
     """(sum, sum of squares) of ``xs[:length] - shift`` in float64 (``xs``: a 1-D
     row of any layout; ``acc_s``, ``acc_q``: at least ``_LANES`` float64 values of
