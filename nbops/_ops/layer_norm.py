@@ -72,15 +72,17 @@ from .row_tasks import (
 
 
 def _forward(x, length, centered, w, b, eps, scratch, mean, rstd, out):
-    """Normalize each row of the flat contiguous ``x`` (``length`` values a row)
-    into ``out``; ``mean``/``rstd`` (float64, one per row) receive the statistics.
+    """Normalize each row of the flat contiguous ``x`` (``length > 0`` values a
+    row) into ``out``; ``mean``/``rstd`` (float64, one per row) receive the
+    statistics, or are both empty (the statistics are not kept: the lean call).
 
     ``centered``: layer_norm (subtract the mean; ``mean`` receives it) or
     rms_norm (``mean`` receives 0). ``w``, ``b``: (length,) of ``x``'s dtype (ones
     and zeros where the op has none). ``scratch``: unused (the accumulators of
     the sums are on the stack: :data:`~nbops._ops.row_tasks._lane_block`).
     """
-    n_rows = mean.size
+    n_rows = x.size // length
+    keep = mean.size != 0
     per, n_tasks = _rows_per_task(n_rows, length)
     full = length - length % _LANES
     for t in prange(n_tasks):
@@ -112,8 +114,9 @@ def _forward(x, length, centered, w, b, eps, scratch, mean, rstd, out):
                 m = 0.0
                 var = q / length
             r = 1.0 / math.sqrt(var + eps)
-            mean[row] = m
-            rstd[row] = r
+            if keep:
+                mean[row] = m
+                rstd[row] = r
             cast[0] = r
             rr = cast[0]
             if centered:
@@ -341,6 +344,8 @@ def _run_forward(name, input, normalized_shape, weight, bias, eps, out, centered
 
 
 _FLOAT32, _FLOAT64 = np.dtype(np.float32), np.dtype(np.float64)
+#: The ``mean``/``rstd`` of a forward call that does not keep its statistics.
+_NO_STATS = np.empty(0, np.float64)
 #: (op name, dtype) -> (the serial forward kernel's entry point, the element count
 #: from which the general path would run the parallel twin)
 _LEAN = {}
@@ -366,7 +371,8 @@ def _lean_forward(name, x, normalized_shape, weight, bias, eps, out, centered):
     no ``out=`` or a C-contiguous writable one of the input's shape and dtype apart
     from the input: the general path's kernel call (:func:`_run_forward`) with
     fewer Python steps. Below the size where the general path would go parallel
-    the serial kernel's entry point is called directly.
+    the serial kernel's entry point is called directly, and the kernel keeps no
+    statistics (``_NO_STATS``).
     Any other call returns None and takes the general path, with its checks."""
     dt = x.dtype
     if not ((dt is _FLOAT32 or dt is _FLOAT64) and x.flags.c_contiguous
@@ -385,8 +391,8 @@ def _lean_forward(name, x, normalized_shape, weight, bias, eps, out, centered):
         res = out
     else:
         return None
-    args = (x.reshape(-1), length, centered, w, b, eps, _SCRATCH, np.empty(n_rows, np.float64),
-            np.empty(n_rows, np.float64), res.reshape(-1))
+    args = (x.reshape(-1), length, centered, w, b, eps, _SCRATCH, _NO_STATS, _NO_STATS,
+            res.reshape(-1))
     lean = _LEAN.get((name, dt))
     if lean is None:
         key = (name, dt.char, True)
