@@ -86,12 +86,16 @@ def direct_out(out, shape, dtype):
 
 
 def may_share_memory(out, a):
-    """``np.may_share_memory(out, a)``, without its call for two distinct arrays
-    that own their memory (they cannot overlap: the common ``out=`` call)."""
+    """``np.may_share_memory(out, a)``, without its call where ``out`` owns its
+    memory and ``a`` is, or is a view of, another array that owns its memory
+    (distinct allocations cannot overlap: the common ``out=`` call; NumPy sets a
+    view's ``base`` to the array that owns the memory)."""
     if out is a:
         return True
-    if out.flags.owndata and a.flags.owndata:
-        return False
+    if out.flags.owndata:
+        owner = a if a.flags.owndata else a.base
+        if owner is not out and type(owner) is np.ndarray and owner.flags.owndata:
+            return False
     return np.may_share_memory(out, a)
 
 

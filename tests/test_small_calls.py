@@ -358,3 +358,76 @@ def test_group_norm_remembered_plan_keeps_the_checks():
             nbops.group_norm(x, bad)
         with pytest.raises(err):  # twice: errors are never remembered
             nbops.group_norm(x, bad)
+
+
+def _general_norm(name, x, ns, w, b, eps):
+    """The general path's result (``_run_forward``: plans, conversions, launch)."""
+    from nbops._ops import layer_norm as LN
+    return LN._run_forward(name, x, ns, w, b, eps, None, name == "layer_norm")[0]
+
+
+@pytest.mark.parametrize("dtype", FLOATS)
+@pytest.mark.parametrize("shape,ns", [((64, 10), (10,)), ((3, 7), 7), ((2, 3, 4, 5), (4, 5)),
+                                      ((40, 33), (33,)), ((1, 1), 1)])
+def test_layer_norm_lean_call_matches_general_path(dtype, shape, ns):
+    from nbops._ops import layer_norm as LN
+    rng = np.random.default_rng(sum(shape))
+    x = (rng.standard_normal(shape) * 2.0 + 50.0).astype(dtype)
+    k = 1 if np.ndim(ns) == 0 else len(ns)
+    w = rng.standard_normal(shape[-k:]).astype(dtype)
+    b = rng.standard_normal(shape[-k:]).astype(dtype)
+    axes = tuple(range(len(shape) - k, len(shape)))
+    x64 = x.astype(np.float64)
+    for weight, bias in ((None, None), (w, None), (w, b)):
+        got = nbops.layer_norm(x, ns, weight, bias)
+        assert LN._LEAN[("layer_norm", np.dtype(dtype))]  # the lean path ran
+        want = _general_norm("layer_norm", x, ns, weight, bias, 1e-5)
+        assert got.dtype == dtype and got.tobytes() == want.tobytes()
+        out = np.empty_like(x)
+        assert nbops.layer_norm(x, ns, weight, bias, out=out) is out
+        assert out.tobytes() == want.tobytes()
+        ref = (x64 - x64.mean(axes, keepdims=True)) / np.sqrt(x64.var(axes, keepdims=True)
+                                                             + 1e-5)
+        ref = ref * (1.0 if weight is None else w) + (0.0 if bias is None else b)
+        np.testing.assert_allclose(got, ref, rtol=0, atol=2e-5 if dtype == np.float32
+                                   else 1e-12)
+        got = nbops.rms_norm(x, ns, weight)
+        assert got.tobytes() == _general_norm("rms_norm", x, ns, weight, None,
+                                              float(np.finfo(dtype).eps)).tobytes()
+        ref = x64 / np.sqrt((x64 * x64).mean(axes, keepdims=True) + np.finfo(dtype).eps)
+        np.testing.assert_allclose(got, ref * (1.0 if weight is None else w), rtol=0,
+                                   atol=2e-5 if dtype == np.float32 else 1e-12)
+    # calls the lean path leaves to the general one: the same results
+    assert nbops.layer_norm(x, ns, w.astype(np.float64), b).tobytes() == \
+        _general_norm("layer_norm", x, ns, w.astype(np.float64), b, 1e-5).tobytes()
+    assert nbops.layer_norm(x, list(np.atleast_1d(ns)), w, b, eps=1e-5).tobytes() == \
+        nbops.layer_norm(x, ns, w, b).tobytes()
+
+
+def test_layer_norm_lean_call_keeps_the_checks():
+    x = np.zeros((4, 3), np.float32)
+    with pytest.raises(ValueError, match="expected input with shape"):
+        nbops.layer_norm(x, (4,))
+    with pytest.raises(ValueError, match="weight must have shape"):
+        nbops.layer_norm(x, (3,), np.ones(4, np.float32))
+    with pytest.raises(ValueError, match="bias must have shape"):
+        nbops.layer_norm(x, 3, None, np.ones((1, 3), np.float32))
+    with pytest.raises(TypeError, match="normalized_shape"):
+        nbops.layer_norm(x, (3.0,))
+    with pytest.raises(TypeError, match="out has dtype"):
+        nbops.layer_norm(x, 3, out=np.empty((4, 3)))
+    with pytest.raises(ValueError, match="out has shape"):
+        nbops.rms_norm(x, 3, out=np.empty((4, 2), np.float32))
+    ro = np.empty((4, 3), np.float32)
+    ro.flags.writeable = False
+    with pytest.raises(ValueError, match="read-only"):
+        nbops.layer_norm(x, 3, out=ro)
+    y = np.arange(12, dtype=np.float32).reshape(4, 3)
+    want = nbops.layer_norm(y, 3)
+    assert nbops.layer_norm(y, 3, out=y) is y  # out= is the input: the general path
+    assert y.tobytes() == want.tobytes()
+    y = np.arange(12, dtype=np.float32).reshape(4, 3).copy()  # owns its memory
+    assert nbops.layer_norm(y[:], 3, out=y) is y  # the input a view of out=: the same
+    assert y.tobytes() == want.tobytes()
+    z = np.arange(12, dtype=np.float32).reshape(4, 3)  # a view of another array
+    assert nbops.layer_norm(z, 3, out=np.empty_like(z)).tobytes() == want.tobytes()

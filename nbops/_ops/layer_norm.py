@@ -44,12 +44,13 @@ from numba.core import errors
 from numba.extending import overload, register_jitable
 
 from .. import _config
-from .._launch import launch
+from .._launch import entry_point, launch, serial_below
 from .._validate import (
     as_array,
     check_out,
     dask_ops,
     deliver,
+    direct_out,
     is_dask_array,
     is_device_array,
     may_share_memory,
@@ -60,33 +61,49 @@ from ..scalar._norms import finite_shift
 from ..scalar.rows import row_view
 from .elementwise import _float_array
 from .normalization import _constant_flag, _is_none
-from .row_tasks import _LANES, _SCRATCH, _rows_per_task, _shifted_sums, _sum_parts
+from .row_tasks import (
+    _LANES,
+    _SCRATCH,
+    _lane_block,
+    _rows_per_task,
+    _shifted_sums,
+    _sum_parts,
+)
 
 
 def _forward(x, length, centered, w, b, eps, scratch, mean, rstd, out):
-    """Normalize each row of the flat contiguous ``x`` (``length`` values a row)
-    into ``out``; ``mean``/``rstd`` (float64, one per row) receive the statistics.
+    """Normalize each row of the flat contiguous ``x`` (``length > 0`` values a
+    row) into ``out``; ``mean``/``rstd`` (float64, one per row) receive the
+    statistics, or are both empty (the statistics are not kept: the lean call).
 
     ``centered``: layer_norm (subtract the mean; ``mean`` receives it) or
     rms_norm (``mean`` receives 0). ``w``, ``b``: (length,) of ``x``'s dtype (ones
-    and zeros where the op has none). ``scratch``: at least ``_LANES`` float64
-    values (contents unused: a copy of it allocates the accumulators without
-    ``np.empty``, whose Numba implementation compiles as a function of its own).
+    and zeros where the op has none). ``scratch``: unused (the accumulators of
+    the sums are on the stack: :data:`~nbops._ops.row_tasks._lane_block`).
     """
-    n_rows = mean.size
+    n_rows = x.size // length
+    keep = mean.size != 0
     per, n_tasks = _rows_per_task(n_rows, length)
     full = length - length % _LANES
     for t in prange(n_tasks):
         r0 = t * per
         r1 = np.minimum(n_rows, r0 + per)
-        acc_s = row_view(scratch, 0, _LANES).copy()
-        acc_q = row_view(scratch, 0, _LANES).copy()
+        acc_s = _lane_block(0.0)
+        acc_q = _lane_block(0.0)
         cast = row_view(out, 0, 1).copy()  # a value of x's dtype
         for row in range(r0, r1):
             xs = row_view(x, row * length, length)
             os = row_view(out, row * length, length)
             shift = finite_shift(xs[0]) if centered else 0.0
-            s, q = _shifted_sums(xs, shift, full, length, acc_s, acc_q)
+            if full:
+                s, q = _shifted_sums(xs, shift, full, length, acc_s, acc_q)
+            else:  # shorter than a block: the tail alone, here (the same bits)
+                s = 0.0
+                q = 0.0
+                for j in range(length):
+                    d = np.float64(xs[j]) - shift
+                    s += d
+                    q += d * d
             if centered:
                 mean_d = s / length
                 var = q / length - mean_d * mean_d
@@ -97,8 +114,9 @@ def _forward(x, length, centered, w, b, eps, scratch, mean, rstd, out):
                 m = 0.0
                 var = q / length
             r = 1.0 / math.sqrt(var + eps)
-            mean[row] = m
-            rstd[row] = r
+            if keep:
+                mean[row] = m
+                rstd[row] = r
             cast[0] = r
             rr = cast[0]
             if centered:
@@ -325,6 +343,69 @@ def _run_forward(name, input, normalized_shape, weight, bias, eps, out, centered
     return deliver(res, out, direct, compute, result), mean, rstd, shape, result
 
 
+_FLOAT32, _FLOAT64 = np.dtype(np.float32), np.dtype(np.float64)
+#: The ``mean``/``rstd`` of a forward call that does not keep its statistics.
+_NO_STATS = np.empty(0, np.float64)
+#: (op name, dtype) -> (the serial forward kernel's entry point, the element count
+#: from which the general path would run the parallel twin)
+_LEAN = {}
+
+
+def _lean_affine(v, shape, dtype, fill):
+    """weight/bias of the lean call as the kernel's (length,) vector, or None where
+    the general path must convert or check it: an ndarray of exactly ``dtype``
+    and ``shape`` (the normalized shape), C-contiguous; None: the default vector."""
+    if v is None:
+        return _affine(None, None, shape, dtype, fill)
+    if type(v) is np.ndarray and v.dtype is dtype and v.shape == shape \
+            and v.flags.c_contiguous:
+        return v if v.ndim == 1 else v.reshape(-1)
+    return None
+
+
+def _lean_forward(name, x, normalized_shape, weight, bias, eps, out, centered):
+    """The common call of layer_norm / rms_norm without ``return_stats``, or None.
+
+    A C-contiguous float32/float64 ndarray with rows, weight/bias None or
+    C-contiguous ndarrays of its dtype and the normalized shape, a float ``eps``,
+    no ``out=`` or a C-contiguous writable one of the input's shape and dtype apart
+    from the input: the general path's kernel call (:func:`_run_forward`) with
+    fewer Python steps. Below the size where the general path would go parallel
+    the serial kernel's entry point is called directly, and the kernel keeps no
+    statistics (``_NO_STATS``).
+    Any other call returns None and takes the general path, with its checks."""
+    dt = x.dtype
+    if not ((dt is _FLOAT32 or dt is _FLOAT64) and x.flags.c_contiguous
+            and type(eps) is float):
+        return None
+    shape, n_rows, length = _rows_plan(x.shape, normalized_shape)  # (raises as the general)
+    if not (n_rows and length):
+        return None
+    w = _lean_affine(weight, shape, dt, 1.0)
+    b = _lean_affine(bias, shape, dt, 0.0)
+    if w is None or b is None:
+        return None
+    if out is None:
+        res = np.empty(x.shape, dt)
+    elif direct_out(out, x.shape, dt) and not may_share_memory(out, x):
+        res = out
+    else:
+        return None
+    args = (x.reshape(-1), length, centered, w, b, eps, _SCRATCH, _NO_STATS, _NO_STATS,
+            res.reshape(-1))
+    lean = _LEAN.get((name, dt))
+    if lean is None:
+        key = (name, dt.char, True)
+        lean = _LEAN[(name, dt)] = (entry_point(_forward_serial, key, args),
+                                    serial_below(_forward_serial, key))
+    if x.size < lean[1]:
+        lean[0](*args)
+    else:
+        launch(_forward_serial, _forward_parallel, (name, dt.char, x.flags.writeable), x.size,
+               *args)
+    return res
+
+
 # --------------------------------------------------------------------------- #
 # public functions
 # --------------------------------------------------------------------------- #
@@ -377,6 +458,11 @@ def layer_norm(input, normalized_shape, weight=None, bias=None, eps=1e-5, *, out
     array([[-1.22473569,  0.        ,  1.22473569],
            [-0.70710501, -0.70710501,  1.41421003]])
     """
+    if type(input) is np.ndarray and not return_stats:
+        res = _lean_forward("layer_norm", input, normalized_shape, weight, bias, eps, out,
+                            True)
+        if res is not None:
+            return res
     if type(input) is not np.ndarray and is_device_array(input):
         return _cuda().layer_norm(input, normalized_shape, weight, bias, eps, out=out,
                                   return_stats=return_stats)
@@ -441,6 +527,10 @@ def rms_norm(input, normalized_shape, weight=None, eps=None, *, out=None, return
                                    return_stats=return_stats)
     x = input if type(input) is np.ndarray else as_array(input)
     eps = _rms_eps(x.dtype, eps)
+    if type(input) is np.ndarray and not return_stats:
+        res = _lean_forward("rms_norm", x, normalized_shape, weight, None, eps, out, False)
+        if res is not None:
+            return res
     y, _, rstd, shape, result = _run_forward("rms_norm", x, normalized_shape, weight, None, eps,
                                              out, False)
     if return_stats:
