@@ -120,9 +120,11 @@ _prob_serial, _prob_parallel = _config.kernels(_prob, fastmath=ROW_FASTMATH)
 # adds it), from three arguments instead of sixteen.
 def _nll_lean(x, t):
     O, C = x.shape
+    bad = 0  # (a count without an early exit: the check vectorizes)
     for k in range(O):
-        if t[k] < 0 or t[k] >= C:
-            return 0.0, False
+        bad += (t[k] < 0) | (t[k] >= C)
+    if bad:
+        return 0.0, False
     xf = x.reshape(O * C)
     loss = np.empty(O, x.dtype)
     sl, sw = nll_rows(xf, t, xf, C, 0, O, -100, True, loss)
