@@ -745,9 +745,7 @@ def pdist(input, p=2.0, *, out=None):
         return _cuda().pdist(input, p, out=out)
     if type(input) is not np.ndarray and is_dask_array(input):  # nbops/_dask.py
         return dask_ops().pdist(input, p, out=out)
-    if (type(input) is np.ndarray and input.ndim == 2 and type(p) in (float, int) and p == 2
-            and input.dtype in _LEAN_DTYPES and input.flags.c_contiguous
-            and _pdist_uses_product(input.shape[0], p) and input.shape[1]):
+    if type(input) is np.ndarray and type(p) in (float, int) and p == 2 and input.ndim == 2:
         res = _pdist_l2_lean(input, out)  # the common call: no conversion, no copy
         if res is not None:
             return res
@@ -768,27 +766,46 @@ def pdist(input, p=2.0, *, out=None):
 
 
 def _launch_pdist_l2(x, res):
-    """:func:`_pdist_l2` of the C-contiguous float (n, m) ``x`` (m > 0) into ``res``
-    (the serial entry point called directly at a size that surely runs it)."""
+    """:func:`_pdist_l2` of the C-contiguous float32/float64 (n, m) ``x`` (m > 0) into
+    ``res`` (the serial entry point called directly at a size that surely runs it)."""
+    lean = _l2_lean.get(x.dtype) or _l2_entry(x, res)
     m = x.shape[1]
-    key = ("pdist_l2", x.dtype.char)
-    few = m <= _linear.FEW_INPUTS[key[1]]
-    if res.size * m < serial_below(_pdist_l2_serial, key):
-        entry_point(_pdist_l2_serial, key, (x, few, res))(x, few, res)
+    if res.size * m < lean[1]:
+        lean[0](x, m <= lean[2], res)
     else:
-        launch(_pdist_l2_serial, _pdist_l2_parallel, key, res.size * m, x, few, res)
+        launch(_pdist_l2_serial, _pdist_l2_parallel, ("pdist_l2", x.dtype.char), res.size * m,
+               x, m <= lean[2], res)
+
+
+#: dtype -> (the serial entry point of _pdist_l2, serial_below's count for it, the
+#: most features it sums directly: linear's FEW_INPUTS)
+_l2_lean = {}
+
+
+def _l2_entry(x, res):
+    char = x.dtype.char
+    key = ("pdist_l2", char)
+    lean = (entry_point(_pdist_l2_serial, key, (x, True, res)),
+            serial_below(_pdist_l2_serial, key), _linear.FEW_INPUTS[char])
+    _l2_lean[x.dtype] = lean
+    return lean
 
 
 def _pdist_l2_lean(x, out):
-    """pdist at p = 2 of a C-contiguous float32/float64 (n, m) ``x`` (n > 25, m > 0)
-    straight into a new array or into ``out``; None where ``out`` needs the general
-    path's checks (not exactly the result's shape and dtype, not C-contiguous and
-    writable, or sharing memory with ``x``)."""
-    n = x.shape[0]
+    """pdist at p = 2 of a 2-D ``x`` straight into a new array or into ``out`` where
+    ``x`` is C-contiguous float32/float64 with more than 25 rows (the product-form
+    calls of :func:`_pdist_uses_product`) and features, and ``out`` is None or
+    exactly the result (shape, dtype, C-contiguous, writable, sharing no memory
+    with ``x``); else None (the general path)."""
+    n, m = x.shape
+    dt = x.dtype
+    if not (n > 25 and m and (dt is _LEAN_DTYPES[0] or dt is _LEAN_DTYPES[1])
+            and x.flags.c_contiguous):
+        return None
     shape = (n * (n - 1) // 2,)
     if out is None:
-        res = np.empty(shape, x.dtype)
-    elif direct_out(out, shape, x.dtype) and not may_share_memory(out, x):
+        res = np.empty(shape, dt)
+    elif direct_out(out, shape, dt) and not may_share_memory(out, x):
         res = out
     else:
         return None
