@@ -17,6 +17,11 @@ processes on a loaded machine disturb less), and nbops / PyTorch of the minima.
 
     python tools/measure_cells.py --trees /tmp/base . --threads 1 2 --rounds 15
 
+``--accuracy``: instead, per tree, the relative error of float32 pdist at the
+table's two sizes (rows of standard normals scaled by 10^u, u uniform in
+[-3, 3], 20 inputs) against the float64 distances, nbops' and PyTorch's
+(maximum, mean and 99th percentile, in units of 2^-24).
+
 A baseline tree: ``git archive <rev> | tar -x -C /tmp/base``.
 """
 
@@ -86,6 +91,31 @@ def worker(threads, rounds, cells):
         print(json.dumps({"cell": [op, size, dtype], "times": m}), flush=True)
 
 
+def accuracy(inputs=20):
+    """pdist float32 errors against float64 (see the module docstring), printed."""
+    import numpy as np
+    import torch
+
+    import nbops
+
+    for shape in [(64, 10), (512, 128)]:
+        rng = np.random.default_rng(0)
+        i, j = np.triu_indices(shape[0], 1)
+        errs = {"nbops": [], "torch": []}
+        for _ in range(inputs):
+            x = (rng.standard_normal(shape) * 10.0 ** rng.uniform(-3, 3)).astype(np.float32)
+            x64 = x.astype(np.float64)
+            ref = np.sqrt(((x64[i] - x64[j]) ** 2).sum(axis=1))
+            got = {"nbops": nbops.pdist(x),
+                   "torch": torch.nn.functional.pdist(torch.from_numpy(x)).numpy()}
+            for name in errs:
+                errs[name].append(np.abs(got[name] - ref) / ref)
+        for name, e in errs.items():
+            e = np.concatenate(e) / 2.0 ** -24
+            print(f"pdist float32 {shape}  {name:6s} error / 2^-24: max {e.max():.2f}  "
+                  f"mean {e.mean():.3f}  p99 {np.quantile(e, 0.99):.2f}", flush=True)
+
+
 def main(argv=None):
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--trees", nargs="+", default=[ROOT])
@@ -93,9 +123,21 @@ def main(argv=None):
     parser.add_argument("--rounds", type=int, default=15)
     parser.add_argument("--repeat", type=int, default=2, help="processes per tree and threads")
     parser.add_argument("--ops", nargs="+", help="only these ops' cells")
+    parser.add_argument("--accuracy", action="store_true", help="pdist float32 errors")
     parser.add_argument("--worker", type=int, help=argparse.SUPPRESS)
     args = parser.parse_args(argv)
     cells = [c for c in CELLS if not args.ops or c[0] in args.ops]
+    if args.accuracy and args.worker is not None:
+        sys.path.insert(0, os.getcwd())
+        accuracy()
+        return
+    if args.accuracy:
+        for tree in args.trees:
+            print(os.path.abspath(tree), flush=True)
+            subprocess.run([sys.executable, os.path.abspath(__file__), "--accuracy", "--worker",
+                            "1"], cwd=os.path.abspath(tree), check=True,
+                           env=dict(os.environ, PYTHONPATH=os.path.abspath(tree)))
+        return
     if args.worker is not None:
         sys.path.insert(0, os.getcwd())
         worker(args.worker, args.rounds, cells)
