@@ -81,11 +81,17 @@ def direct_out(out, shape, dtype):
 
 def may_share_memory(out, a):
     """``np.may_share_memory(out, a)``, without its call for two distinct arrays
-    that own their memory (they cannot overlap: the common ``out=`` call)."""
+    that own their memory, or ``out`` owning its memory and ``a`` a view of
+    another array that owns its own (a reshaped input): they cannot overlap
+    (the common ``out=`` call)."""
     if out is a:
         return True
-    if out.flags.owndata and a.flags.owndata:
-        return False
+    if out.flags.owndata:
+        if a.flags.owndata:
+            return False
+        base = a.base
+        if type(base) is np.ndarray and base is not out and base.flags.owndata:
+            return False
     return np.may_share_memory(out, a)
 
 

@@ -347,3 +347,19 @@ def test_group_norm_remembered_plan_keeps_the_checks():
             nbops.group_norm(x, bad)
         with pytest.raises(err):  # twice: errors are never remembered
             nbops.group_norm(x, bad)
+
+
+def test_may_share_memory_shortcut():
+    from nbops._validate import may_share_memory
+
+    base = np.zeros(12)
+    out = np.zeros(12)
+    assert not may_share_memory(out, base)
+    assert not may_share_memory(out, base.reshape(3, 4))  # a view of another array
+    assert may_share_memory(out, out.reshape(3, 4))  # a view of out itself
+    assert may_share_memory(out, out[2:].reshape(2, 5))
+    assert may_share_memory(out[:6], out[3:])  # out a view: NumPy's test
+    assert not may_share_memory(out[:6], out[6:])
+    x = np.zeros((64, 10), np.float32).reshape(64, 10)
+    res = nbops.pdist(x, out=np.full(2016, np.nan, np.float32))
+    assert (res == 0).all()
