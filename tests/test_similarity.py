@@ -260,6 +260,55 @@ def test_pdist_product_form_on_many_rows(dtype):
                                atol=1e-10 if dtype == np.float64 else 1e-4)
 
 
+@pytest.mark.parametrize("dtype", [np.float32, np.float64])
+@pytest.mark.parametrize("shape", [(26, 1), (64, 10), (45, 24), (40, 30), (70, 33)])
+def test_pdist_p2_kernel(dtype, shape):
+    """pdist at p = 2 on more than 25 rows (S._pdist_l2: direct float64 sums with few
+    features, else the product form of the upper triangle): the float64 distances
+    (within 2 float32 ulps, or 1e-13) as accurate as PyTorch's float32 pdist at
+    least, exact zeros for equal rows, NaN/inf as PyTorch, the same bits from the
+    serial and the parallel kernel and into ``out=``."""
+    rng = np.random.default_rng(sum(shape))
+    x = rng.standard_normal(shape).astype(dtype)
+    x[5] = x[3]  # equal rows: exactly 0
+    x[7] = x[3] * dtype(1 + 1e-5)  # close rows: recomputed directly in the product form
+    x[9] = x[8] * dtype(100)  # a long row
+    n = shape[0]
+    i, j = np.triu_indices(n, 1)
+    x64 = x.astype(np.float64)
+    ref = np.sqrt(((x64[i] - x64[j]) ** 2).sum(axis=1))
+    got = nbops.pdist(x)
+    assert got.dtype == dtype
+    assert got[(i == 3) & (j == 5)][0] == 0
+    want = F.pdist(torch.from_numpy(x)).numpy()
+    if dtype == np.float32:
+        err = np.abs(got - ref) / ref.clip(1e-30)
+        err_torch = np.abs(want - ref) / ref.clip(1e-30)
+        assert err.max() <= max(err_torch.max(), 2.0 ** -23)
+        np.testing.assert_allclose(got, want, rtol=1e-5, atol=1e-6)
+    else:
+        np.testing.assert_allclose(got, ref, rtol=1e-13, atol=1e-13)
+        np.testing.assert_allclose(got, want, rtol=1e-12, atol=1e-12)
+    few = shape[1] <= nbops._ops.linear.FEW_INPUTS[np.dtype(dtype).char]
+    serial, parallel = np.empty_like(got), np.empty_like(got)
+    S._pdist_l2_serial(x, few, serial)
+    S._pdist_l2_parallel(x, few, parallel)
+    assert serial.tobytes() == parallel.tobytes() == got.tobytes()
+    out = np.full_like(got, np.nan)
+    assert nbops.pdist(x, out=out) is out
+    assert out.tobytes() == got.tobytes()
+    x[2, 0] = np.nan
+    x[11, 0] = np.inf
+    x[12, 0] = np.inf
+    got = nbops.pdist(x)
+    want = F.pdist(torch.from_numpy(x)).numpy()
+    nans = (i == 2) | (j == 2) | ((i == 11) & (j == 12))
+    infs = ~nans & ((i == 11) | (j == 11) | (i == 12) | (j == 12))
+    for v in (got, want):
+        assert np.isnan(v[nans]).all() and np.isposinf(v[infs]).all()
+        assert np.isfinite(v[~nans & ~infs]).all()
+
+
 def test_pdist_float32_finite_differences_edges_and_bad_input():
     x = rand((9, 6), 5, np.float32)[::2]
     y = nbops.pdist(x)

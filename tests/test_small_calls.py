@@ -8,10 +8,11 @@ paths' results bit for bit, and keep their checks.
   ``add.reduce`` does (``class_margin_losses._numpy_sum``). Compared with the
   general path (``_mm_plan`` / ``_mlm_plan`` + ``_run`` + ``_reduced``) and a
   float64 NumPy formula; out-of-range targets still raise ``ValueError``.
-* ``pdist`` / ``cdist`` at p = 2 in the product form with few features: one
-  serial kernel (``similarity._product_lean``) makes the general path's kernel
-  calls, and pdist finishes only the upper triangle. Compared with the general
-  path (``_cdist_compute`` + the upper triangle) and float64 distances.
+* ``cdist`` at p = 2 in the product form with few features: one serial kernel
+  (``similarity._product_lean``) makes the general path's kernel calls.
+  Compared with the general path (``_cdist_compute``) and float64 distances.
+  (pdist at p = 2 has one kernel for all its calls, ``similarity._pdist_l2``:
+  tests/test_similarity.py.)
 """
 
 import numpy as np
@@ -130,31 +131,18 @@ def test_margin_lean_paths_keep_the_checks():
         nbops.multilabel_margin_loss(x, labels[:3])
 
 
-def _general_pdist(x):
-    n, m = x.shape
-    full = SIM._cdist_compute(x[None], x[None], n, n, m, 2.0, True, x.dtype)[0]
-    return full[np.triu_indices(n, 1)]
-
-
 @pytest.mark.parametrize("dtype", FLOATS)
 @pytest.mark.parametrize("shape", [(26, 1), (64, 10), (40, 16), (100, 7)])
-def test_pdist_cdist_lean_match_general_path(dtype, shape):
+def test_cdist_lean_matches_general_path(dtype, shape):
     rng = np.random.default_rng(sum(shape))
     x = rng.standard_normal(shape).astype(dtype)
     x[5] = x[3]  # equal rows: exactly 0
     x[7] = x[3] * dtype(1 + 1e-5)  # close rows: recomputed directly
     y = rng.standard_normal((shape[0] // 2 + 20, shape[1])).astype(dtype)
     y[2] = x[4]
-    r = np.empty(shape[0] * (shape[0] - 1) // 2, dtype)
-    assert SIM._lean_product(x, x, r, True)  # the lean path runs
-    got = nbops.pdist(x)
-    assert got.tobytes() == r.tobytes() == _general_pdist(x).tobytes()
     x64 = x.astype(np.float64)
-    i, j = np.triu_indices(shape[0], 1)
-    ref = np.sqrt(((x64[i] - x64[j]) ** 2).sum(axis=1))
-    np.testing.assert_allclose(got, ref, rtol=2e-6 if dtype == np.float32 else 1e-12,
-                               atol=1e-6 if dtype == np.float32 else 1e-12)
-    assert got[np.flatnonzero((i == 3) & (j == 5))[0]] == 0
+    r = np.empty(x.shape[0] * y.shape[0], dtype)
+    assert SIM._lean_product(x, y, r)  # the lean path runs
     for b in (y, x):
         got = nbops.cdist(x, b)
         want = SIM._cdist_compute(x[None], b[None], x.shape[0], b.shape[0], shape[1], 2.0, True,
@@ -163,6 +151,7 @@ def test_pdist_cdist_lean_match_general_path(dtype, shape):
         ref = np.sqrt(((x64[:, None] - b.astype(np.float64)[None]) ** 2).sum(axis=2))
         np.testing.assert_allclose(got, ref, rtol=2e-6 if dtype == np.float32 else 1e-12,
                                    atol=1e-6 if dtype == np.float32 else 1e-12)
+    assert nbops.cdist(x, x)[3, 5] == 0
     out = np.empty((shape[0], y.shape[0]), dtype)
     assert nbops.cdist(x, y, out=out) is out
     assert out.tobytes() == nbops.cdist(x, y).tobytes()
@@ -431,3 +420,18 @@ def test_layer_norm_lean_call_keeps_the_checks():
     assert y.tobytes() == want.tobytes()
     z = np.arange(12, dtype=np.float32).reshape(4, 3)  # a view of another array
     assert nbops.layer_norm(z, 3, out=np.empty_like(z)).tobytes() == want.tobytes()
+
+def test_may_share_memory_shortcut():
+    from nbops._validate import may_share_memory
+
+    base = np.zeros(12)
+    out = np.zeros(12)
+    assert not may_share_memory(out, base)
+    assert not may_share_memory(out, base.reshape(3, 4))  # a view of another array
+    assert may_share_memory(out, out.reshape(3, 4))  # a view of out itself
+    assert may_share_memory(out, out[2:].reshape(2, 5))
+    assert may_share_memory(out[:6], out[3:])  # out a view: NumPy's test
+    assert not may_share_memory(out[:6], out[6:])
+    x = np.zeros((64, 10), np.float32).reshape(64, 10)
+    res = nbops.pdist(x, out=np.full(2016, np.nan, np.float32))
+    assert (res == 0).all()

@@ -332,6 +332,10 @@ def _lean_limit(serial, dt):
     return limit
 
 
+#: dtype -> (the entry point of _mm_lean_serial, the lean call's size limit)
+_mm_lean_fn = {}
+
+
 def _lean_mm(input, target, reduction, margin, squared):
     """multi_margin_loss's common small call (see above), or None where the call
     is not that one or a target is out of range (the general path raises)."""
@@ -342,11 +346,14 @@ def _lean_mm(input, target, reduction, margin, squared):
             and target.flags.c_contiguous):
         return None
     n = input.shape[0]
-    if target.shape[0] != n or not 0 < input.size < _lean_limit(_mm_serial, dt):
+    lean = _mm_lean_fn.get(dt)
+    if lean is None:
+        lean = _mm_lean_fn[dt] = (
+            entry_point(_mm_lean_serial, ("mm_lean", dt.char), (input, target, 1.0, False)),
+            _lean_limit(_mm_serial, dt))
+    if target.shape[0] != n or not 0 < input.size < lean[1]:
         return None
-    margin = float(margin)
-    total, ok = entry_point(_mm_lean_serial, ("mm_lean", dt.char),
-                            (input, target, margin, squared))(input, target, margin, squared)
+    total, ok = lean[0](input, target, float(margin), squared)
     if not ok:
         return None
     return dt.type(total if reduction == "sum" else total / n)

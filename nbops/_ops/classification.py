@@ -120,9 +120,11 @@ _prob_serial, _prob_parallel = _config.kernels(_prob, fastmath=ROW_FASTMATH)
 # adds it), from three arguments instead of sixteen.
 def _nll_lean(x, t):
     O, C = x.shape
+    bad = 0  # (a count without an early exit: the check vectorizes)
     for k in range(O):
-        if t[k] < 0 or t[k] >= C:
-            return 0.0, False
+        bad += (t[k] < 0) | (t[k] >= C)
+    if bad:
+        return 0.0, False
     xf = x.reshape(O * C)
     loss = np.empty(O, x.dtype)
     sl, sw = nll_rows(xf, t, xf, C, 0, O, -100, True, loss)
@@ -285,33 +287,41 @@ def _prob_loss(x, p, weight, plan, compute, result):
 
 _FAST_DTYPES = (np.dtype(np.float32), np.dtype(np.float64))
 _INT64 = np.dtype(np.int64)
+#: dtype -> the entry point of _nll_lean_serial for it (the lean call's lookup)
+_nll_lean_fn = {}
 
 
 def _fast(input, target, weight, ignore_index, reduction, label_smoothing, lse):
     """The common call, (N, C) float logits, (N,) int64 targets, no weight, no
     label smoothing, default ignore_index, 'mean' or 'sum', with fewer Python
     steps (a few microseconds matter at (4096, 1000)); None if not that call.
-    Same checks and kernel as the general path."""
-    if not (type(input) is np.ndarray and type(target) is np.ndarray and weight is None
+    Same checks and kernel as the general path. (The dtypes are compared by
+    identity: NumPy's native dtype singletons; an equal dtype that is not one of
+    them, byte-swapped say, takes the general path.)"""
+    if not (type(input) is np.ndarray and type(target) is np.ndarray and weight is None):
+        return None
+    dt = input.dtype
+    if not ((dt is _FAST_DTYPES[0] or dt is _FAST_DTYPES[1]) and target.dtype is _INT64
             and label_smoothing == 0 and ignore_index == -100
             and (reduction == "mean" or reduction == "sum")
-            and input.ndim == 2 and target.ndim == 1 and input.dtype in _FAST_DTYPES
-            and target.dtype == _INT64 and input.flags.c_contiguous
+            and input.ndim == 2 and target.ndim == 1 and input.flags.c_contiguous
             and target.flags.c_contiguous and target.shape[0] == input.shape[0]):
         return None
     O, C = input.shape
     if O == 0 or C == 0:
         return None
     if not lse and O <= UNIT_ELEMS:  # one chunk of rows: the lean kernel
-        total, ok = entry_point(_nll_lean_serial, ("nll_lean", input.dtype.char),
-                                (input, target))(input, target)
+        fn = _nll_lean_fn.get(dt)
+        if fn is None:
+            fn = _nll_lean_fn[dt] = entry_point(_nll_lean_serial, ("nll_lean", dt.char),
+                                                (input, target))
+        total, ok = fn(input, target)
         if not ok:
             return None  # a target out of range: the general path raises
-        return input.dtype.type(total if reduction == "sum" else total / O)
+        return dt.type(total if reduction == "sum" else total / O)
     if np.maximum.reduce(target.view(np.uint64), axis=None) >= C:
         return None  # out of range or ignored targets: the general path sorts it out
     R, units = _units(O, C, 1, lse)
-    dt = input.dtype
     loss = np.empty(O, dt)
     partials = np.empty((2, units + 1), np.float64)
     launch(_index_serial, _index_parallel, ("ce", dt.char, input.flags.writeable, True, lse, True),

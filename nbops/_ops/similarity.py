@@ -8,7 +8,9 @@ Every row sum (squared norms, dot products, p-norms of differences) is a
 float64 sum in a fixed order, whatever the input dtype, and each output element
 is computed by one thread: the results are bit-identical on any thread count.
 The differences of ``pdist``/``cdist`` are taken in float64 too, so a float32
-result is the float64 distance rounded once.
+result is the float64 distance rounded once (pdist at p = 2 on more than 25
+rows: the float32 square root of the float64 squared distance rounded to
+float32, within 1 ulp of it).
 
 cdist at p = 2
 --------------
@@ -21,8 +23,10 @@ below ``_RECOMPUTE`` times ``|a|^2 + |b|^2`` (or not finite): the product
 form is kept only where it cannot cancel much, equal rows give exactly 0, and
 the result stays within a few float32 ulps of the float64 distance. The
 product ``x1 x2^T`` is nbops' own matrix product (:mod:`nbops._ops.linear`).
-pdist at p = 2 on more than 25 rows takes the same path (the upper triangle
-of ``cdist(x, x)``), and its backward the same matrix form as cdist's.
+pdist at p = 2 on more than 25 rows computes only the upper triangle
+(:func:`_pdist_l2`): with few features directly (vectorized float64 sums),
+else in the same product form with the same recomputation; its backward takes
+the same matrix form as cdist's.
 """
 
 import math
@@ -44,6 +48,7 @@ from .._validate import (
     direct_out,
     is_dask_array,
     is_device_array,
+    may_share_memory,
     result_dtype,
 )
 from ..cuda import ops as _cuda
@@ -722,10 +727,13 @@ def pdist(input, p=2.0, *, out=None):
 
     Notes
     -----
-    At p = 2 with more than 25 rows the distances are those of :func:`cdist`'s
-    product mode (close pairs recomputed directly: equal rows give exactly 0,
-    the others are within a few float32 ulps of the direct sums). PyTorch's
-    pdist always sums directly.
+    At p = 2 with more than 25 rows only the upper triangle is computed: with
+    few features (up to 24 float32, 16 float64) as direct float64 sums of
+    squared differences, else in :func:`cdist`'s product form (close pairs
+    recomputed directly: equal rows give exactly 0, the others are within a
+    few float32 ulps of the direct sums). A float32 result is then the float32
+    square root of the float64 sum rounded to float32. PyTorch's pdist always
+    sums directly, in the input's dtype.
 
     Examples
     --------
@@ -737,6 +745,10 @@ def pdist(input, p=2.0, *, out=None):
         return _cuda().pdist(input, p, out=out)
     if type(input) is not np.ndarray and is_dask_array(input):  # nbops/_dask.py
         return dask_ops().pdist(input, p, out=out)
+    if type(input) is np.ndarray and type(p) in (float, int) and p == 2 and input.ndim == 2:
+        res = _pdist_l2_lean(input, out)  # the common call: no conversion, no copy
+        if res is not None:
+            return res
     x, compute, result, p, out_shape = _pdist_plan(input, p, "pdist")
     if out is not None:
         check_out(out, out_shape, result)
@@ -745,10 +757,7 @@ def pdist(input, p=2.0, *, out=None):
     if res.size and m:
         xf = np.ascontiguousarray(x, dtype=compute)
         if _pdist_uses_product(n, p):
-            if not _lean_product(xf, xf, res, True):
-                full = _cdist_compute(xf[None], xf[None], n, n, m, p, True, compute)[0]
-                launch(_upper_serial, _upper_parallel, ("pdist_upper", compute.char),
-                       res.size, full.reshape(-1), n, res)
+            _launch_pdist_l2(xf, res)
         else:
             launch(_pdist_forward_serial, _pdist_forward_parallel,
                    ("pdist_rows", compute.char), res.size * m, xf.reshape(-1), n, m, p,
@@ -756,15 +765,168 @@ def pdist(input, p=2.0, *, out=None):
     return _put(res, out, result)
 
 
-def _upper(full, n, out):
-    """``out`` = the upper triangle (i < j) of the flat (n, n) ``full``, row after row."""
-    for task in prange(n):
-        i = np.int64(task)
-        base = i * n - i * (i + 1) // 2  # (where pair (i, i + 1) goes)
-        out[base:base + n - 1 - i] = full[i * n + i + 1:(i + 1) * n]
+def _launch_pdist_l2(x, res):
+    """:func:`_pdist_l2` of the C-contiguous float32/float64 (n, m) ``x`` (m > 0) into
+    ``res`` (the serial entry point called directly at a size that surely runs it)."""
+    lean = _l2_lean.get(x.dtype) or _l2_entry(x, res)
+    m = x.shape[1]
+    if res.size * m < lean[1]:
+        lean[0](x, m <= lean[2], res)
+    else:
+        launch(_pdist_l2_serial, _pdist_l2_parallel, ("pdist_l2", x.dtype.char), res.size * m,
+               x, m <= lean[2], res)
 
 
-_upper_serial, _upper_parallel = _config.kernels(_upper)
+#: dtype -> (the serial entry point of _pdist_l2, serial_below's count for it, the
+#: most features it sums directly: linear's FEW_INPUTS)
+_l2_lean = {}
+
+
+def _l2_entry(x, res):
+    char = x.dtype.char
+    key = ("pdist_l2", char)
+    lean = (entry_point(_pdist_l2_serial, key, (x, True, res)),
+            serial_below(_pdist_l2_serial, key), _linear.FEW_INPUTS[char])
+    _l2_lean[x.dtype] = lean
+    return lean
+
+
+def _pdist_l2_lean(x, out):
+    """pdist at p = 2 of a 2-D ``x`` straight into a new array or into ``out`` where
+    ``x`` is C-contiguous float32/float64 with more than 25 rows (the product-form
+    calls of :func:`_pdist_uses_product`) and features, and ``out`` is None or
+    exactly the result (shape, dtype, C-contiguous, writable, sharing no memory
+    with ``x``); else None (the general path)."""
+    n, m = x.shape
+    dt = x.dtype
+    if not (n > 25 and m and (dt is _LEAN_DTYPES[0] or dt is _LEAN_DTYPES[1])
+            and x.flags.c_contiguous):
+        return None
+    shape = (n * (n - 1) // 2,)
+    if out is None:
+        res = np.empty(shape, dt)
+    elif direct_out(out, shape, dt) and not may_share_memory(out, x):
+        res = out
+    else:
+        return None
+    _launch_pdist_l2(x, res)
+    return res
+
+
+#: Rows of a task of :func:`_pdist_l2` (the rows of linear's 4 x 4 tiles).
+PDIST_BLOCK = 4
+#: Tasks of :func:`_pdist_l2` at most (each with its scratch rows; task t takes the
+#: pairs of row blocks t, t + PDIST_TASKS, ...).
+PDIST_TASKS = 64
+#: Pairs per finishing pass of :func:`_pdist_l2` (a pass with a pair to recompute
+#: is scanned again).
+PDIST_CHUNK = 32
+
+
+@_config.core
+def _store_roots(acc, r, n, res):
+    """pdist's row ``r``: ``res[pair (r, j)] = sqrt(acc[j])`` for j > r, in ``res``'s
+    dtype (float32: the square root of the float64 sum rounded to float32, a
+    vectorized float32 root)."""
+    base = r * n - r * (r + 1) // 2  # (where pair (r, r + 1) goes)
+    o = row_view(res, base, n - r - 1)
+    a = row_view(acc, r + 1, n - r - 1)
+    for j in range(o.size):
+        o[j] = np.sqrt(res.dtype.type(a[j]))
+
+
+def _pdist_l2(x, few, res):
+    """pdist at p = 2: ``res`` (flat, ``n (n - 1) / 2``) = the distances of the
+    row pairs i < j of ``x`` (n, m); each computed by one task with the same
+    code (the same bits on any thread count).
+
+    The rows go in blocks of PDIST_BLOCK; task t takes the block pairs ``(q,
+    blocks - 1 - q)`` (equal work per pair) for q = t, t + tasks, ... A row's
+    distances to the rows after it are computed in vectorized passes over j:
+
+    * ``few`` features: directly, ``sum_k (x_jk - x_ik)^2`` in float64 (the
+      features of all rows as ``x^T``'s rows, a pass over j per feature);
+    * else in the product form: the products ``x_i . x_j`` of the block's rows
+      with the rows j >= its first, by linear's 4 x 4 tiles (the upper
+      triangle only; input dtype), then ``d2 = |x_i|^2 + |x_j|^2 - 2 x_i . x_j``
+      in float64 (squared norms: float64 sums) and its square root,
+      PDIST_CHUNK pairs at a time; a chunk with a ``d2`` below ``_RECOMPUTE
+      (|x_i|^2 + |x_j|^2)`` or not finite is scanned again and those pairs
+      (close pairs, inf, NaN: rare) are recomputed directly by :func:`_distance`.
+    """
+    n, m = x.shape
+    xf = x.reshape(n * m)
+    sq = np.empty(0 if few else n)
+    for r in range(sq.size):
+        s = 0.0
+        for k in range(r * m, r * m + m):
+            v = np.float64(xf[k])
+            s += v * v
+        sq[r] = s
+    # few: x^T in float64, its rows padded to a multiple of 8 (see below)
+    width = (n + 7) // 8 * 8
+    xt = np.zeros(m * width if few else 0)
+    for k in range(m if few else 0):
+        for r in range(n):
+            xt[k * width + r] = x[r, k]
+    blocks = (n + PDIST_BLOCK - 1) // PDIST_BLOCK
+    pairs = (blocks + 1) // 2
+    tasks = min(pairs, PDIST_TASKS)
+    # each task's scratch rows, allocated once
+    accs = np.empty((tasks, width))
+    prods = np.empty((tasks, 0 if few else PDIST_BLOCK, n), x.dtype)
+    bads = np.empty((tasks, n // PDIST_CHUNK + 1), np.int64)
+    for task in prange(tasks):
+        acc = accs[task]
+        prod = prods[task]
+        chunk_bad = bads[task]
+        for q in range(np.int64(task), pairs, tasks):  # (the prange index may be unsigned)
+            for which in range(2):
+                blk = q if which == 0 else blocks - 1 - q
+                if which == 1 and blk == q:
+                    continue
+                r0 = blk * PDIST_BLOCK
+                r1 = min(r0 + PDIST_BLOCK, n)
+                for r in range(r0, r1 if few else 0):
+                    # the sums over j from r + 1 rounded down to a multiple of 8 (whole
+                    # vectors: the pairs j <= r and the padding are computed, not stored)
+                    j0 = (r + 1) // 8 * 8
+                    a = row_view(acc, j0, width - j0)
+                    for j in range(a.size):
+                        a[j] = 0.0
+                    for k in range(m):
+                        xv = np.float64(x[r, k])
+                        xk = row_view(xt, k * width + j0, width - j0)
+                        for j in range(a.size):
+                            d = xk[j] - xv
+                            a[j] += d * d
+                    _store_roots(acc, r, n, res)
+                if few:
+                    continue
+                _linear._tile(x[r0:r1], x, x[0], 0, prod, 0, r1 - r0, r0, n, m)
+                for r in range(r0, r1):
+                    pr = prod[r - r0]
+                    sr = sq[r]
+                    for c in range((n - r - 1 + PDIST_CHUNK - 1) // PDIST_CHUNK):
+                        c0 = r + 1 + c * PDIST_CHUNK
+                        bad = 0
+                        for j in range(c0, min(c0 + PDIST_CHUNK, n)):
+                            s = sr + sq[j]
+                            d2 = s - 2.0 * np.float64(pr[j])
+                            ok = (d2 >= _RECOMPUTE * s) & (d2 < math.inf)
+                            acc[j] = d2 if ok else -1.0
+                            bad += not ok
+                        chunk_bad[c] = bad
+                    _store_roots(acc, r, n, res)
+                    base = r * n - r * (r + 1) // 2 - r - 1  # (pair (r, j) goes to base + j)
+                    for c in range((n - r - 1 + PDIST_CHUNK - 1) // PDIST_CHUNK):
+                        c0 = r + 1 + c * PDIST_CHUNK
+                        for j in range(c0, min(c0 + PDIST_CHUNK, n) if chunk_bad[c] else c0):
+                            if acc[j] < 0:
+                                res[base + j] = _distance(xf, r * m, xf, j * m, m, 2.0, PNORM_2)
+
+
+_pdist_l2_serial, _pdist_l2_parallel = _config.kernels(_pdist_l2, fastmath=ROW_FASTMATH)
 
 
 def _symmetric_ratio(g, dist, n, out):
@@ -904,52 +1066,44 @@ def _cdist_finish(a, b, n1, n2, m, tau, prod):
 _cdist_finish_serial, _cdist_finish_parallel = _config.kernels(_cdist_finish)
 
 
-# The lean p = 2 product-form call (:func:`_lean_product`): 2-D C-contiguous
-# float32/float64 rows, few features (the product is _linear's _product_rows), a
-# size every kernel of the general path runs serially. One serial kernel makes
-# the general path's calls (the same kernels: _square_norms, _product_rows, then
-# _cdist_finish's arithmetic, the same cores and flags) without a Python launch
-# each; pdist's squared norms are taken once and only its upper triangle is
-# finished, straight into the result (the general path finishes the full
-# (n, n) matrix and copies its upper triangle): the same bits.
-def _product_lean(a, b, same, res):
-    """``res`` (flat) = cdist(a, b) at p = 2 in the product form; ``same`` (b is a):
-    pdist's ``n (n - 1) / 2`` distances of the pairs i < j instead."""
+# The lean p = 2 product-form call of cdist (:func:`_lean_product`): 2-D
+# C-contiguous float32/float64 rows, few features (the product is _linear's
+# _product_rows), a size every kernel of the general path runs serially. One
+# serial kernel makes the general path's calls (the same kernels: _square_norms,
+# _product_rows, then _cdist_finish's arithmetic, the same cores and flags)
+# without a Python launch each: the same bits.
+def _product_lean(a, b, res):
+    """``res`` (flat) = cdist(a, b) at p = 2 in the product form."""
     rp, m = a.shape
     rr = b.shape[0]
     af = a.reshape(rp * m)
     bf = b.reshape(rr * m)
     n1 = np.empty(rp)
     _square_norms_serial(af, m, n1)
-    if same:
-        n2 = n1
-    else:
-        n2 = np.empty(rr)
-        _square_norms_serial(bf, m, n2)
+    n2 = np.empty(rr)
+    _square_norms_serial(bf, m, n2)
     prod = np.empty((rp, rr), a.dtype)
     _linear._product_rows_serial(a, np.ascontiguousarray(b.T), np.empty(0, a.dtype), False,
                                  prod)
     prod = prod.reshape(rp * rr)
     for i in range(rp):
-        j0 = i + 1 if same else 0
-        off = i * rp - i * (i + 1) // 2 - i - 1 if same else i * rr  # pair (i, j): off + j
-        for j in range(j0, rr):
+        for j in range(rr):
             s = n1[i] + n2[j]
             d2 = s - 2.0 * np.float64(prod[i * rr + j])
             if d2 >= _RECOMPUTE * s and d2 < math.inf:
-                res[off + j] = math.sqrt(d2)
+                res[i * rr + j] = math.sqrt(d2)
             else:
-                res[off + j] = _distance(af, i * m, bf, j * m, m, 2.0, PNORM_2)
+                res[i * rr + j] = _distance(af, i * m, bf, j * m, m, 2.0, PNORM_2)
 
 
 _product_lean_serial = _config.serial_kernel(_product_lean)
 
 
-def _lean_product(a, b, res, same):
+def _lean_product(a, b, res):
     """Run :func:`_product_lean` for C-contiguous 2-D ``a``, ``b`` of one float
-    dtype into the flat ``res`` of that dtype (``same``: pdist of ``a``) and return True,
-    or return False where the general path must run (not that call: more
-    features than _product_rows takes, or a size some kernel runs in parallel)."""
+    dtype into the flat ``res`` of that dtype and return True, or return False
+    where the general path must run (not that call: more features than
+    _product_rows takes, or a size some kernel runs in parallel)."""
     dt = a.dtype
     (rp, m), rr = a.shape, b.shape[0]
     if not (dt in _LEAN_DTYPES and b.dtype == dt and a.flags.c_contiguous
@@ -958,8 +1112,7 @@ def _lean_product(a, b, res, same):
             and rp * rr * m < serial_below(_linear._product_rows_serial,
                                            ("linear_rows", dt.char))):
         return False
-    entry_point(_product_lean_serial, ("dist_lean", dt.char, same),
-                (a, b, same, res))(a, b, same, res)
+    entry_point(_product_lean_serial, ("dist_lean", dt.char), (a, b, res))(a, b, res)
     return True
 
 
@@ -1100,7 +1253,7 @@ def cdist(x1, x2, p=2.0, compute_mode="use_mm_for_euclid_dist_if_necessary", *, 
         check_out(out, out_shape, result)
     if use_mm and not batch and a.dtype == b.dtype == compute and rp and rr:
         res = np.empty(out_shape, compute)
-        if _lean_product(a, b, res.reshape(-1), False):
+        if _lean_product(a, b, res.reshape(-1)):
             return _put(res, out, result)
     res = _cdist_compute(_batched(a, batch, rp, m, compute), _batched(b, batch, rr, m, compute),
                          rp, rr, m, p, use_mm, compute)
