@@ -37,6 +37,7 @@ from ..scalar._norms import (
     pnorm_start,
 )
 from .elementwise import _float_array
+from .plan import Remembered
 from .plan_norm import pairwise_distance_plan
 
 
@@ -102,7 +103,16 @@ _pdist_serial, _pdist_parallel = _config.kernels(_pdist)
 
 #: (x1.shape, x2.shape, p, eps, keepdim) -> the checked plan of an earlier call
 #: (plain Python numbers only: the checks depend on nothing else).
-_plans = {}
+_plans = Remembered(pairwise_distance_plan,
+                    keep=lambda key: all(type(v) in (int, float, bool) for v in key[2:]))
+
+
+def pair_plan(x1_shape, x2_shape, p, eps, keepdim):
+    """:func:`pairwise_distance_plan`, remembered for plain Python numbers."""
+    try:
+        return _plans[(x1_shape, x2_shape, p, eps, keepdim)]
+    except TypeError:  # (a parameter that is no hashable number)
+        return pairwise_distance_plan(x1_shape, x2_shape, p, eps, keepdim)
 #: float dtypes computed as they are (x1 and x2 of one of them: no promotion)
 _SAME_FLOAT = (np.dtype(np.float32), np.dtype(np.float64))
 
@@ -165,13 +175,7 @@ def pairwise_distance(x1, x2, p=2.0, eps=1e-6, keepdim=False, *, out=None):
         return on_dask(x1, x2, p, eps, keepdim, out=out)
     a = as_array(x1, "x1")
     b = as_array(x2, "x2")
-    plan_key = (a.shape, b.shape, p, eps, keepdim)
-    try:
-        plan = _plans[plan_key]
-    except (KeyError, TypeError):  # (a parameter that is no hashable number)
-        plan = pairwise_distance_plan(a.shape, b.shape, p, eps, keepdim)
-        if len(_plans) < 256 and all(type(v) in (int, float, bool) for v in plan_key[2:]):
-            _plans[plan_key] = plan
+    plan = pair_plan(a.shape, b.shape, p, eps, keepdim)
     if a.dtype in _SAME_FLOAT and b.dtype == a.dtype:  # the common call: nothing to check
         compute = result = a.dtype
     else:
@@ -316,13 +320,7 @@ def pairwise_distance_backward(grad_output, x1, x2, p=2.0, eps=1e-6, keepdim=Fal
     g = _float_array(grad_output, "grad_output")
     a = as_array(x1, "x1")
     b = as_array(x2, "x2")
-    plan_key = (a.shape, b.shape, p, eps, keepdim)
-    try:
-        plan = _plans[plan_key]
-    except (KeyError, TypeError):  # (a parameter that is no hashable number)
-        plan = pairwise_distance_plan(a.shape, b.shape, p, eps, keepdim)
-        if len(_plans) < 256 and all(type(v) in (int, float, bool) for v in plan_key[2:]):
-            _plans[plan_key] = plan
+    plan = pair_plan(a.shape, b.shape, p, eps, keepdim)
     r1 = result_dtype(a.dtype, "x1")[1]
     r2 = result_dtype(b.dtype, "x2")[1]
     if g.shape != plan.out_shape:

@@ -61,7 +61,6 @@ from . import distance as _D
 from . import losses as _L
 from . import njit_args as NJ
 from .plan import reduction_plan
-from .plan_norm import pairwise_distance_plan
 
 __all__ = ["cosine_embedding_loss", "cosine_embedding_loss_backward",
            "cosine_embedding_loss_with_grad", "triplet_margin_loss",
@@ -448,13 +447,7 @@ def _triplet_plan(anchor, positive, negative, margin, p, eps, swap, mode):
         raise ValueError("anchor of shape {}, positive of shape {} and negative of shape {} "
                          "do not broadcast together".format(*(x.shape for x in arrays))) \
             from None
-    plan_key = (shape, shape, p, eps, False)  # pairwise_distance's plans, shared
-    try:
-        plan = _D._plans[plan_key]
-    except (KeyError, TypeError):  # (a parameter that is no hashable number)
-        plan = pairwise_distance_plan(shape, shape, p, eps, False)
-        if len(_D._plans) < 256 and all(type(v) in (int, float, bool) for v in plan_key[2:]):
-            _D._plans[plan_key] = plan
+    plan = _D.pair_plan(shape, shape, p, eps, False)  # pairwise_distance's plans, shared
     flat = [_D._rows(x, plan.shape, compute) for x in arrays]
     return dict(flat=flat, shapes=tuple(x.shape for x in arrays), plan=plan,
                 compute=compute, result=result, mode=mode, margin=margin, swap=bool(swap))

@@ -61,6 +61,7 @@ from ..scalar._norms import finite_shift
 from ..scalar.rows import row_view
 from .elementwise import _float_array
 from .normalization import _constant_flag, _is_none
+from .plan import Remembered
 from .row_tasks import (
     _LANES,
     _SCRATCH,
@@ -234,7 +235,6 @@ def _normalized_shape(normalized_shape):
     return shape
 
 
-_PLANS = {}  # (input shape, normalized_shape) -> _rows_plan's result, for tuples and ints
 
 
 def _rows_plan(x_shape, normalized_shape):
@@ -244,13 +244,7 @@ def _rows_plan(x_shape, normalized_shape):
     repeated call of the same shapes skips the checks."""
     if type(x_shape) is not tuple or not _plain_ints(normalized_shape):
         return _check_rows(x_shape, normalized_shape)
-    key = (x_shape, normalized_shape)
-    plan = _PLANS.get(key)
-    if plan is None:
-        plan = _check_rows(x_shape, normalized_shape)
-        if len(_PLANS) < 256:
-            _PLANS[key] = plan
-    return plan
+    return _PLANS[(x_shape, normalized_shape)]
 
 
 def _plain_ints(normalized_shape):
@@ -277,6 +271,9 @@ def _check_rows(x_shape, normalized_shape):
     length = math.prod(shape)
     n_rows = math.prod(x_shape[:len(x_shape) - k])
     return shape, n_rows, length
+
+
+_PLANS = Remembered(_check_rows)  # for tuples and ints (the plan of _rows_plan)
 
 
 _FILLED = {}  # (fill, length, dtype char) -> a read-only vector (weight/bias defaults)

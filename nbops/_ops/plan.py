@@ -37,10 +37,11 @@ __all__ = ["Remembered", "REDUCTIONS", "ReductionPlan", "legacy_reduction",
 
 class Remembered(dict):
     """Plans remembered by their arguments: ``plans[key]`` is ``make(*key)``, made
-    on the first look-up of ``key`` and kept, so a repeated call of the same
-    shapes and options skips the checks (a dict look-up). When ``size`` plans
-    are kept the table starts again empty. ``key`` must be hashable (a dict
-    raises ``TypeError`` otherwise): callers remember only plain keys.
+    on the first look-up of ``key`` and kept (where ``keep(key)``, if given, is
+    true), so a repeated call of the same shapes and options skips the checks (a
+    dict look-up). When ``size`` plans are kept the table starts again empty.
+    ``key`` must be hashable (a dict raises ``TypeError`` otherwise): callers
+    remember only plain keys.
 
     Examples
     --------
@@ -51,18 +52,20 @@ class Remembered(dict):
     1
     """
 
-    __slots__ = ("make", "size")
+    __slots__ = ("make", "size", "keep")
 
-    def __init__(self, make, size=256):
+    def __init__(self, make, size=256, keep=None):
         super().__init__()
         self.make = make
         self.size = size
+        self.keep = keep  # keep(key): whether to remember this key's plan (default: all)
 
     def __missing__(self, key):
         plan = self.make(*key)
-        if len(self) >= self.size:
-            self.clear()
-        self[key] = plan
+        if self.keep is None or self.keep(key):
+            if len(self) >= self.size:
+                self.clear()
+            self[key] = plan
         return plan
 
 
