@@ -1086,7 +1086,8 @@ def _bce_logits_njit(input, target, weight=None, size_average=None, reduce=None,
 # cores of nbops/scalar/losses.py. Per chunk of CHUNK elements (the forward's
 # chunks), block by block: gather the broadcast weight / pos_weight (as the
 # weighted forward kernel), write the gradient (``g`` per element, or the
-# scalar ``c`` that holds the reduction's factor), and with ``want`` also the
+# scalar ``c`` that holds the reduction's factor), and with ``want`` (None or True: a
+# backward's kernel compiles no loss loop, Numba prunes ``want is not None``) also the
 # losses into a block buffer summed exactly as the forward kernels sum them (the
 # same blocks, each by ``_block_sum``, in the same order, so ``<loss>_with_grad``'s
 # value is bit-identical to the forward's for the same layout). The block is still in
@@ -1129,7 +1130,8 @@ def _gather_ol(arr, m, inner, start, count, buf):
 @_config.core
 def _grad_chunk(lop, gop, x, t, a, am, ainner, w, wm, winner, g, c, params, out, want,
                 start, stop):
-    """Gradients of x[start:stop] into out; with ``want``, the float64 sum of the losses."""
+    """Gradients of x[start:stop] into out; with ``want`` (True, not None), the float64
+    sum of the losses."""
     abuf = np.empty(BLOCK, x.dtype)
     wbuf = np.empty(BLOCK, x.dtype)
     lbuf = np.empty(BLOCK, x.dtype)
@@ -1149,7 +1151,7 @@ def _grad_chunk(lop, gop, x, t, a, am, ainner, w, wm, winner, g, c, params, out,
         for k in range(m):
             os[k] = _nj_weigh(apply_grad(gop, gs[k], xs[k], ts[k], _nj_aux(ab, k, xs[k]),
                                          params), wb, k)
-        if want:
+        if want is not None:
             for k in range(m):
                 lbuf[k] = _nj_weigh(apply_loss(lop, xs[k], ts[k], _nj_aux(ab, k, xs[k]),
                                                params), wb, k)
@@ -1231,11 +1233,11 @@ def _grad_pass(lop, gop, params, x, t, shape, compute, result, g, c, weight=None
     res = out if direct else np.empty(shape, compute, order=order)
     partials = np.empty(chunk_count(n), np.float64)
     if n:
-        key = ("grad", lop.name, gop.name, compute.char, w is None, a is None,
+        key = ("grad", lop.name, gop.name, compute.char, w is None, a is None, bool(want),
                tuple(v.flags.writeable for v in (xf, tf, gf, w, a) if v is not None))
         launch(_grad_serial, _grad_parallel, key, n, lop, gop, xf, tf, a, am, ainner,
                w, wm, winner, gf, compute.type(c), params, res.ravel(order=order),
-               partials, want)
+               partials, True if want else None)
     total = sum_partials(partials) if want else 0.0
     if direct:
         return out, total
@@ -1859,7 +1861,8 @@ def _nj_grad(lop, gop, g, c, x, t, w, a, params, want):
 
 @overload(_nj_grad)
 def _nj_grad_ol(lop, gop, g, c, x, t, w, a, params, want):
-    """(gradient of x, float64 sum of the losses if ``want``, element count)."""
+    """(gradient of x, float64 sum of the losses if ``want`` (True, or None: no loss
+    loop compiled), element count)."""
     dt = _nj_dtype(x, t, w, a, g)
 
     def impl(lop, gop, g, c, x, t, w, a, params, want):
@@ -1876,7 +1879,7 @@ def _nj_grad_ol(lop, gop, g, c, x, t, w, a, params, want):
             av = _nj_aux(af, i, xv)
             rf[i] = _nj_weigh(apply_grad(gop, dt(_nj_gval(gf, i, cv)), xv, tv, av, params),
                               wf, i)
-            if want:
+            if want is not None:
                 s += _nj_weigh(apply_loss(lop, xv, tv, av, params), wf, i)
         return _nj_sum_to(res, x), s, n
 
@@ -1902,13 +1905,13 @@ def _nj_grad_bodies(op, gop, red, divide, check, dt, none_divide=None):
         def backward_none(grad_output, input, target, weight, aux, params, out):
             check(input, target, weight)
             res = _nj_grad(op, gop, grad_output, 1.0, input, target, weight, aux, params,
-                           False)[0]
+                           None)[0]
             return _nj_out(none_divide(res, input), out)
 
         @register_jitable
         def with_grad_none(input, target, weight, aux, params):
             check(input, target, weight)
-            res = _nj_grad(op, gop, None, 1.0, input, target, weight, aux, params, False)[0]
+            res = _nj_grad(op, gop, None, 1.0, input, target, weight, aux, params, None)[0]
             return (none_divide(_nj_map(op, input, target, weight, aux, params), input),
                     none_divide(res, input))
 
@@ -1918,7 +1921,7 @@ def _nj_grad_bodies(op, gop, red, divide, check, dt, none_divide=None):
     def backward(grad_output, input, target, weight, aux, params, out):
         check(input, target, weight)
         c = divide(_nj_scalar_grad(grad_output), input, target, weight)
-        res = _nj_grad(op, gop, None, c, input, target, weight, aux, params, False)[0]
+        res = _nj_grad(op, gop, None, c, input, target, weight, aux, params, None)[0]
         return _nj_out(res, out)
 
     @register_jitable
