@@ -30,11 +30,14 @@ t = rng.standard_normal(n).astype(np.float32)
 p = (1 / (1 + np.exp(-x))).astype(np.float32)
 y = rng.random(n).astype(np.float32)
 v = y + np.float32(0.5)
+s = np.sign(t)
 calls = {{
     "mse_loss_backward": lambda: nbops.mse_loss_backward(1.0, x, t),
     "mse_loss_with_grad": lambda: nbops.mse_loss_with_grad(x, t),
     "binary_cross_entropy_backward": lambda: nbops.binary_cross_entropy_backward(1.0, p, y),
     "kl_div_backward": lambda: nbops.kl_div_backward(1.0, x, y),
+    "soft_margin_loss_backward": lambda: nbops.soft_margin_loss_backward(1.0, x, s),
+    "soft_margin_loss_with_grad": lambda: nbops.soft_margin_loss_with_grad(x, s),
     "gaussian_nll_loss_backward":
         lambda: nbops.gaussian_nll_loss_backward(1.0, x, t, v),
 }}

@@ -1128,10 +1128,11 @@ def _gather_ol(arr, m, inner, start, count, buf):
 
 
 @_config.core
-def _grad_chunk(lop, gop, x, t, a, am, ainner, w, wm, winner, g, c, params, out, want,
-                start, stop):
-    """Gradients of x[start:stop] into out; with ``want`` (True, not None), the float64
-    sum of the losses."""
+def _grad_chunk(lop, gop, gop2, x, t, a, am, ainner, w, wm, winner, g, c, params, out, out2,
+                want, start, stop):
+    """Gradients of x[start:stop] into out (and, with ``gop2`` not None, the second
+    derivative core's into out2); with ``want`` (True, not None), the float64 sum of
+    the losses."""
     abuf = np.empty(BLOCK, x.dtype)
     wbuf = np.empty(BLOCK, x.dtype)
     lbuf = np.empty(BLOCK, x.dtype)
@@ -1151,6 +1152,11 @@ def _grad_chunk(lop, gop, x, t, a, am, ainner, w, wm, winner, g, c, params, out,
         for k in range(m):
             os[k] = _nj_weigh(apply_grad(gop, gs[k], xs[k], ts[k], _nj_aux(ab, k, xs[k]),
                                          params), wb, k)
+        if gop2 is not None:
+            o2 = out2[b:e]
+            for k in range(m):
+                o2[k] = _nj_weigh(apply_grad(gop2, gs[k], xs[k], ts[k], _nj_aux(ab, k, xs[k]),
+                                             params), wb, k)
         if want is not None:
             for k in range(m):
                 lbuf[k] = _nj_weigh(apply_loss(lop, xs[k], ts[k], _nj_aux(ab, k, xs[k]),
@@ -1159,11 +1165,13 @@ def _grad_chunk(lop, gop, x, t, a, am, ainner, w, wm, winner, g, c, params, out,
     return s
 
 
-def _grad(lop, gop, x, t, a, am, ainner, w, wm, winner, g, c, params, out, partials, want):
+def _grad(lop, gop, gop2, x, t, a, am, ainner, w, wm, winner, g, c, params, out, out2,
+          partials, want):
     n = x.size
     for ch in prange(partials.size):
-        partials[ch] = _grad_chunk(lop, gop, x, t, a, am, ainner, w, wm, winner, g, c, params,
-                                   out, want, ch * CHUNK, min(n, (ch + 1) * CHUNK))
+        partials[ch] = _grad_chunk(lop, gop, gop2, x, t, a, am, ainner, w, wm, winner, g, c,
+                                   params, out, out2, want, ch * CHUNK,
+                                   min(n, (ch + 1) * CHUNK))
 
 
 _grad_serial, _grad_parallel = _config.kernels(_grad)
@@ -1204,11 +1212,13 @@ def _sum_to(grad, shape):
 
 
 def _grad_pass(lop, gop, params, x, t, shape, compute, result, g, c, weight=None, aux=None,
-               want=False, out=None):
+               want=False, out=None, gop2=None):
     """The gradient of ``x`` (the loss of x against t broadcast to ``shape``) and, with
     ``want``, the float64 sum of the losses (else 0.0); ``g`` the per-element gradient
     of the losses (an array of ``shape``), or None and the scalar ``c``. Writes into
-    ``out`` (checked) when given."""
+    ``out`` (checked) when given. With ``gop2`` (a second derivative core, e.g. of the
+    variance), ``(grad, total, grad2)``: ``grad2`` its gradients, of ``shape`` and the
+    ``compute`` dtype, from the same pass."""
     n = math.prod(shape)
     if params:
         params = tuple(compute.type(p) for p in params)
@@ -1231,24 +1241,36 @@ def _grad_pass(lop, gop, params, x, t, shape, compute, result, g, c, weight=None
               and not any(np.may_share_memory(out, v)
                           for v in (x, t, g, weight, aux) if v is not None))
     res = out if direct else np.empty(shape, compute, order=order)
+    res2 = None if gop2 is None else np.empty(shape, compute, order=order)
     partials = np.empty(chunk_count(n), np.float64)
     if n:
+        # (gop2 as a tuple: not one of the cost label's names)
         key = ("grad", lop.name, gop.name, compute.char, w is None, a is None, bool(want),
-               tuple(v.flags.writeable for v in (xf, tf, gf, w, a) if v is not None))
-        launch(_grad_serial, _grad_parallel, key, n, lop, gop, xf, tf, a, am, ainner,
+               tuple(v.flags.writeable for v in (xf, tf, gf, w, a) if v is not None),
+               None if gop2 is None else (gop2.name,))
+        launch(_grad_serial, _grad_parallel, key, n, lop, gop, gop2, xf, tf, a, am, ainner,
                w, wm, winner, gf, compute.type(c), params, res.ravel(order=order),
-               partials, True if want else None)
+               None if gop2 is None else res2.ravel(order=order), partials,
+               True if want else None)
     total = sum_partials(partials) if want else 0.0
+    if gop2 is not None:
+        return _grad_result(res, x, shape, result, out, direct), total, res2
+    return _grad_result(res, x, shape, result, out, direct), total
+
+
+def _grad_result(res, x, shape, result, out, direct):
+    """The gradient of ``x`` from ``res`` (of ``shape``): summed over the broadcast axes,
+    in the ``result`` dtype, in ``out`` when given."""
     if direct:
-        return out, total
+        return out
     if x.shape != shape:
         res = _sum_to(res, x.shape)
-    if result != compute:
+    if result != res.dtype:
         res = res.astype(result)
     if out is not None:
         np.copyto(out, res, casting="unsafe")
-        return out, total
-    return res, total
+        return out
+    return res
 
 
 def _flat_order(a, shape, compute, order):
