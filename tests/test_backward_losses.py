@@ -325,8 +325,8 @@ def test_deterministic_across_thread_counts():
         op, gop = table.TABLE["mse_loss"].op, table.TABLE["mse_loss"].backward_op
         partials = np.empty(-(-x.size // losses.CHUNK))
         out = np.empty_like(x)
-        kernel(op, gop, x, t, None, 1, 1, None, 1, 1, np.empty(0, np.float32),
-               np.float32(1e-5), (), out, partials, True)
+        kernel(op, gop, None, x, t, None, 1, 1, None, 1, 1, np.empty(0, np.float32),
+               np.float32(1e-5), (), out, None, partials, True)
         serial[parallel] = (partials.copy(), out.copy())
     np.testing.assert_array_equal(serial[False][0], serial[True][0])
     np.testing.assert_array_equal(serial[False][1], serial[True][1])

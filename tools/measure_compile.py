@@ -48,8 +48,10 @@ inputs, forward, backward and ``_with_grad``, serial on (8, 10, 4, 4) and
 parallel on (64, 10, 16, 16) (same threshold). The ``path`` column says
 which kernels compiled (``P``: a ``*_parallel`` one, ``S``: serial ones
 only, ``-``: none of nbops' kernel pairs, e.g. NumPy's matrix product);
-``n`` counts the compiled functions (``numba:compile`` events).
-``--only REGEX`` keeps the rows whose call name matches; ``--jobs J`` runs
+``n`` counts the compiled functions (``numba:compile`` events); with
+``--kernels`` each row is followed by its list.
+``--only REGEX`` keeps the rows whose call name matches, ``--size serial``
+(or ``parallel``) the rows of one size; ``--jobs J`` runs
 ``J`` processes at a time (CPU times stay comparable, wall times less so);
 ``--csv FILE`` writes the rows, ``--json FILE`` every process's record (the
 compiled functions with their compile times). Float32 unless ``--dtype``::
@@ -183,14 +185,17 @@ def measure(code, tree, threshold=None, disk_cache=True):
     return json.loads(out.strip().splitlines()[-1])
 
 
-def table_rows(dtype, only=None):
-    """The table's rows: (name, size, setup code, call, threshold)."""
+def table_rows(dtype, only=None, sizes=None):
+    """The table's rows: (name, size, setup code, call, threshold); ``sizes``: the
+    names of :data:`SIZES` to keep (None: all)."""
     sys.path.insert(0, os.getcwd())
     import nbops  # noqa: F401  (registers every op)
     from nbops._ops import table
 
     rows = []
     for size, (n, threshold) in SIZES.items():
+        if sizes and size not in sizes:
+            continue
         for entry in table.entries():
             if entry.backward_samples is None:
                 continue
@@ -232,7 +237,7 @@ def path_of(kernels):
 
 def run_table(args):
     trees = args.tree or [None]
-    rows = table_rows(args.dtype, args.only)
+    rows = table_rows(args.dtype, args.only, args.size)
     jobs = [(i, tree) for _ in range(args.repeat) for i in range(len(rows)) for tree in trees]
     prime = not args.no_prime
     results = {}
@@ -287,6 +292,13 @@ def run_table(args):
             record.update({f"{label} path": path, f"{label} n": len(best["kernels"]),
                            f"{label} wall": round(wall, 3), f"{label} cpu": round(cpu, 3)})
         print(line, flush=True)
+        if args.kernels:
+            for tree in trees:
+                runs = results.get((i, tree))
+                if runs:
+                    print(f"  {tree or '.'}:")
+                    for kname, seconds, depth in min(runs, key=lambda r: r["cpu"])["kernels"]:
+                        print(f"    {'  ' * depth}{kname:40s} {seconds:7.3f}")
         table_out.append(record)
     if args.json:
         with open(args.json, "w") as f:
@@ -322,6 +334,8 @@ def main():
     ap.add_argument("--table", action="store_true",
                     help="every backward and the column paths (see the docstring)")
     ap.add_argument("--only", metavar="REGEX", help="--table: the rows whose call matches")
+    ap.add_argument("--size", action="append", choices=tuple(SIZES),
+                    help="--table: only this size (repeatable; default: all)")
     ap.add_argument("--jobs", type=int, default=1, help="--table: processes at a time")
     ap.add_argument("--csv", metavar="FILE", help="--table: write the rows there")
     ap.add_argument("--json", metavar="FILE",

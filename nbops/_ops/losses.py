@@ -1086,7 +1086,8 @@ def _bce_logits_njit(input, target, weight=None, size_average=None, reduce=None,
 # cores of nbops/scalar/losses.py. Per chunk of CHUNK elements (the forward's
 # chunks), block by block: gather the broadcast weight / pos_weight (as the
 # weighted forward kernel), write the gradient (``g`` per element, or the
-# scalar ``c`` that holds the reduction's factor), and with ``want`` also the
+# scalar ``c`` that holds the reduction's factor), and with ``want`` (None or True: a
+# backward's kernel compiles no loss loop, Numba prunes ``want is not None``) also the
 # losses into a block buffer summed exactly as the forward kernels sum them (the
 # same blocks, each by ``_block_sum``, in the same order, so ``<loss>_with_grad``'s
 # value is bit-identical to the forward's for the same layout). The block is still in
@@ -1127,9 +1128,11 @@ def _gather_ol(arr, m, inner, start, count, buf):
 
 
 @_config.core
-def _grad_chunk(lop, gop, x, t, a, am, ainner, w, wm, winner, g, c, params, out, want,
-                start, stop):
-    """Gradients of x[start:stop] into out; with ``want``, the float64 sum of the losses."""
+def _grad_chunk(lop, gop, gop2, x, t, a, am, ainner, w, wm, winner, g, c, params, out, out2,
+                want, start, stop):
+    """Gradients of x[start:stop] into out (and, with ``gop2`` not None, the second
+    derivative core's into out2); with ``want`` (True, not None), the float64 sum of
+    the losses."""
     abuf = np.empty(BLOCK, x.dtype)
     wbuf = np.empty(BLOCK, x.dtype)
     lbuf = np.empty(BLOCK, x.dtype)
@@ -1149,7 +1152,12 @@ def _grad_chunk(lop, gop, x, t, a, am, ainner, w, wm, winner, g, c, params, out,
         for k in range(m):
             os[k] = _nj_weigh(apply_grad(gop, gs[k], xs[k], ts[k], _nj_aux(ab, k, xs[k]),
                                          params), wb, k)
-        if want:
+        if gop2 is not None:
+            o2 = out2[b:e]
+            for k in range(m):
+                o2[k] = _nj_weigh(apply_grad(gop2, gs[k], xs[k], ts[k], _nj_aux(ab, k, xs[k]),
+                                             params), wb, k)
+        if want is not None:
             for k in range(m):
                 lbuf[k] = _nj_weigh(apply_loss(lop, xs[k], ts[k], _nj_aux(ab, k, xs[k]),
                                                params), wb, k)
@@ -1157,11 +1165,13 @@ def _grad_chunk(lop, gop, x, t, a, am, ainner, w, wm, winner, g, c, params, out,
     return s
 
 
-def _grad(lop, gop, x, t, a, am, ainner, w, wm, winner, g, c, params, out, partials, want):
+def _grad(lop, gop, gop2, x, t, a, am, ainner, w, wm, winner, g, c, params, out, out2,
+          partials, want):
     n = x.size
     for ch in prange(partials.size):
-        partials[ch] = _grad_chunk(lop, gop, x, t, a, am, ainner, w, wm, winner, g, c, params,
-                                   out, want, ch * CHUNK, min(n, (ch + 1) * CHUNK))
+        partials[ch] = _grad_chunk(lop, gop, gop2, x, t, a, am, ainner, w, wm, winner, g, c,
+                                   params, out, out2, want, ch * CHUNK,
+                                   min(n, (ch + 1) * CHUNK))
 
 
 _grad_serial, _grad_parallel = _config.kernels(_grad)
@@ -1202,11 +1212,13 @@ def _sum_to(grad, shape):
 
 
 def _grad_pass(lop, gop, params, x, t, shape, compute, result, g, c, weight=None, aux=None,
-               want=False, out=None):
+               want=False, out=None, gop2=None):
     """The gradient of ``x`` (the loss of x against t broadcast to ``shape``) and, with
     ``want``, the float64 sum of the losses (else 0.0); ``g`` the per-element gradient
     of the losses (an array of ``shape``), or None and the scalar ``c``. Writes into
-    ``out`` (checked) when given."""
+    ``out`` (checked) when given. With ``gop2`` (a second derivative core, e.g. of the
+    variance), ``(grad, total, grad2)``: ``grad2`` its gradients, of ``shape`` and the
+    ``compute`` dtype, from the same pass."""
     n = math.prod(shape)
     if params:
         params = tuple(compute.type(p) for p in params)
@@ -1229,24 +1241,36 @@ def _grad_pass(lop, gop, params, x, t, shape, compute, result, g, c, weight=None
               and not any(np.may_share_memory(out, v)
                           for v in (x, t, g, weight, aux) if v is not None))
     res = out if direct else np.empty(shape, compute, order=order)
+    res2 = None if gop2 is None else np.empty(shape, compute, order=order)
     partials = np.empty(chunk_count(n), np.float64)
     if n:
-        key = ("grad", lop.name, gop.name, compute.char, w is None, a is None,
-               tuple(v.flags.writeable for v in (xf, tf, gf, w, a) if v is not None))
-        launch(_grad_serial, _grad_parallel, key, n, lop, gop, xf, tf, a, am, ainner,
+        # (gop2 as a tuple: not one of the cost label's names)
+        key = ("grad", lop.name, gop.name, compute.char, w is None, a is None, bool(want),
+               tuple(v.flags.writeable for v in (xf, tf, gf, w, a) if v is not None),
+               None if gop2 is None else (gop2.name,))
+        launch(_grad_serial, _grad_parallel, key, n, lop, gop, gop2, xf, tf, a, am, ainner,
                w, wm, winner, gf, compute.type(c), params, res.ravel(order=order),
-               partials, want)
+               None if gop2 is None else res2.ravel(order=order), partials,
+               True if want else None)
     total = sum_partials(partials) if want else 0.0
+    if gop2 is not None:
+        return _grad_result(res, x, shape, result, out, direct), total, res2
+    return _grad_result(res, x, shape, result, out, direct), total
+
+
+def _grad_result(res, x, shape, result, out, direct):
+    """The gradient of ``x`` from ``res`` (of ``shape``): summed over the broadcast axes,
+    in the ``result`` dtype, in ``out`` when given."""
     if direct:
-        return out, total
+        return out
     if x.shape != shape:
         res = _sum_to(res, x.shape)
-    if result != compute:
+    if result != res.dtype:
         res = res.astype(result)
     if out is not None:
         np.copyto(out, res, casting="unsafe")
-        return out, total
-    return res, total
+        return out
+    return res
 
 
 def _flat_order(a, shape, compute, order):
@@ -1859,7 +1883,8 @@ def _nj_grad(lop, gop, g, c, x, t, w, a, params, want):
 
 @overload(_nj_grad)
 def _nj_grad_ol(lop, gop, g, c, x, t, w, a, params, want):
-    """(gradient of x, float64 sum of the losses if ``want``, element count)."""
+    """(gradient of x, float64 sum of the losses if ``want`` (True, or None: no loss
+    loop compiled), element count)."""
     dt = _nj_dtype(x, t, w, a, g)
 
     def impl(lop, gop, g, c, x, t, w, a, params, want):
@@ -1876,7 +1901,7 @@ def _nj_grad_ol(lop, gop, g, c, x, t, w, a, params, want):
             av = _nj_aux(af, i, xv)
             rf[i] = _nj_weigh(apply_grad(gop, dt(_nj_gval(gf, i, cv)), xv, tv, av, params),
                               wf, i)
-            if want:
+            if want is not None:
                 s += _nj_weigh(apply_loss(lop, xv, tv, av, params), wf, i)
         return _nj_sum_to(res, x), s, n
 
@@ -1902,13 +1927,13 @@ def _nj_grad_bodies(op, gop, red, divide, check, dt, none_divide=None):
         def backward_none(grad_output, input, target, weight, aux, params, out):
             check(input, target, weight)
             res = _nj_grad(op, gop, grad_output, 1.0, input, target, weight, aux, params,
-                           False)[0]
+                           None)[0]
             return _nj_out(none_divide(res, input), out)
 
         @register_jitable
         def with_grad_none(input, target, weight, aux, params):
             check(input, target, weight)
-            res = _nj_grad(op, gop, None, 1.0, input, target, weight, aux, params, False)[0]
+            res = _nj_grad(op, gop, None, 1.0, input, target, weight, aux, params, None)[0]
             return (none_divide(_nj_map(op, input, target, weight, aux, params), input),
                     none_divide(res, input))
 
@@ -1918,7 +1943,7 @@ def _nj_grad_bodies(op, gop, red, divide, check, dt, none_divide=None):
     def backward(grad_output, input, target, weight, aux, params, out):
         check(input, target, weight)
         c = divide(_nj_scalar_grad(grad_output), input, target, weight)
-        res = _nj_grad(op, gop, None, c, input, target, weight, aux, params, False)[0]
+        res = _nj_grad(op, gop, None, c, input, target, weight, aux, params, None)[0]
         return _nj_out(res, out)
 
     @register_jitable

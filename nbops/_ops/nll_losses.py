@@ -453,18 +453,18 @@ def _gaussian_grads(plan, full, grad_output, want):
     else:
         c, g = (g / n if n else g * np.nan) if plan.mode == "mean" else g, None
     op = _GAUSS_FULL if full else _GAUSS
-    grad_x, total = _L._grad_pass(op, _GAUSS_GRAD, (), plan.x, plan.t, plan.shape,
-                                  plan.compute, plan.result, g, c, aux=plan.var_clamped,
-                                  want=want)
-    grad_v = None
-    if plan.var_shape is not None:
-        xs = plan.x if plan.x.shape == plan.shape else np.broadcast_to(plan.x, plan.shape)
-        gv, _ = _L._grad_pass(op, _GAUSS_VAR_GRAD, (), xs, plan.t, plan.shape, plan.compute,
-                              plan.compute, g, c, aux=plan.var_clamped)
-        if gv.shape != plan.var_clamped.shape:
-            gv = _L._sum_to(gv, plan.var_clamped.shape)
-        grad_v = gv.reshape(plan.var_shape).astype(plan.result, copy=False)
-    return grad_x, grad_v, total
+    if plan.var_shape is None:
+        grad_x, total = _L._grad_pass(op, _GAUSS_GRAD, (), plan.x, plan.t, plan.shape,
+                                      plan.compute, plan.result, g, c, aux=plan.var_clamped,
+                                      want=want)
+        return grad_x, None, total
+    # both gradients from one pass (one kernel to compile); gv of plan.shape
+    grad_x, total, gv = _L._grad_pass(op, _GAUSS_GRAD, (), plan.x, plan.t, plan.shape,
+                                      plan.compute, plan.result, g, c, aux=plan.var_clamped,
+                                      want=want, gop2=_GAUSS_VAR_GRAD)
+    if gv.shape != plan.var_clamped.shape:
+        gv = _L._sum_to(gv, plan.var_clamped.shape)
+    return grad_x, gv.reshape(plan.var_shape).astype(plan.result, copy=False), total
 
 
 def gaussian_nll_loss_backward(grad_output, input, target, var, full=False, eps=1e-6,
