@@ -542,17 +542,20 @@ def lse_row(core, r, o, sgn, stored, shifted):
             o[i] = row_value(core, sub_exact(sgn * r[i], m), k)
 
 
-@_inline
+@chunk_function
 def lse_cols(core, x, out, o, C, I, j0, sgn, stored, shifted):
     """:func:`lse_row` for positions j0 .. j0 + COLS_BLOCK of the (o, :, j) rows of
-    a flat (O, C, I) array (``out`` may be ``x``)."""
+    a flat (O, C, I) array (``out`` may be ``x``).
+
+    A chunk function (see ``chunk_function``): the serial and parallel kernels
+    call it rather than copy it into their loop bodies."""
     nb = min(COLS_BLOCK, I - j0)
     if C == 0 or nb <= 0:
         return
     base = o * C * I
-    m = np.empty(nb, x.dtype)
-    f = np.empty(nb, x.dtype)
-    s = np.empty(nb, np.float64)
+    m = stack_block(sgn)
+    f = stack_block(sgn)
+    s = stack_block(0.0)
     cols_max(x, base, C, I, j0, nb, sgn, m)
     if stored is not None:
         cols_sumexp(x, out, base, C, I, j0, nb, sgn, m, s)
@@ -607,16 +610,17 @@ def grad_row(core, g, y, o, sgn):
         o[i] = sgn * row_grad_value(core, g[i], y[i], k)
 
 
-@_inline
+@chunk_function
 def grad_cols(core, g, y, out, o, C, I, j0, sgn):
     """:func:`grad_row` for positions j0 .. j0 + COLS_BLOCK of the (o, :, j) rows of
-    flat (O, C, I) arrays (``out`` may be ``g`` or ``y``; sums in float64)."""
+    flat (O, C, I) arrays (``out`` may be ``g`` or ``y``; sums in float64; a chunk
+    function, as :func:`lse_cols`)."""
     nb = min(COLS_BLOCK, I - j0)
     if C == 0 or nb <= 0:
         return
     base = o * C * I
-    s = np.empty(nb, np.float64)
-    f = np.empty(nb, g.dtype)
+    s = stack_block(0.0)
+    f = stack_block(sgn)
     for k in range(nb):
         s[k] = 0.0
     for c in range(C):
