@@ -60,16 +60,22 @@ from .table import Module
 
 # ------------------------------------------------------------------ CPU kernels
 # x, out: flat C-order (O, C, I) arrays of one float dtype (out may be x).
-# I is None: the axis is the last one (rows of C). core: the op's RowCore (a
+# rows is True and I None: the axis is the last one (rows of C); rows is None
+# and I the inner length: blocks of columns. core: the op's RowCore (a
 # compile-time constant of its own Numba type: one specialization per core and
 # dtype); sgn: +1 or -1; stored, shifted: core.switches (True or None each).
-# Numba resolves `is None` at compile time, so each specialization compiles
-# only its own path.
-def _rows(x, out, O, C, I, core, sgn, stored, shifted):
-    if I is None:
+# Numba removes a branch before typing it only when its condition tests an
+# argument that is None (a branch on `I is None` for an integer I is typed and
+# compiled, its prange body lowered twice by the parallel kernel, and only LLVM
+# drops it), so each path is guarded by an `is not None` test of an argument
+# that is None where the path is not wanted: each specialization compiles only
+# its own path. The column path calls lse_cols, a function of its own (one
+# compilation shared by the serial and parallel kernels).
+def _rows(x, out, O, C, rows, I, core, sgn, stored, shifted):
+    if rows is not None:
         for r in prange(O):
             lse_row(core, row_view(x, r * C, C), row_view(out, r * C, C), sgn, stored, shifted)
-    else:
+    if I is not None:
         nb = (I + COLS_BLOCK - 1) // COLS_BLOCK
         for u in prange(O * nb):
             lse_cols(core, x, out, u // nb, C, I, (u % nb) * COLS_BLOCK, sgn, stored, shifted)
@@ -84,8 +90,8 @@ def _run(src, dest, O, C, I, core, sgn):
         rows = I == 1
         key = (core, src.dtype.char, src.flags.writeable, rows)
         launch(_rows_serial, _rows_parallel, key, src.size,
-               src.reshape(-1), dest.reshape(-1), O, C, None if rows else I,
-               core, src.dtype.type(sgn), *core.switches)
+               src.reshape(-1), dest.reshape(-1), O, C, True if rows else None,
+               None if rows else I, core, src.dtype.type(sgn), *core.switches)
 
 
 # ------------------------------------------------------------ the Python driver
@@ -110,9 +116,10 @@ _FLOATS = (np.dtype(np.float32), np.dtype(np.float64))
 
 
 def _fast_plan(shape, axis):
-    """(O, C, I or None for rows, rows) of a checked (shape, int axis)."""
+    """(O, C, True or None, I or None, rows) of a checked (shape, int axis): the
+    kernel's rows and I arguments (rows True and I None for rows, else None and I)."""
     _, O, C, I = axis_plan(shape, axis)
-    return O, C, None if I == 1 else I, I == 1
+    return O, C, True if I == 1 else None, None if I == 1 else I, I == 1
 
 
 _plans = Remembered(_fast_plan)  # (shape, int axis) -> its plan
@@ -139,9 +146,9 @@ def _fast(x, axis, out, core, sgn):
         sign = _signs.get((sgn, dt))
         if sign is None:
             sign = _signs[(sgn, dt)] = dt.type(sgn)
-        O, C, I, rows = plan
+        O, C, R, I, rows = plan
         launch(_rows_serial, _rows_parallel, (core, dt.char, x.flags.writeable, rows), x.size,
-               x.reshape(-1), res.reshape(-1), O, C, I, core, sign, *core.switches)
+               x.reshape(-1), res.reshape(-1), O, C, R, I, core, sign, *core.switches)
     return res
 
 
@@ -337,21 +344,21 @@ def _to_flat_ol(src, flat, O, C, I, core, sgn, stored, shifted):
 def _serial_any(src, flat, O, C, I, core, sgn, stored, shifted):
     """The serial kernel, for a number of positions I (1: rows) known at run time."""
     if I == 1:
-        _rows_serial(src, flat, O, C, None, core, sgn, stored, shifted)
+        _rows_serial(src, flat, O, C, True, None, core, sgn, stored, shifted)
     else:
-        _rows_serial(src, flat, O, C, I, core, sgn, stored, shifted)
+        _rows_serial(src, flat, O, C, None, I, core, sgn, stored, shifted)
 
 
 # ------------------------------------------------------------------ the backwards
 # g, y, out: flat C-order (O, C, I) arrays of one float dtype (out may be g or y);
-# I is None: rows along the last axis. The math is the core's grad_term and
-# grad_value (nbops/scalar/rows.py), through grad_row / grad_cols.
-def _grad(g, y, out, O, C, I, core, sgn):
-    if I is None:
+# rows and I as in _rows. The math is the core's grad_term and grad_value
+# (nbops/scalar/rows.py), through grad_row / grad_cols (a function of its own).
+def _grad(g, y, out, O, C, rows, I, core, sgn):
+    if rows is not None:
         for r in prange(O):
             grad_row(core, row_view(g, r * C, C), row_view(y, r * C, C),
                      row_view(out, r * C, C), sgn)
-    else:
+    if I is not None:
         nb = (I + COLS_BLOCK - 1) // COLS_BLOCK
         for u in prange(O * nb):
             grad_cols(core, g, y, out, u // nb, C, I, (u % nb) * COLS_BLOCK, sgn)
@@ -366,8 +373,8 @@ def _run_grad(g, y, dest, O, C, I, core, sgn):
         rows = I == 1
         key = ("grad", core, g.dtype.char, rows)
         launch(_grad_serial, _grad_parallel, key, g.size,
-               g.reshape(-1), y.reshape(-1), dest.reshape(-1), O, C, None if rows else I,
-               core, g.dtype.type(sgn))
+               g.reshape(-1), y.reshape(-1), dest.reshape(-1), O, C, True if rows else None,
+               None if rows else I, core, g.dtype.type(sgn))
 
 
 def _grad_arrays(grad_output, output):
@@ -491,9 +498,9 @@ def _grad_fill(g, y, ax, res, core, sgn):
         gs = flat_as(g, flat)
         ys = flat_as(y, flat)
         if I == 1:
-            _grad_serial(gs, ys, flat, O, C, None, core, sgn)
+            _grad_serial(gs, ys, flat, O, C, True, None, core, sgn)
         else:
-            _grad_serial(gs, ys, flat, O, C, I, core, sgn)
+            _grad_serial(gs, ys, flat, O, C, None, I, core, sgn)
     return res
 
 

@@ -28,16 +28,18 @@ Numerics
   float64, so long rows keep float32 sums accurate.
 * Fast-math: every function here is inlined (``inline='always'``) into the
   kernels of ``nbops/_ops/softmax.py`` and ``nbops/_ops/classification.py``, or
-  (the cross-entropy chunk functions, ``chunk_function``) compiled with the
-  same flags as they: :data:`ROW_FASTMATH` = ``reassoc`` (needed to vectorize a
+  (the column-block functions :func:`lse_cols`, :func:`grad_cols`,
+  :func:`prob_cols` and the cross-entropy chunk functions, ``chunk_function``)
+  compiled with the same flags as they: :data:`ROW_FASTMATH` = ``reassoc`` (needed to vectorize a
   sum) and ``contract`` (FMA). The subtractions whose order matters,
   ``(x - max) - log(sum)`` (computing ``max + log(sum)`` first loses
   precision, pytorch/pytorch#11752), go through :func:`sub_exact`, which no
   flag may reassociate. No flag that touches NaN or inf is used anywhere.
-* Compile time: a softmax kernel is one function (no nested compiled calls,
-  each of which Numba would optimize again in every caller); a cross-entropy
-  kernel calls one chunk function per chunk of samples (see
-  ``chunk_function``). The kernels take their options as ``None`` or a
+* Compile time: a softmax kernel along the last axis is one function (no
+  nested compiled calls, each of which Numba would optimize again in every
+  caller); along another axis it calls :func:`lse_cols` (:func:`grad_cols`)
+  per block of columns, and a cross-entropy kernel one chunk function per
+  chunk of samples (see ``chunk_function``). The kernels take their options as ``None`` or a
   value, so that Numba compiles only the path a call needs: a branch whose
   condition compares an argument that is None with None is removed before
   typing (one on ``arg is None`` for a non-None argument is typed and
@@ -92,9 +94,10 @@ ROW_FASTMATH = frozenset({"reassoc", "contract"})
 
 _inline = njit(inline="always", **_COMMON)
 
-#: Decorator of the cross-entropy chunk functions (one call handles a chunk of
-#: samples: :func:`prob_cols` below, ``ce_grad_rows``, ``ce_grad_cols`` and
-#: ``prob_grad_cols`` in ``nbops/scalar/_class_grad.py``):
+#: Decorator of the chunk functions (one call handles a chunk of samples or a
+#: block of columns: :func:`lse_cols`, :func:`grad_cols`, :func:`prob_cols`
+#: below, ``ce_grad_rows``, ``ce_grad_cols`` and ``prob_grad_cols`` in
+#: ``nbops/scalar/_class_grad.py``):
 #: compiled as functions of their own, with the fast-math flags of the kernels
 #: that call them, not IR-inlined into the kernels. Numba's IR inlining copies
 #: a callee, with every helper inlined into it, block by block, and a
@@ -542,17 +545,20 @@ def lse_row(core, r, o, sgn, stored, shifted):
             o[i] = row_value(core, sub_exact(sgn * r[i], m), k)
 
 
-@_inline
+@chunk_function
 def lse_cols(core, x, out, o, C, I, j0, sgn, stored, shifted):
     """:func:`lse_row` for positions j0 .. j0 + COLS_BLOCK of the (o, :, j) rows of
-    a flat (O, C, I) array (``out`` may be ``x``)."""
+    a flat (O, C, I) array (``out`` may be ``x``).
+
+    A chunk function (see ``chunk_function``): the serial and parallel kernels
+    call it rather than copy it into their loop bodies."""
     nb = min(COLS_BLOCK, I - j0)
     if C == 0 or nb <= 0:
         return
     base = o * C * I
-    m = np.empty(nb, x.dtype)
-    f = np.empty(nb, x.dtype)
-    s = np.empty(nb, np.float64)
+    m = stack_block(sgn)
+    f = stack_block(sgn)
+    s = stack_block(0.0)
     cols_max(x, base, C, I, j0, nb, sgn, m)
     if stored is not None:
         cols_sumexp(x, out, base, C, I, j0, nb, sgn, m, s)
@@ -607,16 +613,17 @@ def grad_row(core, g, y, o, sgn):
         o[i] = sgn * row_grad_value(core, g[i], y[i], k)
 
 
-@_inline
+@chunk_function
 def grad_cols(core, g, y, out, o, C, I, j0, sgn):
     """:func:`grad_row` for positions j0 .. j0 + COLS_BLOCK of the (o, :, j) rows of
-    flat (O, C, I) arrays (``out`` may be ``g`` or ``y``; sums in float64)."""
+    flat (O, C, I) arrays (``out`` may be ``g`` or ``y``; sums in float64; a chunk
+    function, as :func:`lse_cols`)."""
     nb = min(COLS_BLOCK, I - j0)
     if C == 0 or nb <= 0:
         return
     base = o * C * I
-    s = np.empty(nb, np.float64)
-    f = np.empty(nb, g.dtype)
+    s = stack_block(0.0)
+    f = stack_block(sgn)
     for k in range(nb):
         s[k] = 0.0
     for c in range(C):
