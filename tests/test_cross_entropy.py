@@ -377,7 +377,12 @@ w = rng.random(200).astype(np.float32)
 x4 = (rng.standard_normal((4, 50, 30, 30)) * 3).astype(np.float32)
 t4 = rng.integers(0, 50, (4, 30, 30))
 p = nbops.softmax(x[:, ::-1].copy())
+x5 = rng.standard_normal((5, 7, 300))  # float64 column path: its chunk sums
+t5 = rng.integers(0, 7, (5, 300))
 res = {
+    "ce64_cols": [float(nbops.cross_entropy(x5, t5)),
+                  float(nbops.cross_entropy(x5, t5, reduction="sum", label_smoothing=0.1)),
+                  float(nbops.nll_loss(nbops.log_softmax(x5, 1), t5))],
     "softmax": nbops.softmax(x).tobytes().hex(),
     "log_softmax_cols": nbops.log_softmax(x4, 1).tobytes().hex(),
     "ce": [float(nbops.cross_entropy(x, t, w, label_smoothing=0.1)),

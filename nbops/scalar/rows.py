@@ -107,8 +107,10 @@ _inline = njit(inline="always", **_COMMON)
 #: loops, which vectorize as before. The others stay IR-inlined: on their own,
 #: :func:`nll_rows`, :func:`prob_rows` and ``prob_grad_rows`` made the serial
 #: kernel's first compilation slower (a function of its own has a fixed cost),
-#: :func:`ce_rows` ran a few percent slower at (4096, 1000), and
-#: :func:`ce_cols`'s float64 chunk sums came out different in the last bits.
+#: :func:`ce_rows` ran a few percent slower at (4096, 1000). :func:`ce_cols` is a
+#: chunk function too: IR-inlined, LLVM vectorized its float64 chunk sums
+#: (``reassoc``) differently in the serial and the parallel kernel, whose float64
+#: 'mean' and 'sum' then differed in the last bits.
 chunk_function = njit(fastmath=set(ROW_FASTMATH), **_COMMON)
 
 
@@ -822,7 +824,7 @@ def nll_rows(x, t, w, C, r0, r1, ignore, unit_w, loss):
     return sl, sw
 
 
-@_inline
+@chunk_function
 def ce_cols(x, t, w, o, C, I, j0, ignore, a, b, wsum, lse, loss):
     """Positions j0 .. j0 + COLS_BLOCK of sample row o of a flat (N, C, I) array."""
     nb = min(COLS_BLOCK, I - j0)
