@@ -12,12 +12,14 @@ from ._grad import enable_grad as enable_grad
 from ._grad import is_grad_enabled as is_grad_enabled
 from ._grad import no_grad as no_grad
 from ._grad import set_grad_enabled as set_grad_enabled
+from ._memory import empty_cache as empty_cache
 from .warmup import warmup as warmup
 
 __version__: str
 __all__: list[str] = [
     'scalar',
     'warmup',
+    'empty_cache',
     'relu',
     'relu6',
     'elu',

@@ -18,6 +18,10 @@ NBOPS_PARALLEL_THRESHOLD=<int>
     never below :data:`PARALLEL_FLOOR` elements, and nothing runs in parallel
     when Numba has one thread (``NUMBA_NUM_THREADS=1`` or
     ``numba.set_num_threads(1)``).
+NBOPS_OUTPUT_CACHE_MB=<int>
+    At most this many MiB of freed large results (4 MiB and up) are kept for
+    reuse by later results of the same size (:mod:`nbops._memory`; 256 by
+    default, 0 turns the cache off). :func:`nbops.empty_cache` drops them.
 """
 
 import os
@@ -45,6 +49,12 @@ PARALLEL_THRESHOLD = int(_THRESHOLD_ENV) if _THRESHOLD_ENV else PARALLEL_FLOOR
 #: While :data:`PARALLEL_THRESHOLD` equals this, the per-op thresholds apply;
 #: None when ``NBOPS_PARALLEL_THRESHOLD`` is set.
 PER_OP_FLOOR = None if _THRESHOLD_ENV else PARALLEL_FLOOR
+
+_OUTPUT_CACHE_ENV = os.environ.get("NBOPS_OUTPUT_CACHE_MB", "").strip()
+
+#: At most this many bytes of idle output blocks are kept for reuse
+#: (:mod:`nbops._memory`); 0 turns the cache of blocks off.
+OUTPUT_CACHE_BYTES = (int(_OUTPUT_CACHE_ENV) if _OUTPUT_CACHE_ENV else 256) << 20
 
 CACHE_ENABLED = os.environ.get("NBOPS_DISABLE_CACHE", "").strip().lower() not in (
     "1", "true", "yes", "on")

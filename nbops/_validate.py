@@ -3,6 +3,8 @@ and raise exceptions that name the offending argument."""
 
 import numpy as np
 
+from . import _memory
+
 _FLOAT_KINDS = "fd"
 
 # Result dtype of each input dtype: NumPy's rule for np.exp (float16 results
@@ -97,6 +99,24 @@ def may_share_memory(out, a):
         if owner is not out and type(owner) is np.ndarray and owner.flags.owndata:
             return False
     return np.may_share_memory(out, a)
+
+
+def lean_destination(out, shape, dtype, *sources):
+    """The array a lean path writes its result into, or None (the general path).
+
+    A new array when ``out`` is None (from :mod:`nbops._memory`'s reused blocks
+    when large); ``out`` itself when :func:`direct_out` holds and it overlaps
+    none of ``sources`` (None entries skipped); else None.
+    """
+    if out is None:
+        res = np.empty(shape, dtype)
+        return res if res.nbytes < _memory.MIN_BYTES else _memory.empty(shape, dtype)
+    if not direct_out(out, shape, dtype):
+        return None
+    for a in sources:
+        if a is not None and may_share_memory(out, a):
+            return None
+    return out
 
 
 def deliver(res, out, direct, compute, result):

@@ -122,7 +122,7 @@ def _as_dask_split_all(args, name):
 
 
 #: Public callables that are not ops on arrays (no dask path to test).
-NOT_OPS = {"warmup", "is_grad_enabled",
+NOT_OPS = {"warmup", "empty_cache", "is_grad_enabled",
            "dropout_mask"}  # takes a shape, not an array: nothing to chunk
 
 

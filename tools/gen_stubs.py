@@ -140,6 +140,7 @@ def package_stub():
              "from ._grad import is_grad_enabled as is_grad_enabled",
              "from ._grad import no_grad as no_grad",
              "from ._grad import set_grad_enabled as set_grad_enabled",
+             "from ._memory import empty_cache as empty_cache",
              "from .warmup import warmup as warmup\n",
              "__version__: str",
              _all(nbops.__all__) + "\n"]

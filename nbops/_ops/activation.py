@@ -25,7 +25,7 @@ from numba import prange, types
 from numba.core import errors
 from numba.extending import overload, register_jitable
 
-from .. import _config
+from .. import _config, _memory
 from .._launch import launch
 from .._validate import (
     as_array,
@@ -272,7 +272,7 @@ def prelu(input, weight, *, out=None):
             and x.dtype.char in "fd" and x.ndim >= 2 and weight.ndim == 1
             and weight.size == x.shape[1] > 1 and x.flags.c_contiguous
             and weight.flags.c_contiguous):  # the common per-channel call, checked
-        res = np.empty(x.shape, x.dtype)
+        res = _memory.empty(x.shape, x.dtype)
         if x.size:
             launch(_prelu_serial, _prelu_parallel, ("prelu", x.dtype.char), x.size,
                    x.reshape(-1), weight, res.reshape(-1), max(1, math.prod(x.shape[2:])))
@@ -293,7 +293,7 @@ def prelu(input, weight, *, out=None):
         check_out(out, x.shape, result)
     src = np.ascontiguousarray(x, dtype=compute)
     res = out if (out is not None and out.dtype == compute and out.flags.c_contiguous
-                  and not np.may_share_memory(out, src)) else np.empty(x.shape, compute)
+                  and not np.may_share_memory(out, src)) else _memory.empty(x.shape, compute)
     inner = max(1, math.prod(x.shape[2:]))
     if src.size:
         wc = np.ascontiguousarray(w.reshape(-1), dtype=compute)
@@ -480,7 +480,7 @@ def prelu_backward(grad_output, input, weight, *, out=None):
     direct = (out_i is not None and out_i.dtype == compute and out_i.flags.c_contiguous
               and not _overlaps_differently(out_i, gs)
               and not _overlaps_differently(out_i, xs))
-    gi = out_i if direct else np.empty(x.shape, compute)
+    gi = out_i if direct else _memory.empty(x.shape, compute)
     C = w.size
     inner, per, chunks = prelu_grad_plan(x.shape, C)
     partial = np.empty(chunks * C, np.float64)

@@ -26,7 +26,7 @@ from numba.core import errors
 from numba.extending import overload, register_jitable
 from numba.np import numpy_support
 
-from .. import _config
+from .. import _config, _memory
 from .._launch import launch
 from .._validate import (
     as_array,
@@ -228,9 +228,9 @@ def bilinear(input1, input2, weight, bias=None, *, out=None):
     x2r = _flat_rows(x2, rows, compute)
     w1 = np.ascontiguousarray(w.transpose(0, 2, 1).reshape(n_out * n2, n1), dtype=compute)
     b2 = L._NO_BIAS[compute.char] if b is None else np.ascontiguousarray(b, dtype=compute)
-    y = np.empty((rows, n_out), compute)
+    y = _memory.empty((rows, n_out), compute)
     per = _rows_per_block(rows, n_out * n2)
-    t = np.empty((per, n_out * n2), compute)
+    t = _memory.empty((per, n_out * n2), compute)
     for r0 in range(0, rows, per):
         r1 = min(rows, r0 + per)
         tb = t[:r1 - r0]
@@ -310,14 +310,14 @@ def bilinear_backward(grad_output, input1, input2, weight, bias=None):
     wc = np.ascontiguousarray(w, dtype=compute)
     w1 = np.ascontiguousarray(wc.transpose(0, 2, 1).reshape(n_out * n2, n1))  # x1 -> t
     w2 = wc.reshape(n_out * n1, n2)  # x2 -> u
-    grad1 = np.empty((rows, n1), compute)
-    grad2 = np.empty((rows, n2), compute)
+    grad1 = _memory.empty((rows, n1), compute)
+    grad2 = _memory.empty((rows, n2), compute)
     grad_w = np.zeros((n_out, n1 * n2), compute)
     per = _rows_per_block(rows, max(n_out * n2, n_out * n1, n1 * n2))
-    t = np.empty((per, n_out * n2), compute)
-    u = np.empty((per, n_out * n1), compute)
-    q = np.empty((per, n1 * n2), compute)
-    part = np.empty((n_out, n1 * n2), compute) if rows > per else grad_w
+    t = _memory.empty((per, n_out * n2), compute)
+    u = _memory.empty((per, n_out * n1), compute)
+    q = _memory.empty((per, n1 * n2), compute)
+    part = _memory.empty((n_out, n1 * n2), compute) if rows > per else grad_w
     no_sums = np.zeros(0, compute)
     for r0 in range(0, rows, per):
         r1 = min(rows, r0 + per)

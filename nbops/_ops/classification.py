@@ -22,7 +22,7 @@ from numba.core import errors
 from numba.extending import overload, register_jitable
 from numba.np.numpy_support import as_dtype
 
-from .. import _config
+from .. import _config, _memory
 from .._launch import entry_point, launch
 from .._validate import (
     as_array,
@@ -248,7 +248,7 @@ def index_partials(x, t, weight, plan, lse, compute):
     if tf.dtype != np.int64 or not tf.flags.c_contiguous:
         tf = np.ascontiguousarray(tf, dtype=np.int64)
     R, units = _units(O, C, I, lse)
-    loss = np.empty(O * I, compute)
+    loss = _memory.empty(O * I, compute)
     partials = np.empty((2, units + 1), np.float64)  # the kernel writes every entry
     if C == 0 or loss.size == 0:  # C == 0: every target is ignore_index (checked above)
         loss[:] = 0.0
@@ -272,7 +272,7 @@ def _prob_loss(x, p, weight, plan, compute, result):
     w = _weights(weight, C, compute)
     pf = np.ascontiguousarray(p, dtype=compute).reshape(-1)
     R, units = _units(O, C, I, True)
-    loss = np.empty(O * I, compute)
+    loss = _memory.empty(O * I, compute)
     partials = np.zeros((2, units + 1), np.float64)
     if loss.size:
         if C == 0:
@@ -322,7 +322,7 @@ def _fast(input, target, weight, ignore_index, reduction, label_smoothing, lse):
     if np.maximum.reduce(target.view(np.uint64), axis=None) >= C:
         return None  # out of range or ignored targets: the general path sorts it out
     R, units = _units(O, C, 1, lse)
-    loss = np.empty(O, dt)
+    loss = _memory.empty(O, dt)
     partials = np.empty((2, units + 1), np.float64)
     launch(_index_serial, _index_parallel, ("ce", dt.char, input.flags.writeable, True, lse, True),
            input.size if lse else O, input.reshape(-1), target, _weights(None, C, dt), O, C,

@@ -11,7 +11,7 @@ from numba.core import errors
 from numba.extending import overload, register_jitable
 from numba.np import numpy_support
 
-from .. import _config
+from .. import _config, _memory
 from .._launch import launch
 from .._validate import (
     as_array,
@@ -185,7 +185,7 @@ def pairwise_distance(x1, x2, p=2.0, eps=1e-6, keepdim=False, *, out=None):
     if out is not None:
         check_out(out, plan.out_shape, result)
     direct = out is not None and result == compute and out.flags.c_contiguous
-    res = out if direct else np.empty(plan.out_shape, compute)
+    res = out if direct else _memory.empty(plan.out_shape, compute)
     if res.size:
         af, sa = _rows(a, plan.shape, compute)
         bf, sb = _rows(b, plan.shape, compute)

@@ -51,7 +51,7 @@ from numba import prange, types
 from numba.core import errors
 from numba.extending import overload, register_jitable
 
-from .. import _config
+from .. import _config, _memory
 from .._launch import launch
 from .._validate import (
     as_array,
@@ -334,9 +334,9 @@ def _dropout(input, p, training, inplace, rng, feature, out, mode="dropout"):
     if (target is not None and target.dtype == compute and target.flags.c_contiguous):
         same = target.ctypes.data == src.ctypes.data  # the very same elements
         dest = target if (same or not np.may_share_memory(target, src)) else \
-            np.empty(x.shape, compute)
+            _memory.empty(x.shape, compute)
     else:
-        dest = np.empty(x.shape, compute)
+        dest = _memory.empty(x.shape, compute)
     xf = src.reshape(-1)
     df = xf if same else dest.reshape(-1)
     if channels is None or inner == 1:  # one decision per element: the same mask
@@ -736,7 +736,7 @@ def dropout_mask(shape, p, rng=None, dtype=np.float32):
     if scale is None:
         scale, zero = dropout_scale(p, compute), compute.type(0)
     key = dropout_key(rng)
-    out = np.empty(shape, compute)
+    out = _memory.empty(shape, compute)
     _run_mask(out.reshape(-1), 0, key, dropout_threshold(p), scale, zero)
     return out if compute == dtype else out.astype(dtype)
 

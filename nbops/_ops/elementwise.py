@@ -14,7 +14,7 @@ from numba.core import errors
 from numba.core.imputils import lower_constant
 from numba.extending import NativeValue, models, overload, register_model, typeof_impl, unbox
 
-from .. import _config
+from .. import _config, _memory
 from .._launch import entry_point, launch, serial_below
 from .._validate import (
     as_array,
@@ -219,10 +219,11 @@ def unary(op, input, params=(), inplace=False, out=None):
                 if input.size >= below:
                     fn = None  # launch() picks the kernel
                 if out is None:
-                    res = np.empty_like(input)
                     if fn is not None:
+                        res = np.empty_like(input)  # (small)
                         fn(op, input, res, params)
                     else:
+                        res = _memory.empty_like(input)
                         _launch_fast(op, input, res, params)
                     return res
                 if (type(out) is np.ndarray and out.dtype == input.dtype
@@ -255,7 +256,7 @@ def unary(op, input, params=(), inplace=False, out=None):
         src = x if x.dtype == compute else x.astype(compute)
         if not (src.flags.c_contiguous or src.flags.f_contiguous):
             src = np.ascontiguousarray(src)
-        res = np.empty_like(src)  # same memory order as src
+        res = _memory.empty_like(src)  # same memory order as src
         run_map(op, src.ravel(order="K"), res.ravel(order="K"), params)
         return res if result == compute else res.astype(result)
 
@@ -380,7 +381,7 @@ def binary(op, grad_output, residual, residual_name, params=(), out=None):
     direct = (out is not None and out.dtype == compute
               and (out.flags.c_contiguous if order == "C" else out.flags.f_contiguous)
               and not _overlaps_differently(out, gs) and not _overlaps_differently(out, rs))
-    res = out if direct else np.empty(g.shape, compute, order=order)
+    res = out if direct else _memory.empty(g.shape, compute, order=order)
     if res.size:
         run_map2(op, gs.ravel(order="K"), rs.ravel(order="K"), res.ravel(order="K"), params)
     if direct:

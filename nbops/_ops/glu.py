@@ -20,7 +20,7 @@ from numba.core import errors
 from numba.cpython.unsafe.tuple import tuple_setitem
 from numba.extending import overload, register_jitable
 
-from .. import _config
+from .. import _config, _memory
 from .._launch import launch
 from .._numba_internals import make_prefetch
 from .._validate import (
@@ -28,10 +28,9 @@ from .._validate import (
     check_out,
     dask_ops,
     deliver,
-    direct_out,
     is_dask_array,
     is_device_array,
-    may_share_memory,
+    lean_destination,
     result_dtype,
 )
 from ..cuda import ops as _cuda
@@ -162,11 +161,8 @@ def _fast_forward(input, axis, out):
     if not (dt in _FLOATS and input.flags.c_contiguous):
         return None
     O, HI, out_shape = _plans[(input.shape, axis)]  # (raises for bad ones)
-    if out is None:
-        res = np.empty(out_shape, dt)
-    elif direct_out(out, out_shape, dt) and not may_share_memory(out, input):
-        res = out
-    else:
+    res = lean_destination(out, out_shape, dt, input)
+    if res is None:
         return None
     if O and HI:
         launch(_glu_serial, _glu_parallel, ("glu", dt.char), input.size, input.reshape(-1),
@@ -183,7 +179,7 @@ def _forward(input, axis, dim, out):
     src = np.ascontiguousarray(x, dtype=compute)
     direct = (out is not None and out.dtype == compute and out.flags.c_contiguous
               and not np.may_share_memory(out, src))
-    res = out if direct else np.empty(out_shape, compute)
+    res = out if direct else _memory.empty(out_shape, compute)
     if res.size:
         launch(_glu_serial, _glu_parallel, ("glu", compute.char), x.size,
                src.reshape(-1), res.reshape(-1), O, H * I)
@@ -205,7 +201,7 @@ def _backward(grad_output, input, axis, dim, out):
     src = np.ascontiguousarray(x, dtype=compute)
     direct = (out is not None and out.dtype == compute and out.flags.c_contiguous
               and not np.may_share_memory(out, src) and not np.may_share_memory(out, gs))
-    res = out if direct else np.empty(x.shape, compute)
+    res = out if direct else _memory.empty(x.shape, compute)
     if res.size:
         launch(_grad_serial, _grad_parallel, ("glu_backward", compute.char), x.size,
                gs.reshape(-1), src.reshape(-1), res.reshape(-1), O, H * I)

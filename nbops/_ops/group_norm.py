@@ -34,7 +34,7 @@ from numba import prange, types
 from numba.core import errors
 from numba.extending import overload, register_jitable
 
-from .. import _config
+from .. import _config, _memory
 from .._launch import launch
 from .._validate import (
     as_array,
@@ -352,7 +352,7 @@ def _run_forward(name, input, num_groups, weight, bias, eps, out):
     src = np.ascontiguousarray(x, dtype=compute).reshape(-1)
     direct = (out is not None and result == compute and out.flags.c_contiguous
               and not may_share_memory(out, src))
-    res = out if direct else np.empty(x.shape, compute)
+    res = out if direct else _memory.empty(x.shape, compute)
     mean = np.empty(n * groups, np.float64)  # (the kernel writes every group's)
     rstd = np.empty(n * groups, np.float64)
     if c // groups * inner == 0:  # empty groups: NaN statistics, as PyTorch
@@ -385,7 +385,7 @@ def _run_backward(name, grad_output, input, num_groups, mean, rstd, weight, grad
     xs = np.ascontiguousarray(x, dtype=compute).reshape(-1)
     direct = (out is not None and out.dtype == compute and out.flags.c_contiguous
               and not np.may_share_memory(out, gs) and not np.may_share_memory(out, xs))
-    res = out if direct else np.empty(x.shape, compute)
+    res = out if direct else _memory.empty(x.shape, compute)
     grad_w = np.zeros(c, np.float64)
     grad_b = np.zeros(c, np.float64)
     if n and c and inner:

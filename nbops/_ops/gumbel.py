@@ -29,7 +29,7 @@ from numba import prange, types
 from numba.core import errors
 from numba.extending import overload, register_jitable
 
-from .. import _config
+from .. import _config, _memory
 from .._launch import launch
 from .._validate import (
     as_array,
@@ -139,7 +139,7 @@ def _soft(x, compute, axis, dim, key, tau):
     """y_soft = softmax((x + G) / tau) along the axis, in ``compute`` (C-contiguous)."""
     from .softmax import softmax  # registered after this module is imported
 
-    z = np.empty(x.shape, compute)
+    z = _memory.empty(x.shape, compute)
     src = np.ascontiguousarray(x, dtype=compute)
     if z.size:
         _run_noisy(src.reshape(-1), z.reshape(-1), key, tau)

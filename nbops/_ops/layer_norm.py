@@ -43,16 +43,16 @@ from numba import prange, types
 from numba.core import errors
 from numba.extending import overload, register_jitable
 
-from .. import _config
+from .. import _config, _memory
 from .._launch import entry_point, launch, serial_below
 from .._validate import (
     as_array,
     check_out,
     dask_ops,
     deliver,
-    direct_out,
     is_dask_array,
     is_device_array,
+    lean_destination,
     may_share_memory,
     result_dtype,
 )
@@ -328,7 +328,7 @@ def _run_forward(name, input, normalized_shape, weight, bias, eps, out, centered
     src = np.ascontiguousarray(x, dtype=compute).reshape(-1)
     direct = (out is not None and result == compute and out.flags.c_contiguous
               and not may_share_memory(out, src))
-    res = out if direct else np.empty(x.shape, compute)
+    res = out if direct else _memory.empty(x.shape, compute)
     mean = np.empty(n_rows, np.float64)  # (the kernel writes every row's)
     rstd = np.empty(n_rows, np.float64)
     if length == 0:  # empty rows: NaN statistics, as PyTorch
@@ -382,11 +382,8 @@ def _lean_forward(name, x, normalized_shape, weight, bias, eps, out, centered):
     b = _lean_affine(bias, shape, dt, 0.0)
     if w is None or b is None:
         return None
-    if out is None:
-        res = np.empty(x.shape, dt)
-    elif direct_out(out, x.shape, dt) and not may_share_memory(out, x):
-        res = out
-    else:
+    res = lean_destination(out, x.shape, dt, x)
+    if res is None:
         return None
     args = (x.reshape(-1), length, centered, w, b, eps, _SCRATCH, _NO_STATS, _NO_STATS,
             res.reshape(-1))
@@ -572,7 +569,7 @@ def _run_backward(name, grad_output, input, normalized_shape, mean, rstd, weight
     xs = np.ascontiguousarray(x, dtype=compute).reshape(-1)
     direct = (out is not None and out.dtype == compute and out.flags.c_contiguous
               and not np.may_share_memory(out, gs) and not np.may_share_memory(out, xs))
-    res = out if direct else np.empty(x.shape, compute)
+    res = out if direct else _memory.empty(x.shape, compute)
     grad_w = np.zeros(length, np.float64)
     grad_b = np.zeros(length, np.float64)
     if n_rows and length:

@@ -16,15 +16,15 @@ from numba.core import errors
 from numba.extending import overload
 from numba.np import numpy_support
 
-from .. import _config
+from .. import _config, _memory
 from .._launch import launch
 from .._validate import (
     as_array,
     check_out,
     dask_ops,
-    direct_out,
     is_dask_array,
     is_device_array,
+    lean_destination,
     result_dtype,
 )
 from ..cuda import ops as _cuda
@@ -97,7 +97,7 @@ def linear(input, weight, bias=None, out=None):
                                                   (n_out,)))
     direct = out is not None and dtype == compute and out.flags.c_contiguous \
         and not _shares_memory(out, (x2, w2, b2))
-    y = out.reshape(rows, n_out) if direct else np.empty((rows, n_out), compute)
+    y = out.reshape(rows, n_out) if direct else _memory.empty((rows, n_out), compute)
     _run_product(x2, w2, b2, y)
     if direct:
         return out
@@ -303,11 +303,8 @@ def _fast(x, weight, bias, out):
         return None
     n_out, n_in = weight.shape
     shape = x.shape[:-1] + (n_out,)
-    if out is None:
-        y = np.empty(shape, x.dtype)
-    elif direct_out(out, shape, x.dtype) and not _shares_memory(out, (x, weight, bias)):
-        y = out
-    else:
+    y = lean_destination(out, shape, x.dtype, x, weight, bias)
+    if y is None:
         return None
     rows = math.prod(x.shape[:-1])
     _run_product(x.reshape(rows, n_in), weight, bias, y.reshape(rows, n_out))
@@ -474,10 +471,10 @@ def _linear_backward(grad_output, input, weight, bias, needs_input_grad):
     w2 = np.asarray(w, dtype=compute)
     grad_input = None
     if needs_input_grad:
-        grad_input = np.empty((rows, n_in), compute)
+        grad_input = _memory.empty((rows, n_in), compute)
         _run_product(g2, None, None, grad_input, wt=np.ascontiguousarray(w2))  # g W
         grad_input = grad_input.reshape(x.shape).astype(dtype, copy=False)
-    grad_weight = np.empty((n_out, n_in), compute)  # g^T x, and the bias's sums
+    grad_weight = _memory.empty((n_out, n_in), compute)  # g^T x, and the bias's sums
     sums = np.zeros(n_out if bias is not None else 0, compute)
     launch(_weight_grad_serial, _weight_grad_parallel, ("linear_weight", compute.char),
            rows * n_in * n_out, g2, x2, grad_weight, sums, bias is not None)

@@ -43,7 +43,7 @@ from numba.core import errors
 from numba.extending import overload, register_jitable
 from numba.np.numpy_support import as_dtype, from_dtype
 
-from .. import _config
+from .. import _config, _memory
 from .._launch import launch
 from .._validate import (
     as_array,
@@ -477,7 +477,7 @@ def _run(op, params, x, t, shape, compute, result, reduction, weight=None, aux=N
         key = (op.name, compute.char, xf.flags.writeable, tf.flags.writeable)
         partials = np.empty(chunk_count(n), np.float64)
         if reduction == "none":
-            res = np.empty(shape, compute, order=order)
+            res = _memory.empty(shape, compute, order=order)
             if n:
                 launch(_loss_serial, _loss_parallel, key, n,
                        op, xf, tf, res.ravel(order=order), partials, params)
@@ -501,7 +501,7 @@ def _run(op, params, x, t, shape, compute, result, reduction, weight=None, aux=N
     else:
         a, am, ainner = _index_map(aux, shape, n, compute)
     partials = np.empty(chunk_count(n), np.float64)
-    out = np.empty(shape, compute) if reduction == "none" else None
+    out = _memory.empty(shape, compute) if reduction == "none" else None
     if n:
         key = ("weighted", op.name, compute.char, xf.flags.writeable, tf.flags.writeable,
                a.flags.writeable, w.flags.writeable)
@@ -1240,8 +1240,8 @@ def _grad_pass(lop, gop, params, x, t, shape, compute, result, g, c, weight=None
               and (out.flags.c_contiguous if order == "C" else out.flags.f_contiguous)
               and not any(np.may_share_memory(out, v)
                           for v in (x, t, g, weight, aux) if v is not None))
-    res = out if direct else np.empty(shape, compute, order=order)
-    res2 = None if gop2 is None else np.empty(shape, compute, order=order)
+    res = out if direct else _memory.empty(shape, compute, order=order)
+    res2 = None if gop2 is None else _memory.empty(shape, compute, order=order)
     partials = np.empty(chunk_count(n), np.float64)
     if n:
         # (gop2 as a tuple: not one of the cost label's names)

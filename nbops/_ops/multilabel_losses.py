@@ -25,7 +25,7 @@ from numba.core import errors
 from numba.extending import overload, register_jitable
 from numba.np.numpy_support import as_dtype
 
-from .. import _config
+from .. import _config, _memory
 from .._launch import launch
 from .._validate import as_array, check_out, dask_ops, direct_out, is_dask_array, is_device_array
 from ..scalar import activations as A
@@ -163,7 +163,7 @@ def _run_grad(plan, g_rows_array, c, out):
             and not any(np.may_share_memory(out, a) for a in (x2, t2, w2, g))):
         grad, direct = out.reshape(x2.shape), True
     else:
-        grad, direct = np.empty(x2.shape, compute), False
+        grad, direct = _memory.empty(x2.shape, compute), False
     w_rows = np.broadcast_to(w2, x2.shape)  # zero strides where one row is shared
     g_rows = np.broadcast_to(g, (rows,))
     if grad.size:
@@ -177,8 +177,8 @@ def _run_grad(plan, g_rows_array, c, out):
 def _run(plan, g_rows_array, c, want_grad):
     x2, t2, w2, shape, compute, result, mode = plan
     rows = x2.shape[0]
-    row_loss = np.empty(rows, compute)
-    grad = np.empty(x2.shape if want_grad else (0, 0), compute)
+    row_loss = _memory.empty(rows, compute)
+    grad = _memory.empty(x2.shape if want_grad else (0, 0), compute)
     g = np.ones(1, compute) if g_rows_array is None else \
         np.ascontiguousarray(g_rows_array, compute).reshape(-1)
     if rows and x2.shape[1]:

@@ -36,16 +36,16 @@ from numba import prange, types
 from numba.core import errors
 from numba.extending import overload, register_jitable
 
-from .. import _config
+from .. import _config, _memory
 from .._launch import launch
 from .._validate import (
     as_array,
     check_out,
     dask_ops,
     deliver,
-    direct_out,
     is_dask_array,
     is_device_array,
+    lean_destination,
     result_dtype,
 )
 from ..cuda import ops as _cuda
@@ -356,11 +356,8 @@ def _fast_eval(x, running_mean, running_var, weight, bias, eps, out):
             and (weight is None or _is_channel_vector(weight, channels))
             and (bias is None or _is_channel_vector(bias, channels))):
         return None
-    if out is None:
-        res = np.empty(shape, dt)
-    elif direct_out(out, shape, dt):
-        res = out
-    else:
+    res = lean_destination(out, shape, dt)
+    if res is None:
         return None
     inner = x.size // (shape[0] * channels)
     flat = x.reshape(-1)
@@ -463,7 +460,7 @@ def batch_norm(input, running_mean, running_var, weight=None, bias=None, trainin
     src = np.ascontiguousarray(x, dtype=compute)
     flat = src.reshape(-1)
     direct = (out is not None and result == compute and out.flags.c_contiguous)
-    res = out if direct else np.empty(x.shape, compute)
+    res = out if direct else _memory.empty(x.shape, compute)
     if x.size == 0:  # PyTorch: empty result, running statistics untouched
         if out is not None:
             res = out
@@ -791,7 +788,7 @@ def batch_norm_backward(grad_output, input, mean, invstd, weight=None, training=
     xs = np.ascontiguousarray(x, dtype=compute).reshape(-1)
     direct = out is not None and out.dtype == compute and out.flags.c_contiguous \
         and not np.may_share_memory(out, gs) and not np.may_share_memory(out, xs)
-    res = out if direct else np.empty(x.shape, compute)
+    res = out if direct else _memory.empty(x.shape, compute)
     sum_g = np.zeros(channels, np.float64)
     sum_gd = np.zeros(channels, np.float64)
     if x.size and (training or w64 is not None or has_bias):

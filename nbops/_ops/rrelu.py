@@ -26,7 +26,7 @@ from numba import prange, types
 from numba.core import errors
 from numba.extending import overload, register_jitable
 
-from .. import _config
+from .. import _config, _memory
 from .._launch import launch
 from .._validate import (
     as_array,
@@ -173,7 +173,7 @@ def _train(input, lower, upper, inplace, rng, out):
             and (_same_elements(target, src) or not np.may_share_memory(target, src))):
         dest = target
     else:
-        dest = np.empty(x.shape, compute)
+        dest = _memory.empty(x.shape, compute)
     _run(src.reshape(-1), None, dest.reshape(-1), key, lower, upper)
     if target is not None:
         if dest is not target:
@@ -306,7 +306,7 @@ def rrelu_backward(grad_output, input, lower=1.0 / 8, upper=1.0 / 3, training=Fa
         check_out(out, x.shape, result)
     gs = np.ascontiguousarray(g, dtype=compute)
     xs = np.ascontiguousarray(x, dtype=compute)
-    res = np.empty(x.shape, compute)
+    res = _memory.empty(x.shape, compute)
     if res.size:
         _run(xs.reshape(-1), gs.reshape(-1), res.reshape(-1), dropout_key(rng), lower, upper)
     if out is not None:

@@ -39,16 +39,15 @@ from numba.extending import overload, register_jitable
 from numba.np import numpy_support
 from numba.np.unsafe.ndarray import to_fixed_tuple
 
-from .. import _config
+from .. import _config, _memory
 from .._launch import entry_point, launch, serial_below
 from .._validate import (
     as_array,
     check_out,
     dask_ops,
-    direct_out,
     is_dask_array,
     is_device_array,
-    may_share_memory,
+    lean_destination,
     result_dtype,
 )
 from ..cuda import ops as _cuda
@@ -248,7 +247,7 @@ def _rows_result(out, shape, axis, compute):
     if (out is not None and axis == out.ndim - 1 and out.dtype == compute
             and out.flags.c_contiguous):
         return out.reshape(shape)
-    return np.empty(shape, compute)
+    return _memory.empty(shape, compute)
 
 
 def _check_grad(g, shape):
@@ -361,7 +360,7 @@ def cosine_similarity(x1, x2, axis=1, eps=1e-8, *, out=None):
         check_out(out, out_shape, result)
     af = _moved_rows(a, shape, axis, compute)
     bf = _moved_rows(b, shape, axis, compute)
-    res = np.empty(af.shape[0], compute)
+    res = _memory.empty(af.shape[0], compute)
     if res.size:
         launch(_cos_forward_serial, _cos_forward_parallel, ("cos", compute.char),
                af.size * 3, af.reshape(-1), bf.reshape(-1), shape[axis], eps, res)
@@ -532,11 +531,8 @@ def _fast_normalize(x, p, axis, eps, out):
             and x.flags.c_contiguous and type(p) is float and p >= 0.0
             and type(eps) is float):
         return None
-    if out is None:
-        res = np.empty(x.shape, dt)
-    elif direct_out(out, x.shape, dt):
-        res = out  # (the general path writes such an out= directly too)
-    else:
+    res = lean_destination(out, x.shape, dt)  # (an overlapping out= is written directly too)
+    if res is None:
         return None
     if x.size:
         launch(_normalize_forward_serial, _normalize_forward_parallel,
@@ -803,11 +799,8 @@ def _pdist_l2_lean(x, out):
             and x.flags.c_contiguous):
         return None
     shape = (n * (n - 1) // 2,)
-    if out is None:
-        res = np.empty(shape, dt)
-    elif direct_out(out, shape, dt) and not may_share_memory(out, x):
-        res = out
-    else:
+    res = lean_destination(out, shape, dt, x)
+    if res is None:
         return None
     _launch_pdist_l2(x, res)
     return res
@@ -1007,10 +1000,10 @@ def pdist_backward(grad_output, input, p=2.0, *, output=None, out=None):
         if _pdist_uses_product(n, p):
             # the ratios r = g / dist (0 where dist == 0) as a symmetric (n, n) matrix:
             # grad = x * rowsum(r) - r x, the product in nbops' matrix product
-            ratio = np.empty((n, n), compute)
+            ratio = _memory.empty((n, n), compute)
             launch(_symmetric_ratio_serial, _symmetric_ratio_parallel,
                    ("pdist_ratio", compute.char), n * n, gf, dist, n, ratio.reshape(-1))
-            r_x = np.empty((n, m), compute)
+            r_x = _memory.empty((n, m), compute)
             _linear._run_product(ratio, None, None, r_x, wt=xf)
             res[...] = ratio.sum(axis=1)[:, None] * xf - r_x
         else:
@@ -1252,7 +1245,7 @@ def cdist(x1, x2, p=2.0, compute_mode="use_mm_for_euclid_dist_if_necessary", *, 
     if out is not None:
         check_out(out, out_shape, result)
     if use_mm and not batch and a.dtype == b.dtype == compute and rp and rr:
-        res = np.empty(out_shape, compute)
+        res = _memory.empty(out_shape, compute)
         if _lean_product(a, b, res.reshape(-1)):
             return _put(res, out, result)
     res = _cdist_compute(_batched(a, batch, rp, m, compute), _batched(b, batch, rr, m, compute),
@@ -1333,8 +1326,8 @@ def cdist_backward(grad_output, x1, x2, p=2.0,
     dest1 = _cdist_dest(out, 0, a.shape, batch + (rp, m), compute, read)
     dest2 = _cdist_dest(out, 1, b.shape, batch + (rr, m), compute,
                         read if dest1 is None else read + (dest1,))
-    grad1 = np.empty(a3.shape, compute) if dest1 is None else dest1.reshape(a3.shape)
-    grad2 = np.empty(b3.shape, compute) if dest2 is None else dest2.reshape(b3.shape)
+    grad1 = _memory.empty(a3.shape, compute) if dest1 is None else dest1.reshape(a3.shape)
+    grad2 = _memory.empty(b3.shape, compute) if dest2 is None else dest2.reshape(b3.shape)
     if not (g.size and m):
         grad1[...] = 0
         grad2[...] = 0

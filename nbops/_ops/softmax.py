@@ -37,9 +37,14 @@ from numba import prange, types
 from numba.core import errors
 from numba.extending import overload, register_jitable
 
-from .. import _config
+from .. import _config, _memory
 from .._launch import launch
-from .._validate import as_array, check_out, direct_out, may_share_memory, result_dtype
+from .._validate import (
+    as_array,
+    check_out,
+    lean_destination,
+    result_dtype,
+)
 from ..scalar import rows as R
 from ..scalar.rows import (
     COLS_BLOCK,
@@ -136,11 +141,8 @@ def _fast(x, axis, out, core, sgn):
         return None
     shape = x.shape
     plan = _plans[(shape, axis)]  # (raises for a bad axis)
-    if out is None:
-        res = np.empty(shape, dt)
-    elif direct_out(out, shape, dt) and not may_share_memory(out, x):
-        res = out
-    else:
+    res = lean_destination(out, shape, dt, x)
+    if res is None:
         return None
     if x.size:
         sign = _signs.get((sgn, dt))
@@ -174,7 +176,7 @@ def _along_axis(input, axis, dtype, dim, out, core, sgn):
                 src = x.copy()
             _run(src, out, O, C, I, core, sgn)
             return out
-        res = np.empty(shape, compute)
+        res = _memory.empty(shape, compute)
         _run(x, res, O, C, I, core, sgn)
         return _finish(res, result, out)
 
@@ -190,7 +192,7 @@ def _along_axis(input, axis, dtype, dim, out, core, sgn):
                         src = xm.copy()
                     _run(src, om, x.size // max(C, 1), C, 1, core, sgn)
                     return out
-            res = np.empty(xm.shape, compute)
+            res = _memory.empty(xm.shape, compute)
             _run(xm, res, x.size // max(C, 1), C, 1, core, sgn)
             return _finish(np.moveaxis(res, -1, ax), result, out)
 
@@ -199,7 +201,7 @@ def _along_axis(input, axis, dtype, dim, out, core, sgn):
         np.copyto(out, x, casting="unsafe")
         _run(out, out, O, C, I, core, sgn)
         return out
-    res = np.empty(shape, compute)
+    res = _memory.empty(shape, compute)
     np.copyto(res, x, casting="unsafe")
     _run(res, res, O, C, I, core, sgn)
     return _finish(res, result, out)
@@ -406,7 +408,7 @@ def _grad_along_axis(grad_output, output, axis, dim, out, core, sgn):
         if direct and out.flags.c_contiguous and usable(out, g, y):
             _run_grad(g, y, out, O, C, I, core, sgn)
             return out
-        res = np.empty(shape, compute)
+        res = _memory.empty(shape, compute)
         _run_grad(g, y, res, O, C, I, core, sgn)
         return _finish(res, result, out)
 
@@ -420,7 +422,7 @@ def _grad_along_axis(grad_output, output, axis, dim, out, core, sgn):
                 if om.flags.c_contiguous and usable(om, gm, ym):
                     _run_grad(gm, ym, om, rows, C, 1, core, sgn)
                     return out
-            res = np.empty(gm.shape, compute)
+            res = _memory.empty(gm.shape, compute)
             _run_grad(gm, ym, res, rows, C, 1, core, sgn)
             return _finish(np.moveaxis(res, -1, ax), result, out)
 
@@ -430,7 +432,7 @@ def _grad_along_axis(grad_output, output, axis, dim, out, core, sgn):
     if direct and out.flags.c_contiguous and usable(out, gs, ys):
         _run_grad(gs, ys, out, O, C, I, core, sgn)
         return out
-    res = np.empty(shape, compute)
+    res = _memory.empty(shape, compute)
     _run_grad(gs, ys, res, O, C, I, core, sgn)
     return _finish(res, result, out)
 
