@@ -844,7 +844,7 @@ def _grad_dest(out, shape, compute, result, zeros, *inputs):
     """(the array the kernel writes, whether it is ``out``); ``zeros``: a new array
     is made zero (np.zeros: pages the kernel never writes are never touched)."""
     if out is None:
-        return (np.zeros if zeros else np.empty)(shape, compute), False
+        return (np.zeros if zeros else _memory.empty)(shape, compute), False
     check_out(out, shape, result)
     direct = (out.dtype == compute and out.flags.c_contiguous
               and not any(np.may_share_memory(out, a) for a in inputs))
@@ -869,7 +869,9 @@ def _class_grad(x, t, w, plan, lse, compute, result, grad_output, out):
     wc = _weights(w, C, compute)
     if not plan.probabilities:
         _check_targets(t, C, plan.ignore_index)  # before any kernel
-    zeros = not lse and out is None  # nll_loss: the kernel writes the target entries only
+    # nll_loss into a new array below the size of reused blocks: np.zeros, and the
+    # kernel writes the target entries only; otherwise it writes every entry
+    zeros = not lse and out is None and x.nbytes < _memory.MIN_BYTES
     grad, direct = _grad_dest(out, x.shape, compute, result, zeros, x, t, g)
     gf = grad.reshape(-1)
     n = O * I
