@@ -35,8 +35,10 @@ from .._validate import (
     as_array,
     check_out,
     dask_ops,
+    direct_out,
     is_dask_array,
     is_device_array,
+    may_share_memory,
     result_dtype,
 )
 from ..cuda import ops as _cuda
@@ -135,11 +137,13 @@ def _check_args(tau, eps, stacklevel):
     return float(tau)
 
 
-def _soft(x, compute, axis, dim, key, tau):
-    """y_soft = softmax((x + G) / tau) along the axis, in ``compute`` (C-contiguous)."""
+def _soft(x, compute, axis, dim, key, tau, z=None):
+    """y_soft = softmax((x + G) / tau) along the axis, in ``compute`` (C-contiguous);
+    ``z``: a C-contiguous array of ``compute`` apart from ``x`` for ``(x + G) / tau``
+    (made when None)."""
     from .softmax import softmax  # registered after this module is imported
 
-    z = _memory.empty(x.shape, compute)
+    z = _memory.empty(x.shape, compute) if z is None else z
     src = np.ascontiguousarray(x, dtype=compute)
     if z.size:
         _run_noisy(src.reshape(-1), z.reshape(-1), key, tau)
@@ -325,7 +329,14 @@ def gumbel_softmax_backward(grad_output, logits, tau=1.0, hard=False, eps=1e-10,
     gc = np.ascontiguousarray(g, dtype=compute)
     dest = out if out is not None and out.dtype == compute else None  # written directly
     if ys is None:
-        y = _soft(x, compute, axis, dim, dropout_key(rng), tau)
+        # the noisy logits go into the result's array (free until the gradient is
+        # written there): one temporary the size of the input less
+        if dest is None:
+            dest = np.empty(x.shape, compute)
+        z = dest if direct_out(dest, x.shape, compute) else None
+        if z is not None and (may_share_memory(z, x) or may_share_memory(z, gc)):
+            z = None
+        y = _soft(x, compute, axis, dim, dropout_key(rng), tau, z)
         res = softmax_backward(gc, y, axis, dim=dim, out=dest)
     else:
         res = softmax_backward(gc, np.ascontiguousarray(ys, dtype=compute), axis, dim=dim,

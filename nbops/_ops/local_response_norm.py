@@ -27,9 +27,18 @@ with ``m - (size - 1) // 2 <= c <= m + size // 2`` (the window mirrored), so::
 
     grad_input[m] = g[m] p[m] - 2 alpha beta / size * x[m] * sum of q[c] over them
 
-a second running float64 sum over the channels. Inputs of one position per
-channel (``(N, C, 1)``) take blocks of batch rows as their positions, in the
-forward and the backward alike (:func:`_forward_rows`, :func:`_backward_rows`).
+a second running float64 sum over the channels.
+
+Kernels
+-------
+A task takes a block of positions (of one batch item, or consecutive batch
+rows for inputs of one position per channel, ``(N, C, 1)``), copies it
+channel-major into float64 scratch (exactly), runs :func:`_forward_block` or
+:func:`_backward_block` on it and writes the block back. The block functions
+see float64 ``(C, m)`` arrays only: one compiled form for every dtype, shape
+and kernel (the first call compiles less). The window sums slide over
+``(C + 1, m)`` rows whose last row is zeros (the channel that enters or leaves
+where there is none), so the inner loops have no branches.
 """
 
 import math
@@ -61,223 +70,228 @@ _TASK = 4096
 
 
 @register_jitable
-def _positions_per_task(n_ch, n_pos):
-    """(positions per task, tasks per batch index): a cut fixed by the shape alone."""
-    per = max(1, min(n_pos, _TASK // max(n_ch, 1)))
-    return per, (n_pos + per - 1) // per
+def _plan(n_batch, n_ch, n_pos):
+    """(tasks, positions per task): a cut fixed by the shape alone. With several
+    positions per channel a task's positions lie in one batch item; with one
+    (``(N, C, 1)``) they are consecutive batch rows."""
+    per = max(1, _TASK // max(n_ch, 1))
+    if n_pos == 1:
+        return (n_batch + per - 1) // per, per
+    per = min(per, n_pos)
+    return n_batch * ((n_pos + per - 1) // per), per
 
 
 @register_jitable
-def _window_sum(v, s, c0, c1, n_ch, square):
-    """The float64 sum over channels ``c0 .. c1`` (clipped to ``0 .. n_ch - 1``) of
-    ``v[c, s]`` (squared if ``square``), in channel order."""
-    a = 0.0
-    for c in range(max(c0, 0), min(c1, n_ch - 1) + 1):
-        t = np.float64(v[c, s])
-        a += t * t if square else t
-    return a
+def _block(task, per, n_batch, n_pos):
+    """(batch index, position, count, batch step, position step) of a task's
+    positions: ``(n0 + j * dn, s0 + j * ds)`` for ``j < m`` (see :func:`_plan`)."""
+    if n_pos == 1:
+        n0 = task * per
+        return n0, 0, min(n_batch, n0 + per) - n0, 1, 0
+    blocks = (n_pos + per - 1) // per
+    s0 = (task % blocks) * per
+    return task // blocks, s0, min(n_pos, s0 + per) - s0, 0, 1
 
 
 @register_jitable
-def _window_start(v, s0, m, acc, after, n_ch, square):
-    """``acc[j]``: the sum over channels ``0 .. after - 1`` at position ``s0 + j``
-    (the window of channel -1, which :func:`_slide` then moves to channel 0)."""
-    for j in range(m):
-        acc[j] = _window_sum(v, s0 + j, 0, after - 1, n_ch, square)
+def _gather(a, n0, s0, m, dn, ds, dst):
+    """``dst[c, j] = a[n0 + j * dn, c, s0 + j * ds]`` (float64, exact)."""
+    for c in range(a.shape[1]):
+        for j in range(m):
+            dst[c, j] = a[n0 + j * dn, c, s0 + j * ds]
 
 
 @register_jitable
-def _slide(v, s0, m, acc, n_ch, c, before, after, square, clamp):
-    """Move the running window sums ``acc[j]`` (positions ``s0 + j`` of ``v``'s
-    rows, ``j < m``) from channel ``c - 1``'s window to channel ``c``'s, ``c -
-    before .. c + after``: channel ``c + after`` in (if it exists), then ``c -
-    before - 1`` out (if it exists), squared if ``square``. A non-finite sum (an
-    inf or NaN entered, left or stays in the window) is summed anew over the
-    window; ``clamp``: a negative one (rounding) is 0."""
+def _scatter(src, n0, s0, m, dn, ds, out):
+    """``out[n0 + j * dn, c, s0 + j * ds] = src[c, j]`` (rounded to ``out``'s dtype)."""
+    for c in range(out.shape[1]):
+        for j in range(m):
+            out[n0 + j * dn, c, s0 + j * ds] = src[c, j]
+
+
+@register_jitable
+def _slide(v, acc, c, before, after):
+    """Move the running window sums ``acc[j]`` over ``v``'s rows (``(C + 1, m)``,
+    row ``C`` zeros) from channel ``c - 1``'s window to channel ``c``'s, ``c -
+    before .. c + after``: ``v[c + after]`` in, ``v[c - before - 1]`` out (the
+    zero row where that channel does not exist: adding or subtracting 0.0
+    changes no sum, which is never -0.0). A non-finite sum (an inf or NaN
+    entered, left or stays in the window) is summed anew over the window."""
+    n_ch = v.shape[0] - 1
+    m = acc.size
     add = c + after
     rem = c - before - 1
-    if add < n_ch:
-        va = v[add]
-        if square:
-            for j in range(m):
-                t = np.float64(va[s0 + j])
-                acc[j] += t * t
-        else:
-            for j in range(m):
-                acc[j] += va[s0 + j]
-    if rem >= 0:
-        vr = v[rem]
-        if square:
-            for j in range(m):
-                t = np.float64(vr[s0 + j])
-                acc[j] -= t * t
-        else:
-            for j in range(m):
-                acc[j] -= vr[s0 + j]
+    va = v[add if add < n_ch else n_ch]
+    vr = v[rem if rem >= 0 else n_ch]
+    bad = False
     for j in range(m):
-        a = acc[j]
-        if not math.isfinite(a):
-            acc[j] = _window_sum(v, s0 + j, c - before, c + after, n_ch, square)
-        elif clamp and a < 0.0:
-            acc[j] = 0.0
+        a = acc[j] + va[j]
+        a -= vr[j]
+        acc[j] = a
+        bad |= not math.isfinite(a)
+    if bad:
+        for j in range(m):
+            if not math.isfinite(acc[j]):
+                a = 0.0
+                for c2 in range(max(c - before, 0), min(c + after, n_ch - 1) + 1):
+                    a += v[c2, j]
+                acc[j] = a
 
 
 @register_jitable
-def _powers(acc, m, scale, k, beta, dst):
-    """``dst[j] = (acc[j] * scale + k) ** -beta`` (PyTorch's default beta = 0.75
-    with two square roots, a loop that vectorizes)."""
-    if beta == 0.75:
-        for j in range(m):
-            r = math.sqrt(acc[j] * scale + k)
-            dst[j] = 1.0 / (r * math.sqrt(r))
-    else:
-        for j in range(m):
-            dst[j] = (acc[j] * scale + k) ** -beta
+def _window_start(v, acc, after):
+    """``acc[j]``: the sum of ``v[c, j]`` over channels ``0 .. after - 1`` in channel
+    order (the window of channel -1, which :func:`_slide` moves to channel 0)."""
+    acc[:] = 0.0
+    for c in range(min(after, v.shape[0] - 1)):
+        for j in range(acc.size):
+            acc[j] += v[c, j]
 
 
 @register_jitable
-def _forward_block(xv, s0, m, ov, size, alpha, beta, k):
-    """``ov = xv / (W * alpha / size + k)**beta`` (module docstring) at positions
-    ``s0 .. s0 + m - 1`` of one batch item: ``xv``, ``ov`` ``(C, S)`` views."""
-    n_ch = xv.shape[0]
-    before = size // 2
-    after = (size - 1) // 2
-    scale = alpha / size
-    acc = np.zeros(m)
-    pw = np.empty(m)
-    _window_start(xv, s0, m, acc, after, n_ch, True)
+def _squares(x, sq):
+    """``sq[c, j] = x[c, j] ** 2`` and the zero row ``sq[C]``."""
+    n_ch, m = x.shape
     for c in range(n_ch):
-        _slide(xv, s0, m, acc, n_ch, c, before, after, True, True)
-        _powers(acc, m, scale, k, beta, pw)
-        xc = xv[c]
-        oc = ov[c]
         for j in range(m):
-            oc[s0 + j] = np.float64(xc[s0 + j]) * pw[j]
+            t = x[c, j]
+            sq[c, j] = t * t
+    sq[n_ch] = 0.0
 
 
 @register_jitable
-def _backward_block(gv, xv, s0, m, ov, size, alpha, beta, k):
-    """grad_input (module docstring) into ``ov`` at positions ``s0 .. s0 + m - 1``
-    of one batch item: ``gv``, ``xv``, ``ov`` ``(C, S)`` views."""
-    n_ch = xv.shape[0]
+def _forward_block(x, sq, o, acc, size, alpha, beta, k):
+    """``o = x / (W * alpha / size + k)**beta`` (module docstring) of a block of
+    positions: ``x``, ``o``: ``(C, m)``, ``sq``: ``(C + 1, m)`` scratch, ``acc``:
+    ``(m,)``; float64 (so one compiled form serves every dtype and kernel).
+
+    ``d**-beta``: PyTorch's default beta = 0.75 with two square roots (a loop
+    that vectorizes). A window sum below 0 (rounding) counts as 0."""
+    n_ch, m = x.shape
+    scale = alpha / size
+    _squares(x, sq)
+    _window_start(sq, acc, (size - 1) // 2)
+    for c in range(n_ch):
+        _slide(sq, acc, c, size // 2, (size - 1) // 2)
+        xc = x[c]
+        oc = o[c]
+        if beta == 0.75:
+            for j in range(m):
+                a = acc[j]
+                if a < 0.0:
+                    a = 0.0
+                acc[j] = a
+                r = math.sqrt(a * scale + k)
+                oc[j] = xc[j] * (1.0 / (r * math.sqrt(r)))
+        else:
+            for j in range(m):
+                a = acc[j]
+                if a < 0.0:
+                    a = 0.0
+                acc[j] = a
+                oc[j] = xc[j] * (a * scale + k) ** -beta
+
+
+@register_jitable
+def _backward_block(g, x, sq, p, q, acc, size, alpha, beta, k):
+    """grad_input (module docstring) of a block of positions into ``sq[:C]``:
+    ``g``, ``x``, ``p``: ``(C, m)``, ``sq``, ``q``: ``(C + 1, m)`` scratch,
+    ``acc``: ``(m,)``; float64. ``p = d**-beta``, ``q = g x d**(-beta - 1)``."""
+    n_ch, m = x.shape
     before = size // 2
     after = (size - 1) // 2
     scale = alpha / size
     coef = 2.0 * scale * beta
-    acc = np.zeros(m)
-    p = np.empty((n_ch, m))  # d**-beta
-    q = np.empty((n_ch, m))  # g x d**(-beta - 1)
-    _window_start(xv, s0, m, acc, after, n_ch, True)
+    _squares(x, sq)
+    _window_start(sq, acc, after)
     for c in range(n_ch):
-        _slide(xv, s0, m, acc, n_ch, c, before, after, True, True)
+        _slide(sq, acc, c, before, after)
         pc = p[c]
         qc = q[c]
-        _powers(acc, m, scale, k, beta, pc)
-        xc = xv[c]
-        gc = gv[c]
+        xc = x[c]
+        gc = g[c]
+        if beta == 0.75:
+            for j in range(m):
+                a = acc[j]
+                if a < 0.0:
+                    a = 0.0
+                acc[j] = a
+                r = math.sqrt(a * scale + k)
+                pc[j] = 1.0 / (r * math.sqrt(r))
+        else:
+            for j in range(m):
+                a = acc[j]
+                if a < 0.0:
+                    a = 0.0
+                acc[j] = a
+                pc[j] = (a * scale + k) ** -beta
         for j in range(m):
-            qc[j] = np.float64(gc[s0 + j]) * np.float64(xc[s0 + j]) * pc[j] / (
-                acc[j] * scale + k)
+            qc[j] = gc[j] * xc[j] * pc[j] / (acc[j] * scale + k)
     # the mirrored window: channels c - after .. c + before
-    _window_start(q, 0, m, acc, before, n_ch, False)
+    q[n_ch] = 0.0
+    _window_start(q, acc, before)
     for c in range(n_ch):
-        _slide(q, 0, m, acc, n_ch, c, after, before, False, False)
+        _slide(q, acc, c, after, before)
         pc = p[c]
-        xc = xv[c]
-        gc = gv[c]
-        oc = ov[c]
+        xc = x[c]
+        gc = g[c]
+        oc = sq[c]
         for j in range(m):
-            oc[s0 + j] = np.float64(gc[s0 + j]) * pc[j] - coef * np.float64(xc[s0 + j]) * acc[j]
+            oc[j] = gc[j] * pc[j] - coef * xc[j] * acc[j]
 
 
-@register_jitable
-def _channel_major(a, r0, m):
-    """Rows ``r0 .. r0 + m - 1`` of the ``(N, C)`` array ``a`` as a ``(C, m)``
-    float64 block (exact)."""
-    n_ch = a.shape[1]
-    v = np.empty((n_ch, m))
-    for j in range(m):
-        ar = a[r0 + j]
-        for c in range(n_ch):
-            v[c, j] = ar[c]
-    return v
+@_config.core
+def _forward_task(x, out, task, per, size, alpha, beta, k):
+    """One task of :func:`_forward`: its block of positions (:func:`_block`)
+    copied channel-major into float64 (exactly), :func:`_forward_block`, and
+    the block written back."""
+    n_batch, n_ch, n_pos = x.shape
+    n0, s0, m, dn, ds = _block(task, per, n_batch, n_pos)
+    buf = np.empty((3 * n_ch + 2, m))  # x, out: C rows; squares: C + 1; window sums
+    xb = buf[:n_ch]
+    ob = buf[n_ch:2 * n_ch]
+    _gather(x, n0, s0, m, dn, ds, xb)
+    _forward_block(xb, buf[2 * n_ch:3 * n_ch + 1], ob, buf[3 * n_ch + 1], size, alpha, beta, k)
+    _scatter(ob, n0, s0, m, dn, ds, out)
 
 
-def _forward(x, size, alpha, beta, k, out):
+def _forward(x, size, alpha, beta, k, out, tasks, per):
     """``out = x / (W * alpha / size + k)**beta`` (module docstring) for ``x``,
-    ``out``: ``(N, C, S)`` C-contiguous arrays of one float dtype."""
+    ``out``: ``(N, C, S)`` C-contiguous arrays of one float dtype; ``tasks``,
+    ``per``: :func:`_plan`'s. The prange body is one call (little IR for
+    Numba's parfor passes to copy and type)."""
+    for task in prange(tasks):
+        _forward_task(x, out, np.int64(task), per, size, alpha, beta, k)
+
+
+_forward_serial, _forward_parallel = _config.kernels(_forward, parallel_calls=("_forward_task",))
+
+
+@_config.core
+def _backward_task(g, x, out, task, per, size, alpha, beta, k):
+    """One task of :func:`_backward` (as :func:`_forward_task`)."""
     n_batch, n_ch, n_pos = x.shape
-    per, blocks = _positions_per_task(n_ch, n_pos)
-    for task in prange(n_batch * blocks):
-        s0 = (task % blocks) * per
-        _forward_block(x[task // blocks], s0, min(n_pos, s0 + per) - s0, out[task // blocks],
-                       size, alpha, beta, k)
+    n0, s0, m, dn, ds = _block(task, per, n_batch, n_pos)
+    buf = np.empty((5 * n_ch + 3, m))  # g, x, p: C rows; squares, q: C + 1; window sums
+    gb = buf[:n_ch]
+    xb = buf[n_ch:2 * n_ch]
+    sq = buf[2 * n_ch:3 * n_ch + 1]
+    _gather(g, n0, s0, m, dn, ds, gb)
+    _gather(x, n0, s0, m, dn, ds, xb)
+    _backward_block(gb, xb, sq, buf[3 * n_ch + 1:4 * n_ch + 1], buf[4 * n_ch + 1:5 * n_ch + 2],
+                    buf[5 * n_ch + 2], size, alpha, beta, k)
+    _scatter(sq, n0, s0, m, dn, ds, out)
 
 
-_forward_serial, _forward_parallel = _config.kernels(_forward)
-
-#: Batch rows per task of :func:`_forward_rows` (one position per channel).
-_ROWS = 16
-
-
-def _forward_rows(x, size, alpha, beta, k, out):
-    """:func:`_forward` of an input with one position per channel (``S == 1``):
-    ``x``, ``out`` ``(N, C)`` C-contiguous arrays of one float dtype.
-
-    A task takes a block of ``_ROWS`` batch rows as the positions of
-    :func:`_forward_block` (copied channel-major into float64, exactly), so the
-    window sums slide over ``_ROWS`` values at a time instead of one: the same
-    arithmetic, value by value, so the same bits as :func:`_forward`."""
-    n_batch, n_ch = x.shape
-    for task in prange((n_batch + _ROWS - 1) // _ROWS):
-        r0 = task * _ROWS
-        m = min(n_batch, r0 + _ROWS) - r0
-        o = np.empty((n_ch, m))
-        _forward_block(_channel_major(x, r0, m), 0, m, o, size, alpha, beta, k)
-        for j in range(m):
-            for c in range(n_ch):
-                out[r0 + j, c] = o[c, j]
-
-
-_forward_rows_serial, _forward_rows_parallel = _config.kernels(_forward_rows)
-
-
-def _backward(g, x, size, alpha, beta, k, out):
+def _backward(g, x, size, alpha, beta, k, out, tasks, per):
     """grad_input (module docstring) into ``out``; ``g``, ``x``, ``out``: ``(N, C,
-    S)`` C-contiguous arrays of one float dtype."""
-    n_batch, n_ch, n_pos = x.shape
-    per, blocks = _positions_per_task(n_ch, n_pos)
-    for task in prange(n_batch * blocks):
-        n = task // blocks
-        s0 = (task % blocks) * per
-        _backward_block(g[n], x[n], s0, min(n_pos, s0 + per) - s0, out[n],
-                        size, alpha, beta, k)
+    S)`` C-contiguous arrays of one float dtype (tasks as in :func:`_forward`)."""
+    for task in prange(tasks):
+        _backward_task(g, x, out, np.int64(task), per, size, alpha, beta, k)
 
 
-_backward_serial, _backward_parallel = _config.kernels(_backward)
-
-
-def _backward_rows(g, x, size, alpha, beta, k, out):
-    """:func:`_backward` of an input with one position per channel (``S == 1``):
-    ``g``, ``x``, ``out`` ``(N, C)`` C-contiguous arrays of one float dtype.
-
-    As :func:`_forward_rows`: a task takes a block of ``_ROWS`` batch rows as
-    the positions of :func:`_backward_block` (``g`` and ``x`` copied
-    channel-major into float64, exactly), the same arithmetic value by value,
-    so the same bits as :func:`_backward`."""
-    n_batch, n_ch = x.shape
-    for task in prange((n_batch + _ROWS - 1) // _ROWS):
-        r0 = task * _ROWS
-        m = min(n_batch, r0 + _ROWS) - r0
-        o = np.empty((n_ch, m))
-        _backward_block(_channel_major(g, r0, m), _channel_major(x, r0, m), 0, m, o,
-                        size, alpha, beta, k)
-        for j in range(m):
-            for c in range(n_ch):
-                out[r0 + j, c] = o[c, j]
-
-
-_backward_rows_serial, _backward_rows_parallel = _config.kernels(_backward_rows)
+_backward_serial, _backward_parallel = _config.kernels(_backward,
+                                                      parallel_calls=("_backward_task",))
 
 
 # --------------------------------------------------------------------------- #
@@ -374,13 +388,10 @@ def local_response_norm(input, size, alpha=1e-4, beta=0.75, k=1.0, *, out=None):
     direct = (out is not None and result == compute and out.flags.c_contiguous
               and not np.may_share_memory(out, src))
     res = out if direct else np.empty(x.shape, compute)
-    if x.size and n_pos == 1:  # (N, C): blocks of batch rows as the positions
-        launch(_forward_rows_serial, _forward_rows_parallel,
-               ("local_response_norm_rows", compute.char), x.size,
-               src.reshape(n_batch, n_ch), size, alpha, beta, k, res.reshape(n_batch, n_ch))
-    elif x.size:
+    if x.size:
         launch(_forward_serial, _forward_parallel, ("local_response_norm", compute.char),
-               x.size, src, size, alpha, beta, k, res.reshape(n_batch, n_ch, n_pos))
+               x.size, src, size, alpha, beta, k, res.reshape(n_batch, n_ch, n_pos),
+               *_plan(n_batch, n_ch, n_pos))
     return deliver(res, out, direct, compute, result)
 
 
@@ -452,16 +463,10 @@ def local_response_norm_backward(grad_output, input, size, alpha=1e-4, beta=0.75
     direct = (out is not None and out.dtype == compute and out.flags.c_contiguous
               and not np.may_share_memory(out, gs) and not np.may_share_memory(out, xs))
     res = out if direct else np.empty(x.shape, compute)
-    if x.size and n_pos == 1:  # (N, C): blocks of batch rows as the positions
-        shape2 = (n_batch, n_ch)
-        launch(_backward_rows_serial, _backward_rows_parallel,
-               ("local_response_norm_backward_rows", compute.char), x.size,
-               gs.reshape(shape2), xs.reshape(shape2), size, alpha, beta, k,
-               res.reshape(shape2))
-    elif x.size:
+    if x.size:
         launch(_backward_serial, _backward_parallel,
                ("local_response_norm_backward", compute.char), x.size, gs, xs, size,
-               alpha, beta, k, res.reshape(shape3))
+               alpha, beta, k, res.reshape(shape3), *_plan(n_batch, n_ch, n_pos))
     return deliver(res, out, direct, compute, result)
 
 
@@ -523,7 +528,8 @@ def _local_response_norm_njit(input, size, alpha=1e-4, beta=0.75, k=1.0, out=Non
         x = np.ascontiguousarray(input).astype(dtype).reshape(shape3)
         res = np.empty(shape3, dtype)
         if x.size != 0:
-            _forward_serial(x, n, a, b, kk, res)
+            tasks, per = _plan(shape3[0], shape3[1], shape3[2])
+            _forward_serial(x, n, a, b, kk, res, tasks, per)
         return res.reshape(input.shape)
 
     return impl
@@ -559,7 +565,8 @@ def _local_response_norm_backward_njit(grad_output, input, size, alpha=1e-4, bet
         x = np.ascontiguousarray(input).astype(dtype).reshape(shape3)
         res = np.empty(shape3, dtype)
         if x.size != 0:
-            _backward_serial(g, x, n, a, b, kk, res)
+            tasks, per = _plan(shape3[0], shape3[1], shape3[2])
+            _backward_serial(g, x, n, a, b, kk, res, tasks, per)
         return res.reshape(input.shape)
 
     return impl
