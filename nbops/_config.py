@@ -132,7 +132,7 @@ def parallel_kernel(func=None, *, fastmath=False):
     return _cached_njit(func, parallel=True, fastmath=_checked(fastmath), **_COMMON)
 
 
-def kernels(func, *, fastmath=False, parallel_calls=()):
+def kernels(func, *, fastmath=False, parallel_calls=(), serial_calls=False):
     """The (serial, parallel) pair of cached kernels compiled from one function.
 
     Write the work as a loop over independent tasks with ``numba.prange``: the
@@ -150,6 +150,10 @@ def kernels(func, *, fastmath=False, parallel_calls=()):
     serial one's; called, it is typed and compiled once, and LLVM may still
     inline it. The parallel kernel then sees the module's globals as they are
     when ``kernels`` is called (everything it uses must be defined before).
+    ``serial_calls=True``: the serial kernel calls them too (IR inlining copies
+    a core block by block, at a cost that grows with its size: a large core
+    called, rather than inlined, can compile faster in the serial kernel too;
+    one function of its own also has a fixed cost).
     """
     import types as pytypes
 
@@ -158,12 +162,19 @@ def kernels(func, *, fastmath=False, parallel_calls=()):
         scope = dict(scope)
         for name in parallel_calls:
             scope[name] = called_core(scope[name], fastmath=fastmath)
+    serial = func
+    if serial_calls:
+        serial = pytypes.FunctionType(func.__code__, scope, func.__name__, func.__defaults__,
+                                      func.__closure__)
+        serial.__qualname__ = func.__qualname__
+        serial.__module__ = func.__module__
+        serial.__doc__ = func.__doc__
     twin = pytypes.FunctionType(func.__code__, scope, func.__name__ + "_parallel",
                                 func.__defaults__, func.__closure__)
     twin.__qualname__ = func.__qualname__ + "_parallel"
     twin.__module__ = func.__module__
     twin.__doc__ = func.__doc__
-    return (serial_kernel(func, fastmath=fastmath),
+    return (serial_kernel(serial, fastmath=fastmath),
             parallel_kernel(twin, fastmath=fastmath))
 
 

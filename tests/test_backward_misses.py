@@ -165,11 +165,12 @@ def test_cdist_backward_out_not_written_in_place():
 # =========================================================================== #
 
 
-def test_parallel_weight_gradient_calls_the_cores_the_serial_one_inlines():
-    """linear's weight-gradient kernel: the parallel twin calls the tile and the
-    transposes as compiled functions (one dispatcher per core and flags), the
-    serial one inlines them; both give the same bits (test_backward_linear.py
-    checks every tile shape on both)."""
+def test_weight_gradient_kernels_call_the_cores():
+    """linear's weight-gradient kernels: both twins call the tile and the
+    transposes as compiled functions (one dispatcher per core and flags; the
+    serial one inlined them before, ``serial_calls=True`` of ``_config.kernels``);
+    both give the same bits (test_backward_linear.py checks every tile shape on
+    both)."""
     from nbops import _config
     from nbops._ops import linear as L
 
@@ -181,7 +182,7 @@ def test_parallel_weight_gradient_calls_the_cores_the_serial_one_inlines():
         called = parallel_scope[name]
         assert called is _config.called_core(core, fastmath=flags)
         assert called.targetoptions.get("inline", "never") == "never"
-        assert L._weight_grad_serial.py_func.__globals__[name] is core
+        assert L._weight_grad_serial.py_func.__globals__[name] is called
     g = data((300, 70), np.float32, seed=1)
     x = data((300, 65), np.float32, seed=2)
     for kernel in (L._weight_grad_serial, L._weight_grad_parallel):

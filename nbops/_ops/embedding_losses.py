@@ -367,15 +367,17 @@ def cosine_embedding_loss_with_grad(input1, input2, target, margin=0.0, size_ave
 
 
 # ======================================================== triplet_margin_loss
-def _triplet_grad_rows(a, sa, pos, sp, neg, sn, dim, p, eps, dp, dn, ds, cp, cn, cs, swap,
-                       ga, gp, gn):
-    """Row r's gradients of ``cp[r] * ||a - pos + eps||_p + cn[r] * ||a - neg + eps||_p``
-    (``+ cs[r] * ||pos - neg + eps||_p`` with ``swap``), given the row norms
-    ``dp``, ``dn``, ``ds``, into ``ga``, ``gp``, ``gn`` (rows * dim each); row
-    strides as :func:`nbops._ops.distance._pdist`'s."""
-    kind = pnorm_kind(p)
+#: Elements (rows * dim) of a task of :func:`_triplet_grad_rows` (at least a row).
+TRIPLET_TASK = 4096
+
+
+@_config.core
+def _triplet_rows(a, sa, pos, sp, neg, sn, dim, p, eps, kind, dp, dn, ds, cp, cn, cs, swap,
+                  ga, gp, gn, r0, r1):
+    """Rows r0 <= r < r1 of :func:`_triplet_grad_rows` (``kind``: :func:`pnorm_kind`
+    of ``p``)."""
     one = const(eps, 1.0)
-    for r in prange(dp.size):
+    for r in range(r0, r1):
         xa = a[r * sa:r * sa + dim]
         xp = pos[r * sp:r * sp + dim]
         xn = neg[r * sn:r * sn + dim]
@@ -394,19 +396,42 @@ def _triplet_grad_rows(a, sa, pos, sp, neg, sn, dim, p, eps, dp, dn, ds, cp, cn,
                     kap += one
                 if pnorm_is_extreme(xa[i] - xn[i] + eps, dn[r]):
                     kan += one
-                if swap and pnorm_is_extreme(xp[i] - xn[i] + eps, ds[r]):
+                if swap is not None and pnorm_is_extreme(xp[i] - xn[i] + eps, ds[r]):
                     kpn += one
         for i in range(dim):
             vp = pnorm_backward(xa[i] - xp[i] + eps, dp[r], cp[r], p, kind, kap)
             vn = pnorm_backward(xa[i] - xn[i] + eps, dn[r], cn[r], p, kind, kan)
             oa[i] = vp + vn
-            if swap:
+            if swap is not None:
                 vs = pnorm_backward(xp[i] - xn[i] + eps, ds[r], cs[r], p, kind, kpn)
                 op[i] = vs - vp
                 on[i] = -vn - vs
             else:
                 op[i] = -vp
                 on[i] = -vn
+
+
+#: :func:`_triplet_rows` as a function of its own, called by both kernels once per
+#: task: IR-inlined, it made the serial kernel's first compile slower, and the
+#: parallel kernel compiled it twice (a call per row ran slower)
+_triplet_rows_call = _config.called_core(_triplet_rows)
+
+
+def _triplet_grad_rows(a, sa, pos, sp, neg, sn, dim, p, eps, dp, dn, ds, cp, cn, cs, swap,
+                       ga, gp, gn):
+    """Row r's gradients of ``cp[r] * ||a - pos + eps||_p + cn[r] * ||a - neg + eps||_p``
+    (``+ cs[r] * ||pos - neg + eps||_p`` with ``swap``), given the row norms
+    ``dp``, ``dn``, ``ds``, into ``ga``, ``gp``, ``gn`` (rows * dim each); row
+    strides as :func:`nbops._ops.distance._pdist`'s. ``swap``: True or None (the
+    swap's distance's terms are compiled only for the calls that have them).
+    Tasks: blocks of about TRIPLET_TASK elements' rows, each a call of
+    :func:`_triplet_rows`."""
+    kind = pnorm_kind(p)
+    per = max(1, TRIPLET_TASK // max(dim, 1))
+    for task in prange((dp.size + per - 1) // per):
+        r0 = np.int64(task) * per  # (the prange index may be unsigned)
+        _triplet_rows_call(a, sa, pos, sp, neg, sn, dim, p, eps, kind, dp, dn, ds, cp, cn, cs,
+                           swap, ga, gp, gn, r0, min(r0 + per, dp.size))
 
 
 _triplet_grad_serial, _triplet_grad_parallel = _config.kernels(_triplet_grad_rows)
@@ -505,12 +530,13 @@ def _triplet_grads(tp, dists, coefficients):
     if size:
         swap = ds is not None
         key = ("triplet_grad", compute.char, fa[0].flags.writeable, fp[0].flags.writeable,
-               fn[0].flags.writeable)
+               fn[0].flags.writeable, swap)
         launch(_triplet_grad_serial, _triplet_grad_parallel, key, size,
                fa[0], fa[1], fp[0], fp[1], fn[0], fn[1], plan.dim, compute.type(plan.p),
                compute.type(plan.eps), dp, dn, ds if swap else dp,
                np.ascontiguousarray(cp, compute), np.ascontiguousarray(cn, compute),
-               np.ascontiguousarray(cs if swap else cp, compute), swap, *grads)
+               np.ascontiguousarray(cs if swap else cp, compute), True if swap else None,
+               *grads)
     return tuple(_D._sum_to(gr.reshape(plan.shape), shape if shape else (), tp["result"])
                  .reshape(shape) for gr, shape in zip(grads, tp["shapes"], strict=True))
 
@@ -1139,9 +1165,12 @@ def _nj_triplet_body(name, dt, want_grad):
         ga = np.zeros(size, dt)
         gp = np.zeros(size, dt)
         gn = np.zeros(size, dt)
-        if size:
-            grad_kernel(a, dim, ps, dim, ng, dim, dim, pp, ee, dp, dn, ds if swap else dp,
-                        cp, cn, cs, swap, ga, gp, gn)
+        if size and swap:
+            grad_kernel(a, dim, ps, dim, ng, dim, dim, pp, ee, dp, dn, ds, cp, cn, cs, True,
+                        ga, gp, gn)
+        elif size:
+            grad_kernel(a, dim, ps, dim, ng, dim, dim, pp, ee, dp, dn, dp, cp, cn, cs, None,
+                        ga, gp, gn)
         return loss, ga, gp, gn
 
     return register_jitable(body)

@@ -95,6 +95,19 @@ def _noisy_blocks(x, out, b0, k0, k1, tau, units):
         out[i] = gumbel_add_unit(x[i], units[i], tau)
 
 
+@register_jitable
+def _noisy_partial(x, out, start, lo, hi, k0, k1, tau):
+    """out[lo:hi] of :func:`_noisy`, inside one Philox block (a function of its own:
+    in the parallel kernel's ``prange`` body, IR-inlined, the Philox rounds were
+    compiled twice)."""
+    if lo < hi:
+        off = (start + lo) % 4
+        j = np.uint64(start + lo - off) >> _TWO
+        r0, r1, r2, r3 = philox4x32_10(j & _LO32, j >> _SH32, _Z32, _Z32, k0, k1)
+        for q in range(hi - lo):
+            out[lo + q] = gumbel_add(x[lo + q], lane(r0, r1, r2, r3, off + q), tau)
+
+
 def _noisy(x, out, start, k0, k1, tau):
     """out[i] = (x[i] + G_i) / tau in x's dtype (out may be x); ``start``: the global
     index of out[0] (0 for a whole array; nbops/_dask.py runs pieces of an array)."""
@@ -107,15 +120,8 @@ def _noisy(x, out, start, k0, k1, tau):
         e = h + (b - h) // 4 * 4
         units = np.empty(e - h, np.float64)
         _noisy_blocks(x[h:e], out[h:e], np.uint64(start + h) >> _TWO, k0, k1, tau, units)
-        for side in range(2):  # the partial blocks a .. h and e .. b
-            lo = a if side == 0 else e
-            hi = h if side == 0 else b
-            if lo < hi:
-                off = (start + lo) % 4
-                j = np.uint64(start + lo - off) >> _TWO
-                r0, r1, r2, r3 = philox4x32_10(j & _LO32, j >> _SH32, _Z32, _Z32, k0, k1)
-                for q in range(hi - lo):
-                    out[lo + q] = gumbel_add(x[lo + q], lane(r0, r1, r2, r3, off + q), tau)
+        _noisy_partial(x, out, start, a, h, k0, k1, tau)  # the partial blocks a .. h
+        _noisy_partial(x, out, start, e, b, k0, k1, tau)  # and e .. b
 
 
 _noisy_serial, _noisy_parallel = _config.kernels(_noisy)

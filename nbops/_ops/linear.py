@@ -373,11 +373,13 @@ def _weight_grad(g, x, gw, bias_sums, want_bias):
                 bias_sums[o] = sums[o - o0]
 
 
-# the parallel kernel calls the tile and the transposes (compile time, see
-# _config.kernels): the same code, the same bits
+# both kernels call the tile and the transposes as functions of their own (compile
+# time, see _config.kernels): the same code, the same bits. (The parallel kernel
+# did first; in the serial kernel, IR-inlined, they cost its first compile more
+# than their calls do.)
 _weight_grad_serial, _weight_grad_parallel = _config.kernels(
     _weight_grad, fastmath=frozenset({"reassoc", "contract"}),
-    parallel_calls=("_tile", "_transpose_into"))
+    parallel_calls=("_tile", "_transpose_into"), serial_calls=True)
 
 
 def linear_backward(grad_output, input, weight, bias=None):

@@ -63,7 +63,7 @@ from ..scalar._norms import (
     pnorm_start,
     sgn,
 )
-from ..scalar.rows import ROW_FASTMATH, row_view
+from ..scalar.rows import ROW_FASTMATH, chunk_function, row_view
 from . import linear as _linear
 from .distance import _check_out_pair, _deliver_pair, _sum_to, _sum_to_njit
 from .elementwise import _float_array
@@ -763,28 +763,25 @@ def pdist(input, p=2.0, *, out=None):
 
 def _launch_pdist_l2(x, res):
     """:func:`_pdist_l2` of the C-contiguous float32/float64 (n, m) ``x`` (m > 0) into
-    ``res`` (the serial entry point called directly at a size that surely runs it)."""
-    lean = _l2_lean.get(x.dtype) or _l2_entry(x, res)
+    ``res`` (the serial entry point called directly at a size that surely runs it,
+    compiled only then: a call that runs the parallel kernel compiles only that)."""
     m = x.shape[1]
+    few = True if m <= _linear.FEW_INPUTS[x.dtype.char] else None
+    key = ("pdist_l2", x.dtype.char, few is None)
+    lean = _l2_lean.get(key)
+    if lean is None:
+        lean = _l2_lean[key] = [None, serial_below(_pdist_l2_serial, key)]
     if res.size * m < lean[1]:
-        lean[0](x, m <= lean[2], res)
+        if lean[0] is None:
+            lean[0] = entry_point(_pdist_l2_serial, key, (x, few, res))
+        lean[0](x, few, res)
     else:
-        launch(_pdist_l2_serial, _pdist_l2_parallel, ("pdist_l2", x.dtype.char), res.size * m,
-               x, m <= lean[2], res)
+        launch(_pdist_l2_serial, _pdist_l2_parallel, key, res.size * m, x, few, res)
 
 
-#: dtype -> (the serial entry point of _pdist_l2, serial_below's count for it, the
-#: most features it sums directly: linear's FEW_INPUTS)
+#: launch key of _pdist_l2 -> [its serial entry point (None until a call runs it),
+#: serial_below's count for it]
 _l2_lean = {}
-
-
-def _l2_entry(x, res):
-    char = x.dtype.char
-    key = ("pdist_l2", char)
-    lean = (entry_point(_pdist_l2_serial, key, (x, True, res)),
-            serial_below(_pdist_l2_serial, key), _linear.FEW_INPUTS[char])
-    _l2_lean[x.dtype] = lean
-    return lean
 
 
 def _pdist_l2_lean(x, out):
@@ -828,6 +825,64 @@ def _store_roots(acc, r, n, res):
         o[j] = np.sqrt(res.dtype.type(a[j]))
 
 
+@chunk_function
+def _pdist_direct_rows(x, xt, acc, r0, r1, res):
+    """:func:`_pdist_l2`'s rows r0 <= r < r1 with few features: their distances to
+    the rows after them as direct float64 sums (``xt``: x^T in float64, rows of
+    ``acc.size`` elements; ``acc``: the task's scratch row).
+
+    A chunk function (``nbops/scalar/rows.py``): compiled once, called by the
+    serial and the parallel kernel (a ``prange`` body that IR-inlines the rows'
+    loops compiles them twice)."""
+    n, m = x.shape
+    width = acc.size
+    for r in range(r0, r1):
+        # the sums over j from r + 1 rounded down to a multiple of 8 (whole
+        # vectors: the pairs j <= r and the padding are computed, not stored)
+        j0 = (r + 1) // 8 * 8
+        a = row_view(acc, j0, width - j0)
+        for j in range(a.size):
+            a[j] = 0.0
+        for k in range(m):
+            xv = np.float64(x[r, k])
+            xk = row_view(xt, k * width + j0, width - j0)
+            for j in range(a.size):
+                d = xk[j] - xv
+                a[j] += d * d
+        _store_roots(acc, r, n, res)
+
+
+@chunk_function
+def _pdist_product_rows(x, sq, acc, prod, chunk_bad, r0, r1, res):
+    """:func:`_pdist_l2`'s rows r0 <= r < r1 (at most PDIST_BLOCK) in the product
+    form (``sq``: the rows' float64 squared norms; ``acc``, ``prod`` (PDIST_BLOCK,
+    n), ``chunk_bad``: the task's scratch). A chunk function, as
+    :func:`_pdist_direct_rows`."""
+    n, m = x.shape
+    xf = x.reshape(n * m)
+    _linear._tile(x[r0:r1], x, x[0], 0, prod, 0, r1 - r0, r0, n, m)
+    for r in range(r0, r1):
+        pr = prod[r - r0]
+        sr = sq[r]
+        for c in range((n - r - 1 + PDIST_CHUNK - 1) // PDIST_CHUNK):
+            c0 = r + 1 + c * PDIST_CHUNK
+            bad = 0
+            for j in range(c0, min(c0 + PDIST_CHUNK, n)):
+                s = sr + sq[j]
+                d2 = s - 2.0 * np.float64(pr[j])
+                ok = (d2 >= _RECOMPUTE * s) & (d2 < math.inf)
+                acc[j] = d2 if ok else -1.0
+                bad += not ok
+            chunk_bad[c] = bad
+        _store_roots(acc, r, n, res)
+        base = r * n - r * (r + 1) // 2 - r - 1  # (pair (r, j) goes to base + j)
+        for c in range((n - r - 1 + PDIST_CHUNK - 1) // PDIST_CHUNK):
+            c0 = r + 1 + c * PDIST_CHUNK
+            for j in range(c0, min(c0 + PDIST_CHUNK, n) if chunk_bad[c] else c0):
+                if acc[j] < 0:
+                    res[base + j] = _distance(xf, r * m, xf, j * m, m, 2.0, PNORM_2)
+
+
 def _pdist_l2(x, few, res):
     """pdist at p = 2: ``res`` (flat, ``n (n - 1) / 2``) = the distances of the
     row pairs i < j of ``x`` (n, m); each computed by one task with the same
@@ -837,9 +892,9 @@ def _pdist_l2(x, few, res):
     blocks - 1 - q)`` (equal work per pair) for q = t, t + tasks, ... A row's
     distances to the rows after it are computed in vectorized passes over j:
 
-    * ``few`` features: directly, ``sum_k (x_jk - x_ik)^2`` in float64 (the
+    * ``few`` True (few features): directly, ``sum_k (x_jk - x_ik)^2`` in float64 (the
       features of all rows as ``x^T``'s rows, a pass over j per feature);
-    * else in the product form: the products ``x_i . x_j`` of the block's rows
+    * ``few`` None: in the product form: the products ``x_i . x_j`` of the block's rows
       with the rows j >= its first, by linear's 4 x 4 tiles (the upper
       triangle only; input dtype), then ``d2 = |x_i|^2 + |x_j|^2 - 2 x_i . x_j``
       in float64 (squared norms: float64 sums) and its square root,
@@ -849,30 +904,30 @@ def _pdist_l2(x, few, res):
     """
     n, m = x.shape
     xf = x.reshape(n * m)
-    sq = np.empty(0 if few else n)
-    for r in range(sq.size):
-        s = 0.0
-        for k in range(r * m, r * m + m):
-            v = np.float64(xf[k])
-            s += v * v
-        sq[r] = s
-    # few: x^T in float64, its rows padded to a multiple of 8 (see below)
-    width = (n + 7) // 8 * 8
-    xt = np.zeros(m * width if few else 0)
-    for k in range(m if few else 0):
-        for r in range(n):
-            xt[k * width + r] = x[r, k]
     blocks = (n + PDIST_BLOCK - 1) // PDIST_BLOCK
     pairs = (blocks + 1) // 2
     tasks = min(pairs, PDIST_TASKS)
+    width = (n + 7) // 8 * 8
     # each task's scratch rows, allocated once
     accs = np.empty((tasks, width))
-    prods = np.empty((tasks, 0 if few else PDIST_BLOCK, n), x.dtype)
-    bads = np.empty((tasks, n // PDIST_CHUNK + 1), np.int64)
+    if few is not None:
+        # x^T in float64, its rows padded to a multiple of 8 (see below)
+        xt = np.zeros(m * width)
+        for k in range(m):
+            for r in range(n):
+                xt[k * width + r] = x[r, k]
+    else:
+        sq = np.empty(n)
+        for r in range(n):
+            s = 0.0
+            for k in range(r * m, r * m + m):
+                v = np.float64(xf[k])
+                s += v * v
+            sq[r] = s
+        prods = np.empty((tasks, PDIST_BLOCK, n), x.dtype)
+        bads = np.empty((tasks, n // PDIST_CHUNK + 1), np.int64)
     for task in prange(tasks):
         acc = accs[task]
-        prod = prods[task]
-        chunk_bad = bads[task]
         for q in range(np.int64(task), pairs, tasks):  # (the prange index may be unsigned)
             for which in range(2):
                 blk = q if which == 0 else blocks - 1 - q
@@ -880,43 +935,10 @@ def _pdist_l2(x, few, res):
                     continue
                 r0 = blk * PDIST_BLOCK
                 r1 = min(r0 + PDIST_BLOCK, n)
-                for r in range(r0, r1 if few else 0):
-                    # the sums over j from r + 1 rounded down to a multiple of 8 (whole
-                    # vectors: the pairs j <= r and the padding are computed, not stored)
-                    j0 = (r + 1) // 8 * 8
-                    a = row_view(acc, j0, width - j0)
-                    for j in range(a.size):
-                        a[j] = 0.0
-                    for k in range(m):
-                        xv = np.float64(x[r, k])
-                        xk = row_view(xt, k * width + j0, width - j0)
-                        for j in range(a.size):
-                            d = xk[j] - xv
-                            a[j] += d * d
-                    _store_roots(acc, r, n, res)
-                if few:
-                    continue
-                _linear._tile(x[r0:r1], x, x[0], 0, prod, 0, r1 - r0, r0, n, m)
-                for r in range(r0, r1):
-                    pr = prod[r - r0]
-                    sr = sq[r]
-                    for c in range((n - r - 1 + PDIST_CHUNK - 1) // PDIST_CHUNK):
-                        c0 = r + 1 + c * PDIST_CHUNK
-                        bad = 0
-                        for j in range(c0, min(c0 + PDIST_CHUNK, n)):
-                            s = sr + sq[j]
-                            d2 = s - 2.0 * np.float64(pr[j])
-                            ok = (d2 >= _RECOMPUTE * s) & (d2 < math.inf)
-                            acc[j] = d2 if ok else -1.0
-                            bad += not ok
-                        chunk_bad[c] = bad
-                    _store_roots(acc, r, n, res)
-                    base = r * n - r * (r + 1) // 2 - r - 1  # (pair (r, j) goes to base + j)
-                    for c in range((n - r - 1 + PDIST_CHUNK - 1) // PDIST_CHUNK):
-                        c0 = r + 1 + c * PDIST_CHUNK
-                        for j in range(c0, min(c0 + PDIST_CHUNK, n) if chunk_bad[c] else c0):
-                            if acc[j] < 0:
-                                res[base + j] = _distance(xf, r * m, xf, j * m, m, 2.0, PNORM_2)
+                if few is not None:
+                    _pdist_direct_rows(x, xt, acc, r0, r1, res)
+                else:
+                    _pdist_product_rows(x, sq, acc, prods[task], bads[task], r0, r1, res)
 
 
 _pdist_l2_serial, _pdist_l2_parallel = _config.kernels(_pdist_l2, fastmath=ROW_FASTMATH)
