@@ -43,10 +43,10 @@ OLDEST_TESTS = ["tests/test_numba_internals.py", "tests/test_math.py",
 #: activation and float dtype, and the rest (layouts, out=, inplace, the parallel
 #: kernels, dtype promotion) for four of them: tanh and hardtanh, softplus, prelu
 #: (its own channel kernels). The other op families run whole. The full suite
-#: (session tests) runs everything on the newest numba. This keeps the session
-#: near 5 minutes instead of 13 on the 2-core CI machine: most of the cost is
-#: compiling, and each activation's layout and parallel kernels are compiled
-#: from the same template.
+#: (session tests) runs everything on the newest numba. The cost is compiling:
+#: each activation's serial and parallel kernels; the parallel ones come from the
+#: same template for every activation (the file on numba 0.60: 63 CPU s whole,
+#: 33 with OLDEST_K; docs/guides/performance.rst, "CI time").
 OLDEST_K = ("not test_activations.py or test_values or test_subnormals or test_specific"
             " or test_table or test_every_op or test_signature or test_promotion_rule"
             " or tanh or softplus or prelu")
