@@ -41,8 +41,8 @@ OLDEST_TESTS = ["tests/test_numba_internals.py", "tests/test_math.py",
                 "--deselect", "tests/test_dropout.py::test_cuda_device_compile_of_the_core"]
 #: tests/test_activations.py runs its value tests (serial kernels) for every
 #: activation and float dtype, and the rest (layouts, out=, inplace, the parallel
-#: kernels, dtype promotion) for four of them: tanh and hardtanh, softplus, prelu
-#: (its own channel kernels). The other op families run whole. The full suite
+#: kernels, dtype promotion) for five of them: tanh, hardtanh, tanhshrink, softplus,
+#: prelu (its own channel kernels). The other op families run whole. The full suite
 #: (session tests) runs everything on the newest numba. The cost is compiling:
 #: each activation's serial and parallel kernels; the parallel ones come from the
 #: same template for every activation (the file on numba 0.60: 63 CPU s whole,
