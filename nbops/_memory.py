@@ -22,6 +22,7 @@ Small results (below :data:`MIN_BYTES`) come from ``np.empty``: their pages are
 reused by the C allocator already.
 """
 
+import os
 import threading
 import weakref
 
@@ -34,6 +35,16 @@ from . import _config
 MIN_BYTES = 4 << 20
 
 _lock = threading.Lock()
+
+
+def _after_fork_in_child():
+    # a lock another thread held at the fork would stay held in the child
+    global _lock
+    _lock = threading.Lock()
+
+
+if hasattr(os, "register_at_fork"):
+    os.register_at_fork(after_in_child=_after_fork_in_child)
 _idle = []  # idle blocks (uint8 arrays), oldest first; a few dozen at most
 
 

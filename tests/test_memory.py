@@ -138,3 +138,25 @@ def test_threads_never_share_a_block():
     for t in threads:
         t.join()
     assert not errors
+
+
+def _child_sum(n):
+    a = _memory.empty((n,), np.float64)
+    a.fill(2.0)
+    return float(a.sum())
+
+
+@pytest.mark.skipif(not hasattr(__import__("os"), "fork"), reason="needs fork")
+def test_a_forked_child_allocates_from_the_cache():
+    import multiprocessing
+
+    held = _memory.empty((BIG,), np.float64)
+    del held  # an idle block inherited by the child
+    with _memory._lock:  # held by this thread at the fork: the child has its own lock
+        ctx = multiprocessing.get_context("fork")
+        pool = ctx.Pool(1)
+    try:
+        assert pool.apply_async(_child_sum, (BIG,)).get(timeout=60) == 2.0 * BIG
+    finally:
+        pool.terminate()
+        pool.join()
