@@ -327,3 +327,31 @@ def test_small_1d_fast_path_follows_the_threshold(monkeypatch):
     nbops.sigmoid(x[:limit - 1])
     nbops.sigmoid(x)
     assert [name for name, _ in used] == ["_map_parallel"]
+
+
+def test_tune_threads_stops_ops_past_max_bytes():
+    """tools/tune_threads.py does not run an op at larger sizes once its recorded
+    launches hold more than ``max_bytes`` of arrays (pdist's and cdist's samples
+    grow with the square of the size: 11+ GB at 2**19 float32 elements)."""
+    sys.path.insert(0, os.path.join(ROOT, "tools"))
+    try:
+        import tune_threads
+    finally:
+        sys.path.pop(0)
+    relu = next(e for e in table.entries() if e.name == "relu")
+    sizes = [4096, 8192]
+    held = []
+
+    def measure(max_bytes):
+        points = tune_threads.measure_ops([relu], ["float32"], sizes, 1e-4, held.append,
+                                          backward=False, max_bytes=max_bytes)
+        return sorted({n for pts in points.values() for n, _, _ in pts})
+
+    assert measure(1 << 30) == sizes
+    assert held and not any("not run at larger sizes" in m for m in held)
+    # relu's launch holds its input and output: 2 * 4096 * 4 bytes at the first size
+    assert measure(2 * 4096 * 4 - 1) == [4096]
+    assert any("relu's launches hold" in m for m in held)
+    assert measure(2 * 4096 * 4) == sizes
+    x = np.ones(10, np.float32)
+    assert tune_threads.args_bytes([(None, None, None, 10, (x, x, x[2:], 3))]) == 40 + 32

@@ -57,6 +57,9 @@ from nbops._ops import elementwise, table  # noqa: E402
 
 SIZES = [int(round(2 ** (k / 2))) for k in range(24, 41)]  # 4096 .. 1048576
 TARGET = os.path.join(ROOT, "nbops", "_tuning.py")
+#: An op is not run at larger sizes once its recorded launches hold more arrays
+#: than this (MiB): see measure_ops.
+MAX_MB = 1024
 
 
 def _timed(fn, args):
@@ -138,21 +141,44 @@ def launches(recorder, entry, d, forward=True, backward=True):
     return calls
 
 
-def measure_ops(entries, dtypes, sizes, budget_s, log, forward=True, backward=True):
+def args_bytes(calls):
+    """Bytes of the distinct arrays among the recorded launches' arguments."""
+    arrays = {id(a): a for c in calls for a in c[4] if isinstance(a, np.ndarray)}
+    return sum(a.nbytes for a in arrays.values())
+
+
+def measure_ops(entries, dtypes, sizes, budget_s, log, forward=True, backward=True,
+                max_bytes=MAX_MB << 20):
     """{(label, dtype): [(n, serial_ns, parallel_ns), ...]} over the sample calls
-    (``forward``) and the backward sample calls (``backward``)."""
+    (``forward``) and the backward sample calls (``backward``).
+
+    An op whose recorded launches hold more than ``max_bytes`` of arrays at one
+    size is not run at the larger sizes (of that dtype): pdist's and cdist's
+    samples (and their backwards' grad_output and (rows, rows) matrix) grow with
+    the square of the size, 11 GB at 2**19 float32 elements, 40+ at 2**20
+    float64; their kernels' element counts are far above 2**20 by then.
+    """
     points = {}
     recorder = Recorder()
     modules = patch_launch(recorder)
     small_1d, elementwise._small_1d = elementwise._small_1d, NoFastPath()
     try:
         for dtype in dtypes:
+            too_large = set()  # the ops past max_bytes at a smaller size
             for size in sizes:
                 d = table.sample_arrays(dtype, size)
                 for entry in entries:
+                    if entry.name in too_large:
+                        continue
                     seen = set()
-                    for serial, parallel, key, n, args in launches(recorder, entry, d,
-                                                                   forward, backward):
+                    calls = launches(recorder, entry, d, forward, backward)
+                    recorder.calls = []  # the backward's, not all in calls
+                    held = args_bytes(calls)
+                    if held > max_bytes:
+                        too_large.add(entry.name)
+                        log(f"{dtype} {size:>8}: {entry.name}'s launches hold "
+                            f"{held >> 20} MiB: not run at larger sizes")
+                    for serial, parallel, key, n, args in calls:
                         label = _launch.cost_label(serial, key)
                         if (label, n) in seen or n < 1024:
                             continue
@@ -164,6 +190,7 @@ def measure_ops(entries, dtypes, sizes, budget_s, log, forward=True, backward=Tr
                             s2, p2 = compare(s_fn, p_fn, args, 3 * budget_s)
                             s, p = min(s, s2), min(p, p2)
                         points.setdefault(label, []).append((n, s, p))
+                    calls = args = None  # free the arrays before the next op
                 log(f"{dtype} {size:>8}: {len(points)} kernels measured")
     finally:
         unpatch_launch(modules)
@@ -316,6 +343,11 @@ def main(argv=None):
                        help="only the kernels of the backward sample calls that the "
                             "forwards' do not launch (with --merge: add the backward "
                             "kernels, keeping every forward figure)")
+    ap.add_argument("--max-mb", type=int, default=MAX_MB,
+                    help="stop running an op at larger sizes once its launches hold more "
+                         f"than this many MiB of arrays (default {MAX_MB}: pdist, cdist)")
+    ap.add_argument("--sizes", type=int, nargs="*",
+                    help="only these of the sizes (elements; default 4096 .. 2**20)")
     ap.add_argument("--no-write", action="store_true", help="print only")
     ap.add_argument("--merge", action="store_true",
                     help="with --ops: replace only those kernels' figures in nbops/_tuning.py, "
@@ -350,8 +382,9 @@ def main(argv=None):
     log(f"{len(entries)} ops, dtypes {opts.dtypes}, {threads} threads, load {load_before}")
     launch_ns = launch_cost(max(opts.budget, 0.5))
     log(f"launch cost: {launch_ns:.0f} ns")
-    points = measure_ops(entries, opts.dtypes, SIZES, opts.budget, log,
-                         forward=not opts.backward_only, backward=not opts.no_backward)
+    points = measure_ops(entries, opts.dtypes, opts.sizes or SIZES, opts.budget, log,
+                         forward=not opts.backward_only, backward=not opts.no_backward,
+                         max_bytes=opts.max_mb << 20)
     direct_ns = max(launch_ns, launch_cost(max(opts.budget, 0.5)))  # the larger of 2 runs
 
     results = {label: analyse(pts, threads) for label, pts in points.items()}
