@@ -22,6 +22,7 @@ Small results (below :data:`MIN_BYTES`) come from ``np.empty``: their pages are
 reused by the C allocator already.
 """
 
+import math
 import os
 import threading
 import weakref
@@ -45,6 +46,7 @@ def _after_fork_in_child():
 
 if hasattr(os, "register_at_fork"):
     os.register_at_fork(after_in_child=_after_fork_in_child)
+
 _idle = []  # idle blocks (uint8 arrays), oldest first; a few dozen at most
 
 
@@ -74,26 +76,28 @@ def empty(shape, dtype=float, order="C"):
 
     ``order`` is ``"C"`` or ``"F"``.
     """
-    result = np.empty(shape, dtype, order)  # (a large one is never touched)
-    nbytes = result.nbytes
+    size = shape if isinstance(shape, int) else math.prod(shape)
+    if size < MIN_BYTES // 8:  # small in any dtype: the common case, kept cheap
+        return np.empty(shape, dtype, order)
+    dtype = np.dtype(dtype)
+    nbytes = size * dtype.itemsize
     if nbytes < MIN_BYTES or nbytes > _config.OUTPUT_CACHE_BYTES:
-        return result
-    return _from_block(result.shape, result.dtype, order, nbytes)
+        return np.empty(shape, dtype, order)
+    return _from_block((shape,) if isinstance(shape, int) else shape, dtype, order, nbytes)
 
 
 def empty_like(a, dtype=None):
     """``np.empty_like(a, dtype)``, from a reused block when it is large."""
-    result = np.empty_like(a, dtype)
-    nbytes = result.nbytes
+    nbytes = a.nbytes if dtype is None else a.size * np.dtype(dtype).itemsize
     if nbytes < MIN_BYTES or nbytes > _config.OUTPUT_CACHE_BYTES:
-        return result
-    if result.flags.c_contiguous:
+        return np.empty_like(a, dtype)
+    if a.flags.c_contiguous:
         order = "C"
-    elif result.flags.f_contiguous:
+    elif a.flags.f_contiguous:
         order = "F"
     else:
-        return result  # (NumPy's layout of a non-contiguous ``a``)
-    return _from_block(result.shape, result.dtype, order, nbytes)
+        return np.empty_like(a, dtype)  # (NumPy's layout of a non-contiguous ``a``)
+    return _from_block(a.shape, a.dtype if dtype is None else np.dtype(dtype), order, nbytes)
 
 
 def _from_block(shape, dtype, order, nbytes):

@@ -109,8 +109,7 @@ def lean_destination(out, shape, dtype, *sources):
     none of ``sources`` (None entries skipped); else None.
     """
     if out is None:
-        res = np.empty(shape, dtype)
-        return res if res.nbytes < _memory.MIN_BYTES else _memory.empty(shape, dtype)
+        return _memory.empty(shape, dtype)
     if not direct_out(out, shape, dtype):
         return None
     for a in sources:
