@@ -6,12 +6,19 @@
   imported, and this process imported Numba long ago.
 * ``tests/cuda/ptx_check.py`` compiles every kernel to PTX with the real CUDA
   target (typing and lowering as on hardware), where NVVM is installed.
+
+These subprocesses (and the GPU-check smoke run) take minutes of one core each:
+they are marked ``background`` and run beside the rest of the suite
+(``tests/_background.py``).
 """
 
+import atexit
 import importlib.util
 import os
+import shutil
 import subprocess
 import sys
+import tempfile
 from pathlib import Path
 
 import pytest
@@ -41,12 +48,12 @@ def test_import_nbops_does_not_import_numba_cuda():
 
 
 @pytest.mark.skipif(not HAVE_NUMBA_CUDA, reason="numba-cuda is not installed")
-def test_cuda_ops_on_the_simulator():
-    r = _run(["-m", "pytest", "-q", "-p", "no:cacheprovider", "tests/cuda"],
-             {"NUMBA_ENABLE_CUDASIM": "1"})
-    tail = (r.stdout + r.stderr)[-6000:]
-    assert r.returncode == 0, tail
-    print(tail.strip().splitlines()[-1])
+@pytest.mark.background(["-m", "pytest", "-q", "-p", "no:cacheprovider", "tests/cuda"],
+                        env={"NUMBA_ENABLE_CUDASIM": "1"})
+def test_cuda_ops_on_the_simulator(background):
+    tail = background.stdout[-6000:]
+    assert background.returncode == 0, tail
+    print(tail.strip().splitlines()[-1], f"({background.seconds:.0f} s)")
 
 
 def _have_nvvm():
@@ -59,24 +66,30 @@ def _have_nvvm():
         return False
 
 
-@pytest.mark.skipif(not HAVE_NUMBA_CUDA, reason="numba-cuda is not installed")
-def test_cuda_kernels_compile_to_ptx():
-    if not _have_nvvm():
-        pytest.skip("NVVM/NVRTC not installed (pip install nvidia-nvvm nvidia-cuda-nvrtc)")
-    r = _run([str(ROOT / "tests" / "cuda" / "ptx_check.py")])
-    assert r.returncode == 0, (r.stdout + r.stderr)[-6000:]
+@pytest.mark.skipif(not (HAVE_NUMBA_CUDA and _have_nvvm()),
+                    reason="numba-cuda or NVVM/NVRTC not installed "
+                           "(pip install numba-cuda nvidia-nvvm nvidia-cuda-nvrtc)")
+@pytest.mark.background([str(ROOT / "tests" / "cuda" / "ptx_check.py")])
+def test_cuda_kernels_compile_to_ptx(background):
+    assert background.returncode == 0, background.stdout[-6000:]
+
+
+#: where the GPU-check smoke run writes (removed at exit)
+GPU_CHECK_OUT = tempfile.mkdtemp(prefix="nbops-gpu-check-")
+atexit.register(shutil.rmtree, GPU_CHECK_OUT, ignore_errors=True)
 
 
 @pytest.mark.skipif(not HAVE_NUMBA_CUDA, reason="numba-cuda is not installed")
-def test_gpu_check_script_runs_on_the_simulator(tmp_path):
+@pytest.mark.background([str(ROOT / "tools" / "gpu_check.py"), "--smoke", "--skip-tests",
+                         "--out", GPU_CHECK_OUT], env={"NUMBA_ENABLE_CUDASIM": "1"},
+                        timeout=1800)
+def test_gpu_check_script_runs_on_the_simulator(background):
     """tools/gpu_check.py --smoke: the benchmark code (every op, torch's calls on the
     CPU when torch is installed) works before it first meets a GPU."""
     import json
 
-    r = _run([str(ROOT / "tools" / "gpu_check.py"), "--smoke", "--skip-tests", "--out",
-              str(tmp_path)], {"NUMBA_ENABLE_CUDASIM": "1"}, timeout=1800)
-    assert r.returncode == 0, (r.stdout + r.stderr)[-6000:]
-    result = json.loads((tmp_path / "gpu_check.json").read_text())
+    assert background.returncode == 0, background.stdout[-6000:]
+    result = json.loads((Path(GPU_CHECK_OUT) / "gpu_check.json").read_text())
     assert "bench_error" not in result
     ops = {row["op"].split(" ")[0].split("(")[0] for row in result["bench"]}
     import nbops
