@@ -23,10 +23,12 @@ both threads busy even when there are only one or two channels.
 
 Normalization
 -------------
-``y = ((x - mean_hi) - mean_lo) * scale + shift`` in the input's dtype, where
-``mean_hi + mean_lo`` is the float64 mean split into two values of the input
-dtype: a float32 input with mean 1e4 and spread 1 loses nothing to the rounding
-of the mean.
+``y = (x - mean_hi) * scale + (shift - mean_lo * scale)`` in the input's
+dtype, where ``mean_hi + mean_lo`` is the float64 mean split into two values
+of the input dtype and the offset ``shift - mean_lo * scale`` is computed in
+float64: a float32 input with mean 1e4 and spread 1 loses nothing to the
+rounding of the mean. (A channel whose scale is not finite keeps the two-step
+``((x - mean_hi) - mean_lo) * scale + shift``.)
 """
 
 import math
@@ -217,7 +219,8 @@ def _normalize(x, channels, inner, per_position, mean, var, w, b, eps, params, o
     per-channel parameters from the float64 ``mean``, ``var``, ``w``, ``b``.
 
     ``params``: (4, C * inner or C) scratch of ``x``'s dtype for the
-    parameters: ``out = ((x - mean_hi) - mean_lo) * scale + shift``.
+    parameters: ``out = ((x - mean_hi) - mean_lo) * scale + shift``, with
+    ``mean_lo`` folded into ``shift`` (0) wherever the scale is finite.
     ``per_position`` True (short channel runs): a row is one batch row
     (C * inner values) and the parameters are repeated per position in it;
     None: a row is one (n, c) run of ``inner`` values and the parameters have
@@ -229,8 +232,10 @@ def _normalize(x, channels, inner, per_position, mean, var, w, b, eps, params, o
     mean_hi, mean_lo, scale, shift = params[0], params[1], params[2], params[3]
     # Each channel's value ``repeat`` times; mean_hi + mean_lo is the float64 mean
     # (lo = 0 where hi is not finite, so an infinite mean gives what x - mean gives).
-    # All lo = 0 (float64 inputs; means that the input's dtype holds exactly):
-    # the loop below skips ``- mean_lo``, which would give the same bits.
+    # A finite scale folds lo into the shift, in float64 (``(d - lo) * scale +
+    # shift`` as ``d * scale + (shift - lo * scale)``; one parameter row less to
+    # read per value), and the loop below skips ``- mean_lo`` when every lo is 0
+    # then (always for float64 inputs).
     any_lo = False
     for c in range(channels):
         k0 = c * repeat
@@ -238,12 +243,16 @@ def _normalize(x, channels, inner, per_position, mean, var, w, b, eps, params, o
         hi = float(mean_hi[k0])
         lo = mean[c] - hi if math.isfinite(hi) else 0.0
         sc, off = channel_affine(mean[c], var[c], eps, w[c], b[c])
+        scale[k0] = sc
+        if lo != 0.0 and math.isfinite(float(scale[k0])) and math.isfinite(lo * sc):
+            off = off - lo * sc
+            lo = 0.0
         for k in range(k0, k0 + repeat):
             mean_hi[k] = mean[c]
             mean_lo[k] = lo
             scale[k] = sc
             shift[k] = off
-        if mean_lo[k0] != 0.0:
+        if lo != 0.0:
             any_lo = True
     length = repeat * channels if per_position is not None else inner
     n_rows = x.size // length
