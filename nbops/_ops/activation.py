@@ -304,6 +304,10 @@ def prelu(input, weight, *, out=None):
     array([[-0.1, -0.5],
            [ 2. , -2. ]])
     """
+    if (type(input) is np.ndarray and type(weight) is np.ndarray and weight.size == 1
+            and weight.ndim == 1 and weight.dtype.char in "fd"):
+        # one shared slope, checked: the unary op (its fast path), first
+        return unary(_PRELU, input, (weight.item(),), False, out)
     if type(input) is not np.ndarray and is_device_array(input):
         return _cuda().prelu(input, weight=weight, out=out)
     if type(input) is not np.ndarray and is_dask_array(input):
