@@ -383,6 +383,70 @@ def _fast_eval(x, running_mean, running_var, weight, bias, eps, out):
     return res
 
 
+_STATS_PLANS = {}  # (n_outer, channels, inner) -> _stats_plan's cut (small shapes' calls)
+
+
+def _fast_train(x, running_mean, running_var, weight, bias, momentum, eps, out):
+    """Training's common call: a C-contiguous float32/float64 ``(N, C, *)`` ndarray
+    with more than one value per channel, writable float (C,) ndarrays as running
+    statistics (or both None), float (C,) ndarrays or None as weight and bias,
+    float ``momentum`` and ``eps > 0``, no ``out=`` or a C-contiguous writable one
+    of the input's shape and dtype (the input itself too). The general path's
+    kernel calls with fewer Python steps (same results, bit for bit); None for
+    any other call (the general path checks it)."""
+    dt = x.dtype
+    if not (dt in _FLOATS and x.ndim >= 2 and x.flags.c_contiguous and x.size
+            and type(eps) is float and eps > 0.0 and type(momentum) is float):
+        return None
+    shape = x.shape
+    channels = shape[1]
+    update = running_mean is not None
+    if update:
+        if not (_is_channel_vector(running_mean, channels)
+                and _is_channel_vector(running_var, channels)
+                and running_mean.flags.writeable and running_var.flags.writeable):
+            return None
+    elif running_var is not None:
+        return None
+    if not ((weight is None or _is_channel_vector(weight, channels))
+            and (bias is None or _is_channel_vector(bias, channels))):
+        return None
+    n_outer = shape[0]
+    inner = x.size // (n_outer * channels)
+    if n_outer * inner == 1:
+        return None
+    res = lean_destination(out, shape, dt)  # (written directly, as the general path does)
+    if res is None:
+        return None
+    key = (n_outer, channels, inner)
+    cut = _STATS_PLANS.get(key)
+    if cut is None:
+        cut = _stats_plan(n_outer, channels, inner)
+        if len(_STATS_PLANS) < 256:
+            _STATS_PLANS[key] = cut
+    tile_c, rows, n_blocks, n_tiles = cut
+    flat = x.reshape(-1)
+    mean = np.empty(channels, np.float64)
+    var = np.empty(channels, np.float64)
+    run_mean = running_mean.astype(np.float64) if update else mean
+    run_var = running_var.astype(np.float64) if update else var
+    launch(_stats_serial, _stats_parallel, ("bn_stats", dt.char, flat.flags.writeable), x.size,
+           flat, n_outer, inner, tile_c, rows, n_tiles, np.empty((n_blocks, channels)),
+           np.empty((n_blocks, channels)), _SCRATCH, np.empty(channels), mean, var, update,
+           momentum, run_mean, run_var)
+    per_position = inner < _PER_POSITION
+    params = np.empty((4, channels * inner if per_position else channels), dt)
+    launch(_normalize_serial, _normalize_parallel,
+           ("bn_normalize", dt.char, flat.flags.writeable, per_position), x.size, flat,
+           channels, inner, True if per_position else None, mean, var,
+           _float64_or(weight, 1.0, channels), _float64_or(bias, 0.0, channels), eps, params,
+           res.reshape(-1))
+    if update:
+        running_mean[...] = run_mean
+        running_var[...] = run_var
+    return res
+
+
 def batch_norm(input, running_mean, running_var, weight=None, bias=None, training=False,
                momentum=0.1, eps=1e-5, out=None, *, return_stats=False):
     r"""Batch normalization over axis 1 (the channels) of an ``(N, C, *)`` input.
@@ -444,8 +508,14 @@ def batch_norm(input, running_mean, running_var, weight=None, bias=None, trainin
     >>> rm, rv
     (array([0.2, 2. ]), array([ 1.1, 20.9]))
     """
-    if training is False and not return_stats and type(input) is np.ndarray:
-        res = _fast_eval(input, running_mean, running_var, weight, bias, eps, out)
+    if not return_stats and type(input) is np.ndarray:
+        if training is False:
+            res = _fast_eval(input, running_mean, running_var, weight, bias, eps, out)
+        elif training is True:
+            res = _fast_train(input, running_mean, running_var, weight, bias, momentum, eps,
+                              out)
+        else:
+            res = None
         if res is not None:
             return res
     if type(input) is not np.ndarray and is_device_array(input):
