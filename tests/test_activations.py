@@ -981,6 +981,24 @@ def test_prelu_channels_large(dtype):
     check("prelu", nbops.prelu(xc, w), xc, weight=w, what="large channels C")
 
 
+@pytest.mark.parametrize("shape", [(300, 70), (40, 9, 5), (6, 7, 63), (6, 7, 64), (3, 5, 2, 50)],
+                         ids=str)
+def test_prelu_channel_runs(shape):
+    """The kernel's two row loops (a batch row with the weights repeated per
+    position for channel runs under 64, one channel run otherwise), on the
+    parallel kernels where the size allows, against the float64 reference and
+    PyTorch."""
+    x = R.random_data(shape, np.float32, seed=76)
+    x.reshape(-1)[::7] = -0.0
+    w = np.linspace(-2.0, 3.0, shape[1]).astype(np.float32)
+    got = nbops.prelu(x, w)
+    assert got.dtype == np.float32
+    check("prelu", got, x, weight=w)
+    torch = pytest.importorskip("torch")
+    expected = torch.nn.functional.prelu(torch.from_numpy(x), torch.from_numpy(w)).numpy()
+    np.testing.assert_array_equal(got, expected)
+
+
 def test_prelu_low_ndim():
     w = np.array([0.5])
     for x in (np.array(-3.0), np.array([-2.0, 1.0, -0.25]), -4.0):

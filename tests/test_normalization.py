@@ -478,6 +478,45 @@ def test_plan_sizes_and_momentum():
         batch_norm_plan((4, 3), None, None, None, None, True, None, 1e-5)
 
 
+def test_eval_infinite_scale_keeps_the_two_step_form():
+    """float32 input, float64 running means that float32 does not hold, zero
+    running variances and eps = 0: the scale is inf, so the mean's low part is
+    not folded into the offset (inf * lo): ``(x - mean) * inf`` is +-inf even
+    where x equals the float32-rounded mean, as in the float64 reference."""
+    rm = np.array([0.1, 1 / 3, -2.7])
+    rv = np.zeros(3)
+    x = np.array([[0.1, 0.3, -2.7], [1.0, 1 / 3, -3.0], [-1.0, 0.0, 5.0]], np.float32)
+    y = nbops.batch_norm(x, rm, rv, eps=0.0)
+    expected = np.sign(x.astype(np.float64) - rm) * np.inf
+    np.testing.assert_array_equal(y, expected.astype(np.float32))
+
+
+@pytest.mark.parametrize("dtype", FLOATS)
+@pytest.mark.parametrize("shape", [(64, 10), (5, 3, 70)])
+def test_training_lean_path_same_bits_as_general_path(shape, dtype):
+    """The lean training call (float momentum and eps, (C,) ndarrays) and the
+    general path (``return_stats=True`` takes it; so do an int momentum and a
+    list weight) give the same output and running statistics, bit for bit."""
+    x = data(shape, dtype, seed=9, loc=30.0)
+    rm0, rv0, w, b = params(shape[1], dtype, seed=10)
+    results = []
+    for kwargs in ({}, {"return_stats": True}, {"momentum": 0.1, "weight": list(w)}):
+        rm, rv = rm0.copy(), rv0.copy()
+        kw = dict(dict(weight=w, bias=b, training=True), **kwargs)
+        y = nbops.batch_norm(x, rm, rv, **kw)
+        results.append((y[0] if isinstance(y, tuple) else y, rm, rv))
+    rm, rv = rm0.copy(), rv0.copy()
+    out = np.empty_like(x)
+    assert nbops.batch_norm(x, rm, rv, w, b, training=True, out=out) is out
+    results.append((out, rm, rv))
+    for got in results[1:]:
+        for a, e in zip(got, results[0], strict=True):
+            np.testing.assert_array_equal(a, e)
+    y_exp, rm_exp, rv_exp = ref_batch_norm(x, rm0, rv0, w, b, training=True)
+    close(results[0][0], y_exp, dtype)
+    np.testing.assert_allclose(results[0][1], rm_exp, rtol=1e-6)
+
+
 def test_huge_common_offset_and_inf_first_value():
     """The finite shift: float32 channels with a mean of 1e6 and a spread of 1 keep
     their variance, and a channel whose first value is inf has an inf mean (the

@@ -2,15 +2,18 @@
 """The normalization cells of the performance table, nbops beside PyTorch.
 
 Each cell calls the arguments of ``asv_bench/benchmarks/every_op.py``'s case
-(``docs/perf_table.csv``'s op, size and dtype), alternating nbops allocating,
+(``docs/perf_table.csv``'s op, size and dtype; any op of that file, e.g.
+``normalize``, ``prelu``, ``leaky_relu``), alternating nbops allocating,
 nbops into ``out=`` and PyTorch over ``--rounds`` rounds (each a timed batch of
-calls), and prints the median (``--best``: the best round) per call in
-microseconds and the ratios to PyTorch (the table's ``ratio`` and
-``ratio_out``)::
+calls, the order reversed every other round, with ``--pause`` ms between
+batches: Numba's and PyTorch's OpenMP pools both spin a while after a parallel
+call), and prints the median (``--best``: the best round) per call in
+microseconds, ``--minima`` also the best round in brackets, and the ratios to
+PyTorch (the table's ``ratio`` and ``ratio_out``)::
 
     python tools/measure_norm_cells.py [--ops batch_norm layer_norm] [--sizes medium]
-        [--dtypes float32] [--rounds 15] [--threads 1] [--best] [--kernels]
-        [--nbops-path DIR]
+        [--dtypes float32] [--rounds 15] [--threads 1] [--best] [--minima] [--kernels]
+        [--pause 2] [--nbops-path DIR]
 
 Besides the table's cells, ``layer_norm_affine`` and ``rms_norm_affine`` are
 layer_norm with weight and bias and rms_norm with weight (of ones and zeros)
@@ -101,6 +104,12 @@ def _kernels(op, args, kwargs):
                          (flat, c, 1, True if per_position else None, mean, var,
                           np.ones(c), np.zeros(c), 1e-5, np.empty((4, c), dt),
                           np.empty(x.size, dt))))
+    elif op == "normalize" and x.ndim == 2:
+        from nbops._ops import similarity as SIM
+
+        launches = [(SIM._normalize_forward_serial, SIM._normalize_forward_parallel,
+                     ("normalize", dt.char), x.size * 2,
+                     (x.reshape(-1), x.shape[-1], 2.0, 0, 1e-12, np.empty(x.size, dt)))]
     else:
         return None
     import numba
@@ -142,17 +151,21 @@ def _batch(fn, number):
     return (CLOCK[0]() - t0) / number * 1e6
 
 
-def measure(op, size, dtype, rounds, pick=statistics.median, kernels=False):
+def measure(op, size, dtype, rounds, pick=statistics.median, kernels=False, pause=0.0):
+    """{call: (picked, minimum)} in us per call."""
     calls = _calls(op, size, dtype, kernels)
     for fn in calls.values():
         fn()
     first = _batch(calls["torch"], 3)
     number = max(1, int(20000 / max(first, 1.0)))  # about 20 ms a batch
     times = {k: [] for k in calls}
-    for _ in range(rounds):
-        for k, fn in calls.items():
-            times[k].append(_batch(fn, number))
-    return {k: pick(v) for k, v in times.items()}
+    names = list(calls)
+    for r in range(rounds):
+        for k in names if r % 2 == 0 else names[::-1]:
+            if pause:
+                time.sleep(pause)
+            times[k].append(_batch(calls[k], number))
+    return {k: (pick(v), min(v)) for k, v in times.items()}
 
 
 def main(argv=None):
@@ -164,6 +177,10 @@ def main(argv=None):
     parser.add_argument("--threads", type=int, help="threads of both libraries")
     parser.add_argument("--best", action="store_true",
                         help="the best round of each, not the median")
+    parser.add_argument("--minima", action="store_true",
+                        help="also print the best round of each, in brackets")
+    parser.add_argument("--pause", type=float, default=0.0,
+                        help="milliseconds of sleep before each batch")
     parser.add_argument("--kernels", action="store_true",
                         help="also the call's kernels alone (layer_norm, rms_norm, batch_norm)")
     parser.add_argument("--nbops-path", help="import nbops from this directory")
@@ -181,18 +198,25 @@ def main(argv=None):
         torch.set_num_threads(a.threads)
         if a.threads == 1:
             CLOCK[0] = time.process_time
-    print(f"load average {os.getloadavg()[0]:.1f} {os.getloadavg()[1]:.1f}")
-    print(f"{'op':22s} {'size':6s} {'dtype':7s} {'nbops':>9s} {'out=':>9s} {'torch':>9s} "
-          f"{'ratio':>6s} {'r_out':>6s}" + (f" {'kernels':>9s}" if a.kernels else ""))
+    print(f"load average {os.getloadavg()[0]:.1f} {os.getloadavg()[1]:.1f}; "
+          f"{a.threads or 'default'} threads; {a.rounds} rounds, "
+          + ("best round" if a.best else "medians") + (" [minima]" if a.minima else ""))
+    w = 19 if a.minima else 9
+
+    def cell(v):
+        return f"{v[0]:9.2f} [{v[1]:7.2f}]" if a.minima else f"{v[0]:9.2f}"
+    print(f"{'op':22s} {'size':6s} {'dtype':7s} {'nbops':>{w}s} {'out=':>{w}s} {'torch':>{w}s} "
+          f"{'ratio':>6s} {'r_out':>6s}" + (f" {'kernels':>{w}s}" if a.kernels else ""))
     for op in a.ops:
         for size in a.sizes:
             for dtype in a.dtypes:
                 m = measure(op, size, dtype, a.rounds, min if a.best else statistics.median,
-                            a.kernels)
-                t = m["torch"]
-                k = f" {m['kernels']:9.2f}" if "kernels" in m else ""
-                print(f"{op:22s} {size:6s} {dtype:7s} {m['nbops']:9.2f} {m['nbops_out']:9.2f} "
-                      f"{t:9.2f} {m['nbops'] / t:6.2f} {m['nbops_out'] / t:6.2f}{k}", flush=True)
+                            a.kernels, a.pause / 1e3)
+                t = m["torch"][0]
+                k = f" {cell(m['kernels'])}" if "kernels" in m else ""
+                print(f"{op:22s} {size:6s} {dtype:7s} {cell(m['nbops'])} {cell(m['nbops_out'])} "
+                      f"{cell(m['torch'])} {m['nbops'][0] / t:6.2f} {m['nbops_out'][0] / t:6.2f}"
+                      f"{k}", flush=True)
     print(f"load average {os.getloadavg()[0]:.1f} {os.getloadavg()[1]:.1f}")
 
 

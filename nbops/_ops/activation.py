@@ -224,15 +224,56 @@ SOFTSIGN = table.elementwise(
 
 
 # ---------------------------------------------------------------- prelu
-def _prelu(x, weight, out, inner):
+#: Channel runs (``prod(shape[2:])``) shorter than this are mapped a whole batch
+#: row at a time, with the weights repeated per position (:func:`_prelu_weights`).
+_PRELU_PER_POSITION = 64
+#: Target number of elements per task of :func:`_prelu`.
+_PRELU_TASK = 16384
+
+
+def _prelu(x, weight, out, length, per_position):
+    """``out = prelu(x)`` of the flat (N, C, inner) ``x``, in tasks of whole rows.
+
+    ``per_position`` True: a row is one batch row (``length = C * inner``
+    values) and ``weight`` holds each position's weight (the channel weights
+    repeated ``inner`` times); None: a row is one (n, c) run of ``length =
+    inner`` values, all of channel ``row % C`` (``weight``: one per channel).
+    (Resolved when Numba compiles. Both loops run over views of the row, from
+    0: indexing ``row * inner + j`` kept LLVM from vectorizing, and an (N, C)
+    input took one prange iteration per element, about 30 times the cost of
+    the elementwise map.)
+    """
     channels = weight.size
-    for row in prange(x.size // inner):  # rows of the (outer * C, inner) view
-        w = weight[row % channels]
-        for j in range(row * inner, (row + 1) * inner):
-            out[j] = S.prelu(x[j], w)
+    n_rows = x.size // length
+    per = np.maximum(1, _PRELU_TASK // length)
+    for t in prange((n_rows + per - 1) // per):
+        r0 = t * per
+        r1 = np.minimum(n_rows, r0 + per)
+        for row in range(r0, r1):
+            xs = row_view(x, row * length, length)
+            os = row_view(out, row * length, length)
+            if per_position is not None:
+                for j in range(length):
+                    os[j] = S.prelu(xs[j], weight[j])
+            else:
+                w = weight[row % channels]
+                for j in range(length):
+                    os[j] = S.prelu(xs[j], w)
 
 
 _prelu_serial, _prelu_parallel = _config.kernels(_prelu)
+
+
+def _launch_prelu(x, w, res, inner):
+    """:func:`_prelu` on the flat C-contiguous ``x`` into ``res`` (``w``: the C
+    weights, of ``x``'s dtype, contiguous)."""
+    if inner < _PRELU_PER_POSITION:
+        wrow = w if inner == 1 else np.repeat(w, inner)
+        launch(_prelu_serial, _prelu_parallel, ("prelu", x.dtype.char, True), x.size, x, wrow,
+               res, w.size * inner, True)
+    else:
+        launch(_prelu_serial, _prelu_parallel, ("prelu", x.dtype.char, False), x.size, x, w,
+               res, inner, None)
 
 
 def prelu(input, weight, *, out=None):
@@ -263,6 +304,10 @@ def prelu(input, weight, *, out=None):
     array([[-0.1, -0.5],
            [ 2. , -2. ]])
     """
+    if (type(input) is np.ndarray and type(weight) is np.ndarray and weight.size == 1
+            and weight.ndim == 1 and weight.dtype.char in "fd"):
+        # one shared slope, checked: the unary op (its fast path), first
+        return unary(_PRELU, input, (weight.item(),), False, out)
     if type(input) is not np.ndarray and is_device_array(input):
         return _cuda().prelu(input, weight=weight, out=out)
     if type(input) is not np.ndarray and is_dask_array(input):
@@ -274,8 +319,7 @@ def prelu(input, weight, *, out=None):
             and weight.flags.c_contiguous):  # the common per-channel call, checked
         res = _memory.empty(x.shape, x.dtype)
         if x.size:
-            launch(_prelu_serial, _prelu_parallel, ("prelu", x.dtype.char), x.size,
-                   x.reshape(-1), weight, res.reshape(-1), max(1, math.prod(x.shape[2:])))
+            _launch_prelu(x.reshape(-1), weight, res.reshape(-1), math.prod(x.shape[2:]))
         return res
     if (type(weight) is np.ndarray and weight.ndim == 1 and weight.size == 1
             and weight.dtype.char in "fd"):  # one shared slope, checked: the unary op
@@ -297,8 +341,7 @@ def prelu(input, weight, *, out=None):
     inner = max(1, math.prod(x.shape[2:]))
     if src.size:
         wc = np.ascontiguousarray(w.reshape(-1), dtype=compute)
-        launch(_prelu_serial, _prelu_parallel, ("prelu", compute.char), src.size,
-               src.reshape(-1), wc, res.reshape(-1), inner)
+        _launch_prelu(src.reshape(-1), wc, res.reshape(-1), inner)
     if out is None:
         return res if result == compute else res.astype(result)
     if res is not out:
