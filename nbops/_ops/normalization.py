@@ -48,6 +48,7 @@ from .._validate import (
     is_dask_array,
     is_device_array,
     lean_destination,
+    may_share_memory,
     result_dtype,
 )
 from ..cuda import ops as _cuda
@@ -368,7 +369,9 @@ def _fast_eval(x, running_mean, running_var, weight, bias, eps, out):
             and (weight is None or _is_channel_vector(weight, channels))
             and (bias is None or _is_channel_vector(bias, channels))):
         return None
-    res = lean_destination(out, shape, dt)
+    # (out= the input itself is written element by element in place; a partial
+    # overlap goes to the general path)
+    res = lean_destination(out, shape, dt, None if out is x else x)
     if res is None:
         return None
     inner = x.size // (shape[0] * channels)
@@ -415,7 +418,9 @@ def _fast_train(x, running_mean, running_var, weight, bias, momentum, eps, out):
     inner = x.size // (n_outer * channels)
     if n_outer * inner == 1:
         return None
-    res = lean_destination(out, shape, dt)  # (written directly, as the general path does)
+    # (out= the input itself is written in place after the statistics are read; a
+    # partial overlap goes to the general path)
+    res = lean_destination(out, shape, dt, None if out is x else x)
     if res is None:
         return None
     key = (n_outer, channels, inner)
@@ -541,7 +546,8 @@ def batch_norm(input, running_mean, running_var, weight=None, bias=None, trainin
 
     src = np.ascontiguousarray(x, dtype=compute)
     flat = src.reshape(-1)
-    direct = (out is not None and result == compute and out.flags.c_contiguous)
+    direct = (out is not None and result == compute and out.flags.c_contiguous
+              and (out is src or not may_share_memory(out, src)))
     res = out if direct else _memory.empty(x.shape, compute)
     if x.size == 0:  # PyTorch: empty result, running statistics untouched
         if out is not None:

@@ -48,6 +48,7 @@ from .._validate import (
     is_dask_array,
     is_device_array,
     lean_destination,
+    may_share_memory,
     result_dtype,
 )
 from ..cuda import ops as _cuda
@@ -240,14 +241,23 @@ def _put(res, out, result):
     return out
 
 
-def _rows_result(out, shape, axis, compute):
+def _rows_result(out, shape, axis, compute, *inputs):
     """The (rows, length) array a row kernel writes: ``out`` itself (reshaped)
-    when it is C-contiguous of ``compute`` with ``axis`` the last one, so the
-    kernel writes it directly; otherwise a new array."""
+    when it is C-contiguous of ``compute`` with ``axis`` the last one and
+    overlaps none of the (rows, length) ``inputs`` other than as the very same
+    elements (the kernels read a row whole before they write it), so the kernel
+    writes it directly; otherwise a new array."""
     if (out is not None and axis == out.ndim - 1 and out.dtype == compute
             and out.flags.c_contiguous):
-        return out.reshape(shape)
+        res = out.reshape(shape)
+        if not any(may_share_memory(res, a) and not _same_elements(res, a) for a in inputs):
+            return res
     return _memory.empty(shape, compute)
+
+
+def _same_elements(a, b):
+    return (a.shape == b.shape and a.strides == b.strides
+            and a.__array_interface__["data"][0] == b.__array_interface__["data"][0])
 
 
 def _check_grad(g, shape):
@@ -531,7 +541,9 @@ def _fast_normalize(x, p, axis, eps, out):
             and x.flags.c_contiguous and type(p) is float and p >= 0.0
             and type(eps) is float):
         return None
-    res = lean_destination(out, x.shape, dt)  # (an overlapping out= is written directly too)
+    # (out= the input itself is written directly: a row is read whole before it is
+    # written; a partial overlap goes to the general path)
+    res = lean_destination(out, x.shape, dt, None if out is x else x)
     if res is None:
         return None
     if x.size:
@@ -585,7 +597,7 @@ def normalize(input, p=2.0, axis=1, eps=1e-12, *, out=None):
     if out is not None:
         check_out(out, x.shape, result)
     xf = _moved_rows(x, x.shape, axis, compute)
-    res = _rows_result(out, xf.shape, axis, compute)
+    res = _rows_result(out, xf.shape, axis, compute, xf)
     if res.size:
         launch(_normalize_forward_serial, _normalize_forward_parallel,
                ("normalize", compute.char), res.size * 2, xf.reshape(-1), x.shape[axis],
@@ -638,7 +650,7 @@ def normalize_backward(grad_output, input, p=2.0, axis=1, eps=1e-12, *, out=None
         check_out(out, x.shape, result)
     xf = _moved_rows(x, x.shape, axis, compute)
     gf = _moved_rows(g, x.shape, axis, compute)
-    res = _rows_result(out, xf.shape, axis, compute)
+    res = _rows_result(out, xf.shape, axis, compute, xf, gf)
     if res.size:
         launch(_normalize_backward_serial, _normalize_backward_parallel,
                ("normalize_grad", compute.char), res.size * 4, xf.reshape(-1),
