@@ -205,8 +205,9 @@ def _launch_fast(op, x, res, params, parallel):
     """The fast path at or above its serial size: the parallel kernel's remembered
     entry point ``parallel`` where ``launch`` would run it, else ``launch`` (keyed
     by (op, dtype): the params as x's float type)."""
-    if parallel is not None and _config.threads_now() > 1 and _config.acquire_parallel(x.size):
-        try:  # what launch() does at this size, without its look-ups (about 1 us)
+    threads = _config.threads_now() > 1
+    if parallel is not None and threads and _config.acquire_parallel(x.size):
+        try:  # what launch() does at this size, without its look-ups
             parallel(op, x, res, params)
         finally:
             _config.release_parallel()
@@ -214,7 +215,7 @@ def _launch_fast(op, x, res, params, parallel):
     key = (op, x.dtype)
     launch(map_serial, map_parallel, key, x.size, op, x, res,
            tuple(map(x.dtype.type, params)) if params else params)
-    if parallel is None and _config.PARALLEL_THRESHOLD == _config.PER_OP_FLOOR:
+    if parallel is None and threads and _config.PARALLEL_THRESHOLD == _config.PER_OP_FLOOR:
         fast = _small_1d.get(key)
         parallel = remembered_entry_point(map_parallel, key)
         if fast is not None and parallel is not None:
