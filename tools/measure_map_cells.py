@@ -27,6 +27,11 @@ line per thread count times the parallel and serial kernels of relu on 64
 elements (their difference: the fixed cost of a parallel launch). The load
 average is printed before and after each thread count.
 
+``--path`` times instead, per op and dtype, the Python path above the parallel
+kernel: its entry point called directly, inside the parallel guard
+(``acquire_parallel``/``release_parallel``), through ``nbops._launch.launch``,
+and the public call into ``out=``.
+
 To compare with another checkout, run this file from that checkout's root with
 ``PYTHONPATH`` set to it.
 """
@@ -79,7 +84,7 @@ def _kernels(fn):
     (serial, parallel, key, n, args), = recorder.calls
     s = _launch.entry_point(serial, key, args)
     p = _launch.entry_point(parallel, key, args)
-    return (lambda: s(*args)), (lambda: p(*args)), (serial, key), n
+    return (lambda: s(*args)), (lambda: p(*args)), (serial, key), n, args
 
 
 def _calls(every_op, torch, op, n, dtype):
@@ -90,7 +95,7 @@ def _calls(every_op, torch, op, n, dtype):
     out = np.empty_like(function(*args, **kwargs))
     calls = {"nbops": lambda: function(*args, **kwargs),
              "out=": lambda: function(*args, out=out, **kwargs)}
-    calls["serial"], calls["parallel"], choice, size = _kernels(calls["out="])
+    calls["serial"], calls["parallel"], choice, size, _ = _kernels(calls["out="])
     if torch is not None:
         tf = getattr(torch.nn.functional, torch_name, None) or getattr(torch, torch_name)
         targs, tkw = every_op._torch_args(args, kwargs)
@@ -129,6 +134,35 @@ def _empty_launch(rounds, batch_ms):
     return measure({"serial": lambda: s(*args), "parallel": lambda: p(*args)}, rounds, batch_ms)
 
 
+def _path(every_op, op, n, dtype, rounds, batch_ms):
+    """The Python path above the parallel kernel: its entry point called directly,
+    inside the parallel guard (``acquire_parallel``), through ``launch`` and the
+    public call into ``out=``."""
+    from nbops import _config, _launch
+
+    calls, (serial, key), size = _calls(every_op, None, op, n, dtype)
+    args = _kernels(calls["out="])[4]
+    p = _launch.entry_point(_launch_parallel(serial), key, args)
+
+    def guarded():
+        if _config.acquire_parallel(size):
+            try:
+                p(*args)
+            finally:
+                _config.release_parallel()
+
+    return measure({"parallel": lambda: p(*args), "guarded": guarded,
+                    "launch()": lambda: _launch.launch(serial, _launch_parallel(serial), key,
+                                                       size, *args),
+                    "out=": calls["out="]}, rounds, batch_ms)
+
+
+def _launch_parallel(serial):
+    from nbops._ops import elementwise
+
+    return {elementwise.map_serial: elementwise.map_parallel}[serial]
+
+
 def main(argv=None):
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--ops", nargs="+", default=DEFAULT_OPS)
@@ -139,6 +173,8 @@ def main(argv=None):
     parser.add_argument("--batch-ms", type=float, default=2.0,
                         help="length of a batch of calls (shorter: fewer batches hit by load)")
     parser.add_argument("--no-torch", action="store_true")
+    parser.add_argument("--path", action="store_true",
+                        help="time the Python path above the parallel kernel instead")
     opts = parser.parse_args(argv)
 
     sys.path.insert(0, os.getcwd())
@@ -151,6 +187,16 @@ def main(argv=None):
     from nbops import _launch
 
     torch = None if opts.no_torch else every_op.torch
+    if opts.path:
+        numba.set_num_threads(max(opts.threads))
+        print(f"load {_load()}; {max(opts.threads)} threads; medians [minima], us per call")
+        for op in opts.ops:
+            for dtype in opts.dtypes:
+                m = _path(every_op, op, opts.n, dtype, opts.rounds, opts.batch_ms)
+                print(f"{op:<12} {dtype:<8} " + "  ".join(
+                    f"{k} {v[0]:.2f} [{v[1]:.2f}]" for k, v in m.items()), flush=True)
+        print(f"load after {_load()}")
+        return
     print(f"nbops from {os.path.dirname(nbops.__file__)}; n = {opts.n}; medians over "
           f"{opts.rounds} rounds [minima], us per call")
     cells = {(op, dtype): _calls(every_op, torch, op, opts.n, dtype)
