@@ -75,6 +75,12 @@ def entry_point(kernel, key, args):
     return fn
 
 
+def remembered_entry_point(kernel, key):
+    """The entry point :func:`entry_point` remembered for ``(kernel, key)``, or None
+    before its first launch (fast paths that call it directly)."""
+    return _entry_points.get((kernel, key))
+
+
 def cost_label(kernel, key):
     """The name of ``kernel``'s specialization ``key`` in :data:`nbops._tuning.COST_NS`
     and its dtype's name: ``("elementwise._map[sigmoid]", "float32")``.

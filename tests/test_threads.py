@@ -329,6 +329,40 @@ def test_small_1d_fast_path_follows_the_threshold(monkeypatch):
     assert [name for name, _ in used] == ["_map_parallel"]
 
 
+@needs_per_op
+@pytest.mark.parametrize("name, params", [("sigmoid", ()), ("leaky_relu", (0.1,))])
+def test_large_1d_fast_path_runs_the_remembered_parallel_kernel(name, params, monkeypatch):
+    """From the op's threshold, 1-D calls run the parallel kernel's entry point
+    remembered after its first launch (without ``launch``'s look-ups), with the
+    serial kernel's bits, allocating and into ``out=``; on one thread now, or
+    where ``acquire_parallel`` refuses, ``launch`` decides (serial)."""
+    op, fn = elementwise.Op.registry[name], getattr(nbops, name)
+    key = (op, F32)
+    limit = _launch.parallel_from(elementwise.map_serial, key)
+    if limit > 1 << 21:
+        pytest.skip(f"{name} runs parallel only from {limit} elements here")
+    x = np.linspace(-3, 3, limit + 3, dtype=np.float32)
+    monkeypatch.delitem(elementwise._small_1d, key, raising=False)
+    fn(x[:100], *params)  # sets up the fast path
+    fn(x, *params)  # launches the parallel twin: its entry point is remembered
+    parallel = _launch.remembered_entry_point(elementwise.map_parallel, key)
+    assert parallel is not None and elementwise._small_1d[key][2] is parallel
+    used = _launches(monkeypatch)
+    out = np.empty_like(x)
+    got, got_out = fn(x, *params), fn(x, *params, out=out)
+    assert used == [] and got_out is out  # the remembered entry point, not launch()
+    monkeypatch.setattr(_config, "threads_now", lambda: 1)  # numba.set_num_threads(1)
+    one = fn(x, *params)
+    assert [k for k, _ in used] == ["_map"]
+    monkeypatch.undo()
+    monkeypatch.setattr(_config, "PARALLEL_THRESHOLD", 1 << 62)  # the serial kernel
+    used = _launches(monkeypatch)
+    ref = fn(x, *params)
+    assert [k for k, _ in used] == ["_map"]
+    for res in (got, got_out, one):
+        np.testing.assert_array_equal(res, ref)
+
+
 def test_tune_threads_stops_ops_past_max_bytes():
     """tools/tune_threads.py does not run an op at larger sizes once its recorded
     launches hold more than ``max_bytes`` of arrays (pdist's and cdist's samples

@@ -15,7 +15,7 @@ from numba.core.imputils import lower_constant
 from numba.extending import NativeValue, models, overload, register_model, typeof_impl, unbox
 
 from .. import _config, _memory
-from .._launch import entry_point, launch, serial_below
+from .._launch import entry_point, launch, remembered_entry_point, serial_below
 from .._validate import (
     as_array,
     check_inplace,
@@ -177,12 +177,16 @@ def _map_any_layout_ol(op, x, res, params):
 
 # ------------------------------------------------------------ the Python driver
 # (op, dtype) -> (compiled serial kernel, the size below which launch() would
-# run it), for the fast path of contiguous 1-D float arrays: below that size the
-# serial kernel is called directly, from it launch() picks (no validation or
-# memory-order work left to do either way). Hyperparameters may then be Python
-# floats: the compiled code converts them.
+# run it, compiled parallel kernel or None), for the fast path of contiguous 1-D
+# float arrays: below that size the serial kernel is called directly; from it,
+# the parallel kernel where launch() would run it (more than one thread now,
+# acquire_parallel), else launch() picks (no validation or memory-order work
+# left to do either way). Hyperparameters may then be Python floats: the
+# compiled code converts them. The parallel entry point is filled in after the
+# first launch of the parallel twin (it is compiled on first use), and only
+# under the per-op rule (NBOPS_PARALLEL_THRESHOLD unset).
 _small_1d = {}
-_NO_FAST_PATH = (None, 0)
+_NO_FAST_PATH = (None, 0, None)
 
 
 def _same_memory_order(a, b):
@@ -197,12 +201,25 @@ def _overlaps_differently(dest, src):
     return not (dest.strides == src.strides and dest.ctypes.data == src.ctypes.data)
 
 
-def _launch_fast(op, x, res, params):
-    """The fast path at or above its serial size: ``launch`` picks the kernel
-    (keyed by (op, dtype): the params as x's float type)."""
-    if params:
-        params = tuple(map(x.dtype.type, params))
-    launch(map_serial, map_parallel, (op, x.dtype), x.size, op, x, res, params)
+def _launch_fast(op, x, res, params, parallel):
+    """The fast path at or above its serial size: the parallel kernel's remembered
+    entry point ``parallel`` where ``launch`` would run it, else ``launch`` (keyed
+    by (op, dtype): the params as x's float type)."""
+    threads = _config.threads_now() > 1
+    if parallel is not None and threads and _config.acquire_parallel(x.size):
+        try:  # what launch() does at this size, without its look-ups
+            parallel(op, x, res, params)
+        finally:
+            _config.release_parallel()
+        return
+    key = (op, x.dtype)
+    launch(map_serial, map_parallel, key, x.size, op, x, res,
+           tuple(map(x.dtype.type, params)) if params else params)
+    if parallel is None and threads and _config.PARALLEL_THRESHOLD == _config.PER_OP_FLOOR:
+        fast = _small_1d.get(key)
+        parallel = remembered_entry_point(map_parallel, key)
+        if fast is not None and parallel is not None:
+            _small_1d[key] = (fast[0], fast[1], parallel)
 
 
 def unary(op, input, params=(), inplace=False, out=None):
@@ -212,7 +229,7 @@ def unary(op, input, params=(), inplace=False, out=None):
     """
     if not inplace and type(input) is np.ndarray and input.ndim == 1:
         # the fast path for contiguous 1-D float arrays: no validation left to do
-        fn, below = _small_1d.get((op, input.dtype), _NO_FAST_PATH)
+        fn, below, parallel = _small_1d.get((op, input.dtype), _NO_FAST_PATH)
         if fn is not None:
             in_flags = input.flags
             if in_flags.c_contiguous:
@@ -224,7 +241,7 @@ def unary(op, input, params=(), inplace=False, out=None):
                         fn(op, input, res, params)
                     else:
                         res = _memory.empty_like(input)
-                        _launch_fast(op, input, res, params)
+                        _launch_fast(op, input, res, params, parallel)
                     return res
                 if (type(out) is np.ndarray and out.dtype == input.dtype
                         and out.shape == input.shape):
@@ -237,7 +254,7 @@ def unary(op, input, params=(), inplace=False, out=None):
                         if fn is not None:
                             fn(op, input, out, params)
                         else:
-                            _launch_fast(op, input, out, params)
+                            _launch_fast(op, input, out, params, parallel)
                         return out
     if type(input) is not np.ndarray and is_device_array(input):
         return cuda_ops().unary(op, input, params, inplace, out)  # stays on the device
@@ -252,7 +269,7 @@ def unary(op, input, params=(), inplace=False, out=None):
         if x.ndim == 1 and x.dtype == compute and x.flags.c_contiguous:
             _small_1d[(op, x.dtype)] = (
                 entry_point(map_serial, (op, x.dtype), (op, x, x, params)),
-                serial_below(map_serial, (op, x.dtype)))
+                serial_below(map_serial, (op, x.dtype)), None)
         src = x if x.dtype == compute else x.astype(compute)
         if not (src.flags.c_contiguous or src.flags.f_contiguous):
             src = np.ascontiguousarray(src)
