@@ -178,6 +178,17 @@ def kernels(func, *, fastmath=False, parallel_calls=(), serial_calls=False):
             parallel_kernel(twin, fastmath=fastmath))
 
 
+def task_function(func=None, *, fastmath=False):
+    """Decorator for the task function of a kernel pair (cached on disk): the
+    kernels call it by its address (``call_task``, :func:`nbops._launch.launch_tasks`),
+    so that it is compiled once, not again inside each kernel (see
+    :func:`nbops._numba_internals.make_task_call`). Its cores are IR-inlined
+    into it; give it the kernels' fast-math flags."""
+    if func is None:
+        return lambda f: task_function(f, fastmath=fastmath)
+    return _cached_njit(func, fastmath=_checked(fastmath), **_COMMON)
+
+
 def _checked(fastmath):
     """Only flags that keep NaN and inf semantics (results may differ in rounding)."""
     if fastmath and not set(fastmath) <= {"reassoc", "contract", "arcp", "nsz"}:

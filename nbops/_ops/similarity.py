@@ -1098,8 +1098,8 @@ def _product_lean(a, b, res):
     n2 = np.empty(rr)
     _square_norms_serial(bf, m, n2)
     prod = np.empty((rp, rr), a.dtype)
-    _linear._product_rows_serial(a, np.ascontiguousarray(b.T), np.empty(0, a.dtype), False,
-                                 prod)
+    _linear.product_rows_linked(a, np.ascontiguousarray(b.T), np.empty(0, a.dtype), False,
+                                prod)
     prod = prod.reshape(rp * rr)
     for i in range(rp):
         for j in range(rr):
