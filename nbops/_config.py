@@ -180,7 +180,7 @@ def kernels(func, *, fastmath=False, parallel_calls=(), serial_calls=False):
 
 def task_function(func=None, *, fastmath=False, calls=()):
     """Decorator for the task function of a kernel pair (cached on disk): the
-    kernels call it by its address (``call_task``, :func:`nbops._launch.launch_tasks`),
+    kernels call it by its address (``call_task``, :func:`nbops._launch.task_address`),
     so that it is compiled once, not again inside each kernel (see
     :func:`nbops._numba_internals.make_task_call`). Give it the kernels'
     fast-math flags. Its cores are IR-inlined into it, except those named in

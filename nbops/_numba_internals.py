@@ -504,7 +504,7 @@ def make_task_call():
 
     ``args``: a tuple of exactly the types ``fn`` was compiled for at
     ``address`` (the callers pass their own arguments unchanged, plus an int64
-    task index: :func:`nbops._launch.launch_tasks`); ``fn`` returns nothing.
+    task index: :func:`nbops._launch.task_address`); ``fn`` returns nothing.
     An exception of ``fn`` propagates.
 
     If it fails (the API is missing): ``call_task`` calls ``fn`` as Numba does,

@@ -165,22 +165,13 @@ def test_cdist_backward_out_not_written_in_place():
 # =========================================================================== #
 
 
-def _task_address(task, args):
-    """The address ``launch_tasks`` passes for ``task`` and the kernel's ``args``."""
-    from numba import types
-
-    from nbops import _launch, _numba_internals
-
-    sig = tuple(_launch._writable(_numba_internals.argument_type(task, a)) for a in args)
-    return _numba_internals.task_address(task, sig + (types.int64,))
-
-
 def test_linear_kernels_call_their_tasks_by_address():
     """linear's product and weight-gradient kernels call their task functions
-    through the task's address (``launch_tasks``): neither kernel's compiled
+    through the task's address (``_launch.task_address``): neither kernel's compiled
     code holds a copy of the task; both kernels give the values of a float64
     NumPy product, and the same bits as each other and as the ``@njit`` form
     (which calls the tasks linked)."""
+    from nbops import _launch
     from nbops._ops import linear as L
 
     g = data((300, 70), np.float32, seed=1)
@@ -194,7 +185,7 @@ def test_linear_kernels_call_their_tasks_by_address():
               (x, w, b, True, np.empty((300, 70), np.float32)), 4,
               x.astype(np.float64) @ w.T + b))
     for serial, parallel, task, args, result, want in cases:
-        address = _task_address(task, args)
+        address = _launch.task_address(task, ("test", task), args)
         runs = []
         for kernel in (serial, parallel):
             out = [a.copy() if isinstance(a, np.ndarray) else a for a in args]

@@ -27,7 +27,7 @@ from numba.extending import overload, register_jitable
 from numba.np import numpy_support
 
 from .. import _config, _memory
-from .._launch import launch, launch_tasks
+from .._launch import launch
 from .._validate import (
     as_array,
     check_out,
@@ -332,9 +332,9 @@ def bilinear_backward(grad_output, input1, input2, weight, bias=None):
                ("bilinear_weighted_rows", compute.char), m * n_out * n1, ub, gb, grad1[r0:r1])
         launch(_outer_rows_serial, _outer_rows_parallel, ("bilinear_outer", compute.char),
                m * n1 * n2, x1b, x2b, qb)
-        launch_tasks(L._weight_grad_serial, L._weight_grad_parallel, L._weight_grad_task,
-                     ("linear_weight", compute.char), m * n1 * n2 * n_out, gb, qb, part, no_sums,
-                     False)
+        L.launch_tasks(L._weight_grad_serial, L._weight_grad_parallel, L._weight_grad_task,
+                       ("linear_weight", compute.char), m * n1 * n2 * n_out, gb, qb, part,
+                       no_sums, False)
         if part is not grad_w:
             grad_w += part
     grad_bias = None

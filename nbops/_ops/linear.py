@@ -17,7 +17,7 @@ from numba.extending import overload
 from numba.np import numpy_support
 
 from .. import _config, _memory
-from .._launch import launch_tasks
+from .._launch import launch, task_address
 from .._numba_internals import make_task_call
 from .._validate import (
     as_array,
@@ -229,7 +229,7 @@ def _product(x, w, b, has_bias, y, task_fn):
     """y = x w^T (+ b): x (rows, in), w (out, in), y (rows, out), one dtype, the
     input features contiguous. Tasks: blocks of 4 rows x OUT_CHUNK outputs, each
     a call of :func:`_product_task` at ``task_fn`` (its address, see
-    :func:`nbops._launch.launch_tasks`)."""
+    :func:`nbops._launch.task_address`)."""
     rows, n_out = y.shape
     chunks = (n_out + OUT_CHUNK - 1) // OUT_CHUNK
     for task in prange(((rows + 3) // 4) * chunks):
@@ -302,6 +302,12 @@ def product_rows_linked(x, wt, b, has_bias, y):
     """:func:`_product_rows` for ``@njit`` callers (as :func:`product_linked`)."""
     for task in range((y.shape[0] + ROWS_PER_TASK - 1) // ROWS_PER_TASK):
         _product_rows_task(x, wt, b, has_bias, y, np.int64(task))
+
+
+def launch_tasks(serial, parallel, task, key, n, *args):
+    """``launch`` of a kernel pair whose tasks call ``task`` by its address
+    (appended to ``args``: :func:`nbops._launch.task_address`)."""
+    launch(serial, parallel, key, n, *args, task_address(task, key, args))
 
 
 def _run_product(x2, w, b, y2, wt=None):
