@@ -310,6 +310,10 @@ def launch_tasks(serial, parallel, task, key, n, *args):
     launch(serial, parallel, key, n, *args, task_address(task, key, args))
 
 
+#: launch key -> the address of its task function (the product's: _run_product)
+_addresses = {}
+
+
 def _run_product(x2, w, b, y2, wt=None):
     """y2 = x2 w^T (+ b) on Numba's threads (serial below the cost-based threshold).
 
@@ -323,16 +327,29 @@ def _run_product(x2, w, b, y2, wt=None):
     dt = x2.dtype
     bias = _NO_BIAS[dt.char] if b is None else b
     n = rows * n_in * y2.shape[1]
+    has_bias = b is not None
     if n_in <= FEW_INPUTS[dt.char]:
         if wt is None:
             wt = np.ascontiguousarray(w.T)
-        launch_tasks(_product_rows_serial, _product_rows_parallel, _product_rows_task,
-                     ("linear_rows", dt.char), n, x2, wt, bias, b is not None, y2)
+        key = _ROWS_KEYS[dt.char]
+        address = _addresses.get(key)
+        if address is None:
+            address = _addresses[key] = task_address(_product_rows_task, key,
+                                                     (x2, wt, bias, has_bias, y2))
+        launch(_product_rows_serial, _product_rows_parallel, key, n, x2, wt, bias, has_bias,
+               y2, address)
         return
     if w is None:
         w = np.ascontiguousarray(wt.T)
-    launch_tasks(_product_serial, _product_parallel, _product_task, ("linear", dt.char), n,
-                 x2, w, bias, b is not None, y2)
+    key = _PRODUCT_KEYS[dt.char]
+    address = _addresses.get(key)  # (the small calls' cost: no launch_tasks layer)
+    if address is None:
+        address = _addresses[key] = task_address(_product_task, key, (x2, w, bias, has_bias, y2))
+    launch(_product_serial, _product_parallel, key, n, x2, w, bias, has_bias, y2, address)
+
+
+_PRODUCT_KEYS = {dt.char: ("linear", dt.char) for dt in _FLOATS}
+_ROWS_KEYS = {dt.char: ("linear_rows", dt.char) for dt in _FLOATS}
 
 
 def _fast(x, weight, bias, out):
