@@ -178,6 +178,31 @@ def kernels(func, *, fastmath=False, parallel_calls=(), serial_calls=False):
             parallel_kernel(twin, fastmath=fastmath))
 
 
+def task_function(func=None, *, fastmath=False, calls=()):
+    """Decorator for the task function of a kernel pair (cached on disk): the
+    kernels call it by its address (``call_task``, :func:`nbops._launch.task_address`),
+    so that it is compiled once, not again inside each kernel (see
+    :func:`nbops._numba_internals.make_task_call`). Give it the kernels'
+    fast-math flags. Its cores are IR-inlined into it, except those named in
+    ``calls``: called as compiled functions of their own (:func:`called_core`,
+    as ``parallel_calls`` of :func:`kernels`; defined before the task)."""
+    if func is None:
+        return lambda f: task_function(f, fastmath=fastmath, calls=calls)
+    if calls:
+        import types as pytypes
+
+        scope = dict(func.__globals__)
+        for name in calls:
+            scope[name] = called_core(scope[name], fastmath=fastmath)
+        copy = pytypes.FunctionType(func.__code__, scope, func.__name__, func.__defaults__,
+                                    func.__closure__)
+        copy.__qualname__ = func.__qualname__
+        copy.__module__ = func.__module__
+        copy.__doc__ = func.__doc__
+        func = copy
+    return _cached_njit(func, fastmath=_checked(fastmath), **_COMMON)
+
+
 def _checked(fastmath):
     """Only flags that keep NaN and inf semantics (results may differ in rounding)."""
     if fastmath and not set(fastmath) <= {"reassoc", "contract", "arcp", "nsz"}:

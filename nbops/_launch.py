@@ -198,3 +198,21 @@ def launch(serial, parallel, key, n, *args):
                 _config.release_parallel()
             return
     entry_point(serial, key, args)(*args)
+
+
+_task_addresses = {}
+
+
+def task_address(task, key, args):
+    """The address of the task function ``task`` compiled (or loaded from the disk
+    cache) for a kernel's arguments ``args`` and an int64 task index, found
+    once per (task, key): the kernel pair's last argument, for ``call_task``
+    (:func:`nbops._numba_internals.make_task_call`). ``key`` must determine
+    ``args``' types, as for :func:`launch`. The caller launches the pair with
+    its own ``launch`` (the name that tools/tune_threads.py replaces)."""
+    address = _task_addresses.get((task, key))
+    if address is None:
+        sig = tuple(_writable(_numba_internals.argument_type(task, a)) for a in args)
+        address = _numba_internals.task_address(task, sig + (types.int64,))
+        _task_addresses[(task, key)] = address
+    return address

@@ -482,6 +482,98 @@ def _row_slice(arr, start, n):
     return arr[start:start + n]
 
 
+# ----------------------------------------------- task functions called by address
+def make_task_call():
+    """``call_task(fn, address, args)``: ``fn(*args)``, calling the machine code at
+    ``address`` (:func:`task_address` of ``fn`` for ``args``' types) without
+    linking ``fn`` into the caller.
+
+    Private API: ``context.call_conv`` (``get_function_type``, ``call_function``,
+    ``return_status_propagate``) and ``numba.core.cgutils.if_unlikely``.
+
+    Why: Numba links the code of every function a function calls into the
+    caller's own library and optimizes and compiles it to machine code again
+    there, once per library. A ``parallel=True`` kernel is four libraries (the
+    prange body, its gufunc wrapper, the parallel wrapper and the kernel), so a
+    large task function called from a prange body, or IR-inlined into it, is
+    optimized and compiled four or five times. Called through its address, it
+    is compiled once (and cached on disk on its own), and the serial and the
+    parallel kernel share it: the kernels' own code is a loop and a call. The
+    kernel receives the address as an argument (an integer: nothing
+    process-specific is compiled into it, so it is cached as usual).
+
+    ``args``: a tuple of exactly the types ``fn`` was compiled for at
+    ``address`` (the callers pass their own arguments unchanged, plus an int64
+    task index: :func:`nbops._launch.task_address`); ``fn`` returns nothing.
+    An exception of ``fn`` propagates.
+
+    If it fails (the API is missing): ``call_task`` calls ``fn`` as Numba does,
+    linked into the caller (slower to compile, same results), and a warning
+    once; ``address`` is then unused.
+    """
+    try:
+        from numba.core import cgutils
+
+        if_unlikely = cgutils.if_unlikely
+    except MOVED as exc:
+        _fall_back("numba.core.cgutils.if_unlikely", exc,
+                   "task functions are linked into their kernels (slower first calls)")
+        return _call_linked
+
+    @intrinsic
+    def call_task(typingctx, fn, address, args):
+        """``fn(*args)`` through the machine code at ``address`` (see make_task_call)."""
+        if not (isinstance(fn, types.Dispatcher) and isinstance(address, types.Integer)
+                and isinstance(args, types.BaseTuple)):
+            return None
+        argtys = tuple(args.types)
+
+        def codegen(context, builder, signature, llargs):
+            call_conv = context.call_conv
+            fnty = call_conv.get_function_type(types.none, argtys)
+            addr = context.cast(builder, llargs[1], signature.args[1], types.intp)
+            callee = builder.inttoptr(addr, fnty.as_pointer())
+            values = [builder.extract_value(llargs[2], i) for i in range(len(argtys))]
+            status, _ = call_conv.call_function(builder, callee, types.none, argtys, values)
+            with if_unlikely(builder, status.is_error):
+                call_conv.return_status_propagate(builder, status)
+            return context.get_dummy_value()
+
+        return types.none(fn, address, args), codegen
+
+    return call_task
+
+
+@njit(inline="always", error_model="numpy", nogil=True)
+def _call_linked(fn, address, args):
+    """``fn(*args)``: the fallback of :func:`make_task_call` (linked, as Numba calls)."""
+    fn(*args)
+
+
+def task_address(dispatcher, sig):
+    """The address of ``dispatcher``'s machine code for the argument types ``sig``
+    (compiled, or loaded from the disk cache, first), for :func:`make_task_call`.
+
+    Private API: ``Dispatcher.overloads[sig]``'s ``library`` and ``fndesc``
+    (``CodeLibrary.get_pointer_to_function``, ``fndesc.llvm_func_name``).
+
+    If it fails: 0 (unused by the fallback of :func:`make_task_call`; a
+    :class:`RuntimeError` if that intrinsic is in use).
+    """
+    dispatcher.compile(sig)
+    try:
+        cres = dispatcher.overloads[sig]
+        address = cres.library.get_pointer_to_function(cres.fndesc.llvm_func_name)
+    except (AttributeError, KeyError) as exc:
+        _fall_back("CompileResult.library.get_pointer_to_function", exc,
+                   "task functions cannot be called by address")
+        address = 0
+    if not address and fallbacks.get("numba.core.cgutils.if_unlikely") is None:
+        raise RuntimeError(f"nbops: no machine code for {dispatcher.py_func.__qualname__} "
+                           f"{sig}")
+    return address
+
+
 # ------------------------------------------------ CUDA simulator: warp shuffles
 def _shuffle_methods():
     """``shfl_sync``, ``shfl_xor_sync``, ``shfl_down_sync``, ``shfl_up_sync`` as

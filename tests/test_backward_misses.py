@@ -165,33 +165,45 @@ def test_cdist_backward_out_not_written_in_place():
 # =========================================================================== #
 
 
-def test_weight_gradient_kernels_call_the_cores():
-    """linear's weight-gradient kernels: both twins call the tile and the
-    transposes as compiled functions (one dispatcher per core and flags; the
-    serial one inlined them before, ``serial_calls=True`` of ``_config.kernels``);
-    both give the same bits (test_backward_linear.py checks every tile shape on
-    both)."""
-    from nbops import _config
+def test_linear_kernels_call_their_tasks_by_address():
+    """linear's product and weight-gradient kernels call their task functions
+    through the task's address (``_launch.task_address``): neither kernel's compiled
+    code holds a copy of the task; both kernels give the values of a float64
+    NumPy product, and the same bits as each other and as the ``@njit`` form
+    (which calls the tasks linked)."""
+    from nbops import _launch
     from nbops._ops import linear as L
 
-    flags = frozenset({"reassoc", "contract"})
-    parallel_scope = L._weight_grad_parallel.py_func.__globals__
-    for name in ("_tile", "_transpose_into"):
-        core = getattr(L, name)
-        assert core.targetoptions.get("inline") == "always"
-        called = parallel_scope[name]
-        assert called is _config.called_core(core, fastmath=flags)
-        assert called.targetoptions.get("inline", "never") == "never"
-        assert L._weight_grad_serial.py_func.__globals__[name] is called
     g = data((300, 70), np.float32, seed=1)
     x = data((300, 65), np.float32, seed=2)
-    for kernel in (L._weight_grad_serial, L._weight_grad_parallel):
-        gw = np.empty((70, 65), np.float32)
-        sums = np.zeros(70, np.float32)
-        kernel(g, x, gw, sums, True)
-        np.testing.assert_allclose(gw, g.T.astype(np.float64) @ x, rtol=1e-4, atol=1e-4)
-        np.testing.assert_allclose(sums, g.sum(axis=0, dtype=np.float64), rtol=1e-5,
-                                   atol=1e-5)
+    w = data((70, 65), np.float32, seed=3)
+    b = data(70, np.float32, seed=4)
+    cases = ((L._weight_grad_serial, L._weight_grad_parallel, L._weight_grad_task,
+              (g, x, np.empty((70, 65), np.float32), np.zeros(70, np.float32), True), 2,
+              g.T.astype(np.float64) @ x),
+             (L._product_serial, L._product_parallel, L._product_task,
+              (x, w, b, True, np.empty((300, 70), np.float32)), 4,
+              x.astype(np.float64) @ w.T + b))
+    for serial, parallel, task, args, result, want in cases:
+        address = _launch.task_address(task, ("test", task), args)
+        runs = []
+        for kernel in (serial, parallel):
+            out = [a.copy() if isinstance(a, np.ndarray) else a for a in args]
+            kernel(*out, address)
+            np.testing.assert_allclose(out[result], want, rtol=1e-4, atol=1e-4)
+            if task is L._weight_grad_task:  # the bias's sums
+                np.testing.assert_allclose(out[3], g.sum(axis=0, dtype=np.float64),
+                                           rtol=1e-5, atol=1e-5)
+            runs.append(out[result:result + 2])
+            for cres in kernel.overloads.values():
+                defined = [f.name for f in cres.library.get_defined_functions()]
+                assert not any(task.py_func.__name__ in f for f in defined), defined
+        for a, c in zip(*runs, strict=True):
+            np.testing.assert_array_equal(a, c)
+    numba = pytest.importorskip("numba")
+    njit_grads = numba.njit(lambda g, x, w, b: nbops.linear_backward(g, x, w, b))(g, x, w, b)
+    for a, c in zip(nbops.linear_backward(g, x, w, b), njit_grads, strict=True):
+        np.testing.assert_array_equal(a, c)
 
 
 # =========================================================================== #

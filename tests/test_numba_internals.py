@@ -306,6 +306,61 @@ def test_entry_point_falls_back_to_the_dispatcher():
     np.testing.assert_array_equal(fn(X, 2.0), 2.0 * X + 1.0)
 
 
+# ------------------------------------------------------- tasks called by address
+def _scale_task(x, a, out, task):
+    """out[task] = a * x[task]; raises for a negative ``a`` (an exception to propagate)."""
+    if a < 0.0:
+        raise ValueError("negative scale")
+    out[task] = a * x[task]
+
+
+def _tasks_with(call_task, task):
+    @njit
+    def run(x, a, out, address):
+        for t in range(x.size):
+            call_task(task, address, (x, a, out, np.int64(t)))
+
+    return run
+
+
+def _task_and_address():
+    from numba import types
+
+    task = _config.task_function(_scale_task)
+    sig = (NI.argument_type(task, X), types.float64, NI.argument_type(task, X),
+           types.int64)
+    return task, NI.task_address(task, sig)
+
+
+def test_task_call_on_this_numba():
+    call_task = NI.make_task_call()
+    assert call_task is not NI._call_linked and not NI.fallbacks
+    task, address = _task_and_address()
+    assert address
+    run = _tasks_with(call_task, task)
+    out = np.zeros_like(X)
+    run(X, 3.0, out, address)
+    np.testing.assert_array_equal(out, 3.0 * X)
+    with pytest.raises(ValueError, match="negative scale"):  # the task's exception
+        run(X, -1.0, out, address)
+    for cres in run.overloads.values():  # the task's code is not linked into the caller
+        assert not any("_scale_task" in f.name for f in cres.library.get_defined_functions())
+
+
+def test_task_call_falls_back_to_a_linked_call(monkeypatch):
+    from numba.core import cgutils
+
+    monkeypatch.delattr(cgutils, "if_unlikely")
+    with pytest.warns(RuntimeWarning, match="linked into their kernels"):
+        call_task = NI.make_task_call()
+    monkeypatch.undo()
+    assert call_task is NI._call_linked
+    task, address = _task_and_address()
+    out = np.zeros_like(X)
+    _tasks_with(call_task, task)(X, 3.0, out, address)
+    np.testing.assert_array_equal(out, 3.0 * X)
+
+
 def test_argument_type_falls_back_to_numba_typeof():
     import numba
 

@@ -290,9 +290,10 @@ def test_pdist_p2_kernel(dtype, shape):
         np.testing.assert_allclose(got, ref, rtol=1e-13, atol=1e-13)
         np.testing.assert_allclose(got, want, rtol=1e-12, atol=1e-12)
     few = True if shape[1] <= nbops._ops.linear.FEW_INPUTS[np.dtype(dtype).char] else None
+    product = True if few is None else None
     serial, parallel = np.empty_like(got), np.empty_like(got)
-    S._pdist_l2_serial(x, few, serial)
-    S._pdist_l2_parallel(x, few, parallel)
+    S._pdist_l2_serial(x, few, product, serial)
+    S._pdist_l2_parallel(x, few, product, parallel)
     assert serial.tobytes() == parallel.tobytes() == got.tobytes()
     out = np.full_like(got, np.nan)
     assert nbops.pdist(x, out=out) is out

@@ -332,8 +332,9 @@ def bilinear_backward(grad_output, input1, input2, weight, bias=None):
                ("bilinear_weighted_rows", compute.char), m * n_out * n1, ub, gb, grad1[r0:r1])
         launch(_outer_rows_serial, _outer_rows_parallel, ("bilinear_outer", compute.char),
                m * n1 * n2, x1b, x2b, qb)
-        launch(L._weight_grad_serial, L._weight_grad_parallel, ("linear_weight", compute.char),
-               m * n1 * n2 * n_out, gb, qb, part, no_sums, False)
+        L.launch_tasks(L._weight_grad_serial, L._weight_grad_parallel, L._weight_grad_task,
+                       ("linear_weight", compute.char), m * n1 * n2 * n_out, gb, qb, part,
+                       no_sums, False)
         if part is not grad_w:
             grad_w += part
     grad_bias = None
@@ -381,9 +382,9 @@ def _njit_types(arrays, bias, op):
 def _njit_product(x, w, y, few, no_bias):
     """y = x w^T in the serial kernel :func:`nbops._ops.linear._run_product` picks."""
     if x.shape[1] <= few:
-        L._product_rows_serial(x, np.ascontiguousarray(w.T), no_bias, False, y)
+        L.product_rows_linked(x, np.ascontiguousarray(w.T), no_bias, False, y)
     else:
-        L._product_serial(x, w, no_bias, False, y)
+        L.product_linked(x, w, no_bias, False, y)
 
 
 @register_jitable
@@ -500,7 +501,7 @@ def _bilinear_backward_njit(grad_output, input1, input2, weight, bias=None):
             _njit_product(x2b, w2, ub, few, nob)
             _weighted_rows_serial(ub, gb, g1b)
             _outer_rows_serial(x1b, x2b, qb)
-            L._weight_grad_serial(gb, qb, part, nob, False)
+            L.weight_grad_linked(gb, qb, part, nob, False)
             grad1[r0:r1] = g1b
             grad2[r0:r1] = g2b
             if rows > per:

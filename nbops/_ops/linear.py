@@ -17,7 +17,8 @@ from numba.extending import overload
 from numba.np import numpy_support
 
 from .. import _config, _memory
-from .._launch import launch
+from .._launch import launch, task_address
+from .._numba_internals import make_task_call
 from .._validate import (
     as_array,
     check_out,
@@ -130,6 +131,8 @@ def _shares_memory(out, arrays):
 #: products with this many rows of ``weight``, which stay in the core's cache.
 OUT_CHUNK = 64
 
+call_task = make_task_call()
+
 _FLOATS = (np.dtype(np.float32), np.dtype(np.float64))
 _NO_BIAS = {dt.char: np.empty(0, dt) for dt in _FLOATS}  # (never read without a bias)
 
@@ -206,23 +209,36 @@ def _tile(x, w, b, mode, y, r0, r1, o0, o1, n_k):
             y[r, o] = acc
 
 
-def _product(x, w, b, has_bias, y):
-    """y = x w^T (+ b): x (rows, in), w (out, in), y (rows, out), one dtype, the
-    input features contiguous. Tasks: blocks of 4 rows x OUT_CHUNK outputs."""
+_FAST = frozenset({"reassoc", "contract"})
+
+
+@_config.task_function(fastmath=_FAST)
+def _product_task(x, w, b, has_bias, y, task):
+    """Task ``task`` of :func:`_product`: rows ``4 (task // chunks)`` .. + 4,
+    outputs ``OUT_CHUNK (task % chunks)`` .. + OUT_CHUNK (``chunks`` output
+    chunks), by :func:`_tile` (IR-inlined here)."""
     rows, n_out = y.shape
     chunks = (n_out + OUT_CHUNK - 1) // OUT_CHUNK
-    mode = 1 if has_bias else 0
+    r0 = (task // chunks) * 4
+    o0 = (task % chunks) * OUT_CHUNK
+    _tile(x, w, b, 1 if has_bias else 0, y, r0, min(r0 + 4, rows), o0,
+          min(o0 + OUT_CHUNK, n_out), x.shape[1])
+
+
+def _product(x, w, b, has_bias, y, task_fn):
+    """y = x w^T (+ b): x (rows, in), w (out, in), y (rows, out), one dtype, the
+    input features contiguous. Tasks: blocks of 4 rows x OUT_CHUNK outputs, each
+    a call of :func:`_product_task` at ``task_fn`` (its address, see
+    :func:`nbops._launch.task_address`)."""
+    rows, n_out = y.shape
+    chunks = (n_out + OUT_CHUNK - 1) // OUT_CHUNK
     for task in prange(((rows + 3) // 4) * chunks):
-        r0 = (task // chunks) * 4
-        o0 = (task % chunks) * OUT_CHUNK
-        _tile(x, w, b, mode, y, r0, min(r0 + 4, rows), o0, min(o0 + OUT_CHUNK, n_out),
-              x.shape[1])
+        call_task(_product_task, task_fn, (x, w, b, has_bias, y, np.int64(task)))
 
 
 # reassoc: the dot products vectorize (a BLAS sums in its own order too);
 # contract: multiply-adds fuse. NaN and inf propagate unchanged.
-_product_serial, _product_parallel = _config.kernels(
-    _product, fastmath=frozenset({"reassoc", "contract"}))
+_product_serial, _product_parallel = _config.kernels(_product, fastmath=_FAST)
 
 
 #: Input features up to which the product runs as row updates (_product_rows),
@@ -232,36 +248,70 @@ FEW_INPUTS = {"f": 24, "d": 16}
 ROWS_PER_TASK = 16
 
 
-def _product_rows(x, wt, b, has_bias, y):
+@_config.task_function(fastmath=frozenset({"contract"}))
+def _product_rows_task(x, wt, b, has_bias, y, task):
+    """Task ``task`` of :func:`_product_rows`: its ROWS_PER_TASK rows."""
+    rows, n_out = y.shape
+    n_k = x.shape[1]
+    zero = y.dtype.type(0)
+    for r in range(task * ROWS_PER_TASK, min(rows, (task + 1) * ROWS_PER_TASK)):
+        yr = y[r]
+        xr = x[r]
+        for o in range(n_out):
+            yr[o] = zero
+        for k in range(n_k):
+            xv = xr[k]
+            wk = wt[k]
+            for o in range(n_out):
+                yr[o] += xv * wk[o]
+        if has_bias:
+            for o in range(n_out):
+                yr[o] += b[o]
+
+
+def _product_rows(x, wt, b, has_bias, y, task_fn):
     """y = x wt (+ b) for few input features: x (rows, in), wt (in, out), y (rows, out).
 
     Each output row is the sum of the rows of ``wt`` scaled by the input's
     features, ``x[r, 0] wt[0] + x[r, 1] wt[1] + ...`` (then ``+ b``), one
     vectorized pass over the outputs per feature. The 4 x 4 tiles of _product
     sum over the features instead: with few of them, the sums' final horizontal
-    additions would cost more than the products. Tasks: ROWS_PER_TASK rows.
+    additions would cost more than the products. Tasks: ROWS_PER_TASK rows, each
+    a call of :func:`_product_rows_task` at ``task_fn`` (see :func:`_product`).
     """
-    rows, n_out = y.shape
-    n_k = x.shape[1]
-    zero = y.dtype.type(0)
+    rows = y.shape[0]
     for task in prange((rows + ROWS_PER_TASK - 1) // ROWS_PER_TASK):
-        for r in range(task * ROWS_PER_TASK, min(rows, (task + 1) * ROWS_PER_TASK)):
-            yr = y[r]
-            xr = x[r]
-            for o in range(n_out):
-                yr[o] = zero
-            for k in range(n_k):
-                xv = xr[k]
-                wk = wt[k]
-                for o in range(n_out):
-                    yr[o] += xv * wk[o]
-            if has_bias:
-                for o in range(n_out):
-                    yr[o] += b[o]
+        call_task(_product_rows_task, task_fn, (x, wt, b, has_bias, y, np.int64(task)))
 
 
 _product_rows_serial, _product_rows_parallel = _config.kernels(
     _product_rows, fastmath=frozenset({"contract"}))
+
+
+@_config.core
+def product_linked(x, w, b, has_bias, y):
+    """:func:`_product`'s tasks in order, calling :func:`_product_task` as Numba
+    does (linked): for ``@njit`` callers, which have no task addresses."""
+    chunks = (y.shape[1] + OUT_CHUNK - 1) // OUT_CHUNK
+    for task in range(((y.shape[0] + 3) // 4) * chunks):
+        _product_task(x, w, b, has_bias, y, np.int64(task))
+
+
+@_config.core
+def product_rows_linked(x, wt, b, has_bias, y):
+    """:func:`_product_rows` for ``@njit`` callers (as :func:`product_linked`)."""
+    for task in range((y.shape[0] + ROWS_PER_TASK - 1) // ROWS_PER_TASK):
+        _product_rows_task(x, wt, b, has_bias, y, np.int64(task))
+
+
+def launch_tasks(serial, parallel, task, key, n, *args):
+    """``launch`` of a kernel pair whose tasks call ``task`` by its address
+    (appended to ``args``: :func:`nbops._launch.task_address`)."""
+    launch(serial, parallel, key, n, *args, task_address(task, key, args))
+
+
+#: launch key -> the address of its task function (the product's: _run_product)
+_addresses = {}
 
 
 def _run_product(x2, w, b, y2, wt=None):
@@ -277,16 +327,29 @@ def _run_product(x2, w, b, y2, wt=None):
     dt = x2.dtype
     bias = _NO_BIAS[dt.char] if b is None else b
     n = rows * n_in * y2.shape[1]
+    has_bias = b is not None
     if n_in <= FEW_INPUTS[dt.char]:
         if wt is None:
             wt = np.ascontiguousarray(w.T)
-        launch(_product_rows_serial, _product_rows_parallel, ("linear_rows", dt.char), n,
-               x2, wt, bias, b is not None, y2)
+        key = _ROWS_KEYS[dt.char]
+        address = _addresses.get(key)
+        if address is None:
+            address = _addresses[key] = task_address(_product_rows_task, key,
+                                                     (x2, wt, bias, has_bias, y2))
+        launch(_product_rows_serial, _product_rows_parallel, key, n, x2, wt, bias, has_bias,
+               y2, address)
         return
     if w is None:
         w = np.ascontiguousarray(wt.T)
-    launch(_product_serial, _product_parallel, ("linear", dt.char), n,
-           x2, w, bias, b is not None, y2)
+    key = _PRODUCT_KEYS[dt.char]
+    address = _addresses.get(key)  # (the small calls' cost: no launch_tasks layer)
+    if address is None:
+        address = _addresses[key] = task_address(_product_task, key, (x2, w, bias, has_bias, y2))
+    launch(_product_serial, _product_parallel, key, n, x2, w, bias, has_bias, y2, address)
+
+
+_PRODUCT_KEYS = {dt.char: ("linear", dt.char) for dt in _FLOATS}
+_ROWS_KEYS = {dt.char: ("linear_rows", dt.char) for dt in _FLOATS}
 
 
 def _fast(x, weight, bias, out):
@@ -335,7 +398,42 @@ def _transpose_into(a, r0, m, c0, c1, out):
         r += 1
 
 
-def _weight_grad(g, x, gw, bias_sums, want_bias):
+# the tile and the transposes: functions of their own (compiled faster than inlined)
+@_config.task_function(fastmath=_FAST, calls=("_tile", "_transpose_into"))
+def _weight_grad_task(g, x, gw, bias_sums, want_bias, task):
+    """Task ``task`` of :func:`_weight_grad`: its WG_CHUNK x WG_CHUNK block of
+    ``gw`` (and its outputs' bias sums where it holds the first inputs)."""
+    rows, n_out = g.shape
+    n_in = x.shape[1]
+    in_chunks = max(1, (n_in + WG_CHUNK - 1) // WG_CHUNK)
+    o0 = (task // in_chunks) * WG_CHUNK
+    o1 = min(o0 + WG_CHUNK, n_out)
+    i0 = (task % in_chunks) * WG_CHUNK
+    i1 = min(i0 + WG_CHUNK, n_in)
+    gs = np.empty((o1 - o0, ROW_BLOCK), g.dtype)
+    xs = np.empty((i1 - i0, ROW_BLOCK), x.dtype)
+    sums = np.empty(o1 - o0, np.float64)  # (np.empty and loops: np.zeros compiles more)
+    block = gw[o0:o1, i0:i1]
+    for o in range(o1 - o0):
+        sums[o] = 0.0
+        for i in range(i1 - i0):
+            block[o, i] = 0
+    for r0 in range(0, rows, ROW_BLOCK):
+        m = min(ROW_BLOCK, rows - r0)
+        _transpose_into(g, r0, m, o0, o1, gs)
+        _transpose_into(x, r0, m, i0, i1, xs)
+        for a in range(0, o1 - o0, 4):
+            _tile(gs, xs, gs[0], 2, block, a, min(a + 4, o1 - o0), 0, i1 - i0, m)
+        if want_bias and i0 == 0:
+            for o in range(o1 - o0):
+                for r in range(m):
+                    sums[o] += gs[o, r]
+    if want_bias and i0 == 0:
+        for o in range(o0, o1):
+            bias_sums[o] = sums[o - o0]
+
+
+def _weight_grad(g, x, gw, bias_sums, want_bias, task_fn):
     """gw = g^T x: g (rows, n_out), x (rows, n_in); with ``want_bias`` also the
     float64 column sums of g (the bias's gradient) into ``bias_sums``.
 
@@ -343,43 +441,25 @@ def _weight_grad(g, x, gw, bias_sums, want_bias):
     x, ROW_BLOCK rows at a time, transposed into scratch that stays in cache,
     and adds their product to its block (the forward's 4 x 4 tiles, the rows
     being the reduction). The blocks follow the rows in order: the same bits on
-    any thread count.
+    any thread count. Each task is a call of :func:`_weight_grad_task` at
+    ``task_fn`` (see :func:`_product`).
     """
-    rows, n_out = g.shape
+    n_out = g.shape[1]
     n_in = x.shape[1]
     in_chunks = max(1, (n_in + WG_CHUNK - 1) // WG_CHUNK)  # (n_in = 0: the bias's sums)
     for task in prange(((n_out + WG_CHUNK - 1) // WG_CHUNK) * in_chunks):
-        o0 = (task // in_chunks) * WG_CHUNK
-        o1 = min(o0 + WG_CHUNK, n_out)
-        i0 = (task % in_chunks) * WG_CHUNK
-        i1 = min(i0 + WG_CHUNK, n_in)
-        gs = np.empty((o1 - o0, ROW_BLOCK), g.dtype)
-        xs = np.empty((i1 - i0, ROW_BLOCK), x.dtype)
-        sums = np.zeros(o1 - o0, np.float64)
-        block = gw[o0:o1, i0:i1]
-        block[:, :] = 0
-        for r0 in range(0, rows, ROW_BLOCK):
-            m = min(ROW_BLOCK, rows - r0)
-            _transpose_into(g, r0, m, o0, o1, gs)
-            _transpose_into(x, r0, m, i0, i1, xs)
-            for a in range(0, o1 - o0, 4):
-                _tile(gs, xs, gs[0], 2, block, a, min(a + 4, o1 - o0), 0, i1 - i0, m)
-            if want_bias and i0 == 0:
-                for o in range(o1 - o0):
-                    for r in range(m):
-                        sums[o] += gs[o, r]
-        if want_bias and i0 == 0:
-            for o in range(o0, o1):
-                bias_sums[o] = sums[o - o0]
+        call_task(_weight_grad_task, task_fn, (g, x, gw, bias_sums, want_bias, np.int64(task)))
 
 
-# both kernels call the tile and the transposes as functions of their own (compile
-# time, see _config.kernels): the same code, the same bits. (The parallel kernel
-# did first; in the serial kernel, IR-inlined, they cost its first compile more
-# than their calls do.)
-_weight_grad_serial, _weight_grad_parallel = _config.kernels(
-    _weight_grad, fastmath=frozenset({"reassoc", "contract"}),
-    parallel_calls=("_tile", "_transpose_into"), serial_calls=True)
+_weight_grad_serial, _weight_grad_parallel = _config.kernels(_weight_grad, fastmath=_FAST)
+
+
+@_config.core
+def weight_grad_linked(g, x, gw, bias_sums, want_bias):
+    """:func:`_weight_grad` for ``@njit`` callers (as :func:`product_linked`)."""
+    in_chunks = max(1, (x.shape[1] + WG_CHUNK - 1) // WG_CHUNK)
+    for task in range(((g.shape[1] + WG_CHUNK - 1) // WG_CHUNK) * in_chunks):
+        _weight_grad_task(g, x, gw, bias_sums, want_bias, np.int64(task))
 
 
 def linear_backward(grad_output, input, weight, bias=None):
@@ -478,8 +558,9 @@ def _linear_backward(grad_output, input, weight, bias, needs_input_grad):
         grad_input = grad_input.reshape(x.shape).astype(dtype, copy=False)
     grad_weight = _memory.empty((n_out, n_in), compute)  # g^T x, and the bias's sums
     sums = np.zeros(n_out if bias is not None else 0, compute)
-    launch(_weight_grad_serial, _weight_grad_parallel, ("linear_weight", compute.char),
-           rows * n_in * n_out, g2, x2, grad_weight, sums, bias is not None)
+    launch_tasks(_weight_grad_serial, _weight_grad_parallel, _weight_grad_task,
+                 ("linear_weight", compute.char), rows * n_in * n_out, g2, x2, grad_weight, sums,
+                 bias is not None)
     grad_bias = None
     if bias is not None:
         grad_bias = sums if b.size == n_out else sums.sum(dtype=np.float64).astype(compute)
@@ -530,7 +611,7 @@ def _linear_njit(input, weight, bias=None, out=None):
         else:
             w2 = np.ascontiguousarray(weight).astype(dtype)
         y = np.empty((x2.shape[0], n_out), dtype)
-        _product_serial(x2, w2, b, has_bias, y)
+        product_linked(x2, w2, b, has_bias, y)
         return y.reshape(input.shape[:-1] + (n_out,))
 
     return impl
@@ -565,11 +646,11 @@ def _linear_backward_njit(grad_output, input, weight, bias=None):
         g2 = np.ascontiguousarray(grad_output).reshape(-1, n_out)
         x2 = np.ascontiguousarray(input).reshape(-1, n_in)
         grad_input = np.empty((x2.shape[0], n_in), dtype)
-        _product_serial(g2, np.ascontiguousarray(weight.T), np.empty(0, dtype), False,
-                        grad_input)
+        product_linked(g2, np.ascontiguousarray(weight.T), np.empty(0, dtype), False,
+                       grad_input)
         grad_weight = np.empty((n_out, n_in), dtype)
         sums = np.zeros(n_out, dtype)
-        _weight_grad_serial(g2, x2, grad_weight, sums, has_bias)
+        weight_grad_linked(g2, x2, grad_weight, sums, has_bias)
         grad_bias = None
         if has_bias:
             if bias.shape[0] != n_out and bias.shape[0] != 1:

@@ -779,16 +779,17 @@ def _launch_pdist_l2(x, res):
     compiled only then: a call that runs the parallel kernel compiles only that)."""
     m = x.shape[1]
     few = True if m <= _linear.FEW_INPUTS[x.dtype.char] else None
+    product = True if few is None else None  # (one of the two None: see _pdist_l2)
     key = ("pdist_l2", x.dtype.char, few is None)
     lean = _l2_lean.get(key)
     if lean is None:
         lean = _l2_lean[key] = [None, serial_below(_pdist_l2_serial, key)]
     if res.size * m < lean[1]:
         if lean[0] is None:
-            lean[0] = entry_point(_pdist_l2_serial, key, (x, few, res))
-        lean[0](x, few, res)
+            lean[0] = entry_point(_pdist_l2_serial, key, (x, few, product, res))
+        lean[0](x, few, product, res)
     else:
-        launch(_pdist_l2_serial, _pdist_l2_parallel, key, res.size * m, x, few, res)
+        launch(_pdist_l2_serial, _pdist_l2_parallel, key, res.size * m, x, few, product, res)
 
 
 #: launch key of _pdist_l2 -> [its serial entry point (None until a call runs it),
@@ -895,7 +896,7 @@ def _pdist_product_rows(x, sq, acc, prod, chunk_bad, r0, r1, res):
                     res[base + j] = _distance(xf, r * m, xf, j * m, m, 2.0, PNORM_2)
 
 
-def _pdist_l2(x, few, res):
+def _pdist_l2(x, few, product, res):
     """pdist at p = 2: ``res`` (flat, ``n (n - 1) / 2``) = the distances of the
     row pairs i < j of ``x`` (n, m); each computed by one task with the same
     code (the same bits on any thread count).
@@ -913,6 +914,11 @@ def _pdist_l2(x, few, res):
       PDIST_CHUNK pairs at a time; a chunk with a ``d2`` below ``_RECOMPUTE
       (|x_i|^2 + |x_j|^2)`` or not finite is scanned again and those pairs
       (close pairs, inf, NaN: rare) are recomputed directly by :func:`_distance`.
+
+    ``product`` is True where ``few`` is None and None where it is True: Numba
+    prunes a branch on ``arg is not None`` before typing only where ``arg`` is
+    None, so each path tests its own argument and a call compiles one path
+    (``few`` alone, True or None, compiled both where it was True).
     """
     n, m = x.shape
     xf = x.reshape(n * m)
@@ -928,7 +934,7 @@ def _pdist_l2(x, few, res):
         for k in range(m):
             for r in range(n):
                 xt[k * width + r] = x[r, k]
-    else:
+    if product is not None:
         sq = np.empty(n)
         for r in range(n):
             s = 0.0
@@ -949,7 +955,7 @@ def _pdist_l2(x, few, res):
                 r1 = min(r0 + PDIST_BLOCK, n)
                 if few is not None:
                     _pdist_direct_rows(x, xt, acc, r0, r1, res)
-                else:
+                if product is not None:
                     _pdist_product_rows(x, sq, acc, prods[task], bads[task], r0, r1, res)
 
 
@@ -1110,8 +1116,8 @@ def _product_lean(a, b, res):
     n2 = np.empty(rr)
     _square_norms_serial(bf, m, n2)
     prod = np.empty((rp, rr), a.dtype)
-    _linear._product_rows_serial(a, np.ascontiguousarray(b.T), np.empty(0, a.dtype), False,
-                                 prod)
+    _linear.product_rows_linked(a, np.ascontiguousarray(b.T), np.empty(0, a.dtype), False,
+                                prod)
     prod = prod.reshape(rp * rr)
     for i in range(rp):
         for j in range(rr):
