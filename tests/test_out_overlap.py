@@ -57,8 +57,9 @@ def test_out_is_the_input(name):
 # Every public function with ``out=`` (forwards, ``*_backward``, ``*_with_grad``),
 # on the op table's sample calls (the kernels the warm-up and the other table
 # tests compile, float64 only): ``out`` a shifted view of the buffer that holds
-# each float array argument in turn, ahead of it and behind it; the result must
-# be, bit for bit, the one of the same call on separate arrays.
+# each float array argument in turn, ahead of it, behind it and (a smaller
+# ``out``) near its end; the result must be, bit for bit, the one of the same
+# call on separate arrays. Serial, and parallel kernels from 1000 elements.
 
 def _takes_out(function):
     import inspect
@@ -108,16 +109,19 @@ def _out_slots(call, expected):
     raise AssertionError(f"{function.__name__}: no result is out")
 
 
-def _overlap_case(call, expected, slot, i, ahead):
+def _overlap_case(call, expected, slot, i, where):
     """The arguments with argument ``i`` in a buffer and ``out`` a view of that
-    buffer shifted by a few elements (``ahead``: after the argument's start)."""
+    buffer shifted by a few elements: "ahead" (after the argument's start),
+    "behind" (before it), "end" (a smaller ``out`` a few elements before the
+    argument's end)."""
     function, args, kwargs = call
     k, n = slot
     result = expected if k is None else expected[k]
     a = args[i]
     shift = max(1, min(3, a.size - 1, result.size - 1))
     buf = np.zeros(max(a.size, result.size) + shift)
-    start_a, start_out = (0, shift) if ahead else (shift, 0)
+    start_a, start_out = {"ahead": (0, shift), "behind": (shift, 0),
+                          "end": (0, a.size - result.size - shift)}[where]
     x = buf[start_a:start_a + a.size].reshape(a.shape)
     x[...] = a
     out = buf[start_out:start_out + result.size].reshape(result.shape)
@@ -144,6 +148,10 @@ def _check(call, expected, slot, got, out):
                 g, e, equal_nan=True)):
             return "wrong values"
     return None
+
+
+def _placements(a, result):
+    return ("ahead", "behind", "end") if result.size + 6 < a.size else ("ahead", "behind")
 
 
 def _float_positions(args, updated):
@@ -175,13 +183,13 @@ def test_every_op_partly_overlapping_out(size, monkeypatch):
                 continue
             checked.add(function.__name__)
             for i in _float_positions(args, updated):
-                for ahead in (True, False):
-                    got_args, out = _overlap_case(call, expected, slot, i, ahead)
+                for where in _placements(args[i], result):
+                    got_args, out = _overlap_case(call, expected, slot, i, where)
                     got = function(*got_args, out=out, **kwargs)
                     wrong = _check(call, expected, slot, got, out)
                     if wrong:
                         failures.append(f"{function.__name__} arg {i} out[{slot[0]}] "
-                                        f"{'ahead' if ahead else 'behind'}: {wrong}")
+                                        f"{where}: {wrong}")
     # every function with out= was reached by some call
     wanted = {name for name in nbops.__all__
               if callable(getattr(nbops, name)) and name not in ("warmup", "empty_cache")
