@@ -101,6 +101,25 @@ def may_share_memory(out, a):
     return np.may_share_memory(out, a)
 
 
+def overlaps(out, *sources):
+    """Whether ``out`` may share memory with any of ``sources`` (None entries
+    skipped): every array a kernel reads while it writes ``out`` (weights, biases
+    and saved statistics too), so that a destination overlapping one of them gets
+    the result through a new array (as NumPy's ufuncs do)."""
+    for a in sources:
+        if a is not None and may_share_memory(out, a):
+            return True
+    return False
+
+
+def check_out_apart(out, running_mean, running_var, update):
+    """``out`` must not overlap the running statistics a training call updates in
+    place (both are outputs: no order of writes gives each its value)."""
+    if update and overlaps(out, running_mean, running_var):
+        raise ValueError("out overlaps running_mean or running_var, which this call "
+                         "updates in place: pass a separate out")
+
+
 def lean_destination(out, shape, dtype, *sources):
     """The array a lean path writes its result into, or None (the general path).
 
@@ -110,11 +129,8 @@ def lean_destination(out, shape, dtype, *sources):
     """
     if out is None:
         return _memory.empty(shape, dtype)
-    if not direct_out(out, shape, dtype):
+    if not direct_out(out, shape, dtype) or overlaps(out, *sources):
         return None
-    for a in sources:
-        if a is not None and may_share_memory(out, a):
-            return None
     return out
 
 

@@ -34,6 +34,7 @@ from .._validate import (
     deliver,
     is_dask_array,
     is_device_array,
+    overlaps,
     result_dtype,
 )
 from ..cuda import ops as _cuda
@@ -336,11 +337,11 @@ def prelu(input, weight, *, out=None):
     if out is not None:
         check_out(out, x.shape, result)
     src = np.ascontiguousarray(x, dtype=compute)
+    wc = np.ascontiguousarray(w.reshape(-1), dtype=compute)
     res = out if (out is not None and out.dtype == compute and out.flags.c_contiguous
-                  and not np.may_share_memory(out, src)) else _memory.empty(x.shape, compute)
+                  and not overlaps(out, src, wc)) else _memory.empty(x.shape, compute)
     inner = max(1, math.prod(x.shape[2:]))
     if src.size:
-        wc = np.ascontiguousarray(w.reshape(-1), dtype=compute)
         _launch_prelu(src.reshape(-1), wc, res.reshape(-1), inner)
     if out is None:
         return res if result == compute else res.astype(result)
@@ -522,7 +523,7 @@ def prelu_backward(grad_output, input, weight, *, out=None):
     wc = np.ascontiguousarray(w.reshape(-1), dtype=compute)
     direct = (out_i is not None and out_i.dtype == compute and out_i.flags.c_contiguous
               and not _overlaps_differently(out_i, gs)
-              and not _overlaps_differently(out_i, xs))
+              and not _overlaps_differently(out_i, xs) and not overlaps(out_i, wc))
     gi = out_i if direct else _memory.empty(x.shape, compute)
     C = w.size
     inner, per, chunks = prelu_grad_plan(x.shape, C)

@@ -41,6 +41,7 @@ from .._validate import (
     dask_ops,
     is_dask_array,
     is_device_array,
+    overlaps,
     result_dtype,
 )
 from ..scalar._math import const
@@ -517,7 +518,8 @@ def _grad_args(grad_output, plan):
 def _backward(plan, grad_output, out):
     g, c = _grad_args(grad_output, plan)
     direct = (out is not None and out.dtype == plan.compute and out.shape == plan.shape
-              and out.flags.c_contiguous and plan.compute == plan.result)
+              and out.flags.c_contiguous and plan.compute == plan.result
+              and not overlaps(out, plan.x, plan.t, plan.w, g))
     if out is not None:
         check_out(out, plan.shape, plan.result)
     grad = _run(plan, g, c, True, out.reshape(plan.x.shape) if direct else None)[1]

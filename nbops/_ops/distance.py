@@ -20,6 +20,7 @@ from .._validate import (
     deliver,
     is_dask_array,
     is_device_array,
+    overlaps,
     result_dtype,
 )
 from ..cuda import ops as _cuda
@@ -184,7 +185,8 @@ def pairwise_distance(x1, x2, p=2.0, eps=1e-6, keepdim=False, *, out=None):
         compute, result = result_dtype(np.result_type(a.dtype, b.dtype), "x1")
     if out is not None:
         check_out(out, plan.out_shape, result)
-    direct = out is not None and result == compute and out.flags.c_contiguous
+    direct = (out is not None and result == compute and out.flags.c_contiguous
+              and not overlaps(out, a, b))
     res = out if direct else _memory.empty(plan.out_shape, compute)
     if res.size:
         af, sa = _rows(a, plan.shape, compute)

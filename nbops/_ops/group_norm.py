@@ -39,11 +39,12 @@ from .._launch import launch
 from .._validate import (
     as_array,
     check_out,
+    check_out_apart,
     dask_ops,
     deliver,
     is_dask_array,
     is_device_array,
-    may_share_memory,
+    overlaps,
     result_dtype,
 )
 from ..cuda import ops as _cuda
@@ -351,7 +352,7 @@ def _run_forward(name, input, num_groups, weight, bias, eps, out):
         check_out(out, x.shape, result)
     src = np.ascontiguousarray(x, dtype=compute).reshape(-1)
     direct = (out is not None and result == compute and out.flags.c_contiguous
-              and not may_share_memory(out, src))
+              and not overlaps(out, src, w, b))
     res = out if direct else _memory.empty(x.shape, compute)
     mean = np.empty(n * groups, np.float64)  # (the kernel writes every group's)
     rstd = np.empty(n * groups, np.float64)
@@ -384,7 +385,7 @@ def _run_backward(name, grad_output, input, num_groups, mean, rstd, weight, grad
     gs = np.ascontiguousarray(g, dtype=compute).reshape(-1)
     xs = np.ascontiguousarray(x, dtype=compute).reshape(-1)
     direct = (out is not None and out.dtype == compute and out.flags.c_contiguous
-              and not np.may_share_memory(out, gs) and not np.may_share_memory(out, xs))
+              and not overlaps(out, gs, xs, mean64, rstd64, w))
     res = out if direct else _memory.empty(x.shape, compute)
     grad_w = np.zeros(c, np.float64)
     grad_b = np.zeros(c, np.float64)
@@ -621,6 +622,8 @@ def instance_norm(input, running_mean=None, running_var=None, weight=None, bias=
                                  f"in place), got {r.shape} {r.dtype}")
             if not r.flags.writeable:
                 raise ValueError(f"{name} must be writeable (it is updated in place)")
+    if out is not None and isinstance(out, np.ndarray):
+        check_out_apart(out, running_mean, running_var, True)
     y, mean, rstd, stats, result = _run_forward("instance_norm", x, c, weight, bias, eps, out)
     if n and (running_mean is not None or running_var is not None):
         rm = np.zeros(c) if running_mean is None else running_mean.astype(np.float64)

@@ -53,7 +53,7 @@ from .._validate import (
     is_dask_array,
     is_device_array,
     lean_destination,
-    may_share_memory,
+    overlaps,
     result_dtype,
 )
 from ..cuda import ops as _cuda
@@ -327,7 +327,7 @@ def _run_forward(name, input, normalized_shape, weight, bias, eps, out, centered
         check_out(out, x.shape, result)
     src = np.ascontiguousarray(x, dtype=compute).reshape(-1)
     direct = (out is not None and result == compute and out.flags.c_contiguous
-              and not may_share_memory(out, src))
+              and not overlaps(out, src, w, b))
     res = out if direct else _memory.empty(x.shape, compute)
     mean = np.empty(n_rows, np.float64)  # (the kernel writes every row's)
     rstd = np.empty(n_rows, np.float64)
@@ -382,7 +382,7 @@ def _lean_forward(name, x, normalized_shape, weight, bias, eps, out, centered):
     b = _lean_affine(bias, shape, dt, 0.0)
     if w is None or b is None:
         return None
-    res = lean_destination(out, x.shape, dt, x)
+    res = lean_destination(out, x.shape, dt, x, w, b)
     if res is None:
         return None
     args = (x.reshape(-1), length, centered, w, b, eps, _SCRATCH, _NO_STATS, _NO_STATS,
@@ -568,7 +568,7 @@ def _run_backward(name, grad_output, input, normalized_shape, mean, rstd, weight
     gs = np.ascontiguousarray(g, dtype=compute).reshape(-1)
     xs = np.ascontiguousarray(x, dtype=compute).reshape(-1)
     direct = (out is not None and out.dtype == compute and out.flags.c_contiguous
-              and not np.may_share_memory(out, gs) and not np.may_share_memory(out, xs))
+              and not overlaps(out, gs, xs, mean64, rstd64, w))
     res = out if direct else _memory.empty(x.shape, compute)
     grad_w = np.zeros(length, np.float64)
     grad_b = np.zeros(length, np.float64)

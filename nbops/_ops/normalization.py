@@ -43,12 +43,14 @@ from .._launch import launch
 from .._validate import (
     as_array,
     check_out,
+    check_out_apart,
     dask_ops,
     deliver,
     is_dask_array,
     is_device_array,
     lean_destination,
     may_share_memory,
+    overlaps,
     result_dtype,
 )
 from ..cuda import ops as _cuda
@@ -371,7 +373,8 @@ def _fast_eval(x, running_mean, running_var, weight, bias, eps, out):
         return None
     # (out= the input itself is written element by element in place; a partial
     # overlap goes to the general path)
-    res = lean_destination(out, shape, dt, None if out is x else x)
+    res = lean_destination(out, shape, dt, None if out is x else x, running_mean,
+                           running_var, weight, bias)
     if res is None:
         return None
     inner = x.size // (shape[0] * channels)
@@ -420,7 +423,8 @@ def _fast_train(x, running_mean, running_var, weight, bias, momentum, eps, out):
         return None
     # (out= the input itself is written in place after the statistics are read; a
     # partial overlap goes to the general path)
-    res = lean_destination(out, shape, dt, None if out is x else x)
+    res = lean_destination(out, shape, dt, None if out is x else x, running_mean,
+                           running_var, weight, bias)
     if res is None:
         return None
     key = (n_outer, channels, inner)
@@ -543,11 +547,13 @@ def batch_norm(input, running_mean, running_var, weight=None, bias=None, trainin
     plan = batch_norm_plan(x.shape, running_mean, running_var, w, b, training, momentum, eps)
     if out is not None:
         check_out(out, x.shape, result)
+        check_out_apart(out, running_mean, running_var, plan.update_running)
 
     src = np.ascontiguousarray(x, dtype=compute)
     flat = src.reshape(-1)
     direct = (out is not None and result == compute and out.flags.c_contiguous
-              and (out is src or not may_share_memory(out, src)))
+              and (out is src or not may_share_memory(out, src))
+              and not overlaps(out, w, b, running_mean, running_var))
     res = out if direct else _memory.empty(x.shape, compute)
     if x.size == 0:  # PyTorch: empty result, running statistics untouched
         if out is not None:
