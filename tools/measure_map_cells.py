@@ -66,22 +66,12 @@ def _kernels(fn):
     import importlib.util
 
     from nbops import _launch
-    from nbops._ops import elementwise
 
     path = os.path.join(os.path.dirname(os.path.abspath(__file__)), "tune_threads.py")
     spec = importlib.util.spec_from_file_location("_tune_threads", path)
     tune = importlib.util.module_from_spec(spec)
     spec.loader.exec_module(tune)
-    recorder = tune.Recorder()
-    modules = tune.patch_launch(recorder)
-    saved = elementwise._small_1d
-    elementwise._small_1d = tune.NoFastPath()
-    try:
-        fn()
-    finally:
-        elementwise._small_1d = saved
-        tune.unpatch_launch(modules)
-    (serial, parallel, key, n, args), = recorder.calls
+    (serial, parallel, key, n, args), = tune.record_launches(fn)
     s = _launch.entry_point(serial, key, args)
     p = _launch.entry_point(parallel, key, args)
     return (lambda: s(*args)), (lambda: p(*args)), (serial, key), n, args

@@ -106,21 +106,12 @@ def _kernel_replay(fn):
     tune = importlib.util.module_from_spec(spec)
     spec.loader.exec_module(tune)  # its Recorder and launch patching
     from nbops import _config, _launch
-    from nbops._ops import elementwise
 
-    recorder = tune.Recorder()
-    modules = tune.patch_launch(recorder)
-    saved = elementwise._small_1d
-    elementwise._small_1d = tune.NoFastPath()
-    try:
-        fn()
-    finally:
-        elementwise._small_1d = saved
-        tune.unpatch_launch(modules)
-    if not recorder.calls:
+    calls = tune.record_launches(fn)
+    if not calls:
         return None
     steps = []
-    for serial, parallel, key, n, args in recorder.calls:
+    for serial, parallel, key, n, args in calls:
         floor = _config.PARALLEL_THRESHOLD
         if floor == _config.PER_OP_FLOOR:
             wanted = n >= _launch.parallel_from(serial, key) and _config.threads_now() > 1

@@ -121,6 +121,21 @@ class NoFastPath(dict):
         pass
 
 
+def record_launches(fn):
+    """The launches ``(serial, parallel, key, n, args)`` that ``fn()`` makes, each
+    run serial, with the elementwise 1-D fast path off (so that every call goes
+    through ``launch``)."""
+    recorder = Recorder()
+    modules = patch_launch(recorder)
+    small_1d, elementwise._small_1d = elementwise._small_1d, NoFastPath()
+    try:
+        fn()
+    finally:
+        elementwise._small_1d = small_1d
+        unpatch_launch(modules)
+    return recorder.calls
+
+
 def launches(recorder, entry, d, forward=True, backward=True):
     """The recorded launches of the op's sample calls on the arrays ``d`` (if
     ``forward``) and of its backward's (if ``backward``: the kernels the forward
