@@ -132,7 +132,28 @@ def parallel_kernel(func=None, *, fastmath=False):
     return _cached_njit(func, parallel=True, fastmath=_checked(fastmath), **_COMMON)
 
 
-def kernels(func, *, fastmath=False, parallel_calls=(), serial_calls=False):
+def _copy(func, calls=(), fastmath=False, suffix=""):
+    """A copy of ``func`` named ``<name><suffix>`` whose globals have the cores
+    named in ``calls`` as :func:`called_core` functions (``func`` itself where
+    there is nothing to change)."""
+    if not calls and not suffix:
+        return func
+    import types as pytypes
+
+    scope = func.__globals__
+    if calls:
+        scope = dict(scope)
+        for name in calls:
+            scope[name] = called_core(scope[name], fastmath=fastmath)
+    copy = pytypes.FunctionType(func.__code__, scope, func.__name__ + suffix,
+                                func.__defaults__, func.__closure__)
+    copy.__qualname__ = func.__qualname__ + suffix
+    copy.__module__ = func.__module__
+    copy.__doc__ = func.__doc__
+    return copy
+
+
+def kernels(func, *, fastmath=False, parallel_calls=()):
     """The (serial, parallel) pair of cached kernels compiled from one function.
 
     Write the work as a loop over independent tasks with ``numba.prange``: the
@@ -150,31 +171,10 @@ def kernels(func, *, fastmath=False, parallel_calls=(), serial_calls=False):
     serial one's; called, it is typed and compiled once, and LLVM may still
     inline it. The parallel kernel then sees the module's globals as they are
     when ``kernels`` is called (everything it uses must be defined before).
-    ``serial_calls=True``: the serial kernel calls them too (IR inlining copies
-    a core block by block, at a cost that grows with its size: a large core
-    called, rather than inlined, can compile faster in the serial kernel too;
-    one function of its own also has a fixed cost).
+    (A large task is better a :func:`task_function` called by address.)
     """
-    import types as pytypes
-
-    scope = func.__globals__
-    if parallel_calls:
-        scope = dict(scope)
-        for name in parallel_calls:
-            scope[name] = called_core(scope[name], fastmath=fastmath)
-    serial = func
-    if serial_calls:
-        serial = pytypes.FunctionType(func.__code__, scope, func.__name__, func.__defaults__,
-                                      func.__closure__)
-        serial.__qualname__ = func.__qualname__
-        serial.__module__ = func.__module__
-        serial.__doc__ = func.__doc__
-    twin = pytypes.FunctionType(func.__code__, scope, func.__name__ + "_parallel",
-                                func.__defaults__, func.__closure__)
-    twin.__qualname__ = func.__qualname__ + "_parallel"
-    twin.__module__ = func.__module__
-    twin.__doc__ = func.__doc__
-    return (serial_kernel(serial, fastmath=fastmath),
+    twin = _copy(func, parallel_calls, fastmath, "_parallel")
+    return (serial_kernel(func, fastmath=fastmath),
             parallel_kernel(twin, fastmath=fastmath))
 
 
@@ -188,19 +188,7 @@ def task_function(func=None, *, fastmath=False, calls=()):
     as ``parallel_calls`` of :func:`kernels`; defined before the task)."""
     if func is None:
         return lambda f: task_function(f, fastmath=fastmath, calls=calls)
-    if calls:
-        import types as pytypes
-
-        scope = dict(func.__globals__)
-        for name in calls:
-            scope[name] = called_core(scope[name], fastmath=fastmath)
-        copy = pytypes.FunctionType(func.__code__, scope, func.__name__, func.__defaults__,
-                                    func.__closure__)
-        copy.__qualname__ = func.__qualname__
-        copy.__module__ = func.__module__
-        copy.__doc__ = func.__doc__
-        func = copy
-    return _cached_njit(func, fastmath=_checked(fastmath), **_COMMON)
+    return _cached_njit(_copy(func, calls, fastmath), fastmath=_checked(fastmath), **_COMMON)
 
 
 def _checked(fastmath):
