@@ -1,7 +1,9 @@
 """Shared helpers: optional PyTorch baseline, input data, the performance tables'
 choice of ops."""
 
+import math
 import os
+import timeit
 
 import numpy as np
 
@@ -51,3 +53,48 @@ def select_cases(cases, op_of):
         return dict(cases)
     return {label: case for label, case in cases.items()
             if label in names or op_of(label, case) in names}
+
+
+#: The length of one timed sample of the performance tables' classes, seconds.
+SAMPLE_SECONDS = 0.01
+
+
+def calls_per_sample(fn, seconds=SAMPLE_SECONDS):
+    """How many calls of ``fn`` (already compiled) last about ``seconds``: at
+    least 1, from the calls made in a tenth of that time."""
+    calls, start = 0, timeit.default_timer()
+    while True:
+        fn()
+        calls += 1
+        elapsed = timeit.default_timer() - start
+        if elapsed >= seconds / 10:
+            return max(1, math.ceil(seconds * calls / elapsed))
+
+
+class BuiltOnce:
+    """A benchmark class whose inputs are built once per parameter set, timed in
+    samples of many calls, as a user's loop runs the op.
+
+    asv (asv_runner 0.3 on) runs a class's ``setup`` again before every sample,
+    and, where the class sets no ``number``, times a single call per sample
+    (asv#966). Measured that way, each figure was the median of five single
+    calls, each made just after the inputs were built anew (caches cold, the
+    result in memory fresh from the allocator): not the steady state of a loop,
+    and an allocating call could look up to twice as slow as the same call into
+    ``out=``. Here ``setup`` does the work once per parameter set (asv calls it
+    again before each sample: a no-op then) and sets ``number`` so that a sample
+    lasts about :data:`SAMPLE_SECONDS`; asv then times each call of a sample and
+    sums them.
+
+    A subclass defines ``build(*params)``, which sets ``self.fn`` (the call the
+    ``time_`` method makes) or raises ``NotImplementedError`` (asv: skipped).
+    """
+
+    def setup(self, *params):
+        if getattr(self, "_built_for", None) == params:
+            return
+        self._built_for = self.fn = None  # the last parameter set's arrays go first
+        self.build(*params)
+        self.fn()  # compile / load from the cache outside the timing
+        self.number = calls_per_sample(self.fn)
+        self._built_for = params

@@ -33,7 +33,7 @@ import numpy as np
 import nbops
 from nbops._ops import table
 
-from ._common import F, needs_torch, perf_dtypes, random_array, select_cases, torch
+from ._common import BuiltOnce, F, needs_torch, perf_dtypes, random_array, select_cases, torch
 
 SIZES = {"small": (1000, (64, 10), ((64, 128), 64)),
          "medium": (100_000, (4096, 1000), ((1024, 256), 256)),
@@ -212,19 +212,19 @@ def _torch_args(args, kwargs):
     return targs, tkw
 
 
-class EveryOp:
+class EveryOp(BuiltOnce):
     params = (sorted(CASES), list(SIZES), perf_dtypes(),
               ["nbops", "nbops_out", "torch"])
     param_names = ["op", "size", "dtype", "library"]
     timeout = 240
     # About 1000 cells: one process and a few samples each keep the whole run
     # near half an hour (asv's defaults, two processes and up to ten samples,
-    # took about 90 minutes). Each sample is still asv's timed batch of calls.
+    # took about 90 minutes). Each sample is a batch of calls (BuiltOnce).
     processes = 1
-    repeat = (1, 5, 2.0)
+    repeat = (3, 9, 2.0)  # samples of about 10 ms each (BuiltOnce)
     warmup_time = 0.05
 
-    def setup(self, op, size, dtype, library):
+    def build(self, op, size, dtype, library):
         function, torch_name, build = CASES[op]
         args, kwargs = build(size, dtype)
         if library == "torch":
@@ -243,7 +243,6 @@ class EveryOp:
             self.fn = lambda: function(*args, out=out, **kwargs)
         else:
             self.fn = lambda: function(*args, **kwargs)
-        self.fn()  # compile / load from the cache outside the timing
 
     def time_op(self, op, size, dtype, library):
         self.fn()
