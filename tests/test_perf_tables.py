@@ -142,3 +142,47 @@ def test_the_docs_render_the_backward_table(tmp_path):
             in text)
     assert ("   * - ``linear_backward``\n     - (65536, 128) x (128, 128)\n     - 1.00\n"
             "     - n/a\n" in text)
+
+
+def test_built_once_builds_once_per_parameter_set_and_batches_calls():
+    common = _benchmarks("_common")
+    built = []
+
+    class Case(common.BuiltOnce):
+        def build(self, size, dtype):
+            built.append((size, dtype))
+            self.calls = 0
+
+            def fn():
+                self.calls += 1
+            self.fn = fn
+
+    case = Case()
+    case.setup("small", "float32")
+    first_fn, number = case.fn, case.number
+    assert built == [("small", "float32")]
+    assert number > 100  # a call of nothing: many calls make a 10 ms sample
+    case.setup("small", "float32")  # asv's setup before the next sample: nothing to do
+    assert built == [("small", "float32")] and case.fn is first_fn
+    case.setup("large", "float32")  # the next parameter set: built again
+    assert built == [("small", "float32"), ("large", "float32")]
+    assert case.fn is not first_fn and case.calls > 0  # called before timing (compile)
+
+    class Skipped(common.BuiltOnce):
+        def build(self, size):
+            raise NotImplementedError("no such case")  # asv: skipped
+
+    skipped = Skipped()
+    with pytest.raises(NotImplementedError):
+        skipped.setup("small")
+    with pytest.raises(NotImplementedError):  # not taken for built on the next try
+        skipped.setup("small")
+
+
+def test_calls_per_sample_scales_with_the_call_time():
+    common = _benchmarks("_common")
+    import time
+    assert common.calls_per_sample(lambda: time.sleep(0.02)) == 1
+    fast = common.calls_per_sample(lambda: None)
+    slow = common.calls_per_sample(lambda: time.sleep(0.0002))
+    assert fast > 10 * slow >= 10

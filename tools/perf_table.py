@@ -61,9 +61,11 @@ import math
 import os
 import platform
 import shutil
+import statistics
 import subprocess
 import sys
 import tempfile
+import timeit
 
 ROOT = os.path.normpath(os.path.join(os.path.dirname(os.path.abspath(__file__)), ".."))
 #: the environment variable the benchmark files read (asv_bench/benchmarks/_common.py)
@@ -167,6 +169,83 @@ def run_asv(kind, extra, ops):
             subprocess.run(["git", "worktree", "remove", "--force", tree], cwd=ROOT,
                            check=False)
     return run_line(extra, load_start, _load())
+
+
+def measure_case(kind, label, rounds):
+    """{(label, *cell params, library): seconds per call} of one case: every cell
+    (size, dtype) of ``label`` in this process, the libraries' samples
+    alternating round after round (nbops, nbops_out, torch, nbops, ...), each
+    cell's time the median of its ``rounds`` samples. A sample is
+    ``BuiltOnce``'s batch of calls (about 10 ms), timed as ``timeit`` does (the
+    garbage collector off). A library the case skips (``NotImplementedError``:
+    no ``out=``, no PyTorch op) has no entry."""
+    module_name, bench, _, _ = TABLES[kind]
+    module = importlib.import_module(f"benchmarks.{module_name}")
+    cls = getattr(module, bench.split(".")[1])
+    *cell_params, libraries = cls.params[1:]
+    values = {}
+    for cell in itertools.product(*cell_params):
+        built = {}
+        for library in libraries:
+            instance = cls()
+            try:
+                instance.setup(label, *cell, library)
+            except NotImplementedError:
+                continue
+            built[library] = instance
+        samples = {library: [] for library in built}
+        for _ in range(rounds):
+            for library, instance in built.items():
+                timer = timeit.Timer(instance.fn)
+                samples[library].append(timer.timeit(instance.number) / instance.number)
+        for library, times in samples.items():
+            values[(label, *cell, library)] = statistics.median(times)
+        built.clear()  # this cell's arrays go before the next cell's are made
+    return values
+
+
+def run_interleaved(kind, ops, rounds):
+    """Every case (or those of ``ops``) measured by :func:`measure_case`, one
+    process per case, in a frozen copy of HEAD (a temporary git worktree: edits
+    to this checkout during the run do not leak into it). Returns (the results
+    in :func:`latest_results`' form, the header's run line)."""
+    module_name, _, _, _ = TABLES[kind]
+    head = subprocess.run(["git", "rev-parse", "HEAD"], cwd=ROOT, capture_output=True,
+                          text=True, check=True).stdout.strip()
+    ops_of, _ = load_cases(kind)
+    labels = sorted(label for label, op in ops_of.items()
+                    if not ops or label in ops or op in ops)
+    load_start = _load()
+    values = {}
+    with tempfile.TemporaryDirectory() as tmp:
+        tree = os.path.join(tmp, "nbops")
+        subprocess.run(["git", "worktree", "add", "--detach", tree, head], cwd=ROOT,
+                       check=True, stdout=subprocess.DEVNULL)
+        try:
+            env = dict(os.environ, PYTHONPATH=os.pathsep.join(
+                [tree, os.path.join(tree, "asv_bench")]))
+            env.pop(PERF_OPS, None)
+            for i, label in enumerate(labels):
+                print(f"[{i + 1}/{len(labels)}] {label}", flush=True)
+                out = subprocess.run(
+                    [sys.executable, os.path.join(tree, "tools", "perf_table.py"),
+                     "--measure-case", label, "--rounds", str(rounds)]
+                    + (["--backward"] if kind == "backward" else []),
+                    cwd=tree, env=env, check=True, capture_output=True, text=True).stdout
+                for key, seconds in json.loads(out.splitlines()[-1]):
+                    values[tuple(key)] = seconds
+        finally:
+            subprocess.run(["git", "worktree", "remove", "--force", tree], cwd=ROOT,
+                           check=False)
+    module = importlib.import_module(f"benchmarks.{module_name}")
+    cls = getattr(module, TABLES[kind][1].split(".")[1])
+    params = [labels] + [list(p) for p in cls.params[1:]]
+    run = (f"libraries alternating in one process per case, median of {rounds} samples "
+           f"of about 10 ms; load average (1, 5, 15 min) at the start: {load_start}, "
+           f"at the end: {_load()}")
+    if float(load_start.split(",")[0]) > 0.5 * (os.cpu_count() or 1):
+        run += f" (a loaded machine: {os.cpu_count()} logical cores)"
+    return ({"commit_hash": head, "requirements": {}}, params, values), run
 
 
 def latest_results(kind):
@@ -284,7 +363,8 @@ def about_run(data, run):
     import numba
     import numpy
 
-    return [f"commit: {data['commit_hash'][:10]}, asv median times, "
+    how = "asv median times" if "asv" in run else "median times"
+    return [f"commit: {data['commit_hash'][:10]}, {how}, "
             f"date: {datetime.date.today()}",
             f"machine: {platform.processor() or platform.machine()}, "
             f"{os.cpu_count()} logical cores; python {platform.python_version()}, "
@@ -299,19 +379,31 @@ def main():
                         help="the backward table (every_backward.EveryBackward)")
     parser.add_argument("--ops", nargs="+", metavar="NAME",
                         help="rerun only these ops' (or cases') rows")
+    parser.add_argument("--asv", action="store_true",
+                        help="time with asv run (one process per cell and library)")
     parser.add_argument("--from-results", action="store_true",
-                        help="do not run asv; use the newest results")
+                        help="do not run anything; the table from asv's newest results")
+    parser.add_argument("--rounds", type=int, default=9,
+                        help="samples per cell and library (default 9)")
+    parser.add_argument("--measure-case", metavar="LABEL", help=argparse.SUPPRESS)
     parser.add_argument("asv_options", nargs="*", help="after --: options of asv run")
     args = parser.parse_args()
     kind = "backward" if args.backward else "forward"
+    if args.measure_case:  # the child process of run_interleaved: JSON on the last line
+        values = measure_case(kind, args.measure_case, args.rounds)
+        print(json.dumps([[list(key), seconds] for key, seconds in values.items()]))
+        return
     ops_of, sizes = load_cases(kind)
     if args.ops:
         check_ops(args.ops, ops_of)
     if args.from_results:
         run = "asv options and load: not recorded (written with --from-results)"
-    else:
+        data, params, values = latest_results(kind)
+    elif args.asv:
         run = run_asv(kind, args.asv_options, args.ops)
-    data, params, values = latest_results(kind)
+        data, params, values = latest_results(kind)
+    else:
+        (data, params, values), run = run_interleaved(kind, args.ops, args.rounds)
     labels = set(params[0])
     partial = bool(args.ops) or not set(ops_of) <= labels
     path = TABLES[kind][3]
