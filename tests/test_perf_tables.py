@@ -186,3 +186,17 @@ def test_calls_per_sample_scales_with_the_call_time():
     fast = common.calls_per_sample(lambda: None)
     slow = common.calls_per_sample(lambda: time.sleep(0.0002))
     assert fast > 10 * slow >= 10
+
+
+def test_measure_case_times_every_library_of_a_cell_in_one_process(monkeypatch, unfiltered):
+    every_op, _ = unfiltered
+    tool = _file_module("perf_table_tool", "tools", "perf_table.py")
+    libraries = ["nbops", "nbops_out", "torch"]
+    monkeypatch.setattr(every_op.EveryOp, "params", (["relu", "glu"], ["small"], ["float32"],
+                                                      libraries))
+    values = tool.measure_case("forward", "relu", rounds=2)
+    expected = {("relu", "small", "float32", lib) for lib in libraries}
+    if every_op.torch is None:  # the PyTorch cell is skipped
+        expected.discard(("relu", "small", "float32", "torch"))
+    assert set(values) == expected
+    assert all(0 < seconds < 1e-3 for seconds in values.values())  # per call, not per sample

@@ -2,50 +2,64 @@
 """The docs' performance tables: every op (three sizes) and every backward (the
 large size), float32 and float64, nbops / PyTorch.
 
-    python tools/perf_table.py                  # run asv's EveryOp suite, write the table
+    python tools/perf_table.py                  # time every case, write the table
     python tools/perf_table.py --backward       # EveryBackward: the backward table
-    python tools/perf_table.py --from-results   # rewrite the table from the last asv results
     python tools/perf_table.py --ops relu gelu  # rerun only these ops' rows (also --backward)
-    python tools/perf_table.py -- --quick       # options after -- go to `asv run`
+    python tools/perf_table.py --asv            # time with `asv run` instead
+    python tools/perf_table.py --from-results   # rewrite the table from the last asv results
+    python tools/perf_table.py --asv -- --quick # options after -- go to `asv run`
 
-Runs ``asv run --python=same -b every_op.EveryOp`` (``asv_bench/benchmarks/every_op.py``;
-with ``--backward``: ``every_backward.EveryBackward``,
-``asv_bench/benchmarks/every_backward.py``) in this Python environment on a
-frozen copy of the checked-out commit (a temporary git worktree of HEAD: commit
-what you want measured; edits made during the run do not leak into it), then
-writes ``docs/perf_table.csv`` (``docs/perf_table_backward.csv``): one row per
-(op, size, dtype) with the times of the allocating call, of the ``out=`` call
-and of PyTorch's, in microseconds, and the two ratios nbops / PyTorch (the
-backward table: one row per ``<op>_backward`` / ``<loss>_with_grad`` and dtype,
-its size in words; PyTorch's time is its backward alone, or its forward plus
-backward for a ``_with_grad``). The ``#`` lines at its top give the commit, the
-machine, the versions, the asv options and the load average of the run, the
-geometric mean of the ratios and the number of cells above 1.0. All the figures
-of a run come from one asv run (asv's median of its samples), so the ratios
-compare timings taken minutes apart on the same machine. Run it on a machine as
-quiet as you can get: the full forward table takes about 35 minutes on 2 cores;
-the backward table has about 490 timed cells (90 cases, float32 and float64;
-not timed in full yet: its smoke run below, 30 cells compiled from a cold
-cache, took 6 minutes at load average 10 to 14).
+The cases are asv's: the classes ``every_op.EveryOp``
+(``asv_bench/benchmarks/every_op.py``) and, with ``--backward``,
+``every_backward.EveryBackward`` (``asv_bench/benchmarks/every_backward.py``).
+By default each case runs in a process of its own on a frozen copy of the
+checked-out commit (a temporary git worktree of HEAD: commit what you want
+measured; edits made during the run do not leak into it); in that process the
+case's cells are built once each (``BuiltOnce``) and the three calls of a cell
+(nbops allocating, nbops into ``out=``, PyTorch) take their samples in turn,
+round after round (``--rounds``, default 9; a sample is a batch of calls of
+about 10 ms, timed as ``timeit`` does), and a cell's time is the median of its
+samples. So the two libraries of a ratio are timed in the same process, minutes
+and milliseconds apart at most: on the shared 2-core virtual machine of these
+tables, the same memory-bound call runs at one of two speeds (e.g. 0.9 or 1.8
+ms for a map over 1e7 float32) depending on the process, and ``asv run``
+(``--asv``: a new process for every cell *and* library) put such differences
+into the ratios. ``--asv`` runs ``asv run --python=same -b every_op.EveryOp``
+(``every_backward.EveryBackward``) on the frozen copy instead and reads asv's
+results, as ``--from-results`` does without running anything.
+
+The tool writes ``docs/perf_table.csv`` (``docs/perf_table_backward.csv``): one
+row per (op, size, dtype) with the times of the allocating call, of the
+``out=`` call and of PyTorch's, in microseconds, and the two ratios nbops /
+PyTorch (the backward table: one row per ``<op>_backward`` /
+``<loss>_with_grad`` and dtype, its size in words; PyTorch's time is its
+backward alone, or its forward plus backward for a ``_with_grad``). The ``#``
+lines at its top give the commit, the machine, the versions, how the run was
+timed and the load average of the run, the geometric mean of the ratios and
+the number of cells above 1.0. Run it on a machine as quiet as you can get:
+the full forward table takes about 50 minutes on 2 cores (most of it
+compiling).
 
 ``--ops NAME ...`` reruns only the cases of those ops (an op's name, e.g.
 ``batch_norm``, or a case's label, e.g. ``batch_norm_eval``,
-``cross_entropy_with_grad``): the environment variable ``NBOPS_PERF_OPS`` tells
-the benchmark files to keep only those cases (asv's parameter lists shrink to
-them), and only their rows of the table are replaced; the other rows, and the
-header of the run that measured them, stay, and a ``# rerun`` line per partial
-run says which rows which commit measured (a later line's rows replace an
-earlier one's). The geometric mean is recomputed over the whole table. A run
-whose results hold every case (a full run, or ``--from-results`` after one)
-rewrites the whole table and drops those lines.
+``cross_entropy_with_grad``; with ``--asv`` the environment variable
+``NBOPS_PERF_OPS`` tells the benchmark files to keep only those cases, so that
+asv's parameter lists shrink to them), and only their rows of the table are
+replaced; the other rows, and the header of the run that measured them, stay,
+and a ``# rerun`` line per partial run says which rows which commit measured
+(a later line's rows replace an earlier one's). The geometric mean is
+recomputed over the whole table. A run whose results hold every case (a full
+run, or ``--from-results`` after one) rewrites the whole table and drops those
+lines.
 
-``-- --quick`` (asv's one sample per cell, no warm-up) is a smoke test of the
-tool, not a measurement: the header says so. The smoke tests of this tool::
+``--asv -- --quick`` (asv's one sample per cell, no warm-up) is a smoke test of
+the asv path, not a measurement: the header says so. The smoke tests of this tool::
 
-    python tools/perf_table.py --backward --ops relu cross_entropy batch_norm -- --quick
-    python tools/perf_table.py --ops relu -- --quick
+    python tools/perf_table.py --backward --ops relu cross_entropy batch_norm --asv -- --quick
+    python tools/perf_table.py --ops relu --rounds 1
 
-(6 and 3 minutes, at load average 10 to 14 on 2 cores, most of it compiling).
+(the first about 6 minutes at load average 10 to 14 on 2 cores, most of it
+compiling; the second about 20 seconds).
 The geometric mean is computed from the times (the ratio columns are rounded).
 """
 
@@ -227,12 +241,15 @@ def run_interleaved(kind, ops, rounds):
             env.pop(PERF_OPS, None)
             for i, label in enumerate(labels):
                 print(f"[{i + 1}/{len(labels)}] {label}", flush=True)
-                out = subprocess.run(
+                child = subprocess.run(
                     [sys.executable, os.path.join(tree, "tools", "perf_table.py"),
                      "--measure-case", label, "--rounds", str(rounds)]
                     + (["--backward"] if kind == "backward" else []),
-                    cwd=tree, env=env, check=True, capture_output=True, text=True).stdout
-                for key, seconds in json.loads(out.splitlines()[-1]):
+                    cwd=tree, env=env, capture_output=True, text=True)
+                if child.returncode:  # the case's cells stay empty; the others go on
+                    print(f"{label} failed:\n{child.stderr[-3000:]}", file=sys.stderr)
+                    continue
+                for key, seconds in json.loads(child.stdout.splitlines()[-1]):
                     values[tuple(key)] = seconds
         finally:
             subprocess.run(["git", "worktree", "remove", "--force", tree], cwd=ROOT,
