@@ -194,7 +194,7 @@ def test_measure_case_times_every_library_of_a_cell_in_one_process(monkeypatch, 
     libraries = ["nbops", "nbops_out", "torch"]
     monkeypatch.setattr(every_op.EveryOp, "params", (["relu", "glu"], ["small"], ["float32"],
                                                       libraries))
-    values = tool.measure_case("forward", "relu", rounds=2)
+    values = tool.measure_case("forward", "relu", rounds=2, pause=0.0)
     expected = {("relu", "small", "float32", lib) for lib in libraries}
     if every_op.torch is None:  # the PyTorch cell is skipped
         expected.discard(("relu", "small", "float32", "torch"))

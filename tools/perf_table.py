@@ -79,6 +79,7 @@ import statistics
 import subprocess
 import sys
 import tempfile
+import time
 import timeit
 
 ROOT = os.path.normpath(os.path.join(os.path.dirname(os.path.abspath(__file__)), ".."))
@@ -185,14 +186,21 @@ def run_asv(kind, extra, ops):
     return run_line(extra, load_start, _load())
 
 
-def measure_case(kind, label, rounds):
+#: seconds of rest before each sample: the thread pool of the library timed
+#: before (Numba's OpenMP workers, PyTorch's own OpenMP, OpenBLAS) spins a while
+#: after its last call and would take a core from the next library's threads
+PAUSE = 0.05
+
+
+def measure_case(kind, label, rounds, pause=PAUSE):
     """{(label, *cell params, library): seconds per call} of one case: every cell
     (size, dtype) of ``label`` in this process, the libraries' samples
     alternating round after round (nbops, nbops_out, torch, nbops, ...), each
     cell's time the median of its ``rounds`` samples. A sample is
     ``BuiltOnce``'s batch of calls (about 10 ms), timed as ``timeit`` does (the
-    garbage collector off). A library the case skips (``NotImplementedError``:
-    no ``out=``, no PyTorch op) has no entry."""
+    garbage collector off), after ``pause`` seconds of rest and one untimed
+    call. A library the case skips (``NotImplementedError``: no ``out=``, no
+    PyTorch op) has no entry."""
     module_name, bench, _, _ = TABLES[kind]
     module = importlib.import_module(f"benchmarks.{module_name}")
     cls = getattr(module, bench.split(".")[1])
@@ -210,6 +218,8 @@ def measure_case(kind, label, rounds):
         samples = {library: [] for library in built}
         for _ in range(rounds):
             for library, instance in built.items():
+                time.sleep(pause)
+                instance.fn()  # wakes this library's threads
                 timer = timeit.Timer(instance.fn)
                 samples[library].append(timer.timeit(instance.number) / instance.number)
         for library, times in samples.items():
