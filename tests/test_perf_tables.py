@@ -148,14 +148,18 @@ def test_built_once_builds_once_per_parameter_set_and_batches_calls():
     common = _benchmarks("_common")
     built = []
 
-    class Case(common.BuiltOnce):
-        def build(self, size, dtype):
+    @common.built_once
+    class Case:
+        def setup(self, size, dtype):
             built.append((size, dtype))
             self.calls = 0
 
             def fn():
                 self.calls += 1
             self.fn = fn
+
+        def time_op(self, size, dtype):
+            self.fn()
 
     case = Case()
     case.setup("small", "float32")
@@ -168,8 +172,9 @@ def test_built_once_builds_once_per_parameter_set_and_batches_calls():
     assert built == [("small", "float32"), ("large", "float32")]
     assert case.fn is not first_fn and case.calls > 0  # called before timing (compile)
 
-    class Skipped(common.BuiltOnce):
-        def build(self, size):
+    @common.built_once
+    class Skipped:
+        def setup(self, size):
             raise NotImplementedError("no such case")  # asv: skipped
 
     skipped = Skipped()

@@ -15,7 +15,7 @@ The cases are asv's: the classes ``every_op.EveryOp``
 By default each case runs in a process of its own on a frozen copy of the
 checked-out commit (a temporary git worktree of HEAD: commit what you want
 measured; edits made during the run do not leak into it); in that process the
-case's cells are built once each (``BuiltOnce``) and the three calls of a cell
+case's cells are built once each (``built_once``) and the three calls of a cell
 (nbops allocating, nbops into ``out=``, PyTorch) take their samples in turn,
 round after round (``--rounds``, default 9; a sample is a batch of calls of
 about 10 ms, timed as ``timeit`` does), and a cell's time is the median of its
@@ -197,7 +197,7 @@ def measure_case(kind, label, rounds, pause=PAUSE):
     (size, dtype) of ``label`` in this process, the libraries' samples
     alternating round after round (nbops, nbops_out, torch, nbops, ...), each
     cell's time the median of its ``rounds`` samples. A sample is
-    ``BuiltOnce``'s batch of calls (about 10 ms), timed as ``timeit`` does (the
+    ``built_once``'s batch of calls (about 10 ms), timed as ``timeit`` does (the
     garbage collector off), after ``pause`` seconds of rest and one untimed
     call. A library the case skips (``NotImplementedError``: no ``out=``, no
     PyTorch op) has no entry."""

@@ -71,30 +71,36 @@ def calls_per_sample(fn, seconds=SAMPLE_SECONDS):
             return max(1, math.ceil(seconds * calls / elapsed))
 
 
-class BuiltOnce:
-    """A benchmark class whose inputs are built once per parameter set, timed in
-    samples of many calls, as a user's loop runs the op.
+def built_once(cls):
+    """Class decorator of an asv benchmark class whose ``setup(*params)`` sets
+    ``self.fn``, the call its ``time_`` method makes: the inputs are built once
+    per parameter set and timed in samples of many calls, as a user's loop runs
+    the op.
 
-    asv (asv_runner 0.3 on) runs a class's ``setup`` again before every sample,
+    asv (asv_runner 0.3 on) runs a class's ``setup`` again before every sample
     and, where the class sets no ``number``, times a single call per sample
-    (asv#966). Measured that way, each figure was the median of five single
+    (asv#966). Measured that way each figure was the median of a few single
     calls, each made just after the inputs were built anew (caches cold, the
     result in memory fresh from the allocator): not the steady state of a loop,
     and an allocating call could look up to twice as slow as the same call into
-    ``out=``. Here ``setup`` does the work once per parameter set (asv calls it
-    again before each sample: a no-op then) and sets ``number`` so that a sample
-    lasts about :data:`SAMPLE_SECONDS`; asv then times each call of a sample and
-    sums them.
-
-    A subclass defines ``build(*params)``, which sets ``self.fn`` (the call the
-    ``time_`` method makes) or raises ``NotImplementedError`` (asv: skipped).
+    ``out=``. The decorated ``setup`` does its work once per parameter set (asv
+    calls it again before each sample: a no-op then), calls ``self.fn`` once
+    (compiling it outside the timing) and sets ``number`` so that a sample lasts
+    about :data:`SAMPLE_SECONDS`; asv then times each call of a sample and sums
+    them. A ``setup`` that raises ``NotImplementedError`` (asv: skipped) is
+    tried again next time.
     """
+    setup = cls.setup
 
-    def setup(self, *params):
+    def setup_once(self, *params):
         if getattr(self, "_built_for", None) == params:
             return
         self._built_for = self.fn = None  # the last parameter set's arrays go first
-        self.build(*params)
-        self.fn()  # compile / load from the cache outside the timing
+        setup(self, *params)
+        self.fn()
         self.number = calls_per_sample(self.fn)
         self._built_for = params
+
+    setup_once.__doc__ = setup.__doc__
+    cls.setup = setup_once
+    return cls

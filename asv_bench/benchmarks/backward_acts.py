@@ -6,7 +6,7 @@ import numpy as np
 
 import nbops
 
-from ._common import needs_torch, random_array, torch
+from ._common import built_once, needs_torch, random_array, torch
 
 SELU = (1.6732632423543772848170429916717, 1.0507009873554804934193349852946)
 #: (nbops keyword arguments, torch forward, torch backward (g, x)); gelu_tanh is gelu
@@ -32,6 +32,7 @@ def _nbops_name(op):
     return "gelu" if op == "gelu_tanh" else op
 
 
+@built_once
 class ActivationsBackward:
     """Each backward at 1e7 float32 (the issue's 1.0x-PyTorch target), into ``out=``
     and allocating."""
@@ -68,6 +69,7 @@ class ActivationsBackward:
         self.fn()
 
 
+@built_once
 class GeluTanhForward:
     """gelu's tanh form at 1e7 float32 (AllActivationsLarge times the default form)."""
 

@@ -4,9 +4,10 @@ import numpy as np
 
 import nbops
 
-from ._common import needs_torch, random_array, torch
+from ._common import built_once, needs_torch, random_array, torch
 
 
+@built_once
 class ElementwiseBackward:
     """The generated elementwise backwards at 1e5 and 1e7 elements, into ``out=``
     and allocating, beside ``torch.ops.aten.<op>_backward`` where it exists."""

@@ -6,12 +6,13 @@ Target: at most 1.1x PyTorch (the two products dominate).
 
 import nbops
 
-from ._common import needs_torch, random_array, torch
+from ._common import built_once, needs_torch, random_array, torch
 
 SHAPES = {"(64,128)x(128,64)": (64, 128, 64), "(1024,256)x(256,256)": (1024, 256, 256),
           "(65536,128)x(128,128)": (65536, 128, 128)}
 
 
+@built_once
 class LinearBackward:
     params = (list(SHAPES), ["float32", "float64"], ["nbops", "torch"])
     param_names = ["shape", "dtype", "library"]

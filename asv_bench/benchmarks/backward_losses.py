@@ -15,7 +15,7 @@ import numpy as np
 import nbops
 from nbops._ops import table
 
-from ._common import F, needs_torch, random_array, torch
+from ._common import F, built_once, needs_torch, random_array, torch
 
 
 def _probabilities(size, dtype, seed):
@@ -39,6 +39,7 @@ def _data(loss, size, dtype):
             TARGETS.get(loss, random_array)(size, dtype, seed=1))
 
 
+@built_once
 class BackwardLoss:
     params = (sorted(LOSSES), [100_000, 10_000_000], ["float32"], ["nbops", "torch"])
     param_names = ["loss", "size", "dtype", "library"]
@@ -58,12 +59,12 @@ class BackwardLoss:
         else:
             fn = getattr(nbops, f"{loss}_backward")
             self.fn = lambda: fn(1.0, x, t)
-        self.fn()  # compile / load from the cache outside the timing
 
     def time_backward(self, loss, size, dtype, library):
         self.fn()
 
 
+@built_once
 class LossWithGrad:
     params = (sorted(LOSSES), [100_000, 10_000_000], ["float32"], ["nbops", "torch"])
     param_names = ["loss", "size", "dtype", "library"]

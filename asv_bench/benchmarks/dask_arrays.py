@@ -13,7 +13,7 @@ import numpy as np
 
 import nbops
 
-from ._common import random_array
+from ._common import built_once, random_array
 
 CLASSES = 100
 
@@ -26,6 +26,7 @@ def _needs_dask():
     return da
 
 
+@built_once
 class DaskOps:
     params = (["relu", "cross_entropy"], [4_000_000, 40_000_000], [1_000_000],
               ["nbops", "dask", "dask_out"])
@@ -67,6 +68,7 @@ class DaskOps:
     track_elements_per_second.unit = "elements/s"
 
 
+@built_once
 class DaskSplitRows:
     """Row ops whose rows are split across chunks (the last axis in 2 pieces): the
     per-chunk partials and the finish of nbops/_ops/split_rows.py."""

@@ -53,7 +53,7 @@ import numpy as np
 import nbops
 from nbops._ops import table
 
-from ._common import BuiltOnce, F, needs_torch, perf_dtypes, select_cases, torch
+from ._common import F, built_once, needs_torch, perf_dtypes, select_cases, torch
 from .every_op import ALL_CASES as FORWARD
 
 #: a case: its op (the table's name), the size it runs at (words, for the
@@ -368,16 +368,17 @@ def _preallocated(function, args, kwargs, with_grad):
         return tuple(np.empty_like(a) if isinstance(a, np.ndarray) else None for a in result)
 
 
-class EveryBackward(BuiltOnce):
+@built_once
+class EveryBackward:
     params = (sorted(CASES), perf_dtypes(), ["nbops", "nbops_out", "torch"])
     param_names = ["case", "dtype", "library"]
     timeout = 240
     # the settings of every_op.EveryOp: one process, a few samples each
     processes = 1
-    repeat = (3, 9, 2.0)  # samples of about 10 ms each (BuiltOnce)
+    repeat = (3, 9, 2.0)  # samples of about 10 ms each (built_once)
     warmup_time = 0.05
 
-    def build(self, case, dtype, library):
+    def setup(self, case, dtype, library):
         spec = CASES[case].build(dtype)
         with_grad = case.endswith("_with_grad")
         if library == "torch":

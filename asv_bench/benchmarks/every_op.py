@@ -33,7 +33,7 @@ import numpy as np
 import nbops
 from nbops._ops import table
 
-from ._common import BuiltOnce, F, needs_torch, perf_dtypes, random_array, select_cases, torch
+from ._common import F, built_once, needs_torch, perf_dtypes, random_array, select_cases, torch
 
 SIZES = {"small": (1000, (64, 10), ((64, 128), 64)),
          "medium": (100_000, (4096, 1000), ((1024, 256), 256)),
@@ -212,19 +212,20 @@ def _torch_args(args, kwargs):
     return targs, tkw
 
 
-class EveryOp(BuiltOnce):
+@built_once
+class EveryOp:
     params = (sorted(CASES), list(SIZES), perf_dtypes(),
               ["nbops", "nbops_out", "torch"])
     param_names = ["op", "size", "dtype", "library"]
     timeout = 240
     # About 1000 cells: one process and a few samples each keep the whole run
     # near half an hour (asv's defaults, two processes and up to ten samples,
-    # took about 90 minutes). Each sample is a batch of calls (BuiltOnce).
+    # took about 90 minutes). Each sample is a batch of calls (built_once).
     processes = 1
-    repeat = (3, 9, 2.0)  # samples of about 10 ms each (BuiltOnce)
+    repeat = (3, 9, 2.0)  # samples of about 10 ms each (built_once)
     warmup_time = 0.05
 
-    def build(self, op, size, dtype, library):
+    def setup(self, op, size, dtype, library):
         function, torch_name, build = CASES[op]
         args, kwargs = build(size, dtype)
         if library == "torch":

@@ -14,7 +14,7 @@ import numpy as np
 import nbops
 from nbops._ops import table
 
-from ._common import F, needs_torch, random_array, torch
+from ._common import F, built_once, needs_torch, random_array, torch
 
 
 def _probabilities(size, dtype, seed):
@@ -45,6 +45,7 @@ TARGETS = {  # kl_div and BCE take probabilities as targets (the others: random_
 }
 
 
+@built_once
 class Loss:
     params = (sorted(LOSSES), [100, 100_000, 10_000_000], ["float32"], ["mean", "none"],
               ["nbops", "numpy", "torch"])
@@ -76,6 +77,7 @@ class Loss:
             self.fn()
 
 
+@built_once
 class BCEWithLogitsPosWeight:
     """(65536, 128) float32 logits with a per-class pos_weight (the weighted kernel)."""
 

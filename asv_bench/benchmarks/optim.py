@@ -20,7 +20,7 @@ import nbops
 from nbops._grad import set_grad
 from nbops.data import HIDDEN, N_CLASSES, N_FEATURES
 
-from ._common import needs_torch, random_array, torch
+from ._common import built_once, needs_torch, random_array, torch
 
 SIZES = {"10M": [(10_000_000,)],
          "demo_mlp": [(HIDDEN, N_FEATURES), (HIDDEN,), (HIDDEN,), (HIDDEN,),
@@ -30,6 +30,7 @@ OPTIMIZERS = {"adam": ("Adam", dict(lr=1e-3), 7),
 LIBRARIES = ["nbops", "torch_fused", "torch_foreach", "torch_single", "copy"]
 
 
+@built_once
 class OptimizerStep:
     params = (list(SIZES), list(OPTIMIZERS), LIBRARIES)
     param_names = ["size", "optimizer", "library"]
