@@ -101,6 +101,15 @@ def may_share_memory(out, a):
     return np.may_share_memory(out, a)
 
 
+def overlaps_differently(dest, src):
+    """True if writing ``dest[i]`` could clobber an ``src[j]`` not yet read
+    (``j != i``): the two share memory and are not the same elements (the same
+    start and strides: writing element by element in place is then safe)."""
+    if not np.may_share_memory(dest, src):
+        return False
+    return not (dest.strides == src.strides and dest.ctypes.data == src.ctypes.data)
+
+
 def overlaps(out, *sources):
     """Whether ``out`` may share memory with any of ``sources`` (None entries
     skipped): every array a kernel reads while it writes ``out`` (weights, biases

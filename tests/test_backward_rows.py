@@ -313,6 +313,13 @@ def test_prelu_backward_out(rng):
         nbops.prelu_backward(g, x, w, out=oi)
     with pytest.raises(ValueError, match="out"):
         nbops.prelu_backward(g, x, w, out=(oi, np.empty(4)))
+    # the two gradients into overlapping memory: rejected before anything is written
+    buf = np.full(x.size + 2, 7.0)  # one element in common
+    with pytest.raises(ValueError, match="grad_input and grad_weight share memory"):
+        nbops.prelu_backward(g, x, w, out=(buf[2:].reshape(x.shape), buf[:3]))
+    with pytest.raises(ValueError, match="share memory"):
+        nbops.prelu_backward(g, x, w, out=(buf[:-2].reshape(x.shape), buf[-3:]))
+    assert (buf == 7.0).all()
 
 
 def test_prelu_backward_bad_arguments():

@@ -35,6 +35,7 @@ from .._validate import (
     is_dask_array,
     is_device_array,
     overlaps,
+    overlaps_differently,
     result_dtype,
 )
 from ..cuda import ops as _cuda
@@ -42,7 +43,7 @@ from ..scalar import activations as S
 from ..scalar._math import as_float, const
 from ..scalar.rows import row_view
 from . import table
-from .elementwise import _float_array, _overlaps_differently, flat_as, map_njit, unary
+from .elementwise import _float_array, flat_as, map_njit, unary
 from .table import Check, Module, Param
 
 RELU = table.elementwise(
@@ -522,8 +523,8 @@ def prelu_backward(grad_output, input, weight, *, out=None):
     xs = np.ascontiguousarray(x, dtype=compute)
     wc = np.ascontiguousarray(w.reshape(-1), dtype=compute)
     direct = (out_i is not None and out_i.dtype == compute and out_i.flags.c_contiguous
-              and not _overlaps_differently(out_i, gs)
-              and not _overlaps_differently(out_i, xs) and not overlaps(out_i, wc))
+              and not overlaps_differently(out_i, gs)
+              and not overlaps_differently(out_i, xs) and not overlaps(out_i, wc))
     gi = out_i if direct else _memory.empty(x.shape, compute)
     C = w.size
     inner, per, chunks = prelu_grad_plan(x.shape, C)
@@ -558,6 +559,9 @@ def _prelu_outs(out, x_shape, w_shape, result):
         check_out(out[0], x_shape, result)
     if out[1] is not None:
         check_out(out[1], w_shape, result)
+        if out[0] is not None and np.may_share_memory(out[0], out[1]):
+            raise ValueError("out: grad_input and grad_weight share memory: pass two "
+                             "separate arrays (each receives its own gradient)")
     return out[0], out[1]
 
 

@@ -23,6 +23,7 @@ from .._validate import (
     dask_ops,
     is_dask_array,
     is_device_array,
+    overlaps_differently,
     result_dtype,
 )
 from ..cuda import ops as cuda_ops
@@ -194,13 +195,6 @@ def _same_memory_order(a, b):
             or (a.flags.f_contiguous and b.flags.f_contiguous))
 
 
-def _overlaps_differently(dest, src):
-    """True if writing dest[i] could clobber an src[j] not yet read (j != i)."""
-    if not np.may_share_memory(dest, src):
-        return False
-    return not (dest.strides == src.strides and dest.ctypes.data == src.ctypes.data)
-
-
 def _launch_fast(op, x, res, params, parallel):
     """The fast path at or above its serial size: the parallel kernel's remembered
     entry point ``parallel`` where ``launch`` would run it, else ``launch`` (keyed
@@ -285,7 +279,7 @@ def unary(op, input, params=(), inplace=False, out=None):
         dest = out
     src = x if x.dtype == compute else x.astype(compute)
     if dest.dtype == compute and _same_memory_order(src, dest):
-        if _overlaps_differently(dest, src):
+        if overlaps_differently(dest, src):
             src = src.copy()
         run_map(op, src.ravel(order="K"), dest.ravel(order="K"), params)
     else:  # strided destination, or a float16 one: compute, then copy in
@@ -397,7 +391,7 @@ def binary(op, grad_output, residual, residual_name, params=(), out=None):
     rs = np.asarray(r, dtype=compute, order=order)
     direct = (out is not None and out.dtype == compute
               and (out.flags.c_contiguous if order == "C" else out.flags.f_contiguous)
-              and not _overlaps_differently(out, gs) and not _overlaps_differently(out, rs))
+              and not overlaps_differently(out, gs) and not overlaps_differently(out, rs))
     res = out if direct else _memory.empty(g.shape, compute, order=order)
     if res.size:
         run_map2(op, gs.ravel(order="K"), rs.ravel(order="K"), res.ravel(order="K"), params)

@@ -35,6 +35,7 @@ from .._validate import (
     dask_ops,
     is_dask_array,
     is_device_array,
+    overlaps_differently,
     result_dtype,
 )
 from ..cuda import ops as _cuda
@@ -146,10 +147,6 @@ def _bounds(lower, upper):
     return lower, upper
 
 
-def _same_elements(a, b):
-    return a.ctypes.data == b.ctypes.data and a.strides == b.strides
-
-
 def _train(input, lower, upper, inplace, rng, out):
     x = input if type(input) is np.ndarray else as_array(input)
     compute, result = result_dtype(x.dtype)
@@ -170,7 +167,7 @@ def _train(input, lower, upper, inplace, rng, out):
     src = x if (x.dtype == compute and x.flags.c_contiguous) else \
         np.ascontiguousarray(x, dtype=compute)
     if (target is not None and target.dtype == compute and target.flags.c_contiguous
-            and (_same_elements(target, src) or not np.may_share_memory(target, src))):
+            and not overlaps_differently(target, src)):
         dest = target
     else:
         dest = _memory.empty(x.shape, compute)

@@ -48,6 +48,7 @@ from .._validate import (
     is_dask_array,
     is_device_array,
     lean_destination,
+    overlaps_differently,
     result_dtype,
 )
 from ..cuda import ops as _cuda
@@ -66,7 +67,7 @@ from ..scalar._norms import (
 from ..scalar.rows import ROW_FASTMATH, chunk_function, row_view
 from . import linear as _linear
 from .distance import _check_out_pair, _deliver_pair, _sum_to, _sum_to_njit
-from .elementwise import _float_array, _overlaps_differently
+from .elementwise import _float_array
 from .row_tasks import _rows_per_task
 
 #: pnorm_kind for the Python-level callers (its plain function: calling the jitted
@@ -249,7 +250,7 @@ def _rows_result(out, shape, axis, compute, *inputs):
     if (out is not None and axis == out.ndim - 1 and out.dtype == compute
             and out.flags.c_contiguous):
         res = out.reshape(shape)
-        if not any(_overlaps_differently(res, a) for a in inputs):
+        if not any(overlaps_differently(res, a) for a in inputs):
             return res
     return _memory.empty(shape, compute)
 

@@ -43,6 +43,7 @@ from .._validate import (
     as_array,
     check_out,
     lean_destination,
+    overlaps_differently,
     result_dtype,
 )
 from ..scalar import rows as R
@@ -58,7 +59,7 @@ from ..scalar.rows import (
 )
 from . import njit_args as NJ
 from . import table
-from .elementwise import _float_array, _overlaps_differently, flat_as
+from .elementwise import _float_array, flat_as
 from .plan import Remembered, axis_plan
 from .table import Module
 
@@ -400,7 +401,7 @@ def _grad_along_axis(grad_output, output, axis, dim, out, core, sgn):
     direct = out is not None and out.dtype == compute
 
     def usable(dest, *srcs):  # dest may be written while the sources are read
-        return not any(_overlaps_differently(dest, s) for s in srcs)
+        return not any(overlaps_differently(dest, s) for s in srcs)
 
     # 1. Both C-order (O, C, I) arrays of the compute dtype.
     same = g.dtype == compute and y.dtype == compute
