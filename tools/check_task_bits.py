@@ -10,7 +10,9 @@ rows (``embedding_losses.TRIPLET_TASK`` elements), rows longer than a task,
 and a positive shared by all rows (row stride 0); ``gumbel_softmax`` (soft and
 hard) and its backward on sizes not multiples of a task's ``gumbel._TILE``
 elements nor of a Philox block's 4, along the last and the first axis, and
-``gumbel_noise``; float32 and float64, in
+``gumbel_noise``; ctc_loss's backward and ``_with_grad`` (every reduction,
+with and without ``zero_infinity``, samples of no input, of an impossible
+target, of unequal lengths, the ``@njit`` overloads); float32 and float64, in
 fresh processes per source tree (``PYTHONPATH``), on 1 and 2 threads, each with
 the default thresholds and with ``NBOPS_PARALLEL_THRESHOLD=1`` (every launch
 parallel); and the ``@njit`` overloads' results. Prints the number of outputs
@@ -104,6 +106,31 @@ for dt in (np.float32, np.float64):
                     nbops.gumbel_softmax_backward(g, x, 0.7, hard, axis=axis, rng=11))
             put(f"njit gumbel {np.dtype(dt).name} {shape} hard={hard}", nj_gumbel(x, g, hard))
         put(f"gumbel_noise {np.dtype(dt).name} {shape}", gumbel_noise(shape, 5, dt))
+@numba.njit
+def nj_ctc(lp, t, il, tl):
+    return nbops.ctc_loss_backward(1.0, lp, t, il, tl, 0, "sum", True)
+
+for dt in (np.float32, np.float64):
+    rng = np.random.default_rng(2)
+    for n_t, n, n_c in [(12, 5, 4), (30, 33, 7), (50, 17, 20)]:
+        lp = rng.standard_normal((n_t, n, n_c))
+        lp = (lp - np.log(np.exp(lp).sum(axis=2, keepdims=True))).astype(dt)
+        s_max = max(1, n_t // 3)
+        t = rng.integers(1, n_c, size=(n, s_max))
+        il = rng.integers(0, n_t + 1, size=n)
+        il[0] = n_t
+        il[1] = 0
+        tl = rng.integers(0, s_max + 1, size=n)
+        tl[2] = s_max
+        il[2] = 1  # an impossible target (inf)
+        for red in ("none", "mean", "sum"):
+            for zi in (False, True):
+                g = rng.standard_normal(n).astype(dt) if red == "none" else 0.7
+                tag = f"{np.dtype(dt).name} {(n_t, n, n_c)} {red} zero_infinity={zi}"
+                put("ctc_backward " + tag,
+                    nbops.ctc_loss_backward(g, lp, t, il, tl, 0, red, zi))
+                put("ctc_with_grad " + tag, nbops.ctc_loss_with_grad(lp, t, il, tl, 0, red, zi))
+        put(f"njit ctc {np.dtype(dt).name} {(n_t, n, n_c)}", nj_ctc(lp, t, il, tl))
 print(json.dumps([nbops.__file__, out]))
 """
 
