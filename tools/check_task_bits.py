@@ -131,6 +131,19 @@ for dt in (np.float32, np.float64):
                     nbops.ctc_loss_backward(g, lp, t, il, tl, 0, red, zi))
                 put("ctc_with_grad " + tag, nbops.ctc_loss_with_grad(lp, t, il, tl, 0, red, zi))
         put(f"njit ctc {np.dtype(dt).name} {(n_t, n, n_c)}", nj_ctc(lp, t, il, tl))
+@numba.njit
+def nj_lrn(g, x):
+    return nbops.local_response_norm_backward(g, x, 3, 1e-3, 0.75, 2.0)
+
+for dt in (np.float32, np.float64):
+    rng = np.random.default_rng(3)
+    for shape in [(100, 13, 1), (2, 7, 33), (5, 16, 9, 11), (1, 3, 5001), (33, 70, 40)]:
+        x = rng.standard_normal(shape).astype(dt)
+        g = rng.standard_normal(shape).astype(dt)
+        for size in (1, 3, 4):
+            put(f"lrn_backward {np.dtype(dt).name} {shape} size={size}",
+                nbops.local_response_norm_backward(g, x, size, 1e-3, 0.75, 2.0))
+        put(f"njit lrn_backward {np.dtype(dt).name} {shape}", nj_lrn(g, x))
 print(json.dumps([nbops.__file__, out]))
 """
 
