@@ -11,6 +11,7 @@ from numba import njit
 
 import nbops
 import nbops.nn as nn
+from nbops._launch import task_address
 from nbops._ops import glu as G
 from nbops._ops import gumbel as GS
 from nbops._ops import rrelu as RR
@@ -446,12 +447,16 @@ def test_gumbel_noise_is_the_documented_scheme():
     big = _rng(42).standard_normal(40001)
     a, b = np.empty_like(big), np.empty_like(big)
     kk = nbops._ops.plan.dropout_key(21)
-    GS._noisy_serial(big, a, 0, kk[0], kk[1], 0.5)
-    GS._noisy_parallel(big, b, 0, kk[0], kk[1], 0.5)
+    task = task_address(GS._noisy_task, ("gumbel", "d"), (big, a, 0, kk[0], kk[1], 0.5))
+    GS._noisy_serial(big, a, 0, kk[0], kk[1], 0.5, task)
+    GS._noisy_parallel(big, b, 0, kk[0], kk[1], 0.5, task)
     np.testing.assert_array_equal(a, b)
+    c = np.empty_like(big)
+    GS._noisy_linked(big, c, 0, kk[0], kk[1], 0.5)  # the @njit overloads' form
+    np.testing.assert_array_equal(c, a)
     for start in (1, 6, 8191, 8197):  # a piece of the array (nbops/_dask.py's blocks)
         c = np.empty(big.size - start)
-        GS._noisy_parallel(big[start:], c, start, kk[0], kk[1], 0.5)
+        GS._noisy_parallel(big[start:], c, start, kk[0], kk[1], 0.5, task)
         np.testing.assert_array_equal(c, a[start:])
 
 

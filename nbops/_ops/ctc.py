@@ -40,7 +40,8 @@ from numba import prange, types
 from numba.extending import overload, register_jitable
 
 from .. import _config
-from .._launch import launch
+from .._launch import launch, task_address
+from .._numba_internals import make_task_call
 from .._validate import (
     as_array,
     check_out,
@@ -190,8 +191,84 @@ def _ctc_nll(lp, targets, offsets, input_lengths, target_lengths, blank, nll):
         nll[b] = _alphas(lp, b, n_t, labels, skip, am, ae, ym, ye)
 
 
+@_config.task_function
+def _grad_task(lp, targets, offsets, input_lengths, target_lengths, blank, scale,
+               zero_infinity, nll, grad, b):
+    """Sample ``b`` of :func:`_ctc_grad` (its task)."""
+    n_c = lp.shape[2]
+    n_t = input_lengths[b]
+    n_s = 2 * target_lengths[b] + 1
+    g = scale[b]
+    for t in range(n_t, lp.shape[0]):
+        for c in range(n_c):
+            grad[t, b, c] = 0.0
+    if n_t == 0:
+        nll[b] = -0.0 if n_s == 1 else np.inf
+        return
+    labels = np.empty(n_s, np.int64)
+    skip = np.empty(n_s, np.bool_)
+    _extended(targets, offsets[b], target_lengths[b], blank, labels, skip)
+    am = np.empty((n_t, n_s), np.float64)
+    ae = np.empty((n_t, n_s), np.int64)
+    ym = np.empty(n_c, np.float64)
+    ye = np.empty(n_c, np.int64)
+    loss = _alphas(lp, b, n_t, labels, skip, am, ae, ym, ye)
+    nll[b] = loss
+    if loss == np.inf:
+        fill = 0.0 if zero_infinity else np.nan
+        for t in range(n_t):
+            for c in range(n_c):
+                grad[t, b, c] = fill
+        return
+    bm = np.empty((2, n_s), np.float64)  # beta, two rows used in turn
+    be = np.empty((2, n_s), np.int64)
+    qm = np.empty(n_s, np.float64)  # beta before the emission factor
+    qe = np.empty(n_s, np.int64)
+    wm = np.empty(n_s, np.float64)
+    we = np.empty(n_s, np.int64)
+    acc = np.empty(n_c, np.float64)
+    for t in range(n_t - 1, -1, -1):
+        _emissions(lp, t, b, ym, ye)
+        cm, ce = bm[t % 2], be[t % 2]
+        if t == n_t - 1:
+            for s in range(n_s):
+                qm[s] = 1.0 if s >= n_s - 2 else 0.0
+                qe[s] = 0 if s >= n_s - 2 else _ZERO_E
+        else:
+            nm, ne = bm[(t + 1) % 2], be[(t + 1) % 2]
+            for s in range(n_s):
+                e1 = ne[s]
+                e2 = ne[s + 1] if s < n_s - 1 else _ZERO_E
+                e3 = ne[s + 2] if s < n_s - 2 and skip[s + 2] else _ZERO_E
+                em = max(e1, e2, e3)
+                v = nm[s] * _align(em, e1)
+                if s < n_s - 1:
+                    v += nm[s + 1] * _align(em, e2)
+                if s < n_s - 2 and skip[s + 2]:
+                    v += nm[s + 2] * _align(em, e3)
+                qm[s], qe[s] = _normalized(v, em)
+        e_max = _ZERO_E
+        for s in range(n_s):
+            c = labels[s]
+            cm[s], ce[s] = _normalized(qm[s] * ym[c], qe[s] + ye[c])
+            wm[s], we[s] = _normalized(am[t, s] * qm[s], ae[t, s] + qe[s])
+            e_max = max(e_max, we[s])
+        for c in range(n_c):
+            acc[c] = 0.0
+        total = 0.0
+        for s in range(n_s):
+            w = wm[s] * _align(e_max, we[s])
+            acc[labels[s]] += w
+            total += w
+        for c in range(n_c):
+            grad[t, b, c] = (math.exp(lp[t, b, c]) - acc[c] / total) * g
+
+
+call_task = make_task_call()
+
+
 def _ctc_grad(lp, targets, offsets, input_lengths, target_lengths, blank, scale,
-              zero_infinity, nll, grad):
+              zero_infinity, nll, grad, task_fn):
     """``nll`` as :func:`_ctc_nll`, and ``grad`` (T, N, C): ``scale[b]`` times the
     gradient of sample ``b``'s ``nll`` with respect to ``lp`` (zeros for an
     infinite ``nll`` under ``zero_infinity``, NaN without).
@@ -199,75 +276,24 @@ def _ctc_grad(lp, targets, offsets, input_lengths, target_lengths, blank, scale,
     At each step ``t``, ``w[s] = alpha[t, s] * beta[t, s] / exp(lp[t, l'[s]])``
     (``beta`` before its emission factor), and ``exp(alpha + beta + nll - lp)``
     summed over the states of class ``c`` is the share of ``w`` of those states
-    in ``sum(w)`` (which is the likelihood at every ``t``)."""
-    n_c = lp.shape[2]
+    in ``sum(w)`` (which is the likelihood at every ``t``).
+
+    Each sample is a call of :func:`_grad_task` at ``task_fn`` (its address:
+    see :func:`nbops._ops.linear._product`): compiled once, not again in each
+    of the parallel kernel's libraries."""
     for b in prange(nll.size):
-        n_t = input_lengths[b]
-        n_s = 2 * target_lengths[b] + 1
-        g = scale[b]
-        for t in range(n_t, lp.shape[0]):
-            for c in range(n_c):
-                grad[t, b, c] = 0.0
-        if n_t == 0:
-            nll[b] = -0.0 if n_s == 1 else np.inf
-            continue
-        labels = np.empty(n_s, np.int64)
-        skip = np.empty(n_s, np.bool_)
-        _extended(targets, offsets[b], target_lengths[b], blank, labels, skip)
-        am = np.empty((n_t, n_s), np.float64)
-        ae = np.empty((n_t, n_s), np.int64)
-        ym = np.empty(n_c, np.float64)
-        ye = np.empty(n_c, np.int64)
-        loss = _alphas(lp, b, n_t, labels, skip, am, ae, ym, ye)
-        nll[b] = loss
-        if loss == np.inf:
-            fill = 0.0 if zero_infinity else np.nan
-            for t in range(n_t):
-                for c in range(n_c):
-                    grad[t, b, c] = fill
-            continue
-        bm = np.empty((2, n_s), np.float64)  # beta, two rows used in turn
-        be = np.empty((2, n_s), np.int64)
-        qm = np.empty(n_s, np.float64)  # beta before the emission factor
-        qe = np.empty(n_s, np.int64)
-        wm = np.empty(n_s, np.float64)
-        we = np.empty(n_s, np.int64)
-        acc = np.empty(n_c, np.float64)
-        for t in range(n_t - 1, -1, -1):
-            _emissions(lp, t, b, ym, ye)
-            cm, ce = bm[t % 2], be[t % 2]
-            if t == n_t - 1:
-                for s in range(n_s):
-                    qm[s] = 1.0 if s >= n_s - 2 else 0.0
-                    qe[s] = 0 if s >= n_s - 2 else _ZERO_E
-            else:
-                nm, ne = bm[(t + 1) % 2], be[(t + 1) % 2]
-                for s in range(n_s):
-                    e1 = ne[s]
-                    e2 = ne[s + 1] if s < n_s - 1 else _ZERO_E
-                    e3 = ne[s + 2] if s < n_s - 2 and skip[s + 2] else _ZERO_E
-                    em = max(e1, e2, e3)
-                    v = nm[s] * _align(em, e1)
-                    if s < n_s - 1:
-                        v += nm[s + 1] * _align(em, e2)
-                    if s < n_s - 2 and skip[s + 2]:
-                        v += nm[s + 2] * _align(em, e3)
-                    qm[s], qe[s] = _normalized(v, em)
-            e_max = _ZERO_E
-            for s in range(n_s):
-                c = labels[s]
-                cm[s], ce[s] = _normalized(qm[s] * ym[c], qe[s] + ye[c])
-                wm[s], we[s] = _normalized(am[t, s] * qm[s], ae[t, s] + qe[s])
-                e_max = max(e_max, we[s])
-            for c in range(n_c):
-                acc[c] = 0.0
-            total = 0.0
-            for s in range(n_s):
-                w = wm[s] * _align(e_max, we[s])
-                acc[labels[s]] += w
-                total += w
-            for c in range(n_c):
-                grad[t, b, c] = (math.exp(lp[t, b, c]) - acc[c] / total) * g
+        call_task(_grad_task, task_fn, (lp, targets, offsets, input_lengths, target_lengths,
+                                        blank, scale, zero_infinity, nll, grad, np.int64(b)))
+
+
+@_config.core
+def _grad_linked(lp, targets, offsets, input_lengths, target_lengths, blank, scale,
+                 zero_infinity, nll, grad):
+    """:func:`_ctc_grad`'s samples in order, calling :func:`_grad_task` linked: for
+    the ``@njit`` overloads, which have no task addresses."""
+    for b in range(nll.size):
+        _grad_task(lp, targets, offsets, input_lengths, target_lengths, blank, scale,
+                   zero_infinity, nll, grad, np.int64(b))
 
 
 _nll_serial, _nll_parallel = _config.kernels(_ctc_nll)
@@ -424,8 +450,10 @@ def _gradient(lp, flat, offsets, il, tl, blank, scale, zero_infinity, batched, s
     grad = np.empty(lp.shape, compute)
     nll = np.empty(len(il), np.float64)
     if len(il):
-        launch(_grad_serial, _grad_parallel, _key(lp), _work(lp, tl), lp, flat, offsets, il, tl,
-               blank, scale, zero_infinity, nll, grad)
+        key = _key(lp)
+        args = (lp, flat, offsets, il, tl, blank, scale, zero_infinity, nll, grad)
+        launch(_grad_serial, _grad_parallel, key, _work(lp, tl), *args,
+               task_address(_grad_task, key, args))
     grad = grad.reshape(shape)
     if out is not None:
         out[...] = grad
@@ -847,7 +875,7 @@ def _njit_gradient(to3, read_il, read_tl, padded, write):
         scale = scale_of(g, tl)
         nll = np.empty(n, np.float64)
         grad = np.empty(lp.shape, lp.dtype)
-        _grad_serial(lp, flat, offsets, il, tl, np.int64(blank), scale, bool(zero_infinity),
+        _grad_linked(lp, flat, offsets, il, tl, np.int64(blank), scale, bool(zero_infinity),
                      nll, grad)
         return nll, tl, write(grad, out)
 

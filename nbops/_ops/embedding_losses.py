@@ -40,7 +40,8 @@ from numba.extending import overload, register_jitable
 from numba.np.numpy_support import as_dtype
 
 from .. import _config
-from .._launch import launch
+from .._launch import launch, task_address
+from .._numba_internals import make_task_call
 from .._validate import (
     as_array,
     as_param,
@@ -370,14 +371,19 @@ def cosine_embedding_loss_with_grad(input1, input2, target, margin=0.0, size_ave
 #: Elements (rows * dim) of a task of :func:`_triplet_grad_rows` (at least a row).
 TRIPLET_TASK = 4096
 
+call_task = make_task_call()
 
-@_config.core
-def _triplet_rows(a, sa, pos, sp, neg, sn, dim, p, eps, kind, dp, dn, ds, cp, cn, cs, swap,
-                  ga, gp, gn, r0, r1):
-    """Rows r0 <= r < r1 of :func:`_triplet_grad_rows` (``kind``: :func:`pnorm_kind`
-    of ``p``)."""
+
+@_config.task_function
+def _triplet_task(a, sa, pos, sp, neg, sn, dim, p, eps, dp, dn, ds, cp, cn, cs, swap,
+                  ga, gp, gn, task):
+    """Task ``task`` of :func:`_triplet_grad_rows`: its block of about TRIPLET_TASK
+    elements' rows (at least a row)."""
+    kind = pnorm_kind(p)
+    per = max(1, TRIPLET_TASK // max(dim, 1))
+    r0 = task * per
     one = const(eps, 1.0)
-    for r in range(r0, r1):
+    for r in range(r0, min(r0 + per, dp.size)):
         xa = a[r * sa:r * sa + dim]
         xp = pos[r * sp:r * sp + dim]
         xn = neg[r * sn:r * sn + dim]
@@ -411,30 +417,45 @@ def _triplet_rows(a, sa, pos, sp, neg, sn, dim, p, eps, kind, dp, dn, ds, cp, cn
                 on[i] = -vn
 
 
-#: :func:`_triplet_rows` as a function of its own, called by both kernels once per
-#: task: IR-inlined, it made the serial kernel's first compile slower, and the
-#: parallel kernel compiled it twice (a call per row ran slower)
-_triplet_rows_call = _config.called_core(_triplet_rows)
+def _triplet_tasks(dim, rows):
+    """The number of tasks of :func:`_triplet_grad_rows`."""
+    per = max(1, TRIPLET_TASK // max(dim, 1))
+    return (rows + per - 1) // per
+
+
+_triplet_tasks_nj = register_jitable(_triplet_tasks)
 
 
 def _triplet_grad_rows(a, sa, pos, sp, neg, sn, dim, p, eps, dp, dn, ds, cp, cn, cs, swap,
-                       ga, gp, gn):
+                       ga, gp, gn, task_fn):
     """Row r's gradients of ``cp[r] * ||a - pos + eps||_p + cn[r] * ||a - neg + eps||_p``
     (``+ cs[r] * ||pos - neg + eps||_p`` with ``swap``), given the row norms
     ``dp``, ``dn``, ``ds``, into ``ga``, ``gp``, ``gn`` (rows * dim each); row
     strides as :func:`nbops._ops.distance._pdist`'s. ``swap``: True or None (the
     swap's distance's terms are compiled only for the calls that have them).
     Tasks: blocks of about TRIPLET_TASK elements' rows, each a call of
-    :func:`_triplet_rows`."""
-    kind = pnorm_kind(p)
-    per = max(1, TRIPLET_TASK // max(dim, 1))
-    for task in prange((dp.size + per - 1) // per):
-        r0 = np.int64(task) * per  # (the prange index may be unsigned)
-        _triplet_rows_call(a, sa, pos, sp, neg, sn, dim, p, eps, kind, dp, dn, ds, cp, cn, cs,
-                           swap, ga, gp, gn, r0, min(r0 + per, dp.size))
+    :func:`_triplet_task` at ``task_fn`` (its address: see
+    :func:`nbops._ops.linear._product`): compiled once, not again in each of the
+    parallel kernel's libraries."""
+    for task in prange(_triplet_tasks_nj(dim, dp.size)):
+        call_task(_triplet_task, task_fn, (a, sa, pos, sp, neg, sn, dim, p, eps, dp, dn, ds, cp,
+                                           cn, cs, swap, ga, gp, gn, np.int64(task)))
 
 
 _triplet_grad_serial, _triplet_grad_parallel = _config.kernels(_triplet_grad_rows)
+
+
+@_config.core
+def _triplet_grad_linked(a, sa, pos, sp, neg, sn, dim, p, eps, dp, dn, ds, cp, cn, cs, swap,
+                         ga, gp, gn):
+    """:func:`_triplet_grad_rows`'s tasks in order, calling :func:`_triplet_task`
+    linked: for the ``@njit`` overloads, which have no task addresses."""
+    for task in range(_triplet_tasks_nj(dim, dp.size)):
+        _triplet_task(a, sa, pos, sp, neg, sn, dim, p, eps, dp, dn, ds, cp, cn, cs, swap,
+                      ga, gp, gn, np.int64(task))
+
+#: launch key -> the address of :func:`_triplet_task` for it
+_triplet_addresses = {}
 
 _TRIPLET_NAMES = ("anchor", "positive", "negative")
 #: (the three dtypes) -> (compute, result) dtypes, once checked
@@ -531,12 +552,15 @@ def _triplet_grads(tp, dists, coefficients):
         swap = ds is not None
         key = ("triplet_grad", compute.char, fa[0].flags.writeable, fp[0].flags.writeable,
                fn[0].flags.writeable, swap)
-        launch(_triplet_grad_serial, _triplet_grad_parallel, key, size,
-               fa[0], fa[1], fp[0], fp[1], fn[0], fn[1], plan.dim, compute.type(plan.p),
-               compute.type(plan.eps), dp, dn, ds if swap else dp,
-               np.ascontiguousarray(cp, compute), np.ascontiguousarray(cn, compute),
-               np.ascontiguousarray(cs if swap else cp, compute), True if swap else None,
-               *grads)
+        args = (fa[0], fa[1], fp[0], fp[1], fn[0], fn[1], plan.dim, compute.type(plan.p),
+                compute.type(plan.eps), dp, dn, ds if swap else dp,
+                np.ascontiguousarray(cp, compute), np.ascontiguousarray(cn, compute),
+                np.ascontiguousarray(cs if swap else cp, compute), True if swap else None,
+                *grads)
+        address = _triplet_addresses.get(key)  # (the small calls' cost)
+        if address is None:
+            address = _triplet_addresses[key] = task_address(_triplet_task, key, args)
+        launch(_triplet_grad_serial, _triplet_grad_parallel, key, size, *args, address)
     return tuple(_D._sum_to(gr.reshape(plan.shape), shape if shape else (), tp["result"])
                  .reshape(shape) for gr, shape in zip(grads, tp["shapes"], strict=True))
 
@@ -1110,7 +1134,7 @@ def _nj_triplet_setup(name, anchor, positive, negative):
 def _nj_triplet_body(name, dt, want_grad):
     """body(anchor, positive, negative, margin, p, eps, swap, g) ->
     (row losses, (grad_anchor, grad_positive, grad_negative) flat)."""
-    pdist, grad_kernel = _D._pdist_serial, _triplet_grad_serial
+    pdist, grad_kernel = _D._pdist_serial, _triplet_grad_linked
     shape_message = f"nbops: {name}: inside @njit anchor, positive and negative must have one shape"
 
     def body(anchor, positive, negative, margin, p, eps, swap, g):

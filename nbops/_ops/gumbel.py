@@ -30,7 +30,8 @@ from numba.core import errors
 from numba.extending import overload, register_jitable
 
 from .. import _config, _memory
-from .._launch import launch
+from .._launch import launch, task_address
+from .._numba_internals import make_task_call
 from .._validate import (
     as_array,
     check_out,
@@ -108,28 +109,57 @@ def _noisy_partial(x, out, start, lo, hi, k0, k1, tau):
             out[lo + q] = gumbel_add(x[lo + q], lane(r0, r1, r2, r3, off + q), tau)
 
 
-def _noisy(x, out, start, k0, k1, tau):
-    """out[i] = (x[i] + G_i) / tau in x's dtype (out may be x); ``start``: the global
-    index of out[0] (0 for a whole array; nbops/_dask.py runs pieces of an array)."""
+@_config.task_function
+def _noisy_task(x, out, start, k0, k1, tau, task):
+    """Task ``task`` of :func:`_noisy`: out[a:b], ``a = task * _TILE``."""
     n = out.size
-    for task in prange((n + _TILE - 1) // _TILE):
-        a = task * _TILE
-        b = min(a + _TILE, n)
-        # whole Philox blocks h .. e of the piece a .. b (start + h: a multiple of 4)
-        h = a + min((4 - (start + a) % 4) % 4, b - a)
-        e = h + (b - h) // 4 * 4
-        units = np.empty(e - h, np.float64)
-        _noisy_blocks(x[h:e], out[h:e], np.uint64(start + h) >> _TWO, k0, k1, tau, units)
-        _noisy_partial(x, out, start, a, h, k0, k1, tau)  # the partial blocks a .. h
-        _noisy_partial(x, out, start, e, b, k0, k1, tau)  # and e .. b
+    a = task * _TILE
+    b = min(a + _TILE, n)
+    # whole Philox blocks h .. e of the piece a .. b (start + h: a multiple of 4)
+    h = a + min((4 - (start + a) % 4) % 4, b - a)
+    e = h + (b - h) // 4 * 4
+    units = np.empty(e - h, np.float64)
+    _noisy_blocks(x[h:e], out[h:e], np.uint64(start + h) >> _TWO, k0, k1, tau, units)
+    _noisy_partial(x, out, start, a, h, k0, k1, tau)  # the partial blocks a .. h
+    _noisy_partial(x, out, start, e, b, k0, k1, tau)  # and e .. b
+
+
+call_task = make_task_call()
+
+
+def _noisy(x, out, start, k0, k1, tau, task_fn):
+    """out[i] = (x[i] + G_i) / tau in x's dtype (out may be x); ``start``: the global
+    index of out[0] (0 for a whole array; nbops/_dask.py runs pieces of an array).
+    Tasks: pieces of _TILE elements, each a call of :func:`_noisy_task` at
+    ``task_fn`` (its address: see :func:`nbops._ops.linear._product`): compiled
+    once, not again in each of the parallel kernel's libraries."""
+    for task in prange((out.size + _TILE - 1) // _TILE):
+        call_task(_noisy_task, task_fn, (x, out, start, k0, k1, tau, np.int64(task)))
 
 
 _noisy_serial, _noisy_parallel = _config.kernels(_noisy)
 
 
+@_config.core
+def _noisy_linked(x, out, start, k0, k1, tau):
+    """:func:`_noisy`'s tasks in order, calling :func:`_noisy_task` linked: for the
+    ``@njit`` overloads, which have no task addresses."""
+    for task in range((out.size + _TILE - 1) // _TILE):
+        _noisy_task(x, out, start, k0, k1, tau, np.int64(task))
+
+
+#: dtype char -> (launch key, the address of :func:`_noisy_task` for it)
+_noisy_keys = {}
+
+
 def _run_noisy(src, dest, key, tau, start=0):
-    launch(_noisy_serial, _noisy_parallel, ("gumbel", dest.dtype.char), dest.size,
-           src, dest, start, key[0], key[1], float(tau))
+    found = _noisy_keys.get(dest.dtype.char)  # (the small calls' cost)
+    if found is None:
+        lkey = ("gumbel", dest.dtype.char)
+        found = _noisy_keys[dest.dtype.char] = (lkey, task_address(
+            _noisy_task, lkey, (src, dest, start, key[0], key[1], float(tau))))
+    launch(_noisy_serial, _noisy_parallel, found[0], dest.size, src, dest, start, key[0],
+           key[1], float(tau), found[1])
 
 
 # ------------------------------------------------------------------ helpers
@@ -423,7 +453,7 @@ def _gumbel_softmax_njit(logits, tau=1.0, hard=False, eps=1e-10, axis=-1, dim=No
         zf = z.reshape(-1)
         if zf.size != 0:
             k0, k1 = _njit_key(rng)
-            _noisy_serial(zf, zf, 0, k0, k1, np.float64(tau))
+            _noisy_linked(zf, zf, 0, k0, k1, np.float64(tau))
         y = softmax(z, ax)
         if hard:
             return _njit_hard(y, ax, dtype(1))
@@ -476,7 +506,7 @@ def _gumbel_softmax_backward_njit(grad_output, logits, tau=1.0, hard=False, eps=
         zf = z.reshape(-1)
         if zf.size != 0:
             k0, k1 = _njit_key(rng)
-            _noisy_serial(zf, zf, 0, k0, k1, np.float64(tau))
+            _noisy_linked(zf, zf, 0, k0, k1, np.float64(tau))
         y = softmax(z, ax)
         res = softmax_backward(grad_output.astype(dtype), y, ax)
         return res / dtype(tau)

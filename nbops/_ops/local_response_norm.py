@@ -50,7 +50,8 @@ from numba.core import errors
 from numba.extending import overload, register_jitable
 
 from .. import _config
-from .._launch import launch
+from .._launch import launch, task_address
+from .._numba_internals import make_task_call
 from .._validate import (
     as_array,
     as_param,
@@ -283,15 +284,36 @@ def _backward_task(g, x, out, task, per, size, alpha, beta, k):
     _scatter(sq, n0, s0, m, dn, ds, out)
 
 
-def _backward(g, x, size, alpha, beta, k, out, tasks, per):
+@_config.task_function
+def _backward_by_address(g, x, out, per, size, alpha, beta, k, task):
+    """:func:`_backward_task` (IR-inlined) as the task function that
+    :func:`_backward` calls by its address."""
+    _backward_task(g, x, out, task, per, size, alpha, beta, k)
+
+
+call_task = make_task_call()
+
+
+def _backward(g, x, size, alpha, beta, k, out, tasks, per, task_fn):
     """grad_input (module docstring) into ``out``; ``g``, ``x``, ``out``: ``(N, C,
-    S)`` C-contiguous arrays of one float dtype (tasks as in :func:`_forward`)."""
+    S)`` C-contiguous arrays of one float dtype (tasks as in :func:`_forward`).
+    Each task is a call of :func:`_backward_by_address` at ``task_fn`` (its
+    address: see :func:`nbops._ops.linear._product`): compiled once, not again
+    in each of the parallel kernel's libraries."""
     for task in prange(tasks):
+        call_task(_backward_by_address, task_fn,
+                  (g, x, out, per, size, alpha, beta, k, np.int64(task)))
+
+
+_backward_serial, _backward_parallel = _config.kernels(_backward)
+
+
+@_config.core
+def _backward_linked(g, x, size, alpha, beta, k, out, tasks, per):
+    """:func:`_backward`'s tasks in order (its task linked): for the ``@njit``
+    overload, which has no task addresses."""
+    for task in range(tasks):
         _backward_task(g, x, out, np.int64(task), per, size, alpha, beta, k)
-
-
-_backward_serial, _backward_parallel = _config.kernels(_backward,
-                                                      parallel_calls=("_backward_task",))
 
 
 # --------------------------------------------------------------------------- #
@@ -464,9 +486,12 @@ def local_response_norm_backward(grad_output, input, size, alpha=1e-4, beta=0.75
               and not np.may_share_memory(out, gs) and not np.may_share_memory(out, xs))
     res = out if direct else np.empty(x.shape, compute)
     if x.size:
-        launch(_backward_serial, _backward_parallel,
-               ("local_response_norm_backward", compute.char), x.size, gs, xs, size,
-               alpha, beta, k, res.reshape(shape3), *_plan(n_batch, n_ch, n_pos))
+        key = ("local_response_norm_backward", compute.char)
+        tasks, per = _plan(n_batch, n_ch, n_pos)
+        out3 = res.reshape(shape3)
+        launch(_backward_serial, _backward_parallel, key, x.size, gs, xs, size, alpha, beta, k,
+               out3, tasks, per, task_address(_backward_by_address, key,
+                                              (gs, xs, out3, per, size, alpha, beta, k)))
     return deliver(res, out, direct, compute, result)
 
 
@@ -566,7 +591,7 @@ def _local_response_norm_backward_njit(grad_output, input, size, alpha=1e-4, bet
         res = np.empty(shape3, dtype)
         if x.size != 0:
             tasks, per = _plan(shape3[0], shape3[1], shape3[2])
-            _backward_serial(g, x, n, a, b, kk, res, tasks, per)
+            _backward_linked(g, x, n, a, b, kk, res, tasks, per)
         return res.reshape(input.shape)
 
     return impl
