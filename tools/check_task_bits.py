@@ -21,11 +21,7 @@ compared and every mismatch; exits 1 on a mismatch::
     python tools/check_task_bits.py --tree /tmp/base --tree .
 """
 
-import argparse
-import json
-import os
-import subprocess
-import sys
+from _bits import compare_trees
 
 CHILD = r"""
 import hashlib, json, sys
@@ -148,44 +144,5 @@ print(json.dumps([nbops.__file__, out]))
 """
 
 
-def main():
-    ap = argparse.ArgumentParser(description=__doc__.split("\n")[0])
-    ap.add_argument("--tree", action="append", required=True)
-    args = ap.parse_args()
-    trees = [os.path.abspath(t) for t in args.tree]
-    runs = {}
-    bad = 0
-    for threads in (1, 2):
-        for threshold in ("", "1"):
-            setting = f"threads={threads} NBOPS_PARALLEL_THRESHOLD={threshold or 'unset'}"
-            results = []
-            for tree in trees:
-                env = dict(os.environ, PYTHONPATH=tree)
-                env.pop("NBOPS_PARALLEL_THRESHOLD", None)
-                if threshold:
-                    env["NBOPS_PARALLEL_THRESHOLD"] = threshold
-                text = subprocess.run([sys.executable, "-c", CHILD, str(threads)], env=env,
-                                      cwd=tree, check=True, capture_output=True,
-                                      text=True).stdout
-                path, hashes = json.loads(text.strip().splitlines()[-1])
-                print(f"# {setting}: {len(hashes)} outputs from {path}")
-                results.append(hashes)
-            runs[setting] = results
-            for name, digest in results[0].items():
-                for other in results[1:]:
-                    if other.get(name) != digest:
-                        bad += 1
-                        print(f"MISMATCH {setting}: {name}")
-    first = next(iter(runs.values()))[0]
-    for setting, results in runs.items():  # the same bits on any thread count too
-        for name, digest in results[0].items():
-            if first[name] != digest:
-                bad += 1
-                print(f"THREAD-COUNT MISMATCH {setting}: {name}")
-    total = sum(len(r[0]) for r in runs.values()) * (len(trees) - 1)
-    print(f"{total} outputs compared across {len(trees)} trees, {bad} mismatches")
-    sys.exit(1 if bad else 0)
-
-
 if __name__ == "__main__":
-    main()
+    compare_trees(CHILD, __doc__.split("\n")[0])
