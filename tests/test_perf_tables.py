@@ -201,7 +201,12 @@ def test_measure_case_times_every_library_of_a_cell_in_one_process(monkeypatch, 
                                                       libraries))
     values = tool.measure_case("forward", "relu", rounds=2, pause=0.0)
     expected = {("relu", "small", "float32", lib) for lib in libraries}
-    if every_op.torch is None:  # the PyTorch cell is skipped
+    if every_op.torch is None:  # the PyTorch cell is skipped, and with it the ratios
         expected.discard(("relu", "small", "float32", "torch"))
+    else:  # the ratios paired round by round
+        expected |= {("relu", "small", "float32", r) for r in ("ratio", "ratio_out")}
     assert set(values) == expected
-    assert all(0 < seconds < 1e-3 for seconds in values.values())  # per call, not per sample
+    times = {k: v for k, v in values.items() if not k[3].startswith("ratio")}
+    assert all(0 < seconds < 1e-3 for seconds in times.values())  # per call, not per sample
+    ratios = [v for k, v in values.items() if k[3].startswith("ratio")]
+    assert all(0.01 < r < 100 for r in ratios)

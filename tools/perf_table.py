@@ -31,7 +31,8 @@ results, as ``--from-results`` does without running anything.
 The tool writes ``docs/perf_table.csv`` (``docs/perf_table_backward.csv``): one
 row per (op, size, dtype) with the times of the allocating call, of the
 ``out=`` call and of PyTorch's, in microseconds, and the two ratios nbops /
-PyTorch (the backward table: one row per ``<op>_backward`` /
+PyTorch (by default the median of the rounds' ratios, paired round by
+round; the backward table: one row per ``<op>_backward`` /
 ``<loss>_with_grad`` and dtype, its size in words; PyTorch's time is its
 backward alone, or its forward plus backward for a ``_with_grad``). The ``#``
 lines at its top give the commit, the machine, the versions, how the run was
@@ -60,7 +61,7 @@ the asv path, not a measurement: the header says so. The smoke tests of this too
 
 (the first about 6 minutes at load average 10 to 14 on 2 cores, most of it
 compiling; the second about 20 seconds).
-The geometric mean is computed from the times (the ratio columns are rounded).
+The geometric mean is computed from the ratio columns.
 """
 
 import argparse
@@ -196,7 +197,10 @@ def measure_case(kind, label, rounds, pause=PAUSE):
     """{(label, *cell params, library): seconds per call} of one case: every cell
     (size, dtype) of ``label`` in this process, the libraries' samples
     alternating round after round (nbops, nbops_out, torch, nbops, ...), each
-    cell's time the median of its ``rounds`` samples. A sample is
+    cell's time the median of its ``rounds`` samples, and its ratios (keys
+    ``ratio``, ``ratio_out`` in the library's place) the medians of the rounds'
+    ratios nbops / PyTorch (paired: a drift of the machine's speed over the
+    run cancels). A sample is
     ``built_once``'s batch of calls (about 10 ms), timed as ``timeit`` does (the
     garbage collector off), after ``pause`` seconds of rest and one untimed
     call. A library the case skips (``NotImplementedError``: no ``out=``, no
@@ -224,6 +228,10 @@ def measure_case(kind, label, rounds, pause=PAUSE):
                 samples[library].append(timer.timeit(instance.number) / instance.number)
         for library, times in samples.items():
             values[(label, *cell, library)] = statistics.median(times)
+        for library, ratio in (("nbops", "ratio"), ("nbops_out", "ratio_out")):
+            if library in samples and "torch" in samples:  # paired round by round
+                values[(label, *cell, ratio)] = statistics.median(
+                    a / b for a, b in zip(samples[library], samples["torch"], strict=True))
         built.clear()  # this cell's arrays go before the next cell's are made
     return values
 
@@ -319,8 +327,11 @@ def table_rows(kind, params, values, sizes):
     rows = []
     for row_key, param_key in keys:
         t = {lib: _us(values.get((*param_key, lib))) for lib in ("nbops", "nbops_out", "torch")}
-        r = t["nbops"] / t["torch"] if t["nbops"] and t["torch"] else None
-        ro = t["nbops_out"] / t["torch"] if t["nbops_out"] and t["torch"] else None
+        # the paired ratios where the run made them (the default timing), else the times'
+        r = values.get((*param_key, "ratio")) or (
+            t["nbops"] / t["torch"] if t["nbops"] and t["torch"] else None)
+        ro = values.get((*param_key, "ratio_out")) or (
+            t["nbops_out"] / t["torch"] if t["nbops_out"] and t["torch"] else None)
         rows.append(list(row_key) + [f"{t[k]:.2f}" if t[k] else "" for k in t]
                     + [f"{x:.2f}" if x else "" for x in (r, ro)])
     return rows
@@ -341,9 +352,8 @@ def read_table(path):
 
 def summary(rows):
     """The header's geometric-mean line over the ratio cells of ``rows``."""
-    # from the times (the ratio columns are rounded to two decimals)
-    ratios = [float(t) / float(r[5]) for r in rows if r[5] and float(r[5]) > 0
-              for t in r[3:5] if t and float(t) > 0]
+    # from the ratio columns (the paired ratios of the default timing)
+    ratios = [float(x) for r in rows for x in r[6:8] if x and float(x) > 0]
     geomean = math.exp(sum(map(math.log, ratios)) / len(ratios)) if ratios else float("nan")
     over = sum(x > 1.0 for x in ratios)
     return f"geomean nbops/torch over {len(ratios)} cells: {geomean:.2f}; " \
