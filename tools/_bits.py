@@ -11,11 +11,41 @@ import os
 import subprocess
 import sys
 
+#: The start of every child script: its imports, the thread count from its
+#: argument, and ``put(name, *arrays)``, which hashes arrays (tuples of arrays
+#: and None too) into ``out``; the child prints ``[nbops.__file__, out]`` last.
+CHILD_PRELUDE = r"""
+import hashlib, json, sys
+import numpy as np, numba
+numba.set_num_threads(int(sys.argv[1]))
+import nbops
+
+out = {}
+
+def flat(arrays):
+    for a in arrays:
+        if isinstance(a, tuple):
+            yield from flat(a)
+        else:
+            yield a
+
+def put(name, *arrays):
+    h = hashlib.sha256()
+    for a in flat(arrays):
+        if a is None:
+            h.update(b"None")
+        else:
+            a = np.ascontiguousarray(a)
+            h.update(str((a.dtype, a.shape)).encode())
+            h.update(a.tobytes())
+    out[name] = h.hexdigest()
+"""
+
 
 def compare_trees(child, description):
-    """Parse ``--tree`` arguments, run ``child`` (Python source; its argument: the
-    thread count) in each tree and setting, print every mismatch and exit 1 on
-    one (0 otherwise)."""
+    """Parse ``--tree`` arguments, run :data:`CHILD_PRELUDE` + ``child`` (Python
+    source; its argument: the thread count) in each tree and setting, print
+    every mismatch and exit 1 on one (0 otherwise)."""
     ap = argparse.ArgumentParser(description=description)
     ap.add_argument("--tree", action="append", required=True)
     args = ap.parse_args()
@@ -31,9 +61,9 @@ def compare_trees(child, description):
                 env.pop("NBOPS_PARALLEL_THRESHOLD", None)
                 if threshold:
                     env["NBOPS_PARALLEL_THRESHOLD"] = threshold
-                text = subprocess.run([sys.executable, "-c", child, str(threads)], env=env,
-                                      cwd=tree, check=True, capture_output=True,
-                                      text=True).stdout
+                text = subprocess.run([sys.executable, "-c", CHILD_PRELUDE + child,
+                                       str(threads)], env=env, cwd=tree, check=True,
+                                      capture_output=True, text=True).stdout
                 path, hashes = json.loads(text.strip().splitlines()[-1])
                 print(f"# {setting}: {len(hashes)} outputs from {path}")
                 results.append(hashes)

@@ -17,26 +17,10 @@ outputs compared and every mismatch; exits 1 on a mismatch::
 from _bits import compare_trees
 
 CHILD = r"""
-import hashlib, json, sys
-import numpy as np, numba
-numba.set_num_threads(int(sys.argv[1]))
-import nbops
 
 LINEAR = [(1, 5, 3), (7, 30, 13), (33, 40, 67), (130, 64, 70), (257, 100, 130),
           (1001, 128, 129), (5, 20, 9), (99, 24, 31), (66, 17, 5), (4, 25, 4), (3, 33, 2)]
 DIST = [(30, 3, 40), (50, 30, 70), (301, 16, 27), (130, 65, 200)]
-out = {}
-
-def put(name, *arrays):
-    h = hashlib.sha256()
-    for a in arrays:
-        if a is None:
-            h.update(b"None")
-        else:
-            a = np.ascontiguousarray(a)
-            h.update(str((a.dtype, a.shape)).encode())
-            h.update(a.tobytes())
-    out[name] = h.hexdigest()
 
 for dt in (np.float32, np.float64):
     rng = np.random.default_rng(0)
