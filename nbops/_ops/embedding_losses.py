@@ -454,9 +454,6 @@ def _triplet_grad_linked(a, sa, pos, sp, neg, sn, dim, p, eps, dp, dn, ds, cp, c
         _triplet_task(a, sa, pos, sp, neg, sn, dim, p, eps, dp, dn, ds, cp, cn, cs, swap,
                       ga, gp, gn, np.int64(task))
 
-#: launch key -> the address of :func:`_triplet_task` for it
-_triplet_addresses = {}
-
 _TRIPLET_NAMES = ("anchor", "positive", "negative")
 #: (the three dtypes) -> (compute, result) dtypes, once checked
 _TRIPLET_DTYPES = {}
@@ -557,10 +554,8 @@ def _triplet_grads(tp, dists, coefficients):
                 np.ascontiguousarray(cp, compute), np.ascontiguousarray(cn, compute),
                 np.ascontiguousarray(cs if swap else cp, compute), True if swap else None,
                 *grads)
-        address = _triplet_addresses.get(key)  # (the small calls' cost)
-        if address is None:
-            address = _triplet_addresses[key] = task_address(_triplet_task, key, args)
-        launch(_triplet_grad_serial, _triplet_grad_parallel, key, size, *args, address)
+        launch(_triplet_grad_serial, _triplet_grad_parallel, key, size, *args,
+               task_address(_triplet_task, key, args))
     return tuple(_D._sum_to(gr.reshape(plan.shape), shape if shape else (), tp["result"])
                  .reshape(shape) for gr, shape in zip(grads, tp["shapes"], strict=True))
 

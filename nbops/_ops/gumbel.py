@@ -148,18 +148,11 @@ def _noisy_linked(x, out, start, k0, k1, tau):
         _noisy_task(x, out, start, k0, k1, tau, np.int64(task))
 
 
-#: dtype char -> (launch key, the address of :func:`_noisy_task` for it)
-_noisy_keys = {}
-
-
 def _run_noisy(src, dest, key, tau, start=0):
-    found = _noisy_keys.get(dest.dtype.char)  # (the small calls' cost)
-    if found is None:
-        lkey = ("gumbel", dest.dtype.char)
-        found = _noisy_keys[dest.dtype.char] = (lkey, task_address(
-            _noisy_task, lkey, (src, dest, start, key[0], key[1], float(tau))))
-    launch(_noisy_serial, _noisy_parallel, found[0], dest.size, src, dest, start, key[0],
-           key[1], float(tau), found[1])
+    lkey = ("gumbel", dest.dtype.char)
+    args = (src, dest, start, key[0], key[1], float(tau))
+    launch(_noisy_serial, _noisy_parallel, lkey, dest.size, *args,
+           task_address(_noisy_task, lkey, args))
 
 
 # ------------------------------------------------------------------ helpers

@@ -310,10 +310,6 @@ def launch_tasks(serial, parallel, task, key, n, *args):
     launch(serial, parallel, key, n, *args, task_address(task, key, args))
 
 
-#: launch key -> the address of its task function (the product's: _run_product)
-_addresses = {}
-
-
 def _run_product(x2, w, b, y2, wt=None):
     """y2 = x2 w^T (+ b) on Numba's threads (serial below the cost-based threshold).
 
@@ -332,20 +328,14 @@ def _run_product(x2, w, b, y2, wt=None):
         if wt is None:
             wt = np.ascontiguousarray(w.T)
         key = _ROWS_KEYS[dt.char]
-        address = _addresses.get(key)
-        if address is None:
-            address = _addresses[key] = task_address(_product_rows_task, key,
-                                                     (x2, wt, bias, has_bias, y2))
         launch(_product_rows_serial, _product_rows_parallel, key, n, x2, wt, bias, has_bias,
-               y2, address)
+               y2, task_address(_product_rows_task, key, (x2, wt, bias, has_bias, y2)))
         return
     if w is None:
         w = np.ascontiguousarray(wt.T)
     key = _PRODUCT_KEYS[dt.char]
-    address = _addresses.get(key)  # (the small calls' cost: no launch_tasks layer)
-    if address is None:
-        address = _addresses[key] = task_address(_product_task, key, (x2, w, bias, has_bias, y2))
-    launch(_product_serial, _product_parallel, key, n, x2, w, bias, has_bias, y2, address)
+    launch(_product_serial, _product_parallel, key, n, x2, w, bias, has_bias, y2,
+           task_address(_product_task, key, (x2, w, bias, has_bias, y2)))
 
 
 _PRODUCT_KEYS = {dt.char: ("linear", dt.char) for dt in _FLOATS}
