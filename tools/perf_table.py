@@ -146,10 +146,40 @@ def run_line(extra, load_start, load_end):
     words = f"asv options: {options}"
     if "--quick" in extra or "-q" in extra:
         words += " (a smoke run: one sample per cell, not a measurement)"
-    words += f"; load average (1, 5, 15 min) at the start: {load_start}, at the end: {load_end}"
+    return words + "; " + _load_words(load_start, load_end)
+
+
+def _load_words(load_start, load_end):
+    """The header's load averages of a run (and a warning for a loaded machine)."""
+    words = f"load average (1, 5, 15 min) at the start: {load_start}, at the end: {load_end}"
     if float(load_start.split(",")[0]) > 0.5 * (os.cpu_count() or 1):
         words += f" (a loaded machine: {os.cpu_count()} logical cores)"
     return words
+
+
+@contextlib.contextmanager
+def frozen_head():
+    """``(commit, folder)``: a temporary git worktree of HEAD, removed afterwards
+    (the runs measure it, so edits to this checkout during a run leak nowhere)."""
+    head = subprocess.run(["git", "rev-parse", "HEAD"], cwd=ROOT, capture_output=True,
+                          text=True, check=True).stdout.strip()
+    with tempfile.TemporaryDirectory() as tmp:
+        tree = os.path.join(tmp, "nbops")
+        subprocess.run(["git", "worktree", "add", "--detach", tree, head], cwd=ROOT,
+                       check=True, stdout=subprocess.DEVNULL)
+        try:
+            yield head, tree
+        finally:
+            subprocess.run(["git", "worktree", "remove", "--force", tree], cwd=ROOT,
+                           check=False)
+
+
+def benchmark_class(kind):
+    """The asv class of the table ``kind`` (``EveryOp``, ``EveryBackward``), from
+    the benchmark files on ``sys.path``."""
+    module_name, bench, _, _ = TABLES[kind]
+    module = importlib.import_module(f"benchmarks.{module_name}")
+    return getattr(module, bench.split(".")[1])
 
 
 def run_asv(kind, extra, ops):
@@ -160,30 +190,21 @@ def run_asv(kind, extra, ops):
     first (asv adds to a commit's results file; other benchmarks' results of the
     same commit stay) and back afterwards. Returns the header's run line."""
     _, _, pattern, _ = TABLES[kind]
-    head = subprocess.run(["git", "rev-parse", "HEAD"], cwd=ROOT, capture_output=True,
-                          text=True, check=True).stdout.strip()
     results = os.path.join(ROOT, "asv_bench", "results")
     load_start = _load()
-    with tempfile.TemporaryDirectory() as tmp:
-        tree = os.path.join(tmp, "nbops")
-        subprocess.run(["git", "worktree", "add", "--detach", tree, head], cwd=ROOT,
-                       check=True, stdout=subprocess.DEVNULL)
-        try:
-            env = dict(os.environ, PYTHONPATH=tree)
-            env.pop(PERF_OPS, None)
-            if ops:
-                env[PERF_OPS] = " ".join(ops)
-            asv = os.path.join(tree, "asv_bench")
-            if os.path.isdir(results):
-                shutil.copytree(results, os.path.join(asv, "results"))
-            subprocess.run(["asv", "machine", "--yes"], cwd=asv, env=env, check=True,
-                           stdout=subprocess.DEVNULL)
-            subprocess.run(["asv", "run", "--python=same", f"--set-commit-hash={head}",
-                            "-b", pattern, *extra], cwd=asv, env=env, check=True)
-            shutil.copytree(os.path.join(asv, "results"), results, dirs_exist_ok=True)
-        finally:
-            subprocess.run(["git", "worktree", "remove", "--force", tree], cwd=ROOT,
-                           check=False)
+    with frozen_head() as (head, tree):
+        env = dict(os.environ, PYTHONPATH=tree)
+        env.pop(PERF_OPS, None)
+        if ops:
+            env[PERF_OPS] = " ".join(ops)
+        asv = os.path.join(tree, "asv_bench")
+        if os.path.isdir(results):
+            shutil.copytree(results, os.path.join(asv, "results"))
+        subprocess.run(["asv", "machine", "--yes"], cwd=asv, env=env, check=True,
+                       stdout=subprocess.DEVNULL)
+        subprocess.run(["asv", "run", "--python=same", f"--set-commit-hash={head}",
+                        "-b", pattern, *extra], cwd=asv, env=env, check=True)
+        shutil.copytree(os.path.join(asv, "results"), results, dirs_exist_ok=True)
     return run_line(extra, load_start, _load())
 
 
@@ -205,9 +226,7 @@ def measure_case(kind, label, rounds, pause=PAUSE):
     garbage collector off), after ``pause`` seconds of rest and one untimed
     call. A library the case skips (``NotImplementedError``: no ``out=``, no
     PyTorch op) has no entry."""
-    module_name, bench, _, _ = TABLES[kind]
-    module = importlib.import_module(f"benchmarks.{module_name}")
-    cls = getattr(module, bench.split(".")[1])
+    cls = benchmark_class(kind)
     *cell_params, libraries = cls.params[1:]
     values = {}
     for cell in itertools.product(*cell_params):
@@ -241,45 +260,30 @@ def run_interleaved(kind, ops, rounds):
     process per case, in a frozen copy of HEAD (a temporary git worktree: edits
     to this checkout during the run do not leak into it). Returns (the results
     in :func:`latest_results`' form, the header's run line)."""
-    module_name, _, _, _ = TABLES[kind]
-    head = subprocess.run(["git", "rev-parse", "HEAD"], cwd=ROOT, capture_output=True,
-                          text=True, check=True).stdout.strip()
     ops_of, _ = load_cases(kind)
     labels = sorted(label for label, op in ops_of.items()
                     if not ops or label in ops or op in ops)
     load_start = _load()
     values = {}
-    with tempfile.TemporaryDirectory() as tmp:
-        tree = os.path.join(tmp, "nbops")
-        subprocess.run(["git", "worktree", "add", "--detach", tree, head], cwd=ROOT,
-                       check=True, stdout=subprocess.DEVNULL)
-        try:
-            env = dict(os.environ, PYTHONPATH=os.pathsep.join(
-                [tree, os.path.join(tree, "asv_bench")]))
-            env.pop(PERF_OPS, None)
-            for i, label in enumerate(labels):
-                print(f"[{i + 1}/{len(labels)}] {label}", flush=True)
-                child = subprocess.run(
-                    [sys.executable, os.path.join(tree, "tools", "perf_table.py"),
-                     "--measure-case", label, "--rounds", str(rounds)]
-                    + (["--backward"] if kind == "backward" else []),
-                    cwd=tree, env=env, capture_output=True, text=True)
-                if child.returncode:  # the case's cells stay empty; the others go on
-                    print(f"{label} failed:\n{child.stderr[-3000:]}", file=sys.stderr)
-                    continue
-                for key, seconds in json.loads(child.stdout.splitlines()[-1]):
-                    values[tuple(key)] = seconds
-        finally:
-            subprocess.run(["git", "worktree", "remove", "--force", tree], cwd=ROOT,
-                           check=False)
-    module = importlib.import_module(f"benchmarks.{module_name}")
-    cls = getattr(module, TABLES[kind][1].split(".")[1])
-    params = [labels] + [list(p) for p in cls.params[1:]]
+    with frozen_head() as (head, tree):
+        env = dict(os.environ, PYTHONPATH=os.pathsep.join(
+            [tree, os.path.join(tree, "asv_bench")]))
+        env.pop(PERF_OPS, None)
+        for i, label in enumerate(labels):
+            print(f"[{i + 1}/{len(labels)}] {label}", flush=True)
+            child = subprocess.run(
+                [sys.executable, os.path.join(tree, "tools", "perf_table.py"),
+                 "--measure-case", label, "--rounds", str(rounds)]
+                + (["--backward"] if kind == "backward" else []),
+                cwd=tree, env=env, capture_output=True, text=True)
+            if child.returncode:  # the case's cells stay empty; the others go on
+                print(f"{label} failed:\n{child.stderr[-3000:]}", file=sys.stderr)
+                continue
+            for key, seconds in json.loads(child.stdout.splitlines()[-1]):
+                values[tuple(key)] = seconds
+    params = [labels] + [list(p) for p in benchmark_class(kind).params[1:]]
     run = (f"libraries alternating in one process per case, median of {rounds} samples "
-           f"of about 10 ms; load average (1, 5, 15 min) at the start: {load_start}, "
-           f"at the end: {_load()}")
-    if float(load_start.split(",")[0]) > 0.5 * (os.cpu_count() or 1):
-        run += f" (a loaded machine: {os.cpu_count()} logical cores)"
+           f"of about 10 ms; " + _load_words(load_start, _load()))
     return ({"commit_hash": head, "requirements": {}}, params, values), run
 
 
