@@ -1,6 +1,7 @@
 #!/usr/bin/env python
 """Bit-for-bit check of the kernels whose tasks are called by address (triplet
-losses' gradients, gumbel_softmax's noise) across source trees.
+losses' gradients, pairwise distances, gumbel_softmax's noise, ctc_loss's and
+local_response_norm's backwards) across source trees.
 
 Hashes (sha256 of the bytes) the outputs of ``triplet_margin_loss``, its
 ``_backward`` and ``_with_grad`` and ``triplet_margin_with_distance_loss``'s
@@ -10,7 +11,8 @@ rows (``embedding_losses.TRIPLET_TASK`` elements), rows longer than a task,
 and a positive shared by all rows (row stride 0); ``gumbel_softmax`` (soft and
 hard) and its backward on sizes not multiples of a task's ``gumbel._TILE``
 elements nor of a Philox block's 4, along the last and the first axis, and
-``gumbel_noise``; ctc_loss's backward and ``_with_grad`` (every reduction,
+``gumbel_noise``; ``pairwise_distance`` and its backward (p also -inf, a
+shared row, the ``@njit`` forms); ctc_loss's backward and ``_with_grad`` (every reduction,
 with and without ``zero_infinity``, samples of no input, of an impossible
 target, of unequal lengths, the ``@njit`` overloads); float32 and float64, in
 fresh processes per source tree (``PYTHONPATH``), on 1 and 2 threads, each with
@@ -27,6 +29,11 @@ CHILD = r"""
 from nbops._ops.gumbel import gumbel_noise
 
 SHAPES = [(3000, 7), (70, 130), (5, 5000), (1001, 3), (33, 64)]
+
+@numba.njit
+def nj_pd(a, b, p, g):
+    return (nbops.pairwise_distance(a, b, p),
+            nbops.pairwise_distance_backward(g, a, b, p))
 
 @numba.njit
 def nj(a, pos, neg, p, swap, g):
@@ -61,6 +68,13 @@ for dt in (np.float32, np.float64):
                 if rows <= 1001:
                     put(f"njit {np.dtype(dt).name} {rows}x{dim} p={p} swap={swap}",
                         nj(a, pos, neg, p, swap, dt(0.7)))
+        for p in (2.0, 1.0, 1.5, np.inf, -np.inf, 0.0):  # pairwise_distance's own calls
+            tag = f"{np.dtype(dt).name} {rows}x{dim} p={p}"
+            put("pd " + tag, nbops.pairwise_distance(a, neg, p=p))
+            put("pd shared " + tag, nbops.pairwise_distance(shared, neg, p=p))
+            put("pd bwd " + tag, nbops.pairwise_distance_backward(gn, a, neg, p=p))
+            if rows <= 1001:
+                put("pd njit " + tag, nj_pd(a, neg, p, gn))
 @numba.njit
 def nj_gumbel(x, g, hard):
     return (nbops.gumbel_softmax(x, 0.7, hard, rng=11),

@@ -12,7 +12,8 @@ from numba.extending import overload, register_jitable
 from numba.np import numpy_support
 
 from .. import _config, _memory
-from .._launch import launch
+from .._launch import launch, task_address
+from .._numba_internals import make_task_call
 from .._validate import (
     as_array,
     check_out,
@@ -42,9 +43,16 @@ from .plan import Remembered
 from .plan_norm import pairwise_distance_plan
 
 
-def _pdist(a, sa, b, sb, dim, p, eps, out):
-    """out[r] = ``||a_r - b_r + eps||_p`` of row r; ``sa``/``sb`` are the row
-    strides (0: one shared row).
+#: Elements (rows * dim) of a task of :func:`_pdist` (at least a row).
+PDIST_TASK = 4096
+
+call_task = make_task_call()
+
+
+@_config.task_function
+def _pdist_task(a, sa, b, sb, dim, p, eps, out, task):
+    """Task ``task`` of :func:`_pdist`: out[r] = ``||a_r - b_r + eps||_p`` for
+    the rows of its block of about PDIST_TASK elements (at least a row).
 
     Accumulated in the input's dtype, as PyTorch. Other p fold
     :func:`pnorm_add` over the row; the p = 2 and p = 1 rows spell out its
@@ -56,7 +64,9 @@ def _pdist(a, sa, b, sb, dim, p, eps, out):
     was costly to inline.
     """
     zero = const(eps, 0.0)
-    for r in prange(out.size):
+    per = max(1, PDIST_TASK // max(dim, 1))
+    r0 = task * per
+    for r in range(r0, min(r0 + per, out.size)):
         x1 = a[r * sa:r * sa + dim]
         x2 = b[r * sb:r * sb + dim]
         n = x1.size
@@ -99,7 +109,45 @@ def _pdist(a, sa, b, sb, dim, p, eps, out):
             out[r] = pnorm_finish(acc, p, kind)
 
 
+def _pdist_tasks(dim, rows):
+    """The number of tasks of :func:`_pdist`."""
+    per = max(1, PDIST_TASK // max(dim, 1))
+    return (rows + per - 1) // per
+
+
+_pdist_tasks_nj = register_jitable(_pdist_tasks)
+
+
+def _pdist(a, sa, b, sb, dim, p, eps, out, n_tasks, task_fn):
+    """out[r] = ``||a_r - b_r + eps||_p`` of row r; ``sa``/``sb`` are the row
+    strides (0: one shared row). Tasks: ``n_tasks`` (:func:`_pdist_tasks`)
+    blocks of about PDIST_TASK elements' rows, each a call of
+    :func:`_pdist_task` at ``task_fn`` (its address: see
+    :func:`nbops._ops.linear._product`): compiled once, not again in each of the
+    parallel kernel's libraries (shared by pairwise_distance, its backward and
+    the triplet losses). The kernel is a loop and a call: its first compile is
+    about 0.1 s (the task count comes from Python: counted in the kernel, its
+    ``max`` and ``min`` took another 0.07 s to compile)."""
+    for task in prange(n_tasks):
+        call_task(_pdist_task, task_fn, (a, sa, b, sb, dim, p, eps, out, np.int64(task)))
+
+
 _pdist_serial, _pdist_parallel = _config.kernels(_pdist)
+
+
+@_config.core
+def pdist_linked(a, sa, b, sb, dim, p, eps, out):
+    """:func:`_pdist`'s tasks in order, calling :func:`_pdist_task` linked: for
+    the ``@njit`` overloads, which have no task addresses."""
+    for task in range(_pdist_tasks_nj(dim, out.size)):
+        _pdist_task(a, sa, b, sb, dim, p, eps, out, np.int64(task))
+
+
+def launch_pdist(key, n, *args):
+    """``launch`` of the :func:`_pdist` pair with ``args`` (without the task
+    count and address, which it appends)."""
+    launch(_pdist_serial, _pdist_parallel, key, n, *args, _pdist_tasks(args[4], args[7].size),
+           task_address(_pdist_task, key, args))
 
 
 #: (x1.shape, x2.shape, p, eps, keepdim) -> the checked plan of an earlier call
@@ -192,9 +240,8 @@ def pairwise_distance(x1, x2, p=2.0, eps=1e-6, keepdim=False, *, out=None):
         af, sa = _rows(a, plan.shape, compute)
         bf, sb = _rows(b, plan.shape, compute)
         key = ("pdist", compute.char, af.flags.writeable, bf.flags.writeable)
-        launch(_pdist_serial, _pdist_parallel, key, plan.rows * max(plan.dim, 1),
-               af, sa, bf, sb, plan.dim, compute.type(plan.p), compute.type(plan.eps),
-               res.reshape(-1))
+        launch_pdist(key, plan.rows * max(plan.dim, 1), af, sa, bf, sb, plan.dim,
+                     compute.type(plan.p), compute.type(plan.eps), res.reshape(-1))
     return deliver(res, out, direct, compute, result)
 
 
@@ -339,9 +386,8 @@ def pairwise_distance_backward(grad_output, x1, x2, p=2.0, eps=1e-6, keepdim=Fal
         pp, ee = compute.type(plan.p), compute.type(plan.eps)
         norm = np.empty(plan.rows, compute)
         n = plan.rows * plan.dim
-        launch(_pdist_serial, _pdist_parallel,
-               ("pdist", compute.char, af.flags.writeable, bf.flags.writeable), n,
-               af, sa, bf, sb, plan.dim, pp, ee, norm)
+        launch_pdist(("pdist", compute.char, af.flags.writeable, bf.flags.writeable), n,
+                     af, sa, bf, sb, plan.dim, pp, ee, norm)
         gs = np.ascontiguousarray(g, dtype=compute).reshape(-1)
         launch(_pdist_grad_serial, _pdist_grad_parallel, ("pdist_grad", compute.char), n,
                af, sa, bf, sb, plan.dim, pp, ee, norm, gs, grad1.reshape(-1),
@@ -394,7 +440,7 @@ def _pairwise_distance_njit(x1, x2, p=2.0, eps=1e-6, keepdim=False, out=None):
             b = np.ascontiguousarray(np.broadcast_to(x2, shape)).astype(dtype).reshape(-1)
         res = np.empty(rows, dtype)
         # the cached serial kernel: keeps the user's compile short
-        _pdist_serial(a, dim, b, dim, dim, pp, dtype(eps), res)
+        pdist_linked(a, dim, b, dim, dim, pp, dtype(eps), res)
         if keep:
             return res.reshape(shape[:-1] + (1,))
         return res.reshape(shape[:-1])
@@ -480,7 +526,7 @@ def _pairwise_distance_backward_njit(grad_output, x1, x2, p=2.0, eps=1e-6, keepd
         o1 = np.zeros(rows * dim, dtype)
         o2 = np.zeros(rows * dim, dtype)
         if rows * dim:
-            _pdist_serial(a, dim, b, dim, dim, pp, dtype(eps), norm)
+            pdist_linked(a, dim, b, dim, dim, pp, dtype(eps), norm)
             _pdist_grad_serial(a, dim, b, dim, dim, pp, dtype(eps), norm, g, o1, o2)
         return (_sum_to_njit(o1, shape, x1.shape, like1),
                 _sum_to_njit(o2, shape, x2.shape, like2))

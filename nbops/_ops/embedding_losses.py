@@ -427,17 +427,19 @@ _triplet_tasks_nj = register_jitable(_triplet_tasks)
 
 
 def _triplet_grad_rows(a, sa, pos, sp, neg, sn, dim, p, eps, dp, dn, ds, cp, cn, cs, swap,
-                       ga, gp, gn, task_fn):
+                       ga, gp, gn, n_tasks, task_fn):
     """Row r's gradients of ``cp[r] * ||a - pos + eps||_p + cn[r] * ||a - neg + eps||_p``
     (``+ cs[r] * ||pos - neg + eps||_p`` with ``swap``), given the row norms
     ``dp``, ``dn``, ``ds``, into ``ga``, ``gp``, ``gn`` (rows * dim each); row
     strides as :func:`nbops._ops.distance._pdist`'s. ``swap``: True or None (the
     swap's distance's terms are compiled only for the calls that have them).
-    Tasks: blocks of about TRIPLET_TASK elements' rows, each a call of
+    Tasks: ``n_tasks`` (:func:`_triplet_tasks`, counted in Python: see
+    :func:`nbops._ops.distance._pdist`) blocks of about TRIPLET_TASK elements'
+    rows, each a call of
     :func:`_triplet_task` at ``task_fn`` (its address: see
     :func:`nbops._ops.linear._product`): compiled once, not again in each of the
     parallel kernel's libraries."""
-    for task in prange(_triplet_tasks_nj(dim, dp.size)):
+    for task in prange(n_tasks):
         call_task(_triplet_task, task_fn, (a, sa, pos, sp, neg, sn, dim, p, eps, dp, dn, ds, cp,
                                            cn, cs, swap, ga, gp, gn, np.int64(task)))
 
@@ -501,8 +503,8 @@ def _pdist_rows(plan, compute, first, second):
     out = np.empty(plan.rows, compute)
     if plan.rows:
         key = ("pdist", compute.char, af.flags.writeable, bf.flags.writeable)
-        launch(_D._pdist_serial, _D._pdist_parallel, key, plan.rows * max(plan.dim, 1),
-               af, sa, bf, sb, plan.dim, compute.type(plan.p), compute.type(plan.eps), out)
+        _D.launch_pdist(key, plan.rows * max(plan.dim, 1), af, sa, bf, sb, plan.dim,
+                        compute.type(plan.p), compute.type(plan.eps), out)
     return out
 
 
@@ -555,7 +557,7 @@ def _triplet_grads(tp, dists, coefficients):
                 np.ascontiguousarray(cs if swap else cp, compute), True if swap else None,
                 *grads)
         launch(_triplet_grad_serial, _triplet_grad_parallel, key, size, *args,
-               task_address(_triplet_task, key, args))
+               _triplet_tasks(plan.dim, plan.rows), task_address(_triplet_task, key, args))
     return tuple(_D._sum_to(gr.reshape(plan.shape), shape if shape else (), tp["result"])
                  .reshape(shape) for gr, shape in zip(grads, tp["shapes"], strict=True))
 
@@ -1129,7 +1131,7 @@ def _nj_triplet_setup(name, anchor, positive, negative):
 def _nj_triplet_body(name, dt, want_grad):
     """body(anchor, positive, negative, margin, p, eps, swap, g) ->
     (row losses, (grad_anchor, grad_positive, grad_negative) flat)."""
-    pdist, grad_kernel = _D._pdist_serial, _triplet_grad_linked
+    pdist, grad_kernel = _D.pdist_linked, _triplet_grad_linked
     shape_message = f"nbops: {name}: inside @njit anchor, positive and negative must have one shape"
 
     def body(anchor, positive, negative, margin, p, eps, swap, g):
