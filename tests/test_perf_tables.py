@@ -210,3 +210,16 @@ def test_measure_case_times_every_library_of_a_cell_in_one_process(monkeypatch, 
     assert all(0 < seconds < 1e-3 for seconds in times.values())  # per call, not per sample
     ratios = [v for k, v in values.items() if k[3].startswith("ratio")]
     assert all(0.01 < r < 100 for r in ratios)
+
+
+def test_median_of_passes_takes_each_value_from_its_passes():
+    tool = _file_module("perf_table_tool", "tools", "perf_table.py")
+    runs = [{("relu", "small", "float32", "nbops"): 3.0, ("relu", "ratio"): 0.9},
+            {("relu", "small", "float32", "nbops"): 1.0, ("relu", "ratio"): 2.5},
+            {("relu", "small", "float32", "nbops"): 2.0, ("relu", "ratio"): 1.1,
+             ("gelu", "ratio"): 0.4}]
+    combined = tool.median_of_passes(runs)
+    # each key its own median (the ratio's pass need not be the time's); a key
+    # that only one pass measured keeps that pass's value
+    assert combined == {("relu", "small", "float32", "nbops"): 2.0, ("relu", "ratio"): 1.1,
+                        ("gelu", "ratio"): 0.4}

@@ -3,6 +3,7 @@
 large size), float32 and float64, nbops / PyTorch.
 
     python tools/perf_table.py                  # time every case, write the table
+    python tools/perf_table.py --passes 1       # one pass over the cases (a third of the time)
     python tools/perf_table.py --backward       # EveryBackward: the backward table
     python tools/perf_table.py --ops relu gelu  # rerun only these ops' rows (also --backward)
     python tools/perf_table.py --asv            # time with `asv run` instead
@@ -19,7 +20,11 @@ case's cells are built once each (``built_once``) and the three calls of a cell
 (nbops allocating, nbops into ``out=``, PyTorch) take their samples in turn,
 round after round (``--rounds``, default 9; a sample is a batch of calls of
 about 10 ms, timed as ``timeit`` does), and a cell's time is the median of its
-samples. So the two libraries of a ratio are timed in the same process, minutes
+samples. The whole run is made ``--passes`` times (default 3) over all the
+cases, and each value of the table (times and ratios) is the median of its
+passes': on this machine a cell's ratio moves 15 % at the median and up to
+2x between two passes minutes apart, so one pass cannot decide a cell near
+1.0. So the two libraries of a ratio are timed in the same process, minutes
 and milliseconds apart at most: on the shared 2-core virtual machine of these
 tables, the same memory-bound call runs at one of two speeds (e.g. 0.9 or 1.8
 ms for a map over 1e7 float32) depending on the process, and ``asv run``
@@ -255,36 +260,53 @@ def measure_case(kind, label, rounds, pause=PAUSE):
     return values
 
 
-def run_interleaved(kind, ops, rounds):
+def run_interleaved(kind, ops, rounds, passes=1):
     """Every case (or those of ``ops``) measured by :func:`measure_case`, one
     process per case, in a frozen copy of HEAD (a temporary git worktree: edits
-    to this checkout during the run do not leak into it). Returns (the results
-    in :func:`latest_results`' form, the header's run line)."""
+    to this checkout during the run do not leak into it); ``passes`` times over
+    all the cases, each value (times and ratios) the median of its passes
+    (:func:`median_of_passes`). Returns (the results in :func:`latest_results`'
+    form, the header's run line)."""
     ops_of, _ = load_cases(kind)
     labels = sorted(label for label, op in ops_of.items()
                     if not ops or label in ops or op in ops)
     load_start = _load()
-    values = {}
+    runs = []
     with frozen_head() as (head, tree):
         env = dict(os.environ, PYTHONPATH=os.pathsep.join(
             [tree, os.path.join(tree, "asv_bench")]))
         env.pop(PERF_OPS, None)
-        for i, label in enumerate(labels):
-            print(f"[{i + 1}/{len(labels)}] {label}", flush=True)
-            child = subprocess.run(
-                [sys.executable, os.path.join(tree, "tools", "perf_table.py"),
-                 "--measure-case", label, "--rounds", str(rounds)]
-                + (["--backward"] if kind == "backward" else []),
-                cwd=tree, env=env, capture_output=True, text=True)
-            if child.returncode:  # the case's cells stay empty; the others go on
-                print(f"{label} failed:\n{child.stderr[-3000:]}", file=sys.stderr)
-                continue
-            for key, seconds in json.loads(child.stdout.splitlines()[-1]):
-                values[tuple(key)] = seconds
+        for p in range(passes):
+            values = {}
+            for i, label in enumerate(labels):
+                print(f"[pass {p + 1}/{passes}, {i + 1}/{len(labels)}] {label}", flush=True)
+                child = subprocess.run(
+                    [sys.executable, os.path.join(tree, "tools", "perf_table.py"),
+                     "--measure-case", label, "--rounds", str(rounds)]
+                    + (["--backward"] if kind == "backward" else []),
+                    cwd=tree, env=env, capture_output=True, text=True)
+                if child.returncode:  # the case's cells stay empty; the others go on
+                    print(f"{label} failed:\n{child.stderr[-3000:]}", file=sys.stderr)
+                    continue
+                for key, seconds in json.loads(child.stdout.splitlines()[-1]):
+                    values[tuple(key)] = seconds
+            runs.append(values)
     params = [labels] + [list(p) for p in benchmark_class(kind).params[1:]]
     run = (f"libraries alternating in one process per case, median of {rounds} samples "
-           f"of about 10 ms; " + _load_words(load_start, _load()))
-    return ({"commit_hash": head, "requirements": {}}, params, values), run
+           f"of about 10 ms")
+    if passes > 1:
+        run += f", then the median of {passes} passes over all the cases"
+    run += "; " + _load_words(load_start, _load())
+    return ({"commit_hash": head, "requirements": {}}, params, median_of_passes(runs)), run
+
+
+def median_of_passes(runs):
+    """{key: median of the values of ``key`` over ``runs``} (a list of
+    {key: value}): each cell's times and ratios the median of the passes that
+    measured it (a pass timing a cell alone at one of this machine's two
+    process speeds, or under a burst of load, no longer decides it)."""
+    keys = dict.fromkeys(k for values in runs for k in values)
+    return {k: statistics.median(values[k] for values in runs if k in values) for k in keys}
 
 
 def latest_results(kind):
@@ -426,6 +448,9 @@ def main():
                         help="do not run anything; the table from asv's newest results")
     parser.add_argument("--rounds", type=int, default=9,
                         help="samples per cell and library (default 9)")
+    parser.add_argument("--passes", type=int, default=3,
+                        help="passes over all the cases, a cell's values the median "
+                             "of its passes' (default 3)")
     parser.add_argument("--measure-case", metavar="LABEL", help=argparse.SUPPRESS)
     parser.add_argument("asv_options", nargs="*", help="after --: options of asv run")
     args = parser.parse_args()
@@ -444,7 +469,8 @@ def main():
         run = run_asv(kind, args.asv_options, args.ops)
         data, params, values = latest_results(kind)
     else:
-        (data, params, values), run = run_interleaved(kind, args.ops, args.rounds)
+        (data, params, values), run = run_interleaved(kind, args.ops, args.rounds,
+                                                       args.passes)
     labels = set(params[0])
     partial = bool(args.ops) or not set(ops_of) <= labels
     path = TABLES[kind][3]
