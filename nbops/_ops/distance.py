@@ -42,7 +42,6 @@ from .elementwise import _float_array
 from .plan import Remembered
 from .plan_norm import pairwise_distance_plan
 
-
 #: Elements (rows * dim) of a task of :func:`_pdist` (at least a row).
 PDIST_TASK = 4096
 
@@ -143,11 +142,17 @@ def pdist_linked(a, sa, b, sb, dim, p, eps, out):
         _pdist_task(a, sa, b, sb, dim, p, eps, out, np.int64(task))
 
 
+def launch_rows(serial, parallel, task, key, n, *args):
+    """``launch`` of a row kernel pair (:func:`_pdist`, :func:`_pdist_grad`)
+    with ``args`` (``dim`` at index 4, an array of one value per row at 7),
+    appending the task count and the address of the pair's ``task``."""
+    launch(serial, parallel, key, n, *args, _pdist_tasks(args[4], args[7].size),
+           task_address(task, key, args))
+
+
 def launch_pdist(key, n, *args):
-    """``launch`` of the :func:`_pdist` pair with ``args`` (without the task
-    count and address, which it appends)."""
-    launch(_pdist_serial, _pdist_parallel, key, n, *args, _pdist_tasks(args[4], args[7].size),
-           task_address(_pdist_task, key, args))
+    """:func:`launch_rows` of the :func:`_pdist` pair."""
+    launch_rows(_pdist_serial, _pdist_parallel, _pdist_task, key, n, *args)
 
 
 #: (x1.shape, x2.shape, p, eps, keepdim) -> the checked plan of an earlier call
@@ -250,13 +255,14 @@ def pairwise_distance(x1, x2, p=2.0, eps=1e-6, keepdim=False, *, out=None):
 # --------------------------------------------------------------------------- #
 
 
-def _pdist_grad(a, sa, b, sb, dim, p, eps, norm, g, out1, out2):
-    """``out1`` (rows * dim) = the gradient of row r's norm ``norm[r]`` times
-    ``g[r]`` with respect to ``d = a_r - b_r + eps`` (:func:`pnorm_backward`),
-    ``out2 = -out1``; ``sa``/``sb``: the row strides, as in :func:`_pdist`.
-    For p = +-inf a first pass counts the row's extreme values."""
+@_config.task_function
+def _pdist_grad_task(a, sa, b, sb, dim, p, eps, norm, g, out1, out2, task):
+    """Task ``task`` of :func:`_pdist_grad`: the rows of its block of about
+    PDIST_TASK elements (at least a row), as :func:`_pdist_task`'s."""
     kind = pnorm_kind(p)
-    for r in prange(norm.size):
+    per = max(1, PDIST_TASK // max(dim, 1))
+    r0 = task * per
+    for r in range(r0, min(r0 + per, norm.size)):
         x1 = a[r * sa:r * sa + dim]
         x2 = b[r * sb:r * sb + dim]
         o1 = out1[r * dim:r * dim + dim]
@@ -275,7 +281,25 @@ def _pdist_grad(a, sa, b, sb, dim, p, eps, norm, g, out1, out2):
             o2[i] = -v
 
 
+def _pdist_grad(a, sa, b, sb, dim, p, eps, norm, g, out1, out2, n_tasks, task_fn):
+    """``out1`` (rows * dim) = the gradient of row r's norm ``norm[r]`` times
+    ``g[r]`` with respect to ``d = a_r - b_r + eps`` (:func:`pnorm_backward`),
+    ``out2 = -out1``; ``sa``/``sb``: the row strides, as in :func:`_pdist`.
+    For p = +-inf a first pass counts the row's extreme values. Tasks as
+    :func:`_pdist`'s: calls of :func:`_pdist_grad_task` at ``task_fn``."""
+    for task in prange(n_tasks):
+        call_task(_pdist_grad_task, task_fn,
+                  (a, sa, b, sb, dim, p, eps, norm, g, out1, out2, np.int64(task)))
+
+
 _pdist_grad_serial, _pdist_grad_parallel = _config.kernels(_pdist_grad)
+
+
+@_config.core
+def pdist_grad_linked(a, sa, b, sb, dim, p, eps, norm, g, out1, out2):
+    """:func:`_pdist_grad` for ``@njit`` callers (as :func:`pdist_linked`)."""
+    for task in range(_pdist_tasks_nj(dim, norm.size)):
+        _pdist_grad_task(a, sa, b, sb, dim, p, eps, norm, g, out1, out2, np.int64(task))
 
 
 def _sum_to(grad, shape, result):
@@ -389,9 +413,10 @@ def pairwise_distance_backward(grad_output, x1, x2, p=2.0, eps=1e-6, keepdim=Fal
         launch_pdist(("pdist", compute.char, af.flags.writeable, bf.flags.writeable), n,
                      af, sa, bf, sb, plan.dim, pp, ee, norm)
         gs = np.ascontiguousarray(g, dtype=compute).reshape(-1)
-        launch(_pdist_grad_serial, _pdist_grad_parallel, ("pdist_grad", compute.char), n,
-               af, sa, bf, sb, plan.dim, pp, ee, norm, gs, grad1.reshape(-1),
-               grad2.reshape(-1))
+        launch_rows(_pdist_grad_serial, _pdist_grad_parallel, _pdist_grad_task,
+                    ("pdist_grad", compute.char), n,
+                    af, sa, bf, sb, plan.dim, pp, ee, norm, gs, grad1.reshape(-1),
+                    grad2.reshape(-1))
     return _deliver_pair((_sum_to(grad1, a.shape if a.ndim else (), r1).reshape(a.shape),
                           _sum_to(grad2, b.shape if b.ndim else (), r2).reshape(b.shape)),
                          out)
@@ -527,7 +552,7 @@ def _pairwise_distance_backward_njit(grad_output, x1, x2, p=2.0, eps=1e-6, keepd
         o2 = np.zeros(rows * dim, dtype)
         if rows * dim:
             pdist_linked(a, dim, b, dim, dim, pp, dtype(eps), norm)
-            _pdist_grad_serial(a, dim, b, dim, dim, pp, dtype(eps), norm, g, o1, o2)
+            pdist_grad_linked(a, dim, b, dim, dim, pp, dtype(eps), norm, g, o1, o2)
         return (_sum_to_njit(o1, shape, x1.shape, like1),
                 _sum_to_njit(o2, shape, x2.shape, like2))
 
