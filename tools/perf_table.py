@@ -43,8 +43,8 @@ backward alone, or its forward plus backward for a ``_with_grad``). The ``#``
 lines at its top give the commit, the machine, the versions, how the run was
 timed and the load average of the run, the geometric mean of the ratios and
 the number of cells above 1.0. Run it on a machine as quiet as you can get:
-the full forward table takes about 50 minutes on 2 cores (most of it
-compiling).
+the full forward table takes about 55 minutes on 2 cores with the default
+3 passes (the first, about 20 minutes, mostly compiling in the fresh copy).
 
 ``--ops NAME ...`` reruns only the cases of those ops (an op's name, e.g.
 ``batch_norm``, or a case's label, e.g. ``batch_norm_eval``,
