@@ -402,8 +402,8 @@ def pairwise_distance_backward(grad_output, x1, x2, p=2.0, eps=1e-6, keepdim=Fal
     compute = result_dtype(np.result_type(g.dtype, r1, r2), "grad_output")[0]
     _check_out_pair(out, (a.shape, b.shape), (r1, r2))
     shape = plan.shape
-    grad1 = np.zeros(shape, compute)
-    grad2 = np.zeros(shape, compute)
+    grad1 = np.empty(shape, compute)  # (every element written below)
+    grad2 = np.empty(shape, compute)
     if plan.rows and plan.dim:
         af, sa = _rows(a, shape, compute)
         bf, sb = _rows(b, shape, compute)
