@@ -235,7 +235,7 @@ _parallel_refused = False  # True in a forked child of that process
 
 def _parallel_after_fork_in_child():
     global _parallel_refused
-    _parallel_refused = _parallel_pid is not None and _parallel_pid != os.getpid()
+    _parallel_refused = _parallel_pid is not None  # (set in the parent: it launched)
 
 
 if hasattr(os, "register_at_fork"):

@@ -48,6 +48,13 @@ PDIST_TASK = 4096
 call_task = make_task_call()
 
 
+@register_jitable
+def _rows_per_task(dim):
+    """Rows of a task of :func:`_pdist` and :func:`_pdist_grad`: about
+    PDIST_TASK elements, at least a row."""
+    return max(1, PDIST_TASK // max(dim, 1))
+
+
 @_config.task_function
 def _pdist_task(a, sa, b, sb, dim, p, eps, out, task):
     """Task ``task`` of :func:`_pdist`: out[r] = ``||a_r - b_r + eps||_p`` for
@@ -63,7 +70,7 @@ def _pdist_task(a, sa, b, sb, dim, p, eps, out, task):
     was costly to inline.
     """
     zero = const(eps, 0.0)
-    per = max(1, PDIST_TASK // max(dim, 1))
+    per = _rows_per_task(dim)
     r0 = task * per
     for r in range(r0, min(r0 + per, out.size)):
         x1 = a[r * sa:r * sa + dim]
@@ -109,8 +116,8 @@ def _pdist_task(a, sa, b, sb, dim, p, eps, out, task):
 
 
 def _pdist_tasks(dim, rows):
-    """The number of tasks of :func:`_pdist`."""
-    per = max(1, PDIST_TASK // max(dim, 1))
+    """The number of tasks of :func:`_pdist` (and :func:`_pdist_grad`)."""
+    per = _rows_per_task(dim)
     return (rows + per - 1) // per
 
 
@@ -260,7 +267,7 @@ def _pdist_grad_task(a, sa, b, sb, dim, p, eps, norm, g, out1, out2, task):
     """Task ``task`` of :func:`_pdist_grad`: the rows of its block of about
     PDIST_TASK elements (at least a row), as :func:`_pdist_task`'s."""
     kind = pnorm_kind(p)
-    per = max(1, PDIST_TASK // max(dim, 1))
+    per = _rows_per_task(dim)
     r0 = task * per
     for r in range(r0, min(r0 + per, norm.size)):
         x1 = a[r * sa:r * sa + dim]
